@@ -1,0 +1,79 @@
+/**
+ * Canonical encoding. Everything that is signed, hashed or addressed in depin is DAG-CBOR
+ * (deterministic: sorted map keys, shortest integers, no floats' alternative forms), so one
+ * value has exactly one byte string and a signature or a hash over it is unambiguous.
+ */
+import { createHash } from 'node:crypto'
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
+import { InvalidMessageError, MessageTooLargeError } from '../errors.ts'
+
+/** Multicodec code of DAG-CBOR (0x71). */
+export const DAG_CBOR_CODE = dagCbor.code
+/** Multicodec code of raw bytes (0x55): module and input blobs are addressed with it. */
+export const RAW_CODE = 0x55
+/** Multihash code of SHA2-256 (0x12). */
+export const SHA256_CODE = 0x12
+
+/** Encodes a value as canonical DAG-CBOR. */
+export function encode (value: unknown): Uint8Array {
+  return dagCbor.encode(value)
+}
+
+/**
+ * Decodes DAG-CBOR that came from outside, with a size bound checked first. The decoder is
+ * strict: non-canonical encodings, duplicate map keys and indefinite lengths are refused, so a
+ * decoded value re-encodes to the same bytes.
+ */
+export function decode (bytes: Uint8Array, maxBytes: number, what = 'message'): unknown {
+  if (bytes.byteLength > maxBytes) {
+    throw new MessageTooLargeError(`${what} is ${bytes.byteLength} bytes, over the limit of ${maxBytes}`, maxBytes)
+  }
+  try {
+    return dagCbor.decode(bytes)
+  } catch (err) {
+    throw new InvalidMessageError(`${what} is not valid DAG-CBOR: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/** SHA-256 of bytes. */
+export function sha256 (bytes: Uint8Array): Uint8Array {
+  return createHash('sha256').update(bytes).digest()
+}
+
+/** CIDv1 (sha2-256) of bytes under a codec. */
+export function cidOf (bytes: Uint8Array, codec: number = RAW_CODE): CID {
+  return CID.createV1(codec, Digest.create(SHA256_CODE, sha256(bytes)))
+}
+
+/** CIDv1 (raw, sha2-256) of a blob such as a module or an input. */
+export function rawCid (bytes: Uint8Array): CID {
+  return cidOf(bytes, RAW_CODE)
+}
+
+/** CIDv1 (dag-cbor, sha2-256) of a value's canonical encoding. */
+export function valueCid (value: unknown): CID {
+  return cidOf(encode(value), DAG_CBOR_CODE)
+}
+
+/** Parses a CID string from outside, with a clear error. */
+export function parseCid (text: string, what = 'CID'): CID {
+  try {
+    return CID.parse(text)
+  } catch (err) {
+    throw new InvalidMessageError(`${what} is not a valid CID: ${JSON.stringify(text.slice(0, 80))}`, { cause: err })
+  }
+}
+
+/** True when `bytes` hash to `cid` (sha2-256 only; anything else does not match). */
+export function bytesMatchCid (bytes: Uint8Array, cid: CID): boolean {
+  if (cid.multihash.code !== SHA256_CODE) return false
+  const digest = sha256(bytes)
+  const expected = cid.multihash.digest
+  if (digest.length !== expected.length) return false
+  for (let i = 0; i < digest.length; i++) if (digest[i] !== expected[i]) return false
+  return true
+}
+
+export { CID }
