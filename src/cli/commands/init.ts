@@ -1,0 +1,29 @@
+import { mkdir, stat } from 'node:fs/promises'
+import { defaultDataDir, dataDirPaths, loadOrCreateApiToken, loadOrCreateIdentity } from '../../node/data-dir.ts'
+import { writeConfigFile } from '../../node/config.ts'
+import { line, printJson } from '../output.ts'
+import type { InitOptions } from '../program.ts'
+
+export async function initCommand (opts: InitOptions): Promise<void> {
+  const dataDir = dataDirPaths(opts.dataDir ?? defaultDataDir()).root
+  await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  const { privateKey, created } = await loadOrCreateIdentity(dataDir)
+  const configPath = dataDirPaths(dataDir).config
+  const configExists = await stat(configPath).then(() => true, () => false)
+  if (!configExists || opts.force === true) {
+    await writeConfigFile(dataDir, {
+      ...(opts.listen != null ? { listen: opts.listen } : {}),
+      ...(opts.api != null ? { api: opts.api } : {})
+    })
+  }
+  await loadOrCreateApiToken(dataDir)
+  const peerId = privateKey.publicKey.toString()
+  if (opts.json === true) {
+    printJson({ dataDir, peerId, identityCreated: created, configWritten: !configExists || opts.force === true })
+    return
+  }
+  line(`${created ? 'initialised' : 'already initialised'} ${dataDir}`)
+  line(`peer id: ${peerId}`)
+  if (configExists && opts.force !== true) line('kept the existing config.json (use --force to rewrite it)')
+  line(`start the node with: depin start --data-dir ${dataDir}`)
+}

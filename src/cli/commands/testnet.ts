@@ -1,0 +1,157 @@
+/**
+ * `depin testnet`: N daemons as separate processes on loopback, each with its own data dir under
+ * DIR, bootstrapped to node 0, all sharing one API token (DIR/api-token). Writes DIR/testnet.json
+ * and stops them all on Ctrl-C.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream, existsSync } from 'node:fs'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { configFileSchema, writeConfigFile, type ConfigFile } from '../../node/config.ts'
+import { dataDirPaths, loadOrCreateApiToken, loadOrCreateIdentity, readApiInfo, removeApiInfo, type ApiInfo } from '../../node/data-dir.ts'
+import { DepinError } from '../../errors.ts'
+import { line, printJson, printTable } from '../output.ts'
+import type { TestnetOptions } from '../program.ts'
+
+export interface TestnetNodeInfo {
+  peerId: string
+  api: string
+  multiaddrs: string[]
+  dataDir: string
+}
+
+/** A testnet node did not come up. */
+export class TestnetStartError extends DepinError {
+  constructor (message: string) {
+    super(message, 'ERR_TESTNET_START')
+  }
+}
+
+const READY_TIMEOUT_MS = 60_000
+const STOP_TIMEOUT_MS = 15_000
+
+/** The package's `bin/depin.js`, found by walking up from this file. */
+function cliEntry (): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'bin', 'depin.js'))) {
+    const parent = dirname(dir)
+    if (parent === dir) throw new TestnetStartError('cannot find bin/depin.js of this installation')
+    dir = parent
+  }
+  return join(dir, 'bin', 'depin.js')
+}
+
+/** Prepares node i's data dir: identity, shared token, testnet config. Returns its peer id. */
+async function prepareNode (dir: string, index: number, token: string, basePort: number | undefined, extra: Partial<ConfigFile>): Promise<{ dataDir: string, peerId: string }> {
+  const dataDir = join(dir, `node-${index}`)
+  const { privateKey } = await loadOrCreateIdentity(dataDir)
+  await writeFile(dataDirPaths(dataDir).apiToken, token + '\n', { mode: 0o600 })
+  const tcpPort = basePort != null ? basePort + 2 * index : 0
+  const apiPort = basePort != null ? basePort + 2 * index + 1 : 0
+  await writeConfigFile(dataDir, configFileSchema.parse({
+    listen: [`/ip4/127.0.0.1/tcp/${tcpPort}`],
+    api: `127.0.0.1:${apiPort}`,
+    mdns: false,
+    testnet: true,
+    ...extra
+  }))
+  await removeApiInfo(dataDir)
+  return { dataDir, peerId: privateKey.publicKey.toString() }
+}
+
+async function waitForApiInfo (dataDir: string, child: ChildProcess, logPath: string): Promise<ApiInfo> {
+  const deadline = Date.now() + READY_TIMEOUT_MS
+  while (Date.now() < deadline) {
+    if (child.exitCode != null || child.signalCode != null) {
+      const log = await readFile(logPath, 'utf8').catch(() => '')
+      const last = log.trim().split('\n').slice(-1)[0] ?? ''
+      throw new TestnetStartError(`node in ${dataDir} exited during start-up: ${last} (log: ${logPath})`)
+    }
+    const info = await readApiInfo(dataDir)
+    if (info != null && info.pid === child.pid) return info
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new TestnetStartError(`node in ${dataDir} did not start within ${READY_TIMEOUT_MS / 1000} s (log: ${logPath})`)
+}
+
+function spawnNode (dataDir: string, bootstrap: string[], mine: boolean): { child: ChildProcess, logPath: string } {
+  const logPath = join(dataDir, 'daemon.log')
+  const out = createWriteStream(logPath, { flags: 'a' })
+  const args = [cliEntry(), 'start', '--data-dir', dataDir, ...bootstrap.flatMap((b) => ['--bootstrap', b]), ...(mine ? ['--mine'] : [])]
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } })
+  child.stdout?.pipe(out)
+  child.stderr?.pipe(out)
+  return { child, logPath }
+}
+
+async function stopAll (children: ChildProcess[]): Promise<void> {
+  await Promise.all(children.map(async (child) => {
+    if (child.exitCode != null || child.signalCode != null) return
+    const exited = new Promise<void>((resolve) => child.once('exit', () => { resolve() }))
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS)
+    await exited
+    clearTimeout(timer)
+  }))
+}
+
+export async function testnetCommand (opts: TestnetOptions): Promise<void> {
+  const dir = resolve(opts.dir ?? 'testnet')
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  const token = await loadOrCreateApiToken(dir)
+  const prepared: Array<{ dataDir: string, peerId: string }> = []
+  for (let i = 0; i < opts.nodes; i++) prepared.push(await prepareNode(dir, i, token, opts.basePort, {}))
+
+  const children: ChildProcess[] = []
+  const nodes: TestnetNodeInfo[] = []
+  let shuttingDown = false
+  const shutdown = async (): Promise<void> => {
+    shuttingDown = true
+    await stopAll(children)
+  }
+  try {
+    const first = spawnNode(prepared[0].dataDir, [], opts.mine === true)
+    children.push(first.child)
+    const firstInfo = await waitForApiInfo(prepared[0].dataDir, first.child, first.logPath)
+    const seed = (firstInfo.multiaddrs ?? []).slice(0, 1)
+    const rest = prepared.slice(1).map((p) => ({ ...spawnNode(p.dataDir, seed, false), dataDir: p.dataDir }))
+    children.push(...rest.map((r) => r.child))
+    const infos = [firstInfo, ...await Promise.all(rest.map(async (r) => await waitForApiInfo(r.dataDir, r.child, r.logPath)))]
+    infos.forEach((info, i) => nodes.push({ peerId: info.peerId, api: info.api, multiaddrs: info.multiaddrs ?? [], dataDir: prepared[i].dataDir }))
+  } catch (err) {
+    await shutdown()
+    throw err
+  }
+  await writeFile(join(dir, 'testnet.json'), JSON.stringify({ nodes }, null, 2) + '\n')
+
+  if (opts.json === true) {
+    printJson({ nodes })
+  } else {
+    printTable(['NODE', 'PEER ID', 'API', 'DATA DIR'], nodes.map((n, i) => [i, n.peerId, n.api, n.dataDir]))
+    line('')
+    line(`testnet of ${nodes.length} node(s) running; wrote ${join(dir, 'testnet.json')}`)
+    line(`talk to node 0 with: npx depin status --data-dir ${nodes[0].dataDir}`)
+    line('press Ctrl-C to stop all nodes')
+  }
+
+  await new Promise<void>((resolveDone, rejectDone) => {
+    for (const [i, child] of children.entries()) {
+      child.once('exit', (code, signal) => {
+        if (shuttingDown) return
+        process.stderr.write(`depin: testnet node ${i} exited unexpectedly (${signal ?? `code ${code}`}); see ${join(nodes[i].dataDir, 'daemon.log')}\n`)
+        if (children.every((c) => c.exitCode != null || c.signalCode != null)) {
+          rejectDone(new TestnetStartError('every testnet node has exited'))
+        }
+      })
+    }
+    const onSignal = (): void => {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+      line('stopping the testnet…')
+      shutdown().then(() => { line('all nodes stopped'); resolveDone() }, rejectDone)
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  })
+}

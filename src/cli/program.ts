@@ -1,0 +1,119 @@
+/**
+ * The `depin` command line: every command, option and default in one place. Building the
+ * program is pure: actions are injected, so tests parse argv without starting anything.
+ */
+import { Command, Option } from 'commander'
+import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN } from '../node/constants.ts'
+import { apiAddressArg, collect, integer, multiaddrArg } from './parse.ts'
+
+export interface CommonOptions {
+  dataDir?: string
+  api?: string
+  json?: boolean
+}
+
+export interface InitOptions { dataDir?: string, listen?: string[], api?: string, force?: boolean, json?: boolean }
+export interface StartOptions {
+  dataDir?: string
+  listen?: string[]
+  announce?: string[]
+  bootstrap?: string[]
+  api?: string
+  cores?: number
+  memory?: number
+  price?: number
+  slots?: number
+  mine?: boolean
+  mdns: boolean
+}
+export interface CapacityOptions extends CommonOptions {
+  runtime?: string
+  minCores?: number
+  minMemory?: number
+  maxPrice?: number
+  limit?: number
+}
+export interface PeersOptions extends CommonOptions { connect?: string }
+export interface TestnetOptions { nodes: number, dir?: string, basePort?: number, mine?: boolean, json?: boolean }
+
+/** What each command does; main.ts supplies the real ones, tests supply recorders. */
+export interface CliActions {
+  init(options: InitOptions): Promise<void>
+  start(options: StartOptions): Promise<void>
+  status(options: CommonOptions): Promise<void>
+  peers(options: PeersOptions): Promise<void>
+  capacity(options: CapacityOptions): Promise<void>
+  testnet(options: TestnetOptions): Promise<void>
+}
+
+const DATA_DIR_HELP = 'data directory (default: $DEPIN_DATA_DIR or ~/.depin)'
+const API_HELP = `local API address HOST:PORT (default: what the daemon wrote in the data dir, else ${DEFAULT_API_HOST}:${DEFAULT_API_PORT}; or $DEPIN_API)`
+
+/** Adds the options every client command shares. */
+function clientCommand (program: Command, name: string, description: string): Command {
+  return program.command(name)
+    .description(description)
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--api <host:port>', API_HELP, apiAddressArg)
+    .option('--json', 'print JSON instead of a table')
+}
+
+export function buildProgram (actions: CliActions): Command {
+  const program = new Command('depin')
+    .description('depin: a peer-to-peer compute-sharing node. Run WebAssembly jobs on other peers, run theirs, keep a shared ledger of credits.')
+    .version('0.1.0', '-V, --version')
+    .showSuggestionAfterError(true)
+    .allowExcessArguments(false)
+    .configureHelp({ sortOptions: false })
+    .exitOverride()
+
+  program.command('init')
+    .description('create the data directory: identity key (0600), config.json and API token')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--listen <multiaddr>', `libp2p listen address to write into config.json, repeatable (default: ${DEFAULT_LISTEN})`, multiaddrArg)
+    .option('--api <host:port>', `local API address to write into config.json (default: ${DEFAULT_API_HOST}:${DEFAULT_API_PORT})`, apiAddressArg)
+    .option('--force', 'rewrite config.json if it exists (the identity is never replaced)')
+    .option('--json', 'print JSON')
+    .action(async (opts: InitOptions) => { await actions.init(opts) })
+
+  program.command('start')
+    .description('run the node in the foreground until SIGINT/SIGTERM')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--listen <multiaddr>', 'libp2p listen address, repeatable (default: from config.json)', multiaddrArg)
+    .option('--announce <multiaddr>', 'address to announce instead of the listen addresses, repeatable', multiaddrArg)
+    .option('--bootstrap <multiaddr>', 'peer to connect to at start (with /p2p/<id>), repeatable', multiaddrArg)
+    .option('--api <host:port>', `local API address (default: from config.json, else ${DEFAULT_API_HOST}:${DEFAULT_API_PORT})`, apiAddressArg)
+    .option('--cores <n>', 'cores to offer (default: all)', integer(1, 4096))
+    .option('--memory <mib>', 'memory to offer in MiB (default: half of total, at most what is free)', integer(16, 16 * 1024 * 1024))
+    .option('--price <p>', 'price in credits per CPU-second (default: 1)', integer(0, 1_000_000_000))
+    .option('--slots <n>', 'jobs run at once (default: cores)', integer(0, 4096))
+    .option('--mine', 'mine ledger blocks')
+    .option('--no-mdns', 'do not discover peers on the LAN with mDNS')
+    .action(async (opts: StartOptions) => { await actions.start(opts) })
+
+  clientCommand(program, 'status', 'show the running node: peer id, addresses, peers, capacity')
+    .action(async (opts: CommonOptions) => { await actions.status(opts) })
+
+  clientCommand(program, 'peers', 'list connected peers')
+    .option('--connect <multiaddr>', 'connect to a peer first (multiaddr with /p2p/<id>)', (v: string) => multiaddrArg(v)[0])
+    .action(async (opts: PeersOptions) => { await actions.peers(opts) })
+
+  clientCommand(program, 'capacity', 'show this node\'s capacity and find capable peers through the DHT')
+    .option('--runtime <name>', 'runtime the peers must offer', 'wasi-p1')
+    .option('--min-cores <n>', 'only peers with at least this many cores', integer(1, 4096))
+    .option('--min-memory <mib>', 'only peers offering at least this much memory', integer(1))
+    .option('--max-price <p>', 'only peers at or under this price per CPU-second', integer(0))
+    .option('--limit <n>', 'stop after this many peers', integer(1, 1000))
+    .action(async (opts: CapacityOptions) => { await actions.capacity(opts) })
+
+  program.command('testnet')
+    .description('run N nodes on this machine (loopback) until Ctrl-C; writes DIR/testnet.json')
+    .addOption(new Option('--nodes <n>', 'how many nodes').argParser(integer(1, 64)).default(4))
+    .option('--dir <dir>', 'directory for the nodes\' data dirs and testnet.json (default: ./testnet)')
+    .option('--base-port <p>', 'node i listens on tcp P+2i and serves its API on P+2i+1 (default: free ports)', integer(1024, 65000))
+    .option('--mine', 'node 0 mines ledger blocks')
+    .option('--json', 'print testnet.json instead of a table')
+    .action(async (opts: TestnetOptions) => { await actions.testnet(opts) })
+
+  return program
+}

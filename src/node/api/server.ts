@@ -1,0 +1,132 @@
+/**
+ * The local control API: HTTP on loopback, base path /v1, JSON bodies.
+ *
+ * Every request passes two checks before any route runs:
+ *   1. its Host header names a loopback host, else 403 (a web page the operator visits cannot use
+ *      DNS rebinding to reach the API through the browser);
+ *   2. it carries `Authorization: Bearer <token>` with the data dir's token, else 401 (compared in
+ *      constant time).
+ * Errors are `{ "error": { "code": "ERR_…", "message": "…" } }` with a fitting status.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { logger } from '@libp2p/logger'
+import { DepinError, InvalidMessageError, MessageTooLargeError, NotStartedError } from '../../errors.ts'
+import { isLoopbackHost } from '../config.ts'
+import { AddressInUseError } from '../errors.ts'
+import { ApiError } from './errors.ts'
+
+const log = logger('depin:api')
+
+/** Largest JSON body the API reads. */
+export const MAX_JSON_BODY_BYTES = 1024 * 1024
+
+export interface ApiServerInit {
+  host: string
+  port: number
+  token: string
+  /** Largest request body (uploads included). @default 64 MiB */
+  bodyLimitBytes?: number
+}
+
+/** Registers routes on the server; each layer (node, jobs, ledger) brings its own. */
+export type ApiRoutes = (app: FastifyInstance) => void
+
+function digest (text: string): Buffer {
+  return createHash('sha256').update(text).digest()
+}
+
+/** Constant-time comparison of a presented token with the expected one. */
+export function tokenMatches (presented: string | undefined, expected: string): boolean {
+  if (presented == null) return false
+  // Hashing first makes both sides the same length, so timingSafeEqual never leaks the length.
+  return timingSafeEqual(digest(presented), digest(expected))
+}
+
+function hostOf (header: string | undefined): string | undefined {
+  if (header == null || header.length === 0) return undefined
+  const match = /^(\[[^\]]+\]|[^:]+)(?::\d+)?$/.exec(header)
+  return match?.[1]
+}
+
+/** Maps an error to its HTTP status. */
+export function statusOf (err: unknown): number {
+  if (err instanceof ApiError) return err.status
+  if (err instanceof MessageTooLargeError) return 413
+  if (err instanceof InvalidMessageError) return 400
+  if (err instanceof NotStartedError) return 503
+  const e = err as { statusCode?: number, code?: string }
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 600) return e.statusCode
+  if (err instanceof DepinError) return 422
+  return 500
+}
+
+export class ApiServer {
+  private readonly init: ApiServerInit
+  private readonly app: FastifyInstance
+  private listening?: { host: string, port: number }
+
+  constructor (init: ApiServerInit, routes: ApiRoutes[]) {
+    this.init = init
+    this.app = Fastify({
+      bodyLimit: init.bodyLimitBytes ?? 64 * 1024 * 1024,
+      logger: false,
+      // Clients are local tools; keep connections short so stop() never waits on keep-alive.
+      forceCloseConnections: true,
+      return503OnClosing: true
+    })
+    this.app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+      const host = hostOf(request.headers.host)
+      if (host == null || !isLoopbackHost(host)) {
+        return await reply.code(403).send({ error: { code: 'ERR_FORBIDDEN_HOST', message: 'the API answers only requests addressed to a loopback host' } })
+      }
+      const auth = request.headers.authorization
+      const presented = auth?.startsWith('Bearer ') === true ? auth.slice(7).trim() : undefined
+      if (!tokenMatches(presented, this.init.token)) {
+        return await reply.code(401).send({ error: { code: 'ERR_UNAUTHORIZED', message: 'missing or wrong API token (Authorization: Bearer <token from the data dir\'s api-token file>)' } })
+      }
+    })
+    this.app.setErrorHandler(async (err: unknown, _request, reply) => {
+      const status = statusOf(err)
+      const e = err as { code?: string, message?: string }
+      let code = typeof e.code === 'string' ? e.code : 'ERR_INTERNAL'
+      let message = e.message ?? 'internal error'
+      if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') code = 'ERR_UNSUPPORTED_MEDIA_TYPE'
+      if (code.startsWith('FST_ERR_CTP') || code === 'FST_ERR_VALIDATION') code = 'ERR_BAD_REQUEST'
+      if (status === 400 && e instanceof SyntaxError) { code = 'ERR_MALFORMED_JSON'; message = `malformed JSON body: ${message}` }
+      if (status >= 500) log.error('API error: %e', err)
+      await reply.code(status).send({ error: { code, message } })
+    })
+    this.app.setNotFoundHandler(async (request, reply) => {
+      await reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no route ${request.method} ${request.url}` } })
+    })
+    for (const register of routes) register(this.app)
+  }
+
+  /** Starts listening; resolves with the bound address (useful with port 0). */
+  async start (): Promise<{ host: string, port: number }> {
+    try {
+      await this.app.listen({ host: this.init.host, port: this.init.port })
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new AddressInUseError(`${this.init.host}:${this.init.port}`, { cause: err })
+      throw err
+    }
+    const address = this.app.server.address()
+    const port = typeof address === 'object' && address != null ? address.port : this.init.port
+    this.listening = { host: this.init.host, port }
+    return this.listening
+  }
+
+  /** `HOST:PORT` the server listens on. */
+  get address (): string | undefined {
+    if (this.listening == null) return undefined
+    const host = this.listening.host.includes(':') ? `[${this.listening.host}]` : this.listening.host
+    return `${host}:${this.listening.port}`
+  }
+
+  async stop (): Promise<void> {
+    if (this.listening == null) return
+    this.listening = undefined
+    await this.app.close()
+  }
+}

@@ -1,0 +1,314 @@
+/**
+ * The ComputeNode facade: one object an operator's daemon or an embedding program holds. It owns
+ * the store, the libp2p host, gossip topics, capacity advertisement, and (in later layers) the
+ * scheduler and the ledger, starting them in dependency order and stopping them in reverse.
+ */
+import { TypedEventEmitter } from 'main-event'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { createSigner, type Signer } from '../proofs/signing.ts'
+import { NotStartedError } from '../errors.ts'
+import { measureCapacity, type Capacity } from './capacity-record.ts'
+import { CapacityService, type CapacityAdvert, type FindCapacityQuery } from './capacity.ts'
+import type { CapacityOverrides } from './config.ts'
+import { dataDirPaths, loadOrCreateIdentity } from './data-dir.ts'
+import { AddressInUseError } from './errors.ts'
+import { GossipRouter, type GossipStats } from './gossip.ts'
+import { createHost, type DepinLibp2p } from './libp2p.ts'
+import { PeerScore } from './peer-score.ts'
+import { openStore, type Store } from './storage.ts'
+import { createChannelOpener, createProtocolRegistrar } from './channel.ts'
+import type { ChannelOpener, ProtocolRegistrar, TopicHandler } from '../transport.ts'
+
+const log = logger('depin:node')
+
+export interface ComputeNodeInit {
+  /**
+   * Directory for identity, config-independent state and LevelDB. Without one, everything lives
+   * in memory and a fresh identity is generated (tests, short-lived embedding).
+   */
+  dataDir?: string
+  /** Use this identity instead of the data dir's key file. */
+  privateKey?: PrivateKey
+  /** Listen multiaddrs. @default ['/ip4/0.0.0.0/tcp/0'] */
+  listen?: string[]
+  /** Addresses to announce instead of the listen addresses (e.g. behind NAT). */
+  announce?: string[]
+  /** Multiaddrs (with /p2p/<id>) of peers to connect to at start. */
+  bootstrap?: string[]
+  /** Discover peers on the LAN with mDNS. @default true */
+  mdns?: boolean
+  /** Override measured capacity (cores, memoryMiB, pricePerCpuSecond, slots). */
+  capacity?: CapacityOverrides
+  /** Loopback testnet tuning (see design notes); never for production. @default false */
+  testnet?: boolean
+}
+
+export interface PeerSummary {
+  peerId: string
+  addresses: string[]
+  /** App-level score (0 = clean; negative = misbehaviour seen). */
+  score: number
+  /** Latency of the last ping in ms, if measured. */
+  latencyMs?: number
+}
+
+export interface NodeStatus {
+  peerId: string
+  multiaddrs: string[]
+  started: boolean
+  startedAt?: number
+  peers: number
+  capacity: Capacity
+  capacityRecord: { seq: number, published: number, lastPublishedAt?: number }
+  gossip: Record<string, GossipStats>
+  dataDir?: string
+}
+
+export interface ComputeNodeEvents {
+  'peer:connect': CustomEvent<string>
+  'peer:disconnect': CustomEvent<string>
+  /** A peer was disconnected or banned for misbehaviour. */
+  'peer:penalised': CustomEvent<{ peerId: string, score: number, banned: boolean }>
+  started: CustomEvent<void>
+  stopped: CustomEvent<void>
+}
+
+/** What later layers (scheduler, ledger) get from the node. */
+export interface NodeServices {
+  signer: Signer
+  store: Store
+  channels: ChannelOpener
+  protocols: ProtocolRegistrar
+  gossip: GossipRouter
+  peerScore: PeerScore
+  capacity: CapacityService
+}
+
+/** A part of the node with a lifecycle, started after the network and stopped before it. */
+export interface NodeComponent {
+  start(): Promise<void> | void
+  stop(): Promise<void> | void
+}
+
+export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
+  readonly init: ComputeNodeInit
+  readonly peerScore = new PeerScore()
+  private libp2p?: DepinLibp2p
+  private store?: Store
+  private signerValue?: Signer
+  private gossipRouter?: GossipRouter
+  private capacityService?: CapacityService
+  private readonly components: NodeComponent[] = []
+  private startedAt?: number
+  private stopping?: Promise<void>
+
+  constructor (init: ComputeNodeInit = {}) {
+    super()
+    this.init = init
+  }
+
+  /** This node's peer id (available after `start()`). */
+  get peerId (): string {
+    return this.signer.peerId
+  }
+
+  /** Addresses other peers can dial, each ending in /p2p/<peer id>. */
+  get multiaddrs (): string[] {
+    return this.host.getMultiaddrs().map((ma) => ma.toString())
+  }
+
+  get isStarted (): boolean {
+    return this.startedAt != null
+  }
+
+  get signer (): Signer {
+    if (this.signerValue == null) throw new NotStartedError()
+    return this.signerValue
+  }
+
+  /** The libp2p host, for embedders who need it; depin's own layers use `services()`. */
+  get host (): DepinLibp2p {
+    if (this.libp2p == null) throw new NotStartedError()
+    return this.libp2p
+  }
+
+  async start (): Promise<void> {
+    if (this.libp2p != null) return
+    const privateKey = this.init.privateKey ??
+      (this.init.dataDir != null ? (await loadOrCreateIdentity(this.init.dataDir)).privateKey : await generateKeyPair('Ed25519'))
+    this.signerValue = createSigner(privateKey)
+    this.store = await openStore(this.init.dataDir != null ? dataDirPaths(this.init.dataDir).db : undefined)
+    try {
+      this.libp2p = await createHost({
+        privateKey,
+        listen: this.init.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+        announce: this.init.announce,
+        bootstrap: this.init.bootstrap,
+        mdns: this.init.mdns ?? true,
+        testnet: this.init.testnet,
+        appScore: (peer) => this.peerScore.score(peer),
+        isBanned: (peer) => this.peerScore.isBanned(peer)
+      })
+    } catch (err) {
+      await this.store.close()
+      this.store = undefined
+      const e = err as NodeJS.ErrnoException
+      if (e.code === 'EADDRINUSE' || /EADDRINUSE/.test(e.message ?? '')) {
+        throw new AddressInUseError((this.init.listen ?? []).join(', '), { cause: err })
+      }
+      throw err
+    }
+    const libp2p = this.libp2p
+    this.peerScore.addEventListener('disconnect', (evt) => { void this.penalise(evt.detail.peerId, evt.detail.score, false) })
+    this.peerScore.addEventListener('ban', (evt) => { void this.penalise(evt.detail.peerId, evt.detail.score, true) })
+    libp2p.addEventListener('peer:connect', (evt) => {
+      this.safeDispatchEvent('peer:connect', { detail: evt.detail.toString() })
+      this.capacityService?.requestRepublish()
+    })
+    libp2p.addEventListener('peer:disconnect', (evt) => { this.safeDispatchEvent('peer:disconnect', { detail: evt.detail.toString() }) })
+
+    this.gossipRouter = new GossipRouter(libp2p.services.pubsub, this.peerScore)
+    this.capacityService = new CapacityService({
+      dht: libp2p.services.dht,
+      signer: this.signerValue,
+      multiaddrs: () => this.multiaddrs,
+      addPeerAddresses: async (peer: PeerId, addrs: Multiaddr[]) => { await libp2p.peerStore.merge(peer, { multiaddrs: addrs }) }
+    }, measureCapacity(this.init.capacity))
+
+    this.gossipRouter.start()
+    this.capacityService.start()
+    for (const component of this.components) await component.start()
+    this.startedAt = Date.now()
+    log('started %s on %s', this.peerId, this.multiaddrs.join(', '))
+    this.safeDispatchEvent('started')
+  }
+
+  /** Stops everything in reverse order; safe to call twice. */
+  async stop (): Promise<void> {
+    if (this.stopping != null) return await this.stopping
+    if (this.libp2p == null) return
+    this.stopping = (async () => {
+      for (const component of [...this.components].reverse()) {
+        try { await component.stop() } catch (err) { log.error('stopping a component failed: %e', err) }
+      }
+      this.capacityService?.stop()
+      this.gossipRouter?.stop()
+      await this.libp2p?.stop()
+      await this.store?.close()
+      this.libp2p = undefined
+      this.store = undefined
+      this.startedAt = undefined
+      this.safeDispatchEvent('stopped')
+    })()
+    try {
+      await this.stopping
+    } finally {
+      this.stopping = undefined
+    }
+  }
+
+  /** Adds a component started after the network (in order) and stopped before it (in reverse). */
+  addComponent (component: NodeComponent): void {
+    this.components.push(component)
+  }
+
+  /** Registers a gossip topic's validator and delivery. */
+  registerTopic<T> (handler: TopicHandler<T>): void {
+    this.requireGossip().register(handler)
+  }
+
+  /** The pieces later layers are built from. */
+  services (): NodeServices {
+    const libp2p = this.host
+    return {
+      signer: this.signer,
+      store: this.store as Store,
+      channels: createChannelOpener(libp2p),
+      protocols: createProtocolRegistrar(libp2p, (peer) => this.peerScore.isBanned(peer)),
+      gossip: this.requireGossip(),
+      peerScore: this.peerScore,
+      capacity: this.requireCapacity()
+    }
+  }
+
+  /** Dials a peer by multiaddr (with /p2p/<id>) and returns its peer id. */
+  async dial (address: string, options: { signal?: AbortSignal } = {}): Promise<string> {
+    const connection = await this.host.dial(multiaddr(address), { signal: options.signal ?? AbortSignal.timeout(10_000) })
+    return connection.remotePeer.toString()
+  }
+
+  /** Finds peers that can run a runtime through DHT provider records, verified and filtered. */
+  async findCapacity (query: FindCapacityQuery = {}): Promise<CapacityAdvert[]> {
+    return await this.requireCapacity().find(query)
+  }
+
+  /** Re-signs and re-publishes the capacity record now. */
+  async publishCapacity (options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.requireCapacity().publish(options.signal ?? AbortSignal.timeout(30_000))
+  }
+
+  /** Connected peers with their addresses and app-level score. */
+  peers (): PeerSummary[] {
+    const byPeer = new Map<string, PeerSummary>()
+    for (const connection of this.host.getConnections()) {
+      const id = connection.remotePeer.toString()
+      const entry = byPeer.get(id) ?? { peerId: id, addresses: [], score: this.peerScore.score(id) }
+      entry.addresses.push(connection.remoteAddr.toString())
+      const rtt = (connection as { rtt?: number }).rtt
+      if (typeof rtt === 'number') entry.latencyMs = rtt
+      byPeer.set(id, entry)
+    }
+    return [...byPeer.values()]
+  }
+
+  /** Round-trip time to a peer with libp2p ping, in ms. */
+  async ping (peerId: string, options: { signal?: AbortSignal } = {}): Promise<number> {
+    const { peerIdFromString } = await import('@libp2p/peer-id')
+    return await this.host.services.ping.ping(peerIdFromString(peerId), { signal: options.signal ?? AbortSignal.timeout(10_000) })
+  }
+
+  status (): NodeStatus {
+    const capacity = this.requireCapacity()
+    const stats = capacity.getStats()
+    return {
+      peerId: this.peerId,
+      multiaddrs: this.multiaddrs,
+      started: this.isStarted,
+      startedAt: this.startedAt,
+      peers: this.peers().length,
+      capacity: capacity.current(),
+      capacityRecord: { seq: stats.seq, published: stats.published, lastPublishedAt: stats.lastPublishedAt },
+      gossip: this.requireGossip().topicStats(),
+      dataDir: this.init.dataDir
+    }
+  }
+
+  private requireGossip (): GossipRouter {
+    if (this.gossipRouter == null) throw new NotStartedError()
+    return this.gossipRouter
+  }
+
+  private requireCapacity (): CapacityService {
+    if (this.capacityService == null) throw new NotStartedError()
+    return this.capacityService
+  }
+
+  private async penalise (peerId: string, score: number, banned: boolean): Promise<void> {
+    log('%s peer %s (score %d)', banned ? 'banning' : 'disconnecting', peerId, score)
+    this.safeDispatchEvent('peer:penalised', { detail: { peerId, score, banned } })
+    try {
+      const { peerIdFromString } = await import('@libp2p/peer-id')
+      await this.libp2p?.hangUp(peerIdFromString(peerId))
+    } catch (err) {
+      log('hang up %s failed: %e', peerId, err)
+    }
+  }
+}
+
+/** Creates (but does not start) a compute node. */
+export function createComputeNode (init: ComputeNodeInit = {}): ComputeNode {
+  return new ComputeNode(init)
+}

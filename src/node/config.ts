@@ -1,0 +1,98 @@
+/**
+ * Node configuration: the `config.json` file in the data directory, validated with a schema.
+ * The CLI layers flags and environment variables over it; embedders pass `ComputeNodeInit`.
+ */
+import { readFile, writeFile } from 'node:fs/promises'
+import { z } from 'zod'
+import { multiaddr } from '@multiformats/multiaddr'
+import { ConfigError } from '../errors.ts'
+import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN } from './constants.ts'
+import { dataDirPaths } from './data-dir.ts'
+
+const multiaddrString = z.string().max(1024).refine((s) => {
+  try {
+    multiaddr(s)
+    return true
+  } catch {
+    return false
+  }
+}, { message: 'not a valid multiaddr' })
+
+/** `HOST:PORT`; the host must be a loopback name or address (the API is local only). */
+export const apiAddressSchema = z.string().max(300).transform((s, ctx) => {
+  try {
+    return parseApiAddress(s)
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message })
+    return z.NEVER
+  }
+})
+
+export const capacityOverridesSchema = z.object({
+  cores: z.number().int().min(1).max(4096).optional(),
+  memoryMiB: z.number().int().min(16).max(16 * 1024 * 1024).optional(),
+  pricePerCpuSecond: z.number().int().min(0).max(1_000_000_000).optional(),
+  slots: z.number().int().min(0).max(4096).optional()
+}).strict()
+export type CapacityOverrides = z.infer<typeof capacityOverridesSchema>
+
+export const configFileSchema = z.object({
+  listen: z.array(multiaddrString).max(16).default([DEFAULT_LISTEN]),
+  announce: z.array(multiaddrString).max(16).default([]),
+  bootstrap: z.array(multiaddrString).max(64).default([]),
+  mdns: z.boolean().default(true),
+  api: z.string().default(`${DEFAULT_API_HOST}:${DEFAULT_API_PORT}`),
+  capacity: capacityOverridesSchema.default({}),
+  mine: z.boolean().default(false),
+  /** Loopback testnet: allow-lists 127.0.0.1 in gossipsub IP-colocation scoring and the inbound rate limit. */
+  testnet: z.boolean().default(false),
+  /** Genesis of the ledger network this node belongs to (see the ledger docs); omitted: the built-in default network. */
+  network: z.unknown().optional()
+}).strict()
+export type ConfigFile = z.infer<typeof configFileSchema>
+
+/** Parses `HOST:PORT` for the local API and insists on a loopback host. */
+export function parseApiAddress (text: string): { host: string, port: number } {
+  const match = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(text)
+  if (match == null) throw new ConfigError(`API address must be HOST:PORT, got ${JSON.stringify(text)}`)
+  const host = match[1].replace(/^\[|\]$/g, '')
+  const port = Number(match[2])
+  if (port > 65535) throw new ConfigError(`API port ${port} is out of range`)
+  if (!isLoopbackHost(host)) throw new ConfigError(`the API listens on loopback only; ${host} is not a loopback address`)
+  return { host, port }
+}
+
+/** True for names and addresses that stay on this machine. */
+export function isLoopbackHost (host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '')
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h)
+}
+
+/** Reads and validates `config.json`; a missing file yields the defaults. */
+export async function readConfigFile (dataDir: string): Promise<ConfigFile> {
+  const path = dataDirPaths(dataDir).config
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return configFileSchema.parse({})
+    throw err
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError(`${path} is not valid JSON: ${(err as Error).message}`, { cause: err })
+  }
+  const parsed = configFileSchema.safeParse(json)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    throw new ConfigError(`${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`)
+  }
+  return parsed.data
+}
+
+export async function writeConfigFile (dataDir: string, config: Partial<ConfigFile>): Promise<void> {
+  const full = configFileSchema.parse(config)
+  await writeFile(dataDirPaths(dataDir).config, JSON.stringify(full, null, 2) + '\n', { mode: 0o644 })
+}

@@ -1,0 +1,87 @@
+/**
+ * The daemon: a compute node plus its local API, configured from the data dir's config file with
+ * overrides from the command line. `depin start` runs one in the foreground.
+ */
+import { logger } from '@libp2p/logger'
+import { createComputeNode, type ComputeNode, type ComputeNodeInit } from './compute-node.ts'
+import { parseApiAddress, readConfigFile, type CapacityOverrides, type ConfigFile } from './config.ts'
+import { assertInitialised, loadOrCreateApiToken, removeApiInfo, writeApiInfo } from './data-dir.ts'
+import { ApiServer, type ApiRoutes } from './api/server.ts'
+import { nodeRoutes } from './api/node-routes.ts'
+
+const log = logger('depin:daemon')
+
+export interface DaemonOptions {
+  dataDir: string
+  listen?: string[]
+  announce?: string[]
+  bootstrap?: string[]
+  api?: string
+  capacity?: CapacityOverrides
+  mdns?: boolean
+  mine?: boolean
+}
+
+export interface Daemon {
+  node: ComputeNode
+  /** `HOST:PORT` of the local API. */
+  api: string
+  config: ConfigFile
+  stop(): Promise<void>
+}
+
+export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
+  await assertInitialised(options.dataDir)
+  const config = await readConfigFile(options.dataDir)
+  const apiAddress = parseApiAddress(options.api ?? config.api)
+  const token = await loadOrCreateApiToken(options.dataDir)
+  const merged: ConfigFile = {
+    ...config,
+    listen: options.listen != null && options.listen.length > 0 ? options.listen : config.listen,
+    announce: options.announce != null && options.announce.length > 0 ? options.announce : config.announce,
+    bootstrap: [...config.bootstrap, ...(options.bootstrap ?? [])],
+    mdns: options.mdns ?? config.mdns,
+    mine: options.mine ?? config.mine,
+    capacity: { ...config.capacity, ...stripUndefined(options.capacity ?? {}) }
+  }
+  const init: ComputeNodeInit = {
+    dataDir: options.dataDir,
+    listen: merged.listen,
+    announce: merged.announce,
+    bootstrap: merged.bootstrap,
+    mdns: merged.mdns,
+    capacity: merged.capacity,
+    testnet: merged.testnet
+  }
+  const node = createComputeNode(init)
+  await node.start()
+  const routes: ApiRoutes[] = [nodeRoutes(node)]
+  const server = new ApiServer({ host: apiAddress.host, port: apiAddress.port, token }, routes)
+  try {
+    await server.start()
+  } catch (err) {
+    await node.stop()
+    throw err
+  }
+  const api = server.address as string
+  await writeApiInfo(options.dataDir, { api, pid: process.pid, peerId: node.peerId, multiaddrs: node.multiaddrs })
+  log('daemon %s: API on %s', node.peerId, api)
+  let stopping: Promise<void> | undefined
+  return {
+    node,
+    api,
+    config: merged,
+    stop: async () => {
+      stopping ??= (async () => {
+        await removeApiInfo(options.dataDir)
+        await server.stop()
+        await node.stop()
+      })()
+      await stopping
+    }
+  }
+}
+
+function stripUndefined<T extends object> (value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
+}

@@ -1,0 +1,120 @@
+/**
+ * App-level peer score. Gossipsub's score only shapes its mesh; this one decides disconnects and
+ * bans from evidence that depin itself sees: malformed messages, bad signatures, wrong results,
+ * timeouts. Scores decay toward zero with a half-life, so an old fault is forgiven in time.
+ */
+import { TypedEventEmitter } from 'main-event'
+
+/** Named misbehaviours with their score deltas. Values are negative; a score starts at 0. */
+export const PeerAction = {
+  /** Undecodable, schema-invalid or oversized message. */
+  MalformedMessage: -20,
+  /** A signature that does not verify. */
+  InvalidSignature: -40,
+  /** A block or transaction that fails validation. */
+  InvalidBlock: -40,
+  /** Served invalid data over the sync protocol. */
+  InvalidSyncData: -40,
+  /** A result that disagreed with the quorum. */
+  WrongResult: -30,
+  /** Missed a deadline (negotiation, task, sync request). */
+  Timeout: -5,
+  /** Agreed to run a task, then did not start it. */
+  NoShow: -10,
+  /** Sent something an honest peer may send but we did not want (duplicate, stale). */
+  Ignored: -1
+} as const
+export type PeerActionName = keyof typeof PeerAction
+
+export interface PeerScoreInit {
+  /** Score at or below which the peer is disconnected. @default -50 */
+  disconnectThreshold?: number
+  /** Score at or below which the peer is banned. @default -100 */
+  banThreshold?: number
+  /** How long a ban lasts. @default 1 hour */
+  banDurationMs?: number
+  /** Half-life of a score. @default 10 minutes */
+  halfLifeMs?: number
+  /** Most peers tracked; the least recently reported are forgotten first. @default 10_000 */
+  maxPeers?: number
+  /** Injected clock for tests. */
+  now?: () => number
+}
+
+export interface PeerScoreEvents {
+  /** The peer fell to the disconnect threshold. */
+  disconnect: CustomEvent<{ peerId: string, score: number, action: PeerActionName }>
+  /** The peer fell to the ban threshold. */
+  ban: CustomEvent<{ peerId: string, score: number, until: number, action: PeerActionName }>
+}
+
+interface Entry { score: number, at: number }
+
+export class PeerScore extends TypedEventEmitter<PeerScoreEvents> {
+  private readonly entries = new Map<string, Entry>()
+  private readonly bans = new Map<string, number>()
+  private readonly disconnectThreshold: number
+  private readonly banThreshold: number
+  private readonly banDurationMs: number
+  private readonly halfLifeMs: number
+  private readonly maxPeers: number
+  private readonly now: () => number
+
+  constructor (init: PeerScoreInit = {}) {
+    super()
+    this.disconnectThreshold = init.disconnectThreshold ?? -50
+    this.banThreshold = init.banThreshold ?? -100
+    this.banDurationMs = init.banDurationMs ?? 60 * 60 * 1000
+    this.halfLifeMs = init.halfLifeMs ?? 10 * 60 * 1000
+    this.maxPeers = init.maxPeers ?? 10_000
+    this.now = init.now ?? Date.now
+  }
+
+  /** The peer's current (decayed) score; 0 for an unknown peer. */
+  score (peerId: string): number {
+    const entry = this.entries.get(peerId)
+    if (entry == null) return 0
+    return this.decayed(entry, this.now())
+  }
+
+  /** Records a misbehaviour and applies the thresholds. Returns the new score. */
+  report (peerId: string, action: PeerActionName): number {
+    const now = this.now()
+    const entry = this.entries.get(peerId)
+    const score = (entry == null ? 0 : this.decayed(entry, now)) + PeerAction[action]
+    this.entries.delete(peerId)
+    this.entries.set(peerId, { score, at: now })
+    if (this.entries.size > this.maxPeers) this.entries.delete(this.entries.keys().next().value as string)
+    if (score <= this.banThreshold) {
+      const until = now + this.banDurationMs
+      this.bans.set(peerId, until)
+      this.safeDispatchEvent('ban', { detail: { peerId, score, until, action } })
+    } else if (score <= this.disconnectThreshold) {
+      this.safeDispatchEvent('disconnect', { detail: { peerId, score, action } })
+    }
+    return score
+  }
+
+  isBanned (peerId: string): boolean {
+    const until = this.bans.get(peerId)
+    if (until == null) return false
+    if (until <= this.now()) {
+      this.bans.delete(peerId)
+      return false
+    }
+    return true
+  }
+
+  /** Peers with a non-zero score, worst first. */
+  list (): Array<{ peerId: string, score: number, banned: boolean }> {
+    return [...this.entries.keys()]
+      .map((peerId) => ({ peerId, score: this.score(peerId), banned: this.isBanned(peerId) }))
+      .filter((e) => e.score < -0.01 || e.banned)
+      .sort((a, b) => a.score - b.score)
+  }
+
+  private decayed (entry: Entry, now: number): number {
+    const elapsed = Math.max(0, now - entry.at)
+    return entry.score * Math.pow(0.5, elapsed / this.halfLifeMs)
+  }
+}

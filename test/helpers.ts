@@ -1,0 +1,31 @@
+/** Shared test helpers: polling with a deadline (never fixed sleeps), temp dirs. */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+/**
+ * Polls `check` until it returns a value other than undefined/false, or throws after `timeoutMs`
+ * with the last error or a description. The interval is a polling cadence, not a wait for a result.
+ */
+export async function waitFor<T> (check: () => T | undefined | false | Promise<T | undefined | false>, options: { timeoutMs?: number, intervalMs?: number, what?: string } = {}): Promise<T> {
+  const timeoutMs = options.timeoutMs ?? 30_000
+  const deadline = Date.now() + timeoutMs
+  let lastError: unknown
+  while (true) {
+    try {
+      const value = await check()
+      if (value !== undefined && value !== false) return value
+    } catch (err) {
+      lastError = err
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${options.what ?? 'a condition'}${lastError != null ? `: ${(lastError as Error).message}` : ''}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 50))
+  }
+}
+
+export async function tempDir (prefix = 'depin-test-'): Promise<{ path: string, remove: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix))
+  return { path, remove: async () => { await rm(path, { recursive: true, force: true }) } }
+}
