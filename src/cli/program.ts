@@ -66,6 +66,8 @@ export function buildProgram (actions: CliActions): Command {
     .allowExcessArguments(false)
     .configureHelp({ sortOptions: false })
     .exitOverride()
+    // One style for every error line: "depin: <what went wrong>".
+    .configureOutput({ outputError: (text, write) => { write(`depin: ${text.replace(/^error: /, '')}`) } })
 
   program.command('init')
     .description('create the data directory: identity key (0600), config.json and API token')

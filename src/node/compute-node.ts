@@ -42,6 +42,11 @@ export interface ComputeNodeInit {
   mdns?: boolean
   /** Override measured capacity (cores, memoryMiB, pricePerCpuSecond, slots). */
   capacity?: CapacityOverrides
+  /**
+   * Publish a capacity record and provider records. A node that only submits jobs can turn this
+   * off and stays invisible to `findCapacity`. @default true
+   */
+  advertise?: boolean
   /** Loopback testnet tuning (see design notes); never for production. @default false */
   testnet?: boolean
 }
@@ -166,7 +171,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     this.peerScore.addEventListener('ban', (evt) => { void this.penalise(evt.detail.peerId, evt.detail.score, true) })
     libp2p.addEventListener('peer:connect', (evt) => {
       this.safeDispatchEvent('peer:connect', { detail: evt.detail.toString() })
-      this.capacityService?.requestRepublish()
+      if (this.init.advertise !== false) this.capacityService?.requestRepublish()
     })
     libp2p.addEventListener('peer:disconnect', (evt) => { this.safeDispatchEvent('peer:disconnect', { detail: evt.detail.toString() }) })
 
@@ -179,7 +184,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     }, measureCapacity(this.init.capacity))
 
     this.gossipRouter.start()
-    this.capacityService.start()
+    if (this.init.advertise !== false) this.capacityService.start()
     for (const component of this.components) await component.start()
     this.startedAt = Date.now()
     log('started %s on %s', this.peerId, this.multiaddrs.join(', '))

@@ -91,9 +91,16 @@ export class ApiServer {
       const e = err as { code?: string, message?: string }
       let code = typeof e.code === 'string' ? e.code : 'ERR_INTERNAL'
       let message = e.message ?? 'internal error'
-      if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') code = 'ERR_UNSUPPORTED_MEDIA_TYPE'
-      if (code.startsWith('FST_ERR_CTP') || code === 'FST_ERR_VALIDATION') code = 'ERR_BAD_REQUEST'
-      if (status === 400 && e instanceof SyntaxError) { code = 'ERR_MALFORMED_JSON'; message = `malformed JSON body: ${message}` }
+      if (code === 'FST_ERR_CTP_INVALID_JSON_BODY' || code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+        code = 'ERR_MALFORMED_JSON'
+        message = `malformed JSON body: ${message}`
+      } else if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+        code = 'ERR_UNSUPPORTED_MEDIA_TYPE'
+      } else if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+        code = 'ERR_BODY_TOO_LARGE'
+      } else if (code.startsWith('FST_')) {
+        code = 'ERR_BAD_REQUEST'
+      }
       if (status >= 500) log.error('API error: %e', err)
       await reply.code(status).send({ error: { code, message } })
     })

@@ -1,0 +1,89 @@
+import { describe, it, expect } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { createSigner } from '../src/proofs/signing.ts'
+import { decode, encode } from '../src/proofs/encoding.ts'
+import {
+  capacityKey, capacitySelector, capacityValidator, selectNewest, signCapacityRecord, verifyCapacityRecord,
+  measureCapacity, runtimeCapabilityKey, type Capacity
+} from '../src/node/capacity-record.ts'
+import { InvalidCapacityRecordError } from '../src/node/errors.ts'
+
+const capacity: Capacity = { cores: 4, memoryMiB: 2048, slots: 4, pricePerCpuSecond: 2, runtimes: ['wasi-p1'] }
+
+async function signer () {
+  return createSigner(await generateKeyPair('Ed25519'))
+}
+
+describe('capacity records', () => {
+  it('verify when signed by the peer in the key and not expired', async () => {
+    const s = await signer()
+    const value = signCapacityRecord(s, capacity, { seq: 7, multiaddrs: ['/ip4/127.0.0.1/tcp/1'] })
+    const record = verifyCapacityRecord(capacityKey(s.peerId), value)
+    expect(record.body).toMatchObject({ peer: s.peerId, seq: 7, cores: 4, memoryMiB: 2048, slots: 4, pricePerCpuSecond: 2, runtimes: ['wasi-p1'] })
+    await expect(capacityValidator(capacityKey(s.peerId), value)).resolves.toBeUndefined()
+  })
+
+  it('reject a bad signature', async () => {
+    const s = await signer()
+    const value = signCapacityRecord(s, capacity, { seq: 1, multiaddrs: [] })
+    // Same signature, one field changed: the body no longer matches what was signed.
+    const record = decode(value, 4096) as { body: { cores: number }, sig: Uint8Array }
+    const tampered = encode({ ...record, body: { ...record.body, cores: 64 } })
+    expect(() => verifyCapacityRecord(capacityKey(s.peerId), tampered)).toThrow(/bad signature/)
+    await expect(capacityValidator(capacityKey(s.peerId), tampered)).rejects.toBeInstanceOf(InvalidCapacityRecordError)
+  })
+
+  it('reject an expired record', async () => {
+    const s = await signer()
+    const value = signCapacityRecord(s, capacity, { seq: 1, multiaddrs: [], now: Date.now() - 10_000, ttlMs: 5_000 })
+    expect(() => verifyCapacityRecord(capacityKey(s.peerId), value)).toThrow(/expired/)
+  })
+
+  it('reject a record stored under another peer\'s key', async () => {
+    const attacker = await signer()
+    const victim = await signer()
+    const value = signCapacityRecord(attacker, capacity, { seq: 1, multiaddrs: [] })
+    expect(() => verifyCapacityRecord(capacityKey(victim.peerId), value)).toThrow(/stored under the key of/)
+  })
+
+  it('reject bytes that are not DAG-CBOR, and valid CBOR of the wrong shape', async () => {
+    const s = await signer()
+    expect(() => verifyCapacityRecord(capacityKey(s.peerId), new TextEncoder().encode('{"json":true}'))).toThrow(InvalidCapacityRecordError)
+    expect(() => verifyCapacityRecord(capacityKey(s.peerId), encode({ body: { peer: s.peerId }, sig: new Uint8Array(64) }))).toThrow(InvalidCapacityRecordError)
+    expect(() => verifyCapacityRecord(capacityKey(s.peerId), new Uint8Array(10_000))).toThrow(/over the limit/)
+  })
+
+  it('a key outside the namespace is refused', async () => {
+    const s = await signer()
+    const value = signCapacityRecord(s, capacity, { seq: 1, multiaddrs: [] })
+    expect(() => verifyCapacityRecord(new TextEncoder().encode(`/pk/${s.peerId}`), value)).toThrow(/namespace/)
+  })
+
+  it('the selector keeps the highest sequence among valid records, whatever the order', async () => {
+    const s = await signer()
+    const key = capacityKey(s.peerId)
+    const older = signCapacityRecord(s, capacity, { seq: 1, multiaddrs: [] })
+    const newer = signCapacityRecord(s, capacity, { seq: 2, multiaddrs: [] })
+    const expiredButHigher = signCapacityRecord(s, capacity, { seq: 99, multiaddrs: [], now: Date.now() - 10_000, ttlMs: 1 })
+    const garbage = Uint8Array.from([1, 2, 3])
+    expect(selectNewest(key, [older, newer])).toBe(1)
+    expect(selectNewest(key, [newer, older])).toBe(0)
+    expect(selectNewest(key, [garbage, expiredButHigher, older, newer])).toBe(3)
+    expect(selectNewest(key, [garbage])).toBe(-1)
+    expect(capacitySelector(key, [older, garbage, newer])).toBe(2)
+    expect(() => capacitySelector(key, [garbage])).toThrow(InvalidCapacityRecordError)
+  })
+
+  it('measures the machine and applies operator overrides', () => {
+    const measured = measureCapacity()
+    expect(measured.cores).toBeGreaterThanOrEqual(1)
+    expect(measured.slots).toBe(measured.cores)
+    expect(measured.runtimes).toEqual(['wasi-p1'])
+    expect(measureCapacity({ cores: 3, memoryMiB: 512, pricePerCpuSecond: 9, slots: 1 })).toEqual({ cores: 3, memoryMiB: 512, pricePerCpuSecond: 9, slots: 1, runtimes: ['wasi-p1'] })
+  })
+
+  it('capability keys are stable CIDs', () => {
+    expect(runtimeCapabilityKey('wasi-p1').toString()).toBe(runtimeCapabilityKey('wasi-p1').toString())
+    expect(runtimeCapabilityKey('wasi-p1').equals(runtimeCapabilityKey('other'))).toBe(false)
+  })
+})

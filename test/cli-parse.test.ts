@@ -1,0 +1,65 @@
+/** Argument parsing is pure: the program is built with recording actions. */
+import { describe, it, expect } from 'vitest'
+import { CommanderError } from 'commander'
+import { buildProgram, type CliActions } from '../src/cli/program.ts'
+
+function recorder () {
+  const calls: Array<{ command: string, options: any }> = []
+  const record = (command: string) => async (options: any) => { calls.push({ command, options }) }
+  const actions = new Proxy({}, { get: (_t, name: string) => record(name) }) as CliActions
+  const program = buildProgram(actions)
+  program.configureOutput({ writeErr: () => {}, writeOut: () => {} })
+  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} })
+  return { calls, parse: async (...args: string[]) => await program.parseAsync(['node', 'depin', ...args]) }
+}
+
+describe('depin argument parsing', () => {
+  it('start takes repeatable addresses and checked numbers', async () => {
+    const { calls, parse } = recorder()
+    await parse('start', '--data-dir', '/d', '--listen', '/ip4/127.0.0.1/tcp/1', '--listen', '/ip4/127.0.0.1/tcp/2',
+      '--bootstrap', '/ip4/127.0.0.1/tcp/3/p2p/12D3KooWBSNUWRbaR7hXC3rVfLGY1z6pD9kNRhyc6gEsnoowTmhc', '--cores', '3', '--memory', '512', '--price', '0', '--mine', '--no-mdns', '--api', '127.0.0.1:5000')
+    expect(calls[0]).toEqual({
+      command: 'start',
+      options: {
+        dataDir: '/d',
+        listen: ['/ip4/127.0.0.1/tcp/1', '/ip4/127.0.0.1/tcp/2'],
+        bootstrap: ['/ip4/127.0.0.1/tcp/3/p2p/12D3KooWBSNUWRbaR7hXC3rVfLGY1z6pD9kNRhyc6gEsnoowTmhc'],
+        cores: 3,
+        memory: 512,
+        price: 0,
+        mine: true,
+        mdns: false,
+        api: '127.0.0.1:5000'
+      }
+    })
+  })
+
+  it('refuses unknown flags, bad numbers, bad multiaddrs and non-loopback API hosts', async () => {
+    const cases = [
+      ['start', '--bogus'],
+      ['start', '--cores', '0'],
+      ['start', '--cores', 'two'],
+      ['start', '--listen', 'not-a-multiaddr'],
+      ['status', '--api', '10.0.0.1:4101'],
+      ['status', '--api', 'localhost'],
+      ['testnet', '--nodes', '100'],
+      ['no-such-command'],
+      ['status', 'extra-argument']
+    ]
+    for (const args of cases) {
+      const { calls, parse } = recorder()
+      await expect(parse(...args), args.join(' ')).rejects.toBeInstanceOf(CommanderError)
+      expect(calls).toEqual([])
+    }
+  })
+
+  it('testnet has defaults; client commands take --json', async () => {
+    const { calls, parse } = recorder()
+    await parse('testnet')
+    await parse('status', '--json', '--data-dir', '/x')
+    await parse('capacity', '--min-cores', '2', '--max-price', '5', '--limit', '3')
+    expect(calls[0].options).toEqual({ nodes: 4 })
+    expect(calls[1].options).toEqual({ json: true, dataDir: '/x' })
+    expect(calls[2].options).toMatchObject({ runtime: 'wasi-p1', minCores: 2, maxPrice: 5, limit: 3 })
+  })
+})

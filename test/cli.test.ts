@@ -1,0 +1,177 @@
+/**
+ * The real `depin` command in child processes: every user mistake is one clear line and a
+ * non-zero exit without a stack trace; client commands talk to a real daemon.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
+import { readFile, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { BIN, runCli, startDaemonProcess, type DaemonProcess } from './cli-helpers.ts'
+import { tempDir, waitFor } from './helpers.ts'
+
+function expectOneCleanErrorLine (result: { code: number | null, stderr: string }, pattern: RegExp): void {
+  expect(result.code).not.toBe(0)
+  // Commander may add a suggestion line ("(Did you mean start?)"); that is still one error.
+  const lines = result.stderr.trim().split('\n').filter((l) => l.length > 0 && !l.startsWith('(Did you mean'))
+  expect(lines, result.stderr).toHaveLength(1)
+  expect(lines[0]).toMatch(pattern)
+  expect(result.stderr).not.toMatch(/\n\s+at /)
+}
+
+describe('depin CLI: user mistakes', () => {
+  let dir: { path: string, remove: () => Promise<void> }
+  beforeAll(async () => { dir = await tempDir() })
+  afterAll(async () => { await dir?.remove() })
+
+  it('an unknown flag', async () => {
+    expectOneCleanErrorLine(await runCli(['start', '--bogus']), /^depin: unknown option '--bogus'/)
+  })
+
+  it('an unknown command', async () => {
+    expectOneCleanErrorLine(await runCli(['strat']), /^depin: unknown command 'strat'/)
+  })
+
+  it('a missing data dir', async () => {
+    expectOneCleanErrorLine(await runCli(['start', '--data-dir', join(dir.path, 'missing')]), /does not exist; run `depin init/)
+  })
+
+  it('a corrupt key file', async () => {
+    const dataDir = join(dir.path, 'corrupt')
+    expect((await runCli(['init', '--data-dir', dataDir])).code).toBe(0)
+    await writeFile(join(dataDir, 'identity.key'), 'garbage, not a key')
+    expectOneCleanErrorLine(await runCli(['start', '--data-dir', dataDir, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0']), /identity key file .* is corrupt/)
+    // init never overwrites an identity, even a corrupt one.
+    expectOneCleanErrorLine(await runCli(['init', '--data-dir', dataDir]), /is corrupt/)
+  })
+
+  it('an API port in use', async () => {
+    const dataDir = join(dir.path, 'busy')
+    await runCli(['init', '--data-dir', dataDir])
+    const blocker = createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    const port = (blocker.address() as { port: number }).port
+    try {
+      expectOneCleanErrorLine(await runCli(['start', '--data-dir', dataDir, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', `127.0.0.1:${port}`]), /already in use/)
+    } finally {
+      blocker.close()
+    }
+  })
+
+  it('a libp2p port in use', async () => {
+    const dataDir = join(dir.path, 'busy-tcp')
+    await runCli(['init', '--data-dir', dataDir])
+    const blocker = createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    const port = (blocker.address() as { port: number }).port
+    try {
+      expectOneCleanErrorLine(await runCli(['start', '--data-dir', dataDir, '--no-mdns', '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--api', '127.0.0.1:0']), /in use/)
+    } finally {
+      blocker.close()
+    }
+  })
+
+  it('no daemon running', async () => {
+    const dataDir = join(dir.path, 'idle')
+    await runCli(['init', '--data-dir', dataDir, '--api', '127.0.0.1:1'])
+    expectOneCleanErrorLine(await runCli(['status', '--data-dir', dataDir]), /cannot reach the depin daemon at 127\.0\.0\.1:1/)
+  })
+
+  it('a client without a token', async () => {
+    expectOneCleanErrorLine(await runCli(['status', '--data-dir', join(dir.path, 'nothing-here'), '--api', '127.0.0.1:4101'], { env: { DEPIN_API_TOKEN: '' } }), /no API token|cannot reach/)
+  })
+})
+
+describe('depin CLI against a real daemon', () => {
+  let dir: { path: string, remove: () => Promise<void> }
+  let dataDir: string
+  let daemon: DaemonProcess
+
+  beforeAll(async () => {
+    dir = await tempDir()
+    dataDir = join(dir.path, 'node')
+    const init = await runCli(['init', '--data-dir', dataDir, '--json'])
+    expect(init.code).toBe(0)
+    daemon = await startDaemonProcess(dataDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--cores', '3', '--price', '7'])
+  })
+
+  afterAll(async () => {
+    await daemon?.stop('SIGKILL')
+    await dir?.remove()
+  })
+
+  it('init wrote a 0600 key and token and printed the peer id', async () => {
+    expect((await stat(join(dataDir, 'identity.key'))).mode & 0o777).toBe(0o600)
+    expect((await stat(join(dataDir, 'api-token'))).mode & 0o777).toBe(0o600)
+    const again = JSON.parse((await runCli(['init', '--data-dir', dataDir, '--json'])).stdout)
+    expect(again.identityCreated).toBe(false)
+  })
+
+  it('status, peers and capacity answer as JSON', async () => {
+    const status = JSON.parse((await runCli(['status', '--data-dir', dataDir, '--json'])).stdout)
+    const info = JSON.parse(await readFile(join(dataDir, 'api.json'), 'utf8'))
+    expect(status.peerId).toBe(info.peerId)
+    expect(status.capacity).toMatchObject({ cores: 3, pricePerCpuSecond: 7, runtimes: ['wasi-p1'] })
+    const peers = JSON.parse((await runCli(['peers', '--data-dir', dataDir, '--json'])).stdout)
+    expect(peers).toEqual({ peers: [] })
+    const capacity = JSON.parse((await runCli(['capacity', '--data-dir', dataDir, '--json'])).stdout)
+    expect(capacity.self.peerId).toBe(status.peerId)
+    expect(capacity.peers).toEqual([])
+  })
+
+  it('--api with DEPIN_API_TOKEN works from anywhere; a wrong token is refused', async () => {
+    const token = (await readFile(join(dataDir, 'api-token'), 'utf8')).trim()
+    const ok = await runCli(['status', '--api', daemon.api, '--json', '--data-dir', join(dir.path, 'elsewhere')], { env: { DEPIN_API_TOKEN: token } })
+    expect(ok.code).toBe(0)
+    const wrong = await runCli(['status', '--api', daemon.api], { env: { DEPIN_API_TOKEN: 'nope' } })
+    expectOneCleanErrorLine(wrong, /wrong API token/)
+  })
+
+  it('SIGTERM stops the daemon cleanly and removes api.json', async () => {
+    const code = await daemon.stop('SIGTERM')
+    expect(code).toBe(0)
+    expect(daemon.output()).toMatch(/stopped/)
+    await expect(stat(join(dataDir, 'api.json'))).rejects.toThrow()
+  })
+})
+
+describe('depin testnet', () => {
+  it('starts N daemons, writes testnet.json, serves every node\'s API, and stops them all on SIGINT', async () => {
+    const dir = await tempDir()
+    const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', '3', '--dir', dir.path], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.setEncoding('utf8').on('data', (d) => { output += d })
+    child.stderr.setEncoding('utf8').on('data', (d) => { output += d })
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => { resolve(code) }))
+    try {
+      const testnet = await waitFor(async () => {
+        if (child.exitCode != null) throw new Error(output)
+        return JSON.parse(await readFile(join(dir.path, 'testnet.json'), 'utf8')) as { nodes: Array<{ peerId: string, api: string, multiaddrs: string[], dataDir: string }> }
+      }, { timeoutMs: 60_000, what: 'testnet.json' })
+      expect(testnet.nodes).toHaveLength(3)
+      for (const node of testnet.nodes) {
+        expect(node.api).toMatch(/^127\.0\.0\.1:\d+$/)
+        expect(node.multiaddrs[0]).toContain(node.peerId)
+        const status = JSON.parse((await runCli(['status', '--data-dir', node.dataDir, '--json'])).stdout)
+        expect(status.peerId).toBe(node.peerId)
+      }
+      // The shared testnet token works with --api for any node.
+      const token = (await readFile(join(dir.path, 'api-token'), 'utf8')).trim()
+      const viaApi = await runCli(['peers', '--api', testnet.nodes[2].api, '--json'], { env: { DEPIN_API_TOKEN: token } })
+      expect(viaApi.code).toBe(0)
+      // Node 2 finds the other two through the DHT.
+      await waitFor(async () => {
+        const capacity = JSON.parse((await runCli(['capacity', '--data-dir', testnet.nodes[2].dataDir, '--json'])).stdout)
+        return capacity.peers.length === 2
+      }, { timeoutMs: 60_000, what: 'node 2 to find the others' })
+      expect(output).toMatch(/testnet of 3 node\(s\) running/)
+      child.kill('SIGINT')
+      expect(await exited).toBe(0)
+      expect(output).toMatch(/all nodes stopped/)
+      for (const node of testnet.nodes) await expect(stat(join(node.dataDir, 'api.json'))).rejects.toThrow()
+    } finally {
+      if (child.exitCode == null) child.kill('SIGKILL')
+      await dir.remove()
+    }
+  })
+})
