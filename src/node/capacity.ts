@@ -18,7 +18,7 @@ import {
   type Capacity, type CapacityRecord
 } from './capacity-record.ts'
 import {
-  CAPACITY_GET_TIMEOUT_MS, CAPACITY_RECORD_TTL_MS, CAPACITY_REFRESH_MARGIN_MS,
+  CAPACITY_GET_QUORUM, CAPACITY_GET_TIMEOUT_MS, CAPACITY_RECORD_TTL_MS, CAPACITY_REFRESH_MARGIN_MS,
   FIND_CAPACITY_CONCURRENCY, FIND_CAPACITY_TIMEOUT_MS
 } from './constants.ts'
 
@@ -233,18 +233,29 @@ export class CapacityService {
     const timeout = AbortSignal.timeout(CAPACITY_GET_TIMEOUT_MS)
     const opts = { signal: signal != null ? AbortSignal.any([signal, timeout]) : timeout }
     let best: CapacityRecord | undefined
+    const answered = new Set<string>()
+    const consider = (value: Uint8Array, from: string): void => {
+      try {
+        const record = verifyCapacityRecord(key, value)
+        answered.add(from)
+        if (best == null || record.body.seq > best.body.seq) best = record
+      } catch (err) {
+        this.stats.dropped++
+        log('dropped capacity record for %s from %s: %s', peerId, from, (err as Error).message)
+      }
+    }
     try {
-      // kad-dht runs our selector over what the lookup collected and yields the winner; we
-      // verify it again here because the local datastore and the selector are not the last word.
+      // Records arrive in PEER_RESPONSE events as the lookup walks (kad-dht verified them with our
+      // validator already; we verify again because the local datastore is not checked). The owner
+      // always holds its newest record, so its answer, or answers from a few holders, end the
+      // walk early instead of visiting every close peer.
       for await (const event of this.components.dht.get(key, opts)) {
-        if (event.name !== 'VALUE') continue
-        try {
-          const record = verifyCapacityRecord(key, event.value)
-          if (best == null || record.body.seq > best.body.seq) best = record
-        } catch (err) {
-          this.stats.dropped++
-          log('dropped capacity record for %s from %p: %s', peerId, event.from, (err as Error).message)
+        if (event.name === 'PEER_RESPONSE' && event.record != null) {
+          consider(event.record.value, event.from.toString())
+        } else if (event.name === 'VALUE') {
+          consider(event.value, event.from.toString())
         }
+        if (answered.has(peerId) || answered.size >= CAPACITY_GET_QUORUM) break
       }
     } catch (err) {
       log('capacity lookup of %s failed: %s', peerId, (err as Error).message)

@@ -14,6 +14,8 @@ export const CAPACITY_REFRESH_MARGIN_MS = 20 * 60 * 1000
 export const FIND_CAPACITY_CONCURRENCY = 8
 /** Default overall deadline of `findCapacity`. */
 export const FIND_CAPACITY_TIMEOUT_MS = 15_000
+/** A capacity lookup stops once this many holders answered with a valid record (or the owner did). */
+export const CAPACITY_GET_QUORUM = 3
 /** Deadline of one DHT lookup of one peer's capacity record. */
 export const CAPACITY_GET_TIMEOUT_MS = 5_000
 
