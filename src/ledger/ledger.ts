@@ -1,0 +1,566 @@
+/**
+ * The Ledger facade: chain + mempool + miner + sync behind one object with start()/stop().
+ * Every change to chain or mempool runs through one queue, so state reads inside it are consistent.
+ */
+import { TypedEventEmitter } from 'main-event'
+import { logger } from '@libp2p/logger'
+import { CID } from 'multiformats/cid'
+import { peerIdSchema } from '../proofs/schema.ts'
+import { targetToBytes, NONCE_BYTES } from '../proofs/pow.ts'
+import type { Agreement, SignedResult } from '../proofs/agreement.ts'
+import type { Signer } from '../proofs/signing.ts'
+import type { TopicHandler } from '../transport.ts'
+import { decodeBlock, decodeStoredBlock, encodeBlock, txRootOf, type Block, type BlockHeader, type DecodedBlock } from './block.ts'
+import { Chain, type AddBlockOutcome } from './chain.ts'
+import {
+  LEDGER_VERSION, MAX_BLOCK_BYTES, MAX_TX_BYTES, MAX_REORG_DEPTH, MAX_SIDE_BLOCKS, MAX_SYNC_LOCATOR, MAX_TXS_PER_BLOCK,
+  MEMPOOL_MAX_BYTES, MEMPOOL_MAX_PER_SENDER, MEMPOOL_MAX_TXS, MINER_BATCH, MINER_REFRESH_MS, SYNC_DROP_MS,
+  SYNC_REQUEST_TIMEOUT_MS, VERIFIED_TX_CACHE, blockTopic, transactionTopic
+} from './constants.ts'
+import { expectedTarget, medianTimePast, type AncestorLookup } from './difficulty.ts'
+import { DuplicateError, LedgerNotStartedError, LedgerUsageError, OverdraftError, UnknownParentError } from './errors.ts'
+import { DEFAULT_GENESIS_CONFIG, parseGenesisConfig, type NetworkParams } from './genesis.ts'
+import { fromHex, toHex } from './hex.ts'
+import { Mempool, type MempoolState } from './mempool.ts'
+import { Miner, type BlockTemplate } from './miner.ts'
+import { applyTransaction } from './state.ts'
+import { Overlay, bigintToMinBytes, type Entry, type LedgerStore, type ReceiptRecord } from './store.ts'
+import { SyncClient, type SyncResult, type SyncTarget } from './sync-client.ts'
+import { handleSyncRequest } from './sync-server.ts'
+import type { SyncRequest, SyncResponse, SyncStatus } from './sync-messages.ts'
+import {
+  VerifiedTxCache, createCoinbase, createSettle, createTransfer, decodeTransaction, txInfo, verifyTransaction, type TxInfo
+} from './tx.ts'
+import type {
+  AddBlockResult, BlockSummary, BlockView, Ledger, LedgerEvents, LedgerInit, MempoolInfo, MiningInfo, Receipt, ReceiptQuery, TxView
+} from './types.ts'
+
+const log = logger('depin:ledger')
+
+/** Room kept in a template for the header and CBOR framing. */
+const TEMPLATE_OVERHEAD_BYTES = 1024
+
+/** Runs async jobs one at a time, in order. */
+class Queue {
+  private tail: Promise<unknown> = Promise.resolve()
+  async run<T> (fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn)
+    this.tail = result.then(() => {}, () => {})
+    return await result
+  }
+
+  async drain (): Promise<void> {
+    await this.tail
+  }
+}
+
+export function summarize (entry: Entry): BlockSummary {
+  return {
+    hash: entry.hashHex,
+    height: entry.height,
+    parent: entry.parentHex,
+    timestamp: entry.timestamp,
+    miner: entry.header.miner,
+    target: toHex(entry.header.target),
+    txCount: entry.txCount,
+    chainWork: entry.chainWork.toString()
+  }
+}
+
+export function txView (info: TxInfo): TxView {
+  const body = info.tx.body
+  switch (body.type) {
+    case 'transfer':
+      return { hash: info.hashHex, type: 'transfer', from: body.from, to: body.to, amount: body.amount, nonce: body.nonce }
+    case 'settle':
+      return {
+        hash: info.hashHex,
+        type: 'settle',
+        from: body.agreement.body.requester,
+        to: body.agreement.body.worker,
+        amount: body.amount,
+        agreementId: body.result.body.agreementId.toString(),
+        jobId: body.agreement.body.jobId.toString()
+      }
+    case 'coinbase':
+      return { hash: info.hashHex, type: 'coinbase', to: body.miner, amount: body.amount }
+  }
+}
+
+function receiptView (r: ReceiptRecord): Receipt {
+  return {
+    agreementId: r.agreementId.toString(),
+    jobId: r.jobId.toString(),
+    requester: r.requester,
+    worker: r.worker,
+    amount: r.amount,
+    outputCid: r.outputCid.toString(),
+    blockHash: toHex(r.block),
+    height: r.height,
+    txHash: toHex(r.tx)
+  }
+}
+
+export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Ledger {
+  readonly networkId: string
+  readonly genesisHash: string
+  readonly params: NetworkParams
+  private readonly store: LedgerStore
+  private readonly signer: Signer
+  private readonly init: LedgerInit
+  private readonly now: () => number
+  private readonly verified = new VerifiedTxCache(VERIFIED_TX_CACHE)
+  private readonly chain: Chain
+  private readonly pool: Mempool
+  private readonly queue = new Queue()
+  private readonly miner: Miner
+  private sync?: SyncClient
+  private started = false
+  private opened?: Promise<void>
+
+  constructor (init: LedgerInit) {
+    super()
+    this.init = init
+    this.store = init.store
+    this.signer = init.signer
+    this.now = init.now ?? Date.now
+    this.params = parseGenesisConfig(init.genesis ?? DEFAULT_GENESIS_CONFIG)
+    this.networkId = this.params.networkId
+    this.chain = new Chain({
+      store: init.store,
+      params: this.params,
+      maxReorgDepth: init.maxReorgDepth ?? MAX_REORG_DEPTH,
+      maxSideBlocks: init.maxSideBlocks ?? MAX_SIDE_BLOCKS,
+      now: this.now,
+      verified: this.verified
+    })
+    this.genesisHash = ''
+    this.pool = new Mempool({
+      maxTxs: init.mempoolMaxTxs ?? MEMPOOL_MAX_TXS,
+      maxBytes: init.mempoolMaxBytes ?? MEMPOOL_MAX_BYTES,
+      maxPerPayer: init.mempoolMaxPerSender ?? MEMPOOL_MAX_PER_SENDER
+    })
+    this.miner = new Miner({
+      buildTemplate: async () => await this.buildTemplate(),
+      onFound: async (header, txs) => { await this.onMined(header, txs) }
+    }, { batch: MINER_BATCH, refreshMs: init.minerRefreshMs ?? MINER_REFRESH_MS })
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Lifecycle
+
+  async start (): Promise<void> {
+    if (this.started) return
+    this.opened ??= this.chain.open()
+    await this.opened
+    ;(this as { genesisHash: string }).genesisHash = this.chain.genesis.hashHex
+    if (this.init.syncTransport != null) {
+      this.sync = new SyncClient({
+        transport: this.init.syncTransport,
+        target: this.syncTarget(),
+        reportPeer: this.init.reportPeer
+      }, { requestTimeoutMs: this.init.syncRequestTimeoutMs ?? SYNC_REQUEST_TIMEOUT_MS, dropMs: SYNC_DROP_MS })
+    }
+    this.started = true
+    if (this.init.mine === true) this.startMining()
+    log('ledger started: network %s, tip %d %s', this.networkId, this.chain.tip.height, this.chain.tip.hashHex)
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    await this.miner.stop()
+    this.sync?.stop()
+    await this.queue.drain()
+    this.opened = undefined
+    log('ledger stopped')
+  }
+
+  private assertStarted (): void {
+    if (!this.started) throw new LedgerNotStartedError()
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reads
+
+  tip (): BlockSummary {
+    this.assertStarted()
+    const tip = this.chain.tip
+    return summarize(tip)
+  }
+
+  async balance (peerId: string): Promise<number> {
+    this.assertStarted()
+    return (await this.chain.account(peerId)).balance
+  }
+
+  async nonce (peerId: string): Promise<number> {
+    this.assertStarted()
+    return (await this.chain.account(peerId)).nonce
+  }
+
+  async spendable (peerId: string): Promise<number> {
+    this.assertStarted()
+    return await this.queue.run(async () => (await this.chain.account(peerId)).balance - this.pool.pendingOutgoing(peerId))
+  }
+
+  async block (hashOrHeight: string | number): Promise<BlockView | undefined> {
+    this.assertStarted()
+    let entry: Entry | undefined
+    if (typeof hashOrHeight === 'number') {
+      entry = await this.chain.canonicalEntry(hashOrHeight)
+    } else {
+      const bytes = fromHex(hashOrHeight)
+      if (bytes == null || bytes.byteLength !== 32) return undefined
+      entry = await this.chain.getEntry(hashOrHeight.toLowerCase())
+    }
+    if (entry == null) return undefined
+    const bytes = await this.chain.blockBytes(entry.hash)
+    if (bytes == null) return undefined
+    const txs = entry.height === 0 ? [] : decodeStoredBlock(bytes).txs
+    return {
+      ...summarize(entry),
+      canonical: await this.chain.isCanonical(entry),
+      transactions: txs.map(txView)
+    }
+  }
+
+  async blocks (options: { last: number }): Promise<BlockSummary[]> {
+    this.assertStarted()
+    const last = Math.max(0, Math.min(100, Math.floor(options.last)))
+    const out: BlockSummary[] = []
+    const tip = this.chain.tip
+    for (let h = tip.height; h >= 0 && out.length < last; h--) {
+      const view = await this.block(h)
+      if (view == null) break
+      const { canonical: _c, transactions: _t, ...summary } = view
+      out.push(summary)
+    }
+    return out
+  }
+
+  async receipts (query: ReceiptQuery = {}): Promise<Receipt[]> {
+    this.assertStarted()
+    const limit = Math.max(1, Math.min(1000, query.limit ?? 100))
+    return (await this.chain.receipts({ worker: query.worker, requester: query.requester, limit })).map(receiptView)
+  }
+
+  async isSettled (agreementId: CID | string): Promise<boolean> {
+    this.assertStarted()
+    const id = typeof agreementId === 'string' ? CID.parse(agreementId) : agreementId
+    return (await this.chain.receipt(id)) != null
+  }
+
+  mempool (): MempoolInfo {
+    return { size: this.pool.size, bytes: this.pool.bytes }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Transactions
+
+  private mempoolState (): MempoolState {
+    return {
+      account: async (peer) => await this.chain.account(peer),
+      isSettled: async (id) => (await this.chain.receipt(id)) != null
+    }
+  }
+
+  private verify (info: TxInfo): void {
+    verifyTransaction(info, this.networkId, this.verified)
+  }
+
+  async addTransaction (bytes: Uint8Array, _fromPeer?: string): Promise<TxView> {
+    this.assertStarted()
+    // [REJECT] size, decode, schema
+    const info = decodeTransaction(bytes)
+    // [IGNORE] duplicate, before any signature work
+    if (this.pool.has(info.hashHex)) throw new DuplicateError(`transaction ${info.hashHex} is already pending`)
+    // [REJECT] network, composition, signatures
+    this.verify(info)
+    // [IGNORE] contextual: nonce, balance, already settled, bounds
+    await this.queue.run(async () => { await this.pool.admit(info, this.mempoolState()) })
+    const view = txView(info)
+    this.safeDispatchEvent('transaction', { detail: view })
+    return view
+  }
+
+  async transfer (to: string, amount: number): Promise<TxView> {
+    this.assertStarted()
+    if (!peerIdSchema.safeParse(to).success) throw new LedgerUsageError(`not an Ed25519 peer id: ${JSON.stringify(String(to).slice(0, 64))}`)
+    if (!Number.isSafeInteger(amount) || amount <= 0) throw new LedgerUsageError('amount must be a positive integer number of credits')
+    if (to === this.signer.peerId) throw new LedgerUsageError('cannot transfer to oneself')
+    const me = this.signer.peerId
+    const info = await this.queue.run(async () => {
+      const account = await this.chain.account(me)
+      const spendable = account.balance - this.pool.pendingOutgoing(me)
+      if (amount > spendable) throw new OverdraftError(`spendable balance is ${spendable}, cannot transfer ${amount}`, 'ignore')
+      const tx = createTransfer(this.signer, { network: this.networkId, to, amount, nonce: account.nonce + this.pool.pendingTransfers(me) })
+      const info = txInfo(tx)
+      this.verify(info)
+      await this.pool.admit(info, this.mempoolState())
+      return info
+    })
+    return await this.announce(info)
+  }
+
+  async submitSettle (agreement: Agreement, result: SignedResult, amount: number): Promise<TxView> {
+    this.assertStarted()
+    if (agreement.body.requester !== this.signer.peerId) throw new LedgerUsageError('only the agreement\'s requester can settle it')
+    if (!Number.isSafeInteger(amount) || amount < 0) throw new LedgerUsageError('amount must be a non-negative integer number of credits')
+    const tx = createSettle(this.signer, { network: this.networkId, agreement, result, amount })
+    const info = txInfo(tx)
+    // Composition and signature errors surface to the caller as their own classes.
+    this.verify(info)
+    await this.queue.run(async () => { await this.pool.admit(info, this.mempoolState()) })
+    return await this.announce(info)
+  }
+
+  private async announce (info: TxInfo): Promise<TxView> {
+    const view = txView(info)
+    this.safeDispatchEvent('transaction', { detail: view })
+    try {
+      await this.init.publishTransaction?.(info.bytes)
+    } catch (err) {
+      log('could not publish transaction %s: %e', info.hashHex, err)
+    }
+    this.miner.refresh()
+    return view
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Blocks
+
+  async addBlock (block: Uint8Array | Block, fromPeer?: string): Promise<AddBlockResult> {
+    this.assertStarted()
+    // [REJECT] size, decode, header schema
+    const decoded = decodeBlock(block instanceof Uint8Array ? block : encodeBlock(block))
+    try {
+      const outcome = await this.process(decoded)
+      return { action: 'accept', hash: outcome.entry.hashHex, height: outcome.entry.height, status: outcome.status }
+    } catch (err) {
+      if (err instanceof UnknownParentError && fromPeer != null && this.sync != null) {
+        log('orphan block %s from %s: syncing', decoded.hashHex, fromPeer)
+        void this.syncWith(fromPeer)
+      }
+      throw err
+    }
+  }
+
+  /** Validates and applies a block under the queue, reconciles the mempool, emits events. */
+  private async process (decoded: DecodedBlock): Promise<AddBlockOutcome> {
+    const outcome = await this.queue.run(async () => {
+      const outcome = await this.chain.addBlock(decoded)
+      if (outcome.applied.length > 0 || outcome.undone.length > 0) {
+        await this.pool.reconcile(outcome.applied.map((b) => b.txs), outcome.undone.map((b) => b.txs), this.mempoolState(), (info) => { this.verify(info) })
+      }
+      return outcome
+    })
+    if (outcome.undone.length > 0) {
+      this.safeDispatchEvent('reorg', {
+        detail: {
+          undone: outcome.undone.map((b) => summarize(b.entry)),
+          applied: outcome.applied.map((b) => summarize(b.entry))
+        }
+      })
+    }
+    for (const b of outcome.applied) this.safeDispatchEvent('block', { detail: summarize(b.entry) })
+    if (outcome.applied.length > 0) {
+      this.safeDispatchEvent('tip', { detail: summarize(outcome.entry) })
+      this.miner.refresh()
+    }
+    return outcome
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Mining
+
+  startMining (): void {
+    this.assertStarted()
+    this.miner.start()
+  }
+
+  async stopMining (): Promise<void> {
+    await this.miner.stop()
+  }
+
+  mining (): MiningInfo {
+    return this.miner.getStats()
+  }
+
+  /** A block template on the current tip: coinbase first, then mempool transactions that apply cleanly, within the block bounds. */
+  async buildTemplate (miner: string = this.signer.peerId, timestamp?: number): Promise<BlockTemplate> {
+    return await this.queue.run(async () => {
+      const tip = this.chain.tip
+      const height = tip.height + 1
+      const ancestry = this.chain.ancestry(tip)
+      const target = await expectedTarget(height, tip.target, this.params, ancestry)
+      const mtp = await medianTimePast(height, ancestry)
+      const ts = timestamp ?? Math.max(this.now(), mtp + 1)
+      const coinbase = txInfo(createCoinbase({ network: this.networkId, height, miner, amount: this.params.reward }))
+      const overlay = new Overlay(this.store)
+      const touched = { get: async (p: string) => await overlay.account(p), set: (p: string, a: { balance: number, nonce: number }) => { overlay.setAccount(p, a) } }
+      const at = { block: new Uint8Array(32), height }
+      await applyTransaction(touched, overlay, coinbase, at, 'ignore')
+      const txs = [coinbase]
+      let size = TEMPLATE_OVERHEAD_BYTES + coinbase.bytes.byteLength
+      const settled = new Set<string>()
+      for (const info of this.pool.ordered()) {
+        if (txs.length >= MAX_TXS_PER_BLOCK) break
+        if (size + info.bytes.byteLength > MAX_BLOCK_BYTES) continue
+        try {
+          await applyTransaction(touched, overlay, info, at, 'ignore', settled)
+          txs.push(info)
+          size += info.bytes.byteLength
+        } catch {
+          // not valid on this tip (the mempool catches up on the next reconcile)
+        }
+      }
+      const header: BlockHeader = {
+        v: LEDGER_VERSION,
+        network: this.networkId,
+        parent: tip.hash,
+        height,
+        timestamp: ts,
+        target: targetToBytes(target),
+        nonce: new Uint8Array(NONCE_BYTES),
+        miner,
+        txRoot: txRootOf(txs.map((t) => t.hash))
+      }
+      return { header, txs }
+    })
+  }
+
+  private async onMined (header: BlockHeader, txs: TxInfo[]): Promise<void> {
+    if (!this.started) return
+    const bytes = encodeBlock({ header, txs: txs.map((t) => t.tx) })
+    const result = await this.addBlock(bytes)
+    const entry = await this.chain.getEntry(result.hash) as Entry
+    const summary = summarize(entry)
+    log('mined block %d %s with %d transactions', summary.height, summary.hash, txs.length)
+    this.safeDispatchEvent('mined', { detail: summary })
+    try {
+      await this.init.publishBlock?.(bytes)
+    } catch (err) {
+      log('could not publish mined block %s: %e', summary.hash, err)
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Sync
+
+  async syncWith (peerId: string): Promise<SyncResult> {
+    this.assertStarted()
+    if (this.sync == null) throw new LedgerUsageError('no sync transport configured', 'ERR_NO_SYNC_TRANSPORT')
+    return await this.sync.syncWith(peerId)
+  }
+
+  private syncTarget (): SyncTarget {
+    const chain = this.chain
+    return {
+      params: this.params,
+      genesisHashHex: chain.genesis.hashHex,
+      maxReorgDepth: this.init.maxReorgDepth ?? MAX_REORG_DEPTH,
+      tipEntry: () => chain.tip,
+      locator: async () => await this.locator(),
+      canonicalEntry: async (h) => await chain.canonicalEntry(h),
+      hasBlock: async (hex) => (await chain.getEntry(hex)) != null,
+      ancestry: (start: Entry): AncestorLookup => chain.ancestry(start),
+      applyBlock: async (block) => { await this.process(block) },
+      now: this.now
+    }
+  }
+
+  /** Canonical hashes at tip, tip-1, ..., tip-7, then doubling steps, always ending with genesis. */
+  private async locator (): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = []
+    let step = 1
+    let h = this.chain.tip.height
+    while (h > 0 && out.length < MAX_SYNC_LOCATOR - 1) {
+      const e = await this.chain.canonicalEntry(h)
+      if (e != null) out.push(e.hash)
+      if (out.length >= 8) step *= 2
+      h -= step
+    }
+    out.push(this.chain.genesis.hash)
+    return out
+  }
+
+  syncStatus (): SyncStatus {
+    this.assertStarted()
+    const tip = this.chain.tip
+    return { type: 'status', genesis: this.chain.genesis.hash, tip: tip.hash, height: tip.height, work: bigintToMinBytes(tip.chainWork) }
+  }
+
+  async locate (hashes: Uint8Array[]): Promise<{ height: number, hash: Uint8Array } | undefined> {
+    for (const hash of hashes) {
+      const entry = await this.chain.getEntry(hash)
+      if (entry != null && await this.chain.isCanonical(entry)) return { height: entry.height, hash: entry.hash }
+    }
+    return undefined
+  }
+
+  async headersByRange (from: number, count: number): Promise<BlockHeader[]> {
+    const out: BlockHeader[] = []
+    const end = Math.min(from + count - 1, this.chain.tip.height)
+    for (let h = from; h <= end; h++) {
+      const e = await this.chain.canonicalEntry(h)
+      if (e == null) break
+      out.push(e.header)
+    }
+    return out
+  }
+
+  async blocksByRange (from: number, count: number, maxBytes: number): Promise<Uint8Array[]> {
+    const hashes: Uint8Array[] = []
+    const end = Math.min(from + count - 1, this.chain.tip.height)
+    for (let h = from; h <= end; h++) {
+      const e = await this.chain.canonicalEntry(h)
+      if (e == null) break
+      hashes.push(e.hash)
+    }
+    return await this.blocksByHash(hashes, maxBytes)
+  }
+
+  async blocksByHash (hashes: Uint8Array[], maxBytes: number): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = []
+    let size = 0
+    for (const hash of hashes) {
+      const bytes = await this.chain.blockBytes(hash)
+      if (bytes == null) break
+      if (out.length > 0 && size + bytes.byteLength > maxBytes) break
+      out.push(bytes)
+      size += bytes.byteLength
+    }
+    return out
+  }
+
+  async handleSyncRequest (request: SyncRequest): Promise<SyncResponse> {
+    this.assertStarted()
+    return await handleSyncRequest(this, request)
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Gossip
+
+  topicHandlers (): { blocks: TopicHandler<AddBlockResult>, transactions: TopicHandler<TxView> } {
+    return {
+      blocks: {
+        topic: blockTopic(this.networkId),
+        maxBytes: MAX_BLOCK_BYTES,
+        validate: async (data, from) => await this.addBlock(data, from),
+        deliver: () => {}
+      },
+      transactions: {
+        topic: transactionTopic(this.networkId),
+        maxBytes: MAX_TX_BYTES,
+        validate: async (data, from) => await this.addTransaction(data, from),
+        deliver: () => {}
+      }
+    }
+  }
+
+  /** Number of stored side-chain blocks (for tests and status). */
+  get sideBlocks (): number {
+    return this.chain.sideBlockCount
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Pending transactions, valid against the current tip.
+ *
+ * - Bounded: total count, total bytes, and per payer (transfer sender or settle requester).
+ * - Transfers of one sender must come in nonce order without gaps: a transfer is admitted only
+ *   with nonce = account nonce + pending transfers of that sender. No replacement (there are no fees).
+ * - One pending settle per agreement id.
+ * - A payer's pending outgoing amounts never exceed its balance.
+ * - After the canonical chain changes, `reconcile` drops what blocks included or made invalid and
+ *   re-admits the transactions of undone blocks that are still valid.
+ *
+ * Contextual failures here are [IGNORE]: an honest peer may relay a transaction a block has just
+ * made stale. Signatures are checked by the caller before admission.
+ */
+import {
+  AlreadySettledError, BadNonceError, DuplicateError, MempoolFullError, OverdraftError
+} from './errors.ts'
+import type { Account } from './store.ts'
+import type { TxInfo } from './tx.ts'
+
+export interface MempoolInit {
+  maxTxs: number
+  maxBytes: number
+  maxPerPayer: number
+}
+
+/** What admission reads from the chain. */
+export interface MempoolState {
+  account(peer: string): Promise<Account>
+  isSettled(agreementId: TxInfo['agreementId'] & object): Promise<boolean>
+}
+
+interface PoolEntry {
+  info: TxInfo
+  payer: string
+  seq: number
+}
+
+export class Mempool {
+  private readonly init: MempoolInit
+  private readonly byHash = new Map<string, PoolEntry>()
+  private readonly byPayer = new Map<string, PoolEntry[]>()
+  private readonly byAgreement = new Map<string, string>()
+  private bytesTotal = 0
+  private seq = 0
+
+  constructor (init: MempoolInit) {
+    this.init = init
+  }
+
+  get size (): number { return this.byHash.size }
+  get bytes (): number { return this.bytesTotal }
+
+  has (hashHex: string): boolean { return this.byHash.has(hashHex) }
+
+  hasAgreement (agreementId: string): boolean { return this.byAgreement.has(agreementId) }
+
+  /** Sum of pending amounts `peer` pays. */
+  pendingOutgoing (peer: string): number {
+    let sum = 0
+    for (const e of this.byPayer.get(peer) ?? []) sum += e.info.amount
+    return sum
+  }
+
+  /** Number of pending transfers sent by `peer`. */
+  pendingTransfers (peer: string): number {
+    let n = 0
+    for (const e of this.byPayer.get(peer) ?? []) if (e.info.tx.body.type === 'transfer') n++
+    return n
+  }
+
+  /** All pending transactions in admission order (which respects each sender's nonce order). */
+  ordered (): TxInfo[] {
+    return [...this.byHash.values()].sort((a, b) => a.seq - b.seq).map((e) => e.info)
+  }
+
+  /** Admits a signature-checked transaction, or throws an [IGNORE] error. */
+  async admit (info: TxInfo, state: MempoolState): Promise<void> {
+    const body = info.tx.body
+    const payer = info.payer
+    if (body.type === 'coinbase' || payer == null) throw new DuplicateError('a coinbase never enters the mempool')
+    // [IGNORE] duplicate
+    if (this.byHash.has(info.hashHex)) throw new DuplicateError(`transaction ${info.hashHex} is already pending`)
+    const pending = this.byPayer.get(payer) ?? []
+    // [IGNORE] bounds
+    if (pending.length >= this.init.maxPerPayer) throw new MempoolFullError(`${payer} already has ${pending.length} pending transactions`)
+    if (this.byHash.size >= this.init.maxTxs || this.bytesTotal + info.bytes.byteLength > this.init.maxBytes) {
+      throw new MempoolFullError('the mempool is full')
+    }
+    const account = await state.account(payer)
+    if (body.type === 'transfer') {
+      const next = account.nonce + pending.filter((e) => e.info.tx.body.type === 'transfer').length
+      // [IGNORE] stale (already on the chain or pending) or a gap
+      if (body.nonce !== next) {
+        throw new BadNonceError(body.nonce < account.nonce
+          ? `transfer nonce ${body.nonce} is already used (account nonce ${account.nonce})`
+          : `transfer nonce ${body.nonce} is not the next one (${next})`, 'ignore')
+      }
+    } else {
+      const id = (info.agreementId as NonNullable<TxInfo['agreementId']>)
+      // [IGNORE] settled on the chain or already pending
+      if (this.byAgreement.has(id.toString())) throw new AlreadySettledError(`agreement ${id.toString()} already has a pending settle`, 'ignore')
+      if (await state.isSettled(id)) throw new AlreadySettledError(`agreement ${id.toString()} is already settled`, 'ignore')
+    }
+    let outgoing = 0
+    for (const e of pending) outgoing += e.info.amount
+    // [IGNORE] the payer cannot cover it on top of what is already pending
+    if (account.balance - outgoing < info.amount) {
+      throw new OverdraftError(`${payer} has ${account.balance} with ${outgoing} pending, cannot pay ${info.amount}`, 'ignore')
+    }
+    this.insert(info, payer)
+  }
+
+  private insert (info: TxInfo, payer: string): void {
+    const entry: PoolEntry = { info, payer, seq: this.seq++ }
+    this.byHash.set(info.hashHex, entry)
+    const list = this.byPayer.get(payer) ?? []
+    list.push(entry)
+    this.byPayer.set(payer, list)
+    if (info.agreementId != null) this.byAgreement.set(info.agreementId.toString(), info.hashHex)
+    this.bytesTotal += info.bytes.byteLength
+  }
+
+  remove (hashHex: string): void {
+    const entry = this.byHash.get(hashHex)
+    if (entry == null) return
+    this.byHash.delete(hashHex)
+    const list = (this.byPayer.get(entry.payer) ?? []).filter((e) => e !== entry)
+    if (list.length === 0) this.byPayer.delete(entry.payer)
+    else this.byPayer.set(entry.payer, list)
+    if (entry.info.agreementId != null) this.byAgreement.delete(entry.info.agreementId.toString())
+    this.bytesTotal -= entry.info.bytes.byteLength
+  }
+
+  /**
+   * Brings the pool in line with a canonical chain change: removes what the applied blocks
+   * included, then for every account the change touched rebuilds that payer's pending list from
+   * its own pending transactions plus those of undone blocks, re-admitting in nonce order and
+   * dropping what no longer fits. `verify` re-checks signatures (cached, so cheap).
+   */
+  async reconcile (applied: TxInfo[][], undone: TxInfo[][], state: MempoolState, verify: (info: TxInfo) => void): Promise<void> {
+    const included = new Set<string>()
+    const affected = new Set<string>()
+    for (const txs of applied) {
+      for (const info of txs) {
+        included.add(info.hashHex)
+        this.remove(info.hashHex)
+        if (info.agreementId != null) {
+          const pendingHash = this.byAgreement.get(info.agreementId.toString())
+          if (pendingHash != null) this.remove(pendingHash)
+        }
+        if (info.payer != null) affected.add(info.payer)
+        affected.add(info.payee)
+      }
+    }
+    const candidates = new Map<string, TxInfo[]>()
+    // Undone blocks arrive highest first; re-admit lowest first so nonces come in order.
+    for (const txs of [...undone].reverse()) {
+      for (const info of txs) {
+        if (info.payer != null) affected.add(info.payer)
+        affected.add(info.payee)
+        if (info.payer == null || included.has(info.hashHex)) continue
+        const list = candidates.get(info.payer) ?? []
+        list.push(info)
+        candidates.set(info.payer, list)
+      }
+    }
+    for (const payer of affected) {
+      const current = this.byPayer.get(payer)
+      const extra = candidates.get(payer)
+      if (current == null && extra == null) continue
+      const all = new Map<string, TxInfo>()
+      for (const info of extra ?? []) all.set(info.hashHex, info)
+      for (const e of current ?? []) all.set(e.info.hashHex, e.info)
+      for (const e of current ?? []) this.remove(e.info.hashHex)
+      const sorted = [...all.values()].sort((a, b) => rank(a) - rank(b))
+      for (const info of sorted) {
+        try {
+          verify(info)
+          await this.admit(info, state)
+        } catch {
+          // no longer valid: dropped
+        }
+      }
+    }
+  }
+}
+
+/** Transfers by nonce first, then settles in their existing order. */
+function rank (info: TxInfo): number {
+  const body = info.tx.body
+  return body.type === 'transfer' ? body.nonce : Number.MAX_SAFE_INTEGER
+}

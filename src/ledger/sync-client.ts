@@ -1,0 +1,305 @@
+/**
+ * The fetching side of `/depin/sync/1.0.0`, independent of the network: it talks through an
+ * injected `SyncTransport` (the node implements it over libp2p streams; tests over an in-process
+ * call).
+ *
+ * syncWith(peer):
+ *   1. `status`: same genesis? more work than our tip? Otherwise nothing to do.
+ *   2. `ancestor` with a locator (our canonical hashes at tip, tip-1, tip-2, tip-4, ... genesis):
+ *      the fork point. It must be one of the hashes we sent.
+ *   3. Repeat: `headers` from the fork point in batches of MAX_SYNC_HEADERS; check each header
+ *      before asking for any body (linkage, height, network, PoW, target rule, timestamp rule);
+ *      then `blocksByHash` for the headers we lack in batches of MAX_SYNC_BLOCKS; each body must
+ *      hash to the header asked for and pass full validation as it is applied.
+ * Every request has a deadline (`requestTimeoutMs`). A peer that serves undecodable or invalid
+ * data is reported as `InvalidSyncData`, one that misses a deadline as `Timeout`; either way it
+ * is dropped (not synced from again for `dropMs`).
+ */
+import { logger } from '@libp2p/logger'
+import { DeadlineExceededError, InvalidMessageError, MessageTooLargeError, InvalidSignatureError } from '../errors.ts'
+import { targetFromBytes, workOf } from '../proofs/pow.ts'
+import { bytesToBigint } from '../proofs/pow.ts'
+import { decodeBlock, headerHash, type BlockHeader, type DecodedBlock } from './block.ts'
+import { checkHeaderContext, checkHeaderSelf } from './chain.ts'
+import { MAX_FUTURE_BLOCK_MS, MAX_SYNC_BLOCKS, MAX_SYNC_HEADERS, MEDIAN_TIME_SPAN } from './constants.ts'
+import type { AncestorLookup } from './difficulty.ts'
+import { DuplicateError, FutureBlockError, LedgerError, UnknownParentError, BelowFinalityError } from './errors.ts'
+import type { NetworkParams } from './genesis.ts'
+import { bytesEqual, toHex } from './hex.ts'
+import type { Entry } from './store.ts'
+import { SyncPeerError, expectResponse, parseSyncResponse, type SyncRequest, type SyncResponse } from './sync-messages.ts'
+
+const log = logger('depin:ledger:sync')
+
+/** Sends one request to a peer and resolves with its decoded (not yet validated) response. */
+export interface SyncTransport {
+  request(peerId: string, request: SyncRequest, options: { signal: AbortSignal }): Promise<unknown>
+}
+
+/** Named like the node's peer-score actions, so `reportPeer` can be wired straight to it. */
+export type SyncPeerAction = 'InvalidSyncData' | 'Timeout'
+
+/** What the client syncs into; the Ledger implements it. */
+export interface SyncTarget {
+  readonly params: NetworkParams
+  readonly genesisHashHex: string
+  readonly maxReorgDepth: number
+  tipEntry(): Entry
+  locator(): Promise<Uint8Array[]>
+  canonicalEntry(height: number): Promise<Entry | undefined>
+  hasBlock(hashHex: string): Promise<boolean>
+  ancestry(start: Entry): AncestorLookup
+  /** Fully validates and applies a block. Throws LedgerErrors. */
+  applyBlock(block: DecodedBlock): Promise<void>
+  now(): number
+}
+
+export interface SyncClientComponents {
+  transport: SyncTransport
+  target: SyncTarget
+  reportPeer?: (peerId: string, action: SyncPeerAction) => void
+}
+
+export interface SyncClientInit {
+  /** Deadline of each request. */
+  requestTimeoutMs: number
+  /** How long a dropped peer is not synced from. */
+  dropMs: number
+}
+
+export interface SyncResult {
+  peer: string
+  status: 'synced' | 'up-to-date' | 'different-network' | 'fork-below-finality' | 'dropped' | 'failed'
+  /** Blocks applied from this peer. */
+  applied: number
+  /** Our tip height afterwards. */
+  height: number
+  error?: string
+}
+
+/** A peer fault found while syncing. */
+class PeerFault extends Error {
+  readonly action: SyncPeerAction
+  constructor (action: SyncPeerAction, message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.action = action
+  }
+}
+
+/** Stop syncing from this peer without blaming it. */
+class SyncStop extends Error {
+  readonly status: SyncResult['status']
+  constructor (status: SyncResult['status'], message: string) {
+    super(message)
+    this.status = status
+  }
+}
+
+interface HeaderLike { height: number, timestamp: number, target: bigint }
+
+export class SyncClient {
+  private readonly components: SyncClientComponents
+  private readonly init: SyncClientInit
+  private readonly dropped = new Map<string, number>()
+  private readonly inflight = new Map<string, Promise<SyncResult>>()
+  private readonly controller = new AbortController()
+
+  constructor (components: SyncClientComponents, init: SyncClientInit) {
+    this.components = components
+    this.init = init
+  }
+
+  /** Aborts every sync in progress. */
+  stop (): void {
+    this.controller.abort(new Error('sync stopped'))
+  }
+
+  isDropped (peer: string): boolean {
+    const until = this.dropped.get(peer)
+    if (until == null) return false
+    if (until > Date.now()) return true
+    this.dropped.delete(peer)
+    return false
+  }
+
+  /** Syncs from `peer` if it has a heavier chain. One sync per peer at a time. */
+  async syncWith (peer: string): Promise<SyncResult> {
+    const running = this.inflight.get(peer)
+    if (running != null) return await running
+    const p = this.run(peer).finally(() => this.inflight.delete(peer))
+    this.inflight.set(peer, p)
+    return await p
+  }
+
+  private async run (peer: string): Promise<SyncResult> {
+    const target = this.components.target
+    const result = (status: SyncResult['status'], applied: number, error?: string): SyncResult =>
+      ({ peer, status, applied, height: target.tipEntry().height, ...(error != null ? { error } : {}) })
+    if (this.isDropped(peer)) return result('dropped', 0)
+    const counter = { applied: 0 }
+    try {
+      const status = await this.sync(peer, counter)
+      return result(status, counter.applied)
+    } catch (err) {
+      if (err instanceof PeerFault) {
+        log('dropping %s: %s', peer, err.message)
+        this.dropped.set(peer, Date.now() + this.init.dropMs)
+        this.components.reportPeer?.(peer, err.action)
+        return result('dropped', counter.applied, err.message)
+      }
+      if (err instanceof SyncStop) {
+        log('sync from %s stopped: %s', peer, err.message)
+        return result(err.status, counter.applied, err.message)
+      }
+      log('sync from %s failed: %e', peer, err)
+      return result('failed', counter.applied, (err as Error).message)
+    }
+  }
+
+  private async request (peer: string, request: SyncRequest): Promise<SyncResponse> {
+    const deadline = AbortSignal.timeout(this.init.requestTimeoutMs)
+    const signal = AbortSignal.any([deadline, this.controller.signal])
+    let onAbort: (() => void) | undefined
+    const aborted = new Promise<never>((_resolve, reject) => {
+      onAbort = () => { reject(signal.reason) }
+      if (signal.aborted) onAbort()
+      else signal.addEventListener('abort', onAbort, { once: true })
+    })
+    let raw: unknown
+    try {
+      // Race the transport against the deadline: a transport that ignores the signal cannot stall us.
+      raw = await Promise.race([this.components.transport.request(peer, request, { signal }), aborted])
+    } catch (err) {
+      if (deadline.aborted) throw new PeerFault('Timeout', `${request.type} request to ${peer} missed its ${this.init.requestTimeoutMs} ms deadline`, { cause: err })
+      if (err instanceof DeadlineExceededError) throw new PeerFault('Timeout', (err).message, { cause: err })
+      if (err instanceof InvalidMessageError || err instanceof MessageTooLargeError) throw new PeerFault('InvalidSyncData', err.message, { cause: err })
+      throw err
+    } finally {
+      if (onAbort != null) signal.removeEventListener('abort', onAbort)
+      aborted.catch(() => {})
+    }
+    let response: SyncResponse
+    try {
+      response = parseSyncResponse(raw)
+      return expectResponse(response, responseTypeOf(request))
+    } catch (err) {
+      if (err instanceof SyncPeerError) throw new SyncStop('failed', err.message)
+      throw new PeerFault('InvalidSyncData', (err as Error).message, { cause: err })
+    }
+  }
+
+  private async sync (peer: string, counter: { applied: number }): Promise<SyncResult['status']> {
+    const target = this.components.target
+    const status = expectType(await this.request(peer, { type: 'status' }), 'status')
+    if (toHex(status.genesis) !== target.genesisHashHex) throw new SyncStop('different-network', 'peer has another genesis')
+    const ourTip = target.tipEntry()
+    if (bytesToBigint(status.work) <= ourTip.chainWork) return 'up-to-date'
+
+    // Fork point: the highest of our locator hashes on the peer's chain.
+    const locator = await target.locator()
+    const ancestor = expectType(await this.request(peer, { type: 'ancestor', locator }), 'ancestor')
+    if (!ancestor.found) throw new SyncStop('different-network', 'peer knows none of our blocks, not even genesis')
+    const forkEntry = await target.canonicalEntry(ancestor.height)
+    // [REJECT] the peer must answer with one of the hashes we sent
+    if (forkEntry == null || !bytesEqual(forkEntry.hash, ancestor.hash) || !locator.some((h) => bytesEqual(h, ancestor.hash))) {
+      throw new PeerFault('InvalidSyncData', 'ancestor answer is not one of the locator hashes')
+    }
+    if (forkEntry.height < target.tipEntry().height - target.maxReorgDepth) {
+      throw new SyncStop('fork-below-finality', `peer's chain forks at ${forkEntry.height}, below the reorg window`)
+    }
+
+    // Headers on the peer's branch above the fork point, kept as far back as the rules look.
+    const branch = new Map<number, HeaderLike>()
+    const keep = target.params.retargetInterval + MEDIAN_TIME_SPAN + 2
+    const baseAncestry = target.ancestry(forkEntry)
+    const ancestry: AncestorLookup = async (height) => {
+      if (height <= forkEntry.height) return await baseAncestry(height)
+      const h = branch.get(height)
+      if (h == null) throw new Error(`sync branch is missing height ${height}`)
+      return h
+    }
+    let prev: { hash: Uint8Array, height: number, target: bigint } = { hash: forkEntry.hash, height: forkEntry.height, target: forkEntry.target }
+    let claimedWork = forkEntry.chainWork
+    for (;;) {
+      const from = prev.height + 1
+      const { headers } = expectType(await this.request(peer, { type: 'headers', from, count: MAX_SYNC_HEADERS }), 'headers')
+      if (headers.length === 0) break
+      const hashes: Uint8Array[] = []
+      for (const header of headers) {
+        const hash = headerHash(header)
+        await this.checkHeader(header, hash, prev, ancestry)
+        branch.set(header.height, { height: header.height, timestamp: header.timestamp, target: targetFromBytes(header.target) })
+        branch.delete(header.height - keep)
+        prev = { hash, height: header.height, target: targetFromBytes(header.target) }
+        claimedWork += workOf(prev.target)
+        hashes.push(hash)
+      }
+      // Bodies for the headers we lack, in bounded batches.
+      const missing: Uint8Array[] = []
+      for (const h of hashes) if (!(await target.hasBlock(toHex(h)))) missing.push(h)
+      let i = 0
+      while (i < missing.length) {
+        const want = missing.slice(i, i + MAX_SYNC_BLOCKS)
+        const { blocks } = expectType(await this.request(peer, { type: 'blocksByHash', hashes: want }), 'blocks')
+        if (blocks.length === 0) throw new SyncStop('failed', 'peer no longer has the blocks it announced')
+        if (blocks.length > want.length) throw new PeerFault('InvalidSyncData', 'more blocks than asked for')
+        for (let j = 0; j < blocks.length; j++) {
+          await this.applyBlock(peer, blocks[j], want[j], counter)
+        }
+        i += blocks.length
+      }
+      if (headers.length < MAX_SYNC_HEADERS) break
+    }
+    if (claimedWork < bytesToBigint(status.work)) log('%s claimed more work than its headers carry (it may have reorged meanwhile)', peer)
+    return 'synced'
+  }
+
+  /** Header checks before any body is fetched. */
+  private async checkHeader (header: BlockHeader, hash: Uint8Array, prev: { hash: Uint8Array, height: number, target: bigint }, ancestry: AncestorLookup): Promise<void> {
+    const target = this.components.target
+    if (header.height !== prev.height + 1) throw new PeerFault('InvalidSyncData', `header at height ${header.height}, expected ${prev.height + 1}`)
+    if (!bytesEqual(header.parent, prev.hash)) throw new PeerFault('InvalidSyncData', `header at height ${header.height} does not link to the previous one`)
+    if (header.timestamp > target.now() + MAX_FUTURE_BLOCK_MS) throw new SyncStop('failed', `header at height ${header.height} is too far in the future`)
+    try {
+      checkHeaderSelf(header, hash, target.params.networkId)
+      await checkHeaderContext(header, { height: prev.height, target: prev.target }, target.params, ancestry)
+    } catch (err) {
+      throw new PeerFault('InvalidSyncData', `invalid header at height ${header.height}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  private async applyBlock (peer: string, bytes: Uint8Array, expected: Uint8Array, counter: { applied: number }): Promise<void> {
+    let decoded: DecodedBlock
+    try {
+      decoded = decodeBlock(bytes)
+    } catch (err) {
+      throw new PeerFault('InvalidSyncData', `undecodable block: ${(err as Error).message}`, { cause: err })
+    }
+    if (!bytesEqual(decoded.hash, expected)) throw new PeerFault('InvalidSyncData', 'block does not match the header asked for')
+    try {
+      await this.components.target.applyBlock(decoded)
+      counter.applied++
+    } catch (err) {
+      if (err instanceof DuplicateError) return
+      if (err instanceof FutureBlockError || err instanceof BelowFinalityError) throw new SyncStop('failed', err.message)
+      if (err instanceof UnknownParentError) throw new SyncStop('failed', err.message)
+      if ((err instanceof LedgerError && err.action === 'reject') || err instanceof InvalidMessageError || err instanceof InvalidSignatureError || err instanceof MessageTooLargeError) {
+        throw new PeerFault('InvalidSyncData', `invalid block ${decoded.hashHex} from ${peer}: ${(err as Error).message}`, { cause: err })
+      }
+      throw err
+    }
+  }
+}
+
+function responseTypeOf (request: SyncRequest): SyncResponse['type'] {
+  switch (request.type) {
+    case 'status': return 'status'
+    case 'ancestor': return 'ancestor'
+    case 'headers': return 'headers'
+    case 'blocks': case 'blocksByHash': return 'blocks'
+  }
+}
+
+function expectType<T extends SyncResponse['type']> (response: SyncResponse, type: T): Extract<SyncResponse, { type: T }> {
+  return response as Extract<SyncResponse, { type: T }>
+}

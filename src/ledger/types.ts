@@ -1,0 +1,181 @@
+/**
+ * Public types of the ledger: what the node, the scheduler, the API and embedders see.
+ * Hashes are lower-case hex strings; agreement, job and output ids are CID strings; amounts are
+ * integer credits (safe JS integers).
+ */
+import type { TypedEventTarget } from 'main-event'
+import type { Agreement, SignedResult } from '../proofs/agreement.ts'
+import type { Signer } from '../proofs/signing.ts'
+import type { CID } from 'multiformats/cid'
+import type { TopicHandler } from '../transport.ts'
+import type { GenesisConfig } from './genesis.ts'
+import type { LedgerStore } from './store.ts'
+import type { SyncPeerAction, SyncResult, SyncTransport } from './sync-client.ts'
+import type { SyncSource } from './sync-server.ts'
+import type { SyncRequest, SyncResponse } from './sync-messages.ts'
+import type { Block } from './block.ts'
+
+export interface LedgerInit {
+  /** Where the chain and state live: a sublevel of the node's LevelDB (the ledger never closes it). */
+  store: LedgerStore
+  /** Signs this node's transactions; its peer id receives mined rewards. */
+  signer: Signer
+  /** The network. @default DEFAULT_GENESIS_CONFIG */
+  genesis?: GenesisConfig
+  /** Publishes an encoded block on the blocks gossip topic (called for blocks this node mines). */
+  publishBlock?: (bytes: Uint8Array) => Promise<void> | void
+  /** Publishes an encoded transaction on the transactions gossip topic (called for this node's transfers and settles). */
+  publishTransaction?: (bytes: Uint8Array) => Promise<void> | void
+  /** Talks `/depin/sync/1.0.0` to a peer. Without it the ledger does not sync by itself. */
+  syncTransport?: SyncTransport
+  /** Told when a sync peer served invalid data or missed a deadline. */
+  reportPeer?: (peerId: string, action: SyncPeerAction) => void
+  /** Mine from `start()`. @default false */
+  mine?: boolean
+  /** Deepest reorg performed; older forks are ignored. @default MAX_REORG_DEPTH (100) */
+  maxReorgDepth?: number
+  /** Most non-canonical blocks stored. @default MAX_SIDE_BLOCKS (512) */
+  maxSideBlocks?: number
+  /** @default MEMPOOL_MAX_TXS (10_000) */
+  mempoolMaxTxs?: number
+  /** @default MEMPOOL_MAX_BYTES (16 MiB) */
+  mempoolMaxBytes?: number
+  /** @default MEMPOOL_MAX_PER_SENDER (64) */
+  mempoolMaxPerSender?: number
+  /** Deadline of each sync request. @default SYNC_REQUEST_TIMEOUT_MS (10 s) */
+  syncRequestTimeoutMs?: number
+  /** How often a running miner refreshes its template. @default MINER_REFRESH_MS (5 s) */
+  minerRefreshMs?: number
+  /** Clock (ms since the epoch), injectable for tests. @default Date.now */
+  now?: () => number
+}
+
+/** A block as the API shows it. */
+export interface BlockSummary {
+  hash: string
+  height: number
+  parent: string
+  timestamp: number
+  miner: string
+  /** 64 hex characters. */
+  target: string
+  txCount: number
+  /** Cumulative work from genesis through this block (decimal string). */
+  chainWork: string
+}
+
+export interface TxView {
+  hash: string
+  type: 'transfer' | 'settle' | 'coinbase'
+  /** Payer (transfer sender, settle requester); absent for a coinbase. */
+  from?: string
+  to: string
+  amount: number
+  /** Transfers only. */
+  nonce?: number
+  /** Settles only. */
+  agreementId?: string
+  jobId?: string
+}
+
+export interface BlockView extends BlockSummary {
+  /** On the canonical chain (false for a stored side-chain block). */
+  canonical: boolean
+  transactions: TxView[]
+}
+
+/** A settled work receipt. */
+export interface Receipt {
+  agreementId: string
+  jobId: string
+  requester: string
+  worker: string
+  amount: number
+  outputCid: string
+  blockHash: string
+  height: number
+  txHash: string
+}
+
+export interface ReceiptQuery {
+  worker?: string
+  requester?: string
+  /** @default 100, at most 1000 */
+  limit?: number
+}
+
+/** What `addBlock` did with an accepted block. */
+export interface AddBlockResult {
+  action: 'accept'
+  hash: string
+  height: number
+  /** `connected`: new tip; `reorg`: new tip after a reorg; `side`: stored on a side chain. */
+  status: 'connected' | 'reorg' | 'side'
+}
+
+export interface LedgerEvents {
+  /** The canonical tip changed. */
+  tip: CustomEvent<BlockSummary>
+  /** A block joined the canonical chain (one event per block, lowest first, also during reorgs and sync). */
+  block: CustomEvent<BlockSummary>
+  /** The canonical chain switched branches. `undone` highest first, `applied` lowest first. */
+  reorg: CustomEvent<{ undone: BlockSummary[], applied: BlockSummary[] }>
+  /** This node mined a block (already added and handed to `publishBlock`). */
+  mined: CustomEvent<BlockSummary>
+  /** A transaction entered the mempool. */
+  transaction: CustomEvent<TxView>
+}
+
+export interface MempoolInfo {
+  size: number
+  bytes: number
+}
+
+export interface MiningInfo {
+  running: boolean
+  hashes: number
+  found: number
+}
+
+/** The replicated proof-of-work ledger of one node. */
+export interface Ledger extends TypedEventTarget<LedgerEvents>, SyncSource {
+  readonly networkId: string
+  /** Hex hash of the genesis block. */
+  readonly genesisHash: string
+  start(): Promise<void>
+  stop(): Promise<void>
+
+  tip(): BlockSummary
+  balance(peerId: string): Promise<number>
+  /** The peer's next transfer nonce on the chain (pending transfers not counted). */
+  nonce(peerId: string): Promise<number>
+  /** Balance minus what the peer already owes in pending mempool transactions. The scheduler subtracts its own commitments. */
+  spendable(peerId: string): Promise<number>
+  /** A block by hex hash (any stored block) or by canonical height. */
+  block(hashOrHeight: string | number): Promise<BlockView | undefined>
+  /** The last `last` canonical blocks, newest first (at most 100). */
+  blocks(options: { last: number }): Promise<BlockSummary[]>
+  receipts(query?: ReceiptQuery): Promise<Receipt[]>
+  isSettled(agreementId: CID | string): Promise<boolean>
+  mempool(): MempoolInfo
+
+  /** Signs a transfer from this node, adds it to the mempool and publishes it. */
+  transfer(to: string, amount: number): Promise<TxView>
+  /** Signs a settle (this node must be the agreement's requester), adds it to the mempool and publishes it. */
+  submitSettle(agreement: Agreement, result: SignedResult, amount: number): Promise<TxView>
+  /** A transaction from gossip. Resolves when accepted; throws a LedgerError whose `action` is `ignore` or `reject`. */
+  addTransaction(bytes: Uint8Array, fromPeer?: string): Promise<TxView>
+  /** A block from gossip (or anywhere). Resolves when accepted; throws a LedgerError whose `action` is `ignore` or `reject`. An unknown parent starts a sync from `fromPeer`. */
+  addBlock(block: Uint8Array | Block, fromPeer?: string): Promise<AddBlockResult>
+
+  /** Syncs from a peer with a heavier chain (needs `syncTransport`). */
+  syncWith(peerId: string): Promise<SyncResult>
+  /** Answers a parsed `/depin/sync/1.0.0` request. */
+  handleSyncRequest(request: SyncRequest): Promise<SyncResponse>
+  /** Gossip topic handlers (validate = add; the decision comes from the thrown error's action). */
+  topicHandlers(): { blocks: TopicHandler<AddBlockResult>, transactions: TopicHandler<TxView> }
+
+  startMining(): void
+  stopMining(): Promise<void>
+  mining(): MiningInfo
+}

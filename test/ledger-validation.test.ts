@@ -1,0 +1,281 @@
+import { describe, it, expect, beforeEach, afterEach } from 'vitest'
+import type { Signer } from '../src/proofs/signing.ts'
+import { signResult, agreementId } from '../src/proofs/agreement.ts'
+import { encode } from '../src/proofs/encoding.ts'
+import { targetToBytes } from '../src/proofs/pow.ts'
+import {
+  AlreadySettledError, AmountOverMaxCostError, BadCoinbaseError, BadNonceError, BadTargetError, BadTimestampError,
+  BodyMismatchError, DuplicateError, FutureBlockError, InvalidPowError, OverdraftError, SettleMismatchError,
+  TooManyTransactionsError, TxRootMismatchError, TxSignatureError, UnknownParentError, WrongNetworkError,
+  MalformedError, actionOf, MAX_TXS_PER_BLOCK, type GenesisConfig, type Ledger
+} from '../src/ledger/index.ts'
+import { createSettle, createTransfer, type Transaction } from '../src/ledger/tx.ts'
+import { encodeBlock } from '../src/ledger/block.ts'
+import {
+  EASY_TARGET, buildBlock, blockHashHex, genesisInfo, infoOf, makeSigners, makeWork, startLedger, testGenesis, type ParentInfo
+} from './fixtures/ledger/helpers.ts'
+
+let alice: Signer, bob: Signer, carol: Signer, miner: Signer
+let genesis: GenesisConfig
+let ledger: Ledger
+let g: ParentInfo
+
+beforeEach(async () => {
+  [alice, bob, carol, miner] = await makeSigners(4)
+  genesis = testGenesis([alice.peerId, bob.peerId])
+  ledger = await startLedger({ signer: miner, genesis })
+  g = genesisInfo(ledger, genesis)
+})
+
+afterEach(async () => {
+  await ledger.stop()
+})
+
+const network = 'test-ledger'
+
+function transfer (from: Signer, to: Signer, amount: number, nonce: number): Transaction {
+  return createTransfer(from, { network, to: to.peerId, amount, nonce })
+}
+
+function block (txs: Transaction[], parent: ParentInfo = g, extra: Partial<Parameters<typeof buildBlock>[0]> = {}) {
+  return buildBlock({ genesis, parent, miner: miner.peerId, txs, ...extra })
+}
+
+async function expectRejected (p: Promise<unknown>, cls: new (...args: any[]) => Error): Promise<Error> {
+  const err = await p.then(() => { throw new Error('expected a rejection') }, (e: Error) => e)
+  expect(err).toBeInstanceOf(cls)
+  return err
+}
+
+describe('valid blocks', () => {
+  it('applies transfers and settles, mints the reward and indexes receipts', async () => {
+    const work = makeWork(alice, bob, { maxCost: 100 })
+    const settle = createSettle(alice, { network, agreement: work.agreement, result: work.result, amount: 40 })
+    const b1 = block([transfer(alice, carol, 100, 0), settle])
+    const res = await ledger.addBlock(encodeBlock(b1), 'peer')
+    expect(res).toMatchObject({ action: 'accept', status: 'connected', height: 1 })
+    expect(await ledger.balance(alice.peerId)).toBe(1000 - 100 - 40)
+    expect(await ledger.balance(bob.peerId)).toBe(1040)
+    expect(await ledger.balance(carol.peerId)).toBe(100)
+    expect(await ledger.balance(miner.peerId)).toBe(50)
+    expect(await ledger.nonce(alice.peerId)).toBe(1)
+    const id = agreementId(work.agreement.body)
+    expect(await ledger.isSettled(id)).toBe(true)
+    expect(await ledger.isSettled(id.toString())).toBe(true)
+    const byWorker = await ledger.receipts({ worker: bob.peerId })
+    expect(byWorker).toHaveLength(1)
+    expect(byWorker[0]).toMatchObject({ agreementId: id.toString(), requester: alice.peerId, worker: bob.peerId, amount: 40, height: 1, blockHash: blockHashHex(b1) })
+    expect(await ledger.receipts({ requester: alice.peerId })).toHaveLength(1)
+    expect(await ledger.receipts({ requester: bob.peerId })).toHaveLength(0)
+    expect(await ledger.receipts({ worker: bob.peerId, requester: carol.peerId })).toHaveLength(0)
+    const view = await ledger.block(1)
+    expect(view?.transactions.map((t) => t.type)).toEqual(['coinbase', 'transfer', 'settle'])
+    expect(ledger.tip()).toMatchObject({ height: 1, hash: blockHashHex(b1), txCount: 3 })
+  })
+
+  it('ignores a duplicate block', async () => {
+    const b1 = block([])
+    await ledger.addBlock(b1)
+    const err = await expectRejected(ledger.addBlock(b1), DuplicateError)
+    expect(actionOf(err)).toBe('ignore')
+  })
+})
+
+describe('invalid blocks, each its own case', () => {
+  it('rejects a block whose hash is above its target (bad PoW)', async () => {
+    const err = await expectRejected(ledger.addBlock(block([], g, { badPow: true })), InvalidPowError)
+    expect(actionOf(err)).toBe('reject')
+    expect(ledger.tip().height).toBe(0)
+  })
+
+  it('rejects a transfer with a bad signature', async () => {
+    const t = transfer(alice, bob, 10, 0) as { body: any, sig: Uint8Array }
+    const forged = { body: { ...t.body, amount: 11 }, sig: t.sig }
+    const err = await expectRejected(ledger.addBlock(block([forged as Transaction])), TxSignatureError)
+    expect(actionOf(err)).toBe('reject')
+    expect(await ledger.balance(alice.peerId)).toBe(1000)
+  })
+
+  it('rejects a transfer signed by someone other than the sender', async () => {
+    const t = createTransfer(carol, { network, to: bob.peerId, amount: 10, nonce: 0 }) as { body: any, sig: Uint8Array }
+    const forged = { body: { ...t.body, from: alice.peerId }, sig: t.sig }
+    await expectRejected(ledger.addBlock(block([forged as Transaction])), TxSignatureError)
+  })
+
+  it('rejects a settle with a bad outer signature', async () => {
+    const work = makeWork(alice, bob)
+    const s = createSettle(alice, { network, agreement: work.agreement, result: work.result, amount: 10 })
+    const forged = { body: { ...s.body, amount: 20 }, sig: s.sig }
+    await expectRejected(ledger.addBlock(block([forged as Transaction])), TxSignatureError)
+  })
+
+  it('rejects a settle signed by the worker instead of the requester', async () => {
+    const work = makeWork(alice, bob)
+    const s = createSettle(bob, { network, agreement: work.agreement, result: work.result, amount: 10 })
+    await expectRejected(ledger.addBlock(block([s])), TxSignatureError)
+  })
+
+  it('rejects a settle whose agreement lacks the worker\'s signature', async () => {
+    const work = makeWork(alice, bob)
+    const agreement = { ...work.agreement, workerSig: work.agreement.requesterSig }
+    const s = createSettle(alice, { network, agreement, result: work.result, amount: 10 })
+    await expectRejected(ledger.addBlock(block([s])), TxSignatureError)
+  })
+
+  it('rejects a double settle inside one block', async () => {
+    const work = makeWork(alice, bob)
+    const s1 = createSettle(alice, { network, agreement: work.agreement, result: work.result, amount: 10 })
+    const s2 = createSettle(alice, { network, agreement: work.agreement, result: work.result, amount: 11 })
+    const err = await expectRejected(ledger.addBlock(block([s1, s2])), AlreadySettledError)
+    expect(actionOf(err)).toBe('reject')
+    expect(await ledger.balance(bob.peerId)).toBe(1000)
+  })
+
+  it('rejects a double settle across blocks', async () => {
+    const work = makeWork(alice, bob)
+    const s1 = createSettle(alice, { network, agreement: work.agreement, result: work.result, amount: 10 })
+    const b1 = block([s1])
+    await ledger.addBlock(b1)
+    const s2 = createSettle(alice, { network, agreement: work.agreement, result: work.result, amount: 5 })
+    const err = await expectRejected(ledger.addBlock(block([s2], infoOf(b1))), AlreadySettledError)
+    expect(actionOf(err)).toBe('reject')
+    expect(await ledger.balance(bob.peerId)).toBe(1010)
+    expect(await ledger.receipts({ worker: bob.peerId })).toHaveLength(1)
+  })
+
+  it('rejects an overdraft', async () => {
+    const err = await expectRejected(ledger.addBlock(block([transfer(alice, bob, 1001, 0)])), OverdraftError)
+    expect(actionOf(err)).toBe('reject')
+  })
+
+  it('rejects an overdraft spread over two transfers', async () => {
+    await expectRejected(ledger.addBlock(block([transfer(alice, bob, 600, 0), transfer(alice, bob, 600, 1)])), OverdraftError)
+    expect(await ledger.balance(alice.peerId)).toBe(1000)
+  })
+
+  it('rejects a settle the requester cannot pay', async () => {
+    const work = makeWork(carol, bob, { maxCost: 100 })
+    const s = createSettle(carol, { network, agreement: work.agreement, result: work.result, amount: 50 })
+    await expectRejected(ledger.addBlock(block([s])), OverdraftError)
+  })
+
+  it('rejects a block whose txRoot does not match its transactions', async () => {
+    const other = block([transfer(alice, bob, 1, 0)])
+    const err = await expectRejected(ledger.addBlock(block([transfer(alice, bob, 2, 0)], g, { txRoot: other.header.txRoot })), TxRootMismatchError)
+    expect(actionOf(err)).toBe('reject')
+  })
+
+  it('ignores a block whose timestamp is too far in the future', async () => {
+    const err = await expectRejected(ledger.addBlock(block([], g, { timestamp: Date.now() + 60_000 })), FutureBlockError)
+    expect(actionOf(err)).toBe('ignore')
+    expect(ledger.tip().height).toBe(0)
+  })
+
+  it('accepts a block slightly ahead of the clock (within 15 s)', async () => {
+    await ledger.addBlock(block([], g, { timestamp: Date.now() + 5_000 }))
+    expect(ledger.tip().height).toBe(1)
+  })
+
+  it('rejects a timestamp that is not after the median of its ancestors', async () => {
+    const b1 = block([], g, { timestamp: 5000 })
+    await ledger.addBlock(b1)
+    const err = await expectRejected(ledger.addBlock(block([], infoOf(b1), { timestamp: 1000 })), BadTimestampError)
+    expect(actionOf(err)).toBe('reject')
+  })
+
+  it('ignores a block with an unknown parent and names the parent', async () => {
+    const b1 = block([])
+    const b2 = block([], infoOf(b1))
+    const err = await expectRejected(ledger.addBlock(b2), UnknownParentError)
+    expect(actionOf(err)).toBe('ignore')
+    expect((err as UnknownParentError).parent).toBe(blockHashHex(b1))
+  })
+
+  it('rejects a block with more transactions than the bound', async () => {
+    const t = transfer(alice, bob, 1, 0)
+    const txs = Array.from({ length: MAX_TXS_PER_BLOCK }, () => t)
+    const err = await expectRejected(ledger.addBlock(block(txs)), TooManyTransactionsError)
+    expect(actionOf(err)).toBe('reject')
+  })
+
+  it('rejects a known header that arrives with a different body', async () => {
+    const b1 = block([transfer(alice, bob, 5, 0)])
+    await ledger.addBlock(b1)
+    const changed = { header: b1.header, txs: [b1.txs[0], transfer(alice, carol, 5, 0)] }
+    const err = await expectRejected(ledger.addBlock(changed), BodyMismatchError)
+    expect(actionOf(err)).toBe('reject')
+    expect(await ledger.balance(carol.peerId)).toBe(0)
+  })
+
+  it('rejects a transfer replayed with an old nonce', async () => {
+    const t0 = transfer(alice, bob, 5, 0)
+    const b1 = block([t0])
+    await ledger.addBlock(b1)
+    const err = await expectRejected(ledger.addBlock(block([t0], infoOf(b1))), BadNonceError)
+    expect(actionOf(err)).toBe('reject')
+    expect(await ledger.balance(bob.peerId)).toBe(1005)
+  })
+
+  it('rejects a transfer with a nonce gap', async () => {
+    await expectRejected(ledger.addBlock(block([transfer(alice, bob, 5, 1)])), BadNonceError)
+  })
+
+  it('rejects a settle whose result is signed by another peer than the agreement\'s worker', async () => {
+    const work = makeWork(alice, bob)
+    const result = signResult(carol, { ...work.result.body, worker: carol.peerId })
+    const s = createSettle(alice, { network, agreement: work.agreement, result, amount: 10 })
+    const err = await expectRejected(ledger.addBlock(block([s])), SettleMismatchError)
+    expect(actionOf(err)).toBe('reject')
+  })
+
+  it('rejects a settle whose result names the worker but is signed by someone else', async () => {
+    const work = makeWork(alice, bob)
+    const forged = { body: work.result.body, sig: signResult(carol, { ...work.result.body, worker: carol.peerId }).sig }
+    const s = createSettle(alice, { network, agreement: work.agreement, result: forged, amount: 10 })
+    await expectRejected(ledger.addBlock(block([s])), TxSignatureError)
+  })
+
+  it('rejects a settle whose result is for another agreement', async () => {
+    const work = makeWork(alice, bob)
+    const other = makeWork(alice, bob)
+    const s = createSettle(alice, { network, agreement: work.agreement, result: { ...other.result, body: { ...other.result.body, jobId: work.agreement.body.jobId } }, amount: 10 })
+    await expectRejected(ledger.addBlock(block([s])), SettleMismatchError)
+  })
+
+  it('rejects a settle over the agreement\'s maxCost', async () => {
+    const work = makeWork(alice, bob, { maxCost: 30 })
+    const s = createSettle(alice, { network, agreement: work.agreement, result: work.result, amount: 31 })
+    const err = await expectRejected(ledger.addBlock(block([s])), AmountOverMaxCostError)
+    expect(actionOf(err)).toBe('reject')
+  })
+
+  it('rejects a block whose target is not the one for its height', async () => {
+    const err = await expectRejected(ledger.addBlock(block([], g, { target: EASY_TARGET * 2n })), BadTargetError)
+    expect(actionOf(err)).toBe('reject')
+  })
+
+  it('rejects a coinbase minting more than the reward', async () => {
+    const cb = { body: { v: 1, type: 'coinbase', network, height: 1, miner: miner.peerId, amount: 51 } } as Transaction
+    await expectRejected(ledger.addBlock(block([], g, { coinbase: cb })), BadCoinbaseError)
+  })
+
+  it('rejects a block without a coinbase', async () => {
+    await expectRejected(ledger.addBlock(block([transfer(alice, bob, 1, 0)], g, { coinbase: null })), BadCoinbaseError)
+  })
+
+  it('rejects a transaction signed for another network (no cross-network replay)', async () => {
+    const t = createTransfer(alice, { network: 'other-net', to: bob.peerId, amount: 5, nonce: 0 })
+    await expectRejected(ledger.addBlock(block([t])), WrongNetworkError)
+  })
+
+  it('rejects bytes that are not a block', async () => {
+    await expectRejected(ledger.addBlock(Uint8Array.from([1, 2, 3])), MalformedError)
+    await expectRejected(ledger.addBlock(encode({ header: { v: 1 }, txs: [] })), MalformedError)
+  })
+
+  it('rejects a block header with a malformed target field', async () => {
+    const b = block([])
+    const bad = { header: { ...b.header, target: targetToBytes(1n).subarray(1) }, txs: b.txs }
+    await expectRejected(ledger.addBlock(encode(bad)), MalformedError)
+  })
+})
