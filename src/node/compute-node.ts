@@ -21,6 +21,11 @@ import { PeerScore } from './peer-score.ts'
 import { openStore, type Store } from './storage.ts'
 import { createChannelOpener, createProtocolRegistrar } from './channel.ts'
 import type { ChannelOpener, ProtocolRegistrar, TopicHandler } from '../transport.ts'
+import { Scheduler, type JobHandle, type JobSummary, type SchedulerInit, type SubmitOptions } from '../scheduler/scheduler.ts'
+import { createExecutor, type Executor } from '../scheduler/executor/index.ts'
+import type { JobInit } from '../scheduler/job.ts'
+import type { JobProgress, JobResult } from '../scheduler/requester-service.ts'
+import { MAX_OFFER_BYTES, TOPIC_OFFERS } from './constants.ts'
 
 const log = logger('depin:node')
 
@@ -49,6 +54,10 @@ export interface ComputeNodeInit {
   advertise?: boolean
   /** Loopback testnet tuning (see design notes); never for production. @default false */
   testnet?: boolean
+  /** The sandbox that runs other peers' tasks. @default the WASI worker-thread executor */
+  executor?: Executor
+  /** Scheduler tuning (concurrent jobs, worker queue, blob cache). */
+  scheduler?: SchedulerInit
 }
 
 export interface PeerSummary {
@@ -77,6 +86,8 @@ export interface ComputeNodeEvents {
   'peer:disconnect': CustomEvent<string>
   /** A peer was disconnected or banned for misbehaviour. */
   'peer:penalised': CustomEvent<{ peerId: string, score: number, banned: boolean }>
+  /** Progress of a job this node requested. */
+  'job:progress': CustomEvent<JobProgress>
   started: CustomEvent<void>
   stopped: CustomEvent<void>
 }
@@ -106,6 +117,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   private signerValue?: Signer
   private gossipRouter?: GossipRouter
   private capacityService?: CapacityService
+  private schedulerValue?: Scheduler
   private readonly components: NodeComponent[] = []
   private startedAt?: number
   private stopping?: Promise<void>
@@ -185,6 +197,9 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
 
     this.gossipRouter.start()
     if (this.init.advertise !== false) this.capacityService.start()
+    this.schedulerValue = this.createScheduler()
+    this.gossipRouter.register(this.schedulerValue.offersTopic(TOPIC_OFFERS, MAX_OFFER_BYTES))
+    await this.schedulerValue.start()
     for (const component of this.components) await component.start()
     this.startedAt = Date.now()
     log('started %s on %s', this.peerId, this.multiaddrs.join(', '))
@@ -199,6 +214,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       for (const component of [...this.components].reverse()) {
         try { await component.stop() } catch (err) { log.error('stopping a component failed: %e', err) }
       }
+      await this.schedulerValue?.stop().catch((err) => { log.error('stopping the scheduler failed: %e', err) })
+      this.schedulerValue = undefined
       this.capacityService?.stop()
       this.gossipRouter?.stop()
       await this.libp2p?.stop()
@@ -253,6 +270,52 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   /** Re-signs and re-publishes the capacity record now. */
   async publishCapacity (options: { signal?: AbortSignal } = {}): Promise<void> {
     await this.requireCapacity().publish(options.signal ?? AbortSignal.timeout(30_000))
+  }
+
+  /**
+   * Submits a job: signs it, offers it to the network, places it on `replicas` workers and
+   * resolves the handle's `result()` with the (verified) output.
+   */
+  async submitJob (spec: JobInit, options: SubmitOptions = {}): Promise<JobHandle> {
+    return await this.scheduler.submit(spec, options)
+  }
+
+  /** Jobs this node requested or ran, newest first. */
+  async jobs (): Promise<JobSummary[]> {
+    return await this.scheduler.jobs()
+  }
+
+  /** A requested job's result (output included) as far as it is known. */
+  async job (id: string): Promise<JobResult> {
+    return await this.scheduler.job(id)
+  }
+
+  /** The job market: worker and requester sides, records, blobs, reputation. */
+  get scheduler (): Scheduler {
+    if (this.schedulerValue == null) throw new NotStartedError()
+    return this.schedulerValue
+  }
+
+  private createScheduler (): Scheduler {
+    const libp2p = this.host
+    const capacity = this.requireCapacity()
+    const gossip = this.requireGossip()
+    const current = capacity.current()
+    const executor = this.init.executor ?? createExecutor({ workers: Math.max(1, Math.min(current.slots, current.cores)) })
+    const scheduler = new Scheduler({
+      signer: this.signer,
+      channels: createChannelOpener(libp2p),
+      protocols: createProtocolRegistrar(libp2p, (peer) => this.peerScore.isBanned(peer)),
+      store: this.store as Store,
+      executor,
+      capacity: () => capacity.current(),
+      knownPeers: () => capacity.cached(),
+      findPeers: async (query) => await capacity.find(query),
+      publishOffer: async (data) => { await gossip.publish(TOPIC_OFFERS, data) },
+      reportPeer: (peer, action) => { this.peerScore.report(peer, action) }
+    }, this.init.scheduler)
+    scheduler.addEventListener('job:progress', (evt) => { this.safeDispatchEvent('job:progress', { detail: evt.detail }) })
+    return scheduler
   }
 
   /** Connected peers with their addresses and app-level score. */

@@ -1,0 +1,713 @@
+/**
+ * The requester side: places a job on k distinct workers and brings back verified output.
+ *
+ * One placement per job:
+ *   1. offer: publish the signed job on the offers topic and send it directly to known capable
+ *      peers (or only to the peers the job names); bids and declines come back on
+ *      `/depin/negotiate/1.0.0`;
+ *   2. choose: after a short window, or as soon as every direct offeree answered and there are
+ *      enough bids, rank bids (can start now, price, observed reliability, answer latency);
+ *   3. accept: send the accept, get the co-signed agreement;
+ *   4. task: ship module and input (only what the worker lacks), receive the signed result and
+ *      the output, check both;
+ *   5. a worker that refuses, disconnects, times out or returns garbage is dropped and the replica
+ *      goes to the next bidder (or a new offer round) until the job's deadline;
+ *   6. verify: outputs are compared by CID; `verified` when at least `quorum` agree. The
+ *      settlement hook then pays the agreeing workers.
+ */
+import { logger } from '@libp2p/logger'
+import { TypedEventEmitter } from 'main-event'
+import type { CID } from 'multiformats/cid'
+import {
+  agreementId, parseAgreement, signAgreementAsRequester, verifyAgreement, verifyResult,
+  type Agreement, type AgreementBody, type SignedResult
+} from '../proofs/agreement.ts'
+import { bytesMatchCid } from '../proofs/encoding.ts'
+import type { Signer } from '../proofs/signing.ts'
+import { DeadlineExceededError, DepinError, InvalidMessageError, InvalidSignatureError } from '../errors.ts'
+import type { Channel, ChannelOpener } from '../transport.ts'
+import type { CapacityAdvert, FindCapacityQuery } from '../node/capacity.ts'
+import type { PeerActionName } from '../node/peer-score.ts'
+import type { BlobStore } from './blob-store.ts'
+import type { JobStore, RequestedJob, ReplicaRecord } from './job-store.ts'
+import { chargeFor, maxCostAt, type SignedJob } from './job.ts'
+import {
+  parseNegotiateResponse, parseTaskResponse, verifyBid, verifyDecline,
+  type NegotiateResponse, type SignedBid, type SignedDecline
+} from './messages.ts'
+import type { Reputation } from './reputation.ts'
+import {
+  BID_WINDOW_MS, CHUNK_BYTES, DIRECT_OFFER_FANOUT, MAX_NEGOTIATE_FRAME_BYTES, MAX_OUTPUT_BYTES, MAX_TASK_FRAME_BYTES,
+  NEGOTIATE_IDLE_TIMEOUT_MS, NEGOTIATE_PROTOCOL, REOFFER_MAX_MS, REOFFER_MIN_MS, TASK_IDLE_TIMEOUT_MS, TASK_PROTOCOL
+} from './constants.ts'
+import {
+  BadResultError, JobCancelledError, JobTimeoutError, NoBidsError, ProtocolViolationError, TRANSIENT_DECLINES,
+  type DeclineReason
+} from './errors.ts'
+
+const log = logger('depin:requester')
+
+/** Offer rounds without a single bid after which a job whose refusals are all permanent fails. */
+const FAIL_FAST_ROUNDS = 3
+
+export type ProgressStage =
+  'queued' | 'offered' | 'bid' | 'declined' | 'accepted' | 'running' | 'result' | 'retry' | 'verified' | 'completed' | 'failed'
+
+export interface JobProgress {
+  jobId: string
+  stage: ProgressStage
+  peerId?: string
+  detail?: string
+  at: number
+}
+
+export interface WorkerOutcome {
+  peerId: string
+  agreementId?: string
+  status: ReplicaRecord['status']
+  outputCid?: string
+  exitCode?: number
+  cpuMs?: number
+  wallMs?: number
+  /** Whether this worker's output matched the accepted one. */
+  agreed?: boolean
+  /** Credits owed to this worker. */
+  cost?: number
+  error?: string
+}
+
+export interface JobResult {
+  id: string
+  status: 'completed' | 'failed'
+  exitCode?: number
+  trap?: string
+  stdout: Uint8Array
+  stderr: Uint8Array
+  outputCid?: string
+  workers: WorkerOutcome[]
+  /** At least `quorum` workers returned the same output. */
+  verified: boolean
+  /** Credits paid (or owed) for this job. */
+  cost: number
+  error?: { code: string, message: string, reasons?: Record<string, number> }
+}
+
+/** One verified replica handed to settlement. */
+export interface SettlementItem {
+  agreement: Agreement
+  result: SignedResult
+  amount: number
+}
+
+export interface RequesterComponents {
+  signer: Signer
+  channels: ChannelOpener
+  blobs: BlobStore
+  records: JobStore
+  reputation: Reputation
+  /** Publishes a signed job on the offers topic. */
+  publishOffer: (job: SignedJob) => Promise<void>
+  /** Capable peers known from earlier lookups. */
+  knownPeers: () => CapacityAdvert[]
+  /** Looks capable peers up in the DHT. */
+  findPeers: (query: FindCapacityQuery) => Promise<CapacityAdvert[]>
+  reportPeer: (peerId: string, action: PeerActionName) => void
+  /** Pays the agreeing workers of a verified job (the ledger); absent: nothing is paid. */
+  settle?: (jobId: string, items: SettlementItem[]) => Promise<void>
+  /** Peer ids this node may not place replicas of one job on together (e.g. same IP). */
+  sameHost?: (a: string, b: string) => boolean
+}
+
+export interface RequesterEvents {
+  progress: CustomEvent<JobProgress>
+}
+
+interface BidEntry { bid: SignedBid, latencyMs: number }
+
+interface ReplicaOutcome {
+  worker: string
+  agreement: Agreement
+  result: SignedResult
+  stdout: Uint8Array
+  stderr: Uint8Array
+}
+
+/** Reads one frame of a task stream that must be one of the expected types. */
+async function receiveTask (channel: Channel, signal: AbortSignal): Promise<ReturnType<typeof parseTaskResponse>> {
+  const frame = parseTaskResponse(await channel.receive({ signal }))
+  if (frame.t === 'error') throw new ProtocolViolationError(`${channel.remotePeer}: ${frame.message}`, frame.code)
+  return frame
+}
+
+/** Waits for `ms` or the signal, whichever first. */
+async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms)
+    function done (): void { clearTimeout(timer); signal.removeEventListener('abort', done); resolve() }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
+
+/** Places one job. */
+class Placement {
+  readonly id: string
+  private readonly svc: RequesterService
+  private readonly c: RequesterComponents
+  private readonly job: SignedJob
+  private readonly record: RequestedJob
+  private readonly signal: AbortSignal
+  private readonly bids = new Map<string, BidEntry>()
+  private readonly declines = new Map<string, DeclineReason>()
+  private readonly used = new Set<string>()
+  private readonly outcomes: ReplicaOutcome[] = []
+  private inFlight = 0
+  private replicaCounter = 0
+  private wake?: () => void
+  private offerStartedAt = 0
+
+  constructor (svc: RequesterService, record: RequestedJob, signal: AbortSignal) {
+    this.svc = svc
+    this.c = svc.components
+    this.id = record.id
+    this.job = record.job
+    this.record = record
+    this.signal = signal
+  }
+
+  /** A bid or decline that arrived on its own stream (answer to the gossiped offer). */
+  receive (response: NegotiateResponse, from: string): void {
+    if (response.t === 'bid') this.addBid(response.bid, from)
+    else if (response.t === 'decline') this.addDecline(response.decline, from)
+  }
+
+  async run (): Promise<JobResult> {
+    const body = this.job.body
+    const deadline = AbortSignal.timeout(Math.max(0, body.deadline - Date.now()))
+    const signal = AbortSignal.any([this.signal, deadline])
+    let rounds = 0
+    let emptyRounds = 0
+    let backoff = REOFFER_MIN_MS
+    await this.setStatus('placing')
+    while (this.outcomes.length < body.replicas && !signal.aborted) {
+      let need = body.replicas - this.outcomes.length - this.inFlight
+      for (let bid = this.bestBid(); need > 0 && bid != null; bid = this.bestBid()) {
+        this.startReplica(bid, signal)
+        need--
+      }
+      if (need > 0) {
+        rounds++
+        const got = await this.offerRound(need, rounds, signal)
+        if (got > 0) {
+          emptyRounds = 0
+          backoff = REOFFER_MIN_MS
+          continue
+        }
+        emptyRounds++
+        const reasons = [...this.declines.values()]
+        const onlyPermanent = reasons.every((r) => !TRANSIENT_DECLINES.has(r))
+        if (this.inFlight === 0 && this.outcomes.length === 0 && emptyRounds >= FAIL_FAST_ROUNDS && onlyPermanent) {
+          throw new NoBidsError(this.noBidsMessage(), this.reasonCounts())
+        }
+        await sleep(backoff, signal)
+        backoff = Math.min(REOFFER_MAX_MS, backoff * 2)
+        continue
+      }
+      await this.nextEvent(signal)
+    }
+    if (this.signal.aborted) throw new JobCancelledError()
+    if (this.outcomes.length === 0) {
+      if (this.inFlight === 0 && this.bids.size === 0 && this.declines.size > 0) throw new NoBidsError(this.noBidsMessage(), this.reasonCounts())
+      throw new JobTimeoutError(`job ${this.id} reached its deadline with no result (${this.record.replicas.length} placement(s) tried)`)
+    }
+    return await this.finish()
+  }
+
+  private noBidsMessage (): string {
+    const counts = Object.entries(this.reasonCounts()).map(([r, n]) => `${n} × ${r}`).join(', ')
+    return counts.length > 0 ? `no peer bid on job ${this.id}; declines: ${counts}` : `no peer answered the offer of job ${this.id}`
+  }
+
+  private reasonCounts (): Record<string, number> {
+    const counts: Record<string, number> = {}
+    for (const reason of this.declines.values()) counts[reason] = (counts[reason] ?? 0) + 1
+    return counts
+  }
+
+  private addBid (bid: SignedBid, from: string): void {
+    const b = bid.body
+    try {
+      if (b.worker !== from) throw new ProtocolViolationError(`bid for ${b.worker} sent by ${from}`)
+      if (b.requester !== this.c.signer.peerId || b.jobId.toString() !== this.id) throw new ProtocolViolationError('bid for another job')
+      verifyBid(bid)
+    } catch (err) {
+      this.c.reportPeer(from, err instanceof InvalidSignatureError ? 'InvalidSignature' : 'MalformedMessage')
+      return
+    }
+    if (b.price > this.job.body.maxPrice || b.expiresAt <= Date.now() || this.used.has(b.worker)) return
+    if (!this.bids.has(b.worker)) {
+      this.bids.set(b.worker, { bid, latencyMs: Date.now() - this.offerStartedAt })
+      this.svc.emitProgress({ jobId: this.id, stage: 'bid', peerId: b.worker, detail: `${b.price} credits/CPU-s` })
+    }
+    this.wake?.()
+  }
+
+  private addDecline (decline: SignedDecline, from: string): void {
+    try {
+      if (decline.body.worker !== from || decline.body.jobId.toString() !== this.id) throw new ProtocolViolationError('decline for another job or from another peer')
+      verifyDecline(decline)
+    } catch {
+      this.c.reportPeer(from, 'MalformedMessage')
+      return
+    }
+    this.declines.set(from, decline.body.reason)
+    this.svc.emitProgress({ jobId: this.id, stage: 'declined', peerId: from, detail: decline.body.reason })
+    this.wake?.()
+  }
+
+  /** The best unused, unexpired bid, or undefined. */
+  private bestBid (): SignedBid | undefined {
+    const now = Date.now()
+    let best: { entry: BidEntry, key: number[] } | undefined
+    for (const [worker, entry] of this.bids) {
+      if (this.used.has(worker) || entry.bid.body.expiresAt <= now) continue
+      if (this.c.sameHost != null && [...this.used].some((u) => this.c.sameHost?.(u, worker) === true)) continue
+      const key = [
+        entry.bid.body.freeSlots > 0 ? 0 : 1,
+        entry.bid.body.price,
+        -this.c.reputation.reliability(worker),
+        entry.latencyMs
+      ]
+      if (best == null || compareKeys(key, best.key) < 0) best = { entry, key }
+    }
+    return best?.entry.bid
+  }
+
+  /** Offers the job; resolves with the number of usable new bids once the round is decided. */
+  private async offerRound (need: number, round: number, signal: AbortSignal): Promise<number> {
+    this.offerStartedAt = Date.now()
+    const body = this.job.body
+    const targeted = body.peers != null
+    const targets = await this.directTargets()
+    this.svc.emitProgress({ jobId: this.id, stage: 'offered', detail: `round ${round}, ${targets.length} direct` })
+    if (!targeted) this.c.publishOffer(this.job).catch((err) => { log('publishing offer %s failed: %e', this.id, err) })
+    let pending = targets.length
+    for (const peer of targets) {
+      void this.offerDirect(peer, signal).finally(() => { pending--; this.wake?.() })
+    }
+    const windowEnd = AbortSignal.any([signal, AbortSignal.timeout(BID_WINDOW_MS)])
+    const usable = (): number => [...this.bids.keys()].filter((w) => !this.used.has(w)).length
+    while (!windowEnd.aborted) {
+      if (targets.length > 0 && pending === 0 && (usable() >= need || targeted)) break
+      await this.nextEvent(windowEnd)
+    }
+    return usable()
+  }
+
+  /** Peers to offer directly: the named ones, else known capable peers not yet tried. */
+  private async directTargets (): Promise<string[]> {
+    const body = this.job.body
+    const self = this.c.signer.peerId
+    if (body.peers != null) return body.peers.filter((p) => p !== self && !this.used.has(p) && !this.bids.has(p))
+    let known = this.c.knownPeers()
+    if (known.length === 0) known = await this.c.findPeers({ minMemoryMiB: body.memoryMiB, maxPrice: body.maxPrice, timeoutMs: 2_000 }).catch(() => [])
+    return known
+      .filter((a) => a.peerId !== self && !this.used.has(a.peerId) && !this.bids.has(a.peerId) && a.memoryMiB >= body.memoryMiB && a.pricePerCpuSecond <= body.maxPrice)
+      .sort((a, b) => this.c.reputation.reliability(b.peerId) - this.c.reputation.reliability(a.peerId) || a.pricePerCpuSecond - b.pricePerCpuSecond)
+      .slice(0, DIRECT_OFFER_FANOUT)
+      .map((a) => a.peerId)
+  }
+
+  private async offerDirect (peer: string, signal: AbortSignal): Promise<void> {
+    let channel: Channel | undefined
+    try {
+      channel = await this.c.channels.open(peer, NEGOTIATE_PROTOCOL, { signal, maxFrameBytes: MAX_NEGOTIATE_FRAME_BYTES, idleTimeoutMs: NEGOTIATE_IDLE_TIMEOUT_MS })
+      await channel.send({ t: 'offer', job: this.job })
+      const response = parseNegotiateResponse(await channel.receive({ signal }))
+      await channel.close()
+      if (response.t === 'bid' || response.t === 'decline') this.receive(response, peer)
+    } catch (err) {
+      channel?.abort(err as Error)
+      if (err instanceof InvalidMessageError) this.c.reportPeer(peer, 'MalformedMessage')
+      log('direct offer of %s to %s failed: %s', this.id, peer, (err as Error).message)
+    }
+  }
+
+  private startReplica (bid: SignedBid, signal: AbortSignal): void {
+    const worker = bid.body.worker
+    this.used.add(worker)
+    this.inFlight++
+    const replica = this.replicaCounter++
+    this.placeReplica(bid, replica, signal)
+      .then((outcome) => {
+        this.outcomes.push(outcome)
+        this.svc.emitProgress({ jobId: this.id, stage: 'result', peerId: worker, detail: `exit ${outcome.result.body.exitCode}` })
+      }, (err: Error) => {
+        if (signal.aborted) return
+        log('replica %d of %s on %s failed: %s', replica, this.id, worker, err.message)
+        this.svc.emitProgress({ jobId: this.id, stage: 'retry', peerId: worker, detail: err.message })
+      })
+      .finally(() => {
+        this.inFlight--
+        this.wake?.()
+      })
+  }
+
+  private async placeReplica (bid: SignedBid, replica: number, signal: AbortSignal): Promise<ReplicaOutcome> {
+    const worker = bid.body.worker
+    const entry: ReplicaRecord = { worker, status: 'accepted' }
+    let stage: 'accept' | 'task' | 'running' = 'accept'
+    try {
+      const agreement = await this.accept(bid, replica, signal)
+      entry.agreement = agreement
+      this.record.replicas.push(entry)
+      await this.svc.save(this.record)
+      this.svc.emitProgress({ jobId: this.id, stage: 'accepted', peerId: worker })
+      stage = 'task'
+      const outcome = await this.runTask(agreement, signal, () => {
+        stage = 'running'
+        entry.status = 'running'
+        this.svc.emitProgress({ jobId: this.id, stage: 'running', peerId: worker })
+      })
+      entry.status = 'done'
+      entry.result = outcome.result
+      await this.svc.save(this.record)
+      return outcome
+    } catch (err) {
+      entry.status = 'failed'
+      entry.error = (err as Error).message
+      if (entry.agreement != null) await this.svc.save(this.record)
+      if (!signal.aborted) this.judge(worker, err, stage)
+      throw err
+    }
+  }
+
+  /** Turns a replica failure into reputation and peer-score evidence. */
+  private judge (worker: string, err: unknown, stage: 'accept' | 'task' | 'running'): void {
+    const code = (err as { code?: string }).code
+    if (stage === 'accept' && (code === 'ERR_BUSY' || code === 'ERR_FUNDS')) return
+    if (err instanceof DeadlineExceededError) {
+      this.c.reputation.record(worker, 'timeout')
+      this.c.reportPeer(worker, 'Timeout')
+    } else if (err instanceof BadResultError || err instanceof InvalidSignatureError) {
+      this.c.reputation.record(worker, 'failure')
+      this.c.reportPeer(worker, err instanceof InvalidSignatureError ? 'InvalidSignature' : 'WrongResult')
+    } else if (err instanceof InvalidMessageError || err instanceof ProtocolViolationError) {
+      this.c.reputation.record(worker, 'failure')
+      this.c.reportPeer(worker, 'MalformedMessage')
+    } else if (stage !== 'running') {
+      this.c.reputation.record(worker, 'no-show')
+      this.c.reportPeer(worker, 'NoShow')
+    } else {
+      this.c.reputation.record(worker, 'failure')
+    }
+  }
+
+  private async accept (bid: SignedBid, replica: number, signal: AbortSignal): Promise<Agreement> {
+    const job = this.job.body
+    const body: AgreementBody = {
+      v: 1,
+      jobId: bid.body.jobId,
+      requester: this.c.signer.peerId,
+      worker: bid.body.worker,
+      replica,
+      price: bid.body.price,
+      maxCost: maxCostAt(job, bid.body.price),
+      acceptedAt: Date.now(),
+      deadline: job.deadline
+    }
+    const requesterSig = signAgreementAsRequester(this.c.signer, body)
+    const channel = await this.c.channels.open(bid.body.worker, NEGOTIATE_PROTOCOL, { signal, maxFrameBytes: MAX_NEGOTIATE_FRAME_BYTES, idleTimeoutMs: NEGOTIATE_IDLE_TIMEOUT_MS })
+    try {
+      await channel.send({ t: 'accept', accept: { body, requesterSig } })
+      const response = parseNegotiateResponse(await channel.receive({ signal }))
+      await channel.close()
+      if (response.t === 'error') throw new ProtocolViolationError(`${bid.body.worker} refused the accept: ${response.message}`, response.code)
+      if (response.t !== 'agreement') throw new ProtocolViolationError(`expected an agreement, got ${response.t}`)
+      const agreement = parseAgreement(response.agreement)
+      if (!agreementId(agreement.body).equals(agreementId(body))) throw new ProtocolViolationError('the agreement differs from the accept')
+      verifyAgreement(agreement)
+      return agreement
+    } catch (err) {
+      channel.abort(err as Error)
+      throw err
+    }
+  }
+
+  private async runTask (agreement: Agreement, signal: AbortSignal, onRunning: () => void): Promise<ReplicaOutcome> {
+    const worker = agreement.body.worker
+    const job = this.job.body
+    const channel = await this.c.channels.open(worker, TASK_PROTOCOL, { signal, maxFrameBytes: MAX_TASK_FRAME_BYTES, idleTimeoutMs: TASK_IDLE_TIMEOUT_MS })
+    try {
+      await channel.send({ t: 'task', agreement, job: this.job })
+      const need = await receiveTask(channel, signal)
+      if (need.t !== 'need') throw new ProtocolViolationError(`expected need, got ${need.t}`)
+      if (need.module) await this.sendBlob(channel, 'module', job.module, signal)
+      if (need.input) await this.sendBlob(channel, 'input', job.input, signal)
+      let frame = await receiveTask(channel, signal)
+      while (frame.t === 'running' || frame.t === 'heartbeat') {
+        if (frame.t === 'running') onRunning()
+        frame = await receiveTask(channel, signal)
+      }
+      if (frame.t !== 'result') throw new ProtocolViolationError(`expected a result, got ${frame.t}`)
+      const result = frame.result
+      const r = result.body
+      // [checks before reading output] who signed, for what, how big.
+      if (r.worker !== worker) throw new BadResultError(`result signed for ${r.worker}, the agreement is with ${worker}`)
+      verifyResult(result)
+      if (!r.agreementId.equals(agreementId(agreement.body)) || !r.jobId.equals(agreement.body.jobId)) throw new BadResultError('result for another agreement')
+      if (r.outputBytes > MAX_OUTPUT_BYTES) throw new BadResultError(`output of ${r.outputBytes} bytes is over the limit`)
+      const stdout = await receiveInto(channel, 'stdout', r.outputBytes, signal)
+      const stderr = await receiveInto(channel, 'stderr', frame.stderrBytes, signal)
+      if (!bytesMatchCid(stdout, r.outputCid)) throw new BadResultError(`output does not match the committed ${r.outputCid.toString()}`)
+      await channel.close()
+      return { worker, agreement, result, stdout, stderr }
+    } catch (err) {
+      channel.abort(err as Error)
+      throw err
+    }
+  }
+
+  private async sendBlob (channel: Channel, which: 'module' | 'input', cid: CID, signal: AbortSignal): Promise<void> {
+    const bytes = await this.c.blobs.get(cid)
+    if (bytes == null) throw new DepinError(`this node lost the ${which} ${cid.toString()} of its own job`, 'ERR_BLOB_MISSING')
+    for (let offset = 0; offset < bytes.byteLength; offset += CHUNK_BYTES) {
+      await channel.send({ t: 'chunk', which, data: bytes.subarray(offset, offset + CHUNK_BYTES) }, { signal })
+    }
+    await channel.send({ t: 'end', which }, { signal })
+  }
+
+  private async nextEvent (signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return
+    await new Promise<void>((resolve) => {
+      const done = (): void => { signal.removeEventListener('abort', done); this.wake = undefined; resolve() }
+      this.wake = done
+      signal.addEventListener('abort', done, { once: true })
+    })
+  }
+
+  private async setStatus (status: RequestedJob['status']): Promise<void> {
+    this.record.status = status
+    await this.svc.save(this.record)
+  }
+
+  /** Compares outputs, pays the agreeing workers, stores the output. */
+  private async finish (): Promise<JobResult> {
+    const groups = new Map<string, ReplicaOutcome[]>()
+    for (const outcome of this.outcomes) {
+      const key = outcome.result.body.outputCid.toString() + '/' + String(outcome.result.body.exitCode)
+      groups.set(key, [...(groups.get(key) ?? []), outcome])
+    }
+    // Largest group wins; ties go to the group whose first result arrived first.
+    const majority = [...groups.values()].sort((a, b) => b.length - a.length)[0]
+    const verified = majority.length >= this.job.body.quorum
+    const chosen = majority[0]
+    const settlement: SettlementItem[] = []
+    for (const outcome of this.outcomes) {
+      const agreed = majority.includes(outcome)
+      const replica = this.record.replicas.find((r) => r.agreement != null && agreementId(r.agreement.body).equals(agreementId(outcome.agreement.body)))
+      if (agreed) {
+        this.c.reputation.record(outcome.worker, 'success')
+        const amount = chargeFor(outcome.agreement.body.price, outcome.result.body.cpuMs, outcome.agreement.body.maxCost)
+        if (replica != null) replica.cost = verified ? amount : 0
+        if (verified) settlement.push({ agreement: outcome.agreement, result: outcome.result, amount })
+      } else if (verified) {
+        // Outvoted: not paid, and it costs the worker reputation.
+        this.c.reputation.record(outcome.worker, 'mismatch')
+        this.c.reportPeer(outcome.worker, 'WrongResult')
+        if (replica != null) replica.cost = 0
+      }
+    }
+    const outputCid = await this.c.blobs.pin(chosen.stdout)
+    const stderrCid = await this.c.blobs.pin(chosen.stderr)
+    const cost = settlement.reduce((sum, item) => sum + item.amount, 0)
+    Object.assign(this.record, {
+      status: 'completed',
+      outputCid: outputCid.toString(),
+      stderrCid: stderrCid.toString(),
+      exitCode: chosen.result.body.exitCode,
+      trap: chosen.result.body.trap,
+      verified,
+      cost
+    })
+    await this.svc.save(this.record)
+    if (verified) this.svc.emitProgress({ jobId: this.id, stage: 'verified', detail: `${majority.length}/${this.job.body.replicas} agree` })
+    if (verified && this.c.settle != null && settlement.length > 0) {
+      try {
+        await this.c.settle(this.id, settlement)
+        this.record.settled = true
+        await this.svc.save(this.record)
+      } catch (err) {
+        log.error('settling job %s failed: %e', this.id, err)
+      }
+    }
+    return this.svc.toResult(this.record, chosen.stdout, chosen.stderr, majority.map((o) => o.worker))
+  }
+}
+
+function compareKeys (a: number[], b: number[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i]
+  return 0
+}
+
+/** Receives exactly `size` bytes of `t` chunks into one buffer. */
+async function receiveInto (channel: Channel, t: 'stdout' | 'stderr', size: number, signal: AbortSignal): Promise<Uint8Array> {
+  const buffer = new Uint8Array(size)
+  let offset = 0
+  while (offset < size) {
+    const frame = await receiveTask(channel, signal)
+    if (frame.t !== t) throw new ProtocolViolationError(`expected ${t} chunks, got ${frame.t}`)
+    if (offset + frame.data.byteLength > size) throw new BadResultError(`${t} is longer than the ${size} bytes announced`)
+    buffer.set(frame.data, offset)
+    offset += frame.data.byteLength
+  }
+  return buffer
+}
+
+export interface RequesterInit {
+  /** Jobs placed at once; more wait in a local queue. @default 256 */
+  maxActiveJobs?: number
+}
+
+export class RequesterService extends TypedEventEmitter<RequesterEvents> {
+  readonly components: RequesterComponents
+  private readonly maxActiveJobs: number
+  private readonly placements = new Map<string, Placement>()
+  private readonly waiting: Array<() => void> = []
+  private readonly finished = new Map<string, Promise<JobResult>>()
+  private controller = new AbortController()
+  private active = 0
+
+  constructor (components: RequesterComponents, init: RequesterInit = {}) {
+    super()
+    this.components = components
+    this.maxActiveJobs = init.maxActiveJobs ?? 256
+  }
+
+  /** Resumes jobs a previous run left unfinished (their deadline permitting). */
+  async start (): Promise<void> {
+    this.controller = new AbortController()
+    for await (const record of this.components.records.allRequested()) {
+      if (record.status === 'completed' || record.status === 'failed') continue
+      if (record.job.body.deadline <= Date.now()) {
+        record.status = 'failed'
+        record.error = { code: 'ERR_JOB_TIMEOUT', message: 'the node was down until after the job\'s deadline' }
+        await this.save(record)
+        continue
+      }
+      record.replicas = []
+      log('resuming job %s', record.id)
+      void this.execute(record, this.controller.signal)
+    }
+  }
+
+  stop (): void {
+    this.controller.abort(new JobCancelledError('the node is stopping'))
+    this.waiting.splice(0).forEach((wake) => { wake() })
+  }
+
+  /** Routes a bid or decline that arrived on a negotiation stream; false when no open offer matches. */
+  routeAnswer (response: NegotiateResponse, from: string): boolean {
+    const jobId = response.t === 'bid' ? response.bid.body.jobId : response.t === 'decline' ? response.decline.body.jobId : undefined
+    const placement = jobId != null ? this.placements.get(jobId.toString()) : undefined
+    if (placement == null) return false
+    placement.receive(response, from)
+    return true
+  }
+
+  /** Starts placing a signed job whose blobs are pinned. Resolves when the record is saved. */
+  async submit (job: SignedJob, id: CID, signal?: AbortSignal): Promise<{ done: Promise<JobResult> }> {
+    const now = Date.now()
+    const record: RequestedJob = { id: id.toString(), job, status: 'queued', createdAt: now, updatedAt: now, replicas: [] }
+    await this.save(record)
+    this.emitProgress({ jobId: record.id, stage: 'queued' })
+    const combined = signal != null ? AbortSignal.any([signal, this.controller.signal]) : this.controller.signal
+    return { done: this.execute(record, combined) }
+  }
+
+  /** The result of a job placed by this run, if it is still being placed or just finished. */
+  pending (id: string): Promise<JobResult> | undefined {
+    return this.finished.get(id)
+  }
+
+  async save (record: RequestedJob): Promise<void> {
+    record.updatedAt = Date.now()
+    await this.components.records.putRequested(record)
+  }
+
+  emitProgress (progress: Omit<JobProgress, 'at'>): void {
+    this.safeDispatchEvent('progress', { detail: { ...progress, at: Date.now() } })
+  }
+
+  /** Builds the public result of a record. */
+  toResult (record: RequestedJob, stdout: Uint8Array, stderr: Uint8Array, agreeing: string[] = []): JobResult {
+    const workers: WorkerOutcome[] = record.replicas.map((r) => ({
+      peerId: r.worker,
+      agreementId: r.agreement != null ? agreementId(r.agreement.body).toString() : undefined,
+      status: r.status,
+      outputCid: r.result?.body.outputCid.toString(),
+      exitCode: r.result?.body.exitCode,
+      cpuMs: r.result?.body.cpuMs,
+      wallMs: r.result?.body.wallMs,
+      agreed: r.result != null ? agreeing.includes(r.worker) || (agreeing.length === 0 && r.result.body.outputCid.toString() === record.outputCid) : undefined,
+      cost: r.cost,
+      error: r.error
+    }))
+    return {
+      id: record.id,
+      status: record.status === 'completed' ? 'completed' : 'failed',
+      exitCode: record.exitCode,
+      trap: record.trap,
+      stdout,
+      stderr,
+      outputCid: record.outputCid,
+      workers,
+      verified: record.verified ?? false,
+      cost: record.cost ?? 0,
+      error: record.error
+    }
+  }
+
+  private execute (record: RequestedJob, signal: AbortSignal): Promise<JobResult> {
+    const run = (async (): Promise<JobResult> => {
+      await this.acquire(signal)
+      const placement = new Placement(this, record, signal)
+      this.placements.set(record.id, placement)
+      try {
+        return await placement.run()
+      } catch (err) {
+        const e = err as DepinError
+        record.status = 'failed'
+        record.error = { code: e.code ?? 'ERR_JOB_FAILED', message: e.message, ...(err instanceof NoBidsError ? { reasons: err.reasons } : {}) }
+        await this.save(record).catch(() => {})
+        this.emitProgress({ jobId: record.id, stage: 'failed', detail: e.message })
+        return this.toResult(record, new Uint8Array(0), new Uint8Array(0))
+      } finally {
+        this.placements.delete(record.id)
+        this.release()
+      }
+    })()
+    this.finished.set(record.id, run)
+    void run.then((result) => {
+      if (result.status === 'completed') this.emitProgress({ jobId: record.id, stage: 'completed', detail: `exit ${result.exitCode ?? '?'}` })
+      // Keep only recent results in memory; the record on disk is the lasting copy.
+      setTimeout(() => { this.finished.delete(record.id) }, 60_000).unref?.()
+    })
+    return run
+  }
+
+  private async acquire (signal: AbortSignal): Promise<void> {
+    while (this.active >= this.maxActiveJobs) {
+      if (signal.aborted) throw signal.reason ?? new JobCancelledError()
+      await new Promise<void>((resolve) => { this.waiting.push(resolve) })
+    }
+    if (signal.aborted) throw signal.reason ?? new JobCancelledError()
+    this.active++
+  }
+
+  private release (): void {
+    this.active--
+    this.waiting.shift()?.()
+  }
+}
+
