@@ -1,0 +1,146 @@
+/**
+ * The sandboxed WASI executor: runs WebAssembly (WASI preview1) jobs in a pool of worker
+ * threads, deterministically and within limits.
+ *
+ * - Sandbox: a job sees only its args, its env, its stdin (in memory) and writes only to
+ *   in-memory stdout/stderr. No preopened directories, no host environment, no host fds, no
+ *   sockets. A module may import only `wasi_snapshot_preview1` functions (and one memory).
+ * - Determinism: clocks are virtual and random bytes come from `spec.seed` (see wasi-shim.ts),
+ *   so the same spec gives the same stdout, stderr and exit code on every peer.
+ * - Limits: `timeoutMs` is a wall-time deadline (the worker is terminated and replaced);
+ *   `memoryMiB` caps WebAssembly memory (`memory.grow` fails past it, see wasm-module.ts);
+ *   stdout/stderr are capped (`maxStdoutBytes`/`maxStderrBytes`).
+ * - Output caps: stdout over `maxStdoutBytes` STOPS the job: exitCode -1, trap
+ *   'output limit exceeded', `stdout` holds the first `maxStdoutBytes` bytes and
+ *   `stdoutTruncated` is true (a job flooding its result is not worth running to the end).
+ *   stderr over `maxStderrBytes` is TRUNCATED: the rest is dropped, `stderrTruncated` is true and
+ *   the job goes on (stderr is diagnostics; chatty logging should not fail a job).
+ *
+ * ```ts
+ * const executor = createExecutor({ workers: 2 })
+ * await executor.start()
+ * const result = await executor.run({ moduleCid, module, stdin, args: ['100'], env: {},
+ *   memoryMiB: 64, timeoutMs: 10_000, seed })
+ * await executor.stop()
+ * ```
+ */
+import { availableParallelism } from 'node:os'
+import { WasiExecutorPool } from './executor.ts'
+import type { CID } from 'multiformats/cid'
+
+export {
+  InvalidModuleError, ForbiddenImportError, MemoryLimitError, ModuleCidMismatchError, InvalidExecSpecError,
+  ExecutorQueueFullError, ExecutorStoppedError, ExecutionAbortedError, WorkerStartError
+} from './errors.ts'
+export { inspectModule } from './wasm-module.ts'
+export type { ModuleInfo, ModuleImport, ModuleExport, MemoryInfo, InspectOptions, ExternKind } from './wasm-module.ts'
+export {
+  DEFAULT_MAX_STDOUT_BYTES, DEFAULT_MAX_STDERR_BYTES, DEFAULT_MAX_QUEUE, DEFAULT_MODULE_CACHE_ENTRIES,
+  MAX_MEMORY_MIB, PROGRAM_NAME, SEED_BYTES
+} from './constants.ts'
+
+/** One job for the executor. */
+export interface ExecSpec {
+  /** CID (sha2-256) of `module`; checked against the bytes, and the compile-cache key. */
+  moduleCid: CID
+  /** The WASI preview1 command module (exports `_start`). */
+  module: Uint8Array
+  /** Everything the job reads from fd 0. */
+  stdin: Uint8Array
+  /** Arguments after argv[0]; argv[0] is always `PROGRAM_NAME` ('job.wasm'). */
+  args: string[]
+  /** The job's whole environment (nothing comes from the host); passed in sorted key order. */
+  env: Record<string, string>
+  /** Cap on WebAssembly memory, MiB (1..`ExecutorInit.maxMemoryMiB`). */
+  memoryMiB: number
+  /** Wall-time deadline from the moment a worker starts the job (queue time not included), ms. */
+  timeoutMs: number
+  /** 32 bytes; the caller derives it from the job id. Keys the job's random bytes. */
+  seed: Uint8Array
+}
+
+/** What a job did. Identical for identical specs, except `wallMs` and `cpuMs`. */
+export interface ExecResult {
+  /** The exit status (`exit(n)` or main's return), or -1 when trapped, timed out or killed. */
+  exitCode: number
+  /**
+   * Why the job did not exit by itself: the engine's trap message ('unreachable', 'memory
+   * access out of bounds', 'Maximum call stack size exceeded', ...), 'timeout',
+   * 'output limit exceeded' or 'worker crashed: ...'. Absent when the job exited.
+   */
+  trap?: string
+  /** Bytes written to fd 1, at most `maxStdoutBytes`. Empty after a timeout or a crash. */
+  stdout: Uint8Array
+  /** Bytes written to fd 2, at most `maxStderrBytes`. Empty after a timeout or a crash. */
+  stderr: Uint8Array
+  stdoutTruncated: boolean
+  stderrTruncated: boolean
+  /** Wall time of instantiation and run, ms. */
+  wallMs: number
+  /** CPU time (user + system) of the worker thread during the run, ms (`process.threadCpuUsage`). */
+  cpuMs: number
+}
+
+export interface RunOptions {
+  /** Aborting removes a waiting job, or kills the worker running it; `run()` rejects with `ExecutionAbortedError`. */
+  signal?: AbortSignal
+}
+
+/**
+ * Runs jobs. An interface so tests can hand a component a faulty executor (e.g. one that returns
+ * wrong output); `createExecutor` returns the real one.
+ */
+export interface Executor {
+  start(): Promise<void>
+  /** Idempotent. Rejects waiting and running jobs with `ExecutorStoppedError`, terminates the workers. */
+  stop(): Promise<void>
+  /**
+   * Runs one job. Rejects with `InvalidExecSpecError`, `ModuleCidMismatchError`,
+   * `InvalidModuleError` (or its `ForbiddenImportError`), `MemoryLimitError`,
+   * `ExecutorQueueFullError`, `ExecutorStoppedError` or `ExecutionAbortedError`. A job that
+   * traps, times out or floods stdout resolves, with exitCode -1 and `trap` saying why.
+   */
+  run(spec: ExecSpec, options?: RunOptions): Promise<ExecResult>
+}
+
+export interface ExecutorStats {
+  /** Worker threads alive now. */
+  workers: number
+  /** Worker threads started since `start()`, replacements included. */
+  workersStarted: number
+  /** Jobs running now. */
+  running: number
+  /** Jobs accepted but not yet running (compiling or queued). */
+  waiting: number
+  /** Module compilations (cache misses). */
+  compiles: number
+  /** Runs served by an already compiled module. */
+  cacheHits: number
+  /** Modules in the compile cache. */
+  cachedModules: number
+}
+
+/** The executor `createExecutor` builds: an `Executor` with counters. */
+export interface WasiExecutor extends Executor {
+  stats(): ExecutorStats
+}
+
+export interface ExecutorInit {
+  /** Worker threads, started by `start()`. Default: `os.availableParallelism()`. */
+  workers?: number
+  /** Jobs that may wait on top of the running ones before `run()` throws `ExecutorQueueFullError`. Default `DEFAULT_MAX_QUEUE` (256). */
+  maxQueue?: number
+  /** stdout cap, bytes; past it the job is stopped. Default `DEFAULT_MAX_STDOUT_BYTES` (16 MiB). */
+  maxStdoutBytes?: number
+  /** stderr cap, bytes; past it stderr is truncated. Default `DEFAULT_MAX_STDERR_BYTES` (1 MiB). */
+  maxStderrBytes?: number
+  /** Largest `memoryMiB` a spec may ask for. Default `MAX_MEMORY_MIB` (4096, all of wasm32). */
+  maxMemoryMiB?: number
+  /** Compiled modules kept (LRU). Default `DEFAULT_MODULE_CACHE_ENTRIES` (32). */
+  moduleCacheEntries?: number
+}
+
+/** Builds the worker-thread WASI executor. Call `start()` before `run()`. */
+export function createExecutor (init: ExecutorInit = {}): WasiExecutor {
+  return new WasiExecutorPool({ ...init, workers: init.workers ?? availableParallelism() })
+}

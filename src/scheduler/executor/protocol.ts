@@ -1,0 +1,57 @@
+/**
+ * Messages between the executor (main thread) and its worker threads. Plain structured-clone
+ * data; a `WebAssembly.Module` clones across worker_threads without recompiling (the compiled
+ * code is shared), and the stdin/stdout/stderr buffers are transferred, not copied.
+ */
+
+import type { WasmModule } from './wasm-api.ts'
+
+/** main → worker: run one job on a fresh WASI instance. */
+export interface RunRequest {
+  type: 'run'
+  id: number
+  module: WasmModule
+  /** Where the (possibly rewritten) module imports its memory from. */
+  memoryImport: { module: string, name: string }
+  initialPages: number
+  /** The cap: `memory.grow` fails past it. */
+  maximumPages: number
+  stdin: Uint8Array
+  /** Full argv, argv[0] included. */
+  args: string[]
+  /** Environment, keys sorted, so every peer builds the same environ block. */
+  env: Record<string, string>
+  seed: Uint8Array
+  maxStdoutBytes: number
+  maxStderrBytes: number
+}
+
+/** worker → main: the outcome of a `RunRequest`. */
+export interface RunResponse {
+  type: 'result'
+  id: number
+  exitCode: number
+  trap?: string
+  stdout: Uint8Array
+  stderr: Uint8Array
+  stdoutTruncated: boolean
+  stderrTruncated: boolean
+  wallMs: number
+  cpuMs: number
+}
+
+/** worker → main: the worker loaded node:wasi and listens. */
+export interface ReadyMessage {
+  type: 'ready'
+}
+
+export type WorkerMessage = RunResponse | ReadyMessage
+
+/** `workerData` of every executor worker. */
+export interface ExecutorWorkerData {
+  /**
+   * One float64: the worker's thread CPU time (µs) when its current run started. The main
+   * thread reads it when it has to kill a run (timeout, abort), since the worker cannot answer.
+   */
+  cpuAtRunStartUs: SharedArrayBuffer
+}

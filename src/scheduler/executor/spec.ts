@@ -1,0 +1,38 @@
+import { CID } from 'multiformats/cid'
+import { SEED_BYTES } from './constants.ts'
+import { InvalidExecSpecError } from './errors.ts'
+import type { ExecSpec } from './index.ts'
+
+/** Largest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days). */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1
+
+/** Checks the shape and ranges of a spec; throws `InvalidExecSpecError` naming the field. */
+export function validateSpec (spec: ExecSpec, maxMemoryMiB: number): void {
+  if (spec === null || typeof spec !== 'object') throw new InvalidExecSpecError('spec must be an object')
+  if (CID.asCID(spec.moduleCid) === null) throw new InvalidExecSpecError('moduleCid must be a CID')
+  if (!(spec.module instanceof Uint8Array)) throw new InvalidExecSpecError('module must be a Uint8Array')
+  if (!(spec.stdin instanceof Uint8Array)) throw new InvalidExecSpecError('stdin must be a Uint8Array')
+  if (!Array.isArray(spec.args) || !spec.args.every(a => typeof a === 'string' && !a.includes('\0'))) {
+    throw new InvalidExecSpecError('args must be strings without NUL characters')
+  }
+  if (spec.env === null || typeof spec.env !== 'object' || Array.isArray(spec.env)) {
+    throw new InvalidExecSpecError('env must be an object of strings')
+  }
+  for (const [key, value] of Object.entries(spec.env)) {
+    if (key === '' || key.includes('=') || key.includes('\0')) {
+      throw new InvalidExecSpecError(`env name ${JSON.stringify(key)} must be non-empty, without "=" or NUL`)
+    }
+    if (typeof value !== 'string' || value.includes('\0')) {
+      throw new InvalidExecSpecError(`env value of ${JSON.stringify(key)} must be a string without NUL`)
+    }
+  }
+  if (!Number.isInteger(spec.memoryMiB) || spec.memoryMiB < 1 || spec.memoryMiB > maxMemoryMiB) {
+    throw new InvalidExecSpecError(`memoryMiB must be an integer in 1..${maxMemoryMiB}, got ${String(spec.memoryMiB)}`)
+  }
+  if (!Number.isInteger(spec.timeoutMs) || spec.timeoutMs < 1 || spec.timeoutMs > MAX_TIMEOUT_MS) {
+    throw new InvalidExecSpecError(`timeoutMs must be an integer in 1..${MAX_TIMEOUT_MS}, got ${String(spec.timeoutMs)}`)
+  }
+  if (!(spec.seed instanceof Uint8Array) || spec.seed.byteLength !== SEED_BYTES) {
+    throw new InvalidExecSpecError(`seed must be ${SEED_BYTES} bytes`)
+  }
+}

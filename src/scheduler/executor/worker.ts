@@ -1,0 +1,87 @@
+/**
+ * Executor worker thread: runs one job at a time, each on a fresh WASI instance and a fresh
+ * memory, with the module the main thread compiled (received as a `WebAssembly.Module`).
+ * A trap ends the run, not the worker. The main thread terminates the worker on timeout or
+ * abort and starts another.
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import { WASI_MODULE } from './constants.ts'
+import { createWasiShim, OutputLimitExceeded } from './wasi-shim.ts'
+import type { WasiShim } from './wasi-shim.ts'
+import { wasm } from './wasm-api.ts'
+import type { WasmImports } from './wasm-api.ts'
+import type { ExecutorWorkerData, RunRequest, RunResponse, WorkerMessage } from './protocol.ts'
+
+if (parentPort === null) throw new Error('worker.ts runs as a worker thread of the executor')
+const port = parentPort
+const cpuAtRunStartUs = new Float64Array((workerData as ExecutorWorkerData).cpuAtRunStartUs)
+
+// node:wasi emits an ExperimentalWarning when it is first loaded, once in every worker thread.
+// The executor uses it on purpose; keep that one line out of the operator's stderr.
+const emitWarning = process.emitWarning
+process.emitWarning = function (warning: string | Error, ...rest: any[]) {
+  const text = typeof warning === 'string' ? warning : warning.message
+  if (text.includes('WASI')) return
+  return (emitWarning as (...a: any[]) => void).call(process, warning, ...rest)
+} as typeof process.emitWarning
+const { WASI } = await import('node:wasi')
+process.emitWarning = emitWarning
+
+port.on('message', (request: RunRequest) => {
+  const response = run(request)
+  port.postMessage(response, [response.stdout.buffer as ArrayBuffer, response.stderr.buffer as ArrayBuffer])
+})
+port.postMessage({ type: 'ready' } satisfies WorkerMessage)
+
+function run (request: RunRequest): RunResponse {
+  const startedAt = performance.now()
+  const cpuStart = process.threadCpuUsage()
+  cpuAtRunStartUs[0] = cpuStart.user + cpuStart.system
+
+  let shim: WasiShim | undefined
+  let exitCode = -1
+  let trap: string | undefined
+  try {
+    const memory = new wasm.Memory({ initial: request.initialPages, maximum: request.maximumPages })
+    const wasi = new WASI({ version: 'preview1', args: request.args, env: request.env, returnOnExit: true })
+    shim = createWasiShim({
+      memory,
+      stdin: request.stdin,
+      seed: request.seed,
+      maxStdoutBytes: request.maxStdoutBytes,
+      maxStderrBytes: request.maxStderrBytes,
+      nodeWasi: (wasi.getImportObject() as WasmImports)[WASI_MODULE]
+    })
+    const imports: WasmImports = { [WASI_MODULE]: shim.imports }
+    const { module: memoryModule, name: memoryName } = request.memoryImport
+    imports[memoryModule] = { ...imports[memoryModule], [memoryName]: memory }
+    const instance = new wasm.Instance(request.module, imports)
+    // node:wasi needs `memory` among the exports; a rewritten module imports it instead
+    exitCode = wasi.start({ exports: { _start: instance.exports._start, memory } })
+  } catch (err) {
+    exitCode = -1
+    trap = describeTrap(err)
+  }
+
+  const cpu = process.threadCpuUsage(cpuStart)
+  return {
+    type: 'result',
+    id: request.id,
+    exitCode,
+    trap,
+    stdoutTruncated: shim?.stdout.truncated ?? false,
+    stderrTruncated: shim?.stderr.truncated ?? false,
+    stdout: shim?.stdout.take() ?? new Uint8Array(0),
+    stderr: shim?.stderr.take() ?? new Uint8Array(0),
+    wallMs: performance.now() - startedAt,
+    cpuMs: (cpu.user + cpu.system) / 1000
+  }
+}
+
+/** 'unreachable', 'memory access out of bounds', 'Maximum call stack size exceeded', ... */
+function describeTrap (err: unknown): string {
+  if (err instanceof OutputLimitExceeded) return 'output limit exceeded'
+  if (err instanceof wasm.RuntimeError || err instanceof RangeError) return err.message
+  if (err instanceof Error) return `${err.name}: ${err.message}`
+  return String(err)
+}
