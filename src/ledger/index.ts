@@ -19,7 +19,7 @@ export function createLedger (init: LedgerInit): Ledger {
 
 export type {
   Ledger, LedgerInit, LedgerEvents, BlockSummary, BlockView, TxView, Receipt, ReceiptQuery, AddBlockResult,
-  MempoolInfo, MiningInfo
+  MempoolInfo, MiningInfo, LedgerStats
 } from './types.ts'
 export * from './errors.ts'
 export * from './constants.ts'

@@ -32,7 +32,7 @@ import {
   VerifiedTxCache, createCoinbase, createSettle, createTransfer, decodeTransaction, txInfo, verifyTransaction, type TxInfo
 } from './tx.ts'
 import type {
-  AddBlockResult, BlockSummary, BlockView, Ledger, LedgerEvents, LedgerInit, MempoolInfo, MiningInfo, Receipt, ReceiptQuery, TxView
+  AddBlockResult, BlockSummary, BlockView, Ledger, LedgerEvents, LedgerInit, LedgerStats, MempoolInfo, MiningInfo, Receipt, ReceiptQuery, TxView
 } from './types.ts'
 
 const log = logger('depin:ledger')
@@ -559,8 +559,17 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
     }
   }
 
-  /** Number of stored side-chain blocks (for tests and status). */
-  get sideBlocks (): number {
-    return this.chain.sideBlockCount
+  stats (): LedgerStats {
+    this.assertStarted()
+    const tip = this.chain.tip
+    return {
+      networkId: this.networkId,
+      genesis: this.genesisHash,
+      height: tip.height,
+      tip: tip.hashHex,
+      sideBlocks: this.chain.sideBlockCount,
+      mempool: this.mempool(),
+      mining: this.mining()
+    }
   }
 }

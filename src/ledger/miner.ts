@@ -44,6 +44,8 @@ export interface MinerStats {
   hashes: number
   /** Blocks found since start. */
   found: number
+  /** Templates handed to the worker since start (one per tip change or refresh). */
+  templates: number
 }
 
 function workerUrl (): URL {
@@ -61,7 +63,7 @@ export class Miner {
   private timer?: ReturnType<typeof setInterval>
   private refreshing?: Promise<void>
   private refreshAgain = false
-  private stats = { hashes: 0, found: 0 }
+  private stats = { hashes: 0, found: 0, templates: 0 }
   private exited?: Promise<void>
 
   constructor (components: MinerComponents, init: MinerInit) {
@@ -130,6 +132,7 @@ export class Miner {
     const id = ++this.jobId
     const prepared = prepareMining((nonce) => encode({ ...template.header, nonce }))
     this.current = { id, template }
+    this.stats.templates++
     Atomics.store(this.control, 0, id)
     const job: MinerJob = {
       id,

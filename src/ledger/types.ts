@@ -133,8 +133,23 @@ export interface MempoolInfo {
 
 export interface MiningInfo {
   running: boolean
+  /** Hashes computed (reported by the worker about once a second, and with each find). */
   hashes: number
+  /** Blocks found. */
   found: number
+  /** Block templates mined on (a new one on every tip change and every refresh interval). */
+  templates: number
+}
+
+export interface LedgerStats {
+  networkId: string
+  genesis: string
+  height: number
+  tip: string
+  /** Stored non-canonical blocks (bounded by maxSideBlocks). */
+  sideBlocks: number
+  mempool: MempoolInfo
+  mining: MiningInfo
 }
 
 /** The replicated proof-of-work ledger of one node. */
@@ -158,6 +173,7 @@ export interface Ledger extends TypedEventTarget<LedgerEvents>, SyncSource {
   receipts(query?: ReceiptQuery): Promise<Receipt[]>
   isSettled(agreementId: CID | string): Promise<boolean>
   mempool(): MempoolInfo
+  stats(): LedgerStats
 
   /** Signs a transfer from this node, adds it to the mempool and publishes it. */
   transfer(to: string, amount: number): Promise<TxView>

@@ -1,0 +1,117 @@
+import { describe, it, expect, afterEach } from 'vitest'
+import { MemoryLevel } from 'memory-level'
+import { encode } from '../src/proofs/encoding.ts'
+import {
+  createLedger, GenesisMismatchError, SchemaVersionError, createGenesisConfig, genesisHash, parseGenesisConfig,
+  GenesisConfigError, type LedgerStore
+} from '../src/ledger/index.ts'
+import { createTransfer } from '../src/ledger/tx.ts'
+import { PREFIX, keys, readHeight } from '../src/ledger/store.ts'
+import { buildBlock, buildChain, diskStore, genesisInfo, infoOf, makeSigners, testGenesis } from './fixtures/ledger/helpers.ts'
+
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c() })
+
+interface Backend {
+  name: string
+  open(): Promise<{ store: LedgerStore, reopen(): Promise<LedgerStore> }>
+}
+
+const backends: Backend[] = [
+  {
+    name: 'memory-level',
+    async open () {
+      const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' })
+      const store = db.sublevel<Uint8Array, Uint8Array>('ledger', { keyEncoding: 'view', valueEncoding: 'view' }) as unknown as LedgerStore
+      return { store, reopen: async () => store }
+    }
+  },
+  {
+    name: 'level (classic-level on disk)',
+    async open () {
+      const disk = await diskStore()
+      cleanups.push(async () => { await disk.cleanup() })
+      return { store: disk.store, reopen: async () => await disk.reopen() }
+    }
+  }
+]
+
+for (const backend of backends) {
+  describe(`ledger store on ${backend.name}`, () => {
+    it('persists chain, balances, nonces and receipts across a restart', async () => {
+      const [alice, bob, miner, me] = await makeSigners(4)
+      const genesis = testGenesis([alice.peerId])
+      const { store, reopen } = await backend.open()
+      let ledger = createLedger({ store, signer: me, genesis })
+      await ledger.start()
+      const g = genesisInfo(ledger, genesis)
+      const t = createTransfer(alice, { network: genesis.networkId, to: bob.peerId, amount: 10, nonce: 0 })
+      const b1 = buildBlock({ genesis, parent: g, miner: miner.peerId, txs: [t] })
+      await ledger.addBlock(b1)
+      for (const b of buildChain(genesis, infoOf(b1), miner.peerId, 5)) await ledger.addBlock(b)
+      const tip = ledger.tip()
+      await ledger.stop()
+
+      ledger = createLedger({ store: await reopen(), signer: me, genesis })
+      await ledger.start()
+      expect(ledger.tip()).toEqual(tip)
+      expect(await ledger.balance(alice.peerId)).toBe(990)
+      expect(await ledger.balance(bob.peerId)).toBe(10)
+      expect(await ledger.balance(miner.peerId)).toBe(300)
+      expect(await ledger.nonce(alice.peerId)).toBe(1)
+      expect((await ledger.blocks({ last: 3 })).map((b) => b.height)).toEqual([6, 5, 4])
+      await ledger.stop()
+    })
+
+    it('keeps canonical heights in order (big-endian keys)', async () => {
+      const [miner, me] = await makeSigners(2)
+      const genesis = testGenesis([])
+      const { store } = await backend.open()
+      const ledger = createLedger({ store, signer: me, genesis })
+      await ledger.start()
+      for (const b of buildChain(genesis, genesisInfo(ledger, genesis), miner.peerId, 300)) await ledger.addBlock(b)
+      const heights: number[] = []
+      const prefix = Uint8Array.of(PREFIX.CANONICAL)
+      for await (const k of store.keys({ keyEncoding: 'view', gte: prefix, lt: Uint8Array.of(PREFIX.CANONICAL + 1) }) as AsyncIterable<Uint8Array>) heights.push(readHeight(k, 1))
+      expect(heights).toEqual(Array.from({ length: 301 }, (_, i) => i))
+      await ledger.stop()
+    })
+
+    it('refuses a store written by another schema version', async () => {
+      const [me] = await makeSigners(1)
+      const { store } = await backend.open()
+      await store.put(keys.meta('version'), encode(99), { keyEncoding: 'view', valueEncoding: 'view' })
+      const ledger = createLedger({ store, signer: me, genesis: testGenesis([]) })
+      await expect(ledger.start()).rejects.toBeInstanceOf(SchemaVersionError)
+    })
+
+    it('refuses a store that holds another network\'s chain', async () => {
+      const [me] = await makeSigners(1)
+      const { store, reopen } = await backend.open()
+      const first = createLedger({ store, signer: me, genesis: testGenesis([]) })
+      await first.start()
+      await first.stop()
+      const other = createLedger({ store: await reopen(), signer: me, genesis: testGenesis([], { reward: 51 }) })
+      await expect(other.start()).rejects.toBeInstanceOf(GenesisMismatchError)
+    })
+  })
+}
+
+describe('genesis config', () => {
+  it('derives the same genesis hash from the same config, another from any change', async () => {
+    const [a, b] = await makeSigners(2)
+    const cfg = createGenesisConfig({ networkId: 'n1', peers: [a.peerId, b.peerId], allocation: 500 })
+    expect(cfg.allocations).toEqual({ [a.peerId]: 500, [b.peerId]: 500 })
+    const copy = JSON.parse(JSON.stringify(cfg))
+    expect(genesisHash(copy)).toBe(genesisHash(cfg))
+    expect(genesisHash({ ...cfg, reward: cfg.reward + 1 })).not.toBe(genesisHash(cfg))
+    expect(genesisHash({ ...cfg, allocations: { [a.peerId]: 500 } })).not.toBe(genesisHash(cfg))
+    expect(createGenesisConfig().networkId).toMatch(/^testnet-[0-9a-f]{8}$/)
+  })
+
+  it('refuses invalid configs with a clear error', () => {
+    expect(() => parseGenesisConfig({ networkId: 'x' })).toThrow(GenesisConfigError)
+    expect(() => parseGenesisConfig({ networkId: 'x', allocations: {}, initialTarget: '00'.repeat(32), blockIntervalMs: 1, reward: 1 })).toThrow(/greater than zero/)
+    expect(() => parseGenesisConfig({ networkId: 'x', allocations: { nope: 1 }, initialTarget: 'ff'.repeat(32), blockIntervalMs: 1, reward: 1 })).toThrow(GenesisConfigError)
+  })
+})
