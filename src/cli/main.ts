@@ -9,6 +9,7 @@ import { initCommand } from './commands/init.ts'
 import { startCommand } from './commands/start.ts'
 import { capacityCommand, peersCommand, statusCommand } from './commands/node-info.ts'
 import { testnetCommand } from './commands/testnet.ts'
+import { jobCommand, jobsCommand, submitCommand } from './commands/jobs.ts'
 
 export const actions: CliActions = {
   init: initCommand,
@@ -16,7 +17,10 @@ export const actions: CliActions = {
   status: statusCommand,
   peers: peersCommand,
   capacity: capacityCommand,
-  testnet: testnetCommand
+  testnet: testnetCommand,
+  submit: submitCommand,
+  jobs: jobsCommand,
+  job: jobCommand
 }
 
 /** Runs the CLI with `argv` (as in process.argv) and returns the exit code. */

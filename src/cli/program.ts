@@ -34,6 +34,20 @@ export interface CapacityOptions extends CommonOptions {
   limit?: number
 }
 export interface PeersOptions extends CommonOptions { connect?: string }
+export interface SubmitOptions extends CommonOptions {
+  input?: string
+  arg?: string[]
+  env?: string[]
+  replicas?: number
+  quorum?: number
+  maxPrice?: number
+  timeout?: number
+  memory?: number
+  peer?: string[]
+  wait?: boolean
+  output?: string
+}
+export interface JobOptions extends CommonOptions { output?: string }
 export interface TestnetOptions { nodes: number, dir?: string, basePort?: number, mine?: boolean, json?: boolean }
 
 /** What each command does; main.ts supplies the real ones, tests supply recorders. */
@@ -44,6 +58,9 @@ export interface CliActions {
   peers(options: PeersOptions): Promise<void>
   capacity(options: CapacityOptions): Promise<void>
   testnet(options: TestnetOptions): Promise<void>
+  submit(module: string, options: SubmitOptions): Promise<void>
+  jobs(options: CommonOptions): Promise<void>
+  job(id: string, options: JobOptions): Promise<void>
 }
 
 const DATA_DIR_HELP = 'data directory (default: $DEPIN_DATA_DIR or ~/.depin)'
@@ -107,6 +124,29 @@ export function buildProgram (actions: CliActions): Command {
     .option('--max-price <p>', 'only peers at or under this price per CPU-second', integer(0))
     .option('--limit <n>', 'stop after this many peers', integer(1, 1000))
     .action(async (opts: CapacityOptions) => { await actions.capacity(opts) })
+
+  clientCommand(program, 'submit', 'submit a WebAssembly (WASI) job to the network')
+    .argument('<module.wasm>', 'the WASI preview1 module to run')
+    .option('--input <file>', 'bytes for the program\'s stdin (- reads this command\'s stdin)')
+    .option('--arg <a>', 'argument for the program, repeatable', collect)
+    .option('--env <name=value>', 'environment variable for the program, repeatable', collect)
+    .option('--replicas <k>', 'distinct workers that run it (default: 1)', integer(1, 16))
+    .option('--quorum <q>', 'matching outputs needed to verify it (default: majority of replicas)', integer(1, 16))
+    .option('--max-price <p>', 'highest price in credits per CPU-second (default: 10)', integer(0))
+    .option('--timeout <s>', 'wall-time limit of one run in seconds (default: 30)', integer(1, 86_400))
+    .option('--memory <mib>', 'memory limit in MiB (default: 256)', integer(1, 4096))
+    .option('--peer <id>', 'run only on this peer, repeatable', collect)
+    .option('--wait', 'wait for the result, showing progress; print the output')
+    .option('-o, --output <file>', 'write the output to a file (with --wait)')
+    .action(async (module: string, opts: SubmitOptions) => { await actions.submit(module, opts) })
+
+  clientCommand(program, 'jobs', 'list jobs this node requested or ran')
+    .action(async (opts: CommonOptions) => { await actions.jobs(opts) })
+
+  clientCommand(program, 'job', 'show one job: status, workers, verification, cost')
+    .argument('<id>', 'job id (a CID)')
+    .option('-o, --output <file>', 'write the job\'s output to a file')
+    .action(async (id: string, opts: JobOptions) => { await actions.job(id, opts) })
 
   program.command('testnet')
     .description('run N nodes on this machine (loopback) until Ctrl-C; writes DIR/testnet.json')

@@ -8,6 +8,7 @@ import { parseApiAddress, readConfigFile, type CapacityOverrides, type ConfigFil
 import { assertInitialised, loadOrCreateApiToken, removeApiInfo, writeApiInfo } from './data-dir.ts'
 import { ApiServer, type ApiRoutes } from './api/server.ts'
 import { nodeRoutes } from './api/node-routes.ts'
+import { jobsRoutes } from './api/jobs-routes.ts'
 
 const log = logger('depin:daemon')
 
@@ -55,7 +56,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   }
   const node = createComputeNode(init)
   await node.start()
-  const routes: ApiRoutes[] = [nodeRoutes(node)]
+  const routes: ApiRoutes[] = [nodeRoutes(node), jobsRoutes(node)]
   const server = new ApiServer({ host: apiAddress.host, port: apiAddress.port, token }, routes)
   try {
     await server.start()
