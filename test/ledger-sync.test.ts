@@ -1,0 +1,218 @@
+import { describe, it, expect, afterEach } from 'vitest'
+import type { Signer } from '../src/proofs/signing.ts'
+import { decode, encode } from '../src/proofs/encoding.ts'
+import {
+  MAX_SYNC_FRAME_BYTES, MAX_SYNC_HEADERS, UnknownParentError, parseSyncRequest, parseSyncResponse,
+  type GenesisConfig, type Ledger, type SyncPeerAction, type SyncRequest, type SyncTransport
+} from '../src/ledger/index.ts'
+import { InvalidMessageError } from '../src/errors.ts'
+import { createSettle, createTransfer } from '../src/ledger/tx.ts'
+import {
+  buildBlock, buildChain, genesisInfo, infoOf, makeSigners, makeWork, startLedger, testGenesis, waitFor
+} from './fixtures/ledger/helpers.ts'
+
+const stops: Array<() => Promise<void>> = []
+afterEach(async () => { for (const s of stops.splice(0).reverse()) await s() })
+
+/** An in-process transport: requests and responses go through DAG-CBOR like on the wire. */
+function transport (peers: Map<string, Ledger | ((req: SyncRequest, signal: AbortSignal) => Promise<unknown>)>): SyncTransport & { requests: SyncRequest[] } {
+  const requests: SyncRequest[] = []
+  return {
+    requests,
+    async request (peerId, req, { signal }) {
+      requests.push(req)
+      const server = peers.get(peerId)
+      if (server == null) throw new Error(`no route to ${peerId}`)
+      if (typeof server === 'function') return await server(req, signal)
+      const parsed = parseSyncRequest(decode(encode(req), 1024 * 1024))
+      const response = await server.handleSyncRequest(parsed)
+      const bytes = encode(response)
+      expect(bytes.byteLength).toBeLessThanOrEqual(MAX_SYNC_FRAME_BYTES)
+      return decode(bytes, MAX_SYNC_FRAME_BYTES)
+    }
+  }
+}
+
+interface Net {
+  genesis: GenesisConfig
+  signers: Signer[]
+  source: Ledger
+  reports: Array<[string, SyncPeerAction]>
+  client: (peers: Map<string, any> | SyncTransport, extra?: object) => Promise<Ledger>
+}
+
+async function net (): Promise<Net> {
+  const signers = await makeSigners(5)
+  const genesis = testGenesis(signers.slice(0, 2).map((s) => s.peerId))
+  const source = await startLedger({ signer: signers[2], genesis })
+  stops.push(async () => { await source.stop() })
+  const reports: Array<[string, SyncPeerAction]> = []
+  return {
+    genesis,
+    signers,
+    source,
+    reports,
+    async client (peers, extra = {}) {
+      const syncTransport = peers instanceof Map ? transport(peers) : peers
+      const l = await startLedger({ signer: signers[3], genesis, syncTransport, reportPeer: (p, a) => { reports.push([p, a]) }, syncRequestTimeoutMs: 300, ...extra })
+      stops.push(async () => { await l.stop() })
+      return l
+    }
+  }
+}
+
+describe('sync', () => {
+  it('syncs a long chain with transactions from a peer, in bounded batches', async () => {
+    const { genesis, signers: [alice, bob, , , miner], source, client, reports } = await net()
+    const g = genesisInfo(source, genesis)
+    const work = makeWork(alice, bob)
+    const b1 = buildBlock({
+      genesis,
+      parent: g,
+      miner: miner.peerId,
+      txs: [
+        createTransfer(alice, { network: genesis.networkId, to: bob.peerId, amount: 33, nonce: 0 }),
+        createSettle(alice, { network: genesis.networkId, agreement: work.agreement, result: work.result, amount: 12 })
+      ]
+    })
+    await source.addBlock(b1)
+    for (const b of buildChain(genesis, infoOf(b1), miner.peerId, MAX_SYNC_HEADERS + 88)) await source.addBlock(b)
+    const t = transport(new Map([['source', source]]))
+    const target = await client(t)
+    const result = await target.syncWith('source')
+    expect(result).toMatchObject({ status: 'synced', applied: MAX_SYNC_HEADERS + 89, height: MAX_SYNC_HEADERS + 89 })
+    expect(target.tip()).toEqual(source.tip())
+    for (const s of [alice, bob, miner]) expect(await target.balance(s.peerId)).toBe(await source.balance(s.peerId))
+    expect(await target.receipts({ worker: bob.peerId })).toEqual(await source.receipts({ worker: bob.peerId }))
+    expect(reports).toEqual([])
+    expect(t.requests.filter((r) => r.type === 'headers')).toHaveLength(2)
+    // Nothing more to do the second time.
+    expect((await target.syncWith('source')).status).toBe('up-to-date')
+  })
+
+  it('reorgs onto a heavier peer chain from a fork point', async () => {
+    const { genesis, signers: [, , , , miner], source, client } = await net()
+    const g = genesisInfo(source, genesis)
+    const common = buildChain(genesis, g, miner.peerId, 5)
+    for (const b of common) await source.addBlock(b)
+    for (const b of buildChain(genesis, infoOf(common[4]), miner.peerId, 20, 900)) await source.addBlock(b)
+    const target = await client(new Map([['source', source]]))
+    for (const b of common) await target.addBlock(b)
+    for (const b of buildChain(genesis, infoOf(common[4]), miner.peerId, 8, 1100)) await target.addBlock(b)
+    const reorgs: number[] = []
+    target.addEventListener('reorg', (e) => { reorgs.push(e.detail.undone.length) })
+    const result = await target.syncWith('source')
+    expect(result.status).toBe('synced')
+    expect(target.tip().hash).toBe(source.tip().hash)
+    expect(reorgs).toEqual([8])
+  })
+
+  it('starts a sync from the sender when a gossiped block has an unknown parent', async () => {
+    const { genesis, signers: [, , , , miner], source, client } = await net()
+    const chain = buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 30)
+    for (const b of chain) await source.addBlock(b)
+    const target = await client(new Map([['source', source]]))
+    await expect(target.addBlock(chain[29], 'source')).rejects.toBeInstanceOf(UnknownParentError)
+    await waitFor(() => target.tip().height === 30, 20_000, 'sync after an orphan')
+    expect(target.tip().hash).toBe(source.tip().hash)
+  })
+
+  it('drops and reports a peer that serves garbage', async () => {
+    const { client, reports } = await net()
+    const target = await client(new Map([['garbage', async () => ({ type: 'status', genesis: 'nope', work: 12 })]]))
+    const result = await target.syncWith('garbage')
+    expect(result.status).toBe('dropped')
+    expect(reports).toEqual([['garbage', 'InvalidSyncData']])
+    // Not asked again while dropped.
+    expect((await target.syncWith('garbage')).status).toBe('dropped')
+    expect(reports).toHaveLength(1)
+  })
+
+  it('drops and reports a peer that serves headers with bad proof of work', async () => {
+    const { genesis, signers: [, , , , miner], source, client, reports } = await net()
+    for (const b of buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 10)) await source.addBlock(b)
+    const liar = async (req: SyncRequest): Promise<unknown> => {
+      const response = await source.handleSyncRequest(req)
+      if (response.type === 'headers') {
+        response.headers[3] = { ...response.headers[3], nonce: new Uint8Array(8).fill(7) }
+      }
+      return decode(encode(response), MAX_SYNC_FRAME_BYTES)
+    }
+    const target = await client(new Map([['liar', liar]]))
+    const result = await target.syncWith('liar')
+    expect(result.status).toBe('dropped')
+    expect(result.error).toMatch(/height 4/)
+    expect(reports).toEqual([['liar', 'InvalidSyncData']])
+    expect(target.tip().height).toBe(0)
+  })
+
+  it('drops and reports a peer whose block bodies do not match its headers', async () => {
+    const { genesis, signers: [alice, bob, , , miner], source, client, reports } = await net()
+    const chain = buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 4)
+    for (const b of chain) await source.addBlock(b)
+    const liar = async (req: SyncRequest): Promise<unknown> => {
+      const response = await source.handleSyncRequest(req)
+      if (response.type === 'blocks') {
+        // Same header as block 2, different transactions.
+        const tampered = { header: chain[1].header, txs: [chain[1].txs[0], createTransfer(alice, { network: genesis.networkId, to: bob.peerId, amount: 1, nonce: 0 })] }
+        response.blocks[1] = encode(tampered)
+      }
+      return decode(encode(response), MAX_SYNC_FRAME_BYTES)
+    }
+    const target = await client(new Map([['liar', liar]]))
+    const result = await target.syncWith('liar')
+    expect(result.status).toBe('dropped')
+    expect(reports).toEqual([['liar', 'InvalidSyncData']])
+    expect(target.tip().height).toBe(1)
+  })
+
+  it('drops and reports a peer that stalls past the request deadline', async () => {
+    const { genesis, signers: [, , , , miner], source, client, reports } = await net()
+    for (const b of buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 3)) await source.addBlock(b)
+    // Answers status, then never answers again (and ignores the abort signal).
+    const staller = async (req: SyncRequest): Promise<unknown> => {
+      if (req.type === 'status') return decode(encode(await source.handleSyncRequest(req)), MAX_SYNC_FRAME_BYTES)
+      return await new Promise(() => {})
+    }
+    const target = await client(new Map([['staller', staller]]))
+    const result = await target.syncWith('staller')
+    expect(result.status).toBe('dropped')
+    expect(reports).toEqual([['staller', 'Timeout']])
+  })
+
+  it('does not sync across networks', async () => {
+    const { source, client, reports } = await net()
+    const [me] = await makeSigners(1)
+    const other = await startLedger({ signer: me, genesis: testGenesis([], { networkId: 'elsewhere' }) })
+    stops.push(async () => { await other.stop() })
+    const target = await client(new Map([['other', other], ['source', source]]))
+    expect((await target.syncWith('other')).status).toBe('different-network')
+    expect(reports).toEqual([])
+  })
+})
+
+describe('sync messages', () => {
+  it('refuses malformed or over-limit requests', () => {
+    expect(() => parseSyncRequest({ type: 'headers', from: 0, count: MAX_SYNC_HEADERS + 1 })).toThrow(InvalidMessageError)
+    expect(() => parseSyncRequest({ type: 'blocksByHash', hashes: [] })).toThrow(InvalidMessageError)
+    expect(() => parseSyncRequest({ type: 'nope' })).toThrow(InvalidMessageError)
+    expect(() => parseSyncResponse({ type: 'headers', headers: [{ v: 1 }] })).toThrow(InvalidMessageError)
+    expect(parseSyncRequest({ type: 'status' })).toEqual({ type: 'status' })
+  })
+
+  it('serves blocks by range and by hash, byte-bounded, stopping at an unknown hash', async () => {
+    const { genesis, signers: [, , , , miner], source } = await net()
+    const chain = buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 5)
+    for (const b of chain) await source.addBlock(b)
+    const range = await source.handleSyncRequest({ type: 'blocks', from: 2, count: 10 })
+    expect(range.type === 'blocks' && range.blocks.length).toBe(4)
+    const status = await source.handleSyncRequest({ type: 'status' })
+    expect(status).toMatchObject({ type: 'status', height: 5 })
+    const hashes = await source.blocksByHash([], 100)
+    expect(hashes).toEqual([])
+    const tip = Uint8Array.from(Buffer.from(source.tip().hash, 'hex'))
+    const byHash = await source.handleSyncRequest({ type: 'blocksByHash', hashes: [tip, new Uint8Array(32), tip] })
+    expect(byHash.type === 'blocks' && byHash.blocks.length).toBe(1)
+    expect((await source.blocksByRange(1, 5, 1)).length).toBe(1)
+  })
+})
