@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { rawCid, sha256 } from '../src/proofs/encoding.ts'
 import {
   createExecutor, ExecutionAbortedError, ExecutorQueueFullError, ExecutorStoppedError, ForbiddenImportError,
-  InvalidExecSpecError, InvalidModuleError, MemoryLimitError, ModuleCidMismatchError
+  InvalidExecSpecError, InvalidModuleError, MAX_ARGS_ENV_BYTES, MemoryLimitError, ModuleCidMismatchError
 } from '../src/scheduler/executor/index.ts'
 import type { ExecSpec, WasiExecutor } from '../src/scheduler/executor/index.ts'
 
@@ -118,6 +118,15 @@ describe('executor', () => {
       expect(result.stdoutTruncated).toBe(false)
       expect(result.stdout.byteLength).toBe(input.byteLength)
       expect(hex(sha256(result.stdout))).toBe(hex(sha256(input)))
+    })
+
+    it('leaves the caller\'s stdin buffer intact (a Buffer view into a larger allocation)', async () => {
+      const backing = Buffer.from('....hello from a view....')
+      const stdin = backing.subarray(4, 21)
+      const result = await executor.run(spec(example('echo'), { stdin }))
+      expect(text(result.stdout)).toBe('hello from a view')
+      expect(backing.toString()).toBe('....hello from a view....')
+      expect(stdin.byteLength).toBe(17)
     })
 
     it('echo of empty stdin writes nothing', async () => {
@@ -301,6 +310,10 @@ describe('executor', () => {
       await expect(executor.run(spec(example('echo'), { memoryMiB: 8192 }))).rejects.toBeInstanceOf(InvalidExecSpecError)
     })
 
+    it('refuses args and env over MAX_ARGS_ENV_BYTES', async () => {
+      await expect(executor.run(spec(example('echo'), { args: ['x'.repeat(MAX_ARGS_ENV_BYTES)] }))).rejects.toBeInstanceOf(InvalidExecSpecError)
+    })
+
     it('refuses env names containing "="', async () => {
       await expect(executor.run(spec(example('echo'), { env: { 'A=B': 'c' } }))).rejects.toBeInstanceOf(InvalidExecSpecError)
     })
@@ -368,6 +381,16 @@ describe('executor lifecycle and limits', () => {
     const next = await executor.run(spec(example('echo'), { stdin: utf8('still fine') }))
     expect(text(next.stdout)).toBe('still fine')
     expect(executor.stats().workersStarted).toBe(1)
+  })
+
+  it('replaces a worker that crashed and reports the job as killed', async () => {
+    const executor = await make({ workers: 1, workerUrl: new URL('fixtures/wasm/crash-worker.ts', import.meta.url) })
+    const crashed = await executor.run(spec(example('echo'), { args: ['crash-the-worker'] }))
+    expect(crashed.exitCode).toBe(-1)
+    expect(crashed.trap).toMatch(/^worker crashed: .*70/)
+    const next = await executor.run(spec(example('echo'), { stdin: utf8('replaced') }))
+    expect(text(next.stdout)).toBe('replaced')
+    expect(executor.stats()).toMatchObject({ workers: 1, workersStarted: 2 })
   })
 
   it('compiles a module once and serves later runs from the cache', async () => {

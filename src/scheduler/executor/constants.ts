@@ -33,6 +33,8 @@ export const MEMORY_IMPORT_NAME = 'memory'
 
 /** argv[0] of every job; the spec's args follow it. */
 export const PROGRAM_NAME = 'job.wasm'
+/** Largest total of args and env (UTF-8 bytes, NULs included) a spec may carry, like the OS's ARG_MAX. */
+export const MAX_ARGS_ENV_BYTES = 1024 * 1024
 /** Length in bytes of `ExecSpec.seed`. */
 export const SEED_BYTES = 32
 

@@ -30,7 +30,7 @@ const log = logger('depin:executor')
  * The worker script. Run from source (Node's type stripping, vitest) it is worker.ts next to this
  * file; from a build (tsc output) it is worker.js.
  */
-const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url)
+export const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url)
 
 interface Job {
   id: number
@@ -67,6 +67,7 @@ export class WasiExecutorPool implements WasiExecutor {
   private readonly maxStderrBytes: number
   private readonly maxMemoryMiB: number
   private readonly cache: ModuleCache
+  private readonly workerUrl: URL
   private running = false
   private slots: Slot[] = []
   private queue: Job[] = []
@@ -82,6 +83,7 @@ export class WasiExecutorPool implements WasiExecutor {
     this.maxStdoutBytes = nonNegativeInteger(init.maxStdoutBytes ?? DEFAULT_MAX_STDOUT_BYTES, 'maxStdoutBytes')
     this.maxStderrBytes = nonNegativeInteger(init.maxStderrBytes ?? DEFAULT_MAX_STDERR_BYTES, 'maxStderrBytes')
     this.maxMemoryMiB = Math.min(positiveInteger(init.maxMemoryMiB ?? MAX_MEMORY_MIB, 'maxMemoryMiB'), MAX_MEMORY_MIB)
+    this.workerUrl = init.workerUrl ?? WORKER_URL
     const maxMemoryMiB = this.maxMemoryMiB
     this.cache = new ModuleCache(
       positiveInteger(init.moduleCacheEntries ?? DEFAULT_MODULE_CACHE_ENTRIES, 'moduleCacheEntries'),
@@ -90,7 +92,7 @@ export class WasiExecutorPool implements WasiExecutor {
 
   async start (): Promise<void> {
     if (this.running) return
-    preferOptimizingCompiler(WORKER_URL)
+    preferOptimizingCompiler(this.workerUrl)
     this.running = true
     const slots = Array.from({ length: this.size }, () => this.spawn())
     try {
@@ -166,7 +168,7 @@ export class WasiExecutorPool implements WasiExecutor {
   private spawn (): Slot {
     const cpuAtRunStartUs = new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT)
     const workerData: ExecutorWorkerData = { cpuAtRunStartUs }
-    const worker = new Worker(WORKER_URL, {
+    const worker = new Worker(this.workerUrl, {
       workerData,
       name: 'depin-executor',
       resourceLimits: {
@@ -233,7 +235,10 @@ export class WasiExecutorPool implements WasiExecutor {
     job.startedAt = performance.now()
     job.timer = setTimeout(() => { this.kill(slot, job, 'timeout') }, spec.timeoutMs)
     slot.worker.ref()
-    const stdin = spec.stdin.slice() // own exact-size buffer, transferred to the worker
+    // A copy with its own exact-size ArrayBuffer, transferred to the worker. (Not `.slice()`: on a
+    // Buffer that is a view, and transferring it would detach the caller's memory or Node's pool.)
+    const stdin = new Uint8Array(spec.stdin.byteLength)
+    stdin.set(spec.stdin)
     const request: RunRequest = {
       type: 'run',
       id: job.id,
@@ -244,7 +249,7 @@ export class WasiExecutorPool implements WasiExecutor {
       stdin,
       args: [PROGRAM_NAME, ...spec.args],
       env: Object.fromEntries(Object.entries(spec.env).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)),
-      seed: spec.seed.slice(),
+      seed: new Uint8Array(spec.seed),
       maxStdoutBytes: this.maxStdoutBytes,
       maxStderrBytes: this.maxStderrBytes
     }
@@ -281,15 +286,21 @@ export class WasiExecutorPool implements WasiExecutor {
     if (this.running) this.spawn()
     const wallMs = performance.now() - job.startedAt
     const done = (async () => {
-      // The worker is stuck in wasm and cannot report; read its thread's CPU clock from here.
-      const usage = await slot.worker.cpuUsage().catch(() => undefined)
-      await slot.worker.terminate()
-      const cpuMs = usage === undefined ? 0 : Math.max(0, (usage.user + usage.system - slot.cpuAtRunStartUs[0]) / 1000)
-      if (reason === 'aborted') {
-        this.settle(job, { error: new ExecutionAbortedError(undefined, { cause: job.signal?.reason }) })
-      } else {
-        this.settle(job, { result: killedResult('timeout', wallMs, cpuMs) })
+      let cpuMs = 0
+      try {
+        // The worker is stuck in wasm and cannot report; read its thread's CPU clock from here.
+        const usage = await slot.worker.cpuUsage()
+        cpuMs = Math.max(0, (usage.user + usage.system - slot.cpuAtRunStartUs[0]) / 1000)
+      } catch {
+        // the thread is already gone: no CPU figure
+      } finally {
+        if (reason === 'aborted') {
+          this.settle(job, { error: new ExecutionAbortedError(undefined, { cause: job.signal?.reason }) })
+        } else {
+          this.settle(job, { result: killedResult('timeout', wallMs, cpuMs) })
+        }
       }
+      await slot.worker.terminate()
     })()
     this.track(done)
   }

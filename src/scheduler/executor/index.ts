@@ -36,7 +36,7 @@ export { inspectModule } from './wasm-module.ts'
 export type { ModuleInfo, ModuleImport, ModuleExport, MemoryInfo, InspectOptions, ExternKind } from './wasm-module.ts'
 export {
   DEFAULT_MAX_STDOUT_BYTES, DEFAULT_MAX_STDERR_BYTES, DEFAULT_MAX_QUEUE, DEFAULT_MODULE_CACHE_ENTRIES,
-  MAX_MEMORY_MIB, PROGRAM_NAME, SEED_BYTES
+  MAX_MEMORY_MIB, MAX_ARGS_ENV_BYTES, PROGRAM_NAME, SEED_BYTES
 } from './constants.ts'
 
 /** One job for the executor. */
@@ -138,6 +138,11 @@ export interface ExecutorInit {
   maxMemoryMiB?: number
   /** Compiled modules kept (LRU). Default `DEFAULT_MODULE_CACHE_ENTRIES` (32). */
   moduleCacheEntries?: number
+  /**
+   * The worker script. Default: worker.ts (worker.js in a build) next to this module. For builds
+   * that move files, and for tests that need a worker which misbehaves.
+   */
+  workerUrl?: URL
 }
 
 /** Builds the worker-thread WASI executor. Call `start()` before `run()`. */

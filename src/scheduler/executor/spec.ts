@@ -1,5 +1,5 @@
 import { CID } from 'multiformats/cid'
-import { SEED_BYTES } from './constants.ts'
+import { MAX_ARGS_ENV_BYTES, SEED_BYTES } from './constants.ts'
 import { InvalidExecSpecError } from './errors.ts'
 import type { ExecSpec } from './index.ts'
 
@@ -25,6 +25,12 @@ export function validateSpec (spec: ExecSpec, maxMemoryMiB: number): void {
     if (typeof value !== 'string' || value.includes('\0')) {
       throw new InvalidExecSpecError(`env value of ${JSON.stringify(key)} must be a string without NUL`)
     }
+  }
+  let argsEnvBytes = 0
+  for (const arg of spec.args) argsEnvBytes += Buffer.byteLength(arg) + 1
+  for (const [key, value] of Object.entries(spec.env)) argsEnvBytes += Buffer.byteLength(key) + Buffer.byteLength(value) + 2
+  if (argsEnvBytes > MAX_ARGS_ENV_BYTES) {
+    throw new InvalidExecSpecError(`args and env take ${argsEnvBytes} bytes, over the limit of ${MAX_ARGS_ENV_BYTES}`)
   }
   if (!Number.isInteger(spec.memoryMiB) || spec.memoryMiB < 1 || spec.memoryMiB > maxMemoryMiB) {
     throw new InvalidExecSpecError(`memoryMiB must be an integer in 1..${maxMemoryMiB}, got ${String(spec.memoryMiB)}`)

@@ -5,28 +5,34 @@
  * to TurboFan later. A job's `_start` → `main` is ONE call that runs for its whole life, and wasm
  * has no on-stack replacement: the running activation stays in Liftoff code even after TurboFan
  * code exists, so a CPU-bound job whose hot loop is in main (or inlined into it) runs its whole
- * first run on baseline code. Measured here (Node 24.21 / V8 13.6, 2 cores, first run of a freshly
- * compiled module, main thread; bench/cpu.ts prints the same table):
+ * first run on baseline code. Measured here (Node 24.21 / V8 13.6, 2 shared cores; first run of a
+ * freshly compiled module in a child process's main thread; `node bench/cpu.ts` prints this table;
+ * ranges are over four runs of the bench on a machine other jobs were also using):
  *
- *   job                           gcc -O2   default flags   --liftoff-only   --no-liftoff
- *   primes 4000000 (i32 div)      1.12 s    2.00 s          1.36 s           1.16 s
- *   mandelbrot 1000x1000x2000     1.20 s    2.29 s          2.02 s           1.29 s
+ *   job                          gcc -O2       default flags   --liftoff-only   --no-liftoff
+ *   primes 4000000 (i32 div)     1.06-1.48 s   1.25-2.11 s     1.36-2.10 s      1.09-1.24 s
+ *   mandelbrot 1000 1000 2000    1.25-1.28 s   2.13-2.45 s     2.05-3.87 s      1.30-1.42 s
  *
- * (Default flags are slower than Liftoff alone: the tier-up check in the loop keeps firing for an
- * activation that can never switch.) Later runs of the same module are fast with default flags
- * too (1.13 s / 1.17 s) because by then the function has TurboFan code, but every new module's
- * first run would pay ~1.8x.
+ * Second runs of the same module under default flags are fast (1.04-1.18 s, 1.24-1.33 s) because
+ * by then the function has TurboFan code, but every new module's first run pays up to ~1.8x. (The
+ * division-bound primes loop suffers least: integer division costs the same in either tier.)
+ * Through the executor with `--no-liftoff`, primes runs at 1.00-1.04x the gcc binary's wall time.
  *
  * What works: `v8.setFlagsFromString('--no-liftoff')` in the main thread before the first compile.
  * Compilation stays lazy (a function is compiled when first called, by TurboFan, in whichever
  * thread calls it, and the code is shared through the module with every worker). What does not:
  * V8 flags in worker `execArgv` (Node refuses them: ERR_WORKER_INVALID_EXEC_ARGV);
  * `--no-wasm-lazy-compilation` (WebAssembly.compile never settled under it here);
- * `--no-wasm-dynamic-tiering` (first run 1.98 s).
+ * `--no-wasm-dynamic-tiering` (mandelbrot's first run still 1.98 s).
  *
- * The flag is process-wide: it applies to all WebAssembly the process compiles afterwards. Nothing
- * else in depin compiles wasm; an embedder that does gets TurboFan-only compilation too (slower
- * compiles, faster code), which is why it is set when an executor starts, not at import time.
+ * The cost: the first run of each module compiles the functions it calls with TurboFan, 20-45 ms
+ * for the clang + wasi-libc modules here (a second run of `primes 100` takes under 1 ms); the
+ * compiled module is cached by CID, so that is paid once per module per process.
+ *
+ * The flag is process-wide: it applies to all WebAssembly the process runs afterwards. depin has
+ * no other wasm; Node itself has some (its TypeScript stripper, warmed below; undici's HTTP parser
+ * behind fetch), whose functions then compile with TurboFan on first use: slower first calls,
+ * nothing breaks. That is why it is set when an executor starts, not at import time.
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import nodeModule from 'node:module'
