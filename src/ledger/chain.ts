@@ -339,6 +339,18 @@ export class Chain {
     checkHeaderSelf(header, block.hash, this.params.networkId)
     // [REJECT] count bound, sizes, txRoot
     const txs = parseBlockTransactions(block)
+    // From here the header commits to this exact body: a [REJECT] below condemns the block hash itself.
+    try {
+      return await this.addCommittedBlock(block, txs)
+    } catch (err) {
+      if ((err as { action?: unknown }).action === 'reject') this.markInvalid(hashHex)
+      throw err
+    }
+  }
+
+  private async addCommittedBlock (block: DecodedBlock, txs: TxInfo[]): Promise<AddBlockOutcome> {
+    const header = block.header
+    const hashHex = block.hashHex
     // [IGNORE] too far in the future: may become valid later, so not stored and not penalised
     const now = this.now()
     if (header.timestamp > now + MAX_FUTURE_BLOCK_MS) {

@@ -39,3 +39,4 @@ export {
   type Transaction, type TransferBody, type SettleBody, type CoinbaseBody
 } from './tx.ts'
 export { decodeBlock, encodeBlock, headerHash, type Block, type BlockHeader } from './block.ts'
+export { createSyncTransport, createSyncHandler, SYNC_HANDLE_OPTIONS, MAX_SYNC_REQUEST_BYTES, type SyncResponder } from './sync-channel.ts'

@@ -340,7 +340,7 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
     } catch (err) {
       if (err instanceof UnknownParentError && fromPeer != null && this.sync != null) {
         log('orphan block %s from %s: syncing', decoded.hashHex, fromPeer)
-        void this.syncWith(fromPeer)
+        this.syncWith(fromPeer).catch((e) => { log('sync from %s failed: %e', fromPeer, e) })
       }
       throw err
     }

@@ -17,8 +17,7 @@
  */
 import { logger } from '@libp2p/logger'
 import { DeadlineExceededError, InvalidMessageError, MessageTooLargeError, InvalidSignatureError } from '../errors.ts'
-import { targetFromBytes, workOf } from '../proofs/pow.ts'
-import { bytesToBigint } from '../proofs/pow.ts'
+import { bytesToBigint, targetFromBytes, workOf } from '../proofs/pow.ts'
 import { decodeBlock, headerHash, type BlockHeader, type DecodedBlock } from './block.ts'
 import { checkHeaderContext, checkHeaderSelf } from './chain.ts'
 import { MAX_FUTURE_BLOCK_MS, MAX_SYNC_BLOCKS, MAX_SYNC_HEADERS, MEDIAN_TIME_SPAN } from './constants.ts'
@@ -30,6 +29,8 @@ import type { Entry } from './store.ts'
 import { SyncPeerError, expectResponse, parseSyncResponse, type SyncRequest, type SyncResponse } from './sync-messages.ts'
 
 const log = logger('depin:ledger:sync')
+/** Most dropped peers remembered at once. */
+const MAX_DROPPED_PEERS = 10_000
 
 /** Sends one request to a peer and resolves with its decoded (not yet validated) response. */
 export interface SyncTransport {
@@ -114,6 +115,15 @@ export class SyncClient {
     this.controller.abort(new Error('sync stopped'))
   }
 
+  private drop (peer: string): void {
+    const now = Date.now()
+    if (this.dropped.size >= MAX_DROPPED_PEERS) {
+      for (const [p, until] of this.dropped) if (until <= now) this.dropped.delete(p)
+      if (this.dropped.size >= MAX_DROPPED_PEERS) this.dropped.delete(this.dropped.keys().next().value as string)
+    }
+    this.dropped.set(peer, now + this.init.dropMs)
+  }
+
   isDropped (peer: string): boolean {
     const until = this.dropped.get(peer)
     if (until == null) return false
@@ -143,7 +153,7 @@ export class SyncClient {
     } catch (err) {
       if (err instanceof PeerFault) {
         log('dropping %s: %s', peer, err.message)
-        this.dropped.set(peer, Date.now() + this.init.dropMs)
+        this.drop(peer)
         this.components.reportPeer?.(peer, err.action)
         return result('dropped', counter.applied, err.message)
       }
@@ -300,6 +310,7 @@ function responseTypeOf (request: SyncRequest): SyncResponse['type'] {
   }
 }
 
-function expectType<T extends SyncResponse['type']> (response: SyncResponse, type: T): Extract<SyncResponse, { type: T }> {
+/** Narrows a response that `request` already checked against the request's expected type. */
+function expectType<T extends SyncResponse['type']> (response: SyncResponse, _type: T): Extract<SyncResponse, { type: T }> {
   return response as Extract<SyncResponse, { type: T }>
 }

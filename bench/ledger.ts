@@ -1,0 +1,183 @@
+/**
+ * Ledger benchmarks: each figure is printed next to a baseline measured in the same run.
+ *
+ *   node bench/ledger.ts            (BLOCKS=10000 SETTLES=3000 to change sizes)
+ *
+ * 1. Settle validation: decode + schema + composition checks + 4 Ed25519 signatures per settle
+ *    (outer, both agreement signatures, result), vs raw node:crypto Ed25519 verifications.
+ * 2. Sync of a chain of BLOCKS blocks between two ledgers over the in-process transport
+ *    (DAG-CBOR round trip per message), on memory-level and on a disk LevelDB.
+ * 3. Miner hashing rate (the worker's loop: one encode, then overwrite the nonce and hash) vs raw
+ *    SHA-256 of a header-sized buffer.
+ *
+ * Latest results (2-core container, Node 24.21):
+ * RESULTS-START
+ *   settle validation (3000 settles, 847 bytes each, 4 signatures per settle)
+ *     baseline: raw Ed25519 verify (node:crypto)        7,717 sig/s
+ *     settles fully validated                            1,610 tx/s = 6,440 sig/s (83% of raw)
+ *     settles already verified on gossip (block path)    23,110 tx/s (decode + schema + cache hit)
+ *   sync of 10000 blocks (coinbase only) over the in-process transport
+ *     baseline: the same blocks added one by one locally  5.76 s (1,736 blocks/s, memory-level)
+ *     sync into memory-level                              8.62 s (1,160 blocks/s)
+ *     sync into LevelDB on disk (one synced batch/block)  8.65 s (1,156 blocks/s)
+ *   mining (247-byte header)
+ *     baseline: raw SHA-256 (crypto.hash) of the header  382,735 H/s
+ *     miner loop, main thread                             330,887 H/s (86% of raw)
+ *     miner worker thread (as the node runs it)           293,319 H/s (77% of raw)
+ * (shared machine, load average 4.5 during this run: absolute figures vary ±30% between runs, the ratios less)
+ * RESULTS-END
+ */
+import { generateKeyPairSync, sign, verify, hash as oneShot, type KeyObject } from 'node:crypto'
+import { encode, decode } from '../src/proofs/encoding.ts'
+import { mineRange, prepareMining, targetForWork, NONCE_BYTES } from '../src/proofs/pow.ts'
+import { createLedger, parseSyncRequest, MAX_SYNC_FRAME_BYTES, type Ledger, type LedgerStore, type SyncTransport } from '../src/ledger/index.ts'
+import { createSettle, decodeTransaction, verifyTransaction, VerifiedTxCache, type Transaction } from '../src/ledger/tx.ts'
+import { Miner } from '../src/ledger/miner.ts'
+import { buildChain, genesisInfo, makeSigners, makeWork, memoryStore, diskStore, testGenesis } from '../test/fixtures/ledger/helpers.ts'
+
+const BLOCKS = Number(process.env.BLOCKS ?? 10_000)
+const SETTLES = Number(process.env.SETTLES ?? 3000)
+const lines: string[] = []
+function out (line: string): void {
+  lines.push(line)
+  process.stdout.write(line + '\n')
+}
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')
+
+// ---------------------------------------------------------------------------------------------
+// 1. Settle validation vs raw Ed25519
+
+async function benchSettles (): Promise<void> {
+  const [requester, worker] = await makeSigners(2)
+  const network = 'bench'
+  const settles: Uint8Array[] = []
+  for (let i = 0; i < SETTLES; i++) {
+    const work = makeWork(requester, worker, { maxCost: 1000 })
+    settles.push(encode(createSettle(requester, { network, agreement: work.agreement, result: work.result, amount: 10 }) as Transaction))
+  }
+  const avgBytes = settles.reduce((a, b) => a + b.byteLength, 0) / settles.length
+
+  // Baseline: raw verifications of messages of a settle's size, with a ready KeyObject.
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+  const msgs = settles.map((s) => s.subarray(0, Math.min(s.byteLength, 700)))
+  const sigs = msgs.map((m) => sign(null, m, privateKey))
+  const raw = (key: KeyObject): number => {
+    const n = SETTLES * 4
+    const t0 = performance.now()
+    for (let i = 0; i < n; i++) if (!verify(null, msgs[i % msgs.length], key, sigs[i % sigs.length])) throw new Error('bad')
+    return n / ((performance.now() - t0) / 1000)
+  }
+  const validate = (cache?: VerifiedTxCache): number => {
+    const t0 = performance.now()
+    for (const bytes of settles) verifyTransaction(decodeTransaction(bytes), network, cache)
+    return settles.length / ((performance.now() - t0) / 1000)
+  }
+  // Interleaved, best of 3 each: the machine is shared, so single runs are noisy.
+  validate() // warm-up (also fills the peer-key cache, as a running node has)
+  let rawPerSec = 0
+  let txPerSec = 0
+  for (let round = 0; round < 3; round++) {
+    rawPerSec = Math.max(rawPerSec, raw(publicKey))
+    txPerSec = Math.max(txPerSec, validate())
+  }
+  const cache = new VerifiedTxCache(SETTLES * 2)
+  validate(cache)
+  const cachedPerSec = validate(cache)
+
+  out(`settle validation (${SETTLES} settles, ${Math.round(avgBytes)} bytes each, 4 signatures per settle)`)
+  out(`  baseline: raw Ed25519 verify (node:crypto)        ${fmt(rawPerSec)} sig/s`)
+  out(`  settles fully validated                            ${fmt(txPerSec)} tx/s = ${fmt(txPerSec * 4)} sig/s (${(txPerSec * 4 / rawPerSec * 100).toFixed(0)}% of raw)`)
+  out(`  settles already verified on gossip (block path)    ${fmt(cachedPerSec)} tx/s (decode + schema + cache hit)`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Sync
+
+function inProcess (peers: Map<string, Ledger>): SyncTransport {
+  return {
+    async request (peerId, req) {
+      const server = peers.get(peerId) as Ledger
+      const response = await server.handleSyncRequest(parseSyncRequest(decode(encode(req), 1 << 20)))
+      return decode(encode(response), MAX_SYNC_FRAME_BYTES)
+    }
+  }
+}
+
+async function benchSync (): Promise<void> {
+  const [miner, a, b] = await makeSigners(3)
+  const genesis = testGenesis([], { initialTarget: targetForWork(2n) })
+  const source = createLedger({ store: memoryStore(), signer: a, genesis })
+  await source.start()
+  const chain = buildChain(genesis, genesisInfo(source, genesis), miner.peerId, BLOCKS)
+  const t0 = performance.now()
+  for (const block of chain) await source.addBlock(block)
+  const applyMs = performance.now() - t0
+
+  const run = async (store: LedgerStore): Promise<number> => {
+    const target = createLedger({ store, signer: b, genesis, syncTransport: inProcess(new Map([['source', source]])), syncRequestTimeoutMs: 60_000 })
+    await target.start()
+    const s0 = performance.now()
+    const result = await target.syncWith('source')
+    const ms = performance.now() - s0
+    if (result.status !== 'synced' || target.tip().hash !== source.tip().hash) throw new Error(`sync failed: ${JSON.stringify(result)}`)
+    await target.stop()
+    return ms
+  }
+  const memMs = await run(memoryStore())
+  const disk = await diskStore()
+  let diskMs: number
+  try {
+    diskMs = await run(disk.store)
+  } finally {
+    await disk.cleanup()
+  }
+  await source.stop()
+  out(`sync of ${BLOCKS} blocks (coinbase only) over the in-process transport`)
+  out(`  baseline: the same blocks added one by one locally  ${(applyMs / 1000).toFixed(2)} s (${fmt(BLOCKS / applyMs * 1000)} blocks/s, memory-level)`)
+  out(`  sync into memory-level                              ${(memMs / 1000).toFixed(2)} s (${fmt(BLOCKS / memMs * 1000)} blocks/s)`)
+  out(`  sync into LevelDB on disk (one synced batch/block)  ${(diskMs / 1000).toFixed(2)} s (${fmt(BLOCKS / diskMs * 1000)} blocks/s)`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Miner vs raw SHA-256
+
+async function benchMiner (): Promise<void> {
+  const [miner] = await makeSigners(1)
+  const header = {
+    v: 1 as const, network: 'bench', parent: new Uint8Array(32), height: 123456, timestamp: Date.now(), target: new Uint8Array(32),
+    nonce: new Uint8Array(NONCE_BYTES), miner: miner.peerId, txRoot: new Uint8Array(32)
+  }
+  const template = prepareMining((nonce) => encode({ ...header, nonce }))
+  const n = 500_000
+  const buf = new Uint8Array(template.bytes)
+  let rawPerSec = 0
+  let loopPerSec = 0
+  let t0: number
+  // Interleaved, best of 3 each.
+  for (let round = 0; round < 3; round++) {
+    t0 = performance.now()
+    for (let i = 0; i < n; i++) { buf[i & 7] = i; oneShot('sha256', buf, 'buffer') }
+    rawPerSec = Math.max(rawPerSec, n / ((performance.now() - t0) / 1000))
+    t0 = performance.now()
+    mineRange(template, header.target, round, 0, n)
+    loopPerSec = Math.max(loopPerSec, n / ((performance.now() - t0) / 1000))
+  }
+
+  // The real worker thread, for ~3 s on an impossible target.
+  const m = new Miner({ buildTemplate: async () => ({ header, txs: [] }), onFound: async () => {} }, { batch: 4096, refreshMs: 60_000 })
+  m.start()
+  await new Promise((resolve) => setTimeout(resolve, 1200))
+  const h0 = m.getStats().hashes
+  t0 = performance.now()
+  await new Promise((resolve) => setTimeout(resolve, 3000))
+  const workerPerSec = (m.getStats().hashes - h0) / ((performance.now() - t0) / 1000)
+  await m.stop()
+  out(`mining (${template.bytes.byteLength}-byte header)`)
+  out(`  baseline: raw SHA-256 (crypto.hash) of the header  ${fmt(rawPerSec)} H/s`)
+  out(`  miner loop, main thread                             ${fmt(loopPerSec)} H/s (${(loopPerSec / rawPerSec * 100).toFixed(0)}% of raw)`)
+  out(`  miner worker thread (as the node runs it)           ${fmt(workerPerSec)} H/s (${(workerPerSec / rawPerSec * 100).toFixed(0)}% of raw)`)
+}
+
+await benchSettles()
+await benchSync()
+await benchMiner()
