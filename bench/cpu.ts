@@ -15,7 +15,28 @@
  *   node bench/cpu.ts [runs] [--no-tiers]     (default 3 runs per column)
  *
  * Latest results (2 cores, Intel Xeon @ 2.20GHz, Node 24.21.0, V8 13.6):
- *   (see the bottom of this comment, pasted from the latest run)
+ *   (the machine was busy with other work, load average 3-5: wall times doubled, so compare
+ *   the CPU columns. On a quiet run: native 1.01 s, executor 1.01 s wall, 1.00x-1.04x.)
+ *
+ *   cpu bench: primes 4000000, 3 runs per column, 2 cores (Intel(R) Xeon(R) Processor), Node 24.21.0, V8 13.6.233.17-node.53
+ *
+ *   primes 4000000 (wall times of the runs in order; ratios of medians to native)
+ *   how                                     runs (wall)  median wall  median cpu  wall vs native  cpu vs native
+ *   -------------------------  ------------------------  -----------  ----------  --------------  -------------
+ *   native (gcc -O2)           2.29 s / 2.18 s / 2.23 s       2.23 s      1.07 s           1.00x          1.00x
+ *   executor (wasm, 1 worker)  2.61 s / 2.38 s / 1.20 s       2.38 s      1.13 s           1.07x          1.05x
+ *
+ *   V8 wasm tiers: CPU time of the first and second run of a freshly compiled module (child process, main thread)
+ *   job                                   how  first run (cpu)  second run (cpu)
+ *   -------------------------  --------------  ---------------  ----------------
+ *   primes 4000000             native gcc -O2           1.08 s
+ *                               default flags           1.78 s            1.10 s
+ *                              --liftoff-only           1.66 s            1.50 s
+ *                                --no-liftoff           1.10 s            1.06 s
+ *   mandelbrot 1000 1000 2000  native gcc -O2           1.25 s
+ *                               default flags           2.29 s            1.31 s
+ *                              --liftoff-only           2.12 s            2.24 s
+ *                                --no-liftoff           1.31 s            1.25 s
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -106,8 +127,10 @@ async function measureExecutor (): Promise<{ wallMs: number[], cpuMs: number[] }
 }
 
 /**
- * First and second run of a freshly compiled module in a child process under V8 flags.
- * The child is plain node:wasi in its main thread, stdout to /dev/null.
+ * CPU time of the first and second run of a freshly compiled module in a child process under V8
+ * flags (CPU rather than wall time: other processes on a shared machine disturb it less). The
+ * child is plain node:wasi in its main thread, stdout to /dev/null; lazy compilation happens in
+ * that thread, so it is counted.
  */
 function tierRun (flags: string[], module: URL, moduleArgs: string[]): { first: number, second: number } {
   const script = `
@@ -118,9 +141,10 @@ function tierRun (flags: string[], module: URL, moduleArgs: string[]): { first: 
     for (let i = 0; i < 2; i++) {
       const wasi = new WASI({ version: 'preview1', args: ['job.wasm', ...process.argv.slice(2)], returnOnExit: true, stdout: openSync('/dev/null', 'w') })
       const instance = await WebAssembly.instantiate(module, wasi.getImportObject())
-      const start = performance.now()
+      const start = process.threadCpuUsage()
       wasi.start(instance)
-      times.push(performance.now() - start)
+      const used = process.threadCpuUsage(start)
+      times.push((used.user + used.system) / 1000)
     }
     console.log(JSON.stringify(times))`
   const out = execFileSync(process.execPath, [...flags, '--no-warnings', '--input-type=module', '-e', script, fileURLToPath(module), ...moduleArgs], { encoding: 'utf8' })
@@ -159,7 +183,7 @@ async function main (): Promise<void> {
   printTable(['how', 'runs (wall)', 'median wall', 'median cpu', 'wall vs native', 'cpu vs native'], rows)
 
   if (!TIERS) return
-  console.log('\nV8 wasm tiers: first and second run of a freshly compiled module (child process, main thread)')
+  console.log('\nV8 wasm tiers: CPU time of the first and second run of a freshly compiled module (child process, main thread)')
   const jobs: Array<[string, string, string[]]> = [
     [`primes ${PRIMES_N}`, 'primes', [PRIMES_N]],
     ['mandelbrot 1000 1000 2000', 'mandelbrot', ['1000', '1000', '2000']]
@@ -174,19 +198,18 @@ async function main (): Promise<void> {
       tierRows.push(['', flagLabel, formatMs(first), formatMs(second)])
     }
   }
-  printTable(['job', 'how', 'first run', 'second run'], tierRows)
+  printTable(['job', 'how', 'first run (cpu)', 'second run (cpu)'], tierRows)
 }
 
-/** One native run of an example, ms; undefined without gcc. */
+/** CPU time of one native run of an example, ms; undefined without gcc. */
 function nativeOnce (name: string, moduleArgs: string[]): number | undefined {
   if (spawnSync('gcc', ['--version']).status !== 0) return undefined
   const dir = mkdtempSync(join(tmpdir(), 'depin-cpu-'))
   try {
     const binary = join(dir, name)
     execFileSync('gcc', ['-O2', '-o', binary, fileURLToPath(new URL(`${name}.c`, examples))])
-    const start = performance.now()
-    execFileSync(binary, moduleArgs, { stdio: ['ignore', 'ignore', 'inherit'] })
-    return performance.now() - start
+    const out = execFileSync('/bin/sh', ['-c', '"$0" "$@" > /dev/null; times', binary, ...moduleArgs], { encoding: 'utf8' })
+    return parseTimes(out.split('\n')[1])
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

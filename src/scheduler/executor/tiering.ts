@@ -5,18 +5,18 @@
  * to TurboFan later. A job's `_start` → `main` is ONE call that runs for its whole life, and wasm
  * has no on-stack replacement: the running activation stays in Liftoff code even after TurboFan
  * code exists, so a CPU-bound job whose hot loop is in main (or inlined into it) runs its whole
- * first run on baseline code. Measured here (Node 24.21 / V8 13.6, 2 shared cores; first run of a
- * freshly compiled module in a child process's main thread; `node bench/cpu.ts` prints this table;
- * ranges are over four runs of the bench on a machine other jobs were also using):
+ * first run on baseline code. Measured here (Node 24.21 / V8 13.6, 2 shared cores; CPU time of the
+ * first run of a freshly compiled module in a child process's main thread; `node bench/cpu.ts`
+ * prints this table; ranges over two runs of the bench on a machine busy with other work):
  *
  *   job                          gcc -O2       default flags   --liftoff-only   --no-liftoff
- *   primes 4000000 (i32 div)     1.06-1.48 s   1.25-2.11 s     1.36-2.10 s      1.09-1.24 s
- *   mandelbrot 1000 1000 2000    1.25-1.28 s   2.13-2.45 s     2.05-3.87 s      1.30-1.42 s
+ *   primes 4000000 (i32 div)     1.05-1.08 s   1.19-1.78 s     1.17-1.66 s      1.10-1.13 s
+ *   mandelbrot 1000 1000 2000    1.25 s        2.03-2.29 s     2.03-2.12 s      1.19-1.31 s
  *
- * Second runs of the same module under default flags are fast (1.04-1.18 s, 1.24-1.33 s) because
+ * Second runs of the same module under default flags are fast (1.01-1.10 s, 1.23-1.31 s) because
  * by then the function has TurboFan code, but every new module's first run pays up to ~1.8x. (The
  * division-bound primes loop suffers least: integer division costs the same in either tier.)
- * Through the executor with `--no-liftoff`, primes runs at 1.00-1.04x the gcc binary's wall time.
+ * Through the executor with `--no-liftoff`, primes runs at 1.00-1.05x the gcc binary's time.
  *
  * What works: `v8.setFlagsFromString('--no-liftoff')` in the main thread before the first compile.
  * Compilation stays lazy (a function is compiled when first called, by TurboFan, in whichever
