@@ -73,6 +73,20 @@ describe('valid blocks', () => {
     expect(ledger.tip()).toMatchObject({ height: 1, hash: blockHashHex(b1), txCount: 3 })
   })
 
+  it('serves as the gossip validators: accept, ignore a duplicate, reject garbage', async () => {
+    const { blocks, transactions } = ledger.topicHandlers()
+    expect(blocks.topic).toBe('/depin/ledger/test-ledger/blocks/1')
+    const b1 = encodeBlock(block([]))
+    expect(await blocks.validate(b1, 'peer')).toMatchObject({ action: 'accept', height: 1 })
+    expect(actionOf(await Promise.resolve(blocks.validate(b1, 'peer')).catch((e) => e))).toBe('ignore')
+    expect(actionOf(await Promise.resolve(blocks.validate(Uint8Array.of(0xff), 'peer')).catch((e) => e))).toBe('reject')
+    const tx = encode(transfer(alice, bob, 1, 0))
+    expect(await transactions.validate(tx, 'peer')).toMatchObject({ type: 'transfer', amount: 1 })
+    expect(actionOf(await Promise.resolve(transactions.validate(tx, 'peer')).catch((e) => e))).toBe('ignore')
+    expect((await ledger.block('1'))?.height).toBe(1)
+    expect(await ledger.block('zz')).toBeUndefined()
+  })
+
   it('ignores a duplicate block', async () => {
     const b1 = block([])
     await ledger.addBlock(b1)

@@ -19,7 +19,7 @@ import {
 } from './constants.ts'
 import { expectedTarget, medianTimePast, type AncestorLookup } from './difficulty.ts'
 import { DuplicateError, LedgerNotStartedError, LedgerUsageError, OverdraftError, UnknownParentError } from './errors.ts'
-import { DEFAULT_GENESIS_CONFIG, parseGenesisConfig, type NetworkParams } from './genesis.ts'
+import { DEFAULT_GENESIS_CONFIG, genesisHash, parseGenesisConfig, type NetworkParams } from './genesis.ts'
 import { fromHex, toHex } from './hex.ts'
 import { Mempool, type MempoolState } from './mempool.ts'
 import { Miner, type BlockTemplate } from './miner.ts'
@@ -134,7 +134,7 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
       now: this.now,
       verified: this.verified
     })
-    this.genesisHash = ''
+    this.genesisHash = genesisHash(this.params)
     this.pool = new Mempool({
       maxTxs: init.mempoolMaxTxs ?? MEMPOOL_MAX_TXS,
       maxBytes: init.mempoolMaxBytes ?? MEMPOOL_MAX_BYTES,
@@ -153,7 +153,6 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
     if (this.started) return
     this.opened ??= this.chain.open()
     await this.opened
-    ;(this as { genesisHash: string }).genesisHash = this.chain.genesis.hashHex
     if (this.init.syncTransport != null) {
       this.sync = new SyncClient({
         transport: this.init.syncTransport,
@@ -207,8 +206,8 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   async block (hashOrHeight: string | number): Promise<BlockView | undefined> {
     this.assertStarted()
     let entry: Entry | undefined
-    if (typeof hashOrHeight === 'number') {
-      entry = await this.chain.canonicalEntry(hashOrHeight)
+    if (typeof hashOrHeight === 'number' || /^\d{1,15}$/.test(hashOrHeight)) {
+      entry = await this.chain.canonicalEntry(Number(hashOrHeight))
     } else {
       const bytes = fromHex(hashOrHeight)
       if (bytes == null || bytes.byteLength !== 32) return undefined
@@ -231,10 +230,9 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
     const out: BlockSummary[] = []
     const tip = this.chain.tip
     for (let h = tip.height; h >= 0 && out.length < last; h--) {
-      const view = await this.block(h)
-      if (view == null) break
-      const { canonical: _c, transactions: _t, ...summary } = view
-      out.push(summary)
+      const entry = await this.chain.canonicalEntry(h)
+      if (entry == null) break
+      out.push(summarize(entry))
     }
     return out
   }

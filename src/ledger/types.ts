@@ -166,7 +166,7 @@ export interface Ledger extends TypedEventTarget<LedgerEvents>, SyncSource {
   nonce(peerId: string): Promise<number>
   /** Balance minus what the peer already owes in pending mempool transactions. The scheduler subtracts its own commitments. */
   spendable(peerId: string): Promise<number>
-  /** A block by hex hash (any stored block) or by canonical height. */
+  /** A block by hex hash (any stored block) or by canonical height (a number, or a string of up to 15 digits). */
   block(hashOrHeight: string | number): Promise<BlockView | undefined>
   /** The last `last` canonical blocks, newest first (at most 100). */
   blocks(options: { last: number }): Promise<BlockSummary[]>
