@@ -115,3 +115,17 @@ describe('genesis config', () => {
     expect(() => parseGenesisConfig({ networkId: 'x', allocations: { nope: 1 }, initialTarget: 'ff'.repeat(32), blockIntervalMs: 1, reward: 1 })).toThrow(GenesisConfigError)
   })
 })
+
+describe('key ranges', () => {
+  it('bound a prefix by its successor, so keys continuing with 0xff bytes are inside', async () => {
+    const { prefixEnd } = await import('../src/ledger/store.ts')
+    expect([...prefixEnd(Uint8Array.of(0x0a))]).toEqual([0x0b])
+    expect([...prefixEnd(Uint8Array.of(0x06, 0x41, 0xff))]).toEqual([0x06, 0x42])
+    const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' })
+    await db.put(Uint8Array.of(0x0a, 0xff, 0xff, 0x01), new Uint8Array(0))
+    await db.put(Uint8Array.of(0x0a, 0x00), new Uint8Array(0))
+    await db.put(Uint8Array.of(0x0b), new Uint8Array(0))
+    const found = await db.keys({ gte: Uint8Array.of(0x0a), lt: prefixEnd(Uint8Array.of(0x0a)) }).all()
+    expect(found).toHaveLength(2)
+  })
+})

@@ -68,6 +68,7 @@ describe('valid blocks', () => {
     expect(await ledger.receipts({ requester: alice.peerId })).toHaveLength(1)
     expect(await ledger.receipts({ requester: bob.peerId })).toHaveLength(0)
     expect(await ledger.receipts({ worker: bob.peerId, requester: carol.peerId })).toHaveLength(0)
+    expect((await ledger.receipts()).map((r) => r.agreementId)).toEqual([id.toString()])
     const view = await ledger.block(1)
     expect(view?.transactions.map((t) => t.type)).toEqual(['coinbase', 'transfer', 'settle'])
     expect(ledger.tip()).toMatchObject({ height: 1, hash: blockHashHex(b1), txCount: 3 })

@@ -268,15 +268,11 @@ export class Chain {
   /** Receipts by worker or requester (newest first), or the newest receipts of all. */
   async receipts (query: { worker?: string, requester?: string, limit: number }): Promise<ReceiptRecord[]> {
     const out: ReceiptRecord[] = []
-    if (query.worker == null && query.requester == null) {
-      const prefix = Uint8Array.of(PREFIX.RECEIPT)
-      for await (const value of this.db.values({ ...BYTES, gte: prefix, lt: prefixEnd(prefix) }) as AsyncIterable<Uint8Array>) {
-        out.push(decodeReceipt(value))
-      }
-      return out.sort((a, b) => b.height - a.height).slice(0, query.limit)
-    }
     const byWorker = query.worker != null
-    const prefix = keys.receiptIndexPrefix(byWorker ? PREFIX.RECEIPT_BY_WORKER : PREFIX.RECEIPT_BY_REQUESTER, (byWorker ? query.worker : query.requester) as string)
+    const prefix = query.worker == null && query.requester == null
+      ? Uint8Array.of(PREFIX.RECEIPT_BY_HEIGHT)
+      : keys.receiptIndexPrefix(byWorker ? PREFIX.RECEIPT_BY_WORKER : PREFIX.RECEIPT_BY_REQUESTER, (byWorker ? query.worker : query.requester) as string)
+    // Index keys: prefix ‖ height (8) ‖ agreement id, newest first.
     for await (const k of this.db.keys({ ...BYTES, gte: prefix, lt: prefixEnd(prefix), reverse: true }) as AsyncIterable<Uint8Array>) {
       if (k.byteLength < prefix.byteLength + 8) continue
       const id = CID.decode(k.subarray(prefix.byteLength + 8))

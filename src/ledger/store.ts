@@ -15,6 +15,7 @@
  * | 0x08   | undo data             | block hash (32)                              | { accounts: [[peer, balance, nonce]], receipts: [id] } |
  * | 0x09   | meta                  | utf8 name: `version`, `genesis`, `tip`, `seq` | version: uint, genesis/tip: hash, seq: uint       |
  * | 0x0a   | side blocks           | block hash (32)                              | empty (set of stored non-canonical blocks)        |
+ * | 0x0b   | receipts by height    | height (8) ‖ agreement id                    | empty                                             |
  */
 import type { AbstractLevel } from 'abstract-level'
 import { CID } from 'multiformats/cid'
@@ -38,7 +39,8 @@ export const PREFIX = {
   RECEIPT_BY_REQUESTER: 0x07,
   UNDO: 0x08,
   META: 0x09,
-  SIDE: 0x0a
+  SIDE: 0x0a,
+  RECEIPT_BY_HEIGHT: 0x0b
 } as const
 
 export const BYTES = { keyEncoding: 'view', valueEncoding: 'view' } as const
@@ -74,19 +76,23 @@ export const keys = {
   receipt: (id: Uint8Array) => key(PREFIX.RECEIPT, id),
   byWorker: (worker: string, height: number, id: Uint8Array) => key(PREFIX.RECEIPT_BY_WORKER, utf8.encode(worker), heightBytes(height), id),
   byRequester: (requester: string, height: number, id: Uint8Array) => key(PREFIX.RECEIPT_BY_REQUESTER, utf8.encode(requester), heightBytes(height), id),
+  byHeight: (height: number, id: Uint8Array) => key(PREFIX.RECEIPT_BY_HEIGHT, heightBytes(height), id),
   receiptIndexPrefix: (prefix: number, peer: string) => key(prefix, utf8.encode(peer)),
   undo: (hash: Uint8Array) => key(PREFIX.UNDO, hash),
   meta: (name: 'version' | 'genesis' | 'tip' | 'seq') => key(PREFIX.META, utf8.encode(name)),
   side: (hash: Uint8Array) => key(PREFIX.SIDE, hash)
 }
 
-/** The upper bound of a prefix range: the prefix with 0xff appended enough to cover every key under it. */
+/** The exclusive upper bound of the range of keys that start with `prefix` (its lexicographic successor). */
 export function prefixEnd (prefix: Uint8Array): Uint8Array {
-  const out = new Uint8Array(prefix.byteLength + 1)
-  out.set(prefix)
-  out[prefix.byteLength] = 0xff
-  // Keys under a peer prefix continue with 8 height bytes (first byte < 0xff for any real height)
-  return out
+  const out = new Uint8Array(prefix)
+  for (let i = out.byteLength - 1; i >= 0; i--) {
+    if (out[i] < 0xff) {
+      out[i]++
+      return out.subarray(0, i + 1)
+    }
+  }
+  throw new RangeError('a prefix of only 0xff bytes has no successor')
 }
 
 /** A block index entry: the header plus what fork choice needs. */
@@ -268,12 +274,14 @@ export class Overlay {
       out.push({ type: 'del', key: keys.receipt(id) })
       out.push({ type: 'del', key: keys.byWorker(r.worker, r.height, id) })
       out.push({ type: 'del', key: keys.byRequester(r.requester, r.height, id) })
+      out.push({ type: 'del', key: keys.byHeight(r.height, id) })
     }
     for (const r of this.receiptPuts.values()) {
       const id = r.agreementId.bytes
       out.push({ type: 'put', key: keys.receipt(id), value: encodeReceipt(r) })
       out.push({ type: 'put', key: keys.byWorker(r.worker, r.height, id), value: new Uint8Array(0) })
       out.push({ type: 'put', key: keys.byRequester(r.requester, r.height, id), value: new Uint8Array(0) })
+      out.push({ type: 'put', key: keys.byHeight(r.height, id), value: new Uint8Array(0) })
     }
     for (const [height, hash] of this.canonical) {
       out.push(hash == null ? { type: 'del', key: keys.canonical(height) } : { type: 'put', key: keys.canonical(height), value: hash })
