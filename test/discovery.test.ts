@@ -105,6 +105,7 @@ describe('capacity discovery on a 5-node testnet', () => {
       mdns: false,
       testnet: true,
       capacity: { cores: 42 },
+      network: net.network,
       bootstrap: [net.nodes[0].multiaddrs[0]]
     })
     net.nodes[index] = restarted

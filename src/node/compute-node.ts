@@ -25,7 +25,11 @@ import { Scheduler, type JobHandle, type JobSummary, type SchedulerInit, type Su
 import { createExecutor, type Executor } from '../scheduler/executor/index.ts'
 import type { JobInit } from '../scheduler/job.ts'
 import type { JobProgress, JobResult } from '../scheduler/requester-service.ts'
-import { MAX_OFFER_BYTES, TOPIC_OFFERS } from './constants.ts'
+import { MAX_OFFER_BYTES, TOPIC_BLOCKS, TOPIC_OFFERS, TOPIC_TRANSACTIONS } from './constants.ts'
+import {
+  createLedger, parseSyncRequest, MAX_SYNC_FRAME_BYTES, SYNC_PROTOCOL, SYNC_REQUEST_TIMEOUT_MS,
+  type GenesisConfig, type Ledger, type LedgerInit
+} from '../ledger/index.ts'
 
 const log = logger('depin:node')
 
@@ -58,6 +62,12 @@ export interface ComputeNodeInit {
   executor?: Executor
   /** Scheduler tuning (concurrent jobs, worker queue, blob cache). */
   scheduler?: SchedulerInit
+  /** The ledger network (genesis: network id, allocations, target, interval, reward). @default the built-in network */
+  network?: GenesisConfig
+  /** Mine ledger blocks. @default false */
+  mine?: boolean
+  /** Ledger tuning (mempool bounds, reorg depth, sync deadline). */
+  ledger?: Partial<Omit<LedgerInit, 'store' | 'signer' | 'genesis' | 'mine' | 'publishBlock' | 'publishTransaction' | 'syncTransport' | 'reportPeer'>>
 }
 
 export interface PeerSummary {
@@ -118,6 +128,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   private gossipRouter?: GossipRouter
   private capacityService?: CapacityService
   private schedulerValue?: Scheduler
+  private ledgerValue?: Ledger
+  private readonly syncing = new Set<string>()
   private readonly components: NodeComponent[] = []
   private startedAt?: number
   private stopping?: Promise<void>
@@ -197,6 +209,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
 
     this.gossipRouter.start()
     if (this.init.advertise !== false) this.capacityService.start()
+    this.ledgerValue = await this.startLedger()
     this.schedulerValue = this.createScheduler()
     this.gossipRouter.register(this.schedulerValue.offersTopic(TOPIC_OFFERS, MAX_OFFER_BYTES))
     await this.schedulerValue.start()
@@ -216,6 +229,9 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       }
       await this.schedulerValue?.stop().catch((err) => { log.error('stopping the scheduler failed: %e', err) })
       this.schedulerValue = undefined
+      await this.libp2p?.unhandle(SYNC_PROTOCOL).catch(() => {})
+      await this.ledgerValue?.stop().catch((err) => { log.error('stopping the ledger failed: %e', err) })
+      this.ledgerValue = undefined
       this.capacityService?.stop()
       this.gossipRouter?.stop()
       await this.libp2p?.stop()
@@ -296,11 +312,78 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     return this.schedulerValue
   }
 
+  /** The replicated ledger: balances, blocks, receipts, transfers. */
+  get ledger (): Ledger {
+    if (this.ledgerValue == null) throw new NotStartedError()
+    return this.ledgerValue
+  }
+
+  /** Opens the ledger, wires its gossip topics and the sync protocol, and syncs with each new peer. */
+  private async startLedger (): Promise<Ledger> {
+    const libp2p = this.host
+    const gossip = this.requireGossip()
+    const channels = createChannelOpener(libp2p)
+    const protocols = createProtocolRegistrar(libp2p, (peer) => this.peerScore.isBanned(peer))
+    const store = (this.store as Store).sublevel('ledger', { keyEncoding: 'view', valueEncoding: 'view' })
+    const ledger = createLedger({
+      ...this.init.ledger,
+      store,
+      signer: this.signer,
+      genesis: this.init.network,
+      mine: this.init.mine,
+      publishBlock: async (bytes) => { await gossip.publish(TOPIC_BLOCKS, bytes) },
+      publishTransaction: async (bytes) => { await gossip.publish(TOPIC_TRANSACTIONS, bytes) },
+      reportPeer: (peer, action) => { this.peerScore.report(peer, action) },
+      syncTransport: {
+        request: async (peer, request, { signal }) => {
+          const channel = await channels.open(peer, SYNC_PROTOCOL, { signal, maxFrameBytes: MAX_SYNC_FRAME_BYTES, idleTimeoutMs: SYNC_REQUEST_TIMEOUT_MS })
+          try {
+            await channel.send(request, { signal })
+            const response = await channel.receive({ signal })
+            void channel.close()
+            return response
+          } catch (err) {
+            channel.abort(err as Error)
+            throw err
+          }
+        }
+      }
+    })
+    await ledger.start()
+    const { blocks, transactions } = ledger.topicHandlers()
+    gossip.register(blocks)
+    gossip.register(transactions)
+    await protocols.handle(SYNC_PROTOCOL, async (channel) => {
+      const request = parseSyncRequest(await channel.receive())
+      await channel.send(await ledger.handleSyncRequest(request))
+      await channel.close()
+    }, { maxFrameBytes: MAX_SYNC_FRAME_BYTES, idleTimeoutMs: SYNC_REQUEST_TIMEOUT_MS, maxInboundStreams: 8, maxOutboundStreams: 8 })
+    libp2p.addEventListener('peer:identify', (evt) => {
+      if (!evt.detail.protocols.includes(SYNC_PROTOCOL)) return
+      void this.syncFrom(evt.detail.peerId.toString())
+    })
+    return ledger
+  }
+
+  /** Catches up with a peer's chain if it is heavier; one sync per peer at a time. */
+  private async syncFrom (peer: string): Promise<void> {
+    if (this.syncing.has(peer) || this.ledgerValue == null) return
+    this.syncing.add(peer)
+    try {
+      await this.ledgerValue.syncWith(peer)
+    } catch (err) {
+      log('sync with %s failed: %s', peer, (err as Error).message)
+    } finally {
+      this.syncing.delete(peer)
+    }
+  }
+
   private createScheduler (): Scheduler {
     const libp2p = this.host
     const capacity = this.requireCapacity()
     const gossip = this.requireGossip()
     const current = capacity.current()
+    const ledger = this.ledger
     const executor = this.init.executor ?? createExecutor({ workers: Math.max(1, Math.min(current.slots, current.cores)) })
     const scheduler = new Scheduler({
       signer: this.signer,
@@ -312,7 +395,16 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       knownPeers: () => capacity.cached(),
       findPeers: async (query) => await capacity.find(query),
       publishOffer: async (data) => { await gossip.publish(TOPIC_OFFERS, data) },
-      reportPeer: (peer, action) => { this.peerScore.report(peer, action) }
+      reportPeer: (peer, action) => { this.peerScore.report(peer, action) },
+      // Bid only for requesters whose credits on the chain (less what they already owe in
+      // pending transactions) cover the job's maximum cost.
+      canPay: async (requester, amount) => amount === 0 || (await ledger.spendable(requester)) >= amount,
+      // Each verified replica becomes a work receipt: a settle transaction paying its worker.
+      settle: async (_jobId, items) => {
+        for (const item of items) {
+          if (item.amount > 0) await ledger.submitSettle(item.agreement, item.result, item.amount)
+        }
+      }
     }, this.init.scheduler)
     scheduler.addEventListener('job:progress', (evt) => { this.safeDispatchEvent('job:progress', { detail: evt.detail }) })
     return scheduler

@@ -8,6 +8,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from '../errors.ts'
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN } from './constants.ts'
 import { dataDirPaths } from './data-dir.ts'
+import { genesisConfigSchema } from '../ledger/genesis.ts'
 
 const multiaddrString = z.string().max(1024).refine((s) => {
   try {
@@ -46,8 +47,8 @@ export const configFileSchema = z.object({
   mine: z.boolean().default(false),
   /** Loopback testnet: allow-lists 127.0.0.1 in gossipsub IP-colocation scoring and the inbound rate limit. */
   testnet: z.boolean().default(false),
-  /** Genesis of the ledger network this node belongs to (see the ledger docs); omitted: the built-in default network. */
-  network: z.unknown().optional()
+  /** Genesis of the ledger network this node belongs to (see docs/protocol.md); omitted: the built-in network. */
+  network: genesisConfigSchema.optional()
 }).strict()
 export type ConfigFile = z.infer<typeof configFileSchema>
 

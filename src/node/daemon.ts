@@ -52,7 +52,9 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
     bootstrap: merged.bootstrap,
     mdns: merged.mdns,
     capacity: merged.capacity,
-    testnet: merged.testnet
+    testnet: merged.testnet,
+    network: merged.network,
+    mine: merged.mine
   }
   const node = createComputeNode(init)
   await node.start()

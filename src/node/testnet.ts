@@ -1,10 +1,15 @@
 /**
- * An N-node network in this process, on loopback, for test suites and embedders: each node
- * bootstraps to the ones started before it, and the call returns once every node has a peer.
+ * An N-node network in this process, on loopback, for test suites and embedders. Identities are
+ * made first so the ledger's genesis can give every node credits; each node bootstraps to the ones
+ * started before it, and the call returns once every node has a peer.
  */
 import { join } from 'node:path'
 import { mkdir } from 'node:fs/promises'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
 import { createComputeNode, type ComputeNode, type ComputeNodeInit } from './compute-node.ts'
+import { loadOrCreateIdentity } from './data-dir.ts'
+import { createGenesisConfig, type CreateGenesisConfigInit, type GenesisConfig } from '../ledger/index.ts'
 import { DeadlineExceededError } from '../errors.ts'
 
 export interface TestnetInit {
@@ -12,6 +17,12 @@ export interface TestnetInit {
   nodes?: number
   /** Base directory; node i keeps its data in `<dir>/node-<i>`. Without it, nodes are in memory. */
   dir?: string
+  /** The ledger network; default: a fresh one giving every node `TESTNET_ALLOCATION` credits. */
+  network?: GenesisConfig
+  /** Overrides for the default network (block interval, difficulty, reward, allocation). */
+  genesis?: CreateGenesisConfigInit
+  /** Indices of the nodes that mine. @default none */
+  miners?: number[]
   /** Extra options for node i (merged over the testnet's own). */
   nodeInit?: (index: number) => Partial<ComputeNodeInit>
   /** How long to wait for every node to have a peer. @default 20 s */
@@ -20,28 +31,58 @@ export interface TestnetInit {
 
 export interface Testnet {
   nodes: ComputeNode[]
+  /** The ledger network every node shares. */
+  network: GenesisConfig
   /** Stops every node (in parallel); safe to call twice. */
   stop(): Promise<void>
 }
 
+/** Credits each testnet node starts with. */
+export const TESTNET_ALLOCATION = 1_000_000
+/** Testnet blocks: about two seconds apart, cheap to mine. */
+export const TESTNET_BLOCK_INTERVAL_MS = 2_000
+export const TESTNET_HASHES_PER_BLOCK = 2 ** 14
+
 /** How many earlier nodes each new node bootstraps to. */
 const BOOTSTRAP_FANOUT = 3
 
+/** A testnet genesis giving each peer `TESTNET_ALLOCATION` credits. */
+export function testnetGenesis (peers: string[], overrides: CreateGenesisConfigInit = {}): GenesisConfig {
+  return createGenesisConfig({
+    peers,
+    allocation: TESTNET_ALLOCATION,
+    blockIntervalMs: TESTNET_BLOCK_INTERVAL_MS,
+    hashesPerBlock: TESTNET_HASHES_PER_BLOCK,
+    ...overrides
+  })
+}
+
 export async function createTestnet (init: TestnetInit = {}): Promise<Testnet> {
   const count = init.nodes ?? 4
+  const keys: PrivateKey[] = []
+  const dataDirs: Array<string | undefined> = []
+  for (let i = 0; i < count; i++) {
+    const dataDir = init.dir != null ? join(init.dir, `node-${i}`) : undefined
+    if (dataDir != null) await mkdir(dataDir, { recursive: true })
+    keys.push(dataDir != null ? (await loadOrCreateIdentity(dataDir)).privateKey : await generateKeyPair('Ed25519'))
+    dataDirs.push(dataDir)
+  }
+  const network = init.network ?? testnetGenesis(keys.map((k) => k.publicKey.toString()), init.genesis)
   const nodes: ComputeNode[] = []
   const stop = async (): Promise<void> => { await Promise.all(nodes.map(async (n) => { await n.stop() })) }
   try {
     for (let i = 0; i < count; i++) {
       const bootstrap = nodes.slice(Math.max(0, i - BOOTSTRAP_FANOUT)).map((n) => n.multiaddrs[0])
-      const dataDir = init.dir != null ? join(init.dir, `node-${i}`) : undefined
-      if (dataDir != null) await mkdir(dataDir, { recursive: true })
       const node = createComputeNode({
         listen: ['/ip4/127.0.0.1/tcp/0'],
         mdns: false,
         testnet: true,
         bootstrap,
-        dataDir,
+        dataDir: dataDirs[i],
+        // With a data dir the key file is the identity (so a restart keeps it); else pass the key.
+        privateKey: dataDirs[i] == null ? keys[i] : undefined,
+        network,
+        mine: init.miners?.includes(i) ?? false,
         ...init.nodeInit?.(i)
       })
       await node.start()
@@ -52,7 +93,7 @@ export async function createTestnet (init: TestnetInit = {}): Promise<Testnet> {
     await stop()
     throw err
   }
-  return { nodes, stop }
+  return { nodes, network, stop }
 }
 
 async function waitForPeers (nodes: ComputeNode[], timeoutMs: number): Promise<void> {

@@ -8,14 +8,18 @@ export const DECLINE_REASONS = [
   'price', // our price is above the job's maximum
   'deadline', // the job cannot finish before its deadline
   'too-large', // module or input over our limits
-  'funds', // the requester's balance does not cover the job
+  'funds', // the requester's spendable balance does not cover the job's maximum cost
   'not-targeted', // the job names other peers
   'invalid' // the offer did not validate
 ] as const
 export type DeclineReason = typeof DECLINE_REASONS[number]
 
-/** Decline reasons that may clear up by themselves; others will not change for this job. */
-export const TRANSIENT_DECLINES: ReadonlySet<DeclineReason> = new Set(['busy', 'funds'])
+/**
+ * Decline reasons that clear up by themselves within a job's lifetime (a slot frees up); the
+ * requester keeps re-offering. The others (including `funds`: credits rarely arrive within a
+ * job's deadline) make a job with no bids fail fast.
+ */
+export const TRANSIENT_DECLINES: ReadonlySet<DeclineReason> = new Set(['busy'])
 
 /** Nobody bid on a job. `reasons` counts the decline reasons workers gave. */
 export class NoBidsError extends DepinError {

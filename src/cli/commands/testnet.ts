@@ -5,12 +5,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, existsSync } from 'node:fs'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { configFileSchema, writeConfigFile, type ConfigFile } from '../../node/config.ts'
 import { dataDirPaths, loadOrCreateApiToken, loadOrCreateIdentity, readApiInfo, removeApiInfo, type ApiInfo } from '../../node/data-dir.ts'
 import { DepinError } from '../../errors.ts'
+import { testnetGenesis } from '../../node/testnet.ts'
+import type { GenesisConfig } from '../../ledger/index.ts'
 import { line, printJson, printTable } from '../output.ts'
 import type { TestnetOptions } from '../program.ts'
 
@@ -60,6 +62,24 @@ async function prepareNode (dir: string, index: number, token: string, basePort:
   return { dataDir, peerId: privateKey.publicKey.toString() }
 }
 
+/**
+ * The testnet's ledger network, kept in DIR/genesis.json so a restarted testnet keeps its chain;
+ * made afresh when the set of nodes changed.
+ */
+async function testnetNetwork (dir: string, peers: string[]): Promise<GenesisConfig> {
+  const path = join(dir, 'genesis.json')
+  try {
+    const existing = JSON.parse(await readFile(path, 'utf8')) as GenesisConfig
+    const allocated = Object.keys(existing.allocations ?? {}).sort()
+    if (JSON.stringify(allocated) === JSON.stringify([...peers].sort())) return existing
+  } catch {}
+  const network = testnetGenesis(peers)
+  // A new network: chains of an earlier one in these data dirs are void.
+  await Promise.all(peers.map(async (_, i) => { await rm(dataDirPaths(join(dir, `node-${i}`)).db, { recursive: true, force: true }) }))
+  await writeFile(path, JSON.stringify(network, null, 2) + '\n')
+  return network
+}
+
 async function waitForApiInfo (dataDir: string, child: ChildProcess, logPath: string): Promise<ApiInfo> {
   const deadline = Date.now() + READY_TIMEOUT_MS
   while (Date.now() < deadline) {
@@ -100,8 +120,12 @@ export async function testnetCommand (opts: TestnetOptions): Promise<void> {
   const dir = resolve(opts.dir ?? 'testnet')
   await mkdir(dir, { recursive: true, mode: 0o700 })
   const token = await loadOrCreateApiToken(dir)
+  // Identities first, so the genesis can give every node credits to pay for jobs at once.
+  const peers: string[] = []
+  for (let i = 0; i < opts.nodes; i++) peers.push((await loadOrCreateIdentity(join(dir, `node-${i}`))).privateKey.publicKey.toString())
+  const network = await testnetNetwork(dir, peers)
   const prepared: Array<{ dataDir: string, peerId: string }> = []
-  for (let i = 0; i < opts.nodes; i++) prepared.push(await prepareNode(dir, i, token, opts.basePort, {}))
+  for (let i = 0; i < opts.nodes; i++) prepared.push(await prepareNode(dir, i, token, opts.basePort, { network }))
 
   const children: ChildProcess[] = []
   const nodes: TestnetNodeInfo[] = []
