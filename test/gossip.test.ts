@@ -5,7 +5,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { z } from 'zod'
 import { createTestnet, type Testnet } from '../src/node/testnet.ts'
-import { TOPIC_OFFERS, MAX_OFFER_BYTES } from '../src/node/constants.ts'
+import { MAX_OFFER_BYTES } from '../src/node/constants.ts'
 import { decode, encode } from '../src/proofs/encoding.ts'
 import { parseWith } from '../src/proofs/schema.ts'
 import { classifyValidationError } from '../src/node/gossip.ts'
@@ -15,10 +15,12 @@ import { waitFor } from './helpers.ts'
 
 describe('gossip validation', () => {
   let net: Testnet
+  let TOPIC_OFFERS: string
   const delivered: unknown[] = []
 
   beforeAll(async () => {
     net = await createTestnet({ nodes: 2 })
+    TOPIC_OFFERS = net.nodes[1].topics.offers
     // A minimal handler standing in for a topic's real one: size, decode, schema.
     net.nodes[1].registerTopic({
       topic: TOPIC_OFFERS,

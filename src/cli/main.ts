@@ -10,6 +10,7 @@ import { startCommand } from './commands/start.ts'
 import { capacityCommand, peersCommand, statusCommand } from './commands/node-info.ts'
 import { testnetCommand } from './commands/testnet.ts'
 import { jobCommand, jobsCommand, submitCommand } from './commands/jobs.ts'
+import { balanceCommand, chainCommand, transferCommand } from './commands/ledger.ts'
 
 export const actions: CliActions = {
   init: initCommand,
@@ -20,7 +21,10 @@ export const actions: CliActions = {
   testnet: testnetCommand,
   submit: submitCommand,
   jobs: jobsCommand,
-  job: jobCommand
+  job: jobCommand,
+  balance: balanceCommand,
+  chain: chainCommand,
+  transfer: transferCommand
 }
 
 /** Runs the CLI with `argv` (as in process.argv) and returns the exit code. */

@@ -48,6 +48,7 @@ export interface SubmitOptions extends CommonOptions {
   output?: string
 }
 export interface JobOptions extends CommonOptions { output?: string }
+export interface ChainOptions extends CommonOptions { blocks?: number }
 export interface TestnetOptions { nodes: number, dir?: string, basePort?: number, mine?: boolean, json?: boolean }
 
 /** What each command does; main.ts supplies the real ones, tests supply recorders. */
@@ -61,6 +62,9 @@ export interface CliActions {
   submit(module: string, options: SubmitOptions): Promise<void>
   jobs(options: CommonOptions): Promise<void>
   job(id: string, options: JobOptions): Promise<void>
+  balance(peer: string | undefined, options: CommonOptions): Promise<void>
+  chain(options: ChainOptions): Promise<void>
+  transfer(peer: string, amount: number, options: CommonOptions): Promise<void>
 }
 
 const DATA_DIR_HELP = 'data directory (default: $DEPIN_DATA_DIR or ~/.depin)'
@@ -147,6 +151,19 @@ export function buildProgram (actions: CliActions): Command {
     .argument('<id>', 'job id (a CID)')
     .option('-o, --output <file>', 'write the job\'s output to a file')
     .action(async (id: string, opts: JobOptions) => { await actions.job(id, opts) })
+
+  clientCommand(program, 'balance', 'show the credits of this node or of PEER on the ledger')
+    .argument('[peer]', 'peer id (default: this node)')
+    .action(async (peer: string | undefined, opts: CommonOptions) => { await actions.balance(peer, opts) })
+
+  clientCommand(program, 'chain', 'show the ledger: network, height, tip, mempool, mining')
+    .option('--blocks <n>', 'also list the last N blocks', integer(1, 100))
+    .action(async (opts: ChainOptions) => { await actions.chain(opts) })
+
+  clientCommand(program, 'transfer', 'send credits to a peer (a signed transaction, final once mined)')
+    .argument('<peer>', 'peer id of the recipient')
+    .argument('<amount>', 'credits (a positive integer)', integer(1))
+    .action(async (peer: string, amount: number, opts: CommonOptions) => { await actions.transfer(peer, amount, opts) })
 
   program.command('testnet')
     .description('run N nodes on this machine (loopback) until Ctrl-C; writes DIR/testnet.json')

@@ -25,10 +25,10 @@ import { Scheduler, type JobHandle, type JobSummary, type SchedulerInit, type Su
 import { createExecutor, type Executor } from '../scheduler/executor/index.ts'
 import type { JobInit } from '../scheduler/job.ts'
 import type { JobProgress, JobResult } from '../scheduler/requester-service.ts'
-import { MAX_OFFER_BYTES, TOPIC_BLOCKS, TOPIC_OFFERS, TOPIC_TRANSACTIONS } from './constants.ts'
+import { MAX_OFFER_BYTES, offersTopic } from './constants.ts'
 import {
-  createLedger, parseSyncRequest, MAX_SYNC_FRAME_BYTES, SYNC_PROTOCOL, SYNC_REQUEST_TIMEOUT_MS,
-  type GenesisConfig, type Ledger, type LedgerInit
+  blockTopic, createLedger, parseSyncRequest, transactionTopic, DEFAULT_GENESIS_CONFIG, MAX_SYNC_FRAME_BYTES,
+  SYNC_PROTOCOL, SYNC_REQUEST_TIMEOUT_MS, type GenesisConfig, type Ledger, type LedgerInit
 } from '../ledger/index.ts'
 
 const log = logger('depin:node')
@@ -139,6 +139,16 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     this.init = init
   }
 
+  /** The ledger network's id (from `init.network`, else the built-in network). */
+  get networkId (): string {
+    return (this.init.network ?? DEFAULT_GENESIS_CONFIG).networkId
+  }
+
+  /** The gossip topics of this node's network. */
+  get topics (): { offers: string, blocks: string, transactions: string } {
+    return { offers: offersTopic(this.networkId), blocks: blockTopic(this.networkId), transactions: transactionTopic(this.networkId) }
+  }
+
   /** This node's peer id (available after `start()`). */
   get peerId (): string {
     return this.signer.peerId
@@ -179,7 +189,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
         mdns: this.init.mdns ?? true,
         testnet: this.init.testnet,
         appScore: (peer) => this.peerScore.score(peer),
-        isBanned: (peer) => this.peerScore.isBanned(peer)
+        isBanned: (peer) => this.peerScore.isBanned(peer),
+        topics: { [this.topics.offers]: 0.5, [this.topics.blocks]: 1, [this.topics.transactions]: 0.5 }
       })
     } catch (err) {
       await this.store.close()
@@ -211,7 +222,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     if (this.init.advertise !== false) this.capacityService.start()
     this.ledgerValue = await this.startLedger()
     this.schedulerValue = this.createScheduler()
-    this.gossipRouter.register(this.schedulerValue.offersTopic(TOPIC_OFFERS, MAX_OFFER_BYTES))
+    this.gossipRouter.register(this.schedulerValue.offersTopic(this.topics.offers, MAX_OFFER_BYTES))
     await this.schedulerValue.start()
     for (const component of this.components) await component.start()
     this.startedAt = Date.now()
@@ -331,8 +342,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       signer: this.signer,
       genesis: this.init.network,
       mine: this.init.mine,
-      publishBlock: async (bytes) => { await gossip.publish(TOPIC_BLOCKS, bytes) },
-      publishTransaction: async (bytes) => { await gossip.publish(TOPIC_TRANSACTIONS, bytes) },
+      publishBlock: async (bytes) => { await gossip.publish(this.topics.blocks, bytes) },
+      publishTransaction: async (bytes) => { await gossip.publish(this.topics.transactions, bytes) },
       reportPeer: (peer, action) => { this.peerScore.report(peer, action) },
       syncTransport: {
         request: async (peer, request, { signal }) => {
@@ -394,7 +405,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       capacity: () => capacity.current(),
       knownPeers: () => capacity.cached(),
       findPeers: async (query) => await capacity.find(query),
-      publishOffer: async (data) => { await gossip.publish(TOPIC_OFFERS, data) },
+      publishOffer: async (data) => { await gossip.publish(this.topics.offers, data) },
       reportPeer: (peer, action) => { this.peerScore.report(peer, action) },
       // Bid only for requesters whose credits on the chain (less what they already owe in
       // pending transactions) cover the job's maximum cost.

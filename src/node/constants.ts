@@ -19,10 +19,13 @@ export const CAPACITY_GET_QUORUM = 3
 /** Deadline of one DHT lookup of one peer's capacity record. */
 export const CAPACITY_GET_TIMEOUT_MS = 5_000
 
-/** Gossip topics. Versioned so a future format lives beside this one. */
-export const TOPIC_OFFERS = '/depin/offers/1'
-export const TOPIC_BLOCKS = '/depin/blocks/1'
-export const TOPIC_TRANSACTIONS = '/depin/transactions/1'
+/**
+ * Gossip topic of job offers. Like the ledger's block and transaction topics it carries the
+ * network id: offers are paid in that network's credits, so networks never hear each other.
+ */
+export function offersTopic (networkId: string): string {
+  return `/depin/jobs/${networkId}/offers/1`
+}
 
 /** Size bounds per topic, checked before decoding. */
 export const MAX_OFFER_BYTES = 16 * 1024

@@ -18,8 +18,7 @@ import type { Identify } from '@libp2p/identify'
 import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import { capacitySelector, capacityValidator } from './capacity-record.ts'
 import {
-  CAPACITY_NAMESPACE, DHT_PROTOCOL, MAX_CONNECTIONS, MAX_GOSSIP_RPC_BYTES,
-  TOPIC_BLOCKS, TOPIC_OFFERS, TOPIC_TRANSACTIONS
+  CAPACITY_NAMESPACE, DHT_PROTOCOL, MAX_CONNECTIONS, MAX_GOSSIP_RPC_BYTES
 } from './constants.ts'
 
 // A type alias, not an interface: libp2p's ServiceMap needs an index-signature-compatible type.
@@ -44,6 +43,8 @@ export interface HostInit {
   appScore: (peerId: string) => number
   /** True for a peer that must not connect. */
   isBanned: (peerId: string) => boolean
+  /** The gossip topics this node uses, with their score weights; others are not tracked. */
+  topics: Record<string, number>
 }
 
 /** Topic score parameters: rejected messages cost the sender (P4); mesh delivery deficits are off
@@ -112,13 +113,10 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
         floodPublish: true,
         emitSelf: false,
         maxInboundDataLength: MAX_GOSSIP_RPC_BYTES,
-        allowedTopics: [TOPIC_OFFERS, TOPIC_BLOCKS, TOPIC_TRANSACTIONS],
+        // Subscriptions to other topics are not tracked: a peer cannot fill our memory with them.
+        allowedTopics: Object.keys(init.topics),
         scoreParams: {
-          topics: {
-            [TOPIC_OFFERS]: topicScore(0.5),
-            [TOPIC_BLOCKS]: topicScore(1),
-            [TOPIC_TRANSACTIONS]: topicScore(0.5)
-          },
+          topics: Object.fromEntries(Object.entries(init.topics).map(([topic, weight]) => [topic, topicScore(weight)])),
           topicScoreCap: 10,
           appSpecificScore: (peerId: string) => Math.min(0, init.appScore(peerId)),
           appSpecificWeight: 1,

@@ -41,7 +41,7 @@ export interface Testnet {
 export const TESTNET_ALLOCATION = 1_000_000
 /** Testnet blocks: about two seconds apart, cheap to mine. */
 export const TESTNET_BLOCK_INTERVAL_MS = 2_000
-export const TESTNET_HASHES_PER_BLOCK = 2 ** 14
+export const TESTNET_HASHES_PER_BLOCK = 2 ** 19
 
 /** How many earlier nodes each new node bootstraps to. */
 const BOOTSTRAP_FANOUT = 3
