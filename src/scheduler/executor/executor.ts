@@ -221,6 +221,13 @@ export class WasiExecutorPool implements WasiExecutor {
 
   /** Starts queued jobs on idle, ready workers. */
   private dispatch (): void {
+    if (this.slots.length === 0 && this.queue.length > 0) {
+      // every worker died and none could be started again: nothing would ever run these
+      for (const job of this.queue.splice(0)) {
+        this.settle(job, { error: new WorkerStartError('no executor worker is running') })
+      }
+      return
+    }
     while (this.queue.length > 0) {
       const slot = this.slots.find(s => s.ready && !s.gone && s.job === undefined)
       if (slot === undefined) return
@@ -322,13 +329,8 @@ export class WasiExecutorPool implements WasiExecutor {
       this.settle(job, { result: killedResult(`worker crashed: ${err.message}`, performance.now() - job.startedAt, 0) })
     }
     // Replace a worker that had been working; one that never started would fail again.
-    if (wasReady) {
-      this.spawn()
-    } else if (this.slots.length === 0) {
-      for (const queued of this.queue.splice(0)) {
-        this.settle(queued, { error: new WorkerStartError('no executor worker could be started', { cause: err }) })
-      }
-    }
+    if (wasReady) this.spawn()
+    this.dispatch()
   }
 
   private remove (slot: Slot): void {
@@ -339,6 +341,7 @@ export class WasiExecutorPool implements WasiExecutor {
 
   private retire (slot: Slot): void {
     slot.gone = true
+    if (!slot.ready) slot.onStartFailed(new ExecutorStoppedError('the executor stopped while its workers started'))
     this.track(slot.worker.terminate())
   }
 
