@@ -1,0 +1,62 @@
+/**
+ * Question: how long does a trivial job take end to end through the network, and how much of
+ * that is the network (negotiation, transfer, verification) rather than running the program?
+ *
+ * A 2-node in-process network on loopback: node 0 submits `examples/echo.wasm` with 16 bytes of
+ * input, node 1 runs it. Baseline in the same run: the same module and input through a local
+ * executor (what the worker itself spends). Reference: Bacalhau takes about 1.3 s per job.
+ *
+ *   node bench/dispatch.ts [jobs]
+ *
+ * Latest results: see the note at the bottom of this comment (updated by hand after a run).
+ */
+import { readFile } from 'node:fs/promises'
+import { createTestnet } from '../src/node/testnet.ts'
+import { createExecutor } from '../src/scheduler/executor/index.ts'
+import { rawCid } from '../src/proofs/encoding.ts'
+import { formatMs, summarize } from './lib.ts'
+
+const JOBS = Number(process.argv[2] ?? 300)
+const WARMUP = 30
+
+const module = await readFile(new URL('../examples/echo.wasm', import.meta.url))
+const input = new TextEncoder().encode('sixteen bytes!!!')
+
+function line (label: string, samples: number[]): void {
+  const s = summarize(samples)
+  console.log(`  ${label.padEnd(36)} p50 ${formatMs(s.p50).padStart(9)}  p99 ${formatMs(s.p99).padStart(9)}  mean ${formatMs(s.mean).padStart(9)}  (n=${s.n})`)
+}
+
+// Baseline: the local executor.
+const executor = createExecutor({ workers: 1 })
+await executor.start()
+const spec = { moduleCid: rawCid(module), module, stdin: input, args: [], env: {}, memoryMiB: 64, timeoutMs: 10_000, seed: new Uint8Array(32) }
+for (let i = 0; i < WARMUP; i++) await executor.run(spec)
+const local: number[] = []
+for (let i = 0; i < JOBS; i++) {
+  const start = performance.now()
+  await executor.run(spec)
+  local.push(performance.now() - start)
+}
+await executor.stop()
+
+// The network.
+const net = await createTestnet({ nodes: 2, nodeInit: (i) => ({ capacity: { slots: i === 0 ? 0 : 2 } }) })
+const [requester, worker] = net.nodes
+while ((await requester.findCapacity()).length < 1) await new Promise((resolve) => setTimeout(resolve, 100))
+const remote: number[] = []
+let failures = 0
+for (let i = 0; i < WARMUP + JOBS; i++) {
+  const start = performance.now()
+  const result = await (await requester.submitJob({ module, input, memoryMiB: 64, timeoutMs: 10_000 })).result()
+  const elapsed = performance.now() - start
+  if (result.status !== 'completed' || new TextDecoder().decode(result.stdout) !== 'sixteen bytes!!!') failures++
+  if (i >= WARMUP) remote.push(elapsed)
+}
+await net.stop()
+
+console.log(`trivial job (echo, 16 bytes), ${JOBS} sequential jobs after ${WARMUP} warm-up`)
+line('through the network (2 nodes)', remote)
+line('local executor (baseline)', local)
+console.log(`  network overhead at p50: ${formatMs(summarize(remote).p50 - summarize(local).p50)}${failures > 0 ? `   [${failures} job(s) failed]` : ''}`)
+console.log(`  worker ${worker.peerId}`)
