@@ -205,7 +205,9 @@ class Placement {
         }
         emptyRounds++
         const reasons = [...this.declines.values()]
-        const onlyPermanent = reasons.every((r) => !TRANSIENT_DECLINES.has(r))
+        // Fail fast only on evidence: peers answered, and every answer was a permanent refusal.
+        // Silence (no peer yet, answers lost or still on their way under load) is retried until the deadline.
+        const onlyPermanent = reasons.length > 0 && reasons.every((r) => !TRANSIENT_DECLINES.has(r))
         if (this.inFlight === 0 && this.outcomes.length === 0 && emptyRounds >= FAIL_FAST_ROUNDS && onlyPermanent) {
           throw new NoBidsError(this.noBidsMessage(), this.reasonCounts())
         }
