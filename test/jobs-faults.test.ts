@@ -1,0 +1,162 @@
+/**
+ * Jobs when things go wrong on a real testnet: a worker dies mid-task (the replica is re-placed),
+ * nobody can run a job (it fails fast with the decline reasons), a requester that starts before it
+ * has any peer (its job waits for one), and a requester restarted on its data dir (LevelDB) still
+ * knows its jobs and their output.
+ */
+import { join } from 'node:path'
+import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import { createTestnet, type Testnet } from '../src/node/testnet.ts'
+import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
+import { example, text, utf8, waitForCapacity, waitForOfferMesh } from './jobs-helpers.ts'
+import { tempDir } from './helpers.ts'
+
+describe('a worker killed mid-task', () => {
+  let net: Testnet
+
+  beforeAll(async () => {
+    net = await createTestnet({ nodes: 4 })
+    await waitForOfferMesh(net.nodes[0], net.nodes.slice(1).map((n) => n.peerId))
+    await waitForCapacity(net.nodes[0], 3)
+  })
+
+  afterAll(async () => { await net?.stop() })
+
+  it('the replica is re-placed on another worker and the job still succeeds with correct output', async () => {
+    const requester = net.nodes[0]
+    let victim: string | undefined
+    let stopping: Promise<void> | undefined
+    const handle = await requester.submitJob({ module: example('primes'), args: ['4000000'] }, {
+      onProgress: (p) => {
+        // Stop the node running the task as soon as it reports running (a ~1.5 s computation).
+        if (p.stage !== 'running' || victim != null) return
+        victim = p.peerId
+        stopping = net.nodes.find((n) => n.peerId === p.peerId)?.stop()
+      }
+    })
+    const result = await handle.result()
+    await stopping
+    expect(victim).toBeDefined()
+    expect(result.error).toBeUndefined()
+    expect(result.status).toBe('completed')
+    expect(text(result.stdout)).toBe('283146\n')
+    expect(result.verified).toBe(true)
+    const failed = result.workers.filter((w) => w.status === 'failed')
+    const done = result.workers.filter((w) => w.status === 'done')
+    expect(failed.map((w) => w.peerId)).toEqual([victim])
+    expect(done).toHaveLength(1)
+    expect(done[0].peerId).not.toBe(victim)
+    expect(done[0].agreed).toBe(true)
+    // The requester remembers the failure as evidence against the dead worker.
+    expect(requester.scheduler.reputation.get(victim as string).failure).toBe(1)
+    expect(requester.scheduler.reputation.get(done[0].peerId).success).toBe(1)
+  })
+})
+
+describe('jobs no peer can run', () => {
+  let net: Testnet
+
+  beforeAll(async () => {
+    // Every node offers 64 MiB; node 2 charges 50 credits per CPU-second.
+    net = await createTestnet({ nodes: 3, nodeInit: (i) => ({ capacity: { memoryMiB: 64, ...(i === 2 ? { pricePerCpuSecond: 50 } : {}) } }) })
+    await waitForOfferMesh(net.nodes[0], [net.nodes[1].peerId, net.nodes[2].peerId])
+  })
+
+  afterAll(async () => { await net?.stop() })
+
+  it('more memory than any node offers: fails fast with ERR_NO_BIDS and memory declines', async () => {
+    const handle = await net.nodes[0].submitJob({ module: example('echo'), memoryMiB: 1024 })
+    const result = await handle.result()
+    expect(result.status).toBe('failed')
+    expect(result.error?.code).toBe('ERR_NO_BIDS')
+    expect(result.error?.reasons?.memory).toBeGreaterThanOrEqual(1)
+    expect(Object.keys(result.error?.reasons ?? {})).toEqual(['memory'])
+    expect(result.workers).toEqual([])
+    const listed = (await net.nodes[0].jobs()).find((j) => j.id === handle.id)
+    expect(listed?.status).toBe('failed')
+  })
+
+  it('targeted at a node whose price is above maxPrice: fails fast with a price decline', async () => {
+    const handle = await net.nodes[0].submitJob({ module: example('echo'), memoryMiB: 32, maxPrice: 10, peers: [net.nodes[2].peerId] })
+    const result = await handle.result()
+    expect(result.status).toBe('failed')
+    expect(result.error?.code).toBe('ERR_NO_BIDS')
+    expect(result.error?.reasons).toEqual({ price: 1 })
+  })
+})
+
+describe('a requester that has no peer yet', () => {
+  let net: Testnet
+  let late: ComputeNode | undefined
+
+  afterAll(async () => {
+    await late?.stop()
+    await net?.stop()
+  })
+
+  it('keeps offering its job until a worker appears, instead of failing for lack of answers', async () => {
+    net = await createTestnet({ nodes: 1 })
+    const requester = net.nodes[0]
+    const input = utf8('waiting for a worker')
+    const handle = await requester.submitJob({ module: example('echo'), input })
+    // Four offer rounds with nobody to answer, and the job is still being placed.
+    let rounds = 0
+    const fourRounds = new Promise<string>((resolve) => {
+      handle.addEventListener('progress', (evt) => { if (evt.detail.stage === 'offered' && ++rounds === 4) resolve('placing') })
+    })
+    expect(await Promise.race([fourRounds, handle.result().then((r) => `${r.status} ${r.error?.code ?? ''}`)])).toBe('placing')
+    late = createComputeNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true, network: net.network, bootstrap: [requester.multiaddrs[0]] })
+    await late.start()
+    const result = await handle.result()
+    expect(result.error).toBeUndefined()
+    expect(result.status).toBe('completed')
+    expect(text(result.stdout)).toBe('waiting for a worker')
+    expect(result.workers.find((w) => w.status === 'done')?.peerId).toBe(late.peerId)
+  })
+})
+
+describe('a requester restarted on its data dir', () => {
+  let dir: { path: string, remove: () => Promise<void> }
+  let net: Testnet
+  let restarted: ComputeNode | undefined
+
+  beforeAll(async () => {
+    dir = await tempDir()
+    net = await createTestnet({ nodes: 2, dir: dir.path })
+    await waitForOfferMesh(net.nodes[0], [net.nodes[1].peerId])
+  })
+
+  afterAll(async () => {
+    await restarted?.stop()
+    await net?.stop()
+    await dir?.remove()
+  })
+
+  it('still lists its completed job and returns the output bytes (LevelDB on disk)', async () => {
+    const [requester, worker] = net.nodes
+    const input = Uint8Array.from({ length: 1000 }, (_, i) => (i * 7) & 0xff)
+    const handle = await requester.submitJob({ module: example('echo'), input })
+    const first = await handle.result()
+    expect(first.status).toBe('completed')
+    const peerId = requester.peerId
+    await requester.stop()
+
+    restarted = createComputeNode({ dataDir: join(dir.path, 'node-0'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true, network: net.network })
+    await restarted.start()
+    expect(restarted.peerId).toBe(peerId)
+    const listed = (await restarted.jobs()).filter((j) => j.id === handle.id)
+    expect(listed).toHaveLength(1)
+    expect(listed[0]).toMatchObject({ role: 'requester', status: 'completed', exitCode: 0, verified: true, requester: peerId, workers: [worker.peerId] })
+    const again = await restarted.job(handle.id)
+    expect(again.status).toBe('completed')
+    expect(again.exitCode).toBe(0)
+    expect(again.verified).toBe(true)
+    expect(again.outputCid).toBe(first.outputCid)
+    expect(Buffer.from(again.stdout).equals(Buffer.from(input))).toBe(true)
+    expect(again.workers.map((w) => [w.peerId, w.status, w.agreed])).toEqual([[worker.peerId, 'done', true]])
+    // The worker keeps its own record of the task it ran.
+    const ran = (await worker.jobs()).find((j) => j.id === handle.id && j.role === 'worker')
+    expect(ran?.status).toBe('done')
+    await expect(restarted.job('bafyreiaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')).rejects.toMatchObject({ code: 'ERR_JOB_NOT_FOUND' })
+  })
+})
