@@ -13,7 +13,7 @@ import { z } from 'zod'
 import { CID } from 'multiformats/cid'
 import { DAG_CBOR_CODE, cidOf, decode, encode, sha256 } from '../proofs/encoding.ts'
 import { parseWith, peerIdSchema, signatureSchema, uint } from '../proofs/schema.ts'
-import { signBody, signingBytes, verifyBytes, type Signer } from '../proofs/signing.ts'
+import { signBody, verifyBytes, type Signer } from '../proofs/signing.ts'
 import { AGREEMENT_DOMAIN, RESULT_DOMAIN, agreementSchema, resultSchema, type Agreement, type SignedResult } from '../proofs/agreement.ts'
 import { InvalidMessageError, MessageTooLargeError } from '../errors.ts'
 import { LEDGER_VERSION, MAX_NETWORK_ID_LENGTH, MAX_TX_BYTES } from './constants.ts'
@@ -101,7 +101,8 @@ export function parseTransaction (value: unknown): Transaction {
 }
 
 /** Hash and metadata of a parsed transaction. */
-export function txInfo (tx: Transaction, bytes: Uint8Array = encode(tx)): TxInfo {
+export function txInfo (tx: Transaction): TxInfo {
+  const bytes = encode(tx)
   const hash = sha256(bytes)
   const body = tx.body
   const base = { tx, hash, hashHex: toHex(hash), bytes }
@@ -153,7 +154,27 @@ export class VerifiedTxCache {
 }
 
 const AGREEMENT_PREFIX = new TextEncoder().encode(`depin/${AGREEMENT_DOMAIN}\n`)
+const TRANSFER_PREFIX = new TextEncoder().encode(`depin/${TRANSFER_DOMAIN}\n`)
+const SETTLE_PREFIX = new TextEncoder().encode(`depin/${SETTLE_DOMAIN}\n`)
 const RESULT_PREFIX = new TextEncoder().encode(`depin/${RESULT_DOMAIN}\n`)
+
+/**
+ * The canonical encoding of a signed transaction is `{ sig, body }` in DAG-CBOR key order ("sig"
+ * is shorter than "body"): a2 63 "sig" 58 40 <64 bytes> 64 "body" <body>. So the body's encoding,
+ * which is what the outer signature covers, is the tail of the transaction's own encoding and
+ * need not be encoded again.
+ */
+const SIGNED_TX_HEAD = Uint8Array.from([0xa2, 0x63, 0x73, 0x69, 0x67, 0x58, 0x40])
+const BODY_KEY = Uint8Array.from([0x64, 0x62, 0x6f, 0x64, 0x79])
+const BODY_OFFSET = SIGNED_TX_HEAD.length + 64 + BODY_KEY.length
+
+function bodyBytes (info: TxInfo): Uint8Array {
+  const b = info.bytes
+  let ok = b.byteLength > BODY_OFFSET
+  for (let i = 0; ok && i < SIGNED_TX_HEAD.length; i++) ok = b[i] === SIGNED_TX_HEAD[i]
+  for (let i = 0; ok && i < BODY_KEY.length; i++) ok = b[SIGNED_TX_HEAD.length + 64 + i] === BODY_KEY[i]
+  return ok ? b.subarray(BODY_OFFSET) : encode(info.tx.body)
+}
 
 function prefixed (prefix: Uint8Array, payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(prefix.length + payload.length)
@@ -180,7 +201,7 @@ export function verifyTransaction (info: TxInfo, network: string, cache?: Verifi
     // [REJECT] pointless self-transfer
     if (body.from === body.to) throw new InvalidTransactionError('transfer to oneself')
     // [REJECT] signature
-    if (!verifyBytes(body.from, signingBytes(TRANSFER_DOMAIN, body), sig)) throw new TxSignatureError(`transfer signature does not verify for ${body.from}`)
+    if (!verifyBytes(body.from, prefixed(TRANSFER_PREFIX, bodyBytes(info)), sig)) throw new TxSignatureError(`transfer signature does not verify for ${body.from}`)
   } else {
     const agreement = body.agreement
     const result = body.result
@@ -195,7 +216,7 @@ export function verifyTransaction (info: TxInfo, network: string, cache?: Verifi
     const id = cidOf(agreementBytes, DAG_CBOR_CODE)
     if (!id.equals(result.body.agreementId)) throw new SettleMismatchError('result is for another agreement')
     // [REJECT] four signatures
-    if (!verifyBytes(requester, signingBytes(SETTLE_DOMAIN, body), sig)) throw new TxSignatureError(`settle signature does not verify for requester ${requester}`)
+    if (!verifyBytes(requester, prefixed(SETTLE_PREFIX, bodyBytes(info)), sig)) throw new TxSignatureError(`settle signature does not verify for requester ${requester}`)
     const signedAgreement = prefixed(AGREEMENT_PREFIX, agreementBytes)
     if (!verifyBytes(requester, signedAgreement, agreement.requesterSig)) throw new TxSignatureError('agreement signature of the requester does not verify')
     if (!verifyBytes(worker, signedAgreement, agreement.workerSig)) throw new TxSignatureError('agreement signature of the worker does not verify')
