@@ -5,9 +5,10 @@ import {
   type GenesisConfig, type Ledger, type LedgerStore
 } from '../src/ledger/index.ts'
 import { createSettle, createTransfer } from '../src/ledger/tx.ts'
+import { encode } from '../src/proofs/encoding.ts'
 import {
   buildBlock, buildChain, blockHashHex, diskStore, genesisInfo, infoOf, makeSigners, makeWork, memoryStore,
-  replayBalances, startLedger, testGenesis, type DiskStore
+  replayBalances, startLedger, testGenesis, waitFor, type DiskStore
 } from './fixtures/ledger/helpers.ts'
 
 const network = 'test-ledger'
@@ -26,7 +27,8 @@ describe('forks and reorgs', () => {
   it('reorgs to a heavier branch: balances equal a replay, receipts counted once, undone txs back in the mempool', async () => {
     const [alice, bob, carol, minerA, minerB, me] = await makeSigners(6)
     const genesis = testGenesis([alice.peerId, bob.peerId])
-    const ledger = await startLedger({ signer: me, genesis })
+    const published: string[] = []
+    const ledger = await startLedger({ signer: me, genesis, publishTransaction: (b) => { published.push(Buffer.from(b).toString('hex')) } })
     cleanups.push(async () => { await ledger.stop() })
     const g = genesisInfo(ledger, genesis)
     const work = makeWork(alice, bob, { maxCost: 100 })
@@ -68,8 +70,10 @@ describe('forks and reorgs', () => {
     expect(receipts).toHaveLength(1)
     expect(receipts[0]).toMatchObject({ amount: 30, blockHash: blockHashHex(b1) })
 
-    // alice's transfer from the undone branch is pending again (still valid); the settle is not (settled on B).
+    // alice's transfer from the undone branch is pending again (still valid) and announced to the
+    // network; the settle is not (settled on B).
     expect(ledger.mempool().size).toBe(1)
+    expect(published).toEqual([Buffer.from(encode(tA)).toString('hex')])
     expect(await ledger.spendable(alice.peerId)).toBe(970 - 100)
 
     const peers = [alice, bob, carol, minerA, minerB].map((s) => s.peerId)
@@ -115,6 +119,18 @@ describe('forks and reorgs', () => {
     // The bad branch is gone and remembered.
     await expect(ledger.addBlock(b3)).rejects.toBeInstanceOf(KnownInvalidError)
     expect(await ledger.block(blockHashHex(b2))).toBeUndefined()
+  })
+})
+
+describe('mempool re-announce', () => {
+  it('announces pending transactions again after a while', async () => {
+    const [alice, bob] = await makeSigners(2)
+    let published = 0
+    const ledger = await startLedger({ signer: alice, genesis: testGenesis([alice.peerId]), rebroadcastMs: 50, publishTransaction: () => { published++ } })
+    cleanups.push(async () => { await ledger.stop() })
+    await ledger.transfer(bob.peerId, 5)
+    expect(published).toBe(1)
+    await waitFor(() => published >= 3, 10_000, 'two re-announcements')
   })
 })
 

@@ -41,6 +41,11 @@ export const MEMPOOL_MAX_BYTES = 16 * 1024 * 1024
 /** Mempool: most pending transactions of one sender (transfers by `from`, settles by requester). */
 export const MEMPOOL_MAX_PER_SENDER = 64
 
+/** Mempool: transactions pending this long are announced again (gossip may have missed a peer, or a partition healed). */
+export const MEMPOOL_REBROADCAST_MS = 60_000
+/** Mempool: most transactions re-announced per round. */
+export const MEMPOOL_REBROADCAST_MAX = 100
+
 /** Miner: nonces tried between checks of the stop flag. */
 export const MINER_BATCH = 4096
 /** Miner: how often a running miner rebuilds its template (fresh timestamp and mempool transactions). */

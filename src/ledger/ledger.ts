@@ -14,7 +14,7 @@ import { decodeBlock, decodeStoredBlock, encodeBlock, txRootOf, type Block, type
 import { Chain, type AddBlockOutcome } from './chain.ts'
 import {
   LEDGER_VERSION, MAX_BLOCK_BYTES, MAX_TX_BYTES, MAX_REORG_DEPTH, MAX_SIDE_BLOCKS, MAX_SYNC_LOCATOR, MAX_TXS_PER_BLOCK,
-  MEMPOOL_MAX_BYTES, MEMPOOL_MAX_PER_SENDER, MEMPOOL_MAX_TXS, MINER_BATCH, MINER_REFRESH_MS, SYNC_DROP_MS,
+  MEMPOOL_MAX_BYTES, MEMPOOL_MAX_PER_SENDER, MEMPOOL_MAX_TXS, MEMPOOL_REBROADCAST_MAX, MEMPOOL_REBROADCAST_MS, MINER_BATCH, MINER_REFRESH_MS, SYNC_DROP_MS,
   SYNC_REQUEST_TIMEOUT_MS, VERIFIED_TX_CACHE, blockTopic, transactionTopic
 } from './constants.ts'
 import { expectedTarget, medianTimePast, type AncestorLookup } from './difficulty.ts'
@@ -116,6 +116,8 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   private readonly miner: Miner
   private sync?: SyncClient
   private started = false
+  private rebroadcastTimer?: ReturnType<typeof setInterval>
+  private readonly rebroadcastMs: number
   private opened?: Promise<void>
 
   constructor (init: LedgerInit) {
@@ -124,6 +126,7 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
     this.store = init.store
     this.signer = init.signer
     this.now = init.now ?? Date.now
+    this.rebroadcastMs = init.rebroadcastMs ?? MEMPOOL_REBROADCAST_MS
     this.params = parseGenesisConfig(init.genesis ?? DEFAULT_GENESIS_CONFIG)
     this.networkId = this.params.networkId
     this.chain = new Chain({
@@ -161,6 +164,8 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
       }, { requestTimeoutMs: this.init.syncRequestTimeoutMs ?? SYNC_REQUEST_TIMEOUT_MS, dropMs: SYNC_DROP_MS })
     }
     this.started = true
+    this.rebroadcastTimer = setInterval(() => { this.rebroadcast() }, this.rebroadcastMs)
+    this.rebroadcastTimer.unref?.()
     if (this.init.mine === true) this.startMining()
     log('ledger started: network %s, tip %d %s', this.networkId, this.chain.tip.height, this.chain.tip.hashHex)
   }
@@ -168,6 +173,8 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   async stop (): Promise<void> {
     if (!this.started) return
     this.started = false
+    if (this.rebroadcastTimer != null) clearInterval(this.rebroadcastTimer)
+    this.rebroadcastTimer = undefined
     await this.miner.stop()
     this.sync?.stop()
     await this.queue.drain()
@@ -316,13 +323,23 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   private async announce (info: TxInfo): Promise<TxView> {
     const view = txView(info)
     this.safeDispatchEvent('transaction', { detail: view })
+    await this.publish(info)
+    this.miner.refresh()
+    return view
+  }
+
+  /** Publishes a transaction on gossip; a failure (e.g. no peers yet) is logged, the periodic re-announce retries. */
+  private async publish (info: TxInfo): Promise<void> {
     try {
       await this.init.publishTransaction?.(info.bytes)
     } catch (err) {
       log('could not publish transaction %s: %e', info.hashHex, err)
     }
-    this.miner.refresh()
-    return view
+  }
+
+  private rebroadcast (): void {
+    if (this.init.publishTransaction == null) return
+    for (const info of this.pool.takeStale(Date.now(), this.rebroadcastMs, MEMPOOL_REBROADCAST_MAX)) void this.publish(info)
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -346,13 +363,17 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
 
   /** Validates and applies a block under the queue, reconciles the mempool, emits events. */
   private async process (decoded: DecodedBlock): Promise<AddBlockOutcome> {
+    let readded: TxInfo[] = []
     const outcome = await this.queue.run(async () => {
       const outcome = await this.chain.addBlock(decoded)
       if (outcome.applied.length > 0 || outcome.undone.length > 0) {
-        await this.pool.reconcile(outcome.applied.map((b) => b.txs), outcome.undone.map((b) => b.txs), this.mempoolState(), (info) => { this.verify(info) })
+        readded = await this.pool.reconcile(outcome.applied.map((b) => b.txs), outcome.undone.map((b) => b.txs), this.mempoolState(), (info) => { this.verify(info) })
       }
       return outcome
     })
+    // Transactions of undone blocks are pending again here; peers that saw them only in those
+    // blocks (e.g. the other side of a healed partition) need them announced.
+    for (const info of readded) void this.publish(info)
     if (outcome.undone.length > 0) {
       this.safeDispatchEvent('reorg', {
         detail: {

@@ -34,6 +34,8 @@ interface PoolEntry {
   info: TxInfo
   payer: string
   seq: number
+  /** When it was added or last re-announced (ms since the epoch). */
+  announcedAt: number
 }
 
 export class Mempool {
@@ -112,7 +114,7 @@ export class Mempool {
   }
 
   private insert (info: TxInfo, payer: string): void {
-    const entry: PoolEntry = { info, payer, seq: this.seq++ }
+    const entry: PoolEntry = { info, payer, seq: this.seq++, announcedAt: Date.now() }
     this.byHash.set(info.hashHex, entry)
     const list = this.byPayer.get(payer) ?? []
     list.push(entry)
@@ -136,9 +138,11 @@ export class Mempool {
    * Brings the pool in line with a canonical chain change: removes what the applied blocks
    * included, then for every account the change touched rebuilds that payer's pending list from
    * its own pending transactions plus those of undone blocks, re-admitting in nonce order and
-   * dropping what no longer fits. `verify` re-checks signatures (cached, so cheap).
+   * dropping what no longer fits. `verify` re-checks signatures (cached, so cheap). Returns the
+   * transactions of undone blocks that are pending again (the caller re-announces them: peers
+   * that only ever saw them in a block do not have them).
    */
-  async reconcile (applied: TxInfo[][], undone: TxInfo[][], state: MempoolState, verify: (info: TxInfo) => void): Promise<void> {
+  async reconcile (applied: TxInfo[][], undone: TxInfo[][], state: MempoolState, verify: (info: TxInfo) => void): Promise<TxInfo[]> {
     const included = new Set<string>()
     const affected = new Set<string>()
     for (const txs of applied) {
@@ -183,6 +187,21 @@ export class Mempool {
         }
       }
     }
+    const readded: TxInfo[] = []
+    for (const list of candidates.values()) for (const info of list) if (this.byHash.has(info.hashHex)) readded.push(info)
+    return readded
+  }
+
+  /** Pending transactions that have waited at least `minAgeMs` since they were added or last announced, oldest first; marks them announced now. */
+  takeStale (now: number, minAgeMs: number, max: number): TxInfo[] {
+    const out: TxInfo[] = []
+    for (const e of [...this.byHash.values()].sort((a, b) => a.seq - b.seq)) {
+      if (out.length >= max) break
+      if (now - e.announcedAt < minAgeMs) continue
+      e.announcedAt = now
+      out.push(e.info)
+    }
+    return out
   }
 }
 

@@ -42,6 +42,8 @@ export interface LedgerInit {
   mempoolMaxBytes?: number
   /** @default MEMPOOL_MAX_PER_SENDER (64) */
   mempoolMaxPerSender?: number
+  /** Pending transactions are announced again after this long. @default MEMPOOL_REBROADCAST_MS (60 s) */
+  rebroadcastMs?: number
   /** Deadline of each sync request. @default SYNC_REQUEST_TIMEOUT_MS (10 s) */
   syncRequestTimeoutMs?: number
   /** How often a running miner refreshes its template. @default MINER_REFRESH_MS (5 s) */
