@@ -8,7 +8,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { logger } from '@libp2p/logger'
 import { decode, encode } from '../proofs/encoding.ts'
-import { DeadlineExceededError, InvalidMessageError, MessageTooLargeError } from '../errors.ts'
+import { DeadlineExceededError, InvalidMessageError, InvalidSignatureError, MessageTooLargeError } from '../errors.ts'
 import { ChannelClosedError, type Channel, type ChannelOpener, type HandleOptions, type OpenChannelOptions, type ProtocolRegistrar } from '../transport.ts'
 
 const log = logger('depin:channel')
@@ -96,13 +96,23 @@ export function createChannelOpener (libp2p: Pick<Libp2p, 'dialProtocol'>): Chan
   }
 }
 
-/** Registers channel handlers with `libp2p.handle`; a handler's error aborts just that stream. */
-export function createProtocolRegistrar (libp2p: Pick<Libp2p, 'handle' | 'unhandle'>, isBanned: (peerId: string) => boolean): ProtocolRegistrar {
+/** What the registrar needs of the peer score: refuse banned peers, penalise malformed streams. */
+export interface StreamJudge {
+  isBanned(peerId: string): boolean
+  report(peerId: string, action: 'MalformedMessage' | 'InvalidSignature' | 'Timeout'): unknown
+}
+
+/**
+ * Registers channel handlers with `libp2p.handle`. A handler's error aborts just that stream, and
+ * is the one place where stream-level misbehaviour (oversized or undecodable frames, bad
+ * signatures, silence past the deadline) costs the sender score.
+ */
+export function createProtocolRegistrar (libp2p: Pick<Libp2p, 'handle' | 'unhandle'>, judge: StreamJudge): ProtocolRegistrar {
   return {
     async handle (protocol, handler, options: HandleOptions) {
       await libp2p.handle(protocol, async (stream, connection) => {
         const remotePeer = connection.remotePeer.toString()
-        if (isBanned(remotePeer)) {
+        if (judge.isBanned(remotePeer)) {
           stream.abort(new Error('banned'))
           return
         }
@@ -111,6 +121,9 @@ export function createProtocolRegistrar (libp2p: Pick<Libp2p, 'handle' | 'unhand
           await handler(channel)
         } catch (err) {
           log('%s handler for %s failed: %e', protocol, remotePeer, err)
+          if (err instanceof InvalidSignatureError) judge.report(remotePeer, 'InvalidSignature')
+          else if (err instanceof InvalidMessageError || err instanceof MessageTooLargeError) judge.report(remotePeer, 'MalformedMessage')
+          else if (err instanceof DeadlineExceededError) judge.report(remotePeer, 'Timeout')
           channel.abort(err as Error)
         }
       }, {

@@ -27,8 +27,8 @@ import type { JobInit } from '../scheduler/job.ts'
 import type { JobProgress, JobResult } from '../scheduler/requester-service.ts'
 import { MAX_OFFER_BYTES, offersTopic } from './constants.ts'
 import {
-  blockTopic, createLedger, parseSyncRequest, transactionTopic, DEFAULT_GENESIS_CONFIG, MAX_SYNC_FRAME_BYTES,
-  SYNC_PROTOCOL, SYNC_REQUEST_TIMEOUT_MS, type GenesisConfig, type Ledger, type LedgerInit
+  blockTopic, createLedger, createSyncHandler, createSyncTransport, transactionTopic, DEFAULT_GENESIS_CONFIG,
+  SYNC_HANDLE_OPTIONS, SYNC_PROTOCOL, type GenesisConfig, type Ledger, type LedgerInit
 } from '../ledger/index.ts'
 
 const log = logger('depin:node')
@@ -276,7 +276,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       signer: this.signer,
       store: this.store as Store,
       channels: createChannelOpener(libp2p),
-      protocols: createProtocolRegistrar(libp2p, (peer) => this.peerScore.isBanned(peer)),
+      protocols: createProtocolRegistrar(libp2p, this.peerScore),
       gossip: this.requireGossip(),
       peerScore: this.peerScore,
       capacity: this.requireCapacity()
@@ -334,7 +334,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     const libp2p = this.host
     const gossip = this.requireGossip()
     const channels = createChannelOpener(libp2p)
-    const protocols = createProtocolRegistrar(libp2p, (peer) => this.peerScore.isBanned(peer))
+    const protocols = createProtocolRegistrar(libp2p, this.peerScore)
     const store = (this.store as Store).sublevel('ledger', { keyEncoding: 'view', valueEncoding: 'view' })
     const ledger = createLedger({
       ...this.init.ledger,
@@ -345,30 +345,13 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       publishBlock: async (bytes) => { await gossip.publish(this.topics.blocks, bytes) },
       publishTransaction: async (bytes) => { await gossip.publish(this.topics.transactions, bytes) },
       reportPeer: (peer, action) => { this.peerScore.report(peer, action) },
-      syncTransport: {
-        request: async (peer, request, { signal }) => {
-          const channel = await channels.open(peer, SYNC_PROTOCOL, { signal, maxFrameBytes: MAX_SYNC_FRAME_BYTES, idleTimeoutMs: SYNC_REQUEST_TIMEOUT_MS })
-          try {
-            await channel.send(request, { signal })
-            const response = await channel.receive({ signal })
-            void channel.close()
-            return response
-          } catch (err) {
-            channel.abort(err as Error)
-            throw err
-          }
-        }
-      }
+      syncTransport: createSyncTransport(channels)
     })
     await ledger.start()
     const { blocks, transactions } = ledger.topicHandlers()
     gossip.register(blocks)
     gossip.register(transactions)
-    await protocols.handle(SYNC_PROTOCOL, async (channel) => {
-      const request = parseSyncRequest(await channel.receive())
-      await channel.send(await ledger.handleSyncRequest(request))
-      await channel.close()
-    }, { maxFrameBytes: MAX_SYNC_FRAME_BYTES, idleTimeoutMs: SYNC_REQUEST_TIMEOUT_MS, maxInboundStreams: 8, maxOutboundStreams: 8 })
+    await protocols.handle(SYNC_PROTOCOL, createSyncHandler(ledger), SYNC_HANDLE_OPTIONS)
     libp2p.addEventListener('peer:identify', (evt) => {
       if (!evt.detail.protocols.includes(SYNC_PROTOCOL)) return
       void this.syncFrom(evt.detail.peerId.toString())
@@ -399,7 +382,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     const scheduler = new Scheduler({
       signer: this.signer,
       channels: createChannelOpener(libp2p),
-      protocols: createProtocolRegistrar(libp2p, (peer) => this.peerScore.isBanned(peer)),
+      protocols: createProtocolRegistrar(libp2p, this.peerScore),
       store: this.store as Store,
       executor,
       capacity: () => capacity.current(),

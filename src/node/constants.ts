@@ -1,3 +1,5 @@
+import { MAX_BLOCK_BYTES } from '../ledger/constants.ts'
+
 /** DHT protocol id: depin's own Kademlia network, separate from the public IPFS DHT. */
 export const DHT_PROTOCOL = '/depin/kad/1.0.0'
 /** Key namespace of signed capacity records in the DHT: `/depin-capacity/<peer id>`. */
@@ -27,12 +29,10 @@ export function offersTopic (networkId: string): string {
   return `/depin/jobs/${networkId}/offers/1`
 }
 
-/** Size bounds per topic, checked before decoding. */
+/** Largest offer on gossip, checked before decoding (blocks and transactions: see the ledger's constants). */
 export const MAX_OFFER_BYTES = 16 * 1024
-export const MAX_TRANSACTION_BYTES = 64 * 1024
-export const MAX_BLOCK_GOSSIP_BYTES = 2 * 1024 * 1024
-/** Gossipsub's own frame bound: the largest message plus room for the RPC envelope. */
-export const MAX_GOSSIP_RPC_BYTES = MAX_BLOCK_GOSSIP_BYTES + 64 * 1024
+/** Gossipsub's own frame bound: the largest message (a block) plus room for the RPC envelope. */
+export const MAX_GOSSIP_RPC_BYTES = MAX_BLOCK_BYTES + 64 * 1024
 
 /** Default local API address (loopback only). */
 export const DEFAULT_API_HOST = '127.0.0.1'
