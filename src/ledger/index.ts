@@ -2,7 +2,7 @@
  * The replicated proof-of-work ledger: blocks of signed transactions (transfers and work-receipt
  * settlements) sealed by hashcash, heaviest chain wins, state (balances, nonces, receipts) in
  * level with atomic batches, a mempool, an opt-in miner in a worker thread, and a
- * network-agnostic sync protocol. See docs/ledger.md for the wire and storage formats.
+ * network-agnostic sync protocol. See docs/protocol.md (Ledger) for the wire and storage formats.
  *
  * The node wires it up: `createLedger({ store, signer, genesis, publishBlock, publishTransaction,
  * syncTransport, reportPeer })`, registers `ledger.topicHandlers()` on gossip, serves
