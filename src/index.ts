@@ -31,4 +31,8 @@ export {
   NoBidsError, JobTimeoutError, JobCancelledError, InvalidJobError, JobNotFoundError, BadResultError, ProtocolViolationError
 } from './scheduler/errors.ts'
 
+export { createLedger, createGenesisConfig, DEFAULT_GENESIS_CONFIG } from './ledger/index.ts'
+export type { Ledger, LedgerInit, LedgerEvents, BlockSummary, BlockView, TxView, Receipt, ReceiptQuery, GenesisConfig } from './ledger/index.ts'
+export { testnetGenesis, TESTNET_ALLOCATION } from './node/testnet.ts'
+
 export { DepinError, InvalidMessageError, InvalidSignatureError, MessageTooLargeError, DeadlineExceededError, ConfigError, NotStartedError } from './errors.ts'
