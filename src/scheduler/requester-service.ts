@@ -38,7 +38,7 @@ import {
 import type { Reputation } from './reputation.ts'
 import {
   BID_WINDOW_MS, CHUNK_BYTES, DIRECT_OFFER_FANOUT, MAX_NEGOTIATE_FRAME_BYTES, MAX_OUTPUT_BYTES, MAX_TASK_FRAME_BYTES,
-  NEGOTIATE_IDLE_TIMEOUT_MS, NEGOTIATE_PROTOCOL, REOFFER_MAX_MS, REOFFER_MIN_MS, TASK_IDLE_TIMEOUT_MS, TASK_PROTOCOL
+  NEGOTIATE_IDLE_TIMEOUT_MS, NEGOTIATE_MAX_INBOUND_STREAMS, NEGOTIATE_PROTOCOL, REOFFER_MAX_MS, REOFFER_MIN_MS, TASK_IDLE_TIMEOUT_MS, TASK_PROTOCOL
 } from './constants.ts'
 import {
   BadResultError, JobCancelledError, JobTimeoutError, NoBidsError, ProtocolViolationError, TRANSIENT_DECLINES,
@@ -49,6 +49,53 @@ const log = logger('depin:requester')
 
 /** Offer rounds without a single bid after which a job whose refusals are all permanent fails. */
 const FAIL_FAST_ROUNDS = 3
+
+/**
+ * Negotiation streams this node keeps open to one peer at once (offers and accepts of all its
+ * jobs). Below the peer's inbound limit, so a burst of jobs waits here instead of having its
+ * streams reset there.
+ */
+const MAX_NEGOTIATIONS_PER_PEER = NEGOTIATE_MAX_INBOUND_STREAMS / 2
+
+/** Bounds concurrent work per peer; waiters queue in order and leave when their signal aborts. */
+class PerPeerLimit {
+  private readonly limit: number
+  private readonly active = new Map<string, number>()
+  private readonly waiters = new Map<string, Array<() => void>>()
+
+  constructor (limit: number) {
+    this.limit = limit
+  }
+
+  async run<T> (peer: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    while ((this.active.get(peer) ?? 0) >= this.limit) {
+      signal.throwIfAborted()
+      const queue = this.waiters.get(peer) ?? []
+      this.waiters.set(peer, queue)
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          signal.removeEventListener('abort', done)
+          const i = queue.indexOf(done)
+          if (i >= 0) queue.splice(i, 1)
+          if (queue.length === 0 && this.waiters.get(peer) === queue) this.waiters.delete(peer)
+          resolve()
+        }
+        queue.push(done)
+        signal.addEventListener('abort', done, { once: true })
+      })
+    }
+    signal.throwIfAborted()
+    this.active.set(peer, (this.active.get(peer) ?? 0) + 1)
+    try {
+      return await fn()
+    } finally {
+      const left = (this.active.get(peer) ?? 1) - 1
+      if (left === 0) this.active.delete(peer)
+      else this.active.set(peer, left)
+      this.waiters.get(peer)?.[0]?.()
+    }
+  }
+}
 
 export type ProgressStage =
   'queued' | 'offered' | 'bid' | 'declined' | 'accepted' | 'running' | 'result' | 'retry' | 'verified' | 'completed' | 'failed'
@@ -131,6 +178,9 @@ interface ReplicaOutcome {
   stdout: Uint8Array
   stderr: Uint8Array
 }
+
+/** A worker answered an accept with an error frame (a refusal, with the worker's code). */
+class AcceptRefusedError extends DepinError {}
 
 /** Reads one frame of a task stream that must be one of the expected types. */
 async function receiveTask (channel: Channel, signal: AbortSignal): Promise<ReturnType<typeof parseTaskResponse>> {
@@ -323,10 +373,13 @@ class Placement {
   private async offerDirect (peer: string, signal: AbortSignal): Promise<void> {
     let channel: Channel | undefined
     try {
-      channel = await this.c.channels.open(peer, NEGOTIATE_PROTOCOL, { signal, maxFrameBytes: MAX_NEGOTIATE_FRAME_BYTES, idleTimeoutMs: NEGOTIATE_IDLE_TIMEOUT_MS })
-      await channel.send({ t: 'offer', job: this.job })
-      const response = parseNegotiateResponse(await channel.receive({ signal }))
-      await channel.close()
+      const response = await this.svc.negotiations.run(peer, signal, async () => {
+        channel = await this.c.channels.open(peer, NEGOTIATE_PROTOCOL, { signal, maxFrameBytes: MAX_NEGOTIATE_FRAME_BYTES, idleTimeoutMs: NEGOTIATE_IDLE_TIMEOUT_MS })
+        await channel.send({ t: 'offer', job: this.job })
+        const answer = parseNegotiateResponse(await channel.receive({ signal }))
+        await channel.close()
+        return answer
+      })
       if (response.t === 'bid' || response.t === 'decline') this.receive(response, peer)
     } catch (err) {
       channel?.abort(err as Error)
@@ -346,6 +399,14 @@ class Placement {
         this.svc.emitProgress({ jobId: this.id, stage: 'result', peerId: worker, detail: `exit ${outcome.result.body.exitCode}` })
       }, (err: Error) => {
         if (signal.aborted) return
+        if ((err as DepinError).code === 'ERR_BUSY') {
+          // The worker filled up between bid and accept: not a fault, and not final. Forget its
+          // stale bid and let a later offer round ask it again (its busy decline keeps the job
+          // re-offering with back-off instead of failing fast).
+          this.used.delete(worker)
+          this.bids.delete(worker)
+          this.declines.set(worker, 'busy')
+        }
         log('replica %d of %s on %s failed: %s', replica, this.id, worker, err.message)
         this.svc.emitProgress({ jobId: this.id, stage: 'retry', peerId: worker, detail: err.message })
       })
@@ -388,6 +449,11 @@ class Placement {
   private judge (worker: string, err: unknown, stage: 'accept' | 'task' | 'running'): void {
     const code = (err as { code?: string }).code
     if (stage === 'accept' && (code === 'ERR_BUSY' || code === 'ERR_FUNDS')) return
+    if (err instanceof AcceptRefusedError) {
+      // A well-formed refusal (its bid expired meanwhile, ...) is an answer, not misbehaviour.
+      this.c.reputation.record(worker, 'failure')
+      return
+    }
     if (err instanceof DeadlineExceededError) {
       this.c.reputation.record(worker, 'timeout')
       this.c.reportPeer(worker, 'Timeout')
@@ -397,10 +463,13 @@ class Placement {
     } else if (err instanceof InvalidMessageError || err instanceof ProtocolViolationError) {
       this.c.reputation.record(worker, 'failure')
       this.c.reportPeer(worker, 'MalformedMessage')
-    } else if (stage !== 'running') {
+    } else if (stage === 'task') {
+      // It agreed, then the task stream failed before the task started.
       this.c.reputation.record(worker, 'no-show')
       this.c.reportPeer(worker, 'NoShow')
     } else {
+      // No agreement yet (the accept stream failed: reset, refused, connection lost), or the
+      // task was running when the worker went away: evidence for ranking, not a penalty.
       this.c.reputation.record(worker, 'failure')
     }
   }
@@ -419,21 +488,23 @@ class Placement {
       deadline: job.deadline
     }
     const requesterSig = signAgreementAsRequester(this.c.signer, body)
-    const channel = await this.c.channels.open(bid.body.worker, NEGOTIATE_PROTOCOL, { signal, maxFrameBytes: MAX_NEGOTIATE_FRAME_BYTES, idleTimeoutMs: NEGOTIATE_IDLE_TIMEOUT_MS })
-    try {
-      await channel.send({ t: 'accept', accept: { body, requesterSig } })
-      const response = parseNegotiateResponse(await channel.receive({ signal }))
-      await channel.close()
-      if (response.t === 'error') throw new ProtocolViolationError(`${bid.body.worker} refused the accept: ${response.message}`, response.code)
-      if (response.t !== 'agreement') throw new ProtocolViolationError(`expected an agreement, got ${response.t}`)
-      const agreement = parseAgreement(response.agreement)
-      if (!agreementId(agreement.body).equals(agreementId(body))) throw new ProtocolViolationError('the agreement differs from the accept')
-      verifyAgreement(agreement)
-      return agreement
-    } catch (err) {
-      channel.abort(err as Error)
-      throw err
-    }
+    return await this.svc.negotiations.run(bid.body.worker, signal, async () => {
+      const channel = await this.c.channels.open(bid.body.worker, NEGOTIATE_PROTOCOL, { signal, maxFrameBytes: MAX_NEGOTIATE_FRAME_BYTES, idleTimeoutMs: NEGOTIATE_IDLE_TIMEOUT_MS })
+      try {
+        await channel.send({ t: 'accept', accept: { body, requesterSig } })
+        const response = parseNegotiateResponse(await channel.receive({ signal }))
+        await channel.close()
+        if (response.t === 'error') throw new AcceptRefusedError(`${bid.body.worker} refused the accept: ${response.message}`, response.code)
+        if (response.t !== 'agreement') throw new ProtocolViolationError(`expected an agreement, got ${response.t}`)
+        const agreement = parseAgreement(response.agreement)
+        if (!agreementId(agreement.body).equals(agreementId(body))) throw new ProtocolViolationError('the agreement differs from the accept')
+        verifyAgreement(agreement)
+        return agreement
+      } catch (err) {
+        channel.abort(err as Error)
+        throw err
+      }
+    })
   }
 
   private async runTask (agreement: Agreement, signal: AbortSignal, onRunning: () => void): Promise<ReplicaOutcome> {
@@ -573,6 +644,8 @@ export interface RequesterInit {
 
 export class RequesterService extends TypedEventEmitter<RequesterEvents> {
   readonly components: RequesterComponents
+  /** Open negotiation streams per peer, across all jobs. */
+  readonly negotiations = new PerPeerLimit(MAX_NEGOTIATIONS_PER_PEER)
   private readonly maxActiveJobs: number
   private readonly placements = new Map<string, Placement>()
   private readonly waiting: Array<() => void> = []

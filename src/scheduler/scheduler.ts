@@ -20,7 +20,7 @@ import { createJob, jobId, parseSignedJob, type JobInit, type SignedJob } from '
 import { parseNegotiateRequest, type NegotiateResponse } from './messages.ts'
 import { Reputation } from './reputation.ts'
 import { RequesterService, type JobProgress, type JobResult, type SettlementItem } from './requester-service.ts'
-import { WorkerService } from './worker-service.ts'
+import { closeServed, WorkerService } from './worker-service.ts'
 import type { Executor } from './executor/index.ts'
 import {
   BID_TTL_MS, MAX_NEGOTIATE_FRAME_BYTES, MAX_TASK_FRAME_BYTES, NEGOTIATE_IDLE_TIMEOUT_MS, NEGOTIATE_MAX_INBOUND_STREAMS,
@@ -301,7 +301,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       response = { t: 'error', code: (e.code ?? 'ERR_INTERNAL').slice(0, 64), message: (e.message ?? 'error').slice(0, 500) }
     }
     await channel.send(response)
-    await channel.close()
+    await closeServed(channel)
   }
 }
 

@@ -13,7 +13,7 @@ import { rawCid } from '../proofs/encoding.ts'
 import { assertSigned } from '../proofs/signing.ts'
 import type { Signer } from '../proofs/signing.ts'
 import { AGREEMENT_DOMAIN } from '../proofs/agreement.ts'
-import type { Channel, ChannelOpener } from '../transport.ts'
+import { ChannelClosedError, type Channel, type ChannelOpener } from '../transport.ts'
 import type { Capacity } from '../node/capacity-record.ts'
 import type { PeerActionName } from '../node/peer-score.ts'
 import type { Executor, ExecResult } from './executor/index.ts'
@@ -30,7 +30,7 @@ import {
   NEGOTIATE_PROTOCOL, SEEN_OFFERS_MAX, TASK_HEARTBEAT_MS
 } from './constants.ts'
 import {
-  AcceptReplayedError, BlobMismatchError, ProtocolViolationError, UnknownOfferError, type DeclineReason
+  AcceptReplayedError, BlobMismatchError, ProtocolViolationError, TRANSIENT_DECLINES, UnknownOfferError, type DeclineReason
 } from './errors.ts'
 
 const log = logger('depin:worker')
@@ -144,8 +144,11 @@ export class WorkerService {
       const decline: SignedDecline = signDecline(this.c.signer, { v: 1, jobId: id, worker: this.c.signer.peerId, reason })
       response = { t: 'decline', decline }
     }
-    this.answers.set(key, { response, bid, job, expiresAt: now + BID_TTL_MS })
-    this.pruneAnswers(now)
+    // Transient refusals are not remembered: the next offer round re-checks (a slot may be free).
+    if (reason == null || !TRANSIENT_DECLINES.has(reason)) {
+      this.answers.set(key, { response, bid, job, expiresAt: now + BID_TTL_MS })
+      this.pruneAnswers(now)
+    }
     return { response, fresh: true }
   }
 
@@ -180,7 +183,12 @@ export class WorkerService {
     if (body.maxCost !== maxCostAt(job.body, body.price)) throw new ProtocolViolationError('accept with a wrong maxCost')
     if (body.deadline !== job.body.deadline) throw new ProtocolViolationError('accept with a wrong deadline')
     if (body.replica >= job.body.replicas + 64) throw new ProtocolViolationError('replica index out of range')
-    if (this.active.size >= this.maxActive()) throw new ProtocolViolationError('no free slot any more', 'ERR_BUSY')
+    if (this.active.size >= this.maxActive()) {
+      // The quote is void: a re-offer of this job gets a fresh admission (a busy decline, or a
+      // new bid once a slot is free) instead of the cached bid.
+      this.answers.delete(body.jobId.toString())
+      throw new ProtocolViolationError('no free slot any more', 'ERR_BUSY')
+    }
     if (!await this.c.canPay(body.requester, body.maxCost)) throw new ProtocolViolationError('the requester cannot pay', 'ERR_FUNDS')
     const agreement: Agreement = { body, requesterSig: accept.requesterSig, workerSig: signAgreementAsWorker(this.c.signer, body) }
     const task: ActiveTask = { agreement, job, controller: new AbortController() }
@@ -204,6 +212,7 @@ export class WorkerService {
     const task = this.active.get(id)
     if (task == null) {
       await channel.send({ t: 'error', code: 'ERR_UNKNOWN_AGREEMENT', message: `no open agreement ${id}` })
+      await closeServed(channel)
       return
     }
     if (channel.remotePeer !== task.agreement.body.requester) throw new ProtocolViolationError('task sent by someone other than the requester')
@@ -244,7 +253,7 @@ export class WorkerService {
       await channel.send({ t: 'result', result: signResult(this.c.signer, body), stderrBytes: stderr.byteLength, stdoutTruncated: result.stdoutTruncated, stderrTruncated: result.stderrTruncated })
       await sendChunks(channel, 'stdout', result.stdout)
       await sendChunks(channel, 'stderr', stderr)
-      await channel.close()
+      await closeServed(channel)
       await this.saveRecord({ ...record, status: 'done', finishedAt: Date.now(), exitCode: body.exitCode, outputCid: outputCid.toString(), cpuMs: body.cpuMs, wallMs: body.wallMs })
       this.events.onTaskFinished?.(id, record.jobId, body.exitCode)
     } catch (err) {
@@ -354,6 +363,22 @@ async function receiveBlob (channel: Channel, which: 'module' | 'input', size: n
   }
   if (offset !== size) throw new BlobMismatchError(`${which} is ${offset} bytes, the job declares ${size}`)
   return buffer
+}
+
+/**
+ * Ends a stream this node served: closes our side, then waits (at most the idle deadline) for the
+ * peer to close its side and tears the stream down if it does not. A graceful close alone is a
+ * half-close: a peer that never closes its side would keep the stream, and one of its
+ * per-connection stream slots, until the muxer's 2-minute inactivity timeout.
+ */
+export async function closeServed (channel: Channel): Promise<void> {
+  await channel.close()
+  try {
+    await channel.receive()
+    channel.abort(new ProtocolViolationError('frame after the final answer'))
+  } catch (err) {
+    if (!(err instanceof ChannelClosedError)) channel.abort(err as Error)
+  }
 }
 
 /** Sends bytes as chunk frames (nothing for empty bytes). */
