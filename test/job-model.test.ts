@@ -365,20 +365,29 @@ describe('worker admission and accept (WorkerService, no network)', () => {
     }, { queuePerSlot: 0 })
     fresh.start()
     try {
-      const offer = async (): Promise<{ body: AgreementBody, requesterSig: Uint8Array }> => {
+      const offer = async (): Promise<{ job: SignedJob, id: CID, accept: { body: AgreementBody, requesterSig: Uint8Array } }> => {
         const { job, id } = createJob(requester, { module: MODULE })
         const a = await fresh.answerOffer(job, id)
         if (a?.response.t !== 'bid') throw new Error('expected a bid')
         const body: AgreementBody = { v: 1, jobId: id, requester: requester.peerId, worker: worker.peerId, replica: 0, price: 2, maxCost: maxCostAt(job.body, 2), acceptedAt: Date.now(), deadline: job.body.deadline }
-        return { body, requesterSig: signAgreementAsRequester(requester, body) }
+        return { job, id, accept: { body, requesterSig: signAgreementAsRequester(requester, body) } }
       }
       const first = await offer()
       const second = await offer() // bids are quotes: both get a bid while the slot is free
-      await fresh.accept(first, requester.peerId)
-      await expect(fresh.accept(second, requester.peerId)).rejects.toMatchObject({ code: 'ERR_BUSY' })
+      await fresh.accept(first.accept, requester.peerId)
+      await expect(fresh.accept(second.accept, requester.peerId)).rejects.toMatchObject({ code: 'ERR_BUSY' })
+      // The refused quote is void: the same offer again is re-checked (busy), not answered
+      // from the cache with the old bid.
+      const again = await fresh.answerOffer(second.job, second.id)
+      expect(again?.response.t === 'decline' && again.response.decline.body.reason).toBe('busy')
+      expect(again?.fresh).toBe(true)
       const { job, id } = createJob(requester, { module: MODULE })
       const a = await fresh.answerOffer(job, id)
       expect(a?.response.t === 'decline' && a.response.decline.body.reason).toBe('busy')
+      // Busy declines are not cached either: once the slot is free, the same offer gets a bid.
+      fresh.stop()
+      fresh.start()
+      expect((await fresh.answerOffer(job, id))?.response.t).toBe('bid')
     } finally {
       fresh.stop()
     }
@@ -411,12 +420,14 @@ describe('worker admission and accept (WorkerService, no network)', () => {
     expect(result.body.outputCid.equals(rawCid(input))).toBe(true)
     const out = parseTaskResponse(await mine.receive())
     expect(out.t === 'stdout' && text(out.data)).toBe('over a channel pair')
+    await mine.close() // the worker waits for our end of stream before releasing its side
     await serving
     // The agreement is used up: a second task frame for it is refused.
     const [mine2, theirs2] = channelPair(requester.peerId, worker.peerId)
     const again = svc.serveTask(theirs2)
     await mine2.send({ t: 'task', agreement, job })
     expect(parseTaskResponse(await mine2.receive())).toMatchObject({ t: 'error', code: 'ERR_UNKNOWN_AGREEMENT' })
+    await mine2.close()
     await again
   })
 

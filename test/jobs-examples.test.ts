@@ -119,5 +119,9 @@ describe('example jobs on a 4-node testnet', () => {
       expect(results[i].id).toBe(handles[i].id)
       expect(text(results[i].stdout)).toBe(text(inputs[i]))
     }
+    // Workers that were full at accept time or whose streams were busy are not misbehaving:
+    // the requester holds nothing against any of them.
+    expect(requester.peerScore.list()).toEqual([])
+    expect(requester.peers().map((p) => p.peerId)).toEqual(expect.arrayContaining(workerIds))
   }, 120_000)
 })

@@ -1,0 +1,189 @@
+/**
+ * Hostile peers on the offers topic and the negotiation protocol, against real nodes on a real
+ * testnet. W is the worker under attack, R an honest requester whose jobs (aimed at W) must keep
+ * completing, M1/M2 are funded peers driven by hand, and fresh attacker nodes join for the gossip
+ * cases (so each starts with a clean score).
+ */
+import { randomBytes } from 'node:crypto'
+import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { lpStream } from '@libp2p/utils'
+import type { Stream } from '@libp2p/interface'
+import { createTestnet, type Testnet } from '../src/node/testnet.ts'
+import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
+import { decode, encode, rawCid } from '../src/proofs/encoding.ts'
+import { signAgreementAsRequester, verifyAgreement, type AgreementBody } from '../src/proofs/agreement.ts'
+import { createJob, maxCostAt } from '../src/scheduler/job.ts'
+import { parseNegotiateResponse, signBid, type NegotiateResponse } from '../src/scheduler/messages.ts'
+import { MAX_NEGOTIATE_FRAME_BYTES, NEGOTIATE_MAX_INBOUND_STREAMS, NEGOTIATE_PROTOCOL } from '../src/scheduler/constants.ts'
+import { example, text, utf8, waitForOfferMesh } from './jobs-helpers.ts'
+import { waitFor } from './helpers.ts'
+
+/** Unsigned LEB128, the length prefix of every frame. */
+export function varint (n: number): Uint8Array {
+  const out: number[] = []
+  do {
+    let byte = n % 128
+    n = Math.floor(n / 128)
+    if (n > 0) byte |= 0x80
+    out.push(byte)
+  } while (n > 0)
+  return Uint8Array.from(out)
+}
+
+/** Reads one frame of a raw stream: the decoded value, or how the stream ended. */
+async function readOutcome (stream: Stream, timeoutMs = 30_000): Promise<{ frame?: NegotiateResponse, ended?: string }> {
+  const lp = lpStream(stream, { maxDataLength: 1 << 20 })
+  try {
+    const bytes = await lp.read({ signal: AbortSignal.timeout(timeoutMs) })
+    return { frame: parseNegotiateResponse(decode(bytes.subarray(), 1 << 20)) }
+  } catch (err) {
+    return { ended: (err as Error).name }
+  }
+}
+
+describe('negotiation and offers under attack', () => {
+  let net: Testnet
+  let W: ComputeNode
+  let R: ComputeNode
+  let M1: ComputeNode
+  let M2: ComputeNode
+  const joined: ComputeNode[] = []
+
+  beforeAll(async () => {
+    net = await createTestnet({ nodes: 4 })
+    ;[W, R, M1, M2] = net.nodes
+    await waitForOfferMesh(R, [W.peerId])
+  })
+
+  afterAll(async () => {
+    await Promise.all(joined.map(async (n) => { await n.stop() }))
+    await net?.stop()
+  })
+
+  /** R runs an echo job on W: W is up and serving. */
+  async function honestJobOnW (): Promise<void> {
+    const input = utf8(`honest ${randomBytes(6).toString('hex')}`)
+    const result = await (await R.submitJob({ module: example('echo'), input, peers: [W.peerId] })).result()
+    expect(result.error).toBeUndefined()
+    expect(result.status).toBe('completed')
+    expect(text(result.stdout)).toBe(text(input))
+  }
+
+  /** A new (unfunded) node connected to W that can publish to W on the offers topic. */
+  async function joinAttacker (): Promise<ComputeNode> {
+    const node = createComputeNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true, network: net.network, bootstrap: [W.multiaddrs[0]], advertise: false })
+    joined.push(node)
+    await node.start()
+    await waitForOfferMesh(node, [W.peerId])
+    return node
+  }
+
+  const offersStats = (): { accepted: number, ignored: number, rejected: number } => W.status().gossip[W.topics.offers]
+  const gossipScore = (node: ComputeNode, peer: string): number =>
+    (node.host.services.pubsub as unknown as { getScore: (p: string) => number }).getScore(peer)
+
+  it('an offer with a bad signature on gossip is rejected: the sender loses app and gossipsub score', async () => {
+    const M = await joinAttacker()
+    const { job } = createJob(M.signer, { module: example('echo') })
+    const sig = Uint8Array.from(job.sig)
+    sig[0] ^= 0xff
+    const before = offersStats()
+    await M.host.services.pubsub.publish(M.topics.offers, encode({ body: job.body, sig }))
+    await waitFor(() => offersStats().rejected > before.rejected, { what: 'W to reject the offer' })
+    expect(offersStats().accepted).toBe(before.accepted)
+    expect(W.peerScore.score(M.peerId)).toBeLessThan(0)
+    await waitFor(() => gossipScore(W, M.peerId) < 0, { what: 'gossipsub score to drop' })
+  })
+
+  it('an offer past its deadline on gossip is ignored: no penalty', async () => {
+    const M = await joinAttacker()
+    const past = Date.now() - 120_000
+    const { job } = createJob(M.signer, { module: example('echo'), timeoutMs: 1_000, deadline: past + 5_000 }, past)
+    const before = offersStats()
+    await M.host.services.pubsub.publish(M.topics.offers, encode(job))
+    await waitFor(() => offersStats().ignored > before.ignored, { what: 'W to ignore the offer' })
+    expect(offersStats().rejected).toBe(before.rejected)
+    expect(offersStats().accepted).toBe(before.accepted)
+    expect(W.peerScore.score(M.peerId)).toBe(0)
+    expect(gossipScore(W, M.peerId)).toBeGreaterThanOrEqual(0)
+  })
+
+  it('a bid for an unknown offer is answered ERR_UNKNOWN_OFFER', async () => {
+    const bid = signBid(M1.signer, { v: 1, jobId: rawCid(randomBytes(32)), worker: M1.peerId, requester: R.peerId, price: 1, expiresAt: Date.now() + 10_000, freeSlots: 1 })
+    const channel = await M1.services().channels.open(R.peerId, NEGOTIATE_PROTOCOL)
+    await channel.send({ t: 'bid', bid })
+    const response = parseNegotiateResponse(await channel.receive())
+    await channel.close()
+    expect(response).toMatchObject({ t: 'error', code: 'ERR_UNKNOWN_OFFER' })
+  })
+
+  it('an accept replayed twice: the first makes an agreement, the second gets ERR_ACCEPT_REPLAYED', async () => {
+    const { job, id } = createJob(M1.signer, { module: example('echo'), peers: [W.peerId] })
+    const ask = async (request: unknown): Promise<NegotiateResponse> => {
+      const channel = await M1.services().channels.open(W.peerId, NEGOTIATE_PROTOCOL)
+      await channel.send(request)
+      const response = parseNegotiateResponse(await channel.receive())
+      await channel.close()
+      return response
+    }
+    const offer = await ask({ t: 'offer', job })
+    if (offer.t !== 'bid') throw new Error(`expected a bid, got ${JSON.stringify(offer)}`)
+    const body: AgreementBody = {
+      v: 1, jobId: id, requester: M1.peerId, worker: W.peerId, replica: 0, price: offer.bid.body.price,
+      maxCost: maxCostAt(job.body, offer.bid.body.price), acceptedAt: Date.now(), deadline: job.body.deadline
+    }
+    const accept = { t: 'accept', accept: { body, requesterSig: signAgreementAsRequester(M1.signer, body) } }
+    const first = await ask(accept)
+    expect(first.t).toBe('agreement')
+    if (first.t === 'agreement') verifyAgreement(first.agreement)
+    const second = await ask(accept)
+    expect(second).toMatchObject({ t: 'error', code: 'ERR_ACCEPT_REPLAYED' })
+  })
+
+  it('a negotiation frame over the size limit: refused before its body is read, the sender scored down, W up', async () => {
+    const before = W.peerScore.score(M1.peerId)
+    const stream = await M1.host.dialProtocol(peerIdFromString(W.peerId), NEGOTIATE_PROTOCOL)
+    // A length prefix one byte over the limit and a few bytes of "body": W must not wait for the rest.
+    stream.send(Uint8Array.from([...varint(MAX_NEGOTIATE_FRAME_BYTES + 1), 1, 2, 3]))
+    const outcome = await readOutcome(stream)
+    expect(outcome.frame ?? outcome.ended).toMatchObject({ t: 'error', code: 'ERR_MESSAGE_TOO_LARGE' })
+    expect(W.peerScore.score(M1.peerId)).toBeLessThan(before)
+    await honestJobOnW()
+  })
+
+  it('many negotiation streams that never write: bounded per connection, closed at the idle deadline, W keeps serving', async () => {
+    const target = peerIdFromString(W.peerId)
+    const inboundFromM2 = (): number => W.host.getConnections(peerIdFromString(M2.peerId))
+      .flatMap((c) => c.streams)
+      .filter((s) => s.protocol === NEGOTIATE_PROTOCOL && s.direction === 'inbound').length
+    let peak = 0
+    const sampler = setInterval(() => { peak = Math.max(peak, inboundFromM2()) }, 10)
+    try {
+      const opened = await Promise.all(Array.from({ length: 100 }, async () => {
+        try {
+          return await M2.host.dialProtocol(target, NEGOTIATE_PROTOCOL)
+        } catch (err) {
+          return err as Error
+        }
+      }))
+      const streams = opened.filter((s): s is Stream => !(s instanceof Error))
+      const outcomes = Promise.all(streams.map(async (s) => await readOutcome(s)))
+      // Meanwhile an honest requester's job on W completes.
+      await honestJobOnW()
+      const ended = await outcomes
+      const timedOut = ended.filter((o) => o.frame?.t === 'error' && o.frame.code === 'ERR_DEADLINE_EXCEEDED')
+      const refused = ended.filter((o) => o.frame == null)
+      // Every stream ended: the ones W admitted at its idle deadline, the rest refused at once.
+      expect(timedOut.length + refused.length + (opened.length - streams.length)).toBe(100)
+      expect(timedOut.length).toBeGreaterThan(0)
+      expect(timedOut.length).toBeLessThanOrEqual(NEGOTIATE_MAX_INBOUND_STREAMS)
+      expect(peak).toBeLessThanOrEqual(NEGOTIATE_MAX_INBOUND_STREAMS)
+      await waitFor(() => inboundFromM2() === 0, { what: 'W to release every stream' })
+    } finally {
+      clearInterval(sampler)
+    }
+    // Holding streams open is not misbehaviour worth a penalty; W still serves M2's peers.
+    await honestJobOnW()
+  })
+})
