@@ -3,9 +3,8 @@
  *
  * Job: examples/primes.c (trial division, ~1 s natively). Columns, measured in the same run:
  *   - native: the same C compiled with `gcc -O2` into a temp dir (skipped if gcc is missing);
- *   - executor: examples/primes.wasm through createExecutor (1 worker), wall and thread CPU.
- * Each column is one function in COLUMNS; a column "through the network" (submitting to a
- * node) is one more entry there.
+ *   - executor: examples/primes.wasm through createExecutor (1 worker), wall and thread CPU;
+ *   - through the network: one node submits the job, another runs it (in-process 2-node network).
  *
  * A second table shows why the executor runs wasm with `--no-liftoff` (see
  * src/scheduler/executor/tiering.ts): the first run of a freshly compiled module under V8's
@@ -45,6 +44,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { rawCid, sha256 } from '../src/proofs/encoding.ts'
 import { createExecutor } from '../src/scheduler/executor/index.ts'
+import { createTestnet } from '../src/node/testnet.ts'
 import { formatMs, formatRatio, machine, median, printTable } from './lib.ts'
 
 const args = process.argv.slice(2)
@@ -63,8 +63,8 @@ interface Column {
 
 const COLUMNS: Column[] = [
   { name: 'native (gcc -O2)', measure: measureNative },
-  { name: 'executor (wasm, 1 worker)', measure: measureExecutor }
-  // { name: 'through the network', measure: measureNetwork },
+  { name: 'executor (wasm, 1 worker)', measure: measureExecutor },
+  { name: 'through the network (2 nodes)', measure: measureNetwork }
 ]
 
 async function measureNative (): Promise<{ wallMs: number[], cpuMs: number[] } | { skipped: string }> {
@@ -123,6 +123,30 @@ async function measureExecutor (): Promise<{ wallMs: number[], cpuMs: number[] }
     return { wallMs, cpuMs }
   } finally {
     await executor.stop()
+  }
+}
+
+/**
+ * The same job submitted by one node and run by another (in-process 2-node network on loopback):
+ * wall is submit → verified result, cpu is what the worker reported.
+ */
+async function measureNetwork (): Promise<{ wallMs: number[], cpuMs: number[] }> {
+  const net = await createTestnet({ nodes: 2, nodeInit: (i) => ({ capacity: { slots: i === 0 ? 0 : 1 } }) })
+  try {
+    const [requester] = net.nodes
+    while ((await requester.findCapacity()).length < 1) await new Promise((resolve) => setTimeout(resolve, 100))
+    const wallMs: number[] = []
+    const cpuMs: number[] = []
+    for (let i = 0; i < RUNS; i++) {
+      const start = performance.now()
+      const result = await (await requester.submitJob({ module: primesWasm, args: [PRIMES_N], memoryMiB: 16, timeoutMs: 120_000 })).result()
+      wallMs.push(performance.now() - start)
+      if (result.status !== 'completed' || new TextDecoder().decode(result.stdout) !== EXPECTED) throw new Error(`network primes: ${JSON.stringify(result.error)}`)
+      cpuMs.push(result.workers[0].cpuMs ?? NaN)
+    }
+    return { wallMs, cpuMs }
+  } finally {
+    await net.stop()
   }
 }
 
