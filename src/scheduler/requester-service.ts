@@ -297,7 +297,8 @@ class Placement {
       return
     }
     if (b.price > this.job.body.maxPrice || b.expiresAt <= Date.now() || this.used.has(b.worker)) return
-    if (!this.bids.has(b.worker)) {
+    // A fresh bid replaces one that expired (a later offer round after a long-running replica failed).
+    if (!this.hasLiveBid(b.worker)) {
       this.bids.set(b.worker, { bid, latencyMs: Date.now() - this.offerStartedAt })
       this.svc.emitProgress({ jobId: this.id, stage: 'bid', peerId: b.worker, detail: `${b.price} credits/CPU-s` })
     }
@@ -315,6 +316,11 @@ class Placement {
     this.declines.set(from, decline.body.reason)
     this.svc.emitProgress({ jobId: this.id, stage: 'declined', peerId: from, detail: decline.body.reason })
     this.wake?.()
+  }
+
+  private hasLiveBid (worker: string): boolean {
+    const entry = this.bids.get(worker)
+    return entry != null && entry.bid.body.expiresAt > Date.now()
   }
 
   /** The best unused, unexpired bid, or undefined. */
@@ -348,7 +354,7 @@ class Placement {
       void this.offerDirect(peer, signal).finally(() => { pending--; this.wake?.() })
     }
     const windowEnd = AbortSignal.any([signal, AbortSignal.timeout(BID_WINDOW_MS)])
-    const usable = (): number => [...this.bids.keys()].filter((w) => !this.used.has(w)).length
+    const usable = (): number => [...this.bids.keys()].filter((w) => !this.used.has(w) && this.hasLiveBid(w)).length
     while (!windowEnd.aborted) {
       if (targets.length > 0 && pending === 0 && (usable() >= need || targeted)) break
       await this.nextEvent(windowEnd)
@@ -360,11 +366,11 @@ class Placement {
   private async directTargets (): Promise<string[]> {
     const body = this.job.body
     const self = this.c.signer.peerId
-    if (body.peers != null) return body.peers.filter((p) => p !== self && !this.used.has(p) && !this.bids.has(p))
+    if (body.peers != null) return body.peers.filter((p) => p !== self && !this.used.has(p) && !this.hasLiveBid(p))
     let known = this.c.knownPeers()
     if (known.length === 0) known = await this.c.findPeers({ minMemoryMiB: body.memoryMiB, maxPrice: body.maxPrice, timeoutMs: 2_000 }).catch(() => [])
     return known
-      .filter((a) => a.peerId !== self && !this.used.has(a.peerId) && !this.bids.has(a.peerId) && a.memoryMiB >= body.memoryMiB && a.pricePerCpuSecond <= body.maxPrice)
+      .filter((a) => a.peerId !== self && !this.used.has(a.peerId) && !this.hasLiveBid(a.peerId) && a.memoryMiB >= body.memoryMiB && a.pricePerCpuSecond <= body.maxPrice)
       .sort((a, b) => this.c.reputation.reliability(b.peerId) - this.c.reputation.reliability(a.peerId) || a.pricePerCpuSecond - b.pricePerCpuSecond)
       .slice(0, DIRECT_OFFER_FANOUT)
       .map((a) => a.peerId)
