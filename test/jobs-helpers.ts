@@ -23,3 +23,15 @@ export async function waitForOfferMesh (node: ComputeNode, peers: string[]): Pro
 export async function waitForCapacity (node: ComputeNode, count: number): Promise<void> {
   await waitFor(async () => (await node.findCapacity({ timeoutMs: 5000 })).length >= count, { what: `${count} capacity records` })
 }
+
+/** Unsigned LEB128, the length prefix of every frame. */
+export function varint (n: number): Uint8Array {
+  const out: number[] = []
+  do {
+    let byte = n % 128
+    n = Math.floor(n / 128)
+    if (n > 0) byte |= 0x80
+    out.push(byte)
+  } while (n > 0)
+  return Uint8Array.from(out)
+}

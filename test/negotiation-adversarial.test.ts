@@ -16,20 +16,8 @@ import { signAgreementAsRequester, verifyAgreement, type AgreementBody } from '.
 import { createJob, maxCostAt } from '../src/scheduler/job.ts'
 import { parseNegotiateResponse, signBid, type NegotiateResponse } from '../src/scheduler/messages.ts'
 import { MAX_NEGOTIATE_FRAME_BYTES, NEGOTIATE_MAX_INBOUND_STREAMS, NEGOTIATE_PROTOCOL } from '../src/scheduler/constants.ts'
-import { example, text, utf8, waitForOfferMesh } from './jobs-helpers.ts'
+import { example, text, utf8, varint, waitForOfferMesh } from './jobs-helpers.ts'
 import { waitFor } from './helpers.ts'
-
-/** Unsigned LEB128, the length prefix of every frame. */
-export function varint (n: number): Uint8Array {
-  const out: number[] = []
-  do {
-    let byte = n % 128
-    n = Math.floor(n / 128)
-    if (n > 0) byte |= 0x80
-    out.push(byte)
-  } while (n > 0)
-  return Uint8Array.from(out)
-}
 
 /** Reads one frame of a raw stream: the decoded value, or how the stream ended. */
 async function readOutcome (stream: Stream, timeoutMs = 30_000): Promise<{ frame?: NegotiateResponse, ended?: string }> {
