@@ -269,7 +269,9 @@ export class WorkerService {
 
   /** Waits for a slot (with heartbeats), runs the job, and maps module faults to results. */
   private async execute (channel: Channel, task: ActiveTask, module: Uint8Array, input: Uint8Array): Promise<ExecResult> {
-    const heartbeat = setInterval(() => { channel.send({ t: 'heartbeat' }).catch(() => {}) }, TASK_HEARTBEAT_MS)
+    // A heartbeat that cannot be sent means the requester is gone (cancelled, crashed): stop the
+    // run instead of computing a result nobody will read until the job's timeout.
+    const heartbeat = setInterval(() => { channel.send({ t: 'heartbeat' }).catch((err) => { task.controller.abort(err) }) }, TASK_HEARTBEAT_MS)
     try {
       await this.acquireSlot(task.controller.signal)
       try {
