@@ -18,6 +18,7 @@ import type { JobInit } from '../src/scheduler/job.ts'
 import type { JobResult } from '../src/scheduler/requester-service.ts'
 import { MAX_OUTPUT_BYTES, MAX_STDERR_BYTES } from '../src/scheduler/constants.ts'
 import { example, fixture, text, utf8, waitForCapacity, waitForOfferMesh } from './jobs-helpers.ts'
+import { waitFor } from './helpers.ts'
 
 describe('hostile modules on a 3-node testnet', () => {
   let net: Testnet
@@ -71,6 +72,25 @@ describe('hostile modules on a 3-node testnet', () => {
     expect(result.exitCode).toBe(-1)
     expect(result.trap).toBe('timeout')
     expect(result.stdout.byteLength).toBe(0)
+    await expectWorkerServes()
+  })
+
+  it('a job cancelled while it runs fails with ERR_JOB_CANCELLED and the worker stops running it', async () => {
+    let running!: () => void
+    const started = new Promise<void>((resolve) => { running = resolve })
+    const handle = await requester.submitJob({ module: fixture('loop'), timeoutMs: 120_000, peers: [worker.peerId] }, {
+      onProgress: (p) => { if (p.stage === 'running') running() }
+    })
+    await started
+    expect(worker.scheduler.worker.load().running).toBe(1)
+    handle.cancel()
+    const result = await handle.result()
+    expect(result.status).toBe('failed')
+    expect(result.error?.code).toBe('ERR_JOB_CANCELLED')
+    // The worker notices the requester left (its heartbeat fails) and frees the slot long
+    // before the module's two-minute timeout would.
+    await waitFor(() => worker.scheduler.worker.load().running === 0, { timeoutMs: 30_000, what: 'the worker to stop the cancelled run' })
+    await waitFor(async () => (await worker.jobs()).find((j) => j.id === handle.id)?.status === 'failed', { what: 'the worker\'s record' })
     await expectWorkerServes()
   })
 
