@@ -1,13 +1,15 @@
 /**
  * Jobs when things go wrong on a real testnet: a worker dies mid-task (the replica is re-placed),
  * nobody can run a job (it fails fast with the decline reasons), a requester that starts before it
- * has any peer (its job waits for one), and a requester restarted on its data dir (LevelDB) still
- * knows its jobs and their output.
+ * has any peer (its job waits for one), a worker whose executor lies (outvoted by the replicas,
+ * unpaid, scored down), and a requester restarted on its data dir (LevelDB) still knows its jobs
+ * and their output.
  */
 import { join } from 'node:path'
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { createTestnet, type Testnet } from '../src/node/testnet.ts'
 import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
+import { createExecutor, type Executor } from '../src/scheduler/executor/index.ts'
 import { example, text, utf8, waitForCapacity, waitForOfferMesh } from './jobs-helpers.ts'
 import { tempDir } from './helpers.ts'
 
@@ -50,6 +52,59 @@ describe('a worker killed mid-task', () => {
     // The requester remembers the failure as evidence against the dead worker.
     expect(requester.scheduler.reputation.get(victim as string).failure).toBe(1)
     expect(requester.scheduler.reputation.get(done[0].peerId).success).toBe(1)
+  })
+})
+
+/** The real executor, except that every result's stdout is replaced by a lie. */
+function lyingExecutor (): Executor {
+  const real = createExecutor({ workers: 1 })
+  return {
+    start: async () => { await real.start() },
+    stop: async () => { await real.stop() },
+    run: async (spec, options) => ({ ...await real.run(spec, options), stdout: utf8('a lie\n') })
+  }
+}
+
+describe('a worker that returns wrong output', () => {
+  let net: Testnet
+  let liar: ComputeNode
+
+  beforeAll(async () => {
+    net = await createTestnet({ nodes: 4, nodeInit: (i) => (i === 3 ? { executor: lyingExecutor() } : {}) })
+    liar = net.nodes[3]
+    await waitForOfferMesh(net.nodes[0], net.nodes.slice(1).map((n) => n.peerId))
+    await waitForCapacity(net.nodes[0], 3)
+  })
+
+  afterAll(async () => { await net?.stop() })
+
+  it('three replicas: the two honest ones agree, the result is verified, the liar is outvoted, unpaid and scored down', async () => {
+    const requester = net.nodes[0]
+    const input = utf8('the truth\n')
+    const result = await (await requester.submitJob({ module: example('echo'), input, replicas: 3 })).result()
+    expect(result.status).toBe('completed')
+    expect(result.verified).toBe(true)
+    expect(text(result.stdout)).toBe('the truth\n')
+    expect(result.workers).toHaveLength(3)
+    const lie = result.workers.find((w) => w.peerId === liar.peerId)
+    expect(lie).toMatchObject({ status: 'done', agreed: false, cost: 0 })
+    const honest = result.workers.filter((w) => w.peerId !== liar.peerId)
+    expect(honest.map((w) => w.agreed)).toEqual([true, true])
+    expect(result.cost).toBe(honest.reduce((sum, w) => sum + (w.cost ?? 0), 0))
+    expect(requester.scheduler.reputation.get(liar.peerId).mismatch).toBe(1)
+    expect(requester.peerScore.score(liar.peerId)).toBeLessThan(0)
+    for (const w of honest) expect(requester.peerScore.score(w.peerId)).toBe(0)
+  })
+
+  it('two replicas that disagree: completed but not verified, nobody paid', async () => {
+    const requester = net.nodes[0]
+    const result = await (await requester.submitJob({ module: example('echo'), input: utf8('x'), replicas: 2, peers: [net.nodes[1].peerId, liar.peerId] })).result()
+    expect(result.status).toBe('completed')
+    expect(result.verified).toBe(false)
+    expect(result.cost).toBe(0)
+    expect(result.workers.map((w) => w.status)).toEqual(['done', 'done'])
+    expect(result.workers.every((w) => (w.cost ?? 0) === 0)).toBe(true)
+    expect(new Set(result.workers.map((w) => w.outputCid)).size).toBe(2)
   })
 })
 
