@@ -703,7 +703,7 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
     await this.save(record)
     this.emitProgress({ jobId: record.id, stage: 'queued' })
     const combined = signal != null ? AbortSignal.any([signal, this.controller.signal]) : this.controller.signal
-    return { done: this.execute(record, combined) }
+    return { done: this.execute(record, combined, signal) }
   }
 
   /** The result of a job placed by this run, if it is still being placed or just finished. */
@@ -749,20 +749,20 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
     }
   }
 
-  private execute (record: RequestedJob, signal: AbortSignal): Promise<JobResult> {
+  private execute (record: RequestedJob, signal: AbortSignal, userSignal?: AbortSignal): Promise<JobResult> {
+    const stopping = this.controller.signal
     const run = (async (): Promise<JobResult> => {
-      await this.acquire(signal)
+      try {
+        await this.acquire(signal)
+      } catch (err) {
+        return await this.fail(record, err, stopping, userSignal)
+      }
       const placement = new Placement(this, record, signal)
       this.placements.set(record.id, placement)
       try {
         return await placement.run()
       } catch (err) {
-        const e = err as DepinError
-        record.status = 'failed'
-        record.error = { code: e.code ?? 'ERR_JOB_FAILED', message: e.message, ...(err instanceof NoBidsError ? { reasons: err.reasons } : {}) }
-        await this.save(record).catch(() => {})
-        this.emitProgress({ jobId: record.id, stage: 'failed', detail: e.message })
-        return this.toResult(record, new Uint8Array(0), new Uint8Array(0))
+        return await this.fail(record, err, stopping, userSignal)
       } finally {
         this.placements.delete(record.id)
         this.release()
@@ -777,12 +777,39 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
     return run
   }
 
-  private async acquire (signal: AbortSignal): Promise<void> {
-    while (this.active >= this.maxActiveJobs) {
-      if (signal.aborted) throw signal.reason ?? new JobCancelledError()
-      await new Promise<void>((resolve) => { this.waiting.push(resolve) })
+  /**
+   * Ends a job that failed or was cancelled. When this node is stopping (and the user did not
+   * cancel), the record stays unfinished on disk so that `start()` resumes it; the in-process
+   * handle still gets a result.
+   */
+  private async fail (record: RequestedJob, err: unknown, stopping: AbortSignal, userSignal?: AbortSignal): Promise<JobResult> {
+    const e = err as DepinError
+    const empty = new Uint8Array(0)
+    if (stopping.aborted && userSignal?.aborted !== true) {
+      return this.toResult({ ...record, status: 'failed', error: { code: 'ERR_JOB_CANCELLED', message: 'the node stopped; the job resumes when it starts again' } }, empty, empty)
     }
-    if (signal.aborted) throw signal.reason ?? new JobCancelledError()
+    record.status = 'failed'
+    record.error = { code: e.code ?? 'ERR_JOB_FAILED', message: e.message, ...(err instanceof NoBidsError ? { reasons: err.reasons } : {}) }
+    await this.save(record).catch(() => {})
+    this.emitProgress({ jobId: record.id, stage: 'failed', detail: e.message })
+    return this.toResult(record, empty, empty)
+  }
+
+  /** Waits for a placement slot; a job cancelled while it waits leaves the queue at once. */
+  private async acquire (signal: AbortSignal): Promise<void> {
+    while (this.active >= this.maxActiveJobs && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          signal.removeEventListener('abort', done)
+          const i = this.waiting.indexOf(done)
+          if (i >= 0) this.waiting.splice(i, 1)
+          resolve()
+        }
+        this.waiting.push(done)
+        signal.addEventListener('abort', done, { once: true })
+      })
+    }
+    if (signal.aborted) throw signal.reason instanceof DepinError ? signal.reason : new JobCancelledError()
     this.active++
   }
 
