@@ -11,7 +11,7 @@ import { createTestnet, type Testnet } from '../src/node/testnet.ts'
 import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
 import { createExecutor, type Executor } from '../src/scheduler/executor/index.ts'
 import { example, text, utf8, waitForCapacity, waitForOfferMesh } from './jobs-helpers.ts'
-import { tempDir } from './helpers.ts'
+import { tempDir, waitFor } from './helpers.ts'
 
 describe('a worker killed mid-task', () => {
   let net: Testnet
@@ -173,32 +173,60 @@ describe('a requester that has no peer yet', () => {
 describe('a requester restarted on its data dir', () => {
   let dir: { path: string, remove: () => Promise<void> }
   let net: Testnet
-  let restarted: ComputeNode | undefined
+  /** The node running on node-0's data dir now (the testnet's, then its restarts). */
+  let requester: ComputeNode
+  const restarts: ComputeNode[] = []
 
   beforeAll(async () => {
     dir = await tempDir()
-    net = await createTestnet({ nodes: 2, dir: dir.path })
-    await waitForOfferMesh(net.nodes[0], [net.nodes[1].peerId])
+    // The requester places one job at a time, so a second one waits in its queue.
+    net = await createTestnet({ nodes: 2, dir: dir.path, nodeInit: (i) => (i === 0 ? { scheduler: { maxActiveJobs: 1 } } : {}) })
+    requester = net.nodes[0]
+    await waitForOfferMesh(requester, [net.nodes[1].peerId])
   })
 
   afterAll(async () => {
-    await restarted?.stop()
+    for (const node of restarts) await node.stop()
     await net?.stop()
     await dir?.remove()
   })
 
+  /** Stops the requester and starts a new node on the same data dir (same identity, same LevelDB). */
+  async function restart (): Promise<ComputeNode> {
+    const peerId = requester.peerId
+    await requester.stop()
+    requester = createComputeNode({
+      dataDir: join(dir.path, 'node-0'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true,
+      network: net.network, bootstrap: [net.nodes[1].multiaddrs[0]], scheduler: { maxActiveJobs: 1 }
+    })
+    restarts.push(requester)
+    await requester.start()
+    expect(requester.peerId).toBe(peerId)
+    return requester
+  }
+
+  it('a job cancelled while it waits in the local queue resolves at once as ERR_JOB_CANCELLED', async () => {
+    let running!: () => void
+    const started = new Promise<void>((resolve) => { running = resolve })
+    const busy = await requester.submitJob({ module: example('primes'), args: ['2500000'] }, { onProgress: (p) => { if (p.stage === 'running') running() } })
+    await started
+    const queued = await requester.submitJob({ module: example('echo'), input: utf8('never runs') })
+    queued.cancel()
+    const result = await queued.result() // resolves (never rejects), before the busy job is done
+    expect(result.status).toBe('failed')
+    expect(result.error?.code).toBe('ERR_JOB_CANCELLED')
+    expect((await requester.jobs()).find((j) => j.id === queued.id)?.status).toBe('failed')
+    expect((await busy.result()).status).toBe('completed')
+  })
+
   it('still lists its completed job and returns the output bytes (LevelDB on disk)', async () => {
-    const [requester, worker] = net.nodes
+    const worker = net.nodes[1]
     const input = Uint8Array.from({ length: 1000 }, (_, i) => (i * 7) & 0xff)
     const handle = await requester.submitJob({ module: example('echo'), input })
     const first = await handle.result()
     expect(first.status).toBe('completed')
     const peerId = requester.peerId
-    await requester.stop()
-
-    restarted = createComputeNode({ dataDir: join(dir.path, 'node-0'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true, network: net.network })
-    await restarted.start()
-    expect(restarted.peerId).toBe(peerId)
+    const restarted = await restart()
     const listed = (await restarted.jobs()).filter((j) => j.id === handle.id)
     expect(listed).toHaveLength(1)
     expect(listed[0]).toMatchObject({ role: 'requester', status: 'completed', exitCode: 0, verified: true, requester: peerId, workers: [worker.peerId] })
@@ -213,5 +241,24 @@ describe('a requester restarted on its data dir', () => {
     const ran = (await worker.jobs()).find((j) => j.id === handle.id && j.role === 'worker')
     expect(ran?.status).toBe('done')
     await expect(restarted.job('bafyreiaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')).rejects.toMatchObject({ code: 'ERR_JOB_NOT_FOUND' })
+  })
+
+  it('a job in flight when its requester stops is resumed by the restarted node and completes', async () => {
+    let running!: () => void
+    const started = new Promise<void>((resolve) => { running = resolve })
+    const handle = await requester.submitJob({ module: example('primes'), args: ['1000000'] }, { onProgress: (p) => { if (p.stage === 'running') running() } })
+    await started
+    const stopped = handle.result()
+    const restarted = await restart()
+    // The old handle learns that its node stopped; the job itself is not failed on disk.
+    expect((await stopped).error?.code).toBe('ERR_JOB_CANCELLED')
+    const resumed = await waitFor(async () => {
+      const summary = (await restarted.jobs()).find((j) => j.id === handle.id)
+      return summary?.status === 'completed' || summary?.status === 'failed' ? summary : undefined
+    }, { what: 'the resumed job to finish' })
+    expect(resumed.status).toBe('completed')
+    const result = await restarted.job(handle.id)
+    expect(text(result.stdout)).toBe('78498\n')
+    expect(result.verified).toBe(true)
   })
 })
