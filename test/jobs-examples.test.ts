@@ -11,7 +11,8 @@ import type { JobInit } from '../src/scheduler/job.ts'
 import type { JobResult } from '../src/scheduler/requester-service.ts'
 import { createExecutor } from '../src/scheduler/executor/index.ts'
 import { rawCid, sha256 } from '../src/proofs/encoding.ts'
-import { example, text, utf8, waitForCapacity, waitForOfferMesh } from './jobs-helpers.ts'
+import { example, text, utf8, varint, waitForCapacity, waitForOfferMesh } from './jobs-helpers.ts'
+import { CHUNK_BYTES } from '../src/scheduler/constants.ts'
 
 describe('example jobs on a 4-node testnet', () => {
   let net: Testnet
@@ -106,6 +107,22 @@ describe('example jobs on a 4-node testnet', () => {
       })
     })
   }
+
+  it('a module larger than one transfer chunk (echo with a 700 KiB custom section) is shipped and run', async () => {
+    // A custom section (id 0: name length, name, payload) leaves the module's code as it is.
+    const echo = example('echo')
+    const name = utf8('padding')
+    const payload = randomBytes(700 * 1024)
+    const content = Uint8Array.from([name.byteLength, ...name, ...payload])
+    const section = Uint8Array.from([0x00, ...varint(content.byteLength), ...content])
+    const module = new Uint8Array(echo.byteLength + section.byteLength)
+    module.set(echo, 0)
+    module.set(section, echo.byteLength)
+    expect(module.byteLength).toBeGreaterThan(2 * CHUNK_BYTES)
+    const result = await run({ module, input: utf8('big module') })
+    expectGood(result, 1)
+    expect(text(result.stdout)).toBe('big module')
+  })
 
   it('100 concurrent echo jobs from one requester each get their own output', async () => {
     const module = example('echo')
