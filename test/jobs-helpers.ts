@@ -1,6 +1,7 @@
 /**
- * Helpers shared by the job-market tests (jobs*, scheduler*, negotiation*, task*): module loading,
- * and waiting until a requester can reach workers by gossip and by direct offers.
+ * Helpers shared by the job-market tests (jobs*, job-model, negotiation*, task*): module loading,
+ * waiting until a requester can reach workers by gossip and by direct offers, and the varint
+ * length prefix for hand-made frames.
  * (`createTestnet` gives every node credits on its own ledger network, so workers bid for every
  * node's jobs.)
  */
