@@ -184,6 +184,9 @@ describe('the ledger on a network', () => {
 
     // Ranked lower: worse reliability, a worse app score, and the next job goes to someone else.
     const reputation = requester.scheduler.reputation
+    // The chain's receipts count as evidence too (tallied from mined blocks).
+    await waitFor(() => reputation.get(honestA.peerId).settled >= 1, { what: 'receipts to reach the reputation tally' })
+    expect(reputation.get(liar.peerId).settled).toBe(0)
     expect(reputation.reliability(liar.peerId)).toBeLessThan(reputation.reliability(honestA.peerId))
     expect(requester.peerScore.score(liar.peerId)).toBeLessThan(0)
     const next = await (await requester.submitJob({ module: primes, args: ['1000'] })).result()

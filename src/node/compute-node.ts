@@ -18,6 +18,7 @@ import { AddressInUseError } from './errors.ts'
 import { GossipRouter, type GossipStats } from './gossip.ts'
 import { createHost, type DepinLibp2p } from './libp2p.ts'
 import { PeerScore } from './peer-score.ts'
+import { ReceiptTally } from './receipt-tally.ts'
 import { openStore, type Store } from './storage.ts'
 import { createChannelOpener, createProtocolRegistrar } from './channel.ts'
 import type { ChannelOpener, ProtocolRegistrar, TopicHandler } from '../transport.ts'
@@ -129,6 +130,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   private capacityService?: CapacityService
   private schedulerValue?: Scheduler
   private ledgerValue?: Ledger
+  private receiptTally?: ReceiptTally
   private readonly syncing = new Set<string>()
   private readonly components: NodeComponent[] = []
   private startedAt?: number
@@ -221,7 +223,11 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     this.gossipRouter.start()
     if (this.init.advertise !== false) this.capacityService.start()
     this.ledgerValue = await this.startLedger()
+    this.receiptTally = new ReceiptTally(this.ledgerValue)
+    await this.receiptTally.start()
     this.schedulerValue = this.createScheduler()
+    // Reputation weighs settled receipts on the chain beside what this node observed itself.
+    this.schedulerValue.reputation.useReceipts(this.receiptTally)
     this.gossipRouter.register(this.schedulerValue.offersTopic(this.topics.offers, MAX_OFFER_BYTES))
     await this.schedulerValue.start()
     for (const component of this.components) await component.start()
@@ -240,6 +246,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       }
       await this.schedulerValue?.stop().catch((err) => { log.error('stopping the scheduler failed: %e', err) })
       this.schedulerValue = undefined
+      this.receiptTally?.stop()
       await this.libp2p?.unhandle(SYNC_PROTOCOL).catch(() => {})
       await this.ledgerValue?.stop().catch((err) => { log.error('stopping the ledger failed: %e', err) })
       this.ledgerValue = undefined
