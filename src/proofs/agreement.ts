@@ -88,6 +88,14 @@ export function signAgreementAsWorker (signer: Signer, body: AgreementBody): Uin
 /** Throws unless both parties signed the agreement. */
 export function verifyAgreement (agreement: Agreement): void {
   assertSigned(agreement.body.requester, AGREEMENT_DOMAIN, agreement.body, agreement.requesterSig)
+  verifyWorkerSignature(agreement)
+}
+
+/**
+ * Throws unless the worker countersigned. Enough for a requester checking the agreement it just
+ * made: the body is its own and so is the requester's signature.
+ */
+export function verifyWorkerSignature (agreement: Agreement): void {
   assertSigned(agreement.body.worker, AGREEMENT_DOMAIN, agreement.body, agreement.workerSig)
 }
 

@@ -46,10 +46,15 @@ export const DEFAULT_MEMORY_MIB = 256
 /** Re-offer back-off when nobody bid (doubles up to the max). */
 export const REOFFER_MIN_MS = 50
 export const REOFFER_MAX_MS = 2_000
-/** Direct offers go to at most this many known peers (beyond the targeted ones). */
-export const DIRECT_OFFER_FANOUT = 8
+/**
+ * A round of direct offers goes to the replicas still needed plus this many spare peers (the
+ * least loaded known capable peers), so a refusal does not cost a whole new round.
+ */
+export const DIRECT_OFFER_SPARE = 2
+/** At most this many direct offers per round. */
+export const DIRECT_OFFER_MAX = 8
 /** A worker accepts at most this many queued tasks beyond its slots (0 = only free slots). */
-export const DEFAULT_QUEUE_PER_SLOT = 2
+export const DEFAULT_QUEUE_PER_SLOT = 8
 /** Offers remembered to drop replays. */
 export const SEEN_OFFERS_MAX = 10_000
 /** Blob cache of a worker (modules, inputs it fetched), bytes. */

@@ -19,7 +19,7 @@ import { logger } from '@libp2p/logger'
 import { TypedEventEmitter } from 'main-event'
 import type { CID } from 'multiformats/cid'
 import {
-  agreementId, parseAgreement, signAgreementAsRequester, verifyAgreement, verifyResult,
+  agreementId, parseAgreement, signAgreementAsRequester, verifyResult, verifyWorkerSignature,
   type Agreement, type AgreementBody, type SignedResult
 } from '../proofs/agreement.ts'
 import { bytesMatchCid } from '../proofs/encoding.ts'
@@ -37,7 +37,7 @@ import {
 } from './messages.ts'
 import type { Reputation } from './reputation.ts'
 import {
-  BID_WINDOW_MS, CHUNK_BYTES, DIRECT_OFFER_FANOUT, MAX_NEGOTIATE_FRAME_BYTES, MAX_OUTPUT_BYTES, MAX_TASK_FRAME_BYTES,
+  BID_WINDOW_MS, CHUNK_BYTES, DEFAULT_QUEUE_PER_SLOT, DIRECT_OFFER_MAX, DIRECT_OFFER_SPARE, MAX_NEGOTIATE_FRAME_BYTES, MAX_OUTPUT_BYTES, MAX_TASK_FRAME_BYTES,
   NEGOTIATE_IDLE_TIMEOUT_MS, NEGOTIATE_MAX_INBOUND_STREAMS, NEGOTIATE_PROTOCOL, REOFFER_MAX_MS, REOFFER_MIN_MS, TASK_IDLE_TIMEOUT_MS, TASK_PROTOCOL
 } from './constants.ts'
 import {
@@ -94,6 +94,53 @@ class PerPeerLimit {
       else this.active.set(peer, left)
       this.waiters.get(peer)?.[0]?.()
     }
+  }
+}
+
+/**
+ * This requester's replicas in flight on each worker, against what the worker can hold (its
+ * advertised slots, each with a queue). Placements wait here when every bidder is full, instead
+ * of bouncing off workers with `busy` and backing off.
+ */
+class WorkerLoad {
+  private readonly inFlight = new Map<string, number>()
+  private readonly limits = new Map<string, number>()
+  private readonly waiters = new Set<() => void>()
+  private static readonly MAX_PEERS = 10_000
+
+  /** Records a worker's advertised slots. */
+  learn (peer: string, slots: number): void {
+    if (this.limits.size >= WorkerLoad.MAX_PEERS && !this.limits.has(peer)) this.limits.delete(this.limits.keys().next().value as string)
+    this.limits.set(peer, Math.max(1, slots) * (1 + DEFAULT_QUEUE_PER_SLOT))
+  }
+
+  of (peer: string): number {
+    return this.inFlight.get(peer) ?? 0
+  }
+
+  saturated (peer: string): boolean {
+    return this.of(peer) >= (this.limits.get(peer) ?? 1 + DEFAULT_QUEUE_PER_SLOT)
+  }
+
+  add (peer: string): void {
+    this.inFlight.set(peer, this.of(peer) + 1)
+  }
+
+  remove (peer: string): void {
+    const left = this.of(peer) - 1
+    if (left <= 0) this.inFlight.delete(peer)
+    else this.inFlight.set(peer, left)
+    for (const wake of [...this.waiters]) wake()
+  }
+
+  /** Resolves when some replica finishes (or the signal aborts). */
+  async changed (signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return
+    await new Promise<void>((resolve) => {
+      const done = (): void => { this.waiters.delete(done); signal.removeEventListener('abort', done); resolve() }
+      this.waiters.add(done)
+      signal.addEventListener('abort', done, { once: true })
+    })
   }
 }
 
@@ -169,7 +216,12 @@ export interface RequesterEvents {
   progress: CustomEvent<JobProgress>
 }
 
-interface BidEntry { bid: SignedBid, latencyMs: number }
+interface BidEntry {
+  bid: SignedBid
+  latencyMs: number
+  /** Signature checked; bids are checked when chosen, not on arrival (most are never used). */
+  verified: boolean
+}
 
 interface ReplicaOutcome {
   worker: string
@@ -238,16 +290,29 @@ class Placement {
     let rounds = 0
     let emptyRounds = 0
     let backoff = REOFFER_MIN_MS
-    await this.setStatus('placing')
+    // In memory only: on disk the job stays `queued` until it finishes, which resumes it the same way.
+    this.record.status = 'placing'
     while (this.outcomes.length < body.replicas && !signal.aborted) {
       let need = body.replicas - this.outcomes.length - this.inFlight
       for (let bid = this.bestBid(); need > 0 && bid != null; bid = this.bestBid()) {
+        if (!this.checkBid(bid)) continue
         this.startReplica(bid, signal)
         need--
       }
+      if (need > 0 && this.hasSaturatedBid()) {
+        // Bids are in hand but their workers are full of our replicas: wait for a place.
+        await this.svc.load.changed(signal)
+        continue
+      }
       if (need > 0) {
+        const { targets, saturated } = await this.directTargets(need)
+        if (targets.length === 0 && saturated > 0) {
+          // Every known capable worker is full of this node's replicas: queue here, not there.
+          await this.svc.load.changed(signal)
+          continue
+        }
         rounds++
-        const got = await this.offerRound(need, rounds, signal)
+        const got = await this.offerRound(need, rounds, targets, emptyRounds > 0, signal)
         if (got > 0) {
           emptyRounds = 0
           backoff = REOFFER_MIN_MS
@@ -288,21 +353,33 @@ class Placement {
 
   private addBid (bid: SignedBid, from: string): void {
     const b = bid.body
-    try {
-      if (b.worker !== from) throw new ProtocolViolationError(`bid for ${b.worker} sent by ${from}`)
-      if (b.requester !== this.c.signer.peerId || b.jobId.toString() !== this.id) throw new ProtocolViolationError('bid for another job')
-      verifyBid(bid)
-    } catch (err) {
-      this.c.reportPeer(from, err instanceof InvalidSignatureError ? 'InvalidSignature' : 'MalformedMessage')
+    if (b.worker !== from || b.requester !== this.c.signer.peerId || b.jobId.toString() !== this.id) {
+      this.c.reportPeer(from, 'MalformedMessage')
       return
     }
     if (b.price > this.job.body.maxPrice || b.expiresAt <= Date.now() || this.used.has(b.worker)) return
     // A fresh bid replaces one that expired (a later offer round after a long-running replica failed).
     if (!this.hasLiveBid(b.worker)) {
-      this.bids.set(b.worker, { bid, latencyMs: Date.now() - this.offerStartedAt })
+      this.bids.set(b.worker, { bid, latencyMs: Date.now() - this.offerStartedAt, verified: false })
       this.svc.emitProgress({ jobId: this.id, stage: 'bid', peerId: b.worker, detail: `${b.price} credits/CPU-s` })
     }
     this.wake?.()
+  }
+
+  /** Verifies a chosen bid's signature once; a forged one is dropped and costs its sender. */
+  private checkBid (bid: SignedBid): boolean {
+    const entry = this.bids.get(bid.body.worker)
+    if (entry == null) return false
+    if (entry.verified) return true
+    try {
+      verifyBid(bid)
+      entry.verified = true
+      return true
+    } catch {
+      this.bids.delete(bid.body.worker)
+      this.c.reportPeer(bid.body.worker, 'InvalidSignature')
+      return false
+    }
   }
 
   private addDecline (decline: SignedDecline, from: string): void {
@@ -318,6 +395,14 @@ class Placement {
     this.wake?.()
   }
 
+  /** A live, unused bid whose worker is only full of our replicas (it can take this one later). */
+  private hasSaturatedBid (): boolean {
+    for (const worker of this.bids.keys()) {
+      if (!this.used.has(worker) && this.hasLiveBid(worker) && this.svc.load.saturated(worker)) return true
+    }
+    return false
+  }
+
   private hasLiveBid (worker: string): boolean {
     const entry = this.bids.get(worker)
     return entry != null && entry.bid.body.expiresAt > Date.now()
@@ -330,9 +415,13 @@ class Placement {
     for (const [worker, entry] of this.bids) {
       if (this.used.has(worker) || entry.bid.body.expiresAt <= now) continue
       if (this.c.sameHost != null && [...this.used].some((u) => this.c.sameHost?.(u, worker) === true)) continue
+      // Never hand a worker more of our replicas than it can hold: the rest wait here for a
+      // place rather than bounce off it as `busy` and back off.
+      if (this.svc.load.saturated(worker)) continue
       const key = [
-        entry.bid.body.freeSlots > 0 ? 0 : 1,
+        entry.bid.body.freeSlots > this.svc.load.of(worker) ? 0 : 1,
         entry.bid.body.price,
+        this.svc.load.of(worker),
         -this.c.reputation.reliability(worker),
         entry.latencyMs
       ]
@@ -342,38 +431,51 @@ class Placement {
   }
 
   /** Offers the job; resolves with the number of usable new bids once the round is decided. */
-  private async offerRound (need: number, round: number, signal: AbortSignal): Promise<number> {
+  private async offerRound (need: number, round: number, targets: string[], afterEmptyRound: boolean, signal: AbortSignal): Promise<number> {
     this.offerStartedAt = Date.now()
     const body = this.job.body
     const targeted = body.peers != null
-    const targets = await this.directTargets()
-    this.svc.emitProgress({ jobId: this.id, stage: 'offered', detail: `round ${round}, ${targets.length} direct` })
-    if (!targeted) this.c.publishOffer(this.job).catch((err) => { log('publishing offer %s failed: %e', this.id, err) })
+    // Direct offers to known capable peers come first; gossip reaches everyone else. It goes out
+    // when too few peers are known, and after a round that brought no bid.
+    const gossip = !targeted && (targets.length < need || afterEmptyRound)
+    this.svc.emitProgress({ jobId: this.id, stage: 'offered', detail: `round ${round}, ${targets.length} direct${gossip ? ', gossip' : ''}` })
+    if (gossip) this.c.publishOffer(this.job).catch((err) => { log('publishing offer %s failed: %e', this.id, err) })
     let pending = targets.length
     for (const peer of targets) {
       void this.offerDirect(peer, signal).finally(() => { pending--; this.wake?.() })
     }
     const windowEnd = AbortSignal.any([signal, AbortSignal.timeout(BID_WINDOW_MS)])
     const usable = (): number => [...this.bids.keys()].filter((w) => !this.used.has(w) && this.hasLiveBid(w)).length
-    while (!windowEnd.aborted) {
+    // The round is decided when every direct offeree answered and there are enough bids, or
+    // once the window has passed with at least one bid. Direct offers still on their way are
+    // waited for (each has its own deadline): a slow answer under load is not an empty round.
+    while (!signal.aborted) {
       if (targets.length > 0 && pending === 0 && (usable() >= need || targeted)) break
-      await this.nextEvent(windowEnd)
+      if (windowEnd.aborted && (pending === 0 || usable() > 0)) break
+      await this.nextEvent(windowEnd.aborted ? signal : windowEnd)
     }
     return usable()
   }
 
-  /** Peers to offer directly: the named ones, else known capable peers not yet tried. */
-  private async directTargets (): Promise<string[]> {
+  /** Peers to offer directly: the named ones, else the least loaded known capable peers not yet tried. */
+  private async directTargets (need: number): Promise<{ targets: string[], saturated: number }> {
     const body = this.job.body
     const self = this.c.signer.peerId
-    if (body.peers != null) return body.peers.filter((p) => p !== self && !this.used.has(p) && !this.hasLiveBid(p))
+    if (body.peers != null) return { targets: body.peers.filter((p) => p !== self && !this.used.has(p) && !this.hasLiveBid(p)), saturated: 0 }
     let known = this.c.knownPeers()
     if (known.length === 0) known = await this.c.findPeers({ minMemoryMiB: body.memoryMiB, maxPrice: body.maxPrice, timeoutMs: 2_000 }).catch(() => [])
-    return known
+    const capable = known
       .filter((a) => a.peerId !== self && !this.used.has(a.peerId) && !this.hasLiveBid(a.peerId) && a.memoryMiB >= body.memoryMiB && a.pricePerCpuSecond <= body.maxPrice)
-      .sort((a, b) => this.c.reputation.reliability(b.peerId) - this.c.reputation.reliability(a.peerId) || a.pricePerCpuSecond - b.pricePerCpuSecond)
-      .slice(0, DIRECT_OFFER_FANOUT)
+      .map((a) => { this.svc.load.learn(a.peerId, a.slots); return a })
+    // A worker already full of our replicas is not asked now; when all of them are, the job waits.
+    const open = capable.filter((a) => !this.svc.load.saturated(a.peerId))
+    const targets = open
+      .sort((a, b) => this.svc.load.of(a.peerId) / Math.max(1, a.slots) - this.svc.load.of(b.peerId) / Math.max(1, b.slots) ||
+        this.c.reputation.reliability(b.peerId) - this.c.reputation.reliability(a.peerId) ||
+        a.pricePerCpuSecond - b.pricePerCpuSecond)
+      .slice(0, Math.min(DIRECT_OFFER_MAX, need + DIRECT_OFFER_SPARE))
       .map((a) => a.peerId)
+    return { targets, saturated: capable.length - open.length }
   }
 
   private async offerDirect (peer: string, signal: AbortSignal): Promise<void> {
@@ -398,6 +500,7 @@ class Placement {
     const worker = bid.body.worker
     this.used.add(worker)
     this.inFlight++
+    this.svc.load.add(worker)
     const replica = this.replicaCounter++
     this.placeReplica(bid, replica, signal)
       .then((outcome) => {
@@ -418,6 +521,7 @@ class Placement {
       })
       .finally(() => {
         this.inFlight--
+        this.svc.load.remove(worker)
         this.wake?.()
       })
   }
@@ -426,26 +530,28 @@ class Placement {
     const worker = bid.body.worker
     const entry: ReplicaRecord = { worker, status: 'accepted' }
     let stage: 'accept' | 'task' | 'running' = 'accept'
+    // The task stream opens while the accept is under way: its protocol negotiation overlaps the
+    // accept's round trip instead of following it.
+    const taskChannel = this.c.channels.open(worker, TASK_PROTOCOL, { signal, maxFrameBytes: MAX_TASK_FRAME_BYTES, idleTimeoutMs: TASK_IDLE_TIMEOUT_MS })
+    taskChannel.catch(() => {})
     try {
       const agreement = await this.accept(bid, replica, signal)
       entry.agreement = agreement
       this.record.replicas.push(entry)
-      await this.svc.save(this.record)
       this.svc.emitProgress({ jobId: this.id, stage: 'accepted', peerId: worker })
       stage = 'task'
-      const outcome = await this.runTask(agreement, signal, () => {
+      const outcome = await this.runTask(await taskChannel, agreement, signal, () => {
         stage = 'running'
         entry.status = 'running'
         this.svc.emitProgress({ jobId: this.id, stage: 'running', peerId: worker })
       })
       entry.status = 'done'
       entry.result = outcome.result
-      await this.svc.save(this.record)
       return outcome
     } catch (err) {
+      taskChannel.then((channel) => { channel.abort(err as Error) }, () => {})
       entry.status = 'failed'
       entry.error = (err as Error).message
-      if (entry.agreement != null) await this.svc.save(this.record)
       if (!signal.aborted) this.judge(worker, err, stage)
       throw err
     }
@@ -504,8 +610,9 @@ class Placement {
         if (response.t !== 'agreement') throw new ProtocolViolationError(`expected an agreement, got ${response.t}`)
         const agreement = parseAgreement(response.agreement)
         if (!agreementId(agreement.body).equals(agreementId(body))) throw new ProtocolViolationError('the agreement differs from the accept')
-        verifyAgreement(agreement)
-        return agreement
+        // The body is ours (same CID) and so is the requester's signature: check the worker's.
+        verifyWorkerSignature(agreement)
+        return { ...agreement, requesterSig }
       } catch (err) {
         channel.abort(err as Error)
         throw err
@@ -513,10 +620,9 @@ class Placement {
     })
   }
 
-  private async runTask (agreement: Agreement, signal: AbortSignal, onRunning: () => void): Promise<ReplicaOutcome> {
+  private async runTask (channel: Channel, agreement: Agreement, signal: AbortSignal, onRunning: () => void): Promise<ReplicaOutcome> {
     const worker = agreement.body.worker
     const job = this.job.body
-    const channel = await this.c.channels.open(worker, TASK_PROTOCOL, { signal, maxFrameBytes: MAX_TASK_FRAME_BYTES, idleTimeoutMs: TASK_IDLE_TIMEOUT_MS })
     try {
       await channel.send({ t: 'task', agreement, job: this.job })
       const need = await receiveTask(channel, signal)
@@ -565,9 +671,14 @@ class Placement {
     })
   }
 
-  private async setStatus (status: RequestedJob['status']): Promise<void> {
-    this.record.status = status
-    await this.svc.save(this.record)
+  private async settle (items: SettlementItem[]): Promise<void> {
+    try {
+      await this.c.settle?.(this.id, items)
+      this.record.settled = true
+      await this.svc.save(this.record)
+    } catch (err) {
+      log.error('settling job %s failed: %e', this.id, err)
+    }
   }
 
   /** Compares outputs, pays the agreeing workers, stores the output. */
@@ -611,15 +722,8 @@ class Placement {
     })
     await this.svc.save(this.record)
     if (verified) this.svc.emitProgress({ jobId: this.id, stage: 'verified', detail: `${majority.length}/${this.job.body.replicas} agree` })
-    if (verified && this.c.settle != null && settlement.length > 0) {
-      try {
-        await this.c.settle(this.id, settlement)
-        this.record.settled = true
-        await this.svc.save(this.record)
-      } catch (err) {
-        log.error('settling job %s failed: %e', this.id, err)
-      }
-    }
+    // Settlement (signing receipts, handing them to the ledger) does not hold up the result.
+    if (verified && this.c.settle != null && settlement.length > 0) void this.settle(settlement)
     return this.svc.toResult(this.record, chosen.stdout, chosen.stderr, majority.map((o) => o.worker))
   }
 }
@@ -652,6 +756,7 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
   readonly components: RequesterComponents
   /** Open negotiation streams per peer, across all jobs. */
   readonly negotiations = new PerPeerLimit(MAX_NEGOTIATIONS_PER_PEER)
+  readonly load = new WorkerLoad()
   private readonly maxActiveJobs: number
   private readonly placements = new Map<string, Placement>()
   private readonly waiting: Array<() => void> = []

@@ -20,7 +20,7 @@ import type { Executor, ExecResult } from './executor/index.ts'
 import { InvalidModuleError, MemoryLimitError, ModuleCidMismatchError } from './executor/index.ts'
 import type { BlobStore } from './blob-store.ts'
 import type { JobStore } from './job-store.ts'
-import { jobId as computeJobId, jobSeed, maxCostAt, parseSignedJob, type SignedJob } from './job.ts'
+import { jobId as computeJobId, jobSeed, maxCostAt, type SignedJob } from './job.ts'
 import {
   parseTaskRequest, signBid, signDecline,
   type Accept, type NegotiateResponse, type SignedBid, type SignedDecline
@@ -216,8 +216,10 @@ export class WorkerService {
       return
     }
     if (channel.remotePeer !== task.agreement.body.requester) throw new ProtocolViolationError('task sent by someone other than the requester')
-    const job = parseSignedJob(first.job)
-    if (!computeJobId(job.body).equals(task.agreement.body.jobId)) throw new ProtocolViolationError('task job does not match the agreement')
+    // The job was verified when it was offered and is kept with the agreement; the copy in the
+    // task frame only has to be that same job.
+    const job = task.job
+    if (!computeJobId(first.job.body).equals(task.agreement.body.jobId)) throw new ProtocolViolationError('task job does not match the agreement')
     clearTimeout(task.noShowTimer)
     const record = { agreementId: id, jobId: task.agreement.body.jobId.toString(), requester: job.body.requester, status: 'running' as const, startedAt: Date.now() }
     this.events.onTaskStarted?.(id, record.jobId)
