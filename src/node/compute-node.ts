@@ -385,6 +385,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     const gossip = this.requireGossip()
     const current = capacity.current()
     const ledger = this.ledger
+    const spendable = new SpendableCache(ledger)
     const executor = this.init.executor ?? createExecutor({ workers: Math.max(1, Math.min(current.slots, current.cores)) })
     const scheduler = new Scheduler({
       signer: this.signer,
@@ -397,9 +398,9 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       findPeers: async (query) => await capacity.find(query),
       publishOffer: async (data) => { await gossip.publish(this.topics.offers, data) },
       reportPeer: (peer, action) => { this.peerScore.report(peer, action) },
-      // Bid only for requesters whose credits on the chain (less what they already owe in
-      // pending transactions) cover the job's maximum cost.
-      canPay: async (requester, amount) => amount === 0 || (await ledger.spendable(requester)) >= amount,
+      // Bid only for requesters whose credits on the chain, less what they owe in pending
+      // transactions and (added by the worker) in unfinished agreements here, cover the job.
+      canPay: async (requester, amount) => amount === 0 || (await spendable.get(requester)) >= amount,
       // Each verified replica becomes a work receipt: a settle transaction paying its worker.
       settle: async (_jobId, items) => {
         for (const item of items) {
@@ -466,6 +467,32 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     } catch (err) {
       log('hang up %s failed: %e', peerId, err)
     }
+  }
+}
+
+/**
+ * A requester's spendable credits, read from the ledger at most every half second per requester:
+ * admission asks for every offer, and a burst of offers should not be a burst of reads.
+ */
+class SpendableCache {
+  private readonly ledger: Ledger
+  private readonly entries = new Map<string, { at: number, value: Promise<number> }>()
+  private static readonly TTL_MS = 500
+  private static readonly MAX = 4096
+
+  constructor (ledger: Ledger) {
+    this.ledger = ledger
+  }
+
+  async get (peer: string): Promise<number> {
+    const now = Date.now()
+    const entry = this.entries.get(peer)
+    if (entry != null && now - entry.at < SpendableCache.TTL_MS) return await entry.value
+    const value = this.ledger.spendable(peer)
+    value.catch(() => { this.entries.delete(peer) })
+    this.entries.set(peer, { at: now, value })
+    if (this.entries.size > SpendableCache.MAX) this.entries.delete(this.entries.keys().next().value as string)
+    return await value
   }
 }
 

@@ -9,7 +9,7 @@
  * The domain (e.g. "offer/1") stops a signature made for one message type from being
  * replayed as another that happens to share its fields.
  */
-import { createPrivateKey, createPublicKey, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { InvalidMessageError, InvalidSignatureError } from '../errors.ts'
@@ -38,11 +38,36 @@ export function createSigner (privateKey: PrivateKey): Signer {
   }
   const seed = privateKey.raw.subarray(0, 32)
   const keyObject = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' })
+  const peerId = privateKey.publicKey.toString()
   return {
-    peerId: privateKey.publicKey.toString(),
+    peerId,
     publicKey: privateKey.publicKey.raw,
-    sign: (bytes) => new Uint8Array(edSign(null, bytes, keyObject))
+    sign: (bytes) => {
+      const signature = new Uint8Array(edSign(null, bytes, keyObject))
+      // What this process signed itself verifies without another Ed25519 check (e.g. the
+      // requester's own signature inside the receipt it settles).
+      rememberVerified(peerId, bytes, signature)
+      return signature
+    }
   }
+}
+
+/**
+ * Verified (signer, message, signature) triples. One object is often checked at several layers
+ * (a result when it arrives and again inside the settle transaction that pays for it); each
+ * Ed25519 verification costs ~60 µs, a lookup ~1 µs. The key covers the message digest, so a
+ * known-good signature replayed over other bytes is never taken from the cache.
+ */
+const VERIFIED_CACHE_MAX = 65_536
+const verifiedCache = new Set<string>()
+
+function cacheKey (peerId: string, bytes: Uint8Array, signature: Uint8Array): string {
+  return `${peerId}:${Buffer.from(signature).toString('base64')}:${createHash('sha256').update(bytes).digest('base64')}`
+}
+
+function rememberVerified (peerId: string, bytes: Uint8Array, signature: Uint8Array): void {
+  if (verifiedCache.size >= VERIFIED_CACHE_MAX) verifiedCache.delete(verifiedCache.values().next().value as string)
+  verifiedCache.add(cacheKey(peerId, bytes, signature))
 }
 
 // Parsing a peer id and building a KeyObject costs more than the verification itself; peers sign
@@ -78,13 +103,20 @@ function verifyKey (peerId: string): KeyObject {
 /** True when `signature` is `peerId`'s signature over `bytes`. Malformed peer ids verify false. */
 export function verifyBytes (peerId: string, bytes: Uint8Array, signature: Uint8Array): boolean {
   if (signature.byteLength !== SIGNATURE_BYTES) return false
+  const cached = cacheKey(peerId, bytes, signature)
+  if (verifiedCache.has(cached)) return true
   let key: KeyObject
   try {
     key = verifyKey(peerId)
   } catch {
     return false
   }
-  return edVerify(null, bytes, key, signature)
+  const valid = edVerify(null, bytes, key, signature)
+  if (valid) {
+    if (verifiedCache.size >= VERIFIED_CACHE_MAX) verifiedCache.delete(verifiedCache.values().next().value as string)
+    verifiedCache.add(cached)
+  }
+  return valid
 }
 
 /** The exact bytes signed for a body under a domain. */

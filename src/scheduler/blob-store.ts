@@ -74,6 +74,17 @@ export class BlobStore {
     }
   }
 
+  /** Checks bytes against `cid` and keeps them in memory only (for one-off task inputs). */
+  holdVerified (cid: CID, bytes: Uint8Array): void {
+    if (!bytesMatchCid(bytes, cid)) throw new BlobMismatchError(`bytes do not match ${cid.toString()}`)
+    this.remember(cid, bytes)
+  }
+
+  /** Bytes of `cid` if they are in memory (no disk read). */
+  getHot (cid: CID): Uint8Array | undefined {
+    return this.hot.get(cid.toString())
+  }
+
   async has (cid: CID): Promise<boolean> {
     if (this.hot.has(cid.toString())) return true
     return await this.pinned.has(cid.bytes) === true || await this.cache.has(cid.bytes) === true

@@ -47,6 +47,9 @@ import {
 
 const log = logger('depin:requester')
 
+/** Jobs placed beyond what known workers can hold, so the next is ready when one finishes. */
+const PLACEMENT_HEADROOM = 8
+
 /** Offer rounds without a single bid after which a job whose refusals are all permanent fails. */
 const FAIL_FAST_ROUNDS = 3
 
@@ -901,8 +904,20 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
   }
 
   /** Waits for a placement slot; a job cancelled while it waits leaves the queue at once. */
+  /**
+   * How many jobs to place at once: `maxActiveJobs`, but no more than the known capable workers
+   * can hold of ours (plus a few to keep the pipeline full). More would only offer, collect bids
+   * and wait, crowding the negotiation streams that the accepts of the others need.
+   */
+  private placementLimit (): number {
+    const known = this.components.knownPeers()
+    if (known.length === 0) return this.maxActiveJobs
+    const capacity = known.reduce((sum, a) => sum + Math.max(1, a.slots) * (1 + DEFAULT_QUEUE_PER_SLOT), 0)
+    return Math.max(1, Math.min(this.maxActiveJobs, capacity + PLACEMENT_HEADROOM))
+  }
+
   private async acquire (signal: AbortSignal): Promise<void> {
-    while (this.active >= this.maxActiveJobs && !signal.aborted) {
+    while (this.active >= this.placementLimit() && !signal.aborted) {
       await new Promise<void>((resolve) => {
         const done = (): void => {
           signal.removeEventListener('abort', done)

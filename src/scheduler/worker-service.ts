@@ -107,6 +107,16 @@ export class WorkerService {
     this.slotWaiters.splice(0).forEach((wake) => { wake() })
   }
 
+  /**
+   * What the requester already owes this worker at most: the max cost of its agreements here
+   * that are not finished. Bids and accepts count it against the requester's spendable balance.
+   */
+  committedTo (requester: string): number {
+    let total = 0
+    for (const task of this.active.values()) if (task.agreement.body.requester === requester) total += task.agreement.body.maxCost
+    return total
+  }
+
   /** Tasks agreed or running here now. */
   load (): { running: number, agreed: number, slots: number } {
     return { running: this.running, agreed: this.active.size, slots: this.c.capacity().slots }
@@ -189,7 +199,7 @@ export class WorkerService {
       this.answers.delete(body.jobId.toString())
       throw new ProtocolViolationError('no free slot any more', 'ERR_BUSY')
     }
-    if (!await this.c.canPay(body.requester, body.maxCost)) throw new ProtocolViolationError('the requester cannot pay', 'ERR_FUNDS')
+    if (!await this.c.canPay(body.requester, body.maxCost + this.committedTo(body.requester))) throw new ProtocolViolationError('the requester cannot pay', 'ERR_FUNDS')
     const agreement: Agreement = { body, requesterSig: accept.requesterSig, workerSig: signAgreementAsWorker(this.c.signer, body) }
     const task: ActiveTask = { agreement, job, controller: new AbortController() }
     task.noShowTimer = setTimeout(() => {
@@ -225,7 +235,8 @@ export class WorkerService {
     this.events.onTaskStarted?.(id, record.jobId)
     try {
       const module = await this.c.blobs.get(job.body.module)
-      const input = await this.c.blobs.get(job.body.input)
+      // Inputs are usually one-off: looked up and kept in memory only, never written to disk.
+      const input = this.c.blobs.getHot(job.body.input)
       await channel.send({ t: 'need', module: module == null, input: input == null })
       const blobs = { module, input }
       for (const which of ['module', 'input'] as const) {
@@ -235,7 +246,8 @@ export class WorkerService {
         const limit = which === 'module' ? MAX_MODULE_BYTES : MAX_INPUT_BYTES
         if (size > limit) throw new ProtocolViolationError(`${which} of ${size} bytes is over the limit of ${limit}`)
         blobs[which] = await receiveBlob(channel, which, size)
-        await this.c.blobs.cacheVerified(cid, blobs[which] as Uint8Array)
+        if (which === 'module') await this.c.blobs.cacheVerified(cid, blobs[which] as Uint8Array)
+        else this.c.blobs.holdVerified(cid, blobs[which] as Uint8Array)
       }
       const result = await this.execute(channel, task, blobs.module as Uint8Array, blobs.input as Uint8Array)
       const outputCid = rawCid(result.stdout)
@@ -333,7 +345,7 @@ export class WorkerService {
     if (capacity.pricePerCpuSecond > b.maxPrice) return 'price'
     if (now + b.timeoutMs > b.deadline) return 'deadline'
     if (capacity.slots === 0 || this.active.size >= this.maxActive()) return 'busy'
-    if (!await this.c.canPay(b.requester, maxCostAt(b, capacity.pricePerCpuSecond))) return 'funds'
+    if (!await this.c.canPay(b.requester, maxCostAt(b, capacity.pricePerCpuSecond) + this.committedTo(b.requester))) return 'funds'
     return undefined
   }
 

@@ -26,6 +26,9 @@ import type { ExecutorWorkerData, RunRequest, WorkerMessage } from './protocol.t
 
 const log = logger('depin:executor')
 
+/** Compiled modules each worker thread keeps (by CID), so a module is posted to it once, not per run. */
+export const WORKER_MODULES = 16
+
 /**
  * The worker script. Run from source (Node's type stripping, vitest) it is worker.ts next to this
  * file; from a build (tsc output) it is worker.js.
@@ -53,6 +56,8 @@ interface Slot {
   gone: boolean
   job?: Job
   cpuAtRunStartUs: Float64Array
+  /** Module keys this worker holds (it keeps the last WORKER_MODULES it was sent). */
+  modules: string[]
   readyPromise: Promise<void>
   onReady: () => void
   onStartFailed: (err: Error) => void
@@ -186,6 +191,7 @@ export class WasiExecutorPool implements WasiExecutor {
       ready: false,
       gone: false,
       cpuAtRunStartUs: new Float64Array(cpuAtRunStartUs),
+      modules: [],
       readyPromise: ready.promise,
       onReady: ready.resolve,
       onStartFailed: ready.reject
@@ -246,10 +252,17 @@ export class WasiExecutorPool implements WasiExecutor {
     // Buffer that is a view, and transferring it would detach the caller's memory or Node's pool.)
     const stdin = new Uint8Array(spec.stdin.byteLength)
     stdin.set(spec.stdin)
+    const moduleKey = spec.moduleCid.toString()
+    const held = slot.modules.includes(moduleKey)
+    if (!held) {
+      slot.modules.push(moduleKey)
+      if (slot.modules.length > WORKER_MODULES) slot.modules.shift()
+    }
     const request: RunRequest = {
       type: 'run',
       id: job.id,
-      module: compiled.module,
+      moduleKey,
+      ...(held ? {} : { module: compiled.module }),
       memoryImport: compiled.memoryImport,
       initialPages: compiled.initialPages,
       maximumPages: Math.min(compiled.maximumPages ?? Infinity, spec.memoryMiB * PAGES_PER_MIB),

@@ -10,7 +10,10 @@ import type { WasmModule } from './wasm-api.ts'
 export interface RunRequest {
   type: 'run'
   id: number
-  module: WasmModule
+  /** The module's CID: the worker keeps modules it was sent under this key. */
+  moduleKey: string
+  /** Sent only when this worker does not hold `moduleKey` yet (cloning a Module per run is not free). */
+  module?: WasmModule
   /** Where the (possibly rewritten) module imports its memory from. */
   memoryImport: { module: string, name: string }
   initialPages: number

@@ -31,7 +31,15 @@ process.emitWarning = function (warning: string | Error, ...rest: any[]) {
 const { WASI } = await import('node:wasi')
 process.emitWarning = emitWarning
 
+/** Modules this worker was sent, by CID; the main thread tracks the same list (WORKER_MODULES). */
+const modules = new Map<string, RunRequest['module']>()
+const WORKER_MODULES = 16
+
 port.on('message', (request: RunRequest) => {
+  if (request.module != null) {
+    modules.set(request.moduleKey, request.module)
+    if (modules.size > WORKER_MODULES) modules.delete(modules.keys().next().value as string)
+  }
   const response = run(request)
   port.postMessage(response, [response.stdout.buffer as ArrayBuffer, response.stderr.buffer as ArrayBuffer])
 })
@@ -59,7 +67,9 @@ function run (request: RunRequest): RunResponse {
     const imports: WasmImports = { [WASI_MODULE]: shim.imports }
     const { module: memoryModule, name: memoryName } = request.memoryImport
     imports[memoryModule] = { ...imports[memoryModule], [memoryName]: memory }
-    const instance = new wasm.Instance(request.module, imports)
+    const module = request.module ?? modules.get(request.moduleKey)
+    if (module == null) throw new Error(`module ${request.moduleKey} was never sent to this worker`)
+    const instance = new wasm.Instance(module, imports)
     // node:wasi needs `memory` among the exports; a rewritten module imports it instead
     exitCode = wasi.start({ exports: { _start: instance.exports._start, memory } })
   } catch (err) {
