@@ -61,6 +61,14 @@ export function createSigner (privateKey: PrivateKey): Signer {
 const VERIFIED_CACHE_MAX = 65_536
 const verifiedCache = new Set<string>()
 
+/**
+ * Forgets every remembered verification. For benchmarks that must measure the Ed25519 work itself
+ * (and tests that want a cold cache); a running node never needs it.
+ */
+export function clearVerifiedSignatures (): void {
+  verifiedCache.clear()
+}
+
 function cacheKey (peerId: string, bytes: Uint8Array, signature: Uint8Array): string {
   return `${peerId}:${Buffer.from(signature).toString('base64')}:${createHash('sha256').update(bytes).digest('base64')}`
 }
