@@ -175,7 +175,8 @@ export interface WorkerOutcome {
 
 export interface JobResult {
   id: string
-  status: 'completed' | 'failed'
+  /** `pending`: still being placed or run (a result read from the job list before the end). */
+  status: 'pending' | 'completed' | 'failed'
   exitCode?: number
   trap?: string
   stdout: Uint8Array
@@ -844,7 +845,7 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
     }))
     return {
       id: record.id,
-      status: record.status === 'completed' ? 'completed' : 'failed',
+      status: record.status === 'completed' || record.status === 'failed' ? record.status : 'pending',
       exitCode: record.exitCode,
       trap: record.trap,
       stdout,

@@ -12,7 +12,7 @@ import type { CommonOptions, JobOptions, SubmitOptions } from '../program.ts'
 /** What GET /v1/jobs/:id returns. */
 export interface JobView {
   id: string
-  status: 'completed' | 'failed'
+  status: 'pending' | 'completed' | 'failed'
   exitCode?: number
   trap?: string
   outputCid?: string

@@ -121,7 +121,7 @@ export function jobsRoutes (node: ComputeNode) {
     app.get('/v1/jobs/:id/output', async (request, reply) => {
       const { id } = parseBody(idParams, request.params)
       const result = await node.job(id)
-      if (result.status !== 'completed') throw new ApiError(409, 'ERR_NO_OUTPUT', `job ${id} is ${result.status}; it has no output yet`)
+      if (result.status !== 'completed') throw new ApiError(409, 'ERR_NO_OUTPUT', `job ${id} ${result.status === 'pending' ? 'is still running' : 'failed'}; it has no output`)
       return await reply.type('application/octet-stream').header('x-output-cid', result.outputCid ?? '').send(Buffer.from(result.stdout))
     })
 
