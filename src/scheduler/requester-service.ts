@@ -455,7 +455,9 @@ class Placement {
     // waited for (each has its own deadline): a slow answer under load is not an empty round.
     while (!signal.aborted) {
       if (targets.length > 0 && pending === 0 && (usable() >= need || targeted)) break
-      if (windowEnd.aborted && (pending === 0 || usable() > 0)) break
+      // A targeted job hears every named peer out (each offer has its own deadline): the user
+      // chose them, so a slow answer is not passed over.
+      if (windowEnd.aborted && (pending === 0 || (usable() > 0 && !targeted))) break
       await this.nextEvent(windowEnd.aborted ? signal : windowEnd)
     }
     return usable()
