@@ -4,7 +4,7 @@
  * it mined) and goes on mining from where the disk says it was.
  */
 import { describe, it, expect } from 'vitest'
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BIN, runCli } from './cli-helpers.ts'
@@ -19,6 +19,7 @@ interface Chain { height: number, tip: string, blocks?: Array<{ height: number, 
 describe('a mining daemon killed with SIGKILL', () => {
   it(`reopens consistent and keeps mining (${KILLS} kills)`, { timeout: 180_000 }, async () => {
     const dir = await tempDir()
+    let child: ChildProcess | undefined
     try {
       const dataDir = join(dir.path, 'miner')
       const init = JSON.parse((await runCli(['init', '--data-dir', dataDir, '--json'])).stdout)
@@ -34,9 +35,10 @@ describe('a mining daemon killed with SIGKILL', () => {
       await writeFile(join(dataDir, 'config.json'), JSON.stringify({ ...config, network, mdns: false, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0' }))
       let lastHeight = 0
       for (let run = 0; run <= KILLS; run++) {
-        const child = spawn(process.execPath, [BIN, 'start', '--data-dir', dataDir, '--mine'], { stdio: 'ignore' })
-        const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => { resolve(signal ?? code) }))
-        await waitFor(async () => (await readApiInfo(dataDir))?.pid === child.pid, { what: 'the daemon to start' })
+        child = spawn(process.execPath, [BIN, 'start', '--data-dir', dataDir, '--mine'], { stdio: 'ignore' })
+        const pid = child.pid
+        const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child?.once('exit', (code, signal) => { resolve(signal ?? code) }))
+        await waitFor(async () => (await readApiInfo(dataDir))?.pid === pid, { what: 'the daemon to start' })
         // Consistent on reopening: never behind what it had before the kill, and the state
         // equals a replay of its own chain.
         const chain = JSON.parse((await runCli(['chain', '--blocks', '100', '--json', '--data-dir', dataDir])).stdout) as Chain
@@ -64,6 +66,8 @@ describe('a mining daemon killed with SIGKILL', () => {
         expect(await exited).toBe('SIGKILL')
       }
     } finally {
+      // A failed assertion must not leave a mining daemon behind.
+      if (child != null && child.exitCode == null && child.signalCode == null) child.kill('SIGKILL')
       await dir.remove()
     }
   })

@@ -71,6 +71,16 @@ class PerPeerLimit {
   }
 
   async run<T> (peer: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    const release = await this.acquire(peer, signal)
+    try {
+      return await fn()
+    } finally {
+      release()
+    }
+  }
+
+  /** Takes a place for `peer`; the returned function gives it back (once, however often called). */
+  async acquire (peer: string, signal: AbortSignal): Promise<() => void> {
     while ((this.active.get(peer) ?? 0) >= this.limit) {
       signal.throwIfAborted()
       const queue = this.waiters.get(peer) ?? []
@@ -89,9 +99,10 @@ class PerPeerLimit {
     }
     signal.throwIfAborted()
     this.active.set(peer, (this.active.get(peer) ?? 0) + 1)
-    try {
-      return await fn()
-    } finally {
+    let released = false
+    return () => {
+      if (released) return
+      released = true
       const left = (this.active.get(peer) ?? 1) - 1
       if (left === 0) this.active.delete(peer)
       else this.active.set(peer, left)
@@ -99,6 +110,7 @@ class PerPeerLimit {
     }
   }
 }
+
 
 /**
  * This requester's replicas in flight on each worker, against what the worker can hold (its
@@ -264,6 +276,12 @@ class Placement {
   private readonly record: RequestedJob
   private readonly signal: AbortSignal
   private readonly bids = new Map<string, BidEntry>()
+  /**
+   * Direct-offer streams that brought a bid, kept open so the accept can follow on the same
+   * stream (one stream and one round trip fewer than a fresh accept stream). Closed once the
+   * job's replicas are placed, or when the placement ends.
+   */
+  private readonly offerChannels = new Map<string, { channel: Channel, release: () => void }>()
   private readonly declines = new Map<string, DeclineReason>()
   private readonly used = new Set<string>()
   private readonly outcomes: ReplicaOutcome[] = []
@@ -303,6 +321,8 @@ class Placement {
         this.startReplica(bid, signal)
         need--
       }
+      // Every replica has a worker: the other bidders' kept offer streams are not needed.
+      if (need === 0 && this.offerChannels.size > 0) this.closeOfferChannels()
       if (need > 0 && this.hasSaturatedBid()) {
         // Bids are in hand but their workers are full of our replicas: wait for a place.
         await this.svc.load.changed(signal)
@@ -336,6 +356,7 @@ class Placement {
       }
       await this.nextEvent(signal)
     }
+    this.closeOfferChannels()
     if (this.signal.aborted) throw new JobCancelledError()
     if (this.outcomes.length === 0) {
       if (this.inFlight === 0 && this.bids.size === 0 && this.declines.size > 0) throw new NoBidsError(this.noBidsMessage(), this.reasonCounts())
@@ -486,20 +507,42 @@ class Placement {
 
   private async offerDirect (peer: string, signal: AbortSignal): Promise<void> {
     let channel: Channel | undefined
+    let release: (() => void) | undefined
     try {
-      const response = await this.svc.negotiations.run(peer, signal, async () => {
-        channel = await this.c.channels.open(peer, NEGOTIATE_PROTOCOL, { signal, maxFrameBytes: MAX_NEGOTIATE_FRAME_BYTES, idleTimeoutMs: NEGOTIATE_IDLE_TIMEOUT_MS })
-        await channel.send({ t: 'offer', job: this.job })
-        const answer = parseNegotiateResponse(await channel.receive({ signal }))
-        await channel.close()
-        return answer
-      })
+      release = await this.svc.negotiations.acquire(peer, signal)
+      channel = await this.c.channels.open(peer, NEGOTIATE_PROTOCOL, { signal, maxFrameBytes: MAX_NEGOTIATE_FRAME_BYTES, idleTimeoutMs: NEGOTIATE_IDLE_TIMEOUT_MS })
+      await channel.send({ t: 'offer', job: this.job })
+      const response = parseNegotiateResponse(await channel.receive({ signal }))
+      if (response.t === 'bid' && !signal.aborted) {
+        this.closeOfferChannel(peer)
+        this.offerChannels.set(peer, { channel, release })
+        channel = undefined
+        release = undefined
+      }
       if (response.t === 'bid' || response.t === 'decline') this.receive(response, peer)
     } catch (err) {
       channel?.abort(err as Error)
+      channel = undefined
       if (err instanceof InvalidMessageError) this.c.reportPeer(peer, 'MalformedMessage')
       log('direct offer of %s to %s failed: %s', this.id, peer, (err as Error).message)
+    } finally {
+      if (channel != null) void channel.close()
+      release?.()
     }
+  }
+
+  /** Closes a kept offer stream (its bid was not taken, or the job is placed). */
+  private closeOfferChannel (peer: string): void {
+    const kept = this.offerChannels.get(peer)
+    if (kept == null) return
+    this.offerChannels.delete(peer)
+    void kept.channel.close()
+    kept.release()
+  }
+
+  /** Closes every kept offer stream (also called when the placement ends, however it ends). */
+  closeOfferChannels (): void {
+    for (const peer of [...this.offerChannels.keys()]) this.closeOfferChannel(peer)
   }
 
   private startReplica (bid: SignedBid, signal: AbortSignal): void {
@@ -606,19 +649,37 @@ class Placement {
       deadline: job.deadline
     }
     const requesterSig = signAgreementAsRequester(this.c.signer, body)
-    return await this.svc.negotiations.run(bid.body.worker, signal, async () => {
-      const channel = await this.c.channels.open(bid.body.worker, NEGOTIATE_PROTOCOL, { signal, maxFrameBytes: MAX_NEGOTIATE_FRAME_BYTES, idleTimeoutMs: NEGOTIATE_IDLE_TIMEOUT_MS })
+    const worker = bid.body.worker
+    const exchange = async (channel: Channel): Promise<Agreement> => {
+      await channel.send({ t: 'accept', accept: { body, requesterSig } })
+      const response = parseNegotiateResponse(await channel.receive({ signal }))
+      void channel.close()
+      if (response.t === 'error') throw new AcceptRefusedError(`${worker} refused the accept: ${response.message}`, response.code)
+      if (response.t !== 'agreement') throw new ProtocolViolationError(`expected an agreement, got ${response.t}`)
+      const agreement = parseAgreement(response.agreement)
+      if (!agreementId(agreement.body).equals(agreementId(body))) throw new ProtocolViolationError('the agreement differs from the accept')
+      // The body is ours (same CID) and so is the requester's signature: check the worker's.
+      verifyWorkerSignature(agreement)
+      return { ...agreement, requesterSig }
+    }
+    const kept = this.offerChannels.get(worker)
+    if (kept != null) {
+      this.offerChannels.delete(worker)
       try {
-        await channel.send({ t: 'accept', accept: { body, requesterSig } })
-        const response = parseNegotiateResponse(await channel.receive({ signal }))
-        await channel.close()
-        if (response.t === 'error') throw new AcceptRefusedError(`${bid.body.worker} refused the accept: ${response.message}`, response.code)
-        if (response.t !== 'agreement') throw new ProtocolViolationError(`expected an agreement, got ${response.t}`)
-        const agreement = parseAgreement(response.agreement)
-        if (!agreementId(agreement.body).equals(agreementId(body))) throw new ProtocolViolationError('the agreement differs from the accept')
-        // The body is ours (same CID) and so is the requester's signature: check the worker's.
-        verifyWorkerSignature(agreement)
-        return { ...agreement, requesterSig }
+        return await exchange(kept.channel)
+      } catch (err) {
+        kept.channel.abort(err as Error)
+        // The kept stream died (the worker's idle deadline passed, say): a refusal is final,
+        // anything else falls back to a fresh accept stream below.
+        if (err instanceof AcceptRefusedError || err instanceof ProtocolViolationError || signal.aborted) throw err
+      } finally {
+        kept.release()
+      }
+    }
+    return await this.svc.negotiations.run(worker, signal, async () => {
+      const channel = await this.c.channels.open(worker, NEGOTIATE_PROTOCOL, { signal, maxFrameBytes: MAX_NEGOTIATE_FRAME_BYTES, idleTimeoutMs: NEGOTIATE_IDLE_TIMEOUT_MS })
+      try {
+        return await exchange(channel)
       } catch (err) {
         channel.abort(err as Error)
         throw err
@@ -875,6 +936,7 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
       } catch (err) {
         return await this.fail(record, err, stopping, userSignal)
       } finally {
+        placement.closeOfferChannels()
         this.placements.delete(record.id)
         this.release()
       }

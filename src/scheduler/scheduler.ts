@@ -8,7 +8,7 @@ import { TypedEventEmitter } from 'main-event'
 import { CID } from 'multiformats/cid'
 import { decode, encode } from '../proofs/encoding.ts'
 import { DepinError, InvalidMessageError, InvalidSignatureError, MessageTooLargeError } from '../errors.ts'
-import { GossipValidationError, type Channel, type ChannelOpener, type ProtocolRegistrar, type TopicHandler } from '../transport.ts'
+import { ChannelClosedError, GossipValidationError, type Channel, type ChannelOpener, type ProtocolRegistrar, type TopicHandler } from '../transport.ts'
 import type { Store } from '../node/storage.ts'
 import type { Capacity } from '../node/capacity-record.ts'
 import type { CapacityAdvert, FindCapacityQuery } from '../node/capacity.ts'
@@ -17,7 +17,7 @@ import type { Signer } from '../proofs/signing.ts'
 import { BlobStore } from './blob-store.ts'
 import { JobStore, type RanTask, type RequestedJob } from './job-store.ts'
 import { createJob, jobId, parseSignedJob, type JobInit, type SignedJob } from './job.ts'
-import { parseNegotiateRequest, type NegotiateResponse } from './messages.ts'
+import { parseNegotiateRequest, type Accept, type NegotiateResponse } from './messages.ts'
 import { Reputation } from './reputation.ts'
 import { RequesterService, type JobProgress, type JobResult, type SettlementItem } from './requester-service.ts'
 import { closeServed, WorkerService } from './worker-service.ts'
@@ -26,7 +26,7 @@ import {
   BID_TTL_MS, MAX_NEGOTIATE_FRAME_BYTES, MAX_TASK_FRAME_BYTES, NEGOTIATE_IDLE_TIMEOUT_MS, NEGOTIATE_MAX_INBOUND_STREAMS,
   NEGOTIATE_PROTOCOL, SEEN_OFFERS_MAX, TASK_IDLE_TIMEOUT_MS, TASK_MAX_INBOUND_STREAMS, TASK_PROTOCOL
 } from './constants.ts'
-import { InvalidJobError, JobNotFoundError } from './errors.ts'
+import { InvalidJobError, JobNotFoundError, ProtocolViolationError } from './errors.ts'
 
 const log = logger('depin:scheduler')
 
@@ -274,10 +274,14 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     return { job, id }
   }
 
-  /** Serves one inbound negotiation stream (one request, one answer). */
+  /**
+   * Serves one inbound negotiation stream: one request, one answer; after a bid on a direct
+   * offer, the requester may send its accept on the same stream (then one more answer).
+   */
   private async serveNegotiation (channel: Channel): Promise<void> {
     const from = channel.remotePeer
     let response: NegotiateResponse
+    let offered = false
     try {
       const request = parseNegotiateRequest(await channel.receive())
       if (request.t === 'offer') {
@@ -286,22 +290,54 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
         if (job.body.deadline <= Date.now()) throw new DepinError('the offer is past its deadline', 'ERR_OFFER_EXPIRED')
         const answer = await this.worker.answerOffer(job, jobId(job.body))
         response = answer?.response ?? { t: 'error', code: 'ERR_NOT_TARGETED', message: 'this node does not take this job' }
+        offered = response.t === 'bid'
       } else if (request.t === 'bid' || request.t === 'decline') {
         response = this.requester.routeAnswer(request, from)
           ? { t: 'ack' }
           : { t: 'error', code: 'ERR_UNKNOWN_OFFER', message: 'no open offer for that job' }
       } else {
-        response = { t: 'agreement', agreement: await this.worker.accept(request.accept, from) }
+        response = await this.answerAccept(request.accept, from)
       }
     } catch (err) {
-      if (err instanceof InvalidSignatureError) this.c.reportPeer(from, 'InvalidSignature')
-      else if (err instanceof InvalidMessageError || err instanceof MessageTooLargeError) this.c.reportPeer(from, 'MalformedMessage')
-      const e = err as DepinError
-      if (typeof e.code !== 'string') log.error('negotiation with %s failed: %e', from, err)
-      response = { t: 'error', code: (e.code ?? 'ERR_INTERNAL').slice(0, 64), message: (e.message ?? 'error').slice(0, 500) }
+      response = this.errorFrame(err, from)
     }
     await channel.send(response)
+    if (!offered) {
+      await closeServed(channel)
+      return
+    }
+    // After a bid the requester either sends its accept on this stream or closes it (another
+    // bid won, or it accepts later on a fresh stream). Silence ends at the idle deadline.
+    let next: unknown
+    try {
+      next = await channel.receive()
+    } catch (err) {
+      if (err instanceof ChannelClosedError) await channel.close()
+      else channel.abort(err as Error)
+      return
+    }
+    let answer: NegotiateResponse
+    try {
+      const request = parseNegotiateRequest(next)
+      if (request.t !== 'accept') throw new ProtocolViolationError(`only an accept may follow a bid, got ${request.t}`)
+      answer = await this.answerAccept(request.accept, from)
+    } catch (err) {
+      answer = this.errorFrame(err, from)
+    }
+    await channel.send(answer)
     await closeServed(channel)
+  }
+
+  private async answerAccept (accept: Accept, from: string): Promise<NegotiateResponse> {
+    return { t: 'agreement', agreement: await this.worker.accept(accept, from) }
+  }
+
+  private errorFrame (err: unknown, from: string): NegotiateResponse {
+    if (err instanceof InvalidSignatureError) this.c.reportPeer(from, 'InvalidSignature')
+    else if (err instanceof InvalidMessageError || err instanceof MessageTooLargeError) this.c.reportPeer(from, 'MalformedMessage')
+    const e = err as DepinError
+    if (typeof e.code !== 'string') log.error('negotiation with %s failed: %e', from, err)
+    return { t: 'error', code: (e.code ?? 'ERR_INTERNAL').slice(0, 64), message: (e.message ?? 'error').slice(0, 500) }
   }
 }
 
