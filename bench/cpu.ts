@@ -13,29 +13,24 @@
  *
  *   node bench/cpu.ts [runs] [--no-tiers]     (default 3 runs per column)
  *
- * Latest results (2 cores, Intel Xeon @ 2.20GHz, Node 24.21.0, V8 13.6):
- *   (the machine was busy with other work, load average 3-5: wall times doubled, so compare
- *   the CPU columns. On a quiet run: native 1.01 s, executor 1.01 s wall, 1.00x-1.04x.)
- *
- *   cpu bench: primes 4000000, 3 runs per column, 2 cores (Intel(R) Xeon(R) Processor), Node 24.21.0, V8 13.6.233.17-node.53
+ * Latest results (2 cores, Intel Xeon @ 2.20GHz, Node 24.21.0, V8 13.6, 2026-11-21, quiet machine):
  *
  *   primes 4000000 (wall times of the runs in order; ratios of medians to native)
- *   how                                     runs (wall)  median wall  median cpu  wall vs native  cpu vs native
- *   -------------------------  ------------------------  -----------  ----------  --------------  -------------
- *   native (gcc -O2)           2.29 s / 2.18 s / 2.23 s       2.23 s      1.07 s           1.00x          1.00x
- *   executor (wasm, 1 worker)  2.61 s / 2.38 s / 1.20 s       2.38 s      1.13 s           1.07x          1.05x
+ *   how                                         runs (wall)  median wall  median cpu  wall vs native  cpu vs native
+ *   native (gcc -O2)               1.05 s / 1.06 s / 1.12 s       1.06 s      1.05 s           1.00x          1.00x
+ *   executor (wasm, 1 worker)      1.13 s / 1.10 s / 1.07 s       1.10 s      1.09 s           1.03x          1.04x
+ *   through the network (2 nodes)  1.21 s / 1.13 s / 1.12 s       1.13 s      1.10 s           1.06x          1.05x
  *
  *   V8 wasm tiers: CPU time of the first and second run of a freshly compiled module (child process, main thread)
  *   job                                   how  first run (cpu)  second run (cpu)
- *   -------------------------  --------------  ---------------  ----------------
- *   primes 4000000             native gcc -O2           1.08 s
- *                               default flags           1.78 s            1.10 s
- *                              --liftoff-only           1.66 s            1.50 s
- *                                --no-liftoff           1.10 s            1.06 s
- *   mandelbrot 1000 1000 2000  native gcc -O2           1.25 s
- *                               default flags           2.29 s            1.31 s
- *                              --liftoff-only           2.12 s            2.24 s
- *                                --no-liftoff           1.31 s            1.25 s
+ *   primes 4000000             native gcc -O2           1.09 s
+ *                               default flags           1.26 s            1.09 s
+ *                              --liftoff-only           1.26 s            1.17 s
+ *                                --no-liftoff           1.09 s            1.04 s
+ *   mandelbrot 1000 1000 2000  native gcc -O2           1.28 s
+ *                               default flags           2.09 s            1.30 s
+ *                              --liftoff-only           2.07 s            2.12 s
+ *                                --no-liftoff           1.33 s            1.23 s
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'

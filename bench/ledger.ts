@@ -6,27 +6,28 @@
  * 1. Settle validation: decode + schema + composition checks + 4 Ed25519 signatures per settle
  *    (outer, both agreement signatures, result), vs raw node:crypto Ed25519 verifications.
  * 2. Sync of a chain of BLOCKS blocks between two ledgers over the in-process transport
- *    (DAG-CBOR round trip per message), on memory-level and on a disk LevelDB.
+ *    (DAG-CBOR round trip per message), on memory-level and on a disk LevelDB, and between two
+ *    real nodes over libp2p (TCP on loopback).
  * 3. Miner hashing rate (the worker's loop: one encode, then overwrite the nonce and hash) vs raw
  *    SHA-256 of a header-sized buffer.
  *
  * Latest results (2-core container, Node 24.21):
  * RESULTS-START
  *   settle validation (3000 settles, 847 bytes each, 4 signatures per settle)
- *     baseline: raw Ed25519 verify (node:crypto)        8,636 sig/s (per CPU-second, as all rates in this section)
- *     settles fully validated                            1,794 tx/s = 7,175 sig/s (83% of raw)
- *     settles already verified on gossip (block path)    20,175 tx/s (decode + schema + cache hit)
+ *     baseline: raw Ed25519 verify (node:crypto)        8,283 sig/s (per CPU-second, as all rates in this section)
+ *     settles fully validated                            1,723 tx/s = 6,892 sig/s (83% of raw)
+ *     settles already verified on gossip (block path)    17,444 tx/s (decode + schema + cache hit)
  *   sync of 10000 blocks (coinbase only) over the in-process transport
- *     baseline: the same blocks added one by one locally  4.18 s (2,391 blocks/s, memory-level)
- *     sync into memory-level                              3.50 s (2,855 blocks/s)
- *     sync into LevelDB on disk (one synced batch/block)  12.26 s (816 blocks/s)
+ *     baseline: the same blocks added one by one locally  2.65 s (3,769 blocks/s, memory-level)
+ *     sync into memory-level                              3.18 s (3,143 blocks/s)
+ *     sync into LevelDB on disk (one synced batch/block)  7.19 s (1,391 blocks/s)
+ *     sync between two libp2p nodes (memory-level)       3.41 s (2,933 blocks/s, from connecting to the same tip)
  *   mining (247-byte header)
- *     baseline: raw SHA-256 (crypto.hash) of the header  751,170 H/s (per CPU-second)
- *     miner loop, main thread                             792,814 H/s (per CPU-second, 106% of raw)
- *     miner worker thread (as the node runs it)           604,004 H/s (per CPU-second, 80% of raw)
- * (shared 2-core machine, load average ~4 during this run from other processes: CPU-time rates are
- * fairly stable, wall-clock sync times vary by ±50% between runs; a quieter run synced 10,000
- * blocks into memory-level in 2.2 s)
+ *     baseline: raw SHA-256 (crypto.hash) of the header  478,784 H/s (per CPU-second)
+ *     miner loop, main thread                             461,202 H/s (per CPU-second, 96% of raw)
+ *     miner worker thread (as the node runs it)           405,939 H/s (per CPU-second, 85% of raw)
+ * (2026-11-21, a quiet 2-core machine; CPU-time rates are stable, wall-clock sync times vary
+ * by ±30% between runs)
  * RESULTS-END
  */
 import { generateKeyPairSync, sign, verify, hash as oneShot, type KeyObject } from 'node:crypto'
