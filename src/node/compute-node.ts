@@ -131,6 +131,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   private schedulerValue?: Scheduler
   private ledgerValue?: Ledger
   private receiptTally?: ReceiptTally
+  private channels?: ChannelOpener
+  private protocols?: ProtocolRegistrar
   private readonly syncing = new Set<string>()
   private readonly components: NodeComponent[] = []
   private startedAt?: number
@@ -204,6 +206,9 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       throw err
     }
     const libp2p = this.libp2p
+    // One stream opener and one handler registrar for every layer (scheduler, ledger sync).
+    this.channels = createChannelOpener(libp2p)
+    this.protocols = createProtocolRegistrar(libp2p, this.peerScore)
     this.peerScore.addEventListener('disconnect', (evt) => { void this.penalise(evt.detail.peerId, evt.detail.score, false) })
     this.peerScore.addEventListener('ban', (evt) => { void this.penalise(evt.detail.peerId, evt.detail.score, true) })
     libp2p.addEventListener('peer:connect', (evt) => {
@@ -278,12 +283,12 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
 
   /** The pieces later layers are built from. */
   services (): NodeServices {
-    const libp2p = this.host
+    if (this.channels == null || this.protocols == null) throw new NotStartedError()
     return {
       signer: this.signer,
       store: this.store as Store,
-      channels: createChannelOpener(libp2p),
-      protocols: createProtocolRegistrar(libp2p, this.peerScore),
+      channels: this.channels,
+      protocols: this.protocols,
       gossip: this.requireGossip(),
       peerScore: this.peerScore,
       capacity: this.requireCapacity()
@@ -340,8 +345,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   private async startLedger (): Promise<Ledger> {
     const libp2p = this.host
     const gossip = this.requireGossip()
-    const channels = createChannelOpener(libp2p)
-    const protocols = createProtocolRegistrar(libp2p, this.peerScore)
+    const channels = this.channels as ChannelOpener
+    const protocols = this.protocols as ProtocolRegistrar
     const store = (this.store as Store).sublevel('ledger', { keyEncoding: 'view', valueEncoding: 'view' })
     const ledger = createLedger({
       ...this.init.ledger,
@@ -380,7 +385,6 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   }
 
   private createScheduler (): Scheduler {
-    const libp2p = this.host
     const capacity = this.requireCapacity()
     const gossip = this.requireGossip()
     const current = capacity.current()
@@ -389,8 +393,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     const executor = this.init.executor ?? createExecutor({ workers: Math.max(1, Math.min(current.slots, current.cores)) })
     const scheduler = new Scheduler({
       signer: this.signer,
-      channels: createChannelOpener(libp2p),
-      protocols: createProtocolRegistrar(libp2p, this.peerScore),
+      channels: this.channels as ChannelOpener,
+      protocols: this.protocols as ProtocolRegistrar,
       store: this.store as Store,
       executor,
       capacity: () => capacity.current(),

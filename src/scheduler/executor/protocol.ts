@@ -5,6 +5,7 @@
  */
 
 import type { WasmModule } from './wasm-api.ts'
+import type { ExecResult } from './index.ts'
 
 /** main → worker: run one job on a fresh WASI instance. */
 export interface RunRequest {
@@ -29,19 +30,8 @@ export interface RunRequest {
   maxStderrBytes: number
 }
 
-/** worker → main: the outcome of a `RunRequest`. */
-export interface RunResponse {
-  type: 'result'
-  id: number
-  exitCode: number
-  trap?: string
-  stdout: Uint8Array
-  stderr: Uint8Array
-  stdoutTruncated: boolean
-  stderrTruncated: boolean
-  wallMs: number
-  cpuMs: number
-}
+/** worker → main: the outcome of a `RunRequest` (the executor's result with its request id). */
+export type RunResponse = { type: 'result', id: number } & ExecResult
 
 /** worker → main: the worker loaded node:wasi and listens. */
 export interface ReadyMessage {
