@@ -12,6 +12,13 @@ export function integer (min: number, max = Number.MAX_SAFE_INTEGER) {
   }
 }
 
+/** A number from 0 to 1. */
+export function fraction (value: string): number {
+  const n = Number(value)
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError(`expected a number from 0 to 1, got ${JSON.stringify(value)}`)
+  return n
+}
+
 export function multiaddrArg (value: string, previous: string[] = []): string[] {
   try {
     multiaddr(value)

@@ -4,7 +4,7 @@
  */
 import { Command, Option } from 'commander'
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN } from '../node/constants.ts'
-import { apiAddressArg, collect, integer, multiaddrArg } from './parse.ts'
+import { apiAddressArg, collect, fraction, integer, multiaddrArg } from './parse.ts'
 
 export interface CommonOptions {
   dataDir?: string
@@ -24,6 +24,7 @@ export interface StartOptions {
   price?: number
   slots?: number
   mine?: boolean
+  spotCheck?: number
   mdns: boolean
 }
 export interface CapacityOptions extends CommonOptions {
@@ -44,6 +45,7 @@ export interface SubmitOptions extends CommonOptions {
   timeout?: number
   memory?: number
   peer?: string[]
+  spotCheck?: boolean
   wait?: boolean
   output?: string
 }
@@ -111,6 +113,7 @@ export function buildProgram (actions: CliActions): Command {
     .option('--price <p>', 'price in credits per CPU-second (default: 1)', integer(0, 1_000_000_000))
     .option('--slots <n>', 'jobs run at once (default: cores)', integer(0, 4096))
     .option('--mine', 'mine ledger blocks')
+    .option('--spot-check <rate>', 'probability (0 to 1) of re-running a job this node submits locally to check its workers (default: 0)', fraction)
     .option('--no-mdns', 'do not discover peers on the LAN with mDNS')
     .action(async (opts: StartOptions) => { await actions.start(opts) })
 
@@ -140,6 +143,7 @@ export function buildProgram (actions: CliActions): Command {
     .option('--timeout <s>', 'wall-time limit of one run in seconds (default: 30)', integer(1, 86_400))
     .option('--memory <mib>', 'memory limit in MiB (default: 256)', integer(1, 4096))
     .option('--peer <id>', 'run only on this peer, repeatable', collect)
+    .option('--spot-check', 'also run the job on this node and pay the workers only if they agree with it')
     .option('--wait', 'wait for the result, showing progress; print the output')
     .option('-o, --output <file>', 'write the output to a file (with --wait)')
     .action(async (module: string, opts: SubmitOptions) => { await actions.submit(module, opts) })

@@ -5,6 +5,7 @@
  */
 import { TypedEventEmitter } from 'main-event'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
@@ -371,6 +372,17 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     return ledger
   }
 
+  /** The IP address a peer is connected from, if it is connected. */
+  private hostOf (peer: string): string | undefined {
+    try {
+      const connection = this.host.getConnections(peerIdFromString(peer))[0]
+      const first = connection?.remoteAddr.getComponents()[0]
+      return first != null && (first.name === 'ip4' || first.name === 'ip6') ? first.value : undefined
+    } catch {
+      return undefined
+    }
+  }
+
   /** Catches up with a peer's chain if it is heavier; one sync per peer at a time. */
   private async syncFrom (peer: string): Promise<void> {
     if (this.syncing.has(peer) || this.ledgerValue == null) return
@@ -405,6 +417,9 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       // Bid only for requesters whose credits on the chain, less what they owe in pending
       // transactions and (added by the worker) in unfinished agreements here, cover the job.
       canPay: async (requester, amount) => amount === 0 || (await spendable.get(requester)) >= amount,
+      // Replicas on distinct hosts, quorums counted per host. A loopback testnet puts every peer
+      // on 127.0.0.1, so there hosts are not compared (as with its gossipsub IP allow-list).
+      hostOf: this.init.testnet === true ? undefined : (peer) => this.hostOf(peer),
       // Each verified replica becomes a work receipt: a settle transaction paying its worker.
       settle: async (_jobId, items) => {
         for (const item of items) {
@@ -432,7 +447,6 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
 
   /** Round-trip time to a peer with libp2p ping, in ms. */
   async ping (peerId: string, options: { signal?: AbortSignal } = {}): Promise<number> {
-    const { peerIdFromString } = await import('@libp2p/peer-id')
     return await this.host.services.ping.ping(peerIdFromString(peerId), { signal: options.signal ?? AbortSignal.timeout(10_000) })
   }
 
@@ -466,7 +480,6 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     log('%s peer %s (score %d)', banned ? 'banning' : 'disconnecting', peerId, score)
     this.safeDispatchEvent('peer:penalised', { detail: { peerId, score, banned } })
     try {
-      const { peerIdFromString } = await import('@libp2p/peer-id')
       await this.libp2p?.hangUp(peerIdFromString(peerId))
     } catch (err) {
       log('hang up %s failed: %e', peerId, err)

@@ -45,6 +45,8 @@ export const configFileSchema = z.object({
   api: z.string().default(`${DEFAULT_API_HOST}:${DEFAULT_API_PORT}`),
   capacity: capacityOverridesSchema.default({}),
   mine: z.boolean().default(false),
+  /** Probability (0..1) that a job this node requests is also run here and compared (spot check). */
+  spotCheckRate: z.number().min(0).max(1).default(0),
   /** Loopback testnet: allow-lists 127.0.0.1 in gossipsub IP-colocation scoring and the inbound rate limit. */
   testnet: z.boolean().default(false),
   /** Genesis of the ledger network this node belongs to (see docs/protocol.md); omitted: the built-in network. */

@@ -22,6 +22,7 @@ export interface DaemonOptions {
   capacity?: CapacityOverrides
   mdns?: boolean
   mine?: boolean
+  spotCheckRate?: number
 }
 
 export interface Daemon {
@@ -44,6 +45,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
     bootstrap: [...config.bootstrap, ...(options.bootstrap ?? [])],
     mdns: options.mdns ?? config.mdns,
     mine: options.mine ?? config.mine,
+    spotCheckRate: options.spotCheckRate ?? config.spotCheckRate,
     capacity: { ...config.capacity, ...stripUndefined(options.capacity ?? {}) }
   }
   const init: ComputeNodeInit = {
@@ -55,7 +57,8 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
     capacity: merged.capacity,
     testnet: merged.testnet,
     network: merged.network,
-    mine: merged.mine
+    mine: merged.mine,
+    scheduler: { spotCheckRate: merged.spotCheckRate }
   }
   const node = createComputeNode(init)
   await node.start()

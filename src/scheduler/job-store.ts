@@ -38,6 +38,10 @@ export interface RequestedJob {
   cost?: number
   /** Whether settlement receipts were handed to the ledger. */
   settled?: boolean
+  /** Spot-check this job (re-run it locally); absent: the node's spot-check rate decides. */
+  spotCheck?: boolean
+  /** What the spot check found, when there was one. */
+  spotCheckResult?: 'passed' | 'failed'
   error?: { code: string, message: string, reasons?: Record<string, number> }
 }
 

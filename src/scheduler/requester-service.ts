@@ -22,7 +22,7 @@ import {
   agreementId, parseAgreement, signAgreementAsRequester, verifyResult, verifyWorkerSignature,
   type Agreement, type AgreementBody, type SignedResult
 } from '../proofs/agreement.ts'
-import { bytesMatchCid } from '../proofs/encoding.ts'
+import { bytesMatchCid, rawCid } from '../proofs/encoding.ts'
 import type { Signer } from '../proofs/signing.ts'
 import { DeadlineExceededError, DepinError, InvalidMessageError, InvalidSignatureError } from '../errors.ts'
 import type { Channel, ChannelOpener } from '../transport.ts'
@@ -160,7 +160,7 @@ class WorkerLoad {
 }
 
 export type ProgressStage =
-  'queued' | 'offered' | 'bid' | 'declined' | 'accepted' | 'running' | 'result' | 'retry' | 'verified' | 'completed' | 'failed'
+  'queued' | 'offered' | 'bid' | 'declined' | 'accepted' | 'running' | 'result' | 'retry' | 'spot-check' | 'verified' | 'completed' | 'failed'
 
 export interface JobProgress {
   jobId: string
@@ -195,8 +195,10 @@ export interface JobResult {
   stderr: Uint8Array
   outputCid?: string
   workers: WorkerOutcome[]
-  /** At least `quorum` workers returned the same output. */
+  /** At least `quorum` workers on distinct hosts returned the same output (and any spot check agreed). */
   verified: boolean
+  /** The outcome of re-running the job locally, when it was spot-checked. */
+  spotCheck?: 'passed' | 'failed'
   /** Credits paid (or owed) for this job. */
   cost: number
   error?: { code: string, message: string, reasons?: Record<string, number> }
@@ -225,7 +227,19 @@ export interface RequesterComponents {
   /** Pays the agreeing workers of a verified job (the ledger); absent: nothing is paid. */
   settle?: (jobId: string, items: SettlementItem[]) => Promise<void>
   /** Peer ids this node may not place replicas of one job on together (e.g. same IP). */
-  sameHost?: (a: string, b: string) => boolean
+  /**
+   * The network host (IP address) a worker is connected from, or undefined when unknown or not
+   * to be compared (loopback testnets). Replicas of a job go to distinct hosts, and a quorum
+   * counts distinct hosts: several peer ids on one machine are one vote.
+   */
+  hostOf?: (peerId: string) => string | undefined
+  /**
+   * Runs a job here, as a spot check of what the workers returned (the requester's own
+   * executor). Absent: no spot checks.
+   */
+  runLocally?: (job: SignedJob) => Promise<{ stdout: Uint8Array, stderr: Uint8Array, exitCode: number, trap?: string }>
+  /** Probability of a spot check for a job submitted without an explicit choice. @default 0 */
+  spotCheckRate?: number
 }
 
 export interface RequesterEvents {
@@ -241,6 +255,8 @@ interface BidEntry {
 
 interface ReplicaOutcome {
   worker: string
+  /** The worker's host when it was accepted (see `hostOf`). */
+  host?: string
   agreement: Agreement
   result: SignedResult
   stdout: Uint8Array
@@ -439,7 +455,8 @@ class Placement {
     let best: { entry: BidEntry, key: number[] } | undefined
     for (const [worker, entry] of this.bids) {
       if (this.used.has(worker) || entry.bid.body.expiresAt <= now) continue
-      if (this.c.sameHost != null && [...this.used].some((u) => this.c.sameHost?.(u, worker) === true)) continue
+      const host = this.c.hostOf?.(worker)
+      if (host != null && [...this.used].some((u) => this.c.hostOf?.(u) === host)) continue
       // Never hand a worker more of our replicas than it can hold: the rest wait here for a
       // place rather than bounce off it as `busy` and back off.
       if (this.svc.load.saturated(worker)) continue
@@ -713,7 +730,7 @@ class Placement {
       const stderr = await receiveInto(channel, 'stderr', frame.stderrBytes, signal)
       if (!bytesMatchCid(stdout, r.outputCid)) throw new BadResultError(`output does not match the committed ${r.outputCid.toString()}`)
       await channel.close()
-      return { worker, agreement, result, stdout, stderr }
+      return { worker, host: this.c.hostOf?.(worker), agreement, result, stdout, stderr }
     } catch (err) {
       channel.abort(err as Error)
       throw err
@@ -750,48 +767,77 @@ class Placement {
 
   /** Compares outputs, pays the agreeing workers, stores the output. */
   private async finish (): Promise<JobResult> {
+    const keyOf = (outputCid: string, exitCode: number): string => `${outputCid}/${exitCode}`
     const groups = new Map<string, ReplicaOutcome[]>()
     for (const outcome of this.outcomes) {
-      const key = outcome.result.body.outputCid.toString() + '/' + String(outcome.result.body.exitCode)
+      const key = keyOf(outcome.result.body.outputCid.toString(), outcome.result.body.exitCode)
       groups.set(key, [...(groups.get(key) ?? []), outcome])
     }
     // Largest group wins; ties go to the group whose first result arrived first.
     const majority = [...groups.values()].sort((a, b) => b.length - a.length)[0]
-    const verified = majority.length >= this.job.body.quorum
-    const chosen = majority[0]
+    let reference = keyOf(majority[0].result.body.outputCid.toString(), majority[0].result.body.exitCode)
+    let output: { stdout: Uint8Array, stderr: Uint8Array, exitCode: number, trap?: string } =
+      { stdout: majority[0].stdout, stderr: majority[0].stderr, exitCode: majority[0].result.body.exitCode, trap: majority[0].result.body.trap }
+
+    // Spot check: run the job here too. The local run is the truth; a majority that disagrees
+    // with it colluded or shares a fault, and is paid nothing.
+    let spotCheck: 'passed' | 'failed' | undefined
+    const wanted = this.record.spotCheck ?? (Math.random() < (this.c.spotCheckRate ?? 0))
+    if (wanted && this.c.runLocally != null) {
+      this.svc.emitProgress({ jobId: this.id, stage: 'spot-check' })
+      const local = await this.c.runLocally(this.job)
+      const localKey = keyOf(rawCid(local.stdout).toString(), local.exitCode)
+      spotCheck = localKey === reference ? 'passed' : 'failed'
+      if (spotCheck === 'failed') {
+        reference = localKey
+        output = local
+      }
+    }
+
+    const agreeing = groups.get(reference) ?? []
+    // A quorum counts distinct hosts, not peer ids: peers sharing an address vote once.
+    const hosts = new Set<string>()
+    let votes = 0
+    for (const outcome of agreeing) {
+      if (outcome.host != null && hosts.has(outcome.host)) continue
+      if (outcome.host != null) hosts.add(outcome.host)
+      votes++
+    }
+    const verified = votes >= this.job.body.quorum
     const settlement: SettlementItem[] = []
+    const replicaOf = new Map(this.record.replicas.filter((r) => r.agreement != null).map((r) => [agreementId((r.agreement as Agreement).body).toString(), r]))
     for (const outcome of this.outcomes) {
-      const agreed = majority.includes(outcome)
-      const replica = this.record.replicas.find((r) => r.agreement != null && agreementId(r.agreement.body).equals(agreementId(outcome.agreement.body)))
-      if (agreed) {
+      const replica = replicaOf.get(outcome.result.body.agreementId.toString())
+      if (agreeing.includes(outcome)) {
         this.c.reputation.record(outcome.worker, 'success')
         const amount = chargeFor(outcome.agreement.body.price, outcome.result.body.cpuMs, outcome.agreement.body.maxCost)
         if (replica != null) replica.cost = verified ? amount : 0
         if (verified) settlement.push({ agreement: outcome.agreement, result: outcome.result, amount })
-      } else if (verified) {
-        // Outvoted: not paid, and it costs the worker reputation.
+      } else if (verified || spotCheck === 'failed') {
+        // Outvoted, or caught by the spot check: not paid, and it costs the worker reputation.
         this.c.reputation.record(outcome.worker, 'mismatch')
         this.c.reportPeer(outcome.worker, 'WrongResult')
         if (replica != null) replica.cost = 0
       }
     }
-    const outputCid = await this.c.blobs.pin(chosen.stdout)
-    const stderrCid = await this.c.blobs.pin(chosen.stderr)
+    const outputCid = await this.c.blobs.pin(output.stdout)
+    const stderrCid = await this.c.blobs.pin(output.stderr)
     const cost = settlement.reduce((sum, item) => sum + item.amount, 0)
     Object.assign(this.record, {
       status: 'completed',
       outputCid: outputCid.toString(),
       stderrCid: stderrCid.toString(),
-      exitCode: chosen.result.body.exitCode,
-      trap: chosen.result.body.trap,
+      exitCode: output.exitCode,
+      trap: output.trap,
       verified,
+      spotCheckResult: spotCheck,
       cost
     })
     await this.svc.save(this.record)
-    if (verified) this.svc.emitProgress({ jobId: this.id, stage: 'verified', detail: `${majority.length}/${this.job.body.replicas} agree` })
+    if (verified) this.svc.emitProgress({ jobId: this.id, stage: 'verified', detail: `${votes}/${this.job.body.replicas} agree${spotCheck != null ? `, spot check ${spotCheck}` : ''}` })
     // Settlement (signing receipts, handing them to the ledger) does not hold up the result.
     if (verified && this.c.settle != null && settlement.length > 0) void this.settle(settlement)
-    return this.svc.toResult(this.record, chosen.stdout, chosen.stderr, majority.map((o) => o.worker))
+    return this.svc.toResult(this.record, output.stdout, output.stderr, agreeing.map((o) => o.worker))
   }
 }
 
@@ -869,9 +915,9 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
   }
 
   /** Starts placing a signed job whose blobs are pinned. Resolves when the record is saved. */
-  async submit (job: SignedJob, id: CID, signal?: AbortSignal): Promise<{ done: Promise<JobResult> }> {
+  async submit (job: SignedJob, id: CID, signal?: AbortSignal, options: { spotCheck?: boolean } = {}): Promise<{ done: Promise<JobResult> }> {
     const now = Date.now()
-    const record: RequestedJob = { id: id.toString(), job, status: 'queued', createdAt: now, updatedAt: now, replicas: [] }
+    const record: RequestedJob = { id: id.toString(), job, status: 'queued', createdAt: now, updatedAt: now, replicas: [], ...(options.spotCheck != null ? { spotCheck: options.spotCheck } : {}) }
     await this.save(record)
     this.emitProgress({ jobId: record.id, stage: 'queued' })
     const combined = signal != null ? AbortSignal.any([signal, this.controller.signal]) : this.controller.signal
@@ -916,6 +962,7 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
       outputCid: record.outputCid,
       workers,
       verified: record.verified ?? false,
+      spotCheck: record.spotCheckResult,
       cost: record.cost ?? 0,
       error: record.error
     }

@@ -16,7 +16,7 @@ import type { PeerActionName } from '../node/peer-score.ts'
 import type { Signer } from '../proofs/signing.ts'
 import { BlobStore } from './blob-store.ts'
 import { JobStore, type RanTask, type RequestedJob } from './job-store.ts'
-import { createJob, jobId, parseSignedJob, type JobInit, type SignedJob } from './job.ts'
+import { createJob, jobId, jobSeed, parseSignedJob, type JobInit, type SignedJob } from './job.ts'
 import { parseNegotiateRequest, type Accept, type NegotiateResponse } from './messages.ts'
 import { Reputation } from './reputation.ts'
 import { RequesterService, type JobProgress, type JobResult, type SettlementItem } from './requester-service.ts'
@@ -48,7 +48,8 @@ export interface SchedulerComponents {
   /** Ledger seams: can a requester pay, and pay the workers of a verified job. */
   canPay?: (requester: string, amount: number) => Promise<boolean>
   settle?: (jobId: string, items: SettlementItem[]) => Promise<void>
-  sameHost?: (a: string, b: string) => boolean
+  /** A worker's network host (IP), for distinct-host replicas and quorums; undefined: do not compare. */
+  hostOf?: (peerId: string) => string | undefined
 }
 
 export interface SchedulerInit {
@@ -58,11 +59,18 @@ export interface SchedulerInit {
   queuePerSlot?: number
   /** Worker-side blob cache budget. @default 512 MiB */
   blobCacheBytes?: number
+  /**
+   * Probability (0..1) that a job this node requested is spot-checked: run here as well, and its
+   * workers paid only if they agree with the local run. @default 0
+   */
+  spotCheckRate?: number
 }
 
 export interface SubmitOptions {
   signal?: AbortSignal
   onProgress?: (progress: JobProgress) => void
+  /** Spot-check this job (true) or not (false) regardless of the node's spot-check rate. */
+  spotCheck?: boolean
 }
 
 export interface JobHandleEvents {
@@ -153,7 +161,9 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       findPeers: components.findPeers,
       reportPeer,
       settle: components.settle,
-      sameHost: components.sameHost
+      hostOf: components.hostOf,
+      spotCheckRate: init.spotCheckRate,
+      runLocally: async (job) => await this.runLocally(job)
     }, { maxActiveJobs: init.maxActiveJobs })
     this.requester.addEventListener('progress', (evt) => {
       this.handles.get(evt.detail.jobId)?.safeDispatchEvent('progress', { detail: evt.detail })
@@ -192,6 +202,18 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     await this.c.executor.stop()
   }
 
+  /** Runs one of this node's own jobs in its executor (a spot check), with the job's own limits and seed. */
+  private async runLocally (job: SignedJob): Promise<{ stdout: Uint8Array, stderr: Uint8Array, exitCode: number, trap?: string }> {
+    const b = job.body
+    const module = await this.blobs.get(b.module)
+    const input = await this.blobs.get(b.input)
+    if (module == null || input == null) throw new DepinError('the job\'s module or input is no longer here', 'ERR_BLOB_MISSING')
+    const result = await this.c.executor.run({
+      moduleCid: b.module, module, stdin: input, args: b.args, env: b.env, memoryMiB: b.memoryMiB, timeoutMs: b.timeoutMs, seed: jobSeed(jobId(b))
+    }).catch((err: Error) => ({ exitCode: -1, trap: `${err.name}: ${err.message}`, stdout: new Uint8Array(0), stderr: new Uint8Array(0) }))
+    return { stdout: result.stdout, stderr: result.stderr, exitCode: Math.max(-1, Math.min(255, result.exitCode)), trap: result.trap?.slice(0, 512) }
+  }
+
   /** The offers topic: validator and delivery. */
   offersTopic (topic: string, maxBytes: number): TopicHandler<{ job: SignedJob, id: CID }> {
     return {
@@ -223,7 +245,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       handle.addEventListener('progress', (evt) => { onProgress(evt.detail) })
     }
     try {
-      const { done } = await this.requester.submit(job, id, controller.signal)
+      const { done } = await this.requester.submit(job, id, controller.signal, { spotCheck: options.spotCheck })
       done.then(deferred.resolve, deferred.reject)
     } catch (err) {
       this.handles.delete(handle.id)

@@ -20,6 +20,7 @@ export interface JobView {
   stderr: string
   workers: WorkerOutcome[]
   verified: boolean
+  spotCheck?: 'passed' | 'failed'
   cost: number
   error?: { code: string, message: string, reasons?: Record<string, number> }
 }
@@ -146,7 +147,8 @@ export async function submitCommand (modulePath: string, opts: SubmitOptions): P
     ...(opts.maxPrice != null ? { maxPrice: opts.maxPrice } : {}),
     ...(opts.timeout != null ? { timeoutMs: opts.timeout * 1000 } : {}),
     ...(opts.memory != null ? { memoryMiB: opts.memory } : {}),
-    ...(opts.peer != null ? { peers: opts.peer } : {})
+    ...(opts.peer != null ? { peers: opts.peer } : {}),
+    ...(opts.spotCheck === true ? { spotCheck: true } : {})
   }
   const client = await createClient(opts)
   const form = new FormData()
@@ -209,7 +211,7 @@ export async function jobCommand (id: string, opts: JobOptions): Promise<void> {
   line(`job:       ${job.id}`)
   line(`status:    ${job.status}${job.error != null ? ` (${job.error.code}: ${job.error.message})` : ''}`)
   if (job.exitCode != null) line(`exit code: ${job.exitCode}${job.trap != null ? ` (${job.trap})` : ''}`)
-  line(`verified:  ${job.verified ? 'yes' : 'no'}`)
+  line(`verified:  ${job.verified ? 'yes' : 'no'}${job.spotCheck != null ? ` (spot check ${job.spotCheck})` : ''}`)
   line(`cost:      ${job.cost} credits`)
   if (job.outputCid != null) line(`output:    ${job.outputCid} (${job.outputBytes} bytes)${opts.output != null ? ` → ${opts.output}` : ''}`)
   if (job.workers.length > 0) {

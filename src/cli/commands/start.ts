@@ -14,6 +14,7 @@ export async function startCommand (opts: StartOptions): Promise<void> {
     api: opts.api,
     mdns: opts.mdns,
     mine: opts.mine,
+    spotCheckRate: opts.spotCheck,
     capacity: { cores: opts.cores, memoryMiB: opts.memory, pricePerCpuSecond: opts.price, slots: opts.slots }
   })
   const { node } = daemon

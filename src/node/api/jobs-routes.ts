@@ -30,7 +30,9 @@ export const jobSpecFieldSchema = z.object({
   quorum: z.number().int().min(1).max(MAX_REPLICAS).optional(),
   maxPrice: z.number().int().min(0).optional(),
   deadline: z.number().int().positive().optional(),
-  peers: z.array(peerIdSchema).max(32).optional()
+  peers: z.array(peerIdSchema).max(32).optional(),
+  /** Spot-check this job: run it on this node too (not part of the signed job). */
+  spotCheck: z.boolean().optional()
 }).strict()
 export type JobSpecField = z.infer<typeof jobSpecFieldSchema>
 
@@ -104,9 +106,10 @@ export function jobsRoutes (node: ComputeNode) {
           }
         }
         if (module == null || module.byteLength === 0) throw new ApiError(400, 'ERR_MISSING_MODULE', 'the upload has no `module` file')
-        const init: JobInit = { ...spec, module: new Uint8Array(module.buffer, module.byteOffset, module.byteLength) }
+        const { spotCheck, ...jobSpec } = spec
+        const init: JobInit = { ...jobSpec, module: new Uint8Array(module.buffer, module.byteOffset, module.byteLength) }
         if (input != null) init.input = new Uint8Array(input.buffer, input.byteOffset, input.byteLength)
-        const handle = await node.submitJob(init)
+        const handle = await node.submitJob(init, { spotCheck })
         return await reply.code(202).send({ id: handle.id })
       })
     })
