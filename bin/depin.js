@@ -15,6 +15,6 @@ process.emitWarning = function (warning, ...rest) {
   return emitWarning.call(process, warning, ...rest)
 }
 const inNodeModules = import.meta.url.includes('/node_modules/')
-const entry = inNodeModules ? '../dist/src/cli/main.js' : '../src/cli/main.ts'
+const entry = inNodeModules ? '../dist/cli/main.js' : '../src/cli/main.ts'
 const { run } = await import(entry)
 process.exitCode = await run(process.argv)
