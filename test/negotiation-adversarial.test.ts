@@ -129,6 +129,35 @@ describe('negotiation and offers under attack', () => {
     expect(second).toMatchObject({ t: 'error', code: 'ERR_ACCEPT_REPLAYED' })
   })
 
+  it('after a bid, the same stream takes an accept (and only an accept)', async () => {
+    const offerOn = async (channel: Awaited<ReturnType<ReturnType<ComputeNode['services']>['channels']['open']>>) => {
+      const { job, id } = createJob(M1.signer, { module: example('echo'), peers: [W.peerId] })
+      await channel.send({ t: 'offer', job })
+      const bid = parseNegotiateResponse(await channel.receive())
+      if (bid.t !== 'bid') throw new Error(`expected a bid, got ${JSON.stringify(bid)}`)
+      const body: AgreementBody = {
+        v: 1, jobId: id, requester: M1.peerId, worker: W.peerId, replica: 0, price: bid.bid.body.price,
+        maxCost: maxCostAt(job.body, bid.bid.body.price), acceptedAt: Date.now(), deadline: job.body.deadline
+      }
+      return { t: 'accept', accept: { body, requesterSig: signAgreementAsRequester(M1.signer, body) } }
+    }
+    // The accept on the offer's own stream makes the agreement.
+    const first = await M1.services().channels.open(W.peerId, NEGOTIATE_PROTOCOL)
+    await first.send(await offerOn(first))
+    const agreement = parseNegotiateResponse(await first.receive())
+    await first.close()
+    expect(agreement.t).toBe('agreement')
+    if (agreement.t === 'agreement') verifyAgreement(agreement.agreement)
+    // Anything else after a bid is refused with a protocol error.
+    const second = await M1.services().channels.open(W.peerId, NEGOTIATE_PROTOCOL)
+    await offerOn(second)
+    await second.send({ t: 'bid', bid: signBid(M1.signer, { v: 1, jobId: rawCid(randomBytes(32)), worker: M1.peerId, requester: W.peerId, price: 1, expiresAt: Date.now() + 10_000, freeSlots: 1 }) })
+    const refused = parseNegotiateResponse(await second.receive())
+    await second.close()
+    expect(refused).toMatchObject({ t: 'error', code: 'ERR_PROTOCOL_VIOLATION' })
+    await honestJobOnW()
+  })
+
   it('a negotiation frame over the size limit: refused before its body is read, the sender scored down, W up', async () => {
     const before = W.peerScore.score(M1.peerId)
     const stream = await M1.host.dialProtocol(peerIdFromString(W.peerId), NEGOTIATE_PROTOCOL)
