@@ -10,7 +10,7 @@
  * ```
  */
 export { createComputeNode, ComputeNode } from './node/compute-node.ts'
-export type { ComputeNodeInit, ComputeNodeEvents, NodeStatus, PeerSummary, NodeComponent, NodeServices } from './node/compute-node.ts'
+export type { ComputeNodeInit, ComputeNodeEvents, NodeStatus, PeerSummary, NodeServices } from './node/compute-node.ts'
 export { createTestnet } from './node/testnet.ts'
 export type { Testnet, TestnetInit } from './node/testnet.ts'
 export type { CapacityAdvert, FindCapacityQuery } from './node/capacity.ts'

@@ -163,7 +163,7 @@ export class Chain {
       if (v !== SCHEMA_VERSION) throw new SchemaVersionError(`the ledger store has schema version ${String(v)}, this build reads ${SCHEMA_VERSION}`)
       const stored = await getBytes(this.db, keys.meta('genesis'))
       if (stored == null || toHex(stored) !== genesis.hashHex) {
-        throw new GenesisMismatchError(`the ledger store belongs to genesis ${stored == null ? 'none' : toHex(stored)}, the config gives ${genesis.hashHex}`)
+        throw new GenesisMismatchError(`the ledger store belongs to genesis ${stored == null ? 'none' : toHex(stored)}, the config gives ${genesis.hashHex} (another network: use another data dir, or move its db/ away to start this network's chain afresh)`)
       }
     }
     this.genesisEntry = genesis

@@ -12,7 +12,6 @@ import { z } from 'zod'
 import { decode, encode, rawCid } from '../proofs/encoding.ts'
 import { parseWith, peerIdSchema, signatureSchema, uint } from '../proofs/schema.ts'
 import { assertSigned, signBody, type Signer } from '../proofs/signing.ts'
-import { DepinError } from '../errors.ts'
 import type { CID } from 'multiformats/cid'
 import type { CapacityOverrides } from './config.ts'
 import { CAPACITY_DOMAIN, CAPACITY_NAMESPACE, CAPACITY_RECORD_TTL_MS, MAX_CAPACITY_RECORD_BYTES } from './constants.ts'
@@ -180,9 +179,4 @@ export function capacitySelector (key: Uint8Array, values: Uint8Array[]): number
   const index = selectNewest(key, values)
   if (index < 0) throw new InvalidCapacityRecordError('no valid capacity record among the candidates')
   return index
-}
-
-/** Whether an error is one of ours (so callers can tell validation failures from bugs). */
-export function isCapacityError (err: unknown): err is DepinError {
-  return err instanceof InvalidCapacityRecordError
 }

@@ -1,7 +1,7 @@
 /**
  * The ComputeNode facade: one object an operator's daemon or an embedding program holds. It owns
- * the store, the libp2p host, gossip topics, capacity advertisement, and (in later layers) the
- * scheduler and the ledger, starting them in dependency order and stopping them in reverse.
+ * the store, the libp2p host, gossip topics, capacity advertisement, the ledger and the scheduler,
+ * starting them in dependency order and stopping them in reverse.
  */
 import { TypedEventEmitter } from 'main-event'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -115,12 +115,6 @@ export interface NodeServices {
   capacity: CapacityService
 }
 
-/** A part of the node with a lifecycle, started after the network and stopped before it. */
-export interface NodeComponent {
-  start(): Promise<void> | void
-  stop(): Promise<void> | void
-}
-
 export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   readonly init: ComputeNodeInit
   readonly peerScore = new PeerScore()
@@ -135,13 +129,14 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   private channels?: ChannelOpener
   private protocols?: ProtocolRegistrar
   private readonly syncing = new Set<string>()
-  private readonly components: NodeComponent[] = []
   private startedAt?: number
   private stopping?: Promise<void>
 
   constructor (init: ComputeNodeInit = {}) {
     super()
     this.init = init
+    this.peerScore.addEventListener('disconnect', (evt) => { void this.penalise(evt.detail.peerId, evt.detail.score, false) })
+    this.peerScore.addEventListener('ban', (evt) => { void this.penalise(evt.detail.peerId, evt.detail.score, true) })
   }
 
   /** The ledger network's id (from `init.network`, else the built-in network). */
@@ -210,8 +205,6 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     // One stream opener and one handler registrar for every layer (scheduler, ledger sync).
     this.channels = createChannelOpener(libp2p)
     this.protocols = createProtocolRegistrar(libp2p, this.peerScore)
-    this.peerScore.addEventListener('disconnect', (evt) => { void this.penalise(evt.detail.peerId, evt.detail.score, false) })
-    this.peerScore.addEventListener('ban', (evt) => { void this.penalise(evt.detail.peerId, evt.detail.score, true) })
     libp2p.addEventListener('peer:connect', (evt) => {
       this.safeDispatchEvent('peer:connect', { detail: evt.detail.toString() })
       if (this.init.advertise !== false) this.capacityService?.requestRepublish()
@@ -228,15 +221,20 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
 
     this.gossipRouter.start()
     if (this.init.advertise !== false) this.capacityService.start()
-    this.ledgerValue = await this.startLedger()
-    this.receiptTally = new ReceiptTally(this.ledgerValue)
-    await this.receiptTally.start()
-    this.schedulerValue = this.createScheduler()
-    // Reputation weighs settled receipts on the chain beside what this node observed itself.
-    this.schedulerValue.reputation.useReceipts(this.receiptTally)
-    this.gossipRouter.register(this.schedulerValue.offersTopic(this.topics.offers, MAX_OFFER_BYTES))
-    await this.schedulerValue.start()
-    for (const component of this.components) await component.start()
+    try {
+      this.ledgerValue = await this.startLedger()
+      this.receiptTally = new ReceiptTally(this.ledgerValue)
+      await this.receiptTally.start()
+      this.schedulerValue = this.createScheduler()
+      // Reputation weighs settled receipts on the chain beside what this node observed itself.
+      this.schedulerValue.reputation.useReceipts(this.receiptTally)
+      this.gossipRouter.register(this.schedulerValue.offersTopic(this.topics.offers, MAX_OFFER_BYTES))
+      await this.schedulerValue.start()
+    } catch (err) {
+      // A half-started node (e.g. a ledger store of another network) must not keep its host running.
+      await this.stop().catch(() => {})
+      throw err
+    }
     this.startedAt = Date.now()
     log('started %s on %s', this.peerId, this.multiaddrs.join(', '))
     this.safeDispatchEvent('started')
@@ -247,9 +245,6 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     if (this.stopping != null) return await this.stopping
     if (this.libp2p == null) return
     this.stopping = (async () => {
-      for (const component of [...this.components].reverse()) {
-        try { await component.stop() } catch (err) { log.error('stopping a component failed: %e', err) }
-      }
       await this.schedulerValue?.stop().catch((err) => { log.error('stopping the scheduler failed: %e', err) })
       this.schedulerValue = undefined
       this.receiptTally?.stop()
@@ -270,11 +265,6 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     } finally {
       this.stopping = undefined
     }
-  }
-
-  /** Adds a component started after the network (in order) and stopped before it (in reverse). */
-  addComponent (component: NodeComponent): void {
-    this.components.push(component)
   }
 
   /** Registers a gossip topic's validator and delivery. */
