@@ -99,7 +99,9 @@ class ProgressView {
 
 /** Follows a job's server-sent events until it completes or fails. */
 async function follow (client: ApiClient, id: string, view: ProgressView): Promise<void> {
-  const response = await client.request(`/v1/jobs/${encodeURIComponent(id)}/events`, { headers: { accept: 'text/event-stream' } })
+  // No overall deadline: the daemon ends the stream when the job ends (a job may run for hours)
+  // and sends a keep-alive every 15 s meanwhile.
+  const response = await client.request(`/v1/jobs/${encodeURIComponent(id)}/events`, { headers: { accept: 'text/event-stream' }, signal: new AbortController().signal })
   await assertOk(response)
   if (response.body == null) return
   const decoder = new TextDecoder()
