@@ -431,6 +431,35 @@ describe('worker admission and accept (WorkerService, no network)', () => {
     await again
   })
 
+  it('a task stream carries a second task after the first, with the module already cached', async () => {
+    reset()
+    capacity.slots = 8
+    const module = example('echo')
+    const [mine, theirs] = channelPair(requester.peerId, worker.peerId, { maxFrameBytes: 2 << 20 })
+    const serving = svc.serveTask(theirs)
+    for (const [i, word] of ['first', 'second'].entries()) {
+      const input = utf8(word)
+      const { job, body, requesterSig } = await bidAndAccept({ module, input })
+      const agreement = await svc.accept({ body, requesterSig }, requester.peerId)
+      await mine.send({ t: 'task', agreement, job })
+      // Only the first task ships the module; the input is new each time.
+      expect(parseTaskResponse(await mine.receive())).toEqual({ t: 'need', module: i === 0, input: true })
+      if (i === 0) {
+        await mine.send({ t: 'chunk', which: 'module', data: module })
+        await mine.send({ t: 'end', which: 'module' })
+      }
+      await mine.send({ t: 'chunk', which: 'input', data: input })
+      await mine.send({ t: 'end', which: 'input' })
+      let frame = parseTaskResponse(await mine.receive())
+      while (frame.t === 'running' || frame.t === 'heartbeat') frame = parseTaskResponse(await mine.receive())
+      expect(frame.t).toBe('result')
+      const out = parseTaskResponse(await mine.receive())
+      expect(out.t === 'stdout' && text(out.data)).toBe(word)
+    }
+    await mine.close() // no third task: the worker ends the stream
+    await serving
+  })
+
   it('refuses module bytes that do not match the job\'s CID and reports the requester', async () => {
     reset()
     capacity.slots = 8

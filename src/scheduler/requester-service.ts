@@ -25,7 +25,7 @@ import {
 import { bytesMatchCid, rawCid } from '../proofs/encoding.ts'
 import type { Signer } from '../proofs/signing.ts'
 import { DeadlineExceededError, DepinError, InvalidMessageError, InvalidSignatureError } from '../errors.ts'
-import type { Channel, ChannelOpener } from '../transport.ts'
+import { ChannelClosedError, type Channel, type ChannelOpener } from '../transport.ts'
 import type { CapacityAdvert, FindCapacityQuery } from '../node/capacity.ts'
 import type { PeerActionName } from '../node/peer-score.ts'
 import type { BlobStore } from './blob-store.ts'
@@ -159,6 +159,68 @@ class WorkerLoad {
   }
 }
 
+/**
+ * Idle task streams per worker, for the next task to the same worker (a task stream carries tasks
+ * one after another). Saves opening a stream per job; idle streams close well before the
+ * worker's idle deadline.
+ */
+class TaskStreams {
+  private readonly idle = new Map<string, Array<{ channel: Channel, timer: ReturnType<typeof setTimeout> }>>()
+  private readonly open: (peer: string, signal: AbortSignal) => Promise<Channel>
+  private static readonly MAX_IDLE_PER_PEER = 8
+  private static readonly IDLE_MS = TASK_IDLE_TIMEOUT_MS / 2
+
+  constructor (open: (peer: string, signal: AbortSignal) => Promise<Channel>) {
+    this.open = open
+  }
+
+  /** An idle stream to `peer` (reused: true), or a new one. */
+  async acquire (peer: string, signal: AbortSignal): Promise<{ channel: Channel, reused: boolean }> {
+    const entry = this.idle.get(peer)?.pop()
+    if (entry != null) {
+      clearTimeout(entry.timer)
+      return { channel: entry.channel, reused: true }
+    }
+    return { channel: await this.open(peer, signal), reused: false }
+  }
+
+  /** Always a new stream (after a pooled one turned out stale). */
+  async acquireNew (peer: string, signal: AbortSignal): Promise<Channel> {
+    return await this.open(peer, signal)
+  }
+
+  /** Gives back a stream whose last task ended cleanly. */
+  release (peer: string, channel: Channel): void {
+    const list = this.idle.get(peer) ?? []
+    if (list.length >= TaskStreams.MAX_IDLE_PER_PEER) {
+      void channel.close()
+      return
+    }
+    const entry = {
+      channel,
+      timer: setTimeout(() => {
+        const i = list.indexOf(entry)
+        if (i >= 0) list.splice(i, 1)
+        if (list.length === 0 && this.idle.get(peer) === list) this.idle.delete(peer)
+        void channel.close()
+      }, TaskStreams.IDLE_MS)
+    }
+    entry.timer.unref?.()
+    list.push(entry)
+    this.idle.set(peer, list)
+  }
+
+  closeAll (): void {
+    for (const list of this.idle.values()) {
+      for (const { channel, timer } of list) {
+        clearTimeout(timer)
+        void channel.close()
+      }
+    }
+    this.idle.clear()
+  }
+}
+
 export type ProgressStage =
   'queued' | 'offered' | 'bid' | 'declined' | 'accepted' | 'running' | 'result' | 'retry' | 'spot-check' | 'verified' | 'completed' | 'failed'
 
@@ -261,6 +323,13 @@ interface ReplicaOutcome {
   result: SignedResult
   stdout: Uint8Array
   stderr: Uint8Array
+}
+
+/** A pooled task stream turned out to be closed by the worker; the task goes on a fresh stream. */
+class StaleTaskStreamError extends DepinError {
+  constructor (worker: string) {
+    super(`the idle task stream to ${worker} was closed`, 'ERR_STALE_STREAM')
+  }
 }
 
 /** A worker answered an accept with an error frame (a refusal, with the worker's code). */
@@ -596,26 +665,36 @@ class Placement {
     const worker = bid.body.worker
     const entry: ReplicaRecord = { worker, status: 'accepted' }
     let stage: 'accept' | 'task' | 'running' = 'accept'
-    // The task stream opens while the accept is under way: its protocol negotiation overlaps the
-    // accept's round trip instead of following it.
-    const taskChannel = this.c.channels.open(worker, TASK_PROTOCOL, { signal, maxFrameBytes: MAX_TASK_FRAME_BYTES, idleTimeoutMs: TASK_IDLE_TIMEOUT_MS })
-    taskChannel.catch(() => {})
+    // The task stream (an idle one to this worker, or a new one) is got while the accept is
+    // under way: a new stream's protocol negotiation overlaps the accept's round trip.
+    const stream = this.svc.taskStreams.acquire(worker, signal)
+    stream.catch(() => {})
     try {
       const agreement = await this.accept(bid, replica, signal)
       entry.agreement = agreement
       this.record.replicas.push(entry)
       this.svc.emitProgress({ jobId: this.id, stage: 'accepted', peerId: worker })
       stage = 'task'
-      const outcome = await this.runTask(await taskChannel, agreement, signal, () => {
+      const onRunning = (): void => {
         stage = 'running'
         entry.status = 'running'
         this.svc.emitProgress({ jobId: this.id, stage: 'running', peerId: worker })
-      })
+      }
+      const { channel, reused } = await stream
+      let outcome: ReplicaOutcome
+      try {
+        outcome = await this.runTask(channel, reused, agreement, signal, onRunning)
+      } catch (err) {
+        if (!(err instanceof StaleTaskStreamError)) throw err
+        // The idle stream had been closed by the worker meanwhile: no fault, use a fresh one.
+        const fresh = await this.svc.taskStreams.acquireNew(worker, signal)
+        outcome = await this.runTask(fresh, false, agreement, signal, onRunning)
+      }
       entry.status = 'done'
       entry.result = outcome.result
       return outcome
     } catch (err) {
-      taskChannel.then((channel) => { channel.abort(err as Error) }, () => {})
+      if (stage === 'accept') stream.then(({ channel }) => { this.svc.taskStreams.release(worker, channel) }, () => {})
       entry.status = 'failed'
       entry.error = (err as Error).message
       if (!signal.aborted) this.judge(worker, err, stage)
@@ -704,12 +783,21 @@ class Placement {
     })
   }
 
-  private async runTask (channel: Channel, agreement: Agreement, signal: AbortSignal, onRunning: () => void): Promise<ReplicaOutcome> {
+  private async runTask (channel: Channel, reused: boolean, agreement: Agreement, signal: AbortSignal, onRunning: () => void): Promise<ReplicaOutcome> {
     const worker = agreement.body.worker
     const job = this.job.body
     try {
-      await channel.send({ t: 'task', agreement, job: this.job })
-      const need = await receiveTask(channel, signal)
+      let need
+      try {
+        await channel.send({ t: 'task', agreement, job: this.job })
+        need = await receiveTask(channel, signal)
+      } catch (err) {
+        // Nothing came back on a stream that sat idle: the worker closed it meanwhile.
+        if (reused && (err instanceof ChannelClosedError || (err as Error).name === 'StreamStateError' || (err as Error).name === 'StreamResetError' || (err as Error).name === 'StreamAbortedError')) {
+          throw new StaleTaskStreamError(worker)
+        }
+        throw err
+      }
       if (need.t !== 'need') throw new ProtocolViolationError(`expected need, got ${need.t}`)
       if (need.module) await this.sendBlob(channel, 'module', job.module, signal)
       if (need.input) await this.sendBlob(channel, 'input', job.input, signal)
@@ -729,7 +817,8 @@ class Placement {
       const stdout = await receiveInto(channel, 'stdout', r.outputBytes, signal)
       const stderr = await receiveInto(channel, 'stderr', frame.stderrBytes, signal)
       if (!bytesMatchCid(stdout, r.outputCid)) throw new BadResultError(`output does not match the committed ${r.outputCid.toString()}`)
-      await channel.close()
+      // The stream may carry this worker's next task.
+      this.svc.taskStreams.release(worker, channel)
       return { worker, host: this.c.hostOf?.(worker), agreement, result, stdout, stderr }
     } catch (err) {
       channel.abort(err as Error)
@@ -870,6 +959,7 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
   /** Open negotiation streams per peer, across all jobs. */
   readonly negotiations = new PerPeerLimit(MAX_NEGOTIATIONS_PER_PEER)
   readonly load = new WorkerLoad()
+  readonly taskStreams: TaskStreams
   private readonly maxActiveJobs: number
   private readonly placements = new Map<string, Placement>()
   private readonly waiting: Array<() => void> = []
@@ -880,6 +970,7 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
   constructor (components: RequesterComponents, init: RequesterInit = {}) {
     super()
     this.components = components
+    this.taskStreams = new TaskStreams(async (peer, signal) => await components.channels.open(peer, TASK_PROTOCOL, { signal, maxFrameBytes: MAX_TASK_FRAME_BYTES, idleTimeoutMs: TASK_IDLE_TIMEOUT_MS }))
     this.maxActiveJobs = init.maxActiveJobs ?? 256
   }
 
@@ -901,6 +992,7 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
   }
 
   stop (): void {
+    this.taskStreams.closeAll()
     this.controller.abort(new JobCancelledError('the node is stopping'))
     this.waiting.splice(0).forEach((wake) => { wake() })
   }

@@ -22,7 +22,7 @@ import type { BlobStore } from './blob-store.ts'
 import type { JobStore } from './job-store.ts'
 import { jobId as computeJobId, jobSeed, maxCostAt, type SignedJob } from './job.ts'
 import {
-  parseTaskRequest, signBid, signDecline,
+  parseTaskRequest, signBid, signDecline, type TaskRequest,
   type Accept, type NegotiateResponse, type SignedBid, type SignedDecline
 } from './messages.ts'
 import {
@@ -215,15 +215,34 @@ export class WorkerService {
   }
 
   /** Serves one task stream: blobs in, run, output and signed result out. */
+  /**
+   * Serves a task stream: one task, then (the stream stays open) possibly another from the same
+   * requester, until the requester closes the stream or leaves it idle past the deadline.
+   */
   async serveTask (channel: Channel): Promise<void> {
-    const first = parseTaskRequest(await channel.receive())
+    let frame = parseTaskRequest(await channel.receive())
+    while (await this.serveOneTask(channel, frame)) {
+      let next: unknown
+      try {
+        next = await channel.receive()
+      } catch (err) {
+        if (err instanceof ChannelClosedError) await channel.close()
+        else channel.abort(err as Error)
+        return
+      }
+      frame = parseTaskRequest(next)
+    }
+  }
+
+  /** Serves one task; true when the stream may carry another. */
+  private async serveOneTask (channel: Channel, first: TaskRequest): Promise<boolean> {
     if (first.t !== 'task') throw new ProtocolViolationError(`expected a task frame, got ${first.t}`)
     const id = agreementId(first.agreement.body).toString()
     const task = this.active.get(id)
     if (task == null) {
       await channel.send({ t: 'error', code: 'ERR_UNKNOWN_AGREEMENT', message: `no open agreement ${id}` })
       await closeServed(channel)
-      return
+      return false
     }
     if (channel.remotePeer !== task.agreement.body.requester) throw new ProtocolViolationError('task sent by someone other than the requester')
     // The job was verified when it was offered and is kept with the agreement; the copy in the
@@ -267,9 +286,9 @@ export class WorkerService {
       await channel.send({ t: 'result', result: signResult(this.c.signer, body), stderrBytes: stderr.byteLength, stdoutTruncated: result.stdoutTruncated, stderrTruncated: result.stderrTruncated })
       await sendChunks(channel, 'stdout', result.stdout)
       await sendChunks(channel, 'stderr', stderr)
-      await closeServed(channel)
       await this.saveRecord({ ...record, status: 'done', finishedAt: Date.now(), exitCode: body.exitCode, outputCid: outputCid.toString(), cpuMs: body.cpuMs, wallMs: body.wallMs })
       this.events.onTaskFinished?.(id, record.jobId, body.exitCode)
+      return true
     } catch (err) {
       await this.saveRecord({ ...record, status: 'failed', finishedAt: Date.now(), error: (err as Error).message })
       if (err instanceof BlobMismatchError || err instanceof ProtocolViolationError) this.c.reportPeer(channel.remotePeer, 'MalformedMessage')
