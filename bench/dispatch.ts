@@ -10,11 +10,12 @@
  *
  * Latest results (2 cores, Node 24.21, 2026-11-21):
  *   trivial job (echo, 16 bytes), 300 sequential jobs after 30 warm-up
- *     through the network (2 nodes)        p50  9.398 ms  p99   19.1 ms  mean  9.266 ms  (n=300)
- *     local executor (baseline)            p50  0.402 ms  p99  5.615 ms  mean  0.606 ms  (n=300)
- *     network overhead at p50: 8.996 ms
- *   (Three streams per job: offer+accept on one, the task on another opened during the accept;
- *   seven Ed25519 operations; the result is verified before it is returned.)
+ *     through the network (2 nodes)        p50  7.019 ms  p99   43.1 ms  mean  8.449 ms  (n=300)
+ *     local executor (baseline)            p50  0.301 ms  p99  4.657 ms  mean  0.457 ms  (n=300)
+ *     network overhead at p50: 6.718 ms
+ *   (Per job: one stream carries offer, bid, accept and agreement; the task goes on a pooled task
+ *   stream; seven Ed25519 operations; the result is verified before it is returned. A previous
+ *   run: p50 9.4 ms, p99 19 ms: the p99 moves with whatever else the machine is doing.)
  */
 import { readFile } from 'node:fs/promises'
 import { createTestnet } from '../src/node/testnet.ts'

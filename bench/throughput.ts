@@ -14,14 +14,14 @@
  * Latest results (2 cores for everything, Node 24.21, 2026-11-21):
  *   1000 trivial jobs (echo, 16 bytes) submitted at once; 2 slots per worker
  *   how                                            total   jobs/s  failed  requester CPU/job  worker CPU/job (each)
- *   local executor (1 worker, baseline)         433.6 ms  2,306/s       -                  -                      -
- *   network: 1 requester, 1 worker process(es)    6.70 s    149/s       0            5.99 ms                5.79 ms
- *   network: 1 requester, 2 worker process(es)    7.43 s    135/s       0            5.62 ms         4.29 / 4.33 ms
- *   network: 1 requester, 4 worker process(es)    9.57 s    105/s       0            5.84 ms  3.09 / 3.18 / 3.07 / 2.92 ms
- *   Bound by CPU: the requester spends ~6 ms per job (two or three libp2p streams, signing the
- *   job, agreement and receipt, checking bid, countersignature and result, gossiping the receipt)
- *   and every node validates every receipt on the ledger, so more workers on the same two cores
- *   add total work per job. Below the 1,000 jobs/s target; see the note in the README.
+ *   local executor (1 worker, baseline)         578.8 ms  1,728/s       -                  -                      -
+ *   network: 1 requester, 1 worker process(es)    5.72 s    175/s       0            5.18 ms                5.02 ms
+ *   network: 1 requester, 2 worker process(es)    5.64 s    177/s       0            4.27 ms         3.22 / 3.25 ms
+ *   network: 1 requester, 4 worker process(es)    8.00 s    125/s       0            4.91 ms  2.42 / 2.56 / 2.47 / 2.40 ms
+ *   Bound by CPU: the requester spends ~5 ms per job (a negotiation stream, signing the job,
+ *   agreement and receipt, checking bid, countersignature and result, gossiping the receipt) and
+ *   every node validates every receipt on the ledger, so more workers on the same two cores add
+ *   total work per job. Below the 1,000 jobs/s target; see "Performance" in the README.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
