@@ -8,7 +8,7 @@ import { TypedEventEmitter } from 'main-event'
 import { CID } from 'multiformats/cid'
 import { decode, encode } from '../proofs/encoding.ts'
 import { DepinError, InvalidMessageError, InvalidSignatureError, MessageTooLargeError } from '../errors.ts'
-import { ChannelClosedError, GossipValidationError, type Channel, type ChannelOpener, type ProtocolRegistrar, type TopicHandler } from '../transport.ts'
+import { GossipValidationError, type Channel, type ChannelOpener, type ProtocolRegistrar, type TopicHandler } from '../transport.ts'
 import type { Store } from '../node/storage.ts'
 import type { Capacity } from '../node/capacity-record.ts'
 import type { CapacityAdvert, FindCapacityQuery } from '../node/capacity.ts'
@@ -20,7 +20,7 @@ import { createJob, jobId, jobSeed, parseSignedJob, type JobInit, type SignedJob
 import { parseNegotiateRequest, type Accept, type NegotiateResponse } from './messages.ts'
 import { Reputation } from './reputation.ts'
 import { RequesterService, type JobProgress, type JobResult, type SettlementItem } from './requester-service.ts'
-import { closeServed, WorkerService } from './worker-service.ts'
+import { closeServed, nextFrameOrEnd, WorkerService } from './worker-service.ts'
 import type { Executor } from './executor/index.ts'
 import {
   BID_TTL_MS, MAX_NEGOTIATE_FRAME_BYTES, MAX_TASK_FRAME_BYTES, NEGOTIATE_IDLE_TIMEOUT_MS, NEGOTIATE_MAX_INBOUND_STREAMS,
@@ -330,14 +330,8 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     }
     // After a bid the requester either sends its accept on this stream or closes it (another
     // bid won, or it accepts later on a fresh stream). Silence ends at the idle deadline.
-    let next: unknown
-    try {
-      next = await channel.receive()
-    } catch (err) {
-      if (err instanceof ChannelClosedError) await channel.close()
-      else channel.abort(err as Error)
-      return
-    }
+    const next = await nextFrameOrEnd(channel)
+    if (next === undefined) return
     let answer: NegotiateResponse
     try {
       const request = parseNegotiateRequest(next)

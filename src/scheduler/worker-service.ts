@@ -222,14 +222,8 @@ export class WorkerService {
   async serveTask (channel: Channel): Promise<void> {
     let frame = parseTaskRequest(await channel.receive())
     while (await this.serveOneTask(channel, frame)) {
-      let next: unknown
-      try {
-        next = await channel.receive()
-      } catch (err) {
-        if (err instanceof ChannelClosedError) await channel.close()
-        else channel.abort(err as Error)
-        return
-      }
+      const next = await nextFrameOrEnd(channel)
+      if (next === undefined) return
       frame = parseTaskRequest(next)
     }
   }
@@ -413,6 +407,21 @@ export async function closeServed (channel: Channel): Promise<void> {
     channel.abort(new ProtocolViolationError('frame after the final answer'))
   } catch (err) {
     if (!(err instanceof ChannelClosedError)) channel.abort(err as Error)
+  }
+}
+
+/**
+ * On a served stream that may carry one more request: the next frame, or undefined once the
+ * stream has ended (the peer closed it: we close ours; silence past the deadline or a reset:
+ * torn down).
+ */
+export async function nextFrameOrEnd (channel: Channel): Promise<unknown> {
+  try {
+    return await channel.receive()
+  } catch (err) {
+    if (err instanceof ChannelClosedError) await channel.close()
+    else channel.abort(err as Error)
+    return undefined
   }
 }
 
