@@ -2,6 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createExecutor, type Executor } from '../src/scheduler/executor/index.ts'
 
 /**
  * Polls `check` until it returns a value other than undefined/false, or throws after `timeoutMs`
@@ -28,4 +29,20 @@ export async function waitFor<T> (check: () => T | undefined | false | Promise<T
 export async function tempDir (prefix = 'depin-test-'): Promise<{ path: string, remove: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix))
   return { path, remove: async () => { await rm(path, { recursive: true, force: true }) } }
+}
+
+/**
+ * A test-only faulty executor: runs jobs for real (one worker thread), then rewrites their
+ * stdout. A worker node given one returns wrong (but well-signed) results.
+ */
+export function outputRewritingExecutor (rewrite: (stdout: Uint8Array) => Uint8Array): Executor {
+  const real = createExecutor({ workers: 1 })
+  return {
+    start: async () => { await real.start() },
+    stop: async () => { await real.stop() },
+    run: async (spec, options) => {
+      const result = await real.run(spec, options)
+      return { ...result, stdout: rewrite(result.stdout) }
+    }
+  }
 }

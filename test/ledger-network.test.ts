@@ -8,10 +8,9 @@ import { describe, it, expect, afterEach } from 'vitest'
 import { readFile } from 'node:fs/promises'
 import { createTestnet, testnetGenesis, type Testnet } from '../src/node/testnet.ts'
 import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
-import { createExecutor, type Executor } from '../src/scheduler/executor/index.ts'
 import type { GenesisConfig } from '../src/ledger/index.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { tempDir, waitFor } from './helpers.ts'
+import { outputRewritingExecutor, tempDir, waitFor } from './helpers.ts'
 
 const primes = new Uint8Array(await readFile(new URL('../examples/primes.wasm', import.meta.url)))
 /** Fast blocks for tests: a few thousand hashes each, aiming at half a second. */
@@ -148,19 +147,11 @@ describe('the ledger on a network', () => {
 
   it('a worker that returns wrong output is outvoted, not paid, and ranked lower', async () => {
     // Node 3 runs jobs for real and then flips the output's first byte.
-    const faulty = (): Executor => {
-      const real = createExecutor({ workers: 1 })
-      return {
-        start: async () => { await real.start() },
-        stop: async () => { await real.stop() },
-        run: async (spec, options) => {
-          const result = await real.run(spec, options)
-          const stdout = result.stdout.slice()
-          if (stdout.length > 0) stdout[0] ^= 0x01
-          return { ...result, stdout }
-        }
-      }
-    }
+    const faulty = () => outputRewritingExecutor((stdout) => {
+      const out = stdout.slice()
+      if (out.length > 0) out[0] ^= 0x01
+      return out
+    })
     const net = await createTestnet({ nodes: 4, miners: [0], genesis: FAST, nodeInit: (i) => (i === 3 ? { executor: faulty() } : {}) })
     cleanups.push(net.stop)
     const [requester, honestA, honestB, liar] = net.nodes

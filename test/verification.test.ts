@@ -6,24 +6,13 @@
 import { describe, it, expect, afterEach } from 'vitest'
 import { readFile } from 'node:fs/promises'
 import { createTestnet } from '../src/node/testnet.ts'
-import { createExecutor, type Executor } from '../src/scheduler/executor/index.ts'
-import { waitFor } from './helpers.ts'
+import { outputRewritingExecutor, waitFor } from './helpers.ts'
 
 const primes = new Uint8Array(await readFile(new URL('../examples/primes.wasm', import.meta.url)))
 const echo = new Uint8Array(await readFile(new URL('../examples/echo.wasm', import.meta.url)))
 
 /** Runs jobs for real, then changes the output the same way on every node (collusion). */
-function colluding (): Executor {
-  const real = createExecutor({ workers: 1 })
-  return {
-    start: async () => { await real.start() },
-    stop: async () => { await real.stop() },
-    run: async (spec, options) => {
-      const result = await real.run(spec, options)
-      return { ...result, stdout: new TextEncoder().encode('42\n') }
-    }
-  }
-}
+const colluding = () => outputRewritingExecutor(() => new TextEncoder().encode('42\n'))
 
 describe('verification', () => {
   const cleanups: Array<() => Promise<void>> = []

@@ -50,8 +50,9 @@ export class BlobStore {
   }
 
   /** Stores bytes of this node's own job (never evicted) and returns their CID. */
-  async pin (bytes: Uint8Array): Promise<CID> {
-    const cid = rawCid(bytes)
+  async pin (bytes: Uint8Array, known?: CID): Promise<CID> {
+    // A caller that already hashed the bytes (the job spec names them by CID) passes the CID.
+    const cid = known ?? rawCid(bytes)
     if (await this.pinned.has(cid.bytes) !== true) await this.pinned.put(cid.bytes, bytes)
     this.remember(cid, bytes)
     return cid

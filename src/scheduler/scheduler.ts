@@ -229,8 +229,8 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     if (!this.started) throw new DepinError('the scheduler is not started', 'ERR_NOT_STARTED')
     if (!(init.module instanceof Uint8Array) || init.module.byteLength === 0) throw new InvalidJobError('module must be non-empty bytes')
     const { job, id } = createJob(this.c.signer, init)
-    await this.blobs.pin(init.module)
-    await this.blobs.pin(init.input ?? new Uint8Array(0))
+    await this.blobs.pin(init.module, job.body.module)
+    await this.blobs.pin(init.input ?? new Uint8Array(0), job.body.input)
     const controller = new AbortController()
     if (options.signal != null) {
       if (options.signal.aborted) controller.abort()
