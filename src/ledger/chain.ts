@@ -395,7 +395,7 @@ export class Chain {
   private async connect (overlay: Overlay, entry: Entry, txs: TxInfo[]): Promise<AddBlockOutcome> {
     let undo
     try {
-      undo = await applyBlock(overlay, entry.hash, entry.height, txs)
+      undo = await applyBlock(overlay, entry.hash, entry.height, entry.timestamp, txs)
     } catch (err) {
       this.markInvalid(entry.hashHex)
       throw err
@@ -443,7 +443,7 @@ export class Chain {
       const blockTxs = e === entry ? txs : await this.storedTxs(e)
       let undo
       try {
-        undo = await applyBlock(overlay, e.hash, e.height, blockTxs)
+        undo = await applyBlock(overlay, e.hash, e.height, e.timestamp, blockTxs)
       } catch (err) {
         log('reorg to %s failed at block %d %s: %e', entry.hashHex, e.height, e.hashHex, err)
         await this.discardBranchFrom(e, entry)

@@ -12,6 +12,12 @@ export const MAX_BLOCK_BYTES = 512 * 1024
 export const MAX_TXS_PER_BLOCK = 1000
 /** [consensus] Largest encoded transaction. */
 export const MAX_TX_BYTES = 4 * 1024
+/**
+ * A lease may be settled until this long after it expired (by the timestamp of the block that
+ * includes the settle): long enough for a requester, or a worker holding its acknowledgement, to
+ * get it mined; bounded so that a lease's settlement state is final.
+ */
+export const SETTLE_WINDOW_MS = 24 * 60 * 60 * 1000
 /** [consensus] Longest network id. */
 export const MAX_NETWORK_ID_LENGTH = 64
 /** [consensus] How far ahead of the local clock a block's timestamp may be. Later: ignored, not stored. */

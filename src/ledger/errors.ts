@@ -121,7 +121,10 @@ export class OverdraftError extends LedgerError {
   constructor (message: string, action: LedgerAction) { super(message, 'ERR_OVERDRAFT', action) }
 }
 
-/** The agreement is already settled (or settled twice in one block). Reject in a block, ignore in the mempool. */
+/**
+ * The lease is already settled through this acknowledgement or a larger one (a settle must pay
+ * more than the lease's earlier settles did). Reject in a block, ignore in the mempool.
+ */
 export class AlreadySettledError extends LedgerError {
   constructor (message: string, action: LedgerAction) { super(message, 'ERR_ALREADY_SETTLED', action) }
 }
@@ -132,16 +135,30 @@ export class BalanceOverflowError extends LedgerError {
 }
 
 /**
- * [REJECT] The parts of a settle do not belong together: the result is for another agreement or
- * signed by someone other than the agreement's worker, the job ids differ, or the requester is the worker.
+ * [REJECT] The parts of a settle do not belong together: the checkpoint or the acknowledgement is
+ * for another lease, signed for someone other than the lease's parties, or the acknowledgement is
+ * of another checkpoint.
  */
 export class SettleMismatchError extends LedgerError {
   constructor (message: string) { super(message, 'ERR_SETTLE_MISMATCH', 'reject') }
 }
 
-/** [REJECT] A settle pays more than the agreement's maxCost. */
+/** [REJECT] A settle pays more than the lease's cap (`maxCredits`). */
 export class AmountOverMaxCostError extends LedgerError {
   constructor (message: string) { super(message, 'ERR_AMOUNT_OVER_MAX_COST', 'reject') }
+}
+
+/** [REJECT] An acknowledgement pays more than the checkpoint it acknowledges claims. */
+export class AmountOverCheckpointError extends LedgerError {
+  constructor (message: string) { super(message, 'ERR_AMOUNT_OVER_CHECKPOINT', 'reject') }
+}
+
+/**
+ * A settle arrived after its lease's settlement window (lease expiry + SETTLE_WINDOW_MS) by the
+ * block's timestamp. Reject in a block, ignore in the mempool.
+ */
+export class LeaseExpiredError extends LedgerError {
+  constructor (message: string, action: LedgerAction) { super(message, 'ERR_LEASE_EXPIRED', action) }
 }
 
 /** [REJECT] A transaction that is well-formed but not allowed (e.g. a transfer to oneself, a coinbase outside a block). */

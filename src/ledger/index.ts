@@ -35,7 +35,7 @@ export {
 export { handleSyncRequest, type SyncSource } from './sync-server.ts'
 export type { SyncTransport, SyncPeerAction, SyncResult } from './sync-client.ts'
 export {
-  decodeTransaction, createTransfer, createSettle, TRANSFER_DOMAIN, SETTLE_DOMAIN,
+  decodeTransaction, createTransfer, createSettle, TRANSFER_DOMAIN,
   type Transaction, type TransferBody, type SettleBody, type CoinbaseBody
 } from './tx.ts'
 export { decodeBlock, encodeBlock, headerHash, type Block, type BlockHeader } from './block.ts'

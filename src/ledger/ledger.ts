@@ -7,7 +7,7 @@ import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
 import { peerIdSchema } from '../proofs/schema.ts'
 import { targetToBytes, NONCE_BYTES } from '../proofs/pow.ts'
-import type { Agreement, SignedResult } from '../proofs/agreement.ts'
+import type { Lease, SignedAck, SignedCheckpoint } from '../proofs/lease.ts'
 import type { Signer } from '../proofs/signing.ts'
 import type { TopicHandler } from '../transport.ts'
 import { decodeBlock, decodeStoredBlock, encodeBlock, txRootOf, type Block, type BlockHeader, type DecodedBlock } from './block.ts'
@@ -76,11 +76,11 @@ export function txView (info: TxInfo): TxView {
       return {
         hash: info.hashHex,
         type: 'settle',
-        from: body.agreement.body.requester,
-        to: body.agreement.body.worker,
-        amount: body.amount,
-        agreementId: body.result.body.agreementId.toString(),
-        jobId: body.agreement.body.jobId.toString()
+        from: body.lease.body.requester,
+        to: body.lease.body.worker,
+        amount: body.ack.body.paid,
+        leaseId: body.checkpoint.body.lease.toString(),
+        tasks: body.ack.body.count
       }
     case 'coinbase':
       return { hash: info.hashHex, type: 'coinbase', to: body.miner, amount: body.amount }
@@ -89,12 +89,12 @@ export function txView (info: TxInfo): TxView {
 
 function receiptView (r: ReceiptRecord): Receipt {
   return {
-    agreementId: r.agreementId.toString(),
-    jobId: r.jobId.toString(),
+    leaseId: r.leaseId.toString(),
     requester: r.requester,
     worker: r.worker,
-    amount: r.amount,
-    outputCid: r.outputCid.toString(),
+    paid: r.paid,
+    seq: r.seq,
+    tasks: r.tasks,
     blockHash: toHex(r.block),
     height: r.height,
     txHash: toHex(r.tx)
@@ -250,10 +250,10 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
     return (await this.chain.receipts({ worker: query.worker, requester: query.requester, limit })).map(receiptView)
   }
 
-  async isSettled (agreementId: CID | string): Promise<boolean> {
+  async settledAmount (leaseId: CID | string): Promise<number> {
     this.assertStarted()
-    const id = typeof agreementId === 'string' ? CID.parse(agreementId) : agreementId
-    return (await this.chain.receipt(id)) != null
+    const id = typeof leaseId === 'string' ? CID.parse(leaseId) : leaseId
+    return (await this.chain.receipt(id))?.paid ?? 0
   }
 
   mempool (): MempoolInfo {
@@ -266,7 +266,8 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   private mempoolState (): MempoolState {
     return {
       account: async (peer) => await this.chain.account(peer),
-      isSettled: async (id) => (await this.chain.receipt(id)) != null
+      receipt: async (id) => await this.chain.receipt(id),
+      now: this.now
     }
   }
 
@@ -308,11 +309,11 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
     return await this.announce(info)
   }
 
-  async submitSettle (agreement: Agreement, result: SignedResult, amount: number): Promise<TxView> {
+  async submitSettle (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck): Promise<TxView> {
     this.assertStarted()
-    if (agreement.body.requester !== this.signer.peerId) throw new LedgerUsageError('only the agreement\'s requester can settle it')
-    if (!Number.isSafeInteger(amount) || amount < 0) throw new LedgerUsageError('amount must be a non-negative integer number of credits')
-    const tx = createSettle(this.signer, { network: this.networkId, agreement, result, amount })
+    const me = this.signer.peerId
+    if (lease.body.requester !== me && lease.body.worker !== me) throw new LedgerUsageError('only a party to the lease settles it')
+    const tx = createSettle({ network: this.networkId, lease, checkpoint, ack })
     const info = txInfo(tx)
     // Composition and signature errors surface to the caller as their own classes.
     this.verify(info)
@@ -418,16 +419,15 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
       const coinbase = txInfo(createCoinbase({ network: this.networkId, height, miner, amount: this.params.reward }))
       const overlay = new Overlay(this.store)
       const touched = { get: async (p: string) => await overlay.account(p), set: (p: string, a: { balance: number, nonce: number }) => { overlay.setAccount(p, a) } }
-      const at = { block: new Uint8Array(32), height }
+      const at = { block: new Uint8Array(32), height, timestamp: ts }
       await applyTransaction(touched, overlay, coinbase, at, 'ignore')
       const txs = [coinbase]
       let size = TEMPLATE_OVERHEAD_BYTES + coinbase.bytes.byteLength
-      const settled = new Set<string>()
       for (const info of this.pool.ordered()) {
         if (txs.length >= MAX_TXS_PER_BLOCK) break
         if (size + info.bytes.byteLength > MAX_BLOCK_BYTES) continue
         try {
-          await applyTransaction(touched, overlay, info, at, 'ignore', settled)
+          await applyTransaction(touched, overlay, info, at, 'ignore')
           txs.push(info)
           size += info.bytes.byteLength
         } catch {

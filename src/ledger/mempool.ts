@@ -4,7 +4,8 @@
  * - Bounded: total count, total bytes, and per payer (transfer sender or settle requester).
  * - Transfers of one sender must come in nonce order without gaps: a transfer is admitted only
  *   with nonce = account nonce + pending transfers of that sender. No replacement (there are no fees).
- * - One pending settle per agreement id.
+ * - One pending settle per lease: a settle that pays more than the pending one replaces it; one
+ *   that pays no more than the chain or the pending one already does is refused.
  * - A payer's pending outgoing amounts never exceed its balance.
  * - After the canonical chain changes, `reconcile` drops what blocks included or made invalid and
  *   re-admits the transactions of undone blocks that are still valid.
@@ -15,7 +16,8 @@
 import {
   AlreadySettledError, BadNonceError, DuplicateError, MempoolFullError, OverdraftError
 } from './errors.ts'
-import type { Account } from './store.ts'
+import { settleDue } from './state.ts'
+import type { Account, ReceiptRecord } from './store.ts'
 import type { TxInfo } from './tx.ts'
 
 export interface MempoolInit {
@@ -27,12 +29,16 @@ export interface MempoolInit {
 /** What admission reads from the chain. */
 export interface MempoolState {
   account(peer: string): Promise<Account>
-  isSettled(agreementId: TxInfo['agreementId'] & object): Promise<boolean>
+  /** The lease's settlement on the tip. */
+  receipt(leaseId: NonNullable<TxInfo['leaseId']>): Promise<ReceiptRecord | undefined>
+  now(): number
 }
 
 interface PoolEntry {
   info: TxInfo
   payer: string
+  /** What it moves from the payer if mined on the current tip (a settle: its part not yet paid). */
+  amount: number
   seq: number
   /** When it was added or last re-announced (ms since the epoch). */
   announcedAt: number
@@ -42,7 +48,7 @@ export class Mempool {
   private readonly init: MempoolInit
   private readonly byHash = new Map<string, PoolEntry>()
   private readonly byPayer = new Map<string, PoolEntry[]>()
-  private readonly byAgreement = new Map<string, string>()
+  private readonly byLease = new Map<string, string>()
   private bytesTotal = 0
   private seq = 0
 
@@ -55,12 +61,13 @@ export class Mempool {
 
   has (hashHex: string): boolean { return this.byHash.has(hashHex) }
 
-  hasAgreement (agreementId: string): boolean { return this.byAgreement.has(agreementId) }
+  /** The hash of the pending settle of a lease, if any. */
+  pendingSettle (leaseId: string): string | undefined { return this.byLease.get(leaseId) }
 
   /** Sum of pending amounts `peer` pays. */
   pendingOutgoing (peer: string): number {
     let sum = 0
-    for (const e of this.byPayer.get(peer) ?? []) sum += e.info.amount
+    for (const e of this.byPayer.get(peer) ?? []) sum += e.amount
     return sum
   }
 
@@ -83,7 +90,18 @@ export class Mempool {
     if (body.type === 'coinbase' || payer == null) throw new DuplicateError('a coinbase never enters the mempool')
     // [IGNORE] duplicate
     if (this.byHash.has(info.hashHex)) throw new DuplicateError(`transaction ${info.hashHex} is already pending`)
-    const pending = this.byPayer.get(payer) ?? []
+    let amount = info.amount
+    let replaces: string | undefined
+    if (body.type === 'settle') {
+      const id = info.leaseId as NonNullable<TxInfo['leaseId']>
+      // [IGNORE] pays nothing new on the chain, or past the lease's settlement window
+      amount = settleDue(info, await state.receipt(id), state.now(), 'ignore')
+      // [IGNORE] a pending settle of the lease pays as much; a larger one replaces it
+      replaces = this.byLease.get(id.toString())
+      const pendingPaid = replaces != null ? (this.byHash.get(replaces) as PoolEntry).info.amount : 0
+      if (replaces != null && info.amount <= pendingPaid) throw new AlreadySettledError(`lease ${id.toString()} has a pending settle paying ${pendingPaid}`, 'ignore')
+    }
+    const pending = (this.byPayer.get(payer) ?? []).filter((e) => e.info.hashHex !== replaces)
     // [IGNORE] bounds
     if (pending.length >= this.init.maxPerPayer) throw new MempoolFullError(`${payer} already has ${pending.length} pending transactions`)
     if (this.byHash.size >= this.init.maxTxs || this.bytesTotal + info.bytes.byteLength > this.init.maxBytes) {
@@ -98,28 +116,24 @@ export class Mempool {
           ? `transfer nonce ${body.nonce} is already used (account nonce ${account.nonce})`
           : `transfer nonce ${body.nonce} is not the next one (${next})`, 'ignore')
       }
-    } else {
-      const id = (info.agreementId as NonNullable<TxInfo['agreementId']>)
-      // [IGNORE] settled on the chain or already pending
-      if (this.byAgreement.has(id.toString())) throw new AlreadySettledError(`agreement ${id.toString()} already has a pending settle`, 'ignore')
-      if (await state.isSettled(id)) throw new AlreadySettledError(`agreement ${id.toString()} is already settled`, 'ignore')
     }
     let outgoing = 0
-    for (const e of pending) outgoing += e.info.amount
+    for (const e of pending) outgoing += e.amount
     // [IGNORE] the payer cannot cover it on top of what is already pending
-    if (account.balance - outgoing < info.amount) {
-      throw new OverdraftError(`${payer} has ${account.balance} with ${outgoing} pending, cannot pay ${info.amount}`, 'ignore')
+    if (account.balance - outgoing < amount) {
+      throw new OverdraftError(`${payer} has ${account.balance} with ${outgoing} pending, cannot pay ${amount}`, 'ignore')
     }
-    this.insert(info, payer)
+    if (replaces != null) this.remove(replaces)
+    this.insert(info, payer, amount)
   }
 
-  private insert (info: TxInfo, payer: string): void {
-    const entry: PoolEntry = { info, payer, seq: this.seq++, announcedAt: Date.now() }
+  private insert (info: TxInfo, payer: string, amount: number): void {
+    const entry: PoolEntry = { info, payer, amount, seq: this.seq++, announcedAt: Date.now() }
     this.byHash.set(info.hashHex, entry)
     const list = this.byPayer.get(payer) ?? []
     list.push(entry)
     this.byPayer.set(payer, list)
-    if (info.agreementId != null) this.byAgreement.set(info.agreementId.toString(), info.hashHex)
+    if (info.leaseId != null) this.byLease.set(info.leaseId.toString(), info.hashHex)
     this.bytesTotal += info.bytes.byteLength
   }
 
@@ -130,7 +144,7 @@ export class Mempool {
     const list = (this.byPayer.get(entry.payer) ?? []).filter((e) => e !== entry)
     if (list.length === 0) this.byPayer.delete(entry.payer)
     else this.byPayer.set(entry.payer, list)
-    if (entry.info.agreementId != null) this.byAgreement.delete(entry.info.agreementId.toString())
+    if (entry.info.leaseId != null && this.byLease.get(entry.info.leaseId.toString()) === hashHex) this.byLease.delete(entry.info.leaseId.toString())
     this.bytesTotal -= entry.info.bytes.byteLength
   }
 
@@ -148,11 +162,9 @@ export class Mempool {
     for (const txs of applied) {
       for (const info of txs) {
         included.add(info.hashHex)
+        // A pending settle of a lease a block settled is re-admitted below against the new
+        // receipt: kept (paying the rest) if it pays more, dropped if not.
         this.remove(info.hashHex)
-        if (info.agreementId != null) {
-          const pendingHash = this.byAgreement.get(info.agreementId.toString())
-          if (pendingHash != null) this.remove(pendingHash)
-        }
         if (info.payer != null) affected.add(info.payer)
         affected.add(info.payee)
       }

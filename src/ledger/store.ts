@@ -9,13 +9,13 @@
  * | 0x02   | block index           | block hash (32)                              | { header, work: chain work (bytes, big-endian), seq, txs } |
  * | 0x03   | canonical chain       | height (8, big-endian)                       | block hash (raw 32 bytes)                         |
  * | 0x04   | accounts              | utf8 peer id                                 | [balance, nonce]                                  |
- * | 0x05   | receipts              | agreement id (CID bytes)                     | receipt record                                    |
- * | 0x06   | receipts by worker    | utf8 worker (52) ‖ height (8) ‖ agreement id  | empty                                             |
- * | 0x07   | receipts by requester | utf8 requester (52) ‖ height (8) ‖ agreement id | empty                                         |
- * | 0x08   | undo data             | block hash (32)                              | { accounts: [[peer, balance, nonce]], receipts: [id] } |
+ * | 0x05   | receipts              | lease id (CID bytes)                         | receipt record (the lease's latest settle)        |
+ * | 0x06   | receipts by worker    | utf8 worker (52) ‖ height (8) ‖ lease id      | empty                                             |
+ * | 0x07   | receipts by requester | utf8 requester (52) ‖ height (8) ‖ lease id   | empty                                             |
+ * | 0x08   | undo data             | block hash (32)                              | { accounts: [[peer, balance, nonce]], receipts: [[lease id, previous record or null]] } |
  * | 0x09   | meta                  | utf8 name: `version`, `genesis`, `tip`, `seq` | version: uint, genesis/tip: hash, seq: uint       |
  * | 0x0a   | side blocks           | block hash (32)                              | empty (set of stored non-canonical blocks)        |
- * | 0x0b   | receipts by height    | height (8) ‖ agreement id                    | empty                                             |
+ * | 0x0b   | receipts by height    | height (8) ‖ lease id                        | empty                                             |
  */
 import type { AbstractLevel } from 'abstract-level'
 import { CID } from 'multiformats/cid'
@@ -27,7 +27,8 @@ import { toHex } from './hex.ts'
 /** The key-value store the ledger writes to: a sublevel (or a whole db) of the node's LevelDB. Keys and values are bytes. */
 export type LedgerStore = AbstractLevel<any, any, any>
 
-export const SCHEMA_VERSION = 1
+/** 2: receipts are per lease (cumulative settles), undo records keep a receipt's previous value. */
+export const SCHEMA_VERSION = 2
 
 export const PREFIX = {
   BLOCK: 0x01,
@@ -158,18 +159,20 @@ export function decodeAccount (bytes: Uint8Array): Account {
   return { balance, nonce }
 }
 
-/** A settled work receipt as stored. */
+/** A lease's settlement as stored: its latest settle on this chain. */
 export interface ReceiptRecord {
-  agreementId: CID
-  jobId: CID
+  leaseId: CID
   requester: string
   worker: string
-  amount: number
-  outputCid: CID
-  /** Block the settle is in. */
+  /** Credits paid under the lease so far (cumulative over its settles). */
+  paid: number
+  /** The checkpoint settled last: its seq and how many task results it commits to. */
+  seq: number
+  tasks: number
+  /** Block the latest settle is in. */
   block: Uint8Array
   height: number
-  /** Hash of the settle transaction. */
+  /** Hash of the latest settle transaction. */
   tx: Uint8Array
 }
 
@@ -181,10 +184,13 @@ export function decodeReceipt (bytes: Uint8Array): ReceiptRecord {
   return decode(bytes, MAX_VALUE, 'receipt') as ReceiptRecord
 }
 
-/** What it takes to undo a block: the accounts it touched as they were before, and the receipts it added. */
+/**
+ * What it takes to undo a block: the accounts it touched as they were before, and each lease
+ * receipt it wrote with the record it replaced (null: the block created it).
+ */
 export interface UndoRecord {
   accounts: Array<[string, number, number]>
-  receipts: Uint8Array[]
+  receipts: Array<[Uint8Array, Uint8Array | null]>
 }
 
 export function encodeUndo (undo: UndoRecord): Uint8Array {
@@ -240,12 +246,12 @@ export class Overlay {
   }
 
   putReceipt (record: ReceiptRecord): void {
-    this.receiptPuts.set(record.agreementId.toString(), record)
+    this.receiptPuts.set(record.leaseId.toString(), record)
   }
 
   /** Removes a receipt; `existing` is its current record (for its index keys). */
   delReceipt (existing: ReceiptRecord): void {
-    const s = existing.agreementId.toString()
+    const s = existing.leaseId.toString()
     if (this.receiptPuts.has(s)) {
       this.receiptPuts.delete(s)
     } else {
@@ -270,14 +276,14 @@ export class Overlay {
   toBatch (): BatchOp[] {
     const out = [...this.ops]
     for (const r of this.receiptDels.values()) {
-      const id = r.agreementId.bytes
+      const id = r.leaseId.bytes
       out.push({ type: 'del', key: keys.receipt(id) })
       out.push({ type: 'del', key: keys.byWorker(r.worker, r.height, id) })
       out.push({ type: 'del', key: keys.byRequester(r.requester, r.height, id) })
       out.push({ type: 'del', key: keys.byHeight(r.height, id) })
     }
     for (const r of this.receiptPuts.values()) {
-      const id = r.agreementId.bytes
+      const id = r.leaseId.bytes
       out.push({ type: 'put', key: keys.receipt(id), value: encodeReceipt(r) })
       out.push({ type: 'put', key: keys.byWorker(r.worker, r.height, id), value: new Uint8Array(0) })
       out.push({ type: 'put', key: keys.byRequester(r.requester, r.height, id), value: new Uint8Array(0) })

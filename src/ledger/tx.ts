@@ -1,10 +1,11 @@
 /**
  * Transactions: schemas, signing, hashing, and the checks that need no chain state.
  *
- * A transaction is a DAG-CBOR map `{ body, sig }` (coinbase: `{ body }`, unsigned: the block's
- * proof of work is what authorises it). Signed bytes = utf8("depin/" + domain + "\n") || dagCbor(body),
- * with the domains below, and every body names its network, so a transaction signed for one
- * network or one type cannot be replayed as another.
+ * A transfer is a DAG-CBOR map `{ body, sig }` signed by its sender. A settle and a coinbase are
+ * `{ body }`: a settle carries its own authority (a lease both parties signed, the worker's
+ * checkpoint and the requester's acknowledgement of it), a coinbase is authorised by the block's
+ * proof of work. Signed bytes = utf8("depin/" + domain + "\n") || dagCbor(body), and every body
+ * names its network, so a transaction made for one network or one type cannot be replayed as another.
  *
  * Transaction hash = SHA-256 of the transaction's canonical DAG-CBOR encoding (re-encoded after
  * decoding, so a non-canonical encoding of the same value has the same hash).
@@ -14,17 +15,17 @@ import { CID } from 'multiformats/cid'
 import { DAG_CBOR_CODE, cidOf, decode, encode, sha256 } from '../proofs/encoding.ts'
 import { parseWith, peerIdSchema, signatureSchema, uint } from '../proofs/schema.ts'
 import { signBody, verifyBytes, type Signer } from '../proofs/signing.ts'
-import { AGREEMENT_DOMAIN, RESULT_DOMAIN, agreementSchema, resultSchema, type Agreement, type SignedResult } from '../proofs/agreement.ts'
+import { ACK_DOMAIN, CHECKPOINT_DOMAIN, LEASE_DOMAIN, leaseSchema, signedAckSchema, signedCheckpointSchema, type Lease, type SignedAck, type SignedCheckpoint } from '../proofs/lease.ts'
+import { sameBytes } from '../proofs/commitment.ts'
 import { InvalidMessageError, MessageTooLargeError } from '../errors.ts'
 import { LEDGER_VERSION, MAX_NETWORK_ID_LENGTH, MAX_TX_BYTES } from './constants.ts'
 import {
-  AmountOverMaxCostError, InvalidTransactionError, MalformedError, OversizeError, SettleMismatchError,
+  AmountOverCheckpointError, AmountOverMaxCostError, InvalidTransactionError, MalformedError, OversizeError, SettleMismatchError,
   TxSignatureError, WrongNetworkError
 } from './errors.ts'
 import { toHex } from './hex.ts'
 
 export const TRANSFER_DOMAIN = 'ledger/transfer/1'
-export const SETTLE_DOMAIN = 'ledger/settle/1'
 
 export const networkIdSchema = z.string().min(1).max(MAX_NETWORK_ID_LENGTH).regex(/^[A-Za-z0-9._-]+$/, 'network id: letters, digits, . _ -')
 
@@ -43,13 +44,18 @@ export const transferBodySchema = z.object({
 }).strict()
 export type TransferBody = z.infer<typeof transferBodySchema>
 
+/**
+ * A lease settle: pays the worker what the requester acknowledged, cumulatively. The chain pays
+ * `ack.paid` less what earlier settles of the same lease paid, so a later checkpoint pays only the
+ * difference and nothing is paid twice.
+ */
 export const settleBodySchema = z.object({
   v: z.literal(LEDGER_VERSION),
   type: z.literal('settle'),
   network: networkIdSchema,
-  agreement: agreementSchema,
-  result: resultSchema,
-  amount
+  lease: leaseSchema,
+  checkpoint: signedCheckpointSchema,
+  ack: signedAckSchema
 }).strict()
 export type SettleBody = z.infer<typeof settleBodySchema>
 
@@ -64,17 +70,16 @@ export const coinbaseBodySchema = z.object({
 }).strict()
 export type CoinbaseBody = z.infer<typeof coinbaseBodySchema>
 
-export const signedTxSchema = z.object({
-  body: z.discriminatedUnion('type', [transferBodySchema, settleBodySchema]),
-  sig: signatureSchema
-}).strict()
+export const transferTxSchema = z.object({ body: transferBodySchema, sig: signatureSchema }).strict()
+export const settleTxSchema = z.object({ body: settleBodySchema }).strict()
 export const coinbaseTxSchema = z.object({ body: coinbaseBodySchema }).strict()
 
 export type TransferTx = { body: TransferBody, sig: Uint8Array }
-export type SettleTx = { body: SettleBody, sig: Uint8Array }
+export type SettleTx = { body: SettleBody }
 export type CoinbaseTx = { body: CoinbaseBody }
-export type SignedTx = TransferTx | SettleTx
-export type Transaction = SignedTx | CoinbaseTx
+/** What may enter the mempool. */
+export type PoolTx = TransferTx | SettleTx
+export type Transaction = PoolTx | CoinbaseTx
 
 /** A parsed transaction with what validation needs computed once. */
 export interface TxInfo {
@@ -88,16 +93,18 @@ export interface TxInfo {
   payer?: string
   /** Who receives. */
   payee: string
+  /** Credits moved; for a settle the cumulative amount acknowledged (the chain pays the part not yet paid). */
   amount: number
-  /** Settles: the agreement id. */
-  agreementId?: CID
+  /** Settles: the lease id. */
+  leaseId?: CID
 }
 
 /** Parses a decoded value as a transaction (schema only). */
 export function parseTransaction (value: unknown): Transaction {
   const type = (value as { body?: { type?: unknown } } | null)?.body?.type
   if (type === 'coinbase') return parseWith(coinbaseTxSchema, value, 'coinbase') as CoinbaseTx
-  return parseWith(signedTxSchema, value, 'transaction') as SignedTx
+  if (type === 'settle') return parseWith(settleTxSchema, value, 'settle') as SettleTx
+  return parseWith(transferTxSchema, value, 'transaction') as TransferTx
 }
 
 /** Hash and metadata of a parsed transaction. */
@@ -112,10 +119,10 @@ export function txInfo (tx: Transaction): TxInfo {
     case 'settle':
       return {
         ...base,
-        payer: body.agreement.body.requester,
-        payee: body.agreement.body.worker,
-        amount: body.amount,
-        agreementId: body.result.body.agreementId
+        payer: body.lease.body.requester,
+        payee: body.lease.body.worker,
+        amount: body.ack.body.paid,
+        leaseId: body.checkpoint.body.lease
       }
     case 'coinbase':
       return { ...base, payee: body.miner, amount: body.amount }
@@ -153,10 +160,10 @@ export class VerifiedTxCache {
   }
 }
 
-const AGREEMENT_PREFIX = new TextEncoder().encode(`depin/${AGREEMENT_DOMAIN}\n`)
 const TRANSFER_PREFIX = new TextEncoder().encode(`depin/${TRANSFER_DOMAIN}\n`)
-const SETTLE_PREFIX = new TextEncoder().encode(`depin/${SETTLE_DOMAIN}\n`)
-const RESULT_PREFIX = new TextEncoder().encode(`depin/${RESULT_DOMAIN}\n`)
+const LEASE_PREFIX = new TextEncoder().encode(`depin/${LEASE_DOMAIN}\n`)
+const CHECKPOINT_PREFIX = new TextEncoder().encode(`depin/${CHECKPOINT_DOMAIN}\n`)
+const ACK_PREFIX = new TextEncoder().encode(`depin/${ACK_DOMAIN}\n`)
 
 /**
  * The canonical encoding of a signed transaction is `{ sig, body }` in DAG-CBOR key order ("sig"
@@ -184,10 +191,10 @@ function prefixed (prefix: Uint8Array, payload: Uint8Array): Uint8Array {
 }
 
 /**
- * Every check on a signed transaction that needs no chain state: network, shape rules and all
- * signatures (a settle carries four: the outer one by the requester, both agreement signatures
- * and the worker's result signature). Cheap checks before signatures. A transaction found valid
- * is remembered in `cache` by hash and not verified again.
+ * Every check on a transaction that needs no chain state: network, shape rules and all
+ * signatures (a settle carries four, however many tasks its lease ran: both signatures on the
+ * lease, the worker's on the checkpoint, the requester's on the acknowledgement). Cheap checks
+ * before signatures. A transaction found valid is remembered in `cache` by hash and not verified again.
  */
 export function verifyTransaction (info: TxInfo, network: string, cache?: VerifiedTxCache): void {
   const tx = info.tx
@@ -196,33 +203,39 @@ export function verifyTransaction (info: TxInfo, network: string, cache?: Verifi
   if (body.network !== network) throw new WrongNetworkError(`transaction is for network ${body.network}, not ${network}`)
   if (body.type === 'coinbase') throw new InvalidTransactionError('a coinbase is only valid as the first transaction of a block')
   if (cache?.has(info.hashHex) === true) return
-  const sig = (tx as SignedTx).sig
   if (body.type === 'transfer') {
     // [REJECT] pointless self-transfer
     if (body.from === body.to) throw new InvalidTransactionError('transfer to oneself')
     // [REJECT] signature
-    if (!verifyBytes(body.from, prefixed(TRANSFER_PREFIX, bodyBytes(info)), sig)) throw new TxSignatureError(`transfer signature does not verify for ${body.from}`)
+    if (!verifyBytes(body.from, prefixed(TRANSFER_PREFIX, bodyBytes(info)), (tx as TransferTx).sig)) throw new TxSignatureError(`transfer signature does not verify for ${body.from}`)
   } else {
-    const agreement = body.agreement
-    const result = body.result
-    const requester = agreement.body.requester
-    const worker = agreement.body.worker
-    // [REJECT] composition: cheap checks first
-    if (requester === worker) throw new SettleMismatchError('requester and worker are the same peer')
-    if (body.amount > agreement.body.maxCost) throw new AmountOverMaxCostError(`settle pays ${body.amount}, over the agreement's maxCost ${agreement.body.maxCost}`)
-    if (result.body.worker !== worker) throw new SettleMismatchError(`result is signed by ${result.body.worker}, not by the agreement's worker ${worker}`)
-    if (!result.body.jobId.equals(agreement.body.jobId)) throw new SettleMismatchError('result is for another job')
-    const agreementBytes = encode(agreement.body)
-    const id = cidOf(agreementBytes, DAG_CBOR_CODE)
-    if (!id.equals(result.body.agreementId)) throw new SettleMismatchError('result is for another agreement')
-    // [REJECT] four signatures
-    if (!verifyBytes(requester, prefixed(SETTLE_PREFIX, bodyBytes(info)), sig)) throw new TxSignatureError(`settle signature does not verify for requester ${requester}`)
-    const signedAgreement = prefixed(AGREEMENT_PREFIX, agreementBytes)
-    if (!verifyBytes(requester, signedAgreement, agreement.requesterSig)) throw new TxSignatureError('agreement signature of the requester does not verify')
-    if (!verifyBytes(worker, signedAgreement, agreement.workerSig)) throw new TxSignatureError('agreement signature of the worker does not verify')
-    if (!verifyBytes(worker, prefixed(RESULT_PREFIX, encode(result.body)), result.sig)) throw new TxSignatureError('result signature of the worker does not verify')
+    verifySettle(body)
   }
   cache?.add(info.hashHex)
+}
+
+function verifySettle (body: SettleBody): void {
+  const { lease, checkpoint, ack } = body
+  const terms = lease.body
+  const cp = checkpoint.body
+  const a = ack.body
+  // [REJECT] composition: cheap checks first
+  const leaseBytes = encode(terms)
+  const id = cidOf(leaseBytes, DAG_CBOR_CODE)
+  if (!cp.lease.equals(id)) throw new SettleMismatchError('the checkpoint is for another lease')
+  if (cp.worker !== terms.worker) throw new SettleMismatchError(`the checkpoint is signed for ${cp.worker}, not the lease's worker ${terms.worker}`)
+  if (!a.lease.equals(id) || a.requester !== terms.requester) throw new SettleMismatchError('the acknowledgement is for another lease')
+  if (a.seq !== cp.seq || a.count !== cp.count || !sameBytes(a.root, cp.root)) throw new SettleMismatchError('the acknowledgement is of another checkpoint')
+  if (a.paid === 0) throw new InvalidTransactionError('a settle must pay something')
+  if (a.paid > cp.amount) throw new AmountOverCheckpointError(`the acknowledgement pays ${a.paid}, over the ${cp.amount} the checkpoint claims`)
+  if (a.paid > terms.maxCredits) throw new AmountOverMaxCostError(`the acknowledgement pays ${a.paid}, over the lease's cap of ${terms.maxCredits}`)
+  if (a.refused > a.count) throw new SettleMismatchError('more tasks refused than committed')
+  // [REJECT] four signatures
+  const signedLease = prefixed(LEASE_PREFIX, leaseBytes)
+  if (!verifyBytes(terms.requester, signedLease, lease.requesterSig)) throw new TxSignatureError('the requester\'s signature on the lease does not verify')
+  if (!verifyBytes(terms.worker, signedLease, lease.workerSig)) throw new TxSignatureError('the worker\'s signature on the lease does not verify')
+  if (!verifyBytes(terms.worker, prefixed(CHECKPOINT_PREFIX, encode(cp)), checkpoint.sig)) throw new TxSignatureError('the checkpoint signature does not verify')
+  if (!verifyBytes(terms.requester, prefixed(ACK_PREFIX, encode(a)), ack.sig)) throw new TxSignatureError('the acknowledgement signature does not verify')
 }
 
 /** Builds and signs a transfer. */
@@ -239,17 +252,9 @@ export function createTransfer (signer: Signer, fields: { network: string, to: s
   return { body, sig: signBody(signer, TRANSFER_DOMAIN, body) }
 }
 
-/** Builds and signs a settle (the signer must be the agreement's requester). */
-export function createSettle (signer: Signer, fields: { network: string, agreement: Agreement, result: SignedResult, amount: number }): SettleTx {
-  const body: SettleBody = {
-    v: LEDGER_VERSION,
-    type: 'settle',
-    network: fields.network,
-    agreement: fields.agreement,
-    result: fields.result,
-    amount: fields.amount
-  }
-  return { body, sig: signBody(signer, SETTLE_DOMAIN, body) }
+/** Builds a settle of a lease through an acknowledged checkpoint (anyone holding the three may). */
+export function createSettle (fields: { network: string, lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck }): SettleTx {
+  return { body: { v: LEDGER_VERSION, type: 'settle', network: fields.network, lease: fields.lease, checkpoint: fields.checkpoint, ack: fields.ack } }
 }
 
 /** Builds a coinbase. */

@@ -4,7 +4,7 @@
  * integer credits (safe JS integers).
  */
 import type { TypedEventTarget } from 'main-event'
-import type { Agreement, SignedResult } from '../proofs/agreement.ts'
+import type { Lease, SignedAck, SignedCheckpoint } from '../proofs/lease.ts'
 import type { Signer } from '../proofs/signing.ts'
 import type { CID } from 'multiformats/cid'
 import type { TopicHandler } from '../transport.ts'
@@ -75,9 +75,9 @@ export interface TxView {
   amount: number
   /** Transfers only. */
   nonce?: number
-  /** Settles only. */
-  agreementId?: string
-  jobId?: string
+  /** Settles only: the lease, and how many task results its acknowledged checkpoint covers. */
+  leaseId?: string
+  tasks?: number
 }
 
 export interface BlockView extends BlockSummary {
@@ -86,14 +86,17 @@ export interface BlockView extends BlockSummary {
   transactions: TxView[]
 }
 
-/** A settled work receipt. */
+/** A lease's settlement on the chain: what its settles paid so far. */
 export interface Receipt {
-  agreementId: string
-  jobId: string
+  leaseId: string
   requester: string
   worker: string
-  amount: number
-  outputCid: string
+  /** Credits paid under the lease, cumulative. */
+  paid: number
+  /** The checkpoint settled last, and how many task results it covers. */
+  seq: number
+  tasks: number
+  /** Where the latest settle is. */
   blockHash: string
   height: number
   txHash: string
@@ -173,14 +176,19 @@ export interface Ledger extends TypedEventTarget<LedgerEvents>, SyncSource {
   /** The last `last` canonical blocks, newest first (at most 100). */
   blocks(options: { last: number }): Promise<BlockSummary[]>
   receipts(query?: ReceiptQuery): Promise<Receipt[]>
-  isSettled(agreementId: CID | string): Promise<boolean>
+  /** Credits paid on the canonical chain under a lease so far (0: never settled). */
+  settledAmount(leaseId: CID | string): Promise<number>
   mempool(): MempoolInfo
   stats(): LedgerStats
 
   /** Signs a transfer from this node, adds it to the mempool and publishes it. */
   transfer(to: string, amount: number): Promise<TxView>
-  /** Signs a settle (this node must be the agreement's requester), adds it to the mempool and publishes it. */
-  submitSettle(agreement: Agreement, result: SignedResult, amount: number): Promise<TxView>
+  /**
+   * Settles a lease through an acknowledged checkpoint (this node must be the lease's requester or
+   * worker): adds the settle to the mempool, replacing a pending settle of the same lease that pays
+   * less, and publishes it.
+   */
+  submitSettle(lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck): Promise<TxView>
   /** A transaction from gossip. Resolves when accepted; throws a LedgerError whose `action` is `ignore` or `reject`. */
   addTransaction(bytes: Uint8Array, fromPeer?: string): Promise<TxView>
   /** A block from gossip (or anywhere). Resolves when accepted; throws a LedgerError whose `action` is `ignore` or `reject`. An unknown parent starts a sync from `fromPeer`. */

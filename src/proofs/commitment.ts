@@ -1,0 +1,74 @@
+/**
+ * The hash chain a checkpoint commits to: one entry per result a worker returned on a lease, in
+ * the order it returned them.
+ *
+ *   root(0) = 32 zero bytes
+ *   root(i) = SHA-256( root(i-1) || dagCbor(entry(i)) )
+ *
+ * Both sides compute it as results go by (the worker as it sends them, the requester as it
+ * receives them), so a checkpoint is checked by comparing two 32-byte values; and from the
+ * entries anyone can recompute the root a worker signed, so a wrong output it returned is
+ * provably its own.
+ */
+import { createHash } from 'node:crypto'
+import { z } from 'zod'
+import type { CID } from 'multiformats/cid'
+import { encode } from './encoding.ts'
+import { cidSchema, uint } from './schema.ts'
+
+export const ZERO_ROOT = new Uint8Array(32)
+
+/** What a worker commits to for one task. Keys are short: the chain is hashed per task. */
+export const resultEntrySchema = z.object({
+  /** The task id. */
+  task: cidSchema,
+  /** CID (raw) of the task's stdout. */
+  out: cidSchema,
+  /** Exit code; -1 when trapped, timed out or unable to run. */
+  exit: z.number().int().min(-1).max(255),
+  /** CPU time used, ms (information; the charge is what is paid). */
+  cpuMs: uint,
+  /** Credits due for this task at the lease's price. */
+  charge: uint,
+  /** CID of the output manifest of the task's /out directory, when it wrote files. */
+  files: cidSchema.optional()
+}).strict()
+export type ResultEntry = z.infer<typeof resultEntrySchema>
+
+/** The next chain head after `entry`. */
+export function chainNext (root: Uint8Array, entry: ResultEntry): Uint8Array {
+  return createHash('sha256').update(root).update(encode(entry)).digest()
+}
+
+/** A running hash chain with its length and the sum of the charges in it. */
+export class ResultChain {
+  root: Uint8Array = ZERO_ROOT
+  count = 0
+  amount = 0
+
+  add (entry: ResultEntry): void {
+    this.root = chainNext(this.root, entry)
+    this.count++
+    this.amount += entry.charge
+  }
+
+  /** A copy of the current state (for a checkpoint in flight while the chain grows). */
+  snapshot (): { root: Uint8Array, count: number, amount: number } {
+    return { root: this.root, count: this.count, amount: this.amount }
+  }
+}
+
+/** Recomputes the root of a list of entries (for evidence and tests). */
+export function chainRoot (entries: Iterable<ResultEntry>): Uint8Array {
+  let root = ZERO_ROOT
+  for (const entry of entries) root = chainNext(root, entry)
+  return root
+}
+
+export function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+export type { CID }
