@@ -58,6 +58,18 @@ export class BlobStore {
     return cid
   }
 
+  /**
+   * Pins many blobs in one write (a batch's inputs or outputs); returns their CIDs in order.
+   * Blobs already pinned are simply written again (same bytes under the same key).
+   */
+  async pinMany (items: Array<{ bytes: Uint8Array, cid?: CID }>): Promise<CID[]> {
+    const cids = items.map((item) => item.cid ?? rawCid(item.bytes))
+    if (items.length === 0) return cids
+    await this.pinned.batch(items.map((item, i) => ({ type: 'put' as const, key: cids[i].bytes, value: item.bytes })))
+    for (const [i, item] of items.entries()) this.remember(cids[i], item.bytes)
+    return cids
+  }
+
   /** Stores bytes fetched for a task after checking them against `cid`. */
   async cacheVerified (cid: CID, bytes: Uint8Array): Promise<void> {
     if (!bytesMatchCid(bytes, cid)) throw new BlobMismatchError(`bytes do not match ${cid.toString()}`)

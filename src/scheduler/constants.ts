@@ -1,32 +1,34 @@
-/** Stream protocol of negotiation: offer → bid/decline, bid → ack, accept → agreement. */
-export const NEGOTIATE_PROTOCOL = '/depin/negotiate/1.0.0'
-/** Stream protocol of task transfer and results. */
-export const TASK_PROTOCOL = '/depin/task/1.0.0'
+/** Stream protocol of negotiation: lease offer → bid/decline, bid → ack, accept → lease. */
+export const NEGOTIATE_PROTOCOL = '/depin/negotiate/2.0.0'
+/** Stream protocol of a lease: tasks in, results and checkpoints out. */
+export const LEASE_PROTOCOL = '/depin/lease/1.0.0'
 
-/** Signing domains. */
-export const JOB_DOMAIN = 'job/1'
-export const BID_DOMAIN = 'bid/1'
-export const DECLINE_DOMAIN = 'decline/1'
+/** Signing domains of the negotiation objects (leases, checkpoints and acks: src/proofs/lease.ts). */
+export const OFFER_DOMAIN = 'lease-offer/1'
+export const BID_DOMAIN = 'lease-bid/1'
+export const DECLINE_DOMAIN = 'lease-decline/1'
 
-/** Largest negotiation frame (a signed job spec plus envelope). */
+/** Largest negotiation frame (a signed lease offer plus envelope). */
 export const MAX_NEGOTIATE_FRAME_BYTES = 64 * 1024
 /** Deadline for each negotiation message. */
 export const NEGOTIATE_IDLE_TIMEOUT_MS = 5_000
 /** Concurrent inbound negotiation streams per connection. */
 export const NEGOTIATE_MAX_INBOUND_STREAMS = 64
 
-/** Largest task frame: one data chunk plus envelope. */
-export const MAX_TASK_FRAME_BYTES = 1024 * 1024 + 4096
+/** Largest lease frame: one data chunk, or a batch of tasks or results, plus envelope. */
+export const MAX_LEASE_FRAME_BYTES = 1024 * 1024 + 4096
 /** Size of the data chunks that carry modules, inputs and outputs. */
 export const CHUNK_BYTES = 256 * 1024
-/** Deadline for each task message; a running task sends heartbeats well inside it. */
-export const TASK_IDLE_TIMEOUT_MS = 20_000
-/** How often a worker tells the requester that a task is still running. */
-export const TASK_HEARTBEAT_MS = 5_000
-/** Concurrent inbound task streams per connection. */
-export const TASK_MAX_INBOUND_STREAMS = 64
+/** Inputs and outputs up to this size travel inside the task or result frame. */
+export const INLINE_BYTES = 64 * 1024
+/** A frame of tasks or results is flushed once it holds this many bytes of inline data. */
+export const BATCH_FRAME_BYTES = 512 * 1024
+/** Deadline for each lease frame; both sides send a ping after half of it without another frame. */
+export const LEASE_IDLE_TIMEOUT_MS = 30_000
+/** Concurrent inbound lease streams per connection. */
+export const LEASE_MAX_INBOUND_STREAMS = 32
 
-/** Largest module and input a job may carry. */
+/** Largest module and input a task may carry. */
 export const MAX_MODULE_BYTES = 64 * 1024 * 1024
 export const MAX_INPUT_BYTES = 256 * 1024 * 1024
 /** Largest output a worker returns (the executor's stdout cap is the same). */
@@ -35,27 +37,68 @@ export const MAX_STDERR_BYTES = 1024 * 1024
 
 /** How long the requester collects bids before choosing (it stops earlier once it has enough). */
 export const BID_WINDOW_MS = 300
-/** How long a bid stays valid; the worker holds a slot for it meanwhile. */
+/** How long a bid stays valid. */
 export const BID_TTL_MS = 10_000
+/** How long a lease offer may be answered. */
+export const OFFER_TTL_MS = 30_000
 /** Default job deadline: the wall-time limit plus this much for placement and transfer. */
 export const DEFAULT_DEADLINE_SLACK_MS = 60_000
-/** Default per-job wall-time limit. */
+/** Default per-task wall-time limit. */
 export const DEFAULT_TIMEOUT_MS = 30_000
 /** Default memory limit. */
 export const DEFAULT_MEMORY_MIB = 256
 /** Re-offer back-off when nobody bid (doubles up to the max). */
 export const REOFFER_MIN_MS = 50
 export const REOFFER_MAX_MS = 2_000
-/**
- * A round of direct offers goes to the replicas still needed plus this many spare peers (the
- * least loaded known capable peers), so a refusal does not cost a whole new round.
- */
+/** A round of direct offers goes to the leases needed plus this many spare peers. */
 export const DIRECT_OFFER_SPARE = 2
 /** At most this many direct offers per round. */
 export const DIRECT_OFFER_MAX = 8
-/** A worker accepts at most this many queued tasks beyond its slots (0 = only free slots). */
-export const DEFAULT_QUEUE_PER_SLOT = 8
 /** Offers remembered to drop replays. */
 export const SEEN_OFFERS_MAX = 10_000
 /** Blob cache of a worker (modules, inputs it fetched), bytes. */
 export const DEFAULT_BLOB_CACHE_BYTES = 512 * 1024 * 1024
+
+// Leases
+
+/** How long a lease lives (the requester asks for this; workers grant at most `MAX_LEASE_DURATION_MS`). */
+export const LEASE_DURATION_MS = 10 * 60 * 1000
+export const MAX_LEASE_DURATION_MS = 60 * 60 * 1000
+/** Tasks outstanding on a lease (sent, not yet answered) per slot: one running and three waiting. */
+export const LEASE_WINDOW_PER_SLOT = 4
+/** A lease's credit cap covers this many full-length tasks per slot at the lease's price. */
+export const LEASE_BUDGET_TASKS_PER_SLOT = 64
+/** A requester closes a lease that carried no task for this long. */
+export const LEASE_IDLE_MS = 30_000
+/** Most leases a requester holds at once, and with one worker. */
+export const MAX_LEASES = 32
+export const MAX_LEASES_PER_WORKER = 4
+/** Most leases a worker serves at once. */
+export const MAX_WORKER_LEASES = 64
+/** An accepted lease whose stream is not opened within this long lapses. */
+export const LEASE_OPEN_TIMEOUT_MS = 30_000
+/** A worker sends a checkpoint after this many new results, or this long after the first uncommitted one. */
+export const CHECKPOINT_EVERY_RESULTS = 256
+export const CHECKPOINT_EVERY_MS = 2_000
+/** A worker stops taking tasks while a checkpoint waits longer than this for its acknowledgement, and ends the lease after 3×. */
+export const ACK_TIMEOUT_MS = 10_000
+/** A task that started is late this long after its timeout (plus a tenth of the timeout). */
+export const TASK_RUN_GRACE_MS = 2_000
+/** A task sent on a lease must start (or finish) within its share of the work ahead of it plus this long. */
+export const TASK_START_GRACE_MS = 5_000
+/** A worker announces a running task only when its result is not out this soon after it started. */
+export const RUNNING_NOTICE_MS = 50
+/** Timeouts on one lease after which the requester ends it (and does not lease that worker for a while). */
+export const LEASE_STRIKES = 3
+/** How long a worker that broke a lease is not leased again. */
+export const WORKER_BENCH_MS = 10 * 60 * 1000
+/** A requester settles a long lease's acknowledged work at least this often. */
+export const SETTLE_PERIOD_MS = 5 * 60 * 1000
+/** A worker settles a finished lease itself (with the requester's last acknowledgement) if the chain has not seen it settled this long after it ended. */
+export const WORKER_SETTLE_DELAY_MS = 60_000
+/** Extra replicas a task gets to break a tie before it is declared unverified. */
+export const TIE_BREAK_REPLICAS = 1
+/** Most tasks in one batch. */
+export const MAX_BATCH_TASKS = 100_000
+/** A worker's node-wide queue holds at most this many waiting tasks per slot. */
+export const WORKER_QUEUE_PER_SLOT = 8

@@ -1,15 +1,15 @@
 import { DepinError } from '../errors.ts'
 
-/** Why a worker declined an offer. Stable codes, shared with peers on the wire. */
+/** Why a worker declined a lease offer. Stable codes, shared with peers on the wire. */
 export const DECLINE_REASONS = [
-  'busy', // no free slot now (transient)
-  'memory', // the job needs more memory than offered
+  'busy', // no room for another lease now (transient)
+  'memory', // the tasks need more memory than offered
   'runtime', // runtime not supported
-  'price', // our price is above the job's maximum
-  'deadline', // the job cannot finish before its deadline
-  'too-large', // module or input over our limits
-  'funds', // the requester's spendable balance does not cover the job's maximum cost
-  'not-targeted', // the job names other peers
+  'price', // our price is above the offer's maximum
+  'deadline', // the task time limit or the lease duration is more than we take
+  'funds', // the requester's spendable balance does not cover the lease's credit cap
+  'not-targeted', // the offer names other peers (answered only on a direct offer; gossip gets silence)
+  'expired', // the offer arrived after its expiry
   'invalid' // the offer did not validate
 ] as const
 export type DeclineReason = typeof DECLINE_REASONS[number]
@@ -19,9 +19,9 @@ export type DeclineReason = typeof DECLINE_REASONS[number]
  * requester keeps re-offering. The others (including `funds`: credits rarely arrive within a
  * job's deadline) make a job with no bids fail fast.
  */
-export const TRANSIENT_DECLINES: ReadonlySet<DeclineReason> = new Set(['busy'])
+export const TRANSIENT_DECLINES: ReadonlySet<DeclineReason> = new Set(['busy', 'expired'])
 
-/** Nobody bid on a job. `reasons` counts the decline reasons workers gave. */
+/** Nobody bid on the lease offers a job needed. `reasons` counts the decline reasons workers gave. */
 export class NoBidsError extends DepinError {
   readonly reasons: Partial<Record<DeclineReason, number>>
   constructor (message: string, reasons: Partial<Record<DeclineReason, number>>) {
@@ -60,15 +60,37 @@ export class JobNotFoundError extends DepinError {
 
 /** A bid or accept referred to an offer this node does not have (or no longer has). */
 export class UnknownOfferError extends DepinError {
-  constructor (jobId: string) {
-    super(`no open offer for job ${jobId}`, 'ERR_UNKNOWN_OFFER')
+  constructor (offerId: string) {
+    super(`no open offer ${offerId}`, 'ERR_UNKNOWN_OFFER')
   }
 }
 
-/** An accept arrived for an agreement that was already made. */
+/** An accept arrived for a lease that was already made. */
 export class AcceptReplayedError extends DepinError {
-  constructor (agreementId: string) {
-    super(`agreement ${agreementId} was already accepted`, 'ERR_ACCEPT_REPLAYED')
+  constructor (leaseId: string) {
+    super(`lease ${leaseId} was already accepted`, 'ERR_ACCEPT_REPLAYED')
+  }
+}
+
+/** A batch was not found. */
+export class BatchNotFoundError extends DepinError {
+  constructor (id: string) {
+    super(`no batch ${id}`, 'ERR_BATCH_NOT_FOUND')
+  }
+}
+
+/**
+ * A worker's checkpoint does not check out. `code` says how: ERR_CHECKPOINT_SIGNATURE (not the
+ * lease's worker's signature), ERR_CHECKPOINT_LEASE (for another lease), ERR_CHECKPOINT_SEQ (not
+ * the next one), ERR_CHECKPOINT_REGRESSED (fewer results or a lower amount than before),
+ * ERR_CHECKPOINT_MISMATCH (commits to results the requester never received, or claims another amount).
+ */
+export class CheckpointError extends DepinError {}
+
+/** A lease ended (by either side, expiry, its cap, or misbehaviour) while work was on it. */
+export class LeaseEndedError extends DepinError {
+  constructor (message: string, code = 'ERR_LEASE_ENDED') {
+    super(message, code)
   }
 }
 
@@ -79,7 +101,7 @@ export class ProtocolViolationError extends DepinError {
   }
 }
 
-/** A worker returned a result that does not check out (wrong signer, output not matching its CID). */
+/** A worker returned a result that does not check out (for a task it was not given, output not matching its CID, a wrong charge). */
 export class BadResultError extends DepinError {
   constructor (message: string) {
     super(message, 'ERR_BAD_RESULT')

@@ -1,31 +1,50 @@
 /**
- * Job records on disk, so a requester that restarts still knows what it submitted and a worker
- * remembers what it ran. Key spaces (sublevels of `jobs`):
- *   `requested`  utf8(job id)        → DAG-CBOR RequestedJob
- *   `ran`        utf8(agreement id)  → DAG-CBOR RanTask
+ * Records on disk, so a requester that restarts still knows what it submitted and a worker
+ * remembers the leases it served. Key spaces (sublevels of `jobs`; the retired `ran` space of
+ * per-task worker records is never reused):
+ *   `requested`    utf8(job id)                   → DAG-CBOR RequestedJob
+ *   `batches`      utf8(batch id)                 → DAG-CBOR BatchRecord
+ *   `batch-tasks`  utf8(batch id) ‖ index (4, BE) → DAG-CBOR BatchTaskRecord
+ *   `leases`       utf8(lease id)                 → DAG-CBOR LeaseRecord (worker side)
  */
 import { decode, encode } from '../proofs/encoding.ts'
+import type { CID } from 'multiformats/cid'
 import type { Store } from '../shared/store.ts'
-import type { Agreement, SignedResult } from '../proofs/agreement.ts'
-import type { SignedJob } from './job.ts'
+import type { BatchBody, JobBody } from './job.ts'
 
 type Sub = ReturnType<Store['sublevel']>
 
-export type JobStatus = 'queued' | 'placing' | 'running' | 'completed' | 'failed'
+/**
+ * What became of a job or task. `completed`: a result that met its quorum (whatever its exit
+ * code); `unverified`: results came back but did not agree (or a spot check disagreed);
+ * `timed-out`: the program ran past its time limit, or no result came before the deadline;
+ * `failed`: the module could not run, or nobody would run it; `cancelled` by the requester.
+ */
+export type JobStatus = 'queued' | 'running' | 'completed' | 'unverified' | 'failed' | 'timed-out' | 'cancelled'
+
+export const FINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['completed', 'unverified', 'failed', 'timed-out', 'cancelled'])
 
 export interface ReplicaRecord {
   worker: string
-  agreement?: Agreement
-  status: 'accepted' | 'running' | 'done' | 'failed'
-  result?: SignedResult
-  error?: string
-  /** Credits owed for this replica (agreeing replicas only). */
+  leaseId?: string
+  status: 'running' | 'done' | 'failed'
+  outputCid?: string
+  exitCode?: number
+  trap?: string
+  cpuMs?: number
+  wallMs?: number
+  /** Whether this worker's output matched the accepted one. */
+  agreed?: boolean
+  /** Credits owed for this replica (agreeing replicas of verified tasks only). */
   cost?: number
+  error?: string
 }
+
+export interface JobError { code: string, message: string, reasons?: Record<string, number> }
 
 export interface RequestedJob {
   id: string
-  job: SignedJob
+  body: JobBody
   status: JobStatus
   createdAt: number
   updatedAt: number
@@ -36,41 +55,83 @@ export interface RequestedJob {
   trap?: string
   verified?: boolean
   cost?: number
-  /** Whether settlement receipts were handed to the ledger. */
-  settled?: boolean
   /** Spot-check this job (re-run it locally); absent: the node's spot-check rate decides. */
   spotCheck?: boolean
   /** What the spot check found, when there was one. */
-  spotCheckResult?: 'passed' | 'failed'
-  error?: { code: string, message: string, reasons?: Record<string, number> }
+  spotCheckResult?: 'passed' | 'failed' | 'not-checked'
+  error?: JobError
 }
 
-export interface RanTask {
-  agreementId: string
-  jobId: string
-  requester: string
-  status: 'running' | 'done' | 'failed'
-  startedAt: number
-  finishedAt?: number
-  exitCode?: number
+export interface BatchRecord {
+  id: string
+  body: BatchBody
+  status: 'running' | 'done' | 'cancelled'
+  createdAt: number
+  updatedAt: number
+  /** Tasks with a final status, of which failed (any status but completed) and verified. */
+  done: number
+  failed: number
+  verified: number
+  cost: number
+  spotCheck?: boolean
+}
+
+export interface BatchTaskRecord {
+  index: number
+  /** The task's name (e.g. its input file's name). */
+  name?: string
+  input: CID
+  inputBytes: number
+  args?: string[]
+  env?: Record<string, string>
+  status: JobStatus
   outputCid?: string
-  cpuMs?: number
-  wallMs?: number
-  error?: string
+  stderrCid?: string
+  exitCode?: number
+  trap?: string
+  verified?: boolean
+  workers?: string[]
+  cost?: number
+  error?: JobError
+}
+
+/** A lease this node served as worker. */
+export interface LeaseRecord {
+  leaseId: string
+  requester: string
+  startedAt: number
+  endedAt: number
+  tasks: number
+  refused: number
+  amount: number
+  paid: number
+  reason: string
 }
 
 const MAX_RECORD_BYTES = 4 * 1024 * 1024
 const enc = new TextEncoder()
 
+function taskKey (batchId: string, index: number): Uint8Array {
+  const id = enc.encode(batchId)
+  const out = new Uint8Array(id.byteLength + 4)
+  out.set(id, 0)
+  new DataView(out.buffer).setUint32(id.byteLength, index)
+  return out
+}
 
 export class JobStore {
   private readonly requested: Sub
-  private readonly ran: Sub
+  private readonly batches: Sub
+  private readonly batchTasks: Sub
+  private readonly leases: Sub
 
   constructor (db: Store) {
     const root = db.sublevel('jobs', { keyEncoding: 'view', valueEncoding: 'view' })
-    this.requested = root.sublevel('requested', { keyEncoding: 'view', valueEncoding: 'view' }) as unknown as Sub
-    this.ran = root.sublevel('ran', { keyEncoding: 'view', valueEncoding: 'view' }) as unknown as Sub
+    const sub = (name: string): Sub => root.sublevel(name, { keyEncoding: 'view', valueEncoding: 'view' }) as unknown as Sub
+    this.requested = sub('requested')
+    this.batches = sub('batches')
+    this.batchTasks = sub('batch-tasks')
+    this.leases = sub('leases')
   }
 
   async putRequested (record: RequestedJob): Promise<void> {
@@ -86,12 +147,46 @@ export class JobStore {
     for await (const value of this.requested.values()) yield decode(value as Uint8Array, MAX_RECORD_BYTES, 'job record') as RequestedJob
   }
 
-  async putRan (record: RanTask): Promise<void> {
-    await this.ran.put(enc.encode(record.agreementId), encode(stripUndefined(record)))
+  async putBatch (record: BatchRecord): Promise<void> {
+    await this.batches.put(enc.encode(record.id), encode(stripUndefined(record)))
   }
 
-  async * allRan (): AsyncGenerator<RanTask> {
-    for await (const value of this.ran.values()) yield decode(value as Uint8Array, MAX_RECORD_BYTES, 'task record') as RanTask
+  async getBatch (id: string): Promise<BatchRecord | undefined> {
+    const bytes = await this.batches.get(enc.encode(id))
+    return bytes == null ? undefined : decode(bytes as Uint8Array, MAX_RECORD_BYTES, 'batch record') as BatchRecord
+  }
+
+  async * allBatches (): AsyncGenerator<BatchRecord> {
+    for await (const value of this.batches.values()) yield decode(value as Uint8Array, MAX_RECORD_BYTES, 'batch record') as BatchRecord
+  }
+
+  /** Writes task records of a batch in one batch write. */
+  async putBatchTasks (batchId: string, records: BatchTaskRecord[]): Promise<void> {
+    if (records.length === 0) return
+    await this.batchTasks.batch(records.map((r) => ({ type: 'put' as const, key: taskKey(batchId, r.index), value: encode(stripUndefined(r)) })))
+  }
+
+  async getBatchTask (batchId: string, index: number): Promise<BatchTaskRecord | undefined> {
+    const bytes = await this.batchTasks.get(taskKey(batchId, index))
+    return bytes == null ? undefined : decode(bytes as Uint8Array, MAX_RECORD_BYTES, 'batch task record') as BatchTaskRecord
+  }
+
+  /** A batch's task records in index order. */
+  async * batchTasksOf (batchId: string): AsyncGenerator<BatchTaskRecord> {
+    const prefix = enc.encode(batchId)
+    const gte = taskKey(batchId, 0)
+    const lt = new Uint8Array(prefix.byteLength + 1)
+    lt.set(prefix, 0)
+    lt[prefix.byteLength] = 0xff
+    for await (const value of this.batchTasks.values({ gte, lt })) yield decode(value as Uint8Array, MAX_RECORD_BYTES, 'batch task record') as BatchTaskRecord
+  }
+
+  async putLease (record: LeaseRecord): Promise<void> {
+    await this.leases.put(enc.encode(record.leaseId), encode(stripUndefined(record)))
+  }
+
+  async * allLeases (): AsyncGenerator<LeaseRecord> {
+    for await (const value of this.leases.values()) yield decode(value as Uint8Array, MAX_RECORD_BYTES, 'lease record') as LeaseRecord
   }
 }
 

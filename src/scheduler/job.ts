@@ -1,43 +1,35 @@
 /**
- * The job model. A job is a WASI preview1 module and stdin input (both addressed by CID), args,
- * env, resource limits, replica count and quorum, a price cap and a deadline, signed by the
- * requester over its DAG-CBOR body. The job id is the CID of that body.
- *
- * Money: `maxPrice` caps the price per CPU-second a worker may charge. The most one replica can
- * cost is `ceil(maxPrice × timeoutMs / 1000)`; a worker is paid `ceil(price × cpuMs / 1000)`, at
- * most the agreement's `maxCost`.
+ * Jobs and batches: what a requester submits. A job is one task run on `replicas` distinct
+ * workers; a batch is one module run over many inputs, each input one task with the same
+ * replicas, limits and price cap. Both are recorded by the requester under an id (the CID of the
+ * body, whose random nonce makes two identical submissions two jobs) and placed on leases.
  */
 import { randomBytes } from 'node:crypto'
 import { z } from 'zod'
 import type { CID } from 'multiformats/cid'
-import { rawCid, sha256, valueCid } from '../proofs/encoding.ts'
-import { bytes, cidSchema, parseWith, peerIdSchema, signatureSchema, uint } from '../proofs/schema.ts'
-import { assertSigned, signBody, type Signer } from '../proofs/signing.ts'
+import { rawCid, valueCid } from '../proofs/encoding.ts'
+import { bytes, cidSchema, parseWith, peerIdSchema, uint } from '../proofs/schema.ts'
 import {
-  DEFAULT_DEADLINE_SLACK_MS, DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT_MS, JOB_DOMAIN, MAX_INPUT_BYTES, MAX_MODULE_BYTES
+  DEFAULT_DEADLINE_SLACK_MS, DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT_MS, MAX_BATCH_TASKS, MAX_INPUT_BYTES, MAX_MODULE_BYTES
 } from './constants.ts'
 import { InvalidJobError } from './errors.ts'
+import {
+  MAX_JOB_MEMORY_MIB, MAX_JOB_TIMEOUT_MS, MAX_REPLICAS, argsSchema, envSchema,
+  type Requirements, type TaskSpec
+} from './task.ts'
 
-/** Limits a job may ask for. */
-export const MAX_JOB_MEMORY_MIB = 4096
-export const MAX_JOB_TIMEOUT_MS = 24 * 60 * 60 * 1000
-export const MAX_REPLICAS = 16
-const MAX_ARGS = 256
-const MAX_ARG_CHARS = 4096
-const MAX_ENV = 128
+export { MAX_JOB_MEMORY_MIB, MAX_JOB_TIMEOUT_MS, MAX_REPLICAS }
 
-export const jobBodySchema = z.object({
+export const DEFAULT_MAX_PRICE = 10
+
+const common = {
   v: z.literal(1),
   requester: peerIdSchema,
   /** 16 random bytes: two identical submissions are two jobs. */
   nonce: bytes(16),
   runtime: z.literal('wasi-p1'),
   module: cidSchema,
-  moduleBytes: uint.max(MAX_MODULE_BYTES),
-  input: cidSchema,
-  inputBytes: uint.max(MAX_INPUT_BYTES),
-  args: z.array(z.string().max(MAX_ARG_CHARS)).max(MAX_ARGS),
-  env: z.record(z.string().min(1).max(256).regex(/^[^=\0]+$/), z.string().max(MAX_ARG_CHARS)).refine((e) => Object.keys(e).length <= MAX_ENV, `at most ${MAX_ENV} env entries`),
+  moduleBytes: uint.min(1).max(MAX_MODULE_BYTES),
   memoryMiB: z.number().int().min(1).max(MAX_JOB_MEMORY_MIB),
   timeoutMs: z.number().int().min(1).max(MAX_JOB_TIMEOUT_MS),
   replicas: z.number().int().min(1).max(MAX_REPLICAS),
@@ -46,51 +38,103 @@ export const jobBodySchema = z.object({
   maxPrice: uint,
   createdAt: uint,
   deadline: uint,
-  /** When set, only these peers may run the job. */
+  /** When set, only these peers may run it. */
   peers: z.array(peerIdSchema).max(32).optional()
+}
+
+export const jobBodySchema = z.object({
+  ...common,
+  input: cidSchema,
+  inputBytes: uint.max(MAX_INPUT_BYTES),
+  args: argsSchema,
+  env: envSchema
 }).strict().refine((b) => b.quorum <= b.replicas, { message: 'quorum must not exceed replicas', path: ['quorum'] })
   .refine((b) => b.deadline > b.createdAt, { message: 'deadline must be after createdAt', path: ['deadline'] })
 export type JobBody = z.infer<typeof jobBodySchema>
 
-export const signedJobSchema = z.object({ body: jobBodySchema, sig: signatureSchema }).strict()
-/** A job spec signed by its requester: the unit that travels in offers and tasks. */
-export type SignedJob = z.infer<typeof signedJobSchema>
+export const batchBodySchema = z.object({
+  ...common,
+  /** How many tasks; each task's input, args and env are recorded with the task. */
+  tasks: uint.min(1).max(MAX_BATCH_TASKS)
+}).strict().refine((b) => b.quorum <= b.replicas, { message: 'quorum must not exceed replicas', path: ['quorum'] })
+  .refine((b) => b.deadline > b.createdAt, { message: 'deadline must be after createdAt', path: ['deadline'] })
+export type BatchBody = z.infer<typeof batchBodySchema>
 
-/** What a caller provides to submit a job. */
-export interface JobInit {
-  /** The WebAssembly (WASI preview1) module. */
-  module: Uint8Array
-  /** Bytes given to the program on stdin. @default empty */
-  input?: Uint8Array
-  /** argv[1..] of the program (argv[0] is the module CID). */
-  args?: string[]
-  env?: Record<string, string>
-  /** Memory cap. @default 256 MiB */
+/** Options shared by jobs and batches. */
+export interface PlacementInit {
+  /** Memory cap of each run. @default 256 MiB */
   memoryMiB?: number
-  /** Wall-time limit of one run. @default 30 s */
+  /** Wall-time limit of each run. @default 30 s */
   timeoutMs?: number
-  /** How many distinct workers run it. @default 1 */
+  /** How many distinct workers run each task. @default 1 */
   replicas?: number
   /** How many matching outputs make a result verified. @default majority of replicas */
   quorum?: number
   /** Highest price per CPU-second. @default 10 */
   maxPrice?: number
-  /** Absolute deadline (ms since the epoch). @default now + timeout + 60 s */
+  /** Absolute deadline (ms since the epoch). @default now + timeout + 60 s (a batch: more, see `createBatch`) */
   deadline?: number
   /** Only these peers may run it. */
   peers?: string[]
 }
 
-export const DEFAULT_MAX_PRICE = 10
+/** What a caller provides to submit a job. */
+export interface JobInit extends PlacementInit {
+  /** The WebAssembly (WASI preview1) module. */
+  module: Uint8Array
+  /** Bytes given to the program on stdin. @default empty */
+  input?: Uint8Array
+  /** argv[1..] of the program (argv[0] is `job.wasm`). */
+  args?: string[]
+  env?: Record<string, string>
+}
 
-/** Builds and signs a job. */
-export function createJob (signer: Signer, init: JobInit, now = Date.now()): { job: SignedJob, id: CID } {
-  const input = init.input ?? new Uint8Array(0)
+/** One task of a batch. */
+export interface BatchTaskInit {
+  /** stdin of this task. */
+  input: Uint8Array
+  args?: string[]
+  env?: Record<string, string>
+  /** A name for the task (e.g. its input file's name); shown in results. */
+  name?: string
+}
+
+/** What a caller provides to submit a batch. */
+export interface BatchInit extends PlacementInit {
+  module: Uint8Array
+  tasks: BatchTaskInit[]
+}
+
+type PlacementFields = Pick<JobBody, 'memoryMiB' | 'timeoutMs' | 'replicas' | 'quorum' | 'maxPrice' | 'createdAt' | 'deadline' | 'peers'>
+
+function placementFields (init: PlacementInit, now: number, deadlineSlackMs: number): PlacementFields {
   const timeoutMs = init.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const replicas = init.replicas ?? 1
-  const body: JobBody = {
+  return {
+    memoryMiB: init.memoryMiB ?? DEFAULT_MEMORY_MIB,
+    timeoutMs,
+    replicas,
+    quorum: init.quorum ?? Math.floor(replicas / 2) + 1,
+    maxPrice: init.maxPrice ?? DEFAULT_MAX_PRICE,
+    createdAt: now,
+    deadline: init.deadline ?? now + timeoutMs + deadlineSlackMs,
+    ...(init.peers != null && init.peers.length > 0 ? { peers: init.peers } : {})
+  }
+}
+
+function checkModule (module: unknown): asserts module is Uint8Array {
+  if (!(module instanceof Uint8Array) || module.byteLength === 0) throw new InvalidJobError('module must be non-empty bytes')
+  if (module.byteLength > MAX_MODULE_BYTES) throw new InvalidJobError(`module is ${module.byteLength} bytes, over the limit of ${MAX_MODULE_BYTES}`)
+}
+
+/** Builds a job body; throws `InvalidJobError` naming what is wrong. */
+export function createJob (requester: string, init: JobInit, now = Date.now()): { body: JobBody, id: CID } {
+  checkModule(init.module)
+  const input = init.input ?? new Uint8Array(0)
+  if (!(input instanceof Uint8Array)) throw new InvalidJobError('input must be bytes')
+  const body = parseJobBody({
     v: 1,
-    requester: signer.peerId,
+    requester,
     nonce: randomBytes(16),
     runtime: 'wasi-p1',
     module: rawCid(init.module),
@@ -99,49 +143,99 @@ export function createJob (signer: Signer, init: JobInit, now = Date.now()): { j
     inputBytes: input.byteLength,
     args: init.args ?? [],
     env: init.env ?? {},
-    memoryMiB: init.memoryMiB ?? DEFAULT_MEMORY_MIB,
-    timeoutMs,
-    replicas,
-    quorum: init.quorum ?? Math.floor(replicas / 2) + 1,
-    maxPrice: init.maxPrice ?? DEFAULT_MAX_PRICE,
-    createdAt: now,
-    deadline: init.deadline ?? now + timeoutMs + DEFAULT_DEADLINE_SLACK_MS,
-    ...(init.peers != null && init.peers.length > 0 ? { peers: init.peers } : {})
-  }
-  const checked = parseJobBody(body)
-  return { job: { body: checked, sig: signBody(signer, JOB_DOMAIN, checked) }, id: jobId(checked) }
+    ...placementFields(init, now, DEFAULT_DEADLINE_SLACK_MS)
+  })
+  return { body, id: valueCid(body) }
 }
 
-export function parseJobBody (value: unknown): JobBody {
+/**
+ * Builds a batch body; throws `InvalidJobError` for a bad spec, no tasks, or too many. The
+ * default deadline leaves room for the tasks to run one after another on a few workers.
+ */
+export function createBatch (requester: string, init: BatchInit, now = Date.now()): { body: BatchBody, id: CID } {
+  checkModule(init.module)
+  if (!Array.isArray(init.tasks) || init.tasks.length === 0) throw new InvalidJobError('a batch needs at least one task')
+  if (init.tasks.length > MAX_BATCH_TASKS) throw new InvalidJobError(`a batch holds at most ${MAX_BATCH_TASKS} tasks, got ${init.tasks.length}`)
+  for (const [i, task] of init.tasks.entries()) {
+    if (!(task?.input instanceof Uint8Array)) throw new InvalidJobError(`task ${i}: input must be bytes`)
+    if (task.input.byteLength > MAX_INPUT_BYTES) throw new InvalidJobError(`task ${i}: input is over the limit of ${MAX_INPUT_BYTES} bytes`)
+    if (task.args != null) parseWith(argsSchema, task.args, `task ${i} args`)
+    if (task.env != null) parseWith(envSchema, task.env, `task ${i} env`)
+  }
+  const timeoutMs = init.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  const slack = DEFAULT_DEADLINE_SLACK_MS + Math.min(MAX_JOB_TIMEOUT_MS, Math.ceil(init.tasks.length / 4) * timeoutMs)
+  const body = parse(batchBodySchema, {
+    v: 1,
+    requester,
+    nonce: randomBytes(16),
+    runtime: 'wasi-p1',
+    module: rawCid(init.module),
+    moduleBytes: init.module.byteLength,
+    tasks: init.tasks.length,
+    ...placementFields(init, now, slack)
+  }, 'batch')
+  return { body, id: valueCid(body) }
+}
+
+function parse<T> (schema: z.ZodType<T>, value: unknown, what: string): T {
   try {
-    return parseWith(jobBodySchema, value, 'job')
+    return parseWith(schema, value, what)
   } catch (err) {
     throw new InvalidJobError((err as Error).message, { cause: err })
   }
 }
 
-/** Schema-checks a signed job from outside and verifies the requester's signature. */
-export function parseSignedJob (value: unknown): SignedJob {
-  const job = parseWith(signedJobSchema, value, 'signed job')
-  assertSigned(job.body.requester, JOB_DOMAIN, job.body, job.sig)
-  return job
+export function parseJobBody (value: unknown): JobBody {
+  return parse(jobBodySchema, value, 'job')
 }
 
-export function jobId (body: JobBody): CID {
-  return valueCid(body)
+export function parseBatchBody (value: unknown): BatchBody {
+  return parse(batchBodySchema, value, 'batch')
 }
 
-/** The most one replica of this job can cost at a given price (credits). */
-export function maxCostAt (body: JobBody, price: number): number {
-  return Math.ceil(price * body.timeoutMs / 1000)
+/** The task key of a batch's task `index`: the batch id's bytes, then the index (4 bytes, big-endian). */
+export function batchTaskKey (batchId: CID, index: number): Uint8Array {
+  const out = new Uint8Array(batchId.bytes.byteLength + 4)
+  out.set(batchId.bytes, 0)
+  new DataView(out.buffer).setUint32(batchId.bytes.byteLength, index)
+  return out
 }
 
-/** What a worker charges for a run: CPU-seconds at the agreed price, rounded up, capped. */
-export function chargeFor (price: number, cpuMs: number, maxCost: number): number {
-  return Math.min(maxCost, Math.ceil(price * cpuMs / 1000))
+/** The one task of a job. */
+export function jobTaskSpec (id: CID, body: JobBody): TaskSpec {
+  return {
+    v: 1,
+    key: id.bytes,
+    runtime: 'wasi-p1',
+    module: body.module,
+    moduleBytes: body.moduleBytes,
+    input: body.input,
+    inputBytes: body.inputBytes,
+    args: body.args,
+    env: body.env,
+    memoryMiB: body.memoryMiB,
+    timeoutMs: body.timeoutMs
+  }
 }
 
-/** The executor seed of a job: its runs see the same random bytes everywhere. */
-export function jobSeed (id: CID): Uint8Array {
-  return sha256(id.bytes)
+/** Task `index` of a batch. */
+export function batchTaskSpec (id: CID, body: BatchBody, index: number, task: { input: CID, inputBytes: number, args?: string[], env?: Record<string, string> }): TaskSpec {
+  return {
+    v: 1,
+    key: batchTaskKey(id, index),
+    runtime: 'wasi-p1',
+    module: body.module,
+    moduleBytes: body.moduleBytes,
+    input: task.input,
+    inputBytes: task.inputBytes,
+    args: task.args ?? [],
+    env: task.env ?? {},
+    memoryMiB: body.memoryMiB,
+    timeoutMs: body.timeoutMs
+  }
+}
+
+/** What a job or batch needs of the leases its tasks go on. */
+export function requirementsOf (body: JobBody | BatchBody): Requirements {
+  return { memoryMiB: body.memoryMiB, timeoutMs: body.timeoutMs, maxPrice: body.maxPrice, ...(body.peers != null ? { peers: body.peers } : {}) }
 }

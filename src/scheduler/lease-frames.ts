@@ -1,0 +1,79 @@
+/**
+ * The frames of a lease stream (`/depin/lease/1.0.0`). One stream carries every task of a lease,
+ * many at once: frames name their task by id. Tasks and results travel in batches (one frame,
+ * many tasks), so a stream of small tasks costs a few frames per batch, not per task.
+ * See docs/protocol.md for the bytes and the order of frames.
+ */
+import { z } from 'zod'
+import { signedAckSchema, signedCheckpointSchema, leaseSchema } from '../proofs/lease.ts'
+import { bytes, cidSchema, parseWith, uint } from '../proofs/schema.ts'
+import { CHUNK_BYTES, INLINE_BYTES, MAX_STDERR_BYTES, MAX_OUTPUT_BYTES } from './constants.ts'
+import { errorFrameSchema } from './messages.ts'
+import { taskSpecSchema } from './task.ts'
+
+/** Most tasks in one `tasks` frame, results in one `results` frame, CIDs in one `want`. */
+export const MAX_FRAME_ITEMS = 1024
+
+export const taskFrameSchema = z.object({
+  spec: taskSpecSchema,
+  /** The requester gives up on the task after this (ms since the epoch); a worker that cannot start it by then refuses it. */
+  deadline: uint,
+  /** The task's stdin, when it is at most INLINE_BYTES (then the worker does not fetch it). */
+  stdin: bytes(undefined, INLINE_BYTES).optional()
+}).strict()
+export type TaskFrame = z.infer<typeof taskFrameSchema>
+
+export const resultFrameSchema = z.object({
+  task: cidSchema,
+  exit: z.number().int().min(-1).max(255),
+  trap: z.string().max(512).optional(),
+  /** CID (raw) and length of stdout. */
+  out: cidSchema,
+  outBytes: uint.max(MAX_OUTPUT_BYTES),
+  errBytes: uint.max(MAX_STDERR_BYTES),
+  cpuMs: uint,
+  wallMs: uint,
+  stdoutTruncated: z.boolean(),
+  stderrTruncated: z.boolean(),
+  /** stdout and stderr when they fit INLINE_BYTES; otherwise they follow in `data` frames. */
+  stdout: bytes(undefined, INLINE_BYTES).optional(),
+  stderr: bytes(undefined, INLINE_BYTES).optional()
+}).strict()
+export type ResultFrame = z.infer<typeof resultFrameSchema>
+
+const chunk = bytes(undefined, CHUNK_BYTES)
+
+/** Frames the requester sends. */
+export const requesterFrameSchema = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('open'), lease: leaseSchema }).strict(),
+  z.object({ t: z.literal('tasks'), tasks: z.array(taskFrameSchema).min(1).max(MAX_FRAME_ITEMS) }).strict(),
+  z.object({ t: z.literal('chunk'), cid: cidSchema, data: chunk }).strict(),
+  z.object({ t: z.literal('end'), cid: cidSchema }).strict(),
+  z.object({ t: z.literal('ack'), ack: signedAckSchema, refused: z.array(cidSchema).max(MAX_FRAME_ITEMS) }).strict(),
+  z.object({ t: z.literal('cancel'), task: cidSchema }).strict(),
+  z.object({ t: z.literal('close') }).strict(),
+  z.object({ t: z.literal('ping') }).strict()
+])
+export type RequesterFrame = z.infer<typeof requesterFrameSchema>
+
+/** Frames the worker sends. */
+export const workerFrameSchema = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('want'), cids: z.array(cidSchema).min(1).max(MAX_FRAME_ITEMS) }).strict(),
+  z.object({ t: z.literal('running'), tasks: z.array(cidSchema).min(1).max(MAX_FRAME_ITEMS) }).strict(),
+  z.object({ t: z.literal('results'), results: z.array(resultFrameSchema).min(1).max(MAX_FRAME_ITEMS) }).strict(),
+  z.object({ t: z.literal('data'), task: cidSchema, which: z.enum(['stdout', 'stderr']), data: chunk }).strict(),
+  z.object({ t: z.literal('task-error'), task: cidSchema, code: z.string().max(64), message: z.string().max(500) }).strict(),
+  z.object({ t: z.literal('checkpoint'), checkpoint: signedCheckpointSchema }).strict(),
+  z.object({ t: z.literal('end'), code: z.string().max(64), message: z.string().max(500) }).strict(),
+  z.object({ t: z.literal('ping') }).strict(),
+  errorFrameSchema
+])
+export type WorkerFrame = z.infer<typeof workerFrameSchema>
+
+export function parseRequesterFrame (value: unknown): RequesterFrame {
+  return parseWith(requesterFrameSchema, value, 'lease frame')
+}
+
+export function parseWorkerFrame (value: unknown): WorkerFrame {
+  return parseWith(workerFrameSchema, value, 'lease frame')
+}

@@ -1,0 +1,105 @@
+/**
+ * A requester's book of one lease: the results the worker returned, in order, in the same hash
+ * chain the worker commits to; which of them are charged (verified, and agreeing with the
+ * quorum), refused, or still undecided; and the checks a checkpoint must pass. Pure: no I/O, no
+ * clock, no signatures (the caller verifies the checkpoint's signature first).
+ */
+import { ResultChain, sameBytes, type CID, type ResultEntry } from '../../proofs/commitment.ts'
+import type { CheckpointBody } from '../../proofs/lease.ts'
+import { CheckpointError } from '../errors.ts'
+import { creditsFor } from '../task.ts'
+
+type Decision = 'pending' | 'charged' | 'refused'
+
+interface Entry { task: CID, cpuMs: number, decision: Decision }
+
+/** The chain state after `count` results: the checkpoint of that length must match it. */
+interface Point { count: number, root: Uint8Array, cpuMs: number }
+
+export class LeaseAccount {
+  readonly price: number
+  private readonly chain = new ResultChain()
+  private cpuMsTotal = 0
+  private readonly entries: Entry[] = []
+  private readonly byTask = new Map<string, number[]>()
+  /** Chain states the next checkpoints may name (trimmed as checkpoints arrive). */
+  private points: Point[] = [{ count: 0, root: this.chain.root, cpuMs: 0 }]
+  private last = { seq: 0, count: 0, amount: 0 }
+
+  constructor (price: number) {
+    this.price = price
+  }
+
+  /** Results received. */
+  get count (): number { return this.chain.count }
+
+  /** Credits the worker may claim for everything received so far. */
+  get claimable (): number { return creditsFor(this.price, this.cpuMsTotal) }
+
+  /** The last checkpoint accepted. */
+  get lastCheckpoint (): { seq: number, count: number, amount: number } { return this.last }
+
+  /** Adds a received result (in the order received). */
+  add (entry: ResultEntry): void {
+    this.chain.add(entry)
+    this.cpuMsTotal += entry.cpuMs
+    const task = entry.task.toString()
+    const positions = this.byTask.get(task) ?? []
+    positions.push(this.entries.length)
+    this.byTask.set(task, positions)
+    this.entries.push({ task: entry.task, cpuMs: entry.cpuMs, decision: 'pending' })
+    this.points.push({ count: this.chain.count, root: this.chain.root, cpuMs: this.cpuMsTotal })
+  }
+
+  /** Records whether a task's result on this lease is paid for. */
+  decide (task: string, charged: boolean): void {
+    for (const i of this.byTask.get(task) ?? []) {
+      if (this.entries[i].decision === 'pending') this.entries[i].decision = charged ? 'charged' : 'refused'
+    }
+  }
+
+  /** Tasks among the first `count` still undecided. */
+  pendingThrough (count: number): number {
+    let n = 0
+    for (let i = 0; i < count; i++) if (this.entries[i].decision === 'pending') n++
+    return n
+  }
+
+  /**
+   * What the requester pays through result `count`: its charged tasks' CPU time at the price,
+   * rounded up once; how many are refused; and the refused tasks from result `since` on.
+   */
+  paidThrough (count: number, since = 0): { paid: number, refused: number, refusedTasks: CID[] } {
+    let cpuMs = 0
+    let refused = 0
+    const refusedTasks: CID[] = []
+    for (let i = 0; i < count; i++) {
+      const e = this.entries[i]
+      if (e.decision === 'charged') cpuMs += e.cpuMs
+      else if (e.decision === 'refused') {
+        refused++
+        if (i >= since) refusedTasks.push(e.task)
+      }
+    }
+    return { paid: creditsFor(this.price, cpuMs), refused, refusedTasks }
+  }
+
+  /**
+   * Checks a checkpoint (already signature-checked, for this lease and worker) against what was
+   * received; throws `CheckpointError` with the way it is wrong, else records it.
+   */
+  accept (cp: CheckpointBody): void {
+    if (cp.seq !== this.last.seq + 1) throw new CheckpointError(`checkpoint ${cp.seq} after ${this.last.seq}`, 'ERR_CHECKPOINT_SEQ')
+    if (cp.count < this.last.count || cp.amount < this.last.amount) {
+      throw new CheckpointError(`checkpoint ${cp.seq} claims ${cp.count} results and ${cp.amount} credits, after ${this.last.count} and ${this.last.amount}`, 'ERR_CHECKPOINT_REGRESSED')
+    }
+    const point = this.points.find((p) => p.count === cp.count)
+    if (point == null || !sameBytes(point.root, cp.root)) {
+      throw new CheckpointError(`checkpoint ${cp.seq} commits to results this requester did not receive`, 'ERR_CHECKPOINT_MISMATCH')
+    }
+    const due = creditsFor(this.price, point.cpuMs)
+    if (cp.amount !== due) throw new CheckpointError(`checkpoint ${cp.seq} claims ${cp.amount} credits, the results are worth ${due}`, 'ERR_CHECKPOINT_MISMATCH')
+    this.last = { seq: cp.seq, count: cp.count, amount: cp.amount }
+    this.points = this.points.filter((p) => p.count >= cp.count)
+  }
+}

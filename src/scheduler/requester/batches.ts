@@ -1,0 +1,328 @@
+/**
+ * Batches: one module over many inputs, each input a task with the batch's replicas, limits and
+ * price cap. Inputs are pinned and every task recorded when the batch is submitted; tasks are fed
+ * to the dispatcher a few thousand at a time (memory stays bounded whatever the batch size);
+ * results are recorded in bulk as they arrive, and reported per task and as progress.
+ */
+import { TypedEventEmitter } from 'main-event'
+import { CID } from 'multiformats/cid'
+import { logger } from '@libp2p/logger'
+import type { BlobStore } from '../blob-store.ts'
+import { INLINE_BYTES } from '../constants.ts'
+import { batchTaskSpec, requirementsOf, type BatchBody, type BatchTaskInit } from '../job.ts'
+import { FINAL_STATUSES, type BatchRecord, type BatchTaskRecord, type JobError, type JobStatus, type JobStore } from '../job-store.ts'
+import { requirementsKey, taskId, type Requirements } from '../task.ts'
+import type { Dispatcher } from './dispatcher.ts'
+import type { TaskVerdict, TaskWork } from './types.ts'
+
+const log = logger('depin:requester:batch')
+
+/** Tasks of one batch in the dispatcher at once. */
+const MAX_IN_FLIGHT = 4096
+/** Task records and outputs are written at least this often, or once this many are waiting. */
+const FLUSH_MS = 100
+const FLUSH_RECORDS = 512
+/** Inputs pinned per write when a batch is submitted. */
+const PIN_CHUNK = 1000
+
+export interface BatchProgress {
+  batchId: string
+  total: number
+  /** Tasks with a final status; `failed`: any status but completed; `verified`: met their quorum. */
+  done: number
+  failed: number
+  verified: number
+  at: number
+}
+
+export interface BatchTaskResult {
+  batchId: string
+  index: number
+  name?: string
+  status: JobStatus
+  exitCode?: number
+  trap?: string
+  outputCid?: string
+  verified: boolean
+  workers: string[]
+  cost: number
+  error?: JobError
+  stdout: Uint8Array
+  stderr: Uint8Array
+}
+
+export interface BatchResult {
+  id: string
+  status: BatchRecord['status']
+  tasks: number
+  completed: number
+  failed: number
+  verified: number
+  /** Credits owed for the batch's tasks. */
+  cost: number
+  seconds: number
+}
+
+export interface BatchHandleEvents {
+  progress: CustomEvent<BatchProgress>
+  task: CustomEvent<BatchTaskResult>
+}
+
+/** A submitted batch: progress, per-task results as they arrive, and the summary at the end. */
+export class BatchHandle extends TypedEventEmitter<BatchHandleEvents> {
+  readonly id: string
+  readonly total: number
+  private readonly done: Promise<BatchResult>
+  private readonly onCancel: () => void
+
+  constructor (id: string, total: number, done: Promise<BatchResult>, onCancel: () => void) {
+    super()
+    this.id = id
+    this.total = total
+    this.done = done
+    this.onCancel = onCancel
+  }
+
+  /** Resolves when every task has a final status (never rejects). */
+  async result (): Promise<BatchResult> {
+    return await this.done
+  }
+
+  /** Cancels the tasks that have not finished. */
+  cancel (): void {
+    this.onCancel()
+  }
+}
+
+export interface BatchesComponents {
+  blobs: BlobStore
+  records: JobStore
+  dispatcher: Dispatcher
+  spotCheckRate: number
+}
+
+interface Run {
+  record: BatchRecord
+  handle: BatchHandle
+  result: PromiseWithResolvers<BatchResult>
+  requirements: Requirements
+  /** Task records not yet given to the dispatcher, and the inputs the caller handed us for them. */
+  waiting: BatchTaskRecord[]
+  inputs?: Map<number, Uint8Array>
+  inFlight: Map<number, string>
+  feeding: boolean
+  dirty: BatchTaskRecord[]
+  outputs: Array<{ bytes: Uint8Array, cid?: CID }>
+  flushTimer?: ReturnType<typeof setTimeout>
+  flushing: Promise<void>
+  cancelled: boolean
+}
+
+export class Batches {
+  private readonly c: BatchesComponents
+  private readonly runs = new Map<string, Run>()
+  private stopping = false
+
+  constructor (components: BatchesComponents) {
+    this.c = components
+  }
+
+  /** Pins the inputs, records the batch and its tasks, and starts placing them. */
+  async submit (body: BatchBody, id: CID, tasks: BatchTaskInit[], options: { spotCheck?: boolean } = {}): Promise<BatchHandle> {
+    const records: BatchTaskRecord[] = []
+    const inputs = new Map<number, Uint8Array>()
+    for (let start = 0; start < tasks.length; start += PIN_CHUNK) {
+      const chunk = tasks.slice(start, start + PIN_CHUNK)
+      const cids = await this.c.blobs.pinMany(chunk.map((t) => ({ bytes: t.input })))
+      for (const [j, task] of chunk.entries()) {
+        const index = start + j
+        records.push({
+          index,
+          ...(task.name != null ? { name: task.name } : {}),
+          input: cids[j],
+          inputBytes: task.input.byteLength,
+          ...(task.args != null ? { args: task.args } : {}),
+          ...(task.env != null ? { env: task.env } : {}),
+          status: 'queued'
+        })
+        inputs.set(index, task.input)
+      }
+      await this.c.records.putBatchTasks(id.toString(), records.slice(start))
+    }
+    const now = Date.now()
+    const record: BatchRecord = { id: id.toString(), body, status: 'running', createdAt: now, updatedAt: now, done: 0, failed: 0, verified: 0, cost: 0, ...(options.spotCheck != null ? { spotCheck: options.spotCheck } : {}) }
+    await this.c.records.putBatch(record)
+    return this.start(record, records, inputs)
+  }
+
+  /** Resumes the batches a previous run left unfinished. */
+  async resume (): Promise<void> {
+    this.stopping = false
+    for await (const record of this.c.records.allBatches()) {
+      if (record.status !== 'running') continue
+      const waiting: BatchTaskRecord[] = []
+      for await (const task of this.c.records.batchTasksOf(record.id)) if (!FINAL_STATUSES.has(task.status)) waiting.push(task)
+      this.start(record, waiting)
+    }
+  }
+
+  handle (id: string): BatchHandle | undefined {
+    return this.runs.get(id)?.handle
+  }
+
+  /** Cancels a batch of this run; false when it is not running here. */
+  cancel (id: string): boolean {
+    const run = this.runs.get(id)
+    if (run == null) return false
+    run.cancelled = true
+    const error = { code: 'ERR_JOB_CANCELLED', message: 'the batch was cancelled' }
+    for (const task of run.waiting.splice(0)) this.finish(run, task, { status: 'cancelled', verified: false, replicas: [], agreeing: [], cost: 0, error })
+    for (const taskText of [...run.inFlight.values()]) this.c.dispatcher.cancel(taskText, error)
+    return true
+  }
+
+  /** The node is stopping: handles resolve, records stay unfinished for the next start. */
+  stop (): void {
+    this.stopping = true
+    for (const run of this.runs.values()) {
+      clearTimeout(run.flushTimer)
+      run.result.resolve(summary({ ...run.record, status: 'cancelled' }))
+    }
+    this.runs.clear()
+  }
+
+  private start (record: BatchRecord, waiting: BatchTaskRecord[], inputs?: Map<number, Uint8Array>): BatchHandle {
+    const result = Promise.withResolvers<BatchResult>()
+    const handle = new BatchHandle(record.id, record.body.tasks, result.promise, () => { this.cancel(record.id) })
+    const run: Run = {
+      record, handle, result, requirements: requirementsOf(record.body), waiting, inputs, inFlight: new Map(), feeding: false,
+      dirty: [], outputs: [], flushing: Promise.resolve(), cancelled: false
+    }
+    this.runs.set(record.id, run)
+    if (waiting.length === 0) void this.complete(run)
+    else void this.feed(run)
+    return handle
+  }
+
+  /** Gives waiting tasks to the dispatcher while fewer than MAX_IN_FLIGHT are there. */
+  private async feed (run: Run): Promise<void> {
+    if (run.feeding) return
+    run.feeding = true
+    try {
+      const id = CID.parse(run.record.id)
+      const body = run.record.body
+      const classKey = requirementsKey(run.requirements)
+      while (run.waiting.length > 0 && run.inFlight.size < MAX_IN_FLIGHT && !run.cancelled && !this.stopping) {
+        const task = run.waiting.shift() as BatchTaskRecord
+        const spec = batchTaskSpec(id, body, task.index, task)
+        const tid = taskId(spec)
+        let stdin: Uint8Array | undefined
+        if (task.inputBytes <= INLINE_BYTES) {
+          stdin = run.inputs?.get(task.index) ?? await this.c.blobs.get(task.input)
+          if (stdin == null) {
+            this.finish(run, task, { status: 'failed', verified: false, replicas: [], agreeing: [], cost: 0, error: { code: 'ERR_BLOB_MISSING', message: 'the task\'s input is no longer here' } })
+            continue
+          }
+        }
+        run.inputs?.delete(task.index)
+        const work: TaskWork = {
+          id: tid,
+          idText: tid.toString(),
+          spec,
+          ...(stdin != null ? { stdin } : {}),
+          requirements: run.requirements,
+          classKey,
+          replicas: body.replicas,
+          quorum: body.quorum,
+          deadline: body.deadline,
+          spotCheck: run.record.spotCheck ?? (Math.random() < this.c.spotCheckRate),
+          onEvent: () => {},
+          onVerdict: (verdict) => {
+            run.inFlight.delete(task.index)
+            this.finish(run, task, verdict)
+            void this.feed(run)
+          }
+        }
+        run.inFlight.set(task.index, work.idText)
+        this.c.dispatcher.submit(work)
+      }
+    } catch (err) {
+      log.error('feeding batch %s failed: %e', run.record.id, err)
+    } finally {
+      run.feeding = false
+    }
+  }
+
+  /** Records a task's verdict (written in bulk) and reports it. */
+  private finish (run: Run, task: BatchTaskRecord, verdict: TaskVerdict): void {
+    if (this.stopping || this.runs.get(run.record.id) !== run) return
+    const output = verdict.output
+    Object.assign(task, {
+      status: verdict.status,
+      verified: verdict.verified,
+      workers: verdict.agreeing.length > 0 ? verdict.agreeing : verdict.replicas.map((r) => r.worker),
+      cost: verdict.cost,
+      ...(output != null ? { outputCid: output.outputCid.toString(), exitCode: output.exitCode, trap: output.trap } : {}),
+      ...(verdict.error != null ? { error: verdict.error } : {})
+    })
+    if (output != null) {
+      run.outputs.push({ bytes: output.stdout, cid: output.outputCid }, { bytes: output.stderr })
+    }
+    const r = run.record
+    r.done++
+    if (verdict.status !== 'completed') r.failed++
+    if (verdict.verified) r.verified++
+    r.cost += verdict.cost
+    run.dirty.push(task)
+    run.handle.safeDispatchEvent('task', {
+      detail: {
+        batchId: r.id, index: task.index, name: task.name, status: verdict.status, exitCode: output?.exitCode, trap: output?.trap,
+        outputCid: task.outputCid, verified: verdict.verified, workers: task.workers ?? [], cost: verdict.cost, error: verdict.error,
+        stdout: output?.stdout ?? new Uint8Array(0), stderr: output?.stderr ?? new Uint8Array(0)
+      }
+    })
+    run.handle.safeDispatchEvent('progress', { detail: { batchId: r.id, total: r.body.tasks, done: r.done, failed: r.failed, verified: r.verified, at: Date.now() } })
+    if (r.done >= r.body.tasks) void this.complete(run)
+    else if (run.dirty.length >= FLUSH_RECORDS) void this.flush(run)
+    else if (run.flushTimer == null) {
+      run.flushTimer = setTimeout(() => { void this.flush(run) }, FLUSH_MS)
+      run.flushTimer.unref?.()
+    }
+  }
+
+  /** Writes waiting task records and outputs, and the batch's counters. */
+  private async flush (run: Run): Promise<void> {
+    clearTimeout(run.flushTimer)
+    run.flushTimer = undefined
+    const dirty = run.dirty.splice(0)
+    const outputs = run.outputs.splice(0)
+    run.flushing = run.flushing.then(async () => {
+      await this.c.blobs.pinMany(outputs)
+      await this.c.records.putBatchTasks(run.record.id, dirty)
+      run.record.updatedAt = Date.now()
+      await this.c.records.putBatch(run.record)
+    }).catch((err) => { log.error('recording batch %s failed: %e', run.record.id, err) })
+    await run.flushing
+  }
+
+  private async complete (run: Run): Promise<void> {
+    run.record.status = run.cancelled ? 'cancelled' : 'done'
+    await this.flush(run)
+    this.runs.delete(run.record.id)
+    run.result.resolve(summary(run.record))
+  }
+}
+
+/** The summary of a batch record. */
+export function summary (record: BatchRecord): BatchResult {
+  return {
+    id: record.id,
+    status: record.status,
+    tasks: record.body.tasks,
+    completed: record.done - record.failed,
+    failed: record.failed,
+    verified: record.verified,
+    cost: record.cost,
+    seconds: (record.updatedAt - record.createdAt) / 1000
+  }
+}

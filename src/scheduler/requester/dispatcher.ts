@@ -1,0 +1,376 @@
+/**
+ * Placement and verification of tasks. Tasks wait in a queue per class of requirements; each
+ * replica goes on the least loaded open lease that fits it, with a distinct worker (and host) per
+ * replica; while tasks wait, the lease pool is asked for more leases. When a task has all its
+ * replicas' results, the quorum decides (a tie gets one more replica); spot checks re-run it
+ * here; every replica's lease is told whether its result is paid for; the task's owner gets the
+ * verdict. Failed replicas go elsewhere until the task's deadline.
+ */
+import { logger } from '@libp2p/logger'
+import type { PeerActionName } from '../../shared/peer-actions.ts'
+import { TIE_BREAK_REPLICAS } from '../constants.ts'
+import type { JobError, ReplicaRecord } from '../job-store.ts'
+import type { Reputation } from '../reputation.ts'
+import type { TaskOutcome } from '../run-task.ts'
+import { decide, type Vote } from './quorum.ts'
+import { leasesWanted, pickLease } from './ranking.ts'
+import type { LeaseClient } from './lease-client.ts'
+import type { LeasePool } from './lease-pool.ts'
+import { keyOfResult as keyOf, verdictOf } from './verdict.ts'
+import type { ReplicaResult, TaskWork } from './types.ts'
+import { rawCid } from '../../proofs/encoding.ts'
+
+const log = logger('depin:requester:dispatch')
+
+/** How far past the head of a queue placement looks for a task a lease can take. */
+const SCAN_AHEAD = 64
+/** How often task deadlines are checked. */
+const DEADLINE_SWEEP_MS = 500
+
+interface TaskState {
+  work: TaskWork
+  results: Array<{ lease: LeaseClient, result: ReplicaResult }>
+  running: Map<string, LeaseClient>
+  /** Workers not to use again for this task (they failed it or already ran it). */
+  excluded: Set<string>
+  records: ReplicaRecord[]
+  extra: number
+  queued: boolean
+  done: boolean
+}
+
+/** A FIFO with cheap removal at the head (tasks of one class). */
+class TaskQueue {
+  private items: TaskState[] = []
+  private head = 0
+  get size (): number { return this.items.length - this.head }
+  push (t: TaskState): void { this.items.push(t) }
+  unshift (t: TaskState): void {
+    if (this.head > 0) this.items[--this.head] = t
+    else this.items.unshift(t)
+  }
+
+  at (i: number): TaskState | undefined { return this.items[this.head + i] }
+  removeAt (i: number): void {
+    if (i === 0) {
+      this.head++
+      if (this.head > 1024 && this.head * 2 > this.items.length) { this.items = this.items.slice(this.head); this.head = 0 }
+    } else {
+      this.items.splice(this.head + i, 1)
+    }
+  }
+
+  * values (): Generator<TaskState> { for (let i = this.head; i < this.items.length; i++) yield this.items[i] }
+  remove (t: TaskState): void {
+    const i = this.items.indexOf(t, this.head)
+    if (i >= 0) this.removeAt(i - this.head)
+  }
+}
+
+export interface DispatcherComponents {
+  pool: LeasePool
+  reputation: Reputation
+  reportPeer: (peerId: string, action: PeerActionName) => void
+  /** Runs a task here (a spot check); throws for reasons that are not the task's own (busy, stopping, blob missing). */
+  runLocally?: (work: TaskWork) => Promise<TaskOutcome>
+}
+
+export class Dispatcher {
+  private readonly c: DispatcherComponents
+  private readonly queues = new Map<string, TaskQueue>()
+  private readonly tasks = new Map<string, TaskState>()
+  private pumping = false
+  private pumpAgain = false
+  private sweep?: ReturnType<typeof setInterval>
+
+  constructor (components: DispatcherComponents) {
+    this.c = components
+  }
+
+  start (): void {
+    this.sweep = setInterval(() => { this.checkDeadlines() }, DEADLINE_SWEEP_MS)
+    this.sweep.unref?.()
+  }
+
+  stop (): void {
+    clearInterval(this.sweep)
+  }
+
+  /** Tasks waiting for a lease, and placed and unanswered. */
+  stats (): { queued: number, running: number, tasks: number } {
+    let queued = 0
+    for (const q of this.queues.values()) queued += q.size
+    let running = 0
+    for (const t of this.tasks.values()) running += t.running.size
+    return { queued, running, tasks: this.tasks.size }
+  }
+
+  /** Places a task; its owner hears of it through the task's callbacks. */
+  submit (work: TaskWork): void {
+    if (this.tasks.has(work.idText)) throw new Error(`task ${work.idText} is already being placed`)
+    const state: TaskState = { work, results: [], running: new Map(), excluded: new Set(), records: [], extra: 0, queued: false, done: false }
+    this.tasks.set(work.idText, state)
+    this.enqueue(state, false)
+    this.pump()
+  }
+
+  /** Gives up a task (its owner was cancelled): withdrawn from leases, verdict `cancelled`. */
+  cancel (idText: string, error: JobError = { code: 'ERR_JOB_CANCELLED', message: 'the job was cancelled' }): void {
+    const state = this.tasks.get(idText)
+    if (state == null || state.done) return
+    this.finalize(state, { status: 'cancelled', verified: false, replicas: state.records, agreeing: [], cost: 0, error })
+  }
+
+  /** Places what can be placed now, and asks for leases for the rest. */
+  pump (): void {
+    if (this.pumping) { this.pumpAgain = true; return }
+    this.pumping = true
+    try {
+      do {
+        this.pumpAgain = false
+        const now = Date.now()
+        for (const [classKey, queue] of this.queues) {
+          if (queue.size === 0) { this.queues.delete(classKey); continue }
+          this.fill(queue, now)
+          if (queue.size > 0) this.askForLeases(classKey, queue)
+        }
+      } while (this.pumpAgain)
+    } finally {
+      this.pumping = false
+    }
+  }
+
+  private fill (queue: TaskQueue, now: number): void {
+    const head = queue.at(0)
+    if (head == null) return
+    const leases = this.c.pool.usableFor(head.work, now)
+    if (leases.length === 0) return
+    const candidates = leases.map((lease) => ({ lease, worker: lease.worker, price: lease.lease.body.price, outstanding: lease.load, window: lease.window, reliability: this.c.reputation.reliability(lease.worker) }))
+    let i = 0
+    while (i < Math.min(queue.size, SCAN_AHEAD)) {
+      const state = queue.at(i) as TaskState
+      const hosts = new Set([...state.running.values(), ...state.results.map((r) => r.lease)].map((l) => l.host).filter((h) => h != null))
+      const open = candidates.filter((c) => !state.excluded.has(c.worker) && !state.running.has(c.worker) && (c.lease.host == null || !hosts.has(c.lease.host)) && c.lease.fits(state.work, now))
+      const choice = pickLease(open)
+      if (choice == null) {
+        if (candidates.every((c) => c.outstanding >= c.window)) return
+        i++
+        continue
+      }
+      this.place(state, choice.lease)
+      choice.outstanding = choice.lease.load
+      if (this.needed(state) <= 0) {
+        queue.removeAt(i)
+        state.queued = false
+      }
+    }
+  }
+
+  private place (state: TaskState, lease: LeaseClient): void {
+    state.running.set(lease.worker, lease)
+    state.excluded.add(lease.worker)
+    state.records.push({ worker: lease.worker, leaseId: lease.idText, status: 'running' })
+    state.work.onEvent({ stage: 'assigned', worker: lease.worker, leaseId: lease.idText, warm: Date.now() - lease.openedAt > 50 })
+    lease.assign(state.work)
+  }
+
+  /** Replicas still to be placed. */
+  private needed (state: TaskState): number {
+    return state.work.replicas + state.extra - state.results.length - state.running.size
+  }
+
+  private askForLeases (classKey: string, queue: TaskQueue): void {
+    const head = queue.at(0) as TaskState
+    let widest = 0
+    for (const state of queue.values()) {
+      widest = Math.max(widest, state.work.replicas + state.extra)
+      if (widest >= 16) break
+    }
+    const usable = this.c.pool.usableFor(head.work, Date.now())
+    const window = usable[0]?.window ?? 8
+    const count = leasesWanted({ queued: queue.size, window, usable: usable.length, opening: 0, distinctWorkersNeeded: widest, max: 16 })
+    const exclude = new Set<string>(head.excluded)
+    this.c.pool.want(classKey, head.work.requirements, Math.max(count, usable.every((l) => l.load >= l.window) ? 1 : 0), exclude)
+  }
+
+  private enqueue (state: TaskState, front: boolean): void {
+    if (state.queued || state.done || this.needed(state) <= 0) return
+    let queue = this.queues.get(state.work.classKey)
+    if (queue == null) {
+      queue = new TaskQueue()
+      this.queues.set(state.work.classKey, queue)
+    }
+    if (front) queue.unshift(state)
+    else queue.push(state)
+    state.queued = true
+  }
+
+  // Events from leases -------------------------------------------------------------------------
+
+  onRunning (work: TaskWork, worker: string): void {
+    const state = this.tasks.get(work.idText)
+    if (state == null || state.done) return
+    const record = state.records.findLast((r) => r.worker === worker)
+    if (record != null) record.status = 'running'
+    work.onEvent({ stage: 'running', worker })
+  }
+
+  onResult (work: TaskWork, result: ReplicaResult): void {
+    const state = this.tasks.get(work.idText)
+    const lease = state?.running.get(result.worker)
+    if (state == null || state.done || lease == null) {
+      // A late result of a task already decided: nothing more to pay for it.
+      this.c.pool.leases.get(result.leaseId)?.decide(work.idText, false)
+      return
+    }
+    state.running.delete(result.worker)
+    state.results.push({ lease, result })
+    const record = state.records.findLast((r) => r.worker === result.worker)
+    if (record != null) Object.assign(record, { status: 'done', outputCid: result.outputCid.toString(), exitCode: result.exitCode, trap: result.trap, cpuMs: result.cpuMs, wallMs: result.wallMs })
+    work.onEvent({ stage: 'result', worker: result.worker, exitCode: result.exitCode })
+    void this.judge(state)
+  }
+
+  onTaskFailed (work: TaskWork, worker: string, reason: string, blame?: PeerActionName): void {
+    const state = this.tasks.get(work.idText)
+    if (state == null || state.done || !state.running.has(worker)) return
+    state.running.delete(worker)
+    const record = state.records.findLast((r) => r.worker === worker)
+    if (record != null) Object.assign(record, { status: 'failed', error: reason })
+    if (blame != null) {
+      this.c.reputation.record(worker, blame === 'Timeout' ? 'timeout' : 'failure')
+      this.c.reportPeer(worker, blame)
+    } else if (!/^ERR_(TASK_LIMITS|CANNOT_START|BLOB_MISMATCH|TASK_FAILED)/.test(reason)) {
+      // Not the worker's doing and not about this task (the lease filled or ended): it may take it again.
+      state.excluded.delete(worker)
+    }
+    work.onEvent({ stage: 'retry', worker, reason })
+    this.enqueue(state, true)
+    this.pump()
+  }
+
+  // Verification -------------------------------------------------------------------------------
+
+  /** Decides a task whose replicas are in; `atDeadline`: with the results in hand, no more replicas. */
+  private async judge (state: TaskState, atDeadline = false): Promise<void> {
+    const work = state.work
+    const votes: Vote[] = state.results.map(({ result }) => ({ worker: result.worker, host: result.host, key: keyOf(result) }))
+    const verdict = atDeadline
+      ? decide({ replicas: votes.length, quorum: work.quorum, votes, outstanding: 0, extra: 0, maxExtra: 0 })
+      : decide({ replicas: work.replicas, quorum: work.quorum, votes, outstanding: state.running.size, extra: state.extra, maxExtra: TIE_BREAK_REPLICAS })
+    if (verdict.kind === 'wait') {
+      this.enqueue(state, true)
+      this.pump()
+      return
+    }
+    if (verdict.kind === 'more') {
+      state.extra += verdict.replicas
+      this.enqueue(state, true)
+      this.pump()
+      return
+    }
+    state.done = true // no more placements; the spot check (if any) decides the rest
+    let accepted = verdict.kind === 'verified' ? verdict.key : undefined
+    let local: TaskOutcome | undefined
+    let spotCheck: 'passed' | 'failed' | 'not-checked' | undefined
+    if (work.spotCheck && this.c.runLocally != null) {
+      work.onEvent({ stage: 'spot-check' })
+      try {
+        local = await this.c.runLocally(work)
+        const localKey = keyOf({ outputCid: rawCid(local.stdout), exitCode: local.exitCode })
+        spotCheck = localKey === accepted ? 'passed' : 'failed'
+        if (spotCheck === 'failed') accepted = localKey
+      } catch (err) {
+        // The local run failed for a local reason (busy, stopping, blob gone): not a check at all.
+        log('spot check of %s not run: %s', work.idText, (err as Error).message)
+        spotCheck = 'not-checked'
+        local = undefined
+      }
+    }
+    this.settleReplicas(state, accepted)
+    this.finalize(state, verdictOf({ work, verdict, accepted, results: state.results.map((r) => r.result), records: state.records, spotCheck, local }))
+  }
+
+  /** Tells each replica's lease whether its result is paid; scores the ones that disagreed. */
+  private settleReplicas (state: TaskState, accepted: string | undefined): void {
+    for (const { lease, result } of state.results) {
+      const agrees = accepted != null && keyOf(result) === accepted
+      const record = state.records.findLast((r) => r.worker === result.worker && r.status === 'done')
+      if (record != null) {
+        record.agreed = agrees
+        record.cost = agrees ? result.cost : 0
+      }
+      lease.decide(state.work.idText, agrees)
+      if (agrees) this.c.reputation.record(result.worker, 'success')
+      else if (accepted != null) {
+        // Outvoted, or caught by the spot check: not paid, and it costs the worker.
+        this.c.reputation.record(result.worker, 'mismatch')
+        this.c.reportPeer(result.worker, 'WrongResult')
+      }
+    }
+  }
+
+  private finalize (state: TaskState, verdict: ReturnType<typeof verdictOf>): void {
+    state.done = true
+    this.tasks.delete(state.work.idText)
+    if (state.queued) {
+      this.queues.get(state.work.classKey)?.remove(state)
+      state.queued = false
+    }
+    for (const lease of state.running.values()) lease.cancel(state.work)
+    state.running.clear()
+    // Results of a task that ended without a decision (cancelled) are not paid.
+    for (const { lease } of state.results) lease.decide(state.work.idText, false)
+    try {
+      state.work.onVerdict(verdict)
+    } catch (err) {
+      log.error('verdict handler of %s failed: %e', state.work.idText, err)
+    }
+  }
+
+  /** Tasks past their deadline end with what they have. */
+  private checkDeadlines (): void {
+    const now = Date.now()
+    for (const state of [...this.tasks.values()]) {
+      if (state.done || state.work.deadline > now) continue
+      if (state.results.length > 0) {
+        // Decide with the results in hand; unanswered replicas are withdrawn.
+        for (const lease of state.running.values()) lease.cancel(state.work)
+        state.running.clear()
+        void this.judge(state, true)
+        continue
+      }
+      this.finalize(state, {
+        status: 'timed-out',
+        verified: false,
+        replicas: state.records,
+        agreeing: [],
+        cost: 0,
+        error: { code: 'ERR_JOB_TIMEOUT', message: `task reached its deadline with no result (${state.records.length} placement(s) tried)` }
+      })
+    }
+  }
+
+  /** Fails the waiting tasks of a class nobody will take (only permanent refusals came back). */
+  noBids (classKey: string, reasons: Record<string, number>): void {
+    const queue = this.queues.get(classKey)
+    if (queue == null) return
+    const counts = Object.entries(reasons).map(([r, n]) => `${n} × ${r}`).join(', ')
+    for (const state of [...queue.values()]) {
+      if (state.results.length > 0 || state.running.size > 0) continue
+      this.finalize(state, {
+        status: 'failed',
+        verified: false,
+        replicas: state.records,
+        agreeing: [],
+        cost: 0,
+        error: { code: 'ERR_NO_BIDS', message: `no peer would run the task; declines: ${counts}`, reasons }
+      })
+    }
+  }
+
+  /** Stops everything: waiting and running tasks end as cancelled (the owners decide what that means). */
+  cancelAll (error: JobError): void {
+    for (const state of [...this.tasks.values()]) this.cancel(state.work.idText, error)
+  }
+}

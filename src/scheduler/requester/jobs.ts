@@ -1,0 +1,276 @@
+/**
+ * Jobs: one task on `replicas` workers, submitted with `node.submitJob`. A job is recorded when
+ * submitted and when it ends (so a restarted requester resumes what it had not finished, and
+ * lists what it did), placed through the dispatcher like any task, and reported through progress
+ * events and its handle's result.
+ */
+import { TypedEventEmitter } from 'main-event'
+import { CID } from 'multiformats/cid'
+import type { BlobStore } from '../blob-store.ts'
+import { INLINE_BYTES } from '../constants.ts'
+import { JobCancelledError } from '../errors.ts'
+import { jobTaskSpec, requirementsOf, type JobBody } from '../job.ts'
+import { FINAL_STATUSES, type JobError, type JobStore, type RequestedJob } from '../job-store.ts'
+import { requirementsKey, taskId } from '../task.ts'
+import type { Dispatcher } from './dispatcher.ts'
+import type { TaskEvent, TaskVerdict, TaskWork } from './types.ts'
+
+export type ProgressStage =
+  'queued' | 'accepted' | 'running' | 'result' | 'retry' | 'spot-check' | 'verified' |
+  'completed' | 'unverified' | 'failed' | 'timed-out' | 'cancelled'
+
+export interface JobProgress {
+  jobId: string
+  stage: ProgressStage
+  peerId?: string
+  detail?: string
+  at: number
+}
+
+export interface WorkerOutcome {
+  peerId: string
+  leaseId?: string
+  status: 'running' | 'done' | 'failed'
+  outputCid?: string
+  exitCode?: number
+  cpuMs?: number
+  wallMs?: number
+  /** Whether this worker's output matched the accepted one. */
+  agreed?: boolean
+  /** Credits owed to this worker for the job. */
+  cost?: number
+  error?: string
+}
+
+export interface JobResult {
+  id: string
+  /**
+   * `queued` or `running` while it is placed; then `completed` (a verified result, whatever its
+   * exit code), `unverified` (replicas disagreed, or a spot check did), `timed-out`, `failed`
+   * (the module could not run, or nobody would run it) or `cancelled`.
+   */
+  status: RequestedJob['status']
+  exitCode?: number
+  trap?: string
+  stdout: Uint8Array
+  stderr: Uint8Array
+  outputCid?: string
+  workers: WorkerOutcome[]
+  /** At least `quorum` workers on distinct hosts returned the same output (and any spot check agreed). */
+  verified: boolean
+  /** The outcome of re-running the job locally, when it was spot-checked. */
+  spotCheck?: 'passed' | 'failed' | 'not-checked'
+  /** Credits owed for this job (the ledger charges per lease, rounded up once). */
+  cost: number
+  error?: JobError
+}
+
+export interface JobHandleEvents {
+  progress: CustomEvent<JobProgress>
+}
+
+/** A submitted job: its id, progress events and, eventually, its result. */
+export class JobHandle extends TypedEventEmitter<JobHandleEvents> {
+  readonly id: string
+  private readonly done: Promise<JobResult>
+  private readonly onCancel: () => void
+
+  constructor (id: string, done: Promise<JobResult>, onCancel: () => void) {
+    super()
+    this.id = id
+    this.done = done
+    this.onCancel = onCancel
+  }
+
+  /** Resolves when the job ended (never rejects: see `status` and `error`). */
+  async result (): Promise<JobResult> {
+    return await this.done
+  }
+
+  /** Stops the job; its result becomes `cancelled` with ERR_JOB_CANCELLED. */
+  cancel (): void {
+    this.onCancel()
+  }
+}
+
+export interface JobsComponents {
+  blobs: BlobStore
+  records: JobStore
+  dispatcher: Dispatcher
+  emit: (progress: Omit<JobProgress, 'at'>) => void
+  spotCheckRate: number
+}
+
+interface Live { record: RequestedJob, taskId: string, result: PromiseWithResolvers<JobResult>, handle: JobHandle }
+
+export class Jobs {
+  private readonly c: JobsComponents
+  private readonly live = new Map<string, Live>()
+  private stopping = false
+
+  constructor (components: JobsComponents) {
+    this.c = components
+  }
+
+  /** Places a job whose module and input are pinned. `spotCheck`: override the node's rate. */
+  async submit (body: JobBody, id: CID, input: Uint8Array, options: { spotCheck?: boolean } = {}): Promise<JobHandle> {
+    const now = Date.now()
+    const record: RequestedJob = { id: id.toString(), body, status: 'queued', createdAt: now, updatedAt: now, replicas: [], ...(options.spotCheck != null ? { spotCheck: options.spotCheck } : {}) }
+    await this.c.records.putRequested(record)
+    return this.place(record, input)
+  }
+
+  /**
+   * The node is stopping: jobs of this run end for their handles, but their records stay
+   * unfinished on disk, so the next start resumes them.
+   */
+  stop (): void {
+    this.stopping = true
+    for (const live of [...this.live.values()]) {
+      this.live.delete(live.record.id)
+      live.result.resolve(toResult({ ...live.record, status: 'cancelled', error: { code: 'ERR_JOB_CANCELLED', message: 'the node stopped; the job resumes when it starts again' } }, new Uint8Array(0), new Uint8Array(0)))
+    }
+  }
+
+  /** Resumes the jobs a previous run left unfinished (deadline permitting). */
+  async resume (): Promise<void> {
+    this.stopping = false
+    for await (const record of this.c.records.allRequested()) {
+      if (FINAL_STATUSES.has(record.status)) continue
+      if (record.body.deadline <= Date.now()) {
+        await this.end(record, { status: 'timed-out', error: { code: 'ERR_JOB_TIMEOUT', message: 'the node was down until after the job\'s deadline' } })
+        continue
+      }
+      const input = await this.c.blobs.get(record.body.input)
+      if (input == null) {
+        await this.end(record, { status: 'failed', error: { code: 'ERR_BLOB_MISSING', message: 'the job\'s input is no longer here' } })
+        continue
+      }
+      record.replicas = []
+      this.place(record, input)
+    }
+  }
+
+  /** A job placed by this run that has not ended yet. */
+  liveRecord (id: string): RequestedJob | undefined {
+    return this.live.get(id)?.record
+  }
+
+  handle (id: string): JobHandle | undefined {
+    return this.live.get(id)?.handle
+  }
+
+  /** Cancels a job of this run; false when it is not running here. */
+  cancel (id: string): boolean {
+    const live = this.live.get(id)
+    if (live == null) return false
+    this.c.dispatcher.cancel(live.taskId, { code: 'ERR_JOB_CANCELLED', message: new JobCancelledError().message })
+    return true
+  }
+
+  private place (record: RequestedJob, input: Uint8Array): JobHandle {
+    const id = CID.parse(record.id)
+    const body = record.body
+    const spec = jobTaskSpec(id, body)
+    const tid = taskId(spec)
+    const result = Promise.withResolvers<JobResult>()
+    const handle = new JobHandle(record.id, result.promise, () => { this.cancel(record.id) })
+    const live: Live = { record, taskId: tid.toString(), result, handle }
+    this.live.set(record.id, live)
+    const requirements = requirementsOf(body)
+    const work: TaskWork = {
+      id: tid,
+      idText: tid.toString(),
+      spec,
+      ...(input.byteLength <= INLINE_BYTES ? { stdin: input } : {}),
+      requirements,
+      classKey: requirementsKey(requirements),
+      replicas: body.replicas,
+      quorum: body.quorum,
+      deadline: body.deadline,
+      spotCheck: record.spotCheck ?? (Math.random() < this.c.spotCheckRate),
+      onEvent: (event) => { this.onEvent(live, event) },
+      onVerdict: (verdict) => { void this.onVerdict(live, verdict) }
+    }
+    this.emit(record.id, 'queued')
+    this.c.dispatcher.submit(work)
+    return handle
+  }
+
+  private onEvent (live: Live, event: TaskEvent): void {
+    const id = live.record.id
+    switch (event.stage) {
+      case 'assigned':
+        live.record.status = 'running'
+        live.record.replicas = [...live.record.replicas.filter((r) => r.worker !== event.worker), { worker: event.worker, leaseId: event.leaseId, status: 'running' }]
+        this.emit(id, 'accepted', event.worker, `lease ${event.leaseId}${event.warm ? ' (warm)' : ' (new)'}`)
+        break
+      case 'running': this.emit(id, 'running', event.worker); break
+      case 'result': this.emit(id, 'result', event.worker, `exit ${event.exitCode}`); break
+      case 'retry': this.emit(id, 'retry', event.worker, event.reason); break
+      case 'spot-check': this.emit(id, 'spot-check'); break
+    }
+  }
+
+  private async onVerdict (live: Live, verdict: TaskVerdict): Promise<void> {
+    if (this.stopping || this.live.get(live.record.id) !== live) return
+    const record = live.record
+    const output = verdict.output
+    const [outputCid, stderrCid] = output != null
+      ? await this.c.blobs.pinMany([{ bytes: output.stdout, cid: output.outputCid }, { bytes: output.stderr }])
+      : [undefined, undefined]
+    record.replicas = verdict.replicas
+    const ended = await this.end(record, {
+      status: verdict.status,
+      verified: verdict.verified,
+      cost: verdict.cost,
+      ...(output != null ? { outputCid: outputCid?.toString(), stderrCid: stderrCid?.toString(), exitCode: output.exitCode, trap: output.trap } : {}),
+      ...(verdict.spotCheck != null ? { spotCheckResult: verdict.spotCheck } : {}),
+      ...(verdict.error != null ? { error: verdict.error } : {})
+    })
+    this.live.delete(record.id)
+    if (verdict.verified) this.emit(record.id, 'verified', undefined, `${verdict.agreeing.length}/${record.body.replicas} agree${verdict.spotCheck != null ? `, spot check ${verdict.spotCheck}` : ''}`)
+    this.emit(record.id, verdict.status as ProgressStage, undefined, verdict.error?.message ?? (output != null ? `exit ${output.exitCode}` : undefined))
+    live.result.resolve(toResult(ended, output?.stdout ?? new Uint8Array(0), output?.stderr ?? new Uint8Array(0), verdict.agreeing))
+  }
+
+  private async end (record: RequestedJob, fields: Partial<RequestedJob>): Promise<RequestedJob> {
+    Object.assign(record, fields, { updatedAt: Date.now() })
+    await this.c.records.putRequested(record).catch(() => {})
+    return record
+  }
+
+  private emit (jobId: string, stage: ProgressStage, peerId?: string, detail?: string): void {
+    this.c.emit({ jobId, stage, ...(peerId != null ? { peerId } : {}), ...(detail != null ? { detail } : {}) })
+  }
+}
+
+/** The public result of a job record. */
+export function toResult (record: RequestedJob, stdout: Uint8Array, stderr: Uint8Array, agreeing?: string[]): JobResult {
+  const workers: WorkerOutcome[] = record.replicas.map((r) => ({
+    peerId: r.worker,
+    leaseId: r.leaseId,
+    status: r.status,
+    outputCid: r.outputCid,
+    exitCode: r.exitCode,
+    cpuMs: r.cpuMs,
+    wallMs: r.wallMs,
+    agreed: r.agreed ?? (agreeing != null ? agreeing.includes(r.worker) : undefined),
+    cost: r.cost,
+    error: r.error
+  }))
+  return {
+    id: record.id,
+    status: record.status,
+    exitCode: record.exitCode,
+    trap: record.trap,
+    stdout,
+    stderr,
+    outputCid: record.outputCid,
+    workers,
+    verified: record.verified ?? false,
+    spotCheck: record.spotCheckResult,
+    cost: record.cost ?? 0,
+    error: record.error
+  }
+}

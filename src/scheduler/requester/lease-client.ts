@@ -1,0 +1,447 @@
+/**
+ * The requester's side of one lease stream: sends tasks in batches (at most the lease's window
+ * outstanding), answers the worker's `want`s with blobs, receives results and checks each
+ * against its output CID, keeps the hash chain the worker commits to, checks and acknowledges
+ * every checkpoint, watches each task's deadline, and settles what it acknowledged when the
+ * lease is over. A worker that breaks the protocol, lies in a checkpoint, or lets tasks run
+ * past their time is penalised and the lease ends; its unanswered tasks go elsewhere.
+ */
+import { logger } from '@libp2p/logger'
+import type { CID } from 'multiformats/cid'
+import { bytesMatchCid } from '../../proofs/encoding.ts'
+import { leaseId, signAck, verifyCheckpoint, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
+import type { Signer } from '../../proofs/signing.ts'
+import type { PeerActionName } from '../../shared/peer-actions.ts'
+import { DepinError, InvalidMessageError, InvalidSignatureError } from '../../errors.ts'
+import { ChannelClosedError, type Channel } from '../../transport.ts'
+import {
+  BATCH_FRAME_BYTES, CHUNK_BYTES, LEASE_IDLE_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_STRIKES, LEASE_WINDOW_PER_SLOT, SETTLE_PERIOD_MS,
+  TASK_RUN_GRACE_MS, TASK_START_GRACE_MS
+} from '../constants.ts'
+import { BadResultError, CheckpointError, LeaseEndedError, ProtocolViolationError } from '../errors.ts'
+import { MAX_FRAME_ITEMS, parseWorkerFrame, type ResultFrame, type TaskFrame, type WorkerFrame } from '../lease-frames.ts'
+import { maxTaskCost } from '../task.ts'
+import { LeaseAccount } from './accounting.ts'
+import type { ReplicaResult, TaskWork } from './types.ts'
+
+const log = logger('depin:requester:lease')
+
+/** How often outstanding tasks' deadlines, pings and idleness are checked. */
+const SWEEP_MS = 250
+
+export interface LeaseClientHooks {
+  signer: Signer
+  /** The bytes of a blob a task on this lease names (module or input). */
+  blob: (cid: CID) => Promise<Uint8Array | undefined>
+  onResult: (task: TaskWork, result: ReplicaResult) => void
+  onRunning: (task: TaskWork, worker: string) => void
+  /** A task came back without a result; `blame` says what the worker did wrong, if anything. */
+  onTaskFailed: (task: TaskWork, worker: string, reason: string, blame?: PeerActionName) => void
+  /** Room freed up on the lease (a task was answered). */
+  onRoom: () => void
+  /** The lease ended (for whatever reason); `broken`: the worker misbehaved. */
+  onEnded: (client: LeaseClient, reason: string, broken: boolean) => void
+  reportPeer: (peerId: string, action: PeerActionName) => void
+  settle?: (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck) => Promise<void>
+}
+
+interface Outstanding {
+  task: TaskWork
+  sentAt: number
+  /** Must be reported running (or answered) by then. */
+  startBy: number
+  /** Must be answered by then, once running. */
+  finishBy?: number
+}
+
+/** A large result whose output is still arriving in `data` frames. */
+interface Incoming { task: TaskWork, frame: ResultFrame, stdout: Uint8Array, stderr: Uint8Array, outAt: number, errAt: number }
+
+export class LeaseClient {
+  readonly lease: Lease
+  readonly idText: string
+  readonly worker: string
+  readonly host?: string
+  readonly window: number
+  /** Negotiated without a warm lease being there (for progress: a cold start). */
+  readonly openedAt = Date.now()
+  private readonly h: LeaseClientHooks
+  private readonly channel: Channel
+  private readonly account: LeaseAccount
+  private readonly outstanding = new Map<string, Outstanding>()
+  private readonly unsent: TaskFrame[] = []
+  private unsentBytes = 0
+  private flushScheduled = false
+  private incoming?: Incoming
+  private blobQueue: Promise<void> = Promise.resolve()
+  private readonly served = new Set<string>()
+  private latest?: { checkpoint: SignedCheckpoint, ack: SignedAck }
+  private settledPaid = 0
+  private lastSettleAt = Date.now()
+  private lastSentAt = Date.now()
+  private lastActiveAt = Date.now()
+  private reservedMs = 0
+  private strikes = 0
+  private closing = false
+  private closed = false
+  private broken = false
+  private endReason = 'closed'
+  private sweep?: ReturnType<typeof setInterval>
+
+  constructor (lease: Lease, channel: Channel, hooks: LeaseClientHooks, host?: string) {
+    this.lease = lease
+    this.idText = leaseId(lease.body).toString()
+    this.worker = lease.body.worker
+    this.host = host
+    this.window = lease.body.slots * LEASE_WINDOW_PER_SLOT
+    this.h = hooks
+    this.channel = channel
+    this.account = new LeaseAccount(lease.body.price)
+  }
+
+  /** Sends `open` and starts reading. */
+  start (): void {
+    this.send({ t: 'open', lease: this.lease })
+    this.sweep = setInterval(() => { this.tick() }, SWEEP_MS)
+    this.sweep.unref?.()
+    void this.read()
+  }
+
+  /** Tasks sent and not answered. */
+  get load (): number { return this.outstanding.size + this.unsent.length }
+
+  /** Whether new tasks may go on this lease. */
+  get usable (): boolean { return !this.closing && !this.closed }
+
+  /** Whether a task fits this lease's terms, time and remaining budget. */
+  fits (task: TaskWork, now: number): boolean {
+    const t = this.lease.body
+    const r = task.requirements
+    if (r.memoryMiB > t.memoryMiB || r.timeoutMs > t.maxTaskMs || t.price > r.maxPrice) return false
+    if (r.peers != null && !r.peers.includes(this.worker)) return false
+    if (now + r.timeoutMs + TASK_RUN_GRACE_MS > t.expiresAt) return false
+    return this.account.claimable + maxTaskCost(this.reservedMs + r.timeoutMs, t.price) <= t.maxCredits
+  }
+
+  /** Whether the remaining budget or time cannot fit a task of this lease's full size any more. */
+  exhausted (now: number): boolean {
+    const t = this.lease.body
+    return this.account.claimable + maxTaskCost(t.maxTaskMs, t.price) > t.maxCredits || now + t.maxTaskMs > t.expiresAt
+  }
+
+  /** Sends a task (batched with others of the same moment). */
+  assign (task: TaskWork): void {
+    const now = Date.now()
+    const ahead = this.outstanding.size
+    // Its turn comes after the work ahead of it, spread over the lease's slots.
+    const startBy = now + TASK_START_GRACE_MS + Math.ceil((ahead + 1) / this.lease.body.slots) * this.lease.body.maxTaskMs
+    this.outstanding.set(task.idText, { task, sentAt: now, startBy })
+    this.reservedMs += task.requirements.timeoutMs
+    this.lastActiveAt = now
+    const frame: TaskFrame = { spec: task.spec, deadline: task.deadline, ...(task.stdin != null ? { stdin: task.stdin } : {}) }
+    this.unsent.push(frame)
+    this.unsentBytes += (task.stdin?.byteLength ?? 0) + 512
+    if (this.unsentBytes >= BATCH_FRAME_BYTES || this.unsent.length >= MAX_FRAME_ITEMS) this.flushTasks()
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(() => { this.flushTasks() })
+    }
+  }
+
+  /** Withdraws a task (its verdict is in, or its owner gave up). */
+  cancel (task: TaskWork): void {
+    if (!this.forget(task.idText)) return
+    this.send({ t: 'cancel', task: task.id })
+    this.h.onRoom()
+  }
+
+  /** Stops sending tasks; the lease ends once the outstanding ones are answered. */
+  close (reason = 'closed'): void {
+    if (this.closing || this.closed) return
+    this.closing = true
+    this.endReason = reason
+    this.maybeSendClose()
+  }
+
+  /** Ends the lease now (the node is stopping): unanswered tasks are given up. */
+  abort (err: Error): void {
+    if (this.closed) return
+    this.endReason = (err as DepinError).code ?? 'ERR_LEASE_ABORTED'
+    this.channel.abort(err)
+    this.end(false)
+  }
+
+  /** Whether a task's result on this lease is paid for (called once the task has its verdict). */
+  decide (task: string, charged: boolean): void {
+    this.account.decide(task, charged)
+    if (this.closed) this.settleWhenDecided()
+  }
+
+  private flushTasks (): void {
+    this.flushScheduled = false
+    if (this.unsent.length === 0) return
+    const tasks = this.unsent.splice(0)
+    this.unsentBytes = 0
+    this.send({ t: 'tasks', tasks })
+  }
+
+  private async read (): Promise<void> {
+    try {
+      while (!this.closed) {
+        let frame: WorkerFrame
+        try {
+          frame = parseWorkerFrame(await this.channel.receive())
+        } catch (err) {
+          if (err instanceof ChannelClosedError && this.closing) break
+          throw err
+        }
+        if (this.handle(frame)) break
+      }
+      await this.channel.close()
+      this.end(false)
+    } catch (err) {
+      if (this.closed) return
+      this.fail(err as Error)
+    }
+  }
+
+  /** Handles one frame; true when the lease is over. */
+  private handle (frame: WorkerFrame): boolean {
+    if (this.incoming != null && frame.t !== 'data') throw new ProtocolViolationError(`expected output data, got ${frame.t}`)
+    switch (frame.t) {
+      case 'want': for (const cid of frame.cids) this.serveBlob(cid); return false
+      case 'running':
+        for (const id of frame.tasks) {
+          const o = this.outstanding.get(id.toString())
+          if (o == null || o.finishBy != null) continue
+          o.finishBy = Date.now() + o.task.requirements.timeoutMs + TASK_RUN_GRACE_MS + Math.ceil(o.task.requirements.timeoutMs / 10)
+          this.h.onRunning(o.task, this.worker)
+        }
+        return false
+      case 'results': for (const result of frame.results) this.onResult(result); return false
+      case 'data': this.onData(frame.task, frame.which, frame.data); return false
+      case 'task-error': {
+        const o = this.outstanding.get(frame.task.toString())
+        if (o == null) return false
+        this.forget(frame.task.toString())
+        // The lease cannot take more (cap, expiry, ending): no more tasks go on it.
+        if (['ERR_LEASE_CAP', 'ERR_LEASE_EXPIRED', 'ERR_LEASE_ENDING'].includes(frame.code)) this.close(frame.code)
+        this.h.onTaskFailed(o.task, this.worker, `${frame.code}: ${frame.message}`)
+        this.h.onRoom()
+        this.maybeSendClose()
+        return false
+      }
+      case 'checkpoint': this.onCheckpoint(frame.checkpoint); return false
+      case 'ping': return false
+      case 'end':
+        this.endReason = frame.code
+        this.closing = true
+        // Whatever it still held is answered no more.
+        for (const o of [...this.outstanding.values()]) {
+          this.forget(o.task.idText)
+          this.h.onTaskFailed(o.task, this.worker, `the worker ended the lease: ${frame.code}`)
+        }
+        return true
+      case 'error': throw new ProtocolViolationError(`${this.worker} ended the lease with an error: ${frame.message}`, frame.code)
+    }
+  }
+
+  private onResult (r: ResultFrame): void {
+    const o = this.outstanding.get(r.task.toString())
+    // [blame] a result for a task this lease never carried (or already answered)
+    if (o == null) throw new BadResultError(`a result for task ${r.task.toString()}, which was not given to ${this.worker}`)
+    if (r.cpuMs > o.task.requirements.timeoutMs) throw new BadResultError(`a result billing ${r.cpuMs} ms of CPU for a task limited to ${o.task.requirements.timeoutMs} ms`)
+    // Committed in arrival order, the order the worker committed to.
+    this.account.add({ task: r.task, out: r.out, exit: r.exit, cpuMs: r.cpuMs })
+    const inline = r.stdout != null && r.stderr != null
+    if (inline) {
+      if (r.stdout?.byteLength !== r.outBytes || r.stderr?.byteLength !== r.errBytes) throw new BadResultError('inline output of another length than announced')
+      this.deliver(o.task, r, r.stdout, r.stderr)
+      return
+    }
+    this.incoming = { task: o.task, frame: r, stdout: new Uint8Array(r.outBytes), stderr: new Uint8Array(r.errBytes), outAt: 0, errAt: 0 }
+    this.finishIncoming()
+  }
+
+  private onData (task: CID, which: 'stdout' | 'stderr', data: Uint8Array): void {
+    const inc = this.incoming
+    if (inc == null || !inc.task.id.equals(task)) throw new ProtocolViolationError('output data for no announced result')
+    const buffer = which === 'stdout' ? inc.stdout : inc.stderr
+    const at = which === 'stdout' ? inc.outAt : inc.errAt
+    if (which === 'stderr' && inc.outAt < inc.stdout.byteLength) throw new ProtocolViolationError('stderr before the whole stdout')
+    if (at + data.byteLength > buffer.byteLength) throw new BadResultError(`${which} longer than announced`)
+    buffer.set(data, at)
+    if (which === 'stdout') inc.outAt += data.byteLength
+    else inc.errAt += data.byteLength
+    this.finishIncoming()
+  }
+
+  private finishIncoming (): void {
+    const inc = this.incoming
+    if (inc == null || inc.outAt < inc.stdout.byteLength || inc.errAt < inc.stderr.byteLength) return
+    this.incoming = undefined
+    this.deliver(inc.task, inc.frame, inc.stdout, inc.stderr)
+  }
+
+  private deliver (task: TaskWork, r: ResultFrame, stdout: Uint8Array, stderr: Uint8Array): void {
+    if (!bytesMatchCid(stdout, r.out)) throw new BadResultError(`output does not match the committed ${r.out.toString()}`)
+    this.forget(task.idText)
+    this.h.onResult(task, {
+      worker: this.worker,
+      host: this.host,
+      leaseId: this.idText,
+      exitCode: r.exit,
+      trap: r.trap,
+      outputCid: r.out,
+      stdout,
+      stderr,
+      cpuMs: r.cpuMs,
+      wallMs: r.wallMs,
+      cost: this.lease.body.price * r.cpuMs / 1000
+    })
+    this.h.onRoom()
+    this.maybeSendClose()
+  }
+
+  private onCheckpoint (checkpoint: SignedCheckpoint): void {
+    const cp = checkpoint.body
+    if (cp.worker !== this.worker) throw new CheckpointError(`checkpoint signed for ${cp.worker}`, 'ERR_CHECKPOINT_SIGNATURE')
+    if (cp.lease.toString() !== this.idText) throw new CheckpointError('checkpoint for another lease', 'ERR_CHECKPOINT_LEASE')
+    try {
+      verifyCheckpoint(checkpoint)
+    } catch {
+      throw new CheckpointError('checkpoint signature does not verify', 'ERR_CHECKPOINT_SIGNATURE')
+    }
+    this.account.accept(cp)
+    const ack = this.ackOf(checkpoint)
+    this.latest = { checkpoint, ack: ack.ack }
+    this.send({ t: 'ack', ack: ack.ack, refused: ack.refusedTasks })
+    if (Date.now() - this.lastSettleAt > SETTLE_PERIOD_MS) void this.settle()
+  }
+
+  /** The acknowledgement of a checkpoint: what is paid through it, and the tasks refused since the previous one. */
+  private ackOf (checkpoint: SignedCheckpoint): { ack: SignedAck, refusedTasks: CID[] } {
+    const cp = checkpoint.body
+    const since = this.latest?.checkpoint.body.count ?? 0
+    const { paid, refused, refusedTasks } = this.account.paidThrough(cp.count, since)
+    const ack = signAck(this.h.signer, { v: 1, lease: cp.lease, requester: this.h.signer.peerId, seq: cp.seq, count: cp.count, root: cp.root, paid: Math.min(paid, cp.amount), refused })
+    return { ack, refusedTasks: refusedTasks.slice(-MAX_FRAME_ITEMS) }
+  }
+
+  private serveBlob (cid: CID): void {
+    const key = cid.toString()
+    // [blame] only blobs of this lease's outstanding tasks are served, each once.
+    const ok = [...this.outstanding.values()].some((o) => o.task.spec.module.equals(cid) || (o.task.stdin == null && o.task.spec.input.equals(cid)))
+    if (!ok || this.served.has(key)) throw new ProtocolViolationError(`want of ${key}, which no task here needs`)
+    this.served.add(key)
+    this.blobQueue = this.blobQueue.then(async () => {
+      const bytes = await this.h.blob(cid)
+      if (bytes == null) throw new DepinError(`this node lost the blob ${key} of its own task`, 'ERR_BLOB_MISSING')
+      for (let offset = 0; offset < bytes.byteLength; offset += CHUNK_BYTES) {
+        await this.channel.send({ t: 'chunk', cid, data: bytes.subarray(offset, offset + CHUNK_BYTES) })
+      }
+      await this.channel.send({ t: 'end', cid })
+      this.lastSentAt = Date.now()
+    }).catch((err: Error) => { if (!this.closed) this.fail(err) })
+  }
+
+  /** Periodic: task deadlines, idleness, pings. */
+  private tick (): void {
+    const now = Date.now()
+    for (const o of [...this.outstanding.values()]) {
+      const late = o.finishBy != null ? now > o.finishBy : now > o.startBy
+      if (!late) continue
+      // [blame] silent past the task's own timeout plus grace: re-placed, and it costs the worker.
+      this.forget(o.task.idText)
+      this.send({ t: 'cancel', task: o.task.id })
+      this.h.onTaskFailed(o.task, this.worker, `no result within the task's time limit (${o.task.requirements.timeoutMs} ms) and grace`, 'Timeout')
+      this.h.onRoom()
+      if (++this.strikes >= LEASE_STRIKES) {
+        this.fail(new LeaseEndedError(`${this.worker} let ${this.strikes} tasks run past their time`, 'ERR_LEASE_TIMEOUTS'))
+        return
+      }
+    }
+    if (!this.closing && this.outstanding.size === 0 && this.unsent.length === 0 && now - this.lastActiveAt > LEASE_IDLE_MS) this.close('idle')
+    if (!this.closing && this.exhausted(now) && this.outstanding.size === 0) this.close('exhausted')
+    if (now - this.lastSentAt >= LEASE_IDLE_TIMEOUT_MS / 2) this.send({ t: 'ping' })
+  }
+
+  private maybeSendClose (): void {
+    if (this.closing && !this.closed && this.outstanding.size === 0 && this.unsent.length === 0) this.send({ t: 'close' })
+  }
+
+  /** Forgets an outstanding task; false when it was not outstanding. */
+  private forget (idText: string): boolean {
+    const o = this.outstanding.get(idText)
+    if (o == null) return false
+    this.outstanding.delete(idText)
+    this.reservedMs -= o.task.requirements.timeoutMs
+    return true
+  }
+
+  /** The worker misbehaved or the stream failed: end, penalise when it is the worker's fault. */
+  private fail (err: Error): void {
+    if (this.closed) return
+    const blame = blameFor(err)
+    log('lease %s with %s failed: %s', this.idText, this.worker, err.message)
+    this.endReason = (err as DepinError).code ?? 'ERR_LEASE_FAILED'
+    this.channel.abort(err)
+    if (blame != null) this.h.reportPeer(this.worker, blame)
+    for (const o of [...this.outstanding.values()]) {
+      this.forget(o.task.idText)
+      this.h.onTaskFailed(o.task, this.worker, `the lease failed: ${err.message}`, blame)
+    }
+    this.end(blame != null)
+  }
+
+  private end (broken: boolean): void {
+    if (this.closed) return
+    this.closed = true
+    this.closing = true
+    this.broken = broken
+    clearInterval(this.sweep)
+    for (const o of [...this.outstanding.values()]) {
+      this.forget(o.task.idText)
+      this.h.onTaskFailed(o.task, this.worker, `the lease ended: ${this.endReason}`)
+    }
+    this.h.onEnded(this, this.endReason, broken)
+    this.settleWhenDecided()
+  }
+
+  /** Once every committed task has its verdict, settles the last checkpoint with the final amount. */
+  private settleWhenDecided (): void {
+    const last = this.latest
+    if (last == null || this.account.pendingThrough(last.checkpoint.body.count) > 0) return
+    const final = this.ackOf(last.checkpoint).ack
+    this.latest = { checkpoint: last.checkpoint, ack: final }
+    void this.settle()
+  }
+
+  private async settle (): Promise<void> {
+    const latest = this.latest
+    if (latest == null || this.h.settle == null || latest.ack.body.paid <= this.settledPaid) return
+    this.settledPaid = latest.ack.body.paid
+    this.lastSettleAt = Date.now()
+    try {
+      await this.h.settle(this.lease, latest.checkpoint, latest.ack)
+    } catch (err) {
+      log('settling lease %s failed: %s', this.idText, (err as Error).message)
+    }
+  }
+
+  private send (frame: unknown): void {
+    this.lastSentAt = Date.now()
+    this.channel.send(frame).catch((err: Error) => { if (!this.closed) this.fail(err) })
+  }
+
+  get wasBroken (): boolean { return this.broken }
+}
+
+/** What a failure says about the worker (undefined: not its fault, e.g. the stream just died). */
+function blameFor (err: Error): PeerActionName | undefined {
+  if (err instanceof InvalidSignatureError) return 'InvalidSignature'
+  if (err instanceof CheckpointError || err instanceof BadResultError) return 'WrongResult'
+  if (err instanceof InvalidMessageError || err instanceof ProtocolViolationError) return 'MalformedMessage'
+  if (err instanceof LeaseEndedError) return 'Timeout'
+  return undefined
+}

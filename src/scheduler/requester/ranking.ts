@@ -1,0 +1,64 @@
+/**
+ * The requester's choices as pure functions: which bids to accept, and which lease a task goes
+ * on. Inputs are plain numbers so tests can call them with made-up values.
+ */
+
+export interface BidCandidate {
+  worker: string
+  /** Credits per CPU-second. */
+  price: number
+  /** Tasks the worker could start at once when it bid. */
+  freeSlots: number
+  /** How long its answer took. */
+  latencyMs: number
+  /** Observed reliability in (0, 1). */
+  reliability: number
+  /** Leases this requester already holds with the worker. */
+  leases: number
+}
+
+function compare (a: number[], b: number[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i]
+  return 0
+}
+
+/**
+ * Bids best first: a worker we hold no lease with (spreading work and replicas), one that can
+ * start now, the lower price, the better observed reliability, the quicker answer.
+ */
+export function rankBids<T extends BidCandidate> (bids: T[]): T[] {
+  const key = (b: T): number[] => [Math.min(b.leases, 1), b.freeSlots > 0 ? 0 : 1, b.price, -b.reliability, b.latencyMs]
+  return [...bids].sort((a, b) => compare(key(a), key(b)))
+}
+
+export interface LeaseCandidate {
+  worker: string
+  price: number
+  /** Tasks sent on the lease and not answered yet, and how many it may hold. */
+  outstanding: number
+  window: number
+  reliability: number
+}
+
+/** The lease a task goes on: the least loaded for its size, then the cheapest, then the most reliable. */
+export function pickLease<T extends LeaseCandidate> (leases: T[]): T | undefined {
+  let best: { lease: T, key: number[] } | undefined
+  for (const lease of leases) {
+    if (lease.outstanding >= lease.window) continue
+    const key = [lease.outstanding / lease.window, lease.price, -lease.reliability]
+    if (best == null || compare(key, best.key) < 0) best = { lease, key }
+  }
+  return best?.lease
+}
+
+/**
+ * How many more leases a queue of tasks wants: enough windows for the queued tasks, at least as
+ * many distinct workers as the widest replica count still unplaced, within the caps.
+ */
+export function leasesWanted (input: { queued: number, window: number, usable: number, opening: number, distinctWorkersNeeded: number, max: number }): number {
+  if (input.queued === 0) return 0
+  const forVolume = Math.ceil(input.queued / Math.max(1, input.window))
+  const forReplicas = input.distinctWorkersNeeded - input.usable
+  const want = Math.max(forReplicas, forVolume - input.usable, input.usable === 0 ? 1 : 0) - input.opening
+  return Math.max(0, Math.min(want, input.max - input.usable - input.opening))
+}

@@ -1,0 +1,66 @@
+/**
+ * What the requester's parts pass between them: a task being placed (`TaskWork`), one worker's
+ * answer for it (`ReplicaResult`), and what a task came to (`TaskVerdict`).
+ */
+import type { CID } from 'multiformats/cid'
+import type { JobError, JobStatus, ReplicaRecord } from '../job-store.ts'
+import type { Requirements, TaskSpec } from '../task.ts'
+
+/** One worker's answer for a task. */
+export interface ReplicaResult {
+  worker: string
+  host?: string
+  leaseId: string
+  exitCode: number
+  trap?: string
+  outputCid: CID
+  stdout: Uint8Array
+  stderr: Uint8Array
+  cpuMs: number
+  wallMs: number
+  /** Credits this run is worth at the lease's price (before rounding per lease). */
+  cost: number
+}
+
+/** Progress of a task, as its owner (a job or a batch) sees it. */
+export type TaskEvent =
+  | { stage: 'assigned', worker: string, leaseId: string, warm: boolean }
+  | { stage: 'running', worker: string }
+  | { stage: 'result', worker: string, exitCode: number }
+  | { stage: 'retry', worker: string, reason: string }
+  | { stage: 'spot-check' }
+
+/** What a task came to. */
+export interface TaskVerdict {
+  status: JobStatus
+  verified: boolean
+  /** The accepted output (absent when the replicas did not agree, or the task failed). */
+  output?: { stdout: Uint8Array, stderr: Uint8Array, exitCode: number, trap?: string, outputCid: CID }
+  replicas: ReplicaRecord[]
+  /** Workers whose output was accepted. */
+  agreeing: string[]
+  /** Credits owed for the task (agreeing replicas of a verified task). */
+  cost: number
+  spotCheck?: 'passed' | 'failed' | 'not-checked'
+  error?: JobError
+}
+
+/** A task being placed on leases until it has a verdict. */
+export interface TaskWork {
+  id: CID
+  idText: string
+  spec: TaskSpec
+  /** The task's stdin when it is small enough to travel inside the task frame. */
+  stdin?: Uint8Array
+  requirements: Requirements
+  /** `requirementsKey(requirements)`: tasks with the same key share leases. */
+  classKey: string
+  replicas: number
+  quorum: number
+  /** Given up after this (ms since the epoch). */
+  deadline: number
+  /** Re-run it locally and compare. */
+  spotCheck: boolean
+  onEvent: (event: TaskEvent) => void
+  onVerdict: (verdict: TaskVerdict) => void
+}

@@ -1,0 +1,50 @@
+/**
+ * What a task came to, from the quorum's decision, the spot check and the results: its status
+ * word (one that does not lie: a run that timed out is `timed-out`, a module that could not run
+ * is `failed`, replicas that disagree are `unverified` with no answer), its output, and its cost.
+ */
+import { rawCid } from '../../proofs/encoding.ts'
+import type { ReplicaRecord } from '../job-store.ts'
+import type { TaskOutcome } from '../run-task.ts'
+import type { Verdict } from './quorum.ts'
+import type { ReplicaResult, TaskVerdict, TaskWork } from './types.ts'
+
+/** Traps that mean the module could not run at all (see run-task.ts). */
+const MODULE_FAULTS = /^(InvalidModuleError|ForbiddenImportError|MemoryLimitError|ModuleCidMismatchError):/
+
+export function keyOfResult (r: { outputCid: { toString: () => string }, exitCode: number }): string {
+  return `${r.outputCid.toString()}/${r.exitCode}`
+}
+
+export interface VerdictInput {
+  work: TaskWork
+  verdict: Exclude<Verdict, { kind: 'wait' } | { kind: 'more' }>
+  /** The key of the accepted output: the quorum's, or the local run's when the spot check disagreed. */
+  accepted?: string
+  results: ReplicaResult[]
+  records: ReplicaRecord[]
+  spotCheck?: 'passed' | 'failed' | 'not-checked'
+  local?: TaskOutcome
+}
+
+export function verdictOf (input: VerdictInput): TaskVerdict {
+  const { verdict, accepted, results, records, spotCheck, local } = input
+  const agreeing = accepted == null ? [] : results.filter((r) => keyOfResult(r) === accepted)
+  const verified = verdict.kind === 'verified' && spotCheck !== 'failed'
+  const cost = agreeing.reduce((sum, r) => sum + r.cost, 0)
+  const base = { verified, replicas: records, agreeing: agreeing.map((r) => r.worker), cost, ...(spotCheck != null ? { spotCheck } : {}) }
+  if (accepted == null) {
+    const outputs = new Set(results.map(keyOfResult)).size
+    return { ...base, status: 'unverified', error: { code: 'ERR_NO_QUORUM', message: `the replicas did not agree (${results.length} results, ${outputs} different outputs)` } }
+  }
+  const source = spotCheck === 'failed' && local != null
+    ? { stdout: local.stdout, stderr: local.stderr, exitCode: local.exitCode, trap: local.trap, outputCid: rawCid(local.stdout) }
+    : (() => { const r = agreeing[0]; return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode, trap: r.trap, outputCid: r.outputCid } })()
+  if (source.trap != null && MODULE_FAULTS.test(source.trap)) {
+    return { ...base, status: 'failed', output: source, error: { code: 'ERR_INVALID_MODULE', message: source.trap } }
+  }
+  if (source.exitCode === -1 && source.trap === 'timeout') {
+    return { ...base, status: 'timed-out', output: source, error: { code: 'ERR_TASK_TIMEOUT', message: `the program ran past its time limit of ${input.work.requirements.timeoutMs} ms` } }
+  }
+  return { ...base, status: verified ? 'completed' : 'unverified', output: source }
+}

@@ -1,0 +1,47 @@
+/**
+ * Running one task in the executor, the same way for a worker serving a lease and for a
+ * requester's spot check: the task's own limits and seed, and a module that cannot run (not
+ * WebAssembly, a forbidden import, memory over the cap) turned into the task's deterministic
+ * outcome, which every honest replica reports alike. Anything else (the executor is busy or
+ * stopping, the run was aborted) says nothing about the task and is thrown.
+ */
+import type { CID } from 'multiformats/cid'
+import type { ExecResult, Executor } from './executor/index.ts'
+import { InvalidModuleError, MemoryLimitError, ModuleCidMismatchError } from './executor/index.ts'
+import { taskSeed, type TaskSpec } from './task.ts'
+
+export type TaskOutcome = ExecResult
+
+/** True for executor errors that are the task's own deterministic outcome. */
+export function isModuleFault (err: unknown): boolean {
+  return err instanceof InvalidModuleError || err instanceof MemoryLimitError || err instanceof ModuleCidMismatchError
+}
+
+export async function runTask (executor: Executor, spec: TaskSpec, id: CID, module: Uint8Array, stdin: Uint8Array, signal?: AbortSignal): Promise<TaskOutcome> {
+  try {
+    const result = await executor.run({
+      moduleCid: spec.module,
+      module,
+      stdin,
+      args: spec.args,
+      env: spec.env,
+      memoryMiB: spec.memoryMiB,
+      timeoutMs: spec.timeoutMs,
+      seed: taskSeed(id)
+    }, { signal })
+    return { ...result, exitCode: Math.max(-1, Math.min(255, result.exitCode)), trap: result.trap?.slice(0, 512) }
+  } catch (err) {
+    if (!isModuleFault(err)) throw err
+    const e = err as Error
+    return {
+      exitCode: -1,
+      trap: `${e.name}: ${e.message}`.slice(0, 512),
+      stdout: new Uint8Array(0),
+      stderr: new Uint8Array(0),
+      stdoutTruncated: false,
+      stderrTruncated: false,
+      wallMs: 0,
+      cpuMs: 0
+    }
+  }
+}

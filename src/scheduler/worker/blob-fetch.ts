@@ -1,0 +1,107 @@
+/**
+ * The blobs (modules, inputs) a worker needs for the tasks of one lease: looked up locally
+ * first, otherwise asked of the requester with a `want` frame and received in `chunk` frames
+ * into one buffer of the declared size, then checked against the CID before anything uses them.
+ * Wants of one moment go out in one frame; a blob wanted by several tasks is fetched once.
+ */
+import type { CID } from 'multiformats/cid'
+import { bytesMatchCid } from '../../proofs/encoding.ts'
+import type { BlobStore } from '../blob-store.ts'
+import { BlobMismatchError, ProtocolViolationError } from '../errors.ts'
+
+/** Most bytes of blobs one lease receives at once (a module and an input at their caps, with room). */
+const MAX_INCOMING_BYTES = 384 * 1024 * 1024
+
+interface Wanted {
+  cid: CID
+  size: number
+  kind: 'module' | 'input'
+  buffer?: Uint8Array
+  offset: number
+  resolve: (bytes: Uint8Array) => void
+  reject: (err: Error) => void
+  promise: Promise<Uint8Array>
+}
+
+export class BlobFetch {
+  private readonly blobs: BlobStore
+  private readonly sendWant: (cids: CID[]) => void
+  private readonly wanted = new Map<string, Wanted>()
+  private readonly unsent: CID[] = []
+  private incomingBytes = 0
+  private flushScheduled = false
+
+  constructor (blobs: BlobStore, sendWant: (cids: CID[]) => void) {
+    this.blobs = blobs
+    this.sendWant = sendWant
+  }
+
+  /** The blob's bytes, from here or from the requester. */
+  async get (cid: CID, size: number, kind: 'module' | 'input'): Promise<Uint8Array> {
+    const local = kind === 'input' ? this.blobs.getHot(cid) ?? await this.blobs.get(cid) : await this.blobs.get(cid)
+    if (local != null) return local
+    const key = cid.toString()
+    const existing = this.wanted.get(key)
+    if (existing != null) return await existing.promise
+    if (this.incomingBytes + size > MAX_INCOMING_BYTES) throw new ProtocolViolationError(`over ${MAX_INCOMING_BYTES} bytes of blobs in flight on one lease`, 'ERR_TOO_LARGE')
+    const entry = { cid, size, kind, offset: 0 } as Wanted
+    entry.promise = new Promise<Uint8Array>((resolve, reject) => { entry.resolve = resolve; entry.reject = reject })
+    entry.promise.catch(() => {})
+    this.wanted.set(key, entry)
+    this.incomingBytes += size
+    this.unsent.push(cid)
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      queueMicrotask(() => {
+        this.flushScheduled = false
+        if (this.unsent.length > 0) this.sendWant(this.unsent.splice(0))
+      })
+    }
+    return await entry.promise
+  }
+
+  /** A `chunk` frame. Throws `ProtocolViolationError` for bytes not asked for or past the declared size. */
+  chunk (cid: CID, data: Uint8Array): void {
+    const entry = this.wanted.get(cid.toString())
+    if (entry == null) throw new ProtocolViolationError(`chunk of ${cid.toString()}, which was not asked for`)
+    entry.buffer ??= new Uint8Array(entry.size)
+    if (entry.offset + data.byteLength > entry.size) {
+      this.fail(entry, new BlobMismatchError(`${entry.kind} ${cid.toString()} is longer than the ${entry.size} bytes the task declares`))
+      throw new ProtocolViolationError(`${entry.kind} bytes past the declared size`, 'ERR_BLOB_MISMATCH')
+    }
+    entry.buffer.set(data, entry.offset)
+    entry.offset += data.byteLength
+  }
+
+  /** An `end` frame: checks the blob and hands it to the tasks waiting for it. */
+  async end (cid: CID): Promise<void> {
+    const entry = this.wanted.get(cid.toString())
+    if (entry == null) throw new ProtocolViolationError(`end of ${cid.toString()}, which was not asked for`)
+    const bytes = entry.buffer ?? new Uint8Array(0)
+    if (entry.offset !== entry.size || !bytesMatchCid(bytes, cid)) {
+      this.fail(entry, new BlobMismatchError(`${entry.kind} bytes do not match ${cid.toString()}`))
+      throw new ProtocolViolationError(`${entry.kind} bytes do not match their CID`, 'ERR_BLOB_MISMATCH')
+    }
+    this.done(entry)
+    // Modules are run again and again: kept in the cache. Inputs are usually one-off: memory only.
+    if (entry.kind === 'module') await this.blobs.cacheVerified(cid, bytes)
+    else this.blobs.holdVerified(cid, bytes)
+    entry.resolve(bytes)
+  }
+
+  /** Fails every wait (the lease ended). */
+  abort (err: Error): void {
+    for (const entry of [...this.wanted.values()]) this.fail(entry, err)
+  }
+
+  private done (entry: Wanted): void {
+    this.wanted.delete(entry.cid.toString())
+    this.incomingBytes -= entry.size
+  }
+
+  private fail (entry: Wanted, err: Error): void {
+    if (this.wanted.get(entry.cid.toString()) !== entry) return
+    this.done(entry)
+    entry.reject(err)
+  }
+}

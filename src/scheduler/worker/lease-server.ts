@@ -1,0 +1,410 @@
+/**
+ * The worker's side of one lease stream: takes tasks (many at once, up to the lease's window),
+ * fetches the blobs it lacks, runs each task in a shared slot, returns results in batches,
+ * commits to them in a hash chain and signs a checkpoint every CHECKPOINT_EVERY_RESULTS results
+ * or CHECKPOINT_EVERY_MS, and ends the lease on expiry, on request, when the requester stops
+ * acknowledging, or when the node stops. See docs/protocol.md, "Leases".
+ */
+import { logger } from '@libp2p/logger'
+import type { CID } from 'multiformats/cid'
+import { ResultChain, sameBytes } from '../../proofs/commitment.ts'
+import { bytesMatchCid, rawCid } from '../../proofs/encoding.ts'
+import { leaseId, signCheckpoint, verifyAck, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
+import type { Signer } from '../../proofs/signing.ts'
+import type { PeerActionName } from '../../shared/peer-actions.ts'
+import { InvalidSignatureError } from '../../errors.ts'
+import { ChannelClosedError, type Channel } from '../../transport.ts'
+import type { BlobStore } from '../blob-store.ts'
+import {
+  ACK_TIMEOUT_MS, BATCH_FRAME_BYTES, CHECKPOINT_EVERY_MS, CHECKPOINT_EVERY_RESULTS, CHUNK_BYTES, INLINE_BYTES,
+  LEASE_IDLE_TIMEOUT_MS, LEASE_WINDOW_PER_SLOT, MAX_STDERR_BYTES, RUNNING_NOTICE_MS
+} from '../constants.ts'
+import { BlobMismatchError, ProtocolViolationError } from '../errors.ts'
+import type { Executor } from '../executor/index.ts'
+import { MAX_FRAME_ITEMS, parseRequesterFrame, type RequesterFrame, type ResultFrame, type TaskFrame } from '../lease-frames.ts'
+import { runTask } from '../run-task.ts'
+import { creditsFor, taskId } from '../task.ts'
+import { BlobFetch } from './blob-fetch.ts'
+import type { SlotScheduler } from './slots.ts'
+
+const log = logger('depin:worker:lease')
+
+/** How often a lease's timers (checkpoint cadence, pings, overdue acks, expiry) are checked. */
+const HOUSEKEEPING_MS = 500
+
+export interface LeaseServerComponents {
+  signer: Signer
+  executor: Executor
+  blobs: BlobStore
+  slots: SlotScheduler
+  reportPeer: (peerId: string, action: PeerActionName) => void
+  /** The requester acknowledged a checkpoint (the worker keeps the best one to settle with). */
+  onAck: (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck) => void
+}
+
+/** How a lease went, for the worker's records and logs. */
+export interface LeaseSummary {
+  leaseId: string
+  requester: string
+  startedAt: number
+  endedAt: number
+  /** Results returned and committed to. */
+  tasks: number
+  /** Tasks refused or abandoned (not committed, not charged). */
+  refused: number
+  /** Credits claimed by the last checkpoint, and acknowledged by the requester. */
+  amount: number
+  paid: number
+  /** Why it ended (an error code, or `closed` when the requester closed it). */
+  reason: string
+}
+
+interface Task {
+  id: CID
+  idText: string
+  frame: TaskFrame
+  controller: AbortController
+  running: boolean
+  notice?: ReturnType<typeof setTimeout>
+}
+
+interface Done { frame: ResultFrame, stdout: Uint8Array, stderr: Uint8Array }
+
+export class LeaseServer {
+  private readonly c: LeaseServerComponents
+  private readonly lease: Lease
+  private readonly idText: string
+  private readonly channel: Channel
+  private readonly window: number
+  private readonly chain = new ResultChain()
+  private cpuMsTotal = 0
+  /** Σ timeoutMs of outstanding tasks: what they could still cost, for the cap check. */
+  private reserveMs = 0
+  private readonly outstanding = new Map<string, Task>()
+  private readonly done: Done[] = []
+  private readonly notices: CID[] = []
+  private flushScheduled = false
+  private readonly sent = new Map<number, SignedCheckpoint>()
+  private readonly unacked: Array<{ seq: number, at: number }> = []
+  private lastCheckpoint = { seq: 0, count: 0 }
+  private firstUncommittedAt = 0
+  private best?: SignedAck
+  private refused = 0
+  private lastSentAt = Date.now()
+  private ackOverdue = false
+  private closing = false
+  private ended = false
+  private endedAt = 0
+  private reason = 'closed'
+  private readonly startedAt = Date.now()
+  private readonly fetch: BlobFetch
+  private housekeeping?: ReturnType<typeof setInterval>
+  private readonly endedNow = Promise.withResolvers<void>()
+
+  constructor (components: LeaseServerComponents, lease: Lease, channel: Channel) {
+    this.c = components
+    this.lease = lease
+    this.idText = leaseId(lease.body).toString()
+    this.channel = channel
+    this.window = lease.body.slots * LEASE_WINDOW_PER_SLOT
+    this.fetch = new BlobFetch(components.blobs, (cids) => { this.send({ t: 'want', cids }) })
+  }
+
+  /** Serves the stream until the lease ends; resolves with how it went. */
+  async serve (): Promise<LeaseSummary> {
+    this.housekeeping = setInterval(() => { this.tick() }, HOUSEKEEPING_MS)
+    this.housekeeping.unref?.()
+    try {
+      while (!this.finishedReading()) {
+        let frame: RequesterFrame
+        try {
+          frame = parseRequesterFrame(await this.channel.receive())
+        } catch (err) {
+          if (err instanceof ChannelClosedError) {
+            // The requester closed its side: no more tasks or acks. Finish what is running.
+            this.beginEnd('closed', false)
+            await this.endedNow.promise
+            break
+          }
+          throw err
+        }
+        await this.handle(frame)
+      }
+      await this.channel.close()
+    } catch (err) {
+      // Past the `end` frame, a stream that dies (no final acknowledgement) is just the end.
+      if (this.ended) return this.summary()
+      this.reason = (err as { code?: string }).code ?? 'ERR_LEASE_FAILED'
+      this.abortAll(err as Error)
+      if (err instanceof ProtocolViolationError || err instanceof InvalidSignatureError) {
+        await this.channel.send({ t: 'error', code: (err as ProtocolViolationError).code, message: (err as Error).message.slice(0, 500) }).catch(() => {})
+      }
+      throw err
+    } finally {
+      clearInterval(this.housekeeping)
+      this.fetch.abort(new ProtocolViolationError('the lease ended', 'ERR_LEASE_ENDED'))
+    }
+    return this.summary()
+  }
+
+  /** Ends the lease because the node is stopping. */
+  stop (): void {
+    this.abortAll(new Error('the node is stopping'))
+    this.beginEnd('ERR_STOPPING', true)
+  }
+
+  summary (): LeaseSummary {
+    return {
+      leaseId: this.idText,
+      requester: this.lease.body.requester,
+      startedAt: this.startedAt,
+      endedAt: this.endedAt === 0 ? Date.now() : this.endedAt,
+      tasks: this.chain.count,
+      refused: this.refused,
+      amount: creditsFor(this.lease.body.price, this.cpuMsTotal),
+      paid: this.best?.body.paid ?? 0,
+      reason: this.reason
+    }
+  }
+
+  private async handle (frame: RequesterFrame): Promise<void> {
+    switch (frame.t) {
+      case 'tasks': for (const task of frame.tasks) this.admit(task); break
+      case 'chunk': this.fetch.chunk(frame.cid, frame.data); break
+      case 'end': await this.fetch.end(frame.cid); break
+      case 'ack': this.onAck(frame.ack); break
+      case 'cancel': this.outstanding.get(frame.task.toString())?.controller.abort(new ProtocolViolationError('cancelled by the requester', 'ERR_CANCELLED')); break
+      case 'close': this.beginEnd('closed', false); break
+      case 'ping': break
+      case 'open': throw new ProtocolViolationError('a second open on a lease stream')
+    }
+  }
+
+  /** Takes a task, or refuses it with a `task-error` (not committed, not charged). */
+  private admit (frame: TaskFrame): void {
+    const id = taskId(frame.spec)
+    const idText = id.toString()
+    const terms = this.lease.body
+    const spec = frame.spec
+    const now = Date.now()
+    const refuse = (code: string, message: string): void => {
+      this.refused++
+      this.send({ t: 'task-error', task: id, code, message })
+    }
+    if (this.closing) return refuse('ERR_LEASE_ENDING', 'the lease is ending')
+    if (this.outstanding.has(idText)) return refuse('ERR_DUPLICATE_TASK', 'this task is already running on the lease')
+    if (this.outstanding.size >= this.window) return refuse('ERR_LEASE_FULL', `the lease's window of ${this.window} tasks is full`)
+    if (spec.memoryMiB > terms.memoryMiB || spec.timeoutMs > terms.maxTaskMs) return refuse('ERR_TASK_LIMITS', 'the task asks for more memory or time than the lease allows')
+    if (now >= terms.expiresAt) return refuse('ERR_LEASE_EXPIRED', 'the lease has expired')
+    if (this.ackOverdue) return refuse('ERR_ACK_OVERDUE', 'a checkpoint waits for its acknowledgement')
+    if (creditsFor(terms.price, this.cpuMsTotal + this.reserveMs + spec.timeoutMs) > terms.maxCredits) return refuse('ERR_LEASE_CAP', 'the task could take the lease past its credit cap')
+    if (frame.deadline <= now || this.c.slots.estimateStart(now) >= frame.deadline) return refuse('ERR_CANNOT_START', 'the task cannot start here before its deadline')
+    if (frame.stdin != null && (frame.stdin.byteLength !== spec.inputBytes || !bytesMatchCid(frame.stdin, spec.input))) {
+      this.c.reportPeer(this.channel.remotePeer, 'MalformedMessage')
+      return refuse('ERR_BLOB_MISMATCH', 'the inline stdin does not match the task\'s input CID')
+    }
+    const task: Task = { id, idText, frame, controller: new AbortController(), running: false }
+    this.outstanding.set(idText, task)
+    this.reserveMs += spec.timeoutMs
+    void this.run(task)
+  }
+
+  private async run (task: Task): Promise<void> {
+    const spec = task.frame.spec
+    const signal = task.controller.signal
+    try {
+      const module = await this.fetch.get(spec.module, spec.moduleBytes, 'module')
+      const stdin = task.frame.stdin ?? await this.fetch.get(spec.input, spec.inputBytes, 'input')
+      const release = await this.c.slots.acquire(this.idText, this.lease.body.slots, signal)
+      let outcome
+      try {
+        task.running = true
+        task.notice = setTimeout(() => { this.notices.push(task.id); this.scheduleFlush() }, RUNNING_NOTICE_MS)
+        outcome = await runTask(this.c.executor, spec, task.id, module, stdin, signal)
+        this.c.slots.observe(outcome.wallMs)
+      } finally {
+        clearTimeout(task.notice)
+        release()
+      }
+      this.finish(task)
+      const stderr = outcome.stderr.subarray(0, MAX_STDERR_BYTES)
+      this.done.push({
+        frame: {
+          task: task.id,
+          exit: outcome.exitCode,
+          ...(outcome.trap != null ? { trap: outcome.trap } : {}),
+          out: rawCid(outcome.stdout),
+          outBytes: outcome.stdout.byteLength,
+          errBytes: stderr.byteLength,
+          // What is billed is capped at the task's time limit.
+          cpuMs: Math.min(spec.timeoutMs, Math.round(outcome.cpuMs)),
+          wallMs: Math.round(outcome.wallMs),
+          stdoutTruncated: outcome.stdoutTruncated,
+          stderrTruncated: outcome.stderrTruncated || outcome.stderr.byteLength > MAX_STDERR_BYTES
+        },
+        stdout: outcome.stdout,
+        stderr
+      })
+      this.scheduleFlush()
+    } catch (err) {
+      this.finish(task)
+      const e = err as Error & { code?: string }
+      if (err instanceof BlobMismatchError) this.c.reportPeer(this.channel.remotePeer, 'MalformedMessage')
+      this.refused++
+      this.send({ t: 'task-error', task: task.id, code: e.code ?? 'ERR_TASK_FAILED', message: e.message.slice(0, 500) })
+      this.maybeEnd()
+    }
+  }
+
+  private finish (task: Task): void {
+    if (this.outstanding.get(task.idText) !== task) return
+    this.outstanding.delete(task.idText)
+    this.reserveMs -= task.frame.spec.timeoutMs
+  }
+
+  private scheduleFlush (): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    setImmediate(() => { this.flush() })
+  }
+
+  /** Sends waiting running notices and results (batched), committing to each result as it goes. */
+  private flush (): void {
+    this.flushScheduled = false
+    const started = this.notices.splice(0).filter((id) => this.outstanding.has(id.toString()))
+    for (let i = 0; i < started.length; i += MAX_FRAME_ITEMS) this.send({ t: 'running', tasks: started.slice(i, i + MAX_FRAME_ITEMS) })
+    let batch: ResultFrame[] = []
+    let bytes = 0
+    const flushBatch = (): void => {
+      if (batch.length > 0) this.send({ t: 'results', results: batch })
+      batch = []
+      bytes = 0
+    }
+    for (const { frame, stdout, stderr } of this.done.splice(0)) {
+      this.commit(frame)
+      if (stdout.byteLength <= INLINE_BYTES && stderr.byteLength <= INLINE_BYTES) {
+        batch.push({ ...frame, stdout, stderr })
+        bytes += stdout.byteLength + stderr.byteLength + 200
+        if (bytes >= BATCH_FRAME_BYTES || batch.length >= MAX_FRAME_ITEMS) flushBatch()
+        continue
+      }
+      // A large output goes alone, followed by its data frames (stdout, then stderr).
+      flushBatch()
+      this.send({ t: 'results', results: [frame] })
+      for (const [which, data] of [['stdout', stdout], ['stderr', stderr]] as const) {
+        for (let offset = 0; offset < data.byteLength; offset += CHUNK_BYTES) {
+          this.send({ t: 'data', task: frame.task, which, data: data.subarray(offset, offset + CHUNK_BYTES) })
+        }
+      }
+    }
+    flushBatch()
+    this.maybeCheckpoint(false)
+    this.maybeEnd()
+  }
+
+  private commit (frame: ResultFrame): void {
+    if (this.chain.count === this.lastCheckpoint.count) this.firstUncommittedAt = Date.now()
+    this.chain.add({ task: frame.task, out: frame.out, exit: frame.exit, cpuMs: frame.cpuMs })
+    this.cpuMsTotal += frame.cpuMs
+  }
+
+  /** Signs and sends a checkpoint when enough results or time went by since the last one (or when forced). */
+  private maybeCheckpoint (force: boolean): void {
+    const uncommitted = this.chain.count - this.lastCheckpoint.count
+    if (uncommitted === 0) return
+    if (!force && uncommitted < CHECKPOINT_EVERY_RESULTS && Date.now() - this.firstUncommittedAt < CHECKPOINT_EVERY_MS) return
+    const seq = this.lastCheckpoint.seq + 1
+    const checkpoint = signCheckpoint(this.c.signer, {
+      v: 1,
+      lease: leaseId(this.lease.body),
+      worker: this.c.signer.peerId,
+      seq,
+      count: this.chain.count,
+      root: this.chain.root,
+      amount: creditsFor(this.lease.body.price, this.cpuMsTotal),
+      at: Date.now()
+    })
+    this.lastCheckpoint = { seq, count: this.chain.count }
+    this.sent.set(seq, checkpoint)
+    this.unacked.push({ seq, at: Date.now() })
+    this.send({ t: 'checkpoint', checkpoint })
+  }
+
+  private onAck (ack: SignedAck): void {
+    const a = ack.body
+    const terms = this.lease.body
+    if (a.requester !== terms.requester || a.lease.toString() !== this.idText) throw new ProtocolViolationError('acknowledgement for another lease')
+    verifyAck(ack)
+    const checkpoint = this.sent.get(a.seq)
+    if (checkpoint == null || checkpoint.body.count !== a.count || !sameBytes(checkpoint.body.root, a.root)) {
+      throw new ProtocolViolationError(`acknowledgement of a checkpoint this worker did not send (seq ${a.seq})`)
+    }
+    if (a.paid > checkpoint.body.amount) throw new ProtocolViolationError('acknowledgement paying more than the checkpoint claims')
+    while (this.unacked.length > 0 && this.unacked[0].seq <= a.seq) this.unacked.shift()
+    this.ackOverdue = false
+    if (this.best == null || a.paid >= this.best.body.paid) {
+      this.best = ack
+      this.c.onAck(this.lease, checkpoint, ack)
+    }
+    // Older checkpoints are not needed any more (settles use the acknowledged one).
+    for (const seq of this.sent.keys()) if (seq < a.seq) this.sent.delete(seq)
+  }
+
+  /** Periodic: checkpoint cadence, pings, overdue acknowledgements, expiry. */
+  private tick (): void {
+    const now = Date.now()
+    this.maybeCheckpoint(false)
+    const oldest = this.unacked[0]
+    if (oldest != null && now - oldest.at > ACK_TIMEOUT_MS) {
+      this.ackOverdue = true
+      if (now - oldest.at > 3 * ACK_TIMEOUT_MS) {
+        log('requester %s stopped acknowledging lease %s', this.lease.body.requester, this.idText)
+        this.abortAll(new ProtocolViolationError('the requester stopped acknowledging checkpoints', 'ERR_ACK_TIMEOUT'))
+        this.beginEnd('ERR_ACK_TIMEOUT', true)
+      }
+    }
+    if (now >= this.lease.body.expiresAt) this.beginEnd('ERR_LEASE_EXPIRED', false)
+    if (this.ended && now - this.endedAt > ACK_TIMEOUT_MS) this.channel.abort(new ProtocolViolationError('no final acknowledgement', 'ERR_ACK_TIMEOUT'))
+    if (now - this.lastSentAt >= LEASE_IDLE_TIMEOUT_MS / 2) this.send({ t: 'ping' })
+  }
+
+  /** Stops taking tasks; `abortWaiting` also gives up tasks that have not started. */
+  private beginEnd (reason: string, abortWaiting: boolean): void {
+    if (!this.closing) {
+      this.closing = true
+      this.reason = reason
+    }
+    if (abortWaiting) {
+      for (const task of this.outstanding.values()) if (!task.running) task.controller.abort(new ProtocolViolationError('the lease is ending', 'ERR_LEASE_ENDING'))
+    }
+    this.maybeEnd()
+  }
+
+  /** Once ending and idle: the final checkpoint and the `end` frame. */
+  private maybeEnd (): void {
+    if (!this.closing || this.ended || this.outstanding.size > 0 || this.done.length > 0 || this.flushScheduled) return
+    this.maybeCheckpoint(true)
+    this.ended = true
+    this.endedAt = Date.now()
+    this.send({ t: 'end', code: this.reason, message: `lease ${this.idText} ended: ${this.reason}` })
+    this.endedNow.resolve()
+  }
+
+  /** Reading stops once ended and every checkpoint is acknowledged. */
+  private finishedReading (): boolean {
+    return this.ended && this.unacked.length === 0
+  }
+
+  private abortAll (err: Error): void {
+    for (const task of this.outstanding.values()) task.controller.abort(err)
+  }
+
+  private send (frame: unknown): void {
+    this.lastSentAt = Date.now()
+    this.channel.send(frame).catch((err: Error) => {
+      log('sending on lease %s failed: %s', this.idText, err.message)
+      this.abortAll(err)
+      this.channel.abort(err)
+    })
+  }
+}

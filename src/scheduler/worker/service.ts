@@ -1,0 +1,256 @@
+/**
+ * The worker side of the market: answers lease offers (bid or decline), turns accepts into
+ * co-signed leases, serves each lease's stream, keeps its best acknowledgement per lease, and
+ * settles a finished lease itself when its requester has not (the acknowledgement it signed is
+ * enough for the ledger).
+ */
+import { logger } from '@libp2p/logger'
+import type { CID } from 'multiformats/cid'
+import { leaseId, signLeaseAsWorker, verifyLease, LEASE_DOMAIN, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
+import { assertSigned, type Signer } from '../../proofs/signing.ts'
+import type { Capacity } from '../../shared/capacity.ts'
+import type { PeerActionName } from '../../shared/peer-actions.ts'
+import type { Channel, ChannelOpener } from '../../transport.ts'
+import type { BlobStore } from '../blob-store.ts'
+import { LEASE_OPEN_TIMEOUT_MS, NEGOTIATE_PROTOCOL, SEEN_OFFERS_MAX, WORKER_SETTLE_DELAY_MS } from '../constants.ts'
+import { AcceptReplayedError, ProtocolViolationError, TRANSIENT_DECLINES, UnknownOfferError } from '../errors.ts'
+import type { Executor } from '../executor/index.ts'
+import type { JobStore } from '../job-store.ts'
+import { parseRequesterFrame } from '../lease-frames.ts'
+import { signBid, signDecline, type Accept, type NegotiateResponse, type SignedBid, type SignedOffer } from '../messages.ts'
+import { bidTerms, checkAccept, judgeOffer } from './admission.ts'
+import { LeaseServer, type LeaseSummary } from './lease-server.ts'
+import { SlotScheduler } from './slots.ts'
+
+const log = logger('depin:worker')
+
+export interface WorkerComponents {
+  signer: Signer
+  executor: Executor
+  blobs: BlobStore
+  records: JobStore
+  channels: ChannelOpener
+  /** What this node offers right now. */
+  capacity: () => Capacity
+  /** Whether the requester can still pay `amount` credits (the ledger's answer; true without one). */
+  canPay: (requester: string, amount: number) => Promise<boolean>
+  reportPeer: (peerId: string, action: PeerActionName) => void
+  /** Submits a settle of a lease through an acknowledged checkpoint; absent: this worker never settles itself. */
+  settle?: (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck) => Promise<void>
+  /** Credits the chain (and pending settles) already pay under a lease. */
+  settled?: (leaseId: string) => Promise<number>
+}
+
+export interface WorkerEvents {
+  /** A lease was made with a requester. */
+  onLeaseOpened?: (lease: Lease) => void
+  /** A lease ended (summary of what ran and what it earned). */
+  onLeaseEnded?: (summary: LeaseSummary) => void
+}
+
+interface Answer {
+  response: NegotiateResponse
+  bid?: SignedBid
+  offer: SignedOffer
+  expiresAt: number
+}
+
+interface Held {
+  lease: Lease
+  openTimer?: ReturnType<typeof setTimeout>
+  server?: LeaseServer
+  best?: { checkpoint: SignedCheckpoint, ack: SignedAck }
+}
+
+export class WorkerService {
+  private readonly c: WorkerComponents
+  private readonly events: WorkerEvents
+  readonly slots: SlotScheduler
+  private readonly answers = new Map<string, Answer>()
+  private readonly held = new Map<string, Held>()
+  private readonly finished = new Set<string>()
+  private readonly settleTimers = new Set<ReturnType<typeof setTimeout>>()
+  private stopped = true
+
+  constructor (components: WorkerComponents, events: WorkerEvents = {}) {
+    this.c = components
+    this.events = events
+    this.slots = new SlotScheduler(() => components.capacity().slots)
+  }
+
+  start (): void {
+    this.stopped = false
+  }
+
+  stop (): void {
+    this.stopped = true
+    for (const held of this.held.values()) {
+      clearTimeout(held.openTimer)
+      held.server?.stop()
+    }
+    this.slots.clear(new Error('the node is stopping'))
+    for (const timer of this.settleTimers) clearTimeout(timer)
+    this.settleTimers.clear()
+  }
+
+  /** Leases served now, and the tasks running and waiting. */
+  load (): { leases: number, running: number, queued: number, slots: number } {
+    return { leases: this.held.size, running: this.slots.active, queued: this.slots.queued, slots: this.c.capacity().slots }
+  }
+
+  /** The caps of this requester's open leases here: what it may still owe this worker. */
+  committedTo (requester: string): number {
+    let total = 0
+    for (const held of this.held.values()) if (held.lease.body.requester === requester) total += held.lease.body.maxCredits - (held.best?.ack.body.paid ?? 0)
+    return total
+  }
+
+  /**
+   * Answers a lease offer (arrived by gossip or directly): a bid, a decline, or undefined for
+   * silence. A repeated offer within a bid's lifetime gets the same answer, so gossip and direct
+   * copies of one offer never produce two bids. `direct`: a `not-targeted` decline is sent only
+   * to a direct offer.
+   */
+  async answerOffer (offer: SignedOffer, id: CID, direct: boolean): Promise<{ response: NegotiateResponse, fresh: boolean } | undefined> {
+    if (this.stopped) return undefined
+    const key = id.toString()
+    const now = Date.now()
+    const cached = this.answers.get(key)
+    if (cached != null && cached.expiresAt > now) return { response: cached.response, fresh: false }
+    const capacity = this.c.capacity()
+    let reason = judgeOffer(offer.body, { self: this.c.signer.peerId, capacity, now, leases: this.held.size, queued: this.slots.queued })
+    if (reason === 'silent' || (reason === 'not-targeted' && !direct)) return undefined
+    if (reason == null && !await this.c.canPay(offer.body.requester, offer.body.maxCredits + this.committedTo(offer.body.requester))) reason = 'funds'
+    let response: NegotiateResponse
+    let bid: SignedBid | undefined
+    if (reason == null) {
+      bid = signBid(this.c.signer, { v: 1, offerId: id, worker: this.c.signer.peerId, requester: offer.body.requester, ...bidTerms(offer.body, capacity, this.slots.active, now) })
+      response = { t: 'bid', bid }
+    } else {
+      response = { t: 'decline', decline: signDecline(this.c.signer, { v: 1, offerId: id, worker: this.c.signer.peerId, reason }) }
+    }
+    // Transient refusals are not remembered: the next offer is judged afresh.
+    if (reason == null || !TRANSIENT_DECLINES.has(reason)) {
+      this.answers.set(key, { response, bid, offer, expiresAt: bid?.body.expiresAt ?? offer.body.expiresAt })
+      this.pruneAnswers(now)
+    }
+    return { response, fresh: true }
+  }
+
+  /** Sends the answer to a gossiped offer back to its requester on a negotiation stream. */
+  async answerGossipOffer (offer: SignedOffer, id: CID): Promise<void> {
+    const answer = await this.answerOffer(offer, id, false)
+    if (answer == null || !answer.fresh) return
+    let channel: Channel | undefined
+    try {
+      channel = await this.c.channels.open(offer.body.requester, NEGOTIATE_PROTOCOL, { signal: AbortSignal.timeout(5_000) })
+      await channel.send(answer.response)
+      await channel.receive() // ack or error: either way the requester has it
+      await channel.close()
+    } catch (err) {
+      channel?.abort(err as Error)
+      log('could not send %s for offer %s to %s: %s', answer.response.t, id, offer.body.requester, (err as Error).message)
+    }
+  }
+
+  /** Turns an accept into a co-signed lease, or throws why not. */
+  async accept (accept: Accept, from: string): Promise<Lease> {
+    const body = accept.body
+    if (from !== body.requester) throw new ProtocolViolationError(`accept for ${body.requester} sent by ${from}`)
+    if (body.worker !== this.c.signer.peerId) throw new ProtocolViolationError('accept names another worker')
+    assertSigned(body.requester, LEASE_DOMAIN, body, accept.requesterSig)
+    const id = leaseId(body).toString()
+    if (this.held.has(id) || this.finished.has(id)) throw new AcceptReplayedError(id)
+    const answer = this.answers.get(body.offerId.toString())
+    const now = Date.now()
+    if (answer?.bid == null || answer.expiresAt < now) throw new UnknownOfferError(body.offerId.toString())
+    checkAccept(body, answer.offer.body, answer.bid.body, now)
+    if (this.stopped) throw new ProtocolViolationError('the node is stopping', 'ERR_BUSY')
+    if (!await this.c.canPay(body.requester, body.maxCredits + this.committedTo(body.requester))) throw new ProtocolViolationError('the requester cannot pay the lease\'s cap', 'ERR_FUNDS')
+    const lease: Lease = { body, requesterSig: accept.requesterSig, workerSig: signLeaseAsWorker(this.c.signer, body) }
+    const held: Held = { lease }
+    held.openTimer = setTimeout(() => {
+      if (this.held.get(id) === held && held.server == null) {
+        this.held.delete(id)
+        this.remember(id)
+        log('requester %s never opened lease %s', body.requester, id)
+      }
+    }, LEASE_OPEN_TIMEOUT_MS)
+    held.openTimer.unref?.()
+    this.held.set(id, held)
+    this.events.onLeaseOpened?.(lease)
+    return lease
+  }
+
+  /** Serves an inbound lease stream (its first frame names the lease). */
+  async serveLease (channel: Channel): Promise<void> {
+    const first = parseRequesterFrame(await channel.receive())
+    if (first.t !== 'open') throw new ProtocolViolationError(`a lease stream starts with open, not ${first.t}`)
+    const id = leaseId(first.lease.body).toString()
+    const held = this.held.get(id)
+    if (held == null || held.server != null) {
+      await channel.send({ t: 'error', code: 'ERR_UNKNOWN_LEASE', message: `no lease ${id} waiting to be opened here` })
+      await channel.close()
+      return
+    }
+    if (channel.remotePeer !== held.lease.body.requester) throw new ProtocolViolationError('lease opened by someone other than its requester')
+    clearTimeout(held.openTimer)
+    const server = new LeaseServer({
+      signer: this.c.signer,
+      executor: this.c.executor,
+      blobs: this.c.blobs,
+      slots: this.slots,
+      reportPeer: this.c.reportPeer,
+      onAck: (lease, checkpoint, ack) => { held.best = { checkpoint, ack } }
+    }, held.lease, channel)
+    held.server = server
+    try {
+      await server.serve()
+    } finally {
+      this.held.delete(id)
+      this.remember(id)
+      this.ended(held, server.summary())
+    }
+  }
+
+  private ended (held: Held, summary: LeaseSummary): void {
+    log('lease %s with %s ended (%s): %d tasks, %d credits claimed, %d acknowledged', summary.leaseId, summary.requester, summary.reason, summary.tasks, summary.amount, summary.paid)
+    this.c.records.putLease(summary).catch((err) => { log.error('saving lease record failed: %e', err) })
+    this.events.onLeaseEnded?.(summary)
+    const best = held.best
+    if (best == null || this.c.settle == null || this.stopped) return
+    // The requester settles at the end of a lease; if the chain has not seen it paid a while
+    // later, this worker settles with the acknowledgement it holds.
+    const timer = setTimeout(() => {
+      this.settleTimers.delete(timer)
+      void this.settleIfUnpaid(held.lease, best.checkpoint, best.ack)
+    }, WORKER_SETTLE_DELAY_MS)
+    timer.unref?.()
+    this.settleTimers.add(timer)
+  }
+
+  private async settleIfUnpaid (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck): Promise<void> {
+    try {
+      const id = leaseId(lease.body).toString()
+      if (this.c.settled != null && await this.c.settled(id) >= ack.body.paid) return
+      verifyLease(lease)
+      await this.c.settle?.(lease, checkpoint, ack)
+      log('settled lease %s myself (%d credits)', id, ack.body.paid)
+    } catch (err) {
+      log('settling lease myself failed: %s', (err as Error).message)
+    }
+  }
+
+  private remember (id: string): void {
+    this.finished.add(id)
+    if (this.finished.size > SEEN_OFFERS_MAX) this.finished.delete(this.finished.values().next().value as string)
+  }
+
+  private pruneAnswers (now: number): void {
+    if (this.answers.size <= SEEN_OFFERS_MAX) return
+    for (const [key, answer] of this.answers) {
+      if (answer.expiresAt <= now || this.answers.size > SEEN_OFFERS_MAX) this.answers.delete(key)
+      if (this.answers.size <= SEEN_OFFERS_MAX / 2) break
+    }
+  }
+}
