@@ -102,9 +102,13 @@ export class Mempool {
       if (replaces != null && info.amount <= pendingPaid) throw new AlreadySettledError(`lease ${id.toString()} has a pending settle paying ${pendingPaid}`, 'ignore')
     }
     const pending = (this.byPayer.get(payer) ?? []).filter((e) => e.info.hashHex !== replaces)
+    // A replacement frees the room of the settle it replaces.
+    const freed = replaces != null ? this.byHash.get(replaces) : undefined
+    const count = this.byHash.size - (freed != null ? 1 : 0)
+    const bytes = this.bytesTotal - (freed?.info.bytes.byteLength ?? 0)
     // [IGNORE] bounds
     if (pending.length >= this.init.maxPerPayer) throw new MempoolFullError(`${payer} already has ${pending.length} pending transactions`)
-    if (this.byHash.size >= this.init.maxTxs || this.bytesTotal + info.bytes.byteLength > this.init.maxBytes) {
+    if (count >= this.init.maxTxs || bytes + info.bytes.byteLength > this.init.maxBytes) {
       throw new MempoolFullError('the mempool is full')
     }
     const account = await state.account(payer)
