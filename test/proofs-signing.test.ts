@@ -26,7 +26,6 @@ describe('signing', () => {
     expect(verifyBytes('not-a-peer', signingBytes('test/1', { x: 1 }), sig)).toBe(false)
     expect(verifyBytes(a.peerId, signingBytes('test/1', { x: 1 }), sig.subarray(1))).toBe(false)
   })
-
 })
 
 describe('leases, checkpoints and acknowledgements', () => {
