@@ -37,6 +37,8 @@ describe('crash consistency on a disk LevelDB', () => {
     const genesis = crashGenesis(accounts)
     const peers = [...accounts, miner].map((s) => s.peerId)
     let lastHeight = 0
+    let settledLeases = 0
+    let settles = 0
     try {
       for (let run = 0; run < RUNS; run++) {
         await runAndKill(path, run * 7919 + 1)
@@ -53,21 +55,34 @@ describe('crash consistency on a disk LevelDB', () => {
         }
         expect(parent).toBe(tip.hash)
         // Balances equal a replay from genesis, and the supply adds up.
-        const { actual, replayed } = await replayBalances(ledger, genesis, miner, peers)
+        const { actual, replayed, receipts: replayedReceipts } = await replayBalances(ledger, genesis, miner, peers)
         expect(actual).toEqual(replayed)
         const supply = Object.values(actual).reduce((a, b) => a + b, 0)
         expect(supply).toBe(4 * 1_000_000 + 50 * tip.height)
         expect(await ledger.balance(miner.peerId)).toBe(50 * tip.height)
-        // Every settle on the canonical chain has exactly one receipt.
-        let settles = 0
-        for (let h = 1; h <= tip.height; h++) settles += (await ledger.block(h))!.transactions.filter((t) => t.type === 'settle').length
+        // Every lease settled on the canonical chain has exactly one receipt, from its last settle
+        // there, and so does the replay.
+        const last = new Map<string, { paid: number, txHash: string, height: number }>()
+        for (let h = 1; h <= tip.height; h++) {
+          for (const t of (await ledger.block(h))!.transactions) {
+            if (t.type !== 'settle') continue
+            last.set(t.leaseId as string, { paid: t.amount, txHash: t.hash, height: h })
+            settles++
+          }
+        }
         const receipts = await ledger.receipts({ limit: 1000 })
-        expect(receipts.length).toBe(Math.min(settles, 1000))
+        expect(receipts.length).toBe(Math.min(last.size, 1000))
+        for (const r of receipts) expect({ paid: r.paid, txHash: r.txHash, height: r.height }).toEqual(last.get(r.leaseId))
+        expect(replayedReceipts.replayed).toEqual(replayedReceipts.actual)
+        settledLeases += last.size
         lastHeight = tip.height
         await ledger.stop()
         await db.close()
       }
       expect(lastHeight).toBeGreaterThan(0)
+      expect(settledLeases).toBeGreaterThan(0)
+      // Leases were settled more than once (the cumulative path was exercised).
+      expect(settles).toBeGreaterThan(settledLeases)
     } finally {
       await rm(path, { recursive: true, force: true })
     }

@@ -1,11 +1,12 @@
 import { describe, it, expect, afterEach } from 'vitest'
 import type { Signer } from '../src/proofs/signing.ts'
 import {
-  createLedger, BelowFinalityError, DuplicateError, OverdraftError, KnownInvalidError, actionOf,
+  createLedger, AlreadySettledError, BelowFinalityError, DuplicateError, OverdraftError, KnownInvalidError, actionOf,
   type GenesisConfig, type Ledger, type LedgerStore
 } from '../src/ledger/index.ts'
-import { createSettle, createTransfer } from '../src/ledger/tx.ts'
+import { createTransfer, txInfo, type Transaction } from '../src/ledger/tx.ts'
 import { encode } from '../src/proofs/encoding.ts'
+import { leaseId } from '../src/proofs/lease.ts'
 import {
   buildBlock, buildChain, blockHashHex, diskStore, genesisInfo, infoOf, makeSigners, makeWork, memoryStore,
   replayBalances, startLedger, testGenesis, waitFor, type DiskStore
@@ -24,31 +25,42 @@ async function countKeys (store: LedgerStore): Promise<number> {
 }
 
 describe('forks and reorgs', () => {
-  it('reorgs to a heavier branch: balances equal a replay, receipts counted once, undone txs back in the mempool', async () => {
+  it('reorgs to a heavier branch and back: balances and lease receipts equal a replay, undone txs back in the mempool', async () => {
     const [alice, bob, carol, minerA, minerB, me] = await makeSigners(6)
     const genesis = testGenesis([alice.peerId, bob.peerId])
     const published: string[] = []
     const ledger = await startLedger({ signer: me, genesis, publishTransaction: (b) => { published.push(Buffer.from(b).toString('hex')) } })
     cleanups.push(async () => { await ledger.stop() })
+    const hex = (tx: Transaction): string => Buffer.from(encode(tx)).toString('hex')
     const g = genesisInfo(ledger, genesis)
-    const work = makeWork(alice, bob, { maxCost: 100 })
+    const lease = makeWork(alice, bob)
+    const other = makeWork(alice, bob)
+    const L = leaseId(lease.lease.body).toString()
+    const M = leaseId(other.lease.body).toString()
 
-    // Branch A: a transfer alice → carol and the settle (40), two blocks.
+    // Branch A: a transfer alice → carol and lease L settled at 40; then L settled twice in one
+    // block (50, then 60). Two blocks.
     const tA = createTransfer(alice, { network, to: carol.peerId, amount: 100, nonce: 0 })
-    const settleA = createSettle(alice, { network, agreement: work.agreement, result: work.result, amount: 40 })
-    const a1 = buildBlock({ genesis, parent: g, miner: minerA.peerId, txs: [tA, settleA], timestamp: 1000 })
-    const a2 = buildBlock({ genesis, parent: infoOf(a1), miner: minerA.peerId, timestamp: 2000 })
-    // Branch B: the same agreement settled for 30, a transfer bob → carol, three blocks.
-    const settleB = createSettle(alice, { network, agreement: work.agreement, result: work.result, amount: 30 })
+    const L40 = lease.settle(network, 40)
+    const L50 = lease.settle(network, 50)
+    const L60 = lease.settle(network, 60)
+    const a1 = buildBlock({ genesis, parent: g, miner: minerA.peerId, txs: [tA, L40], timestamp: 1000 })
+    const a2 = buildBlock({ genesis, parent: infoOf(a1), miner: minerA.peerId, txs: [L50, L60], timestamp: 2000 })
+    // Branch B: L settled once at 30 (its first checkpoint, acknowledged for less), a transfer
+    // bob → carol and lease M settled twice in one block (5, then 9). Three blocks.
+    const L30 = lease.settle(network, 30, { seq: 1, claimed: 40 })
     const tB = createTransfer(bob, { network, to: carol.peerId, amount: 7, nonce: 0 })
-    const b1 = buildBlock({ genesis, parent: g, miner: minerB.peerId, txs: [settleB], timestamp: 1100 })
-    const b2 = buildBlock({ genesis, parent: infoOf(b1), miner: minerB.peerId, txs: [tB], timestamp: 2100 })
+    const M5 = other.settle(network, 5)
+    const M9 = other.settle(network, 9)
+    const b1 = buildBlock({ genesis, parent: g, miner: minerB.peerId, txs: [L30], timestamp: 1100 })
+    const b2 = buildBlock({ genesis, parent: infoOf(b1), miner: minerB.peerId, txs: [tB, M5, M9], timestamp: 2100 })
     const b3 = buildBlock({ genesis, parent: infoOf(b2), miner: minerB.peerId, timestamp: 3100 })
 
     await ledger.addBlock(a1)
     await ledger.addBlock(a2)
     expect(await ledger.balance(carol.peerId)).toBe(100)
-    expect(await ledger.balance(bob.peerId)).toBe(1040)
+    expect(await ledger.balance(bob.peerId)).toBe(1060)
+    expect(await ledger.receipts()).toMatchObject([{ leaseId: L, paid: 60, seq: 3, height: 2, txHash: txInfo(L60).hashHex }])
 
     const reorgs: Array<{ undone: string[], applied: string[] }> = []
     ledger.addEventListener('reorg', (e) => { reorgs.push({ undone: e.detail.undone.map((b) => b.hash), applied: e.detail.applied.map((b) => b.hash) }) })
@@ -61,38 +73,88 @@ describe('forks and reorgs', () => {
     expect(reorgs).toEqual([{ undone: [blockHashHex(a2), blockHashHex(a1)], applied: [blockHashHex(b1), blockHashHex(b2), blockHashHex(b3)] }])
 
     // State is that of branch B only.
-    expect(await ledger.balance(bob.peerId)).toBe(1000 + 30 - 7)
-    expect(await ledger.balance(alice.peerId)).toBe(1000 - 30)
+    expect(await ledger.balance(bob.peerId)).toBe(1000 + 30 + 9 - 7)
+    expect(await ledger.balance(alice.peerId)).toBe(1000 - 30 - 9)
     expect(await ledger.balance(carol.peerId)).toBe(7)
     expect(await ledger.balance(minerA.peerId)).toBe(0)
     expect(await ledger.balance(minerB.peerId)).toBe(150)
-    const receipts = await ledger.receipts({ worker: bob.peerId })
-    expect(receipts).toHaveLength(1)
-    expect(receipts[0]).toMatchObject({ amount: 30, blockHash: blockHashHex(b1) })
+    expect(await ledger.settledAmount(L)).toBe(30)
+    expect(await ledger.settledAmount(M)).toBe(9)
+    expect(await ledger.receipts({ worker: bob.peerId })).toMatchObject([
+      { leaseId: M, paid: 9, seq: 2, blockHash: blockHashHex(b2), txHash: txInfo(M9).hashHex },
+      { leaseId: L, paid: 30, seq: 1, blockHash: blockHashHex(b1), txHash: txInfo(L30).hashHex }
+    ])
 
-    // alice's transfer from the undone branch is pending again (still valid) and announced to the
-    // network; the settle is not (settled on B).
-    expect(ledger.mempool().size).toBe(1)
-    expect(published).toEqual([Buffer.from(encode(tA)).toString('hex')])
-    expect(await ledger.spendable(alice.peerId)).toBe(970 - 100)
+    // From the undone branch, alice's transfer and L's largest settle are pending again (it pays
+    // 30 more than B did) and announced; the smaller settles of L were replaced by it.
+    expect(ledger.mempool().size).toBe(2)
+    expect(published).toEqual([hex(tA), hex(L60)])
+    expect(await ledger.spendable(alice.peerId)).toBe(961 - 100 - 30)
 
     const peers = [alice, bob, carol, minerA, minerB].map((s) => s.peerId)
-    const { actual, replayed } = await replayBalances(ledger, genesis, me, peers)
-    expect(actual).toEqual(replayed)
+    const first = await replayBalances(ledger, genesis, me, peers)
+    expect(first.actual).toEqual(first.replayed)
+    expect(first.receipts.actual).toEqual(first.receipts.replayed)
+    expect(first.receipts.actual).toHaveLength(2)
 
-    // And back: branch A grows heavier again; the pending transfer is in A, so it leaves the mempool.
+    // And back: branch A grows heavier again; the pending transfer and settle are in A, so they
+    // leave the mempool; B's settles of L pay nothing over A's, M's are pending again (the larger).
     const a3 = buildBlock({ genesis, parent: infoOf(a2), miner: minerA.peerId, timestamp: 3000 })
     const a4 = buildBlock({ genesis, parent: infoOf(a3), miner: minerA.peerId, timestamp: 4000 })
     await ledger.addBlock(a3)
     expect((await ledger.addBlock(a4)).status).toBe('reorg')
     expect(await ledger.balance(carol.peerId)).toBe(100)
-    expect(await ledger.balance(bob.peerId)).toBe(1040)
-    expect(await ledger.receipts({ worker: bob.peerId })).toHaveLength(1)
-    // bob's transfer from the undone branch B is pending again; alice's is on the chain.
-    expect(ledger.mempool().size).toBe(1)
-    expect(await ledger.spendable(bob.peerId)).toBe(1040 - 7)
+    expect(await ledger.balance(bob.peerId)).toBe(1060)
+    expect(await ledger.settledAmount(L)).toBe(60)
+    expect(await ledger.settledAmount(M)).toBe(0)
+    expect(await ledger.receipts({ worker: bob.peerId })).toMatchObject([{ leaseId: L, paid: 60, seq: 3, blockHash: blockHashHex(a2) }])
+    expect(ledger.mempool().size).toBe(2)
+    expect(published.slice(2)).toEqual([hex(M9), hex(tB)])
+    expect(await ledger.spendable(bob.peerId)).toBe(1060 - 7)
+    expect(await ledger.spendable(alice.peerId)).toBe(840 - 9)
     const again = await replayBalances(ledger, genesis, me, peers)
     expect(again.actual).toEqual(again.replayed)
+    expect(again.receipts.actual).toEqual(again.receipts.replayed)
+  })
+
+  it('undoing a block that settled a lease twice restores the lease\'s earlier receipt, and redoing it restores the later one', async () => {
+    const [alice, bob, miner, me] = await makeSigners(4)
+    const genesis = testGenesis([alice.peerId])
+    const ledger = await startLedger({ signer: me, genesis })
+    cleanups.push(async () => { await ledger.stop() })
+    const g = genesisInfo(ledger, genesis)
+    const work = makeWork(alice, bob)
+    const L = leaseId(work.lease.body).toString()
+    const s40 = work.settle(network, 40)
+    const a1 = buildBlock({ genesis, parent: g, miner: miner.peerId, txs: [s40], timestamp: 1000 })
+    const a2 = buildBlock({ genesis, parent: infoOf(a1), miner: miner.peerId, txs: [work.settle(network, 50), work.settle(network, 60)], timestamp: 2000 })
+    // A fork after a1 without settles, one block heavier.
+    const [c2, c3] = buildChain(genesis, infoOf(a1), miner.peerId, 2, 1100)
+    for (const b of [a1, a2]) await ledger.addBlock(b)
+    expect(await ledger.settledAmount(L)).toBe(60)
+
+    await ledger.addBlock(c2)
+    expect((await ledger.addBlock(c3)).status).toBe('reorg')
+    expect(await ledger.balance(bob.peerId)).toBe(40)
+    expect(await ledger.balance(alice.peerId)).toBe(960)
+    expect(await ledger.receipts({ worker: bob.peerId })).toEqual([{
+      leaseId: L, requester: alice.peerId, worker: bob.peerId, paid: 40, seq: 1, tasks: 1, height: 1, blockHash: blockHashHex(a1), txHash: txInfo(s40).hashHex
+    }])
+    expect(await ledger.receipts({ requester: alice.peerId })).toHaveLength(1)
+    // The larger undone settle is pending again, due the 20 the chain has not paid.
+    expect(ledger.mempool().size).toBe(1)
+    expect(await ledger.spendable(alice.peerId)).toBe(940)
+
+    // Redo: a2's branch becomes heavier again.
+    const [a3, a4] = buildChain(genesis, infoOf(a2), miner.peerId, 2, 1000)
+    await ledger.addBlock(a3)
+    expect((await ledger.addBlock(a4)).status).toBe('reorg')
+    expect(await ledger.balance(bob.peerId)).toBe(60)
+    expect(await ledger.receipts({ worker: bob.peerId })).toMatchObject([{ leaseId: L, paid: 60, seq: 3, height: 2, blockHash: blockHashHex(a2) }])
+    expect(ledger.mempool().size).toBe(0)
+    const { actual, replayed, receipts } = await replayBalances(ledger, genesis, me, [alice.peerId, bob.peerId, miner.peerId])
+    expect(actual).toEqual(replayed)
+    expect(receipts.actual).toEqual(receipts.replayed)
   })
 
   it('keeps the old chain when a heavier branch turns out to hold an invalid block', async () => {
@@ -119,6 +181,31 @@ describe('forks and reorgs', () => {
     // The bad branch is gone and remembered.
     await expect(ledger.addBlock(b3)).rejects.toBeInstanceOf(KnownInvalidError)
     expect(await ledger.block(blockHashHex(b2))).toBeUndefined()
+  })
+
+  it('keeps the old chain when a heavier branch settles a lease twice, valid only against the old chain', async () => {
+    const [alice, bob, miner, me] = await makeSigners(4)
+    const genesis = testGenesis([alice.peerId])
+    const ledger = await startLedger({ signer: me, genesis })
+    cleanups.push(async () => { await ledger.stop() })
+    const g = genesisInfo(ledger, genesis)
+    const work = makeWork(alice, bob)
+    const s30 = work.settle(network, 30)
+    const [a1, a2] = buildChain(genesis, g, miner.peerId, 2)
+    await ledger.addBlock(a1)
+    await ledger.addBlock(a2)
+    // b2 repeats b1's settle: fine on A (where the lease is unsettled), already settled on B.
+    const b1 = buildBlock({ genesis, parent: g, miner: miner.peerId, timestamp: 1500, txs: [s30] })
+    const b2 = buildBlock({ genesis, parent: infoOf(b1), miner: miner.peerId, timestamp: 2500, txs: [s30] })
+    const b3 = buildBlock({ genesis, parent: infoOf(b2), miner: miner.peerId, timestamp: 3500 })
+    await ledger.addBlock(b1)
+    await ledger.addBlock(b2)
+    const err = await ledger.addBlock(b3).then(() => undefined, (e: Error) => e)
+    expect(err).toBeInstanceOf(AlreadySettledError)
+    expect(actionOf(err)).toBe('reject')
+    expect(ledger.tip().hash).toBe(blockHashHex(a2))
+    expect(await ledger.balance(bob.peerId)).toBe(0)
+    expect(await ledger.receipts()).toEqual([])
   })
 })
 

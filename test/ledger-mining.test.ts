@@ -4,7 +4,7 @@ import { Miner, type BlockTemplate } from '../src/ledger/miner.ts'
 import type { BlockHeader } from '../src/ledger/block.ts'
 import type { Ledger } from '../src/ledger/index.ts'
 import { encodeBlock } from '../src/ledger/block.ts'
-import { makeSigners, startLedger, testGenesis, waitFor } from './fixtures/ledger/helpers.ts'
+import { makeAck, makeCheckpoint, makeLease, makeSigners, startLedger, testGenesis, waitFor } from './fixtures/ledger/helpers.ts'
 
 const stops: Array<() => Promise<void>> = []
 afterEach(async () => { for (const s of stops.splice(0).reverse()) await s() })
@@ -55,13 +55,16 @@ describe('miner (worker thread)', () => {
 })
 
 describe('ledger mining', () => {
-  it('mines blocks with pending transactions on its tip and publishes them', async () => {
+  it('mines blocks with pending transactions (a transfer and a lease settle) on its tip and publishes them', async () => {
     const [alice, bob] = await makeSigners(2)
     const genesis = testGenesis([alice.peerId])
     const published: Uint8Array[] = []
     const ledger: Ledger = await startLedger({ signer: alice, genesis, publishBlock: (b) => { published.push(b) } })
     stops.push(async () => { await ledger.stop() })
     await ledger.transfer(bob.peerId, 25)
+    const lease = makeLease(alice, bob)
+    const checkpoint = makeCheckpoint(bob, lease, { seq: 1, count: 4, amount: 10 })
+    await ledger.submitSettle(lease, checkpoint, makeAck(alice, checkpoint, 10))
     const mined: number[] = []
     ledger.addEventListener('mined', (e) => { mined.push(e.detail.height) })
     ledger.startMining()
@@ -69,10 +72,11 @@ describe('ledger mining', () => {
     await ledger.stopMining()
     expect(ledger.mining().running).toBe(false)
     expect(mined.slice(0, 3)).toEqual([1, 2, 3])
-    expect(await ledger.balance(bob.peerId)).toBe(25)
+    expect(await ledger.balance(bob.peerId)).toBe(25 + 10)
     expect(ledger.mempool().size).toBe(0)
+    expect(await ledger.receipts({ worker: bob.peerId })).toMatchObject([{ paid: 10, tasks: 4, height: 1 }])
     const tip = ledger.tip()
-    expect(await ledger.balance(alice.peerId)).toBe(1000 - 25 + 50 * tip.height)
+    expect(await ledger.balance(alice.peerId)).toBe(1000 - 25 - 10 + 50 * tip.height)
     // Another node accepts the published blocks.
     const other = await startLedger({ signer: bob, genesis })
     stops.push(async () => { await other.stop() })

@@ -6,7 +6,7 @@ import {
   type GenesisConfig, type Ledger, type SyncPeerAction, type SyncRequest, type SyncTransport
 } from '../src/ledger/index.ts'
 import { InvalidMessageError } from '../src/errors.ts'
-import { createSettle, createTransfer } from '../src/ledger/tx.ts'
+import { createTransfer } from '../src/ledger/tx.ts'
 import {
   buildBlock, buildChain, genesisInfo, infoOf, makeSigners, makeWork, startLedger, testGenesis, waitFor
 } from './fixtures/ledger/helpers.ts'
@@ -62,28 +62,40 @@ async function net (): Promise<Net> {
 }
 
 describe('sync', () => {
-  it('syncs a long chain with transactions from a peer, in bounded batches', async () => {
+  it('syncs a long chain with transfers and lease settles from a peer, in bounded batches', async () => {
     const { genesis, signers: [alice, bob, , , miner], source, client, reports } = await net()
     const g = genesisInfo(source, genesis)
     const work = makeWork(alice, bob)
+    const other = makeWork(bob, alice)
+    // One lease settled in block 1 and again in block 2; another settled twice inside block 2.
     const b1 = buildBlock({
       genesis,
       parent: g,
       miner: miner.peerId,
       txs: [
         createTransfer(alice, { network: genesis.networkId, to: bob.peerId, amount: 33, nonce: 0 }),
-        createSettle(alice, { network: genesis.networkId, agreement: work.agreement, result: work.result, amount: 12 })
+        work.settle(genesis.networkId, 12)
       ]
     })
+    const b2 = buildBlock({
+      genesis,
+      parent: infoOf(b1),
+      miner: miner.peerId,
+      txs: [work.settle(genesis.networkId, 20), other.settle(genesis.networkId, 3), other.settle(genesis.networkId, 8)]
+    })
     await source.addBlock(b1)
-    for (const b of buildChain(genesis, infoOf(b1), miner.peerId, MAX_SYNC_HEADERS + 88)) await source.addBlock(b)
+    await source.addBlock(b2)
+    for (const b of buildChain(genesis, infoOf(b2), miner.peerId, MAX_SYNC_HEADERS + 88)) await source.addBlock(b)
     const t = transport(new Map([['source', source]]))
     const target = await client(t)
     const result = await target.syncWith('source')
-    expect(result).toMatchObject({ status: 'synced', applied: MAX_SYNC_HEADERS + 89, height: MAX_SYNC_HEADERS + 89 })
+    expect(result).toMatchObject({ status: 'synced', applied: MAX_SYNC_HEADERS + 90, height: MAX_SYNC_HEADERS + 90 })
     expect(target.tip()).toEqual(source.tip())
     for (const s of [alice, bob, miner]) expect(await target.balance(s.peerId)).toBe(await source.balance(s.peerId))
-    expect(await target.receipts({ worker: bob.peerId })).toEqual(await source.receipts({ worker: bob.peerId }))
+    expect(await target.balance(bob.peerId)).toBe(1000 + 33 + 20 - 8)
+    expect(await target.receipts()).toEqual(await source.receipts())
+    expect(await target.receipts({ worker: bob.peerId })).toMatchObject([{ paid: 20, seq: 2, height: 2 }])
+    expect(await target.receipts({ worker: alice.peerId })).toMatchObject([{ paid: 8, seq: 2, height: 2 }])
     expect(reports).toEqual([])
     expect(t.requests.filter((r) => r.type === 'headers')).toHaveLength(2)
     // Nothing more to do the second time.

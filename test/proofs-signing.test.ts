@@ -2,7 +2,12 @@ import { describe, it, expect } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createSigner, verifyBytes, signBody, assertSigned, signingBytes } from '../src/proofs/signing.ts'
 import { encode, decode, rawCid, bytesMatchCid, valueCid } from '../src/proofs/encoding.ts'
-import { agreementId, signAgreementAsRequester, signAgreementAsWorker, verifyAgreement, parseAgreement, type AgreementBody } from '../src/proofs/agreement.ts'
+import {
+  ACK_DOMAIN, CHECKPOINT_DOMAIN, LEASE_DOMAIN, MAX_LEASE_SLOTS, leaseId, parseLease, signAck, signCheckpoint, signLeaseAsRequester,
+  signLeaseAsWorker, signedAckSchema, signedCheckpointSchema, verifyAck, verifyCheckpoint, verifyLease, type LeaseBody
+} from '../src/proofs/lease.ts'
+import { ResultChain, ZERO_ROOT, chainRoot, type ResultEntry } from '../src/proofs/commitment.ts'
+import { parseWith } from '../src/proofs/schema.ts'
 import { InvalidMessageError, InvalidSignatureError, MessageTooLargeError } from '../src/errors.ts'
 
 async function signer () {
@@ -21,21 +26,83 @@ describe('signing', () => {
     expect(verifyBytes('not-a-peer', signingBytes('test/1', { x: 1 }), sig)).toBe(false)
     expect(verifyBytes(a.peerId, signingBytes('test/1', { x: 1 }), sig.subarray(1))).toBe(false)
   })
+})
 
-  it('agreements need both signatures over the same body', async () => {
+describe('leases, checkpoints and acknowledgements', () => {
+  async function parties () {
     const requester = await signer()
     const worker = await signer()
-    const body: AgreementBody = {
-      v: 1, jobId: valueCid({ job: 1 }), requester: requester.peerId, worker: worker.peerId,
-      replica: 0, price: 2, maxCost: 20, acceptedAt: 1, deadline: 2
+    const body: LeaseBody = {
+      v: 1, offerId: valueCid({ offer: 1 }), requester: requester.peerId, worker: worker.peerId, price: 2, slots: 4,
+      maxCredits: 500, memoryMiB: 64, maxTaskMs: 10_000, acceptedAt: 1_000, expiresAt: 61_000
     }
-    const agreement = { body, requesterSig: signAgreementAsRequester(requester, body), workerSig: signAgreementAsWorker(worker, body) }
-    const roundTripped = parseAgreement(decode(encode(agreement), 4096))
-    expect(() => verifyAgreement(roundTripped)).not.toThrow()
-    expect(agreementId(roundTripped.body).equals(agreementId(body))).toBe(true)
-    expect(() => verifyAgreement({ ...agreement, body: { ...body, maxCost: 21 } })).toThrow(InvalidSignatureError)
-    expect(() => signAgreementAsWorker(requester, body)).toThrow(InvalidMessageError)
-    expect(() => parseAgreement({ ...agreement, extra: 1 })).toThrow(InvalidMessageError)
+    const lease = { body, requesterSig: signLeaseAsRequester(requester, body), workerSig: signLeaseAsWorker(worker, body) }
+    return { requester, worker, body, lease }
+  }
+
+  it('a lease carries both parties\' signatures over the same body, and its id is the CID of that body', async () => {
+    const { requester, worker, body, lease } = await parties()
+    const roundTripped = parseLease(decode(encode(lease), 4096))
+    expect(verifyBytes(requester.peerId, signingBytes(LEASE_DOMAIN, roundTripped.body), roundTripped.requesterSig)).toBe(true)
+    expect(verifyBytes(worker.peerId, signingBytes(LEASE_DOMAIN, roundTripped.body), roundTripped.workerSig)).toBe(true)
+    expect(leaseId(roundTripped.body).equals(leaseId(body))).toBe(true)
+    expect(leaseId(body).equals(valueCid(body))).toBe(true)
+    expect(leaseId({ ...body, maxCredits: 501 }).equals(leaseId(body))).toBe(false)
+  })
+
+  it('refuses a lease with a changed body, a missing party\'s signature, or a third party\'s', async () => {
+    const { requester, body, lease } = await parties()
+    const third = await signer()
+    expect(() => { verifyLease({ ...lease, body: { ...body, maxCredits: 5000 } }) }).toThrow(InvalidSignatureError)
+    expect(() => { verifyLease({ ...lease, workerSig: lease.requesterSig }) }).toThrow(InvalidSignatureError)
+    expect(() => { verifyLease({ ...lease, requesterSig: signBody(third, LEASE_DOMAIN, body) }) }).toThrow(InvalidSignatureError)
+    expect(() => signLeaseAsWorker(requester, body)).toThrow(InvalidMessageError)
+    expect(() => signLeaseAsRequester(third, body)).toThrow(InvalidMessageError)
+  })
+
+  it('parses only well-formed leases', async () => {
+    const { requester, lease } = await parties()
+    const bad = (body: Partial<LeaseBody> & Record<string, unknown>): unknown => ({ ...lease, body: { ...lease.body, ...body } })
+    expect(() => parseLease({ ...lease, extra: 1 })).toThrow(InvalidMessageError)
+    expect(() => parseLease(bad({ extra: 1 }))).toThrow(InvalidMessageError)
+    expect(() => parseLease(bad({ worker: requester.peerId }))).toThrow(/requester and worker must differ/)
+    expect(() => parseLease(bad({ expiresAt: lease.body.acceptedAt }))).toThrow(/expiresAt must be after acceptedAt/)
+    expect(() => parseLease(bad({ slots: 0 }))).toThrow(InvalidMessageError)
+    expect(() => parseLease(bad({ slots: MAX_LEASE_SLOTS + 1 }))).toThrow(InvalidMessageError)
+    expect(() => parseLease(bad({ maxCredits: -1 }))).toThrow(InvalidMessageError)
+    expect(() => parseLease({ ...lease, workerSig: lease.workerSig.subarray(1) })).toThrow(InvalidMessageError)
+  })
+
+  it('a checkpoint is signed by the lease\'s worker, an acknowledgement by its requester, each in its own domain', async () => {
+    const { requester, worker, body, lease } = await parties()
+    const root = chainRoot([])
+    const checkpoint = signCheckpoint(worker, { v: 1, lease: leaseId(body), worker: worker.peerId, seq: 1, count: 0, root, amount: 0, at: 5 })
+    const cp = parseWith(signedCheckpointSchema, decode(encode(checkpoint), 4096), 'checkpoint')
+    expect(verifyBytes(worker.peerId, signingBytes(CHECKPOINT_DOMAIN, cp.body), cp.sig)).toBe(true)
+    expect(() => { verifyCheckpoint({ ...cp, body: { ...cp.body, amount: 1 } }) }).toThrow(InvalidSignatureError)
+    expect(() => signCheckpoint(requester, cp.body)).toThrow(InvalidMessageError)
+    const ack = signAck(requester, { v: 1, lease: leaseId(body), requester: requester.peerId, seq: 1, count: 0, root, paid: 0, refused: 0 })
+    const a = parseWith(signedAckSchema, decode(encode(ack), 4096), 'ack')
+    expect(verifyBytes(requester.peerId, signingBytes(ACK_DOMAIN, a.body), a.sig)).toBe(true)
+    expect(() => { verifyAck({ ...a, body: { ...a.body, paid: 1 } }) }).toThrow(InvalidSignatureError)
+    expect(() => signAck(worker, a.body)).toThrow(InvalidMessageError)
+    // Domains: no signature stands in for another kind of message over the same body.
+    expect(() => { assertSigned(worker.peerId, CHECKPOINT_DOMAIN, lease.body, lease.workerSig) }).toThrow(InvalidSignatureError)
+    expect(() => { assertSigned(requester.peerId, LEASE_DOMAIN, a.body, a.sig) }).toThrow(InvalidSignatureError)
+    // Schema: a checkpoint's seq starts at 1; roots are 32 bytes.
+    expect(() => parseWith(signedCheckpointSchema, { ...cp, body: { ...cp.body, seq: 0 } }, 'checkpoint')).toThrow(InvalidMessageError)
+    expect(() => parseWith(signedAckSchema, { ...a, body: { ...a.body, root: new Uint8Array(31) } }, 'ack')).toThrow(InvalidMessageError)
+  })
+
+  it('the hash chain commits to every result in order', () => {
+    const entry = (i: number): ResultEntry => ({ task: valueCid({ task: i }), out: rawCid(Uint8Array.of(i)), exit: 0, cpuMs: i, charge: i + 1 })
+    const chain = new ResultChain()
+    expect(chain.root).toEqual(ZERO_ROOT)
+    for (let i = 0; i < 5; i++) chain.add(entry(i))
+    expect(chain.snapshot()).toEqual({ root: chainRoot([0, 1, 2, 3, 4].map(entry)), count: 5, amount: 15 })
+    expect(chainRoot([1, 0, 2, 3, 4].map(entry))).not.toEqual(chain.root)
+    expect(chainRoot([0, 1, 2, 3].map(entry))).not.toEqual(chain.root)
+    expect(chainRoot([0, 1, 2, 3, 4].map((i) => ({ ...entry(i), exit: i === 4 ? 1 : 0 })))).not.toEqual(chain.root)
   })
 })
 

@@ -5,6 +5,7 @@
 import { TypedEventEmitter } from 'main-event'
 import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
+import { encode } from '../proofs/encoding.ts'
 import { peerIdSchema } from '../proofs/schema.ts'
 import { targetToBytes, NONCE_BYTES } from '../proofs/pow.ts'
 import type { Lease, SignedAck, SignedCheckpoint } from '../proofs/lease.ts'
@@ -313,9 +314,11 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
     this.assertStarted()
     const me = this.signer.peerId
     if (lease.body.requester !== me && lease.body.worker !== me) throw new LedgerUsageError('only a party to the lease settles it')
-    const tx = createSettle({ network: this.networkId, lease, checkpoint, ack })
-    const info = txInfo(tx)
-    // Composition and signature errors surface to the caller as their own classes.
+    // Through the wire format, as a peer would receive it: what the schema refuses (a lease with
+    // oneself, an expiry before acceptance, an oversize settle) must not enter the mempool, or
+    // every block this node mines with it would be refused, by itself first.
+    const info = decodeTransaction(encode(createSettle({ network: this.networkId, lease, checkpoint, ack })))
+    // Schema, composition and signature errors surface to the caller as their own classes.
     this.verify(info)
     await this.queue.run(async () => { await this.pool.admit(info, this.mempoolState()) })
     return await this.announce(info)

@@ -7,8 +7,9 @@
  * - One pending settle per lease: a settle that pays more than the pending one replaces it; one
  *   that pays no more than the chain or the pending one already does is refused.
  * - A payer's pending outgoing amounts never exceed its balance.
- * - After the canonical chain changes, `reconcile` drops what blocks included or made invalid and
- *   re-admits the transactions of undone blocks that are still valid.
+ * - After the canonical chain changes, `reconcile` drops what blocks included or made invalid (and
+ *   settles whose lease's settlement window has closed) and re-admits the transactions of undone
+ *   blocks that are still valid.
  *
  * Contextual failures here are [IGNORE]: an honest peer may relay a transaction a block has just
  * made stale. Signatures are checked by the caller before admission.
@@ -16,7 +17,7 @@
 import {
   AlreadySettledError, BadNonceError, DuplicateError, MempoolFullError, OverdraftError
 } from './errors.ts'
-import { settleDue } from './state.ts'
+import { settleDeadline, settleDue } from './state.ts'
 import type { Account, ReceiptRecord } from './store.ts'
 import type { TxInfo } from './tx.ts'
 
@@ -102,9 +103,13 @@ export class Mempool {
       if (replaces != null && info.amount <= pendingPaid) throw new AlreadySettledError(`lease ${id.toString()} has a pending settle paying ${pendingPaid}`, 'ignore')
     }
     const pending = (this.byPayer.get(payer) ?? []).filter((e) => e.info.hashHex !== replaces)
+    // A replacement frees the room of the settle it replaces.
+    const freed = replaces != null ? this.byHash.get(replaces) : undefined
+    const count = this.byHash.size - (freed != null ? 1 : 0)
+    const bytes = this.bytesTotal - (freed?.info.bytes.byteLength ?? 0)
     // [IGNORE] bounds
     if (pending.length >= this.init.maxPerPayer) throw new MempoolFullError(`${payer} already has ${pending.length} pending transactions`)
-    if (this.byHash.size >= this.init.maxTxs || this.bytesTotal + info.bytes.byteLength > this.init.maxBytes) {
+    if (count >= this.init.maxTxs || bytes + info.bytes.byteLength > this.init.maxBytes) {
       throw new MempoolFullError('the mempool is full')
     }
     const account = await state.account(payer)
@@ -159,6 +164,14 @@ export class Mempool {
   async reconcile (applied: TxInfo[][], undone: TxInfo[][], state: MempoolState, verify: (info: TxInfo) => void): Promise<TxInfo[]> {
     const included = new Set<string>()
     const affected = new Set<string>()
+    // Settles whose lease's settlement window has closed can never be mined: drop them (they
+    // would otherwise hold their payer's balance and a pool slot, and be re-announced, until the
+    // payer's next transaction).
+    const now = state.now()
+    for (const e of [...this.byHash.values()]) {
+      const body = e.info.tx.body
+      if (body.type === 'settle' && now > settleDeadline(body)) this.remove(e.info.hashHex)
+    }
     for (const txs of applied) {
       for (const info of txs) {
         included.add(info.hashHex)

@@ -53,6 +53,11 @@ export interface ApplyAt {
 /** A receipt a block wrote, with the one it replaced (for the undo record). */
 export type ReceiptChange = [leaseId: Uint8Array, previous: ReceiptRecord | undefined]
 
+/** The last block timestamp at which a settle of this lease is valid. */
+export function settleDeadline (body: { lease: { body: { expiresAt: number } } }): number {
+  return body.lease.body.expiresAt + SETTLE_WINDOW_MS
+}
+
 /**
  * What a settle would pay now: its acknowledged amount less what the lease's earlier settles
  * paid. Throws (with `action`) when it pays nothing new, is of an older checkpoint, or is past
@@ -66,7 +71,7 @@ export function settleDue (info: TxInfo, previous: ReceiptRecord | undefined, ti
   if (previous != null && (ack.paid <= previous.paid || ack.seq < previous.seq)) {
     throw new AlreadySettledError(`lease ${idText} is already settled through ${previous.paid} credits (checkpoint ${previous.seq})`, action)
   }
-  const settleBy = body.lease.body.expiresAt + SETTLE_WINDOW_MS
+  const settleBy = settleDeadline(body)
   if (timestamp > settleBy) throw new LeaseExpiredError(`lease ${idText} could be settled until ${new Date(settleBy).toISOString()}`, action)
   return ack.paid - (previous?.paid ?? 0)
 }
