@@ -23,10 +23,13 @@ import { ReceiptTally } from './receipt-tally.ts'
 import { openStore, type Store } from './storage.ts'
 import { createChannelOpener, createProtocolRegistrar } from './channel.ts'
 import type { ChannelOpener, ProtocolRegistrar, TopicHandler } from '../transport.ts'
-import { Scheduler, type JobHandle, type JobSummary, type SchedulerInit, type SubmitOptions } from '../scheduler/scheduler.ts'
+import { Scheduler, type BatchSubmitOptions, type JobSummary, type SchedulerInit, type SubmitOptions } from '../scheduler/scheduler.ts'
 import { createExecutor, type Executor } from '../scheduler/executor/index.ts'
-import type { JobInit } from '../scheduler/job.ts'
-import type { JobProgress, JobResult } from '../scheduler/requester-service.ts'
+import type { BatchInit, JobInit } from '../scheduler/job.ts'
+import type { JobHandle, JobProgress, JobResult } from '../scheduler/requester/jobs.ts'
+import type { BatchHandle, BatchResult } from '../scheduler/requester/batches.ts'
+import type { LeaseInfo } from '../scheduler/requester/service.ts'
+import type { LeaseSummary } from '../scheduler/worker/lease-server.ts'
 import { MAX_OFFER_BYTES, offersTopic } from './constants.ts'
 import {
   blockTopic, createLedger, createSyncHandler, createSyncTransport, transactionTopic, DEFAULT_GENESIS_CONFIG,
@@ -62,7 +65,7 @@ export interface ComputeNodeInit {
   testnet?: boolean
   /** The sandbox that runs other peers' tasks. @default the WASI worker-thread executor */
   executor?: Executor
-  /** Scheduler tuning (concurrent jobs, worker queue, blob cache). */
+  /** Scheduler tuning (blob cache, spot-check rate). */
   scheduler?: SchedulerInit
   /** The ledger network (genesis: network id, allocations, target, interval, reward). @default the built-in network */
   network?: GenesisConfig
@@ -100,6 +103,11 @@ export interface ComputeNodeEvents {
   'peer:penalised': CustomEvent<{ peerId: string, score: number, banned: boolean }>
   /** Progress of a job this node requested. */
   'job:progress': CustomEvent<JobProgress>
+  /** A lease this node holds as requester was opened, or closed. */
+  'lease:opened': CustomEvent<LeaseInfo>
+  'lease:closed': CustomEvent<LeaseInfo & { reason: string }>
+  /** A lease this node served as worker ended (what ran, what it earned). */
+  'lease:served': CustomEvent<LeaseSummary>
   started: CustomEvent<void>
   stopped: CustomEvent<void>
 }
@@ -310,7 +318,26 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     return await this.scheduler.submit(spec, options)
   }
 
-  /** Jobs this node requested or ran, newest first. */
+  /**
+   * Submits a batch: one module over many inputs, each input a task placed like a job (on the
+   * same warm leases). The handle reports progress, each task's result as it arrives, and a
+   * summary at the end.
+   */
+  async submitBatch (spec: BatchInit, options: BatchSubmitOptions = {}): Promise<BatchHandle> {
+    return await this.scheduler.submitBatch(spec, options)
+  }
+
+  /** A batch's summary (tasks, completed, failed, verified, cost). */
+  async batch (id: string): Promise<BatchResult> {
+    return await this.scheduler.batch(id)
+  }
+
+  /** Cancels a job or batch this node is running; false when there is no such unfinished one here. */
+  cancel (id: string): boolean {
+    return this.scheduler.cancel(id)
+  }
+
+  /** Jobs and batches this node requested and leases it served, newest first. */
   async jobs (): Promise<JobSummary[]> {
     return await this.scheduler.jobs()
   }
@@ -410,14 +437,15 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       // Replicas on distinct hosts, quorums counted per host. A loopback testnet puts every peer
       // on 127.0.0.1, so there hosts are not compared (as with its gossipsub IP allow-list).
       hostOf: this.init.testnet === true ? undefined : (peer) => this.hostOf(peer),
-      // Each verified replica becomes a work receipt: a settle transaction paying its worker.
-      settle: async (_jobId, items) => {
-        for (const item of items) {
-          if (item.amount > 0) await ledger.submitSettle(item.agreement, item.result, item.amount)
-        }
-      }
+      spendable: async () => await ledger.spendable(this.peerId),
+      // One settle per lease (or long lease's period): what the requester acknowledged, paid by difference.
+      settle: async (lease, checkpoint, ack) => { await ledger.submitSettle(lease, checkpoint, ack) },
+      settled: async (leaseId) => await ledger.settledAmount(leaseId)
     }, this.init.scheduler)
     scheduler.addEventListener('job:progress', (evt) => { this.safeDispatchEvent('job:progress', { detail: evt.detail }) })
+    scheduler.addEventListener('lease:opened', (evt) => { this.safeDispatchEvent('lease:opened', { detail: evt.detail }) })
+    scheduler.addEventListener('lease:closed', (evt) => { this.safeDispatchEvent('lease:closed', { detail: evt.detail }) })
+    scheduler.addEventListener('lease:served', (evt) => { this.safeDispatchEvent('lease:served', { detail: evt.detail }) })
     return scheduler
   }
 

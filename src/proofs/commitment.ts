@@ -26,10 +26,8 @@ export const resultEntrySchema = z.object({
   out: cidSchema,
   /** Exit code; -1 when trapped, timed out or unable to run. */
   exit: z.number().int().min(-1).max(255),
-  /** CPU time used, ms (information; the charge is what is paid). */
+  /** CPU time billed, ms (at most the task's time limit): the lease's price applies to the sum. */
   cpuMs: uint,
-  /** Credits due for this task at the lease's price. */
-  charge: uint,
   /** CID of the output manifest of the task's /out directory, when it wrote files. */
   files: cidSchema.optional()
 }).strict()
@@ -40,27 +38,20 @@ export function chainNext (root: Uint8Array, entry: ResultEntry): Uint8Array {
   return createHash('sha256').update(root).update(encode(entry)).digest()
 }
 
-/** A running hash chain with its length and the sum of the charges in it. */
+/** A running hash chain and its length. */
 export class ResultChain {
   root: Uint8Array = ZERO_ROOT
   count = 0
-  amount = 0
 
   add (entry: ResultEntry): void {
     this.root = chainNext(this.root, entry)
     this.count++
-    this.amount += entry.charge
-  }
-
-  /** A copy of the current state (for a checkpoint in flight while the chain grows). */
-  snapshot (): { root: Uint8Array, count: number, amount: number } {
-    return { root: this.root, count: this.count, amount: this.amount }
   }
 }
 
 /** Recomputes the root of a list of entries (for evidence and tests). */
 export function chainRoot (entries: Iterable<ResultEntry>): Uint8Array {
-  let root = ZERO_ROOT
+  let root: Uint8Array = ZERO_ROOT
   for (const entry of entries) root = chainNext(root, entry)
   return root
 }

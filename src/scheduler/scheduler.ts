@@ -1,32 +1,37 @@
 /**
- * The scheduler component: the job market of one node. It registers the negotiation and task
- * protocols and the offers topic, runs the worker side (bids, agreements, sandboxed tasks) and the
- * requester side (placement, verification), and keeps job records and blobs.
+ * The scheduler component: the job market of one node. It registers the negotiation and lease
+ * protocols and the offers topic, runs the worker side (bids, leases, sandboxed tasks) and the
+ * requester side (leases, placement, verification, jobs and batches), and keeps records and blobs.
  */
 import { logger } from '@libp2p/logger'
 import { TypedEventEmitter } from 'main-event'
 import { CID } from 'multiformats/cid'
 import { decode, encode } from '../proofs/encoding.ts'
+import type { Lease, SignedAck, SignedCheckpoint } from '../proofs/lease.ts'
 import { DepinError, InvalidMessageError, InvalidSignatureError, MessageTooLargeError } from '../errors.ts'
 import { GossipValidationError, type Channel, type ChannelOpener, type ProtocolRegistrar, type TopicHandler } from '../transport.ts'
 import type { Store } from '../shared/store.ts'
-import type { Capacity } from '../shared/capacity.ts'
-import type { CapacityAdvert, FindCapacityQuery } from '../shared/capacity.ts'
+import type { Capacity, CapacityAdvert, FindCapacityQuery } from '../shared/capacity.ts'
 import type { PeerActionName } from '../shared/peer-actions.ts'
 import type { Signer } from '../proofs/signing.ts'
 import { BlobStore } from './blob-store.ts'
-import { JobStore, type RanTask, type RequestedJob } from './job-store.ts'
-import { createJob, jobId, jobSeed, parseSignedJob, type JobInit, type SignedJob } from './job.ts'
-import { parseNegotiateRequest, type Accept, type NegotiateResponse } from './messages.ts'
+import { FINAL_STATUSES, JobStore, type BatchTaskRecord, type LeaseRecord, type RequestedJob } from './job-store.ts'
+import { createBatch, createJob, type BatchInit, type JobInit } from './job.ts'
+import { offerId, parseNegotiateRequest, parseSignedOffer, type Accept, type NegotiateResponse, type SignedOffer } from './messages.ts'
 import { Reputation } from './reputation.ts'
-import { RequesterService, type JobProgress, type JobResult, type SettlementItem } from './requester-service.ts'
-import { closeServed, nextFrameOrEnd, WorkerService } from './worker-service.ts'
+import { RequesterService, type LeaseInfo } from './requester/service.ts'
+import { JobHandle, toResult, type JobProgress, type JobResult } from './requester/jobs.ts'
+import { BatchHandle, summary, type BatchProgress, type BatchResult, type BatchTaskResult } from './requester/batches.ts'
+import { WorkerService } from './worker/service.ts'
+import type { LeaseSummary } from './worker/lease-server.ts'
+import { closeServed, nextFrameOrEnd } from './served.ts'
+import { runTask } from './run-task.ts'
 import type { Executor } from './executor/index.ts'
 import {
-  BID_TTL_MS, MAX_NEGOTIATE_FRAME_BYTES, MAX_TASK_FRAME_BYTES, NEGOTIATE_IDLE_TIMEOUT_MS, NEGOTIATE_MAX_INBOUND_STREAMS,
-  NEGOTIATE_PROTOCOL, SEEN_OFFERS_MAX, TASK_IDLE_TIMEOUT_MS, TASK_MAX_INBOUND_STREAMS, TASK_PROTOCOL
+  LEASE_IDLE_TIMEOUT_MS, LEASE_MAX_INBOUND_STREAMS, LEASE_PROTOCOL, MAX_LEASE_FRAME_BYTES, MAX_NEGOTIATE_FRAME_BYTES, NEGOTIATE_IDLE_TIMEOUT_MS,
+  NEGOTIATE_MAX_INBOUND_STREAMS, NEGOTIATE_PROTOCOL, OFFER_TTL_MS, SEEN_OFFERS_MAX
 } from './constants.ts'
-import { InvalidJobError, JobNotFoundError, ProtocolViolationError } from './errors.ts'
+import { BatchNotFoundError, JobNotFoundError, ProtocolViolationError } from './errors.ts'
 
 const log = logger('depin:scheduler')
 
@@ -45,22 +50,20 @@ export interface SchedulerComponents {
   findPeers: (query: FindCapacityQuery) => Promise<CapacityAdvert[]>
   publishOffer: (data: Uint8Array) => Promise<void>
   reportPeer: (peerId: string, action: PeerActionName) => void
-  /** Ledger seams: can a requester pay, and pay the workers of a verified job. */
+  /** Ledger seams: can a requester pay, this node's spendable credits, settle a lease, what a lease was paid. */
   canPay?: (requester: string, amount: number) => Promise<boolean>
-  settle?: (jobId: string, items: SettlementItem[]) => Promise<void>
+  spendable?: () => Promise<number>
+  settle?: (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck) => Promise<void>
+  settled?: (leaseId: string) => Promise<number>
   /** A worker's network host (IP), for distinct-host replicas and quorums; undefined: do not compare. */
   hostOf?: (peerId: string) => string | undefined
 }
 
 export interface SchedulerInit {
-  /** Jobs placed at once by this node as requester. @default 256 */
-  maxActiveJobs?: number
-  /** Accepted tasks that may wait for a slot, per slot. @default 2 */
-  queuePerSlot?: number
   /** Worker-side blob cache budget. @default 512 MiB */
   blobCacheBytes?: number
   /**
-   * Probability (0..1) that a job this node requested is spot-checked: run here as well, and its
+   * Probability (0..1) that a task this node requested is spot-checked: run here as well, and its
    * workers paid only if they agree with the local run. @default 0
    */
   spotCheckRate?: number
@@ -73,39 +76,20 @@ export interface SubmitOptions {
   spotCheck?: boolean
 }
 
-export interface JobHandleEvents {
-  progress: CustomEvent<JobProgress>
-}
-
-/** A submitted job: its id, progress events and, eventually, its result. */
-export class JobHandle extends TypedEventEmitter<JobHandleEvents> {
-  readonly id: string
-  private readonly done: Promise<JobResult>
-  private readonly controller: AbortController
-
-  constructor (id: string, done: Promise<JobResult>, controller: AbortController) {
-    super()
-    this.id = id
-    this.done = done
-    this.controller = controller
-  }
-
-  /** Resolves when the job completed or failed (never rejects: see `status` and `error`). */
-  async result (): Promise<JobResult> {
-    return await this.done
-  }
-
-  /** Stops placing the job; its result becomes a failure with ERR_JOB_CANCELLED. */
-  cancel (): void {
-    this.controller.abort()
-  }
+export interface BatchSubmitOptions {
+  signal?: AbortSignal
+  onProgress?: (progress: BatchProgress) => void
+  /** Each task's result as it arrives (with its output). */
+  onTask?: (task: BatchTaskResult) => void
+  spotCheck?: boolean
 }
 
 /** One line of `node.jobs()`. */
 export interface JobSummary {
   id: string
-  /** requester: this node submitted it; worker: this node ran it for a peer. */
+  /** requester: this node submitted the job or batch; worker: a lease this node served. */
   role: 'requester' | 'worker'
+  kind: 'job' | 'batch' | 'lease'
   status: string
   createdAt: number
   updatedAt?: number
@@ -115,12 +99,19 @@ export interface JobSummary {
   verified?: boolean
   cost?: number
   error?: string
-  /** Worker role: the agreement this node ran. */
-  agreementId?: string
+  /** Batches: tasks, and how many ended; leases: tasks run. */
+  tasks?: number
+  done?: number
+  /** Worker role: credits claimed and acknowledged on the lease. */
+  earned?: number
 }
 
 export interface SchedulerEvents {
   'job:progress': CustomEvent<JobProgress>
+  'lease:opened': CustomEvent<LeaseInfo>
+  'lease:closed': CustomEvent<LeaseInfo & { reason: string }>
+  /** A lease this node served as worker ended. */
+  'lease:served': CustomEvent<LeaseSummary>
 }
 
 export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
@@ -131,7 +122,6 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
   readonly worker: WorkerService
   readonly requester: RequesterService
   private readonly seenOffers = new Map<string, number>()
-  private readonly handles = new Map<string, JobHandle>()
   private started = false
 
   constructor (components: SchedulerComponents, init: SchedulerInit = {}) {
@@ -139,7 +129,6 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     this.c = components
     this.blobs = new BlobStore(components.store, { cacheBytes: init.blobCacheBytes })
     this.records = new JobStore(components.store)
-    const reportPeer = components.reportPeer
     this.worker = new WorkerService({
       signer: components.signer,
       executor: components.executor,
@@ -148,27 +137,34 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       channels: components.channels,
       capacity: components.capacity,
       canPay: components.canPay ?? (async () => true),
-      reportPeer
-    }, { queuePerSlot: init.queuePerSlot })
+      reportPeer: components.reportPeer,
+      settle: components.settle,
+      settled: components.settled
+    }, { onLeaseEnded: (summary) => { this.safeDispatchEvent('lease:served', { detail: summary }) } })
     this.requester = new RequesterService({
       signer: components.signer,
       channels: components.channels,
       blobs: this.blobs,
       records: this.records,
       reputation: this.reputation,
-      publishOffer: async (job) => { await components.publishOffer(encode(job)) },
+      publishOffer: async (offer: SignedOffer) => { await components.publishOffer(encodeOffer(offer)) },
       knownPeers: components.knownPeers,
       findPeers: components.findPeers,
-      reportPeer,
+      reportPeer: components.reportPeer,
       settle: components.settle,
+      spendable: components.spendable,
       hostOf: components.hostOf,
       spotCheckRate: init.spotCheckRate,
-      runLocally: async (job) => await this.runLocally(job)
-    }, { maxActiveJobs: init.maxActiveJobs })
-    this.requester.addEventListener('progress', (evt) => {
-      this.handles.get(evt.detail.jobId)?.safeDispatchEvent('progress', { detail: evt.detail })
-      this.safeDispatchEvent('job:progress', { detail: evt.detail })
+      runLocally: async (work) => {
+        const module = await this.blobs.get(work.spec.module)
+        const stdin = work.stdin ?? await this.blobs.get(work.spec.input)
+        if (module == null || stdin == null) throw new DepinError('the task\'s module or input is no longer here', 'ERR_BLOB_MISSING')
+        return await runTask(components.executor, work.spec, work.id, module, stdin)
+      }
     })
+    this.requester.addEventListener('progress', (evt) => { this.safeDispatchEvent('job:progress', { detail: evt.detail }) })
+    this.requester.addEventListener('lease:opened', (evt) => { this.safeDispatchEvent('lease:opened', { detail: evt.detail }) })
+    this.requester.addEventListener('lease:closed', (evt) => { this.safeDispatchEvent('lease:closed', { detail: evt.detail }) })
   }
 
   async start (): Promise<void> {
@@ -183,11 +179,11 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       maxInboundStreams: NEGOTIATE_MAX_INBOUND_STREAMS,
       maxOutboundStreams: NEGOTIATE_MAX_INBOUND_STREAMS * 2
     })
-    await this.c.protocols.handle(TASK_PROTOCOL, async (channel) => { await this.worker.serveTask(channel) }, {
-      maxFrameBytes: MAX_TASK_FRAME_BYTES,
-      idleTimeoutMs: TASK_IDLE_TIMEOUT_MS,
-      maxInboundStreams: TASK_MAX_INBOUND_STREAMS,
-      maxOutboundStreams: TASK_MAX_INBOUND_STREAMS * 2
+    await this.c.protocols.handle(LEASE_PROTOCOL, async (channel) => { await this.worker.serveLease(channel) }, {
+      maxFrameBytes: MAX_LEASE_FRAME_BYTES,
+      idleTimeoutMs: LEASE_IDLE_TIMEOUT_MS,
+      maxInboundStreams: LEASE_MAX_INBOUND_STREAMS,
+      maxOutboundStreams: LEASE_MAX_INBOUND_STREAMS * 2
     })
     await this.requester.start()
   }
@@ -198,102 +194,145 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     this.requester.stop()
     this.worker.stop()
     await this.c.protocols.unhandle(NEGOTIATE_PROTOCOL).catch(() => {})
-    await this.c.protocols.unhandle(TASK_PROTOCOL).catch(() => {})
+    await this.c.protocols.unhandle(LEASE_PROTOCOL).catch(() => {})
     await this.c.executor.stop()
   }
 
-  /** Runs one of this node's own jobs in its executor (a spot check), with the job's own limits and seed. */
-  private async runLocally (job: SignedJob): Promise<{ stdout: Uint8Array, stderr: Uint8Array, exitCode: number, trap?: string }> {
-    const b = job.body
-    const module = await this.blobs.get(b.module)
-    const input = await this.blobs.get(b.input)
-    if (module == null || input == null) throw new DepinError('the job\'s module or input is no longer here', 'ERR_BLOB_MISSING')
-    const result = await this.c.executor.run({
-      moduleCid: b.module, module, stdin: input, args: b.args, env: b.env, memoryMiB: b.memoryMiB, timeoutMs: b.timeoutMs, seed: jobSeed(jobId(b))
-    }).catch((err: Error) => ({ exitCode: -1, trap: `${err.name}: ${err.message}`, stdout: new Uint8Array(0), stderr: new Uint8Array(0) }))
-    return { stdout: result.stdout, stderr: result.stderr, exitCode: Math.max(-1, Math.min(255, result.exitCode)), trap: result.trap?.slice(0, 512) }
-  }
-
   /** The offers topic: validator and delivery. */
-  offersTopic (topic: string, maxBytes: number): TopicHandler<{ job: SignedJob, id: CID }> {
+  offersTopic (topic: string, maxBytes: number): TopicHandler<{ offer: SignedOffer, id: CID }> {
     return {
       topic,
       maxBytes,
-      validate: (data) => this.validateOffer(data),
-      deliver: ({ job, id }) => { void this.worker.answerGossipOffer(job, id) }
+      validate: (data) => this.validateOffer(data, maxBytes),
+      deliver: ({ offer, id }) => { void this.worker.answerGossipOffer(offer, id) }
     }
   }
 
-  /** Signs a job, pins its blobs and starts placing it. */
+  /** Builds a job, pins its blobs and starts placing it. */
   async submit (init: JobInit, options: SubmitOptions = {}): Promise<JobHandle> {
-    if (!this.started) throw new DepinError('the scheduler is not started', 'ERR_NOT_STARTED')
-    if (!(init.module instanceof Uint8Array) || init.module.byteLength === 0) throw new InvalidJobError('module must be non-empty bytes')
-    const { job, id } = createJob(this.c.signer, init)
-    await this.blobs.pin(init.module, job.body.module)
-    await this.blobs.pin(init.input ?? new Uint8Array(0), job.body.input)
-    const controller = new AbortController()
+    this.assertStarted()
+    const { body, id } = createJob(this.c.signer.peerId, init)
+    const input = init.input ?? new Uint8Array(0)
+    await this.blobs.pinMany([{ bytes: init.module, cid: body.module }, { bytes: input, cid: body.input }])
+    const handle = await this.requester.jobs.submit(body, id, input, { spotCheck: options.spotCheck, onProgress: options.onProgress })
     if (options.signal != null) {
-      if (options.signal.aborted) controller.abort()
-      options.signal.addEventListener('abort', () => { controller.abort() }, { once: true })
+      if (options.signal.aborted) handle.cancel()
+      else options.signal.addEventListener('abort', () => { handle.cancel() }, { once: true })
     }
-    const deferred = Promise.withResolvers<JobResult>()
-    const handle = new JobHandle(id.toString(), deferred.promise, controller)
-    // Registered before placement starts, so the handle sees every progress event.
-    this.handles.set(handle.id, handle)
+    return handle
+  }
+
+  /** Builds a batch, pins its module and inputs, records its tasks and starts placing them. */
+  async submitBatch (init: BatchInit, options: BatchSubmitOptions = {}): Promise<BatchHandle> {
+    this.assertStarted()
+    const { body, id } = createBatch(this.c.signer.peerId, init)
+    await this.blobs.pin(init.module, body.module)
+    const handle = await this.requester.batches.submit(body, id, init.tasks, { spotCheck: options.spotCheck })
     if (options.onProgress != null) {
       const onProgress = options.onProgress
       handle.addEventListener('progress', (evt) => { onProgress(evt.detail) })
     }
-    try {
-      const { done } = await this.requester.submit(job, id, controller.signal, { spotCheck: options.spotCheck })
-      done.then(deferred.resolve, deferred.reject)
-    } catch (err) {
-      this.handles.delete(handle.id)
-      throw err
+    if (options.onTask != null) {
+      const onTask = options.onTask
+      handle.addEventListener('task', (evt) => { onTask(evt.detail) })
     }
-    void deferred.promise.finally(() => { this.handles.delete(handle.id) })
+    if (options.signal != null) {
+      if (options.signal.aborted) handle.cancel()
+      else options.signal.addEventListener('abort', () => { handle.cancel() }, { once: true })
+    }
     return handle
   }
 
-  /** Jobs this node requested or ran, newest first. */
+  /** Cancels a job or batch this node is placing; false when there is no such unfinished one here. */
+  cancel (id: string): boolean {
+    return this.requester.jobs.cancel(id) || this.requester.batches.cancel(id)
+  }
+
+  /** Jobs and batches this node requested and leases it served, newest first. */
   async jobs (): Promise<JobSummary[]> {
     const out: JobSummary[] = []
-    for await (const r of this.records.allRequested()) out.push(requestedSummary(r))
-    for await (const t of this.records.allRan()) out.push(ranSummary(t))
+    for await (const stored of this.records.allRequested()) {
+      const r = this.requester.jobs.liveRecord(stored.id) ?? stored
+      out.push(requestedSummary(r))
+    }
+    for await (const b of this.records.allBatches()) {
+      out.push({
+        id: b.id, role: 'requester', kind: 'batch', status: b.status, createdAt: b.createdAt, updatedAt: b.updatedAt, requester: b.body.requester,
+        workers: [], cost: b.cost, tasks: b.body.tasks, done: b.done, ...(b.failed > 0 ? { error: `${b.failed} task(s) not completed` } : {})
+      })
+    }
+    for await (const l of this.records.allLeases()) out.push(leaseSummary(l))
     return out.sort((a, b) => b.createdAt - a.createdAt)
   }
 
   /** One requested job's result as far as known (output loaded from the blob store). */
   async job (id: string): Promise<JobResult> {
-    const record = await this.records.getRequested(id)
+    const record = this.requester.jobs.liveRecord(id) ?? await this.records.getRequested(id)
     if (record == null) throw new JobNotFoundError(id)
     const stdout = record.outputCid != null ? (await this.blobs.get(CID.parse(record.outputCid))) ?? new Uint8Array(0) : new Uint8Array(0)
     const stderr = record.stderrCid != null ? (await this.blobs.get(CID.parse(record.stderrCid))) ?? new Uint8Array(0) : new Uint8Array(0)
-    return this.requester.toResult(record, stdout, stderr)
+    return toResult(record, stdout, stderr)
   }
 
   /** The raw record of a requested job (for the API's details). */
   async record (id: string): Promise<RequestedJob> {
-    const record = await this.records.getRequested(id)
+    const record = this.requester.jobs.liveRecord(id) ?? await this.records.getRequested(id)
     if (record == null) throw new JobNotFoundError(id)
     return record
   }
 
-  private validateOffer (data: Uint8Array): { job: SignedJob, id: CID } {
+  /** A batch's summary. */
+  async batch (id: string): Promise<BatchResult> {
+    const record = await this.records.getBatch(id)
+    if (record == null) throw new BatchNotFoundError(id)
+    return summary(record)
+  }
+
+  /** A batch's task records in index order, from `from` on, at most `limit`. */
+  async batchTasks (id: string, from = 0, limit = 1000): Promise<BatchTaskRecord[]> {
+    if (await this.records.getBatch(id) == null) throw new BatchNotFoundError(id)
+    const out: BatchTaskRecord[] = []
+    for await (const task of this.records.batchTasksOf(id)) {
+      if (task.index < from) continue
+      out.push(task)
+      if (out.length >= limit) break
+    }
+    return out
+  }
+
+  /** Whether a job or batch has ended (false while it runs here, or was left unfinished). */
+  async isFinal (id: string): Promise<boolean> {
+    const job = await this.records.getRequested(id)
+    if (job != null) return FINAL_STATUSES.has(job.status)
+    const batch = await this.records.getBatch(id)
+    if (batch == null) throw new JobNotFoundError(id)
+    return batch.status !== 'running'
+  }
+
+  /** The leases this node holds as requester. */
+  leases (): LeaseInfo[] {
+    return this.requester.leases()
+  }
+
+  private assertStarted (): void {
+    if (!this.started) throw new DepinError('the scheduler is not started', 'ERR_NOT_STARTED')
+  }
+
+  private validateOffer (data: Uint8Array, maxBytes: number): { offer: SignedOffer, id: CID } {
     // [REJECT] undecodable, schema-invalid or badly signed: only a faulty peer sends these.
-    const job = parseSignedJob(decode(data, MAX_NEGOTIATE_FRAME_BYTES, 'offer'))
-    const id = jobId(job.body)
+    const offer = parseSignedOffer(decode(data, maxBytes, 'offer'))
+    const id = offerId(offer.body)
     const now = Date.now()
-    // [IGNORE] past its deadline, or claiming to come from the future: an honest clock may differ.
-    if (job.body.deadline <= now) throw new GossipValidationError('ignore', 'offer past its deadline')
-    if (job.body.createdAt > now + MAX_OFFER_SKEW_MS) throw new GossipValidationError('ignore', 'offer created in the future')
-    // [IGNORE] a replay of an offer seen within a bid's lifetime.
+    // [IGNORE] expired, or claiming to come from the future: an honest clock may differ.
+    if (offer.body.expiresAt <= now) throw new GossipValidationError('ignore', 'offer past its expiry')
+    if (offer.body.createdAt > now + MAX_OFFER_SKEW_MS) throw new GossipValidationError('ignore', 'offer created in the future')
+    // [IGNORE] a replay of an offer seen within its lifetime.
     const key = id.toString()
     const seen = this.seenOffers.get(key)
     if (seen != null && seen > now) throw new GossipValidationError('ignore', 'offer already seen')
-    this.seenOffers.set(key, now + BID_TTL_MS)
+    this.seenOffers.set(key, Math.min(offer.body.expiresAt, now + OFFER_TTL_MS))
     if (this.seenOffers.size > SEEN_OFFERS_MAX) this.seenOffers.delete(this.seenOffers.keys().next().value as string)
-    return { job, id }
+    return { offer, id }
   }
 
   /**
@@ -307,16 +346,15 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     try {
       const request = parseNegotiateRequest(await channel.receive())
       if (request.t === 'offer') {
-        const job = parseSignedJob(request.job)
-        if (job.body.requester !== from) throw new InvalidJobError('offers are sent by their requester')
-        if (job.body.deadline <= Date.now()) throw new DepinError('the offer is past its deadline', 'ERR_OFFER_EXPIRED')
-        const answer = await this.worker.answerOffer(job, jobId(job.body))
-        response = answer?.response ?? { t: 'error', code: 'ERR_NOT_TARGETED', message: 'this node does not take this job' }
+        const offer = parseSignedOffer(request.offer)
+        if (offer.body.requester !== from) throw new ProtocolViolationError('offers are sent by their requester')
+        const answer = await this.worker.answerOffer(offer, offerId(offer.body), true)
+        response = answer?.response ?? { t: 'error', code: 'ERR_OWN_OFFER', message: 'this node does not answer its own offers' }
         offered = response.t === 'bid'
       } else if (request.t === 'bid' || request.t === 'decline') {
         response = this.requester.routeAnswer(request, from)
           ? { t: 'ack' }
-          : { t: 'error', code: 'ERR_UNKNOWN_OFFER', message: 'no open offer for that job' }
+          : { t: 'error', code: 'ERR_UNKNOWN_OFFER', message: 'no open offer with that id' }
       } else {
         response = await this.answerAccept(request.accept, from)
       }
@@ -345,7 +383,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
   }
 
   private async answerAccept (accept: Accept, from: string): Promise<NegotiateResponse> {
-    return { t: 'agreement', agreement: await this.worker.accept(accept, from) }
+    return { t: 'lease', lease: await this.worker.accept(accept, from) }
   }
 
   private errorFrame (err: unknown, from: string): NegotiateResponse {
@@ -357,15 +395,20 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
   }
 }
 
+function encodeOffer (offer: SignedOffer): Uint8Array {
+  return encode(offer)
+}
+
 function requestedSummary (r: RequestedJob): JobSummary {
   return {
     id: r.id,
     role: 'requester',
+    kind: 'job',
     status: r.status,
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
-    requester: r.job.body.requester,
-    workers: r.replicas.filter((x) => x.status === 'done').map((x) => x.worker),
+    requester: r.body.requester,
+    workers: r.replicas.filter((x) => x.status !== 'failed').map((x) => x.worker),
     exitCode: r.exitCode,
     verified: r.verified,
     cost: r.cost,
@@ -373,17 +416,18 @@ function requestedSummary (r: RequestedJob): JobSummary {
   }
 }
 
-function ranSummary (t: RanTask): JobSummary {
+function leaseSummary (l: LeaseRecord): JobSummary {
   return {
-    id: t.jobId,
+    id: l.leaseId,
     role: 'worker',
-    status: t.status,
-    createdAt: t.startedAt,
-    updatedAt: t.finishedAt,
-    requester: t.requester,
+    kind: 'lease',
+    // A lease the requester closed or that expired ended normally; anything else says why it broke.
+    status: l.reason === 'closed' || l.reason === 'ERR_LEASE_EXPIRED' ? 'done' : l.reason,
+    createdAt: l.startedAt,
+    updatedAt: l.endedAt,
+    requester: l.requester,
     workers: [],
-    exitCode: t.exitCode,
-    error: t.error,
-    agreementId: t.agreementId
+    tasks: l.tasks,
+    earned: l.paid
   }
 }

@@ -2,7 +2,8 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { basename } from 'node:path'
 import type { JobSummary } from '../../scheduler/scheduler.ts'
-import type { JobProgress, WorkerOutcome } from '../../scheduler/requester-service.ts'
+import type { JobProgress, WorkerOutcome } from '../../scheduler/requester/jobs.ts'
+import { FINAL_STATUSES, type JobStatus } from '../../scheduler/job-store.ts'
 import { DepinError } from '../../errors.ts'
 import { assertOk, createClient, type ApiClient } from '../client.ts'
 import { UsageError } from '../errors.ts'
@@ -12,7 +13,7 @@ import type { CommonOptions, JobOptions, SubmitOptions } from '../program.ts'
 /** What GET /v1/jobs/:id returns. */
 export interface JobView {
   id: string
-  status: 'pending' | 'completed' | 'failed'
+  status: JobStatus
   exitCode?: number
   trap?: string
   outputCid?: string
@@ -20,7 +21,7 @@ export interface JobView {
   stderr: string
   workers: WorkerOutcome[]
   verified: boolean
-  spotCheck?: 'passed' | 'failed'
+  spotCheck?: 'passed' | 'failed' | 'not-checked'
   cost: number
   error?: { code: string, message: string, reasons?: Record<string, number> }
 }
@@ -116,7 +117,7 @@ async function follow (client: ApiClient, id: string, view: ProgressView): Promi
       if (data == null) continue
       const progress = JSON.parse(data.slice(6)) as JobProgress
       view.update(progress)
-      if (progress.stage === 'completed' || progress.stage === 'failed') return
+      if (FINAL_STATUSES.has(progress.stage as JobStatus)) return
     }
   }
 }
@@ -129,9 +130,12 @@ async function fetchOutput (client: ApiClient, id: string): Promise<Uint8Array> 
 
 /** Throws the error a finished job deserves, if any. */
 function assertSucceeded (job: JobView): void {
-  if (job.status === 'failed') {
+  if (job.status === 'unverified') {
+    throw new JobFailedError(`job ${job.id} is UNVERIFIED: ${job.error?.message ?? 'a spot check disagreed with the workers'}; its output is not a verified answer`)
+  }
+  if (job.status !== 'completed') {
     const reasons = job.error?.reasons != null ? ` [${Object.entries(job.error.reasons).map(([r, n]) => `${r}: ${n}`).join(', ')}]` : ''
-    throw new JobFailedError(`job ${job.id} failed: ${job.error?.message ?? 'unknown error'}${reasons}`)
+    throw new JobFailedError(`job ${job.id} ${job.status}: ${job.error?.message ?? 'unknown error'}${reasons}`)
   }
   if (job.exitCode !== 0) {
     throw new JobFailedError(`job ${job.id}: the program ${job.trap != null ? `stopped: ${job.trap}` : `exited with code ${job.exitCode ?? '?'}`}`)
@@ -174,7 +178,7 @@ export async function submitCommand (modulePath: string, opts: SubmitOptions): P
     view.stop()
   }
   const job = await client.get<JobView>(`/v1/jobs/${encodeURIComponent(id)}`)
-  const output = job.status === 'completed' ? await fetchOutput(client, id) : new Uint8Array(0)
+  const output = job.outputCid != null ? await fetchOutput(client, id) : new Uint8Array(0)
   if (opts.output != null) await writeFile(opts.output, output)
   if (opts.json === true) {
     printJson(job)
@@ -193,10 +197,11 @@ export async function jobsCommand (opts: CommonOptions): Promise<void> {
   const { jobs } = await client.get<{ jobs: JobSummary[] }>('/v1/jobs')
   if (opts.json === true) { printJson({ jobs }); return }
   if (jobs.length === 0) { line('no jobs yet'); return }
-  printTable(['JOB', 'ROLE', 'STATUS', 'EXIT', 'VERIFIED', 'COST', 'PEERS', 'CREATED'], jobs.map((j) => [
+  printTable(['ID', 'KIND', 'ROLE', 'STATUS', 'EXIT', 'VERIFIED', 'COST', 'PEERS', 'CREATED'], jobs.map((j) => [
     j.id,
+    j.kind,
     j.role,
-    j.status,
+    j.kind === 'batch' ? `${j.status} ${j.done ?? 0}/${j.tasks ?? 0}` : j.kind === 'lease' ? `${j.status} (${j.tasks ?? 0} tasks, earned ${j.earned ?? 0})` : j.status,
     j.exitCode,
     j.role === 'requester' ? (j.verified === true ? 'yes' : j.status === 'completed' ? 'no' : undefined) : undefined,
     j.cost,
@@ -208,7 +213,10 @@ export async function jobsCommand (opts: CommonOptions): Promise<void> {
 export async function jobCommand (id: string, opts: JobOptions): Promise<void> {
   const client = await createClient(opts)
   const job = await client.get<JobView>(`/v1/jobs/${encodeURIComponent(id)}`)
-  if (opts.output != null && job.status === 'completed') await writeFile(opts.output, await fetchOutput(client, id))
+  if (opts.output != null) {
+    if (job.outputCid == null) throw new UsageError(`job ${id} ${FINAL_STATUSES.has(job.status) ? `ended ${job.status}` : 'is still running'}: there is no output to write to ${opts.output}`)
+    await writeFile(opts.output, await fetchOutput(client, id))
+  }
   if (opts.json === true) { printJson(job); return }
   line(`job:       ${job.id}`)
   line(`status:    ${job.status}${job.error != null ? ` (${job.error.code}: ${job.error.message})` : ''}`)

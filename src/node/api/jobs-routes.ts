@@ -7,13 +7,15 @@
  *   GET  /v1/jobs/:id             the job's result without the output bytes (stderr as text)
  *   GET  /v1/jobs/:id/output      the output bytes (application/octet-stream)
  *   GET  /v1/jobs/:id/events      server-sent events: one `progress` event per stage; the stream
- *                                 ends after `completed` or `failed`
+ *                                 ends with the final one (completed, unverified, failed, timed-out, cancelled)
+ *   POST /v1/jobs/:id/cancel      cancels a job this node is running → {cancelled: true}
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import multipart from '@fastify/multipart'
 import { z } from 'zod'
 import type { ComputeNode } from '../compute-node.ts'
-import type { JobProgress, JobResult } from '../../scheduler/requester-service.ts'
+import type { JobProgress, JobResult } from '../../scheduler/requester/jobs.ts'
+import { FINAL_STATUSES } from '../../scheduler/job-store.ts'
 import { MAX_INPUT_BYTES, MAX_MODULE_BYTES } from '../../scheduler/constants.ts'
 import { MAX_JOB_MEMORY_MIB, MAX_JOB_TIMEOUT_MS, MAX_REPLICAS, type JobInit } from '../../scheduler/job.ts'
 import { peerIdSchema } from '../../proofs/schema.ts'
@@ -44,7 +46,7 @@ export function resultJson (result: JobResult): Record<string, unknown> {
   return { ...rest, outputBytes: stdout.byteLength, stderr: new TextDecoder().decode(stderr.subarray(0, 64 * 1024)) }
 }
 
-const FINAL_STAGES = new Set(['completed', 'failed'])
+const FINAL_STAGES: ReadonlySet<string> = FINAL_STATUSES
 
 /** Progress events of recent jobs, so a client that subscribes late still sees every stage. */
 class ProgressHistory {
@@ -124,8 +126,18 @@ export function jobsRoutes (node: ComputeNode) {
     app.get('/v1/jobs/:id/output', async (request, reply) => {
       const { id } = parseBody(idParams, request.params)
       const result = await node.job(id)
-      if (result.status !== 'completed') throw new ApiError(409, 'ERR_NO_OUTPUT', `job ${id} ${result.status === 'pending' ? 'is still running' : 'failed'}; it has no output`)
+      if (result.outputCid == null) {
+        const why = FINAL_STATUSES.has(result.status) ? `ended ${result.status}` : 'is still running'
+        throw new ApiError(409, 'ERR_NO_OUTPUT', `job ${id} ${why}; it has no output`)
+      }
       return await reply.type('application/octet-stream').header('x-output-cid', result.outputCid ?? '').send(Buffer.from(result.stdout))
+    })
+
+    app.post('/v1/jobs/:id/cancel', async (request) => {
+      const { id } = parseBody(idParams, request.params)
+      if (node.cancel(id)) return { cancelled: true }
+      const final = await node.scheduler.isFinal(id)
+      throw new ApiError(409, 'ERR_NOT_RUNNING', final ? `job ${id} has already ended` : `job ${id} is not running on this node`)
     })
 
     app.get('/v1/jobs/:id/events', async (request, reply) => {
@@ -151,7 +163,7 @@ export function jobsRoutes (node: ComputeNode) {
       const past = history.get(id)
       for (const progress of past) send(progress)
       if (past.some((p) => FINAL_STAGES.has(p.stage))) { end(); return }
-      if (record.status === 'completed' || record.status === 'failed') {
+      if (FINAL_STATUSES.has(record.status)) {
         send({ jobId: id, stage: record.status, at: record.updatedAt, detail: record.error?.message })
         end()
         return

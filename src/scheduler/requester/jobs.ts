@@ -97,7 +97,7 @@ export interface JobsComponents {
   blobs: BlobStore
   records: JobStore
   dispatcher: Dispatcher
-  emit: (progress: Omit<JobProgress, 'at'>) => void
+  emit: (progress: JobProgress) => void
   spotCheckRate: number
 }
 
@@ -112,12 +112,15 @@ export class Jobs {
     this.c = components
   }
 
-  /** Places a job whose module and input are pinned. `spotCheck`: override the node's rate. */
-  async submit (body: JobBody, id: CID, input: Uint8Array, options: { spotCheck?: boolean } = {}): Promise<JobHandle> {
+  /**
+   * Places a job whose module and input are pinned. `spotCheck`: override the node's rate;
+   * `onProgress`: registered before placement starts, so it sees every stage.
+   */
+  async submit (body: JobBody, id: CID, input: Uint8Array, options: { spotCheck?: boolean, onProgress?: (p: JobProgress) => void } = {}): Promise<JobHandle> {
     const now = Date.now()
     const record: RequestedJob = { id: id.toString(), body, status: 'queued', createdAt: now, updatedAt: now, replicas: [], ...(options.spotCheck != null ? { spotCheck: options.spotCheck } : {}) }
     await this.c.records.putRequested(record)
-    return this.place(record, input)
+    return this.place(record, input, options.onProgress)
   }
 
   /**
@@ -168,7 +171,7 @@ export class Jobs {
     return true
   }
 
-  private place (record: RequestedJob, input: Uint8Array): JobHandle {
+  private place (record: RequestedJob, input: Uint8Array, onProgress?: (p: JobProgress) => void): JobHandle {
     const id = CID.parse(record.id)
     const body = record.body
     const spec = jobTaskSpec(id, body)
@@ -177,6 +180,7 @@ export class Jobs {
     const handle = new JobHandle(record.id, result.promise, () => { this.cancel(record.id) })
     const live: Live = { record, taskId: tid.toString(), result, handle }
     this.live.set(record.id, live)
+    if (onProgress != null) handle.addEventListener('progress', (evt) => { onProgress(evt.detail) })
     const requirements = requirementsOf(body)
     const work: TaskWork = {
       id: tid,
@@ -228,9 +232,9 @@ export class Jobs {
       ...(verdict.spotCheck != null ? { spotCheckResult: verdict.spotCheck } : {}),
       ...(verdict.error != null ? { error: verdict.error } : {})
     })
-    this.live.delete(record.id)
     if (verdict.verified) this.emit(record.id, 'verified', undefined, `${verdict.agreeing.length}/${record.body.replicas} agree${verdict.spotCheck != null ? `, spot check ${verdict.spotCheck}` : ''}`)
     this.emit(record.id, verdict.status as ProgressStage, undefined, verdict.error?.message ?? (output != null ? `exit ${output.exitCode}` : undefined))
+    this.live.delete(record.id)
     live.result.resolve(toResult(ended, output?.stdout ?? new Uint8Array(0), output?.stderr ?? new Uint8Array(0), verdict.agreeing))
   }
 
@@ -241,7 +245,9 @@ export class Jobs {
   }
 
   private emit (jobId: string, stage: ProgressStage, peerId?: string, detail?: string): void {
-    this.c.emit({ jobId, stage, ...(peerId != null ? { peerId } : {}), ...(detail != null ? { detail } : {}) })
+    const progress: JobProgress = { jobId, stage, ...(peerId != null ? { peerId } : {}), ...(detail != null ? { detail } : {}), at: Date.now() }
+    this.live.get(jobId)?.handle.safeDispatchEvent('progress', { detail: progress })
+    this.c.emit(progress)
   }
 }
 
