@@ -26,7 +26,17 @@ export type { JobSummary, SubmitOptions } from './scheduler/scheduler.ts'
 export type { JobInit, SignedJob, JobBody } from './scheduler/job.ts'
 export type { JobProgress, JobResult, WorkerOutcome, ProgressStage } from './scheduler/requester-service.ts'
 export { createExecutor } from './scheduler/executor/index.ts'
-export type { Executor, ExecSpec, ExecResult, ExecutorInit } from './scheduler/executor/index.ts'
+export type {
+  Executor, ExecSpec, ExecResult, ExecutorInit, InputFile, ExecOutputs, OutputFile, FsLimits
+} from './scheduler/executor/index.ts'
+export {
+  createManifest, manifestOf, encodeManifest, decodeManifest, manifestCid, verifyFile, verifyFiles, validatePath,
+  scanInputs, readFileShared, readInputFiles, manifestOfDiskFiles, writeOutputTree,
+  InvalidPathError, DuplicatePathError, PathConflictError, TooManyEntriesError, ManifestTooLargeError, InvalidManifestError,
+  FileCidMismatchError, FileSizeMismatchError, MissingFileError, UnexpectedFileError, InputNotFoundError, SymlinkLoopError,
+  SymlinkEscapeError, UnsupportedFileTypeError, OutputNotDirectoryError, OutputNotWritableError, OutputPathConflictError
+} from './scheduler/files/index.ts'
+export type { FileManifest, ManifestEntry, TreeFile, DiskFile } from './scheduler/files/index.ts'
 export {
   NoBidsError, JobTimeoutError, JobCancelledError, InvalidJobError, JobNotFoundError, BadResultError, ProtocolViolationError
 } from './scheduler/errors.ts'

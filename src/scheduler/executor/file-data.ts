@@ -62,11 +62,6 @@ export class FileData {
     this.size = size
   }
 
-  /** The file's bytes, a view (no copy). */
-  contents (): Uint8Array {
-    return this.bytes.subarray(0, this.size)
-  }
-
   /**
    * The bytes of an output file on a buffer of their own, ready to be transferred: small files
    * are copied to an exact-size buffer (cheap), large ones keep their resizable buffer, shrunk to

@@ -14,6 +14,7 @@
  * name over 255 bytes, ENOENT, ENOTDIR), then whether the tree is writable (EROFS in /in), then
  * the operation itself, then the limits (EDQUOT, ENAMETOOLONG, EFBIG, ENOSPC).
  */
+import { MAX_NAME_BYTES } from '../files/constants.ts'
 import { compareBytewise } from '../files/paths.ts'
 import { ERRNO } from './wasi-defs.ts'
 import type { Errno } from './wasi-defs.ts'
@@ -32,9 +33,6 @@ export interface FsLimits {
   /** Descriptors open at once, stdio and the two preopens included (EMFILE past it). */
   maxOpenFds: number
 }
-
-/** Longest name of one directory entry, bytes (NAME_MAX). */
-export const MAX_NAME_BYTES = 255
 
 export interface Tree {
   /** 'in' or 'out': the preopen's name without its '/'. */

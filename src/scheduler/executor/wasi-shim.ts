@@ -109,10 +109,6 @@ export interface WasiShim {
   fs: MemFs
 }
 
-/** Descriptors of the two preopened directories (wasi-libc finds them by scanning from 3). */
-export const IN_FD = 3
-export const OUT_FD = 4
-
 /** Builds a fresh import object for one run. */
 export function createWasiShim (init: WasiShimInit): WasiShim {
   const { stdin } = init
@@ -122,6 +118,7 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
   const limits = init.limits ?? DEFAULT_FS_LIMITS
   const fs = new MemFs(init.files ?? [], limits)
   const fds = new FdTable(limits.maxOpenFds)
+  // 0-2 stdio, 3 /in, 4 /out (wasi-libc finds the preopens by scanning up from 3)
   fds.open({ kind: 'stream', stream: 0 })
   fds.open({ kind: 'stream', stream: 1 })
   fds.open({ kind: 'stream', stream: 2 })
