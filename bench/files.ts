@@ -18,16 +18,29 @@
  *
  *   node bench/files.ts [MiB] [runs]      (default 100 MiB, 5 runs)
  *
- * Latest results (2 cores, Intel Xeon @ 2.20GHz, Node 24.21.0; 100 MiB, 5 runs, medians):
- *   (filled in below by the first run on this branch)
+ * Latest results (load average ~9 from other work on the machine: figures moved by 2-4x between
+ * runs, cp from 46 to 204 ms; the RSS figures were stable):
+ *
+ *   files bench: copy of 100 MiB, 5 runs, 2 cores (AMD EPYC), Node 24.21.0, V8 13.6.233.17-node.53
+ *
+ *   how                                    p50  MiB/s  vs cp      peak RSS growth
+ *   --------------------------------  --------  -----  -----  -------------------
+ *   cp (baseline)                      46.5 ms   2148  1.00x  - (another process)
+ *   executor, in memory (run only)    157.5 ms    635  3.38x              194 MiB
+ *   executor, disk to disk            246.3 ms    406  5.29x              194 MiB
+ *   through the network (TODO: lead)         -      -      -                    -
+ *
+ * The in-memory run includes hashing the 100 MiB output into its CID in the worker (sha2-256).
  */
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { rawCid, sha256 } from '../src/proofs/encoding.ts'
 import { createExecutor } from '../src/scheduler/executor/index.ts'
-import type { ExecResult } from '../src/scheduler/executor/index.ts'
+import type { ExecResult, ExecSpec, WasiExecutor } from '../src/scheduler/executor/index.ts'
 import { readFileShared, writeOutputTree } from '../src/scheduler/files/index.ts'
 import { formatMs, machine, median, printTable } from './lib.ts'
 
@@ -38,6 +51,15 @@ const module = new Uint8Array(readFileSync(new URL('../examples/copytree.wasm', 
 const dir = mkdtempSync(join(tmpdir(), 'depin-bench-files-'))
 const source = join(dir, 'input.bin')
 const rssMiB = (): number => process.memoryUsage.rss() / 2 ** 20
+// a full GC before each baseline, so buffers of the previous run are not counted (or hidden)
+setFlagsFromString('--expose-gc')
+const gc = runInNewContext('gc') as () => void
+const settle = async (): Promise<number> => {
+  gc()
+  await new Promise(resolve => setTimeout(resolve, 100))
+  gc()
+  return rssMiB()
+}
 
 /** Runs `fn`, sampling RSS; returns its duration and the peak RSS growth over `base` MiB. */
 async function measured<T> (base: number, fn: () => Promise<T>): Promise<{ ms: number, peakMiB: number, value: T }> {
@@ -61,9 +83,7 @@ try {
   writeFileSync(source, content)
   const expected = rawCid(content).toString()
 
-  const executor = createExecutor({ workers: 1 })
-  await executor.start()
-  const spec = (input: Uint8Array): Parameters<typeof executor.run>[0] => ({
+  const spec = (input: Uint8Array): ExecSpec => ({
     moduleCid: rawCid(module),
     module,
     stdin: new Uint8Array(0),
@@ -78,8 +98,20 @@ try {
     const out = result.outputs?.files[0]
     if (result.exitCode !== 0 || out?.cid.toString() !== expected) throw new Error(`copy failed: exit ${result.exitCode} ${result.trap ?? ''}`)
   }
-  // warm up: compile the module and start the worker's code paths
-  check(await executor.run(spec(await readFileShared(source))))
+  /**
+   * A fresh executor for each measured run: a worker thread lets go of the previous job's input
+   * only at its next GC, which would land inside the next measurement and hide memory.
+   */
+  let executor: WasiExecutor | undefined
+  const fresh = async (): Promise<WasiExecutor> => {
+    await executor?.stop()
+    executor = createExecutor({ workers: 1 })
+    await executor.start()
+    // warm up: compile the module and start the worker's code paths
+    const warm = await executor.run(spec(new Uint8Array(1024)))
+    if (warm.exitCode !== 0) throw new Error('warm-up failed')
+    return executor
+  }
 
   const cp: number[] = []
   const inMemory: number[] = []
@@ -94,20 +126,19 @@ try {
     if (r.status !== 0 || statSync(target).size !== bytes) throw new Error('cp failed')
     rmSync(target)
 
-    globalThis.gc?.()
-    const base = rssMiB()
+    let ex = await fresh()
+    const base = await settle()
     const input = await readFileShared(source)
-    const mem = await measured(base, async () => executor.run(spec(input)))
+    const mem = await measured(base, async () => ex.run(spec(input)))
     check(mem.value)
     inMemory.push(mem.ms)
     rssInMemory.push(mem.peakMiB)
 
-    globalThis.gc?.()
-    await new Promise(resolve => setTimeout(resolve, 50)) // let freed buffers go before the next baseline
-    const base2 = rssMiB()
+    ex = await fresh()
+    const base2 = await settle()
     const outDir = join(dir, `out-${i}`)
     const disk = await measured(base2, async () => {
-      const result = await executor.run(spec(await readFileShared(source)))
+      const result = await ex.run(spec(await readFileShared(source)))
       check(result)
       await writeOutputTree(outDir, result.outputs?.files ?? [])
       return result
@@ -116,13 +147,13 @@ try {
     rssDisk.push(disk.peakMiB)
     rmSync(outDir, { recursive: true })
   }
-  await executor.stop()
+  await executor?.stop()
 
   console.log(`files bench: copy of ${MIB} MiB, ${RUNS} runs, ${await machine()}`)
   console.log('')
   const rate = (ms: number): string => `${Math.round(MIB / (ms / 1000))}`
   printTable(['how', 'p50', 'MiB/s', 'vs cp', 'peak RSS growth'], [
-    ['cp (baseline)', formatMs(median(cp)), rate(median(cp)), '1.00x', '-'],
+    ['cp (baseline)', formatMs(median(cp)), rate(median(cp)), '1.00x', '- (another process)'],
     ['executor, in memory (run only)', formatMs(median(inMemory)), rate(median(inMemory)), `${(median(inMemory) / median(cp)).toFixed(2)}x`, `${Math.round(median(rssInMemory))} MiB`],
     ['executor, disk to disk', formatMs(median(diskToDisk)), rate(median(diskToDisk)), `${(median(diskToDisk) / median(cp)).toFixed(2)}x`, `${Math.round(median(rssDisk))} MiB`],
     ['through the network (TODO: lead)', '-', '-', '-', '-']
