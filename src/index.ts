@@ -27,7 +27,7 @@ export type { JobInit, SignedJob, JobBody } from './scheduler/job.ts'
 export type { JobProgress, JobResult, WorkerOutcome, ProgressStage } from './scheduler/requester-service.ts'
 export { createExecutor } from './scheduler/executor/index.ts'
 export type {
-  Executor, ExecSpec, ExecResult, ExecutorInit, InputFile, ExecOutputs, OutputFile, FsLimits
+  Executor, ExecSpec, ExecResult, ExecutorInit, InputFile, ExecOutputs, OutputFile, FsLimits, WasiExecutor, LocalExecResult
 } from './scheduler/executor/index.ts'
 export {
   createManifest, manifestOf, encodeManifest, decodeManifest, manifestCid, verifyFile, verifyFiles, validatePath,

@@ -24,7 +24,7 @@ import type { FsInput, FsLimits } from './memfs.ts'
 import { preferOptimizingCompiler } from './tiering.ts'
 import { wasm } from './wasm-api.ts'
 import { inspectModule, prepareModule } from './wasm-module.ts'
-import type { ExecResult, ExecSpec, ExecutorInit, ExecutorStats, RunOptions, WasiExecutor } from './index.ts'
+import type { ExecSpec, ExecutorInit, ExecutorStats, LocalExecResult, RunOptions, WasiExecutor } from './index.ts'
 import type { CompiledModule } from './module-cache.ts'
 import type { WasmModule } from './wasm-api.ts'
 import type { ExecutorWorkerData, RunRequest, WorkerMessage } from './protocol.ts'
@@ -44,7 +44,7 @@ interface Job {
   id: number
   spec: ExecSpec
   compiled: CompiledModule
-  resolve: (result: ExecResult) => void
+  resolve: (result: LocalExecResult) => void
   reject: (err: Error) => void
   signal?: AbortSignal
   onAbort?: () => void
@@ -68,7 +68,7 @@ interface Slot {
   onStartFailed: (err: Error) => void
 }
 
-type Settled = { result: ExecResult } | { error: Error }
+type Settled = { result: LocalExecResult } | { error: Error }
 
 export class WasiExecutorPool implements WasiExecutor {
   private readonly size: number
@@ -151,7 +151,7 @@ export class WasiExecutorPool implements WasiExecutor {
     }
   }
 
-  async run (spec: ExecSpec, options: RunOptions = {}): Promise<ExecResult> {
+  async run (spec: ExecSpec, options: RunOptions = {}): Promise<LocalExecResult> {
     const { signal } = options
     if (!this.running) throw new ExecutorStoppedError('the executor is not started')
     if (signal?.aborted === true) throw new ExecutionAbortedError(undefined, { cause: signal.reason })
@@ -170,7 +170,7 @@ export class WasiExecutorPool implements WasiExecutor {
       }
       if (!this.running) throw new ExecutorStoppedError('the executor stopped before the job started')
       if (signal?.aborted) throw new ExecutionAbortedError(undefined, { cause: signal.reason })
-      return await new Promise<ExecResult>((resolve, reject) => {
+      return await new Promise<LocalExecResult>((resolve, reject) => {
         const job: Job = { id: this.nextJobId++, spec, compiled, resolve, reject, signal, startedAt: 0, settled: false }
         if (signal !== undefined) {
           job.onAbort = () => { this.abort(job) }
@@ -411,7 +411,7 @@ async function compileModule (bytes: Uint8Array, maxMemoryMiB: number): Promise<
   }
 }
 
-function killedResult (trap: string, wallMs: number, cpuMs: number): ExecResult {
+function killedResult (trap: string, wallMs: number, cpuMs: number): LocalExecResult {
   return {
     exitCode: -1,
     trap,

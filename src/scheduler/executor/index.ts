@@ -158,7 +158,12 @@ export interface ExecutorStats {
 /** The executor `createExecutor` builds: an `Executor` with counters. */
 export interface WasiExecutor extends Executor {
   stats(): ExecutorStats
+  /** As `Executor.run`; this executor always reports the outputs. */
+  run(spec: ExecSpec, options?: RunOptions): Promise<LocalExecResult>
 }
+
+/** The result of the executor `createExecutor` builds: `outputs` is always there. */
+export type LocalExecResult = ExecResult & { outputs: ExecOutputs }
 
 export interface ExecutorInit {
   /** Worker threads, started by `start()`. Default: `os.availableParallelism()`. */

@@ -42,7 +42,6 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
     return { written: total }
   }
 
-
   const calls: Record<string, Call> = {
     fd_read (fd: number, iovsArg: number, iovsLenArg: number, nreadArg: number): Errno {
       m.refresh()
