@@ -13,7 +13,8 @@ import {
 } from '../src/scheduler/executor/index.ts'
 import type { ExecResult, ExecSpec, InputFile, WasiExecutor } from '../src/scheduler/executor/index.ts'
 import {
-  DuplicatePathError, EMPTY_MANIFEST, InvalidPathError, manifestCid, manifestOf, PathConflictError
+  DuplicatePathError, EMPTY_MANIFEST, encodedManifestBytes, InvalidPathError, manifestCid, manifestOf, MAX_MANIFEST_BYTES,
+  PathConflictError
 } from '../src/scheduler/files/index.ts'
 
 const root = new URL('../', import.meta.url)
@@ -190,6 +191,26 @@ describe('sandbox file system', () => {
         'mkdir while full: ok',
         'after closing: fd 5'
       ])
+      await stillRuns()
+    })
+
+    it('bounds the directory listings a job holds at once with ENOMEM', async () => {
+      // each listing is of a directory changed since the previous one, so none can be shared
+      const result = await runProbe('readdirs')
+      const [, listed, errno] = /^listed (\d+) then errno (\d+)$/.exec(lines(result)[0]) ?? []
+      expect(Number(errno)).toBe(ERRNO.NOMEM)
+      // 1000 + 1001 + ... names until the sum passes MAX_LISTING_ENTRIES (1,000,000)
+      expect(Number(listed)).toBe(732)
+      await stillRuns()
+    })
+
+    it('ends a job whose output manifest would be over MAX_MANIFEST_BYTES with a trap, not a crash', async () => {
+      const result = await executor.run(spec(probe, { args: ['bigmanifest'] }))
+      expect(lines(result)).toEqual(['created 5000'])
+      // 5000 entries of 4006-byte paths
+      const bytes = encodedManifestBytes(Array.from({ length: 5000 }, () => ({ pathBytes: 4006, size: 0 })))
+      expect(result).toMatchObject({ exitCode: -1, trap: `output manifest too large (${bytes} bytes, over ${MAX_MANIFEST_BYTES})` })
+      expect(result.outputs.files).toEqual([])
       await stillRuns()
     })
 

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import * as dagCbor from '@ipld/dag-cbor'
 import { cidOf, DAG_CBOR_CODE, rawCid } from '../src/proofs/encoding.ts'
 import {
-  compareBytewise, createManifest, decodeManifest, DuplicatePathError, EMPTY_MANIFEST, encodeManifest, FileCidMismatchError,
+  compareBytewise, createManifest, decodeManifest, encodedManifestBytes, DuplicatePathError, EMPTY_MANIFEST, encodeManifest, FileCidMismatchError,
   FileSizeMismatchError, InputNotFoundError, InvalidManifestError, InvalidPathError, manifestCid, ManifestTooLargeError, manifestOf,
   manifestOfDiskFiles, MAX_MANIFEST_ENTRIES, MissingFileError, OutputNotDirectoryError, OutputNotWritableError,
   OutputPathConflictError, PathConflictError, readInputFiles, scanInputs, SymlinkEscapeError, SymlinkLoopError, TooManyEntriesError,
@@ -48,6 +48,21 @@ describe('manifest encoding', () => {
     const sorted = createManifest(paths.map(p => entry(p === 'a' ? 'a0' : p))).files.map(f => f.path)
     expect(sorted).toEqual(['Z', 'a-b', 'a/b', 'a0', 'é', '\uFFFD', '\u{1F600}'])
     expect(['\u{1F600}', '\uFFFD'].sort(compareBytewise)).toEqual(['\uFFFD', '\u{1F600}'])
+  })
+
+  it('knows the exact length of an encoding before building it', () => {
+    const entries = [
+      { path: 'a', size: 0 }, { path: 'b'.repeat(23), size: 23 }, { path: 'c'.repeat(24), size: 24 },
+      { path: `${'d'.repeat(255)}/${'e'.repeat(255)}`, size: 65536 }, { path: 'f', size: 2 ** 32 }
+    ]
+    for (const count of [0, 1, entries.length]) {
+      const some = entries.slice(0, count)
+      const manifest = createManifest(some.map(e => ({ path: e.path, size: e.size, cid: rawCid(utf8(e.path)) })))
+      expect(encodedManifestBytes(some.map(e => ({ pathBytes: utf8(e.path).byteLength, size: e.size })))).toBe(encodeManifest(manifest).byteLength)
+    }
+    const many = Array.from({ length: 300 }, (_, i) => ({ path: `f${i}`, size: i }))
+    const manifest = createManifest(many.map(e => ({ path: e.path, size: e.size, cid: rawCid(utf8(e.path)) })))
+    expect(encodedManifestBytes(many.map(e => ({ pathBytes: e.path.length, size: e.size })))).toBe(encodeManifest(manifest).byteLength)
   })
 
   it('round-trips through decodeManifest', () => {

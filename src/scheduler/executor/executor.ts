@@ -9,8 +9,8 @@ import { bytesMatchCid } from '../../proofs/encoding.ts'
 import { MAX_MANIFEST_ENTRIES, MAX_PATH_BYTES } from '../files/constants.ts'
 import {
   DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_OPEN_FDS, DEFAULT_MAX_OUT_BYTES, DEFAULT_MAX_OUT_FILES, DEFAULT_MAX_PATH_BYTES,
-  DEFAULT_MAX_QUEUE, DEFAULT_MAX_STDERR_BYTES, DEFAULT_MAX_STDOUT_BYTES, DEFAULT_MODULE_CACHE_ENTRIES, MAX_FILE_BYTES,
-  MAX_MEMORY_MIB, PAGES_PER_MIB, PROGRAM_NAME, WORKER_MAX_OLD_GENERATION_MIB, WORKER_MAX_YOUNG_GENERATION_MIB,
+  DEFAULT_MAX_QUEUE, DEFAULT_MAX_STDERR_BYTES, DEFAULT_MAX_STDOUT_BYTES, DEFAULT_MODULE_CACHE_ENTRIES, MAX_FILE_BYTES, MAX_OPEN_FDS,
+  MAX_MEMORY_MIB, PAGES_PER_MIB, PROGRAM_NAME, WORKER_HEAP_BYTES_PER_OUT_FILE, WORKER_MAX_OLD_GENERATION_MIB, WORKER_MAX_YOUNG_GENERATION_MIB,
   WORKER_START_TIMEOUT_MS
 } from './constants.ts'
 import {
@@ -100,7 +100,7 @@ export class WasiExecutorPool implements WasiExecutor {
       maxFileBytes: inRange(init.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, 0, MAX_FILE_BYTES, 'maxFileBytes'),
       maxPathBytes: inRange(init.maxPathBytes ?? DEFAULT_MAX_PATH_BYTES, 1, MAX_PATH_BYTES, 'maxPathBytes'),
       // stdio and the two preopens take five
-      maxOpenFds: inRange(init.maxOpenFds ?? DEFAULT_MAX_OPEN_FDS, 5, 2 ** 20, 'maxOpenFds')
+      maxOpenFds: inRange(init.maxOpenFds ?? DEFAULT_MAX_OPEN_FDS, 5, MAX_OPEN_FDS, 'maxOpenFds')
     }
     this.workerUrl = init.workerUrl ?? WORKER_URL
     const maxMemoryMiB = this.maxMemoryMiB
@@ -191,7 +191,7 @@ export class WasiExecutorPool implements WasiExecutor {
       workerData,
       name: 'depin-executor',
       resourceLimits: {
-        maxOldGenerationSizeMb: WORKER_MAX_OLD_GENERATION_MIB,
+        maxOldGenerationSizeMb: WORKER_MAX_OLD_GENERATION_MIB + Math.ceil(this.fsLimits.maxOutFiles * WORKER_HEAP_BYTES_PER_OUT_FILE / 2 ** 20),
         maxYoungGenerationSizeMb: WORKER_MAX_YOUNG_GENERATION_MIB
       }
     })

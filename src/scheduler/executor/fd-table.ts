@@ -3,7 +3,7 @@
  * descriptors take the lowest free number (as POSIX does), so numbering is the same on every
  * peer. The table is bounded (`maxOpenFds`, EMFILE past it).
  */
-import type { DirNode, FileNode, Node } from './memfs.ts'
+import type { DirNode, FileNode, Listing } from './memfs.ts'
 
 /** stdin (0), stdout (1) or stderr (2), wherever fd_renumber moved it. */
 export interface StreamEntry {
@@ -27,7 +27,7 @@ export interface DirEntry {
   /** '/in' or '/out' on the two preopened descriptors. */
   preopen?: string
   /** The listing fd_readdir walks, taken when it starts at cookie 0 (cookies index it). */
-  listing?: Array<[string, Node]>
+  listing?: Listing
 }
 
 export type FdEntry = StreamEntry | FileEntry | DirEntry

@@ -14,6 +14,8 @@
 export const SMALL_FILE_BYTES = 64 * 1024
 /** A resizable buffer grows in steps of at least this, so small writes do not resize each time. */
 const GROW_STEP_BYTES = 1024 * 1024
+/** What every new file starts with (never written: the first write replaces it), so empty files cost no buffer each. */
+const NO_BYTES = new Uint8Array(0)
 
 export class FileData {
   /** Largest size this file may reach (the file size cap); fixes the resizable buffer's maximum. */
@@ -34,7 +36,7 @@ export class FileData {
 
   /** A new, empty, writable file. */
   static empty (maxBytes: number): FileData {
-    return new FileData(new Uint8Array(0), 0, maxBytes)
+    return new FileData(NO_BYTES, 0, maxBytes)
   }
 
   /** Copies bytes from `pos` into `into`; returns how many (0 at or past the end). */

@@ -19,6 +19,7 @@ import { compareBytewise } from '../files/paths.ts'
 import { ERRNO } from './wasi-defs.ts'
 import type { Errno } from './wasi-defs.ts'
 import { FileData } from './file-data.ts'
+import { MAX_LISTING_ENTRIES } from './constants.ts'
 
 /** Limits of the sandbox file system (see `ExecutorInit` for their defaults). */
 export interface FsLimits {
@@ -62,6 +63,20 @@ export interface DirNode {
   /** UTF-8 bytes of its path from the tree's root (0 for the root). */
   pathBytes: number
   removed: boolean
+  /** The sorted names as fd_readdir last listed them, while the directory has not changed since. */
+  listing?: Listing
+}
+
+/**
+ * The names of a directory in listing order, shared by the descriptors reading it. Listings are
+ * counted against `MAX_LISTING_ENTRIES` while a descriptor or the directory holds them, so a job
+ * cannot fill the worker's heap with them (ENOMEM past it).
+ */
+export interface Listing {
+  dir: DirNode
+  names: string[]
+  /** Descriptors reading it. */
+  refs: number
 }
 
 export type Node = FileNode | DirNode
@@ -98,6 +113,8 @@ export class MemFs {
   outBytes = 0
   /** Files and directories listed in /out. */
   outFiles = 0
+  /** Names held by live listings (see `Listing`). */
+  listingEntries = 0
   private nextIno = 1n
 
   /** `inputs` must be valid tree paths (the executor checked them). */
@@ -174,6 +191,7 @@ export class MemFs {
     if (errno !== ERRNO.SUCCESS) return { errno }
     const node: FileNode = { kind: 'file', ino: this.nextIno++, tree: dir.tree, data: FileData.empty(this.limits.maxFileBytes), links: 1, open: 0 }
     dir.entries.set(name, node)
+    this.changed(dir)
     this.outFiles++
     return { node }
   }
@@ -183,6 +201,7 @@ export class MemFs {
     const errno = this.checkCreate(dir, name)
     if (errno !== ERRNO.SUCCESS) return errno
     dir.entries.set(name, this.newDir(dir.tree, dir, childPathBytes(dir, name)))
+    this.changed(dir)
     this.outFiles++
     return ERRNO.SUCCESS
   }
@@ -190,6 +209,7 @@ export class MemFs {
   /** Removes file `name` from `dir`. */
   unlinkFile (dir: DirNode, name: string, node: FileNode): void {
     dir.entries.delete(name)
+    this.changed(dir)
     this.outFiles--
     node.links = 0
     this.releaseIfUnused(node)
@@ -198,6 +218,7 @@ export class MemFs {
   /** Removes the empty directory `name` from `dir`. */
   removeDir (dir: DirNode, name: string, node: DirNode): void {
     dir.entries.delete(name)
+    this.changed(dir)
     node.removed = true
     this.outFiles--
   }
@@ -239,6 +260,8 @@ export class MemFs {
       }
     }
     to.dir.entries.set(to.name, source)
+    this.changed(from.dir)
+    this.changed(to.dir)
     return ERRNO.SUCCESS
   }
 
@@ -291,6 +314,26 @@ export class MemFs {
     return [...dir.entries].sort((a, b) => compareBytewise(a[0], b[0]))
   }
 
+  /** The directory's current listing for one more reader; undefined when listings hold too many names (ENOMEM). */
+  acquireListing (dir: DirNode): Listing | undefined {
+    if (dir.listing !== undefined) {
+      dir.listing.refs++
+      return dir.listing
+    }
+    if (this.listingEntries + dir.entries.size > MAX_LISTING_ENTRIES) return undefined
+    const listing: Listing = { dir, names: [...dir.entries.keys()].sort(compareBytewise), refs: 1 }
+    this.listingEntries += listing.names.length
+    dir.listing = listing
+    return listing
+  }
+
+  /** A reader is done with a listing (its descriptor closed or restarted at cookie 0). */
+  releaseListing (listing: Listing): void {
+    listing.refs--
+    // the directory's current listing stays cached (and counted) until the directory changes
+    if (listing.refs === 0 && listing.dir.listing !== listing) this.listingEntries -= listing.names.length
+  }
+
   /** The files left in /out, sorted by path, each with its path from /out. */
   outFilesSorted (): Array<{ path: string, node: FileNode }> {
     const out: Array<{ path: string, node: FileNode }> = []
@@ -304,6 +347,25 @@ export class MemFs {
     visit(this.out.root, '')
     // a directory 'a' lists 'a/b' before a file 'a-c' would in byte order of full paths
     return out.sort((a, b) => compareBytewise(a.path, b.path))
+  }
+
+  /** A directory's entries changed: its cached listing no longer describes it. */
+  private changed (dir: DirNode): void {
+    const listing = dir.listing
+    if (listing === undefined) return
+    dir.listing = undefined
+    if (listing.refs === 0) this.listingEntries -= listing.names.length
+  }
+
+  /** Path length (bytes) and size of every file in /out, in no particular order. */
+  * outFileSizes (): Generator<{ pathBytes: number, size: number }> {
+    const stack = [this.out.root]
+    for (let dir = stack.pop(); dir !== undefined; dir = stack.pop()) {
+      for (const [name, node] of dir.entries) {
+        if (node.kind === 'dir') stack.push(node)
+        else yield { pathBytes: childPathBytes(dir, name), size: node.data.size }
+      }
+    }
   }
 
   private checkCreate (dir: DirNode, name: string): Errno {

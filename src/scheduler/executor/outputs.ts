@@ -5,7 +5,8 @@
  */
 import { CID } from 'multiformats/cid'
 import { rawCid } from '../../proofs/encoding.ts'
-import { createManifest, EMPTY_MANIFEST, encodeManifest, manifestCid } from '../files/manifest.ts'
+import { MAX_MANIFEST_BYTES } from '../files/constants.ts'
+import { createManifest, EMPTY_MANIFEST, encodedManifestBytes, encodeManifest, manifestCid } from '../files/manifest.ts'
 import type { FileManifest } from '../files/manifest.ts'
 import type { MemFs } from './memfs.ts'
 import type { WireOutputs } from './protocol.ts'
@@ -32,8 +33,24 @@ export interface ExecOutputs {
   manifestCid: CID
 }
 
-/** Worker side: reads /out out of the file system, which must not be used afterwards. */
+/**
+ * A job left a tree in /out whose manifest would be over `MAX_MANIFEST_BYTES` (so long paths in
+ * so many files that no peer would accept the manifest); the run ends with this as its trap.
+ */
+export class OutputManifestTooLarge extends Error {
+  constructor (bytes: number) {
+    super(`output manifest too large (${bytes} bytes, over ${MAX_MANIFEST_BYTES})`)
+    this.name = 'OutputManifestTooLarge'
+  }
+}
+
+/**
+ * Worker side: reads /out out of the file system, which must not be used afterwards. Throws
+ * `OutputManifestTooLarge` (checked first, before any path or bytes are built).
+ */
 export function collectOutputs (fs: MemFs): { outputs: WireOutputs, transfer: ArrayBuffer[] } {
+  const manifestBytesNeeded = encodedManifestBytes(fs.outFileSizes())
+  if (manifestBytesNeeded > MAX_MANIFEST_BYTES) throw new OutputManifestTooLarge(manifestBytesNeeded)
   const files: WireOutputs['files'] = []
   const transfer: ArrayBuffer[] = []
   const entries = []

@@ -7,9 +7,8 @@ import {
   PREOPENTYPE_DIR, RIGHT, WHENCE, WRITE_RIGHTS
 } from './wasi-defs.ts'
 import type { Errno } from './wasi-defs.ts'
-import type { DirEntry, FdEntry, FileEntry } from './fd-table.ts'
+import type { FdEntry, FileEntry } from './fd-table.ts'
 import { failed } from './memfs.ts'
-import type { Node } from './memfs.ts'
 import type { Call, FsContext } from './wasi-fs.ts'
 
 const encoder = new TextEncoder()
@@ -292,6 +291,7 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
      * Entries in a fixed order: '.', '..', then the names sorted by their UTF-8 bytes. The
      * listing is taken when a read starts at cookie 0 and cookie n resumes after its n-th entry,
      * so entries removed meanwhile are skipped and the others are neither skipped nor repeated.
+     * Listings are shared while a directory does not change and bounded in all (ENOMEM).
      */
     fd_readdir (fd: number, bufArg: number, bufLenArg: number, cookie: bigint, bufusedArg: number): Errno {
       m.refresh()
@@ -303,13 +303,20 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
       if (entry.kind === 'stream') return ERRNO.NOTSUP
       if (entry.kind === 'file') return ERRNO.NOTDIR
       if (!m.inBounds(buf, bufLen) || !m.inBounds(bufusedPtr, 4)) return ERRNO.FAULT
-      if (cookie === 0n || entry.listing === undefined) entry.listing = snapshot(entry)
-      const listing = entry.listing
+      if (cookie === 0n || entry.listing === undefined) {
+        const listing = fs.acquireListing(entry.node)
+        if (listing === undefined) return ERRNO.NOMEM
+        if (entry.listing !== undefined) fs.releaseListing(entry.listing)
+        entry.listing = listing
+      }
       const dir = entry.node
+      const { names } = entry.listing
+      const count = names.length + 2 // '.' and '..' first
       let used = 0
-      for (let i = cookie > BigInt(listing.length) ? listing.length : Number(cookie); i < listing.length && used < bufLen; i++) {
-        const [name, node] = listing[i]
-        if (i >= 2 && dir.entries.get(name) !== node) continue // removed since the listing was taken
+      for (let i = cookie > BigInt(count) ? count : Number(cookie); i < count && used < bufLen; i++) {
+        const name = i === 0 ? '.' : i === 1 ? '..' : names[i - 2]
+        const node = i === 0 ? dir : i === 1 ? dir.parent ?? dir : dir.entries.get(name)
+        if (node === undefined) continue // removed since the listing was taken
         const nameBytes = encoder.encode(name)
         const record = new Uint8Array(DIRENT_BYTES + nameBytes.byteLength)
         const view = new DataView(record.buffer)
@@ -331,11 +338,6 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
   function syncLike (entry: FdEntry | undefined): Errno {
     if (entry === undefined) return ERRNO.BADF
     return entry.kind === 'stream' ? ERRNO.NOTSUP : ERRNO.SUCCESS
-  }
-
-  function snapshot (entry: DirEntry): Array<[string, Node]> {
-    const dir = entry.node
-    return [['.', dir], ['..', dir.parent ?? dir], ...fs.list(dir)]
   }
 
   return calls

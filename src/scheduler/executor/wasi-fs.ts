@@ -111,6 +111,7 @@ export function createWasiFs (init: WasiFsInit): Record<string, Call> {
 
   const release = (entry: FdEntry | undefined): void => {
     if (entry?.kind === 'file') fs.closed(entry.node)
+    if (entry?.kind === 'dir' && entry.listing !== undefined) fs.releaseListing(entry.listing)
   }
 
   const ctx: FsContext = { ...init, dirOf, startAndPath, writeFilestat, release }

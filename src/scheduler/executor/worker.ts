@@ -11,7 +11,7 @@ import type { WasiShim } from './wasi-shim.ts'
 import { wasm } from './wasm-api.ts'
 import type { WasmImports } from './wasm-api.ts'
 import type { ExecutorWorkerData, RunRequest, RunResponse, WireOutputs, WorkerMessage } from './protocol.ts'
-import { collectOutputs, emptyWireOutputs } from './outputs.ts'
+import { collectOutputs, emptyWireOutputs, OutputManifestTooLarge } from './outputs.ts'
 
 if (parentPort === null) throw new Error('worker.ts runs as a worker thread of the executor')
 const port = parentPort
@@ -88,7 +88,7 @@ function run (request: RunRequest): { response: RunResponse, transfer: ArrayBuff
       ({ outputs, transfer } = collectOutputs(shim.fs))
     } catch (err) {
       exitCode = -1
-      trap ??= `output files: ${describeTrap(err)}`
+      trap ??= err instanceof OutputManifestTooLarge ? err.message : `output files: ${describeTrap(err)}`
     }
   }
 

@@ -3,7 +3,7 @@
  * a job's /out becomes), the path rules, and trees on the local disk.
  */
 export {
-  createManifest, manifestOf, encodeManifest, decodeManifest, manifestCid, verifyFile, verifyFiles, EMPTY_MANIFEST
+  createManifest, manifestOf, encodeManifest, encodedManifestBytes, decodeManifest, manifestCid, verifyFile, verifyFiles, EMPTY_MANIFEST
 } from './manifest.ts'
 export type { FileManifest, ManifestEntry, ManifestLimits, TreeFile } from './manifest.ts'
 export { validatePath, compareBytewise, checkTree } from './paths.ts'

@@ -94,6 +94,25 @@ export function manifestCid (manifest: FileManifest | Uint8Array): CID {
   return cidOf(manifest instanceof Uint8Array ? manifest : encodeManifest(manifest), DAG_CBOR_CODE)
 }
 
+/**
+ * Exact length of a manifest's encoding from its entries' path lengths (UTF-8 bytes) and sizes,
+ * without building it: lets a producer check `MAX_MANIFEST_BYTES` before spending memory.
+ */
+export function encodedManifestBytes (entries: Iterable<{ pathBytes: number, size: number }>): number {
+  let count = 0
+  let total = 0
+  for (const { pathBytes, size } of entries) {
+    count++
+    // map(3) "cid" tag42(bytes(37)) "path" text(pathBytes) "size" uint
+    total += 1 + 4 + 41 + 5 + headerBytes(pathBytes) + pathBytes + 5 + headerBytes(size)
+  }
+  return 10 + headerBytes(count) + total // {v: 1, files: [...]}: a2 61 76 01 65 'files' + the array header
+}
+
+function headerBytes (n: number): number {
+  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9
+}
+
 /** The manifest of the empty tree (what a job that wrote nothing leaves). */
 export const EMPTY_MANIFEST: FileManifest = Object.freeze({ v: MANIFEST_VERSION, files: [] }) as unknown as FileManifest
 
