@@ -49,6 +49,8 @@ const SUBSCRIPTION_BYTES = 48
 const EVENT_BYTES = 32
 const CLOCK_REALTIME = 0
 const CLOCK_COUNT = 4 // realtime, monotonic, process cputime, thread cputime
+/** More subscriptions in one poll_oneoff are EINVAL (like poll() past RLIMIT_NOFILE): bounds the events kept in the heap. */
+const MAX_POLL_SUBSCRIPTIONS = 65_536
 
 /** A bounded in-memory output stream. */
 export class OutputBuffer {
@@ -188,7 +190,7 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
       const outPtr = outArg >>> 0
       const nsubs = nsubsArg >>> 0
       const neventsPtr = neventsArg >>> 0
-      if (nsubs === 0) return ERRNO.INVAL
+      if (nsubs === 0 || nsubs > MAX_POLL_SUBSCRIPTIONS) return ERRNO.INVAL
       m.refresh()
       if (!m.inBounds(inPtr, nsubs * SUBSCRIPTION_BYTES) || !m.inBounds(outPtr, nsubs * EVENT_BYTES) || !m.inBounds(neventsPtr, 4)) return ERRNO.FAULT
       const { view } = m
