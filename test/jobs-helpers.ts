@@ -1,12 +1,16 @@
 /**
- * Helpers shared by the job-market tests (jobs*, job-model, negotiation*, task*): module loading,
- * waiting until a requester can reach workers by gossip and by direct offers, and the varint
- * length prefix for hand-made frames.
+ * Helpers shared by the job-market tests (jobs*, job-model, negotiation*, lease*): module loading,
+ * waiting until a requester can reach workers by gossip and by direct offers, hand-made lease
+ * offers and accepts, and the varint length prefix for hand-made frames.
  * (`createTestnet` gives every node credits on its own ledger network, so workers bid for every
  * node's jobs.)
  */
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { ComputeNode } from '../src/node/compute-node.ts'
+import { signLeaseAsRequester, type LeaseBody } from '../src/proofs/lease.ts'
+import type { Signer } from '../src/proofs/signing.ts'
+import { offerId, signOffer, type Accept, type OfferBody, type SignedBid, type SignedOffer } from '../src/scheduler/messages.ts'
 import { waitFor } from './helpers.ts'
 
 export const example = (name: string): Uint8Array => new Uint8Array(readFileSync(new URL(`../examples/${name}.wasm`, import.meta.url)))
@@ -35,4 +39,44 @@ export function varint (n: number): Uint8Array {
     out.push(byte)
   } while (n > 0)
   return Uint8Array.from(out)
+}
+
+/** A signed lease offer from `signer` (64 MiB, 10 s tasks, price cap 10), with overrides. */
+export function leaseOffer (signer: Signer, fields: Partial<OfferBody> = {}): SignedOffer {
+  const now = Date.now()
+  return signOffer(signer, {
+    v: 1,
+    requester: signer.peerId,
+    nonce: randomBytes(16),
+    runtime: 'wasi-p1',
+    memoryMiB: 64,
+    maxTaskMs: 10_000,
+    maxPrice: 10,
+    slots: 2,
+    maxCredits: 10_000,
+    durationMs: 60_000,
+    createdAt: now,
+    expiresAt: now + 30_000,
+    ...fields
+  })
+}
+
+/** The requester's accept of a bid on `offer`: a lease body it signed. */
+export function acceptOf (signer: Signer, offer: SignedOffer, bid: SignedBid, fields: Partial<LeaseBody> = {}): { t: 'accept', accept: Accept } {
+  const now = Date.now()
+  const body: LeaseBody = {
+    v: 1,
+    offerId: offerId(offer.body),
+    requester: signer.peerId,
+    worker: bid.body.worker,
+    price: bid.body.price,
+    slots: bid.body.slots,
+    maxCredits: offer.body.maxCredits,
+    memoryMiB: offer.body.memoryMiB,
+    maxTaskMs: offer.body.maxTaskMs,
+    acceptedAt: now,
+    expiresAt: now + offer.body.durationMs,
+    ...fields
+  }
+  return { t: 'accept', accept: { body, requesterSig: signLeaseAsRequester(signer, body) } }
 }

@@ -1,8 +1,8 @@
 /**
- * The ledger across real nodes (libp2p over TCP on loopback): receipts of verified jobs are mined
- * and every node agrees on tip and balances; a split network that mined on both sides converges
- * on the heavier chain after rejoining; a worker that returns wrong output is outvoted, unpaid
- * and ranked lower; a node that was down catches up.
+ * The ledger across real nodes (libp2p over TCP on loopback): the settles of the leases that ran
+ * verified jobs are mined and every node agrees on tip and balances; a split network that mined on
+ * both sides converges on the heavier chain after rejoining; a worker that returns wrong output is
+ * outvoted, unpaid and ranked lower; a node that was down catches up.
  */
 import { describe, it, expect, afterEach } from 'vitest'
 import { readFile } from 'node:fs/promises'
@@ -18,17 +18,26 @@ const FAST = { hashesPerBlock: 2 ** 12, blockIntervalMs: 500 }
 /** Enough CPU (tens of ms) that every run costs at least one credit. */
 const PRIMES_ARGS = ['3000000']
 
-/** Balances from replaying the canonical chain of `node` from genesis through its public API. */
+/**
+ * Balances from replaying the canonical chain of `node` from genesis through its public API. A
+ * settle's amount is what its lease was paid in all, so it moves the part earlier settles did not.
+ */
 async function replay (node: ComputeNode, network: GenesisConfig): Promise<Map<string, number>> {
   const balances = new Map<string, number>(Object.entries(network.allocations))
+  const paidSoFar = new Map<string, number>()
   const add = (peer: string, amount: number): void => { balances.set(peer, (balances.get(peer) ?? 0) + amount) }
   const tip = node.ledger.tip()
   for (let height = 1; height <= tip.height; height++) {
     const block = await node.ledger.block(height)
     if (block == null) throw new Error(`no block at height ${height}`)
     for (const tx of block.transactions) {
-      if (tx.from != null) add(tx.from, -tx.amount)
-      add(tx.to, tx.amount)
+      let amount = tx.amount
+      if (tx.type === 'settle' && tx.leaseId != null) {
+        amount = tx.amount - (paidSoFar.get(tx.leaseId) ?? 0)
+        paidSoFar.set(tx.leaseId, tx.amount)
+      }
+      if (tx.from != null) add(tx.from, -amount)
+      add(tx.to, amount)
     }
   }
   return balances
@@ -41,7 +50,7 @@ async function balancesOf (node: ComputeNode, peers: string[]): Promise<Record<s
 }
 
 async function receiptIds (node: ComputeNode): Promise<string[]> {
-  return (await node.ledger.receipts({ limit: 1000 })).map((r) => r.agreementId).sort()
+  return (await node.ledger.receipts({ limit: 1000 })).map((r) => r.leaseId).sort()
 }
 
 /** Waits until every node has the same tip as `reference` and it is at least `minHeight`. */
@@ -58,7 +67,7 @@ describe('the ledger on a network', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
   })
 
-  it('receipts of verified jobs are mined and all four nodes agree on tip and balances', async () => {
+  it('the settles of the leases that ran verified jobs are mined and all four nodes agree on tip and balances', async () => {
     const net = await createTestnet({ nodes: 4, miners: [0], genesis: FAST })
     cleanups.push(net.stop)
     const [, requester] = net.nodes
@@ -70,12 +79,15 @@ describe('the ledger on a network', () => {
       expect(result.verified).toBe(true)
       expect(result.cost).toBeGreaterThan(0)
     }
-    const agreements = results.flatMap((r) => r.workers.filter((w) => w.agreed === true).map((w) => w.agreementId as string)).sort()
-    expect(agreements).toHaveLength(4)
+    // Two jobs of two replicas on warm leases: two leases (one per worker) carried all four runs.
+    const leases = [...new Set(results.flatMap((r) => r.workers.filter((w) => w.agreed === true).map((w) => w.leaseId as string)))].sort()
+    expect(leases).toHaveLength(2)
+    // Closing the leases settles them: one settle per lease.
+    requester.scheduler.closeLeases()
 
     // Every receipt is on the chain, seen the same way by everyone.
     await waitFor(async () => {
-      for (const node of net.nodes) if (JSON.stringify(await receiptIds(node)) !== JSON.stringify(agreements)) return false
+      for (const node of net.nodes) if (JSON.stringify(await receiptIds(node)) !== JSON.stringify(leases)) return false
       return true
     }, { timeoutMs: 60_000, what: 'the receipts to be mined and replicated' })
     net.nodes[0].ledger.stopMining()
@@ -85,10 +97,14 @@ describe('the ledger on a network', () => {
     const replayed = await replay(net.nodes[2], net.network)
     for (const peer of peers) expect(reference[peer]).toBe(replayed.get(peer) ?? 0)
 
-    // What the requester paid is what the receipts say, and what its job results said it cost.
+    // What the requester paid is what the receipts say: per lease, the CPU time of its runs at its
+    // price, rounded up once (the job results' costs, grouped by lease).
     const receipts = await net.nodes[3].ledger.receipts({ requester: requester.peerId })
-    const paid = receipts.reduce((sum, r) => sum + r.amount, 0)
-    expect(paid).toBe(results[0].cost + results[1].cost)
+    const paid = receipts.reduce((sum, r) => sum + r.paid, 0)
+    const byLease = new Map<string, number>()
+    for (const w of results.flatMap((r) => r.workers)) if (w.agreed === true) byLease.set(w.leaseId as string, (byLease.get(w.leaseId as string) ?? 0) + (w.cost ?? 0))
+    expect(paid).toBe([...byLease.values()].reduce((sum, cost) => sum + Math.ceil(cost - 1e-9), 0))
+    expect(receipts.map((r) => r.tasks).sort()).toEqual([2, 2])
     expect(reference[requester.peerId]).toBe(1_000_000 - paid)
   })
 
@@ -107,6 +123,7 @@ describe('the ledger on a network', () => {
       await waitFor(async () => (await half.nodes[1].findCapacity()).length >= 1, { what: 'capacity in a half' })
       const result = await (await half.nodes[1].submitJob({ module: primes, args: PRIMES_ARGS })).result()
       expect(result.status).toBe('completed')
+      half.nodes[1].scheduler.closeLeases()
     }
     const sideReceipts = new Set<string>()
     for (const half of [left, right]) {
@@ -168,14 +185,15 @@ describe('the ledger on a network', () => {
     expect(byPeer[honestA.peerId].agreed).toBe(true)
     expect(byPeer[honestB.peerId].agreed).toBe(true)
 
-    // Only the honest workers are paid on the chain.
+    // Only the honest workers are paid on the chain (the liar's lease earned nothing to settle).
+    requester.scheduler.closeLeases()
     await waitFor(async () => (await requester.ledger.receipts({ requester: requester.peerId })).length === 2, { timeoutMs: 60_000, what: 'two receipts' })
     const paid = (await requester.ledger.receipts({ requester: requester.peerId })).map((r) => r.worker).sort()
     expect(paid).toEqual([honestA.peerId, honestB.peerId].sort())
 
     // Ranked lower: worse reliability, a worse app score, and the next job goes to someone else.
     const reputation = requester.scheduler.reputation
-    // The chain's receipts count as evidence too (tallied from mined blocks).
+    // The chain's settled leases count as evidence too (tallied from mined blocks).
     await waitFor(() => reputation.get(honestA.peerId).settled >= 1, { what: 'receipts to reach the reputation tally' })
     expect(reputation.get(liar.peerId).settled).toBe(0)
     expect(reputation.reliability(liar.peerId)).toBeLessThan(reputation.reliability(honestA.peerId))

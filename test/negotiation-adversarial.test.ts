@@ -12,11 +12,10 @@ import type { Stream } from '@libp2p/interface'
 import { createTestnet, type Testnet } from '../src/node/testnet.ts'
 import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
 import { decode, encode, rawCid } from '../src/proofs/encoding.ts'
-import { signAgreementAsRequester, verifyAgreement, type AgreementBody } from '../src/proofs/agreement.ts'
-import { createJob, maxCostAt } from '../src/scheduler/job.ts'
+import { verifyLease } from '../src/proofs/lease.ts'
 import { parseNegotiateResponse, signBid, type NegotiateResponse } from '../src/scheduler/messages.ts'
 import { MAX_NEGOTIATE_FRAME_BYTES, NEGOTIATE_MAX_INBOUND_STREAMS, NEGOTIATE_PROTOCOL } from '../src/scheduler/constants.ts'
-import { example, text, utf8, varint, waitForOfferMesh } from './jobs-helpers.ts'
+import { acceptOf, example, leaseOffer, text, utf8, varint, waitForOfferMesh } from './jobs-helpers.ts'
 import { waitFor } from './helpers.ts'
 
 /** Reads one frame of a raw stream: the decoded value, or how the stream ended. */
@@ -71,25 +70,25 @@ describe('negotiation and offers under attack', () => {
   const gossipScore = (node: ComputeNode, peer: string): number =>
     (node.host.services.pubsub as unknown as { getScore: (p: string) => number }).getScore(peer)
 
-  it('an offer with a bad signature on gossip is rejected: the sender loses app and gossipsub score', async () => {
+  it('a lease offer with a bad signature on gossip is rejected: the sender loses app and gossipsub score', async () => {
     const M = await joinAttacker()
-    const { job } = createJob(M.signer, { module: example('echo') })
-    const sig = Uint8Array.from(job.sig)
+    const offer = leaseOffer(M.signer)
+    const sig = Uint8Array.from(offer.sig)
     sig[0] ^= 0xff
     const before = offersStats()
-    await M.host.services.pubsub.publish(M.topics.offers, encode({ body: job.body, sig }))
+    await M.host.services.pubsub.publish(M.topics.offers, encode({ body: offer.body, sig }))
     await waitFor(() => offersStats().rejected > before.rejected, { what: 'W to reject the offer' })
     expect(offersStats().accepted).toBe(before.accepted)
     expect(W.peerScore.score(M.peerId)).toBeLessThan(0)
     await waitFor(() => gossipScore(W, M.peerId) < 0, { what: 'gossipsub score to drop' })
   })
 
-  it('an offer past its deadline on gossip is ignored: no penalty', async () => {
+  it('a lease offer past its expiry on gossip is ignored: no penalty', async () => {
     const M = await joinAttacker()
     const past = Date.now() - 120_000
-    const { job } = createJob(M.signer, { module: example('echo'), timeoutMs: 1_000, deadline: past + 5_000 }, past)
+    const offer = leaseOffer(M.signer, { createdAt: past, expiresAt: past + 5_000 })
     const before = offersStats()
-    await M.host.services.pubsub.publish(M.topics.offers, encode(job))
+    await M.host.services.pubsub.publish(M.topics.offers, encode(offer))
     await waitFor(() => offersStats().ignored > before.ignored, { what: 'W to ignore the offer' })
     expect(offersStats().rejected).toBe(before.rejected)
     expect(offersStats().accepted).toBe(before.accepted)
@@ -98,7 +97,7 @@ describe('negotiation and offers under attack', () => {
   })
 
   it('a bid for an unknown offer is answered ERR_UNKNOWN_OFFER', async () => {
-    const bid = signBid(M1.signer, { v: 1, jobId: rawCid(randomBytes(32)), worker: M1.peerId, requester: R.peerId, price: 1, expiresAt: Date.now() + 10_000, freeSlots: 1 })
+    const bid = signBid(M1.signer, { v: 1, offerId: rawCid(randomBytes(32)), worker: M1.peerId, requester: R.peerId, price: 1, slots: 1, expiresAt: Date.now() + 10_000, freeSlots: 1 })
     const channel = await M1.services().channels.open(R.peerId, NEGOTIATE_PROTOCOL)
     await channel.send({ t: 'bid', bid })
     const response = parseNegotiateResponse(await channel.receive())
@@ -106,8 +105,8 @@ describe('negotiation and offers under attack', () => {
     expect(response).toMatchObject({ t: 'error', code: 'ERR_UNKNOWN_OFFER' })
   })
 
-  it('an accept replayed twice: the first makes an agreement, the second gets ERR_ACCEPT_REPLAYED', async () => {
-    const { job, id } = createJob(M1.signer, { module: example('echo'), peers: [W.peerId] })
+  it('an accept replayed twice: the first makes a lease, the second gets ERR_ACCEPT_REPLAYED', async () => {
+    const offer = leaseOffer(M1.signer, { peers: [W.peerId] })
     const ask = async (request: unknown): Promise<NegotiateResponse> => {
       const channel = await M1.services().channels.open(W.peerId, NEGOTIATE_PROTOCOL)
       await channel.send(request)
@@ -115,43 +114,35 @@ describe('negotiation and offers under attack', () => {
       await channel.close()
       return response
     }
-    const offer = await ask({ t: 'offer', job })
-    if (offer.t !== 'bid') throw new Error(`expected a bid, got ${JSON.stringify(offer)}`)
-    const body: AgreementBody = {
-      v: 1, jobId: id, requester: M1.peerId, worker: W.peerId, replica: 0, price: offer.bid.body.price,
-      maxCost: maxCostAt(job.body, offer.bid.body.price), acceptedAt: Date.now(), deadline: job.body.deadline
-    }
-    const accept = { t: 'accept', accept: { body, requesterSig: signAgreementAsRequester(M1.signer, body) } }
+    const bid = await ask({ t: 'offer', offer })
+    if (bid.t !== 'bid') throw new Error(`expected a bid, got ${JSON.stringify(bid)}`)
+    const accept = acceptOf(M1.signer, offer, bid.bid)
     const first = await ask(accept)
-    expect(first.t).toBe('agreement')
-    if (first.t === 'agreement') verifyAgreement(first.agreement)
+    expect(first.t).toBe('lease')
+    if (first.t === 'lease') verifyLease(first.lease)
     const second = await ask(accept)
     expect(second).toMatchObject({ t: 'error', code: 'ERR_ACCEPT_REPLAYED' })
   })
 
   it('after a bid, the same stream takes an accept (and only an accept)', async () => {
     const offerOn = async (channel: Awaited<ReturnType<ReturnType<ComputeNode['services']>['channels']['open']>>) => {
-      const { job, id } = createJob(M1.signer, { module: example('echo'), peers: [W.peerId] })
-      await channel.send({ t: 'offer', job })
+      const offer = leaseOffer(M1.signer, { peers: [W.peerId] })
+      await channel.send({ t: 'offer', offer })
       const bid = parseNegotiateResponse(await channel.receive())
       if (bid.t !== 'bid') throw new Error(`expected a bid, got ${JSON.stringify(bid)}`)
-      const body: AgreementBody = {
-        v: 1, jobId: id, requester: M1.peerId, worker: W.peerId, replica: 0, price: bid.bid.body.price,
-        maxCost: maxCostAt(job.body, bid.bid.body.price), acceptedAt: Date.now(), deadline: job.body.deadline
-      }
-      return { t: 'accept', accept: { body, requesterSig: signAgreementAsRequester(M1.signer, body) } }
+      return acceptOf(M1.signer, offer, bid.bid)
     }
-    // The accept on the offer's own stream makes the agreement.
+    // The accept on the offer's own stream makes the lease.
     const first = await M1.services().channels.open(W.peerId, NEGOTIATE_PROTOCOL)
     await first.send(await offerOn(first))
-    const agreement = parseNegotiateResponse(await first.receive())
+    const made = parseNegotiateResponse(await first.receive())
     await first.close()
-    expect(agreement.t).toBe('agreement')
-    if (agreement.t === 'agreement') verifyAgreement(agreement.agreement)
+    expect(made.t).toBe('lease')
+    if (made.t === 'lease') verifyLease(made.lease)
     // Anything else after a bid is refused with a protocol error.
     const second = await M1.services().channels.open(W.peerId, NEGOTIATE_PROTOCOL)
     await offerOn(second)
-    await second.send({ t: 'bid', bid: signBid(M1.signer, { v: 1, jobId: rawCid(randomBytes(32)), worker: M1.peerId, requester: W.peerId, price: 1, expiresAt: Date.now() + 10_000, freeSlots: 1 }) })
+    await second.send({ t: 'bid', bid: signBid(M1.signer, { v: 1, offerId: rawCid(randomBytes(32)), worker: M1.peerId, requester: W.peerId, price: 1, slots: 1, expiresAt: Date.now() + 10_000, freeSlots: 1 }) })
     const refused = parseNegotiateResponse(await second.receive())
     await second.close()
     expect(refused).toMatchObject({ t: 'error', code: 'ERR_PROTOCOL_VIOLATION' })

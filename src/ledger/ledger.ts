@@ -252,9 +252,14 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   }
 
   async settledAmount (leaseId: CID | string): Promise<number> {
+    return (await this.receipt(leaseId))?.paid ?? 0
+  }
+
+  async receipt (leaseId: CID | string): Promise<Receipt | undefined> {
     this.assertStarted()
     const id = typeof leaseId === 'string' ? CID.parse(leaseId) : leaseId
-    return (await this.chain.receipt(id))?.paid ?? 0
+    const record = await this.chain.receipt(id)
+    return record == null ? undefined : receiptView(record)
   }
 
   mempool (): MempoolInfo {

@@ -178,6 +178,8 @@ export interface Ledger extends TypedEventTarget<LedgerEvents>, SyncSource {
   receipts(query?: ReceiptQuery): Promise<Receipt[]>
   /** Credits paid on the canonical chain under a lease so far (0: never settled). */
   settledAmount(leaseId: CID | string): Promise<number>
+  /** A lease's settlement on the canonical chain, if it has one. */
+  receipt(leaseId: CID | string): Promise<Receipt | undefined>
   mempool(): MempoolInfo
   stats(): LedgerStats
 

@@ -22,6 +22,11 @@ export const PeerAction = {
   Timeout: -5,
   /** Agreed to run a task, then did not start it. */
   NoShow: -10,
+  /**
+   * Broke a lease: let LEASE_STRIKES of its tasks run past their time plus grace (each of which
+   * also cost `Timeout`). With those, one broken lease reaches the disconnect threshold.
+   */
+  BrokeLease: -40,
   /** Sent something an honest peer may send but we did not want (duplicate, stale). */
   Ignored: -1
 } as const satisfies Record<PeerActionName, number>

@@ -1,7 +1,9 @@
 /**
- * Counts work receipts settled to each worker on the canonical chain, kept current from the
- * ledger's `block` and `reorg` events. It is the chain's half of reputation evidence (the other
- * half is what the requester observed itself); never what a peer says about itself.
+ * Counts the leases settled to each worker on the canonical chain, kept current from the
+ * ledger's `block` and `reorg` events: for every lease a changed block settles, its receipt is
+ * read again (a reorg may have removed it or put back an earlier one). It is the chain's half of
+ * reputation evidence (the other half is what the requester observed itself); never what a peer
+ * says about itself.
  */
 import { logger } from '@libp2p/logger'
 import type { BlockSummary, Ledger } from '../ledger/index.ts'
@@ -11,22 +13,23 @@ const log = logger('depin:receipts')
 
 /** Receipts loaded at start (newest first); older ones are not counted. */
 const INITIAL_RECEIPTS = 1000
-const MAX_WORKERS = 10_000
+/** Leases remembered (the oldest are forgotten first). */
+const MAX_LEASES = 50_000
 
 export class ReceiptTally implements ReceiptEvidence {
   private readonly ledger: Ledger
+  /** Lease id → its worker, for leases with a receipt on the canonical chain. */
+  private readonly leases = new Map<string, string>()
   private readonly counts = new Map<string, number>()
-  private readonly onBlock = (evt: CustomEvent<BlockSummary>): void => { void this.apply(evt.detail.hash, 1) }
-  private readonly onReorg = (evt: CustomEvent<{ undone: BlockSummary[] }>): void => {
-    for (const block of evt.detail.undone) void this.apply(block.hash, -1)
-  }
+  private readonly onBlock = (evt: CustomEvent<BlockSummary>): void => { void this.refresh([evt.detail]) }
+  private readonly onReorg = (evt: CustomEvent<{ undone: BlockSummary[] }>): void => { void this.refresh(evt.detail.undone) }
 
   constructor (ledger: Ledger) {
     this.ledger = ledger
   }
 
   async start (): Promise<void> {
-    for (const receipt of await this.ledger.receipts({ limit: INITIAL_RECEIPTS })) this.add(receipt.worker, 1)
+    for (const receipt of await this.ledger.receipts({ limit: INITIAL_RECEIPTS })) this.set(receipt.leaseId, receipt.worker)
     this.ledger.addEventListener('block', this.onBlock)
     this.ledger.addEventListener('reorg', this.onReorg)
   }
@@ -40,19 +43,36 @@ export class ReceiptTally implements ReceiptEvidence {
     return this.counts.get(peerId) ?? 0
   }
 
-  private async apply (hash: string, delta: 1 | -1): Promise<void> {
+  /** Re-reads the receipts of every lease the blocks settle. */
+  private async refresh (blocks: BlockSummary[]): Promise<void> {
     try {
-      const block = await this.ledger.block(hash)
-      for (const tx of block?.transactions ?? []) if (tx.type === 'settle') this.add(tx.to, delta)
+      for (const summary of blocks) {
+        const block = await this.ledger.block(summary.hash)
+        for (const tx of block?.transactions ?? []) {
+          if (tx.type !== 'settle' || tx.leaseId == null) continue
+          const receipt = await this.ledger.receipt(tx.leaseId)
+          if (receipt != null) this.set(tx.leaseId, receipt.worker)
+          else this.unset(tx.leaseId)
+        }
+      }
     } catch (err) {
-      log('could not read block %s: %s', hash, (err as Error).message)
+      log('could not read blocks for the receipt tally: %s', (err as Error).message)
     }
   }
 
-  private add (worker: string, delta: number): void {
-    const next = (this.counts.get(worker) ?? 0) + delta
+  private set (leaseId: string, worker: string): void {
+    if (this.leases.has(leaseId)) return
+    this.leases.set(leaseId, worker)
+    this.counts.set(worker, (this.counts.get(worker) ?? 0) + 1)
+    if (this.leases.size > MAX_LEASES) this.unset(this.leases.keys().next().value as string)
+  }
+
+  private unset (leaseId: string): void {
+    const worker = this.leases.get(leaseId)
+    if (worker == null) return
+    this.leases.delete(leaseId)
+    const next = (this.counts.get(worker) ?? 1) - 1
     if (next <= 0) this.counts.delete(worker)
     else this.counts.set(worker, next)
-    if (this.counts.size > MAX_WORKERS) this.counts.delete(this.counts.keys().next().value as string)
   }
 }

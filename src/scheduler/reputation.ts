@@ -1,6 +1,6 @@
 /**
  * Reputation from evidence only: outcomes this node observed itself (a result that matched the
- * quorum, a mismatch, a timeout, a no-show) and, with the ledger, settled receipts. Never from
+ * quorum, a mismatch, a timeout, a no-show) and, with the ledger, settled leases. Never from
  * what a peer says about itself.
  */
 
@@ -12,7 +12,7 @@ export interface PeerRecord {
   timeout: number
   noShow: number
   failure: number
-  /** Receipts settled to this peer on the chain (filled in by the ledger). */
+  /** Leases settled to this peer on the chain (filled in by the ledger). */
   settled: number
 }
 

@@ -316,6 +316,11 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     return this.requester.leases()
   }
 
+  /** Closes every lease this node holds as requester: each ends and is settled (new work opens new ones). */
+  closeLeases (): void {
+    this.requester.closeLeases()
+  }
+
   private assertStarted (): void {
     if (!this.started) throw new DepinError('the scheduler is not started', 'ERR_NOT_STARTED')
   }

@@ -17,5 +17,7 @@ export type PeerActionName =
   | 'Timeout'
   /** Agreed to run work, then did not start it. */
   | 'NoShow'
+  /** Broke a lease: let several of its tasks run past their time, or went silent on it. */
+  | 'BrokeLease'
   /** Sent something an honest peer may send but we did not want (duplicate, stale). */
   | 'Ignored'

@@ -391,10 +391,11 @@ export class LeaseClient {
     log('lease %s with %s failed: %s', this.idText, this.worker, err.message)
     this.endReason = (err as DepinError).code ?? 'ERR_LEASE_FAILED'
     this.channel.abort(err)
+    // One fault, one report: the tasks it held are just lost with the lease.
     if (blame != null) this.h.reportPeer(this.worker, blame)
     for (const o of [...this.outstanding.values()]) {
       this.forget(o.task.idText)
-      this.h.onTaskFailed(o.task, this.worker, blame != null ? { kind: 'blamed', blame, reason: `the lease failed: ${err.message}` } : { kind: 'lost', reason: `the lease failed: ${err.message}` })
+      this.h.onTaskFailed(o.task, this.worker, { kind: 'lost', reason: `the lease failed: ${err.message}` })
     }
     this.end(blame != null)
   }
@@ -447,6 +448,6 @@ function blameFor (err: Error): PeerActionName | undefined {
   if (err instanceof InvalidSignatureError) return 'InvalidSignature'
   if (err instanceof CheckpointError || err instanceof BadResultError) return 'WrongResult'
   if (err instanceof InvalidMessageError || err instanceof ProtocolViolationError) return 'MalformedMessage'
-  if (err instanceof LeaseEndedError) return 'Timeout'
+  if (err instanceof LeaseEndedError) return 'BrokeLease'
   return undefined
 }

@@ -70,6 +70,11 @@ export class LeasePool {
     this.leases.clear()
   }
 
+  /** Closes every lease (each ends once its outstanding tasks are answered, then settles). */
+  closeAll (reason = 'closed'): void {
+    for (const lease of this.leases.values()) lease.close(reason)
+  }
+
   /** Open leases a task may go on now. */
   usableFor (task: TaskWork, now: number): LeaseClient[] {
     const out: LeaseClient[] = []

@@ -142,6 +142,11 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
     return this.negotiator.routeAnswer(response, from)
   }
 
+  /** Closes every lease this node holds (they end and settle; new work opens new ones). */
+  closeLeases (): void {
+    this.pool.closeAll()
+  }
+
   /** The leases held now. */
   leases (): LeaseInfo[] {
     return [...this.pool.leases.values()].map(leaseInfo)
