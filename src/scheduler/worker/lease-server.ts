@@ -259,7 +259,10 @@ export class LeaseServer {
       this.scheduleFlush()
     } catch (err) {
       this.finish(task)
-      const e = err as Error & { code?: string }
+      // A task stopped on purpose (cancelled, the lease ending) says why, not the executor's
+      // generic ERR_EXECUTION_ABORTED.
+      const reason = signal.aborted ? signal.reason as unknown : undefined
+      const e = (reason instanceof Error && (reason as { code?: string }).code != null ? reason : err) as Error & { code?: string }
       if (err instanceof BlobMismatchError) this.c.reportPeer(this.channel.remotePeer, 'MalformedMessage')
       this.refused++
       this.send({ t: 'task-error', task: task.id, code: e.code ?? 'ERR_TASK_FAILED', message: e.message.slice(0, 500) })
