@@ -30,7 +30,17 @@ export type { JobSummary, SubmitOptions, BatchSubmitOptions } from './scheduler/
 export type { JobInit, JobBody, BatchInit, BatchTaskInit, BatchBody, PlacementInit } from './scheduler/job.ts'
 export type { JobStatus } from './scheduler/job-store.ts'
 export { createExecutor } from './scheduler/executor/index.ts'
-export type { Executor, ExecSpec, ExecResult, ExecutorInit } from './scheduler/executor/index.ts'
+export type {
+  Executor, ExecSpec, ExecResult, ExecutorInit, InputFile, ExecOutputs, OutputFile, FsLimits, WasiExecutor, LocalExecResult
+} from './scheduler/executor/index.ts'
+export {
+  createManifest, manifestOf, encodeManifest, decodeManifest, manifestCid, verifyFile, verifyFiles, validatePath,
+  scanInputs, readFileShared, readInputFiles, manifestOfDiskFiles, writeOutputTree,
+  InvalidPathError, DuplicatePathError, PathConflictError, TooManyEntriesError, ManifestTooLargeError, InvalidManifestError,
+  FileCidMismatchError, FileSizeMismatchError, MissingFileError, UnexpectedFileError, InputNotFoundError, SymlinkLoopError,
+  SymlinkEscapeError, UnsupportedFileTypeError, OutputNotDirectoryError, OutputNotWritableError, OutputPathConflictError
+} from './scheduler/files/index.ts'
+export type { FileManifest, ManifestEntry, TreeFile, DiskFile } from './scheduler/files/index.ts'
 export {
   NoBidsError, JobTimeoutError, JobCancelledError, InvalidJobError, JobNotFoundError, BatchNotFoundError, BadResultError, ProtocolViolationError,
   CheckpointError, LeaseEndedError

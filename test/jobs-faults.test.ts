@@ -1,17 +1,17 @@
 /**
  * Jobs when things go wrong on a real testnet: a worker dies mid-task (the replica is re-placed),
  * nobody can run a job (it fails fast with the decline reasons), a requester that starts before it
- * has any peer (its job waits for one), a worker whose executor lies (outvoted by the replicas,
- * unpaid, scored down), and a requester restarted on its data dir (LevelDB) still knows its jobs
- * and their output.
+ * has any peer (its job waits for one), workers whose executors lie (outvoted, a tie broken by one
+ * more replica, or no quorum at all: unverified and nobody paid), and a requester restarted on its
+ * data dir (LevelDB) still knows its jobs and their output.
  */
 import { join } from 'node:path'
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createTestnet, type Testnet } from '../src/node/testnet.ts'
 import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
-import { createExecutor, type Executor } from '../src/scheduler/executor/index.ts'
 import { example, text, utf8, waitForCapacity, waitForOfferMesh } from './jobs-helpers.ts'
-import { tempDir, waitFor } from './helpers.ts'
+import { outputRewritingExecutor, tempDir, waitFor } from './helpers.ts'
 
 describe('a worker killed mid-task', () => {
   let net: Testnet
@@ -55,25 +55,25 @@ describe('a worker killed mid-task', () => {
   })
 })
 
-/** The real executor, except that every result's stdout is replaced by a lie. */
-function lyingExecutor (): Executor {
-  const real = createExecutor({ workers: 1 })
-  return {
-    start: async () => { await real.start() },
-    stop: async () => { await real.stop() },
-    run: async (spec, options) => ({ ...await real.run(spec, options), stdout: utf8('a lie\n') })
-  }
-}
-
-describe('a worker that returns wrong output', () => {
+describe('workers that return wrong output', () => {
   let net: Testnet
+  let honest: ComputeNode
+  let other: ComputeNode
   let liar: ComputeNode
+  let liar2: ComputeNode
 
   beforeAll(async () => {
-    net = await createTestnet({ nodes: 4, nodeInit: (i) => (i === 3 ? { executor: lyingExecutor() } : {}) })
-    liar = net.nodes[3]
+    // 1: honest, free; 2: honest, price 1; 3: lies "a lie", free; 4: lies "another lie", free.
+    // Prices decide which leases replicas go on first, so the ties below are certain.
+    net = await createTestnet({
+      nodes: 5,
+      nodeInit: (i) => i === 3
+        ? { executor: outputRewritingExecutor(() => utf8('a lie\n')), capacity: { pricePerCpuSecond: 0 } }
+        : i === 4 ? { executor: outputRewritingExecutor(() => utf8('another lie\n')), capacity: { pricePerCpuSecond: 0 } } : i === 1 ? { capacity: { pricePerCpuSecond: 0 } } : {}
+    })
+    ;[, honest, other, liar, liar2] = net.nodes
     await waitForOfferMesh(net.nodes[0], net.nodes.slice(1).map((n) => n.peerId))
-    await waitForCapacity(net.nodes[0], 3)
+    await waitForCapacity(net.nodes[0], 4)
   })
 
   afterAll(async () => { await net?.stop() })
@@ -81,30 +81,45 @@ describe('a worker that returns wrong output', () => {
   it('three replicas: the two honest ones agree, the result is verified, the liar is outvoted, unpaid and scored down', async () => {
     const requester = net.nodes[0]
     const input = utf8('the truth\n')
-    const result = await (await requester.submitJob({ module: example('echo'), input, replicas: 3 })).result()
+    const result = await (await requester.submitJob({ module: example('echo'), input, replicas: 3, peers: [honest.peerId, other.peerId, liar.peerId] })).result()
     expect(result.status).toBe('completed')
     expect(result.verified).toBe(true)
     expect(text(result.stdout)).toBe('the truth\n')
     expect(result.workers).toHaveLength(3)
     const lie = result.workers.find((w) => w.peerId === liar.peerId)
     expect(lie).toMatchObject({ status: 'done', agreed: false, cost: 0 })
-    const honest = result.workers.filter((w) => w.peerId !== liar.peerId)
-    expect(honest.map((w) => w.agreed)).toEqual([true, true])
-    expect(result.cost).toBe(honest.reduce((sum, w) => sum + (w.cost ?? 0), 0))
+    const good = result.workers.filter((w) => w.peerId !== liar.peerId)
+    expect(good.map((w) => w.agreed)).toEqual([true, true])
+    expect(result.cost).toBe(good.reduce((sum, w) => sum + (w.cost ?? 0), 0))
     expect(requester.scheduler.reputation.get(liar.peerId).mismatch).toBe(1)
     expect(requester.peerScore.score(liar.peerId)).toBeLessThan(0)
-    for (const w of honest) expect(requester.peerScore.score(w.peerId)).toBe(0)
+    for (const w of good) expect(requester.peerScore.score(w.peerId)).toBe(0)
   })
 
-  it('two replicas that disagree: completed but not verified, nobody paid', async () => {
+  it('replicas that never agree: unverified, no output presented as the answer, nobody paid', async () => {
     const requester = net.nodes[0]
-    const result = await (await requester.submitJob({ module: example('echo'), input: utf8('x'), replicas: 2, peers: [net.nodes[1].peerId, liar.peerId] })).result()
-    expect(result.status).toBe('completed')
+    const result = await (await requester.submitJob({ module: example('echo'), input: utf8('x'), replicas: 2, peers: [liar.peerId, liar2.peerId, other.peerId] })).result()
+    expect(result.status).toBe('unverified')
     expect(result.verified).toBe(false)
+    expect(result.error?.code).toBe('ERR_NO_QUORUM')
+    expect(result.stdout.byteLength).toBe(0)
+    expect(result.outputCid).toBeUndefined()
     expect(result.cost).toBe(0)
-    expect(result.workers.map((w) => w.status)).toEqual(['done', 'done'])
+    expect(result.workers.map((w) => w.status)).toEqual(['done', 'done', 'done'])
     expect(result.workers.every((w) => (w.cost ?? 0) === 0)).toBe(true)
-    expect(new Set(result.workers.map((w) => w.outputCid)).size).toBe(2)
+    expect(new Set(result.workers.map((w) => w.outputCid)).size).toBe(3)
+  })
+  it('two replicas that disagree (1 vs 1): one more replica breaks the tie; the liar\'s output is never the answer', async () => {
+    const requester = net.nodes[0]
+    const result = await (await requester.submitJob({ module: example('echo'), input: utf8('tie'), replicas: 2, peers: [honest.peerId, liar.peerId, other.peerId] })).result()
+    expect(result.status).toBe('completed')
+    expect(result.verified).toBe(true)
+    expect(text(result.stdout)).toBe('tie')
+    expect(result.workers.map((w) => w.peerId).sort()).toEqual([honest.peerId, liar.peerId, other.peerId].sort())
+    expect(result.workers.find((w) => w.peerId === liar.peerId)).toMatchObject({ agreed: false, cost: 0 })
+    expect(requester.scheduler.reputation.get(liar.peerId).mismatch).toBe(2)
+    // Two wrong results cost the liar its connection to this requester.
+    expect(requester.peerScore.score(liar.peerId)).toBeLessThanOrEqual(-50)
   })
 })
 
@@ -154,10 +169,10 @@ describe('a requester that has no peer yet', () => {
     const requester = net.nodes[0]
     const input = utf8('waiting for a worker')
     const handle = await requester.submitJob({ module: example('echo'), input })
-    // Four offer rounds with nobody to answer, and the job is still being placed.
+    // Four lease offer rounds with nobody to answer, and the job is still being placed.
     let rounds = 0
     const fourRounds = new Promise<string>((resolve) => {
-      handle.addEventListener('progress', (evt) => { if (evt.detail.stage === 'offered' && ++rounds === 4) resolve('placing') })
+      requester.scheduler.addEventListener('lease:offered', () => { if (++rounds === 4) resolve('placing') })
     })
     expect(await Promise.race([fourRounds, handle.result().then((r) => `${r.status} ${r.error?.code ?? ''}`)])).toBe('placing')
     late = createComputeNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true, network: net.network, bootstrap: [requester.multiaddrs[0]] })
@@ -179,8 +194,7 @@ describe('a requester restarted on its data dir', () => {
 
   beforeAll(async () => {
     dir = await tempDir()
-    // The requester places one job at a time, so a second one waits in its queue.
-    net = await createTestnet({ nodes: 2, dir: dir.path, nodeInit: (i) => (i === 0 ? { scheduler: { maxActiveJobs: 1 } } : {}) })
+    net = await createTestnet({ nodes: 2, dir: dir.path })
     requester = net.nodes[0]
     await waitForOfferMesh(requester, [net.nodes[1].peerId])
   })
@@ -197,7 +211,7 @@ describe('a requester restarted on its data dir', () => {
     await requester.stop()
     requester = createComputeNode({
       dataDir: join(dir.path, 'node-0'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true,
-      network: net.network, bootstrap: [net.nodes[1].multiaddrs[0]], scheduler: { maxActiveJobs: 1 }
+      network: net.network, bootstrap: [net.nodes[1].multiaddrs[0]]
     })
     restarts.push(requester)
     await requester.start()
@@ -205,18 +219,15 @@ describe('a requester restarted on its data dir', () => {
     return requester
   }
 
-  it('a job cancelled while it waits in the local queue resolves at once as ERR_JOB_CANCELLED', async () => {
-    let running!: () => void
-    const started = new Promise<void>((resolve) => { running = resolve })
-    const busy = await requester.submitJob({ module: example('primes'), args: ['2500000'] }, { onProgress: (p) => { if (p.stage === 'running') running() } })
-    await started
-    const queued = await requester.submitJob({ module: example('echo'), input: utf8('never runs') })
+  it('a job cancelled while it waits for a lease resolves at once as cancelled (ERR_JOB_CANCELLED)', async () => {
+    // Aimed at a peer that does not exist: no lease can be made, the job waits in the queue.
+    const nobody = (await generateKeyPair('Ed25519')).publicKey.toString()
+    const queued = await requester.submitJob({ module: example('echo'), input: utf8('never runs'), peers: [nobody] })
     queued.cancel()
-    const result = await queued.result() // resolves (never rejects), before the busy job is done
-    expect(result.status).toBe('failed')
+    const result = await queued.result() // resolves (never rejects)
+    expect(result.status).toBe('cancelled')
     expect(result.error?.code).toBe('ERR_JOB_CANCELLED')
-    expect((await requester.jobs()).find((j) => j.id === queued.id)?.status).toBe('failed')
-    expect((await busy.result()).status).toBe('completed')
+    expect((await requester.jobs()).find((j) => j.id === queued.id)?.status).toBe('cancelled')
   })
 
   it('still lists its completed job and returns the output bytes (LevelDB on disk)', async () => {
@@ -237,9 +248,9 @@ describe('a requester restarted on its data dir', () => {
     expect(again.outputCid).toBe(first.outputCid)
     expect(Buffer.from(again.stdout).equals(Buffer.from(input))).toBe(true)
     expect(again.workers.map((w) => [w.peerId, w.status, w.agreed])).toEqual([[worker.peerId, 'done', true]])
-    // The worker keeps its own record of the task it ran.
-    const ran = (await worker.jobs()).find((j) => j.id === handle.id && j.role === 'worker')
-    expect(ran?.status).toBe('done')
+    // The worker keeps a record of the lease it served (written when the lease ended with the restart).
+    const served = await waitFor(async () => (await worker.jobs()).find((j) => j.role === 'worker' && j.requester === peerId && (j.tasks ?? 0) >= 1), { what: 'the worker\'s lease record' })
+    expect(served.kind).toBe('lease')
     await expect(restarted.job('bafyreiaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')).rejects.toMatchObject({ code: 'ERR_JOB_NOT_FOUND' })
   })
 
@@ -254,7 +265,7 @@ describe('a requester restarted on its data dir', () => {
     expect((await stopped).error?.code).toBe('ERR_JOB_CANCELLED')
     const resumed = await waitFor(async () => {
       const summary = (await restarted.jobs()).find((j) => j.id === handle.id)
-      return summary?.status === 'completed' || summary?.status === 'failed' ? summary : undefined
+      return summary != null && summary.status !== 'queued' && summary.status !== 'running' ? summary : undefined
     }, { what: 'the resumed job to finish' })
     expect(resumed.status).toBe('completed')
     const result = await restarted.job(handle.id)

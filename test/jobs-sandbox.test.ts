@@ -15,7 +15,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { createTestnet, type Testnet } from '../src/node/testnet.ts'
 import type { ComputeNode } from '../src/node/compute-node.ts'
 import type { JobInit } from '../src/scheduler/job.ts'
-import type { JobResult } from '../src/scheduler/requester-service.ts'
+import type { JobResult } from '../src/scheduler/requester/jobs.ts'
 import { MAX_OUTPUT_BYTES, MAX_STDERR_BYTES } from '../src/scheduler/constants.ts'
 import { example, fixture, text, utf8, waitForCapacity, waitForOfferMesh } from './jobs-helpers.ts'
 import { waitFor } from './helpers.ts'
@@ -52,10 +52,13 @@ describe('hostile modules on a 3-node testnet', () => {
     expect(result.workers.find((w) => w.status === 'done')?.peerId).toBe(worker.peerId)
   }
 
-  /** A signed, verified result of a module that misbehaved. */
-  function expectRanOnWorker (result: JobResult): void {
-    expect(result.error).toBeUndefined()
-    expect(result.status).toBe('completed')
+  /**
+   * A verified result of a module that misbehaved, with the status word its outcome deserves:
+   * `completed` (it ran; its exit code says how), `timed-out`, or `failed` (it could not run).
+   */
+  function expectRanOnWorker (result: JobResult, status: 'completed' | 'timed-out' | 'failed' = 'completed', code?: string): void {
+    expect(result.error?.code).toBe(code)
+    expect(result.status).toBe(status)
     expect(result.verified).toBe(true)
     const done = result.workers.filter((w) => w.status === 'done')
     expect(done.map((w) => w.peerId)).toEqual([worker.peerId])
@@ -68,14 +71,14 @@ describe('hostile modules on a 3-node testnet', () => {
     await started
     await expectWorkerServes() // the worker has a second slot; its node is responsive
     const result = await looping
-    expectRanOnWorker(result)
+    expectRanOnWorker(result, 'timed-out', 'ERR_TASK_TIMEOUT')
     expect(result.exitCode).toBe(-1)
     expect(result.trap).toBe('timeout')
     expect(result.stdout.byteLength).toBe(0)
     await expectWorkerServes()
   })
 
-  it('a job cancelled while it runs fails with ERR_JOB_CANCELLED and the worker stops running it', async () => {
+  it('a job cancelled while it runs ends cancelled (ERR_JOB_CANCELLED) and the worker stops running it', async () => {
     let running!: () => void
     const started = new Promise<void>((resolve) => { running = resolve })
     const handle = await requester.submitJob({ module: fixture('loop'), timeoutMs: 120_000, peers: [worker.peerId] }, {
@@ -85,12 +88,11 @@ describe('hostile modules on a 3-node testnet', () => {
     expect(worker.scheduler.worker.load().running).toBe(1)
     handle.cancel()
     const result = await handle.result()
-    expect(result.status).toBe('failed')
+    expect(result.status).toBe('cancelled')
     expect(result.error?.code).toBe('ERR_JOB_CANCELLED')
-    // The worker notices the requester left (its heartbeat fails) and frees the slot long
-    // before the module's two-minute timeout would.
+    // The requester withdraws the task from its lease and the worker frees the slot long before
+    // the module's two-minute timeout would.
     await waitFor(() => worker.scheduler.worker.load().running === 0, { timeoutMs: 30_000, what: 'the worker to stop the cancelled run' })
-    await waitFor(async () => (await worker.jobs()).find((j) => j.id === handle.id)?.status === 'failed', { what: 'the worker\'s record' })
     await expectWorkerServes()
   })
 
@@ -151,9 +153,9 @@ describe('hostile modules on a 3-node testnet', () => {
     expect(result.stderr.every((b) => b === 0x78)).toBe(true)
   })
 
-  it('bytes that are not WebAssembly: the result carries InvalidModuleError, nothing crashes', async () => {
+  it('bytes that are not WebAssembly: failed with ERR_INVALID_MODULE, the trap names InvalidModuleError, nothing crashes', async () => {
     const result = await runOnWorker({ module: randomBytes(2048) })
-    expectRanOnWorker(result)
+    expectRanOnWorker(result, 'failed', 'ERR_INVALID_MODULE')
     expect(result.exitCode).toBe(-1)
     expect(result.trap).toMatch(/^InvalidModuleError: /)
     expect(result.stdout.byteLength).toBe(0)
@@ -162,7 +164,7 @@ describe('hostile modules on a 3-node testnet', () => {
 
   it('a module importing a function outside WASI preview1: the trap names ForbiddenImportError and the import', async () => {
     const result = await runOnWorker({ module: fixture('evil') })
-    expectRanOnWorker(result)
+    expectRanOnWorker(result, 'failed', 'ERR_INVALID_MODULE')
     expect(result.exitCode).toBe(-1)
     expect(result.trap).toMatch(/^ForbiddenImportError: .*"env"\."evil"/)
     await expectWorkerServes()

@@ -25,7 +25,8 @@ describe('verification', () => {
     await waitFor(async () => (await requester.findCapacity()).length >= 2, { what: 'capacity records' })
     const handle = await requester.submitJob({ module: primes, args: ['1000000'], replicas: 2, peers: [a.peerId, b.peerId] }, { spotCheck: true })
     const result = await handle.result()
-    expect(result.status).toBe('completed')
+    expect(result.status).toBe('unverified')
+    expect(result.error?.code).toBe('ERR_NOT_VERIFIED')
     expect(result.spotCheck).toBe('failed')
     expect(result.verified).toBe(false)
     expect(new TextDecoder().decode(result.stdout)).toBe('78498\n')
@@ -55,10 +56,13 @@ describe('verification', () => {
     await waitFor(async () => (await requester.findCapacity()).length >= 2, { what: 'capacity records' })
     const now = Date.now()
     const result = await (await requester.submitJob({ module: echo, input: new TextEncoder().encode('one host'), replicas: 2, quorum: 2, timeoutMs: 2_000, deadline: now + 6_000 })).result()
-    // One replica ran; a second worker on the same host was never given the job.
+    // One replica ran; a second worker on the same host was never given the job. Its output is
+    // shown, labelled unverified, and nobody is paid for it.
     expect(result.workers).toHaveLength(1)
-    expect(result.status).toBe('completed')
+    expect(result.status).toBe('unverified')
     expect(result.verified).toBe(false)
+    expect(result.error?.code).toBe('ERR_NOT_VERIFIED')
+    expect(result.cost).toBe(0)
     expect(new TextDecoder().decode(result.stdout)).toBe('one host')
   })
 
@@ -70,11 +74,12 @@ describe('verification', () => {
     const [requester, hidden] = net.nodes
     await waitFor(() => requester.host.services.pubsub.getSubscribers(requester.topics.offers).some((p) => p.toString() === hidden.peerId), { what: 'the offers subscription' })
     expect(await requester.findCapacity({ timeoutMs: 2000 })).toEqual([])
-    const stages: string[] = []
-    const result = await (await requester.submitJob({ module: echo, input: new TextEncoder().encode('via gossip') }, { onProgress: (p) => { stages.push(`${p.stage}${p.detail?.includes('gossip') === true ? '+gossip' : ''}`) } })).result()
+    const rounds: Array<{ direct: number, gossip: boolean }> = []
+    requester.scheduler.addEventListener('lease:offered', (evt) => { rounds.push(evt.detail) })
+    const result = await (await requester.submitJob({ module: echo, input: new TextEncoder().encode('via gossip') })).result()
     expect(result.status).toBe('completed')
     expect(new TextDecoder().decode(result.stdout)).toBe('via gossip')
     expect(result.workers.map((w) => w.peerId)).toEqual([hidden.peerId])
-    expect(stages).toContain('offered+gossip')
+    expect(rounds).toContainEqual({ direct: 0, gossip: true })
   })
 })

@@ -108,6 +108,7 @@ export interface JobSummary {
 
 export interface SchedulerEvents {
   'job:progress': CustomEvent<JobProgress>
+  'lease:offered': CustomEvent<{ direct: number, gossip: boolean }>
   'lease:opened': CustomEvent<LeaseInfo>
   'lease:closed': CustomEvent<LeaseInfo & { reason: string }>
   /** A lease this node served as worker ended. */
@@ -163,6 +164,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       }
     })
     this.requester.addEventListener('progress', (evt) => { this.safeDispatchEvent('job:progress', { detail: evt.detail }) })
+    this.requester.addEventListener('lease:offered', (evt) => { this.safeDispatchEvent('lease:offered', { detail: evt.detail }) })
     this.requester.addEventListener('lease:opened', (evt) => { this.safeDispatchEvent('lease:opened', { detail: evt.detail }) })
     this.requester.addEventListener('lease:closed', (evt) => { this.safeDispatchEvent('lease:closed', { detail: evt.detail }) })
   }

@@ -4,6 +4,33 @@
 export const DEFAULT_MAX_STDOUT_BYTES = 16 * 1024 * 1024
 /** Default cap on the bytes a job may write to stderr; past it stderr is truncated, the job goes on. */
 export const DEFAULT_MAX_STDERR_BYTES = 1024 * 1024
+/** Default cap on the total bytes of the files a job leaves in /out (ENOSPC past it). */
+export const DEFAULT_MAX_OUT_BYTES = 1024 * 1024 * 1024
+/** Default cap on the files and directories a job may create in /out (EDQUOT past it). */
+export const DEFAULT_MAX_OUT_FILES = 10_000
+/** Default cap on the size of one file (EFBIG past it). */
+export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024
+/** Default longest path a job may use or create, UTF-8 bytes from /in or /out (ENAMETOOLONG past it). */
+export const DEFAULT_MAX_PATH_BYTES = 4096
+/** Default number of descriptors a job may hold open, stdio and the two preopens included (EMFILE past it). */
+export const DEFAULT_MAX_OPEN_FDS = 1024
+/** Largest `maxFileBytes` an executor accepts (each large file is one resizable buffer of at most this). */
+export const MAX_FILE_BYTES = 4 * 1024 * 1024 * 1024
+/**
+ * Most names that directory listings (fd_readdir) may hold at once in one job, for all its open
+ * directory descriptors together (ENOMEM past it): bounds the worker heap a job can fill with them.
+ */
+export const MAX_LISTING_ENTRIES = 1_000_000
+/** Largest `maxOpenFds` an executor accepts. */
+export const MAX_OPEN_FDS = 65_536
+/** The sandbox file system's limits when nothing else is configured. */
+export const DEFAULT_FS_LIMITS = Object.freeze({
+  maxOutBytes: DEFAULT_MAX_OUT_BYTES,
+  maxOutFiles: DEFAULT_MAX_OUT_FILES,
+  maxFileBytes: DEFAULT_MAX_FILE_BYTES,
+  maxPathBytes: DEFAULT_MAX_PATH_BYTES,
+  maxOpenFds: DEFAULT_MAX_OPEN_FDS
+})
 /** Default number of jobs that may wait (compiling or queued) on top of the ones running. */
 export const DEFAULT_MAX_QUEUE = 256
 /** Default number of compiled modules kept, least recently used evicted first. */
@@ -12,8 +39,16 @@ export const DEFAULT_MODULE_CACHE_ENTRIES = 32
 export const MAX_MEMORY_MIB = 4096
 /** How long `start()` waits for a worker thread to report that it is ready. */
 export const WORKER_START_TIMEOUT_MS = 30_000
-/** JS heap of a worker thread. Wasm memory is not part of it (it is capped separately). */
+/**
+ * JS heap of a worker thread, before the file system's share. Wasm memory and file bytes are not
+ * part of it (they are capped separately).
+ */
 export const WORKER_MAX_OLD_GENERATION_MIB = 64
+/**
+ * Heap a worker reserves per file a job may create in /out (`maxOutFiles`): the file system's
+ * bookkeeping and the output manifest take about 0.8 KiB per file (measured with 100,000 files).
+ */
+export const WORKER_HEAP_BYTES_PER_OUT_FILE = 1536
 /** JS young generation of a worker thread. */
 export const WORKER_MAX_YOUNG_GENERATION_MIB = 16
 

@@ -6,20 +6,25 @@ import { Worker } from 'node:worker_threads'
 import { logger } from '@libp2p/logger'
 import { ConfigError } from '../../errors.ts'
 import { bytesMatchCid } from '../../proofs/encoding.ts'
+import { MAX_MANIFEST_ENTRIES, MAX_PATH_BYTES } from '../files/constants.ts'
 import {
-  DEFAULT_MAX_QUEUE, DEFAULT_MAX_STDERR_BYTES, DEFAULT_MAX_STDOUT_BYTES, DEFAULT_MODULE_CACHE_ENTRIES, MAX_MEMORY_MIB,
-  PAGES_PER_MIB, PROGRAM_NAME, WORKER_MAX_OLD_GENERATION_MIB, WORKER_MAX_YOUNG_GENERATION_MIB, WORKER_START_TIMEOUT_MS
+  DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_OPEN_FDS, DEFAULT_MAX_OUT_BYTES, DEFAULT_MAX_OUT_FILES, DEFAULT_MAX_PATH_BYTES,
+  DEFAULT_MAX_QUEUE, DEFAULT_MAX_STDERR_BYTES, DEFAULT_MAX_STDOUT_BYTES, DEFAULT_MODULE_CACHE_ENTRIES, MAX_FILE_BYTES, MAX_OPEN_FDS,
+  MAX_MEMORY_MIB, PAGES_PER_MIB, PROGRAM_NAME, WORKER_HEAP_BYTES_PER_OUT_FILE, WORKER_MAX_OLD_GENERATION_MIB, WORKER_MAX_YOUNG_GENERATION_MIB,
+  WORKER_START_TIMEOUT_MS
 } from './constants.ts'
 import {
   ExecutionAbortedError, ExecutorQueueFullError, ExecutorStoppedError, InvalidModuleError, MemoryLimitError,
   ModuleCidMismatchError, WorkerStartError
 } from './errors.ts'
 import { ModuleCache } from './module-cache.ts'
-import { validateSpec } from './spec.ts'
+import { jobLimits, validateSpec } from './spec.ts'
+import { emptyOutputs, outputsFromWire } from './outputs.ts'
+import type { FsInput, FsLimits } from './memfs.ts'
 import { preferOptimizingCompiler } from './tiering.ts'
 import { wasm } from './wasm-api.ts'
 import { inspectModule, prepareModule } from './wasm-module.ts'
-import type { ExecResult, ExecSpec, ExecutorInit, ExecutorStats, RunOptions, WasiExecutor } from './index.ts'
+import type { ExecSpec, ExecutorInit, ExecutorStats, LocalExecResult, RunOptions, WasiExecutor } from './index.ts'
 import type { CompiledModule } from './module-cache.ts'
 import type { WasmModule } from './wasm-api.ts'
 import type { ExecutorWorkerData, RunRequest, WorkerMessage } from './protocol.ts'
@@ -39,7 +44,7 @@ interface Job {
   id: number
   spec: ExecSpec
   compiled: CompiledModule
-  resolve: (result: ExecResult) => void
+  resolve: (result: LocalExecResult) => void
   reject: (err: Error) => void
   signal?: AbortSignal
   onAbort?: () => void
@@ -63,7 +68,7 @@ interface Slot {
   onStartFailed: (err: Error) => void
 }
 
-type Settled = { result: ExecResult } | { error: Error }
+type Settled = { result: LocalExecResult } | { error: Error }
 
 export class WasiExecutorPool implements WasiExecutor {
   private readonly size: number
@@ -71,6 +76,7 @@ export class WasiExecutorPool implements WasiExecutor {
   private readonly maxStdoutBytes: number
   private readonly maxStderrBytes: number
   private readonly maxMemoryMiB: number
+  private readonly fsLimits: FsLimits
   private readonly cache: ModuleCache
   private readonly workerUrl: URL
   private running = false
@@ -88,6 +94,14 @@ export class WasiExecutorPool implements WasiExecutor {
     this.maxStdoutBytes = nonNegativeInteger(init.maxStdoutBytes ?? DEFAULT_MAX_STDOUT_BYTES, 'maxStdoutBytes')
     this.maxStderrBytes = nonNegativeInteger(init.maxStderrBytes ?? DEFAULT_MAX_STDERR_BYTES, 'maxStderrBytes')
     this.maxMemoryMiB = Math.min(positiveInteger(init.maxMemoryMiB ?? MAX_MEMORY_MIB, 'maxMemoryMiB'), MAX_MEMORY_MIB)
+    this.fsLimits = {
+      maxOutBytes: nonNegativeInteger(init.maxOutBytes ?? DEFAULT_MAX_OUT_BYTES, 'maxOutBytes'),
+      maxOutFiles: inRange(init.maxOutFiles ?? DEFAULT_MAX_OUT_FILES, 0, MAX_MANIFEST_ENTRIES, 'maxOutFiles'),
+      maxFileBytes: inRange(init.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, 0, MAX_FILE_BYTES, 'maxFileBytes'),
+      maxPathBytes: inRange(init.maxPathBytes ?? DEFAULT_MAX_PATH_BYTES, 1, MAX_PATH_BYTES, 'maxPathBytes'),
+      // stdio and the two preopens take five
+      maxOpenFds: inRange(init.maxOpenFds ?? DEFAULT_MAX_OPEN_FDS, 5, MAX_OPEN_FDS, 'maxOpenFds')
+    }
     this.workerUrl = init.workerUrl ?? WORKER_URL
     const maxMemoryMiB = this.maxMemoryMiB
     this.cache = new ModuleCache(
@@ -137,11 +151,11 @@ export class WasiExecutorPool implements WasiExecutor {
     }
   }
 
-  async run (spec: ExecSpec, options: RunOptions = {}): Promise<ExecResult> {
+  async run (spec: ExecSpec, options: RunOptions = {}): Promise<LocalExecResult> {
     const { signal } = options
     if (!this.running) throw new ExecutorStoppedError('the executor is not started')
     if (signal?.aborted === true) throw new ExecutionAbortedError(undefined, { cause: signal.reason })
-    validateSpec(spec, this.maxMemoryMiB)
+    validateSpec(spec, this.maxMemoryMiB, this.fsLimits)
     if (!bytesMatchCid(spec.module, spec.moduleCid)) {
       throw new ModuleCidMismatchError(`module bytes do not match ${spec.moduleCid.toString()}`)
     }
@@ -156,7 +170,7 @@ export class WasiExecutorPool implements WasiExecutor {
       }
       if (!this.running) throw new ExecutorStoppedError('the executor stopped before the job started')
       if (signal?.aborted) throw new ExecutionAbortedError(undefined, { cause: signal.reason })
-      return await new Promise<ExecResult>((resolve, reject) => {
+      return await new Promise<LocalExecResult>((resolve, reject) => {
         const job: Job = { id: this.nextJobId++, spec, compiled, resolve, reject, signal, startedAt: 0, settled: false }
         if (signal !== undefined) {
           job.onAbort = () => { this.abort(job) }
@@ -177,7 +191,7 @@ export class WasiExecutorPool implements WasiExecutor {
       workerData,
       name: 'depin-executor',
       resourceLimits: {
-        maxOldGenerationSizeMb: WORKER_MAX_OLD_GENERATION_MIB,
+        maxOldGenerationSizeMb: WORKER_MAX_OLD_GENERATION_MIB + Math.ceil(this.fsLimits.maxOutFiles * WORKER_HEAP_BYTES_PER_OUT_FILE / 2 ** 20),
         maxYoungGenerationSizeMb: WORKER_MAX_YOUNG_GENERATION_MIB
       }
     })
@@ -208,9 +222,9 @@ export class WasiExecutorPool implements WasiExecutor {
         this.dispatch()
       } else if (slot.job?.id === message.id) {
         const job = slot.job
-        const { type: _type, id: _id, ...result } = message
+        const { type: _type, id: _id, outputs, ...rest } = message
         this.release(slot)
-        this.settle(job, { result })
+        this.settle(job, { result: { ...rest, outputs: outputsFromWire(outputs) } })
       }
     })
     worker.on('error', err => {
@@ -252,6 +266,8 @@ export class WasiExecutorPool implements WasiExecutor {
     // Buffer that is a view, and transferring it would detach the caller's memory or Node's pool.)
     const stdin = new Uint8Array(spec.stdin.byteLength)
     stdin.set(spec.stdin)
+    const transfer: ArrayBuffer[] = [stdin.buffer]
+    const files: FsInput[] = (spec.files ?? []).map(f => ({ path: f.path, bytes: toWorker(f.bytes, transfer) }))
     const moduleKey = spec.moduleCid.toString()
     const held = slot.modules.includes(moduleKey)
     if (!held) {
@@ -271,9 +287,11 @@ export class WasiExecutorPool implements WasiExecutor {
       env: Object.fromEntries(Object.entries(spec.env).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)),
       seed: new Uint8Array(spec.seed),
       maxStdoutBytes: this.maxStdoutBytes,
-      maxStderrBytes: this.maxStderrBytes
+      maxStderrBytes: this.maxStderrBytes,
+      files,
+      fsLimits: jobLimits(spec, this.fsLimits)
     }
-    slot.worker.postMessage(request, [stdin.buffer])
+    slot.worker.postMessage(request, transfer)
   }
 
   /** The worker finished its job: it is idle again. */
@@ -393,7 +411,7 @@ async function compileModule (bytes: Uint8Array, maxMemoryMiB: number): Promise<
   }
 }
 
-function killedResult (trap: string, wallMs: number, cpuMs: number): ExecResult {
+function killedResult (trap: string, wallMs: number, cpuMs: number): LocalExecResult {
   return {
     exitCode: -1,
     trap,
@@ -402,8 +420,29 @@ function killedResult (trap: string, wallMs: number, cpuMs: number): ExecResult 
     stdoutTruncated: false,
     stderrTruncated: false,
     wallMs,
-    cpuMs
+    cpuMs,
+    outputs: emptyOutputs()
   }
+}
+
+/**
+ * Input bytes as the worker gets them: bytes on a SharedArrayBuffer as they are (shared, no
+ * copy, still the caller's); others copied once into a buffer of their own that is transferred
+ * (transferring the caller's buffer would detach it, or Node's pool behind a small Buffer).
+ */
+function toWorker (bytes: Uint8Array, transfer: ArrayBuffer[]): Uint8Array {
+  if (bytes.buffer instanceof SharedArrayBuffer) return bytes
+  const copy = new Uint8Array(bytes.byteLength)
+  copy.set(bytes)
+  transfer.push(copy.buffer)
+  return copy
+}
+
+function inRange (value: number, min: number, max: number, name: string): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`executor ${name} must be an integer in ${min}..${max}, got ${value}`)
+  }
+  return value
 }
 
 function positiveInteger (value: number, name: string): number {

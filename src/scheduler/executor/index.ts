@@ -2,14 +2,20 @@
  * The sandboxed WASI executor: runs WebAssembly (WASI preview1) jobs in a pool of worker
  * threads, deterministically and within limits.
  *
- * - Sandbox: a job sees only its args, its env, its stdin (in memory) and writes only to
- *   in-memory stdout/stderr. No preopened directories, no host environment, no host fds, no
- *   sockets. A module may import only `wasi_snapshot_preview1` functions (and one memory).
+ * - Sandbox: a job sees only its args, its env, its stdin (in memory), and two preopened
+ *   directories of an in-memory file system: `/in` (read-only: `spec.files`) and `/out`
+ *   (writable, empty at the start; what it holds at the end is `result.outputs`). It writes
+ *   stdout/stderr to memory. No host paths, no host environment, no host fds, no sockets, no
+ *   links. A module may import only `wasi_snapshot_preview1` functions (and one memory).
  * - Determinism: clocks are virtual and random bytes come from `spec.seed` (see wasi-shim.ts),
- *   so the same spec gives the same stdout, stderr and exit code on every peer.
+ *   file timestamps are fixed, directory listings sorted (memfs.ts), so the same spec gives the
+ *   same stdout, stderr, exit code and output manifest CID on every peer.
  * - Limits: `timeoutMs` is a wall-time deadline (the worker is terminated and replaced);
  *   `memoryMiB` caps WebAssembly memory (`memory.grow` fails past it, see wasm-module.ts);
- *   stdout/stderr are capped (`maxStdoutBytes`/`maxStderrBytes`).
+ *   stdout/stderr are capped (`maxStdoutBytes`/`maxStderrBytes`); the file system's limits
+ *   (`maxOutBytes`, `maxOutFiles`, `maxFileBytes`, `maxPathBytes`, `maxOpenFds`) make the call
+ *   that passes them fail with an errno (ENOSPC, EDQUOT, EFBIG, ENAMETOOLONG, EMFILE); the job
+ *   decides what to do about it.
  * - Output caps: stdout over `maxStdoutBytes` STOPS the job: exitCode -1, trap
  *   'output limit exceeded', `stdout` holds the first `maxStdoutBytes` bytes and
  *   `stdoutTruncated` is true (a job flooding its result is not worth running to the end).
@@ -27,6 +33,8 @@
 import { availableParallelism } from 'node:os'
 import { WasiExecutorPool } from './executor.ts'
 import type { CID } from 'multiformats/cid'
+import type { ExecOutputs } from './outputs.ts'
+import type { FsLimits } from './memfs.ts'
 
 export {
   InvalidModuleError, ForbiddenImportError, MemoryLimitError, ModuleCidMismatchError, InvalidExecSpecError,
@@ -34,8 +42,12 @@ export {
 } from './errors.ts'
 export { inspectModule } from './wasm-module.ts'
 export type { ModuleInfo, ModuleImport, ModuleExport, MemoryInfo, InspectOptions, ExternKind } from './wasm-module.ts'
+export type { ExecOutputs, OutputFile } from './outputs.ts'
+export type { FsLimits } from './memfs.ts'
+export { ERRNO } from './wasi-defs.ts'
 export {
-  DEFAULT_MAX_STDOUT_BYTES, DEFAULT_MAX_STDERR_BYTES, DEFAULT_MAX_QUEUE, DEFAULT_MODULE_CACHE_ENTRIES,
+  DEFAULT_MAX_OUT_BYTES, DEFAULT_MAX_OUT_FILES, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PATH_BYTES, DEFAULT_MAX_OPEN_FDS,
+  MAX_FILE_BYTES, DEFAULT_MAX_STDOUT_BYTES, DEFAULT_MAX_STDERR_BYTES, DEFAULT_MAX_QUEUE, DEFAULT_MODULE_CACHE_ENTRIES,
   MAX_MEMORY_MIB, MAX_ARGS_ENV_BYTES, PROGRAM_NAME, SEED_BYTES
 } from './constants.ts'
 
@@ -57,6 +69,22 @@ export interface ExecSpec {
   timeoutMs: number
   /** 32 bytes; the caller derives it from the job id. Keys the job's random bytes. */
   seed: Uint8Array
+  /**
+   * Files the job finds under /in, read-only: `{ path: 'photos/a.pgm', bytes }` is
+   * `/in/photos/a.pgm`. Paths follow the manifest path rules (relative, `/`-separated, no `.` or
+   * `..`, unique, no file used as a directory; see src/scheduler/files/paths.ts). Bytes backed by
+   * a `SharedArrayBuffer` (e.g. from `readFileShared`) are shared with the worker thread without
+   * a copy and stay usable by the caller; other bytes are copied once. Default: none.
+   */
+  files?: InputFile[]
+  /** Lower file system limits for this job than the executor's (each at most the executor's). */
+  fsLimits?: Partial<FsLimits>
+}
+
+/** A file under /in. */
+export interface InputFile {
+  path: string
+  bytes: Uint8Array
 }
 
 /** What a job did. Identical for identical specs, except `wallMs` and `cpuMs`. */
@@ -79,6 +107,12 @@ export interface ExecResult {
   wallMs: number
   /** CPU time (user + system) of the worker thread during the run, ms (`process.threadCpuUsage`). */
   cpuMs: number
+  /**
+   * The files the job left in /out (also after a trap, like stdout), their manifest and its CID.
+   * The executor always sets it; empty after a timeout or a crash. (Optional in the type so that
+   * results made elsewhere, e.g. a worker's error result, need not invent one.)
+   */
+  outputs?: ExecOutputs
 }
 
 export interface RunOptions {
@@ -95,7 +129,8 @@ export interface Executor {
   /** Idempotent. Rejects waiting and running jobs with `ExecutorStoppedError`, terminates the workers. */
   stop(): Promise<void>
   /**
-   * Runs one job. Rejects with `InvalidExecSpecError`, `ModuleCidMismatchError`,
+   * Runs one job. Rejects with `InvalidExecSpecError`, the path errors of `spec.files`
+   * (`InvalidPathError`, `DuplicatePathError`, `PathConflictError`, `TooManyEntriesError`), `ModuleCidMismatchError`,
    * `InvalidModuleError` (or its `ForbiddenImportError`), `MemoryLimitError`,
    * `ExecutorQueueFullError`, `ExecutorStoppedError` or `ExecutionAbortedError`. A job that
    * traps, times out or floods stdout resolves, with exitCode -1 and `trap` saying why.
@@ -123,7 +158,12 @@ export interface ExecutorStats {
 /** The executor `createExecutor` builds: an `Executor` with counters. */
 export interface WasiExecutor extends Executor {
   stats(): ExecutorStats
+  /** As `Executor.run`; this executor always reports the outputs. */
+  run(spec: ExecSpec, options?: RunOptions): Promise<LocalExecResult>
 }
+
+/** The result of the executor `createExecutor` builds: `outputs` is always there. */
+export type LocalExecResult = ExecResult & { outputs: ExecOutputs }
 
 export interface ExecutorInit {
   /** Worker threads, started by `start()`. Default: `os.availableParallelism()`. */
@@ -138,6 +178,16 @@ export interface ExecutorInit {
   maxMemoryMiB?: number
   /** Compiled modules kept (LRU). Default `DEFAULT_MODULE_CACHE_ENTRIES` (32). */
   moduleCacheEntries?: number
+  /** Total bytes of the files a job leaves in /out (ENOSPC past it). Default `DEFAULT_MAX_OUT_BYTES` (1 GiB). */
+  maxOutBytes?: number
+  /** Files and directories a job may create in /out (EDQUOT past it). Default `DEFAULT_MAX_OUT_FILES` (10,000); at most 100,000. */
+  maxOutFiles?: number
+  /** Size of one file (EFBIG past it). Default `DEFAULT_MAX_FILE_BYTES` (1 GiB); at most `MAX_FILE_BYTES` (4 GiB). */
+  maxFileBytes?: number
+  /** Longest path a job may use or create, bytes (ENAMETOOLONG past it). Default and maximum `DEFAULT_MAX_PATH_BYTES` (4096). */
+  maxPathBytes?: number
+  /** Descriptors a job may hold, stdio and the preopens included (EMFILE past it). Default `DEFAULT_MAX_OPEN_FDS` (1024), at least 5. */
+  maxOpenFds?: number
   /**
    * The worker script. Default: worker.ts (worker.js in a build) next to this module. For builds
    * that move files, and for tests that need a worker which misbehaves.

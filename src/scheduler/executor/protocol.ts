@@ -6,6 +6,7 @@
 
 import type { WasmModule } from './wasm-api.ts'
 import type { ExecResult } from './index.ts'
+import type { FsInput, FsLimits } from './memfs.ts'
 
 /** main → worker: run one job on a fresh WASI instance. */
 export interface RunRequest {
@@ -28,10 +29,24 @@ export interface RunRequest {
   seed: Uint8Array
   maxStdoutBytes: number
   maxStderrBytes: number
+  /**
+   * The files under /in. Bytes backed by a SharedArrayBuffer are shared with the worker as they
+   * are; others arrive in buffers of their own, transferred (see executor.ts).
+   */
+  files: FsInput[]
+  fsLimits: FsLimits
+}
+
+/** What the job left in /out, as it crosses to the main thread (CIDs as bytes: a CID object does not survive structured cloning). */
+export interface WireOutputs {
+  /** Sorted by path; each `bytes` on a buffer of its own, transferred. */
+  files: Array<{ path: string, cid: Uint8Array, bytes: Uint8Array }>
+  manifestBytes: Uint8Array
+  manifestCid: Uint8Array
 }
 
 /** worker → main: the outcome of a `RunRequest` (the executor's result with its request id). */
-export type RunResponse = { type: 'result', id: number } & ExecResult
+export type RunResponse = { type: 'result', id: number } & Omit<ExecResult, 'outputs'> & { outputs: WireOutputs }
 
 /** worker → main: the worker loaded node:wasi and listens. */
 export interface ReadyMessage {

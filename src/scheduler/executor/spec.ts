@@ -1,13 +1,21 @@
 import { CID } from 'multiformats/cid'
+import { MAX_MANIFEST_ENTRIES } from '../files/constants.ts'
+import { TooManyEntriesError } from '../files/errors.ts'
+import { checkTree, compareBytewise, validatePath } from '../files/paths.ts'
 import { MAX_ARGS_ENV_BYTES, SEED_BYTES } from './constants.ts'
 import { InvalidExecSpecError } from './errors.ts'
 import type { ExecSpec } from './index.ts'
+import type { FsLimits } from './memfs.ts'
 
 /** Largest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days). */
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1
 
-/** Checks the shape and ranges of a spec; throws `InvalidExecSpecError` naming the field. */
-export function validateSpec (spec: ExecSpec, maxMemoryMiB: number): void {
+/**
+ * Checks the shape and ranges of a spec; throws `InvalidExecSpecError` naming the field, or the
+ * path errors of `files` (`InvalidPathError`, `DuplicatePathError`, `PathConflictError`,
+ * `TooManyEntriesError`).
+ */
+export function validateSpec (spec: ExecSpec, maxMemoryMiB: number, limits: FsLimits): void {
   if (spec === null || typeof spec !== 'object') throw new InvalidExecSpecError('spec must be an object')
   if (CID.asCID(spec.moduleCid) === null) throw new InvalidExecSpecError('moduleCid must be a CID')
   if (!(spec.module instanceof Uint8Array)) throw new InvalidExecSpecError('module must be a Uint8Array')
@@ -41,4 +49,37 @@ export function validateSpec (spec: ExecSpec, maxMemoryMiB: number): void {
   if (!(spec.seed instanceof Uint8Array) || spec.seed.byteLength !== SEED_BYTES) {
     throw new InvalidExecSpecError(`seed must be ${SEED_BYTES} bytes`)
   }
+  if (spec.files !== undefined) validateFiles(spec.files, limits)
+  if (spec.fsLimits !== undefined) jobLimits(spec, limits)
+}
+
+/** The limits a job runs under: the executor's, lowered by `spec.fsLimits`. */
+export function jobLimits (spec: ExecSpec, limits: FsLimits): FsLimits {
+  const own = spec.fsLimits
+  if (own === undefined) return limits
+  if (own === null || typeof own !== 'object') throw new InvalidExecSpecError('fsLimits must be an object')
+  const out = { ...limits }
+  for (const [key, value] of Object.entries(own)) {
+    if (!(key in limits)) throw new InvalidExecSpecError(`fsLimits.${key} is not a file system limit`)
+    if (value === undefined) continue
+    const max = limits[key as keyof FsLimits]
+    const min = key === 'maxOpenFds' ? 5 : key === 'maxPathBytes' ? 1 : 0
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new InvalidExecSpecError(`fsLimits.${key} must be an integer in ${min}..${max}, got ${String(value)}`)
+    }
+    out[key as keyof FsLimits] = value
+  }
+  return out
+}
+
+function validateFiles (files: unknown, limits: FsLimits): void {
+  if (!Array.isArray(files)) throw new InvalidExecSpecError('files must be an array of { path, bytes }')
+  if (files.length > MAX_MANIFEST_ENTRIES) throw new TooManyEntriesError(files.length, MAX_MANIFEST_ENTRIES, 'files')
+  for (const file of files) {
+    if (file === null || typeof file !== 'object' || !((file as { bytes?: unknown }).bytes instanceof Uint8Array)) {
+      throw new InvalidExecSpecError('files must be an array of { path, bytes } with bytes a Uint8Array')
+    }
+    validatePath((file as { path?: unknown }).path, { maxPathBytes: limits.maxPathBytes })
+  }
+  checkTree(files.map(f => (f as { path: string }).path).sort(compareBytewise))
 }

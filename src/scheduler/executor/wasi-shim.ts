@@ -5,24 +5,32 @@
  * `args_*`, `environ_*` (built from the spec, never from the host) and `proc_exit` (which is how
  * `returnOnExit` works). Every other preview1 function is ours:
  *
- * - stdin/stdout/stderr live in memory: `fd_read` on fd 0 copies from the spec's stdin,
- *   `fd_write` on fds 1 and 2 appends to bounded buffers (no temp files, no host fds).
- *   stdout over its cap stops the program (`OutputLimitExceeded` is thrown through the wasm
- *   stack); stderr over its cap is truncated and the program goes on.
+ * - Descriptors and paths (wasi-fs.ts) reach only the sandbox file system (memfs.ts): `/in`
+ *   (read-only, fd 3) and `/out` (writable, fd 4), in memory, plus stdio.
+ * - stdin/stdout/stderr live in memory: reads of stdin copy from the spec's stdin, writes to
+ *   stdout and stderr append to bounded buffers (no temp files, no host fds). stdout over its
+ *   cap stops the program (`OutputLimitExceeded` is thrown through the wasm stack); stderr over
+ *   its cap is truncated and the program goes on.
  * - Clocks are virtual: realtime starts at `VIRTUAL_EPOCH_NS`, monotonic and the CPU-time clocks at
  *   0, every read advances them by `VIRTUAL_CLOCK_STEP_NS`, and `poll_oneoff` on a clock (what
  *   sleep() and nanosleep() become) returns at once and moves the clock forward by the timeout.
  * - `random_get` returns an AES-256-CTR keystream keyed by the 32-byte seed, so the same seed gives
  *   the same bytes in the same order.
- * - `fd_fdstat_get` reports fds 0-2 as non-terminal streams (so stdout is fully buffered the
- *   same way everywhere), `sched_yield` does nothing, and everything that would reach a file,
- *   directory or socket fails: EBADF for fds other than 0-2 (there are no preopens), ENOTSUP on
- *   0-2. Nothing here reads the host's clock, entropy, environment, fds or file system.
+ * - stdio reports itself as non-terminal streams (so stdout is fully buffered the same way
+ *   everywhere), `sched_yield` does nothing, sockets fail (ENOTSUP on an open fd, EBADF
+ *   otherwise). Nothing here reads the host's clock, entropy, environment, fds or file system.
  */
 import { createCipheriv } from 'node:crypto'
 import {
-  VIRTUAL_CLOCK_RESOLUTION_NS, VIRTUAL_CLOCK_STEP_NS, VIRTUAL_EPOCH_NS, WASI_PREVIEW1_FUNCTIONS
+  DEFAULT_FS_LIMITS, VIRTUAL_CLOCK_RESOLUTION_NS, VIRTUAL_CLOCK_STEP_NS, VIRTUAL_EPOCH_NS, WASI_PREVIEW1_FUNCTIONS
 } from './constants.ts'
+import { FdTable } from './fd-table.ts'
+import { GuestMemory } from './guest-memory.ts'
+import { MemFs } from './memfs.ts'
+import type { FsInput, FsLimits } from './memfs.ts'
+import { ERRNO } from './wasi-defs.ts'
+import type { Errno } from './wasi-defs.ts'
+import { createWasiFs } from './wasi-fs.ts'
 import type { WasmMemory } from './wasm-api.ts'
 
 /** Thrown from `fd_write` when stdout passes its cap; ends the run with trap 'output limit exceeded'. */
@@ -33,20 +41,6 @@ export class OutputLimitExceeded extends Error {
   }
 }
 
-// WASI preview1 errno values
-const SUCCESS = 0
-const EBADF = 8
-const EFAULT = 21
-const EINVAL = 28
-const ENOSYS = 52
-const ENOTSUP = 58
-const ESPIPE = 70
-
-const FILETYPE_UNKNOWN = 0
-const RIGHT_FD_READ = 1n << 1n
-const RIGHT_FD_WRITE = 1n << 6n
-const RIGHT_POLL_FD_READWRITE = 1n << 27n
-
 const EVENTTYPE_CLOCK = 0
 const EVENTTYPE_FD_READ = 1
 const EVENTTYPE_FD_WRITE = 2
@@ -55,6 +49,8 @@ const SUBSCRIPTION_BYTES = 48
 const EVENT_BYTES = 32
 const CLOCK_REALTIME = 0
 const CLOCK_COUNT = 4 // realtime, monotonic, process cputime, thread cputime
+/** More subscriptions in one poll_oneoff are EINVAL (like poll() past RLIMIT_NOFILE): bounds the events kept in the heap. */
+const MAX_POLL_SUBSCRIPTIONS = 65_536
 
 /** A bounded in-memory output stream. */
 export class OutputBuffer {
@@ -101,154 +97,92 @@ export interface WasiShimInit {
   maxStderrBytes: number
   /** `new WASI(...).getImportObject().wasi_snapshot_preview1` of a WASI built with the spec's args/env. */
   nodeWasi: Record<string, unknown>
+  /** The files under /in (their bytes are used in place, never copied). Default: none. */
+  files?: readonly FsInput[]
+  /** Default: the executor's defaults (`DEFAULT_FS_LIMITS`). */
+  limits?: FsLimits
 }
 
 export interface WasiShim {
   imports: Record<string, (...args: any[]) => unknown>
   stdout: OutputBuffer
   stderr: OutputBuffer
+  /** The sandbox file system: what the job left in /out is read from it after the run. */
+  fs: MemFs
 }
-
-type Errno = number
 
 /** Builds a fresh import object for one run. */
 export function createWasiShim (init: WasiShimInit): WasiShim {
-  const { memory, stdin } = init
+  const { stdin } = init
   const stdout = new OutputBuffer(init.maxStdoutBytes)
   const stderr = new OutputBuffer(init.maxStderrBytes)
-  const open = [true, true, true]
+  const m = new GuestMemory(init.memory)
+  const limits = init.limits ?? DEFAULT_FS_LIMITS
+  const fs = new MemFs(init.files ?? [], limits)
+  const fds = new FdTable(limits.maxOpenFds)
+  // 0-2 stdio, 3 /in, 4 /out (wasi-libc finds the preopens by scanning up from 3)
+  fds.open({ kind: 'stream', stream: 0 })
+  fds.open({ kind: 'stream', stream: 1 })
+  fds.open({ kind: 'stream', stream: 2 })
+  fds.open({ kind: 'dir', node: fs.in.root, preopen: '/in' })
+  fds.open({ kind: 'dir', node: fs.out.root, preopen: '/out' })
   let stdinOffset = 0
   let ticksNs = 0n
   const keystream = createCipheriv('aes-256-ctr', init.seed, new Uint8Array(16))
 
-  let buffer = memory.buffer
-  let view = new DataView(buffer)
-  let bytes = new Uint8Array(buffer)
-  /** Memory views, refreshed after `memory.grow` replaced the ArrayBuffer. */
-  const mem = (): void => {
-    if (memory.buffer !== buffer) {
-      buffer = memory.buffer
-      view = new DataView(buffer)
-      bytes = new Uint8Array(buffer)
+  const files = createWasiFs({
+    memory: m,
+    fs,
+    fds,
+    streams: {
+      read (into: Uint8Array): number {
+        const n = Math.min(into.byteLength, stdin.byteLength - stdinOffset)
+        into.set(stdin.subarray(stdinOffset, stdinOffset + n))
+        stdinOffset += n
+        return n
+      },
+      write (stream: 1 | 2, bytes: Uint8Array): void {
+        if (!(stream === 1 ? stdout : stderr).write(bytes) && stream === 1) throw new OutputLimitExceeded()
+      }
     }
-  }
-  const inBounds = (ptr: number, len: number): boolean => ptr + len <= bytes.byteLength
-
-  const isOpen = (fd: number): boolean => fd >= 0 && fd < 3 && open[fd]
-  /** What every file, directory and socket operation answers. */
-  const unsupported = (fd: number): Errno => isOpen(fd) ? ENOTSUP : EBADF
+  })
 
   const now = (clock: number): bigint => clock === CLOCK_REALTIME ? VIRTUAL_EPOCH_NS + ticksNs : ticksNs
 
   const ours: Record<string, (...args: any[]) => Errno> = {
-    fd_write (fd: number, iovsArg: number, iovsLenArg: number, nwrittenArg: number): Errno {
-      const iovs = iovsArg >>> 0
-      const iovsLen = iovsLenArg >>> 0
-      const nwrittenPtr = nwrittenArg >>> 0
-      if (fd !== 1 && fd !== 2) return EBADF
-      if (!open[fd]) return EBADF
-      mem()
-      if (!inBounds(iovs, iovsLen * 8) || !inBounds(nwrittenPtr, 4)) return EFAULT
-      const out = fd === 1 ? stdout : stderr
-      let total = 0
-      for (let i = 0; i < iovsLen; i++) {
-        const ptr = view.getUint32(iovs + i * 8, true)
-        const len = view.getUint32(iovs + i * 8 + 4, true)
-        if (!inBounds(ptr, len)) return EFAULT
-        if (!out.write(bytes.subarray(ptr, ptr + len)) && fd === 1) throw new OutputLimitExceeded()
-        total += len // stderr past its cap: the bytes are dropped but reported written
-      }
-      view.setUint32(nwrittenPtr, total, true)
-      return SUCCESS
-    },
-
-    fd_read (fd: number, iovsArg: number, iovsLenArg: number, nreadArg: number): Errno {
-      const iovs = iovsArg >>> 0
-      const iovsLen = iovsLenArg >>> 0
-      const nreadPtr = nreadArg >>> 0
-      if (fd !== 0 || !open[0]) return EBADF
-      mem()
-      if (!inBounds(iovs, iovsLen * 8) || !inBounds(nreadPtr, 4)) return EFAULT
-      let total = 0
-      for (let i = 0; i < iovsLen && stdinOffset < stdin.byteLength; i++) {
-        const ptr = view.getUint32(iovs + i * 8, true)
-        const len = view.getUint32(iovs + i * 8 + 4, true)
-        if (!inBounds(ptr, len)) return EFAULT
-        const n = Math.min(len, stdin.byteLength - stdinOffset)
-        bytes.set(stdin.subarray(stdinOffset, stdinOffset + n), ptr)
-        stdinOffset += n
-        total += n
-      }
-      view.setUint32(nreadPtr, total, true)
-      return SUCCESS
-    },
-
-    fd_fdstat_get (fd: number, ptrArg: number): Errno {
-      const ptr = ptrArg >>> 0
-      if (!isOpen(fd)) return EBADF
-      mem()
-      if (!inBounds(ptr, 24)) return EFAULT
-      bytes.fill(0, ptr, ptr + 24)
-      view.setUint8(ptr, FILETYPE_UNKNOWN)
-      view.setBigUint64(ptr + 8, (fd === 0 ? RIGHT_FD_READ : RIGHT_FD_WRITE) | RIGHT_POLL_FD_READWRITE, true)
-      return SUCCESS
-    },
-
-    fd_filestat_get (fd: number, ptrArg: number): Errno {
-      const ptr = ptrArg >>> 0
-      if (!isOpen(fd)) return EBADF
-      mem()
-      if (!inBounds(ptr, 64)) return EFAULT
-      bytes.fill(0, ptr, ptr + 64) // dev, ino, filetype unknown, nlink, size, times: all 0
-      return SUCCESS
-    },
-
-    fd_seek (fd: number): Errno { return isOpen(fd) ? ESPIPE : EBADF },
-    fd_tell (fd: number): Errno { return isOpen(fd) ? ESPIPE : EBADF },
-    fd_pread (fd: number): Errno { return isOpen(fd) ? ESPIPE : EBADF },
-    fd_pwrite (fd: number): Errno { return isOpen(fd) ? ESPIPE : EBADF },
-
-    fd_close (fd: number): Errno {
-      if (!isOpen(fd)) return EBADF
-      open[fd] = false
-      return SUCCESS
-    },
-
-    // no preopened directories: the libc's scan of fds from 3 up stops at the first EBADF
-    fd_prestat_get (): Errno { return EBADF },
-    fd_prestat_dir_name (): Errno { return EBADF },
+    ...files,
 
     clock_res_get (clock: number, ptrArg: number): Errno {
       const ptr = ptrArg >>> 0
-      if (clock < 0 || clock >= CLOCK_COUNT) return EINVAL
-      mem()
-      if (!inBounds(ptr, 8)) return EFAULT
-      view.setBigUint64(ptr, VIRTUAL_CLOCK_RESOLUTION_NS, true)
-      return SUCCESS
+      if (clock < 0 || clock >= CLOCK_COUNT) return ERRNO.INVAL
+      m.refresh()
+      if (!m.inBounds(ptr, 8)) return ERRNO.FAULT
+      m.view.setBigUint64(ptr, VIRTUAL_CLOCK_RESOLUTION_NS, true)
+      return ERRNO.SUCCESS
     },
 
     clock_time_get (clock: number, _precision: bigint, ptrArg: number): Errno {
       const ptr = ptrArg >>> 0
-      if (clock < 0 || clock >= CLOCK_COUNT) return EINVAL
-      mem()
-      if (!inBounds(ptr, 8)) return EFAULT
+      if (clock < 0 || clock >= CLOCK_COUNT) return ERRNO.INVAL
+      m.refresh()
+      if (!m.inBounds(ptr, 8)) return ERRNO.FAULT
       ticksNs += VIRTUAL_CLOCK_STEP_NS
-      view.setBigUint64(ptr, now(clock), true)
-      return SUCCESS
+      m.view.setBigUint64(ptr, now(clock), true)
+      return ERRNO.SUCCESS
     },
 
     random_get (ptrArg: number, lenArg: number): Errno {
       const ptr = ptrArg >>> 0
       const len = lenArg >>> 0
-      mem()
-      if (!inBounds(ptr, len)) return EFAULT
-      bytes.set(keystream.update(new Uint8Array(len)), ptr)
-      return SUCCESS
+      m.refresh()
+      if (!m.inBounds(ptr, len)) return ERRNO.FAULT
+      m.bytes.set(keystream.update(new Uint8Array(len)), ptr)
+      return ERRNO.SUCCESS
     },
 
     /**
-     * fd subscriptions on 0-2 are always ready (stdin is in memory, output never blocks) and are
-     * reported without moving the clock; with none, the earliest clock subscription fires and
+     * fd subscriptions are always ready (stdin and files are in memory, output never blocks) and
+     * are reported without moving the clock; with none, the earliest clock subscription fires and
      * the virtual clocks jump to its deadline.
      */
     poll_oneoff (inArg: number, outArg: number, nsubsArg: number, neventsArg: number): Errno {
@@ -256,9 +190,10 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
       const outPtr = outArg >>> 0
       const nsubs = nsubsArg >>> 0
       const neventsPtr = neventsArg >>> 0
-      if (nsubs === 0) return EINVAL
-      mem()
-      if (!inBounds(inPtr, nsubs * SUBSCRIPTION_BYTES) || !inBounds(outPtr, nsubs * EVENT_BYTES) || !inBounds(neventsPtr, 4)) return EFAULT
+      if (nsubs === 0 || nsubs > MAX_POLL_SUBSCRIPTIONS) return ERRNO.INVAL
+      m.refresh()
+      if (!m.inBounds(inPtr, nsubs * SUBSCRIPTION_BYTES) || !m.inBounds(outPtr, nsubs * EVENT_BYTES) || !m.inBounds(neventsPtr, 4)) return ERRNO.FAULT
+      const { view } = m
       const events: Array<{ userdata: bigint, error: number, type: number, nbytes: bigint }> = []
       let earliest: { userdata: bigint, waitNs: bigint } | undefined
       for (let i = 0; i < nsubs; i++) {
@@ -268,7 +203,7 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
         if (tag === EVENTTYPE_CLOCK) {
           const clock = view.getUint32(sub + 16, true)
           if (clock >= CLOCK_COUNT) {
-            events.push({ userdata, error: EINVAL, type: tag, nbytes: 0n })
+            events.push({ userdata, error: ERRNO.INVAL, type: tag, nbytes: 0n })
             continue
           }
           const timeout = view.getBigUint64(sub + 24, true)
@@ -277,21 +212,25 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
           const waitNs = deadline > now(clock) ? deadline - now(clock) : 0n
           if (earliest === undefined || waitNs < earliest.waitNs) earliest = { userdata, waitNs }
         } else if (tag === EVENTTYPE_FD_READ || tag === EVENTTYPE_FD_WRITE) {
-          const fd = view.getUint32(sub + 16, true)
-          const ready = isOpen(fd) && (tag === EVENTTYPE_FD_READ ? fd === 0 : fd !== 0)
-          const nbytes = !ready
-            ? 0n
-            : tag === EVENTTYPE_FD_READ ? BigInt(stdin.byteLength - stdinOffset) : BigInt(fd === 1 ? stdout.limit : stderr.limit)
-          events.push({ userdata, error: ready ? SUCCESS : EBADF, type: tag, nbytes })
+          const entry = fds.get(view.getUint32(sub + 16, true))
+          let nbytes = -1n // not ready: EBADF
+          if (tag === EVENTTYPE_FD_READ) {
+            if (entry?.kind === 'stream' && entry.stream === 0) nbytes = BigInt(stdin.byteLength - stdinOffset)
+            if (entry?.kind === 'file' && entry.read) nbytes = BigInt(Math.max(0, entry.node.data.size - entry.pos))
+          } else {
+            if (entry?.kind === 'stream' && entry.stream !== 0) nbytes = BigInt(entry.stream === 1 ? stdout.limit : stderr.limit)
+            if (entry?.kind === 'file' && entry.write) nbytes = 0n
+          }
+          events.push({ userdata, error: nbytes >= 0n ? ERRNO.SUCCESS : ERRNO.BADF, type: tag, nbytes: nbytes >= 0n ? nbytes : 0n })
         } else {
-          events.push({ userdata, error: EINVAL, type: tag, nbytes: 0n })
+          events.push({ userdata, error: ERRNO.INVAL, type: tag, nbytes: 0n })
         }
       }
       if (events.length === 0 && earliest !== undefined) {
         ticksNs += earliest.waitNs
-        events.push({ userdata: earliest.userdata, error: SUCCESS, type: EVENTTYPE_CLOCK, nbytes: 0n })
+        events.push({ userdata: earliest.userdata, error: ERRNO.SUCCESS, type: EVENTTYPE_CLOCK, nbytes: 0n })
       }
-      bytes.fill(0, outPtr, outPtr + events.length * EVENT_BYTES)
+      m.bytes.fill(0, outPtr, outPtr + events.length * EVENT_BYTES)
       events.forEach((e, i) => {
         const ev = outPtr + i * EVENT_BYTES
         view.setBigUint64(ev, e.userdata, true)
@@ -300,11 +239,11 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
         view.setBigUint64(ev + 16, e.nbytes, true)
       })
       view.setUint32(neventsPtr, events.length, true)
-      return SUCCESS
+      return ERRNO.SUCCESS
     },
 
-    sched_yield (): Errno { return SUCCESS },
-    proc_raise (): Errno { return ENOSYS }
+    sched_yield (): Errno { return ERRNO.SUCCESS },
+    proc_raise (): Errno { return ERRNO.NOSYS }
   }
 
   const fromNode = ['args_get', 'args_sizes_get', 'environ_get', 'environ_sizes_get', 'proc_exit']
@@ -315,11 +254,11 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
     } else if (name in ours) {
       imports[name] = guard(ours[name])
     } else {
-      // files, directories, sockets: the first argument is always an fd
-      imports[name] = (fd: number) => unsupported(fd)
+      // sockets: the first argument is always an fd
+      imports[name] = (fd: number) => fds.get(fd) === undefined ? ERRNO.BADF : ERRNO.NOTSUP
     }
   }
-  return { imports, stdout, stderr }
+  return { imports, stdout, stderr, fs }
 }
 
 /**
@@ -331,7 +270,7 @@ function guard (fn: (...args: any[]) => Errno): (...args: any[]) => Errno {
     try {
       return fn(...args)
     } catch (err) {
-      if (err instanceof RangeError) return EFAULT
+      if (err instanceof RangeError) return ERRNO.FAULT
       throw err
     }
   }

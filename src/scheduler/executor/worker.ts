@@ -10,7 +10,8 @@ import { createWasiShim, OutputLimitExceeded } from './wasi-shim.ts'
 import type { WasiShim } from './wasi-shim.ts'
 import { wasm } from './wasm-api.ts'
 import type { WasmImports } from './wasm-api.ts'
-import type { ExecutorWorkerData, RunRequest, RunResponse, WorkerMessage } from './protocol.ts'
+import type { ExecutorWorkerData, RunRequest, RunResponse, WireOutputs, WorkerMessage } from './protocol.ts'
+import { collectOutputs, emptyWireOutputs, OutputManifestTooLarge } from './outputs.ts'
 
 if (parentPort === null) throw new Error('worker.ts runs as a worker thread of the executor')
 const port = parentPort
@@ -40,12 +41,12 @@ port.on('message', (request: RunRequest) => {
     modules.set(request.moduleKey, request.module)
     if (modules.size > WORKER_MODULES) modules.delete(modules.keys().next().value as string)
   }
-  const response = run(request)
-  port.postMessage(response, [response.stdout.buffer as ArrayBuffer, response.stderr.buffer as ArrayBuffer])
+  const { response, transfer } = run(request)
+  port.postMessage(response, [response.stdout.buffer as ArrayBuffer, response.stderr.buffer as ArrayBuffer, ...transfer])
 })
 port.postMessage({ type: 'ready' } satisfies WorkerMessage)
 
-function run (request: RunRequest): RunResponse {
+function run (request: RunRequest): { response: RunResponse, transfer: ArrayBuffer[] } {
   const startedAt = performance.now()
   const cpuStart = threadCpuUsage()
   cpuAtRunStartUs[0] = cpuStart.user + cpuStart.system
@@ -62,7 +63,9 @@ function run (request: RunRequest): RunResponse {
       seed: request.seed,
       maxStdoutBytes: request.maxStdoutBytes,
       maxStderrBytes: request.maxStderrBytes,
-      nodeWasi: (wasi.getImportObject() as WasmImports)[WASI_MODULE]
+      nodeWasi: (wasi.getImportObject() as WasmImports)[WASI_MODULE],
+      files: request.files,
+      limits: request.fsLimits
     })
     const imports: WasmImports = { [WASI_MODULE]: shim.imports }
     const { module: memoryModule, name: memoryName } = request.memoryImport
@@ -77,8 +80,20 @@ function run (request: RunRequest): RunResponse {
     trap = describeTrap(err)
   }
 
+  // /out as the job left it, also after a trap (like stdout); hashed here, off the main thread
+  let outputs: WireOutputs = emptyWireOutputs()
+  let transfer: ArrayBuffer[] = []
+  if (shim !== undefined) {
+    try {
+      ({ outputs, transfer } = collectOutputs(shim.fs))
+    } catch (err) {
+      exitCode = -1
+      trap ??= err instanceof OutputManifestTooLarge ? err.message : `output files: ${describeTrap(err)}`
+    }
+  }
+
   const cpu = threadCpuUsage(cpuStart)
-  return {
+  const response: RunResponse = {
     type: 'result',
     id: request.id,
     exitCode,
@@ -88,8 +103,10 @@ function run (request: RunRequest): RunResponse {
     stdout: shim?.stdout.take() ?? new Uint8Array(0),
     stderr: shim?.stderr.take() ?? new Uint8Array(0),
     wallMs: performance.now() - startedAt,
-    cpuMs: (cpu.user + cpu.system) / 1000
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    outputs
   }
+  return { response, transfer }
 }
 
 /** 'unreachable', 'memory access out of bounds', 'Maximum call stack size exceeded', ... */

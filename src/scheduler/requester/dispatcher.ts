@@ -17,7 +17,7 @@ import { leasesWanted, pickLease } from './ranking.ts'
 import type { LeaseClient } from './lease-client.ts'
 import type { LeasePool } from './lease-pool.ts'
 import { keyOfResult as keyOf, verdictOf } from './verdict.ts'
-import type { ReplicaResult, TaskWork } from './types.ts'
+import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
 import { rawCid } from '../../proofs/encoding.ts'
 
 const log = logger('depin:requester:dispatch')
@@ -231,20 +231,26 @@ export class Dispatcher {
     void this.judge(state)
   }
 
-  onTaskFailed (work: TaskWork, worker: string, reason: string, blame?: PeerActionName): void {
+  onTaskFailed (work: TaskWork, worker: string, failure: TaskFailure): void {
     const state = this.tasks.get(work.idText)
     if (state == null || state.done || !state.running.has(worker)) return
     state.running.delete(worker)
     const record = state.records.findLast((r) => r.worker === worker)
-    if (record != null) Object.assign(record, { status: 'failed', error: reason })
-    if (blame != null) {
-      this.c.reputation.record(worker, blame === 'Timeout' ? 'timeout' : 'failure')
-      this.c.reportPeer(worker, blame)
-    } else if (!/^ERR_(TASK_LIMITS|CANNOT_START|BLOB_MISMATCH|TASK_FAILED)/.test(reason)) {
-      // Not the worker's doing and not about this task (the lease filled or ended): it may take it again.
+    if (failure.kind === 'refused') {
+      // The lease could not take it now: not the worker's doing, nor about this task; it may take it again.
+      if (record != null) state.records.splice(state.records.indexOf(record), 1)
       state.excluded.delete(worker)
+    } else {
+      if (record != null) Object.assign(record, { status: 'failed', error: failure.reason })
+      if (failure.kind === 'blamed' && failure.blame != null) {
+        this.c.reputation.record(worker, failure.blame === 'Timeout' ? 'timeout' : 'failure')
+        this.c.reportPeer(worker, failure.blame)
+      } else if (failure.kind === 'lost') {
+        // Evidence for ranking, not a penalty (a worker that goes away).
+        this.c.reputation.record(worker, 'failure')
+      }
     }
-    work.onEvent({ stage: 'retry', worker, reason })
+    work.onEvent({ stage: 'retry', worker, reason: failure.reason })
     this.enqueue(state, true)
     this.pump()
   }
@@ -270,7 +276,10 @@ export class Dispatcher {
       return
     }
     state.done = true // no more placements; the spot check (if any) decides the rest
-    let accepted = verdict.kind === 'verified' ? verdict.key : undefined
+    // What is paid: the quorum's output. What is shown: that, or the one output all replicas
+    // agree on when there were too few of them for the quorum (labelled unverified).
+    let paidKey = verdict.kind === 'verified' ? verdict.key : undefined
+    let outputKey = paidKey ?? (verdict.kind === 'unverified' && verdict.keys.length === 1 ? verdict.keys[0] : undefined)
     let local: TaskOutcome | undefined
     let spotCheck: 'passed' | 'failed' | 'not-checked' | undefined
     if (work.spotCheck && this.c.runLocally != null) {
@@ -278,8 +287,9 @@ export class Dispatcher {
       try {
         local = await this.c.runLocally(work)
         const localKey = keyOf({ outputCid: rawCid(local.stdout), exitCode: local.exitCode })
-        spotCheck = localKey === accepted ? 'passed' : 'failed'
-        if (spotCheck === 'failed') accepted = localKey
+        spotCheck = localKey === outputKey ? 'passed' : 'failed'
+        // The local run is the truth: a majority that disagrees with it is not paid.
+        if (spotCheck === 'failed') paidKey = outputKey = localKey
       } catch (err) {
         // The local run failed for a local reason (busy, stopping, blob gone): not a check at all.
         log('spot check of %s not run: %s', work.idText, (err as Error).message)
@@ -287,8 +297,8 @@ export class Dispatcher {
         local = undefined
       }
     }
-    this.settleReplicas(state, accepted)
-    this.finalize(state, verdictOf({ work, verdict, accepted, results: state.results.map((r) => r.result), records: state.records, spotCheck, local }))
+    this.settleReplicas(state, paidKey)
+    this.finalize(state, verdictOf({ work, verdict, outputKey, paidKey, results: state.results.map((r) => r.result), records: state.records, spotCheck, local }))
   }
 
   /** Tells each replica's lease whether its result is paid; scores the ones that disagreed. */

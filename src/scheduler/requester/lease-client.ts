@@ -22,7 +22,10 @@ import { BadResultError, CheckpointError, LeaseEndedError, ProtocolViolationErro
 import { MAX_FRAME_ITEMS, parseWorkerFrame, type ResultFrame, type TaskFrame, type WorkerFrame } from '../lease-frames.ts'
 import { maxTaskCost } from '../task.ts'
 import { LeaseAccount } from './accounting.ts'
-import type { ReplicaResult, TaskWork } from './types.ts'
+import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
+
+/** Task errors that say the lease cannot take the task now, not that the worker will not run it. */
+const LEASE_REFUSALS = new Set(['ERR_LEASE_FULL', 'ERR_LEASE_CAP', 'ERR_LEASE_EXPIRED', 'ERR_LEASE_ENDING', 'ERR_ACK_OVERDUE', 'ERR_CANCELLED'])
 
 const log = logger('depin:requester:lease')
 
@@ -35,8 +38,8 @@ export interface LeaseClientHooks {
   blob: (cid: CID) => Promise<Uint8Array | undefined>
   onResult: (task: TaskWork, result: ReplicaResult) => void
   onRunning: (task: TaskWork, worker: string) => void
-  /** A task came back without a result; `blame` says what the worker did wrong, if anything. */
-  onTaskFailed: (task: TaskWork, worker: string, reason: string, blame?: PeerActionName) => void
+  /** A task came back without a result. */
+  onTaskFailed: (task: TaskWork, worker: string, failure: TaskFailure) => void
   /** Room freed up on the lease (a task was answered). */
   onRoom: () => void
   /** The lease ended (for whatever reason); `broken`: the worker misbehaved. */
@@ -226,7 +229,9 @@ export class LeaseClient {
         this.forget(frame.task.toString())
         // The lease cannot take more (cap, expiry, ending): no more tasks go on it.
         if (['ERR_LEASE_CAP', 'ERR_LEASE_EXPIRED', 'ERR_LEASE_ENDING'].includes(frame.code)) this.close(frame.code)
-        this.h.onTaskFailed(o.task, this.worker, `${frame.code}: ${frame.message}`)
+        // A worker that stops abandons the task (evidence for ranking); a refusal is about the lease; anything else declines this task.
+        const kind = frame.code === 'ERR_STOPPING' ? 'lost' : LEASE_REFUSALS.has(frame.code) ? 'refused' : 'declined'
+        this.h.onTaskFailed(o.task, this.worker, { kind, reason: `${frame.code}: ${frame.message}` })
         this.h.onRoom()
         this.maybeSendClose()
         return false
@@ -239,7 +244,7 @@ export class LeaseClient {
         // Whatever it still held is answered no more.
         for (const o of [...this.outstanding.values()]) {
           this.forget(o.task.idText)
-          this.h.onTaskFailed(o.task, this.worker, `the worker ended the lease: ${frame.code}`)
+          this.h.onTaskFailed(o.task, this.worker, { kind: 'lost', reason: `the worker ended the lease: ${frame.code}` })
         }
         return true
       case 'error': throw new ProtocolViolationError(`${this.worker} ended the lease with an error: ${frame.message}`, frame.code)
@@ -354,7 +359,7 @@ export class LeaseClient {
       // [blame] silent past the task's own timeout plus grace: re-placed, and it costs the worker.
       this.forget(o.task.idText)
       this.send({ t: 'cancel', task: o.task.id })
-      this.h.onTaskFailed(o.task, this.worker, `no result within the task's time limit (${o.task.requirements.timeoutMs} ms) and grace`, 'Timeout')
+      this.h.onTaskFailed(o.task, this.worker, { kind: 'blamed', blame: 'Timeout', reason: `no result within the task's time limit (${o.task.requirements.timeoutMs} ms) and grace` })
       this.h.onRoom()
       if (++this.strikes >= LEASE_STRIKES) {
         this.fail(new LeaseEndedError(`${this.worker} let ${this.strikes} tasks run past their time`, 'ERR_LEASE_TIMEOUTS'))
@@ -389,7 +394,7 @@ export class LeaseClient {
     if (blame != null) this.h.reportPeer(this.worker, blame)
     for (const o of [...this.outstanding.values()]) {
       this.forget(o.task.idText)
-      this.h.onTaskFailed(o.task, this.worker, `the lease failed: ${err.message}`, blame)
+      this.h.onTaskFailed(o.task, this.worker, blame != null ? { kind: 'blamed', blame, reason: `the lease failed: ${err.message}` } : { kind: 'lost', reason: `the lease failed: ${err.message}` })
     }
     this.end(blame != null)
   }
@@ -402,7 +407,7 @@ export class LeaseClient {
     clearInterval(this.sweep)
     for (const o of [...this.outstanding.values()]) {
       this.forget(o.task.idText)
-      this.h.onTaskFailed(o.task, this.worker, `the lease ended: ${this.endReason}`)
+      this.h.onTaskFailed(o.task, this.worker, { kind: 'lost', reason: `the lease ended: ${this.endReason}` })
     }
     this.h.onEnded(this, this.endReason, broken)
     this.settleWhenDecided()

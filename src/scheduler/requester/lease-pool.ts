@@ -29,6 +29,8 @@ export interface LeasePoolComponents {
   hooks: Omit<LeaseClientHooks, 'onEnded'>
   /** A class's offers met only permanent refusals: its waiting tasks cannot be placed. */
   onNoBids: (classKey: string, reasons: Record<string, number>) => void
+  /** An offer round went out (for events and metrics). */
+  onOfferRound?: (info: { requirements: Requirements, direct: number, gossip: boolean }) => void
   /** A lease was opened or ended (for events and metrics). */
   onLeaseOpened?: (client: LeaseClient) => void
   onLeaseEnded?: (client: LeaseClient, reason: string) => void
@@ -145,6 +147,7 @@ export class LeasePool {
       const targets = await this.c.negotiator.targets(r, need, exclude, leasesWith)
       const gossip = targets.length < need || state.lastEmpty
       if (targets.length === 0 && !gossip) return
+      this.c.onOfferRound?.({ requirements: r, direct: targets.length, gossip })
       const result = await this.c.negotiator.round(r, need, targets, gossip, budget, leasesWith, signal)
       for (const [peer, reason] of result.declines) state.declines.set(peer, reason)
       for (const opened of result.leases) this.add(classKey, opened)

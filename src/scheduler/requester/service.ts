@@ -65,6 +65,8 @@ export interface LeaseInfo {
 
 export interface RequesterEvents {
   progress: CustomEvent<JobProgress>
+  /** A lease offer round went out (direct offers, and whether it was gossiped too). */
+  'lease:offered': CustomEvent<{ direct: number, gossip: boolean }>
   'lease:opened': CustomEvent<LeaseInfo>
   'lease:closed': CustomEvent<LeaseInfo & { reason: string }>
 }
@@ -103,12 +105,13 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
         blob: async (cid) => await c.blobs.get(cid),
         onResult: (work, result) => { this.dispatcher.onResult(work, result) },
         onRunning: (work, worker) => { this.dispatcher.onRunning(work, worker) },
-        onTaskFailed: (work, worker, reason, blame) => { this.dispatcher.onTaskFailed(work, worker, reason, blame) },
+        onTaskFailed: (work, worker, failure) => { this.dispatcher.onTaskFailed(work, worker, failure) },
         onRoom: () => { this.schedulePump() },
         reportPeer: c.reportPeer,
         settle: c.settle
       },
       onNoBids: (classKey, reasons) => { this.dispatcher.noBids(classKey, reasons) },
+      onOfferRound: ({ direct, gossip }) => { this.safeDispatchEvent('lease:offered', { detail: { direct, gossip } }) },
       onLeaseOpened: (client) => { this.safeDispatchEvent('lease:opened', { detail: leaseInfo(client) }) },
       onLeaseEnded: (client, reason) => { this.safeDispatchEvent('lease:closed', { detail: { ...leaseInfo(client), reason } }) }
     })

@@ -22,6 +22,18 @@ export interface ReplicaResult {
   cost: number
 }
 
+/**
+ * Why a replica came back without a result. `refused`: the lease could not take it (full, at its
+ * cap, expiring, ending): not the worker's fault and not about the task; `declined`: the worker
+ * will not run this task (its limits, its deadline, its bytes); `lost`: the lease ended or its
+ * stream died; `blamed`: the worker misbehaved (`blame` says how).
+ */
+export interface TaskFailure {
+  kind: 'refused' | 'declined' | 'lost' | 'blamed'
+  reason: string
+  blame?: import('../../shared/peer-actions.ts').PeerActionName
+}
+
 /** Progress of a task, as its owner (a job or a batch) sees it. */
 export type TaskEvent =
   | { stage: 'assigned', worker: string, leaseId: string, warm: boolean }

@@ -19,8 +19,10 @@ export function keyOfResult (r: { outputCid: { toString: () => string }, exitCod
 export interface VerdictInput {
   work: TaskWork
   verdict: Exclude<Verdict, { kind: 'wait' } | { kind: 'more' }>
-  /** The key of the accepted output: the quorum's, or the local run's when the spot check disagreed. */
-  accepted?: string
+  /** The key of the output shown: the quorum's, the local run's when the spot check disagreed, or the only one when too few replicas came back. */
+  outputKey?: string
+  /** The key of the output paid for (undefined: nobody is paid). */
+  paidKey?: string
   results: ReplicaResult[]
   records: ReplicaRecord[]
   spotCheck?: 'passed' | 'failed' | 'not-checked'
@@ -28,23 +30,27 @@ export interface VerdictInput {
 }
 
 export function verdictOf (input: VerdictInput): TaskVerdict {
-  const { verdict, accepted, results, records, spotCheck, local } = input
-  const agreeing = accepted == null ? [] : results.filter((r) => keyOfResult(r) === accepted)
+  const { verdict, outputKey, paidKey, results, records, spotCheck, local } = input
+  const agreeing = outputKey == null ? [] : results.filter((r) => keyOfResult(r) === outputKey)
   const verified = verdict.kind === 'verified' && spotCheck !== 'failed'
-  const cost = agreeing.reduce((sum, r) => sum + r.cost, 0)
+  const cost = paidKey == null ? 0 : results.filter((r) => keyOfResult(r) === paidKey).reduce((sum, r) => sum + r.cost, 0)
   const base = { verified, replicas: records, agreeing: agreeing.map((r) => r.worker), cost, ...(spotCheck != null ? { spotCheck } : {}) }
-  if (accepted == null) {
+  if (outputKey == null) {
     const outputs = new Set(results.map(keyOfResult)).size
     return { ...base, status: 'unverified', error: { code: 'ERR_NO_QUORUM', message: `the replicas did not agree (${results.length} results, ${outputs} different outputs)` } }
   }
   const source = spotCheck === 'failed' && local != null
     ? { stdout: local.stdout, stderr: local.stderr, exitCode: local.exitCode, trap: local.trap, outputCid: rawCid(local.stdout) }
-    : (() => { const r = agreeing[0]; return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode, trap: r.trap, outputCid: r.outputCid } })()
+    : { stdout: agreeing[0].stdout, stderr: agreeing[0].stderr, exitCode: agreeing[0].exitCode, trap: agreeing[0].trap, outputCid: agreeing[0].outputCid }
   if (source.trap != null && MODULE_FAULTS.test(source.trap)) {
     return { ...base, status: 'failed', output: source, error: { code: 'ERR_INVALID_MODULE', message: source.trap } }
   }
   if (source.exitCode === -1 && source.trap === 'timeout') {
     return { ...base, status: 'timed-out', output: source, error: { code: 'ERR_TASK_TIMEOUT', message: `the program ran past its time limit of ${input.work.requirements.timeoutMs} ms` } }
   }
-  return { ...base, status: verified ? 'completed' : 'unverified', output: source }
+  if (verified) return { ...base, status: 'completed', output: source }
+  const why = spotCheck === 'failed'
+    ? 'a spot check here disagreed with the workers; the output is this node\'s own run'
+    : `too few replicas for the quorum (${agreeing.length} of ${input.work.quorum} needed); nobody is paid`
+  return { ...base, status: 'unverified', output: source, error: { code: 'ERR_NOT_VERIFIED', message: why } }
 }

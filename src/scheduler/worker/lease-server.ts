@@ -141,6 +141,7 @@ export class LeaseServer {
         }
         await this.handle(frame)
       }
+      await this.outbox
       await this.channel.close()
     } catch (err) {
       // Past the `end` frame, a stream that dies (no final acknowledgement) is just the end.
@@ -160,7 +161,7 @@ export class LeaseServer {
 
   /** Ends the lease because the node is stopping. */
   stop (): void {
-    this.abortAll(new Error('the node is stopping'))
+    this.abortAll(new ProtocolViolationError('the node is stopping', 'ERR_STOPPING'))
     this.beginEnd('ERR_STOPPING', true)
   }
 
@@ -259,10 +260,8 @@ export class LeaseServer {
       this.scheduleFlush()
     } catch (err) {
       this.finish(task)
-      // A task stopped on purpose (cancelled, the lease ending) says why, not the executor's
-      // generic ERR_EXECUTION_ABORTED.
-      const reason = signal.aborted ? signal.reason as unknown : undefined
-      const e = (reason instanceof Error && (reason as { code?: string }).code != null ? reason : err) as Error & { code?: string }
+      // Aborted on purpose (cancelled, lease ending, node stopping): the reason says why, not the executor's error.
+      const e = (signal.aborted && signal.reason instanceof Error ? signal.reason : err) as Error & { code?: string }
       if (err instanceof BlobMismatchError) this.c.reportPeer(this.channel.remotePeer, 'MalformedMessage')
       this.refused++
       this.send({ t: 'task-error', task: task.id, code: e.code ?? 'ERR_TASK_FAILED', message: e.message.slice(0, 500) })
@@ -413,12 +412,24 @@ export class LeaseServer {
     for (const task of this.outstanding.values()) task.controller.abort(err)
   }
 
+  /**
+   * Queues a frame; frames leave in order, each once the stream took the one before (so a large
+   * output streams at the pace the requester reads it, not all into memory at once).
+   */
   private send (frame: unknown): void {
     this.lastSentAt = Date.now()
-    this.channel.send(frame).catch((err: Error) => {
+    this.outbox = this.outbox.then(async () => {
+      if (this.sendFailed) return
+      await this.channel.send(frame)
+    }).catch((err: Error) => {
+      if (this.sendFailed) return
+      this.sendFailed = true
       log('sending on lease %s failed: %s', this.idText, err.message)
       this.abortAll(err)
       this.channel.abort(err)
     })
   }
+
+  private outbox: Promise<void> = Promise.resolve()
+  private sendFailed = false
 }

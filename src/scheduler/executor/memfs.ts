@@ -1,0 +1,416 @@
+/**
+ * The sandbox's file system: two in-memory trees, `/in` (read-only, the job's input files) and
+ * `/out` (writable, empty at the start), inside the worker thread. Nothing here can name a host
+ * path: there are no host paths, no symlinks and no hard links, and `..` stops at a tree's root
+ * (ENOTCAPABLE) instead of leaving it.
+ *
+ * Determinism: inode numbers are handed out in a fixed order (/in's tree in path order, then
+ * /out and what the job creates, in the order it creates it), timestamps are fixed (see
+ * wasi-fs.ts), listings are sorted by the UTF-8 bytes of names, and every check happens in the
+ * same order for every call, so the same mistake gets the same errno everywhere.
+ *
+ * Order of checks for a path: its bytes (wasi-fs.ts: ENAMETOOLONG, EINVAL for NUL, EILSEQ),
+ * then the walk (ENOTCAPABLE for an absolute path or a `..` above the root, ENAMETOOLONG for a
+ * name over 255 bytes, ENOENT, ENOTDIR), then whether the tree is writable (EROFS in /in), then
+ * the operation itself, then the limits (EDQUOT, ENAMETOOLONG, EFBIG, ENOSPC).
+ */
+import { MAX_NAME_BYTES } from '../files/constants.ts'
+import { compareBytewise } from '../files/paths.ts'
+import { ERRNO } from './wasi-defs.ts'
+import type { Errno } from './wasi-defs.ts'
+import { FileData } from './file-data.ts'
+import { MAX_LISTING_ENTRIES } from './constants.ts'
+
+/** Limits of the sandbox file system (see `ExecutorInit` for their defaults). */
+export interface FsLimits {
+  /** Total bytes of the files in /out (ENOSPC past it). */
+  maxOutBytes: number
+  /** Files and directories in /out (EDQUOT past it). */
+  maxOutFiles: number
+  /** Size of one file (EFBIG past it). */
+  maxFileBytes: number
+  /** Longest path, UTF-8 bytes: a path argument, and the path of anything created, from its tree's root (ENAMETOOLONG). */
+  maxPathBytes: number
+  /** Descriptors open at once, stdio and the two preopens included (EMFILE past it). */
+  maxOpenFds: number
+}
+
+export interface Tree {
+  /** 'in' or 'out': the preopen's name without its '/'. */
+  name: string
+  readonly: boolean
+  root: DirNode
+}
+
+export interface FileNode {
+  kind: 'file'
+  ino: bigint
+  tree: Tree
+  data: FileData
+  /** 1 while a directory lists it, 0 once unlinked or replaced. */
+  links: number
+  /** Descriptors open on it; its bytes are released when this and `links` are both 0. */
+  open: number
+}
+
+export interface DirNode {
+  kind: 'dir'
+  ino: bigint
+  tree: Tree
+  /** null for a tree's root: `..` there is ENOTCAPABLE. */
+  parent: DirNode | null
+  entries: Map<string, Node>
+  /** UTF-8 bytes of its path from the tree's root (0 for the root). */
+  pathBytes: number
+  removed: boolean
+  /** The sorted names as fd_readdir last listed them, while the directory has not changed since. */
+  listing?: Listing
+}
+
+/**
+ * The names of a directory in listing order, shared by the descriptors reading it. Listings are
+ * counted against `MAX_LISTING_ENTRIES` while a descriptor or the directory holds them, so a job
+ * cannot fill the worker's heap with them (ENOMEM past it).
+ */
+export interface Listing {
+  dir: DirNode
+  names: string[]
+  /** Descriptors reading it. */
+  refs: number
+}
+
+export type Node = FileNode | DirNode
+
+/** Where a path leads when the last name is to be created, removed or renamed. */
+export interface ParentLookup {
+  dir: DirNode
+  name: string
+  /** What `name` names now, if anything. */
+  node?: Node
+  /** The path ended in '/': it must name a directory. */
+  mustBeDir: boolean
+  /** The last name is '.' or '..' (it names a directory, but not one that can be created or removed by that name). */
+  dotName: boolean
+}
+
+export type Lookup<T> = { errno: Errno } | T
+
+export function failed<T extends object> (result: Lookup<T>): result is { errno: Errno } {
+  return 'errno' in result
+}
+
+/** An input file: where it goes under /in and its bytes (not copied). */
+export interface FsInput {
+  path: string
+  bytes: Uint8Array
+}
+
+export class MemFs {
+  readonly in: Tree
+  readonly out: Tree
+  readonly limits: FsLimits
+  /** Bytes of /out's files, unlinked ones still open included. */
+  outBytes = 0
+  /** Files and directories listed in /out. */
+  outFiles = 0
+  /** Names held by live listings (see `Listing`). */
+  listingEntries = 0
+  private nextIno = 1n
+
+  /** `inputs` must be valid tree paths (the executor checked them). */
+  constructor (inputs: readonly FsInput[], limits: FsLimits) {
+    this.limits = limits
+    this.in = { name: 'in', readonly: true, root: undefined as unknown as DirNode }
+    this.in.root = this.newDir(this.in, null, 0)
+    const sorted = [...inputs].sort((a, b) => compareBytewise(a.path, b.path))
+    for (const input of sorted) {
+      const names = input.path.split('/')
+      let dir = this.in.root
+      for (const name of names.slice(0, -1)) {
+        let next = dir.entries.get(name)
+        if (next === undefined) {
+          next = this.newDir(this.in, dir, childPathBytes(dir, name))
+          dir.entries.set(name, next)
+        }
+        dir = next as DirNode
+      }
+      dir.entries.set(names[names.length - 1], { kind: 'file', ino: this.nextIno++, tree: this.in, data: FileData.view(input.bytes), links: 1, open: 0 })
+    }
+    this.out = { name: 'out', readonly: false, root: undefined as unknown as DirNode }
+    this.out.root = this.newDir(this.out, null, 0)
+  }
+
+  /** Follows `path` from `base` to what it names. */
+  lookup (base: DirNode, path: string): Lookup<{ node: Node }> {
+    if (path === '') return { errno: ERRNO.NOENT }
+    if (path.startsWith('/')) return { errno: ERRNO.NOTCAPABLE }
+    const names = path.split('/')
+    let node: Node = base
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]
+      if (node.kind !== 'dir') return { errno: ERRNO.NOTDIR } // 'file/x', 'file/', 'file/.'
+      if (name === '' || name === '.') continue
+      if (name === '..') {
+        if (node.parent === null) return { errno: ERRNO.NOTCAPABLE }
+        node = node.parent
+        continue
+      }
+      if (nameTooLong(name)) return { errno: ERRNO.NAMETOOLONG }
+      const next: Node | undefined = node.entries.get(name)
+      if (next === undefined) return { errno: ERRNO.NOENT }
+      node = next
+    }
+    return { node }
+  }
+
+  /** Follows `path` to the directory holding its last name. */
+  lookupParent (base: DirNode, path: string): Lookup<ParentLookup> {
+    if (path === '') return { errno: ERRNO.NOENT }
+    if (path.startsWith('/')) return { errno: ERRNO.NOTCAPABLE }
+    let end = path.length
+    while (end > 0 && path[end - 1] === '/') end--
+    const mustBeDir = end < path.length
+    const trimmed = path.slice(0, end)
+    const slash = trimmed.lastIndexOf('/')
+    const name = trimmed.slice(slash + 1)
+    const found = slash < 0 ? { node: base as Node } : this.lookup(base, trimmed.slice(0, slash + 1))
+    if (failed(found)) return found
+    const dir = found.node
+    if (dir.kind !== 'dir') return { errno: ERRNO.NOTDIR }
+    if (name === '.' || name === '..') {
+      if (name === '..' && dir.parent === null) return { errno: ERRNO.NOTCAPABLE }
+      return { dir, name, node: name === '.' ? dir : dir.parent as DirNode, mustBeDir: true, dotName: true }
+    }
+    if (nameTooLong(name)) return { errno: ERRNO.NAMETOOLONG }
+    return { dir, name, node: dir.entries.get(name), mustBeDir, dotName: false }
+  }
+
+  /** Creates an empty file `name` in `dir` (which must not list `name`). */
+  createFile (dir: DirNode, name: string): Lookup<{ node: FileNode }> {
+    const errno = this.checkCreate(dir, name)
+    if (errno !== ERRNO.SUCCESS) return { errno }
+    const node: FileNode = { kind: 'file', ino: this.nextIno++, tree: dir.tree, data: FileData.empty(this.limits.maxFileBytes), links: 1, open: 0 }
+    dir.entries.set(name, node)
+    this.changed(dir)
+    this.outFiles++
+    return { node }
+  }
+
+  /** Creates directory `name` in `dir` (which must not list `name`). */
+  createDir (dir: DirNode, name: string): Errno {
+    const errno = this.checkCreate(dir, name)
+    if (errno !== ERRNO.SUCCESS) return errno
+    dir.entries.set(name, this.newDir(dir.tree, dir, childPathBytes(dir, name)))
+    this.changed(dir)
+    this.outFiles++
+    return ERRNO.SUCCESS
+  }
+
+  /** Removes file `name` from `dir`. */
+  unlinkFile (dir: DirNode, name: string, node: FileNode): void {
+    dir.entries.delete(name)
+    this.changed(dir)
+    this.outFiles--
+    node.links = 0
+    this.releaseIfUnused(node)
+  }
+
+  /** Removes the empty directory `name` from `dir`. */
+  removeDir (dir: DirNode, name: string, node: DirNode): void {
+    dir.entries.delete(name)
+    this.changed(dir)
+    node.removed = true
+    this.outFiles--
+  }
+
+  /**
+   * Moves `from.node` to `to` (same tree, checked by the caller), replacing what `to` names with
+   * POSIX's rules: a file replaces a file, a directory replaces an empty directory.
+   */
+  rename (from: ParentLookup, to: ParentLookup): Errno {
+    const source = from.node as Node
+    const target = to.node
+    if (source === target) return ERRNO.SUCCESS
+    if (target !== undefined) {
+      if (source.kind === 'file' && target.kind === 'dir') return ERRNO.ISDIR
+      if (source.kind === 'dir' && target.kind === 'file') return ERRNO.NOTDIR
+      if (target.kind === 'dir' && target.entries.size > 0) return ERRNO.NOTEMPTY
+    }
+    if (source.kind === 'file' && to.mustBeDir) return ERRNO.NOTDIR
+    if (source.kind === 'dir') {
+      for (let d: DirNode | null = to.dir; d !== null; d = d.parent) {
+        if (d === source) return ERRNO.INVAL // into itself
+      }
+      const newPathBytes = childPathBytes(to.dir, to.name)
+      if (newPathBytes + deepestBelow(source) > this.limits.maxPathBytes) return ERRNO.NAMETOOLONG
+      if (to.dir.removed) return ERRNO.NOENT
+      reparent(source, to.dir, newPathBytes)
+    } else {
+      if (childPathBytes(to.dir, to.name) > this.limits.maxPathBytes) return ERRNO.NAMETOOLONG
+      if (to.dir.removed) return ERRNO.NOENT
+    }
+    from.dir.entries.delete(from.name)
+    if (target !== undefined) {
+      this.outFiles--
+      if (target.kind === 'file') {
+        target.links = 0
+        this.releaseIfUnused(target)
+      } else {
+        target.removed = true
+      }
+    }
+    to.dir.entries.set(to.name, source)
+    this.changed(from.dir)
+    this.changed(to.dir)
+    return ERRNO.SUCCESS
+  }
+
+  /**
+   * Writes `bytes` at `pos`: as many as the caps allow (a short count, as POSIX does when a
+   * disk fills), or an errno when not one byte fits: EFBIG past the file size cap, ENOSPC past
+   * /out's total.
+   */
+  write (file: FileNode, pos: number, bytes: Uint8Array): Lookup<{ written: number }> {
+    const { maxFileBytes, maxOutBytes } = this.limits
+    const size = file.data.size
+    const room = maxOutBytes - this.outBytes // bytes the file may still grow by (a gap before `pos` included)
+    const end = Math.min(pos + bytes.byteLength, maxFileBytes, size + room)
+    if (bytes.byteLength === 0) return { written: 0 }
+    if (end <= pos) return { errno: pos >= maxFileBytes ? ERRNO.FBIG : ERRNO.NOSPC }
+    const written = end - pos
+    try {
+      file.data.write(pos, written === bytes.byteLength ? bytes : bytes.subarray(0, written))
+    } catch (err) {
+      if (err instanceof RangeError) return { errno: ERRNO.NOSPC } // the host could not allocate
+      throw err
+    }
+    this.outBytes += file.data.size - size
+    return { written }
+  }
+
+  /** Sets a file's size (truncate or extend with zeros), within the caps. */
+  setSize (file: FileNode, size: number): Errno {
+    if (size > this.limits.maxFileBytes) return ERRNO.FBIG
+    const grow = size - file.data.size
+    if (grow > this.limits.maxOutBytes - this.outBytes) return ERRNO.NOSPC
+    try {
+      file.data.resize(size)
+    } catch (err) {
+      if (err instanceof RangeError) return ERRNO.NOSPC
+      throw err
+    }
+    this.outBytes += grow
+    return ERRNO.SUCCESS
+  }
+
+  /** A descriptor on `file` was closed. */
+  closed (file: FileNode): void {
+    file.open--
+    this.releaseIfUnused(file)
+  }
+
+  /** Entries of a directory sorted by the UTF-8 bytes of their names. */
+  list (dir: DirNode): Array<[string, Node]> {
+    return [...dir.entries].sort((a, b) => compareBytewise(a[0], b[0]))
+  }
+
+  /** The directory's current listing for one more reader; undefined when listings hold too many names (ENOMEM). */
+  acquireListing (dir: DirNode): Listing | undefined {
+    if (dir.listing !== undefined) {
+      dir.listing.refs++
+      return dir.listing
+    }
+    if (this.listingEntries + dir.entries.size > MAX_LISTING_ENTRIES) return undefined
+    const listing: Listing = { dir, names: [...dir.entries.keys()].sort(compareBytewise), refs: 1 }
+    this.listingEntries += listing.names.length
+    dir.listing = listing
+    return listing
+  }
+
+  /** A reader is done with a listing (its descriptor closed or restarted at cookie 0). */
+  releaseListing (listing: Listing): void {
+    listing.refs--
+    // the directory's current listing stays cached (and counted) until the directory changes
+    if (listing.refs === 0 && listing.dir.listing !== listing) this.listingEntries -= listing.names.length
+  }
+
+  /** The files left in /out, sorted by path, each with its path from /out. */
+  outFilesSorted (): Array<{ path: string, node: FileNode }> {
+    const out: Array<{ path: string, node: FileNode }> = []
+    const visit = (dir: DirNode, prefix: string): void => {
+      for (const [name, node] of this.list(dir)) {
+        const path = prefix === '' ? name : `${prefix}/${name}`
+        if (node.kind === 'dir') visit(node, path)
+        else out.push({ path, node })
+      }
+    }
+    visit(this.out.root, '')
+    // a directory 'a' lists 'a/b' before a file 'a-c' would in byte order of full paths
+    return out.sort((a, b) => compareBytewise(a.path, b.path))
+  }
+
+  /** A directory's entries changed: its cached listing no longer describes it. */
+  private changed (dir: DirNode): void {
+    const listing = dir.listing
+    if (listing === undefined) return
+    dir.listing = undefined
+    if (listing.refs === 0) this.listingEntries -= listing.names.length
+  }
+
+  /** Path length (bytes) and size of every file in /out, in no particular order. */
+  * outFileSizes (): Generator<{ pathBytes: number, size: number }> {
+    const stack = [this.out.root]
+    for (let dir = stack.pop(); dir !== undefined; dir = stack.pop()) {
+      for (const [name, node] of dir.entries) {
+        if (node.kind === 'dir') stack.push(node)
+        else yield { pathBytes: childPathBytes(dir, name), size: node.data.size }
+      }
+    }
+  }
+
+  private checkCreate (dir: DirNode, name: string): Errno {
+    if (dir.removed) return ERRNO.NOENT
+    if (this.outFiles >= this.limits.maxOutFiles) return ERRNO.DQUOT
+    if (childPathBytes(dir, name) > this.limits.maxPathBytes) return ERRNO.NAMETOOLONG
+    return ERRNO.SUCCESS
+  }
+
+  private releaseIfUnused (file: FileNode): void {
+    if (file.links === 0 && file.open === 0 && file.tree === this.out) {
+      this.outBytes -= file.data.size
+      file.data = FileData.empty(0)
+    }
+  }
+
+  private newDir (tree: Tree, parent: DirNode | null, pathBytes: number): DirNode {
+    return { kind: 'dir', ino: this.nextIno++, tree, parent, entries: new Map(), pathBytes, removed: false }
+  }
+}
+
+function nameTooLong (name: string): boolean {
+  return name.length > MAX_NAME_BYTES || (name.length > MAX_NAME_BYTES / 3 && Buffer.byteLength(name) > MAX_NAME_BYTES)
+}
+
+function childPathBytes (dir: DirNode, name: string): number {
+  return (dir.pathBytes === 0 ? 0 : dir.pathBytes + 1) + Buffer.byteLength(name)
+}
+
+/** Longest path below a directory, relative to it ('/' + names), bytes. */
+function deepestBelow (dir: DirNode): number {
+  let deepest = 0
+  for (const [name, node] of dir.entries) {
+    const here = 1 + Buffer.byteLength(name) + (node.kind === 'dir' ? deepestBelow(node) : 0)
+    if (here > deepest) deepest = here
+  }
+  return deepest
+}
+
+function reparent (dir: DirNode, parent: DirNode, pathBytes: number): void {
+  dir.parent = parent
+  const shift = pathBytes - dir.pathBytes
+  const visit = (d: DirNode): void => {
+    d.pathBytes += shift
+    for (const node of d.entries.values()) if (node.kind === 'dir') visit(node)
+  }
+  visit(dir)
+}

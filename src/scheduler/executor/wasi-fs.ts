@@ -1,0 +1,119 @@
+/**
+ * The preview1 calls on descriptors and paths: reading the guest's arguments out of its memory,
+ * dispatching on what a descriptor is (a stdio stream, a file or a directory of the sandbox file
+ * system, memfs.ts) and writing the answers back. Every call returns an errno; none throws into
+ * the guest except stdout's cap (`OutputLimitExceeded`, from `Streams.write`).
+ *
+ * The same mistake gets the same errno everywhere:
+ * - a descriptor that is not open: EBADF; a path call on a descriptor that is not a directory:
+ *   ENOTDIR; fd_read/fd_pread/fd_seek/fd_tell/fd_allocate/fd_filestat_set_size on a directory: EISDIR;
+ *   fd_write on a directory, reading a file not opened for reading or writing one not opened
+ *   for writing: EBADF.
+ * - stdio (0-2, wherever fd_renumber moved them): fd_seek, fd_tell, fd_pread, fd_pwrite are
+ *   ESPIPE, other file and directory calls ENOTSUP.
+ * - path bytes: over `maxPathBytes` ENAMETOOLONG, a NUL EINVAL, not UTF-8 EILSEQ; then the walk
+ *   and the operation (memfs.ts says in which order).
+ * - links: path_symlink and path_link are ENOTSUP (the sandbox has no links); path_readlink on
+ *   anything that exists is EINVAL (it is not a symlink).
+ * - timestamps are fixed at `VIRTUAL_EPOCH_NS`: the set_times calls change nothing and succeed
+ *   (EROFS in /in).
+ */
+import { VIRTUAL_EPOCH_NS } from './constants.ts'
+import { ERRNO, FILESTAT_BYTES, FILETYPE } from './wasi-defs.ts'
+import type { Errno } from './wasi-defs.ts'
+import type { FdEntry, FdTable } from './fd-table.ts'
+import type { GuestMemory } from './guest-memory.ts'
+import type { DirNode, MemFs, Node } from './memfs.ts'
+import { fdCalls } from './wasi-fd.ts'
+import { pathCalls } from './wasi-path.ts'
+
+/** stdio as the file calls reach it (the shim owns the buffers). */
+export interface Streams {
+  /** Copies the next stdin bytes into `into`; returns how many. */
+  read: (into: Uint8Array) => number
+  /** Appends to stdout (1) or stderr (2); throws `OutputLimitExceeded` past stdout's cap. */
+  write: (stream: 1 | 2, bytes: Uint8Array) => void
+}
+
+export interface WasiFsInit {
+  memory: GuestMemory
+  fs: MemFs
+  fds: FdTable
+  streams: Streams
+}
+
+export type Call = (...args: any[]) => Errno
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** What the descriptor and path calls share: the state and the argument decoding. */
+export interface FsContext extends WasiFsInit {
+  /** The directory a path call starts from, or the errno for `fd`. */
+  dirOf: (fd: number) => DirNode | Errno
+  /** Refreshes memory views, then: the start directory and the path (in that order of checks), or an errno. */
+  startAndPath: (fd: number, ptr: number, len: number) => { dir: DirNode, path: string } | Errno
+  /** Writes a `filestat` of `node` at `ptr` (bounds checked by the caller). */
+  writeFilestat: (ptr: number, node: Node) => void
+  /** Lets go of what a closed descriptor held. */
+  release: (entry: FdEntry | undefined) => void
+}
+
+/** The preview1 functions on descriptors and paths, keyed by their import names. */
+export function createWasiFs (init: WasiFsInit): Record<string, Call> {
+  const { memory: m, fs, fds } = init
+
+  /** The directory a path call starts from, or the errno for `fd`. */
+  const dirOf = (fd: number): DirNode | Errno => {
+    const entry = fds.get(fd)
+    if (entry === undefined) return ERRNO.BADF
+    if (entry.kind === 'stream') return ERRNO.NOTSUP
+    if (entry.kind !== 'dir') return ERRNO.NOTDIR
+    return entry.node
+  }
+
+  /** A path argument as a string, or the errno for its bytes. */
+  const pathAt = (ptrArg: number, lenArg: number): string | Errno => {
+    const ptr = ptrArg >>> 0
+    const len = lenArg >>> 0
+    if (!m.inBounds(ptr, len)) return ERRNO.FAULT
+    if (len > fs.limits.maxPathBytes) return ERRNO.NAMETOOLONG
+    const bytes = m.bytes.subarray(ptr, ptr + len)
+    if (bytes.includes(0)) return ERRNO.INVAL
+    try {
+      return utf8.decode(bytes)
+    } catch {
+      return ERRNO.ILSEQ
+    }
+  }
+
+  /** Both at once: the start directory and the path (in that order of checks). */
+  const startAndPath = (fd: number, ptr: number, len: number): { dir: DirNode, path: string } | Errno => {
+    m.refresh()
+    const dir = dirOf(fd)
+    if (typeof dir === 'number') return dir
+    const path = pathAt(ptr, len)
+    if (typeof path === 'number') return path
+    return { dir, path }
+  }
+
+  const writeFilestat = (ptr: number, node: Node): void => {
+    const { view } = m
+    m.bytes.fill(0, ptr, ptr + FILESTAT_BYTES)
+    view.setBigUint64(ptr, node.tree === fs.in ? 1n : 2n, true) // dev: one per tree
+    view.setBigUint64(ptr + 8, node.ino, true)
+    view.setUint8(ptr + 16, node.kind === 'dir' ? FILETYPE.DIRECTORY : FILETYPE.REGULAR_FILE)
+    view.setBigUint64(ptr + 24, node.kind === 'dir' ? 1n : BigInt(node.links), true)
+    view.setBigUint64(ptr + 32, node.kind === 'dir' ? 0n : BigInt(node.data.size), true)
+    view.setBigUint64(ptr + 40, VIRTUAL_EPOCH_NS, true)
+    view.setBigUint64(ptr + 48, VIRTUAL_EPOCH_NS, true)
+    view.setBigUint64(ptr + 56, VIRTUAL_EPOCH_NS, true)
+  }
+
+  const release = (entry: FdEntry | undefined): void => {
+    if (entry?.kind === 'file') fs.closed(entry.node)
+    if (entry?.kind === 'dir' && entry.listing !== undefined) fs.releaseListing(entry.listing)
+  }
+
+  const ctx: FsContext = { ...init, dirOf, startAndPath, writeFilestat, release }
+  return { ...fdCalls(ctx), ...pathCalls(ctx) }
+}
