@@ -25,7 +25,7 @@ import { createExecutor, type WasiExecutor } from '../src/scheduler/executor/ind
 import { LeaseServer, type LeaseServerInit, type LeaseSummary } from '../src/scheduler/worker/lease-server.ts'
 import { SlotScheduler } from '../src/scheduler/worker/slots.ts'
 import { LeaseClient, type LeaseClientHooks } from '../src/scheduler/requester/lease-client.ts'
-import type { ReplicaResult, TaskWork } from '../src/scheduler/requester/types.ts'
+import type { ReplicaResult, TaskFailure, TaskWork } from '../src/scheduler/requester/types.ts'
 import { createJob, jobTaskSpec } from '../src/scheduler/job.ts'
 import { creditsFor, requirementsKey, taskId, type TaskSpec } from '../src/scheduler/task.ts'
 import { parseRequesterFrame, parseWorkerFrame, type RequesterFrame, type ResultFrame, type TaskFrame, type WorkerFrame } from '../src/scheduler/lease-frames.ts'
@@ -357,7 +357,7 @@ describe('LeaseClient (requester side) against a hand-written worker', () => {
     client: LeaseClient
     theirs: Channel
     results: ReplicaResult[]
-    failed: Array<{ task: string, reason: string, blame?: PeerActionName }>
+    failed: Array<{ task: string } & TaskFailure>
     ended: Array<{ reason: string, broken: boolean }>
     reports: Array<[string, PeerActionName]>
     settles: SignedAck[]
@@ -374,7 +374,7 @@ describe('LeaseClient (requester side) against a hand-written worker', () => {
       blob: async (cid) => blobs.get(cid.toString()),
       onResult: (_task, result) => { run.results.push(result) },
       onRunning: () => {},
-      onTaskFailed: (task, _worker, reason, blame) => { run.failed.push({ task: task.idText, reason, ...(blame != null ? { blame } : {}) }) },
+      onTaskFailed: (task, _worker, failure) => { run.failed.push({ task: task.idText, ...failure }) },
       onRoom: () => {},
       onEnded: (_client, reason, broken) => { run.ended.push({ reason, broken }) },
       reportPeer: (peer, action) => { run.reports.push([peer, action]) },
@@ -457,7 +457,7 @@ describe('LeaseClient (requester side) against a hand-written worker', () => {
     const stranger = work('never given')
     await run.theirs.send({ t: 'results', results: [resultOf(stranger.id, utf8('never given'), 1)] })
     await expectFailed(run, 'ERR_BAD_RESULT')
-    expect(run.failed).toEqual([expect.objectContaining({ task: given.idText, blame: 'WrongResult' })])
+    expect(run.failed).toEqual([expect.objectContaining({ task: given.idText, kind: 'blamed', blame: 'WrongResult' })])
     expect(run.results).toEqual([])
   })
 
@@ -566,6 +566,27 @@ describe('LeaseClient (requester side) against a hand-written worker', () => {
     const extra = { task: valueCid({ task: 'phantom' }), out: rawCid(utf8('')), exit: 0, cpuMs: 5 }
     await more.theirs.send({ t: 'checkpoint', checkpoint: signCheckpoint(worker, checkpointBody(more, [...got.entries, extra])) })
     await expectFailed(more, 'ERR_CHECKPOINT_MISMATCH')
+  })
+
+  it('task errors are classified: lease refusals, declines of the task, a stopping worker; the lease\'s own limits close it', async () => {
+    const run = open()
+    const works = ['full', 'limits', 'stopping', 'capped', 'held'].map(work)
+    for (const w of works) run.client.assign(w)
+    await take(run, true)
+    const codes = ['ERR_LEASE_FULL', 'ERR_TASK_LIMITS', 'ERR_STOPPING', 'ERR_LEASE_CAP']
+    for (const [i, code] of codes.entries()) await run.theirs.send({ t: 'task-error', task: works[i].id, code, message: code })
+    await waitFor(() => run.failed.length === 4, { what: 'four task errors' })
+    expect(run.failed.map((f) => [f.task, f.kind])).toEqual([
+      [works[0].idText, 'refused'], [works[1].idText, 'declined'], [works[2].idText, 'lost'], [works[3].idText, 'refused']
+    ])
+    expect(run.failed.every((f) => f.blame == null)).toBe(true)
+    // At its cap the lease takes no more tasks; the one it still holds is lost when the worker ends it.
+    expect(run.client.usable).toBe(false)
+    await run.theirs.send({ t: 'end', code: 'ERR_LEASE_CAP', message: 'cap' })
+    await waitFor(() => run.ended.length === 1, { what: 'the lease to end' })
+    expect(run.failed[4]).toMatchObject({ task: works[4].idText, kind: 'lost' })
+    expect(run.ended).toEqual([{ reason: 'ERR_LEASE_CAP', broken: false }])
+    expect(run.reports).toEqual([])
   })
 
   it('fits: a task goes on a lease only within its terms, time and budget', () => {

@@ -281,7 +281,7 @@ describe('checkpoint accounting (LeaseAccount)', () => {
 
 describe('verdicts (verdictOf)', () => {
   const timeoutMs = 5_000
-  const work = { requirements: { memoryMiB: 64, timeoutMs, maxPrice: 1 } } as unknown as TaskWork
+  const work = { requirements: { memoryMiB: 64, timeoutMs, maxPrice: 1 }, replicas: 2, quorum: 2 } as unknown as TaskWork
   const result = (worker: string, stdout: string, extra: Partial<ReplicaResult> = {}): ReplicaResult => ({
     worker, leaseId: 'lease', exitCode: 0, outputCid: rawCid(utf8(stdout)), stdout: utf8(stdout), stderr: new Uint8Array(0),
     cpuMs: 100, wallMs: 120, cost: 0.25, ...extra
@@ -293,7 +293,7 @@ describe('verdicts (verdictOf)', () => {
   it('verified: completed with the agreeing output; the cost is the agreeing replicas\'', () => {
     const results = [result('a', 'right'), result('b', 'right', { cost: 0.5 }), result('c', 'wrong')]
     const key = keyOfResult(results[0])
-    const verdict = of({ verdict: { kind: 'verified', key, agreeing: ['a', 'b'], outvoted: ['c'] }, accepted: key, results })
+    const verdict = of({ verdict: { kind: 'verified', key, agreeing: ['a', 'b'], outvoted: ['c'] }, outputKey: key, paidKey: key, results })
     expect(verdict).toMatchObject({ status: 'completed', verified: true, agreeing: ['a', 'b'], cost: 0.75, replicas: records })
     expect(text(verdict.output?.stdout)).toBe('right')
     expect(verdict.output?.outputCid.equals(rawCid(utf8('right')))).toBe(true)
@@ -304,14 +304,14 @@ describe('verdicts (verdictOf)', () => {
   it('a non-zero exit code that the quorum agrees on is still completed', () => {
     const results = [result('a', '', { exitCode: 3 }), result('b', '', { exitCode: 3 })]
     const key = keyOfResult(results[0])
-    expect(of({ verdict: { kind: 'verified', key, agreeing: ['a', 'b'], outvoted: [] }, accepted: key, results })).toMatchObject({ status: 'completed', verified: true, output: { exitCode: 3 } })
+    expect(of({ verdict: { kind: 'verified', key, agreeing: ['a', 'b'], outvoted: [] }, outputKey: key, paidKey: key, results })).toMatchObject({ status: 'completed', verified: true, output: { exitCode: 3 } })
     expect(keyOfResult(results[0])).not.toBe(keyOfResult(result('a', '')))
   })
 
   it('a run past its time limit is timed-out, not completed, even when the replicas agree', () => {
     const results = [result('a', 'partial', { exitCode: -1, trap: 'timeout' }), result('b', 'partial', { exitCode: -1, trap: 'timeout' })]
     const key = keyOfResult(results[0])
-    const verdict = of({ verdict: { kind: 'verified', key, agreeing: ['a', 'b'], outvoted: [] }, accepted: key, results })
+    const verdict = of({ verdict: { kind: 'verified', key, agreeing: ['a', 'b'], outvoted: [] }, outputKey: key, paidKey: key, results })
     expect(verdict).toMatchObject({ status: 'timed-out', verified: true, error: { code: 'ERR_TASK_TIMEOUT' } })
     expect(verdict.error?.message).toContain(`${timeoutMs} ms`)
     expect(text(verdict.output?.stdout)).toBe('partial')
@@ -321,12 +321,12 @@ describe('verdicts (verdictOf)', () => {
     for (const trap of ['InvalidModuleError: not wasm', 'ForbiddenImportError: env.x', 'MemoryLimitError: 9000 MiB', 'ModuleCidMismatchError: cid']) {
       const results = [result('a', '', { exitCode: -1, trap })]
       const key = keyOfResult(results[0])
-      expect(of({ verdict: { kind: 'verified', key, agreeing: ['a'], outvoted: [] }, accepted: key, results })).toMatchObject({ status: 'failed', error: { code: 'ERR_INVALID_MODULE', message: trap } })
+      expect(of({ verdict: { kind: 'verified', key, agreeing: ['a'], outvoted: [] }, outputKey: key, paidKey: key, results })).toMatchObject({ status: 'failed', error: { code: 'ERR_INVALID_MODULE', message: trap } })
     }
     // A trap of the program itself is its outcome, not a failure of the module.
     const results = [result('a', '', { exitCode: -1, trap: 'unreachable' })]
     const key = keyOfResult(results[0])
-    expect(of({ verdict: { kind: 'verified', key, agreeing: ['a'], outvoted: [] }, accepted: key, results }).status).toBe('completed')
+    expect(of({ verdict: { kind: 'verified', key, agreeing: ['a'], outvoted: [] }, outputKey: key, paidKey: key, results }).status).toBe('completed')
   })
 
   it('unverified (the replicas did not agree) has no output, no agreeing worker and costs nothing', () => {
@@ -337,18 +337,27 @@ describe('verdicts (verdictOf)', () => {
     expect(verdict.error?.message).toContain('3 results, 3 different outputs')
   })
 
+  it('too few replicas for the quorum but all agreeing: their output is shown, labelled unverified, and nobody is paid', () => {
+    const results = [result('a', 'alone')]
+    const key = keyOfResult(results[0])
+    const verdict = of({ verdict: { kind: 'unverified', keys: [key] }, outputKey: key, results })
+    expect(verdict).toMatchObject({ status: 'unverified', verified: false, agreeing: ['a'], cost: 0, error: { code: 'ERR_NOT_VERIFIED' } })
+    expect(verdict.error?.message).toContain('1 of 2 needed')
+    expect(text(verdict.output?.stdout)).toBe('alone')
+  })
+
   it('a failed spot check: the local output is the answer, not verified; only replicas matching it are paid', () => {
     const results = [result('a', 'liar'), result('b', 'liar')]
     const local: TaskOutcome = { exitCode: 0, stdout: utf8('truth'), stderr: utf8('log'), stdoutTruncated: false, stderrTruncated: false, wallMs: 5, cpuMs: 5 }
     const localKey = keyOfResult({ outputCid: rawCid(local.stdout), exitCode: 0 })
-    const verdict = of({ verdict: { kind: 'verified', key: keyOfResult(results[0]), agreeing: ['a', 'b'], outvoted: [] }, accepted: localKey, results, spotCheck: 'failed', local })
+    const verdict = of({ verdict: { kind: 'verified', key: keyOfResult(results[0]), agreeing: ['a', 'b'], outvoted: [] }, outputKey: localKey, paidKey: localKey, results, spotCheck: 'failed', local })
     expect(verdict).toMatchObject({ status: 'unverified', verified: false, spotCheck: 'failed', agreeing: [], cost: 0 })
     expect(text(verdict.output?.stdout)).toBe('truth')
     expect(text(verdict.output?.stderr)).toBe('log')
     expect(verdict.output?.outputCid.equals(rawCid(utf8('truth')))).toBe(true)
     // An outvoted honest replica that matches the local run is the one paid.
     const mixed = [result('a', 'liar'), result('b', 'liar'), result('c', 'truth', { cost: 0.1 })]
-    const again = of({ verdict: { kind: 'verified', key: keyOfResult(mixed[0]), agreeing: ['a', 'b'], outvoted: ['c'] }, accepted: localKey, results: mixed, spotCheck: 'failed', local })
+    const again = of({ verdict: { kind: 'verified', key: keyOfResult(mixed[0]), agreeing: ['a', 'b'], outvoted: ['c'] }, outputKey: localKey, paidKey: localKey, results: mixed, spotCheck: 'failed', local })
     expect(again).toMatchObject({ agreeing: ['c'], cost: 0.1, verified: false })
   })
 
@@ -356,7 +365,7 @@ describe('verdicts (verdictOf)', () => {
     const results = [result('a', 'right'), result('b', 'right')]
     const key = keyOfResult(results[0])
     const verified = { kind: 'verified' as const, key, agreeing: ['a', 'b'], outvoted: [] }
-    expect(of({ verdict: verified, accepted: key, results, spotCheck: 'passed' })).toMatchObject({ status: 'completed', verified: true, spotCheck: 'passed' })
-    expect(of({ verdict: verified, accepted: key, results, spotCheck: 'not-checked' })).toMatchObject({ status: 'completed', verified: true, spotCheck: 'not-checked' })
+    expect(of({ verdict: verified, outputKey: key, paidKey: key, results, spotCheck: 'passed' })).toMatchObject({ status: 'completed', verified: true, spotCheck: 'passed' })
+    expect(of({ verdict: verified, outputKey: key, paidKey: key, results, spotCheck: 'not-checked' })).toMatchObject({ status: 'completed', verified: true, spotCheck: 'not-checked' })
   })
 })
