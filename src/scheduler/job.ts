@@ -159,8 +159,9 @@ export function createBatch (requester: string, init: BatchInit, now = Date.now(
   for (const [i, task] of init.tasks.entries()) {
     if (!(task?.input instanceof Uint8Array)) throw new InvalidJobError(`task ${i}: input must be bytes`)
     if (task.input.byteLength > MAX_INPUT_BYTES) throw new InvalidJobError(`task ${i}: input is over the limit of ${MAX_INPUT_BYTES} bytes`)
-    if (task.args != null) parseWith(argsSchema, task.args, `task ${i} args`)
-    if (task.env != null) parseWith(envSchema, task.env, `task ${i} env`)
+    // Bad args or env are a bad batch (InvalidJobError, as for a job), not a bad message.
+    if (task.args != null) parse(argsSchema, task.args, `task ${i} args`)
+    if (task.env != null) parse(envSchema, task.env, `task ${i} env`)
   }
   const timeoutMs = init.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const slack = DEFAULT_DEADLINE_SLACK_MS + Math.min(MAX_JOB_TIMEOUT_MS, Math.ceil(init.tasks.length / 4) * timeoutMs)

@@ -55,6 +55,8 @@ export function bidTerms (offer: OfferBody, capacity: Capacity, running: number,
 
 /** Throws `ProtocolViolationError` unless an accept's lease body matches the offer and the bid. */
 export function checkAccept (body: LeaseBody, offer: OfferBody, bid: BidBody, now: number): void {
+  // A lease answers its own requester's offer (the bid was made to that requester).
+  if (body.requester !== offer.requester) throw new ProtocolViolationError('accept by another requester than the offer\'s')
   if (body.price !== bid.price) throw new ProtocolViolationError(`accept at price ${body.price}, the bid was ${bid.price}`)
   if (body.slots > bid.slots) throw new ProtocolViolationError(`accept for ${body.slots} slots, the bid granted ${bid.slots}`)
   if (body.memoryMiB !== offer.memoryMiB || body.maxTaskMs !== offer.maxTaskMs) throw new ProtocolViolationError('accept with other task limits than the offer')

@@ -42,6 +42,15 @@ export interface LeaseServerComponents {
   onAck: (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck) => void
 }
 
+export interface LeaseServerInit {
+  /**
+   * How long a checkpoint may wait for its acknowledgement before the worker refuses new tasks
+   * (ERR_ACK_OVERDUE); the lease ends after three times this (ERR_ACK_TIMEOUT), and a final
+   * checkpoint is waited for this long after the `end` frame. @default ACK_TIMEOUT_MS
+   */
+  ackTimeoutMs?: number
+}
+
 /** How a lease went, for the worker's records and logs. */
 export interface LeaseSummary {
   leaseId: string
@@ -76,6 +85,7 @@ export class LeaseServer {
   private readonly idText: string
   private readonly channel: Channel
   private readonly window: number
+  private readonly ackTimeoutMs: number
   private readonly chain = new ResultChain()
   private cpuMsTotal = 0
   /** Σ timeoutMs of outstanding tasks: what they could still cost, for the cap check. */
@@ -101,8 +111,9 @@ export class LeaseServer {
   private housekeeping?: ReturnType<typeof setInterval>
   private readonly endedNow = Promise.withResolvers<void>()
 
-  constructor (components: LeaseServerComponents, lease: Lease, channel: Channel) {
+  constructor (components: LeaseServerComponents, lease: Lease, channel: Channel, init: LeaseServerInit = {}) {
     this.c = components
+    this.ackTimeoutMs = init.ackTimeoutMs ?? ACK_TIMEOUT_MS
     this.lease = lease
     this.idText = leaseId(lease.body).toString()
     this.channel = channel
@@ -357,16 +368,16 @@ export class LeaseServer {
     const now = Date.now()
     this.maybeCheckpoint(false)
     const oldest = this.unacked[0]
-    if (oldest != null && now - oldest.at > ACK_TIMEOUT_MS) {
+    if (oldest != null && now - oldest.at > this.ackTimeoutMs) {
       this.ackOverdue = true
-      if (now - oldest.at > 3 * ACK_TIMEOUT_MS) {
+      if (now - oldest.at > 3 * this.ackTimeoutMs) {
         log('requester %s stopped acknowledging lease %s', this.lease.body.requester, this.idText)
         this.abortAll(new ProtocolViolationError('the requester stopped acknowledging checkpoints', 'ERR_ACK_TIMEOUT'))
         this.beginEnd('ERR_ACK_TIMEOUT', true)
       }
     }
     if (now >= this.lease.body.expiresAt) this.beginEnd('ERR_LEASE_EXPIRED', false)
-    if (this.ended && now - this.endedAt > ACK_TIMEOUT_MS) this.channel.abort(new ProtocolViolationError('no final acknowledgement', 'ERR_ACK_TIMEOUT'))
+    if (this.ended && now - this.endedAt > this.ackTimeoutMs) this.channel.abort(new ProtocolViolationError('no final acknowledgement', 'ERR_ACK_TIMEOUT'))
     if (now - this.lastSentAt >= LEASE_IDLE_TIMEOUT_MS / 2) this.send({ t: 'ping' })
   }
 

@@ -1,0 +1,609 @@
+/**
+ * The lease protocol without a network, over `channelPair()`:
+ * - a worker's LeaseServer (real executor, real BlobStore on memory-level) against requester
+ *   frames written by hand: tasks in, results, blob wants, checkpoints, acknowledgements,
+ *   cancels and close;
+ * - a requester's LeaseClient against a worker written by hand: results for tasks never given,
+ *   checkpoints that do not check out, and the acknowledgement of one that does.
+ */
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest'
+import { readFileSync } from 'node:fs'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { CID } from 'multiformats/cid'
+import { createSigner, signBody, type Signer } from '../src/proofs/signing.ts'
+import { rawCid, valueCid } from '../src/proofs/encoding.ts'
+import { chainRoot, type ResultEntry } from '../src/proofs/commitment.ts'
+import {
+  CHECKPOINT_DOMAIN, leaseId, signAck, signCheckpoint, signLeaseAsRequester, signLeaseAsWorker, verifyAck, verifyCheckpoint,
+  type CheckpointBody, type Lease, type LeaseBody, type SignedAck, type SignedCheckpoint
+} from '../src/proofs/lease.ts'
+import { channelPair, type Channel } from '../src/transport.ts'
+import { openStore, type Store } from '../src/node/storage.ts'
+import type { PeerActionName } from '../src/shared/peer-actions.ts'
+import { BlobStore } from '../src/scheduler/blob-store.ts'
+import { createExecutor, type WasiExecutor } from '../src/scheduler/executor/index.ts'
+import { LeaseServer, type LeaseServerInit, type LeaseSummary } from '../src/scheduler/worker/lease-server.ts'
+import { SlotScheduler } from '../src/scheduler/worker/slots.ts'
+import { LeaseClient, type LeaseClientHooks } from '../src/scheduler/requester/lease-client.ts'
+import type { ReplicaResult, TaskFailure, TaskWork } from '../src/scheduler/requester/types.ts'
+import { createJob, jobTaskSpec } from '../src/scheduler/job.ts'
+import { creditsFor, requirementsKey, taskId, type TaskSpec } from '../src/scheduler/task.ts'
+import { parseRequesterFrame, parseWorkerFrame, type RequesterFrame, type ResultFrame, type TaskFrame, type WorkerFrame } from '../src/scheduler/lease-frames.ts'
+import { CHUNK_BYTES, INLINE_BYTES, MAX_LEASE_FRAME_BYTES } from '../src/scheduler/constants.ts'
+import { ProtocolViolationError } from '../src/scheduler/errors.ts'
+import { waitFor } from './helpers.ts'
+
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
+const text = (b: Uint8Array): string => new TextDecoder().decode(b)
+const wasm = (path: string): Uint8Array => new Uint8Array(readFileSync(new URL(path, import.meta.url)))
+const ECHO = wasm('../examples/echo.wasm')
+const LOOP = wasm('./fixtures/wasm/loop.wasm')
+
+async function newSigner (): Promise<Signer> {
+  return createSigner(await generateKeyPair('Ed25519'))
+}
+
+let requester: Signer
+let worker: Signer
+let other: Signer
+
+beforeAll(async () => {
+  ;[requester, worker, other] = await Promise.all([newSigner(), newSigner(), newSigner()])
+})
+
+function makeLease (extra: Partial<LeaseBody> = {}): Lease {
+  const now = Date.now()
+  const body: LeaseBody = {
+    v: 1, offerId: valueCid({ offer: now }), requester: requester.peerId, worker: worker.peerId, price: 10, slots: 2,
+    maxCredits: 1_000_000, memoryMiB: 64, maxTaskMs: 60_000, acceptedAt: now, expiresAt: now + 10 * 60_000, ...extra
+  }
+  return { body, requesterSig: signLeaseAsRequester(requester, body), workerSig: signLeaseAsWorker(worker, body) }
+}
+
+function spec (module: Uint8Array, input: Uint8Array, timeoutMs = 10_000): TaskSpec {
+  const { id, body } = createJob(requester.peerId, { module, input, memoryMiB: 64, timeoutMs })
+  return jobTaskSpec(id, body)
+}
+
+/** Reads worker frames, skipping `running` notices and pings (unless asked for). */
+async function next (ch: Channel, keep: Array<WorkerFrame['t']> = []): Promise<WorkerFrame> {
+  while (true) {
+    const frame = parseWorkerFrame(await ch.receive())
+    if ((frame.t === 'running' || frame.t === 'ping') && !keep.includes(frame.t)) continue
+    return frame
+  }
+}
+
+async function expectFrame<T extends WorkerFrame['t']> (ch: Channel, t: T, keep: Array<WorkerFrame['t']> = []): Promise<Extract<WorkerFrame, { t: T }>> {
+  const frame = await next(ch, keep)
+  if (frame.t !== t) throw new Error(`expected a ${t} frame, got ${JSON.stringify({ ...frame, checkpoint: undefined, results: undefined })}`)
+  return frame as Extract<WorkerFrame, { t: T }>
+}
+
+/** Reads `results` frames until `n` results are in (in the order the worker sent them). */
+async function results (ch: Channel, n: number): Promise<ResultFrame[]> {
+  const out: ResultFrame[] = []
+  while (out.length < n) out.push(...(await expectFrame(ch, 'results')).results)
+  return out
+}
+
+const errorOf = (f: { task: CID, code: string }): { task: string, code: string } => ({ task: f.task.toString(), code: f.code })
+const entryOf = (r: ResultFrame): ResultEntry => ({ task: r.task, out: r.out, exit: r.exit, cpuMs: r.cpuMs })
+
+describe('LeaseServer (worker side) against hand-written requester frames', () => {
+  let executor: WasiExecutor
+  const stores: Store[] = []
+  const running: Array<{ mine: Channel, serving: Promise<unknown> }> = []
+
+  beforeAll(async () => {
+    executor = createExecutor({ workers: 1 })
+    await executor.start()
+  })
+
+  afterEach(async () => {
+    // A test that failed half-way leaves its lease open: end it.
+    for (const { mine, serving } of running.splice(0)) {
+      mine.abort(new Error('test over'))
+      await serving.catch(() => {})
+    }
+  })
+
+  afterAll(async () => {
+    await executor?.stop()
+    for (const store of stores) await store.close()
+  })
+
+  interface Served {
+    lease: Lease
+    mine: Channel
+    serving: Promise<LeaseSummary>
+    blobs: BlobStore
+    reports: Array<[string, PeerActionName]>
+    acks: SignedAck[]
+    send: (frame: RequesterFrame) => Promise<void>
+    ack: (checkpoint: SignedCheckpoint, paid?: number) => Promise<SignedAck>
+  }
+
+  async function serve (options: { cached?: Uint8Array[], init?: LeaseServerInit, lease?: Partial<LeaseBody> } = {}): Promise<Served> {
+    const store = await openStore()
+    stores.push(store)
+    const blobs = new BlobStore(store)
+    await blobs.start()
+    for (const bytes of options.cached ?? []) await blobs.cacheVerified(rawCid(bytes), bytes)
+    const lease = makeLease(options.lease)
+    const [mine, theirs] = channelPair(requester.peerId, worker.peerId, { maxFrameBytes: MAX_LEASE_FRAME_BYTES, idleTimeoutMs: 30_000 })
+    const reports: Array<[string, PeerActionName]> = []
+    const acks: SignedAck[] = []
+    const server = new LeaseServer({
+      signer: worker,
+      executor,
+      blobs,
+      slots: new SlotScheduler(() => 2),
+      reportPeer: (peer, action) => { reports.push([peer, action]) },
+      onAck: (_lease, _checkpoint, ack) => { acks.push(ack) }
+    }, lease, theirs, options.init)
+    const serving = server.serve()
+    serving.catch(() => {}) // awaited by the tests that expect a failure
+    running.push({ mine, serving })
+    const send = async (frame: RequesterFrame): Promise<void> => { await mine.send(frame) }
+    const ack = async (checkpoint: SignedCheckpoint, paid = checkpoint.body.amount): Promise<SignedAck> => {
+      const cp = checkpoint.body
+      const signed = signAck(requester, { v: 1, lease: cp.lease, requester: requester.peerId, seq: cp.seq, count: cp.count, root: cp.root, paid, refused: 0 })
+      await send({ t: 'ack', ack: signed, refused: [] })
+      return signed
+    }
+    return { lease, mine, serving, blobs, reports, acks, send, ack }
+  }
+
+  const frameOf = (s: TaskSpec, stdin?: Uint8Array, deadline = Date.now() + 60_000): TaskFrame => ({ spec: s, deadline, ...(stdin != null ? { stdin } : {}) })
+  const inline = (word: string): TaskFrame => frameOf(spec(ECHO, utf8(word)), utf8(word))
+
+  it('runs tasks with inline stdin, returns their results, then a checkpoint whose count and root are the chain of those results', async () => {
+    const s = await serve({ cached: [ECHO] })
+    const words = ['alpha', 'beta', 'gamma']
+    const frames = words.map(inline)
+    await s.send({ t: 'tasks', tasks: frames })
+    const got = await results(s.mine, 3)
+    const byTask = new Map(got.map((r) => [r.task.toString(), r]))
+    for (const [i, frame] of frames.entries()) {
+      const r = byTask.get(taskId(frame.spec).toString())
+      expect(r).toMatchObject({ exit: 0, outBytes: words[i].length, errBytes: 0, stdoutTruncated: false })
+      expect(text(r?.stdout ?? new Uint8Array())).toBe(words[i])
+      expect(r?.out.equals(rawCid(utf8(words[i])))).toBe(true)
+    }
+    const { checkpoint } = await expectFrame(s.mine, 'checkpoint')
+    verifyCheckpoint(checkpoint)
+    expect(checkpoint.body).toMatchObject({ worker: worker.peerId, seq: 1, count: 3, amount: creditsFor(10, got.reduce((sum, r) => sum + r.cpuMs, 0)) })
+    expect(checkpoint.body.lease.equals(leaseId(s.lease.body))).toBe(true)
+    expect(Buffer.from(checkpoint.body.root).equals(Buffer.from(chainRoot(got.map(entryOf))))).toBe(true)
+    // The acknowledgement reaches the worker's records; closing then ends the lease (nothing new to commit).
+    const ack = await s.ack(checkpoint)
+    await waitFor(() => s.acks.length === 1, { what: 'the acknowledgement' })
+    expect(s.acks[0].sig).toEqual(ack.sig)
+    await s.send({ t: 'close' })
+    expect(await expectFrame(s.mine, 'end')).toMatchObject({ code: 'closed' })
+    expect(await s.serving).toMatchObject({ tasks: 3, refused: 0, amount: checkpoint.body.amount, paid: checkpoint.body.amount, reason: 'closed' })
+  })
+
+  it('wants the blobs it lacks (module, then an input over INLINE_BYTES), takes them in chunks, and streams a large output in data frames', async () => {
+    const s = await serve()
+    const input = new Uint8Array(INLINE_BYTES + 40_000).map((_, i) => 32 + (i % 90))
+    const big = spec(ECHO, input)
+    await s.send({ t: 'tasks', tasks: [frameOf(big)] })
+    const wantModule = await expectFrame(s.mine, 'want')
+    expect(wantModule.cids.map(String)).toEqual([big.module.toString()])
+    await s.send({ t: 'chunk', cid: big.module, data: ECHO })
+    await s.send({ t: 'end', cid: big.module })
+    const wantInput = await expectFrame(s.mine, 'want')
+    expect(wantInput.cids.map(String)).toEqual([big.input.toString()])
+    const half = Math.floor(input.byteLength / 2)
+    await s.send({ t: 'chunk', cid: big.input, data: input.subarray(0, half) })
+    await s.send({ t: 'chunk', cid: big.input, data: input.subarray(half) })
+    await s.send({ t: 'end', cid: big.input })
+    const [result] = await results(s.mine, 1)
+    expect(result).toMatchObject({ exit: 0, outBytes: input.byteLength })
+    expect(result.stdout).toBeUndefined() // too large to travel inline
+    const stdout = new Uint8Array(result.outBytes)
+    for (let at = 0; at < stdout.byteLength;) {
+      const data = await expectFrame(s.mine, 'data')
+      expect(data).toMatchObject({ which: 'stdout' })
+      expect(data.data.byteLength).toBeLessThanOrEqual(CHUNK_BYTES)
+      stdout.set(data.data, at)
+      at += data.data.byteLength
+    }
+    expect(Buffer.from(stdout).equals(Buffer.from(input))).toBe(true)
+    // The module is kept: the worker now has it.
+    expect(await s.blobs.has(big.module)).toBe(true)
+    expect(s.reports).toEqual([])
+  })
+
+  it('close: a final checkpoint over the uncommitted results, then end; the lease is over once it is acknowledged', async () => {
+    const s = await serve({ cached: [ECHO] })
+    await s.send({ t: 'tasks', tasks: [inline('one'), inline('two')] })
+    const got = await results(s.mine, 2)
+    // Close before the checkpoint cadence comes round: the final checkpoint covers both.
+    await s.send({ t: 'close' })
+    const { checkpoint } = await expectFrame(s.mine, 'checkpoint')
+    expect(checkpoint.body).toMatchObject({ seq: 1, count: 2 })
+    expect(Buffer.from(checkpoint.body.root).equals(Buffer.from(chainRoot(got.map(entryOf))))).toBe(true)
+    expect(await expectFrame(s.mine, 'end')).toMatchObject({ code: 'closed' })
+    // A task after close is refused.
+    await s.send({ t: 'tasks', tasks: [inline('late')] })
+    expect(await expectFrame(s.mine, 'task-error')).toMatchObject({ code: 'ERR_LEASE_ENDING' })
+    await s.ack(checkpoint, 0) // pays nothing: still a valid final acknowledgement
+    expect(await s.serving).toMatchObject({ tasks: 2, refused: 1, paid: 0, reason: 'closed' })
+  })
+
+  it('a chunk of a blob it did not ask for is a protocol violation: an error frame, and the lease fails', async () => {
+    const s = await serve({ cached: [ECHO] })
+    await s.send({ t: 'chunk', cid: rawCid(utf8('unasked')), data: utf8('unasked') })
+    await expect(s.serving).rejects.toBeInstanceOf(ProtocolViolationError)
+    expect(await expectFrame(s.mine, 'error')).toMatchObject({ code: 'ERR_PROTOCOL_VIOLATION' })
+  })
+
+  it('blob bytes that do not match their CID fail the lease and the requester is reported', async () => {
+    const s = await serve({ cached: [ECHO] })
+    const input = new Uint8Array(INLINE_BYTES + 1).fill(7)
+    const task = spec(ECHO, input)
+    await s.send({ t: 'tasks', tasks: [frameOf(task)] })
+    await expectFrame(s.mine, 'want')
+    await s.send({ t: 'chunk', cid: task.input, data: new Uint8Array(INLINE_BYTES + 1).fill(8) })
+    await s.send({ t: 'end', cid: task.input })
+    await expect(s.serving).rejects.toMatchObject({ code: 'ERR_BLOB_MISMATCH' })
+  })
+
+  it('an inline stdin that does not match the task\'s input CID is refused (and reported), the lease goes on', async () => {
+    const s = await serve({ cached: [ECHO] })
+    const task = spec(ECHO, utf8('real'))
+    await s.send({ t: 'tasks', tasks: [frameOf(task, utf8('fake'))] })
+    expect(await expectFrame(s.mine, 'task-error')).toMatchObject({ code: 'ERR_BLOB_MISMATCH' })
+    expect(s.reports).toEqual([[requester.peerId, 'MalformedMessage']])
+    await s.send({ t: 'tasks', tasks: [inline('still serving')] })
+    expect(text((await results(s.mine, 1))[0].stdout ?? new Uint8Array())).toBe('still serving')
+  })
+
+  it('refuses tasks over the lease\'s limits, duplicates, and tasks that cannot start before their deadline', async () => {
+    const s = await serve({ cached: [ECHO, LOOP] })
+    const long = spec(LOOP, new Uint8Array(0), 60_000)
+    await s.send({ t: 'tasks', tasks: [frameOf(long, new Uint8Array(0)), frameOf(long, new Uint8Array(0))] })
+    expect(errorOf(await expectFrame(s.mine, 'task-error'))).toEqual({ task: taskId(long).toString(), code: 'ERR_DUPLICATE_TASK' })
+    const tooLong = spec(ECHO, utf8('x'), 60_001)
+    await s.send({ t: 'tasks', tasks: [frameOf(tooLong, utf8('x'))] })
+    expect(await expectFrame(s.mine, 'task-error')).toMatchObject({ code: 'ERR_TASK_LIMITS' })
+    await s.send({ t: 'tasks', tasks: [frameOf(spec(ECHO, utf8('y')), utf8('y'), Date.now() - 1)] })
+    expect(await expectFrame(s.mine, 'task-error')).toMatchObject({ code: 'ERR_CANNOT_START' })
+    await s.send({ t: 'cancel', task: taskId(long) })
+    expect(errorOf(await expectFrame(s.mine, 'task-error')).task).toBe(taskId(long).toString())
+  })
+
+  it('a cancel of a running task ends it with task-error ERR_CANCELLED', async () => {
+    const s = await serve({ cached: [LOOP] })
+    const forever = spec(LOOP, new Uint8Array(0), 60_000)
+    await s.send({ t: 'tasks', tasks: [frameOf(forever, new Uint8Array(0))] })
+    const notice = await expectFrame(s.mine, 'running', ['running'])
+    expect(notice.tasks.map(String)).toEqual([taskId(forever).toString()])
+    await s.send({ t: 'cancel', task: taskId(forever) })
+    expect(errorOf(await expectFrame(s.mine, 'task-error'))).toEqual({ task: taskId(forever).toString(), code: 'ERR_CANCELLED' })
+    // Not committed, not charged: closing sends no checkpoint, only the end.
+    await s.send({ t: 'close' })
+    expect(await expectFrame(s.mine, 'end')).toMatchObject({ code: 'closed' })
+    expect(await s.serving).toMatchObject({ tasks: 0, refused: 1, amount: 0 })
+  })
+
+  /** Sends a task that is refused at once (its deadline passed) and returns the refusal's code: ERR_ACK_OVERDUE is checked before the deadline. */
+  async function probe (s: Served): Promise<string> {
+    const frame = frameOf(spec(ECHO, utf8('probe')), utf8('probe'), Date.now() - 1)
+    await s.send({ t: 'tasks', tasks: [frame] })
+    return (await expectFrame(s.mine, 'task-error')).code
+  }
+
+  it('stops taking tasks while a checkpoint waits for its acknowledgement (ERR_ACK_OVERDUE); an ack lets it go on', async () => {
+    const s = await serve({ cached: [ECHO], init: { ackTimeoutMs: 1_500 } })
+    await s.send({ t: 'tasks', tasks: [inline('first')] })
+    await results(s.mine, 1)
+    const { checkpoint } = await expectFrame(s.mine, 'checkpoint')
+    expect(await probe(s)).toBe('ERR_CANNOT_START')
+    await waitFor(async () => await probe(s) === 'ERR_ACK_OVERDUE', { timeoutMs: 10_000, intervalMs: 100, what: 'ERR_ACK_OVERDUE' })
+    await s.send({ t: 'tasks', tasks: [inline('refused')] })
+    expect(await expectFrame(s.mine, 'task-error')).toMatchObject({ code: 'ERR_ACK_OVERDUE' })
+    await s.ack(checkpoint)
+    expect(await probe(s)).toBe('ERR_CANNOT_START')
+    await s.send({ t: 'tasks', tasks: [inline('second')] })
+    expect(text((await results(s.mine, 1))[0].stdout ?? new Uint8Array())).toBe('second')
+  })
+
+  it('a requester that never acknowledges: tasks refused with ERR_ACK_OVERDUE, then the lease ends with ERR_ACK_TIMEOUT', async () => {
+    const s = await serve({ cached: [ECHO], init: { ackTimeoutMs: 1_000 } })
+    await s.send({ t: 'tasks', tasks: [inline('only')] })
+    await results(s.mine, 1)
+    await expectFrame(s.mine, 'checkpoint')
+    await waitFor(async () => await probe(s) === 'ERR_ACK_OVERDUE', { timeoutMs: 10_000, intervalMs: 100, what: 'ERR_ACK_OVERDUE' })
+    // No final checkpoint: everything was in the unacknowledged one.
+    let frame = await next(s.mine)
+    while (frame.t === 'task-error') frame = await next(s.mine)
+    expect(frame).toMatchObject({ t: 'end', code: 'ERR_ACK_TIMEOUT' })
+    // The final acknowledgement never comes either: the worker drops the stream and keeps its record.
+    expect(await s.serving).toMatchObject({ tasks: 1, paid: 0, reason: 'ERR_ACK_TIMEOUT' })
+  })
+
+  it('an acknowledgement of a checkpoint it never sent, or signed by someone else, fails the lease', async () => {
+    const s = await serve({ cached: [ECHO] })
+    await s.send({ t: 'tasks', tasks: [inline('x')] })
+    await results(s.mine, 1)
+    const { checkpoint } = await expectFrame(s.mine, 'checkpoint')
+    const body = { v: 1 as const, lease: checkpoint.body.lease, requester: requester.peerId, seq: 1, count: 1, root: checkpoint.body.root, paid: 0, refused: 0 }
+    await s.send({ t: 'ack', ack: { body, sig: signBody(other, 'checkpoint-ack/1', body) }, refused: [] })
+    await expect(s.serving).rejects.toMatchObject({ code: 'ERR_INVALID_SIGNATURE' })
+
+    const t = await serve({ cached: [ECHO] })
+    await t.send({ t: 'tasks', tasks: [inline('y')] })
+    await results(t.mine, 1)
+    const second = (await expectFrame(t.mine, 'checkpoint')).checkpoint
+    await t.send({ t: 'ack', ack: signAck(requester, { ...body, lease: second.body.lease, seq: 2 }), refused: [] })
+    await expect(t.serving).rejects.toBeInstanceOf(ProtocolViolationError)
+    expect(await expectFrame(t.mine, 'error')).toMatchObject({ code: 'ERR_PROTOCOL_VIOLATION' })
+  })
+})
+
+describe('LeaseClient (requester side) against a hand-written worker', () => {
+  const clients: LeaseClient[] = []
+
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.abort(new Error('test over'))
+  })
+
+  interface Run {
+    lease: Lease
+    client: LeaseClient
+    theirs: Channel
+    results: ReplicaResult[]
+    failed: Array<{ task: string } & TaskFailure>
+    ended: Array<{ reason: string, broken: boolean }>
+    reports: Array<[string, PeerActionName]>
+    settles: SignedAck[]
+  }
+
+  const blobs = new Map<string, Uint8Array>()
+
+  function open (extra: Partial<LeaseBody> = {}): Run {
+    const lease = makeLease(extra)
+    const [mine, theirs] = channelPair(requester.peerId, worker.peerId, { maxFrameBytes: MAX_LEASE_FRAME_BYTES, idleTimeoutMs: 30_000 })
+    const run: Omit<Run, 'client'> = { lease, theirs, results: [], failed: [], ended: [], reports: [], settles: [] }
+    const hooks: LeaseClientHooks = {
+      signer: requester,
+      blob: async (cid) => blobs.get(cid.toString()),
+      onResult: (_task, result) => { run.results.push(result) },
+      onRunning: () => {},
+      onTaskFailed: (task, _worker, failure) => { run.failed.push({ task: task.idText, ...failure }) },
+      onRoom: () => {},
+      onEnded: (_client, reason, broken) => { run.ended.push({ reason, broken }) },
+      reportPeer: (peer, action) => { run.reports.push([peer, action]) },
+      settle: async (_lease, _checkpoint, ack) => { run.settles.push(ack) }
+    }
+    const client = new LeaseClient(lease, mine, hooks)
+    clients.push(client)
+    client.start()
+    return { ...run, client }
+  }
+
+  function work (input: string): TaskWork {
+    const s = spec(ECHO, utf8(input))
+    const id = taskId(s)
+    const requirements = { memoryMiB: 64, timeoutMs: s.timeoutMs, maxPrice: 10 }
+    blobs.set(s.module.toString(), ECHO)
+    return {
+      id, idText: id.toString(), spec: s, stdin: utf8(input), requirements, classKey: requirementsKey(requirements), replicas: 1, quorum: 1,
+      deadline: Date.now() + 60_000, spotCheck: false, onEvent: () => {}, onVerdict: () => {}
+    }
+  }
+
+  async function received (run: Run): Promise<RequesterFrame> {
+    return parseRequesterFrame(await run.theirs.receive())
+  }
+
+  /** The worker's side: reads `open` and the next `tasks` frame. */
+  async function take (run: Run, first = false): Promise<TaskFrame[]> {
+    if (first) expect((await received(run)).t).toBe('open')
+    const frame = await received(run)
+    if (frame.t !== 'tasks') throw new Error(`expected tasks, got ${frame.t}`)
+    return frame.tasks
+  }
+
+  const resultOf = (id: CID, stdout: Uint8Array, cpuMs: number, extra: Partial<ResultFrame> = {}): ResultFrame => ({
+    task: id, exit: 0, out: rawCid(stdout), outBytes: stdout.byteLength, errBytes: 0, cpuMs, wallMs: cpuMs, stdoutTruncated: false,
+    stderrTruncated: false, stdout, stderr: new Uint8Array(0), ...extra
+  })
+
+  /** Gives the client `inputs` as tasks and answers each as echo would, with these CPU times. */
+  async function answered (run: Run, inputs: string[], cpu: number[]): Promise<{ works: TaskWork[], entries: ResultEntry[] }> {
+    const works = inputs.map(work)
+    for (const w of works) run.client.assign(w)
+    const tasks = await take(run, true)
+    expect(tasks).toHaveLength(works.length)
+    const frames = works.map((w, i) => resultOf(w.id, utf8(inputs[i]), cpu[i]))
+    await run.theirs.send({ t: 'results', results: frames })
+    await waitFor(() => run.results.length === works.length, { what: 'results delivered' })
+    return { works, entries: frames.map(entryOf) }
+  }
+
+  const checkpointBody = (run: Run, entries: ResultEntry[], extra: Partial<CheckpointBody> = {}): CheckpointBody => ({
+    v: 1, lease: leaseId(run.lease.body), worker: worker.peerId, seq: 1, count: entries.length, root: chainRoot(entries),
+    amount: creditsFor(run.lease.body.price, entries.reduce((sum, e) => sum + e.cpuMs, 0)), at: Date.now(), ...extra
+  })
+
+  async function expectFailed (run: Run, code: string, blame: PeerActionName = 'WrongResult'): Promise<void> {
+    await waitFor(() => run.ended.length > 0, { what: 'the lease to end' })
+    expect(run.ended).toEqual([{ reason: code, broken: true }])
+    expect(run.reports).toEqual([[worker.peerId, blame]])
+    // The worker's side of the stream is torn down with the same error.
+    await expect(run.theirs.receive()).rejects.toMatchObject({ code })
+    expect(run.client.usable).toBe(false)
+  }
+
+  it('delivers results that check out, with the lease\'s price as their cost', async () => {
+    const run = open()
+    await answered(run, ['a', 'bb'], [120, 30])
+    expect(run.results.map((r) => text(r.stdout))).toEqual(['a', 'bb'])
+    expect(run.results[0]).toMatchObject({ worker: worker.peerId, leaseId: leaseId(run.lease.body).toString(), exitCode: 0, cpuMs: 120, cost: 1.2 })
+    expect(run.client.load).toBe(0)
+    expect(run.ended).toEqual([])
+  })
+
+  it('a result for a task it was never given fails the lease with blame; the tasks it held are failed over', async () => {
+    const run = open()
+    const given = work('given')
+    run.client.assign(given)
+    await take(run, true)
+    const stranger = work('never given')
+    await run.theirs.send({ t: 'results', results: [resultOf(stranger.id, utf8('never given'), 1)] })
+    await expectFailed(run, 'ERR_BAD_RESULT')
+    expect(run.failed).toEqual([expect.objectContaining({ task: given.idText, kind: 'blamed', blame: 'WrongResult' })])
+    expect(run.results).toEqual([])
+  })
+
+  it('a result whose output does not match its CID, or billing more CPU than the task\'s limit, fails the lease', async () => {
+    const run = open()
+    const w = work('honest')
+    run.client.assign(w)
+    await take(run, true)
+    await run.theirs.send({ t: 'results', results: [resultOf(w.id, utf8('honest'), 1, { stdout: utf8('HONEST') })] })
+    await expectFailed(run, 'ERR_BAD_RESULT')
+
+    const greedy = open()
+    const g = work('greedy')
+    greedy.client.assign(g)
+    await take(greedy, true)
+    await greedy.theirs.send({ t: 'results', results: [resultOf(g.id, utf8('greedy'), g.requirements.timeoutMs + 1)] })
+    await expectFailed(greedy, 'ERR_BAD_RESULT')
+  })
+
+  it('serves the blobs a task needs when the worker wants them, and nothing else', async () => {
+    const run = open()
+    const w = work('needs the module')
+    run.client.assign(w)
+    await take(run, true)
+    await run.theirs.send({ t: 'want', cids: [w.spec.module] })
+    const chunk = await received(run)
+    expect(chunk).toMatchObject({ t: 'chunk' })
+    expect(chunk.t === 'chunk' && Buffer.from(chunk.data).equals(Buffer.from(ECHO))).toBe(true)
+    expect(await received(run)).toMatchObject({ t: 'end' })
+    // The input travelled inline; a want of it (or of anything else) is a violation.
+    await run.theirs.send({ t: 'want', cids: [w.spec.input] })
+    await expectFailed(run, 'ERR_PROTOCOL_VIOLATION', 'MalformedMessage')
+  })
+
+  it('acknowledges a proper checkpoint: paid counts only the tasks decided as charged, refused ones are listed', async () => {
+    const run = open({ price: 10 })
+    const { works, entries } = await answered(run, ['charged', 'refused', 'pending'], [150, 250, 330])
+    run.client.decide(works[0].idText, true)
+    run.client.decide(works[1].idText, false)
+    const checkpoint = signCheckpoint(worker, checkpointBody(run, entries))
+    expect(checkpoint.body.amount).toBe(8) // 730 ms at 10/s: 7.3 → 8
+    await run.theirs.send({ t: 'checkpoint', checkpoint })
+    const frame = await received(run)
+    if (frame.t !== 'ack') throw new Error(`expected ack, got ${frame.t}`)
+    verifyAck(frame.ack)
+    expect(frame.ack.body).toMatchObject({ requester: requester.peerId, seq: 1, count: 3, paid: 2, refused: 1 }) // 150 ms: 1.5 → 2
+    expect(Buffer.from(frame.ack.body.root).equals(Buffer.from(checkpoint.body.root))).toBe(true)
+    expect(frame.ack.body.lease.equals(leaseId(run.lease.body))).toBe(true)
+    expect(frame.refused.map(String)).toEqual([works[1].idText])
+    // The worker ends the lease; once the pending task is decided, the requester settles the final amount.
+    await run.theirs.send({ t: 'end', code: 'closed', message: 'bye' })
+    await waitFor(() => run.ended.length === 1, { what: 'the lease to end' })
+    expect(run.ended).toEqual([{ reason: 'closed', broken: false }])
+    expect(run.settles).toEqual([])
+    run.client.decide(works[2].idText, true)
+    await waitFor(() => run.settles.length === 1, { what: 'the settle' })
+    expect(run.settles[0].body).toMatchObject({ seq: 1, count: 3, paid: 5, refused: 1 }) // 480 ms: 4.8 → 5
+    verifyAck(run.settles[0])
+    expect(run.reports).toEqual([])
+  })
+
+  it('a checkpoint with a lower amount than the previous one: ERR_CHECKPOINT_REGRESSED, the lease fails', async () => {
+    const run = open({ price: 10 })
+    const first = await answered(run, ['one'], [150])
+    await run.theirs.send({ t: 'checkpoint', checkpoint: signCheckpoint(worker, checkpointBody(run, first.entries)) })
+    expect((await received(run)).t).toBe('ack')
+    const w = work('two')
+    run.client.assign(w)
+    await take(run)
+    await run.theirs.send({ t: 'results', results: [resultOf(w.id, utf8('two'), 100)] })
+    await waitFor(() => run.results.length === 2, { what: 'the second result' })
+    const entries = [...first.entries, entryOf(resultOf(w.id, utf8('two'), 100))]
+    await run.theirs.send({ t: 'checkpoint', checkpoint: signCheckpoint(worker, checkpointBody(run, entries, { seq: 2, amount: 1 })) })
+    await expectFailed(run, 'ERR_CHECKPOINT_REGRESSED')
+  })
+
+  it('a checkpoint signed by the wrong key, or naming another worker: ERR_CHECKPOINT_SIGNATURE', async () => {
+    const run = open()
+    const { entries } = await answered(run, ['x'], [10])
+    const body = checkpointBody(run, entries)
+    await run.theirs.send({ t: 'checkpoint', checkpoint: { body, sig: signBody(other, CHECKPOINT_DOMAIN, body) } })
+    await expectFailed(run, 'ERR_CHECKPOINT_SIGNATURE')
+
+    const named = open()
+    const second = await answered(named, ['y'], [10])
+    await named.theirs.send({ t: 'checkpoint', checkpoint: signCheckpoint(other, checkpointBody(named, second.entries, { worker: other.peerId })) })
+    await expectFailed(named, 'ERR_CHECKPOINT_SIGNATURE')
+  })
+
+  it('a checkpoint for another lease: ERR_CHECKPOINT_LEASE', async () => {
+    const run = open()
+    const { entries } = await answered(run, ['x'], [10])
+    await run.theirs.send({ t: 'checkpoint', checkpoint: signCheckpoint(worker, checkpointBody(run, entries, { lease: valueCid({ another: 'lease' }) })) })
+    await expectFailed(run, 'ERR_CHECKPOINT_LEASE')
+  })
+
+  it('a checkpoint committing to results the requester never received: ERR_CHECKPOINT_MISMATCH', async () => {
+    const run = open()
+    const { entries } = await answered(run, ['x', 'y'], [10, 20])
+    const forged = [entries[0], { ...entries[1], out: rawCid(utf8('what I should have sent')) }]
+    await run.theirs.send({ t: 'checkpoint', checkpoint: signCheckpoint(worker, checkpointBody(run, forged)) })
+    await expectFailed(run, 'ERR_CHECKPOINT_MISMATCH')
+
+    const more = open()
+    const got = await answered(more, ['z'], [10])
+    const extra = { task: valueCid({ task: 'phantom' }), out: rawCid(utf8('')), exit: 0, cpuMs: 5 }
+    await more.theirs.send({ t: 'checkpoint', checkpoint: signCheckpoint(worker, checkpointBody(more, [...got.entries, extra])) })
+    await expectFailed(more, 'ERR_CHECKPOINT_MISMATCH')
+  })
+
+  it('task errors are classified: lease refusals, declines of the task, a stopping worker; the lease\'s own limits close it', async () => {
+    const run = open()
+    const works = ['full', 'limits', 'stopping', 'capped', 'held'].map(work)
+    for (const w of works) run.client.assign(w)
+    await take(run, true)
+    const codes = ['ERR_LEASE_FULL', 'ERR_TASK_LIMITS', 'ERR_STOPPING', 'ERR_LEASE_CAP']
+    for (const [i, code] of codes.entries()) await run.theirs.send({ t: 'task-error', task: works[i].id, code, message: code })
+    await waitFor(() => run.failed.length === 4, { what: 'four task errors' })
+    expect(run.failed.map((f) => [f.task, f.kind])).toEqual([
+      [works[0].idText, 'refused'], [works[1].idText, 'declined'], [works[2].idText, 'lost'], [works[3].idText, 'refused']
+    ])
+    expect(run.failed.every((f) => f.blame == null)).toBe(true)
+    // At its cap the lease takes no more tasks; the one it still holds is lost when the worker ends it.
+    expect(run.client.usable).toBe(false)
+    await run.theirs.send({ t: 'end', code: 'ERR_LEASE_CAP', message: 'cap' })
+    await waitFor(() => run.ended.length === 1, { what: 'the lease to end' })
+    expect(run.failed[4]).toMatchObject({ task: works[4].idText, kind: 'lost' })
+    expect(run.ended).toEqual([{ reason: 'ERR_LEASE_CAP', broken: false }])
+    expect(run.reports).toEqual([])
+  })
+
+  it('fits: a task goes on a lease only within its terms, time and budget', () => {
+    const run = open({ price: 2, memoryMiB: 64, maxTaskMs: 60_000, maxCredits: 100 })
+    const now = Date.now()
+    const w = work('fits')
+    expect(run.client.fits(w, now)).toBe(true)
+    expect(run.client.fits({ ...w, requirements: { ...w.requirements, memoryMiB: 65 } }, now)).toBe(false)
+    expect(run.client.fits({ ...w, requirements: { ...w.requirements, timeoutMs: 60_001 } }, now)).toBe(false)
+    expect(run.client.fits({ ...w, requirements: { ...w.requirements, maxPrice: 1 } }, now)).toBe(false)
+    expect(run.client.fits({ ...w, requirements: { ...w.requirements, peers: [other.peerId] } }, now)).toBe(false)
+    expect(run.client.fits({ ...w, requirements: { ...w.requirements, peers: [worker.peerId] } }, now)).toBe(true)
+    expect(run.client.fits(w, run.lease.body.expiresAt)).toBe(false)
+    // Budget: 100 credits at 2/s is 50 s of CPU; four 10 s tasks reserved leave room for one more, not two.
+    for (let i = 0; i < 4; i++) run.client.assign(work(`reserve ${i}`))
+    expect(run.client.fits(w, now)).toBe(true)
+    run.client.assign(work('reserve 4'))
+    expect(run.client.fits(w, now)).toBe(false)
+  })
+})

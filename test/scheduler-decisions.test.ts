@@ -1,0 +1,371 @@
+/**
+ * The requester's pure decisions with made-up inputs: the quorum and its tie handling, bid
+ * ranking and lease choice, a lease's checkpoint accounting (what is paid, what a checkpoint must
+ * match), and what a task's verdict says.
+ */
+import { describe, it, expect } from 'vitest'
+import type { CID } from 'multiformats/cid'
+import { rawCid, valueCid } from '../src/proofs/encoding.ts'
+import { chainRoot, ZERO_ROOT, type ResultEntry } from '../src/proofs/commitment.ts'
+import type { CheckpointBody } from '../src/proofs/lease.ts'
+import { decide, tally, type QuorumInput, type Vote } from '../src/scheduler/requester/quorum.ts'
+import { leasesWanted, pickLease, rankBids, type BidCandidate, type LeaseCandidate } from '../src/scheduler/requester/ranking.ts'
+import { LeaseAccount } from '../src/scheduler/requester/accounting.ts'
+import { keyOfResult, verdictOf, type VerdictInput } from '../src/scheduler/requester/verdict.ts'
+import type { ReplicaResult, TaskWork } from '../src/scheduler/requester/types.ts'
+import type { ReplicaRecord } from '../src/scheduler/job-store.ts'
+import type { TaskOutcome } from '../src/scheduler/run-task.ts'
+import { CheckpointError } from '../src/scheduler/errors.ts'
+import { TIE_BREAK_REPLICAS } from '../src/scheduler/constants.ts'
+
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
+const v = (worker: string, key: string, host?: string): Vote => ({ worker, key, ...(host != null ? { host } : {}) })
+
+describe('quorum (decide, tally)', () => {
+  const input = (votes: Vote[], extra: Partial<QuorumInput> = {}): QuorumInput =>
+    ({ replicas: votes.length, quorum: Math.floor(votes.length / 2) + 1, votes, outstanding: 0, extra: 0, maxExtra: TIE_BREAK_REPLICAS, ...extra })
+
+  it('one replica with quorum 1 is verified by itself', () => {
+    expect(decide(input([v('a', 'K1')]))).toEqual({ kind: 'verified', key: 'K1', agreeing: ['a'], outvoted: [] })
+  })
+
+  it('a majority verifies; the minority is outvoted', () => {
+    expect(decide(input([v('a', 'K1'), v('b', 'K2'), v('c', 'K1')], { quorum: 2 }))).toEqual({ kind: 'verified', key: 'K1', agreeing: ['a', 'c'], outvoted: ['b'] })
+    const five = [v('a', 'K1'), v('b', 'K2'), v('c', 'K1'), v('d', 'K3'), v('e', 'K1')]
+    expect(decide(input(five, { quorum: 3 }))).toEqual({ kind: 'verified', key: 'K1', agreeing: ['a', 'c', 'e'], outvoted: ['b', 'd'] })
+  })
+
+  it('waits while replicas are outstanding, or fewer votes than replicas (plus extra) are in', () => {
+    expect(decide(input([v('a', 'K1'), v('b', 'K1')], { replicas: 3, quorum: 2 }))).toEqual({ kind: 'wait' })
+    expect(decide(input([v('a', 'K1'), v('b', 'K1')], { replicas: 2, quorum: 2, outstanding: 1 }))).toEqual({ kind: 'wait' })
+    // A tie-break replica was asked for: the decision waits for it.
+    expect(decide(input([v('a', 'K1'), v('b', 'K2')], { replicas: 2, quorum: 2, extra: 1 }))).toEqual({ kind: 'wait' })
+  })
+
+  it('a tie 1 vs 1 with replicas 2 asks for one more replica; neither side is the answer', () => {
+    const tie = [v('a', 'K1'), v('b', 'K2')]
+    expect(decide(input(tie, { replicas: 2, quorum: 2 }))).toEqual({ kind: 'more', replicas: 1 })
+    // Even a quorum of 1 does not let a tied side win.
+    expect(decide(input(tie, { replicas: 2, quorum: 1 }))).toEqual({ kind: 'more', replicas: 1 })
+  })
+
+  it('the tie-break replica decides: agreeing with one side verifies it and outvotes the other', () => {
+    const votes = [v('a', 'K1'), v('b', 'K2'), v('c', 'K2')]
+    expect(decide(input(votes, { replicas: 2, quorum: 2, extra: 1 }))).toEqual({ kind: 'verified', key: 'K2', agreeing: ['b', 'c'], outvoted: ['a'] })
+  })
+
+  it('a three-way disagreement after the tie-break is unverified, with every output named', () => {
+    const votes = [v('a', 'K1'), v('b', 'K2'), v('c', 'K3')]
+    const verdict = decide(input(votes, { replicas: 2, quorum: 2, extra: 1 }))
+    expect(verdict.kind).toBe('unverified')
+    expect(verdict.kind === 'unverified' && [...verdict.keys].sort()).toEqual(['K1', 'K2', 'K3'])
+  })
+
+  it('no tie-break replicas allowed (maxExtra 0, e.g. at the deadline): a tie is unverified at once', () => {
+    expect(decide(input([v('a', 'K1'), v('b', 'K2')], { replicas: 2, quorum: 2, maxExtra: 0 })).kind).toBe('unverified')
+  })
+
+  it('a quorum not reached gets a tie-break replica, then is unverified', () => {
+    const votes = [v('a', 'K1'), v('b', 'K1'), v('c', 'K2')]
+    expect(decide(input(votes, { replicas: 3, quorum: 3 }))).toEqual({ kind: 'more', replicas: 1 })
+    expect(decide(input([...votes, v('d', 'K2')], { replicas: 3, quorum: 3, extra: 1 })).kind).toBe('unverified')
+    expect(decide(input([...votes, v('d', 'K1')], { replicas: 3, quorum: 3, extra: 1 }))).toMatchObject({ kind: 'verified', key: 'K1', agreeing: ['a', 'b', 'd'] })
+  })
+
+  it('workers on one host vote once: two peer ids on one machine do not outvote a third', () => {
+    const votes = [v('a', 'K1', '10.0.0.1'), v('b', 'K1', '10.0.0.1'), v('c', 'K2', '10.0.0.2')]
+    const groups = tally(votes)
+    expect(groups.get('K1')).toEqual({ votes: 1, workers: ['a', 'b'], hosts: new Set(['10.0.0.1']) })
+    expect(groups.get('K2')?.votes).toBe(1)
+    expect(decide(input(votes, { replicas: 3, quorum: 2 }))).toEqual({ kind: 'more', replicas: 1 })
+    // Distinct hosts (or no host known) count one vote each.
+    expect(tally([v('a', 'K1', 'h1'), v('b', 'K1', 'h2'), v('c', 'K1')]).get('K1')?.votes).toBe(3)
+    // The same host on different outputs votes once in each group.
+    const split = tally([v('a', 'K1', 'h1'), v('b', 'K2', 'h1')])
+    expect([split.get('K1')?.votes, split.get('K2')?.votes]).toEqual([1, 1])
+  })
+})
+
+describe('ranking (rankBids, pickLease, leasesWanted)', () => {
+  const bid = (worker: string, extra: Partial<BidCandidate> = {}): BidCandidate =>
+    ({ worker, price: 1, freeSlots: 1, latencyMs: 10, reliability: 0.5, leases: 0, ...extra })
+  const order = (bids: BidCandidate[]): string[] => rankBids(bids).map((b) => b.worker)
+
+  it('a worker with no lease yet comes first, even at a higher price', () => {
+    expect(order([bid('held', { leases: 1, price: 1 }), bid('new', { price: 5 })])).toEqual(['new', 'held'])
+    // One lease or three: the same "already leased" rank; then price decides.
+    expect(order([bid('three', { leases: 3, price: 1 }), bid('one', { leases: 1, price: 2 })])).toEqual(['three', 'one'])
+  })
+
+  it('then one that can start now, then the lower price, the better reliability, the quicker answer', () => {
+    expect(order([bid('full', { freeSlots: 0, price: 1 }), bid('free', { freeSlots: 2, price: 9 })])).toEqual(['free', 'full'])
+    expect(order([bid('dear', { price: 3 }), bid('cheap', { price: 2 })])).toEqual(['cheap', 'dear'])
+    expect(order([bid('flaky', { reliability: 0.2 }), bid('solid', { reliability: 0.9 })])).toEqual(['solid', 'flaky'])
+    expect(order([bid('slow', { latencyMs: 200 }), bid('quick', { latencyMs: 5 })])).toEqual(['quick', 'slow'])
+    // Price outranks reliability and latency.
+    expect(order([bid('good', { price: 2, reliability: 0.99, latencyMs: 1 }), bid('cheap', { price: 1, reliability: 0.1, latencyMs: 900 })])).toEqual(['cheap', 'good'])
+  })
+
+  it('returns a sorted copy and leaves its input alone', () => {
+    const bids = [bid('b', { price: 2 }), bid('a', { price: 1 })]
+    expect(rankBids(bids).map((b) => b.worker)).toEqual(['a', 'b'])
+    expect(bids.map((b) => b.worker)).toEqual(['b', 'a'])
+    expect(rankBids([])).toEqual([])
+  })
+
+  const lease = (worker: string, extra: Partial<LeaseCandidate> = {}): LeaseCandidate =>
+    ({ worker, price: 1, outstanding: 0, window: 4, reliability: 0.5, ...extra })
+
+  it('pickLease: the least loaded for its window, then the cheapest, then the most reliable; full leases never', () => {
+    expect(pickLease([lease('busy', { outstanding: 3 }), lease('idle', { outstanding: 1 })])?.worker).toBe('idle')
+    // Load is relative to the window: 4 of 16 is less loaded than 2 of 4.
+    expect(pickLease([lease('small', { outstanding: 2, window: 4 }), lease('big', { outstanding: 4, window: 16 })])?.worker).toBe('big')
+    expect(pickLease([lease('dear', { price: 3 }), lease('cheap', { price: 2 })])?.worker).toBe('cheap')
+    expect(pickLease([lease('flaky', { reliability: 0.1 }), lease('solid', { reliability: 0.9 })])?.worker).toBe('solid')
+    expect(pickLease([lease('full', { outstanding: 4 }), lease('fuller', { outstanding: 9 })])).toBeUndefined()
+    expect(pickLease([lease('full', { outstanding: 4, price: 0 }), lease('room', { outstanding: 3, price: 9 })])?.worker).toBe('room')
+    expect(pickLease([])).toBeUndefined()
+  })
+
+  const wanted = (extra: Partial<Parameters<typeof leasesWanted>[0]>): number =>
+    leasesWanted({ queued: 1, window: 4, usable: 0, opening: 0, distinctWorkersNeeded: 1, max: 32, ...extra })
+
+  it('leasesWanted: none for an empty queue, one to start, enough windows for the volume', () => {
+    expect(wanted({ queued: 0 })).toBe(0)
+    expect(wanted({ queued: 0, distinctWorkersNeeded: 3 })).toBe(0)
+    expect(wanted({ queued: 1 })).toBe(1)
+    expect(wanted({ queued: 10, window: 4 })).toBe(3)
+    // Leases held count towards the volume; leases being opened too.
+    expect(wanted({ queued: 10, window: 4, usable: 2 })).toBe(1)
+    expect(wanted({ queued: 10, window: 4, opening: 3 })).toBe(0)
+    expect(wanted({ queued: 1, usable: 1 })).toBe(0)
+  })
+
+  it('leasesWanted: at least as many workers as replicas still unplaced, within the caps', () => {
+    expect(wanted({ queued: 1, window: 16, usable: 1, distinctWorkersNeeded: 3 })).toBe(2)
+    expect(wanted({ queued: 1, window: 16, usable: 1, opening: 1, distinctWorkersNeeded: 3 })).toBe(1)
+    expect(wanted({ queued: 1000, window: 4, usable: 30, max: 32 })).toBe(2)
+    expect(wanted({ queued: 1000, window: 4, usable: 30, opening: 2, max: 32 })).toBe(0)
+    expect(wanted({ queued: 1000, window: 4, usable: 40, max: 32 })).toBe(0)
+  })
+})
+
+describe('checkpoint accounting (LeaseAccount)', () => {
+  const task = (n: number): CID => valueCid({ task: n })
+  const entry = (n: number, cpuMs: number, out = `out ${n}`): ResultEntry => ({ task: task(n), out: rawCid(utf8(out)), exit: 0, cpuMs })
+  const LEASE = valueCid({ lease: 1 })
+  const cp = (extra: Partial<CheckpointBody> & Pick<CheckpointBody, 'seq' | 'count' | 'root' | 'amount'>): CheckpointBody =>
+    ({ v: 1, lease: LEASE, worker: '12D3KooWworker', at: 0, ...extra })
+
+  function account (price: number, cpu: number[]): { acc: LeaseAccount, entries: ResultEntry[] } {
+    const acc = new LeaseAccount(price)
+    const entries = cpu.map((ms, i) => entry(i, ms))
+    for (const e of entries) acc.add(e)
+    return { acc, entries }
+  }
+
+  it('pays the charged tasks\' CPU time at the price, rounded up once for the lease, not per task', () => {
+    const { acc } = account(3, [100, 100, 100])
+    expect(acc.count).toBe(3)
+    expect(acc.claimable).toBe(1) // 3 × 0.3 s = 0.9 → 1, not 3 × ceil(0.3) = 3
+    for (let i = 0; i < 3; i++) acc.decide(task(i).toString(), true)
+    expect(acc.paidThrough(3)).toEqual({ paid: 1, refused: 0, refusedTasks: [] })
+    expect(acc.paidThrough(1).paid).toBe(1) // 0.3 → 1
+    expect(acc.paidThrough(0).paid).toBe(0)
+  })
+
+  it('refused tasks are not charged; they are counted, and listed from a given position on', () => {
+    const { acc } = account(10, [150, 250, 330])
+    acc.decide(task(0).toString(), true)
+    acc.decide(task(1).toString(), false)
+    acc.decide(task(2).toString(), true)
+    const all = acc.paidThrough(3)
+    expect(all.paid).toBe(5) // (150 + 330) × 10 / 1000 = 4.8 → 5
+    expect(all.refused).toBe(1)
+    expect(all.refusedTasks.map(String)).toEqual([task(1).toString()])
+    // Refused before position 2: counted, not listed again.
+    expect(acc.paidThrough(3, 2)).toMatchObject({ paid: 5, refused: 1, refusedTasks: [] })
+    expect(acc.claimable).toBe(8) // everything received: 7.3 → 8
+  })
+
+  it('undecided tasks are pending: neither paid nor refused', () => {
+    const { acc } = account(10, [100, 200, 300])
+    expect(acc.pendingThrough(3)).toBe(3)
+    acc.decide(task(1).toString(), true)
+    expect(acc.pendingThrough(3)).toBe(2)
+    expect(acc.pendingThrough(1)).toBe(1)
+    expect(acc.paidThrough(3)).toEqual({ paid: 2, refused: 0, refusedTasks: [] })
+    // An unknown task changes nothing.
+    acc.decide(task(99).toString(), false)
+    expect(acc.pendingThrough(3)).toBe(2)
+  })
+
+  it('a decision stands: a later refusal does not undo a charge, and a task met twice is decided in both places', () => {
+    const acc = new LeaseAccount(1000)
+    acc.add(entry(0, 1))
+    acc.add(entry(1, 2))
+    acc.add(entry(0, 4)) // the same task again on this lease (re-placed)
+    acc.decide(task(0).toString(), true)
+    acc.decide(task(0).toString(), false) // e.g. the owner's final "not paid" sweep
+    expect(acc.pendingThrough(3)).toBe(1)
+    expect(acc.paidThrough(3).paid).toBe(5)
+  })
+
+  it('accepts a checkpoint that matches what was received, also one that lags behind, and trims older states', () => {
+    const { acc, entries } = account(2, [400, 600, 500])
+    expect(acc.lastCheckpoint).toEqual({ seq: 0, count: 0, amount: 0 })
+    acc.accept(cp({ seq: 1, count: 2, root: chainRoot(entries.slice(0, 2)), amount: 2 }))
+    expect(acc.lastCheckpoint).toEqual({ seq: 1, count: 2, amount: 2 })
+    acc.accept(cp({ seq: 2, count: 3, root: chainRoot(entries), amount: 3 }))
+    expect(acc.lastCheckpoint).toEqual({ seq: 2, count: 3, amount: 3 })
+    // More results, then a checkpoint naming the same count again (nothing new): still fine.
+    acc.accept(cp({ seq: 3, count: 3, root: chainRoot(entries), amount: 3 }))
+    expect(acc.lastCheckpoint.seq).toBe(3)
+  })
+
+  it('an empty checkpoint (no results yet) matches the zero root', () => {
+    const acc = new LeaseAccount(5)
+    acc.accept(cp({ seq: 1, count: 0, root: ZERO_ROOT, amount: 0 }))
+    expect(acc.lastCheckpoint).toEqual({ seq: 1, count: 0, amount: 0 })
+  })
+
+  const refuses = (acc: LeaseAccount, body: CheckpointBody, code: string): void => {
+    let caught: unknown
+    try { acc.accept(body) } catch (err) { caught = err }
+    expect(caught).toBeInstanceOf(CheckpointError)
+    expect((caught as CheckpointError).code).toBe(code)
+  }
+
+  it('refuses a checkpoint out of sequence: skipping ahead, starting at 0, or replaying the last one', () => {
+    const { acc, entries } = account(2, [400, 600])
+    const first = cp({ seq: 1, count: 1, root: chainRoot(entries.slice(0, 1)), amount: 1 })
+    refuses(acc, { ...first, seq: 2 }, 'ERR_CHECKPOINT_SEQ')
+    refuses(acc, { ...first, seq: 0 }, 'ERR_CHECKPOINT_SEQ')
+    acc.accept(first)
+    refuses(acc, first, 'ERR_CHECKPOINT_SEQ')
+    expect(acc.lastCheckpoint).toEqual({ seq: 1, count: 1, amount: 1 })
+  })
+
+  it('refuses a checkpoint with fewer results, or a lower amount, than the one before', () => {
+    const { acc, entries } = account(2, [400, 600, 500])
+    acc.accept(cp({ seq: 1, count: 2, root: chainRoot(entries.slice(0, 2)), amount: 2 }))
+    refuses(acc, cp({ seq: 2, count: 1, root: chainRoot(entries.slice(0, 1)), amount: 2 }), 'ERR_CHECKPOINT_REGRESSED')
+    refuses(acc, cp({ seq: 2, count: 3, root: chainRoot(entries), amount: 1 }), 'ERR_CHECKPOINT_REGRESSED')
+    // A refused checkpoint changes nothing: the proper next one still fits.
+    acc.accept(cp({ seq: 2, count: 3, root: chainRoot(entries), amount: 3 }))
+  })
+
+  it('refuses a checkpoint committing to results not received: a wrong root, or a count beyond what arrived', () => {
+    const { acc, entries } = account(2, [400, 600])
+    const forged = [entries[0], entry(1, 600, 'a different output')]
+    refuses(acc, cp({ seq: 1, count: 2, root: chainRoot(forged), amount: 2 }), 'ERR_CHECKPOINT_MISMATCH')
+    refuses(acc, cp({ seq: 1, count: 2, root: chainRoot([entries[1], entries[0]]), amount: 2 }), 'ERR_CHECKPOINT_MISMATCH')
+    refuses(acc, cp({ seq: 1, count: 3, root: chainRoot([...entries, entry(2, 1)]), amount: 2 }), 'ERR_CHECKPOINT_MISMATCH')
+    // The right root under another count.
+    refuses(acc, cp({ seq: 1, count: 1, root: chainRoot(entries), amount: 1 }), 'ERR_CHECKPOINT_MISMATCH')
+  })
+
+  it('refuses a checkpoint claiming another amount than its results are worth (more, or less)', () => {
+    const { acc, entries } = account(2, [400, 600])
+    refuses(acc, cp({ seq: 1, count: 2, root: chainRoot(entries), amount: 3 }), 'ERR_CHECKPOINT_MISMATCH')
+    refuses(acc, cp({ seq: 1, count: 2, root: chainRoot(entries), amount: 1 }), 'ERR_CHECKPOINT_MISMATCH')
+    acc.accept(cp({ seq: 1, count: 2, root: chainRoot(entries), amount: 2 }))
+  })
+
+  it('a checkpoint may not name a count before the last accepted one, even with its old root', () => {
+    const { acc, entries } = account(2, [400, 600, 500])
+    acc.accept(cp({ seq: 1, count: 3, root: chainRoot(entries), amount: 3 }))
+    refuses(acc, cp({ seq: 2, count: 2, root: chainRoot(entries.slice(0, 2)), amount: 3 }), 'ERR_CHECKPOINT_REGRESSED')
+  })
+})
+
+describe('verdicts (verdictOf)', () => {
+  const timeoutMs = 5_000
+  const work = { requirements: { memoryMiB: 64, timeoutMs, maxPrice: 1 }, replicas: 2, quorum: 2 } as unknown as TaskWork
+  const result = (worker: string, stdout: string, extra: Partial<ReplicaResult> = {}): ReplicaResult => ({
+    worker, leaseId: 'lease', exitCode: 0, outputCid: rawCid(utf8(stdout)), stdout: utf8(stdout), stderr: new Uint8Array(0),
+    cpuMs: 100, wallMs: 120, cost: 0.25, ...extra
+  })
+  const records: ReplicaRecord[] = [{ worker: 'a', status: 'done' }, { worker: 'b', status: 'done' }]
+  const of = (input: Omit<VerdictInput, 'work' | 'records'>): ReturnType<typeof verdictOf> => verdictOf({ work, records, ...input })
+  const text = (b: Uint8Array | undefined): string => new TextDecoder().decode(b)
+
+  it('verified: completed with the agreeing output; the cost is the agreeing replicas\'', () => {
+    const results = [result('a', 'right'), result('b', 'right', { cost: 0.5 }), result('c', 'wrong')]
+    const key = keyOfResult(results[0])
+    const verdict = of({ verdict: { kind: 'verified', key, agreeing: ['a', 'b'], outvoted: ['c'] }, outputKey: key, paidKey: key, results })
+    expect(verdict).toMatchObject({ status: 'completed', verified: true, agreeing: ['a', 'b'], cost: 0.75, replicas: records })
+    expect(text(verdict.output?.stdout)).toBe('right')
+    expect(verdict.output?.outputCid.equals(rawCid(utf8('right')))).toBe(true)
+    expect(verdict.error).toBeUndefined()
+    expect(verdict).not.toHaveProperty('spotCheck')
+  })
+
+  it('a non-zero exit code that the quorum agrees on is still completed', () => {
+    const results = [result('a', '', { exitCode: 3 }), result('b', '', { exitCode: 3 })]
+    const key = keyOfResult(results[0])
+    expect(of({ verdict: { kind: 'verified', key, agreeing: ['a', 'b'], outvoted: [] }, outputKey: key, paidKey: key, results })).toMatchObject({ status: 'completed', verified: true, output: { exitCode: 3 } })
+    expect(keyOfResult(results[0])).not.toBe(keyOfResult(result('a', '')))
+  })
+
+  it('a run past its time limit is timed-out, not completed, even when the replicas agree', () => {
+    const results = [result('a', 'partial', { exitCode: -1, trap: 'timeout' }), result('b', 'partial', { exitCode: -1, trap: 'timeout' })]
+    const key = keyOfResult(results[0])
+    const verdict = of({ verdict: { kind: 'verified', key, agreeing: ['a', 'b'], outvoted: [] }, outputKey: key, paidKey: key, results })
+    expect(verdict).toMatchObject({ status: 'timed-out', verified: true, error: { code: 'ERR_TASK_TIMEOUT' } })
+    expect(verdict.error?.message).toContain(`${timeoutMs} ms`)
+    expect(text(verdict.output?.stdout)).toBe('partial')
+  })
+
+  it('a module that could not run is failed, with its fault as the error', () => {
+    for (const trap of ['InvalidModuleError: not wasm', 'ForbiddenImportError: env.x', 'MemoryLimitError: 9000 MiB', 'ModuleCidMismatchError: cid']) {
+      const results = [result('a', '', { exitCode: -1, trap })]
+      const key = keyOfResult(results[0])
+      expect(of({ verdict: { kind: 'verified', key, agreeing: ['a'], outvoted: [] }, outputKey: key, paidKey: key, results })).toMatchObject({ status: 'failed', error: { code: 'ERR_INVALID_MODULE', message: trap } })
+    }
+    // A trap of the program itself is its outcome, not a failure of the module.
+    const results = [result('a', '', { exitCode: -1, trap: 'unreachable' })]
+    const key = keyOfResult(results[0])
+    expect(of({ verdict: { kind: 'verified', key, agreeing: ['a'], outvoted: [] }, outputKey: key, paidKey: key, results }).status).toBe('completed')
+  })
+
+  it('unverified (the replicas did not agree) has no output, no agreeing worker and costs nothing', () => {
+    const results = [result('a', 'one'), result('b', 'two'), result('c', 'three')]
+    const verdict = of({ verdict: { kind: 'unverified', keys: results.map(keyOfResult) }, results })
+    expect(verdict).toMatchObject({ status: 'unverified', verified: false, agreeing: [], cost: 0, error: { code: 'ERR_NO_QUORUM' } })
+    expect(verdict.output).toBeUndefined()
+    expect(verdict.error?.message).toContain('3 results, 3 different outputs')
+  })
+
+  it('too few replicas for the quorum but all agreeing: their output is shown, labelled unverified, and nobody is paid', () => {
+    const results = [result('a', 'alone')]
+    const key = keyOfResult(results[0])
+    const verdict = of({ verdict: { kind: 'unverified', keys: [key] }, outputKey: key, results })
+    expect(verdict).toMatchObject({ status: 'unverified', verified: false, agreeing: ['a'], cost: 0, error: { code: 'ERR_NOT_VERIFIED' } })
+    expect(verdict.error?.message).toContain('1 of 2 needed')
+    expect(text(verdict.output?.stdout)).toBe('alone')
+  })
+
+  it('a failed spot check: the local output is the answer, not verified; only replicas matching it are paid', () => {
+    const results = [result('a', 'liar'), result('b', 'liar')]
+    const local: TaskOutcome = { exitCode: 0, stdout: utf8('truth'), stderr: utf8('log'), stdoutTruncated: false, stderrTruncated: false, wallMs: 5, cpuMs: 5 }
+    const localKey = keyOfResult({ outputCid: rawCid(local.stdout), exitCode: 0 })
+    const verdict = of({ verdict: { kind: 'verified', key: keyOfResult(results[0]), agreeing: ['a', 'b'], outvoted: [] }, outputKey: localKey, paidKey: localKey, results, spotCheck: 'failed', local })
+    expect(verdict).toMatchObject({ status: 'unverified', verified: false, spotCheck: 'failed', agreeing: [], cost: 0 })
+    expect(text(verdict.output?.stdout)).toBe('truth')
+    expect(text(verdict.output?.stderr)).toBe('log')
+    expect(verdict.output?.outputCid.equals(rawCid(utf8('truth')))).toBe(true)
+    // An outvoted honest replica that matches the local run is the one paid.
+    const mixed = [result('a', 'liar'), result('b', 'liar'), result('c', 'truth', { cost: 0.1 })]
+    const again = of({ verdict: { kind: 'verified', key: keyOfResult(mixed[0]), agreeing: ['a', 'b'], outvoted: ['c'] }, outputKey: localKey, paidKey: localKey, results: mixed, spotCheck: 'failed', local })
+    expect(again).toMatchObject({ agreeing: ['c'], cost: 0.1, verified: false })
+  })
+
+  it('a spot check that passed, or could not be run here, leaves a verified result verified', () => {
+    const results = [result('a', 'right'), result('b', 'right')]
+    const key = keyOfResult(results[0])
+    const verified = { kind: 'verified' as const, key, agreeing: ['a', 'b'], outvoted: [] }
+    expect(of({ verdict: verified, outputKey: key, paidKey: key, results, spotCheck: 'passed' })).toMatchObject({ status: 'completed', verified: true, spotCheck: 'passed' })
+    expect(of({ verdict: verified, outputKey: key, paidKey: key, results, spotCheck: 'not-checked' })).toMatchObject({ status: 'completed', verified: true, spotCheck: 'not-checked' })
+  })
+})

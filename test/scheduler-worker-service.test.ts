@@ -1,0 +1,261 @@
+/**
+ * The worker side of the market without a network: a WorkerService built from a hand-made
+ * components object answers lease offers (bids, declines, silence, the answer cache), turns
+ * accepts into co-signed leases (and refuses the wrong ones), and serves lease streams over
+ * `channelPair()`, including opens of leases it does not hold or that already ended.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import { readFileSync } from 'node:fs'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { CID } from 'multiformats/cid'
+import { createSigner, type Signer } from '../src/proofs/signing.ts'
+import { rawCid } from '../src/proofs/encoding.ts'
+import { leaseId, signAck, signLeaseAsRequester, verifyLease, type Lease, type LeaseBody } from '../src/proofs/lease.ts'
+import { InvalidSignatureError } from '../src/errors.ts'
+import { channelPair, type ChannelOpener } from '../src/transport.ts'
+import { openStore, type Store } from '../src/node/storage.ts'
+import type { Capacity } from '../src/shared/capacity.ts'
+import { BlobStore } from '../src/scheduler/blob-store.ts'
+import { JobStore, type LeaseRecord } from '../src/scheduler/job-store.ts'
+import { createExecutor, type WasiExecutor } from '../src/scheduler/executor/index.ts'
+import { WorkerService } from '../src/scheduler/worker/service.ts'
+import type { LeaseSummary } from '../src/scheduler/worker/lease-server.ts'
+import { offerId, signOffer, verifyBid, verifyDecline, type OfferBody, type SignedBid, type SignedOffer } from '../src/scheduler/messages.ts'
+import { parseWorkerFrame, type WorkerFrame } from '../src/scheduler/lease-frames.ts'
+import { createJob, jobTaskSpec } from '../src/scheduler/job.ts'
+import { BID_TTL_MS, MAX_LEASE_FRAME_BYTES } from '../src/scheduler/constants.ts'
+import { AcceptReplayedError, ProtocolViolationError, UnknownOfferError } from '../src/scheduler/errors.ts'
+import { waitFor } from './helpers.ts'
+
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
+const ECHO = new Uint8Array(readFileSync(new URL('../examples/echo.wasm', import.meta.url)))
+
+async function newSigner (): Promise<Signer> {
+  return createSigner(await generateKeyPair('Ed25519'))
+}
+
+describe('WorkerService (no network)', () => {
+  let requester: Signer
+  let worker: Signer
+  let other: Signer
+  let store: Store
+  let executor: WasiExecutor
+  let capacity: Capacity
+  let funded: boolean
+  const asked: Array<[string, number]> = []
+  const opened: Lease[] = []
+  const ended: LeaseSummary[] = []
+  let svc: WorkerService
+
+  const noChannels: ChannelOpener = { open: async () => { throw new Error('no network in this test') } }
+
+  beforeAll(async () => {
+    ;[requester, worker, other] = await Promise.all([newSigner(), newSigner(), newSigner()])
+    store = await openStore()
+    executor = createExecutor({ workers: 1 })
+    await executor.start()
+    const blobs = new BlobStore(store)
+    await blobs.start()
+    svc = new WorkerService({
+      signer: worker,
+      executor,
+      blobs,
+      records: new JobStore(store),
+      channels: noChannels,
+      capacity: () => capacity,
+      canPay: async (peer, amount) => { asked.push([peer, amount]); return funded },
+      reportPeer: () => {}
+    }, { onLeaseOpened: (lease) => { opened.push(lease) }, onLeaseEnded: (summary) => { ended.push(summary) } })
+    svc.start()
+  })
+
+  afterAll(async () => {
+    svc?.stop()
+    await executor?.stop()
+    await store?.close()
+  })
+
+  function reset (): void {
+    capacity = { cores: 2, memoryMiB: 512, slots: 4, pricePerCpuSecond: 2, runtimes: ['wasi-p1'] }
+    funded = true
+    asked.length = 0
+  }
+
+  function offer (extra: Partial<OfferBody> = {}, signer = requester): { offer: SignedOffer, id: CID } {
+    const now = Date.now()
+    const body: OfferBody = {
+      v: 1, requester: signer.peerId, nonce: new Uint8Array(16).map(() => Math.floor(Math.random() * 256)), runtime: 'wasi-p1',
+      memoryMiB: 256, maxTaskMs: 30_000, maxPrice: 5, slots: 2, maxCredits: 1_000, durationMs: 600_000, createdAt: now, expiresAt: now + 30_000, ...extra
+    }
+    return { offer: signOffer(signer, body), id: offerId(body) }
+  }
+
+  async function bidOn (o: { offer: SignedOffer, id: CID }): Promise<SignedBid> {
+    const answer = await svc.answerOffer(o.offer, o.id, true)
+    if (answer?.response.t !== 'bid') throw new Error(`expected a bid, got ${answer?.response.t}`)
+    return answer.response.bid
+  }
+
+  function acceptBody (o: { offer: SignedOffer, id: CID }, bid: SignedBid, extra: Partial<LeaseBody> = {}): LeaseBody {
+    const now = Date.now()
+    return {
+      v: 1, offerId: o.id, requester: o.offer.body.requester, worker: worker.peerId, price: bid.body.price, slots: bid.body.slots,
+      maxCredits: o.offer.body.maxCredits, memoryMiB: o.offer.body.memoryMiB, maxTaskMs: o.offer.body.maxTaskMs, acceptedAt: now,
+      expiresAt: now + o.offer.body.durationMs, ...extra
+    }
+  }
+
+  async function declineReason (o: { offer: SignedOffer, id: CID }, direct = true): Promise<string | undefined> {
+    const answer = await svc.answerOffer(o.offer, o.id, direct)
+    if (answer?.response.t !== 'decline') return undefined
+    verifyDecline(answer.response.decline)
+    return answer.response.decline.body.reason
+  }
+
+  it('bids on an offer it can serve: its price, granted slots, a short expiry, signed; the same offer again gets the same answer', async () => {
+    reset()
+    const o = offer()
+    const before = Date.now()
+    const answer = await svc.answerOffer(o.offer, o.id, false)
+    expect(answer?.fresh).toBe(true)
+    const bid = (answer?.response as { bid: SignedBid }).bid
+    verifyBid(bid)
+    expect(bid.body).toMatchObject({ worker: worker.peerId, requester: requester.peerId, price: 2, slots: 2, freeSlots: 4 })
+    expect(bid.body.offerId.equals(o.id)).toBe(true)
+    expect(bid.body.expiresAt).toBeGreaterThanOrEqual(before + BID_TTL_MS)
+    // The requester's funds were asked about for the offer's cap.
+    expect(asked).toEqual([[requester.peerId, 1_000]])
+    // Gossip and direct copies of one offer: one bid.
+    const again = await svc.answerOffer(o.offer, o.id, true)
+    expect(again).toEqual({ response: answer?.response, fresh: false })
+  })
+
+  it('silent on its own offers; not-targeted only to a direct offer; funds when the requester cannot pay', async () => {
+    reset()
+    const own = offer({}, worker)
+    expect(await svc.answerOffer(own.offer, own.id, true)).toBeUndefined()
+    const elsewhere = offer({ peers: [other.peerId] })
+    expect(await svc.answerOffer(elsewhere.offer, elsewhere.id, false)).toBeUndefined()
+    expect(await declineReason(elsewhere, true)).toBe('not-targeted')
+    funded = false
+    expect(await declineReason(offer())).toBe('funds')
+    expect(await declineReason(offer({ memoryMiB: 513 }))).toBe('memory')
+    expect(await declineReason(offer({ maxPrice: 1 }))).toBe('price')
+  })
+
+  it('busy is not remembered: the same offer gets a bid once there is room', async () => {
+    reset()
+    capacity.slots = 0
+    const o = offer()
+    expect(await declineReason(o)).toBe('busy')
+    capacity.slots = 4
+    expect((await svc.answerOffer(o.offer, o.id, true))?.response.t).toBe('bid')
+  })
+
+  it('turns an accept into a co-signed lease; the same accept again is a replay', async () => {
+    reset()
+    const o = offer()
+    const body = acceptBody(o, await bidOn(o))
+    const lease = await svc.accept({ body, requesterSig: signLeaseAsRequester(requester, body) }, requester.peerId)
+    verifyLease(lease)
+    expect(leaseId(lease.body).equals(leaseId(body))).toBe(true)
+    expect(opened.at(-1)).toBe(lease)
+    await expect(svc.accept({ body, requesterSig: lease.requesterSig }, requester.peerId)).rejects.toBeInstanceOf(AcceptReplayedError)
+    // The open lease's cap counts against what this requester may still owe here.
+    expect(svc.committedTo(requester.peerId)).toBeGreaterThanOrEqual(body.maxCredits)
+    expect(svc.committedTo(other.peerId)).toBe(0)
+  })
+
+  it('refuses accepts from the wrong peer, with a bad signature, for an unknown offer, or by another requester than the offer\'s', async () => {
+    reset()
+    const o = offer()
+    const bid = await bidOn(o)
+    const body = acceptBody(o, bid)
+    const requesterSig = signLeaseAsRequester(requester, body)
+    await expect(svc.accept({ body, requesterSig }, other.peerId)).rejects.toBeInstanceOf(ProtocolViolationError)
+    await expect(svc.accept({ body, requesterSig: new Uint8Array(64) }, requester.peerId)).rejects.toBeInstanceOf(InvalidSignatureError)
+    const unknown = { ...body, offerId: rawCid(utf8('no such offer')) }
+    await expect(svc.accept({ body: unknown, requesterSig: signLeaseAsRequester(requester, unknown) }, requester.peerId)).rejects.toBeInstanceOf(UnknownOfferError)
+    const cheaper = { ...body, price: 1 }
+    await expect(svc.accept({ body: cheaper, requesterSig: signLeaseAsRequester(requester, cheaper) }, requester.peerId)).rejects.toBeInstanceOf(ProtocolViolationError)
+    // Another peer takes up the bid made on requester's offer, under its own name.
+    const hijack = { ...body, requester: other.peerId }
+    await expect(svc.accept({ body: hijack, requesterSig: signLeaseAsRequester(other, hijack) }, other.peerId)).rejects.toThrow(/another requester/)
+    // None of those used up the bid.
+    verifyLease(await svc.accept({ body, requesterSig }, requester.peerId))
+  })
+
+  it('refuses an accept with ERR_FUNDS when the requester can no longer pay the cap', async () => {
+    reset()
+    const o = offer()
+    const body = acceptBody(o, await bidOn(o))
+    funded = false
+    await expect(svc.accept({ body, requesterSig: signLeaseAsRequester(requester, body) }, requester.peerId)).rejects.toMatchObject({ code: 'ERR_FUNDS' })
+  })
+
+  it('serves a lease stream from open to end, records it, and answers a later open of the ended lease with ERR_UNKNOWN_LEASE', async () => {
+    reset()
+    const o = offer()
+    const body = acceptBody(o, await bidOn(o))
+    const lease = await svc.accept({ body, requesterSig: signLeaseAsRequester(requester, body) }, requester.peerId)
+    const held = svc.load().leases // this one, and the ones earlier tests accepted and never opened
+    const [mine, theirs] = channelPair(requester.peerId, worker.peerId, { maxFrameBytes: MAX_LEASE_FRAME_BYTES })
+    const serving = svc.serveLease(theirs)
+    const job = createJob(requester.peerId, { module: ECHO, input: utf8('leased'), memoryMiB: 64, timeoutMs: 10_000 })
+    const spec = jobTaskSpec(job.id, job.body)
+    await mine.send({ t: 'open', lease })
+    await mine.send({ t: 'tasks', tasks: [{ spec, deadline: Date.now() + 60_000, stdin: utf8('leased') }] })
+    const next = async (): Promise<WorkerFrame> => {
+      while (true) {
+        const frame = parseWorkerFrame(await mine.receive())
+        if (frame.t === 'want') {
+          for (const cid of frame.cids) {
+            await mine.send({ t: 'chunk', cid, data: ECHO })
+            await mine.send({ t: 'end', cid })
+          }
+          continue
+        }
+        if (frame.t !== 'running' && frame.t !== 'ping') return frame
+      }
+    }
+    const results = await next()
+    expect(results.t === 'results' && results.results.map((r) => r.out.toString())).toEqual([rawCid(utf8('leased')).toString()])
+    await mine.send({ t: 'close' })
+    const cp = await next()
+    if (cp.t !== 'checkpoint') throw new Error(`expected a checkpoint, got ${cp.t}`)
+    expect(await next()).toMatchObject({ t: 'end', code: 'closed' })
+    const c = cp.checkpoint.body
+    await mine.send({ t: 'ack', ack: signAck(requester, { v: 1, lease: c.lease, requester: requester.peerId, seq: c.seq, count: c.count, root: c.root, paid: c.amount, refused: 0 }), refused: [] })
+    await serving
+    const id = leaseId(lease.body).toString()
+    expect(ended.at(-1)).toMatchObject({ leaseId: id, requester: requester.peerId, tasks: 1, paid: c.amount, reason: 'closed' })
+    await waitFor(async () => {
+      for await (const record of new JobStore(store).allLeases()) if ((record as LeaseRecord).leaseId === id) return record
+      return undefined
+    }, { what: 'the lease record' })
+    expect(svc.load().leases).toBe(held - 1)
+
+    // Task frames for a lease that ended: its stream cannot be opened again.
+    const [mine2, theirs2] = channelPair(requester.peerId, worker.peerId, { maxFrameBytes: MAX_LEASE_FRAME_BYTES })
+    const again = svc.serveLease(theirs2)
+    await mine2.send({ t: 'open', lease })
+    expect(parseWorkerFrame(await mine2.receive())).toMatchObject({ t: 'error', code: 'ERR_UNKNOWN_LEASE' })
+    await again
+  })
+
+  it('a lease stream that does not start with open, or is opened by someone else, is a protocol violation', async () => {
+    reset()
+    const [mine, theirs] = channelPair(requester.peerId, worker.peerId)
+    const serving = svc.serveLease(theirs)
+    await mine.send({ t: 'ping' })
+    await expect(serving).rejects.toBeInstanceOf(ProtocolViolationError)
+
+    const o = offer()
+    const body = acceptBody(o, await bidOn(o))
+    const lease = await svc.accept({ body, requesterSig: signLeaseAsRequester(requester, body) }, requester.peerId)
+    const [intruder, theirs2] = channelPair(other.peerId, worker.peerId)
+    const stolen = svc.serveLease(theirs2)
+    await intruder.send({ t: 'open', lease })
+    await expect(stolen).rejects.toThrow(/someone other than its requester/)
+  })
+})

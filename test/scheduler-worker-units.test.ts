@@ -1,0 +1,260 @@
+/**
+ * A worker's decisions and its slots, with made-up inputs: whether to bid on a lease offer (each
+ * decline reason), the terms of its bid, the checks on an accept, and the slot scheduler shared
+ * by its leases (per-lease limits, round robin between leases, aborts, start estimates).
+ */
+import { describe, it, expect, beforeAll } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { createSigner } from '../src/proofs/signing.ts'
+import { valueCid } from '../src/proofs/encoding.ts'
+import type { LeaseBody } from '../src/proofs/lease.ts'
+import type { Capacity } from '../src/shared/capacity.ts'
+import { bidTerms, checkAccept, judgeOffer, MAX_SKEW_MS, type OfferContext } from '../src/scheduler/worker/admission.ts'
+import { SlotScheduler } from '../src/scheduler/worker/slots.ts'
+import type { BidBody, OfferBody } from '../src/scheduler/messages.ts'
+import { ProtocolViolationError } from '../src/scheduler/errors.ts'
+import { BID_TTL_MS, MAX_WORKER_LEASES, WORKER_QUEUE_PER_SLOT } from '../src/scheduler/constants.ts'
+import { maxTaskCost } from '../src/scheduler/task.ts'
+
+const NOW = 1_700_000_000_000
+
+describe('admission (judgeOffer, bidTerms, checkAccept)', () => {
+  let self: string
+  let requester: string
+  let other: string
+
+  beforeAll(async () => {
+    ;[self, requester, other] = await Promise.all([0, 1, 2].map(async () => createSigner(await generateKeyPair('Ed25519')).peerId))
+  })
+
+  const capacity = (extra: Partial<Capacity> = {}): Capacity => ({ cores: 4, memoryMiB: 1024, slots: 4, pricePerCpuSecond: 2, runtimes: ['wasi-p1'], ...extra })
+  const offer = (extra: Partial<OfferBody> = {}): OfferBody => ({
+    v: 1, requester, nonce: new Uint8Array(16), runtime: 'wasi-p1', memoryMiB: 256, maxTaskMs: 30_000, maxPrice: 5, slots: 8,
+    maxCredits: 10_000, durationMs: 600_000, createdAt: NOW, expiresAt: NOW + 30_000, ...extra
+  })
+  const ctx = (extra: Partial<OfferContext> = {}): OfferContext => ({ self, capacity: capacity(), now: NOW, leases: 0, queued: 0, ...extra })
+
+  it('bids (no reason) on an offer it can serve, also one that names it among others', () => {
+    expect(judgeOffer(offer(), ctx())).toBeUndefined()
+    expect(judgeOffer(offer({ peers: [other, self] }), ctx())).toBeUndefined()
+    // Exactly at its limits: memory equal, price equal, a cap covering exactly one task.
+    expect(judgeOffer(offer({ memoryMiB: 1024, maxPrice: 2, maxCredits: maxTaskCost(30_000, 2) }), ctx())).toBeUndefined()
+  })
+
+  it('stays silent on its own offers, and declines not-targeted when the offer names only others', () => {
+    expect(judgeOffer(offer({ requester: self }), ctx())).toBe('silent')
+    expect(judgeOffer(offer({ requester: self, peers: [other] }), ctx())).toBe('silent')
+    expect(judgeOffer(offer({ peers: [other] }), ctx())).toBe('not-targeted')
+  })
+
+  const declines: Array<[string, string, () => [OfferBody, OfferContext]]> = [
+    ['expired', 'an offer past its expiry', () => [offer({ expiresAt: NOW }), ctx()]],
+    ['runtime', 'a runtime it does not have', () => [offer(), ctx({ capacity: capacity({ runtimes: [] }) })]],
+    ['memory', 'more memory per task than it has', () => [offer({ memoryMiB: 1025 }), ctx()]],
+    ['price', 'a price cap below its price', () => [offer({ maxPrice: 1 }), ctx()]],
+    ['funds', 'a credit cap that does not cover one task at its price', () => [offer({ maxCredits: maxTaskCost(30_000, 2) - 1 }), ctx()]],
+    ['busy', 'no slots at all', () => [offer(), ctx({ capacity: capacity({ slots: 0 }) })]],
+    ['busy', 'as many leases as it serves', () => [offer(), ctx({ leases: MAX_WORKER_LEASES })]],
+    ['busy', 'a full queue', () => [offer(), ctx({ queued: 4 * WORKER_QUEUE_PER_SLOT })]]
+  ]
+
+  for (const [reason, what, make] of declines) {
+    it(`declines ${reason} for ${what}`, () => {
+      const [o, c] = make()
+      expect(judgeOffer(o, c)).toBe(reason)
+    })
+  }
+
+  it('is not busy one queued task short of the queue cap, or one lease short of the lease cap', () => {
+    expect(judgeOffer(offer(), ctx({ queued: 4 * WORKER_QUEUE_PER_SLOT - 1, leases: MAX_WORKER_LEASES - 1 }))).toBeUndefined()
+  })
+
+  it('bid terms: its own price, slots within the offer and its capacity, free slots now, a short expiry', () => {
+    const terms = bidTerms(offer({ slots: 8 }), capacity({ slots: 4 }), 1, NOW)
+    expect(terms).toEqual({ price: 2, slots: 4, freeSlots: 3, expiresAt: NOW + BID_TTL_MS })
+    expect(bidTerms(offer({ slots: 2 }), capacity({ slots: 4 }), 0, NOW).slots).toBe(2)
+    // Overloaded (more running than slots): no free slots, never negative.
+    expect(bidTerms(offer(), capacity({ slots: 4 }), 6, NOW).freeSlots).toBe(0)
+    // A bid never outlives the offer.
+    expect(bidTerms(offer({ expiresAt: NOW + 1_000 }), capacity(), 0, NOW).expiresAt).toBe(NOW + 1_000)
+  })
+
+  const bid = (extra: Partial<BidBody> = {}): BidBody => ({
+    v: 1, offerId: valueCid({ offer: 1 }), worker: self, requester, price: 2, slots: 4, freeSlots: 4, expiresAt: NOW + BID_TTL_MS, ...extra
+  })
+  const accept = (extra: Partial<LeaseBody> = {}): LeaseBody => ({
+    v: 1, offerId: valueCid({ offer: 1 }), requester, worker: self, price: 2, slots: 4, maxCredits: 10_000, memoryMiB: 256,
+    maxTaskMs: 30_000, acceptedAt: NOW, expiresAt: NOW + 600_000, ...extra
+  })
+
+  it('an accept matching the offer and the bid passes (fewer slots than granted, a lower cap, a shorter lease too)', () => {
+    expect(checkAccept(accept(), offer(), bid(), NOW)).toBeUndefined()
+    expect(checkAccept(accept({ slots: 1, maxCredits: 60, expiresAt: NOW + 1 }), offer(), bid(), NOW)).toBeUndefined()
+    expect(checkAccept(accept({ acceptedAt: NOW - MAX_SKEW_MS, expiresAt: NOW - MAX_SKEW_MS + 600_000 }), offer(), bid(), NOW)).toBeUndefined()
+  })
+
+  const mismatches: Array<[string, () => Partial<LeaseBody>, RegExp]> = [
+    ['another price than the bid', () => ({ price: 1 }), /price 1, the bid was 2/],
+    ['more slots than the bid granted', () => ({ slots: 5 }), /5 slots, the bid granted 4/],
+    ['other memory than the offer', () => ({ memoryMiB: 128 }), /other task limits/],
+    ['another task time limit than the offer', () => ({ maxTaskMs: 60_000 }), /other task limits/],
+    ['a cap over the offer\'s', () => ({ maxCredits: 10_001 }), /cap of 10001, over the offer's 10000/],
+    ['a cap below the cost of one task', () => ({ maxCredits: maxTaskCost(30_000, 2) - 1 }), /below the cost of one task/],
+    ['a time far from ours (past)', () => ({ acceptedAt: NOW - MAX_SKEW_MS - 1 }), /far from ours/],
+    ['a time far from ours (future)', () => ({ acceptedAt: NOW + MAX_SKEW_MS + 1, expiresAt: NOW + MAX_SKEW_MS + 2 }), /far from ours/],
+    ['an expiry already past', () => ({ acceptedAt: NOW - 1_000, expiresAt: NOW }), /already expired/],
+    ['a lease longer than offered', () => ({ expiresAt: NOW + 600_001 }), /longer than offered/],
+    ['another requester than the offer\'s', () => ({ requester: other }), /another requester/]
+  ]
+
+  for (const [what, change, message] of mismatches) {
+    it(`refuses an accept with ${what}`, () => {
+      const body = accept(change())
+      expect(() => { checkAccept(body, offer(), bid(), NOW) }).toThrow(ProtocolViolationError)
+      expect(() => { checkAccept(body, offer(), bid(), NOW) }).toThrow(message)
+    })
+  }
+})
+
+describe('slots (SlotScheduler)', () => {
+  const never = new AbortController().signal
+
+  /** Acquires and records the order in which waiters get their slot. */
+  function recorder (slots: SlotScheduler): { order: string[], releases: Map<string, () => void>, acquire: (lease: string, name: string, leaseSlots?: number, signal?: AbortSignal) => Promise<void> } {
+    const order: string[] = []
+    const releases = new Map<string, () => void>()
+    return {
+      order,
+      releases,
+      acquire: async (lease, name, leaseSlots = 4, signal = never) => {
+        const release = await slots.acquire(lease, leaseSlots, signal)
+        order.push(name)
+        releases.set(name, release)
+      }
+    }
+  }
+  const settle = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
+
+  it('a lease runs at most its own slots at once, even with node slots free', async () => {
+    const slots = new SlotScheduler(() => 4)
+    const r = recorder(slots)
+    await r.acquire('A', 'a1', 1)
+    const a2 = r.acquire('A', 'a2', 1)
+    await r.acquire('B', 'b1', 1) // another lease is not held up by A's limit
+    await settle()
+    expect(r.order).toEqual(['a1', 'b1'])
+    expect(slots.active).toBe(2)
+    expect(slots.queued).toBe(1)
+    r.releases.get('a1')?.()
+    await a2
+    expect(r.order).toEqual(['a1', 'b1', 'a2'])
+    expect(slots.queued).toBe(0)
+  })
+
+  it('the node\'s slots cap all leases together; a release is idempotent', async () => {
+    const slots = new SlotScheduler(() => 2)
+    const r = recorder(slots)
+    await r.acquire('A', 'a1')
+    await r.acquire('A', 'a2')
+    const a3 = r.acquire('A', 'a3')
+    await settle()
+    expect(slots.active).toBe(2)
+    const release = r.releases.get('a1') as () => void
+    release()
+    release() // twice: frees one slot, not two
+    await a3
+    expect(slots.active).toBe(2)
+    const a4 = r.acquire('A', 'a4')
+    await settle()
+    expect(r.order).toEqual(['a1', 'a2', 'a3'])
+    r.releases.get('a2')?.()
+    await a4
+  })
+
+  it('leases with waiters take turns (round robin): a deep queue does not starve another lease', async () => {
+    const slots = new SlotScheduler(() => 1)
+    const r = recorder(slots)
+    await r.acquire('A', 'a0')
+    const waiting = [r.acquire('A', 'a1'), r.acquire('A', 'a2'), r.acquire('A', 'a3'), r.acquire('B', 'b1'), r.acquire('B', 'b2'), r.acquire('C', 'c1')]
+    await settle()
+    expect(slots.queued).toBe(6)
+    for (let i = 0; i < 6; i++) {
+      const last = r.order[r.order.length - 1]
+      r.releases.get(last)?.()
+      await settle()
+    }
+    await Promise.all(waiting)
+    expect(r.order).toEqual(['a0', 'a1', 'b1', 'c1', 'a2', 'b2', 'a3'])
+  })
+
+  it('a lease at its own limit lets another lease\'s waiter go first', async () => {
+    const slots = new SlotScheduler(() => 2)
+    const r = recorder(slots)
+    await r.acquire('A', 'a1', 1)
+    await r.acquire('B', 'b1', 2)
+    const later = [r.acquire('A', 'a2', 1), r.acquire('B', 'b2', 2)]
+    await settle()
+    // B frees a slot: A is still at its limit of 1, so B's own waiter takes it.
+    r.releases.get('b1')?.()
+    await later[1]
+    expect(r.order).toEqual(['a1', 'b1', 'b2'])
+    r.releases.get('a1')?.()
+    await later[0]
+    expect(r.order).toEqual(['a1', 'b1', 'b2', 'a2'])
+  })
+
+  it('an aborted waiter leaves the queue with the abort reason; the slot goes to the next one', async () => {
+    const slots = new SlotScheduler(() => 1)
+    const r = recorder(slots)
+    await r.acquire('A', 'a0')
+    const controller = new AbortController()
+    const aborted = r.acquire('A', 'a1', 4, controller.signal)
+    const next = r.acquire('B', 'b1')
+    await settle()
+    expect(slots.queued).toBe(2)
+    const reason = new Error('cancelled by the requester')
+    controller.abort(reason)
+    await expect(aborted).rejects.toBe(reason)
+    expect(slots.queued).toBe(1)
+    r.releases.get('a0')?.()
+    await next
+    expect(r.order).toEqual(['a0', 'b1'])
+    // Already aborted: refused at once, nothing queued.
+    await expect(slots.acquire('A', 1, controller.signal)).rejects.toBe(reason)
+    expect(slots.queued).toBe(0)
+  })
+
+  it('clear fails every waiter (the node is stopping)', async () => {
+    const slots = new SlotScheduler(() => 1)
+    const r = recorder(slots)
+    await r.acquire('A', 'a0')
+    const waiters = [r.acquire('A', 'a1'), r.acquire('B', 'b1')]
+    await settle()
+    slots.clear(new Error('the node is stopping'))
+    for (const w of waiters) await expect(w).rejects.toThrow('the node is stopping')
+    expect(slots.queued).toBe(0)
+  })
+
+  it('estimateStart: the work ahead spread over the slots, at the typical (moving average) run time', async () => {
+    let n = 2
+    const slots = new SlotScheduler(() => n)
+    expect(slots.typicalRunMs).toBe(0)
+    expect(slots.estimateStart(NOW)).toBe(NOW)
+    slots.observe(100)
+    expect(slots.typicalRunMs).toBe(100)
+    slots.observe(200)
+    expect(slots.typicalRunMs).toBeCloseTo(110) // 100 × 0.9 + 200 × 0.1
+    const r = recorder(slots)
+    await r.acquire('A', 'a1')
+    expect(slots.estimateStart(NOW)).toBe(NOW) // a slot is free
+    await r.acquire('A', 'a2')
+    expect(slots.estimateStart(NOW)).toBe(NOW + 110) // both busy: one run ahead over 2 slots
+    const waiting = [r.acquire('A', 'a3'), r.acquire('B', 'b1'), r.acquire('B', 'b2')]
+    await settle()
+    expect(slots.estimateStart(NOW)).toBe(NOW + 2 * 110) // 3 queued + 1: two rounds
+    n = 1 // the capacity shrank: the same work takes longer
+    expect(slots.estimateStart(NOW)).toBe(NOW + 5 * 110)
+    slots.clear(new Error('done'))
+    await Promise.allSettled(waiting)
+  })
+})
