@@ -449,7 +449,7 @@ describe('LeaseClient (requester side) against a hand-written worker', () => {
     expect(run.ended).toEqual([])
   })
 
-  it('a result for a task it was never given fails the lease with blame; the tasks it held are failed over', async () => {
+  it('a result for a task it was never given fails the lease with blame (reported once); the tasks it held are failed over as lost', async () => {
     const run = open()
     const given = work('given')
     run.client.assign(given)
@@ -457,7 +457,7 @@ describe('LeaseClient (requester side) against a hand-written worker', () => {
     const stranger = work('never given')
     await run.theirs.send({ t: 'results', results: [resultOf(stranger.id, utf8('never given'), 1)] })
     await expectFailed(run, 'ERR_BAD_RESULT')
-    expect(run.failed).toEqual([expect.objectContaining({ task: given.idText, kind: 'blamed', blame: 'WrongResult' })])
+    expect(run.failed).toEqual([expect.objectContaining({ task: given.idText, kind: 'lost' })])
     expect(run.results).toEqual([])
   })
 

@@ -6,11 +6,9 @@ export const DECLINE_REASONS = [
   'memory', // the tasks need more memory than offered
   'runtime', // runtime not supported
   'price', // our price is above the offer's maximum
-  'deadline', // the task time limit or the lease duration is more than we take
   'funds', // the requester's spendable balance does not cover the lease's credit cap
   'not-targeted', // the offer names other peers (answered only on a direct offer; gossip gets silence)
-  'expired', // the offer arrived after its expiry
-  'invalid' // the offer did not validate
+  'expired' // the offer arrived after its expiry
 ] as const
 export type DeclineReason = typeof DECLINE_REASONS[number]
 

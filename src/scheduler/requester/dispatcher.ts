@@ -374,7 +374,7 @@ export class Dispatcher {
         replicas: state.records,
         agreeing: [],
         cost: 0,
-        error: { code: 'ERR_NO_BIDS', message: `no peer would run the task; declines: ${counts}`, reasons }
+        error: { code: 'ERR_NO_BIDS', message: `no peer bid on a lease for the task; declines: ${counts}`, reasons }
       })
     }
   }

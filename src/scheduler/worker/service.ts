@@ -12,7 +12,7 @@ import type { Capacity } from '../../shared/capacity.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
 import type { Channel, ChannelOpener } from '../../transport.ts'
 import type { BlobStore } from '../blob-store.ts'
-import { LEASE_OPEN_TIMEOUT_MS, NEGOTIATE_PROTOCOL, SEEN_OFFERS_MAX, WORKER_SETTLE_DELAY_MS } from '../constants.ts'
+import { LEASE_OPEN_TIMEOUT_MS, MAX_WORKER_LEASES, NEGOTIATE_PROTOCOL, SEEN_OFFERS_MAX, WORKER_SETTLE_DELAY_MS } from '../constants.ts'
 import { AcceptReplayedError, ProtocolViolationError, TRANSIENT_DECLINES, UnknownOfferError } from '../errors.ts'
 import type { Executor } from '../executor/index.ts'
 import type { JobStore } from '../job-store.ts'
@@ -165,7 +165,7 @@ export class WorkerService {
     const now = Date.now()
     if (answer?.bid == null || answer.expiresAt < now) throw new UnknownOfferError(body.offerId.toString())
     checkAccept(body, answer.offer.body, answer.bid.body, now)
-    if (this.stopped) throw new ProtocolViolationError('the node is stopping', 'ERR_BUSY')
+    if (this.stopped || this.held.size >= MAX_WORKER_LEASES) throw new ProtocolViolationError('no room for another lease', 'ERR_BUSY')
     if (!await this.c.canPay(body.requester, body.maxCredits + this.committedTo(body.requester))) throw new ProtocolViolationError('the requester cannot pay the lease\'s cap', 'ERR_FUNDS')
     const lease: Lease = { body, requesterSig: accept.requesterSig, workerSig: signLeaseAsWorker(this.c.signer, body) }
     const held: Held = { lease }
