@@ -10,6 +10,7 @@ import { startCommand } from './commands/start.ts'
 import { capacityCommand, peersCommand, statusCommand } from './commands/node-info.ts'
 import { testnetCommand } from './commands/testnet.ts'
 import { jobCommand, jobsCommand, submitCommand } from './commands/jobs.ts'
+import { batchCommand, mapCommand } from './commands/map.ts'
 import { balanceCommand, chainCommand, transferCommand } from './commands/ledger.ts'
 
 export const actions: CliActions = {
@@ -22,6 +23,8 @@ export const actions: CliActions = {
   submit: submitCommand,
   jobs: jobsCommand,
   job: jobCommand,
+  map: mapCommand,
+  batch: batchCommand,
   balance: balanceCommand,
   chain: chainCommand,
   transfer: transferCommand

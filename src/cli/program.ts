@@ -50,6 +50,14 @@ export interface SubmitOptions extends CommonOptions {
   output?: string
 }
 export interface JobOptions extends CommonOptions { output?: string }
+export interface MapOptions extends CommonOptions {
+  out: string
+  arg?: string[]
+  replicas?: number
+  maxPrice?: number
+  timeout?: number
+  memory?: number
+}
 export interface ChainOptions extends CommonOptions { blocks?: number }
 export interface TestnetOptions { nodes: number, dir?: string, basePort?: number, mine?: boolean, json?: boolean }
 
@@ -64,6 +72,8 @@ export interface CliActions {
   submit(module: string, options: SubmitOptions): Promise<void>
   jobs(options: CommonOptions): Promise<void>
   job(id: string, options: JobOptions): Promise<void>
+  map(module: string, inputs: string[], options: MapOptions): Promise<void>
+  batch(id: string, options: CommonOptions): Promise<void>
   balance(peer: string | undefined, options: CommonOptions): Promise<void>
   chain(options: ChainOptions): Promise<void>
   transfer(peer: string, amount: number, options: CommonOptions): Promise<void>
@@ -155,6 +165,21 @@ export function buildProgram (actions: CliActions): Command {
     .argument('<id>', 'job id (a CID)')
     .option('-o, --output <file>', 'write the job\'s output to a file')
     .action(async (id: string, opts: JobOptions) => { await actions.job(id, opts) })
+
+  clientCommand(program, 'map', 'run a module over many inputs as one batch: one task per input file, outputs to --out')
+    .argument('<module.wasm>', 'the WASI preview1 module to run')
+    .argument('<input...>', 'input files (each one task, its stdin), or directories (every regular file directly in them)')
+    .requiredOption('--out <dir>', 'directory for the outputs: DIR/<input name>.out and DIR/results.jsonl (created if missing)')
+    .option('--arg <a>', 'argument for every task, repeatable', collect)
+    .option('--replicas <k>', 'distinct workers that run each task (default: 1)', integer(1, 16))
+    .option('--max-price <p>', 'highest price in credits per CPU-second (default: 10)', integer(0))
+    .option('--timeout <s>', 'wall-time limit of one task in seconds (default: 30)', integer(1, 86_400))
+    .option('--memory <mib>', 'memory limit of one task in MiB (default: 256)', integer(1, 4096))
+    .action(async (module: string, inputs: string[], opts: MapOptions) => { await actions.map(module, inputs, opts) })
+
+  clientCommand(program, 'batch', 'show one batch: tasks, completed, failed, verified, cost')
+    .argument('<id>', 'batch id (a CID)')
+    .action(async (id: string, opts: CommonOptions) => { await actions.batch(id, opts) })
 
   clientCommand(program, 'balance', 'show the credits of this node or of PEER on the ledger')
     .argument('[peer]', 'peer id (default: this node)')

@@ -9,6 +9,7 @@ import { assertInitialised, loadOrCreateApiToken, removeApiInfo, writeApiInfo } 
 import { ApiServer, type ApiRoutes } from './api/server.ts'
 import { nodeRoutes } from './api/node-routes.ts'
 import { jobsRoutes } from './api/jobs-routes.ts'
+import { batchesRoutes } from './api/batches-routes.ts'
 import { ledgerRoutes } from './api/ledger-routes.ts'
 
 const log = logger('depin:daemon')
@@ -62,7 +63,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   }
   const node = createComputeNode(init)
   await node.start()
-  const routes: ApiRoutes[] = [nodeRoutes(node), jobsRoutes(node), ledgerRoutes(node)]
+  const routes: ApiRoutes[] = [nodeRoutes(node), jobsRoutes(node), batchesRoutes(node), ledgerRoutes(node)]
   const server = new ApiServer({ host: apiAddress.host, port: apiAddress.port, token }, routes)
   try {
     await server.start()

@@ -285,18 +285,27 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
 
   /** A batch's summary. */
   async batch (id: string): Promise<BatchResult> {
-    const record = await this.records.getBatch(id)
+    const record = this.requester.batches.liveRecord(id) ?? await this.records.getBatch(id)
     if (record == null) throw new BatchNotFoundError(id)
     return summary(record)
   }
 
-  /** A batch's task records in index order, from `from` on, at most `limit`. */
+  /** The handle of a batch running here (for its events), if it runs here. */
+  batchHandle (id: string): BatchHandle | undefined {
+    return this.requester.batches.handle(id)
+  }
+
+  /**
+   * A batch's task records in index order, from `from` on, at most `limit`, as current as the
+   * batch (finished tasks not yet written to disk included).
+   */
   async batchTasks (id: string, from = 0, limit = 1000): Promise<BatchTaskRecord[]> {
-    if (await this.records.getBatch(id) == null) throw new BatchNotFoundError(id)
+    if (this.requester.batches.liveRecord(id) == null && await this.records.getBatch(id) == null) throw new BatchNotFoundError(id)
+    const recent = new Map(this.requester.batches.unwritten(id).map((t) => [t.index, t]))
     const out: BatchTaskRecord[] = []
     for await (const task of this.records.batchTasksOf(id)) {
       if (task.index < from) continue
-      out.push(task)
+      out.push(recent.get(task.index) ?? task)
       if (out.length >= limit) break
     }
     return out

@@ -112,6 +112,8 @@ interface Run {
   inFlight: Map<number, string>
   feeding: boolean
   dirty: BatchTaskRecord[]
+  /** Finished task records not yet confirmed on disk (readers merge them with the stored ones). */
+  unwritten: Map<number, BatchTaskRecord>
   outputs: Array<{ bytes: Uint8Array, cid?: CID }>
   flushTimer?: ReturnType<typeof setTimeout>
   flushing: Promise<void>
@@ -170,6 +172,16 @@ export class Batches {
     return this.runs.get(id)?.handle
   }
 
+  /** A running batch's record (counters current), if it runs here. */
+  liveRecord (id: string): BatchRecord | undefined {
+    return this.runs.get(id)?.record
+  }
+
+  /** Finished task records of a running batch that are not on disk yet. */
+  unwritten (id: string): BatchTaskRecord[] {
+    return [...(this.runs.get(id)?.unwritten.values() ?? [])]
+  }
+
   /** Cancels a batch of this run; false when it is not running here. */
   cancel (id: string): boolean {
     const run = this.runs.get(id)
@@ -196,7 +208,7 @@ export class Batches {
     const handle = new BatchHandle(record.id, record.body.tasks, result.promise, () => { this.cancel(record.id) })
     const run: Run = {
       record, handle, result, requirements: requirementsOf(record.body), waiting, inputs, inFlight: new Map(), feeding: false,
-      dirty: [], outputs: [], flushing: Promise.resolve(), cancelled: false
+      dirty: [], unwritten: new Map(), outputs: [], flushing: Promise.resolve(), cancelled: false
     }
     this.runs.set(record.id, run)
     if (waiting.length === 0) void this.complete(run)
@@ -274,6 +286,7 @@ export class Batches {
     if (verdict.verified) r.verified++
     r.cost += verdict.cost
     run.dirty.push(task)
+    run.unwritten.set(task.index, task)
     run.handle.safeDispatchEvent('task', {
       detail: {
         batchId: r.id, index: task.index, name: task.name, status: verdict.status, exitCode: output?.exitCode, trap: output?.trap,
@@ -299,6 +312,7 @@ export class Batches {
     run.flushing = run.flushing.then(async () => {
       await this.c.blobs.pinMany(outputs)
       await this.c.records.putBatchTasks(run.record.id, dirty)
+      for (const task of dirty) if (run.unwritten.get(task.index) === task) run.unwritten.delete(task.index)
       run.record.updatedAt = Date.now()
       await this.c.records.putBatch(run.record)
     }).catch((err) => { log.error('recording batch %s failed: %e', run.record.id, err) })

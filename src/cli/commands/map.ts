@@ -1,0 +1,204 @@
+/**
+ * `depin map MODULE.wasm INPUT... --out DIR`: one task per input file (a directory means every
+ * regular file directly in it), run as one batch. Each task's stdout goes to DIR/<input name>.out
+ * and DIR/results.jsonl gets one line per task as it finishes. A live progress line on a
+ * terminal, plain lines otherwise; `--json` prints one summary object. Exits non-zero when any
+ * task did not complete.
+ */
+import { appendFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { basename, join } from 'node:path'
+import { DepinError } from '../../errors.ts'
+import { MAX_BATCH_TASKS } from '../../scheduler/constants.ts'
+import { assertOk, createClient, type ApiClient } from '../client.ts'
+import { UsageError } from '../errors.ts'
+import { line, printJson } from '../output.ts'
+import type { CommonOptions, MapOptions } from '../program.ts'
+
+
+/** Some tasks of a batch did not complete. */
+export class BatchFailedError extends DepinError {
+  constructor (message: string) {
+    super(message, 'ERR_BATCH_FAILED')
+  }
+}
+
+export interface MapInput { name: string, path: string }
+
+/**
+ * The tasks of `depin map`: each file argument, and each regular file directly in each directory
+ * argument (in name order). Throws `UsageError` for a missing path, an empty directory, no input
+ * at all, or two inputs with the same name (their outputs would collide).
+ */
+export async function expandInputs (paths: string[]): Promise<MapInput[]> {
+  const out: MapInput[] = []
+  for (const path of paths) {
+    const info = await stat(path).catch(() => undefined)
+    if (info == null) throw new UsageError(`no such file or directory: ${path}`)
+    if (info.isDirectory()) {
+      const entries = (await readdir(path, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort()
+      if (entries.length === 0) throw new UsageError(`${path} has no files in it`)
+      for (const name of entries) out.push({ name, path: join(path, name) })
+    } else if (info.isFile()) {
+      out.push({ name: basename(path), path })
+    } else {
+      throw new UsageError(`${path} is neither a file nor a directory`)
+    }
+  }
+  if (out.length === 0) throw new UsageError('no input files')
+  if (out.length > MAX_BATCH_TASKS) throw new UsageError(`${out.length} inputs: a batch holds at most ${MAX_BATCH_TASKS}`)
+  const seen = new Set<string>()
+  for (const input of out) {
+    if (seen.has(input.name)) throw new UsageError(`two inputs are named ${input.name}: their outputs would collide in --out`)
+    seen.add(input.name)
+  }
+  return out
+}
+
+/** Creates the output directory, or refuses a path that exists and is not a directory. */
+async function prepareOut (dir: string): Promise<void> {
+  const info = await stat(dir).catch(() => undefined)
+  if (info != null && !info.isDirectory()) throw new UsageError(`--out ${dir} exists and is not a directory`)
+  await mkdir(dir, { recursive: true })
+}
+
+interface TaskEvent {
+  index: number
+  name?: string
+  status: string
+  exitCode?: number
+  trap?: string
+  outputCid?: string
+  verified: boolean
+  workers: string[]
+  cost: number
+  error?: { code: string, message: string }
+  stdout?: string
+}
+
+interface Summary { id: string, status: string, tasks: number, completed: number, failed: number, verified: number, cost: number, seconds: number }
+
+/** Progress: a rewritten line on a terminal, a plain line a second otherwise. */
+class MapProgress {
+  private readonly tty = process.stderr.isTTY === true
+  private readonly started = Date.now()
+  private lastLine = 0
+  private readonly total: number
+  private readonly quiet: boolean
+
+  constructor (total: number, quiet: boolean) {
+    this.total = total
+    this.quiet = quiet
+  }
+
+  update (done: number, failed: number, final = false): void {
+    if (this.quiet) return
+    const now = Date.now()
+    if (!final && !this.tty && now - this.lastLine < 1000) return
+    this.lastLine = now
+    const seconds = Math.max(0.001, (now - this.started) / 1000)
+    const rate = done / seconds
+    const eta = rate > 0 ? Math.ceil((this.total - done) / rate) : undefined
+    const width = 24
+    const bar = '#'.repeat(Math.round(width * done / this.total)).padEnd(width, '.')
+    const text = `[${bar}] ${done}/${this.total} done · ${failed} failed · ${rate.toFixed(rate < 10 ? 1 : 0)} tasks/s${eta != null && done < this.total ? ` · ETA ${eta} s` : ''}`
+    if (this.tty) process.stderr.write(`\r\x1b[2K${text}${final ? '\n' : ''}`)
+    else process.stderr.write(text + '\n')
+  }
+}
+
+async function* serverEvents (response: Response): AsyncGenerator<{ event: string, data: unknown }> {
+  if (response.body == null) return
+  const decoder = new TextDecoder()
+  let buffer = ''
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true })
+    let split: number
+    while ((split = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, split)
+      buffer = buffer.slice(split + 2)
+      const event = block.split('\n').find((l) => l.startsWith('event: '))?.slice(7)
+      const data = block.split('\n').find((l) => l.startsWith('data: '))?.slice(6)
+      if (event != null && data != null) yield { event, data: JSON.parse(data) }
+    }
+  }
+}
+
+async function outputOf (client: ApiClient, id: string, task: TaskEvent): Promise<Uint8Array> {
+  if (task.stdout != null) return Buffer.from(task.stdout, 'base64')
+  if (task.outputCid == null) return new Uint8Array(0)
+  const response = await client.request(`/v1/batches/${encodeURIComponent(id)}/tasks/${task.index}/output`)
+  await assertOk(response)
+  return new Uint8Array(await response.arrayBuffer())
+}
+
+export async function mapCommand (modulePath: string, inputPaths: string[], opts: MapOptions): Promise<void> {
+  const inputs = await expandInputs(inputPaths)
+  await prepareOut(opts.out)
+  const module = await readFile(modulePath).catch((err: NodeJS.ErrnoException) => { throw new UsageError(`cannot read the module ${modulePath}: ${err.code ?? err.message}`) })
+  const client = await createClient(opts)
+  const spec = {
+    ...(opts.arg != null ? { args: opts.arg } : {}),
+    ...(opts.replicas != null ? { replicas: opts.replicas } : {}),
+    ...(opts.maxPrice != null ? { maxPrice: opts.maxPrice } : {}),
+    ...(opts.timeout != null ? { timeoutMs: opts.timeout * 1000 } : {}),
+    ...(opts.memory != null ? { memoryMiB: opts.memory } : {})
+  }
+  const form = new FormData()
+  form.set('module', new Blob([module]), basename(modulePath))
+  form.set('spec', JSON.stringify(spec))
+  for (const input of inputs) form.append('input', new Blob([await readFile(input.path)]), input.name)
+  const response = await client.request('/v1/batches', { method: 'POST', body: form })
+  await assertOk(response)
+  const { id } = await response.json() as { id: string }
+
+  const resultsFile = join(opts.out, 'results.jsonl')
+  await writeFile(resultsFile, '')
+  const progress = new MapProgress(inputs.length, opts.json === true)
+  let done = 0
+  let failed = 0
+  let summary: Summary | undefined
+  const events = await client.request(`/v1/batches/${encodeURIComponent(id)}/events`, { headers: { accept: 'text/event-stream' }, signal: new AbortController().signal })
+  await assertOk(events)
+  for await (const { event, data } of serverEvents(events)) {
+    if (event === 'task') {
+      const task = data as TaskEvent
+      const name = task.name ?? inputs[task.index]?.name ?? String(task.index)
+      if (task.outputCid != null) await writeFile(join(opts.out, `${name}.out`), await outputOf(client, id, task))
+      const line = { name, status: task.status, exitCode: task.exitCode, outputCid: task.outputCid, verified: task.verified, workers: task.workers, ...(task.error != null ? { error: task.error.message } : {}) }
+      await appendFile(resultsFile, JSON.stringify(line) + '\n')
+      done++
+      if (task.status !== 'completed') failed++
+      progress.update(done, failed)
+    } else if (event === 'done') {
+      summary = data as Summary
+      break
+    }
+  }
+  progress.update(done, failed, true)
+  if (summary == null) throw new DepinError(`the daemon stopped reporting batch ${id} before it ended; follow it with \`depin batch ${id}\``, 'ERR_BATCH_LOST')
+  const report = {
+    batchId: id,
+    tasks: summary.tasks,
+    completed: summary.completed,
+    failed: summary.failed,
+    verified: summary.verified,
+    seconds: summary.seconds,
+    tasksPerSecond: summary.seconds > 0 ? Math.round(summary.tasks / summary.seconds * 10) / 10 : summary.tasks,
+    cost: summary.cost
+  }
+  if (opts.json === true) printJson(report)
+  else process.stderr.write(`batch ${id}: ${report.completed}/${report.tasks} completed, ${report.verified} verified, ${report.failed} not completed · ${report.seconds.toFixed(1)} s · cost ${report.cost} credits · outputs in ${opts.out}\n`)
+  if (summary.failed > 0) throw new BatchFailedError(`${summary.failed} of ${summary.tasks} tasks did not complete; see ${resultsFile}`)
+}
+
+/** `depin batch ID`: a batch's summary. */
+export async function batchCommand (id: string, opts: CommonOptions): Promise<void> {
+  const client = await createClient(opts)
+  const summary = await client.get<Summary>(`/v1/batches/${encodeURIComponent(id)}`)
+  if (opts.json === true) { printJson(summary); return }
+  line(`batch:     ${summary.id}`)
+  line(`status:    ${summary.status}`)
+  line(`tasks:     ${summary.tasks} (${summary.completed} completed, ${summary.failed} not completed, ${summary.verified} verified)`)
+  line(`cost:      ${summary.cost} credits`)
+  line(`time:      ${summary.seconds.toFixed(1)} s`)
+}
