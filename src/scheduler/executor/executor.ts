@@ -19,6 +19,7 @@ import { validateSpec } from './spec.ts'
 import { preferOptimizingCompiler } from './tiering.ts'
 import { wasm } from './wasm-api.ts'
 import { inspectModule, prepareModule } from './wasm-module.ts'
+import { instrumentModuleAsync } from './metering/instrument.ts'
 import type { ExecResult, ExecSpec, ExecutorInit, ExecutorStats, RunOptions, WasiExecutor } from './index.ts'
 import type { CompiledModule } from './module-cache.ts'
 import type { WasmModule } from './wasm-api.ts'
@@ -71,6 +72,7 @@ export class WasiExecutorPool implements WasiExecutor {
   private readonly maxStdoutBytes: number
   private readonly maxStderrBytes: number
   private readonly maxMemoryMiB: number
+  private readonly metering: boolean
   private readonly cache: ModuleCache
   private readonly workerUrl: URL
   private running = false
@@ -89,10 +91,12 @@ export class WasiExecutorPool implements WasiExecutor {
     this.maxStderrBytes = nonNegativeInteger(init.maxStderrBytes ?? DEFAULT_MAX_STDERR_BYTES, 'maxStderrBytes')
     this.maxMemoryMiB = Math.min(positiveInteger(init.maxMemoryMiB ?? MAX_MEMORY_MIB, 'maxMemoryMiB'), MAX_MEMORY_MIB)
     this.workerUrl = init.workerUrl ?? WORKER_URL
+    if (init.metering !== undefined && typeof init.metering !== 'boolean') throw new ConfigError(`executor metering must be a boolean, got ${String(init.metering)}`)
+    const metering = this.metering = init.metering ?? true
     const maxMemoryMiB = this.maxMemoryMiB
     this.cache = new ModuleCache(
       positiveInteger(init.moduleCacheEntries ?? DEFAULT_MODULE_CACHE_ENTRIES, 'moduleCacheEntries'),
-      async bytes => compileModule(bytes, maxMemoryMiB))
+      async bytes => compileModule(bytes, maxMemoryMiB, metering))
   }
 
   async start (): Promise<void> {
@@ -141,7 +145,7 @@ export class WasiExecutorPool implements WasiExecutor {
     const { signal } = options
     if (!this.running) throw new ExecutorStoppedError('the executor is not started')
     if (signal?.aborted === true) throw new ExecutionAbortedError(undefined, { cause: signal.reason })
-    validateSpec(spec, this.maxMemoryMiB)
+    validateSpec(spec, this.maxMemoryMiB, this.metering)
     if (!bytesMatchCid(spec.module, spec.moduleCid)) {
       throw new ModuleCidMismatchError(`module bytes do not match ${spec.moduleCid.toString()}`)
     }
@@ -271,7 +275,9 @@ export class WasiExecutorPool implements WasiExecutor {
       env: Object.fromEntries(Object.entries(spec.env).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)),
       seed: new Uint8Array(spec.seed),
       maxStdoutBytes: this.maxStdoutBytes,
-      maxStderrBytes: this.maxStderrBytes
+      maxStderrBytes: this.maxStderrBytes,
+      metered: compiled.metered,
+      ...(spec.fuel === undefined ? {} : { fuelLimit: spec.fuel })
     }
     slot.worker.postMessage(request, [stdin.buffer])
   }
@@ -375,12 +381,14 @@ export class WasiExecutorPool implements WasiExecutor {
   }
 }
 
-async function compileModule (bytes: Uint8Array, maxMemoryMiB: number): Promise<CompiledModule> {
+async function compileModule (bytes: Uint8Array, maxMemoryMiB: number, metering: boolean): Promise<CompiledModule> {
   const info = inspectModule(bytes, { maxMemoryMiB })
   const prepared = prepareModule(bytes, info)
+  // instrumented after validation (inspectModule) and only then compiled: the engine validates the result again
+  const code = metering ? (await instrumentModuleAsync(prepared.bytes)).bytes : prepared.bytes
   let module: WasmModule
   try {
-    module = await wasm.compile(prepared.bytes)
+    module = await wasm.compile(code)
   } catch (err) {
     throw new InvalidModuleError(`module does not compile: ${(err as Error).message}`, { cause: err })
   }
@@ -389,7 +397,8 @@ async function compileModule (bytes: Uint8Array, maxMemoryMiB: number): Promise<
     info,
     memoryImport: prepared.memoryImport,
     initialPages: prepared.initialPages,
-    maximumPages: prepared.maximumPages
+    maximumPages: prepared.maximumPages,
+    metered: metering
   }
 }
 

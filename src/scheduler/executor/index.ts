@@ -7,6 +7,9 @@
  *   sockets. A module may import only `wasi_snapshot_preview1` functions (and one memory).
  * - Determinism: clocks are virtual and random bytes come from `spec.seed` (see wasi-shim.ts),
  *   so the same spec gives the same stdout, stderr and exit code on every peer.
+ * - Fuel: every module is instrumented (once per CID) to count deterministic units of work, and
+ *   host calls cost fuel too; `ExecResult.fuel` is the count, `ExecSpec.fuel` a limit that stops
+ *   the job with trap 'out of fuel' at the same point everywhere (metering/, docs/protocol.md).
  * - Limits: `timeoutMs` is a wall-time deadline (the worker is terminated and replaced);
  *   `memoryMiB` caps WebAssembly memory (`memory.grow` fails past it, see wasm-module.ts);
  *   stdout/stderr are capped (`maxStdoutBytes`/`maxStderrBytes`).
@@ -30,8 +33,14 @@ import type { CID } from 'multiformats/cid'
 
 export {
   InvalidModuleError, ForbiddenImportError, MemoryLimitError, ModuleCidMismatchError, InvalidExecSpecError,
-  ExecutorQueueFullError, ExecutorStoppedError, ExecutionAbortedError, WorkerStartError
+  ExecutorQueueFullError, ExecutorStoppedError, ExecutionAbortedError, WorkerStartError, ReservedExportError,
+  UnmeterableModuleError
 } from './errors.ts'
+export {
+  instrumentModule, instrumentModuleAsync, measureFuelRate, parseFuel, MAX_FUEL, HOST_CALL_FUEL, HOST_BYTE_FUEL,
+  FUEL_USED_EXPORT, FUEL_LIMIT_EXPORT, OUT_OF_FUEL_TRAP
+} from './metering/index.ts'
+export type { InstrumentedModule, InstrumentStats, FuelRate, FuelRateOptions } from './metering/index.ts'
 export { inspectModule } from './wasm-module.ts'
 export type { ModuleInfo, ModuleImport, ModuleExport, MemoryInfo, InspectOptions, ExternKind } from './wasm-module.ts'
 export {
@@ -57,6 +66,12 @@ export interface ExecSpec {
   timeoutMs: number
   /** 32 bytes; the caller derives it from the job id. Keys the job's random bytes. */
   seed: Uint8Array
+  /**
+   * Fuel limit (0..2^64-1, `MAX_FUEL`): the job stops with trap 'out of fuel' when its fuel would
+   * pass it, at the same point on every machine (docs/protocol.md, "Fuel"). Absent: no limit.
+   * Needs a metering executor (`ExecutorInit.metering`, on by default).
+   */
+  fuel?: bigint
 }
 
 /** What a job did. Identical for identical specs, except `wallMs` and `cpuMs`. */
@@ -79,6 +94,12 @@ export interface ExecResult {
   wallMs: number
   /** CPU time (user + system) of the worker thread during the run, ms (`process.threadCpuUsage`). */
   cpuMs: number
+  /**
+   * Fuel used: deterministic, the same for the same spec on every machine. Exactly `spec.fuel`
+   * when the job ran out of fuel (trap 'out of fuel'). Absent when the executor does not meter,
+   * and after a timeout, an abort or a worker crash (the count is lost with the worker).
+   */
+  fuel?: bigint
 }
 
 export interface RunOptions {
@@ -138,6 +159,12 @@ export interface ExecutorInit {
   maxMemoryMiB?: number
   /** Compiled modules kept (LRU). Default `DEFAULT_MODULE_CACHE_ENTRIES` (32). */
   moduleCacheEntries?: number
+  /**
+   * Count fuel (instrument every module once per CID before compiling it) and honour
+   * `ExecSpec.fuel`. Default true. Off: results carry no `fuel` and a spec with `fuel` is refused
+   * with `InvalidExecSpecError`; for benchmarks that compare metered and unmetered runs.
+   */
+  metering?: boolean
   /**
    * The worker script. Default: worker.ts (worker.js in a build) next to this module. For builds
    * that move files, and for tests that need a worker which misbehaves.

@@ -28,6 +28,10 @@ export interface RunRequest {
   seed: Uint8Array
   maxStdoutBytes: number
   maxStderrBytes: number
+  /** The module is instrumented for fuel: count it, and stop at `fuelLimit`. */
+  metered: boolean
+  /** 0..2^64-1; absent: no limit. */
+  fuelLimit?: bigint
 }
 
 /** worker → main: the outcome of a `RunRequest` (the executor's result with its request id). */

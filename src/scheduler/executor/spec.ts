@@ -1,5 +1,6 @@
 import { CID } from 'multiformats/cid'
 import { MAX_ARGS_ENV_BYTES, SEED_BYTES } from './constants.ts'
+import { MAX_FUEL } from './metering/constants.ts'
 import { InvalidExecSpecError } from './errors.ts'
 import type { ExecSpec } from './index.ts'
 
@@ -7,7 +8,7 @@ import type { ExecSpec } from './index.ts'
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1
 
 /** Checks the shape and ranges of a spec; throws `InvalidExecSpecError` naming the field. */
-export function validateSpec (spec: ExecSpec, maxMemoryMiB: number): void {
+export function validateSpec (spec: ExecSpec, maxMemoryMiB: number, metering: boolean): void {
   if (spec === null || typeof spec !== 'object') throw new InvalidExecSpecError('spec must be an object')
   if (CID.asCID(spec.moduleCid) === null) throw new InvalidExecSpecError('moduleCid must be a CID')
   if (!(spec.module instanceof Uint8Array)) throw new InvalidExecSpecError('module must be a Uint8Array')
@@ -40,5 +41,11 @@ export function validateSpec (spec: ExecSpec, maxMemoryMiB: number): void {
   }
   if (!(spec.seed instanceof Uint8Array) || spec.seed.byteLength !== SEED_BYTES) {
     throw new InvalidExecSpecError(`seed must be ${SEED_BYTES} bytes`)
+  }
+  if (spec.fuel !== undefined) {
+    if (typeof spec.fuel !== 'bigint' || spec.fuel < 0n || spec.fuel > MAX_FUEL) {
+      throw new InvalidExecSpecError(`fuel must be a bigint in 0..2^64-1, got ${String(spec.fuel)}`)
+    }
+    if (!metering) throw new InvalidExecSpecError('fuel limits need a metering executor (ExecutorInit.metering is off)')
   }
 }

@@ -18,11 +18,16 @@
  *   same way everywhere), `sched_yield` does nothing, and everything that would reach a file,
  *   directory or socket fails: EBADF for fds other than 0-2 (there are no preopens), ENOTSUP on
  *   0-2. Nothing here reads the host's clock, entropy, environment, fds or file system.
+ * - Fuel (metered runs): every call costs `HOST_CALL_FUEL`, and every byte moved through fd_read,
+ *   fd_write and random_get `HOST_BYTE_FUEL`, charged through the one `charge` hook before the
+ *   effect (docs/protocol.md, "Fuel"). File-system calls are to charge the same way: the call on
+ *   entry (done by the wrapper for every import), then the bytes of data and paths they move.
  */
 import { createCipheriv } from 'node:crypto'
 import {
   VIRTUAL_CLOCK_RESOLUTION_NS, VIRTUAL_CLOCK_STEP_NS, VIRTUAL_EPOCH_NS, WASI_PREVIEW1_FUNCTIONS
 } from './constants.ts'
+import { HOST_BYTE_FUEL, HOST_CALL_FUEL } from './metering/constants.ts'
 import type { WasmMemory } from './wasm-api.ts'
 
 /** Thrown from `fd_write` when stdout passes its cap; ends the run with trap 'output limit exceeded'. */
@@ -101,6 +106,12 @@ export interface WasiShimInit {
   maxStderrBytes: number
   /** `new WASI(...).getImportObject().wasi_snapshot_preview1` of a WASI built with the spec's args/env. */
   nodeWasi: Record<string, unknown>
+  /**
+   * The fuel hook of a metered run (metering/meter.ts `FuelMeter.charge`): adds fuel and throws
+   * when that passes the limit. Every host function charges `HOST_CALL_FUEL` on entry and
+   * `HOST_BYTE_FUEL` per byte it moves, each before its effect. Absent: nothing is charged.
+   */
+  charge?: (units: number) => void
 }
 
 export interface WasiShim {
@@ -114,6 +125,7 @@ type Errno = number
 /** Builds a fresh import object for one run. */
 export function createWasiShim (init: WasiShimInit): WasiShim {
   const { memory, stdin } = init
+  const charge = init.charge ?? ((): void => {})
   const stdout = new OutputBuffer(init.maxStdoutBytes)
   const stderr = new OutputBuffer(init.maxStderrBytes)
   const open = [true, true, true]
@@ -155,6 +167,7 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
         const ptr = view.getUint32(iovs + i * 8, true)
         const len = view.getUint32(iovs + i * 8 + 4, true)
         if (!inBounds(ptr, len)) return EFAULT
+        charge(len * HOST_BYTE_FUEL)
         if (!out.write(bytes.subarray(ptr, ptr + len)) && fd === 1) throw new OutputLimitExceeded()
         total += len // stderr past its cap: the bytes are dropped but reported written
       }
@@ -175,6 +188,7 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
         const len = view.getUint32(iovs + i * 8 + 4, true)
         if (!inBounds(ptr, len)) return EFAULT
         const n = Math.min(len, stdin.byteLength - stdinOffset)
+        charge(n * HOST_BYTE_FUEL)
         bytes.set(stdin.subarray(stdinOffset, stdinOffset + n), ptr)
         stdinOffset += n
         total += n
@@ -242,6 +256,7 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
       const len = lenArg >>> 0
       mem()
       if (!inBounds(ptr, len)) return EFAULT
+      charge(len * HOST_BYTE_FUEL)
       bytes.set(keystream.update(new Uint8Array(len)), ptr)
       return SUCCESS
     },
@@ -318,8 +333,17 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
       // files, directories, sockets: the first argument is always an fd
       imports[name] = (fd: number) => unsupported(fd)
     }
+    if (init.charge !== undefined) imports[name] = charged(imports[name], init.charge)
   }
   return { imports, stdout, stderr }
+}
+
+/** Charges `HOST_CALL_FUEL` before every call of a host function (the fuel hook, see `WasiShimInit.charge`). */
+function charged (fn: (...args: any[]) => unknown, charge: (units: number) => void): (...args: any[]) => unknown {
+  return (...args) => {
+    charge(HOST_CALL_FUEL)
+    return fn(...args)
+  }
 }
 
 /**

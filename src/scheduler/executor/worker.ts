@@ -6,6 +6,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { WASI_MODULE } from './constants.ts'
+import { OUT_OF_FUEL_TRAP, START_EXPORT } from './metering/constants.ts'
+import { FuelExhausted, FuelMeter } from './metering/meter.ts'
 import { createWasiShim, OutputLimitExceeded } from './wasi-shim.ts'
 import type { WasiShim } from './wasi-shim.ts'
 import { wasm } from './wasm-api.ts'
@@ -53,6 +55,7 @@ function run (request: RunRequest): RunResponse {
   let shim: WasiShim | undefined
   let exitCode = -1
   let trap: string | undefined
+  const meter = request.metered ? new FuelMeter(request.fuelLimit) : undefined
   try {
     const memory = new wasm.Memory({ initial: request.initialPages, maximum: request.maximumPages })
     const wasi = new WASI({ version: 'preview1', args: request.args, env: request.env, returnOnExit: true })
@@ -62,7 +65,8 @@ function run (request: RunRequest): RunResponse {
       seed: request.seed,
       maxStdoutBytes: request.maxStdoutBytes,
       maxStderrBytes: request.maxStderrBytes,
-      nodeWasi: (wasi.getImportObject() as WasmImports)[WASI_MODULE]
+      nodeWasi: (wasi.getImportObject() as WasmImports)[WASI_MODULE],
+      ...(meter === undefined ? {} : { charge: (units: number) => { meter.charge(units) } })
     })
     const imports: WasmImports = { [WASI_MODULE]: shim.imports }
     const { module: memoryModule, name: memoryName } = request.memoryImport
@@ -70,11 +74,23 @@ function run (request: RunRequest): RunResponse {
     const module = request.module ?? modules.get(request.moduleKey)
     if (module == null) throw new Error(`module ${request.moduleKey} was never sent to this worker`)
     const instance = new wasm.Instance(module, imports)
+    if (meter !== undefined) {
+      // the limit is set before any of the module's code runs; then its start function, if any
+      meter.attach(instance.exports)
+      const start = instance.exports[START_EXPORT]
+      if (typeof start === 'function') start()
+    }
     // node:wasi needs `memory` among the exports; a rewritten module imports it instead
     exitCode = wasi.start({ exports: { _start: instance.exports._start, memory } })
   } catch (err) {
     exitCode = -1
     trap = describeTrap(err)
+  }
+  const fuel = meter?.outcome()
+  if (fuel?.exhausted === true) {
+    // past the limit, however the run ended: see FuelMeter.outcome
+    exitCode = -1
+    trap = OUT_OF_FUEL_TRAP
   }
 
   const cpu = threadCpuUsage(cpuStart)
@@ -88,13 +104,15 @@ function run (request: RunRequest): RunResponse {
     stdout: shim?.stdout.take() ?? new Uint8Array(0),
     stderr: shim?.stderr.take() ?? new Uint8Array(0),
     wallMs: performance.now() - startedAt,
-    cpuMs: (cpu.user + cpu.system) / 1000
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    ...(fuel === undefined ? {} : { fuel: fuel.fuel })
   }
 }
 
 /** 'unreachable', 'memory access out of bounds', 'Maximum call stack size exceeded', ... */
 function describeTrap (err: unknown): string {
   if (err instanceof OutputLimitExceeded) return 'output limit exceeded'
+  if (err instanceof FuelExhausted) return OUT_OF_FUEL_TRAP
   if (err instanceof wasm.RuntimeError || err instanceof RangeError) return err.message
   if (err instanceof Error) return `${err.name}: ${err.message}`
   return String(err)
