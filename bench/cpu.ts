@@ -38,8 +38,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { rawCid, sha256 } from '../src/proofs/encoding.ts'
-import { createExecutor } from '../src/scheduler/executor/index.ts'
+import { createExecutor, instrumentModule, measureFuelRate } from '../src/scheduler/executor/index.ts'
+import { wasm } from '../src/scheduler/executor/wasm-api.ts'
 import { createTestnet } from '../src/node/testnet.ts'
+import { moduleOfSize } from '../test/wasm-gen.ts'
 import { formatMs, formatRatio, machine, median, printTable } from './lib.ts'
 
 const args = process.argv.slice(2)
@@ -47,40 +49,67 @@ const RUNS = Number(args.find(a => /^\d+$/.test(a)) ?? 3)
 const TIERS = !args.includes('--no-tiers')
 const PRIMES_N = '4000000'
 const EXPECTED = '283146\n'
+/** Size of the module whose instrumentation is timed. */
+const BIG_MODULE_BYTES = 25 * 1024 * 1024
 const examples = new URL('../examples/', import.meta.url)
 const primesWasm = new Uint8Array(readFileSync(new URL('primes.wasm', examples)))
 
+interface Job {
+  label: string
+  name: 'primes' | 'mandelbrot'
+  args: string[]
+  /** Through the network too (the 2-node column). */
+  network: boolean
+}
+
+const JOBS: Job[] = [
+  { label: `primes ${PRIMES_N}`, name: 'primes', args: [PRIMES_N], network: true },
+  { label: 'mandelbrot 1000 1000 2000', name: 'mandelbrot', args: ['1000', '1000', '2000'], network: false }
+]
+
+interface Measured {
+  wallMs: number[]
+  cpuMs?: number[]
+  /** sha256 of stdout of every run (all must be equal, and equal to native's). */
+  outputs: string[]
+  /** Fuel of every run (metered columns). */
+  fuel?: bigint[]
+}
+
 interface Column {
   name: string
-  /** Wall times of `RUNS` runs, ms; undefined (with a reason) to skip the column. */
-  measure: () => Promise<{ wallMs: number[], cpuMs?: number[] } | { skipped: string }>
+  measure: (job: Job) => Promise<Measured | { skipped: string }>
 }
 
 const COLUMNS: Column[] = [
   { name: 'native (gcc -O2)', measure: measureNative },
-  { name: 'executor (wasm, 1 worker)', measure: measureExecutor },
-  { name: 'through the network (2 nodes)', measure: measureNetwork }
+  { name: 'executor, metering off', measure: async job => measureExecutor(job, false) },
+  { name: 'executor, metered', measure: async job => measureExecutor(job, true) },
+  { name: 'through the network (2 nodes, metered)', measure: measureNetwork }
 ]
 
-async function measureNative (): Promise<{ wallMs: number[], cpuMs: number[] } | { skipped: string }> {
+const digest = (bytes: Uint8Array): string => Buffer.from(sha256(bytes)).toString('hex').slice(0, 16)
+
+async function measureNative (job: Job): Promise<Measured | { skipped: string }> {
   const gcc = spawnSync('gcc', ['--version'])
   if (gcc.error !== undefined || gcc.status !== 0) return { skipped: 'gcc not found: native column skipped' }
   const dir = mkdtempSync(join(tmpdir(), 'depin-cpu-'))
   try {
-    const binary = join(dir, 'primes')
-    execFileSync('gcc', ['-O2', '-o', binary, fileURLToPath(new URL('primes.c', examples))])
+    const binary = join(dir, job.name)
+    execFileSync('gcc', ['-O2', '-o', binary, fileURLToPath(new URL(`${job.name}.c`, examples))])
     const wallMs: number[] = []
     const cpuMs: number[] = []
+    const outputs: string[] = []
     for (let i = 0; i < RUNS; i++) {
-      // sh's `times` prints the children's user and system time on its second line
+      // sh's `times` (to stderr here) prints the children's user and system time on its second line
       const start = performance.now()
-      const out = execFileSync('/bin/sh', ['-c', '"$0" "$1"; times', binary, PRIMES_N], { encoding: 'utf8' })
+      const run = spawnSync('/bin/sh', ['-c', '"$0" "$@"; times >&2', binary, ...job.args], { maxBuffer: 64 * 1024 * 1024 })
       wallMs.push(performance.now() - start)
-      const [count, , children] = out.split('\n')
-      if (`${count}\n` !== EXPECTED) throw new Error(`native primes printed ${JSON.stringify(out)}`)
-      cpuMs.push(parseTimes(children))
+      if (run.status !== 0) throw new Error(`native ${job.name} failed: ${run.stderr.toString()}`)
+      outputs.push(digest(run.stdout))
+      cpuMs.push(parseTimes(run.stderr.toString().trim().split('\n').at(-1) ?? ''))
     }
-    return { wallMs, cpuMs }
+    return { wallMs, cpuMs, outputs }
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -93,29 +122,35 @@ function parseTimes (line: string): number {
   return total
 }
 
-async function measureExecutor (): Promise<{ wallMs: number[], cpuMs: number[] }> {
-  const executor = createExecutor({ workers: 1 })
+async function measureExecutor (job: Job, metering: boolean): Promise<Measured> {
+  const executor = createExecutor({ workers: 1, metering, maxStdoutBytes: 64 * 1024 * 1024 })
   await executor.start()
   try {
+    const module = new Uint8Array(readFileSync(new URL(`${job.name}.wasm`, examples)))
     const wallMs: number[] = []
     const cpuMs: number[] = []
+    const outputs: string[] = []
+    const fuel: bigint[] = []
     for (let i = 0; i < RUNS; i++) {
       // the first run includes the lazy (TurboFan) compilation of the functions it calls
       const result = await executor.run({
-        moduleCid: rawCid(primesWasm),
-        module: primesWasm,
+        moduleCid: rawCid(module),
+        module,
         stdin: new Uint8Array(0),
-        args: [PRIMES_N],
+        args: job.args,
         env: {},
         memoryMiB: 16,
         timeoutMs: 120_000,
         seed: sha256(new Uint8Array(0))
       })
-      if (new TextDecoder().decode(result.stdout) !== EXPECTED) throw new Error(`executor primes: ${JSON.stringify(result)}`)
+      if (result.exitCode !== 0) throw new Error(`executor ${job.name}: ${JSON.stringify(result.trap)}`)
+      if (job.name === 'primes' && new TextDecoder().decode(result.stdout) !== EXPECTED) throw new Error(`executor primes printed ${JSON.stringify(new TextDecoder().decode(result.stdout))}`)
       wallMs.push(result.wallMs)
       cpuMs.push(result.cpuMs)
+      outputs.push(digest(result.stdout))
+      if (result.fuel !== undefined) fuel.push(result.fuel)
     }
-    return { wallMs, cpuMs }
+    return { wallMs, cpuMs, outputs, ...(metering ? { fuel } : {}) }
   } finally {
     await executor.stop()
   }
@@ -125,24 +160,68 @@ async function measureExecutor (): Promise<{ wallMs: number[], cpuMs: number[] }
  * The same job submitted by one node and run by another (in-process 2-node network on loopback):
  * wall is submit → verified result, cpu is what the worker reported.
  */
-async function measureNetwork (): Promise<{ wallMs: number[], cpuMs: number[] }> {
+async function measureNetwork (job: Job): Promise<Measured | { skipped: string }> {
+  if (!job.network) return { skipped: `${job.name}: no network column (the lead adds it with fuel in results)` }
   const net = await createTestnet({ nodes: 2, nodeInit: (i) => ({ capacity: { slots: i === 0 ? 0 : 1 } }) })
   try {
     const [requester] = net.nodes
     while ((await requester.findCapacity()).length < 1) await new Promise((resolve) => setTimeout(resolve, 100))
     const wallMs: number[] = []
     const cpuMs: number[] = []
+    const outputs: string[] = []
+    const module = new Uint8Array(readFileSync(new URL(`${job.name}.wasm`, examples)))
     for (let i = 0; i < RUNS; i++) {
       const start = performance.now()
-      const result = await (await requester.submitJob({ module: primesWasm, args: [PRIMES_N], memoryMiB: 16, timeoutMs: 120_000 })).result()
+      const result = await (await requester.submitJob({ module, args: job.args, memoryMiB: 16, timeoutMs: 120_000 })).result()
       wallMs.push(performance.now() - start)
-      if (result.status !== 'completed' || new TextDecoder().decode(result.stdout) !== EXPECTED) throw new Error(`network primes: ${JSON.stringify(result.error)}`)
+      if (result.status !== 'completed') throw new Error(`network ${job.name}: ${JSON.stringify(result.error)}`)
+      outputs.push(digest(result.stdout))
       cpuMs.push(result.workers[0].cpuMs ?? NaN)
     }
-    return { wallMs, cpuMs }
+    return { wallMs, cpuMs, outputs }
   } finally {
     await net.stop()
   }
+}
+
+/**
+ * Instrumentation of a large module: primes.wasm grown to `BIG_MODULE_BYTES` with copies of its
+ * own functions (test/wasm-gen.ts), instrumented `RUNS` times; compiling the result (lazy, as
+ * the executor does) shown for scale. With binaryen importable (`npm i --no-save binaryen`), its
+ * read + write of the same module (the least a binaryen-based pass would cost) is shown too.
+ */
+async function instrumentationTable (): Promise<void> {
+  const big = moduleOfSize(primesWasm, BIG_MODULE_BYTES)
+  const rows: string[][] = []
+  const times: number[] = []
+  let out = instrumentModule(primesWasm)
+  const rssBefore = process.memoryUsage().rss
+  for (let i = 0; i < RUNS; i++) {
+    const start = performance.now()
+    out = instrumentModule(big)
+    times.push(performance.now() - start)
+  }
+  const rssGrowth = (process.memoryUsage().rss - rssBefore) / 2 ** 20
+  const compileStart = performance.now()
+  await wasm.compile(out.bytes)
+  const compileMs = performance.now() - compileStart
+  const mib = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`
+  rows.push(['depin instrumenter (hand-written, one pass)', mib(big.byteLength), mib(out.bytes.byteLength), String(out.stats.functions),
+    times.map(formatMs).join(' / '), formatMs(median(times)), `+${rssGrowth.toFixed(0)} MiB rss`])
+  rows.push(['  compiling the instrumented module (lazy)', '', '', '', formatMs(compileMs), '', ''])
+  try {
+    const binaryen = (await import('binaryen' as string)).default
+    const start = performance.now()
+    const m = binaryen.readBinary(big)
+    const bytes = m.emitBinary() as Uint8Array
+    const ms = performance.now() - start
+    m.dispose()
+    rows.push(['binaryen read + write, no pass (lower bound)', mib(big.byteLength), mib(bytes.byteLength), '', formatMs(ms), formatMs(ms), ''])
+  } catch {
+    rows.push(['binaryen: not installed (npm i --no-save binaryen)', '', '', '', '', '', ''])
+  }
+  console.log(`\ninstrumentation of a ${mib(big.byteLength)} module (primes.wasm with copies of its functions), ${RUNS} runs`)
+  printTable(['how', 'in', 'out', 'functions', 'runs', 'median', 'memory'], rows)
 }
 
 /**
@@ -172,34 +251,56 @@ function tierRun (flags: string[], module: URL, moduleArgs: string[]): { first: 
 }
 
 async function main (): Promise<void> {
-  console.log(`cpu bench: primes ${PRIMES_N}, ${RUNS} runs per column, ${await machine()}`)
-  const rows: string[][] = []
-  let nativeWall = NaN
-  let nativeCpu = NaN
-  for (const column of COLUMNS) {
-    const m = await column.measure()
-    if ('skipped' in m) {
-      console.log(m.skipped)
-      rows.push([column.name, '-', '-', '-', '-', '-'])
-      continue
+  console.log(`cpu bench: ${RUNS} runs per column, ${await machine()}`)
+  for (const job of JOBS) {
+    const rows: string[][] = []
+    let nativeWall = NaN
+    let nativeCpu = NaN
+    let nativeOutput: string | undefined
+    const notes: string[] = []
+    for (const column of COLUMNS) {
+      const m = await column.measure(job)
+      if ('skipped' in m) {
+        notes.push(m.skipped)
+        rows.push([column.name, '-', '-', '-', '-', '-', '-'])
+        continue
+      }
+      const wall = median(m.wallMs)
+      const cpu = m.cpuMs === undefined ? NaN : median(m.cpuMs)
+      if (column.measure === measureNative) {
+        nativeWall = wall
+        nativeCpu = cpu
+        nativeOutput = m.outputs[0]
+      }
+      if (new Set(m.outputs).size !== 1 || (nativeOutput !== undefined && m.outputs[0] !== nativeOutput)) {
+        throw new Error(`${column.name}: ${job.label} printed other output than native (${m.outputs.join(', ')} vs ${String(nativeOutput)})`)
+      }
+      const fuel = m.fuel === undefined ? '-' : new Set(m.fuel).size === 1 ? `${m.fuel[0]} (all ${m.fuel.length} equal)` : `DIFFERENT: ${m.fuel.join(', ')}`
+      rows.push([
+        column.name,
+        m.wallMs.map(formatMs).join(' / '),
+        formatMs(wall),
+        formatMs(cpu),
+        formatRatio(wall / nativeWall),
+        formatRatio(cpu / nativeCpu),
+        fuel
+      ])
     }
-    const wall = median(m.wallMs)
-    const cpu = m.cpuMs === undefined ? NaN : median(m.cpuMs)
-    if (rows.length === 0) {
-      nativeWall = wall
-      nativeCpu = cpu
-    }
-    rows.push([
-      column.name,
-      m.wallMs.map(formatMs).join(' / '),
-      formatMs(wall),
-      formatMs(cpu),
-      formatRatio(wall / nativeWall),
-      formatRatio(cpu / nativeCpu)
-    ])
+    console.log(`\n${job.label} (wall times of the runs in order; ratios of medians to native; output checked equal to native's)`)
+    printTable(['how', 'runs (wall)', 'median wall', 'median cpu', 'wall vs native', 'cpu vs native', 'fuel'], rows)
+    for (const note of notes) console.log(note)
   }
-  console.log(`\nprimes ${PRIMES_N} (wall times of the runs in order; ratios of medians to native)`)
-  printTable(['how', 'runs (wall)', 'median wall', 'median cpu', 'wall vs native', 'cpu vs native'], rows)
+
+  await instrumentationTable()
+
+  const executor = createExecutor({ workers: 1 })
+  await executor.start()
+  try {
+    const rate = await measureFuelRate(executor)
+    console.log(`\nfuel rate (measureFuelRate, built-in module): ${(rate.fuelPerSecond / 1e9).toFixed(2)} Gfuel/s (${rate.fuel} fuel in ${formatMs(rate.cpuMs)} cpu, ${formatMs(rate.wallMs)} wall)`)
+  } finally {
+    await executor.stop()
+  }
 
   if (!TIERS) return
   console.log('\nV8 wasm tiers: CPU time of the first and second run of a freshly compiled module (child process, main thread)')

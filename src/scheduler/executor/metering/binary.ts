@@ -103,7 +103,17 @@ export class Writer {
 
   /** Copies `source[start, end)`. */
   range (source: Uint8Array, start: number, end: number): void {
-    this.bytes(source.subarray(start, end))
+    const n = end - start
+    this.reserve(n)
+    if (n < 32) {
+      // most segments are a few bytes: a loop beats creating a subarray for TypedArray.set
+      const buffer = this.buffer
+      let at = this.length
+      for (let i = start; i < end; i++) buffer[at++] = source[i]
+    } else {
+      this.buffer.set(source.subarray(start, end), this.length)
+    }
+    this.length += n
   }
 
   u32 (value: number): void {
