@@ -1,36 +1,61 @@
 /**
- * Question: how close to native speed does a CPU-bound job run in the executor?
+ * Question: how close to native speed does a CPU-bound job run in the executor, with and without
+ * fuel metering, and what does instrumenting a large module cost?
  *
- * Job: examples/primes.c (trial division, ~1 s natively). Columns, measured in the same run:
+ * Jobs: examples/primes.c (trial division) and examples/mandelbrot.c (floating point), ~1 s each
+ * natively. Columns, measured in the same run (stdout of every run checked equal to native's):
  *   - native: the same C compiled with `gcc -O2` into a temp dir (skipped if gcc is missing);
- *   - executor: examples/primes.wasm through createExecutor (1 worker), wall and thread CPU;
- *   - through the network: one node submits the job, another runs it (in-process 2-node network).
+ *   - executor, metering off / metered: the .wasm through createExecutor (1 worker, `metering`
+ *     false / true), wall and thread CPU, and the fuel of each metered run (all must be equal);
+ *   - through the network: one node submits primes, another runs it (in-process 2-node network;
+ *     nodes meter by default).
+ * Then: instrumentation of primes.wasm grown to 25 MiB (test/wasm-gen.ts), with binaryen's read +
+ * write of the same module beside it when `binaryen` is importable (`npm i --no-save binaryen`);
+ * the fuel rate `measureFuelRate` reports.
  *
- * A second table shows why the executor runs wasm with `--no-liftoff` (see
+ * A last table shows why the executor runs wasm with `--no-liftoff` (see
  * src/scheduler/executor/tiering.ts): the first run of a freshly compiled module under V8's
  * default flags, Liftoff only, and --no-liftoff, each in a child process, main thread, plain
  * node:wasi. Skip it with --no-tiers.
  *
  *   node bench/cpu.ts [runs] [--no-tiers]     (default 3 runs per column)
  *
- * Latest results (2 cores, Intel Xeon @ 2.20GHz, Node 24.21.0, V8 13.6, 2026-11-21, quiet machine):
+ * Latest results (2 cores, AMD EPYC, Node 24.21.0, V8 13.6, 2026-11-27; the machine was busy with
+ * other work, load average 4-6, so WALL ratios are noise; compare CPU ratios):
  *
- *   primes 4000000 (wall times of the runs in order; ratios of medians to native)
- *   how                                         runs (wall)  median wall  median cpu  wall vs native  cpu vs native
- *   native (gcc -O2)               1.05 s / 1.06 s / 1.12 s       1.06 s      1.05 s           1.00x          1.00x
- *   executor (wasm, 1 worker)      1.13 s / 1.10 s / 1.07 s       1.10 s      1.09 s           1.03x          1.04x
- *   through the network (2 nodes)  1.21 s / 1.13 s / 1.12 s       1.13 s      1.10 s           1.06x          1.05x
+ *   primes 4000000
+ *   how                                      median wall  median cpu  wall vs native  cpu vs native                       fuel
+ *   native (gcc -O2)                            829.4 ms    650.0 ms           1.00x          1.00x                          -
+ *   executor, metering off                        1.51 s    691.5 ms           1.82x          1.06x                          -
+ *   executor, metered                           960.8 ms    672.5 ms           1.16x          1.03x  10074416936 (all 3 equal)
+ *   through the network (2 nodes, metered)        1.33 s    676.0 ms           1.61x          1.04x                          -
+ *
+ *   mandelbrot 1000 1000 2000
+ *   how                                      median wall  median cpu  wall vs native  cpu vs native                       fuel
+ *   native (gcc -O2)                              1.33 s    730.0 ms           1.00x          1.00x                          -
+ *   executor, metering off                        1.33 s    791.2 ms           0.99x          1.08x                          -
+ *   executor, metered                             1.16 s    784.7 ms           0.87x          1.07x  12647948916 (all 3 equal)
+ *
+ *   instrumentation of a 25.1 MiB module (59,073 functions), 3 runs
+ *   how                                                 in       out                          runs    median        memory
+ *   depin instrumenter (hand-written, one pass)   25.1 MiB  35.1 MiB  702.6 ms / 1.29 s / 890.1 ms  890.1 ms  +112 MiB rss
+ *     compiling the instrumented module (lazy)                                            331.6 ms
+ *   binaryen read + write, no pass (lower bound)  25.1 MiB  23.4 MiB                       11.69 s   11.69 s
+ *   (on a quieter moment: depin 0.42-0.45 s warm, 1.4 s the first time in a process; binaryen
+ *   8.5-9.1 s with a peak RSS of ~600 MiB, measured separately)
+ *
+ *   fuel rate (measureFuelRate, built-in module): 31.11 Gfuel/s (2119798729 fuel in 68.1 ms cpu, 94.4 ms wall)
  *
  *   V8 wasm tiers: CPU time of the first and second run of a freshly compiled module (child process, main thread)
  *   job                                   how  first run (cpu)  second run (cpu)
- *   primes 4000000             native gcc -O2           1.09 s
- *                               default flags           1.26 s            1.09 s
- *                              --liftoff-only           1.26 s            1.17 s
- *                                --no-liftoff           1.09 s            1.04 s
- *   mandelbrot 1000 1000 2000  native gcc -O2           1.28 s
- *                               default flags           2.09 s            1.30 s
- *                              --liftoff-only           2.07 s            2.12 s
- *                                --no-liftoff           1.33 s            1.23 s
+ *   primes 4000000             native gcc -O2         660.0 ms
+ *                               default flags         685.8 ms          670.5 ms
+ *                              --liftoff-only         684.0 ms          683.4 ms
+ *                                --no-liftoff         692.5 ms          676.1 ms
+ *   mandelbrot 1000 1000 2000  native gcc -O2         710.0 ms
+ *                               default flags           1.59 s          793.9 ms
+ *                              --liftoff-only           1.57 s            1.56 s
+ *                                --no-liftoff         818.3 ms          781.0 ms
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
