@@ -67,6 +67,15 @@ describe('metered execution', () => {
     }
   })
 
+  it('reports the same fuel for a job that traps', async () => {
+    const trap = load('test/fixtures/wasm/trap.wasm')
+    const [a, b] = await Promise.all([executor.run(spec(trap)), other.run(spec(trap))])
+    expect(a.exitCode).toBe(-1)
+    expect(a.trap).not.toBe('out of fuel')
+    expect(a.fuel).toBeGreaterThan(0n)
+    expect(outcome(b)).toEqual(outcome(a))
+  })
+
   it('stops an endless job at its fuel limit with the same output and fuel every time', async () => {
     const ticker = load('test/fixtures/wasm/fuel-ticker.wasm')
     const limit = 5_000_000n

@@ -179,6 +179,26 @@ describe('the fuel rule, on hand-assembled modules', () => {
     expect(result).toMatchObject({ exitCode: -1, trap: 'out of fuel', fuel: 1000n })
   })
 
+  it('handles exception-handling blocks: try … catch_all and try_table', async () => {
+    // try; i32.const 1; drop; catch_all | end (of try) | end: 0 + 1 + 1 + 0, then 0 (never entered: nothing throws), then 0
+    const legacy = await executor.run(spec(assemble([[0x00, 0x06, 0x40, 0x41, 0x01, 0x1a, 0x19, 0x0b, 0x0b]])))
+    expect(legacy).toMatchObject({ exitCode: 0, fuel: 2n })
+    // try_table (no catches); i32.const 1; drop; end | end: 0 + 1 + 1 + 0, then 0
+    const table = await executor.run(spec(assemble([[0x00, 0x1f, 0x40, 0x00, 0x41, 0x01, 0x1a, 0x0b, 0x0b]])))
+    expect(table).toMatchObject({ exitCode: 0, fuel: 2n })
+  })
+
+  it('meters tail calls (return_call) a million deep, and stops them by fuel', async () => {
+    const module = load('test/fixtures/wasm/tail-calls.wasm')
+    const [a, b] = await Promise.all([executor.run(spec(module)), executor.run(spec(module))])
+    expect(a).toMatchObject({ exitCode: 0, trap: undefined })
+    expect(text(a.stdout)).toBe('even\n')
+    expect(b.fuel).toBe(a.fuel)
+    expect(a.fuel).toBeGreaterThan(1_000_000n) // at least one unit per call
+    const half = (a.fuel as bigint) / 2n
+    expect(await executor.run(spec(module, { fuel: half }))).toMatchObject({ exitCode: -1, trap: 'out of fuel', fuel: half })
+  })
+
   it('counts the same whatever dead code a module carries (100,000 extra functions)', async () => {
     const exit3 = load('test/fixtures/wasm/exit3.wasm')
     const plain = await executor.run(spec(exit3))
