@@ -21,7 +21,8 @@
  * - Fuel (metered runs): every call costs `HOST_CALL_FUEL`, and every byte moved through fd_read,
  *   fd_write and random_get `HOST_BYTE_FUEL`, charged through the one `charge` hook before the
  *   effect (docs/protocol.md, "Fuel"). File-system calls are to charge the same way: the call on
- *   entry (done by the wrapper for every import), then the bytes of data and paths they move.
+ *   entry (done by the wrapper for every import), then the bytes they move (file data,
+ *   directory entries, paths).
  */
 import { createCipheriv } from 'node:crypto'
 import {
