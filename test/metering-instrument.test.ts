@@ -140,6 +140,15 @@ describe('instrumentModule', () => {
     expect(catchError(() => instrumentModule(module))).toBeInstanceOf(InvalidModuleError)
   })
 
+  it('refuses a module whose instrumented code would pass the size cap', () => {
+    // 10,000 empty loops: 30,000 bytes of code that instrument to 4 times their size (a check per loop)
+    const body = [0x00, ...Array.from({ length: 10_000 }, () => [0x03, 0x40, 0x0b]).flat(), 0x0b]
+    const module = assemble([body])
+    expect(wasm.validate(module)).toBe(true)
+    expect(instrumentModule(module).bytes.byteLength).toBeGreaterThan(module.byteLength * 3)
+    expect(catchError(() => instrumentModule(module, { maxBytes: module.byteLength * 2 }))).toBeInstanceOf(UnmeterableModuleError)
+  })
+
   it('instruments a module of 100,000 functions in one linear pass', () => {
     const exit3 = load('test/fixtures/wasm/exit3.wasm')
     const many = withClonedFunctions(exit3, 100_000)

@@ -52,6 +52,14 @@ export const HOST_CALL_FUEL = 1000
  */
 export const HOST_BYTE_FUEL = 1
 
+/**
+ * Largest instrumented module `instrumentModule` produces by default. Ordinary code grows by
+ * about 40%; code made of nothing but tiny loops or branches grows up to about 6 times, and this
+ * cap keeps such a module from taking the node's memory (a 64 MiB module of ordinary code gives
+ * ~90 MiB). Past it the module is refused with `UnmeterableModuleError`.
+ */
+export const MAX_INSTRUMENTED_BYTES = 256 * 1024 * 1024
+
 /** Functions processed between two yields to the event loop by `instrumentModuleAsync`. */
 export const INSTRUMENT_YIELD_BYTES = 1024 * 1024
 

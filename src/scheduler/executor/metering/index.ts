@@ -16,10 +16,10 @@ import { MAX_FUEL } from './constants.ts'
 
 export {
   MAX_FUEL, HOST_CALL_FUEL, HOST_BYTE_FUEL, FUEL_USED_EXPORT, FUEL_LIMIT_EXPORT, START_EXPORT,
-  RESERVED_EXPORT_PREFIX, OUT_OF_FUEL_TRAP
+  RESERVED_EXPORT_PREFIX, OUT_OF_FUEL_TRAP, MAX_INSTRUMENTED_BYTES
 } from './constants.ts'
 export { instrumentModule, instrumentModuleAsync } from './instrument.ts'
-export type { InstrumentedModule, InstrumentStats } from './instrument.ts'
+export type { InstrumentedModule, InstrumentOptions, InstrumentStats } from './instrument.ts'
 export { FuelMeter, FuelExhausted } from './meter.ts'
 export { measureFuelRate, FUEL_RATE_MODULE } from './fuel-rate.ts'
 export type { FuelRate, FuelRateOptions } from './fuel-rate.ts'

@@ -18,14 +18,14 @@
  * and ~110 MiB here (bench/cpu.ts). The runtime cost is the same either way: the inserted code is
  * what it is, and V8's optimizing compiler does the rest.
  *
- * Linear in the module's size in time and memory (one pass over the code; the output is at most
+ * Linear in the module's size in time and memory, and capped (`MAX_INSTRUMENTED_BYTES`) (one pass over the code; the output is at most
  * about twice the input). A module that exports a reserved name (`depin:` prefix) is refused with
  * `ReservedExportError`; one with an instruction outside metering/opcodes.ts or a 64-bit table,
  * with `UnmeterableModuleError`.
  */
 import { ReservedExportError, UnmeterableModuleError } from '../errors.ts'
 import {
-  FUEL_LIMIT_EXPORT, FUEL_USED_EXPORT, INSTRUMENT_YIELD_BYTES, RESERVED_EXPORT_PREFIX, START_EXPORT
+  FUEL_LIMIT_EXPORT, FUEL_USED_EXPORT, INSTRUMENT_YIELD_BYTES, MAX_INSTRUMENTED_BYTES, RESERVED_EXPORT_PREFIX, START_EXPORT
 } from './constants.ts'
 import { malformed, Reader, Writer } from './binary.ts'
 import { instrumentBody } from './function-body.ts'
@@ -45,6 +45,11 @@ export interface InstrumentStats {
   segments: number
 }
 
+export interface InstrumentOptions {
+  /** Refuse (`UnmeterableModuleError`) when the instrumented module would be larger. Default `MAX_INSTRUMENTED_BYTES`. */
+  maxBytes?: number
+}
+
 export interface InstrumentedModule {
   bytes: Uint8Array
   stats: InstrumentStats
@@ -58,8 +63,8 @@ interface Section {
 }
 
 /** Instruments a module synchronously. See the file comment; throws `InvalidModuleError` subclasses. */
-export function instrumentModule (bytes: Uint8Array): InstrumentedModule {
-  const steps = instrumentSteps(bytes)
+export function instrumentModule (bytes: Uint8Array, options: InstrumentOptions = {}): InstrumentedModule {
+  const steps = instrumentSteps(bytes, options.maxBytes ?? MAX_INSTRUMENTED_BYTES)
   for (;;) {
     const step = steps.next()
     if (step.done === true) return step.value
@@ -70,8 +75,8 @@ export function instrumentModule (bytes: Uint8Array): InstrumentedModule {
  * The same, yielding to the event loop after about every `INSTRUMENT_YIELD_BYTES` of code, so
  * that instrumenting a large module does not stall the thread it runs in (the node's main thread).
  */
-export async function instrumentModuleAsync (bytes: Uint8Array): Promise<InstrumentedModule> {
-  const steps = instrumentSteps(bytes)
+export async function instrumentModuleAsync (bytes: Uint8Array, options: InstrumentOptions = {}): Promise<InstrumentedModule> {
+  const steps = instrumentSteps(bytes, options.maxBytes ?? MAX_INSTRUMENTED_BYTES)
   for (;;) {
     const step = steps.next()
     if (step.done === true) return step.value
@@ -79,7 +84,7 @@ export async function instrumentModuleAsync (bytes: Uint8Array): Promise<Instrum
   }
 }
 
-function * instrumentSteps (bytes: Uint8Array): Generator<void, InstrumentedModule> {
+function * instrumentSteps (bytes: Uint8Array, maxBytes: number): Generator<void, InstrumentedModule> {
   if (bytes.byteLength < 8 || bytes[0] !== 0x00 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
     throw malformed('no \\0asm magic', 0)
   }
@@ -154,6 +159,9 @@ function * instrumentSteps (bytes: Uint8Array): Generator<void, InstrumentedModu
           const params = typeParams[functionTypes[i]]
           if (params === undefined || params < 0) throw malformed(`function ${importedFunctions + i} has no function type`, bodyStart)
           instrumentBody(bytes, bodyStart, bodyStart + size, params, g, code, fn, seg, bodyStats)
+          if (code.length + bytes.byteLength > maxBytes) {
+            throw new UnmeterableModuleError(`instrumented module would be over ${maxBytes} bytes (code made of tiny loops and branches grows the most)`)
+          }
           sinceYield += size
           if (sinceYield >= INSTRUMENT_YIELD_BYTES) {
             sinceYield = 0
