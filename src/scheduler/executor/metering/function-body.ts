@@ -20,6 +20,7 @@
 import {
   BYTES_PER_FUEL_SHIFT, ELEMENTS_PER_FUEL_SHIFT, FUEL_PER_PAGE_SHIFT
 } from './constants.ts'
+import { UnmeterableModuleError } from '../errors.ts'
 import { malformed, Reader, Writer } from './binary.ts'
 import {
   BOUNDARY, CLOSE, decodeInstruction, DYN_BYTES, DYN_ELEMENTS, DYN_PAGES, FLAG_MASK, LOOP, OPEN, WEIGHT
@@ -57,11 +58,12 @@ export interface BodyStats {
 /**
  * Reads the body at `src[start, end)` (locals and code, without its size prefix) of a function
  * with `params` parameters and writes the instrumented body, size prefix included, to `out`.
- * `fn` and `seg` are scratch writers reused across calls.
+ * `fn` and `seg` are scratch writers reused across calls. Throws `UnmeterableModuleError` as soon
+ * as the instrumented body passes `maxBytes`.
  */
 export function instrumentBody (
   src: Uint8Array, start: number, end: number, params: number, g: MeterGlobals,
-  out: Writer, fn: Writer, seg: Writer, stats: BodyStats
+  out: Writer, fn: Writer, seg: Writer, stats: BodyStats, maxBytes: number
 ): void {
   const r = new Reader(src, start, end)
   fn.reset()
@@ -110,6 +112,7 @@ export function instrumentBody (
       seg.reset()
     }
     fn.range(src, runStart, upTo)
+    if (fn.length > maxBytes) throw new UnmeterableModuleError('instrumented module would be over its size cap (code made of tiny loops and branches grows the most)')
     runStart = upTo
     cost = 0
     checkpoint = nextIsLoopHeader

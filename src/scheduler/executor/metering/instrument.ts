@@ -158,10 +158,8 @@ function * instrumentSteps (bytes: Uint8Array, maxBytes: number): Generator<void
           r.skip(size)
           const params = typeParams[functionTypes[i]]
           if (params === undefined || params < 0) throw malformed(`function ${importedFunctions + i} has no function type`, bodyStart)
-          instrumentBody(bytes, bodyStart, bodyStart + size, params, g, code, fn, seg, bodyStats)
-          if (code.length + bytes.byteLength > maxBytes) {
-            throw new UnmeterableModuleError(`instrumented module would be over ${maxBytes} bytes (code made of tiny loops and branches grows the most)`)
-          }
+          // the rest of the module is at most its input size: what is left of the cap is the body's
+          instrumentBody(bytes, bodyStart, bodyStart + size, params, g, code, fn, seg, bodyStats, maxBytes - code.length - bytes.byteLength)
           sinceYield += size
           if (sinceYield >= INSTRUMENT_YIELD_BYTES) {
             sinceYield = 0
