@@ -7,7 +7,8 @@
  *   - `cp` (baseline): a child process copying the file on disk;
  *   - executor, in memory: `executor.run` alone, the input already in memory (a
  *     SharedArrayBuffer, shared with the worker thread without a copy), the output handed back
- *     (transferred, not copied) and hashed into the output manifest in the worker;
+ *     (transferred, not copied) and hashed into the output manifest in the worker; metered (the
+ *     default: every file call charged its fuel), and with metering off beside it;
  *   - executor, disk to disk: `readFileShared` + `executor.run` + `writeOutputTree`, the whole
  *     way from a file to a file like `cp`;
  *   - through the network: TODO (lead): a submit with `--in` / `--out` on a local testnet,
@@ -103,9 +104,9 @@ try {
    * only at its next GC, which would land inside the next measurement and hide memory.
    */
   let executor: WasiExecutor | undefined
-  const fresh = async (): Promise<WasiExecutor> => {
+  const fresh = async (metering = true): Promise<WasiExecutor> => {
     await executor?.stop()
-    executor = createExecutor({ workers: 1 })
+    executor = createExecutor({ workers: 1, metering })
     await executor.start()
     // warm up: compile the module and start the worker's code paths
     const warm = await executor.run(spec(new Uint8Array(1024)))
@@ -115,6 +116,9 @@ try {
 
   const cp: number[] = []
   const inMemory: number[] = []
+  const unmetered: number[] = []
+  const rssUnmetered: number[] = []
+  const fuels = new Set<bigint | undefined>()
   const diskToDisk: number[] = []
   const rssInMemory: number[] = []
   const rssDisk: number[] = []
@@ -131,8 +135,17 @@ try {
     const input = await readFileShared(source)
     const mem = await measured(base, async () => ex.run(spec(input)))
     check(mem.value)
+    fuels.add(mem.value.fuel)
     inMemory.push(mem.ms)
     rssInMemory.push(mem.peakMiB)
+
+    ex = await fresh(false)
+    const baseOff = await settle()
+    const inputOff = await readFileShared(source) // counted like the metered row's
+    const off = await measured(baseOff, async () => ex.run(spec(inputOff)))
+    check(off.value)
+    unmetered.push(off.ms)
+    rssUnmetered.push(off.peakMiB)
 
     ex = await fresh()
     const base2 = await settle()
@@ -155,9 +168,12 @@ try {
   printTable(['how', 'p50', 'MiB/s', 'vs cp', 'peak RSS growth'], [
     ['cp (baseline)', formatMs(median(cp)), rate(median(cp)), '1.00x', '- (another process)'],
     ['executor, in memory (run only)', formatMs(median(inMemory)), rate(median(inMemory)), `${(median(inMemory) / median(cp)).toFixed(2)}x`, `${Math.round(median(rssInMemory))} MiB`],
+    ['  the same, metering off', formatMs(median(unmetered)), rate(median(unmetered)), `${(median(unmetered) / median(cp)).toFixed(2)}x`, `${Math.round(median(rssUnmetered))} MiB`],
     ['executor, disk to disk', formatMs(median(diskToDisk)), rate(median(diskToDisk)), `${(median(diskToDisk) / median(cp)).toFixed(2)}x`, `${Math.round(median(rssDisk))} MiB`],
     ['through the network (TODO: lead)', '-', '-', '-', '-']
   ])
+  console.log('')
+  console.log(`fuel of the metered copy: ${[...fuels].join(', ')}${fuels.size === 1 ? ` (all ${RUNS} equal)` : ' (NOT all equal)'}`)
 } finally {
   rmSync(dir, { recursive: true, force: true })
 }
