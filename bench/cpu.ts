@@ -46,6 +46,11 @@
  *
  *   fuel rate (measureFuelRate, built-in module): 31.11 Gfuel/s (2119798729 fuel in 68.1 ms cpu, 94.4 ms wall)
  *
+ *   Rerun after merging the sandbox file system (2026-11-27, load average ~16, `3 --no-tiers`):
+ *   CPU vs native 1.03x metered / 1.02x metering off (primes), 1.08x / 1.09x (Mandelbrot); the
+ *   same fuel (10074416936, 12647948916); instrumenting the 25 MiB module 670 ms median (478 ms
+ *   to 875 ms); fuel rate 29.18 Gfuel/s.
+ *
  *   V8 wasm tiers: CPU time of the first and second run of a freshly compiled module (child process, main thread)
  *   job                                   how  first run (cpu)  second run (cpu)
  *   primes 4000000             native gcc -O2         660.0 ms

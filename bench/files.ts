@@ -19,18 +19,25 @@
  *
  *   node bench/files.ts [MiB] [runs]      (default 100 MiB, 5 runs)
  *
- * Latest results (load average ~9 from other work on the machine: figures moved by 2-4x between
- * runs, cp from 46 to 204 ms; the RSS figures were stable):
+ * Latest results (2026-11-27, after merging fuel metering; load average 12-21 from other work on
+ * the machine, so the times are noise: cp took 56-185 ms over three runs, and metered and
+ * unmetered runs swapped places between them; the RSS figures and the fuel were stable):
  *
  *   files bench: copy of 100 MiB, 5 runs, 2 cores (AMD EPYC), Node 24.21.0, V8 13.6.233.17-node.53
  *
  *   how                                    p50  MiB/s  vs cp      peak RSS growth
  *   --------------------------------  --------  -----  -----  -------------------
- *   cp (baseline)                      46.5 ms   2148  1.00x  - (another process)
- *   executor, in memory (run only)    157.5 ms    635  3.38x              194 MiB
- *   executor, disk to disk            246.3 ms    406  5.29x              194 MiB
+ *   cp (baseline)                     184.5 ms    542  1.00x  - (another process)
+ *   executor, in memory (run only)    225.1 ms    444  1.22x              196 MiB
+ *     the same, metering off          318.1 ms    314  1.72x              195 MiB
+ *   executor, disk to disk              1.03 s     97  5.60x              195 MiB
  *   through the network (TODO: lead)         -      -      -                    -
  *
+ *   fuel of the metered copy: 221400310 (all 5 equal)
+ *
+ * (Before metering, load average ~9: cp 46.5 ms, in memory 157.5 ms = 3.38x, disk to disk
+ * 246.3 ms, 194 MiB.) The fuel is 2 x 100 MiB for the bytes read and written, 3.2 M for the
+ * 3,200 calls of 64 KiB, and ~8.5 M for the rest (instructions, mostly).
  * The in-memory run includes hashing the 100 MiB output into its CID in the worker (sha2-256).
  */
 import { spawnSync } from 'node:child_process'
