@@ -7,7 +7,8 @@
  *   - `cp` (baseline): a child process copying the file on disk;
  *   - executor, in memory: `executor.run` alone, the input already in memory (a
  *     SharedArrayBuffer, shared with the worker thread without a copy), the output handed back
- *     (transferred, not copied) and hashed into the output manifest in the worker;
+ *     (transferred, not copied) and hashed into the output manifest in the worker; metered (the
+ *     default: every file call charged its fuel), and with metering off beside it;
  *   - executor, disk to disk: `readFileShared` + `executor.run` + `writeOutputTree`, the whole
  *     way from a file to a file like `cp`;
  *   - through the network: TODO (lead): a submit with `--in` / `--out` on a local testnet,
@@ -18,18 +19,25 @@
  *
  *   node bench/files.ts [MiB] [runs]      (default 100 MiB, 5 runs)
  *
- * Latest results (load average ~9 from other work on the machine: figures moved by 2-4x between
- * runs, cp from 46 to 204 ms; the RSS figures were stable):
+ * Latest results (2026-11-27, after merging fuel metering; load average 12-21 from other work on
+ * the machine, so the times are noise: cp took 56-185 ms over three runs, and metered and
+ * unmetered runs swapped places between them; the RSS figures and the fuel were stable):
  *
  *   files bench: copy of 100 MiB, 5 runs, 2 cores (AMD EPYC), Node 24.21.0, V8 13.6.233.17-node.53
  *
  *   how                                    p50  MiB/s  vs cp      peak RSS growth
  *   --------------------------------  --------  -----  -----  -------------------
- *   cp (baseline)                      46.5 ms   2148  1.00x  - (another process)
- *   executor, in memory (run only)    157.5 ms    635  3.38x              194 MiB
- *   executor, disk to disk            246.3 ms    406  5.29x              194 MiB
+ *   cp (baseline)                     184.5 ms    542  1.00x  - (another process)
+ *   executor, in memory (run only)    225.1 ms    444  1.22x              196 MiB
+ *     the same, metering off          318.1 ms    314  1.72x              195 MiB
+ *   executor, disk to disk              1.03 s     97  5.60x              195 MiB
  *   through the network (TODO: lead)         -      -      -                    -
  *
+ *   fuel of the metered copy: 221400310 (all 5 equal)
+ *
+ * (Before metering, load average ~9: cp 46.5 ms, in memory 157.5 ms = 3.38x, disk to disk
+ * 246.3 ms, 194 MiB.) The fuel is 2 x 100 MiB for the bytes read and written, 3.2 M for the
+ * 3,200 calls of 64 KiB, and ~8.5 M for the rest (instructions, mostly).
  * The in-memory run includes hashing the 100 MiB output into its CID in the worker (sha2-256).
  */
 import { spawnSync } from 'node:child_process'
@@ -103,9 +111,9 @@ try {
    * only at its next GC, which would land inside the next measurement and hide memory.
    */
   let executor: WasiExecutor | undefined
-  const fresh = async (): Promise<WasiExecutor> => {
+  const fresh = async (metering = true): Promise<WasiExecutor> => {
     await executor?.stop()
-    executor = createExecutor({ workers: 1 })
+    executor = createExecutor({ workers: 1, metering })
     await executor.start()
     // warm up: compile the module and start the worker's code paths
     const warm = await executor.run(spec(new Uint8Array(1024)))
@@ -115,6 +123,9 @@ try {
 
   const cp: number[] = []
   const inMemory: number[] = []
+  const unmetered: number[] = []
+  const rssUnmetered: number[] = []
+  const fuels = new Set<bigint | undefined>()
   const diskToDisk: number[] = []
   const rssInMemory: number[] = []
   const rssDisk: number[] = []
@@ -131,8 +142,17 @@ try {
     const input = await readFileShared(source)
     const mem = await measured(base, async () => ex.run(spec(input)))
     check(mem.value)
+    fuels.add(mem.value.fuel)
     inMemory.push(mem.ms)
     rssInMemory.push(mem.peakMiB)
+
+    ex = await fresh(false)
+    const baseOff = await settle()
+    const inputOff = await readFileShared(source) // counted like the metered row's
+    const off = await measured(baseOff, async () => ex.run(spec(inputOff)))
+    check(off.value)
+    unmetered.push(off.ms)
+    rssUnmetered.push(off.peakMiB)
 
     ex = await fresh()
     const base2 = await settle()
@@ -155,9 +175,12 @@ try {
   printTable(['how', 'p50', 'MiB/s', 'vs cp', 'peak RSS growth'], [
     ['cp (baseline)', formatMs(median(cp)), rate(median(cp)), '1.00x', '- (another process)'],
     ['executor, in memory (run only)', formatMs(median(inMemory)), rate(median(inMemory)), `${(median(inMemory) / median(cp)).toFixed(2)}x`, `${Math.round(median(rssInMemory))} MiB`],
+    ['  the same, metering off', formatMs(median(unmetered)), rate(median(unmetered)), `${(median(unmetered) / median(cp)).toFixed(2)}x`, `${Math.round(median(rssUnmetered))} MiB`],
     ['executor, disk to disk', formatMs(median(diskToDisk)), rate(median(diskToDisk)), `${(median(diskToDisk) / median(cp)).toFixed(2)}x`, `${Math.round(median(rssDisk))} MiB`],
     ['through the network (TODO: lead)', '-', '-', '-', '-']
   ])
+  console.log('')
+  console.log(`fuel of the metered copy: ${[...fuels].join(', ')}${fuels.size === 1 ? ` (all ${RUNS} equal)` : ' (NOT all equal)'}`)
 } finally {
   rmSync(dir, { recursive: true, force: true })
 }

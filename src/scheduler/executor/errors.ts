@@ -81,3 +81,27 @@ export class WorkerStartError extends DepinError {
     super(message, 'ERR_WORKER_START', options)
   }
 }
+
+/**
+ * The module uses an instruction the fuel instrumentation does not know (outside the proposals
+ * listed in metering/opcodes.ts), or a 64-bit table, so its work cannot be counted. Nothing ran.
+ */
+export class UnmeterableModuleError extends InvalidModuleError {
+  constructor (message: string) {
+    super(message, { code: 'ERR_UNMETERABLE_MODULE' })
+  }
+}
+
+/**
+ * The module exports a name the executor reserves (`depin:` prefix, e.g. `depin:fuel`): it was
+ * already instrumented, or it tries to pass off a counter of its own. Refused, never
+ * re-instrumented: submit the original module.
+ */
+export class ReservedExportError extends InvalidModuleError {
+  readonly exportName: string
+
+  constructor (exportName: string) {
+    super(`module exports ${JSON.stringify(exportName)}, a name reserved for the executor's fuel metering (already instrumented? submit the original module)`, { code: 'ERR_RESERVED_EXPORT' })
+    this.exportName = exportName
+  }
+}

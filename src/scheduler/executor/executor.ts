@@ -24,6 +24,7 @@ import type { FsInput, FsLimits } from './memfs.ts'
 import { preferOptimizingCompiler } from './tiering.ts'
 import { wasm } from './wasm-api.ts'
 import { inspectModule, prepareModule } from './wasm-module.ts'
+import { instrumentModuleAsync } from './metering/instrument.ts'
 import type { ExecSpec, ExecutorInit, ExecutorStats, LocalExecResult, RunOptions, WasiExecutor } from './index.ts'
 import type { CompiledModule } from './module-cache.ts'
 import type { WasmModule } from './wasm-api.ts'
@@ -77,6 +78,7 @@ export class WasiExecutorPool implements WasiExecutor {
   private readonly maxStderrBytes: number
   private readonly maxMemoryMiB: number
   private readonly fsLimits: FsLimits
+  private readonly metering: boolean
   private readonly cache: ModuleCache
   private readonly workerUrl: URL
   private running = false
@@ -103,10 +105,12 @@ export class WasiExecutorPool implements WasiExecutor {
       maxOpenFds: inRange(init.maxOpenFds ?? DEFAULT_MAX_OPEN_FDS, 5, MAX_OPEN_FDS, 'maxOpenFds')
     }
     this.workerUrl = init.workerUrl ?? WORKER_URL
+    if (init.metering !== undefined && typeof init.metering !== 'boolean') throw new ConfigError(`executor metering must be a boolean, got ${String(init.metering)}`)
+    const metering = this.metering = init.metering ?? true
     const maxMemoryMiB = this.maxMemoryMiB
     this.cache = new ModuleCache(
       positiveInteger(init.moduleCacheEntries ?? DEFAULT_MODULE_CACHE_ENTRIES, 'moduleCacheEntries'),
-      async bytes => compileModule(bytes, maxMemoryMiB))
+      async bytes => compileModule(bytes, maxMemoryMiB, metering))
   }
 
   async start (): Promise<void> {
@@ -155,7 +159,7 @@ export class WasiExecutorPool implements WasiExecutor {
     const { signal } = options
     if (!this.running) throw new ExecutorStoppedError('the executor is not started')
     if (signal?.aborted === true) throw new ExecutionAbortedError(undefined, { cause: signal.reason })
-    validateSpec(spec, this.maxMemoryMiB, this.fsLimits)
+    validateSpec(spec, this.maxMemoryMiB, this.fsLimits, this.metering)
     if (!bytesMatchCid(spec.module, spec.moduleCid)) {
       throw new ModuleCidMismatchError(`module bytes do not match ${spec.moduleCid.toString()}`)
     }
@@ -289,7 +293,9 @@ export class WasiExecutorPool implements WasiExecutor {
       maxStdoutBytes: this.maxStdoutBytes,
       maxStderrBytes: this.maxStderrBytes,
       files,
-      fsLimits: jobLimits(spec, this.fsLimits)
+      fsLimits: jobLimits(spec, this.fsLimits),
+      metered: compiled.metered,
+      ...(spec.fuel === undefined ? {} : { fuelLimit: spec.fuel })
     }
     slot.worker.postMessage(request, transfer)
   }
@@ -393,12 +399,14 @@ export class WasiExecutorPool implements WasiExecutor {
   }
 }
 
-async function compileModule (bytes: Uint8Array, maxMemoryMiB: number): Promise<CompiledModule> {
+async function compileModule (bytes: Uint8Array, maxMemoryMiB: number, metering: boolean): Promise<CompiledModule> {
   const info = inspectModule(bytes, { maxMemoryMiB })
   const prepared = prepareModule(bytes, info)
+  // instrumented after validation (inspectModule) and only then compiled: the engine validates the result again
+  const code = metering ? (await instrumentModuleAsync(prepared.bytes)).bytes : prepared.bytes
   let module: WasmModule
   try {
-    module = await wasm.compile(prepared.bytes)
+    module = await wasm.compile(code)
   } catch (err) {
     throw new InvalidModuleError(`module does not compile: ${(err as Error).message}`, { cause: err })
   }
@@ -407,7 +415,8 @@ async function compileModule (bytes: Uint8Array, maxMemoryMiB: number): Promise<
     info,
     memoryImport: prepared.memoryImport,
     initialPages: prepared.initialPages,
-    maximumPages: prepared.maximumPages
+    maximumPages: prepared.maximumPages,
+    metered: metering
   }
 }
 

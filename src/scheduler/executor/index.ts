@@ -9,7 +9,11 @@
  *   links. A module may import only `wasi_snapshot_preview1` functions (and one memory).
  * - Determinism: clocks are virtual and random bytes come from `spec.seed` (see wasi-shim.ts),
  *   file timestamps are fixed, directory listings sorted (memfs.ts), so the same spec gives the
- *   same stdout, stderr, exit code and output manifest CID on every peer.
+ *   same stdout, stderr, exit code, output manifest CID and fuel on every peer.
+ * - Fuel: every module is instrumented (once per CID) to count deterministic units of work, and
+ *   host calls (file-system calls included) cost fuel too; `ExecResult.fuel` is the count,
+ *   `ExecSpec.fuel` a limit that stops the job with trap 'out of fuel' at the same point
+ *   everywhere (metering/, docs/protocol.md).
  * - Limits: `timeoutMs` is a wall-time deadline (the worker is terminated and replaced);
  *   `memoryMiB` caps WebAssembly memory (`memory.grow` fails past it, see wasm-module.ts);
  *   stdout/stderr are capped (`maxStdoutBytes`/`maxStderrBytes`); the file system's limits
@@ -38,8 +42,14 @@ import type { FsLimits } from './memfs.ts'
 
 export {
   InvalidModuleError, ForbiddenImportError, MemoryLimitError, ModuleCidMismatchError, InvalidExecSpecError,
-  ExecutorQueueFullError, ExecutorStoppedError, ExecutionAbortedError, WorkerStartError
+  ExecutorQueueFullError, ExecutorStoppedError, ExecutionAbortedError, WorkerStartError, ReservedExportError,
+  UnmeterableModuleError
 } from './errors.ts'
+export {
+  instrumentModule, instrumentModuleAsync, measureFuelRate, parseFuel, MAX_FUEL, HOST_CALL_FUEL, HOST_BYTE_FUEL,
+  FUEL_USED_EXPORT, FUEL_LIMIT_EXPORT, OUT_OF_FUEL_TRAP
+} from './metering/index.ts'
+export type { InstrumentedModule, InstrumentStats, FuelRate, FuelRateOptions } from './metering/index.ts'
 export { inspectModule } from './wasm-module.ts'
 export type { ModuleInfo, ModuleImport, ModuleExport, MemoryInfo, InspectOptions, ExternKind } from './wasm-module.ts'
 export type { ExecOutputs, OutputFile } from './outputs.ts'
@@ -79,6 +89,12 @@ export interface ExecSpec {
   files?: InputFile[]
   /** Lower file system limits for this job than the executor's (each at most the executor's). */
   fsLimits?: Partial<FsLimits>
+  /**
+   * Fuel limit (0..2^64-1, `MAX_FUEL`): the job stops with trap 'out of fuel' when its fuel would
+   * pass it, at the same point on every machine (docs/protocol.md, "Fuel"). Absent: no limit.
+   * Needs a metering executor (`ExecutorInit.metering`, on by default).
+   */
+  fuel?: bigint
 }
 
 /** A file under /in. */
@@ -110,9 +126,16 @@ export interface ExecResult {
   /**
    * The files the job left in /out (also after a trap, like stdout), their manifest and its CID.
    * The executor always sets it; empty after a timeout or a crash. (Optional in the type so that
-   * results made elsewhere, e.g. a worker's error result, need not invent one.)
+   * results made elsewhere, e.g. a worker's error result, need not invent one.) A job stopped by
+   * its fuel limit reports the files as they were when it stopped, like any other trap.
    */
   outputs?: ExecOutputs
+  /**
+   * Fuel used: deterministic, the same for the same spec on every machine. Exactly `spec.fuel`
+   * when the job ran out of fuel (trap 'out of fuel'). Absent when the executor does not meter,
+   * and after a timeout, an abort or a worker crash (the count is lost with the worker).
+   */
+  fuel?: bigint
 }
 
 export interface RunOptions {
@@ -188,6 +211,12 @@ export interface ExecutorInit {
   maxPathBytes?: number
   /** Descriptors a job may hold, stdio and the preopens included (EMFILE past it). Default `DEFAULT_MAX_OPEN_FDS` (1024), at least 5. */
   maxOpenFds?: number
+  /**
+   * Count fuel (instrument every module once per CID before compiling it) and honour
+   * `ExecSpec.fuel`. Default true. Off: results carry no `fuel` and a spec with `fuel` is refused
+   * with `InvalidExecSpecError`; for benchmarks that compare metered and unmetered runs.
+   */
+  metering?: boolean
   /**
    * The worker script. Default: worker.ts (worker.js in a build) next to this module. For builds
    * that move files, and for tests that need a worker which misbehaves.

@@ -266,18 +266,29 @@ export class MemFs {
   }
 
   /**
-   * Writes `bytes` at `pos`: as many as the caps allow (a short count, as POSIX does when a
-   * disk fills), or an errno when not one byte fits: EFBIG past the file size cap, ENOSPC past
-   * /out's total.
+   * What writing `length` bytes at `pos` would do, without doing it: how many bytes fit under the
+   * caps (a short count, as POSIX does when a disk fills) and how many zero bytes the file would
+   * gain before `pos` (a write past the end), or the errno when not one byte fits: EFBIG past the
+   * file size cap, ENOSPC past /out's total. Writing several buffers one after the other from
+   * `pos` comes to the same as one write of their total length (what the caps leave is the same
+   * after each), so a call can be charged its fuel before it writes anything.
    */
-  write (file: FileNode, pos: number, bytes: Uint8Array): Lookup<{ written: number }> {
+  planWrite (file: FileNode, pos: number, length: number): Lookup<{ written: number, zeros: number }> {
     const { maxFileBytes, maxOutBytes } = this.limits
     const size = file.data.size
     const room = maxOutBytes - this.outBytes // bytes the file may still grow by (a gap before `pos` included)
-    const end = Math.min(pos + bytes.byteLength, maxFileBytes, size + room)
-    if (bytes.byteLength === 0) return { written: 0 }
+    if (length === 0) return { written: 0, zeros: 0 }
+    const end = Math.min(pos + length, maxFileBytes, size + room)
     if (end <= pos) return { errno: pos >= maxFileBytes ? ERRNO.FBIG : ERRNO.NOSPC }
-    const written = end - pos
+    return { written: end - pos, zeros: Math.max(0, pos - size) }
+  }
+
+  /** Writes `bytes` at `pos`: as many as the caps allow, or an errno when not one byte fits (see `planWrite`). */
+  write (file: FileNode, pos: number, bytes: Uint8Array): Lookup<{ written: number }> {
+    const plan = this.planWrite(file, pos, bytes.byteLength)
+    if (failed(plan) || plan.written === 0) return plan
+    const size = file.data.size
+    const { written } = plan
     try {
       file.data.write(pos, written === bytes.byteLength ? bytes : bytes.subarray(0, written))
     } catch (err) {
@@ -288,11 +299,16 @@ export class MemFs {
     return { written }
   }
 
-  /** Sets a file's size (truncate or extend with zeros), within the caps. */
-  setSize (file: FileNode, size: number): Errno {
+  /**
+   * Sets a file's size (truncate or extend with zeros), within the caps. `beforeGrow` is told the
+   * zero bytes the file is about to gain once the caps allow them, before it changes (the fuel
+   * hook: it may throw, and then nothing changed).
+   */
+  setSize (file: FileNode, size: number, beforeGrow?: (zeros: number) => void): Errno {
     if (size > this.limits.maxFileBytes) return ERRNO.FBIG
     const grow = size - file.data.size
     if (grow > this.limits.maxOutBytes - this.outBytes) return ERRNO.NOSPC
+    if (grow > 0) beforeGrow?.(grow)
     try {
       file.data.resize(size)
     } catch (err) {

@@ -8,10 +8,12 @@ export interface CompiledModule {
   memoryImport: { module: string, name: string }
   initialPages: number
   maximumPages?: number
+  /** Instrumented for fuel (metering/instrument.ts) before it was compiled. */
+  metered: boolean
 }
 
 /**
- * Bounded LRU of compilations by module CID. It holds the promise, so concurrent runs of a new
+ * Bounded LRU of compilations (fuel instrumentation included, when on) by module CID. It holds the promise, so concurrent runs of a new
  * module share one compilation; a failed compilation is dropped so it is not served again.
  */
 export class ModuleCache {

@@ -35,6 +35,10 @@ export interface RunRequest {
    */
   files: FsInput[]
   fsLimits: FsLimits
+  /** The module is instrumented for fuel: count it, and stop at `fuelLimit`. */
+  metered: boolean
+  /** 0..2^64-1; absent: no limit. */
+  fuelLimit?: bigint
 }
 
 /** What the job left in /out, as it crosses to the main thread (CIDs as bytes: a CID object does not survive structured cloning). */

@@ -3,6 +3,7 @@ import { MAX_MANIFEST_ENTRIES } from '../files/constants.ts'
 import { TooManyEntriesError } from '../files/errors.ts'
 import { checkTree, compareBytewise, validatePath } from '../files/paths.ts'
 import { MAX_ARGS_ENV_BYTES, SEED_BYTES } from './constants.ts'
+import { MAX_FUEL } from './metering/constants.ts'
 import { InvalidExecSpecError } from './errors.ts'
 import type { ExecSpec } from './index.ts'
 import type { FsLimits } from './memfs.ts'
@@ -15,7 +16,7 @@ export const MAX_TIMEOUT_MS = 2 ** 31 - 1
  * path errors of `files` (`InvalidPathError`, `DuplicatePathError`, `PathConflictError`,
  * `TooManyEntriesError`).
  */
-export function validateSpec (spec: ExecSpec, maxMemoryMiB: number, limits: FsLimits): void {
+export function validateSpec (spec: ExecSpec, maxMemoryMiB: number, limits: FsLimits, metering: boolean): void {
   if (spec === null || typeof spec !== 'object') throw new InvalidExecSpecError('spec must be an object')
   if (CID.asCID(spec.moduleCid) === null) throw new InvalidExecSpecError('moduleCid must be a CID')
   if (!(spec.module instanceof Uint8Array)) throw new InvalidExecSpecError('module must be a Uint8Array')
@@ -48,6 +49,12 @@ export function validateSpec (spec: ExecSpec, maxMemoryMiB: number, limits: FsLi
   }
   if (!(spec.seed instanceof Uint8Array) || spec.seed.byteLength !== SEED_BYTES) {
     throw new InvalidExecSpecError(`seed must be ${SEED_BYTES} bytes`)
+  }
+  if (spec.fuel !== undefined) {
+    if (typeof spec.fuel !== 'bigint' || spec.fuel < 0n || spec.fuel > MAX_FUEL) {
+      throw new InvalidExecSpecError(`fuel must be a bigint in 0..2^64-1, got ${String(spec.fuel)}`)
+    }
+    if (!metering) throw new InvalidExecSpecError('fuel limits need a metering executor (ExecutorInit.metering is off)')
   }
   if (spec.files !== undefined) validateFiles(spec.files, limits)
   if (spec.fsLimits !== undefined) jobLimits(spec, limits)

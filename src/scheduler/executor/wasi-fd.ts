@@ -9,16 +9,18 @@ import {
 import type { Errno } from './wasi-defs.ts'
 import type { FdEntry, FileEntry } from './fd-table.ts'
 import { failed } from './memfs.ts'
+import type { Node } from './memfs.ts'
 import type { Call, FsContext } from './wasi-fs.ts'
 
 const encoder = new TextEncoder()
 const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER)
 
 export function fdCalls (ctx: FsContext): Record<string, Call> {
-  const { memory: m, fs, fds, streams, writeFilestat, release } = ctx
+  const { memory: m, fs, fds, streams, writeFilestat, release, chargeBytes } = ctx
 
-  /** Reads into iovecs from a file at `pos`; returns the count. */
+  /** Reads into iovecs from a file at `pos` (charging the bytes first); returns the count. */
   const readFile = (entry: FileEntry, bufs: Uint8Array[], pos: number): number => {
+    chargeBytes(Math.min(totalLength(bufs), Math.max(0, entry.node.data.size - pos)))
     let total = 0
     for (const buf of bufs) {
       const n = entry.node.data.read(pos + total, buf)
@@ -28,8 +30,14 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
     return total
   }
 
-  /** Writes iovecs to a file at `pos`; a short count when a cap stopped it after some bytes. */
+  /**
+   * Writes iovecs to a file at `pos`; a short count when a cap stopped it after some bytes. The
+   * fuel for all of it (bytes and zeros, see `MemFs.planWrite`) is charged before the first byte.
+   */
   const writeFile = (entry: FileEntry, bufs: Uint8Array[], pos: number): { written: number } | { errno: Errno } => {
+    const plan = fs.planWrite(entry.node, pos, totalLength(bufs))
+    if (failed(plan)) return plan
+    chargeBytes(plan.written + plan.zeros)
     let total = 0
     for (const buf of bufs) {
       if (buf.byteLength === 0) continue
@@ -230,7 +238,7 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
       if (!entry.write) return ERRNO.BADF
       if (size < 0n) return ERRNO.INVAL
       if (size > MAX_OFFSET) return ERRNO.FBIG
-      return fs.setSize(entry.node, Number(size))
+      return fs.setSize(entry.node, Number(size), chargeBytes)
     },
 
     fd_allocate (fd: number, offset: bigint, len: bigint): Errno {
@@ -242,7 +250,7 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
       if (offset < 0n || len <= 0n) return ERRNO.INVAL
       const end = offset + len
       if (end > MAX_OFFSET) return ERRNO.FBIG
-      return end > BigInt(entry.node.data.size) ? fs.setSize(entry.node, Number(end)) : ERRNO.SUCCESS
+      return end > BigInt(entry.node.data.size) ? fs.setSize(entry.node, Number(end), chargeBytes) : ERRNO.SUCCESS
     },
 
     fd_filestat_set_times (fd: number): Errno {
@@ -283,6 +291,7 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
       const name = encoder.encode(entry.preopen)
       if (len < name.byteLength) return ERRNO.INVAL
       if (!m.inBounds(ptr, name.byteLength)) return ERRNO.FAULT
+      chargeBytes(name.byteLength)
       m.bytes.set(name, ptr)
       return ERRNO.SUCCESS
     },
@@ -312,12 +321,21 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
       const dir = entry.node
       const { names } = entry.listing
       const count = names.length + 2 // '.' and '..' first
+      const first = cookie > BigInt(count) ? count : Number(cookie)
+      const nodeAt = (i: number): Node | undefined => i === 0 ? dir : i === 1 ? dir.parent ?? dir : dir.entries.get(names[i - 2])
+      const nameAt = (i: number): string => i === 0 ? '.' : i === 1 ? '..' : names[i - 2]
+      // first what fits (its fuel is charged before anything is copied), then the copy
       let used = 0
-      for (let i = cookie > BigInt(count) ? count : Number(cookie); i < count && used < bufLen; i++) {
-        const name = i === 0 ? '.' : i === 1 ? '..' : names[i - 2]
-        const node = i === 0 ? dir : i === 1 ? dir.parent ?? dir : dir.entries.get(name)
-        if (node === undefined) continue // removed since the listing was taken
-        const nameBytes = encoder.encode(name)
+      for (let i = first; i < count && used < bufLen; i++) {
+        if (nodeAt(i) === undefined) continue // removed since the listing was taken
+        used += Math.min(DIRENT_BYTES + Buffer.byteLength(nameAt(i)), bufLen - used)
+      }
+      chargeBytes(used)
+      used = 0
+      for (let i = first; i < count && used < bufLen; i++) {
+        const node = nodeAt(i)
+        if (node === undefined) continue
+        const nameBytes = encoder.encode(nameAt(i))
         const record = new Uint8Array(DIRENT_BYTES + nameBytes.byteLength)
         const view = new DataView(record.buffer)
         view.setBigUint64(0, BigInt(i + 1), true)
@@ -333,6 +351,12 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
       m.view.setUint32(bufusedPtr, used, true)
       return ERRNO.SUCCESS
     }
+  }
+
+  function totalLength (bufs: Uint8Array[]): number {
+    let n = 0
+    for (const buf of bufs) n += buf.byteLength
+    return n
   }
 
   function syncLike (entry: FdEntry | undefined): Errno {

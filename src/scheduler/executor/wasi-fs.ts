@@ -17,6 +17,20 @@
  *   anything that exists is EINVAL (it is not a symlink).
  * - timestamps are fixed at `VIRTUAL_EPOCH_NS`: the set_times calls change nothing and succeed
  *   (EROFS in /in).
+ *
+ * Fuel (metered runs; docs/protocol.md, "Fuel"). Every call costs `HOST_CALL_FUEL` on entry (the
+ * shim's wrapper); then `chargeBytes` charges `HOST_BYTE_FUEL` per byte of:
+ * - a path argument: its length, once its descriptor is a directory and it is within memory and
+ *   `maxPathBytes` (so after EBADF, ENOTSUP, ENOTDIR, EFAULT, ENAMETOOLONG for it, before the
+ *   bytes are read); path_rename charges its two paths one after the other;
+ * - file data: fd_read/fd_pread the bytes they will read; fd_write/fd_pwrite the bytes the caps
+ *   let them write plus the zero bytes a write starting past the end adds (a write refused by a cap
+ *   moves nothing); fd_filestat_set_size/fd_allocate the zero bytes the file grows by;
+ * - fd_readdir: the bytes it will place in the buffer (its bufused);
+ * - fd_prestat_dir_name: the name it will copy ('/in', '/out').
+ * Each is charged in one piece after the call's checks and before its effect, so a call that runs
+ * out of fuel changes nothing. (stdio reads and writes charge through `Streams`, buffer by buffer.)
+ * Metering changes nothing else: without it `chargeBytes` does nothing and every call behaves the same.
  */
 import { VIRTUAL_EPOCH_NS } from './constants.ts'
 import { ERRNO, FILESTAT_BYTES, FILETYPE } from './wasi-defs.ts'
@@ -40,6 +54,11 @@ export interface WasiFsInit {
   fs: MemFs
   fds: FdTable
   streams: Streams
+  /**
+   * Charges fuel for `n` bytes moved (throws, out of fuel, when that passes the limit); called
+   * before the effect it pays for. Does nothing when the run is not metered.
+   */
+  chargeBytes: (n: number) => void
 }
 
 export type Call = (...args: any[]) => Errno
@@ -60,7 +79,7 @@ export interface FsContext extends WasiFsInit {
 
 /** The preview1 functions on descriptors and paths, keyed by their import names. */
 export function createWasiFs (init: WasiFsInit): Record<string, Call> {
-  const { memory: m, fs, fds } = init
+  const { memory: m, fs, fds, chargeBytes } = init
 
   /** The directory a path call starts from, or the errno for `fd`. */
   const dirOf = (fd: number): DirNode | Errno => {
@@ -77,6 +96,7 @@ export function createWasiFs (init: WasiFsInit): Record<string, Call> {
     const len = lenArg >>> 0
     if (!m.inBounds(ptr, len)) return ERRNO.FAULT
     if (len > fs.limits.maxPathBytes) return ERRNO.NAMETOOLONG
+    chargeBytes(len)
     const bytes = m.bytes.subarray(ptr, ptr + len)
     if (bytes.includes(0)) return ERRNO.INVAL
     try {

@@ -19,12 +19,18 @@
  * - stdio reports itself as non-terminal streams (so stdout is fully buffered the same way
  *   everywhere), `sched_yield` does nothing, sockets fail (ENOTSUP on an open fd, EBADF
  *   otherwise). Nothing here reads the host's clock, entropy, environment, fds or file system.
+ * - Fuel (metered runs): every call costs `HOST_CALL_FUEL` on entry (the `charged` wrapper), and
+ *   every byte it moves between the job's memory and the host `HOST_BYTE_FUEL`: stdin read,
+ *   stdout/stderr written (buffer by buffer), random bytes, and the file system's data,
+ *   directory entries, paths and zero bytes (wasi-fs.ts has the exact rule), each charged
+ *   through the one `charge` hook before its effect (docs/protocol.md, "Fuel").
  */
 import { createCipheriv } from 'node:crypto'
 import {
   DEFAULT_FS_LIMITS, VIRTUAL_CLOCK_RESOLUTION_NS, VIRTUAL_CLOCK_STEP_NS, VIRTUAL_EPOCH_NS, WASI_PREVIEW1_FUNCTIONS
 } from './constants.ts'
 import { FdTable } from './fd-table.ts'
+import { HOST_BYTE_FUEL, HOST_CALL_FUEL } from './metering/constants.ts'
 import { GuestMemory } from './guest-memory.ts'
 import { MemFs } from './memfs.ts'
 import type { FsInput, FsLimits } from './memfs.ts'
@@ -101,6 +107,13 @@ export interface WasiShimInit {
   files?: readonly FsInput[]
   /** Default: the executor's defaults (`DEFAULT_FS_LIMITS`). */
   limits?: FsLimits
+  /**
+   * The fuel hook of a metered run (metering/meter.ts `FuelMeter.charge`): adds fuel and throws
+   * when that passes the limit. Every host function charges `HOST_CALL_FUEL` on entry and
+   * `HOST_BYTE_FUEL` per byte it moves, each before its effect. Absent: nothing is charged, and
+   * nothing else changes (the file system behaves the same with and without it).
+   */
+  charge?: (units: number) => void
 }
 
 export interface WasiShim {
@@ -114,6 +127,11 @@ export interface WasiShim {
 /** Builds a fresh import object for one run. */
 export function createWasiShim (init: WasiShimInit): WasiShim {
   const { stdin } = init
+  const charge = init.charge
+  /** Charges `n` bytes moved between the job's memory and the host (nothing when not metered or n is 0). */
+  const chargeBytes = charge === undefined
+    ? (): void => {}
+    : (n: number): void => { if (n > 0) charge(n * HOST_BYTE_FUEL) }
   const stdout = new OutputBuffer(init.maxStdoutBytes)
   const stderr = new OutputBuffer(init.maxStderrBytes)
   const m = new GuestMemory(init.memory)
@@ -134,14 +152,17 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
     memory: m,
     fs,
     fds,
+    chargeBytes,
     streams: {
       read (into: Uint8Array): number {
         const n = Math.min(into.byteLength, stdin.byteLength - stdinOffset)
+        chargeBytes(n)
         into.set(stdin.subarray(stdinOffset, stdinOffset + n))
         stdinOffset += n
         return n
       },
       write (stream: 1 | 2, bytes: Uint8Array): void {
+        chargeBytes(bytes.byteLength) // stderr past its cap too: the bytes were handed over
         if (!(stream === 1 ? stdout : stderr).write(bytes) && stream === 1) throw new OutputLimitExceeded()
       }
     }
@@ -176,6 +197,7 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
       const len = lenArg >>> 0
       m.refresh()
       if (!m.inBounds(ptr, len)) return ERRNO.FAULT
+      chargeBytes(len)
       m.bytes.set(keystream.update(new Uint8Array(len)), ptr)
       return ERRNO.SUCCESS
     },
@@ -257,8 +279,17 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
       // sockets: the first argument is always an fd
       imports[name] = (fd: number) => fds.get(fd) === undefined ? ERRNO.BADF : ERRNO.NOTSUP
     }
+    if (charge !== undefined) imports[name] = charged(imports[name], charge)
   }
   return { imports, stdout, stderr, fs }
+}
+
+/** Charges `HOST_CALL_FUEL` before every call of a host function (the fuel hook, see `WasiShimInit.charge`). */
+function charged (fn: (...args: any[]) => unknown, charge: (units: number) => void): (...args: any[]) => unknown {
+  return (...args) => {
+    charge(HOST_CALL_FUEL)
+    return fn(...args)
+  }
 }
 
 /**

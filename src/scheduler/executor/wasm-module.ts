@@ -17,7 +17,8 @@
 import {
   MEMORY_IMPORT_MODULE, MEMORY_IMPORT_NAME, PAGES_PER_MIB, WASI_MODULE, WASI_PREVIEW1_FUNCTIONS
 } from './constants.ts'
-import { ForbiddenImportError, InvalidModuleError, MemoryLimitError } from './errors.ts'
+import { ForbiddenImportError, InvalidModuleError, MemoryLimitError, ReservedExportError } from './errors.ts'
+import { RESERVED_EXPORT_PREFIX } from './metering/constants.ts'
 import { wasm } from './wasm-api.ts'
 
 export type ExternKind = 'function' | 'table' | 'memory' | 'global' | 'tag'
@@ -76,7 +77,8 @@ const utf8Encoder = new TextEncoder()
 /**
  * Checks that a module is one this executor runs and returns its imports, exports and memory.
  * Throws `InvalidModuleError` (not wasm, malformed, fails validation with the engine's reason, no
- * `_start`, no memory or a memory that cannot be capped), `ForbiddenImportError` (an import
+ * `_start`, no memory or a memory that cannot be capped), `ReservedExportError` (an export named
+ * `depin:...`, e.g. an already instrumented module), `ForbiddenImportError` (an import
  * outside WASI preview1, named) or `MemoryLimitError` (initial memory above `maxMemoryMiB`).
  */
 export function inspectModule (bytes: Uint8Array, options: InspectOptions): ModuleInfo {
@@ -111,6 +113,8 @@ export function inspectModule (bytes: Uint8Array, options: InspectOptions): Modu
     } else if (section.id === SECTION_EXPORT) {
       for (let n = r.u32(); n > 0; n--) {
         const name = r.name()
+        // reserved for the executor: a module cannot bring a fuel counter of its own
+        if (name.startsWith(RESERVED_EXPORT_PREFIX)) throw new ReservedExportError(name)
         const kind = kindOf(r.byte())
         r.u32()
         exports.push({ name, kind })

@@ -6,6 +6,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { WASI_MODULE } from './constants.ts'
+import { OUT_OF_FUEL_TRAP, START_EXPORT } from './metering/constants.ts'
+import { FuelExhausted, FuelMeter } from './metering/meter.ts'
 import { createWasiShim, OutputLimitExceeded } from './wasi-shim.ts'
 import type { WasiShim } from './wasi-shim.ts'
 import { wasm } from './wasm-api.ts'
@@ -54,6 +56,7 @@ function run (request: RunRequest): { response: RunResponse, transfer: ArrayBuff
   let shim: WasiShim | undefined
   let exitCode = -1
   let trap: string | undefined
+  const meter = request.metered ? new FuelMeter(request.fuelLimit) : undefined
   try {
     const memory = new wasm.Memory({ initial: request.initialPages, maximum: request.maximumPages })
     const wasi = new WASI({ version: 'preview1', args: request.args, env: request.env, returnOnExit: true })
@@ -65,7 +68,8 @@ function run (request: RunRequest): { response: RunResponse, transfer: ArrayBuff
       maxStderrBytes: request.maxStderrBytes,
       nodeWasi: (wasi.getImportObject() as WasmImports)[WASI_MODULE],
       files: request.files,
-      limits: request.fsLimits
+      limits: request.fsLimits,
+      ...(meter === undefined ? {} : { charge: (units: number) => { meter.charge(units) } })
     })
     const imports: WasmImports = { [WASI_MODULE]: shim.imports }
     const { module: memoryModule, name: memoryName } = request.memoryImport
@@ -73,14 +77,28 @@ function run (request: RunRequest): { response: RunResponse, transfer: ArrayBuff
     const module = request.module ?? modules.get(request.moduleKey)
     if (module == null) throw new Error(`module ${request.moduleKey} was never sent to this worker`)
     const instance = new wasm.Instance(module, imports)
+    if (meter !== undefined) {
+      // the limit is set before any of the module's code runs; then its start function, if any
+      meter.attach(instance.exports)
+      const start = instance.exports[START_EXPORT]
+      if (typeof start === 'function') start()
+    }
     // node:wasi needs `memory` among the exports; a rewritten module imports it instead
     exitCode = wasi.start({ exports: { _start: instance.exports._start, memory } })
   } catch (err) {
     exitCode = -1
     trap = describeTrap(err)
   }
+  const fuel = meter?.outcome()
+  if (fuel?.exhausted === true) {
+    // past the limit, however the run ended: see FuelMeter.outcome
+    exitCode = -1
+    trap = OUT_OF_FUEL_TRAP
+  }
 
-  // /out as the job left it, also after a trap (like stdout); hashed here, off the main thread
+  // /out as the job left it, also after a trap or running out of fuel (like stdout: every change
+  // to /out is a host call, made only within the limit, so this is the same everywhere); hashed
+  // here, off the main thread
   let outputs: WireOutputs = emptyWireOutputs()
   let transfer: ArrayBuffer[] = []
   if (shim !== undefined) {
@@ -104,7 +122,8 @@ function run (request: RunRequest): { response: RunResponse, transfer: ArrayBuff
     stderr: shim?.stderr.take() ?? new Uint8Array(0),
     wallMs: performance.now() - startedAt,
     cpuMs: (cpu.user + cpu.system) / 1000,
-    outputs
+    outputs,
+    ...(fuel === undefined ? {} : { fuel: fuel.fuel })
   }
   return { response, transfer }
 }
@@ -112,6 +131,7 @@ function run (request: RunRequest): { response: RunResponse, transfer: ArrayBuff
 /** 'unreachable', 'memory access out of bounds', 'Maximum call stack size exceeded', ... */
 function describeTrap (err: unknown): string {
   if (err instanceof OutputLimitExceeded) return 'output limit exceeded'
+  if (err instanceof FuelExhausted) return OUT_OF_FUEL_TRAP
   if (err instanceof wasm.RuntimeError || err instanceof RangeError) return err.message
   if (err instanceof Error) return `${err.name}: ${err.message}`
   return String(err)

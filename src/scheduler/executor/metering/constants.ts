@@ -1,0 +1,67 @@
+/**
+ * The fuel rule's numbers. They are part of the protocol (docs/protocol.md, "Fuel"): every
+ * worker must count with the same ones, or honest replicas disagree. Changing one is a protocol
+ * change.
+ */
+
+/** Largest fuel amount (and fuel limit): fuel is an unsigned 64-bit count. */
+export const MAX_FUEL = 2n ** 64n - 1n
+
+/** Every export name starting with this is reserved for the executor; modules exporting one are refused. */
+export const RESERVED_EXPORT_PREFIX = 'depin:'
+/** Export of the instrumented module: the fuel used so far (mutable i64 global, read as unsigned). */
+export const FUEL_USED_EXPORT = 'depin:fuel'
+/** Export of the instrumented module: the fuel limit (mutable i64 global, unsigned; the host sets it before the run). */
+export const FUEL_LIMIT_EXPORT = 'depin:fuel_limit'
+/**
+ * Export of the instrumented module: the module's start function. Instrumentation removes the
+ * start section so that the start function runs after the host has set the limit (it runs right
+ * after instantiation, before `_start`, exactly as the start section would have had it).
+ */
+export const START_EXPORT = 'depin:start'
+
+/**
+ * Weight of every instruction not listed in `ZERO_WEIGHT_OPCODES`: one unit of fuel.
+ * Prefixed instructions (0xFB, 0xFC, 0xFD, 0xFE) weigh 1 as well.
+ */
+export const INSTRUCTION_FUEL = 1
+/**
+ * Single-byte opcodes that weigh 0: markers that do no work of their own (nop, block, loop,
+ * else, try, catch, end, delegate, catch_all, try_table).
+ */
+export const ZERO_WEIGHT_OPCODES: ReadonlySet<number> = new Set([0x01, 0x02, 0x03, 0x05, 0x06, 0x07, 0x0b, 0x18, 0x19, 0x1f])
+
+/**
+ * Dynamic costs, charged just before the instruction from its count operand n (the i32 on top of
+ * the stack, read as unsigned), on top of its weight:
+ * - memory.fill, memory.copy, memory.init: floor(n / 64) (n bytes), `BYTES_PER_FUEL_SHIFT`;
+ * - table.grow, table.fill, table.copy, table.init, array.new, array.new_default, array.fill,
+ *   array.copy, array.init_data, array.init_elem: floor(n / 8) (n elements), `ELEMENTS_PER_FUEL_SHIFT`;
+ * - memory.grow: n × 256 (n pages of 64 KiB, whether or not the grow succeeds), `FUEL_PER_PAGE_SHIFT`.
+ * array.new_fixed (static count n) weighs 1 + floor(n / 8).
+ */
+export const BYTES_PER_FUEL_SHIFT = 6
+export const ELEMENTS_PER_FUEL_SHIFT = 3
+export const FUEL_PER_PAGE_SHIFT = 8
+
+/** Every call of a WASI function costs this much fuel (charged by the host, on top of the `call`'s weight). */
+export const HOST_CALL_FUEL = 1000
+/**
+ * Fuel per byte a WASI call moves between the job and the host: bytes written by fd_write,
+ * read by fd_read, produced by random_get (charged buffer by buffer, before the bytes move).
+ */
+export const HOST_BYTE_FUEL = 1
+
+/**
+ * Largest instrumented module `instrumentModule` produces by default. Ordinary code grows by
+ * about 40%; code made of nothing but tiny loops or branches grows up to about 6 times, and this
+ * cap keeps such a module from taking the node's memory (a 64 MiB module of ordinary code gives
+ * ~90 MiB). Past it the module is refused with `UnmeterableModuleError`.
+ */
+export const MAX_INSTRUMENTED_BYTES = 256 * 1024 * 1024
+
+/** Functions processed between two yields to the event loop by `instrumentModuleAsync`. */
+export const INSTRUMENT_YIELD_BYTES = 1024 * 1024
+
+/** `ExecResult.trap` of a run stopped by its fuel limit. */
+export const OUT_OF_FUEL_TRAP = 'out of fuel'
