@@ -3,7 +3,7 @@
  * one submits, the other runs.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { runCli, startDaemonProcess, type DaemonProcess } from './cli-helpers.ts'
 import { tempDir, waitFor } from './helpers.ts'
@@ -138,5 +138,60 @@ describe('depin submit / jobs / job against real daemons', () => {
     expect(c.status).toBe(400)
     const json = await fetch(`http://${requester.api}/v1/jobs`, { method: 'POST', body: '{}', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } })
     expect(json.status).toBe(415)
+  })
+
+  it('map runs one task per input file (files and directories), writes each output and results.jsonl, prints a JSON summary', async () => {
+    const inputs = join(dir.path, 'map-in')
+    await mkdir(inputs)
+    for (let i = 0; i < 6; i++) await writeFile(join(inputs, `part-${i}.txt`), `part ${i}\n`)
+    const extra = join(dir.path, 'extra.txt')
+    await writeFile(extra, 'extra\n')
+    const out = join(dir.path, 'map-out')
+    const result = await runCli(['map', join(EXAMPLES, 'echo.wasm'), inputs, extra, '--out', out, '--json', '--data-dir', requesterDir])
+    expect(result.code, result.stderr).toBe(0)
+    const summary = JSON.parse(result.stdout)
+    expect(summary).toMatchObject({ tasks: 7, completed: 7, failed: 0, verified: 7 })
+    expect(Object.keys(summary).sort()).toEqual(['batchId', 'completed', 'cost', 'failed', 'seconds', 'tasks', 'tasksPerSecond', 'verified'])
+    for (let i = 0; i < 6; i++) expect(await readFile(join(out, `part-${i}.txt.out`), 'utf8')).toBe(`part ${i}\n`)
+    expect(await readFile(join(out, 'extra.txt.out'), 'utf8')).toBe('extra\n')
+    const lines = (await readFile(join(out, 'results.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l))
+    expect(lines.map((l) => l.name).sort()).toEqual(['extra.txt', ...Array.from({ length: 6 }, (_, i) => `part-${i}.txt`)].sort())
+    for (const l of lines) expect(l).toMatchObject({ status: 'completed', exitCode: 0, verified: true, workers: [workerPeer] })
+    // Off a terminal, progress goes to stderr as plain lines.
+    const plain = await runCli(['map', join(EXAMPLES, 'echo.wasm'), extra, '--out', join(dir.path, 'map-out-2'), '--data-dir', requesterDir])
+    expect(plain.code, plain.stderr).toBe(0)
+    expect(plain.stderr).toMatch(/1\/1 done · 0 failed/)
+    expect(plain.stderr).toMatch(/1\/1 completed, 1 verified/)
+  })
+
+  it('map: a task that does not complete makes the exit status non-zero, and results.jsonl says why', async () => {
+    const input = join(dir.path, 'loop-in.txt')
+    await writeFile(input, 'x')
+    const out = join(dir.path, 'map-loop')
+    const result = await runCli(['map', new URL('./fixtures/wasm/loop.wasm', import.meta.url).pathname, input, '--timeout', '1', '--out', out, '--data-dir', requesterDir])
+    expect(result.code).toBe(1)
+    expect(result.stderr.trim().split('\n').at(-1)).toMatch(/^depin: 1 of 1 tasks did not complete; see .*results\.jsonl$/)
+    const [line] = (await readFile(join(out, 'results.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l))
+    expect(line).toMatchObject({ name: 'loop-in.txt', status: 'timed-out', exitCode: -1 })
+  })
+
+  it('map: user mistakes get one clear line (missing path, empty directory, --out that is a file, no --out)', async () => {
+    const echo = join(EXAMPLES, 'echo.wasm')
+    const missing = await runCli(['map', echo, join(dir.path, 'nope'), '--out', join(dir.path, 'o1'), '--data-dir', requesterDir])
+    expect(missing.code).toBe(1)
+    expect(missing.stderr.trim()).toMatch(/^depin: no such file or directory: .*nope$/)
+    const empty = join(dir.path, 'empty-dir')
+    await mkdir(empty)
+    const none = await runCli(['map', echo, empty, '--out', join(dir.path, 'o2'), '--data-dir', requesterDir])
+    expect(none.code).toBe(1)
+    expect(none.stderr.trim()).toMatch(/^depin: .*empty-dir has no files in it$/)
+    const file = join(dir.path, 'a-file')
+    await writeFile(file, 'x')
+    const notDir = await runCli(['map', echo, file, '--out', file, '--data-dir', requesterDir])
+    expect(notDir.code).toBe(1)
+    expect(notDir.stderr.trim()).toMatch(/^depin: --out .*a-file exists and is not a directory$/)
+    const noOut = await runCli(['map', echo, file, '--data-dir', requesterDir])
+    expect(noOut.code).not.toBe(0)
+    expect(noOut.stderr).toMatch(/--out/)
   })
 })
