@@ -20,6 +20,17 @@ export { PeerScore, PeerAction } from './node/peer-score.ts'
 export type { PeerActionName } from './node/peer-score.ts'
 export { startDaemon } from './node/daemon.ts'
 export type { Daemon, DaemonOptions } from './node/daemon.ts'
+export { createNodeMetrics, NodeMetrics, MetricsServer } from './node/metrics/index.ts'
+export type { NodeMetricsInit } from './node/metrics/index.ts'
+export type { MarketMetrics, JobOutcome, TaskOutcome, MarketRole } from './metrics.ts'
+export { createOperatorLog } from './node/operator-log.ts'
+export type { OperatorLogInit, LogFormat } from './node/operator-log.ts'
+export { silentLog } from './log.ts'
+export type { OperatorLog, LogLevel } from './log.ts'
+export { describeState, stateWord, JOB_STATES } from './job-status.ts'
+export type { JobState } from './job-status.ts'
+export type { JobSummaryView, JobDetailView } from './node/api/job-view.ts'
+export { DataDirInUseError, AddressInUseError } from './node/errors.ts'
 
 export { JobHandle } from './scheduler/scheduler.ts'
 export type { JobSummary, SubmitOptions } from './scheduler/scheduler.ts'
@@ -28,7 +39,8 @@ export type { JobProgress, JobResult, WorkerOutcome, ProgressStage } from './sch
 export { createExecutor } from './scheduler/executor/index.ts'
 export type { Executor, ExecSpec, ExecResult, ExecutorInit } from './scheduler/executor/index.ts'
 export {
-  NoBidsError, JobTimeoutError, JobCancelledError, InvalidJobError, JobNotFoundError, BadResultError, ProtocolViolationError
+  NoBidsError, JobTimeoutError, JobCancelledError, InvalidJobError, JobNotFoundError, BadResultError, ProtocolViolationError,
+  JobFinishedError, JobNotCancellableError
 } from './scheduler/errors.ts'
 
 export { createLedger, createGenesisConfig, DEFAULT_GENESIS_CONFIG } from './ledger/index.ts'

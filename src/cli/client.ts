@@ -2,10 +2,13 @@
  * The CLI's client of the local API. Finds the daemon through, in order: `--api HOST:PORT`,
  * `$DEPIN_API`, the `api.json` a running daemon wrote in the data dir, the data dir's config.
  * The token comes from `$DEPIN_API_TOKEN`, else the data dir's `api-token` file.
+ *
+ * Light on purpose: no libp2p, no zod, no multiaddr (a client command must start fast).
  */
-import { defaultDataDir, readApiInfo, readApiToken } from '../node/data-dir.ts'
-import { readConfigFile } from '../node/config.ts'
-import { ApiResponseError, DaemonUnreachableError, UsageError } from './errors.ts'
+import { readFile } from 'node:fs/promises'
+import { dataDirPaths, defaultDataDir, readApiInfo, readApiToken, isProcessAlive } from '../node/paths.ts'
+import { DEFAULT_API_HOST, DEFAULT_API_PORT } from '../node/constants.ts'
+import { ApiResponseError, DaemonUnreachableError, NodeNotRunningError, UsageError } from './errors.ts'
 
 export interface ClientOptions {
   api?: string
@@ -14,40 +17,73 @@ export interface ClientOptions {
 
 export interface ApiClient {
   readonly api: string
+  /** Where the address came from: a flag or env var, the running daemon's api.json, or config.json. */
+  readonly source: ApiSource
+  readonly dataDir: string
   get<T = unknown>(path: string): Promise<T>
   post<T = unknown>(path: string, body: unknown): Promise<T>
-  /** Raw request for uploads and downloads. */
+  /** Raw request for uploads, downloads and event streams. */
   request(path: string, init?: RequestInit): Promise<Response>
 }
 
+export type ApiSource = 'flag' | 'api.json' | 'config'
+
 const REQUEST_TIMEOUT_MS = 10 * 60 * 1000
 
-export async function resolveApi (options: ClientOptions): Promise<{ api: string, token: string }> {
+/** The `api` field of config.json, read without validating the rest (the daemon validates it). */
+async function configuredApi (dataDir: string): Promise<string | undefined> {
+  try {
+    const config = JSON.parse(await readFile(dataDirPaths(dataDir).config, 'utf8')) as { api?: unknown }
+    return typeof config.api === 'string' ? config.api : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export async function resolveApi (options: ClientOptions): Promise<{ api: string, token: string, source: ApiSource, dataDir: string }> {
   const dataDir = options.dataDir ?? defaultDataDir()
   let api = options.api ?? process.env.DEPIN_API
-  if (api == null) api = (await readApiInfo(dataDir))?.api
-  if (api == null) api = (await readConfigFile(dataDir).catch(() => undefined))?.api
-  if (api == null) throw new UsageError('no API address: pass --api HOST:PORT or --data-dir DIR')
-  const token = process.env.DEPIN_API_TOKEN ?? await readApiToken(dataDir)
-  if (token == null) {
-    throw new UsageError(`no API token: ${dataDir}/api-token does not exist; pass --data-dir of the node or set DEPIN_API_TOKEN`)
+  let source: ApiSource = 'flag'
+  if (api == null || api === '') {
+    const info = await readApiInfo(dataDir)
+    // A stale api.json (the node crashed) names a dead pid: fall back to the config.
+    if (info != null && isProcessAlive(info.pid)) {
+      api = info.api
+      source = 'api.json'
+    } else {
+      api = (await configuredApi(dataDir)) ?? (info == null ? `${DEFAULT_API_HOST}:${DEFAULT_API_PORT}` : info.api)
+      source = 'config'
+    }
   }
-  return { api, token }
+  const fromEnv = process.env.DEPIN_API_TOKEN
+  const token = fromEnv != null && fromEnv !== '' ? fromEnv : await readApiToken(dataDir)
+  if (token == null) {
+    throw new UsageError(`no API token: ${dataDirPaths(dataDir).apiToken} does not exist; pass --data-dir of the node or set DEPIN_API_TOKEN`)
+  }
+  return { api, token, source, dataDir: dataDirPaths(dataDir).root }
 }
 
 export async function createClient (options: ClientOptions): Promise<ApiClient> {
-  const { api, token } = await resolveApi(options)
+  const { api, token, source, dataDir } = await resolveApi(options)
   const base = `http://${api}`
   const request = async (path: string, init: RequestInit = {}): Promise<Response> => {
+    let response: Response
     try {
-      return await fetch(base + path, {
+      response = await fetch(base + path, {
         ...init,
         headers: { authorization: `Bearer ${token}`, ...(init.headers as Record<string, string> | undefined) },
         signal: init.signal ?? AbortSignal.timeout(REQUEST_TIMEOUT_MS)
       })
     } catch (err) {
+      if (source === 'config') throw new NodeNotRunningError(dataDir, `nothing answers at ${api}`, { cause: err })
       throw new DaemonUnreachableError(api, { cause: err })
     }
+    // The data dir's node is not running (no api.json) and its configured port answers with
+    // another token: that API belongs to another node (e.g. two data dirs on the default port).
+    if (response.status === 401 && source === 'config') {
+      throw new NodeNotRunningError(dataDir, `the API at ${api} belongs to another node (it refused this data dir's token)`)
+    }
+    return response
   }
   const json = async <T>(response: Response): Promise<T> => {
     const text = await response.text()
@@ -65,6 +101,8 @@ export async function createClient (options: ClientOptions): Promise<ApiClient> 
   }
   return {
     api,
+    source,
+    dataDir,
     request,
     get: async (path) => await json(await request(path)),
     post: async (path, body) => await json(await request(path, {

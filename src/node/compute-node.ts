@@ -28,6 +28,11 @@ import { createExecutor, type Executor } from '../scheduler/executor/index.ts'
 import type { JobInit } from '../scheduler/job.ts'
 import type { JobProgress, JobResult } from '../scheduler/requester-service.ts'
 import { MAX_OFFER_BYTES, offersTopic } from './constants.ts'
+import { JobActivity } from './job-activity.ts'
+import type { NodeMetrics } from './metrics/node-metrics.ts'
+import { attachNodeMetrics } from './metrics/attach.ts'
+import { attachOperatorLog } from './operator-events.ts'
+import { silentLog, type OperatorLog } from '../log.ts'
 import {
   blockTopic, createLedger, createSyncHandler, createSyncTransport, transactionTopic, DEFAULT_GENESIS_CONFIG,
   SYNC_HANDLE_OPTIONS, SYNC_PROTOCOL, type GenesisConfig, type Ledger, type LedgerInit
@@ -68,6 +73,13 @@ export interface ComputeNodeInit {
   network?: GenesisConfig
   /** Mine ledger blocks. @default false */
   mine?: boolean
+  /**
+   * Prometheus metrics (`createNodeMetrics()`): depin's own, and libp2p's unless created with
+   * `libp2p: false`. Read them with `metrics.text()`. @default none
+   */
+  metrics?: NodeMetrics
+  /** The operator's log (`createOperatorLog()` or any pino logger). @default silent */
+  log?: OperatorLog
   /** Ledger tuning (mempool bounds, reorg depth, sync deadline). */
   ledger?: Partial<Omit<LedgerInit, 'store' | 'signer' | 'genesis' | 'mine' | 'publishBlock' | 'publishTransaction' | 'syncTransport' | 'reportPeer'>>
 }
@@ -118,6 +130,9 @@ export interface NodeServices {
 export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   readonly init: ComputeNodeInit
   readonly peerScore = new PeerScore()
+  /** What this node's requested jobs are doing now (workers running them, recent progress). */
+  readonly activity = new JobActivity()
+  private detachObservers: Array<() => void> = []
   private libp2p?: DepinLibp2p
   private store?: Store
   private signerValue?: Signer
@@ -190,7 +205,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
         testnet: this.init.testnet,
         appScore: (peer) => this.peerScore.score(peer),
         isBanned: (peer) => this.peerScore.isBanned(peer),
-        topics: { [this.topics.offers]: 0.5, [this.topics.blocks]: 1, [this.topics.transactions]: 0.5 }
+        topics: { [this.topics.offers]: 0.5, [this.topics.blocks]: 1, [this.topics.transactions]: 0.5 },
+        metrics: this.init.metrics?.libp2pMetrics()
       })
     } catch (err) {
       await this.store.close()
@@ -236,6 +252,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       throw err
     }
     this.startedAt = Date.now()
+    if (this.init.metrics != null) this.detachObservers.push(attachNodeMetrics(this, this.init.metrics))
+    if (this.init.log != null) this.detachObservers.push(attachOperatorLog(this, this.init.log))
     log('started %s on %s', this.peerId, this.multiaddrs.join(', '))
     this.safeDispatchEvent('started')
   }
@@ -245,6 +263,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     if (this.stopping != null) return await this.stopping
     if (this.libp2p == null) return
     this.stopping = (async () => {
+      for (const detach of this.detachObservers.splice(0)) detach()
       await this.schedulerValue?.stop().catch((err) => { log.error('stopping the scheduler failed: %e', err) })
       this.schedulerValue = undefined
       this.receiptTally?.stop()
@@ -308,6 +327,19 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
    */
   async submitJob (spec: JobInit, options: SubmitOptions = {}): Promise<JobHandle> {
     return await this.scheduler.submit(spec, options)
+  }
+
+  /**
+   * Cancels a job this node requested that has not ended; resolves with its (cancelled) result.
+   * Throws JobNotFoundError for an unknown job, JobFinishedError for one that already ended.
+   */
+  async cancelJob (id: string): Promise<JobResult> {
+    return await this.scheduler.cancel(id)
+  }
+
+  /** The operator's log this node writes to (silent unless `init.log` was given). */
+  get log (): OperatorLog {
+    return this.init.log ?? silentLog
   }
 
   /** Jobs this node requested or ran, newest first. */
@@ -410,6 +442,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       // Replicas on distinct hosts, quorums counted per host. A loopback testnet puts every peer
       // on 127.0.0.1, so there hosts are not compared (as with its gossipsub IP allow-list).
       hostOf: this.init.testnet === true ? undefined : (peer) => this.hostOf(peer),
+      metrics: this.init.metrics,
+      log: this.log,
       // Each verified replica becomes a work receipt: a settle transaction paying its worker.
       settle: async (_jobId, items) => {
         for (const item of items) {
@@ -417,7 +451,10 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
         }
       }
     }, this.init.scheduler)
-    scheduler.addEventListener('job:progress', (evt) => { this.safeDispatchEvent('job:progress', { detail: evt.detail }) })
+    scheduler.addEventListener('job:progress', (evt) => {
+      this.activity.add(evt.detail)
+      this.safeDispatchEvent('job:progress', { detail: evt.detail })
+    })
     return scheduler
   }
 

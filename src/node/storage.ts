@@ -5,6 +5,8 @@
 import { Level } from 'level'
 import { MemoryLevel } from 'memory-level'
 import type { AbstractLevel } from 'abstract-level'
+import { dirname } from 'node:path'
+import { DataDirInUseError } from './errors.ts'
 
 /** Binary keys and values everywhere; each repository owns its own encoding. */
 export type Store = AbstractLevel<string | Uint8Array | Buffer, Uint8Array, Uint8Array>
@@ -13,6 +15,14 @@ export async function openStore (path?: string): Promise<Store> {
   const db: Store = path != null
     ? new Level<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view' }) as unknown as Store
     : new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' }) as unknown as Store
-  await db.open()
+  try {
+    await db.open()
+  } catch (err) {
+    // LevelDB's LOCK file: another process (a second `depin start` on this data dir) has it open.
+    if ((err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED' && path != null) {
+      throw new DataDirInUseError(dirname(path), '', { cause: err })
+    }
+    throw err
+  }
   return db
 }

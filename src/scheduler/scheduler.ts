@@ -26,7 +26,9 @@ import {
   BID_TTL_MS, MAX_NEGOTIATE_FRAME_BYTES, MAX_TASK_FRAME_BYTES, NEGOTIATE_IDLE_TIMEOUT_MS, NEGOTIATE_MAX_INBOUND_STREAMS,
   NEGOTIATE_PROTOCOL, SEEN_OFFERS_MAX, TASK_IDLE_TIMEOUT_MS, TASK_MAX_INBOUND_STREAMS, TASK_PROTOCOL
 } from './constants.ts'
-import { InvalidJobError, JobNotFoundError, ProtocolViolationError } from './errors.ts'
+import { InvalidJobError, JobCancelledError, JobFinishedError, JobNotCancellableError, JobNotFoundError, ProtocolViolationError } from './errors.ts'
+import type { MarketMetrics } from '../metrics.ts'
+import type { OperatorLog } from '../log.ts'
 
 const log = logger('depin:scheduler')
 
@@ -50,6 +52,10 @@ export interface SchedulerComponents {
   settle?: (jobId: string, items: SettlementItem[]) => Promise<void>
   /** A worker's network host (IP), for distinct-host replicas and quorums; undefined: do not compare. */
   hostOf?: (peerId: string) => string | undefined
+  /** Job market metrics (jobs and tasks by outcome, leases, queues); see src/metrics.ts. */
+  metrics?: MarketMetrics
+  /** The operator's log (leases opened and closed, …); see src/log.ts. */
+  log?: OperatorLog
 }
 
 export interface SchedulerInit {
@@ -97,7 +103,7 @@ export class JobHandle extends TypedEventEmitter<JobHandleEvents> {
 
   /** Stops placing the job; its result becomes a failure with ERR_JOB_CANCELLED. */
   cancel (): void {
-    this.controller.abort()
+    this.controller.abort(new JobCancelledError())
   }
 }
 
@@ -121,6 +127,10 @@ export interface JobSummary {
 
 export interface SchedulerEvents {
   'job:progress': CustomEvent<JobProgress>
+  /** This node (as a worker) started running a task for a peer. */
+  'task:started': CustomEvent<{ agreementId: string, jobId: string }>
+  /** This node (as a worker) finished a task and sent its result. */
+  'task:finished': CustomEvent<{ agreementId: string, jobId: string, exitCode: number }>
 }
 
 export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
@@ -149,7 +159,10 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       capacity: components.capacity,
       canPay: components.canPay ?? (async () => true),
       reportPeer
-    }, { queuePerSlot: init.queuePerSlot })
+    }, { queuePerSlot: init.queuePerSlot }, {
+      onTaskStarted: (agreementId, jobId) => { this.safeDispatchEvent('task:started', { detail: { agreementId, jobId } }) },
+      onTaskFinished: (agreementId, jobId, exitCode) => { this.safeDispatchEvent('task:finished', { detail: { agreementId, jobId, exitCode } }) }
+    })
     this.requester = new RequesterService({
       signer: components.signer,
       channels: components.channels,
@@ -253,6 +266,24 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     }
     void deferred.promise.finally(() => { this.handles.delete(handle.id) })
     return handle
+  }
+
+  /**
+   * Cancels a job this node requested that is still queued or being placed, and resolves once it
+   * has stopped (its record then reads failed with ERR_JOB_CANCELLED). Throws JobNotFoundError
+   * for an unknown job and JobFinishedError for one that already ended.
+   */
+  async cancel (id: string): Promise<JobResult> {
+    const handle = this.handles.get(id)
+    if (handle != null) {
+      handle.cancel()
+      return await handle.result()
+    }
+    const record = await this.records.getRequested(id)
+    if (record == null) throw new JobNotFoundError(id)
+    if (record.status === 'completed' || record.status === 'failed') throw new JobFinishedError(id, record.status)
+    // Jobs resumed after a restart run under the requester service's own signal, without a handle.
+    throw new JobNotCancellableError(id, 'it was resumed after a restart of this node and has no handle here; it ends at its deadline')
   }
 
   /** Jobs this node requested or ran, newest first. */
