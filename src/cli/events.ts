@@ -11,10 +11,9 @@ export interface ServerEvent { event: string, data: unknown }
 export async function * serverEvents (client: ApiClient, path: string, signal: AbortSignal = new AbortController().signal): AsyncGenerator<ServerEvent> {
   const response = await client.request(path, { headers: { accept: 'text/event-stream' }, signal })
   await assertOk(response)
-  if (response.body == null) return
   const decoder = new TextDecoder()
   let buffer = ''
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of response.body) {
     buffer += decoder.decode(chunk, { stream: true })
     let split: number
     while ((split = buffer.indexOf('\n\n')) >= 0) {

@@ -14,7 +14,7 @@ export async function getJob (client: ApiClient, id: string): Promise<JobDetailV
 export async function fetchOutput (client: ApiClient, id: string): Promise<Uint8Array> {
   const response = await client.request(`/v1/jobs/${encodeURIComponent(id)}/output`)
   await assertOk(response)
-  return new Uint8Array(await response.arrayBuffer())
+  return await response.bytes()
 }
 
 /**

@@ -70,9 +70,9 @@ export async function submitCommand (modulePath: string, opts: SubmitOptions): P
   form.set('spec', JSON.stringify(spec))
   form.set('module', await openAsBlob(modulePath), basename(modulePath))
   if (input != null) form.set('input', input, 'input')
-  const response = await client.request('/v1/jobs', { method: 'POST', body: form })
+  const response = await client.upload('/v1/jobs', form)
   await assertOk(response)
-  const { id } = await response.json() as { id: string }
+  const { id } = JSON.parse(await response.text()) as { id: string }
   if (opts.wait !== true) {
     if (opts.json === true) printJson({ id })
     else line(id)
