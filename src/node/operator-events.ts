@@ -49,7 +49,7 @@ export function attachOperatorLog (node: ComputeNode, log: OperatorLog): () => v
     log.info({ job: evt.detail.jobId, agreement: evt.detail.agreementId }, 'task started for a peer')
   })
   listen<{ agreementId: string, jobId: string, exitCode: number }>(scheduler, 'task:finished', (evt) => {
-    log.info({ job: evt.detail.jobId, agreement: evt.detail.agreementId, exit: evt.detail.exitCode }, 'task finished for a peer; paid once the requester\'s receipt is mined')
+    log.info({ job: evt.detail.jobId, agreement: evt.detail.agreementId, exit: evt.detail.exitCode }, 'task finished for a peer')
   })
 
   listen<BlockSummary>(ledger, 'block', (evt) => {
