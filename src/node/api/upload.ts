@@ -27,6 +27,7 @@ import { MAX_INPUT_BYTES, MAX_MODULE_BYTES } from '../../scheduler/constants.ts'
 import { MAX_JOB_MEMORY_MIB, MAX_JOB_TIMEOUT_MS, MAX_REPLICAS } from '../../scheduler/job.ts'
 import { peerIdSchema } from '../../proofs/schema.ts'
 import { ApiError } from './errors.ts'
+import { collectYoungGarbage, YOUNG_GC_EVERY_BYTES } from './young-garbage.ts'
 
 /** The first 8 bytes of every WebAssembly binary module: `\0asm` and version 1. */
 export const WASM_HEADER = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00])
@@ -34,6 +35,8 @@ export const WASM_HEADER = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0
 export const MAX_SPEC_FIELD_BYTES = 256 * 1024
 /** Multipart framing allowed on top of the parts' own caps (boundaries, part headers, the spec). */
 const MAX_FRAMING_BYTES = MAX_SPEC_FIELD_BYTES + 64 * 1024
+/** An upload that sends nothing for this long is dropped (a client that stalls holds a connection, not memory). */
+export const UPLOAD_IDLE_TIMEOUT_MS = 30_000
 /** Busboy's limits: parts counted before they are parsed. */
 export const UPLOAD_LIMITS = { files: 2, fields: 2, parts: 4, fieldSize: MAX_SPEC_FIELD_BYTES, fileSize: MAX_INPUT_BYTES + 1, headerPairs: 32 }
 
@@ -82,13 +85,17 @@ type FileField = keyof typeof FILE_CAPS
 /** Counts a part's bytes, checks them against the cap, the declared size and the wasm header. */
 class PartCheck extends Transform {
   bytes = 0
+  private sinceCollect = 0
   private readonly field: FileField
   private readonly cap: number
   private readonly declared?: number
   private readonly header = new Uint8Array(WASM_HEADER.length)
 
-  constructor (field: FileField, declared: number | undefined) {
+  private readonly onBytes: () => void
+
+  constructor (field: FileField, declared: number | undefined, onBytes: () => void) {
     super()
+    this.onBytes = onBytes
     this.field = field
     this.cap = FILE_CAPS[field]
     this.declared = declared
@@ -97,6 +104,7 @@ class PartCheck extends Transform {
   override _transform (chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     const before = this.bytes
     this.bytes += chunk.byteLength
+    this.onBytes()
     if (this.bytes > this.cap) {
       callback(new UploadRefusedError(413, this.field === 'module' ? 'ERR_MODULE_TOO_LARGE' : 'ERR_INPUT_TOO_LARGE', `${this.field} is over ${this.cap} bytes`, 'too_large'))
       return
@@ -104,6 +112,12 @@ class PartCheck extends Transform {
     if (this.declared != null && this.bytes > this.declared) {
       callback(new UploadRefusedError(400, 'ERR_UPLOAD_SIZE_MISMATCH', `${this.field} is longer than the ${this.declared} bytes declared in spec.${this.field}Bytes`, 'size_mismatch'))
       return
+    }
+    // The socket's read buffers die once written: free them as the upload goes (young-garbage.ts).
+    this.sinceCollect += chunk.byteLength
+    if (this.sinceCollect >= YOUNG_GC_EVERY_BYTES) {
+      this.sinceCollect = 0
+      collectYoungGarbage()
     }
     if (this.field === 'module' && before < WASM_HEADER.length) {
       this.header.set(chunk.subarray(0, WASM_HEADER.length - before), before)
@@ -157,7 +171,7 @@ function limitError (err: unknown): unknown {
   if (code === 'FST_PARTS_LIMIT' || code === 'FST_FILES_LIMIT' || code === 'FST_FIELDS_LIMIT') {
     return new UploadRefusedError(413, 'ERR_TOO_MANY_PARTS', `the upload has too many parts: at most one module file, one input file and one spec field (${code})`, 'parts')
   }
-  if (code === 'FST_INVALID_MULTIPART_CONTENT_TYPE' || /Unexpected end of form|Malformed part header/i.test((err as Error).message ?? '')) {
+  if (code === 'FST_INVALID_MULTIPART_CONTENT_TYPE' || /Unexpected end of (form|multipart data)|Malformed part header|Part terminated early|Malformed/i.test((err as Error).message ?? '')) {
     return new UploadRefusedError(400, 'ERR_MALFORMED_UPLOAD', `the upload is not well-formed multipart: ${(err as Error).message}`, 'malformed')
   }
   return err
@@ -174,6 +188,22 @@ export async function readJobUpload (request: FastifyRequest, tmpRoot = tmpdir()
   if (Number.isFinite(declaredLength) && declaredLength > maxLength) {
     throw new UploadRefusedError(413, 'ERR_UPLOAD_TOO_LARGE', `the upload declares ${declaredLength} bytes; at most ${maxLength} are accepted (module ${MAX_MODULE_BYTES}, input ${MAX_INPUT_BYTES})`, 'too_large')
   }
+  // A client that goes away mid-upload, or stalls, ends the upload (the parser alone would wait).
+  const abort = new AbortController()
+  const raw = request.raw
+  const onClose = (): void => {
+    if (!raw.complete) abort.abort(new UploadRefusedError(400, 'ERR_UPLOAD_ABORTED', 'the client closed the connection before the upload ended', 'malformed'))
+  }
+  raw.once('close', onClose)
+  let idle: ReturnType<typeof setTimeout> | undefined
+  const stillSending = (): void => {
+    clearTimeout(idle)
+    idle = setTimeout(() => { abort.abort(new UploadRefusedError(408, 'ERR_UPLOAD_STALLED', `the upload sent nothing for ${UPLOAD_IDLE_TIMEOUT_MS / 1000} s`, 'malformed')) }, UPLOAD_IDLE_TIMEOUT_MS)
+    idle.unref()
+  }
+  const aborted = new Promise<never>((_resolve, reject) => { abort.signal.addEventListener('abort', () => { reject(abort.signal.reason) }, { once: true }) })
+  aborted.catch(() => {})
+  stillSending()
   const dir = await mkdtemp(join(tmpRoot, 'depin-upload-'))
   try {
     let spec: JobSpecField | undefined
@@ -187,10 +217,11 @@ export async function readJobUpload (request: FastifyRequest, tmpRoot = tmpdir()
     while (true) {
       let next: IteratorResult<Multipart>
       try {
-        next = await parts.next()
+        next = await Promise.race([parts.next(), aborted])
       } catch (err) {
         throw limitError(err)
       }
+      stillSending()
       if (next.done === true) break
       const part = next.value
       if (part.type === 'file') {
@@ -204,9 +235,9 @@ export async function readJobUpload (request: FastifyRequest, tmpRoot = tmpdir()
           throw new UploadRefusedError(400, 'ERR_TOO_MANY_PARTS', `more than one ${field} file`, 'parts')
         }
         const path = join(dir, field)
-        const check = new PartCheck(field, field === 'module' ? spec?.moduleBytes : spec?.inputBytes)
+        const check = new PartCheck(field, field === 'module' ? spec?.moduleBytes : spec?.inputBytes, stillSending)
         try {
-          await pipeline(part.file, check, createWriteStream(path))
+          await pipeline(part.file, check, createWriteStream(path), { signal: abort.signal })
         } catch (err) {
           throw limitError(err)
         }
@@ -237,7 +268,13 @@ export async function readJobUpload (request: FastifyRequest, tmpRoot = tmpdir()
       ...(input != null ? { input: new Uint8Array(await readFile(input.path)) } : {}),
       spec: spec ?? {}
     }
+  } catch (err) {
+    // pipeline() rejects with an AbortError whose cause is the reason.
+    if (abort.signal.aborted) throw abort.signal.reason
+    throw err
   } finally {
+    clearTimeout(idle)
+    raw.off('close', onClose)
     await rm(dir, { recursive: true, force: true })
   }
 }
