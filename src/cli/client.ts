@@ -45,6 +45,8 @@ export interface ClientResponse {
   body: AsyncIterable<Uint8Array>
   bytes(): Promise<Uint8Array>
   text(): Promise<string>
+  /** Drops an unread body (else its connection keeps the process alive). */
+  discard(): void
 }
 
 export type ApiSource = 'flag' | 'api.json' | 'config'
@@ -93,7 +95,7 @@ function wrap (message: IncomingMessage): ClientResponse {
     return new Uint8Array(Buffer.concat(chunks))
   }
   const status = message.statusCode ?? 0
-  return { status, ok: status >= 200 && status < 300, headers: message.headers, body: message, bytes, text: async () => new TextDecoder().decode(await bytes()) }
+  return { status, ok: status >= 200 && status < 300, headers: message.headers, body: message, bytes, text: async () => new TextDecoder().decode(await bytes()), discard: () => { message.destroy() } }
 }
 
 /**
@@ -118,6 +120,7 @@ export async function createClient (options: ClientOptions): Promise<ApiClient> 
     // The data dir's node is not running (no api.json) and its configured port answers with
     // another token: that API belongs to another node (e.g. two data dirs on the default port).
     if (response.status === 401 && source === 'config') {
+      response.discard()
       throw new NodeNotRunningError(dataDir, `the API at ${api} belongs to another node (it refused this data dir's token)`)
     }
     return response
@@ -144,7 +147,7 @@ export async function createClient (options: ClientOptions): Promise<ApiClient> 
     }
     const headers = Object.fromEntries(response.headers.entries())
     const bytes = async (): Promise<Uint8Array> => new Uint8Array(await response.arrayBuffer())
-    return checked({ status: response.status, ok: response.ok, headers, body: (response.body ?? []) as AsyncIterable<Uint8Array>, bytes, text: async () => await response.text() })
+    return checked({ status: response.status, ok: response.ok, headers, body: (response.body ?? []) as AsyncIterable<Uint8Array>, bytes, text: async () => await response.text(), discard: () => { void response.body?.cancel() } })
   }
   const json = async <T>(response: ClientResponse): Promise<T> => {
     const text = await response.text()
