@@ -137,7 +137,8 @@ async function refreshJobs () {
       : (j.reason ?? '')
     const status = el('td', statusWord(j), `status-${j.status === 'completed' && !j.verified ? 'unverified' : j.status}`)
     const workers = j.role === 'requester' ? [...new Set([...(j.running ?? []), ...(j.workers ?? [])])].map(shortId).join(', ') : `for ${shortId(j.requester)}`
-    const tr = row([mono(shortId(j.id), j.id), j.module, j.role, status, progress, mono(workers || '–'), j.cost ?? '–', age(j.createdAt)])
+    const module = /^baf[a-z2-7]{20,}$/.test(j.module) ? mono(shortId(j.module), j.module) : j.module
+    const tr = row([mono(shortId(j.id), j.id), module, j.role, status, progress, mono(workers || '–'), j.cost ?? '–', age(j.createdAt)])
     tr.dataset.job = j.id
     return tr
   }))
@@ -161,7 +162,7 @@ async function refreshChain () {
     ['network', chain.networkId], ['height', chain.height], ['tip', shortId(chain.tip)],
     ['mempool', `${chain.mempool.size} transaction(s)`], ['mining', chain.mining.running ? `yes, ${chain.mining.found} found` : 'no']
   ])
-  fillTable('blocks', (chain.blocks ?? []).map((b) => row([b.height, mono(shortId(b.hash), b.hash), b.txCount, mono(shortId(b.miner), b.miner), new Date(b.timestamp).toLocaleTimeString()])))
+  fillTable('blocks', (chain.blocks ?? []).map((b) => row([b.height, mono(shortId(b.hash), b.hash), b.txCount, mono(shortId(b.miner), b.miner), b.timestamp > 0 ? new Date(b.timestamp).toLocaleTimeString() : 'genesis'])))
 }
 
 async function refreshBalance () {
@@ -174,7 +175,9 @@ async function refreshBalance () {
   drawChart(points)
 }
 
-function drawChart (points) {
+function drawChart (all) {
+  // The genesis block has no real time (timestamp 0): it is left off the time axis.
+  const points = all.filter((p) => p.timestamp > 0)
   if (typeof uPlot === 'undefined' || points.length === 0) return
   const data = [
     points.map((p) => Math.floor(p.timestamp / 1000)),
@@ -194,7 +197,11 @@ function drawChart (points) {
       { label: 'balance', stroke: '#0969da', width: 2, scale: 'balance' },
       { label: 'earned per block', stroke: '#1a7f37', fill: 'rgba(26,127,55,0.25)', scale: 'earned', paths: uPlot.paths.bars({ size: [0.6, 12] }) }
     ],
-    axes: [{}, { scale: 'balance' }, { scale: 'earned', side: 1, grid: { show: false } }]
+    axes: [
+      {},
+      { scale: 'balance', size: 90, values: (u, ticks) => ticks.map((v) => Math.round(v).toLocaleString('en-US')) },
+      { scale: 'earned', side: 1, size: 50, grid: { show: false } }
+    ]
   }, data, box)
 }
 
