@@ -3,11 +3,13 @@
  * this machine, and always the rules promtool's parser enforces, written out here: HELP and TYPE
  * once per family and before its samples, valid names and labels, numeric values, counters named
  * `_total`, histograms with increasing `le` buckets ending in `+Inf`, `_sum` and `_count`, no
- * duplicate series.
+ * duplicate series; plus promlint's naming rules for depin's own metrics.
  */
 import { spawnSync } from 'node:child_process'
 
 export interface FormatReport {
+  /** promlint's naming rules, for the families whose name starts with the prefix given. */
+  lint: string[]
   families: Map<string, { type: string, help: string, samples: Array<{ name: string, labels: Record<string, string>, value: number }> }>
   problems: string[]
   /** What promtool said, or undefined when it is not installed. */
@@ -33,7 +35,29 @@ function parseLabels (text: string, problems: string[], where: string): Record<s
   return labels
 }
 
-export function checkExposition (text: string): FormatReport {
+/**
+ * promlint's rules (what `promtool check metrics` reports beyond parse errors): counters end in
+ * `_total` and nothing else does, base units (seconds, bytes) spelled out, no camelCase, no type
+ * in the name, HELP present, `le`/`quantile` only on histograms/summaries.
+ */
+function lintFamily (name: string, family: { type: string, help: string, samples: Array<{ labels: Record<string, string> }> }): string[] {
+  const problems: string[] = []
+  if (family.help === '') problems.push(`${name}: no help text`)
+  if (family.type !== 'counter' && name.endsWith('_total')) problems.push(`${name}: non-counter metrics should not have "_total" suffix`)
+  if (/[A-Z]/.test(name)) problems.push(`${name}: metric names should be written in snake_case not camelCase`)
+  if (/_(counter|gauge|histogram|summary)(_|$)/.test(name)) problems.push(`${name}: metric name should not include type`)
+  if (/_(milliseconds|microseconds|nanoseconds|minutes|hours|days|kilobytes|megabytes|gigabytes|ms|us|ns|sec|secs|mins|kb|mb|gb|millis|msec)(_|$)/.test(name)) problems.push(`${name}: use base unit (seconds, bytes) and no abbreviations`)
+  for (const sample of family.samples) {
+    for (const label of Object.keys(sample.labels)) {
+      if (/[A-Z]/.test(label)) problems.push(`${name}: label ${label} should be snake_case`)
+      if (label === 'le' && family.type !== 'histogram') problems.push(`${name}: le label on a non-histogram`)
+      if (label === 'quantile' && family.type !== 'summary') problems.push(`${name}: quantile label on a non-summary`)
+    }
+  }
+  return [...new Set(problems)]
+}
+
+export function checkExposition (text: string, lintPrefix = 'depin_'): FormatReport {
   const problems: string[] = []
   const families: FormatReport['families'] = new Map()
   const seenSeries = new Set<string>()
@@ -107,11 +131,12 @@ export function checkExposition (text: string): FormatReport {
       }
     }
   }
+  const lint = [...families].filter(([name]) => name.startsWith(lintPrefix)).flatMap(([name, family]) => lintFamily(name, family))
   const which = spawnSync('sh', ['-c', 'command -v promtool'], { encoding: 'utf8' })
   let promtool: FormatReport['promtool']
   if (which.status === 0) {
     const run = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })
     promtool = { status: run.status, output: `${run.stdout}${run.stderr}` }
   }
-  return { families, problems, promtool }
+  return { families, problems, lint, promtool }
 }
