@@ -93,6 +93,8 @@ function credits (n) {
 }
 
 function statusWord (job) {
+  // A task run here for a peer: verification is the requester's verdict, not known here.
+  if (job.status === 'completed' && job.role === 'worker') return 'completed (ran here)'
   if (job.status === 'completed') return job.verified ? 'completed · verified' : 'unverified'
   if (job.status === 'running' && job.running?.length > 0) return `running on ${job.running.map(shortId).join(', ')}`
   return job.status
@@ -135,7 +137,7 @@ async function refreshJobs () {
     const progress = j.status === 'queued' || j.status === 'running'
       ? (live != null ? `${STAGE_WORDS[live.stage] ?? live.stage}${live.detail != null ? ` (${live.detail})` : ''}` : '…')
       : (j.reason ?? '')
-    const status = el('td', statusWord(j), `status-${j.status === 'completed' && !j.verified ? 'unverified' : j.status}`)
+    const status = el('td', statusWord(j), `status-${j.status === 'completed' && !j.verified && j.role === 'requester' ? 'unverified' : j.status}`)
     const workers = j.role === 'requester' ? [...new Set([...(j.running ?? []), ...(j.workers ?? [])])].map(shortId).join(', ') : `for ${shortId(j.requester)}`
     const module = /^baf[a-z2-7]{20,}$/.test(j.module) ? mono(shortId(j.module), j.module) : j.module
     const tr = row([mono(shortId(j.id), j.id), module, j.role, status, progress, mono(workers || '–'), j.cost ?? '–', age(j.createdAt)])

@@ -113,6 +113,9 @@ describe('operator API on a two-node network', () => {
     await untilStatus(body.id, 'running')
     const cancelled = await call(port, `/v1/jobs/${body.id}/cancel`, { method: 'POST', headers: AUTH })
     expect(cancelled.json.status).toBe('cancelled')
+    expect(cancelled.json.reason).toBeUndefined()
+    // No worker reads as still running a job that ended.
+    expect(cancelled.json.workers.map((w: any) => [w.peerId, w.status, w.error])).toEqual([[net.nodes[1].peerId, 'failed', 'stopped: the job was cancelled']])
     // The worker's slot comes back: its running-task count drops to zero.
     await waitFor(() => net.nodes[1].scheduler.worker.load().running === 0, { what: 'the worker to stop the cancelled task' })
   })

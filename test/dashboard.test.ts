@@ -59,7 +59,7 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')('web dashboa
     // The token left the address bar at once.
     expect(new URL(page.url()).hash).toBe('')
     // Both other nodes are listed as peers.
-    await page.waitForFunction(() => document.querySelectorAll('#peers tbody tr').length === 2, undefined, { timeout: 30_000 })
+    await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#peers tbody tr').length === 2, undefined, { timeout: 30_000 })
     const peerTitles = await page.$$eval('#peers tbody td.mono[title]', (cells) => cells.map((c) => c.getAttribute('title')))
     expect(new Set(peerTitles)).toEqual(new Set([net.nodes[1].peerId, net.nodes[2].peerId]))
     expect(await page.textContent('#node')).toContain(net.nodes[0].peerId)
@@ -67,13 +67,13 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')('web dashboa
     const handle = await net.nodes[0].submitJob({ module: example('echo'), input: utf8('dashboard') })
     const row = `#jobs tbody tr[data-job="${handle.id}"]`
     await page.waitForSelector(row, { timeout: 30_000 })
-    await page.waitForFunction((selector) => document.querySelector(selector)?.textContent?.includes('completed · verified') === true, row, { timeout: 60_000 })
+    await page.waitForFunction((selector) => (globalThis as any).document.querySelector(selector)?.textContent?.includes('completed · verified') === true, row, { timeout: 60_000 })
     const text = await page.textContent(row)
     expect(text).toContain('requester')
     // Chain tip and the balance chart came through too.
-    await page.waitForFunction(() => document.querySelector('#balance')?.textContent?.includes('credits') === true, undefined, { timeout: 30_000 })
+    await page.waitForFunction(() => (globalThis as any).document.querySelector('#balance')?.textContent?.includes('credits') === true, undefined, { timeout: 30_000 })
     await page.waitForSelector('#chart canvas', { timeout: 30_000 })
-    await page.waitForFunction(() => document.querySelector('#live')?.textContent === 'live', undefined, { timeout: 30_000 })
+    await page.waitForFunction(() => (globalThis as any).document.querySelector('#live')?.textContent === 'live', undefined, { timeout: 30_000 })
     expect(await page.isHidden('#error'), await page.textContent('#error') ?? '').toBe(true)
     await page.screenshot({ path: join(tmpdir(), 'depin-dashboard.png'), fullPage: true })
   })

@@ -14,6 +14,7 @@ import { requestedState } from '../src/node/api/job-view.ts'
 import { JobActivity } from '../src/node/job-activity.ts'
 import { fitWidths, renderTable } from '../src/cli/output.ts'
 import { ProgressView } from '../src/cli/progress.ts'
+import { stateText } from '../src/cli/job-format.ts'
 import { applyStartEnv } from '../src/cli/start-env.ts'
 import { setConfigValue, unsetConfigValue, validateConfig } from '../src/node/config-edit.ts'
 import { originAllowed } from '../src/node/api/server.ts'
@@ -30,6 +31,9 @@ describe('status words', () => {
     expect(describeState({ state: 'timed-out', verified: true, reason: 'the program ran past its time limit of 1 s' })).toBe('timed-out: the program ran past its time limit of 1 s')
     expect(describeState({ state: 'running', verified: false, running: ['12D3KooWabc', '12D3KooWdef'] })).toBe('running on 12D3KooWabc, 12D3KooWdef')
     expect(describeState({ state: 'cancelled', verified: false })).toBe('cancelled')
+    // A task run here for a peer: the requester verifies, not the worker.
+    expect(stateText({ role: 'worker', status: 'completed', verified: false, running: [] })).toBe('completed (ran here)')
+    expect(stateText({ role: 'requester', status: 'completed', verified: false, running: [] })).toBe('unverified')
   })
 
   it('read today\'s records: trap timeout is timed-out, a trap or an exit code is failed, unfinished with a worker is running', async () => {
@@ -40,7 +44,7 @@ describe('status words', () => {
     expect(requestedState({ ...base, trap: 'timeout', exitCode: -1 })).toMatchObject({ status: 'timed-out', reason: 'the program ran past its time limit of 2 s' })
     expect(requestedState({ ...base, trap: 'InvalidModuleError: module does not compile', exitCode: -1 })).toMatchObject({ status: 'failed', reason: 'the program stopped: InvalidModuleError: module does not compile' })
     expect(requestedState({ ...base, exitCode: 3 })).toMatchObject({ status: 'failed', reason: 'the program exited with code 3' })
-    expect(requestedState({ ...base, status: 'failed', error: { code: 'ERR_JOB_CANCELLED', message: 'the job was cancelled' } }).status).toBe('cancelled')
+    expect(requestedState({ ...base, status: 'failed', error: { code: 'ERR_JOB_CANCELLED', message: 'the job was cancelled' } })).toEqual({ status: 'cancelled', running: [] })
     expect(requestedState({ ...base, status: 'failed', error: { code: 'ERR_JOB_TIMEOUT', message: 'deadline passed' } }).status).toBe('timed-out')
     expect(requestedState({ ...base, status: 'failed', error: { code: 'ERR_NO_BIDS', message: 'no peer bid' } }).status).toBe('failed')
     const activity = new JobActivity()

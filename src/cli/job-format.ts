@@ -11,7 +11,9 @@ export class JobFailedError extends DepinError {
   }
 }
 
-export function stateText (job: Pick<JobSummaryView, 'status' | 'verified' | 'running' | 'reason'>): string {
+export function stateText (job: Pick<JobSummaryView, 'status' | 'verified' | 'running' | 'reason' | 'role'>): string {
+  // A task run here for a peer: verification is the requester's verdict, not known here.
+  if (job.role === 'worker' && job.status === 'completed') return 'completed (ran here)'
   return describeState({ state: job.status, verified: job.verified, running: job.running, reason: job.reason }, shortPeer)
 }
 

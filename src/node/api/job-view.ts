@@ -60,7 +60,9 @@ export function requestedState (record: RequestedJob, live?: JobLive): { status:
   if (record.status === 'failed') {
     const code = record.error?.code
     const status: JobState = code === 'ERR_JOB_CANCELLED' ? 'cancelled' : code != null && TIMEOUT_CODES.has(code) ? 'timed-out' : 'failed'
-    return { status, reason: record.error?.message, running: [] }
+    // "cancelled: the job was cancelled" says nothing twice.
+    const reason = status === 'cancelled' && record.error?.message === 'the job was cancelled' ? undefined : record.error?.message
+    return { status, ...(reason != null ? { reason } : {}), running: [] }
   }
   if (record.status === 'completed') {
     if (record.trap === 'timeout') return { status: 'timed-out', reason: `the program ran past its time limit of ${record.job.body.timeoutMs / 1000} s`, running: [] }
@@ -114,8 +116,14 @@ export function ranSummary (task: RanTask): JobSummaryView {
 
 export function requestedDetail (record: RequestedJob, result: JobResult, live: JobLive | undefined, label: JobLabel): JobDetailView {
   const body = record.job.body
+  const summary = requestedSummary(record, live, label)
+  // A job that ended leaves no worker running it, whatever its record last said of the replica.
+  const ended = summary.status !== 'queued' && summary.status !== 'running'
+  const workers = result.workers.map((w) => ended && (w.status === 'accepted' || w.status === 'running')
+    ? { ...w, status: 'failed' as const, error: w.error ?? `stopped: the job ${summary.status === 'cancelled' ? 'was cancelled' : `ended (${summary.status})`}` }
+    : w)
   return {
-    ...requestedSummary(record, live, label),
+    ...summary,
     moduleCid: body.module.toString(),
     moduleBytes: body.moduleBytes,
     inputBytes: body.inputBytes,
@@ -126,7 +134,7 @@ export function requestedDetail (record: RequestedJob, result: JobResult, live: 
     ...(result.outputCid != null ? { outputCid: result.outputCid } : {}),
     outputBytes: result.stdout.byteLength,
     stderr: new TextDecoder().decode(result.stderr.subarray(0, 64 * 1024)),
-    workers: result.workers,
+    workers,
     ...(result.spotCheck != null ? { spotCheck: result.spotCheck } : {}),
     ...(result.error != null ? { error: result.error } : {})
   }

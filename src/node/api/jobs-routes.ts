@@ -116,7 +116,9 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
         if (role != null && j.role !== role) return false
         if (status == null) return true
         if (status === 'active') return j.status === 'queued' || j.status === 'running'
-        if (status === 'unverified' || status === 'completed') return stateWord(j.status, j.verified) === status
+        // Verification is the requester's verdict: a task run here for a peer is just completed.
+        if ((status === 'unverified' || status === 'completed') && j.role === 'requester') return stateWord(j.status, j.verified) === status
+        if (status === 'unverified') return false
         return j.status === status
       })
       return { jobs: jobs.slice(0, limit ?? DEFAULT_JOBS_LIMIT), total: jobs.length }
