@@ -78,18 +78,23 @@ describe('tables', () => {
     const fitted = fitWidths([10, 5, 40], 40)
     expect(fitted.reduce((a, b) => a + b, 0) + 2 * 2).toBeLessThanOrEqual(40)
     expect(fitted[1]).toBe(5)
-    // Only the listed columns give up room.
+    // Only the listed columns give up room, in the order listed.
     expect(fitWidths([30, 30], 40, [1])).toEqual([30, 8])
+    expect(fitWidths([20, 20, 20], 50, [2, 1])).toEqual([20, 20, 6])
+    expect(fitWidths([20, 20, 20], 40, [2, 1])).toEqual([20, 10, 6])
+    // When even that cannot fit, nothing is cut (the terminal wraps whole cells).
+    expect(fitWidths([59, 20], 40, [1])).toEqual([59, 20])
   })
 
   it('render every line within the width, cut cells ending in …', () => {
     const peer = '12D3KooWBSNUWRbaR7hXC3rVfLGY1z6pD9kNRhyc6gEsnoowTmhc'
-    const text = renderTable(['PEER', 'SCORE', 'ADDRESS'], [[peer, '0.0', `/ip4/127.0.0.1/tcp/4001/p2p/${peer}`], ['short', '-3.5', undefined]], { width: 60 })
+    const text = renderTable(['PEER', 'SCORE', 'ADDRESS'], [[peer, '0.0', `/ip4/127.0.0.1/tcp/4001/p2p/${peer}`], ['short', '-3.5', undefined]], { width: 70, shrink: [2] })
     const lines = text.split('\n')
     expect(lines).toHaveLength(3)
-    for (const l of lines) expect([...l].length).toBeLessThanOrEqual(60)
+    for (const l of lines) expect([...l].length).toBeLessThanOrEqual(70)
     expect(lines[0]).toMatch(/^PEER\s+SCORE\s+ADDRESS$/)
-    expect(lines[1]).toContain('…')
+    // The peer id stays whole; the address gives up the room.
+    expect(lines[1]).toMatch(new RegExp(`^${peer}\\s+0\\.0\\s+/ip4/127…$`))
     expect(lines[2]).toMatch(/^short\s+-3\.5\s+-$/)
     const wide = renderTable(['A', 'B'], [['x'.repeat(50), 'y']])
     expect(wide.split('\n')[1]).toBe(`${'x'.repeat(50)}  y`)

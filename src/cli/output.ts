@@ -17,7 +17,11 @@ export type Cell = string | number | undefined | null
 export interface TableOptions {
   /** Width to fit in. @default the terminal's width; unlimited when stdout is not a terminal */
   width?: number
-  /** Columns that may be cut (with …) to fit, in the order they give up room. @default every column, widest first */
+  /**
+   * Columns that may be cut (with …) to fit, in the order they give up room. Ids a user copies into another command
+   * (job ids, peer ids) should not be among them: a table too wide even then wraps instead.
+   * @default every column
+   */
   shrink?: number[]
 }
 
@@ -26,22 +30,24 @@ const MIN_COLUMN = 6
 
 /**
  * Widths that fit `total` columns of text: columns keep their natural width while everything
- * fits, else the shrinkable ones give up room, widest first, down to MIN_COLUMN.
+ * fits, else the shrinkable ones give up room in the order given, each down to MIN_COLUMN. When
+ * even that does not fit, nothing is cut (the terminal wraps whole cells rather than show cut
+ * ones that wrap anyway).
  */
 export function fitWidths (natural: number[], total: number | undefined, shrinkable?: number[]): number[] {
   const widths = [...natural]
   if (total == null) return widths
   const budget = total - COLUMN_GAP * (widths.length - 1)
-  const candidates = shrinkable ?? widths.map((_, i) => i)
   let excess = widths.reduce((a, b) => a + b, 0) - budget
-  while (excess > 0) {
-    let widest = -1
-    for (const i of candidates) if (widths[i] > MIN_COLUMN && (widest < 0 || widths[i] > widths[widest])) widest = i
-    if (widest < 0) break
-    const secondWidest = Math.max(MIN_COLUMN, ...candidates.filter((i) => i !== widest).map((i) => widths[i]))
-    const cut = Math.max(1, Math.min(excess, widths[widest] - secondWidest, widths[widest] - MIN_COLUMN))
-    widths[widest] -= cut
+  if (excess <= 0) return widths
+  const order = shrinkable ?? widths.map((_, i) => i).sort((a, b) => widths[b] - widths[a])
+  const room = order.reduce((sum, i) => sum + Math.max(0, widths[i] - MIN_COLUMN), 0)
+  if (room < excess) return widths
+  for (const i of order) {
+    const cut = Math.min(excess, Math.max(0, widths[i] - MIN_COLUMN))
+    widths[i] -= cut
     excess -= cut
+    if (excess <= 0) break
   }
   return widths
 }
@@ -52,15 +58,16 @@ export function renderTable (headers: string[], rows: Cell[][], options: TableOp
   const natural = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => [...r[i]].length)))
   const width = options.width ?? (process.stdout.isTTY === true ? process.stdout.columns : undefined)
   const widths = fitWidths(natural, width, options.shrink)
+  const cut = (text: string, w: number): string => { const chars = [...text]; return chars.length > w ? chars.slice(0, Math.max(1, w - 1)).join('') + '…' : text }
   const table = new Table({
-    head: headers,
+    head: headers.map((h, i) => cut(h, widths[i])),
     colWidths: widths.map((w, i) => w + (i === widths.length - 1 ? 0 : COLUMN_GAP)),
     wordWrap: false,
-    truncate: '…',
     chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '' },
     style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0, compact: true }
   })
-  table.push(...cells)
+  // Cut here (not by cli-table3, whose cut would eat the gap between columns).
+  table.push(...cells.map((r) => r.map((c, i) => cut(c, widths[i]))))
   return table.toString().split('\n').map((l) => l.trimEnd()).join('\n')
 }
 

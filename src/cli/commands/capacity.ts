@@ -16,6 +16,6 @@ export async function capacityCommand (opts: CapacityOptions): Promise<void> {
   if (opts.json === true) { printJson(result); return }
   const row = (a: CapacityAdvert, self = false): Array<string | number> =>
     [self ? `${a.peerId} (this node)` : a.peerId, a.cores, a.memoryMiB, a.slots, a.pricePerCpuSecond, a.runtimes.join(',')]
-  printTable(['PEER', 'CORES', 'MEMORY MiB', 'SLOTS', 'PRICE', 'RUNTIMES'], [row(result.self, true), ...result.peers.map((p) => row(p))], { shrink: [0] })
+  printTable(['PEER', 'CORES', 'MEMORY MiB', 'SLOTS', 'PRICE', 'RUNTIMES'], [row(result.self, true), ...result.peers.map((p) => row(p))], { shrink: [5] })
   line(`${result.peers.length} peer(s) found through the DHT`)
 }

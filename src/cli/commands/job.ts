@@ -49,7 +49,7 @@ function printJob (job: JobDetailView, output?: string): void {
     line('workers:')
     printTable(['  PEER', 'STATUS', 'EXIT', 'AGREED', 'CPU ms', 'COST', 'ERROR'], job.workers.map((w) => [
       `  ${w.peerId}`, w.status, w.exitCode, w.agreed == null ? undefined : w.agreed ? 'yes' : 'no', w.cpuMs, w.cost, w.error
-    ]), { shrink: [6, 0] })
+    ]), { shrink: [6] })
   }
   if (job.stderr.length > 0) line(`stderr:\n${job.stderr}`)
 }

@@ -2,8 +2,14 @@
 import type { JobSummaryView } from '../../node/api/job-view.ts'
 import { createClient } from '../client.ts'
 import { stateText } from '../job-format.ts'
-import { line, printJson, printTable, shortCid, shortPeer } from '../output.ts'
+import { duration, line, printJson, printTable, shortCid, shortPeer } from '../output.ts'
 import type { JobsOptions } from '../program.ts'
+
+/** The first worker and how many more (`depin job ID` lists them all). */
+function peersCell (workers: string[]): string | undefined {
+  if (workers.length === 0) return undefined
+  return workers.length === 1 ? shortPeer(workers[0]) : `${shortPeer(workers[0])} +${workers.length - 1}`
+}
 
 export async function jobsCommand (opts: JobsOptions): Promise<void> {
   const client = await createClient(opts)
@@ -14,15 +20,15 @@ export async function jobsCommand (opts: JobsOptions): Promise<void> {
   const { jobs, total } = await client.get<{ jobs: JobSummaryView[], total: number }>(`/v1/jobs${query.size > 0 ? `?${query.toString()}` : ''}`)
   if (opts.json === true) { printJson({ jobs, total }); return }
   if (jobs.length === 0) { line(opts.status != null || opts.role != null ? 'no jobs match' : 'no jobs yet'); return }
-  printTable(['JOB', 'MODULE', 'ROLE', 'STATUS', 'EXIT', 'COST', 'PEERS', 'CREATED'], jobs.map((j) => [
+  printTable(['JOB', 'MODULE', 'ROLE', 'STATUS', 'EXIT', 'COST', 'PEERS', 'SUBMITTED'], jobs.map((j) => [
     j.id,
     j.module.startsWith('baf') ? shortCid(j.module) : j.module,
     j.role,
     stateText(j),
     j.exitCode,
     j.role === 'requester' ? j.cost : undefined,
-    j.role === 'requester' ? (j.status === 'running' ? undefined : j.workers.map(shortPeer).join(',')) : `for ${shortPeer(j.requester)}`,
-    new Date(j.createdAt).toISOString().replace('T', ' ').slice(0, 19)
-  ]), { shrink: [3, 6, 1, 0] })
+    j.role === 'requester' ? (j.status === 'running' ? undefined : peersCell(j.workers)) : `for ${shortPeer(j.requester)}`,
+    `${duration(Date.now() - j.createdAt)} ago`
+  ]), { shrink: [6, 1, 3] })
   if (total > jobs.length) line(`${jobs.length} of ${total} shown (--limit N for more)`)
 }

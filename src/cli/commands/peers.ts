@@ -15,5 +15,5 @@ export async function peersCommand (opts: PeersOptions): Promise<void> {
   if (peers.length === 0) { line('no connected peers'); return }
   printTable(['PEER', 'SCORE', 'RTT', 'ADDRESS'],
     peers.map((p) => [p.peerId, p.score.toFixed(1), p.latencyMs != null ? `${p.latencyMs} ms` : undefined, p.addresses.join(' ')]),
-    { shrink: [3, 0] })
+    { shrink: [3] })
 }
