@@ -14,8 +14,11 @@ import { parseWith, peerIdSchema, signatureSchema, uint } from '../proofs/schema
 import { assertSigned, signBody, type Signer } from '../proofs/signing.ts'
 import type { CID } from 'multiformats/cid'
 import type { CapacityOverrides } from './config.ts'
+import type { Capacity } from '../shared/capacity.ts'
 import { CAPACITY_DOMAIN, CAPACITY_NAMESPACE, CAPACITY_RECORD_TTL_MS, MAX_CAPACITY_RECORD_BYTES } from './constants.ts'
 import { InvalidCapacityRecordError } from './errors.ts'
+
+export type { Capacity }
 
 /** Runtimes a depin node can execute. */
 export const RUNTIMES = ['wasi-p1'] as const
@@ -48,14 +51,6 @@ export const capacityRecordSchema = z.object({
 }).strict()
 export type CapacityRecord = z.infer<typeof capacityRecordSchema>
 
-/** What this machine offers: measured, then overridden by the operator. */
-export interface Capacity {
-  cores: number
-  memoryMiB: number
-  slots: number
-  pricePerCpuSecond: number
-  runtimes: string[]
-}
 
 /** Measures the machine: all cores, and half of total memory bounded by what is free now. */
 export function measureCapacity (overrides: CapacityOverrides = {}): Capacity {

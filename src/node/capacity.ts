@@ -21,39 +21,11 @@ import {
   CAPACITY_GET_QUORUM, CAPACITY_GET_TIMEOUT_MS, CAPACITY_RECORD_TTL_MS, CAPACITY_REFRESH_MARGIN_MS,
   FIND_CAPACITY_CONCURRENCY, FIND_CAPACITY_TIMEOUT_MS
 } from './constants.ts'
+import type { CapacityAdvert, FindCapacityQuery } from '../shared/capacity.ts'
 
 const log = logger('depin:capacity')
 
-/** A verified capacity advertisement of another peer. */
-export interface CapacityAdvert {
-  peerId: string
-  cores: number
-  memoryMiB: number
-  slots: number
-  pricePerCpuSecond: number
-  runtimes: string[]
-  multiaddrs: string[]
-  /** Sequence number of the record this came from. */
-  seq: number
-  /** When the record expires (ms since the epoch). */
-  expiresAt: number
-}
-
-export interface FindCapacityQuery {
-  /** Runtime the peer must offer. @default 'wasi-p1' */
-  runtime?: string
-  minCores?: number
-  minMemoryMiB?: number
-  /** Highest acceptable price in credits per CPU-second. */
-  maxPrice?: number
-  /** Stop after this many matching peers. @default unlimited */
-  limit?: number
-  /** Include this node's own record. @default false */
-  includeSelf?: boolean
-  signal?: AbortSignal
-  /** Overall deadline; what was found by then is returned. @default 15 s */
-  timeoutMs?: number
-}
+export type { CapacityAdvert, FindCapacityQuery }
 
 /** What the capacity service needs from the node. */
 export interface CapacityComponents {

@@ -32,7 +32,7 @@ import { JobActivity } from './job-activity.ts'
 import type { NodeMetrics } from './metrics/node-metrics.ts'
 import { attachNodeMetrics } from './metrics/attach.ts'
 import { attachOperatorLog } from './operator-events.ts'
-import { silentLog, type OperatorLog } from '../log.ts'
+import { silentLog, type OperatorLog } from '../shared/log.ts'
 import {
   blockTopic, createLedger, createSyncHandler, createSyncTransport, transactionTopic, DEFAULT_GENESIS_CONFIG,
   SYNC_HANDLE_OPTIONS, SYNC_PROTOCOL, type GenesisConfig, type Ledger, type LedgerInit

@@ -20,7 +20,7 @@ import { metricsRoutes } from './api/metrics-routes.ts'
 import { dashboardRoutes } from './api/dashboard-routes.ts'
 import { createNodeMetrics, MetricsServer, type NodeMetrics } from './metrics/index.ts'
 import { createOperatorLog, type LogFormat } from './operator-log.ts'
-import type { LogLevel, OperatorLog } from '../log.ts'
+import type { LogLevel, OperatorLog } from '../shared/log.ts'
 
 const log = logger('depin:daemon')
 

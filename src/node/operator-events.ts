@@ -2,10 +2,10 @@
  * What an operator reads in the log, from the node's events: jobs submitted and how they ended
  * (requester), tasks run for peers and the credits they earned (worker), blocks mined, chain
  * reorganisations, peers disconnected or banned. Leases are logged by the scheduler itself
- * through the `log` it is given (see src/log.ts).
+ * through the `log` it is given (see src/shared/log.ts).
  */
 import type { ComputeNode } from './compute-node.ts'
-import type { OperatorLog } from '../log.ts'
+import type { OperatorLog } from '../shared/log.ts'
 import type { JobProgress } from '../scheduler/requester-service.ts'
 import type { BlockSummary } from '../ledger/index.ts'
 import { requestedState } from './api/job-view.ts'

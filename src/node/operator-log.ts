@@ -9,7 +9,7 @@ import pretty from 'pino-pretty'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { ConfigError } from '../errors.ts'
-import { LOG_LEVELS, type LogLevel, type OperatorLog } from '../log.ts'
+import { LOG_LEVELS, type LogLevel, type OperatorLog } from '../shared/log.ts'
 
 export type LogFormat = 'text' | 'json'
 export const LOG_FORMATS: readonly LogFormat[] = ['text', 'json']

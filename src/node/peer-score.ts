@@ -4,6 +4,7 @@
  * timeouts. Scores decay toward zero with a half-life, so an old fault is forgiven in time.
  */
 import { TypedEventEmitter } from 'main-event'
+import type { PeerActionName } from '../shared/peer-actions.ts'
 
 /** Named misbehaviours with their score deltas. Values are negative; a score starts at 0. */
 export const PeerAction = {
@@ -23,8 +24,8 @@ export const PeerAction = {
   NoShow: -10,
   /** Sent something an honest peer may send but we did not want (duplicate, stale). */
   Ignored: -1
-} as const
-export type PeerActionName = keyof typeof PeerAction
+} as const satisfies Record<PeerActionName, number>
+export type { PeerActionName }
 
 export interface PeerScoreInit {
   /** Score at or below which the peer is disconnected. @default -50 */

@@ -4,12 +4,11 @@
  */
 import { Level } from 'level'
 import { MemoryLevel } from 'memory-level'
-import type { AbstractLevel } from 'abstract-level'
 import { dirname } from 'node:path'
+import type { Store } from '../shared/store.ts'
 import { DataDirInUseError } from './errors.ts'
 
-/** Binary keys and values everywhere; each repository owns its own encoding. */
-export type Store = AbstractLevel<string | Uint8Array | Buffer, Uint8Array, Uint8Array>
+export type { Store }
 
 export async function openStore (path?: string): Promise<Store> {
   const db: Store = path != null

@@ -9,7 +9,7 @@
  */
 import type { CID } from 'multiformats/cid'
 import { bytesMatchCid, rawCid } from '../proofs/encoding.ts'
-import type { Store } from '../node/storage.ts'
+import type { Store } from '../shared/store.ts'
 import { DEFAULT_BLOB_CACHE_BYTES } from './constants.ts'
 import { BlobMismatchError } from './errors.ts'
 

@@ -5,7 +5,7 @@
  *   `ran`        utf8(agreement id)  → DAG-CBOR RanTask
  */
 import { decode, encode } from '../proofs/encoding.ts'
-import type { Store } from '../node/storage.ts'
+import type { Store } from '../shared/store.ts'
 import type { Agreement, SignedResult } from '../proofs/agreement.ts'
 import type { SignedJob } from './job.ts'
 

@@ -9,10 +9,10 @@ import { CID } from 'multiformats/cid'
 import { decode, encode } from '../proofs/encoding.ts'
 import { DepinError, InvalidMessageError, InvalidSignatureError, MessageTooLargeError } from '../errors.ts'
 import { GossipValidationError, type Channel, type ChannelOpener, type ProtocolRegistrar, type TopicHandler } from '../transport.ts'
-import type { Store } from '../node/storage.ts'
-import type { Capacity } from '../node/capacity-record.ts'
-import type { CapacityAdvert, FindCapacityQuery } from '../node/capacity.ts'
-import type { PeerActionName } from '../node/peer-score.ts'
+import type { Store } from '../shared/store.ts'
+import type { Capacity } from '../shared/capacity.ts'
+import type { CapacityAdvert, FindCapacityQuery } from '../shared/capacity.ts'
+import type { PeerActionName } from '../shared/peer-actions.ts'
 import type { Signer } from '../proofs/signing.ts'
 import { BlobStore } from './blob-store.ts'
 import { JobStore, type RanTask, type RequestedJob } from './job-store.ts'
@@ -27,8 +27,8 @@ import {
   NEGOTIATE_PROTOCOL, SEEN_OFFERS_MAX, TASK_IDLE_TIMEOUT_MS, TASK_MAX_INBOUND_STREAMS, TASK_PROTOCOL
 } from './constants.ts'
 import { InvalidJobError, JobCancelledError, JobFinishedError, JobNotCancellableError, JobNotFoundError, ProtocolViolationError } from './errors.ts'
-import type { MarketMetrics } from '../metrics.ts'
-import type { OperatorLog } from '../log.ts'
+import type { MarketMetrics } from '../shared/metrics.ts'
+import type { OperatorLog } from '../shared/log.ts'
 
 const log = logger('depin:scheduler')
 
@@ -52,9 +52,9 @@ export interface SchedulerComponents {
   settle?: (jobId: string, items: SettlementItem[]) => Promise<void>
   /** A worker's network host (IP), for distinct-host replicas and quorums; undefined: do not compare. */
   hostOf?: (peerId: string) => string | undefined
-  /** Job market metrics (jobs and tasks by outcome, leases, queues); see src/metrics.ts. */
+  /** Job market metrics (jobs and tasks by outcome, leases, queues); see src/shared/metrics.ts. */
   metrics?: MarketMetrics
-  /** The operator's log (leases opened and closed, …); see src/log.ts. */
+  /** The operator's log (leases opened and closed, …); see src/shared/log.ts. */
   log?: OperatorLog
 }
 

@@ -9,7 +9,7 @@
 import { defaultDataDir } from '../../node/paths.ts'
 import { DAEMON_STOP_TIMEOUT_MS, startDaemon } from '../../node/daemon.ts'
 import type { LogFormat } from '../../node/operator-log.ts'
-import type { LogLevel } from '../../log.ts'
+import type { LogLevel } from '../../shared/log.ts'
 import { VERSION } from '../../version.ts'
 import type { StartOptions } from '../program.ts'
 import { applyStartEnv } from '../start-env.ts'

@@ -9,7 +9,7 @@
 import type { ComputeNode } from '../compute-node.ts'
 import type { JobProgress } from '../../scheduler/requester-service.ts'
 import type { BlockSummary } from '../../ledger/index.ts'
-import type { JobOutcome } from '../../metrics.ts'
+import type { JobOutcome } from '../../shared/metrics.ts'
 import { requestedState } from '../api/job-view.ts'
 import type { NodeMetrics } from './node-metrics.ts'
 import { blockFlows } from '../credit-flows.ts'

@@ -5,13 +5,13 @@
  * when the node is created with `libp2p: true`.
  *
  * Every metric name is listed in the README ("Metrics"). The scheduler reports through the
- * `MarketMetrics` interface (src/metrics.ts), which this class implements; what today's events
+ * `MarketMetrics` interface (src/shared/metrics.ts), which this class implements; what today's events
  * give is wired in `attach()`.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import type { ComponentLogger, Metrics } from '@libp2p/interface'
-import type { JobOutcome, MarketMetrics, MarketRole, QueueName, TaskOutcome } from '../../metrics.ts'
+import type { JobOutcome, MarketMetrics, MarketRole, QueueName, TaskOutcome } from '../../shared/metrics.ts'
 
 /** Execution and job durations: 10 ms to about 1.5 h. */
 export const DURATION_BUCKETS_SECONDS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 5400]
