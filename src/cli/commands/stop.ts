@@ -15,10 +15,11 @@ export class StopTimeoutError extends DepinError {
 
 export async function stopCommand (opts: StopOptions): Promise<void> {
   const client = await createClient(opts)
-  const { peerId } = await client.post<{ peerId: string }>('/v1/node/stop', {})
-  // The daemon answers first, then stops: wait until its API no longer answers (and, when its
-  // api.json named a pid, until that process has exited).
+  // Read before asking: the daemon removes its api.json first thing when it stops.
   const info = client.source === 'api.json' ? await readApiInfo(client.dataDir) : undefined
+  const { peerId } = await client.post<{ peerId: string }>('/v1/node/stop', {})
+  // The daemon answers first, then stops: wait until its API no longer answers and, when its
+  // api.json named a pid, until that process has exited.
   const deadline = Date.now() + (opts.timeout ?? DEFAULT_STOP_WAIT_S) * 1000
   while (Date.now() < deadline) {
     const apiGone = await client.request('/v1/status', { signal: AbortSignal.timeout(1000) }).then(() => false, () => true)
