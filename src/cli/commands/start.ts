@@ -49,7 +49,7 @@ export async function startCommand (cliOptions: StartOptions): Promise<void> {
     })
     const { node, log } = daemon
     const capacity = node.status().capacity
-    log.info({ peerId: node.peerId, version: VERSION, dataDir }, `depin node ${node.peerId} started`)
+    log.info({ version: VERSION, dataDir }, `depin node ${node.peerId} started`)
     for (const address of node.multiaddrs) log.info({ address }, 'listening')
     log.info({ api: `http://${daemon.api}/v1`, token: `${dataDir}/api-token` }, 'local API (and dashboard: `depin dashboard`)')
     if (daemon.metricsAddress != null) log.info({ url: `http://${daemon.metricsAddress}/metrics` }, 'metrics for Prometheus (no token)')

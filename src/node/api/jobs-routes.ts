@@ -85,6 +85,9 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
         schema: {
           tags: ['jobs'],
           summary: 'Submit a job: multipart/form-data with a `module` file (WebAssembly), an optional `input` file and an optional `spec` JSON field',
+          description: 'Parts: `spec` (a JSON text field, best sent first: args, env, memoryMiB, timeoutMs, replicas, quorum, maxPrice, deadline, peers, spotCheck, ' +
+            'and the declared sizes moduleBytes and inputBytes), `module` (file, at most 64 MiB, starting with the WebAssembly header), `input` (file, at most 256 MiB). ' +
+            'Checked while streaming: a part over its cap or its declared size is refused at once (413 / 400). Answers 202 {"id"}.',
           consumes: ['multipart/form-data']
         }
       }, async (request: FastifyRequest, reply: FastifyReply) => {
