@@ -32,7 +32,13 @@ const STAGE_TEXT: Record<string, string> = {
 }
 
 export interface ProgressViewInit {
+  /** The id shown and printed on Ctrl-C (a job's, or a batch's). */
   jobId: string
+  /** What the id names. @default 'job' */
+  noun?: string
+  /** How to follow it again / cancel it, printed on Ctrl-C. @default `depin job ID --follow`, `depin cancel ID` */
+  followCommand?: string
+  cancelCommand?: string
   /** Replicas the job asked for. */
   replicas?: number
   /** Print nothing (for --json, whose stdout is for programs). */
@@ -64,11 +70,8 @@ export class ProgressView {
     this.started = since
     if (this.init.quiet === true) return
     const replicas = this.init.replicas != null && this.init.replicas > 1 ? ` (${this.init.replicas} replicas)` : ''
-    if (!this.tty) {
-      this.stream.write(`job ${this.init.jobId}${replicas}\n`)
-      return
-    }
-    this.stream.write(`job ${this.init.jobId}${replicas}\n`)
+    this.stream.write(`${this.noun} ${this.init.jobId}${replicas}\n`)
+    if (!this.tty) return
     const { default: ora } = await import('ora')
     this.spinner = ora({ text: this.spinnerText(), stream: this.stream, discardStdin: false, isEnabled: true }).start()
     this.timer = setInterval(() => { if (this.spinner != null) this.spinner.text = this.spinnerText() }, 250)
@@ -104,13 +107,17 @@ export class ProgressView {
   /** Ctrl-C: clear the spinner line and say how to find the job again. */
   interrupt (): void {
     this.stop()
-    this.stream.write(`job ${this.init.jobId} goes on without this command (${duration(Date.now() - this.started)} so far).\n` +
-      `  follow it:  depin job ${this.init.jobId} --follow\n` +
-      `  cancel it:  depin cancel ${this.init.jobId}\n`)
+    this.stream.write(`${this.noun} ${this.init.jobId} goes on without this command (${duration(Date.now() - this.started)} so far).\n` +
+      `  follow it:  ${this.init.followCommand ?? `depin job ${this.init.jobId} --follow`}\n` +
+      `  cancel it:  ${this.init.cancelCommand ?? `depin cancel ${this.init.jobId}`}\n`)
+  }
+
+  private get noun (): string {
+    return this.init.noun ?? 'job'
   }
 
   private spinnerText (): string {
-    const parts = [`${this.current}`, `job ${shortCid(this.init.jobId)}`, duration(Date.now() - this.started)]
+    const parts = [`${this.current}`, `${this.noun} ${shortCid(this.init.jobId)}`, duration(Date.now() - this.started)]
     if (this.init.replicas != null) parts.push(`${this.results.size}/${this.init.replicas} replica${this.init.replicas === 1 ? '' : 's'} done`)
     if (this.running.size > 0) parts.push(`on ${[...this.running].map(shortPeer).join(', ')}`)
     return parts.join(' · ')
