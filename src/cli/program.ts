@@ -66,7 +66,7 @@ export interface JobsOptions extends CommonOptions { status?: string, role?: 're
 export interface JobOptions extends CommonOptions { output?: string, wait?: boolean, follow?: boolean }
 export interface ChainOptions extends CommonOptions { blocks?: number }
 export interface ConfigOptions { dataDir?: string, json?: boolean }
-export interface DashboardOptions extends CommonOptions { open?: boolean }
+export type DashboardOptions = CommonOptions
 export interface TestnetOptions { nodes: number, dir?: string, basePort?: number, mine?: boolean, json?: boolean }
 
 /** What each command does; main.ts supplies the real ones, tests supply recorders. */
