@@ -1,17 +1,26 @@
-#!/usr/bin/env node
+#!/bin/sh
+':' //; d=$(dirname "$(readlink -f "$0")"); n="$d/../node_modules/node/bin/node"; [ -x "$n" ] || n=node; exec "$n" "$0" "$@"
+// The line above is for the shell and a comment for JavaScript: started as a command (`depin`,
+// linked onto PATH by `npm link` or `npm install -g .`), it runs this file with the Node.js the
+// project pins (node_modules/node, Node 24) when there is one, else with the `node` on PATH.
+//
 // depin command entry. In a checkout it runs the TypeScript sources directly (Node >= 22.18 strips
 // types natively); an installed package (under node_modules, where Node does not strip types)
 // runs the compiled dist/.
-const [major] = process.versions.node.split('.').map(Number)
-if (major < 22) {
-  process.stderr.write(`depin: needs Node.js >= 22 (this is ${process.version}); run it as \`npx depin\` from the project so the pinned Node is used\n`)
+import module from 'node:module'
+
+const [major, minor] = process.versions.node.split('.').map(Number)
+if (major < 22 || (major === 22 && minor < 18)) {
+  process.stderr.write(`depin: needs Node.js >= 22.18 (this is ${process.version}). In the project, run \`npm install\` (it brings Node 24 in node_modules) and use \`npx depin\` or link it with \`npm link\`; elsewhere install Node 22.18 or newer\n`)
   process.exit(1)
 }
+// V8's code cache for depin's modules between runs (Node >= 22.1): client commands start faster.
+module.enableCompileCache?.()
 // node:wasi prints an ExperimentalWarning once per process; it is expected, not news to an operator.
 const emitWarning = process.emitWarning
 process.emitWarning = function (warning, ...rest) {
   const type = typeof rest[0] === 'string' ? rest[0] : rest[0]?.type
-  if (type === 'ExperimentalWarning' && /WASI/i.test(String(warning))) return
+  if (type === 'ExperimentalWarning' && /WASI|Type Stripping/i.test(String(warning))) return
   return emitWarning.call(process, warning, ...rest)
 }
 const inNodeModules = import.meta.url.includes('/node_modules/')

@@ -19,6 +19,17 @@ export { PeerScore, PeerAction } from './node/peer-score.ts'
 export type { PeerActionName } from './shared/peer-actions.ts'
 export { startDaemon } from './node/daemon.ts'
 export type { Daemon, DaemonOptions } from './node/daemon.ts'
+export { createNodeMetrics, NodeMetrics, MetricsServer } from './node/metrics/index.ts'
+export type { NodeMetricsInit } from './node/metrics/index.ts'
+export type { MarketMetrics, JobOutcome, TaskOutcome, MarketRole } from './shared/metrics.ts'
+export { createOperatorLog } from './node/operator-log.ts'
+export type { OperatorLogInit, LogFormat } from './node/operator-log.ts'
+export { silentLog } from './shared/log.ts'
+export type { OperatorLog, LogLevel } from './shared/log.ts'
+export { describeState, stateWord, JOB_STATES } from './job-status.ts'
+export type { JobState } from './job-status.ts'
+export type { JobSummaryView, JobDetailView } from './node/api/job-view.ts'
+export { DataDirInUseError, AddressInUseError } from './node/errors.ts'
 
 export { JobHandle } from './scheduler/requester/jobs.ts'
 export type { JobProgress, JobResult, WorkerOutcome, ProgressStage } from './scheduler/requester/jobs.ts'
@@ -43,7 +54,7 @@ export {
 export type { FileManifest, ManifestEntry, TreeFile, DiskFile } from './scheduler/files/index.ts'
 export {
   NoBidsError, JobTimeoutError, JobCancelledError, InvalidJobError, JobNotFoundError, BatchNotFoundError, BadResultError, ProtocolViolationError,
-  CheckpointError, LeaseEndedError
+  CheckpointError, LeaseEndedError, JobFinishedError, JobNotCancellableError
 } from './scheduler/errors.ts'
 
 export { createLedger, createGenesisConfig, DEFAULT_GENESIS_CONFIG } from './ledger/index.ts'

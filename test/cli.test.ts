@@ -74,7 +74,8 @@ describe('depin CLI: user mistakes', () => {
   it('no daemon running', async () => {
     const dataDir = join(dir.path, 'idle')
     await runCli(['init', '--data-dir', dataDir, '--api', '127.0.0.1:1'])
-    expectOneCleanErrorLine(await runCli(['status', '--data-dir', dataDir]), /cannot reach the depin daemon at 127\.0\.0\.1:1/)
+    expectOneCleanErrorLine(await runCli(['status', '--data-dir', dataDir]), /the depin node of .*idle is not running \(nothing answers at 127\.0\.0\.1:1\); start it with `depin start/)
+    expectOneCleanErrorLine(await runCli(['status', '--api', '127.0.0.1:1'], { env: { DEPIN_API_TOKEN: 'x'.repeat(20) } }), /cannot reach the depin daemon at 127\.0\.0\.1:1/)
   })
 
   it('a client without a token', async () => {

@@ -2,10 +2,14 @@
  * The CLI's client of the local API. Finds the daemon through, in order: `--api HOST:PORT`,
  * `$DEPIN_API`, the `api.json` a running daemon wrote in the data dir, the data dir's config.
  * The token comes from `$DEPIN_API_TOKEN`, else the data dir's `api-token` file.
+ *
+ * Light on purpose: no libp2p, no zod, no multiaddr (a client command must start fast).
  */
-import { defaultDataDir, readApiInfo, readApiToken } from '../node/data-dir.ts'
-import { readConfigFile } from '../node/config.ts'
-import { ApiResponseError, DaemonUnreachableError, UsageError } from './errors.ts'
+import { readFile } from 'node:fs/promises'
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
+import { dataDirPaths, defaultDataDir, readApiInfo, readApiToken, isProcessAlive } from '../node/paths.ts'
+import { DEFAULT_API_HOST, DEFAULT_API_PORT } from '../node/constants.ts'
+import { ApiResponseError, DaemonUnreachableError, NodeNotRunningError, UsageError } from './errors.ts'
 
 export interface ClientOptions {
   api?: string
@@ -14,42 +18,138 @@ export interface ClientOptions {
 
 export interface ApiClient {
   readonly api: string
+  /** Where the address came from: a flag or env var, the running daemon's api.json, or config.json. */
+  readonly source: ApiSource
+  readonly dataDir: string
   get<T = unknown>(path: string): Promise<T>
   post<T = unknown>(path: string, body: unknown): Promise<T>
-  /** Raw request for uploads and downloads. */
-  request(path: string, init?: RequestInit): Promise<Response>
+  /** Raw request for downloads and event streams. */
+  request(path: string, init?: ClientRequestInit): Promise<ClientResponse>
+  /** A multipart upload (through fetch, which streams a FormData of files). */
+  upload(path: string, form: FormData): Promise<ClientResponse>
 }
+
+export interface ClientRequestInit {
+  method?: string
+  headers?: Record<string, string>
+  body?: string | Uint8Array
+  signal?: AbortSignal
+}
+
+/** What a request answers: status, headers, and the body to read once. */
+export interface ClientResponse {
+  status: number
+  ok: boolean
+  headers: IncomingHttpHeaders
+  /** The body as it arrives (event streams). */
+  body: AsyncIterable<Uint8Array>
+  bytes(): Promise<Uint8Array>
+  text(): Promise<string>
+  /** Drops an unread body (else its connection keeps the process alive). */
+  discard(): void
+}
+
+export type ApiSource = 'flag' | 'api.json' | 'config'
 
 const REQUEST_TIMEOUT_MS = 10 * 60 * 1000
 
-export async function resolveApi (options: ClientOptions): Promise<{ api: string, token: string }> {
+/** The `api` field of config.json, read without validating the rest (the daemon validates it). */
+async function configuredApi (dataDir: string): Promise<string | undefined> {
+  try {
+    const config = JSON.parse(await readFile(dataDirPaths(dataDir).config, 'utf8')) as { api?: unknown }
+    return typeof config.api === 'string' ? config.api : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export async function resolveApi (options: ClientOptions): Promise<{ api: string, token: string, source: ApiSource, dataDir: string }> {
   const dataDir = options.dataDir ?? defaultDataDir()
   let api = options.api ?? process.env.DEPIN_API
-  if (api == null) api = (await readApiInfo(dataDir))?.api
-  if (api == null) api = (await readConfigFile(dataDir).catch(() => undefined))?.api
-  if (api == null) throw new UsageError('no API address: pass --api HOST:PORT or --data-dir DIR')
-  const token = process.env.DEPIN_API_TOKEN ?? await readApiToken(dataDir)
-  if (token == null) {
-    throw new UsageError(`no API token: ${dataDir}/api-token does not exist; pass --data-dir of the node or set DEPIN_API_TOKEN`)
+  let source: ApiSource = 'flag'
+  if (api == null || api === '') {
+    const info = await readApiInfo(dataDir)
+    // A stale api.json (the node crashed) names a dead pid: fall back to the config.
+    if (info != null && isProcessAlive(info.pid)) {
+      api = info.api
+      source = 'api.json'
+    } else {
+      api = (await configuredApi(dataDir)) ?? (info == null ? `${DEFAULT_API_HOST}:${DEFAULT_API_PORT}` : info.api)
+      source = 'config'
+      // Port 0 means "any free port": only a running node's api.json can say which.
+      if (/:0$/.test(api)) throw new NodeNotRunningError(dataDirPaths(dataDir).root, info == null ? 'it has no api.json' : `its api.json names pid ${info.pid}, which is not running`)
+    }
   }
-  return { api, token }
+  const fromEnv = process.env.DEPIN_API_TOKEN
+  const token = fromEnv != null && fromEnv !== '' ? fromEnv : await readApiToken(dataDir)
+  if (token == null) {
+    throw new UsageError(`no API token: ${dataDirPaths(dataDir).apiToken} does not exist; pass --data-dir of the node or set DEPIN_API_TOKEN`)
+  }
+  return { api, token, source, dataDir: dataDirPaths(dataDir).root }
+}
+
+function wrap (message: IncomingMessage): ClientResponse {
+  const bytes = async (): Promise<Uint8Array> => {
+    const chunks: Buffer[] = []
+    for await (const chunk of message) chunks.push(chunk as Buffer)
+    return new Uint8Array(Buffer.concat(chunks))
+  }
+  const status = message.statusCode ?? 0
+  return { status, ok: status >= 200 && status < 300, headers: message.headers, body: message, bytes, text: async () => new TextDecoder().decode(await bytes()), discard: () => { message.destroy() } }
+}
+
+/**
+ * One request over node:http. (Not fetch: loading fetch's HTTP stack costs a client command about
+ * 50 ms, a quarter of its run.)
+ */
+function send (url: URL, init: ClientRequestInit): Promise<ClientResponse> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: init.method ?? 'GET', headers: init.headers, signal: init.signal }, (res) => { resolve(wrap(res)) })
+    req.on('error', reject)
+    req.end(init.body)
+  })
 }
 
 export async function createClient (options: ClientOptions): Promise<ApiClient> {
-  const { api, token } = await resolveApi(options)
+  const { api, token, source, dataDir } = await resolveApi(options)
   const base = `http://${api}`
-  const request = async (path: string, init: RequestInit = {}): Promise<Response> => {
+  const unreachable = (err: unknown): Error => source === 'config'
+    ? new NodeNotRunningError(dataDir, `nothing answers at ${api}`, { cause: err })
+    : new DaemonUnreachableError(api, { cause: err })
+  const checked = (response: ClientResponse): ClientResponse => {
+    // The data dir's node is not running (no api.json) and its configured port answers with
+    // another token: that API belongs to another node (e.g. two data dirs on the default port).
+    if (response.status === 401 && source === 'config') {
+      response.discard()
+      throw new NodeNotRunningError(dataDir, `the API at ${api} belongs to another node (it refused this data dir's token)`)
+    }
+    return response
+  }
+  const request = async (path: string, init: ClientRequestInit = {}): Promise<ClientResponse> => {
+    let response: ClientResponse
     try {
-      return await fetch(base + path, {
+      response = await send(new URL(base + path), {
         ...init,
-        headers: { authorization: `Bearer ${token}`, ...(init.headers as Record<string, string> | undefined) },
+        headers: { authorization: `Bearer ${token}`, ...init.headers },
         signal: init.signal ?? AbortSignal.timeout(REQUEST_TIMEOUT_MS)
       })
     } catch (err) {
-      throw new DaemonUnreachableError(api, { cause: err })
+      throw unreachable(err)
     }
+    return checked(response)
   }
-  const json = async <T>(response: Response): Promise<T> => {
+  const upload = async (path: string, form: FormData): Promise<ClientResponse> => {
+    let response: Response
+    try {
+      response = await fetch(base + path, { method: 'POST', body: form, headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+    } catch (err) {
+      throw unreachable(err)
+    }
+    const headers = Object.fromEntries(response.headers.entries())
+    const bytes = async (): Promise<Uint8Array> => new Uint8Array(await response.arrayBuffer())
+    return checked({ status: response.status, ok: response.ok, headers, body: (response.body ?? []) as AsyncIterable<Uint8Array>, bytes, text: async () => await response.text(), discard: () => { void response.body?.cancel() } })
+  }
+  const json = async <T>(response: ClientResponse): Promise<T> => {
     const text = await response.text()
     let body: any
     try {
@@ -65,7 +165,10 @@ export async function createClient (options: ClientOptions): Promise<ApiClient> 
   }
   return {
     api,
+    source,
+    dataDir,
     request,
+    upload,
     get: async (path) => await json(await request(path)),
     post: async (path, body) => await json(await request(path, {
       method: 'POST',
@@ -76,12 +179,12 @@ export async function createClient (options: ClientOptions): Promise<ApiClient> 
 }
 
 /** Throws the daemon's error for a non-OK raw response. */
-export async function assertOk (response: Response): Promise<void> {
+export async function assertOk (response: ClientResponse): Promise<void> {
   if (response.ok) return
   let code = 'ERR_API'
   let message = `the daemon answered ${response.status}`
   try {
-    const body = await response.json() as { error?: { code?: string, message?: string } }
+    const body = JSON.parse(await response.text()) as { error?: { code?: string, message?: string } }
     code = body.error?.code ?? code
     message = body.error?.message ?? message
   } catch {}

@@ -22,3 +22,17 @@ export class ApiResponseError extends DepinError {
     this.status = status
   }
 }
+
+/** The data dir's node is not running (no live api.json), and its configured API address did not help. */
+export class NodeNotRunningError extends DepinError {
+  constructor (dataDir: string, detail: string, options?: ErrorOptions) {
+    super(`the depin node of ${dataDir} is not running (${detail}); start it with \`depin start --data-dir ${dataDir}\`, or point at another node with --api HOST:PORT`, 'ERR_NODE_NOT_RUNNING', options)
+  }
+}
+
+/** A local check refused something before it was sent (e.g. a module that is not WebAssembly). */
+export class LocalCheckError extends DepinError {
+  constructor (message: string) {
+    super(message, 'ERR_LOCAL_CHECK')
+  }
+}

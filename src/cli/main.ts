@@ -1,33 +1,36 @@
 /**
  * Entry of the `depin` command: parses, runs the command, and turns every error a user can cause
  * into one clear line on stderr and a non-zero exit (no stack traces for user mistakes).
+ *
+ * Each command's code is imported only when it runs: a client command (status, jobs, …) loads
+ * the HTTP client and nothing of libp2p, the ledger or the executor.
  */
 import { CommanderError } from 'commander'
 import { DepinError } from '../errors.ts'
 import { buildProgram, type CliActions } from './program.ts'
-import { initCommand } from './commands/init.ts'
-import { startCommand } from './commands/start.ts'
-import { capacityCommand, peersCommand, statusCommand } from './commands/node-info.ts'
-import { testnetCommand } from './commands/testnet.ts'
-import { jobCommand, jobsCommand, submitCommand } from './commands/jobs.ts'
-import { batchCommand, mapCommand } from './commands/map.ts'
-import { balanceCommand, chainCommand, transferCommand } from './commands/ledger.ts'
 
 export const actions: CliActions = {
-  init: initCommand,
-  start: startCommand,
-  status: statusCommand,
-  peers: peersCommand,
-  capacity: capacityCommand,
-  testnet: testnetCommand,
-  submit: submitCommand,
-  jobs: jobsCommand,
-  job: jobCommand,
-  map: mapCommand,
-  batch: batchCommand,
-  balance: balanceCommand,
-  chain: chainCommand,
-  transfer: transferCommand
+  init: async (o) => { await (await import('./commands/init.ts')).initCommand(o) },
+  start: async (o) => { await (await import('./commands/start.ts')).startCommand(o) },
+  stop: async (o) => { await (await import('./commands/stop.ts')).stopCommand(o) },
+  status: async (o) => { await (await import('./commands/status.ts')).statusCommand(o) },
+  peers: async (o) => { await (await import('./commands/peers.ts')).peersCommand(o) },
+  capacity: async (o) => { await (await import('./commands/capacity.ts')).capacityCommand(o) },
+  testnet: async (o) => { await (await import('./commands/testnet.ts')).testnetCommand(o) },
+  submit: async (m, o) => { await (await import('./commands/submit.ts')).submitCommand(m, o) },
+  jobs: async (o) => { await (await import('./commands/jobs.ts')).jobsCommand(o) },
+  job: async (id, o) => { await (await import('./commands/job.ts')).jobCommand(id, o) },
+  cancel: async (id, o) => { await (await import('./commands/cancel.ts')).cancelCommand(id, o) },
+  map: async (m, i, o) => { await (await import('./commands/map.ts')).mapCommand(m, i, o) },
+  batch: async (id, o) => { await (await import('./commands/map.ts')).batchCommand(id, o) },
+  balance: async (p, o) => { await (await import('./commands/balance.ts')).balanceCommand(p, o) },
+  chain: async (o) => { await (await import('./commands/chain.ts')).chainCommand(o) },
+  transfer: async (p, a, o) => { await (await import('./commands/transfer.ts')).transferCommand(p, a, o) },
+  configShow: async (o) => { await (await import('./commands/config.ts')).configShowCommand(o) },
+  configSet: async (k, v, o) => { await (await import('./commands/config.ts')).configSetCommand(k, v, o) },
+  configUnset: async (k, o) => { await (await import('./commands/config.ts')).configUnsetCommand(k, o) },
+  dashboard: async (o) => { await (await import('./commands/dashboard.ts')).dashboardCommand(o) },
+  version: async (o) => { await (await import('./commands/version.ts')).versionCommand(o) }
 }
 
 /** Runs the CLI with `argv` (as in process.argv) and returns the exit code. */

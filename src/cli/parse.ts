@@ -1,7 +1,11 @@
-/** Argument parsers for commander options: each throws commander's InvalidArgumentError with a clear reason. */
+/**
+ * Argument parsers for commander options: each throws commander's InvalidArgumentError with a
+ * clear reason. Light on purpose (no libp2p, no zod): every `depin` run loads this file.
+ * Multiaddrs are checked in a pre-action hook (program.ts) that loads the multiaddr library
+ * only for the commands that take one.
+ */
 import { InvalidArgumentError } from 'commander'
-import { multiaddr } from '@multiformats/multiaddr'
-import { parseApiAddress } from '../node/config.ts'
+import { parseApiAddress } from '../node/api-address.ts'
 
 export function integer (min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -19,13 +23,30 @@ export function fraction (value: string): number {
   return n
 }
 
-export function multiaddrArg (value: string, previous: string[] = []): string[] {
-  try {
-    multiaddr(value)
-  } catch {
-    throw new InvalidArgumentError(`not a valid multiaddr: ${JSON.stringify(value)}`)
+/** One of a fixed set of words. */
+export function oneOf<T extends string> (words: readonly T[]) {
+  return (value: string): T => {
+    if (!(words as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${words.join(', ')}, got ${JSON.stringify(value)}`)
+    return value as T
   }
+}
+
+/** A repeatable multiaddr option; checked before the action runs (see `checkMultiaddrs`). */
+export function multiaddrArg (value: string, previous: string[] = []): string[] {
   return [...previous, value]
+}
+
+/** Throws for the first string that is not a valid multiaddr. */
+export async function checkMultiaddrs (values: string[]): Promise<void> {
+  if (values.length === 0) return
+  const { multiaddr } = await import('@multiformats/multiaddr')
+  for (const value of values) {
+    try {
+      multiaddr(value)
+    } catch {
+      throw new InvalidArgumentError(`not a valid multiaddr: ${JSON.stringify(value)}`)
+    }
+  }
 }
 
 export function apiAddressArg (value: string): string {

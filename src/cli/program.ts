@@ -1,10 +1,17 @@
 /**
  * The `depin` command line: every command, option and default in one place. Building the
- * program is pure: actions are injected, so tests parse argv without starting anything.
+ * program is pure: actions are injected, so tests parse argv without starting anything, and
+ * main.ts loads each command's code only when that command runs (a client command never loads
+ * libp2p or the executor).
+ *
+ * Adding a command: its options type and an `actions` entry here, its code in
+ * commands/<name>.ts, one lazy import in main.ts, its line in the README.
  */
-import { Command, Option } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN } from '../node/constants.ts'
-import { apiAddressArg, collect, fraction, integer, multiaddrArg } from './parse.ts'
+import { JOB_STATES } from '../job-status.ts'
+import { VERSION } from '../version.ts'
+import { apiAddressArg, checkMultiaddrs, collect, fraction, integer, multiaddrArg, oneOf } from './parse.ts'
 
 export interface CommonOptions {
   dataDir?: string
@@ -25,8 +32,14 @@ export interface StartOptions {
   slots?: number
   mine?: boolean
   spotCheck?: number
-  mdns: boolean
+  /** Undefined unless `--no-mdns` was given (then false): the environment and config decide. */
+  mdns?: boolean
+  metrics?: string
+  logLevel?: string
+  logFormat?: string
+  logFile?: string
 }
+export interface StopOptions extends CommonOptions { timeout?: number }
 export interface CapacityOptions extends CommonOptions {
   runtime?: string
   minCores?: number
@@ -49,7 +62,6 @@ export interface SubmitOptions extends CommonOptions {
   wait?: boolean
   output?: string
 }
-export interface JobOptions extends CommonOptions { output?: string }
 export interface MapOptions extends CommonOptions {
   out: string
   arg?: string[]
@@ -58,43 +70,70 @@ export interface MapOptions extends CommonOptions {
   timeout?: number
   memory?: number
 }
+export interface JobsOptions extends CommonOptions { status?: string, role?: 'requester' | 'worker', limit?: number }
+export interface JobOptions extends CommonOptions { output?: string, wait?: boolean, follow?: boolean }
 export interface ChainOptions extends CommonOptions { blocks?: number }
+export interface ConfigOptions { dataDir?: string, json?: boolean }
+export type DashboardOptions = CommonOptions
 export interface TestnetOptions { nodes: number, dir?: string, basePort?: number, mine?: boolean, json?: boolean }
 
 /** What each command does; main.ts supplies the real ones, tests supply recorders. */
 export interface CliActions {
   init(options: InitOptions): Promise<void>
   start(options: StartOptions): Promise<void>
+  stop(options: StopOptions): Promise<void>
   status(options: CommonOptions): Promise<void>
   peers(options: PeersOptions): Promise<void>
   capacity(options: CapacityOptions): Promise<void>
   testnet(options: TestnetOptions): Promise<void>
   submit(module: string, options: SubmitOptions): Promise<void>
-  jobs(options: CommonOptions): Promise<void>
+  jobs(options: JobsOptions): Promise<void>
   job(id: string, options: JobOptions): Promise<void>
   map(module: string, inputs: string[], options: MapOptions): Promise<void>
   batch(id: string, options: CommonOptions): Promise<void>
+  cancel(id: string, options: CommonOptions): Promise<void>
   balance(peer: string | undefined, options: CommonOptions): Promise<void>
   chain(options: ChainOptions): Promise<void>
   transfer(peer: string, amount: number, options: CommonOptions): Promise<void>
+  configShow(options: ConfigOptions): Promise<void>
+  configSet(key: string, value: string, options: ConfigOptions): Promise<void>
+  configUnset(key: string, options: ConfigOptions): Promise<void>
+  dashboard(options: DashboardOptions): Promise<void>
+  version(options: { json?: boolean }): Promise<void>
 }
 
 const DATA_DIR_HELP = 'data directory (default: $DEPIN_DATA_DIR or ~/.depin)'
 const API_HELP = `local API address HOST:PORT (default: what the daemon wrote in the data dir, else ${DEFAULT_API_HOST}:${DEFAULT_API_PORT}; or $DEPIN_API)`
+export const LOG_LEVEL_WORDS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
+export const LOG_FORMAT_WORDS = ['text', 'json'] as const
 
 /** Adds the options every client command shares. */
-function clientCommand (program: Command, name: string, description: string): Command {
-  return program.command(name)
+function clientCommand (parent: Command, name: string, description: string): Command {
+  return parent.command(name)
     .description(description)
     .option('--data-dir <dir>', DATA_DIR_HELP)
     .option('--api <host:port>', API_HELP, apiAddressArg)
-    .option('--json', 'print JSON instead of a table')
+    .option('--json', 'print JSON instead of text')
+}
+
+/** Fails the command (a CommanderError, one line) when a multiaddr option is not a multiaddr. */
+function checkAddressesFirst (command: Command, options: string[]): Command {
+  return command.hook('preAction', async (_root, action) => {
+    const opts = action.opts() as Record<string, string | string[] | undefined>
+    const values = options.flatMap((name) => { const v = opts[name]; return v == null ? [] : Array.isArray(v) ? v : [v] })
+    try {
+      await checkMultiaddrs(values)
+    } catch (err) {
+      if (err instanceof InvalidArgumentError) action.error(`error: ${err.message}`, { code: 'commander.invalidArgument', exitCode: 2 })
+      throw err
+    }
+  })
 }
 
 export function buildProgram (actions: CliActions): Command {
   const program = new Command('depin')
     .description('depin: a peer-to-peer compute-sharing node. Run WebAssembly jobs on other peers, run theirs, keep a shared ledger of credits.')
-    .version('0.1.0', '-V, --version')
+    .version(VERSION, '-V, --version')
     .showSuggestionAfterError(true)
     .allowExcessArguments(false)
     .configureHelp({ sortOptions: false })
@@ -102,7 +141,7 @@ export function buildProgram (actions: CliActions): Command {
     // One style for every error line: "depin: <what went wrong>".
     .configureOutput({ outputError: (text, write) => { write(`depin: ${text.replace(/^error: /, '')}`) } })
 
-  program.command('init')
+  checkAddressesFirst(program.command('init'), ['listen'])
     .description('create the data directory: identity key (0600), config.json and API token')
     .option('--data-dir <dir>', DATA_DIR_HELP)
     .option('--listen <multiaddr>', `libp2p listen address to write into config.json, repeatable (default: ${DEFAULT_LISTEN})`, multiaddrArg)
@@ -111,27 +150,39 @@ export function buildProgram (actions: CliActions): Command {
     .option('--json', 'print JSON')
     .action(async (opts: InitOptions) => { await actions.init(opts) })
 
-  program.command('start')
-    .description('run the node in the foreground until SIGINT/SIGTERM')
+  checkAddressesFirst(program.command('start'), ['listen', 'announce', 'bootstrap'])
+    .description('run the node in the foreground until SIGINT/SIGTERM or `depin stop`; every option also comes from $DEPIN_<NAME> (e.g. DEPIN_CORES), then config.json')
     .option('--data-dir <dir>', DATA_DIR_HELP)
-    .option('--listen <multiaddr>', 'libp2p listen address, repeatable (default: from config.json)', multiaddrArg)
-    .option('--announce <multiaddr>', 'address to announce instead of the listen addresses, repeatable', multiaddrArg)
-    .option('--bootstrap <multiaddr>', 'peer to connect to at start (with /p2p/<id>), repeatable', multiaddrArg)
-    .option('--api <host:port>', `local API address (default: from config.json, else ${DEFAULT_API_HOST}:${DEFAULT_API_PORT})`, apiAddressArg)
-    .option('--cores <n>', 'cores to offer (default: all)', integer(1, 4096))
-    .option('--memory <mib>', 'memory to offer in MiB (default: half of total, at most what is free)', integer(16, 16 * 1024 * 1024))
-    .option('--price <p>', 'price in credits per CPU-second (default: 1)', integer(0, 1_000_000_000))
-    .option('--slots <n>', 'jobs run at once (default: cores)', integer(0, 4096))
-    .option('--mine', 'mine ledger blocks')
-    .option('--spot-check <rate>', 'probability (0 to 1) of re-running a job this node submits locally to check its workers (default: 0)', fraction)
-    .option('--no-mdns', 'do not discover peers on the LAN with mDNS')
-    .action(async (opts: StartOptions) => { await actions.start(opts) })
+    .option('--listen <multiaddr>', 'libp2p listen address, repeatable (env DEPIN_LISTEN, comma-separated; default: from config.json)', multiaddrArg)
+    .option('--announce <multiaddr>', 'address to announce instead of the listen addresses, repeatable (env DEPIN_ANNOUNCE)', multiaddrArg)
+    .option('--bootstrap <multiaddr>', 'peer to connect to at start (with /p2p/<id>), repeatable (env DEPIN_BOOTSTRAP)', multiaddrArg)
+    .option('--api <host:port>', `local API address (env DEPIN_API; default: from config.json, else ${DEFAULT_API_HOST}:${DEFAULT_API_PORT})`, apiAddressArg)
+    .option('--cores <n>', 'cores to offer (env DEPIN_CORES; default: all)', integer(1, 4096))
+    .option('--memory <mib>', 'memory to offer in MiB (env DEPIN_MEMORY; default: half of total, at most what is free)', integer(16, 16 * 1024 * 1024))
+    .option('--price <p>', 'price in credits per CPU-second (env DEPIN_PRICE; default: 1)', integer(0, 1_000_000_000))
+    .option('--slots <n>', 'jobs run at once (env DEPIN_SLOTS; default: cores)', integer(0, 4096))
+    .option('--mine', 'mine ledger blocks (env DEPIN_MINE=true)')
+    .option('--spot-check <rate>', 'probability (0 to 1) of re-running a job this node submits locally to check its workers (env DEPIN_SPOT_CHECK; default: 0)', fraction)
+    .option('--no-mdns', 'do not discover peers on the LAN with mDNS (env DEPIN_MDNS=false)')
+    .option('--metrics <host:port>', 'also serve GET /metrics without a token on this loopback address, for a Prometheus scraper (env DEPIN_METRICS)', apiAddressArg)
+    .addOption(new Option('--log-level <level>', 'operator log level (env DEPIN_LOG_LEVEL; default: info)').argParser(oneOf(LOG_LEVEL_WORDS)))
+    .addOption(new Option('--log-format <format>', 'operator log format: text or json (env DEPIN_LOG_FORMAT; default: text)').argParser(oneOf(LOG_FORMAT_WORDS)))
+    .option('--log-file <path>', 'append the operator log to this file instead of stdout (env DEPIN_LOG_FILE)')
+    .action(async (opts: StartOptions, command: Command) => {
+      // `--no-mdns` defaults mdns to true; only an explicit flag should beat env and config.
+      if (command.getOptionValueSource('mdns') !== 'cli') delete opts.mdns
+      await actions.start(opts)
+    })
+
+  clientCommand(program, 'stop', 'stop the running daemon through its API and wait until it has stopped')
+    .option('--timeout <s>', 'how long to wait for it to stop (default: 60)', integer(1, 3600))
+    .action(async (opts: StopOptions) => { await actions.stop(opts) })
 
   clientCommand(program, 'status', 'show the running node: peer id, addresses, peers, capacity')
     .action(async (opts: CommonOptions) => { await actions.status(opts) })
 
-  clientCommand(program, 'peers', 'list connected peers')
-    .option('--connect <multiaddr>', 'connect to a peer first (multiaddr with /p2p/<id>)', (v: string) => multiaddrArg(v)[0])
+  checkAddressesFirst(clientCommand(program, 'peers', 'list connected peers'), ['connect'])
+    .option('--connect <multiaddr>', 'connect to a peer first (multiaddr with /p2p/<id>)')
     .action(async (opts: PeersOptions) => { await actions.peers(opts) })
 
   clientCommand(program, 'capacity', 'show this node\'s capacity and find capable peers through the DHT')
@@ -143,7 +194,7 @@ export function buildProgram (actions: CliActions): Command {
     .action(async (opts: CapacityOptions) => { await actions.capacity(opts) })
 
   clientCommand(program, 'submit', 'submit a WebAssembly (WASI) job to the network')
-    .argument('<module.wasm>', 'the WASI preview1 module to run')
+    .argument('<module.wasm>', 'the WASI preview1 module to run (checked here first: WebAssembly, at most 64 MiB)')
     .option('--input <file>', 'bytes for the program\'s stdin (- reads this command\'s stdin)')
     .option('--arg <a>', 'argument for the program, repeatable', collect)
     .option('--env <name=value>', 'environment variable for the program, repeatable', collect)
@@ -158,12 +209,17 @@ export function buildProgram (actions: CliActions): Command {
     .option('-o, --output <file>', 'write the output to a file (with --wait)')
     .action(async (module: string, opts: SubmitOptions) => { await actions.submit(module, opts) })
 
-  clientCommand(program, 'jobs', 'list jobs this node requested or ran')
-    .action(async (opts: CommonOptions) => { await actions.jobs(opts) })
+  clientCommand(program, 'jobs', 'list jobs this node requested or ran, newest first')
+    .addOption(new Option('--status <status>', `only jobs in this state: ${[...JOB_STATES, 'unverified', 'active'].join(', ')}`).argParser(oneOf([...JOB_STATES, 'unverified', 'active'])))
+    .addOption(new Option('--role <role>', 'only jobs this node requested, or ran for peers').argParser(oneOf(['requester', 'worker'] as const)))
+    .option('--limit <n>', 'at most this many (default: 100)', integer(1, 1000))
+    .action(async (opts: JobsOptions) => { await actions.jobs(opts) })
 
   clientCommand(program, 'job', 'show one job: status, workers, verification, cost')
     .argument('<id>', 'job id (a CID)')
-    .option('-o, --output <file>', 'write the job\'s output to a file')
+    .option('-o, --output <file>', 'write the job\'s output to a file (the job must have run)')
+    .option('--wait', 'wait until the job ends (showing progress), then show it; exit 1 unless it completed')
+    .option('--follow', 'print each progress event as a line until the job ends')
     .action(async (id: string, opts: JobOptions) => { await actions.job(id, opts) })
 
   clientCommand(program, 'map', 'run a module over many inputs as one batch: one task per input file, outputs to --out')
@@ -180,6 +236,9 @@ export function buildProgram (actions: CliActions): Command {
   clientCommand(program, 'batch', 'show one batch: tasks, completed, failed, verified, cost')
     .argument('<id>', 'batch id (a CID)')
     .action(async (id: string, opts: CommonOptions) => { await actions.batch(id, opts) })
+  clientCommand(program, 'cancel', 'cancel a job this node requested that has not ended')
+    .argument('<id>', 'job id (a CID)')
+    .action(async (id: string, opts: CommonOptions) => { await actions.cancel(id, opts) })
 
   clientCommand(program, 'balance', 'show the credits of this node or of PEER on the ledger')
     .argument('[peer]', 'peer id (default: this node)')
@@ -193,6 +252,32 @@ export function buildProgram (actions: CliActions): Command {
     .argument('<peer>', 'peer id of the recipient')
     .argument('<amount>', 'credits (a positive integer)', integer(1))
     .action(async (peer: string, amount: number, opts: CommonOptions) => { await actions.transfer(peer, amount, opts) })
+
+  clientCommand(program, 'dashboard', 'print the address of this node\'s web dashboard (with the token in its #fragment)')
+    .action(async (opts: DashboardOptions) => { await actions.dashboard(opts) })
+
+  const config = program.command('config').description('show or change the data dir\'s config.json (validated as `depin start` reads it)')
+  config.command('show')
+    .description('print the configuration (config.json with the defaults filled in)')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--json', 'print JSON')
+    .action(async (opts: ConfigOptions) => { await actions.configShow(opts) })
+  config.command('set')
+    .description('set one key (e.g. capacity.cores 4, listen /ip4/0.0.0.0/tcp/4001, mine true); takes effect at the next start')
+    .argument('<key>', 'a key `depin config show` lists')
+    .argument('<value>', 'the value; lists take JSON or comma-separated values')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .action(async (key: string, value: string, opts: ConfigOptions) => { await actions.configSet(key, value, opts) })
+  config.command('unset')
+    .description('remove one key (back to its default)')
+    .argument('<key>', 'a key `depin config show` lists')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .action(async (key: string, opts: ConfigOptions) => { await actions.configUnset(key, opts) })
+
+  program.command('version')
+    .description('print depin\'s version')
+    .option('--json', 'print JSON (with the Node.js version)')
+    .action(async (opts: { json?: boolean }) => { await actions.version(opts) })
 
   program.command('testnet')
     .description('run N nodes on this machine (loopback) until Ctrl-C; writes DIR/testnet.json')

@@ -34,7 +34,7 @@ import { applyBlock, undoBlock } from './state.ts'
 import {
   BYTES, Overlay, PREFIX, SCHEMA_VERSION, decodeAccount, decodeEntry, decodeReceipt, decodeUndo,
   encodeEntry, encodeUndo, getBytes, keys, makeEntry, prefixEnd,
-  type Account, type Entry, type LedgerStore, type ReceiptRecord
+  type Account, type Entry, type LedgerStore, type ReceiptRecord, type UndoRecord
 } from './store.ts'
 import { verifyTransaction, type TxInfo, type VerifiedTxCache } from './tx.ts'
 
@@ -258,6 +258,12 @@ export class Chain {
   async account (peer: string): Promise<Account> {
     const bytes = await getBytes(this.db, keys.account(peer))
     return bytes == null ? { balance: 0, nonce: 0 } : decodeAccount(bytes)
+  }
+
+  /** The undo record of a canonical block in the reorg window (what its settles replaced), if kept. */
+  async undoRecord (hash: Uint8Array): Promise<UndoRecord | undefined> {
+    const bytes = await getBytes(this.db, keys.undo(hash))
+    return bytes == null ? undefined : decodeUndo(bytes)
   }
 
   async receipt (id: CID): Promise<ReceiptRecord | undefined> {

@@ -25,7 +25,7 @@ import { fromHex, toHex } from './hex.ts'
 import { Mempool, type MempoolState } from './mempool.ts'
 import { Miner, type BlockTemplate } from './miner.ts'
 import { applyTransaction } from './state.ts'
-import { Overlay, bigintToMinBytes, type Entry, type LedgerStore, type ReceiptRecord } from './store.ts'
+import { Overlay, bigintToMinBytes, decodeReceipt, type Entry, type LedgerStore, type ReceiptRecord } from './store.ts'
 import { SyncClient, type SyncResult, type SyncTarget } from './sync-client.ts'
 import { handleSyncRequest } from './sync-server.ts'
 import type { SyncRequest, SyncResponse, SyncStatus } from './sync-messages.ts'
@@ -225,11 +225,20 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
     const bytes = await this.chain.blockBytes(entry.hash)
     if (bytes == null) return undefined
     const txs = entry.height === 0 ? [] : decodeStoredBlock(bytes).txs
-    return {
-      ...summarize(entry),
-      canonical: await this.chain.isCanonical(entry),
-      transactions: txs.map(txView)
+    const canonical = await this.chain.isCanonical(entry)
+    const views = txs.map(txView)
+    // What each settle moved (its cumulative amount less what the lease was paid before), from
+    // the block's undo record, kept for canonical blocks within the reorg window.
+    const undo = canonical && views.some((v) => v.type === 'settle') ? await this.chain.undoRecord(entry.hash) : undefined
+    if (undo != null) {
+      const before = new Map(undo.receipts.map(([id, previous]) => [CID.decode(id).toString(), previous == null ? 0 : decodeReceipt(previous).paid]))
+      for (const view of views) {
+        if (view.type !== 'settle' || view.leaseId == null) continue
+        view.moved = view.amount - (before.get(view.leaseId) ?? 0)
+        before.set(view.leaseId, view.amount)
+      }
     }
+    return { ...summarize(entry), canonical, transactions: views }
   }
 
   async blocks (options: { last: number }): Promise<BlockSummary[]> {

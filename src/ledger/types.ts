@@ -78,6 +78,11 @@ export interface TxView {
   /** Settles only: the lease, and how many task results its acknowledged checkpoint covers. */
   leaseId?: string
   tasks?: number
+  /**
+   * Settles in a block view only: the credits this settle moved (`amount` is what the lease was
+   * paid in all; earlier settles paid the rest). Known for canonical blocks within the reorg window.
+   */
+  moved?: number
 }
 
 export interface BlockView extends BlockSummary {

@@ -31,6 +31,11 @@ import type { BatchHandle, BatchResult } from '../scheduler/requester/batches.ts
 import type { LeaseInfo } from '../scheduler/requester/service.ts'
 import type { LeaseSummary } from '../scheduler/worker/lease-server.ts'
 import { MAX_OFFER_BYTES, offersTopic } from './constants.ts'
+import { JobActivity } from './job-activity.ts'
+import type { NodeMetrics } from './metrics/node-metrics.ts'
+import { attachNodeMetrics } from './metrics/attach.ts'
+import { attachOperatorLog } from './operator-events.ts'
+import { silentLog, type OperatorLog } from '../shared/log.ts'
 import {
   blockTopic, createLedger, createSyncHandler, createSyncTransport, transactionTopic, DEFAULT_GENESIS_CONFIG,
   SYNC_HANDLE_OPTIONS, SYNC_PROTOCOL, type GenesisConfig, type Ledger, type LedgerInit
@@ -71,6 +76,13 @@ export interface ComputeNodeInit {
   network?: GenesisConfig
   /** Mine ledger blocks. @default false */
   mine?: boolean
+  /**
+   * Prometheus metrics (`createNodeMetrics()`): depin's own, and libp2p's unless created with
+   * `libp2p: false`. Read them with `metrics.text()`. @default none
+   */
+  metrics?: NodeMetrics
+  /** The operator's log (`createOperatorLog()` or any pino logger). @default silent */
+  log?: OperatorLog
   /** Ledger tuning (mempool bounds, reorg depth, sync deadline). */
   ledger?: Partial<Omit<LedgerInit, 'store' | 'signer' | 'genesis' | 'mine' | 'publishBlock' | 'publishTransaction' | 'syncTransport' | 'reportPeer'>>
 }
@@ -126,6 +138,9 @@ export interface NodeServices {
 export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   readonly init: ComputeNodeInit
   readonly peerScore = new PeerScore()
+  /** What this node's requested jobs are doing now (workers running them, recent progress). */
+  readonly activity = new JobActivity()
+  private detachObservers: Array<() => void> = []
   private libp2p?: DepinLibp2p
   private store?: Store
   private signerValue?: Signer
@@ -198,7 +213,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
         testnet: this.init.testnet,
         appScore: (peer) => this.peerScore.score(peer),
         isBanned: (peer) => this.peerScore.isBanned(peer),
-        topics: { [this.topics.offers]: 0.5, [this.topics.blocks]: 1, [this.topics.transactions]: 0.5 }
+        topics: { [this.topics.offers]: 0.5, [this.topics.blocks]: 1, [this.topics.transactions]: 0.5 },
+        metrics: this.init.metrics?.libp2pMetrics()
       })
     } catch (err) {
       await this.store.close()
@@ -244,6 +260,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       throw err
     }
     this.startedAt = Date.now()
+    if (this.init.metrics != null) this.detachObservers.push(attachNodeMetrics(this, this.init.metrics))
+    if (this.init.log != null) this.detachObservers.push(attachOperatorLog(this, this.init.log))
     log('started %s on %s', this.peerId, this.multiaddrs.join(', '))
     this.safeDispatchEvent('started')
   }
@@ -253,6 +271,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     if (this.stopping != null) return await this.stopping
     if (this.libp2p == null) return
     this.stopping = (async () => {
+      for (const detach of this.detachObservers.splice(0)) detach()
       await this.schedulerValue?.stop().catch((err) => { log.error('stopping the scheduler failed: %e', err) })
       this.schedulerValue = undefined
       this.receiptTally?.stop()
@@ -335,6 +354,19 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   /** Cancels a job or batch this node is running; false when there is no such unfinished one here. */
   cancel (id: string): boolean {
     return this.scheduler.cancel(id)
+  }
+
+  /**
+   * Cancels a job this node requested that has not ended; resolves with its (cancelled) result.
+   * Throws JobNotFoundError for an unknown job, JobFinishedError for one that already ended.
+   */
+  async cancelJob (id: string): Promise<JobResult> {
+    return await this.scheduler.cancelJob(id)
+  }
+
+  /** The operator's log this node writes to (silent unless `init.log` was given). */
+  get log (): OperatorLog {
+    return this.init.log ?? silentLog
   }
 
   /** Jobs and batches this node requested and leases it served, newest first. */
@@ -442,7 +474,10 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       settle: async (lease, checkpoint, ack) => { await ledger.submitSettle(lease, checkpoint, ack) },
       settled: async (leaseId) => await ledger.settledAmount(leaseId)
     }, this.init.scheduler)
-    scheduler.addEventListener('job:progress', (evt) => { this.safeDispatchEvent('job:progress', { detail: evt.detail }) })
+    scheduler.addEventListener('job:progress', (evt) => {
+      this.activity.add(evt.detail)
+      this.safeDispatchEvent('job:progress', { detail: evt.detail })
+    })
     scheduler.addEventListener('lease:opened', (evt) => { this.safeDispatchEvent('lease:opened', { detail: evt.detail }) })
     scheduler.addEventListener('lease:closed', (evt) => { this.safeDispatchEvent('lease:closed', { detail: evt.detail }) })
     scheduler.addEventListener('lease:served', (evt) => { this.safeDispatchEvent('lease:served', { detail: evt.detail }) })

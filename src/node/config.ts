@@ -7,7 +7,10 @@ import { z } from 'zod'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from '../errors.ts'
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN } from './constants.ts'
-import { dataDirPaths } from './data-dir.ts'
+import { dataDirPaths } from './paths.ts'
+import { isLoopbackHost, parseApiAddress } from './api-address.ts'
+
+export { isLoopbackHost, parseApiAddress } from './api-address.ts'
 import { genesisConfigSchema } from '../ledger/genesis.ts'
 
 const multiaddrString = z.string().max(1024).refine((s) => {
@@ -37,12 +40,26 @@ export const capacityOverridesSchema = z.object({
 }).strict()
 export type CapacityOverrides = z.infer<typeof capacityOverridesSchema>
 
+export const logConfigSchema = z.object({
+  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  format: z.enum(['text', 'json']).default('text'),
+  /** Append the log to this file instead of stdout. */
+  file: z.string().min(1).max(4096).optional()
+}).strict()
+
 export const configFileSchema = z.object({
   listen: z.array(multiaddrString).max(16).default([DEFAULT_LISTEN]),
   announce: z.array(multiaddrString).max(16).default([]),
   bootstrap: z.array(multiaddrString).max(64).default([]),
   mdns: z.boolean().default(true),
-  api: z.string().default(`${DEFAULT_API_HOST}:${DEFAULT_API_PORT}`),
+  api: z.string().max(300).refine((s) => {
+    try {
+      parseApiAddress(s)
+      return true
+    } catch {
+      return false
+    }
+  }, { message: 'must be HOST:PORT on a loopback host' }).default(`${DEFAULT_API_HOST}:${DEFAULT_API_PORT}`),
   capacity: capacityOverridesSchema.default({}),
   mine: z.boolean().default(false),
   /** Probability (0..1) that a job this node requests is also run here and compared (spot check). */
@@ -50,26 +67,20 @@ export const configFileSchema = z.object({
   /** Loopback testnet: allow-lists 127.0.0.1 in gossipsub IP-colocation scoring and the inbound rate limit. */
   testnet: z.boolean().default(false),
   /** Genesis of the ledger network this node belongs to (see docs/protocol.md); omitted: the built-in network. */
-  network: genesisConfigSchema.optional()
+  network: genesisConfigSchema.optional(),
+  /** `HOST:PORT` (loopback) of a token-free listener serving GET /metrics; omitted: only the API's /metrics. */
+  metrics: z.string().max(300).refine((s) => {
+    try {
+      parseApiAddress(s)
+      return true
+    } catch {
+      return false
+    }
+  }, { message: 'must be HOST:PORT on a loopback host' }).optional(),
+  /** The operator log. */
+  log: logConfigSchema.default({ level: 'info', format: 'text' })
 }).strict()
 export type ConfigFile = z.infer<typeof configFileSchema>
-
-/** Parses `HOST:PORT` for the local API and insists on a loopback host. */
-export function parseApiAddress (text: string): { host: string, port: number } {
-  const match = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(text)
-  if (match == null) throw new ConfigError(`API address must be HOST:PORT, got ${JSON.stringify(text)}`)
-  const host = match[1].replace(/^\[|\]$/g, '')
-  const port = Number(match[2])
-  if (port > 65535) throw new ConfigError(`API port ${port} is out of range`)
-  if (!isLoopbackHost(host)) throw new ConfigError(`the API listens on loopback only; ${host} is not a loopback address`)
-  return { host, port }
-}
-
-/** True for names and addresses that stay on this machine. */
-export function isLoopbackHost (host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[|\]$/g, '')
-  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h)
-}
 
 /** Reads and validates `config.json`; a missing file yields the defaults. */
 export async function readConfigFile (dataDir: string): Promise<ConfigFile> {

@@ -1,18 +1,32 @@
 /**
- * The daemon: a compute node plus its local API, configured from the data dir's config file with
- * overrides from the command line. `depin start` runs one in the foreground.
+ * The daemon: a compute node plus its local API (with the dashboard and /metrics), its operator
+ * log and, when asked, a token-free metrics listener; configured from the data dir's config file
+ * with overrides from the command line and the environment. `depin start` runs one in the
+ * foreground.
  */
+import { join } from 'node:path'
+import { mkdir } from 'node:fs/promises'
 import { logger } from '@libp2p/logger'
 import { createComputeNode, type ComputeNode, type ComputeNodeInit } from './compute-node.ts'
 import { parseApiAddress, readConfigFile, type CapacityOverrides, type ConfigFile } from './config.ts'
-import { assertInitialised, loadOrCreateApiToken, removeApiInfo, writeApiInfo } from './data-dir.ts'
+import { assertInitialised, loadOrCreateApiToken, readLiveApiInfo, removeApiInfo, writeApiInfo } from './data-dir.ts'
+import { DataDirInUseError } from './errors.ts'
 import { ApiServer, type ApiRoutes } from './api/server.ts'
 import { nodeRoutes } from './api/node-routes.ts'
 import { jobsRoutes } from './api/jobs-routes.ts'
 import { batchesRoutes } from './api/batches-routes.ts'
 import { ledgerRoutes } from './api/ledger-routes.ts'
+import { eventsRoutes } from './api/events-routes.ts'
+import { metricsRoutes } from './api/metrics-routes.ts'
+import { dashboardRoutes } from './api/dashboard-routes.ts'
+import { createNodeMetrics, MetricsServer, type NodeMetrics } from './metrics/index.ts'
+import { createOperatorLog, type LogFormat } from './operator-log.ts'
+import type { LogLevel, OperatorLog } from '../shared/log.ts'
 
 const log = logger('depin:daemon')
+
+/** How long a stop may take before the process gives up on a clean one. */
+export const DAEMON_STOP_TIMEOUT_MS = 30_000
 
 export interface DaemonOptions {
   dataDir: string
@@ -24,13 +38,26 @@ export interface DaemonOptions {
   mdns?: boolean
   mine?: boolean
   spotCheckRate?: number
+  /** `HOST:PORT` (loopback) of a token-free metrics listener. */
+  metrics?: string
+  logLevel?: LogLevel
+  logFormat?: LogFormat
+  logFile?: string
+  /** Use this log instead of making one from logLevel/logFormat/logFile (tests, embedders). */
+  log?: OperatorLog
 }
 
 export interface Daemon {
   node: ComputeNode
   /** `HOST:PORT` of the local API. */
   api: string
+  /** `HOST:PORT` of the token-free metrics listener, when on. */
+  metricsAddress?: string
+  metrics: NodeMetrics
+  log: OperatorLog
   config: ConfigFile
+  /** Resolves when something asked the daemon to stop (POST /v1/node/stop); not when it stopped. */
+  stopRequested: Promise<string>
   stop(): Promise<void>
 }
 
@@ -38,6 +65,8 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   await assertInitialised(options.dataDir)
   const config = await readConfigFile(options.dataDir)
   const apiAddress = parseApiAddress(options.api ?? config.api)
+  const metricsAddress = options.metrics ?? config.metrics
+  const metricsListen = metricsAddress != null ? parseApiAddress(metricsAddress) : undefined
   const token = await loadOrCreateApiToken(options.dataDir)
   const merged: ConfigFile = {
     ...config,
@@ -47,8 +76,12 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
     mdns: options.mdns ?? config.mdns,
     mine: options.mine ?? config.mine,
     spotCheckRate: options.spotCheckRate ?? config.spotCheckRate,
-    capacity: { ...config.capacity, ...stripUndefined(options.capacity ?? {}) }
+    capacity: { ...config.capacity, ...stripUndefined(options.capacity ?? {}) },
+    metrics: metricsAddress,
+    log: { ...config.log, ...stripUndefined({ level: options.logLevel, format: options.logFormat, file: options.logFile }) }
   }
+  const operatorLog = options.log ?? createOperatorLog({ level: merged.log.level, format: merged.log.format, file: merged.log.file }).log
+  const metrics = createNodeMetrics({ libp2p: true, statfsLocation: options.dataDir })
   const init: ComputeNodeInit = {
     dataDir: options.dataDir,
     listen: merged.listen,
@@ -59,30 +92,63 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
     testnet: merged.testnet,
     network: merged.network,
     mine: merged.mine,
-    scheduler: { spotCheckRate: merged.spotCheckRate }
+    scheduler: { spotCheckRate: merged.spotCheckRate },
+    metrics,
+    log: operatorLog
   }
   const node = createComputeNode(init)
-  await node.start()
-  const routes: ApiRoutes[] = [nodeRoutes(node), jobsRoutes(node), batchesRoutes(node), ledgerRoutes(node)]
+  try {
+    await node.start()
+  } catch (err) {
+    if (err instanceof DataDirInUseError) {
+      // The database's lock says another process has it; api.json says which node, if it got that far.
+      const running = await readLiveApiInfo(options.dataDir)
+      throw new DataDirInUseError(options.dataDir, running != null ? ` (pid ${running.pid}, API ${running.api})` : '', { cause: err })
+    }
+    throw err
+  }
+
+  const stopRequest = Promise.withResolvers<string>()
+  const tmpDir = join(options.dataDir, 'tmp')
+  await mkdir(tmpDir, { recursive: true, mode: 0o700 })
+  const routes: ApiRoutes[] = [
+    nodeRoutes(node, { requestStop: () => { stopRequest.resolve('POST /v1/node/stop') } }),
+    jobsRoutes(node, { metrics, tmpDir }),
+    batchesRoutes(node),
+    ledgerRoutes(node),
+    eventsRoutes(node),
+    metricsRoutes(metrics),
+    dashboardRoutes()
+  ]
   const server = new ApiServer({ host: apiAddress.host, port: apiAddress.port, token }, routes)
+  const metricsServer = metricsListen != null ? new MetricsServer(metrics, metricsListen) : undefined
+  let metricsBound: string | undefined
   try {
     await server.start()
+    metricsBound = await metricsServer?.start()
   } catch (err) {
+    await server.stop().catch(() => {})
     await node.stop()
     throw err
   }
   const api = server.address as string
-  await writeApiInfo(options.dataDir, { api, pid: process.pid, peerId: node.peerId, multiaddrs: node.multiaddrs })
+  await writeApiInfo(options.dataDir, { api, pid: process.pid, peerId: node.peerId, multiaddrs: node.multiaddrs, ...(metricsBound != null ? { metrics: metricsBound } : {}) })
   log('daemon %s: API on %s', node.peerId, api)
   let stopping: Promise<void> | undefined
   return {
     node,
     api,
+    metricsAddress: metricsBound,
+    metrics,
+    log: operatorLog,
     config: merged,
+    stopRequested: stopRequest.promise,
     stop: async () => {
       stopping ??= (async () => {
+        // api.json first: from here on no client mistakes this node for a running one.
         await removeApiInfo(options.dataDir)
         await server.stop()
+        await metricsServer?.stop()
         await node.stop()
       })()
       await stopping

@@ -1,54 +1,18 @@
 /**
- * The data directory: everything a node keeps between runs.
- *
- * ```
- * <dataDir>/
- *   identity.key   0600  the node's Ed25519 private key (libp2p protobuf encoding)
- *   config.json    0644  node configuration (see config.ts); created by `depin init`
- *   api-token      0600  bearer token of the local API
- *   api.json       0644  written by a running daemon: {"api":"HOST:PORT","pid":N,"peerId":"…"}; removed at stop
- *   db/                  LevelDB: ledger, jobs, blobs
- * ```
+ * The data directory: identity and token creation (the layout and the light readers are in
+ * paths.ts, which the CLI's client commands load without this file's crypto imports).
  */
 import { randomBytes } from 'node:crypto'
-import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { homedir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { CorruptKeyFileError, DataDirError } from './errors.ts'
+import { dataDirPaths } from './paths.ts'
 
-export const IDENTITY_FILE = 'identity.key'
-export const CONFIG_FILE = 'config.json'
-export const API_TOKEN_FILE = 'api-token'
-export const API_INFO_FILE = 'api.json'
-export const DB_DIR = 'db'
-
-/** The default data directory: `$DEPIN_DATA_DIR`, else `~/.depin`. */
-export function defaultDataDir (): string {
-  return resolve(process.env.DEPIN_DATA_DIR ?? join(homedir(), '.depin'))
-}
-
-export interface DataDirPaths {
-  root: string
-  identity: string
-  config: string
-  apiToken: string
-  apiInfo: string
-  db: string
-}
-
-export function dataDirPaths (dataDir: string): DataDirPaths {
-  const root = resolve(dataDir)
-  return {
-    root,
-    identity: join(root, IDENTITY_FILE),
-    config: join(root, CONFIG_FILE),
-    apiToken: join(root, API_TOKEN_FILE),
-    apiInfo: join(root, API_INFO_FILE),
-    db: join(root, DB_DIR)
-  }
-}
+export {
+  IDENTITY_FILE, CONFIG_FILE, API_TOKEN_FILE, API_INFO_FILE, DB_DIR, defaultDataDir, dataDirPaths, readApiToken,
+  writeApiInfo, removeApiInfo, readApiInfo, readLiveApiInfo, isProcessAlive, type ApiInfo, type DataDirPaths
+} from './paths.ts'
 
 async function exists (path: string): Promise<boolean> {
   try {
@@ -108,43 +72,4 @@ export async function loadOrCreateApiToken (dataDir: string): Promise<string> {
   await writeFile(apiToken, token + '\n', { mode: 0o600 })
   await chmod(apiToken, 0o600)
   return token
-}
-
-/** Reads the API token of a data dir, or returns undefined when there is none. */
-export async function readApiToken (dataDir: string): Promise<string | undefined> {
-  try {
-    const token = (await readFile(dataDirPaths(dataDir).apiToken, 'utf8')).trim()
-    return token.length > 0 ? token : undefined
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
-}
-
-export interface ApiInfo {
-  api: string
-  pid: number
-  peerId: string
-  multiaddrs?: string[]
-}
-
-export async function writeApiInfo (dataDir: string, info: ApiInfo): Promise<void> {
-  await writeFile(dataDirPaths(dataDir).apiInfo, JSON.stringify(info) + '\n', { mode: 0o644 })
-}
-
-export async function removeApiInfo (dataDir: string): Promise<void> {
-  await rm(dataDirPaths(dataDir).apiInfo, { force: true })
-}
-
-/** Reads what a running daemon wrote about its API, or undefined. */
-export async function readApiInfo (dataDir: string): Promise<ApiInfo | undefined> {
-  try {
-    const parsed = JSON.parse(await readFile(dataDirPaths(dataDir).apiInfo, 'utf8')) as Partial<ApiInfo>
-    if (typeof parsed.api === 'string' && typeof parsed.pid === 'number' && typeof parsed.peerId === 'string') {
-      return parsed as ApiInfo
-    }
-    return undefined
-  } catch {
-    return undefined
-  }
 }

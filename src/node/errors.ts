@@ -27,3 +27,10 @@ export class InvalidCapacityRecordError extends DepinError {
     super(message, 'ERR_INVALID_CAPACITY_RECORD', options)
   }
 }
+
+/** Another running node holds this data directory (its database is locked). */
+export class DataDirInUseError extends DepinError {
+  constructor (dataDir: string, detail = '', options?: ErrorOptions) {
+    super(`data directory ${dataDir} is in use by another running depin node${detail}; stop it first (\`depin stop --data-dir ${dataDir}\`) or use another --data-dir`, 'ERR_DATA_DIR_IN_USE', options)
+  }
+}

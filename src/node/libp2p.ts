@@ -15,7 +15,7 @@ import { createTopicScoreParams } from '@libp2p/gossipsub/score'
 import { bootstrap } from '@libp2p/bootstrap'
 import { mdns } from '@libp2p/mdns'
 import type { Identify } from '@libp2p/identify'
-import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import type { ComponentLogger, Metrics, PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import { capacitySelector, capacityValidator } from './capacity-record.ts'
 import {
   CAPACITY_NAMESPACE, DHT_PROTOCOL, MAX_CONNECTIONS, MAX_GOSSIP_RPC_BYTES
@@ -45,6 +45,8 @@ export interface HostInit {
   isBanned: (peerId: string) => boolean
   /** The gossip topics this node uses, with their score weights; others are not tracked. */
   topics: Record<string, number>
+  /** libp2p's metrics implementation (Prometheus; see src/node/metrics), if any. */
+  metrics?: (components: { logger: ComponentLogger }) => Metrics
 }
 
 /** Topic score parameters: rejected messages cost the sender (P4); mesh delivery deficits are off
@@ -73,6 +75,7 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
 
   return await createLibp2p<DepinServices>({
     privateKey: init.privateKey,
+    ...(init.metrics != null ? { metrics: init.metrics } : {}),
     addresses: { listen: init.listen, announce: init.announce ?? [] },
     transports: [tcp()],
     connectionEncrypters: [noise()],

@@ -4,7 +4,9 @@
  */
 import { Level } from 'level'
 import { MemoryLevel } from 'memory-level'
+import { dirname } from 'node:path'
 import type { Store } from '../shared/store.ts'
+import { DataDirInUseError } from './errors.ts'
 
 export type { Store }
 
@@ -12,6 +14,14 @@ export async function openStore (path?: string): Promise<Store> {
   const db: Store = path != null
     ? new Level<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view' }) as unknown as Store
     : new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' }) as unknown as Store
-  await db.open()
+  try {
+    await db.open()
+  } catch (err) {
+    // LevelDB's LOCK file: another process (a second `depin start` on this data dir) has it open.
+    if ((err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED' && path != null) {
+      throw new DataDirInUseError(dirname(path), '', { cause: err })
+    }
+    throw err
+  }
   return db
 }

@@ -112,3 +112,17 @@ export class BlobMismatchError extends DepinError {
     super(message, 'ERR_BLOB_MISMATCH')
   }
 }
+
+/** A job that already ended cannot be cancelled (or changed). */
+export class JobFinishedError extends DepinError {
+  constructor (id: string, status: string) {
+    super(`job ${id} has already ${status === 'completed' ? 'completed' : 'ended'}; there is nothing to cancel`, 'ERR_JOB_FINISHED')
+  }
+}
+
+/** A job this node cannot stop from here (e.g. resumed after a restart, without a handle). */
+export class JobNotCancellableError extends DepinError {
+  constructor (id: string, why: string) {
+    super(`job ${id} cannot be cancelled: ${why}`, 'ERR_JOB_NOT_CANCELLABLE')
+  }
+}

@@ -103,6 +103,9 @@ export interface BatchTaskInit {
 export interface BatchInit extends PlacementInit {
   module: Uint8Array
   tasks: BatchTaskInit[]
+  /** Args and env of every task that does not give its own. */
+  args?: string[]
+  env?: Record<string, string>
 }
 
 type PlacementFields = Pick<JobBody, 'memoryMiB' | 'timeoutMs' | 'replicas' | 'quorum' | 'maxPrice' | 'createdAt' | 'deadline' | 'peers'>
@@ -155,6 +158,8 @@ export function createJob (requester: string, init: JobInit, now = Date.now()): 
 export function createBatch (requester: string, init: BatchInit, now = Date.now()): { body: BatchBody, id: CID } {
   checkModule(init.module)
   if (!Array.isArray(init.tasks) || init.tasks.length === 0) throw new InvalidJobError('a batch needs at least one task')
+  if (init.args != null) parse(argsSchema, init.args, 'batch args')
+  if (init.env != null) parse(envSchema, init.env, 'batch env')
   if (init.tasks.length > MAX_BATCH_TASKS) throw new InvalidJobError(`a batch holds at most ${MAX_BATCH_TASKS} tasks, got ${init.tasks.length}`)
   for (const [i, task] of init.tasks.entries()) {
     if (!(task?.input instanceof Uint8Array)) throw new InvalidJobError(`task ${i}: input must be bytes`)

@@ -31,7 +31,7 @@ import {
   LEASE_IDLE_TIMEOUT_MS, LEASE_MAX_INBOUND_STREAMS, LEASE_PROTOCOL, MAX_LEASE_FRAME_BYTES, MAX_NEGOTIATE_FRAME_BYTES, NEGOTIATE_IDLE_TIMEOUT_MS,
   NEGOTIATE_MAX_INBOUND_STREAMS, NEGOTIATE_PROTOCOL, OFFER_TTL_MS, SEEN_OFFERS_MAX
 } from './constants.ts'
-import { BatchNotFoundError, JobNotFoundError, ProtocolViolationError } from './errors.ts'
+import { BatchNotFoundError, JobFinishedError, JobNotCancellableError, JobNotFoundError, ProtocolViolationError } from './errors.ts'
 
 const log = logger('depin:scheduler')
 
@@ -113,6 +113,10 @@ export interface SchedulerEvents {
   'lease:closed': CustomEvent<LeaseInfo & { reason: string }>
   /** A lease this node served as worker ended. */
   'lease:served': CustomEvent<LeaseSummary>
+  /** This node (as a worker) started running a task for a peer. */
+  'task:started': CustomEvent<{ leaseId: string, taskId: string }>
+  /** This node (as a worker) finished a task and sent its result. */
+  'task:finished': CustomEvent<{ leaseId: string, taskId: string, exitCode: number, wallMs: number }>
 }
 
 export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
@@ -141,7 +145,11 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       reportPeer: components.reportPeer,
       settle: components.settle,
       settled: components.settled
-    }, { onLeaseEnded: (summary) => { this.safeDispatchEvent('lease:served', { detail: summary }) } })
+    }, {
+      onLeaseEnded: (summary) => { this.safeDispatchEvent('lease:served', { detail: summary }) },
+      onTaskStarted: (leaseId, taskId) => { this.safeDispatchEvent('task:started', { detail: { leaseId, taskId } }) },
+      onTaskFinished: (leaseId, taskId, exitCode, wallMs) => { this.safeDispatchEvent('task:finished', { detail: { leaseId, taskId, exitCode, wallMs } }) }
+    })
     this.requester = new RequesterService({
       signer: components.signer,
       channels: components.channels,
@@ -229,7 +237,8 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     this.assertStarted()
     const { body, id } = createBatch(this.c.signer.peerId, init)
     await this.blobs.pin(init.module, body.module)
-    const handle = await this.requester.batches.submit(body, id, init.tasks, { spotCheck: options.spotCheck })
+    const tasks = init.args == null && init.env == null ? init.tasks : init.tasks.map((t) => ({ ...t, args: t.args ?? init.args, env: t.env ?? init.env }))
+    const handle = await this.requester.batches.submit(body, id, tasks, { spotCheck: options.spotCheck })
     if (options.onProgress != null) {
       const onProgress = options.onProgress
       handle.addEventListener('progress', (evt) => { onProgress(evt.detail) })
@@ -248,6 +257,24 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
   /** Cancels a job or batch this node is placing; false when there is no such unfinished one here. */
   cancel (id: string): boolean {
     return this.requester.jobs.cancel(id) || this.requester.batches.cancel(id)
+  }
+
+  /**
+   * Cancels a job this node requested that has not ended, and resolves with its (cancelled)
+   * result. Throws JobNotFoundError for an unknown job, JobFinishedError for one that already
+   * ended, JobNotCancellableError for one this node is not placing (left unfinished by a run that
+   * could not resume it).
+   */
+  async cancelJob (id: string): Promise<JobResult> {
+    const handle = this.requester.jobs.handle(id)
+    if (handle != null) {
+      handle.cancel()
+      return await handle.result()
+    }
+    const record = await this.records.getRequested(id)
+    if (record == null) throw new JobNotFoundError(id)
+    if (FINAL_STATUSES.has(record.status)) throw new JobFinishedError(id, record.status)
+    throw new JobNotCancellableError(id, 'this node is not placing it now')
   }
 
   /** Jobs and batches this node requested and leases it served, newest first. */

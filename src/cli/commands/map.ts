@@ -9,7 +9,7 @@ import { appendFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/p
 import { basename, join } from 'node:path'
 import { DepinError } from '../../errors.ts'
 import { MAX_BATCH_TASKS } from '../../scheduler/constants.ts'
-import { assertOk, createClient, type ApiClient } from '../client.ts'
+import { assertOk, createClient, type ApiClient, type ClientResponse } from '../client.ts'
 import { UsageError } from '../errors.ts'
 import { line, printJson } from '../output.ts'
 import type { CommonOptions, MapOptions } from '../program.ts'
@@ -106,11 +106,10 @@ class MapProgress {
   }
 }
 
-async function* serverEvents (response: Response): AsyncGenerator<{ event: string, data: unknown }> {
-  if (response.body == null) return
+async function * serverEvents (response: ClientResponse): AsyncGenerator<{ event: string, data: unknown }> {
   const decoder = new TextDecoder()
   let buffer = ''
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of response.body) {
     buffer += decoder.decode(chunk, { stream: true })
     let split: number
     while ((split = buffer.indexOf('\n\n')) >= 0) {
@@ -128,7 +127,7 @@ async function outputOf (client: ApiClient, id: string, task: TaskEvent): Promis
   if (task.outputCid == null) return new Uint8Array(0)
   const response = await client.request(`/v1/batches/${encodeURIComponent(id)}/tasks/${task.index}/output`)
   await assertOk(response)
-  return new Uint8Array(await response.arrayBuffer())
+  return await response.bytes()
 }
 
 export async function mapCommand (modulePath: string, inputPaths: string[], opts: MapOptions): Promise<void> {
@@ -147,9 +146,9 @@ export async function mapCommand (modulePath: string, inputPaths: string[], opts
   form.set('module', new Blob([module]), basename(modulePath))
   form.set('spec', JSON.stringify(spec))
   for (const input of inputs) form.append('input', new Blob([await readFile(input.path)]), input.name)
-  const response = await client.request('/v1/batches', { method: 'POST', body: form })
+  const response = await client.upload('/v1/batches', form)
   await assertOk(response)
-  const { id } = await response.json() as { id: string }
+  const { id } = JSON.parse(await response.text()) as { id: string }
 
   const resultsFile = join(opts.out, 'results.jsonl')
   await writeFile(resultsFile, '')
@@ -157,6 +156,7 @@ export async function mapCommand (modulePath: string, inputPaths: string[], opts
   let done = 0
   let failed = 0
   let summary: Summary | undefined
+  // No overall deadline: the daemon ends the stream when the batch ends (it may run for hours).
   const events = await client.request(`/v1/batches/${encodeURIComponent(id)}/events`, { headers: { accept: 'text/event-stream' }, signal: new AbortController().signal })
   await assertOk(events)
   for await (const { event, data } of serverEvents(events)) {
@@ -174,6 +174,7 @@ export async function mapCommand (modulePath: string, inputPaths: string[], opts
       break
     }
   }
+  events.discard()
   progress.update(done, failed, true)
   if (summary == null) throw new DepinError(`the daemon stopped reporting batch ${id} before it ended; follow it with \`depin batch ${id}\``, 'ERR_BATCH_LOST')
   const report = {

@@ -1,43 +1,86 @@
-import { defaultDataDir } from '../../node/data-dir.ts'
-import { startDaemon } from '../../node/daemon.ts'
-import { line } from '../output.ts'
+/**
+ * `depin start`: runs the daemon in the foreground until SIGINT/SIGTERM or `depin stop`.
+ *
+ * Signals: the first SIGINT or SIGTERM starts a clean stop; later ones are noted and ignored, so
+ * that a terminal's Ctrl-C and a supervisor's SIGTERM arriving together (as under `depin
+ * testnet`) cannot kill the node halfway through its stop. A stop that takes longer than
+ * DAEMON_STOP_TIMEOUT_MS ends the process with an error.
+ */
+import { defaultDataDir } from '../../node/paths.ts'
+import { DAEMON_STOP_TIMEOUT_MS, startDaemon } from '../../node/daemon.ts'
+import type { LogFormat } from '../../node/operator-log.ts'
+import type { LogLevel } from '../../shared/log.ts'
+import { VERSION } from '../../version.ts'
 import type { StartOptions } from '../program.ts'
+import { applyStartEnv } from '../start-env.ts'
+import { checkMultiaddrs } from '../parse.ts'
+import { UsageError } from '../errors.ts'
 
-/** Runs the daemon in the foreground; resolves after SIGINT/SIGTERM stopped it cleanly. */
-export async function startCommand (opts: StartOptions): Promise<void> {
+export async function startCommand (cliOptions: StartOptions): Promise<void> {
+  const opts = applyStartEnv(cliOptions)
+  try {
+    await checkMultiaddrs([...(opts.listen ?? []), ...(opts.announce ?? []), ...(opts.bootstrap ?? [])])
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
   const dataDir = opts.dataDir ?? defaultDataDir()
-  const daemon = await startDaemon({
-    dataDir,
-    listen: opts.listen,
-    announce: opts.announce,
-    bootstrap: opts.bootstrap,
-    api: opts.api,
-    mdns: opts.mdns,
-    mine: opts.mine,
-    spotCheckRate: opts.spotCheck,
-    capacity: { cores: opts.cores, memoryMiB: opts.memory, pricePerCpuSecond: opts.price, slots: opts.slots }
-  })
-  const { node } = daemon
-  const capacity = node.status().capacity
-  line(`depin node ${node.peerId} started`)
-  for (const address of node.multiaddrs) line(`  listening on ${address}`)
-  line(`  API on http://${daemon.api}/v1 (token in ${dataDir}/api-token)`)
-  line(`  offering ${capacity.cores} cores, ${capacity.memoryMiB} MiB, ${capacity.slots} slots at ${capacity.pricePerCpuSecond} credits/CPU-second`)
-  node.addEventListener('peer:connect', (evt) => { line(`peer connected: ${evt.detail}`) })
-  node.addEventListener('peer:disconnect', (evt) => { line(`peer disconnected: ${evt.detail}`) })
-  node.addEventListener('peer:penalised', (evt) => { line(`${evt.detail.banned ? 'banned' : 'disconnected'} misbehaving peer ${evt.detail.peerId} (score ${evt.detail.score.toFixed(1)})`) })
 
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
-      line(`received ${signal}, stopping`)
-      daemon.stop().then(() => { line('stopped'); resolve() }, (err) => {
-        process.stderr.write(`depin: error while stopping: ${(err as Error).message}\n`)
-        resolve()
-      })
+  // Signals that arrive while the node is still starting stop it as soon as it has started.
+  let signalled: string | undefined
+  let onSignal = (signal: NodeJS.Signals): void => { signalled ??= signal }
+  const handler = (signal: NodeJS.Signals): void => { onSignal(signal) }
+  process.on('SIGINT', handler)
+  process.on('SIGTERM', handler)
+  try {
+    const daemon = await startDaemon({
+      dataDir,
+      listen: opts.listen,
+      announce: opts.announce,
+      bootstrap: opts.bootstrap,
+      api: opts.api,
+      mdns: opts.mdns,
+      mine: opts.mine,
+      spotCheckRate: opts.spotCheck,
+      capacity: { cores: opts.cores, memoryMiB: opts.memory, pricePerCpuSecond: opts.price, slots: opts.slots },
+      metrics: opts.metrics,
+      logLevel: opts.logLevel as LogLevel | undefined,
+      logFormat: opts.logFormat as LogFormat | undefined,
+      logFile: opts.logFile
+    })
+    const { node, log } = daemon
+    const capacity = node.status().capacity
+    log.info({ version: VERSION, dataDir }, `depin node ${node.peerId} started`)
+    for (const address of node.multiaddrs) log.info({ address }, 'listening')
+    log.info({ api: `http://${daemon.api}/v1`, token: `${dataDir}/api-token` }, 'local API (and dashboard: `depin dashboard`)')
+    if (daemon.metricsAddress != null) log.info({ url: `http://${daemon.metricsAddress}/metrics` }, 'metrics for Prometheus (no token)')
+    log.info({ cores: capacity.cores, memoryMiB: capacity.memoryMiB, slots: capacity.slots, price: capacity.pricePerCpuSecond }, 'offering capacity')
+
+    const reason = await new Promise<string>((resolve) => {
+      onSignal = (signal) => { resolve(`received ${signal}`) }
+      if (signalled != null) resolve(`received ${signalled}`)
+      void daemon.stopRequested.then((by) => { resolve(`stop requested through the API (${by})`) })
+    })
+    log.info({ reason }, 'stopping')
+    onSignal = (signal) => { log.warn({ signal }, 'already stopping; signal ignored') }
+    const deadline = setTimeout(() => {
+      log.error({ timeoutMs: DAEMON_STOP_TIMEOUT_MS }, 'stop did not finish in time; exiting')
+      process.exit(1)
+    }, DAEMON_STOP_TIMEOUT_MS)
+    deadline.unref()
+    try {
+      await daemon.stop()
+      log.info('stopped')
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'error while stopping')
+      process.exitCode = 1
+    } finally {
+      clearTimeout(deadline)
     }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
-  })
+    // Stopped: the process ends when its last handles close; a signal now just ends it.
+    onSignal = () => { process.exit() }
+  } catch (err) {
+    process.off('SIGINT', handler)
+    process.off('SIGTERM', handler)
+    throw err
+  }
 }

@@ -15,6 +15,7 @@ import { testnetGenesis } from '../../node/testnet.ts'
 import type { GenesisConfig } from '../../ledger/index.ts'
 import { line, printJson, printTable } from '../output.ts'
 import type { TestnetOptions } from '../program.ts'
+import { START_ENV } from '../start-env.ts'
 
 export interface TestnetNodeInfo {
   peerId: string
@@ -99,7 +100,13 @@ function spawnNode (dataDir: string, bootstrap: string[], mine: boolean): { chil
   const logPath = join(dataDir, 'daemon.log')
   const out = createWriteStream(logPath, { flags: 'a' })
   const args = [cliEntry(), 'start', '--data-dir', dataDir, ...bootstrap.flatMap((b) => ['--bootstrap', b]), ...(mine ? ['--mine'] : [])]
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } })
+  // The nodes take their settings from their config.json: the caller's DEPIN_* start variables
+  // (DEPIN_API, DEPIN_LISTEN, …) would give every node the same address.
+  const env = { ...process.env }
+  for (const [variable] of Object.values(START_ENV)) delete env[variable]
+  // Children stay in this process group: a terminal's Ctrl-C reaches them too, and `depin start`
+  // ignores the SIGTERM that follows from here while it is already stopping.
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
   child.stdout?.pipe(out)
   child.stderr?.pipe(out)
   return { child, logPath }
@@ -169,11 +176,22 @@ export async function testnetCommand (opts: TestnetOptions): Promise<void> {
         }
       })
     }
-    const onSignal = (): void => {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
+    // One stop for the first signal; later ones (Ctrl-C pressed again, or the terminal's SIGINT
+    // and a supervisor's SIGTERM together) must not kill this process while its nodes stop.
+    let stopping = false
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        process.stderr.write(`depin: ${signal} ignored: the testnet is already stopping\n`)
+        return
+      }
+      stopping = true
       line('stopping the testnet…')
-      shutdown().then(() => { line('all nodes stopped'); resolveDone() }, rejectDone)
+      shutdown().then(() => {
+        process.off('SIGINT', onSignal)
+        process.off('SIGTERM', onSignal)
+        line('all nodes stopped')
+        resolveDone()
+      }, rejectDone)
     }
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)

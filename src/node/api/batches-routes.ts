@@ -96,7 +96,9 @@ export function batchesRoutes (node: ComputeNode) {
         const handle = await node.submitBatch({
           ...placement,
           module: new Uint8Array(module.buffer, module.byteOffset, module.byteLength),
-          tasks: tasks.map((t) => ({ ...t, ...(args != null ? { args } : {}), ...(env != null ? { env } : {}) }))
+          tasks,
+          ...(args != null ? { args } : {}),
+          ...(env != null ? { env } : {})
         }, { spotCheck })
         return await reply.code(202).send({ id: handle.id, tasks: handle.total })
       })

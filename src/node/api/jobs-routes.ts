@@ -1,147 +1,159 @@
 /**
  * Job routes:
  *   POST /v1/jobs                 multipart/form-data: `module` (file, required), `input` (file,
- *                                 optional), `spec` (JSON field, optional: args, env, memoryMiB,
- *                                 timeoutMs, replicas, quorum, maxPrice, deadline, peers) → 202 {id}
- *   GET  /v1/jobs                 {jobs: JobSummary[]}
- *   GET  /v1/jobs/:id             the job's result without the output bytes (stderr as text)
+ *                                 optional), `spec` (JSON field, optional; see upload.ts) → 202 {id}
+ *   GET  /v1/jobs?status&role&limit   {jobs: JobSummaryView[]}, newest first
+ *   GET  /v1/jobs/:id             the job (JobDetailView): state, workers, result without the output bytes
  *   GET  /v1/jobs/:id/output      the output bytes (application/octet-stream)
  *   GET  /v1/jobs/:id/events      server-sent events: one `progress` event per stage; the stream
- *                                 ends with the final one (completed, unverified, failed, timed-out, cancelled)
- *   POST /v1/jobs/:id/cancel      cancels a job this node is running → {cancelled: true}
+ *                                 ends after `completed` or `failed`
+ *   POST /v1/jobs/:id/cancel      cancel a job that has not ended → the job (status `cancelled`)
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import multipart from '@fastify/multipart'
 import { z } from 'zod'
 import type { ComputeNode } from '../compute-node.ts'
-import type { JobProgress, JobResult } from '../../scheduler/requester/jobs.ts'
-import { FINAL_STATUSES } from '../../scheduler/job-store.ts'
-import { MAX_INPUT_BYTES, MAX_MODULE_BYTES } from '../../scheduler/constants.ts'
-import { MAX_JOB_MEMORY_MIB, MAX_JOB_TIMEOUT_MS, MAX_REPLICAS, type JobInit } from '../../scheduler/job.ts'
-import { peerIdSchema } from '../../proofs/schema.ts'
+import type { JobProgress } from '../../scheduler/requester/jobs.ts'
+import type { JobInit } from '../../scheduler/job.ts'
+import type { RequestedJob } from '../../scheduler/job-store.ts'
+import { JobNotFoundError } from '../../scheduler/errors.ts'
+import { JOB_STATES, stateWord } from '../../job-status.ts'
+import { JobLabels } from '../job-labels.ts'
+import { isFinalStage } from '../job-activity.ts'
+import type { NodeMetrics } from '../metrics/node-metrics.ts'
 import { ApiError } from './errors.ts'
-import { parseBody } from './validate.ts'
+import { leaseSummaryView, requestedDetail, requestedSummary, type JobDetailView, type JobSummaryView } from './job-view.ts'
+import { readJobUpload, UPLOAD_LIMITS, UploadRefusedError } from './upload.ts'
 
-/** The JSON `spec` field of a job upload. */
-export const jobSpecFieldSchema = z.object({
-  args: z.array(z.string().max(4096)).max(256).optional(),
-  env: z.record(z.string().min(1).max(256), z.string().max(4096)).optional(),
-  memoryMiB: z.number().int().min(1).max(MAX_JOB_MEMORY_MIB).optional(),
-  timeoutMs: z.number().int().min(1).max(MAX_JOB_TIMEOUT_MS).optional(),
-  replicas: z.number().int().min(1).max(MAX_REPLICAS).optional(),
-  quorum: z.number().int().min(1).max(MAX_REPLICAS).optional(),
-  maxPrice: z.number().int().min(0).optional(),
-  deadline: z.number().int().positive().optional(),
-  peers: z.array(peerIdSchema).max(32).optional(),
-  /** Spot-check this job: run it on this node too (not part of the signed job). */
-  spotCheck: z.boolean().optional()
+export { jobSpecFieldSchema, type JobSpecField } from './upload.ts'
+
+export const jobIdParams = z.object({ id: z.string().min(1).max(200).describe('job id (a CID)') }).strict()
+
+export const jobsQuery = z.object({
+  status: z.enum([...JOB_STATES, 'unverified', 'active']).optional()
+    .describe('only jobs in this state; `unverified`: completed but not verified; `active`: queued or running'),
+  role: z.enum(['requester', 'worker']).optional().describe('only jobs this node requested, or ran for peers'),
+  limit: z.coerce.number().int().min(1).max(1000).optional().describe('at most this many (newest first; default 100)')
 }).strict()
-export type JobSpecField = z.infer<typeof jobSpecFieldSchema>
 
-const idParams = z.object({ id: z.string().min(1).max(200) }).strict()
+export const DEFAULT_JOBS_LIMIT = 100
+/** How long an idle event stream stays open between keep-alive comments. */
+const KEEP_ALIVE_MS = 15_000
+/** After the response to a refused upload, how long the rest of the body may drain before the socket closes. */
+const REFUSED_UPLOAD_LINGER_MS = 2_000
 
-/** JSON view of a result: output bytes are fetched separately, stderr is text. */
-export function resultJson (result: JobResult): Record<string, unknown> {
-  const { stdout, stderr, ...rest } = result
-  return { ...rest, outputBytes: stdout.byteLength, stderr: new TextDecoder().decode(stderr.subarray(0, 64 * 1024)) }
+export interface JobsRoutesInit {
+  metrics?: NodeMetrics
+  /** Where uploads are spooled while they are checked. @default the OS temp dir */
+  tmpDir?: string
 }
 
-const FINAL_STAGES: ReadonlySet<string> = FINAL_STATUSES
+export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
+  let labelsValue: JobLabels | undefined
+  const labels = (): JobLabels => (labelsValue ??= new JobLabels(node.services().store))
 
-/** Progress events of recent jobs, so a client that subscribes late still sees every stage. */
-class ProgressHistory {
-  private readonly byJob = new Map<string, JobProgress[]>()
-  private static readonly MAX_JOBS = 1024
-  private static readonly MAX_EVENTS = 64
-
-  add (progress: JobProgress): void {
-    let events = this.byJob.get(progress.jobId)
-    if (events == null) {
-      events = []
-      this.byJob.set(progress.jobId, events)
-      if (this.byJob.size > ProgressHistory.MAX_JOBS) this.byJob.delete(this.byJob.keys().next().value as string)
+  const summaries = async (): Promise<JobSummaryView[]> => {
+    const out: JobSummaryView[] = []
+    const records = node.scheduler.records
+    for await (const stored of records.allRequested()) {
+      const record = node.scheduler.requester.jobs.liveRecord(stored.id) ?? stored
+      out.push(requestedSummary(record, node.activity.get(record.id), await labels().get(record.id)))
     }
-    if (events.length < ProgressHistory.MAX_EVENTS) events.push(progress)
+    for await (const lease of records.allLeases()) out.push(leaseSummaryView(lease))
+    return out.sort((a, b) => b.createdAt - a.createdAt)
   }
 
-  get (jobId: string): JobProgress[] {
-    return this.byJob.get(jobId) ?? []
+  const detail = async (id: string): Promise<JobDetailView> => {
+    let record: RequestedJob
+    try {
+      record = await node.scheduler.record(id)
+    } catch (err) {
+      if (!(err instanceof JobNotFoundError)) throw err
+      // A lease this node served for a peer: its worker-side summary.
+      for await (const lease of node.scheduler.records.allLeases()) {
+        if (lease.leaseId === id) return { ...leaseSummaryView(lease), workers: [], moduleCid: '', moduleBytes: 0, inputBytes: 0, replicas: 1, quorum: 1, deadline: 0, outputBytes: 0, stderr: '' }
+      }
+      throw err
+    }
+    return requestedDetail(record, await node.job(id), node.activity.get(id), await labels().get(id))
   }
-}
 
-export function jobsRoutes (node: ComputeNode) {
-  const history = new ProgressHistory()
-  node.addEventListener('job:progress', (evt) => { history.add(evt.detail) })
-  return (app: FastifyInstance): void => {
+  return (root: FastifyInstance): void => {
+    const app = root.withTypeProvider<ZodTypeProvider>()
+
     void app.register(async (scope) => {
-      await scope.register(multipart, {
-        limits: { files: 2, fields: 4, fieldSize: 256 * 1024, fileSize: Math.max(MAX_MODULE_BYTES, MAX_INPUT_BYTES), parts: 6 }
-      })
-
-      scope.post('/v1/jobs', async (request: FastifyRequest, reply: FastifyReply) => {
-        if (!request.isMultipart()) throw new ApiError(415, 'ERR_UNSUPPORTED_MEDIA_TYPE', 'POST /v1/jobs takes multipart/form-data with a `module` file')
-        let module: Buffer | undefined
-        let input: Buffer | undefined
-        let spec: JobSpecField = {}
-        for await (const part of request.parts()) {
-          if (part.type === 'file') {
-            const bytes = await part.toBuffer()
-            if (part.fieldname === 'module') {
-              if (bytes.byteLength > MAX_MODULE_BYTES) throw new ApiError(413, 'ERR_MODULE_TOO_LARGE', `module is over ${MAX_MODULE_BYTES} bytes`)
-              module = bytes
-            } else if (part.fieldname === 'input') {
-              if (bytes.byteLength > MAX_INPUT_BYTES) throw new ApiError(413, 'ERR_INPUT_TOO_LARGE', `input is over ${MAX_INPUT_BYTES} bytes`)
-              input = bytes
-            } else {
-              throw new ApiError(400, 'ERR_BAD_REQUEST', `unexpected file field ${JSON.stringify(part.fieldname)}`)
-            }
-          } else if (part.fieldname === 'spec') {
-            let json: unknown
-            try {
-              json = JSON.parse(String(part.value))
-            } catch (err) {
-              throw new ApiError(400, 'ERR_MALFORMED_JSON', `spec is not valid JSON: ${(err as Error).message}`)
-            }
-            spec = parseBody(jobSpecFieldSchema, json)
-          } else {
-            throw new ApiError(400, 'ERR_BAD_REQUEST', `unexpected field ${JSON.stringify(part.fieldname)}`)
-          }
+      await scope.register(multipart, { limits: UPLOAD_LIMITS })
+      scope.post('/v1/jobs', {
+        schema: {
+          tags: ['jobs'],
+          summary: 'Submit a job: multipart/form-data with a `module` file (WebAssembly), an optional `input` file and an optional `spec` JSON field',
+          description: 'Parts: `spec` (a JSON text field, best sent first: args, env, memoryMiB, timeoutMs, replicas, quorum, maxPrice, deadline, peers, spotCheck, ' +
+            'and the declared sizes moduleBytes and inputBytes), `module` (file, at most 64 MiB, starting with the WebAssembly header), `input` (file, at most 256 MiB). ' +
+            'Checked while streaming: a part over its cap or its declared size is refused at once (413 / 400). Answers 202 {"id"}.',
+          consumes: ['multipart/form-data']
         }
-        if (module == null || module.byteLength === 0) throw new ApiError(400, 'ERR_MISSING_MODULE', 'the upload has no `module` file')
-        const { spotCheck, ...jobSpec } = spec
-        const init: JobInit = { ...jobSpec, module: new Uint8Array(module.buffer, module.byteOffset, module.byteLength) }
-        if (input != null) init.input = new Uint8Array(input.buffer, input.byteOffset, input.byteLength)
-        const handle = await node.submitJob(init, { spotCheck })
+      }, async (request: FastifyRequest, reply: FastifyReply) => {
+        let upload
+        try {
+          upload = await readJobUpload(request, init.tmpDir)
+        } catch (err) {
+          if (err instanceof UploadRefusedError) {
+            init.metrics?.apiUploadsRefused.inc({ reason: err.reason })
+            closeAfterReply(request, reply)
+          }
+          throw err
+        }
+        const { spotCheck, moduleBytes: _m, inputBytes: _i, ...jobSpec } = upload.spec
+        const job: JobInit = { ...jobSpec, module: upload.module }
+        if (upload.input != null) job.input = upload.input
+        const handle = await node.submitJob(job, { spotCheck })
+        await labels().set(handle.id, { module: upload.moduleName })
+        init.metrics?.bytesTransferred('received', 'module', upload.module.byteLength)
+        if (upload.input != null) init.metrics?.bytesTransferred('received', 'input', upload.input.byteLength)
+        node.log.info({ job: handle.id, module: upload.moduleName, replicas: jobSpec.replicas ?? 1 }, 'job accepted from the API')
         return await reply.code(202).send({ id: handle.id })
       })
     })
 
-    app.get('/v1/jobs', async () => ({ jobs: await node.jobs() }))
-
-    app.get('/v1/jobs/:id', async (request) => {
-      const { id } = parseBody(idParams, request.params)
-      return resultJson(await node.job(id))
+    app.get('/v1/jobs', { schema: { tags: ['jobs'], summary: 'Jobs this node requested or ran, newest first', querystring: jobsQuery } }, async (request) => {
+      const { status, role, limit } = request.query
+      const jobs = (await summaries()).filter((j) => {
+        if (role != null && j.role !== role) return false
+        if (status == null) return true
+        if (status === 'active') return j.status === 'queued' || j.status === 'running'
+        // Verification is the requester's verdict: a task run here for a peer is just completed.
+        if ((status === 'unverified' || status === 'completed') && j.role === 'requester') return stateWord(j.status, j.verified) === status
+        if (status === 'unverified') return false
+        return j.status === status
+      })
+      return { jobs: jobs.slice(0, limit ?? DEFAULT_JOBS_LIMIT), total: jobs.length }
     })
 
-    app.get('/v1/jobs/:id/output', async (request, reply) => {
-      const { id } = parseBody(idParams, request.params)
-      const result = await node.job(id)
-      if (result.outputCid == null) {
-        const why = FINAL_STATUSES.has(result.status) ? `ended ${result.status}` : 'is still running'
-        throw new ApiError(409, 'ERR_NO_OUTPUT', `job ${id} ${why}; it has no output`)
+    app.get('/v1/jobs/:id', { schema: { tags: ['jobs'], summary: 'One job: state, workers, verification, cost', params: jobIdParams } },
+      async (request) => await detail(request.params.id))
+
+    app.get('/v1/jobs/:id/output', { schema: { tags: ['jobs'], summary: 'The output bytes of a job that ran', params: jobIdParams } }, async (request, reply) => {
+      const { id } = request.params
+      const record = await node.scheduler.record(id)
+      if (record.status !== 'completed') {
+        const view = await detail(id)
+        const why = view.status === 'queued' || view.status === 'running' ? `is ${view.status}; it has no output yet` : `${view.status === 'cancelled' ? 'was cancelled' : view.status === 'timed-out' ? 'timed out' : 'failed'} before any output`
+        throw new ApiError(409, 'ERR_NO_OUTPUT', `job ${id} ${why}`)
       }
+      const result = await node.job(id)
       return await reply.type('application/octet-stream').header('x-output-cid', result.outputCid ?? '').send(Buffer.from(result.stdout))
     })
 
-    app.post('/v1/jobs/:id/cancel', async (request) => {
-      const { id } = parseBody(idParams, request.params)
-      if (node.cancel(id)) return { cancelled: true }
-      const final = await node.scheduler.isFinal(id)
-      throw new ApiError(409, 'ERR_NOT_RUNNING', final ? `job ${id} has already ended` : `job ${id} is not running on this node`)
+    app.post('/v1/jobs/:id/cancel', { schema: { tags: ['jobs'], summary: 'Cancel a job that has not ended', params: jobIdParams } }, async (request) => {
+      const { id } = request.params
+      await node.cancelJob(id)
+      node.log.info({ job: id }, 'job cancelled by the user')
+      return await detail(id)
     })
 
-    app.get('/v1/jobs/:id/events', async (request, reply) => {
-      const { id } = parseBody(idParams, request.params)
+    app.get('/v1/jobs/:id/events', { schema: { tags: ['jobs'], summary: 'Server-sent progress events of a job until it ends', params: jobIdParams } }, async (request, reply) => {
+      const { id } = request.params
       const record = await node.scheduler.record(id)
       reply.hijack()
       const raw = reply.raw
@@ -155,15 +167,15 @@ export function jobsRoutes (node: ComputeNode) {
       const onProgress = (evt: CustomEvent<JobProgress>): void => {
         if (evt.detail.jobId !== id) return
         send(evt.detail)
-        if (FINAL_STAGES.has(evt.detail.stage)) end()
+        if (isFinalStage(evt.detail.stage)) end()
       }
       // Comments keep proxies and idle timers from closing a quiet stream.
-      const keepAlive = setInterval(() => { raw.write(': keep-alive\n\n') }, 15_000)
+      const keepAlive = setInterval(() => { raw.write(': keep-alive\n\n') }, KEEP_ALIVE_MS)
       raw.on('close', end)
-      const past = history.get(id)
+      const past = node.activity.events(id)
       for (const progress of past) send(progress)
-      if (past.some((p) => FINAL_STAGES.has(p.stage))) { end(); return }
-      if (FINAL_STATUSES.has(record.status)) {
+      if (past.some((p) => isFinalStage(p.stage))) { end(); return }
+      if (record.status === 'completed' || record.status === 'failed') {
         send({ jobId: id, stage: record.status, at: record.updatedAt, detail: record.error?.message })
         end()
         return
@@ -173,3 +185,17 @@ export function jobsRoutes (node: ComputeNode) {
   }
 }
 
+/**
+ * After refusing an upload the rest of its body is not wanted: the answer says `Connection:
+ * close`, the body drains for a short while (so the client reads the answer rather than a reset),
+ * then the socket closes.
+ */
+function closeAfterReply (request: FastifyRequest, reply: FastifyReply): void {
+  void reply.header('connection', 'close')
+  const socket = request.raw.socket
+  reply.raw.once('finish', () => {
+    const timer = setTimeout(() => { socket.destroy() }, REFUSED_UPLOAD_LINGER_MS)
+    timer.unref()
+    socket.once('close', () => { clearTimeout(timer) })
+  })
+}

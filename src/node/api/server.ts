@@ -1,20 +1,30 @@
 /**
- * The local control API: HTTP on loopback, base path /v1, JSON bodies.
+ * The local control API: HTTP on loopback, base path /v1, JSON bodies; it also serves the web
+ * dashboard's static files (/dashboard/) and the Prometheus metrics (/metrics).
  *
- * Every request passes two checks before any route runs:
+ * Every request passes these checks before any route runs:
  *   1. its Host header names a loopback host, else 403 (a web page the operator visits cannot use
  *      DNS rebinding to reach the API through the browser);
- *   2. it carries `Authorization: Bearer <token>` with the data dir's token, else 401 (compared in
- *      constant time).
+ *   2. an Origin header, when present, is this server's own origin, and Sec-Fetch-Site, when
+ *      present, is `same-origin` or `none`, else 403 (no other web page can call the API or
+ *      embed the dashboard, even with a token it somehow learned);
+ *   3. it carries `Authorization: Bearer <token>` with the data dir's token, else 401 (compared in
+ *      constant time). Only the dashboard's static files are served without it: they hold no
+ *      data, and every request the dashboard makes for data carries the token.
  * Errors are `{ "error": { "code": "ERR_…", "message": "…" } }` with a fitting status.
+ * Request schemas are zod schemas (fastify-type-provider-zod); `GET /v1/openapi.json` is the
+ * OpenAPI description generated from them.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import swagger from '@fastify/swagger'
+import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
 import { logger } from '@libp2p/logger'
 import { DepinError, InvalidMessageError, MessageTooLargeError, NotStartedError } from '../../errors.ts'
-import { isLoopbackHost } from '../config.ts'
+import { isLoopbackHost } from '../api-address.ts'
 import { AddressInUseError } from '../errors.ts'
 import { ApiError } from './errors.ts'
+import { VERSION } from '../../version.ts'
 
 const log = logger('depin:api')
 
@@ -25,12 +35,15 @@ export interface ApiServerInit {
   host: string
   port: number
   token: string
-  /** Largest request body (uploads included). @default 64 MiB */
+  /** Largest JSON request body. @default MAX_JSON_BODY_BYTES */
   bodyLimitBytes?: number
 }
 
-/** Registers routes on the server; each layer (node, jobs, ledger) brings its own. */
-export type ApiRoutes = (app: FastifyInstance) => void
+/** Registers routes on the server; each resource (node, jobs, ledger, …) brings its own. */
+export type ApiRoutes = (app: FastifyInstance) => void | Promise<void>
+
+/** Route config flag: served without the bearer token (the dashboard's static files only). */
+export interface RouteFlags { public?: boolean }
 
 function digest (text: string): Buffer {
   return createHash('sha256').update(text).digest()
@@ -49,6 +62,26 @@ function hostOf (header: string | undefined): string | undefined {
   return match?.[1]
 }
 
+/**
+ * Whether a browser's Origin / Sec-Fetch-Site headers allow the request: absent (a command-line
+ * client), or this very origin (`http://<the Host header>`), or a navigation the user made.
+ */
+export function originAllowed (headers: { origin?: string, host?: string, 'sec-fetch-site'?: string }): boolean {
+  const site = headers['sec-fetch-site']
+  if (site != null && site !== 'same-origin' && site !== 'none') return false
+  const origin = headers.origin
+  if (origin == null) return true
+  return headers.host != null && origin === `http://${headers.host}`
+}
+
+/** Turns a schema validation failure into the API's message: `invalid query: limit: …`. */
+function validationMessage (err: { validation: Array<{ instancePath?: string, message?: string }>, validationContext?: string }): string {
+  const where = err.validationContext === 'body' ? 'request body' : err.validationContext === 'querystring' ? 'query' : err.validationContext === 'params' ? 'path' : 'request'
+  const issue = err.validation[0] ?? {}
+  const path = (issue.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.')
+  return `invalid ${where}: ${path.length > 0 ? `${path}: ` : ''}${issue.message ?? 'does not match the schema'}`
+}
+
 /** Maps an error to its HTTP status. */
 export function statusOf (err: unknown): number {
   if (err instanceof ApiError) return err.status
@@ -56,6 +89,7 @@ export function statusOf (err: unknown): number {
   if (err instanceof InvalidMessageError) return 400
   if (err instanceof NotStartedError) return 503
   if ((err as { code?: string }).code === 'ERR_JOB_NOT_FOUND') return 404
+  if ((err as { code?: string }).code === 'ERR_JOB_FINISHED' || (err as { code?: string }).code === 'ERR_JOB_NOT_CANCELLABLE') return 409
   if ((err as { code?: string }).code === 'ERR_INVALID_JOB' || (err as { code?: string }).code === 'ERR_LEDGER_USAGE') return 400
   const e = err as { statusCode?: number, code?: string }
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 600) return e.statusCode
@@ -71,7 +105,7 @@ export class ApiServer {
   constructor (init: ApiServerInit, routes: ApiRoutes[]) {
     this.init = init
     this.app = Fastify({
-      bodyLimit: init.bodyLimitBytes ?? 64 * 1024 * 1024,
+      bodyLimit: init.bodyLimitBytes ?? MAX_JSON_BODY_BYTES,
       logger: false,
       // Clients are local tools; keep connections short so stop() never waits on keep-alive.
       forceCloseConnections: true,
@@ -82,13 +116,23 @@ export class ApiServer {
       if (host == null || !isLoopbackHost(host)) {
         return await reply.code(403).send({ error: { code: 'ERR_FORBIDDEN_HOST', message: 'the API answers only requests addressed to a loopback host' } })
       }
+      if (!originAllowed(request.headers as Record<string, string | undefined>)) {
+        return await reply.code(403).send({ error: { code: 'ERR_FORBIDDEN_ORIGIN', message: 'the API answers only its own origin (no cross-site requests)' } })
+      }
+      if ((request.routeOptions.config as RouteFlags | undefined)?.public === true && (request.method === 'GET' || request.method === 'HEAD')) return
       const auth = request.headers.authorization
       const presented = auth?.startsWith('Bearer ') === true ? auth.slice(7).trim() : undefined
       if (!tokenMatches(presented, this.init.token)) {
         return await reply.code(401).send({ error: { code: 'ERR_UNAUTHORIZED', message: 'missing or wrong API token (Authorization: Bearer <token from the data dir\'s api-token file>)' } })
       }
     })
+    this.app.setValidatorCompiler(validatorCompiler)
+    this.app.setSerializerCompiler(serializerCompiler)
     this.app.setErrorHandler(async (err: unknown, _request, reply) => {
+      if (hasZodFastifySchemaValidationErrors(err)) {
+        await reply.code(400).send({ error: { code: 'ERR_BAD_REQUEST', message: validationMessage(err as unknown as Parameters<typeof validationMessage>[0]) } })
+        return
+      }
       const status = statusOf(err)
       const e = err as { code?: string, message?: string }
       let code = typeof e.code === 'string' ? e.code : 'ERR_INTERNAL'
@@ -109,7 +153,21 @@ export class ApiServer {
     this.app.setNotFoundHandler(async (request, reply) => {
       await reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no route ${request.method} ${request.url}` } })
     })
-    for (const register of routes) register(this.app)
+    // The OpenAPI description is built from the routes' schemas, so swagger comes first and the
+    // routes are registered in a plugin after it.
+    void this.app.register(swagger, {
+      openapi: {
+        info: { title: 'depin local API', version: VERSION, description: 'Control API of a depin node (loopback only, bearer token).' },
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+        security: [{ bearer: [] }]
+      },
+      transform: jsonSchemaTransform,
+      hideUntagged: false
+    })
+    void this.app.register(async (scope) => {
+      scope.get('/v1/openapi.json', { schema: { hide: true } }, async () => this.app.swagger())
+      for (const register of routes) await register(scope)
+    })
   }
 
   /** Starts listening; resolves with the bound address (useful with port 0). */

@@ -40,6 +40,9 @@ export interface LeaseServerComponents {
   reportPeer: (peerId: string, action: PeerActionName) => void
   /** The requester acknowledged a checkpoint (the worker keeps the best one to settle with). */
   onAck: (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck) => void
+  /** A task started running, and finished (for events, logs and metrics). */
+  onTaskStarted?: (taskId: string) => void
+  onTaskFinished?: (taskId: string, exitCode: number, wallMs: number) => void
 }
 
 export interface LeaseServerInit {
@@ -232,8 +235,10 @@ export class LeaseServer {
       try {
         task.running = true
         task.notice = setTimeout(() => { this.notices.push(task.id); this.scheduleFlush() }, RUNNING_NOTICE_MS)
+        this.c.onTaskStarted?.(task.idText)
         outcome = await runTask(this.c.executor, spec, task.id, module, stdin, signal)
         this.c.slots.observe(outcome.wallMs)
+        this.c.onTaskFinished?.(task.idText, outcome.exitCode, outcome.wallMs)
       } finally {
         clearTimeout(task.notice)
         release()

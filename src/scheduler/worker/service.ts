@@ -46,6 +46,9 @@ export interface WorkerEvents {
   onLeaseOpened?: (lease: Lease) => void
   /** A lease ended (summary of what ran and what it earned). */
   onLeaseEnded?: (summary: LeaseSummary) => void
+  /** A task of a lease started running here, and finished (its exit code and wall time). */
+  onTaskStarted?: (leaseId: string, taskId: string) => void
+  onTaskFinished?: (leaseId: string, taskId: string, exitCode: number, wallMs: number) => void
 }
 
 interface Answer {
@@ -201,7 +204,9 @@ export class WorkerService {
       blobs: this.c.blobs,
       slots: this.slots,
       reportPeer: this.c.reportPeer,
-      onAck: (lease, checkpoint, ack) => { held.best = { checkpoint, ack } }
+      onAck: (lease, checkpoint, ack) => { held.best = { checkpoint, ack } },
+      onTaskStarted: (taskId) => { this.events.onTaskStarted?.(id, taskId) },
+      onTaskFinished: (taskId, exitCode, wallMs) => { this.events.onTaskFinished?.(id, taskId, exitCode, wallMs) }
     }, held.lease, channel)
     held.server = server
     try {

@@ -1,0 +1,19 @@
+/** `depin status`: the running node's peer id, addresses, peers, capacity. */
+import type { NodeStatus } from '../../node/compute-node.ts'
+import { createClient } from '../client.ts'
+import { line, printJson } from '../output.ts'
+import type { CommonOptions } from '../program.ts'
+
+export async function statusCommand (opts: CommonOptions): Promise<void> {
+  const client = await createClient(opts)
+  const status = await client.get<NodeStatus & { version?: string }>('/v1/status')
+  if (opts.json === true) { printJson(status); return }
+  line(`peer id:   ${status.peerId}`)
+  line(`api:       ${client.api}`)
+  if (status.version != null) line(`version:   ${status.version}`)
+  line(`peers:     ${status.peers}`)
+  line(`capacity:  ${status.capacity.cores} cores, ${status.capacity.memoryMiB} MiB, ${status.capacity.slots} slots, ${status.capacity.pricePerCpuSecond} credits/CPU-s, runtimes ${status.capacity.runtimes.join(', ')}`)
+  line(`record:    seq ${status.capacityRecord.seq}, published ${status.capacityRecord.published} time(s)`)
+  if (status.startedAt != null) line(`up since:  ${new Date(status.startedAt).toISOString()}`)
+  for (const address of status.multiaddrs) line(`address:   ${address}`)
+}

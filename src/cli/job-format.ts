@@ -1,0 +1,33 @@
+/** How the CLI words a job: its state (src/job-status.ts), the line `submit` and `job --wait` end with. */
+import type { JobDetailView, JobSummaryView } from '../node/api/job-view.ts'
+import { describeState, isFinalState } from '../job-status.ts'
+import { DepinError } from '../errors.ts'
+import { shortPeer } from './output.ts'
+
+/** A job that ended without succeeding; the CLI exits non-zero with its message. */
+export class JobFailedError extends DepinError {
+  constructor (message: string) {
+    super(message, 'ERR_JOB_FAILED')
+  }
+}
+
+export function stateText (job: Pick<JobSummaryView, 'status' | 'verified' | 'running' | 'reason' | 'role'>): string {
+  // A task run here for a peer: verification is the requester's verdict, not known here.
+  if (job.role === 'worker' && job.status === 'completed') return 'completed (ran here)'
+  return describeState({ state: job.status, verified: job.verified, running: job.running, reason: job.reason }, shortPeer)
+}
+
+export function isFinished (job: Pick<JobSummaryView, 'status'>): boolean {
+  return isFinalState(job.status)
+}
+
+/** Throws the error an ended job deserves: anything but `completed` (verified or not) is a failure. */
+export function assertSucceeded (job: JobDetailView): void {
+  if (job.status === 'completed') return
+  if (job.status === 'failed' && job.exitCode != null && job.trap == null && job.exitCode !== 0) {
+    throw new JobFailedError(`job ${job.id}: the program exited with code ${job.exitCode}`)
+  }
+  if (job.status === 'failed' && job.trap != null) throw new JobFailedError(`job ${job.id}: the program stopped: ${job.trap}`)
+  const reasons = job.error?.reasons != null ? ` [${Object.entries(job.error.reasons).map(([r, n]) => `${r}: ${n}`).join(', ')}]` : ''
+  throw new JobFailedError(`job ${job.id} ${job.status}: ${job.reason ?? job.error?.message ?? 'unknown error'}${reasons}`)
+}

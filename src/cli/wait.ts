@@ -1,0 +1,75 @@
+/** Waiting on a job with live progress: `submit --wait`, `job ID --wait`, `job ID --follow`. */
+import { writeFile } from 'node:fs/promises'
+import type { JobDetailView } from '../node/api/job-view.ts'
+import { assertOk, type ApiClient } from './client.ts'
+import { serverEvents } from './events.ts'
+import { ProgressView, type ProgressEvent } from './progress.ts'
+import { stateText } from './job-format.ts'
+import { credits, line, printJson, shortPeer } from './output.ts'
+
+export async function getJob (client: ApiClient, id: string): Promise<JobDetailView> {
+  return await client.get<JobDetailView>(`/v1/jobs/${encodeURIComponent(id)}`)
+}
+
+export async function fetchOutput (client: ApiClient, id: string): Promise<Uint8Array> {
+  const response = await client.request(`/v1/jobs/${encodeURIComponent(id)}/output`)
+  await assertOk(response)
+  return await response.bytes()
+}
+
+/**
+ * Follows a job's events into `view` until it ends, then returns the job. Ctrl-C clears the
+ * display, prints how to follow the job, and exits 130 (the job goes on in the daemon).
+ */
+export async function waitForJob (client: ApiClient, id: string, view: ProgressView): Promise<JobDetailView> {
+  const onSignal = (): void => {
+    view.interrupt()
+    process.exit(130)
+  }
+  process.once('SIGINT', onSignal)
+  try {
+    for await (const { event, data } of serverEvents(client, `/v1/jobs/${encodeURIComponent(id)}/events`)) {
+      if (event !== 'progress') continue
+      const progress = data as ProgressEvent
+      view.update(progress)
+      if (progress.stage === 'completed' || progress.stage === 'failed') break
+    }
+  } finally {
+    view.stop()
+    process.off('SIGINT', onSignal)
+  }
+  return await getJob(client, id)
+}
+
+/** Prints a finished job's output (stdout, or a file) and its closing line; JSON with --json. */
+export async function printFinished (client: ApiClient, job: JobDetailView, opts: { json?: boolean, output?: string }): Promise<void> {
+  const output = job.outputCid != null ? await fetchOutput(client, job.id) : new Uint8Array(0)
+  if (opts.output != null && job.outputCid != null) await writeFile(opts.output, output)
+  if (opts.json === true) {
+    printJson(job)
+    return
+  }
+  if (opts.output == null) process.stdout.write(output)
+  const ran = job.workers.filter((w) => w.agreed === true).map((w) => shortPeer(w.peerId))
+  const on = ran.length > 0 ? ran : job.workers.filter((w) => w.status === 'done').map((w) => shortPeer(w.peerId))
+  const parts = [`job ${job.id}: ${stateText(job)}`]
+  if (on.length > 0) parts.push(`ran on ${on.join(', ')}`)
+  parts.push(`cost ${credits(job.cost ?? 0)}`)
+  if (opts.output != null && job.outputCid != null) parts.push(`output in ${opts.output} (${output.byteLength} bytes)`)
+  process.stderr.write(parts.join(' · ') + '\n')
+}
+
+/** `--follow`: one plain line per event until the job ends. */
+export async function followJob (client: ApiClient, id: string, json: boolean): Promise<JobDetailView> {
+  for await (const { event, data } of serverEvents(client, `/v1/jobs/${encodeURIComponent(id)}/events`)) {
+    if (event !== 'progress') continue
+    const progress = data as ProgressEvent
+    if (json) process.stdout.write(JSON.stringify(progress) + '\n')
+    else {
+      const { describe } = await import('./progress.ts')
+      line(`${new Date(progress.at).toISOString()} ${describe(progress)}`)
+    }
+    if (progress.stage === 'completed' || progress.stage === 'failed') break
+  }
+  return await getJob(client, id)
+}

@@ -1,0 +1,52 @@
+/**
+ * GET /v1/events: one server-sent event stream of what changes on this node, for live views
+ * (the dashboard): `progress` (a requested job's stage), `tip` (a new chain tip), `peer`
+ * (`{"peerId","connected"}`). The stream stays open until the client leaves; a keep-alive comment
+ * every 15 s. Browsers read it with fetch (EventSource cannot send the bearer token).
+ */
+import type { FastifyInstance } from 'fastify'
+import type { ComputeNode } from '../compute-node.ts'
+import type { JobProgress } from '../../scheduler/requester/jobs.ts'
+import type { BlockSummary } from '../../ledger/index.ts'
+
+const KEEP_ALIVE_MS = 15_000
+/** Open event streams at once; more are refused (each holds listeners on the node). */
+export const MAX_EVENT_STREAMS = 16
+
+export function eventsRoutes (node: ComputeNode) {
+  let open = 0
+  return (app: FastifyInstance): void => {
+    app.get('/v1/events', { schema: { tags: ['node'], summary: 'Server-sent events: job progress, chain tips, peers connecting and leaving' } }, async (_request, reply) => {
+      if (open >= MAX_EVENT_STREAMS) {
+        return await reply.code(429).send({ error: { code: 'ERR_TOO_MANY_STREAMS', message: `at most ${MAX_EVENT_STREAMS} event streams at once` } })
+      }
+      open++
+      const ledger = node.ledger
+      reply.hijack()
+      const raw = reply.raw
+      raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
+      const send = (event: string, data: unknown): void => { raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`) }
+      const onProgress = (evt: CustomEvent<JobProgress>): void => { send('progress', evt.detail) }
+      const onTip = (evt: CustomEvent<BlockSummary>): void => { send('tip', evt.detail) }
+      const onConnect = (evt: CustomEvent<string>): void => { send('peer', { peerId: evt.detail, connected: true }) }
+      const onDisconnect = (evt: CustomEvent<string>): void => { send('peer', { peerId: evt.detail, connected: false }) }
+      node.addEventListener('job:progress', onProgress)
+      ledger.addEventListener('tip', onTip)
+      node.addEventListener('peer:connect', onConnect)
+      node.addEventListener('peer:disconnect', onDisconnect)
+      const keepAlive = setInterval(() => { raw.write(': keep-alive\n\n') }, KEEP_ALIVE_MS)
+      let closed = false
+      raw.on('close', () => {
+        if (closed) return
+        closed = true
+        open--
+        clearInterval(keepAlive)
+        node.removeEventListener('job:progress', onProgress)
+        ledger.removeEventListener('tip', onTip)
+        node.removeEventListener('peer:connect', onConnect)
+        node.removeEventListener('peer:disconnect', onDisconnect)
+      })
+      raw.write(': connected\n\n')
+    })
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * What the API (and so the CLI and the dashboard) shows of a job: its state in words that do not
+ * lie (see src/job-status.ts), who runs it now, the module's name, what it cost.
+ *
+ * The scheduler records a job's outcome (`completed` only for a verified result, `unverified`,
+ * `failed`, `timed-out`, `cancelled`); this file adds what operators read from it: a program that
+ * exited non-zero reads `failed` with its exit code, an unverified one `completed` with
+ * `verified: false` (shown `unverified`), a running one who runs it.
+ */
+import type { LeaseRecord, RequestedJob } from '../../scheduler/job-store.ts'
+import type { JobResult, WorkerOutcome } from '../../scheduler/requester/jobs.ts'
+import type { JobState } from '../../job-status.ts'
+import type { JobLive } from '../job-activity.ts'
+import type { JobLabel } from '../job-labels.ts'
+
+/** One line of the jobs list. */
+export interface JobSummaryView {
+  id: string
+  role: 'requester' | 'worker'
+  status: JobState
+  verified: boolean
+  /** Why it failed, timed out or was cancelled. */
+  reason?: string
+  /** Workers running it now (requester role). */
+  running: string[]
+  /** Workers that returned a result (requester role). */
+  workers: string[]
+  /** The requester (worker role: who this node ran it for). */
+  requester: string
+  /** The module's file name when submitted here, else its CID. */
+  module: string
+  exitCode?: number
+  cost?: number
+  createdAt: number
+  updatedAt?: number
+}
+
+/** One job in full (GET /v1/jobs/:id): the summary plus the result without the output bytes. */
+export interface JobDetailView extends Omit<JobSummaryView, 'workers'> {
+  /** Every worker that took the job, with its outcome. */
+  workers: WorkerOutcome[]
+  moduleCid: string
+  moduleBytes: number
+  inputBytes: number
+  replicas: number
+  quorum: number
+  deadline: number
+  trap?: string
+  outputCid?: string
+  outputBytes: number
+  stderr: string
+  spotCheck?: 'passed' | 'failed' | 'not-checked'
+  error?: { code: string, message: string, reasons?: Record<string, number> }
+}
+
+/** The state of a job this node requested, from its record and what is happening now. */
+export function requestedState (record: RequestedJob, live?: JobLive): { status: JobState, reason?: string, running: string[] } {
+  switch (record.status) {
+    case 'cancelled': {
+      // "cancelled: the job was cancelled" says nothing twice.
+      const reason = record.error?.message === 'the job was cancelled' ? undefined : record.error?.message
+      return { status: 'cancelled', ...(reason != null ? { reason } : {}), running: [] }
+    }
+    case 'failed':
+    case 'timed-out':
+      return { status: record.status, ...(record.error != null ? { reason: record.error.message } : {}), running: [] }
+    case 'unverified':
+      return { status: 'completed', ...(record.error != null ? { reason: record.error.message } : {}), running: [] }
+    case 'completed':
+      if (record.trap != null) return { status: 'failed', reason: `the program stopped: ${record.trap}`, running: [] }
+      if (record.exitCode !== 0) return { status: 'failed', reason: `the program exited with code ${record.exitCode ?? '?'}`, running: [] }
+      return { status: 'completed', running: [] }
+    default: {
+      // Unfinished: running once a worker took it, queued until then.
+      const running = record.replicas.filter((r) => r.status === 'running').map((r) => r.worker)
+      const fromEvents = live != null && !live.finished ? [...live.running] : []
+      const all = [...new Set([...running, ...fromEvents])]
+      return all.length > 0 ? { status: 'running', running: all } : { status: 'queued', running: [] }
+    }
+  }
+}
+
+export function requestedSummary (record: RequestedJob, live: JobLive | undefined, label: JobLabel): JobSummaryView {
+  const { status, reason, running } = requestedState(record, live)
+  return {
+    id: record.id,
+    role: 'requester',
+    status,
+    verified: record.verified === true,
+    ...(reason != null ? { reason } : {}),
+    running,
+    workers: record.replicas.filter((r) => r.status === 'done').map((r) => r.worker),
+    requester: record.body.requester,
+    module: label.module ?? record.body.module.toString(),
+    exitCode: record.exitCode,
+    cost: record.cost ?? 0,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt
+  }
+}
+
+/**
+ * A lease this node served for a peer: its tasks ran here. It ended normally when the requester
+ * closed it or it expired; any other reason says why it broke. `cost` is what the requester
+ * acknowledged (earned).
+ */
+export function leaseSummaryView (lease: LeaseRecord): JobSummaryView {
+  const normal = lease.reason === 'closed' || lease.reason === 'ERR_LEASE_EXPIRED'
+  return {
+    id: lease.leaseId,
+    role: 'worker',
+    status: normal ? 'completed' : 'failed',
+    // Verification is the requester's verdict; the worker does not know it.
+    verified: false,
+    ...(normal ? {} : { reason: `the lease ended: ${lease.reason}` }),
+    running: [],
+    workers: [],
+    requester: lease.requester,
+    module: `lease (${lease.tasks} task${lease.tasks === 1 ? '' : 's'})`,
+    cost: lease.paid,
+    createdAt: lease.startedAt,
+    updatedAt: lease.endedAt
+  }
+}
+
+export function requestedDetail (record: RequestedJob, result: JobResult, live: JobLive | undefined, label: JobLabel): JobDetailView {
+  const body = record.body
+  const summary = requestedSummary(record, live, label)
+  // A job that ended leaves no worker running it, whatever its record last said of the replica.
+  const ended = summary.status !== 'queued' && summary.status !== 'running'
+  const workers = result.workers.map((w) => ended && w.status === 'running'
+    ? { ...w, status: 'failed' as const, error: w.error ?? `stopped: the job ${summary.status === 'cancelled' ? 'was cancelled' : `ended (${summary.status})`}` }
+    : w)
+  return {
+    ...summary,
+    moduleCid: body.module.toString(),
+    moduleBytes: body.moduleBytes,
+    inputBytes: body.inputBytes,
+    replicas: body.replicas,
+    quorum: body.quorum,
+    deadline: body.deadline,
+    ...(result.trap != null ? { trap: result.trap } : {}),
+    ...(result.outputCid != null ? { outputCid: result.outputCid } : {}),
+    outputBytes: result.stdout.byteLength,
+    stderr: new TextDecoder().decode(result.stderr.subarray(0, 64 * 1024)),
+    workers,
+    ...(result.spotCheck != null ? { spotCheck: result.spotCheck } : {}),
+    ...(result.error != null ? { error: result.error } : {})
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * What this node's requested jobs are doing right now, from their progress events: which workers
+ * run each job, when it was submitted, and the recent events of each (so a client that subscribes
+ * late still sees every stage). On disk a job stays `queued` until it ends; this is the live half
+ * the API, the dashboard and the metrics read. Bounded: the oldest jobs are forgotten first.
+ */
+import type { JobProgress } from '../scheduler/requester/jobs.ts'
+
+export const MAX_TRACKED_JOBS = 1024
+export const MAX_EVENTS_PER_JOB = 64
+
+// The stages a job's progress ends with (its final status words).
+const FINAL_STAGES = new Set(['completed', 'unverified', 'failed', 'timed-out', 'cancelled'])
+
+export interface JobLive {
+  jobId: string
+  /** First event seen (usually `queued`, at submission). */
+  since: number
+  /** Latest stage. */
+  stage: JobProgress['stage']
+  /** Workers that accepted the job and have not returned (or failed) yet. */
+  running: Set<string>
+  /** Replica results received so far. */
+  results: number
+  events: JobProgress[]
+  finished: boolean
+}
+
+export class JobActivity {
+  private readonly jobs = new Map<string, JobLive>()
+
+  /** Records one progress event. */
+  add (progress: JobProgress): JobLive {
+    let live = this.jobs.get(progress.jobId)
+    if (live == null) {
+      live = { jobId: progress.jobId, since: progress.at, stage: progress.stage, running: new Set(), results: 0, events: [], finished: false }
+      this.jobs.set(progress.jobId, live)
+      if (this.jobs.size > MAX_TRACKED_JOBS) this.jobs.delete(this.jobs.keys().next().value as string)
+    }
+    live.stage = progress.stage
+    if (live.events.length < MAX_EVENTS_PER_JOB) live.events.push(progress)
+    else if (FINAL_STAGES.has(progress.stage)) live.events[live.events.length - 1] = progress
+    const peer = progress.peerId
+    switch (progress.stage) {
+      case 'accepted':
+      case 'running':
+        if (peer != null) live.running.add(peer)
+        break
+      case 'result':
+        if (peer != null) live.running.delete(peer)
+        live.results++
+        break
+      case 'retry':
+        if (peer != null) live.running.delete(peer)
+        break
+      case 'completed':
+      case 'failed':
+        live.running.clear()
+        live.finished = true
+        break
+      default:
+        break
+    }
+    return live
+  }
+
+  get (jobId: string): JobLive | undefined {
+    return this.jobs.get(jobId)
+  }
+
+  /** Recent events of a job (empty when unknown). */
+  events (jobId: string): JobProgress[] {
+    return this.jobs.get(jobId)?.events ?? []
+  }
+
+  /** Jobs not finished yet, oldest first. */
+  unfinished (): JobLive[] {
+    return [...this.jobs.values()].filter((j) => !j.finished)
+  }
+}
+
+export function isFinalStage (stage: string): boolean {
+  return FINAL_STAGES.has(stage)
+}

@@ -1,0 +1,142 @@
+/**
+ * Feeds a node's events into its metrics: job progress (requester side), task events (worker
+ * side), ledger blocks (credits earned and spent, chain, mining), penalties, and scrape-time
+ * readings (peers and scores, gossip validation counts, capacity, balance, queues).
+ *
+ * The scheduler rewrite reports leases and task outcomes itself through `MarketMetrics`; until
+ * then the requester's task outcomes are read from its progress events.
+ */
+import type { ComputeNode } from '../compute-node.ts'
+import type { JobProgress } from '../../scheduler/requester/jobs.ts'
+import type { BlockSummary } from '../../ledger/index.ts'
+import type { JobOutcome } from '../../shared/metrics.ts'
+import { requestedState } from '../api/job-view.ts'
+import type { NodeMetrics } from './node-metrics.ts'
+import { isFinalStage } from '../job-activity.ts'
+import { blockFlows } from '../credit-flows.ts'
+
+/** Wires `node` (started) into `metrics`; returns the function that unwires it. */
+export function attachNodeMetrics (node: ComputeNode, metrics: NodeMetrics): () => void {
+  const me = node.peerId
+  const ledger = node.ledger
+  const scheduler = node.scheduler
+  const unwire: Array<() => void> = []
+  const listen = <T>(target: { addEventListener: (t: any, f: any) => void, removeEventListener: (t: any, f: any) => void }, type: string, fn: (evt: CustomEvent<T>) => void): void => {
+    target.addEventListener(type, fn)
+    unwire.push(() => { target.removeEventListener(type, fn) })
+  }
+
+  // Requester side: jobs and their replicas, from progress events.
+  listen<JobProgress>(node, 'job:progress', (evt) => {
+    const p = evt.detail
+    if (p.stage === 'queued') metrics.jobsSubmitted.inc()
+    else if (p.stage === 'result') metrics.tasksFinished.inc({ role: 'requester', outcome: p.detail === 'exit 0' ? 'completed' : 'failed' })
+    else if (p.stage === 'retry') metrics.tasksFinished.inc({ role: 'requester', outcome: 'failed' })
+    else if (isFinalStage(p.stage)) void recordJobEnd(node, metrics, p)
+  })
+
+  // Worker side: task runs (their wall time from the executor), leases served.
+  listen<{ exitCode: number, wallMs: number }>(scheduler, 'task:finished', (evt) => {
+    metrics.taskFinished('worker', evt.detail.exitCode === 0 ? 'completed' : 'failed', evt.detail.wallMs / 1000)
+  })
+  // Leases: opened and closed as requester, served (opened and closed) as worker.
+  listen(node, 'lease:opened', () => { metrics.leaseOpened('requester') })
+  listen<{ reason: string }>(node, 'lease:closed', (evt) => { metrics.leaseClosed('requester', leaseCloseWord(evt.detail.reason)) })
+  listen<{ reason: string }>(node, 'lease:served', (evt) => {
+    metrics.leaseOpened('worker')
+    metrics.leaseClosed('worker', leaseCloseWord(evt.detail.reason))
+  })
+
+  // The ledger: what this node earned and paid, blocks, reorgs.
+  listen<BlockSummary>(ledger, 'block', (evt) => {
+    metrics.chainBlocks.inc()
+    void ledger.block(evt.detail.hash).then((block) => {
+      if (block == null) return
+      const flows = blockFlows(block.transactions, me)
+      if (flows.work > 0) metrics.creditsEarned.inc({ source: 'work' }, flows.work)
+      if (flows.mining > 0) metrics.creditsEarned.inc({ source: 'mining' }, flows.mining)
+      if (flows.transfersIn > 0) metrics.creditsEarned.inc({ source: 'transfer' }, flows.transfersIn)
+      if (flows.paidForWork > 0) metrics.creditsSpent.inc({ reason: 'work' }, flows.paidForWork)
+      if (flows.transfersOut > 0) metrics.creditsSpent.inc({ reason: 'transfer' }, flows.transfersOut)
+    }, () => {})
+  })
+  listen(ledger, 'mined', () => { metrics.blocksMined.inc() })
+  listen(ledger, 'reorg', () => { metrics.chainReorgs.inc() })
+  listen<{ banned: boolean }>(node, 'peer:penalised', (evt) => { metrics.peersPenalised.inc({ action: evt.detail.banned ? 'ban' : 'disconnect' }) })
+
+  // Scrape-time readings.
+  const gossipSeen = new Map<string, number>()
+  let hashesSeen = 0
+  unwire.push(metrics.addCollector(async () => {
+    if (!node.isStarted) return
+    const peers = node.peers()
+    metrics.peersConnected.set(peers.length)
+    metrics.peerScore.reset()
+    for (const peer of peers) metrics.peerScore.set({ peer: peer.peerId }, peer.score)
+
+    const status = node.status()
+    metrics.capacityCores.set(status.capacity.cores)
+    metrics.capacityMemory.set(status.capacity.memoryMiB * 1024 * 1024)
+    metrics.capacitySlots.set(status.capacity.slots)
+    metrics.capacityPrice.set(status.capacity.pricePerCpuSecond)
+    const topicNames = new Map(Object.entries(node.topics).map(([name, topic]) => [topic, name]))
+    for (const [topic, stats] of Object.entries(status.gossip)) {
+      const name = topicNames.get(topic) ?? 'other'
+      for (const [result, count] of [['accept', stats.accepted], ['ignore', stats.ignored], ['reject', stats.rejected]] as const) {
+        const key = `${name}/${result}`
+        const delta = count - (gossipSeen.get(key) ?? 0)
+        if (delta > 0) metrics.gossipMessages.inc({ topic: name, result }, delta)
+        gossipSeen.set(key, count)
+      }
+    }
+
+    const tip = ledger.tip()
+    metrics.chainHeight.set(tip.height)
+    metrics.mempool.set(ledger.mempool().size)
+    const hashes = ledger.mining().hashes
+    if (hashes > hashesSeen) metrics.miningHashes.inc(hashes - hashesSeen)
+    hashesSeen = Math.max(hashesSeen, hashes)
+    metrics.balance.set(await ledger.balance(me))
+
+    const load = scheduler.worker.load()
+    metrics.workerTasks.set({ state: 'running' }, load.running)
+    metrics.workerTasks.set({ state: 'waiting' }, load.queued)
+    metrics.queueLength('worker-execution', load.queued)
+    const dispatch = scheduler.requester.dispatcher.stats()
+    metrics.queueLength('requester-tasks', dispatch.queued)
+    let queued = 0
+    let running = 0
+    for (const job of node.activity.unfinished()) {
+      if (job.running.size > 0) running++
+      else queued++
+    }
+    metrics.jobsActive.set({ state: 'queued' }, queued)
+    metrics.jobsActive.set({ state: 'running' }, running)
+    metrics.queueLength('requester-placement', queued)
+  }))
+
+  return () => { for (const fn of unwire.splice(0)) fn() }
+}
+
+/** A lease's end reason as one of a few fixed label values. */
+function leaseCloseWord (reason: string): string {
+  if (reason === 'closed' || reason === 'idle' || reason === 'exhausted') return 'done'
+  if (reason === 'ERR_LEASE_EXPIRED') return 'expired'
+  if (reason === 'ERR_STOPPING' || reason === 'ERR_LEASE_ABORTED') return 'stopped'
+  return 'fault'
+}
+
+/** Counts a requested job's end by the outcome its record shows (the words the CLI prints). */
+async function recordJobEnd (node: ComputeNode, metrics: NodeMetrics, progress: JobProgress): Promise<void> {
+  try {
+    const record = await node.scheduler.record(progress.jobId)
+    const { status } = requestedState(record)
+    const outcome: JobOutcome = status === 'completed' ? (record.verified === true ? 'completed' : 'unverified') : status === 'queued' || status === 'running' ? 'failed' : status
+    metrics.jobFinished(outcome, (progress.at - record.createdAt) / 1000)
+    for (const replica of record.replicas) {
+      if (replica.wallMs != null) metrics.taskExecution.observe({ role: 'requester' }, replica.wallMs / 1000)
+    }
+  } catch {
+    // A record that cannot be read (the node is stopping) is not counted.
+  }
+}

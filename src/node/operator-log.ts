@@ -1,0 +1,62 @@
+/**
+ * The operator's log on pino: `--log-level`, `--log-format text|json`, `--log-file`. Text is
+ * pino-pretty on one line per event (`[2025-05-01 12:00:00.000] INFO: job finished {"job":…}`),
+ * JSON is pino's own (one object per line, `time` in ISO 8601). Lines are written synchronously:
+ * an operator log is a few lines a second, and nothing is lost when the process dies.
+ */
+import { pino, type Logger, type DestinationStream } from 'pino'
+import pretty from 'pino-pretty'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { ConfigError } from '../errors.ts'
+import { LOG_LEVELS, type LogLevel, type OperatorLog } from '../shared/log.ts'
+
+export type LogFormat = 'text' | 'json'
+export const LOG_FORMATS: readonly LogFormat[] = ['text', 'json']
+
+export interface OperatorLogInit {
+  /** @default 'info' */
+  level?: LogLevel
+  /** @default 'text' */
+  format?: LogFormat
+  /** Append to this file instead of writing to stdout. */
+  file?: string
+  /** Write here instead (tests). */
+  destination?: DestinationStream
+}
+
+export interface OperatorLogHandle {
+  log: OperatorLog & Logger
+  /** Flushes buffered lines (a no-op for the synchronous destinations used here). */
+  flush(): void
+}
+
+export function createOperatorLog (init: OperatorLogInit = {}): OperatorLogHandle {
+  const level = init.level ?? 'info'
+  if (!LOG_LEVELS.includes(level)) throw new ConfigError(`log level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
+  const format = init.format ?? 'text'
+  if (!LOG_FORMATS.includes(format)) throw new ConfigError(`log format must be text or json, got ${JSON.stringify(format)}`)
+  if (init.file != null) mkdirSync(dirname(init.file), { recursive: true })
+  const raw = init.destination ?? pino.destination({ dest: init.file ?? 1, sync: true, append: true })
+  const destination = format === 'text'
+    ? pretty({
+      destination: raw,
+      sync: true,
+      singleLine: true,
+      colorize: init.file == null && init.destination == null && process.stdout.isTTY === true,
+      translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
+      ignore: 'pid,hostname'
+    })
+    : raw
+  const log = pino({
+    level,
+    // No pid/hostname on every line: the log belongs to one node on one machine.
+    base: undefined,
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) }
+  }, destination)
+  return {
+    log: log as OperatorLog & Logger,
+    flush: () => { log.flush() }
+  }
+}

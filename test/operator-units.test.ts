@@ -1,0 +1,227 @@
+/**
+ * The operator surface's pure parts: status words, job states from records, table fitting, the
+ * progress display, start options from the environment, config editing, the Origin check, credit
+ * flows, the live job tracker.
+ */
+import { describe, it, expect } from 'vitest'
+import { PassThrough } from 'node:stream'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { createSigner } from '../src/proofs/signing.ts'
+import { createJob } from '../src/scheduler/job.ts'
+import type { RequestedJob } from '../src/scheduler/job-store.ts'
+import { describeState, stateWord } from '../src/job-status.ts'
+import { requestedState } from '../src/node/api/job-view.ts'
+import { JobActivity } from '../src/node/job-activity.ts'
+import { fitWidths, renderTable } from '../src/cli/output.ts'
+import { ProgressView } from '../src/cli/progress.ts'
+import { stateText } from '../src/cli/job-format.ts'
+import { applyStartEnv } from '../src/cli/start-env.ts'
+import { setConfigValue, unsetConfigValue, validateConfig } from '../src/node/config-edit.ts'
+import { originAllowed } from '../src/node/api/server.ts'
+import { blockFlows, netFlow } from '../src/node/credit-flows.ts'
+import { cleanModuleName } from '../src/node/job-labels.ts'
+import { ConfigError } from '../src/errors.ts'
+import { UsageError } from '../src/cli/errors.ts'
+
+describe('status words', () => {
+  it('never say completed · verified for a job that was not verified, timed out or failed', () => {
+    expect(describeState({ state: 'completed', verified: true })).toBe('completed · verified')
+    expect(describeState({ state: 'completed', verified: false })).toBe('unverified')
+    expect(stateWord('completed', false)).toBe('unverified')
+    expect(describeState({ state: 'timed-out', verified: true, reason: 'the program ran past its time limit of 1 s' })).toBe('timed-out: the program ran past its time limit of 1 s')
+    expect(describeState({ state: 'running', verified: false, running: ['12D3KooWabc', '12D3KooWdef'] })).toBe('running on 12D3KooWabc, 12D3KooWdef')
+    expect(describeState({ state: 'cancelled', verified: false })).toBe('cancelled')
+    // A task run here for a peer: the requester verifies, not the worker.
+    expect(stateText({ role: 'worker', status: 'completed', verified: false, running: [] })).toBe('completed (ran here)')
+    expect(stateText({ role: 'requester', status: 'completed', verified: false, running: [] })).toBe('unverified')
+  })
+
+  it('read the records: timed-out, failed and cancelled as recorded, a trap or an exit code is failed, unverified is completed without verification, unfinished with a worker is running', async () => {
+    const signer = createSigner(await generateKeyPair('Ed25519'))
+    const { body, id } = createJob(signer.peerId, { module: new Uint8Array([0, 97, 115, 109]), timeoutMs: 2000 })
+    const base: RequestedJob = { id: id.toString(), body, status: 'completed', createdAt: 1, updatedAt: 2, replicas: [], exitCode: 0, verified: true }
+    expect(requestedState(base).status).toBe('completed')
+    expect(requestedState({ ...base, status: 'timed-out', trap: 'timeout', exitCode: -1, error: { code: 'ERR_TASK_TIMEOUT', message: 'the program ran past its time limit of 2000 ms' } })).toMatchObject({ status: 'timed-out', reason: 'the program ran past its time limit of 2000 ms' })
+    expect(requestedState({ ...base, trap: 'unreachable', exitCode: -1 })).toMatchObject({ status: 'failed', reason: 'the program stopped: unreachable' })
+    expect(requestedState({ ...base, status: 'failed', trap: 'InvalidModuleError: module does not compile', exitCode: -1, error: { code: 'ERR_INVALID_MODULE', message: 'InvalidModuleError: module does not compile' } })).toMatchObject({ status: 'failed', reason: 'InvalidModuleError: module does not compile' })
+    expect(requestedState({ ...base, exitCode: 3 })).toMatchObject({ status: 'failed', reason: 'the program exited with code 3' })
+    expect(requestedState({ ...base, status: 'unverified', verified: false, error: { code: 'ERR_NO_QUORUM', message: 'the replicas did not agree' } })).toMatchObject({ status: 'completed', reason: 'the replicas did not agree' })
+    expect(requestedState({ ...base, status: 'cancelled', error: { code: 'ERR_JOB_CANCELLED', message: 'the job was cancelled' } })).toEqual({ status: 'cancelled', running: [] })
+    expect(requestedState({ ...base, status: 'timed-out', error: { code: 'ERR_JOB_TIMEOUT', message: 'deadline passed' } }).status).toBe('timed-out')
+    expect(requestedState({ ...base, status: 'failed', error: { code: 'ERR_NO_BIDS', message: 'no peer bid' } }).status).toBe('failed')
+    expect(requestedState({ ...base, status: 'running', replicas: [{ worker: 'W2', status: 'running' }] })).toEqual({ status: 'running', running: ['W2'] })
+    const activity = new JobActivity()
+    activity.add({ jobId: base.id, stage: 'queued', at: 1 })
+    expect(requestedState({ ...base, status: 'queued' }, activity.get(base.id))).toEqual({ status: 'queued', running: [] })
+    activity.add({ jobId: base.id, stage: 'accepted', peerId: 'W1', at: 2 })
+    expect(requestedState({ ...base, status: 'queued' }, activity.get(base.id))).toEqual({ status: 'running', running: ['W1'] })
+    activity.add({ jobId: base.id, stage: 'result', peerId: 'W1', detail: 'exit 0', at: 3 })
+    expect(requestedState({ ...base, status: 'queued' }, activity.get(base.id)).status).toBe('queued')
+  })
+})
+
+describe('JobActivity', () => {
+  it('is bounded and keeps the final event of a chatty job', () => {
+    const activity = new JobActivity()
+    for (let i = 0; i < 100; i++) activity.add({ jobId: 'j', stage: 'retry', peerId: `p${i}`, at: i })
+    activity.add({ jobId: 'j', stage: 'completed', at: 200 })
+    const events = activity.events('j')
+    expect(events).toHaveLength(64)
+    expect(events.at(-1)?.stage).toBe('completed')
+    for (let i = 0; i < 1100; i++) activity.add({ jobId: `x${i}`, stage: 'queued', at: i })
+    expect(activity.get('j')).toBeUndefined()
+    expect(activity.unfinished().length).toBeLessThanOrEqual(1024)
+  })
+})
+
+describe('tables', () => {
+  it('keep natural widths when they fit and cut the widest shrinkable columns when not', () => {
+    expect(fitWidths([10, 5, 40], undefined)).toEqual([10, 5, 40])
+    expect(fitWidths([10, 5, 40], 100)).toEqual([10, 5, 40])
+    const fitted = fitWidths([10, 5, 40], 40)
+    expect(fitted.reduce((a, b) => a + b, 0) + 2 * 2).toBeLessThanOrEqual(40)
+    expect(fitted[1]).toBe(5)
+    // Only the listed columns give up room, in the order listed.
+    expect(fitWidths([30, 30], 40, [1])).toEqual([30, 8])
+    expect(fitWidths([20, 20, 20], 50, [2, 1])).toEqual([20, 20, 6])
+    expect(fitWidths([20, 20, 20], 40, [2, 1])).toEqual([20, 10, 6])
+    // When even that cannot fit, nothing is cut (the terminal wraps whole cells).
+    expect(fitWidths([59, 20], 40, [1])).toEqual([59, 20])
+  })
+
+  it('render every line within the width, cut cells ending in …', () => {
+    const peer = '12D3KooWBSNUWRbaR7hXC3rVfLGY1z6pD9kNRhyc6gEsnoowTmhc'
+    const text = renderTable(['PEER', 'SCORE', 'ADDRESS'], [[peer, '0.0', `/ip4/127.0.0.1/tcp/4001/p2p/${peer}`], ['short', '-3.5', undefined]], { width: 70, shrink: [2] })
+    const lines = text.split('\n')
+    expect(lines).toHaveLength(3)
+    for (const l of lines) expect([...l].length).toBeLessThanOrEqual(70)
+    expect(lines[0]).toMatch(/^PEER\s+SCORE\s+ADDRESS$/)
+    // The peer id stays whole; the address gives up the room.
+    expect(lines[1]).toMatch(new RegExp(`^${peer}\\s+0\\.0\\s+/ip4/127…$`))
+    expect(lines[2]).toMatch(/^short\s+-3\.5\s+-$/)
+    const wide = renderTable(['A', 'B'], [['x'.repeat(50), 'y']])
+    expect(wide.split('\n')[1]).toBe(`${'x'.repeat(50)}  y`)
+  })
+})
+
+describe('progress display', () => {
+  const fakeTty = (): { stream: NodeJS.WriteStream, text: () => string } => {
+    const stream = new PassThrough() as unknown as NodeJS.WriteStream & { isTTY: boolean, columns: number }
+    stream.isTTY = true
+    stream.columns = 120
+    // What ora needs of a terminal: cursor movement as ANSI escapes.
+    const s = stream as unknown as Record<string, unknown>
+    s.cursorTo = (x: number) => stream.write(`\x1b[${x + 1}G`)
+    s.clearLine = () => stream.write('\x1b[2K')
+    s.moveCursor = (dx: number, dy: number) => stream.write(dy < 0 ? `\x1b[${-dy}A` : '')
+    let out = ''
+    ;(stream as unknown as PassThrough).on('data', (d: Buffer) => { out += d.toString() })
+    return { stream, text: () => out }
+  }
+
+  it('keeps every stage on screen with its time, shows the job id and replicas, and says how to follow on Ctrl-C', async () => {
+    const { stream, text } = fakeTty()
+    const view = new ProgressView({ jobId: 'bafyreiexamplejobid0000000000000000000001', replicas: 2, tty: true, stream })
+    await view.start(Date.now())
+    const stages = ['queued', 'offered', 'bid', 'accepted', 'running', 'result', 'accepted', 'running']
+    for (const [i, stage] of stages.entries()) view.update({ jobId: 'x', stage, peerId: stage === 'queued' || stage === 'offered' ? undefined : `12D3KooWworker${i % 2}abcdefghijkl`, at: Date.now() })
+    view.interrupt()
+    const out = text()
+    expect(out).toContain('job bafyreiexamplejobid0000000000000000000001 (2 replicas)')
+    for (const words of ['queued on this node', 'offered', 'bid from', 'accepted by', 'running on', 'result from']) expect(out).toContain(words)
+    // Every stage was persisted (a tick per stage), not overwritten.
+    expect(out.match(/✔/g)?.length).toBe(stages.length)
+    expect(out).toMatch(/1\/2 replicas done/)
+    expect(out).toContain('depin job bafyreiexamplejobid0000000000000000000001 --follow')
+    expect(out).toContain('depin cancel bafyreiexamplejobid0000000000000000000001')
+  })
+
+  it('writes plain timestamped lines off a terminal', async () => {
+    const stream = new PassThrough() as unknown as NodeJS.WriteStream
+    let out = ''
+    ;(stream as unknown as PassThrough).on('data', (d: Buffer) => { out += d.toString() })
+    const view = new ProgressView({ jobId: 'J', tty: false, stream })
+    await view.start()
+    view.update({ jobId: 'J', stage: 'running', peerId: '12D3KooWBSNUWRbaR7hXC3rVfLGY1z6pD9kNRhyc6gEsnoowTmhc', at: Date.UTC(2025, 0, 1) })
+    expect(out).toBe('job J\n2025-01-01T00:00:00.000Z running on 12D3KooWBSNU…owTmhc\n')
+  })
+})
+
+describe('start options from the environment', () => {
+  it('fills what the command line left out; a flag wins; bad values are one-line errors', () => {
+    const opts = applyStartEnv({ cores: 2 }, {
+      DEPIN_CORES: '8', DEPIN_PRICE: '5', DEPIN_MINE: 'true', DEPIN_MDNS: 'false', DEPIN_LISTEN: '/ip4/127.0.0.1/tcp/1, /ip4/127.0.0.1/tcp/2',
+      DEPIN_METRICS: '127.0.0.1:9464', DEPIN_LOG_LEVEL: 'debug', DEPIN_LOG_FORMAT: 'json', DEPIN_LOG_FILE: '/tmp/x.log', DEPIN_SPOT_CHECK: '0.5'
+    })
+    expect(opts).toEqual({
+      cores: 2, price: 5, mine: true, mdns: false, listen: ['/ip4/127.0.0.1/tcp/1', '/ip4/127.0.0.1/tcp/2'],
+      metrics: '127.0.0.1:9464', logLevel: 'debug', logFormat: 'json', logFile: '/tmp/x.log', spotCheck: 0.5
+    })
+    expect(() => applyStartEnv({}, { DEPIN_CORES: 'many' })).toThrow(UsageError)
+    expect(() => applyStartEnv({}, { DEPIN_MINE: 'maybe' })).toThrow(/DEPIN_MINE: expected true or false/)
+    expect(() => applyStartEnv({}, { DEPIN_API: '10.0.0.1:4101' })).toThrow(/DEPIN_API: .*not a loopback/)
+    expect(() => applyStartEnv({}, { DEPIN_LOG_LEVEL: 'loud' })).toThrow(/DEPIN_LOG_LEVEL/)
+  })
+})
+
+describe('config set', () => {
+  it('sets typed values at dotted keys and validates the whole file as the loader does', () => {
+    let raw: Record<string, unknown> = {}
+    raw = setConfigValue(raw, 'capacity.cores', '4')
+    raw = setConfigValue(raw, 'mine', 'yes')
+    raw = setConfigValue(raw, 'listen', '/ip4/0.0.0.0/tcp/4001,/ip4/0.0.0.0/tcp/4002')
+    raw = setConfigValue(raw, 'log.format', 'json')
+    raw = setConfigValue(raw, 'metrics', '127.0.0.1:9464')
+    expect(raw).toEqual({ capacity: { cores: 4 }, mine: true, listen: ['/ip4/0.0.0.0/tcp/4001', '/ip4/0.0.0.0/tcp/4002'], log: { format: 'json' }, metrics: '127.0.0.1:9464' })
+    expect(validateConfig(raw).log).toEqual({ level: 'info', format: 'json' })
+    expect(unsetConfigValue(raw, 'metrics')).not.toHaveProperty('metrics')
+  })
+
+  it('refuses unknown keys and bad values without changing anything', () => {
+    const raw = { capacity: { cores: 2 } }
+    expect(() => setConfigValue(raw, 'capacity.gpus', '1')).toThrow(/unknown config key "capacity.gpus"/)
+    expect(() => setConfigValue(raw, 'capacity.cores', '0')).toThrow(ConfigError)
+    expect(() => setConfigValue(raw, 'capacity.cores', 'four')).toThrow(/takes an integer/)
+    expect(() => setConfigValue(raw, 'listen', 'not-a-multiaddr')).toThrow(/listen\.0: not a valid multiaddr/)
+    expect(() => setConfigValue(raw, 'api', '10.1.2.3:4101')).toThrow(/api: must be HOST:PORT on a loopback host/)
+    expect(() => setConfigValue(raw, 'log.level', 'loud')).toThrow(/log\.level/)
+    expect(() => setConfigValue(raw, 'spotCheckRate', '2')).toThrow(/spotCheckRate/)
+    expect(raw).toEqual({ capacity: { cores: 2 } })
+  })
+})
+
+describe('the API\'s Origin check', () => {
+  it('lets command-line clients and the page itself through, and nothing cross-site', () => {
+    expect(originAllowed({ host: '127.0.0.1:4101' })).toBe(true)
+    expect(originAllowed({ host: '127.0.0.1:4101', origin: 'http://127.0.0.1:4101', 'sec-fetch-site': 'same-origin' })).toBe(true)
+    expect(originAllowed({ host: '127.0.0.1:4101', 'sec-fetch-site': 'none' })).toBe(true)
+    expect(originAllowed({ host: '127.0.0.1:4101', origin: 'http://evil.example' })).toBe(false)
+    expect(originAllowed({ host: '127.0.0.1:4101', origin: 'http://127.0.0.1:9999' })).toBe(false)
+    expect(originAllowed({ host: '127.0.0.1:4101', origin: 'null' })).toBe(false)
+    expect(originAllowed({ host: '127.0.0.1:4101', 'sec-fetch-site': 'cross-site' })).toBe(false)
+    expect(originAllowed({ host: '127.0.0.1:4101', 'sec-fetch-site': 'same-site' })).toBe(false)
+  })
+})
+
+describe('credit flows and module names', () => {
+  it('split a block\'s transactions into earned and paid for one account', () => {
+    const me = 'me'
+    const flows = blockFlows([
+      { hash: 'a', type: 'coinbase', to: me, amount: 50 },
+      { hash: 'b', type: 'settle', from: 'r', to: me, amount: 17, moved: 7, leaseId: 'j' },
+      { hash: 'c', type: 'settle', from: me, to: 'w', amount: 3, leaseId: 'k' },
+      { hash: 'd', type: 'transfer', from: 'x', to: me, amount: 10, nonce: 0 },
+      { hash: 'e', type: 'transfer', from: me, to: 'y', amount: 4, nonce: 0 },
+      { hash: 'f', type: 'settle', from: 'r', to: 'w', amount: 99, leaseId: 'l' }
+    ], me)
+    expect(flows).toEqual({ work: 7, mining: 50, transfersIn: 10, paidForWork: 3, transfersOut: 4 })
+    expect(netFlow(flows)).toBe(60)
+  })
+
+  it('keep file names only, printable and bounded', () => {
+    expect(cleanModuleName('/home/me/primes.wasm')).toBe('primes.wasm')
+    expect(cleanModuleName('..\\evil\u001b[31m.wasm')).toBe('evil[31m.wasm')
+    expect(cleanModuleName('x'.repeat(500))?.length).toBe(200)
+    expect(cleanModuleName('')).toBeUndefined()
+  })
+})

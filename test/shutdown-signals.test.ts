@@ -1,0 +1,63 @@
+/**
+ * Clean stops when signals arrive twice: a terminal's Ctrl-C reaches the whole process group of
+ * `depin testnet` (the testnet and every node), and the testnet then sends each node SIGTERM too.
+ * Every node must log a clean stop and remove its api.json.
+ */
+import { describe, it, expect } from 'vitest'
+import { spawn } from 'node:child_process'
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { BIN, runCli, startDaemonProcess } from './cli-helpers.ts'
+import { tempDir, waitFor } from './helpers.ts'
+
+describe('shutdown on repeated signals', () => {
+  it('a node that gets SIGINT and then SIGTERM 50 ms later still stops cleanly (exit 0, "stopped", no api.json)', async () => {
+    const dir = await tempDir()
+    try {
+      const dataDir = join(dir.path, 'node')
+      await runCli(['init', '--data-dir', dataDir])
+      const daemon = await startDaemonProcess(dataDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
+      daemon.child.kill('SIGINT')
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      if (daemon.child.exitCode == null) daemon.child.kill('SIGTERM')
+      expect(await daemon.stop()).toBe(0)
+      expect(daemon.child.signalCode).toBeNull()
+      expect(daemon.output()).toMatch(/INFO: stopping \{"reason":"received SIGINT"\}/)
+      expect(daemon.output()).toMatch(/INFO: stopped\n/)
+      await expect(stat(join(dataDir, 'api.json'))).rejects.toThrow()
+    } finally {
+      await dir.remove()
+    }
+  })
+
+  it('SIGINT to the whole process group of `depin testnet`: every node logs a clean stop and removes its api.json', async () => {
+    const dir = await tempDir()
+    // Its own process group, as a terminal's foreground job is.
+    const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', '3', '--dir', dir.path], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    let output = ''
+    child.stdout.setEncoding('utf8').on('data', (d) => { output += d })
+    child.stderr.setEncoding('utf8').on('data', (d) => { output += d })
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => { resolve(code) }))
+    try {
+      const testnet = await waitFor(async () => {
+        if (child.exitCode != null) throw new Error(output)
+        return JSON.parse(await readFile(join(dir.path, 'testnet.json'), 'utf8')) as { nodes: Array<{ dataDir: string }> }
+      }, { timeoutMs: 60_000, what: 'testnet.json' })
+      expect(testnet.nodes).toHaveLength(3)
+      process.kill(-(child.pid as number), 'SIGINT')
+      expect(await exited).toBe(0)
+      expect(output).toMatch(/all nodes stopped/)
+      for (const node of testnet.nodes) {
+        const log = await readFile(join(node.dataDir, 'daemon.log'), 'utf8')
+        expect(log, node.dataDir).toMatch(/INFO: stopping \{"reason":"received SIG(INT|TERM)"\}/)
+        expect(log, node.dataDir).toMatch(/INFO: stopped\n/)
+        await expect(stat(join(node.dataDir, 'api.json'))).rejects.toThrow()
+      }
+    } finally {
+      if (child.exitCode == null) {
+        try { process.kill(-(child.pid as number), 'SIGKILL') } catch {}
+      }
+      await dir.remove()
+    }
+  })
+})
