@@ -179,9 +179,12 @@ describe('operator API on a two-node network', () => {
     expect(names.filter((n) => !readme.includes(`\`${n}\``))).toEqual([])
   })
 
-  it('logs jobs, tasks, earnings and blocks for the operator', async () => {
+  it('logs jobs, leases, tasks, earnings and blocks for the operator', async () => {
+    // Leases end (and are settled) when the requester closes them.
+    net.nodes[0].scheduler.closeLeases()
     const requester = logs[0].lines
     const worker = logs[1].lines
+    await waitFor(() => worker.some((l) => l.msg === 'lease settled: earned credits'), { timeoutMs: 60_000, what: 'the lease settle to be mined' })
     for (const l of [...requester, ...worker]) {
       expect(typeof l.time).toBe('string')
       expect(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).toContain(l.level)
@@ -191,11 +194,12 @@ describe('operator API on a two-node network', () => {
     expect(requester.some((l) => l.msg === 'job finished' && l.status === 'timed-out' && l.level === 'warn')).toBe(true)
     expect(requester.some((l) => l.msg === 'job finished' && l.status === 'cancelled')).toBe(true)
     expect(requester.some((l) => l.msg === 'block mined' && l.height >= 1)).toBe(true)
-    expect(requester.some((l) => l.msg === 'paid credits for a task' && l.credits > 0)).toBe(true)
-    expect(worker.some((l) => l.msg === 'task started for a peer')).toBe(true)
-    console.log(worker.map((l) => l.msg).join('\n'))
-    expect(worker.some((l) => l.msg === 'task finished for a peer' && l.exit === 0)).toBe(true)
-    expect(worker.some((l) => l.msg === 'earned credits for a task' && l.credits > 0 && l.from === net.nodes[0].peerId)).toBe(true)
+    expect(requester.some((l) => l.msg === 'lease opened' && l.worker === net.nodes[1].peerId)).toBe(true)
+    expect(requester.some((l) => l.msg === 'lease closed' && l.reason === 'closed')).toBe(true)
+    expect(requester.some((l) => l.msg === 'lease settled: paid credits' && l.settled > 0)).toBe(true)
+    expect(worker.some((l) => l.msg === 'task finished for a peer' && l.exit === 0 && l.level === 'debug')).toBe(true)
+    expect(worker.some((l) => l.msg === 'lease served' && l.tasks >= 1 && l.acknowledged > 0 && l.requester === net.nodes[0].peerId)).toBe(true)
+    expect(worker.some((l) => l.msg === 'lease settled: earned credits' && l.settled > 0 && l.from === net.nodes[0].peerId)).toBe(true)
   })
 
   it('serves the dashboard\'s static files without the token, and nothing else', async () => {

@@ -123,12 +123,12 @@ describe('progress display', () => {
     const { stream, text } = fakeTty()
     const view = new ProgressView({ jobId: 'bafyreiexamplejobid0000000000000000000001', replicas: 2, tty: true, stream })
     await view.start(Date.now())
-    const stages = ['queued', 'offered', 'bid', 'accepted', 'running', 'result', 'accepted', 'running']
+    const stages = ['queued', 'accepted', 'running', 'result', 'accepted', 'running']
     for (const [i, stage] of stages.entries()) view.update({ jobId: 'x', stage, peerId: stage === 'queued' || stage === 'offered' ? undefined : `12D3KooWworker${i % 2}abcdefghijkl`, at: Date.now() })
     view.interrupt()
     const out = text()
     expect(out).toContain('job bafyreiexamplejobid0000000000000000000001 (2 replicas)')
-    for (const words of ['queued on this node', 'offered', 'bid from', 'accepted by', 'running on', 'result from']) expect(out).toContain(words)
+    for (const words of ['queued on this node', 'accepted by', 'running on', 'result from']) expect(out).toContain(words)
     // Every stage was persisted (a tick per stage), not overwritten.
     expect(out.match(/✔/g)?.length).toBe(stages.length)
     expect(out).toMatch(/1\/2 replicas done/)

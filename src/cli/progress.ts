@@ -18,9 +18,6 @@ export interface ProgressEvent {
 
 const STAGE_TEXT: Record<string, string> = {
   queued: 'queued on this node',
-  offered: 'offered',
-  bid: 'bid from',
-  declined: 'declined by',
   accepted: 'accepted by',
   running: 'running on',
   result: 'result from',
@@ -28,8 +25,14 @@ const STAGE_TEXT: Record<string, string> = {
   'spot-check': 'spot check: running it here too',
   verified: 'verified',
   completed: 'completed',
-  failed: 'failed'
+  unverified: 'unverified',
+  failed: 'failed',
+  'timed-out': 'timed-out',
+  cancelled: 'cancelled'
 }
+
+/** Stages a job's progress ends with. */
+const FINAL_STAGES = new Set(['completed', 'unverified', 'failed', 'timed-out', 'cancelled'])
 
 export interface ProgressViewInit {
   /** The id shown and printed on Ctrl-C (a job's, or a batch's). */
@@ -90,10 +93,11 @@ export class ProgressView {
       return
     }
     // The finished stage stays on screen, ticked, with the time it happened.
-    const symbol = event.stage === 'failed' ? '✖' : event.stage === 'declined' || event.stage === 'retry' ? '!' : '✔'
+    const final = FINAL_STAGES.has(event.stage)
+    const symbol = final && event.stage !== 'completed' ? '✖' : event.stage === 'retry' ? '!' : '✔'
     this.spinner?.stopAndPersist({ symbol, text: `${text}  ${duration(Math.max(0, event.at - this.started))}` })
-    this.current = event.stage === 'completed' || event.stage === 'failed' ? text : nextStep(event)
-    if (event.stage !== 'completed' && event.stage !== 'failed') this.spinner?.start(this.spinnerText())
+    this.current = final ? text : nextStep(event)
+    if (!final) this.spinner?.start(this.spinnerText())
   }
 
   /** Clears the spinner (the persisted stages stay). */
@@ -136,10 +140,8 @@ export function describe (event: ProgressEvent): string {
 
 function nextStep (event: ProgressEvent): string {
   switch (event.stage) {
-    case 'queued': return 'offering'
-    case 'offered': return 'waiting for bids'
-    case 'bid': case 'declined': return 'choosing workers'
-    case 'accepted': return 'sending the task'
+    case 'queued': return 'waiting for a lease'
+    case 'accepted': return 'running'
     case 'running': return 'running'
     case 'result': return 'comparing results'
     case 'retry': return 'finding another worker'

@@ -46,7 +46,7 @@ export function verdictOf (input: VerdictInput): TaskVerdict {
     return { ...base, status: 'failed', output: source, error: { code: 'ERR_INVALID_MODULE', message: source.trap } }
   }
   if (source.exitCode === -1 && source.trap === 'timeout') {
-    return { ...base, status: 'timed-out', output: source, error: { code: 'ERR_TASK_TIMEOUT', message: `the program ran past its time limit of ${input.work.requirements.timeoutMs} ms` } }
+    return { ...base, status: 'timed-out', output: source, error: { code: 'ERR_TASK_TIMEOUT', message: `the program ran past its time limit of ${input.work.requirements.timeoutMs / 1000} s` } }
   }
   if (verified) return { ...base, status: 'completed', output: source }
   const why = spotCheck === 'failed'
