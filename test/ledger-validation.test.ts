@@ -84,7 +84,7 @@ describe('valid blocks', () => {
     const view = await ledger.block(1)
     expect(view?.transactions.map((t) => t.type)).toEqual(['coinbase', 'transfer', 'settle'])
     expect(view?.transactions[2]).toEqual({
-      hash: txInfo(settle).hashHex, type: 'settle', from: alice.peerId, to: bob.peerId, amount: 40, leaseId: id.toString(), tasks: 1
+      hash: txInfo(settle).hashHex, type: 'settle', from: alice.peerId, to: bob.peerId, amount: 40, leaseId: id.toString(), tasks: 1, moved: 40
     })
     expect(ledger.tip()).toMatchObject({ height: 1, hash: blockHashHex(b1), txCount: 3 })
   })

@@ -313,7 +313,7 @@ describe('verdicts (verdictOf)', () => {
     const key = keyOfResult(results[0])
     const verdict = of({ verdict: { kind: 'verified', key, agreeing: ['a', 'b'], outvoted: [] }, outputKey: key, paidKey: key, results })
     expect(verdict).toMatchObject({ status: 'timed-out', verified: true, error: { code: 'ERR_TASK_TIMEOUT' } })
-    expect(verdict.error?.message).toContain(`${timeoutMs} ms`)
+    expect(verdict.error?.message).toContain(`${timeoutMs / 1000} s`)
     expect(text(verdict.output?.stdout)).toBe('partial')
   })
 

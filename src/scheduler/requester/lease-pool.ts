@@ -16,6 +16,9 @@ import type { TaskWork } from './types.ts'
 
 const log = logger('depin:requester:leases')
 
+/** Longest back-off between offer rounds for more leases of a class that already has some. */
+const GROWTH_BACKOFF_MAX_MS = 30_000
+
 /** Offer rounds without a bid after which a class whose refusals are all permanent fails its tasks. */
 const FAIL_FAST_ROUNDS = 3
 
@@ -153,7 +156,7 @@ export class LeasePool {
       const gossip = targets.length < need || state.lastEmpty
       if (targets.length === 0 && !gossip) return
       this.c.onOfferRound?.({ requirements: r, direct: targets.length, gossip })
-      const result = await this.c.negotiator.round(r, need, targets, gossip, budget, leasesWith, signal)
+      const result = await this.c.negotiator.round(r, need, targets, gossip, budget, leasesWith, signal, exclude)
       for (const [peer, reason] of result.declines) state.declines.set(peer, reason)
       for (const opened of result.leases) this.add(classKey, opened)
       if (result.leases.length > 0) {
@@ -167,7 +170,10 @@ export class LeasePool {
       state.emptyRounds++
       state.lastEmpty = true
       state.retryAt = Date.now() + state.backoff
-      state.backoff = Math.min(REOFFER_MAX_MS, state.backoff * 2)
+      // Growing a class that already has leases is opportunistic: it backs off further than a
+      // class whose tasks have nowhere to go.
+      const hasLeases = [...this.leases.values()].some((l) => l.usable && this.classOf.get(l.idText) === classKey)
+      state.backoff = Math.min(hasLeases ? GROWTH_BACKOFF_MAX_MS : REOFFER_MAX_MS, state.backoff * 2)
       const reasons = [...state.declines.values()]
       // Fail fast only on evidence: peers answered, and every answer was a permanent refusal.
       if (state.emptyRounds >= FAIL_FAST_ROUNDS && reasons.length > 0 && reasons.every((x) => !TRANSIENT_DECLINES.has(x))) {

@@ -106,7 +106,7 @@ export class Negotiator {
    * One offer round for `need` leases: direct offers to `targets`, gossip when `gossip`, then
    * accepts of the best bids. `budget`: the most the accepted leases' caps may add up to.
    */
-  async round (r: Requirements, need: number, targets: string[], gossip: boolean, budget: number, leasesWith: (peer: string) => number, signal: AbortSignal): Promise<RoundResult> {
+  async round (r: Requirements, need: number, targets: string[], gossip: boolean, budget: number, leasesWith: (peer: string) => number, signal: AbortSignal, exclude: (peer: string) => boolean = () => false): Promise<RoundResult> {
     const now = Date.now()
     const perLease = Math.floor(budget / Math.max(1, need))
     const body: OfferBody = {
@@ -140,6 +140,12 @@ export class Negotiator {
         if (targets.length > 0 && pending === 0 && (usable() >= need || r.peers != null)) break
         if (windowEnd.aborted && (pending === 0 || (usable() > 0 && r.peers == null))) break
         await this.nextAnswer(open, windowEnd.aborted ? signal : windowEnd)
+      }
+      // Bids from workers this class already has a lease with (a gossiped offer reaches them too) are not taken.
+      for (const [worker, c] of open.bids) {
+        if (!exclude(worker)) continue
+        open.bids.delete(worker)
+        void c.channel?.close()
       }
       const ranked = rankBids([...open.bids.values()].map((c) => ({
         worker: c.bid.body.worker, price: c.bid.body.price, freeSlots: c.bid.body.freeSlots, latencyMs: c.latencyMs,
