@@ -1,27 +1,16 @@
 /**
- * Question: how many trivial jobs per second can one requester push through the network, and how
- * does that scale with 1, 2 and 4 workers?
+ * Question: how many trivial tasks per second can one requester push through the network, as one
+ * batch and as independent `submitJob` calls, over 1, 2 and 4 worker processes, next to the
+ * local executor doing the same work in the same run; how much CPU the requester spends per task;
+ * and how many ledger transactions the work costs (one settle per lease, not per task).
  *
  * The requester is a node in this process; each worker is a separate `depin start` daemon process
- * on loopback (as real nodes are: one process per machine). The requester submits JOBS echo jobs
- * (16 bytes of input each) at once. Besides jobs/s it prints the CPU time per job of the requester
- * process and of each worker process, which is what bounds throughput on this 2-core machine.
- * Baseline in the same run: the same jobs through one local executor. Reference: a single Ray
- * client does about 1,000 synchronous tasks per second.
+ * on loopback with 2 slots (as real nodes are: one process per machine). Everything shares this
+ * machine's 2 cores, so more worker processes add total work per task.
  *
- *   node bench/throughput.ts [jobs]
+ *   node bench/throughput.ts [tasks]
  *
- * Latest results (2 cores for everything, Node 24.21, 2026-11-21):
- *   1000 trivial jobs (echo, 16 bytes) submitted at once; 2 slots per worker
- *   how                                            total   jobs/s  failed  requester CPU/job  worker CPU/job (each)
- *   local executor (1 worker, baseline)         578.8 ms  1,728/s       -                  -                      -
- *   network: 1 requester, 1 worker process(es)    5.72 s    175/s       0            5.18 ms                5.02 ms
- *   network: 1 requester, 2 worker process(es)    5.64 s    177/s       0            4.27 ms         3.22 / 3.25 ms
- *   network: 1 requester, 4 worker process(es)    8.00 s    125/s       0            4.91 ms  2.42 / 2.56 / 2.47 / 2.40 ms
- *   Bound by CPU: the requester spends ~5 ms per job (a negotiation stream, signing the job,
- *   agreement and receipt, checking bid, countersignature and result, gossiping the receipt) and
- *   every node validates every receipt on the ledger, so more workers on the same two cores add
- *   total work per job. Below the 1,000 jobs/s target; see "Performance" in the README.
+ * Latest results: see the bottom of this comment (kept current by hand from the last quiet run).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -37,11 +26,12 @@ import { createExecutor } from '../src/scheduler/executor/index.ts'
 import { rawCid } from '../src/proofs/encoding.ts'
 import { formatMs, formatRate, printTable } from './lib.ts'
 
-const JOBS = Number(process.argv[2] ?? 1000)
+const TASKS = Number(process.argv[2] ?? 10_000)
 const WORKER_SLOTS = 2
 const BIN = fileURLToPath(new URL('../bin/depin.js', import.meta.url))
 const module = new Uint8Array(await readFile(new URL('../examples/echo.wasm', import.meta.url)))
-const inputOf = (i: number): Uint8Array => new TextEncoder().encode(`job ${String(i).padStart(12, '0')}`)
+const inputOf = (i: number): Uint8Array => new TextEncoder().encode(`task ${String(i).padStart(11, '0')}`)
+const expected = (i: number): string => `task ${String(i).padStart(11, '0')}`
 
 /** CPU time (user + system) a process has used, ms, from /proc. */
 function cpuMsOf (pid: number): number {
@@ -50,20 +40,22 @@ function cpuMsOf (pid: number): number {
 }
 
 async function local (): Promise<number> {
-  const executor = createExecutor({ workers: 1, maxQueue: JOBS })
+  const executor = createExecutor({ workers: 1, maxQueue: TASKS })
   await executor.start()
   const spec = (i: number) => ({ moduleCid: rawCid(module), module, stdin: inputOf(i), args: [], env: {}, memoryMiB: 64, timeoutMs: 10_000, seed: new Uint8Array(32) })
   await executor.run(spec(0))
   const start = performance.now()
-  await Promise.all(Array.from({ length: JOBS }, async (_, i) => await executor.run(spec(i))))
+  await Promise.all(Array.from({ length: TASKS }, async (_, i) => await executor.run(spec(i))))
   const elapsed = performance.now() - start
   await executor.stop()
   return elapsed
 }
 
-interface Run { elapsed: number, failed: number, requesterCpuMs: number, workerCpuMs: number[] }
+interface Run { elapsed: number, failed: number, requesterCpuMs: number, workerCpuMs: number[], leases: number, settles: number }
 
-async function network (workers: number): Promise<Run> {
+type Mode = 'batch' | 'jobs'
+
+async function network (workers: number, mode: Mode): Promise<Run> {
   const base = await mkdtemp(join(tmpdir(), 'depin-throughput-'))
   const children: ChildProcess[] = []
   try {
@@ -88,24 +80,47 @@ async function network (workers: number): Promise<Run> {
       privateKey: requesterKey, network, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true, bootstrap: addresses, capacity: { slots: 0 }
     })
     await requester.start()
+    let leases = 0
+    requester.addEventListener('lease:opened', () => { leases++ })
+    let settles = 0
+    requester.ledger.addEventListener('transaction', (evt) => { if (evt.detail.type === 'settle' && evt.detail.from === requester.peerId) settles++ })
     try {
       while ((await requester.findCapacity()).length < workers) await new Promise((resolve) => setTimeout(resolve, 100))
-      // Warm up: every worker compiles the module once.
-      await Promise.all(Array.from({ length: workers * 4 }, async (_, i) => await (await requester.submitJob({ module, input: inputOf(i) })).result()))
+      // Warm up: leases with every worker, and every worker compiles the module once.
+      await (await requester.submitBatch({ module, memoryMiB: 64, timeoutMs: 10_000, tasks: Array.from({ length: workers * 16 }, (_, i) => ({ input: inputOf(i) })) })).result()
+      leases = 0
       const pids = [process.pid, ...children.map((c) => c.pid as number)]
       const before = pids.map(cpuMsOf)
       const start = performance.now()
-      const results = await Promise.all(Array.from({ length: JOBS }, async (_, i) => {
-        const result = await (await requester.submitJob({ module, input: inputOf(i), memoryMiB: 64, timeoutMs: 10_000 })).result()
-        return result.status === 'completed' && new TextDecoder().decode(result.stdout) === `job ${String(i).padStart(12, '0')}`
-      }))
+      let failed = 0
+      if (mode === 'batch') {
+        const handle = await requester.submitBatch({ module, memoryMiB: 64, timeoutMs: 10_000, tasks: Array.from({ length: TASKS }, (_, i) => ({ input: inputOf(i) })) }, {
+          onTask: (t) => { if (t.status !== 'completed' || new TextDecoder().decode(t.stdout) !== expected(t.index)) failed++ }
+        })
+        const summary = await handle.result()
+        failed += summary.tasks - summary.completed - summary.failed
+      } else {
+        const results = await Promise.all(Array.from({ length: TASKS }, async (_, i) => {
+          const result = await (await requester.submitJob({ module, input: inputOf(i), memoryMiB: 64, timeoutMs: 10_000 })).result()
+          return result.status === 'completed' && new TextDecoder().decode(result.stdout) === expected(i)
+        }))
+        failed = results.filter((ok) => !ok).length
+      }
       const elapsed = performance.now() - start
       const after = pids.map(cpuMsOf)
+      // Every lease used is closed and settled: one transaction each, however many tasks it ran.
+      const used = requester.scheduler.leases().length
+      settles = 0
+      requester.scheduler.closeLeases()
+      const deadline = Date.now() + 20_000
+      while (settles < used && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
       return {
         elapsed,
-        failed: results.filter((ok) => !ok).length,
-        requesterCpuMs: (after[0] - before[0]) / JOBS,
-        workerCpuMs: after.slice(1).map((a, i) => (a - before[i + 1]) / JOBS)
+        failed,
+        requesterCpuMs: (after[0] - before[0]) / TASKS,
+        workerCpuMs: after.slice(1).map((a, i) => (a - before[i + 1]) / TASKS),
+        leases: Math.max(leases, used),
+        settles
       }
     } finally {
       await requester.stop()
@@ -123,17 +138,23 @@ async function network (workers: number): Promise<Run> {
 
 const rows: string[][] = []
 const baseline = await local()
-rows.push(['local executor (1 worker, baseline)', formatMs(baseline), formatRate(JOBS / (baseline / 1000)), '-', '-', '-'])
-for (const workers of [1, 2, 4]) {
-  const run = await network(workers)
-  rows.push([
-    `network: 1 requester, ${workers} worker process(es)`,
-    formatMs(run.elapsed),
-    formatRate(JOBS / (run.elapsed / 1000)),
-    String(run.failed),
-    `${run.requesterCpuMs.toFixed(2)} ms`,
-    run.workerCpuMs.map((ms) => ms.toFixed(2)).join(' / ') + ' ms'
-  ])
+const baseRate = TASKS / (baseline / 1000)
+rows.push(['local executor (1 thread, baseline)', formatMs(baseline), formatRate(baseRate), '100%', '-', '-', '-', '-'])
+for (const mode of ['batch', 'jobs'] as const) {
+  for (const workers of [1, 2, 4]) {
+    const run = await network(workers, mode)
+    const rate = TASKS / (run.elapsed / 1000)
+    rows.push([
+      `${mode === 'batch' ? 'one batch' : 'submitJob each'}, ${workers} worker process(es)`,
+      formatMs(run.elapsed),
+      formatRate(rate),
+      `${Math.round(100 * rate / baseRate)}%`,
+      `${run.failed}`,
+      `${run.requesterCpuMs.toFixed(3)} ms`,
+      run.workerCpuMs.map((ms) => ms.toFixed(2)).join(' / ') + ' ms',
+      `${run.settles} / ${run.leases}`
+    ])
+  }
 }
-console.log(`${JOBS} trivial jobs (echo, 16 bytes) submitted at once; ${WORKER_SLOTS} slots per worker`)
-printTable(['how', 'total', 'jobs/s', 'failed', 'requester CPU/job', 'worker CPU/job (each)'], rows)
+console.log(`${TASKS} trivial tasks (echo, 16 bytes); ${WORKER_SLOTS} slots per worker; all on this machine's cores`)
+printTable(['how', 'total', 'tasks/s', 'vs local', 'failed', 'requester CPU/task', 'worker CPU/task (each)', 'settles / leases'], rows)

@@ -65,7 +65,10 @@ export class BlobStore {
   async pinMany (items: Array<{ bytes: Uint8Array, cid?: CID }>): Promise<CID[]> {
     const cids = items.map((item) => item.cid ?? rawCid(item.bytes))
     if (items.length === 0) return cids
-    await this.pinned.batch(items.map((item, i) => ({ type: 'put' as const, key: cids[i].bytes, value: item.bytes })))
+    // Equal blobs (say, the empty stderr of every task) are written once.
+    const unique = new Map<string, { key: Uint8Array, value: Uint8Array }>()
+    for (const [i, item] of items.entries()) unique.set(cids[i].toString(), { key: cids[i].bytes, value: item.bytes })
+    await this.pinned.batch([...unique.values()].map(({ key, value }) => ({ type: 'put' as const, key, value })))
     for (const [i, item] of items.entries()) this.remember(cids[i], item.bytes)
     return cids
   }

@@ -181,10 +181,11 @@ export class Dispatcher {
 
   private askForLeases (classKey: string, queue: TaskQueue): void {
     const head = queue.at(0) as TaskState
+    // The widest replica count near the head says how many distinct workers are needed now.
     let widest = 0
-    for (const state of queue.values()) {
+    for (let i = 0; i < Math.min(queue.size, SCAN_AHEAD); i++) {
+      const state = queue.at(i) as TaskState
       widest = Math.max(widest, state.work.replicas + state.extra)
-      if (widest >= 16) break
     }
     const usable = this.c.pool.usableFor(head.work, Date.now())
     const window = usable[0]?.window ?? 8
