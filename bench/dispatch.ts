@@ -1,6 +1,8 @@
 /**
- * Question: how long does a trivial job take end to end through the network, and how much of
- * that is the network (negotiation, transfer, verification) rather than running the program?
+ * Question: how long does a trivial job take end to end through the network, on a warm lease
+ * (the requester already holds one with the worker: no negotiation) and on a cold start (a lease
+ * is negotiated for the job: offer, bid, accept, lease stream), and how much of that is the
+ * network rather than running the program?
  *
  * A 2-node in-process network on loopback: node 0 submits `examples/echo.wasm` with 16 bytes of
  * input, node 1 runs it. Baseline in the same run: the same module and input through a local
@@ -51,19 +53,32 @@ await executor.stop()
 const net = await createTestnet({ nodes: 2, nodeInit: (i) => ({ capacity: { slots: i === 0 ? 0 : 2 } }) })
 const [requester, worker] = net.nodes
 while ((await requester.findCapacity()).length < 1) await new Promise((resolve) => setTimeout(resolve, 100))
-const remote: number[] = []
 let failures = 0
-for (let i = 0; i < WARMUP + JOBS; i++) {
+async function job (): Promise<number> {
   const start = performance.now()
   const result = await (await requester.submitJob({ module, input, memoryMiB: 64, timeoutMs: 10_000 })).result()
   const elapsed = performance.now() - start
   if (result.status !== 'completed' || new TextDecoder().decode(result.stdout) !== 'sixteen bytes!!!') failures++
-  if (i >= WARMUP) remote.push(elapsed)
+  return elapsed
+}
+const warm: number[] = []
+for (let i = 0; i < WARMUP + JOBS; i++) {
+  const elapsed = await job()
+  if (i >= WARMUP) warm.push(elapsed)
+}
+// Cold: every lease closed (and gone) before the job, so each job negotiates its own.
+const cold: number[] = []
+const COLD = Math.min(JOBS, 100)
+for (let i = 0; i < COLD; i++) {
+  requester.scheduler.closeLeases()
+  while (requester.scheduler.leases().length > 0) await new Promise((resolve) => setTimeout(resolve, 5))
+  cold.push(await job())
 }
 await net.stop()
 
-console.log(`trivial job (echo, 16 bytes), ${JOBS} sequential jobs after ${WARMUP} warm-up`)
-line('through the network (2 nodes)', remote)
+console.log(`trivial job (echo, 16 bytes), ${JOBS} sequential jobs after ${WARMUP} warm-up; ${COLD} cold starts`)
+line('warm lease (2 nodes)', warm)
+line('cold start: a lease per job', cold)
 line('local executor (baseline)', local)
-console.log(`  network overhead at p50: ${formatMs(summarize(remote).p50 - summarize(local).p50)}${failures > 0 ? `   [${failures} job(s) failed]` : ''}`)
+console.log(`  network overhead at p50: warm ${formatMs(summarize(warm).p50 - summarize(local).p50)}, cold ${formatMs(summarize(cold).p50 - summarize(local).p50)}${failures > 0 ? `   [${failures} job(s) failed]` : ''}`)
 console.log(`  worker ${worker.peerId}`)
