@@ -26,7 +26,7 @@ export const CAPACITY_GET_TIMEOUT_MS = 5_000
  * network id: offers are paid in that network's credits, so networks never hear each other.
  */
 export function offersTopic (networkId: string): string {
-  return `/depin/jobs/${networkId}/offers/1`
+  return `/depin/jobs/${networkId}/offers/2`
 }
 
 /** Largest offer on gossip, checked before decoding (blocks and transactions: see the ledger's constants). */
