@@ -117,3 +117,15 @@ describe('encoding', () => {
     expect(bytesMatchCid(new TextEncoder().encode('hellp'), rawCid(bytes))).toBe(false)
   })
 })
+
+describe('strict decoding', () => {
+  it('refuses a value whose map keys are out of canonical order (and other non-canonical encodings), naming it', async () => {
+    const { decode, encode } = await import('../src/proofs/encoding.ts')
+    // { a: 1, bb: 2 } canonically; here "bb" comes first.
+    const outOfOrder = Uint8Array.from([0xa2, 0x62, 0x62, 0x62, 0x02, 0x61, 0x61, 0x01])
+    expect(() => decode(outOfOrder, 100, 'offer')).toThrow(/offer is not canonical DAG-CBOR/)
+    // A non-minimal integer (1 as a two-byte uint).
+    expect(() => decode(Uint8Array.from([0x19, 0x00, 0x01]), 100)).toThrow(/DAG-CBOR/)
+    expect(decode(encode({ a: 1, bb: 2 }), 100)).toEqual({ a: 1, bb: 2 })
+  })
+})

@@ -23,18 +23,26 @@ export function encode (value: unknown): Uint8Array {
 
 /**
  * Decodes DAG-CBOR that came from outside, with a size bound checked first. The decoder is
- * strict: non-canonical encodings, duplicate map keys and indefinite lengths are refused, so a
- * decoded value re-encodes to the same bytes.
+ * strict: duplicate map keys, indefinite lengths and non-minimal integers are refused by the
+ * codec, and anything else that is not the canonical encoding (map keys out of order, say) by
+ * encoding the value again and comparing: a decoded value always re-encodes to the same bytes.
  */
 export function decode (bytes: Uint8Array, maxBytes: number, what = 'message'): unknown {
   if (bytes.byteLength > maxBytes) {
     throw new MessageTooLargeError(`${what} is ${bytes.byteLength} bytes, over the limit of ${maxBytes}`, maxBytes)
   }
+  let value: unknown
   try {
-    return dagCbor.decode(bytes)
+    value = dagCbor.decode(bytes)
   } catch (err) {
     throw new InvalidMessageError(`${what} is not valid DAG-CBOR: ${(err as Error).message}`, { cause: err })
   }
+  if (!sameBytes(dagCbor.encode(value), bytes)) throw new InvalidMessageError(`${what} is not canonical DAG-CBOR (e.g. map keys out of order)`)
+  return value
+}
+
+function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0
 }
 
 /** SHA-256 of bytes. */
