@@ -15,7 +15,7 @@ import {
   DEFAULT_MAX_PRICE, MAX_JOB_MEMORY_MIB, MAX_JOB_TIMEOUT_MS, MAX_REPLICAS, type BatchInit, type JobInit
 } from '../src/scheduler/job.ts'
 import {
-  checkInt, creditsFor, maxTaskCost, parseTaskSpec, requirementsKey, taskId, taskSeed, MAX_ARGS, MAX_ARG_CHARS, MAX_ENV, type TaskSpec
+  checkInt, creditsFor, defaultFuel, maxTaskCost, parseTaskSpec, requirementsKey, taskId, taskSeed, MAX_ARGS, MAX_ARG_CHARS, MAX_ENV, type TaskSpec
 } from '../src/scheduler/task.ts'
 import {
   offerId, parseNegotiateRequest, parseNegotiateResponse, parseSignedOffer, signBid, signDecline, signOffer, verifyBid,
@@ -139,7 +139,7 @@ describe('jobs (createJob)', () => {
 
   it('requirementsOf carries the limits and target peers a lease must meet', () => {
     const { body } = createJob(alice.peerId, { module: MODULE, memoryMiB: 64, timeoutMs: 5_000, maxPrice: 3, peers: [peers[0]] }, NOW)
-    expect(requirementsOf(body)).toEqual({ memoryMiB: 64, timeoutMs: 5_000, maxPrice: 3, peers: [peers[0]] })
+    expect(requirementsOf(body)).toEqual({ memoryMiB: 64, timeoutMs: 5_000, fuel: 50_000_000_000n, maxPrice: 3, peers: [peers[0]] })
     expect(requirementsOf(createJob(alice.peerId, { module: MODULE }, NOW).body)).not.toHaveProperty('peers')
   })
 })
@@ -282,23 +282,37 @@ describe('tasks: ids, seeds and keys', () => {
     expect(() => parseTaskSpec({ ...spec, extra: 1 })).toThrow(InvalidMessageError)
   })
 
-  it('money: the cost of one run and of CPU time, rounded up', () => {
-    expect(maxTaskCost(30_000, 1)).toBe(30)
-    expect(maxTaskCost(2_500, 3)).toBe(8) // 7.5 → 8
-    expect(maxTaskCost(1, 1)).toBe(1)
-    expect(maxTaskCost(60_000, 0)).toBe(0)
-    expect(creditsFor(3, 1001)).toBe(4) // 3.003 → 4
-    expect(creditsFor(2, 1000)).toBe(2)
-    expect(creditsFor(5, 0)).toBe(0)
-    expect(creditsFor(0, 10_000)).toBe(0)
+  it('money: credits per gigafuel, rounded up, exact past 2^53', () => {
+    expect(maxTaskCost(30_000_000_000n, 1)).toBe(30)
+    expect(maxTaskCost(2_500_000_000n, 3)).toBe(8) // 7.5 → 8
+    expect(maxTaskCost(1n, 1)).toBe(1)
+    expect(maxTaskCost(60_000_000_000n, 0)).toBe(0)
+    expect(creditsFor(3, 1_001_000_000n)).toBe(4) // 3.003 → 4
+    expect(creditsFor(2, 1_000_000_000n)).toBe(2)
+    expect(creditsFor(5, 0n)).toBe(0)
+    expect(creditsFor(0, 10_000_000_000n)).toBe(0)
+    expect(creditsFor(1, 2n ** 63n)).toBe(9_223_372_037) // ceil(9,223,372,036.85…)
+    expect(creditsFor(1_000_000_000, 2n ** 64n - 1n)).toBe(Number.MAX_SAFE_INTEGER) // clamped
+  })
+
+  it('a job without a fuel limit gets 10^7 per ms of its timeout; a bad limit is refused', () => {
+    expect(defaultFuel(30_000)).toBe(300_000_000_000n)
+    const { body } = createJob(alice.peerId, { module: MODULE, timeoutMs: 2000 })
+    expect(body.fuel).toBe(20_000_000_000n)
+    expect(createJob(alice.peerId, { module: MODULE, fuel: 0n }).body.fuel).toBe(0n)
+    expect(createJob(alice.peerId, { module: MODULE, fuel: 2n ** 64n - 1n }).body.fuel).toBe(2n ** 64n - 1n)
+    expect(() => createJob(alice.peerId, { module: MODULE, fuel: 2n ** 64n })).toThrow(/fuel must be an integer in 0..2\^64-1/)
+    expect(() => createJob(alice.peerId, { module: MODULE, fuel: -1 })).toThrow(InvalidJobError)
+    expect(() => createJob(alice.peerId, { module: MODULE, fuel: 1.5 })).toThrow(InvalidJobError)
   })
 
   it('requirementsKey groups equal requirements, whatever the order of target peers', () => {
-    const r = { memoryMiB: 64, timeoutMs: 1000, maxPrice: 2 }
+    const r = { memoryMiB: 64, timeoutMs: 1000, fuel: 1000n, maxPrice: 2 }
     expect(requirementsKey(r)).toBe(requirementsKey({ ...r }))
     expect(requirementsKey({ ...r, peers: ['b', 'a'] })).toBe(requirementsKey({ ...r, peers: ['a', 'b'] }))
     expect(requirementsKey({ ...r, peers: ['a'] })).not.toBe(requirementsKey(r))
     expect(requirementsKey({ ...r, maxPrice: 3 })).not.toBe(requirementsKey(r))
+    expect(requirementsKey({ ...r, fuel: 1001n })).not.toBe(requirementsKey(r))
   })
 
   it('checkInt accepts integers within bounds and names what is wrong', () => {
@@ -323,7 +337,7 @@ describe('lease offers, bids and declines (messages.ts)', () => {
 
   const offerBody = (extra: Partial<OfferBody> = {}): OfferBody => ({
     v: 1, requester: alice.peerId, nonce: new Uint8Array(16).fill(7), runtime: 'wasi-p1', memoryMiB: 256, maxTaskMs: 30_000,
-    maxPrice: 5, slots: 4, maxCredits: 10_000, durationMs: 600_000, createdAt: NOW, expiresAt: NOW + 30_000, ...extra
+    maxTaskFuel: 30_000_000_000n, maxPrice: 5, slots: 4, maxCredits: 10_000, durationMs: 600_000, createdAt: NOW, expiresAt: NOW + 30_000, ...extra
   })
   const bidBody = (id: CID, extra: Partial<BidBody> = {}): BidBody => ({
     v: 1, offerId: id, worker: bob.peerId, requester: alice.peerId, price: 2, slots: 2, freeSlots: 1, expiresAt: NOW + 10_000, ...extra
@@ -404,7 +418,7 @@ describe('lease offers, bids and declines (messages.ts)', () => {
     const decline = signDecline(bob, declineBody(id))
     const leaseBody: LeaseBody = {
       v: 1, offerId: id, requester: alice.peerId, worker: bob.peerId, price: 2, slots: 2, maxCredits: 1000, memoryMiB: 256,
-      maxTaskMs: 30_000, acceptedAt: NOW, expiresAt: NOW + 600_000
+      maxTaskMs: 30_000, maxTaskFuel: 30_000_000_000n, acceptedAt: NOW, expiresAt: NOW + 600_000
     }
     const accept = { body: leaseBody, requesterSig: signLeaseAsRequester(alice, leaseBody) }
     const lease: Lease = { ...accept, workerSig: signLeaseAsWorker(bob, leaseBody) }
@@ -450,14 +464,14 @@ describe('lease frames (lease-frames.ts)', () => {
     bob = await newSigner()
     const body: LeaseBody = {
       v: 1, offerId: valueCid({ offer: 1 }), requester: alice.peerId, worker: bob.peerId, price: 2, slots: 2, maxCredits: 1000,
-      memoryMiB: 256, maxTaskMs: 30_000, acceptedAt: NOW, expiresAt: NOW + 600_000
+      memoryMiB: 256, maxTaskMs: 30_000, maxTaskFuel: 30_000_000_000n, acceptedAt: NOW, expiresAt: NOW + 600_000
     }
     lease = { body, requesterSig: signLeaseAsRequester(alice, body), workerSig: signLeaseAsWorker(bob, body) }
     const job = createJob(alice.peerId, { module: MODULE, input: utf8('hi') }, NOW)
     spec = jobTaskSpec(job.id, job.body)
     task = taskId(spec)
     result = {
-      task, exit: 0, out: rawCid(utf8('hi')), outBytes: 2, errBytes: 0, cpuMs: 1, wallMs: 2, stdoutTruncated: false, stderrTruncated: false,
+      task, exit: 0, out: rawCid(utf8('hi')), outBytes: 2, errBytes: 0, fuel: 1234n, cpuMs: 1, wallMs: 2, stdoutTruncated: false, stderrTruncated: false,
       stdout: utf8('hi'), stderr: new Uint8Array(0)
     }
   })
@@ -481,20 +495,28 @@ describe('lease frames (lease-frames.ts)', () => {
   })
 
   it('every worker frame type parses after the wire', () => {
-    const checkpoint = signCheckpoint(bob, { v: 1, lease: valueCid(lease.body), worker: bob.peerId, seq: 1, count: 1, root: new Uint8Array(32), amount: 1, at: NOW })
+    const checkpoint = signCheckpoint(bob, { v: 1, lease: valueCid(lease.body), worker: bob.peerId, seq: 1, count: 1, root: new Uint8Array(32), fuel: 1234n, amount: 1, at: NOW })
     const frames = [
       { t: 'want', cids: [spec.module, spec.input] },
       { t: 'running', tasks: [task] },
       { t: 'results', results: [result] },
       { t: 'data', task, which: 'stdout', data: new Uint8Array(CHUNK_BYTES) },
       { t: 'data', task, which: 'stderr', data: new Uint8Array(1) },
+      { t: 'results', results: [{ ...result, stdout: undefined, stderr: undefined, files: spec.module, filesBytes: 100, fuel: 2n ** 64n - 1n }].map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined))) },
+      { t: 'data', task, which: 'manifest', data: new Uint8Array(1) },
+      { t: 'data', task, which: 'file', data: new Uint8Array(CHUNK_BYTES) },
       { t: 'task-error', task, code: 'ERR_LEASE_FULL', message: 'full' },
       { t: 'checkpoint', checkpoint },
       { t: 'end', code: 'closed', message: 'bye' },
       { t: 'ping' },
       { t: 'error', code: 'ERR_PROTOCOL_VIOLATION', message: 'no' }
     ]
-    expect(frames.map((f) => parseWorkerFrame(wire(f)).t)).toEqual(['want', 'running', 'results', 'data', 'data', 'task-error', 'checkpoint', 'end', 'ping', 'error'])
+    expect(frames.map((f) => parseWorkerFrame(wire(f)).t)).toEqual(['want', 'running', 'results', 'data', 'data', 'results', 'data', 'data', 'task-error', 'checkpoint', 'end', 'ping', 'error'])
+    // fuel as DAG-CBOR decodes it: a number up to 2^53, a bigint past it; both parse to a bigint
+    const parsed = parseWorkerFrame(wire(frames[5]))
+    expect(parsed.t === 'results' && parsed.results[0].fuel).toBe(2n ** 64n - 1n)
+    const small = parseWorkerFrame(wire({ t: 'results', results: [result] }))
+    expect(small.t === 'results' && small.results[0].fuel).toBe(1234n)
   })
 
   it('unknown frame types, frames of the other side, extra fields and non-maps are refused', () => {
@@ -542,6 +564,10 @@ describe('lease frames (lease-frames.ts)', () => {
       { errBytes: MAX_STDERR_BYTES + 1 },
       { exit: 256 },
       { exit: -2 },
+      { fuel: 2n ** 64n },
+      { fuel: -1n },
+      { fuel: 1.5 as unknown as bigint },
+      { filesBytes: 0 },
       { trap: 't'.repeat(513) },
       { stdout: new Uint8Array(INLINE_BYTES + 1) },
       { stderr: new Uint8Array(INLINE_BYTES + 1) },

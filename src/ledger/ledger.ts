@@ -81,7 +81,8 @@ export function txView (info: TxInfo): TxView {
         to: body.lease.body.worker,
         amount: body.ack.body.paid,
         leaseId: body.checkpoint.body.lease.toString(),
-        tasks: body.ack.body.count
+        tasks: body.ack.body.count,
+        fuel: body.checkpoint.body.fuel.toString()
       }
     case 'coinbase':
       return { hash: info.hashHex, type: 'coinbase', to: body.miner, amount: body.amount }
@@ -96,6 +97,8 @@ function receiptView (r: ReceiptRecord): Receipt {
     paid: r.paid,
     seq: r.seq,
     tasks: r.tasks,
+    // records written before fuel was billed have none
+    fuel: BigInt(r.fuel ?? 0).toString(),
     blockHash: toHex(r.block),
     height: r.height,
     txHash: toHex(r.tx)

@@ -114,6 +114,7 @@ export async function applyTransaction (touched: { get: (peer: string) => Promis
         paid: body.ack.body.paid,
         seq: body.ack.body.seq,
         tasks: body.ack.body.count,
+        fuel: body.checkpoint.body.fuel,
         block: at.block,
         height: at.height,
         tx: info.hash

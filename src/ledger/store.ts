@@ -169,6 +169,8 @@ export interface ReceiptRecord {
   /** The checkpoint settled last: its seq and how many task results it commits to. */
   seq: number
   tasks: number
+  /** Fuel of those task results (the checkpoint's, cumulative). */
+  fuel: bigint
   /** Block the latest settle is in. */
   block: Uint8Array
   height: number

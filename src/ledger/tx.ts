@@ -15,7 +15,7 @@ import { CID } from 'multiformats/cid'
 import { DAG_CBOR_CODE, cidOf, decode, encode, sha256 } from '../proofs/encoding.ts'
 import { parseWith, peerIdSchema, signatureSchema, uint } from '../proofs/schema.ts'
 import { signBody, verifyBytes, type Signer } from '../proofs/signing.ts'
-import { ACK_DOMAIN, CHECKPOINT_DOMAIN, LEASE_DOMAIN, leaseSchema, signedAckSchema, signedCheckpointSchema, type Lease, type SignedAck, type SignedCheckpoint } from '../proofs/lease.ts'
+import { ACK_DOMAIN, CHECKPOINT_DOMAIN, creditsFor, LEASE_DOMAIN, leaseSchema, signedAckSchema, signedCheckpointSchema, type Lease, type SignedAck, type SignedCheckpoint } from '../proofs/lease.ts'
 import { sameBytes } from '../proofs/commitment.ts'
 import { InvalidMessageError, MessageTooLargeError } from '../errors.ts'
 import { LEDGER_VERSION, MAX_NETWORK_ID_LENGTH, MAX_TX_BYTES } from './constants.ts'
@@ -227,6 +227,7 @@ function verifySettle (body: SettleBody): void {
   if (!a.lease.equals(id) || a.requester !== terms.requester) throw new SettleMismatchError('the acknowledgement is for another lease')
   if (a.seq !== cp.seq || a.count !== cp.count || !sameBytes(a.root, cp.root)) throw new SettleMismatchError('the acknowledgement is of another checkpoint')
   if (a.paid === 0) throw new InvalidTransactionError('a settle must pay something')
+  if (cp.amount !== creditsFor(terms.price, cp.fuel)) throw new SettleMismatchError(`the checkpoint claims ${cp.amount} credits for ${cp.fuel} fuel, which at the lease's price of ${terms.price} per gigafuel is ${creditsFor(terms.price, cp.fuel)}`)
   if (a.paid > cp.amount) throw new AmountOverCheckpointError(`the acknowledgement pays ${a.paid}, over the ${cp.amount} the checkpoint claims`)
   if (a.paid > terms.maxCredits) throw new AmountOverMaxCostError(`the acknowledgement pays ${a.paid}, over the lease's cap of ${terms.maxCredits}`)
   if (a.refused > a.count) throw new SettleMismatchError('more tasks refused than committed')

@@ -78,6 +78,8 @@ export interface TxView {
   /** Settles only: the lease, and how many task results its acknowledged checkpoint covers. */
   leaseId?: string
   tasks?: number
+  /** Settles only: the fuel those task results used (decimal: it may pass 2^53). */
+  fuel?: string
   /**
    * Settles in a block view only: the credits this settle moved (`amount` is what the lease was
    * paid in all; earlier settles paid the rest). Known for canonical blocks within the reorg window.
@@ -101,6 +103,8 @@ export interface Receipt {
   /** The checkpoint settled last, and how many task results it covers. */
   seq: number
   tasks: number
+  /** Fuel of those task results (decimal: it may pass 2^53). */
+  fuel: string
   /** Where the latest settle is. */
   blockHash: string
   height: number

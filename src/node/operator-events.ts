@@ -60,7 +60,7 @@ export function attachOperatorLog (node: ComputeNode, log: OperatorLog): () => v
   })
   listen<LeaseSummary>(node, 'lease:served', (evt) => {
     const l = evt.detail
-    const fields = { lease: l.leaseId, requester: l.requester, tasks: l.tasks, refused: l.refused, claimed: l.amount, acknowledged: l.paid, reason: l.reason }
+    const fields = { lease: l.leaseId, requester: l.requester, tasks: l.tasks, refused: l.refused, fuel: l.fuel.toString(), claimed: l.amount, acknowledged: l.paid, reason: l.reason }
     if (l.reason === 'closed' || l.reason === 'ERR_LEASE_EXPIRED') log.info(fields, 'lease served')
     else log.warn(fields, 'lease served, ended early')
   })
@@ -70,7 +70,7 @@ export function attachOperatorLog (node: ComputeNode, log: OperatorLog): () => v
     void ledger.block(summary.hash).then((block) => {
       if (block == null) return
       for (const tx of block.transactions) {
-        if (tx.type === 'settle' && tx.to === me) log.info({ lease: tx.leaseId, tasks: tx.tasks, settled: tx.moved ?? tx.amount, from: tx.from, block: block.height }, 'lease settled: earned credits')
+        if (tx.type === 'settle' && tx.to === me) log.info({ lease: tx.leaseId, tasks: tx.tasks, fuel: tx.fuel, settled: tx.moved ?? tx.amount, from: tx.from, block: block.height }, 'lease settled: earned credits')
         else if (tx.type === 'settle' && tx.from === me) log.info({ lease: tx.leaseId, tasks: tx.tasks, settled: tx.moved ?? tx.amount, to: tx.to, block: block.height }, 'lease settled: paid credits')
         else if (tx.type === 'transfer' && tx.to === me) log.info({ credits: tx.amount, from: tx.from, block: block.height }, 'received a transfer')
       }

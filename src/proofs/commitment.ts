@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import type { CID } from 'multiformats/cid'
 import { encode } from './encoding.ts'
-import { cidSchema, uint } from './schema.ts'
+import { cidSchema, uint64 } from './schema.ts'
 
 export const ZERO_ROOT = new Uint8Array(32)
 
@@ -26,9 +26,9 @@ export const resultEntrySchema = z.object({
   out: cidSchema,
   /** Exit code; -1 when trapped, timed out or unable to run. */
   exit: z.number().int().min(-1).max(255),
-  /** CPU time billed, ms (at most the task's time limit): the lease's price applies to the sum. */
-  cpuMs: uint,
-  /** CID of the output manifest of the task's /out directory, when it wrote files. */
+  /** Fuel the run used (at most the task's limit): the lease's price applies to the sum. */
+  fuel: uint64,
+  /** CID of the output manifest of the task's /out directory, when it left files there. */
   files: cidSchema.optional()
 }).strict()
 export type ResultEntry = z.infer<typeof resultEntrySchema>

@@ -18,7 +18,7 @@
 import { z } from 'zod'
 import type { CID } from 'multiformats/cid'
 import { valueCid } from './encoding.ts'
-import { bytes, cidSchema, parseWith, peerIdSchema, signatureSchema, uint } from './schema.ts'
+import { bytes, cidSchema, parseWith, peerIdSchema, signatureSchema, uint, uint64 } from './schema.ts'
 import { assertSigned, signBody, type Signer } from './signing.ts'
 import { InvalidMessageError } from '../errors.ts'
 
@@ -35,7 +35,7 @@ export const leaseBodySchema = z.object({
   offerId: cidSchema,
   requester: peerIdSchema,
   worker: peerIdSchema,
-  /** Credits per CPU-second. */
+  /** Credits per gigafuel (10^9 fuel). */
   price: uint,
   /** Tasks the worker runs at once under this lease. */
   slots: z.number().int().min(1).max(MAX_LEASE_SLOTS),
@@ -45,6 +45,8 @@ export const leaseBodySchema = z.object({
   memoryMiB: z.number().int().min(1).max(4096),
   /** Wall-time limit of each task, ms. */
   maxTaskMs: z.number().int().min(1).max(24 * 60 * 60 * 1000),
+  /** Fuel limit of each task. */
+  maxTaskFuel: uint64,
   acceptedAt: uint,
   /** No task starts after this (ms since the epoch). */
   expiresAt: uint
@@ -66,7 +68,9 @@ export const checkpointBodySchema = z.object({
   count: uint,
   /** Head of the hash chain over those results. */
   root: bytes(32),
-  /** Credits due for them, cumulative. */
+  /** Fuel of those results, cumulative. */
+  fuel: uint64,
+  /** Credits due for them, cumulative: `ceil(price × fuel / 10^9)`. */
   amount: uint,
   at: uint
 }).strict()
@@ -90,6 +94,19 @@ export const ackBodySchema = z.object({
 export type AckBody = z.infer<typeof ackBodySchema>
 export const signedAckSchema = z.object({ body: ackBodySchema, sig: signatureSchema }).strict()
 export type SignedAck = z.infer<typeof signedAckSchema>
+
+/** Fuel a lease's price is quoted per: credits per 10^9 fuel (a gigafuel). */
+export const FUEL_PER_PRICE_UNIT = 1_000_000_000n
+
+/**
+ * Credits for `fuel` at `price` credits per gigafuel, rounded up: `ceil(price × fuel / 10^9)`,
+ * exact (bigint arithmetic), at most `Number.MAX_SAFE_INTEGER`. A checkpoint's `amount` is this
+ * of its `fuel` at the lease's price.
+ */
+export function creditsFor (price: number, fuel: bigint): number {
+  const credits = (BigInt(price) * fuel + FUEL_PER_PRICE_UNIT - 1n) / FUEL_PER_PRICE_UNIT
+  return credits > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(credits)
+}
 
 /** The id of a lease: CID of its body. */
 export function leaseId (body: LeaseBody): CID {

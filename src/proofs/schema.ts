@@ -9,6 +9,15 @@ import { InvalidMessageError } from '../errors.ts'
 /** A non-negative safe integer (amounts, heights, sizes, milliseconds since the epoch). */
 export const uint = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
 
+/** Largest unsigned 64-bit integer (fuel counts and limits). */
+export const MAX_UINT64 = 2n ** 64n - 1n
+
+/**
+ * An unsigned 64-bit integer (fuel), as a bigint. DAG-CBOR decodes one that fits a safe integer
+ * as a number and a larger one as a bigint; both encode to the same bytes, so both are accepted.
+ */
+export const uint64 = z.union([uint, z.bigint().nonnegative().max(MAX_UINT64)]).transform((v) => BigInt(v))
+
 /** A CID value as DAG-CBOR decodes it (tag 42). */
 export const cidSchema = z.custom<CID>((v) => CID.asCID(v) != null, { message: 'expected a CID' })
   .transform((v) => CID.asCID(v) as CID)

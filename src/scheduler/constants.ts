@@ -34,6 +34,8 @@ export const MAX_INPUT_BYTES = 256 * 1024 * 1024
 /** Largest output a worker returns (the executor's stdout cap is the same). */
 export const MAX_OUTPUT_BYTES = 16 * 1024 * 1024
 export const MAX_STDERR_BYTES = 1024 * 1024
+/** Largest tree of output files a requester accepts from one run (the executor's default /out cap). */
+export const MAX_OUTPUT_TREE_BYTES = 1024 * 1024 * 1024
 
 /** How long the requester collects bids before choosing (it stops earlier once it has enough). */
 export const BID_WINDOW_MS = 300

@@ -56,6 +56,15 @@ export class JobNotFoundError extends DepinError {
   }
 }
 
+/** A job (or a batch's task) has no output file at that path, or its files are no longer here. */
+export class OutputFileNotFoundError extends DepinError {
+  readonly path: string
+  constructor (id: string, path: string) {
+    super(`job ${id} has no output file ${JSON.stringify(path)}`, 'ERR_FILE_NOT_FOUND')
+    this.path = path
+  }
+}
+
 /** A bid or accept referred to an offer this node does not have (or no longer has). */
 export class UnknownOfferError extends DepinError {
   constructor (offerId: string) {

@@ -31,6 +31,10 @@ export interface ReplicaRecord {
   outputCid?: string
   exitCode?: number
   trap?: string
+  /** Fuel the run used (decimal). */
+  fuel?: string
+  /** CID of the manifest of the files the run left in /out. */
+  filesCid?: string
   cpuMs?: number
   wallMs?: number
   /** Whether this worker's output matched the accepted one. */
@@ -53,6 +57,10 @@ export interface RequestedJob {
   stderrCid?: string
   exitCode?: number
   trap?: string
+  /** Fuel the accepted run used (decimal). */
+  fuel?: string
+  /** CID of the manifest of the files the accepted run left in /out (pinned with them). */
+  filesCid?: string
   verified?: boolean
   cost?: number
   /** Spot-check this job (re-run it locally); absent: the node's spot-check rate decides. */
@@ -89,6 +97,10 @@ export interface BatchTaskRecord {
   stderrCid?: string
   exitCode?: number
   trap?: string
+  /** Fuel the accepted run used (decimal). */
+  fuel?: string
+  /** CID of the manifest of the files the accepted run left in /out (pinned with them). */
+  filesCid?: string
   verified?: boolean
   workers?: string[]
   cost?: number
@@ -103,6 +115,8 @@ export interface LeaseRecord {
   endedAt: number
   tasks: number
   refused: number
+  /** Fuel of the results returned (decimal). */
+  fuel?: string
   amount: number
   paid: number
   reason: string

@@ -8,18 +8,20 @@ import { randomBytes } from 'node:crypto'
 import { z } from 'zod'
 import type { CID } from 'multiformats/cid'
 import { rawCid, valueCid } from '../proofs/encoding.ts'
-import { bytes, cidSchema, parseWith, peerIdSchema, uint } from '../proofs/schema.ts'
+import { bytes, cidSchema, parseWith, peerIdSchema, uint, uint64 } from '../proofs/schema.ts'
 import {
   DEFAULT_DEADLINE_SLACK_MS, DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT_MS, MAX_BATCH_TASKS, MAX_INPUT_BYTES, MAX_MODULE_BYTES
 } from './constants.ts'
 import { InvalidJobError } from './errors.ts'
+import { encodeManifest, manifestCid, manifestOf, type FileManifest, type TreeFile } from './files/index.ts'
 import {
-  MAX_JOB_MEMORY_MIB, MAX_JOB_TIMEOUT_MS, MAX_REPLICAS, argsSchema, envSchema,
-  type Requirements, type TaskSpec
+  MAX_INPUT_FILES_BYTES, MAX_JOB_MEMORY_MIB, MAX_JOB_TIMEOUT_MS, MAX_REPLICAS, argsSchema, checkFuel, defaultFuel, envSchema,
+  taskFilesSchema, type Requirements, type TaskFiles, type TaskSpec
 } from './task.ts'
 
 export { MAX_JOB_MEMORY_MIB, MAX_JOB_TIMEOUT_MS, MAX_REPLICAS }
 
+/** Highest price a requester pays when it does not say, credits per gigafuel. */
 export const DEFAULT_MAX_PRICE = 10
 
 const common = {
@@ -34,8 +36,12 @@ const common = {
   timeoutMs: z.number().int().min(1).max(MAX_JOB_TIMEOUT_MS),
   replicas: z.number().int().min(1).max(MAX_REPLICAS),
   quorum: z.number().int().min(1).max(MAX_REPLICAS),
-  /** Highest price per CPU-second the requester pays. */
+  /** Highest price the requester pays, credits per gigafuel. */
   maxPrice: uint,
+  /** Fuel limit of each run. */
+  fuel: uint64,
+  /** Files under /in of every run (absent: /in is empty). */
+  files: taskFilesSchema.optional(),
   createdAt: uint,
   deadline: uint,
   /** When set, only these peers may run it. */
@@ -70,8 +76,19 @@ export interface PlacementInit {
   replicas?: number
   /** How many matching outputs make a result verified. @default majority of replicas */
   quorum?: number
-  /** Highest price per CPU-second. @default 10 */
+  /** Highest price, credits per gigafuel (10^9 fuel). @default 10 */
   maxPrice?: number
+  /**
+   * Fuel limit of each run (0..2^64-1): a run that reaches it stops with trap `out of fuel`, at
+   * the same point on every worker. @default 10^7 per ms of `timeoutMs` (`defaultFuel`)
+   */
+  fuel?: bigint | number
+  /**
+   * Files every run finds under /in, read-only: `{ path: 'photos/a.pgm', bytes }` is
+   * `/in/photos/a.pgm` (relative `/`-separated paths; see src/scheduler/files/paths.ts).
+   * At most `MAX_INPUT_FILES_BYTES` (1 GiB) in all. @default none
+   */
+  files?: TreeFile[]
   /** Absolute deadline (ms since the epoch). @default now + timeout + 60 s (a batch: more, see `createBatch`) */
   deadline?: number
   /** Only these peers may run it. */
@@ -108,9 +125,35 @@ export interface BatchInit extends PlacementInit {
   env?: Record<string, string>
 }
 
-type PlacementFields = Pick<JobBody, 'memoryMiB' | 'timeoutMs' | 'replicas' | 'quorum' | 'maxPrice' | 'createdAt' | 'deadline' | 'peers'>
+type PlacementFields = Pick<JobBody, 'memoryMiB' | 'timeoutMs' | 'replicas' | 'quorum' | 'maxPrice' | 'fuel' | 'files' | 'createdAt' | 'deadline' | 'peers'>
 
-function placementFields (init: PlacementInit, now: number, deadlineSlackMs: number): PlacementFields {
+/** The input tree of a job or batch, ready to pin: its manifest's bytes and CID, and the files. */
+export interface InputTree {
+  manifest: FileManifest
+  manifestBytes: Uint8Array
+  files: TreeFile[]
+  spec: TaskFiles
+}
+
+/**
+ * Builds the manifest of input files; throws `InvalidJobError` for files that are not
+ * `{ path, bytes }`, the path errors of the manifest (`InvalidPathError`, `DuplicatePathError`,
+ * `PathConflictError`, `TooManyEntriesError`), or a tree over `MAX_INPUT_FILES_BYTES`.
+ */
+export function inputTree (files: TreeFile[]): InputTree {
+  if (!Array.isArray(files)) throw new InvalidJobError('files must be an array of { path, bytes }')
+  let size = 0
+  for (const [i, f] of files.entries()) {
+    if (f === null || typeof f !== 'object' || !(f.bytes instanceof Uint8Array)) throw new InvalidJobError(`files[${i}] must be { path, bytes } with bytes a Uint8Array`)
+    size += f.bytes.byteLength
+  }
+  if (size > MAX_INPUT_FILES_BYTES) throw new InvalidJobError(`input files hold ${size} bytes, over the limit of ${MAX_INPUT_FILES_BYTES}`)
+  const manifest = manifestOf(files)
+  const manifestBytes = encodeManifest(manifest)
+  return { manifest, manifestBytes, files, spec: { cid: manifestCid(manifestBytes), manifestBytes: manifestBytes.byteLength, size } }
+}
+
+function placementFields (init: PlacementInit, now: number, deadlineSlackMs: number, tree?: InputTree): PlacementFields {
   const timeoutMs = init.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const replicas = init.replicas ?? 1
   return {
@@ -119,6 +162,8 @@ function placementFields (init: PlacementInit, now: number, deadlineSlackMs: num
     replicas,
     quorum: init.quorum ?? Math.floor(replicas / 2) + 1,
     maxPrice: init.maxPrice ?? DEFAULT_MAX_PRICE,
+    fuel: init.fuel != null ? checkFuel(init.fuel) : defaultFuel(typeof timeoutMs === 'number' && Number.isSafeInteger(timeoutMs) && timeoutMs > 0 ? timeoutMs : 1),
+    ...(tree != null ? { files: tree.spec } : {}),
     createdAt: now,
     deadline: init.deadline ?? now + timeoutMs + deadlineSlackMs,
     ...(init.peers != null && init.peers.length > 0 ? { peers: init.peers } : {})
@@ -130,11 +175,15 @@ function checkModule (module: unknown): asserts module is Uint8Array {
   if (module.byteLength > MAX_MODULE_BYTES) throw new InvalidJobError(`module is ${module.byteLength} bytes, over the limit of ${MAX_MODULE_BYTES}`)
 }
 
-/** Builds a job body; throws `InvalidJobError` naming what is wrong. */
-export function createJob (requester: string, init: JobInit, now = Date.now()): { body: JobBody, id: CID } {
+/**
+ * Builds a job body; throws `InvalidJobError` naming what is wrong (or a path error of `files`).
+ * `tree` is the job's input tree (when it has files), for the caller to pin.
+ */
+export function createJob (requester: string, init: JobInit, now = Date.now()): { body: JobBody, id: CID, tree?: InputTree } {
   checkModule(init.module)
   const input = init.input ?? new Uint8Array(0)
   if (!(input instanceof Uint8Array)) throw new InvalidJobError('input must be bytes')
+  const tree = init.files != null && init.files.length > 0 ? inputTree(init.files) : undefined
   const body = parseJobBody({
     v: 1,
     requester,
@@ -146,16 +195,16 @@ export function createJob (requester: string, init: JobInit, now = Date.now()): 
     inputBytes: input.byteLength,
     args: init.args ?? [],
     env: init.env ?? {},
-    ...placementFields(init, now, DEFAULT_DEADLINE_SLACK_MS)
+    ...placementFields(init, now, DEFAULT_DEADLINE_SLACK_MS, tree)
   })
-  return { body, id: valueCid(body) }
+  return { body, id: valueCid(body), ...(tree != null ? { tree } : {}) }
 }
 
 /**
  * Builds a batch body; throws `InvalidJobError` for a bad spec, no tasks, or too many. The
  * default deadline leaves room for the tasks to run one after another on a few workers.
  */
-export function createBatch (requester: string, init: BatchInit, now = Date.now()): { body: BatchBody, id: CID } {
+export function createBatch (requester: string, init: BatchInit, now = Date.now()): { body: BatchBody, id: CID, tree?: InputTree } {
   checkModule(init.module)
   if (!Array.isArray(init.tasks) || init.tasks.length === 0) throw new InvalidJobError('a batch needs at least one task')
   if (init.args != null) parse(argsSchema, init.args, 'batch args')
@@ -168,6 +217,7 @@ export function createBatch (requester: string, init: BatchInit, now = Date.now(
     if (task.args != null) parse(argsSchema, task.args, `task ${i} args`)
     if (task.env != null) parse(envSchema, task.env, `task ${i} env`)
   }
+  const tree = init.files != null && init.files.length > 0 ? inputTree(init.files) : undefined
   const timeoutMs = init.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const slack = DEFAULT_DEADLINE_SLACK_MS + Math.min(MAX_JOB_TIMEOUT_MS, Math.ceil(init.tasks.length / 4) * timeoutMs)
   const body = parse(batchBodySchema, {
@@ -178,9 +228,9 @@ export function createBatch (requester: string, init: BatchInit, now = Date.now(
     module: rawCid(init.module),
     moduleBytes: init.module.byteLength,
     tasks: init.tasks.length,
-    ...placementFields(init, now, slack)
+    ...placementFields(init, now, slack, tree)
   }, 'batch')
-  return { body, id: valueCid(body) }
+  return { body, id: valueCid(body), ...(tree != null ? { tree } : {}) }
 }
 
 function parse<T> (schema: z.ZodType<T>, value: unknown, what: string): T {
@@ -220,7 +270,9 @@ export function jobTaskSpec (id: CID, body: JobBody): TaskSpec {
     args: body.args,
     env: body.env,
     memoryMiB: body.memoryMiB,
-    timeoutMs: body.timeoutMs
+    timeoutMs: body.timeoutMs,
+    fuel: body.fuel,
+    ...(body.files != null ? { files: body.files } : {})
   }
 }
 
@@ -237,11 +289,13 @@ export function batchTaskSpec (id: CID, body: BatchBody, index: number, task: { 
     args: task.args ?? [],
     env: task.env ?? {},
     memoryMiB: body.memoryMiB,
-    timeoutMs: body.timeoutMs
+    timeoutMs: body.timeoutMs,
+    fuel: body.fuel,
+    ...(body.files != null ? { files: body.files } : {})
   }
 }
 
 /** What a job or batch needs of the leases its tasks go on. */
 export function requirementsOf (body: JobBody | BatchBody): Requirements {
-  return { memoryMiB: body.memoryMiB, timeoutMs: body.timeoutMs, maxPrice: body.maxPrice, ...(body.peers != null ? { peers: body.peers } : {}) }
+  return { memoryMiB: body.memoryMiB, timeoutMs: body.timeoutMs, fuel: body.fuel, maxPrice: body.maxPrice, ...(body.peers != null ? { peers: body.peers } : {}) }
 }

@@ -6,8 +6,9 @@
  */
 import { z } from 'zod'
 import { signedAckSchema, signedCheckpointSchema, leaseSchema } from '../proofs/lease.ts'
-import { bytes, cidSchema, parseWith, uint } from '../proofs/schema.ts'
+import { bytes, cidSchema, parseWith, uint, uint64 } from '../proofs/schema.ts'
 import { CHUNK_BYTES, INLINE_BYTES, MAX_STDERR_BYTES, MAX_OUTPUT_BYTES } from './constants.ts'
+import { MAX_MANIFEST_BYTES } from './files/constants.ts'
 import { errorFrameSchema } from './messages.ts'
 import { taskSpecSchema } from './task.ts'
 
@@ -31,8 +32,17 @@ export const resultFrameSchema = z.object({
   out: cidSchema,
   outBytes: uint.max(MAX_OUTPUT_BYTES),
   errBytes: uint.max(MAX_STDERR_BYTES),
+  /** Fuel the run used (at most the task's limit; what is billed). */
+  fuel: uint64,
+  /** CPU and wall time of the run, ms: information only. */
   cpuMs: uint,
   wallMs: uint,
+  /**
+   * CID (dag-cbor) of the manifest of the files the run left in /out, and the manifest's length;
+   * absent when it left none. The manifest and the files follow in `data` frames.
+   */
+  files: cidSchema.optional(),
+  filesBytes: uint.min(1).max(MAX_MANIFEST_BYTES).optional(),
   stdoutTruncated: z.boolean(),
   stderrTruncated: z.boolean(),
   /** stdout and stderr when they fit INLINE_BYTES; otherwise they follow in `data` frames. */
@@ -61,7 +71,7 @@ export const workerFrameSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('want'), cids: z.array(cidSchema).min(1).max(MAX_FRAME_ITEMS) }).strict(),
   z.object({ t: z.literal('running'), tasks: z.array(cidSchema).min(1).max(MAX_FRAME_ITEMS) }).strict(),
   z.object({ t: z.literal('results'), results: z.array(resultFrameSchema).min(1).max(MAX_FRAME_ITEMS) }).strict(),
-  z.object({ t: z.literal('data'), task: cidSchema, which: z.enum(['stdout', 'stderr']), data: chunk }).strict(),
+  z.object({ t: z.literal('data'), task: cidSchema, which: z.enum(['stdout', 'stderr', 'manifest', 'file']), data: chunk }).strict(),
   z.object({ t: z.literal('task-error'), task: cidSchema, code: z.string().max(64), message: z.string().max(500) }).strict(),
   z.object({ t: z.literal('checkpoint'), checkpoint: signedCheckpointSchema }).strict(),
   z.object({ t: z.literal('end'), code: z.string().max(64), message: z.string().max(500) }).strict(),

@@ -10,7 +10,7 @@ import { z } from 'zod'
 import type { CID } from 'multiformats/cid'
 import { valueCid } from '../proofs/encoding.ts'
 import { leaseBodySchema, leaseSchema, MAX_LEASE_SLOTS } from '../proofs/lease.ts'
-import { bytes, cidSchema, parseWith, peerIdSchema, signatureSchema, uint } from '../proofs/schema.ts'
+import { bytes, cidSchema, parseWith, peerIdSchema, signatureSchema, uint, uint64 } from '../proofs/schema.ts'
 import { assertSigned, signBody, type Signer } from '../proofs/signing.ts'
 import { BID_DOMAIN, DECLINE_DOMAIN, MAX_LEASE_DURATION_MS, OFFER_DOMAIN } from './constants.ts'
 import { DECLINE_REASONS } from './errors.ts'
@@ -26,7 +26,9 @@ export const offerBodySchema = z.object({
   memoryMiB: z.number().int().min(1).max(MAX_JOB_MEMORY_MIB),
   /** Wall-time limit of each task, ms. */
   maxTaskMs: z.number().int().min(1).max(MAX_JOB_TIMEOUT_MS),
-  /** Highest price, credits per CPU-second. */
+  /** Fuel limit of each task (what one task can cost is this fuel at the lease's price). */
+  maxTaskFuel: uint64,
+  /** Highest price, credits per gigafuel (10^9 fuel). */
   maxPrice: uint,
   /** Tasks the requester would like to run at once. */
   slots: z.number().int().min(1).max(MAX_LEASE_SLOTS),
@@ -49,7 +51,7 @@ export const bidBodySchema = z.object({
   offerId: cidSchema,
   worker: peerIdSchema,
   requester: peerIdSchema,
-  /** Credits per CPU-second, at most the offer's `maxPrice`. */
+  /** Credits per gigafuel, at most the offer's `maxPrice`. */
   price: uint,
   /** Slots granted, at most the offer's. */
   slots: z.number().int().min(1).max(MAX_LEASE_SLOTS),

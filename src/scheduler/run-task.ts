@@ -6,7 +6,7 @@
  * stopping, the run was aborted) says nothing about the task and is thrown.
  */
 import type { CID } from 'multiformats/cid'
-import type { ExecResult, Executor } from './executor/index.ts'
+import type { ExecResult, Executor, InputFile } from './executor/index.ts'
 import { InvalidModuleError, MemoryLimitError, ModuleCidMismatchError } from './executor/index.ts'
 import { taskSeed, type TaskSpec } from './task.ts'
 
@@ -17,7 +17,12 @@ export function isModuleFault (err: unknown): boolean {
   return err instanceof InvalidModuleError || err instanceof MemoryLimitError || err instanceof ModuleCidMismatchError
 }
 
-export async function runTask (executor: Executor, spec: TaskSpec, id: CID, module: Uint8Array, stdin: Uint8Array, signal?: AbortSignal): Promise<TaskOutcome> {
+/**
+ * Runs a task: its module, stdin and input files (the files of `spec.files`' manifest, already
+ * fetched and checked), under its memory, time and fuel limits and with its seed. A run the
+ * executor did not count fuel for (a timeout, a crash) reports fuel 0: it is not billed.
+ */
+export async function runTask (executor: Executor, spec: TaskSpec, id: CID, module: Uint8Array, stdin: Uint8Array, files?: InputFile[], signal?: AbortSignal): Promise<TaskOutcome> {
   try {
     const result = await executor.run({
       moduleCid: spec.module,
@@ -27,9 +32,12 @@ export async function runTask (executor: Executor, spec: TaskSpec, id: CID, modu
       env: spec.env,
       memoryMiB: spec.memoryMiB,
       timeoutMs: spec.timeoutMs,
-      seed: taskSeed(id)
+      seed: taskSeed(id),
+      fuel: spec.fuel,
+      ...(files != null && files.length > 0 ? { files } : {})
     }, { signal })
-    return { ...result, exitCode: Math.max(-1, Math.min(255, result.exitCode)), trap: result.trap?.slice(0, 512) }
+    const fuel = result.fuel == null ? 0n : result.fuel > spec.fuel ? spec.fuel : result.fuel
+    return { ...result, exitCode: Math.max(-1, Math.min(255, result.exitCode)), trap: result.trap?.slice(0, 512), fuel }
   } catch (err) {
     if (!isModuleFault(err)) throw err
     const e = err as Error
@@ -41,7 +49,8 @@ export async function runTask (executor: Executor, spec: TaskSpec, id: CID, modu
       stdoutTruncated: false,
       stderrTruncated: false,
       wallMs: 0,
-      cpuMs: 0
+      cpuMs: 0,
+      fuel: 0n
     }
   }
 }

@@ -20,8 +20,10 @@ import { createBatch, createJob, type BatchInit, type JobInit } from './job.ts'
 import { offerId, parseNegotiateRequest, parseSignedOffer, type Accept, type NegotiateResponse, type SignedOffer } from './messages.ts'
 import { Reputation } from './reputation.ts'
 import { RequesterService, type LeaseInfo } from './requester/service.ts'
-import { JobHandle, toResult, type JobProgress, type JobResult } from './requester/jobs.ts'
-import { BatchHandle, summary, type BatchProgress, type BatchResult, type BatchTaskResult } from './requester/batches.ts'
+import { JobHandle, type JobProgress, type JobResult } from './requester/jobs.ts'
+import { BatchHandle, type BatchProgress, type BatchResult, type BatchTaskResult } from './requester/batches.ts'
+import { loadTreeFiles, pinInputTree, type OutputFileInfo } from './requester/trees.ts'
+import { JobViews, type JobSummary } from './views.ts'
 import { WorkerService } from './worker/service.ts'
 import type { LeaseSummary } from './worker/lease-server.ts'
 import { closeServed, nextFrameOrEnd } from './served.ts'
@@ -85,26 +87,6 @@ export interface BatchSubmitOptions {
 }
 
 /** One line of `node.jobs()`. */
-export interface JobSummary {
-  id: string
-  /** requester: this node submitted the job or batch; worker: a lease this node served. */
-  role: 'requester' | 'worker'
-  kind: 'job' | 'batch' | 'lease'
-  status: string
-  createdAt: number
-  updatedAt?: number
-  requester: string
-  workers: string[]
-  exitCode?: number
-  verified?: boolean
-  cost?: number
-  error?: string
-  /** Batches: tasks, and how many ended; leases: tasks run. */
-  tasks?: number
-  done?: number
-  /** Worker role: credits claimed and acknowledged on the lease. */
-  earned?: number
-}
 
 export interface SchedulerEvents {
   'job:progress': CustomEvent<JobProgress>
@@ -119,6 +101,8 @@ export interface SchedulerEvents {
   'task:finished': CustomEvent<{ leaseId: string, taskId: string, exitCode: number, wallMs: number }>
 }
 
+export type { JobSummary }
+
 export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
   private readonly c: SchedulerComponents
   readonly blobs: BlobStore
@@ -126,6 +110,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
   readonly reputation = new Reputation()
   readonly worker: WorkerService
   readonly requester: RequesterService
+  private readonly views: JobViews
   private readonly seenOffers = new Map<string, number>()
   private started = false
 
@@ -167,10 +152,12 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       runLocally: async (work) => {
         const module = await this.blobs.get(work.spec.module)
         const stdin = work.stdin ?? await this.blobs.get(work.spec.input)
-        if (module == null || stdin == null) throw new DepinError('the task\'s module or input is no longer here', 'ERR_BLOB_MISSING')
-        return await runTask(components.executor, work.spec, work.id, module, stdin)
+        const files = work.spec.files != null ? await loadTreeFiles(this.blobs, work.spec.files.cid) : []
+        if (module == null || stdin == null || files == null) throw new DepinError('the task\'s module, input or input files are no longer here', 'ERR_BLOB_MISSING')
+        return await runTask(components.executor, work.spec, work.id, module, stdin, files)
       }
     })
+    this.views = new JobViews({ records: this.records, blobs: this.blobs, jobs: this.requester.jobs, batches: this.requester.batches })
     this.requester.addEventListener('progress', (evt) => { this.safeDispatchEvent('job:progress', { detail: evt.detail }) })
     this.requester.addEventListener('lease:offered', (evt) => { this.safeDispatchEvent('lease:offered', { detail: evt.detail }) })
     this.requester.addEventListener('lease:opened', (evt) => { this.safeDispatchEvent('lease:opened', { detail: evt.detail }) })
@@ -221,10 +208,11 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
   /** Builds a job, pins its blobs and starts placing it. */
   async submit (init: JobInit, options: SubmitOptions = {}): Promise<JobHandle> {
     this.assertStarted()
-    const { body, id } = createJob(this.c.signer.peerId, init)
+    const { body, id, tree } = createJob(this.c.signer.peerId, init)
     const input = init.input ?? new Uint8Array(0)
     await this.blobs.pinMany([{ bytes: init.module, cid: body.module }, { bytes: input, cid: body.input }])
-    const handle = await this.requester.jobs.submit(body, id, input, { spotCheck: options.spotCheck, onProgress: options.onProgress })
+    const treeRef = tree != null ? await pinInputTree(this.blobs, tree) : undefined
+    const handle = await this.requester.jobs.submit(body, id, input, { spotCheck: options.spotCheck, onProgress: options.onProgress, ...(treeRef != null ? { tree: treeRef } : {}) })
     if (options.signal != null) {
       if (options.signal.aborted) handle.cancel()
       else options.signal.addEventListener('abort', () => { handle.cancel() }, { once: true })
@@ -235,10 +223,11 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
   /** Builds a batch, pins its module and inputs, records its tasks and starts placing them. */
   async submitBatch (init: BatchInit, options: BatchSubmitOptions = {}): Promise<BatchHandle> {
     this.assertStarted()
-    const { body, id } = createBatch(this.c.signer.peerId, init)
+    const { body, id, tree } = createBatch(this.c.signer.peerId, init)
     await this.blobs.pin(init.module, body.module)
+    const treeRef = tree != null ? await pinInputTree(this.blobs, tree) : undefined
     const tasks = init.args == null && init.env == null ? init.tasks : init.tasks.map((t) => ({ ...t, args: t.args ?? init.args, env: t.env ?? init.env }))
-    const handle = await this.requester.batches.submit(body, id, tasks, { spotCheck: options.spotCheck })
+    const handle = await this.requester.batches.submit(body, id, tasks, { spotCheck: options.spotCheck, ...(treeRef != null ? { tree: treeRef } : {}) })
     if (options.onProgress != null) {
       const onProgress = options.onProgress
       handle.addEventListener('progress', (evt) => { onProgress(evt.detail) })
@@ -278,74 +267,33 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
   }
 
   /** Jobs and batches this node requested and leases it served, newest first. */
-  async jobs (): Promise<JobSummary[]> {
-    const out: JobSummary[] = []
-    for await (const stored of this.records.allRequested()) {
-      const r = this.requester.jobs.liveRecord(stored.id) ?? stored
-      out.push(requestedSummary(r))
-    }
-    for await (const b of this.records.allBatches()) {
-      out.push({
-        id: b.id, role: 'requester', kind: 'batch', status: b.status, createdAt: b.createdAt, updatedAt: b.updatedAt, requester: b.body.requester,
-        workers: [], cost: b.cost, tasks: b.body.tasks, done: b.done, ...(b.failed > 0 ? { error: `${b.failed} task(s) not completed` } : {})
-      })
-    }
-    for await (const l of this.records.allLeases()) out.push(leaseSummary(l))
-    return out.sort((a, b) => b.createdAt - a.createdAt)
-  }
+  async jobs (): Promise<JobSummary[]> { return await this.views.jobs() }
 
-  /** One requested job's result as far as known (output loaded from the blob store). */
-  async job (id: string): Promise<JobResult> {
-    const record = this.requester.jobs.liveRecord(id) ?? await this.records.getRequested(id)
-    if (record == null) throw new JobNotFoundError(id)
-    const stdout = record.outputCid != null ? (await this.blobs.get(CID.parse(record.outputCid))) ?? new Uint8Array(0) : new Uint8Array(0)
-    const stderr = record.stderrCid != null ? (await this.blobs.get(CID.parse(record.stderrCid))) ?? new Uint8Array(0) : new Uint8Array(0)
-    return toResult(record, stdout, stderr)
-  }
+  /** One requested job's result as far as known (output and file list loaded from the blob store). */
+  async job (id: string): Promise<JobResult> { return await this.views.job(id) }
 
   /** The raw record of a requested job (for the API's details). */
-  async record (id: string): Promise<RequestedJob> {
-    const record = this.requester.jobs.liveRecord(id) ?? await this.records.getRequested(id)
-    if (record == null) throw new JobNotFoundError(id)
-    return record
-  }
+  async record (id: string): Promise<RequestedJob> { return await this.views.record(id) }
 
   /** A batch's summary. */
-  async batch (id: string): Promise<BatchResult> {
-    const record = this.requester.batches.liveRecord(id) ?? await this.records.getBatch(id)
-    if (record == null) throw new BatchNotFoundError(id)
-    return summary(record)
-  }
+  async batch (id: string): Promise<BatchResult> { return await this.views.batch(id) }
 
   /** The handle of a batch running here (for its events), if it runs here. */
   batchHandle (id: string): BatchHandle | undefined {
     return this.requester.batches.handle(id)
   }
 
-  /**
-   * A batch's task records in index order, from `from` on, at most `limit`, as current as the
-   * batch (finished tasks not yet written to disk included).
-   */
-  async batchTasks (id: string, from = 0, limit = 1000): Promise<BatchTaskRecord[]> {
-    if (this.requester.batches.liveRecord(id) == null && await this.records.getBatch(id) == null) throw new BatchNotFoundError(id)
-    const recent = new Map(this.requester.batches.unwritten(id).map((t) => [t.index, t]))
-    const out: BatchTaskRecord[] = []
-    for await (const task of this.records.batchTasksOf(id)) {
-      if (task.index < from) continue
-      out.push(recent.get(task.index) ?? task)
-      if (out.length >= limit) break
-    }
-    return out
-  }
+  /** A batch's task records in index order (see `JobViews.batchTasks`). */
+  async batchTasks (id: string, from = 0, limit = 1000): Promise<BatchTaskRecord[]> { return await this.views.batchTasks(id, from, limit) }
 
   /** Whether a job or batch has ended (false while it runs here, or was left unfinished). */
-  async isFinal (id: string): Promise<boolean> {
-    const job = await this.records.getRequested(id)
-    if (job != null) return FINAL_STATUSES.has(job.status)
-    const batch = await this.records.getBatch(id)
-    if (batch == null) throw new JobNotFoundError(id)
-    return batch.status !== 'running'
-  }
+  async isFinal (id: string): Promise<boolean> { return await this.views.isFinal(id) }
+
+  /** One output file of a job by its path under /out (see `JobViews.jobFile`). */
+  async jobFile (id: string, path: string): Promise<{ info: OutputFileInfo, bytes: Uint8Array }> { return await this.views.jobFile(id, path) }
+
+  /** One output file of a batch's task (see `JobViews.batchTaskFile`). */
+  async batchTaskFile (id: string, index: number, path: string): Promise<{ info: OutputFileInfo, bytes: Uint8Array }> { return await this.views.batchTaskFile(id, index, path) }
 
   /** The leases this node holds as requester. */
   leases (): LeaseInfo[] {
@@ -440,37 +388,4 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
 
 function encodeOffer (offer: SignedOffer): Uint8Array {
   return encode(offer)
-}
-
-function requestedSummary (r: RequestedJob): JobSummary {
-  return {
-    id: r.id,
-    role: 'requester',
-    kind: 'job',
-    status: r.status,
-    createdAt: r.createdAt,
-    updatedAt: r.updatedAt,
-    requester: r.body.requester,
-    workers: r.replicas.filter((x) => x.status !== 'failed').map((x) => x.worker),
-    exitCode: r.exitCode,
-    verified: r.verified,
-    cost: r.cost,
-    error: r.error?.message
-  }
-}
-
-function leaseSummary (l: LeaseRecord): JobSummary {
-  return {
-    id: l.leaseId,
-    role: 'worker',
-    kind: 'lease',
-    // A lease the requester closed or that expired ended normally; anything else says why it broke.
-    status: l.reason === 'closed' || l.reason === 'ERR_LEASE_EXPIRED' ? 'done' : l.reason,
-    createdAt: l.startedAt,
-    updatedAt: l.endedAt,
-    requester: l.requester,
-    workers: [],
-    tasks: l.tasks,
-    earned: l.paid
-  }
 }

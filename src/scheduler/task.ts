@@ -5,14 +5,17 @@
  * share it, and its executor seed derives from it (the same random bytes everywhere).
  *
  * Jobs and batches are what users submit; both become tasks. Money: a lease's price is credits
- * per CPU-second; what a lease costs is `ceil(price × (CPU ms of its charged tasks) / 1000)`,
- * rounded up once per lease, at most its cap.
+ * per gigafuel (10^9 units of fuel, the deterministic count of work the metering executor makes:
+ * docs/protocol.md, "Fuel"); what a lease costs is `ceil(price × (fuel of its charged tasks) /
+ * 10^9)`, rounded up once per lease, at most its cap. CPU time is reported, never billed.
  */
 import { z } from 'zod'
 import type { CID } from 'multiformats/cid'
 import { sha256, valueCid } from '../proofs/encoding.ts'
-import { bytes, cidSchema, parseWith, uint } from '../proofs/schema.ts'
+import { creditsFor, FUEL_PER_PRICE_UNIT } from '../proofs/lease.ts'
+import { bytes, cidSchema, MAX_UINT64, parseWith, uint, uint64 } from '../proofs/schema.ts'
 import { MAX_INPUT_BYTES, MAX_MODULE_BYTES } from './constants.ts'
+import { MAX_MANIFEST_BYTES } from './files/constants.ts'
 import { InvalidJobError } from './errors.ts'
 
 /** Limits a task may ask for. */
@@ -22,6 +25,25 @@ export const MAX_REPLICAS = 16
 export const MAX_ARGS = 256
 export const MAX_ARG_CHARS = 4096
 export const MAX_ENV = 128
+/** Most bytes of input files one task may carry (they are held in the worker's memory while it runs). */
+export const MAX_INPUT_FILES_BYTES = 1024 * 1024 * 1024
+/**
+ * Fuel limit of a task that does not set one: this much per ms of its timeout (10 gigafuel per
+ * second, faster than this machine runs most programs), so the clock usually stops a runaway
+ * program first and the limit only keeps a task's cost bounded. See `defaultFuel`.
+ */
+export const DEFAULT_FUEL_PER_MS = 10_000_000n
+
+/** The input files of a task: their manifest by CID, its encoded length and the files' total size. */
+export const taskFilesSchema = z.object({
+  /** CID (dag-cbor) of the manifest of the tree under /in (src/scheduler/files/manifest.ts). */
+  cid: cidSchema,
+  /** Length of the manifest's encoding, bytes. */
+  manifestBytes: uint.min(1).max(MAX_MANIFEST_BYTES),
+  /** Sum of the files' sizes, bytes. */
+  size: uint.max(MAX_INPUT_FILES_BYTES)
+}).strict()
+export type TaskFiles = z.infer<typeof taskFilesSchema>
 
 export const argsSchema = z.array(z.string().max(MAX_ARG_CHARS).refine((a) => !a.includes('\0'), 'no NUL in args')).max(MAX_ARGS)
 export const envSchema = z.record(z.string().min(1).max(256).regex(/^[^=\0]+$/), z.string().max(MAX_ARG_CHARS).refine((v) => !v.includes('\0'), 'no NUL in env values'))
@@ -39,7 +61,11 @@ export const taskSpecSchema = z.object({
   args: argsSchema,
   env: envSchema,
   memoryMiB: z.number().int().min(1).max(MAX_JOB_MEMORY_MIB),
-  timeoutMs: z.number().int().min(1).max(MAX_JOB_TIMEOUT_MS)
+  timeoutMs: z.number().int().min(1).max(MAX_JOB_TIMEOUT_MS),
+  /** Fuel limit: the run stops with trap `out of fuel` at exactly this count on every worker. */
+  fuel: uint64,
+  /** Files under /in (absent: /in is empty). */
+  files: taskFilesSchema.optional()
 }).strict()
 /** What to run: the identity of a task. */
 export type TaskSpec = z.infer<typeof taskSpecSchema>
@@ -58,21 +84,25 @@ export function taskSeed (id: CID): Uint8Array {
   return sha256(id.bytes)
 }
 
-/** The most one run of a task can cost at a price (credits per CPU-second). */
-export function maxTaskCost (timeoutMs: number, price: number): number {
-  return Math.ceil(price * timeoutMs / 1000)
+/** The fuel limit of a task that sets none: `DEFAULT_FUEL_PER_MS` per ms of its timeout. */
+export function defaultFuel (timeoutMs: number): bigint {
+  return BigInt(timeoutMs) * DEFAULT_FUEL_PER_MS
 }
 
-/** Credits for `cpuMs` of CPU time at `price` credits per CPU-second, rounded up (once per lease). */
-export function creditsFor (price: number, cpuMs: number): number {
-  return Math.ceil(price * cpuMs / 1000)
+export { creditsFor, FUEL_PER_PRICE_UNIT }
+
+/** The most one run of a task can cost at a price: its whole fuel limit. */
+export function maxTaskCost (fuel: bigint, price: number): number {
+  return creditsFor(price, fuel)
 }
 
 /** What placing a task needs from a lease: the terms a lease offer asks for. */
 export interface Requirements {
   memoryMiB: number
   timeoutMs: number
-  /** Highest price, credits per CPU-second. */
+  /** Fuel limit of each task. */
+  fuel: bigint
+  /** Highest price, credits per gigafuel. */
   maxPrice: number
   /** When set, only these peers may run it. */
   peers?: string[]
@@ -80,7 +110,16 @@ export interface Requirements {
 
 /** A key grouping tasks that can share the same leases. */
 export function requirementsKey (r: Requirements): string {
-  return `${r.memoryMiB}/${r.timeoutMs}/${r.maxPrice}/${r.peers?.slice().sort().join(',') ?? '*'}`
+  return `${r.memoryMiB}/${r.timeoutMs}/${r.fuel}/${r.maxPrice}/${r.peers?.slice().sort().join(',') ?? '*'}`
+}
+
+/** Throws `InvalidJobError` unless `value` is a fuel limit (an integer in 0..2^64-1, as a bigint or a safe number). */
+export function checkFuel (value: unknown, name = 'fuel'): bigint {
+  const fuel = typeof value === 'number' && Number.isSafeInteger(value) ? BigInt(value) : value
+  if (typeof fuel !== 'bigint' || fuel < 0n || fuel > MAX_UINT64) {
+    throw new InvalidJobError(`${name} must be an integer in 0..2^64-1, got ${String(value)}`)
+  }
+  return fuel
 }
 
 /** Throws `InvalidJobError` unless a number is an integer within bounds. */

@@ -11,19 +11,19 @@ import { creditsFor } from '../task.ts'
 
 type Decision = 'pending' | 'charged' | 'refused'
 
-interface Entry { task: CID, cpuMs: number, decision: Decision }
+interface Entry { task: CID, fuel: bigint, decision: Decision }
 
 /** The chain state after `count` results: the checkpoint of that length must match it. */
-interface Point { count: number, root: Uint8Array, cpuMs: number }
+interface Point { count: number, root: Uint8Array, fuel: bigint }
 
 export class LeaseAccount {
   readonly price: number
   private readonly chain = new ResultChain()
-  private cpuMsTotal = 0
+  private fuelTotal = 0n
   private readonly entries: Entry[] = []
   private readonly byTask = new Map<string, number[]>()
   /** Chain states the next checkpoints may name (trimmed as checkpoints arrive). */
-  private points: Point[] = [{ count: 0, root: this.chain.root, cpuMs: 0 }]
+  private points: Point[] = [{ count: 0, root: this.chain.root, fuel: 0n }]
   private last = { seq: 0, count: 0, amount: 0 }
 
   constructor (price: number) {
@@ -33,8 +33,11 @@ export class LeaseAccount {
   /** Results received. */
   get count (): number { return this.chain.count }
 
+  /** Fuel of everything received so far. */
+  get fuel (): bigint { return this.fuelTotal }
+
   /** Credits the worker may claim for everything received so far. */
-  get claimable (): number { return creditsFor(this.price, this.cpuMsTotal) }
+  get claimable (): number { return creditsFor(this.price, this.fuelTotal) }
 
   /** The last checkpoint accepted. */
   get lastCheckpoint (): { seq: number, count: number, amount: number } { return this.last }
@@ -42,13 +45,13 @@ export class LeaseAccount {
   /** Adds a received result (in the order received). */
   add (entry: ResultEntry): void {
     this.chain.add(entry)
-    this.cpuMsTotal += entry.cpuMs
+    this.fuelTotal += entry.fuel
     const task = entry.task.toString()
     const positions = this.byTask.get(task) ?? []
     positions.push(this.entries.length)
     this.byTask.set(task, positions)
-    this.entries.push({ task: entry.task, cpuMs: entry.cpuMs, decision: 'pending' })
-    this.points.push({ count: this.chain.count, root: this.chain.root, cpuMs: this.cpuMsTotal })
+    this.entries.push({ task: entry.task, fuel: entry.fuel, decision: 'pending' })
+    this.points.push({ count: this.chain.count, root: this.chain.root, fuel: this.fuelTotal })
   }
 
   /** Records whether a task's result on this lease is paid for. */
@@ -66,22 +69,22 @@ export class LeaseAccount {
   }
 
   /**
-   * What the requester pays through result `count`: its charged tasks' CPU time at the price,
+   * What the requester pays through result `count`: its charged tasks' fuel at the price,
    * rounded up once; how many are refused; and the refused tasks from result `since` on.
    */
   paidThrough (count: number, since = 0): { paid: number, refused: number, refusedTasks: CID[] } {
-    let cpuMs = 0
+    let fuel = 0n
     let refused = 0
     const refusedTasks: CID[] = []
     for (let i = 0; i < count; i++) {
       const e = this.entries[i]
-      if (e.decision === 'charged') cpuMs += e.cpuMs
+      if (e.decision === 'charged') fuel += e.fuel
       else if (e.decision === 'refused') {
         refused++
         if (i >= since) refusedTasks.push(e.task)
       }
     }
-    return { paid: creditsFor(this.price, cpuMs), refused, refusedTasks }
+    return { paid: creditsFor(this.price, fuel), refused, refusedTasks }
   }
 
   /**
@@ -97,7 +100,8 @@ export class LeaseAccount {
     if (point == null || !sameBytes(point.root, cp.root)) {
       throw new CheckpointError(`checkpoint ${cp.seq} commits to results this requester did not receive`, 'ERR_CHECKPOINT_MISMATCH')
     }
-    const due = creditsFor(this.price, point.cpuMs)
+    if (cp.fuel !== point.fuel) throw new CheckpointError(`checkpoint ${cp.seq} claims ${cp.fuel} fuel, the results used ${point.fuel}`, 'ERR_CHECKPOINT_MISMATCH')
+    const due = creditsFor(this.price, point.fuel)
     if (cp.amount !== due) throw new CheckpointError(`checkpoint ${cp.seq} claims ${cp.amount} credits, the results are worth ${due}`, 'ERR_CHECKPOINT_MISMATCH')
     this.last = { seq: cp.seq, count: cp.count, amount: cp.amount }
     this.points = this.points.filter((p) => p.count >= cp.count)

@@ -13,7 +13,8 @@ import { batchTaskSpec, requirementsOf, type BatchBody, type BatchTaskInit } fro
 import { FINAL_STATUSES, type BatchRecord, type BatchTaskRecord, type JobError, type JobStatus, type JobStore } from '../job-store.ts'
 import { requirementsKey, taskId, type Requirements } from '../task.ts'
 import type { Dispatcher } from './dispatcher.ts'
-import type { TaskVerdict, TaskWork } from './types.ts'
+import { loadInputTreeRef, pinOutputTree, type OutputFileInfo } from './trees.ts'
+import type { InputTreeRef, OutputTree, TaskVerdict, TaskWork } from './types.ts'
 
 const log = logger('depin:requester:batch')
 
@@ -43,6 +44,12 @@ export interface BatchTaskResult {
   exitCode?: number
   trap?: string
   outputCid?: string
+  /** Fuel the accepted run used (decimal). */
+  fuel?: string
+  /** CID of the manifest of the files the accepted run left in /out (absent: none). */
+  filesCid?: string
+  /** Those files (bytes: `node.batchTaskFile(batchId, index, path)`). */
+  files?: OutputFileInfo[]
   verified: boolean
   workers: string[]
   cost: number
@@ -106,6 +113,8 @@ interface Run {
   handle: BatchHandle
   result: PromiseWithResolvers<BatchResult>
   requirements: Requirements
+  /** The batch's input tree (every task's /in), when it has files. */
+  tree?: InputTreeRef
   /** Task records not yet given to the dispatcher, and the inputs the caller handed us for them. */
   waiting: BatchTaskRecord[]
   inputs?: Map<number, Uint8Array>
@@ -115,6 +124,8 @@ interface Run {
   /** Finished task records not yet confirmed on disk (readers merge them with the stored ones). */
   unwritten: Map<number, BatchTaskRecord>
   outputs: Array<{ bytes: Uint8Array, cid?: CID }>
+  /** Output trees waiting to be pinned with the next flush. */
+  trees: OutputTree[]
   flushTimer?: ReturnType<typeof setTimeout>
   flushing: Promise<void>
   cancelled: boolean
@@ -130,7 +141,7 @@ export class Batches {
   }
 
   /** Pins the inputs, records the batch and its tasks, and starts placing them. */
-  async submit (body: BatchBody, id: CID, tasks: BatchTaskInit[], options: { spotCheck?: boolean } = {}): Promise<BatchHandle> {
+  async submit (body: BatchBody, id: CID, tasks: BatchTaskInit[], options: { spotCheck?: boolean, tree?: InputTreeRef } = {}): Promise<BatchHandle> {
     const records: BatchTaskRecord[] = []
     const inputs = new Map<number, Uint8Array>()
     for (let start = 0; start < tasks.length; start += PIN_CHUNK) {
@@ -154,7 +165,7 @@ export class Batches {
     const now = Date.now()
     const record: BatchRecord = { id: id.toString(), body, status: 'running', createdAt: now, updatedAt: now, done: 0, failed: 0, verified: 0, cost: 0, ...(options.spotCheck != null ? { spotCheck: options.spotCheck } : {}) }
     await this.c.records.putBatch(record)
-    return this.start(record, records, inputs)
+    return this.start(record, records, inputs, options.tree)
   }
 
   /** Resumes the batches a previous run left unfinished. */
@@ -164,7 +175,9 @@ export class Batches {
       if (record.status !== 'running') continue
       const waiting: BatchTaskRecord[] = []
       for await (const task of this.c.records.batchTasksOf(record.id)) if (!FINAL_STATUSES.has(task.status)) waiting.push(task)
-      this.start(record, waiting)
+      // (input files that are gone fail the tasks when they are fed)
+      const tree = record.body.files != null ? await loadInputTreeRef(this.c.blobs, record.body.files).catch(() => undefined) : undefined
+      this.start(record, waiting, undefined, tree)
     }
   }
 
@@ -203,12 +216,12 @@ export class Batches {
     this.runs.clear()
   }
 
-  private start (record: BatchRecord, waiting: BatchTaskRecord[], inputs?: Map<number, Uint8Array>): BatchHandle {
+  private start (record: BatchRecord, waiting: BatchTaskRecord[], inputs?: Map<number, Uint8Array>, tree?: InputTreeRef): BatchHandle {
     const result = Promise.withResolvers<BatchResult>()
     const handle = new BatchHandle(record.id, record.body.tasks, result.promise, () => { this.cancel(record.id) })
     const run: Run = {
-      record, handle, result, requirements: requirementsOf(record.body), waiting, inputs, inFlight: new Map(), feeding: false,
-      dirty: [], unwritten: new Map(), outputs: [], flushing: Promise.resolve(), cancelled: false
+      record, handle, result, requirements: requirementsOf(record.body), ...(tree != null ? { tree } : {}), waiting, inputs, inFlight: new Map(), feeding: false,
+      dirty: [], unwritten: new Map(), outputs: [], trees: [], flushing: Promise.resolve(), cancelled: false
     }
     this.runs.set(record.id, run)
     if (waiting.length === 0) void this.complete(run)
@@ -226,6 +239,10 @@ export class Batches {
       const classKey = requirementsKey(run.requirements)
       while (run.waiting.length > 0 && run.inFlight.size < MAX_IN_FLIGHT && !run.cancelled && !this.stopping) {
         const task = run.waiting.shift() as BatchTaskRecord
+        if (body.files != null && run.tree == null) {
+          this.finish(run, task, { status: 'failed', verified: false, replicas: [], agreeing: [], cost: 0, error: { code: 'ERR_BLOB_MISSING', message: 'the batch\'s input files are no longer here' } })
+          continue
+        }
         const spec = batchTaskSpec(id, body, task.index, task)
         const tid = taskId(spec)
         let stdin: Uint8Array | undefined
@@ -242,6 +259,7 @@ export class Batches {
           idText: tid.toString(),
           spec,
           ...(stdin != null ? { stdin } : {}),
+          ...(run.tree != null ? { inputTree: run.tree } : {}),
           requirements: run.requirements,
           classKey,
           replicas: body.replicas,
@@ -274,11 +292,13 @@ export class Batches {
       verified: verdict.verified,
       workers: verdict.agreeing.length > 0 ? verdict.agreeing : verdict.replicas.map((r) => r.worker),
       cost: verdict.cost,
-      ...(output != null ? { outputCid: output.outputCid.toString(), exitCode: output.exitCode, trap: output.trap } : {}),
+      ...(output != null ? { outputCid: output.outputCid.toString(), exitCode: output.exitCode, trap: output.trap, fuel: output.fuel.toString() } : {}),
+      ...(output?.files != null ? { filesCid: output.files.cid.toString() } : {}),
       ...(verdict.error != null ? { error: verdict.error } : {})
     })
     if (output != null) {
       run.outputs.push({ bytes: output.stdout, cid: output.outputCid }, { bytes: output.stderr })
+      if (output.files != null) run.trees.push(output.files)
     }
     const r = run.record
     r.done++
@@ -290,7 +310,9 @@ export class Batches {
     run.handle.safeDispatchEvent('task', {
       detail: {
         batchId: r.id, index: task.index, name: task.name, status: verdict.status, exitCode: output?.exitCode, trap: output?.trap,
-        outputCid: task.outputCid, verified: verdict.verified, workers: task.workers ?? [], cost: verdict.cost, error: verdict.error,
+        outputCid: task.outputCid, fuel: task.fuel, filesCid: task.filesCid,
+        files: output?.files?.manifest.files.map((f) => ({ path: f.path, size: f.size, cid: f.cid.toString() })) ?? [],
+        verified: verdict.verified, workers: task.workers ?? [], cost: verdict.cost, error: verdict.error,
         stdout: output?.stdout ?? new Uint8Array(0), stderr: output?.stderr ?? new Uint8Array(0)
       }
     })
@@ -309,8 +331,10 @@ export class Batches {
     run.flushTimer = undefined
     const dirty = run.dirty.splice(0)
     const outputs = run.outputs.splice(0)
+    const trees = run.trees.splice(0)
     run.flushing = run.flushing.then(async () => {
       await this.c.blobs.pinMany(outputs)
+      for (const tree of trees) await pinOutputTree(this.c.blobs, tree)
       await this.c.records.putBatchTasks(run.record.id, dirty)
       for (const task of dirty) if (run.unwritten.get(task.index) === task) run.unwritten.delete(task.index)
       run.record.updatedAt = Date.now()

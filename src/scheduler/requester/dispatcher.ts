@@ -16,9 +16,8 @@ import { decide, type Vote } from './quorum.ts'
 import { leasesWanted, pickLease } from './ranking.ts'
 import type { LeaseClient } from './lease-client.ts'
 import type { LeasePool } from './lease-pool.ts'
-import { keyOfResult as keyOf, verdictOf } from './verdict.ts'
+import { keyOfOutcome, keyOfResult as keyOf, verdictOf } from './verdict.ts'
 import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
-import { rawCid } from '../../proofs/encoding.ts'
 
 const log = logger('depin:requester:dispatch')
 
@@ -227,7 +226,7 @@ export class Dispatcher {
     state.running.delete(result.worker)
     state.results.push({ lease, result })
     const record = state.records.findLast((r) => r.worker === result.worker)
-    if (record != null) Object.assign(record, { status: 'done', outputCid: result.outputCid.toString(), exitCode: result.exitCode, trap: result.trap, cpuMs: result.cpuMs, wallMs: result.wallMs })
+    if (record != null) Object.assign(record, { status: 'done', outputCid: result.outputCid.toString(), exitCode: result.exitCode, trap: result.trap, fuel: result.fuel.toString(), ...(result.files != null ? { filesCid: result.files.cid.toString() } : {}), cpuMs: result.cpuMs, wallMs: result.wallMs })
     work.onEvent({ stage: 'result', worker: result.worker, exitCode: result.exitCode })
     void this.judge(state)
   }
@@ -287,7 +286,7 @@ export class Dispatcher {
       work.onEvent({ stage: 'spot-check' })
       try {
         local = await this.c.runLocally(work)
-        const localKey = keyOf({ outputCid: rawCid(local.stdout), exitCode: local.exitCode })
+        const localKey = keyOfOutcome(local)
         spotCheck = localKey === outputKey ? 'passed' : 'failed'
         // The local run is the truth: a majority that disagrees with it is not paid.
         if (spotCheck === 'failed') paidKey = outputKey = localKey

@@ -13,7 +13,8 @@ import { jobTaskSpec, requirementsOf, type JobBody } from '../job.ts'
 import { FINAL_STATUSES, type JobError, type JobStore, type RequestedJob } from '../job-store.ts'
 import { requirementsKey, taskId } from '../task.ts'
 import type { Dispatcher } from './dispatcher.ts'
-import type { TaskEvent, TaskVerdict, TaskWork } from './types.ts'
+import { loadInputTreeRef, pinOutputTree, type OutputFileInfo } from './trees.ts'
+import type { InputTreeRef, TaskEvent, TaskVerdict, TaskWork } from './types.ts'
 
 export type ProgressStage =
   'queued' | 'accepted' | 'running' | 'result' | 'retry' | 'spot-check' | 'verified' |
@@ -33,6 +34,11 @@ export interface WorkerOutcome {
   status: 'running' | 'done' | 'failed'
   outputCid?: string
   exitCode?: number
+  /** Fuel the worker's run used (decimal). */
+  fuel?: string
+  /** CID of the manifest of the files its run left in /out. */
+  filesCid?: string
+  /** Information only: fuel is what is compared and billed. */
   cpuMs?: number
   wallMs?: number
   /** Whether this worker's output matched the accepted one. */
@@ -55,6 +61,15 @@ export interface JobResult {
   stdout: Uint8Array
   stderr: Uint8Array
   outputCid?: string
+  /** Fuel the accepted run used (decimal: it may pass 2^53). */
+  fuel?: string
+  /** CID of the manifest of the files the accepted run left in /out (absent: none). */
+  filesCid?: string
+  /**
+   * The files the accepted run left in /out, in manifest order (fetch their bytes with
+   * `node.jobFile(id, path)`). Empty when it left none; absent when the manifest is no longer here.
+   */
+  files?: OutputFileInfo[]
   workers: WorkerOutcome[]
   /** At least `quorum` workers on distinct hosts returned the same output (and any spot check agreed). */
   verified: boolean
@@ -116,11 +131,11 @@ export class Jobs {
    * Places a job whose module and input are pinned. `spotCheck`: override the node's rate;
    * `onProgress`: registered before placement starts, so it sees every stage.
    */
-  async submit (body: JobBody, id: CID, input: Uint8Array, options: { spotCheck?: boolean, onProgress?: (p: JobProgress) => void } = {}): Promise<JobHandle> {
+  async submit (body: JobBody, id: CID, input: Uint8Array, options: { spotCheck?: boolean, onProgress?: (p: JobProgress) => void, tree?: InputTreeRef } = {}): Promise<JobHandle> {
     const now = Date.now()
     const record: RequestedJob = { id: id.toString(), body, status: 'queued', createdAt: now, updatedAt: now, replicas: [], ...(options.spotCheck != null ? { spotCheck: options.spotCheck } : {}) }
     await this.c.records.putRequested(record)
-    return this.place(record, input, options.onProgress)
+    return this.place(record, input, options.tree, options.onProgress)
   }
 
   /**
@@ -145,12 +160,13 @@ export class Jobs {
         continue
       }
       const input = await this.c.blobs.get(record.body.input)
-      if (input == null) {
-        await this.end(record, { status: 'failed', error: { code: 'ERR_BLOB_MISSING', message: 'the job\'s input is no longer here' } })
+      const tree = record.body.files != null ? await loadInputTreeRef(this.c.blobs, record.body.files).catch(() => undefined) : undefined
+      if (input == null || (record.body.files != null && tree == null)) {
+        await this.end(record, { status: 'failed', error: { code: 'ERR_BLOB_MISSING', message: `the job's ${input == null ? 'input' : 'input files'} are no longer here` } })
         continue
       }
       record.replicas = []
-      this.place(record, input)
+      this.place(record, input, tree)
     }
   }
 
@@ -171,7 +187,7 @@ export class Jobs {
     return true
   }
 
-  private place (record: RequestedJob, input: Uint8Array, onProgress?: (p: JobProgress) => void): JobHandle {
+  private place (record: RequestedJob, input: Uint8Array, tree?: InputTreeRef, onProgress?: (p: JobProgress) => void): JobHandle {
     const id = CID.parse(record.id)
     const body = record.body
     const spec = jobTaskSpec(id, body)
@@ -187,6 +203,7 @@ export class Jobs {
       idText: tid.toString(),
       spec,
       ...(input.byteLength <= INLINE_BYTES ? { stdin: input } : {}),
+      ...(tree != null ? { inputTree: tree } : {}),
       requirements,
       classKey: requirementsKey(requirements),
       replicas: body.replicas,
@@ -223,19 +240,22 @@ export class Jobs {
     const [outputCid, stderrCid] = output != null
       ? await this.c.blobs.pinMany([{ bytes: output.stdout, cid: output.outputCid }, { bytes: output.stderr }])
       : [undefined, undefined]
+    if (output?.files != null) await pinOutputTree(this.c.blobs, output.files)
     record.replicas = verdict.replicas
     const ended = await this.end(record, {
       status: verdict.status,
       verified: verdict.verified,
       cost: verdict.cost,
-      ...(output != null ? { outputCid: outputCid?.toString(), stderrCid: stderrCid?.toString(), exitCode: output.exitCode, trap: output.trap } : {}),
+      ...(output != null ? { outputCid: outputCid?.toString(), stderrCid: stderrCid?.toString(), exitCode: output.exitCode, trap: output.trap, fuel: output.fuel.toString() } : {}),
+      ...(output?.files != null ? { filesCid: output.files.cid.toString() } : {}),
       ...(verdict.spotCheck != null ? { spotCheckResult: verdict.spotCheck } : {}),
       ...(verdict.error != null ? { error: verdict.error } : {})
     })
     if (verdict.verified) this.emit(record.id, 'verified', undefined, `${verdict.agreeing.length}/${record.body.replicas} agree${verdict.spotCheck != null ? `, spot check ${verdict.spotCheck}` : ''}`)
     this.emit(record.id, verdict.status as ProgressStage, undefined, verdict.error?.message ?? (output != null ? `exit ${output.exitCode}` : undefined))
     this.live.delete(record.id)
-    live.result.resolve(toResult(ended, output?.stdout ?? new Uint8Array(0), output?.stderr ?? new Uint8Array(0), verdict.agreeing))
+    const files = output?.files?.manifest.files.map((f) => ({ path: f.path, size: f.size, cid: f.cid.toString() })) ?? []
+    live.result.resolve(toResult(ended, output?.stdout ?? new Uint8Array(0), output?.stderr ?? new Uint8Array(0), verdict.agreeing, files))
   }
 
   private async end (record: RequestedJob, fields: Partial<RequestedJob>): Promise<RequestedJob> {
@@ -252,13 +272,15 @@ export class Jobs {
 }
 
 /** The public result of a job record. */
-export function toResult (record: RequestedJob, stdout: Uint8Array, stderr: Uint8Array, agreeing?: string[]): JobResult {
+export function toResult (record: RequestedJob, stdout: Uint8Array, stderr: Uint8Array, agreeing?: string[], files?: OutputFileInfo[]): JobResult {
   const workers: WorkerOutcome[] = record.replicas.map((r) => ({
     peerId: r.worker,
     leaseId: r.leaseId,
     status: r.status,
     outputCid: r.outputCid,
     exitCode: r.exitCode,
+    fuel: r.fuel,
+    filesCid: r.filesCid,
     cpuMs: r.cpuMs,
     wallMs: r.wallMs,
     agreed: r.agreed ?? (agreeing != null ? agreeing.includes(r.worker) : undefined),
@@ -273,6 +295,9 @@ export function toResult (record: RequestedJob, stdout: Uint8Array, stderr: Uint
     stdout,
     stderr,
     outputCid: record.outputCid,
+    fuel: record.fuel,
+    filesCid: record.filesCid,
+    ...(files != null ? { files } : record.filesCid == null && record.outputCid != null ? { files: [] } : {}),
     workers,
     verified: record.verified ?? false,
     spotCheck: record.spotCheckResult,

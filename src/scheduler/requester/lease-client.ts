@@ -20,8 +20,9 @@ import {
 } from '../constants.ts'
 import { BadResultError, CheckpointError, LeaseEndedError, ProtocolViolationError } from '../errors.ts'
 import { MAX_FRAME_ITEMS, parseWorkerFrame, type ResultFrame, type TaskFrame, type WorkerFrame } from '../lease-frames.ts'
-import { maxTaskCost } from '../task.ts'
+import { creditsFor } from '../task.ts'
 import { LeaseAccount } from './accounting.ts'
+import { OutputTreeReceiver } from './output-tree.ts'
 import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
 
 /** Task errors that say the lease cannot take the task now, not that the worker will not run it. */
@@ -34,7 +35,7 @@ const SWEEP_MS = 250
 
 export interface LeaseClientHooks {
   signer: Signer
-  /** The bytes of a blob a task on this lease names (module or input). */
+  /** The bytes of a blob a task on this lease names (module, input, input manifest or file). */
   blob: (cid: CID) => Promise<Uint8Array | undefined>
   onResult: (task: TaskWork, result: ReplicaResult) => void
   onRunning: (task: TaskWork, worker: string) => void
@@ -58,7 +59,7 @@ interface Outstanding {
 }
 
 /** A large result whose output is still arriving in `data` frames. */
-interface Incoming { task: TaskWork, frame: ResultFrame, stdout: Uint8Array, stderr: Uint8Array, outAt: number, errAt: number }
+interface Incoming { task: TaskWork, frame: ResultFrame, stdout: Uint8Array, stderr: Uint8Array, outAt: number, errAt: number, tree?: OutputTreeReceiver }
 
 export class LeaseClient {
   readonly lease: Lease
@@ -77,13 +78,17 @@ export class LeaseClient {
   private flushScheduled = false
   private incoming?: Incoming
   private blobQueue: Promise<void> = Promise.resolve()
-  private readonly served = new Set<string>()
+  /** Serves of module, input and manifest blobs still owed: one per task assigned that needs it. */
+  private readonly allowance = new Map<string, number>()
+  /** Tasks assigned per input tree (by manifest CID), and serves of each tree file so far. */
+  private readonly treeTasks = new Map<string, number>()
+  private readonly fileServes = new Map<string, number>()
   private latest?: { checkpoint: SignedCheckpoint, ack: SignedAck }
   private settledPaid = 0
   private lastSettleAt = Date.now()
   private lastSentAt = Date.now()
   private lastActiveAt = Date.now()
-  private reservedMs = 0
+  private reservedFuel = 0n
   private strikes = 0
   private closing = false
   private closed = false
@@ -120,16 +125,17 @@ export class LeaseClient {
   fits (task: TaskWork, now: number): boolean {
     const t = this.lease.body
     const r = task.requirements
-    if (r.memoryMiB > t.memoryMiB || r.timeoutMs > t.maxTaskMs || t.price > r.maxPrice) return false
+    if (r.memoryMiB > t.memoryMiB || r.timeoutMs > t.maxTaskMs || r.fuel > t.maxTaskFuel || t.price > r.maxPrice) return false
     if (r.peers != null && !r.peers.includes(this.worker)) return false
     if (now + r.timeoutMs + TASK_RUN_GRACE_MS > t.expiresAt) return false
-    return this.account.claimable + maxTaskCost(this.reservedMs + r.timeoutMs, t.price) <= t.maxCredits
+    // The worker's own check: everything returned plus everything outstanding at its fuel limit.
+    return creditsFor(t.price, this.account.fuel + this.reservedFuel + r.fuel) <= t.maxCredits
   }
 
   /** Whether the remaining budget or time cannot fit a task of this lease's full size any more. */
   exhausted (now: number): boolean {
     const t = this.lease.body
-    return this.account.claimable + maxTaskCost(t.maxTaskMs, t.price) > t.maxCredits || now + t.maxTaskMs > t.expiresAt
+    return creditsFor(t.price, this.account.fuel + t.maxTaskFuel) > t.maxCredits || now + t.maxTaskMs > t.expiresAt
   }
 
   /** Sends a task (batched with others of the same moment). */
@@ -139,7 +145,8 @@ export class LeaseClient {
     // Its turn comes after the work ahead of it, spread over the lease's slots.
     const startBy = now + TASK_START_GRACE_MS + Math.ceil((ahead + 1) / this.lease.body.slots) * this.lease.body.maxTaskMs
     this.outstanding.set(task.idText, { task, sentAt: now, startBy })
-    this.reservedMs += task.requirements.timeoutMs
+    this.reservedFuel += task.spec.fuel
+    this.allow(task)
     this.lastActiveAt = now
     const frame: TaskFrame = { spec: task.spec, deadline: task.deadline, ...(task.stdin != null ? { stdin: task.stdin } : {}) }
     this.unsent.push(frame)
@@ -255,22 +262,40 @@ export class LeaseClient {
     const o = this.outstanding.get(r.task.toString())
     // [blame] a result for a task this lease never carried (or already answered)
     if (o == null) throw new BadResultError(`a result for task ${r.task.toString()}, which was not given to ${this.worker}`)
-    if (r.cpuMs > o.task.requirements.timeoutMs) throw new BadResultError(`a result billing ${r.cpuMs} ms of CPU for a task limited to ${o.task.requirements.timeoutMs} ms`)
-    // Committed in arrival order, the order the worker committed to.
-    this.account.add({ task: r.task, out: r.out, exit: r.exit, cpuMs: r.cpuMs })
+    if (r.fuel > o.task.spec.fuel) throw new BadResultError(`a result claiming ${r.fuel} fuel for a task limited to ${o.task.spec.fuel}`)
+    if ((r.files == null) !== (r.filesBytes == null)) throw new BadResultError('a result with only one of files and filesBytes')
     const inline = r.stdout != null && r.stderr != null
+    if (inline && r.files != null) throw new BadResultError('a result with files cannot be inline')
+    if ((r.stdout == null) !== (r.stderr == null)) throw new BadResultError('a result with only one of stdout and stderr inline')
+    // Committed in arrival order, the order the worker committed to.
+    this.account.add({ task: r.task, out: r.out, exit: r.exit, fuel: r.fuel, ...(r.files != null ? { files: r.files } : {}) })
     if (inline) {
       if (r.stdout?.byteLength !== r.outBytes || r.stderr?.byteLength !== r.errBytes) throw new BadResultError('inline output of another length than announced')
       this.deliver(o.task, r, r.stdout, r.stderr)
       return
     }
-    this.incoming = { task: o.task, frame: r, stdout: new Uint8Array(r.outBytes), stderr: new Uint8Array(r.errBytes), outAt: 0, errAt: 0 }
+    this.incoming = {
+      task: o.task,
+      frame: r,
+      stdout: new Uint8Array(r.outBytes),
+      stderr: new Uint8Array(r.errBytes),
+      outAt: 0,
+      errAt: 0,
+      ...(r.files != null && r.filesBytes != null ? { tree: new OutputTreeReceiver(r.files, r.filesBytes) } : {})
+    }
     this.finishIncoming()
   }
 
-  private onData (task: CID, which: 'stdout' | 'stderr', data: Uint8Array): void {
+  private onData (task: CID, which: 'stdout' | 'stderr' | 'manifest' | 'file', data: Uint8Array): void {
     const inc = this.incoming
     if (inc == null || !inc.task.id.equals(task)) throw new ProtocolViolationError('output data for no announced result')
+    if (which === 'manifest' || which === 'file') {
+      if (inc.tree == null) throw new ProtocolViolationError(`${which} data for a result without files`)
+      if (inc.outAt < inc.stdout.byteLength || inc.errAt < inc.stderr.byteLength) throw new ProtocolViolationError(`${which} data before the whole stdout and stderr`)
+      inc.tree.data(which, data)
+      this.finishIncoming()
+      return
+    }
     const buffer = which === 'stdout' ? inc.stdout : inc.stderr
     const at = which === 'stdout' ? inc.outAt : inc.errAt
     if (which === 'stderr' && inc.outAt < inc.stdout.byteLength) throw new ProtocolViolationError('stderr before the whole stdout')
@@ -284,11 +309,12 @@ export class LeaseClient {
   private finishIncoming (): void {
     const inc = this.incoming
     if (inc == null || inc.outAt < inc.stdout.byteLength || inc.errAt < inc.stderr.byteLength) return
+    if (inc.tree != null && !inc.tree.complete) return
     this.incoming = undefined
-    this.deliver(inc.task, inc.frame, inc.stdout, inc.stderr)
+    this.deliver(inc.task, inc.frame, inc.stdout, inc.stderr, inc.tree)
   }
 
-  private deliver (task: TaskWork, r: ResultFrame, stdout: Uint8Array, stderr: Uint8Array): void {
+  private deliver (task: TaskWork, r: ResultFrame, stdout: Uint8Array, stderr: Uint8Array, tree?: OutputTreeReceiver): void {
     if (!bytesMatchCid(stdout, r.out)) throw new BadResultError(`output does not match the committed ${r.out.toString()}`)
     this.forget(task.idText)
     this.h.onResult(task, {
@@ -300,9 +326,11 @@ export class LeaseClient {
       outputCid: r.out,
       stdout,
       stderr,
+      fuel: r.fuel,
+      ...(tree != null ? { files: tree.result() } : {}),
       cpuMs: r.cpuMs,
       wallMs: r.wallMs,
-      cost: this.lease.body.price * r.cpuMs / 1000
+      cost: this.lease.body.price * Number(r.fuel) / 1e9
     })
     this.h.onRoom()
     this.maybeSendClose()
@@ -333,12 +361,43 @@ export class LeaseClient {
     return { ack, refusedTasks: refusedTasks.slice(-MAX_FRAME_ITEMS) }
   }
 
+  /** Records the blobs an assigned task entitles the worker to ask for. */
+  private allow (task: TaskWork): void {
+    const bump = (key: string): void => { this.allowance.set(key, (this.allowance.get(key) ?? 0) + 1) }
+    bump(task.spec.module.toString())
+    if (task.stdin == null) bump(task.spec.input.toString())
+    if (task.inputTree != null) {
+      bump(task.inputTree.cid)
+      this.treeTasks.set(task.inputTree.cid, (this.treeTasks.get(task.inputTree.cid) ?? 0) + 1)
+    }
+  }
+
+  /**
+   * [blame] Only blobs of this lease's outstanding tasks are served, and each at most once per
+   * task assigned that needs it (a worker that lost a blob may ask again; one that asks for more
+   * cannot make this node send more than its tasks carry).
+   */
+  private mayServe (key: string): boolean {
+    const owed = this.allowance.get(key) ?? 0
+    if (owed > 0) {
+      if (owed === 1) this.allowance.delete(key)
+      else this.allowance.set(key, owed - 1)
+      return true
+    }
+    for (const o of this.outstanding.values()) {
+      const tree = o.task.inputTree
+      if (tree == null || !tree.blobs.has(key) || tree.cid === key) continue
+      const served = this.fileServes.get(key) ?? 0
+      if (served >= (this.treeTasks.get(tree.cid) ?? 0)) return false
+      this.fileServes.set(key, served + 1)
+      return true
+    }
+    return false
+  }
+
   private serveBlob (cid: CID): void {
     const key = cid.toString()
-    // [blame] only blobs of this lease's outstanding tasks are served, each once.
-    const ok = [...this.outstanding.values()].some((o) => o.task.spec.module.equals(cid) || (o.task.stdin == null && o.task.spec.input.equals(cid)))
-    if (!ok || this.served.has(key)) throw new ProtocolViolationError(`want of ${key}, which no task here needs`)
-    this.served.add(key)
+    if (!this.mayServe(key)) throw new ProtocolViolationError(`want of ${key}, which no task here needs`)
     this.blobQueue = this.blobQueue.then(async () => {
       const bytes = await this.h.blob(cid)
       if (bytes == null) throw new DepinError(`this node lost the blob ${key} of its own task`, 'ERR_BLOB_MISSING')
@@ -380,7 +439,7 @@ export class LeaseClient {
     const o = this.outstanding.get(idText)
     if (o == null) return false
     this.outstanding.delete(idText)
-    this.reservedMs -= o.task.requirements.timeoutMs
+    this.reservedFuel -= o.task.spec.fuel
     return true
   }
 

@@ -116,9 +116,10 @@ export class Negotiator {
       runtime: 'wasi-p1',
       memoryMiB: r.memoryMiB,
       maxTaskMs: r.timeoutMs,
+      maxTaskFuel: r.fuel,
       maxPrice: r.maxPrice,
       slots: OFFER_SLOTS,
-      maxCredits: Math.min(perLease, maxTaskCost(r.timeoutMs, r.maxPrice) * OFFER_SLOTS * LEASE_BUDGET_TASKS_PER_SLOT),
+      maxCredits: Math.min(perLease, maxTaskCost(r.fuel, r.maxPrice) * OFFER_SLOTS * LEASE_BUDGET_TASKS_PER_SLOT),
       durationMs: LEASE_DURATION_MS,
       createdAt: now,
       expiresAt: now + OFFER_TTL_MS,
@@ -242,9 +243,10 @@ export class Negotiator {
       worker,
       price: bid.price,
       slots: bid.slots,
-      maxCredits: Math.max(maxTaskCost(offer.maxTaskMs, bid.price), Math.min(perLease, maxTaskCost(offer.maxTaskMs, bid.price) * bid.slots * LEASE_BUDGET_TASKS_PER_SLOT)),
+      maxCredits: Math.max(maxTaskCost(offer.maxTaskFuel, bid.price), Math.min(perLease, maxTaskCost(offer.maxTaskFuel, bid.price) * bid.slots * LEASE_BUDGET_TASKS_PER_SLOT)),
       memoryMiB: offer.memoryMiB,
       maxTaskMs: offer.maxTaskMs,
+      maxTaskFuel: offer.maxTaskFuel,
       acceptedAt: now,
       expiresAt: now + offer.durationMs
     }

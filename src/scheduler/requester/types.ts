@@ -3,8 +3,28 @@
  * answer for it (`ReplicaResult`), and what a task came to (`TaskVerdict`).
  */
 import type { CID } from 'multiformats/cid'
+import type { FileManifest, TreeFile } from '../files/index.ts'
 import type { JobError, JobStatus, ReplicaRecord } from '../job-store.ts'
 import type { Requirements, TaskSpec } from '../task.ts'
+
+/** The files a run left in /out, received and checked against their manifest. */
+export interface OutputTree {
+  /** CID (dag-cbor) of the manifest: what replicas are compared by. */
+  cid: CID
+  manifest: FileManifest
+  /** The manifest's encoding. */
+  manifestBytes: Uint8Array
+  /** In the manifest's order. */
+  files: TreeFile[]
+}
+
+/** The input tree of a task, as the lease serves it: the blobs a worker may ask for. */
+export interface InputTreeRef {
+  /** CID of the manifest, as text. */
+  cid: string
+  /** CIDs (as text) of the manifest and of every file it lists. */
+  blobs: ReadonlySet<string>
+}
 
 /** One worker's answer for a task. */
 export interface ReplicaResult {
@@ -16,6 +36,11 @@ export interface ReplicaResult {
   outputCid: CID
   stdout: Uint8Array
   stderr: Uint8Array
+  /** Fuel the run used: billed, and compared between replicas. */
+  fuel: bigint
+  /** The files it left in /out (absent: none). */
+  files?: OutputTree
+  /** Information only. */
   cpuMs: number
   wallMs: number
   /** Credits this run is worth at the lease's price (before rounding per lease). */
@@ -47,7 +72,7 @@ export interface TaskVerdict {
   status: JobStatus
   verified: boolean
   /** The accepted output (absent when the replicas did not agree, or the task failed). */
-  output?: { stdout: Uint8Array, stderr: Uint8Array, exitCode: number, trap?: string, outputCid: CID }
+  output?: { stdout: Uint8Array, stderr: Uint8Array, exitCode: number, trap?: string, outputCid: CID, fuel: bigint, files?: OutputTree }
   replicas: ReplicaRecord[]
   /** Workers whose output was accepted. */
   agreeing: string[]
@@ -64,6 +89,8 @@ export interface TaskWork {
   spec: TaskSpec
   /** The task's stdin when it is small enough to travel inside the task frame. */
   stdin?: Uint8Array
+  /** The task's input files (`spec.files`), shared by the tasks of a batch. */
+  inputTree?: InputTreeRef
   requirements: Requirements
   /** `requirementsKey(requirements)`: tasks with the same key share leases. */
   classKey: string

@@ -8,12 +8,36 @@ import type { ReplicaRecord } from '../job-store.ts'
 import type { TaskOutcome } from '../run-task.ts'
 import type { Verdict } from './quorum.ts'
 import type { ReplicaResult, TaskVerdict, TaskWork } from './types.ts'
+import { OUT_OF_FUEL_TRAP } from '../executor/metering/constants.ts'
 
 /** Traps that mean the module could not run at all (see run-task.ts). */
 const MODULE_FAULTS = /^(InvalidModuleError|ForbiddenImportError|MemoryLimitError|ModuleCidMismatchError):/
 
-export function keyOfResult (r: { outputCid: { toString: () => string }, exitCode: number }): string {
-  return `${r.outputCid.toString()}/${r.exitCode}`
+/**
+ * What replicas are compared by: stdout's CID, the exit code, the fuel used and the output
+ * manifest's CID (every file the run wrote). Equal keys agree.
+ */
+export function keyOfResult (r: { outputCid: { toString: () => string }, exitCode: number, fuel: bigint, files?: { cid: { toString: () => string } } }): string {
+  return `${r.outputCid.toString()}/${r.exitCode}/${r.fuel}/${r.files?.cid.toString() ?? '-'}`
+}
+
+/** The key of a local run (the spot check), as `keyOfResult` of the same result from a worker. */
+export function keyOfOutcome (local: TaskOutcome): string {
+  return keyOfResult(outputOfOutcome(local))
+}
+
+/** A local run as an accepted output. */
+export function outputOfOutcome (local: TaskOutcome): NonNullable<TaskVerdict['output']> {
+  const outputs = local.outputs != null && local.outputs.files.length > 0 ? local.outputs : undefined
+  return {
+    stdout: local.stdout,
+    stderr: local.stderr,
+    exitCode: local.exitCode,
+    trap: local.trap,
+    outputCid: rawCid(local.stdout),
+    fuel: local.fuel ?? 0n,
+    ...(outputs != null ? { files: { cid: outputs.manifestCid, manifest: outputs.manifest, manifestBytes: outputs.manifestBytes, files: outputs.files.map((f) => ({ path: f.path, bytes: f.bytes })) } } : {})
+  }
 }
 
 export interface VerdictInput {
@@ -39,11 +63,15 @@ export function verdictOf (input: VerdictInput): TaskVerdict {
     const outputs = new Set(results.map(keyOfResult)).size
     return { ...base, status: 'unverified', error: { code: 'ERR_NO_QUORUM', message: `the replicas did not agree (${results.length} results, ${outputs} different outputs)` } }
   }
+  const first = agreeing[0]
   const source = spotCheck === 'failed' && local != null
-    ? { stdout: local.stdout, stderr: local.stderr, exitCode: local.exitCode, trap: local.trap, outputCid: rawCid(local.stdout) }
-    : { stdout: agreeing[0].stdout, stderr: agreeing[0].stderr, exitCode: agreeing[0].exitCode, trap: agreeing[0].trap, outputCid: agreeing[0].outputCid }
+    ? outputOfOutcome(local)
+    : { stdout: first.stdout, stderr: first.stderr, exitCode: first.exitCode, trap: first.trap, outputCid: first.outputCid, fuel: first.fuel, ...(first.files != null ? { files: first.files } : {}) }
   if (source.trap != null && MODULE_FAULTS.test(source.trap)) {
     return { ...base, status: 'failed', output: source, error: { code: 'ERR_INVALID_MODULE', message: source.trap } }
+  }
+  if (source.exitCode === -1 && source.trap === OUT_OF_FUEL_TRAP) {
+    return { ...base, status: verified ? 'failed' : 'unverified', output: source, error: { code: 'ERR_OUT_OF_FUEL', message: `the program used its whole fuel limit of ${input.work.spec.fuel}` } }
   }
   if (source.exitCode === -1 && source.trap === 'timeout') {
     return { ...base, status: 'timed-out', output: source, error: { code: 'ERR_TASK_TIMEOUT', message: `the program ran past its time limit of ${input.work.requirements.timeoutMs / 1000} s` } }

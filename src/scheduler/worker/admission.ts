@@ -38,7 +38,7 @@ export function judgeOffer (offer: OfferBody, ctx: OfferContext): DeclineReason 
   if (offer.memoryMiB > c.memoryMiB) return 'memory'
   if (c.pricePerCpuSecond > offer.maxPrice) return 'price'
   // A cap that does not cover one task at our price: the requester cannot afford a lease here.
-  if (maxTaskCost(offer.maxTaskMs, c.pricePerCpuSecond) > offer.maxCredits) return 'funds'
+  if (maxTaskCost(offer.maxTaskFuel, c.pricePerCpuSecond) > offer.maxCredits) return 'funds'
   if (c.slots === 0 || ctx.leases >= MAX_WORKER_LEASES || ctx.queued >= c.slots * WORKER_QUEUE_PER_SLOT) return 'busy'
   return undefined
 }
@@ -59,9 +59,9 @@ export function checkAccept (body: LeaseBody, offer: OfferBody, bid: BidBody, no
   if (body.requester !== offer.requester) throw new ProtocolViolationError('accept by another requester than the offer\'s')
   if (body.price !== bid.price) throw new ProtocolViolationError(`accept at price ${body.price}, the bid was ${bid.price}`)
   if (body.slots > bid.slots) throw new ProtocolViolationError(`accept for ${body.slots} slots, the bid granted ${bid.slots}`)
-  if (body.memoryMiB !== offer.memoryMiB || body.maxTaskMs !== offer.maxTaskMs) throw new ProtocolViolationError('accept with other task limits than the offer')
+  if (body.memoryMiB !== offer.memoryMiB || body.maxTaskMs !== offer.maxTaskMs || body.maxTaskFuel !== offer.maxTaskFuel) throw new ProtocolViolationError('accept with other task limits than the offer')
   if (body.maxCredits > offer.maxCredits) throw new ProtocolViolationError(`accept with a cap of ${body.maxCredits}, over the offer's ${offer.maxCredits}`)
-  if (body.maxCredits < maxTaskCost(body.maxTaskMs, body.price)) throw new ProtocolViolationError('accept with a cap below the cost of one task')
+  if (body.maxCredits < maxTaskCost(body.maxTaskFuel, body.price)) throw new ProtocolViolationError('accept with a cap below the cost of one task')
   if (Math.abs(body.acceptedAt - now) > MAX_SKEW_MS) throw new ProtocolViolationError('accept with a time far from ours')
   if (body.expiresAt <= now) throw new ProtocolViolationError('accept of a lease that has already expired')
   if (body.expiresAt > body.acceptedAt + offer.durationMs) throw new ProtocolViolationError('accept of a lease longer than offered')

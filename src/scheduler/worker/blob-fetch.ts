@@ -1,21 +1,33 @@
 /**
- * The blobs (modules, inputs) a worker needs for the tasks of one lease: looked up locally
- * first, otherwise asked of the requester with a `want` frame and received in `chunk` frames
- * into one buffer of the declared size, then checked against the CID before anything uses them.
- * Wants of one moment go out in one frame; a blob wanted by several tasks is fetched once.
+ * The blobs (modules, inputs, file manifests, files) a worker needs for the tasks of one lease:
+ * looked up locally first, otherwise asked of the requester with a `want` frame and received in
+ * `chunk` frames into one buffer of the declared size, then checked against the CID before
+ * anything uses them. Wants of one moment go out together; a blob wanted by several tasks is
+ * fetched once, and one still in use by a task (held by it) is not fetched again.
+ *
+ * Where blobs are kept: modules in the node's blob cache (run again and again); manifests and
+ * files up to `CACHED_FILE_BYTES` in the cache too (a batch's shared input tree), larger files
+ * in memory only, in a `SharedArrayBuffer` the executor's thread reads without a copy; task
+ * inputs (stdin) in memory only.
  */
 import type { CID } from 'multiformats/cid'
 import { bytesMatchCid } from '../../proofs/encoding.ts'
 import type { BlobStore } from '../blob-store.ts'
+import { MAX_INPUT_BYTES, MAX_MODULE_BYTES } from '../constants.ts'
 import { BlobMismatchError, ProtocolViolationError } from '../errors.ts'
+import { MAX_INPUT_FILES_BYTES } from '../task.ts'
 
-/** Most bytes of blobs one lease receives at once (a module and an input at their caps, with room). */
-const MAX_INCOMING_BYTES = 384 * 1024 * 1024
+/** Most bytes of blobs one lease receives at once (a module, an input and a task's files at their caps). */
+const MAX_INCOMING_BYTES = MAX_MODULE_BYTES + MAX_INPUT_BYTES + MAX_INPUT_FILES_BYTES
+/** Files up to this size go to the blob cache on disk; larger ones are held in memory while used. */
+export const CACHED_FILE_BYTES = 16 * 1024 * 1024
+
+export type BlobKind = 'module' | 'input' | 'manifest' | 'file'
 
 interface Wanted {
   cid: CID
   size: number
-  kind: 'module' | 'input'
+  kind: BlobKind
   buffer?: Uint8Array
   offset: number
   resolve: (bytes: Uint8Array) => void
@@ -30,6 +42,8 @@ export class BlobFetch {
   private readonly unsent: CID[] = []
   private incomingBytes = 0
   private flushScheduled = false
+  /** Blobs fetched on this lease that some task may still hold (reused instead of fetched again). */
+  private readonly recent = new Map<string, WeakRef<Uint8Array>>()
 
   constructor (blobs: BlobStore, sendWant: (cids: CID[]) => void) {
     this.blobs = blobs
@@ -37,10 +51,13 @@ export class BlobFetch {
   }
 
   /** The blob's bytes, from here or from the requester. */
-  async get (cid: CID, size: number, kind: 'module' | 'input'): Promise<Uint8Array> {
+  async get (cid: CID, size: number, kind: BlobKind): Promise<Uint8Array> {
+    const key = cid.toString()
+    if (size === 0 && bytesMatchCid(EMPTY, cid)) return EMPTY
+    const held = this.recent.get(key)?.deref()
+    if (held != null) return held
     const local = kind === 'input' ? this.blobs.getHot(cid) ?? await this.blobs.get(cid) : await this.blobs.get(cid)
     if (local != null) return local
-    const key = cid.toString()
     const existing = this.wanted.get(key)
     if (existing != null) return await existing.promise
     if (this.incomingBytes + size > MAX_INCOMING_BYTES) throw new ProtocolViolationError(`over ${MAX_INCOMING_BYTES} bytes of blobs in flight on one lease`, 'ERR_TOO_LARGE')
@@ -64,7 +81,8 @@ export class BlobFetch {
   chunk (cid: CID, data: Uint8Array): void {
     const entry = this.wanted.get(cid.toString())
     if (entry == null) throw new ProtocolViolationError(`chunk of ${cid.toString()}, which was not asked for`)
-    entry.buffer ??= new Uint8Array(entry.size)
+    // A file is read by the executor's thread: in shared memory it is not copied there.
+    entry.buffer ??= entry.kind === 'file' && entry.size > CACHED_FILE_BYTES ? new Uint8Array(new SharedArrayBuffer(entry.size)) : new Uint8Array(entry.size)
     if (entry.offset + data.byteLength > entry.size) {
       this.fail(entry, new BlobMismatchError(`${entry.kind} ${cid.toString()} is longer than the ${entry.size} bytes the task declares`))
       throw new ProtocolViolationError(`${entry.kind} bytes past the declared size`, 'ERR_BLOB_MISMATCH')
@@ -83,15 +101,22 @@ export class BlobFetch {
       throw new ProtocolViolationError(`${entry.kind} bytes do not match their CID`, 'ERR_BLOB_MISMATCH')
     }
     this.done(entry)
-    // Modules are run again and again: kept in the cache. Inputs are usually one-off: memory only.
-    if (entry.kind === 'module') await this.blobs.cacheVerified(cid, bytes)
+    // Modules are run again and again, a batch's files by many tasks: kept in the cache (small
+    // files only: a large one would sit in the store's write buffer). Inputs are one-off: memory.
+    if (entry.kind === 'module' || (entry.kind !== 'input' && bytes.byteLength <= CACHED_FILE_BYTES)) await this.blobs.cacheVerified(cid, bytes)
     else this.blobs.holdVerified(cid, bytes)
+    this.recent.set(cid.toString(), new WeakRef(bytes))
+    if (this.recent.size > 4096) this.pruneRecent()
     entry.resolve(bytes)
   }
 
   /** Fails every wait (the lease ended). */
   abort (err: Error): void {
     for (const entry of [...this.wanted.values()]) this.fail(entry, err)
+  }
+
+  private pruneRecent (): void {
+    for (const [key, ref] of this.recent) if (ref.deref() == null) this.recent.delete(key)
   }
 
   private done (entry: Wanted): void {
@@ -105,3 +130,5 @@ export class BlobFetch {
     entry.reject(err)
   }
 }
+
+const EMPTY = new Uint8Array(0)

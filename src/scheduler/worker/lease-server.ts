@@ -20,10 +20,11 @@ import {
   LEASE_IDLE_TIMEOUT_MS, LEASE_WINDOW_PER_SLOT, MAX_STDERR_BYTES, RUNNING_NOTICE_MS
 } from '../constants.ts'
 import { BlobMismatchError, ProtocolViolationError } from '../errors.ts'
-import type { Executor } from '../executor/index.ts'
+import type { Executor, ExecOutputs, InputFile } from '../executor/index.ts'
+import { decodeManifest } from '../files/index.ts'
 import { MAX_FRAME_ITEMS, parseRequesterFrame, type RequesterFrame, type ResultFrame, type TaskFrame } from '../lease-frames.ts'
 import { runTask } from '../run-task.ts'
-import { creditsFor, taskId } from '../task.ts'
+import { creditsFor, taskId, type TaskFiles } from '../task.ts'
 import { BlobFetch } from './blob-fetch.ts'
 import type { SlotScheduler } from './slots.ts'
 
@@ -64,6 +65,8 @@ export interface LeaseSummary {
   tasks: number
   /** Tasks refused or abandoned (not committed, not charged). */
   refused: number
+  /** Fuel of those results. */
+  fuel: bigint
   /** Credits claimed by the last checkpoint, and acknowledged by the requester. */
   amount: number
   paid: number
@@ -80,7 +83,7 @@ interface Task {
   notice?: ReturnType<typeof setTimeout>
 }
 
-interface Done { frame: ResultFrame, stdout: Uint8Array, stderr: Uint8Array }
+interface Done { frame: ResultFrame, stdout: Uint8Array, stderr: Uint8Array, outputs?: ExecOutputs }
 
 export class LeaseServer {
   private readonly c: LeaseServerComponents
@@ -90,9 +93,9 @@ export class LeaseServer {
   private readonly window: number
   private readonly ackTimeoutMs: number
   private readonly chain = new ResultChain()
-  private cpuMsTotal = 0
-  /** Σ timeoutMs of outstanding tasks: what they could still cost, for the cap check. */
-  private reserveMs = 0
+  private fuelTotal = 0n
+  /** Σ fuel limits of outstanding tasks: what they could still cost, for the cap check. */
+  private reserveFuel = 0n
   private readonly outstanding = new Map<string, Task>()
   private readonly done: Done[] = []
   private readonly notices: CID[] = []
@@ -121,7 +124,9 @@ export class LeaseServer {
     this.idText = leaseId(lease.body).toString()
     this.channel = channel
     this.window = lease.body.slots * LEASE_WINDOW_PER_SLOT
-    this.fetch = new BlobFetch(components.blobs, (cids) => { this.send({ t: 'want', cids }) })
+    this.fetch = new BlobFetch(components.blobs, (cids) => {
+      for (let i = 0; i < cids.length; i += MAX_FRAME_ITEMS) this.send({ t: 'want', cids: cids.slice(i, i + MAX_FRAME_ITEMS) })
+    })
   }
 
   /** Serves the stream until the lease ends; resolves with how it went. */
@@ -176,7 +181,8 @@ export class LeaseServer {
       endedAt: this.endedAt === 0 ? Date.now() : this.endedAt,
       tasks: this.chain.count,
       refused: this.refused,
-      amount: creditsFor(this.lease.body.price, this.cpuMsTotal),
+      fuel: this.fuelTotal,
+      amount: creditsFor(this.lease.body.price, this.fuelTotal),
       paid: this.best?.body.paid ?? 0,
       reason: this.reason
     }
@@ -209,10 +215,10 @@ export class LeaseServer {
     if (this.closing) return refuse('ERR_LEASE_ENDING', 'the lease is ending')
     if (this.outstanding.has(idText)) return refuse('ERR_DUPLICATE_TASK', 'this task is already running on the lease')
     if (this.outstanding.size >= this.window) return refuse('ERR_LEASE_FULL', `the lease's window of ${this.window} tasks is full`)
-    if (spec.memoryMiB > terms.memoryMiB || spec.timeoutMs > terms.maxTaskMs) return refuse('ERR_TASK_LIMITS', 'the task asks for more memory or time than the lease allows')
+    if (spec.memoryMiB > terms.memoryMiB || spec.timeoutMs > terms.maxTaskMs || spec.fuel > terms.maxTaskFuel) return refuse('ERR_TASK_LIMITS', 'the task asks for more memory, time or fuel than the lease allows')
     if (now >= terms.expiresAt) return refuse('ERR_LEASE_EXPIRED', 'the lease has expired')
     if (this.ackOverdue) return refuse('ERR_ACK_OVERDUE', 'a checkpoint waits for its acknowledgement')
-    if (creditsFor(terms.price, this.cpuMsTotal + this.reserveMs + spec.timeoutMs) > terms.maxCredits) return refuse('ERR_LEASE_CAP', 'the task could take the lease past its credit cap')
+    if (creditsFor(terms.price, this.fuelTotal + this.reserveFuel + spec.fuel) > terms.maxCredits) return refuse('ERR_LEASE_CAP', 'the task could take the lease past its credit cap')
     if (frame.deadline <= now || this.c.slots.estimateStart(now) >= frame.deadline) return refuse('ERR_CANNOT_START', 'the task cannot start here before its deadline')
     if (frame.stdin != null && (frame.stdin.byteLength !== spec.inputBytes || !bytesMatchCid(frame.stdin, spec.input))) {
       this.c.reportPeer(this.channel.remotePeer, 'MalformedMessage')
@@ -220,7 +226,7 @@ export class LeaseServer {
     }
     const task: Task = { id, idText, frame, controller: new AbortController(), running: false }
     this.outstanding.set(idText, task)
-    this.reserveMs += spec.timeoutMs
+    this.reserveFuel += spec.fuel
     void this.run(task)
   }
 
@@ -233,10 +239,13 @@ export class LeaseServer {
       const release = await this.c.slots.acquire(this.idText, this.lease.body.slots, signal)
       let outcome
       try {
+        // Files are fetched once the task has its slot: only running tasks hold their trees.
+        const files = spec.files != null ? await this.fetchTree(spec.files) : undefined
+        signal.throwIfAborted()
         task.running = true
         task.notice = setTimeout(() => { this.notices.push(task.id); this.scheduleFlush() }, RUNNING_NOTICE_MS)
         this.c.onTaskStarted?.(task.idText)
-        outcome = await runTask(this.c.executor, spec, task.id, module, stdin, signal)
+        outcome = await runTask(this.c.executor, spec, task.id, module, stdin, files, signal)
         this.c.slots.observe(outcome.wallMs)
         this.c.onTaskFinished?.(task.idText, outcome.exitCode, outcome.wallMs)
       } finally {
@@ -245,6 +254,7 @@ export class LeaseServer {
       }
       this.finish(task)
       const stderr = outcome.stderr.subarray(0, MAX_STDERR_BYTES)
+      const outputs = outcome.outputs != null && outcome.outputs.files.length > 0 ? outcome.outputs : undefined
       this.done.push({
         frame: {
           task: task.id,
@@ -253,31 +263,52 @@ export class LeaseServer {
           out: rawCid(outcome.stdout),
           outBytes: outcome.stdout.byteLength,
           errBytes: stderr.byteLength,
-          // What is billed is capped at the task's time limit.
-          cpuMs: Math.min(spec.timeoutMs, Math.round(outcome.cpuMs)),
+          // What is billed (runTask caps it at the task's limit).
+          fuel: outcome.fuel ?? 0n,
+          cpuMs: Math.round(outcome.cpuMs),
           wallMs: Math.round(outcome.wallMs),
+          ...(outputs != null ? { files: outputs.manifestCid, filesBytes: outputs.manifestBytes.byteLength } : {}),
           stdoutTruncated: outcome.stdoutTruncated,
           stderrTruncated: outcome.stderrTruncated || outcome.stderr.byteLength > MAX_STDERR_BYTES
         },
         stdout: outcome.stdout,
-        stderr
+        stderr,
+        ...(outputs != null ? { outputs } : {})
       })
       this.scheduleFlush()
     } catch (err) {
       this.finish(task)
       // Aborted on purpose (cancelled, lease ending, node stopping): the reason says why, not the executor's error.
       const e = (signal.aborted && signal.reason instanceof Error ? signal.reason : err) as Error & { code?: string }
-      if (err instanceof BlobMismatchError) this.c.reportPeer(this.channel.remotePeer, 'MalformedMessage')
+      if (err instanceof BlobMismatchError || err instanceof BadInputTreeError) this.c.reportPeer(this.channel.remotePeer, 'MalformedMessage')
       this.refused++
       this.send({ t: 'task-error', task: task.id, code: e.code ?? 'ERR_TASK_FAILED', message: e.message.slice(0, 500) })
       this.maybeEnd()
     }
   }
 
+  /**
+   * The input files of a task: the manifest (checked strictly: limits, order, paths), then every
+   * file it lists (each checked against its CID as it arrives). Throws `BadInputTreeError` for a
+   * manifest that is not what the task declared; fetch errors as they are.
+   */
+  private async fetchTree (files: TaskFiles): Promise<InputFile[]> {
+    const bytes = await this.fetch.get(files.cid, files.manifestBytes, 'manifest')
+    let manifest
+    try {
+      manifest = decodeManifest(bytes)
+    } catch (err) {
+      throw new BadInputTreeError(`the input manifest is invalid: ${(err as Error).message}`, (err as { code?: string }).code)
+    }
+    const size = manifest.files.reduce((sum, f) => sum + f.size, 0)
+    if (size !== files.size) throw new BadInputTreeError(`the input manifest lists ${size} bytes of files, the task declares ${files.size}`)
+    return await Promise.all(manifest.files.map(async (f) => ({ path: f.path, bytes: await this.fetch.get(f.cid, f.size, 'file') })))
+  }
+
   private finish (task: Task): void {
     if (this.outstanding.get(task.idText) !== task) return
     this.outstanding.delete(task.idText)
-    this.reserveMs -= task.frame.spec.timeoutMs
+    this.reserveFuel -= task.frame.spec.fuel
   }
 
   private scheduleFlush (): void {
@@ -298,18 +329,24 @@ export class LeaseServer {
       batch = []
       bytes = 0
     }
-    for (const { frame, stdout, stderr } of this.done.splice(0)) {
+    for (const { frame, stdout, stderr, outputs } of this.done.splice(0)) {
       this.commit(frame)
-      if (stdout.byteLength <= INLINE_BYTES && stderr.byteLength <= INLINE_BYTES) {
+      if (outputs == null && stdout.byteLength <= INLINE_BYTES && stderr.byteLength <= INLINE_BYTES) {
         batch.push({ ...frame, stdout, stderr })
         bytes += stdout.byteLength + stderr.byteLength + 200
         if (bytes >= BATCH_FRAME_BYTES || batch.length >= MAX_FRAME_ITEMS) flushBatch()
         continue
       }
-      // A large output goes alone, followed by its data frames (stdout, then stderr).
+      // A large output, or one with files, goes alone, followed by its data frames: stdout,
+      // stderr, the output manifest, then each file in the manifest's order.
       flushBatch()
       this.send({ t: 'results', results: [frame] })
-      for (const [which, data] of [['stdout', stdout], ['stderr', stderr]] as const) {
+      const parts: Array<['stdout' | 'stderr' | 'manifest' | 'file', Uint8Array]> = [['stdout', stdout], ['stderr', stderr]]
+      if (outputs != null) {
+        parts.push(['manifest', outputs.manifestBytes])
+        for (const file of outputs.files) parts.push(['file', file.bytes])
+      }
+      for (const [which, data] of parts) {
         for (let offset = 0; offset < data.byteLength; offset += CHUNK_BYTES) {
           this.send({ t: 'data', task: frame.task, which, data: data.subarray(offset, offset + CHUNK_BYTES) })
         }
@@ -322,8 +359,8 @@ export class LeaseServer {
 
   private commit (frame: ResultFrame): void {
     if (this.chain.count === this.lastCheckpoint.count) this.firstUncommittedAt = Date.now()
-    this.chain.add({ task: frame.task, out: frame.out, exit: frame.exit, cpuMs: frame.cpuMs })
-    this.cpuMsTotal += frame.cpuMs
+    this.chain.add({ task: frame.task, out: frame.out, exit: frame.exit, fuel: frame.fuel, ...(frame.files != null ? { files: frame.files } : {}) })
+    this.fuelTotal += frame.fuel
   }
 
   /** Signs and sends a checkpoint when enough results or time went by since the last one (or when forced). */
@@ -339,7 +376,8 @@ export class LeaseServer {
       seq,
       count: this.chain.count,
       root: this.chain.root,
-      amount: creditsFor(this.lease.body.price, this.cpuMsTotal),
+      fuel: this.fuelTotal,
+      amount: creditsFor(this.lease.body.price, this.fuelTotal),
       at: Date.now()
     })
     this.lastCheckpoint = { seq, count: this.chain.count }
@@ -437,4 +475,11 @@ export class LeaseServer {
 
   private outbox: Promise<void> = Promise.resolve()
   private sendFailed = false
+}
+
+/** A task's input manifest is not what it declared, or breaks the manifest rules (the requester's fault). */
+class BadInputTreeError extends ProtocolViolationError {
+  constructor (message: string, code = 'ERR_BAD_INPUT_TREE') {
+    super(message, code)
+  }
 }

@@ -220,7 +220,7 @@ export class WorkerService {
 
   private ended (held: Held, summary: LeaseSummary): void {
     log('lease %s with %s ended (%s): %d tasks, %d credits claimed, %d acknowledged', summary.leaseId, summary.requester, summary.reason, summary.tasks, summary.amount, summary.paid)
-    this.c.records.putLease(summary).catch((err) => { log.error('saving lease record failed: %e', err) })
+    this.c.records.putLease({ ...summary, fuel: summary.fuel.toString() }).catch((err) => { log.error('saving lease record failed: %e', err) })
     this.events.onLeaseEnded?.(summary)
     const best = held.best
     if (best == null || this.c.settle == null || this.stopped) return

@@ -1,0 +1,168 @@
+/**
+ * What a requester can look up about the jobs and batches it submitted and the leases it served:
+ * summaries, results, task records and output files, from the records on disk merged with what
+ * is still running (whose newest state is in memory).
+ */
+import { CID } from 'multiformats/cid'
+import type { BlobStore } from './blob-store.ts'
+import { BatchNotFoundError, JobNotFoundError, OutputFileNotFoundError } from './errors.ts'
+import { FINAL_STATUSES, type BatchTaskRecord, type JobStore, type LeaseRecord, type RequestedJob } from './job-store.ts'
+import type { Batches, BatchResult } from './requester/batches.ts'
+import { summary } from './requester/batches.ts'
+import { toResult, type Jobs, type JobResult } from './requester/jobs.ts'
+import { outputFile, outputFileList, type OutputFileInfo } from './requester/trees.ts'
+
+export interface JobSummary {
+  id: string
+  /** requester: this node submitted the job or batch; worker: a lease this node served. */
+  role: 'requester' | 'worker'
+  kind: 'job' | 'batch' | 'lease'
+  status: string
+  createdAt: number
+  updatedAt?: number
+  requester: string
+  workers: string[]
+  exitCode?: number
+  verified?: boolean
+  cost?: number
+  error?: string
+  /** Batches: tasks, and how many ended; leases: tasks run. */
+  tasks?: number
+  done?: number
+  /** Worker role: credits claimed and acknowledged on the lease. */
+  earned?: number
+}
+
+export interface JobViewsComponents {
+  records: JobStore
+  blobs: BlobStore
+  jobs: Jobs
+  batches: Batches
+}
+
+export class JobViews {
+  private readonly c: JobViewsComponents
+
+  constructor (components: JobViewsComponents) {
+    this.c = components
+  }
+
+  /** Jobs and batches this node requested and leases it served, newest first. */
+  async jobs (): Promise<JobSummary[]> {
+    const out: JobSummary[] = []
+    for await (const stored of this.c.records.allRequested()) {
+      const r = this.c.jobs.liveRecord(stored.id) ?? stored
+      out.push(requestedSummary(r))
+    }
+    for await (const b of this.c.records.allBatches()) {
+      out.push({
+        id: b.id, role: 'requester', kind: 'batch', status: b.status, createdAt: b.createdAt, updatedAt: b.updatedAt, requester: b.body.requester,
+        workers: [], cost: b.cost, tasks: b.body.tasks, done: b.done, ...(b.failed > 0 ? { error: `${b.failed} task(s) not completed` } : {})
+      })
+    }
+    for await (const l of this.c.records.allLeases()) out.push(leaseSummary(l))
+    return out.sort((a, b) => b.createdAt - a.createdAt)
+  }
+
+  /** One requested job's result as far as known (output loaded from the blob store). */
+  async job (id: string): Promise<JobResult> {
+    const record = this.c.jobs.liveRecord(id) ?? await this.c.records.getRequested(id)
+    if (record == null) throw new JobNotFoundError(id)
+    const stdout = record.outputCid != null ? (await this.c.blobs.get(CID.parse(record.outputCid))) ?? new Uint8Array(0) : new Uint8Array(0)
+    const stderr = record.stderrCid != null ? (await this.c.blobs.get(CID.parse(record.stderrCid))) ?? new Uint8Array(0) : new Uint8Array(0)
+    const files = record.filesCid != null ? await outputFileList(this.c.blobs, record.filesCid).catch(() => undefined) : undefined
+    return toResult(record, stdout, stderr, undefined, files)
+  }
+
+  /** The raw record of a requested job (for the API's details). */
+  async record (id: string): Promise<RequestedJob> {
+    const record = this.c.jobs.liveRecord(id) ?? await this.c.records.getRequested(id)
+    if (record == null) throw new JobNotFoundError(id)
+    return record
+  }
+
+  /** A batch's summary. */
+  async batch (id: string): Promise<BatchResult> {
+    const record = this.c.batches.liveRecord(id) ?? await this.c.records.getBatch(id)
+    if (record == null) throw new BatchNotFoundError(id)
+    return summary(record)
+  }
+
+  /**
+   * A batch's task records in index order, from `from` on, at most `limit`, as current as the
+   * batch (finished tasks not yet written to disk included).
+   */
+  async batchTasks (id: string, from = 0, limit = 1000): Promise<BatchTaskRecord[]> {
+    if (this.c.batches.liveRecord(id) == null && await this.c.records.getBatch(id) == null) throw new BatchNotFoundError(id)
+    const recent = new Map(this.c.batches.unwritten(id).map((t) => [t.index, t]))
+    const out: BatchTaskRecord[] = []
+    for await (const task of this.c.records.batchTasksOf(id)) {
+      if (task.index < from) continue
+      out.push(recent.get(task.index) ?? task)
+      if (out.length >= limit) break
+    }
+    return out
+  }
+
+  /** Whether a job or batch has ended (false while it runs here, or was left unfinished). */
+  async isFinal (id: string): Promise<boolean> {
+    const job = await this.c.records.getRequested(id)
+    if (job != null) return FINAL_STATUSES.has(job.status)
+    const batch = await this.c.records.getBatch(id)
+    if (batch == null) throw new JobNotFoundError(id)
+    return batch.status !== 'running'
+  }
+
+  /**
+   * One output file of a job, by its path under /out: its entry (size, CID) and bytes. Throws
+   * `JobNotFoundError`, or `OutputFileNotFoundError` when the job left no such file (or its
+   * files were deleted).
+   */
+  async jobFile (id: string, path: string): Promise<{ info: OutputFileInfo, bytes: Uint8Array }> {
+    const record = await this.record(id)
+    const file = record.filesCid != null ? await outputFile(this.c.blobs, record.filesCid, path) : undefined
+    if (file == null) throw new OutputFileNotFoundError(id, path)
+    return file
+  }
+
+  /** One output file of task `index` of a batch (as `jobFile`; `BatchNotFoundError` for an unknown batch). */
+  async batchTaskFile (id: string, index: number, path: string): Promise<{ info: OutputFileInfo, bytes: Uint8Array }> {
+    const [task] = await this.batchTasks(id, index, 1)
+    const file = task?.index === index && task.filesCid != null ? await outputFile(this.c.blobs, task.filesCid, path) : undefined
+    if (file == null) throw new OutputFileNotFoundError(`${id}/${index}`, path)
+    return file
+  }
+}
+
+function requestedSummary (r: RequestedJob): JobSummary {
+  return {
+    id: r.id,
+    role: 'requester',
+    kind: 'job',
+    status: r.status,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+    requester: r.body.requester,
+    workers: r.replicas.filter((x) => x.status !== 'failed').map((x) => x.worker),
+    exitCode: r.exitCode,
+    verified: r.verified,
+    cost: r.cost,
+    error: r.error?.message
+  }
+}
+
+function leaseSummary (l: LeaseRecord): JobSummary {
+  return {
+    id: l.leaseId,
+    role: 'worker',
+    kind: 'lease',
+    // A lease the requester closed or that expired ended normally; anything else says why it broke.
+    status: l.reason === 'closed' || l.reason === 'ERR_LEASE_EXPIRED' ? 'done' : l.reason,
+    createdAt: l.startedAt,
+    updatedAt: l.endedAt,
+    requester: l.requester,
+    workers: [],
+    tasks: l.tasks,
+    earned: l.paid
+  }
+}
