@@ -54,8 +54,11 @@ export {
 export type { FileManifest, ManifestEntry, TreeFile, DiskFile } from './scheduler/files/index.ts'
 export {
   NoBidsError, JobTimeoutError, JobCancelledError, InvalidJobError, JobNotFoundError, BatchNotFoundError, BadResultError, ProtocolViolationError,
-  CheckpointError, LeaseEndedError, JobFinishedError, JobNotCancellableError
+  CheckpointError, LeaseEndedError, JobFinishedError, JobNotCancellableError, OutputFileNotFoundError
 } from './scheduler/errors.ts'
+export type { OutputFileInfo } from './scheduler/requester/trees.ts'
+export { defaultFuel, DEFAULT_FUEL_PER_MS, MAX_INPUT_FILES_BYTES } from './scheduler/task.ts'
+export { creditsFor, FUEL_PER_PRICE_UNIT } from './proofs/lease.ts'
 
 export { createLedger, createGenesisConfig, DEFAULT_GENESIS_CONFIG } from './ledger/index.ts'
 export type { Ledger, LedgerInit, LedgerEvents, BlockSummary, BlockView, TxView, Receipt, ReceiptQuery, GenesisConfig } from './ledger/index.ts'

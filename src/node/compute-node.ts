@@ -24,6 +24,7 @@ import { openStore, type Store } from './storage.ts'
 import { createChannelOpener, createProtocolRegistrar } from './channel.ts'
 import type { ChannelOpener, ProtocolRegistrar, TopicHandler } from '../transport.ts'
 import { Scheduler, type BatchSubmitOptions, type JobSummary, type SchedulerInit, type SubmitOptions } from '../scheduler/scheduler.ts'
+import type { OutputFileInfo } from '../scheduler/requester/trees.ts'
 import { createExecutor, type Executor } from '../scheduler/executor/index.ts'
 import type { BatchInit, JobInit } from '../scheduler/job.ts'
 import type { JobHandle, JobProgress, JobResult } from '../scheduler/requester/jobs.ts'
@@ -377,6 +378,20 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   /** A requested job's result (output included) as far as it is known. */
   async job (id: string): Promise<JobResult> {
     return await this.scheduler.job(id)
+  }
+
+  /**
+   * One file a requested job left in /out, by its path there (e.g. `frames/0001.pgm`): its size,
+   * CID and bytes (checked against the CID when they arrived). Throws `JobNotFoundError`, or
+   * `OutputFileNotFoundError` (ERR_FILE_NOT_FOUND) when the job left no such file.
+   */
+  async jobFile (id: string, path: string): Promise<{ info: OutputFileInfo, bytes: Uint8Array }> {
+    return await this.scheduler.jobFile(id, path)
+  }
+
+  /** One file task `index` of a batch left in /out (as `jobFile`). */
+  async batchTaskFile (id: string, index: number, path: string): Promise<{ info: OutputFileInfo, bytes: Uint8Array }> {
+    return await this.scheduler.batchTaskFile(id, index, path)
   }
 
   /** The job market: worker and requester sides, records, blobs, reputation. */
