@@ -99,7 +99,8 @@ export class BlobStore {
   async cacheVerified (cid: CID, bytes: Uint8Array): Promise<void> {
     if (!bytesMatchCid(bytes, cid)) throw new BlobMismatchError(`bytes do not match ${cid.toString()}`)
     this.remember(cid, bytes)
-    if (await this.has(cid)) return
+    // On disk already? (Not `has`: the bytes were just remembered in memory.)
+    if (await this.pinned.has(cid.bytes) === true || await this.cache.has(cid.bytes) === true) return
     const id = Buffer.from(cid.bytes).toString('base64url')
     await this.cache.put(cid.bytes, bytes)
     this.cacheIndex.set(id, bytes.byteLength)
