@@ -20,6 +20,9 @@ import { Retention } from '../src/scheduler/retention/index.ts'
 import { BatchNotFoundError, JobNotFoundError } from '../src/scheduler/errors.ts'
 import { JobRunningError } from '../src/scheduler/retention/errors.ts'
 import { tempDir, waitFor } from './helpers.ts'
+import { formatDuration, parseDuration } from '../src/shared/duration.ts'
+import { setConfigValue, validateConfig } from '../src/node/config-edit.ts'
+import { ConfigError } from '../src/errors.ts'
 
 const DAY = 24 * 60 * 60 * 1000
 const RETENTION = 30 * DAY
@@ -282,5 +285,29 @@ describe('retention on LevelDB', () => {
     // Cached blobs are not the requester's: prune never touches them.
     expect(await retention().prune({ olderThanMs: 0 })).toMatchObject({ blobs: 0 })
     expect(blobs.cacheUsage().blobs).toBe(1)
+  })
+})
+
+describe('durations and the retention config key', () => {
+  it('parses a whole number and a unit, or forever; formats back', () => {
+    expect(parseDuration('30d')).toBe(30 * DAY)
+    expect(parseDuration(' 12H ')).toBe(12 * 60 * 60 * 1000)
+    expect(parseDuration('90m')).toBe(90 * 60 * 1000)
+    expect(parseDuration('0s')).toBe(0)
+    expect(parseDuration('2w')).toBe(14 * DAY)
+    expect(parseDuration('forever')).toBe(Infinity)
+    expect(parseDuration('forever', { allowForever: false })).toBeUndefined()
+    for (const bad of ['', '30', 'd', '1.5d', '-1d', '3x', '30 d', '1y', '99999999d']) expect(parseDuration(bad), bad).toBeUndefined()
+    expect([30 * DAY, 14 * DAY, 36 * 60 * 60 * 1000, 90_000, 0, Infinity].map(formatDuration)).toEqual(['30d', '14d', '36h', '90s', '0s', 'forever'])
+  })
+
+  it('config set validates retention and cacheMiB as the node reads them', () => {
+    expect(setConfigValue({}, 'retention', '12h')).toEqual({ retention: '12h' })
+    expect(setConfigValue({}, 'retention', 'forever')).toEqual({ retention: 'forever' })
+    expect(() => setConfigValue({}, 'retention', '3x')).toThrow(ConfigError)
+    expect(() => setConfigValue({}, 'retention', '3x')).toThrow(/retention: must be a whole number and a unit/)
+    expect(setConfigValue({}, 'cacheMiB', '2048')).toEqual({ cacheMiB: 2048 })
+    expect(() => setConfigValue({}, 'cacheMiB', '0')).toThrow(ConfigError)
+    expect(validateConfig({})).toMatchObject({ retention: '30d', cacheMiB: 512 })
   })
 })

@@ -30,10 +30,10 @@ export function parseDuration (text: string, options: { allowForever?: boolean }
   return amount * UNIT_MS[match[2] as Unit]
 }
 
-/** The shortest exact text for milliseconds (`30d`, `36h`, `90s`); `forever` for Infinity. */
+/** The shortest exact text for milliseconds in days at most (`30d`, `14d`, `36h`, `90s`); `forever` for Infinity. */
 export function formatDuration (ms: number): string {
   if (ms === Infinity) return 'forever'
-  for (const unit of ['w', 'd', 'h', 'm', 's'] as const) {
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
     if (ms % UNIT_MS[unit] === 0 && ms >= UNIT_MS[unit]) return `${ms / UNIT_MS[unit]}${unit}`
   }
   return ms === 0 ? '0s' : `${Math.ceil(ms / 1000)}s`
