@@ -37,7 +37,11 @@ export class BlobStore {
   private cacheSize = 0
   private readonly hot = new Map<string, Uint8Array>()
   private hotSize = 0
-  /** When each blob was last pinned (latin1 of its CID bytes → ms), oldest first; see `pinnedSince`. */
+  /**
+   * When each blob was last pinned (latin1 of its CID bytes → ms), oldest first; see
+   * `pinnedSince`. Entries older than PIN_PROTECT_MS are dropped at the next pin (unless a mark
+   * holds them), so its size is the pins of the last ten minutes: a 100,000-task batch, ~10 MB.
+   */
   private readonly pinTimes = new Map<string, number>()
   /** Pin times at or after any of these are kept even when older than PIN_PROTECT_MS (marks in progress). */
   private readonly pinFloors = new Set<{ since: number }>()

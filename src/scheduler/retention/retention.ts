@@ -36,6 +36,8 @@ export class Retention {
   private queue: Promise<unknown> = Promise.resolve()
   private timer?: ReturnType<typeof setTimeout>
   private abort?: AbortController
+  /** Aborted by stop(): prunes asked for by callers end too (the store is about to close). */
+  private closing = new AbortController()
   private running?: Promise<void>
   private lastReport?: PruneReport & { at: number }
 
@@ -48,18 +50,24 @@ export class Retention {
 
   /** Starts automatic pruning: one prune now (in the background), then one every interval. */
   start (): void {
+    if (this.closing.signal.aborted) this.closing = new AbortController()
     if (this.abort != null || this.intervalMs <= 0) return
     this.abort = new AbortController()
     this.schedule(0)
   }
 
-  /** Stops automatic pruning; a prune in progress is abandoned at its next record (what it deleted stays deleted). */
+  /**
+   * Stops automatic pruning; a prune in progress is abandoned at its next record (what it deleted
+   * stays deleted, the rest waits for the next one). Resolves when no prune or delete runs.
+   */
   async stop (): Promise<void> {
     clearTimeout(this.timer)
     this.timer = undefined
     this.abort?.abort()
     this.abort = undefined
+    this.closing.abort()
     await this.running
+    await this.queue
   }
 
   /** The last automatic prune's report, when there was one. */
@@ -69,7 +77,8 @@ export class Retention {
 
   /** Prunes now: records that ended more than `olderThanMs` ago (default: the retention), then unreferenced blobs. */
   async prune (options: { olderThanMs?: number, signal?: AbortSignal } = {}): Promise<PruneReport> {
-    return await this.exclusive(async () => await prune(this.c, options.olderThanMs ?? this.retentionMs, options.signal))
+    const signal = options.signal != null ? AbortSignal.any([options.signal, this.closing.signal]) : this.closing.signal
+    return await this.exclusive(async () => await prune(this.c, options.olderThanMs ?? this.retentionMs, signal))
   }
 
   /** Deletes one ended job and the blobs only it referenced (JobNotFoundError, JobRunningError). */
