@@ -62,4 +62,17 @@ describe('depin argument parsing', () => {
     expect(calls[1].options).toEqual({ json: true, dataDir: '/x' })
     expect(calls[2].options).toMatchObject({ runtime: 'wasi-p1', minCores: 2, maxPrice: 5, limit: 3 })
   })
+
+  it('jobs --prune takes --older-than as a duration', async () => {
+    const { calls, parse } = recorder()
+    await parse('jobs', '--prune', '--older-than', '12h', '--json')
+    await parse('jobs', '--prune')
+    expect(calls[0].options).toEqual({ prune: true, olderThan: 12 * 60 * 60 * 1000, json: true })
+    expect(calls[1].options).toEqual({ prune: true })
+    for (const bad of ['forever', '12', '1.5d']) {
+      const { calls: none, parse: p } = recorder()
+      await expect(p('jobs', '--prune', '--older-than', bad), bad).rejects.toBeInstanceOf(CommanderError)
+      expect(none).toEqual([])
+    }
+  })
 })

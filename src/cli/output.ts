@@ -97,3 +97,13 @@ export function duration (ms: number): string {
   if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`
   return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`
 }
+
+/** `0 B`, `512 B`, `1.5 KiB`, `12.3 MiB`, `2.0 GiB`. */
+export function byteSize (bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`
+  const units = ['KiB', 'MiB', 'GiB', 'TiB']
+  let value = bytes / 1024
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++ }
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`
+}

@@ -6,6 +6,7 @@
  */
 import { InvalidArgumentError } from 'commander'
 import { parseApiAddress } from '../node/api-address.ts'
+import { DURATION_HELP, parseDuration } from '../shared/duration.ts'
 
 export function integer (min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -60,4 +61,11 @@ export function apiAddressArg (value: string): string {
 
 export function collect (value: string, previous: string[] = []): string[] {
   return [...previous, value]
+}
+
+/** A duration (`30d`, `12h`, `90m`, `0s`) in milliseconds; `forever` is not one here. */
+export function durationArg (value: string): number {
+  const ms = parseDuration(value, { allowForever: false })
+  if (ms === undefined) throw new InvalidArgumentError(`expected ${DURATION_HELP.replace(', or forever', '')}, got ${JSON.stringify(value)}`)
+  return ms
 }

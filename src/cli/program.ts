@@ -11,7 +11,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN } from '../node/constants.ts'
 import { JOB_STATES } from '../job-status.ts'
 import { VERSION } from '../version.ts'
-import { apiAddressArg, checkMultiaddrs, collect, fraction, integer, multiaddrArg, oneOf } from './parse.ts'
+import { apiAddressArg, checkMultiaddrs, collect, durationArg, fraction, integer, multiaddrArg, oneOf } from './parse.ts'
 
 export interface CommonOptions {
   dataDir?: string
@@ -70,7 +70,14 @@ export interface MapOptions extends CommonOptions {
   timeout?: number
   memory?: number
 }
-export interface JobsOptions extends CommonOptions { status?: string, role?: 'requester' | 'worker', limit?: number }
+export interface JobsOptions extends CommonOptions {
+  status?: string
+  role?: 'requester' | 'worker'
+  limit?: number
+  prune?: boolean
+  /** Milliseconds (parsed from a duration). */
+  olderThan?: number
+}
 export interface JobOptions extends CommonOptions { output?: string, wait?: boolean, follow?: boolean }
 export interface ChainOptions extends CommonOptions { blocks?: number }
 export interface ConfigOptions { dataDir?: string, json?: boolean }
@@ -213,6 +220,8 @@ export function buildProgram (actions: CliActions): Command {
     .addOption(new Option('--status <status>', `only jobs in this state: ${[...JOB_STATES, 'unverified', 'active'].join(', ')}`).argParser(oneOf([...JOB_STATES, 'unverified', 'active'])))
     .addOption(new Option('--role <role>', 'only jobs this node requested, or ran for peers').argParser(oneOf(['requester', 'worker'] as const)))
     .option('--limit <n>', 'at most this many (default: 100)', integer(1, 1000))
+    .option('--prune', 'instead of listing: delete jobs, batches and lease records that ended longer ago than the retention (config `retention`, default 30d), and the blobs only they referenced')
+    .option('--older-than <duration>', 'with --prune: this age instead of the retention (e.g. 7d, 12h, 0s for everything that ended)', durationArg)
     .action(async (opts: JobsOptions) => { await actions.jobs(opts) })
 
   clientCommand(program, 'job', 'show one job: status, workers, verification, cost')

@@ -26,6 +26,8 @@ import type { ChannelOpener, ProtocolRegistrar, TopicHandler } from '../transpor
 import { Scheduler, type BatchSubmitOptions, type JobSummary, type SchedulerInit, type SubmitOptions } from '../scheduler/scheduler.ts'
 import type { OutputFileInfo } from '../scheduler/requester/trees.ts'
 import { createExecutor, type Executor } from '../scheduler/executor/index.ts'
+import type { Retention, RetentionInit } from '../scheduler/retention/index.ts'
+import { createNodeRetention } from './retention.ts'
 import type { BatchInit, JobInit } from '../scheduler/job.ts'
 import type { JobHandle, JobProgress, JobResult } from '../scheduler/requester/jobs.ts'
 import type { BatchHandle, BatchResult } from '../scheduler/requester/batches.ts'
@@ -73,6 +75,8 @@ export interface ComputeNodeInit {
   executor?: Executor
   /** Scheduler tuning (blob cache, spot-check rate). */
   scheduler?: SchedulerInit
+  /** How long ended jobs and their blobs are kept, and how often they are pruned. @default 30 days, hourly */
+  retention?: RetentionInit
   /** The ledger network (genesis: network id, allocations, target, interval, reward). @default the built-in network */
   network?: GenesisConfig
   /** Mine ledger blocks. @default false */
@@ -148,6 +152,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   private gossipRouter?: GossipRouter
   private capacityService?: CapacityService
   private schedulerValue?: Scheduler
+  private retentionValue?: Retention
   private ledgerValue?: Ledger
   private receiptTally?: ReceiptTally
   private channels?: ChannelOpener
@@ -255,6 +260,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       this.schedulerValue.reputation.useReceipts(this.receiptTally)
       this.gossipRouter.register(this.schedulerValue.offersTopic(this.topics.offers, MAX_OFFER_BYTES))
       await this.schedulerValue.start()
+      this.retentionValue = createNodeRetention(this.schedulerValue, this.store, this.log, this.init.retention)
+      this.retentionValue.start()
     } catch (err) {
       // A half-started node (e.g. a ledger store of another network) must not keep its host running.
       await this.stop().catch(() => {})
@@ -273,6 +280,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     if (this.libp2p == null) return
     this.stopping = (async () => {
       for (const detach of this.detachObservers.splice(0)) detach()
+      await this.retentionValue?.stop()
+      this.retentionValue = undefined
       await this.schedulerValue?.stop().catch((err) => { log.error('stopping the scheduler failed: %e', err) })
       this.schedulerValue = undefined
       this.receiptTally?.stop()
@@ -398,6 +407,12 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   get scheduler (): Scheduler {
     if (this.schedulerValue == null) throw new NotStartedError()
     return this.schedulerValue
+  }
+
+  /** Retention of ended jobs and their blobs: `prune()`, `deleteJob(id)`, `deleteBatch(id)`. */
+  get retention (): Retention {
+    if (this.retentionValue == null) throw new NotStartedError()
+    return this.retentionValue
   }
 
   /** The replicated ledger: balances, blocks, receipts, transfers. */

@@ -24,6 +24,8 @@ export const CONFIG_KEYS: Readonly<Record<string, Kind>> = {
   spotCheckRate: 'number',
   testnet: 'boolean',
   metrics: 'string',
+  retention: 'string',
+  cacheMiB: 'integer',
   'log.level': 'string',
   'log.format': 'string',
   'log.file': 'string',

@@ -12,6 +12,13 @@ import { isLoopbackHost, parseApiAddress } from './api-address.ts'
 
 export { isLoopbackHost, parseApiAddress } from './api-address.ts'
 import { genesisConfigSchema } from '../ledger/genesis.ts'
+import { DURATION_HELP, parseDuration } from '../shared/duration.ts'
+import { DEFAULT_BLOB_CACHE_BYTES } from '../scheduler/constants.ts'
+
+/** Default of `retention`: how long ended jobs and their blobs are kept. */
+export const DEFAULT_RETENTION = '30d'
+/** Default of `cacheMiB`: the worker-side blob cache. */
+export const DEFAULT_CACHE_MIB = DEFAULT_BLOB_CACHE_BYTES / (1024 * 1024)
 
 const multiaddrString = z.string().max(1024).refine((s) => {
   try {
@@ -77,6 +84,13 @@ export const configFileSchema = z.object({
       return false
     }
   }, { message: 'must be HOST:PORT on a loopback host' }).optional(),
+  /**
+   * How long jobs, batches and served-lease records are kept after they ended, with the blobs
+   * only they reference (modules, inputs, outputs): `30d`, `12h`, `90m`, … or `forever`.
+   */
+  retention: z.string().max(32).refine((s) => parseDuration(s) !== undefined, { message: `must be ${DURATION_HELP}` }).default(DEFAULT_RETENTION),
+  /** Budget of the blobs this node caches to run other peers' tasks (modules), MiB. */
+  cacheMiB: z.number().int().min(1).max(1024 * 1024).default(DEFAULT_CACHE_MIB),
   /** The operator log. */
   log: logConfigSchema.default({ level: 'info', format: 'text' })
 }).strict()

@@ -15,6 +15,7 @@ import { ApiServer, type ApiRoutes } from './api/server.ts'
 import { nodeRoutes } from './api/node-routes.ts'
 import { jobsRoutes } from './api/jobs-routes.ts'
 import { batchesRoutes } from './api/batches-routes.ts'
+import { storageRoutes } from './api/storage-routes.ts'
 import { ledgerRoutes } from './api/ledger-routes.ts'
 import { eventsRoutes } from './api/events-routes.ts'
 import { metricsRoutes } from './api/metrics-routes.ts'
@@ -22,6 +23,7 @@ import { dashboardRoutes } from './api/dashboard-routes.ts'
 import { createNodeMetrics, MetricsServer, type NodeMetrics } from './metrics/index.ts'
 import { createOperatorLog, type LogFormat } from './operator-log.ts'
 import type { LogLevel, OperatorLog } from '../shared/log.ts'
+import { parseDuration } from '../shared/duration.ts'
 
 const log = logger('depin:daemon')
 
@@ -92,7 +94,8 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
     testnet: merged.testnet,
     network: merged.network,
     mine: merged.mine,
-    scheduler: { spotCheckRate: merged.spotCheckRate },
+    scheduler: { spotCheckRate: merged.spotCheckRate, blobCacheBytes: merged.cacheMiB * 1024 * 1024 },
+    retention: { retentionMs: parseDuration(merged.retention) },
     metrics,
     log: operatorLog
   }
@@ -115,6 +118,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
     nodeRoutes(node, { requestStop: () => { stopRequest.resolve('POST /v1/node/stop') } }),
     jobsRoutes(node, { metrics, tmpDir }),
     batchesRoutes(node),
+    storageRoutes(node),
     ledgerRoutes(node),
     eventsRoutes(node),
     metricsRoutes(metrics),

@@ -35,6 +35,12 @@ export class JobLabels {
     await this.db.put(enc.encode(jobId), enc.encode(JSON.stringify({ module })))
   }
 
+  /** Drops the labels of deleted jobs (retention). */
+  async deleteMany (jobIds: string[]): Promise<void> {
+    if (jobIds.length === 0) return
+    await this.db.batch(jobIds.map((id) => ({ type: 'del' as const, key: enc.encode(id) })))
+  }
+
   async get (jobId: string): Promise<JobLabel> {
     const bytes = await this.db.get(enc.encode(jobId))
     if (bytes == null) return {}

@@ -6,11 +6,18 @@
  *   `cache`   CID bytes → bytes   blobs fetched to run other peers' tasks; evicted oldest first
  *                                  past the cache budget
  * A small in-memory LRU keeps hot blobs (the module of a job run many times) off the disk path.
+ *
+ * Pinned blobs are removed only by retention (src/scheduler/retention/): it deletes those no kept
+ * record references. A blob is pinned before the record that references it is written, so the
+ * store remembers when each blob was last pinned (in memory, for PIN_PROTECT_MS) and
+ * `deletePinned` skips a blob pinned since the caller's mark began: pin and delete exclude each
+ * other (a pin waits while a delete batch is written), so a blob is never deleted between its pin
+ * and its record.
  */
-import type { CID } from 'multiformats/cid'
+import { CID } from 'multiformats/cid'
 import { bytesMatchCid, rawCid } from '../proofs/encoding.ts'
 import type { Store } from '../shared/store.ts'
-import { DEFAULT_BLOB_CACHE_BYTES } from './constants.ts'
+import { DEFAULT_BLOB_CACHE_BYTES, PIN_PROTECT_MS } from './constants.ts'
 import { BlobMismatchError } from './errors.ts'
 
 type Sub = ReturnType<Store['sublevel']>
@@ -30,6 +37,16 @@ export class BlobStore {
   private cacheSize = 0
   private readonly hot = new Map<string, Uint8Array>()
   private hotSize = 0
+  /**
+   * When each blob was last pinned (latin1 of its CID bytes → ms), oldest first; see
+   * `pinnedSince`. Entries older than PIN_PROTECT_MS are dropped at the next pin (unless a mark
+   * holds them), so its size is the pins of the last ten minutes: a 100,000-task batch, ~10 MB.
+   */
+  private readonly pinTimes = new Map<string, number>()
+  /** Pin times at or after any of these are kept even when older than PIN_PROTECT_MS (marks in progress). */
+  private readonly pinFloors = new Set<{ since: number }>()
+  /** Set while a delete batch is being written; pins wait for it. */
+  private deleting?: Promise<void>
 
   constructor (db: Store, init: BlobStoreInit = {}) {
     const root = db.sublevel('blobs', { keyEncoding: 'view', valueEncoding: 'view' })
@@ -47,12 +64,20 @@ export class BlobStore {
       this.cacheIndex.set(id, (value as Uint8Array).byteLength)
       this.cacheSize += (value as Uint8Array).byteLength
     }
+    // The budget may have been lowered since the cache was filled.
+    await this.evictCache()
+  }
+
+  /** Bytes in the worker-side cache now, and its budget. */
+  cacheUsage (): { bytes: number, blobs: number, budget: number } {
+    return { bytes: this.cacheSize, blobs: this.cacheIndex.size, budget: this.cacheBudget }
   }
 
   /** Stores bytes of this node's own job (never evicted) and returns their CID. */
   async pin (bytes: Uint8Array, known?: CID): Promise<CID> {
     // A caller that already hashed the bytes (the job spec names them by CID) passes the CID.
     const cid = known ?? rawCid(bytes)
+    await this.pinning([cid])
     if (await this.pinned.has(cid.bytes) !== true) await this.pinned.put(cid.bytes, bytes)
     this.remember(cid, bytes)
     return cid
@@ -65,6 +90,7 @@ export class BlobStore {
   async pinMany (items: Array<{ bytes: Uint8Array, cid?: CID }>): Promise<CID[]> {
     const cids = items.map((item) => item.cid ?? rawCid(item.bytes))
     if (items.length === 0) return cids
+    await this.pinning(cids)
     // Equal blobs (say, the empty stderr of every task) are written once.
     const unique = new Map<string, { key: Uint8Array, value: Uint8Array }>()
     for (const [i, item] of items.entries()) unique.set(cids[i].toString(), { key: cids[i].bytes, value: item.bytes })
@@ -77,11 +103,17 @@ export class BlobStore {
   async cacheVerified (cid: CID, bytes: Uint8Array): Promise<void> {
     if (!bytesMatchCid(bytes, cid)) throw new BlobMismatchError(`bytes do not match ${cid.toString()}`)
     this.remember(cid, bytes)
-    if (await this.has(cid)) return
+    // On disk already? (Not `has`: the bytes were just remembered in memory.)
+    if (await this.pinned.has(cid.bytes) === true || await this.cache.has(cid.bytes) === true) return
     const id = Buffer.from(cid.bytes).toString('base64url')
     await this.cache.put(cid.bytes, bytes)
     this.cacheIndex.set(id, bytes.byteLength)
     this.cacheSize += bytes.byteLength
+    await this.evictCache()
+  }
+
+  /** Evicts the oldest cached blobs until the cache fits its budget (the newest always stays). */
+  private async evictCache (): Promise<void> {
     while (this.cacheSize > this.cacheBudget && this.cacheIndex.size > 1) {
       const [oldest, size] = this.cacheIndex.entries().next().value as [string, number]
       this.cacheIndex.delete(oldest)
@@ -118,6 +150,81 @@ export class BlobStore {
     if (bytes == null) return undefined
     this.remember(cid, bytes as Uint8Array)
     return bytes as Uint8Array
+  }
+
+  /** Every pinned blob's key (its CID's bytes), in key order; reads no values. */
+  async * pinnedKeys (): AsyncGenerator<Uint8Array> {
+    for await (const key of this.pinned.keys()) yield key as Uint8Array
+  }
+
+  /**
+   * Keeps pin times from `since` on, however old, until the returned release is called: a mark
+   * that began at `since + PIN_PROTECT_MS` can then ask `pinnedSince(…, since)` whatever it lasts.
+   */
+  holdPinTimes (since: number): () => void {
+    const hold = { since }
+    this.pinFloors.add(hold)
+    return () => { this.pinFloors.delete(hold) }
+  }
+
+  /** Whether the blob was pinned at or after `since` (by this process). */
+  pinnedSince (key: Uint8Array, since: number): boolean {
+    const at = this.pinTimes.get(Buffer.from(key).toString('latin1'))
+    return at != null && at >= since
+  }
+
+  /**
+   * Deletes pinned blobs by key, except those pinned at or after `protectSince`; returns how many
+   * were deleted and their bytes. Sizes are read first (one blob in memory at a time), then the
+   * deletes are written in one batch while pins wait.
+   */
+  async deletePinned (keys: Uint8Array[], protectSince: number): Promise<{ blobs: number, bytes: number }> {
+    const sizes = new Map<string, { key: Uint8Array, size: number }>()
+    for (const key of keys) {
+      const value = await this.pinned.get(key) as Uint8Array | undefined
+      if (value != null) sizes.set(Buffer.from(key).toString('latin1'), { key, size: value.byteLength })
+    }
+    while (this.deleting != null) await this.deleting
+    // From here to the batch being written no pin can record a time (see `pinning`), so the
+    // check below and the delete see the same pins.
+    const doomed = [...sizes.entries()].filter(([id]) => !((this.pinTimes.get(id) ?? -Infinity) >= protectSince))
+    if (doomed.length === 0) return { blobs: 0, bytes: 0 }
+    const done = Promise.withResolvers<void>()
+    this.deleting = done.promise
+    try {
+      await this.pinned.batch(doomed.map(([, { key }]) => ({ type: 'del' as const, key })))
+      for (const [, { key }] of doomed) this.forget(key)
+    } finally {
+      this.deleting = undefined
+      done.resolve()
+    }
+    return { blobs: doomed.length, bytes: doomed.reduce((sum, [, { size }]) => sum + size, 0) }
+  }
+
+  /** Records that `cids` are being pinned now (after any delete batch being written). */
+  private async pinning (cids: CID[]): Promise<void> {
+    while (this.deleting != null) await this.deleting
+    const now = Date.now()
+    for (const cid of cids) {
+      const id = Buffer.from(cid.bytes).toString('latin1')
+      // Re-inserted so the map stays in pin order and expiry can stop at the first young entry.
+      this.pinTimes.delete(id)
+      this.pinTimes.set(id, now)
+    }
+    let expired = now - PIN_PROTECT_MS
+    for (const hold of this.pinFloors) expired = Math.min(expired, hold.since)
+    for (const [id, at] of this.pinTimes) {
+      if (at >= expired) break
+      this.pinTimes.delete(id)
+    }
+  }
+
+  private forget (key: Uint8Array): void {
+    const cid = CID.decode(key).toString()
+    const bytes = this.hot.get(cid)
+    if (bytes == null) return
+    this.hot.delete(cid)
+    this.hotSize -= bytes.byteLength
   }
 
   private remember (cid: CID, bytes: Uint8Array): void {

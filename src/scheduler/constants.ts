@@ -60,6 +60,12 @@ export const DIRECT_OFFER_MAX = 8
 export const SEEN_OFFERS_MAX = 10_000
 /** Blob cache of a worker (modules, inputs it fetched), bytes. */
 export const DEFAULT_BLOB_CACHE_BYTES = 512 * 1024 * 1024
+/**
+ * A blob pinned this recently is never deleted by retention, referenced or not: a submission pins
+ * its blobs before it writes the record that references them, and an upload may pin a file tree
+ * a while before its job is submitted.
+ */
+export const PIN_PROTECT_MS = 10 * 60 * 1000
 
 // Leases
 

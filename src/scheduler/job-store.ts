@@ -124,6 +124,7 @@ export interface LeaseRecord {
 
 const MAX_RECORD_BYTES = 4 * 1024 * 1024
 const enc = new TextEncoder()
+const dec = new TextDecoder()
 
 function taskKey (batchId: string, index: number): Uint8Array {
   const id = enc.encode(batchId)
@@ -187,12 +188,7 @@ export class JobStore {
 
   /** A batch's task records in index order. */
   async * batchTasksOf (batchId: string): AsyncGenerator<BatchTaskRecord> {
-    const prefix = enc.encode(batchId)
-    const gte = taskKey(batchId, 0)
-    const lt = new Uint8Array(prefix.byteLength + 1)
-    lt.set(prefix, 0)
-    lt[prefix.byteLength] = 0xff
-    for await (const value of this.batchTasks.values({ gte, lt })) yield decode(value as Uint8Array, MAX_RECORD_BYTES, 'batch task record') as BatchTaskRecord
+    for await (const value of this.batchTasks.values(taskRange(batchId))) yield decode(value as Uint8Array, MAX_RECORD_BYTES, 'batch task record') as BatchTaskRecord
   }
 
   async putLease (record: LeaseRecord): Promise<void> {
@@ -202,6 +198,51 @@ export class JobStore {
   async * allLeases (): AsyncGenerator<LeaseRecord> {
     for await (const value of this.leases.values()) yield decode(value as Uint8Array, MAX_RECORD_BYTES, 'lease record') as LeaseRecord
   }
+
+  /**
+   * Every batch's task records, batch by batch in key order (so the tasks of one batch come
+   * together), each with its batch id. Streams: one record in memory at a time.
+   */
+  async * allBatchTasks (): AsyncGenerator<{ batchId: string, task: BatchTaskRecord }> {
+    for await (const [key, value] of this.batchTasks.iterator()) {
+      const k = key as Uint8Array
+      yield { batchId: dec.decode(k.subarray(0, k.byteLength - 4)), task: decode(value as Uint8Array, MAX_RECORD_BYTES, 'batch task record') as BatchTaskRecord }
+    }
+  }
+
+  /** Deletes job records (one write). */
+  async deleteRequested (ids: string[]): Promise<void> {
+    if (ids.length === 0) return
+    await this.requested.batch(ids.map((id) => ({ type: 'del' as const, key: enc.encode(id) })))
+  }
+
+  /** Deletes a batch's record and all its task records. */
+  async deleteBatch (id: string): Promise<void> {
+    // Tasks first: a crash in between leaves a batch record without tasks (shown, and pruned
+    // again next time), never task records without their batch.
+    await this.batchTasks.clear(taskRange(id))
+    await this.batches.del(enc.encode(id))
+  }
+
+  /** Deletes the task records of a batch that has no batch record (a submission cut short). */
+  async deleteBatchTasks (id: string): Promise<void> {
+    await this.batchTasks.clear(taskRange(id))
+  }
+
+  /** Deletes lease records (one write). */
+  async deleteLeases (ids: string[]): Promise<void> {
+    if (ids.length === 0) return
+    await this.leases.batch(ids.map((id) => ({ type: 'del' as const, key: enc.encode(id) })))
+  }
+}
+
+/** The key range of one batch's tasks. */
+function taskRange (batchId: string): { gte: Uint8Array, lt: Uint8Array } {
+  const prefix = enc.encode(batchId)
+  const lt = new Uint8Array(prefix.byteLength + 1)
+  lt.set(prefix, 0)
+  lt[prefix.byteLength] = 0xff
+  return { gte: taskKey(batchId, 0), lt }
 }
 
 /** Removes `undefined` fields recursively without touching bytes or CIDs. */

@@ -1,8 +1,14 @@
-/** `depin jobs [--status S] [--role R] [--limit N]`: jobs this node requested or ran, newest first. */
+/**
+ * `depin jobs [--status S] [--role R] [--limit N]`: jobs this node requested or ran, newest first.
+ * `depin jobs --prune [--older-than D]`: deletes what ended longer ago than the retention.
+ */
 import type { JobSummaryView } from '../../node/api/job-view.ts'
+import type { PruneReport } from '../../scheduler/retention/index.ts'
+import { formatDuration } from '../../shared/duration.ts'
 import { createClient } from '../client.ts'
+import { UsageError } from '../errors.ts'
 import { stateText } from '../job-format.ts'
-import { duration, line, printJson, printTable, shortCid, shortPeer } from '../output.ts'
+import { byteSize, duration, line, printJson, printTable, shortCid, shortPeer } from '../output.ts'
 import type { JobsOptions } from '../program.ts'
 
 /** The first worker and how many more (`depin job ID` lists them all). */
@@ -12,6 +18,8 @@ function peersCell (workers: string[]): string | undefined {
 }
 
 export async function jobsCommand (opts: JobsOptions): Promise<void> {
+  if (opts.prune === true) { await pruneCommand(opts); return }
+  if (opts.olderThan != null) throw new UsageError('--older-than goes with --prune')
   const client = await createClient(opts)
   const query = new URLSearchParams()
   if (opts.status != null) query.set('status', opts.status)
@@ -31,4 +39,27 @@ export async function jobsCommand (opts: JobsOptions): Promise<void> {
     `${duration(Date.now() - j.createdAt)} ago`
   ]), { shrink: [6, 1, 3] })
   if (total > jobs.length) line(`${jobs.length} of ${total} shown (--limit N for more)`)
+}
+
+function count (n: number, one: string, many = `${one}s`): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`
+}
+
+/** The report of a prune or delete as one line. */
+export function pruneText (report: PruneReport): string {
+  const records = [
+    count(report.jobs, 'job'),
+    `${count(report.batches, 'batch', 'batches')} (${count(report.tasks, 'task')})`,
+    count(report.leases, 'lease record')
+  ].join(', ')
+  const age = report.olderThanMs == null ? 'kept every record (retention forever)' : `removed ${records} that ended more than ${formatDuration(report.olderThanMs)} ago`
+  return `${age}; deleted ${count(report.blobs, 'unreferenced blob')} (${byteSize(report.bytes)} freed)`
+}
+
+async function pruneCommand (opts: JobsOptions): Promise<void> {
+  if (opts.status != null || opts.role != null || opts.limit != null) throw new UsageError('--prune does not take --status, --role or --limit')
+  const client = await createClient(opts)
+  const report = await client.post<PruneReport>('/v1/jobs/prune', opts.olderThan != null ? { olderThanMs: opts.olderThan } : {})
+  if (opts.json === true) { printJson(report); return }
+  line(pruneText(report))
 }

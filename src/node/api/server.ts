@@ -88,8 +88,8 @@ export function statusOf (err: unknown): number {
   if (err instanceof MessageTooLargeError) return 413
   if (err instanceof InvalidMessageError) return 400
   if (err instanceof NotStartedError) return 503
-  if ((err as { code?: string }).code === 'ERR_JOB_NOT_FOUND') return 404
-  if ((err as { code?: string }).code === 'ERR_JOB_FINISHED' || (err as { code?: string }).code === 'ERR_JOB_NOT_CANCELLABLE') return 409
+  if ((err as { code?: string }).code === 'ERR_JOB_NOT_FOUND' || (err as { code?: string }).code === 'ERR_BATCH_NOT_FOUND') return 404
+  if ((err as { code?: string }).code === 'ERR_JOB_FINISHED' || (err as { code?: string }).code === 'ERR_JOB_NOT_CANCELLABLE' || (err as { code?: string }).code === 'ERR_JOB_RUNNING') return 409
   if ((err as { code?: string }).code === 'ERR_INVALID_JOB' || (err as { code?: string }).code === 'ERR_LEDGER_USAGE') return 400
   const e = err as { statusCode?: number, code?: string }
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 600) return e.statusCode
