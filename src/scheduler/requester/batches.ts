@@ -5,6 +5,7 @@
  * results are recorded in bulk as they arrive, and reported per task and as progress.
  */
 import { TypedEventEmitter } from 'main-event'
+import { rawCid } from '../../proofs/encoding.ts'
 import { CID } from 'multiformats/cid'
 import { logger } from '@libp2p/logger'
 import type { BlobStore } from '../blob-store.ts'
@@ -287,17 +288,19 @@ export class Batches {
   private finish (run: Run, task: BatchTaskRecord, verdict: TaskVerdict): void {
     if (this.stopping || this.runs.get(run.record.id) !== run) return
     const output = verdict.output
+    // stderr is kept (and referenced by the record, so retention keeps it) like stdout.
+    const stderrCid = output != null ? rawCid(output.stderr) : undefined
     Object.assign(task, {
       status: verdict.status,
       verified: verdict.verified,
       workers: verdict.agreeing.length > 0 ? verdict.agreeing : verdict.replicas.map((r) => r.worker),
       cost: verdict.cost,
-      ...(output != null ? { outputCid: output.outputCid.toString(), exitCode: output.exitCode, trap: output.trap, fuel: output.fuel.toString() } : {}),
+      ...(output != null ? { outputCid: output.outputCid.toString(), stderrCid: stderrCid?.toString(), exitCode: output.exitCode, trap: output.trap, fuel: output.fuel.toString() } : {}),
       ...(output?.files != null ? { filesCid: output.files.cid.toString() } : {}),
       ...(verdict.error != null ? { error: verdict.error } : {})
     })
     if (output != null) {
-      run.outputs.push({ bytes: output.stdout, cid: output.outputCid }, { bytes: output.stderr })
+      run.outputs.push({ bytes: output.stdout, cid: output.outputCid }, { bytes: output.stderr, cid: stderrCid })
       if (output.files != null) run.trees.push(output.files)
     }
     const r = run.record

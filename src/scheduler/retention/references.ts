@@ -7,19 +7,22 @@
 import { CID } from 'multiformats/cid'
 import type { BatchRecord, BatchTaskRecord, RequestedJob } from '../job-store.ts'
 
-/** A job this node requested: its module and stdin, and the accepted stdout and stderr. */
+/**
+ * A job this node requested: its module, stdin and input manifest (with its files), and the
+ * accepted stdout, stderr and output manifest (with its files).
+ */
 export function jobBlobs (record: RequestedJob): CID[] {
-  return cids([record.body.module, record.body.input, record.outputCid, record.stderrCid])
+  return cids([record.body.module, record.body.input, record.body.files?.cid, record.outputCid, record.stderrCid, record.filesCid])
 }
 
-/** A batch: its module (each task's blobs are on the task's record). */
+/** A batch: its module and the input manifest every task shares (each task's own blobs are on its record). */
 export function batchBlobs (record: BatchRecord): CID[] {
-  return cids([record.body.module])
+  return cids([record.body.module, record.body.files?.cid])
 }
 
-/** A batch's task: its stdin, and the accepted stdout and stderr. */
+/** A batch's task: its stdin, and the accepted stdout, stderr and output manifest. */
 export function batchTaskBlobs (task: BatchTaskRecord): CID[] {
-  return cids([task.input, task.outputCid, task.stderrCid])
+  return cids([task.input, task.outputCid, task.stderrCid, task.filesCid])
 }
 
 function cids (values: Array<CID | string | undefined>): CID[] {
