@@ -46,3 +46,16 @@ export function outputRewritingExecutor (rewrite: (stdout: Uint8Array) => Uint8A
     }
   }
 }
+
+/**
+ * Publishes raw bytes on a gossipsub topic until the publish reaches at least one peer. Knowing
+ * a peer subscribes is not enough: the outbound stream to it may not be open yet, and gossipsub
+ * then sends to nobody (and reports no recipient). A publish that reached nobody sent nothing,
+ * so repeating it never duplicates a message.
+ */
+export async function publishUntilSent (pubsub: { publish: (topic: string, data: Uint8Array) => Promise<{ recipients: unknown[] }> }, topic: string, data: Uint8Array, timeoutMs = 30_000): Promise<number> {
+  return await waitFor(async () => {
+    const { recipients } = await pubsub.publish(topic, data)
+    return recipients.length > 0 ? recipients.length : undefined
+  }, { timeoutMs, intervalMs: 50, what: `a subscriber of ${topic} to receive a message` })
+}
