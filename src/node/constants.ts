@@ -56,7 +56,7 @@ export const GOSSIP_QUEUE_MAX_BYTES = 64 * 1024 * 1024
 /** Validation allowance of a peer not heard from before: a burst of this many messages ... */
 export const GOSSIP_ALLOWANCE_BURST = 50
 /** ... refilled at this many per second. */
-export const GOSSIP_ALLOWANCE_PER_SECOND = 10
+export const GOSSIP_ALLOWANCE_PER_SECOND = 5
 /** Each accepted message raises the peer's burst by 1 and its rate by this much per second ... */
 export const GOSSIP_ALLOWANCE_GROWTH_PER_SECOND = 0.5
 /** ... up to this burst ... */
