@@ -85,6 +85,11 @@ describe('task protocol under attack', () => {
       fakes.set(mode, node)
       await node.host.unhandle(TASK_PROTOCOL)
       await node.services().protocols.handle(TASK_PROTOCOL, fakeTaskHandler(node, mode), { maxFrameBytes: MAX_TASK_FRAME_BYTES, idleTimeoutMs: TASK_IDLE_TIMEOUT_MS })
+      // The testnet bootstraps each node to the three before it, so R is not connected to every
+      // fake, and reaching one would wait for a DHT lookup of its address: slow on a loaded
+      // machine, and a targeted job does not gossip. These tests are about the task protocol,
+      // not discovery: R dials every fake first.
+      await R.dial(node.multiaddrs[0])
     }
   })
 
