@@ -107,13 +107,21 @@ export interface PublishResult {
   recipients: number
 }
 
+export interface PublishOptions {
+  /**
+   * If nobody receives the message, keep it and publish it again when a peer subscribes, for
+   * this long. 0: do not keep it. @default (and at most) PUBLISH_RETRY_MAX_AGE_MS (60 s)
+   */
+  retryForMs?: number
+}
+
 /** Publishes on gossip topics. */
 export interface Publisher {
   /**
    * Sends `data` to the topic's subscribers. Throws `NoSubscribersError` when no peer received
    * it; the message is then kept (bounded) and published again when a peer subscribes.
    */
-  publish(topic: string, data: Uint8Array): Promise<PublishResult>
+  publish(topic: string, data: Uint8Array, options?: PublishOptions): Promise<PublishResult>
 }
 
 /**

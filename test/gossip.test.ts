@@ -59,14 +59,17 @@ describe('gossip validation', () => {
     receiver.addEventListener('peer:penalised', (evt) => { penalised.push(evt.detail) })
     const pubsub = sender.host.services.pubsub
     await publishUntilSent(pubsub, TOPIC, Uint8Array.from([0xff, 0xfe, 0x00, 0x13, 0x37]))
+    await waitFor(() => receiver.status().gossip[TOPIC].rejected === 1, { what: 'the first rejection' })
+    // The rejection costs gossipsub score too. Checked while the sender is still connected (after
+    // a disconnect gossipsub may forget the peer).
+    // getScore is public on the gossipsub class but not part of its exported interface type.
+    const gossipScore = (receiver.host.services.pubsub as unknown as { getScore: (peer: string) => number }).getScore.bind(receiver.host.services.pubsub)
+    await waitFor(() => gossipScore(sender.peerId) < 0, { what: 'gossipsub score to drop' })
     await publishUntilSent(pubsub, TOPIC, new Uint8Array(MAX_OFFER_BYTES + 1).fill(7))
     await publishUntilSent(pubsub, TOPIC, encode({ hello: 5 }))
     await waitFor(() => receiver.status().gossip[TOPIC].rejected === 3, { what: 'three rejections' })
     expect(delivered).toHaveLength(1)
     expect(receiver.peerScore.score(sender.peerId)).toBeCloseTo(3 * PeerAction.MalformedMessage, 0)
-    // getScore is public on the gossipsub class but not part of its exported interface type.
-    const gossipScore = (receiver.host.services.pubsub as unknown as { getScore: (peer: string) => number }).getScore.bind(receiver.host.services.pubsub)
-    await waitFor(() => gossipScore(sender.peerId) < 0, { what: 'gossipsub score to drop' })
     // Three malformed messages pass the disconnect threshold: the sender is cut off.
     await waitFor(() => penalised.some((p) => p.peerId === sender.peerId), { what: 'the sender to be penalised' })
     await waitFor(() => receiver.host.getConnections().every((c) => c.remotePeer.toString() !== sender.peerId), { what: 'the sender to be disconnected' })
@@ -130,6 +133,11 @@ describe('publishing to nobody', () => {
     expect(err).toBeInstanceOf(NoSubscribersError)
     expect(err).toMatchObject({ code: 'ERR_NO_SUBSCRIBERS', topic, retrying: true })
     expect(lonely.status().gossip[topic]).toMatchObject({ published: 0, waiting: 1 })
+    // A caller that sends it another way can ask for it not to be kept.
+    const direct = createJob(lonely.signer, { module: example('echo'), peers: [NOBODY] })
+    const notKept = await lonely.services().gossip.publish(topic, encode(direct.job), { retryForMs: 0 }).catch((e: unknown) => e)
+    expect(notKept).toMatchObject({ code: 'ERR_NO_SUBSCRIBERS', retrying: false })
+    expect(lonely.status().gossip[topic]).toMatchObject({ waiting: 1 })
 
     const late = createComputeNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true, network: network.network, bootstrap: [lonely.multiaddrs[0]] })
     nodes.push(late)

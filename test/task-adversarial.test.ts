@@ -88,8 +88,13 @@ describe('task protocol under attack', () => {
       // The testnet bootstraps each node to the three before it, so R is not connected to every
       // fake, and reaching one would wait for a DHT lookup of its address: slow on a loaded
       // machine, and a targeted job does not gossip. These tests are about the task protocol,
-      // not discovery: R dials every fake first.
-      await R.dial(node.multiaddrs[0])
+      // not discovery: R connects to every fake first (a dial that a busy machine lets time
+      // out is tried again).
+      await waitFor(async () => {
+        if (R.host.getConnections().some((c) => c.remotePeer.toString() === node.peerId)) return true
+        await R.dial(node.multiaddrs[0]).catch(() => {})
+        return false
+      }, { what: `R to connect to the ${mode} fake` })
     }
   })
 

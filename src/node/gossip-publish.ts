@@ -33,7 +33,7 @@ export interface PublishRetryStats {
   unsent: number
 }
 
-interface Parked { data: Uint8Array, at: number }
+interface Parked { data: Uint8Array, until: number }
 
 export class PublishRetry {
   readonly maxAgeMs: number
@@ -66,11 +66,11 @@ export class PublishRetry {
     this.parked.clear()
   }
 
-  /** Keeps a message that reached nobody. */
-  park (topic: string, data: Uint8Array): void {
-    if (!this.started) return
+  /** Keeps a message that reached nobody, for `forMs` (at most `maxAgeMs`). False when it is not kept. */
+  park (topic: string, data: Uint8Array, forMs = this.maxAgeMs): boolean {
+    if (!this.started || forMs <= 0) return false
     const list = this.parked.get(topic) ?? []
-    list.push({ data, at: Date.now() })
+    list.push({ data, until: Date.now() + Math.min(forMs, this.maxAgeMs) })
     if (list.length > this.maxPerTopic) {
       list.shift()
       this.count(topic).unsent++
@@ -79,6 +79,7 @@ export class PublishRetry {
     this.parked.set(topic, list)
     this.timer ??= setInterval(() => { for (const t of [...this.parked.keys()]) void this.retry(t) }, this.intervalMs)
     this.timer.unref?.()
+    return true
   }
 
   /** Publishes what waits on `topic`, oldest first, until one send reaches nobody. */
@@ -90,10 +91,10 @@ export class PublishRetry {
       const now = Date.now()
       while (list.length > 0 && this.started) {
         const first = list[0]
-        if (now - first.at > this.maxAgeMs) {
+        if (now > first.until) {
           list.shift()
           this.count(topic).unsent++
-          log('%s: a message found no subscriber within %d ms, given up', topic, this.maxAgeMs)
+          log('%s: a message found no subscriber in time, given up', topic)
           continue
         }
         const reached = await this.send(topic, first.data).catch((err: Error) => { log('%s: retry failed: %s', topic, err.message); return 0 })

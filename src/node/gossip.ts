@@ -23,7 +23,7 @@ import { TopicValidatorResult, type GossipSub, type Message, type SubscriptionCh
 import { logger } from '@libp2p/logger'
 import { InvalidMessageError, InvalidSignatureError, MessageTooLargeError } from '../errors.ts'
 import {
-  GossipValidationError, NoSubscribersError, type GossipAction, type Publisher, type PublishResult, type TopicHandler
+  GossipValidationError, NoSubscribersError, type GossipAction, type Publisher, type PublishOptions, type PublishResult, type TopicHandler
 } from '../transport.ts'
 import { Allowance, type AllowanceInit } from './gossip-allowance.ts'
 import { PublishRetry, type PublishRetryInit } from './gossip-publish.ts'
@@ -147,18 +147,20 @@ export class GossipRouter implements Publisher {
 
   /**
    * Publishes to the topic's subscribers. Throws `NoSubscribersError` when the message reached
-   * nobody; it is then kept and published again when a peer subscribes (for up to
-   * PUBLISH_RETRY_MAX_AGE_MS). Callers that cannot wait act on the error (e.g. offer directly).
+   * nobody; it is then kept and published again when a peer subscribes, for `retryForMs` (at
+   * most and by default PUBLISH_RETRY_MAX_AGE_MS; 0: not kept, e.g. for an offer the caller
+   * sends directly instead).
    */
-  async publish (topic: string, data: Uint8Array): Promise<PublishResult> {
+  async publish (topic: string, data: Uint8Array, options: PublishOptions = {}): Promise<PublishResult> {
     const recipients = await this.sendOnce(topic, data)
     if (recipients > 0) {
       const counts = this.counts.get(topic)
       if (counts != null) counts.published++
       return { recipients }
     }
-    this.retry.park(topic, data)
-    throw new NoSubscribersError(topic, this.started, this.retry.maxAgeMs)
+    const forMs = Math.min(options.retryForMs ?? this.retry.maxAgeMs, this.retry.maxAgeMs)
+    const kept = this.retry.park(topic, data, forMs)
+    throw new NoSubscribersError(topic, kept, kept ? forMs : 0)
   }
 
   /** Counts per topic (received: accepted/ignored/rejected/dropped; published/waiting/retried/unsent). */
