@@ -6,7 +6,12 @@
 import { randomBytes } from 'node:crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createHost, type DepinLibp2p } from '../src/node/libp2p.ts'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify, type Identify } from '@libp2p/identify'
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { MAX_OFFER_BYTES, offersTopic } from '../src/node/constants.ts'
 import { encode } from '../src/proofs/encoding.ts'
 import { MAX_TARGET, NONCE_BYTES, targetToBytes } from '../src/proofs/pow.ts'
@@ -36,17 +41,32 @@ export interface FloodTarget {
   honestOffer: SignedJob
 }
 
-/** A throwaway identity: its own key and libp2p host. */
+/** A throwaway identity: its own key and a minimal libp2p host (TCP, Noise, Yamux, identify, gossipsub). */
 export interface Flooder {
   peerId: string
-  host: DepinLibp2p
+  host: Libp2p<{ identify: Identify, pubsub: GossipSub }>
   signer: Signer
 }
 
+/**
+ * A flooder has no DHT: it is a gossip tool, and a DHT would make it redial the nodes that cut
+ * it off (kad-dht keeps its closest peers connected), which is a connection flood, not a gossip
+ * flood (per-host connection limits are for those).
+ */
 export async function createFlooder (networkId: string): Promise<Flooder> {
   const privateKey = await generateKeyPair('Ed25519')
-  const topics = { [offersTopic(networkId)]: 0.5, [blockTopic(networkId)]: 1, [transactionTopic(networkId)]: 0.5 }
-  const host = await createHost({ privateKey, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true, appScore: () => 0, isBanned: () => false, topics })
+  const host = await createLibp2p({
+    privateKey,
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: { denyDialMultiaddr: async () => false },
+    services: {
+      identify: identify(),
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, floodPublish: true, emitSelf: false, allowedTopics: [offersTopic(networkId), blockTopic(networkId), transactionTopic(networkId)] })
+    }
+  })
   return { peerId: host.peerId.toString(), host, signer: createSigner(privateKey) }
 }
 
