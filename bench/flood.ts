@@ -35,7 +35,7 @@
  *      idle).
  *   Memory after a full GC (heap / RSS), start -> after B, per node: heap 33-34 -> 45-50 MiB,
  *   RSS 207-227 -> 294-325 MiB; the baseline's 200 jobs alone moved the requester 207 -> 253
- *   MiB RSS and the workers by 1-4 MiB; A added 3-32 MiB RSS, B 45-67 MiB (heap +9-10 MiB:
+ *   MiB RSS and the workers by 1-4 MiB; A added 3-32 MiB RSS, B 43-67 MiB (heap +9-10 MiB:
  *   gossipsub's caches and the verified-signature cache, both bounded).
  */
 import { fork, type ChildProcess } from 'node:child_process'
