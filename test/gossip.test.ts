@@ -47,7 +47,7 @@ describe('gossip validation', () => {
   afterAll(async () => { await net?.stop() })
 
   it('accepts a valid message and delivers it once', async () => {
-    await publishUntilSent(net.nodes[0].host.services.pubsub, TOPIC, encode({ hello: 'world' }))
+    await publishUntilSent(net.nodes[0].host.services.pubsub, TOPIC, encode({ hello: 'world' }), { to: net.nodes[1].peerId })
     await waitFor(() => delivered.length === 1, { what: 'delivery' })
     expect(delivered).toEqual([{ hello: 'world' }])
     expect(net.nodes[1].status().gossip[TOPIC].accepted).toBe(1)
@@ -58,15 +58,15 @@ describe('gossip validation', () => {
     const penalised: Array<{ peerId: string, banned: boolean }> = []
     receiver.addEventListener('peer:penalised', (evt) => { penalised.push(evt.detail) })
     const pubsub = sender.host.services.pubsub
-    await publishUntilSent(pubsub, TOPIC, Uint8Array.from([0xff, 0xfe, 0x00, 0x13, 0x37]))
+    await publishUntilSent(pubsub, TOPIC, Uint8Array.from([0xff, 0xfe, 0x00, 0x13, 0x37]), { to: receiver.peerId })
     await waitFor(() => receiver.status().gossip[TOPIC].rejected === 1, { what: 'the first rejection' })
     // The rejection costs gossipsub score too. Checked while the sender is still connected (after
     // a disconnect gossipsub may forget the peer).
     // getScore is public on the gossipsub class but not part of its exported interface type.
     const gossipScore = (receiver.host.services.pubsub as unknown as { getScore: (peer: string) => number }).getScore.bind(receiver.host.services.pubsub)
     await waitFor(() => gossipScore(sender.peerId) < 0, { what: 'gossipsub score to drop' })
-    await publishUntilSent(pubsub, TOPIC, new Uint8Array(MAX_OFFER_BYTES + 1).fill(7))
-    await publishUntilSent(pubsub, TOPIC, encode({ hello: 5 }))
+    await publishUntilSent(pubsub, TOPIC, new Uint8Array(MAX_OFFER_BYTES + 1).fill(7), { to: receiver.peerId })
+    await publishUntilSent(pubsub, TOPIC, encode({ hello: 5 }), { to: receiver.peerId })
     await waitFor(() => receiver.status().gossip[TOPIC].rejected === 3, { what: 'three rejections' })
     expect(delivered).toHaveLength(1)
     expect(receiver.peerScore.score(sender.peerId)).toBeCloseTo(3 * PeerAction.MalformedMessage, 0)
@@ -74,7 +74,7 @@ describe('gossip validation', () => {
     await waitFor(() => penalised.some((p) => p.peerId === sender.peerId), { what: 'the sender to be penalised' })
     await waitFor(() => receiver.host.getConnections().every((c) => c.remotePeer.toString() !== sender.peerId), { what: 'the sender to be disconnected' })
     // The receiver keeps running and hears other peers.
-    await publishUntilSent(other.host.services.pubsub, TOPIC, encode({ hello: 'again' }))
+    await publishUntilSent(other.host.services.pubsub, TOPIC, encode({ hello: 'again' }), { to: receiver.peerId })
     await waitFor(() => delivered.length === 2, { what: 'delivery from another peer' })
     expect(delivered[1]).toEqual({ hello: 'again' })
   })
@@ -108,11 +108,11 @@ describe('offers on gossip', () => {
     const before = receiver.status().gossip[topic]
     // The requester's own offer, from the requester: accepted.
     const own = createJob(requester.signer, { module: example('echo'), peers: [NOBODY] })
-    await publishUntilSent(requester.host.services.pubsub, topic, encode(own.job))
+    await publishUntilSent(requester.host.services.pubsub, topic, encode(own.job), { to: receiver.peerId })
     await waitFor(() => receiver.status().gossip[topic].accepted === before.accepted + 1, { what: 'the requester\'s own offer' })
     // The same kind of offer, correctly signed by the requester, but gossiped by someone else.
     const replayed = createJob(requester.signer, { module: example('echo'), peers: [NOBODY] })
-    await publishUntilSent(relayer.host.services.pubsub, topic, encode(replayed.job))
+    await publishUntilSent(relayer.host.services.pubsub, topic, encode(replayed.job), { to: receiver.peerId })
     await waitFor(() => receiver.status().gossip[topic].rejected === before.rejected + 1, { what: 'the replayed offer to be rejected' })
     expect(receiver.peerScore.score(relayer.peerId)).toBeCloseTo(PeerAction.InvalidSignature, 0)
     expect(receiver.peerScore.score(requester.peerId)).toBe(0)
