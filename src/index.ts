@@ -65,3 +65,6 @@ export type { Ledger, LedgerInit, LedgerEvents, BlockSummary, BlockView, TxView,
 export { testnetGenesis, TESTNET_ALLOCATION } from './node/testnet.ts'
 
 export { DepinError, InvalidMessageError, InvalidSignatureError, MessageTooLargeError, DeadlineExceededError, ConfigError, NotStartedError } from './errors.ts'
+export { NoSubscribersError, GossipValidationError } from './transport.ts'
+export type { TopicHandler, PublishOptions, PublishResult, Publisher } from './transport.ts'
+export type { GossipStats } from './node/gossip.ts'

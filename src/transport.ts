@@ -75,20 +75,70 @@ export class GossipValidationError extends DepinError {
   }
 }
 
-/** One gossip topic's validation and delivery. */
-export interface TopicHandler<T = unknown> {
+/**
+ * One gossip topic's validation and delivery, in two stages:
+ *
+ * 1. `precheck` runs as the message arrives, before it waits for its turn: only cheap checks
+ *    (decode, schema, who may author it), so that an invalid message costs its sender score at
+ *    once, however busy the node is.
+ * 2. `validate` runs when the sender's turn comes in the node's fair validation queue: the
+ *    costly checks (signatures, state). It receives what `precheck` returned.
+ *
+ * Both throw to ignore or reject (see `GossipValidationError`).
+ */
+export interface TopicHandler<T = unknown, P = void> {
   readonly topic: string
   /** Messages larger than this are rejected before decoding. */
   readonly maxBytes: number
-  /** Decode, schema-check, signature-check; throw to ignore or reject. Keep it cheap. */
-  validate(data: Uint8Array, from: string): T | Promise<T>
+  /**
+   * Cheap checks on arrival. `author` is the peer that signed the gossip message (its origin,
+   * which relaying does not change), `from` the peer that sent it to us.
+   */
+  precheck?(data: Uint8Array, author: string | undefined, from: string): P
+  /** Costly checks; throw to ignore or reject. */
+  validate(data: Uint8Array, from: string, prechecked: P): T | Promise<T>
   /** Called once for each accepted message, after validation. */
   deliver(value: T, from: string): void
 }
 
+/** What a publish reached. */
+export interface PublishResult {
+  /** Peers the message was sent to (at least one: with none, `publish` throws NoSubscribersError). */
+  recipients: number
+}
+
+export interface PublishOptions {
+  /**
+   * If nobody receives the message, keep it and publish it again when a peer subscribes, for
+   * this long. 0: do not keep it. @default (and at most) PUBLISH_RETRY_MAX_AGE_MS (60 s)
+   */
+  retryForMs?: number
+}
+
 /** Publishes on gossip topics. */
 export interface Publisher {
-  publish(topic: string, data: Uint8Array): Promise<void>
+  /**
+   * Sends `data` to the topic's subscribers. Throws `NoSubscribersError` when no peer received
+   * it; the message is then kept (bounded) and published again when a peer subscribes.
+   */
+  publish(topic: string, data: Uint8Array, options?: PublishOptions): Promise<PublishResult>
+}
+
+/**
+ * A gossip message reached no peer: nobody known subscribes to the topic (or no stream to them
+ * is open yet). Not dropped: when `retrying`, the publisher sends it again as soon as a peer
+ * subscribes, for up to `retryForMs`. Callers that cannot wait act on it (e.g. offer directly).
+ */
+export class NoSubscribersError extends DepinError {
+  readonly topic: string
+  readonly retrying: boolean
+  readonly retryForMs: number
+  constructor (topic: string, retrying: boolean, retryForMs: number) {
+    super(`no peer subscribes to ${topic}${retrying ? `: kept and published again when one does (for up to ${retryForMs} ms)` : ''}`, 'ERR_NO_SUBSCRIBERS')
+    this.topic = topic
+    this.retrying = retrying
+    this.retryForMs = retryForMs
+  }
 }
 
 /** The peer ran out of frames: it closed its side of the stream. */

@@ -97,7 +97,6 @@ describe('capacity discovery on a 5-node testnet', () => {
     const index = 2
     const before = net.nodes[index]
     const { peerId } = before
-    const oldSeq = before.status().capacityRecord.seq
     await before.stop()
     const restarted = createComputeNode({
       dataDir: before.init.dataDir,
@@ -106,15 +105,25 @@ describe('capacity discovery on a 5-node testnet', () => {
       testnet: true,
       capacity: { cores: 42 },
       network: net.network,
-      bootstrap: [net.nodes[0].multiaddrs[0]]
+      // Every other node, as a restarted daemon's bootstrap list would: its first record then
+      // reaches them all, however slowly the DHT walks on a loaded machine.
+      bootstrap: net.nodes.filter((n) => n !== before).map((n) => n.multiaddrs[0])
     })
     net.nodes[index] = restarted
     await restarted.start()
     expect(restarted.peerId).toBe(peerId)
+    // Wait for the restarted node's own record (its seq), not for "any seq newer than the last
+    // one the old node finished publishing": the old node may have had a publish under way when
+    // it stopped (a republish after the attacker above connected), whose record, with the old
+    // capacity and a newer seq, can still be in the DHT.
+    const published = await waitFor(() => {
+      const stats = restarted.status().capacityRecord
+      return stats.published > 0 ? stats.seq : undefined
+    }, { what: 'the restarted node\'s first capacity record' })
     const observer = net.nodes[4]
     const advert = await waitFor(async () => {
       const found = (await observer.findCapacity({ timeoutMs: 5000 })).find((a) => a.peerId === peerId)
-      return found != null && found.seq > oldSeq ? found : undefined
+      return found != null && found.seq >= published ? found : undefined
     }, { timeoutMs: 45_000, what: 'the restarted node\'s new record' })
     expect(advert.cores).toBe(42)
     expect(advert.multiaddrs.some((m) => restarted.multiaddrs.includes(m))).toBe(true)

@@ -46,3 +46,18 @@ export function outputRewritingExecutor (rewrite: (stdout: Uint8Array) => Uint8A
     }
   }
 }
+
+/**
+ * Publishes raw bytes on a gossipsub topic until the publish reaches at least one peer (or,
+ * with `to`, that peer). Knowing a peer subscribes is not enough: the outbound stream to it may
+ * not be open yet, and gossipsub then sends to nobody (and reports no recipient); nor can a test
+ * rely on a relay through a mesh that is still forming. A publish that did not reach the peer
+ * sent it nothing, so repeating it never gives that peer a duplicate.
+ */
+export async function publishUntilSent (pubsub: { publish: (topic: string, data: Uint8Array) => Promise<{ recipients: Array<{ toString: () => string }> }> }, topic: string, data: Uint8Array, options: { to?: string, timeoutMs?: number } = {}): Promise<number> {
+  return await waitFor(async () => {
+    const { recipients } = await pubsub.publish(topic, data)
+    const reached = options.to == null ? recipients.length > 0 : recipients.some((r) => r.toString() === options.to)
+    return reached ? recipients.length : undefined
+  }, { timeoutMs: options.timeoutMs ?? 30_000, intervalMs: 50, what: `${options.to ?? 'a subscriber'} of ${topic} to receive a message` })
+}

@@ -1,6 +1,8 @@
 import { describe, it, expect, afterEach } from 'vitest'
 import { retarget, isRetargetHeight, medianTimePast } from '../src/ledger/difficulty.ts'
-import { BadTargetError, type Ledger } from '../src/ledger/index.ts'
+import { randomBytes } from 'node:crypto'
+import { BadTargetError, TargetTooEasyError, type Ledger } from '../src/ledger/index.ts'
+import { MAX_TARGET } from '../src/proofs/pow.ts'
 import { buildBlock, buildChain, genesisInfo, infoOf, makeSigners, startLedger, testGenesis, EASY_TARGET } from './fixtures/ledger/helpers.ts'
 
 const ledgers: Ledger[] = []
@@ -59,13 +61,38 @@ describe('difficulty on the chain', () => {
 
   it('makes mining easier when blocks come slower than the interval', async () => {
     const { miner, genesis, ledger, g } = await setup()
+    // Fast blocks first, so that the target at height 10 drops to a quarter ...
+    const fast = buildChain(genesis, g, miner.peerId, 9, 250)
+    for (const b of fast) await ledger.addBlock(b)
+    const hard = EASY_TARGET / 4n
+    let parent = infoOf(fast[8])
+    for (let h = 10; h <= 14; h++) {
+      const b = buildBlock({ genesis, parent, miner: miner.peerId, timestamp: parent.timestamp + (h === 10 ? 250 : 3000), target: hard })
+      await ledger.addBlock(b)
+      parent = infoOf(b)
+    }
+    // ... then slow ones: at height 15 the last 5 blocks took 12,250 ms instead of 5,000 ms.
+    const expected = hard * 12_250n / 5000n
+    expect(expected > hard && expected < EASY_TARGET).toBe(true)
+    await expect(ledger.addBlock(buildBlock({ genesis, parent, miner: miner.peerId, timestamp: parent.timestamp + 3000, target: hard }))).rejects.toBeInstanceOf(BadTargetError)
+    await ledger.addBlock(buildBlock({ genesis, parent, miner: miner.peerId, timestamp: parent.timestamp + 3000, target: expected }))
+    expect(BigInt('0x' + ledger.tip().target)).toBe(expected)
+  })
+
+  it('never gets easier than the genesis target; an easier header is refused without its parent', async () => {
+    const { miner, genesis, ledger, g } = await setup()
     const chain = buildChain(genesis, g, miner.peerId, 9, 3000)
     for (const b of chain) await ledger.addBlock(b)
     const parent = infoOf(chain[8])
-    await expect(ledger.addBlock(buildBlock({ genesis, parent, miner: miner.peerId, timestamp: parent.timestamp + 3000, target: EASY_TARGET * 4n }))).rejects.toBeInstanceOf(BadTargetError)
-    const expected = EASY_TARGET * 3n
-    await ledger.addBlock(buildBlock({ genesis, parent, miner: miner.peerId, timestamp: parent.timestamp + 3000, target: expected }))
-    expect(BigInt('0x' + ledger.tip().target)).toBe(expected)
+    // The rule alone would triple the target; the genesis target caps it.
+    await expect(ledger.addBlock(buildBlock({ genesis, parent, miner: miner.peerId, timestamp: parent.timestamp + 3000, target: EASY_TARGET * 3n }))).rejects.toBeInstanceOf(TargetTooEasyError)
+    await ledger.addBlock(buildBlock({ genesis, parent, miner: miner.peerId, timestamp: parent.timestamp + 3000, target: EASY_TARGET }))
+    expect(BigInt('0x' + ledger.tip().target)).toBe(EASY_TARGET)
+    // An orphan (unknown parent) with an all-ones target: refused, not an unknown-parent ignore.
+    const orphan = buildBlock({ genesis, parent: { hash: randomBytes(32), height: 40, timestamp: Date.now() - 60_000 }, miner: miner.peerId, target: MAX_TARGET })
+    const err = await ledger.addBlock(orphan).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(TargetTooEasyError)
+    expect((err as TargetTooEasyError).action).toBe('reject')
   })
 
   it('keeps the target when blocks come on time, and between retarget heights', async () => {

@@ -98,6 +98,22 @@ describe('mempool admission', () => {
     expect(ledger.mempool().size).toBe(6)
   })
 
+  it('keeps nothing for transfers with nonces far in the future: the sender\'s share stays bounded', async () => {
+    await ledger.addTransaction(bytes(t(bob, carol, 1, 0)))
+    // A flood of well-signed transfers that can only apply after millions of others.
+    for (const nonce of [1_000_000, 2 ** 31, Number.MAX_SAFE_INTEGER, 5, 2]) {
+      const err = await failure(ledger.addTransaction(bytes(t(bob, carol, 1, nonce))))
+      expect(err).toBeInstanceOf(BadNonceError)
+      expect(actionOf(err)).toBe('ignore')
+    }
+    for (let n = 0; n < 200; n++) await failure(ledger.addTransaction(bytes(t(bob, carol, 1, 10 + n))))
+    expect(ledger.mempool().size).toBe(1)
+    // The next nonce is still admitted, and the per-sender bound (4 here) still holds.
+    for (let n = 1; n < 4; n++) await ledger.addTransaction(bytes(t(bob, carol, 1, n)))
+    expect(await failure(ledger.addTransaction(bytes(t(bob, carol, 1, 4))))).toBeInstanceOf(MempoolFullError)
+    expect(ledger.mempool().size).toBe(4)
+  })
+
   it('counts pending spends against the balance', async () => {
     await ledger.addTransaction(bytes(t(bob, carol, 600, 0)))
     expect(await ledger.spendable(bob.peerId)).toBe(400)

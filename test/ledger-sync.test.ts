@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto'
 import { describe, it, expect, afterEach } from 'vitest'
+import { MAX_TARGET } from '../src/proofs/pow.ts'
 import type { Signer } from '../src/proofs/signing.ts'
 import { decode, encode } from '../src/proofs/encoding.ts'
 import {
-  MAX_SYNC_FRAME_BYTES, MAX_SYNC_HEADERS, UnknownParentError, parseSyncRequest, parseSyncResponse,
+  MAX_SYNC_FRAME_BYTES, MAX_SYNC_HEADERS, TargetTooEasyError, UnknownParentError, actionOf, parseSyncRequest, parseSyncResponse,
   type GenesisConfig, type Ledger, type SyncPeerAction, type SyncRequest, type SyncTransport
 } from '../src/ledger/index.ts'
 import { InvalidMessageError } from '../src/errors.ts'
@@ -127,6 +129,55 @@ describe('sync', () => {
     await expect(target.addBlock(chain[29], 'source')).rejects.toBeInstanceOf(UnknownParentError)
     await waitFor(() => target.tip().height === 30, 20_000, 'sync after an orphan')
     expect(target.tip().hash).toBe(source.tip().hash)
+  })
+
+  it('asks an orphan\'s sender at most once per interval, unless its last sync brought blocks', async () => {
+    const { genesis, signers: [, , , , miner], source, client } = await net()
+    const chain = buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 6)
+    for (const b of chain) await source.addBlock(b)
+    const t = transport(new Map([['source', source]]))
+    const target = await client(t, { syncTriggerIntervalMs: 60_000 })
+    await expect(target.addBlock(chain[5], 'source')).rejects.toBeInstanceOf(UnknownParentError)
+    await waitFor(() => target.tip().height === 6, 20_000, 'sync after an orphan')
+    // That sync brought blocks, so the next trigger runs (and finds nothing to do) ...
+    expect((await target.requestSync('source')).status).toBe('up-to-date')
+    const asked = t.requests.length
+    // ... and after a useless one, orphans from the same peer inside the interval ask nothing.
+    const orphan = buildBlock({ genesis, parent: { hash: randomBytes(32), height: 20, timestamp: Date.now() - 60_000 }, miner: miner.peerId })
+    await expect(target.addBlock(orphan, 'source')).rejects.toBeInstanceOf(UnknownParentError)
+    expect((await target.requestSync('source')).status).toBe('throttled')
+    expect(t.requests.length).toBe(asked)
+  })
+
+  it('refuses a random-parent block with an all-ones target and does not sync from its sender', async () => {
+    const { genesis, signers: [, , , , miner], client } = await net()
+    const t = transport(new Map())
+    const target = await client(t)
+    const forged = buildBlock({ genesis, parent: { hash: randomBytes(32), height: 1000, timestamp: Date.now() - 60_000 }, miner: miner.peerId, target: MAX_TARGET })
+    const err = await target.addBlock(forged, 'attacker').catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(TargetTooEasyError)
+    expect(actionOf(err)).toBe('reject')
+    expect(t.requests).toEqual([])
+  })
+
+  it('fetches no body from a peer that claims more work than its headers carry', async () => {
+    const { genesis, signers: [, , , , miner], source, client, reports } = await net()
+    for (const b of buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 3)) await source.addBlock(b)
+    // The boaster's real chain (3 blocks) is lighter than ours (5), its status says otherwise.
+    const boaster = async (req: SyncRequest): Promise<unknown> => {
+      const response = await source.handleSyncRequest(req)
+      if (response.type === 'status') response.work = new Uint8Array(32).fill(0xff)
+      return decode(encode(response), MAX_SYNC_FRAME_BYTES)
+    }
+    const t = transport(new Map([['boaster', boaster]]))
+    const target = await client(t)
+    for (const b of buildChain(genesis, genesisInfo(target, genesis), miner.peerId, 5, 900)) await target.addBlock(b)
+    const tip = target.tip()
+    const result = await target.syncWith('boaster')
+    expect(result.status).toBe('not-heavier')
+    expect(t.requests.map((r) => r.type)).toEqual(['status', 'ancestor', 'headers'])
+    expect(target.tip()).toEqual(tip)
+    expect(reports).toEqual([])
   })
 
   it('drops and reports a peer that serves garbage', async () => {

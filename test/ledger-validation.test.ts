@@ -41,6 +41,15 @@ function block (txs: Transaction[], parent: ParentInfo = g, extra: Partial<Param
   return buildBlock({ genesis, parent, miner: miner.peerId, txs, ...extra })
 }
 
+function catchSync (fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (err) {
+    return err
+  }
+  throw new Error('expected a throw')
+}
+
 async function expectRejected (p: Promise<unknown>, cls: new (...args: any[]) => Error): Promise<Error> {
   const err = await p.then(() => { throw new Error('expected a rejection') }, (e: Error) => e)
   expect(err).toBeInstanceOf(cls)
@@ -89,16 +98,20 @@ describe('valid blocks', () => {
     expect(ledger.tip()).toMatchObject({ height: 1, hash: blockHashHex(b1), txCount: 3 })
   })
 
-  it('serves as the gossip validators: accept, ignore a duplicate, reject garbage', async () => {
+  it('serves as the gossip validators: precheck on arrival, then accept, ignore a duplicate, reject garbage', async () => {
     const { blocks, transactions } = ledger.topicHandlers()
     expect(blocks.topic).toBe('/depin/ledger/test-ledger/blocks/1')
+    const check = <P>(handler: { precheck?: (d: Uint8Array, a: string | undefined, f: string) => P }, data: Uint8Array): P => (handler.precheck as (d: Uint8Array, a: string | undefined, f: string) => P)(data, 'peer', 'peer')
     const b1 = encodeBlock(block([]))
-    expect(await blocks.validate(b1, 'peer')).toMatchObject({ action: 'accept', height: 1 })
-    expect(actionOf(await Promise.resolve(blocks.validate(b1, 'peer')).catch((e) => e))).toBe('ignore')
-    expect(actionOf(await Promise.resolve(blocks.validate(Uint8Array.of(0xff), 'peer')).catch((e) => e))).toBe('reject')
+    expect(await blocks.validate(b1, 'peer', check(blocks, b1))).toMatchObject({ action: 'accept', height: 1 })
+    expect(actionOf(await Promise.resolve(blocks.validate(b1, 'peer', check(blocks, b1))).catch((e) => e))).toBe('ignore')
+    // Garbage and a header without valid work never get past the precheck.
+    expect(actionOf(catchSync(() => check(blocks, Uint8Array.of(0xff))))).toBe('reject')
+    expect(catchSync(() => check(blocks, encodeBlock(block([], g, { badPow: true }))))).toBeInstanceOf(InvalidPowError)
     const tx = encode(transfer(alice, bob, 1, 0))
-    expect(await transactions.validate(tx, 'peer')).toMatchObject({ type: 'transfer', amount: 1 })
-    expect(actionOf(await Promise.resolve(transactions.validate(tx, 'peer')).catch((e) => e))).toBe('ignore')
+    expect(await transactions.validate(tx, 'peer', check(transactions, tx))).toMatchObject({ type: 'transfer', amount: 1 })
+    expect(actionOf(await Promise.resolve(transactions.validate(tx, 'peer', check(transactions, tx))).catch((e) => e))).toBe('ignore')
+    expect(actionOf(catchSync(() => check(transactions, Uint8Array.of(1, 2, 3))))).toBe('reject')
     expect((await ledger.block('1'))?.height).toBe(1)
     expect(await ledger.block('zz')).toBeUndefined()
   })
@@ -204,7 +217,8 @@ describe('invalid blocks, each its own case', () => {
   })
 
   it('rejects a block whose target is not the one for its height', async () => {
-    const err = await expectRejected(ledger.addBlock(block([], g, { target: EASY_TARGET * 2n })), BadTargetError)
+    // Harder than the rule gives: the wrong target (easier than genesis is TargetTooEasyError).
+    const err = await expectRejected(ledger.addBlock(block([], g, { target: EASY_TARGET / 2n })), BadTargetError)
     expect(actionOf(err)).toBe('reject')
   })
 

@@ -25,7 +25,7 @@ import { expectedTarget, medianTimePast, type AncestorLookup } from './difficult
 import {
   BadCoinbaseError, BadHeightError, BadTargetError, BadTimestampError, BelowFinalityError, BodyMismatchError,
   DuplicateError, FutureBlockError, GenesisMismatchError, InvalidPowError, KnownInvalidError, SchemaVersionError,
-  TxRootMismatchError, UnknownParentError, WrongNetworkError
+  TargetTooEasyError, TxRootMismatchError, UnknownParentError, WrongNetworkError
 } from './errors.ts'
 import { genesisHeader, type NetworkParams } from './genesis.ts'
 import { fromHex, toHex } from './hex.ts'
@@ -84,13 +84,21 @@ export async function checkHeaderContext (header: BlockHeader, parent: HeaderPar
   if (header.timestamp <= mtp) throw new BadTimestampError(`timestamp ${header.timestamp} is not after the median of the previous blocks (${mtp})`)
 }
 
-/** The checks on a header alone: network, height, PoW. [REJECT] on failure. */
-export function checkHeaderSelf (header: BlockHeader, hash: Uint8Array, networkId: string): void {
+/**
+ * The checks on a header alone, without its ancestry: network, height, minimum difficulty, PoW.
+ * [REJECT] on failure. Cheap (one comparison of 32 bytes each), so gossip runs them as a block
+ * arrives, before it waits for full validation.
+ */
+export function checkHeaderSelf (header: BlockHeader, hash: Uint8Array, params: Pick<NetworkParams, 'networkId' | 'initialTarget'>): void {
   // [REJECT] another network
-  if (header.network !== networkId) throw new WrongNetworkError(`block is for network ${header.network}, not ${networkId}`)
+  if (header.network !== params.networkId) throw new WrongNetworkError(`block is for network ${header.network}, not ${params.networkId}`)
   // [REJECT] only the genesis block, which nobody sends, has height 0 and no miner
   if (header.height === 0) throw new BadHeightError('height 0 is the genesis block')
   if (header.miner === '') throw new BadCoinbaseError('block without a miner')
+  // [REJECT] easier than the network's minimum difficulty: less work than any valid block
+  if (targetFromBytes(header.target) > params.initialTarget) {
+    throw new TargetTooEasyError(`block target ${toHex(header.target)} is easier than the network's minimum ${params.initialTarget.toString(16).padStart(64, '0')}`)
+  }
   // [REJECT] proof of work
   if (!hashMeetsTarget(hash, header.target)) throw new InvalidPowError()
 }
@@ -338,7 +346,7 @@ export class Chain {
       throw new DuplicateError(`block ${hashHex} is already known`)
     }
     const header = block.header
-    checkHeaderSelf(header, block.hash, this.params.networkId)
+    checkHeaderSelf(header, block.hash, this.params)
     // [REJECT] count bound, sizes, txRoot
     const txs = parseBlockTransactions(block)
     // From here the header commits to this exact body: a [REJECT] below condemns the block hash itself.

@@ -71,6 +71,16 @@ export const MAX_SYNC_RESPONSE_BYTES = 2 * 1024 * 1024
 export const MAX_SYNC_FRAME_BYTES = MAX_SYNC_RESPONSE_BYTES + MAX_BLOCK_BYTES + 64 * 1024
 /** Sync: deadline of one request (the whole response must arrive within it). */
 export const SYNC_REQUEST_TIMEOUT_MS = 10_000
+/**
+ * Sync: most checked headers held before their work exceeds our tip's. A peer that has not shown
+ * a heavier chain within them is left without a single body fetched.
+ */
+export const MAX_UNPROVEN_SYNC_HEADERS = 4 * MAX_SYNC_HEADERS
+/**
+ * Sync: least time between two syncs that one peer's actions trigger (connecting, sending a block
+ * whose parent we lack). Explicit `syncWith` calls are not limited.
+ */
+export const SYNC_TRIGGER_INTERVAL_MS = 30_000
 /** Sync: how long a peer that served invalid data or stalled is not synced from again. */
 export const SYNC_DROP_MS = 10 * 60_000
 

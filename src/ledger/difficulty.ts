@@ -6,7 +6,11 @@
  *   - otherwise target(h) = target(h-1) * actual / (N * T), where actual = timestamp(h-1) -
  *     timestamp(h-1-N) (the time the last N blocks took), clamped to [N*T/4, N*T*4] (a retarget
  *     moves the target at most 4x either way), then capped to [1, 2^256 - 1]. Integer arithmetic,
- *     floor division. The genesis timestamp is never part of a window.
+ *     floor division. The genesis timestamp is never part of a window;
+ *   - never easier than the genesis target (the network's minimum difficulty, as Bitcoin's pow
+ *     limit): a retarget that would raise the target above `initialTarget` gives `initialTarget`.
+ *     So every valid block carries at least the work of the genesis target, and a block that
+ *     claims an easier target is invalid without looking at its ancestry (an orphan included).
  * Timestamps: a block's timestamp must be greater than the median (element floor(n/2) of the
  * sorted list) of the timestamps of its up to 11 nearest ancestors (genesis included), and at
  * most MAX_FUTURE_BLOCK_MS ahead of the local clock when it arrives.
@@ -17,13 +21,15 @@ import { MEDIAN_TIME_SPAN, RETARGET_CLAMP_FACTOR } from './constants.ts'
 export interface DifficultyParams {
   retargetInterval: number
   blockIntervalMs: number
+  /** The genesis target: the easiest target any block may carry. */
+  initialTarget: bigint
 }
 
 /** Looks up the timestamp and target of the ancestor at a height on the branch being validated. */
 export type AncestorLookup = (height: number) => Promise<{ timestamp: number, target: bigint }>
 
 /** True when the block at `height` recomputes its target. */
-export function isRetargetHeight (height: number, params: DifficultyParams): boolean {
+export function isRetargetHeight (height: number, params: Pick<DifficultyParams, 'retargetInterval'>): boolean {
   const n = params.retargetInterval
   return height > 0 && height % n === 0 && height - 1 - n >= 1
 }
@@ -34,7 +40,8 @@ export async function expectedTarget (height: number, parentTarget: bigint, para
   const n = params.retargetInterval
   const last = (await ancestorAt(height - 1)).timestamp
   const first = (await ancestorAt(height - 1 - n)).timestamp
-  return retarget(parentTarget, last - first, n * params.blockIntervalMs)
+  const next = retarget(parentTarget, last - first, n * params.blockIntervalMs)
+  return next > params.initialTarget ? params.initialTarget : next
 }
 
 /** target * actual / expected with actual clamped to [expected/4, expected*4], capped to [1, MAX_TARGET]. */

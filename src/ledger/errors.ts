@@ -49,6 +49,15 @@ export class BadTargetError extends LedgerError {
   constructor (message: string) { super(message, 'ERR_BAD_TARGET', 'reject') }
 }
 
+/**
+ * [REJECT] The header's target is easier than the genesis target (the network's minimum
+ * difficulty): no valid block has so little work, whatever its ancestry, so this is decided
+ * without the parent (an orphan with an all-ones target is refused here, not synced from).
+ */
+export class TargetTooEasyError extends LedgerError {
+  constructor (message: string) { super(message, 'ERR_TARGET_TOO_EASY', 'reject') }
+}
+
 /** [REJECT] The timestamp is not greater than the median of its ancestors' timestamps. */
 export class BadTimestampError extends LedgerError {
   constructor (message: string) { super(message, 'ERR_BAD_TIMESTAMP', 'reject') }

@@ -12,11 +12,11 @@ import type { Lease, SignedAck, SignedCheckpoint } from '../proofs/lease.ts'
 import type { Signer } from '../proofs/signing.ts'
 import type { TopicHandler } from '../transport.ts'
 import { decodeBlock, decodeStoredBlock, encodeBlock, txRootOf, type Block, type BlockHeader, type DecodedBlock } from './block.ts'
-import { Chain, type AddBlockOutcome } from './chain.ts'
+import { Chain, checkHeaderSelf, type AddBlockOutcome } from './chain.ts'
 import {
   LEDGER_VERSION, MAX_BLOCK_BYTES, MAX_TX_BYTES, MAX_REORG_DEPTH, MAX_SIDE_BLOCKS, MAX_SYNC_LOCATOR, MAX_TXS_PER_BLOCK,
   MEMPOOL_MAX_BYTES, MEMPOOL_MAX_PER_SENDER, MEMPOOL_MAX_TXS, MEMPOOL_REBROADCAST_MAX, MEMPOOL_REBROADCAST_MS, MINER_BATCH, MINER_REFRESH_MS, SYNC_DROP_MS,
-  SYNC_REQUEST_TIMEOUT_MS, VERIFIED_TX_CACHE, blockTopic, transactionTopic
+  SYNC_REQUEST_TIMEOUT_MS, SYNC_TRIGGER_INTERVAL_MS, VERIFIED_TX_CACHE, blockTopic, transactionTopic
 } from './constants.ts'
 import { expectedTarget, medianTimePast, type AncestorLookup } from './difficulty.ts'
 import { DuplicateError, LedgerNotStartedError, LedgerUsageError, OverdraftError, UnknownParentError } from './errors.ts'
@@ -165,7 +165,11 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
         transport: this.init.syncTransport,
         target: this.syncTarget(),
         reportPeer: this.init.reportPeer
-      }, { requestTimeoutMs: this.init.syncRequestTimeoutMs ?? SYNC_REQUEST_TIMEOUT_MS, dropMs: SYNC_DROP_MS })
+      }, {
+        requestTimeoutMs: this.init.syncRequestTimeoutMs ?? SYNC_REQUEST_TIMEOUT_MS,
+        dropMs: SYNC_DROP_MS,
+        triggerIntervalMs: this.init.syncTriggerIntervalMs ?? SYNC_TRIGGER_INTERVAL_MS
+      })
     }
     this.started = true
     this.rebroadcastTimer = setInterval(() => { this.rebroadcast() }, this.rebroadcastMs)
@@ -294,9 +298,12 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   }
 
   async addTransaction (bytes: Uint8Array, _fromPeer?: string): Promise<TxView> {
-    this.assertStarted()
     // [REJECT] size, decode, schema
-    const info = decodeTransaction(bytes)
+    return await this.addDecodedTransaction(decodeTransaction(bytes))
+  }
+
+  private async addDecodedTransaction (info: TxInfo): Promise<TxView> {
+    this.assertStarted()
     // [IGNORE] duplicate, before any signature work
     if (this.pool.has(info.hashHex)) throw new DuplicateError(`transaction ${info.hashHex} is already pending`)
     // [REJECT] network, composition, signatures
@@ -367,16 +374,22 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   // Blocks
 
   async addBlock (block: Uint8Array | Block, fromPeer?: string): Promise<AddBlockResult> {
-    this.assertStarted()
     // [REJECT] size, decode, header schema
-    const decoded = decodeBlock(block instanceof Uint8Array ? block : encodeBlock(block))
+    return await this.addDecodedBlock(decodeBlock(block instanceof Uint8Array ? block : encodeBlock(block)), fromPeer)
+  }
+
+  private async addDecodedBlock (decoded: DecodedBlock, fromPeer?: string): Promise<AddBlockResult> {
+    this.assertStarted()
     try {
       const outcome = await this.process(decoded)
       return { action: 'accept', hash: outcome.entry.hashHex, height: outcome.entry.height, status: outcome.status }
     } catch (err) {
-      if (err instanceof UnknownParentError && fromPeer != null && this.sync != null) {
-        log('orphan block %s from %s: syncing', decoded.hashHex, fromPeer)
-        this.syncWith(fromPeer).catch((e) => { log('sync from %s failed: %e', fromPeer, e) })
+      // An orphan reaches here only with a valid PoW at or above the minimum difficulty; it asks
+      // its sender's status (a triggered sync: at most once per peer per interval), and blocks
+      // are fetched only once the sender's headers prove a heavier chain.
+      if (err instanceof UnknownParentError && fromPeer != null) {
+        log('orphan block %s from %s', decoded.hashHex, fromPeer)
+        this.requestSync(fromPeer).catch((e) => { log('sync from %s failed: %e', fromPeer, e) })
       }
       throw err
     }
@@ -493,6 +506,12 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
     return await this.sync.syncWith(peerId)
   }
 
+  async requestSync (peerId: string): Promise<SyncResult> {
+    this.assertStarted()
+    if (this.sync == null) throw new LedgerUsageError('no sync transport configured', 'ERR_NO_SYNC_TRANSPORT')
+    return await this.sync.trigger(peerId)
+  }
+
   private syncTarget (): SyncTarget {
     const chain = this.chain
     return {
@@ -581,18 +600,33 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   // ---------------------------------------------------------------------------------------------
   // Gossip
 
-  topicHandlers (): { blocks: TopicHandler<AddBlockResult>, transactions: TopicHandler<TxView> } {
+  /**
+   * Gossip topics. The precheck (as a message arrives) decodes and checks what needs no state:
+   * sizes, schemas, and for a block its header alone (network, height, minimum difficulty, PoW);
+   * validation (in the node's fair queue) checks signatures and applies. Blocks and transactions
+   * may come from any author: blocks are relayed by anyone, and any node re-announces pending
+   * transactions (after a reorg, or when they wait long).
+   */
+  topicHandlers (): { blocks: TopicHandler<AddBlockResult, DecodedBlock>, transactions: TopicHandler<TxView, TxInfo> } {
     return {
       blocks: {
         topic: blockTopic(this.networkId),
         maxBytes: MAX_BLOCK_BYTES,
-        validate: async (data, from) => await this.addBlock(data, from),
+        precheck: (data) => {
+          // [REJECT] size, decode, header schema; network, height, minimum difficulty, PoW
+          const decoded = decodeBlock(data)
+          checkHeaderSelf(decoded.header, decoded.hash, this.params)
+          return decoded
+        },
+        validate: async (_data, from, decoded) => await this.addDecodedBlock(decoded, from),
         deliver: () => {}
       },
       transactions: {
         topic: transactionTopic(this.networkId),
         maxBytes: MAX_TX_BYTES,
-        validate: async (data, from) => await this.addTransaction(data, from),
+        // [REJECT] size, decode, schema
+        precheck: (data) => decodeTransaction(data),
+        validate: async (_data, _from, info) => await this.addDecodedTransaction(info),
         deliver: () => {}
       }
     }

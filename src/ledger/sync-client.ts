@@ -8,19 +8,28 @@
  *   2. `ancestor` with a locator (our canonical hashes at tip, tip-1, tip-2, tip-4, ... genesis):
  *      the fork point. It must be one of the hashes we sent.
  *   3. Repeat: `headers` from the fork point in batches of MAX_SYNC_HEADERS; check each header
- *      before asking for any body (linkage, height, network, PoW, target rule, timestamp rule);
- *      then `blocksByHash` for the headers we lack in batches of MAX_SYNC_BLOCKS; each body must
+ *      (linkage, height, network, minimum difficulty, PoW, target rule, timestamp rule) and add
+ *      up their work. No body is asked for until the checked headers carry more work than our
+ *      tip: the work claimed in `status` is only a claim, the headers prove it. A peer whose
+ *      headers have not shown that after MAX_UNPROVEN_SYNC_HEADERS is left ('not-heavier').
+ *      Then `blocksByHash` for the headers we lack in batches of MAX_SYNC_BLOCKS; each body must
  *      hash to the header asked for and pass full validation as it is applied.
  * Every request has a deadline (`requestTimeoutMs`). A peer that serves undecodable or invalid
  * data is reported as `InvalidSyncData`, one that misses a deadline as `Timeout`; either way it
  * is dropped (not synced from again for `dropMs`).
+ *
+ * trigger(peer): a sync that a peer's gossip asked for (it sent a block whose parent we lack).
+ * At most one per peer per `triggerIntervalMs`, unless the last one from that peer applied
+ * blocks (the peer proved a heavier chain, so its next orphan is likely honest too): an orphan
+ * costs its sender little to make, so it must not buy more than a `status` request now and
+ * then. An explicit `syncWith` (the node calls it once per new connection) is not limited.
  */
 import { logger } from '@libp2p/logger'
 import { DeadlineExceededError, InvalidMessageError, MessageTooLargeError, InvalidSignatureError } from '../errors.ts'
 import { bytesToBigint, targetFromBytes, workOf } from '../proofs/pow.ts'
 import { decodeBlock, headerHash, type BlockHeader, type DecodedBlock } from './block.ts'
 import { checkHeaderContext, checkHeaderSelf } from './chain.ts'
-import { MAX_FUTURE_BLOCK_MS, MAX_SYNC_BLOCKS, MAX_SYNC_HEADERS, MEDIAN_TIME_SPAN } from './constants.ts'
+import { MAX_FUTURE_BLOCK_MS, MAX_SYNC_BLOCKS, MAX_SYNC_HEADERS, MAX_UNPROVEN_SYNC_HEADERS, MEDIAN_TIME_SPAN } from './constants.ts'
 import type { AncestorLookup } from './difficulty.ts'
 import { DuplicateError, FutureBlockError, LedgerError, UnknownParentError, BelowFinalityError } from './errors.ts'
 import type { NetworkParams } from './genesis.ts'
@@ -29,7 +38,7 @@ import type { Entry } from './store.ts'
 import { SyncPeerError, expectResponse, parseSyncResponse, type SyncRequest, type SyncResponse } from './sync-messages.ts'
 
 const log = logger('depin:ledger:sync')
-/** Most dropped peers remembered at once. */
+/** Most dropped (or recently triggered) peers remembered at once. */
 const MAX_DROPPED_PEERS = 10_000
 
 /** Sends one request to a peer and resolves with its decoded (not yet validated) response. */
@@ -66,11 +75,17 @@ export interface SyncClientInit {
   requestTimeoutMs: number
   /** How long a dropped peer is not synced from. */
   dropMs: number
+  /** Least time between two triggered syncs from one peer. @default SYNC_TRIGGER_INTERVAL_MS */
+  triggerIntervalMs: number
 }
 
 export interface SyncResult {
   peer: string
-  status: 'synced' | 'up-to-date' | 'different-network' | 'fork-below-finality' | 'dropped' | 'failed'
+  /**
+   * `not-heavier`: the peer claimed more work than its headers carry (nothing was fetched);
+   * `throttled`: a triggered sync within `triggerIntervalMs` of the last one from this peer.
+   */
+  status: 'synced' | 'up-to-date' | 'not-heavier' | 'different-network' | 'fork-below-finality' | 'dropped' | 'throttled' | 'failed'
   /** Blocks applied from this peer. */
   applied: number
   /** Our tip height afterwards. */
@@ -102,6 +117,7 @@ export class SyncClient {
   private readonly components: SyncClientComponents
   private readonly init: SyncClientInit
   private readonly dropped = new Map<string, number>()
+  private readonly triggered = new Map<string, { at: number, useful: boolean }>()
   private readonly inflight = new Map<string, Promise<SyncResult>>()
   private readonly controller = new AbortController()
 
@@ -132,6 +148,27 @@ export class SyncClient {
     return false
   }
 
+  /**
+   * A sync a peer's gossip asked for (an orphan block): runs at most once per peer per
+   * `triggerIntervalMs`; otherwise resolves at once with status `throttled`.
+   */
+  async trigger (peer: string): Promise<SyncResult> {
+    const now = Date.now()
+    const last = this.triggered.get(peer)
+    // A peer whose last triggered sync brought blocks has just proved a heavier chain by headers
+    // and bodies: it may trigger the next one at once (a node that fell behind catches up).
+    if (last != null && !last.useful && now - last.at < this.init.triggerIntervalMs) {
+      return { peer, status: 'throttled', applied: 0, height: this.components.target.tipEntry().height }
+    }
+    const entry = { at: now, useful: false }
+    this.triggered.delete(peer)
+    this.triggered.set(peer, entry)
+    if (this.triggered.size > MAX_DROPPED_PEERS) this.triggered.delete(this.triggered.keys().next().value as string)
+    const result = await this.syncWith(peer)
+    entry.useful = result.status === 'synced' && result.applied > 0
+    return result
+  }
+
   /** Syncs from `peer` if it has a heavier chain. One sync per peer at a time. */
   async syncWith (peer: string): Promise<SyncResult> {
     const running = this.inflight.get(peer)
@@ -149,6 +186,7 @@ export class SyncClient {
     const counter = { applied: 0 }
     try {
       const status = await this.sync(peer, counter)
+      log('sync from %s: %s, %d blocks applied', peer, status, counter.applied)
       return result(status, counter.applied)
     } catch (err) {
       if (err instanceof PeerFault) {
@@ -205,6 +243,7 @@ export class SyncClient {
     const ourTip = target.tipEntry()
     if (bytesToBigint(status.work) <= ourTip.chainWork) return 'up-to-date'
 
+
     // Fork point: the highest of our locator hashes on the peer's chain.
     const locator = await target.locator()
     const ancestor = expectType(await this.request(peer, { type: 'ancestor', locator }), 'ancestor')
@@ -229,39 +268,56 @@ export class SyncClient {
       return h
     }
     let prev: { hash: Uint8Array, height: number, target: bigint } = { hash: forkEntry.hash, height: forkEntry.height, target: forkEntry.target }
-    let claimedWork = forkEntry.chainWork
+    // Work of the checked headers; bodies are fetched only once it exceeds our tip's work.
+    let provenWork = forkEntry.chainWork
+    const ourWork = ourTip.chainWork
+    // Checked headers whose bodies are not asked for yet (bounded by MAX_UNPROVEN_SYNC_HEADERS).
+    let unfetched: Uint8Array[] = []
     for (;;) {
       const from = prev.height + 1
       const { headers } = expectType(await this.request(peer, { type: 'headers', from, count: MAX_SYNC_HEADERS }), 'headers')
-      if (headers.length === 0) break
-      const hashes: Uint8Array[] = []
       for (const header of headers) {
         const hash = headerHash(header)
         await this.checkHeader(header, hash, prev, ancestry)
         branch.set(header.height, { height: header.height, timestamp: header.timestamp, target: targetFromBytes(header.target) })
         branch.delete(header.height - keep)
         prev = { hash, height: header.height, target: targetFromBytes(header.target) }
-        claimedWork += workOf(prev.target)
-        hashes.push(hash)
+        provenWork += workOf(prev.target)
+        unfetched.push(hash)
       }
-      // Bodies for the headers we lack, in bounded batches.
-      const missing: Uint8Array[] = []
-      for (const h of hashes) if (!(await target.hasBlock(toHex(h)))) missing.push(h)
-      let i = 0
-      while (i < missing.length) {
-        const want = missing.slice(i, i + MAX_SYNC_BLOCKS)
-        const { blocks } = expectType(await this.request(peer, { type: 'blocksByHash', hashes: want }), 'blocks')
-        if (blocks.length === 0) throw new SyncStop('failed', 'peer no longer has the blocks it announced')
-        if (blocks.length > want.length) throw new PeerFault('InvalidSyncData', 'more blocks than asked for')
-        for (let j = 0; j < blocks.length; j++) {
-          await this.applyBlock(peer, blocks[j], want[j], counter)
-        }
-        i += blocks.length
+      if (provenWork > ourWork) {
+        await this.fetchBodies(peer, unfetched, counter)
+        unfetched = []
+      } else if (unfetched.length >= MAX_UNPROVEN_SYNC_HEADERS) {
+        break
       }
       if (headers.length < MAX_SYNC_HEADERS) break
     }
-    if (claimedWork < bytesToBigint(status.work)) log('%s claimed more work than its headers carry (it may have reorged meanwhile)', peer)
+    if (provenWork <= ourWork) {
+      // The status claimed more work than the headers carry: a liar, or a peer that reorged
+      // meanwhile. Nothing was fetched; `trigger` keeps it from asking again soon.
+      log('%s claimed more work than its headers carry', peer)
+      return 'not-heavier'
+    }
     return 'synced'
+  }
+
+  /** Bodies for checked headers we lack, in bounded batches, each applied as it arrives. */
+  private async fetchBodies (peer: string, hashes: Uint8Array[], counter: { applied: number }): Promise<void> {
+    const target = this.components.target
+    const missing: Uint8Array[] = []
+    for (const h of hashes) if (!(await target.hasBlock(toHex(h)))) missing.push(h)
+    let i = 0
+    while (i < missing.length) {
+      const want = missing.slice(i, i + MAX_SYNC_BLOCKS)
+      const { blocks } = expectType(await this.request(peer, { type: 'blocksByHash', hashes: want }), 'blocks')
+      if (blocks.length === 0) throw new SyncStop('failed', 'peer no longer has the blocks it announced')
+      if (blocks.length > want.length) throw new PeerFault('InvalidSyncData', 'more blocks than asked for')
+      for (let j = 0; j < blocks.length; j++) {
+        await this.applyBlock(peer, blocks[j], want[j], counter)
+      }
+      i += blocks.length
+    }
   }
 
   /** Header checks before any body is fetched. */
@@ -271,7 +327,7 @@ export class SyncClient {
     if (!bytesEqual(header.parent, prev.hash)) throw new PeerFault('InvalidSyncData', `header at height ${header.height} does not link to the previous one`)
     if (header.timestamp > target.now() + MAX_FUTURE_BLOCK_MS) throw new SyncStop('failed', `header at height ${header.height} is too far in the future`)
     try {
-      checkHeaderSelf(header, hash, target.params.networkId)
+      checkHeaderSelf(header, hash, target.params)
       await checkHeaderContext(header, { height: prev.height, target: prev.target }, target.params, ancestry)
     } catch (err) {
       throw new PeerFault('InvalidSyncData', `invalid header at height ${header.height}: ${(err as Error).message}`, { cause: err })

@@ -13,7 +13,8 @@ import type { LedgerStore } from './store.ts'
 import type { SyncPeerAction, SyncResult, SyncTransport } from './sync-client.ts'
 import type { SyncSource } from './sync-server.ts'
 import type { SyncRequest, SyncResponse } from './sync-messages.ts'
-import type { Block } from './block.ts'
+import type { Block, DecodedBlock } from './block.ts'
+import type { TxInfo } from './tx.ts'
 
 export interface LedgerInit {
   /** Where the chain and state live: a sublevel of the node's LevelDB (the ledger never closes it). */
@@ -44,6 +45,8 @@ export interface LedgerInit {
   mempoolMaxPerSender?: number
   /** Pending transactions are announced again after this long. @default MEMPOOL_REBROADCAST_MS (60 s) */
   rebroadcastMs?: number
+  /** Least time between two syncs one peer's actions trigger (see `requestSync`). @default SYNC_TRIGGER_INTERVAL_MS (30 s) */
+  syncTriggerIntervalMs?: number
   /** Deadline of each sync request. @default SYNC_REQUEST_TIMEOUT_MS (10 s) */
   syncRequestTimeoutMs?: number
   /** How often a running miner refreshes its template. @default MINER_REFRESH_MS (5 s) */
@@ -202,15 +205,24 @@ export interface Ledger extends TypedEventTarget<LedgerEvents>, SyncSource {
   submitSettle(lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck): Promise<TxView>
   /** A transaction from gossip. Resolves when accepted; throws a LedgerError whose `action` is `ignore` or `reject`. */
   addTransaction(bytes: Uint8Array, fromPeer?: string): Promise<TxView>
-  /** A block from gossip (or anywhere). Resolves when accepted; throws a LedgerError whose `action` is `ignore` or `reject`. An unknown parent starts a sync from `fromPeer`. */
+  /**
+   * A block from gossip (or anywhere). Resolves when accepted; throws a LedgerError whose `action`
+   * is `ignore` or `reject`. An unknown parent triggers a sync from `fromPeer` (`requestSync`).
+   */
   addBlock(block: Uint8Array | Block, fromPeer?: string): Promise<AddBlockResult>
 
   /** Syncs from a peer with a heavier chain (needs `syncTransport`). */
   syncWith(peerId: string): Promise<SyncResult>
+  /**
+   * A sync a peer's gossip asks for (it sent a block whose parent is unknown): like `syncWith`,
+   * but at most once per peer per `syncTriggerIntervalMs`; otherwise it resolves at once with
+   * status `throttled`.
+   */
+  requestSync(peerId: string): Promise<SyncResult>
   /** Answers a parsed `/depin/sync/1.0.0` request. */
   handleSyncRequest(request: SyncRequest): Promise<SyncResponse>
-  /** Gossip topic handlers (validate = add; the decision comes from the thrown error's action). */
-  topicHandlers(): { blocks: TopicHandler<AddBlockResult>, transactions: TopicHandler<TxView> }
+  /** Gossip topic handlers (precheck = decode and header checks, validate = add; the decision comes from the thrown error's action). */
+  topicHandlers(): { blocks: TopicHandler<AddBlockResult, DecodedBlock>, transactions: TopicHandler<TxView, TxInfo> }
 
   startMining(): void
   stopMining(): Promise<void>

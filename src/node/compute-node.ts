@@ -7,7 +7,7 @@ import { TypedEventEmitter } from 'main-event'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import type { PeerId, PrivateKey } from '@libp2p/interface'
+import type { Connection, PeerId, PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { createSigner, type Signer } from '../proofs/signing.ts'
 import { NotStartedError } from '../errors.ts'
@@ -18,6 +18,7 @@ import { dataDirPaths, loadOrCreateIdentity } from './data-dir.ts'
 import { AddressInUseError } from './errors.ts'
 import { GossipRouter, type GossipStats } from './gossip.ts'
 import { createHost, type DepinLibp2p } from './libp2p.ts'
+import { withOfferPrecheck } from './offer-gossip.ts'
 import { PeerScore } from './peer-score.ts'
 import { ReceiptTally } from './receipt-tally.ts'
 import { openStore, type Store } from './storage.ts'
@@ -158,6 +159,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   private channels?: ChannelOpener
   private protocols?: ProtocolRegistrar
   private readonly syncing = new Set<string>()
+  private readonly syncedConnections = new WeakSet<Connection>()
   private startedAt?: number
   private stopping?: Promise<void>
 
@@ -218,7 +220,9 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
         mdns: this.init.mdns ?? true,
         testnet: this.init.testnet,
         appScore: (peer) => this.peerScore.score(peer),
-        isBanned: (peer) => this.peerScore.isBanned(peer),
+        // A disconnected peer stays out until its score decays back over the threshold; a
+        // banned one for the ban's duration.
+        isBanned: (peer) => this.peerScore.isPenalised(peer),
         topics: { [this.topics.offers]: 0.5, [this.topics.blocks]: 1, [this.topics.transactions]: 0.5 },
         metrics: this.init.metrics?.libp2pMetrics()
       })
@@ -258,7 +262,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       this.schedulerValue = this.createScheduler()
       // Reputation weighs settled receipts on the chain beside what this node observed itself.
       this.schedulerValue.reputation.useReceipts(this.receiptTally)
-      this.gossipRouter.register(this.schedulerValue.offersTopic(this.topics.offers, MAX_OFFER_BYTES))
+      this.gossipRouter.register(withOfferPrecheck(this.schedulerValue.offersTopic(this.topics.offers, MAX_OFFER_BYTES)))
       await this.schedulerValue.start()
       this.retentionValue = createNodeRetention(this.schedulerValue, this.store, this.log, this.init.retention)
       this.retentionValue.start()
@@ -446,6 +450,9 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     await protocols.handle(SYNC_PROTOCOL, createSyncHandler(ledger), SYNC_HANDLE_OPTIONS)
     libp2p.addEventListener('peer:identify', (evt) => {
       if (!evt.detail.protocols.includes(SYNC_PROTOCOL)) return
+      // Once per connection: an identify push on the same connection buys no second sync.
+      if (this.syncedConnections.has(evt.detail.connection)) return
+      this.syncedConnections.add(evt.detail.connection)
       void this.syncFrom(evt.detail.peerId.toString())
     })
     return ledger
@@ -462,7 +469,11 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     }
   }
 
-  /** Catches up with a peer's chain if it is heavier; one sync per peer at a time. */
+  /**
+   * Catches up with a newly connected peer's chain if its headers show it is heavier (the
+   * ledger fetches no block before that); one sync per peer at a time. Orphan blocks trigger
+   * syncs inside the ledger, at most once per peer per SYNC_TRIGGER_INTERVAL_MS.
+   */
   private async syncFrom (peer: string): Promise<void> {
     if (this.syncing.has(peer) || this.ledgerValue == null) return
     this.syncing.add(peer)
@@ -491,7 +502,9 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       capacity: () => capacity.current(),
       knownPeers: () => capacity.cached(),
       findPeers: async (query) => await capacity.find(query),
-      publishOffer: async (data) => { await gossip.publish(this.topics.offers, data) },
+      // A round's offer is answered within its bid window: an offer nobody heard is not worth
+      // re-sending later (the next round offers again, and offers directly to known peers).
+      publishOffer: async (data) => { await gossip.publish(this.topics.offers, data, { retryForMs: 0 }) },
       reportPeer: (peer, action) => { this.peerScore.report(peer, action) },
       // Bid only for requesters whose credits on the chain, less what they owe in pending
       // transactions and (added by the worker) in unfinished agreements here, cover the job.

@@ -42,3 +42,32 @@ export const DEFAULT_LISTEN = '/ip4/0.0.0.0/tcp/4001'
 
 /** Maximum connections the node keeps. */
 export const MAX_CONNECTIONS = 300
+
+// Gossip validation: bounded per peer, fair across peers (see gossip.ts and docs/protocol.md).
+
+/** Messages in the costly validation stage (signatures, ledger) at once, across all peers. */
+export const GOSSIP_VALIDATION_CONCURRENCY = 4
+/** Most messages of one peer waiting for validation; more are ignored on arrival. */
+export const GOSSIP_PEER_QUEUE_MAX = 32
+/** Most bytes of one peer's messages waiting for validation. */
+export const GOSSIP_PEER_QUEUE_MAX_BYTES = 2 * 1024 * 1024
+/** Most bytes waiting for validation, all peers together. */
+export const GOSSIP_QUEUE_MAX_BYTES = 64 * 1024 * 1024
+/** Validation allowance of a peer not heard from before: a burst of this many messages ... */
+export const GOSSIP_ALLOWANCE_BURST = 50
+/** ... refilled at this many per second. */
+export const GOSSIP_ALLOWANCE_PER_SECOND = 5
+/** Each accepted message raises the peer's burst by 1 and its rate by this much per second ... */
+export const GOSSIP_ALLOWANCE_GROWTH_PER_SECOND = 0.5
+/** ... up to this burst ... */
+export const GOSSIP_ALLOWANCE_MAX_BURST = 1000
+/** ... and this rate. */
+export const GOSSIP_ALLOWANCE_MAX_PER_SECOND = 500
+/** Peers whose allowance is remembered; the least recently heard are forgotten (they start afresh). */
+export const GOSSIP_ALLOWANCE_MAX_PEERS = 10_000
+/** A message published to nobody is kept and published again when a peer subscribes, for this long. */
+export const PUBLISH_RETRY_MAX_AGE_MS = 60_000
+/** While messages wait for subscribers, publishing them is retried this often (and on every new subscription). */
+export const PUBLISH_RETRY_INTERVAL_MS = 500
+/** Most messages per topic waiting for subscribers; over it the oldest is given up. */
+export const PUBLISH_RETRY_MAX_MESSAGES = 64

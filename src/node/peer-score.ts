@@ -101,6 +101,14 @@ export class PeerScore extends TypedEventEmitter<PeerScoreEvents> {
     return score
   }
 
+  /**
+   * True for a peer at or below the disconnect threshold, or banned: nothing it sends is worth
+   * validating (gossip refuses its messages on arrival until its score recovers by decay).
+   */
+  isPenalised (peerId: string): boolean {
+    return this.isBanned(peerId) || this.score(peerId) <= this.disconnectThreshold
+  }
+
   isBanned (peerId: string): boolean {
     const until = this.bans.get(peerId)
     if (until == null) return false
