@@ -11,7 +11,7 @@ import type { ReplicaResult, TaskVerdict, TaskWork } from './types.ts'
 import { OUT_OF_FUEL_TRAP } from '../executor/metering/constants.ts'
 
 /** Traps that mean the module could not run at all (see run-task.ts). */
-const MODULE_FAULTS = /^(InvalidModuleError|ForbiddenImportError|MemoryLimitError|ModuleCidMismatchError):/
+const MODULE_FAULTS = /^(InvalidModuleError|ForbiddenImportError|UnmeterableModuleError|ReservedExportError|MemoryLimitError|ModuleCidMismatchError):/
 
 /**
  * What replicas are compared by: stdout's CID, the exit code, the fuel used and the output
