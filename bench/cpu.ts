@@ -1,14 +1,20 @@
 /**
  * Question: how close to native speed does a CPU-bound job run in the executor, with and without
- * fuel metering, and what does instrumenting a large module cost?
+ * fuel metering, and through the network; is its fuel the same number everywhere; and what does
+ * instrumenting a large module cost?
  *
  * Jobs: examples/primes.c (trial division) and examples/mandelbrot.c (floating point), ~1 s each
  * natively. Columns, measured in the same run (stdout of every run checked equal to native's):
  *   - native: the same C compiled with `gcc -O2` into a temp dir (skipped if gcc is missing);
  *   - executor, metering off / metered: the .wasm through createExecutor (1 worker, `metering`
  *     false / true), wall and thread CPU, and the fuel of each metered run (all must be equal);
- *   - through the network: one node submits primes, another runs it (in-process 2-node network;
- *     nodes meter by default).
+ *   - through the network: one node submits the job, another runs it (in-process 2-node network;
+ *     nodes meter by default): wall from submit to the verified result, the CPU the worker
+ *     reported, and the fuel of the result (the one the requester accepted and bills, checked
+ *     equal to the worker's). It must be the local metered fuel: the bench fails if not.
+ * Then fuel determinism: each job 10 times on a fresh metered executor, and once with
+ * `replicas: 2` on a 3-node testnet (both workers' `result.workers[].fuel`), next to the metered
+ * and network columns' fuel; all must be one number per job (the bench fails if not).
  * Then: instrumentation of primes.wasm grown to 25 MiB (test/wasm-gen.ts), with binaryen's read +
  * write of the same module beside it when `binaryen` is importable (`npm i --no-save binaryen`);
  * the fuel rate `measureFuelRate` reports.
@@ -20,51 +26,60 @@
  *
  *   node bench/cpu.ts [runs] [--no-tiers]     (default 3 runs per column)
  *
- * Latest results (2 cores, AMD EPYC, Node 24.21.0, V8 13.6, 2026-11-27; the machine was busy with
- * other work, load average 4-6, so WALL ratios are noise; compare CPU ratios):
+ * Latest results (2 cores, AMD EPYC, Node 24.21.0, V8 13.6, 2026-11-27, fuel in results; two
+ * runs, load average 5.1 and 4.0 at their start, falling from ~9; the table is the first run, the
+ * second's CPU ratios after it):
  *
  *   primes 4000000
- *   how                                      median wall  median cpu  wall vs native  cpu vs native                       fuel
- *   native (gcc -O2)                            829.4 ms    650.0 ms           1.00x          1.00x                          -
- *   executor, metering off                        1.51 s    691.5 ms           1.82x          1.06x                          -
- *   executor, metered                           960.8 ms    672.5 ms           1.16x          1.03x  10074416936 (all 3 equal)
- *   through the network (2 nodes, metered)        1.33 s    676.0 ms           1.61x          1.04x                          -
+ *   how                                     median wall  median cpu  wall vs native  cpu vs native                       fuel
+ *   native (gcc -O2)                           691.0 ms    670.0 ms           1.00x          1.00x                          -
+ *   executor, metering off                     735.3 ms    688.2 ms           1.06x          1.03x                          -
+ *   executor, metered                          702.9 ms    692.2 ms           1.02x          1.03x  10074416936 (all 3 equal)
+ *   through the network (2 nodes, metered)     713.8 ms    697.0 ms           1.03x          1.04x  10074416936 (all 3 equal)
+ *   fuel through the network: 10074416936, identical to the local metered fuel (3 local runs, 3 network runs)
  *
  *   mandelbrot 1000 1000 2000
- *   how                                      median wall  median cpu  wall vs native  cpu vs native                       fuel
- *   native (gcc -O2)                              1.33 s    730.0 ms           1.00x          1.00x                          -
- *   executor, metering off                        1.33 s    791.2 ms           0.99x          1.08x                          -
- *   executor, metered                             1.16 s    784.7 ms           0.87x          1.07x  12647948916 (all 3 equal)
+ *   how                                     median wall  median cpu  wall vs native  cpu vs native                       fuel
+ *   native (gcc -O2)                           765.9 ms    750.0 ms           1.00x          1.00x                          -
+ *   executor, metering off                     835.1 ms    794.3 ms           1.09x          1.06x                          -
+ *   executor, metered                          868.3 ms    789.6 ms           1.13x          1.05x  12647948916 (all 3 equal)
+ *   through the network (2 nodes, metered)     806.8 ms    784.0 ms           1.05x          1.05x  12647948916 (all 3 equal)
+ *   fuel through the network: 12647948916, identical to the local metered fuel (3 local runs, 3 network runs)
+ *
+ *   Second run, CPU vs native: primes 1.00x off / 1.01x metered / 1.01x network; Mandelbrot
+ *   1.08x / 1.08x / 1.09x (its wall times 1.5-1.8x: another process took a core then). Metered
+ *   is within the issue's 1.15x of native in CPU in both runs, through the network too.
+ *
+ *   fuel determinism: 10 local metered runs (fresh executor), the metered and network columns above, 2 replicas on a 3-node testnet
+ *   job                              local, 10 runs       metered column       network column  2 replicas (worker A / B)  all identical
+ *   primes 4000000             10074416936 (all 10)  10074416936 (all 3)  10074416936 (all 3)  10074416936 / 10074416936            yes
+ *   mandelbrot 1000 1000 2000  12647948916 (all 10)  12647948916 (all 3)  12647948916 (all 3)  12647948916 / 12647948916            yes
+ *   (the same numbers in both runs, and the same as before fuel went into results)
  *
  *   instrumentation of a 25.1 MiB module (59,073 functions), 3 runs
  *   how                                                 in       out                          runs    median        memory
- *   depin instrumenter (hand-written, one pass)   25.1 MiB  35.1 MiB  702.6 ms / 1.29 s / 890.1 ms  890.1 ms  +112 MiB rss
- *     compiling the instrumented module (lazy)                                            331.6 ms
- *   binaryen read + write, no pass (lower bound)  25.1 MiB  23.4 MiB                       11.69 s   11.69 s
- *   (on a quieter moment: depin 0.42-0.45 s warm, 1.4 s the first time in a process; binaryen
- *   8.5-9.1 s with a peak RSS of ~600 MiB, measured separately)
+ *   depin instrumenter (hand-written, one pass)   25.1 MiB  35.1 MiB  438.6 ms / 428.5 ms / 417.0 ms  428.5 ms  +114 MiB rss
+ *     compiling the instrumented module (lazy)                                            109.3 ms
+ *   (second run: 487.3 ms median, compile 169.6 ms. Earlier, with binaryen installed and load
+ *   4-6: binaryen read + write of the same module, no pass, 11.69 s; 8.5-9.1 s on a quieter
+ *   moment with a peak RSS of ~600 MiB)
  *
- *   fuel rate (measureFuelRate, built-in module): 31.11 Gfuel/s (2119798729 fuel in 68.1 ms cpu, 94.4 ms wall)
- *
- *   Rerun after merging the sandbox file system (2026-11-27, load average ~16, `3 --no-tiers`):
- *   CPU vs native 1.03x metered / 1.02x metering off (primes), 1.08x / 1.09x (Mandelbrot); the
- *   same fuel (10074416936, 12647948916); instrumenting the 25 MiB module 670 ms median (478 ms
- *   to 875 ms); fuel rate 29.18 Gfuel/s.
+ *   fuel rate (measureFuelRate, built-in module): 29.91 Gfuel/s (second run 31.18 Gfuel/s)
  *
  *   V8 wasm tiers: CPU time of the first and second run of a freshly compiled module (child process, main thread)
  *   job                                   how  first run (cpu)  second run (cpu)
- *   primes 4000000             native gcc -O2         660.0 ms
- *                               default flags         685.8 ms          670.5 ms
- *                              --liftoff-only         684.0 ms          683.4 ms
- *                                --no-liftoff         692.5 ms          676.1 ms
- *   mandelbrot 1000 1000 2000  native gcc -O2         710.0 ms
- *                               default flags           1.59 s          793.9 ms
- *                              --liftoff-only           1.57 s            1.56 s
- *                                --no-liftoff         818.3 ms          781.0 ms
+ *   primes 4000000             native gcc -O2         680.0 ms
+ *                               default flags         692.0 ms          690.1 ms
+ *                              --liftoff-only         696.2 ms          699.1 ms
+ *                                --no-liftoff         716.6 ms          683.9 ms
+ *   mandelbrot 1000 1000 2000  native gcc -O2         750.0 ms
+ *                               default flags           1.61 s          795.8 ms
+ *                              --liftoff-only           1.58 s            1.58 s
+ *                                --no-liftoff         831.4 ms          794.8 ms
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { rawCid, sha256 } from '../src/proofs/encoding.ts'
@@ -94,7 +109,7 @@ interface Job {
 
 const JOBS: Job[] = [
   { label: `primes ${PRIMES_N}`, name: 'primes', args: [PRIMES_N], network: true },
-  { label: 'mandelbrot 1000 1000 2000', name: 'mandelbrot', args: ['1000', '1000', '2000'], network: false }
+  { label: 'mandelbrot 1000 1000 2000', name: 'mandelbrot', args: ['1000', '1000', '2000'], network: true }
 ]
 
 interface Measured {
@@ -191,7 +206,7 @@ async function measureExecutor (job: Job, metering: boolean): Promise<Measured> 
  * wall is submit → verified result, cpu is what the worker reported.
  */
 async function measureNetwork (job: Job): Promise<Measured | { skipped: string }> {
-  if (!job.network) return { skipped: `${job.name}: no network column (the lead adds it with fuel in results)` }
+  if (!job.network) return { skipped: `${job.name}: no network column` }
   const net = await createTestnet({ nodes: 2, nodeInit: (i) => ({ capacity: { slots: i === 0 ? 0 : 1 } }) })
   try {
     const [requester] = net.nodes
@@ -199,6 +214,7 @@ async function measureNetwork (job: Job): Promise<Measured | { skipped: string }
     const wallMs: number[] = []
     const cpuMs: number[] = []
     const outputs: string[] = []
+    const fuel: bigint[] = []
     const module = new Uint8Array(readFileSync(new URL(`${job.name}.wasm`, examples)))
     for (let i = 0; i < RUNS; i++) {
       const start = performance.now()
@@ -207,8 +223,11 @@ async function measureNetwork (job: Job): Promise<Measured | { skipped: string }
       if (result.status !== 'completed') throw new Error(`network ${job.name}: ${JSON.stringify(result.error)}`)
       outputs.push(digest(result.stdout))
       cpuMs.push(result.workers[0].cpuMs ?? NaN)
+      // the fuel the requester accepted (and billed), and the one its worker reported: the same
+      if (result.fuel === undefined || result.workers[0].fuel !== result.fuel) throw new Error(`network ${job.name}: result fuel ${result.fuel} vs worker's ${result.workers[0].fuel}`)
+      fuel.push(BigInt(result.fuel))
     }
-    return { wallMs, cpuMs, outputs }
+    return { wallMs, cpuMs, outputs, fuel }
   } finally {
     await net.stop()
   }
@@ -280,8 +299,73 @@ function tierRun (flags: string[], module: URL, moduleArgs: string[]): { first: 
   return { first, second }
 }
 
+/** How many local metered runs the fuel determinism check makes of each job. */
+const FUEL_RUNS = 10
+
+/**
+ * Fuel determinism: each job `FUEL_RUNS` times on a fresh metered executor, and once through a
+ * 3-node testnet with `replicas: 2` (both workers' fuel); next to the fuel the metered and network
+ * columns saw. Every figure of a job must be the same number: throws after printing otherwise.
+ */
+async function fuelTable (seen: Map<string, { metered?: bigint[], network?: bigint[] }>): Promise<void> {
+  const rows: string[][] = []
+  const failures: string[] = []
+  const net = await createTestnet({ nodes: 3, nodeInit: (i) => ({ capacity: { slots: i === 0 ? 0 : 1 } }) })
+  try {
+    const [requester] = net.nodes
+    const deadline = Date.now() + 60_000
+    while ((await requester.findCapacity({ timeoutMs: 5000 })).length < 2) {
+      if (Date.now() > deadline) throw new Error('the requester found fewer than 2 workers within 60 s')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    for (const job of JOBS) {
+      const local = await measureExecutorRuns(job, FUEL_RUNS)
+      const module = new Uint8Array(readFileSync(new URL(`${job.name}.wasm`, examples)))
+      const result = await (await requester.submitJob({ module, args: job.args, memoryMiB: 16, timeoutMs: 120_000, replicas: 2 })).result()
+      const done = result.workers.filter((w) => w.status === 'done')
+      if (result.status !== 'completed' || !result.verified || done.length !== 2) {
+        throw new Error(`replicas ${job.name}: ${result.status}, verified ${result.verified}, ${done.length} workers done: ${JSON.stringify(result.error)}`)
+      }
+      const replicaFuel = done.map((w) => w.fuel ?? '-')
+      const columns = seen.get(job.name) ?? {}
+      const all = [...local.map(String), ...(columns.metered ?? []).map(String), ...(columns.network ?? []).map(String), ...replicaFuel, result.fuel ?? '-']
+      const same = new Set(all).size === 1
+      if (!same) failures.push(`${job.label}: ${[...new Set(all)].join(', ')}`)
+      const summary = (values: Array<bigint | string> | undefined): string => values === undefined || values.length === 0
+        ? '-'
+        : new Set(values.map(String)).size === 1 ? `${values[0]} (all ${values.length})` : `DIFFERENT: ${values.join(', ')}`
+      rows.push([job.label, summary(local), summary(columns.metered), summary(columns.network), replicaFuel.join(' / '), same ? 'yes' : 'NO'])
+    }
+  } finally {
+    await net.stop()
+  }
+  console.log(`
+fuel determinism: ${FUEL_RUNS} local metered runs (fresh executor), the metered and network columns above, 2 replicas on a 3-node testnet`)
+  printTable(['job', `local, ${FUEL_RUNS} runs`, 'metered column', 'network column', '2 replicas (worker A / B)', 'all identical'], rows)
+  if (failures.length > 0) throw new Error(`fuel is not deterministic: ${failures.join('; ')}`)
+}
+
+/** Fuel of `runs` metered runs of a job on one fresh executor (each must exit 0). */
+async function measureExecutorRuns (job: Job, runs: number): Promise<bigint[]> {
+  const executor = createExecutor({ workers: 1, metering: true, maxStdoutBytes: 64 * 1024 * 1024 })
+  await executor.start()
+  try {
+    const module = new Uint8Array(readFileSync(new URL(`${job.name}.wasm`, examples)))
+    const fuel: bigint[] = []
+    for (let i = 0; i < runs; i++) {
+      const result = await executor.run({ moduleCid: rawCid(module), module, stdin: new Uint8Array(0), args: job.args, env: {}, memoryMiB: 16, timeoutMs: 120_000, seed: sha256(new Uint8Array(0)) })
+      if (result.exitCode !== 0 || result.fuel === undefined) throw new Error(`executor ${job.name}: ${JSON.stringify(result.trap)}`)
+      fuel.push(result.fuel)
+    }
+    return fuel
+  } finally {
+    await executor.stop()
+  }
+}
+
 async function main (): Promise<void> {
-  console.log(`cpu bench: ${RUNS} runs per column, ${await machine()}`)
+  console.log(`cpu bench: ${RUNS} runs per column, ${await machine()}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+  const fuelSeen = new Map<string, { metered?: bigint[], network?: bigint[] }>()
   for (const job of JOBS) {
     const rows: string[][] = []
     let nativeWall = NaN
@@ -306,6 +390,12 @@ async function main (): Promise<void> {
         throw new Error(`${column.name}: ${job.label} printed other output than native (${m.outputs.join(', ')} vs ${String(nativeOutput)})`)
       }
       const fuel = m.fuel === undefined ? '-' : new Set(m.fuel).size === 1 ? `${m.fuel[0]} (all ${m.fuel.length} equal)` : `DIFFERENT: ${m.fuel.join(', ')}`
+      if (m.fuel !== undefined) {
+        const entry = fuelSeen.get(job.name) ?? {}
+        if (column.measure === measureNetwork) entry.network = m.fuel
+        else entry.metered = m.fuel
+        fuelSeen.set(job.name, entry)
+      }
       rows.push([
         column.name,
         m.wallMs.map(formatMs).join(' / '),
@@ -319,7 +409,16 @@ async function main (): Promise<void> {
     console.log(`\n${job.label} (wall times of the runs in order; ratios of medians to native; output checked equal to native's)`)
     printTable(['how', 'runs (wall)', 'median wall', 'median cpu', 'wall vs native', 'cpu vs native', 'fuel'], rows)
     for (const note of notes) console.log(note)
+    // The network runs are metered on the worker: their fuel must be the local metered fuel.
+    const { metered, network } = fuelSeen.get(job.name) ?? {}
+    if (metered !== undefined && network !== undefined) {
+      const values = new Set([...metered, ...network])
+      if (values.size !== 1) throw new Error(`${job.label}: fuel through the network (${network.join(', ')}) is not the local metered fuel (${metered.join(', ')})`)
+      console.log(`fuel through the network: ${network[0]}, identical to the local metered fuel (${metered.length} local runs, ${network.length} network runs)`)
+    }
   }
+
+  await fuelTable(fuelSeen)
 
   await instrumentationTable()
 
