@@ -516,7 +516,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       // One settle per lease (or long lease's period): what the requester acknowledged, paid by difference.
       settle: async (lease, checkpoint, ack) => { await ledger.submitSettle(lease, checkpoint, ack) },
       settled: async (leaseId) => await ledger.settledAmount(leaseId)
-    }, this.init.scheduler)
+    }, { ...(this.init.dataDir != null ? { blobDir: dataDirPaths(this.init.dataDir).blobs } : {}), ...this.init.scheduler })
     scheduler.addEventListener('job:progress', (evt) => {
       this.activity.add(evt.detail)
       this.safeDispatchEvent('job:progress', { detail: evt.detail })

@@ -33,6 +33,8 @@ export interface DataDirPaths {
   apiToken: string
   apiInfo: string
   db: string
+  /** Large blobs (input and output files over 4 MiB), one file per CID. */
+  blobs: string
 }
 
 export function dataDirPaths (dataDir: string): DataDirPaths {
@@ -43,7 +45,8 @@ export function dataDirPaths (dataDir: string): DataDirPaths {
     config: join(root, CONFIG_FILE),
     apiToken: join(root, API_TOKEN_FILE),
     apiInfo: join(root, API_INFO_FILE),
-    db: join(root, DB_DIR)
+    db: join(root, DB_DIR),
+    blobs: join(root, 'blobs')
   }
 }
 

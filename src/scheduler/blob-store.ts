@@ -3,9 +3,18 @@
  *
  * Key spaces (sublevels of `blobs`):
  *   `pinned`  CID bytes → bytes   blobs of this node's own jobs; kept
+ *   `files`   CID bytes → size    pinned blobs over LARGE_BLOB_BYTES, whose bytes are a file
+ *                                  `<blobDir>/<CID>` (when the node has a data directory)
  *   `cache`   CID bytes → bytes   blobs fetched to run other peers' tasks; evicted oldest first
  *                                  past the cache budget
  * A small in-memory LRU keeps hot blobs (the module of a job run many times) off the disk path.
+ *
+ * Large blobs (a job's 100 MiB input file, or the file it wrote) are plain files rather than
+ * LevelDB values: a value is copied into the write-ahead log, the memtable and every compaction,
+ * and read back whole through more copies; a file is written once and read into one buffer. The
+ * file is written under a temporary name and renamed before its key is recorded, so a recorded
+ * key always has its whole file (a crash can leave only an unrecorded temporary file, removed at
+ * start).
  *
  * Pinned blobs are removed only by retention (src/scheduler/retention/): it deletes those no kept
  * record references. A blob is pinned before the record that references it is written, so the
@@ -14,6 +23,8 @@
  * other (a pin waits while a delete batch is written), so a blob is never deleted between its pin
  * and its record.
  */
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { bytesMatchCid, rawCid } from '../proofs/encoding.ts'
 import type { Store } from '../shared/store.ts'
@@ -23,14 +34,23 @@ import { BlobMismatchError } from './errors.ts'
 type Sub = ReturnType<Store['sublevel']>
 
 const HOT_BYTES = 64 * 1024 * 1024
+/** Pinned blobs larger than this are files in `blobDir` (when there is one). */
+export const LARGE_BLOB_BYTES = 4 * 1024 * 1024
 
 export interface BlobStoreInit {
   /** Budget of the worker-side cache in bytes. @default 512 MiB */
   cacheBytes?: number
+  /**
+   * Directory for pinned blobs over LARGE_BLOB_BYTES (created at start). Without one (a node
+   * without a data directory) every blob is a value in the store.
+   */
+  blobDir?: string
 }
 
 export class BlobStore {
   private readonly pinned: Sub
+  private readonly files: Sub
+  private readonly blobDir?: string
   private readonly cache: Sub
   private readonly cacheBudget: number
   private readonly cacheIndex = new Map<string, number>() // insertion order = eviction order
@@ -51,12 +71,19 @@ export class BlobStore {
   constructor (db: Store, init: BlobStoreInit = {}) {
     const root = db.sublevel('blobs', { keyEncoding: 'view', valueEncoding: 'view' })
     this.pinned = root.sublevel('pinned', { keyEncoding: 'view', valueEncoding: 'view' }) as unknown as Sub
+    this.files = root.sublevel('files', { keyEncoding: 'view', valueEncoding: 'view' }) as unknown as Sub
     this.cache = root.sublevel('cache', { keyEncoding: 'view', valueEncoding: 'view' }) as unknown as Sub
     this.cacheBudget = init.cacheBytes ?? DEFAULT_BLOB_CACHE_BYTES
+    this.blobDir = init.blobDir
   }
 
-  /** Loads the cache index (sizes) so eviction knows what is there. */
+  /** Loads the cache index (sizes) so eviction knows what is there; prepares the blob directory. */
   async start (): Promise<void> {
+    if (this.blobDir != null) {
+      await mkdir(this.blobDir, { recursive: true })
+      // Temporary files of writes a crash cut short: never recorded, so nothing refers to them.
+      for (const name of await readdir(this.blobDir)) if (name.endsWith('.tmp')) await rm(join(this.blobDir, name), { force: true })
+    }
     this.cacheIndex.clear()
     this.cacheSize = 0
     for await (const [key, value] of this.cache.iterator()) {
@@ -78,7 +105,8 @@ export class BlobStore {
     // A caller that already hashed the bytes (the job spec names them by CID) passes the CID.
     const cid = known ?? rawCid(bytes)
     await this.pinning([cid])
-    if (await this.pinned.has(cid.bytes) !== true) await this.pinned.put(cid.bytes, bytes)
+    if (this.isLarge(bytes)) await this.pinFile(cid, bytes)
+    else if (await this.pinned.has(cid.bytes) !== true) await this.pinned.put(cid.bytes, bytes)
     this.remember(cid, bytes)
     return cid
   }
@@ -91,10 +119,12 @@ export class BlobStore {
     const cids = items.map((item) => item.cid ?? rawCid(item.bytes))
     if (items.length === 0) return cids
     await this.pinning(cids)
-    // Equal blobs (say, the empty stderr of every task) are written once.
-    const unique = new Map<string, { key: Uint8Array, value: Uint8Array }>()
-    for (const [i, item] of items.entries()) unique.set(cids[i].toString(), { key: cids[i].bytes, value: item.bytes })
-    await this.pinned.batch([...unique.values()].map(({ key, value }) => ({ type: 'put' as const, key, value })))
+    // Equal blobs (say, the empty stderr of every task) are written once; large ones as files.
+    const unique = new Map<string, { cid: CID, value: Uint8Array }>()
+    for (const [i, item] of items.entries()) unique.set(cids[i].toString(), { cid: cids[i], value: item.bytes })
+    const small = [...unique.values()].filter(({ value }) => !this.isLarge(value))
+    for (const { cid, value } of unique.values()) if (this.isLarge(value)) await this.pinFile(cid, value)
+    if (small.length > 0) await this.pinned.batch(small.map(({ cid, value }) => ({ type: 'put' as const, key: cid.bytes, value })))
     for (const [i, item] of items.entries()) this.remember(cids[i], item.bytes)
     return cids
   }
@@ -104,7 +134,7 @@ export class BlobStore {
     if (!bytesMatchCid(bytes, cid)) throw new BlobMismatchError(`bytes do not match ${cid.toString()}`)
     this.remember(cid, bytes)
     // On disk already? (Not `has`: the bytes were just remembered in memory.)
-    if (await this.pinned.has(cid.bytes) === true || await this.cache.has(cid.bytes) === true) return
+    if (await this.pinned.has(cid.bytes) === true || await this.files.has(cid.bytes) === true || await this.cache.has(cid.bytes) === true) return
     const id = Buffer.from(cid.bytes).toString('base64url')
     await this.cache.put(cid.bytes, bytes)
     this.cacheIndex.set(id, bytes.byteLength)
@@ -135,7 +165,7 @@ export class BlobStore {
 
   async has (cid: CID): Promise<boolean> {
     if (this.hot.has(cid.toString())) return true
-    return await this.pinned.has(cid.bytes) === true || await this.cache.has(cid.bytes) === true
+    return await this.pinned.has(cid.bytes) === true || await this.files.has(cid.bytes) === true || await this.cache.has(cid.bytes) === true
   }
 
   async get (cid: CID): Promise<Uint8Array | undefined> {
@@ -146,15 +176,16 @@ export class BlobStore {
       this.hot.set(cid.toString(), hot)
       return hot
     }
-    const bytes = (await this.pinned.get(cid.bytes)) ?? (await this.cache.get(cid.bytes))
+    const bytes = (await this.pinned.get(cid.bytes)) ?? (await this.readFile(cid)) ?? (await this.cache.get(cid.bytes))
     if (bytes == null) return undefined
     this.remember(cid, bytes as Uint8Array)
     return bytes as Uint8Array
   }
 
-  /** Every pinned blob's key (its CID's bytes), in key order; reads no values. */
+  /** Every pinned blob's key (its CID's bytes): those in the store, then those in files; reads no values. */
   async * pinnedKeys (): AsyncGenerator<Uint8Array> {
     for await (const key of this.pinned.keys()) yield key as Uint8Array
+    for await (const key of this.files.keys()) yield key as Uint8Array
   }
 
   /**
@@ -179,10 +210,12 @@ export class BlobStore {
    * deletes are written in one batch while pins wait.
    */
   async deletePinned (keys: Uint8Array[], protectSince: number): Promise<{ blobs: number, bytes: number }> {
-    const sizes = new Map<string, { key: Uint8Array, size: number }>()
+    const sizes = new Map<string, { key: Uint8Array, size: number, file: boolean }>()
     for (const key of keys) {
       const value = await this.pinned.get(key) as Uint8Array | undefined
-      if (value != null) sizes.set(Buffer.from(key).toString('latin1'), { key, size: value.byteLength })
+      if (value != null) sizes.set(Buffer.from(key).toString('latin1'), { key, size: value.byteLength, file: false })
+      const file = await this.files.get(key) as Uint8Array | undefined
+      if (file != null) sizes.set(Buffer.from(key).toString('latin1'), { key, size: decodeSize(file), file: true })
     }
     while (this.deleting != null) await this.deleting
     // From here to the batch being written no pin can record a time (see `pinning`), so the
@@ -192,13 +225,49 @@ export class BlobStore {
     const done = Promise.withResolvers<void>()
     this.deleting = done.promise
     try {
-      await this.pinned.batch(doomed.map(([, { key }]) => ({ type: 'del' as const, key })))
+      await this.pinned.batch(doomed.filter(([, d]) => !d.file).map(([, { key }]) => ({ type: 'del' as const, key })))
+      const files = doomed.filter(([, d]) => d.file)
+      if (files.length > 0) {
+        // The key goes first: a file without a key is never read, a key without its file would be.
+        await this.files.batch(files.map(([, { key }]) => ({ type: 'del' as const, key })))
+        for (const [, { key }] of files) await rm(this.filePath(CID.decode(key)), { force: true })
+      }
       for (const [, { key }] of doomed) this.forget(key)
     } finally {
       this.deleting = undefined
       done.resolve()
     }
     return { blobs: doomed.length, bytes: doomed.reduce((sum, [, { size }]) => sum + size, 0) }
+  }
+
+  private isLarge (bytes: Uint8Array): boolean {
+    return this.blobDir != null && bytes.byteLength > LARGE_BLOB_BYTES
+  }
+
+  private filePath (cid: CID): string {
+    return join(this.blobDir as string, cid.toString())
+  }
+
+  /** Writes a large pinned blob's file (temporary name, then rename), then records its key. */
+  private async pinFile (cid: CID, bytes: Uint8Array): Promise<void> {
+    if (await this.files.has(cid.bytes) === true) return
+    const path = this.filePath(cid)
+    const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
+    await writeFile(tmp, bytes)
+    await rename(tmp, path)
+    await this.files.put(cid.bytes, encodeSize(bytes.byteLength))
+  }
+
+  /** A large pinned blob's bytes, or undefined when it has none. */
+  private async readFile (cid: CID): Promise<Uint8Array | undefined> {
+    if (this.blobDir == null || await this.files.has(cid.bytes) !== true) return undefined
+    try {
+      const buffer = await readFile(this.filePath(cid))
+      return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ENOENT') return undefined
+      throw err
+    }
   }
 
   /** Records that `cids` are being pinned now (after any delete batch being written). */
@@ -239,4 +308,15 @@ export class BlobStore {
       this.hotSize -= value.byteLength
     }
   }
+}
+
+/** A file blob's size as its key's value: 8 bytes, big-endian. */
+function encodeSize (size: number): Uint8Array {
+  const out = new Uint8Array(8)
+  new DataView(out.buffer).setBigUint64(0, BigInt(size))
+  return out
+}
+
+function decodeSize (bytes: Uint8Array): number {
+  return bytes.byteLength === 8 ? Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0)) : 0
 }

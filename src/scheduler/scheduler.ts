@@ -64,6 +64,8 @@ export interface SchedulerComponents {
 export interface SchedulerInit {
   /** Worker-side blob cache budget. @default 512 MiB */
   blobCacheBytes?: number
+  /** Directory for large pinned blobs (files rather than store values); see `BlobStoreInit.blobDir`. */
+  blobDir?: string
   /**
    * Probability (0..1) that a task this node requested is spot-checked: run here as well, and its
    * workers paid only if they agree with the local run. @default 0
@@ -117,7 +119,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
   constructor (components: SchedulerComponents, init: SchedulerInit = {}) {
     super()
     this.c = components
-    this.blobs = new BlobStore(components.store, { cacheBytes: init.blobCacheBytes })
+    this.blobs = new BlobStore(components.store, { cacheBytes: init.blobCacheBytes, blobDir: init.blobDir })
     this.records = new JobStore(components.store)
     this.worker = new WorkerService({
       signer: components.signer,

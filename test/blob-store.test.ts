@@ -1,0 +1,76 @@
+/**
+ * The blob store on disk (LevelDB and the blob directory): large pinned blobs are files named by
+ * CID, small ones store values; both read back, list and delete alike; a crash's temporary files
+ * are cleaned at start; a node without a blob directory keeps everything in the store.
+ */
+import { describe, it, expect, beforeEach, afterEach } from 'vitest'
+import { existsSync } from 'node:fs'
+import { readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { openStore, type Store } from '../src/node/storage.ts'
+import { BlobStore, LARGE_BLOB_BYTES } from '../src/scheduler/blob-store.ts'
+import { rawCid } from '../src/proofs/encoding.ts'
+import { tempDir } from './helpers.ts'
+
+const bytesOf = (size: number, seed: number): Uint8Array => new Uint8Array(size).map((_, i) => (i * 31 + seed) & 0xff)
+
+describe('blob store', () => {
+  let dir: { path: string, remove: () => Promise<void> }
+  let store: Store
+  beforeEach(async () => {
+    dir = await tempDir()
+    store = await openStore(join(dir.path, 'db'))
+  })
+  afterEach(async () => {
+    await store.close()
+    await dir.remove()
+  })
+
+  it('keeps a large pinned blob as a file named by its CID, and a small one in the store; both read back, list and delete', async () => {
+    const blobDir = join(dir.path, 'blobs')
+    const blobs = new BlobStore(store, { blobDir })
+    await blobs.start()
+    const large = bytesOf(LARGE_BLOB_BYTES + 1, 1)
+    const small = bytesOf(1000, 2)
+    const [largeCid, smallCid] = await blobs.pinMany([{ bytes: large }, { bytes: small }])
+    expect(await readdir(blobDir)).toEqual([largeCid.toString()])
+    // A fresh store (nothing in memory) reads both from disk.
+    const reopened = new BlobStore(store, { blobDir })
+    await reopened.start()
+    expect(Buffer.compare(Buffer.from((await reopened.get(largeCid)) as Uint8Array), Buffer.from(large))).toBe(0)
+    expect(Buffer.compare(Buffer.from((await reopened.get(smallCid)) as Uint8Array), Buffer.from(small))).toBe(0)
+    expect(await reopened.has(largeCid)).toBe(true)
+    const keys: string[] = []
+    for await (const key of reopened.pinnedKeys()) keys.push(Buffer.from(key).toString('hex'))
+    expect(keys.sort()).toEqual([Buffer.from(largeCid.bytes).toString('hex'), Buffer.from(smallCid.bytes).toString('hex')].sort())
+    // Deleting (as retention does) removes the key and the file, and reports the bytes freed.
+    const freed = await reopened.deletePinned([largeCid.bytes, smallCid.bytes], Date.now() + 1)
+    expect(freed).toEqual({ blobs: 2, bytes: large.byteLength + small.byteLength })
+    expect(await readdir(blobDir)).toEqual([])
+    expect(await reopened.get(largeCid)).toBeUndefined()
+    expect(await reopened.get(smallCid)).toBeUndefined()
+  })
+
+  it('pins the same large blob twice as one file; removes temporary files a crash left', async () => {
+    const blobDir = join(dir.path, 'blobs')
+    const blobs = new BlobStore(store, { blobDir })
+    await blobs.start()
+    const large = bytesOf(LARGE_BLOB_BYTES + 10, 3)
+    const cid = await blobs.pin(large)
+    await blobs.pin(large, cid)
+    expect(await readdir(blobDir)).toEqual([cid.toString()])
+    await writeFile(join(blobDir, `${cid.toString()}.123.abc.tmp`), 'partial')
+    await new BlobStore(store, { blobDir }).start()
+    expect(await readdir(blobDir)).toEqual([cid.toString()])
+  })
+
+  it('without a blob directory, a large blob is a value in the store', async () => {
+    const blobs = new BlobStore(store)
+    await blobs.start()
+    const large = bytesOf(LARGE_BLOB_BYTES + 1, 4)
+    const cid = await blobs.pin(large)
+    expect(existsSync(join(dir.path, 'blobs'))).toBe(false)
+    const fresh = new BlobStore(store)
+    expect(rawCid((await fresh.get(cid)) as Uint8Array).equals(cid)).toBe(true)
+  })
+})
