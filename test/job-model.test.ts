@@ -139,7 +139,7 @@ describe('jobs (createJob)', () => {
 
   it('requirementsOf carries the limits and target peers a lease must meet', () => {
     const { body } = createJob(alice.peerId, { module: MODULE, memoryMiB: 64, timeoutMs: 5_000, maxPrice: 3, peers: [peers[0]] }, NOW)
-    expect(requirementsOf(body)).toEqual({ memoryMiB: 64, timeoutMs: 5_000, fuel: 50_000_000_000n, maxPrice: 3, peers: [peers[0]] })
+    expect(requirementsOf(body)).toEqual({ memoryMiB: 64, timeoutMs: 5_000, fuel: 500_000_000_000n, maxPrice: 3, peers: [peers[0]] })
     expect(requirementsOf(createJob(alice.peerId, { module: MODULE }, NOW).body)).not.toHaveProperty('peers')
   })
 })
@@ -295,10 +295,10 @@ describe('tasks: ids, seeds and keys', () => {
     expect(creditsFor(1_000_000_000, 2n ** 64n - 1n)).toBe(Number.MAX_SAFE_INTEGER) // clamped
   })
 
-  it('a job without a fuel limit gets 10^7 per ms of its timeout; a bad limit is refused', () => {
-    expect(defaultFuel(30_000)).toBe(300_000_000_000n)
+  it('a job without a fuel limit gets 10^8 per ms of its timeout; a bad limit is refused', () => {
+    expect(defaultFuel(30_000)).toBe(3_000_000_000_000n)
     const { body } = createJob(alice.peerId, { module: MODULE, timeoutMs: 2000 })
-    expect(body.fuel).toBe(20_000_000_000n)
+    expect(body.fuel).toBe(200_000_000_000n)
     expect(createJob(alice.peerId, { module: MODULE, fuel: 0n }).body.fuel).toBe(0n)
     expect(createJob(alice.peerId, { module: MODULE, fuel: 2n ** 64n - 1n }).body.fuel).toBe(2n ** 64n - 1n)
     expect(() => createJob(alice.peerId, { module: MODULE, fuel: 2n ** 64n })).toThrow(/fuel must be an integer in 0..2\^64-1/)

@@ -11,6 +11,7 @@ import { decode, encode } from '../proofs/encoding.ts'
 import type { CID } from 'multiformats/cid'
 import type { Store } from '../shared/store.ts'
 import type { BatchBody, JobBody } from './job.ts'
+import { defaultFuel } from './task.ts'
 
 type Sub = ReturnType<Store['sublevel']>
 
@@ -155,11 +156,11 @@ export class JobStore {
 
   async getRequested (id: string): Promise<RequestedJob | undefined> {
     const bytes = await this.requested.get(enc.encode(id))
-    return bytes == null ? undefined : decode(bytes as Uint8Array, MAX_RECORD_BYTES, 'job record') as RequestedJob
+    return bytes == null ? undefined : withFuel(decode(bytes as Uint8Array, MAX_RECORD_BYTES, 'job record') as RequestedJob)
   }
 
   async * allRequested (): AsyncGenerator<RequestedJob> {
-    for await (const value of this.requested.values()) yield decode(value as Uint8Array, MAX_RECORD_BYTES, 'job record') as RequestedJob
+    for await (const value of this.requested.values()) yield withFuel(decode(value as Uint8Array, MAX_RECORD_BYTES, 'job record') as RequestedJob)
   }
 
   async putBatch (record: BatchRecord): Promise<void> {
@@ -168,11 +169,11 @@ export class JobStore {
 
   async getBatch (id: string): Promise<BatchRecord | undefined> {
     const bytes = await this.batches.get(enc.encode(id))
-    return bytes == null ? undefined : decode(bytes as Uint8Array, MAX_RECORD_BYTES, 'batch record') as BatchRecord
+    return bytes == null ? undefined : withFuel(decode(bytes as Uint8Array, MAX_RECORD_BYTES, 'batch record') as BatchRecord)
   }
 
   async * allBatches (): AsyncGenerator<BatchRecord> {
-    for await (const value of this.batches.values()) yield decode(value as Uint8Array, MAX_RECORD_BYTES, 'batch record') as BatchRecord
+    for await (const value of this.batches.values()) yield withFuel(decode(value as Uint8Array, MAX_RECORD_BYTES, 'batch record') as BatchRecord)
   }
 
   /** Writes task records of a batch in one batch write. */
@@ -243,6 +244,16 @@ function taskRange (batchId: string): { gte: Uint8Array, lt: Uint8Array } {
   lt.set(prefix, 0)
   lt[prefix.byteLength] = 0xff
   return { gte: taskKey(batchId, 0), lt }
+}
+
+/**
+ * A stored job's or batch's fuel limit as a bigint: DAG-CBOR gives back an integer that fits a
+ * safe number as a number. (A record from before fuel existed gets the default limit.)
+ */
+function withFuel<T extends { body: { fuel: bigint, timeoutMs: number } }> (record: T): T {
+  const fuel = record.body.fuel as bigint | number | undefined
+  record.body.fuel = fuel == null ? defaultFuel(record.body.timeoutMs) : BigInt(fuel)
+  return record
 }
 
 /** Removes `undefined` fields recursively without touching bytes or CIDs. */

@@ -80,7 +80,7 @@ export interface PlacementInit {
   maxPrice?: number
   /**
    * Fuel limit of each run (0..2^64-1): a run that reaches it stops with trap `out of fuel`, at
-   * the same point on every worker. @default 10^7 per ms of `timeoutMs` (`defaultFuel`)
+   * the same point on every worker. @default 10^8 per ms of `timeoutMs` (`defaultFuel`)
    */
   fuel?: bigint | number
   /**

@@ -28,11 +28,12 @@ export const MAX_ENV = 128
 /** Most bytes of input files one task may carry (they are held in the worker's memory while it runs). */
 export const MAX_INPUT_FILES_BYTES = 1024 * 1024 * 1024
 /**
- * Fuel limit of a task that does not set one: this much per ms of its timeout (10 gigafuel per
- * second, faster than this machine runs most programs), so the clock usually stops a runaway
- * program first and the limit only keeps a task's cost bounded. See `defaultFuel`.
+ * Fuel limit of a task that does not set one: this much per ms of its timeout (100 gigafuel per
+ * second; this machine runs 14–30 gigafuel per second), so the clock stops a runaway program
+ * first, as before fuel existed, and the limit only bounds what one task can cost. See
+ * `defaultFuel`; a job that sets `fuel` stops by fuel instead, reproducibly.
  */
-export const DEFAULT_FUEL_PER_MS = 10_000_000n
+export const DEFAULT_FUEL_PER_MS = 100_000_000n
 
 /** The input files of a task: their manifest by CID, its encoded length and the files' total size. */
 export const taskFilesSchema = z.object({
@@ -84,7 +85,7 @@ export function taskSeed (id: CID): Uint8Array {
   return sha256(id.bytes)
 }
 
-/** The fuel limit of a task that sets none: `DEFAULT_FUEL_PER_MS` per ms of its timeout. */
+/** The fuel limit of a task that sets none: `DEFAULT_FUEL_PER_MS` (10^8) per ms of its timeout. */
 export function defaultFuel (timeoutMs: number): bigint {
   return BigInt(timeoutMs) * DEFAULT_FUEL_PER_MS
 }
