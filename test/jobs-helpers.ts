@@ -11,6 +11,7 @@ import type { ComputeNode } from '../src/node/compute-node.ts'
 import { signLeaseAsRequester, type LeaseBody } from '../src/proofs/lease.ts'
 import type { Signer } from '../src/proofs/signing.ts'
 import { offerId, signOffer, type Accept, type OfferBody, type SignedBid, type SignedOffer } from '../src/scheduler/messages.ts'
+import { defaultFuel } from '../src/scheduler/task.ts'
 import { waitFor } from './helpers.ts'
 
 export const example = (name: string): Uint8Array => new Uint8Array(readFileSync(new URL(`../examples/${name}.wasm`, import.meta.url)))
@@ -41,7 +42,7 @@ export function varint (n: number): Uint8Array {
   return Uint8Array.from(out)
 }
 
-/** A signed lease offer from `signer` (64 MiB, 10 s tasks, price cap 10), with overrides. */
+/** A signed lease offer from `signer` (64 MiB, 10 s tasks with the default fuel limit of 10 s, price cap 10), with overrides. */
 export function leaseOffer (signer: Signer, fields: Partial<OfferBody> = {}): SignedOffer {
   const now = Date.now()
   return signOffer(signer, {
@@ -51,6 +52,7 @@ export function leaseOffer (signer: Signer, fields: Partial<OfferBody> = {}): Si
     runtime: 'wasi-p1',
     memoryMiB: 64,
     maxTaskMs: 10_000,
+    maxTaskFuel: defaultFuel(10_000),
     maxPrice: 10,
     slots: 2,
     maxCredits: 10_000,
@@ -74,6 +76,7 @@ export function acceptOf (signer: Signer, offer: SignedOffer, bid: SignedBid, fi
     maxCredits: offer.body.maxCredits,
     memoryMiB: offer.body.memoryMiB,
     maxTaskMs: offer.body.maxTaskMs,
+    maxTaskFuel: offer.body.maxTaskFuel,
     acceptedAt: now,
     expiresAt: now + offer.body.durationMs,
     ...fields

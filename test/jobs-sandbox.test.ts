@@ -1,7 +1,8 @@
 /**
  * Hostile and broken modules submitted over a real testnet: each one's documented outcome reaches
  * the requester as a signed result, and the worker that ran it keeps serving jobs.
- *   loop forever   → exitCode -1, trap 'timeout' at the job's timeout
+ *   loop forever   → exitCode -1, trap 'timeout' at the job's timeout (a fuel limit it cannot reach first)
+ *   loop, little fuel → exitCode -1, trap 'out of fuel' at exactly its fuel limit: failed, ERR_OUT_OF_FUEL
  *   grow memory    → malloc fails at the job's memory cap (exit 1), process RSS stays bounded
  *   trap           → exitCode -1, trap 'unreachable'
  *   exit(3)        → exitCode 3 with its output
@@ -67,7 +68,8 @@ describe('hostile modules on a 3-node testnet', () => {
   it('a module that loops forever ends at its timeout with trap timeout; the worker serves another job meanwhile and afterwards', async () => {
     let running!: () => void
     const started = new Promise<void>((resolve) => { running = resolve })
-    const looping = runOnWorker({ module: fixture('loop'), timeoutMs: 3_000 }, () => { running() })
+    // 1000 gigafuel, whatever the default: far more than a tight loop burns in 3 s (about 20 gigafuel/s here), so the clock stops it.
+    const looping = runOnWorker({ module: fixture('loop'), timeoutMs: 3_000, fuel: 1_000_000_000_000n }, () => { running() })
     await started
     await expectWorkerServes() // the worker has a second slot; its node is responsive
     const result = await looping
@@ -75,6 +77,21 @@ describe('hostile modules on a 3-node testnet', () => {
     expect(result.exitCode).toBe(-1)
     expect(result.trap).toBe('timeout')
     expect(result.stdout.byteLength).toBe(0)
+    // A timeout has no fuel count (lost with the run): not billed.
+    expect(result.fuel).toBe('0')
+    await expectWorkerServes()
+  })
+
+  it('a module that loops with a small fuel limit stops at exactly that limit: failed with ERR_OUT_OF_FUEL, and billed its whole limit', async () => {
+    const limit = 50_000_000n
+    const result = await runOnWorker({ module: fixture('loop'), timeoutMs: 60_000, fuel: limit })
+    expectRanOnWorker(result, 'failed', 'ERR_OUT_OF_FUEL')
+    expect(result.exitCode).toBe(-1)
+    expect(result.trap).toBe('out of fuel')
+    expect(result.fuel).toBe(limit.toString())
+    expect(result.error?.message).toContain(limit.toString())
+    // Its whole fuel at the worker's price of 1 credit per gigafuel: 0.05 credits (rounded up per lease).
+    expect(result.cost).toBeCloseTo(0.05)
     await expectWorkerServes()
   })
 

@@ -49,16 +49,16 @@ function fakeLeaseHandler (node: ComputeNode, mode: FakeMode) {
           const stdout = task.stdin ?? new Uint8Array(0)
           const id: CID = mode === 'unasked-results' ? taskId({ ...task.spec, key: randomBytes(8) }) : taskId(task.spec)
           const out = mode === 'wrong-output' ? rawCid(utf8('something else')) : rawCid(stdout)
-          entries.push({ task: id, out, exit: 0, cpuMs: 1 })
-          return { task: id, exit: 0, out, outBytes: stdout.byteLength, errBytes: 0, cpuMs: 1, wallMs: 1, stdoutTruncated: false, stderrTruncated: false, stdout, stderr: new Uint8Array(0) }
+          entries.push({ task: id, out, exit: 0, fuel: 1n })
+          return { task: id, exit: 0, out, outBytes: stdout.byteLength, errBytes: 0, fuel: 1n, cpuMs: 1, wallMs: 1, stdoutTruncated: false, stderrTruncated: false, stdout, stderr: new Uint8Array(0) }
         })
         await channel.send({ t: 'results', results })
         if (mode === 'bad-checkpoint') {
           // Claims one more result than it returned (a commitment the requester cannot match).
-          const claimed = [...entries, { task: rawCid(utf8('never sent')), out: rawCid(utf8('x')), exit: 0, cpuMs: 1 }]
+          const claimed = [...entries, { task: rawCid(utf8('never sent')), out: rawCid(utf8('x')), exit: 0, fuel: 1n }]
           await channel.send({
             t: 'checkpoint',
-            checkpoint: signCheckpoint(node.signer, { v: 1, lease: leaseId(open.lease.body), worker: node.peerId, seq: 1, count: claimed.length, root: chainRoot(claimed), amount: 1, at: Date.now() })
+            checkpoint: signCheckpoint(node.signer, { v: 1, lease: leaseId(open.lease.body), worker: node.peerId, seq: 1, count: claimed.length, root: chainRoot(claimed), fuel: BigInt(claimed.length), amount: 1, at: Date.now() })
           })
         }
       }
@@ -214,7 +214,7 @@ describe('a malicious requester on the lease protocol', () => {
     const before = W.peerScore.score(M.peerId)
     const module = randomBytes(4096) // a module W has never seen, so it asks for the bytes
     const stdin = utf8('x')
-    const spec = { v: 1 as const, key: randomBytes(8), runtime: 'wasi-p1' as const, module: rawCid(module), moduleBytes: module.byteLength, input: rawCid(stdin), inputBytes: 1, args: [], env: {}, memoryMiB: 16, timeoutMs: 1_000 }
+    const spec = { v: 1 as const, key: randomBytes(8), runtime: 'wasi-p1' as const, module: rawCid(module), moduleBytes: module.byteLength, input: rawCid(stdin), inputBytes: 1, args: [], env: {}, memoryMiB: 16, timeoutMs: 1_000, fuel: 1_000_000_000n }
     const channel = await M.services().channels.open(W.peerId, LEASE_PROTOCOL, { maxFrameBytes: MAX_LEASE_FRAME_BYTES })
     await channel.send({ t: 'open', lease })
     await channel.send({ t: 'tasks', tasks: [{ spec, deadline: Date.now() + 10_000, stdin }] })

@@ -138,7 +138,7 @@ describe('forks and reorgs', () => {
     expect(await ledger.balance(bob.peerId)).toBe(40)
     expect(await ledger.balance(alice.peerId)).toBe(960)
     expect(await ledger.receipts({ worker: bob.peerId })).toEqual([{
-      leaseId: L, requester: alice.peerId, worker: bob.peerId, paid: 40, seq: 1, tasks: 1, height: 1, blockHash: blockHashHex(a1), txHash: txInfo(s40).hashHex
+      leaseId: L, requester: alice.peerId, worker: bob.peerId, paid: 40, seq: 1, tasks: 1, fuel: '40000000000', height: 1, blockHash: blockHashHex(a1), txHash: txInfo(s40).hashHex
     }])
     expect(await ledger.receipts({ requester: alice.peerId })).toHaveLength(1)
     // The larger undone settle is pending again, due the 20 the chain has not paid.

@@ -76,12 +76,12 @@ describe('cumulative settlement', () => {
     // One receipt per lease, moved to the latest settle (the index entry of the first is gone).
     const receipts = await ledger.receipts({ worker: bob.peerId })
     expect(receipts).toEqual([{
-      leaseId: id, requester: alice.peerId, worker: bob.peerId, paid: 70, seq: 2, tasks: 2, height: 2, blockHash: blockHashHex(b2), txHash: txInfo(s2).hashHex
+      leaseId: id, requester: alice.peerId, worker: bob.peerId, paid: 70, seq: 2, tasks: 2, fuel: '70000000000', height: 2, blockHash: blockHashHex(b2), txHash: txInfo(s2).hashHex
     }])
     expect(await ledger.receipts({ requester: alice.peerId })).toHaveLength(1)
     expect(await ledger.receipts()).toHaveLength(1)
     // The block shows the settle's cumulative amount.
-    expect((await ledger.block(2))?.transactions[1]).toMatchObject({ type: 'settle', amount: 70, leaseId: id, tasks: 2 })
+    expect((await ledger.block(2))?.transactions[1]).toMatchObject({ type: 'settle', amount: 70, leaseId: id, tasks: 2, fuel: '70000000000' })
   })
 
   it('a lease settled twice in one block pays the larger acknowledgement once', async () => {
@@ -252,6 +252,39 @@ describe('settles whose amounts break the rules', () => {
     await refusedAlone(work.settle(network, 0), InvalidTransactionError)
   })
 
+  it('rejects a checkpoint whose amount is not its fuel at the lease\'s price (claiming more, or less)', async () => {
+    // 3 credits per gigafuel: 3 gigafuel is 9 credits, 4 gigafuel 12.
+    const lease = makeLease(alice, bob, { price: 3 })
+    const more = makeCheckpoint(bob, lease, { seq: 1, count: 2, amount: 10, fuel: 3_000_000_000n })
+    const err = await refusedAlone(settle(lease, more, makeAck(alice, more, 10)), SettleMismatchError)
+    expect(err.message).toMatch(/claims 10 credits for 3000000000 fuel, which at the lease's price of 3 per gigafuel is 9/)
+    const less = makeCheckpoint(bob, lease, { seq: 1, count: 2, amount: 10, fuel: 4_000_000_000n })
+    await refusedAlone(settle(lease, less, makeAck(alice, less, 10)), SettleMismatchError)
+    // Paying less than the checkpoint claims is fine; a claim that does not add up is not, whatever is paid.
+    await refusedAlone(settle(lease, more, makeAck(alice, more, 1)), SettleMismatchError)
+    // A lease at price 0 is free: any fuel, 0 credits, and so nothing a settle could pay.
+    const free = makeLease(alice, bob, { price: 0 })
+    const claimed = makeCheckpoint(bob, free, { seq: 1, count: 1, amount: 5, fuel: 5_000_000_000n })
+    await refusedAlone(settle(free, claimed, makeAck(alice, claimed, 5)), SettleMismatchError)
+  })
+
+  it('accepts a checkpoint whose amount is its fuel at the price, rounded up, fuel past 2^53 included; the receipt and the block carry the fuel', async () => {
+    const lease = makeLease(alice, bob, { price: 3, maxCredits: 100 })
+    // ceil(3 × 3,333,333,333 / 10^9) = ceil(9.999999999) = 10
+    const checkpoint = makeCheckpoint(bob, lease, { seq: 1, count: 2, amount: 10, fuel: 3_333_333_333n })
+    const b1 = block([settle(lease, checkpoint, makeAck(alice, checkpoint, 10))])
+    await ledger.addBlock(b1)
+    expect(await ledger.balance(bob.peerId)).toBe(1010)
+    expect(await ledger.receipts()).toMatchObject([{ paid: 10, tasks: 2, fuel: '3333333333' }])
+    expect((await ledger.block(1))?.transactions[1]).toMatchObject({ type: 'settle', amount: 10, fuel: '3333333333' })
+    // 2^60 fuel at 1 credit per gigafuel: ceil(1,152,921,504.606…), exactly; paid in part.
+    const big = makeLease(alice, bob, { price: 1, maxCredits: 10_000_000_000 })
+    const cp = makeCheckpoint(bob, big, { seq: 1, count: 1, amount: 1_152_921_505, fuel: 2n ** 60n })
+    await ledger.addBlock(block([settle(big, cp, makeAck(alice, cp, 500))], infoOf(b1)))
+    expect(await ledger.receipt(leaseId(big.body))).toMatchObject({ paid: 500, fuel: '1152921504606846976' })
+    expect(await ledger.balance(bob.peerId)).toBe(1510)
+  })
+
   it('rejects refusing more tasks than the checkpoint commits to', async () => {
     const lease = makeLease(alice, bob)
     const checkpoint = makeCheckpoint(bob, lease, { seq: 1, count: 2, amount: 10 })
@@ -279,7 +312,8 @@ describe('settles whose parts do not belong together', () => {
   })
 
   it('rejects a checkpoint whose amount was raised after the worker signed it', async () => {
-    const raised = { body: { ...checkpoint.body, amount: 90 }, sig: checkpoint.sig }
+    // Fuel raised with it (90 credits' worth at price 1), so only the signature is wrong.
+    const raised = { body: { ...checkpoint.body, fuel: 90_000_000_000n, amount: 90 }, sig: checkpoint.sig }
     await refusedAlone(settle(lease, raised, makeAck(alice, raised, 90)), TxSignatureError)
   })
 

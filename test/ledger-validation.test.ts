@@ -82,6 +82,8 @@ describe('valid blocks', () => {
       paid: 40,
       seq: 1,
       tasks: 1,
+      // the checkpoint's fuel (40 credits at 1 per gigafuel), in decimal
+      fuel: '40000000000',
       height: 1,
       blockHash: blockHashHex(b1),
       txHash: txInfo(settle).hashHex
@@ -93,7 +95,7 @@ describe('valid blocks', () => {
     const view = await ledger.block(1)
     expect(view?.transactions.map((t) => t.type)).toEqual(['coinbase', 'transfer', 'settle'])
     expect(view?.transactions[2]).toEqual({
-      hash: txInfo(settle).hashHex, type: 'settle', from: alice.peerId, to: bob.peerId, amount: 40, leaseId: id.toString(), tasks: 1, moved: 40
+      hash: txInfo(settle).hashHex, type: 'settle', from: alice.peerId, to: bob.peerId, amount: 40, leaseId: id.toString(), tasks: 1, fuel: '40000000000', moved: 40
     })
     expect(ledger.tip()).toMatchObject({ height: 1, hash: blockHashHex(b1), txCount: 3 })
   })

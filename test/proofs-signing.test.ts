@@ -4,7 +4,7 @@ import { createSigner, verifyBytes, signBody, assertSigned, signingBytes } from 
 import { encode, decode, rawCid, bytesMatchCid, valueCid } from '../src/proofs/encoding.ts'
 import {
   ACK_DOMAIN, CHECKPOINT_DOMAIN, LEASE_DOMAIN, MAX_LEASE_SLOTS, leaseId, parseLease, signAck, signCheckpoint, signLeaseAsRequester,
-  signLeaseAsWorker, signedAckSchema, signedCheckpointSchema, verifyAck, verifyCheckpoint, verifyLease, type LeaseBody
+  signLeaseAsWorker, leaseBodySchema, signedAckSchema, signedCheckpointSchema, verifyAck, verifyCheckpoint, verifyLease, type LeaseBody
 } from '../src/proofs/lease.ts'
 import { ResultChain, ZERO_ROOT, chainRoot, type ResultEntry } from '../src/proofs/commitment.ts'
 import { parseWith } from '../src/proofs/schema.ts'
@@ -34,7 +34,7 @@ describe('leases, checkpoints and acknowledgements', () => {
     const worker = await signer()
     const body: LeaseBody = {
       v: 1, offerId: valueCid({ offer: 1 }), requester: requester.peerId, worker: worker.peerId, price: 2, slots: 4,
-      maxCredits: 500, memoryMiB: 64, maxTaskMs: 10_000, acceptedAt: 1_000, expiresAt: 61_000
+      maxCredits: 500, memoryMiB: 64, maxTaskMs: 10_000, maxTaskFuel: 100_000_000_000n, acceptedAt: 1_000, expiresAt: 61_000
     }
     const lease = { body, requesterSig: signLeaseAsRequester(requester, body), workerSig: signLeaseAsWorker(worker, body) }
     return { requester, worker, body, lease }
@@ -70,16 +70,22 @@ describe('leases, checkpoints and acknowledgements', () => {
     expect(() => parseLease(bad({ slots: 0 }))).toThrow(InvalidMessageError)
     expect(() => parseLease(bad({ slots: MAX_LEASE_SLOTS + 1 }))).toThrow(InvalidMessageError)
     expect(() => parseLease(bad({ maxCredits: -1 }))).toThrow(InvalidMessageError)
+    expect(() => parseLease(bad({ maxTaskFuel: -1n }))).toThrow(InvalidMessageError)
+    expect(() => parseLease(bad({ maxTaskFuel: 2n ** 64n }))).toThrow(InvalidMessageError)
+    expect(() => parseLease(bad({ maxTaskFuel: 1.5 as unknown as bigint }))).toThrow(InvalidMessageError)
+    expect(() => parseLease(bad({ maxTaskFuel: undefined }))).toThrow(InvalidMessageError)
     expect(() => parseLease({ ...lease, workerSig: lease.workerSig.subarray(1) })).toThrow(InvalidMessageError)
   })
 
   it('a checkpoint is signed by the lease\'s worker, an acknowledgement by its requester, each in its own domain', async () => {
     const { requester, worker, body, lease } = await parties()
     const root = chainRoot([])
-    const checkpoint = signCheckpoint(worker, { v: 1, lease: leaseId(body), worker: worker.peerId, seq: 1, count: 0, root, amount: 0, at: 5 })
+    const checkpoint = signCheckpoint(worker, { v: 1, lease: leaseId(body), worker: worker.peerId, seq: 1, count: 0, root, fuel: 0n, amount: 0, at: 5 })
     const cp = parseWith(signedCheckpointSchema, decode(encode(checkpoint), 4096), 'checkpoint')
     expect(verifyBytes(worker.peerId, signingBytes(CHECKPOINT_DOMAIN, cp.body), cp.sig)).toBe(true)
+    expect(cp.body.fuel).toBe(0n)
     expect(() => { verifyCheckpoint({ ...cp, body: { ...cp.body, amount: 1 } }) }).toThrow(InvalidSignatureError)
+    expect(() => { verifyCheckpoint({ ...cp, body: { ...cp.body, fuel: 1n } }) }).toThrow(InvalidSignatureError)
     expect(() => signCheckpoint(requester, cp.body)).toThrow(InvalidMessageError)
     const ack = signAck(requester, { v: 1, lease: leaseId(body), requester: requester.peerId, seq: 1, count: 0, root, paid: 0, refused: 0 })
     const a = parseWith(signedAckSchema, decode(encode(ack), 4096), 'ack')
@@ -95,7 +101,7 @@ describe('leases, checkpoints and acknowledgements', () => {
   })
 
   it('the hash chain commits to every result in order', () => {
-    const entry = (i: number): ResultEntry => ({ task: valueCid({ task: i }), out: rawCid(Uint8Array.of(i)), exit: 0, cpuMs: i })
+    const entry = (i: number): ResultEntry => ({ task: valueCid({ task: i }), out: rawCid(Uint8Array.of(i)), exit: 0, fuel: BigInt(i) })
     const chain = new ResultChain()
     expect(chain.root).toEqual(ZERO_ROOT)
     for (let i = 0; i < 5; i++) chain.add(entry(i))
@@ -103,6 +109,28 @@ describe('leases, checkpoints and acknowledgements', () => {
     expect(chainRoot([1, 0, 2, 3, 4].map(entry))).not.toEqual(chain.root)
     expect(chainRoot([0, 1, 2, 3].map(entry))).not.toEqual(chain.root)
     expect(chainRoot([0, 1, 2, 3, 4].map((i) => ({ ...entry(i), exit: i === 4 ? 1 : 0 })))).not.toEqual(chain.root)
+    // The fuel billed and the output files are committed to as well.
+    expect(chainRoot([0, 1, 2, 3, 4].map((i) => ({ ...entry(i), fuel: i === 4 ? 5n : BigInt(i) })))).not.toEqual(chain.root)
+    expect(chainRoot([0, 1, 2, 3, 4].map((i) => ({ ...entry(i), ...(i === 4 ? { files: valueCid({ files: 1 }) } : {}) })))).not.toEqual(chain.root)
+  })
+
+  it('fuel is a uint64: a bigint past 2^53 and a small one (which DAG-CBOR decodes as a number) round-trip to the same body and id', async () => {
+    const { body } = await parties()
+    for (const maxTaskFuel of [0n, 5n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 64n - 1n]) {
+      const b = { ...body, maxTaskFuel }
+      const decoded = decode(encode(b), 4096) as { maxTaskFuel: unknown }
+      // As the wire gives it: a number while it is a safe integer, a bigint past that.
+      expect(typeof decoded.maxTaskFuel).toBe(maxTaskFuel <= BigInt(Number.MAX_SAFE_INTEGER) ? 'number' : 'bigint')
+      const parsed = parseWith(leaseBodySchema, decoded, 'lease body')
+      expect(parsed.maxTaskFuel).toBe(maxTaskFuel)
+      expect(leaseId(parsed).equals(leaseId(b))).toBe(true)
+    }
+    // A number and a bigint of the same value encode to the same bytes.
+    expect(encode({ ...body, maxTaskFuel: 5 as unknown as bigint })).toEqual(encode({ ...body, maxTaskFuel: 5n }))
+    // Chain entries alike: the root does not depend on how the fuel was decoded.
+    const e = { task: valueCid({ task: 1 }), out: rawCid(Uint8Array.of(1)), exit: 0 }
+    expect(chainRoot([{ ...e, fuel: 7n }])).toEqual(chainRoot([{ ...e, fuel: 7 as unknown as bigint }]))
+    expect(chainRoot([{ ...e, fuel: 2n ** 64n - 1n }])).not.toEqual(chainRoot([{ ...e, fuel: 2n ** 64n - 2n }]))
   })
 })
 

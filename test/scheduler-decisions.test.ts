@@ -11,8 +11,9 @@ import type { CheckpointBody } from '../src/proofs/lease.ts'
 import { decide, tally, type QuorumInput, type Vote } from '../src/scheduler/requester/quorum.ts'
 import { leasesWanted, pickLease, rankBids, type BidCandidate, type LeaseCandidate } from '../src/scheduler/requester/ranking.ts'
 import { LeaseAccount } from '../src/scheduler/requester/accounting.ts'
-import { keyOfResult, verdictOf, type VerdictInput } from '../src/scheduler/requester/verdict.ts'
-import type { ReplicaResult, TaskWork } from '../src/scheduler/requester/types.ts'
+import { keyOfOutcome, keyOfResult, verdictOf, type VerdictInput } from '../src/scheduler/requester/verdict.ts'
+import type { OutputTree, ReplicaResult, TaskWork } from '../src/scheduler/requester/types.ts'
+import { EMPTY_MANIFEST, encodeManifest, manifestCid, manifestOf } from '../src/scheduler/files/index.ts'
 import type { ReplicaRecord } from '../src/scheduler/job-store.ts'
 import type { TaskOutcome } from '../src/scheduler/run-task.ts'
 import { CheckpointError } from '../src/scheduler/errors.ts'
@@ -152,22 +153,25 @@ describe('ranking (rankBids, pickLease, leasesWanted)', () => {
 
 describe('checkpoint accounting (LeaseAccount)', () => {
   const task = (n: number): CID => valueCid({ task: n })
-  const entry = (n: number, cpuMs: number, out = `out ${n}`): ResultEntry => ({ task: task(n), out: rawCid(utf8(out)), exit: 0, cpuMs })
+  /** A result of task `n` that used `megafuel` × 10^6 fuel (so 1000 of them are a gigafuel, the price's unit). */
+  const entry = (n: number, megafuel: number, out = `out ${n}`): ResultEntry => ({ task: task(n), out: rawCid(utf8(out)), exit: 0, fuel: BigInt(megafuel) * 1_000_000n })
+  const fuelOf = (entries: ResultEntry[]): bigint => entries.reduce((sum, e) => sum + e.fuel, 0n)
   const LEASE = valueCid({ lease: 1 })
-  const cp = (extra: Partial<CheckpointBody> & Pick<CheckpointBody, 'seq' | 'count' | 'root' | 'amount'>): CheckpointBody =>
+  const cp = (extra: Partial<CheckpointBody> & Pick<CheckpointBody, 'seq' | 'count' | 'root' | 'fuel' | 'amount'>): CheckpointBody =>
     ({ v: 1, lease: LEASE, worker: '12D3KooWworker', at: 0, ...extra })
 
-  function account (price: number, cpu: number[]): { acc: LeaseAccount, entries: ResultEntry[] } {
+  function account (price: number, megafuel: number[]): { acc: LeaseAccount, entries: ResultEntry[] } {
     const acc = new LeaseAccount(price)
-    const entries = cpu.map((ms, i) => entry(i, ms))
+    const entries = megafuel.map((mf, i) => entry(i, mf))
     for (const e of entries) acc.add(e)
     return { acc, entries }
   }
 
-  it('pays the charged tasks\' CPU time at the price, rounded up once for the lease, not per task', () => {
+  it('pays the charged tasks\' fuel at the price, rounded up once for the lease, not per task', () => {
     const { acc } = account(3, [100, 100, 100])
     expect(acc.count).toBe(3)
-    expect(acc.claimable).toBe(1) // 3 × 0.3 s = 0.9 → 1, not 3 × ceil(0.3) = 3
+    expect(acc.fuel).toBe(300_000_000n)
+    expect(acc.claimable).toBe(1) // 3 × 0.3 gigafuel × 1 = 0.9 → 1, not 3 × ceil(0.3) = 3
     for (let i = 0; i < 3; i++) acc.decide(task(i).toString(), true)
     expect(acc.paidThrough(3)).toEqual({ paid: 1, refused: 0, refusedTasks: [] })
     expect(acc.paidThrough(1).paid).toBe(1) // 0.3 → 1
@@ -180,7 +184,7 @@ describe('checkpoint accounting (LeaseAccount)', () => {
     acc.decide(task(1).toString(), false)
     acc.decide(task(2).toString(), true)
     const all = acc.paidThrough(3)
-    expect(all.paid).toBe(5) // (150 + 330) × 10 / 1000 = 4.8 → 5
+    expect(all.paid).toBe(5) // (0.15 + 0.33) gigafuel × 10 = 4.8 → 5
     expect(all.refused).toBe(1)
     expect(all.refusedTasks.map(String)).toEqual([task(1).toString()])
     // Refused before position 2: counted, not listed again.
@@ -214,18 +218,18 @@ describe('checkpoint accounting (LeaseAccount)', () => {
   it('accepts a checkpoint that matches what was received, also one that lags behind, and trims older states', () => {
     const { acc, entries } = account(2, [400, 600, 500])
     expect(acc.lastCheckpoint).toEqual({ seq: 0, count: 0, amount: 0 })
-    acc.accept(cp({ seq: 1, count: 2, root: chainRoot(entries.slice(0, 2)), amount: 2 }))
+    acc.accept(cp({ seq: 1, count: 2, root: chainRoot(entries.slice(0, 2)), fuel: fuelOf(entries.slice(0, 2)), amount: 2 }))
     expect(acc.lastCheckpoint).toEqual({ seq: 1, count: 2, amount: 2 })
-    acc.accept(cp({ seq: 2, count: 3, root: chainRoot(entries), amount: 3 }))
+    acc.accept(cp({ seq: 2, count: 3, root: chainRoot(entries), fuel: fuelOf(entries), amount: 3 }))
     expect(acc.lastCheckpoint).toEqual({ seq: 2, count: 3, amount: 3 })
     // More results, then a checkpoint naming the same count again (nothing new): still fine.
-    acc.accept(cp({ seq: 3, count: 3, root: chainRoot(entries), amount: 3 }))
+    acc.accept(cp({ seq: 3, count: 3, root: chainRoot(entries), fuel: fuelOf(entries), amount: 3 }))
     expect(acc.lastCheckpoint.seq).toBe(3)
   })
 
   it('an empty checkpoint (no results yet) matches the zero root', () => {
     const acc = new LeaseAccount(5)
-    acc.accept(cp({ seq: 1, count: 0, root: ZERO_ROOT, amount: 0 }))
+    acc.accept(cp({ seq: 1, count: 0, root: ZERO_ROOT, fuel: 0n, amount: 0 }))
     expect(acc.lastCheckpoint).toEqual({ seq: 1, count: 0, amount: 0 })
   })
 
@@ -238,7 +242,7 @@ describe('checkpoint accounting (LeaseAccount)', () => {
 
   it('refuses a checkpoint out of sequence: skipping ahead, starting at 0, or replaying the last one', () => {
     const { acc, entries } = account(2, [400, 600])
-    const first = cp({ seq: 1, count: 1, root: chainRoot(entries.slice(0, 1)), amount: 1 })
+    const first = cp({ seq: 1, count: 1, root: chainRoot(entries.slice(0, 1)), fuel: fuelOf(entries.slice(0, 1)), amount: 1 })
     refuses(acc, { ...first, seq: 2 }, 'ERR_CHECKPOINT_SEQ')
     refuses(acc, { ...first, seq: 0 }, 'ERR_CHECKPOINT_SEQ')
     acc.accept(first)
@@ -248,43 +252,122 @@ describe('checkpoint accounting (LeaseAccount)', () => {
 
   it('refuses a checkpoint with fewer results, or a lower amount, than the one before', () => {
     const { acc, entries } = account(2, [400, 600, 500])
-    acc.accept(cp({ seq: 1, count: 2, root: chainRoot(entries.slice(0, 2)), amount: 2 }))
-    refuses(acc, cp({ seq: 2, count: 1, root: chainRoot(entries.slice(0, 1)), amount: 2 }), 'ERR_CHECKPOINT_REGRESSED')
-    refuses(acc, cp({ seq: 2, count: 3, root: chainRoot(entries), amount: 1 }), 'ERR_CHECKPOINT_REGRESSED')
+    acc.accept(cp({ seq: 1, count: 2, root: chainRoot(entries.slice(0, 2)), fuel: fuelOf(entries.slice(0, 2)), amount: 2 }))
+    refuses(acc, cp({ seq: 2, count: 1, root: chainRoot(entries.slice(0, 1)), fuel: fuelOf(entries.slice(0, 1)), amount: 2 }), 'ERR_CHECKPOINT_REGRESSED')
+    refuses(acc, cp({ seq: 2, count: 3, root: chainRoot(entries), fuel: fuelOf(entries), amount: 1 }), 'ERR_CHECKPOINT_REGRESSED')
     // A refused checkpoint changes nothing: the proper next one still fits.
-    acc.accept(cp({ seq: 2, count: 3, root: chainRoot(entries), amount: 3 }))
+    acc.accept(cp({ seq: 2, count: 3, root: chainRoot(entries), fuel: fuelOf(entries), amount: 3 }))
   })
 
   it('refuses a checkpoint committing to results not received: a wrong root, or a count beyond what arrived', () => {
     const { acc, entries } = account(2, [400, 600])
     const forged = [entries[0], entry(1, 600, 'a different output')]
-    refuses(acc, cp({ seq: 1, count: 2, root: chainRoot(forged), amount: 2 }), 'ERR_CHECKPOINT_MISMATCH')
-    refuses(acc, cp({ seq: 1, count: 2, root: chainRoot([entries[1], entries[0]]), amount: 2 }), 'ERR_CHECKPOINT_MISMATCH')
-    refuses(acc, cp({ seq: 1, count: 3, root: chainRoot([...entries, entry(2, 1)]), amount: 2 }), 'ERR_CHECKPOINT_MISMATCH')
+    refuses(acc, cp({ seq: 1, count: 2, root: chainRoot(forged), fuel: fuelOf(forged), amount: 2 }), 'ERR_CHECKPOINT_MISMATCH')
+    refuses(acc, cp({ seq: 1, count: 2, root: chainRoot([entries[1], entries[0]]), fuel: fuelOf([entries[1], entries[0]]), amount: 2 }), 'ERR_CHECKPOINT_MISMATCH')
+    refuses(acc, cp({ seq: 1, count: 3, root: chainRoot([...entries, entry(2, 1)]), fuel: fuelOf([...entries, entry(2, 1)]), amount: 2 }), 'ERR_CHECKPOINT_MISMATCH')
     // The right root under another count.
-    refuses(acc, cp({ seq: 1, count: 1, root: chainRoot(entries), amount: 1 }), 'ERR_CHECKPOINT_MISMATCH')
+    refuses(acc, cp({ seq: 1, count: 1, root: chainRoot(entries), fuel: fuelOf(entries), amount: 1 }), 'ERR_CHECKPOINT_MISMATCH')
   })
 
   it('refuses a checkpoint claiming another amount than its results are worth (more, or less)', () => {
     const { acc, entries } = account(2, [400, 600])
-    refuses(acc, cp({ seq: 1, count: 2, root: chainRoot(entries), amount: 3 }), 'ERR_CHECKPOINT_MISMATCH')
-    refuses(acc, cp({ seq: 1, count: 2, root: chainRoot(entries), amount: 1 }), 'ERR_CHECKPOINT_MISMATCH')
-    acc.accept(cp({ seq: 1, count: 2, root: chainRoot(entries), amount: 2 }))
+    refuses(acc, cp({ seq: 1, count: 2, root: chainRoot(entries), fuel: fuelOf(entries), amount: 3 }), 'ERR_CHECKPOINT_MISMATCH')
+    refuses(acc, cp({ seq: 1, count: 2, root: chainRoot(entries), fuel: fuelOf(entries), amount: 1 }), 'ERR_CHECKPOINT_MISMATCH')
+    acc.accept(cp({ seq: 1, count: 2, root: chainRoot(entries), fuel: fuelOf(entries), amount: 2 }))
+  })
+
+  it('refuses a checkpoint whose fuel is not what its results used, even when the amount works out the same', () => {
+    const { acc, entries } = account(2, [400, 600]) // 1 gigafuel: 2 credits
+    // One fuel less is still 2 credits at 2 per gigafuel (1.999… → 2), but not what was used.
+    refuses(acc, cp({ seq: 1, count: 2, root: chainRoot(entries), fuel: fuelOf(entries) - 1n, amount: 2 }), 'ERR_CHECKPOINT_MISMATCH')
+    refuses(acc, cp({ seq: 1, count: 2, root: chainRoot(entries), fuel: fuelOf(entries) + 1n, amount: 3 }), 'ERR_CHECKPOINT_MISMATCH')
+    refuses(acc, cp({ seq: 1, count: 2, root: chainRoot(entries), fuel: 0n, amount: 0 }), 'ERR_CHECKPOINT_MISMATCH')
+    // A checkpoint over a prefix carries the fuel through that count, not of everything received.
+    refuses(acc, cp({ seq: 1, count: 1, root: chainRoot(entries.slice(0, 1)), fuel: fuelOf(entries), amount: 2 }), 'ERR_CHECKPOINT_MISMATCH')
+    acc.accept(cp({ seq: 1, count: 1, root: chainRoot(entries.slice(0, 1)), fuel: fuelOf(entries.slice(0, 1)), amount: 1 }))
+    acc.accept(cp({ seq: 2, count: 2, root: chainRoot(entries), fuel: fuelOf(entries), amount: 2 }))
+  })
+
+  it('fuel past 2^53 is summed and priced exactly; results that used no fuel cost nothing', () => {
+    const acc = new LeaseAccount(3)
+    const big: ResultEntry = { task: task(0), out: rawCid(utf8('big')), exit: 0, fuel: 2n ** 60n + 1n }
+    const small: ResultEntry = { ...big, task: task(1), fuel: 1n }
+    const none: ResultEntry = { ...big, task: task(2), exit: -1, fuel: 0n }
+    for (const e of [big, small, none]) acc.add(e)
+    expect(acc.fuel).toBe(2n ** 60n + 2n)
+    // ceil(3 × (2^60 + 2) / 10^9) = ceil(3,458,764,513.82…), exactly (a double would lose the last digits)
+    expect(acc.claimable).toBe(3_458_764_514)
+    acc.decide(task(0).toString(), true)
+    acc.decide(task(1).toString(), false)
+    acc.decide(task(2).toString(), true)
+    expect(acc.paidThrough(3)).toMatchObject({ paid: 3_458_764_514, refused: 1 })
+    acc.accept(cp({ seq: 1, count: 3, root: chainRoot([big, small, none]), fuel: 2n ** 60n + 2n, amount: 3_458_764_514 }))
+    const free = new LeaseAccount(5)
+    free.add({ ...none, task: task(3) })
+    free.decide(task(3).toString(), true)
+    expect([free.claimable, free.paidThrough(1).paid]).toEqual([0, 0])
   })
 
   it('a checkpoint may not name a count before the last accepted one, even with its old root', () => {
     const { acc, entries } = account(2, [400, 600, 500])
-    acc.accept(cp({ seq: 1, count: 3, root: chainRoot(entries), amount: 3 }))
-    refuses(acc, cp({ seq: 2, count: 2, root: chainRoot(entries.slice(0, 2)), amount: 3 }), 'ERR_CHECKPOINT_REGRESSED')
+    acc.accept(cp({ seq: 1, count: 3, root: chainRoot(entries), fuel: fuelOf(entries), amount: 3 }))
+    refuses(acc, cp({ seq: 2, count: 2, root: chainRoot(entries.slice(0, 2)), fuel: fuelOf(entries.slice(0, 2)), amount: 3 }), 'ERR_CHECKPOINT_REGRESSED')
+  })
+})
+
+describe('replica keys (keyOfResult, keyOfOutcome)', () => {
+  const tree = (content: string): OutputTree => {
+    const files = [{ path: 'out/result.txt', bytes: utf8(content) }, { path: 'empty', bytes: new Uint8Array(0) }]
+    const manifest = manifestOf(files)
+    const manifestBytes = encodeManifest(manifest)
+    return { cid: manifestCid(manifestBytes), manifest, manifestBytes, files: manifest.files.map((e) => ({ path: e.path, bytes: files.find((f) => f.path === e.path)?.bytes ?? new Uint8Array(0) })) }
+  }
+  const replica = (stdout: string, extra: Partial<ReplicaResult> = {}): ReplicaResult => ({
+    worker: 'w', leaseId: 'lease', exitCode: 0, outputCid: rawCid(utf8(stdout)), stdout: utf8(stdout), stderr: new Uint8Array(0),
+    fuel: 1_000n, cpuMs: 1, wallMs: 1, cost: 0, ...extra
+  })
+
+  it('equal stdout, exit code, fuel and output files agree, whoever ran them and however long it took', () => {
+    expect(keyOfResult(replica('x'))).toBe(keyOfResult(replica('x', { worker: 'other', leaseId: 'l2', cpuMs: 99, wallMs: 999, cost: 7, stderr: utf8('noise') })))
+    expect(keyOfResult(replica('x', { files: tree('a') }))).toBe(keyOfResult(replica('x', { files: tree('a') })))
+  })
+
+  it('a different fuel count or different output files is a different result, with the same stdout and exit code', () => {
+    const keys = [
+      replica('x'),
+      replica('x', { fuel: 1_001n }),
+      replica('x', { fuel: 0n }),
+      replica('x', { fuel: 2n ** 64n - 1n }),
+      replica('x', { fuel: 2n ** 64n - 2n }),
+      replica('x', { files: tree('a') }),
+      replica('x', { files: tree('b') }),
+      replica('x', { exitCode: 1 }),
+      replica('y')
+    ].map(keyOfResult)
+    expect(new Set(keys).size).toBe(keys.length)
+  })
+
+  it('keyOfOutcome: a local run keys as the same result from a worker; an empty /out is no files', () => {
+    const t = tree('a')
+    const outputs = { files: t.manifest.files.map((e, i) => ({ ...e, bytes: t.files[i].bytes })), manifest: t.manifest, manifestBytes: t.manifestBytes, manifestCid: t.cid }
+    const local: TaskOutcome = { exitCode: 0, stdout: utf8('x'), stderr: new Uint8Array(0), stdoutTruncated: false, stderrTruncated: false, wallMs: 1, cpuMs: 1, fuel: 1_000n, outputs }
+    expect(keyOfOutcome(local)).toBe(keyOfResult(replica('x', { files: t })))
+    expect(keyOfOutcome({ ...local, fuel: 999n })).not.toBe(keyOfResult(replica('x', { files: t })))
+    const empty = encodeManifest(EMPTY_MANIFEST)
+    expect(keyOfOutcome({ ...local, outputs: { files: [], manifest: EMPTY_MANIFEST, manifestBytes: empty, manifestCid: manifestCid(empty) } })).toBe(keyOfResult(replica('x')))
+    // No fuel counted (an executor that does not meter) keys as 0.
+    const { fuel: _ignored, outputs: _none, ...unmetered } = local
+    expect(keyOfOutcome(unmetered)).toBe(keyOfResult(replica('x', { fuel: 0n })))
   })
 })
 
 describe('verdicts (verdictOf)', () => {
   const timeoutMs = 5_000
-  const work = { requirements: { memoryMiB: 64, timeoutMs, maxPrice: 1 }, replicas: 2, quorum: 2 } as unknown as TaskWork
+  const fuel = 5_000_000n
+  const work = { spec: { fuel }, requirements: { memoryMiB: 64, timeoutMs, fuel, maxPrice: 1 }, replicas: 2, quorum: 2 } as unknown as TaskWork
   const result = (worker: string, stdout: string, extra: Partial<ReplicaResult> = {}): ReplicaResult => ({
     worker, leaseId: 'lease', exitCode: 0, outputCid: rawCid(utf8(stdout)), stdout: utf8(stdout), stderr: new Uint8Array(0),
-    cpuMs: 100, wallMs: 120, cost: 0.25, ...extra
+    fuel: 1_000n, cpuMs: 100, wallMs: 120, cost: 0.25, ...extra
   })
   const records: ReplicaRecord[] = [{ worker: 'a', status: 'done' }, { worker: 'b', status: 'done' }]
   const of = (input: Omit<VerdictInput, 'work' | 'records'>): ReturnType<typeof verdictOf> => verdictOf({ work, records, ...input })
@@ -297,6 +380,7 @@ describe('verdicts (verdictOf)', () => {
     expect(verdict).toMatchObject({ status: 'completed', verified: true, agreeing: ['a', 'b'], cost: 0.75, replicas: records })
     expect(text(verdict.output?.stdout)).toBe('right')
     expect(verdict.output?.outputCid.equals(rawCid(utf8('right')))).toBe(true)
+    expect(verdict.output?.fuel).toBe(1_000n)
     expect(verdict.error).toBeUndefined()
     expect(verdict).not.toHaveProperty('spotCheck')
   })
@@ -315,6 +399,22 @@ describe('verdicts (verdictOf)', () => {
     expect(verdict).toMatchObject({ status: 'timed-out', verified: true, error: { code: 'ERR_TASK_TIMEOUT' } })
     expect(verdict.error?.message).toContain(`${timeoutMs / 1000} s`)
     expect(text(verdict.output?.stdout)).toBe('partial')
+  })
+
+  it('a run that used its whole fuel limit is failed (ERR_OUT_OF_FUEL) when verified, and its workers paid; unverified when too few agree', () => {
+    const spent = { exitCode: -1, trap: 'out of fuel', fuel }
+    const results = [result('a', 'partial', spent), result('b', 'partial', spent)]
+    const key = keyOfResult(results[0])
+    const verdict = of({ verdict: { kind: 'verified', key, agreeing: ['a', 'b'], outvoted: [] }, outputKey: key, paidKey: key, results })
+    expect(verdict).toMatchObject({ status: 'failed', verified: true, agreeing: ['a', 'b'], cost: 0.5, output: { exitCode: -1, trap: 'out of fuel', fuel }, error: { code: 'ERR_OUT_OF_FUEL' } })
+    expect(verdict.error?.message).toContain(String(fuel))
+    expect(text(verdict.output?.stdout)).toBe('partial')
+    const alone = of({ verdict: { kind: 'unverified', keys: [key] }, outputKey: key, results: results.slice(0, 1) })
+    expect(alone).toMatchObject({ status: 'unverified', verified: false, cost: 0, error: { code: 'ERR_OUT_OF_FUEL' } })
+    // A program that traps with the text but exits on its own terms is not out of fuel.
+    const own = [result('a', '', { exitCode: 1, trap: 'out of fuel' })]
+    const ownKey = keyOfResult(own[0])
+    expect(of({ verdict: { kind: 'verified', key: ownKey, agreeing: ['a'], outvoted: [] }, outputKey: ownKey, paidKey: ownKey, results: own }).status).toBe('completed')
   })
 
   it('a module that could not run is failed, with its fault as the error', () => {
@@ -348,13 +448,15 @@ describe('verdicts (verdictOf)', () => {
 
   it('a failed spot check: the local output is the answer, not verified; only replicas matching it are paid', () => {
     const results = [result('a', 'liar'), result('b', 'liar')]
-    const local: TaskOutcome = { exitCode: 0, stdout: utf8('truth'), stderr: utf8('log'), stdoutTruncated: false, stderrTruncated: false, wallMs: 5, cpuMs: 5 }
-    const localKey = keyOfResult({ outputCid: rawCid(local.stdout), exitCode: 0 })
+    const local: TaskOutcome = { exitCode: 0, stdout: utf8('truth'), stderr: utf8('log'), stdoutTruncated: false, stderrTruncated: false, wallMs: 5, cpuMs: 5, fuel: 1_000n }
+    const localKey = keyOfOutcome(local)
+    expect(localKey).toBe(keyOfResult(result('c', 'truth')))
     const verdict = of({ verdict: { kind: 'verified', key: keyOfResult(results[0]), agreeing: ['a', 'b'], outvoted: [] }, outputKey: localKey, paidKey: localKey, results, spotCheck: 'failed', local })
     expect(verdict).toMatchObject({ status: 'unverified', verified: false, spotCheck: 'failed', agreeing: [], cost: 0 })
     expect(text(verdict.output?.stdout)).toBe('truth')
     expect(text(verdict.output?.stderr)).toBe('log')
     expect(verdict.output?.outputCid.equals(rawCid(utf8('truth')))).toBe(true)
+    expect(verdict.output?.fuel).toBe(1_000n)
     // An outvoted honest replica that matches the local run is the one paid.
     const mixed = [result('a', 'liar'), result('b', 'liar'), result('c', 'truth', { cost: 0.1 })]
     const again = of({ verdict: { kind: 'verified', key: keyOfResult(mixed[0]), agreeing: ['a', 'b'], outvoted: ['c'] }, outputKey: localKey, paidKey: localKey, results: mixed, spotCheck: 'failed', local })

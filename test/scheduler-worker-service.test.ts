@@ -23,6 +23,7 @@ import type { LeaseSummary } from '../src/scheduler/worker/lease-server.ts'
 import { offerId, signOffer, verifyBid, verifyDecline, type OfferBody, type SignedBid, type SignedOffer } from '../src/scheduler/messages.ts'
 import { parseWorkerFrame, type WorkerFrame } from '../src/scheduler/lease-frames.ts'
 import { createJob, jobTaskSpec } from '../src/scheduler/job.ts'
+import { creditsFor } from '../src/scheduler/task.ts'
 import { BID_TTL_MS, MAX_LEASE_FRAME_BYTES } from '../src/scheduler/constants.ts'
 import { AcceptReplayedError, ProtocolViolationError, UnknownOfferError } from '../src/scheduler/errors.ts'
 import { waitFor } from './helpers.ts'
@@ -85,7 +86,7 @@ describe('WorkerService (no network)', () => {
     const now = Date.now()
     const body: OfferBody = {
       v: 1, requester: signer.peerId, nonce: new Uint8Array(16).map(() => Math.floor(Math.random() * 256)), runtime: 'wasi-p1',
-      memoryMiB: 256, maxTaskMs: 30_000, maxPrice: 5, slots: 2, maxCredits: 1_000, durationMs: 600_000, createdAt: now, expiresAt: now + 30_000, ...extra
+      memoryMiB: 256, maxTaskMs: 30_000, maxTaskFuel: 300_000_000_000n, maxPrice: 5, slots: 2, maxCredits: 1_000, durationMs: 600_000, createdAt: now, expiresAt: now + 30_000, ...extra
     }
     return { offer: signOffer(signer, body), id: offerId(body) }
   }
@@ -100,7 +101,8 @@ describe('WorkerService (no network)', () => {
     const now = Date.now()
     return {
       v: 1, offerId: o.id, requester: o.offer.body.requester, worker: worker.peerId, price: bid.body.price, slots: bid.body.slots,
-      maxCredits: o.offer.body.maxCredits, memoryMiB: o.offer.body.memoryMiB, maxTaskMs: o.offer.body.maxTaskMs, acceptedAt: now,
+      maxCredits: o.offer.body.maxCredits, memoryMiB: o.offer.body.memoryMiB, maxTaskMs: o.offer.body.maxTaskMs,
+      maxTaskFuel: o.offer.body.maxTaskFuel, acceptedAt: now,
       expiresAt: now + o.offer.body.durationMs, ...extra
     }
   }
@@ -201,7 +203,7 @@ describe('WorkerService (no network)', () => {
     const held = svc.load().leases // this one, and the ones earlier tests accepted and never opened
     const [mine, theirs] = channelPair(requester.peerId, worker.peerId, { maxFrameBytes: MAX_LEASE_FRAME_BYTES })
     const serving = svc.serveLease(theirs)
-    const job = createJob(requester.peerId, { module: ECHO, input: utf8('leased'), memoryMiB: 64, timeoutMs: 10_000 })
+    const job = createJob(requester.peerId, { module: ECHO, input: utf8('leased'), memoryMiB: 64, timeoutMs: 10_000, fuel: 100_000_000_000n })
     const spec = jobTaskSpec(job.id, job.body)
     await mine.send({ t: 'open', lease })
     await mine.send({ t: 'tasks', tasks: [{ spec, deadline: Date.now() + 60_000, stdin: utf8('leased') }] })
@@ -228,11 +230,16 @@ describe('WorkerService (no network)', () => {
     await mine.send({ t: 'ack', ack: signAck(requester, { v: 1, lease: c.lease, requester: requester.peerId, seq: c.seq, count: c.count, root: c.root, paid: c.amount, refused: 0 }), refused: [] })
     await serving
     const id = leaseId(lease.body).toString()
-    expect(ended.at(-1)).toMatchObject({ leaseId: id, requester: requester.peerId, tasks: 1, paid: c.amount, reason: 'closed' })
-    await waitFor(async () => {
+    // Billed by the fuel the executor counted: the checkpoint's amount is that fuel at the price.
+    expect(c.fuel).toBeGreaterThan(0n)
+    expect(c.amount).toBe(creditsFor(2, c.fuel))
+    expect(ended.at(-1)).toMatchObject({ leaseId: id, requester: requester.peerId, tasks: 1, fuel: c.fuel, amount: c.amount, paid: c.amount, reason: 'closed' })
+    const record = await waitFor(async () => {
       for await (const record of new JobStore(store).allLeases()) if ((record as LeaseRecord).leaseId === id) return record
       return undefined
     }, { what: 'the lease record' })
+    // Kept as a decimal string (fuel may pass 2^53).
+    expect(record).toMatchObject({ tasks: 1, fuel: c.fuel.toString(), amount: c.amount })
     expect(svc.load().leases).toBe(held - 1)
 
     // Task frames for a lease that ended: its stream cannot be opened again.

@@ -17,6 +17,8 @@ import { BID_TTL_MS, MAX_WORKER_LEASES, WORKER_QUEUE_PER_SLOT } from '../src/sch
 import { maxTaskCost } from '../src/scheduler/task.ts'
 
 const NOW = 1_700_000_000_000
+/** Fuel limit of the offers' tasks: 30 gigafuel, 60 credits at the worker's price of 2 per gigafuel. */
+const FUEL = 30_000_000_000n
 
 describe('admission (judgeOffer, bidTerms, checkAccept)', () => {
   let self: string
@@ -29,7 +31,7 @@ describe('admission (judgeOffer, bidTerms, checkAccept)', () => {
 
   const capacity = (extra: Partial<Capacity> = {}): Capacity => ({ cores: 4, memoryMiB: 1024, slots: 4, pricePerCpuSecond: 2, runtimes: ['wasi-p1'], ...extra })
   const offer = (extra: Partial<OfferBody> = {}): OfferBody => ({
-    v: 1, requester, nonce: new Uint8Array(16), runtime: 'wasi-p1', memoryMiB: 256, maxTaskMs: 30_000, maxPrice: 5, slots: 8,
+    v: 1, requester, nonce: new Uint8Array(16), runtime: 'wasi-p1', memoryMiB: 256, maxTaskMs: 30_000, maxTaskFuel: FUEL, maxPrice: 5, slots: 8,
     maxCredits: 10_000, durationMs: 600_000, createdAt: NOW, expiresAt: NOW + 30_000, ...extra
   })
   const ctx = (extra: Partial<OfferContext> = {}): OfferContext => ({ self, capacity: capacity(), now: NOW, leases: 0, queued: 0, ...extra })
@@ -38,7 +40,12 @@ describe('admission (judgeOffer, bidTerms, checkAccept)', () => {
     expect(judgeOffer(offer(), ctx())).toBeUndefined()
     expect(judgeOffer(offer({ peers: [other, self] }), ctx())).toBeUndefined()
     // Exactly at its limits: memory equal, price equal, a cap covering exactly one task.
-    expect(judgeOffer(offer({ memoryMiB: 1024, maxPrice: 2, maxCredits: maxTaskCost(30_000, 2) }), ctx())).toBeUndefined()
+    expect(judgeOffer(offer({ memoryMiB: 1024, maxPrice: 2, maxCredits: maxTaskCost(FUEL, 2) }), ctx())).toBeUndefined()
+    expect(maxTaskCost(FUEL, 2)).toBe(60)
+    // What one task can cost is its fuel limit at the price, whatever its time limit.
+    expect(judgeOffer(offer({ maxTaskMs: 1, maxCredits: 60 }), ctx())).toBeUndefined()
+    expect(judgeOffer(offer({ maxTaskMs: 1, maxCredits: 59 }), ctx())).toBe('funds')
+    expect(judgeOffer(offer({ maxTaskFuel: 0n, maxCredits: 0 }), ctx())).toBeUndefined()
   })
 
   it('stays silent on its own offers, and declines not-targeted when the offer names only others', () => {
@@ -52,7 +59,8 @@ describe('admission (judgeOffer, bidTerms, checkAccept)', () => {
     ['runtime', 'a runtime it does not have', () => [offer(), ctx({ capacity: capacity({ runtimes: [] }) })]],
     ['memory', 'more memory per task than it has', () => [offer({ memoryMiB: 1025 }), ctx()]],
     ['price', 'a price cap below its price', () => [offer({ maxPrice: 1 }), ctx()]],
-    ['funds', 'a credit cap that does not cover one task at its price', () => [offer({ maxCredits: maxTaskCost(30_000, 2) - 1 }), ctx()]],
+    ['funds', 'a credit cap that does not cover one task at its price', () => [offer({ maxCredits: maxTaskCost(FUEL, 2) - 1 }), ctx()]],
+    ['funds', 'a fuel limit per task that the cap cannot pay for', () => [offer({ maxTaskFuel: 2n ** 64n - 1n }), ctx()]],
     ['busy', 'no slots at all', () => [offer(), ctx({ capacity: capacity({ slots: 0 }) })]],
     ['busy', 'as many leases as it serves', () => [offer(), ctx({ leases: MAX_WORKER_LEASES })]],
     ['busy', 'a full queue', () => [offer(), ctx({ queued: 4 * WORKER_QUEUE_PER_SLOT })]]
@@ -84,7 +92,7 @@ describe('admission (judgeOffer, bidTerms, checkAccept)', () => {
   })
   const accept = (extra: Partial<LeaseBody> = {}): LeaseBody => ({
     v: 1, offerId: valueCid({ offer: 1 }), requester, worker: self, price: 2, slots: 4, maxCredits: 10_000, memoryMiB: 256,
-    maxTaskMs: 30_000, acceptedAt: NOW, expiresAt: NOW + 600_000, ...extra
+    maxTaskMs: 30_000, maxTaskFuel: FUEL, acceptedAt: NOW, expiresAt: NOW + 600_000, ...extra
   })
 
   it('an accept matching the offer and the bid passes (fewer slots than granted, a lower cap, a shorter lease too)', () => {
@@ -98,8 +106,10 @@ describe('admission (judgeOffer, bidTerms, checkAccept)', () => {
     ['more slots than the bid granted', () => ({ slots: 5 }), /5 slots, the bid granted 4/],
     ['other memory than the offer', () => ({ memoryMiB: 128 }), /other task limits/],
     ['another task time limit than the offer', () => ({ maxTaskMs: 60_000 }), /other task limits/],
+    ['a higher task fuel limit than the offer', () => ({ maxTaskFuel: FUEL + 1n }), /other task limits/],
+    ['a lower task fuel limit than the offer', () => ({ maxTaskFuel: FUEL - 1n }), /other task limits/],
     ['a cap over the offer\'s', () => ({ maxCredits: 10_001 }), /cap of 10001, over the offer's 10000/],
-    ['a cap below the cost of one task', () => ({ maxCredits: maxTaskCost(30_000, 2) - 1 }), /below the cost of one task/],
+    ['a cap below the cost of one task', () => ({ maxCredits: maxTaskCost(FUEL, 2) - 1 }), /below the cost of one task/],
     ['a time far from ours (past)', () => ({ acceptedAt: NOW - MAX_SKEW_MS - 1 }), /far from ours/],
     ['a time far from ours (future)', () => ({ acceptedAt: NOW + MAX_SKEW_MS + 1, expiresAt: NOW + MAX_SKEW_MS + 2 }), /far from ours/],
     ['an expiry already past', () => ({ acceptedAt: NOW - 1_000, expiresAt: NOW }), /already expired/],

@@ -379,7 +379,7 @@ export class LeaseClient {
    */
   private mayServe (key: string): boolean {
     const owed = this.allowance.get(key) ?? 0
-    if (owed > 0) {
+    if (owed > 0 && this.outstandingNeeds(key)) {
       if (owed === 1) this.allowance.delete(key)
       else this.allowance.set(key, owed - 1)
       return true
@@ -391,6 +391,15 @@ export class LeaseClient {
       if (served >= (this.treeTasks.get(tree.cid) ?? 0)) return false
       this.fileServes.set(key, served + 1)
       return true
+    }
+    return false
+  }
+
+  /** Whether a task outstanding here names the blob as its module, input or input manifest. */
+  private outstandingNeeds (key: string): boolean {
+    for (const o of this.outstanding.values()) {
+      const t = o.task
+      if (t.spec.module.toString() === key || (t.stdin == null && t.spec.input.toString() === key) || t.inputTree?.cid === key) return true
     }
     return false
   }
