@@ -151,7 +151,7 @@ async function refreshBatches () {
   try {
     const { batches } = await json('/v1/batches?limit=10')
     $('batches-card').hidden = false
-    fillTable('batches', batches.map((b) => row([mono(shortId(b.id), b.id), b.status, `${b.done ?? 0}/${b.total ?? '?'}`, age(b.createdAt)])))
+    fillTable('batches', batches.map((b) => row([mono(shortId(b.id), b.id), b.status, `${b.done ?? 0}/${b.tasks ?? '?'}`, age(b.createdAt)])))
   } catch (err) {
     if (err.status !== 404) throw err
     $('batches-card').hidden = true

@@ -152,7 +152,10 @@ describe('depin submit / jobs / job against real daemons', () => {
     expect(result.code, result.stderr).toBe(0)
     const summary = JSON.parse(result.stdout)
     expect(summary).toMatchObject({ tasks: 7, completed: 7, failed: 0, verified: 7 })
-    expect(Object.keys(summary).sort()).toEqual(['batchId', 'completed', 'cost', 'failed', 'seconds', 'tasks', 'tasksPerSecond', 'verified'])
+    expect(Object.keys(summary).sort()).toEqual(['batchId', 'completed', 'cost', 'failed', 'files', 'fuel', 'seconds', 'tasks', 'tasksPerSecond', 'verified'])
+    // The fuel the tasks used, in decimal (it may pass 2^53); echo leaves no output files.
+    expect(summary.fuel).toMatch(/^[1-9][0-9]*$/)
+    expect(summary.files).toBe(0)
     for (let i = 0; i < 6; i++) expect(await readFile(join(out, `part-${i}.txt.out`), 'utf8')).toBe(`part ${i}\n`)
     expect(await readFile(join(out, 'extra.txt.out'), 'utf8')).toBe('extra\n')
     const lines = (await readFile(join(out, 'results.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l))

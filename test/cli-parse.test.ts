@@ -75,4 +75,29 @@ describe('depin argument parsing', () => {
       expect(none).toEqual([])
     }
   })
+
+  it('submit, map and job take --in (repeatable), --out and --fuel (0..2^64-1, kept as decimal text)', async () => {
+    const calls: Array<{ command: string, args: any[] }> = []
+    const actions = new Proxy({}, { get: (_t, name: string) => async (...args: any[]) => { calls.push({ command: name, args }) } }) as CliActions
+    const parse = async (...args: string[]): Promise<void> => {
+      const program = buildProgram(actions)
+      program.configureOutput({ writeErr: () => {}, writeOut: () => {} })
+      for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} })
+      await program.parseAsync(['node', 'depin', ...args])
+    }
+    await parse('submit', 'm.wasm', '--in', 'photos', '--in', 'notes.txt', '--out', 'thumbs', '--fuel', '007')
+    await parse('submit', 'm.wasm', '--fuel', '18446744073709551615', '--fuel', '0')
+    await parse('map', 'm.wasm', 'a', 'b', '--out', 'o', '--in', 'shared', '--fuel', '5000')
+    await parse('job', 'bafyid', '--out', 'dir', '-o', 'stdout.txt')
+    expect(calls[0]).toEqual({ command: 'submit', args: ['m.wasm', { in: ['photos', 'notes.txt'], out: 'thumbs', fuel: '7' }] })
+    expect(calls[1].args[1]).toEqual({ fuel: '0' })
+    expect(calls[2]).toEqual({ command: 'map', args: ['m.wasm', ['a', 'b'], { out: 'o', in: ['shared'], fuel: '5000' }] })
+    expect(calls[3]).toEqual({ command: 'job', args: ['bafyid', { out: 'dir', output: 'stdout.txt' }] })
+    for (const bad of ['-1', '18446744073709551616', 'abc', '1.5', '1e9', '', ' 5']) {
+      calls.length = 0
+      await expect(parse('submit', 'm.wasm', '--fuel', bad), bad).rejects.toBeInstanceOf(CommanderError)
+      await expect(parse('map', 'm.wasm', 'a', '--out', 'o', '--fuel', bad), bad).rejects.toBeInstanceOf(CommanderError)
+      expect(calls).toEqual([])
+    }
+  })
 })

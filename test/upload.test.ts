@@ -132,7 +132,7 @@ describe('job uploads are streamed and checked while streaming', () => {
   }
 
   it('a Content-Length over the caps is refused before any byte of the body is read', async () => {
-    const answer = await rawRequest(port, `POST /v1/jobs HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nauthorization: Bearer ${token}\r\ncontent-type: multipart/form-data; boundary=${BOUNDARY}\r\ncontent-length: ${GiB}\r\n\r\n`)
+    const answer = await rawRequest(port, `POST /v1/jobs HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nauthorization: Bearer ${token}\r\ncontent-type: multipart/form-data; boundary=${BOUNDARY}\r\ncontent-length: ${2 * GiB}\r\n\r\n`)
     expect(answer.status).toBe(413)
     expect(JSON.parse(answer.body).error.code).toBe('ERR_UPLOAD_TOO_LARGE')
   })

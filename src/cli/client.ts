@@ -10,6 +10,7 @@ import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage 
 import { dataDirPaths, defaultDataDir, readApiInfo, readApiToken, isProcessAlive } from '../node/paths.ts'
 import { DEFAULT_API_HOST, DEFAULT_API_PORT } from '../node/constants.ts'
 import { ApiResponseError, DaemonUnreachableError, NodeNotRunningError, UsageError } from './errors.ts'
+import { multipartBody, type FormPart } from './multipart.ts'
 
 export interface ClientOptions {
   api?: string
@@ -25,8 +26,11 @@ export interface ApiClient {
   post<T = unknown>(path: string, body: unknown): Promise<T>
   /** Raw request for downloads and event streams. */
   request(path: string, init?: ClientRequestInit): Promise<ClientResponse>
-  /** A multipart upload (through fetch, which streams a FormData of files). */
-  upload(path: string, form: FormData): Promise<ClientResponse>
+  /**
+   * A multipart upload of parts streamed from disk, with its exact Content-Length. Resolves with
+   * the daemon's answer as soon as it comes, even one given before the body was all sent.
+   */
+  uploadParts(path: string, parts: readonly FormPart[]): Promise<ClientResponse>
 }
 
 export interface ClientRequestInit {
@@ -138,16 +142,30 @@ export async function createClient (options: ClientOptions): Promise<ApiClient> 
     }
     return checked(response)
   }
-  const upload = async (path: string, form: FormData): Promise<ClientResponse> => {
-    let response: Response
-    try {
-      response = await fetch(base + path, { method: 'POST', body: form, headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
-    } catch (err) {
-      throw unreachable(err)
-    }
-    const headers = Object.fromEntries(response.headers.entries())
-    const bytes = async (): Promise<Uint8Array> => new Uint8Array(await response.arrayBuffer())
-    return checked({ status: response.status, ok: response.ok, headers, body: (response.body ?? []) as AsyncIterable<Uint8Array>, bytes, text: async () => await response.text(), discard: () => { void response.body?.cancel() } })
+  const uploadParts = async (path: string, parts: readonly FormPart[]): Promise<ClientResponse> => {
+    const body = multipartBody(parts)
+    const response = await new Promise<ClientResponse>((resolve, reject) => {
+      let answered = false
+      const req = httpRequest(new URL(base + path), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': body.contentType, 'content-length': body.length },
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)
+      }, (res) => { answered = true; resolve(wrap(res)) })
+      // Once the daemon answered (e.g. refused the upload early), a failing rest of the body does not matter.
+      req.on('error', (err) => { if (!answered) reject(unreachable(err)) })
+      const write = async (): Promise<void> => {
+        for await (const chunk of body.chunks()) {
+          if (answered || req.destroyed) return
+          if (!req.write(chunk)) await new Promise<void>((resolve) => { const done = (): void => { req.off('drain', done); req.off('close', done); resolve() }; req.once('drain', done); req.once('close', done) })
+        }
+        req.end()
+      }
+      write().catch((err: unknown) => {
+        req.destroy()
+        if (!answered) reject(err)
+      })
+    })
+    return checked(response)
   }
   const json = async <T>(response: ClientResponse): Promise<T> => {
     const text = await response.text()
@@ -168,7 +186,7 @@ export async function createClient (options: ClientOptions): Promise<ApiClient> 
     source,
     dataDir,
     request,
-    upload,
+    uploadParts,
     get: async (path) => await json(await request(path)),
     post: async (path, body) => await json(await request(path, {
       method: 'POST',

@@ -85,9 +85,13 @@ export function shortCid (cid: string): string {
   return cid.length > 24 ? `${cid.slice(0, 10)}…${cid.slice(-8)}` : cid
 }
 
-/** Amounts are integers in the smallest unit, the credit. */
+/**
+ * Credits. Balances are whole credits; what a job owes may be a fraction (price per gigafuel
+ * times its fuel; the ledger rounds up once per lease), shown with up to 6 significant digits.
+ */
 export function credits (amount: number): string {
-  return `${amount.toLocaleString('en-US')} ${amount === 1 ? 'credit' : 'credits'}`
+  const text = Number.isInteger(amount) ? amount.toLocaleString('en-US') : amount.toLocaleString('en-US', { maximumSignificantDigits: 6 })
+  return `${text} ${amount === 1 ? 'credit' : 'credits'}`
 }
 
 /** `1.2 s`, `3 min 4 s`, `2 h 5 min`. */

@@ -17,6 +17,18 @@ export function integer (min: number, max = Number.MAX_SAFE_INTEGER) {
   }
 }
 
+/** Largest fuel limit: 2^64-1. */
+const MAX_FUEL = 2n ** 64n - 1n
+
+/** A fuel limit: a decimal integer from 0 to 2^64-1, kept as its decimal text (it may pass 2^53). */
+export function fuelArg (value: string): string {
+  const expected = `expected an integer from 0 to ${MAX_FUEL} (2^64-1), got ${JSON.stringify(value)}`
+  if (!/^[0-9]+$/.test(value)) throw new InvalidArgumentError(expected)
+  const fuel = BigInt(value)
+  if (fuel > MAX_FUEL) throw new InvalidArgumentError(expected)
+  return fuel.toString()
+}
+
 /** A number from 0 to 1. */
 export function fraction (value: string): number {
   const n = Number(value)

@@ -11,7 +11,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN } from '../node/constants.ts'
 import { JOB_STATES } from '../job-status.ts'
 import { VERSION } from '../version.ts'
-import { apiAddressArg, checkMultiaddrs, collect, durationArg, fraction, integer, multiaddrArg, oneOf } from './parse.ts'
+import { apiAddressArg, checkMultiaddrs, collect, durationArg, fraction, fuelArg, integer, multiaddrArg, oneOf } from './parse.ts'
 
 export interface CommonOptions {
   dataDir?: string
@@ -61,6 +61,12 @@ export interface SubmitOptions extends CommonOptions {
   spotCheck?: boolean
   wait?: boolean
   output?: string
+  /** Files and directory trees to put under /in (`--in`, repeatable). */
+  in?: string[]
+  /** Directory for the files the job leaves in /out (implies waiting). */
+  out?: string
+  /** Fuel limit, decimal (0..2^64-1). */
+  fuel?: string
 }
 export interface MapOptions extends CommonOptions {
   out: string
@@ -69,6 +75,10 @@ export interface MapOptions extends CommonOptions {
   maxPrice?: number
   timeout?: number
   memory?: number
+  /** Files and directory trees every task finds under /in. */
+  in?: string[]
+  /** Fuel limit of each task, decimal. */
+  fuel?: string
 }
 export interface JobsOptions extends CommonOptions {
   status?: string
@@ -78,7 +88,7 @@ export interface JobsOptions extends CommonOptions {
   /** Milliseconds (parsed from a duration). */
   olderThan?: number
 }
-export interface JobOptions extends CommonOptions { output?: string, wait?: boolean, follow?: boolean }
+export interface JobOptions extends CommonOptions { output?: string, out?: string, wait?: boolean, follow?: boolean }
 export interface ChainOptions extends CommonOptions { blocks?: number }
 export interface ConfigOptions { dataDir?: string, json?: boolean }
 export type DashboardOptions = CommonOptions
@@ -166,7 +176,7 @@ export function buildProgram (actions: CliActions): Command {
     .option('--api <host:port>', `local API address (env DEPIN_API; default: from config.json, else ${DEFAULT_API_HOST}:${DEFAULT_API_PORT})`, apiAddressArg)
     .option('--cores <n>', 'cores to offer (env DEPIN_CORES; default: all)', integer(1, 4096))
     .option('--memory <mib>', 'memory to offer in MiB (env DEPIN_MEMORY; default: half of total, at most what is free)', integer(16, 16 * 1024 * 1024))
-    .option('--price <p>', 'price in credits per CPU-second (env DEPIN_PRICE; default: 1)', integer(0, 1_000_000_000))
+    .option('--price <p>', 'price in credits per gigafuel, 10^9 units of fuel (env DEPIN_PRICE; default: 1)', integer(0, 1_000_000_000))
     .option('--slots <n>', 'jobs run at once (env DEPIN_SLOTS; default: cores)', integer(0, 4096))
     .option('--mine', 'mine ledger blocks (env DEPIN_MINE=true)')
     .option('--spot-check <rate>', 'probability (0 to 1) of re-running a job this node submits locally to check its workers (env DEPIN_SPOT_CHECK; default: 0)', fraction)
@@ -196,7 +206,7 @@ export function buildProgram (actions: CliActions): Command {
     .option('--runtime <name>', 'runtime the peers must offer', 'wasi-p1')
     .option('--min-cores <n>', 'only peers with at least this many cores', integer(1, 4096))
     .option('--min-memory <mib>', 'only peers offering at least this much memory', integer(1))
-    .option('--max-price <p>', 'only peers at or under this price per CPU-second', integer(0))
+    .option('--max-price <p>', 'only peers at or under this price (credits per gigafuel)', integer(0))
     .option('--limit <n>', 'stop after this many peers', integer(1, 1000))
     .action(async (opts: CapacityOptions) => { await actions.capacity(opts) })
 
@@ -207,13 +217,16 @@ export function buildProgram (actions: CliActions): Command {
     .option('--env <name=value>', 'environment variable for the program, repeatable', collect)
     .option('--replicas <k>', 'distinct workers that run it (default: 1)', integer(1, 16))
     .option('--quorum <q>', 'matching outputs needed to verify it (default: majority of replicas)', integer(1, 16))
-    .option('--max-price <p>', 'highest price in credits per CPU-second (default: 10)', integer(0))
+    .option('--max-price <p>', 'highest price in credits per gigafuel, 10^9 units of fuel (default: 10)', integer(0))
     .option('--timeout <s>', 'wall-time limit of one run in seconds (default: 30)', integer(1, 86_400))
     .option('--memory <mib>', 'memory limit in MiB (default: 256)', integer(1, 4096))
+    .option('--fuel <n>', 'fuel limit of one run, 0 to 2^64-1: the run stops with trap `out of fuel` at exactly this count (default: 10^8 per ms of --timeout)', fuelArg)
+    .option('--in <path>', 'a file or directory tree the program finds at /in/<its name>, read-only; repeatable', collect)
+    .option('--out <dir>', 'write the files the program leaves in /out into DIR, same paths (waits for the job; DIR is created if missing)')
     .option('--peer <id>', 'run only on this peer, repeatable', collect)
     .option('--spot-check', 'also run the job on this node and pay the workers only if they agree with it')
     .option('--wait', 'wait for the result, showing progress; print the output')
-    .option('-o, --output <file>', 'write the output to a file (with --wait)')
+    .option('-o, --output <file>', 'write the output (stdout) to a file (with --wait or --out)')
     .action(async (module: string, opts: SubmitOptions) => { await actions.submit(module, opts) })
 
   clientCommand(program, 'jobs', 'list jobs this node requested or ran, newest first')
@@ -226,7 +239,8 @@ export function buildProgram (actions: CliActions): Command {
 
   clientCommand(program, 'job', 'show one job: status, workers, verification, cost')
     .argument('<id>', 'job id (a CID)')
-    .option('-o, --output <file>', 'write the job\'s output to a file (the job must have run)')
+    .option('-o, --output <file>', 'write the job\'s output (stdout) to a file (the job must have run)')
+    .option('--out <dir>', 'write the files the job left in /out into DIR, same paths (the job must have run)')
     .option('--wait', 'wait until the job ends (showing progress), then show it; exit 1 unless it completed')
     .option('--follow', 'print each progress event as a line until the job ends')
     .action(async (id: string, opts: JobOptions) => { await actions.job(id, opts) })
@@ -234,12 +248,14 @@ export function buildProgram (actions: CliActions): Command {
   clientCommand(program, 'map', 'run a module over many inputs as one batch: one task per input file, outputs to --out')
     .argument('<module.wasm>', 'the WASI preview1 module to run')
     .argument('<input...>', 'input files (each one task, its stdin), or directories (every regular file directly in them)')
-    .requiredOption('--out <dir>', 'directory for the outputs: DIR/<input name>.out and DIR/results.jsonl (created if missing)')
+    .requiredOption('--out <dir>', 'directory for the outputs: DIR/<input name>.out (stdout), DIR/<input name>/ (the files a task left in /out) and DIR/results.jsonl (created if missing)')
+    .option('--in <path>', 'a file or directory tree every task finds at /in/<its name>, read-only; repeatable', collect)
     .option('--arg <a>', 'argument for every task, repeatable', collect)
     .option('--replicas <k>', 'distinct workers that run each task (default: 1)', integer(1, 16))
-    .option('--max-price <p>', 'highest price in credits per CPU-second (default: 10)', integer(0))
+    .option('--max-price <p>', 'highest price in credits per gigafuel, 10^9 units of fuel (default: 10)', integer(0))
     .option('--timeout <s>', 'wall-time limit of one task in seconds (default: 30)', integer(1, 86_400))
     .option('--memory <mib>', 'memory limit of one task in MiB (default: 256)', integer(1, 4096))
+    .option('--fuel <n>', 'fuel limit of one task, 0 to 2^64-1 (default: 10^8 per ms of --timeout)', fuelArg)
     .action(async (module: string, inputs: string[], opts: MapOptions) => { await actions.map(module, inputs, opts) })
 
   clientCommand(program, 'batch', 'show one batch: tasks, completed, failed, verified, cost')

@@ -128,7 +128,7 @@ export class ProgressView {
   }
 }
 
-/** One line for a progress event: `running on 12D3KooW…abc123`, `bid from … (2 credits/CPU-s)`. */
+/** One line for a progress event: `running on 12D3KooW…abc123`, `bid from … (2 credits/gigafuel)`. */
 export function describe (event: ProgressEvent): string {
   const words = STAGE_TEXT[event.stage] ?? event.stage
   const who = event.peerId != null ? ` ${shortPeer(event.peerId)}` : ''

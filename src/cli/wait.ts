@@ -6,6 +6,7 @@ import { serverEvents } from './events.ts'
 import { ProgressView, type ProgressEvent } from './progress.ts'
 import { stateText } from './job-format.ts'
 import { credits, line, printJson, shortPeer } from './output.ts'
+import { writtenText, type Written } from './files-text.ts'
 
 export async function getJob (client: ApiClient, id: string): Promise<JobDetailView> {
   return await client.get<JobDetailView>(`/v1/jobs/${encodeURIComponent(id)}`)
@@ -42,7 +43,7 @@ export async function waitForJob (client: ApiClient, id: string, view: ProgressV
 }
 
 /** Prints a finished job's output (stdout, or a file) and its closing line; JSON with --json. */
-export async function printFinished (client: ApiClient, job: JobDetailView, opts: { json?: boolean, output?: string }): Promise<void> {
+export async function printFinished (client: ApiClient, job: JobDetailView, opts: { json?: boolean, output?: string, written?: Written }): Promise<void> {
   const output = job.outputCid != null ? await fetchOutput(client, job.id) : new Uint8Array(0)
   if (opts.output != null && job.outputCid != null) await writeFile(opts.output, output)
   if (opts.json === true) {
@@ -54,8 +55,10 @@ export async function printFinished (client: ApiClient, job: JobDetailView, opts
   const on = ran.length > 0 ? ran : job.workers.filter((w) => w.status === 'done').map((w) => shortPeer(w.peerId))
   const parts = [`job ${job.id}: ${stateText(job)}`]
   if (on.length > 0) parts.push(`ran on ${on.join(', ')}`)
+  if (job.fuel != null) parts.push(`fuel ${job.fuel}`)
   parts.push(`cost ${credits(job.cost ?? 0)}`)
   if (opts.output != null && job.outputCid != null) parts.push(`output in ${opts.output} (${output.byteLength} bytes)`)
+  if (opts.written != null) parts.push(`${writtenText(opts.written)}`)
   process.stderr.write(parts.join(' · ') + '\n')
 }
 

@@ -117,7 +117,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   const routes: ApiRoutes[] = [
     nodeRoutes(node, { requestStop: () => { stopRequest.resolve('POST /v1/node/stop') } }),
     jobsRoutes(node, { metrics, tmpDir }),
-    batchesRoutes(node),
+    batchesRoutes(node, { metrics, tmpDir }),
     storageRoutes(node),
     ledgerRoutes(node),
     eventsRoutes(node),

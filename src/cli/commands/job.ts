@@ -1,4 +1,7 @@
-/** `depin job ID [-o FILE] [--wait | --follow]`: one job; wait for it or follow its events. */
+/**
+ * `depin job ID [-o FILE] [--out DIR] [--wait | --follow]`: one job; wait for it or follow its
+ * events; write its output (stdout) to FILE and the files it left in /out into DIR.
+ */
 import { writeFile } from 'node:fs/promises'
 import type { JobDetailView } from '../../node/api/job-view.ts'
 import { createClient } from '../client.ts'
@@ -8,6 +11,17 @@ import { credits, line, printJson, printTable } from '../output.ts'
 import type { JobOptions } from '../program.ts'
 import { ProgressView } from '../progress.ts'
 import { fetchOutput, followJob, getJob, waitForJob } from '../wait.ts'
+import { writtenText, type Written } from '../files-text.ts'
+
+/** Most output files listed in text (`--json` lists them all). */
+const MAX_FILES_SHOWN = 20
+
+/** Why a job has nothing to write yet (or ever): the line `-o` and `--out` end with. */
+function noOutput (job: JobDetailView, id: string, target: string, flag: string): UsageError {
+  return new UsageError(isFinished(job)
+    ? `job ${id} ${job.status === 'cancelled' ? 'was cancelled' : job.status === 'timed-out' ? 'timed out' : 'failed'} before it produced output; nothing was written to ${target}`
+    : `job ${id} is ${job.status}; it has no output yet, nothing was written to ${target} (wait for it: depin job ${id} --wait ${flag} ${target})`)
+}
 
 export async function jobCommand (id: string, opts: JobOptions): Promise<void> {
   if (opts.wait === true && opts.follow === true) throw new UsageError('use --wait or --follow, not both')
@@ -21,19 +35,23 @@ export async function jobCommand (id: string, opts: JobOptions): Promise<void> {
     job = await waitForJob(client, id, view)
   }
   if (opts.output != null) {
-    if (job.outputCid == null) {
-      throw new UsageError(isFinished(job)
-        ? `job ${id} ${job.status === 'cancelled' ? 'was cancelled' : job.status === 'timed-out' ? 'timed out' : 'failed'} before it produced output; nothing was written to ${opts.output}`
-        : `job ${id} is ${job.status}; it has no output yet, nothing was written to ${opts.output} (wait for it: depin job ${id} --wait -o ${opts.output})`)
-    }
+    if (job.outputCid == null) throw noOutput(job, id, opts.output, '-o')
     await writeFile(opts.output, await fetchOutput(client, id))
   }
+  let written: Written | undefined
+  if (opts.out != null) {
+    if (job.role !== 'requester') throw new UsageError(`${id} ran here for a peer: its files went back to ${job.requester}; nothing was written to ${opts.out}`)
+    if (job.outputCid == null) throw noOutput(job, id, opts.out, '--out')
+    if (job.files == null) throw new UsageError(`the files of job ${id} are no longer kept (pruned); nothing was written to ${opts.out}`)
+    const { downloadFiles } = await import('../files.ts')
+    written = await downloadFiles(client, `/v1/jobs/${encodeURIComponent(id)}`, job.files, opts.out)
+  }
   if (opts.json === true) printJson(job)
-  else printJob(job, opts.output)
+  else printJob(job, opts.output, written)
   if (opts.wait === true || opts.follow === true) assertSucceeded(job)
 }
 
-function printJob (job: JobDetailView, output?: string): void {
+function printJob (job: JobDetailView, output?: string, written?: Written): void {
   line(`job:       ${job.id}`)
   line(`module:    ${job.module}${job.moduleCid !== '' && job.module !== job.moduleCid ? ` (${job.moduleCid})` : ''}`)
   line(`role:      ${job.role === 'requester' ? 'requested here' : `ran here for ${job.requester}`}`)
@@ -44,12 +62,21 @@ function printJob (job: JobDetailView, output?: string): void {
     line(`verified:  ${job.verified ? 'yes' : 'no'}${job.spotCheck != null ? ` (spot check ${job.spotCheck})` : ''} · ${job.quorum} of ${job.replicas} replica(s) must agree`)
     line(`cost:      ${credits(job.cost ?? 0)}`)
   }
+  if (job.fuel != null || job.fuelLimit != null) line(`fuel:      ${job.fuel ?? '-'}${job.fuelLimit != null ? ` (limit ${job.fuelLimit})` : ''}`)
+  if (job.inFiles != null) line(`in:        ${job.inFiles.cid} (${job.inFiles.bytes} bytes)`)
   if (job.outputCid != null) line(`output:    ${job.outputCid} (${job.outputBytes} bytes)${output != null ? ` → ${output}` : ''}`)
+  if (job.files != null && job.files.length > 0) {
+    line(`files:     ${job.files.length} in /out${job.filesCid != null ? `, manifest ${job.filesCid}` : ''}${written != null ? `; ${writtenText(written)}` : ''}`)
+    printTable(['  PATH', 'BYTES', 'CID'], job.files.slice(0, MAX_FILES_SHOWN).map((f) => [`  ${f.path}`, f.size, f.cid]), { shrink: [0] })
+    if (job.files.length > MAX_FILES_SHOWN) line(`  … and ${job.files.length - MAX_FILES_SHOWN} more (--json lists them all)`)
+  } else if (written != null) {
+    line(`files:     none in /out; ${writtenText(written)}`)
+  }
   if (job.workers.length > 0) {
     line('workers:')
-    printTable(['  PEER', 'STATUS', 'EXIT', 'AGREED', 'CPU ms', 'COST', 'ERROR'], job.workers.map((w) => [
-      `  ${w.peerId}`, w.status, w.exitCode, w.agreed == null ? undefined : w.agreed ? 'yes' : 'no', w.cpuMs, w.cost, w.error
-    ]), { shrink: [6] })
+    printTable(['  PEER', 'STATUS', 'EXIT', 'AGREED', 'FUEL', 'CPU ms', 'COST', 'ERROR'], job.workers.map((w) => [
+      `  ${w.peerId}`, w.status, w.exitCode, w.agreed == null ? undefined : w.agreed ? 'yes' : 'no', w.fuel, w.cpuMs, w.cost, w.error
+    ]), { shrink: [7] })
   }
   if (job.stderr.length > 0) line(`stderr:\n${job.stderr}`)
 }

@@ -28,16 +28,17 @@ export async function jobsCommand (opts: JobsOptions): Promise<void> {
   const { jobs, total } = await client.get<{ jobs: JobSummaryView[], total: number }>(`/v1/jobs${query.size > 0 ? `?${query.toString()}` : ''}`)
   if (opts.json === true) { printJson({ jobs, total }); return }
   if (jobs.length === 0) { line(opts.status != null || opts.role != null ? 'no jobs match' : 'no jobs yet'); return }
-  printTable(['JOB', 'MODULE', 'ROLE', 'STATUS', 'EXIT', 'COST', 'PEERS', 'SUBMITTED'], jobs.map((j) => [
+  printTable(['JOB', 'MODULE', 'ROLE', 'STATUS', 'EXIT', 'FUEL', 'COST', 'PEERS', 'SUBMITTED'], jobs.map((j) => [
     j.id,
     j.module.startsWith('baf') ? shortCid(j.module) : j.module,
     j.role,
     stateText(j),
     j.exitCode,
+    j.fuel,
     j.role === 'requester' ? j.cost : undefined,
     j.role === 'requester' ? (j.status === 'running' ? undefined : peersCell(j.workers)) : `for ${shortPeer(j.requester)}`,
     `${duration(Date.now() - j.createdAt)} ago`
-  ]), { shrink: [6, 1, 3] })
+  ]), { shrink: [7, 1, 3] })
   if (total > jobs.length) line(`${jobs.length} of ${total} shown (--limit N for more)`)
 }
 

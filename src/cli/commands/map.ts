@@ -1,16 +1,21 @@
 /**
- * `depin map MODULE.wasm INPUT... --out DIR`: one task per input file (a directory means every
- * regular file directly in it), run as one batch. Each task's stdout goes to DIR/<input name>.out
- * and DIR/results.jsonl gets one line per task as it finishes. A live progress line on a
- * terminal, plain lines otherwise; `--json` prints one summary object. Exits non-zero when any
- * task did not complete.
+ * `depin map MODULE.wasm INPUT... --out DIR [--in PATH]...`: one task per input file (a directory
+ * means every regular file directly in it), run as one batch; every task finds the `--in` trees
+ * under /in. As each task finishes, its stdout goes to DIR/<input name>.out, the files it left in
+ * /out to DIR/<input name>/ (same paths), and DIR/results.jsonl gets one line for it. A live
+ * progress line on a terminal, plain lines otherwise; `--json` prints one summary object. Exits
+ * non-zero when any task did not complete, or its files could not be written.
  */
-import { appendFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { appendFile, readdir, stat, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { DepinError } from '../../errors.ts'
 import { MAX_BATCH_TASKS } from '../../scheduler/constants.ts'
+import type { OutputFileInfo } from '../../scheduler/requester/trees.ts'
 import { assertOk, createClient, type ApiClient, type ClientResponse } from '../client.ts'
 import { UsageError } from '../errors.ts'
+import { downloadFiles, prepareOutDir, scanInParts } from '../files.ts'
+import { checkModuleFile } from '../module-check.ts'
+import { checkSendableName, type FormPart } from '../multipart.ts'
 import { line, printJson } from '../output.ts'
 import type { CommonOptions, MapOptions } from '../program.ts'
 
@@ -22,12 +27,16 @@ export class BatchFailedError extends DepinError {
   }
 }
 
-export interface MapInput { name: string, path: string }
+export interface MapInput { name: string, path: string, size: number }
+
+/** The file in --out that gets one line per task. */
+export const RESULTS_FILE = 'results.jsonl'
 
 /**
  * The tasks of `depin map`: each file argument, and each regular file directly in each directory
  * argument (in name order). Throws `UsageError` for a missing path, an empty directory, no input
- * at all, or two inputs with the same name (their outputs would collide).
+ * at all, or inputs whose outputs would collide in --out: two with the same name, one named
+ * `results.jsonl`, or `X` next to `X.out` (X's stdout file is X.out's files directory).
  */
 export async function expandInputs (paths: string[]): Promise<MapInput[]> {
   const out: MapInput[] = []
@@ -37,9 +46,9 @@ export async function expandInputs (paths: string[]): Promise<MapInput[]> {
     if (info.isDirectory()) {
       const entries = (await readdir(path, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort()
       if (entries.length === 0) throw new UsageError(`${path} has no files in it`)
-      for (const name of entries) out.push({ name, path: join(path, name) })
+      for (const name of entries) out.push({ name, path: join(path, name), size: (await stat(join(path, name))).size })
     } else if (info.isFile()) {
-      out.push({ name: basename(path), path })
+      out.push({ name: basename(path), path, size: info.size })
     } else {
       throw new UsageError(`${path} is neither a file nor a directory`)
     }
@@ -51,6 +60,12 @@ export async function expandInputs (paths: string[]): Promise<MapInput[]> {
     if (seen.has(input.name)) throw new UsageError(`two inputs are named ${input.name}: their outputs would collide in --out`)
     seen.add(input.name)
   }
+  for (const input of out) {
+    if (input.name === RESULTS_FILE) throw new UsageError(`an input is named ${RESULTS_FILE}: its output files would collide with --out's ${RESULTS_FILE}; rename it`)
+    if (input.name.endsWith('.out') && seen.has(input.name.slice(0, -4))) {
+      throw new UsageError(`inputs ${input.name.slice(0, -4)} and ${input.name} would collide in --out (${input.name} is the first one's stdout and the second one's files directory); rename one`)
+    }
+  }
   return out
 }
 
@@ -58,7 +73,7 @@ export async function expandInputs (paths: string[]): Promise<MapInput[]> {
 async function prepareOut (dir: string): Promise<void> {
   const info = await stat(dir).catch(() => undefined)
   if (info != null && !info.isDirectory()) throw new UsageError(`--out ${dir} exists and is not a directory`)
-  await mkdir(dir, { recursive: true })
+  await prepareOutDir(dir) // creates it; refuses a path under a file, or one that cannot be written
 }
 
 interface TaskEvent {
@@ -68,6 +83,9 @@ interface TaskEvent {
   exitCode?: number
   trap?: string
   outputCid?: string
+  fuel?: string
+  filesCid?: string
+  files?: OutputFileInfo[]
   verified: boolean
   workers: string[]
   cost: number
@@ -132,29 +150,39 @@ async function outputOf (client: ApiClient, id: string, task: TaskEvent): Promis
 
 export async function mapCommand (modulePath: string, inputPaths: string[], opts: MapOptions): Promise<void> {
   const inputs = await expandInputs(inputPaths)
+  for (const input of inputs) checkSendableName(input.name, 'input')
+  const moduleBytes = await checkModuleFile(modulePath)
+  const tree = opts.in != null ? await scanInParts(opts.in) : undefined
   await prepareOut(opts.out)
-  const module = await readFile(modulePath).catch((err: NodeJS.ErrnoException) => { throw new UsageError(`cannot read the module ${modulePath}: ${err.code ?? err.message}`) })
   const client = await createClient(opts)
   const spec = {
     ...(opts.arg != null ? { args: opts.arg } : {}),
     ...(opts.replicas != null ? { replicas: opts.replicas } : {}),
     ...(opts.maxPrice != null ? { maxPrice: opts.maxPrice } : {}),
     ...(opts.timeout != null ? { timeoutMs: opts.timeout * 1000 } : {}),
-    ...(opts.memory != null ? { memoryMiB: opts.memory } : {})
+    ...(opts.memory != null ? { memoryMiB: opts.memory } : {}),
+    ...(opts.fuel != null ? { fuel: opts.fuel } : {}),
+    moduleBytes,
+    ...(tree != null ? { inFiles: tree.files, inBytes: tree.bytes } : {})
   }
-  const form = new FormData()
-  form.set('module', new Blob([module]), basename(modulePath))
-  form.set('spec', JSON.stringify(spec))
-  for (const input of inputs) form.append('input', new Blob([await readFile(input.path)]), input.name)
-  const response = await client.upload('/v1/batches', form)
+  const parts: FormPart[] = [
+    { name: 'spec', value: JSON.stringify(spec) },
+    { name: 'module', filename: basename(modulePath), path: modulePath, size: moduleBytes },
+    ...inputs.map((input): FormPart => ({ name: 'input', filename: input.name, path: input.path, size: input.size })),
+    ...(tree?.parts ?? [])
+  ]
+  const response = await client.uploadParts('/v1/batches', parts)
   await assertOk(response)
   const { id } = JSON.parse(await response.text()) as { id: string }
 
-  const resultsFile = join(opts.out, 'results.jsonl')
+  const resultsFile = join(opts.out, RESULTS_FILE)
   await writeFile(resultsFile, '')
   const progress = new MapProgress(inputs.length, opts.json === true)
   let done = 0
   let failed = 0
+  let fuel = 0n
+  let filesWritten = 0
+  let notSaved = 0
   let summary: Summary | undefined
   // No overall deadline: the daemon ends the stream when the batch ends (it may run for hours).
   const events = await client.request(`/v1/batches/${encodeURIComponent(id)}/events`, { headers: { accept: 'text/event-stream' }, signal: new AbortController().signal })
@@ -162,9 +190,35 @@ export async function mapCommand (modulePath: string, inputPaths: string[], opts
   for await (const { event, data } of serverEvents(events)) {
     if (event === 'task') {
       const task = data as TaskEvent
-      const name = task.name ?? inputs[task.index]?.name ?? String(task.index)
+      // The names are ours (the daemon echoes what we sent): they decide where files go.
+      const name = inputs[task.index]?.name ?? String(task.index)
       if (task.outputCid != null) await writeFile(join(opts.out, `${name}.out`), await outputOf(client, id, task))
-      const line = { name, status: task.status, exitCode: task.exitCode, outputCid: task.outputCid, verified: task.verified, workers: task.workers, ...(task.error != null ? { error: task.error.message } : {}) }
+      let filesError: string | undefined
+      if (task.files != null && task.files.length > 0) {
+        try {
+          filesWritten += (await downloadFiles(client, `/v1/batches/${encodeURIComponent(id)}/tasks/${task.index}`, task.files, join(opts.out, name))).files
+        } catch (err) {
+          // One task's files that cannot be written do not stop the others; the exit status says so.
+          if (!(err instanceof DepinError)) throw err
+          filesError = err.message
+          notSaved++
+        }
+      }
+      if (task.fuel != null) fuel += BigInt(task.fuel)
+      const line = {
+        name,
+        status: task.status,
+        exitCode: task.exitCode,
+        ...(task.trap != null ? { trap: task.trap } : {}),
+        outputCid: task.outputCid,
+        ...(task.fuel != null ? { fuel: task.fuel } : {}),
+        ...(task.filesCid != null ? { filesCid: task.filesCid } : {}),
+        files: task.files ?? [],
+        verified: task.verified,
+        workers: task.workers,
+        ...(task.error != null ? { error: task.error.message } : {}),
+        ...(filesError != null ? { filesError } : {})
+      }
       await appendFile(resultsFile, JSON.stringify(line) + '\n')
       done++
       if (task.status !== 'completed') failed++
@@ -185,11 +239,14 @@ export async function mapCommand (modulePath: string, inputPaths: string[], opts
     verified: summary.verified,
     seconds: summary.seconds,
     tasksPerSecond: summary.seconds > 0 ? Math.round(summary.tasks / summary.seconds * 10) / 10 : summary.tasks,
+    fuel: fuel.toString(),
+    files: filesWritten,
     cost: summary.cost
   }
   if (opts.json === true) printJson(report)
-  else process.stderr.write(`batch ${id}: ${report.completed}/${report.tasks} completed, ${report.verified} verified, ${report.failed} not completed · ${report.seconds.toFixed(1)} s · cost ${report.cost} credits · outputs in ${opts.out}\n`)
+  else process.stderr.write(`batch ${id}: ${report.completed}/${report.tasks} completed, ${report.verified} verified, ${report.failed} not completed · ${report.seconds.toFixed(1)} s · fuel ${report.fuel} · cost ${report.cost} credits · ${filesWritten} output file${filesWritten === 1 ? '' : 's'} · outputs in ${opts.out}\n`)
   if (summary.failed > 0) throw new BatchFailedError(`${summary.failed} of ${summary.tasks} tasks did not complete; see ${resultsFile}`)
+  if (notSaved > 0) throw new BatchFailedError(`the output files of ${notSaved} task${notSaved === 1 ? '' : 's'} could not be written; see filesError in ${resultsFile}`)
 }
 
 /** `depin batch ID`: a batch's summary. */

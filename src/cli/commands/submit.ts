@@ -1,8 +1,10 @@
 /**
- * `depin submit MODULE.wasm`: checks the module here (WebAssembly, within the cap), uploads it
- * with its input and spec (declaring their sizes), and with --wait follows it to the end.
+ * `depin submit MODULE.wasm`: checks the module (WebAssembly, within the cap), the `--in` trees
+ * and the `--out` directory here, uploads the module with its input, input tree and spec
+ * (declaring their sizes), and with --wait or --out follows it to the end; --out then downloads
+ * the files the job left in /out.
  */
-import { openAsBlob } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { MAX_INPUT_BYTES } from '../../scheduler/constants.ts'
 import { assertOk, createClient } from '../client.ts'
@@ -13,8 +15,10 @@ import { line, printJson } from '../output.ts'
 import type { SubmitOptions } from '../program.ts'
 import { ProgressView } from '../progress.ts'
 import { printFinished, waitForJob } from '../wait.ts'
+import { partSize, type FilePart, type FormPart } from '../multipart.ts'
 
-async function readInput (path: string): Promise<Blob> {
+/** The `input` part: stdin's bytes (`-`), or the file, streamed. */
+async function readInput (path: string): Promise<FilePart> {
   try {
     if (path === '-') {
       const chunks: Buffer[] = []
@@ -24,12 +28,14 @@ async function readInput (path: string): Promise<Blob> {
         if (size > MAX_INPUT_BYTES) throw new LocalCheckError(`input from stdin is over ${MAX_INPUT_BYTES} bytes; nothing was uploaded`)
         chunks.push(chunk as Buffer)
       }
-      return new Blob(chunks)
+      return { name: 'input', filename: 'input', bytes: Buffer.concat(chunks) }
     }
-    const blob = await openAsBlob(path)
-    if (blob.size > MAX_INPUT_BYTES) throw new LocalCheckError(`input ${path} is ${blob.size} bytes; the limit is ${MAX_INPUT_BYTES} (256 MiB); nothing was uploaded`)
-    return blob
+    const info = await stat(path)
+    if (!info.isFile()) throw new UsageError(`cannot read input ${path}: not a file`)
+    if (info.size > MAX_INPUT_BYTES) throw new LocalCheckError(`input ${path} is ${info.size} bytes; the limit is ${MAX_INPUT_BYTES} (256 MiB); nothing was uploaded`)
+    return { name: 'input', filename: 'input', path, size: info.size }
   } catch (err) {
+    if (err instanceof UsageError) throw err
     if (err instanceof LocalCheckError) throw err
     throw new UsageError(`cannot read input ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }
@@ -50,6 +56,11 @@ export async function submitCommand (modulePath: string, opts: SubmitOptions): P
   const env = parseEnv(opts.env)
   const moduleBytes = await checkModuleFile(modulePath)
   const input = opts.input != null ? await readInput(opts.input) : undefined
+  // Files are checked here before anything is sent: a missing --in or an --out that cannot be
+  // written is one line, and no job is left behind.
+  const files = opts.in != null || opts.out != null ? await import('../files.ts') : undefined
+  const tree = opts.in != null && files != null ? await files.scanInParts(opts.in) : undefined
+  if (opts.out != null && files != null) await files.prepareOutDir(opts.out)
   const spec = {
     ...(opts.arg != null ? { args: opts.arg } : {}),
     ...(env != null ? { env } : {}),
@@ -58,22 +69,26 @@ export async function submitCommand (modulePath: string, opts: SubmitOptions): P
     ...(opts.maxPrice != null ? { maxPrice: opts.maxPrice } : {}),
     ...(opts.timeout != null ? { timeoutMs: opts.timeout * 1000 } : {}),
     ...(opts.memory != null ? { memoryMiB: opts.memory } : {}),
+    ...(opts.fuel != null ? { fuel: opts.fuel } : {}),
     ...(opts.peer != null ? { peers: opts.peer } : {}),
     ...(opts.spotCheck === true ? { spotCheck: true } : {}),
     // Declared sizes: the daemon refuses the upload if a part differs (and before reading it, if too big).
     moduleBytes,
-    ...(input != null ? { inputBytes: input.size } : {})
+    ...(input != null ? { inputBytes: partSize(input) } : {}),
+    ...(tree != null ? { inFiles: tree.files, inBytes: tree.bytes } : {})
   }
   const client = await createClient(opts)
-  const form = new FormData()
   // The spec first, so the daemon knows the declared sizes while the files stream in.
-  form.set('spec', JSON.stringify(spec))
-  form.set('module', await openAsBlob(modulePath), basename(modulePath))
-  if (input != null) form.set('input', input, 'input')
-  const response = await client.upload('/v1/jobs', form)
+  const parts: FormPart[] = [
+    { name: 'spec', value: JSON.stringify(spec) },
+    { name: 'module', filename: basename(modulePath), path: modulePath, size: moduleBytes },
+    ...(input != null ? [input] : []),
+    ...(tree?.parts ?? [])
+  ]
+  const response = await client.uploadParts('/v1/jobs', parts)
   await assertOk(response)
   const { id } = JSON.parse(await response.text()) as { id: string }
-  if (opts.wait !== true) {
+  if (opts.wait !== true && opts.out == null) {
     if (opts.json === true) printJson({ id })
     else line(id)
     return
@@ -81,6 +96,7 @@ export async function submitCommand (modulePath: string, opts: SubmitOptions): P
   const view = new ProgressView({ jobId: id, replicas: opts.replicas ?? 1, quiet: opts.json === true })
   await view.start()
   const job = await waitForJob(client, id, view)
-  await printFinished(client, job, opts)
+  const written = opts.out != null && files != null ? await files.downloadFiles(client, `/v1/jobs/${encodeURIComponent(id)}`, job.files ?? [], opts.out) : undefined
+  await printFinished(client, job, { ...opts, written })
   assertSucceeded(job)
 }

@@ -1,16 +1,21 @@
 /**
  * Batch routes:
- *   POST /v1/batches                      multipart/form-data: `module` (file, required), `spec` (JSON
- *                                         field, optional: args, env, memoryMiB, timeoutMs, replicas,
- *                                         quorum, maxPrice, deadline, peers, spotCheck), then one `input`
- *                                         file per task, in order (its filename names the task)
- *                                         → 202 {id, tasks}
+ *   POST /v1/batches                      multipart/form-data (batch-upload.ts): `module` (file,
+ *                                         required), `spec` (JSON field, optional: args, env,
+ *                                         memoryMiB, timeoutMs, replicas, quorum, maxPrice, fuel,
+ *                                         deadline, peers, spotCheck, moduleBytes, inFiles, inBytes),
+ *                                         one `input` file per task in order (its filename names the
+ *                                         task), `in` files shared by every task (filename: the path
+ *                                         under /in) → 202 {id, tasks}
+ *   GET  /v1/batches?limit=N              the batches this node submitted, newest first
  *   GET  /v1/batches/:id                  the summary: tasks, completed, failed, verified, cost, seconds, status
  *   GET  /v1/batches/:id/tasks            ?from=N&limit=M: task records in index order
- *   GET  /v1/batches/:id/tasks/:index/output   a task's output bytes
+ *   GET  /v1/batches/:id/tasks/:index/output   a task's output bytes (stdout)
+ *   GET  /v1/batches/:id/tasks/:index/files    the files a task left in /out: {files, filesCid}
+ *   GET  /v1/batches/:id/tasks/:index/files/*  one of them by its path (bytes; X-Depin-Cid)
  *   GET  /v1/batches/:id/events           server-sent events: `task` (one per finished task, with its
- *                                         output inline as base64 when at most 64 KiB), `progress`,
- *                                         and a final `done` with the summary
+ *                                         output inline as base64 when at most 64 KiB, and its
+ *                                         files), `progress`, and a final `done` with the summary
  *   POST /v1/batches/:id/cancel           cancels the unfinished tasks of a batch running here
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -18,24 +23,31 @@ import multipart from '@fastify/multipart'
 import { z } from 'zod'
 import { CID } from 'multiformats/cid'
 import type { ComputeNode } from '../compute-node.ts'
-import { INLINE_BYTES, MAX_BATCH_TASKS, MAX_INPUT_BYTES, MAX_MODULE_BYTES } from '../../scheduler/constants.ts'
-import type { BatchTaskInit } from '../../scheduler/job.ts'
+import { INLINE_BYTES, MAX_BATCH_TASKS } from '../../scheduler/constants.ts'
+import { MAX_MANIFEST_ENTRIES } from '../../scheduler/files/constants.ts'
 import type { BatchTaskRecord } from '../../scheduler/job-store.ts'
 import { FINAL_STATUSES } from '../../scheduler/job-store.ts'
 import type { BatchProgress, BatchTaskResult } from '../../scheduler/requester/batches.ts'
+import { outputFileList, type OutputFileInfo } from '../../scheduler/requester/trees.ts'
+import type { NodeMetrics } from '../metrics/node-metrics.ts'
 import { ApiError } from './errors.ts'
-import { jobSpecFieldSchema, type JobSpecField } from './jobs-routes.ts'
+import { batchUploadLimits, readBatchUpload } from './batch-upload.ts'
+import { fileList, filePathParam, sendFile } from './output-files.ts'
+import { placementOf } from './upload-spec.ts'
+import { closeAfterReply, UploadRefusedError } from './upload-stream.ts'
+import type { InputTreeLimits } from './upload-tree.ts'
 import { parseBody, parseQuery } from './validate.ts'
 
-/** Most bytes of inputs one batch upload may carry in all. */
-export const MAX_BATCH_UPLOAD_BYTES = 1024 * 1024 * 1024
+export { MAX_BATCH_UPLOAD_BYTES } from './batch-upload.ts'
 
 const idParams = z.object({ id: z.string().min(1).max(200) }).strict()
 const taskParams = z.object({ id: z.string().min(1).max(200), index: z.coerce.number().int().min(0).max(MAX_BATCH_TASKS) }).strict()
 const tasksQuery = z.object({ from: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(1000).default(1000) }).strict()
+const batchesQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }).strict()
 
-/** A task record as the API shows it. */
-export function taskView (t: BatchTaskRecord | BatchTaskResult): Record<string, unknown> {
+/** A task record as the API shows it (`files` when known: events carry them; records only the manifest's CID). */
+export function taskView (t: BatchTaskRecord | BatchTaskResult, files?: OutputFileInfo[]): Record<string, unknown> {
+  const listed = files ?? ('files' in t ? t.files : undefined)
   return {
     index: t.index,
     name: t.name,
@@ -43,6 +55,9 @@ export function taskView (t: BatchTaskRecord | BatchTaskResult): Record<string, 
     exitCode: t.exitCode,
     trap: t.trap,
     outputCid: t.outputCid,
+    fuel: t.fuel,
+    filesCid: t.filesCid,
+    ...(listed != null ? { files: listed } : {}),
     verified: t.verified ?? false,
     workers: t.workers ?? [],
     cost: t.cost ?? 0,
@@ -50,58 +65,64 @@ export function taskView (t: BatchTaskRecord | BatchTaskResult): Record<string, 
   }
 }
 
-export function batchesRoutes (node: ComputeNode) {
+export interface BatchesRoutesInit {
+  metrics?: NodeMetrics
+  /** Where uploads are spooled while they are checked. @default the OS temp dir */
+  tmpDir?: string
+  /** Bounds of an upload's input tree (`in` parts). @default MAX_MANIFEST_ENTRIES files, MAX_INPUT_FILES_BYTES */
+  inputTree?: InputTreeLimits
+}
+
+export function batchesRoutes (node: ComputeNode, init: BatchesRoutesInit = {}) {
+  /** One task's record, or 404. */
+  const taskRecord = async (id: string, index: number): Promise<BatchTaskRecord> => {
+    const [task] = await node.scheduler.batchTasks(id, index, 1)
+    if (task == null || task.index !== index) throw new ApiError(404, 'ERR_TASK_NOT_FOUND', `batch ${id} has no task ${index}`)
+    return task
+  }
+  const notRun = (task: BatchTaskRecord): string => `task ${task.index} ${FINAL_STATUSES.has(task.status) ? `ended ${task.status}` : 'is still running'}; it has no output`
+
   return (app: FastifyInstance): void => {
     void app.register(async (scope) => {
-      await scope.register(multipart, {
-        limits: { files: MAX_BATCH_TASKS + 1, fields: 2, fieldSize: 256 * 1024, fileSize: Math.max(MAX_MODULE_BYTES, MAX_INPUT_BYTES), parts: MAX_BATCH_TASKS + 3 }
-      })
+      await scope.register(multipart, { limits: batchUploadLimits(init.inputTree?.maxFiles ?? MAX_MANIFEST_ENTRIES) })
 
       scope.post('/v1/batches', async (request: FastifyRequest, reply: FastifyReply) => {
-        if (!request.isMultipart()) throw new ApiError(415, 'ERR_UNSUPPORTED_MEDIA_TYPE', 'POST /v1/batches takes multipart/form-data with a `module` file and `input` files')
-        let module: Buffer | undefined
-        let spec: JobSpecField = {}
-        const tasks: BatchTaskInit[] = []
-        let total = 0
-        for await (const part of request.parts()) {
-          if (part.type === 'file') {
-            const bytes = await part.toBuffer()
-            if (part.fieldname === 'module') {
-              if (bytes.byteLength > MAX_MODULE_BYTES) throw new ApiError(413, 'ERR_MODULE_TOO_LARGE', `module is over ${MAX_MODULE_BYTES} bytes`)
-              module = bytes
-            } else if (part.fieldname === 'input') {
-              if (bytes.byteLength > MAX_INPUT_BYTES) throw new ApiError(413, 'ERR_INPUT_TOO_LARGE', `input ${JSON.stringify(part.filename)} is over ${MAX_INPUT_BYTES} bytes`)
-              total += bytes.byteLength
-              if (total > MAX_BATCH_UPLOAD_BYTES) throw new ApiError(413, 'ERR_BATCH_TOO_LARGE', `the batch's inputs are over ${MAX_BATCH_UPLOAD_BYTES} bytes in all`)
-              if (tasks.length >= MAX_BATCH_TASKS) throw new ApiError(413, 'ERR_BATCH_TOO_LARGE', `a batch holds at most ${MAX_BATCH_TASKS} tasks`)
-              tasks.push({ input: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), ...(part.filename != null && part.filename !== '' ? { name: part.filename.slice(0, 255) } : {}) })
-            } else {
-              throw new ApiError(400, 'ERR_BAD_REQUEST', `unexpected file field ${JSON.stringify(part.fieldname)}`)
-            }
-          } else if (part.fieldname === 'spec') {
-            let json: unknown
-            try {
-              json = JSON.parse(String(part.value))
-            } catch (err) {
-              throw new ApiError(400, 'ERR_MALFORMED_JSON', `spec is not valid JSON: ${(err as Error).message}`)
-            }
-            spec = parseBody(jobSpecFieldSchema, json)
-          } else {
-            throw new ApiError(400, 'ERR_BAD_REQUEST', `unexpected field ${JSON.stringify(part.fieldname)}`)
+        let upload
+        try {
+          upload = await readBatchUpload(request, { tmpRoot: init.tmpDir, tree: init.inputTree })
+        } catch (err) {
+          if (err instanceof UploadRefusedError) {
+            init.metrics?.apiUploadsRefused.inc({ reason: err.reason })
+            closeAfterReply(request, reply)
           }
+          throw err
         }
-        if (module == null || module.byteLength === 0) throw new ApiError(400, 'ERR_MISSING_MODULE', 'the upload has no `module` file')
-        if (tasks.length === 0) throw new ApiError(400, 'ERR_NO_TASKS', 'the upload has no `input` files: a batch needs at least one task')
-        const { spotCheck, args, env, ...placement } = spec
+        const { args, env, ...placement } = placementOf(upload.spec)
         const handle = await node.submitBatch({
           ...placement,
-          module: new Uint8Array(module.buffer, module.byteOffset, module.byteLength),
-          tasks,
+          module: upload.module,
+          tasks: upload.tasks,
+          ...(upload.files != null ? { files: upload.files } : {}),
           ...(args != null ? { args } : {}),
           ...(env != null ? { env } : {})
-        }, { spotCheck })
+        }, { spotCheck: upload.spec.spotCheck })
+        node.log.info({ batch: handle.id, tasks: handle.total, inFiles: upload.files?.length ?? 0 }, 'batch accepted from the API')
         return await reply.code(202).send({ id: handle.id, tasks: handle.total })
       })
+    })
+
+    app.get('/v1/batches', async (request) => {
+      const { limit } = parseQuery(batchesQuery, request.query)
+      const records: Array<{ id: string, createdAt: number, updatedAt: number }> = []
+      for await (const b of node.scheduler.records.allBatches()) records.push({ id: b.id, createdAt: b.createdAt, updatedAt: b.updatedAt })
+      records.sort((a, b) => b.createdAt - a.createdAt)
+      const batches = []
+      for (const r of records.slice(0, limit)) {
+        const summary = await node.batch(r.id) // the running state of a batch that runs here
+        // `done` of `tasks`: what the dashboard's batch card shows.
+        batches.push({ ...summary, done: summary.completed + summary.failed, createdAt: r.createdAt, updatedAt: r.updatedAt })
+      }
+      return { batches, total: records.length }
     })
 
     app.get('/v1/batches/:id', async (request) => {
@@ -112,17 +133,28 @@ export function batchesRoutes (node: ComputeNode) {
     app.get('/v1/batches/:id/tasks', async (request) => {
       const { id } = parseBody(idParams, request.params)
       const { from, limit } = parseQuery(tasksQuery, request.query)
-      return { tasks: (await node.scheduler.batchTasks(id, from, limit)).map(taskView) }
+      return { tasks: (await node.scheduler.batchTasks(id, from, limit)).map((t) => taskView(t)) }
     })
 
     app.get('/v1/batches/:id/tasks/:index/output', async (request, reply) => {
       const { id, index } = parseBody(taskParams, request.params)
-      const [task] = await node.scheduler.batchTasks(id, index, 1)
-      if (task == null || task.index !== index) throw new ApiError(404, 'ERR_TASK_NOT_FOUND', `batch ${id} has no task ${index}`)
-      if (task.outputCid == null) throw new ApiError(409, 'ERR_NO_OUTPUT', `task ${index} ${FINAL_STATUSES.has(task.status) ? `ended ${task.status}` : 'is still running'}; it has no output`)
+      const task = await taskRecord(id, index)
+      if (task.outputCid == null) throw new ApiError(409, 'ERR_NO_OUTPUT', notRun(task))
       const bytes = await node.scheduler.blobs.get(CID.parse(task.outputCid))
       if (bytes == null) throw new ApiError(410, 'ERR_OUTPUT_GONE', `the output of task ${index} is no longer kept`)
       return await reply.type('application/octet-stream').header('x-output-cid', task.outputCid).send(Buffer.from(bytes))
+    })
+
+    app.get('/v1/batches/:id/tasks/:index/files', async (request) => {
+      const { id, index } = parseBody(taskParams, request.params)
+      const task = await taskRecord(id, index)
+      return await fileList(node.scheduler.blobs, task, () => notRun(task))
+    })
+
+    app.get('/v1/batches/:id/tasks/:index/files/*', async (request, reply) => {
+      const { id, index } = parseBody(taskParams, { id: (request.params as { id?: string }).id, index: (request.params as { index?: string }).index })
+      const path = filePathParam(request.params)
+      return await sendFile(reply, await node.batchTaskFile(id, index, path))
     })
 
     app.post('/v1/batches/:id/cancel', async (request) => {
@@ -173,9 +205,11 @@ export function batchesRoutes (node: ComputeNode) {
         for (let from = 0; !closed;) {
           const page = await node.scheduler.batchTasks(id, from, 1000)
           for (const task of page) {
-            if (!FINAL_STATUSES.has(task.status)) continue
+            if (!FINAL_STATUSES.has(task.status) || sent.has(task.index)) continue
             const stdout = task.outputCid != null ? await node.scheduler.blobs.get(CID.parse(task.outputCid)) : undefined
-            sendTask(taskView(task), stdout)
+            // A replayed task lists its files as a live one does (the client downloads them from the list).
+            const files = task.filesCid != null ? await outputFileList(node.scheduler.blobs, task.filesCid) : task.outputCid != null ? [] : undefined
+            sendTask(taskView(task, files), stdout)
           }
           if (page.length < 1000) break
           from = page[page.length - 1].index + 1

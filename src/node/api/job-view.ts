@@ -9,6 +9,7 @@
  */
 import type { LeaseRecord, RequestedJob } from '../../scheduler/job-store.ts'
 import type { JobResult, WorkerOutcome } from '../../scheduler/requester/jobs.ts'
+import type { OutputFileInfo } from '../../scheduler/requester/trees.ts'
 import type { JobState } from '../../job-status.ts'
 import type { JobLive } from '../job-activity.ts'
 import type { JobLabel } from '../job-labels.ts'
@@ -30,6 +31,8 @@ export interface JobSummaryView {
   /** The module's file name when submitted here, else its CID. */
   module: string
   exitCode?: number
+  /** Fuel the accepted run used (decimal; worker role: the lease's tasks together). */
+  fuel?: string
   cost?: number
   createdAt: number
   updatedAt?: number
@@ -46,8 +49,16 @@ export interface JobDetailView extends Omit<JobSummaryView, 'workers'> {
   quorum: number
   deadline: number
   trap?: string
+  /** The fuel limit of each run (decimal). */
+  fuelLimit?: string
+  /** The job's input tree (/in): its manifest's CID and the files' total bytes. */
+  inFiles?: { cid: string, bytes: number }
   outputCid?: string
   outputBytes: number
+  /** CID of the manifest of the files the accepted run left in /out. */
+  filesCid?: string
+  /** Those files, in manifest order (bytes: GET /v1/jobs/:id/files/<path>). */
+  files?: OutputFileInfo[]
   stderr: string
   spotCheck?: 'passed' | 'failed' | 'not-checked'
   error?: { code: string, message: string, reasons?: Record<string, number> }
@@ -93,6 +104,7 @@ export function requestedSummary (record: RequestedJob, live: JobLive | undefine
     requester: record.body.requester,
     module: label.module ?? record.body.module.toString(),
     exitCode: record.exitCode,
+    ...(record.fuel != null ? { fuel: record.fuel } : {}),
     cost: record.cost ?? 0,
     createdAt: record.createdAt,
     updatedAt: record.updatedAt
@@ -117,6 +129,7 @@ export function leaseSummaryView (lease: LeaseRecord): JobSummaryView {
     workers: [],
     requester: lease.requester,
     module: `lease (${lease.tasks} task${lease.tasks === 1 ? '' : 's'})`,
+    ...(lease.fuel != null ? { fuel: lease.fuel } : {}),
     cost: lease.paid,
     createdAt: lease.startedAt,
     updatedAt: lease.endedAt
@@ -140,8 +153,13 @@ export function requestedDetail (record: RequestedJob, result: JobResult, live: 
     quorum: body.quorum,
     deadline: body.deadline,
     ...(result.trap != null ? { trap: result.trap } : {}),
+    // The body holds bigints: only their decimal text goes into a view.
+    fuelLimit: body.fuel.toString(),
+    ...(body.files != null ? { inFiles: { cid: body.files.cid.toString(), bytes: body.files.size } } : {}),
     ...(result.outputCid != null ? { outputCid: result.outputCid } : {}),
     outputBytes: result.stdout.byteLength,
+    ...(result.filesCid != null ? { filesCid: result.filesCid } : {}),
+    ...(result.files != null ? { files: result.files } : {}),
     stderr: new TextDecoder().decode(result.stderr.subarray(0, 64 * 1024)),
     workers,
     ...(result.spotCheck != null ? { spotCheck: result.spotCheck } : {}),

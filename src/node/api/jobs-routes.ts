@@ -1,10 +1,13 @@
 /**
  * Job routes:
  *   POST /v1/jobs                 multipart/form-data: `module` (file, required), `input` (file,
- *                                 optional), `spec` (JSON field, optional; see upload.ts) → 202 {id}
+ *                                 optional), `in` (files, their filenames the paths under /in),
+ *                                 `spec` (JSON field, optional; see upload.ts) → 202 {id}
  *   GET  /v1/jobs?status&role&limit   {jobs: JobSummaryView[]}, newest first
  *   GET  /v1/jobs/:id             the job (JobDetailView): state, workers, result without the output bytes
- *   GET  /v1/jobs/:id/output      the output bytes (application/octet-stream)
+ *   GET  /v1/jobs/:id/output      the output bytes (application/octet-stream), of any job that ran
+ *   GET  /v1/jobs/:id/files       the files the job left in /out: {files: [{path, size, cid}], filesCid}
+ *   GET  /v1/jobs/:id/files/*     one of them by its path (application/octet-stream, X-Depin-Cid)
  *   GET  /v1/jobs/:id/events      server-sent events: one `progress` event per stage; the stream
  *                                 ends after `completed` or `failed`
  *   POST /v1/jobs/:id/cancel      cancel a job that has not ended → the job (status `cancelled`)
@@ -18,13 +21,18 @@ import type { JobProgress } from '../../scheduler/requester/jobs.ts'
 import type { JobInit } from '../../scheduler/job.ts'
 import type { RequestedJob } from '../../scheduler/job-store.ts'
 import { JobNotFoundError } from '../../scheduler/errors.ts'
+import { MAX_MANIFEST_ENTRIES } from '../../scheduler/files/constants.ts'
 import { JOB_STATES, stateWord } from '../../job-status.ts'
 import { JobLabels } from '../job-labels.ts'
 import { isFinalStage } from '../job-activity.ts'
 import type { NodeMetrics } from '../metrics/node-metrics.ts'
 import { ApiError } from './errors.ts'
 import { leaseSummaryView, requestedDetail, requestedSummary, type JobDetailView, type JobSummaryView } from './job-view.ts'
-import { readJobUpload, UPLOAD_LIMITS, UploadRefusedError } from './upload.ts'
+import { closeAfterReply, jobUploadLimits, readJobUpload, UploadRefusedError } from './upload.ts'
+import { placementOf } from './upload-spec.ts'
+import type { InputTreeLimits } from './upload-tree.ts'
+import { filePathParam, fileList, sendFile } from './output-files.ts'
+import { parseBody } from './validate.ts'
 
 export { jobSpecFieldSchema, type JobSpecField } from './upload.ts'
 
@@ -40,13 +48,13 @@ export const jobsQuery = z.object({
 export const DEFAULT_JOBS_LIMIT = 100
 /** How long an idle event stream stays open between keep-alive comments. */
 const KEEP_ALIVE_MS = 15_000
-/** After the response to a refused upload, how long the rest of the body may drain before the socket closes. */
-const REFUSED_UPLOAD_LINGER_MS = 2_000
 
 export interface JobsRoutesInit {
   metrics?: NodeMetrics
   /** Where uploads are spooled while they are checked. @default the OS temp dir */
   tmpDir?: string
+  /** Bounds of an upload's input tree (`in` parts). @default MAX_MANIFEST_ENTRIES files, MAX_INPUT_FILES_BYTES */
+  inputTree?: InputTreeLimits
 }
 
 export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
@@ -83,20 +91,21 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
     const app = root.withTypeProvider<ZodTypeProvider>()
 
     void app.register(async (scope) => {
-      await scope.register(multipart, { limits: UPLOAD_LIMITS })
+      await scope.register(multipart, { limits: jobUploadLimits(init.inputTree?.maxFiles ?? MAX_MANIFEST_ENTRIES) })
       scope.post('/v1/jobs', {
         schema: {
           tags: ['jobs'],
           summary: 'Submit a job: multipart/form-data with a `module` file (WebAssembly), an optional `input` file and an optional `spec` JSON field',
-          description: 'Parts: `spec` (a JSON text field, best sent first: args, env, memoryMiB, timeoutMs, replicas, quorum, maxPrice, deadline, peers, spotCheck, ' +
-            'and the declared sizes moduleBytes and inputBytes), `module` (file, at most 64 MiB, starting with the WebAssembly header), `input` (file, at most 256 MiB). ' +
-            'Checked while streaming: a part over its cap or its declared size is refused at once (413 / 400). Answers 202 {"id"}.',
+          description: 'Parts: `spec` (a JSON text field, best sent first: args, env, memoryMiB, timeoutMs, replicas, quorum, maxPrice, fuel (decimal string or integer, 0..2^64-1), deadline, peers, spotCheck, ' +
+            'and the declared sizes moduleBytes, inputBytes, inFiles, inBytes), `module` (file, at most 64 MiB, starting with the WebAssembly header), `input` (file, at most 256 MiB), ' +
+            '`in` (files, one per input file, the filename its path under /in, e.g. photos/a.pgm; at most 100,000 files and 1 GiB in all). ' +
+            'Checked while streaming: a part over its cap or its declared size, or a bad path, is refused at once (413 / 400). Answers 202 {"id"}.',
           consumes: ['multipart/form-data']
         }
       }, async (request: FastifyRequest, reply: FastifyReply) => {
         let upload
         try {
-          upload = await readJobUpload(request, init.tmpDir)
+          upload = await readJobUpload(request, { tmpRoot: init.tmpDir, tree: init.inputTree })
         } catch (err) {
           if (err instanceof UploadRefusedError) {
             init.metrics?.apiUploadsRefused.inc({ reason: err.reason })
@@ -104,14 +113,17 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
           }
           throw err
         }
-        const { spotCheck, moduleBytes: _m, inputBytes: _i, ...jobSpec } = upload.spec
+        const jobSpec = placementOf(upload.spec)
         const job: JobInit = { ...jobSpec, module: upload.module }
         if (upload.input != null) job.input = upload.input
-        const handle = await node.submitJob(job, { spotCheck })
+        if (upload.files != null) job.files = upload.files
+        const handle = await node.submitJob(job, { spotCheck: upload.spec.spotCheck })
         await labels().set(handle.id, { module: upload.moduleName })
         init.metrics?.bytesTransferred('received', 'module', upload.module.byteLength)
         if (upload.input != null) init.metrics?.bytesTransferred('received', 'input', upload.input.byteLength)
-        node.log.info({ job: handle.id, module: upload.moduleName, replicas: jobSpec.replicas ?? 1 }, 'job accepted from the API')
+        const inBytes = upload.files?.reduce((n, f) => n + f.bytes.byteLength, 0) ?? 0
+        if (inBytes > 0) init.metrics?.bytesTransferred('received', 'input', inBytes)
+        node.log.info({ job: handle.id, module: upload.moduleName, replicas: jobSpec.replicas ?? 1, inFiles: upload.files?.length ?? 0 }, 'job accepted from the API')
         return await reply.code(202).send({ id: handle.id })
       })
     })
@@ -133,16 +145,31 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
     app.get('/v1/jobs/:id', { schema: { tags: ['jobs'], summary: 'One job: state, workers, verification, cost', params: jobIdParams } },
       async (request) => await detail(request.params.id))
 
-    app.get('/v1/jobs/:id/output', { schema: { tags: ['jobs'], summary: 'The output bytes of a job that ran', params: jobIdParams } }, async (request, reply) => {
+    const noOutput = async (id: string): Promise<string> => {
+      const view = await detail(id)
+      const why = view.status === 'queued' || view.status === 'running' ? `is ${view.status}; it has no output yet` : `${view.status === 'cancelled' ? 'was cancelled' : view.status === 'timed-out' ? 'timed out' : 'failed'} before any output`
+      return `job ${id} ${why}`
+    }
+
+    // Any job that ran has an output: a failed one (e.g. out of fuel) and an unverified one too.
+    app.get('/v1/jobs/:id/output', { schema: { tags: ['jobs'], summary: 'The output bytes (stdout) of a job that ran', params: jobIdParams } }, async (request, reply) => {
       const { id } = request.params
       const record = await node.scheduler.record(id)
-      if (record.status !== 'completed') {
-        const view = await detail(id)
-        const why = view.status === 'queued' || view.status === 'running' ? `is ${view.status}; it has no output yet` : `${view.status === 'cancelled' ? 'was cancelled' : view.status === 'timed-out' ? 'timed out' : 'failed'} before any output`
-        throw new ApiError(409, 'ERR_NO_OUTPUT', `job ${id} ${why}`)
-      }
+      if (record.outputCid == null) throw new ApiError(409, 'ERR_NO_OUTPUT', await noOutput(id))
       const result = await node.job(id)
       return await reply.type('application/octet-stream').header('x-output-cid', result.outputCid ?? '').send(Buffer.from(result.stdout))
+    })
+
+    app.get('/v1/jobs/:id/files', { schema: { tags: ['jobs'], summary: 'The files a job left in /out: {files: [{path, size, cid}], filesCid}', params: jobIdParams } }, async (request) => {
+      const { id } = request.params
+      const record = await node.scheduler.record(id)
+      return await fileList(node.scheduler.blobs, record, async () => await noOutput(id))
+    })
+
+    app.get('/v1/jobs/:id/files/*', { schema: { tags: ['jobs'], summary: 'One file a job left in /out, by its path there (bytes; X-Depin-Cid: its CID)' } }, async (request, reply) => {
+      const { id } = parseBody(jobIdParams, { id: (request.params as { id?: string }).id })
+      const path = filePathParam(request.params)
+      return await sendFile(reply, await node.jobFile(id, path))
     })
 
     app.post('/v1/jobs/:id/cancel', { schema: { tags: ['jobs'], summary: 'Cancel a job that has not ended', params: jobIdParams } }, async (request) => {
@@ -183,19 +210,4 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
       node.addEventListener('job:progress', onProgress)
     })
   }
-}
-
-/**
- * After refusing an upload the rest of its body is not wanted: the answer says `Connection:
- * close`, the body drains for a short while (so the client reads the answer rather than a reset),
- * then the socket closes.
- */
-function closeAfterReply (request: FastifyRequest, reply: FastifyReply): void {
-  void reply.header('connection', 'close')
-  const socket = request.raw.socket
-  reply.raw.once('finish', () => {
-    const timer = setTimeout(() => { socket.destroy() }, REFUSED_UPLOAD_LINGER_MS)
-    timer.unref()
-    socket.once('close', () => { clearTimeout(timer) })
-  })
 }

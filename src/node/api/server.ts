@@ -88,7 +88,10 @@ export function statusOf (err: unknown): number {
   if (err instanceof MessageTooLargeError) return 413
   if (err instanceof InvalidMessageError) return 400
   if (err instanceof NotStartedError) return 503
-  if ((err as { code?: string }).code === 'ERR_JOB_NOT_FOUND' || (err as { code?: string }).code === 'ERR_BATCH_NOT_FOUND') return 404
+  const code = (err as { code?: string }).code
+  if (code === 'ERR_JOB_NOT_FOUND' || code === 'ERR_BATCH_NOT_FOUND' || code === 'ERR_FILE_NOT_FOUND') return 404
+  // A path that breaks the path rules (files/paths.ts), wherever it came from.
+  if (code === 'ERR_INVALID_PATH' || code === 'ERR_DUPLICATE_PATH' || code === 'ERR_PATH_CONFLICT') return 400
   if ((err as { code?: string }).code === 'ERR_JOB_FINISHED' || (err as { code?: string }).code === 'ERR_JOB_NOT_CANCELLABLE' || (err as { code?: string }).code === 'ERR_JOB_RUNNING') return 409
   if ((err as { code?: string }).code === 'ERR_INVALID_JOB' || (err as { code?: string }).code === 'ERR_LEDGER_USAGE') return 400
   const e = err as { statusCode?: number, code?: string }

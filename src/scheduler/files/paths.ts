@@ -55,21 +55,33 @@ export function compareBytewise (a: string, b: string): number {
 
 /**
  * Checks that bytewise-sorted, individually valid paths form a tree: no duplicate and no file
- * used as a directory. Throws `DuplicatePathError` or `PathConflictError`.
+ * used as a directory. Throws `DuplicatePathError` or `PathConflictError`. O(n log n) compares
+ * and no memory beyond one sorted copy, whatever the depth of the paths (a hostile manifest of
+ * deep paths costs what its bytes cost): sorted with `/` as the lowest character (paths hold no
+ * NUL), every path under `a/` comes right after `a`, so comparing neighbours finds every conflict.
  */
 export function checkTree (sortedPaths: readonly string[]): void {
-  const files = new Set<string>()
-  const dirs = new Set<string>()
-  let previous: string | undefined
-  for (const path of sortedPaths) {
-    if (path === previous) throw new DuplicatePathError(path)
-    previous = path
-    if (dirs.has(path)) throw new PathConflictError(sortedPaths.find(p => p.startsWith(`${path}/`)) ?? path, path)
-    for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) {
-      const dir = path.slice(0, i)
-      if (files.has(dir)) throw new PathConflictError(path, dir)
-      dirs.add(dir)
-    }
-    files.add(path)
+  for (let i = 1; i < sortedPaths.length; i++) {
+    if (sortedPaths[i] === sortedPaths[i - 1]) throw new DuplicatePathError(sortedPaths[i])
   }
+  const slashFirst = sortedPaths.slice().sort(compareSlashFirst)
+  for (let i = 1; i < slashFirst.length; i++) {
+    const file = slashFirst[i - 1]
+    const inside = slashFirst[i]
+    if (inside.length > file.length && inside.charCodeAt(file.length) === 0x2f && inside.startsWith(file)) throw new PathConflictError(inside, file)
+  }
+}
+
+/** Orders by UTF-16 code units except that `/` comes before every other character. */
+function compareSlashFirst (a: string, b: string): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i)
+    const y = b.charCodeAt(i)
+    if (x === y) continue
+    if (x === 0x2f) return -1
+    if (y === 0x2f) return 1
+    return x - y
+  }
+  return a.length - b.length
 }
