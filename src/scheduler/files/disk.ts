@@ -12,7 +12,7 @@
  */
 import { createReadStream } from 'node:fs'
 import { access, constants, lstat, mkdir, open, readdir, realpath, stat } from 'node:fs/promises'
-import { basename, join, resolve, sep } from 'node:path'
+import { basename, dirname, join, resolve, sep } from 'node:path'
 import { createHash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
@@ -177,6 +177,34 @@ export async function writeOutputTree (dir: string, files: readonly TreeFile[], 
   }
 }
 
+/**
+ * `mkdir -p`, one directory at a time from the deepest that exists. (Node's recursive mkdir
+ * never returns on some pseudo file systems, e.g. a path under /proc.)
+ */
+async function mkdirEach (path: string): Promise<void> {
+  const missing: string[] = []
+  let at = resolve(path)
+  while (true) {
+    try {
+      await stat(at)
+      break
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      missing.push(at)
+      const parent = dirname(at)
+      if (parent === at) break
+      at = parent
+    }
+  }
+  for (const dir of missing.reverse()) {
+    try {
+      await mkdir(dir)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
+  }
+}
+
 async function prepareRoot (root: string): Promise<void> {
   let info
   try {
@@ -186,7 +214,7 @@ async function prepareRoot (root: string): Promise<void> {
     if (code === 'ENOTDIR') throw new OutputNotDirectoryError(root)
     if (code !== 'ENOENT') throw notWritable(err, root)
     try {
-      await mkdir(root, { recursive: true })
+      await mkdirEach(root)
     } catch (mkdirErr) {
       if ((mkdirErr as NodeJS.ErrnoException).code === 'ENOTDIR' || (mkdirErr as NodeJS.ErrnoException).code === 'EEXIST') {
         throw new OutputNotDirectoryError(root)
@@ -238,6 +266,7 @@ async function writeFileNoFollow (path: string, bytes: Uint8Array, root: string)
 
 function notWritable (err: unknown, root: string): Error {
   const code = (err as NodeJS.ErrnoException).code
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return new OutputNotWritableError(root, { cause: err })
+  // ENOENT from mkdir on a path that stat says is missing: a pseudo file system (/proc, /sys)
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOENT') return new OutputNotWritableError(root, { cause: err })
   return err as Error
 }
