@@ -154,19 +154,9 @@ export async function testnetCommand (opts: TestnetOptions): Promise<void> {
     await shutdown()
     throw err
   }
-  await writeFile(join(dir, 'testnet.json'), JSON.stringify({ nodes }, null, 2) + '\n')
-
-  if (opts.json === true) {
-    printJson({ nodes })
-  } else {
-    printTable(['NODE', 'PEER ID', 'API', 'DATA DIR'], nodes.map((n, i) => [i, n.peerId, n.api, n.dataDir]))
-    line('')
-    line(`testnet of ${nodes.length} node(s) running; wrote ${join(dir, 'testnet.json')}`)
-    line(`talk to node 0 with: npx depin status --data-dir ${nodes[0].dataDir}`)
-    line('press Ctrl-C to stop all nodes')
-  }
-
-  await new Promise<void>((resolveDone, rejectDone) => {
+  // The signal handlers go in before testnet.json exists: whoever waits for the file to stop the
+  // testnet with a signal must find them installed.
+  const done = new Promise<void>((resolveDone, rejectDone) => {
     for (const [i, child] of children.entries()) {
       child.once('exit', (code, signal) => {
         if (shuttingDown) return
@@ -196,4 +186,18 @@ export async function testnetCommand (opts: TestnetOptions): Promise<void> {
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
   })
+  done.catch(() => {}) // awaited below; a rejection before that is not unhandled
+  await writeFile(join(dir, 'testnet.json'), JSON.stringify({ nodes }, null, 2) + '\n')
+
+  if (opts.json === true) {
+    printJson({ nodes })
+  } else {
+    printTable(['NODE', 'PEER ID', 'API', 'DATA DIR'], nodes.map((n, i) => [i, n.peerId, n.api, n.dataDir]))
+    line('')
+    line(`testnet of ${nodes.length} node(s) running; wrote ${join(dir, 'testnet.json')}`)
+    line(`talk to node 0 with: npx depin status --data-dir ${nodes[0].dataDir}`)
+    line('press Ctrl-C to stop all nodes')
+  }
+
+  await done
 }
