@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { CID } from 'multiformats/cid'
 import { createSigner, signBody, type Signer } from '../src/proofs/signing.ts'
-import { rawCid, valueCid } from '../src/proofs/encoding.ts'
+import { cidOf, DAG_CBOR_CODE, encode, rawCid, valueCid } from '../src/proofs/encoding.ts'
 import { chainRoot, type ResultEntry } from '../src/proofs/commitment.ts'
 import {
   CHECKPOINT_DOMAIN, leaseId, signAck, signCheckpoint, signLeaseAsRequester, signLeaseAsWorker, verifyAck, verifyCheckpoint,
@@ -35,6 +35,7 @@ import { encodeManifest, manifestCid, manifestOf } from '../src/scheduler/files/
 import { waitFor } from './helpers.ts'
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
+const valueCidOfBytes = (bytes: Uint8Array): CID => cidOf(bytes, DAG_CBOR_CODE)
 const text = (b: Uint8Array): string => new TextDecoder().decode(b)
 const wasm = (path: string): Uint8Array => new Uint8Array(readFileSync(new URL(path, import.meta.url)))
 const ECHO = wasm('../examples/echo.wasm')
@@ -314,6 +315,60 @@ describe('LeaseServer (worker side) against hand-written requester frames', () =
     await s.send({ t: 'end', cid: tree.spec.cid })
     expect(errorOf(await expectFrame(s.mine, 'task-error'))).toEqual({ task: taskId(task).toString(), code: 'ERR_BAD_INPUT_TREE' })
     expect(s.reports).toEqual([[requester.peerId, 'MalformedMessage']])
+  })
+
+  /** A task whose input manifest is these bytes (whatever they are), with a declared size of `size`. */
+  function treeTask (manifestBytes: Uint8Array, size: number): { task: TaskSpec, cid: CID } {
+    const { id, body } = createJob(requester.peerId, { module: COPYTREE, input: new Uint8Array(0), memoryMiB: 64, timeoutMs: 10_000 })
+    const cid = valueCidOfBytes(manifestBytes)
+    return { task: { ...jobTaskSpec(id, body), files: { cid, manifestBytes: manifestBytes.byteLength, size } }, cid }
+  }
+
+  it('input manifests that break the rules fail their task with the rule\'s code, report the requester, and the lease goes on', async () => {
+    const s = await serve({ cached: [COPYTREE] })
+    const file = utf8('x')
+    const entry = (path: string): { cid: CID, path: string, size: number } => ({ cid: rawCid(file), path, size: 1 })
+    const prefix = [0xa2, 0x61, 0x76, 0x01, 0x65, 0x66, 0x69, 0x6c, 0x65, 0x73]
+    const cases: Array<[string, Uint8Array, number]> = [
+      // the same name twice
+      ['ERR_DUPLICATE_PATH', encode({ v: 1, files: [entry('a'), entry('a')] }), 2],
+      // a name with .. (and one with an empty segment)
+      ['ERR_INVALID_PATH', encode({ v: 1, files: [entry('../etc/passwd')] }), 1],
+      ['ERR_INVALID_PATH', encode({ v: 1, files: [entry('a//b')] }), 1],
+      // a header announcing 1,000,000 entries: refused from the count, before any decoding
+      ['ERR_TOO_MANY_ENTRIES', Uint8Array.from([...prefix, 0x9a, 0x00, 0x0f, 0x42, 0x40, 0xa0]), 0],
+      // not a manifest at all
+      ['ERR_INVALID_MANIFEST', encode({ v: 1, files: [{ ...entry('a'), extra: true }] }), 1]
+    ]
+    for (const [code, bytes, size] of cases) {
+      const { task, cid } = treeTask(bytes, size)
+      await s.send({ t: 'tasks', tasks: [frameOf(task, new Uint8Array(0))] })
+      expect((await expectFrame(s.mine, 'want')).cids.map(String)).toEqual([cid.toString()])
+      await s.send({ t: 'chunk', cid, data: bytes })
+      await s.send({ t: 'end', cid })
+      expect(errorOf(await expectFrame(s.mine, 'task-error'))).toEqual({ task: taskId(task).toString(), code })
+    }
+    expect(s.reports).toHaveLength(cases.length)
+    expect(s.reports.every(([peer, action]) => peer === requester.peerId && action === 'MalformedMessage')).toBe(true)
+    // The lease still takes work.
+    await s.send({ t: 'tasks', tasks: [inline('still here')] })
+    expect(text((await results(s.mine, 1))[0].stdout ?? new Uint8Array(0))).toBe('still here')
+  })
+
+  it('a file whose bytes do not match the CID its manifest lists fails the lease (ERR_BLOB_MISMATCH) and reports the requester', async () => {
+    const s = await serve({ cached: [COPYTREE] })
+    const { id, body, tree } = createJob(requester.peerId, { module: COPYTREE, input: new Uint8Array(0), files: [{ path: 'a.txt', bytes: utf8('real') }], memoryMiB: 64, timeoutMs: 10_000 })
+    if (tree == null) throw new Error('expected an input tree')
+    const task = jobTaskSpec(id, body)
+    await s.send({ t: 'tasks', tasks: [frameOf(task, new Uint8Array(0))] })
+    await expectFrame(s.mine, 'want')
+    await s.send({ t: 'chunk', cid: tree.spec.cid, data: tree.manifestBytes })
+    await s.send({ t: 'end', cid: tree.spec.cid })
+    const fileCid = tree.manifest.files[0].cid
+    expect((await expectFrame(s.mine, 'want')).cids.map(String)).toEqual([fileCid.toString()])
+    await s.send({ t: 'chunk', cid: fileCid, data: utf8('fake') })
+    await s.send({ t: 'end', cid: fileCid })
+    await expect(s.serving).rejects.toMatchObject({ code: 'ERR_BLOB_MISMATCH' })
   })
 
   it('a chunk of a blob it did not ask for is a protocol violation: an error frame, and the lease fails', async () => {
