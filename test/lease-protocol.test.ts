@@ -325,7 +325,7 @@ describe('LeaseServer (worker side) against hand-written requester frames', () =
   }
 
   it('input manifests that break the rules fail their task with the rule\'s code, report the requester, and the lease goes on', async () => {
-    const s = await serve({ cached: [COPYTREE] })
+    const s = await serve({ cached: [COPYTREE, ECHO] })
     const file = utf8('x')
     const entry = (path: string): { cid: CID, path: string, size: number } => ({ cid: rawCid(file), path, size: 1 })
     const prefix = [0xa2, 0x61, 0x76, 0x01, 0x65, 0x66, 0x69, 0x6c, 0x65, 0x73]
