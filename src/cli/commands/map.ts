@@ -16,7 +16,7 @@ import { UsageError } from '../errors.ts'
 import { downloadFiles, prepareOutDir, scanInParts } from '../files.ts'
 import { checkModuleFile } from '../module-check.ts'
 import { checkSendableName, type FormPart } from '../multipart.ts'
-import { line, printJson } from '../output.ts'
+import { credits, line, printJson } from '../output.ts'
 import type { CommonOptions, MapOptions } from '../program.ts'
 
 
@@ -244,7 +244,7 @@ export async function mapCommand (modulePath: string, inputPaths: string[], opts
     cost: summary.cost
   }
   if (opts.json === true) printJson(report)
-  else process.stderr.write(`batch ${id}: ${report.completed}/${report.tasks} completed, ${report.verified} verified, ${report.failed} not completed · ${report.seconds.toFixed(1)} s · fuel ${report.fuel} · cost ${report.cost} credits · ${filesWritten} output file${filesWritten === 1 ? '' : 's'} · outputs in ${opts.out}\n`)
+  else process.stderr.write(`batch ${id}: ${report.completed}/${report.tasks} completed, ${report.verified} verified, ${report.failed} not completed · ${report.seconds.toFixed(1)} s · fuel ${report.fuel} · cost ${credits(report.cost)} · ${filesWritten} output file${filesWritten === 1 ? '' : 's'} · outputs in ${opts.out}\n`)
   if (summary.failed > 0) throw new BatchFailedError(`${summary.failed} of ${summary.tasks} tasks did not complete; see ${resultsFile}`)
   if (notSaved > 0) throw new BatchFailedError(`the output files of ${notSaved} task${notSaved === 1 ? '' : 's'} could not be written; see filesError in ${resultsFile}`)
 }
@@ -257,6 +257,6 @@ export async function batchCommand (id: string, opts: CommonOptions): Promise<vo
   line(`batch:     ${summary.id}`)
   line(`status:    ${summary.status}`)
   line(`tasks:     ${summary.tasks} (${summary.completed} completed, ${summary.failed} not completed, ${summary.verified} verified)`)
-  line(`cost:      ${summary.cost} credits`)
+  line(`cost:      ${credits(summary.cost)}`)
   line(`time:      ${summary.seconds.toFixed(1)} s`)
 }
