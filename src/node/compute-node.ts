@@ -3,11 +3,12 @@
  * the store, the libp2p host, gossip topics, capacity advertisement, the ledger and the scheduler,
  * starting them in dependency order and stopping them in reverse.
  */
+import { randomUUID } from 'node:crypto'
 import { TypedEventEmitter } from 'main-event'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import type { PeerId, PrivateKey } from '@libp2p/interface'
+import type { Metrics, PeerId, PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { createSigner, type Signer } from '../proofs/signing.ts'
 import { NotStartedError } from '../errors.ts'
@@ -17,7 +18,8 @@ import type { CapacityOverrides } from './config.ts'
 import { dataDirPaths, loadOrCreateIdentity } from './data-dir.ts'
 import { AddressInUseError } from './errors.ts'
 import { GossipRouter, type GossipStats } from './gossip.ts'
-import { createHost, type DepinLibp2p } from './libp2p.ts'
+import { createHost, remoteHost, type DepinLibp2p, type TransportName } from './libp2p.ts'
+import { LazyExecutor } from './lazy-executor.ts'
 import { PeerScore } from './peer-score.ts'
 import { ReceiptTally } from './receipt-tally.ts'
 import { openStore, type Store } from './storage.ts'
@@ -43,7 +45,13 @@ export interface ComputeNodeInit {
   dataDir?: string
   /** Use this identity instead of the data dir's key file. */
   privateKey?: PrivateKey
-  /** Listen multiaddrs. @default ['/ip4/0.0.0.0/tcp/0'] */
+  /**
+   * How this node reaches others: `'tcp'`, or `'memory'` (libp2p's in-process memory transport:
+   * only nodes of the same process can connect; for tests, benchmarks and large simulated
+   * networks). @default 'tcp'
+   */
+  transport?: TransportName
+  /** Listen multiaddrs. @default ['/ip4/0.0.0.0/tcp/0'] (memory transport: one fresh `/memory/<uuid>`) */
   listen?: string[]
   /** Addresses to announce instead of the listen addresses (e.g. behind NAT). */
   announce?: string[]
@@ -60,6 +68,10 @@ export interface ComputeNodeInit {
   advertise?: boolean
   /** Loopback testnet tuning (see design notes); never for production. @default false */
   testnet?: boolean
+  /** Connections kept before libp2p prunes the least valuable. @default MAX_CONNECTIONS (48) */
+  maxConnections?: number
+  /** A libp2p metrics implementation (e.g. `prometheusMetrics()` from @libp2p/prometheus-metrics). */
+  metrics?: (components: any) => Metrics
   /** The sandbox that runs other peers' tasks. @default the WASI worker-thread executor */
   executor?: Executor
   /** Scheduler tuning (concurrent jobs, worker queue, blob cache). */
@@ -181,13 +193,18 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     this.signerValue = createSigner(privateKey)
     this.store = await openStore(this.init.dataDir != null ? dataDirPaths(this.init.dataDir).db : undefined)
     try {
+      const memory = this.init.transport === 'memory'
       this.libp2p = await createHost({
         privateKey,
-        listen: this.init.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+        transport: this.init.transport,
+        listen: this.init.listen ?? [memory ? `/memory/${randomUUID()}` : '/ip4/0.0.0.0/tcp/0'],
         announce: this.init.announce,
         bootstrap: this.init.bootstrap,
-        mdns: this.init.mdns ?? true,
+        // mDNS finds LAN peers over UDP: meaningless between in-process memory nodes.
+        mdns: !memory && (this.init.mdns ?? true),
         testnet: this.init.testnet,
+        maxConnections: this.init.maxConnections,
+        metrics: this.init.metrics,
         appScore: (peer) => this.peerScore.score(peer),
         isBanned: (peer) => this.peerScore.isBanned(peer),
         topics: { [this.topics.offers]: 0.5, [this.topics.blocks]: 1, [this.topics.transactions]: 0.5 }
@@ -207,7 +224,6 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     this.protocols = createProtocolRegistrar(libp2p, this.peerScore)
     libp2p.addEventListener('peer:connect', (evt) => {
       this.safeDispatchEvent('peer:connect', { detail: evt.detail.toString() })
-      if (this.init.advertise !== false) this.capacityService?.requestRepublish()
     })
     libp2p.addEventListener('peer:disconnect', (evt) => { this.safeDispatchEvent('peer:disconnect', { detail: evt.detail.toString() }) })
 
@@ -366,8 +382,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   private hostOf (peer: string): string | undefined {
     try {
       const connection = this.host.getConnections(peerIdFromString(peer))[0]
-      const first = connection?.remoteAddr.getComponents()[0]
-      return first != null && (first.name === 'ip4' || first.name === 'ip6') ? first.value : undefined
+      return connection != null ? remoteHost(connection.remoteAddr) : undefined
     } catch {
       return undefined
     }
@@ -392,7 +407,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     const current = capacity.current()
     const ledger = this.ledger
     const spendable = new SpendableCache(ledger)
-    const executor = this.init.executor ?? createExecutor({ workers: Math.max(1, Math.min(current.slots, current.cores)) })
+    // The default pool starts its threads on the first task: an idle node holds none.
+    const executor = this.init.executor ?? new LazyExecutor(createExecutor({ workers: Math.max(1, Math.min(current.slots, current.cores)) }))
     const scheduler = new Scheduler({
       signer: this.signer,
       channels: this.channels as ChannelOpener,

@@ -40,5 +40,31 @@ export const DEFAULT_API_PORT = 4101
 /** Default libp2p listen address. */
 export const DEFAULT_LISTEN = '/ip4/0.0.0.0/tcp/4001'
 
-/** Maximum connections the node keeps. */
-export const MAX_CONNECTIONS = 300
+/**
+ * Connections a node keeps (libp2p's connection manager prunes the least valuable above it).
+ * Enough for kad-dht's 20 closest peers (kept alive), a gossip mesh (D = 6, at most 12) and the
+ * peers a node is trading with; not a full mesh, whatever the size of the network.
+ */
+export const MAX_CONNECTIONS = 48
+/** Production: open connections one remote IP address may hold to this node (loopback testnets: no limit). */
+export const MAX_CONNECTIONS_PER_HOST = 8
+/** Production: new inbound connections per second from one remote IP address (libp2p's inbound threshold). */
+export const INBOUND_CONNECTIONS_PER_HOST_PER_SECOND = 5
+/** Inbound connections still in their upgrade (Noise, Yamux) at once; a testnet starting many nodes gets more. */
+export const MAX_PENDING_INBOUND = 10
+export const TESTNET_MAX_PENDING_INBOUND = 128
+/** libp2p's connection monitor pings each connection this often (its default is 10 s); idle traffic per connection. */
+export const CONNECTION_PING_INTERVAL_MS = 30_000
+/** kad-dht looks up its own id (refreshing its closest peers) this often; the table refresh is kad-dht's fixed 5 min. */
+export const DHT_QUERY_SELF_INTERVAL_MS = 10 * 60 * 1000
+
+/**
+ * Bounds of the libp2p datastore (peer store, kad-dht records and provider records), so what
+ * other peers send cannot grow a node's memory without limit.
+ */
+export const DATASTORE_LIMITS = {
+  providers: { prefix: '/dht/provider/', maxEntries: 8192, maxBytes: 2 * 1024 * 1024, maxPerOwner: 64 },
+  records: { prefix: '/dht/record/', maxEntries: 4096, maxBytes: 8 * 1024 * 1024 },
+  peers: { prefix: '/peers/', maxEntries: 4096, maxBytes: 16 * 1024 * 1024 },
+  rest: { maxEntries: 4096, maxBytes: 4 * 1024 * 1024 }
+} as const

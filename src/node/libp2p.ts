@@ -1,10 +1,12 @@
 /**
- * Assembly of the libp2p host: TCP, Noise, Yamux, identify, ping, depin's own kad-dht, gossipsub
- * with score parameters, bootstrap and mDNS discovery. The only file that knows which libp2p
+ * Assembly of the libp2p host: TCP (or libp2p's in-process memory transport), Noise, Yamux,
+ * identify, ping, depin's own kad-dht, gossipsub with score parameters, bootstrap and mDNS
+ * discovery, connection limits and a bounded datastore. The only file that knows which libp2p
  * modules make up a depin node.
  */
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
+import { memory } from '@libp2p/memory'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
@@ -15,11 +17,21 @@ import { createTopicScoreParams } from '@libp2p/gossipsub/score'
 import { bootstrap } from '@libp2p/bootstrap'
 import { mdns } from '@libp2p/mdns'
 import type { Identify } from '@libp2p/identify'
-import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import type { Metrics, MultiaddrConnection, PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import { logger } from '@libp2p/logger'
+import { BoundedDatastore } from './bounded-datastore.ts'
 import { capacitySelector, capacityValidator } from './capacity-record.ts'
 import {
-  CAPACITY_NAMESPACE, DHT_PROTOCOL, MAX_CONNECTIONS, MAX_GOSSIP_RPC_BYTES
+  CAPACITY_NAMESPACE, CONNECTION_PING_INTERVAL_MS, DATASTORE_LIMITS, DHT_PROTOCOL, DHT_QUERY_SELF_INTERVAL_MS,
+  INBOUND_CONNECTIONS_PER_HOST_PER_SECOND, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_HOST, MAX_GOSSIP_RPC_BYTES,
+  MAX_PENDING_INBOUND, TESTNET_MAX_PENDING_INBOUND
 } from './constants.ts'
+
+const log = logger('depin:host')
+
+/** Deadline of one bootstrap dial on the memory transport. */
+const BOOTSTRAP_DIAL_TIMEOUT_MS = 10_000
 
 // A type alias, not an interface: libp2p's ServiceMap needs an index-signature-compatible type.
 export type DepinServices = {
@@ -31,14 +43,23 @@ export type DepinServices = {
 
 export type DepinLibp2p = Libp2p<DepinServices>
 
+/** How nodes reach each other: TCP, or libp2p's memory transport between nodes of one process. */
+export type TransportName = 'tcp' | 'memory'
+
 export interface HostInit {
   privateKey: PrivateKey
+  /** @default 'tcp' */
+  transport?: TransportName
   listen: string[]
   announce?: string[]
   bootstrap?: string[]
   mdns?: boolean
-  /** Loopback testnet: allow-list 127.0.0.1 for IP colocation scoring and the inbound rate limit. */
+  /** Loopback testnet: allow-list 127.0.0.1 for IP colocation scoring and the per-host connection limits. */
   testnet?: boolean
+  /** Connections kept before the connection manager prunes. @default MAX_CONNECTIONS */
+  maxConnections?: number
+  /** A libp2p metrics implementation (e.g. @libp2p/prometheus-metrics). */
+  metrics?: (components: any) => Metrics
   /** App-level score fed into gossipsub (P5). */
   appScore: (peerId: string) => number
   /** True for a peer that must not connect. */
@@ -65,26 +86,55 @@ function topicScore (weight: number) {
   })
 }
 
+/** The remote IP address of a connection, or undefined (memory transport, relays). */
+export function remoteHost (addr: { getComponents: () => Array<{ name: string, value?: string }> }): string | undefined {
+  const first = addr.getComponents()[0]
+  return first != null && (first.name === 'ip4' || first.name === 'ip6') ? first.value : undefined
+}
+
 export async function createHost (init: HostInit): Promise<DepinLibp2p> {
   const loopback = init.testnet === true
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
-  if ((init.bootstrap ?? []).length > 0) peerDiscovery.push(bootstrap({ list: init.bootstrap ?? [], timeout: 100 }))
+  const memoryTransport = init.transport === 'memory'
+  // @libp2p/bootstrap accepts only IP/DNS addresses; memory nodes dial their bootstrap list below.
+  if ((init.bootstrap ?? []).length > 0 && !memoryTransport) peerDiscovery.push(bootstrap({ list: init.bootstrap ?? [], timeout: 100 }))
   if (init.mdns === true) peerDiscovery.push(mdns({ serviceTag: 'depin.local' }))
+  // The gater counts the node's open connections per remote host; it needs the node it guards.
+  let host: DepinLibp2p | undefined
+  const tooManyFromHost = (maConn: MultiaddrConnection): boolean => {
+    if (loopback || host == null) return false
+    const ip = remoteHost(maConn.remoteAddr)
+    if (ip == null) return false
+    let open = 0
+    for (const connection of host.getConnections()) if (remoteHost(connection.remoteAddr) === ip) open++
+    return open >= MAX_CONNECTIONS_PER_HOST
+  }
 
-  return await createLibp2p<DepinServices>({
+  host = await createLibp2p<DepinServices>({
     privateKey: init.privateKey,
     addresses: { listen: init.listen, announce: init.announce ?? [] },
-    transports: [tcp()],
+    transports: [memoryTransport ? memory() : tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,
+    datastore: new BoundedDatastore([DATASTORE_LIMITS.providers, DATASTORE_LIMITS.records, DATASTORE_LIMITS.peers], DATASTORE_LIMITS.rest),
+    ...(init.metrics != null ? { metrics: init.metrics } : {}),
     connectionManager: {
-      maxConnections: MAX_CONNECTIONS,
-      // A single-host testnet dials everything from 127.0.0.1; the per-host inbound rate limit
-      // would refuse it. Production keeps the limit.
-      ...(loopback ? { allow: ['/ip4/127.0.0.1'], inboundConnectionThreshold: 1000 } : {})
+      maxConnections: init.maxConnections ?? MAX_CONNECTIONS,
+      // Production: libp2p's per-host inbound rate limit, plus the gater's cap on open
+      // connections per host. A single-host testnet dials everything from 127.0.0.1, so there
+      // both are off. Not libp2p's `allow` list: allowed connections are never pruned, which
+      // turned every testnet into a full mesh.
+      inboundConnectionThreshold: loopback ? Number.MAX_SAFE_INTEGER : INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
+      maxIncomingPendingConnections: loopback ? TESTNET_MAX_PENDING_INBOUND : MAX_PENDING_INBOUND
+    },
+    connectionMonitor: {
+      pingInterval: CONNECTION_PING_INTERVAL_MS,
+      // A ping answered late on a busy machine is not a dead connection.
+      pingTimeout: { minTimeout: 5_000 }
     },
     connectionGater: {
+      denyInboundConnection: async (maConn) => tooManyFromHost(maConn),
       denyDialPeer: async (peerId) => init.isBanned(peerId.toString()),
       denyInboundEncryptedConnection: async (peerId) => init.isBanned(peerId.toString()),
       denyOutboundEncryptedConnection: async (peerId) => init.isBanned(peerId.toString()),
@@ -103,6 +153,7 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
         selectors: { [CAPACITY_NAMESPACE]: capacitySelector },
         // Testnets and fresh networks start with nobody: let queries run with an empty table.
         allowQueryWithZeroPeers: true,
+        querySelfInterval: DHT_QUERY_SELF_INTERVAL_MS,
         // Provider records are re-provided by the DHT well before they lapse.
         reprovide: { validity: 24 * 60 * 60 * 1000, threshold: 6 * 60 * 60 * 1000, interval: 60 * 60 * 1000 }
       }),
@@ -125,5 +176,13 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
       })
     }
   })
+  if (memoryTransport) {
+    const node = host
+    for (const address of init.bootstrap ?? []) {
+      node.dial(multiaddr(address), { signal: AbortSignal.timeout(BOOTSTRAP_DIAL_TIMEOUT_MS) })
+        .catch((err) => { log('bootstrap dial of %s failed: %e', address, err) })
+    }
+  }
+  return host
 }
 
