@@ -19,6 +19,7 @@ import { dataDirPaths, loadOrCreateIdentity } from './data-dir.ts'
 import { AddressInUseError } from './errors.ts'
 import { GossipRouter, type GossipStats } from './gossip.ts'
 import { createHost, remoteHost, type DepinLibp2p, type TransportName } from './libp2p.ts'
+import { ConnectionTrimmer } from './connection-trimmer.ts'
 import { LazyExecutor } from './lazy-executor.ts'
 import { PeerScore } from './peer-score.ts'
 import { ReceiptTally } from './receipt-tally.ts'
@@ -29,7 +30,7 @@ import { Scheduler, type JobHandle, type JobSummary, type SchedulerInit, type Su
 import { createExecutor, type Executor } from '../scheduler/executor/index.ts'
 import type { JobInit } from '../scheduler/job.ts'
 import type { JobProgress, JobResult } from '../scheduler/requester-service.ts'
-import { MAX_OFFER_BYTES, offersTopic } from './constants.ts'
+import { MAX_CONNECTIONS, MAX_OFFER_BYTES, offersTopic } from './constants.ts'
 import {
   blockTopic, createLedger, createSyncHandler, createSyncTransport, transactionTopic, DEFAULT_GENESIS_CONFIG,
   SYNC_HANDLE_OPTIONS, SYNC_PROTOCOL, type GenesisConfig, type Ledger, type LedgerInit
@@ -135,6 +136,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   private signerValue?: Signer
   private gossipRouter?: GossipRouter
   private capacityService?: CapacityService
+  private trimmer?: ConnectionTrimmer
   private schedulerValue?: Scheduler
   private ledgerValue?: Ledger
   private receiptTally?: ReceiptTally
@@ -219,25 +221,39 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       throw err
     }
     const libp2p = this.libp2p
+    this.trimmer = new ConnectionTrimmer(libp2p, { maxConnections: this.init.maxConnections ?? MAX_CONNECTIONS })
+    this.trimmer.start()
     // One stream opener and one handler registrar for every layer (scheduler, ledger sync).
     this.channels = createChannelOpener(libp2p)
     this.protocols = createProtocolRegistrar(libp2p, this.peerScore)
     libp2p.addEventListener('peer:connect', (evt) => {
+      this.capacityService?.peerConnected(evt.detail.toString())
       this.safeDispatchEvent('peer:connect', { detail: evt.detail.toString() })
     })
-    libp2p.addEventListener('peer:disconnect', (evt) => { this.safeDispatchEvent('peer:disconnect', { detail: evt.detail.toString() }) })
+    libp2p.addEventListener('peer:disconnect', (evt) => {
+      this.capacityService?.peerDisconnected(evt.detail.toString())
+      this.safeDispatchEvent('peer:disconnect', { detail: evt.detail.toString() })
+    })
+    // Capacity of a connected peer is asked for directly once identify says it speaks the protocol.
+    libp2p.addEventListener('peer:identify', (evt) => {
+      this.capacityService?.peerIdentified(evt.detail.peerId.toString(), evt.detail.protocols)
+    })
 
     this.gossipRouter = new GossipRouter(libp2p.services.pubsub, this.peerScore)
     this.capacityService = new CapacityService({
       dht: libp2p.services.dht,
       signer: this.signerValue,
+      channels: this.channels,
+      protocols: this.protocols,
       multiaddrs: () => this.multiaddrs,
-      addPeerAddresses: async (peer: PeerId, addrs: Multiaddr[]) => { await libp2p.peerStore.merge(peer, { multiaddrs: addrs }) }
-    }, measureCapacity(this.init.capacity))
+      addPeerAddresses: async (peer, addrs) => { await addDialAddresses(libp2p, peer, addrs) },
+      reportPeer: (peer, action) => { this.peerScore.report(peer, action) },
+      connectedPeers: () => libp2p.getPeers().map((p) => p.toString())
+    }, measureCapacity(this.init.capacity), { advertise: this.init.advertise })
 
     this.gossipRouter.start()
-    if (this.init.advertise !== false) this.capacityService.start()
     try {
+      await this.capacityService.start()
       this.ledgerValue = await this.startLedger()
       this.receiptTally = new ReceiptTally(this.ledgerValue)
       await this.receiptTally.start()
@@ -267,8 +283,9 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       await this.libp2p?.unhandle(SYNC_PROTOCOL).catch(() => {})
       await this.ledgerValue?.stop().catch((err) => { log.error('stopping the ledger failed: %e', err) })
       this.ledgerValue = undefined
-      this.capacityService?.stop()
+      await this.capacityService?.stop()
       this.gossipRouter?.stop()
+      this.trimmer?.stop()
       await this.libp2p?.stop()
       await this.store?.close()
       this.libp2p = undefined
@@ -517,6 +534,23 @@ class SpendableCache {
     if (this.entries.size > SpendableCache.MAX) this.entries.delete(this.entries.keys().next().value as string)
     return await value
   }
+}
+
+/**
+ * Adds a peer's advertised addresses (from its signed capacity record or a provider record) to
+ * the peer store so it can be dialled: at most 16, only parseable ones for that peer.
+ */
+async function addDialAddresses (libp2p: DepinLibp2p, peer: string, addrs: string[]): Promise<void> {
+  const id = peerIdFromString(peer)
+  const valid: Multiaddr[] = []
+  for (const text of addrs.slice(0, 16)) {
+    try {
+      const ma = multiaddr(text)
+      const named = ma.getComponents().findLast((c) => c.name === 'p2p')?.value
+      if (named == null || named === peer) valid.push(ma)
+    } catch {}
+  }
+  if (valid.length > 0) await libp2p.peerStore.merge(id, { multiaddrs: valid })
 }
 
 /** Creates (but does not start) a compute node. */

@@ -17,13 +17,13 @@ import { createTopicScoreParams } from '@libp2p/gossipsub/score'
 import { bootstrap } from '@libp2p/bootstrap'
 import { mdns } from '@libp2p/mdns'
 import type { Identify } from '@libp2p/identify'
-import type { Metrics, MultiaddrConnection, PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import type { Metrics, MultiaddrConnection, PeerDiscovery, PeerId, PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { logger } from '@libp2p/logger'
 import { BoundedDatastore } from './bounded-datastore.ts'
 import { capacitySelector, capacityValidator } from './capacity-record.ts'
 import {
-  CAPACITY_NAMESPACE, CONNECTION_PING_INTERVAL_MS, DATASTORE_LIMITS, DHT_PROTOCOL, DHT_QUERY_SELF_INTERVAL_MS,
+  CAPACITY_NAMESPACE, CONNECTION_PING_INTERVAL_MS, DHT_ALPHA, DHT_DISJOINT_PATHS, DHT_NEW_CONTACT_PINGS, DHT_NEW_CONTACT_QUEUE, DATASTORE_LIMITS, DHT_PROTOCOL, DHT_QUERY_SELF_INTERVAL_MS,
   INBOUND_CONNECTIONS_PER_HOST_PER_SECOND, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_HOST, MAX_GOSSIP_RPC_BYTES,
   MAX_PENDING_INBOUND, TESTNET_MAX_PENDING_INBOUND
 } from './constants.ts'
@@ -56,7 +56,10 @@ export interface HostInit {
   mdns?: boolean
   /** Loopback testnet: allow-list 127.0.0.1 for IP colocation scoring and the per-host connection limits. */
   testnet?: boolean
-  /** Connections kept before the connection manager prunes. @default MAX_CONNECTIONS */
+  /**
+   * The connection bound the node's trimmer keeps to (see connection-trimmer.ts). libp2p's own
+   * limit, past which inbound connections are refused, is half as much again. @default MAX_CONNECTIONS
+   */
   maxConnections?: number
   /** A libp2p metrics implementation (e.g. @libp2p/prometheus-metrics). */
   metrics?: (components: any) => Metrics
@@ -109,6 +112,15 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
     for (const connection of host.getConnections()) if (remoteHost(connection.remoteAddr) === ip) open++
     return open >= MAX_CONNECTIONS_PER_HOST
   }
+  // One connection per pair of peers. An inbound connection from a peer we are already connected
+  // to is refused; when both peers dial each other at once, the one with the smaller peer id
+  // keeps its outbound dial and refuses the other's.
+  const duplicate = (peerId: PeerId): boolean => {
+    if (host == null) return false
+    if (host.getConnections(peerId).some((c) => c.status === 'open')) return true
+    const dialing = host.getDialQueue().some((dial) => dial.peerId?.equals(peerId) === true)
+    return dialing && host.peerId.toString() < peerId.toString()
+  }
 
   host = await createLibp2p<DepinServices>({
     privateKey: init.privateKey,
@@ -120,13 +132,17 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
     datastore: new BoundedDatastore([DATASTORE_LIMITS.providers, DATASTORE_LIMITS.records, DATASTORE_LIMITS.peers], DATASTORE_LIMITS.rest),
     ...(init.metrics != null ? { metrics: init.metrics } : {}),
     connectionManager: {
-      maxConnections: init.maxConnections ?? MAX_CONNECTIONS,
+      maxConnections: Math.ceil((init.maxConnections ?? MAX_CONNECTIONS) * 1.5),
       // Production: libp2p's per-host inbound rate limit, plus the gater's cap on open
       // connections per host. A single-host testnet dials everything from 127.0.0.1, so there
       // both are off. Not libp2p's `allow` list: allowed connections are never pruned, which
       // turned every testnet into a full mesh.
       inboundConnectionThreshold: loopback ? Number.MAX_SAFE_INTEGER : INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
-      maxIncomingPendingConnections: loopback ? TESTNET_MAX_PENDING_INBOUND : MAX_PENDING_INBOUND
+      maxIncomingPendingConnections: loopback ? TESTNET_MAX_PENDING_INBOUND : MAX_PENDING_INBOUND,
+      // kad-dht tags its 20 closest peers keep-alive, and libp2p redials such a peer whenever the
+      // connection closes; when the other side trimmed it (it need not find us close), that made
+      // a loop of dials and trims. A DHT query dials what it needs.
+      reconnectRetries: 0
     },
     connectionMonitor: {
       pingInterval: CONNECTION_PING_INTERVAL_MS,
@@ -136,7 +152,7 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
     connectionGater: {
       denyInboundConnection: async (maConn) => tooManyFromHost(maConn),
       denyDialPeer: async (peerId) => init.isBanned(peerId.toString()),
-      denyInboundEncryptedConnection: async (peerId) => init.isBanned(peerId.toString()),
+      denyInboundEncryptedConnection: async (peerId) => init.isBanned(peerId.toString()) || duplicate(peerId),
       denyOutboundEncryptedConnection: async (peerId) => init.isBanned(peerId.toString()),
       // Loopback and private addresses are how testnets and LANs work; libp2p's default gater
       // refuses private addresses only in browsers, keep that explicit.
@@ -154,6 +170,10 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
         // Testnets and fresh networks start with nobody: let queries run with an empty table.
         allowQueryWithZeroPeers: true,
         querySelfInterval: DHT_QUERY_SELF_INTERVAL_MS,
+        alpha: DHT_ALPHA,
+        disjointPaths: DHT_DISJOINT_PATHS,
+        pingNewContactConcurrency: DHT_NEW_CONTACT_PINGS,
+        pingNewContactMaxQueueSize: DHT_NEW_CONTACT_QUEUE,
         // Provider records are re-provided by the DHT well before they lapse.
         reprovide: { validity: 24 * 60 * 60 * 1000, threshold: 6 * 60 * 60 * 1000, interval: 60 * 60 * 1000 }
       }),

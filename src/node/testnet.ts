@@ -53,6 +53,19 @@ export const TESTNET_HASHES_PER_BLOCK = 2 ** 19
 /** How many earlier nodes each new node bootstraps to. */
 const BOOTSTRAP_FANOUT = 3
 
+/**
+ * Up to `count` of the earlier nodes, at random: a random graph has a diameter of a few hops,
+ * where always taking the latest ones would chain the nodes into a long path.
+ */
+function pickBootstrap (earlier: ComputeNode[], count: number): ComputeNode[] {
+  const pool = [...earlier]
+  for (let i = 0; i < Math.min(count, pool.length); i++) {
+    const j = i + Math.floor(Math.random() * (pool.length - i));
+    [pool[i], pool[j]] = [pool[j], pool[i]]
+  }
+  return pool.slice(0, count)
+}
+
 /** A testnet genesis giving each peer `TESTNET_ALLOCATION` credits. */
 export function testnetGenesis (peers: string[], overrides: CreateGenesisConfigInit = {}): GenesisConfig {
   return createGenesisConfig({
@@ -79,7 +92,7 @@ export async function createTestnet (init: TestnetInit = {}): Promise<Testnet> {
   const stop = async (): Promise<void> => { await Promise.all(nodes.map(async (n) => { await n.stop() })) }
   try {
     for (let i = 0; i < count; i++) {
-      const bootstrap = nodes.slice(Math.max(0, i - BOOTSTRAP_FANOUT)).map((n) => n.multiaddrs[0])
+      const bootstrap = pickBootstrap(nodes, BOOTSTRAP_FANOUT).map((n) => n.multiaddrs[0])
       const node = createComputeNode({
         transport: init.transport ?? 'tcp',
         ...(init.transport === 'memory' ? {} : { listen: ['/ip4/127.0.0.1/tcp/0'] }),
