@@ -41,6 +41,8 @@ export type { CapacityAdvert } from './capacity-view.ts'
 
 const log = logger('depin:capacity')
 
+/** Direct queries of one background exploration round. */
+const EXPLORE_QUERY_BUDGET = 8
 /** How often connected peers' records are checked for expiry (and re-asked). */
 const MAINTENANCE_INTERVAL_MS = 60_000
 /** Connected peers re-asked per maintenance tick at most. */
@@ -451,9 +453,13 @@ export class CapacityService {
     const controller = this.controller
     if (controller == null || Date.now() - this.lastExplore < EXPLORE_MIN_INTERVAL_MS) return
     this.lastExplore = Date.now()
-    const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(FIND_CAPACITY_TIMEOUT_MS)])
-    void this.discover(runtime, {}, FIND_QUERY_BUDGET / 3, () => false, signal)
-      .catch((err) => { log('background discovery failed: %e', err) })
+    // After the caller has its answer.
+    setTimeout(() => {
+      if (controller.signal.aborted) return
+      const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(FIND_CAPACITY_TIMEOUT_MS)])
+      this.discover(runtime, {}, EXPLORE_QUERY_BUDGET, () => false, signal)
+        .catch((err) => { log('background discovery failed: %e', err) })
+    }, 0)
   }
 
   private enqueueConnectQuery (peer: string): void {

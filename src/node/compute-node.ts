@@ -18,8 +18,10 @@ import type { CapacityOverrides } from './config.ts'
 import { dataDirPaths, loadOrCreateIdentity } from './data-dir.ts'
 import { AddressInUseError } from './errors.ts'
 import { GossipRouter, type GossipStats } from './gossip.ts'
-import { createHost, remoteHost, type DepinLibp2p, type TransportName } from './libp2p.ts'
+import { createDatastore, createHost, remoteHost, type DepinLibp2p, type TransportName } from './libp2p.ts'
+import type { BoundedDatastore } from './bounded-datastore.ts'
 import { ConnectionTrimmer } from './connection-trimmer.ts'
+import { KeepAlive } from './keepalive.ts'
 import { LazyExecutor } from './lazy-executor.ts'
 import { PeerScore } from './peer-score.ts'
 import { ReceiptTally } from './receipt-tally.ts'
@@ -30,7 +32,7 @@ import { Scheduler, type JobHandle, type JobSummary, type SchedulerInit, type Su
 import { createExecutor, type Executor } from '../scheduler/executor/index.ts'
 import type { JobInit } from '../scheduler/job.ts'
 import type { JobProgress, JobResult } from '../scheduler/requester-service.ts'
-import { MAX_CONNECTIONS, MAX_OFFER_BYTES, offersTopic } from './constants.ts'
+import { DATASTORE_LIMITS, MAX_CONNECTIONS, MAX_OFFER_BYTES, offersTopic } from './constants.ts'
 import {
   blockTopic, createLedger, createSyncHandler, createSyncTransport, transactionTopic, DEFAULT_GENESIS_CONFIG,
   SYNC_HANDLE_OPTIONS, SYNC_PROTOCOL, type GenesisConfig, type Ledger, type LedgerInit
@@ -102,6 +104,8 @@ export interface NodeStatus {
   peers: number
   capacity: Capacity
   capacityRecord: { seq: number, published: number, lastPublishedAt?: number }
+  /** What other peers have stored here (all bounded): DHT provider records and records, peer-store entries. */
+  dhtStore: { providerRecords: number, records: number, peers: number, evicted: number }
   gossip: Record<string, GossipStats>
   dataDir?: string
 }
@@ -137,6 +141,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   private gossipRouter?: GossipRouter
   private capacityService?: CapacityService
   private trimmer?: ConnectionTrimmer
+  private datastore?: BoundedDatastore
+  private keepAlive?: KeepAlive
   private schedulerValue?: Scheduler
   private ledgerValue?: Ledger
   private receiptTally?: ReceiptTally
@@ -196,8 +202,10 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     this.store = await openStore(this.init.dataDir != null ? dataDirPaths(this.init.dataDir).db : undefined)
     try {
       const memory = this.init.transport === 'memory'
+      this.datastore = createDatastore()
       this.libp2p = await createHost({
         privateKey,
+        datastore: this.datastore,
         transport: this.init.transport,
         listen: this.init.listen ?? [memory ? `/memory/${randomUUID()}` : '/ip4/0.0.0.0/tcp/0'],
         announce: this.init.announce,
@@ -223,6 +231,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     const libp2p = this.libp2p
     this.trimmer = new ConnectionTrimmer(libp2p, { maxConnections: this.init.maxConnections ?? MAX_CONNECTIONS })
     this.trimmer.start()
+    this.keepAlive = new KeepAlive(libp2p)
+    this.keepAlive.start()
     // One stream opener and one handler registrar for every layer (scheduler, ledger sync).
     this.channels = createChannelOpener(libp2p)
     this.protocols = createProtocolRegistrar(libp2p, this.peerScore)
@@ -286,6 +296,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       await this.capacityService?.stop()
       this.gossipRouter?.stop()
       this.trimmer?.stop()
+      this.keepAlive?.stop()
       await this.libp2p?.stop()
       await this.store?.close()
       this.libp2p = undefined
@@ -484,8 +495,20 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       peers: this.peers().length,
       capacity: capacity.current(),
       capacityRecord: { seq: stats.seq, published: stats.published, lastPublishedAt: stats.lastPublishedAt },
+      dhtStore: this.dhtStoreStats(),
       gossip: this.requireGossip().topicStats(),
       dataDir: this.init.dataDir
+    }
+  }
+
+  private dhtStoreStats (): NodeStatus['dhtStore'] {
+    const stats = this.datastore?.stats() ?? []
+    const of = (prefix: string): number => stats.find((p) => p.prefix === prefix)?.entries ?? 0
+    return {
+      providerRecords: of(DATASTORE_LIMITS.providers.prefix),
+      records: of(DATASTORE_LIMITS.records.prefix),
+      peers: of(DATASTORE_LIMITS.peers.prefix),
+      evicted: stats.reduce((sum, p) => sum + p.evicted, 0)
     }
   }
 

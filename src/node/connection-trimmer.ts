@@ -36,6 +36,8 @@ export interface ConnectionTrimmerInit {
   maxConnections: number
   /** Trim down to this many. @default 80 % of maxConnections */
   lowWater?: number
+  /** Connections younger than this are spared. @default 30 s */
+  graceMs?: number
 }
 
 type TrimmerHost = Pick<Libp2p, 'getConnections' | 'peerStore' | 'hangUp' | 'addEventListener' | 'removeEventListener'>
@@ -44,6 +46,7 @@ export class ConnectionTrimmer {
   private readonly host: TrimmerHost
   private readonly maxConnections: number
   private readonly lowWater: number
+  private readonly graceMs: number
   private interval?: ReturnType<typeof setInterval>
   private pending?: ReturnType<typeof setTimeout>
   private running = false
@@ -53,6 +56,7 @@ export class ConnectionTrimmer {
     this.host = host
     this.maxConnections = init.maxConnections
     this.lowWater = Math.max(1, Math.min(init.maxConnections, init.lowWater ?? Math.floor(init.maxConnections * 0.8)))
+    this.graceMs = init.graceMs ?? GRACE_MS
     this.onOpen = this.onOpen.bind(this)
   }
 
@@ -90,7 +94,7 @@ export class ConnectionTrimmer {
         byPeer.set(key, entry)
       }
       const candidates: Array<{ id: PeerId, count: number, value: number, openedAt: number }> = []
-      const young = Date.now() - GRACE_MS
+      const young = Date.now() - this.graceMs
       for (const { id, connections: list } of byPeer.values()) {
         if (list.some((c) => c.timeline.open > young)) continue
         if (list.some((c) => c.streams.some((s) => s.protocol != null && !IDLE_PROTOCOLS.has(s.protocol)))) continue

@@ -96,8 +96,14 @@ export const INBOUND_CONNECTIONS_PER_HOST_PER_SECOND = 5
 /** Inbound connections still in their upgrade (Noise, Yamux) at once; a testnet starting many nodes gets more. */
 export const MAX_PENDING_INBOUND = 10
 export const TESTNET_MAX_PENDING_INBOUND = 128
-/** libp2p's connection monitor pings each connection this often (its default is 10 s); idle traffic per connection. */
-export const CONNECTION_PING_INTERVAL_MS = 30_000
+/**
+ * Liveness pings (see keepalive.ts): a node pings at most one connection per tick, none more
+ * often than the minimum interval, and aborts a connection whose ping times out. Idle pings per
+ * node: at most one per 3 s whatever the number of connections.
+ */
+export const KEEPALIVE_TICK_MS = 3_000
+export const KEEPALIVE_MIN_INTERVAL_MS = 30_000
+export const KEEPALIVE_TIMEOUT_MS = 10_000
 /**
  * kad-dht query concurrency per path and number of disjoint paths. kad-dht's defaults (10 and
  * 10: up to 100 requests in flight per query, each to a peer that may need a dial) made every

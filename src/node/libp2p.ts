@@ -23,7 +23,7 @@ import { logger } from '@libp2p/logger'
 import { BoundedDatastore } from './bounded-datastore.ts'
 import { capacitySelector, capacityValidator } from './capacity-record.ts'
 import {
-  CAPACITY_NAMESPACE, CONNECTION_PING_INTERVAL_MS, DHT_ALPHA, DHT_DISJOINT_PATHS, DHT_NEW_CONTACT_PINGS, DHT_NEW_CONTACT_QUEUE, DATASTORE_LIMITS, DHT_PROTOCOL, DHT_QUERY_SELF_INTERVAL_MS,
+  CAPACITY_NAMESPACE, DHT_ALPHA, DHT_DISJOINT_PATHS, DHT_NEW_CONTACT_PINGS, DHT_NEW_CONTACT_QUEUE, DATASTORE_LIMITS, DHT_PROTOCOL, DHT_QUERY_SELF_INTERVAL_MS,
   INBOUND_CONNECTIONS_PER_HOST_PER_SECOND, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_HOST, MAX_GOSSIP_RPC_BYTES,
   MAX_PENDING_INBOUND, TESTNET_MAX_PENDING_INBOUND
 } from './constants.ts'
@@ -63,6 +63,8 @@ export interface HostInit {
   maxConnections?: number
   /** A libp2p metrics implementation (e.g. @libp2p/prometheus-metrics). */
   metrics?: (components: any) => Metrics
+  /** The datastore libp2p keeps its peer store and DHT records in. @default a fresh `createDatastore()` */
+  datastore?: BoundedDatastore
   /** App-level score fed into gossipsub (P5). */
   appScore: (peerId: string) => number
   /** True for a peer that must not connect. */
@@ -87,6 +89,11 @@ function topicScore (weight: number) {
     invalidMessageDeliveriesWeight: -20,
     invalidMessageDeliveriesDecay: 0.99
   })
+}
+
+/** A bounded in-memory datastore with depin's limits (`DATASTORE_LIMITS`). */
+export function createDatastore (): BoundedDatastore {
+  return new BoundedDatastore([DATASTORE_LIMITS.providers, DATASTORE_LIMITS.records, DATASTORE_LIMITS.peers], DATASTORE_LIMITS.rest)
 }
 
 /** The remote IP address of a connection, or undefined (memory transport, relays). */
@@ -129,7 +136,7 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,
-    datastore: new BoundedDatastore([DATASTORE_LIMITS.providers, DATASTORE_LIMITS.records, DATASTORE_LIMITS.peers], DATASTORE_LIMITS.rest),
+    datastore: init.datastore ?? createDatastore(),
     ...(init.metrics != null ? { metrics: init.metrics } : {}),
     connectionManager: {
       maxConnections: Math.ceil((init.maxConnections ?? MAX_CONNECTIONS) * 1.5),
@@ -144,11 +151,8 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
       // a loop of dials and trims. A DHT query dials what it needs.
       reconnectRetries: 0
     },
-    connectionMonitor: {
-      pingInterval: CONNECTION_PING_INTERVAL_MS,
-      // A ping answered late on a busy machine is not a dead connection.
-      pingTimeout: { minTimeout: 5_000 }
-    },
+    // Replaced by depin's keepalive.ts: a ping budget per node instead of a ping per connection.
+    connectionMonitor: { enabled: false },
     connectionGater: {
       denyInboundConnection: async (maConn) => tooManyFromHost(maConn),
       denyDialPeer: async (peerId) => init.isBanned(peerId.toString()),
