@@ -3,7 +3,7 @@
  * program is pure: actions are injected, so tests parse argv without starting anything.
  */
 import { Command, Option } from 'commander'
-import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN } from '../node/constants.ts'
+import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN, TESTNET_MAX_NODES, TESTNET_PROCESS_NODES_MAX } from '../node/constants.ts'
 import { apiAddressArg, collect, fraction, integer, multiaddrArg } from './parse.ts'
 
 export interface CommonOptions {
@@ -51,7 +51,7 @@ export interface SubmitOptions extends CommonOptions {
 }
 export interface JobOptions extends CommonOptions { output?: string }
 export interface ChainOptions extends CommonOptions { blocks?: number }
-export interface TestnetOptions { nodes: number, dir?: string, basePort?: number, mine?: boolean, json?: boolean }
+export interface TestnetOptions { nodes: number, dir?: string, basePort?: number, mine?: boolean, json?: boolean, transport?: 'tcp' | 'memory' }
 
 /** What each command does; main.ts supplies the real ones, tests supply recorders. */
 export interface CliActions {
@@ -171,7 +171,8 @@ export function buildProgram (actions: CliActions): Command {
 
   program.command('testnet')
     .description('run N nodes on this machine (loopback) until Ctrl-C; writes DIR/testnet.json')
-    .addOption(new Option('--nodes <n>', 'how many nodes').argParser(integer(1, 64)).default(4))
+    .addOption(new Option('--nodes <n>', 'how many nodes').argParser(integer(1, TESTNET_MAX_NODES)).default(4))
+    .addOption(new Option('--transport <t>', `tcp: one daemon process per node; memory: every node in this one process on libp2p's memory transport (default: tcp up to ${TESTNET_PROCESS_NODES_MAX} nodes, memory above)`).choices(['tcp', 'memory']))
     .option('--dir <dir>', 'directory for the nodes\' data dirs and testnet.json (default: ./testnet)')
     .option('--base-port <p>', 'node i listens on tcp P+2i and serves its API on P+2i+1 (default: free ports)', integer(1024, 65000))
     .option('--mine', 'node 0 mines ledger blocks')

@@ -83,10 +83,20 @@ export const DEFAULT_API_PORT = 4101
 /** Default libp2p listen address. */
 export const DEFAULT_LISTEN = '/ip4/0.0.0.0/tcp/4001'
 
+/** Most nodes `depin testnet` runs. */
+export const TESTNET_MAX_NODES = 200
 /**
- * Connections a node keeps (libp2p's connection manager prunes the least valuable above it).
- * Enough for kad-dht's 20 closest peers (kept alive), a gossip mesh (D = 6, at most 12) and the
- * peers a node is trading with; not a full mesh, whatever the size of the network.
+ * Above this many nodes `depin testnet` runs them in its own process on libp2p's memory
+ * transport instead of one daemon process each (see the README: 100 processes of an idle
+ * daemon's RSS and start-up CPU do not fit a 2-core machine well).
+ */
+export const TESTNET_PROCESS_NODES_MAX = 16
+
+/**
+ * Connections a node keeps: above it, depin's trimmer closes the least valuable idle ones (see
+ * connection-trimmer.ts), and libp2p refuses inbound connections above 1.5 times it. Enough for
+ * kad-dht's 20 closest peers (kept alive), a gossip mesh (D = 6, at most 12) and the peers a
+ * node is trading with; not a full mesh, whatever the size of the network.
  */
 export const MAX_CONNECTIONS = 48
 /** Production: open connections one remote IP address may hold to this node (loopback testnets: no limit). */

@@ -4,6 +4,7 @@
  */
 import { logger } from '@libp2p/logger'
 import { createComputeNode, type ComputeNode, type ComputeNodeInit } from './compute-node.ts'
+import type { TransportName } from './libp2p.ts'
 import { parseApiAddress, readConfigFile, type CapacityOverrides, type ConfigFile } from './config.ts'
 import { assertInitialised, loadOrCreateApiToken, removeApiInfo, writeApiInfo } from './data-dir.ts'
 import { ApiServer, type ApiRoutes } from './api/server.ts'
@@ -23,6 +24,11 @@ export interface DaemonOptions {
   mdns?: boolean
   mine?: boolean
   spotCheckRate?: number
+  /**
+   * libp2p's in-process memory transport instead of TCP: for many daemons of one process (an
+   * in-process `depin testnet`); the config's listen addresses are then ignored.
+   */
+  transport?: TransportName
 }
 
 export interface Daemon {
@@ -48,9 +54,11 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
     spotCheckRate: options.spotCheckRate ?? config.spotCheckRate,
     capacity: { ...config.capacity, ...stripUndefined(options.capacity ?? {}) }
   }
+  const memory = options.transport === 'memory'
   const init: ComputeNodeInit = {
     dataDir: options.dataDir,
-    listen: merged.listen,
+    transport: options.transport,
+    listen: memory ? undefined : merged.listen,
     announce: merged.announce,
     bootstrap: merged.bootstrap,
     mdns: merged.mdns,

@@ -30,6 +30,8 @@ import {
 
 const log = logger('depin:host')
 
+/** How long an admitted inbound connection counts against its host before libp2p lists it. */
+const ADMISSION_RESERVATION_MS = 5_000
 /** Deadline of one bootstrap dial on the memory transport. */
 const BOOTSTRAP_DIAL_TIMEOUT_MS = 10_000
 
@@ -109,15 +111,26 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
   // @libp2p/bootstrap accepts only IP/DNS addresses; memory nodes dial their bootstrap list below.
   if ((init.bootstrap ?? []).length > 0 && !memoryTransport) peerDiscovery.push(bootstrap({ list: init.bootstrap ?? [], timeout: 100 }))
   if (init.mdns === true) peerDiscovery.push(mdns({ serviceTag: 'depin.local' }))
-  // The gater counts the node's open connections per remote host; it needs the node it guards.
+  // The gater counts the node's connections per remote host (it needs the node it guards):
+  // once before the upgrade (a cheap early refusal) and once after it, where an admitted
+  // connection holds a reservation until libp2p registers it (in the same tick, normally), so
+  // concurrent upgrades from one host cannot all pass on the same count.
   let host: DepinLibp2p | undefined
-  const tooManyFromHost = (maConn: MultiaddrConnection): boolean => {
+  const admitting = new Map<string, string>()
+  const tooManyFromHost = (maConn: MultiaddrConnection, reserve: boolean): boolean => {
     if (loopback || host == null) return false
     const ip = remoteHost(maConn.remoteAddr)
     if (ip == null) return false
-    let open = 0
-    for (const connection of host.getConnections()) if (remoteHost(connection.remoteAddr) === ip) open++
-    return open >= MAX_CONNECTIONS_PER_HOST
+    let count = 0
+    for (const connection of host.getConnections()) if (remoteHost(connection.remoteAddr) === ip) count++
+    for (const reserved of admitting.values()) if (reserved === ip) count++
+    if (count >= MAX_CONNECTIONS_PER_HOST) return true
+    if (reserve) {
+      const key = maConn.remoteAddr.toString()
+      admitting.set(key, ip)
+      setTimeout(() => { admitting.delete(key) }, ADMISSION_RESERVATION_MS).unref?.()
+    }
+    return false
   }
   // One connection per pair of peers. An inbound connection from a peer we are already connected
   // to is refused; when both peers dial each other at once, the one with the smaller peer id
@@ -147,14 +160,16 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
       inboundConnectionThreshold: loopback ? Number.MAX_SAFE_INTEGER : INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
       maxIncomingPendingConnections: loopback ? TESTNET_MAX_PENDING_INBOUND : MAX_PENDING_INBOUND,
       // kad-dht tags its 20 closest peers keep-alive, and libp2p redials such a peer whenever the
-      // connection closes; when the other side trimmed it (it need not find us close), that made
-      // a loop of dials and trims. A DHT query dials what it needs.
+      // connection closes, retrying with backoff; when the other side trimmed it (it need not
+      // find us close) that made a loop of dials and trims. One attempt, no retries: a DHT query
+      // dials what it needs.
       reconnectRetries: 0
     },
     // Replaced by depin's keepalive.ts: a ping budget per node instead of a ping per connection.
     connectionMonitor: { enabled: false },
     connectionGater: {
-      denyInboundConnection: async (maConn) => tooManyFromHost(maConn),
+      denyInboundConnection: async (maConn) => tooManyFromHost(maConn, false),
+      denyInboundUpgradedConnection: async (_peerId, maConn) => tooManyFromHost(maConn, true),
       denyDialPeer: async (peerId) => init.isBanned(peerId.toString()),
       denyInboundEncryptedConnection: async (peerId) => init.isBanned(peerId.toString()) || duplicate(peerId),
       denyOutboundEncryptedConnection: async (peerId) => init.isBanned(peerId.toString()),
@@ -200,6 +215,7 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
       })
     }
   })
+  host.addEventListener('connection:open', (evt) => { admitting.delete(evt.detail.remoteAddr.toString()) })
   if (memoryTransport) {
     const node = host
     for (const address of init.bootstrap ?? []) {
