@@ -7,7 +7,9 @@ import { readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 const dir = fileURLToPath(new URL('.', import.meta.url))
-const all = readdirSync(dir).filter((f) => f.endsWith('.ts') && f !== 'run.ts' && f !== 'lib.ts').map((f) => f.slice(0, -3)).sort()
+/** Helpers, not benchmarks. */
+const HELPERS = new Set(['run.ts', 'lib.ts', 'message-counter.ts'])
+const all = readdirSync(dir).filter((f) => f.endsWith('.ts') && !HELPERS.has(f)).map((f) => f.slice(0, -3)).sort()
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : all
 let failed = 0
 for (const name of chosen) {
