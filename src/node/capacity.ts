@@ -2,10 +2,7 @@
  * Capacity advertisement and discovery (design and numbers: docs/protocol.md, "Finding capacity").
  *
  * Advertising: a signed capacity record, served to anyone who asks over
- * `/depin/capacity/1.0.0`, also PUT in the DHT under `/depin-capacity/<peer id>`, and a provider
- * record under this peer's shard of each runtime key. Published once the node has a peer, once
- * more when the neighbourhood has settled, then 20 minutes before the record expires (and at
- * once when the capacity changes) — not on every new connection.
+ * `/depin/capacity/1.0.0` and published in the DHT by `CapacityPublisher`.
  *
  * Finding: every peer that connects is asked once for its record (and a sample of records it
  * knows), so the capacity of connected peers is known without a DHT round trip. `find()` answers
@@ -23,18 +20,15 @@ import { InvalidMessageError, MessageTooLargeError } from '../errors.ts'
 import type { Signer } from '../proofs/signing.ts'
 import type { ChannelOpener, ProtocolRegistrar } from '../transport.ts'
 import { queryCapacity, serveCapacityQuery, type CapacityAnswer, type CapacityQuery } from './capacity-exchange.ts'
-import {
-  capacityKey, runtimeShardKey, shardOf, signCapacityRecord, verifyCapacityRecord, verifyCapacityRecordOf,
-  type Capacity, type CapacityRecord
-} from './capacity-record.ts'
+import { capacityKey, verifyCapacityRecord, type Capacity, type CapacityRecord } from './capacity-record.ts'
+import { discoveryRound } from './capacity-discovery.ts'
+import { CapacityPublisher } from './capacity-publisher.ts'
 import { CapacityView, toAdvert, type CapacityAdvert, type CapacityViewStats } from './capacity-view.ts'
 import {
   CAPABILITY_SHARDS, CAPACITY_GET_QUORUM, CAPACITY_GET_TIMEOUT_MS, CAPACITY_PROTOCOL, CAPACITY_QUERY_TIMEOUT_MS,
-  CAPACITY_RECORD_TTL_MS, CAPACITY_REFRESH_MARGIN_MS, CAPACITY_REQUERY_MARGIN_MS, CAPACITY_SAMPLE_MAX,
-  CAPACITY_SAMPLE_ON_CONNECT, CONNECT_QUERY_CONCURRENCY, CONNECT_QUERY_QUEUE_MAX, EXPLORE_MIN_INTERVAL_MS,
-  FIND_CAPACITY_CONCURRENCY, FIND_CAPACITY_TIMEOUT_MS, FIND_QUERY_BUDGET, FIND_SAMPLE_PEERS, FIND_SHARDS_PER_ROUND,
-  FIRST_PUBLISH_DELAY_MS, MAX_CAPACITY_QUERY_BYTES, MAX_PROVIDERS_PER_SHARD,
-  SETTLE_PUBLISH_DELAY_MS
+  CAPACITY_REQUERY_MARGIN_MS, CAPACITY_SAMPLE_MAX, CAPACITY_SAMPLE_ON_CONNECT, CONNECT_QUERY_CONCURRENCY,
+  CONNECT_QUERY_QUEUE_MAX, EXPLORE_MIN_INTERVAL_MS, FIND_CAPACITY_TIMEOUT_MS, FIND_QUERY_BUDGET, FIND_SAMPLE_PEERS,
+  FIND_SHARDS_PER_ROUND, MAX_CAPACITY_QUERY_BYTES
 } from './constants.ts'
 
 export type { CapacityAdvert } from './capacity-view.ts'
@@ -89,8 +83,10 @@ export interface CapacityInit {
 }
 
 export interface CapacityStats {
+  /** Publishes to the DHT so far. */
   published: number
   lastPublishedAt?: number
+  /** Sequence number of this node's current record. */
   seq: number
   /** Records (or answers) dropped because they failed verification. */
   dropped: number
@@ -107,29 +103,13 @@ function matches (advert: CapacityAdvert, query: FindCapacityQuery, runtime: str
   return advert.slots > 0
 }
 
-interface Target { peer: string, addrs: string[] }
-
-/** Spread of the periodic re-publish, so nodes started together do not publish together. */
-const PUBLISH_JITTER_MS = 5 * 60 * 1000
-
-/** Between half and one and a half times `ms`: nodes that start together publish apart. */
-function jitter (ms: number): number {
-  return ms * (0.5 + Math.random())
-}
 
 export class CapacityService {
   private readonly components: CapacityComponents
   private readonly advertise: boolean
-  private capacity: Capacity
-  private seq = 0
-  private own?: { record: CapacityRecord, bytes: Uint8Array }
+  private readonly publisher: CapacityPublisher
   private view: CapacityView
-  private timer?: ReturnType<typeof setTimeout>
   private maintenance?: ReturnType<typeof setInterval>
-  private publishing?: Promise<void>
-  private republishWanted = false
-  private waitingForPeer = false
-  private settled = false
   private controller?: AbortController
   private readonly asked = new Map<string, number>()
   private readonly connectQueue = new Set<string>()
@@ -137,13 +117,13 @@ export class CapacityService {
   private lastExplore = 0
   private shardCursor = Math.floor(Math.random() * CAPABILITY_SHARDS)
   private readonly sampledAt = new Map<string, number>()
-  private readonly stats = { published: 0, seq: 0, dropped: 0, queries: 0, lastPublishedAt: undefined as number | undefined }
+  private readonly stats = { dropped: 0, queries: 0 }
 
   constructor (components: CapacityComponents, capacity: Capacity, init: CapacityInit = {}) {
     this.components = components
-    this.capacity = capacity
     this.advertise = init.advertise !== false
     this.view = new CapacityView(components.signer.peerId)
+    this.publisher = new CapacityPublisher(components, capacity)
   }
 
   async start (): Promise<void> {
@@ -153,12 +133,9 @@ export class CapacityService {
     await this.components.protocols.handle(CAPACITY_PROTOCOL, async (channel) => {
       await serveCapacityQuery(channel, (query, from) => this.answer(query, from))
     }, { maxFrameBytes: MAX_CAPACITY_QUERY_BYTES, idleTimeoutMs: CAPACITY_QUERY_TIMEOUT_MS, maxInboundStreams: 2, maxOutboundStreams: 4 })
-    for (const peer of this.components.connectedPeers()) this.view.peerConnected(peer)
-    if (this.advertise) {
-      this.sign()
-      this.waitingForPeer = true
-      if (this.components.connectedPeers().length > 0) this.peerArrived()
-    }
+    const connected = this.components.connectedPeers()
+    for (const peer of connected) this.view.peerConnected(peer)
+    if (this.advertise) this.publisher.start(connected.length > 0)
     this.maintenance = setInterval(() => { this.maintain() }, MAINTENANCE_INTERVAL_MS)
     this.maintenance.unref?.()
   }
@@ -166,9 +143,8 @@ export class CapacityService {
   async stop (): Promise<void> {
     this.controller?.abort()
     this.controller = undefined
-    clearTimeout(this.timer)
+    this.publisher.stop()
     clearInterval(this.maintenance)
-    this.timer = undefined
     this.maintenance = undefined
     this.connectQueue.clear()
     await this.components.protocols.unhandle(CAPACITY_PROTOCOL).catch(() => {})
@@ -176,24 +152,26 @@ export class CapacityService {
 
   /** What this node advertises. */
   current (): Capacity {
-    return { ...this.capacity, runtimes: [...this.capacity.runtimes] }
+    return this.publisher.current()
   }
 
   /** Changes the advertised capacity: re-signs at once and re-publishes soon. */
   update (capacity: Partial<Capacity>): void {
-    this.capacity = { ...this.capacity, ...capacity }
-    if (!this.advertise || this.controller == null) return
-    this.sign()
-    if (!this.waitingForPeer) this.schedulePublish(0)
+    this.publisher.update(capacity)
   }
 
   /** Asks for a re-publish soon. Coalesces bursts. */
   requestRepublish (): void {
-    if (!this.waitingForPeer) this.schedulePublish(250)
+    this.publisher.requestRepublish()
+  }
+
+  /** Signs the current capacity and publishes it in the DHT now. */
+  async publish (signal?: AbortSignal): Promise<void> {
+    await this.publisher.publish(signal)
   }
 
   getStats (): CapacityStats {
-    return { ...this.stats, view: this.view.stats() }
+    return { ...this.publisher.getStats(), ...this.stats, view: this.view.stats() }
   }
 
   /**
@@ -208,7 +186,7 @@ export class CapacityService {
   /** A peer connected (libp2p `peer:connect`). */
   peerConnected (peer: string): void {
     this.view.peerConnected(peer)
-    if (this.waitingForPeer) this.peerArrived()
+    if (this.advertise && this.controller != null) this.publisher.peerArrived()
   }
 
   peerDisconnected (peer: string): void {
@@ -225,30 +203,6 @@ export class CapacityService {
     this.enqueueConnectQuery(peer)
   }
 
-  /**
-   * Signs the current capacity and publishes this node's shard provider records and (except on
-   * the first publish after start, when the node knows few peers and peers ask it directly
-   * anyway) the record itself.
-   */
-  async publish (signal?: AbortSignal, options: { record?: boolean } = {}): Promise<void> {
-    const { dht, signer } = this.components
-    const value = this.sign()
-    const opts = { signal }
-    let puts = 0
-    if (options.record !== false) {
-      for await (const event of dht.put(capacityKey(signer.peerId), value, opts)) {
-        if (event.name === 'PEER_RESPONSE') puts++
-      }
-    }
-    const shard = shardOf(signer.peerId)
-    for (const runtime of this.capacity.runtimes) {
-      for await (const _ of dht.provide(runtimeShardKey(runtime, shard), opts)) {} // eslint-disable-line no-empty
-    }
-    this.stats.published++
-    this.stats.lastPublishedAt = Date.now()
-    log('published capacity record seq %d to %d peers, provider of shard %d', this.seq, puts, shard)
-  }
-
   /** Finds peers that can run `runtime`, verified, reachable and filtered; see the file comment. */
   async find (query: FindCapacityQuery = {}): Promise<CapacityAdvert[]> {
     const runtime = query.runtime ?? 'wasi-p1'
@@ -257,8 +211,9 @@ export class CapacityService {
     const signal = query.signal != null ? AbortSignal.any([query.signal, deadline]) : deadline
     const collect = (): CapacityAdvert[] => {
       const found = this.view.reachable().filter((a) => matches(a, query, runtime))
-      if (query.includeSelf === true && this.own != null) {
-        const self = toAdvert(this.own.record)
+      const own = this.advertise ? this.publisher.record() : undefined
+      if (query.includeSelf === true && own != null) {
+        const self = toAdvert(own.record)
         if (matches(self, query, runtime)) found.push(self)
       }
       return found
@@ -266,7 +221,7 @@ export class CapacityService {
     if (collect().length >= limit) {
       this.exploreSoon(runtime)
     } else if (this.controller != null) {
-      await this.discover(runtime, query, FIND_QUERY_BUDGET, () => collect().length >= limit, signal)
+      await this.discover(runtime, (a) => matches(a, query, runtime), FIND_QUERY_BUDGET, () => collect().length >= limit, signal)
     }
     if (query.signal?.aborted === true) throw query.signal.reason
     const connected = (a: CapacityAdvert): number => this.view.isConnected(a.peerId) ? 0 : 1
@@ -320,7 +275,8 @@ export class CapacityService {
       const bytes = this.view.bytesOf(pool[i].peerId)
       if (bytes != null) sample.push(bytes)
     }
-    return { t: 'capacity', ...(this.advertise && this.own != null ? { record: this.own.bytes } : {}), sample }
+    const own = this.advertise ? this.publisher.record() : undefined
+    return { t: 'capacity', ...(own != null ? { record: own.bytes } : {}), sample }
   }
 
   /**
@@ -357,95 +313,29 @@ export class CapacityService {
     }
   }
 
-  /**
-   * One bounded discovery round: direct queries to candidates, samples from a few connected
-   * peers, providers from the next shards of the runtime key. Ends when `enough()`, when the
-   * budget of direct queries is spent, when every source is exhausted, or at `signal`.
-   */
-  private async discover (runtime: string, query: FindCapacityQuery, budget: number, enough: () => boolean, outer: AbortSignal): Promise<void> {
-    const round = new AbortController()
-    const signal = AbortSignal.any([outer, round.signal])
-    const tried = new Set<string>()
-    const queue: Target[] = []
-    let sources = 0
-    const waiters: Array<() => void> = []
-    const wake = (): void => { waiters.splice(0).forEach((w) => { w() }) }
-    const push = (target: Target): void => {
-      if (tried.has(target.peer) || this.view.isUnreachable(target.peer) || target.peer === this.components.signer.peerId) return
-      if (this.view.reachable().some((a) => a.peerId === target.peer)) return
-      queue.push(target)
-      wake()
-    }
-    const source = (work: () => Promise<void>): Promise<void> => {
-      sources++
-      return work().catch((err) => { if (!signal.aborted) log('discovery source failed: %e', err) })
-        .finally(() => { sources--; wake() })
-    }
-
-    for (const advert of this.view.candidates()) if (matches(advert, query, runtime)) push({ peer: advert.peerId, addrs: advert.multiaddrs })
-    const feeds: Array<Promise<void>> = []
-    // Samples from connected peers, the ones asked longest ago first.
-    const connected = this.view.connectedPeers()
+  /** One bounded discovery round (capacity-discovery.ts) with this node's samplers and next shards. */
+  private async discover (runtime: string, wanted: (a: CapacityAdvert) => boolean, budget: number, enough: () => boolean, signal: AbortSignal): Promise<void> {
+    // Samples from the connected peers asked longest ago.
+    const samplers = this.view.connectedPeers()
       .sort((a, b) => (this.sampledAt.get(a) ?? 0) - (this.sampledAt.get(b) ?? 0))
       .slice(0, FIND_SAMPLE_PEERS)
-    for (const peer of connected) {
-      feeds.push(source(async () => {
-        if (budget <= 0) return
-        budget--
-        tried.add(peer)
-        this.sampledAt.set(peer, Date.now())
-        if (this.sampledAt.size > ASKED_MAX) this.sampledAt.delete(this.sampledAt.keys().next().value as string)
-        const before = new Set(this.view.candidates().map((a) => a.peerId))
-        await this.ask(peer, runtime, CAPACITY_SAMPLE_MAX, signal)
-        for (const advert of this.view.candidates()) {
-          if (!before.has(advert.peerId) && matches(advert, query, runtime)) push({ peer: advert.peerId, addrs: advert.multiaddrs })
-        }
-      }))
+    for (const peer of samplers) {
+      this.sampledAt.delete(peer)
+      this.sampledAt.set(peer, Date.now())
     }
-    // Providers from the next shards.
-    for (let i = 0; i < FIND_SHARDS_PER_ROUND; i++) {
+    while (this.sampledAt.size > ASKED_MAX) this.sampledAt.delete(this.sampledAt.keys().next().value as string)
+    const shards = Array.from({ length: FIND_SHARDS_PER_ROUND }, () => {
       const shard = this.shardCursor
       this.shardCursor = (this.shardCursor + 1) % CAPABILITY_SHARDS
-      feeds.push(source(async () => { await this.readShard(runtime, shard, signal, push) }))
-    }
-
-    const worker = async (): Promise<void> => {
-      while (!signal.aborted && !enough() && budget > 0) {
-        const next = queue.shift()
-        if (next == null) {
-          if (sources === 0) return
-          await new Promise<void>((resolve) => {
-            waiters.push(resolve)
-            signal.addEventListener('abort', () => { resolve() }, { once: true })
-          })
-          continue
-        }
-        if (tried.has(next.peer)) continue
-        tried.add(next.peer)
-        budget--
-        if (next.addrs.length > 0) await this.components.addPeerAddresses(next.peer, next.addrs).catch(() => {})
-        await this.ask(next.peer, runtime, 0, signal)
-      }
-    }
-    await Promise.all(Array.from({ length: FIND_CAPACITY_CONCURRENCY }, worker))
-    round.abort()
-    wake()
-    await Promise.all(feeds)
-  }
-
-  /** Reads one shard's providers (at most `MAX_PROVIDERS_PER_SHARD`, only those the shard can hold). */
-  private async readShard (runtime: string, shard: number, signal: AbortSignal, push: (target: Target) => void): Promise<void> {
-    let taken = 0
-    for await (const event of this.components.dht.findProviders(runtimeShardKey(runtime, shard), { signal })) {
-      if (event.name !== 'PROVIDER') continue
-      for (const provider of event.providers) {
-        const peer = provider.id.toString()
-        // [IGNORE] a provider whose peer id does not hash to this shard does not belong here.
-        if (shardOf(peer) !== shard) continue
-        push({ peer, addrs: provider.multiaddrs.slice(0, 16).map((m) => m.toString()) })
-        if (++taken >= MAX_PROVIDERS_PER_SHARD) return
-      }
-    }
+      return shard
+    })
+    await discoveryRound({
+      view: this.view,
+      self: this.components.signer.peerId,
+      findProviders: this.components.dht.findProviders.bind(this.components.dht),
+      addPeerAddresses: this.components.addPeerAddresses,
+      ask: async (peer, rt, sample, s) => await this.ask(peer, rt, sample, s)
+    }, { runtime, wanted, budget, enough, samplers, shards, signal })
   }
 
   /** After an answer from the view alone: explore a little in the background, now and then. */
@@ -457,7 +347,7 @@ export class CapacityService {
     setTimeout(() => {
       if (controller.signal.aborted) return
       const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(FIND_CAPACITY_TIMEOUT_MS)])
-      this.discover(runtime, {}, EXPLORE_QUERY_BUDGET, () => false, signal)
+      this.discover(runtime, (a) => a.runtimes.includes(runtime) && a.slots > 0, EXPLORE_QUERY_BUDGET, () => false, signal)
         .catch((err) => { log('background discovery failed: %e', err) })
     }, 0)
   }
@@ -474,7 +364,7 @@ export class CapacityService {
       const peer = this.connectQueue.values().next().value as string
       this.connectQueue.delete(peer)
       this.connectRunning++
-      void this.ask(peer, this.capacity.runtimes[0] ?? 'wasi-p1', CAPACITY_SAMPLE_ON_CONNECT, controller.signal)
+      void this.ask(peer, this.publisher.current().runtimes[0] ?? 'wasi-p1', CAPACITY_SAMPLE_ON_CONNECT, controller.signal)
         .finally(() => {
           this.connectRunning--
           this.drainConnectQueue()
@@ -494,50 +384,5 @@ export class CapacityService {
       const askedAt = this.asked.get(peer)
       if (askedAt == null || Date.now() - askedAt > ASKED_RECENTLY_MS) this.enqueueConnectQuery(peer)
     }
-  }
-
-  /** Signs the current capacity into this node's own record. */
-  private sign (): Uint8Array {
-    this.seq = Math.max(this.seq + 1, Date.now())
-    const bytes = signCapacityRecord(this.components.signer, this.capacity, { seq: this.seq, multiaddrs: this.components.multiaddrs() })
-    this.own = { record: verifyCapacityRecordOf(bytes), bytes }
-    this.stats.seq = this.seq
-    return bytes
-  }
-
-  private peerArrived (): void {
-    this.waitingForPeer = false
-    this.schedulePublish(jitter(FIRST_PUBLISH_DELAY_MS))
-  }
-
-  private schedulePublish (delayMs: number): void {
-    if (this.controller == null) return
-    if (this.publishing != null) {
-      this.republishWanted = true
-      return
-    }
-    clearTimeout(this.timer)
-    this.timer = setTimeout(() => { this.runPublish() }, delayMs)
-    this.timer.unref?.()
-  }
-
-  private runPublish (): void {
-    const controller = this.controller
-    if (controller == null) return
-    this.publishing = this.publish(controller.signal, { record: this.stats.published > 0 })
-      .catch((err) => { if (!controller.signal.aborted) log('publishing capacity failed: %e', err) })
-      .finally(() => {
-        this.publishing = undefined
-        if (this.controller == null) return
-        if (this.republishWanted) {
-          this.republishWanted = false
-          this.schedulePublish(250)
-        } else if (!this.settled) {
-          this.settled = true
-          this.schedulePublish(jitter(SETTLE_PUBLISH_DELAY_MS))
-        } else {
-          this.schedulePublish(CAPACITY_RECORD_TTL_MS - CAPACITY_REFRESH_MARGIN_MS - Math.random() * PUBLISH_JITTER_MS)
-        }
-      })
   }
 }
