@@ -3,8 +3,10 @@
  * job (not at start) cost that job?
  *
  *   1. RSS of a standalone idle daemon (`depin start`, its own process, no peers, 20 s after
- *      start) next to a bare js-libp2p node with the same services (TCP, Noise, Yamux,
- *      identify, ping, kad-dht, gossipsub) in its own process: the baseline.
+ *      start), run from the TypeScript sources (a checkout: Node strips the types, which costs
+ *      memory of its own) and from the compiled build (an installed package; built here into
+ *      .tmp/bench-dist), next to a bare js-libp2p node with the same services (TCP, Noise,
+ *      Yamux, identify, ping, kad-dht, gossipsub) in its own process: the baseline.
  *   2. First-job latency on a fresh worker, executor threads started lazily (the default) and
  *      eagerly (started with the node, as before), with the second job's latency: requester and
  *      worker are nodes in this process on loopback TCP.
@@ -13,9 +15,9 @@
  *
  * Latest results: see the end of this comment block (filled in by the last run).
  */
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -74,13 +76,25 @@ async function idleProcess (args: string[], cwd: string, ready: (out: string) =>
   }
 }
 
-async function daemonRss (): Promise<{ rssMiB: number, threads: number }> {
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const DIST = join(ROOT, '.tmp', 'bench-dist')
+
+/** Compiles the sources into .tmp/bench-dist and writes an entry that runs its CLI like bin/depin.js. */
+function buildDist (): string {
+  const result = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', DIST], { stdio: 'inherit' })
+  if (result.status !== 0) throw new Error('build failed')
+  const entry = join(DIST, 'entry.mjs')
+  writeFileSync(entry, "const { run } = await import('./cli/main.js')\nprocess.exitCode = await run(process.argv)\n")
+  return entry
+}
+
+async function daemonRss (entry = BIN): Promise<{ rssMiB: number, threads: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'depin-idle-'))
   try {
     const key = await generateKeyPair('Ed25519')
     await writeFile(join(dir, 'identity.key'), privateKeyToProtobuf(key), { mode: 0o600 })
     await writeFile(join(dir, 'config.json'), JSON.stringify({ listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', mdns: false, testnet: true }))
-    return await idleProcess([BIN, 'start', '--data-dir', dir], dir, () => existsSync(join(dir, 'api.json')))
+    return await idleProcess([entry, 'start', '--data-dir', dir], dir, () => existsSync(join(dir, 'api.json')))
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
@@ -125,9 +139,11 @@ async function firstJob (eager: boolean): Promise<{ first: number, second: numbe
 
 console.log(await machine())
 const daemon = await daemonRss()
+const built = await daemonRss(buildDist())
 const bare = await bareRss()
 printTable(['idle process (20 s after start, no peers)', 'RSS', 'threads'], [
-  ['depin start (this build: executor threads on the first job)', `${daemon.rssMiB.toFixed(1)} MiB`, daemon.threads],
+  ['depin start, TypeScript sources (a checkout)', `${daemon.rssMiB.toFixed(1)} MiB`, daemon.threads],
+  ['depin start, compiled (an installed package)', `${built.rssMiB.toFixed(1)} MiB`, built.threads],
   ['bare js-libp2p node, same services (baseline)', `${bare.rssMiB.toFixed(1)} MiB`, bare.threads]
 ])
 console.log('')

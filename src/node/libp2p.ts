@@ -5,8 +5,6 @@
  * modules make up a depin node.
  */
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { tcp } from '@libp2p/tcp'
-import { memory } from '@libp2p/memory'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
@@ -14,8 +12,6 @@ import { ping, type Ping } from '@libp2p/ping'
 import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { createTopicScoreParams } from '@libp2p/gossipsub/score'
-import { bootstrap } from '@libp2p/bootstrap'
-import { mdns } from '@libp2p/mdns'
 import type { Identify } from '@libp2p/identify'
 import type { Metrics, MultiaddrConnection, PeerDiscovery, PeerId, PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -108,9 +104,17 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
   const loopback = init.testnet === true
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
   const memoryTransport = init.transport === 'memory'
+  // Modules a node may not need are loaded only when it does (an idle daemon's RSS counts them).
   // @libp2p/bootstrap accepts only IP/DNS addresses; memory nodes dial their bootstrap list below.
-  if ((init.bootstrap ?? []).length > 0 && !memoryTransport) peerDiscovery.push(bootstrap({ list: init.bootstrap ?? [], timeout: 100 }))
-  if (init.mdns === true) peerDiscovery.push(mdns({ serviceTag: 'depin.local' }))
+  if ((init.bootstrap ?? []).length > 0 && !memoryTransport) {
+    const { bootstrap } = await import('@libp2p/bootstrap')
+    peerDiscovery.push(bootstrap({ list: init.bootstrap ?? [], timeout: 100 }))
+  }
+  if (init.mdns === true) {
+    const { mdns } = await import('@libp2p/mdns')
+    peerDiscovery.push(mdns({ serviceTag: 'depin.local' }))
+  }
+  const transport = memoryTransport ? (await import('@libp2p/memory')).memory() : (await import('@libp2p/tcp')).tcp()
   // The gater counts the node's connections per remote host (it needs the node it guards):
   // once before the upgrade (a cheap early refusal) and once after it, where an admitted
   // connection holds a reservation until libp2p registers it (in the same tick, normally), so
@@ -145,7 +149,7 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
   host = await createLibp2p<DepinServices>({
     privateKey: init.privateKey,
     addresses: { listen: init.listen, announce: init.announce ?? [] },
-    transports: [memoryTransport ? memory() : tcp()],
+    transports: [transport],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,

@@ -35,7 +35,8 @@ export async function startInProcess (prepared: Array<{ dataDir: string }>, mine
   try {
     for (const [i, { dataDir }] of prepared.entries()) {
       const bootstrap = pick(daemons, BOOTSTRAP_FANOUT).map((d) => d.node.multiaddrs[0])
-      daemons.push(await startDaemon({ dataDir, transport: 'memory', bootstrap, mine: mine && i === 0 }))
+      // Many nodes share this process: leave V8's heap sizing as it is.
+      daemons.push(await startDaemon({ dataDir, transport: 'memory', bootstrap, mine: mine && i === 0, optimizeForSize: false }))
     }
   } catch (err) {
     await stop()
