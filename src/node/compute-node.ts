@@ -8,7 +8,7 @@ import { TypedEventEmitter } from 'main-event'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import type { Metrics, PeerId, PrivateKey } from '@libp2p/interface'
+import type { Metrics, PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { createSigner, type Signer } from '../proofs/signing.ts'
 import { NotStartedError } from '../errors.ts'
@@ -71,7 +71,7 @@ export interface ComputeNodeInit {
   advertise?: boolean
   /** Loopback testnet tuning (see design notes); never for production. @default false */
   testnet?: boolean
-  /** Connections kept before libp2p prunes the least valuable. @default MAX_CONNECTIONS (48) */
+  /** Connections kept: above it the least valuable idle ones are closed (connection-trimmer.ts). @default MAX_CONNECTIONS (48) */
   maxConnections?: number
   /** A libp2p metrics implementation (e.g. `prometheusMetrics()` from @libp2p/prometheus-metrics). */
   metrics?: (components: any) => Metrics
