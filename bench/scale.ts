@@ -52,6 +52,7 @@ interface Row {
   find: string
   ping: string
   warm: number
+  publishes: number
   jobs1: string
   jobs5: string
   gossip: string
@@ -230,6 +231,7 @@ async function measure (n: number, baselineRss: number, baselineHeap: number): P
     // Idle means after start-up: every node has made its second (settling) publish.
     await waitFor(() => net.nodes.every((node) => node.status().capacityRecord.published >= 2), QUIET_MAX_MS)
     await sleep(5_000)
+    const publishes = sum(net.nodes.map((node) => node.status().capacityRecord.published)) / n
     const quietIdle = await idle(counters, n)
     const rssIdle = process.memoryUsage().rss
     // What the nodes hold, as opposed to what V8 kept of the heap it grew during start-up.
@@ -256,6 +258,7 @@ async function measure (n: number, baselineRss: number, baselineHeap: number): P
       find: `${pct(finds)}${short > 0 ? ` (${short} short)` : ''}`,
       ping: pct(pings),
       warm,
+      publishes,
       jobs1: `${(100 * one.ok / one.total).toFixed(0)}%, ${pct(one.latencies)}`,
       jobs5: `${(100 * five.ok / five.total).toFixed(0)}%, ${pct(five.latencies)}`,
       gossip: `${formatMs(summarize(gossip.p90).p50)} / ${formatMs(summarize(gossip.p99).p50)}`,
@@ -292,8 +295,8 @@ for (const n of SIZES) {
   rows.push(row)
   console.log(JSON.stringify(row))
 }
-printTable(['N', 'ready ≥3', 'quiet', 'conns avg/max', 'mesh (offers)', 'find(3) p50/p99', 'ping p50/p99'],
-  rows.map((r) => [r.n, formatMs(r.ready3), formatMs(r.quiet), r.conns, r.mesh, r.find, r.ping]))
+printTable(['N', 'ready ≥3', 'quiet', 'publishes/node', 'conns avg/max', 'mesh (offers)', 'find(3) p50/p99', 'ping p50/p99'],
+  rows.map((r) => [r.n, formatMs(r.ready3), formatMs(r.quiet), r.publishes, r.conns, r.mesh, r.find, r.ping]))
 console.log('')
 printTable(['N', 'each worker\'s first job p50', '100 jobs, 1 node: ok, p50/p99', '5×20 jobs: ok, p50/p99', 'offer reach 90%/99%'],
   rows.map((r) => [r.n, formatMs(r.warm), r.jobs1, r.jobs5, r.gossip]))
