@@ -14,6 +14,7 @@ export type { ComputeNodeInit, ComputeNodeEvents, NodeStatus, PeerSummary, NodeS
 export { createTestnet } from './node/testnet.ts'
 export type { Testnet, TestnetInit } from './node/testnet.ts'
 export type { Capacity, CapacityAdvert, FindCapacityQuery } from './shared/capacity.ts'
+export type { TransportName } from './node/libp2p.ts'
 export type { CapacityOverrides } from './node/config.ts'
 export { PeerScore, PeerAction } from './node/peer-score.ts'
 export type { PeerActionName } from './shared/peer-actions.ts'

@@ -42,7 +42,8 @@ describe('depin argument parsing', () => {
       ['start', '--listen', 'not-a-multiaddr'],
       ['status', '--api', '10.0.0.1:4101'],
       ['status', '--api', 'localhost'],
-      ['testnet', '--nodes', '100'],
+      ['testnet', '--nodes', '1000'],
+      ['testnet', '--transport', 'udp'],
       ['no-such-command'],
       ['status', 'extra-argument']
     ]

@@ -176,3 +176,38 @@ describe('depin testnet', () => {
     }
   })
 })
+
+describe('depin testnet --transport memory', () => {
+  it('runs every node in one process, serves each node\'s API, and stops them on SIGINT', async () => {
+    const dir = await tempDir()
+    // Above 16 nodes the in-process memory transport is the default; 20 keeps the test light.
+    const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', '20', '--dir', dir.path], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.setEncoding('utf8').on('data', (d) => { output += d })
+    child.stderr.setEncoding('utf8').on('data', (d) => { output += d })
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => { resolve(code) }))
+    try {
+      const testnet = await waitFor(async () => {
+        if (child.exitCode != null) throw new Error(output)
+        return JSON.parse(await readFile(join(dir.path, 'testnet.json'), 'utf8')) as { nodes: Array<{ peerId: string, api: string, multiaddrs: string[], dataDir: string }> }
+      }, { timeoutMs: 120_000, what: 'testnet.json' })
+      expect(testnet.nodes).toHaveLength(20)
+      expect(testnet.nodes.every((n) => n.multiaddrs[0].startsWith('/memory/'))).toBe(true)
+      expect(output).toMatch(/testnet of 20 node\(s\) running in this process on libp2p's memory transport/)
+      const last = testnet.nodes[19]
+      const status = JSON.parse((await runCli(['status', '--data-dir', last.dataDir, '--json'])).stdout)
+      expect(status.peerId).toBe(last.peerId)
+      await waitFor(async () => {
+        const capacity = JSON.parse((await runCli(['capacity', '--data-dir', last.dataDir, '--limit', '3', '--json'])).stdout)
+        return capacity.peers.length === 3
+      }, { timeoutMs: 60_000, what: 'the last node to find 3 capable peers' })
+      child.kill('SIGINT')
+      expect(await exited).toBe(0)
+      expect(output).toMatch(/all nodes stopped/)
+      for (const node of testnet.nodes) await expect(stat(join(node.dataDir, 'api.json'))).rejects.toThrow()
+    } finally {
+      if (child.exitCode == null) child.kill('SIGKILL')
+      await dir.remove()
+    }
+  }, 240_000)
+})

@@ -4,8 +4,8 @@ import {
   createLedger, AlreadySettledError, BelowFinalityError, DuplicateError, OverdraftError, KnownInvalidError, actionOf,
   type GenesisConfig, type Ledger, type LedgerStore
 } from '../src/ledger/index.ts'
-import { createTransfer, txInfo, type Transaction } from '../src/ledger/tx.ts'
-import { encode } from '../src/proofs/encoding.ts'
+import { createSettle, createTransfer, txInfo, type Transaction } from '../src/ledger/tx.ts'
+import { decode, encode } from '../src/proofs/encoding.ts'
 import { leaseId } from '../src/proofs/lease.ts'
 import {
   buildBlock, buildChain, blockHashHex, diskStore, genesisInfo, infoOf, makeSigners, makeWork, memoryStore,
@@ -218,6 +218,26 @@ describe('mempool re-announce', () => {
     await ledger.transfer(bob.peerId, 5)
     expect(published).toBe(1)
     await waitFor(() => published >= 3, 10_000, 'two re-announcements')
+  })
+
+  it('re-announces only its own transactions, each time after twice as long', async () => {
+    const [alice, bob, carol] = await makeSigners(3)
+    const sent: Array<{ at: number, from: string }> = []
+    const ledger = await startLedger({
+      signer: alice,
+      genesis: testGenesis([alice.peerId, bob.peerId]),
+      rebroadcastMs: 40,
+      publishTransaction: (bytes) => { sent.push({ at: Date.now(), from: (decode(bytes, 4096) as { body: { from: string } }).body.from }) }
+    })
+    cleanups.push(async () => { await ledger.stop() })
+    // Bob's transfer came from gossip: Bob re-announces it, not Alice.
+    await ledger.addTransaction(encode(createTransfer(bob, { network: ledger.networkId, to: carol.peerId, amount: 3, nonce: 0 })), 'gossip-peer')
+    await ledger.transfer(bob.peerId, 5)
+    await waitFor(() => sent.length >= 5, 20_000, 'four re-announcements')
+    expect(sent.every((s) => s.from === alice.peerId)).toBe(true)
+    const gaps = sent.slice(1).map((s, i) => s.at - sent[i].at)
+    // The n-th re-announcement waits at least 2^n × the base (lower bounds: a busy machine only adds).
+    for (let i = 1; i < gaps.length; i++) expect(gaps[i]).toBeGreaterThanOrEqual(40 * 2 ** i - 5)
   })
 })
 

@@ -8,7 +8,7 @@
  * commands/<name>.ts, one lazy import in main.ts, its line in the README.
  */
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN } from '../node/constants.ts'
+import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN, TESTNET_MAX_NODES, TESTNET_PROCESS_NODES_MAX } from '../node/constants.ts'
 import { JOB_STATES } from '../job-status.ts'
 import { VERSION } from '../version.ts'
 import { apiAddressArg, checkMultiaddrs, collect, durationArg, fraction, fuelArg, integer, multiaddrArg, oneOf } from './parse.ts'
@@ -92,7 +92,7 @@ export interface JobOptions extends CommonOptions { output?: string, out?: strin
 export interface ChainOptions extends CommonOptions { blocks?: number }
 export interface ConfigOptions { dataDir?: string, json?: boolean }
 export type DashboardOptions = CommonOptions
-export interface TestnetOptions { nodes: number, dir?: string, basePort?: number, mine?: boolean, json?: boolean }
+export interface TestnetOptions { nodes: number, dir?: string, basePort?: number, mine?: boolean, json?: boolean, transport?: 'tcp' | 'memory' }
 
 /** What each command does; main.ts supplies the real ones, tests supply recorders. */
 export interface CliActions {
@@ -306,7 +306,8 @@ export function buildProgram (actions: CliActions): Command {
 
   program.command('testnet')
     .description('run N nodes on this machine (loopback) until Ctrl-C; writes DIR/testnet.json')
-    .addOption(new Option('--nodes <n>', 'how many nodes').argParser(integer(1, 64)).default(4))
+    .addOption(new Option('--nodes <n>', 'how many nodes').argParser(integer(1, TESTNET_MAX_NODES)).default(4))
+    .addOption(new Option('--transport <t>', `tcp: one daemon process per node; memory: every node in this one process on libp2p's memory transport (default: tcp up to ${TESTNET_PROCESS_NODES_MAX} nodes, memory above)`).choices(['tcp', 'memory']))
     .option('--dir <dir>', 'directory for the nodes\' data dirs and testnet.json (default: ./testnet)')
     .option('--base-port <p>', 'node i listens on tcp P+2i and serves its API on P+2i+1 (default: free ports)', integer(1024, 65000))
     .option('--mine', 'node 0 mines ledger blocks')

@@ -47,8 +47,13 @@ export const MEMPOOL_MAX_BYTES = 16 * 1024 * 1024
 /** Mempool: most pending transactions of one sender (transfers by `from`, settles by requester). */
 export const MEMPOOL_MAX_PER_SENDER = 64
 
-/** Mempool: transactions pending this long are announced again (gossip may have missed a peer, or a partition healed). */
+/**
+ * Mempool: a node's own transactions pending this long are announced again (gossip may have
+ * missed a peer, or a partition healed), then after twice as long each time.
+ */
 export const MEMPOOL_REBROADCAST_MS = 60_000
+/** Mempool: the longest wait between two re-announcements of one transaction. */
+export const MEMPOOL_REBROADCAST_MAX_WAIT_MS = 16 * 60_000
 /** Mempool: most transactions re-announced per round. */
 export const MEMPOOL_REBROADCAST_MAX = 100
 

@@ -15,7 +15,7 @@ import { decodeBlock, decodeStoredBlock, encodeBlock, txRootOf, type Block, type
 import { Chain, checkHeaderSelf, type AddBlockOutcome } from './chain.ts'
 import {
   LEDGER_VERSION, MAX_BLOCK_BYTES, MAX_TX_BYTES, MAX_REORG_DEPTH, MAX_SIDE_BLOCKS, MAX_SYNC_LOCATOR, MAX_TXS_PER_BLOCK,
-  MEMPOOL_MAX_BYTES, MEMPOOL_MAX_PER_SENDER, MEMPOOL_MAX_TXS, MEMPOOL_REBROADCAST_MAX, MEMPOOL_REBROADCAST_MS, MINER_BATCH, MINER_REFRESH_MS, SYNC_DROP_MS,
+  MEMPOOL_MAX_BYTES, MEMPOOL_MAX_PER_SENDER, MEMPOOL_MAX_TXS, MEMPOOL_REBROADCAST_MAX, MEMPOOL_REBROADCAST_MAX_WAIT_MS, MEMPOOL_REBROADCAST_MS, MINER_BATCH, MINER_REFRESH_MS, SYNC_DROP_MS,
   SYNC_REQUEST_TIMEOUT_MS, SYNC_TRIGGER_INTERVAL_MS, VERIFIED_TX_CACHE, blockTopic, transactionTopic
 } from './constants.ts'
 import { expectedTarget, medianTimePast, type AncestorLookup } from './difficulty.ts'
@@ -365,9 +365,18 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
     }
   }
 
+  /**
+   * Re-announces this node's own pending transactions (each node answers for its own; every
+   * node re-announcing everything it held multiplied the idle traffic by the size of the
+   * network), backing off from `rebroadcastMs` to `MEMPOOL_REBROADCAST_MAX_WAIT_MS`.
+   */
   private rebroadcast (): void {
     if (this.init.publishTransaction == null) return
-    for (const info of this.pool.takeStale(Date.now(), this.rebroadcastMs, MEMPOOL_REBROADCAST_MAX)) void this.publish(info)
+    const due = this.pool.takeStale(Date.now(), this.rebroadcastMs, MEMPOOL_REBROADCAST_MAX, {
+      payer: this.signer.peerId,
+      maxWaitMs: Math.max(this.rebroadcastMs, MEMPOOL_REBROADCAST_MAX_WAIT_MS)
+    })
+    for (const info of due) void this.publish(info)
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -43,6 +43,8 @@ interface PoolEntry {
   seq: number
   /** When it was added or last re-announced (ms since the epoch). */
   announcedAt: number
+  /** Re-announcements so far (each waits twice as long as the one before). */
+  announces: number
 }
 
 export class Mempool {
@@ -133,7 +135,7 @@ export class Mempool {
   }
 
   private insert (info: TxInfo, payer: string, amount: number): void {
-    const entry: PoolEntry = { info, payer, amount, seq: this.seq++, announcedAt: Date.now() }
+    const entry: PoolEntry = { info, payer, amount, seq: this.seq++, announcedAt: Date.now(), announces: 0 }
     this.byHash.set(info.hashHex, entry)
     const list = this.byPayer.get(payer) ?? []
     list.push(entry)
@@ -217,13 +219,21 @@ export class Mempool {
     return readded
   }
 
-  /** Pending transactions that have waited at least `minAgeMs` since they were added or last announced, oldest first; marks them announced now. */
-  takeStale (now: number, minAgeMs: number, max: number): TxInfo[] {
+  /**
+   * Pending transactions due for another announcement, oldest first; marks them announced now.
+   * A transaction is due `minAgeMs` after it was added, then after twice as long each time
+   * (at most `maxWaitMs`), so a transaction no miner takes costs less and less traffic.
+   * With `payer`, only that payer's transactions: each node re-announces its own.
+   */
+  takeStale (now: number, minAgeMs: number, max: number, options: { payer?: string, maxWaitMs?: number } = {}): TxInfo[] {
     const out: TxInfo[] = []
-    for (const e of [...this.byHash.values()].sort((a, b) => a.seq - b.seq)) {
+    const entries = options.payer != null ? [...(this.byPayer.get(options.payer) ?? [])] : [...this.byHash.values()]
+    for (const e of entries.sort((a, b) => a.seq - b.seq)) {
       if (out.length >= max) break
-      if (now - e.announcedAt < minAgeMs) continue
+      const wait = Math.min(minAgeMs * 2 ** e.announces, options.maxWaitMs ?? Number.POSITIVE_INFINITY)
+      if (now - e.announcedAt < wait) continue
       e.announcedAt = now
+      e.announces++
       out.push(e.info)
     }
     return out

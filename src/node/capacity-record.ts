@@ -9,13 +9,13 @@
  */
 import { availableParallelism, freemem, totalmem } from 'node:os'
 import { z } from 'zod'
-import { decode, encode, rawCid } from '../proofs/encoding.ts'
+import { decode, encode, rawCid, sha256 } from '../proofs/encoding.ts'
 import { parseWith, peerIdSchema, signatureSchema, uint } from '../proofs/schema.ts'
 import { assertSigned, signBody, type Signer } from '../proofs/signing.ts'
 import type { CID } from 'multiformats/cid'
 import type { CapacityOverrides } from './config.ts'
 import type { Capacity } from '../shared/capacity.ts'
-import { CAPACITY_DOMAIN, CAPACITY_NAMESPACE, CAPACITY_RECORD_TTL_MS, MAX_CAPACITY_RECORD_BYTES } from './constants.ts'
+import { CAPABILITY_SHARDS, CAPACITY_DOMAIN, CAPACITY_NAMESPACE, CAPACITY_RECORD_TTL_MS, MAX_CAPACITY_RECORD_BYTES } from './constants.ts'
 import { InvalidCapacityRecordError } from './errors.ts'
 
 export type { Capacity }
@@ -91,6 +91,20 @@ export function runtimeCapabilityKey (runtime: string): CID {
   return capabilityKey(`runtime:${runtime}`)
 }
 
+/**
+ * The shard a peer provides its capabilities under: the first byte of sha2-256(utf8(peer id))
+ * modulo `CAPABILITY_SHARDS`. Spreading providers over shards keeps each provider key's set
+ * within kad-dht's k (20), which is where `findProviders` stops.
+ */
+export function shardOf (peerId: string): number {
+  return sha256(encoder.encode(peerId))[0] % CAPABILITY_SHARDS
+}
+
+/** The provider-record key of one shard of a runtime: CID(raw, sha256("depin:runtime:<runtime>:shard:<n>")). */
+export function runtimeShardKey (runtime: string, shard: number): CID {
+  return capabilityKey(`runtime:${runtime}:shard:${shard}`)
+}
+
 export interface SignCapacityOptions {
   seq: number
   multiaddrs: string[]
@@ -143,6 +157,22 @@ export function verifyCapacityRecord (key: Uint8Array, value: Uint8Array, now = 
     throw new InvalidCapacityRecordError(`capacity record of ${keyPeer} claims to be issued in the future`)
   }
   return record
+}
+
+/**
+ * Verifies a capacity record that arrives without a key (in a capacity exchange answer): under
+ * the key of the peer it names. The caller decides whether that peer is the one it expected.
+ */
+export function verifyCapacityRecordOf (value: Uint8Array, now = Date.now()): CapacityRecord {
+  if (value.byteLength > MAX_CAPACITY_RECORD_BYTES) throw new InvalidCapacityRecordError(`capacity record of ${value.byteLength} bytes is over ${MAX_CAPACITY_RECORD_BYTES}`)
+  let peer: unknown
+  try {
+    peer = (decode(value, MAX_CAPACITY_RECORD_BYTES, 'capacity record') as { body?: { peer?: unknown } } | null)?.body?.peer
+  } catch (err) {
+    throw new InvalidCapacityRecordError((err as Error).message, { cause: err })
+  }
+  if (typeof peer !== 'string' || peer.length > 64) throw new InvalidCapacityRecordError('capacity record names no peer')
+  return verifyCapacityRecord(capacityKey(peer), value, now)
 }
 
 /** kad-dht validator for the capacity namespace: throws unless the record verifies. */

@@ -1,25 +1,34 @@
 /**
- * Capacity advertisement and discovery through the DHT.
+ * Capacity advertisement and discovery (design and numbers: docs/protocol.md, "Finding capacity").
  *
- * Publishing: a signed capacity record under `/depin-capacity/<peer id>` and a provider record for
- * each runtime capability key, re-published before the record expires and whenever the node's
- * neighbourhood grows (a record PUT while the node knew one peer reached only that peer).
+ * Advertising: a signed capacity record, served to anyone who asks over
+ * `/depin/capacity/1.0.0` and published in the DHT by `CapacityPublisher`.
  *
- * Finding: provider records name capable peers; each peer's record is fetched, verified, and
- * filtered. A record that fails verification is dropped and logged, never returned.
+ * Finding: every peer that connects is asked once for its record (and a sample of records it
+ * knows), so the capacity of connected peers is known without a DHT round trip. `find()` answers
+ * from that view when it holds enough matching peers; otherwise it runs one bounded round: direct
+ * queries to candidates it holds, samples from a few connected peers, and providers from two
+ * shards of the runtime key (rotating, so every shard, and so every node, is read over time).
+ * A round makes at most `FIND_QUERY_BUDGET` direct queries and two provider lookups whatever the
+ * size of the network, and stops as soon as it has `limit` peers. Every record is verified; only
+ * peers that answered themselves (or are connected) are returned, and peers that do not answer
+ * are forgotten.
  */
-import type { PeerId } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
-import type { Multiaddr } from '@multiformats/multiaddr'
 import { logger } from '@libp2p/logger'
+import { InvalidMessageError, MessageTooLargeError } from '../errors.ts'
 import type { Signer } from '../proofs/signing.ts'
+import type { ChannelOpener, ProtocolRegistrar } from '../transport.ts'
+import { queryCapacity, serveCapacityQuery, type CapacityAnswer, type CapacityQuery } from './capacity-exchange.ts'
+import { capacityKey, verifyCapacityRecord, type Capacity, type CapacityRecord } from './capacity-record.ts'
+import { discoveryRound } from './capacity-discovery.ts'
+import { CapacityPublisher } from './capacity-publisher.ts'
+import { CapacityView, toAdvert, type CapacityViewStats } from './capacity-view.ts'
 import {
-  capacityKey, runtimeCapabilityKey, signCapacityRecord, verifyCapacityRecord,
-  type Capacity, type CapacityRecord
-} from './capacity-record.ts'
-import {
-  CAPACITY_GET_QUORUM, CAPACITY_GET_TIMEOUT_MS, CAPACITY_RECORD_TTL_MS, CAPACITY_REFRESH_MARGIN_MS,
-  FIND_CAPACITY_CONCURRENCY, FIND_CAPACITY_TIMEOUT_MS
+  CAPABILITY_SHARDS, CAPACITY_GET_QUORUM, CAPACITY_GET_TIMEOUT_MS, CAPACITY_PROTOCOL, CAPACITY_QUERY_TIMEOUT_MS,
+  CAPACITY_REQUERY_MARGIN_MS, CAPACITY_SAMPLE_MAX, CAPACITY_SAMPLE_ON_CONNECT, CONNECT_QUERY_CONCURRENCY,
+  CONNECT_QUERY_QUEUE_MAX, EXPLORE_MIN_INTERVAL_MS, FIND_CAPACITY_TIMEOUT_MS, FIND_QUERY_BUDGET, FIND_SAMPLE_PEERS,
+  FIND_SHARDS_PER_ROUND, MAX_CAPACITY_QUERY_BYTES
 } from './constants.ts'
 import type { CapacityAdvert, FindCapacityQuery } from '../shared/capacity.ts'
 
@@ -27,36 +36,49 @@ const log = logger('depin:capacity')
 
 export type { CapacityAdvert, FindCapacityQuery }
 
+/** Direct queries of one background exploration round. */
+const EXPLORE_QUERY_BUDGET = 8
+/** How often connected peers' records are checked for expiry (and re-asked). */
+const MAINTENANCE_INTERVAL_MS = 60_000
+/** Connected peers re-asked per maintenance tick at most. */
+const MAINTENANCE_QUERIES_MAX = 8
+/** A peer asked on connect is not asked again on reconnect within this long. */
+const ASKED_RECENTLY_MS = 5 * 60 * 1000
+const ASKED_MAX = 2048
+
+
 /** What the capacity service needs from the node. */
 export interface CapacityComponents {
-  dht: KadDHT
+  dht: Pick<KadDHT, 'put' | 'get' | 'provide' | 'findProviders'>
   signer: Signer
+  channels: ChannelOpener
+  protocols: ProtocolRegistrar
   /** The node's current dialable addresses. */
   multiaddrs: () => string[]
-  /** Adds addresses learnt from provider records so the peer can be dialled. */
-  addPeerAddresses: (peer: PeerId, multiaddrs: Multiaddr[]) => Promise<void>
+  /** Adds addresses (from a signed record or a provider record) so the peer can be dialled. */
+  addPeerAddresses: (peer: string, multiaddrs: string[]) => Promise<void>
+  /** Penalises a peer that answered a capacity query with garbage. */
+  reportPeer: (peer: string, action: 'MalformedMessage') => void
+  /** Peers connected when the service starts. */
+  connectedPeers: () => string[]
+}
+
+export interface CapacityInit {
+  /** Publish and serve this node's own record. @default true */
+  advertise?: boolean
 }
 
 export interface CapacityStats {
+  /** Publishes to the DHT so far. */
   published: number
   lastPublishedAt?: number
+  /** Sequence number of this node's current record. */
   seq: number
+  /** Records (or answers) dropped because they failed verification. */
   dropped: number
-}
-
-function toAdvert (record: CapacityRecord): CapacityAdvert {
-  const b = record.body
-  return {
-    peerId: b.peer,
-    cores: b.cores,
-    memoryMiB: b.memoryMiB,
-    slots: b.slots,
-    pricePerCpuSecond: b.pricePerCpuSecond,
-    runtimes: b.runtimes,
-    multiaddrs: b.multiaddrs,
-    seq: b.seq,
-    expiresAt: b.expiresAt
-  }
+  /** Direct capacity queries made. */
+  queries: number
+  view: CapacityViewStats
 }
 
 function matches (advert: CapacityAdvert, query: FindCapacityQuery, runtime: string): boolean {
@@ -67,204 +89,286 @@ function matches (advert: CapacityAdvert, query: FindCapacityQuery, runtime: str
   return advert.slots > 0
 }
 
+
 export class CapacityService {
   private readonly components: CapacityComponents
-  private capacity: Capacity
-  private seq = 0
-  private timer?: ReturnType<typeof setTimeout>
-  private publishing?: Promise<void>
-  private republishWanted = false
+  private readonly advertise: boolean
+  private readonly publisher: CapacityPublisher
+  private view: CapacityView
+  private maintenance?: ReturnType<typeof setInterval>
   private controller?: AbortController
-  private readonly known = new Map<string, CapacityAdvert>()
-  private readonly stats: CapacityStats = { published: 0, seq: 0, dropped: 0 }
+  private readonly asked = new Map<string, number>()
+  private readonly connectQueue = new Set<string>()
+  private connectRunning = 0
+  private lastExplore = 0
+  private shardCursor = Math.floor(Math.random() * CAPABILITY_SHARDS)
+  private readonly sampledAt = new Map<string, number>()
+  private readonly stats = { dropped: 0, queries: 0 }
 
-  constructor (components: CapacityComponents, capacity: Capacity) {
+  constructor (components: CapacityComponents, capacity: Capacity, init: CapacityInit = {}) {
     this.components = components
-    this.capacity = capacity
+    this.advertise = init.advertise !== false
+    this.view = new CapacityView(components.signer.peerId)
+    this.publisher = new CapacityPublisher(components, capacity)
   }
 
-  start (): void {
+  async start (): Promise<void> {
+    if (this.controller != null) return
     this.controller = new AbortController()
-    this.schedulePublish(0)
+    this.view = new CapacityView(this.components.signer.peerId)
+    await this.components.protocols.handle(CAPACITY_PROTOCOL, async (channel) => {
+      await serveCapacityQuery(channel, (query, from) => this.answer(query, from))
+    }, { maxFrameBytes: MAX_CAPACITY_QUERY_BYTES, idleTimeoutMs: CAPACITY_QUERY_TIMEOUT_MS, maxInboundStreams: 2, maxOutboundStreams: 4 })
+    const connected = this.components.connectedPeers()
+    for (const peer of connected) this.view.peerConnected(peer)
+    if (this.advertise) this.publisher.start(connected.length > 0)
+    this.maintenance = setInterval(() => { this.maintain() }, MAINTENANCE_INTERVAL_MS)
+    this.maintenance.unref?.()
   }
 
-  stop (): void {
+  async stop (): Promise<void> {
     this.controller?.abort()
     this.controller = undefined
-    clearTimeout(this.timer)
-    this.timer = undefined
+    this.publisher.stop()
+    clearInterval(this.maintenance)
+    this.maintenance = undefined
+    this.connectQueue.clear()
+    await this.components.protocols.unhandle(CAPACITY_PROTOCOL).catch(() => {})
   }
 
   /** What this node advertises. */
   current (): Capacity {
-    return { ...this.capacity, runtimes: [...this.capacity.runtimes] }
+    return this.publisher.current()
   }
 
-  /** Changes the advertised capacity and re-publishes. */
+  /** Changes the advertised capacity: re-signs at once and re-publishes soon. */
   update (capacity: Partial<Capacity>): void {
-    this.capacity = { ...this.capacity, ...capacity }
-    this.schedulePublish(0)
+    this.publisher.update(capacity)
   }
 
-  /** Asks for a re-publish soon (e.g. the neighbourhood grew). Coalesces bursts. */
+  /** Asks for a re-publish soon. Coalesces bursts. */
   requestRepublish (): void {
-    this.schedulePublish(250)
+    this.publisher.requestRepublish()
+  }
+
+  /** Signs the current capacity and publishes it in the DHT now. */
+  async publish (signal?: AbortSignal): Promise<void> {
+    await this.publisher.publish(signal)
   }
 
   getStats (): CapacityStats {
-    return { ...this.stats }
+    return { ...this.publisher.getStats(), ...this.stats, view: this.view.stats() }
   }
 
-  /** Verified adverts seen by earlier lookups, freshest first, expired ones removed. */
+  /**
+   * Verified adverts of peers that are reachable now (connected, or answered within
+   * `CAPACITY_REACHABLE_MS`), without any network round trip. Synchronous and cached: the
+   * scheduler calls it on every placement.
+   */
   cached (): CapacityAdvert[] {
-    const now = Date.now()
-    for (const [peer, advert] of this.known) if (advert.expiresAt <= now) this.known.delete(peer)
-    return [...this.known.values()]
+    return this.view.reachable()
   }
 
-  /** Signs the current capacity and publishes record and provider records. */
-  async publish (signal?: AbortSignal): Promise<void> {
-    const { dht, signer } = this.components
-    this.seq = Math.max(this.seq + 1, Date.now())
-    const value = signCapacityRecord(signer, this.capacity, { seq: this.seq, multiaddrs: this.components.multiaddrs() })
-    const opts = { signal }
-    let puts = 0
-    for await (const event of dht.put(capacityKey(signer.peerId), value, opts)) {
-      if (event.name === 'PEER_RESPONSE') puts++
-    }
-    for (const runtime of this.capacity.runtimes) {
-      for await (const _ of dht.provide(runtimeCapabilityKey(runtime), opts)) {} // eslint-disable-line no-empty
-    }
-    this.stats.published++
-    this.stats.lastPublishedAt = Date.now()
-    this.stats.seq = this.seq
-    log('published capacity record seq %d to %d peers', this.seq, puts)
+  /** A peer connected (libp2p `peer:connect`). */
+  peerConnected (peer: string): void {
+    this.view.peerConnected(peer)
+    if (this.advertise && this.controller != null) this.publisher.peerArrived()
   }
 
-  /** Finds peers that can run `runtime`, verified and filtered. */
+  peerDisconnected (peer: string): void {
+    this.view.peerDisconnected(peer)
+  }
+
+  /** A peer's protocols are known (libp2p `peer:identify`): ask it for its capacity once. */
+  peerIdentified (peer: string, protocols: string[]): void {
+    if (this.controller == null || !protocols.includes(CAPACITY_PROTOCOL)) return
+    const advert = this.view.get(peer)
+    const fresh = advert != null && advert.expiresAt - Date.now() > CAPACITY_REQUERY_MARGIN_MS
+    const askedAt = this.asked.get(peer)
+    if (fresh || (askedAt != null && Date.now() - askedAt < ASKED_RECENTLY_MS)) return
+    this.enqueueConnectQuery(peer)
+  }
+
+  /** Finds peers that can run `runtime`, verified, reachable and filtered; see the file comment. */
   async find (query: FindCapacityQuery = {}): Promise<CapacityAdvert[]> {
     const runtime = query.runtime ?? 'wasi-p1'
-    const timeoutMs = query.timeoutMs ?? FIND_CAPACITY_TIMEOUT_MS
-    const deadline = AbortSignal.timeout(timeoutMs)
-    const signal = query.signal != null ? AbortSignal.any([query.signal, deadline]) : deadline
-    const self = this.components.signer.peerId
     const limit = query.limit ?? Number.POSITIVE_INFINITY
-    const found: CapacityAdvert[] = []
-    const seen = new Set<string>()
-    const pending: string[] = []
-    let providersDone = false
-    // Workers waiting for the provider lookup to yield more peers (or finish).
-    const waiters: Array<() => void> = []
-    const wakeAll = (): void => { waiters.splice(0).forEach((w) => { w() }) }
-
-    // Provider lookup streams peers into `pending`; workers fetch records while it runs.
-    const lookup = (async () => {
-      try {
-        for await (const event of this.components.dht.findProviders(runtimeCapabilityKey(runtime), { signal })) {
-          if (event.name !== 'PROVIDER') continue
-          for (const provider of event.providers) {
-            const id = provider.id.toString()
-            if (seen.has(id) || (id === self && query.includeSelf !== true)) continue
-            seen.add(id)
-            if (provider.multiaddrs.length > 0) await this.components.addPeerAddresses(provider.id, provider.multiaddrs).catch(() => {})
-            pending.push(id)
-            wakeAll()
-          }
-          if (found.length >= limit) break
-        }
-      } catch (err) {
-        if (!signal.aborted) log('provider lookup for %s failed: %e', runtime, err)
-      } finally {
-        providersDone = true
-        wakeAll()
+    const deadline = AbortSignal.timeout(query.timeoutMs ?? FIND_CAPACITY_TIMEOUT_MS)
+    const signal = query.signal != null ? AbortSignal.any([query.signal, deadline]) : deadline
+    const collect = (): CapacityAdvert[] => {
+      const found = this.view.reachable().filter((a) => matches(a, query, runtime))
+      const own = this.advertise ? this.publisher.record() : undefined
+      if (query.includeSelf === true && own != null) {
+        const self = toAdvert(own.record)
+        if (matches(self, query, runtime)) found.push(self)
       }
-    })()
-    if (query.includeSelf === true && !seen.has(self)) { seen.add(self); pending.push(self) }
-
-    const worker = async (): Promise<void> => {
-      while (found.length < limit && !signal.aborted) {
-        const peer = pending.shift()
-        if (peer == null) {
-          if (providersDone) return
-          await new Promise<void>((resolve) => { waiters.push(resolve); signal.addEventListener('abort', () => { resolve() }, { once: true }) })
-          continue
-        }
-        const advert = await this.fetch(peer, signal)
-        if (advert != null && matches(advert, query, runtime) && found.length < limit) found.push(advert)
-      }
+      return found
     }
-    await Promise.all(Array.from({ length: FIND_CAPACITY_CONCURRENCY }, worker))
-    await lookup
+    if (collect().length >= limit) {
+      this.exploreSoon(runtime)
+    } else if (this.controller != null) {
+      await this.discover(runtime, (a) => matches(a, query, runtime), FIND_QUERY_BUDGET, () => collect().length >= limit, signal)
+    }
     if (query.signal?.aborted === true) throw query.signal.reason
-    return found.sort((a, b) => a.pricePerCpuSecond - b.pricePerCpuSecond || b.cores - a.cores)
+    const connected = (a: CapacityAdvert): number => this.view.isConnected(a.peerId) ? 0 : 1
+    return collect()
+      .sort((a, b) => a.pricePerCpuSecond - b.pricePerCpuSecond || connected(a) - connected(b) || b.cores - a.cores)
+      .slice(0, limit)
   }
 
-  /** Fetches, verifies and caches one peer's newest capacity record; undefined when none is valid. */
+  /**
+   * Looks one peer's record up in the DHT (not used by `find`, which asks peers directly):
+   * verified, newest wins; the peer becomes a candidate. Undefined when no valid record is found.
+   */
   async fetch (peerId: string, signal?: AbortSignal): Promise<CapacityAdvert | undefined> {
     const key = capacityKey(peerId)
     const timeout = AbortSignal.timeout(CAPACITY_GET_TIMEOUT_MS)
     const opts = { signal: signal != null ? AbortSignal.any([signal, timeout]) : timeout }
-    let best: CapacityRecord | undefined
+    let best: { record: CapacityRecord, bytes: Uint8Array } | undefined
     const answered = new Set<string>()
     const consider = (value: Uint8Array, from: string): void => {
       try {
         const record = verifyCapacityRecord(key, value)
         answered.add(from)
-        if (best == null || record.body.seq > best.body.seq) best = record
+        if (best == null || record.body.seq > best.record.body.seq) best = { record, bytes: value }
       } catch (err) {
         this.stats.dropped++
         log('dropped capacity record for %s from %s: %s', peerId, from, (err as Error).message)
       }
     }
     try {
-      // Records arrive in PEER_RESPONSE events as the lookup walks (kad-dht verified them with our
-      // validator already; we verify again because the local datastore is not checked). The owner
-      // always holds its newest record, so its answer, or answers from a few holders, end the
-      // walk early instead of visiting every close peer.
       for await (const event of this.components.dht.get(key, opts)) {
-        if (event.name === 'PEER_RESPONSE' && event.record != null) {
-          consider(event.record.value, event.from.toString())
-        } else if (event.name === 'VALUE') {
-          consider(event.value, event.from.toString())
-        }
+        if (event.name === 'PEER_RESPONSE' && event.record != null) consider(event.record.value, event.from.toString())
+        else if (event.name === 'VALUE') consider(event.value, event.from.toString())
         if (answered.has(peerId) || answered.size >= CAPACITY_GET_QUORUM) break
       }
     } catch (err) {
       log('capacity lookup of %s failed: %s', peerId, (err as Error).message)
     }
     if (best == null) return undefined
-    const advert = toAdvert(best)
-    const previous = this.known.get(peerId)
-    if (previous == null || previous.seq <= advert.seq) this.known.set(peerId, advert)
-    return this.known.get(peerId)
+    this.view.suggest(best.record, best.bytes)
+    return toAdvert(best.record)
   }
 
-  private schedulePublish (delayMs: number): void {
-    if (this.controller == null) return
-    if (this.publishing != null) {
-      this.republishWanted = true
-      return
+  /** Builds the answer to a capacity query: our record and a random sample of reachable peers. */
+  private answer (query: CapacityQuery, from: string): CapacityAnswer {
+    const wanted = Math.min(query.sample, CAPACITY_SAMPLE_MAX)
+    const pool = wanted > 0 ? this.view.reachable().filter((a) => a.peerId !== from && a.runtimes.includes(query.runtime)) : []
+    const sample: Uint8Array[] = []
+    for (let i = 0; i < pool.length && sample.length < wanted; i++) {
+      const j = i + Math.floor(Math.random() * (pool.length - i));
+      [pool[i], pool[j]] = [pool[j], pool[i]]
+      const bytes = this.view.bytesOf(pool[i].peerId)
+      if (bytes != null) sample.push(bytes)
     }
-    clearTimeout(this.timer)
-    this.timer = setTimeout(() => { this.runPublish() }, delayMs)
-    this.timer.unref?.()
+    const own = this.advertise ? this.publisher.record() : undefined
+    return { t: 'capacity', ...(own != null ? { record: own.bytes } : {}), sample }
   }
 
-  private runPublish (): void {
-    const controller = this.controller
-    if (controller == null) return
-    this.publishing = this.publish(controller.signal)
-      .catch((err) => { if (!controller.signal.aborted) log('publishing capacity failed: %e', err) })
-      .finally(() => {
-        this.publishing = undefined
-        if (this.controller == null) return
-        if (this.republishWanted) {
-          this.republishWanted = false
-          this.schedulePublish(250)
-        } else {
-          this.schedulePublish(CAPACITY_RECORD_TTL_MS - CAPACITY_REFRESH_MARGIN_MS)
+  /**
+   * Asks one peer directly. Its own record confirms it; sampled records become candidates. A
+   * peer that does not answer is forgotten; one that answers with garbage also loses score.
+   */
+  private async ask (peer: string, runtime: string, sample: number, signal?: AbortSignal): Promise<boolean> {
+    this.stats.queries++
+    this.markAsked(peer)
+    try {
+      const reply = await queryCapacity(this.components.channels, peer, { runtime, sample }, { signal })
+      this.stats.dropped += reply.dropped
+      for (const item of reply.sample) {
+        if (this.view.suggest(item.record, item.bytes)) {
+          void this.components.addPeerAddresses(item.record.body.peer, item.record.body.multiaddrs).catch(() => {})
         }
-      })
+      }
+      if (reply.own == null) {
+        // A peer that advertises nothing is asked again only after a while (see `asked`).
+        this.view.forget(peer)
+        return false
+      }
+      this.view.confirm(reply.own.record, reply.own.bytes)
+      return true
+    } catch (err) {
+      if (signal?.aborted === true && !(err instanceof InvalidMessageError || err instanceof MessageTooLargeError)) return false
+      if (err instanceof InvalidMessageError || err instanceof MessageTooLargeError) {
+        this.stats.dropped++
+        this.components.reportPeer(peer, 'MalformedMessage')
+      }
+      log('capacity query to %s failed: %s', peer, (err as Error).message)
+      this.view.forget(peer)
+      return false
+    }
+  }
+
+  /** One bounded discovery round (capacity-discovery.ts) with this node's samplers and next shards. */
+  private async discover (runtime: string, wanted: (a: CapacityAdvert) => boolean, budget: number, enough: () => boolean, signal: AbortSignal): Promise<void> {
+    // Samples from the connected peers asked longest ago.
+    const samplers = this.view.connectedPeers()
+      .sort((a, b) => (this.sampledAt.get(a) ?? 0) - (this.sampledAt.get(b) ?? 0))
+      .slice(0, FIND_SAMPLE_PEERS)
+    for (const peer of samplers) {
+      this.sampledAt.delete(peer)
+      this.sampledAt.set(peer, Date.now())
+    }
+    while (this.sampledAt.size > ASKED_MAX) this.sampledAt.delete(this.sampledAt.keys().next().value as string)
+    const shards = Array.from({ length: FIND_SHARDS_PER_ROUND }, () => {
+      const shard = this.shardCursor
+      this.shardCursor = (this.shardCursor + 1) % CAPABILITY_SHARDS
+      return shard
+    })
+    await discoveryRound({
+      view: this.view,
+      self: this.components.signer.peerId,
+      findProviders: this.components.dht.findProviders.bind(this.components.dht),
+      addPeerAddresses: this.components.addPeerAddresses,
+      ask: async (peer, rt, sample, s) => await this.ask(peer, rt, sample, s)
+    }, { runtime, wanted, budget, enough, samplers, shards, signal })
+  }
+
+  /** After an answer from the view alone: explore a little in the background, now and then. */
+  private exploreSoon (runtime: string): void {
+    const controller = this.controller
+    if (controller == null || Date.now() - this.lastExplore < EXPLORE_MIN_INTERVAL_MS) return
+    this.lastExplore = Date.now()
+    // After the caller has its answer.
+    setTimeout(() => {
+      if (controller.signal.aborted) return
+      const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(FIND_CAPACITY_TIMEOUT_MS)])
+      this.discover(runtime, (a) => a.runtimes.includes(runtime) && a.slots > 0, EXPLORE_QUERY_BUDGET, () => false, signal)
+        .catch((err) => { log('background discovery failed: %e', err) })
+    }, 0)
+  }
+
+  private enqueueConnectQuery (peer: string): void {
+    if (this.connectQueue.has(peer) || this.connectQueue.size >= CONNECT_QUERY_QUEUE_MAX) return
+    this.connectQueue.add(peer)
+    this.drainConnectQueue()
+  }
+
+  private drainConnectQueue (): void {
+    const controller = this.controller
+    while (controller != null && this.connectRunning < CONNECT_QUERY_CONCURRENCY && this.connectQueue.size > 0) {
+      const peer = this.connectQueue.values().next().value as string
+      this.connectQueue.delete(peer)
+      this.connectRunning++
+      void this.ask(peer, this.publisher.current().runtimes[0] ?? 'wasi-p1', CAPACITY_SAMPLE_ON_CONNECT, controller.signal)
+        .finally(() => {
+          this.connectRunning--
+          this.drainConnectQueue()
+        })
+    }
+  }
+
+  private markAsked (peer: string): void {
+    this.asked.delete(peer)
+    this.asked.set(peer, Date.now())
+    if (this.asked.size > ASKED_MAX) this.asked.delete(this.asked.keys().next().value as string)
+  }
+
+  /** Re-asks connected peers whose records are about to run out (a few per tick). */
+  private maintain (): void {
+    for (const peer of this.view.connectedExpiringWithin(CAPACITY_REQUERY_MARGIN_MS).slice(0, MAINTENANCE_QUERIES_MAX)) {
+      const askedAt = this.asked.get(peer)
+      if (askedAt == null || Date.now() - askedAt > ASKED_RECENTLY_MS) this.enqueueConnectQuery(peer)
+    }
   }
 }
-

@@ -3,11 +3,12 @@
  * the store, the libp2p host, gossip topics, capacity advertisement, the ledger and the scheduler,
  * starting them in dependency order and stopping them in reverse.
  */
+import { randomUUID } from 'node:crypto'
 import { TypedEventEmitter } from 'main-event'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import type { Connection, PeerId, PrivateKey } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Metrics, PeerId, PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { createSigner, type Signer } from '../proofs/signing.ts'
 import { NotStartedError } from '../errors.ts'
@@ -17,8 +18,12 @@ import type { CapacityOverrides } from './config.ts'
 import { dataDirPaths, loadOrCreateIdentity } from './data-dir.ts'
 import { AddressInUseError } from './errors.ts'
 import { GossipRouter, type GossipStats } from './gossip.ts'
-import { createHost, type DepinLibp2p } from './libp2p.ts'
+import { createDatastore, createHost, remoteHost, type DepinLibp2p, type TransportName } from './libp2p.ts'
 import { withOfferPrecheck } from './offer-gossip.ts'
+import type { BoundedDatastore } from './bounded-datastore.ts'
+import { ConnectionTrimmer } from './connection-trimmer.ts'
+import { KeepAlive } from './keepalive.ts'
+import { LazyExecutor } from './lazy-executor.ts'
 import { PeerScore } from './peer-score.ts'
 import { ReceiptTally } from './receipt-tally.ts'
 import { openStore, type Store } from './storage.ts'
@@ -34,7 +39,7 @@ import type { JobHandle, JobProgress, JobResult } from '../scheduler/requester/j
 import type { BatchHandle, BatchResult } from '../scheduler/requester/batches.ts'
 import type { LeaseInfo } from '../scheduler/requester/service.ts'
 import type { LeaseSummary } from '../scheduler/worker/lease-server.ts'
-import { MAX_OFFER_BYTES, offersTopic } from './constants.ts'
+import { DATASTORE_LIMITS, MAX_CONNECTIONS, MAX_OFFER_BYTES, offersTopic } from './constants.ts'
 import { JobActivity } from './job-activity.ts'
 import type { NodeMetrics } from './metrics/node-metrics.ts'
 import { attachNodeMetrics } from './metrics/attach.ts'
@@ -55,7 +60,13 @@ export interface ComputeNodeInit {
   dataDir?: string
   /** Use this identity instead of the data dir's key file. */
   privateKey?: PrivateKey
-  /** Listen multiaddrs. @default ['/ip4/0.0.0.0/tcp/0'] */
+  /**
+   * How this node reaches others: `'tcp'`, or `'memory'` (libp2p's in-process memory transport:
+   * only nodes of the same process can connect; for tests, benchmarks and large simulated
+   * networks). @default 'tcp'
+   */
+  transport?: TransportName
+  /** Listen multiaddrs. @default ['/ip4/0.0.0.0/tcp/0'] (memory transport: one fresh `/memory/<uuid>`) */
   listen?: string[]
   /** Addresses to announce instead of the listen addresses (e.g. behind NAT). */
   announce?: string[]
@@ -72,6 +83,8 @@ export interface ComputeNodeInit {
   advertise?: boolean
   /** Loopback testnet tuning (see design notes); never for production. @default false */
   testnet?: boolean
+  /** Connections kept: above it the least valuable idle ones are closed (connection-trimmer.ts). @default MAX_CONNECTIONS (48) */
+  maxConnections?: number
   /** The sandbox that runs other peers' tasks. @default the WASI worker-thread executor */
   executor?: Executor
   /** Scheduler tuning (blob cache, spot-check rate). */
@@ -87,6 +100,8 @@ export interface ComputeNodeInit {
    * `libp2p: false`. Read them with `metrics.text()`. @default none
    */
   metrics?: NodeMetrics
+  /** A libp2p `Metrics` implementation to use instead of the one of `metrics` (benchmarks that count messages). */
+  libp2pMetrics?: (components: { logger: ComponentLogger }) => Metrics
   /** The operator's log (`createOperatorLog()` or any pino logger). @default silent */
   log?: OperatorLog
   /** Ledger tuning (mempool bounds, reorg depth, sync deadline). */
@@ -110,6 +125,8 @@ export interface NodeStatus {
   peers: number
   capacity: Capacity
   capacityRecord: { seq: number, published: number, lastPublishedAt?: number }
+  /** What other peers have stored here (all bounded): DHT provider records and records, peer-store entries. */
+  dhtStore: { providerRecords: number, records: number, peers: number, evicted: number }
   gossip: Record<string, GossipStats>
   dataDir?: string
 }
@@ -152,6 +169,9 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   private signerValue?: Signer
   private gossipRouter?: GossipRouter
   private capacityService?: CapacityService
+  private trimmer?: ConnectionTrimmer
+  private datastore?: BoundedDatastore
+  private keepAlive?: KeepAlive
   private schedulerValue?: Scheduler
   private retentionValue?: Retention
   private ledgerValue?: Ledger
@@ -212,19 +232,25 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     this.signerValue = createSigner(privateKey)
     this.store = await openStore(this.init.dataDir != null ? dataDirPaths(this.init.dataDir).db : undefined)
     try {
+      const memory = this.init.transport === 'memory'
+      this.datastore = createDatastore()
       this.libp2p = await createHost({
         privateKey,
-        listen: this.init.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+        datastore: this.datastore,
+        transport: this.init.transport,
+        listen: this.init.listen ?? [memory ? `/memory/${randomUUID()}` : '/ip4/0.0.0.0/tcp/0'],
         announce: this.init.announce,
         bootstrap: this.init.bootstrap,
-        mdns: this.init.mdns ?? true,
+        // mDNS finds LAN peers over UDP: meaningless between in-process memory nodes.
+        mdns: !memory && (this.init.mdns ?? true),
         testnet: this.init.testnet,
+        maxConnections: this.init.maxConnections,
         appScore: (peer) => this.peerScore.score(peer),
         // A disconnected peer stays out until its score decays back over the threshold; a
         // banned one for the ban's duration.
         isBanned: (peer) => this.peerScore.isPenalised(peer),
         topics: { [this.topics.offers]: 0.5, [this.topics.blocks]: 1, [this.topics.transactions]: 0.5 },
-        metrics: this.init.metrics?.libp2pMetrics()
+        metrics: this.init.libp2pMetrics ?? this.init.metrics?.libp2pMetrics()
       })
     } catch (err) {
       await this.store.close()
@@ -236,26 +262,41 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       throw err
     }
     const libp2p = this.libp2p
+    this.trimmer = new ConnectionTrimmer(libp2p, { maxConnections: this.init.maxConnections ?? MAX_CONNECTIONS })
+    this.trimmer.start()
+    this.keepAlive = new KeepAlive(libp2p)
+    this.keepAlive.start()
     // One stream opener and one handler registrar for every layer (scheduler, ledger sync).
     this.channels = createChannelOpener(libp2p)
     this.protocols = createProtocolRegistrar(libp2p, this.peerScore)
     libp2p.addEventListener('peer:connect', (evt) => {
+      this.capacityService?.peerConnected(evt.detail.toString())
       this.safeDispatchEvent('peer:connect', { detail: evt.detail.toString() })
-      if (this.init.advertise !== false) this.capacityService?.requestRepublish()
     })
-    libp2p.addEventListener('peer:disconnect', (evt) => { this.safeDispatchEvent('peer:disconnect', { detail: evt.detail.toString() }) })
+    libp2p.addEventListener('peer:disconnect', (evt) => {
+      this.capacityService?.peerDisconnected(evt.detail.toString())
+      this.safeDispatchEvent('peer:disconnect', { detail: evt.detail.toString() })
+    })
+    // Capacity of a connected peer is asked for directly once identify says it speaks the protocol.
+    libp2p.addEventListener('peer:identify', (evt) => {
+      this.capacityService?.peerIdentified(evt.detail.peerId.toString(), evt.detail.protocols)
+    })
 
     this.gossipRouter = new GossipRouter(libp2p.services.pubsub, this.peerScore)
     this.capacityService = new CapacityService({
       dht: libp2p.services.dht,
       signer: this.signerValue,
+      channels: this.channels,
+      protocols: this.protocols,
       multiaddrs: () => this.multiaddrs,
-      addPeerAddresses: async (peer: PeerId, addrs: Multiaddr[]) => { await libp2p.peerStore.merge(peer, { multiaddrs: addrs }) }
-    }, measureCapacity(this.init.capacity))
+      addPeerAddresses: async (peer, addrs) => { await addDialAddresses(libp2p, peer, addrs) },
+      reportPeer: (peer, action) => { this.peerScore.report(peer, action) },
+      connectedPeers: () => libp2p.getPeers().map((p) => p.toString())
+    }, measureCapacity(this.init.capacity), { advertise: this.init.advertise })
 
     this.gossipRouter.start()
-    if (this.init.advertise !== false) this.capacityService.start()
     try {
+      await this.capacityService.start()
       this.ledgerValue = await this.startLedger()
       this.receiptTally = new ReceiptTally(this.ledgerValue)
       await this.receiptTally.start()
@@ -292,8 +333,10 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       await this.libp2p?.unhandle(SYNC_PROTOCOL).catch(() => {})
       await this.ledgerValue?.stop().catch((err) => { log.error('stopping the ledger failed: %e', err) })
       this.ledgerValue = undefined
-      this.capacityService?.stop()
+      await this.capacityService?.stop()
       this.gossipRouter?.stop()
+      this.trimmer?.stop()
+      this.keepAlive?.stop()
       await this.libp2p?.stop()
       await this.store?.close()
       this.libp2p = undefined
@@ -462,8 +505,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   private hostOf (peer: string): string | undefined {
     try {
       const connection = this.host.getConnections(peerIdFromString(peer))[0]
-      const first = connection?.remoteAddr.getComponents()[0]
-      return first != null && (first.name === 'ip4' || first.name === 'ip6') ? first.value : undefined
+      return connection != null ? remoteHost(connection.remoteAddr) : undefined
     } catch {
       return undefined
     }
@@ -492,7 +534,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     const current = capacity.current()
     const ledger = this.ledger
     const spendable = new SpendableCache(ledger)
-    const executor = this.init.executor ?? createExecutor({ workers: Math.max(1, Math.min(current.slots, current.cores)) })
+    // The default pool starts its threads on the first task: an idle node holds none.
+    const executor = this.init.executor ?? new LazyExecutor(createExecutor({ workers: Math.max(1, Math.min(current.slots, current.cores)) }))
     const scheduler = new Scheduler({
       signer: this.signer,
       channels: this.channels as ChannelOpener,
@@ -557,8 +600,20 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       peers: this.peers().length,
       capacity: capacity.current(),
       capacityRecord: { seq: stats.seq, published: stats.published, lastPublishedAt: stats.lastPublishedAt },
+      dhtStore: this.dhtStoreStats(),
       gossip: this.requireGossip().topicStats(),
       dataDir: this.init.dataDir
+    }
+  }
+
+  private dhtStoreStats (): NodeStatus['dhtStore'] {
+    const stats = this.datastore?.stats() ?? []
+    const of = (prefix: string): number => stats.find((p) => p.prefix === prefix)?.entries ?? 0
+    return {
+      providerRecords: of(DATASTORE_LIMITS.providers.prefix),
+      records: of(DATASTORE_LIMITS.records.prefix),
+      peers: of(DATASTORE_LIMITS.peers.prefix),
+      evicted: stats.reduce((sum, p) => sum + p.evicted, 0)
     }
   }
 
@@ -607,6 +662,23 @@ class SpendableCache {
     if (this.entries.size > SpendableCache.MAX) this.entries.delete(this.entries.keys().next().value as string)
     return await value
   }
+}
+
+/**
+ * Adds a peer's advertised addresses (from its signed capacity record or a provider record) to
+ * the peer store so it can be dialled: at most 16, only parseable ones for that peer.
+ */
+async function addDialAddresses (libp2p: DepinLibp2p, peer: string, addrs: string[]): Promise<void> {
+  const id = peerIdFromString(peer)
+  const valid: Multiaddr[] = []
+  for (const text of addrs.slice(0, 16)) {
+    try {
+      const ma = multiaddr(text)
+      const named = ma.getComponents().findLast((c) => c.name === 'p2p')?.value
+      if (named == null || named === peer) valid.push(ma)
+    } catch {}
+  }
+  if (valid.length > 0) await libp2p.peerStore.merge(id, { multiaddrs: valid })
 }
 
 /** Creates (but does not start) a compute node. */

@@ -12,8 +12,51 @@ export const MAX_CAPACITY_RECORD_BYTES = 4096
 export const CAPACITY_RECORD_TTL_MS = 60 * 60 * 1000
 /** Capacity records are re-published this long before they expire (and whenever capacity changes). */
 export const CAPACITY_REFRESH_MARGIN_MS = 20 * 60 * 1000
-/** How many capacity records `findCapacity` fetches at once. */
+/** Shards of each runtime's provider key (see `shardOf`): up to about 20 × 16 providers are visible through the DHT. */
+export const CAPABILITY_SHARDS = 16
+/** How many capacity queries `findCapacity` has in flight at once. */
 export const FIND_CAPACITY_CONCURRENCY = 8
+/** Stream protocol of direct capacity queries (a peer's own record plus a sample of records it knows). */
+export const CAPACITY_PROTOCOL = '/depin/capacity/1.0.0'
+/** Largest capacity query frame. */
+export const MAX_CAPACITY_QUERY_BYTES = 256
+/** Most records of other peers in one capacity answer. */
+export const CAPACITY_SAMPLE_MAX = 16
+/** Largest capacity answer frame: the peer's record and a full sample, with room for the envelope. */
+export const MAX_CAPACITY_ANSWER_BYTES = (CAPACITY_SAMPLE_MAX + 1) * (4096 + 8) + 1024
+/** Records of other peers asked for when a peer connects. */
+export const CAPACITY_SAMPLE_ON_CONNECT = 8
+/** Deadline of one capacity query (opening the stream, dial included, and the answer). */
+export const CAPACITY_QUERY_TIMEOUT_MS = 5_000
+/** Verified adverts a node keeps (reachable peers and candidates together). */
+export const CAPACITY_VIEW_MAX = 512
+/** Of those, adverts learnt second-hand (samples, provider records) not yet confirmed by the peer itself. */
+export const CAPACITY_CANDIDATES_MAX = 256
+/** A peer that answered (or was connected) within this long is listed as reachable. */
+export const CAPACITY_REACHABLE_MS = 5 * 60 * 1000
+/** A peer that did not answer is not tried again (nor taken from samples) for this long. */
+export const CAPACITY_UNREACHABLE_MS = 10 * 60 * 1000
+/** Peers remembered as unreachable. */
+export const CAPACITY_UNREACHABLE_MAX = 1024
+/** A connected peer is asked again when the record held for it has less than this left to live. */
+export const CAPACITY_REQUERY_MARGIN_MS = 15 * 60 * 1000
+/** Capacity queries to newly connected peers in flight at once, and waiting at most. */
+export const CONNECT_QUERY_CONCURRENCY = 4
+export const CONNECT_QUERY_QUEUE_MAX = 128
+/** Direct capacity queries one `findCapacity` call makes at most (whatever the size of the network). */
+export const FIND_QUERY_BUDGET = 24
+/** Connected peers one `findCapacity` round asks for samples. */
+export const FIND_SAMPLE_PEERS = 3
+/** Provider-key shards one `findCapacity` round reads from the DHT (rotating, so all are read over time). */
+export const FIND_SHARDS_PER_ROUND = 2
+/** Providers taken from one shard read (kad-dht's k). */
+export const MAX_PROVIDERS_PER_SHARD = 20
+/** After an answer from the view alone, a background discovery round runs at most this often. */
+export const EXPLORE_MIN_INTERVAL_MS = 10_000
+/** The first publish waits for a peer and this long more (other connections arrive in a burst). */
+export const FIRST_PUBLISH_DELAY_MS = 1_000
+/** One more publish this long after the first, once the neighbourhood has settled. */
+export const SETTLE_PUBLISH_DELAY_MS = 60_000
 /** Default overall deadline of `findCapacity`. */
 export const FIND_CAPACITY_TIMEOUT_MS = 15_000
 /** A capacity lookup stops once this many holders answered with a valid record (or the owner did). */
@@ -39,9 +82,6 @@ export const DEFAULT_API_HOST = '127.0.0.1'
 export const DEFAULT_API_PORT = 4101
 /** Default libp2p listen address. */
 export const DEFAULT_LISTEN = '/ip4/0.0.0.0/tcp/4001'
-
-/** Maximum connections the node keeps. */
-export const MAX_CONNECTIONS = 300
 
 // Gossip validation: bounded per peer, fair across peers (see gossip.ts and docs/protocol.md).
 
@@ -71,3 +111,63 @@ export const PUBLISH_RETRY_MAX_AGE_MS = 60_000
 export const PUBLISH_RETRY_INTERVAL_MS = 500
 /** Most messages per topic waiting for subscribers; over it the oldest is given up. */
 export const PUBLISH_RETRY_MAX_MESSAGES = 64
+/** Most nodes `depin testnet` runs. */
+export const TESTNET_MAX_NODES = 200
+/**
+ * Above this many nodes `depin testnet` runs them in its own process on libp2p's memory
+ * transport instead of one daemon process each (see the README: 100 processes of an idle
+ * daemon's RSS and start-up CPU do not fit a 2-core machine well).
+ */
+export const TESTNET_PROCESS_NODES_MAX = 16
+
+/**
+ * Connections a node keeps: above it, depin's trimmer closes the least valuable idle ones (see
+ * connection-trimmer.ts), and libp2p refuses inbound connections above 1.5 times it. Enough for
+ * kad-dht's 20 closest peers (kept alive), a gossip mesh (D = 6, at most 12) and the peers a
+ * node is trading with; not a full mesh, whatever the size of the network.
+ */
+export const MAX_CONNECTIONS = 48
+/** Production: open connections one remote IP address may hold to this node (loopback testnets: no limit). */
+export const MAX_CONNECTIONS_PER_HOST = 8
+/** Production: new inbound connections per second from one remote IP address (libp2p's inbound threshold). */
+export const INBOUND_CONNECTIONS_PER_HOST_PER_SECOND = 5
+/** Inbound connections still in their upgrade (Noise, Yamux) at once; a testnet starting many nodes gets more. */
+export const MAX_PENDING_INBOUND = 10
+export const TESTNET_MAX_PENDING_INBOUND = 128
+/**
+ * Liveness pings (see keepalive.ts): a node pings at most one connection per tick, none more
+ * often than the minimum interval, and aborts a connection whose ping times out. Idle pings per
+ * node: at most one per 3 s whatever the number of connections.
+ */
+export const KEEPALIVE_TICK_MS = 3_000
+export const KEEPALIVE_MIN_INTERVAL_MS = 30_000
+export const KEEPALIVE_TIMEOUT_MS = 10_000
+/**
+ * kad-dht query concurrency per path and number of disjoint paths. kad-dht's defaults (10 and
+ * 10: up to 100 requests in flight per query, each to a peer that may need a dial) made every
+ * lookup touch most of a 100-node network; Kademlia's alpha is 3, and 3 disjoint paths keep
+ * S/Kademlia's protection against a single poisoned path.
+ */
+export const DHT_ALPHA = 3
+export const DHT_DISJOINT_PATHS = 3
+/**
+ * kad-dht pings (dialling if need be) every peer it hears of in a lookup's answers before it
+ * enters the routing table. Unthrottled, a node starting in a network of N dials nearly all N
+ * of them; these bound the pings in flight and waiting (a peer whose ping does not fit waits to
+ * be heard of again).
+ */
+export const DHT_NEW_CONTACT_PINGS = 2
+export const DHT_NEW_CONTACT_QUEUE = 16
+/** kad-dht looks up its own id (refreshing its closest peers) this often; the table refresh is kad-dht's fixed 5 min. */
+export const DHT_QUERY_SELF_INTERVAL_MS = 10 * 60 * 1000
+
+/**
+ * Bounds of the libp2p datastore (peer store, kad-dht records and provider records), so what
+ * other peers send cannot grow a node's memory without limit.
+ */
+export const DATASTORE_LIMITS = {
+  providers: { prefix: '/dht/provider/', maxEntries: 8192, maxBytes: 2 * 1024 * 1024, maxPerOwner: 64 },
+  records: { prefix: '/dht/record/', maxEntries: 4096, maxBytes: 8 * 1024 * 1024 },
+  peers: { prefix: '/peers/', maxEntries: 4096, maxBytes: 16 * 1024 * 1024 },
+  rest: { maxEntries: 4096, maxBytes: 4 * 1024 * 1024 }
+} as const

@@ -6,8 +6,10 @@
  */
 import { join } from 'node:path'
 import { mkdir } from 'node:fs/promises'
+import { setFlagsFromString } from 'node:v8'
 import { logger } from '@libp2p/logger'
 import { createComputeNode, type ComputeNode, type ComputeNodeInit } from './compute-node.ts'
+import type { TransportName } from './libp2p.ts'
 import { parseApiAddress, readConfigFile, type CapacityOverrides, type ConfigFile } from './config.ts'
 import { assertInitialised, loadOrCreateApiToken, readLiveApiInfo, removeApiInfo, writeApiInfo } from './data-dir.ts'
 import { DataDirInUseError } from './errors.ts'
@@ -47,6 +49,18 @@ export interface DaemonOptions {
   logFile?: string
   /** Use this log instead of making one from logLevel/logFormat/logFile (tests, embedders). */
   log?: OperatorLog
+  /**
+   * libp2p's in-process memory transport instead of TCP: for many daemons of one process (an
+   * in-process `depin testnet`); the config's listen addresses are then ignored.
+   */
+  transport?: TransportName
+  /**
+   * Tell V8 to favour memory over speed in this process (`--optimize-for-size`): a smaller heap,
+   * about 30 MB less RSS for an idle daemon, no measurable change in task speed (WebAssembly
+   * is compiled the same way). It changes a process-wide setting, so embedders running other
+   * work in the process may turn it off. @default true
+   */
+  optimizeForSize?: boolean
 }
 
 export interface Daemon {
@@ -65,6 +79,7 @@ export interface Daemon {
 
 export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   await assertInitialised(options.dataDir)
+  if (options.optimizeForSize !== false) setFlagsFromString('--optimize-for-size')
   const config = await readConfigFile(options.dataDir)
   const apiAddress = parseApiAddress(options.api ?? config.api)
   const metricsAddress = options.metrics ?? config.metrics
@@ -84,9 +99,11 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   }
   const operatorLog = options.log ?? createOperatorLog({ level: merged.log.level, format: merged.log.format, file: merged.log.file }).log
   const metrics = createNodeMetrics({ libp2p: true, statfsLocation: options.dataDir })
+  const memory = options.transport === 'memory'
   const init: ComputeNodeInit = {
     dataDir: options.dataDir,
-    listen: merged.listen,
+    transport: options.transport,
+    listen: memory ? undefined : merged.listen,
     announce: merged.announce,
     bootstrap: merged.bootstrap,
     mdns: merged.mdns,

@@ -1,10 +1,10 @@
 /**
- * Assembly of the libp2p host: TCP, Noise, Yamux, identify, ping, depin's own kad-dht, gossipsub
- * with score parameters, bootstrap and mDNS discovery. The only file that knows which libp2p
+ * Assembly of the libp2p host: TCP (or libp2p's in-process memory transport), Noise, Yamux,
+ * identify, ping, depin's own kad-dht, gossipsub with score parameters, bootstrap and mDNS
+ * discovery, connection limits and a bounded datastore. The only file that knows which libp2p
  * modules make up a depin node.
  */
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { tcp } from '@libp2p/tcp'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
@@ -12,14 +12,24 @@ import { ping, type Ping } from '@libp2p/ping'
 import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { createTopicScoreParams } from '@libp2p/gossipsub/score'
-import { bootstrap } from '@libp2p/bootstrap'
-import { mdns } from '@libp2p/mdns'
 import type { Identify } from '@libp2p/identify'
-import type { ComponentLogger, Metrics, PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import type { ComponentLogger, Metrics, MultiaddrConnection, PeerDiscovery, PeerId, PrivateKey } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import { logger } from '@libp2p/logger'
+import { BoundedDatastore } from './bounded-datastore.ts'
 import { capacitySelector, capacityValidator } from './capacity-record.ts'
 import {
-  CAPACITY_NAMESPACE, DHT_PROTOCOL, MAX_CONNECTIONS, MAX_GOSSIP_RPC_BYTES
+  CAPACITY_NAMESPACE, DHT_ALPHA, DHT_DISJOINT_PATHS, DHT_NEW_CONTACT_PINGS, DHT_NEW_CONTACT_QUEUE, DATASTORE_LIMITS, DHT_PROTOCOL, DHT_QUERY_SELF_INTERVAL_MS,
+  INBOUND_CONNECTIONS_PER_HOST_PER_SECOND, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_HOST, MAX_GOSSIP_RPC_BYTES,
+  MAX_PENDING_INBOUND, TESTNET_MAX_PENDING_INBOUND
 } from './constants.ts'
+
+const log = logger('depin:host')
+
+/** How long an admitted inbound connection counts against its host before libp2p lists it. */
+const ADMISSION_RESERVATION_MS = 5_000
+/** Deadline of one bootstrap dial on the memory transport. */
+const BOOTSTRAP_DIAL_TIMEOUT_MS = 10_000
 
 // A type alias, not an interface: libp2p's ServiceMap needs an index-signature-compatible type.
 export type DepinServices = {
@@ -31,14 +41,26 @@ export type DepinServices = {
 
 export type DepinLibp2p = Libp2p<DepinServices>
 
+/** How nodes reach each other: TCP, or libp2p's memory transport between nodes of one process. */
+export type TransportName = 'tcp' | 'memory'
+
 export interface HostInit {
   privateKey: PrivateKey
+  /** @default 'tcp' */
+  transport?: TransportName
   listen: string[]
   announce?: string[]
   bootstrap?: string[]
   mdns?: boolean
-  /** Loopback testnet: allow-list 127.0.0.1 for IP colocation scoring and the inbound rate limit. */
+  /** Loopback testnet: allow-list 127.0.0.1 for IP colocation scoring and the per-host connection limits. */
   testnet?: boolean
+  /**
+   * The connection bound the node's trimmer keeps to (see connection-trimmer.ts). libp2p's own
+   * limit, past which inbound connections are refused, is half as much again. @default MAX_CONNECTIONS
+   */
+  maxConnections?: number
+  /** The datastore libp2p keeps its peer store and DHT records in. @default a fresh `createDatastore()` */
+  datastore?: BoundedDatastore
   /** App-level score fed into gossipsub (P5). */
   appScore: (peerId: string) => number
   /** True for a peer that must not connect. */
@@ -67,29 +89,94 @@ function topicScore (weight: number) {
   })
 }
 
+/** A bounded in-memory datastore with depin's limits (`DATASTORE_LIMITS`). */
+export function createDatastore (): BoundedDatastore {
+  return new BoundedDatastore([DATASTORE_LIMITS.providers, DATASTORE_LIMITS.records, DATASTORE_LIMITS.peers], DATASTORE_LIMITS.rest)
+}
+
+/** The remote IP address of a connection, or undefined (memory transport, relays). */
+export function remoteHost (addr: { getComponents: () => Array<{ name: string, value?: string }> }): string | undefined {
+  const first = addr.getComponents()[0]
+  return first != null && (first.name === 'ip4' || first.name === 'ip6') ? first.value : undefined
+}
+
 export async function createHost (init: HostInit): Promise<DepinLibp2p> {
   const loopback = init.testnet === true
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
-  if ((init.bootstrap ?? []).length > 0) peerDiscovery.push(bootstrap({ list: init.bootstrap ?? [], timeout: 100 }))
-  if (init.mdns === true) peerDiscovery.push(mdns({ serviceTag: 'depin.local' }))
+  const memoryTransport = init.transport === 'memory'
+  // Modules a node may not need are loaded only when it does (an idle daemon's RSS counts them).
+  // @libp2p/bootstrap accepts only IP/DNS addresses; memory nodes dial their bootstrap list below.
+  if ((init.bootstrap ?? []).length > 0 && !memoryTransport) {
+    const { bootstrap } = await import('@libp2p/bootstrap')
+    peerDiscovery.push(bootstrap({ list: init.bootstrap ?? [], timeout: 100 }))
+  }
+  if (init.mdns === true) {
+    const { mdns } = await import('@libp2p/mdns')
+    peerDiscovery.push(mdns({ serviceTag: 'depin.local' }))
+  }
+  const transport = memoryTransport ? (await import('@libp2p/memory')).memory() : (await import('@libp2p/tcp')).tcp()
+  // The gater counts the node's connections per remote host (it needs the node it guards):
+  // once before the upgrade (a cheap early refusal) and once after it, where an admitted
+  // connection holds a reservation until libp2p registers it (in the same tick, normally), so
+  // concurrent upgrades from one host cannot all pass on the same count.
+  let host: DepinLibp2p | undefined
+  const admitting = new Map<string, string>()
+  const tooManyFromHost = (maConn: MultiaddrConnection, reserve: boolean): boolean => {
+    if (loopback || host == null) return false
+    const ip = remoteHost(maConn.remoteAddr)
+    if (ip == null) return false
+    let count = 0
+    for (const connection of host.getConnections()) if (remoteHost(connection.remoteAddr) === ip) count++
+    for (const reserved of admitting.values()) if (reserved === ip) count++
+    if (count >= MAX_CONNECTIONS_PER_HOST) return true
+    if (reserve) {
+      const key = maConn.remoteAddr.toString()
+      admitting.set(key, ip)
+      setTimeout(() => { admitting.delete(key) }, ADMISSION_RESERVATION_MS).unref?.()
+    }
+    return false
+  }
+  // One connection per pair of peers. An inbound connection from a peer we are already connected
+  // to is refused; when both peers dial each other at once, the one with the smaller peer id
+  // keeps its outbound dial and refuses the other's.
+  const duplicate = (peerId: PeerId): boolean => {
+    if (host == null) return false
+    if (host.getConnections(peerId).some((c) => c.status === 'open')) return true
+    const dialing = host.getDialQueue().some((dial) => dial.peerId?.equals(peerId) === true)
+    return dialing && host.peerId.toString() < peerId.toString()
+  }
 
-  return await createLibp2p<DepinServices>({
+  host = await createLibp2p<DepinServices>({
     privateKey: init.privateKey,
     ...(init.metrics != null ? { metrics: init.metrics } : {}),
     addresses: { listen: init.listen, announce: init.announce ?? [] },
-    transports: [tcp()],
+    transports: [transport],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,
+    datastore: init.datastore ?? createDatastore(),
+    ...(init.metrics != null ? { metrics: init.metrics } : {}),
     connectionManager: {
-      maxConnections: MAX_CONNECTIONS,
-      // A single-host testnet dials everything from 127.0.0.1; the per-host inbound rate limit
-      // would refuse it. Production keeps the limit.
-      ...(loopback ? { allow: ['/ip4/127.0.0.1'], inboundConnectionThreshold: 1000 } : {})
+      maxConnections: Math.ceil((init.maxConnections ?? MAX_CONNECTIONS) * 1.5),
+      // Production: libp2p's per-host inbound rate limit, plus the gater's cap on open
+      // connections per host. A single-host testnet dials everything from 127.0.0.1, so there
+      // both are off. Not libp2p's `allow` list: allowed connections are never pruned, which
+      // turned every testnet into a full mesh.
+      inboundConnectionThreshold: loopback ? Number.MAX_SAFE_INTEGER : INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
+      maxIncomingPendingConnections: loopback ? TESTNET_MAX_PENDING_INBOUND : MAX_PENDING_INBOUND,
+      // kad-dht tags its 20 closest peers keep-alive, and libp2p redials such a peer whenever the
+      // connection closes, retrying with backoff; when the other side trimmed it (it need not
+      // find us close) that made a loop of dials and trims. One attempt, no retries: a DHT query
+      // dials what it needs.
+      reconnectRetries: 0
     },
+    // Replaced by depin's keepalive.ts: a ping budget per node instead of a ping per connection.
+    connectionMonitor: { enabled: false },
     connectionGater: {
+      denyInboundConnection: async (maConn) => tooManyFromHost(maConn, false),
+      denyInboundUpgradedConnection: async (_peerId, maConn) => tooManyFromHost(maConn, true),
       denyDialPeer: async (peerId) => init.isBanned(peerId.toString()),
-      denyInboundEncryptedConnection: async (peerId) => init.isBanned(peerId.toString()),
+      denyInboundEncryptedConnection: async (peerId) => init.isBanned(peerId.toString()) || duplicate(peerId),
       denyOutboundEncryptedConnection: async (peerId) => init.isBanned(peerId.toString()),
       // Loopback and private addresses are how testnets and LANs work; libp2p's default gater
       // refuses private addresses only in browsers, keep that explicit.
@@ -106,6 +193,11 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
         selectors: { [CAPACITY_NAMESPACE]: capacitySelector },
         // Testnets and fresh networks start with nobody: let queries run with an empty table.
         allowQueryWithZeroPeers: true,
+        querySelfInterval: DHT_QUERY_SELF_INTERVAL_MS,
+        alpha: DHT_ALPHA,
+        disjointPaths: DHT_DISJOINT_PATHS,
+        pingNewContactConcurrency: DHT_NEW_CONTACT_PINGS,
+        pingNewContactMaxQueueSize: DHT_NEW_CONTACT_QUEUE,
         // Provider records are re-provided by the DHT well before they lapse.
         reprovide: { validity: 24 * 60 * 60 * 1000, threshold: 6 * 60 * 60 * 1000, interval: 60 * 60 * 1000 }
       }),
@@ -128,5 +220,14 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
       })
     }
   })
+  host.addEventListener('connection:open', (evt) => { admitting.delete(evt.detail.remoteAddr.toString()) })
+  if (memoryTransport) {
+    const node = host
+    for (const address of init.bootstrap ?? []) {
+      node.dial(multiaddr(address), { signal: AbortSignal.timeout(BOOTSTRAP_DIAL_TIMEOUT_MS) })
+        .catch((err) => { log('bootstrap dial of %s failed: %e', address, err) })
+    }
+  }
+  return host
 }
 

@@ -1,13 +1,15 @@
 /**
- * An N-node network in this process, on loopback, for test suites and embedders. Identities are
- * made first so the ledger's genesis can give every node credits; each node bootstraps to the ones
- * started before it, and the call returns once every node has a peer.
+ * An N-node network in this process, on loopback TCP (or libp2p's memory transport), for test
+ * suites, benchmarks and embedders. Identities are made first so the ledger's genesis can give
+ * every node credits; each node bootstraps to a few of the ones started before it, and the call
+ * returns once every node has a peer.
  */
 import { join } from 'node:path'
 import { mkdir } from 'node:fs/promises'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { createComputeNode, type ComputeNode, type ComputeNodeInit } from './compute-node.ts'
+import type { TransportName } from './libp2p.ts'
 import { loadOrCreateIdentity } from './data-dir.ts'
 import { createGenesisConfig, type CreateGenesisConfigInit, type GenesisConfig } from '../ledger/index.ts'
 import { DeadlineExceededError } from '../errors.ts'
@@ -15,6 +17,11 @@ import { DeadlineExceededError } from '../errors.ts'
 export interface TestnetInit {
   /** How many nodes. @default 4 */
   nodes?: number
+  /**
+   * `'tcp'` on 127.0.0.1, or `'memory'`: libp2p's in-process transport, no sockets (cheapest for
+   * large networks). @default 'tcp'
+   */
+  transport?: TransportName
   /** Base directory; node i keeps its data in `<dir>/node-<i>`. Without it, nodes are in memory. */
   dir?: string
   /** The ledger network; default: a fresh one giving every node `TESTNET_ALLOCATION` credits. */
@@ -46,6 +53,19 @@ export const TESTNET_HASHES_PER_BLOCK = 2 ** 19
 /** How many earlier nodes each new node bootstraps to. */
 const BOOTSTRAP_FANOUT = 3
 
+/**
+ * Up to `count` of the earlier nodes, at random: a random graph has a diameter of a few hops,
+ * where always taking the latest ones would chain the nodes into a long path.
+ */
+function pickBootstrap (earlier: ComputeNode[], count: number): ComputeNode[] {
+  const pool = [...earlier]
+  for (let i = 0; i < Math.min(count, pool.length); i++) {
+    const j = i + Math.floor(Math.random() * (pool.length - i));
+    [pool[i], pool[j]] = [pool[j], pool[i]]
+  }
+  return pool.slice(0, count)
+}
+
 /** A testnet genesis giving each peer `TESTNET_ALLOCATION` credits. */
 export function testnetGenesis (peers: string[], overrides: CreateGenesisConfigInit = {}): GenesisConfig {
   return createGenesisConfig({
@@ -72,9 +92,10 @@ export async function createTestnet (init: TestnetInit = {}): Promise<Testnet> {
   const stop = async (): Promise<void> => { await Promise.all(nodes.map(async (n) => { await n.stop() })) }
   try {
     for (let i = 0; i < count; i++) {
-      const bootstrap = nodes.slice(Math.max(0, i - BOOTSTRAP_FANOUT)).map((n) => n.multiaddrs[0])
+      const bootstrap = pickBootstrap(nodes, BOOTSTRAP_FANOUT).map((n) => n.multiaddrs[0])
       const node = createComputeNode({
-        listen: ['/ip4/127.0.0.1/tcp/0'],
+        transport: init.transport ?? 'tcp',
+        ...(init.transport === 'memory' ? {} : { listen: ['/ip4/127.0.0.1/tcp/0'] }),
         mdns: false,
         testnet: true,
         bootstrap,

@@ -1,7 +1,8 @@
 /**
  * `depin testnet`: N daemons as separate processes on loopback, each with its own data dir under
  * DIR, bootstrapped to node 0, all sharing one API token (DIR/api-token). Writes DIR/testnet.json
- * and stops them all on Ctrl-C.
+ * and stops them all on Ctrl-C. With `--transport memory` (the default above
+ * `TESTNET_PROCESS_NODES_MAX` nodes) the daemons run in this process instead (testnet-in-process.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, existsSync } from 'node:fs'
@@ -16,6 +17,8 @@ import type { GenesisConfig } from '../../ledger/index.ts'
 import { line, printJson, printTable } from '../output.ts'
 import type { TestnetOptions } from '../program.ts'
 import { START_ENV } from '../start-env.ts'
+import { TESTNET_PROCESS_NODES_MAX } from '../../node/constants.ts'
+import { runUntilSignal, startInProcess } from './testnet-in-process.ts'
 
 export interface TestnetNodeInfo {
   peerId: string
@@ -133,6 +136,12 @@ export async function testnetCommand (opts: TestnetOptions): Promise<void> {
   const network = await testnetNetwork(dir, peers)
   const prepared: Array<{ dataDir: string, peerId: string }> = []
   for (let i = 0; i < opts.nodes; i++) prepared.push(await prepareNode(dir, i, token, opts.basePort, { network }))
+  if ((opts.transport ?? (opts.nodes > TESTNET_PROCESS_NODES_MAX ? 'memory' : 'tcp')) === 'memory') {
+    const run = await startInProcess(prepared, opts.mine === true)
+    await writeFile(join(dir, 'testnet.json'), JSON.stringify({ nodes: run.nodes }, null, 2) + '\n')
+    await runUntilSignal(dir, run.nodes, run.stop, opts)
+    return
+  }
 
   const children: ChildProcess[] = []
   const nodes: TestnetNodeInfo[] = []

@@ -1,0 +1,161 @@
+/**
+ * Question: what does an idle node cost, and what does starting executor threads on the first
+ * job (not at start) cost that job?
+ *
+ *   1. RSS of a standalone idle daemon (`depin start`, its own process, no peers, 20 s after
+ *      start), run from the TypeScript sources (a checkout: Node strips the types, which costs
+ *      memory of its own) and from the compiled build (an installed package; built here into
+ *      .tmp/bench-dist), next to a bare js-libp2p node with the same services (TCP, Noise,
+ *      Yamux, identify, ping, kad-dht, gossipsub) in its own process: the baseline.
+ *   2. First-job latency on a fresh worker, executor threads started lazily (the default) and
+ *      eagerly (started with the node, as before), with the second job's latency: requester and
+ *      worker are nodes in this process on loopback TCP.
+ *
+ *   node bench/idle.ts [trials]
+ *
+ * Latest results: see the end of this comment block (filled in by the last run).
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { createComputeNode } from '../src/node/compute-node.ts'
+import { testnetGenesis } from '../src/node/testnet.ts'
+import { createExecutor } from '../src/scheduler/executor/index.ts'
+import { formatMs, machine, median, printTable } from './lib.ts'
+
+const TRIALS = Number(process.argv[2] ?? 5)
+const IDLE_MS = 20_000
+const BIN = fileURLToPath(new URL('../bin/depin.js', import.meta.url))
+const echo = new Uint8Array(await readFile(new URL('../examples/echo.wasm', import.meta.url)))
+
+const BARE_LIBP2P = `
+import { createLibp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { kadDHT } from '@libp2p/kad-dht'
+import { gossipsub } from '@libp2p/gossipsub'
+await createLibp2p({
+  addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+  transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()],
+  services: { identify: identify(), ping: ping(), dht: kadDHT({ clientMode: false }), pubsub: gossipsub() }
+})
+console.log('ready')
+`
+
+function status (pid: number): { rssMiB: number, threads: number } {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN)
+  return { rssMiB: field('VmRSS') / 1024, threads: field('Threads') }
+}
+
+/** Starts a process, waits `IDLE_MS` after it is up, reads its RSS and threads, kills it. */
+async function idleProcess (args: string[], cwd: string, ready: (out: string) => boolean): Promise<{ rssMiB: number, threads: number }> {
+  const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { out += d.toString() })
+  try {
+    const deadline = Date.now() + 60_000
+    while (!ready(out)) {
+      if (child.exitCode != null || Date.now() > deadline) throw new Error(`process did not start: ${out.slice(-500)}`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    await new Promise((resolve) => setTimeout(resolve, IDLE_MS))
+    return status(child.pid as number)
+  } finally {
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGTERM')
+    await exited
+  }
+}
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const DIST = join(ROOT, '.tmp', 'bench-dist')
+
+/** Compiles the sources into .tmp/bench-dist and writes an entry that runs its CLI like bin/depin.js. */
+function buildDist (): string {
+  const result = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', DIST], { stdio: 'inherit' })
+  if (result.status !== 0) throw new Error('build failed')
+  const entry = join(DIST, 'entry.mjs')
+  writeFileSync(entry, "const { run } = await import('./cli/main.js')\nprocess.exitCode = await run(process.argv)\n")
+  return entry
+}
+
+async function daemonRss (entry = BIN): Promise<{ rssMiB: number, threads: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'depin-idle-'))
+  try {
+    const key = await generateKeyPair('Ed25519')
+    await writeFile(join(dir, 'identity.key'), privateKeyToProtobuf(key), { mode: 0o600 })
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', mdns: false, testnet: true }))
+    return await idleProcess([entry, 'start', '--data-dir', dir], dir, () => existsSync(join(dir, 'api.json')))
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+async function bareRss (): Promise<{ rssMiB: number, threads: number }> {
+  // Written inside the project so its imports resolve from node_modules.
+  const path = fileURLToPath(new URL('./.bare-libp2p.tmp.mjs', import.meta.url))
+  await writeFile(path, BARE_LIBP2P)
+  try {
+    return await idleProcess([path], fileURLToPath(new URL('..', import.meta.url)), (out) => out.includes('ready'))
+  } finally {
+    await rm(path, { force: true })
+  }
+}
+
+/** A fresh requester and worker; the latency of the worker's first and second job. */
+async function firstJob (eager: boolean): Promise<{ first: number, second: number }> {
+  const [rk, wk] = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')])
+  const network = testnetGenesis([rk, wk].map((k) => k.publicKey.toString()))
+  const worker = createComputeNode({
+    privateKey: wk, network, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true, capacity: { slots: 2 },
+    ...(eager ? { executor: createExecutor({ workers: 2 }) } : {})
+  })
+  await worker.start()
+  const requester = createComputeNode({ privateKey: rk, network, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true, capacity: { slots: 0 }, bootstrap: [worker.multiaddrs[0]] })
+  await requester.start()
+  try {
+    while (requester.services().capacity.cached().length === 0) await new Promise((resolve) => setTimeout(resolve, 20))
+    const run = async (text: string): Promise<number> => {
+      const start = performance.now()
+      const result = await (await requester.submitJob({ module: echo, input: new TextEncoder().encode(text), peers: [worker.peerId] })).result()
+      if (result.status !== 'completed') throw new Error(`job ${result.status}`)
+      return performance.now() - start
+    }
+    return { first: await run('first'), second: await run('second') }
+  } finally {
+    await requester.stop()
+    await worker.stop()
+  }
+}
+
+console.log(await machine())
+const daemon = await daemonRss()
+const built = await daemonRss(buildDist())
+const bare = await bareRss()
+printTable(['idle process (20 s after start, no peers)', 'RSS', 'threads'], [
+  ['depin start, TypeScript sources (a checkout)', `${daemon.rssMiB.toFixed(1)} MiB`, daemon.threads],
+  ['depin start, compiled (an installed package)', `${built.rssMiB.toFixed(1)} MiB`, built.threads],
+  ['bare js-libp2p node, same services (baseline)', `${bare.rssMiB.toFixed(1)} MiB`, bare.threads]
+])
+console.log('')
+const rows: string[][] = []
+for (const eager of [true, false]) {
+  const firsts: number[] = []
+  const seconds: number[] = []
+  for (let i = 0; i < TRIALS; i++) {
+    const { first, second } = await firstJob(eager)
+    firsts.push(first)
+    seconds.push(second)
+  }
+  rows.push([eager ? 'executor started with the node (before)' : 'executor started on the first job (now)', formatMs(median(firsts)), formatMs(median(seconds))])
+}
+printTable([`echo job on a fresh 2-slot worker, median of ${TRIALS}`, 'first job', 'second job'], rows)

@@ -1,0 +1,75 @@
+/**
+ * Liveness pings on a fixed budget per node, in place of libp2p's connection monitor.
+ *
+ * libp2p's monitor pings every connection every interval from both ends, so a node's idle
+ * traffic grew with its connection count. Here a node pings at most one connection per
+ * `KEEPALIVE_TICK_MS`, the one pinged longest ago, and none more often than every
+ * `KEEPALIVE_MIN_INTERVAL_MS`: a node with few connections pings each every 30 s, one with many
+ * pings each less often, and its idle pings per second stay the same. A connection whose ping
+ * fails is aborted (as libp2p's monitor does); the round trip is kept in `connection.rtt`.
+ */
+import type { Connection, Libp2p } from '@libp2p/interface'
+import type { Ping } from '@libp2p/ping'
+import { logger } from '@libp2p/logger'
+import { KEEPALIVE_MIN_INTERVAL_MS, KEEPALIVE_TICK_MS, KEEPALIVE_TIMEOUT_MS } from './constants.ts'
+
+const log = logger('depin:keepalive')
+
+type KeepAliveHost = Pick<Libp2p<{ ping: Ping }>, 'getConnections' | 'services'>
+
+export class KeepAlive {
+  private readonly host: KeepAliveHost
+  private readonly lastPing = new WeakMap<Connection, number>()
+  private timer?: ReturnType<typeof setInterval>
+  private controller?: AbortController
+  private busy = false
+
+  constructor (host: KeepAliveHost) {
+    this.host = host
+  }
+
+  start (): void {
+    this.controller = new AbortController()
+    this.timer = setInterval(() => { void this.tick() }, KEEPALIVE_TICK_MS)
+    this.timer.unref?.()
+  }
+
+  stop (): void {
+    clearInterval(this.timer)
+    this.timer = undefined
+    this.controller?.abort()
+    this.controller = undefined
+  }
+
+  /** Pings the connection pinged longest ago, if it is due. */
+  async tick (): Promise<void> {
+    const controller = this.controller
+    if (controller == null || this.busy) return
+    const now = Date.now()
+    let due: Connection | undefined
+    let oldest = Number.POSITIVE_INFINITY
+    for (const connection of this.host.getConnections()) {
+      if (connection.status !== 'open') continue
+      // A new connection counts as checked when it opened.
+      const last = this.lastPing.get(connection) ?? connection.timeline.open
+      if (now - last >= KEEPALIVE_MIN_INTERVAL_MS && last < oldest) {
+        oldest = last
+        due = connection
+      }
+    }
+    if (due == null) return
+    this.lastPing.set(due, now)
+    this.busy = true
+    try {
+      const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(KEEPALIVE_TIMEOUT_MS)])
+      due.rtt = await this.host.services.ping.ping(due.remotePeer, { signal })
+    } catch (err) {
+      if (!controller.signal.aborted) {
+        log('ping of %p failed, closing the connection: %e', due.remotePeer, err)
+        due.abort(err as Error)
+      }
+    } finally {
+      this.busy = false
+    }
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Connection limits with real libp2p: per-host inbound limits in production (TCP on loopback,
+ * 200 connection attempts from one host), their absence in loopback testnets, the trimmer that
+ * keeps a node within its connection bound, and one connection per pair of peers.
+ */
+import { describe, it, expect, afterEach } from 'vitest'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { memory } from '@libp2p/memory'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { KEEP_ALIVE } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
+import { ConnectionTrimmer } from '../src/node/connection-trimmer.ts'
+import { MAX_CONNECTIONS_PER_HOST } from '../src/node/constants.ts'
+import { waitFor } from './helpers.ts'
+
+const cleanups: Array<() => unknown> = []
+afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c() })
+
+async function bareHost (transport: 'tcp' | 'memory'): Promise<Libp2p> {
+  const node = await createLibp2p({
+    addresses: { listen: [transport === 'tcp' ? '/ip4/127.0.0.1/tcp/0' : `/memory/bare-${crypto.randomUUID()}`] },
+    transports: [transport === 'tcp' ? tcp() : memory()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionMonitor: { enabled: false },
+    connectionManager: { maxConnections: 1000, inboundConnectionThreshold: 1000 },
+    services: { identify: identify(), ping: ping() }
+  })
+  cleanups.push(async () => { await node.stop() })
+  return node
+}
+
+async function node (init: Parameters<typeof createComputeNode>[0]): Promise<ComputeNode> {
+  const n = createComputeNode({ mdns: false, ...init })
+  cleanups.push(async () => { await n.stop() })
+  await n.start()
+  return n
+}
+
+/** 20 identities on this host dial the victim 10 times each, all at once: 200 attempts. */
+async function flood (victim: ComputeNode): Promise<{ ok: number, failed: number, maxOpen: number }> {
+  const attackers = await Promise.all(Array.from({ length: 20 }, async () => await bareHost('tcp')))
+  const target = multiaddr(victim.multiaddrs.find((m) => m.includes('/tcp/')) as string)
+  let maxOpen = 0
+  const sampler = setInterval(() => { maxOpen = Math.max(maxOpen, victim.host.getConnections().length) }, 5)
+  const results = await Promise.allSettled(attackers.flatMap((a) => Array.from({ length: 10 }, async () => {
+    await a.dial(target, { force: true, signal: AbortSignal.timeout(15_000) })
+  })))
+  clearInterval(sampler)
+  maxOpen = Math.max(maxOpen, victim.host.getConnections().length)
+  return { ok: results.filter((r) => r.status === 'fulfilled').length, failed: results.filter((r) => r.status === 'rejected').length, maxOpen }
+}
+
+describe('200 inbound connection attempts from one host', () => {
+  it('production: at most MAX_CONNECTIONS_PER_HOST stay open and the node keeps working', async () => {
+    const victim = await node({ listen: ['/ip4/127.0.0.1/tcp/0'], testnet: false })
+    const result = await flood(victim)
+    expect(result.maxOpen).toBeLessThanOrEqual(MAX_CONNECTIONS_PER_HOST)
+    // Most are refused before the handshake (rate limit, cap); a dial refused after its upgrade
+    // looks successful to the dialer for a moment, then the victim closes it.
+    expect(result.failed).toBeGreaterThanOrEqual(100)
+    const open = victim.host.getConnections()
+    expect(open.length).toBeLessThanOrEqual(MAX_CONNECTIONS_PER_HOST)
+    // Still serving: a connected attacker's ping is answered.
+    if (open.length > 0) expect(await victim.ping(open[0].remotePeer.toString())).toBeGreaterThanOrEqual(0)
+    expect(victim.status().started).toBe(true)
+  })
+
+  it('loopback testnet: the host is allow-listed, every identity gets its connection', async () => {
+    const victim = await node({ listen: ['/ip4/127.0.0.1/tcp/0'], testnet: true })
+    const result = await flood(victim)
+    // One connection per identity (the rest are duplicates of a pair), well over the production cap.
+    await waitFor(() => victim.host.getPeers().length === 20, { what: 'all 20 identities to be connected' })
+    expect(result.ok).toBeGreaterThanOrEqual(20)
+    expect(victim.host.getPeers().length).toBeGreaterThan(MAX_CONNECTIONS_PER_HOST)
+  })
+})
+
+describe('connection trimmer', () => {
+  it('closes the least valuable idle connections down to its low water, sparing keep-alive peers', async () => {
+    const hub = await bareHost('memory')
+    const spokes = await Promise.all(Array.from({ length: 12 }, async () => await bareHost('memory')))
+    for (const spoke of spokes) await spoke.dial(hub.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })
+    await waitFor(() => hub.getConnections().length === 12, { what: 'the hub to hold 12 connections' })
+    // Two peers are kept alive, three are valuable (tagged), the rest are worth nothing.
+    for (const spoke of spokes.slice(0, 2)) await hub.peerStore.merge(spoke.peerId, { tags: { [`${KEEP_ALIVE}-test`]: { value: 1 } } })
+    for (const spoke of spokes.slice(2, 5)) await hub.peerStore.merge(spoke.peerId, { tags: { valuable: { value: 100 } } })
+    const trimmer = new ConnectionTrimmer(hub, { maxConnections: 6, lowWater: 5, graceMs: 0 })
+    await trimmer.trim()
+    await waitFor(() => hub.getConnections().length <= 5, { what: 'the hub to trim to 5' })
+    const kept = new Set(hub.getPeers().map((p) => p.toString()))
+    for (const spoke of spokes.slice(0, 5)) expect(kept.has(spoke.peerId.toString())).toBe(true)
+    expect(trimmer.closed).toBe(7)
+  })
+})
+
+describe('one connection per pair of peers', () => {
+  it('peers that dial each other at once end up with one connection', async () => {
+    const a = await node({ transport: 'memory', testnet: true })
+    const b = await node({ transport: 'memory', testnet: true })
+    for (let round = 0; round < 10; round++) {
+      await Promise.allSettled([
+        a.host.dial(multiaddr(b.multiaddrs[0]), { signal: AbortSignal.timeout(10_000) }),
+        b.host.dial(multiaddr(a.multiaddrs[0]), { signal: AbortSignal.timeout(10_000) })
+      ])
+      await waitFor(() => a.host.getConnections(peerIdFromString(b.peerId)).length === 1 && b.host.getConnections(peerIdFromString(a.peerId)).length === 1,
+        { what: 'a single connection between a and b' })
+      // kad-dht keeps its closest peers connected, so b may redial at once: wait for the event.
+      const gone = new Promise<void>((resolve) => {
+        const onDisconnect = (evt: CustomEvent<string>): void => {
+          if (evt.detail !== a.peerId) return
+          b.removeEventListener('peer:disconnect', onDisconnect)
+          resolve()
+        }
+        b.addEventListener('peer:disconnect', onDisconnect)
+      })
+      await a.host.hangUp(peerIdFromString(b.peerId))
+      await gone
+    }
+  })
+})
