@@ -88,11 +88,11 @@ try {
     fakes.push(fake)
     await fake.dial(multiaddr(net.nodes[i % NODES].multiaddrs[0]), { signal: AbortSignal.timeout(10_000) })
     const signer = createSigner(key)
-    const cheap = measureCapacity({ cores: 64, pricePerCpuSecond: 0 })
+    const cheap = measureCapacity({ cores: 64, pricePerGigafuel: 0 })
     const own = signCapacityRecord(signer, cheap, { seq: Date.now(), multiaddrs: fake.getMultiaddrs().map((m) => m.toString()) })
     const victim = net.nodes[(i * 7) % NODES]
     const theirs = decode(signCapacityRecord(victim.signer, cheap, { seq: Date.now(), multiaddrs: [] }), 4096) as { body: Record<string, unknown>, sig: Uint8Array }
-    const forged = encode({ ...theirs, body: { ...theirs.body, pricePerCpuSecond: 0, seq: Date.now() + 1 } })
+    const forged = encode({ ...theirs, body: { ...theirs.body, pricePerGigafuel: 0, seq: Date.now() + 1 } })
     const expired = signCapacityRecord(signer, cheap, { seq: 1, multiaddrs: [], now: Date.now() - 10_000, ttlMs: 1000 })
     const work: Array<Promise<void>> = []
     for (const [k, v] of [[capacityKey(signer.peerId), own], [capacityKey(victim.peerId), forged], [capacityKey(signer.peerId), expired]] as const) {

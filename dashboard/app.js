@@ -116,7 +116,7 @@ async function refreshNode () {
   const c = status.capacity
   fillList('capacity', [
     ['cores', c.cores], ['memory', `${c.memoryMiB} MiB`], ['slots', c.slots],
-    ['price', `${c.pricePerCpuSecond} credits/CPU-s`], ['runtimes', c.runtimes.join(', ')],
+    ['price', `${c.pricePerGigafuel} credits/gigafuel`], ['speed', c.fuelPerSecond > 0 ? `${(c.fuelPerSecond / 1e9).toFixed(1)} Gfuel/s` : '-'], ['runtimes', c.runtimes.join(', ')],
     ['addresses', status.multiaddrs.length]
   ])
 }

@@ -7,8 +7,11 @@ import {
   measureCapacity, runtimeCapabilityKey, type Capacity
 } from '../src/node/capacity-record.ts'
 import { InvalidCapacityRecordError } from '../src/node/errors.ts'
+import { capacityOverridesSchema } from '../src/node/config.ts'
+import { machineFuelRate } from '../src/node/fuel-rate.ts'
+import { Reputation } from '../src/scheduler/reputation.ts'
 
-const capacity: Capacity = { cores: 4, memoryMiB: 2048, slots: 4, pricePerCpuSecond: 2, runtimes: ['wasi-p1'] }
+const capacity: Capacity = { cores: 4, memoryMiB: 2048, slots: 4, pricePerGigafuel: 2, fuelPerSecond: 20_000_000_000, runtimes: ['wasi-p1'] }
 
 async function signer () {
   return createSigner(await generateKeyPair('Ed25519'))
@@ -19,7 +22,7 @@ describe('capacity records', () => {
     const s = await signer()
     const value = signCapacityRecord(s, capacity, { seq: 7, multiaddrs: ['/ip4/127.0.0.1/tcp/1'] })
     const record = verifyCapacityRecord(capacityKey(s.peerId), value)
-    expect(record.body).toMatchObject({ peer: s.peerId, seq: 7, cores: 4, memoryMiB: 2048, slots: 4, pricePerCpuSecond: 2, runtimes: ['wasi-p1'] })
+    expect(record.body).toMatchObject({ peer: s.peerId, seq: 7, cores: 4, memoryMiB: 2048, slots: 4, pricePerGigafuel: 2, runtimes: ['wasi-p1'] })
     await expect(capacityValidator(capacityKey(s.peerId), value)).resolves.toBeUndefined()
   })
 
@@ -79,7 +82,26 @@ describe('capacity records', () => {
     expect(measured.cores).toBeGreaterThanOrEqual(1)
     expect(measured.slots).toBe(measured.cores)
     expect(measured.runtimes).toEqual(['wasi-p1'])
-    expect(measureCapacity({ cores: 3, memoryMiB: 512, pricePerCpuSecond: 9, slots: 1 })).toEqual({ cores: 3, memoryMiB: 512, pricePerCpuSecond: 9, slots: 1, runtimes: ['wasi-p1'] })
+    expect(measureCapacity({ cores: 3, memoryMiB: 512, pricePerGigafuel: 9, slots: 1 }, 21_000_000_000)).toEqual({ cores: 3, memoryMiB: 512, pricePerGigafuel: 9, slots: 1, fuelPerSecond: 21_000_000_000, runtimes: ['wasi-p1'] })
+  })
+
+  it('a config that still names the price per CPU-second is read as the price per gigafuel', () => {
+    expect(capacityOverridesSchema.parse({ pricePerCpuSecond: 4, slots: 2 })).toEqual({ pricePerGigafuel: 4, slots: 2 })
+    expect(capacityOverridesSchema.parse({ pricePerCpuSecond: 4, pricePerGigafuel: 7 })).toEqual({ pricePerGigafuel: 7 })
+    expect(() => capacityOverridesSchema.parse({ pricePerDay: 4 })).toThrow()
+  })
+
+  it('a node measures its fuel rate once per process and advertises it; a requester ranks by the lower of advertised and delivered speed', async () => {
+    const rate = await machineFuelRate()
+    expect(rate).toBeGreaterThan(100_000_000) // any machine runs more than 0.1 Gfuel per CPU second
+    expect(await machineFuelRate()).toBe(rate) // the same measurement, not a second one
+    const reputation = new Reputation()
+    expect(reputation.speed('w', 30e9)).toBe(30e9) // nothing observed: the advertised figure
+    for (let i = 0; i < 3; i++) reputation.observeSpeed('w', 10_000_000_000n, 1000) // delivers 10 Gfuel/s
+    expect(reputation.speed('w', 30e9)).toBeCloseTo(10e9, -3) // overstated: ranked by what it delivers
+    expect(reputation.speed('w', 5e9)).toBe(5e9) // understated: its own figure
+    reputation.observeSpeed('x', 1_000_000n, 5) // too short a run to say anything
+    expect(reputation.speed('x', 7e9)).toBe(7e9)
   })
 
   it('capability keys are stable CIDs', () => {

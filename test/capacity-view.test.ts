@@ -120,7 +120,7 @@ describe('capacity answers', () => {
     const ra = record(a)
     const expired = signCapacityRecord(b, measureCapacity(), { seq: 1, multiaddrs: [], now: Date.now() - 10_000, ttlMs: 1000 })
     const rc = record(c)
-    const forgedBody = { ...rc.record.body, pricePerCpuSecond: 0 }
+    const forgedBody = { ...rc.record.body, pricePerGigafuel: 0 }
     const forged = encode({ body: forgedBody, sig: rc.record.sig })
     // A record with 1,000 addresses, properly signed by c: over the size and schema bounds.
     const hugeBody = { ...rc.record.body, seq: 2, multiaddrs: Array.from({ length: 1000 }, (_, i) => `/ip4/10.0.${i >> 8}.${i & 255}/tcp/4001/p2p/${c.peerId}`) }

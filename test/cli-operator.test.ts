@@ -111,7 +111,7 @@ describe('a daemon started from the environment', () => {
 
   it('took its options from DEPIN_* variables', async () => {
     const status = JSON.parse((await runCli(['status', '--json', '--data-dir', dataDir])).stdout)
-    expect(status.capacity).toMatchObject({ cores: 3, pricePerCpuSecond: 4, slots: 0 })
+    expect(status.capacity).toMatchObject({ cores: 3, pricePerGigafuel: 4, slots: 0 })
     expect(status.version).toBe(PKG.version)
   })
 

@@ -112,7 +112,7 @@ describe('depin CLI against a real daemon', () => {
     const status = JSON.parse((await runCli(['status', '--data-dir', dataDir, '--json'])).stdout)
     const info = JSON.parse(await readFile(join(dataDir, 'api.json'), 'utf8'))
     expect(status.peerId).toBe(info.peerId)
-    expect(status.capacity).toMatchObject({ cores: 3, pricePerCpuSecond: 7, runtimes: ['wasi-p1'] })
+    expect(status.capacity).toMatchObject({ cores: 3, pricePerGigafuel: 7, runtimes: ['wasi-p1'] })
     const peers = JSON.parse((await runCli(['peers', '--data-dir', dataDir, '--json'])).stdout)
     expect(peers).toEqual({ peers: [] })
     const capacity = JSON.parse((await runCli(['capacity', '--data-dir', dataDir, '--json'])).stdout)

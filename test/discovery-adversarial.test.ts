@@ -89,7 +89,7 @@ describe('capacity answers from a lying peer', () => {
       answer: (liar) => {
         const body = {
           v: 1, peer: liar.peerId, seq: Date.now(), issuedAt: Date.now(), expiresAt: Date.now() + 3_600_000, cores: 64, memoryMiB: 1024, slots: 8,
-          pricePerCpuSecond: 0, runtimes: ['wasi-p1'], multiaddrs: Array.from({ length: 1000 }, (_, i) => `/memory/fake-${i}/p2p/${liar.peerId}`)
+          pricePerGigafuel: 0, runtimes: ['wasi-p1'], multiaddrs: Array.from({ length: 1000 }, (_, i) => `/memory/fake-${i}/p2p/${liar.peerId}`)
         }
         return { t: 'capacity', record: encode({ body, sig: signBody(liar.signer, CAPACITY_DOMAIN, body) }), sample: [] }
       }
@@ -227,7 +227,7 @@ describe('a capacity record with 1,000 addresses in the DHT', () => {
     const attacker = await startNode([net.nodes[0]], { advertise: false })
     const body = {
       v: 1, peer: attacker.peerId, seq: Date.now(), issuedAt: Date.now(), expiresAt: Date.now() + 3_600_000, cores: 64, memoryMiB: 1024, slots: 8,
-      pricePerCpuSecond: 0, runtimes: ['wasi-p1'], multiaddrs: Array.from({ length: 1000 }, (_, i) => `/memory/fake-${i}/p2p/${attacker.peerId}`)
+      pricePerGigafuel: 0, runtimes: ['wasi-p1'], multiaddrs: Array.from({ length: 1000 }, (_, i) => `/memory/fake-${i}/p2p/${attacker.peerId}`)
     }
     const value = encode({ body, sig: signBody(attacker.signer, CAPACITY_DOMAIN, body) })
     const key = new TextEncoder().encode(`/${CAPACITY_NAMESPACE}/${attacker.peerId}`)

@@ -68,8 +68,8 @@ describe('workers that return wrong output', () => {
     net = await createTestnet({
       nodes: 5,
       nodeInit: (i) => i === 3
-        ? { executor: outputRewritingExecutor(() => utf8('a lie\n')), capacity: { pricePerCpuSecond: 0 } }
-        : i === 4 ? { executor: outputRewritingExecutor(() => utf8('another lie\n')), capacity: { pricePerCpuSecond: 0 } } : i === 1 ? { capacity: { pricePerCpuSecond: 0 } } : {}
+        ? { executor: outputRewritingExecutor(() => utf8('a lie\n')), capacity: { pricePerGigafuel: 0 } }
+        : i === 4 ? { executor: outputRewritingExecutor(() => utf8('another lie\n')), capacity: { pricePerGigafuel: 0 } } : i === 1 ? { capacity: { pricePerGigafuel: 0 } } : {}
     })
     ;[, honest, other, liar, liar2] = net.nodes
     await waitForOfferMesh(net.nodes[0], net.nodes.slice(1).map((n) => n.peerId))
@@ -128,7 +128,7 @@ describe('jobs no peer can run', () => {
 
   beforeAll(async () => {
     // Every node offers 64 MiB; node 2 charges 50 credits per CPU-second.
-    net = await createTestnet({ nodes: 3, nodeInit: (i) => ({ capacity: { memoryMiB: 64, ...(i === 2 ? { pricePerCpuSecond: 50 } : {}) } }) })
+    net = await createTestnet({ nodes: 3, nodeInit: (i) => ({ capacity: { memoryMiB: 64, ...(i === 2 ? { pricePerGigafuel: 50 } : {}) } }) })
     await waitForOfferMesh(net.nodes[0], [net.nodes[1].peerId, net.nodes[2].peerId])
   })
 

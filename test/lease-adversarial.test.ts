@@ -96,7 +96,7 @@ describe('workers that stall: silent on a lease, or never reading it', () => {
 
   beforeAll(async () => {
     // 0 requester (no slots), 1-2 honest (price 1), 3 silent and 4 deaf (free: their leases fill first).
-    net = await createTestnet({ nodes: 5, nodeInit: (i) => i === 0 ? { capacity: { slots: 0 } } : i >= 3 ? { capacity: { pricePerCpuSecond: 0 } } : {} })
+    net = await createTestnet({ nodes: 5, nodeInit: (i) => i === 0 ? { capacity: { slots: 0 } } : i >= 3 ? { capacity: { pricePerGigafuel: 0 } } : {} })
     R = net.nodes[0]
     await fake(net.nodes[3], 'silent')
     await fake(net.nodes[4], 'deaf')
@@ -128,7 +128,7 @@ describe('workers that lie on a lease', () => {
 
   beforeAll(async () => {
     // 0 requester, 1-2 honest, 3 results for tasks never given, 4 output not matching its CID, 5 a checkpoint over results it never sent.
-    net = await createTestnet({ nodes: 6, nodeInit: (i) => i === 0 ? { capacity: { slots: 0 } } : i >= 3 ? { capacity: { pricePerCpuSecond: 0 } } : {} })
+    net = await createTestnet({ nodes: 6, nodeInit: (i) => i === 0 ? { capacity: { slots: 0 } } : i >= 3 ? { capacity: { pricePerGigafuel: 0 } } : {} })
     R = net.nodes[0]
     await fake(net.nodes[3], 'unasked-results')
     await fake(net.nodes[4], 'wrong-output')
@@ -156,7 +156,7 @@ describe('a worker whose executor lies, in a batch with replicas 2', () => {
 
   beforeAll(async () => {
     const { outputRewritingExecutor } = await import('./helpers.ts')
-    net = await createTestnet({ nodes: 4, nodeInit: (i) => i === 0 ? { capacity: { slots: 0 } } : i === 3 ? { executor: outputRewritingExecutor(() => utf8('a lie')), capacity: { pricePerCpuSecond: 0 } } : {} })
+    net = await createTestnet({ nodes: 4, nodeInit: (i) => i === 0 ? { capacity: { slots: 0 } } : i === 3 ? { executor: outputRewritingExecutor(() => utf8('a lie')), capacity: { pricePerGigafuel: 0 } } : {} })
     R = net.nodes[0]
     await waitForOfferMesh(R, net.nodes.slice(1).map((n) => n.peerId))
     await waitForCapacity(R, 3)

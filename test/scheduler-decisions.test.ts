@@ -324,7 +324,7 @@ describe('replica keys (keyOfResult, keyOfOutcome)', () => {
   }
   const replica = (stdout: string, extra: Partial<ReplicaResult> = {}): ReplicaResult => ({
     worker: 'w', leaseId: 'lease', exitCode: 0, outputCid: rawCid(utf8(stdout)), stdout: utf8(stdout), stderr: new Uint8Array(0),
-    fuel: 1_000n, cpuMs: 1, wallMs: 1, cost: 0, ...extra
+    fuel: 1_000n, cpuMs: 1, wallMs: 1, observedMs: 1, cost: 0, ...extra
   })
 
   it('equal stdout, exit code, fuel and output files agree, whoever ran them and however long it took', () => {
@@ -367,7 +367,7 @@ describe('verdicts (verdictOf)', () => {
   const work = { spec: { fuel }, requirements: { memoryMiB: 64, timeoutMs, fuel, maxPrice: 1 }, replicas: 2, quorum: 2 } as unknown as TaskWork
   const result = (worker: string, stdout: string, extra: Partial<ReplicaResult> = {}): ReplicaResult => ({
     worker, leaseId: 'lease', exitCode: 0, outputCid: rawCid(utf8(stdout)), stdout: utf8(stdout), stderr: new Uint8Array(0),
-    fuel: 1_000n, cpuMs: 100, wallMs: 120, cost: 0.25, ...extra
+    fuel: 1_000n, cpuMs: 100, wallMs: 120, observedMs: 125, cost: 0.25, ...extra
   })
   const records: ReplicaRecord[] = [{ worker: 'a', status: 'done' }, { worker: 'b', status: 'done' }]
   const of = (input: Omit<VerdictInput, 'work' | 'records'>): ReturnType<typeof verdictOf> => verdictOf({ work, records, ...input })

@@ -77,7 +77,7 @@ describe('WorkerService (no network)', () => {
   })
 
   function reset (): void {
-    capacity = { cores: 2, memoryMiB: 512, slots: 4, pricePerCpuSecond: 2, runtimes: ['wasi-p1'] }
+    capacity = { cores: 2, memoryMiB: 512, slots: 4, pricePerGigafuel: 2, fuelPerSecond: 0, runtimes: ['wasi-p1'] }
     funded = true
     asked.length = 0
   }

@@ -29,7 +29,7 @@ describe('admission (judgeOffer, bidTerms, checkAccept)', () => {
     ;[self, requester, other] = await Promise.all([0, 1, 2].map(async () => createSigner(await generateKeyPair('Ed25519')).peerId))
   })
 
-  const capacity = (extra: Partial<Capacity> = {}): Capacity => ({ cores: 4, memoryMiB: 1024, slots: 4, pricePerCpuSecond: 2, runtimes: ['wasi-p1'], ...extra })
+  const capacity = (extra: Partial<Capacity> = {}): Capacity => ({ cores: 4, memoryMiB: 1024, slots: 4, pricePerGigafuel: 2, fuelPerSecond: 0, runtimes: ['wasi-p1'], ...extra })
   const offer = (extra: Partial<OfferBody> = {}): OfferBody => ({
     v: 1, requester, nonce: new Uint8Array(16), runtime: 'wasi-p1', memoryMiB: 256, maxTaskMs: 30_000, maxTaskFuel: FUEL, maxPrice: 5, slots: 8,
     maxCredits: 10_000, durationMs: 600_000, createdAt: NOW, expiresAt: NOW + 30_000, ...extra

@@ -38,8 +38,10 @@ export const capacityBodySchema = z.object({
   memoryMiB: uint,
   /** How many jobs the node runs at once. */
   slots: z.number().int().min(0).max(4096),
-  /** Price in credits per CPU-second. */
-  pricePerCpuSecond: uint,
+  /** Price in credits per gigafuel (10^9 fuel). */
+  pricePerGigafuel: uint,
+  /** Fuel per second of CPU time, measured at start-up (0: not measured). */
+  fuelPerSecond: uint,
   runtimes: z.array(z.string().max(32)).max(8),
   multiaddrs: z.array(z.string().max(256)).max(16)
 }).strict()
@@ -52,8 +54,11 @@ export const capacityRecordSchema = z.object({
 export type CapacityRecord = z.infer<typeof capacityRecordSchema>
 
 
-/** Measures the machine: all cores, and half of total memory bounded by what is free now. */
-export function measureCapacity (overrides: CapacityOverrides = {}): Capacity {
+/**
+ * Measures the machine: all cores, and half of total memory bounded by what is free now; the
+ * fuel rate is what `measureFuelRate` found (or 0 when it was not measured).
+ */
+export function measureCapacity (overrides: CapacityOverrides = {}, fuelPerSecond = 0): Capacity {
   const cores = overrides.cores ?? availableParallelism()
   const mib = 1024 * 1024
   const memoryMiB = overrides.memoryMiB ?? Math.max(16, Math.floor(Math.min(totalmem() / 2, freemem()) / mib))
@@ -61,7 +66,8 @@ export function measureCapacity (overrides: CapacityOverrides = {}): Capacity {
     cores,
     memoryMiB,
     slots: overrides.slots ?? cores,
-    pricePerCpuSecond: overrides.pricePerCpuSecond ?? 1,
+    pricePerGigafuel: overrides.pricePerGigafuel ?? 1,
+    fuelPerSecond,
     runtimes: [...RUNTIMES]
   }
 }
@@ -123,7 +129,8 @@ export function signCapacityRecord (signer: Signer, capacity: Capacity, options:
     cores: capacity.cores,
     memoryMiB: capacity.memoryMiB,
     slots: capacity.slots,
-    pricePerCpuSecond: capacity.pricePerCpuSecond,
+    pricePerGigafuel: capacity.pricePerGigafuel,
+    fuelPerSecond: capacity.fuelPerSecond,
     runtimes: capacity.runtimes,
     multiaddrs: options.multiaddrs.slice(0, 16).filter((m) => m.length <= 256)
   }

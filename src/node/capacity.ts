@@ -85,7 +85,7 @@ function matches (advert: CapacityAdvert, query: FindCapacityQuery, runtime: str
   if (!advert.runtimes.includes(runtime)) return false
   if (query.minCores != null && advert.cores < query.minCores) return false
   if (query.minMemoryMiB != null && advert.memoryMiB < query.minMemoryMiB) return false
-  if (query.maxPrice != null && advert.pricePerCpuSecond > query.maxPrice) return false
+  if (query.maxPrice != null && advert.pricePerGigafuel > query.maxPrice) return false
   return advert.slots > 0
 }
 
@@ -212,7 +212,7 @@ export class CapacityService {
     if (query.signal?.aborted === true) throw query.signal.reason
     const connected = (a: CapacityAdvert): number => this.view.isConnected(a.peerId) ? 0 : 1
     return collect()
-      .sort((a, b) => a.pricePerCpuSecond - b.pricePerCpuSecond || connected(a) - connected(b) || b.cores - a.cores)
+      .sort((a, b) => a.pricePerGigafuel - b.pricePerGigafuel || connected(a) - connected(b) || b.cores - a.cores)
       .slice(0, limit)
   }
 

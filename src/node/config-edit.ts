@@ -18,7 +18,7 @@ export const CONFIG_KEYS: Readonly<Record<string, Kind>> = {
   api: 'string',
   'capacity.cores': 'integer',
   'capacity.memoryMiB': 'integer',
-  'capacity.pricePerCpuSecond': 'integer',
+  'capacity.pricePerGigafuel': 'integer',
   'capacity.slots': 'integer',
   mine: 'boolean',
   spotCheckRate: 'number',

@@ -39,13 +39,23 @@ export const apiAddressSchema = z.string().max(300).transform((s, ctx) => {
   }
 })
 
-export const capacityOverridesSchema = z.object({
+const capacityObjectSchema = z.object({
   cores: z.number().int().min(1).max(4096).optional(),
   memoryMiB: z.number().int().min(16).max(16 * 1024 * 1024).optional(),
-  pricePerCpuSecond: z.number().int().min(0).max(1_000_000_000).optional(),
+  /** Credits per gigafuel (10^9 fuel). */
+  pricePerGigafuel: z.number().int().min(0).max(1_000_000_000).optional(),
   slots: z.number().int().min(0).max(4096).optional()
 }).strict()
-export type CapacityOverrides = z.infer<typeof capacityOverridesSchema>
+/**
+ * The `capacity` overrides. A config written before prices were per gigafuel names the price
+ * `pricePerCpuSecond`: it is read as `pricePerGigafuel` (the next `config set` writes the new name).
+ */
+export const capacityOverridesSchema = z.preprocess((value) => {
+  if (value === null || typeof value !== 'object' || !('pricePerCpuSecond' in value)) return value
+  const { pricePerCpuSecond, ...rest } = value as Record<string, unknown>
+  return 'pricePerGigafuel' in rest ? rest : { ...rest, pricePerGigafuel: pricePerCpuSecond }
+}, capacityObjectSchema)
+export type CapacityOverrides = z.infer<typeof capacityObjectSchema>
 
 export const logConfigSchema = z.object({
   level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

@@ -22,9 +22,18 @@ export interface ReceiptEvidence {
 }
 
 const MAX_PEERS = 10_000
+/** Runs shorter than this say little about a worker's speed (start-up, timer resolution). */
+const SPEED_MIN_RUN_MS = 20
+/** Runs observed before a worker's delivered speed is believed. */
+const SPEED_MIN_SAMPLES = 3
+/** Weight of a new observation in the delivered speed's moving average. */
+const SPEED_EWMA = 0.2
+
+interface Speed { fuelPerSecond: number, samples: number }
 
 export class Reputation {
   private readonly peers = new Map<string, PeerRecord>()
+  private readonly speeds = new Map<string, Speed>()
   private evidence?: ReceiptEvidence
 
   /** Adds chain evidence (settled receipts) to the local observations. */
@@ -47,6 +56,32 @@ export class Reputation {
   get (peerId: string): PeerRecord {
     const entry = this.peers.get(peerId) ?? { success: 0, mismatch: 0, timeout: 0, noShow: 0, failure: 0, settled: 0 }
     return { ...entry, settled: this.evidence?.settledCount(peerId) ?? 0 }
+  }
+
+  /**
+   * Records how fast a worker ran a task whose result agreed with the quorum: its fuel (agreed
+   * by the replicas) over the run's time as this node observed it (not the worker's own figure).
+   */
+  observeSpeed (peerId: string, fuel: bigint, wallMs: number): void {
+    if (wallMs < SPEED_MIN_RUN_MS || fuel <= 0n) return
+    const rate = Number(fuel) / (wallMs / 1000)
+    const s = this.speeds.get(peerId)
+    const next = s == null ? { fuelPerSecond: rate, samples: 1 } : { fuelPerSecond: s.fuelPerSecond + SPEED_EWMA * (rate - s.fuelPerSecond), samples: s.samples + 1 }
+    this.speeds.delete(peerId)
+    this.speeds.set(peerId, next)
+    if (this.speeds.size > MAX_PEERS) this.speeds.delete(this.speeds.keys().next().value as string)
+  }
+
+  /**
+   * The speed to rank a worker by: what it advertised (fuel per second of its own CPU), checked
+   * against what it delivered here (agreed fuel over the wall time of its runs) once there are
+   * a few runs: the lower of the two, so a worker that overstates its speed ranks by what it
+   * does. 0: nothing known.
+   */
+  speed (peerId: string, advertised: number): number {
+    const s = this.speeds.get(peerId)
+    if (s == null || s.samples < SPEED_MIN_SAMPLES) return advertised
+    return advertised > 0 ? Math.min(advertised, s.fuelPerSecond) : s.fuelPerSecond
   }
 
   /**

@@ -9,8 +9,14 @@ export interface Capacity {
   memoryMiB: number
   /** Tasks run at once (0: takes no work). */
   slots: number
-  /** Credits per CPU-second. */
-  pricePerCpuSecond: number
+  /** Credits per gigafuel (10^9 fuel). */
+  pricePerGigafuel: number
+  /**
+   * This node's speed: fuel per second of CPU time, measured at start-up with a fixed module
+   * (`measureFuelRate`), so a requester can estimate a task's time from its fuel and rank workers
+   * by speed. 0: not measured.
+   */
+  fuelPerSecond: number
   runtimes: string[]
 }
 
@@ -29,7 +35,7 @@ export interface FindCapacityQuery {
   runtime?: string
   minCores?: number
   minMemoryMiB?: number
-  /** Highest acceptable price in credits per CPU-second. */
+  /** Highest acceptable price in credits per gigafuel. */
   maxPrice?: number
   /** Stop after this many matching peers. @default unlimited */
   limit?: number

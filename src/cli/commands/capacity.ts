@@ -15,7 +15,13 @@ export async function capacityCommand (opts: CapacityOptions): Promise<void> {
   const result = await client.get<{ self: CapacityAdvert, peers: CapacityAdvert[] }>(`/v1/capacity?${query.toString()}`)
   if (opts.json === true) { printJson(result); return }
   const row = (a: CapacityAdvert, self = false): Array<string | number> =>
-    [self ? `${a.peerId} (this node)` : a.peerId, a.cores, a.memoryMiB, a.slots, a.pricePerCpuSecond, a.runtimes.join(',')]
-  printTable(['PEER', 'CORES', 'MEMORY MiB', 'SLOTS', 'PRICE', 'RUNTIMES'], [row(result.self, true), ...result.peers.map((p) => row(p))], { shrink: [5] })
+    [self ? `${a.peerId} (this node)` : a.peerId, a.cores, a.memoryMiB, a.slots, a.pricePerGigafuel, fuelRate(a.fuelPerSecond), a.runtimes.join(',')]
+  printTable(['PEER', 'CORES', 'MEMORY MiB', 'SLOTS', 'PRICE/GFUEL', 'SPEED', 'RUNTIMES'], [row(result.self, true), ...result.peers.map((p) => row(p))], { shrink: [6] })
   line(`${result.peers.length} peer(s) found through the DHT`)
+}
+
+/** `21.4 Gfuel/s` (fuel per second of CPU time the peer measured at start-up), or `-` when it has none. */
+export function fuelRate (fuelPerSecond: number | undefined): string {
+  if (fuelPerSecond == null || fuelPerSecond <= 0) return '-'
+  return `${(fuelPerSecond / 1e9).toFixed(1)} Gfuel/s`
 }

@@ -41,7 +41,7 @@ export async function startCommand (cliOptions: StartOptions): Promise<void> {
       mdns: opts.mdns,
       mine: opts.mine,
       spotCheckRate: opts.spotCheck,
-      capacity: { cores: opts.cores, memoryMiB: opts.memory, pricePerCpuSecond: opts.price, slots: opts.slots },
+      capacity: { cores: opts.cores, memoryMiB: opts.memory, pricePerGigafuel: opts.price, slots: opts.slots },
       metrics: opts.metrics,
       logLevel: opts.logLevel as LogLevel | undefined,
       logFormat: opts.logFormat as LogFormat | undefined,
@@ -53,7 +53,7 @@ export async function startCommand (cliOptions: StartOptions): Promise<void> {
     for (const address of node.multiaddrs) log.info({ address }, 'listening')
     log.info({ api: `http://${daemon.api}/v1`, token: `${dataDir}/api-token` }, 'local API (and dashboard: `depin dashboard`)')
     if (daemon.metricsAddress != null) log.info({ url: `http://${daemon.metricsAddress}/metrics` }, 'metrics for Prometheus (no token)')
-    log.info({ cores: capacity.cores, memoryMiB: capacity.memoryMiB, slots: capacity.slots, price: capacity.pricePerCpuSecond }, 'offering capacity')
+    log.info({ cores: capacity.cores, memoryMiB: capacity.memoryMiB, slots: capacity.slots, price: capacity.pricePerGigafuel }, 'offering capacity')
 
     const reason = await new Promise<string>((resolve) => {
       onSignal = (signal) => { resolve(`received ${signal}`) }

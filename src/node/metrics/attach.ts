@@ -78,7 +78,7 @@ export function attachNodeMetrics (node: ComputeNode, metrics: NodeMetrics): () 
     metrics.capacityCores.set(status.capacity.cores)
     metrics.capacityMemory.set(status.capacity.memoryMiB * 1024 * 1024)
     metrics.capacitySlots.set(status.capacity.slots)
-    metrics.capacityPrice.set(status.capacity.pricePerCpuSecond)
+    metrics.capacityPrice.set(status.capacity.pricePerGigafuel)
     const topicNames = new Map(Object.entries(node.topics).map(([name, topic]) => [topic, name]))
     for (const [topic, stats] of Object.entries(status.gossip)) {
       const name = topicNames.get(topic) ?? 'other'

@@ -311,7 +311,10 @@ export class Dispatcher {
         record.cost = agrees ? result.cost : 0
       }
       lease.decide(state.work.idText, agrees)
-      if (agrees) this.c.reputation.record(result.worker, 'success')
+      if (agrees) {
+        this.c.reputation.record(result.worker, 'success')
+        this.c.reputation.observeSpeed(result.worker, result.fuel, result.observedMs)
+      }
       else if (accepted != null) {
         // Outvoted, or caught by the spot check: not paid, and it costs the worker.
         this.c.reputation.record(result.worker, 'mismatch')

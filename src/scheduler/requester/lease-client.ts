@@ -15,7 +15,7 @@ import type { PeerActionName } from '../../shared/peer-actions.ts'
 import { DepinError, InvalidMessageError, InvalidSignatureError } from '../../errors.ts'
 import { ChannelClosedError, type Channel } from '../../transport.ts'
 import {
-  BATCH_FRAME_BYTES, CHUNK_BYTES, LEASE_IDLE_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_STRIKES, LEASE_WINDOW_PER_SLOT, SETTLE_PERIOD_MS,
+  BATCH_FRAME_BYTES, CHUNK_BYTES, LEASE_IDLE_MS, RUNNING_NOTICE_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_STRIKES, LEASE_WINDOW_PER_SLOT, SETTLE_PERIOD_MS,
   TASK_RUN_GRACE_MS, TASK_START_GRACE_MS
 } from '../constants.ts'
 import { BadResultError, CheckpointError, LeaseEndedError, ProtocolViolationError } from '../errors.ts'
@@ -56,6 +56,8 @@ interface Outstanding {
   startBy: number
   /** Must be answered by then, once running. */
   finishBy?: number
+  /** When the worker said it started it (its `running` notice arrived). */
+  runningAt?: number
 }
 
 /** A large result whose output is still arriving in `data` frames. */
@@ -224,7 +226,8 @@ export class LeaseClient {
         for (const id of frame.tasks) {
           const o = this.outstanding.get(id.toString())
           if (o == null || o.finishBy != null) continue
-          o.finishBy = Date.now() + o.task.requirements.timeoutMs + TASK_RUN_GRACE_MS + Math.ceil(o.task.requirements.timeoutMs / 10)
+          o.runningAt = Date.now()
+          o.finishBy = o.runningAt + o.task.requirements.timeoutMs + TASK_RUN_GRACE_MS + Math.ceil(o.task.requirements.timeoutMs / 10)
           this.h.onRunning(o.task, this.worker)
         }
         return false
@@ -316,6 +319,10 @@ export class LeaseClient {
 
   private deliver (task: TaskWork, r: ResultFrame, stdout: Uint8Array, stderr: Uint8Array, tree?: OutputTreeReceiver): void {
     if (!bytesMatchCid(stdout, r.out)) throw new BadResultError(`output does not match the committed ${r.out.toString()}`)
+    // The run's time as this node saw it: from the running notice (sent RUNNING_NOTICE_MS after
+    // the start), or from sending the task when none came (queueing included).
+    const o = this.outstanding.get(task.idText)
+    const observedMs = o == null ? 0 : Date.now() - (o.runningAt != null ? o.runningAt - RUNNING_NOTICE_MS : o.sentAt)
     this.forget(task.idText)
     this.h.onResult(task, {
       worker: this.worker,
@@ -330,6 +337,7 @@ export class LeaseClient {
       ...(tree != null ? { files: tree.result() } : {}),
       cpuMs: r.cpuMs,
       wallMs: r.wallMs,
+      observedMs,
       cost: this.lease.body.price * Number(r.fuel) / 1e9
     })
     this.h.onRoom()

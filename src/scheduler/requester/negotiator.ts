@@ -38,6 +38,8 @@ export interface NegotiatorComponents {
   findPeers: (query: FindCapacityQuery) => Promise<CapacityAdvert[]>
   reportPeer: (peerId: string, action: PeerActionName) => void
   reliability: (peerId: string) => number
+  /** A worker's speed to rank by (advertised, checked against delivered; see `Reputation.speed`). */
+  speed: (peerId: string, advertised: number) => number
 }
 
 /** A lease made, with its stream opened. */
@@ -96,8 +98,9 @@ export class Negotiator {
     let known = this.c.knownPeers()
     if (known.length === 0) known = await this.c.findPeers({ minMemoryMiB: r.memoryMiB, maxPrice: r.maxPrice, timeoutMs: 2_000 }).catch(() => [])
     return known
-      .filter((a) => a.peerId !== self && !exclude(a.peerId) && a.slots > 0 && a.memoryMiB >= r.memoryMiB && a.pricePerCpuSecond <= r.maxPrice)
-      .sort((a, b) => leasesWith(a.peerId) - leasesWith(b.peerId) || this.c.reliability(b.peerId) - this.c.reliability(a.peerId) || a.pricePerCpuSecond - b.pricePerCpuSecond)
+      .filter((a) => a.peerId !== self && !exclude(a.peerId) && a.slots > 0 && a.memoryMiB >= r.memoryMiB && a.pricePerGigafuel <= r.maxPrice)
+      .sort((a, b) => leasesWith(a.peerId) - leasesWith(b.peerId) || this.c.reliability(b.peerId) - this.c.reliability(a.peerId) || a.pricePerGigafuel - b.pricePerGigafuel ||
+        this.c.speed(b.peerId, b.fuelPerSecond) - this.c.speed(a.peerId, a.fuelPerSecond))
       .slice(0, Math.min(DIRECT_OFFER_MAX, need + DIRECT_OFFER_SPARE))
       .map((a) => a.peerId)
   }

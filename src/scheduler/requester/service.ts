@@ -93,7 +93,8 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
       knownPeers: c.knownPeers,
       findPeers: c.findPeers,
       reportPeer: c.reportPeer,
-      reliability: (peer) => c.reputation.reliability(peer)
+      reliability: (peer) => c.reputation.reliability(peer),
+      speed: (peer, advertised) => c.reputation.speed(peer, advertised)
     })
     this.pool = new LeasePool({
       negotiator: this.negotiator,

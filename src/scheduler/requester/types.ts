@@ -40,9 +40,11 @@ export interface ReplicaResult {
   fuel: bigint
   /** The files it left in /out (absent: none). */
   files?: OutputTree
-  /** Information only. */
+  /** Information only (the worker's own figures). */
   cpuMs: number
   wallMs: number
+  /** The run's time as the requester observed it, ms (see LeaseClient): what speed checks use. */
+  observedMs: number
   /** Credits this run is worth at the lease's price (before rounding per lease). */
   cost: number
 }

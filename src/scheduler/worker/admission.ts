@@ -36,9 +36,9 @@ export function judgeOffer (offer: OfferBody, ctx: OfferContext): DeclineReason 
   if (offer.expiresAt <= ctx.now) return 'expired'
   if (!c.runtimes.includes(offer.runtime)) return 'runtime'
   if (offer.memoryMiB > c.memoryMiB) return 'memory'
-  if (c.pricePerCpuSecond > offer.maxPrice) return 'price'
+  if (c.pricePerGigafuel > offer.maxPrice) return 'price'
   // A cap that does not cover one task at our price: the requester cannot afford a lease here.
-  if (maxTaskCost(offer.maxTaskFuel, c.pricePerCpuSecond) > offer.maxCredits) return 'funds'
+  if (maxTaskCost(offer.maxTaskFuel, c.pricePerGigafuel) > offer.maxCredits) return 'funds'
   if (c.slots === 0 || ctx.leases >= MAX_WORKER_LEASES || ctx.queued >= c.slots * WORKER_QUEUE_PER_SLOT) return 'busy'
   return undefined
 }
@@ -46,7 +46,7 @@ export function judgeOffer (offer: OfferBody, ctx: OfferContext): DeclineReason 
 /** The terms of a bid on an offer this node takes. */
 export function bidTerms (offer: OfferBody, capacity: Capacity, running: number, now: number): Pick<BidBody, 'price' | 'slots' | 'freeSlots' | 'expiresAt'> {
   return {
-    price: capacity.pricePerCpuSecond,
+    price: capacity.pricePerGigafuel,
     slots: Math.max(1, Math.min(offer.slots, capacity.slots)),
     freeSlots: Math.max(0, Math.min(4096, capacity.slots - running)),
     expiresAt: Math.min(now + BID_TTL_MS, offer.expiresAt)
