@@ -399,6 +399,24 @@ describe('executor lifecycle and limits', () => {
     expect(executor.stats().workersStarted).toBe(1)
   })
 
+  it('starts every run on a memory as new, whatever the runs before left in theirs (one worker, memories reused)', async () => {
+    const executor = await make({ workers: 1 })
+    const module = fixture('memory-residue')
+    const run = async (stdin: string, memoryMiB = 64): Promise<string> => text((await executor.run(spec(module, { stdin: utf8(stdin), memoryMiB }))).stdout)
+    expect(await run('x'.repeat(8192))).toBe('2 pages, 0 bytes not zero\n')
+    // The run before filled its static buffer: this one finds it zero again.
+    expect(await run('y'.repeat(8192))).toBe('2 pages, 0 bytes not zero\n')
+    // One that grew its memory: the next one starts at the initial size.
+    expect(await run('g'.repeat(100))).toBe('2 pages, 0 bytes not zero\n')
+    expect(await run('')).toBe('2 pages, 0 bytes not zero\n')
+    // Another memory cap (another maximum) in between, and a trap, change nothing either.
+    expect(await run('z'.repeat(8192), 1)).toBe('2 pages, 0 bytes not zero\n')
+    expect((await executor.run(spec(fixture('trap')))).trap).toBe('unreachable')
+    expect(await run('z'.repeat(8192))).toBe('2 pages, 0 bytes not zero\n')
+    expect(await run('')).toBe('2 pages, 0 bytes not zero\n')
+    expect(executor.stats().workersStarted).toBe(1)
+  })
+
   it('replaces a worker that crashed and reports the job as killed', async () => {
     const executor = await make({ workers: 1, workerUrl: new URL('fixtures/wasm/crash-worker.ts', import.meta.url) })
     const crashed = await executor.run(spec(example('echo'), { args: ['crash-the-worker'] }))
