@@ -8,7 +8,7 @@
  * on loopback with 2 slots (as real nodes are: one process per machine). Everything shares this
  * machine's 2 cores, so more worker processes add total work per task.
  *
- *   node bench/throughput.ts [tasks]
+ *   node bench/throughput.ts [tasks] [batch:N | jobs:N]...   (rows to run; default all six)
  *
  * Latest results: see the bottom of this comment (kept current by hand from the last quiet run).
  */
@@ -27,6 +27,8 @@ import { rawCid } from '../src/proofs/encoding.ts'
 import { formatMs, formatRate, printTable } from './lib.ts'
 
 const TASKS = Number(process.argv[2] ?? 10_000)
+/** Which network rows to run (`batch:1 jobs:2 ...`); all six when none is given. */
+const ONLY = process.argv.slice(3)
 const WORKER_SLOTS = 2
 const BIN = fileURLToPath(new URL('../bin/depin.js', import.meta.url))
 const module = new Uint8Array(await readFile(new URL('../examples/echo.wasm', import.meta.url)))
@@ -142,6 +144,7 @@ const baseRate = TASKS / (baseline / 1000)
 rows.push(['local executor (1 thread, baseline)', formatMs(baseline), formatRate(baseRate), '100%', '-', '-', '-', '-'])
 for (const mode of ['batch', 'jobs'] as const) {
   for (const workers of [1, 2, 4]) {
+    if (ONLY.length > 0 && !ONLY.includes(`${mode}:${workers}`)) continue
     const run = await network(workers, mode)
     const rate = TASKS / (run.elapsed / 1000)
     rows.push([

@@ -15,14 +15,15 @@ import type { PeerActionName } from '../../shared/peer-actions.ts'
 import { DepinError, InvalidMessageError, InvalidSignatureError } from '../../errors.ts'
 import { ChannelClosedError, type Channel } from '../../transport.ts'
 import {
-  BATCH_FRAME_BYTES, CHUNK_BYTES, LEASE_IDLE_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_STRIKES, LEASE_WINDOW_PER_SLOT, SETTLE_PERIOD_MS,
-  TASK_RUN_GRACE_MS, TASK_START_GRACE_MS
+  BATCH_FRAME_BYTES, CHUNK_BYTES, LEASE_IDLE_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_STRIKES, SETTLE_PERIOD_MS, TASK_RUN_GRACE_MS,
+  TASK_START_GRACE_MS
 } from '../constants.ts'
 import { BadResultError, CheckpointError, LeaseEndedError, ProtocolViolationError } from '../errors.ts'
 import { MAX_FRAME_ITEMS, parseWorkerFrame, type ResultFrame, type TaskFrame, type WorkerFrame } from '../lease-frames.ts'
 import { creditsFor } from '../task.ts'
 import { LeaseAccount } from './accounting.ts'
 import { OutputTreeReceiver } from './output-tree.ts'
+import { leaseWindow } from './ranking.ts'
 import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
 
 /** Task errors that say the lease cannot take the task now, not that the worker will not run it. */
@@ -32,6 +33,8 @@ const log = logger('depin:requester:lease')
 
 /** How often outstanding tasks' deadlines, pings and idleness are checked. */
 const SWEEP_MS = 250
+/** Weight of the newest result in the moving average of run times. */
+const RUN_TIME_WEIGHT = 0.1
 
 export interface LeaseClientHooks {
   signer: Signer
@@ -66,7 +69,6 @@ export class LeaseClient {
   readonly idText: string
   readonly worker: string
   readonly host?: string
-  readonly window: number
   /** Negotiated without a warm lease being there (for progress: a cold start). */
   readonly openedAt = Date.now()
   private readonly h: LeaseClientHooks
@@ -95,13 +97,14 @@ export class LeaseClient {
   private broken = false
   private endReason = 'closed'
   private sweep?: ReturnType<typeof setInterval>
+  /** Moving average of the wall time of this lease's runs, ms (undefined before the first result). */
+  private runMs?: number
 
   constructor (lease: Lease, channel: Channel, hooks: LeaseClientHooks, host?: string) {
     this.lease = lease
     this.idText = leaseId(lease.body).toString()
     this.worker = lease.body.worker
     this.host = host
-    this.window = lease.body.slots * LEASE_WINDOW_PER_SLOT
     this.h = hooks
     this.channel = channel
     this.account = new LeaseAccount(lease.body.price)
@@ -117,6 +120,9 @@ export class LeaseClient {
 
   /** Tasks sent and not answered. */
   get load (): number { return this.outstanding.size + this.unsent.length }
+
+  /** How many tasks to keep outstanding (more while the lease's tasks are short: `leaseWindow`). */
+  get window (): number { return leaseWindow(this.lease.body.slots, this.runMs) }
 
   /** Whether new tasks may go on this lease. */
   get usable (): boolean { return !this.closing && !this.closed }
@@ -262,6 +268,7 @@ export class LeaseClient {
     const o = this.outstanding.get(r.task.toString())
     // [blame] a result for a task this lease never carried (or already answered)
     if (o == null) throw new BadResultError(`a result for task ${r.task.toString()}, which was not given to ${this.worker}`)
+    this.runMs = this.runMs == null ? r.wallMs : this.runMs * (1 - RUN_TIME_WEIGHT) + r.wallMs * RUN_TIME_WEIGHT
     if (r.fuel > o.task.spec.fuel) throw new BadResultError(`a result claiming ${r.fuel} fuel for a task limited to ${o.task.spec.fuel}`)
     if ((r.files == null) !== (r.filesBytes == null)) throw new BadResultError('a result with only one of files and filesBytes')
     const inline = r.stdout != null && r.stderr != null
