@@ -8,6 +8,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { InvalidMessageError, MessageTooLargeError } from '../errors.ts'
+import { encodeCanonical } from './cbor-writer.ts'
 
 /** Multicodec code of DAG-CBOR (0x71). */
 export const DAG_CBOR_CODE = dagCbor.code
@@ -16,9 +17,9 @@ export const RAW_CODE = 0x55
 /** Multihash code of SHA2-256 (0x12). */
 export const SHA256_CODE = 0x12
 
-/** Encodes a value as canonical DAG-CBOR. */
+/** Encodes a value as canonical DAG-CBOR (`@ipld/dag-cbor`'s bytes, mostly written by a faster path: cbor-writer.ts). */
 export function encode (value: unknown): Uint8Array {
-  return dagCbor.encode(value)
+  return encodeCanonical(value)
 }
 
 /**
@@ -37,7 +38,7 @@ export function decode (bytes: Uint8Array, maxBytes: number, what = 'message'): 
   } catch (err) {
     throw new InvalidMessageError(`${what} is not valid DAG-CBOR: ${(err as Error).message}`, { cause: err })
   }
-  if (!sameBytes(dagCbor.encode(value), bytes)) throw new InvalidMessageError(`${what} is not canonical DAG-CBOR (e.g. map keys out of order)`)
+  if (!sameBytes(encodeCanonical(value), bytes)) throw new InvalidMessageError(`${what} is not canonical DAG-CBOR (e.g. map keys out of order)`)
   return value
 }
 
