@@ -1,13 +1,14 @@
 /**
- * The fast canonical encoder (src/proofs/cbor-writer.ts) against `@ipld/dag-cbor`: the same
- * bytes, or the same error, for every kind of value, the boundaries of every head size, and
- * thousands of random nested values; and the real messages of a lease.
+ * The fast paths of src/proofs against the libraries they stand in for: the canonical encoder
+ * (cbor-writer.ts) against `@ipld/dag-cbor` (the same bytes, or the same error, for every kind
+ * of value, the boundaries of every head size, and thousands of random nested values), and
+ * `cidText` against `CID.toString()`.
  */
 import { describe, expect, it } from 'vitest'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { encodeCanonical } from '../src/proofs/cbor-writer.ts'
-import { rawCid, valueCid } from '../src/proofs/encoding.ts'
+import { cidOf, cidText, rawCid, valueCid } from '../src/proofs/encoding.ts'
 
 type Outcome = { bytes: string } | { error: string }
 
@@ -132,5 +133,19 @@ describe('encodeCanonical', () => {
     expect(Buffer.from(c).toString('hex')).toBe(Buffer.from(dagCbor.encode({ a: 3 })).toString('hex'))
     expect(a.buffer).not.toBe(c.buffer)
     expect(a.byteLength).toBe(a.buffer.byteLength)
+  })
+})
+
+describe('cidText', () => {
+  it('is CID.toString() for v1 CIDs of every codec and length, and for v0', () => {
+    const rand = prng(7)
+    for (let i = 0; i < 3000; i++) {
+      const bytes = new Uint8Array(Math.floor(rand() * 200)).map(() => Math.floor(rand() * 256))
+      const cid = i % 3 === 0 ? valueCid({ i, bytes }) : i % 3 === 1 ? rawCid(bytes) : cidOf(bytes, 0x70)
+      // a CID decoded afresh, as one from a frame (toString has no cached text on it)
+      expect(cidText(CID.decode(cid.bytes))).toBe(cid.toString())
+    }
+    const v0 = CID.parse('QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n')
+    expect(cidText(v0)).toBe(v0.toString())
   })
 })

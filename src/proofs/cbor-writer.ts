@@ -107,6 +107,24 @@ function compareKeys (a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
 
+/** Sorts keys in that order; an insertion sort for the usual few keys (Array#sort allocates). */
+function sortKeys (keys: string[]): void {
+  const n = keys.length
+  if (n > 24) {
+    keys.sort(compareKeys)
+    return
+  }
+  for (let i = 1; i < n; i++) {
+    const k = keys[i]
+    let j = i - 1
+    while (j >= 0 && compareKeys(keys[j], k) > 0) {
+      keys[j + 1] = keys[j]
+      j--
+    }
+    keys[j + 1] = k
+  }
+}
+
 function write (value: unknown, depth: number): void {
   switch (typeof value) {
     case 'string':
@@ -172,7 +190,7 @@ function write (value: unknown, depth: number): void {
   }
   if (o.constructor !== Object) throw FALLBACK
   const keys = Object.keys(o)
-  if (keys.length > 1) keys.sort(compareKeys)
+  if (keys.length > 1) sortKeys(keys)
   head(MAJOR_MAP, keys.length)
   for (const key of keys) {
     const v = o[key]

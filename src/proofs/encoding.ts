@@ -66,6 +66,34 @@ export function valueCid (value: unknown): CID {
   return cidOf(encode(value), DAG_CBOR_CODE)
 }
 
+const BASE32 = Uint8Array.from('abcdefghijklmnopqrstuvwxyz234567', (c) => c.charCodeAt(0))
+
+/**
+ * `cid.toString()`, faster: the same text (a CIDv1 in base32 with multibase prefix `b`; a CIDv0
+ * in base58btc). multiformats' generic base32 takes ~3.5 µs a CID, this ~0.2 µs, and the hot
+ * paths of a lease name every task, output and input by its CID's text. (Not cached: a WeakMap
+ * by CID would cost more than the encoding.)
+ */
+export function cidText (cid: CID): string {
+  if (cid.version !== 1) return cid.toString()
+  const bytes = cid.bytes
+  const out = Buffer.allocUnsafe(1 + Math.ceil(bytes.byteLength * 8 / 5))
+  out[0] = 0x62 // 'b'
+  let o = 1
+  let acc = 0
+  let bits = 0
+  for (let i = 0; i < bytes.byteLength; i++) {
+    acc = ((acc << 8) | bytes[i]) & 0xfff
+    bits += 8
+    while (bits >= 5) {
+      bits -= 5
+      out[o++] = BASE32[(acc >>> bits) & 31]
+    }
+  }
+  if (bits > 0) out[o++] = BASE32[(acc << (5 - bits)) & 31]
+  return out.toString('latin1', 0, o)
+}
+
 /** Parses a CID string from outside, with a clear error. */
 export function parseCid (text: string, what = 'CID'): CID {
   try {

@@ -26,7 +26,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
-import { bytesMatchCid, rawCid } from '../proofs/encoding.ts'
+import { bytesMatchCid, cidText, rawCid } from '../proofs/encoding.ts'
 import type { Store } from '../shared/store.ts'
 import { DEFAULT_BLOB_CACHE_BYTES, PIN_PROTECT_MS } from './constants.ts'
 import { BlobMismatchError } from './errors.ts'
@@ -121,7 +121,7 @@ export class BlobStore {
     await this.pinning(cids)
     // Equal blobs (say, the empty stderr of every task) are written once; large ones as files.
     const unique = new Map<string, { cid: CID, value: Uint8Array }>()
-    for (const [i, item] of items.entries()) unique.set(cids[i].toString(), { cid: cids[i], value: item.bytes })
+    for (const [i, item] of items.entries()) unique.set(cidText(cids[i]), { cid: cids[i], value: item.bytes })
     const small = [...unique.values()].filter(({ value }) => !this.isLarge(value))
     for (const { cid, value } of unique.values()) if (this.isLarge(value)) await this.pinFile(cid, value)
     if (small.length > 0) await this.pinned.batch(small.map(({ cid, value }) => ({ type: 'put' as const, key: cid.bytes, value })))
@@ -160,20 +160,21 @@ export class BlobStore {
 
   /** Bytes of `cid` if they are in memory (no disk read). */
   getHot (cid: CID): Uint8Array | undefined {
-    return this.hot.get(cid.toString())
+    return this.hot.get(cidText(cid))
   }
 
   async has (cid: CID): Promise<boolean> {
-    if (this.hot.has(cid.toString())) return true
+    if (this.hot.has(cidText(cid))) return true
     return await this.pinned.has(cid.bytes) === true || await this.files.has(cid.bytes) === true || await this.cache.has(cid.bytes) === true
   }
 
   async get (cid: CID): Promise<Uint8Array | undefined> {
-    const hot = this.hot.get(cid.toString())
+    const key = cidText(cid)
+    const hot = this.hot.get(key)
     if (hot != null) {
       // Refresh LRU position.
-      this.hot.delete(cid.toString())
-      this.hot.set(cid.toString(), hot)
+      this.hot.delete(key)
+      this.hot.set(key, hot)
       return hot
     }
     const bytes = (await this.pinned.get(cid.bytes)) ?? (await this.readFile(cid)) ?? (await this.cache.get(cid.bytes))
@@ -289,7 +290,7 @@ export class BlobStore {
   }
 
   private forget (key: Uint8Array): void {
-    const cid = CID.decode(key).toString()
+    const cid = cidText(CID.decode(key))
     const bytes = this.hot.get(cid)
     if (bytes == null) return
     this.hot.delete(cid)
@@ -298,7 +299,7 @@ export class BlobStore {
 
   private remember (cid: CID, bytes: Uint8Array): void {
     if (bytes.byteLength > HOT_BYTES / 4) return
-    const key = cid.toString()
+    const key = cidText(cid)
     if (this.hot.has(key)) return
     this.hot.set(key, bytes)
     this.hotSize += bytes.byteLength

@@ -5,7 +5,7 @@
  * results are recorded in bulk as they arrive, and reported per task and as progress.
  */
 import { TypedEventEmitter } from 'main-event'
-import { rawCid } from '../../proofs/encoding.ts'
+import { cidText, rawCid } from '../../proofs/encoding.ts'
 import { CID } from 'multiformats/cid'
 import { logger } from '@libp2p/logger'
 import type { BlobStore } from '../blob-store.ts'
@@ -257,7 +257,7 @@ export class Batches {
         run.inputs?.delete(task.index)
         const work: TaskWork = {
           id: tid,
-          idText: tid.toString(),
+          idText: cidText(tid),
           spec,
           ...(stdin != null ? { stdin } : {}),
           ...(run.tree != null ? { inputTree: run.tree } : {}),
@@ -295,8 +295,8 @@ export class Batches {
       verified: verdict.verified,
       workers: verdict.agreeing.length > 0 ? verdict.agreeing : verdict.replicas.map((r) => r.worker),
       cost: verdict.cost,
-      ...(output != null ? { outputCid: output.outputCid.toString(), stderrCid: stderrCid?.toString(), exitCode: output.exitCode, trap: output.trap, fuel: output.fuel.toString() } : {}),
-      ...(output?.files != null ? { filesCid: output.files.cid.toString() } : {}),
+      ...(output != null ? { outputCid: cidText(output.outputCid), stderrCid: (stderrCid != null ? cidText(stderrCid) : undefined), exitCode: output.exitCode, trap: output.trap, fuel: output.fuel.toString() } : {}),
+      ...(output?.files != null ? { filesCid: cidText(output.files.cid) } : {}),
       ...(verdict.error != null ? { error: verdict.error } : {})
     })
     if (output != null) {

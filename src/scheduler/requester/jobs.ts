@@ -6,6 +6,7 @@
  */
 import { TypedEventEmitter } from 'main-event'
 import { CID } from 'multiformats/cid'
+import { cidText } from '../../proofs/encoding.ts'
 import type { BlobStore } from '../blob-store.ts'
 import { INLINE_BYTES } from '../constants.ts'
 import { JobCancelledError } from '../errors.ts'
@@ -194,13 +195,13 @@ export class Jobs {
     const tid = taskId(spec)
     const result = Promise.withResolvers<JobResult>()
     const handle = new JobHandle(record.id, result.promise, () => { this.cancel(record.id) })
-    const live: Live = { record, taskId: tid.toString(), result, handle }
+    const live: Live = { record, taskId: cidText(tid), result, handle }
     this.live.set(record.id, live)
     if (onProgress != null) handle.addEventListener('progress', (evt) => { onProgress(evt.detail) })
     const requirements = requirementsOf(body)
     const work: TaskWork = {
       id: tid,
-      idText: tid.toString(),
+      idText: cidText(tid),
       spec,
       ...(input.byteLength <= INLINE_BYTES ? { stdin: input } : {}),
       ...(tree != null ? { inputTree: tree } : {}),
@@ -246,7 +247,7 @@ export class Jobs {
       status: verdict.status,
       verified: verdict.verified,
       cost: verdict.cost,
-      ...(output != null ? { outputCid: outputCid?.toString(), stderrCid: stderrCid?.toString(), exitCode: output.exitCode, trap: output.trap, fuel: output.fuel.toString() } : {}),
+      ...(output != null ? { outputCid: (outputCid != null ? cidText(outputCid) : undefined), stderrCid: (stderrCid != null ? cidText(stderrCid) : undefined), exitCode: output.exitCode, trap: output.trap, fuel: output.fuel.toString() } : {}),
       ...(output?.files != null ? { filesCid: output.files.cid.toString() } : {}),
       ...(verdict.spotCheck != null ? { spotCheckResult: verdict.spotCheck } : {}),
       ...(verdict.error != null ? { error: verdict.error } : {})

@@ -8,7 +8,7 @@
  */
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
-import { bytesMatchCid } from '../../proofs/encoding.ts'
+import { bytesMatchCid, cidText } from '../../proofs/encoding.ts'
 import { leaseId, signAck, verifyCheckpoint, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
 import type { Signer } from '../../proofs/signing.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
@@ -228,7 +228,7 @@ export class LeaseClient {
       case 'want': for (const cid of frame.cids) this.serveBlob(cid); return false
       case 'running':
         for (const id of frame.tasks) {
-          const o = this.outstanding.get(id.toString())
+          const o = this.outstanding.get(cidText(id))
           if (o == null || o.finishBy != null) continue
           o.finishBy = Date.now() + o.task.requirements.timeoutMs + TASK_RUN_GRACE_MS + Math.ceil(o.task.requirements.timeoutMs / 10)
           this.h.onRunning(o.task, this.worker)
@@ -237,9 +237,9 @@ export class LeaseClient {
       case 'results': for (const result of frame.results) this.onResult(result); return false
       case 'data': this.onData(frame.task, frame.which, frame.data); return false
       case 'task-error': {
-        const o = this.outstanding.get(frame.task.toString())
+        const o = this.outstanding.get(cidText(frame.task))
         if (o == null) return false
-        this.forget(frame.task.toString())
+        this.forget(cidText(frame.task))
         // The lease cannot take more (cap, expiry, ending): no more tasks go on it.
         if (['ERR_LEASE_CAP', 'ERR_LEASE_EXPIRED', 'ERR_LEASE_ENDING'].includes(frame.code)) this.close(frame.code)
         // A worker that stops abandons the task (evidence for ranking); a refusal is about the lease; anything else declines this task.
@@ -265,7 +265,7 @@ export class LeaseClient {
   }
 
   private onResult (r: ResultFrame): void {
-    const o = this.outstanding.get(r.task.toString())
+    const o = this.outstanding.get(cidText(r.task))
     // [blame] a result for a task this lease never carried (or already answered)
     if (o == null) throw new BadResultError(`a result for task ${r.task.toString()}, which was not given to ${this.worker}`)
     this.runMs = this.runMs == null ? r.wallMs : this.runMs * (1 - RUN_TIME_WEIGHT) + r.wallMs * RUN_TIME_WEIGHT
@@ -371,8 +371,8 @@ export class LeaseClient {
   /** Records the blobs an assigned task entitles the worker to ask for. */
   private allow (task: TaskWork): void {
     const bump = (key: string): void => { this.allowance.set(key, (this.allowance.get(key) ?? 0) + 1) }
-    bump(task.spec.module.toString())
-    if (task.stdin == null) bump(task.spec.input.toString())
+    bump(cidText(task.spec.module))
+    if (task.stdin == null) bump(cidText(task.spec.input))
     if (task.inputTree != null) {
       bump(task.inputTree.cid)
       this.treeTasks.set(task.inputTree.cid, (this.treeTasks.get(task.inputTree.cid) ?? 0) + 1)
@@ -406,13 +406,13 @@ export class LeaseClient {
   private outstandingNeeds (key: string): boolean {
     for (const o of this.outstanding.values()) {
       const t = o.task
-      if (t.spec.module.toString() === key || (t.stdin == null && t.spec.input.toString() === key) || t.inputTree?.cid === key) return true
+      if (cidText(t.spec.module) === key || (t.stdin == null && cidText(t.spec.input) === key) || t.inputTree?.cid === key) return true
     }
     return false
   }
 
   private serveBlob (cid: CID): void {
-    const key = cid.toString()
+    const key = cidText(cid)
     if (!this.mayServe(key)) throw new ProtocolViolationError(`want of ${key}, which no task here needs`)
     this.blobQueue = this.blobQueue.then(async () => {
       const bytes = await this.h.blob(cid)

@@ -8,7 +8,7 @@
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
 import { ResultChain, sameBytes } from '../../proofs/commitment.ts'
-import { bytesMatchCid, rawCid } from '../../proofs/encoding.ts'
+import { bytesMatchCid, cidText, rawCid } from '../../proofs/encoding.ts'
 import { leaseId, signCheckpoint, verifyAck, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
 import type { Signer } from '../../proofs/signing.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
@@ -209,7 +209,7 @@ export class LeaseServer {
   /** Takes a task, or refuses it with a `task-error` (not committed, not charged). */
   private admit (frame: TaskFrame): void {
     const id = taskId(frame.spec)
-    const idText = id.toString()
+    const idText = cidText(id)
     const terms = this.lease.body
     const spec = frame.spec
     const now = Date.now()
@@ -339,7 +339,7 @@ export class LeaseServer {
     this.flushScheduled = false
     clearTimeout(this.flushTimer)
     this.flushTimer = undefined
-    const started = this.notices.splice(0).filter((id) => this.outstanding.has(id.toString()))
+    const started = this.notices.splice(0).filter((id) => this.outstanding.has(cidText(id)))
     for (let i = 0; i < started.length; i += MAX_FRAME_ITEMS) this.send({ t: 'running', tasks: started.slice(i, i + MAX_FRAME_ITEMS) })
     let batch: ResultFrame[] = []
     let bytes = 0
