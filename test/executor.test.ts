@@ -300,6 +300,17 @@ describe('executor', () => {
       expect(err).toMatchObject({ code: 'ERR_MODULE_CID_MISMATCH' })
     })
 
+    it('refuses bytes that do not match the CID also once that CID is compiled and cached', async () => {
+      const echo = example('echo')
+      expect(text((await executor.run(spec(echo, { stdin: utf8('cached') }))).stdout)).toBe('cached')
+      const tampered = echo.slice()
+      tampered[tampered.byteLength - 1] ^= 1
+      const err = await executor.run(spec(tampered, { moduleCid: rawCid(echo) })).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(ModuleCidMismatchError)
+      // the array that was checked runs again under its CID
+      expect(text((await executor.run(spec(echo, { stdin: utf8('again') }))).stdout)).toBe('again')
+    })
+
     it('refuses a spec with a seed of the wrong length', async () => {
       const err = await executor.run(spec(example('echo'), { seed: new Uint8Array(16) })).catch((e: unknown) => e)
       expect(err).toBeInstanceOf(InvalidExecSpecError)

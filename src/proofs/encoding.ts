@@ -3,7 +3,7 @@
  * (deterministic: sorted map keys, shortest integers, no floats' alternative forms), so one
  * value has exactly one byte string and a signature or a hash over it is unambiguous.
  */
-import { createHash } from 'node:crypto'
+import { createHash, hash } from 'node:crypto'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
@@ -46,10 +46,10 @@ function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0
 }
 
-/** SHA-256 of bytes. */
-export function sha256 (bytes: Uint8Array): Uint8Array {
-  return createHash('sha256').update(bytes).digest()
-}
+/** SHA-256 of bytes (one-shot `crypto.hash` where there is one: no Hash object per call). */
+export const sha256: (bytes: Uint8Array) => Uint8Array = typeof hash === 'function'
+  ? (bytes) => hash('sha256', bytes, 'buffer')
+  : (bytes) => createHash('sha256').update(bytes).digest()
 
 /** CIDv1 (sha2-256) of bytes under a codec. */
 export function cidOf (bytes: Uint8Array, codec: number = RAW_CODE): CID {
@@ -67,6 +67,8 @@ export function valueCid (value: unknown): CID {
 }
 
 const BASE32 = Uint8Array.from('abcdefghijklmnopqrstuvwxyz234567', (c) => c.charCodeAt(0))
+/** Where `cidText` spells a CID before it becomes a string (any CID of a sha2-256 digest fits). */
+const TEXT_SCRATCH = Buffer.alloc(256)
 
 /**
  * `cid.toString()`, faster: the same text (a CIDv1 in base32 with multibase prefix `b`; a CIDv0
@@ -77,7 +79,8 @@ const BASE32 = Uint8Array.from('abcdefghijklmnopqrstuvwxyz234567', (c) => c.char
 export function cidText (cid: CID): string {
   if (cid.version !== 1) return cid.toString()
   const bytes = cid.bytes
-  const out = Buffer.allocUnsafe(1 + Math.ceil(bytes.byteLength * 8 / 5))
+  const length = 1 + Math.ceil(bytes.byteLength * 8 / 5)
+  const out = length <= TEXT_SCRATCH.byteLength ? TEXT_SCRATCH : Buffer.allocUnsafe(length)
   out[0] = 0x62 // 'b'
   let o = 1
   let acc = 0
