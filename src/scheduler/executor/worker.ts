@@ -103,7 +103,7 @@ function run (request: RunRequest): { response: RunResponse, transfer: ArrayBuff
   // /out as the job left it, also after a trap or running out of fuel (like stdout: every change
   // to /out is a host call, made only within the limit, so this is the same everywhere); hashed
   // here, off the main thread
-  let outputs: WireOutputs = emptyWireOutputs()
+  let outputs: WireOutputs | undefined
   let transfer: ArrayBuffer[] = []
   if (shim !== undefined) {
     try {
@@ -113,6 +113,7 @@ function run (request: RunRequest): { response: RunResponse, transfer: ArrayBuff
       trap ??= err instanceof OutputManifestTooLarge ? err.message : `output files: ${describeTrap(err)}`
     }
   }
+  outputs ??= emptyWireOutputs()
 
   const cpu = threadCpuUsage(cpuStart)
   const response: RunResponse = {

@@ -310,7 +310,8 @@ export class Batches {
     r.cost += verdict.cost
     run.dirty.push(task)
     run.unwritten.set(task.index, task)
-    run.handle.safeDispatchEvent('task', {
+    // (no event objects for a handle nobody listens to)
+    if (run.handle.listenerCount('task') > 0) run.handle.safeDispatchEvent('task', {
       detail: {
         batchId: r.id, index: task.index, name: task.name, status: verdict.status, exitCode: output?.exitCode, trap: output?.trap,
         outputCid: task.outputCid, fuel: task.fuel, filesCid: task.filesCid,
@@ -319,7 +320,7 @@ export class Batches {
         stdout: output?.stdout ?? new Uint8Array(0), stderr: output?.stderr ?? new Uint8Array(0)
       }
     })
-    run.handle.safeDispatchEvent('progress', { detail: { batchId: r.id, total: r.body.tasks, done: r.done, failed: r.failed, verified: r.verified, at: Date.now() } })
+    if (run.handle.listenerCount('progress') > 0) run.handle.safeDispatchEvent('progress', { detail: { batchId: r.id, total: r.body.tasks, done: r.done, failed: r.failed, verified: r.verified, at: Date.now() } })
     if (r.done >= r.body.tasks) void this.complete(run)
     else if (run.dirty.length >= FLUSH_RECORDS) void this.flush(run)
     else if (run.flushTimer == null) {

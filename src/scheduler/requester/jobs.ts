@@ -267,7 +267,9 @@ export class Jobs {
 
   private emit (jobId: string, stage: ProgressStage, peerId?: string, detail?: string): void {
     const progress: JobProgress = { jobId, stage, ...(peerId != null ? { peerId } : {}), ...(detail != null ? { detail } : {}), at: Date.now() }
-    this.live.get(jobId)?.handle.safeDispatchEvent('progress', { detail: progress })
+    // (no event object for a handle nobody listens to)
+    const handle = this.live.get(jobId)?.handle
+    if (handle != null && handle.listenerCount('progress') > 0) handle.safeDispatchEvent('progress', { detail: progress })
     this.c.emit(progress)
   }
 }
