@@ -295,7 +295,9 @@ export class Batches {
       verified: verdict.verified,
       workers: verdict.agreeing.length > 0 ? verdict.agreeing : verdict.replicas.map((r) => r.worker),
       cost: verdict.cost,
-      ...(output != null ? { outputCid: cidText(output.outputCid), stderrCid: (stderrCid != null ? cidText(stderrCid) : undefined), exitCode: output.exitCode, trap: output.trap, fuel: output.fuel.toString() } : {}),
+      ...(output != null ? { outputCid: cidText(output.outputCid), exitCode: output.exitCode, fuel: output.fuel.toString() } : {}),
+      ...(stderrCid != null ? { stderrCid: cidText(stderrCid) } : {}),
+      ...(output?.trap != null ? { trap: output.trap } : {}),
       ...(output?.files != null ? { filesCid: cidText(output.files.cid) } : {}),
       ...(verdict.error != null ? { error: verdict.error } : {})
     })

@@ -247,7 +247,10 @@ export class Jobs {
       status: verdict.status,
       verified: verdict.verified,
       cost: verdict.cost,
-      ...(output != null ? { outputCid: (outputCid != null ? cidText(outputCid) : undefined), stderrCid: (stderrCid != null ? cidText(stderrCid) : undefined), exitCode: output.exitCode, trap: output.trap, fuel: output.fuel.toString() } : {}),
+      ...(output != null ? { exitCode: output.exitCode, fuel: output.fuel.toString() } : {}),
+      ...(outputCid != null ? { outputCid: cidText(outputCid) } : {}),
+      ...(stderrCid != null ? { stderrCid: cidText(stderrCid) } : {}),
+      ...(output?.trap != null ? { trap: output.trap } : {}),
       ...(output?.files != null ? { filesCid: output.files.cid.toString() } : {}),
       ...(verdict.spotCheck != null ? { spotCheckResult: verdict.spotCheck } : {}),
       ...(verdict.error != null ? { error: verdict.error } : {})
