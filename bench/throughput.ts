@@ -93,7 +93,7 @@ async function network (workers: number, mode: Mode): Promise<Run> {
       leases = 0
       const pids = [process.pid, ...children.map((c) => c.pid as number)]
       const before = pids.map(cpuMsOf)
-      const start = performance.now() ; if (process.env.MARK) console.error("MARK start", Number(process.hrtime.bigint()) / 1e9) // TEMP
+      const start = performance.now()
       let failed = 0
       if (mode === 'batch') {
         const handle = await requester.submitBatch({ module, memoryMiB: 64, timeoutMs: 10_000, tasks: Array.from({ length: TASKS }, (_, i) => ({ input: inputOf(i) })) }, {
@@ -108,7 +108,7 @@ async function network (workers: number, mode: Mode): Promise<Run> {
         }))
         failed = results.filter((ok) => !ok).length
       }
-      const elapsed = performance.now() - start ; if (process.env.MARK) console.error("MARK end", Number(process.hrtime.bigint()) / 1e9) // TEMP
+      const elapsed = performance.now() - start
       const after = pids.map(cpuMsOf)
       // Every lease used is closed and settled: one transaction each, however many tasks it ran.
       const used = requester.scheduler.leases().length

@@ -118,5 +118,9 @@ export const WORKER_SETTLE_DELAY_MS = 60_000
 export const TIE_BREAK_REPLICAS = 1
 /** Most tasks in one batch. */
 export const MAX_BATCH_TASKS = 100_000
-/** A worker's node-wide queue holds at most this many waiting tasks per slot. */
+/**
+ * A worker declines new leases (`busy`) while this many tasks per slot wait for a slot, once they
+ * are at least `WORKER_QUEUE_MIN_MS` of work per slot at the recent average run time.
+ */
 export const WORKER_QUEUE_PER_SLOT = 8
+export const WORKER_QUEUE_MIN_MS = 100
