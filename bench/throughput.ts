@@ -34,7 +34,7 @@
  * did, at less than half the CPU per task on both sides, but the baseline moved too: the
  * executor itself got 2x cheaper (memories reused, no cipher per run, no module hash per run),
  * so "vs local" stays under the 60% the issue asks for. Measured against the old executor's rate
- * in the same rounds, the network does 85-107% (one batch, 1-2 workers). What is left per task
+ * in the same rounds, the network does 96-100% (one batch, 1-2 workers). What is left per task
  * is mostly the executor's two thread hops (as in the baseline), libp2p's per-frame work,
  * DAG-CBOR decoding, hashing (task id, output CID, the hash chain) and the requester's records
  * (every input pinned and every task written when submitted, every result written when done).
