@@ -300,6 +300,17 @@ describe('executor', () => {
       expect(err).toMatchObject({ code: 'ERR_MODULE_CID_MISMATCH' })
     })
 
+    it('refuses bytes that do not match the CID also once that CID is compiled and cached', async () => {
+      const echo = example('echo')
+      expect(text((await executor.run(spec(echo, { stdin: utf8('cached') }))).stdout)).toBe('cached')
+      const tampered = echo.slice()
+      tampered[tampered.byteLength - 1] ^= 1
+      const err = await executor.run(spec(tampered, { moduleCid: rawCid(echo) })).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(ModuleCidMismatchError)
+      // the array that was checked runs again under its CID
+      expect(text((await executor.run(spec(echo, { stdin: utf8('again') }))).stdout)).toBe('again')
+    })
+
     it('refuses a spec with a seed of the wrong length', async () => {
       const err = await executor.run(spec(example('echo'), { seed: new Uint8Array(16) })).catch((e: unknown) => e)
       expect(err).toBeInstanceOf(InvalidExecSpecError)
@@ -396,6 +407,24 @@ describe('executor lifecycle and limits', () => {
     expect((await executor.run(spec(fixture('recursion')))).exitCode).toBe(-1)
     const next = await executor.run(spec(example('echo'), { stdin: utf8('still fine') }))
     expect(text(next.stdout)).toBe('still fine')
+    expect(executor.stats().workersStarted).toBe(1)
+  })
+
+  it('starts every run on a memory as new, whatever the runs before left in theirs (one worker, memories reused)', async () => {
+    const executor = await make({ workers: 1 })
+    const module = fixture('memory-residue')
+    const run = async (stdin: string, memoryMiB = 64): Promise<string> => text((await executor.run(spec(module, { stdin: utf8(stdin), memoryMiB }))).stdout)
+    expect(await run('x'.repeat(8192))).toBe('2 pages, 0 bytes not zero\n')
+    // The run before filled its static buffer: this one finds it zero again.
+    expect(await run('y'.repeat(8192))).toBe('2 pages, 0 bytes not zero\n')
+    // One that grew its memory: the next one starts at the initial size.
+    expect(await run('g'.repeat(100))).toBe('2 pages, 0 bytes not zero\n')
+    expect(await run('')).toBe('2 pages, 0 bytes not zero\n')
+    // Another memory cap (another maximum) in between, and a trap, change nothing either.
+    expect(await run('z'.repeat(8192), 1)).toBe('2 pages, 0 bytes not zero\n')
+    expect((await executor.run(spec(fixture('trap')))).trap).toBe('unreachable')
+    expect(await run('z'.repeat(8192))).toBe('2 pages, 0 bytes not zero\n')
+    expect(await run('')).toBe('2 pages, 0 bytes not zero\n')
     expect(executor.stats().workersStarted).toBe(1)
   })
 

@@ -9,7 +9,8 @@ import { rawCid, valueCid } from '../src/proofs/encoding.ts'
 import { chainRoot, ZERO_ROOT, type ResultEntry } from '../src/proofs/commitment.ts'
 import type { CheckpointBody } from '../src/proofs/lease.ts'
 import { decide, tally, type QuorumInput, type Vote } from '../src/scheduler/requester/quorum.ts'
-import { leasesWanted, pickLease, rankBids, type BidCandidate, type LeaseCandidate } from '../src/scheduler/requester/ranking.ts'
+import { leasesWanted, leaseWindow, pickLease, rankBids, type BidCandidate, type LeaseCandidate } from '../src/scheduler/requester/ranking.ts'
+import { resultsDue } from '../src/scheduler/worker/batching.ts'
 import { LeaseAccount } from '../src/scheduler/requester/accounting.ts'
 import { keyOfOutcome, keyOfResult, verdictOf, type VerdictInput } from '../src/scheduler/requester/verdict.ts'
 import type { OutputTree, ReplicaResult, TaskWork } from '../src/scheduler/requester/types.ts'
@@ -17,7 +18,7 @@ import { EMPTY_MANIFEST, encodeManifest, manifestCid, manifestOf } from '../src/
 import type { ReplicaRecord } from '../src/scheduler/job-store.ts'
 import type { TaskOutcome } from '../src/scheduler/run-task.ts'
 import { CheckpointError } from '../src/scheduler/errors.ts'
-import { TIE_BREAK_REPLICAS } from '../src/scheduler/constants.ts'
+import { LEASE_MIN_WINDOW_PER_SLOT, LEASE_PIPELINE_MS, LEASE_WINDOW_PER_SLOT, TIE_BREAK_REPLICAS } from '../src/scheduler/constants.ts'
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
 const v = (worker: string, key: string, host?: string): Vote => ({ worker, key, ...(host != null ? { host } : {}) })
@@ -148,6 +149,34 @@ describe('ranking (rankBids, pickLease, leasesWanted)', () => {
     expect(wanted({ queued: 1000, window: 4, usable: 30, max: 32 })).toBe(2)
     expect(wanted({ queued: 1000, window: 4, usable: 30, opening: 2, max: 32 })).toBe(0)
     expect(wanted({ queued: 1000, window: 4, usable: 40, max: 32 })).toBe(0)
+  })
+})
+
+describe('batching on a lease (leaseWindow, resultsDue)', () => {
+  it('leaseWindow: the minimum per slot until run times are known, about LEASE_PIPELINE_MS of work per slot after, within the bounds', () => {
+    expect(leaseWindow(2, undefined)).toBe(2 * LEASE_MIN_WINDOW_PER_SLOT)
+    // Long tasks: the minimum (one running, three waiting per slot).
+    expect(leaseWindow(2, 5_000)).toBe(2 * LEASE_MIN_WINDOW_PER_SLOT)
+    expect(leaseWindow(3, LEASE_PIPELINE_MS)).toBe(3 * LEASE_MIN_WINDOW_PER_SLOT)
+    // In between: the pipeline's worth.
+    expect(leaseWindow(2, LEASE_PIPELINE_MS / 8)).toBe(2 * 8)
+    // Short tasks, and runs reported as taking 0 ms: at most what a worker accepts.
+    expect(leaseWindow(2, 0.5)).toBe(2 * LEASE_WINDOW_PER_SLOT)
+    expect(leaseWindow(1, 0)).toBe(LEASE_WINDOW_PER_SLOT)
+    expect(LEASE_MIN_WINDOW_PER_SLOT).toBeLessThan(LEASE_WINDOW_PER_SLOT)
+  })
+
+  it('resultsDue: at once when nothing else is outstanding, at half the window, or when the lease runs dry; else later', () => {
+    expect(resultsDue({ waiting: 0, outstanding: 3, running: 1 })).toBe(false)
+    // The last one (or the last few) outstanding: the requester waits for them.
+    expect(resultsDue({ waiting: 1, outstanding: 0, running: 0 })).toBe(true)
+    expect(resultsDue({ waiting: 5, outstanding: 0, running: 0 })).toBe(true)
+    // Half of what the requester counts as outstanding is answered.
+    expect(resultsDue({ waiting: 8, outstanding: 8, running: 2 })).toBe(true)
+    expect(resultsDue({ waiting: 7, outstanding: 9, running: 2 })).toBe(false)
+    // Nothing waits for a slot: the lease runs dry unless the requester hears of these.
+    expect(resultsDue({ waiting: 1, outstanding: 2, running: 2 })).toBe(true)
+    expect(resultsDue({ waiting: 1, outstanding: 3, running: 2 })).toBe(false)
   })
 })
 

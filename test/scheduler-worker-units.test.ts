@@ -13,7 +13,7 @@ import { bidTerms, checkAccept, judgeOffer, MAX_SKEW_MS, type OfferContext } fro
 import { SlotScheduler } from '../src/scheduler/worker/slots.ts'
 import type { BidBody, OfferBody } from '../src/scheduler/messages.ts'
 import { ProtocolViolationError } from '../src/scheduler/errors.ts'
-import { BID_TTL_MS, MAX_WORKER_LEASES, WORKER_QUEUE_PER_SLOT } from '../src/scheduler/constants.ts'
+import { BID_TTL_MS, MAX_WORKER_LEASES, WORKER_QUEUE_MIN_MS, WORKER_QUEUE_PER_SLOT } from '../src/scheduler/constants.ts'
 import { maxTaskCost } from '../src/scheduler/task.ts'
 
 const NOW = 1_700_000_000_000
@@ -75,6 +75,16 @@ describe('admission (judgeOffer, bidTerms, checkAccept)', () => {
 
   it('is not busy one queued task short of the queue cap, or one lease short of the lease cap', () => {
     expect(judgeOffer(offer(), ctx({ queued: 4 * WORKER_QUEUE_PER_SLOT - 1, leases: MAX_WORKER_LEASES - 1 }))).toBeUndefined()
+  })
+
+  it('a full queue of short tasks is not busy: only once it is WORKER_QUEUE_MIN_MS of work per slot', () => {
+    const full = 4 * WORKER_QUEUE_PER_SLOT * 4
+    expect(judgeOffer(offer(), ctx({ queued: full, queuedMs: WORKER_QUEUE_MIN_MS - 1 }))).toBeUndefined()
+    expect(judgeOffer(offer(), ctx({ queued: full, queuedMs: WORKER_QUEUE_MIN_MS }))).toBe('busy')
+    // run times not known yet: the count alone
+    expect(judgeOffer(offer(), ctx({ queued: 4 * WORKER_QUEUE_PER_SLOT }))).toBe('busy')
+    // a long wait with few tasks is not busy either (the count decides first)
+    expect(judgeOffer(offer(), ctx({ queued: 4 * WORKER_QUEUE_PER_SLOT - 1, queuedMs: 60_000 }))).toBeUndefined()
   })
 
   it('bid terms: its own price, slots within the offer and its capacity, free slots now, a short expiry', () => {

@@ -26,7 +26,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
-import { bytesMatchCid, rawCid } from '../proofs/encoding.ts'
+import { bytesMatchCid, cidText, rawCid } from '../proofs/encoding.ts'
 import type { Store } from '../shared/store.ts'
 import { DEFAULT_BLOB_CACHE_BYTES, PIN_PROTECT_MS } from './constants.ts'
 import { BlobMismatchError } from './errors.ts'
@@ -34,6 +34,8 @@ import { BlobMismatchError } from './errors.ts'
 type Sub = ReturnType<Store['sublevel']>
 
 const HOT_BYTES = 64 * 1024 * 1024
+/** What an entry of the in-memory LRU costs besides its bytes (key, map slot): counted, so that tiny blobs cannot fill it by the million. */
+const HOT_ENTRY_BYTES = 256
 /** Pinned blobs larger than this are files in `blobDir` (when there is one). */
 export const LARGE_BLOB_BYTES = 4 * 1024 * 1024
 
@@ -118,14 +120,18 @@ export class BlobStore {
   async pinMany (items: Array<{ bytes: Uint8Array, cid?: CID }>): Promise<CID[]> {
     const cids = items.map((item) => item.cid ?? rawCid(item.bytes))
     if (items.length === 0) return cids
-    await this.pinning(cids)
-    // Equal blobs (say, the empty stderr of every task) are written once; large ones as files.
+    // Equal blobs (say, the empty stderr of every task) are pinned once; large ones as files.
     const unique = new Map<string, { cid: CID, value: Uint8Array }>()
-    for (const [i, item] of items.entries()) unique.set(cids[i].toString(), { cid: cids[i], value: item.bytes })
-    const small = [...unique.values()].filter(({ value }) => !this.isLarge(value))
-    for (const { cid, value } of unique.values()) if (this.isLarge(value)) await this.pinFile(cid, value)
+    for (let i = 0; i < items.length; i++) {
+      const key = cidText(cids[i])
+      if (!unique.has(key)) unique.set(key, { cid: cids[i], value: items[i].bytes })
+    }
+    const blobs = [...unique.values()]
+    await this.pinning(blobs.map(({ cid }) => cid))
+    const small = blobs.filter(({ value }) => !this.isLarge(value))
+    for (const { cid, value } of blobs) if (this.isLarge(value)) await this.pinFile(cid, value)
     if (small.length > 0) await this.pinned.batch(small.map(({ cid, value }) => ({ type: 'put' as const, key: cid.bytes, value })))
-    for (const [i, item] of items.entries()) this.remember(cids[i], item.bytes)
+    for (const [key, { value }] of unique) this.rememberAs(key, value)
     return cids
   }
 
@@ -160,20 +166,21 @@ export class BlobStore {
 
   /** Bytes of `cid` if they are in memory (no disk read). */
   getHot (cid: CID): Uint8Array | undefined {
-    return this.hot.get(cid.toString())
+    return this.hot.get(cidText(cid))
   }
 
   async has (cid: CID): Promise<boolean> {
-    if (this.hot.has(cid.toString())) return true
+    if (this.hot.has(cidText(cid))) return true
     return await this.pinned.has(cid.bytes) === true || await this.files.has(cid.bytes) === true || await this.cache.has(cid.bytes) === true
   }
 
   async get (cid: CID): Promise<Uint8Array | undefined> {
-    const hot = this.hot.get(cid.toString())
+    const key = cidText(cid)
+    const hot = this.hot.get(key)
     if (hot != null) {
       // Refresh LRU position.
-      this.hot.delete(cid.toString())
-      this.hot.set(cid.toString(), hot)
+      this.hot.delete(key)
+      this.hot.set(key, hot)
       return hot
     }
     const bytes = (await this.pinned.get(cid.bytes)) ?? (await this.readFile(cid)) ?? (await this.cache.get(cid.bytes))
@@ -200,7 +207,7 @@ export class BlobStore {
 
   /** Whether the blob was pinned at or after `since` (by this process). */
   pinnedSince (key: Uint8Array, since: number): boolean {
-    const at = this.pinTimes.get(Buffer.from(key).toString('latin1'))
+    const at = this.pinTimes.get(latin1(key))
     return at != null && at >= since
   }
 
@@ -275,7 +282,7 @@ export class BlobStore {
     while (this.deleting != null) await this.deleting
     const now = Date.now()
     for (const cid of cids) {
-      const id = Buffer.from(cid.bytes).toString('latin1')
+      const id = latin1(cid.bytes)
       // Re-inserted so the map stays in pin order and expiry can stop at the first young entry.
       this.pinTimes.delete(id)
       this.pinTimes.set(id, now)
@@ -289,23 +296,25 @@ export class BlobStore {
   }
 
   private forget (key: Uint8Array): void {
-    const cid = CID.decode(key).toString()
+    const cid = cidText(CID.decode(key))
     const bytes = this.hot.get(cid)
     if (bytes == null) return
     this.hot.delete(cid)
-    this.hotSize -= bytes.byteLength
+    this.hotSize -= bytes.byteLength + HOT_ENTRY_BYTES
   }
 
   private remember (cid: CID, bytes: Uint8Array): void {
-    if (bytes.byteLength > HOT_BYTES / 4) return
-    const key = cid.toString()
-    if (this.hot.has(key)) return
+    this.rememberAs(cidText(cid), bytes)
+  }
+
+  private rememberAs (key: string, bytes: Uint8Array): void {
+    if (bytes.byteLength > HOT_BYTES / 4 || this.hot.has(key)) return
     this.hot.set(key, bytes)
-    this.hotSize += bytes.byteLength
+    this.hotSize += bytes.byteLength + HOT_ENTRY_BYTES
     while (this.hotSize > HOT_BYTES) {
       const [oldest, value] = this.hot.entries().next().value as [string, Uint8Array]
       this.hot.delete(oldest)
-      this.hotSize -= value.byteLength
+      this.hotSize -= value.byteLength + HOT_ENTRY_BYTES
     }
   }
 }
@@ -319,4 +328,9 @@ function encodeSize (size: number): Uint8Array {
 
 function decodeSize (bytes: Uint8Array): number {
   return bytes.byteLength === 8 ? Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0)) : 0
+}
+
+/** The bytes as a latin1 string (one char per byte, no copy): a cheap map key. */
+function latin1 (bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
 }

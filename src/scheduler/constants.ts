@@ -72,8 +72,18 @@ export const PIN_PROTECT_MS = 10 * 60 * 1000
 /** How long a lease lives (the requester asks for this; workers grant at most `MAX_LEASE_DURATION_MS`). */
 export const LEASE_DURATION_MS = 10 * 60 * 1000
 export const MAX_LEASE_DURATION_MS = 60 * 60 * 1000
-/** Tasks outstanding on a lease (sent, not yet answered) per slot: one running and three waiting. */
-export const LEASE_WINDOW_PER_SLOT = 4
+/** Most tasks outstanding on a lease (sent, not yet answered) per slot: what a worker accepts. */
+export const LEASE_WINDOW_PER_SLOT = 32
+/**
+ * Tasks a requester keeps outstanding per slot at least (one running, three waiting), and the
+ * work per slot it keeps there while tasks are short, up to `LEASE_WINDOW_PER_SLOT` (see
+ * `leaseWindow`): a worker has its next tasks at hand while results and new tasks cross the
+ * network in batches, and long tasks do not pile up on one worker.
+ */
+export const LEASE_MIN_WINDOW_PER_SLOT = 4
+export const LEASE_PIPELINE_MS = 30
+/** A result a worker does not send at once (see `resultsDue`) waits at most this long for others to share its frame. */
+export const RESULT_BATCH_MS = 4
 /** A lease's credit cap covers this many full-length tasks per slot at the lease's price. */
 export const LEASE_BUDGET_TASKS_PER_SLOT = 64
 /** A requester closes a lease that carried no task for this long. */
@@ -108,5 +118,9 @@ export const WORKER_SETTLE_DELAY_MS = 60_000
 export const TIE_BREAK_REPLICAS = 1
 /** Most tasks in one batch. */
 export const MAX_BATCH_TASKS = 100_000
-/** A worker's node-wide queue holds at most this many waiting tasks per slot. */
+/**
+ * A worker declines new leases (`busy`) while this many tasks per slot wait for a slot, once they
+ * are at least `WORKER_QUEUE_MIN_MS` of work per slot at the recent average run time.
+ */
 export const WORKER_QUEUE_PER_SLOT = 8
+export const WORKER_QUEUE_MIN_MS = 100

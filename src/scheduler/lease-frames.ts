@@ -9,6 +9,7 @@ import { signedAckSchema, signedCheckpointSchema, leaseSchema } from '../proofs/
 import { bytes, cidSchema, parseWith, uint, uint64 } from '../proofs/schema.ts'
 import { CHUNK_BYTES, INLINE_BYTES, MAX_STDERR_BYTES, MAX_OUTPUT_BYTES } from './constants.ts'
 import { MAX_MANIFEST_BYTES } from './files/constants.ts'
+import { checkResults, checkTasks } from './lease-frame-checks.ts'
 import { errorFrameSchema } from './messages.ts'
 import { taskSpecSchema } from './task.ts'
 
@@ -80,10 +81,29 @@ export const workerFrameSchema = z.discriminatedUnion('t', [
 ])
 export type WorkerFrame = z.infer<typeof workerFrameSchema>
 
+/** A frame `{t, [key]: items}` and nothing else, with `t` as given. */
+function isBatch (value: unknown, t: string, key: string): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || (value as { constructor?: unknown }).constructor !== Object) return false
+  const o = value as Record<string, unknown>
+  if (o.t !== t) return false
+  let n = 0
+  for (const k in o) if (Object.hasOwn(o, k)) n++
+  return n === 2 && key in o
+}
+
 export function parseRequesterFrame (value: unknown): RequesterFrame {
+  // The frame that carries many tasks takes the hand-written checks first (lease-frame-checks.ts).
+  if (isBatch(value, 'tasks', 'tasks')) {
+    const tasks = checkTasks(value.tasks, MAX_FRAME_ITEMS)
+    if (tasks !== undefined) return { t: 'tasks', tasks }
+  }
   return parseWith(requesterFrameSchema, value, 'lease frame')
 }
 
 export function parseWorkerFrame (value: unknown): WorkerFrame {
+  if (isBatch(value, 'results', 'results')) {
+    const results = checkResults(value.results, MAX_FRAME_ITEMS)
+    if (results !== undefined) return { t: 'results', results }
+  }
   return parseWith(workerFrameSchema, value, 'lease frame')
 }

@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads'
 import { logger } from '@libp2p/logger'
 import { ConfigError } from '../../errors.ts'
-import { bytesMatchCid } from '../../proofs/encoding.ts'
+import { bytesMatchCid, cidText } from '../../proofs/encoding.ts'
 import { MAX_MANIFEST_ENTRIES, MAX_PATH_BYTES } from '../files/constants.ts'
 import {
   DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_OPEN_FDS, DEFAULT_MAX_OUT_BYTES, DEFAULT_MAX_OUT_FILES, DEFAULT_MAX_PATH_BYTES,
@@ -44,6 +44,8 @@ export const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker.ts
 interface Job {
   id: number
   spec: ExecSpec
+  /** The module's CID as text: the compile cache's and the workers' key. */
+  moduleKey: string
   compiled: CompiledModule
   resolve: (result: LocalExecResult) => void
   reject: (err: Error) => void
@@ -88,6 +90,8 @@ export class WasiExecutorPool implements WasiExecutor {
   /** Jobs between admission and settlement (compiling, queued or running). */
   private accepted = 0
   private nextJobId = 1
+  /** Module byte arrays checked against their CID (see `run`). */
+  private readonly verified = new WeakMap<Uint8Array, string>()
   private workersStarted = 0
 
   constructor (init: ExecutorInit & { workers: number }) {
@@ -160,14 +164,21 @@ export class WasiExecutorPool implements WasiExecutor {
     if (!this.running) throw new ExecutorStoppedError('the executor is not started')
     if (signal?.aborted === true) throw new ExecutionAbortedError(undefined, { cause: signal.reason })
     validateSpec(spec, this.maxMemoryMiB, this.fsLimits, this.metering)
-    if (!bytesMatchCid(spec.module, spec.moduleCid)) {
-      throw new ModuleCidMismatchError(`module bytes do not match ${spec.moduleCid.toString()}`)
+    const moduleKey = cidText(spec.moduleCid)
+    // Hashing the module every run costs more than a small job: the same bytes (the same array,
+    // as a node's blob store hands them out) already checked against this CID are not hashed
+    // again while their compilation is cached (so they are not what gets compiled).
+    if (!(this.verified.get(spec.module) === moduleKey && this.cache.has(moduleKey))) {
+      if (!bytesMatchCid(spec.module, spec.moduleCid)) {
+        throw new ModuleCidMismatchError(`module bytes do not match ${spec.moduleCid.toString()}`)
+      }
+      this.verified.set(spec.module, moduleKey)
     }
     if (this.accepted >= this.size + this.maxQueue) throw new ExecutorQueueFullError(this.maxQueue)
 
     this.accepted++
     try {
-      const compiled = await this.cache.get(spec.moduleCid.toString(), spec.module)
+      const compiled = await this.cache.get(moduleKey, spec.module)
       if (compiled.initialPages > spec.memoryMiB * PAGES_PER_MIB) {
         const need = compiled.info.initialMemoryMiB
         throw new MemoryLimitError(`module needs ${need} MiB of initial memory, over the job's limit of ${spec.memoryMiB} MiB`, need, spec.memoryMiB)
@@ -175,7 +186,7 @@ export class WasiExecutorPool implements WasiExecutor {
       if (!this.running) throw new ExecutorStoppedError('the executor stopped before the job started')
       if (signal?.aborted) throw new ExecutionAbortedError(undefined, { cause: signal.reason })
       return await new Promise<LocalExecResult>((resolve, reject) => {
-        const job: Job = { id: this.nextJobId++, spec, compiled, resolve, reject, signal, startedAt: 0, settled: false }
+        const job: Job = { id: this.nextJobId++, spec, moduleKey, compiled, resolve, reject, signal, startedAt: 0, settled: false }
         if (signal !== undefined) {
           job.onAbort = () => { this.abort(job) }
           signal.addEventListener('abort', job.onAbort, { once: true })
@@ -272,7 +283,7 @@ export class WasiExecutorPool implements WasiExecutor {
     stdin.set(spec.stdin)
     const transfer: ArrayBuffer[] = [stdin.buffer]
     const files: FsInput[] = (spec.files ?? []).map(f => ({ path: f.path, bytes: toWorker(f.bytes, transfer) }))
-    const moduleKey = spec.moduleCid.toString()
+    const moduleKey = job.moduleKey
     const held = slot.modules.includes(moduleKey)
     if (!held) {
       slot.modules.push(moduleKey)

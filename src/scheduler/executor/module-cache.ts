@@ -32,6 +32,11 @@ export class ModuleCache {
     return this.entries.size
   }
 
+  /** Whether a compilation (done or under way) of `key` is kept. */
+  has (key: string): boolean {
+    return this.entries.has(key)
+  }
+
   /** `bytes` must already be checked against `key` (the CID). */
   get (key: string, bytes: Uint8Array): Promise<CompiledModule> {
     const hit = this.entries.get(key)

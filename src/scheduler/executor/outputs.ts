@@ -61,9 +61,20 @@ export function collectOutputs (fs: MemFs): { outputs: WireOutputs, transfer: Ar
     entries.push({ path, size: bytes.byteLength, cid })
     transfer.push(bytes.buffer as ArrayBuffer)
   }
+  // An empty /out (most jobs) has the same manifest every time: made once.
+  if (entries.length === 0) {
+    emptyManifest ??= manifestWire([])
+    return { outputs: { files, ...emptyManifest }, transfer }
+  }
+  return { outputs: { files, ...manifestWire(entries) }, transfer }
+}
+
+let emptyManifest: Pick<WireOutputs, 'manifestBytes' | 'manifestCid'> | undefined
+
+function manifestWire (entries: Array<{ path: string, size: number, cid: CID }>): Pick<WireOutputs, 'manifestBytes' | 'manifestCid'> {
   // out paths follow the manifest rules by construction (memfs.ts); createManifest checks anyway
   const manifestBytes = encodeManifest(createManifest(entries, { maxEntries: Number.MAX_SAFE_INTEGER }))
-  return { outputs: { files, manifestBytes, manifestCid: manifestCid(manifestBytes).bytes }, transfer }
+  return { manifestBytes, manifestCid: manifestCid(manifestBytes).bytes }
 }
 
 /** Main side: rebuilds CIDs and the manifest from what the worker sent (no re-hashing). */

@@ -25,7 +25,7 @@
  *   directory entries, paths and zero bytes (wasi-fs.ts has the exact rule), each charged
  *   through the one `charge` hook before its effect (docs/protocol.md, "Fuel").
  */
-import { createCipheriv } from 'node:crypto'
+import { createCipheriv, type Cipheriv } from 'node:crypto'
 import {
   DEFAULT_FS_LIMITS, VIRTUAL_CLOCK_RESOLUTION_NS, VIRTUAL_CLOCK_STEP_NS, VIRTUAL_EPOCH_NS, WASI_PREVIEW1_FUNCTIONS
 } from './constants.ts'
@@ -146,7 +146,9 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
   fds.open({ kind: 'dir', node: fs.out.root, preopen: '/out' })
   let stdinOffset = 0
   let ticksNs = 0n
-  const keystream = createCipheriv('aes-256-ctr', init.seed, new Uint8Array(16))
+  // Made at the first random_get (most programs never call it): building a cipher costs more
+  // than a small program's whole run. The stream is the same whenever it is made.
+  let keystream: Cipheriv | undefined
 
   const files = createWasiFs({
     memory: m,
@@ -198,6 +200,7 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
       m.refresh()
       if (!m.inBounds(ptr, len)) return ERRNO.FAULT
       chargeBytes(len)
+      keystream ??= createCipheriv('aes-256-ctr', init.seed, new Uint8Array(16))
       m.bytes.set(keystream.update(new Uint8Array(len)), ptr)
       return ERRNO.SUCCESS
     },

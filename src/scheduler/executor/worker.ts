@@ -1,6 +1,7 @@
 /**
- * Executor worker thread: runs one job at a time, each on a fresh WASI instance and a fresh
- * memory, with the module the main thread compiled (received as a `WebAssembly.Module`).
+ * Executor worker thread: runs one job at a time, each on a fresh WASI instance and a memory as
+ * new (a small one is reused zero-filled, see memory-pool.ts), with the module the main thread
+ * compiled (received as a `WebAssembly.Module`).
  * A trap ends the run, not the worker. The main thread terminates the worker on timeout or
  * abort and starts another.
  */
@@ -11,9 +12,10 @@ import { FuelExhausted, FuelMeter } from './metering/meter.ts'
 import { createWasiShim, OutputLimitExceeded } from './wasi-shim.ts'
 import type { WasiShim } from './wasi-shim.ts'
 import { wasm } from './wasm-api.ts'
-import type { WasmImports } from './wasm-api.ts'
+import type { WasmImports, WasmMemory } from './wasm-api.ts'
 import type { ExecutorWorkerData, RunRequest, RunResponse, WireOutputs, WorkerMessage } from './protocol.ts'
 import { collectOutputs, emptyWireOutputs, OutputManifestTooLarge } from './outputs.ts'
+import { MemoryPool } from './memory-pool.ts'
 
 if (parentPort === null) throw new Error('worker.ts runs as a worker thread of the executor')
 const port = parentPort
@@ -37,6 +39,7 @@ process.emitWarning = emitWarning
 /** Modules this worker was sent, by CID; the main thread tracks the same list (WORKER_MODULES). */
 const modules = new Map<string, RunRequest['module']>()
 const WORKER_MODULES = 16
+const memories = new MemoryPool()
 
 port.on('message', (request: RunRequest) => {
   if (request.module != null) {
@@ -57,8 +60,9 @@ function run (request: RunRequest): { response: RunResponse, transfer: ArrayBuff
   let exitCode = -1
   let trap: string | undefined
   const meter = request.metered ? new FuelMeter(request.fuelLimit) : undefined
+  let memory: WasmMemory | undefined
   try {
-    const memory = new wasm.Memory({ initial: request.initialPages, maximum: request.maximumPages })
+    memory = memories.take(request.initialPages, request.maximumPages)
     const wasi = new WASI({ version: 'preview1', args: request.args, env: request.env, returnOnExit: true })
     shim = createWasiShim({
       memory,
@@ -99,7 +103,7 @@ function run (request: RunRequest): { response: RunResponse, transfer: ArrayBuff
   // /out as the job left it, also after a trap or running out of fuel (like stdout: every change
   // to /out is a host call, made only within the limit, so this is the same everywhere); hashed
   // here, off the main thread
-  let outputs: WireOutputs = emptyWireOutputs()
+  let outputs: WireOutputs | undefined
   let transfer: ArrayBuffer[] = []
   if (shim !== undefined) {
     try {
@@ -109,6 +113,7 @@ function run (request: RunRequest): { response: RunResponse, transfer: ArrayBuff
       trap ??= err instanceof OutputManifestTooLarge ? err.message : `output files: ${describeTrap(err)}`
     }
   }
+  outputs ??= emptyWireOutputs()
 
   const cpu = threadCpuUsage(cpuStart)
   const response: RunResponse = {
@@ -125,6 +130,8 @@ function run (request: RunRequest): { response: RunResponse, transfer: ArrayBuff
     outputs,
     ...(fuel === undefined ? {} : { fuel: fuel.fuel })
   }
+  // Nothing of the run points into its memory any more (stdout, stderr and /out are copies).
+  if (memory !== undefined) memories.give(memory, request.initialPages, request.maximumPages)
   return { response, transfer }
 }
 

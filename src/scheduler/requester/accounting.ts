@@ -5,6 +5,7 @@
  * clock, no signatures (the caller verifies the checkpoint's signature first).
  */
 import { ResultChain, sameBytes, type CID, type ResultEntry } from '../../proofs/commitment.ts'
+import { cidText } from '../../proofs/encoding.ts'
 import type { CheckpointBody } from '../../proofs/lease.ts'
 import { CheckpointError } from '../errors.ts'
 import { creditsFor } from '../task.ts'
@@ -46,7 +47,7 @@ export class LeaseAccount {
   add (entry: ResultEntry): void {
     this.chain.add(entry)
     this.fuelTotal += entry.fuel
-    const task = entry.task.toString()
+    const task = cidText(entry.task)
     const positions = this.byTask.get(task) ?? []
     positions.push(this.entries.length)
     this.byTask.set(task, positions)

@@ -5,7 +5,7 @@
  * results are recorded in bulk as they arrive, and reported per task and as progress.
  */
 import { TypedEventEmitter } from 'main-event'
-import { rawCid } from '../../proofs/encoding.ts'
+import { cidText, rawCid } from '../../proofs/encoding.ts'
 import { CID } from 'multiformats/cid'
 import { logger } from '@libp2p/logger'
 import type { BlobStore } from '../blob-store.ts'
@@ -257,7 +257,7 @@ export class Batches {
         run.inputs?.delete(task.index)
         const work: TaskWork = {
           id: tid,
-          idText: tid.toString(),
+          idText: cidText(tid),
           spec,
           ...(stdin != null ? { stdin } : {}),
           ...(run.tree != null ? { inputTree: run.tree } : {}),
@@ -295,8 +295,10 @@ export class Batches {
       verified: verdict.verified,
       workers: verdict.agreeing.length > 0 ? verdict.agreeing : verdict.replicas.map((r) => r.worker),
       cost: verdict.cost,
-      ...(output != null ? { outputCid: output.outputCid.toString(), stderrCid: stderrCid?.toString(), exitCode: output.exitCode, trap: output.trap, fuel: output.fuel.toString() } : {}),
-      ...(output?.files != null ? { filesCid: output.files.cid.toString() } : {}),
+      ...(output != null ? { outputCid: cidText(output.outputCid), exitCode: output.exitCode, fuel: output.fuel.toString() } : {}),
+      ...(stderrCid != null ? { stderrCid: cidText(stderrCid) } : {}),
+      ...(output?.trap != null ? { trap: output.trap } : {}),
+      ...(output?.files != null ? { filesCid: cidText(output.files.cid) } : {}),
       ...(verdict.error != null ? { error: verdict.error } : {})
     })
     if (output != null) {
@@ -310,7 +312,8 @@ export class Batches {
     r.cost += verdict.cost
     run.dirty.push(task)
     run.unwritten.set(task.index, task)
-    run.handle.safeDispatchEvent('task', {
+    // (no event objects for a handle nobody listens to)
+    if (run.handle.listenerCount('task') > 0) run.handle.safeDispatchEvent('task', {
       detail: {
         batchId: r.id, index: task.index, name: task.name, status: verdict.status, exitCode: output?.exitCode, trap: output?.trap,
         outputCid: task.outputCid, fuel: task.fuel, filesCid: task.filesCid,
@@ -319,7 +322,7 @@ export class Batches {
         stdout: output?.stdout ?? new Uint8Array(0), stderr: output?.stderr ?? new Uint8Array(0)
       }
     })
-    run.handle.safeDispatchEvent('progress', { detail: { batchId: r.id, total: r.body.tasks, done: r.done, failed: r.failed, verified: r.verified, at: Date.now() } })
+    if (run.handle.listenerCount('progress') > 0) run.handle.safeDispatchEvent('progress', { detail: { batchId: r.id, total: r.body.tasks, done: r.done, failed: r.failed, verified: r.verified, at: Date.now() } })
     if (r.done >= r.body.tasks) void this.complete(run)
     else if (run.dirty.length >= FLUSH_RECORDS) void this.flush(run)
     else if (run.flushTimer == null) {

@@ -7,6 +7,7 @@
  * verdict. Failed replicas go elsewhere until the task's deadline.
  */
 import { logger } from '@libp2p/logger'
+import { cidText } from '../../proofs/encoding.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
 import { TIE_BREAK_REPLICAS } from '../constants.ts'
 import type { JobError, ReplicaRecord } from '../job-store.ts'
@@ -226,7 +227,7 @@ export class Dispatcher {
     state.running.delete(result.worker)
     state.results.push({ lease, result })
     const record = state.records.findLast((r) => r.worker === result.worker)
-    if (record != null) Object.assign(record, { status: 'done', outputCid: result.outputCid.toString(), exitCode: result.exitCode, trap: result.trap, fuel: result.fuel.toString(), ...(result.files != null ? { filesCid: result.files.cid.toString() } : {}), cpuMs: result.cpuMs, wallMs: result.wallMs })
+    if (record != null) Object.assign(record, { status: 'done', outputCid: cidText(result.outputCid), exitCode: result.exitCode, trap: result.trap, fuel: result.fuel.toString(), ...(result.files != null ? { filesCid: cidText(result.files.cid) } : {}), cpuMs: result.cpuMs, wallMs: result.wallMs })
     work.onEvent({ stage: 'result', worker: result.worker, exitCode: result.exitCode })
     void this.judge(state)
   }

@@ -6,6 +6,7 @@
  */
 import { TypedEventEmitter } from 'main-event'
 import { CID } from 'multiformats/cid'
+import { cidText } from '../../proofs/encoding.ts'
 import type { BlobStore } from '../blob-store.ts'
 import { INLINE_BYTES } from '../constants.ts'
 import { JobCancelledError } from '../errors.ts'
@@ -194,13 +195,13 @@ export class Jobs {
     const tid = taskId(spec)
     const result = Promise.withResolvers<JobResult>()
     const handle = new JobHandle(record.id, result.promise, () => { this.cancel(record.id) })
-    const live: Live = { record, taskId: tid.toString(), result, handle }
+    const live: Live = { record, taskId: cidText(tid), result, handle }
     this.live.set(record.id, live)
     if (onProgress != null) handle.addEventListener('progress', (evt) => { onProgress(evt.detail) })
     const requirements = requirementsOf(body)
     const work: TaskWork = {
       id: tid,
-      idText: tid.toString(),
+      idText: cidText(tid),
       spec,
       ...(input.byteLength <= INLINE_BYTES ? { stdin: input } : {}),
       ...(tree != null ? { inputTree: tree } : {}),
@@ -246,7 +247,10 @@ export class Jobs {
       status: verdict.status,
       verified: verdict.verified,
       cost: verdict.cost,
-      ...(output != null ? { outputCid: outputCid?.toString(), stderrCid: stderrCid?.toString(), exitCode: output.exitCode, trap: output.trap, fuel: output.fuel.toString() } : {}),
+      ...(output != null ? { exitCode: output.exitCode, fuel: output.fuel.toString() } : {}),
+      ...(outputCid != null ? { outputCid: cidText(outputCid) } : {}),
+      ...(stderrCid != null ? { stderrCid: cidText(stderrCid) } : {}),
+      ...(output?.trap != null ? { trap: output.trap } : {}),
       ...(output?.files != null ? { filesCid: output.files.cid.toString() } : {}),
       ...(verdict.spotCheck != null ? { spotCheckResult: verdict.spotCheck } : {}),
       ...(verdict.error != null ? { error: verdict.error } : {})
@@ -266,7 +270,9 @@ export class Jobs {
 
   private emit (jobId: string, stage: ProgressStage, peerId?: string, detail?: string): void {
     const progress: JobProgress = { jobId, stage, ...(peerId != null ? { peerId } : {}), ...(detail != null ? { detail } : {}), at: Date.now() }
-    this.live.get(jobId)?.handle.safeDispatchEvent('progress', { detail: progress })
+    // (no event object for a handle nobody listens to)
+    const handle = this.live.get(jobId)?.handle
+    if (handle != null && handle.listenerCount('progress') > 0) handle.safeDispatchEvent('progress', { detail: progress })
     this.c.emit(progress)
   }
 }

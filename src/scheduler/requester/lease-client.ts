@@ -8,21 +8,22 @@
  */
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
-import { bytesMatchCid } from '../../proofs/encoding.ts'
+import { bytesMatchCid, cidText } from '../../proofs/encoding.ts'
 import { leaseId, signAck, verifyCheckpoint, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
 import type { Signer } from '../../proofs/signing.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
 import { DepinError, InvalidMessageError, InvalidSignatureError } from '../../errors.ts'
 import { ChannelClosedError, type Channel } from '../../transport.ts'
 import {
-  BATCH_FRAME_BYTES, CHUNK_BYTES, LEASE_IDLE_MS, RUNNING_NOTICE_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_STRIKES, LEASE_WINDOW_PER_SLOT, SETTLE_PERIOD_MS,
-  TASK_RUN_GRACE_MS, TASK_START_GRACE_MS
+  BATCH_FRAME_BYTES, CHUNK_BYTES, LEASE_IDLE_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_STRIKES, RUNNING_NOTICE_MS, SETTLE_PERIOD_MS, TASK_RUN_GRACE_MS,
+  TASK_START_GRACE_MS
 } from '../constants.ts'
 import { BadResultError, CheckpointError, LeaseEndedError, ProtocolViolationError } from '../errors.ts'
 import { MAX_FRAME_ITEMS, parseWorkerFrame, type ResultFrame, type TaskFrame, type WorkerFrame } from '../lease-frames.ts'
 import { creditsFor } from '../task.ts'
 import { LeaseAccount } from './accounting.ts'
 import { OutputTreeReceiver } from './output-tree.ts'
+import { leaseWindow } from './ranking.ts'
 import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
 
 /** Task errors that say the lease cannot take the task now, not that the worker will not run it. */
@@ -32,6 +33,8 @@ const log = logger('depin:requester:lease')
 
 /** How often outstanding tasks' deadlines, pings and idleness are checked. */
 const SWEEP_MS = 250
+/** Weight of the newest result in the moving average of run times. */
+const RUN_TIME_WEIGHT = 0.1
 
 export interface LeaseClientHooks {
   signer: Signer
@@ -68,7 +71,6 @@ export class LeaseClient {
   readonly idText: string
   readonly worker: string
   readonly host?: string
-  readonly window: number
   /** Negotiated without a warm lease being there (for progress: a cold start). */
   readonly openedAt = Date.now()
   private readonly h: LeaseClientHooks
@@ -97,13 +99,14 @@ export class LeaseClient {
   private broken = false
   private endReason = 'closed'
   private sweep?: ReturnType<typeof setInterval>
+  /** Moving average of the wall time of this lease's runs, ms (undefined before the first result). */
+  private runMs?: number
 
   constructor (lease: Lease, channel: Channel, hooks: LeaseClientHooks, host?: string) {
     this.lease = lease
     this.idText = leaseId(lease.body).toString()
     this.worker = lease.body.worker
     this.host = host
-    this.window = lease.body.slots * LEASE_WINDOW_PER_SLOT
     this.h = hooks
     this.channel = channel
     this.account = new LeaseAccount(lease.body.price)
@@ -119,6 +122,9 @@ export class LeaseClient {
 
   /** Tasks sent and not answered. */
   get load (): number { return this.outstanding.size + this.unsent.length }
+
+  /** How many tasks to keep outstanding (more while the lease's tasks are short: `leaseWindow`). */
+  get window (): number { return leaseWindow(this.lease.body.slots, this.runMs) }
 
   /** Whether new tasks may go on this lease. */
   get usable (): boolean { return !this.closing && !this.closed }
@@ -224,7 +230,7 @@ export class LeaseClient {
       case 'want': for (const cid of frame.cids) this.serveBlob(cid); return false
       case 'running':
         for (const id of frame.tasks) {
-          const o = this.outstanding.get(id.toString())
+          const o = this.outstanding.get(cidText(id))
           if (o == null || o.finishBy != null) continue
           o.runningAt = Date.now()
           o.finishBy = o.runningAt + o.task.requirements.timeoutMs + TASK_RUN_GRACE_MS + Math.ceil(o.task.requirements.timeoutMs / 10)
@@ -234,9 +240,9 @@ export class LeaseClient {
       case 'results': for (const result of frame.results) this.onResult(result); return false
       case 'data': this.onData(frame.task, frame.which, frame.data); return false
       case 'task-error': {
-        const o = this.outstanding.get(frame.task.toString())
+        const o = this.outstanding.get(cidText(frame.task))
         if (o == null) return false
-        this.forget(frame.task.toString())
+        this.forget(cidText(frame.task))
         // The lease cannot take more (cap, expiry, ending): no more tasks go on it.
         if (['ERR_LEASE_CAP', 'ERR_LEASE_EXPIRED', 'ERR_LEASE_ENDING'].includes(frame.code)) this.close(frame.code)
         // A worker that stops abandons the task (evidence for ranking); a refusal is about the lease; anything else declines this task.
@@ -262,9 +268,10 @@ export class LeaseClient {
   }
 
   private onResult (r: ResultFrame): void {
-    const o = this.outstanding.get(r.task.toString())
+    const o = this.outstanding.get(cidText(r.task))
     // [blame] a result for a task this lease never carried (or already answered)
     if (o == null) throw new BadResultError(`a result for task ${r.task.toString()}, which was not given to ${this.worker}`)
+    this.runMs = this.runMs == null ? r.wallMs : this.runMs * (1 - RUN_TIME_WEIGHT) + r.wallMs * RUN_TIME_WEIGHT
     if (r.fuel > o.task.spec.fuel) throw new BadResultError(`a result claiming ${r.fuel} fuel for a task limited to ${o.task.spec.fuel}`)
     if ((r.files == null) !== (r.filesBytes == null)) throw new BadResultError('a result with only one of files and filesBytes')
     const inline = r.stdout != null && r.stderr != null
@@ -372,8 +379,8 @@ export class LeaseClient {
   /** Records the blobs an assigned task entitles the worker to ask for. */
   private allow (task: TaskWork): void {
     const bump = (key: string): void => { this.allowance.set(key, (this.allowance.get(key) ?? 0) + 1) }
-    bump(task.spec.module.toString())
-    if (task.stdin == null) bump(task.spec.input.toString())
+    bump(cidText(task.spec.module))
+    if (task.stdin == null) bump(cidText(task.spec.input))
     if (task.inputTree != null) {
       bump(task.inputTree.cid)
       this.treeTasks.set(task.inputTree.cid, (this.treeTasks.get(task.inputTree.cid) ?? 0) + 1)
@@ -407,13 +414,13 @@ export class LeaseClient {
   private outstandingNeeds (key: string): boolean {
     for (const o of this.outstanding.values()) {
       const t = o.task
-      if (t.spec.module.toString() === key || (t.stdin == null && t.spec.input.toString() === key) || t.inputTree?.cid === key) return true
+      if (cidText(t.spec.module) === key || (t.stdin == null && cidText(t.spec.input) === key) || t.inputTree?.cid === key) return true
     }
     return false
   }
 
   private serveBlob (cid: CID): void {
-    const key = cid.toString()
+    const key = cidText(cid)
     if (!this.mayServe(key)) throw new ProtocolViolationError(`want of ${key}, which no task here needs`)
     this.blobQueue = this.blobQueue.then(async () => {
       const bytes = await this.h.blob(cid)

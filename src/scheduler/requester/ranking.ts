@@ -1,7 +1,8 @@
 /**
- * The requester's choices as pure functions: which bids to accept, and which lease a task goes
- * on. Inputs are plain numbers so tests can call them with made-up values.
+ * The requester's choices as pure functions: which bids to accept, which lease a task goes on,
+ * how many tasks a lease holds. Inputs are plain numbers so tests can call them with made-up values.
  */
+import { LEASE_MIN_WINDOW_PER_SLOT, LEASE_PIPELINE_MS, LEASE_WINDOW_PER_SLOT } from '../constants.ts'
 
 export interface BidCandidate {
   worker: string
@@ -61,4 +62,17 @@ export function leasesWanted (input: { queued: number, window: number, usable: n
   const forReplicas = input.distinctWorkersNeeded - input.usable
   const want = Math.max(forReplicas, forVolume - input.usable, input.usable === 0 ? 1 : 0) - input.opening
   return Math.max(0, Math.min(want, input.max - input.usable - input.opening))
+}
+
+/**
+ * How many tasks a requester keeps outstanding on a lease: `LEASE_MIN_WINDOW_PER_SLOT` per slot
+ * until it knows how long the lease's tasks take (`runMs`, a moving average), then enough for
+ * about `LEASE_PIPELINE_MS` of work per slot, at most what the worker accepts
+ * (`LEASE_WINDOW_PER_SLOT`). Short tasks then travel many to a frame, and long ones do not pile
+ * up on one worker while others could take them.
+ */
+export function leaseWindow (slots: number, runMs: number | undefined): number {
+  if (runMs == null) return slots * LEASE_MIN_WINDOW_PER_SLOT
+  const perSlot = Math.ceil(LEASE_PIPELINE_MS / Math.max(runMs, 0.1))
+  return slots * Math.min(LEASE_WINDOW_PER_SLOT, Math.max(LEASE_MIN_WINDOW_PER_SLOT, perSlot))
 }

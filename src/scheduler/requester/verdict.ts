@@ -3,7 +3,8 @@
  * word (one that does not lie: a run that timed out is `timed-out`, a module that could not run
  * is `failed`, replicas that disagree are `unverified` with no answer), its output, and its cost.
  */
-import { rawCid } from '../../proofs/encoding.ts'
+import { CID } from 'multiformats/cid'
+import { cidText, rawCid } from '../../proofs/encoding.ts'
 import type { ReplicaRecord } from '../job-store.ts'
 import type { TaskOutcome } from '../run-task.ts'
 import type { Verdict } from './quorum.ts'
@@ -18,7 +19,12 @@ const MODULE_FAULTS = /^(InvalidModuleError|ForbiddenImportError|UnmeterableModu
  * manifest's CID (every file the run wrote). Equal keys agree.
  */
 export function keyOfResult (r: { outputCid: { toString: () => string }, exitCode: number, fuel: bigint, files?: { cid: { toString: () => string } } }): string {
-  return `${r.outputCid.toString()}/${r.exitCode}/${r.fuel}/${r.files?.cid.toString() ?? '-'}`
+  return `${textOf(r.outputCid)}/${r.exitCode}/${r.fuel}/${r.files != null ? textOf(r.files.cid) : '-'}`
+}
+
+function textOf (cid: { toString: () => string }): string {
+  const c = CID.asCID(cid)
+  return c != null ? cidText(c) : cid.toString()
 }
 
 /** The key of a local run (the spot check), as `keyOfResult` of the same result from a worker. */

@@ -5,7 +5,7 @@
  */
 import type { LeaseBody } from '../../proofs/lease.ts'
 import type { Capacity } from '../../shared/capacity.ts'
-import { BID_TTL_MS, MAX_WORKER_LEASES, WORKER_QUEUE_PER_SLOT } from '../constants.ts'
+import { BID_TTL_MS, MAX_WORKER_LEASES, WORKER_QUEUE_MIN_MS, WORKER_QUEUE_PER_SLOT } from '../constants.ts'
 import { ProtocolViolationError, type DeclineReason } from '../errors.ts'
 import type { BidBody, OfferBody } from '../messages.ts'
 import { maxTaskCost } from '../task.ts'
@@ -22,6 +22,11 @@ export interface OfferContext {
   leases: number
   /** Tasks waiting here for a slot. */
   queued: number
+  /**
+   * How long those would keep each slot busy at the recent average run time, ms (absent: not
+   * known yet, no run has finished).
+   */
+  queuedMs?: number
 }
 
 /**
@@ -39,7 +44,9 @@ export function judgeOffer (offer: OfferBody, ctx: OfferContext): DeclineReason 
   if (c.pricePerGigafuel > offer.maxPrice) return 'price'
   // A cap that does not cover one task at our price: the requester cannot afford a lease here.
   if (maxTaskCost(offer.maxTaskFuel, c.pricePerGigafuel) > offer.maxCredits) return 'funds'
-  if (c.slots === 0 || ctx.leases >= MAX_WORKER_LEASES || ctx.queued >= c.slots * WORKER_QUEUE_PER_SLOT) return 'busy'
+  if (c.slots === 0 || ctx.leases >= MAX_WORKER_LEASES) return 'busy'
+  // A deep queue of short tasks (a lease keeps up to 32 per slot of those) is a few ms of work, not a reason to turn requesters away.
+  if (ctx.queued >= c.slots * WORKER_QUEUE_PER_SLOT && (ctx.queuedMs == null || ctx.queuedMs >= WORKER_QUEUE_MIN_MS)) return 'busy'
   return undefined
 }
 

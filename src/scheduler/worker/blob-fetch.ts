@@ -11,7 +11,7 @@
  * inputs (stdin) in memory only.
  */
 import type { CID } from 'multiformats/cid'
-import { bytesMatchCid } from '../../proofs/encoding.ts'
+import { bytesMatchCid, cidText } from '../../proofs/encoding.ts'
 import type { BlobStore } from '../blob-store.ts'
 import { MAX_INPUT_BYTES, MAX_MODULE_BYTES } from '../constants.ts'
 import { BlobMismatchError, ProtocolViolationError } from '../errors.ts'
@@ -52,7 +52,7 @@ export class BlobFetch {
 
   /** The blob's bytes, from here or from the requester. */
   async get (cid: CID, size: number, kind: BlobKind): Promise<Uint8Array> {
-    const key = cid.toString()
+    const key = cidText(cid)
     if (size === 0 && bytesMatchCid(EMPTY, cid)) return EMPTY
     const held = this.recent.get(key)?.deref()
     if (held != null) return held
@@ -79,7 +79,7 @@ export class BlobFetch {
 
   /** A `chunk` frame. Throws `ProtocolViolationError` for bytes not asked for or past the declared size. */
   chunk (cid: CID, data: Uint8Array): void {
-    const entry = this.wanted.get(cid.toString())
+    const entry = this.wanted.get(cidText(cid))
     if (entry == null) throw new ProtocolViolationError(`chunk of ${cid.toString()}, which was not asked for`)
     // A file is read by the executor's thread: in shared memory it is not copied there.
     entry.buffer ??= entry.kind === 'file' && entry.size > CACHED_FILE_BYTES ? new Uint8Array(new SharedArrayBuffer(entry.size)) : new Uint8Array(entry.size)
@@ -93,7 +93,7 @@ export class BlobFetch {
 
   /** An `end` frame: checks the blob and hands it to the tasks waiting for it. */
   async end (cid: CID): Promise<void> {
-    const entry = this.wanted.get(cid.toString())
+    const entry = this.wanted.get(cidText(cid))
     if (entry == null) throw new ProtocolViolationError(`end of ${cid.toString()}, which was not asked for`)
     const bytes = entry.buffer ?? new Uint8Array(0)
     if (entry.offset !== entry.size || !bytesMatchCid(bytes, cid)) {
@@ -105,7 +105,7 @@ export class BlobFetch {
     // files only: a large one would sit in the store's write buffer). Inputs are one-off: memory.
     if (entry.kind === 'module' || (entry.kind !== 'input' && bytes.byteLength <= CACHED_FILE_BYTES)) await this.blobs.cacheVerified(cid, bytes)
     else this.blobs.holdVerified(cid, bytes)
-    this.recent.set(cid.toString(), new WeakRef(bytes))
+    this.recent.set(cidText(cid), new WeakRef(bytes))
     if (this.recent.size > 4096) this.pruneRecent()
     entry.resolve(bytes)
   }
@@ -120,12 +120,12 @@ export class BlobFetch {
   }
 
   private done (entry: Wanted): void {
-    this.wanted.delete(entry.cid.toString())
+    this.wanted.delete(cidText(entry.cid))
     this.incomingBytes -= entry.size
   }
 
   private fail (entry: Wanted, err: Error): void {
-    if (this.wanted.get(entry.cid.toString()) !== entry) return
+    if (this.wanted.get(cidText(entry.cid)) !== entry) return
     this.done(entry)
     entry.reject(err)
   }

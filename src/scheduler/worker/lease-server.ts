@@ -8,7 +8,7 @@
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
 import { ResultChain, sameBytes } from '../../proofs/commitment.ts'
-import { bytesMatchCid, rawCid } from '../../proofs/encoding.ts'
+import { bytesMatchCid, cidText, rawCid } from '../../proofs/encoding.ts'
 import { leaseId, signCheckpoint, verifyAck, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
 import type { Signer } from '../../proofs/signing.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
@@ -17,7 +17,7 @@ import { ChannelClosedError, type Channel } from '../../transport.ts'
 import type { BlobStore } from '../blob-store.ts'
 import {
   ACK_TIMEOUT_MS, BATCH_FRAME_BYTES, CHECKPOINT_EVERY_MS, CHECKPOINT_EVERY_RESULTS, CHUNK_BYTES, INLINE_BYTES,
-  LEASE_IDLE_TIMEOUT_MS, LEASE_WINDOW_PER_SLOT, MAX_STDERR_BYTES, RUNNING_NOTICE_MS
+  LEASE_IDLE_TIMEOUT_MS, LEASE_WINDOW_PER_SLOT, MAX_STDERR_BYTES, RESULT_BATCH_MS, RUNNING_NOTICE_MS
 } from '../constants.ts'
 import { BlobMismatchError, ProtocolViolationError } from '../errors.ts'
 import type { Executor, ExecOutputs, InputFile } from '../executor/index.ts'
@@ -25,6 +25,7 @@ import { decodeManifest } from '../files/index.ts'
 import { MAX_FRAME_ITEMS, parseRequesterFrame, type RequesterFrame, type ResultFrame, type TaskFrame } from '../lease-frames.ts'
 import { runTask } from '../run-task.ts'
 import { creditsFor, taskId, type TaskFiles } from '../task.ts'
+import { resultsDue } from './batching.ts'
 import { BlobFetch } from './blob-fetch.ts'
 import type { SlotScheduler } from './slots.ts'
 
@@ -97,9 +98,12 @@ export class LeaseServer {
   /** Σ fuel limits of outstanding tasks: what they could still cost, for the cap check. */
   private reserveFuel = 0n
   private readonly outstanding = new Map<string, Task>()
+  /** Outstanding tasks that have their slot (the others wait for blobs or a slot). */
+  private running = 0
   private readonly done: Done[] = []
   private readonly notices: CID[] = []
   private flushScheduled = false
+  private flushTimer?: ReturnType<typeof setTimeout>
   private readonly sent = new Map<number, SignedCheckpoint>()
   private readonly unacked: Array<{ seq: number, at: number }> = []
   private lastCheckpoint = { seq: 0, count: 0 }
@@ -162,6 +166,7 @@ export class LeaseServer {
       throw err
     } finally {
       clearInterval(this.housekeeping)
+      clearTimeout(this.flushTimer)
       this.fetch.abort(new ProtocolViolationError('the lease ended', 'ERR_LEASE_ENDED'))
     }
     return this.summary()
@@ -204,7 +209,7 @@ export class LeaseServer {
   /** Takes a task, or refuses it with a `task-error` (not committed, not charged). */
   private admit (frame: TaskFrame): void {
     const id = taskId(frame.spec)
-    const idText = id.toString()
+    const idText = cidText(id)
     const terms = this.lease.body
     const spec = frame.spec
     const now = Date.now()
@@ -243,6 +248,7 @@ export class LeaseServer {
         const files = spec.files != null ? await this.fetchTree(spec.files) : undefined
         signal.throwIfAborted()
         task.running = true
+        this.running++
         task.notice = setTimeout(() => { this.notices.push(task.id); this.scheduleFlush() }, RUNNING_NOTICE_MS)
         this.c.onTaskStarted?.(task.idText)
         outcome = await runTask(this.c.executor, spec, task.id, module, stdin, files, signal)
@@ -275,7 +281,7 @@ export class LeaseServer {
         stderr,
         ...(outputs != null ? { outputs } : {})
       })
-      this.scheduleFlush()
+      this.resultReady()
     } catch (err) {
       this.finish(task)
       // Aborted on purpose (cancelled, lease ending, node stopping): the reason says why, not the executor's error.
@@ -283,6 +289,7 @@ export class LeaseServer {
       if (err instanceof BlobMismatchError || err instanceof BadInputTreeError) this.c.reportPeer(this.channel.remotePeer, 'MalformedMessage')
       this.refused++
       this.send({ t: 'task-error', task: task.id, code: e.code ?? 'ERR_TASK_FAILED', message: e.message.slice(0, 500) })
+      if (this.done.length > 0) this.resultReady()
       this.maybeEnd()
     }
   }
@@ -308,7 +315,17 @@ export class LeaseServer {
   private finish (task: Task): void {
     if (this.outstanding.get(task.idText) !== task) return
     this.outstanding.delete(task.idText)
+    if (task.running) this.running--
     this.reserveFuel -= task.frame.spec.fuel
+  }
+
+  /** A result is ready: sent now or with the next ones, at most RESULT_BATCH_MS later (batching.ts). */
+  private resultReady (): void {
+    if (resultsDue({ waiting: this.done.length, outstanding: this.outstanding.size, running: this.running })) {
+      this.scheduleFlush()
+    } else if (this.flushTimer == null && !this.flushScheduled) {
+      this.flushTimer = setTimeout(() => { this.flushTimer = undefined; this.scheduleFlush() }, RESULT_BATCH_MS)
+    }
   }
 
   private scheduleFlush (): void {
@@ -320,7 +337,9 @@ export class LeaseServer {
   /** Sends waiting running notices and results (batched), committing to each result as it goes. */
   private flush (): void {
     this.flushScheduled = false
-    const started = this.notices.splice(0).filter((id) => this.outstanding.has(id.toString()))
+    clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
+    const started = this.notices.splice(0).filter((id) => this.outstanding.has(cidText(id)))
     for (let i = 0; i < started.length; i += MAX_FRAME_ITEMS) this.send({ t: 'running', tasks: started.slice(i, i + MAX_FRAME_ITEMS) })
     let batch: ResultFrame[] = []
     let bytes = 0

@@ -121,7 +121,12 @@ export class WorkerService {
     const cached = this.answers.get(key)
     if (cached != null && cached.expiresAt > now) return { response: cached.response, fresh: false }
     const capacity = this.c.capacity()
-    let reason = judgeOffer(offer.body, { self: this.c.signer.peerId, capacity, now, leases: this.held.size, queued: this.slots.queued })
+    const queued = this.slots.queued
+    const runMs = this.slots.typicalRunMs
+    let reason = judgeOffer(offer.body, {
+      self: this.c.signer.peerId, capacity, now, leases: this.held.size, queued,
+      ...(runMs > 0 ? { queuedMs: queued / Math.max(1, capacity.slots) * runMs } : {})
+    })
     if (reason === 'silent' || (reason === 'not-targeted' && !direct)) return undefined
     if (reason == null && !await this.c.canPay(offer.body.requester, offer.body.maxCredits + this.committedTo(offer.body.requester))) reason = 'funds'
     let response: NegotiateResponse

@@ -1,0 +1,151 @@
+/**
+ * The fast paths of src/proofs against the libraries they stand in for: the canonical encoder
+ * (cbor-writer.ts) against `@ipld/dag-cbor` (the same bytes, or the same error, for every kind
+ * of value, the boundaries of every head size, and thousands of random nested values), and
+ * `cidText` against `CID.toString()`.
+ */
+import { describe, expect, it } from 'vitest'
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import { encodeCanonical } from '../src/proofs/cbor-writer.ts'
+import { cidOf, cidText, rawCid, valueCid } from '../src/proofs/encoding.ts'
+
+type Outcome = { bytes: string } | { error: string }
+
+function outcome (f: () => Uint8Array): Outcome {
+  try {
+    return { bytes: Buffer.from(f()).toString('hex') }
+  } catch (err) {
+    return { error: (err as Error).message }
+  }
+}
+
+function expectSame (value: unknown): void {
+  expect(outcome(() => encodeCanonical(value))).toEqual(outcome(() => dagCbor.encode(value)))
+}
+
+/** A small deterministic PRNG (xorshift32), so a failure can be replayed. */
+function prng (seed: number): () => number {
+  let x = seed >>> 0 || 1
+  return () => {
+    x ^= x << 13; x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5; x >>>= 0
+    return x / 0x100000000
+  }
+}
+
+const cidA = rawCid(new TextEncoder().encode('a'))
+const cidB = valueCid({ b: 1 })
+
+const boundaries = [0, 1, 23, 24, 25, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1]
+const numbers = [
+  ...boundaries, ...boundaries.map((n) => -n), ...boundaries.map((n) => -n - 1).filter(Number.isSafeInteger),
+  -0, 0.5, -1.25, 1e300, 5e-324, 2 ** 53, -(2 ** 53), 2 ** 64, 1.7976931348623157e308, NaN, Infinity, -Infinity
+]
+const bigints = [0n, 1n, 23n, 24n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n, 2n ** 64n - 1n, 2n ** 64n, -1n, -(2n ** 64n), -(2n ** 64n) - 1n]
+const strings = ['', 'a', 'x'.repeat(23), 'x'.repeat(24), 'x'.repeat(255), 'x'.repeat(256), 'x'.repeat(70_000), 'héllo', '日本', '\u{1F600}', '\uD800', 'a\uDC00b', '\0', '\x7f', '\x80']
+
+class Point { x = 1; y = 2 }
+
+describe('encodeCanonical', () => {
+  it('writes what dag-cbor writes for every scalar, and fails where it fails', () => {
+    for (const n of numbers) expectSame(n)
+    for (const b of bigints) expectSame(b)
+    for (const s of strings) expectSame(s)
+    for (const v of [true, false, null, undefined, Symbol('s'), () => 1]) expectSame(v)
+  })
+
+  it('bytes of every head size, Buffers, other typed arrays, ArrayBuffers, DataViews', () => {
+    for (const n of [0, 1, 23, 24, 255, 256, 65535, 65536, 100_000]) expectSame(new Uint8Array(n).fill(n & 0xff))
+    expectSame(Buffer.from('buffer'))
+    expectSame(new Uint8Array(new ArrayBuffer(16), 4, 8))
+    expectSame(new Uint16Array([1, 2, 3]))
+    expectSame(new Float64Array([1.5]))
+    expectSame(new ArrayBuffer(4))
+    expectSame(new DataView(new ArrayBuffer(4)))
+  })
+
+  it('CIDs (any version and codec), objects that look like CIDs, and CIDs inside structures', () => {
+    expectSame(cidA)
+    expectSame(cidB)
+    expectSame(CID.parse('QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n'))
+    expectSame({ cid: cidA, list: [cidB, cidA] })
+    expectSame({ '/': cidA.bytes, bytes: cidA.bytes })
+    expectSame({ '/': 'x' })
+    expectSame({ asCID: 1 })
+  })
+
+  it('maps: keys sorted by length then bytes, non-ASCII keys, empty keys, undefined values, odd objects', () => {
+    expectSame({})
+    expectSame({ b: 1, a: 2, aa: 3, B: 4, '': 5, 10: 6, 9: 7, z: { y: { x: [] } } })
+    expectSame({ é: 1, e: 2, f: 3 })
+    expectSame({ a: undefined })
+    expectSame({ a: 1, b: undefined })
+    expectSame(Object.assign(Object.create(null) as object, { b: 1, a: 2 }))
+    expectSame(new Point())
+    expectSame(new Map([['b', 1], ['a', 2]]))
+    expectSame(new Map([[1, 2]]))
+    expectSame(new Set([1]))
+    expectSame(new Date(0))
+    expectSame(/x/)
+    expectSame(Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, i])))
+  })
+
+  it('arrays: every head size, holes, deep nesting, cycles', () => {
+    for (const n of [0, 1, 23, 24, 255, 256, 70_000]) expectSame(Array.from({ length: n }, (_, i) => i))
+    expectSame([1, , 3]) // eslint-disable-line no-sparse-arrays
+    let deep: unknown = 'leaf'
+    for (let i = 0; i < 100; i++) deep = i % 2 === 0 ? [deep] : { d: deep }
+    expectSame(deep)
+    const cycle: { self?: unknown } = {}
+    cycle.self = { back: cycle }
+    expectSame(cycle)
+  })
+
+  it('thousands of random nested values', () => {
+    const rand = prng(20241127)
+    const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]
+    const key = (): string => pick(['a', 'b', 'spec', 'task', 'out', 'exit', 'fuel', 'deadline', 'stdin', 'k' + Math.floor(rand() * 1000), pick(strings).slice(0, 8)])
+    const gen = (depth: number): unknown => {
+      const r = rand()
+      if (depth > 4 || r < 0.45) {
+        return pick<() => unknown>([
+          () => pick(numbers), () => pick(bigints), () => pick(strings).slice(0, 40), () => pick([true, false, null]),
+          () => new Uint8Array(Math.floor(rand() * 40)).map(() => Math.floor(rand() * 256)), () => pick([cidA, cidB]),
+          () => Math.floor((rand() - 0.5) * 2 ** 40), () => rand() * 1000
+        ])()
+      }
+      if (r < 0.7) return Array.from({ length: Math.floor(rand() * 6) }, () => gen(depth + 1))
+      const o: Record<string, unknown> = {}
+      for (let i = Math.floor(rand() * 8); i > 0; i--) o[key()] = gen(depth + 1)
+      return o
+    }
+    for (let i = 0; i < 5000; i++) expectSame(gen(0))
+  })
+
+  it('returns a fresh buffer each time (the next encoding does not overwrite it)', () => {
+    const a = encodeCanonical({ a: 1 })
+    const b = encodeCanonical({ a: 2, big: new Uint8Array(2 * 1024 * 1024) })
+    const c = encodeCanonical({ a: 3 })
+    expect(Buffer.from(a).toString('hex')).toBe(Buffer.from(dagCbor.encode({ a: 1 })).toString('hex'))
+    expect(b.byteLength).toBe(dagCbor.encode({ a: 2, big: new Uint8Array(2 * 1024 * 1024) }).byteLength)
+    expect(Buffer.from(c).toString('hex')).toBe(Buffer.from(dagCbor.encode({ a: 3 })).toString('hex'))
+    expect(a.buffer).not.toBe(c.buffer)
+    expect(a.byteLength).toBe(a.buffer.byteLength)
+  })
+})
+
+describe('cidText', () => {
+  it('is CID.toString() for v1 CIDs of every codec and length, and for v0', () => {
+    const rand = prng(7)
+    for (let i = 0; i < 3000; i++) {
+      const bytes = new Uint8Array(Math.floor(rand() * 200)).map(() => Math.floor(rand() * 256))
+      const cid = i % 3 === 0 ? valueCid({ i, bytes }) : i % 3 === 1 ? rawCid(bytes) : cidOf(bytes, 0x70)
+      // a CID decoded afresh, as one from a frame (toString has no cached text on it)
+      expect(cidText(CID.decode(cid.bytes))).toBe(cid.toString())
+    }
+    const v0 = CID.parse('QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n')
+    expect(cidText(v0)).toBe(v0.toString())
+  })
+})
