@@ -10,14 +10,15 @@
  *
  *   node bench/dispatch.ts [jobs]
  *
- * Latest results (2 cores, Node 24.21, 2026-11-21):
- *   trivial job (echo, 16 bytes), 300 sequential jobs after 30 warm-up
- *     through the network (2 nodes)        p50  7.019 ms  p99   43.1 ms  mean  8.449 ms  (n=300)
- *     local executor (baseline)            p50  0.301 ms  p99  4.657 ms  mean  0.457 ms  (n=300)
- *     network overhead at p50: 6.718 ms
- *   (Per job: one stream carries offer, bid, accept and agreement; the task goes on a pooled task
- *   stream; seven Ed25519 operations; the result is verified before it is returned. A previous
- *   run: p50 9.4 ms, p99 19 ms: the p99 moves with whatever else the machine is doing.)
+ * Latest results (2 cores, Node 24.21, 2026-11-27, load average ~1.1, after the throughput work):
+ *   trivial job (echo, 16 bytes), 300 sequential jobs after 30 warm-up; 100 cold starts
+ *     warm lease (2 nodes)                 p50  0.894 ms  p99  3.336 ms  mean  1.005 ms  (n=300)
+ *     cold start: a lease per job          p50  3.831 ms  p99  8.077 ms  mean  4.210 ms  (n=100)
+ *     local executor (baseline)            p50  0.139 ms  p99  0.631 ms  mean  0.169 ms  (n=300)
+ *     network overhead at p50: warm 0.755 ms, cold 3.692 ms
+ *   (Before leases, 2026-11-21: every job negotiated and settled alone, p50 7.0 ms, p99 43 ms,
+ *   local 0.30 ms. A warm lease carries the task on its open stream: no negotiation, no
+ *   signature per task.)
  */
 import { readFile } from 'node:fs/promises'
 import { createTestnet } from '../src/node/testnet.ts'
