@@ -6,24 +6,13 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { createTestnet, type Testnet } from '../src/node/testnet.ts'
-import { createExecutor } from '../src/scheduler/executor/index.ts'
 import type { Executor } from '../src/scheduler/executor/index.ts'
 import { InvalidJobError } from '../src/scheduler/errors.ts'
 import { example, fixture, text } from './jobs-helpers.ts'
-import { waitFor } from './helpers.ts'
+import { resultRewritingExecutor, waitFor } from './helpers.ts'
 
 /** Runs jobs for real and reports twice the fuel they used (a worker inflating its bill). */
-function inflatingExecutor (): Executor {
-  const real = createExecutor({ workers: 1 })
-  return {
-    start: async () => { await real.start() },
-    stop: async () => { await real.stop() },
-    run: async (spec, options) => {
-      const result = await real.run(spec, options)
-      return { ...result, ...(result.fuel != null ? { fuel: result.fuel * 2n } : {}) }
-    }
-  }
-}
+const inflatingExecutor = (): Executor => resultRewritingExecutor((result) => ({ ...result, ...(result.fuel != null ? { fuel: result.fuel * 2n } : {}) }))
 
 const loop = fixture('loop')
 const primes = example('primes')

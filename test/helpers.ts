@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createExecutor, type Executor } from '../src/scheduler/executor/index.ts'
+import { createExecutor, type ExecResult, type Executor } from '../src/scheduler/executor/index.ts'
 
 /**
  * Polls `check` until it returns a value other than undefined/false, or throws after `timeoutMs`
@@ -32,19 +32,21 @@ export async function tempDir (prefix = 'depin-test-'): Promise<{ path: string, 
 }
 
 /**
- * A test-only faulty executor: runs jobs for real (one worker thread), then rewrites their
- * stdout. A worker node given one returns wrong (but well-signed) results.
+ * A test-only faulty executor: runs jobs for real (one worker thread), then rewrites each
+ * result. A worker node given one returns wrong (but well-signed) results.
  */
-export function outputRewritingExecutor (rewrite: (stdout: Uint8Array) => Uint8Array): Executor {
+export function resultRewritingExecutor (rewrite: (result: ExecResult) => ExecResult): Executor {
   const real = createExecutor({ workers: 1 })
   return {
     start: async () => { await real.start() },
     stop: async () => { await real.stop() },
-    run: async (spec, options) => {
-      const result = await real.run(spec, options)
-      return { ...result, stdout: rewrite(result.stdout) }
-    }
+    run: async (spec, options) => rewrite(await real.run(spec, options))
   }
+}
+
+/** A faulty executor that rewrites each result's stdout. */
+export function outputRewritingExecutor (rewrite: (stdout: Uint8Array) => Uint8Array): Executor {
+  return resultRewritingExecutor((result) => ({ ...result, stdout: rewrite(result.stdout) }))
 }
 
 /**

@@ -9,7 +9,7 @@
 import { MAX_MANIFEST_BYTES, MAX_MANIFEST_ENTRIES } from '../../scheduler/files/constants.ts'
 import { encodedManifestBytes } from '../../scheduler/files/manifest.ts'
 import { InvalidPathError } from '../../scheduler/files/errors.ts'
-import { validatePath } from '../../scheduler/files/paths.ts'
+import { findFileDirConflict, validatePath } from '../../scheduler/files/paths.ts'
 import type { TreeFile } from '../../scheduler/files/manifest.ts'
 import { MAX_INPUT_FILES_BYTES } from '../../scheduler/task.ts'
 import { PART_FRAMING_BYTES, sizeMismatch, UploadRefusedError, type SpoolRule } from './upload-stream.ts'
@@ -138,34 +138,6 @@ function entryBytes (path: string, size: number): number {
 
 function manifestTooLarge (): UploadRefusedError {
   return new UploadRefusedError(413, 'ERR_MANIFEST_TOO_LARGE', `the \`in\` files' manifest would be over ${MAX_MANIFEST_BYTES} bytes (too many files, or too long paths)`, 'too_large')
-}
-
-/**
- * A file path that another path uses as a directory (`a` and `a/b`), in O(n log n) time and no
- * memory beyond the sort. Sorted with `/` as the lowest character (paths hold no NUL), every path
- * under `a/` comes right after `a`, so comparing neighbours finds every conflict.
- */
-export function findFileDirConflict (paths: string[]): { file: string, inside: string } | undefined {
-  const sorted = paths.slice().sort(compareSlashFirst)
-  for (let i = 1; i < sorted.length; i++) {
-    const prev = sorted[i - 1]
-    const cur = sorted[i]
-    if (cur.length > prev.length && cur.charCodeAt(prev.length) === 0x2f && cur.startsWith(prev)) return { file: prev, inside: cur }
-  }
-  return undefined
-}
-
-function compareSlashFirst (a: string, b: string): number {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i)
-    const y = b.charCodeAt(i)
-    if (x === y) continue
-    if (x === 0x2f) return -1
-    if (y === 0x2f) return 1
-    return x - y
-  }
-  return a.length - b.length
 }
 
 function quote (path: string): string {

@@ -64,12 +64,22 @@ export function checkTree (sortedPaths: readonly string[]): void {
   for (let i = 1; i < sortedPaths.length; i++) {
     if (sortedPaths[i] === sortedPaths[i - 1]) throw new DuplicatePathError(sortedPaths[i])
   }
-  const slashFirst = sortedPaths.slice().sort(compareSlashFirst)
+  const conflict = findFileDirConflict(sortedPaths)
+  if (conflict != null) throw new PathConflictError(conflict.inside, conflict.file)
+}
+
+/**
+ * A file path that another path uses as a directory (`a` and `a/b`), in any order of the paths,
+ * or undefined (see `checkTree` for how).
+ */
+export function findFileDirConflict (paths: readonly string[]): { file: string, inside: string } | undefined {
+  const slashFirst = paths.slice().sort(compareSlashFirst)
   for (let i = 1; i < slashFirst.length; i++) {
     const file = slashFirst[i - 1]
     const inside = slashFirst[i]
-    if (inside.length > file.length && inside.charCodeAt(file.length) === 0x2f && inside.startsWith(file)) throw new PathConflictError(inside, file)
+    if (inside.length > file.length && inside.charCodeAt(file.length) === 0x2f && inside.startsWith(file)) return { file, inside }
   }
+  return undefined
 }
 
 /** Orders by UTF-16 code units except that `/` comes before every other character. */
