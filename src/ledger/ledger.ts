@@ -512,13 +512,39 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   async syncWith (peerId: string): Promise<SyncResult> {
     this.assertStarted()
     if (this.sync == null) throw new LedgerUsageError('no sync transport configured', 'ERR_NO_SYNC_TRANSPORT')
-    return await this.sync.syncWith(peerId)
+    const sync = this.sync
+    return await this.announcingNewTip(async () => await sync.syncWith(peerId))
   }
 
   async requestSync (peerId: string): Promise<SyncResult> {
     this.assertStarted()
     if (this.sync == null) throw new LedgerUsageError('no sync transport configured', 'ERR_NO_SYNC_TRANSPORT')
-    return await this.sync.trigger(peerId)
+    const sync = this.sync
+    return await this.announcingNewTip(async () => await sync.trigger(peerId))
+  }
+
+  /**
+   * Runs a sync; when it moved this node to another tip, announces the new tip block on gossip.
+   * Blocks learnt by sync are not relayed by gossip, so without this a neighbour that mines
+   * nothing (or the miner of a lighter branch, after a healed partition) would hear of the
+   * heavier chain only when somebody mines on it; with it, the tip block reaches the neighbours,
+   * whose unknown parent makes them sync from this node.
+   */
+  private async announcingNewTip (sync: () => Promise<SyncResult>): Promise<SyncResult> {
+    const before = this.chain.tip.hashHex
+    const result = await sync()
+    const tip = this.chain.tip
+    if (tip.hashHex !== before && this.started) {
+      const bytes = await this.chain.blockBytes(tip.hash)
+      if (bytes != null) {
+        try {
+          await this.init.publishBlock?.(bytes)
+        } catch (err) {
+          log('could not announce the new tip %s after a sync: %e', tip.hashHex, err)
+        }
+      }
+    }
+    return result
   }
 
   private syncTarget (): SyncTarget {
