@@ -206,6 +206,17 @@ async function measure (n: number, baselineRss: number, baselineHeap: number): P
     const conns = net.nodes.map((node) => node.host.getConnections().length)
     const mesh = net.nodes.map((node) => (node.host.services.pubsub as unknown as { getMeshPeers: (topic: string) => string[] }).getMeshPeers(node.topics.offers).length)
 
+    // Idle first, before this benchmark's own calls disturb it. Idle means after start-up:
+    // connections quiet, and every node has made its second (settling) publish.
+    await waitFor(() => net.nodes.every((node) => node.status().capacityRecord.published >= 2), QUIET_MAX_MS)
+    await sleep(5_000)
+    const publishes = sum(net.nodes.map((node) => node.status().capacityRecord.published)) / n
+    const quietIdle = await idle(counters, n)
+    const rssIdle = process.memoryUsage().rss
+    // What the nodes hold, as opposed to what V8 kept of the heap it grew during start-up.
+    ;(globalThis as { gc?: () => void }).gc?.()
+    const liveHeap = process.memoryUsage().heapUsed - baselineHeap
+
     const finds: number[] = []
     let short = 0
     for (let i = 0; i < 200; i++) {
@@ -228,16 +239,6 @@ async function measure (n: number, baselineRss: number, baselineHeap: number): P
       } catch {}
     }
 
-    // Idle means after start-up: every node has made its second (settling) publish.
-    await waitFor(() => net.nodes.every((node) => node.status().capacityRecord.published >= 2), QUIET_MAX_MS)
-    await sleep(5_000)
-    const publishes = sum(net.nodes.map((node) => node.status().capacityRecord.published)) / n
-    const quietIdle = await idle(counters, n)
-    const rssIdle = process.memoryUsage().rss
-    // What the nodes hold, as opposed to what V8 kept of the heap it grew during start-up.
-    ;(globalThis as { gc?: () => void }).gc?.()
-    const liveHeap = process.memoryUsage().heapUsed - baselineHeap
-
     const gossip = await gossipReach(net, 5)
     // Warm-up (not measured): one job on every worker, so the jobs below do not include each
     // worker's first-job start of its executor thread (bench/idle.ts measures that).
@@ -245,7 +246,8 @@ async function measure (n: number, baselineRss: number, baselineHeap: number): P
     const one = await runJobs([net.nodes[0]], 100, 20)
     const five = await runJobs(net.nodes.slice(1, 6), 20, 20)
     await sleep(5_000)
-    // Pending settles (no miner) are re-announced by their requesters in this window.
+    // The minute after the jobs: pending settles (no miner) are re-announced by their
+    // requesters 1 to 2 minutes after submission, some inside this window.
     const afterJobs = await idle(counters, n)
     const rss = process.memoryUsage().rss
 
