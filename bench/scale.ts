@@ -17,7 +17,49 @@
  *
  *   node bench/scale.ts [sizes...] [--tcp]
  *
- * Latest results: see the end of this comment block (filled in by the last run).
+ * Latest results (2 cores shared with other work, Node 24.21, memory transport, 2026-11-27):
+ *   N    ready ≥3     quiet  publishes/node  conns avg/max  mesh (offers)      find(3) p50/p99         ping p50/p99
+ *   ---  --------  --------  --------------  -------------  -------------  -------------------  -------------------
+ *   10   527.5 ms   20.53 s               2        9.0 / 9      5.4 (4–8)  0.004 ms / 0.027 ms  0.632 ms / 4.705 ms
+ *   25     1.85 s   21.86 s               2      24.0 / 24      5.2 (4–8)  0.009 ms / 0.047 ms  0.492 ms / 2.066 ms
+ *   50     3.26 s  114.33 s               2      42.4 / 48     6.2 (4–12)  0.071 ms / 8.193 ms  0.652 ms / 5.355 ms
+ *   100    6.62 s  152.98 s               2      40.7 / 55     6.1 (4–11)   0.122 ms / 20.1 ms   0.649 ms / 20.8 ms
+ *
+ *   N    each worker's first job p50  100 jobs, 1 node: ok, p50/p99     5×20 jobs: ok, p50/p99  offer reach 90%/99%
+ *   ---  ---------------------------  -----------------------------  -------------------------  -------------------
+ *   10                      793.8 ms      100%, 8.331 ms / 453.9 ms    100%, 543.3 ms / 1.19 s  6.462 ms / 6.462 ms
+ *   25                      336.2 ms      100%, 101.0 ms / 283.9 ms  100%, 386.9 ms / 420.0 ms  8.593 ms / 8.778 ms
+ *   50                        1.12 s      100%, 128.7 ms / 559.1 ms  100%, 744.3 ms / 791.4 ms   87.8 ms / 156.9 ms
+ *   100                       1.47 s       100%, 14.4 ms / 377.2 ms  100%, 528.4 ms / 622.1 ms  125.9 ms / 199.6 ms
+ *
+ *   N    idle CPU/node                       idle msgs/node/s (top 3)  new conns/node/s  RSS/node: all / above the empty process (live heap); after jobs
+ *   ---  -------------  ---------------------------------------------  ----------------  ---------------------------------------------------------------
+ *   10           0.08%       0.60 (ping 0.60, id 0.00, capacity 0.00)             0.000                 32.8 / 19.1 (live heap 1.7); after jobs 47.7 MiB
+ *   25           0.11%       0.67 (ping 0.67, id 0.00, capacity 0.00)             0.000                 25.0 / 19.6 (live heap 1.9); after jobs 47.9 MiB
+ *   50           0.12%  0.67 (ping 0.67, meshsub 0.00, capacity 0.00)             0.000                 15.7 / 13.0 (live heap 2.8); after jobs 39.9 MiB
+ *   100          0.09%        0.68 (ping 0.67, meshsub 0.01, id 0.00)             0.000                 21.3 / 19.9 (live heap 2.7); after jobs 36.4 MiB
+ *
+ *   N    after the jobs: CPU/node, msgs/node/s (pending settles re-announced)
+ *   ---  --------------------------------------------------------------------
+ *   10                        0.10%, 0.60 (ping 0.60, id 0.00, capacity 0.00)
+ *   25                        0.11%, 0.67 (ping 0.67, id 0.00, capacity 0.00)
+ *   50                         0.14%, 0.67 (ping 0.67, meshsub 0.00, id 0.00)
+ *   100                  0.16%, 4.79 (meshsub 4.13, ping 0.66, capacity 0.00)
+ *
+ *   Before this design (issue 11's probe, TCP): every node saw 3 capable peers after 7.8 s / 53 s /
+ *   329 s / never at 10 / 25 / 50 / 100 nodes; findCapacity(limit 3) p50/p99 265/379 ms at 10 and
+ *   997/1,677 ms at 50; about 1.2 × (N − 1) connections per node; 5.6 publishes per node.
+ *   Now: connections stop at the bound (48; a node may briefly hold up to 72 while trimming),
+ *   findCapacity(limit 3) answers from what a node knows (no request), and a node's idle traffic
+ *   is one liveness ping per 3 s whatever N (0.60 → 0.68 messages/s, 1.13x from 10 to 100).
+ *   Start-up churn (kad-dht pinging every peer it hears of before it enters the routing table)
+ *   lasts about 2 minutes at 50 and 100 nodes ("quiet"). RSS per node is the whole process's
+ *   RSS over N: the node's own state is its live heap (1.7 → 2.7 MiB, 1.6x, from the connections it
+ *   holds: 9 at N = 10, about 41 at N ≥ 50); what V8 kept of the heap it grew during start-up
+ *   makes up most of the rest. After jobs each node also holds its executor thread (1 slot).
+ *   The minute after the jobs at N = 100 shows 200 pending settle transactions (no miner)
+ *   re-announced once by their requesters, each reaching 99 nodes: traffic per pending
+ *   transaction, not per node (see docs/protocol.md, "Connections and idle traffic").
  */
 import { randomBytes } from 'node:crypto'
 import { signOffer } from '../src/scheduler/messages.ts'
@@ -210,6 +252,17 @@ async function measure (n: number, baselineRss: number, baselineHeap: number): P
     const conns = net.nodes.map((node) => node.host.getConnections().length)
     const mesh = net.nodes.map((node) => (node.host.services.pubsub as unknown as { getMeshPeers: (topic: string) => string[] }).getMeshPeers(node.topics.offers).length)
 
+    // Idle first, before this benchmark's own calls disturb it. Idle means after start-up:
+    // connections quiet, and every node has made its second (settling) publish.
+    await waitFor(() => net.nodes.every((node) => node.status().capacityRecord.published >= 2), QUIET_MAX_MS)
+    await sleep(5_000)
+    const publishes = sum(net.nodes.map((node) => node.status().capacityRecord.published)) / n
+    const quietIdle = await idle(counters, n)
+    const rssIdle = process.memoryUsage().rss
+    // What the nodes hold, as opposed to what V8 kept of the heap it grew during start-up.
+    ;(globalThis as { gc?: () => void }).gc?.()
+    const liveHeap = process.memoryUsage().heapUsed - baselineHeap
+
     const finds: number[] = []
     let short = 0
     for (let i = 0; i < 200; i++) {
@@ -232,16 +285,6 @@ async function measure (n: number, baselineRss: number, baselineHeap: number): P
       } catch {}
     }
 
-    // Idle means after start-up: every node has made its second (settling) publish.
-    await waitFor(() => net.nodes.every((node) => node.status().capacityRecord.published >= 2), QUIET_MAX_MS)
-    await sleep(5_000)
-    const publishes = sum(net.nodes.map((node) => node.status().capacityRecord.published)) / n
-    const quietIdle = await idle(counters, n)
-    const rssIdle = process.memoryUsage().rss
-    // What the nodes hold, as opposed to what V8 kept of the heap it grew during start-up.
-    ;(globalThis as { gc?: () => void }).gc?.()
-    const liveHeap = process.memoryUsage().heapUsed - baselineHeap
-
     const gossip = await gossipReach(net, 5)
     // Warm-up (not measured): one job on every worker, so the jobs below do not include each
     // worker's first-job start of its executor thread (bench/idle.ts measures that).
@@ -249,7 +292,8 @@ async function measure (n: number, baselineRss: number, baselineHeap: number): P
     const one = await runJobs([net.nodes[0]], 100, 20)
     const five = await runJobs(net.nodes.slice(1, 6), 20, 20)
     await sleep(5_000)
-    // Pending settles (no miner) are re-announced by their requesters in this window.
+    // The minute after the jobs: pending settles (no miner) are re-announced by their
+    // requesters 1 to 2 minutes after submission, some inside this window.
     const afterJobs = await idle(counters, n)
     const rss = process.memoryUsage().rss
 
