@@ -193,7 +193,8 @@ describe('depin testnet --transport memory', () => {
       }, { timeoutMs: 120_000, what: 'testnet.json' })
       expect(testnet.nodes).toHaveLength(20)
       expect(testnet.nodes.every((n) => n.multiaddrs[0].startsWith('/memory/'))).toBe(true)
-      expect(output).toMatch(/testnet of 20 node\(s\) running in this process on libp2p's memory transport/)
+      // The file is written before the table is printed: wait for the line, do not race it.
+      await waitFor(() => /testnet of 20 node\(s\) running in this process on libp2p's memory transport/.test(output), { timeoutMs: 30_000, what: 'the testnet\'s summary line' })
       const last = testnet.nodes[19]
       const status = JSON.parse((await runCli(['status', '--data-dir', last.dataDir, '--json'])).stdout)
       expect(status.peerId).toBe(last.peerId)
