@@ -7,15 +7,17 @@
  *
  *   node bench/discovery.ts [runs]
  *
- * Latest results (2 cores shared by every node, Node 24.21, 2026-11-21):
- *   10 nodes (converged 3.2 s after start-up)
- *     findCapacity, all 9 peers:  p50 273.67 ms  p99 852.61 ms  (n=30)
- *     libp2p ping round trip (baseline): p50 0.99 ms  p99 2.15 ms  (n=100)
- *   20 nodes (converged 12.1 s after start-up)
- *     findCapacity, all 19 peers:  p50 1071.51 ms  p99 6783.30 ms  (n=30)
- *     libp2p ping round trip (baseline): p50 0.87 ms  p99 101.98 ms  (n=100)
- *   All nodes run in this one process: a lookup's time is mostly the CPU of the other 19 nodes
- *   answering (Noise, Yamux, protobuf), not network latency.
+ * Latest results (2 cores shared with other work, Node 24.21, TCP, 2026-11-27):
+ *   10 nodes (converged 1.6 s after start-up)
+ *     findCapacity, all 9 peers:  p50 59.93 ms  p99 154.06 ms  (n=30)  [1 run(s) returned fewer]
+ *     libp2p ping round trip (baseline): p50 0.55 ms  p99 7.44 ms  (n=100)
+ *   20 nodes (converged 4.4 s after start-up)
+ *     findCapacity, all 19 peers:  p50 173.38 ms  p99 424.41 ms  (n=30)  [2 run(s) returned fewer]
+ *     libp2p ping round trip (baseline): p50 0.50 ms  p99 6.69 ms  (n=100)
+ *   Every peer of the network is a bounded round (direct queries, samples, two shards of the
+ *   runtime key; see docs/protocol.md, "Finding capacity"): a node that has not met a peer yet
+ *   finds it in a later call ("returned fewer"). Before (2026-11-21): p50 274 ms / p99 853 ms at
+ *   10 nodes, 1.07 s / 6.78 s at 20. Finding a few peers (limit 3) is bench/scale.ts.
  */
 import { createTestnet } from '../src/node/testnet.ts'
 

@@ -13,7 +13,22 @@
  *
  *   node bench/idle.ts [trials]
  *
- * Latest results: see the end of this comment block (filled in by the last run).
+ * Latest results (2 cores shared with other work, Node 24.21, 2026-11-27):
+ *   2 cores (AMD EPYC), Node 24.21.0, V8 13.6.233.17-node.53
+ *   idle process (20 s after start, no peers)            RSS  threads
+ *   ---------------------------------------------  ---------  -------
+ *   depin start, TypeScript sources (a checkout)   126.6 MiB       11
+ *   depin start, compiled (an installed package)   100.5 MiB       11
+ *   bare js-libp2p node, same services (baseline)   99.3 MiB        7
+ *
+ *   echo job on a fresh 2-slot worker, median of 5  first job  second job
+ *   ----------------------------------------------  ---------  ----------
+ *   executor started with the node (before)           14.4 ms    7.318 ms
+ *   executor started on the first job (now)           66.4 ms    5.652 ms
+ *   Before (commit 86a3312, same machine, same day): 207 MiB from sources, 158 MiB compiled
+ *   (2 executor threads started with the node, libp2p's defaults, no --optimize-for-size).
+ *   Threads started on the first job cost that job about 50 ms once per node (one worker
+ *   thread's start-up); every later job finds them running.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'

@@ -5,13 +5,29 @@
  * on the clean network. Then 40 fake peers (bare kad-dht nodes that speak no capacity protocol)
  * provide every shard of the runtime key and put 120 junk capacity records (each fake: its own
  * validly signed record with a low price, a forged one under another peer's key, an expired one);
- * half of the fakes then go away. Measured again on the same nodes: findCapacity({ limit: 3 })
- * and findCapacity() (every peer) p50/p99 over 50 calls each on random nodes, fakes ever
- * returned, and the process RSS. Target (issue 9): polluted latency within 2x of clean.
+ * half of the fakes then go away; the rest keep running (in this process: their own DHT work
+ * shares the CPU, so the polluted figures are pessimistic). After 60 s, measured again on the
+ * same nodes: findCapacity({ limit: 3 }) and findCapacity() (every peer) p50/p90/p99 over 100
+ * calls each on random nodes, fakes ever returned, and what the honest nodes store for others
+ * (DHT provider records and records, bounded). Target (issue 9): polluted latency within 2x of
+ * clean.
  *
  *   node bench/pollution.ts
  *
- * Latest results: see the end of this comment block (filled in by the last run).
+ * Latest results (2 cores shared with other work, Node 24.21, 2026-11-27):
+ *   2 cores (AMD EPYC), Node 24.21.0, V8 13.6.233.17-node.53; 25 nodes, memory transport
+ *   network                                               findCapacity(limit 3) p50/p90/p99      findCapacity() p50/p90/p99  peers found (all)  fakes returned  stored for others, most on a node: providers / records
+ *   ----------------------------------------------------  ---------------------------------  ------------------------------  -----------------  --------------  ------------------------------------------------------
+ *   clean (baseline)                                         0.069 ms / 0.087 ms / 0.383 ms  521.8 ms / 762.9 ms / 981.0 ms               24.0               0                                                 25 / 25
+ *   40 fakes on every shard, 120 junk records, half gone     0.097 ms / 0.280 ms / 4.235 ms   99.9 ms / 249.9 ms / 542.5 ms               24.0               0                                                284 / 39
+ *   polluted / clean p99: limit 3 11.05x, all 0.55x
+ *   No fake is ever returned; what honest nodes store for others grows (providers 25 → 284, the
+ *   fakes' validly signed records 25 → 39; forged and expired ones are refused) within its bounds.
+ *   findCapacity() is not slower: fakes that did not answer are remembered for 10 minutes and
+ *   not tried again (the clean baseline includes each node's first exploring rounds).
+ *   findCapacity({ limit: 3 }) answers from what the node knows in both: under 5 ms at p99,
+ *   the polluted p99 being the process's 20 live fakes' own CPU. Before this design (issue 9's
+ *   campaign, TCP): `depin capacity` went from 0.4–0.8 s to 1.8–6.3 s and dead fakes stayed listed.
  */
 import { createLibp2p } from 'libp2p'
 import { memory } from '@libp2p/memory'
@@ -19,7 +35,7 @@ import { noise } from '@libp2p/noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { kadDHT, passthroughMapper, type SingleKadDHT } from '@libp2p/kad-dht'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createTestnet } from '../src/node/testnet.ts'
@@ -31,10 +47,9 @@ import { formatMs, machine, printTable, summarize } from './lib.ts'
 
 const NODES = 25
 const FAKES = 40
-const CALLS = 50
+const CALLS = 100
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
-const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`
 
 console.log(`${await machine()}; ${NODES} nodes, memory transport`)
 const net = await createTestnet({ nodes: NODES, transport: 'memory', readyTimeoutMs: 120_000 })
@@ -63,8 +78,12 @@ try {
     return { three, all, fakesReturned, allFound: allFound / CALLS }
   }
 
+  const stored = (): string => {
+    const s = net.nodes.map((n) => n.status().dhtStore)
+    return `${Math.max(...s.map((x) => x.providerRecords))} / ${Math.max(...s.map((x) => x.records))}`
+  }
   const clean = await measure()
-  const rssClean = process.memoryUsage().rss
+  const storedClean = stored()
 
   for (let i = 0; i < FAKES; i++) {
     const key = await generateKeyPair('Ed25519')
@@ -87,6 +106,8 @@ try {
     })
     fakes.push(fake)
     await fake.dial(multiaddr(net.nodes[i % NODES].multiaddrs[0]), { signal: AbortSignal.timeout(10_000) })
+    // Its lookups need a routing table: wait until the peer it dialled is in it.
+    while ((fake.services.dht as SingleKadDHT).routingTable.size === 0) await sleep(20)
     const signer = createSigner(key)
     const cheap = measureCapacity({ cores: 64, pricePerGigafuel: 0 })
     const own = signCapacityRecord(signer, cheap, { seq: Date.now(), multiaddrs: fake.getMultiaddrs().map((m) => m.toString()) })
@@ -105,14 +126,14 @@ try {
   }
   // Half of the attackers go away; their records and provider records stay in the DHT.
   for (const fake of fakes.splice(0, FAKES / 2)) await fake.stop()
-  await sleep(2000)
+  await sleep(60_000)
 
   const polluted = await measure()
-  const rssPolluted = process.memoryUsage().rss
-  const s = (xs: number[]): string => { const r = summarize(xs); return `${formatMs(r.p50)} / ${formatMs(r.p99)}` }
-  printTable(['network', 'findCapacity(limit 3) p50/p99', 'findCapacity() p50/p99', 'peers found (all)', 'fakes returned', 'process RSS'], [
-    ['clean (baseline)', s(clean.three), s(clean.all), clean.allFound.toFixed(1), clean.fakesReturned, mib(rssClean)],
-    [`${FAKES} fakes on every shard, ${FAKES * 3} junk records, half gone`, s(polluted.three), s(polluted.all), polluted.allFound.toFixed(1), polluted.fakesReturned, mib(rssPolluted)]
+  const storedPolluted = stored()
+  const s = (xs: number[]): string => { const r = summarize(xs); return `${formatMs(r.p50)} / ${formatMs(r.p90)} / ${formatMs(r.p99)}` }
+  printTable(['network', 'findCapacity(limit 3) p50/p90/p99', 'findCapacity() p50/p90/p99', 'peers found (all)', 'fakes returned', 'stored for others, most on a node: providers / records'], [
+    ['clean (baseline)', s(clean.three), s(clean.all), clean.allFound.toFixed(1), clean.fakesReturned, storedClean],
+    [`${FAKES} fakes on every shard, ${FAKES * 3} junk records, half gone`, s(polluted.three), s(polluted.all), polluted.allFound.toFixed(1), polluted.fakesReturned, storedPolluted]
   ])
   console.log(`polluted / clean p99: limit 3 ${(summarize(polluted.three).p99 / summarize(clean.three).p99).toFixed(2)}x, all ${(summarize(polluted.all).p99 / summarize(clean.all).p99).toFixed(2)}x`)
 } finally {
