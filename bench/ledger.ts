@@ -162,7 +162,7 @@ async function benchSync (): Promise<void> {
   }
   await source.stop()
 
-  // The same chain between two real nodes: /depin/sync/1.0.0 over libp2p (TCP on loopback,
+  // The same chain between two real nodes: /depin/sync/2.0.0 over libp2p (TCP on loopback,
   // Noise, Yamux), triggered by connecting, as in a running network.
   const nodeA = createComputeNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true, network: genesis, advertise: false })
   const nodeB = createComputeNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true, network: genesis, advertise: false })

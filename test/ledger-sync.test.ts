@@ -99,7 +99,7 @@ describe('sync', () => {
     expect(await target.receipts({ worker: bob.peerId })).toMatchObject([{ paid: 20, seq: 2, height: 2 }])
     expect(await target.receipts({ worker: alice.peerId })).toMatchObject([{ paid: 8, seq: 2, height: 2 }])
     expect(reports).toEqual([])
-    expect(t.requests.filter((r) => r.type === 'headers')).toHaveLength(2)
+    expect(t.requests.filter((r) => r.t === 'headers')).toHaveLength(2)
     // Nothing more to do the second time.
     expect((await target.syncWith('source')).status).toBe('up-to-date')
   })
@@ -166,7 +166,7 @@ describe('sync', () => {
     // The boaster's real chain (3 blocks) is lighter than ours (5), its status says otherwise.
     const boaster = async (req: SyncRequest): Promise<unknown> => {
       const response = await source.handleSyncRequest(req)
-      if (response.type === 'status') response.work = new Uint8Array(32).fill(0xff)
+      if (response.t === 'status') response.work = new Uint8Array(32).fill(0xff)
       return decode(encode(response), MAX_SYNC_FRAME_BYTES)
     }
     const t = transport(new Map([['boaster', boaster]]))
@@ -175,14 +175,14 @@ describe('sync', () => {
     const tip = target.tip()
     const result = await target.syncWith('boaster')
     expect(result.status).toBe('not-heavier')
-    expect(t.requests.map((r) => r.type)).toEqual(['status', 'ancestor', 'headers'])
+    expect(t.requests.map((r) => r.t)).toEqual(['status', 'ancestor', 'headers'])
     expect(target.tip()).toEqual(tip)
     expect(reports).toEqual([])
   })
 
   it('drops and reports a peer that serves garbage', async () => {
     const { client, reports } = await net()
-    const target = await client(new Map([['garbage', async () => ({ type: 'status', genesis: 'nope', work: 12 })]]))
+    const target = await client(new Map([['garbage', async () => ({ t: 'status', genesis: 'nope', work: 12 })]]))
     const result = await target.syncWith('garbage')
     expect(result.status).toBe('dropped')
     expect(reports).toEqual([['garbage', 'InvalidSyncData']])
@@ -196,7 +196,7 @@ describe('sync', () => {
     for (const b of buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 10)) await source.addBlock(b)
     const liar = async (req: SyncRequest): Promise<unknown> => {
       const response = await source.handleSyncRequest(req)
-      if (response.type === 'headers') {
+      if (response.t === 'headers') {
         response.headers[3] = { ...response.headers[3], nonce: new Uint8Array(8).fill(7) }
       }
       return decode(encode(response), MAX_SYNC_FRAME_BYTES)
@@ -215,7 +215,7 @@ describe('sync', () => {
     for (const b of chain) await source.addBlock(b)
     const liar = async (req: SyncRequest): Promise<unknown> => {
       const response = await source.handleSyncRequest(req)
-      if (response.type === 'blocks') {
+      if (response.t === 'blocks') {
         // Same header as block 2, different transactions.
         const tampered = { header: chain[1].header, txs: [chain[1].txs[0], createTransfer(alice, { network: genesis.networkId, to: bob.peerId, amount: 1, nonce: 0 })] }
         response.blocks[1] = encode(tampered)
@@ -234,7 +234,7 @@ describe('sync', () => {
     for (const b of buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 3)) await source.addBlock(b)
     // Answers status, then never answers again (and ignores the abort signal).
     const staller = async (req: SyncRequest): Promise<unknown> => {
-      if (req.type === 'status') return decode(encode(await source.handleSyncRequest(req)), MAX_SYNC_FRAME_BYTES)
+      if (req.t === 'status') return decode(encode(await source.handleSyncRequest(req)), MAX_SYNC_FRAME_BYTES)
       return await new Promise(() => {})
     }
     const target = await client(new Map([['staller', staller]]))
@@ -256,26 +256,26 @@ describe('sync', () => {
 
 describe('sync messages', () => {
   it('refuses malformed or over-limit requests', () => {
-    expect(() => parseSyncRequest({ type: 'headers', from: 0, count: MAX_SYNC_HEADERS + 1 })).toThrow(InvalidMessageError)
-    expect(() => parseSyncRequest({ type: 'blocksByHash', hashes: [] })).toThrow(InvalidMessageError)
-    expect(() => parseSyncRequest({ type: 'nope' })).toThrow(InvalidMessageError)
-    expect(() => parseSyncResponse({ type: 'headers', headers: [{ v: 1 }] })).toThrow(InvalidMessageError)
-    expect(parseSyncRequest({ type: 'status' })).toEqual({ type: 'status' })
+    expect(() => parseSyncRequest({ t: 'headers', from: 0, count: MAX_SYNC_HEADERS + 1 })).toThrow(InvalidMessageError)
+    expect(() => parseSyncRequest({ t: 'blocksByHash', hashes: [] })).toThrow(InvalidMessageError)
+    expect(() => parseSyncRequest({ t: 'nope' })).toThrow(InvalidMessageError)
+    expect(() => parseSyncResponse({ t: 'headers', headers: [{ v: 1 }] })).toThrow(InvalidMessageError)
+    expect(parseSyncRequest({ t: 'status' })).toEqual({ t: 'status' })
   })
 
   it('serves blocks by range and by hash, byte-bounded, stopping at an unknown hash', async () => {
     const { genesis, signers: [, , , , miner], source } = await net()
     const chain = buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 5)
     for (const b of chain) await source.addBlock(b)
-    const range = await source.handleSyncRequest({ type: 'blocks', from: 2, count: 10 })
-    expect(range.type === 'blocks' && range.blocks.length).toBe(4)
-    const status = await source.handleSyncRequest({ type: 'status' })
-    expect(status).toMatchObject({ type: 'status', height: 5 })
+    const range = await source.handleSyncRequest({ t: 'blocks', from: 2, count: 10 })
+    expect(range.t === 'blocks' && range.blocks.length).toBe(4)
+    const status = await source.handleSyncRequest({ t: 'status' })
+    expect(status).toMatchObject({ t: 'status', height: 5 })
     const hashes = await source.blocksByHash([], 100)
     expect(hashes).toEqual([])
     const tip = Uint8Array.from(Buffer.from(source.tip().hash, 'hex'))
-    const byHash = await source.handleSyncRequest({ type: 'blocksByHash', hashes: [tip, new Uint8Array(32), tip] })
-    expect(byHash.type === 'blocks' && byHash.blocks.length).toBe(1)
+    const byHash = await source.handleSyncRequest({ t: 'blocksByHash', hashes: [tip, new Uint8Array(32), tip] })
+    expect(byHash.t === 'blocks' && byHash.blocks.length).toBe(1)
     expect((await source.blocksByRange(1, 5, 1)).length).toBe(1)
   })
 })

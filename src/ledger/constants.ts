@@ -63,7 +63,7 @@ export const MINER_BATCH = 4096
 export const MINER_REFRESH_MS = 5_000
 
 /** Sync: protocol id. */
-export const SYNC_PROTOCOL = '/depin/sync/1.0.0'
+export const SYNC_PROTOCOL = '/depin/sync/2.0.0'
 /** Sync: most headers per `headers` request. */
 export const MAX_SYNC_HEADERS = 512
 /** Sync: most blocks per `blocks` request. */

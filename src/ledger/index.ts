@@ -6,7 +6,7 @@
  *
  * The node wires it up: `createLedger({ store, signer, genesis, publishBlock, publishTransaction,
  * syncTransport, reportPeer })`, registers `ledger.topicHandlers()` on gossip, serves
- * `/depin/sync/1.0.0` with `parseSyncRequest` + `ledger.handleSyncRequest`, and calls
+ * `/depin/sync/2.0.0` with `parseSyncRequest` + `ledger.handleSyncRequest`, and calls
  * `ledger.syncWith(peer)` when a peer connects.
  */
 import { DefaultLedger } from './ledger.ts'

@@ -581,7 +581,7 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   syncStatus (): SyncStatus {
     this.assertStarted()
     const tip = this.chain.tip
-    return { type: 'status', genesis: this.chain.genesis.hash, tip: tip.hash, height: tip.height, work: bigintToMinBytes(tip.chainWork) }
+    return { t: 'status', genesis: this.chain.genesis.hash, tip: tip.hash, height: tip.height, work: bigintToMinBytes(tip.chainWork) }
   }
 
   async locate (hashes: Uint8Array[]): Promise<{ height: number, hash: Uint8Array } | undefined> {

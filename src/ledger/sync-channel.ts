@@ -1,5 +1,5 @@
 /**
- * `/depin/sync/1.0.0` over the node's channel abstraction (src/transport.ts): one request frame,
+ * `/depin/sync/2.0.0` over the node's channel abstraction (src/transport.ts): one request frame,
  * one response frame per stream. The node registers `createSyncHandler(ledger)` with
  * `SYNC_HANDLE_OPTIONS` and passes `createSyncTransport(channels)` as the ledger's syncTransport.
  * No libp2p here: the node implements the channels over libp2p streams.
@@ -57,7 +57,7 @@ export function createSyncHandler (ledger: SyncResponder): (channel: Channel) =>
     try {
       request = parseSyncRequest(await channel.receive())
     } catch (err) {
-      await channel.send({ type: 'error', code: 'ERR_INVALID_REQUEST', message: (err as Error).message.slice(0, 500) }).catch(() => {})
+      await channel.send({ t: 'error', code: 'ERR_INVALID_REQUEST', message: (err as Error).message.slice(0, 500) }).catch(() => {})
       await channel.close().catch(() => {})
       throw err
     }
@@ -65,8 +65,8 @@ export function createSyncHandler (ledger: SyncResponder): (channel: Channel) =>
     try {
       response = await ledger.handleSyncRequest(request)
     } catch (err) {
-      log('could not answer %s from %s: %e', request.type, channel.remotePeer, err)
-      response = { type: 'error', code: 'ERR_INTERNAL', message: 'the peer could not answer' }
+      log('could not answer %s from %s: %e', request.t, channel.remotePeer, err)
+      response = { t: 'error', code: 'ERR_INTERNAL', message: 'the peer could not answer' }
     }
     await channel.send(response)
     await channel.close()

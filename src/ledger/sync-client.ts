@@ -1,5 +1,5 @@
 /**
- * The fetching side of `/depin/sync/1.0.0`, independent of the network: it talks through an
+ * The fetching side of `/depin/sync/2.0.0`, independent of the network: it talks through an
  * injected `SyncTransport` (the node implements it over libp2p streams; tests over an in-process
  * call).
  *
@@ -218,7 +218,7 @@ export class SyncClient {
       // Race the transport against the deadline: a transport that ignores the signal cannot stall us.
       raw = await Promise.race([this.components.transport.request(peer, request, { signal }), aborted])
     } catch (err) {
-      if (deadline.aborted) throw new PeerFault('Timeout', `${request.type} request to ${peer} missed its ${this.init.requestTimeoutMs} ms deadline`, { cause: err })
+      if (deadline.aborted) throw new PeerFault('Timeout', `${request.t} request to ${peer} missed its ${this.init.requestTimeoutMs} ms deadline`, { cause: err })
       if (err instanceof DeadlineExceededError) throw new PeerFault('Timeout', (err).message, { cause: err })
       if (err instanceof InvalidMessageError || err instanceof MessageTooLargeError) throw new PeerFault('InvalidSyncData', err.message, { cause: err })
       throw err
@@ -238,7 +238,7 @@ export class SyncClient {
 
   private async sync (peer: string, counter: { applied: number }): Promise<SyncResult['status']> {
     const target = this.components.target
-    const status = expectType(await this.request(peer, { type: 'status' }), 'status')
+    const status = expectType(await this.request(peer, { t: 'status' }), 'status')
     if (toHex(status.genesis) !== target.genesisHashHex) throw new SyncStop('different-network', 'peer has another genesis')
     const ourTip = target.tipEntry()
     if (bytesToBigint(status.work) <= ourTip.chainWork) return 'up-to-date'
@@ -246,7 +246,7 @@ export class SyncClient {
 
     // Fork point: the highest of our locator hashes on the peer's chain.
     const locator = await target.locator()
-    const ancestor = expectType(await this.request(peer, { type: 'ancestor', locator }), 'ancestor')
+    const ancestor = expectType(await this.request(peer, { t: 'ancestor', locator }), 'ancestor')
     if (!ancestor.found) throw new SyncStop('different-network', 'peer knows none of our blocks, not even genesis')
     const forkEntry = await target.canonicalEntry(ancestor.height)
     // [REJECT] the peer must answer with one of the hashes we sent
@@ -275,7 +275,7 @@ export class SyncClient {
     let unfetched: Uint8Array[] = []
     for (;;) {
       const from = prev.height + 1
-      const { headers } = expectType(await this.request(peer, { type: 'headers', from, count: MAX_SYNC_HEADERS }), 'headers')
+      const { headers } = expectType(await this.request(peer, { t: 'headers', from, count: MAX_SYNC_HEADERS }), 'headers')
       for (const header of headers) {
         const hash = headerHash(header)
         await this.checkHeader(header, hash, prev, ancestry)
@@ -310,7 +310,7 @@ export class SyncClient {
     let i = 0
     while (i < missing.length) {
       const want = missing.slice(i, i + MAX_SYNC_BLOCKS)
-      const { blocks } = expectType(await this.request(peer, { type: 'blocksByHash', hashes: want }), 'blocks')
+      const { blocks } = expectType(await this.request(peer, { t: 'blocksByHash', hashes: want }), 'blocks')
       if (blocks.length === 0) throw new SyncStop('failed', 'peer no longer has the blocks it announced')
       if (blocks.length > want.length) throw new PeerFault('InvalidSyncData', 'more blocks than asked for')
       for (let j = 0; j < blocks.length; j++) {
@@ -357,8 +357,8 @@ export class SyncClient {
   }
 }
 
-function responseTypeOf (request: SyncRequest): SyncResponse['type'] {
-  switch (request.type) {
+function responseTypeOf (request: SyncRequest): SyncResponse['t'] {
+  switch (request.t) {
     case 'status': return 'status'
     case 'ancestor': return 'ancestor'
     case 'headers': return 'headers'
@@ -367,6 +367,6 @@ function responseTypeOf (request: SyncRequest): SyncResponse['type'] {
 }
 
 /** Narrows a response that `request` already checked against the request's expected type. */
-function expectType<T extends SyncResponse['type']> (response: SyncResponse, _type: T): Extract<SyncResponse, { type: T }> {
-  return response as Extract<SyncResponse, { type: T }>
+function expectType<T extends SyncResponse['t']> (response: SyncResponse, _type: T): Extract<SyncResponse, { t: T }> {
+  return response as Extract<SyncResponse, { t: T }>
 }

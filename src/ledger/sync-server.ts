@@ -1,5 +1,5 @@
 /**
- * The serving side of `/depin/sync/1.0.0`: answers one parsed request from the chain. Bounded:
+ * The serving side of `/depin/sync/2.0.0`: answers one parsed request from the chain. Bounded:
  * counts are capped by the request schema and `blocks` responses by MAX_SYNC_RESPONSE_BYTES.
  */
 import type { BlockHeader } from './block.ts'
@@ -21,20 +21,20 @@ export interface SyncSource {
 
 /** Answers a sync request (already parsed with `parseSyncRequest`). */
 export async function handleSyncRequest (source: SyncSource, request: SyncRequest): Promise<SyncResponse> {
-  switch (request.type) {
+  switch (request.t) {
     case 'status':
       return source.syncStatus()
     case 'ancestor': {
       const found = await source.locate(request.locator)
       return found == null
-        ? { type: 'ancestor', found: false, height: 0, hash: new Uint8Array(32) }
-        : { type: 'ancestor', found: true, height: found.height, hash: found.hash }
+        ? { t: 'ancestor', found: false, height: 0, hash: new Uint8Array(32) }
+        : { t: 'ancestor', found: true, height: found.height, hash: found.hash }
     }
     case 'headers':
-      return { type: 'headers', headers: await source.headersByRange(request.from, request.count) }
+      return { t: 'headers', headers: await source.headersByRange(request.from, request.count) }
     case 'blocks':
-      return { type: 'blocks', blocks: await source.blocksByRange(request.from, request.count, MAX_SYNC_RESPONSE_BYTES) }
+      return { t: 'blocks', blocks: await source.blocksByRange(request.from, request.count, MAX_SYNC_RESPONSE_BYTES) }
     case 'blocksByHash':
-      return { type: 'blocks', blocks: await source.blocksByHash(request.hashes, MAX_SYNC_RESPONSE_BYTES) }
+      return { t: 'blocks', blocks: await source.blocksByHash(request.hashes, MAX_SYNC_RESPONSE_BYTES) }
   }
 }

@@ -27,7 +27,7 @@ export interface LedgerInit {
   publishBlock?: (bytes: Uint8Array) => Promise<void> | void
   /** Publishes an encoded transaction on the transactions gossip topic (called for this node's transfers and settles). */
   publishTransaction?: (bytes: Uint8Array) => Promise<void> | void
-  /** Talks `/depin/sync/1.0.0` to a peer. Without it the ledger does not sync by itself. */
+  /** Talks `/depin/sync/2.0.0` to a peer. Without it the ledger does not sync by itself. */
   syncTransport?: SyncTransport
   /** Told when a sync peer served invalid data or missed a deadline. */
   reportPeer?: (peerId: string, action: SyncPeerAction) => void
@@ -219,7 +219,7 @@ export interface Ledger extends TypedEventTarget<LedgerEvents>, SyncSource {
    * status `throttled`.
    */
   requestSync(peerId: string): Promise<SyncResult>
-  /** Answers a parsed `/depin/sync/1.0.0` request. */
+  /** Answers a parsed `/depin/sync/2.0.0` request. */
   handleSyncRequest(request: SyncRequest): Promise<SyncResponse>
   /** Gossip topic handlers (precheck = decode and header checks, validate = add; the decision comes from the thrown error's action). */
   topicHandlers(): { blocks: TopicHandler<AddBlockResult, DecodedBlock>, transactions: TopicHandler<TxView, TxInfo> }
