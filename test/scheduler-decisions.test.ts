@@ -1,6 +1,7 @@
 /**
  * The requester's pure decisions with made-up inputs: the quorum and its tie handling, bid
- * ranking and lease choice, a lease's checkpoint accounting (what is paid, what a checkpoint must
+ * ranking and lease choice, what fits a lease, which blobs a worker may ask for, a result arriving
+ * in pieces, a lease's checkpoint accounting (what is paid, what a checkpoint must
  * match), and what a task's verdict says.
  */
 import { describe, it, expect } from 'vitest'
@@ -9,7 +10,13 @@ import { rawCid, valueCid } from '../src/proofs/encoding.ts'
 import { chainRoot, ZERO_ROOT, type ResultEntry } from '../src/proofs/commitment.ts'
 import type { CheckpointBody } from '../src/proofs/lease.ts'
 import { decide, tally, type QuorumInput, type Vote } from '../src/scheduler/requester/quorum.ts'
-import { leasesWanted, leaseWindow, pickLease, rankBids, type BidCandidate, type LeaseCandidate } from '../src/scheduler/requester/ranking.ts'
+import { leaseExhausted, leasesWanted, leaseWindow, pickLease, rankBids, taskFitsLease, type BidCandidate, type LeaseCandidate } from '../src/scheduler/requester/ranking.ts'
+import { BlobAllowance } from '../src/scheduler/requester/blob-allowance.ts'
+import { IncomingResult } from '../src/scheduler/requester/incoming-result.ts'
+import type { LeaseBody } from '../src/proofs/lease.ts'
+import type { ResultFrame } from '../src/scheduler/lease-frames.ts'
+import type { Requirements, TaskSpec } from '../src/scheduler/task.ts'
+import { BadResultError, ProtocolViolationError } from '../src/scheduler/errors.ts'
 import { resultsDue } from '../src/scheduler/worker/batching.ts'
 import { LeaseAccount } from '../src/scheduler/requester/accounting.ts'
 import { keyOfOutcome, keyOfResult, verdictOf, type VerdictInput } from '../src/scheduler/requester/verdict.ts'
@@ -18,7 +25,7 @@ import { EMPTY_MANIFEST, encodeManifest, manifestCid, manifestOf } from '../src/
 import type { ReplicaRecord } from '../src/scheduler/job-store.ts'
 import type { TaskOutcome } from '../src/scheduler/run-task.ts'
 import { CheckpointError } from '../src/scheduler/errors.ts'
-import { LEASE_MIN_WINDOW_PER_SLOT, LEASE_PIPELINE_MS, LEASE_WINDOW_PER_SLOT, TIE_BREAK_REPLICAS } from '../src/scheduler/constants.ts'
+import { LEASE_MIN_WINDOW_PER_SLOT, LEASE_PIPELINE_MS, LEASE_WINDOW_PER_SLOT, TASK_RUN_GRACE_MS, TIE_BREAK_REPLICAS } from '../src/scheduler/constants.ts'
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
 const v = (worker: string, key: string, host?: string): Vote => ({ worker, key, ...(host != null ? { host } : {}) })
@@ -177,6 +184,106 @@ describe('batching on a lease (leaseWindow, resultsDue)', () => {
     // Nothing waits for a slot: the lease runs dry unless the requester hears of these.
     expect(resultsDue({ waiting: 1, outstanding: 2, running: 2 })).toBe(true)
     expect(resultsDue({ waiting: 1, outstanding: 3, running: 2 })).toBe(false)
+  })
+})
+
+describe('what fits a lease (taskFitsLease, leaseExhausted)', () => {
+  const NOW = 1_000_000
+  // Price 2 credits per gigafuel, cap 100 credits: 50 gigafuel in all.
+  const terms = {
+    v: 1, offerId: rawCid(utf8('offer')), requester: 'req', worker: 'w1', price: 2, slots: 2, maxCredits: 100, memoryMiB: 256,
+    maxTaskMs: 10_000, maxTaskFuel: 10_000_000_000n, acceptedAt: NOW, expiresAt: NOW + 60_000
+  } as unknown as LeaseBody
+  const needs = (extra: Partial<Requirements> = {}): Requirements => ({ memoryMiB: 128, timeoutMs: 5_000, fuel: 1_000_000_000n, maxPrice: 5, ...extra })
+
+  it('a task within every term fits; each term over the lease does not', () => {
+    expect(taskFitsLease(terms, needs(), 0n, NOW)).toBe(true)
+    expect(taskFitsLease(terms, needs({ memoryMiB: 512 }), 0n, NOW)).toBe(false)
+    expect(taskFitsLease(terms, needs({ timeoutMs: 20_000 }), 0n, NOW)).toBe(false)
+    expect(taskFitsLease(terms, needs({ fuel: 20_000_000_000n }), 0n, NOW)).toBe(false)
+    expect(taskFitsLease(terms, needs({ maxPrice: 1 }), 0n, NOW)).toBe(false)
+    expect(taskFitsLease(terms, needs({ peers: ['w2'] }), 0n, NOW)).toBe(false)
+    expect(taskFitsLease(terms, needs({ peers: ['w2', 'w1'] }), 0n, NOW)).toBe(true)
+  })
+
+  it('a task that would run past the lease, or past its credit cap at its fuel limit, does not fit', () => {
+    const lastStart = NOW + 60_000 - 5_000 - TASK_RUN_GRACE_MS
+    expect(taskFitsLease(terms, needs(), 0n, lastStart)).toBe(true)
+    expect(taskFitsLease(terms, needs(), 0n, lastStart + 1)).toBe(false)
+    // 49 gigafuel committed + 1 = 50 gigafuel = 100 credits: fits; one fuel more does not.
+    expect(taskFitsLease(terms, needs(), 49_000_000_000n, NOW)).toBe(true)
+    expect(taskFitsLease(terms, needs(), 49_000_000_001n, NOW)).toBe(false)
+  })
+
+  it('a lease is exhausted once a full-size task cannot fit its budget or its time', () => {
+    expect(leaseExhausted(terms, 0n, NOW)).toBe(false)
+    expect(leaseExhausted(terms, 40_000_000_000n, NOW)).toBe(false)
+    expect(leaseExhausted(terms, 40_000_000_001n, NOW)).toBe(true)
+    expect(leaseExhausted(terms, 0n, NOW + 50_000)).toBe(false)
+    expect(leaseExhausted(terms, 0n, NOW + 50_001)).toBe(true)
+  })
+})
+
+describe('blobs a worker may ask for (BlobAllowance)', () => {
+  const cid = (s: string): CID => rawCid(utf8(s))
+  const task = (module: string, input: string, extra: Partial<TaskWork> = {}): TaskWork =>
+    ({ spec: { module: cid(module), input: cid(input) } as unknown as TaskSpec, ...extra }) as unknown as TaskWork
+
+  it('serves each blob once per outstanding task that names it, and nothing else', () => {
+    const allowance = new BlobAllowance()
+    const a = task('mod', 'in-a')
+    const b = task('mod', 'in-b')
+    allowance.allow(a)
+    allowance.allow(b)
+    const m = cid('mod').toString()
+    expect(allowance.take(m, [a, b])).toBe(true)
+    expect(allowance.take(m, [a, b])).toBe(true)
+    expect(allowance.take(m, [a, b])).toBe(false)
+    expect(allowance.take(cid('in-a').toString(), [a, b])).toBe(true)
+    expect(allowance.take(cid('in-a').toString(), [a, b])).toBe(false)
+    // Owed, but its task is no longer outstanding.
+    expect(allowance.take(cid('in-b').toString(), [a])).toBe(false)
+    expect(allowance.take(cid('other').toString(), [a, b])).toBe(false)
+  })
+
+  it('a stdin carried in the task frame is never served; tree files once per task of the tree', () => {
+    const allowance = new BlobAllowance()
+    const tree = { cid: cid('manifest').toString(), blobs: new Set([cid('manifest').toString(), cid('f1').toString()]) }
+    const a = task('mod', 'in', { stdin: new Uint8Array(1), inputTree: tree })
+    const b = task('mod', 'in', { stdin: new Uint8Array(1), inputTree: tree })
+    allowance.allow(a)
+    allowance.allow(b)
+    expect(allowance.take(cid('in').toString(), [a, b])).toBe(false)
+    expect(allowance.take(tree.cid, [a, b])).toBe(true)
+    const f1 = cid('f1').toString()
+    expect(allowance.take(f1, [a, b])).toBe(true)
+    expect(allowance.take(f1, [a, b])).toBe(true)
+    expect(allowance.take(f1, [a, b])).toBe(false)
+  })
+})
+
+describe('a result arriving in data frames (IncomingResult)', () => {
+  const id = rawCid(utf8('task'))
+  const work = { id } as unknown as TaskWork
+  const frame = (outBytes: number, errBytes: number): ResultFrame => ({ outBytes, errBytes } as unknown as ResultFrame)
+
+  it('fills stdout then stderr and is complete at the announced lengths', () => {
+    const inc = new IncomingResult(work, frame(5, 2))
+    expect(inc.complete).toBe(false)
+    inc.data(id, 'stdout', utf8('hel'))
+    inc.data(id, 'stdout', utf8('lo'))
+    expect(inc.complete).toBe(false)
+    inc.data(id, 'stderr', utf8('!!'))
+    expect(inc.complete).toBe(true)
+    expect(new TextDecoder().decode(inc.stdout)).toBe('hello')
+    expect(new TextDecoder().decode(inc.stderr)).toBe('!!')
+  })
+
+  it('refuses data of another task, out of order, past its length, or files for a result without files', () => {
+    expect(() => { new IncomingResult(work, frame(2, 2)).data(rawCid(utf8('other')), 'stdout', utf8('a')) }).toThrow(ProtocolViolationError)
+    expect(() => { new IncomingResult(work, frame(2, 2)).data(id, 'stderr', utf8('a')) }).toThrow(ProtocolViolationError)
+    expect(() => { new IncomingResult(work, frame(2, 2)).data(id, 'stdout', utf8('abc')) }).toThrow(BadResultError)
+    expect(() => { new IncomingResult(work, frame(0, 0)).data(id, 'manifest', utf8('a')) }).toThrow(ProtocolViolationError)
   })
 })
 

@@ -9,21 +9,23 @@
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
 import { bytesMatchCid, cidText } from '../../proofs/encoding.ts'
-import { leaseId, signAck, verifyCheckpoint, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
+import { leaseId, type Lease } from '../../proofs/lease.ts'
 import type { Signer } from '../../proofs/signing.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
 import { DepinError, InvalidMessageError, InvalidSignatureError } from '../../errors.ts'
 import { ChannelClosedError, type Channel } from '../../transport.ts'
 import {
-  BATCH_FRAME_BYTES, CHUNK_BYTES, LEASE_IDLE_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_STRIKES, RUNNING_NOTICE_MS, SETTLE_PERIOD_MS, TASK_RUN_GRACE_MS,
+  BATCH_FRAME_BYTES, CHUNK_BYTES, LEASE_IDLE_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_STRIKES, RUNNING_NOTICE_MS, TASK_RUN_GRACE_MS,
   TASK_START_GRACE_MS
 } from '../constants.ts'
 import { BadResultError, CheckpointError, LeaseEndedError, ProtocolViolationError } from '../errors.ts'
 import { MAX_FRAME_ITEMS, parseWorkerFrame, type ResultFrame, type TaskFrame, type WorkerFrame } from '../lease-frames.ts'
-import { creditsFor } from '../task.ts'
 import { LeaseAccount } from './accounting.ts'
-import { OutputTreeReceiver } from './output-tree.ts'
-import { leaseWindow } from './ranking.ts'
+import { LeaseSettlement, type SettleHook } from './lease-settlement.ts'
+import { BlobAllowance } from './blob-allowance.ts'
+import { IncomingResult, type DataKind } from './incoming-result.ts'
+import type { OutputTreeReceiver } from './output-tree.ts'
+import { leaseExhausted, leaseWindow, taskFitsLease } from './ranking.ts'
 import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
 
 /** Task errors that say the lease cannot take the task now, not that the worker will not run it. */
@@ -49,7 +51,7 @@ export interface LeaseClientHooks {
   /** The lease ended (for whatever reason); `broken`: the worker misbehaved. */
   onEnded: (client: LeaseClient, reason: string, broken: boolean) => void
   reportPeer: (peerId: string, action: PeerActionName) => void
-  settle?: (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck) => Promise<void>
+  settle?: SettleHook
 }
 
 interface Outstanding {
@@ -62,9 +64,6 @@ interface Outstanding {
   /** When the worker said it started it (its `running` notice arrived). */
   runningAt?: number
 }
-
-/** A large result whose output is still arriving in `data` frames. */
-interface Incoming { task: TaskWork, frame: ResultFrame, stdout: Uint8Array, stderr: Uint8Array, outAt: number, errAt: number, tree?: OutputTreeReceiver }
 
 export class LeaseClient {
   readonly lease: Lease
@@ -80,16 +79,11 @@ export class LeaseClient {
   private readonly unsent: TaskFrame[] = []
   private unsentBytes = 0
   private flushScheduled = false
-  private incoming?: Incoming
+  /** A large result whose output is still arriving in `data` frames. */
+  private incoming?: IncomingResult
   private blobQueue: Promise<void> = Promise.resolve()
-  /** Serves of module, input and manifest blobs still owed: one per task assigned that needs it. */
-  private readonly allowance = new Map<string, number>()
-  /** Tasks assigned per input tree (by manifest CID), and serves of each tree file so far. */
-  private readonly treeTasks = new Map<string, number>()
-  private readonly fileServes = new Map<string, number>()
-  private latest?: { checkpoint: SignedCheckpoint, ack: SignedAck }
-  private settledPaid = 0
-  private lastSettleAt = Date.now()
+  private readonly allowance = new BlobAllowance()
+  private readonly settlement: LeaseSettlement
   private lastSentAt = Date.now()
   private lastActiveAt = Date.now()
   private reservedFuel = 0n
@@ -110,6 +104,7 @@ export class LeaseClient {
     this.h = hooks
     this.channel = channel
     this.account = new LeaseAccount(lease.body.price)
+    this.settlement = new LeaseSettlement(lease, this.idText, this.account, hooks.signer, hooks.settle)
   }
 
   /** Sends `open` and starts reading. */
@@ -131,19 +126,12 @@ export class LeaseClient {
 
   /** Whether a task fits this lease's terms, time and remaining budget. */
   fits (task: TaskWork, now: number): boolean {
-    const t = this.lease.body
-    const r = task.requirements
-    if (r.memoryMiB > t.memoryMiB || r.timeoutMs > t.maxTaskMs || r.fuel > t.maxTaskFuel || t.price > r.maxPrice) return false
-    if (r.peers != null && !r.peers.includes(this.worker)) return false
-    if (now + r.timeoutMs + TASK_RUN_GRACE_MS > t.expiresAt) return false
-    // The worker's own check: everything returned plus everything outstanding at its fuel limit.
-    return creditsFor(t.price, this.account.fuel + this.reservedFuel + r.fuel) <= t.maxCredits
+    return taskFitsLease(this.lease.body, task.requirements, this.account.fuel + this.reservedFuel, now)
   }
 
   /** Whether the remaining budget or time cannot fit a task of this lease's full size any more. */
   exhausted (now: number): boolean {
-    const t = this.lease.body
-    return creditsFor(t.price, this.account.fuel + t.maxTaskFuel) > t.maxCredits || now + t.maxTaskMs > t.expiresAt
+    return leaseExhausted(this.lease.body, this.account.fuel, now)
   }
 
   /** Sends a task (batched with others of the same moment). */
@@ -154,7 +142,7 @@ export class LeaseClient {
     const startBy = now + TASK_START_GRACE_MS + Math.ceil((ahead + 1) / this.lease.body.slots) * this.lease.body.maxTaskMs
     this.outstanding.set(task.idText, { task, sentAt: now, startBy })
     this.reservedFuel += task.spec.fuel
-    this.allow(task)
+    this.allowance.allow(task)
     this.lastActiveAt = now
     const frame: TaskFrame = { spec: task.spec, deadline: task.deadline, ...(task.stdin != null ? { stdin: task.stdin } : {}) }
     this.unsent.push(frame)
@@ -192,7 +180,7 @@ export class LeaseClient {
   /** Whether a task's result on this lease is paid for (called once the task has its verdict). */
   decide (task: string, charged: boolean): void {
     this.account.decide(task, charged)
-    if (this.closed) this.settleWhenDecided()
+    if (this.closed) this.settlement.settleWhenDecided()
   }
 
   private flushTasks (): void {
@@ -252,7 +240,7 @@ export class LeaseClient {
         this.maybeSendClose()
         return false
       }
-      case 'checkpoint': this.onCheckpoint(frame.checkpoint); return false
+      case 'checkpoint': this.send(this.settlement.onCheckpoint(frame.checkpoint)); return false
       case 'ping': return false
       case 'end':
         this.endReason = frame.code
@@ -284,42 +272,19 @@ export class LeaseClient {
       this.deliver(o.task, r, r.stdout, r.stderr)
       return
     }
-    this.incoming = {
-      task: o.task,
-      frame: r,
-      stdout: new Uint8Array(r.outBytes),
-      stderr: new Uint8Array(r.errBytes),
-      outAt: 0,
-      errAt: 0,
-      ...(r.files != null && r.filesBytes != null ? { tree: new OutputTreeReceiver(r.files, r.filesBytes) } : {})
-    }
+    this.incoming = new IncomingResult(o.task, r)
     this.finishIncoming()
   }
 
-  private onData (task: CID, which: 'stdout' | 'stderr' | 'manifest' | 'file', data: Uint8Array): void {
-    const inc = this.incoming
-    if (inc == null || !inc.task.id.equals(task)) throw new ProtocolViolationError('output data for no announced result')
-    if (which === 'manifest' || which === 'file') {
-      if (inc.tree == null) throw new ProtocolViolationError(`${which} data for a result without files`)
-      if (inc.outAt < inc.stdout.byteLength || inc.errAt < inc.stderr.byteLength) throw new ProtocolViolationError(`${which} data before the whole stdout and stderr`)
-      inc.tree.data(which, data)
-      this.finishIncoming()
-      return
-    }
-    const buffer = which === 'stdout' ? inc.stdout : inc.stderr
-    const at = which === 'stdout' ? inc.outAt : inc.errAt
-    if (which === 'stderr' && inc.outAt < inc.stdout.byteLength) throw new ProtocolViolationError('stderr before the whole stdout')
-    if (at + data.byteLength > buffer.byteLength) throw new BadResultError(`${which} longer than announced`)
-    buffer.set(data, at)
-    if (which === 'stdout') inc.outAt += data.byteLength
-    else inc.errAt += data.byteLength
+  private onData (task: CID, which: DataKind, data: Uint8Array): void {
+    if (this.incoming == null) throw new ProtocolViolationError('output data for no announced result')
+    this.incoming.data(task, which, data)
     this.finishIncoming()
   }
 
   private finishIncoming (): void {
     const inc = this.incoming
-    if (inc == null || inc.outAt < inc.stdout.byteLength || inc.errAt < inc.stderr.byteLength) return
-    if (inc.tree != null && !inc.tree.complete) return
+    if (inc == null || !inc.complete) return
     this.incoming = undefined
     this.deliver(inc.task, inc.frame, inc.stdout, inc.stderr, inc.tree)
   }
@@ -351,77 +316,10 @@ export class LeaseClient {
     this.maybeSendClose()
   }
 
-  private onCheckpoint (checkpoint: SignedCheckpoint): void {
-    const cp = checkpoint.body
-    if (cp.worker !== this.worker) throw new CheckpointError(`checkpoint signed for ${cp.worker}`, 'ERR_CHECKPOINT_SIGNATURE')
-    if (cp.lease.toString() !== this.idText) throw new CheckpointError('checkpoint for another lease', 'ERR_CHECKPOINT_LEASE')
-    try {
-      verifyCheckpoint(checkpoint)
-    } catch {
-      throw new CheckpointError('checkpoint signature does not verify', 'ERR_CHECKPOINT_SIGNATURE')
-    }
-    this.account.accept(cp)
-    const ack = this.ackOf(checkpoint)
-    this.latest = { checkpoint, ack: ack.ack }
-    this.send({ t: 'ack', ack: ack.ack, refused: ack.refusedTasks })
-    if (Date.now() - this.lastSettleAt > SETTLE_PERIOD_MS) void this.settle()
-  }
-
-  /** The acknowledgement of a checkpoint: what is paid through it, and the tasks refused since the previous one. */
-  private ackOf (checkpoint: SignedCheckpoint): { ack: SignedAck, refusedTasks: CID[] } {
-    const cp = checkpoint.body
-    const since = this.latest?.checkpoint.body.count ?? 0
-    const { paid, refused, refusedTasks } = this.account.paidThrough(cp.count, since)
-    const ack = signAck(this.h.signer, { v: 1, lease: cp.lease, requester: this.h.signer.peerId, seq: cp.seq, count: cp.count, root: cp.root, paid: Math.min(paid, cp.amount), refused })
-    return { ack, refusedTasks: refusedTasks.slice(-MAX_FRAME_ITEMS) }
-  }
-
-  /** Records the blobs an assigned task entitles the worker to ask for. */
-  private allow (task: TaskWork): void {
-    const bump = (key: string): void => { this.allowance.set(key, (this.allowance.get(key) ?? 0) + 1) }
-    bump(cidText(task.spec.module))
-    if (task.stdin == null) bump(cidText(task.spec.input))
-    if (task.inputTree != null) {
-      bump(task.inputTree.cid)
-      this.treeTasks.set(task.inputTree.cid, (this.treeTasks.get(task.inputTree.cid) ?? 0) + 1)
-    }
-  }
-
-  /**
-   * [blame] Only blobs of this lease's outstanding tasks are served, and each at most once per
-   * task assigned that needs it (a worker that lost a blob may ask again; one that asks for more
-   * cannot make this node send more than its tasks carry).
-   */
-  private mayServe (key: string): boolean {
-    const owed = this.allowance.get(key) ?? 0
-    if (owed > 0 && this.outstandingNeeds(key)) {
-      if (owed === 1) this.allowance.delete(key)
-      else this.allowance.set(key, owed - 1)
-      return true
-    }
-    for (const o of this.outstanding.values()) {
-      const tree = o.task.inputTree
-      if (tree == null || !tree.blobs.has(key) || tree.cid === key) continue
-      const served = this.fileServes.get(key) ?? 0
-      if (served >= (this.treeTasks.get(tree.cid) ?? 0)) return false
-      this.fileServes.set(key, served + 1)
-      return true
-    }
-    return false
-  }
-
-  /** Whether a task outstanding here names the blob as its module, input or input manifest. */
-  private outstandingNeeds (key: string): boolean {
-    for (const o of this.outstanding.values()) {
-      const t = o.task
-      if (cidText(t.spec.module) === key || (t.stdin == null && cidText(t.spec.input) === key) || t.inputTree?.cid === key) return true
-    }
-    return false
-  }
-
   private serveBlob (cid: CID): void {
     const key = cidText(cid)
-    if (!this.mayServe(key)) throw new ProtocolViolationError(`want of ${key}, which no task here needs`)
+    // [blame] only blobs of this lease's outstanding tasks, each once per task that needs it
+    if (!this.allowance.take(key, [...this.outstanding.values()].map((o) => o.task))) throw new ProtocolViolationError(`want of ${key}, which no task here needs`)
     this.blobQueue = this.blobQueue.then(async () => {
       const bytes = await this.h.blob(cid)
       if (bytes == null) throw new DepinError(`this node lost the blob ${key} of its own task`, 'ERR_BLOB_MISSING')
@@ -494,28 +392,7 @@ export class LeaseClient {
       this.h.onTaskFailed(o.task, this.worker, { kind: 'lost', reason: `the lease ended: ${this.endReason}` })
     }
     this.h.onEnded(this, this.endReason, broken)
-    this.settleWhenDecided()
-  }
-
-  /** Once every committed task has its verdict, settles the last checkpoint with the final amount. */
-  private settleWhenDecided (): void {
-    const last = this.latest
-    if (last == null || this.account.pendingThrough(last.checkpoint.body.count) > 0) return
-    const final = this.ackOf(last.checkpoint).ack
-    this.latest = { checkpoint: last.checkpoint, ack: final }
-    void this.settle()
-  }
-
-  private async settle (): Promise<void> {
-    const latest = this.latest
-    if (latest == null || this.h.settle == null || latest.ack.body.paid <= this.settledPaid) return
-    this.settledPaid = latest.ack.body.paid
-    this.lastSettleAt = Date.now()
-    try {
-      await this.h.settle(this.lease, latest.checkpoint, latest.ack)
-    } catch (err) {
-      log('settling lease %s failed: %s', this.idText, (err as Error).message)
-    }
+    this.settlement.settleWhenDecided()
   }
 
   private send (frame: unknown): void {

@@ -2,11 +2,13 @@
  * The requester's choices as pure functions: which bids to accept, which lease a task goes on,
  * how many tasks a lease holds. Inputs are plain numbers so tests can call them with made-up values.
  */
-import { LEASE_MIN_WINDOW_PER_SLOT, LEASE_PIPELINE_MS, LEASE_WINDOW_PER_SLOT } from '../constants.ts'
+import type { LeaseBody } from '../../proofs/lease.ts'
+import { LEASE_MIN_WINDOW_PER_SLOT, LEASE_PIPELINE_MS, LEASE_WINDOW_PER_SLOT, TASK_RUN_GRACE_MS } from '../constants.ts'
+import { creditsFor, type Requirements } from '../task.ts'
 
 export interface BidCandidate {
   worker: string
-  /** Credits per CPU-second. */
+  /** Credits per gigafuel (10^9 fuel). */
   price: number
   /** Tasks the worker could start at once when it bid. */
   freeSlots: number
@@ -75,4 +77,21 @@ export function leaseWindow (slots: number, runMs: number | undefined): number {
   if (runMs == null) return slots * LEASE_MIN_WINDOW_PER_SLOT
   const perSlot = Math.ceil(LEASE_PIPELINE_MS / Math.max(runMs, 0.1))
   return slots * Math.min(LEASE_WINDOW_PER_SLOT, Math.max(LEASE_MIN_WINDOW_PER_SLOT, perSlot))
+}
+
+/**
+ * Whether a task fits a lease's terms, time and remaining budget: `committedFuel` is the fuel of
+ * every result returned on the lease plus every task outstanding at its limit (the worker checks
+ * the same before it takes a task).
+ */
+export function taskFitsLease (terms: LeaseBody, r: Requirements, committedFuel: bigint, now: number): boolean {
+  if (r.memoryMiB > terms.memoryMiB || r.timeoutMs > terms.maxTaskMs || r.fuel > terms.maxTaskFuel || terms.price > r.maxPrice) return false
+  if (r.peers != null && !r.peers.includes(terms.worker)) return false
+  if (now + r.timeoutMs + TASK_RUN_GRACE_MS > terms.expiresAt) return false
+  return creditsFor(terms.price, committedFuel + r.fuel) <= terms.maxCredits
+}
+
+/** Whether a lease's remaining budget or time cannot fit a task of its full size any more. */
+export function leaseExhausted (terms: LeaseBody, returnedFuel: bigint, now: number): boolean {
+  return creditsFor(terms.price, returnedFuel + terms.maxTaskFuel) > terms.maxCredits || now + terms.maxTaskMs > terms.expiresAt
 }
