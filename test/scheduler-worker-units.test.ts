@@ -1,19 +1,22 @@
 /**
  * A worker's decisions and its slots, with made-up inputs: whether to bid on a lease offer (each
  * decline reason), the terms of its bid, the checks on an accept, and the slot scheduler shared
- * by its leases (per-lease limits, round robin between leases, aborts, start estimates).
+ * by its leases (per-lease limits, round robin between leases, aborts, start estimates), and its
+ * checkpoint book (what it signs, which acknowledgements it takes).
  */
 import { describe, it, expect, beforeAll } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createSigner } from '../src/proofs/signing.ts'
-import { valueCid } from '../src/proofs/encoding.ts'
-import type { LeaseBody } from '../src/proofs/lease.ts'
+import { createSigner, type Signer } from '../src/proofs/signing.ts'
+import { rawCid, valueCid } from '../src/proofs/encoding.ts'
+import { leaseId, signAck, signLeaseAsRequester, signLeaseAsWorker, type Lease, type LeaseBody, type SignedAck, type SignedCheckpoint } from '../src/proofs/lease.ts'
+import { WorkerCheckpoints } from '../src/scheduler/worker/checkpoints.ts'
+import type { ResultFrame } from '../src/scheduler/lease-frames.ts'
 import type { Capacity } from '../src/shared/capacity.ts'
 import { bidTerms, checkAccept, judgeOffer, MAX_SKEW_MS, type OfferContext } from '../src/scheduler/worker/admission.ts'
 import { SlotScheduler } from '../src/scheduler/worker/slots.ts'
 import type { BidBody, OfferBody } from '../src/scheduler/messages.ts'
 import { ProtocolViolationError } from '../src/scheduler/errors.ts'
-import { BID_TTL_MS, MAX_WORKER_LEASES, WORKER_QUEUE_MIN_MS, WORKER_QUEUE_PER_SLOT } from '../src/scheduler/constants.ts'
+import { BID_TTL_MS, CHECKPOINT_EVERY_RESULTS, MAX_WORKER_LEASES, WORKER_QUEUE_MIN_MS, WORKER_QUEUE_PER_SLOT } from '../src/scheduler/constants.ts'
 import { maxTaskCost } from '../src/scheduler/task.ts'
 
 const NOW = 1_700_000_000_000
@@ -276,5 +279,62 @@ describe('slots (SlotScheduler)', () => {
     expect(slots.estimateStart(NOW)).toBe(NOW + 5 * 110)
     slots.clear(new Error('done'))
     await Promise.allSettled(waiting)
+  })
+})
+
+describe("the worker's checkpoint book (WorkerCheckpoints)", () => {
+  let worker: Signer
+  let requester: Signer
+  let stranger: Signer
+  let lease: Lease
+
+  beforeAll(async () => {
+    ;[worker, requester, stranger] = await Promise.all([0, 1, 2].map(async () => createSigner(await generateKeyPair('Ed25519'))))
+    const body: LeaseBody = {
+      v: 1, offerId: valueCid({ offer: 1 }), requester: requester.peerId, worker: worker.peerId, price: 2, slots: 2, maxCredits: 1000,
+      memoryMiB: 256, maxTaskMs: 30_000, maxTaskFuel: FUEL, acceptedAt: NOW, expiresAt: NOW + 600_000
+    }
+    lease = { body, requesterSig: signLeaseAsRequester(requester, body), workerSig: signLeaseAsWorker(worker, body) }
+  })
+
+  const result = (n: number, fuel: bigint): ResultFrame => ({
+    task: rawCid(new TextEncoder().encode(`task ${n}`)), exit: 0, out: rawCid(new Uint8Array(0)), outBytes: 0, errBytes: 0,
+    fuel, cpuMs: 1, wallMs: 1, stdoutTruncated: false, stderrTruncated: false
+  })
+  const ackFor = (by: Signer, cp: SignedCheckpoint, paid: number, extra: Record<string, unknown> = {}): SignedAck =>
+    signAck(by, { v: 1, lease: cp.body.lease, requester: by.peerId, seq: cp.body.seq, count: cp.body.count, root: cp.body.root, paid, refused: 0, ...extra })
+
+  it('commits results, signs a checkpoint of the fuel and amount when forced or due, and nothing when nothing is new', () => {
+    const book = new WorkerCheckpoints(lease, leaseId(lease.body).toString(), worker)
+    expect(book.next(true)).toBeUndefined()
+    book.commit(result(1, 1_500_000_000n))
+    expect(book.next(false)).toBeUndefined()
+    const cp = book.next(true)
+    expect(cp?.body).toMatchObject({ seq: 1, count: 1, fuel: 1_500_000_000n, amount: 3, worker: worker.peerId })
+    expect(book.next(true)).toBeUndefined()
+    for (let i = 2; i <= 1 + CHECKPOINT_EVERY_RESULTS; i++) book.commit(result(i, 0n))
+    expect(book.next(false)?.body).toMatchObject({ seq: 2, count: 1 + CHECKPOINT_EVERY_RESULTS })
+  })
+
+  it('keeps the best acknowledgement; refuses one for another lease, by another requester, of a checkpoint it never sent, or paying more than claimed', () => {
+    const book = new WorkerCheckpoints(lease, leaseId(lease.body).toString(), worker)
+    book.commit(result(1, 2_000_000_000n))
+    const first = book.next(true) as SignedCheckpoint
+    book.commit(result(2, 1_000_000_000n))
+    const second = book.next(true) as SignedCheckpoint
+    expect(book.allAcked).toBe(false)
+    expect(book.oldestUnackedMs(Date.now() + 10)).toBeGreaterThanOrEqual(10)
+    expect(() => book.acknowledge(ackFor(stranger, first, 4))).toThrow(ProtocolViolationError)
+    expect(() => book.acknowledge(ackFor(requester, first, 4, { lease: valueCid({ other: 1 }) }))).toThrow(ProtocolViolationError)
+    expect(() => book.acknowledge(ackFor(requester, first, 4, { seq: 7 }))).toThrow(ProtocolViolationError)
+    expect(() => book.acknowledge(ackFor(requester, first, 5))).toThrow(ProtocolViolationError)
+    expect(book.acknowledge(ackFor(requester, first, 4))?.ack.body.paid).toBe(4)
+    expect(book.allAcked).toBe(false)
+    // The second pays less than it claims (6: a task refused): still the best so far.
+    expect(book.acknowledge(ackFor(requester, second, 5))?.checkpoint.body.seq).toBe(2)
+    expect(book.allAcked).toBe(true)
+    expect(book.paid).toBe(5)
+    // The first again: a checkpoint older than an acknowledged one is forgotten, so it is refused.
+    expect(() => book.acknowledge(ackFor(requester, first, 4))).toThrow(ProtocolViolationError)
   })
 })

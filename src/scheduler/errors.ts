@@ -108,6 +108,13 @@ export class ProtocolViolationError extends DepinError {
   }
 }
 
+/** A task's input manifest is not what it declared, or breaks the manifest rules (the requester's fault). */
+export class BadInputTreeError extends ProtocolViolationError {
+  constructor (message: string, code = 'ERR_BAD_INPUT_TREE') {
+    super(message, code)
+  }
+}
+
 /** A worker returned a result that does not check out (for a task it was not given, output not matching its CID, a wrong charge). */
 export class BadResultError extends DepinError {
   constructor (message: string) {

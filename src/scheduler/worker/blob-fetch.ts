@@ -14,8 +14,10 @@ import type { CID } from 'multiformats/cid'
 import { bytesMatchCid, cidText } from '../../proofs/encoding.ts'
 import type { BlobStore } from '../blob-store.ts'
 import { MAX_INPUT_BYTES, MAX_MODULE_BYTES } from '../constants.ts'
-import { BlobMismatchError, ProtocolViolationError } from '../errors.ts'
-import { MAX_INPUT_FILES_BYTES } from '../task.ts'
+import { BadInputTreeError, BlobMismatchError, ProtocolViolationError } from '../errors.ts'
+import type { InputFile } from '../executor/index.ts'
+import { decodeManifest } from '../files/index.ts'
+import { MAX_INPUT_FILES_BYTES, type TaskFiles } from '../task.ts'
 
 /** Most bytes of blobs one lease receives at once (a module, an input and a task's files at their caps). */
 const MAX_INCOMING_BYTES = MAX_MODULE_BYTES + MAX_INPUT_BYTES + MAX_INPUT_FILES_BYTES
@@ -132,3 +134,21 @@ export class BlobFetch {
 }
 
 const EMPTY = new Uint8Array(0)
+
+/**
+ * The input files of a task: the manifest (checked strictly: limits, order, paths), then every
+ * file it lists (each checked against its CID as it arrives). Throws `BadInputTreeError` for a
+ * manifest that is not what the task declared; fetch errors as they are.
+ */
+export async function fetchInputTree (fetch: BlobFetch, files: TaskFiles): Promise<InputFile[]> {
+  const bytes = await fetch.get(files.cid, files.manifestBytes, 'manifest')
+  let manifest
+  try {
+    manifest = decodeManifest(bytes)
+  } catch (err) {
+    throw new BadInputTreeError(`the input manifest is invalid: ${(err as Error).message}`, (err as { code?: string }).code)
+  }
+  const size = manifest.files.reduce((sum, f) => sum + f.size, 0)
+  if (size !== files.size) throw new BadInputTreeError(`the input manifest lists ${size} bytes of files, the task declares ${files.size}`)
+  return await Promise.all(manifest.files.map(async (f) => ({ path: f.path, bytes: await fetch.get(f.cid, f.size, 'file') })))
+}

@@ -1,32 +1,32 @@
 /**
  * The worker's side of one lease stream: takes tasks (many at once, up to the lease's window),
  * fetches the blobs it lacks, runs each task in a shared slot, returns results in batches,
- * commits to them in a hash chain and signs a checkpoint every CHECKPOINT_EVERY_RESULTS results
+ * commits to them in a hash chain and signs a checkpoint (checkpoints.ts) every CHECKPOINT_EVERY_RESULTS results
  * or CHECKPOINT_EVERY_MS, and ends the lease on expiry, on request, when the requester stops
  * acknowledging, or when the node stops. See docs/protocol.md, "Leases".
  */
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
-import { ResultChain, sameBytes } from '../../proofs/commitment.ts'
-import { bytesMatchCid, cidText, rawCid } from '../../proofs/encoding.ts'
-import { leaseId, signCheckpoint, verifyAck, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
+import { bytesMatchCid, cidText } from '../../proofs/encoding.ts'
+import { leaseId, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
 import type { Signer } from '../../proofs/signing.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
 import { InvalidSignatureError } from '../../errors.ts'
 import { ChannelClosedError, type Channel } from '../../transport.ts'
 import type { BlobStore } from '../blob-store.ts'
 import {
-  ACK_TIMEOUT_MS, BATCH_FRAME_BYTES, CHECKPOINT_EVERY_MS, CHECKPOINT_EVERY_RESULTS, CHUNK_BYTES, INLINE_BYTES,
-  LEASE_IDLE_TIMEOUT_MS, LEASE_WINDOW_PER_SLOT, MAX_STDERR_BYTES, RESULT_BATCH_MS, RUNNING_NOTICE_MS
+  ACK_TIMEOUT_MS, BATCH_FRAME_BYTES, INLINE_BYTES,
+  LEASE_IDLE_TIMEOUT_MS, LEASE_WINDOW_PER_SLOT, RESULT_BATCH_MS, RUNNING_NOTICE_MS
 } from '../constants.ts'
-import { BlobMismatchError, ProtocolViolationError } from '../errors.ts'
-import type { Executor, ExecOutputs, InputFile } from '../executor/index.ts'
-import { decodeManifest } from '../files/index.ts'
+import { BadInputTreeError, BlobMismatchError, ProtocolViolationError } from '../errors.ts'
+import type { Executor } from '../executor/index.ts'
 import { MAX_FRAME_ITEMS, parseRequesterFrame, type RequesterFrame, type ResultFrame, type TaskFrame } from '../lease-frames.ts'
 import { runTask } from '../run-task.ts'
-import { creditsFor, taskId, type TaskFiles } from '../task.ts'
+import { creditsFor, taskId } from '../task.ts'
 import { resultsDue } from './batching.ts'
-import { BlobFetch } from './blob-fetch.ts'
+import { dataFrames, finishedResult, type Done } from './result-frames.ts'
+import { BlobFetch, fetchInputTree } from './blob-fetch.ts'
+import { WorkerCheckpoints } from './checkpoints.ts'
 import type { SlotScheduler } from './slots.ts'
 
 const log = logger('depin:worker:lease')
@@ -84,8 +84,6 @@ interface Task {
   notice?: ReturnType<typeof setTimeout>
 }
 
-interface Done { frame: ResultFrame, stdout: Uint8Array, stderr: Uint8Array, outputs?: ExecOutputs }
-
 export class LeaseServer {
   private readonly c: LeaseServerComponents
   private readonly lease: Lease
@@ -93,8 +91,7 @@ export class LeaseServer {
   private readonly channel: Channel
   private readonly window: number
   private readonly ackTimeoutMs: number
-  private readonly chain = new ResultChain()
-  private fuelTotal = 0n
+  private readonly book: WorkerCheckpoints
   /** Σ fuel limits of outstanding tasks: what they could still cost, for the cap check. */
   private reserveFuel = 0n
   private readonly outstanding = new Map<string, Task>()
@@ -104,11 +101,6 @@ export class LeaseServer {
   private readonly notices: CID[] = []
   private flushScheduled = false
   private flushTimer?: ReturnType<typeof setTimeout>
-  private readonly sent = new Map<number, SignedCheckpoint>()
-  private readonly unacked: Array<{ seq: number, at: number }> = []
-  private lastCheckpoint = { seq: 0, count: 0 }
-  private firstUncommittedAt = 0
-  private best?: SignedAck
   private refused = 0
   private lastSentAt = Date.now()
   private ackOverdue = false
@@ -128,6 +120,7 @@ export class LeaseServer {
     this.idText = leaseId(lease.body).toString()
     this.channel = channel
     this.window = lease.body.slots * LEASE_WINDOW_PER_SLOT
+    this.book = new WorkerCheckpoints(lease, this.idText, components.signer)
     this.fetch = new BlobFetch(components.blobs, (cids) => {
       for (let i = 0; i < cids.length; i += MAX_FRAME_ITEMS) this.send({ t: 'want', cids: cids.slice(i, i + MAX_FRAME_ITEMS) })
     })
@@ -184,11 +177,11 @@ export class LeaseServer {
       requester: this.lease.body.requester,
       startedAt: this.startedAt,
       endedAt: this.endedAt === 0 ? Date.now() : this.endedAt,
-      tasks: this.chain.count,
+      tasks: this.book.count,
       refused: this.refused,
-      fuel: this.fuelTotal,
-      amount: creditsFor(this.lease.body.price, this.fuelTotal),
-      paid: this.best?.body.paid ?? 0,
+      fuel: this.book.fuel,
+      amount: this.book.amount,
+      paid: this.book.paid,
       reason: this.reason
     }
   }
@@ -223,7 +216,7 @@ export class LeaseServer {
     if (spec.memoryMiB > terms.memoryMiB || spec.timeoutMs > terms.maxTaskMs || spec.fuel > terms.maxTaskFuel) return refuse('ERR_TASK_LIMITS', 'the task asks for more memory, time or fuel than the lease allows')
     if (now >= terms.expiresAt) return refuse('ERR_LEASE_EXPIRED', 'the lease has expired')
     if (this.ackOverdue) return refuse('ERR_ACK_OVERDUE', 'a checkpoint waits for its acknowledgement')
-    if (creditsFor(terms.price, this.fuelTotal + this.reserveFuel + spec.fuel) > terms.maxCredits) return refuse('ERR_LEASE_CAP', 'the task could take the lease past its credit cap')
+    if (creditsFor(terms.price, this.book.fuel + this.reserveFuel + spec.fuel) > terms.maxCredits) return refuse('ERR_LEASE_CAP', 'the task could take the lease past its credit cap')
     if (frame.deadline <= now || this.c.slots.estimateStart(now) >= frame.deadline) return refuse('ERR_CANNOT_START', 'the task cannot start here before its deadline')
     if (frame.stdin != null && (frame.stdin.byteLength !== spec.inputBytes || !bytesMatchCid(frame.stdin, spec.input))) {
       this.c.reportPeer(this.channel.remotePeer, 'MalformedMessage')
@@ -245,7 +238,7 @@ export class LeaseServer {
       let outcome
       try {
         // Files are fetched once the task has its slot: only running tasks hold their trees.
-        const files = spec.files != null ? await this.fetchTree(spec.files) : undefined
+        const files = spec.files != null ? await fetchInputTree(this.fetch, spec.files) : undefined
         signal.throwIfAborted()
         task.running = true
         this.running++
@@ -259,28 +252,7 @@ export class LeaseServer {
         release()
       }
       this.finish(task)
-      const stderr = outcome.stderr.subarray(0, MAX_STDERR_BYTES)
-      const outputs = outcome.outputs != null && outcome.outputs.files.length > 0 ? outcome.outputs : undefined
-      this.done.push({
-        frame: {
-          task: task.id,
-          exit: outcome.exitCode,
-          ...(outcome.trap != null ? { trap: outcome.trap } : {}),
-          out: rawCid(outcome.stdout),
-          outBytes: outcome.stdout.byteLength,
-          errBytes: stderr.byteLength,
-          // What is billed (runTask caps it at the task's limit).
-          fuel: outcome.fuel ?? 0n,
-          cpuMs: Math.round(outcome.cpuMs),
-          wallMs: Math.round(outcome.wallMs),
-          ...(outputs != null ? { files: outputs.manifestCid, filesBytes: outputs.manifestBytes.byteLength } : {}),
-          stdoutTruncated: outcome.stdoutTruncated,
-          stderrTruncated: outcome.stderrTruncated || outcome.stderr.byteLength > MAX_STDERR_BYTES
-        },
-        stdout: outcome.stdout,
-        stderr,
-        ...(outputs != null ? { outputs } : {})
-      })
+      this.done.push(finishedResult(task.id, outcome))
       this.resultReady()
     } catch (err) {
       this.finish(task)
@@ -292,24 +264,6 @@ export class LeaseServer {
       if (this.done.length > 0) this.resultReady()
       this.maybeEnd()
     }
-  }
-
-  /**
-   * The input files of a task: the manifest (checked strictly: limits, order, paths), then every
-   * file it lists (each checked against its CID as it arrives). Throws `BadInputTreeError` for a
-   * manifest that is not what the task declared; fetch errors as they are.
-   */
-  private async fetchTree (files: TaskFiles): Promise<InputFile[]> {
-    const bytes = await this.fetch.get(files.cid, files.manifestBytes, 'manifest')
-    let manifest
-    try {
-      manifest = decodeManifest(bytes)
-    } catch (err) {
-      throw new BadInputTreeError(`the input manifest is invalid: ${(err as Error).message}`, (err as { code?: string }).code)
-    }
-    const size = manifest.files.reduce((sum, f) => sum + f.size, 0)
-    if (size !== files.size) throw new BadInputTreeError(`the input manifest lists ${size} bytes of files, the task declares ${files.size}`)
-    return await Promise.all(manifest.files.map(async (f) => ({ path: f.path, bytes: await this.fetch.get(f.cid, f.size, 'file') })))
   }
 
   private finish (task: Task): void {
@@ -349,90 +303,43 @@ export class LeaseServer {
       bytes = 0
     }
     for (const { frame, stdout, stderr, outputs } of this.done.splice(0)) {
-      this.commit(frame)
+      this.book.commit(frame)
       if (outputs == null && stdout.byteLength <= INLINE_BYTES && stderr.byteLength <= INLINE_BYTES) {
         batch.push({ ...frame, stdout, stderr })
         bytes += stdout.byteLength + stderr.byteLength + 200
         if (bytes >= BATCH_FRAME_BYTES || batch.length >= MAX_FRAME_ITEMS) flushBatch()
         continue
       }
-      // A large output, or one with files, goes alone, followed by its data frames: stdout,
-      // stderr, the output manifest, then each file in the manifest's order.
+      // A large output, or one with files, goes alone, followed by its data frames.
       flushBatch()
       this.send({ t: 'results', results: [frame] })
-      const parts: Array<['stdout' | 'stderr' | 'manifest' | 'file', Uint8Array]> = [['stdout', stdout], ['stderr', stderr]]
-      if (outputs != null) {
-        parts.push(['manifest', outputs.manifestBytes])
-        for (const file of outputs.files) parts.push(['file', file.bytes])
-      }
-      for (const [which, data] of parts) {
-        for (let offset = 0; offset < data.byteLength; offset += CHUNK_BYTES) {
-          this.send({ t: 'data', task: frame.task, which, data: data.subarray(offset, offset + CHUNK_BYTES) })
-        }
-      }
+      for (const data of dataFrames(frame.task, { frame, stdout, stderr, outputs })) this.send(data)
     }
     flushBatch()
     this.maybeCheckpoint(false)
     this.maybeEnd()
   }
 
-  private commit (frame: ResultFrame): void {
-    if (this.chain.count === this.lastCheckpoint.count) this.firstUncommittedAt = Date.now()
-    this.chain.add({ task: frame.task, out: frame.out, exit: frame.exit, fuel: frame.fuel, ...(frame.files != null ? { files: frame.files } : {}) })
-    this.fuelTotal += frame.fuel
-  }
-
-  /** Signs and sends a checkpoint when enough results or time went by since the last one (or when forced). */
+  /** Sends a checkpoint when one is due (or when forced and anything is uncommitted). */
   private maybeCheckpoint (force: boolean): void {
-    const uncommitted = this.chain.count - this.lastCheckpoint.count
-    if (uncommitted === 0) return
-    if (!force && uncommitted < CHECKPOINT_EVERY_RESULTS && Date.now() - this.firstUncommittedAt < CHECKPOINT_EVERY_MS) return
-    const seq = this.lastCheckpoint.seq + 1
-    const checkpoint = signCheckpoint(this.c.signer, {
-      v: 1,
-      lease: leaseId(this.lease.body),
-      worker: this.c.signer.peerId,
-      seq,
-      count: this.chain.count,
-      root: this.chain.root,
-      fuel: this.fuelTotal,
-      amount: creditsFor(this.lease.body.price, this.fuelTotal),
-      at: Date.now()
-    })
-    this.lastCheckpoint = { seq, count: this.chain.count }
-    this.sent.set(seq, checkpoint)
-    this.unacked.push({ seq, at: Date.now() })
-    this.send({ t: 'checkpoint', checkpoint })
+    const checkpoint = this.book.next(force)
+    if (checkpoint != null) this.send({ t: 'checkpoint', checkpoint })
   }
 
   private onAck (ack: SignedAck): void {
-    const a = ack.body
-    const terms = this.lease.body
-    if (a.requester !== terms.requester || a.lease.toString() !== this.idText) throw new ProtocolViolationError('acknowledgement for another lease')
-    verifyAck(ack)
-    const checkpoint = this.sent.get(a.seq)
-    if (checkpoint == null || checkpoint.body.count !== a.count || !sameBytes(checkpoint.body.root, a.root)) {
-      throw new ProtocolViolationError(`acknowledgement of a checkpoint this worker did not send (seq ${a.seq})`)
-    }
-    if (a.paid > checkpoint.body.amount) throw new ProtocolViolationError('acknowledgement paying more than the checkpoint claims')
-    while (this.unacked.length > 0 && this.unacked[0].seq <= a.seq) this.unacked.shift()
+    const best = this.book.acknowledge(ack)
     this.ackOverdue = false
-    if (this.best == null || a.paid >= this.best.body.paid) {
-      this.best = ack
-      this.c.onAck(this.lease, checkpoint, ack)
-    }
-    // Older checkpoints are not needed any more (settles use the acknowledged one).
-    for (const seq of this.sent.keys()) if (seq < a.seq) this.sent.delete(seq)
+    if (best != null) this.c.onAck(this.lease, best.checkpoint, best.ack)
   }
 
   /** Periodic: checkpoint cadence, pings, overdue acknowledgements, expiry. */
   private tick (): void {
     const now = Date.now()
     this.maybeCheckpoint(false)
-    const oldest = this.unacked[0]
-    if (oldest != null && now - oldest.at > this.ackTimeoutMs) {
+    const waited = this.book.oldestUnackedMs(now)
+    if (waited > this.ackTimeoutMs) {
       this.ackOverdue = true
-      if (now - oldest.at > 3 * this.ackTimeoutMs) {
+      if (waited > 3 * this.ackTimeoutMs) {
         log('requester %s stopped acknowledging lease %s', this.lease.body.requester, this.idText)
         this.abortAll(new ProtocolViolationError('the requester stopped acknowledging checkpoints', 'ERR_ACK_TIMEOUT'))
         this.beginEnd('ERR_ACK_TIMEOUT', true)
@@ -467,7 +374,7 @@ export class LeaseServer {
 
   /** Reading stops once ended and every checkpoint is acknowledged. */
   private finishedReading (): boolean {
-    return this.ended && this.unacked.length === 0
+    return this.ended && this.book.allAcked
   }
 
   private abortAll (err: Error): void {
@@ -494,11 +401,4 @@ export class LeaseServer {
 
   private outbox: Promise<void> = Promise.resolve()
   private sendFailed = false
-}
-
-/** A task's input manifest is not what it declared, or breaks the manifest rules (the requester's fault). */
-class BadInputTreeError extends ProtocolViolationError {
-  constructor (message: string, code = 'ERR_BAD_INPUT_TREE') {
-    super(message, code)
-  }
 }

@@ -1,0 +1,100 @@
+/**
+ * The worker's book of one lease: the hash chain over every result it returned (the commitment
+ * its checkpoints sign), the checkpoints it sent and which of them the requester acknowledged,
+ * and the best acknowledgement (the one it settles with). A checkpoint is due every
+ * CHECKPOINT_EVERY_RESULTS results or CHECKPOINT_EVERY_MS after the first uncommitted one.
+ */
+import { ResultChain, sameBytes } from '../../proofs/commitment.ts'
+import { leaseId, signCheckpoint, verifyAck, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
+import type { Signer } from '../../proofs/signing.ts'
+import { CHECKPOINT_EVERY_MS, CHECKPOINT_EVERY_RESULTS } from '../constants.ts'
+import { ProtocolViolationError } from '../errors.ts'
+import type { ResultFrame } from '../lease-frames.ts'
+import { creditsFor } from '../task.ts'
+
+export class WorkerCheckpoints {
+  private readonly lease: Lease
+  private readonly idText: string
+  private readonly signer: Signer
+  private readonly chain = new ResultChain()
+  private fuelTotal = 0n
+  private readonly sent = new Map<number, SignedCheckpoint>()
+  private readonly unacked: Array<{ seq: number, at: number }> = []
+  private last = { seq: 0, count: 0 }
+  private firstUncommittedAt = 0
+  private bestAck?: SignedAck
+
+  constructor (lease: Lease, idText: string, signer: Signer) {
+    this.lease = lease
+    this.idText = idText
+    this.signer = signer
+  }
+
+  /** Results committed to. */
+  get count (): number { return this.chain.count }
+  /** Fuel of those results. */
+  get fuel (): bigint { return this.fuelTotal }
+  /** Credits claimed for them. */
+  get amount (): number { return creditsFor(this.lease.body.price, this.fuelTotal) }
+  /** Credits the best acknowledgement pays. */
+  get paid (): number { return this.bestAck?.body.paid ?? 0 }
+  /** Every checkpoint sent has its acknowledgement. */
+  get allAcked (): boolean { return this.unacked.length === 0 }
+
+  /** How long the oldest unacknowledged checkpoint has waited (0: none waits). */
+  oldestUnackedMs (now: number): number {
+    const oldest = this.unacked[0]
+    return oldest == null ? 0 : now - oldest.at
+  }
+
+  /** Adds a result to the chain, in the order results are sent. */
+  commit (frame: ResultFrame): void {
+    if (this.chain.count === this.last.count) this.firstUncommittedAt = Date.now()
+    this.chain.add({ task: frame.task, out: frame.out, exit: frame.exit, fuel: frame.fuel, ...(frame.files != null ? { files: frame.files } : {}) })
+    this.fuelTotal += frame.fuel
+  }
+
+  /** A signed checkpoint when one is due (or `force` and anything is uncommitted); else undefined. */
+  next (force: boolean): SignedCheckpoint | undefined {
+    const uncommitted = this.chain.count - this.last.count
+    if (uncommitted === 0) return undefined
+    if (!force && uncommitted < CHECKPOINT_EVERY_RESULTS && Date.now() - this.firstUncommittedAt < CHECKPOINT_EVERY_MS) return undefined
+    const seq = this.last.seq + 1
+    const checkpoint = signCheckpoint(this.signer, {
+      v: 1,
+      lease: leaseId(this.lease.body),
+      worker: this.signer.peerId,
+      seq,
+      count: this.chain.count,
+      root: this.chain.root,
+      fuel: this.fuelTotal,
+      amount: this.amount,
+      at: Date.now()
+    })
+    this.last = { seq, count: this.chain.count }
+    this.sent.set(seq, checkpoint)
+    this.unacked.push({ seq, at: Date.now() })
+    return checkpoint
+  }
+
+  /**
+   * Checks an acknowledgement (the requester's fault when it fails: ProtocolViolationError, or
+   * InvalidSignatureError). Returns the checkpoint and ack when this ack is the best so far.
+   */
+  acknowledge (ack: SignedAck): { checkpoint: SignedCheckpoint, ack: SignedAck } | undefined {
+    const a = ack.body
+    if (a.requester !== this.lease.body.requester || a.lease.toString() !== this.idText) throw new ProtocolViolationError('acknowledgement for another lease')
+    verifyAck(ack)
+    const checkpoint = this.sent.get(a.seq)
+    if (checkpoint == null || checkpoint.body.count !== a.count || !sameBytes(checkpoint.body.root, a.root)) {
+      throw new ProtocolViolationError(`acknowledgement of a checkpoint this worker did not send (seq ${a.seq})`)
+    }
+    if (a.paid > checkpoint.body.amount) throw new ProtocolViolationError('acknowledgement paying more than the checkpoint claims')
+    while (this.unacked.length > 0 && this.unacked[0].seq <= a.seq) this.unacked.shift()
+    // Older checkpoints are not needed any more (settles use the acknowledged one).
+    for (const seq of this.sent.keys()) if (seq < a.seq) this.sent.delete(seq)
+    if (this.bestAck != null && a.paid < this.bestAck.body.paid) return undefined
+    this.bestAck = ack
+    return { checkpoint, ack }
+  }
+}

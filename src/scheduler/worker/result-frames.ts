@@ -1,0 +1,57 @@
+/**
+ * What a worker sends for a finished task on a lease: the `results` entry (what the chain entry
+ * and the requester's checks use) and, for an output too large to go inline or one with files,
+ * the `data` frames that follow it: stdout, stderr, the output manifest, then each file in the
+ * manifest's order, in chunks of CHUNK_BYTES. See docs/protocol.md, "Leases".
+ */
+import type { CID } from 'multiformats/cid'
+import { rawCid } from '../../proofs/encoding.ts'
+import { CHUNK_BYTES, MAX_STDERR_BYTES } from '../constants.ts'
+import type { ExecOutputs } from '../executor/index.ts'
+import type { ResultFrame } from '../lease-frames.ts'
+import type { TaskOutcome } from '../run-task.ts'
+
+/** A finished task's result, ready to send. */
+export interface Done { frame: ResultFrame, stdout: Uint8Array, stderr: Uint8Array, outputs?: ExecOutputs }
+
+/** The result of a run: stderr cut at MAX_STDERR_BYTES, files only when the run left any. */
+export function finishedResult (task: CID, outcome: TaskOutcome): Done {
+  const stderr = outcome.stderr.subarray(0, MAX_STDERR_BYTES)
+  const outputs = outcome.outputs != null && outcome.outputs.files.length > 0 ? outcome.outputs : undefined
+  return {
+    frame: {
+      task,
+      exit: outcome.exitCode,
+      ...(outcome.trap != null ? { trap: outcome.trap } : {}),
+      out: rawCid(outcome.stdout),
+      outBytes: outcome.stdout.byteLength,
+      errBytes: stderr.byteLength,
+      // What is billed (runTask caps it at the task's limit).
+      fuel: outcome.fuel ?? 0n,
+      cpuMs: Math.round(outcome.cpuMs),
+      wallMs: Math.round(outcome.wallMs),
+      ...(outputs != null ? { files: outputs.manifestCid, filesBytes: outputs.manifestBytes.byteLength } : {}),
+      stdoutTruncated: outcome.stdoutTruncated,
+      stderrTruncated: outcome.stderrTruncated || outcome.stderr.byteLength > MAX_STDERR_BYTES
+    },
+    stdout: outcome.stdout,
+    stderr,
+    ...(outputs != null ? { outputs } : {})
+  }
+}
+
+export type DataFrame = { t: 'data', task: CID, which: 'stdout' | 'stderr' | 'manifest' | 'file', data: Uint8Array }
+
+/** The `data` frames that follow a result sent alone, in order (views into the result's bytes). */
+export function * dataFrames (task: CID, done: Done): Generator<DataFrame> {
+  const parts: Array<[DataFrame['which'], Uint8Array]> = [['stdout', done.stdout], ['stderr', done.stderr]]
+  if (done.outputs != null) {
+    parts.push(['manifest', done.outputs.manifestBytes])
+    for (const file of done.outputs.files) parts.push(['file', file.bytes])
+  }
+  for (const [which, data] of parts) {
+    for (let offset = 0; offset < data.byteLength; offset += CHUNK_BYTES) {
+      yield { t: 'data', task, which, data: data.subarray(offset, offset + CHUNK_BYTES) }
+    }
+  }
+}
