@@ -8,18 +8,17 @@ import { TypedEventEmitter } from 'main-event'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import type { ComponentLogger, Connection, Metrics, PeerId, PrivateKey } from '@libp2p/interface'
+import type { Connection } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { createSigner, type Signer } from '../proofs/signing.ts'
 import { NotStartedError } from '../errors.ts'
 import { measureCapacity, type Capacity } from './capacity-record.ts'
 import { machineFuelRate } from './fuel-rate.ts'
 import { CapacityService, type CapacityAdvert, type FindCapacityQuery } from './capacity.ts'
-import type { CapacityOverrides } from './config.ts'
 import { dataDirPaths, loadOrCreateIdentity } from './data-dir.ts'
 import { AddressInUseError } from './errors.ts'
-import { GossipRouter, type GossipStats } from './gossip.ts'
-import { createDatastore, createHost, remoteHost, type DepinLibp2p, type TransportName } from './libp2p.ts'
+import { GossipRouter } from './gossip.ts'
+import { createDatastore, createHost, remoteHost, type DepinLibp2p } from './libp2p.ts'
 import { withOfferPrecheck } from './offer-gossip.ts'
 import type { BoundedDatastore } from './bounded-datastore.ts'
 import { ConnectionTrimmer } from './connection-trimmer.ts'
@@ -30,139 +29,28 @@ import { ReceiptTally } from './receipt-tally.ts'
 import { openStore, type Store } from './storage.ts'
 import { createChannelOpener, createProtocolRegistrar } from './channel.ts'
 import type { ChannelOpener, ProtocolRegistrar, TopicHandler } from '../transport.ts'
-import { Scheduler, type BatchSubmitOptions, type JobSummary, type SchedulerInit, type SubmitOptions } from '../scheduler/scheduler.ts'
+import { Scheduler, type BatchSubmitOptions, type JobSummary, type SubmitOptions } from '../scheduler/scheduler.ts'
 import type { OutputFileInfo } from '../scheduler/requester/trees.ts'
-import { createExecutor, type Executor } from '../scheduler/executor/index.ts'
-import type { Retention, RetentionInit } from '../scheduler/retention/index.ts'
+import { createExecutor } from '../scheduler/executor/index.ts'
+import type { Retention } from '../scheduler/retention/index.ts'
 import { createNodeRetention } from './retention.ts'
 import type { BatchInit, JobInit } from '../scheduler/job.ts'
-import type { JobHandle, JobProgress, JobResult } from '../scheduler/requester/jobs.ts'
+import type { JobHandle, JobResult } from '../scheduler/requester/jobs.ts'
 import type { BatchHandle, BatchResult } from '../scheduler/requester/batches.ts'
-import type { LeaseInfo } from '../scheduler/requester/service.ts'
-import type { LeaseSummary } from '../scheduler/worker/lease-server.ts'
 import { DATASTORE_LIMITS, MAX_CONNECTIONS, MAX_OFFER_BYTES, offersTopic } from './constants.ts'
 import { JobActivity } from './job-activity.ts'
-import type { NodeMetrics } from './metrics/node-metrics.ts'
+import { SpendableCache } from './spendable-cache.ts'
 import { attachNodeMetrics } from './metrics/attach.ts'
 import { attachOperatorLog } from './operator-events.ts'
 import { silentLog, type OperatorLog } from '../shared/log.ts'
 import {
-  blockTopic, createLedger, createSyncHandler, createSyncTransport, transactionTopic, DEFAULT_GENESIS_CONFIG,
-  SYNC_HANDLE_OPTIONS, SYNC_PROTOCOL, type GenesisConfig, type Ledger, type LedgerInit
+  blockTopic, createLedger, createSyncHandler, createSyncTransport, transactionTopic, DEFAULT_GENESIS_CONFIG, SYNC_HANDLE_OPTIONS, SYNC_PROTOCOL, type Ledger
 } from '../ledger/index.ts'
+import type { ComputeNodeEvents, ComputeNodeInit, NodeServices, NodeStatus, PeerSummary } from './compute-node-types.ts'
 
 const log = logger('depin:node')
 
-export interface ComputeNodeInit {
-  /**
-   * Directory for identity, config-independent state and LevelDB. Without one, everything lives
-   * in memory and a fresh identity is generated (tests, short-lived embedding).
-   */
-  dataDir?: string
-  /** Use this identity instead of the data dir's key file. */
-  privateKey?: PrivateKey
-  /**
-   * How this node reaches others: `'tcp'`, or `'memory'` (libp2p's in-process memory transport:
-   * only nodes of the same process can connect; for tests, benchmarks and large simulated
-   * networks). @default 'tcp'
-   */
-  transport?: TransportName
-  /** Listen multiaddrs. @default ['/ip4/0.0.0.0/tcp/0'] (memory transport: one fresh `/memory/<uuid>`) */
-  listen?: string[]
-  /** Addresses to announce instead of the listen addresses (e.g. behind NAT). */
-  announce?: string[]
-  /** Multiaddrs (with /p2p/<id>) of peers to connect to at start. */
-  bootstrap?: string[]
-  /** Discover peers on the LAN with mDNS. @default true */
-  mdns?: boolean
-  /**
-   * This machine's fuel per second to advertise, instead of measuring it at start (about 0.2 s,
-   * once per process; 0 advertises no figure).
-   */
-  fuelPerSecond?: number
-  /** Override measured capacity (cores, memoryMiB, pricePerGigafuel, slots). */
-  capacity?: CapacityOverrides
-  /**
-   * Publish a capacity record and provider records. A node that only submits jobs can turn this
-   * off and stays invisible to `findCapacity`. @default true
-   */
-  advertise?: boolean
-  /** Loopback testnet tuning (see design notes); never for production. @default false */
-  testnet?: boolean
-  /** Connections kept: above it the least valuable idle ones are closed (connection-trimmer.ts). @default MAX_CONNECTIONS (48) */
-  maxConnections?: number
-  /** The sandbox that runs other peers' tasks. @default the WASI worker-thread executor */
-  executor?: Executor
-  /** Scheduler tuning (blob cache, spot-check rate). */
-  scheduler?: SchedulerInit
-  /** How long ended jobs and their blobs are kept, and how often they are pruned. @default 30 days, hourly */
-  retention?: RetentionInit
-  /** The ledger network (genesis: network id, allocations, target, interval, reward). @default the built-in network */
-  network?: GenesisConfig
-  /** Mine ledger blocks. @default false */
-  mine?: boolean
-  /**
-   * Prometheus metrics (`createNodeMetrics()`): depin's own, and libp2p's unless created with
-   * `libp2p: false`. Read them with `metrics.text()`. @default none
-   */
-  metrics?: NodeMetrics
-  /** A libp2p `Metrics` implementation to use instead of the one of `metrics` (benchmarks that count messages). */
-  libp2pMetrics?: (components: { logger: ComponentLogger }) => Metrics
-  /** The operator's log (`createOperatorLog()` or any pino logger). @default silent */
-  log?: OperatorLog
-  /** Ledger tuning (mempool bounds, reorg depth, sync deadline). */
-  ledger?: Partial<Omit<LedgerInit, 'store' | 'signer' | 'genesis' | 'mine' | 'publishBlock' | 'publishTransaction' | 'syncTransport' | 'reportPeer'>>
-}
-
-export interface PeerSummary {
-  peerId: string
-  addresses: string[]
-  /** App-level score (0 = clean; negative = misbehaviour seen). */
-  score: number
-  /** Latency of the last ping in ms, if measured. */
-  latencyMs?: number
-}
-
-export interface NodeStatus {
-  peerId: string
-  multiaddrs: string[]
-  started: boolean
-  startedAt?: number
-  peers: number
-  capacity: Capacity
-  capacityRecord: { seq: number, published: number, lastPublishedAt?: number }
-  /** What other peers have stored here (all bounded): DHT provider records and records, peer-store entries. */
-  dhtStore: { providerRecords: number, records: number, peers: number, evicted: number }
-  gossip: Record<string, GossipStats>
-  dataDir?: string
-}
-
-export interface ComputeNodeEvents {
-  'peer:connect': CustomEvent<string>
-  'peer:disconnect': CustomEvent<string>
-  /** A peer was disconnected or banned for misbehaviour. */
-  'peer:penalised': CustomEvent<{ peerId: string, score: number, banned: boolean }>
-  /** Progress of a job this node requested. */
-  'job:progress': CustomEvent<JobProgress>
-  /** A lease this node holds as requester was opened, or closed. */
-  'lease:opened': CustomEvent<LeaseInfo>
-  'lease:closed': CustomEvent<LeaseInfo & { reason: string }>
-  /** A lease this node served as worker ended (what ran, what it earned). */
-  'lease:served': CustomEvent<LeaseSummary>
-  started: CustomEvent<void>
-  stopped: CustomEvent<void>
-}
-
-/** What later layers (scheduler, ledger) get from the node. */
-export interface NodeServices {
-  signer: Signer
-  store: Store
-  channels: ChannelOpener
-  protocols: ProtocolRegistrar
-  gossip: GossipRouter
-  peerScore: PeerScore
-  capacity: CapacityService
-}
+export type { ComputeNodeEvents, ComputeNodeInit, NodeServices, NodeStatus, PeerSummary } from './compute-node-types.ts'
 
 export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   readonly init: ComputeNodeInit
@@ -641,32 +529,6 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     } catch (err) {
       log('hang up %s failed: %e', peerId, err)
     }
-  }
-}
-
-/**
- * A requester's spendable credits, read from the ledger at most every half second per requester:
- * admission asks for every offer, and a burst of offers should not be a burst of reads.
- */
-class SpendableCache {
-  private readonly ledger: Ledger
-  private readonly entries = new Map<string, { at: number, value: Promise<number> }>()
-  private static readonly TTL_MS = 500
-  private static readonly MAX = 4096
-
-  constructor (ledger: Ledger) {
-    this.ledger = ledger
-  }
-
-  async get (peer: string): Promise<number> {
-    const now = Date.now()
-    const entry = this.entries.get(peer)
-    if (entry != null && now - entry.at < SpendableCache.TTL_MS) return await entry.value
-    const value = this.ledger.spendable(peer)
-    value.catch(() => { this.entries.delete(peer) })
-    this.entries.set(peer, { at: now, value })
-    if (this.entries.size > SpendableCache.MAX) this.entries.delete(this.entries.keys().next().value as string)
-    return await value
   }
 }
 
