@@ -32,7 +32,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -92,12 +92,16 @@ async function idleProcess (args: string[], cwd: string, ready: (out: string) =>
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const DIST = join(ROOT, '.tmp', 'bench-dist')
+/** Laid out as an installed package: the build in dist/, package.json beside it (read for the version). */
+const PACKAGE = join(ROOT, '.tmp', 'bench-package')
+const DIST = join(PACKAGE, 'dist')
 
 /** Compiles the sources into .tmp/bench-dist and writes an entry that runs its CLI like bin/depin.js. */
 function buildDist (): string {
   const result = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', DIST], { stdio: 'inherit' })
   if (result.status !== 0) throw new Error('build failed')
+  copyFileSync(join(ROOT, 'package.json'), join(PACKAGE, 'package.json'))
+  for (const dir of ['dashboard', 'examples']) cpSync(join(ROOT, dir), join(PACKAGE, dir), { recursive: true })
   const entry = join(DIST, 'entry.mjs')
   writeFileSync(entry, "const { run } = await import('./cli/main.js')\nprocess.exitCode = await run(process.argv)\n")
   return entry

@@ -1,7 +1,7 @@
 /**
  * The operator surface's pure parts: status words, job states from records, table fitting, the
  * progress display, start options from the environment, config editing, the Origin check, credit
- * flows, the live job tracker.
+ * flows, the live job tracker, the daemon's V8 memory/speed mode.
  */
 import { describe, it, expect } from 'vitest'
 import { PassThrough } from 'node:stream'
@@ -22,6 +22,7 @@ import { blockFlows, netFlow } from '../src/node/credit-flows.ts'
 import { cleanModuleName } from '../src/node/job-labels.ts'
 import { ConfigError } from '../src/errors.ts'
 import { UsageError } from '../src/cli/errors.ts'
+import { nextV8Mode, V8ModeSwitch } from '../src/node/v8-mode.ts'
 
 describe('status words', () => {
   it('never say completed · verified for a job that was not verified, timed out or failed', () => {
@@ -223,5 +224,40 @@ describe('credit flows and module names', () => {
     expect(cleanModuleName('..\\evil\u001b[31m.wasm')).toBe('evil[31m.wasm')
     expect(cleanModuleName('x'.repeat(500))?.length).toBe(200)
     expect(cleanModuleName('')).toBeUndefined()
+  })
+})
+
+describe("the daemon's V8 mode (nextV8Mode, V8ModeSwitch)", () => {
+  it('speed while busy or recently active; size after the idle time', () => {
+    const base = { idleMs: 1000, lastActiveAt: 10_000 }
+    expect(nextV8Mode({ ...base, current: 'size', busy: true, now: 99_999 })).toBe('speed')
+    expect(nextV8Mode({ ...base, current: 'speed', busy: false, now: 10_999 })).toBe('speed')
+    expect(nextV8Mode({ ...base, current: 'speed', busy: false, now: 11_000 })).toBe('size')
+    // Quiet and in size mode: stays there (activity() is what switches to speed at once).
+    expect(nextV8Mode({ ...base, current: 'size', busy: false, now: 10_001 })).toBe('size')
+  })
+
+  it('sets the flag once per change: size at start, speed on work, size again after a quiet spell', () => {
+    const flags: string[] = []
+    let busy = false
+    const mode = new V8ModeSwitch({ busy: () => busy, idleMs: 1000, checkMs: 60_000, setFlags: (f) => { flags.push(f) } })
+    mode.start()
+    expect(flags).toEqual(['--optimize-for-size'])
+    mode.activity()
+    mode.activity()
+    expect(flags).toEqual(['--optimize-for-size', '--no-optimize-for-size'])
+    expect(mode.current).toBe('speed')
+    // A lease stays open long after the last event: still busy, still speed.
+    const t0 = Date.now()
+    busy = true
+    mode.check(t0 + 10_000)
+    expect(mode.current).toBe('speed')
+    busy = false
+    mode.check(t0 + 10_500)
+    expect(mode.current).toBe('speed')
+    mode.check(t0 + 11_001)
+    expect(mode.current).toBe('size')
+    expect(flags).toEqual(['--optimize-for-size', '--no-optimize-for-size', '--optimize-for-size'])
+    mode.stop()
   })
 })
