@@ -13,22 +13,26 @@
  *
  *   node bench/idle.ts [trials]
  *
- * Latest results (2 cores shared with other work, Node 24.21, 2026-11-27):
+ * Latest results (2 cores, quiet, Node 24.21, 2026-11-27 18:50, main with leases, files and
+ * fuel; the fuel rate measured in a child process), 3 trials:
  *   2 cores (AMD EPYC), Node 24.21.0, V8 13.6.233.17-node.53
  *   idle process (20 s after start, no peers)            RSS  threads
  *   ---------------------------------------------  ---------  -------
- *   depin start, TypeScript sources (a checkout)   126.6 MiB       11
- *   depin start, compiled (an installed package)   100.5 MiB       11
- *   bare js-libp2p node, same services (baseline)   99.3 MiB        7
+ *   depin start, TypeScript sources (a checkout)   130.2 MiB       11
+ *   depin start, compiled (an installed package)   111.0 MiB       11
+ *   bare js-libp2p node, same services (baseline)   99.5 MiB        7
  *
- *   echo job on a fresh 2-slot worker, median of 5  first job  second job
+ *   echo job on a fresh 2-slot worker, median of 3  first job  second job
  *   ----------------------------------------------  ---------  ----------
- *   executor started with the node (before)           14.4 ms    7.318 ms
- *   executor started on the first job (now)           66.4 ms    5.652 ms
- *   Before (commit 86a3312, same machine, same day): 207 MiB from sources, 158 MiB compiled
- *   (2 executor threads started with the node, libp2p's defaults, no --optimize-for-size).
- *   Threads started on the first job cost that job about 50 ms once per node (one worker
- *   thread's start-up); every later job finds them running.
+ *   executor started with the node (before)           19.8 ms    3.281 ms
+ *   executor started on the first job (now)          149.6 ms    2.565 ms
+ *   The same hour, before the fuel rate moved to a child process: 158.6 MiB from sources, 117.6
+ *   MiB compiled. On the scale branch alone (492d5e1, no leases, files or metering code): 126.9 /
+ *   100.7 MiB. Before any of it (86a3312): 207 MiB from sources, 158 MiB compiled (2 executor
+ *   threads started with the node, libp2p's defaults, no --optimize-for-size). Threads started
+ *   on the first job cost that job one worker thread's start-up (from the TypeScript sources,
+ *   which the thread strips of types as it loads them) once per node; every later job finds them
+ *   running.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'

@@ -41,17 +41,20 @@
  * Four worker processes with 2 executor threads each on 2 cores pay more per task in context
  * switches and garbage collection than two.
  *
- * The issue's size, 10,000 tasks (2026-11-27, 18:40, load average 2.5-3.5, main at 00daf97):
+ * The issue's size, 10,000 tasks, on the daemon as it ships (2026-11-27 18:56, quiet machine:
+ * load average 0.6-2.1; main after the V8 mode switch), two rounds:
  *   how                                  tasks/s          vs local   requester CPU/task   worker CPU/task (each)
- *   local executor (1 thread, baseline)  6,087 / 7,357    100%       -                    -
- *   one batch, 1 worker process          2,253 / 2,454    37 / 33%   0.20 / 0.18 ms       0.54 / 0.48 ms
- *   one batch, 2 worker processes        2,359 / 2,319    39 / 32%   0.20 / 0.19 ms       0.29+0.31 / 0.32+0.31 ms
- *   one batch, 4 worker processes        1,759            29%        0.16 ms              ~0.24 ms each
- *   submitJob each, 1 worker process     2,023            33%        0.31 ms              0.50 ms
+ *   local executor (1 thread, baseline)  7,250 / 6,435    100%       -                    -
+ *   one batch, 1 worker process          3,424 / 3,415    47 / 53%   0.16 / 0.17 ms       0.31 / 0.30 ms
+ *   one batch, 2 worker processes        3,425 / 3,379    47 / 53%   0.17 / 0.18 ms       0.19+0.18 / 0.19+0.19 ms
+ *   one batch, 4 worker processes        3,124 / 2,836    43 / 44%   0.13 / 0.14 ms       ~0.12 / ~0.13 ms each
+ *   submitJob each, 1 worker process     2,843 / 2,564    39 / 40%   0.28 / 0.32 ms       0.29 / 0.33 ms
+ *   submitJob each, 2 worker processes   2,659 / 2,591    37 / 40%   0.25 / 0.26 ms       0.20+0.20 / 0.21+0.21 ms
+ *   submitJob each, 4 worker processes   2,247 / 2,507    31 / 39%   0.28 / 0.26 ms       ~0.12 / ~0.11 ms each
  * No task failed; settles = leases. The rate does not fall with the batch's size (1 worker:
- * 1,811/s at 2,000 tasks, 2,129/s at 5,000, 2,452/s at 20,000), and the code at the merge of
- * this work (9f09369) gives the same in the same conditions (2,278/s, 0.52 ms per task on the
- * worker): the lower share than in the rounds above is this machine's state at the time.
+ * 1,811/s at 2,000 tasks, 2,129/s at 5,000, 2,452/s at 20,000 in one series). Before the V8
+ * mode switch the worker daemons ran under --optimize-for-size all the time: 0.48-0.56 ms of
+ * worker CPU per task and 2,253-2,454 tasks/s (32-39%) at 10,000 tasks in the same conditions.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
