@@ -201,6 +201,7 @@ describe('WorkerService (no network)', () => {
     const body = acceptBody(o, await bidOn(o))
     const lease = await svc.accept({ body, requesterSig: signLeaseAsRequester(requester, body) }, requester.peerId)
     const held = svc.load().leases // this one, and the ones earlier tests accepted and never opened
+    const othersCommitted = svc.committedTo(requester.peerId) - body.maxCredits
     const [mine, theirs] = channelPair(requester.peerId, worker.peerId, { maxFrameBytes: MAX_LEASE_FRAME_BYTES })
     const serving = svc.serveLease(theirs)
     const job = createJob(requester.peerId, { module: ECHO, input: utf8('leased'), memoryMiB: 64, timeoutMs: 10_000, fuel: 100_000_000_000n })
@@ -227,6 +228,9 @@ describe('WorkerService (no network)', () => {
     if (cp.t !== 'checkpoint') throw new Error(`expected a checkpoint, got ${cp.t}`)
     expect(await next()).toMatchObject({ t: 'end', code: 'closed' })
     const c = cp.checkpoint.body
+    // Ending, its last checkpoint not yet acknowledged: it holds what it claims, not its whole cap.
+    expect(c.amount).toBeLessThan(body.maxCredits)
+    expect(svc.committedTo(requester.peerId)).toBe(othersCommitted + c.amount)
     await mine.send({ t: 'ack', ack: signAck(requester, { v: 1, lease: c.lease, requester: requester.peerId, seq: c.seq, count: c.count, root: c.root, paid: c.amount, refused: 0 }), refused: [] })
     await serving
     const id = leaseId(lease.body).toString()
@@ -241,6 +245,7 @@ describe('WorkerService (no network)', () => {
     // Kept as a decimal string (fuel may pass 2^53).
     expect(record).toMatchObject({ tasks: 1, fuel: c.fuel.toString(), amount: c.amount })
     expect(svc.load().leases).toBe(held - 1)
+    expect(svc.committedTo(requester.peerId)).toBe(othersCommitted)
 
     // Task frames for a lease that ended: its stream cannot be opened again.
     const [mine2, theirs2] = channelPair(requester.peerId, worker.peerId, { maxFrameBytes: MAX_LEASE_FRAME_BYTES })

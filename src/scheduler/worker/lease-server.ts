@@ -171,6 +171,17 @@ export class LeaseServer {
     this.beginEnd('ERR_STOPPING', true)
   }
 
+  /**
+   * The most this lease can still cost its requester: its cap while it takes tasks; once it is
+   * ending (no task is admitted any more), what its results and the tasks still running can add
+   * up to. Admission counts this against the requester's funds, so a lease being closed does not
+   * hold its whole cap while its last acknowledgement travels.
+   */
+  maxCost (): number {
+    const cap = this.lease.body.maxCredits
+    return this.closing ? Math.min(cap, creditsFor(this.lease.body.price, this.book.fuel + this.reserveFuel)) : cap
+  }
+
   summary (): LeaseSummary {
     return {
       leaseId: this.idText,

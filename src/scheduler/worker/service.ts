@@ -101,10 +101,16 @@ export class WorkerService {
     return { leases: this.held.size, running: this.slots.active, queued: this.slots.queued, slots: this.c.capacity().slots }
   }
 
-  /** The caps of this requester's open leases here: what it may still owe this worker. */
+  /**
+   * What this requester may still owe this worker for its leases here, less what it has
+   * acknowledged: each lease's cap, or for a lease that is ending what it can still cost (`maxCost`).
+   */
   committedTo (requester: string): number {
     let total = 0
-    for (const held of this.held.values()) if (held.lease.body.requester === requester) total += held.lease.body.maxCredits - (held.best?.ack.body.paid ?? 0)
+    for (const held of this.held.values()) {
+      if (held.lease.body.requester !== requester) continue
+      total += Math.max(0, (held.server?.maxCost() ?? held.lease.body.maxCredits) - (held.best?.ack.body.paid ?? 0))
+    }
     return total
   }
 
