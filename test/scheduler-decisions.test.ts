@@ -1,7 +1,7 @@
 /**
  * The requester's pure decisions with made-up inputs: the quorum and its tie handling, bid
  * ranking and lease choice, what fits a lease, which blobs a worker may ask for, a result arriving
- * in pieces, a lease's checkpoint accounting (what is paid, what a checkpoint must
+ * in pieces, offer caps after a funds decline, a lease's checkpoint accounting (what is paid, what a checkpoint must
  * match), and what a task's verdict says.
  */
 import { describe, it, expect } from 'vitest'
@@ -12,6 +12,9 @@ import type { CheckpointBody } from '../src/proofs/lease.ts'
 import { decide, tally, type QuorumInput, type Vote } from '../src/scheduler/requester/quorum.ts'
 import { leaseExhausted, leasesWanted, leaseWindow, pickLease, rankBids, taskFitsLease, type BidCandidate, type LeaseCandidate } from '../src/scheduler/requester/ranking.ts'
 import { BlobAllowance } from '../src/scheduler/requester/blob-allowance.ts'
+import { LeasePool, type LeasePoolComponents } from '../src/scheduler/requester/lease-pool.ts'
+import type { Negotiator } from '../src/scheduler/requester/negotiator.ts'
+import { waitFor } from './helpers.ts'
 import { IncomingResult } from '../src/scheduler/requester/incoming-result.ts'
 import type { LeaseBody } from '../src/proofs/lease.ts'
 import type { ResultFrame } from '../src/scheduler/lease-frames.ts'
@@ -605,5 +608,35 @@ describe('verdicts (verdictOf)', () => {
     const verified = { kind: 'verified' as const, key, agreeing: ['a', 'b'], outvoted: [] }
     expect(of({ verdict: verified, outputKey: key, paidKey: key, results, spotCheck: 'passed' })).toMatchObject({ status: 'completed', verified: true, spotCheck: 'passed' })
     expect(of({ verdict: verified, outputKey: key, paidKey: key, results, spotCheck: 'not-checked' })).toMatchObject({ status: 'completed', verified: true, spotCheck: 'not-checked' })
+  })
+})
+
+describe('offer caps after a funds decline (LeasePool)', () => {
+  it('offers a quarter of the last cap after each funds decline, then fails the class with the reasons', async () => {
+    const budgets: number[] = []
+    let noBids: Record<string, number> | undefined
+    let pool: LeasePool | undefined
+    const requirements: Requirements = { memoryMiB: 64, timeoutMs: 1_000, fuel: 1_000_000n, maxPrice: 10 }
+    const negotiator = {
+      targets: async () => ['w1'],
+      round: async (_r: Requirements, _need: number, _targets: string[], _gossip: boolean, budget: number) => {
+        budgets.push(budget)
+        return { leases: [], declines: new Map([['w1', 'funds']]), asked: 1 }
+      }
+    }
+    pool = new LeasePool({
+      negotiator: negotiator as unknown as Negotiator,
+      spendable: async () => 1_000_000,
+      reportPeer: () => {},
+      // The dispatcher asks again once a round is over (here: on the next turn of the event loop).
+      hooks: { onRoom: () => { setTimeout(() => { if (noBids == null) pool?.want('k', requirements, 1, new Set()) }, 0) } } as unknown as LeasePoolComponents['hooks'],
+      onNoBids: (_key, reasons) => { noBids = reasons }
+    })
+    pool.start()
+    pool.want('k', requirements, 1, new Set())
+    await waitFor(() => noBids, { what: 'the class to fail', timeoutMs: 10_000 }).catch((err) => { throw new Error(`${String(err)} budgets ${JSON.stringify(budgets)}`) })
+    expect(budgets).toEqual([1_000_000, 250_000, 62_500])
+    expect(noBids).toEqual({ funds: 1 })
+    pool.stop(new Error('done'))
   })
 })

@@ -21,6 +21,12 @@ const GROWTH_BACKOFF_MAX_MS = 30_000
 
 /** Offer rounds without a bid after which a class whose refusals are all permanent fails its tasks. */
 const FAIL_FAST_ROUNDS = 3
+/**
+ * After a `funds` decline the next offer caps its lease at this fraction of the last one: a
+ * worker's view of this node's balance can lag its own (blocks, pending settles), and a cap near
+ * the whole balance is then refused although a smaller one would do.
+ */
+const FUNDS_CAP_STEP = 4
 
 export interface LeasePoolComponents {
   negotiator: Negotiator
@@ -48,6 +54,8 @@ interface ClassState {
   /** Whether the last round brought no bid (the next one gossips). */
   lastEmpty: boolean
   declines: Map<string, DeclineReason>
+  /** Divides the budget of this class's offers (1, then × FUNDS_CAP_STEP after each funds decline). */
+  capDivisor: number
 }
 
 export class LeasePool {
@@ -105,7 +113,7 @@ export class LeasePool {
    */
   want (classKey: string, requirements: Requirements, count: number, excludeWorkers: Set<string>): void {
     if (count <= 0 || this.controller.signal.aborted) return
-    const state = this.classes.get(classKey) ?? { requirements, opening: false, emptyRounds: 0, backoff: REOFFER_MIN_MS, retryAt: 0, lastEmpty: false, declines: new Map() }
+    const state = this.classes.get(classKey) ?? { requirements, opening: false, emptyRounds: 0, backoff: REOFFER_MIN_MS, retryAt: 0, lastEmpty: false, declines: new Map(), capDivisor: 1 }
     this.classes.set(classKey, state)
     if (state.opening) return
     if (Date.now() < state.retryAt) {
@@ -149,7 +157,7 @@ export class LeasePool {
     const signal = this.controller.signal
     const r = state.requirements
     try {
-      const budget = await this.budget()
+      const budget = Math.floor(await this.budget() / state.capDivisor)
       const exclude = (peer: string): boolean => excludeWorkers.has(peer) || this.isBenched(peer) || this.leasesWith(peer) >= MAX_LEASES_PER_WORKER || this.hasClassLease(peer, classKey)
       const leasesWith = (peer: string): number => this.leasesWith(peer)
       const targets = await this.c.negotiator.targets(r, need, exclude, leasesWith)
@@ -159,7 +167,9 @@ export class LeasePool {
       const result = await this.c.negotiator.round(r, need, targets, gossip, budget, leasesWith, signal, exclude)
       for (const [peer, reason] of result.declines) state.declines.set(peer, reason)
       for (const opened of result.leases) this.add(classKey, opened)
+      if (result.leases.length === 0 && [...result.declines.values()].includes('funds')) state.capDivisor *= FUNDS_CAP_STEP
       if (result.leases.length > 0) {
+        state.capDivisor = 1
         state.emptyRounds = 0
         state.backoff = REOFFER_MIN_MS
         state.retryAt = 0
