@@ -27,6 +27,8 @@ const FAIL_FAST_ROUNDS = 3
  * the whole balance is then refused although a smaller one would do.
  */
 const FUNDS_CAP_STEP = 4
+/** The smallest fraction of the budget an offer asks for after funds declines. */
+const FUNDS_CAP_MAX_DIVISOR = 64
 
 export interface LeasePoolComponents {
   negotiator: Negotiator
@@ -167,7 +169,7 @@ export class LeasePool {
       const result = await this.c.negotiator.round(r, need, targets, gossip, budget, leasesWith, signal, exclude)
       for (const [peer, reason] of result.declines) state.declines.set(peer, reason)
       for (const opened of result.leases) this.add(classKey, opened)
-      if (result.leases.length === 0 && [...result.declines.values()].includes('funds')) state.capDivisor *= FUNDS_CAP_STEP
+      if (result.leases.length === 0 && [...result.declines.values()].includes('funds')) state.capDivisor = Math.min(FUNDS_CAP_MAX_DIVISOR, state.capDivisor * FUNDS_CAP_STEP)
       if (result.leases.length > 0) {
         state.capDivisor = 1
         state.emptyRounds = 0
@@ -191,6 +193,7 @@ export class LeasePool {
         for (const reason of reasons) counts[reason] = (counts[reason] ?? 0) + 1
         this.c.onNoBids(classKey, counts)
         state.emptyRounds = 0
+        state.capDivisor = 1
         state.declines.clear()
       }
     } catch (err) {
