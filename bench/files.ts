@@ -56,8 +56,8 @@
  *   5       2.40 s   2.51 s           191.0 ms         2.82 s      1.33 s            445 MiB              558 MiB      337 MiB                601 MiB
  *   worker idle RSS after the warm-up job: 222 MiB
  *
- *   A fourth series, 3 rounds, after the daemon's V8 mode switch (19:28, load average 3.8): cp
- *   57 ms, executor in memory 128 ms, network p50 2.03 s (1.72-2.12 s to the result), worker peak
+ *   A fourth series, 3 rounds, after the daemon's V8 mode switch (19:28, load average 3.8):
+ *   executor in memory 128 ms, network p50 2.03 s (1.72-2.12 s to the result), worker peak
  *   growth 288-393 MiB, requester 176-191 MiB.
  *   Medians of the three runs: cp 92 ms (409 ms in the loaded run); executor in memory 163 ms;
  *   network 2.62 s wall (9.45 s in the loaded run: the wall time follows the machine's load),
