@@ -9,6 +9,9 @@
  * daemon has had no lease for `idleMs`.
  */
 import { setFlagsFromString } from 'node:v8'
+import { logger } from '@libp2p/logger'
+
+const log = logger('depin:daemon:v8')
 
 export type V8Mode = 'size' | 'speed'
 
@@ -73,6 +76,7 @@ export class V8ModeSwitch {
   private set (mode: V8Mode): void {
     if (mode === this.mode) return
     this.mode = mode
+    log('%s mode', mode)
     this.init.setFlags(mode === 'size' ? '--optimize-for-size' : '--no-optimize-for-size')
   }
 }
