@@ -12,7 +12,7 @@ import { leaseId, signAck, signLeaseAsRequester, signLeaseAsWorker, type Lease, 
 import { WorkerCheckpoints } from '../src/scheduler/worker/checkpoints.ts'
 import type { ResultFrame } from '../src/scheduler/lease-frames.ts'
 import type { Capacity } from '../src/shared/capacity.ts'
-import { bidTerms, checkAccept, judgeOffer, MAX_SKEW_MS, type OfferContext } from '../src/scheduler/worker/admission.ts'
+import { bidTerms, checkAccept, expectedLeaseCap, judgeOffer, MAX_SKEW_MS, type OfferContext } from '../src/scheduler/worker/admission.ts'
 import { SlotScheduler } from '../src/scheduler/worker/slots.ts'
 import type { BidBody, OfferBody } from '../src/scheduler/messages.ts'
 import { ProtocolViolationError } from '../src/scheduler/errors.ts'
@@ -137,6 +137,16 @@ describe('admission (judgeOffer, bidTerms, checkAccept)', () => {
       expect(() => { checkAccept(body, offer(), bid(), NOW) }).toThrow(message)
     })
   }
+})
+
+describe('the cap a worker checks the requester\'s funds against (expectedLeaseCap)', () => {
+  const offer = { maxCredits: 1_000_000, maxTaskFuel: 3_000_000_000_000n } as unknown as OfferBody
+  it('one task at the bid\'s price × granted slots × 64, within the offer\'s maxCredits', () => {
+    // 3,000 gigafuel at 1 credit per gigafuel: 3,000 credits a task; 2 slots × 64 tasks.
+    expect(expectedLeaseCap(offer, { price: 1, slots: 2 })).toBe(384_000)
+    expect(expectedLeaseCap(offer, { price: 10, slots: 2 })).toBe(1_000_000)
+    expect(expectedLeaseCap({ ...offer, maxCredits: 5_000 }, { price: 1, slots: 2 })).toBe(5_000)
+  })
 })
 
 describe('slots (SlotScheduler)', () => {

@@ -83,10 +83,17 @@ export class LeasePool {
     this.leases.clear()
   }
 
-  /** Closes every lease (each ends once its outstanding tasks are answered, then settles). */
+  /**
+   * Closes every lease (each ends once its outstanding tasks are answered, then settles),
+   * including those that offer rounds under way now go on to open.
+   */
   closeAll (reason = 'closed'): void {
+    this.closing = { epoch: this.closing.epoch + 1, reason }
     for (const lease of this.leases.values()) lease.close(reason)
   }
+
+  /** Bumped by closeAll: a round that began before it closes the leases it opens. */
+  private closing = { epoch: 0, reason: 'closed' }
 
   /** Open leases a task may go on now. */
   usableFor (task: TaskWork, now: number): LeaseClient[] {
@@ -158,6 +165,7 @@ export class LeasePool {
   private async openRound (classKey: string, state: ClassState, need: number, excludeWorkers: Set<string>): Promise<void> {
     const signal = this.controller.signal
     const r = state.requirements
+    const epoch = this.closing.epoch
     try {
       const budget = Math.floor(await this.budget() / state.capDivisor)
       const exclude = (peer: string): boolean => excludeWorkers.has(peer) || this.isBenched(peer) || this.leasesWith(peer) >= MAX_LEASES_PER_WORKER || this.hasClassLease(peer, classKey)
@@ -168,7 +176,10 @@ export class LeasePool {
       this.c.onOfferRound?.({ requirements: r, direct: targets.length, gossip })
       const result = await this.c.negotiator.round(r, need, targets, gossip, budget, leasesWith, signal, exclude)
       for (const [peer, reason] of result.declines) state.declines.set(peer, reason)
-      for (const opened of result.leases) this.add(classKey, opened)
+      for (const opened of result.leases) {
+        const client = this.add(classKey, opened)
+        if (epoch !== this.closing.epoch) client.close(this.closing.reason)
+      }
       if (result.leases.length === 0 && [...result.declines.values()].includes('funds')) state.capDivisor = Math.min(FUNDS_CAP_MAX_DIVISOR, state.capDivisor * FUNDS_CAP_STEP)
       if (result.leases.length > 0) {
         state.capDivisor = 1
@@ -212,7 +223,7 @@ export class LeasePool {
     return false
   }
 
-  private add (classKey: string, { lease, channel }: OpenedLease): void {
+  private add (classKey: string, { lease, channel }: OpenedLease): LeaseClient {
     const client = new LeaseClient(lease, channel, {
       ...this.c.hooks,
       onEnded: (c, reason, broken) => {
@@ -227,5 +238,6 @@ export class LeasePool {
     this.classOf.set(client.idText, classKey)
     client.start()
     this.c.onLeaseOpened?.(client)
+    return client
   }
 }

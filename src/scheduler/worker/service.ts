@@ -18,7 +18,7 @@ import type { Executor } from '../executor/index.ts'
 import type { JobStore } from '../job-store.ts'
 import { parseRequesterFrame } from '../lease-frames.ts'
 import { signBid, signDecline, type Accept, type NegotiateResponse, type SignedBid, type SignedOffer } from '../messages.ts'
-import { bidTerms, checkAccept, judgeOffer } from './admission.ts'
+import { bidTerms, expectedLeaseCap, checkAccept, judgeOffer } from './admission.ts'
 import { LeaseServer, type LeaseSummary } from './lease-server.ts'
 import { SlotScheduler } from './slots.ts'
 
@@ -134,11 +134,12 @@ export class WorkerService {
       ...(runMs > 0 ? { queuedMs: queued / Math.max(1, capacity.slots) * runMs } : {})
     })
     if (reason === 'silent' || (reason === 'not-targeted' && !direct)) return undefined
-    if (reason == null && !await this.c.canPay(offer.body.requester, offer.body.maxCredits + this.committedTo(offer.body.requester))) reason = 'funds'
+    const terms = bidTerms(offer.body, capacity, this.slots.active, now)
+    if (reason == null && !await this.c.canPay(offer.body.requester, expectedLeaseCap(offer.body, terms) + this.committedTo(offer.body.requester))) reason = 'funds'
     let response: NegotiateResponse
     let bid: SignedBid | undefined
     if (reason == null) {
-      bid = signBid(this.c.signer, { v: 1, offerId: id, worker: this.c.signer.peerId, requester: offer.body.requester, ...bidTerms(offer.body, capacity, this.slots.active, now) })
+      bid = signBid(this.c.signer, { v: 1, offerId: id, worker: this.c.signer.peerId, requester: offer.body.requester, ...terms })
       response = { t: 'bid', bid }
     } else {
       response = { t: 'decline', decline: signDecline(this.c.signer, { v: 1, offerId: id, worker: this.c.signer.peerId, reason }) }
