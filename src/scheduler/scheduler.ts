@@ -302,7 +302,10 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     return this.requester.leases()
   }
 
-  /** Closes every lease this node holds as requester: each ends and is settled (new work opens new ones). */
+  /**
+   * Closes every lease this node holds as requester, and those that offer rounds under way go on
+   * to open: each ends and is settled (new work opens new ones).
+   */
   closeLeases (): void {
     this.requester.closeLeases()
   }
