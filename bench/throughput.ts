@@ -51,6 +51,8 @@
  *   submitJob each, 1 worker process     2,843 / 2,564    39 / 40%   0.28 / 0.32 ms       0.29 / 0.33 ms
  *   submitJob each, 2 worker processes   2,659 / 2,591    37 / 40%   0.25 / 0.26 ms       0.20+0.20 / 0.21+0.21 ms
  *   submitJob each, 4 worker processes   2,247 / 2,507    31 / 39%   0.28 / 0.26 ms       ~0.12 / ~0.11 ms each
+ * A third round at 19:48 (after the funds and closeLeases fixes; load average 4.3): local 7,495/s;
+ * one batch 3,538/s (1 worker, 47%) and 3,329/s (2 workers, 44%); submitJob 3,048/s (41%).
  * No task failed; settles = leases. The rate does not fall with the batch's size (1 worker:
  * 1,811/s at 2,000 tasks, 2,129/s at 5,000, 2,452/s at 20,000 in one series). Before the V8
  * mode switch the worker daemons ran under --optimize-for-size all the time: 0.48-0.56 ms of
