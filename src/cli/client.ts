@@ -6,7 +6,8 @@
  * Light on purpose: no libp2p, no zod, no multiaddr (a client command must start fast).
  */
 import { readFile } from 'node:fs/promises'
-import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import { http } from '../shared/node-http.ts'
 import { dataDirPaths, defaultDataDir, readApiInfo, readApiToken, isProcessAlive } from '../node/paths.ts'
 import { DEFAULT_API_HOST, DEFAULT_API_PORT } from '../node/constants.ts'
 import { ApiResponseError, DaemonUnreachableError, NodeNotRunningError, UsageError } from './errors.ts'
@@ -108,7 +109,7 @@ function wrap (message: IncomingMessage): ClientResponse {
  */
 function send (url: URL, init: ClientRequestInit): Promise<ClientResponse> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: init.method ?? 'GET', headers: init.headers, signal: init.signal }, (res) => { resolve(wrap(res)) })
+    const req = http.request(url, { method: init.method ?? 'GET', headers: init.headers, signal: init.signal }, (res) => { resolve(wrap(res)) })
     req.on('error', reject)
     req.end(init.body)
   })
@@ -146,7 +147,7 @@ export async function createClient (options: ClientOptions): Promise<ApiClient> 
     const body = multipartBody(parts)
     const response = await new Promise<ClientResponse>((resolve, reject) => {
       let answered = false
-      const req = httpRequest(new URL(base + path), {
+      const req = http.request(new URL(base + path), {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': body.contentType, 'content-length': body.length },
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)

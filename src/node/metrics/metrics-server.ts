@@ -3,7 +3,8 @@
  * loopback address, for a Prometheus scraper on this machine. Requests must name a loopback Host
  * (no DNS rebinding from a browser); anything else is 404.
  */
-import { createServer, type Server } from 'node:http'
+import type { Server } from 'node:http'
+import { http } from '../../shared/node-http.ts'
 import { isLoopbackHost, formatHostPort } from '../api-address.ts'
 import { AddressInUseError } from '../errors.ts'
 import type { NodeMetrics } from './node-metrics.ts'
@@ -17,7 +18,7 @@ export class MetricsServer {
   constructor (metrics: NodeMetrics, address: { host: string, port: number }) {
     this.host = address.host
     this.port = address.port
-    this.server = createServer((req, res) => {
+    this.server = http.createServer((req, res) => {
       const host = /^(\[[^\]]+\]|[^:]+)(?::\d+)?$/.exec(req.headers.host ?? '')?.[1]
       if (host == null || !isLoopbackHost(host)) {
         res.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden host\n')
