@@ -1,109 +1,44 @@
 /**
  * The Ledger facade: chain + mempool + miner + sync behind one object with start()/stop().
  * Every change to chain or mempool runs through one queue, so state reads inside it are consistent.
+ * The work lives in collaborators: transactions.ts (mempool intake and announcing), tip-sync.ts
+ * and chain-sync.ts (both sides of sync), block-template.ts (what the miner mines),
+ * gossip-topics.ts, views.ts.
  */
 import { TypedEventEmitter } from 'main-event'
 import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
-import { encode } from '../proofs/encoding.ts'
-import { peerIdSchema } from '../proofs/schema.ts'
-import { targetToBytes, NONCE_BYTES } from '../proofs/pow.ts'
 import type { Lease, SignedAck, SignedCheckpoint } from '../proofs/lease.ts'
 import type { Signer } from '../proofs/signing.ts'
-import type { TopicHandler } from '../transport.ts'
-import { decodeBlock, decodeStoredBlock, encodeBlock, txRootOf, type Block, type BlockHeader, type DecodedBlock } from './block.ts'
-import { Chain, checkHeaderSelf, type AddBlockOutcome } from './chain.ts'
+import { buildBlockTemplate } from './block-template.ts'
+import { decodeBlock, encodeBlock, type Block, type BlockHeader, type DecodedBlock } from './block.ts'
+import { Chain, type AddBlockOutcome } from './chain.ts'
+import { ChainSync } from './chain-sync.ts'
 import {
-  LEDGER_VERSION, MAX_BLOCK_BYTES, MAX_TX_BYTES, MAX_REORG_DEPTH, MAX_SIDE_BLOCKS, MAX_SYNC_LOCATOR, MAX_TXS_PER_BLOCK,
-  MEMPOOL_MAX_BYTES, MEMPOOL_MAX_PER_SENDER, MEMPOOL_MAX_TXS, MEMPOOL_REBROADCAST_MAX, MEMPOOL_REBROADCAST_MAX_WAIT_MS, MEMPOOL_REBROADCAST_MS, MINER_BATCH, MINER_REFRESH_MS, SYNC_DROP_MS,
-  SYNC_REQUEST_TIMEOUT_MS, SYNC_TRIGGER_INTERVAL_MS, VERIFIED_TX_CACHE, blockTopic, transactionTopic
+  MAX_REORG_DEPTH, MAX_SIDE_BLOCKS, MEMPOOL_MAX_BYTES, MEMPOOL_MAX_PER_SENDER, MEMPOOL_MAX_TXS, MEMPOOL_REBROADCAST_MS, MINER_BATCH, MINER_REFRESH_MS,
+  SYNC_DROP_MS, SYNC_REQUEST_TIMEOUT_MS, SYNC_TRIGGER_INTERVAL_MS, VERIFIED_TX_CACHE
 } from './constants.ts'
-import { expectedTarget, medianTimePast, type AncestorLookup } from './difficulty.ts'
-import { DuplicateError, LedgerNotStartedError, LedgerUsageError, OverdraftError, UnknownParentError } from './errors.ts'
+import { LedgerNotStartedError, LedgerUsageError, UnknownParentError } from './errors.ts'
 import { DEFAULT_GENESIS_CONFIG, genesisHash, parseGenesisConfig, type NetworkParams } from './genesis.ts'
-import { fromHex, toHex } from './hex.ts'
-import { Mempool, type MempoolState } from './mempool.ts'
+import { ledgerTopicHandlers, type LedgerTopics } from './gossip-topics.ts'
+import { Mempool } from './mempool.ts'
 import { Miner, type BlockTemplate } from './miner.ts'
-import { applyTransaction } from './state.ts'
-import { Overlay, bigintToMinBytes, decodeReceipt, type Entry, type LedgerStore, type ReceiptRecord } from './store.ts'
-import { SyncClient, type SyncResult, type SyncTarget } from './sync-client.ts'
+import { SerialQueue } from './serial-queue.ts'
+import type { Entry, LedgerStore } from './store.ts'
+import type { SyncResult } from './sync-client.ts'
 import { handleSyncRequest } from './sync-server.ts'
 import type { SyncRequest, SyncResponse, SyncStatus } from './sync-messages.ts'
-import {
-  VerifiedTxCache, createCoinbase, createSettle, createTransfer, decodeTransaction, txInfo, verifyTransaction, type TxInfo
-} from './tx.ts'
+import { TipSync } from './tip-sync.ts'
+import { LedgerTransactions } from './transactions.ts'
+import { VerifiedTxCache, decodeTransaction, type TxInfo } from './tx.ts'
 import type {
   AddBlockResult, BlockSummary, BlockView, Ledger, LedgerEvents, LedgerInit, LedgerStats, MempoolInfo, MiningInfo, Receipt, ReceiptQuery, TxView
 } from './types.ts'
+import { blockView, receiptView, recentBlocks, summarize } from './views.ts'
+
+export { summarize, txView } from './views.ts'
 
 const log = logger('depin:ledger')
-
-/** Room kept in a template for the header and CBOR framing. */
-const TEMPLATE_OVERHEAD_BYTES = 1024
-
-/** Runs async jobs one at a time, in order. */
-class Queue {
-  private tail: Promise<unknown> = Promise.resolve()
-  async run<T> (fn: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(fn)
-    this.tail = result.then(() => {}, () => {})
-    return await result
-  }
-
-  async drain (): Promise<void> {
-    await this.tail
-  }
-}
-
-export function summarize (entry: Entry): BlockSummary {
-  return {
-    hash: entry.hashHex,
-    height: entry.height,
-    parent: entry.parentHex,
-    timestamp: entry.timestamp,
-    miner: entry.header.miner,
-    target: toHex(entry.header.target),
-    txCount: entry.txCount,
-    chainWork: entry.chainWork.toString()
-  }
-}
-
-export function txView (info: TxInfo): TxView {
-  const body = info.tx.body
-  switch (body.type) {
-    case 'transfer':
-      return { hash: info.hashHex, type: 'transfer', from: body.from, to: body.to, amount: body.amount, nonce: body.nonce }
-    case 'settle':
-      return {
-        hash: info.hashHex,
-        type: 'settle',
-        from: body.lease.body.requester,
-        to: body.lease.body.worker,
-        amount: body.ack.body.paid,
-        leaseId: body.checkpoint.body.lease.toString(),
-        tasks: body.ack.body.count,
-        fuel: body.checkpoint.body.fuel.toString()
-      }
-    case 'coinbase':
-      return { hash: info.hashHex, type: 'coinbase', to: body.miner, amount: body.amount }
-  }
-}
-
-function receiptView (r: ReceiptRecord): Receipt {
-  return {
-    leaseId: r.leaseId.toString(),
-    requester: r.requester,
-    worker: r.worker,
-    paid: r.paid,
-    seq: r.seq,
-    tasks: r.tasks,
-    // records written before fuel was billed have none
-    fuel: BigInt(r.fuel ?? 0).toString(),
-    blockHash: toHex(r.block),
-    height: r.height,
-    txHash: toHex(r.tx)
-  }
-}
 
 export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Ledger {
   readonly networkId: string
@@ -115,10 +50,12 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   private readonly now: () => number
   private readonly verified = new VerifiedTxCache(VERIFIED_TX_CACHE)
   private readonly chain: Chain
+  private readonly chainSync: ChainSync
   private readonly pool: Mempool
-  private readonly queue = new Queue()
+  private readonly txs: LedgerTransactions
+  private readonly queue = new SerialQueue()
   private readonly miner: Miner
-  private sync?: SyncClient
+  private sync?: TipSync
   private started = false
   private rebroadcastTimer?: ReturnType<typeof setInterval>
   private readonly rebroadcastMs: number
@@ -141,11 +78,25 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
       now: this.now,
       verified: this.verified
     })
+    this.chainSync = new ChainSync(this.chain)
     this.genesisHash = genesisHash(this.params)
     this.pool = new Mempool({
       maxTxs: init.mempoolMaxTxs ?? MEMPOOL_MAX_TXS,
       maxBytes: init.mempoolMaxBytes ?? MEMPOOL_MAX_BYTES,
       maxPerPayer: init.mempoolMaxPerSender ?? MEMPOOL_MAX_PER_SENDER
+    })
+    this.txs = new LedgerTransactions({
+      chain: this.chain,
+      pool: this.pool,
+      queue: this.queue,
+      signer: this.signer,
+      networkId: this.networkId,
+      verified: this.verified,
+      now: this.now,
+      publishTransaction: init.publishTransaction,
+      rebroadcastMs: this.rebroadcastMs,
+      admitted: (view) => { this.safeDispatchEvent('transaction', { detail: view }) },
+      announced: () => { this.miner.refresh() }
     })
     this.miner = new Miner({
       buildTemplate: async () => await this.buildTemplate(),
@@ -161,9 +112,14 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
     this.opened ??= this.chain.open()
     await this.opened
     if (this.init.syncTransport != null) {
-      this.sync = new SyncClient({
+      this.sync = new TipSync({ chain: this.chain, publishBlock: this.init.publishBlock, isStarted: () => this.started }, {
         transport: this.init.syncTransport,
-        target: this.syncTarget(),
+        target: this.chainSync.target({
+          params: this.params,
+          maxReorgDepth: this.init.maxReorgDepth ?? MAX_REORG_DEPTH,
+          applyBlock: async (block) => { await this.process(block) },
+          now: this.now
+        }),
         reportPeer: this.init.reportPeer
       }, {
         requestTimeoutMs: this.init.syncRequestTimeoutMs ?? SYNC_REQUEST_TIMEOUT_MS,
@@ -172,7 +128,7 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
       })
     }
     this.started = true
-    this.rebroadcastTimer = setInterval(() => { this.rebroadcast() }, this.rebroadcastMs)
+    this.rebroadcastTimer = setInterval(() => { this.txs.rebroadcast() }, this.rebroadcastMs)
     this.rebroadcastTimer.unref?.()
     if (this.init.mine === true) this.startMining()
     log('ledger started: network %s, tip %d %s', this.networkId, this.chain.tip.height, this.chain.tip.hashHex)
@@ -220,45 +176,12 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
 
   async block (hashOrHeight: string | number): Promise<BlockView | undefined> {
     this.assertStarted()
-    let entry: Entry | undefined
-    if (typeof hashOrHeight === 'number' || /^\d{1,15}$/.test(hashOrHeight)) {
-      entry = await this.chain.canonicalEntry(Number(hashOrHeight))
-    } else {
-      const bytes = fromHex(hashOrHeight)
-      if (bytes == null || bytes.byteLength !== 32) return undefined
-      entry = await this.chain.getEntry(hashOrHeight.toLowerCase())
-    }
-    if (entry == null) return undefined
-    const bytes = await this.chain.blockBytes(entry.hash)
-    if (bytes == null) return undefined
-    const txs = entry.height === 0 ? [] : decodeStoredBlock(bytes).txs
-    const canonical = await this.chain.isCanonical(entry)
-    const views = txs.map(txView)
-    // What each settle moved (its cumulative amount less what the lease was paid before), from
-    // the block's undo record, kept for canonical blocks within the reorg window.
-    const undo = canonical && views.some((v) => v.type === 'settle') ? await this.chain.undoRecord(entry.hash) : undefined
-    if (undo != null) {
-      const before = new Map(undo.receipts.map(([id, previous]) => [CID.decode(id).toString(), previous == null ? 0 : decodeReceipt(previous).paid]))
-      for (const view of views) {
-        if (view.type !== 'settle' || view.leaseId == null) continue
-        view.moved = view.amount - (before.get(view.leaseId) ?? 0)
-        before.set(view.leaseId, view.amount)
-      }
-    }
-    return { ...summarize(entry), canonical, transactions: views }
+    return await blockView(this.chain, hashOrHeight)
   }
 
   async blocks (options: { last: number }): Promise<BlockSummary[]> {
     this.assertStarted()
-    const last = Math.max(0, Math.min(100, Math.floor(options.last)))
-    const out: BlockSummary[] = []
-    const tip = this.chain.tip
-    for (let h = tip.height; h >= 0 && out.length < last; h--) {
-      const entry = await this.chain.canonicalEntry(h)
-      if (entry == null) break
-      out.push(summarize(entry))
-    }
-    return out
+    return await recentBlocks(this.chain, options.last)
   }
 
   async receipts (query: ReceiptQuery = {}): Promise<Receipt[]> {
@@ -285,18 +208,6 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   // ---------------------------------------------------------------------------------------------
   // Transactions
 
-  private mempoolState (): MempoolState {
-    return {
-      account: async (peer) => await this.chain.account(peer),
-      receipt: async (id) => await this.chain.receipt(id),
-      now: this.now
-    }
-  }
-
-  private verify (info: TxInfo): void {
-    verifyTransaction(info, this.networkId, this.verified)
-  }
-
   async addTransaction (bytes: Uint8Array, _fromPeer?: string): Promise<TxView> {
     // [REJECT] size, decode, schema
     return await this.addDecodedTransaction(decodeTransaction(bytes))
@@ -304,79 +215,17 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
 
   private async addDecodedTransaction (info: TxInfo): Promise<TxView> {
     this.assertStarted()
-    // [IGNORE] duplicate, before any signature work
-    if (this.pool.has(info.hashHex)) throw new DuplicateError(`transaction ${info.hashHex} is already pending`)
-    // [REJECT] network, composition, signatures
-    this.verify(info)
-    // [IGNORE] contextual: nonce, balance, already settled, bounds
-    await this.queue.run(async () => { await this.pool.admit(info, this.mempoolState()) })
-    const view = txView(info)
-    this.safeDispatchEvent('transaction', { detail: view })
-    return view
+    return await this.txs.add(info)
   }
 
   async transfer (to: string, amount: number): Promise<TxView> {
     this.assertStarted()
-    if (!peerIdSchema.safeParse(to).success) throw new LedgerUsageError(`not an Ed25519 peer id: ${JSON.stringify(String(to).slice(0, 64))}`)
-    if (!Number.isSafeInteger(amount) || amount <= 0) throw new LedgerUsageError('amount must be a positive integer number of credits')
-    if (to === this.signer.peerId) throw new LedgerUsageError('cannot transfer to oneself')
-    const me = this.signer.peerId
-    const info = await this.queue.run(async () => {
-      const account = await this.chain.account(me)
-      const spendable = account.balance - this.pool.pendingOutgoing(me)
-      if (amount > spendable) throw new OverdraftError(`spendable balance is ${spendable}, cannot transfer ${amount}`, 'ignore')
-      const tx = createTransfer(this.signer, { network: this.networkId, to, amount, nonce: account.nonce + this.pool.pendingTransfers(me) })
-      const info = txInfo(tx)
-      this.verify(info)
-      await this.pool.admit(info, this.mempoolState())
-      return info
-    })
-    return await this.announce(info)
+    return await this.txs.transfer(to, amount)
   }
 
   async submitSettle (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck): Promise<TxView> {
     this.assertStarted()
-    const me = this.signer.peerId
-    if (lease.body.requester !== me && lease.body.worker !== me) throw new LedgerUsageError('only a party to the lease settles it')
-    // Through the wire format, as a peer would receive it: what the schema refuses (a lease with
-    // oneself, an expiry before acceptance, an oversize settle) must not enter the mempool, or
-    // every block this node mines with it would be refused, by itself first.
-    const info = decodeTransaction(encode(createSettle({ network: this.networkId, lease, checkpoint, ack })))
-    // Schema, composition and signature errors surface to the caller as their own classes.
-    this.verify(info)
-    await this.queue.run(async () => { await this.pool.admit(info, this.mempoolState()) })
-    return await this.announce(info)
-  }
-
-  private async announce (info: TxInfo): Promise<TxView> {
-    const view = txView(info)
-    this.safeDispatchEvent('transaction', { detail: view })
-    await this.publish(info)
-    this.miner.refresh()
-    return view
-  }
-
-  /** Publishes a transaction on gossip; a failure (e.g. no peers yet) is logged, the periodic re-announce retries. */
-  private async publish (info: TxInfo): Promise<void> {
-    try {
-      await this.init.publishTransaction?.(info.bytes)
-    } catch (err) {
-      log('could not publish transaction %s: %e', info.hashHex, err)
-    }
-  }
-
-  /**
-   * Re-announces this node's own pending transactions (each node answers for its own; every
-   * node re-announcing everything it held multiplied the idle traffic by the size of the
-   * network), backing off from `rebroadcastMs` to `MEMPOOL_REBROADCAST_MAX_WAIT_MS`.
-   */
-  private rebroadcast (): void {
-    if (this.init.publishTransaction == null) return
-    const due = this.pool.takeStale(Date.now(), this.rebroadcastMs, MEMPOOL_REBROADCAST_MAX, {
-      payer: this.signer.peerId,
-      maxWaitMs: Math.max(this.rebroadcastMs, MEMPOOL_REBROADCAST_MAX_WAIT_MS)
-    })
-    for (const info of due) void this.publish(info)
+    return await this.txs.submitSettle(lease, checkpoint, ack)
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -410,13 +259,13 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
     const outcome = await this.queue.run(async () => {
       const outcome = await this.chain.addBlock(decoded)
       if (outcome.applied.length > 0 || outcome.undone.length > 0) {
-        readded = await this.pool.reconcile(outcome.applied.map((b) => b.txs), outcome.undone.map((b) => b.txs), this.mempoolState(), (info) => { this.verify(info) })
+        readded = await this.txs.reconcile(outcome.applied.map((b) => b.txs), outcome.undone.map((b) => b.txs))
       }
       return outcome
     })
     // Transactions of undone blocks are pending again here; peers that saw them only in those
     // blocks (e.g. the other side of a healed partition) need them announced.
-    for (const info of readded) void this.publish(info)
+    for (const info of readded) void this.txs.publish(info)
     if (outcome.undone.length > 0) {
       this.safeDispatchEvent('reorg', {
         detail: {
@@ -451,44 +300,13 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
 
   /** A block template on the current tip: coinbase first, then mempool transactions that apply cleanly, within the block bounds. */
   async buildTemplate (miner: string = this.signer.peerId, timestamp?: number): Promise<BlockTemplate> {
-    return await this.queue.run(async () => {
-      const tip = this.chain.tip
-      const height = tip.height + 1
-      const ancestry = this.chain.ancestry(tip)
-      const target = await expectedTarget(height, tip.target, this.params, ancestry)
-      const mtp = await medianTimePast(height, ancestry)
-      const ts = timestamp ?? Math.max(this.now(), mtp + 1)
-      const coinbase = txInfo(createCoinbase({ network: this.networkId, height, miner, amount: this.params.reward }))
-      const overlay = new Overlay(this.store)
-      const touched = { get: async (p: string) => await overlay.account(p), set: (p: string, a: { balance: number, nonce: number }) => { overlay.setAccount(p, a) } }
-      const at = { block: new Uint8Array(32), height, timestamp: ts }
-      await applyTransaction(touched, overlay, coinbase, at, 'ignore')
-      const txs = [coinbase]
-      let size = TEMPLATE_OVERHEAD_BYTES + coinbase.bytes.byteLength
-      for (const info of this.pool.ordered()) {
-        if (txs.length >= MAX_TXS_PER_BLOCK) break
-        if (size + info.bytes.byteLength > MAX_BLOCK_BYTES) continue
-        try {
-          await applyTransaction(touched, overlay, info, at, 'ignore')
-          txs.push(info)
-          size += info.bytes.byteLength
-        } catch {
-          // not valid on this tip (the mempool catches up on the next reconcile)
-        }
-      }
-      const header: BlockHeader = {
-        v: LEDGER_VERSION,
-        network: this.networkId,
-        parent: tip.hash,
-        height,
-        timestamp: ts,
-        target: targetToBytes(target),
-        nonce: new Uint8Array(NONCE_BYTES),
-        miner,
-        txRoot: txRootOf(txs.map((t) => t.hash))
-      }
-      return { header, txs }
-    })
+    return await this.queue.run(async () => await buildBlockTemplate({
+      chain: this.chain,
+      store: this.store,
+      params: this.params,
+      pending: () => this.pool.ordered(),
+      now: this.now
+    }, miner, timestamp))
   }
 
   private async onMined (header: BlockHeader, txs: TxInfo[]): Promise<void> {
@@ -512,119 +330,36 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   async syncWith (peerId: string): Promise<SyncResult> {
     this.assertStarted()
     if (this.sync == null) throw new LedgerUsageError('no sync transport configured', 'ERR_NO_SYNC_TRANSPORT')
-    const sync = this.sync
-    return await this.announcingNewTip(async () => await sync.syncWith(peerId))
+    return await this.sync.syncWith(peerId)
   }
 
   async requestSync (peerId: string): Promise<SyncResult> {
     this.assertStarted()
     if (this.sync == null) throw new LedgerUsageError('no sync transport configured', 'ERR_NO_SYNC_TRANSPORT')
-    const sync = this.sync
-    return await this.announcingNewTip(async () => await sync.trigger(peerId))
+    return await this.sync.trigger(peerId)
   }
 
-  /**
-   * Runs a sync; when it moved this node to another tip, announces the new tip block on gossip.
-   * Blocks learnt by sync are not relayed by gossip, so without this a neighbour that mines
-   * nothing (or the miner of a lighter branch, after a healed partition) would hear of the
-   * heavier chain only when somebody mines on it; with it, the tip block reaches the neighbours,
-   * whose unknown parent makes them sync from this node.
-   */
-  private async announcingNewTip (sync: () => Promise<SyncResult>): Promise<SyncResult> {
-    const before = this.chain.tip.hashHex
-    const result = await sync()
-    const tip = this.chain.tip
-    if (tip.hashHex !== before && this.started) {
-      const bytes = await this.chain.blockBytes(tip.hash)
-      if (bytes != null) {
-        try {
-          await this.init.publishBlock?.(bytes)
-        } catch (err) {
-          log('could not announce the new tip %s after a sync: %e', tip.hashHex, err)
-        }
-      }
-    }
-    return result
-  }
-
-  private syncTarget (): SyncTarget {
-    const chain = this.chain
-    return {
-      params: this.params,
-      genesisHashHex: chain.genesis.hashHex,
-      maxReorgDepth: this.init.maxReorgDepth ?? MAX_REORG_DEPTH,
-      tipEntry: () => chain.tip,
-      locator: async () => await this.locator(),
-      canonicalEntry: async (h) => await chain.canonicalEntry(h),
-      hasBlock: async (hex) => (await chain.getEntry(hex)) != null,
-      ancestry: (start: Entry): AncestorLookup => chain.ancestry(start),
-      applyBlock: async (block) => { await this.process(block) },
-      now: this.now
-    }
-  }
-
-  /** Canonical hashes at tip, tip-1, ..., tip-7, then doubling steps, always ending with genesis. */
-  private async locator (): Promise<Uint8Array[]> {
-    const out: Uint8Array[] = []
-    let step = 1
-    let h = this.chain.tip.height
-    while (h > 0 && out.length < MAX_SYNC_LOCATOR - 1) {
-      const e = await this.chain.canonicalEntry(h)
-      if (e != null) out.push(e.hash)
-      if (out.length >= 8) step *= 2
-      h -= step
-    }
-    out.push(this.chain.genesis.hash)
-    return out
-  }
+  // The serving side (SyncSource), answered from the chain by ChainSync.
 
   syncStatus (): SyncStatus {
     this.assertStarted()
-    const tip = this.chain.tip
-    return { t: 'status', genesis: this.chain.genesis.hash, tip: tip.hash, height: tip.height, work: bigintToMinBytes(tip.chainWork) }
+    return this.chainSync.syncStatus()
   }
 
   async locate (hashes: Uint8Array[]): Promise<{ height: number, hash: Uint8Array } | undefined> {
-    for (const hash of hashes) {
-      const entry = await this.chain.getEntry(hash)
-      if (entry != null && await this.chain.isCanonical(entry)) return { height: entry.height, hash: entry.hash }
-    }
-    return undefined
+    return await this.chainSync.locate(hashes)
   }
 
   async headersByRange (from: number, count: number): Promise<BlockHeader[]> {
-    const out: BlockHeader[] = []
-    const end = Math.min(from + count - 1, this.chain.tip.height)
-    for (let h = from; h <= end; h++) {
-      const e = await this.chain.canonicalEntry(h)
-      if (e == null) break
-      out.push(e.header)
-    }
-    return out
+    return await this.chainSync.headersByRange(from, count)
   }
 
   async blocksByRange (from: number, count: number, maxBytes: number): Promise<Uint8Array[]> {
-    const hashes: Uint8Array[] = []
-    const end = Math.min(from + count - 1, this.chain.tip.height)
-    for (let h = from; h <= end; h++) {
-      const e = await this.chain.canonicalEntry(h)
-      if (e == null) break
-      hashes.push(e.hash)
-    }
-    return await this.blocksByHash(hashes, maxBytes)
+    return await this.chainSync.blocksByRange(from, count, maxBytes)
   }
 
   async blocksByHash (hashes: Uint8Array[], maxBytes: number): Promise<Uint8Array[]> {
-    const out: Uint8Array[] = []
-    let size = 0
-    for (const hash of hashes) {
-      const bytes = await this.chain.blockBytes(hash)
-      if (bytes == null) break
-      if (out.length > 0 && size + bytes.byteLength > maxBytes) break
-      out.push(bytes)
-      size += bytes.byteLength
-    }
-    return out
+    return await this.chainSync.blocksByHash(hashes, maxBytes)
   }
 
   async handleSyncRequest (request: SyncRequest): Promise<SyncResponse> {
@@ -635,36 +370,12 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   // ---------------------------------------------------------------------------------------------
   // Gossip
 
-  /**
-   * Gossip topics. The precheck (as a message arrives) decodes and checks what needs no state:
-   * sizes, schemas, and for a block its header alone (network, height, minimum difficulty, PoW);
-   * validation (in the node's fair queue) checks signatures and applies. Blocks and transactions
-   * may come from any author: blocks are relayed by anyone, and any node re-announces pending
-   * transactions (after a reorg, or when they wait long).
-   */
-  topicHandlers (): { blocks: TopicHandler<AddBlockResult, DecodedBlock>, transactions: TopicHandler<TxView, TxInfo> } {
-    return {
-      blocks: {
-        topic: blockTopic(this.networkId),
-        maxBytes: MAX_BLOCK_BYTES,
-        precheck: (data) => {
-          // [REJECT] size, decode, header schema; network, height, minimum difficulty, PoW
-          const decoded = decodeBlock(data)
-          checkHeaderSelf(decoded.header, decoded.hash, this.params)
-          return decoded
-        },
-        validate: async (_data, from, decoded) => await this.addDecodedBlock(decoded, from),
-        deliver: () => {}
-      },
-      transactions: {
-        topic: transactionTopic(this.networkId),
-        maxBytes: MAX_TX_BYTES,
-        // [REJECT] size, decode, schema
-        precheck: (data) => decodeTransaction(data),
-        validate: async (_data, _from, info) => await this.addDecodedTransaction(info),
-        deliver: () => {}
-      }
-    }
+  /** Gossip topic handlers (see gossip-topics.ts): prechecks on arrival, validation adds. */
+  topicHandlers (): LedgerTopics {
+    return ledgerTopicHandlers(this.params, {
+      addBlock: async (decoded, from) => await this.addDecodedBlock(decoded, from),
+      addTransaction: async (info) => await this.addDecodedTransaction(info)
+    })
   }
 
   stats (): LedgerStats {

@@ -1,0 +1,63 @@
+/**
+ * This node's side of sync: runs the SyncClient against a peer, and when a sync moved this node
+ * to another tip, announces the new tip block on gossip. Blocks learnt by sync are not relayed by
+ * gossip, so without the announcement a neighbour that mines nothing (or the miner of a lighter
+ * branch, after a healed partition) would hear of the heavier chain only when somebody mines on
+ * it; with it, the tip block reaches the neighbours, whose unknown parent makes them sync from
+ * this node.
+ */
+import { logger } from '@libp2p/logger'
+import type { Chain } from './chain.ts'
+import { SyncClient, type SyncClientComponents, type SyncClientInit, type SyncResult } from './sync-client.ts'
+import type { LedgerInit } from './types.ts'
+
+const log = logger('depin:ledger')
+
+export interface TipSyncInit {
+  chain: Pick<Chain, 'tip' | 'blockBytes'>
+  publishBlock?: LedgerInit['publishBlock']
+  /** A ledger stopped while a sync ran announces nothing. */
+  isStarted: () => boolean
+}
+
+export class TipSync {
+  private readonly client: SyncClient
+  private readonly init: TipSyncInit
+
+  constructor (init: TipSyncInit, components: SyncClientComponents, options: SyncClientInit) {
+    this.init = init
+    this.client = new SyncClient(components, options)
+  }
+
+  /** Syncs from a peer with a heavier chain. */
+  async syncWith (peerId: string): Promise<SyncResult> {
+    return await this.announcingNewTip(async () => await this.client.syncWith(peerId))
+  }
+
+  /** A sync a peer's gossip asks for: at most once per peer per trigger interval. */
+  async trigger (peerId: string): Promise<SyncResult> {
+    return await this.announcingNewTip(async () => await this.client.trigger(peerId))
+  }
+
+  stop (): void {
+    this.client.stop()
+  }
+
+  private async announcingNewTip (sync: () => Promise<SyncResult>): Promise<SyncResult> {
+    const { chain } = this.init
+    const before = chain.tip.hashHex
+    const result = await sync()
+    const tip = chain.tip
+    if (tip.hashHex !== before && this.init.isStarted()) {
+      const bytes = await chain.blockBytes(tip.hash)
+      if (bytes != null) {
+        try {
+          await this.init.publishBlock?.(bytes)
+        } catch (err) {
+          log('could not announce the new tip %s after a sync: %e', tip.hashHex, err)
+        }
+      }
+    }
+    return result
+  }
+}
