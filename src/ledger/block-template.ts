@@ -5,7 +5,7 @@
  */
 import { targetToBytes, NONCE_BYTES } from '../proofs/pow.ts'
 import { txRootOf, type BlockHeader } from './block.ts'
-import type { Chain } from './chain.ts'
+import type { ChainIndex } from './chain-index.ts'
 import { LEDGER_VERSION, MAX_BLOCK_BYTES, MAX_TXS_PER_BLOCK } from './constants.ts'
 import { expectedTarget, medianTimePast } from './difficulty.ts'
 import type { NetworkParams } from './genesis.ts'
@@ -18,7 +18,7 @@ import { createCoinbase, txInfo, type TxInfo } from './tx.ts'
 const TEMPLATE_OVERHEAD_BYTES = 1024
 
 export interface TemplateSource {
-  chain: Pick<Chain, 'tip' | 'ancestry'>
+  chain: Pick<ChainIndex, 'tip' | 'ancestry'>
   store: LedgerStore
   params: NetworkParams
   /** Pending transactions, in the order they should be tried. */

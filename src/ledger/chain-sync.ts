@@ -5,7 +5,7 @@
  * the ledger, so a synced block takes the same queue and events as a gossiped one.
  */
 import type { BlockHeader, DecodedBlock } from './block.ts'
-import type { Chain } from './chain.ts'
+import type { ChainIndex } from './chain-index.ts'
 import { MAX_SYNC_LOCATOR } from './constants.ts'
 import type { AncestorLookup } from './difficulty.ts'
 import type { NetworkParams } from './genesis.ts'
@@ -22,9 +22,9 @@ export interface SyncTargetInit {
 }
 
 export class ChainSync implements SyncSource {
-  private readonly chain: Chain
+  private readonly chain: ChainIndex
 
-  constructor (chain: Chain) {
+  constructor (chain: ChainIndex) {
     this.chain = chain
   }
 

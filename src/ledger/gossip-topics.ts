@@ -7,7 +7,7 @@
  */
 import type { TopicHandler } from '../transport.ts'
 import { decodeBlock, type DecodedBlock } from './block.ts'
-import { checkHeaderSelf } from './chain.ts'
+import { checkHeaderSelf } from './block-checks.ts'
 import { MAX_BLOCK_BYTES, MAX_TX_BYTES, blockTopic, transactionTopic } from './constants.ts'
 import type { NetworkParams } from './genesis.ts'
 import { decodeTransaction, type TxInfo } from './tx.ts'

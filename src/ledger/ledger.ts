@@ -13,6 +13,7 @@ import type { Signer } from '../proofs/signing.ts'
 import { buildBlockTemplate } from './block-template.ts'
 import { decodeBlock, encodeBlock, type Block, type BlockHeader, type DecodedBlock } from './block.ts'
 import { Chain, type AddBlockOutcome } from './chain.ts'
+import type { ChainIndex } from './chain-index.ts'
 import { ChainSync } from './chain-sync.ts'
 import {
   MAX_REORG_DEPTH, MAX_SIDE_BLOCKS, MEMPOOL_MAX_BYTES, MEMPOOL_MAX_PER_SENDER, MEMPOOL_MAX_TXS, MEMPOOL_REBROADCAST_MS, MINER_BATCH, MINER_REFRESH_MS,
@@ -50,6 +51,8 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   private readonly now: () => number
   private readonly verified = new VerifiedTxCache(VERIFIED_TX_CACHE)
   private readonly chain: Chain
+  /** The chain's reads (blocks, tip, accounts, receipts); `chain` is for open and addBlock. */
+  private readonly index: ChainIndex
   private readonly chainSync: ChainSync
   private readonly pool: Mempool
   private readonly txs: LedgerTransactions
@@ -78,7 +81,8 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
       now: this.now,
       verified: this.verified
     })
-    this.chainSync = new ChainSync(this.chain)
+    this.index = this.chain.index
+    this.chainSync = new ChainSync(this.index)
     this.genesisHash = genesisHash(this.params)
     this.pool = new Mempool({
       maxTxs: init.mempoolMaxTxs ?? MEMPOOL_MAX_TXS,
@@ -86,7 +90,7 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
       maxPerPayer: init.mempoolMaxPerSender ?? MEMPOOL_MAX_PER_SENDER
     })
     this.txs = new LedgerTransactions({
-      chain: this.chain,
+      chain: this.index,
       pool: this.pool,
       queue: this.queue,
       signer: this.signer,
@@ -112,7 +116,7 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
     this.opened ??= this.chain.open()
     await this.opened
     if (this.init.syncTransport != null) {
-      this.sync = new TipSync({ chain: this.chain, publishBlock: this.init.publishBlock, isStarted: () => this.started }, {
+      this.sync = new TipSync({ chain: this.index, publishBlock: this.init.publishBlock, isStarted: () => this.started }, {
         transport: this.init.syncTransport,
         target: this.chainSync.target({
           params: this.params,
@@ -131,7 +135,7 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
     this.rebroadcastTimer = setInterval(() => { this.txs.rebroadcast() }, this.rebroadcastMs)
     this.rebroadcastTimer.unref?.()
     if (this.init.mine === true) this.startMining()
-    log('ledger started: network %s, tip %d %s', this.networkId, this.chain.tip.height, this.chain.tip.hashHex)
+    log('ledger started: network %s, tip %d %s', this.networkId, this.index.tip.height, this.index.tip.hashHex)
   }
 
   async stop (): Promise<void> {
@@ -155,39 +159,39 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
 
   tip (): BlockSummary {
     this.assertStarted()
-    const tip = this.chain.tip
+    const tip = this.index.tip
     return summarize(tip)
   }
 
   async balance (peerId: string): Promise<number> {
     this.assertStarted()
-    return (await this.chain.account(peerId)).balance
+    return (await this.index.account(peerId)).balance
   }
 
   async nonce (peerId: string): Promise<number> {
     this.assertStarted()
-    return (await this.chain.account(peerId)).nonce
+    return (await this.index.account(peerId)).nonce
   }
 
   async spendable (peerId: string): Promise<number> {
     this.assertStarted()
-    return await this.queue.run(async () => (await this.chain.account(peerId)).balance - this.pool.pendingOutgoing(peerId))
+    return await this.queue.run(async () => (await this.index.account(peerId)).balance - this.pool.pendingOutgoing(peerId))
   }
 
   async block (hashOrHeight: string | number): Promise<BlockView | undefined> {
     this.assertStarted()
-    return await blockView(this.chain, hashOrHeight)
+    return await blockView(this.index, hashOrHeight)
   }
 
   async blocks (options: { last: number }): Promise<BlockSummary[]> {
     this.assertStarted()
-    return await recentBlocks(this.chain, options.last)
+    return await recentBlocks(this.index, options.last)
   }
 
   async receipts (query: ReceiptQuery = {}): Promise<Receipt[]> {
     this.assertStarted()
     const limit = Math.max(1, Math.min(1000, query.limit ?? 100))
-    return (await this.chain.receipts({ worker: query.worker, requester: query.requester, limit })).map(receiptView)
+    return (await this.index.receipts({ worker: query.worker, requester: query.requester, limit })).map(receiptView)
   }
 
   async settledAmount (leaseId: CID | string): Promise<number> {
@@ -197,7 +201,7 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   async receipt (leaseId: CID | string): Promise<Receipt | undefined> {
     this.assertStarted()
     const id = typeof leaseId === 'string' ? CID.parse(leaseId) : leaseId
-    const record = await this.chain.receipt(id)
+    const record = await this.index.receipt(id)
     return record == null ? undefined : receiptView(record)
   }
 
@@ -301,7 +305,7 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   /** A block template on the current tip: coinbase first, then mempool transactions that apply cleanly, within the block bounds. */
   async buildTemplate (miner: string = this.signer.peerId, timestamp?: number): Promise<BlockTemplate> {
     return await this.queue.run(async () => await buildBlockTemplate({
-      chain: this.chain,
+      chain: this.index,
       store: this.store,
       params: this.params,
       pending: () => this.pool.ordered(),
@@ -313,7 +317,7 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
     if (!this.started) return
     const bytes = encodeBlock({ header, txs: txs.map((t) => t.tx) })
     const result = await this.addBlock(bytes)
-    const entry = await this.chain.getEntry(result.hash) as Entry
+    const entry = await this.index.getEntry(result.hash) as Entry
     const summary = summarize(entry)
     log('mined block %d %s with %d transactions', summary.height, summary.hash, txs.length)
     this.safeDispatchEvent('mined', { detail: summary })
@@ -380,13 +384,13 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
 
   stats (): LedgerStats {
     this.assertStarted()
-    const tip = this.chain.tip
+    const tip = this.index.tip
     return {
       networkId: this.networkId,
       genesis: this.genesisHash,
       height: tip.height,
       tip: tip.hashHex,
-      sideBlocks: this.chain.sideBlockCount,
+      sideBlocks: this.index.sideBlockCount,
       mempool: this.mempool(),
       mining: this.mining()
     }

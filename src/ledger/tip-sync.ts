@@ -7,14 +7,14 @@
  * this node.
  */
 import { logger } from '@libp2p/logger'
-import type { Chain } from './chain.ts'
+import type { ChainIndex } from './chain-index.ts'
 import { SyncClient, type SyncClientComponents, type SyncClientInit, type SyncResult } from './sync-client.ts'
 import type { LedgerInit } from './types.ts'
 
 const log = logger('depin:ledger')
 
 export interface TipSyncInit {
-  chain: Pick<Chain, 'tip' | 'blockBytes'>
+  chain: Pick<ChainIndex, 'tip' | 'blockBytes'>
   publishBlock?: LedgerInit['publishBlock']
   /** A ledger stopped while a sync ran announces nothing. */
   isStarted: () => boolean

@@ -9,7 +9,7 @@ import { encode } from '../proofs/encoding.ts'
 import { peerIdSchema } from '../proofs/schema.ts'
 import type { Lease, SignedAck, SignedCheckpoint } from '../proofs/lease.ts'
 import type { Signer } from '../proofs/signing.ts'
-import type { Chain } from './chain.ts'
+import type { ChainIndex } from './chain-index.ts'
 import { MEMPOOL_REBROADCAST_MAX, MEMPOOL_REBROADCAST_MAX_WAIT_MS } from './constants.ts'
 import { DuplicateError, LedgerUsageError, OverdraftError } from './errors.ts'
 import type { Mempool, MempoolState } from './mempool.ts'
@@ -21,7 +21,7 @@ import { txView } from './views.ts'
 const log = logger('depin:ledger')
 
 export interface LedgerTransactionsInit {
-  chain: Chain
+  chain: ChainIndex
   pool: Mempool
   queue: SerialQueue
   signer: Signer

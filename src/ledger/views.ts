@@ -5,7 +5,7 @@
  */
 import { CID } from 'multiformats/cid'
 import { decodeStoredBlock } from './block.ts'
-import type { Chain } from './chain.ts'
+import type { ChainIndex } from './chain-index.ts'
 import { fromHex, toHex } from './hex.ts'
 import { decodeReceipt, type Entry, type ReceiptRecord } from './store.ts'
 import type { TxInfo } from './tx.ts'
@@ -61,7 +61,7 @@ export function receiptView (r: ReceiptRecord): Receipt {
   }
 }
 
-type ChainReads = Pick<Chain, 'tip' | 'canonicalEntry' | 'getEntry' | 'blockBytes' | 'isCanonical' | 'undoRecord'>
+type ChainReads = Pick<ChainIndex, 'tip' | 'canonicalEntry' | 'getEntry' | 'blockBytes' | 'isCanonical' | 'undoRecord'>
 
 /** A block by hex hash (any stored block) or by canonical height (a number, or a string of up to 15 digits). */
 export async function blockView (chain: ChainReads, hashOrHeight: string | number): Promise<BlockView | undefined> {
