@@ -60,8 +60,6 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   private readonly miner: Miner
   private sync?: TipSync
   private started = false
-  private rebroadcastTimer?: ReturnType<typeof setInterval>
-  private readonly rebroadcastMs: number
   private opened?: Promise<void>
 
   constructor (init: LedgerInit) {
@@ -70,7 +68,6 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
     this.store = init.store
     this.signer = init.signer
     this.now = init.now ?? Date.now
-    this.rebroadcastMs = init.rebroadcastMs ?? MEMPOOL_REBROADCAST_MS
     this.params = parseGenesisConfig(init.genesis ?? DEFAULT_GENESIS_CONFIG)
     this.networkId = this.params.networkId
     this.chain = new Chain({
@@ -98,7 +95,7 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
       verified: this.verified,
       now: this.now,
       publishTransaction: init.publishTransaction,
-      rebroadcastMs: this.rebroadcastMs,
+      rebroadcastMs: init.rebroadcastMs ?? MEMPOOL_REBROADCAST_MS,
       admitted: (view) => { this.safeDispatchEvent('transaction', { detail: view }) },
       announced: () => { this.miner.refresh() }
     })
@@ -132,8 +129,7 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
       })
     }
     this.started = true
-    this.rebroadcastTimer = setInterval(() => { this.txs.rebroadcast() }, this.rebroadcastMs)
-    this.rebroadcastTimer.unref?.()
+    this.txs.startRebroadcast()
     if (this.init.mine === true) this.startMining()
     log('ledger started: network %s, tip %d %s', this.networkId, this.index.tip.height, this.index.tip.hashHex)
   }
@@ -141,8 +137,7 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   async stop (): Promise<void> {
     if (!this.started) return
     this.started = false
-    if (this.rebroadcastTimer != null) clearInterval(this.rebroadcastTimer)
-    this.rebroadcastTimer = undefined
+    this.txs.stopRebroadcast()
     await this.miner.stop()
     this.sync?.stop()
     await this.queue.drain()

@@ -38,6 +38,7 @@ export interface LedgerTransactionsInit {
 
 export class LedgerTransactions {
   private readonly init: LedgerTransactionsInit
+  private rebroadcastTimer?: ReturnType<typeof setInterval>
 
   constructor (init: LedgerTransactionsInit) {
     this.init = init
@@ -125,12 +126,23 @@ export class LedgerTransactions {
     }
   }
 
+  /** Starts re-announcing every `rebroadcastMs` (see `rebroadcast`). */
+  startRebroadcast (): void {
+    this.rebroadcastTimer = setInterval(() => { this.rebroadcast() }, this.init.rebroadcastMs)
+    this.rebroadcastTimer.unref?.()
+  }
+
+  stopRebroadcast (): void {
+    if (this.rebroadcastTimer != null) clearInterval(this.rebroadcastTimer)
+    this.rebroadcastTimer = undefined
+  }
+
   /**
    * Re-announces this node's own pending transactions (each node answers for its own; every
    * node re-announcing everything it held multiplied the idle traffic by the size of the
    * network), backing off from `rebroadcastMs` to `MEMPOOL_REBROADCAST_MAX_WAIT_MS`.
    */
-  rebroadcast (): void {
+  private rebroadcast (): void {
     if (this.init.publishTransaction == null) return
     const { rebroadcastMs } = this.init
     const due = this.init.pool.takeStale(Date.now(), rebroadcastMs, MEMPOOL_REBROADCAST_MAX, {
