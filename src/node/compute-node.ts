@@ -1,51 +1,36 @@
 /**
  * The ComputeNode facade: one object an operator's daemon or an embedding program holds. It owns
  * the store, the libp2p host, gossip topics, capacity advertisement, the ledger and the scheduler,
- * starting them in dependency order and stopping them in reverse.
+ * starting them in dependency order and stopping them in reverse. This file is the public face;
+ * the wiring is in node-runtime.ts (and node-host.ts, node-ledger.ts, node-scheduler.ts), what
+ * the node reports about peers and the DHT store in node-status.ts.
  */
-import { randomUUID } from 'node:crypto'
 import { TypedEventEmitter } from 'main-event'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import type { Connection } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
 import { logger } from '@libp2p/logger'
-import { createSigner, type Signer } from '../proofs/signing.ts'
+import type { Signer } from '../proofs/signing.ts'
 import { NotStartedError } from '../errors.ts'
-import { measureCapacity, type Capacity } from './capacity-record.ts'
-import { machineFuelRate } from './fuel-rate.ts'
-import { CapacityService, type CapacityAdvert, type FindCapacityQuery } from './capacity.ts'
-import { dataDirPaths, loadOrCreateIdentity } from './data-dir.ts'
-import { AddressInUseError } from './errors.ts'
-import { GossipRouter } from './gossip.ts'
-import { createDatastore, createHost, remoteHost, type DepinLibp2p } from './libp2p.ts'
-import { withOfferPrecheck } from './offer-gossip.ts'
-import type { BoundedDatastore } from './bounded-datastore.ts'
-import { ConnectionTrimmer } from './connection-trimmer.ts'
-import { KeepAlive } from './keepalive.ts'
-import { LazyExecutor } from './lazy-executor.ts'
+import type { CapacityAdvert, CapacityService, FindCapacityQuery } from './capacity.ts'
+import type { GossipRouter } from './gossip.ts'
+import type { DepinLibp2p } from './libp2p.ts'
+import { NodeRuntime } from './node-runtime.ts'
+import { dhtStoreStats, peerSummaries } from './node-status.ts'
 import { PeerScore } from './peer-score.ts'
-import { ReceiptTally } from './receipt-tally.ts'
-import { openStore, type Store } from './storage.ts'
-import { createChannelOpener, createProtocolRegistrar } from './channel.ts'
-import type { ChannelOpener, ProtocolRegistrar, TopicHandler } from '../transport.ts'
-import { Scheduler, type BatchSubmitOptions, type JobSummary, type SubmitOptions } from '../scheduler/scheduler.ts'
+import type { Store } from './storage.ts'
+import type { TopicHandler } from '../transport.ts'
+import type { BatchSubmitOptions, JobSummary, Scheduler, SubmitOptions } from '../scheduler/scheduler.ts'
 import type { OutputFileInfo } from '../scheduler/requester/trees.ts'
-import { createExecutor } from '../scheduler/executor/index.ts'
 import type { Retention } from '../scheduler/retention/index.ts'
-import { createNodeRetention } from './retention.ts'
 import type { BatchInit, JobInit } from '../scheduler/job.ts'
 import type { JobHandle, JobResult } from '../scheduler/requester/jobs.ts'
 import type { BatchHandle, BatchResult } from '../scheduler/requester/batches.ts'
-import { DATASTORE_LIMITS, MAX_CONNECTIONS, MAX_OFFER_BYTES, offersTopic } from './constants.ts'
+import { offersTopic } from './constants.ts'
 import { JobActivity } from './job-activity.ts'
-import { SpendableCache } from './spendable-cache.ts'
 import { attachNodeMetrics } from './metrics/attach.ts'
 import { attachOperatorLog } from './operator-events.ts'
 import { silentLog, type OperatorLog } from '../shared/log.ts'
-import {
-  blockTopic, createLedger, createSyncHandler, createSyncTransport, transactionTopic, DEFAULT_GENESIS_CONFIG, SYNC_HANDLE_OPTIONS, SYNC_PROTOCOL, type Ledger
-} from '../ledger/index.ts'
+import { blockTopic, transactionTopic, DEFAULT_GENESIS_CONFIG, type Ledger } from '../ledger/index.ts'
 import type { ComputeNodeEvents, ComputeNodeInit, NodeServices, NodeStatus, PeerSummary } from './compute-node-types.ts'
 
 const log = logger('depin:node')
@@ -58,28 +43,23 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   /** What this node's requested jobs are doing now (workers running them, recent progress). */
   readonly activity = new JobActivity()
   private detachObservers: Array<() => void> = []
-  private libp2p?: DepinLibp2p
-  private store?: Store
-  private signerValue?: Signer
-  private gossipRouter?: GossipRouter
-  private capacityService?: CapacityService
-  private trimmer?: ConnectionTrimmer
-  private datastore?: BoundedDatastore
-  private keepAlive?: KeepAlive
-  private schedulerValue?: Scheduler
-  private retentionValue?: Retention
-  private ledgerValue?: Ledger
-  private receiptTally?: ReceiptTally
-  private channels?: ChannelOpener
-  private protocols?: ProtocolRegistrar
-  private readonly syncing = new Set<string>()
-  private readonly syncedConnections = new WeakSet<Connection>()
+  /** The running services; this class is their public face. */
+  private readonly runtime: NodeRuntime
   private startedAt?: number
   private stopping?: Promise<void>
 
   constructor (init: ComputeNodeInit = {}) {
     super()
     this.init = init
+    this.runtime = new NodeRuntime(init, {
+      peerScore: this.peerScore,
+      activity: this.activity,
+      topics: () => this.topics,
+      host: () => this.host,
+      multiaddrs: () => this.multiaddrs,
+      log: () => this.log,
+      emit: (type, detail) => { this.safeDispatchEvent(type, { detail }) }
+    })
     this.peerScore.addEventListener('disconnect', (evt) => { void this.penalise(evt.detail.peerId, evt.detail.score, false) })
     this.peerScore.addEventListener('ban', (evt) => { void this.penalise(evt.detail.peerId, evt.detail.score, true) })
   }
@@ -109,98 +89,21 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   }
 
   get signer (): Signer {
-    if (this.signerValue == null) throw new NotStartedError()
-    return this.signerValue
+    if (this.runtime.signer == null) throw new NotStartedError()
+    return this.runtime.signer
   }
 
   /** The libp2p host, for embedders who need it; depin's own layers use `services()`. */
   get host (): DepinLibp2p {
-    if (this.libp2p == null) throw new NotStartedError()
-    return this.libp2p
+    if (this.runtime.libp2p == null) throw new NotStartedError()
+    return this.runtime.libp2p
   }
 
   async start (): Promise<void> {
-    if (this.libp2p != null) return
-    const privateKey = this.init.privateKey ??
-      (this.init.dataDir != null ? (await loadOrCreateIdentity(this.init.dataDir)).privateKey : await generateKeyPair('Ed25519'))
-    this.signerValue = createSigner(privateKey)
-    this.store = await openStore(this.init.dataDir != null ? dataDirPaths(this.init.dataDir).db : undefined)
+    if (this.runtime.libp2p != null) return
+    await this.runtime.open()
     try {
-      const memory = this.init.transport === 'memory'
-      this.datastore = createDatastore()
-      this.libp2p = await createHost({
-        privateKey,
-        datastore: this.datastore,
-        transport: this.init.transport,
-        listen: this.init.listen ?? [memory ? `/memory/${randomUUID()}` : '/ip4/0.0.0.0/tcp/0'],
-        announce: this.init.announce,
-        bootstrap: this.init.bootstrap,
-        // mDNS finds LAN peers over UDP: meaningless between in-process memory nodes.
-        mdns: !memory && (this.init.mdns ?? true),
-        testnet: this.init.testnet,
-        maxConnections: this.init.maxConnections,
-        appScore: (peer) => this.peerScore.score(peer),
-        // A disconnected peer stays out until its score decays back over the threshold; a
-        // banned one for the ban's duration.
-        isBanned: (peer) => this.peerScore.isPenalised(peer),
-        topics: { [this.topics.offers]: 0.5, [this.topics.blocks]: 1, [this.topics.transactions]: 0.5 },
-        metrics: this.init.libp2pMetrics ?? this.init.metrics?.libp2pMetrics()
-      })
-    } catch (err) {
-      await this.store.close()
-      this.store = undefined
-      const e = err as NodeJS.ErrnoException
-      if (e.code === 'EADDRINUSE' || /EADDRINUSE/.test(e.message ?? '')) {
-        throw new AddressInUseError((this.init.listen ?? []).join(', '), { cause: err })
-      }
-      throw err
-    }
-    const libp2p = this.libp2p
-    this.trimmer = new ConnectionTrimmer(libp2p, { maxConnections: this.init.maxConnections ?? MAX_CONNECTIONS })
-    this.trimmer.start()
-    this.keepAlive = new KeepAlive(libp2p)
-    this.keepAlive.start()
-    // One stream opener and one handler registrar for every layer (scheduler, ledger sync).
-    this.channels = createChannelOpener(libp2p)
-    this.protocols = createProtocolRegistrar(libp2p, this.peerScore)
-    libp2p.addEventListener('peer:connect', (evt) => {
-      this.capacityService?.peerConnected(evt.detail.toString())
-      this.safeDispatchEvent('peer:connect', { detail: evt.detail.toString() })
-    })
-    libp2p.addEventListener('peer:disconnect', (evt) => {
-      this.capacityService?.peerDisconnected(evt.detail.toString())
-      this.safeDispatchEvent('peer:disconnect', { detail: evt.detail.toString() })
-    })
-    // Capacity of a connected peer is asked for directly once identify says it speaks the protocol.
-    libp2p.addEventListener('peer:identify', (evt) => {
-      this.capacityService?.peerIdentified(evt.detail.peerId.toString(), evt.detail.protocols)
-    })
-
-    this.gossipRouter = new GossipRouter(libp2p.services.pubsub, this.peerScore)
-    this.capacityService = new CapacityService({
-      dht: libp2p.services.dht,
-      signer: this.signerValue,
-      channels: this.channels,
-      protocols: this.protocols,
-      multiaddrs: () => this.multiaddrs,
-      addPeerAddresses: async (peer, addrs) => { await addDialAddresses(libp2p, peer, addrs) },
-      reportPeer: (peer, action) => { this.peerScore.report(peer, action) },
-      connectedPeers: () => libp2p.getPeers().map((p) => p.toString())
-    }, measureCapacity(this.init.capacity, this.init.fuelPerSecond ?? await machineFuelRate()), { advertise: this.init.advertise })
-
-    this.gossipRouter.start()
-    try {
-      await this.capacityService.start()
-      this.ledgerValue = await this.startLedger()
-      this.receiptTally = new ReceiptTally(this.ledgerValue)
-      await this.receiptTally.start()
-      this.schedulerValue = this.createScheduler()
-      // Reputation weighs settled receipts on the chain beside what this node observed itself.
-      this.schedulerValue.reputation.useReceipts(this.receiptTally)
-      this.gossipRouter.register(withOfferPrecheck(this.schedulerValue.offersTopic(this.topics.offers, MAX_OFFER_BYTES)))
-      await this.schedulerValue.start()
-      this.retentionValue = createNodeRetention(this.schedulerValue, this.store, this.log, this.init.retention)
-      this.retentionValue.start()
+      await this.runtime.startServices()
     } catch (err) {
       // A half-started node (e.g. a ledger store of another network) must not keep its host running.
       await this.stop().catch(() => {})
@@ -216,25 +119,10 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   /** Stops everything in reverse order; safe to call twice. */
   async stop (): Promise<void> {
     if (this.stopping != null) return await this.stopping
-    if (this.libp2p == null) return
+    if (this.runtime.libp2p == null) return
     this.stopping = (async () => {
       for (const detach of this.detachObservers.splice(0)) detach()
-      await this.retentionValue?.stop()
-      this.retentionValue = undefined
-      await this.schedulerValue?.stop().catch((err) => { log.error('stopping the scheduler failed: %e', err) })
-      this.schedulerValue = undefined
-      this.receiptTally?.stop()
-      await this.libp2p?.unhandle(SYNC_PROTOCOL).catch(() => {})
-      await this.ledgerValue?.stop().catch((err) => { log.error('stopping the ledger failed: %e', err) })
-      this.ledgerValue = undefined
-      await this.capacityService?.stop()
-      this.gossipRouter?.stop()
-      this.trimmer?.stop()
-      this.keepAlive?.stop()
-      await this.libp2p?.stop()
-      await this.store?.close()
-      this.libp2p = undefined
-      this.store = undefined
+      await this.runtime.stop()
       this.startedAt = undefined
       this.safeDispatchEvent('stopped')
     })()
@@ -252,12 +140,13 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
 
   /** The pieces later layers are built from. */
   services (): NodeServices {
-    if (this.channels == null || this.protocols == null) throw new NotStartedError()
+    const { channels, protocols, store } = this.runtime
+    if (channels == null || protocols == null) throw new NotStartedError()
     return {
       signer: this.signer,
-      store: this.store as Store,
-      channels: this.channels,
-      protocols: this.protocols,
+      store: store as Store,
+      channels,
+      protocols,
       gossip: this.requireGossip(),
       peerScore: this.peerScore,
       capacity: this.requireCapacity()
@@ -346,136 +235,25 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
 
   /** The job market: worker and requester sides, records, blobs, reputation. */
   get scheduler (): Scheduler {
-    if (this.schedulerValue == null) throw new NotStartedError()
-    return this.schedulerValue
+    if (this.runtime.scheduler == null) throw new NotStartedError()
+    return this.runtime.scheduler
   }
 
   /** Retention of ended jobs and their blobs: `prune()`, `deleteJob(id)`, `deleteBatch(id)`. */
   get retention (): Retention {
-    if (this.retentionValue == null) throw new NotStartedError()
-    return this.retentionValue
+    if (this.runtime.retention == null) throw new NotStartedError()
+    return this.runtime.retention
   }
 
   /** The replicated ledger: balances, blocks, receipts, transfers. */
   get ledger (): Ledger {
-    if (this.ledgerValue == null) throw new NotStartedError()
-    return this.ledgerValue
-  }
-
-  /** Opens the ledger, wires its gossip topics and the sync protocol, and syncs with each new peer. */
-  private async startLedger (): Promise<Ledger> {
-    const libp2p = this.host
-    const gossip = this.requireGossip()
-    const channels = this.channels as ChannelOpener
-    const protocols = this.protocols as ProtocolRegistrar
-    const store = (this.store as Store).sublevel('ledger', { keyEncoding: 'view', valueEncoding: 'view' })
-    const ledger = createLedger({
-      ...this.init.ledger,
-      store,
-      signer: this.signer,
-      genesis: this.init.network,
-      mine: this.init.mine,
-      publishBlock: async (bytes) => { await gossip.publish(this.topics.blocks, bytes) },
-      publishTransaction: async (bytes) => { await gossip.publish(this.topics.transactions, bytes) },
-      reportPeer: (peer, action) => { this.peerScore.report(peer, action) },
-      syncTransport: createSyncTransport(channels)
-    })
-    await ledger.start()
-    const { blocks, transactions } = ledger.topicHandlers()
-    gossip.register(blocks)
-    gossip.register(transactions)
-    await protocols.handle(SYNC_PROTOCOL, createSyncHandler(ledger), SYNC_HANDLE_OPTIONS)
-    libp2p.addEventListener('peer:identify', (evt) => {
-      if (!evt.detail.protocols.includes(SYNC_PROTOCOL)) return
-      // Once per connection: an identify push on the same connection buys no second sync.
-      if (this.syncedConnections.has(evt.detail.connection)) return
-      this.syncedConnections.add(evt.detail.connection)
-      void this.syncFrom(evt.detail.peerId.toString())
-    })
-    return ledger
-  }
-
-  /** The IP address a peer is connected from, if it is connected. */
-  private hostOf (peer: string): string | undefined {
-    try {
-      const connection = this.host.getConnections(peerIdFromString(peer))[0]
-      return connection != null ? remoteHost(connection.remoteAddr) : undefined
-    } catch {
-      return undefined
-    }
-  }
-
-  /**
-   * Catches up with a newly connected peer's chain if its headers show it is heavier (the
-   * ledger fetches no block before that); one sync per peer at a time. Orphan blocks trigger
-   * syncs inside the ledger, at most once per peer per SYNC_TRIGGER_INTERVAL_MS.
-   */
-  private async syncFrom (peer: string): Promise<void> {
-    if (this.syncing.has(peer) || this.ledgerValue == null) return
-    this.syncing.add(peer)
-    try {
-      await this.ledgerValue.syncWith(peer)
-    } catch (err) {
-      log('sync with %s failed: %s', peer, (err as Error).message)
-    } finally {
-      this.syncing.delete(peer)
-    }
-  }
-
-  private createScheduler (): Scheduler {
-    const capacity = this.requireCapacity()
-    const gossip = this.requireGossip()
-    const current = capacity.current()
-    const ledger = this.ledger
-    const spendable = new SpendableCache(ledger)
-    // The default pool starts its threads on the first task: an idle node holds none.
-    const executor = this.init.executor ?? new LazyExecutor(createExecutor({ workers: Math.max(1, Math.min(current.slots, current.cores)) }))
-    const scheduler = new Scheduler({
-      signer: this.signer,
-      channels: this.channels as ChannelOpener,
-      protocols: this.protocols as ProtocolRegistrar,
-      store: this.store as Store,
-      executor,
-      capacity: () => capacity.current(),
-      knownPeers: () => capacity.cached(),
-      findPeers: async (query) => await capacity.find(query),
-      // A round's offer is answered within its bid window: an offer nobody heard is not worth
-      // re-sending later (the next round offers again, and offers directly to known peers).
-      publishOffer: async (data) => { await gossip.publish(this.topics.offers, data, { retryForMs: 0 }) },
-      reportPeer: (peer, action) => { this.peerScore.report(peer, action) },
-      // Bid only for requesters whose credits on the chain, less what they owe in pending
-      // transactions and (added by the worker) in unfinished agreements here, cover the job.
-      canPay: async (requester, amount) => amount === 0 || (await spendable.get(requester)) >= amount,
-      // Replicas on distinct hosts, quorums counted per host. A loopback testnet puts every peer
-      // on 127.0.0.1, so there hosts are not compared (as with its gossipsub IP allow-list).
-      hostOf: this.init.testnet === true ? undefined : (peer) => this.hostOf(peer),
-      spendable: async () => await ledger.spendable(this.peerId),
-      // One settle per lease (or long lease's period): what the requester acknowledged, paid by difference.
-      settle: async (lease, checkpoint, ack) => { await ledger.submitSettle(lease, checkpoint, ack) },
-      settled: async (leaseId) => await ledger.settledAmount(leaseId)
-    }, { ...(this.init.dataDir != null ? { blobDir: dataDirPaths(this.init.dataDir).blobs } : {}), ...this.init.scheduler })
-    scheduler.addEventListener('job:progress', (evt) => {
-      this.activity.add(evt.detail)
-      this.safeDispatchEvent('job:progress', { detail: evt.detail })
-    })
-    scheduler.addEventListener('lease:opened', (evt) => { this.safeDispatchEvent('lease:opened', { detail: evt.detail }) })
-    scheduler.addEventListener('lease:closed', (evt) => { this.safeDispatchEvent('lease:closed', { detail: evt.detail }) })
-    scheduler.addEventListener('lease:served', (evt) => { this.safeDispatchEvent('lease:served', { detail: evt.detail }) })
-    return scheduler
+    if (this.runtime.ledger == null) throw new NotStartedError()
+    return this.runtime.ledger
   }
 
   /** Connected peers with their addresses and app-level score. */
   peers (): PeerSummary[] {
-    const byPeer = new Map<string, PeerSummary>()
-    for (const connection of this.host.getConnections()) {
-      const id = connection.remotePeer.toString()
-      const entry = byPeer.get(id) ?? { peerId: id, addresses: [], score: this.peerScore.score(id) }
-      entry.addresses.push(connection.remoteAddr.toString())
-      const rtt = (connection as { rtt?: number }).rtt
-      if (typeof rtt === 'number') entry.latencyMs = rtt
-      byPeer.set(id, entry)
-    }
-    return [...byPeer.values()]
+    return peerSummaries(this.host, this.peerScore)
   }
 
   /** Round-trip time to a peer with libp2p ping, in ms. */
@@ -494,59 +272,31 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       peers: this.peers().length,
       capacity: capacity.current(),
       capacityRecord: { seq: stats.seq, published: stats.published, lastPublishedAt: stats.lastPublishedAt },
-      dhtStore: this.dhtStoreStats(),
+      dhtStore: dhtStoreStats(this.runtime.datastore),
       gossip: this.requireGossip().topicStats(),
       dataDir: this.init.dataDir
     }
   }
 
-  private dhtStoreStats (): NodeStatus['dhtStore'] {
-    const stats = this.datastore?.stats() ?? []
-    const of = (prefix: string): number => stats.find((p) => p.prefix === prefix)?.entries ?? 0
-    return {
-      providerRecords: of(DATASTORE_LIMITS.providers.prefix),
-      records: of(DATASTORE_LIMITS.records.prefix),
-      peers: of(DATASTORE_LIMITS.peers.prefix),
-      evicted: stats.reduce((sum, p) => sum + p.evicted, 0)
-    }
-  }
-
   private requireGossip (): GossipRouter {
-    if (this.gossipRouter == null) throw new NotStartedError()
-    return this.gossipRouter
+    if (this.runtime.gossip == null) throw new NotStartedError()
+    return this.runtime.gossip
   }
 
   private requireCapacity (): CapacityService {
-    if (this.capacityService == null) throw new NotStartedError()
-    return this.capacityService
+    if (this.runtime.capacity == null) throw new NotStartedError()
+    return this.runtime.capacity
   }
 
   private async penalise (peerId: string, score: number, banned: boolean): Promise<void> {
     log('%s peer %s (score %d)', banned ? 'banning' : 'disconnecting', peerId, score)
     this.safeDispatchEvent('peer:penalised', { detail: { peerId, score, banned } })
     try {
-      await this.libp2p?.hangUp(peerIdFromString(peerId))
+      await this.runtime.libp2p?.hangUp(peerIdFromString(peerId))
     } catch (err) {
       log('hang up %s failed: %e', peerId, err)
     }
   }
-}
-
-/**
- * Adds a peer's advertised addresses (from its signed capacity record or a provider record) to
- * the peer store so it can be dialled: at most 16, only parseable ones for that peer.
- */
-async function addDialAddresses (libp2p: DepinLibp2p, peer: string, addrs: string[]): Promise<void> {
-  const id = peerIdFromString(peer)
-  const valid: Multiaddr[] = []
-  for (const text of addrs.slice(0, 16)) {
-    try {
-      const ma = multiaddr(text)
-      const named = ma.getComponents().findLast((c) => c.name === 'p2p')?.value
-      if (named == null || named === peer) valid.push(ma)
-    } catch {}
-  }
-  if (valid.length > 0) await libp2p.peerStore.merge(id, { multiaddrs: valid })
 }
 
 /** Creates (but does not start) a compute node. */

@@ -1,0 +1,76 @@
+/**
+ * The node's job market (src/scheduler/) wired to the node's services: capacity to bid with and
+ * to find workers by, offers on gossip, credits and settles on the ledger, hosts of connected
+ * peers for replica placement, and a lazily started executor pool.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Signer } from '../proofs/signing.ts'
+import type { ChannelOpener, ProtocolRegistrar } from '../transport.ts'
+import type { Ledger } from '../ledger/index.ts'
+import { Scheduler } from '../scheduler/scheduler.ts'
+import { createExecutor } from '../scheduler/executor/index.ts'
+import type { CapacityService } from './capacity.ts'
+import type { ComputeNodeInit } from './compute-node-types.ts'
+import { dataDirPaths } from './data-dir.ts'
+import type { GossipRouter } from './gossip.ts'
+import { LazyExecutor } from './lazy-executor.ts'
+import { remoteHost, type DepinLibp2p } from './libp2p.ts'
+import type { PeerScore } from './peer-score.ts'
+import { SpendableCache } from './spendable-cache.ts'
+import type { Store } from './storage.ts'
+
+export interface NodeSchedulerComponents {
+  signer: Signer
+  channels: ChannelOpener
+  protocols: ProtocolRegistrar
+  store: Store
+  capacity: CapacityService
+  gossip: GossipRouter
+  ledger: Ledger
+  peerScore: PeerScore
+  /** The node's host (throws once the node stopped). */
+  host: () => DepinLibp2p
+  offersTopic: string
+}
+
+export function createNodeScheduler (init: Pick<ComputeNodeInit, 'executor' | 'testnet' | 'dataDir' | 'scheduler'>, components: NodeSchedulerComponents): Scheduler {
+  const { capacity, gossip, ledger, peerScore, signer } = components
+  const current = capacity.current()
+  const spendable = new SpendableCache(ledger)
+  // The default pool starts its threads on the first task: an idle node holds none.
+  const executor = init.executor ?? new LazyExecutor(createExecutor({ workers: Math.max(1, Math.min(current.slots, current.cores)) }))
+  return new Scheduler({
+    signer,
+    channels: components.channels,
+    protocols: components.protocols,
+    store: components.store,
+    executor,
+    capacity: () => capacity.current(),
+    knownPeers: () => capacity.cached(),
+    findPeers: async (query) => await capacity.find(query),
+    // A round's offer is answered within its bid window: an offer nobody heard is not worth
+    // re-sending later (the next round offers again, and offers directly to known peers).
+    publishOffer: async (data) => { await gossip.publish(components.offersTopic, data, { retryForMs: 0 }) },
+    reportPeer: (peer, action) => { peerScore.report(peer, action) },
+    // Bid only for requesters whose credits on the chain, less what they owe in pending
+    // transactions and (added by the worker) in unfinished agreements here, cover the job.
+    canPay: async (requester, amount) => amount === 0 || (await spendable.get(requester)) >= amount,
+    // Replicas on distinct hosts, quorums counted per host. A loopback testnet puts every peer
+    // on 127.0.0.1, so there hosts are not compared (as with its gossipsub IP allow-list).
+    hostOf: init.testnet === true ? undefined : (peer) => hostOf(components.host, peer),
+    spendable: async () => await ledger.spendable(signer.peerId),
+    // One settle per lease (or long lease's period): what the requester acknowledged, paid by difference.
+    settle: async (lease, checkpoint, ack) => { await ledger.submitSettle(lease, checkpoint, ack) },
+    settled: async (leaseId) => await ledger.settledAmount(leaseId)
+  }, { ...(init.dataDir != null ? { blobDir: dataDirPaths(init.dataDir).blobs } : {}), ...init.scheduler })
+}
+
+/** The IP address a peer is connected from, if it is connected. */
+function hostOf (host: () => DepinLibp2p, peer: string): string | undefined {
+  try {
+    const connection = host().getConnections(peerIdFromString(peer))[0]
+    return connection != null ? remoteHost(connection.remoteAddr) : undefined
+  } catch {
+    return undefined
+  }
+}
