@@ -4,39 +4,50 @@
  *
  *   1. RSS of a standalone idle daemon (`depin start`, its own process, no peers, 20 s after
  *      start), run from the TypeScript sources (a checkout: Node strips the types, which costs
- *      memory of its own) and from the compiled build (an installed package; built here into
- *      .tmp/bench-dist), next to a bare js-libp2p node with the same services (TCP, Noise,
- *      Yamux, identify, ping, kad-dht, gossipsub) in its own process: the baseline.
+ *      memory of its own) and as an installed package (compiled, built here into
+ *      .tmp/node_modules/depin and started through its bin/depin.js), next to a bare js-libp2p
+ *      node with the same services (TCP, Noise, Yamux, identify, ping, kad-dht, gossipsub) in its
+ *      own process: the baseline.
  *   2. First-job latency on a fresh worker, executor threads started lazily (the default) and
  *      eagerly (started with the node, as before), with the second job's latency: requester and
  *      worker are nodes in this process on loopback TCP.
  *
  *   node bench/idle.ts [trials]
  *
- * Latest results (2 cores, quiet, Node 24.21, 2026-11-27 18:50, main with leases, files and
- * fuel; the fuel rate measured in a child process), 3 trials:
+ * Latest results (2 cores, another test run on them, Node 24.21, 2026-11-27 20:40, main after
+ * the two fixes below), 3 trials:
  *   2 cores (AMD EPYC), Node 24.21.0, V8 13.6.233.17-node.53
  *   idle process (20 s after start, no peers)            RSS  threads
  *   ---------------------------------------------  ---------  -------
- *   depin start, TypeScript sources (a checkout)   130.2 MiB       11
- *   depin start, compiled (an installed package)   111.0 MiB       11
- *   bare js-libp2p node, same services (baseline)   99.5 MiB        7
+ *   depin start, TypeScript sources (a checkout)   118.3 MiB       11
+ *   depin start, compiled (an installed package)   107.9 MiB       11
+ *   bare js-libp2p node, same services (baseline)  100.4 MiB        7
  *
  *   echo job on a fresh 2-slot worker, median of 3  first job  second job
  *   ----------------------------------------------  ---------  ----------
- *   executor started with the node (before)           19.8 ms    3.281 ms
- *   executor started on the first job (now)          149.6 ms    2.565 ms
- *   The same hour, before the fuel rate moved to a child process: 158.6 MiB from sources, 117.6
- *   MiB compiled. On the scale branch alone (492d5e1, no leases, files or metering code): 126.9 /
- *   100.7 MiB. Before any of it (86a3312): 207 MiB from sources, 158 MiB compiled (2 executor
- *   threads started with the node, libp2p's defaults, no --optimize-for-size). Threads started
- *   on the first job cost that job one worker thread's start-up (from the TypeScript sources,
- *   which the thread strips of types as it loads them) once per node; every later job finds them
- *   running.
+ *   executor started with the node (before)           16.5 ms    2.076 ms
+ *   executor started on the first job (now)          153.1 ms    2.627 ms
+ *
+ * The two fixes of 20:40: `node:http` is loaded with `require` (an ES import of it made Node
+ * read its lazy WebSocket exports, which loads undici, Node's fetch stack: -1.3 MiB here, more in
+ * client commands), and an installed daemon no longer reads V8's compile cache (bin/depin.js):
+ * code from the cache is every function the caching run compiled, +7 MiB in an idle daemon (the
+ * checkout keeps the cache: it spares the daemon the type stripper, -16 MiB). Before them, the
+ * same hour: 111.0 MiB compiled (without the cache; 116 MiB with it), 130.2 MiB from sources.
+ * On the scale branch alone (492d5e1, no leases, files or metering code): 126.9 / 100.7 MiB.
+ * Before any of it (86a3312): 207 MiB from sources, 158 MiB compiled (2 executor threads
+ * started with the node, libp2p's defaults, no --optimize-for-size).
+ *
+ * Where the 108 MiB go (smaps and V8's heap statistics): 52 MiB are pages of the node binary
+ * itself (a bare `node` touches 30: importing libp2p's stack alone brings it to 42, ICU's
+ * collation tables for libp2p's peer store's `localeCompare` 3 more), 37 MiB V8's heap (34 used:
+ * 14 of it the source text of the loaded modules, 10 bytecode and other code), the rest malloc
+ * arenas of 11 threads and native modules (LevelDB). Threads started on the first job cost that
+ * job one worker thread's start-up, once per node; every later job finds them running.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { copyFileSync, cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -96,19 +107,21 @@ async function idleProcess (args: string[], cwd: string, ready: (out: string) =>
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-/** Laid out as an installed package: the build in dist/, package.json beside it (read for the version). */
-const PACKAGE = join(ROOT, '.tmp', 'bench-package')
+/**
+ * An installed package: the build in dist/, bin/depin.js and package.json beside it, under a
+ * node_modules folder (bin/depin.js runs dist/ there, as it does after `npm install`; its
+ * dependencies resolve from the project's node_modules further up).
+ */
+const PACKAGE = join(ROOT, '.tmp', 'node_modules', 'depin')
 const DIST = join(PACKAGE, 'dist')
 
-/** Compiles the sources into .tmp/bench-dist and writes an entry that runs its CLI like bin/depin.js. */
-function buildDist (): string {
+/** Compiles the sources into the package's dist/ and returns its bin/depin.js. */
+function buildPackage (): string {
   const result = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', DIST], { stdio: 'inherit' })
   if (result.status !== 0) throw new Error('build failed')
   copyFileSync(join(ROOT, 'package.json'), join(PACKAGE, 'package.json'))
-  for (const dir of ['dashboard', 'examples']) cpSync(join(ROOT, dir), join(PACKAGE, dir), { recursive: true })
-  const entry = join(DIST, 'entry.mjs')
-  writeFileSync(entry, "const { run } = await import('./cli/main.js')\nprocess.exitCode = await run(process.argv)\n")
-  return entry
+  for (const dir of ['bin', 'dashboard', 'examples']) cpSync(join(ROOT, dir), join(PACKAGE, dir), { recursive: true })
+  return join(PACKAGE, 'bin', 'depin.js')
 }
 
 async function daemonRss (entry = BIN): Promise<{ rssMiB: number, threads: number }> {
@@ -162,7 +175,7 @@ async function firstJob (eager: boolean): Promise<{ first: number, second: numbe
 
 console.log(await machine())
 const daemon = await daemonRss()
-const built = await daemonRss(buildDist())
+const built = await daemonRss(buildPackage())
 const bare = await bareRss()
 printTable(['idle process (20 s after start, no peers)', 'RSS', 'threads'], [
   ['depin start, TypeScript sources (a checkout)', `${daemon.rssMiB.toFixed(1)} MiB`, daemon.threads],
