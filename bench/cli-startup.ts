@@ -16,6 +16,15 @@
  *   depin version   67.7 ms  102.8 ms  46.4 ms
  *   depin status   113.3 ms  233.1 ms  84.8 ms
  *   depin status minus node startup at p50: 81.9 ms (before: 1.7-2.0 s, all of libp2p loaded)
+ *
+ * Quiet machine (load average 1.3), 2026-11-27 20:32, 30 runs each, after `node:http` is loaded
+ * with `require` (an ES import of it loaded undici, Node's fetch stack, in every command):
+ *   command             p50       p90      min
+ *   node -e ''      21.2 ms   22.4 ms  19.2 ms
+ *   depin version   41.4 ms   43.1 ms  37.2 ms
+ *   depin status    54.7 ms   55.8 ms  51.3 ms   (a second round 58.6 ms)
+ * The commit before it, right before in the same conditions: depin status p50 63.2 ms (p90
+ * 66.8 ms), 43.2 ms over node -e ''; after: 33.5-36.0 ms over it.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
