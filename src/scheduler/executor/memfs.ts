@@ -13,97 +13,22 @@
  * then the walk (ENOTCAPABLE for an absolute path or a `..` above the root, ENAMETOOLONG for a
  * name over 255 bytes, ENOENT, ENOTDIR), then whether the tree is writable (EROFS in /in), then
  * the operation itself, then the limits (EDQUOT, ENAMETOOLONG, EFBIG, ENOSPC).
+ *
+ * Here: the trees and what changes them (create, remove, rename, write, resize), the byte and
+ * file counts the limits are checked against, and the listings fd_readdir shares. The node types
+ * are in memfs-nodes.ts, following paths and measuring them in memfs-paths.ts.
  */
-import { MAX_NAME_BYTES } from '../files/constants.ts'
 import { compareBytewise } from '../files/paths.ts'
 import { ERRNO } from './wasi-defs.ts'
 import type { Errno } from './wasi-defs.ts'
 import { FileData } from './file-data.ts'
 import { MAX_LISTING_ENTRIES } from './constants.ts'
+import { failed } from './memfs-nodes.ts'
+import type { DirNode, FileNode, FsInput, FsLimits, Listing, Lookup, Node, ParentLookup, Tree } from './memfs-nodes.ts'
+import { childPathBytes, deepestBelow, lookup, lookupParent, reparent } from './memfs-paths.ts'
 
-/** Limits of the sandbox file system (see `ExecutorInit` for their defaults). */
-export interface FsLimits {
-  /** Total bytes of the files in /out (ENOSPC past it). */
-  maxOutBytes: number
-  /** Files and directories in /out (EDQUOT past it). */
-  maxOutFiles: number
-  /** Size of one file (EFBIG past it). */
-  maxFileBytes: number
-  /** Longest path, UTF-8 bytes: a path argument, and the path of anything created, from its tree's root (ENAMETOOLONG). */
-  maxPathBytes: number
-  /** Descriptors open at once, stdio and the two preopens included (EMFILE past it). */
-  maxOpenFds: number
-}
-
-export interface Tree {
-  /** 'in' or 'out': the preopen's name without its '/'. */
-  name: string
-  readonly: boolean
-  root: DirNode
-}
-
-export interface FileNode {
-  kind: 'file'
-  ino: bigint
-  tree: Tree
-  data: FileData
-  /** 1 while a directory lists it, 0 once unlinked or replaced. */
-  links: number
-  /** Descriptors open on it; its bytes are released when this and `links` are both 0. */
-  open: number
-}
-
-export interface DirNode {
-  kind: 'dir'
-  ino: bigint
-  tree: Tree
-  /** null for a tree's root: `..` there is ENOTCAPABLE. */
-  parent: DirNode | null
-  entries: Map<string, Node>
-  /** UTF-8 bytes of its path from the tree's root (0 for the root). */
-  pathBytes: number
-  removed: boolean
-  /** The sorted names as fd_readdir last listed them, while the directory has not changed since. */
-  listing?: Listing
-}
-
-/**
- * The names of a directory in listing order, shared by the descriptors reading it. Listings are
- * counted against `MAX_LISTING_ENTRIES` while a descriptor or the directory holds them, so a job
- * cannot fill the worker's heap with them (ENOMEM past it).
- */
-export interface Listing {
-  dir: DirNode
-  names: string[]
-  /** Descriptors reading it. */
-  refs: number
-}
-
-export type Node = FileNode | DirNode
-
-/** Where a path leads when the last name is to be created, removed or renamed. */
-export interface ParentLookup {
-  dir: DirNode
-  name: string
-  /** What `name` names now, if anything. */
-  node?: Node
-  /** The path ended in '/': it must name a directory. */
-  mustBeDir: boolean
-  /** The last name is '.' or '..' (it names a directory, but not one that can be created or removed by that name). */
-  dotName: boolean
-}
-
-export type Lookup<T> = { errno: Errno } | T
-
-export function failed<T extends object> (result: Lookup<T>): result is { errno: Errno } {
-  return 'errno' in result
-}
-
-/** An input file: where it goes under /in and its bytes (not copied). */
-export interface FsInput {
-  path: string
-  bytes: Uint8Array
-}
+export { failed } from './memfs-nodes.ts'
+export type { DirNode, FileNode, FsInput, FsLimits, Listing, Lookup, Node, ParentLookup, Tree } from './memfs-nodes.ts'
 
 export class MemFs {
   readonly in: Tree
@@ -140,49 +65,14 @@ export class MemFs {
     this.out.root = this.newDir(this.out, null, 0)
   }
 
-  /** Follows `path` from `base` to what it names. */
+  /** Follows `path` from `base` to what it names (memfs-paths.ts). */
   lookup (base: DirNode, path: string): Lookup<{ node: Node }> {
-    if (path === '') return { errno: ERRNO.NOENT }
-    if (path.startsWith('/')) return { errno: ERRNO.NOTCAPABLE }
-    const names = path.split('/')
-    let node: Node = base
-    for (let i = 0; i < names.length; i++) {
-      const name = names[i]
-      if (node.kind !== 'dir') return { errno: ERRNO.NOTDIR } // 'file/x', 'file/', 'file/.'
-      if (name === '' || name === '.') continue
-      if (name === '..') {
-        if (node.parent === null) return { errno: ERRNO.NOTCAPABLE }
-        node = node.parent
-        continue
-      }
-      if (nameTooLong(name)) return { errno: ERRNO.NAMETOOLONG }
-      const next: Node | undefined = node.entries.get(name)
-      if (next === undefined) return { errno: ERRNO.NOENT }
-      node = next
-    }
-    return { node }
+    return lookup(base, path)
   }
 
-  /** Follows `path` to the directory holding its last name. */
+  /** Follows `path` to the directory holding its last name (memfs-paths.ts). */
   lookupParent (base: DirNode, path: string): Lookup<ParentLookup> {
-    if (path === '') return { errno: ERRNO.NOENT }
-    if (path.startsWith('/')) return { errno: ERRNO.NOTCAPABLE }
-    let end = path.length
-    while (end > 0 && path[end - 1] === '/') end--
-    const mustBeDir = end < path.length
-    const trimmed = path.slice(0, end)
-    const slash = trimmed.lastIndexOf('/')
-    const name = trimmed.slice(slash + 1)
-    const found = slash < 0 ? { node: base as Node } : this.lookup(base, trimmed.slice(0, slash + 1))
-    if (failed(found)) return found
-    const dir = found.node
-    if (dir.kind !== 'dir') return { errno: ERRNO.NOTDIR }
-    if (name === '.' || name === '..') {
-      if (name === '..' && dir.parent === null) return { errno: ERRNO.NOTCAPABLE }
-      return { dir, name, node: name === '.' ? dir : dir.parent as DirNode, mustBeDir: true, dotName: true }
-    }
-    if (nameTooLong(name)) return { errno: ERRNO.NAMETOOLONG }
-    return { dir, name, node: dir.entries.get(name), mustBeDir, dotName: false }
+    return lookupParent(base, path)
   }
 
   /** Creates an empty file `name` in `dir` (which must not list `name`). */
@@ -401,32 +291,4 @@ export class MemFs {
   private newDir (tree: Tree, parent: DirNode | null, pathBytes: number): DirNode {
     return { kind: 'dir', ino: this.nextIno++, tree, parent, entries: new Map(), pathBytes, removed: false }
   }
-}
-
-function nameTooLong (name: string): boolean {
-  return name.length > MAX_NAME_BYTES || (name.length > MAX_NAME_BYTES / 3 && Buffer.byteLength(name) > MAX_NAME_BYTES)
-}
-
-function childPathBytes (dir: DirNode, name: string): number {
-  return (dir.pathBytes === 0 ? 0 : dir.pathBytes + 1) + Buffer.byteLength(name)
-}
-
-/** Longest path below a directory, relative to it ('/' + names), bytes. */
-function deepestBelow (dir: DirNode): number {
-  let deepest = 0
-  for (const [name, node] of dir.entries) {
-    const here = 1 + Buffer.byteLength(name) + (node.kind === 'dir' ? deepestBelow(node) : 0)
-    if (here > deepest) deepest = here
-  }
-  return deepest
-}
-
-function reparent (dir: DirNode, parent: DirNode, pathBytes: number): void {
-  dir.parent = parent
-  const shift = pathBytes - dir.pathBytes
-  const visit = (d: DirNode): void => {
-    d.pathBytes += shift
-    for (const node of d.entries.values()) if (node.kind === 'dir') visit(node)
-  }
-  visit(dir)
 }

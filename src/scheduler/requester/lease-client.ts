@@ -5,6 +5,9 @@
  * every checkpoint, watches each task's deadline, and settles what it acknowledged when the
  * lease is over. A worker that breaks the protocol, lies in a checkpoint, or lets tasks run
  * past their time is penalised and the lease ends; its unanswered tasks go elsewhere.
+ * Next to it: the outstanding tasks and their deadlines (outstanding-tasks.ts), the checks of a
+ * result entry and the replica result it becomes (lease-results.ts), what task errors and
+ * failures mean (lease-faults.ts), checkpoints and settling (lease-settlement.ts).
  */
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
@@ -12,24 +15,21 @@ import { bytesMatchCid, cidText } from '../../proofs/encoding.ts'
 import { leaseId, type Lease } from '../../proofs/lease.ts'
 import type { Signer } from '../../proofs/signing.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
-import { DepinError, InvalidMessageError, InvalidSignatureError } from '../../errors.ts'
+import { DepinError } from '../../errors.ts'
 import { ChannelClosedError, type Channel } from '../../transport.ts'
-import {
-  BATCH_FRAME_BYTES, CHUNK_BYTES, LEASE_IDLE_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_STRIKES, RUNNING_NOTICE_MS, TASK_RUN_GRACE_MS,
-  TASK_START_GRACE_MS
-} from '../constants.ts'
-import { BadResultError, CheckpointError, LeaseEndedError, ProtocolViolationError } from '../errors.ts'
+import { BATCH_FRAME_BYTES, CHUNK_BYTES, LEASE_IDLE_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_STRIKES } from '../constants.ts'
+import { BadResultError, LeaseEndedError, ProtocolViolationError } from '../errors.ts'
 import { MAX_FRAME_ITEMS, parseWorkerFrame, type ResultFrame, type TaskFrame, type WorkerFrame } from '../lease-frames.ts'
 import { LeaseAccount } from './accounting.ts'
 import { LeaseSettlement, type SettleHook } from './lease-settlement.ts'
 import { BlobAllowance } from './blob-allowance.ts'
 import { IncomingResult, type DataKind } from './incoming-result.ts'
+import { blameFor, leaseSpent, taskErrorKind } from './lease-faults.ts'
+import { checkResultEntry, replicaResult } from './lease-results.ts'
 import type { OutputTreeReceiver } from './output-tree.ts'
+import { isLate, observedMs, OutstandingTasks } from './outstanding-tasks.ts'
 import { leaseExhausted, leaseWindow, taskFitsLease } from './ranking.ts'
 import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
-
-/** Task errors that say the lease cannot take the task now, not that the worker will not run it. */
-const LEASE_REFUSALS = new Set(['ERR_LEASE_FULL', 'ERR_LEASE_CAP', 'ERR_LEASE_EXPIRED', 'ERR_LEASE_ENDING', 'ERR_ACK_OVERDUE', 'ERR_CANCELLED'])
 
 const log = logger('depin:requester:lease')
 
@@ -54,17 +54,6 @@ export interface LeaseClientHooks {
   settle?: SettleHook
 }
 
-interface Outstanding {
-  task: TaskWork
-  sentAt: number
-  /** Must be reported running (or answered) by then. */
-  startBy: number
-  /** Must be answered by then, once running. */
-  finishBy?: number
-  /** When the worker said it started it (its `running` notice arrived). */
-  runningAt?: number
-}
-
 export class LeaseClient {
   readonly lease: Lease
   readonly idText: string
@@ -75,7 +64,7 @@ export class LeaseClient {
   private readonly h: LeaseClientHooks
   private readonly channel: Channel
   private readonly account: LeaseAccount
-  private readonly outstanding = new Map<string, Outstanding>()
+  private readonly outstanding: OutstandingTasks
   private readonly unsent: TaskFrame[] = []
   private unsentBytes = 0
   private flushScheduled = false
@@ -86,7 +75,6 @@ export class LeaseClient {
   private readonly settlement: LeaseSettlement
   private lastSentAt = Date.now()
   private lastActiveAt = Date.now()
-  private reservedFuel = 0n
   private strikes = 0
   private closing = false
   private closed = false
@@ -104,6 +92,7 @@ export class LeaseClient {
     this.h = hooks
     this.channel = channel
     this.account = new LeaseAccount(lease.body.price)
+    this.outstanding = new OutstandingTasks(lease.body.slots, lease.body.maxTaskMs)
     this.settlement = new LeaseSettlement(lease, this.idText, this.account, hooks.signer, hooks.settle)
   }
 
@@ -126,7 +115,7 @@ export class LeaseClient {
 
   /** Whether a task fits this lease's terms, time and remaining budget. */
   fits (task: TaskWork, now: number): boolean {
-    return taskFitsLease(this.lease.body, task.requirements, this.account.fuel + this.reservedFuel, now)
+    return taskFitsLease(this.lease.body, task.requirements, this.account.fuel + this.outstanding.reservedFuel, now)
   }
 
   /** Whether the remaining budget or time cannot fit a task of this lease's full size any more. */
@@ -137,11 +126,7 @@ export class LeaseClient {
   /** Sends a task (batched with others of the same moment). */
   assign (task: TaskWork): void {
     const now = Date.now()
-    const ahead = this.outstanding.size
-    // Its turn comes after the work ahead of it, spread over the lease's slots.
-    const startBy = now + TASK_START_GRACE_MS + Math.ceil((ahead + 1) / this.lease.body.slots) * this.lease.body.maxTaskMs
-    this.outstanding.set(task.idText, { task, sentAt: now, startBy })
-    this.reservedFuel += task.spec.fuel
+    this.outstanding.add(task, now)
     this.allowance.allow(task)
     this.lastActiveAt = now
     const frame: TaskFrame = { spec: task.spec, deadline: task.deadline, ...(task.stdin != null ? { stdin: task.stdin } : {}) }
@@ -156,7 +141,7 @@ export class LeaseClient {
 
   /** Withdraws a task (its verdict is in, or its owner gave up). */
   cancel (task: TaskWork): void {
-    if (!this.forget(task.idText)) return
+    if (!this.outstanding.forget(task.idText)) return
     this.send({ t: 'cancel', task: task.id })
     this.h.onRoom()
   }
@@ -218,11 +203,8 @@ export class LeaseClient {
       case 'want': for (const cid of frame.cids) this.serveBlob(cid); return false
       case 'running':
         for (const id of frame.tasks) {
-          const o = this.outstanding.get(cidText(id))
-          if (o == null || o.finishBy != null) continue
-          o.runningAt = Date.now()
-          o.finishBy = o.runningAt + o.task.requirements.timeoutMs + TASK_RUN_GRACE_MS + Math.ceil(o.task.requirements.timeoutMs / 10)
-          this.h.onRunning(o.task, this.worker)
+          const o = this.outstanding.running(cidText(id), Date.now())
+          if (o != null) this.h.onRunning(o.task, this.worker)
         }
         return false
       case 'results': for (const result of frame.results) this.onResult(result); return false
@@ -230,12 +212,10 @@ export class LeaseClient {
       case 'task-error': {
         const o = this.outstanding.get(cidText(frame.task))
         if (o == null) return false
-        this.forget(cidText(frame.task))
+        this.outstanding.forget(cidText(frame.task))
         // The lease cannot take more (cap, expiry, ending): no more tasks go on it.
-        if (['ERR_LEASE_CAP', 'ERR_LEASE_EXPIRED', 'ERR_LEASE_ENDING'].includes(frame.code)) this.close(frame.code)
-        // A worker that stops abandons the task (evidence for ranking); a refusal is about the lease; anything else declines this task.
-        const kind = frame.code === 'ERR_STOPPING' ? 'lost' : LEASE_REFUSALS.has(frame.code) ? 'refused' : 'declined'
-        this.h.onTaskFailed(o.task, this.worker, { kind, reason: `${frame.code}: ${frame.message}` })
+        if (leaseSpent(frame.code)) this.close(frame.code)
+        this.h.onTaskFailed(o.task, this.worker, { kind: taskErrorKind(frame.code), reason: `${frame.code}: ${frame.message}` })
         this.h.onRoom()
         this.maybeSendClose()
         return false
@@ -246,8 +226,8 @@ export class LeaseClient {
         this.endReason = frame.code
         this.closing = true
         // Whatever it still held is answered no more.
-        for (const o of [...this.outstanding.values()]) {
-          this.forget(o.task.idText)
+        for (const o of this.outstanding.all()) {
+          this.outstanding.forget(o.task.idText)
           this.h.onTaskFailed(o.task, this.worker, { kind: 'lost', reason: `the worker ended the lease: ${frame.code}` })
         }
         return true
@@ -260,11 +240,7 @@ export class LeaseClient {
     // [blame] a result for a task this lease never carried (or already answered)
     if (o == null) throw new BadResultError(`a result for task ${r.task.toString()}, which was not given to ${this.worker}`)
     this.runMs = this.runMs == null ? r.wallMs : this.runMs * (1 - RUN_TIME_WEIGHT) + r.wallMs * RUN_TIME_WEIGHT
-    if (r.fuel > o.task.spec.fuel) throw new BadResultError(`a result claiming ${r.fuel} fuel for a task limited to ${o.task.spec.fuel}`)
-    if ((r.files == null) !== (r.filesBytes == null)) throw new BadResultError('a result with only one of files and filesBytes')
-    const inline = r.stdout != null && r.stderr != null
-    if (inline && r.files != null) throw new BadResultError('a result with files cannot be inline')
-    if ((r.stdout == null) !== (r.stderr == null)) throw new BadResultError('a result with only one of stdout and stderr inline')
+    const inline = checkResultEntry(r, o.task)
     // Committed in arrival order, the order the worker committed to.
     this.account.add({ task: r.task, out: r.out, exit: r.exit, fuel: r.fuel, ...(r.files != null ? { files: r.files } : {}) })
     if (inline) {
@@ -291,27 +267,9 @@ export class LeaseClient {
 
   private deliver (task: TaskWork, r: ResultFrame, stdout: Uint8Array, stderr: Uint8Array, tree?: OutputTreeReceiver): void {
     if (!bytesMatchCid(stdout, r.out)) throw new BadResultError(`output does not match the committed ${r.out.toString()}`)
-    // The run's time as this node saw it: from the running notice (sent RUNNING_NOTICE_MS after
-    // the start), or from sending the task when none came (queueing included).
-    const o = this.outstanding.get(task.idText)
-    const observedMs = o == null ? 0 : Date.now() - (o.runningAt != null ? o.runningAt - RUNNING_NOTICE_MS : o.sentAt)
-    this.forget(task.idText)
-    this.h.onResult(task, {
-      worker: this.worker,
-      host: this.host,
-      leaseId: this.idText,
-      exitCode: r.exit,
-      trap: r.trap,
-      outputCid: r.out,
-      stdout,
-      stderr,
-      fuel: r.fuel,
-      ...(tree != null ? { files: tree.result() } : {}),
-      cpuMs: r.cpuMs,
-      wallMs: r.wallMs,
-      observedMs,
-      cost: this.lease.body.price * Number(r.fuel) / 1e9
-    })
+    const observed = observedMs(this.outstanding.get(task.idText), Date.now())
+    this.outstanding.forget(task.idText)
+    this.h.onResult(task, replicaResult(this, r, stdout, stderr, observed, tree))
     this.h.onRoom()
     this.maybeSendClose()
   }
@@ -319,7 +277,7 @@ export class LeaseClient {
   private serveBlob (cid: CID): void {
     const key = cidText(cid)
     // [blame] only blobs of this lease's outstanding tasks, each once per task that needs it
-    if (!this.allowance.take(key, [...this.outstanding.values()].map((o) => o.task))) throw new ProtocolViolationError(`want of ${key}, which no task here needs`)
+    if (!this.allowance.take(key, this.outstanding.tasks())) throw new ProtocolViolationError(`want of ${key}, which no task here needs`)
     this.blobQueue = this.blobQueue.then(async () => {
       const bytes = await this.h.blob(cid)
       if (bytes == null) throw new DepinError(`this node lost the blob ${key} of its own task`, 'ERR_BLOB_MISSING')
@@ -334,11 +292,10 @@ export class LeaseClient {
   /** Periodic: task deadlines, idleness, pings. */
   private tick (): void {
     const now = Date.now()
-    for (const o of [...this.outstanding.values()]) {
-      const late = o.finishBy != null ? now > o.finishBy : now > o.startBy
-      if (!late) continue
+    for (const o of this.outstanding.all()) {
+      if (!isLate(o, now)) continue
       // [blame] silent past the task's own timeout plus grace: re-placed, and it costs the worker.
-      this.forget(o.task.idText)
+      this.outstanding.forget(o.task.idText)
       this.send({ t: 'cancel', task: o.task.id })
       this.h.onTaskFailed(o.task, this.worker, { kind: 'blamed', blame: 'Timeout', reason: `no result within the task's time limit (${o.task.requirements.timeoutMs} ms) and grace` })
       this.h.onRoom()
@@ -356,15 +313,6 @@ export class LeaseClient {
     if (this.closing && !this.closed && this.outstanding.size === 0 && this.unsent.length === 0) this.send({ t: 'close' })
   }
 
-  /** Forgets an outstanding task; false when it was not outstanding. */
-  private forget (idText: string): boolean {
-    const o = this.outstanding.get(idText)
-    if (o == null) return false
-    this.outstanding.delete(idText)
-    this.reservedFuel -= o.task.spec.fuel
-    return true
-  }
-
   /** The worker misbehaved or the stream failed: end, penalise when it is the worker's fault. */
   private fail (err: Error): void {
     if (this.closed) return
@@ -374,8 +322,8 @@ export class LeaseClient {
     this.channel.abort(err)
     // One fault, one report: the tasks it held are just lost with the lease.
     if (blame != null) this.h.reportPeer(this.worker, blame)
-    for (const o of [...this.outstanding.values()]) {
-      this.forget(o.task.idText)
+    for (const o of this.outstanding.all()) {
+      this.outstanding.forget(o.task.idText)
       this.h.onTaskFailed(o.task, this.worker, { kind: 'lost', reason: `the lease failed: ${err.message}` })
     }
     this.end(blame != null)
@@ -387,8 +335,8 @@ export class LeaseClient {
     this.closing = true
     this.broken = broken
     clearInterval(this.sweep)
-    for (const o of [...this.outstanding.values()]) {
-      this.forget(o.task.idText)
+    for (const o of this.outstanding.all()) {
+      this.outstanding.forget(o.task.idText)
       this.h.onTaskFailed(o.task, this.worker, { kind: 'lost', reason: `the lease ended: ${this.endReason}` })
     }
     this.h.onEnded(this, this.endReason, broken)
@@ -401,13 +349,4 @@ export class LeaseClient {
   }
 
   get wasBroken (): boolean { return this.broken }
-}
-
-/** What a failure says about the worker (undefined: not its fault, e.g. the stream just died). */
-function blameFor (err: Error): PeerActionName | undefined {
-  if (err instanceof InvalidSignatureError) return 'InvalidSignature'
-  if (err instanceof CheckpointError || err instanceof BadResultError) return 'WrongResult'
-  if (err instanceof InvalidMessageError || err instanceof ProtocolViolationError) return 'MalformedMessage'
-  if (err instanceof LeaseEndedError) return 'BrokeLease'
-  return undefined
 }

@@ -3,7 +3,9 @@
  * fetches the blobs it lacks, runs each task in a shared slot, returns results in batches,
  * commits to them in a hash chain and signs a checkpoint (checkpoints.ts) every CHECKPOINT_EVERY_RESULTS results
  * or CHECKPOINT_EVERY_MS, and ends the lease on expiry, on request, when the requester stops
- * acknowledging, or when the node stops. See docs/protocol.md, "Leases".
+ * acknowledging, or when the node stops. See docs/protocol.md, "Leases". The tasks it holds are
+ * kept in lease-tasks.ts, results are framed and batched by result-frames.ts, and every frame
+ * leaves through an ordered outbox (frame-outbox.ts).
  */
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
@@ -14,19 +16,18 @@ import type { PeerActionName } from '../../shared/peer-actions.ts'
 import { InvalidSignatureError } from '../../errors.ts'
 import { ChannelClosedError, type Channel } from '../../transport.ts'
 import type { BlobStore } from '../blob-store.ts'
-import {
-  ACK_TIMEOUT_MS, BATCH_FRAME_BYTES, INLINE_BYTES,
-  LEASE_IDLE_TIMEOUT_MS, LEASE_WINDOW_PER_SLOT, RESULT_BATCH_MS, RUNNING_NOTICE_MS
-} from '../constants.ts'
+import { ACK_TIMEOUT_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_WINDOW_PER_SLOT, RESULT_BATCH_MS, RUNNING_NOTICE_MS } from '../constants.ts'
 import { BadInputTreeError, BlobMismatchError, ProtocolViolationError } from '../errors.ts'
 import type { Executor } from '../executor/index.ts'
-import { MAX_FRAME_ITEMS, parseRequesterFrame, type RequesterFrame, type ResultFrame, type TaskFrame } from '../lease-frames.ts'
+import { MAX_FRAME_ITEMS, parseRequesterFrame, type RequesterFrame, type TaskFrame } from '../lease-frames.ts'
 import { runTask } from '../run-task.ts'
 import { creditsFor, taskId } from '../task.ts'
 import { resultsDue } from './batching.ts'
-import { dataFrames, finishedResult, type Done } from './result-frames.ts'
+import { finishedResult, sendResults, type Done, type ResultSink } from './result-frames.ts'
 import { BlobFetch, fetchInputTree } from './blob-fetch.ts'
 import { WorkerCheckpoints } from './checkpoints.ts'
+import { FrameOutbox } from './frame-outbox.ts'
+import { LeaseTasks, type Task } from './lease-tasks.ts'
 import type { SlotScheduler } from './slots.ts'
 
 const log = logger('depin:worker:lease')
@@ -75,15 +76,6 @@ export interface LeaseSummary {
   reason: string
 }
 
-interface Task {
-  id: CID
-  idText: string
-  frame: TaskFrame
-  controller: AbortController
-  running: boolean
-  notice?: ReturnType<typeof setTimeout>
-}
-
 export class LeaseServer {
   private readonly c: LeaseServerComponents
   private readonly lease: Lease
@@ -92,17 +84,12 @@ export class LeaseServer {
   private readonly window: number
   private readonly ackTimeoutMs: number
   private readonly book: WorkerCheckpoints
-  /** Σ fuel limits of outstanding tasks: what they could still cost, for the cap check. */
-  private reserveFuel = 0n
-  private readonly outstanding = new Map<string, Task>()
-  /** Outstanding tasks that have their slot (the others wait for blobs or a slot). */
-  private running = 0
+  private readonly tasks = new LeaseTasks()
   private readonly done: Done[] = []
   private readonly notices: CID[] = []
   private flushScheduled = false
   private flushTimer?: ReturnType<typeof setTimeout>
   private refused = 0
-  private lastSentAt = Date.now()
   private ackOverdue = false
   private closing = false
   private ended = false
@@ -112,6 +99,12 @@ export class LeaseServer {
   private readonly fetch: BlobFetch
   private housekeeping?: ReturnType<typeof setInterval>
   private readonly endedNow = Promise.withResolvers<void>()
+  private readonly outbox: FrameOutbox
+  /** Where flushed results go: committed to in the book as they are sent. */
+  private readonly resultSink: ResultSink = {
+    commit: (frame) => { this.book.commit(frame) },
+    send: (frame) => { this.outbox.send(frame) }
+  }
 
   constructor (components: LeaseServerComponents, lease: Lease, channel: Channel, init: LeaseServerInit = {}) {
     this.c = components
@@ -121,8 +114,13 @@ export class LeaseServer {
     this.channel = channel
     this.window = lease.body.slots * LEASE_WINDOW_PER_SLOT
     this.book = new WorkerCheckpoints(lease, this.idText, components.signer)
+    this.outbox = new FrameOutbox(channel, (err) => {
+      log('sending on lease %s failed: %s', this.idText, err.message)
+      this.tasks.abortAll(err)
+      this.channel.abort(err)
+    })
     this.fetch = new BlobFetch(components.blobs, (cids) => {
-      for (let i = 0; i < cids.length; i += MAX_FRAME_ITEMS) this.send({ t: 'want', cids: cids.slice(i, i + MAX_FRAME_ITEMS) })
+      for (let i = 0; i < cids.length; i += MAX_FRAME_ITEMS) this.outbox.send({ t: 'want', cids: cids.slice(i, i + MAX_FRAME_ITEMS) })
     })
   }
 
@@ -146,13 +144,13 @@ export class LeaseServer {
         }
         await this.handle(frame)
       }
-      await this.outbox
+      await this.outbox.drained
       await this.channel.close()
     } catch (err) {
       // Past the `end` frame, a stream that dies (no final acknowledgement) is just the end.
       if (this.ended) return this.summary()
       this.reason = (err as { code?: string }).code ?? 'ERR_LEASE_FAILED'
-      this.abortAll(err as Error)
+      this.tasks.abortAll(err as Error)
       if (err instanceof ProtocolViolationError || err instanceof InvalidSignatureError) {
         await this.channel.send({ t: 'error', code: (err as ProtocolViolationError).code, message: (err as Error).message.slice(0, 500) }).catch(() => {})
       }
@@ -167,7 +165,7 @@ export class LeaseServer {
 
   /** Ends the lease because the node is stopping. */
   stop (): void {
-    this.abortAll(new ProtocolViolationError('the node is stopping', 'ERR_STOPPING'))
+    this.tasks.abortAll(new ProtocolViolationError('the node is stopping', 'ERR_STOPPING'))
     this.beginEnd('ERR_STOPPING', true)
   }
 
@@ -179,7 +177,7 @@ export class LeaseServer {
    */
   maxCost (): number {
     const cap = this.lease.body.maxCredits
-    return this.closing ? Math.min(cap, creditsFor(this.lease.body.price, this.book.fuel + this.reserveFuel)) : cap
+    return this.closing ? Math.min(cap, creditsFor(this.lease.body.price, this.book.fuel + this.tasks.reservedFuel)) : cap
   }
 
   summary (): LeaseSummary {
@@ -203,7 +201,7 @@ export class LeaseServer {
       case 'chunk': this.fetch.chunk(frame.cid, frame.data); break
       case 'end': await this.fetch.end(frame.cid); break
       case 'ack': this.onAck(frame.ack); break
-      case 'cancel': this.outstanding.get(frame.task.toString())?.controller.abort(new ProtocolViolationError('cancelled by the requester', 'ERR_CANCELLED')); break
+      case 'cancel': this.tasks.get(frame.task.toString())?.controller.abort(new ProtocolViolationError('cancelled by the requester', 'ERR_CANCELLED')); break
       case 'close': this.beginEnd('closed', false); break
       case 'ping': break
       case 'open': throw new ProtocolViolationError('a second open on a lease stream')
@@ -219,23 +217,22 @@ export class LeaseServer {
     const now = Date.now()
     const refuse = (code: string, message: string): void => {
       this.refused++
-      this.send({ t: 'task-error', task: id, code, message })
+      this.outbox.send({ t: 'task-error', task: id, code, message })
     }
     if (this.closing) return refuse('ERR_LEASE_ENDING', 'the lease is ending')
-    if (this.outstanding.has(idText)) return refuse('ERR_DUPLICATE_TASK', 'this task is already running on the lease')
-    if (this.outstanding.size >= this.window) return refuse('ERR_LEASE_FULL', `the lease's window of ${this.window} tasks is full`)
+    if (this.tasks.has(idText)) return refuse('ERR_DUPLICATE_TASK', 'this task is already running on the lease')
+    if (this.tasks.size >= this.window) return refuse('ERR_LEASE_FULL', `the lease's window of ${this.window} tasks is full`)
     if (spec.memoryMiB > terms.memoryMiB || spec.timeoutMs > terms.maxTaskMs || spec.fuel > terms.maxTaskFuel) return refuse('ERR_TASK_LIMITS', 'the task asks for more memory, time or fuel than the lease allows')
     if (now >= terms.expiresAt) return refuse('ERR_LEASE_EXPIRED', 'the lease has expired')
     if (this.ackOverdue) return refuse('ERR_ACK_OVERDUE', 'a checkpoint waits for its acknowledgement')
-    if (creditsFor(terms.price, this.book.fuel + this.reserveFuel + spec.fuel) > terms.maxCredits) return refuse('ERR_LEASE_CAP', 'the task could take the lease past its credit cap')
+    if (creditsFor(terms.price, this.book.fuel + this.tasks.reservedFuel + spec.fuel) > terms.maxCredits) return refuse('ERR_LEASE_CAP', 'the task could take the lease past its credit cap')
     if (frame.deadline <= now || this.c.slots.estimateStart(now) >= frame.deadline) return refuse('ERR_CANNOT_START', 'the task cannot start here before its deadline')
     if (frame.stdin != null && (frame.stdin.byteLength !== spec.inputBytes || !bytesMatchCid(frame.stdin, spec.input))) {
       this.c.reportPeer(this.channel.remotePeer, 'MalformedMessage')
       return refuse('ERR_BLOB_MISMATCH', 'the inline stdin does not match the task\'s input CID')
     }
     const task: Task = { id, idText, frame, controller: new AbortController(), running: false }
-    this.outstanding.set(idText, task)
-    this.reserveFuel += spec.fuel
+    this.tasks.add(task)
     void this.run(task)
   }
 
@@ -251,8 +248,7 @@ export class LeaseServer {
         // Files are fetched once the task has its slot: only running tasks hold their trees.
         const files = spec.files != null ? await fetchInputTree(this.fetch, spec.files) : undefined
         signal.throwIfAborted()
-        task.running = true
-        this.running++
+        this.tasks.started(task)
         task.notice = setTimeout(() => { this.notices.push(task.id); this.scheduleFlush() }, RUNNING_NOTICE_MS)
         this.c.onTaskStarted?.(task.idText)
         outcome = await runTask(this.c.executor, spec, task.id, module, stdin, files, signal)
@@ -262,31 +258,24 @@ export class LeaseServer {
         clearTimeout(task.notice)
         release()
       }
-      this.finish(task)
+      this.tasks.finish(task)
       this.done.push(finishedResult(task.id, outcome))
       this.resultReady()
     } catch (err) {
-      this.finish(task)
+      this.tasks.finish(task)
       // Aborted on purpose (cancelled, lease ending, node stopping): the reason says why, not the executor's error.
       const e = (signal.aborted && signal.reason instanceof Error ? signal.reason : err) as Error & { code?: string }
       if (err instanceof BlobMismatchError || err instanceof BadInputTreeError) this.c.reportPeer(this.channel.remotePeer, 'MalformedMessage')
       this.refused++
-      this.send({ t: 'task-error', task: task.id, code: e.code ?? 'ERR_TASK_FAILED', message: e.message.slice(0, 500) })
+      this.outbox.send({ t: 'task-error', task: task.id, code: e.code ?? 'ERR_TASK_FAILED', message: e.message.slice(0, 500) })
       if (this.done.length > 0) this.resultReady()
       this.maybeEnd()
     }
   }
 
-  private finish (task: Task): void {
-    if (this.outstanding.get(task.idText) !== task) return
-    this.outstanding.delete(task.idText)
-    if (task.running) this.running--
-    this.reserveFuel -= task.frame.spec.fuel
-  }
-
   /** A result is ready: sent now or with the next ones, at most RESULT_BATCH_MS later (batching.ts). */
   private resultReady (): void {
-    if (resultsDue({ waiting: this.done.length, outstanding: this.outstanding.size, running: this.running })) {
+    if (resultsDue({ waiting: this.done.length, outstanding: this.tasks.size, running: this.tasks.running })) {
       this.scheduleFlush()
     } else if (this.flushTimer == null && !this.flushScheduled) {
       this.flushTimer = setTimeout(() => { this.flushTimer = undefined; this.scheduleFlush() }, RESULT_BATCH_MS)
@@ -304,29 +293,9 @@ export class LeaseServer {
     this.flushScheduled = false
     clearTimeout(this.flushTimer)
     this.flushTimer = undefined
-    const started = this.notices.splice(0).filter((id) => this.outstanding.has(cidText(id)))
-    for (let i = 0; i < started.length; i += MAX_FRAME_ITEMS) this.send({ t: 'running', tasks: started.slice(i, i + MAX_FRAME_ITEMS) })
-    let batch: ResultFrame[] = []
-    let bytes = 0
-    const flushBatch = (): void => {
-      if (batch.length > 0) this.send({ t: 'results', results: batch })
-      batch = []
-      bytes = 0
-    }
-    for (const { frame, stdout, stderr, outputs } of this.done.splice(0)) {
-      this.book.commit(frame)
-      if (outputs == null && stdout.byteLength <= INLINE_BYTES && stderr.byteLength <= INLINE_BYTES) {
-        batch.push({ ...frame, stdout, stderr })
-        bytes += stdout.byteLength + stderr.byteLength + 200
-        if (bytes >= BATCH_FRAME_BYTES || batch.length >= MAX_FRAME_ITEMS) flushBatch()
-        continue
-      }
-      // A large output, or one with files, goes alone, followed by its data frames.
-      flushBatch()
-      this.send({ t: 'results', results: [frame] })
-      for (const data of dataFrames(frame.task, { frame, stdout, stderr, outputs })) this.send(data)
-    }
-    flushBatch()
+    const started = this.notices.splice(0).filter((id) => this.tasks.has(cidText(id)))
+    for (let i = 0; i < started.length; i += MAX_FRAME_ITEMS) this.outbox.send({ t: 'running', tasks: started.slice(i, i + MAX_FRAME_ITEMS) })
+    sendResults(this.done.splice(0), this.resultSink)
     this.maybeCheckpoint(false)
     this.maybeEnd()
   }
@@ -334,7 +303,7 @@ export class LeaseServer {
   /** Sends a checkpoint when one is due (or when forced and anything is uncommitted). */
   private maybeCheckpoint (force: boolean): void {
     const checkpoint = this.book.next(force)
-    if (checkpoint != null) this.send({ t: 'checkpoint', checkpoint })
+    if (checkpoint != null) this.outbox.send({ t: 'checkpoint', checkpoint })
   }
 
   private onAck (ack: SignedAck): void {
@@ -352,13 +321,13 @@ export class LeaseServer {
       this.ackOverdue = true
       if (waited > 3 * this.ackTimeoutMs) {
         log('requester %s stopped acknowledging lease %s', this.lease.body.requester, this.idText)
-        this.abortAll(new ProtocolViolationError('the requester stopped acknowledging checkpoints', 'ERR_ACK_TIMEOUT'))
+        this.tasks.abortAll(new ProtocolViolationError('the requester stopped acknowledging checkpoints', 'ERR_ACK_TIMEOUT'))
         this.beginEnd('ERR_ACK_TIMEOUT', true)
       }
     }
     if (now >= this.lease.body.expiresAt) this.beginEnd('ERR_LEASE_EXPIRED', false)
     if (this.ended && now - this.endedAt > this.ackTimeoutMs) this.channel.abort(new ProtocolViolationError('no final acknowledgement', 'ERR_ACK_TIMEOUT'))
-    if (now - this.lastSentAt >= LEASE_IDLE_TIMEOUT_MS / 2) this.send({ t: 'ping' })
+    if (now - this.outbox.lastSentAt >= LEASE_IDLE_TIMEOUT_MS / 2) this.outbox.send({ t: 'ping' })
   }
 
   /** Stops taking tasks; `abortWaiting` also gives up tasks that have not started. */
@@ -368,18 +337,18 @@ export class LeaseServer {
       this.reason = reason
     }
     if (abortWaiting) {
-      for (const task of this.outstanding.values()) if (!task.running) task.controller.abort(new ProtocolViolationError('the lease is ending', 'ERR_LEASE_ENDING'))
+      this.tasks.abortWaiting(() => new ProtocolViolationError('the lease is ending', 'ERR_LEASE_ENDING'))
     }
     this.maybeEnd()
   }
 
   /** Once ending and idle: the final checkpoint and the `end` frame. */
   private maybeEnd (): void {
-    if (!this.closing || this.ended || this.outstanding.size > 0 || this.done.length > 0 || this.flushScheduled) return
+    if (!this.closing || this.ended || this.tasks.size > 0 || this.done.length > 0 || this.flushScheduled) return
     this.maybeCheckpoint(true)
     this.ended = true
     this.endedAt = Date.now()
-    this.send({ t: 'end', code: this.reason, message: `lease ${this.idText} ended: ${this.reason}` })
+    this.outbox.send({ t: 'end', code: this.reason, message: `lease ${this.idText} ended: ${this.reason}` })
     this.endedNow.resolve()
   }
 
@@ -387,29 +356,4 @@ export class LeaseServer {
   private finishedReading (): boolean {
     return this.ended && this.book.allAcked
   }
-
-  private abortAll (err: Error): void {
-    for (const task of this.outstanding.values()) task.controller.abort(err)
-  }
-
-  /**
-   * Queues a frame; frames leave in order, each once the stream took the one before (so a large
-   * output streams at the pace the requester reads it, not all into memory at once).
-   */
-  private send (frame: unknown): void {
-    this.lastSentAt = Date.now()
-    this.outbox = this.outbox.then(async () => {
-      if (this.sendFailed) return
-      await this.channel.send(frame)
-    }).catch((err: Error) => {
-      if (this.sendFailed) return
-      this.sendFailed = true
-      log('sending on lease %s failed: %s', this.idText, err.message)
-      this.abortAll(err)
-      this.channel.abort(err)
-    })
-  }
-
-  private outbox: Promise<void> = Promise.resolve()
-  private sendFailed = false
 }

@@ -2,13 +2,14 @@
  * What a worker sends for a finished task on a lease: the `results` entry (what the chain entry
  * and the requester's checks use) and, for an output too large to go inline or one with files,
  * the `data` frames that follow it: stdout, stderr, the output manifest, then each file in the
- * manifest's order, in chunks of CHUNK_BYTES. See docs/protocol.md, "Leases".
+ * manifest's order, in chunks of CHUNK_BYTES; and how the results a worker holds go out
+ * together (`sendResults`). See docs/protocol.md, "Leases".
  */
 import type { CID } from 'multiformats/cid'
 import { rawCid } from '../../proofs/encoding.ts'
-import { CHUNK_BYTES, MAX_STDERR_BYTES } from '../constants.ts'
+import { BATCH_FRAME_BYTES, CHUNK_BYTES, INLINE_BYTES, MAX_STDERR_BYTES } from '../constants.ts'
 import type { ExecOutputs } from '../executor/index.ts'
-import type { ResultFrame } from '../lease-frames.ts'
+import { MAX_FRAME_ITEMS, type ResultFrame } from '../lease-frames.ts'
 import type { TaskOutcome } from '../run-task.ts'
 
 /** A finished task's result, ready to send. */
@@ -54,4 +55,40 @@ export function * dataFrames (task: CID, done: Done): Generator<DataFrame> {
       yield { t: 'data', task, which, data: data.subarray(offset, offset + CHUNK_BYTES) }
     }
   }
+}
+
+/** Where the frames of finished results go: each result is committed to as its frame is sent. */
+export interface ResultSink {
+  commit: (frame: ResultFrame) => void
+  send: (frame: unknown) => void
+}
+
+/**
+ * Sends finished results in the order given: small ones inline, batched into `results` frames of
+ * up to BATCH_FRAME_BYTES or MAX_FRAME_ITEMS; a large output, or one with files, alone, followed
+ * by its data frames.
+ */
+export function sendResults (results: readonly Done[], sink: ResultSink): void {
+  let batch: ResultFrame[] = []
+  let bytes = 0
+  for (const done of results) {
+    const { frame, stdout, stderr } = done
+    sink.commit(frame)
+    if (done.outputs == null && stdout.byteLength <= INLINE_BYTES && stderr.byteLength <= INLINE_BYTES) {
+      batch.push({ ...frame, stdout, stderr })
+      bytes += stdout.byteLength + stderr.byteLength + 200
+      if (bytes >= BATCH_FRAME_BYTES || batch.length >= MAX_FRAME_ITEMS) {
+        sink.send({ t: 'results', results: batch })
+        batch = []
+        bytes = 0
+      }
+      continue
+    }
+    if (batch.length > 0) sink.send({ t: 'results', results: batch })
+    batch = []
+    bytes = 0
+    sink.send({ t: 'results', results: [frame] })
+    for (const data of dataFrames(frame.task, done)) sink.send(data)
+  }
+  if (batch.length > 0) sink.send({ t: 'results', results: batch })
 }

@@ -1,0 +1,92 @@
+/**
+ * The tasks a requester sent on one lease and has not had answered: when each must be reported
+ * running and, once running, answered (the deadlines past which a silent worker is blamed), when
+ * its `running` notice came (the run's time as this node observes it), and the fuel they could
+ * still cost (what the lease's remaining budget is checked with).
+ */
+import { RUNNING_NOTICE_MS, TASK_RUN_GRACE_MS, TASK_START_GRACE_MS } from '../constants.ts'
+import type { TaskWork } from './types.ts'
+
+export interface Outstanding {
+  task: TaskWork
+  sentAt: number
+  /** Must be reported running (or answered) by then. */
+  startBy: number
+  /** Must be answered by then, once running. */
+  finishBy?: number
+  /** When the worker said it started it (its `running` notice arrived). */
+  runningAt?: number
+}
+
+export class OutstandingTasks {
+  private readonly byId = new Map<string, Outstanding>()
+  private readonly slots: number
+  private readonly maxTaskMs: number
+  private reserved = 0n
+
+  /** For a lease of `slots` slots whose tasks may each run `maxTaskMs`. */
+  constructor (slots: number, maxTaskMs: number) {
+    this.slots = slots
+    this.maxTaskMs = maxTaskMs
+  }
+
+  get size (): number { return this.byId.size }
+  /** Σ fuel limits of the outstanding tasks. */
+  get reservedFuel (): bigint { return this.reserved }
+
+  get (idText: string): Outstanding | undefined {
+    return this.byId.get(idText)
+  }
+
+  /** A task sent at `now`: its turn comes after the work ahead of it, spread over the lease's slots. */
+  add (task: TaskWork, now: number): void {
+    const startBy = now + TASK_START_GRACE_MS + Math.ceil((this.byId.size + 1) / this.slots) * this.maxTaskMs
+    this.byId.set(task.idText, { task, sentAt: now, startBy })
+    this.reserved += task.spec.fuel
+  }
+
+  /**
+   * The worker reported the task running at `now`: from then it must be answered within its
+   * timeout and grace. Returns it when that is news (undefined: not outstanding, or known).
+   */
+  running (idText: string, now: number): Outstanding | undefined {
+    const o = this.byId.get(idText)
+    if (o == null || o.finishBy != null) return undefined
+    o.runningAt = now
+    o.finishBy = now + o.task.requirements.timeoutMs + TASK_RUN_GRACE_MS + Math.ceil(o.task.requirements.timeoutMs / 10)
+    return o
+  }
+
+  /** Forgets an outstanding task; false when it was not outstanding. */
+  forget (idText: string): boolean {
+    const o = this.byId.get(idText)
+    if (o == null) return false
+    this.byId.delete(idText)
+    this.reserved -= o.task.spec.fuel
+    return true
+  }
+
+  /** The outstanding tasks now (a copy: they may be forgotten while it is walked). */
+  all (): Outstanding[] {
+    return [...this.byId.values()]
+  }
+
+  /** The outstanding tasks' work (for the blobs a worker may ask for). */
+  tasks (): TaskWork[] {
+    return [...this.byId.values()].map((o) => o.task)
+  }
+}
+
+/** Whether a task is past its deadline: to be reported running, or, once running, to be answered. */
+export function isLate (o: Outstanding, now: number): boolean {
+  return o.finishBy != null ? now > o.finishBy : now > o.startBy
+}
+
+/**
+ * The run's time as this node saw it, ms: from the running notice (sent RUNNING_NOTICE_MS after
+ * the start), or from sending the task when none came (queueing included); 0 for a task no
+ * longer outstanding.
+ */
+export function observedMs (o: Outstanding | undefined, now: number): number {
+  return o == null ? 0 : now - (o.runningAt != null ? o.runningAt - RUNNING_NOTICE_MS : o.sentAt)
+}
