@@ -10,6 +10,7 @@ import { MAX_BATCH_TASKS } from '../src/scheduler/constants.ts'
 import type { BatchProgress, BatchTaskResult } from '../src/scheduler/requester/batches.ts'
 import { example, text, utf8, waitForCapacity, waitForOfferMesh } from './jobs-helpers.ts'
 import { waitFor } from './helpers.ts'
+import { CID } from 'multiformats/cid'
 
 describe('batches', () => {
   let net: Testnet
@@ -65,6 +66,28 @@ describe('batches', () => {
     R.removeEventListener('lease:opened', count)
     expect(again.completed).toBe(20)
     expect(openedAgain).toBe(0)
+  })
+
+  it('a task\'s record and output can be read as soon as its event arrives (a running batch writes them first)', async () => {
+    // wordcount: each output differs from its input (an input is pinned before the task runs).
+    const inputs = Array.from({ length: 24 }, (_, i) => utf8('w '.repeat(i + 1)))
+    const reads: Array<Promise<{ index: number, stored?: string, bytes?: Uint8Array }>> = []
+    const handle = await R.submitBatch({ module: example('wordcount'), tasks: inputs.map((input) => ({ input })) }, {
+      // What the CLI does on a task event: fetch the task's output (through the API, the same calls).
+      onTask: (t) => {
+        reads.push(R.scheduler.batchTaskStored(t.batchId, t.index).then(async (task) => ({
+          index: t.index, stored: task?.outputCid, bytes: task?.outputCid != null ? await R.scheduler.blobs.get(CID.parse(task.outputCid)) : undefined
+        })))
+      }
+    })
+    expect(await handle.result()).toMatchObject({ completed: 24 })
+    const read = await Promise.all(reads)
+    expect(read).toHaveLength(24)
+    for (const r of read) {
+      expect(r.stored, `task ${r.index}`).toBeDefined()
+      expect(r.bytes != null ? text(r.bytes) : undefined, `task ${r.index}`).toBe(`0 ${r.index + 1} ${2 * (r.index + 1)}\n`)
+    }
+    expect(await R.scheduler.batchTaskStored(handle.id, 24)).toBeUndefined()
   })
 
   it('one settle per lease reaches the chain, however many tasks the lease ran', async () => {

@@ -288,6 +288,9 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
   /** A batch's task records in index order (see `JobViews.batchTasks`). */
   async batchTasks (id: string, from = 0, limit = 1000): Promise<BatchTaskRecord[]> { return await this.views.batchTasks(id, from, limit) }
 
+  /** Task `index` of a batch once its outputs are in `blobs` (see `JobViews.batchTaskStored`). */
+  async batchTaskStored (id: string, index: number): Promise<BatchTaskRecord | undefined> { return await this.views.batchTaskStored(id, index) }
+
   /** Whether a job or batch has ended (false while it runs here, or was left unfinished). */
   async isFinal (id: string): Promise<boolean> { return await this.views.isFinal(id) }
 

@@ -125,10 +125,20 @@ export class JobViews {
     return file
   }
 
+  /**
+   * Task `index` of a batch with its outputs in the blob store (undefined: no such task). A
+   * running batch writes finished tasks in bulk, after their events: this writes them first.
+   */
+  async batchTaskStored (id: string, index: number): Promise<BatchTaskRecord | undefined> {
+    await this.c.batches.flushed(id)
+    const [task] = await this.batchTasks(id, index, 1)
+    return task?.index === index ? task : undefined
+  }
+
   /** One output file of task `index` of a batch (as `jobFile`; `BatchNotFoundError` for an unknown batch). */
   async batchTaskFile (id: string, index: number, path: string): Promise<{ info: OutputFileInfo, bytes: Uint8Array }> {
-    const [task] = await this.batchTasks(id, index, 1)
-    const file = task?.index === index && task.filesCid != null ? await outputFile(this.c.blobs, task.filesCid, path) : undefined
+    const task = await this.batchTaskStored(id, index)
+    const file = task?.filesCid != null ? await outputFile(this.c.blobs, task.filesCid, path) : undefined
     if (file == null) throw new OutputFileNotFoundError(`${id}/${index}`, path)
     return file
   }

@@ -74,10 +74,10 @@ export interface BatchesRoutesInit {
 }
 
 export function batchesRoutes (node: ComputeNode, init: BatchesRoutesInit = {}) {
-  /** One task's record, or 404. */
+  /** One task's record, its outputs stored (a client that saw the task's event fetches them next), or 404. */
   const taskRecord = async (id: string, index: number): Promise<BatchTaskRecord> => {
-    const [task] = await node.scheduler.batchTasks(id, index, 1)
-    if (task == null || task.index !== index) throw new ApiError(404, 'ERR_TASK_NOT_FOUND', `batch ${id} has no task ${index}`)
+    const task = await node.scheduler.batchTaskStored(id, index)
+    if (task == null) throw new ApiError(404, 'ERR_TASK_NOT_FOUND', `batch ${id} has no task ${index}`)
     return task
   }
   const notRun = (task: BatchTaskRecord): string => `task ${task.index} ${FINAL_STATUSES.has(task.status) ? `ended ${task.status}` : 'is still running'}; it has no output`

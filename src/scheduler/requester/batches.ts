@@ -196,6 +196,18 @@ export class Batches {
     return [...(this.runs.get(id)?.unwritten.values() ?? [])]
   }
 
+  /**
+   * Writes what a running batch has finished but not yet written (outputs first, then records:
+   * finished tasks are written in bulk), and waits for writes under way. A reader that saw a
+   * task's event then finds the task's output and files in the blob store.
+   */
+  async flushed (id: string): Promise<void> {
+    const run = this.runs.get(id)
+    if (run == null) return
+    if (run.dirty.length > 0) await this.flush(run)
+    else await run.flushing
+  }
+
   /** Cancels a batch of this run; false when it is not running here. */
   cancel (id: string): boolean {
     const run = this.runs.get(id)
