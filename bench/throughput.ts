@@ -53,6 +53,15 @@
  *   submitJob each, 4 worker processes   2,247 / 2,507    31 / 39%   0.28 / 0.26 ms       ~0.12 / ~0.11 ms each
  * A third round at 19:48 (after the funds and closeLeases fixes; load average 4.3): local 7,495/s;
  * one batch 3,538/s (1 worker, 47%) and 3,329/s (2 workers, 44%); submitJob 3,048/s (41%).
+ * A fourth round at 20:53 (main after the splits of the executor, lease client and server;
+ * load average 1.5): local 6,323/s; one batch 3,013 / 3,151 / 2,813/s with 1 / 2 / 4 workers
+ * (48 / 50 / 44%), submitJob 2,554 / 2,625 / 2,097/s (40 / 42 / 33%); requester 0.15-0.31 ms
+ * per task. Per thread (1 worker, one batch, /proc/PID/task): requester main 0.11 ms and V8's
+ * background threads 0.05 ms per task; worker main 0.11, V8 background 0.08, the two executor
+ * threads 0.10; the local executor's main 0.04, V8 background 0.04, executor thread 0.08. V8's
+ * garbage collection and compilation on background threads are a quarter of the network's CPU;
+ * a lease window of 128 tasks per slot instead of 32 changed nothing (CPU, not the pipeline,
+ * is the limit), nor did V8 flags for the worker (--single-threaded-gc, semi-space 32/64 MiB).
  * No task failed; settles = leases. The rate does not fall with the batch's size (1 worker:
  * 1,811/s at 2,000 tasks, 2,129/s at 5,000, 2,452/s at 20,000 in one series). Before the V8
  * mode switch the worker daemons ran under --optimize-for-size all the time: 0.48-0.56 ms of
