@@ -90,6 +90,23 @@ describe('batches', () => {
     expect(await R.scheduler.batchTaskStored(handle.id, 24)).toBeUndefined()
   })
 
+  it('a worker lists the leases it serves now as running, and as done once they end', async () => {
+    await (await R.submitBatch({ module: example('echo'), tasks: [{ input: utf8('a') }, { input: utf8('b') }] })).result()
+    // The leases stay open (warm) after their tasks: each worker lists its own as running.
+    const held = R.scheduler.leases()
+    expect(held.length).toBeGreaterThanOrEqual(1)
+    const workerOf = (id: string): ComputeNode => net.nodes.find((n) => n.peerId === id) as ComputeNode
+    for (const l of held) {
+      const listed = (await workerOf(l.worker).scheduler.jobs()).find((j) => j.id === l.leaseId)
+      expect(listed).toMatchObject({ role: 'worker', kind: 'lease', status: 'running', requester: R.peerId })
+    }
+    R.scheduler.closeLeases()
+    for (const l of held) {
+      await waitFor(async () => (await workerOf(l.worker).scheduler.jobs()).find((j) => j.id === l.leaseId)?.status === 'done', { timeoutMs: 15_000 })
+      expect((await workerOf(l.worker).scheduler.jobs()).filter((j) => j.id === l.leaseId)).toHaveLength(1)
+    }
+  })
+
   it('one settle per lease reaches the chain, however many tasks the lease ran', async () => {
     // Tasks that take some CPU (an echo run rounds to 0 ms and costs nothing to settle).
     R.scheduler.closeLeases()

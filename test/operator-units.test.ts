@@ -8,9 +8,9 @@ import { PassThrough } from 'node:stream'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createSigner } from '../src/proofs/signing.ts'
 import { createJob } from '../src/scheduler/job.ts'
-import type { RequestedJob } from '../src/scheduler/job-store.ts'
+import { OPEN_LEASE, type RequestedJob } from '../src/scheduler/job-store.ts'
 import { describeState, stateWord } from '../src/job-status.ts'
-import { requestedState } from '../src/node/api/job-view.ts'
+import { leaseSummaryView, requestedState } from '../src/node/api/job-view.ts'
 import { JobActivity } from '../src/node/job-activity.ts'
 import { fitWidths, renderTable } from '../src/cli/output.ts'
 import { ProgressView } from '../src/cli/progress.ts'
@@ -35,6 +35,12 @@ describe('status words', () => {
     // A task run here for a peer: the requester verifies, not the worker.
     expect(stateText({ role: 'worker', status: 'completed', verified: false, running: [] })).toBe('completed (ran here)')
     expect(stateText({ role: 'requester', status: 'completed', verified: false, running: [] })).toBe('unverified')
+    // A lease served now, one that ended normally, one that broke.
+    const lease = { leaseId: 'bafylease', requester: '12D3KooWRequester', startedAt: 1, endedAt: 2, tasks: 3, refused: 0, fuel: '900', amount: 3, paid: 2 }
+    expect(leaseSummaryView({ ...lease, reason: OPEN_LEASE })).toMatchObject({ status: 'running', cost: 2, module: 'lease (3 tasks)' })
+    expect(stateText(leaseSummaryView({ ...lease, reason: OPEN_LEASE }))).toBe('serving (lease open)')
+    expect(stateText(leaseSummaryView({ ...lease, reason: 'closed' }))).toBe('completed (ran here)')
+    expect(leaseSummaryView({ ...lease, reason: 'ERR_LEASE_ACK_MISSING' })).toMatchObject({ status: 'failed', reason: 'the lease ended: ERR_LEASE_ACK_MISSING' })
   })
 
   it('read the records: timed-out, failed and cancelled as recorded, a trap or an exit code is failed, unverified is completed without verification, unfinished with a worker is running', async () => {

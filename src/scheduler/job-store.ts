@@ -109,6 +109,9 @@ export interface BatchTaskRecord {
 }
 
 /** A lease this node served as worker. */
+/** The `reason` of a lease that has not ended: served now (listed from memory, never stored). */
+export const OPEN_LEASE = 'open'
+
 export interface LeaseRecord {
   leaseId: string
   requester: string

@@ -159,7 +159,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
         return await runTask(components.executor, work.spec, work.id, module, stdin, files)
       }
     })
-    this.views = new JobViews({ records: this.records, blobs: this.blobs, jobs: this.requester.jobs, batches: this.requester.batches })
+    this.views = new JobViews({ records: this.records, blobs: this.blobs, jobs: this.requester.jobs, batches: this.requester.batches, openLeases: () => this.worker.openLeases() })
     this.requester.addEventListener('progress', (evt) => { this.safeDispatchEvent('job:progress', { detail: evt.detail }) })
     this.requester.addEventListener('lease:offered', (evt) => { this.safeDispatchEvent('lease:offered', { detail: evt.detail }) })
     this.requester.addEventListener('lease:opened', (evt) => { this.safeDispatchEvent('lease:opened', { detail: evt.detail }) })
@@ -281,15 +281,16 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
   async batch (id: string): Promise<BatchResult> { return await this.views.batch(id) }
 
   /** The handle of a batch running here (for its events), if it runs here. */
-  batchHandle (id: string): BatchHandle | undefined {
-    return this.requester.batches.handle(id)
-  }
+  batchHandle (id: string): BatchHandle | undefined { return this.requester.batches.handle(id) }
 
   /** A batch's task records in index order (see `JobViews.batchTasks`). */
   async batchTasks (id: string, from = 0, limit = 1000): Promise<BatchTaskRecord[]> { return await this.views.batchTasks(id, from, limit) }
 
   /** Task `index` of a batch once its outputs are in `blobs` (see `JobViews.batchTaskStored`). */
   async batchTaskStored (id: string, index: number): Promise<BatchTaskRecord | undefined> { return await this.views.batchTaskStored(id, index) }
+
+  /** Leases served now (`reason` `open`) and before (see `JobViews.servedLeases`). */
+  async servedLeases (): Promise<LeaseRecord[]> { return await this.views.servedLeases() }
 
   /** Whether a job or batch has ended (false while it runs here, or was left unfinished). */
   async isFinal (id: string): Promise<boolean> { return await this.views.isFinal(id) }

@@ -6,7 +6,7 @@
 import { CID } from 'multiformats/cid'
 import type { BlobStore } from './blob-store.ts'
 import { BatchNotFoundError, JobNotFoundError, OutputFileNotFoundError } from './errors.ts'
-import { FINAL_STATUSES, type BatchTaskRecord, type JobStore, type LeaseRecord, type RequestedJob } from './job-store.ts'
+import { FINAL_STATUSES, OPEN_LEASE, type BatchTaskRecord, type JobStore, type LeaseRecord, type RequestedJob } from './job-store.ts'
 import type { Batches, BatchResult } from './requester/batches.ts'
 import { summary } from './requester/batches.ts'
 import { toResult, type Jobs, type JobResult } from './requester/jobs.ts'
@@ -38,6 +38,8 @@ export interface JobViewsComponents {
   blobs: BlobStore
   jobs: Jobs
   batches: Batches
+  /** Leases served now (the worker's; `reason` is `open`). */
+  openLeases?: () => LeaseRecord[]
 }
 
 export class JobViews {
@@ -60,8 +62,16 @@ export class JobViews {
         workers: [], cost: b.cost, tasks: b.body.tasks, done: b.done, ...(b.failed > 0 ? { error: `${b.failed} task(s) not completed` } : {})
       })
     }
-    for await (const l of this.c.records.allLeases()) out.push(leaseSummary(l))
+    for (const l of await this.servedLeases()) out.push(leaseSummary(l))
     return out.sort((a, b) => b.createdAt - a.createdAt)
+  }
+
+  /** Leases this node serves now (`reason` `open`), then those it served, each once. */
+  async servedLeases (): Promise<LeaseRecord[]> {
+    const out = this.c.openLeases?.() ?? []
+    const open = new Set(out.map((l) => l.leaseId))
+    for await (const l of this.c.records.allLeases()) if (!open.has(l.leaseId)) out.push(l)
+    return out
   }
 
   /** One requested job's result as far as known (output loaded from the blob store). */
@@ -167,7 +177,7 @@ function leaseSummary (l: LeaseRecord): JobSummary {
     role: 'worker',
     kind: 'lease',
     // A lease the requester closed or that expired ended normally; anything else says why it broke.
-    status: l.reason === 'closed' || l.reason === 'ERR_LEASE_EXPIRED' ? 'done' : l.reason,
+    status: l.reason === OPEN_LEASE ? 'running' : l.reason === 'closed' || l.reason === 'ERR_LEASE_EXPIRED' ? 'done' : l.reason,
     createdAt: l.startedAt,
     updatedAt: l.endedAt,
     requester: l.requester,

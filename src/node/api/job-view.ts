@@ -7,7 +7,7 @@
  * exited non-zero reads `failed` with its exit code, an unverified one `completed` with
  * `verified: false` (shown `unverified`), a running one who runs it.
  */
-import type { LeaseRecord, RequestedJob } from '../../scheduler/job-store.ts'
+import { OPEN_LEASE, type LeaseRecord, type RequestedJob } from '../../scheduler/job-store.ts'
 import type { JobResult, WorkerOutcome } from '../../scheduler/requester/jobs.ts'
 import type { OutputFileInfo } from '../../scheduler/requester/trees.ts'
 import type { JobState } from '../../job-status.ts'
@@ -112,16 +112,17 @@ export function requestedSummary (record: RequestedJob, live: JobLive | undefine
 }
 
 /**
- * A lease this node served for a peer: its tasks ran here. It ended normally when the requester
- * closed it or it expired; any other reason says why it broke. `cost` is what the requester
- * acknowledged (earned).
+ * A lease this node serves or served for a peer: its tasks run here. `running` while it is open;
+ * it ended normally when the requester closed it or it expired; any other reason says why it
+ * broke. `cost` is what the requester acknowledged (earned).
  */
 export function leaseSummaryView (lease: LeaseRecord): JobSummaryView {
-  const normal = lease.reason === 'closed' || lease.reason === 'ERR_LEASE_EXPIRED'
+  const open = lease.reason === OPEN_LEASE
+  const normal = open || lease.reason === 'closed' || lease.reason === 'ERR_LEASE_EXPIRED'
   return {
     id: lease.leaseId,
     role: 'worker',
-    status: normal ? 'completed' : 'failed',
+    status: open ? 'running' : normal ? 'completed' : 'failed',
     // Verification is the requester's verdict; the worker does not know it.
     verified: false,
     ...(normal ? {} : { reason: `the lease ended: ${lease.reason}` }),

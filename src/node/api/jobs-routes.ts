@@ -68,7 +68,7 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
       const record = node.scheduler.requester.jobs.liveRecord(stored.id) ?? stored
       out.push(requestedSummary(record, node.activity.get(record.id), await labels().get(record.id)))
     }
-    for await (const lease of records.allLeases()) out.push(leaseSummaryView(lease))
+    for (const lease of await node.scheduler.servedLeases()) out.push(leaseSummaryView(lease))
     return out.sort((a, b) => b.createdAt - a.createdAt)
   }
 
@@ -79,7 +79,7 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
     } catch (err) {
       if (!(err instanceof JobNotFoundError)) throw err
       // A lease this node served for a peer: its worker-side summary.
-      for await (const lease of node.scheduler.records.allLeases()) {
+      for (const lease of await node.scheduler.servedLeases()) {
         if (lease.leaseId === id) return { ...leaseSummaryView(lease), workers: [], moduleCid: '', moduleBytes: 0, inputBytes: 0, replicas: 1, quorum: 1, deadline: 0, outputBytes: 0, stderr: '' }
       }
       throw err

@@ -15,7 +15,7 @@ import type { BlobStore } from '../blob-store.ts'
 import { LEASE_OPEN_TIMEOUT_MS, MAX_WORKER_LEASES, NEGOTIATE_PROTOCOL, SEEN_OFFERS_MAX, WORKER_SETTLE_DELAY_MS } from '../constants.ts'
 import { AcceptReplayedError, ProtocolViolationError, TRANSIENT_DECLINES, UnknownOfferError } from '../errors.ts'
 import type { Executor } from '../executor/index.ts'
-import type { JobStore } from '../job-store.ts'
+import { OPEN_LEASE, type JobStore, type LeaseRecord } from '../job-store.ts'
 import { parseRequesterFrame } from '../lease-frames.ts'
 import { signBid, signDecline, type Accept, type NegotiateResponse, type SignedBid, type SignedOffer } from '../messages.ts'
 import { bidTerms, expectedLeaseCap, checkAccept, judgeOffer } from './admission.ts'
@@ -94,6 +94,17 @@ export class WorkerService {
     this.slots.clear(new Error('the node is stopping'))
     for (const timer of this.settleTimers) clearTimeout(timer)
     this.settleTimers.clear()
+  }
+
+  /** Records of the leases served now (`reason` is `open`), for the operator's job list. */
+  openLeases (): LeaseRecord[] {
+    const out: LeaseRecord[] = []
+    for (const held of this.held.values()) {
+      if (held.server == null) continue
+      const summary = held.server.summary()
+      out.push({ ...summary, fuel: summary.fuel.toString(), reason: OPEN_LEASE })
+    }
+    return out
   }
 
   /** Leases served now, and the tasks running and waiting. */
