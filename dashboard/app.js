@@ -95,6 +95,8 @@ function credits (n) {
 function statusWord (job) {
   // A task run here for a peer: verification is the requester's verdict, not known here.
   if (job.status === 'completed' && job.role === 'worker') return 'completed (ran here)'
+  // A lease served now: open, its tasks run here as they come.
+  if (job.status === 'running' && job.role === 'worker') return 'serving (lease open)'
   if (job.status === 'completed') return job.verified ? 'completed · verified' : 'unverified'
   if (job.status === 'running' && job.running?.length > 0) return `running on ${job.running.map(shortId).join(', ')}`
   return job.status
@@ -134,7 +136,9 @@ async function refreshJobs () {
   const { jobs } = await json('/v1/jobs?limit=30')
   fillTable('jobs', jobs.map((j) => {
     const live = state.progress.get(j.id)
-    const progress = j.status === 'queued' || j.status === 'running'
+    const progress = j.role === 'worker'
+      ? (j.reason ?? '')
+      : j.status === 'queued' || j.status === 'running'
       ? (live != null ? `${STAGE_WORDS[live.stage] ?? live.stage}${live.detail != null ? ` (${live.detail})` : ''}` : '…')
       : (j.reason ?? '')
     const status = el('td', statusWord(j), `status-${j.status === 'completed' && !j.verified && j.role === 'requester' ? 'unverified' : j.status}`)
