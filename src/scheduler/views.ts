@@ -17,6 +17,10 @@ export interface JobSummary {
   /** requester: this node submitted the job or batch; worker: a lease this node served. */
   role: 'requester' | 'worker'
   kind: 'job' | 'batch' | 'lease'
+  /**
+   * A job's `JobStatus`; a batch's `running`, `done` or `cancelled`; a lease's `running` while it
+   * is open, `done` once the requester closed it or it expired, else the error code it broke on.
+   */
   status: string
   createdAt: number
   updatedAt?: number
