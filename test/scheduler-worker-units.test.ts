@@ -17,7 +17,7 @@ import { SlotScheduler } from '../src/scheduler/worker/slots.ts'
 import type { BidBody, OfferBody } from '../src/scheduler/messages.ts'
 import { ProtocolViolationError } from '../src/scheduler/errors.ts'
 import { BID_TTL_MS, CHECKPOINT_EVERY_RESULTS, MAX_WORKER_LEASES, WORKER_QUEUE_MIN_MS, WORKER_QUEUE_PER_SLOT } from '../src/scheduler/constants.ts'
-import { maxTaskCost } from '../src/scheduler/task.ts'
+import { leaseCap, maxTaskCost } from '../src/scheduler/task.ts'
 
 const NOW = 1_700_000_000_000
 /** Fuel limit of the offers' tasks: 30 gigafuel, 60 credits at the worker's price of 2 per gigafuel. */
@@ -146,6 +146,12 @@ describe('the cap a worker checks the requester\'s funds against (expectedLeaseC
     expect(expectedLeaseCap(offer, { price: 1, slots: 2 })).toBe(384_000)
     expect(expectedLeaseCap(offer, { price: 10, slots: 2 })).toBe(1_000_000)
     expect(expectedLeaseCap({ ...offer, maxCredits: 5_000 }, { price: 1, slots: 2 })).toBe(5_000)
+  })
+
+  it('is the cap the requester accepts with (leaseCap): never under one task\'s cost', () => {
+    expect(leaseCap(1_000_000, 3_000, 2)).toBe(384_000)
+    expect(leaseCap(5_000, 3_000, 2)).toBe(5_000)
+    expect(leaseCap(1_000, 3_000, 2)).toBe(3_000)
   })
 })
 

@@ -14,7 +14,7 @@ import type { CID } from 'multiformats/cid'
 import { sha256, valueCid } from '../proofs/encoding.ts'
 import { creditsFor, FUEL_PER_PRICE_UNIT } from '../proofs/lease.ts'
 import { bytes, cidSchema, MAX_UINT64, parseWith, uint, uint64 } from '../proofs/schema.ts'
-import { MAX_INPUT_BYTES, MAX_MODULE_BYTES } from './constants.ts'
+import { LEASE_BUDGET_TASKS_PER_SLOT, MAX_INPUT_BYTES, MAX_MODULE_BYTES } from './constants.ts'
 import { MAX_MANIFEST_BYTES } from './files/constants.ts'
 import { InvalidJobError } from './errors.ts'
 
@@ -95,6 +95,16 @@ export { creditsFor, FUEL_PER_PRICE_UNIT }
 /** The most one run of a task can cost at a price: its whole fuel limit. */
 export function maxTaskCost (fuel: bigint, price: number): number {
   return creditsFor(price, fuel)
+}
+
+/**
+ * The cap of a lease (docs/protocol.md, "Lease"): `LEASE_BUDGET_TASKS_PER_SLOT` full-length tasks
+ * per slot at the lease's price, at most `ceiling` (the requester's budget for the lease, or the
+ * offer's maxCredits as a worker sees it), and at least one task's cost. The requester accepts a
+ * bid with this cap; the worker checks the requester's funds against it when it bids.
+ */
+export function leaseCap (ceiling: number, oneTaskCost: number, slots: number): number {
+  return Math.max(oneTaskCost, Math.min(ceiling, oneTaskCost * slots * LEASE_BUDGET_TASKS_PER_SLOT))
 }
 
 /** What placing a task needs from a lease: the terms a lease offer asks for. */

@@ -66,6 +66,8 @@ export class LeasePool {
   private readonly classes = new Map<string, ClassState>()
   private readonly benched = new Map<string, number>()
   private controller = new AbortController()
+  /** Bumped by closeAll: a round that began before it closes the leases it opens. */
+  private closing = { epoch: 0, reason: 'closed' }
 
   constructor (components: LeasePoolComponents) {
     this.c = components
@@ -91,9 +93,6 @@ export class LeasePool {
     this.closing = { epoch: this.closing.epoch + 1, reason }
     for (const lease of this.leases.values()) lease.close(reason)
   }
-
-  /** Bumped by closeAll: a round that began before it closes the leases it opens. */
-  private closing = { epoch: 0, reason: 'closed' }
 
   /** Open leases a task may go on now. */
   usableFor (task: TaskWork, now: number): LeaseClient[] {

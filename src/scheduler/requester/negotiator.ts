@@ -22,7 +22,7 @@ import {
   offerId, parseNegotiateResponse, signOffer, verifyBid, verifyDecline,
   type NegotiateResponse, type OfferBody, type SignedBid, type SignedDecline, type SignedOffer
 } from '../messages.ts'
-import { maxTaskCost, type Requirements } from '../task.ts'
+import { leaseCap, maxTaskCost, type Requirements } from '../task.ts'
 import { rankBids } from './ranking.ts'
 
 const log = logger('depin:requester:negotiate')
@@ -246,7 +246,7 @@ export class Negotiator {
       worker,
       price: bid.price,
       slots: bid.slots,
-      maxCredits: Math.max(maxTaskCost(offer.maxTaskFuel, bid.price), Math.min(perLease, maxTaskCost(offer.maxTaskFuel, bid.price) * bid.slots * LEASE_BUDGET_TASKS_PER_SLOT)),
+      maxCredits: leaseCap(perLease, maxTaskCost(offer.maxTaskFuel, bid.price), bid.slots),
       memoryMiB: offer.memoryMiB,
       maxTaskMs: offer.maxTaskMs,
       maxTaskFuel: offer.maxTaskFuel,

@@ -5,10 +5,10 @@
  */
 import type { LeaseBody } from '../../proofs/lease.ts'
 import type { Capacity } from '../../shared/capacity.ts'
-import { BID_TTL_MS, LEASE_BUDGET_TASKS_PER_SLOT, MAX_WORKER_LEASES, WORKER_QUEUE_MIN_MS, WORKER_QUEUE_PER_SLOT } from '../constants.ts'
+import { BID_TTL_MS, MAX_WORKER_LEASES, WORKER_QUEUE_MIN_MS, WORKER_QUEUE_PER_SLOT } from '../constants.ts'
 import { ProtocolViolationError, type DeclineReason } from '../errors.ts'
 import type { BidBody, OfferBody } from '../messages.ts'
-import { maxTaskCost } from '../task.ts'
+import { leaseCap, maxTaskCost } from '../task.ts'
 
 /** Clock skew tolerated on times a peer states. */
 export const MAX_SKEW_MS = 5 * 60 * 1000
@@ -62,16 +62,14 @@ export function bidTerms (offer: OfferBody, capacity: Capacity, running: number,
 
 /**
  * The cap a lease from this offer will have at the worker's terms, as requesters choose it
- * (docs/protocol.md, "Lease"): min(the offer's maxCredits, one task's cost at the bid's price ×
- * granted slots × LEASE_BUDGET_TASKS_PER_SLOT), at least one task's cost. The requester's funds
- * are checked against this when the worker bids: an offer's maxCredits is a ceiling priced at
- * its maxPrice and can be the requester's whole balance, which a worker whose view of the chain
- * lags a block behind would refuse although the lease itself is affordable. The accept is
- * checked again with the cap it carries.
+ * (`leaseCap` with the offer's maxCredits as the ceiling). The requester's funds are checked
+ * against this when the worker bids: an offer's maxCredits is a ceiling priced at its maxPrice
+ * and can be the requester's whole balance, which a worker whose view of the chain lags a block
+ * behind would refuse although the lease itself is affordable. The accept is checked again with
+ * the cap it carries.
  */
 export function expectedLeaseCap (offer: OfferBody, terms: Pick<BidBody, 'price' | 'slots'>): number {
-  const perTask = maxTaskCost(offer.maxTaskFuel, terms.price)
-  return Math.min(offer.maxCredits, Math.max(perTask, perTask * terms.slots * LEASE_BUDGET_TASKS_PER_SLOT))
+  return leaseCap(offer.maxCredits, maxTaskCost(offer.maxTaskFuel, terms.price), terms.slots)
 }
 
 /** Throws `ProtocolViolationError` unless an accept's lease body matches the offer and the bid. */
