@@ -11,20 +11,38 @@
  *   2. First-job latency on a fresh worker, executor threads started lazily (the default) and
  *      eagerly (started with the node, as before), with the second job's latency: requester and
  *      worker are nodes in this process on loopback TCP.
+ *   3. The same on a `depin start` daemon process (the checkout's), which idles in V8's size mode
+ *      (src/node/v8-mode.ts) until the job arrives: what the size mode costs the first job.
  *
  *   node bench/idle.ts [trials]
  *
- * Latest results (2 cores, another test run on them, Node 24.21, 2026-11-27 20:40, main after
- * the two fixes below), 3 trials:
+ * Latest results (2 cores, quiet: load average 0.5, Node 24.21, 2026-11-27 22:05, main with the
+ * size mode's `--no-maglev --no-turbofan`), 3 trials; in brackets the same run with the size
+ * mode as before (`--optimize-for-size` alone) a minute later:
  *   2 cores (AMD EPYC), Node 24.21.0, V8 13.6.233.17-node.53
  *   idle process (20 s after start, no peers)            RSS  threads
  *   ---------------------------------------------  ---------  -------
- *   depin start, TypeScript sources (a checkout)   118.3 MiB       11
- *   depin start, compiled (an installed package)   107.9 MiB       11
- *   bare js-libp2p node, same services (baseline)  100.4 MiB        7
+ *   depin start, TypeScript sources (a checkout)   122.1 MiB       11   [122.2 MiB]
+ *   depin start, compiled (an installed package)   101.5 MiB       11   [107.4 MiB]
+ *   bare js-libp2p node, same services (baseline)  100.4 MiB        7   [100.1 MiB]
  *
  *   echo job on a fresh 2-slot worker, median of 3  first job  second job
  *   ----------------------------------------------  ---------  ----------
+ *   executor started with the node (before)           15.0 ms    3.275 ms   [19.7 / 3.053 ms]
+ *   executor started on the first job (now)          173.6 ms    3.766 ms   [178.5 / 2.711 ms]
+ *   a `depin start` daemon, idle in size mode        374.6 ms    3.776 ms   [364.4 / 4.627 ms]
+ * (The daemon's first job also loads the executor's TypeScript sources in two new threads.) The
+ * size mode now keeps V8's optimising compilers (Maglev, TurboFan) off, from before the
+ * daemon's modules load: an idle daemon has no hot code, and code they compile while it starts
+ * pages their compilers in and keeps optimised code for its whole life: -6 MiB, the first job
+ * unchanged within noise, and a worker daemon's CPU per task the same once the job switches V8
+ * back (bench/throughput, batch of 10,000 with 1 worker, twice each: 0.36 / 0.32 against 0.34 ms).
+ * Switched on only after the modules had loaded (inside startDaemon), it saved nothing.
+ *
+ * Earlier (20:40, before the change above):
+ *   depin start, TypeScript sources (a checkout)   118.3 MiB       11
+ *   depin start, compiled (an installed package)   107.9 MiB       11
+ *   bare js-libp2p node, same services (baseline)  100.4 MiB        7
  *   executor started with the node (before)           16.5 ms    2.076 ms
  *   executor started on the first job (now)          153.1 ms    2.627 ms
  *
@@ -38,12 +56,22 @@
  * Before any of it (86a3312): 207 MiB from sources, 158 MiB compiled (2 executor threads
  * started with the node, libp2p's defaults, no --optimize-for-size).
  *
- * Where the 108 MiB go (smaps and V8's heap statistics): 52 MiB are pages of the node binary
+ * Where the 108 MiB went (smaps and V8's heap statistics): 52 MiB are pages of the node binary
  * itself (a bare `node` touches 30: importing libp2p's stack alone brings it to 42, ICU's
  * collation tables for libp2p's peer store's `localeCompare` 3 more), 37 MiB V8's heap (34 used:
  * 14 of it the source text of the loaded modules, 10 bytecode and other code), the rest malloc
  * arenas of 11 threads and native modules (LevelDB). Threads started on the first job cost that
  * job one worker thread's start-up, once per node; every later job finds them running.
+ *
+ * Where the 101.5 MiB go now (smaps, a heap snapshot, malloc_stats): 49 MiB pages of the node
+ * binary (47 with the flags on node's command line instead of set at run time), 39.5 MiB
+ * anonymous (V8's heap, 36.6 MB committed, 34 MB used: 9.4 MiB of it module source text, zod's
+ * 1,029 schema objects, 815 ES modules' records), 7-8 MiB the main malloc arena. Tried and not
+ * taken (same machine, same hour, RSS in MB): the daemon bundled and minified with esbuild (V8's
+ * heap -6.4 MiB, but parsing the big chunks grew the main malloc arena by 8 MiB: 107 MB, worse),
+ * no OpenAPI plugin (-0.8 MB), MALLOC_ARENA_MAX=2 (-0.8 MB), UV_THREADPOOL_SIZE=2 (none),
+ * --single-threaded-gc (none), the size flags on node's command line through bin/depin.js's
+ * shell line (-1 MB, for one way of starting only).
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -52,10 +80,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
 import { createComputeNode } from '../src/node/compute-node.ts'
 import { testnetGenesis } from '../src/node/testnet.ts'
+import type { GenesisConfig } from '../src/ledger/index.ts'
 import { createExecutor } from '../src/scheduler/executor/index.ts'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { formatMs, machine, median, printTable } from './lib.ts'
+import { startWorkerDaemon } from './lib-daemon.ts'
 
 const TRIALS = Number(process.argv[2] ?? 5)
 const IDLE_MS = 20_000
@@ -147,16 +179,17 @@ async function bareRss (): Promise<{ rssMiB: number, threads: number }> {
   }
 }
 
-/** A fresh requester and worker; the latency of the worker's first and second job. */
-async function firstJob (eager: boolean): Promise<{ first: number, second: number }> {
+interface Worker { peerId: string, multiaddr: string, stop: () => Promise<void> }
+
+/**
+ * A fresh worker (from `startWorker`) and a requester in this process; the latency of the
+ * worker's first and second job.
+ */
+async function firstJob (startWorker: (key: PrivateKey, network: GenesisConfig) => Promise<Worker>): Promise<{ first: number, second: number }> {
   const [rk, wk] = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')])
   const network = testnetGenesis([rk, wk].map((k) => k.publicKey.toString()))
-  const worker = createComputeNode({
-    privateKey: wk, network, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true, capacity: { slots: 2 },
-    ...(eager ? { executor: createExecutor({ workers: 2 }) } : {})
-  })
-  await worker.start()
-  const requester = createComputeNode({ privateKey: rk, network, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true, capacity: { slots: 0 }, bootstrap: [worker.multiaddrs[0]] })
+  const worker = await startWorker(wk, network)
+  const requester = createComputeNode({ privateKey: rk, network, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true, capacity: { slots: 0 }, bootstrap: [worker.multiaddr] })
   await requester.start()
   try {
     while (requester.services().capacity.cached().length === 0) await new Promise((resolve) => setTimeout(resolve, 20))
@@ -173,6 +206,30 @@ async function firstJob (eager: boolean): Promise<{ first: number, second: numbe
   }
 }
 
+/** A worker node in this process, its executor threads started with it (eager) or on its first job. */
+const inProcessWorker = (eager: boolean) => async (key: PrivateKey, network: GenesisConfig): Promise<Worker> => {
+  const node = createComputeNode({
+    privateKey: key, network, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true, capacity: { slots: 2 },
+    ...(eager ? { executor: createExecutor({ workers: 2 }) } : {})
+  })
+  await node.start()
+  return { peerId: node.peerId, multiaddr: node.multiaddrs[0], stop: async () => { await node.stop() } }
+}
+
+/** A `depin start` daemon process (idle in V8's size mode until the job comes: src/node/v8-mode.ts). */
+async function daemonWorker (key: PrivateKey, network: GenesisConfig): Promise<Worker> {
+  const dir = await mkdtemp(join(tmpdir(), 'depin-first-'))
+  const daemon = await startWorkerDaemon(dir, key, network, { capacity: { slots: 2 } })
+  return {
+    peerId: peerIdFromPrivateKey(key).toString(),
+    multiaddr: daemon.multiaddr,
+    stop: async () => {
+      await daemon.stop()
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
+
 console.log(await machine())
 const daemon = await daemonRss()
 const built = await daemonRss(buildPackage())
@@ -184,14 +241,19 @@ printTable(['idle process (20 s after start, no peers)', 'RSS', 'threads'], [
 ])
 console.log('')
 const rows: string[][] = []
-for (const eager of [true, false]) {
+const workers: Array<[string, (key: PrivateKey, network: GenesisConfig) => Promise<Worker>]> = [
+  ['executor started with the node (before)', inProcessWorker(true)],
+  ['executor started on the first job (now)', inProcessWorker(false)],
+  ['a `depin start` daemon, idle in size mode', daemonWorker]
+]
+for (const [label, startWorker] of workers) {
   const firsts: number[] = []
   const seconds: number[] = []
   for (let i = 0; i < TRIALS; i++) {
-    const { first, second } = await firstJob(eager)
+    const { first, second } = await firstJob(startWorker)
     firsts.push(first)
     seconds.push(second)
   }
-  rows.push([eager ? 'executor started with the node (before)' : 'executor started on the first job (now)', formatMs(median(firsts)), formatMs(median(seconds))])
+  rows.push([label, formatMs(median(firsts)), formatMs(median(seconds))])
 }
 printTable([`echo job on a fresh 2-slot worker, median of ${TRIALS}`, 'first job', 'second job'], rows)

@@ -22,7 +22,7 @@ import { blockFlows, netFlow } from '../src/node/credit-flows.ts'
 import { cleanModuleName } from '../src/node/job-labels.ts'
 import { ConfigError } from '../src/errors.ts'
 import { UsageError } from '../src/cli/errors.ts'
-import { nextV8Mode, V8ModeSwitch } from '../src/node/v8-mode.ts'
+import { enterSizeMode, nextV8Mode, V8_MODE_FLAGS, V8ModeSwitch } from '../src/node/v8-mode.ts'
 
 describe('status words', () => {
   it('never say completed · verified for a job that was not verified, timed out or failed', () => {
@@ -248,10 +248,11 @@ describe("the daemon's V8 mode (nextV8Mode, V8ModeSwitch)", () => {
     let busy = false
     const mode = new V8ModeSwitch({ busy: () => busy, idleMs: 1000, checkMs: 60_000, setFlags: (f) => { flags.push(f) } })
     mode.start()
-    expect(flags).toEqual(['--optimize-for-size'])
+    const { size, speed } = V8_MODE_FLAGS
+    expect(flags).toEqual([size])
     mode.activity()
     mode.activity()
-    expect(flags).toEqual(['--optimize-for-size', '--no-optimize-for-size'])
+    expect(flags).toEqual([size, speed])
     expect(mode.current).toBe('speed')
     // A lease stays open long after the last event: still busy, still speed.
     const t0 = Date.now()
@@ -263,7 +264,24 @@ describe("the daemon's V8 mode (nextV8Mode, V8ModeSwitch)", () => {
     expect(mode.current).toBe('speed')
     mode.check(t0 + 11_001)
     expect(mode.current).toBe('size')
-    expect(flags).toEqual(['--optimize-for-size', '--no-optimize-for-size', '--optimize-for-size'])
+    expect(flags).toEqual([size, speed, size])
     mode.stop()
+  })
+
+  it('a node busy from its start (a miner started with it) goes to speed mode on the first check; enterSizeMode sets size mode alone', () => {
+    const flags: string[] = []
+    const mode = new V8ModeSwitch({ busy: () => true, checkMs: 60_000, setFlags: (f) => { flags.push(f) } })
+    mode.start()
+    mode.check()
+    expect(flags).toEqual([V8_MODE_FLAGS.size, V8_MODE_FLAGS.speed])
+    mode.stop()
+    const early: string[] = []
+    enterSizeMode((f) => { early.push(f) })
+    expect(early).toEqual([V8_MODE_FLAGS.size])
+    // Each mode undoes the other's flags, whatever was set before.
+    for (const flag of V8_MODE_FLAGS.size.split(' ')) {
+      const name = flag.replace(/^--(no-)?/, '')
+      expect(V8_MODE_FLAGS.speed.split(' ').some((f) => f.replace(/^--(no-)?/, '') === name)).toBe(true)
+    }
   })
 })

@@ -56,8 +56,9 @@ export interface DaemonOptions {
   transport?: TransportName
   /**
    * Tell V8 to favour memory over speed in this process while the node is idle
-   * (`--optimize-for-size`, about 30 MB less RSS for an idle daemon), and speed while it holds
-   * or serves leases (the flag costs a worker ~60% more CPU per small task): see v8-mode.ts. It
+   * (`--optimize-for-size --no-maglev --no-turbofan`, about 35 MiB less RSS for an idle daemon),
+   * and speed while it holds or serves leases or mines (size mode costs a worker ~60% more CPU
+   * per small task): see v8-mode.ts. It
    * changes a process-wide setting, so embedders running other work in the process may turn it
    * off. @default true
    */
@@ -118,7 +119,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   }
   const node = createComputeNode(init)
   const v8Mode = options.optimizeForSize !== false
-    ? new V8ModeSwitch({ busy: () => node.isStarted && (node.scheduler.leases().length > 0 || node.scheduler.worker.load().leases > 0) })
+    ? new V8ModeSwitch({ busy: () => node.isStarted && (node.scheduler.leases().length > 0 || node.scheduler.worker.load().leases > 0 || node.ledger.mining().running) })
     : undefined
   v8Mode?.start()
   try {
@@ -134,6 +135,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   }
 
   if (v8Mode != null) {
+    v8Mode.check() // a miner started with the node is work: speed mode at once
     const working = (): void => { v8Mode.activity() }
     node.scheduler.addEventListener('lease:offered', working)
     node.scheduler.addEventListener('task:started', working)

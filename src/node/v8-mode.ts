@@ -1,12 +1,18 @@
 /**
- * V8's `--optimize-for-size` while the daemon is idle, V8's defaults while it works.
+ * V8 tuned for memory while the daemon is idle, V8's defaults while it works.
  *
- * Why: `--optimize-for-size` keeps an idle daemon about 30 MB smaller (bench/idle), but a worker
- * under it spends about 60% more CPU on each small task (bench/throughput: 0.51 against 0.31 ms
- * of worker CPU per trivial task, 2,300 against 3,300 tasks/s). The flag is read by V8 as it
- * runs, so it can be switched: on when the daemon starts, off as soon as work begins (a lease
- * offered as requester, a task started as worker, or any lease open), and on again once the
- * daemon has had no lease for `idleMs`.
+ * Why: an idle daemon runs little JavaScript (DHT upkeep, gossip heartbeats, the odd API call),
+ * none of it hot enough to be worth optimised machine code. In size mode V8 favours memory
+ * (`--optimize-for-size`, about 30 MB less in an idle daemon) and does not start its optimising
+ * compilers (`--no-maglev --no-turbofan`: functions stay in the interpreter and the baseline
+ * compiler, so the compilers' own code in the node binary is never paged in and no optimised
+ * code is kept: about 6 MiB less, bench/idle). Both cost a working node dearly: a worker under
+ * `--optimize-for-size` alone spends about 60% more CPU on each small task (bench/throughput:
+ * 0.51 against 0.31 ms of worker CPU per trivial task, 2,300 against 3,300 tasks/s). V8 reads
+ * these flags as it runs, so they are switched: size mode when the daemon starts, speed mode as
+ * soon as work begins (a lease offered as requester, a task started as worker, any lease open, a
+ * miner running), and size mode again once the daemon has had no work for `idleMs`. Code
+ * optimised in speed mode stays optimised after the switch back.
  */
 import { setFlagsFromString } from 'node:v8'
 import { logger } from '@libp2p/logger'
@@ -14,6 +20,12 @@ import { logger } from '@libp2p/logger'
 const log = logger('depin:daemon:v8')
 
 export type V8Mode = 'size' | 'speed'
+
+/** The V8 flags each mode sets (process-wide: worker threads included). */
+export const V8_MODE_FLAGS: Readonly<Record<V8Mode, string>> = {
+  size: '--optimize-for-size --no-maglev --no-turbofan',
+  speed: '--no-optimize-for-size --maglev --turbofan'
+}
 
 /** Default: back to size mode after 5 minutes with no lease (warm leases close after 30 s idle). */
 export const V8_IDLE_MS = 5 * 60 * 1000
@@ -27,8 +39,16 @@ export function nextV8Mode (input: { current: V8Mode, busy: boolean, lastActiveA
   return 'size'
 }
 
+/**
+ * Size mode at once, before a `V8ModeSwitch` exists: for a process that is about to load and
+ * start a daemon (`depin start`), so that start-up itself runs unoptimised.
+ */
+export function enterSizeMode (setFlags: (flags: string) => void = setFlagsFromString): void {
+  setFlags(V8_MODE_FLAGS.size)
+}
+
 export interface V8ModeSwitchInit {
-  /** Whether the node holds or serves any lease now. */
+  /** Whether the node works now (holds or serves a lease, mines). */
   busy: () => boolean
   idleMs?: number
   checkMs?: number
@@ -77,6 +97,6 @@ export class V8ModeSwitch {
     if (mode === this.mode) return
     this.mode = mode
     log('%s mode', mode)
-    this.init.setFlags(mode === 'size' ? '--optimize-for-size' : '--no-optimize-for-size')
+    this.init.setFlags(V8_MODE_FLAGS[mode])
   }
 }
