@@ -16,30 +16,35 @@
  *
  *   node bench/idle.ts [trials]
  *
- * Latest results (2 cores, quiet: load average 0.5, Node 24.21, 2026-11-27 22:05, main with the
- * size mode's `--no-maglev --no-turbofan`), 3 trials; in brackets the same run with the size
- * mode as before (`--optimize-for-size` alone) a minute later:
+ * Latest results (2 cores, quiet: load average 0.6, Node 24.21, 2026-11-27 22:20, main with the
+ * size mode of src/node/v8-mode.ts: V8's optimising compilers off and code that does not run
+ * flushed at the first full GC), 3 trials:
  *   2 cores (AMD EPYC), Node 24.21.0, V8 13.6.233.17-node.53
  *   idle process (20 s after start, no peers)            RSS  threads
  *   ---------------------------------------------  ---------  -------
- *   depin start, TypeScript sources (a checkout)   122.1 MiB       11   [122.2 MiB]
- *   depin start, compiled (an installed package)   101.5 MiB       11   [107.4 MiB]
- *   bare js-libp2p node, same services (baseline)  100.4 MiB        7   [100.1 MiB]
+ *   depin start, TypeScript sources (a checkout)   111.9 MiB       11
+ *   depin start, compiled (an installed package)    97.3 MiB       11
+ *   bare js-libp2p node, same services (baseline)  100.3 MiB        7
  *
  *   echo job on a fresh 2-slot worker, median of 3  first job  second job
  *   ----------------------------------------------  ---------  ----------
- *   executor started with the node (before)           15.0 ms    3.275 ms   [19.7 / 3.053 ms]
- *   executor started on the first job (now)          173.6 ms    3.766 ms   [178.5 / 2.711 ms]
- *   a `depin start` daemon, idle in size mode        374.6 ms    3.776 ms   [364.4 / 4.627 ms]
- * (The daemon's first job also loads the executor's TypeScript sources in two new threads.) The
- * size mode now keeps V8's optimising compilers (Maglev, TurboFan) off, from before the
- * daemon's modules load: an idle daemon has no hot code, and code they compile while it starts
- * pages their compilers in and keeps optimised code for its whole life: -6 MiB, the first job
- * unchanged within noise, and a worker daemon's CPU per task the same once the job switches V8
- * back (bench/throughput, batch of 10,000 with 1 worker, twice each: 0.36 / 0.32 against 0.34 ms).
- * Switched on only after the modules had loaded (inside startDaemon), it saved nothing.
+ *   executor started with the node (before)           15.7 ms    2.220 ms
+ *   executor started on the first job (now)          155.3 ms    2.954 ms
+ *   a `depin start` daemon, idle in size mode        316.0 ms    8.434 ms
+ * (The daemon's first job also loads the executor's TypeScript sources in two new threads.)
+ * Step by step, the same hour, RSS of the compiled daemon: 107.4 MiB with the size mode as it was
+ * (`--optimize-for-size` alone, set once the node starts); 101.5 MiB with `--no-maglev
+ * --no-turbofan` added and the mode entered before the daemon's modules load (switched on only
+ * inside startDaemon, after they had loaded, it saved nothing: code V8 optimised during start-up
+ * keeps its compilers paged in and its optimised code); 97.3 MiB with `--bytecode-old-age=1
+ * --flush-baseline-code --memory-reducer-gc-count=4` (most of a daemon's code runs once, at
+ * start). What it costs: a daemon's first job, 6 fresh daemons each, 343-394 ms (median 355)
+ * against 309-363 ms (median 341) with the old size mode, second jobs 3.3-7.3 against 3.1-9.4 ms;
+ * a worker's CPU per task once the job switched V8 back is unchanged (bench/throughput, one batch
+ * of 10,000, 1 worker process, two runs each: 0.37 / 0.33 ms against 0.34 ms; 2,883 / 3,194
+ * tasks/s against 3,089).
  *
- * Earlier (20:40, before the change above):
+ * Earlier (20:40, before the size mode changed):
  *   depin start, TypeScript sources (a checkout)   118.3 MiB       11
  *   depin start, compiled (an installed package)   107.9 MiB       11
  *   bare js-libp2p node, same services (baseline)  100.4 MiB        7
@@ -63,15 +68,15 @@
  * arenas of 11 threads and native modules (LevelDB). Threads started on the first job cost that
  * job one worker thread's start-up, once per node; every later job finds them running.
  *
- * Where the 101.5 MiB go now (smaps, a heap snapshot, malloc_stats): 49 MiB pages of the node
- * binary (47 with the flags on node's command line instead of set at run time), 39.5 MiB
- * anonymous (V8's heap, 36.6 MB committed, 34 MB used: 9.4 MiB of it module source text, zod's
- * 1,029 schema objects, 815 ES modules' records), 7-8 MiB the main malloc arena. Tried and not
- * taken (same machine, same hour, RSS in MB): the daemon bundled and minified with esbuild (V8's
- * heap -6.4 MiB, but parsing the big chunks grew the main malloc arena by 8 MiB: 107 MB, worse),
- * no OpenAPI plugin (-0.8 MB), MALLOC_ARENA_MAX=2 (-0.8 MB), UV_THREADPOOL_SIZE=2 (none),
- * --single-threaded-gc (none), the size flags on node's command line through bin/depin.js's
- * shell line (-1 MB, for one way of starting only).
+ * Where the 101.5 MiB went before the code flushing (smaps, a heap snapshot, malloc_stats): 49
+ * MiB pages of the node binary (47 with the flags on node's command line instead of set at run
+ * time), 39.5 MiB anonymous (V8's heap, 36.6 MB committed, 34 MB used: 9.4 MiB of it module
+ * source text, zod's 1,029 schema objects, 815 ES modules' records), 7-8 MiB the main malloc
+ * arena. Tried and not taken (same machine, same hour, RSS in MB): the daemon bundled and
+ * minified with esbuild (V8's heap -6.4 MiB, but parsing the big chunks grew the main malloc
+ * arena by 8 MiB: 107 MB, worse), no OpenAPI plugin (-0.8 MB), MALLOC_ARENA_MAX=2 (-0.8 MB),
+ * UV_THREADPOOL_SIZE=2 (none), --single-threaded-gc (none), the size flags on node's command
+ * line through bin/depin.js's shell line (-1 MB, for one way of starting only).
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'

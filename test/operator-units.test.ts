@@ -5,6 +5,7 @@
  */
 import { describe, it, expect } from 'vitest'
 import { PassThrough } from 'node:stream'
+import { execFileSync } from 'node:child_process'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createSigner } from '../src/proofs/signing.ts'
 import { createJob } from '../src/scheduler/job.ts'
@@ -278,10 +279,17 @@ describe("the daemon's V8 mode (nextV8Mode, V8ModeSwitch)", () => {
     const early: string[] = []
     enterSizeMode((f) => { early.push(f) })
     expect(early).toEqual([V8_MODE_FLAGS.size])
+    // Speed mode is this Node's V8 defaults, flag by flag.
+    const options = execFileSync(process.execPath, ['--v8-options'], { encoding: 'utf8' })
+    for (const flag of V8_MODE_FLAGS.speed.split(' ')) {
+      const name = flag.replace(/^--(no-)?/, '').replace(/=.*$/, '')
+      const fallback = new RegExp(`^\\s+--${name} \\(.*\\n\\s+type: \\w+\\s+default: (\\S+)`, 'm').exec(options)?.[1]
+      expect(fallback, name).toBe(flag)
+    }
     // Each mode undoes the other's flags, whatever was set before.
     for (const flag of V8_MODE_FLAGS.size.split(' ')) {
-      const name = flag.replace(/^--(no-)?/, '')
-      expect(V8_MODE_FLAGS.speed.split(' ').some((f) => f.replace(/^--(no-)?/, '') === name)).toBe(true)
+      const name = flag.replace(/^--(no-)?/, '').replace(/=.*$/, '')
+      expect(V8_MODE_FLAGS.speed.split(' ').some((f) => f.replace(/^--(no-)?/, '').replace(/=.*$/, '') === name)).toBe(true)
     }
   })
 })

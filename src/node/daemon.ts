@@ -56,7 +56,8 @@ export interface DaemonOptions {
   transport?: TransportName
   /**
    * Tell V8 to favour memory over speed in this process while the node is idle
-   * (`--optimize-for-size --no-maglev --no-turbofan`, about 35 MiB less RSS for an idle daemon),
+   * (`--optimize-for-size --no-maglev --no-turbofan` and quick flushing of code that does not run:
+   * about 38 MiB less RSS for an idle daemon),
    * and speed while it holds or serves leases or mines (size mode costs a worker ~60% more CPU
    * per small task): see v8-mode.ts. It
    * changes a process-wide setting, so embedders running other work in the process may turn it

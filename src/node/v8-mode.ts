@@ -6,7 +6,11 @@
  * (`--optimize-for-size`, about 30 MB less in an idle daemon) and does not start its optimising
  * compilers (`--no-maglev --no-turbofan`: functions stay in the interpreter and the baseline
  * compiler, so the compilers' own code in the node binary is never paged in and no optimised
- * code is kept: about 6 MiB less, bench/idle). Both cost a working node dearly: a worker under
+ * code is kept: about 6 MiB less, bench/idle), and it drops the bytecode and baseline code of
+ * functions that did not run since the last full GC (`--bytecode-old-age=1
+ * --flush-baseline-code`, with two more of the memory reducer's GCs once the heap stops
+ * growing: most of a daemon's code runs once, at start; about 3 MiB less; a function that runs
+ * again is compiled again, lazily). Both cost a working node dearly: a worker under
  * `--optimize-for-size` alone spends about 60% more CPU on each small task (bench/throughput:
  * 0.51 against 0.31 ms of worker CPU per trivial task, 2,300 against 3,300 tasks/s). V8 reads
  * these flags as it runs, so they are switched: size mode when the daemon starts, speed mode as
@@ -21,10 +25,13 @@ const log = logger('depin:daemon:v8')
 
 export type V8Mode = 'size' | 'speed'
 
-/** The V8 flags each mode sets (process-wide: worker threads included). */
+/**
+ * The V8 flags each mode sets (process-wide: worker threads included). Speed mode is V8's
+ * defaults (a unit test checks them against this Node's `--v8-options`).
+ */
 export const V8_MODE_FLAGS: Readonly<Record<V8Mode, string>> = {
-  size: '--optimize-for-size --no-maglev --no-turbofan',
-  speed: '--no-optimize-for-size --maglev --turbofan'
+  size: '--optimize-for-size --no-maglev --no-turbofan --bytecode-old-age=1 --flush-baseline-code --memory-reducer-gc-count=4',
+  speed: '--no-optimize-for-size --maglev --turbofan --bytecode-old-age=6 --no-flush-baseline-code --memory-reducer-gc-count=2'
 }
 
 /** Default: back to size mode after 5 minutes with no lease (warm leases close after 30 s idle). */
