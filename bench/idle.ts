@@ -38,7 +38,8 @@
  * inside startDaemon, after they had loaded, it saved nothing: code V8 optimised during start-up
  * keeps its compilers paged in and its optimised code); 97.3 MiB with `--bytecode-old-age=1
  * --flush-baseline-code --memory-reducer-gc-count=4` (most of a daemon's code runs once, at
- * start). What it costs: a daemon's first job, 6 fresh daemons each, 343-394 ms (median 355)
+ * start; set once when the daemon starts and never switched: switched with the modes, they
+ * crashed V8, see src/node/v8-mode.ts and test/v8-mode-stress.test.ts). What it costs: a daemon's first job, 6 fresh daemons each, 343-394 ms (median 355)
  * against 309-363 ms (median 341) with the old size mode, second jobs 3.3-7.3 against 3.1-9.4 ms;
  * a worker's CPU per task once the job switched V8 back is unchanged (bench/throughput, one batch
  * of 10,000, 1 worker process, two runs each: 0.37 / 0.33 ms against 0.34 ms; 2,883 / 3,194

@@ -23,7 +23,7 @@ import { blockFlows, netFlow } from '../src/node/credit-flows.ts'
 import { cleanModuleName } from '../src/node/job-labels.ts'
 import { ConfigError } from '../src/errors.ts'
 import { UsageError } from '../src/cli/errors.ts'
-import { enterSizeMode, nextV8Mode, V8_MODE_FLAGS, V8ModeSwitch } from '../src/node/v8-mode.ts'
+import { enterSizeMode, nextV8Mode, V8_DAEMON_FLAGS, V8_MODE_FLAGS, V8ModeSwitch } from '../src/node/v8-mode.ts'
 
 describe('status words', () => {
   it('never say completed · verified for a job that was not verified, timed out or failed', () => {
@@ -250,10 +250,10 @@ describe("the daemon's V8 mode (nextV8Mode, V8ModeSwitch)", () => {
     const mode = new V8ModeSwitch({ busy: () => busy, idleMs: 1000, checkMs: 60_000, setFlags: (f) => { flags.push(f) } })
     mode.start()
     const { size, speed } = V8_MODE_FLAGS
-    expect(flags).toEqual([size])
+    expect(flags).toEqual([V8_DAEMON_FLAGS, size])
     mode.activity()
     mode.activity()
-    expect(flags).toEqual([size, speed])
+    expect(flags).toEqual([V8_DAEMON_FLAGS, size, speed])
     expect(mode.current).toBe('speed')
     // A lease stays open long after the last event: still busy, still speed.
     const t0 = Date.now()
@@ -265,7 +265,7 @@ describe("the daemon's V8 mode (nextV8Mode, V8ModeSwitch)", () => {
     expect(mode.current).toBe('speed')
     mode.check(t0 + 11_001)
     expect(mode.current).toBe('size')
-    expect(flags).toEqual([size, speed, size])
+    expect(flags).toEqual([V8_DAEMON_FLAGS, size, speed, size])
     mode.stop()
   })
 
@@ -274,11 +274,16 @@ describe("the daemon's V8 mode (nextV8Mode, V8ModeSwitch)", () => {
     const mode = new V8ModeSwitch({ busy: () => true, checkMs: 60_000, setFlags: (f) => { flags.push(f) } })
     mode.start()
     mode.check()
-    expect(flags).toEqual([V8_MODE_FLAGS.size, V8_MODE_FLAGS.speed])
+    expect(flags).toEqual([V8_DAEMON_FLAGS, V8_MODE_FLAGS.size, V8_MODE_FLAGS.speed])
     mode.stop()
     const early: string[] = []
     enterSizeMode((f) => { early.push(f) })
-    expect(early).toEqual([V8_MODE_FLAGS.size])
+    expect(early).toEqual([`${V8_DAEMON_FLAGS} ${V8_MODE_FLAGS.size}`])
+    // The code-flushing flags are never switched (switched with --optimize-for-size, they crashed V8).
+    for (const flag of V8_DAEMON_FLAGS.split(' ')) {
+      const name = flag.replace(/^--(no-)?/, '').replace(/=.*$/, '')
+      expect(`${V8_MODE_FLAGS.size} ${V8_MODE_FLAGS.speed}`).not.toContain(name)
+    }
     // Speed mode is this Node's V8 defaults, flag by flag.
     const options = execFileSync(process.execPath, ['--v8-options'], { encoding: 'utf8' })
     for (const flag of V8_MODE_FLAGS.speed.split(' ')) {

@@ -6,17 +6,17 @@
  * (`--optimize-for-size`, about 30 MB less in an idle daemon) and does not start its optimising
  * compilers (`--no-maglev --no-turbofan`: functions stay in the interpreter and the baseline
  * compiler, so the compilers' own code in the node binary is never paged in and no optimised
- * code is kept: about 6 MiB less, bench/idle), and it drops the bytecode and baseline code of
- * functions that did not run since the last full GC (`--bytecode-old-age=1
- * --flush-baseline-code`, with two more of the memory reducer's GCs once the heap stops
- * growing: most of a daemon's code runs once, at start; about 3 MiB less; a function that runs
- * again is compiled again, lazily). Both cost a working node dearly: a worker under
+ * code is kept: about 6 MiB less, bench/idle). Both cost a working node dearly: a worker under
  * `--optimize-for-size` alone spends about 60% more CPU on each small task (bench/throughput:
  * 0.51 against 0.31 ms of worker CPU per trivial task, 2,300 against 3,300 tasks/s). V8 reads
  * these flags as it runs, so they are switched: size mode when the daemon starts, speed mode as
  * soon as work begins (a lease offered as requester, a task started as worker, any lease open, a
  * miner running), and size mode again once the daemon has had no work for `idleMs`. Code
  * optimised in speed mode stays optimised after the switch back.
+ *
+ * Besides the modes, a daemon drops the bytecode and baseline code of functions that did not
+ * run since the last full GC, always (`V8_DAEMON_FLAGS`: most of a daemon's code runs once, at
+ * start; about 3 MiB less; a function that runs again is compiled again, lazily).
  */
 import { setFlagsFromString } from 'node:v8'
 import { logger } from '@libp2p/logger'
@@ -30,9 +30,19 @@ export type V8Mode = 'size' | 'speed'
  * defaults (a unit test checks them against this Node's `--v8-options`).
  */
 export const V8_MODE_FLAGS: Readonly<Record<V8Mode, string>> = {
-  size: '--optimize-for-size --no-maglev --no-turbofan --bytecode-old-age=1 --flush-baseline-code --memory-reducer-gc-count=4',
-  speed: '--no-optimize-for-size --maglev --turbofan --bytecode-old-age=6 --no-flush-baseline-code --memory-reducer-gc-count=2'
+  size: '--optimize-for-size --no-maglev --no-turbofan',
+  speed: '--no-optimize-for-size --maglev --turbofan'
 }
+
+/**
+ * Flags a daemon sets once, as it starts, and never switches: code that did not run since the
+ * last full GC is dropped. Not part of the modes: switched at run time together with
+ * `--optimize-for-size`, they crashed V8 (a lazy deoptimisation reading flushed bytecode, in
+ * `TieringManager::InterruptBudgetFor`, in 3 of 6 runs of a stress test switching every flag
+ * ~100 times in three busy threads, 2 of 6 with only these and `--optimize-for-size`); set once,
+ * with the modes switched as a daemon switches them, never (0 of 24 runs).
+ */
+export const V8_DAEMON_FLAGS = '--bytecode-old-age=1 --flush-baseline-code --memory-reducer-gc-count=4'
 
 /** Default: back to size mode after 5 minutes with no lease (warm leases close after 30 s idle). */
 export const V8_IDLE_MS = 5 * 60 * 1000
@@ -51,7 +61,7 @@ export function nextV8Mode (input: { current: V8Mode, busy: boolean, lastActiveA
  * start a daemon (`depin start`), so that start-up itself runs unoptimised.
  */
 export function enterSizeMode (setFlags: (flags: string) => void = setFlagsFromString): void {
-  setFlags(V8_MODE_FLAGS.size)
+  setFlags(`${V8_DAEMON_FLAGS} ${V8_MODE_FLAGS.size}`)
 }
 
 export interface V8ModeSwitchInit {
@@ -75,8 +85,9 @@ export class V8ModeSwitch {
 
   get current (): V8Mode | undefined { return this.mode }
 
-  /** Size mode now; looks at the leases every `checkMs`. */
+  /** The daemon's flags and size mode now; looks at the leases every `checkMs`. */
   start (): void {
+    this.init.setFlags(V8_DAEMON_FLAGS)
     this.set('size')
     this.timer = setInterval(() => { this.check() }, this.init.checkMs)
     this.timer.unref?.()
