@@ -12,9 +12,9 @@ import { buildProgram, type CliActions } from './program.ts'
 export const actions: CliActions = {
   init: async (o) => { await (await import('./commands/init.ts')).initCommand(o) },
   start: async (o) => {
-    // Size mode before the daemon's modules load: code V8 optimises while they load and the node
+    // Size mode before the daemon's modules load: code V8 optimised while they load and the node
     // starts would keep its optimising compilers paged in and its optimised code for the
-    // daemon's whole life (about 7 MiB of an idle daemon; src/node/v8-mode.ts).
+    // daemon's whole life (about 6 MiB of an idle daemon; src/node/v8-mode.ts).
     ;(await import('../node/v8-mode.ts')).enterSizeMode()
     await (await import('./commands/start.ts')).startCommand(o)
   },

@@ -40,7 +40,7 @@ export const V8_MODE_FLAGS: Readonly<Record<V8Mode, string>> = {
  * `--optimize-for-size`, they crashed V8 (a lazy deoptimisation reading flushed bytecode, in
  * `TieringManager::InterruptBudgetFor`, in 3 of 6 runs of a stress test switching every flag
  * ~100 times in three busy threads, 2 of 6 with only these and `--optimize-for-size`); set once,
- * with the modes switched as a daemon switches them, never (0 of 24 runs).
+ * with the modes switched as a daemon switches them, never (0 of 31 runs).
  */
 export const V8_DAEMON_FLAGS = '--bytecode-old-age=1 --flush-baseline-code --memory-reducer-gc-count=4'
 
