@@ -136,9 +136,9 @@ async function refreshJobs () {
   const { jobs } = await json('/v1/jobs?limit=30')
   fillTable('jobs', jobs.map((j) => {
     const live = state.progress.get(j.id)
-    const progress = j.role === 'worker'
-      ? (j.reason ?? '')
-      : j.status === 'queued' || j.status === 'running'
+    // A lease served here has no stages; a job of this node's shows its stage while it runs.
+    const staged = j.role !== 'worker' && (j.status === 'queued' || j.status === 'running')
+    const progress = staged
       ? (live != null ? `${STAGE_WORDS[live.stage] ?? live.stage}${live.detail != null ? ` (${live.detail})` : ''}` : '…')
       : (j.reason ?? '')
     const status = el('td', statusWord(j), `status-${j.status === 'completed' && !j.verified && j.role === 'requester' ? 'unverified' : j.status}`)

@@ -15,7 +15,8 @@ export const actions: CliActions = {
     // Size mode before the daemon's modules load: code V8 optimised while they load and the node
     // starts would keep its optimising compilers paged in and its optimised code for the
     // daemon's whole life (about 6 MiB of an idle daemon; src/node/v8-mode.ts).
-    ;(await import('../node/v8-mode.ts')).enterSizeMode()
+    const { enterSizeMode } = await import('../node/v8-mode.ts')
+    enterSizeMode()
     await (await import('./commands/start.ts')).startCommand(o)
   },
   stop: async (o) => { await (await import('./commands/stop.ts')).stopCommand(o) },

@@ -108,10 +108,10 @@ export interface BatchTaskRecord {
   error?: JobError
 }
 
-/** A lease this node served as worker. */
 /** The `reason` of a lease that has not ended: served now (listed from memory, never stored). */
 export const OPEN_LEASE = 'open'
 
+/** A lease this node served as worker. */
 export interface LeaseRecord {
   leaseId: string
   requester: string
