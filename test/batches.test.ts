@@ -107,6 +107,35 @@ describe('batches', () => {
     }
   })
 
+  it('a worker announces each lease it accepts (lease:accepted: its id, requester, price and slots) before its tasks', async () => {
+    R.scheduler.closeLeases()
+    await waitFor(() => R.scheduler.leases().length === 0, { timeoutMs: 15_000 })
+    const accepted: Array<{ worker: string, leaseId: string, requester: string, price: number, slots: number, tasksRunBefore: number }> = []
+    const started = new Map<string, number>()
+    const detach: Array<() => void> = []
+    for (const n of net.nodes.filter((n) => n !== R)) {
+      const onAccepted = (evt: CustomEvent<{ leaseId: string, requester: string, price: number, slots: number }>): void => {
+        accepted.push({ worker: n.peerId, ...evt.detail, tasksRunBefore: started.get(evt.detail.leaseId) ?? 0 })
+      }
+      const onStarted = (evt: CustomEvent<{ leaseId: string }>): void => { started.set(evt.detail.leaseId, (started.get(evt.detail.leaseId) ?? 0) + 1) }
+      n.scheduler.addEventListener('lease:accepted', onAccepted)
+      n.scheduler.addEventListener('task:started', onStarted)
+      detach.push(() => { n.scheduler.removeEventListener('lease:accepted', onAccepted); n.scheduler.removeEventListener('task:started', onStarted) })
+    }
+    try {
+      expect((await (await R.submitBatch({ module: example('echo'), tasks: [{ input: utf8('x') }, { input: utf8('y') }] })).result()).completed).toBe(2)
+    } finally {
+      for (const d of detach) d()
+    }
+    const held = R.scheduler.leases()
+    expect(held.length).toBeGreaterThanOrEqual(1)
+    for (const l of held) {
+      const event = accepted.find((a) => a.leaseId === l.leaseId)
+      expect(event).toMatchObject({ worker: l.worker, requester: R.peerId, tasksRunBefore: 0 })
+      expect(event?.slots).toBeGreaterThanOrEqual(1)
+    }
+  })
+
   it('one settle per lease reaches the chain, however many tasks the lease ran', async () => {
     // Tasks that take some CPU (an echo run rounds to 0 ms and costs nothing to settle).
     R.scheduler.closeLeases()

@@ -29,7 +29,7 @@ import type { ReplicaResult, TaskFailure, TaskWork } from '../src/scheduler/requ
 import { createJob, jobTaskSpec } from '../src/scheduler/job.ts'
 import { creditsFor, defaultFuel, requirementsKey, taskId, type TaskSpec } from '../src/scheduler/task.ts'
 import { parseRequesterFrame, parseWorkerFrame, type RequesterFrame, type ResultFrame, type TaskFrame, type WorkerFrame } from '../src/scheduler/lease-frames.ts'
-import { CHUNK_BYTES, INLINE_BYTES, MAX_LEASE_FRAME_BYTES } from '../src/scheduler/constants.ts'
+import { CHUNK_BYTES, INLINE_BYTES, LEASE_INLINE_BYTES, LEASE_WINDOW_PER_SLOT, MAX_LEASE_FRAME_BYTES } from '../src/scheduler/constants.ts'
 import { ProtocolViolationError } from '../src/scheduler/errors.ts'
 import { encodeManifest, manifestCid, manifestOf } from '../src/scheduler/files/index.ts'
 import { waitFor } from './helpers.ts'
@@ -435,6 +435,50 @@ describe('LeaseServer (worker side) against hand-written requester frames', () =
     expect(seen.get(taskId(capped).toString())).toBe('ERR_LEASE_CAP')
     expect(seen.get(taskId(fits).toString())).toBe('exit 0')
     expect(s.reports).toEqual([])
+  })
+
+  it('the window: slots × LEASE_WINDOW_PER_SLOT tasks held at most, then ERR_LEASE_FULL; a task answered makes room', async () => {
+    const s = await serve({ cached: [LOOP], lease: { slots: 1, maxCredits: 1_000_000_000 } })
+    // Tasks that run until cancelled: one runs, the rest wait for the slot.
+    const forever = Array.from({ length: LEASE_WINDOW_PER_SLOT + 1 }, (_, i) => spec(LOOP, utf8(`loop ${i}`), 60_000))
+    for (let i = 0; i < LEASE_WINDOW_PER_SLOT; i += 64) {
+      await s.send({ t: 'tasks', tasks: forever.slice(i, Math.min(i + 64, LEASE_WINDOW_PER_SLOT)).map((f, j) => frameOf(f, utf8(`loop ${i + j}`))) })
+    }
+    const last = forever[LEASE_WINDOW_PER_SLOT]
+    await s.send({ t: 'tasks', tasks: [frameOf(last, utf8(`loop ${LEASE_WINDOW_PER_SLOT}`))] })
+    const full = await expectFrame(s.mine, 'task-error')
+    expect(errorOf(full)).toEqual({ task: taskId(last).toString(), code: 'ERR_LEASE_FULL' })
+    // One withdrawn (it waits for the slot: answered at once), and the same task fits.
+    await s.send({ t: 'cancel', task: taskId(forever[LEASE_WINDOW_PER_SLOT - 1]) })
+    expect(errorOf(await expectFrame(s.mine, 'task-error'))).toEqual({ task: taskId(forever[LEASE_WINDOW_PER_SLOT - 1]).toString(), code: 'ERR_CANCELLED' })
+    await s.send({ t: 'tasks', tasks: [frameOf(last, utf8(`loop ${LEASE_WINDOW_PER_SLOT}`))] })
+    await s.send({ t: 'cancel', task: taskId(last) })
+    // Taken this time: the next answer about it is the cancel's, not a refusal.
+    expect(errorOf(await expectFrame(s.mine, 'task-error'))).toEqual({ task: taskId(last).toString(), code: 'ERR_CANCELLED' })
+  })
+
+  it('inline input held on a lease is bounded: past 2 × LEASE_INLINE_BYTES a task is ERR_LEASE_FULL, whatever the window', async () => {
+    const s = await serve({ cached: [LOOP], lease: { slots: 64, maxCredits: 1_000_000_000 } })
+    const big = (i: number): Uint8Array => { const b = new Uint8Array(INLINE_BYTES); new DataView(b.buffer).setUint32(0, i); return b }
+    const fit = (2 * LEASE_INLINE_BYTES) / INLINE_BYTES
+    const frames = Array.from({ length: fit + 1 }, (_, i) => frameOf(spec(LOOP, big(i), 60_000), big(i)))
+    for (let i = 0; i < fit; i += 15) await s.send({ t: 'tasks', tasks: frames.slice(i, Math.min(i + 15, fit)) })
+    await s.send({ t: 'tasks', tasks: [frames[fit]] })
+    const refused = await expectFrame(s.mine, 'task-error')
+    expect(errorOf(refused)).toEqual({ task: taskId(frames[fit].spec).toString(), code: 'ERR_LEASE_FULL' })
+    expect(refused.message).toMatch(/inline input/)
+  })
+
+  it('running notices: every task that runs past RUNNING_NOTICE_MS is announced once', async () => {
+    const s = await serve({ cached: [LOOP] })
+    const two = [spec(LOOP, utf8('a'), 60_000), spec(LOOP, utf8('b'), 60_000)]
+    await s.send({ t: 'tasks', tasks: two.map((t, i) => frameOf(t, utf8(i === 0 ? 'a' : 'b'))) })
+    const announced: string[] = []
+    while (announced.length < 2) announced.push(...(await expectFrame(s.mine, 'running', ['running'])).tasks.map(String))
+    expect(announced.sort()).toEqual(two.map((t) => taskId(t).toString()).sort())
+    for (const t of two) await s.send({ t: 'cancel', task: taskId(t) })
+    const ended = [await expectFrame(s.mine, 'task-error'), await expectFrame(s.mine, 'task-error')]
+    expect(ended.map((e) => e.code)).toEqual(['ERR_CANCELLED', 'ERR_CANCELLED'])
   })
 
   it('a cancel of a running task ends it with task-error ERR_CANCELLED', async () => {

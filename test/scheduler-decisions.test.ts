@@ -171,7 +171,7 @@ describe('batching on a lease (leaseWindow, resultsDue)', () => {
     // In between: the pipeline's worth.
     expect(leaseWindow(2, LEASE_PIPELINE_MS / 8)).toBe(2 * 8)
     // Short tasks, and runs reported as taking 0 ms: at most what a worker accepts.
-    expect(leaseWindow(2, 0.5)).toBe(2 * LEASE_WINDOW_PER_SLOT)
+    expect(leaseWindow(2, 0.1)).toBe(2 * LEASE_WINDOW_PER_SLOT)
     expect(leaseWindow(1, 0)).toBe(LEASE_WINDOW_PER_SLOT)
     expect(LEASE_MIN_WINDOW_PER_SLOT).toBeLessThan(LEASE_WINDOW_PER_SLOT)
   })
@@ -341,6 +341,47 @@ describe('checkpoint accounting (LeaseAccount)', () => {
     // An unknown task changes nothing.
     acc.decide(task(99).toString(), false)
     expect(acc.pendingThrough(3)).toBe(2)
+  })
+
+  it('what it pays through any count matches a recount, however results, decisions and queries interleave', () => {
+    // (the decided head of the book is summed once; this checks that against the plain sum)
+    let seed = 7
+    const next = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n }
+    const acc = new LeaseAccount(7)
+    const added: Array<{ n: number, megafuel: number }> = []
+    const decisions = new Map<number, boolean>()
+    for (let step = 0; step < 3000; step++) {
+      const what = next(4)
+      if (what === 0 || added.length === 0) {
+        const n = next(400) // tasks may come twice (re-placed)
+        const megafuel = 1 + next(900)
+        added.push({ n, megafuel })
+        acc.add(entry(n, megafuel))
+      } else if (what === 1) {
+        const n = added[next(added.length)].n
+        const charged = next(3) > 0
+        if (!decisions.has(n)) decisions.set(n, charged)
+        acc.decide(task(n).toString(), charged)
+      } else {
+        const count = next(added.length + 1)
+        const since = next(count + 1)
+        let fuel = 0n
+        let refused = 0
+        const listed: string[] = []
+        let pending = 0
+        for (const [i, a] of added.slice(0, count).entries()) {
+          const d = decisions.get(a.n)
+          if (d === true) fuel += BigInt(a.megafuel) * 1_000_000n
+          else if (d === false) {
+            refused++
+            if (i >= since) listed.push(task(a.n).toString())
+          } else pending++
+        }
+        const got = acc.paidThrough(count, since)
+        expect({ paid: got.paid, refused: got.refused, listed: got.refusedTasks.map(String) }).toEqual({ paid: Number((7n * fuel + 999_999_999n) / 1_000_000_000n), refused, listed })
+        expect(acc.pendingThrough(count)).toBe(pending)
+      }
+    }
   })
 
   it('a decision stands: a later refusal does not undo a charge, and a task met twice is decided in both places', () => {

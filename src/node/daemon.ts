@@ -137,8 +137,9 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   if (v8Mode != null) {
     v8Mode.check() // a miner started with the node is work: speed mode at once
     const working = (): void => { v8Mode.activity() }
+    // Leases come before their tasks, and a held lease keeps speed mode: no listener per task.
     node.scheduler.addEventListener('lease:offered', working)
-    node.scheduler.addEventListener('task:started', working)
+    node.scheduler.addEventListener('lease:accepted', working)
   }
 
   const stopRequest = Promise.withResolvers<string>()

@@ -49,9 +49,12 @@ export function attachOperatorLog (node: ComputeNode, log: OperatorLog): () => v
   })
 
   // Per-task worker lines are debug (a lease may run thousands); leases are the operator's unit.
-  listen<{ leaseId: string, taskId: string, exitCode: number, wallMs: number }>(scheduler, 'task:finished', (evt) => {
-    log.debug({ lease: evt.detail.leaseId, task: evt.detail.taskId, exit: evt.detail.exitCode, ms: Math.round(evt.detail.wallMs) }, 'task finished for a peer')
-  })
+  // Not listened for below debug: an event per task costs a busy worker CPU for nothing.
+  if (log.isLevelEnabled?.('debug') !== false) {
+    listen<{ leaseId: string, taskId: string, exitCode: number, wallMs: number }>(scheduler, 'task:finished', (evt) => {
+      log.debug({ lease: evt.detail.leaseId, task: evt.detail.taskId, exit: evt.detail.exitCode, ms: Math.round(evt.detail.wallMs) }, 'task finished for a peer')
+    })
+  }
   listen<LeaseInfo>(node, 'lease:opened', (evt) => {
     log.info({ lease: evt.detail.leaseId, worker: evt.detail.worker, price: evt.detail.price, slots: evt.detail.slots, cap: evt.detail.maxCredits }, 'lease opened')
   })

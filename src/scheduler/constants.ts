@@ -73,7 +73,13 @@ export const PIN_PROTECT_MS = 10 * 60 * 1000
 export const LEASE_DURATION_MS = 10 * 60 * 1000
 export const MAX_LEASE_DURATION_MS = 60 * 60 * 1000
 /** Most tasks outstanding on a lease (sent, not yet answered) per slot: what a worker accepts. */
-export const LEASE_WINDOW_PER_SLOT = 32
+export const LEASE_WINDOW_PER_SLOT = 128
+/**
+ * Inline input (task stdin carried in `tasks` frames) a requester keeps outstanding on one lease
+ * at most (whatever the window), so a worker holds a bounded amount of it; a worker refuses tasks
+ * past twice this (ERR_LEASE_FULL).
+ */
+export const LEASE_INLINE_BYTES = 16 * 1024 * 1024
 /**
  * Tasks a requester keeps outstanding per slot at least (one running, three waiting), and the
  * work per slot it keeps there while tasks are short, up to `LEASE_WINDOW_PER_SLOT` (see

@@ -7,7 +7,7 @@ import { logger } from '@libp2p/logger'
 import { TypedEventEmitter } from 'main-event'
 import { CID } from 'multiformats/cid'
 import { decode, encode } from '../proofs/encoding.ts'
-import type { Lease, SignedAck, SignedCheckpoint } from '../proofs/lease.ts'
+import { leaseId, type Lease, type SignedAck, type SignedCheckpoint } from '../proofs/lease.ts'
 import { DepinError, InvalidMessageError, InvalidSignatureError, MessageTooLargeError } from '../errors.ts'
 import { GossipValidationError, type Channel, type ChannelOpener, type ProtocolRegistrar, type TopicHandler } from '../transport.ts'
 import type { Store } from '../shared/store.ts'
@@ -95,6 +95,8 @@ export interface SchedulerEvents {
   'lease:offered': CustomEvent<{ direct: number, gossip: boolean }>
   'lease:opened': CustomEvent<LeaseInfo>
   'lease:closed': CustomEvent<LeaseInfo & { reason: string }>
+  /** This node (as a worker) countersigned a lease with a requester; its tasks follow on the lease's stream. */
+  'lease:accepted': CustomEvent<{ leaseId: string, requester: string, price: number, slots: number }>
   /** A lease this node served as worker ended. */
   'lease:served': CustomEvent<LeaseSummary>
   /** This node (as a worker) started running a task for a peer. */
@@ -133,9 +135,11 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       settle: components.settle,
       settled: components.settled
     }, {
+      onLeaseOpened: (lease) => { this.safeDispatchEvent('lease:accepted', { detail: { leaseId: leaseId(lease.body).toString(), requester: lease.body.requester, price: lease.body.price, slots: lease.body.slots } }) },
       onLeaseEnded: (summary) => { this.safeDispatchEvent('lease:served', { detail: summary }) },
-      onTaskStarted: (leaseId, taskId) => { this.safeDispatchEvent('task:started', { detail: { leaseId, taskId } }) },
-      onTaskFinished: (leaseId, taskId, exitCode, wallMs) => { this.safeDispatchEvent('task:finished', { detail: { leaseId, taskId, exitCode, wallMs } }) }
+      // Per task, thousands a second on a busy worker: no event object when nobody listens.
+      onTaskStarted: (leaseId, taskId) => { if (this.listenerCount('task:started') > 0) this.safeDispatchEvent('task:started', { detail: { leaseId, taskId } }) },
+      onTaskFinished: (leaseId, taskId, exitCode, wallMs) => { if (this.listenerCount('task:finished') > 0) this.safeDispatchEvent('task:finished', { detail: { leaseId, taskId, exitCode, wallMs } }) }
     })
     this.requester = new RequesterService({
       signer: components.signer,

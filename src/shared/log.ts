@@ -30,6 +30,8 @@ export interface OperatorLog {
   error: LogFn
   /** A logger whose lines all carry `bindings` (e.g. `{ component: 'worker' }`). */
   child(bindings: LogFields): OperatorLog
+  /** Whether lines of `level` are written (pino's); a log without it is taken to write every level. */
+  isLevelEnabled?(level: LogLevel): boolean
 }
 
 const nothing: LogFn = () => {}
@@ -41,5 +43,6 @@ export const silentLog: OperatorLog = {
   info: nothing,
   warn: nothing,
   error: nothing,
-  child: () => silentLog
+  child: () => silentLog,
+  isLevelEnabled: () => false
 }

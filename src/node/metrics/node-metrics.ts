@@ -34,6 +34,8 @@ export class NodeMetrics implements MarketMetrics {
   readonly jobsActive: Gauge<'state'>
   readonly tasksFinished: Counter<'role' | 'outcome'>
   readonly taskExecution: Histogram<'role'>
+  private readonly taskCounters = new Map<string, Counter.Internal>()
+  private readonly taskHistograms = new Map<string, Histogram.Internal<'role'>>()
   readonly workerTasks: Gauge<'state'>
   readonly leasesOpen: Gauge<'role'>
   readonly leasesOpened: Counter<'role'>
@@ -146,8 +148,17 @@ export class NodeMetrics implements MarketMetrics {
   }
 
   taskFinished (role: MarketRole, outcome: TaskOutcome, executionSeconds?: number): void {
-    this.tasksFinished.inc({ role, outcome })
-    if (executionSeconds != null && Number.isFinite(executionSeconds)) this.taskExecution.observe({ role }, Math.max(0, executionSeconds))
+    // Once per task, thousands a second on a busy node: the labelled series are looked up once
+    // (prom-client hashes a label object on every call otherwise).
+    const key = `${role}/${outcome}`
+    let finished = this.taskCounters.get(key)
+    if (finished == null) this.taskCounters.set(key, finished = this.tasksFinished.labels({ role, outcome }))
+    finished.inc()
+    if (executionSeconds != null && Number.isFinite(executionSeconds)) {
+      let execution = this.taskHistograms.get(role)
+      if (execution == null) this.taskHistograms.set(role, execution = this.taskExecution.labels({ role }))
+      execution.observe(Math.max(0, executionSeconds))
+    }
   }
 
   leaseOpened (role: MarketRole): void {

@@ -26,6 +26,10 @@ export class LeaseAccount {
   /** Chain states the next checkpoints may name (trimmed as checkpoints arrive). */
   private points: Point[] = [{ count: 0, root: this.chain.root, fuel: 0n }]
   private last = { seq: 0, count: 0, amount: 0 }
+  /** The first `decidedCount` results are decided; `…Before[i]`: charged fuel and refusals of the first i. */
+  private decidedCount = 0
+  private readonly chargedFuelBefore: bigint[] = [0n]
+  private readonly refusedBefore: number[] = [0]
 
   constructor (price: number) {
     this.price = price
@@ -64,8 +68,9 @@ export class LeaseAccount {
 
   /** Tasks among the first `count` still undecided. */
   pendingThrough (count: number): number {
+    this.advance()
     let n = 0
-    for (let i = 0; i < count; i++) if (this.entries[i].decision === 'pending') n++
+    for (let i = this.decidedCount; i < count; i++) if (this.entries[i].decision === 'pending') n++
     return n
   }
 
@@ -74,18 +79,31 @@ export class LeaseAccount {
    * rounded up once; how many are refused; and the refused tasks from result `since` on.
    */
   paidThrough (count: number, since = 0): { paid: number, refused: number, refusedTasks: CID[] } {
-    let fuel = 0n
-    let refused = 0
-    const refusedTasks: CID[] = []
-    for (let i = 0; i < count; i++) {
+    this.advance()
+    const from = Math.min(this.decidedCount, count)
+    let fuel = this.chargedFuelBefore[from]
+    let refused = this.refusedBefore[from]
+    for (let i = from; i < count; i++) {
       const e = this.entries[i]
       if (e.decision === 'charged') fuel += e.fuel
-      else if (e.decision === 'refused') {
-        refused++
-        if (i >= since) refusedTasks.push(e.task)
-      }
+      else if (e.decision === 'refused') refused++
     }
+    const refusedTasks: CID[] = []
+    for (let i = since; i < count; i++) if (this.entries[i].decision === 'refused') refusedTasks.push(this.entries[i].task)
     return { paid: creditsFor(this.price, fuel), refused, refusedTasks }
+  }
+
+  /**
+   * Extends the decided head of the book (decisions never change once made) with its running
+   * sums, so that a checkpoint costs the results since the last one, not the whole lease: a
+   * lease of a million tasks has thousands of checkpoints.
+   */
+  private advance (): void {
+    while (this.decidedCount < this.entries.length && this.entries[this.decidedCount].decision !== 'pending') {
+      const e = this.entries[this.decidedCount++]
+      this.chargedFuelBefore.push(this.chargedFuelBefore[this.decidedCount - 1] + (e.decision === 'charged' ? e.fuel : 0n))
+      this.refusedBefore.push(this.refusedBefore[this.decidedCount - 1] + (e.decision === 'refused' ? 1 : 0))
+    }
   }
 
   /**

@@ -149,8 +149,8 @@ export class Dispatcher {
     let i = 0
     while (i < Math.min(queue.size, SCAN_AHEAD)) {
       const state = queue.at(i) as TaskState
-      const hosts = new Set([...state.running.values(), ...state.results.map((r) => r.lease)].map((l) => l.host).filter((h) => h != null))
-      const open = candidates.filter((c) => !state.excluded.has(c.worker) && !state.running.has(c.worker) && (c.lease.host == null || !hosts.has(c.lease.host)) && c.lease.fits(state.work, now))
+      const hosts = hostsOf(state)
+      const open = candidates.filter((c) => !state.excluded.has(c.worker) && !state.running.has(c.worker) && (c.lease.host == null || hosts == null || !hosts.has(c.lease.host)) && c.lease.fits(state.work, now))
       const choice = pickLease(open)
       if (choice == null) {
         if (candidates.every((c) => c.outstanding >= c.window)) return
@@ -387,4 +387,10 @@ export class Dispatcher {
   cancelAll (error: JobError): void {
     for (const state of [...this.tasks.values()]) this.cancel(state.work.idText, error)
   }
+}
+
+/** The hosts a task's replicas run or ran on (undefined for a task not placed yet: most of them). */
+function hostsOf (state: TaskState): Set<string> | undefined {
+  if (state.running.size === 0 && state.results.length === 0) return undefined
+  return new Set([...state.running.values(), ...state.results.map((r) => r.lease)].map((l) => l.host).filter((h) => h != null))
 }

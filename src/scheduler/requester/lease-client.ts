@@ -17,7 +17,7 @@ import type { Signer } from '../../proofs/signing.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
 import { DepinError } from '../../errors.ts'
 import { ChannelClosedError, type Channel } from '../../transport.ts'
-import { BATCH_FRAME_BYTES, CHUNK_BYTES, LEASE_IDLE_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_STRIKES } from '../constants.ts'
+import { BATCH_FRAME_BYTES, CHUNK_BYTES, LEASE_IDLE_MS, LEASE_INLINE_BYTES, LEASE_IDLE_TIMEOUT_MS, LEASE_STRIKES } from '../constants.ts'
 import { BadResultError, LeaseEndedError, ProtocolViolationError } from '../errors.ts'
 import { MAX_FRAME_ITEMS, parseWorkerFrame, type ResultFrame, type TaskFrame, type WorkerFrame } from '../lease-frames.ts'
 import { LeaseAccount } from './accounting.ts'
@@ -104,8 +104,8 @@ export class LeaseClient {
     void this.read()
   }
 
-  /** Tasks sent and not answered. */
-  get load (): number { return this.outstanding.size + this.unsent.length }
+  /** Tasks sent (or about to be: a task is outstanding from `assign` on) and not answered. */
+  get load (): number { return this.outstanding.size }
 
   /** How many tasks to keep outstanding (more while the lease's tasks are short: `leaseWindow`). */
   get window (): number { return leaseWindow(this.lease.body.slots, this.runMs) }
@@ -115,6 +115,8 @@ export class LeaseClient {
 
   /** Whether a task fits this lease's terms, time and remaining budget. */
   fits (task: TaskWork, now: number): boolean {
+    const inline = task.stdin?.byteLength ?? 0
+    if (this.outstanding.size > 0 && this.outstanding.inlineBytes + inline > LEASE_INLINE_BYTES) return false
     return taskFitsLease(this.lease.body, task.requirements, this.account.fuel + this.outstanding.reservedFuel, now)
   }
 

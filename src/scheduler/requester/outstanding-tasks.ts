@@ -23,6 +23,7 @@ export class OutstandingTasks {
   private readonly slots: number
   private readonly maxTaskMs: number
   private reserved = 0n
+  private inline = 0
 
   /** For a lease of `slots` slots whose tasks may each run `maxTaskMs`. */
   constructor (slots: number, maxTaskMs: number) {
@@ -33,6 +34,8 @@ export class OutstandingTasks {
   get size (): number { return this.byId.size }
   /** Σ fuel limits of the outstanding tasks. */
   get reservedFuel (): bigint { return this.reserved }
+  /** Σ bytes of their inline input (stdin sent in the task frame). */
+  get inlineBytes (): number { return this.inline }
 
   get (idText: string): Outstanding | undefined {
     return this.byId.get(idText)
@@ -43,6 +46,7 @@ export class OutstandingTasks {
     const startBy = now + TASK_START_GRACE_MS + Math.ceil((this.byId.size + 1) / this.slots) * this.maxTaskMs
     this.byId.set(task.idText, { task, sentAt: now, startBy })
     this.reserved += task.spec.fuel
+    this.inline += task.stdin?.byteLength ?? 0
   }
 
   /**
@@ -63,6 +67,7 @@ export class OutstandingTasks {
     if (o == null) return false
     this.byId.delete(idText)
     this.reserved -= o.task.spec.fuel
+    this.inline -= o.task.stdin?.byteLength ?? 0
     return true
   }
 

@@ -16,7 +16,7 @@ import type { PeerActionName } from '../../shared/peer-actions.ts'
 import { InvalidSignatureError } from '../../errors.ts'
 import { ChannelClosedError, type Channel } from '../../transport.ts'
 import type { BlobStore } from '../blob-store.ts'
-import { ACK_TIMEOUT_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_WINDOW_PER_SLOT, RESULT_BATCH_MS, RUNNING_NOTICE_MS } from '../constants.ts'
+import { ACK_TIMEOUT_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_INLINE_BYTES, LEASE_WINDOW_PER_SLOT, RESULT_BATCH_MS, RUNNING_NOTICE_MS } from '../constants.ts'
 import { BadInputTreeError, BlobMismatchError, ProtocolViolationError } from '../errors.ts'
 import type { Executor } from '../executor/index.ts'
 import { MAX_FRAME_ITEMS, parseRequesterFrame, type RequesterFrame, type TaskFrame } from '../lease-frames.ts'
@@ -87,6 +87,8 @@ export class LeaseServer {
   private readonly tasks = new LeaseTasks()
   private readonly done: Done[] = []
   private readonly notices: CID[] = []
+  /** One timer for the running notices of every task of the lease (not one per task). */
+  private noticeTimer?: ReturnType<typeof setTimeout>
   private flushScheduled = false
   private flushTimer?: ReturnType<typeof setTimeout>
   private refused = 0
@@ -158,6 +160,7 @@ export class LeaseServer {
     } finally {
       clearInterval(this.housekeeping)
       clearTimeout(this.flushTimer)
+      clearTimeout(this.noticeTimer)
       this.fetch.abort(new ProtocolViolationError('the lease ended', 'ERR_LEASE_ENDED'))
     }
     return this.summary()
@@ -222,6 +225,7 @@ export class LeaseServer {
     if (this.closing) return refuse('ERR_LEASE_ENDING', 'the lease is ending')
     if (this.tasks.has(idText)) return refuse('ERR_DUPLICATE_TASK', 'this task is already running on the lease')
     if (this.tasks.size >= this.window) return refuse('ERR_LEASE_FULL', `the lease's window of ${this.window} tasks is full`)
+    if (this.tasks.inlineBytes + (frame.stdin?.byteLength ?? 0) > 2 * LEASE_INLINE_BYTES) return refuse('ERR_LEASE_FULL', `the lease's tasks hold over ${2 * LEASE_INLINE_BYTES} bytes of inline input`)
     if (spec.memoryMiB > terms.memoryMiB || spec.timeoutMs > terms.maxTaskMs || spec.fuel > terms.maxTaskFuel) return refuse('ERR_TASK_LIMITS', 'the task asks for more memory, time or fuel than the lease allows')
     if (now >= terms.expiresAt) return refuse('ERR_LEASE_EXPIRED', 'the lease has expired')
     if (this.ackOverdue) return refuse('ERR_ACK_OVERDUE', 'a checkpoint waits for its acknowledgement')
@@ -231,7 +235,7 @@ export class LeaseServer {
       this.c.reportPeer(this.channel.remotePeer, 'MalformedMessage')
       return refuse('ERR_BLOB_MISMATCH', 'the inline stdin does not match the task\'s input CID')
     }
-    const task: Task = { id, idText, frame, controller: new AbortController(), running: false }
+    const task: Task = { id, idText, frame, controller: new AbortController(), running: false, startedAt: 0, noticed: false }
     this.tasks.add(task)
     void this.run(task)
   }
@@ -248,14 +252,13 @@ export class LeaseServer {
         // Files are fetched once the task has its slot: only running tasks hold their trees.
         const files = spec.files != null ? await fetchInputTree(this.fetch, spec.files) : undefined
         signal.throwIfAborted()
-        this.tasks.started(task)
-        task.notice = setTimeout(() => { this.notices.push(task.id); this.scheduleFlush() }, RUNNING_NOTICE_MS)
+        this.tasks.started(task, Date.now())
+        this.noticeTimer ??= setTimeout(() => { this.noticeRunning() }, RUNNING_NOTICE_MS)
         this.c.onTaskStarted?.(task.idText)
         outcome = await runTask(this.c.executor, spec, task.id, module, stdin, files, signal)
         this.c.slots.observe(outcome.wallMs)
         this.c.onTaskFinished?.(task.idText, outcome.exitCode, outcome.wallMs)
       } finally {
-        clearTimeout(task.notice)
         release()
       }
       this.tasks.finish(task)
@@ -271,6 +274,26 @@ export class LeaseServer {
       if (this.done.length > 0) this.resultReady()
       this.maybeEnd()
     }
+  }
+
+  /**
+   * Running notices: for each task that has run RUNNING_NOTICE_MS without its result going out;
+   * then again when the next running task is due.
+   */
+  private noticeRunning (): void {
+    this.noticeTimer = undefined
+    const now = Date.now()
+    let nextDue = Infinity
+    for (const task of this.tasks.runningNow()) {
+      if (task.noticed) continue
+      const due = task.startedAt + RUNNING_NOTICE_MS
+      if (due <= now) {
+        task.noticed = true
+        this.notices.push(task.id)
+      } else nextDue = Math.min(nextDue, due)
+    }
+    if (this.notices.length > 0) this.scheduleFlush()
+    if (nextDue !== Infinity) this.noticeTimer = setTimeout(() => { this.noticeRunning() }, nextDue - now)
   }
 
   /** A result is ready: sent now or with the next ones, at most RESULT_BATCH_MS later (batching.ts). */

@@ -12,13 +12,18 @@ export interface Task {
   frame: TaskFrame
   controller: AbortController
   running: boolean
-  notice?: ReturnType<typeof setTimeout>
+  /** When it got its slot (ms since the epoch); 0 while it waits. */
+  startedAt: number
+  /** Its `running` notice is sent (or due to be). */
+  noticed: boolean
 }
 
 export class LeaseTasks {
   private readonly byId = new Map<string, Task>()
+  private readonly runningSet = new Set<Task>()
   private runningCount = 0
   private reserved = 0n
+  private inline = 0
 
   /** Tasks held (running, or waiting for blobs or a slot). */
   get size (): number { return this.byId.size }
@@ -26,6 +31,8 @@ export class LeaseTasks {
   get running (): number { return this.runningCount }
   /** Σ fuel limits of the tasks held: what they could still cost. */
   get reservedFuel (): bigint { return this.reserved }
+  /** Σ bytes of their inline stdin (held until they are answered). */
+  get inlineBytes (): number { return this.inline }
 
   get (idText: string): Task | undefined {
     return this.byId.get(idText)
@@ -38,20 +45,32 @@ export class LeaseTasks {
   add (task: Task): void {
     this.byId.set(task.idText, task)
     this.reserved += task.frame.spec.fuel
+    this.inline += task.frame.stdin?.byteLength ?? 0
   }
 
   /** The task got its slot and runs. */
-  started (task: Task): void {
+  started (task: Task, now: number): void {
     task.running = true
+    task.startedAt = now
     this.runningCount++
+    this.runningSet.add(task)
+  }
+
+  /** The tasks that have their slot now (a few: at most the lease's slots). */
+  runningNow (): Iterable<Task> {
+    return this.runningSet
   }
 
   /** The task is answered (a result or a task error): it is held no more. */
   finish (task: Task): void {
     if (this.byId.get(task.idText) !== task) return
     this.byId.delete(task.idText)
-    if (task.running) this.runningCount--
+    if (task.running) {
+      this.runningCount--
+      this.runningSet.delete(task)
+    }
     this.reserved -= task.frame.spec.fuel
+    this.inline -= task.frame.stdin?.byteLength ?? 0
   }
 
   abortAll (err: Error): void {
