@@ -118,9 +118,9 @@ describe('batches', () => {
         accepted.push({ worker: n.peerId, ...evt.detail, tasksRunBefore: started.get(evt.detail.leaseId) ?? 0 })
       }
       const onStarted = (evt: CustomEvent<{ leaseId: string }>): void => { started.set(evt.detail.leaseId, (started.get(evt.detail.leaseId) ?? 0) + 1) }
-      n.scheduler.addEventListener('lease:accepted', onAccepted)
+      n.addEventListener('lease:accepted', onAccepted)
       n.scheduler.addEventListener('task:started', onStarted)
-      detach.push(() => { n.scheduler.removeEventListener('lease:accepted', onAccepted); n.scheduler.removeEventListener('task:started', onStarted) })
+      detach.push(() => { n.removeEventListener('lease:accepted', onAccepted); n.scheduler.removeEventListener('task:started', onStarted) })
     }
     try {
       expect((await (await R.submitBatch({ module: example('echo'), tasks: [{ input: utf8('x') }, { input: utf8('y') }] })).result()).completed).toBe(2)

@@ -116,6 +116,8 @@ export interface ComputeNodeEvents {
   /** A lease this node holds as requester was opened, or closed. */
   'lease:opened': CustomEvent<LeaseInfo>
   'lease:closed': CustomEvent<LeaseInfo & { reason: string }>
+  /** This node, as worker, countersigned a lease with a requester (its tasks follow). */
+  'lease:accepted': CustomEvent<{ leaseId: string, requester: string, price: number, slots: number }>
   /** A lease this node served as worker ended (what ran, what it earned). */
   'lease:served': CustomEvent<LeaseSummary>
   started: CustomEvent<void>

@@ -208,6 +208,7 @@ export class NodeRuntime {
     })
     scheduler.addEventListener('lease:opened', (evt) => { emit('lease:opened', evt.detail) })
     scheduler.addEventListener('lease:closed', (evt) => { emit('lease:closed', evt.detail) })
+    scheduler.addEventListener('lease:accepted', (evt) => { emit('lease:accepted', evt.detail) })
     scheduler.addEventListener('lease:served', (evt) => { emit('lease:served', evt.detail) })
     return scheduler
   }
