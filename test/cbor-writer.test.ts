@@ -1,14 +1,18 @@
 /**
  * The fast paths of src/proofs against the libraries they stand in for: the canonical encoder
  * (cbor-writer.ts) against `@ipld/dag-cbor` (the same bytes, or the same error, for every kind
- * of value, the boundaries of every head size, and thousands of random nested values), and
- * `cidText` against `CID.toString()`.
+ * of value, the boundaries of every head size, and thousands of random nested values),
+ * `cidText` against `CID.toString()`, and the slab-backed digests and CIDs (`sha256`, `cidOf`,
+ * the CID tag in `decode`) against node:crypto and multiformats.
  */
 import { describe, expect, it } from 'vitest'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { encodeCanonical } from '../src/proofs/cbor-writer.ts'
-import { cidOf, cidText, rawCid, valueCid } from '../src/proofs/encoding.ts'
+import { createHash } from 'node:crypto'
+import * as Digest from 'multiformats/hashes/digest'
+import { identity } from 'multiformats/hashes/identity'
+import { cidOf, cidText, decode, encode, rawCid, sha256, valueCid } from '../src/proofs/encoding.ts'
 
 type Outcome = { bytes: string } | { error: string }
 
@@ -147,5 +151,55 @@ describe('cidText', () => {
     }
     const v0 = CID.parse('QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n')
     expect(cidText(v0)).toBe(v0.toString())
+  })
+})
+
+describe('slab-backed digests and CIDs', () => {
+  const bytesOf = (i: number): Uint8Array => new TextEncoder().encode(`blob ${i} `.repeat(i % 7))
+
+  it('sha256 and cidOf give what node:crypto and multiformats give, and earlier views stay intact as slabs fill', () => {
+    const digests: Array<[Uint8Array, string]> = []
+    const cids: Array<[CID, string]> = []
+    for (let i = 0; i < 200; i++) { // several slabs' worth
+      const b = bytesOf(i)
+      const reference = createHash('sha256').update(b).digest()
+      digests.push([sha256(b), reference.toString('hex')])
+      for (const codec of [0x55, 0x71]) {
+        const expected = CID.createV1(codec, Digest.create(0x12, reference))
+        const cid = cidOf(b, codec)
+        expect(cid.equals(expected)).toBe(true)
+        expect(Buffer.from(cid.multihash.digest).toString('hex')).toBe(reference.toString('hex'))
+        cids.push([cid, expected.toString()])
+      }
+    }
+    for (const [d, hex] of digests) expect(Buffer.from(d).toString('hex')).toBe(hex)
+    for (const [cid, text] of cids) expect([cid.toString(), cidText(cid)]).toEqual([text, text])
+    // A codec of two varint bytes takes multiformats' own path, with the same result.
+    const wide = cidOf(bytesOf(3), 0x300)
+    expect(wide.equals(CID.createV1(0x300, Digest.create(0x12, createHash('sha256').update(bytesOf(3)).digest())))).toBe(true)
+  })
+
+  it('decodes CID tags as @ipld/dag-cbor does: sha2-256 CIDv1 by the fast path, other CIDs by multiformats, bad tags refused', () => {
+    const v1 = [rawCid(bytesOf(1)), valueCid({ a: 1 })]
+    const other = [
+      CID.parse('QmWATWQ7fVPP2EFGu71UkfnqhYXDYH566qy47CnJDgvs8u'), // CIDv0
+      CID.createV1(0x55, identity.digest(new Uint8Array([1, 2, 3]))), // identity hash
+      CID.createV1(0x300, Digest.create(0x12, createHash('sha256').update('x').digest())) // two-byte codec
+    ]
+    const value = { fast: v1, other }
+    const bytes = encode(value)
+    expect(Buffer.from(bytes).equals(Buffer.from(dagCbor.encode(value)))).toBe(true)
+    const decoded = decode(bytes, 1 << 20) as { fast: CID[], other: CID[] }
+    const reference = dagCbor.decode(bytes) as { fast: CID[], other: CID[] }
+    expect([...decoded.fast, ...decoded.other].map(String)).toEqual([...reference.fast, ...reference.other].map(String))
+    for (const [i, cid] of [...decoded.fast, ...decoded.other].entries()) {
+      expect(cid).toBeInstanceOf(CID)
+      expect(cid.equals([...v1, ...other][i])).toBe(true)
+    }
+    // A CID tag without the leading 0x00, or over something that is not bytes: refused.
+    const tagged = (content: Uint8Array): Uint8Array => Buffer.concat([Buffer.from([0xd8, 0x2a, 0x58, content.byteLength]), content])
+    expect(() => decode(tagged(v1[0].bytes), 1 << 20)).toThrow(/not valid DAG-CBOR/)
+    expect(() => decode(Buffer.from([0xd8, 0x2a, 0x01]), 1 << 20)).toThrow(/not valid DAG-CBOR/)
+    expect((dagCbor.decode(Buffer.concat([Buffer.from([0xd8, 0x2a, 0x58, 37, 0]), v1[0].bytes])) as CID).toString()).toBe(v1[0].toString())
   })
 })

@@ -5,6 +5,7 @@
  */
 import { createHash, hash } from 'node:crypto'
 import * as dagCbor from '@ipld/dag-cbor'
+import * as cborg from 'cborg'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { InvalidMessageError, MessageTooLargeError } from '../errors.ts'
@@ -34,7 +35,7 @@ export function decode (bytes: Uint8Array, maxBytes: number, what = 'message'): 
   }
   let value: unknown
   try {
-    value = dagCbor.decode(bytes)
+    value = cborg.decode(bytes, DECODE_OPTIONS)
   } catch (err) {
     throw new InvalidMessageError(`${what} is not valid DAG-CBOR: ${(err as Error).message}`, { cause: err })
   }
@@ -46,15 +47,79 @@ function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0
 }
 
-/** SHA-256 of bytes (one-shot `crypto.hash` where there is one: no Hash object per call). */
-export const sha256: (bytes: Uint8Array) => Uint8Array = typeof hash === 'function'
-  ? (bytes) => hash('sha256', bytes, 'buffer')
-  : (bytes) => createHash('sha256').update(bytes).digest()
+/*
+ * Digests and CIDs are carved from small shared slabs. Why: a lease names every task, input and
+ * output by CID and hashes each result, thousands a second; as separate arrays, each digest and
+ * CID costs V8 an ArrayBuffer of its own (multiformats reads `.buffer` of every CID's bytes,
+ * which moves a small array off V8's heap; node's hash output is a fresh Buffer), about 0.25-0.4
+ * µs apiece and garbage-collector work after. A slab is 1 KiB (28 CIDs), so a CID kept long
+ * holds at most that much beside it.
+ */
+const SLAB_BYTES = 1024
+let slabBuffer = Buffer.allocUnsafeSlow(SLAB_BYTES)
+let slab = new Uint8Array(slabBuffer.buffer, slabBuffer.byteOffset, SLAB_BYTES)
+let slabUsed = 0
+
+/** Reserves `length` bytes of the current slab (a new slab when it is full); returns their offset. */
+function carve (length: number): number {
+  if (slabUsed + length > SLAB_BYTES) {
+    slabBuffer = Buffer.allocUnsafeSlow(SLAB_BYTES)
+    slab = new Uint8Array(slabBuffer.buffer, slabBuffer.byteOffset, SLAB_BYTES)
+    slabUsed = 0
+  }
+  const offset = slabUsed
+  slabUsed += length
+  return offset
+}
+
+/** Writes SHA-256 of `bytes` at `offset` of the current slab (one-shot `crypto.hash` where there is one). */
+function sha256Into (bytes: Uint8Array, offset: number): void {
+  if (typeof hash === 'function') slabBuffer.write(hash('sha256', bytes, 'binary'), offset, 32, 'latin1')
+  else slab.set(createHash('sha256').update(bytes).digest(), offset)
+}
+
+/** SHA-256 of bytes (32 bytes; a view that stays valid: slabs are never reused). */
+export function sha256 (bytes: Uint8Array): Uint8Array {
+  const offset = carve(32)
+  sha256Into(bytes, offset)
+  return slab.subarray(offset, offset + 32)
+}
+
+/** A CIDv1 of a sha2-256 digest from its 36 bytes (`0x01, codec, 0x12, 0x20, digest`: a codec under 0x80). */
+function sha256CidV1 (bytes: Uint8Array): CID {
+  return new CID(1, bytes[1], new Digest.Digest(SHA256_CODE, 32, bytes.subarray(4), bytes.subarray(2)), bytes)
+}
 
 /** CIDv1 (sha2-256) of bytes under a codec. */
 export function cidOf (bytes: Uint8Array, codec: number = RAW_CODE): CID {
-  return CID.createV1(codec, Digest.create(SHA256_CODE, sha256(bytes)))
+  if (codec >= 0x80) return CID.createV1(codec, Digest.create(SHA256_CODE, sha256(bytes)))
+  const offset = carve(36)
+  slab[offset] = 1
+  slab[offset + 1] = codec
+  slab[offset + 2] = SHA256_CODE
+  slab[offset + 3] = 32
+  sha256Into(bytes, offset + 4)
+  return sha256CidV1(slab.subarray(offset, offset + 36))
 }
+
+/**
+ * DAG-CBOR's CID tag (42), decoded as @ipld/dag-cbor does (a leading 0x00, then the CID's
+ * bytes), the usual form (CIDv1, a one-byte codec, sha2-256) into a slab, anything else by
+ * multiformats.
+ */
+function decodeCidTag (decode: () => unknown): CID {
+  const bytes = decode() as Uint8Array
+  if (!(bytes instanceof Uint8Array) || bytes[0] !== 0) throw new Error('Invalid CID for CBOR tag 42; expected leading 0x00')
+  if (bytes.byteLength === 37 && bytes[1] === 1 && bytes[2] < 0x80 && bytes[3] === SHA256_CODE && bytes[4] === 32) {
+    const offset = carve(36)
+    slab.set(bytes.subarray(1), offset)
+    return sha256CidV1(slab.subarray(offset, offset + 36))
+  }
+  return CID.decode(bytes.subarray(1))
+}
+
+/** @ipld/dag-cbor's strict decoding options, with the CID tag decoded by `decodeCidTag`. */
+const DECODE_OPTIONS: cborg.DecodeOptions = { ...dagCbor.decodeOptions, tags: Object.assign([], dagCbor.decodeOptions.tags, { 42: decodeCidTag }) }
 
 /** CIDv1 (raw, sha2-256) of a blob such as a module or an input. */
 export function rawCid (bytes: Uint8Array): CID {
