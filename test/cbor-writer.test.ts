@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto'
 import * as Digest from 'multiformats/hashes/digest'
 import { identity } from 'multiformats/hashes/identity'
 import { cidOf, cidText, decode, encode, rawCid, sha256, valueCid } from '../src/proofs/encoding.ts'
+import { chainNext, chainRoot, ZERO_ROOT } from '../src/proofs/commitment.ts'
 
 type Outcome = { bytes: string } | { error: string }
 
@@ -201,5 +202,21 @@ describe('slab-backed digests and CIDs', () => {
     expect(() => decode(tagged(v1[0].bytes), 1 << 20)).toThrow(/not valid DAG-CBOR/)
     expect(() => decode(Buffer.from([0xd8, 0x2a, 0x01]), 1 << 20)).toThrow(/not valid DAG-CBOR/)
     expect((dagCbor.decode(Buffer.concat([Buffer.from([0xd8, 0x2a, 0x58, 37, 0]), v1[0].bytes])) as CID).toString()).toBe(v1[0].toString())
+  })
+
+  it('the result chain: each head is SHA-256 of the previous head and the entry\'s DAG-CBOR, also for entries longer than the scratch space', () => {
+    let root: Uint8Array = ZERO_ROOT
+    const entries = Array.from({ length: 50 }, (_, i) => ({
+      task: valueCid({ i }), out: rawCid(bytesOf(i)), exit: i % 3 - 1, fuel: BigInt(i) * 1_000_003n,
+      ...(i % 5 === 0 ? { files: valueCid({ files: 'x'.repeat(i * 40) }) } : {})
+    }))
+    const long = { ...entries[0], task: CID.createV1(0x55, identity.digest(new Uint8Array(2000))) } // over 1 KiB encoded
+    for (const entry of [...entries, long]) {
+      const expected = createHash('sha256').update(root).update(dagCbor.encode(entry)).digest()
+      const next = chainNext(root, entry)
+      expect(Buffer.from(next).toString('hex')).toBe(expected.toString('hex'))
+      root = next
+    }
+    expect(Buffer.from(chainRoot([...entries, long])).toString('hex')).toBe(Buffer.from(root).toString('hex'))
   })
 })
