@@ -10,7 +10,7 @@ import { rawCid, valueCid } from '../src/proofs/encoding.ts'
 import { chainRoot, ZERO_ROOT, type ResultEntry } from '../src/proofs/commitment.ts'
 import type { CheckpointBody } from '../src/proofs/lease.ts'
 import { decide, tally, type QuorumInput, type Vote } from '../src/scheduler/requester/quorum.ts'
-import { leaseExhausted, leasesWanted, leaseWindow, pickLease, rankBids, taskFitsLease, type BidCandidate, type LeaseCandidate } from '../src/scheduler/requester/ranking.ts'
+import { leaseExhausted, leaseFuelCap, leasesWanted, leaseWindow, pickLease, rankBids, taskFitsLease, type BidCandidate, type LeaseCandidate } from '../src/scheduler/requester/ranking.ts'
 import { BlobAllowance } from '../src/scheduler/requester/blob-allowance.ts'
 import { LeasePool, type LeasePoolComponents } from '../src/scheduler/requester/lease-pool.ts'
 import type { Negotiator } from '../src/scheduler/requester/negotiator.ts'
@@ -18,7 +18,7 @@ import { waitFor } from './helpers.ts'
 import { IncomingResult } from '../src/scheduler/requester/incoming-result.ts'
 import type { LeaseBody } from '../src/proofs/lease.ts'
 import type { ResultFrame } from '../src/scheduler/lease-frames.ts'
-import type { Requirements, TaskSpec } from '../src/scheduler/task.ts'
+import { creditsFor, type Requirements, type TaskSpec } from '../src/scheduler/task.ts'
 import { BadResultError, ProtocolViolationError } from '../src/scheduler/errors.ts'
 import { resultsDue } from '../src/scheduler/worker/batching.ts'
 import { LeaseAccount } from '../src/scheduler/requester/accounting.ts'
@@ -216,6 +216,20 @@ describe('what fits a lease (taskFitsLease, leaseExhausted)', () => {
     // 49 gigafuel committed + 1 = 50 gigafuel = 100 credits: fits; one fuel more does not.
     expect(taskFitsLease(terms, needs(), 49_000_000_000n, NOW)).toBe(true)
     expect(taskFitsLease(terms, needs(), 49_000_000_001n, NOW)).toBe(false)
+  })
+
+  it('the fuel cap says what the credit cap says, for any price, cap and fuel', () => {
+    let seed = 11
+    const next = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n }
+    for (let i = 0; i < 5000; i++) {
+      const t = { ...terms, price: next(4) === 0 ? 0 : 1 + next(1000), maxCredits: next(3) === 0 ? next(10) : next(1_000_000_000) } as LeaseBody
+      const cap = leaseFuelCap(t)
+      const around = t.price === 0 ? [0n, 10n ** 18n] : [cap - 1n, cap, cap + 1n, BigInt(next(1_000_000_000)) * 1000n]
+      for (const fuel of around) {
+        if (fuel < 0n) continue
+        expect(fuel <= cap, `price ${t.price}, cap ${t.maxCredits}, fuel ${fuel}`).toBe(creditsFor(t.price, fuel) <= t.maxCredits)
+      }
+    }
   })
 
   it('a lease is exhausted once a full-size task cannot fit its budget or its time', () => {

@@ -137,6 +137,9 @@ interface Run {
   cancelled: boolean
 }
 
+
+/** The CID of no bytes: most tasks' stderr. */
+const EMPTY_CID = rawCid(new Uint8Array(0))
 export class Batches {
   private readonly c: BatchesComponents
   private readonly runs = new Map<string, Run>()
@@ -274,12 +277,13 @@ export class Batches {
           }
         }
         run.inputs?.delete(task.index)
+        // (no conditional spreads: this runs for every task of a batch)
         const work: TaskWork = {
           id: tid,
           idText: cidText(tid),
           spec,
-          ...(stdin != null ? { stdin } : {}),
-          ...(run.tree != null ? { inputTree: run.tree } : {}),
+          stdin,
+          inputTree: run.tree,
           requirements: run.requirements,
           classKey,
           replicas: body.replicas,
@@ -308,7 +312,7 @@ export class Batches {
     if (this.stopping || this.runs.get(run.record.id) !== run) return
     const output = verdict.output
     // stderr is kept (and referenced by the record, so retention keeps it) like stdout.
-    const stderrCid = output != null ? rawCid(output.stderr) : undefined
+    const stderrCid = output != null ? (output.stderr.byteLength === 0 ? EMPTY_CID : rawCid(output.stderr)) : undefined
     Object.assign(task, {
       status: verdict.status,
       verified: verdict.verified,

@@ -28,7 +28,7 @@ import { blameFor, leaseSpent, taskErrorKind } from './lease-faults.ts'
 import { checkResultEntry, replicaResult } from './lease-results.ts'
 import type { OutputTreeReceiver } from './output-tree.ts'
 import { isLate, observedMs, OutstandingTasks } from './outstanding-tasks.ts'
-import { leaseExhausted, leaseWindow, taskFitsLease } from './ranking.ts'
+import { leaseExhausted, leaseFuelCap, leaseWindow, taskFitsLease } from './ranking.ts'
 import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
 
 const log = logger('depin:requester:lease')
@@ -64,6 +64,8 @@ export class LeaseClient {
   private readonly h: LeaseClientHooks
   private readonly channel: Channel
   private readonly account: LeaseAccount
+  /** The most fuel the lease's cap pays for (`fits` asks for every task placed). */
+  private readonly fuelCap: bigint
   private readonly outstanding: OutstandingTasks
   private readonly unsent: TaskFrame[] = []
   private unsentBytes = 0
@@ -92,6 +94,7 @@ export class LeaseClient {
     this.h = hooks
     this.channel = channel
     this.account = new LeaseAccount(lease.body.price)
+    this.fuelCap = leaseFuelCap(lease.body)
     this.outstanding = new OutstandingTasks(lease.body.slots, lease.body.maxTaskMs)
     this.settlement = new LeaseSettlement(lease, this.idText, this.account, hooks.signer, hooks.settle)
   }
@@ -117,7 +120,7 @@ export class LeaseClient {
   fits (task: TaskWork, now: number): boolean {
     const inline = task.stdin?.byteLength ?? 0
     if (this.outstanding.size > 0 && this.outstanding.inlineBytes + inline > LEASE_INLINE_BYTES) return false
-    return taskFitsLease(this.lease.body, task.requirements, this.account.fuel + this.outstanding.reservedFuel, now)
+    return taskFitsLease(this.lease.body, task.requirements, this.account.fuel + this.outstanding.reservedFuel, now, this.fuelCap)
   }
 
   /** Whether the remaining budget or time cannot fit a task of this lease's full size any more. */
@@ -131,7 +134,7 @@ export class LeaseClient {
     this.outstanding.add(task, now)
     this.allowance.allow(task)
     this.lastActiveAt = now
-    const frame: TaskFrame = { spec: task.spec, deadline: task.deadline, ...(task.stdin != null ? { stdin: task.stdin } : {}) }
+    const frame: TaskFrame = task.stdin != null ? { spec: task.spec, deadline: task.deadline, stdin: task.stdin } : { spec: task.spec, deadline: task.deadline }
     this.unsent.push(frame)
     this.unsentBytes += (task.stdin?.byteLength ?? 0) + 512
     if (this.unsentBytes >= BATCH_FRAME_BYTES || this.unsent.length >= MAX_FRAME_ITEMS) this.flushTasks()

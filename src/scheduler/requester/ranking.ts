@@ -4,7 +4,7 @@
  */
 import type { LeaseBody } from '../../proofs/lease.ts'
 import { LEASE_MIN_WINDOW_PER_SLOT, LEASE_PIPELINE_MS, LEASE_WINDOW_PER_SLOT, TASK_RUN_GRACE_MS } from '../constants.ts'
-import { creditsFor, type Requirements } from '../task.ts'
+import { creditsFor, FUEL_PER_PRICE_UNIT, type Requirements } from '../task.ts'
 
 export interface BidCandidate {
   worker: string
@@ -82,13 +82,23 @@ export function leaseWindow (slots: number, runMs: number | undefined): number {
 /**
  * Whether a task fits a lease's terms, time and remaining budget: `committedFuel` is the fuel of
  * every result returned on the lease plus every task outstanding at its limit (the worker checks
- * the same before it takes a task).
+ * the same before it takes a task). `fuelCap` is `leaseFuelCap(terms)`, passed by a caller that
+ * asks for every task placed (the same answer without BigInt division each time).
  */
-export function taskFitsLease (terms: LeaseBody, r: Requirements, committedFuel: bigint, now: number): boolean {
+export function taskFitsLease (terms: LeaseBody, r: Requirements, committedFuel: bigint, now: number, fuelCap = leaseFuelCap(terms)): boolean {
   if (r.memoryMiB > terms.memoryMiB || r.timeoutMs > terms.maxTaskMs || r.fuel > terms.maxTaskFuel || terms.price > r.maxPrice) return false
   if (r.peers != null && !r.peers.includes(terms.worker)) return false
   if (now + r.timeoutMs + TASK_RUN_GRACE_MS > terms.expiresAt) return false
-  return creditsFor(terms.price, committedFuel + r.fuel) <= terms.maxCredits
+  return committedFuel + r.fuel <= fuelCap
+}
+
+/**
+ * The most fuel a lease's cap pays for: `ceil(price × fuel / 10^9) ≤ maxCredits` exactly when
+ * `fuel ≤ floor(maxCredits × 10^9 / price)` (any fuel at price 0).
+ */
+export function leaseFuelCap (terms: LeaseBody): bigint {
+  if (terms.price <= 0) return 2n ** 64n
+  return BigInt(terms.maxCredits) * FUEL_PER_PRICE_UNIT / BigInt(terms.price)
 }
 
 /** Whether a lease's remaining budget or time cannot fit a task of its full size any more. */
