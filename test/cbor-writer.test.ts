@@ -219,4 +219,32 @@ describe('slab-backed digests and CIDs', () => {
     }
     expect(Buffer.from(chainRoot([...entries, long])).toString('hex')).toBe(Buffer.from(root).toString('hex'))
   })
+
+  it('decode (strings interned) reads what @ipld/dag-cbor reads, and refuses what it refuses, for random values and their truncations', () => {
+    const rand = prng(7)
+    const text = (): string => {
+      const n = Math.floor(rand() * 30)
+      const kind = rand()
+      return Array.from({ length: n }, () => kind < 0.6 ? String.fromCharCode(32 + Math.floor(rand() * 95)) : kind < 0.8 ? pick(['é', 'ж', '€', '😀', 'a']) : String.fromCharCode(Math.floor(rand() * 128))).join('')
+    }
+    const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]
+    for (let i = 0; i < 3000; i++) {
+      // many distinct short keys: more than the interning table has slots
+      const value: Record<string, unknown> = {}
+      for (let k = Math.floor(rand() * 6); k > 0; k--) value[pick([text(), `k${Math.floor(rand() * 5000)}`, 'spec', 'stdout', ''])] = pick([text(), [text(), text()], { [text()]: text() }, 1, rawCid(new Uint8Array([i & 255]))])
+      const bytes = dagCbor.encode(value)
+      expect(decode(bytes, 1 << 20)).toEqual(dagCbor.decode(bytes))
+      // a buffer (a Buffer view of a larger allocation) reads the same
+      expect(decode(Buffer.from(bytes), 1 << 20)).toEqual(dagCbor.decode(bytes))
+      const cut = bytes.subarray(0, Math.floor(rand() * bytes.byteLength))
+      let ours: unknown
+      let theirs: unknown
+      try { decode(cut, 1 << 20) } catch (err) { ours = err }
+      try { dagCbor.decode(cut) } catch (err) { theirs = err }
+      expect(ours != null, `cut at ${cut.byteLength} of ${bytes.byteLength}`).toBe(theirs != null)
+    }
+    // invalid UTF-8 in a short string: cborg reads it as U+FFFD, which does not encode back to the same bytes: refused
+    const bad = Buffer.from([0xa1, 0x61, 0x61, 0x62, 0xc3, 0x28])
+    expect(() => decode(bad, 1 << 20)).toThrow(/not canonical/)
+  })
 })

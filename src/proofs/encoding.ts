@@ -9,6 +9,7 @@ import * as cborg from 'cborg'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { InvalidMessageError, MessageTooLargeError } from '../errors.ts'
+import { InterningTokenizer } from './cbor-reader.ts'
 import { encodeCanonical } from './cbor-writer.ts'
 
 /** Multicodec code of DAG-CBOR (0x71). */
@@ -35,7 +36,9 @@ export function decode (bytes: Uint8Array, maxBytes: number, what = 'message'): 
   }
   let value: unknown
   try {
-    value = cborg.decode(bytes, DECODE_OPTIONS)
+    // (a Buffer read as a plain Uint8Array, as cborg does itself: its slices are then copies)
+    const data = Buffer.isBuffer(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes
+    value = cborg.decode(data, { ...DECODE_OPTIONS, tokenizer: new InterningTokenizer(data, TOKENIZER_OPTIONS) })
   } catch (err) {
     throw new InvalidMessageError(`${what} is not valid DAG-CBOR: ${(err as Error).message}`, { cause: err })
   }
@@ -120,6 +123,8 @@ function decodeCidTag (decode: () => unknown): CID {
 
 /** @ipld/dag-cbor's strict decoding options, with the CID tag decoded by `decodeCidTag`. */
 const DECODE_OPTIONS: cborg.DecodeOptions = { ...dagCbor.decodeOptions, tags: Object.assign([], dagCbor.decodeOptions.tags, { 42: decodeCidTag }) }
+/** What cborg's own tokenizer would be given: its defaults under those options. */
+const TOKENIZER_OPTIONS: cborg.DecodeOptions = { strict: false, allowIndefinite: true, allowUndefined: true, allowBigInt: true, ...DECODE_OPTIONS }
 
 /** CIDv1 (raw, sha2-256) of a blob such as a module or an input. */
 export function rawCid (bytes: Uint8Array): CID {
