@@ -73,6 +73,31 @@ describe('fuel limits in stored job and batch records', () => {
     const back = await store.getRequested(id.toString())
     expect(back?.body.fuel).toBe(2n ** 60n)
   })
+
+  it('job records written together go in one batch: each is there once its write settles, the last write of a record wins, a delete drops a pending one', async () => {
+    const store = await records()
+    const jobs = Array.from({ length: 50 }, (_, i) => createJob(REQUESTER, { module: MODULE, input: utf8(`job ${i}`) }))
+    const record = (i: number, status: 'queued' | 'running' | 'completed', updatedAt = 1): Parameters<JobStore['putRequested']>[0] =>
+      ({ id: jobs[i].id.toString(), body: jobs[i].body, status, createdAt: 1, updatedAt, replicas: [] })
+    // All in one turn: one batch; record 0 written three times (the last one stays).
+    const writes = [...jobs.map((_, i) => store.putRequested(record(i, 'queued'))), store.putRequested(record(0, 'running', 2)), store.putRequested(record(0, 'completed', 3))]
+    // Visible to a reader while the batch is pending, too.
+    expect((await store.getRequested(jobs[0].id.toString()))?.status).toBe('completed')
+    await Promise.all(writes)
+    const listed = new Map<string, string>()
+    for await (const r of store.allRequested()) listed.set(r.id, r.status)
+    expect(listed.size).toBe(50)
+    expect(listed.get(jobs[0].id.toString())).toBe('completed')
+    expect(listed.get(jobs[49].id.toString())).toBe('queued')
+    // Written one after the other, each batch after the one before: the later write stays.
+    for (const status of ['running', 'completed'] as const) await store.putRequested(record(1, status))
+    expect((await store.getRequested(jobs[1].id.toString()))?.status).toBe('completed')
+    // A delete of a record still pending: it is not written afterwards.
+    const pending = store.putRequested(record(2, 'completed'))
+    await store.deleteRequested([jobs[2].id.toString()])
+    await pending
+    expect(await store.getRequested(jobs[2].id.toString())).toBeUndefined()
+  })
 })
 
 describe('runTask: the fuel limit goes to the executor, the fuel reported is what is billed', () => {

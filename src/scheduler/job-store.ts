@@ -143,6 +143,10 @@ export class JobStore {
   private readonly batches: Sub
   private readonly batchTasks: Sub
   private readonly leases: Sub
+  /** Job records waiting for the next batch write (`putRequested`), by id: the last one wins. */
+  private readonly pendingRequested = new Map<string, Uint8Array>()
+  private requestedWrite?: Promise<void>
+  private requestedWrites: Promise<void> = Promise.resolve()
 
   constructor (db: Store) {
     const root = db.sublevel('jobs', { keyEncoding: 'view', valueEncoding: 'view' })
@@ -153,12 +157,30 @@ export class JobStore {
     this.leases = sub('leases')
   }
 
+  /**
+   * Writes a job record. Records written in the same turn of the event loop go in one batch
+   * (a requester submitting thousands of jobs writes each twice: one write each cost more than
+   * the rest of its bookkeeping); the promise settles once the batch is written.
+   */
   async putRequested (record: RequestedJob): Promise<void> {
-    await this.requested.put(enc.encode(record.id), encode(stripUndefined(record)))
+    this.pendingRequested.set(record.id, encode(stripUndefined(record)))
+    if (this.requestedWrite == null) {
+      // after the batch before it (batches in flight together could land in either order)
+      const write = this.requestedWrites.then(async () => {
+        await new Promise<void>((resolve) => { setImmediate(resolve) })
+        const ops = [...this.pendingRequested].map(([id, value]) => ({ type: 'put' as const, key: enc.encode(id), value }))
+        this.pendingRequested.clear()
+        this.requestedWrite = undefined
+        await this.requested.batch(ops)
+      })
+      this.requestedWrite = write
+      this.requestedWrites = write.catch(() => {})
+    }
+    await this.requestedWrite
   }
 
   async getRequested (id: string): Promise<RequestedJob | undefined> {
-    const bytes = await this.requested.get(enc.encode(id))
+    const bytes = this.pendingRequested.get(id) ?? await this.requested.get(enc.encode(id))
     return bytes == null ? undefined : withFuel(decode(bytes as Uint8Array, MAX_RECORD_BYTES, 'job record') as RequestedJob)
   }
 
@@ -217,6 +239,7 @@ export class JobStore {
   /** Deletes job records (one write). */
   async deleteRequested (ids: string[]): Promise<void> {
     if (ids.length === 0) return
+    for (const id of ids) this.pendingRequested.delete(id)
     await this.requested.batch(ids.map((id) => ({ type: 'del' as const, key: enc.encode(id) })))
   }
 
