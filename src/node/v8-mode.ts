@@ -3,14 +3,15 @@
  *
  * Why: an idle daemon runs little JavaScript (DHT upkeep, gossip heartbeats, the odd API call),
  * none of it hot enough to be worth optimised machine code. In size mode V8 favours memory
- * (`--optimize-for-size`, about 30 MB less in an idle daemon) and does not start its top-tier
- * compiler (`--no-turbofan`: the compiler's own code in the node binary is not paged in and no
- * Turbofan code is kept, bench/idle). Maglev, the mid-tier compiler, stays on: code that ran
- * while Maglev was off stayed in the interpreter and the baseline compiler after the switch
- * back (V8 did not tier it up again: a perf profile of a worker daemon found ~8% of its main
- * thread's samples in interpreted or baseline code against ~2% without the switch, and 0.02 ms
- * more CPU per trivial task), which cost a working daemon more than the ~2 MiB Maglev's code
- * costs an idle one. Both cost a working node dearly: a worker under
+ * (`--optimize-for-size`, about 30 MB less in an idle daemon) and does not start its optimising
+ * compilers (`--no-turbofan`, and Maglev given a filter no function passes: the compilers' own
+ * code in the node binary is not paged in and no optimised code is kept, about 6 MiB less,
+ * bench/idle). Maglev is kept out by its filter, not turned off: code that ran while Maglev was
+ * off (`--no-maglev`) was not tiered up again after the switch back (V8 had set its next tier-up
+ * check far off: a perf profile of a worker daemon found ~8% of its main thread's samples in
+ * interpreted or baseline code against ~2% without the switch; 0.31-0.33 against 0.27-0.29 ms of
+ * worker CPU per trivial task in bench/throughput), while a function the filter turns away is
+ * checked again soon and tiers up once the filter lets it. Both cost a working node dearly: a worker under
  * `--optimize-for-size` alone spends about 60% more CPU on each small task (bench/throughput:
  * 0.51 against 0.31 ms of worker CPU per trivial task, 2,300 against 3,300 tasks/s). V8 reads
  * these flags as it runs, so they are switched: size mode when the daemon starts, speed mode as
@@ -34,8 +35,8 @@ export type V8Mode = 'size' | 'speed'
  * defaults (a unit test checks them against this Node's `--v8-options`).
  */
 export const V8_MODE_FLAGS: Readonly<Record<V8Mode, string>> = {
-  size: '--optimize-for-size --no-turbofan',
-  speed: '--no-optimize-for-size --turbofan'
+  size: '--optimize-for-size --no-turbofan --maglev-filter=depin-size-mode',
+  speed: '--no-optimize-for-size --turbofan --maglev-filter=*'
 }
 
 /**
