@@ -10,7 +10,30 @@
  *
  *   node bench/throughput.ts [tasks] [batch:N | jobs:N]...   (rows to run; default all six)
  *
- * Latest results (3,000 tasks; this machine's 2 cores shared with other work, load average
+ * Latest results, 10,000 tasks (2026-11-28 00:25, quiet machine: load average 1.2; main at eadd6a4:
+ * a window of 128 tasks per slot, digests and CIDs carved from slabs, map keys interned when
+ * decoding, one timer per lease for running notices, no per-task events nobody listens to, job
+ * records written in batches, and V8's size mode keeping Maglev out by a filter instead of
+ * --no-maglev, which had left the daemon's network code interpreted after the switch to speed):
+ *   how                                  tasks/s   vs local   requester CPU/task   worker CPU/task (each)
+ *   local executor (1 thread, baseline)  7,464     100%       -                    -
+ *   one batch, 1 worker process          4,086     55%        0.128 ms             0.27 ms
+ *   one batch, 2 worker processes        4,324     58%        0.127 ms             0.15 + 0.16 ms
+ *   one batch, 4 worker processes        3,670     49%        0.101 ms             ~0.10-0.11 ms each
+ *   submitJob each, 1 worker process     3,268     44%        0.222 ms             0.28 ms
+ *   submitJob each, 2 worker processes   3,480     47%        0.191 ms             0.16 + 0.16 ms
+ *   submitJob each, 4 worker processes   2,772     37%        0.214 ms             ~0.10-0.11 ms each
+ * No task failed; settles = leases. The same session's run before these changes (2026-11-27
+ * 23:16, local 7,342/s): one batch 3,420/s (47%), submitJob 2,789/s (38%), 1 worker; requester
+ * 0.160 / 0.277 ms and worker 0.31 / 0.32 ms per task. An A/B of the two V8 size modes alone, two
+ * runs each, one batch on 1 worker: --no-maglev 3,551 / 3,350/s (worker 0.31 / 0.33 ms), Maglev
+ * on 3,786 / 4,103/s (0.29 / 0.27 ms). What a trivial task still costs: the executor's thread
+ * hand-offs on the worker (as in the baseline, but on cores the network shares), libp2p's
+ * framing and encryption, DAG-CBOR decoding with its canonical re-encoding check, the task id,
+ * output CID and hash chain on both sides, and the requester's records; with 4 worker
+ * processes, 4 event loops and 8 executor threads on 2 cores.
+ *
+ * Earlier results (3,000 tasks; this machine's 2 cores shared with other work, load average
  * 4.3-5.2 during the runs; two rounds, each right after a round of the code before the
  * `throughput` branch, a0636c1, whose figures follow in brackets):
  *
