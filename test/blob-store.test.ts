@@ -26,6 +26,26 @@ describe('blob store', () => {
     await dir.remove()
   })
 
+  it('small blobs pinned together (pin and pinMany in one turn) are all on disk once their pins settle, each once', async () => {
+    const blobs = new BlobStore(store)
+    await blobs.start()
+    const many = Array.from({ length: 40 }, (_, i) => bytesOf(100 + i, i))
+    const pins = await Promise.all([
+      ...many.slice(0, 20).map(async (b) => await blobs.pin(b)),
+      blobs.pinMany(many.slice(20).map((bytes) => ({ bytes }))),
+      blobs.pin(many[0]) // the same blob twice in one batch
+    ])
+    const cids = [...pins.slice(0, 20), ...(pins[20] as Awaited<ReturnType<BlobStore['pinMany']>>)].map((c) => c as ReturnType<typeof rawCid>)
+    expect(cids.map(String)).toEqual(many.map((b) => rawCid(b).toString()))
+    // A fresh store (nothing in memory) reads every one from disk.
+    const fresh = new BlobStore(store)
+    await fresh.start()
+    for (const [i, cid] of cids.entries()) expect(Buffer.from((await fresh.get(cid)) as Uint8Array).equals(Buffer.from(many[i]))).toBe(true)
+    const keys = new Set<string>()
+    for await (const key of fresh.pinnedKeys()) keys.add(Buffer.from(key).toString('hex'))
+    expect(keys.size).toBe(40)
+  })
+
   it('keeps a large pinned blob as a file named by its CID, and a small one in the store; both read back, list and delete', async () => {
     const blobDir = join(dir.path, 'blobs')
     const blobs = new BlobStore(store, { blobDir })

@@ -69,6 +69,10 @@ export class BlobStore {
   private readonly pinFloors = new Set<{ since: number }>()
   /** Set while a delete batch is being written; pins wait for it. */
   private deleting?: Promise<void>
+  /** Small blobs waiting for the next batch write (`putPinned`), by their CID bytes (latin1). */
+  private readonly pendingPins = new Map<string, { key: Uint8Array, value: Uint8Array }>()
+  private pinWrite?: Promise<void>
+  private pinWrites: Promise<void> = Promise.resolve()
 
   constructor (db: Store, init: BlobStoreInit = {}) {
     const root = db.sublevel('blobs', { keyEncoding: 'view', valueEncoding: 'view' })
@@ -108,9 +112,31 @@ export class BlobStore {
     const cid = known ?? rawCid(bytes)
     await this.pinning([cid])
     if (this.isLarge(bytes)) await this.pinFile(cid, bytes)
-    else if (await this.pinned.has(cid.bytes) !== true) await this.pinned.put(cid.bytes, bytes)
+    else await this.putPinned([{ cid, value: bytes }])
     this.remember(cid, bytes)
     return cid
+  }
+
+  /**
+   * Writes small pinned blobs. Blobs pinned in the same turn of the event loop go in one batch
+   * (a requester of thousands of independent jobs pins each one's input and outputs: a write
+   * each cost more than the rest of its bookkeeping), batches in order; the promise settles once
+   * the batch is written. A blob already there is written again (the same bytes under the same key).
+   */
+  private async putPinned (blobs: Array<{ cid: CID, value: Uint8Array }>): Promise<void> {
+    for (const { cid, value } of blobs) this.pendingPins.set(latin1(cid.bytes), { key: cid.bytes, value })
+    if (this.pinWrite == null) {
+      const write = this.pinWrites.then(async () => {
+        await new Promise<void>((resolve) => { setImmediate(resolve) })
+        const ops = [...this.pendingPins.values()].map(({ key, value }) => ({ type: 'put' as const, key, value }))
+        this.pendingPins.clear()
+        this.pinWrite = undefined
+        await this.pinned.batch(ops)
+      })
+      this.pinWrite = write
+      this.pinWrites = write.catch(() => {})
+    }
+    await this.pinWrite
   }
 
   /**
@@ -130,7 +156,7 @@ export class BlobStore {
     await this.pinning(blobs.map(({ cid }) => cid))
     const small = blobs.filter(({ value }) => !this.isLarge(value))
     for (const { cid, value } of blobs) if (this.isLarge(value)) await this.pinFile(cid, value)
-    if (small.length > 0) await this.pinned.batch(small.map(({ cid, value }) => ({ type: 'put' as const, key: cid.bytes, value })))
+    if (small.length > 0) await this.putPinned(small)
     for (const [key, { value }] of unique) this.rememberAs(key, value)
     return cids
   }
