@@ -8,7 +8,7 @@
  * on loopback with 2 slots (as real nodes are: one process per machine). Everything shares this
  * machine's 2 cores, so more worker processes add total work per task.
  *
- *   node bench/throughput.ts [tasks] [batch:N | jobs:N]...   (rows to run; default all six)
+ *   node bench/throughput.ts [tasks] [batch:N | jobs:N]... [warm:N]   (rows to run; default all six)
  *
  * Latest results, 10,000 tasks (2026-11-28 00:25, quiet machine: load average 1.2; main at eadd6a4:
  * a window of 128 tasks per slot, digests and CIDs carved from slabs, map keys interned when
@@ -106,7 +106,14 @@ import { formatMs, formatRate, printTable } from './lib.ts'
 
 const TASKS = Number(process.argv[2] ?? 10_000)
 /** Which network rows to run (`batch:1 jobs:2 ...`); all six when none is given. */
-const ONLY = process.argv.slice(3)
+const ONLY = process.argv.slice(3).filter((a) => !a.startsWith('warm:'))
+/**
+ * Warm-up before each measured run (`warm:N`): N tasks through the same path (the local
+ * executor, or a batch over the row's leases). The default, 16 per worker process and 1 locally,
+ * measures nodes that have just started: their first batch pays V8 compiling the network path's
+ * code (far more of it than the executor's); `warm:5000` measures nodes that have run work before.
+ */
+const WARM = Number(process.argv.find((a) => a.startsWith('warm:'))?.slice(5) ?? NaN)
 const WORKER_SLOTS = 2
 const BIN = fileURLToPath(new URL('../bin/depin.js', import.meta.url))
 const module = new Uint8Array(await readFile(new URL('../examples/echo.wasm', import.meta.url)))
@@ -123,7 +130,7 @@ async function local (): Promise<number> {
   const executor = createExecutor({ workers: 1, maxQueue: TASKS })
   await executor.start()
   const spec = (i: number) => ({ moduleCid: rawCid(module), module, stdin: inputOf(i), args: [], env: {}, memoryMiB: 64, timeoutMs: 10_000, seed: new Uint8Array(32) })
-  await executor.run(spec(0))
+  await Promise.all(Array.from({ length: Number.isNaN(WARM) ? 1 : WARM }, async (_, i) => await executor.run(spec(i))))
   const start = performance.now()
   await Promise.all(Array.from({ length: TASKS }, async (_, i) => await executor.run(spec(i))))
   const elapsed = performance.now() - start
@@ -166,8 +173,11 @@ async function network (workers: number, mode: Mode): Promise<Run> {
     requester.ledger.addEventListener('transaction', (evt) => { if (evt.detail.type === 'settle' && evt.detail.from === requester.peerId) settles++ })
     try {
       while ((await requester.findCapacity()).length < workers) await new Promise((resolve) => setTimeout(resolve, 100))
-      // Warm up: leases with every worker, and every worker compiles the module once.
+      // Warm up: leases with every worker, and every worker compiles the module once (with
+      // `warm:N`, N tasks the way the row submits them).
       await (await requester.submitBatch({ module, memoryMiB: 64, timeoutMs: 10_000, tasks: Array.from({ length: workers * 16 }, (_, i) => ({ input: inputOf(i) })) })).result()
+      if (!Number.isNaN(WARM) && mode === 'batch') await (await requester.submitBatch({ module, memoryMiB: 64, timeoutMs: 10_000, tasks: Array.from({ length: WARM }, (_, i) => ({ input: inputOf(TASKS + i) })) })).result()
+      if (!Number.isNaN(WARM) && mode === 'jobs') await Promise.all(Array.from({ length: WARM }, async (_, i) => await (await requester.submitJob({ module, input: inputOf(TASKS + i), memoryMiB: 64, timeoutMs: 10_000 })).result()))
       leases = 0
       const pids = [process.pid, ...children.map((c) => c.pid as number)]
       const before = pids.map(cpuMsOf)
@@ -237,5 +247,5 @@ for (const mode of ['batch', 'jobs'] as const) {
     ])
   }
 }
-console.log(`${TASKS} trivial tasks (echo, 16 bytes); ${WORKER_SLOTS} slots per worker; all on this machine's cores`)
+console.log(`${TASKS} trivial tasks (echo, 16 bytes); ${WORKER_SLOTS} slots per worker; all on this machine's cores; warm-up: ${Number.isNaN(WARM) ? '16 tasks per worker process, 1 locally (nodes just started)' : `${WARM} tasks each run`}`)
 printTable(['how', 'total', 'tasks/s', 'vs local', 'failed', 'requester CPU/task', 'worker CPU/task (each)', 'settles / leases'], rows)
