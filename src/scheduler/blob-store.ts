@@ -65,6 +65,8 @@ export class BlobStore {
    * holds them), so its size is the pins of the last ten minutes: a 100,000-task batch, ~10 MB.
    */
   private readonly pinTimes = new Map<string, number>()
+  /** No pin time expires before this (ms): see `pinning`. */
+  private sweepPinsAfter = 0
   /** Pin times at or after any of these are kept even when older than PIN_PROTECT_MS (marks in progress). */
   private readonly pinFloors = new Set<{ since: number }>()
   /** Set while a delete batch is being written; pins wait for it. */
@@ -313,12 +315,19 @@ export class BlobStore {
       this.pinTimes.delete(id)
       this.pinTimes.set(id, now)
     }
+    // Expired times are dropped when the oldest can have expired, not at every pin: a blob pinned
+    // again (the empty stderr of every job) leaves a hole where it was, and walking the map from
+    // its start skips every hole, which at every pin of thousands of jobs cost more than the rest
+    // of a job's bookkeeping. Dropping later only keeps times longer (more protection, not less).
+    if (now < this.sweepPinsAfter) return
     let expired = now - PIN_PROTECT_MS
     for (const hold of this.pinFloors) expired = Math.min(expired, hold.since)
+    let oldest = now
     for (const [id, at] of this.pinTimes) {
-      if (at >= expired) break
+      if (at >= expired) { oldest = at; break }
       this.pinTimes.delete(id)
     }
+    this.sweepPinsAfter = oldest + PIN_PROTECT_MS
   }
 
   private forget (key: Uint8Array): void {
