@@ -10,7 +10,28 @@
  *
  *   node bench/throughput.ts [tasks] [batch:N | jobs:N]... [warm:N]   (rows to run; default all six)
  *
- * Latest results, 10,000 tasks (2026-11-28 00:25, quiet machine: load average 1.2; main at eadd6a4:
+ * Latest results, 10,000 tasks (2026-11-28 00:37, load average 1.8, main at dd8cf3e), nodes just
+ * started (the default warm-up) and nodes that ran work before (`warm:5000`), one round each:
+ *   how                                  tasks/s   vs local   requester CPU/task   worker CPU/task (each)
+ *   local executor (1 thread, baseline)  7,051     100%       -                    -
+ *                              warm:     7,895     100%
+ *   one batch, 1 worker process          3,944     56%        0.130 ms             0.28 ms
+ *                              warm:     4,189     53%        0.116 ms             0.27 ms
+ *   one batch, 2 worker processes        4,374     62%        0.126 ms             0.16 + 0.15 ms
+ *                              warm:     4,825     61%        0.100 ms             0.15 + 0.14 ms
+ *   one batch, 4 worker processes        3,980     56%        0.095 ms             ~0.10 ms each
+ *                              warm:     4,526     57%        0.101 ms             ~0.08 ms each
+ *   submitJob each, 1 worker process     3,396     48%        0.209 ms             0.27 ms
+ *                              warm:     3,870     49%        0.189 ms             0.24 ms
+ *   submitJob each, 2 worker processes   3,650     52%        0.178 ms             0.16 + 0.15 ms
+ *                              warm:     4,005     51%        0.162 ms             0.14 + 0.14 ms
+ *   submitJob each, 4 worker processes   3,148     45%        0.188 ms             ~0.10 ms each
+ *                              warm:     3,456     44%        0.180 ms             ~0.09 ms each
+ * No task failed; settles = leases. Warming both sides raises the local executor as much as the
+ * network: the ratio stays. Since the run below: blob pins and job records in batches, and
+ * pin times no longer walked at every pin (independent jobs: requester 0.21-0.24 -> 0.18-0.21 ms).
+ *
+ * The run before, 10,000 tasks (2026-11-28 00:25, quiet machine: load average 1.2; main at eadd6a4:
  * a window of 128 tasks per slot, digests and CIDs carved from slabs, map keys interned when
  * decoding, one timer per lease for running notices, no per-task events nobody listens to, job
  * records written in batches, and V8's size mode keeping Maglev out by a filter instead of

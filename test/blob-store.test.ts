@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { openStore, type Store } from '../src/node/storage.ts'
 import { BlobStore, LARGE_BLOB_BYTES } from '../src/scheduler/blob-store.ts'
 import { rawCid } from '../src/proofs/encoding.ts'
+import { TurnBatch } from '../src/shared/turn-batch.ts'
 import { tempDir } from './helpers.ts'
 
 const bytesOf = (size: number, seed: number): Uint8Array => new Uint8Array(size).map((_, i) => (i * 31 + seed) & 0xff)
@@ -92,5 +93,36 @@ describe('blob store', () => {
     expect(existsSync(join(dir.path, 'blobs'))).toBe(false)
     const fresh = new BlobStore(store)
     expect(rawCid((await fresh.get(cid)) as Uint8Array).equals(cid)).toBe(true)
+  })
+})
+
+describe('TurnBatch (writes of one event-loop turn in one batch)', () => {
+  it('one batch per turn, in order, the last entry of a key wins; a failed write fails its writers only', async () => {
+    const written: Array<Array<[string, number]>> = []
+    let fail = false
+    const batch = new TurnBatch<string, number>(async (entries) => {
+      if (fail) throw new Error('disk full')
+      await new Promise((resolve) => setTimeout(resolve, 5)) // a write that takes a while
+      written.push(entries)
+    })
+    const first = [batch.put([['a', 1], ['b', 1]]), batch.put([['a', 2]])]
+    expect(batch.waiting('a')).toBe(2)
+    await Promise.all(first)
+    expect(batch.waiting('a')).toBeUndefined()
+    // Started while the previous batch is written: the next batch, written after it.
+    const second = batch.put([['c', 3]])
+    const third = (async () => { await Promise.resolve(); await batch.put([['d', 4]]) })()
+    await Promise.all([second, third])
+    expect(written).toEqual([[['a', 2], ['b', 1]], [['c', 3], ['d', 4]]])
+    // A dropped entry is not written.
+    const dropped = batch.put([['e', 5], ['f', 6]])
+    batch.drop('e')
+    await dropped
+    expect(written.at(-1)).toEqual([['f', 6]])
+    fail = true
+    await expect(batch.put([['g', 7]])).rejects.toThrow('disk full')
+    fail = false
+    await batch.put([['h', 8]])
+    expect(written.at(-1)).toEqual([['h', 8]])
   })
 })

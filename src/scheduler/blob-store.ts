@@ -30,6 +30,7 @@ import { bytesMatchCid, cidText, rawCid } from '../proofs/encoding.ts'
 import type { Store } from '../shared/store.ts'
 import { DEFAULT_BLOB_CACHE_BYTES, PIN_PROTECT_MS } from './constants.ts'
 import { BlobMismatchError } from './errors.ts'
+import { TurnBatch } from '../shared/turn-batch.ts'
 
 type Sub = ReturnType<Store['sublevel']>
 
@@ -71,10 +72,10 @@ export class BlobStore {
   private readonly pinFloors = new Set<{ since: number }>()
   /** Set while a delete batch is being written; pins wait for it. */
   private deleting?: Promise<void>
-  /** Small blobs waiting for the next batch write (`putPinned`), by their CID bytes (latin1). */
-  private readonly pendingPins = new Map<string, { key: Uint8Array, value: Uint8Array }>()
-  private pinWrite?: Promise<void>
-  private pinWrites: Promise<void> = Promise.resolve()
+  /** Small blobs waiting for their batch write (`putPinned`), by their CID bytes (latin1). */
+  private readonly pinWrites = new TurnBatch<string, { key: Uint8Array, value: Uint8Array }>(async (entries) => {
+    await this.pinned.batch(entries.map(([, { key, value }]) => ({ type: 'put' as const, key, value })))
+  })
 
   constructor (db: Store, init: BlobStoreInit = {}) {
     const root = db.sublevel('blobs', { keyEncoding: 'view', valueEncoding: 'view' })
@@ -120,25 +121,11 @@ export class BlobStore {
   }
 
   /**
-   * Writes small pinned blobs. Blobs pinned in the same turn of the event loop go in one batch
-   * (a requester of thousands of independent jobs pins each one's input and outputs: a write
-   * each cost more than the rest of its bookkeeping), batches in order; the promise settles once
-   * the batch is written. A blob already there is written again (the same bytes under the same key).
+   * Writes small pinned blobs: those pinned in the same turn of the event loop in one batch
+   * (`TurnBatch`). A blob already there is written again (the same bytes under the same key).
    */
   private async putPinned (blobs: Array<{ cid: CID, value: Uint8Array }>): Promise<void> {
-    for (const { cid, value } of blobs) this.pendingPins.set(latin1(cid.bytes), { key: cid.bytes, value })
-    if (this.pinWrite == null) {
-      const write = this.pinWrites.then(async () => {
-        await new Promise<void>((resolve) => { setImmediate(resolve) })
-        const ops = [...this.pendingPins.values()].map(({ key, value }) => ({ type: 'put' as const, key, value }))
-        this.pendingPins.clear()
-        this.pinWrite = undefined
-        await this.pinned.batch(ops)
-      })
-      this.pinWrite = write
-      this.pinWrites = write.catch(() => {})
-    }
-    await this.pinWrite
+    await this.pinWrites.put(blobs.map(({ cid, value }) => [latin1(cid.bytes), { key: cid.bytes, value }]))
   }
 
   /**

@@ -12,6 +12,7 @@ import type { CID } from 'multiformats/cid'
 import type { Store } from '../shared/store.ts'
 import type { BatchBody, JobBody } from './job.ts'
 import { defaultFuel } from './task.ts'
+import { TurnBatch } from '../shared/turn-batch.ts'
 
 type Sub = ReturnType<Store['sublevel']>
 
@@ -143,10 +144,10 @@ export class JobStore {
   private readonly batches: Sub
   private readonly batchTasks: Sub
   private readonly leases: Sub
-  /** Job records waiting for the next batch write (`putRequested`), by id: the last one wins. */
-  private readonly pendingRequested = new Map<string, Uint8Array>()
-  private requestedWrite?: Promise<void>
-  private requestedWrites: Promise<void> = Promise.resolve()
+  /** Job records waiting for their batch write (`putRequested`), by id. */
+  private readonly requestedWrites = new TurnBatch<string, Uint8Array>(async (entries) => {
+    await this.requested.batch(entries.map(([id, value]) => ({ type: 'put' as const, key: enc.encode(id), value })))
+  })
 
   constructor (db: Store) {
     const root = db.sublevel('jobs', { keyEncoding: 'view', valueEncoding: 'view' })
@@ -163,24 +164,11 @@ export class JobStore {
    * the rest of its bookkeeping); the promise settles once the batch is written.
    */
   async putRequested (record: RequestedJob): Promise<void> {
-    this.pendingRequested.set(record.id, encode(stripUndefined(record)))
-    if (this.requestedWrite == null) {
-      // after the batch before it (batches in flight together could land in either order)
-      const write = this.requestedWrites.then(async () => {
-        await new Promise<void>((resolve) => { setImmediate(resolve) })
-        const ops = [...this.pendingRequested].map(([id, value]) => ({ type: 'put' as const, key: enc.encode(id), value }))
-        this.pendingRequested.clear()
-        this.requestedWrite = undefined
-        await this.requested.batch(ops)
-      })
-      this.requestedWrite = write
-      this.requestedWrites = write.catch(() => {})
-    }
-    await this.requestedWrite
+    await this.requestedWrites.put([[record.id, encode(stripUndefined(record))]])
   }
 
   async getRequested (id: string): Promise<RequestedJob | undefined> {
-    const bytes = this.pendingRequested.get(id) ?? await this.requested.get(enc.encode(id))
+    const bytes = this.requestedWrites.waiting(id) ?? await this.requested.get(enc.encode(id))
     return bytes == null ? undefined : withFuel(decode(bytes as Uint8Array, MAX_RECORD_BYTES, 'job record') as RequestedJob)
   }
 
@@ -239,7 +227,7 @@ export class JobStore {
   /** Deletes job records (one write). */
   async deleteRequested (ids: string[]): Promise<void> {
     if (ids.length === 0) return
-    for (const id of ids) this.pendingRequested.delete(id)
+    for (const id of ids) this.requestedWrites.drop(id)
     await this.requested.batch(ids.map((id) => ({ type: 'del' as const, key: enc.encode(id) })))
   }
 
