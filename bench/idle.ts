@@ -16,7 +16,13 @@
  *
  *   node bench/idle.ts [trials]
  *
- * Latest results (2 cores, quiet: load average 0.6, Node 24.21, 2026-11-27 22:20, main with the
+ * 2026-11-28 00:48 (load average 0.9 after a test run; main at aee50fb, whose size mode keeps
+ * Maglev out with a filter no function passes instead of --no-maglev, see src/node/v8-mode.ts),
+ * 1 trial: 105.9 MiB from sources, 97.8 MiB compiled, bare js-libp2p 99.4 MiB; first jobs
+ * 35.5 / 160.6 / 366.1 ms, second 2.8 / 2.3 / 3.9 ms. (With Maglev simply left on in size mode
+ * the compiled daemon was 101-102 MiB, with --no-maglev 98 MiB, in a series of the same hour.)
+ *
+ * Earlier results (2 cores, quiet: load average 0.6, Node 24.21, 2026-11-27 22:20, main with the
  * size mode of src/node/v8-mode.ts: V8's optimising compilers off and code that does not run
  * flushed at the first full GC), 3 trials:
  *   2 cores (AMD EPYC), Node 24.21.0, V8 13.6.233.17-node.53
