@@ -47,6 +47,23 @@ describe('blob store', () => {
     expect(keys.size).toBe(40)
   })
 
+  it('a blob pinned again counts as pinned at its latest pin, however often (deletePinned spares it, pinnedSince says so)', async () => {
+    const blobs = new BlobStore(store)
+    await blobs.start()
+    const again = bytesOf(10, 1)
+    const once = bytesOf(11, 2)
+    const againCid = await blobs.pin(again)
+    const onceCid = await blobs.pin(once)
+    const before = Date.now()
+    while (Date.now() === before) await new Promise((resolve) => setImmediate(resolve))
+    const mark = Date.now()
+    for (let i = 0; i < 500; i++) await blobs.pinMany([{ bytes: again }, { bytes: bytesOf(20, i + 10) }])
+    expect(blobs.pinnedSince(againCid.bytes, mark)).toBe(true)
+    expect(blobs.pinnedSince(onceCid.bytes, mark)).toBe(false)
+    expect(await blobs.deletePinned([againCid.bytes, onceCid.bytes], mark)).toEqual({ blobs: 1, bytes: once.byteLength })
+    expect(await blobs.get(againCid)).toBeDefined()
+  })
+
   it('keeps a large pinned blob as a file named by its CID, and a small one in the store; both read back, list and delete', async () => {
     const blobDir = join(dir.path, 'blobs')
     const blobs = new BlobStore(store, { blobDir })

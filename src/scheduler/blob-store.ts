@@ -50,6 +50,9 @@ export interface BlobStoreInit {
   blobDir?: string
 }
 
+/** How often expired pin times are swept (a walk of every pin time). */
+const PIN_SWEEP_MS = 60_000
+
 export class BlobStore {
   private readonly pinned: Sub
   private readonly files: Sub
@@ -61,12 +64,12 @@ export class BlobStore {
   private readonly hot = new Map<string, Uint8Array>()
   private hotSize = 0
   /**
-   * When each blob was last pinned (latin1 of its CID bytes → ms), oldest first; see
-   * `pinnedSince`. Entries older than PIN_PROTECT_MS are dropped at the next pin (unless a mark
-   * holds them), so its size is the pins of the last ten minutes: a 100,000-task batch, ~10 MB.
+   * When each blob was last pinned (latin1 of its CID bytes → ms); see `pinnedSince`. Entries
+   * older than PIN_PROTECT_MS are swept every PIN_SWEEP_MS (unless a mark holds them), so its
+   * size is the pins of the last ten minutes or so: a 100,000-task batch, ~10 MB.
    */
   private readonly pinTimes = new Map<string, number>()
-  /** No pin time expires before this (ms): see `pinning`. */
+  /** When expired pin times are next swept (ms): see `pinning`. */
   private sweepPinsAfter = 0
   /** Pin times at or after any of these are kept even when older than PIN_PROTECT_MS (marks in progress). */
   private readonly pinFloors = new Set<{ since: number }>()
@@ -296,25 +299,17 @@ export class BlobStore {
   private async pinning (cids: CID[]): Promise<void> {
     while (this.deleting != null) await this.deleting
     const now = Date.now()
-    for (const cid of cids) {
-      const id = latin1(cid.bytes)
-      // Re-inserted so the map stays in pin order and expiry can stop at the first young entry.
-      this.pinTimes.delete(id)
-      this.pinTimes.set(id, now)
-    }
-    // Expired times are dropped when the oldest can have expired, not at every pin: a blob pinned
-    // again (the empty stderr of every job) leaves a hole where it was, and walking the map from
-    // its start skips every hole, which at every pin of thousands of jobs cost more than the rest
-    // of a job's bookkeeping. Dropping later only keeps times longer (more protection, not less).
+    // Updated in place. (Deleted and inserted again, a blob pinned over and over, like every
+    // job's empty stderr, left a deleted entry in its hash bucket each time, which V8's Map walks
+    // on every lookup until it rehashes: ~20 µs a pin after thousands of jobs.)
+    for (const cid of cids) this.pinTimes.set(latin1(cid.bytes), now)
+    // Expired times are dropped by a sweep of the whole map now and then, not at every pin:
+    // dropping later only keeps times longer (more protection, not less).
     if (now < this.sweepPinsAfter) return
+    this.sweepPinsAfter = now + PIN_SWEEP_MS
     let expired = now - PIN_PROTECT_MS
     for (const hold of this.pinFloors) expired = Math.min(expired, hold.since)
-    let oldest = now
-    for (const [id, at] of this.pinTimes) {
-      if (at >= expired) { oldest = at; break }
-      this.pinTimes.delete(id)
-    }
-    this.sweepPinsAfter = oldest + PIN_PROTECT_MS
+    for (const [id, at] of this.pinTimes) if (at < expired) this.pinTimes.delete(id)
   }
 
   private forget (key: Uint8Array): void {
