@@ -10,7 +10,21 @@
  *
  *   node bench/throughput.ts [tasks] [batch:N | jobs:N]... [warm:N]   (rows to run; default all six)
  *
- * Latest results, 10,000 tasks (2026-11-28 00:37, load average 1.8, main at dd8cf3e), nodes just
+ * Latest results, 10,000 tasks, three rounds back to back (2026-11-28 00:52-00:54, load average
+ * 1.7-3.7, main at 38da063), nodes just started; "vs local" moves with the local executor's own
+ * rate, which varied from 7,058 to 8,048/s between the rounds:
+ *   how                                  tasks/s                 vs local         requester CPU/task
+ *   local executor (1 thread, baseline)  8,048 / 7,262 / 7,058   100%             -
+ *   one batch, 1 worker process          3,937 / 3,877 / 4,245   49 / 53 / 60%    0.125-0.140 ms
+ *   one batch, 2 worker processes        4,043 / 4,172 / 4,313   50 / 57 / 61%    0.122-0.132 ms
+ *   one batch, 4 worker processes        3,717 / 4,026 / 3,896   46 / 55 / 55%    0.093-0.116 ms
+ *   submitJob each, 1 worker process     3,479 / 3,404 / 3,637   43 / 47 / 52%    0.183-0.204 ms
+ *   submitJob each, 2 worker processes   3,478 / 3,667 / 3,917   43 / 50 / 55%    0.161-0.198 ms
+ *   submitJob each, 4 worker processes   3,183 / 3,157 / 3,311   40 / 43 / 47%    0.159-0.182 ms
+ * Worker CPU per task 0.26-0.28 ms (1 process), 0.14-0.18 each (2), 0.09-0.11 each (4); no task
+ * failed; settles = leases.
+ *
+ * The round before (2026-11-28 00:37, load average 1.8, main at dd8cf3e), nodes just
  * started (the default warm-up) and nodes that ran work before (`warm:5000`), one round each:
  *   how                                  tasks/s   vs local   requester CPU/task   worker CPU/task (each)
  *   local executor (1 thread, baseline)  7,051     100%       -                    -
