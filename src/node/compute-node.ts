@@ -58,7 +58,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       host: () => this.host,
       multiaddrs: () => this.multiaddrs,
       log: () => this.log,
-      emit: (type, detail) => { this.safeDispatchEvent(type, { detail }) }
+      // (no event object nobody listens to: job progress alone is several per job)
+      emit: (type, detail) => { if (this.listenerCount(type) > 0) this.safeDispatchEvent(type, { detail }) }
     })
     this.peerScore.addEventListener('disconnect', (evt) => { void this.penalise(evt.detail.peerId, evt.detail.score, false) })
     this.peerScore.addEventListener('ban', (evt) => { void this.penalise(evt.detail.peerId, evt.detail.score, true) })

@@ -200,11 +200,11 @@ export class NodeRuntime {
       ledger,
       peerScore: this.hooks.peerScore,
       host: () => this.hooks.host(),
-      offersTopic: this.hooks.topics().offers
-    })
-    scheduler.addEventListener('job:progress', (evt) => {
-      activity.add(evt.detail)
-      emit('job:progress', evt.detail)
+      offersTopic: this.hooks.topics().offers,
+      onJobProgress: (progress) => {
+        activity.add(progress)
+        emit('job:progress', progress)
+      }
     })
     scheduler.addEventListener('lease:opened', (evt) => { emit('lease:opened', evt.detail) })
     scheduler.addEventListener('lease:closed', (evt) => { emit('lease:closed', evt.detail) })

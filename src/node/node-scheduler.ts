@@ -8,6 +8,7 @@ import type { Signer } from '../proofs/signing.ts'
 import type { ChannelOpener, ProtocolRegistrar } from '../transport.ts'
 import type { Ledger } from '../ledger/index.ts'
 import { Scheduler } from '../scheduler/scheduler.ts'
+import type { JobProgress } from '../scheduler/requester/jobs.ts'
 import { createExecutor } from '../scheduler/executor/index.ts'
 import type { CapacityService } from './capacity.ts'
 import type { ComputeNodeInit } from './compute-node-types.ts'
@@ -31,6 +32,8 @@ export interface NodeSchedulerComponents {
   /** The node's host (throws once the node stopped). */
   host: () => DepinLibp2p
   offersTopic: string
+  /** Every job's progress (the node's activity feed and its `job:progress` event). */
+  onJobProgress?: (progress: JobProgress) => void
 }
 
 export function createNodeScheduler (init: Pick<ComputeNodeInit, 'executor' | 'testnet' | 'dataDir' | 'scheduler'>, components: NodeSchedulerComponents): Scheduler {
@@ -61,7 +64,8 @@ export function createNodeScheduler (init: Pick<ComputeNodeInit, 'executor' | 't
     spendable: async () => await ledger.spendable(signer.peerId),
     // One settle per lease (or long lease's period): what the requester acknowledged, paid by difference.
     settle: async (lease, checkpoint, ack) => { await ledger.submitSettle(lease, checkpoint, ack) },
-    settled: async (leaseId) => await ledger.settledAmount(leaseId)
+    settled: async (leaseId) => await ledger.settledAmount(leaseId),
+    ...(components.onJobProgress != null ? { onJobProgress: components.onJobProgress } : {})
   }, { ...(init.dataDir != null ? { blobDir: dataDirPaths(init.dataDir).blobs } : {}), ...init.scheduler })
 }
 

@@ -59,6 +59,8 @@ export interface SchedulerComponents {
   settled?: (leaseId: string) => Promise<number>
   /** A worker's network host (IP), for distinct-host replicas and quorums; undefined: do not compare. */
   hostOf?: (peerId: string) => string | undefined
+  /** Every job's progress, called directly (the node's own bookkeeping); `job:progress` events go to listeners. */
+  onJobProgress?: (progress: JobProgress) => void
 }
 
 export interface SchedulerInit {
@@ -155,6 +157,10 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       spendable: components.spendable,
       hostOf: components.hostOf,
       spotCheckRate: init.spotCheckRate,
+      onProgress: (progress) => {
+        components.onJobProgress?.(progress)
+        if (this.listenerCount('job:progress') > 0) this.safeDispatchEvent('job:progress', { detail: progress })
+      },
       runLocally: async (work) => {
         const module = await this.blobs.get(work.spec.module)
         const stdin = work.stdin ?? await this.blobs.get(work.spec.input)
@@ -164,7 +170,6 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       }
     })
     this.views = new JobViews({ records: this.records, blobs: this.blobs, jobs: this.requester.jobs, batches: this.requester.batches, openLeases: () => this.worker.openLeases() })
-    this.requester.addEventListener('progress', (evt) => { this.safeDispatchEvent('job:progress', { detail: evt.detail }) })
     this.requester.addEventListener('lease:offered', (evt) => { this.safeDispatchEvent('lease:offered', { detail: evt.detail }) })
     this.requester.addEventListener('lease:opened', (evt) => { this.safeDispatchEvent('lease:opened', { detail: evt.detail }) })
     this.requester.addEventListener('lease:closed', (evt) => { this.safeDispatchEvent('lease:closed', { detail: evt.detail }) })
