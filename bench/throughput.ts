@@ -22,7 +22,10 @@
  *   submitJob each, 2 worker processes   3,478 / 3,667 / 3,917   43 / 50 / 55%    0.161-0.198 ms
  *   submitJob each, 4 worker processes   3,183 / 3,157 / 3,311   40 / 43 / 47%    0.159-0.182 ms
  * Worker CPU per task 0.26-0.28 ms (1 process), 0.14-0.18 each (2), 0.09-0.11 each (4); no task
- * failed; settles = leases.
+ * failed; settles = leases. Two more rounds at 01:10 and 01:11 (load average 3.6-4.6, main at
+ * c6d6c98): local 7,586 / 5,961/s; one batch 3,748 / 3,462, 3,883 / 4,475, 3,624 / 3,959/s
+ * (49 / 58, 51 / 75, 48 / 66%); jobs 3,486 / 3,457, 3,733 / 3,382, 2,617 / 2,924/s (46 / 58,
+ * 49 / 57, 35 / 49%): the local executor's own rate moves the ratio as much as the network does.
  *
  * The round before (2026-11-28 00:37, load average 1.8, main at dd8cf3e), nodes just
  * started (the default warm-up) and nodes that ran work before (`warm:5000`), one round each:
