@@ -56,10 +56,10 @@ export interface DaemonOptions {
   transport?: TransportName
   /**
    * Tell V8 to favour memory over speed in this process while the node is idle
-   * (`--optimize-for-size --no-turbofan --maglev-filter=depin-size-mode`), and speed while it holds or serves leases
-   * or mines (size mode costs a worker ~60% more CPU per small task); and to drop code that did
-   * not run since the last full GC, for the life of the process. About 38 MiB less RSS for an
-   * idle daemon: see v8-mode.ts. These are process-wide settings, so embedders running other
+   * (`--optimize-for-size --no-turbofan --maglev-filter=depin-size-mode`), and speed while it
+   * holds or serves leases or mines (size mode costs a worker ~60% more CPU per small task); and
+   * to drop code that did not run since the last full GC, for the life of the process. About
+   * 38 MiB less RSS for an idle daemon: see v8-mode.ts. These are process-wide settings, so embedders running other
    * work in the process may turn them off. @default true
    */
   optimizeForSize?: boolean

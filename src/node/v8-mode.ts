@@ -11,8 +11,8 @@
  * check far off: a perf profile of a worker daemon found ~8% of its main thread's samples in
  * interpreted or baseline code against ~2% without the switch; 0.31-0.33 against 0.27-0.29 ms of
  * worker CPU per trivial task in bench/throughput), while a function the filter turns away is
- * checked again soon and tiers up once the filter lets it. Both cost a working node dearly: a worker under
- * `--optimize-for-size` alone spends about 60% more CPU on each small task (bench/throughput:
+ * checked again soon and tiers up once the filter lets it. Size mode costs a working node dearly:
+ * a worker under `--optimize-for-size` alone spends about 60% more CPU on each small task (bench/throughput:
  * 0.51 against 0.31 ms of worker CPU per trivial task, 2,300 against 3,300 tasks/s). V8 reads
  * these flags as it runs, so they are switched: size mode when the daemon starts, speed mode as
  * soon as work begins (a lease offered as requester, a lease accepted as worker, any lease open, a

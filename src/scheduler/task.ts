@@ -107,6 +107,16 @@ export function leaseCap (ceiling: number, oneTaskCost: number, slots: number): 
   return Math.max(oneTaskCost, Math.min(ceiling, oneTaskCost * slots * LEASE_BUDGET_TASKS_PER_SLOT))
 }
 
+/**
+ * The most fuel a lease's credit cap pays for: `ceil(price × fuel / 10^9) ≤ maxCredits` exactly
+ * when `fuel ≤ floor(maxCredits × 10^9 / price)` (any fuel at price 0). Both sides check every
+ * task against the cap, so they compute this once per lease instead of dividing per task.
+ */
+export function leaseFuelCap (terms: { price: number, maxCredits: number }): bigint {
+  if (terms.price <= 0) return 2n ** 64n
+  return BigInt(terms.maxCredits) * FUEL_PER_PRICE_UNIT / BigInt(terms.price)
+}
+
 /** What placing a task needs from a lease: the terms a lease offer asks for. */
 export interface Requirements {
   memoryMiB: number

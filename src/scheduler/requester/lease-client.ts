@@ -28,7 +28,8 @@ import { blameFor, leaseSpent, taskErrorKind } from './lease-faults.ts'
 import { checkResultEntry, replicaResult } from './lease-results.ts'
 import type { OutputTreeReceiver } from './output-tree.ts'
 import { isLate, observedMs, OutstandingTasks } from './outstanding-tasks.ts'
-import { leaseExhausted, leaseFuelCap, leaseWindow, taskFitsLease } from './ranking.ts'
+import { leaseExhausted, leaseWindow, taskFitsLease } from './ranking.ts'
+import { leaseFuelCap } from '../task.ts'
 import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
 
 const log = logger('depin:requester:lease')

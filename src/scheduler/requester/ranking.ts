@@ -4,7 +4,7 @@
  */
 import type { LeaseBody } from '../../proofs/lease.ts'
 import { LEASE_MIN_WINDOW_PER_SLOT, LEASE_PIPELINE_MS, LEASE_WINDOW_PER_SLOT, TASK_RUN_GRACE_MS } from '../constants.ts'
-import { creditsFor, FUEL_PER_PRICE_UNIT, type Requirements } from '../task.ts'
+import { leaseFuelCap, type Requirements } from '../task.ts'
 
 export interface BidCandidate {
   worker: string
@@ -92,16 +92,8 @@ export function taskFitsLease (terms: LeaseBody, r: Requirements, committedFuel:
   return committedFuel + r.fuel <= fuelCap
 }
 
-/**
- * The most fuel a lease's cap pays for: `ceil(price × fuel / 10^9) ≤ maxCredits` exactly when
- * `fuel ≤ floor(maxCredits × 10^9 / price)` (any fuel at price 0).
- */
-export function leaseFuelCap (terms: LeaseBody): bigint {
-  if (terms.price <= 0) return 2n ** 64n
-  return BigInt(terms.maxCredits) * FUEL_PER_PRICE_UNIT / BigInt(terms.price)
-}
 
 /** Whether a lease's remaining budget or time cannot fit a task of its full size any more. */
 export function leaseExhausted (terms: LeaseBody, returnedFuel: bigint, now: number): boolean {
-  return creditsFor(terms.price, returnedFuel + terms.maxTaskFuel) > terms.maxCredits || now + terms.maxTaskMs > terms.expiresAt
+  return returnedFuel + terms.maxTaskFuel > leaseFuelCap(terms) || now + terms.maxTaskMs > terms.expiresAt
 }

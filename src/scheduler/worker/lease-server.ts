@@ -21,7 +21,7 @@ import { BadInputTreeError, BlobMismatchError, ProtocolViolationError } from '..
 import type { Executor } from '../executor/index.ts'
 import { MAX_FRAME_ITEMS, parseRequesterFrame, type RequesterFrame, type TaskFrame } from '../lease-frames.ts'
 import { runTask } from '../run-task.ts'
-import { creditsFor, taskId } from '../task.ts'
+import { creditsFor, leaseFuelCap, taskId } from '../task.ts'
 import { resultsDue } from './batching.ts'
 import { finishedResult, sendResults, type Done, type ResultSink } from './result-frames.ts'
 import { BlobFetch, fetchInputTree } from './blob-fetch.ts'
@@ -82,6 +82,8 @@ export class LeaseServer {
   private readonly idText: string
   private readonly channel: Channel
   private readonly window: number
+  /** The most fuel the lease's cap pays for (checked for every task admitted). */
+  private readonly fuelCap: bigint
   private readonly ackTimeoutMs: number
   private readonly book: WorkerCheckpoints
   private readonly tasks = new LeaseTasks()
@@ -115,6 +117,7 @@ export class LeaseServer {
     this.idText = leaseId(lease.body).toString()
     this.channel = channel
     this.window = lease.body.slots * LEASE_WINDOW_PER_SLOT
+    this.fuelCap = leaseFuelCap(lease.body)
     this.book = new WorkerCheckpoints(lease, this.idText, components.signer)
     this.outbox = new FrameOutbox(channel, (err) => {
       log('sending on lease %s failed: %s', this.idText, err.message)
@@ -229,7 +232,7 @@ export class LeaseServer {
     if (spec.memoryMiB > terms.memoryMiB || spec.timeoutMs > terms.maxTaskMs || spec.fuel > terms.maxTaskFuel) return refuse('ERR_TASK_LIMITS', 'the task asks for more memory, time or fuel than the lease allows')
     if (now >= terms.expiresAt) return refuse('ERR_LEASE_EXPIRED', 'the lease has expired')
     if (this.ackOverdue) return refuse('ERR_ACK_OVERDUE', 'a checkpoint waits for its acknowledgement')
-    if (creditsFor(terms.price, this.book.fuel + this.tasks.reservedFuel + spec.fuel) > terms.maxCredits) return refuse('ERR_LEASE_CAP', 'the task could take the lease past its credit cap')
+    if (this.book.fuel + this.tasks.reservedFuel + spec.fuel > this.fuelCap) return refuse('ERR_LEASE_CAP', 'the task could take the lease past its credit cap')
     if (frame.deadline <= now || this.c.slots.estimateStart(now) >= frame.deadline) return refuse('ERR_CANNOT_START', 'the task cannot start here before its deadline')
     if (frame.stdin != null && (frame.stdin.byteLength !== spec.inputBytes || !bytesMatchCid(frame.stdin, spec.input))) {
       this.c.reportPeer(this.channel.remotePeer, 'MalformedMessage')
