@@ -27,6 +27,28 @@
  * (49 / 58, 51 / 75, 48 / 66%); jobs 3,486 / 3,457, 3,733 / 3,382, 2,617 / 2,924/s (46 / 58,
  * 49 / 57, 35 / 49%): the local executor's own rate moves the ratio as much as the network does.
  *
+ * A sixth round (2026-11-28 01:50, load average 1.9-3.3, main at a98b642): local 7,423/s; one
+ * batch 4,036 / 4,297 / 3,601/s with 1 / 2 / 4 worker processes (54 / 58 / 49%); submitJob
+ * 3,561 / 3,794 / 2,609/s (48 / 51 / 35%); requester 0.10-0.20 ms per task.
+ *
+ * Where a trivial task's CPU goes (same day, 01:30-02:00; per-thread CPU from /proc/PID/task at
+ * 5,000 and 20,000 tasks, the difference per task; perf for the split inside a thread). One batch,
+ * 1 worker process: the worker's executor threads 0.083 ms (the program's run: the local
+ * executor's work), its event loop 0.085 ms (a third of it handing runs to the executor threads
+ * and taking results back: structured clones and the eventfd wake-ups), V8's background threads
+ * 0.064 ms (garbage collection, JIT); the requester 0.125-0.135 ms, 70% its event loop and 30%
+ * V8's background threads. So ~0.36 ms of CPU per task on two cores, against ~0.14 ms of wall
+ * time per task for the local executor's one thread. Frames are not the cost: 20,000 tasks went
+ * in 902 `tasks` frames and came back in 976 `results` frames (22 and 20 per frame) with 74
+ * checkpoints; with 4 worker processes 42 tasks and 8 results per frame. With 4 worker processes
+ * (12 busy threads on 2 cores) every thread costs more per task (a worker's event loop 0.19 ms,
+ * its executor threads 0.13 ms a task) and each process compiles its hot code in the measured run
+ * (`warm:5000`: 0.10 -> 0.08 ms per task per process). V8 flags tried on this run and not kept:
+ * `--minor-ms` (requester 0.125 -> 0.165 ms per task in batches, 0.20 -> 0.26 in jobs), the V8
+ * thread pool at 1 or 2 threads instead of 4 (`--v8-pool-size`: within the noise), a young
+ * generation of 16 MiB (within the noise); a requester on LevelDB on disk instead of memory-level
+ * costs the same per task.
+ *
  * The round before (2026-11-28 00:37, load average 1.8, main at dd8cf3e), nodes just
  * started (the default warm-up) and nodes that ran work before (`warm:5000`), one round each:
  *   how                                  tasks/s   vs local   requester CPU/task   worker CPU/task (each)
