@@ -25,6 +25,8 @@ import { createExecutor, type WasiExecutor } from '../src/scheduler/executor/ind
 import { LeaseServer, type LeaseServerInit, type LeaseSummary } from '../src/scheduler/worker/lease-server.ts'
 import { SlotScheduler } from '../src/scheduler/worker/slots.ts'
 import { LeaseClient, type LeaseClientHooks } from '../src/scheduler/requester/lease-client.ts'
+import { LeasePool } from '../src/scheduler/requester/lease-pool.ts'
+import type { Negotiator } from '../src/scheduler/requester/negotiator.ts'
 import type { ReplicaResult, TaskFailure, TaskWork } from '../src/scheduler/requester/types.ts'
 import { createJob, jobTaskSpec } from '../src/scheduler/job.ts'
 import { creditsFor, defaultFuel, requirementsKey, taskId, type TaskSpec } from '../src/scheduler/task.ts'
@@ -933,5 +935,73 @@ describe('LeaseClient (requester side) against a hand-written worker', () => {
     expect(run.client.fits(w, now)).toBe(true)
     run.client.assign(work('reserve 4'))
     expect(run.client.fits(w, now)).toBe(false)
+  })
+})
+
+describe('LeasePool.stop: leases are closed before they are aborted', () => {
+  /** A pool holding one lease to a hand-written worker (`theirs`), opened by a stub offer round. */
+  async function poolWithLease (): Promise<{ pool: LeasePool, theirs: Channel, ended: string[], acks: SignedAck[] }> {
+    const lease = makeLease()
+    const [mine, theirs] = channelPair(requester.peerId, worker.peerId, { maxFrameBytes: MAX_LEASE_FRAME_BYTES, idleTimeoutMs: 30_000 })
+    const ended: string[] = []
+    const acks: SignedAck[] = []
+    const requirements = { memoryMiB: 64, timeoutMs: 1_000, fuel: 1_000_000n, maxPrice: 10 }
+    const negotiator = {
+      targets: async () => [worker.peerId],
+      round: async () => ({ leases: [{ lease, channel: mine }], declines: new Map(), asked: 1 })
+    }
+    const pool = new LeasePool({
+      negotiator: negotiator as unknown as Negotiator,
+      reportPeer: () => {},
+      hooks: {
+        signer: requester,
+        blob: async () => undefined,
+        onResult: () => {},
+        onRunning: () => {},
+        onTaskFailed: () => {},
+        onRoom: () => {},
+        reportPeer: () => {},
+        settle: async (_lease, _checkpoint, ack) => { acks.push(ack) }
+      },
+      onNoBids: () => {},
+      onLeaseEnded: (_client, reason) => { ended.push(reason) }
+    })
+    pool.start()
+    pool.want('k', requirements, 1, new Set())
+    await waitFor(() => pool.leases.size === 1, { what: 'the lease to open' })
+    expect(parseRequesterFrame(await theirs.receive()).t).toBe('open')
+    return { pool, theirs, ended, acks }
+  }
+
+  it('a worker that answers: its final checkpoint is acknowledged and the lease ends `closed`, without waiting out the grace', async () => {
+    const { pool, theirs, ended } = await poolWithLease()
+    const lease = [...pool.leases.values()][0].lease
+    // (a grace far longer than the test's own time limit: stop must not wait it out)
+    const stopped = pool.stop(new Error('the node is stopping'), 600_000)
+    expect(parseRequesterFrame(await theirs.receive()).t).toBe('close')
+    // The worker's final checkpoint (nothing returned on this lease: count 0) is acknowledged.
+    const body: CheckpointBody = {
+      v: 1, lease: leaseId(lease.body), worker: worker.peerId, seq: 1, count: 0, root: chainRoot([]), fuel: 0n, amount: 0, at: Date.now()
+    }
+    await theirs.send({ t: 'checkpoint', checkpoint: signCheckpoint(worker, body) })
+    const ack = parseRequesterFrame(await theirs.receive())
+    expect(ack.t).toBe('ack')
+    if (ack.t !== 'ack') throw new Error('expected an ack')
+    expect(() => { verifyAck(ack.ack) }).not.toThrow()
+    expect(ack.ack.body).toMatchObject({ requester: requester.peerId, seq: 1, paid: 0 })
+    await theirs.send({ t: 'end', code: 'closed', message: 'closed' })
+    await stopped
+    expect(ended).toEqual(['closed'])
+    expect(pool.leases.size).toBe(0)
+  }, 20_000)
+
+  it('a worker that never answers `close`: the lease is aborted once the grace is over, and stop returns', async () => {
+    const { pool, theirs, ended } = await poolWithLease()
+    await pool.stop(new Error('the node is stopping'), 200)
+    expect(parseRequesterFrame(await theirs.receive()).t).toBe('close')
+    expect(ended).toEqual(['ERR_LEASE_ABORTED'])
+    expect(pool.leases.size).toBe(0)
+    // The worker's side of the stream is torn down.
+    await expect(theirs.receive()).rejects.toThrow()
   })
 })

@@ -692,6 +692,6 @@ describe('offer caps after a funds decline (LeasePool)', () => {
     await waitFor(() => noBids, { what: 'the class to fail', timeoutMs: 10_000 }).catch((err) => { throw new Error(`${String(err)} budgets ${JSON.stringify(budgets)}`) })
     expect(budgets).toEqual([1_000_000, 250_000, 62_500])
     expect(noBids).toEqual({ funds: 1 })
-    pool.stop(new Error('done'))
+    await pool.stop(new Error('done'))
   })
 })

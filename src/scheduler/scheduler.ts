@@ -199,7 +199,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
   async stop (): Promise<void> {
     if (!this.started) return
     this.started = false
-    this.requester.stop()
+    await this.requester.stop()
     this.worker.stop()
     await this.c.protocols.unhandle(NEGOTIATE_PROTOCOL).catch(() => {})
     await this.c.protocols.unhandle(LEASE_PROTOCOL).catch(() => {})

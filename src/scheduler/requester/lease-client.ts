@@ -86,6 +86,9 @@ export class LeaseClient {
   private sweep?: ReturnType<typeof setInterval>
   /** Moving average of the wall time of this lease's runs, ms (undefined before the first result). */
   private runMs?: number
+  private readonly endedSignal = Promise.withResolvers<void>()
+  /** Settles once the lease has ended, however it ended. */
+  readonly ended: Promise<void> = this.endedSignal.promise
 
   constructor (lease: Lease, channel: Channel, hooks: LeaseClientHooks, host?: string) {
     this.lease = lease
@@ -347,6 +350,7 @@ export class LeaseClient {
     }
     this.h.onEnded(this, this.endReason, broken)
     this.settlement.settleWhenDecided()
+    this.endedSignal.resolve()
   }
 
   private send (frame: unknown): void {

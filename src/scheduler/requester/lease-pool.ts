@@ -77,8 +77,22 @@ export class LeasePool {
     this.controller = new AbortController()
   }
 
-  stop (err: Error): void {
+  /**
+   * Stops: leases still open after `graceMs` are aborted. Before that, every lease is closed the
+   * way `closeAll` closes it (the worker sends its final checkpoint, this node acknowledges it,
+   * the lease ends), so a worker is acknowledged, and can be paid, for every result it returned,
+   * not only for those of its last checkpoint before the stop. Tasks still outstanding are the
+   * caller's to cancel first: a lease waits for its outstanding tasks before it ends.
+   */
+  async stop (err: Error, graceMs = 0): Promise<void> {
     this.controller.abort(err)
+    if (graceMs > 0 && this.leases.size > 0) {
+      const ended = [...this.leases.values()].map(async (lease) => { await lease.ended })
+      this.closeAll('closed')
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([Promise.all(ended), new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs) })])
+      clearTimeout(timer)
+    }
     for (const timer of this.retryTimers.values()) clearTimeout(timer)
     this.retryTimers.clear()
     for (const lease of this.leases.values()) lease.abort(err)

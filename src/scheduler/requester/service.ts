@@ -21,6 +21,7 @@ import type { LeaseClient } from './lease-client.ts'
 import { LeasePool } from './lease-pool.ts'
 import { Negotiator } from './negotiator.ts'
 import type { TaskWork } from './types.ts'
+import { STOP_LEASE_CLOSE_MS } from '../constants.ts'
 
 export interface RequesterComponents {
   signer: Signer
@@ -139,12 +140,17 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
     await this.batches.resume()
   }
 
-  stop (): void {
+  /**
+   * Stops placing work: unfinished jobs and batches keep their records for the next start, their
+   * tasks are cancelled on their leases, and the leases are closed (up to STOP_LEASE_CLOSE_MS for
+   * their workers' final checkpoints to be acknowledged), then aborted.
+   */
+  async stop (): Promise<void> {
     this.jobs.stop()
     this.batches.stop()
     this.dispatcher.cancelAll({ code: 'ERR_JOB_CANCELLED', message: 'the node is stopping' })
     this.dispatcher.stop()
-    this.pool.stop(new Error('the node is stopping'))
+    await this.pool.stop(new Error('the node is stopping'), STOP_LEASE_CLOSE_MS)
   }
 
   /** Routes a bid or decline that arrived on a negotiation stream; false when no open offer matches. */

@@ -1,0 +1,47 @@
+/**
+ * A requester that stops closes its leases before it goes: the worker sends its final checkpoint
+ * over every result it returned, the requester acknowledges it, and the lease ends `closed`, so
+ * the worker holds an acknowledgement for all of its work (before, the stop aborted the lease
+ * stream: the worker logged "ended early" and results after its last checkpoint, up to 2 s of
+ * them, were never acknowledged, so never paid). Real nodes over TCP on loopback.
+ */
+import { describe, it, expect, afterAll, beforeAll } from 'vitest'
+import { createTestnet, type Testnet } from '../src/node/testnet.ts'
+import type { LeaseSummary } from '../src/scheduler/worker/lease-server.ts'
+import { example, text, utf8, waitForCapacity } from './jobs-helpers.ts'
+import { waitFor } from './helpers.ts'
+
+describe('a requester that stops', () => {
+  let net: Testnet
+
+  beforeAll(async () => {
+    // Node 0 requests (no slots); node 1 works.
+    net = await createTestnet({ nodes: 2, nodeInit: (i) => (i === 0 ? { capacity: { slots: 0 } } : {}) })
+    await waitForCapacity(net.nodes[0], 1)
+  })
+
+  afterAll(async () => { await net?.stop() })
+
+  it('closes its leases first: the worker\'s lease ends `closed`, every result it returned acknowledged', async () => {
+    const [R, W] = net.nodes
+    const served: LeaseSummary[] = []
+    W.addEventListener('lease:served', (evt) => { served.push(evt.detail) })
+    // Results come back well within the worker's 2 s checkpoint interval: none is acknowledged
+    // by a regular checkpoint before the stop.
+    const handle = await R.submitBatch({ module: example('echo'), tasks: Array.from({ length: 5 }, (_, i) => ({ input: utf8(`task ${i}`) })) })
+    const summary = await handle.result()
+    expect(summary).toMatchObject({ completed: 5, verified: 5 })
+    const job = await (await R.submitJob({ module: example('echo'), input: utf8('one more') })).result()
+    expect(text(job.stdout)).toBe('one more')
+    expect(R.scheduler.leases()).toHaveLength(1)
+
+    await R.stop()
+    const lease = await waitFor(() => served[0], { what: 'the worker\'s lease to end' })
+    expect(lease.requester).toBe(R.peerId)
+    expect(lease.reason).toBe('closed')
+    expect(lease.tasks).toBe(6)
+    expect(lease.amount).toBeGreaterThan(0)
+    // Acknowledged: all it claimed (the final checkpoint covers all six results).
+    expect(lease.paid).toBe(lease.amount)
+  })
+})
