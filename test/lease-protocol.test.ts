@@ -896,6 +896,33 @@ describe('LeaseClient (requester side) against a hand-written worker', () => {
     await expectFailed(more, 'ERR_CHECKPOINT_MISMATCH')
   })
 
+  it('a task cancelled before its frame went out is not sent at all (no cancel frame racing ahead of it); one already sent gets a cancel frame', async () => {
+    const run = open()
+    const [a, b] = [work('a'), work('b')]
+    run.client.assign(a)
+    run.client.assign(b)
+    // The same turn of the event loop: `a` is still waiting for its tasks frame.
+    run.client.cancel(a)
+    const tasks = await take(run, true)
+    expect(tasks.map((t) => taskId(t.spec).toString())).toEqual([b.idText])
+    run.client.cancel(b)
+    const cancel = await received(run)
+    if (cancel.t !== 'cancel') throw new Error(`expected a cancel, got ${cancel.t}`)
+    expect(cancel.task.toString()).toBe(b.idText)
+    expect(run.client.load).toBe(0)
+    expect(run.ended).toEqual([])
+  })
+
+  it('a closing lease whose last task is cancelled before it was sent sends `close` at once', async () => {
+    const run = open()
+    const c = work('c')
+    run.client.assign(c)
+    run.client.close()
+    run.client.cancel(c)
+    expect((await received(run)).t).toBe('open')
+    expect((await received(run)).t).toBe('close')
+  })
+
   it('task errors are classified: lease refusals, declines of the task, a stopping worker; the lease\'s own limits close it', async () => {
     const run = open()
     const works = ['full', 'limits', 'stopping', 'capped', 'held'].map((input) => work(input))

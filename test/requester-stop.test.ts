@@ -3,7 +3,10 @@
  * over every result it returned, the requester acknowledges it, and the lease ends `closed`, so
  * the worker holds an acknowledgement for all of its work (before, the stop aborted the lease
  * stream: the worker logged "ended early" and results after its last checkpoint, up to 2 s of
- * them, were never acknowledged, so never paid). Real nodes over TCP on loopback.
+ * them, were never acknowledged, so never paid). And a task cancelled in the turn it was placed
+ * is not sent at all (its `cancel` frame used to reach the worker ahead of the task, which then
+ * ran it, and its result counted against the worker: benched for 10 minutes). Real nodes over
+ * TCP on loopback.
  */
 import { describe, it, expect, afterAll, beforeAll } from 'vitest'
 import { createTestnet, type Testnet } from '../src/node/testnet.ts'
@@ -22,6 +25,21 @@ describe('a requester that stops', () => {
 
   afterAll(async () => { await net?.stop() })
 
+  it('a job cancelled right after it was submitted, on a warm lease: the worker is not blamed and the lease goes on', async () => {
+    const [R] = net.nodes
+    expect((await (await R.submitJob({ module: example('echo'), input: utf8('warm') })).result()).status).toBe('completed')
+    const [held] = R.scheduler.leases()
+    // Placed on the warm lease in this turn of the event loop, and cancelled in the same turn,
+    // before its tasks frame went out.
+    const handle = await R.submitJob({ module: example('echo'), input: utf8('never mind') })
+    handle.cancel()
+    expect((await handle.result()).status).toBe('cancelled')
+    const next = await (await R.submitJob({ module: example('echo'), input: utf8('next') })).result()
+    expect(text(next.stdout)).toBe('next')
+    expect(next.workers.map((w) => w.leaseId)).toEqual([held.leaseId])
+    expect(R.scheduler.leases().map((l) => l.leaseId)).toEqual([held.leaseId])
+  })
+
   it('closes its leases first: the worker\'s lease ends `closed`, every result it returned acknowledged', async () => {
     const [R, W] = net.nodes
     const served: LeaseSummary[] = []
@@ -39,7 +57,7 @@ describe('a requester that stops', () => {
     const lease = await waitFor(() => served[0], { what: 'the worker\'s lease to end' })
     expect(lease.requester).toBe(R.peerId)
     expect(lease.reason).toBe('closed')
-    expect(lease.tasks).toBe(6)
+    expect(lease.tasks).toBe(8)
     expect(lease.amount).toBeGreaterThan(0)
     // Acknowledged: all it claimed (the final checkpoint covers all six results).
     expect(lease.paid).toBe(lease.amount)

@@ -151,8 +151,18 @@ export class LeaseClient {
   /** Withdraws a task (its verdict is in, or its owner gave up). */
   cancel (task: TaskWork): void {
     if (!this.outstanding.forget(task.idText)) return
-    this.send({ t: 'cancel', task: task.id })
+    // A task not sent yet (assigned in this turn of the event loop) is just not sent: a `cancel`
+    // frame would reach the worker before the task, which it would then run, and its result,
+    // for a task this side no longer has, would count against an honest worker.
+    const unsent = this.unsent.findIndex((frame) => frame.spec === task.spec)
+    if (unsent >= 0) {
+      const [frame] = this.unsent.splice(unsent, 1)
+      this.unsentBytes -= (frame.stdin?.byteLength ?? 0) + 512
+    } else {
+      this.send({ t: 'cancel', task: task.id })
+    }
     this.h.onRoom()
+    this.maybeSendClose()
   }
 
   /** Stops sending tasks; the lease ends once the outstanding ones are answered. */
