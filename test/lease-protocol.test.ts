@@ -913,6 +913,51 @@ describe('LeaseClient (requester side) against a hand-written worker', () => {
     expect(run.ended).toEqual([])
   })
 
+  it('a result that crossed its task\'s cancel is committed and not paid, not a fault; so is a want for its blobs', async () => {
+    const run = open({ price: 10 })
+    const [a, b] = [work('a'), work('b')]
+    run.client.assign(a)
+    run.client.assign(b)
+    await take(run, true)
+    run.client.cancel(a)
+    const cancel = await received(run)
+    expect(cancel.t === 'cancel' && cancel.task.toString()).toBe(a.idText)
+    // The worker had already sent a's result, and asks for the module it would need (both
+    // before the cancel reached it): neither is a fault.
+    await run.theirs.send({ t: 'want', cids: [a.spec.module] })
+    expect(await received(run)).toMatchObject({ t: 'chunk' })
+    expect(await received(run)).toMatchObject({ t: 'end' })
+    const ra = resultOf(a.id, utf8('a'), 200_000_000n)
+    const rb = resultOf(b.id, utf8('b'), 100_000_000n)
+    await run.theirs.send({ t: 'results', results: [ra, rb] })
+    await waitFor(() => run.results.length === 1, { what: 'b\'s result' })
+    expect(run.results.map((r) => text(r.stdout))).toEqual(['b'])
+    run.client.decide(b.idText, true)
+    // The checkpoint commits to both, in the order sent; the acknowledgement pays b only.
+    const entries = [entryOf(ra), entryOf(rb)]
+    await run.theirs.send({ t: 'checkpoint', checkpoint: signCheckpoint(worker, checkpointBody(run, entries)) })
+    const ack = await received(run)
+    if (ack.t !== 'ack') throw new Error(`expected ack, got ${ack.t}`)
+    expect(ack.ack.body).toMatchObject({ seq: 1, count: 2, paid: 1, refused: 1 }) // b: 0.1 gigafuel at 10
+    expect(ack.refused.map(String)).toEqual([a.idText])
+    // A second result for it is a fault again (it was answered).
+    await run.theirs.send({ t: 'results', results: [ra] })
+    await expectFailed(run, 'ERR_BAD_RESULT')
+  })
+
+  it('a task-error answering a cancel is taken quietly, and a result after it is a fault', async () => {
+    const run = open()
+    const a = work('a')
+    run.client.assign(a)
+    await take(run, true)
+    run.client.cancel(a)
+    expect((await received(run)).t).toBe('cancel')
+    await run.theirs.send({ t: 'task-error', task: a.id, code: 'ERR_CANCELLED', message: 'cancelled' })
+    await run.theirs.send({ t: 'results', results: [resultOf(a.id, utf8('a'), 1_000n)] })
+    await expectFailed(run, 'ERR_BAD_RESULT')
+    expect(run.failed).toEqual([])
+  })
+
   it('a closing lease whose last task is cancelled before it was sent sends `close` at once', async () => {
     const run = open()
     const c = work('c')

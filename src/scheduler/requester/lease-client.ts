@@ -17,7 +17,7 @@ import type { Signer } from '../../proofs/signing.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
 import { DepinError } from '../../errors.ts'
 import { ChannelClosedError, type Channel } from '../../transport.ts'
-import { BATCH_FRAME_BYTES, CHUNK_BYTES, LEASE_IDLE_MS, LEASE_INLINE_BYTES, LEASE_IDLE_TIMEOUT_MS, LEASE_STRIKES } from '../constants.ts'
+import { BATCH_FRAME_BYTES, CHUNK_BYTES, LEASE_IDLE_MS, LEASE_INLINE_BYTES, LEASE_IDLE_TIMEOUT_MS, LEASE_STRIKES, LEASE_WINDOW_PER_SLOT } from '../constants.ts'
 import { BadResultError, LeaseEndedError, ProtocolViolationError } from '../errors.ts'
 import { MAX_FRAME_ITEMS, parseWorkerFrame, type ResultFrame, type TaskFrame, type WorkerFrame } from '../lease-frames.ts'
 import { LeaseAccount } from './accounting.ts'
@@ -68,6 +68,12 @@ export class LeaseClient {
   /** The most fuel the lease's cap pays for (`fits` asks for every task placed). */
   private readonly fuelCap: bigint
   private readonly outstanding: OutstandingTasks
+  /**
+   * Tasks withdrawn (`cancel` sent) that the worker has not answered yet: its result or
+   * task-error may already be on its way. A result for one is committed (the worker's chain has
+   * it) and not charged, not a fault; a blob it wants for one is served. Oldest first, bounded.
+   */
+  private readonly withdrawn = new Map<string, TaskWork>()
   private readonly unsent: TaskFrame[] = []
   private unsentBytes = 0
   private flushScheduled = false
@@ -135,6 +141,7 @@ export class LeaseClient {
   /** Sends a task (batched with others of the same moment). */
   assign (task: TaskWork): void {
     const now = Date.now()
+    this.withdrawn.delete(task.idText)
     this.outstanding.add(task, now)
     this.allowance.allow(task)
     this.lastActiveAt = now
@@ -160,6 +167,7 @@ export class LeaseClient {
       this.unsentBytes -= (frame.stdin?.byteLength ?? 0) + 512
     } else {
       this.send({ t: 'cancel', task: task.id })
+      this.withdraw(task)
     }
     this.h.onRoom()
     this.maybeSendClose()
@@ -230,7 +238,10 @@ export class LeaseClient {
       case 'data': this.onData(frame.task, frame.which, frame.data); return false
       case 'task-error': {
         const o = this.outstanding.get(cidText(frame.task))
-        if (o == null) return false
+        if (o == null) {
+          this.withdrawn.delete(cidText(frame.task))
+          return false
+        }
         this.outstanding.forget(cidText(frame.task))
         // The lease cannot take more (cap, expiry, ending): no more tasks go on it.
         if (leaseSpent(frame.code)) this.close(frame.code)
@@ -255,19 +266,21 @@ export class LeaseClient {
   }
 
   private onResult (r: ResultFrame): void {
-    const o = this.outstanding.get(cidText(r.task))
+    const id = cidText(r.task)
+    const o = this.outstanding.get(id)
+    const task = o?.task ?? this.withdrawn.get(id)
     // [blame] a result for a task this lease never carried (or already answered)
-    if (o == null) throw new BadResultError(`a result for task ${r.task.toString()}, which was not given to ${this.worker}`)
-    this.runMs = this.runMs == null ? r.wallMs : this.runMs * (1 - RUN_TIME_WEIGHT) + r.wallMs * RUN_TIME_WEIGHT
-    const inline = checkResultEntry(r, o.task)
+    if (task == null) throw new BadResultError(`a result for task ${r.task.toString()}, which was not given to ${this.worker}`)
+    if (o != null) this.runMs = this.runMs == null ? r.wallMs : this.runMs * (1 - RUN_TIME_WEIGHT) + r.wallMs * RUN_TIME_WEIGHT
+    const inline = checkResultEntry(r, task)
     // Committed in arrival order, the order the worker committed to.
     this.account.add({ task: r.task, out: r.out, exit: r.exit, fuel: r.fuel, ...(r.files != null ? { files: r.files } : {}) })
     if (inline) {
       if (r.stdout?.byteLength !== r.outBytes || r.stderr?.byteLength !== r.errBytes) throw new BadResultError('inline output of another length than announced')
-      this.deliver(o.task, r, r.stdout, r.stderr)
+      this.deliver(task, r, r.stdout, r.stderr)
       return
     }
-    this.incoming = new IncomingResult(o.task, r)
+    this.incoming = new IncomingResult(task, r)
     this.finishIncoming()
   }
 
@@ -286,6 +299,12 @@ export class LeaseClient {
 
   private deliver (task: TaskWork, r: ResultFrame, stdout: Uint8Array, stderr: Uint8Array, tree?: OutputTreeReceiver): void {
     if (!bytesMatchCid(stdout, r.out)) throw new BadResultError(`output does not match the committed ${r.out.toString()}`)
+    if (this.withdrawn.get(task.idText) === task) {
+      // Withdrawn while this result was on its way: committed above, not paid, not delivered.
+      this.withdrawn.delete(task.idText)
+      this.account.decide(task.idText, false)
+      return
+    }
     const observed = observedMs(this.outstanding.get(task.idText), Date.now())
     this.outstanding.forget(task.idText)
     this.h.onResult(task, replicaResult(this, r, stdout, stderr, observed, tree))
@@ -296,7 +315,7 @@ export class LeaseClient {
   private serveBlob (cid: CID): void {
     const key = cidText(cid)
     // [blame] only blobs of this lease's outstanding tasks, each once per task that needs it
-    if (!this.allowance.take(key, this.outstanding.tasks())) throw new ProtocolViolationError(`want of ${key}, which no task here needs`)
+    if (!this.allowance.take(key, [...this.outstanding.tasks(), ...this.withdrawn.values()])) throw new ProtocolViolationError(`want of ${key}, which no task here needs`)
     this.blobQueue = this.blobQueue.then(async () => {
       const bytes = await this.h.blob(cid)
       if (bytes == null) throw new DepinError(`this node lost the blob ${key} of its own task`, 'ERR_BLOB_MISSING')
@@ -316,6 +335,7 @@ export class LeaseClient {
       // [blame] silent past the task's own timeout plus grace: re-placed, and it costs the worker.
       this.outstanding.forget(o.task.idText)
       this.send({ t: 'cancel', task: o.task.id })
+      this.withdraw(o.task)
       this.h.onTaskFailed(o.task, this.worker, { kind: 'blamed', blame: 'Timeout', reason: `no result within the task's time limit (${o.task.requirements.timeoutMs} ms) and grace` })
       this.h.onRoom()
       if (++this.strikes >= LEASE_STRIKES) {
@@ -326,6 +346,15 @@ export class LeaseClient {
     if (!this.closing && this.outstanding.size === 0 && this.unsent.length === 0 && now - this.lastActiveAt > LEASE_IDLE_MS) this.close('idle')
     if (!this.closing && this.exhausted(now) && this.outstanding.size === 0) this.close('exhausted')
     if (now - this.lastSentAt >= LEASE_IDLE_TIMEOUT_MS / 2) this.send({ t: 'ping' })
+  }
+
+  /** Remembers a task whose `cancel` was sent until the worker answers it (at most a window's worth). */
+  private withdraw (task: TaskWork): void {
+    this.withdrawn.set(task.idText, task)
+    if (this.withdrawn.size > this.lease.body.slots * LEASE_WINDOW_PER_SLOT) {
+      const oldest = this.withdrawn.keys().next().value
+      if (oldest != null) this.withdrawn.delete(oldest)
+    }
   }
 
   private maybeSendClose (): void {
@@ -354,6 +383,7 @@ export class LeaseClient {
     this.closing = true
     this.broken = broken
     clearInterval(this.sweep)
+    this.withdrawn.clear()
     for (const o of this.outstanding.all()) {
       this.outstanding.forget(o.task.idText)
       this.h.onTaskFailed(o.task, this.worker, { kind: 'lost', reason: `the lease ended: ${this.endReason}` })
