@@ -183,10 +183,28 @@ export class Batches {
     for await (const record of this.c.records.allBatches()) {
       if (record.status !== 'running') continue
       const waiting: BatchTaskRecord[] = []
-      for await (const task of this.c.records.batchTasksOf(record.id)) if (!FINAL_STATUSES.has(task.status)) waiting.push(task)
+      // The counters are what the task records say: a stop or crash can come between writing
+      // the task records and the batch record, either way round.
+      Object.assign(record, { done: 0, failed: 0, verified: 0, cost: 0 })
+      for await (const task of this.c.records.batchTasksOf(record.id)) {
+        if (!FINAL_STATUSES.has(task.status)) {
+          waiting.push(task)
+          continue
+        }
+        record.done++
+        if (task.status !== 'completed') record.failed++
+        if (task.verified === true) record.verified++
+        record.cost += task.cost ?? 0
+      }
       // (input files that are gone fail the tasks when they are fed)
       const tree = record.body.files != null ? await loadInputTreeRef(this.c.blobs, record.body.files).catch(() => undefined) : undefined
-      this.start(record, waiting, undefined, tree)
+      const run = this.open(record, waiting, undefined, tree)
+      if (waiting.length === 0) void this.complete(run)
+      else if (record.body.deadline <= Date.now()) {
+        // As for jobs: tasks of a batch whose deadline passed while the node was down are not placed.
+        run.next = waiting.length
+        for (const task of waiting) this.finish(run, task, { status: 'timed-out', verified: false, replicas: [], agreeing: [], cost: 0, error: { code: 'ERR_JOB_TIMEOUT', message: 'the node was down until after the batch\'s deadline' } })
+      } else void this.feed(run)
     }
   }
 
@@ -229,17 +247,27 @@ export class Batches {
     return true
   }
 
-  /** The node is stopping: handles resolve, records stay unfinished for the next start. */
-  stop (): void {
+  /**
+   * The node is stopping: handles resolve, records stay unfinished for the next start; what
+   * finished before the stop is written first (the next start would run it again otherwise).
+   */
+  async stop (): Promise<void> {
     this.stopping = true
-    for (const run of this.runs.values()) {
-      clearTimeout(run.flushTimer)
-      run.result.resolve(summary({ ...run.record, status: 'cancelled' }))
-    }
+    const runs = [...this.runs.values()]
     this.runs.clear()
+    for (const run of runs) run.result.resolve(summary({ ...run.record, status: 'cancelled' }))
+    await Promise.all(runs.map(async (run) => { await this.flush(run) }))
   }
 
   private start (record: BatchRecord, waiting: BatchTaskRecord[], inputs?: Map<number, Uint8Array>, tree?: InputTreeRef): BatchHandle {
+    const run = this.open(record, waiting, inputs, tree)
+    if (waiting.length === 0) void this.complete(run)
+    else void this.feed(run)
+    return run.handle
+  }
+
+  /** A batch's run, registered (nothing placed yet). */
+  private open (record: BatchRecord, waiting: BatchTaskRecord[], inputs?: Map<number, Uint8Array>, tree?: InputTreeRef): Run {
     const result = Promise.withResolvers<BatchResult>()
     const handle = new BatchHandle(record.id, record.body.tasks, result.promise, () => { this.cancel(record.id) })
     const run: Run = {
@@ -247,9 +275,7 @@ export class Batches {
       dirty: [], unwritten: new Map(), outputs: [], trees: [], flushing: Promise.resolve(), cancelled: false
     }
     this.runs.set(record.id, run)
-    if (waiting.length === 0) void this.complete(run)
-    else void this.feed(run)
-    return handle
+    return run
   }
 
   /** Gives waiting tasks to the dispatcher while fewer than MAX_IN_FLIGHT are there. */
@@ -271,6 +297,11 @@ export class Batches {
         let stdin: Uint8Array | undefined
         if (task.inputBytes <= INLINE_BYTES) {
           stdin = run.inputs?.get(task.index) ?? await this.c.blobs.get(task.input)
+          // (the batch may have been cancelled, or the node stopped, while its input was read)
+          if (run.cancelled || this.stopping) {
+            if (run.cancelled) this.finish(run, task, { status: 'cancelled', verified: false, replicas: [], agreeing: [], cost: 0, error: { code: 'ERR_JOB_CANCELLED', message: 'the batch was cancelled' } })
+            break
+          }
           if (stdin == null) {
             this.finish(run, task, { status: 'failed', verified: false, replicas: [], agreeing: [], cost: 0, error: { code: 'ERR_BLOB_MISSING', message: 'the task\'s input is no longer here' } })
             continue

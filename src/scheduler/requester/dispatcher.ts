@@ -37,6 +37,8 @@ interface TaskState {
   extra: number
   queued: boolean
   done: boolean
+  /** Cancelled while its spot check ran (it is `done`, not finalized): the verdict is this cancel. */
+  cancelled?: JobError
 }
 
 /** A FIFO with cheap removal at the head (tasks of one class). */
@@ -117,7 +119,12 @@ export class Dispatcher {
   /** Gives up a task (its owner was cancelled): withdrawn from leases, verdict `cancelled`. */
   cancel (idText: string, error: JobError = { code: 'ERR_JOB_CANCELLED', message: 'the job was cancelled' }): void {
     const state = this.tasks.get(idText)
-    if (state == null || state.done) return
+    if (state == null) return
+    // Being decided (its spot check runs): the decision, once in, gives way to the cancel.
+    if (state.done) {
+      state.cancelled ??= error
+      return
+    }
     this.finalize(state, { status: 'cancelled', verified: false, replicas: state.records, agreeing: [], cost: 0, error })
   }
 
@@ -277,6 +284,7 @@ export class Dispatcher {
       return
     }
     state.done = true // no more placements; the spot check (if any) decides the rest
+    this.dequeue(state)
     // What is paid: the quorum's output. What is shown: that, or the one output all replicas
     // agree on when there were too few of them for the quorum (labelled unverified).
     let paidKey = verdict.kind === 'verified' ? verdict.key : undefined
@@ -297,6 +305,11 @@ export class Dispatcher {
         spotCheck = 'not-checked'
         local = undefined
       }
+    }
+    if (state.cancelled != null) {
+      // Cancelled while the spot check ran: nobody is paid, as for any cancelled task.
+      this.finalize(state, { status: 'cancelled', verified: false, replicas: state.records, agreeing: [], cost: 0, error: state.cancelled })
+      return
     }
     this.settleReplicas(state, paidKey)
     this.finalize(state, verdictOf({ work, verdict, outputKey, paidKey, results: state.results.map((r) => r.result), records: state.records, spotCheck, local }))
@@ -327,10 +340,7 @@ export class Dispatcher {
   private finalize (state: TaskState, verdict: ReturnType<typeof verdictOf>): void {
     state.done = true
     this.tasks.delete(state.work.idText)
-    if (state.queued) {
-      this.queues.get(state.work.classKey)?.remove(state)
-      state.queued = false
-    }
+    this.dequeue(state)
     for (const lease of state.running.values()) lease.cancel(state.work)
     state.running.clear()
     // Results of a task that ended without a decision (cancelled) are not paid.
@@ -340,6 +350,12 @@ export class Dispatcher {
     } catch (err) {
       log.error('verdict handler of %s failed: %e', state.work.idText, err)
     }
+  }
+
+  private dequeue (state: TaskState): void {
+    if (!state.queued) return
+    this.queues.get(state.work.classKey)?.remove(state)
+    state.queued = false
   }
 
   /** Tasks past their deadline end with what they have. */

@@ -4,6 +4,7 @@
  * lists what it did), placed through the dispatcher like any task, and reported through progress
  * events and its handle's result.
  */
+import { logger } from '@libp2p/logger'
 import { TypedEventEmitter } from 'main-event'
 import { CID } from 'multiformats/cid'
 import { cidText } from '../../proofs/encoding.ts'
@@ -16,6 +17,8 @@ import { requirementsKey, taskId } from '../task.ts'
 import type { Dispatcher } from './dispatcher.ts'
 import { loadInputTreeRef, pinOutputTree, type OutputFileInfo } from './trees.ts'
 import type { InputTreeRef, TaskEvent, TaskVerdict, TaskWork } from './types.ts'
+
+const log = logger('depin:jobs')
 
 export type ProgressStage =
   'queued' | 'accepted' | 'running' | 'result' | 'retry' | 'spot-check' | 'verified' |
@@ -212,7 +215,7 @@ export class Jobs {
       deadline: body.deadline,
       spotCheck: record.spotCheck ?? (Math.random() < this.c.spotCheckRate),
       onEvent: (event) => { this.onEvent(live, event) },
-      onVerdict: (verdict) => { void this.onVerdict(live, verdict) }
+      onVerdict: (verdict) => { this.onVerdict(live, verdict).catch(async (err) => { await this.failRecording(live, err) }) }
     }
     this.emit(record.id, 'queued')
     this.c.dispatcher.submit(work)
@@ -260,6 +263,15 @@ export class Jobs {
     this.live.delete(record.id)
     const files = output?.files?.manifest.files.map((f) => ({ path: f.path, size: f.size, cid: f.cid.toString() })) ?? []
     live.result.resolve(toResult(ended, output?.stdout ?? new Uint8Array(0), output?.stderr ?? new Uint8Array(0), verdict.agreeing, files))
+  }
+
+  /** The verdict could not be recorded (its outputs not stored): the job ends `failed`, saying why. */
+  private async failRecording (live: Live, err: unknown): Promise<void> {
+    log.error('recording the result of job %s failed: %e', live.record.id, err)
+    if (this.live.get(live.record.id) !== live) return
+    this.live.delete(live.record.id)
+    const ended = await this.end(live.record, { status: 'failed', error: { code: 'ERR_RESULT_NOT_STORED', message: `the job's result could not be stored here: ${(err as Error).message}` } })
+    live.result.resolve(toResult(ended, new Uint8Array(0), new Uint8Array(0)))
   }
 
   private async end (record: RequestedJob, fields: Partial<RequestedJob>): Promise<RequestedJob> {

@@ -336,6 +336,8 @@ export class LeaseClient {
       this.outstanding.forget(o.task.idText)
       this.send({ t: 'cancel', task: o.task.id })
       this.withdraw(o.task)
+      // The strike that breaks the lease: nothing more goes on it (the task goes back below).
+      if (this.strikes + 1 >= LEASE_STRIKES) this.closing = true
       this.h.onTaskFailed(o.task, this.worker, { kind: 'blamed', blame: 'Timeout', reason: `no result within the task's time limit (${o.task.requirements.timeoutMs} ms) and grace` })
       this.h.onRoom()
       if (++this.strikes >= LEASE_STRIKES) {
@@ -364,6 +366,8 @@ export class LeaseClient {
   /** The worker misbehaved or the stream failed: end, penalise when it is the worker's fault. */
   private fail (err: Error): void {
     if (this.closed) return
+    // Not usable from here on: the tasks it hands back below must not be placed on it again.
+    this.closing = true
     const blame = blameFor(err)
     log('lease %s with %s failed: %s', this.idText, this.worker, err.message)
     this.endReason = (err as DepinError).code ?? 'ERR_LEASE_FAILED'

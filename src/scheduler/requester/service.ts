@@ -147,10 +147,11 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
    */
   async stop (): Promise<void> {
     this.jobs.stop()
-    this.batches.stop()
+    const batchesWritten = this.batches.stop()
     this.dispatcher.cancelAll({ code: 'ERR_JOB_CANCELLED', message: 'the node is stopping' })
     this.dispatcher.stop()
     await this.pool.stop(new Error('the node is stopping'), STOP_LEASE_CLOSE_MS)
+    await batchesWritten
   }
 
   /** Routes a bid or decline that arrived on a negotiation stream; false when no open offer matches. */
