@@ -958,6 +958,35 @@ describe('LeaseClient (requester side) against a hand-written worker', () => {
     expect(run.failed).toEqual([])
   })
 
+  it('output streaming on the lease pauses the other tasks\' deadlines: a result queued behind 3 s of data is not late', async () => {
+    const run = open()
+    const big = work('big')
+    // A task of 100 ms: answered within 100 ms + TASK_RUN_GRACE_MS + a tenth of running, or late.
+    const s = spec(ECHO, utf8('quick'), 100)
+    const quickId = taskId(s)
+    const quick: TaskWork = { ...big, id: quickId, idText: quickId.toString(), spec: s, stdin: utf8('quick'), requirements: { ...big.requirements, timeoutMs: 100, fuel: s.fuel } }
+    run.client.assign(big)
+    run.client.assign(quick)
+    await take(run, true)
+    await run.theirs.send({ t: 'running', tasks: [quickId] })
+    // The big result's 4 MiB of stdout goes first, a chunk every 200 ms (a slow link): 3.2 s,
+    // past the quick task's own deadline; its result follows.
+    const stdout = new Uint8Array(16 * CHUNK_BYTES).fill(7)
+    const frame: ResultFrame = { ...resultOf(big.id, stdout, 1_000n), outBytes: stdout.byteLength }
+    delete frame.stdout
+    delete frame.stderr
+    await run.theirs.send({ t: 'results', results: [frame] })
+    for (let offset = 0; offset < stdout.byteLength; offset += CHUNK_BYTES) {
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      await run.theirs.send({ t: 'data', task: big.id, which: 'stdout', data: stdout.subarray(offset, offset + CHUNK_BYTES) })
+    }
+    await run.theirs.send({ t: 'results', results: [resultOf(quickId, utf8('quick'), 1_000n)] })
+    await waitFor(() => run.results.length === 2, { what: 'both results' })
+    expect(run.failed).toEqual([])
+    expect(run.ended).toEqual([])
+    expect(run.reports).toEqual([])
+  }, 20_000)
+
   it('a closing lease whose last task is cancelled before it was sent sends `close` at once', async () => {
     const run = open()
     const c = work('c')

@@ -296,6 +296,24 @@ describe('slots (SlotScheduler)', () => {
     slots.clear(new Error('done'))
     await Promise.allSettled(waiting)
   })
+
+  it('forgets a lease once nothing of it waits or runs, however its waiters went (released, aborted, cleared)', async () => {
+    const slots = new SlotScheduler(() => 1)
+    const hog = await slots.acquire('busy', 1, never)
+    for (let i = 0; i < 100; i++) {
+      const c = new AbortController()
+      const waiting = slots.acquire(`lease-${i}`, 2, c.signal)
+      c.abort(new Error('the lease ended'))
+      await expect(waiting).rejects.toThrow('the lease ended')
+    }
+    expect(slots.leasesKnown).toBe(1)
+    const queued = slots.acquire('queued', 1, never)
+    slots.clear(new Error('stopping'))
+    await expect(queued).rejects.toThrow('stopping')
+    expect(slots.leasesKnown).toBe(1)
+    hog()
+    expect(slots.leasesKnown).toBe(0)
+  })
 })
 
 describe("the worker's checkpoint book (WorkerCheckpoints)", () => {

@@ -116,6 +116,11 @@ export const ACK_TIMEOUT_MS = 10_000
 export const TASK_RUN_GRACE_MS = 2_000
 /** A task sent on a lease must start (or finish) within its share of the work ahead of it plus this long. */
 export const TASK_START_GRACE_MS = 5_000
+/**
+ * Bulk data moving on a lease pauses its tasks' deadlines (see OutstandingTasks.transferMs); a
+ * pause longer than this between two chunks or data frames is the link being idle, not busy.
+ */
+export const TRANSFER_GAP_MS = 1_000
 /** A worker announces a running task only when its result is not out this soon after it started. */
 export const RUNNING_NOTICE_MS = 50
 /** Timeouts on one lease after which the requester ends it (and does not lease that worker for a while). */

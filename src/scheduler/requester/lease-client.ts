@@ -286,6 +286,7 @@ export class LeaseClient {
 
   private onData (task: CID, which: DataKind, data: Uint8Array): void {
     if (this.incoming == null) throw new ProtocolViolationError('output data for no announced result')
+    this.outstanding.transferred(Date.now())
     this.incoming.data(task, which, data)
     this.finishIncoming()
   }
@@ -321,6 +322,7 @@ export class LeaseClient {
       if (bytes == null) throw new DepinError(`this node lost the blob ${key} of its own task`, 'ERR_BLOB_MISSING')
       for (let offset = 0; offset < bytes.byteLength; offset += CHUNK_BYTES) {
         await this.channel.send({ t: 'chunk', cid, data: bytes.subarray(offset, offset + CHUNK_BYTES) })
+        this.outstanding.transferred(Date.now())
       }
       await this.channel.send({ t: 'end', cid })
       this.lastSentAt = Date.now()
@@ -331,7 +333,7 @@ export class LeaseClient {
   private tick (): void {
     const now = Date.now()
     for (const o of this.outstanding.all()) {
-      if (!isLate(o, now)) continue
+      if (!isLate(o, now, this.outstanding.transferMs)) continue
       // [blame] silent past the task's own timeout plus grace: re-placed, and it costs the worker.
       this.outstanding.forget(o.task.idText)
       this.send({ t: 'cancel', task: o.task.id })
@@ -350,10 +352,13 @@ export class LeaseClient {
     if (now - this.lastSentAt >= LEASE_IDLE_TIMEOUT_MS / 2) this.send({ t: 'ping' })
   }
 
-  /** Remembers a task whose `cancel` was sent until the worker answers it (at most a window's worth). */
+  /**
+   * Remembers a task whose `cancel` was sent until the worker answers it: at most four windows'
+   * worth (an honest worker answers each cancel within a round trip; the oldest is forgotten).
+   */
   private withdraw (task: TaskWork): void {
     this.withdrawn.set(task.idText, task)
-    if (this.withdrawn.size > this.lease.body.slots * LEASE_WINDOW_PER_SLOT) {
+    if (this.withdrawn.size > 4 * this.lease.body.slots * LEASE_WINDOW_PER_SLOT) {
       const oldest = this.withdrawn.keys().next().value
       if (oldest != null) this.withdrawn.delete(oldest)
     }

@@ -4,7 +4,7 @@
  * its `running` notice came (the run's time as this node observes it), and the fuel they could
  * still cost (what the lease's remaining budget is checked with).
  */
-import { RUNNING_NOTICE_MS, TASK_RUN_GRACE_MS, TASK_START_GRACE_MS } from '../constants.ts'
+import { RUNNING_NOTICE_MS, TASK_RUN_GRACE_MS, TASK_START_GRACE_MS, TRANSFER_GAP_MS } from '../constants.ts'
 import type { TaskWork } from './types.ts'
 
 export interface Outstanding {
@@ -16,6 +16,8 @@ export interface Outstanding {
   finishBy?: number
   /** When the worker said it started it (its `running` notice arrived). */
   runningAt?: number
+  /** The lease's transfer time (`OutstandingTasks.transferMs`) when its current deadline was set. */
+  transferAt: number
 }
 
 export class OutstandingTasks {
@@ -24,6 +26,8 @@ export class OutstandingTasks {
   private readonly maxTaskMs: number
   private reserved = 0n
   private inline = 0
+  private transfer = 0
+  private lastTransferAt?: number
 
   /** For a lease of `slots` slots whose tasks may each run `maxTaskMs`. */
   constructor (slots: number, maxTaskMs: number) {
@@ -37,6 +41,20 @@ export class OutstandingTasks {
   /** Σ bytes of their inline input (stdin sent in the task frame). */
   get inlineBytes (): number { return this.inline }
 
+  /**
+   * Time spent moving bulk data on the lease (blob chunks sent, output data received), ms: it
+   * does not count against any task's deadline. A task waits for its blobs before it can start,
+   * and a result queues behind other results' output on the one stream: on a slow link neither
+   * is the worker being silent.
+   */
+  get transferMs (): number { return this.transfer }
+
+  /** Bulk data moved at `now`; the time since the previous move counts when it is under TRANSFER_GAP_MS. */
+  transferred (now: number): void {
+    if (this.lastTransferAt != null && now - this.lastTransferAt <= TRANSFER_GAP_MS) this.transfer += Math.max(0, now - this.lastTransferAt)
+    this.lastTransferAt = now
+  }
+
   get (idText: string): Outstanding | undefined {
     return this.byId.get(idText)
   }
@@ -44,7 +62,7 @@ export class OutstandingTasks {
   /** A task sent at `now`: its turn comes after the work ahead of it, spread over the lease's slots. */
   add (task: TaskWork, now: number): void {
     const startBy = now + TASK_START_GRACE_MS + Math.ceil((this.byId.size + 1) / this.slots) * this.maxTaskMs
-    this.byId.set(task.idText, { task, sentAt: now, startBy })
+    this.byId.set(task.idText, { task, sentAt: now, startBy, transferAt: this.transfer })
     this.reserved += task.spec.fuel
     this.inline += task.stdin?.byteLength ?? 0
   }
@@ -57,6 +75,7 @@ export class OutstandingTasks {
     const o = this.byId.get(idText)
     if (o == null || o.finishBy != null) return undefined
     o.runningAt = now
+    o.transferAt = this.transfer
     o.finishBy = now + o.task.requirements.timeoutMs + TASK_RUN_GRACE_MS + Math.ceil(o.task.requirements.timeoutMs / 10)
     return o
   }
@@ -82,9 +101,14 @@ export class OutstandingTasks {
   }
 }
 
-/** Whether a task is past its deadline: to be reported running, or, once running, to be answered. */
-export function isLate (o: Outstanding, now: number): boolean {
-  return o.finishBy != null ? now > o.finishBy : now > o.startBy
+/**
+ * Whether a task is past its deadline: to be reported running, or, once running, to be answered;
+ * `transferMs`: the lease's transfer time now (what of it passed since the deadline was set is
+ * added to the deadline).
+ */
+export function isLate (o: Outstanding, now: number, transferMs = o.transferAt): boolean {
+  const at = now - (transferMs - o.transferAt)
+  return o.finishBy != null ? at > o.finishBy : at > o.startBy
 }
 
 /**

@@ -19,6 +19,8 @@ export class SlotScheduler {
   private running = 0
   private readonly runningBy = new Map<string, number>()
   private readonly limits = new Map<string, number>()
+  /** Leases known (their slot limits): for tests of what is kept. */
+  get leasesKnown (): number { return this.limits.size }
   /** Waiting tasks per lease, and the leases with waiters in turn order. */
   private readonly waiting = new Map<string, Waiter[]>()
   private readonly turn: string[] = []
@@ -79,6 +81,7 @@ export class SlotScheduler {
     for (const list of this.waiting.values()) for (const w of list) w.reject(err)
     this.waiting.clear()
     this.turn.length = 0
+    for (const lease of [...this.limits.keys()]) if (!this.runningBy.has(lease)) this.limits.delete(lease)
   }
 
   private canRun (lease: string): boolean {
@@ -133,6 +136,8 @@ export class SlotScheduler {
       this.waiting.delete(waiter.lease)
       const t = this.turn.indexOf(waiter.lease)
       if (t >= 0) this.turn.splice(t, 1)
+      // (a lease with nothing waiting and nothing running is forgotten)
+      if (!this.runningBy.has(waiter.lease)) this.limits.delete(waiter.lease)
     }
     return true
   }
