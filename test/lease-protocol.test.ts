@@ -131,14 +131,28 @@ describe('LeaseServer (worker side) against hand-written requester frames', () =
     ack: (checkpoint: SignedCheckpoint, paid?: number) => Promise<SignedAck>
   }
 
-  async function serve (options: { cached?: Uint8Array[], init?: LeaseServerInit, lease?: Partial<LeaseBody> } = {}): Promise<Served> {
+  async function serve (options: { cached?: Uint8Array[], init?: LeaseServerInit, lease?: Partial<LeaseBody>, dataFrameMs?: number } = {}): Promise<Served> {
     const store = await openStore()
     stores.push(store)
     const blobs = new BlobStore(store)
     await blobs.start()
     for (const bytes of options.cached ?? []) await blobs.cacheVerified(rawCid(bytes), bytes)
     const lease = makeLease(options.lease)
-    const [mine, theirs] = channelPair(requester.peerId, worker.peerId, { maxFrameBytes: MAX_LEASE_FRAME_BYTES, idleTimeoutMs: 30_000 })
+    const [mine, pairEnd] = channelPair(requester.peerId, worker.peerId, { maxFrameBytes: MAX_LEASE_FRAME_BYTES, idleTimeoutMs: 30_000 })
+    // `dataFrameMs`: a slow link, on which each output data frame takes that long to leave.
+    const slow = options.dataFrameMs
+    const theirs: Channel = slow == null
+      ? pairEnd
+      : {
+          remotePeer: pairEnd.remotePeer,
+          send: async (frame, o) => {
+            if ((frame as { t?: string }).t === 'data') await new Promise((resolve) => setTimeout(resolve, slow))
+            await pairEnd.send(frame, o)
+          },
+          receive: async (o) => await pairEnd.receive(o),
+          close: async () => { await pairEnd.close() },
+          abort: (err) => { pairEnd.abort(err) }
+        }
     const reports: Array<[string, PeerActionName]> = []
     const acks: SignedAck[] = []
     const server = new LeaseServer({
@@ -532,6 +546,45 @@ describe('LeaseServer (worker side) against hand-written requester frames', () =
     // The final acknowledgement never comes either: the worker drops the stream and keeps its record.
     expect(await s.serving).toMatchObject({ tasks: 1, paid: 0, reason: 'ERR_ACK_TIMEOUT' })
   })
+
+  it('a slow link is not a requester that stopped acknowledging: checkpoints queued behind seconds of output are due from when they leave', async () => {
+    const MANDEL = wasm('../examples/mandelbrot.wasm')
+    const s = await serve({ cached: [MANDEL], init: { ackTimeoutMs: 500 }, dataFrameMs: 250 })
+    // Three images of 1280 × 960 (1.2 MB each: five data frames, 1.25 s each on this link).
+    const frames = [0, 1, 2].map((i) => {
+      const { id, body } = createJob(requester.peerId, { module: MANDEL, args: ['1280', '960', String(10 + i)], memoryMiB: 64, timeoutMs: 10_000 })
+      return frameOf(jobTaskSpec(id, body))
+    })
+    await s.send({ t: 'tasks', tasks: frames })
+    let got = 0
+    const done = (async () => {
+      while (true) {
+        const frame = await next(s.mine)
+        if (frame.t === 'results') got += frame.results.length
+        else if (frame.t === 'checkpoint') await s.ack(frame.checkpoint)
+        else if (frame.t === 'end') return frame
+        else if (frame.t !== 'data') throw new Error(`unexpected ${frame.t}: ${JSON.stringify({ ...frame, checkpoint: undefined })}`)
+        if (got === 3 && frame.t === 'results') await s.send({ t: 'close' })
+      }
+    })()
+    expect(await done).toMatchObject({ t: 'end', code: 'closed' })
+    expect(got).toBe(3)
+    const summary = await s.serving
+    expect(summary).toMatchObject({ tasks: 3, refused: 0, reason: 'closed' })
+    expect(summary.paid).toBe(summary.amount)
+    expect(s.reports).toEqual([])
+  }, 30_000)
+
+  it('a requester that stops reading: frames that do not leave count as an overdue acknowledgement, and the lease ends', async () => {
+    const s = await serve({ cached: [ECHO], init: { ackTimeoutMs: 300 }, dataFrameMs: 600_000 })
+    // A 100 KiB output goes in data frames, which never leave on this link.
+    const big = new Uint8Array(100 * 1024).fill(65)
+    await s.blobs.cacheVerified(rawCid(big), big)
+    await s.send({ t: 'tasks', tasks: [frameOf(spec(ECHO, big))] })
+    expect((await expectFrame(s.mine, 'results')).results).toHaveLength(1)
+    // The stream is dropped once the stall passes 3 × the acknowledgement timeout.
+    expect(await s.serving).toMatchObject({ tasks: 1, paid: 0, reason: 'ERR_ACK_TIMEOUT' })
+  }, 30_000)
 
   it('an acknowledgement of a checkpoint it never sent, or signed by someone else, fails the lease', async () => {
     const s = await serve({ cached: [ECHO] })

@@ -19,7 +19,8 @@ export class WorkerCheckpoints {
   private readonly chain = new ResultChain()
   private fuelTotal = 0n
   private readonly sent = new Map<number, SignedCheckpoint>()
-  private readonly unacked: Array<{ seq: number, at: number }> = []
+  /** Checkpoints waiting for their acknowledgement; `at`: when the frame left (undefined: still queued). */
+  private readonly unacked: Array<{ seq: number, at?: number }> = []
   private last = { seq: 0, count: 0 }
   private firstUncommittedAt = 0
   private bestAck?: SignedAck
@@ -41,10 +42,19 @@ export class WorkerCheckpoints {
   /** Every checkpoint sent has its acknowledgement. */
   get allAcked (): boolean { return this.unacked.length === 0 }
 
-  /** How long the oldest unacknowledged checkpoint has waited (0: none waits). */
+  /**
+   * How long the oldest unacknowledged checkpoint has waited since it left (0: none waits, or it
+   * has not left yet: output ahead of it on a slow stream is not the requester's delay).
+   */
   oldestUnackedMs (now: number): number {
-    const oldest = this.unacked[0]
-    return oldest == null ? 0 : now - oldest.at
+    const at = this.unacked[0]?.at
+    return at == null ? 0 : now - at
+  }
+
+  /** Checkpoint `seq` left at `at` (the stream took it): its acknowledgement is due from then. */
+  sentAt (seq: number, at: number): void {
+    const entry = this.unacked.find((u) => u.seq === seq)
+    if (entry != null) entry.at = at
   }
 
   /** Adds a result to the chain, in the order results are sent. */
@@ -73,7 +83,7 @@ export class WorkerCheckpoints {
     })
     this.last = { seq, count: this.chain.count }
     this.sent.set(seq, checkpoint)
-    this.unacked.push({ seq, at: Date.now() })
+    this.unacked.push({ seq })
     return checkpoint
   }
 

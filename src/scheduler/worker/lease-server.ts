@@ -98,6 +98,8 @@ export class LeaseServer {
   private closing = false
   private ended = false
   private endedAt = 0
+  /** When the `end` frame left (0: not yet): the final acknowledgement is due from then. */
+  private endSentAt = 0
   private reason = 'closed'
   private readonly startedAt = Date.now()
   private readonly fetch: BlobFetch
@@ -329,7 +331,7 @@ export class LeaseServer {
   /** Sends a checkpoint when one is due (or when forced and anything is uncommitted). */
   private maybeCheckpoint (force: boolean): void {
     const checkpoint = this.book.next(force)
-    if (checkpoint != null) this.outbox.send({ t: 'checkpoint', checkpoint })
+    if (checkpoint != null) this.outbox.send({ t: 'checkpoint', checkpoint }, (at) => { this.book.sentAt(checkpoint.body.seq, at) })
   }
 
   private onAck (ack: SignedAck): void {
@@ -342,7 +344,8 @@ export class LeaseServer {
   private tick (): void {
     const now = Date.now()
     this.maybeCheckpoint(false)
-    const waited = this.book.oldestUnackedMs(now)
+    // The requester's delay: a checkpoint sent and not acknowledged, or frames it does not read.
+    const waited = Math.max(this.book.oldestUnackedMs(now), this.outbox.stalledMs(now))
     if (waited > this.ackTimeoutMs) {
       this.ackOverdue = true
       if (waited > 3 * this.ackTimeoutMs) {
@@ -352,7 +355,9 @@ export class LeaseServer {
       }
     }
     if (now >= this.lease.body.expiresAt) this.beginEnd('ERR_LEASE_EXPIRED', false)
-    if (this.ended && now - this.endedAt > this.ackTimeoutMs) this.channel.abort(new ProtocolViolationError('no final acknowledgement', 'ERR_ACK_TIMEOUT'))
+    if (this.ended && ((this.endSentAt > 0 && now - this.endSentAt > this.ackTimeoutMs) || this.outbox.stalledMs(now) > this.ackTimeoutMs)) {
+      this.channel.abort(new ProtocolViolationError('no final acknowledgement', 'ERR_ACK_TIMEOUT'))
+    }
     if (now - this.outbox.lastSentAt >= LEASE_IDLE_TIMEOUT_MS / 2) this.outbox.send({ t: 'ping' })
   }
 
@@ -374,7 +379,7 @@ export class LeaseServer {
     this.maybeCheckpoint(true)
     this.ended = true
     this.endedAt = Date.now()
-    this.outbox.send({ t: 'end', code: this.reason, message: `lease ${this.idText} ended: ${this.reason}` })
+    this.outbox.send({ t: 'end', code: this.reason, message: `lease ${this.idText} ended: ${this.reason}` }, (at) => { this.endSentAt = at })
     this.endedNow.resolve()
   }
 
