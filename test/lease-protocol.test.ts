@@ -586,6 +586,27 @@ describe('LeaseServer (worker side) against hand-written requester frames', () =
     expect(await s.serving).toMatchObject({ tasks: 1, paid: 0, reason: 'ERR_ACK_TIMEOUT' })
   }, 30_000)
 
+  it('at expiresAt, tasks not started get ERR_LEASE_EXPIRED, those running finish, and the lease ends ERR_LEASE_EXPIRED', async () => {
+    const s = await serve({ cached: [LOOP], lease: { expiresAt: Date.now() + 1_500 } })
+    // Two slots: two of these endless loops hold them (until their 2 s limit), the third waits.
+    const tasks = [0, 1, 2].map((i) => frameOf(spec(LOOP, new Uint8Array([i]), 2_000), new Uint8Array([i])))
+    await s.send({ t: 'tasks', tasks })
+    const errors: string[] = []
+    let results = 0
+    let end: WorkerFrame | undefined
+    while (end == null) {
+      const frame = await next(s.mine)
+      if (frame.t === 'task-error') errors.push(frame.code)
+      else if (frame.t === 'results') results += frame.results.length
+      else if (frame.t === 'checkpoint') await s.ack(frame.checkpoint)
+      else if (frame.t === 'end') end = frame
+    }
+    expect(errors).toEqual(['ERR_LEASE_EXPIRED'])
+    expect(results).toBe(2)
+    expect(end).toMatchObject({ code: 'ERR_LEASE_EXPIRED' })
+    expect(await s.serving).toMatchObject({ tasks: 2, refused: 1, reason: 'ERR_LEASE_EXPIRED' })
+  }, 30_000)
+
   it('an acknowledgement of a checkpoint it never sent, or signed by someone else, fails the lease', async () => {
     const s = await serve({ cached: [ECHO] })
     await s.send({ t: 'tasks', tasks: [inline('x')] })

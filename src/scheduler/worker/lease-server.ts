@@ -354,21 +354,21 @@ export class LeaseServer {
         this.beginEnd('ERR_ACK_TIMEOUT', true)
       }
     }
-    if (now >= this.lease.body.expiresAt) this.beginEnd('ERR_LEASE_EXPIRED', false)
+    if (now >= this.lease.body.expiresAt) this.beginEnd('ERR_LEASE_EXPIRED', true, 'ERR_LEASE_EXPIRED')
     if (this.ended && ((this.endSentAt > 0 && now - this.endSentAt > this.ackTimeoutMs) || this.outbox.stalledMs(now) > this.ackTimeoutMs)) {
       this.channel.abort(new ProtocolViolationError('no final acknowledgement', 'ERR_ACK_TIMEOUT'))
     }
     if (now - this.outbox.lastSentAt >= LEASE_IDLE_TIMEOUT_MS / 2) this.outbox.send({ t: 'ping' })
   }
 
-  /** Stops taking tasks; `abortWaiting` also gives up tasks that have not started. */
-  private beginEnd (reason: string, abortWaiting: boolean): void {
+  /** Stops taking tasks; `abortWaiting` also gives up tasks that have not started (with `waitingCode`). */
+  private beginEnd (reason: string, abortWaiting: boolean, waitingCode = 'ERR_LEASE_ENDING'): void {
     if (!this.closing) {
       this.closing = true
       this.reason = reason
     }
     if (abortWaiting) {
-      this.tasks.abortWaiting(() => new ProtocolViolationError('the lease is ending', 'ERR_LEASE_ENDING'))
+      this.tasks.abortWaiting(() => new ProtocolViolationError(waitingCode === 'ERR_LEASE_EXPIRED' ? 'the lease expired' : 'the lease is ending', waitingCode))
     }
     this.maybeEnd()
   }
