@@ -257,6 +257,23 @@ describe('LeaseServer (worker side) against hand-written requester frames', () =
     expect(await s.serving).toMatchObject({ tasks: 2, refused: 1, paid: 0, reason: 'closed' })
   })
 
+  it('a task waiting for a blob it wants answers a cancel at once; the blob\'s chunks that follow are still taken', async () => {
+    const s = await serve({ cached: [ECHO] })
+    const input = new Uint8Array(INLINE_BYTES + 1_000).fill(66)
+    const task = spec(ECHO, input)
+    await s.send({ t: 'tasks', tasks: [frameOf(task)] })
+    expect((await expectFrame(s.mine, 'want')).cids.map(String)).toEqual([task.input.toString()])
+    await s.send({ t: 'cancel', task: taskId(task) })
+    expect(await expectFrame(s.mine, 'task-error')).toMatchObject({ code: 'ERR_CANCELLED' })
+    // The requester had already started sending it: not a violation.
+    await s.send({ t: 'chunk', cid: task.input, data: input })
+    await s.send({ t: 'end', cid: task.input })
+    await s.send({ t: 'close' })
+    expect(await expectFrame(s.mine, 'end')).toMatchObject({ code: 'closed' })
+    expect(await s.serving).toMatchObject({ tasks: 0, refused: 1, reason: 'closed' })
+    expect(s.reports).toEqual([])
+  })
+
   it('a task with input files: wants the manifest, then the files it lacks; the run\'s /out follows its result as manifest and file data, committed with its fuel', async () => {
     const s = await serve({ cached: [COPYTREE] })
     const files = [

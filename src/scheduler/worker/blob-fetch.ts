@@ -52,16 +52,20 @@ export class BlobFetch {
     this.sendWant = sendWant
   }
 
-  /** The blob's bytes, from here or from the requester. */
-  async get (cid: CID, size: number, kind: BlobKind): Promise<Uint8Array> {
+  /**
+   * The blob's bytes, from here or from the requester. `signal`: the task that waits gives up (a
+   * cancel, the lease ending); the blob's fetch goes on (its chunks are still taken).
+   */
+  async get (cid: CID, size: number, kind: BlobKind, signal?: AbortSignal): Promise<Uint8Array> {
     const key = cidText(cid)
     if (size === 0 && bytesMatchCid(EMPTY, cid)) return EMPTY
     const held = this.recent.get(key)?.deref()
     if (held != null) return held
     const local = kind === 'input' ? this.blobs.getHot(cid) ?? await this.blobs.get(cid) : await this.blobs.get(cid)
     if (local != null) return local
+    signal?.throwIfAborted()
     const existing = this.wanted.get(key)
-    if (existing != null) return await existing.promise
+    if (existing != null) return await waitFor(existing.promise, signal)
     if (this.incomingBytes + size > MAX_INCOMING_BYTES) throw new ProtocolViolationError(`over ${MAX_INCOMING_BYTES} bytes of blobs in flight on one lease`, 'ERR_TOO_LARGE')
     const entry = { cid, size, kind, offset: 0 } as Wanted
     entry.promise = new Promise<Uint8Array>((resolve, reject) => { entry.resolve = resolve; entry.reject = reject })
@@ -76,7 +80,7 @@ export class BlobFetch {
         if (this.unsent.length > 0) this.sendWant(this.unsent.splice(0))
       })
     }
-    return await entry.promise
+    return await waitFor(entry.promise, signal)
   }
 
   /** A `chunk` frame. Throws `ProtocolViolationError` for bytes not asked for or past the declared size. */
@@ -135,13 +139,24 @@ export class BlobFetch {
 
 const EMPTY = new Uint8Array(0)
 
+/** `promise`, or the abort of `signal` if that comes first. */
+async function waitFor<T> (promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (signal == null) return await promise
+  signal.throwIfAborted()
+  return await new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => { reject(signal.reason instanceof Error ? signal.reason : new Error('aborted')) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
+  })
+}
+
 /**
  * The input files of a task: the manifest (checked strictly: limits, order, paths), then every
  * file it lists (each checked against its CID as it arrives). Throws `BadInputTreeError` for a
  * manifest that is not what the task declared; fetch errors as they are.
  */
-export async function fetchInputTree (fetch: BlobFetch, files: TaskFiles): Promise<InputFile[]> {
-  const bytes = await fetch.get(files.cid, files.manifestBytes, 'manifest')
+export async function fetchInputTree (fetch: BlobFetch, files: TaskFiles, signal?: AbortSignal): Promise<InputFile[]> {
+  const bytes = await fetch.get(files.cid, files.manifestBytes, 'manifest', signal)
   let manifest
   try {
     manifest = decodeManifest(bytes)
@@ -150,5 +165,5 @@ export async function fetchInputTree (fetch: BlobFetch, files: TaskFiles): Promi
   }
   const size = manifest.files.reduce((sum, f) => sum + f.size, 0)
   if (size !== files.size) throw new BadInputTreeError(`the input manifest lists ${size} bytes of files, the task declares ${files.size}`)
-  return await Promise.all(manifest.files.map(async (f) => ({ path: f.path, bytes: await fetch.get(f.cid, f.size, 'file') })))
+  return await Promise.all(manifest.files.map(async (f) => ({ path: f.path, bytes: await fetch.get(f.cid, f.size, 'file', signal) })))
 }

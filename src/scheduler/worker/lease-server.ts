@@ -249,13 +249,13 @@ export class LeaseServer {
     const spec = task.frame.spec
     const signal = task.controller.signal
     try {
-      const module = await this.fetch.get(spec.module, spec.moduleBytes, 'module')
-      const stdin = task.frame.stdin ?? await this.fetch.get(spec.input, spec.inputBytes, 'input')
+      const module = await this.fetch.get(spec.module, spec.moduleBytes, 'module', signal)
+      const stdin = task.frame.stdin ?? await this.fetch.get(spec.input, spec.inputBytes, 'input', signal)
       const release = await this.c.slots.acquire(this.idText, this.lease.body.slots, signal)
       let outcome
       try {
         // Files are fetched once the task has its slot: only running tasks hold their trees.
-        const files = spec.files != null ? await fetchInputTree(this.fetch, spec.files) : undefined
+        const files = spec.files != null ? await fetchInputTree(this.fetch, spec.files, signal) : undefined
         signal.throwIfAborted()
         this.tasks.started(task, Date.now())
         this.noticeTimer ??= setTimeout(() => { this.noticeRunning() }, RUNNING_NOTICE_MS)
@@ -273,6 +273,9 @@ export class LeaseServer {
       this.tasks.finish(task)
       // Aborted on purpose (cancelled, lease ending, node stopping): the reason says why, not the executor's error.
       const e = (signal.aborted && signal.reason instanceof Error ? signal.reason : err) as Error & { code?: string }
+      // Whatever else of this task is under way stops here: a sibling file lookup must not send a
+      // `want` after the task-error (the requester no longer serves this task's blobs then).
+      if (!signal.aborted) task.controller.abort(e)
       if (err instanceof BlobMismatchError || err instanceof BadInputTreeError) this.c.reportPeer(this.channel.remotePeer, 'MalformedMessage')
       this.refused++
       this.outbox.send({ t: 'task-error', task: task.id, code: e.code ?? 'ERR_TASK_FAILED', message: e.message.slice(0, 500) })
