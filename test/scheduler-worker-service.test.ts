@@ -24,7 +24,7 @@ import { offerId, signOffer, verifyBid, verifyDecline, type OfferBody, type Sign
 import { parseWorkerFrame, type WorkerFrame } from '../src/scheduler/lease-frames.ts'
 import { createJob, jobTaskSpec } from '../src/scheduler/job.ts'
 import { creditsFor } from '../src/scheduler/task.ts'
-import { BID_TTL_MS, MAX_LEASE_FRAME_BYTES } from '../src/scheduler/constants.ts'
+import { BID_TTL_MS, MAX_LEASE_FRAME_BYTES, MAX_LEASES_PER_REQUESTER } from '../src/scheduler/constants.ts'
 import { AcceptReplayedError, ProtocolViolationError, UnknownOfferError } from '../src/scheduler/errors.ts'
 import { waitFor } from './helpers.ts'
 
@@ -43,6 +43,9 @@ describe('WorkerService (no network)', () => {
   let executor: WasiExecutor
   let capacity: Capacity
   let funded: boolean
+  /** The requester's spendable credits as canPay sees them. */
+  let balance = Infinity
+  let ledgerRead: Promise<void> = Promise.resolve()
   const asked: Array<[string, number]> = []
   const opened: Lease[] = []
   const ended: LeaseSummary[] = []
@@ -64,7 +67,11 @@ describe('WorkerService (no network)', () => {
       records: new JobStore(store),
       channels: noChannels,
       capacity: () => capacity,
-      canPay: async (peer, amount) => { asked.push([peer, amount]); return funded },
+      canPay: async (peer, amount) => {
+        asked.push([peer, amount])
+        await ledgerRead // (a slow ledger read: accepts overlap)
+        return funded && amount <= balance
+      },
       reportPeer: () => {}
     }, { onLeaseOpened: (lease) => { opened.push(lease) }, onLeaseEnded: (summary) => { ended.push(summary) } })
     svc.start()
@@ -79,6 +86,8 @@ describe('WorkerService (no network)', () => {
   function reset (): void {
     capacity = { cores: 2, memoryMiB: 512, slots: 4, pricePerGigafuel: 2, fuelPerSecond: 0, runtimes: ['wasi-p1'] }
     funded = true
+    balance = Infinity
+    ledgerRead = Promise.resolve()
     asked.length = 0
   }
 
@@ -132,6 +141,20 @@ describe('WorkerService (no network)', () => {
     expect(again).toEqual({ response: answer?.response, fresh: false })
   })
 
+  it('two copies of one offer arriving together (direct and gossip) get one bid', async () => {
+    reset()
+    const gate = Promise.withResolvers<void>()
+    ledgerRead = gate.promise
+    const o = offer()
+    const both = [svc.answerOffer(o.offer, o.id, true), svc.answerOffer(o.offer, o.id, false)]
+    gate.resolve()
+    const [direct, gossip] = await Promise.all(both)
+    expect(direct?.response.t).toBe('bid')
+    expect(gossip?.response).toEqual(direct?.response)
+    expect([direct?.fresh, gossip?.fresh]).toEqual([true, false])
+    expect(asked).toHaveLength(1)
+  })
+
   it('silent on its own offers; not-targeted only to a direct offer; funds when the requester cannot pay', async () => {
     reset()
     const own = offer({}, worker)
@@ -166,6 +189,43 @@ describe('WorkerService (no network)', () => {
     // The open lease's cap counts against what this requester may still owe here.
     expect(svc.committedTo(requester.peerId)).toBeGreaterThanOrEqual(body.maxCredits)
     expect(svc.committedTo(other.peerId)).toBe(0)
+  })
+
+  it('a bid makes one lease: a second accept of it (another acceptedAt, so another lease id) is refused', async () => {
+    reset()
+    const r = await newSigner()
+    const o = offer({}, r)
+    const bid = await bidOn(o)
+    const first = acceptBody(o, bid)
+    await svc.accept({ body: first, requesterSig: signLeaseAsRequester(r, first) }, r.peerId)
+    const second = acceptBody(o, bid, { acceptedAt: first.acceptedAt + 1 })
+    await expect(svc.accept({ body: second, requesterSig: signLeaseAsRequester(r, second) }, r.peerId)).rejects.toMatchObject({ code: 'ERR_ACCEPT_REPLAYED' })
+  })
+
+  it('accepts that arrive together: the funds check counts those still being checked, and one requester holds at most MAX_LEASES_PER_REQUESTER', async () => {
+    reset()
+    const r = await newSigner()
+    // Eight offers with their bids; caps of 1,000 each, the requester can pay 3,500.
+    const offers = Array.from({ length: MAX_LEASES_PER_REQUESTER }, () => offer({}, r))
+    const bodies = []
+    for (const o of offers) bodies.push(acceptBody(o, await bidOn(o)))
+    balance = 3_500
+    const gate = Promise.withResolvers<void>()
+    ledgerRead = gate.promise
+    const accepts = bodies.map(async (body) => await svc.accept({ body, requesterSig: signLeaseAsRequester(r, body) }, r.peerId))
+    gate.resolve()
+    const settled = await Promise.allSettled(accepts)
+    expect(settled.filter((x) => x.status === 'fulfilled')).toHaveLength(3)
+    expect(settled.filter((x) => x.status === 'rejected').map((x) => (x as PromiseRejectedResult).reason.code)).toEqual(Array(MAX_LEASES_PER_REQUESTER - 3).fill('ERR_FUNDS'))
+
+    // With funds enough, the per-requester bound: MAX_LEASES_PER_REQUESTER in all (3 held already).
+    const more = Array.from({ length: 10 }, () => offer({}, r))
+    const moreBodies = []
+    balance = Infinity
+    for (const o of more) moreBodies.push(acceptBody(o, await bidOn(o)))
+    const together = await Promise.allSettled(moreBodies.map(async (body) => await svc.accept({ body, requesterSig: signLeaseAsRequester(r, body) }, r.peerId)))
+    expect(together.filter((x) => x.status === 'fulfilled')).toHaveLength(MAX_LEASES_PER_REQUESTER - 3)
+    expect(new Set(together.filter((x) => x.status === 'rejected').map((x) => (x as PromiseRejectedResult).reason.code))).toEqual(new Set(['ERR_BUSY']))
   })
 
   it('refuses accepts from the wrong peer, with a bad signature, for an unknown offer, or by another requester than the offer\'s', async () => {

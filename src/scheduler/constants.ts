@@ -99,6 +99,12 @@ export const MAX_LEASES = 32
 export const MAX_LEASES_PER_WORKER = 4
 /** Most leases a worker serves at once. */
 export const MAX_WORKER_LEASES = 64
+/**
+ * A worker holds at most this many leases (open, or accepted and waiting to be opened) of one
+ * requester: twice what requesters open with one worker (MAX_LEASES_PER_WORKER), since leases
+ * that are ending still count here. One requester cannot take every lease a worker has.
+ */
+export const MAX_LEASES_PER_REQUESTER = 2 * MAX_LEASES_PER_WORKER
 /** An accepted lease whose stream is not opened within this long lapses. */
 export const LEASE_OPEN_TIMEOUT_MS = 30_000
 /**

@@ -74,8 +74,8 @@ export class UnknownOfferError extends DepinError {
 
 /** An accept arrived for a lease that was already made. */
 export class AcceptReplayedError extends DepinError {
-  constructor (leaseId: string) {
-    super(`lease ${leaseId} was already accepted`, 'ERR_ACCEPT_REPLAYED')
+  constructor (leaseId: string, why = `lease ${leaseId} was already accepted`) {
+    super(why, 'ERR_ACCEPT_REPLAYED')
   }
 }
 

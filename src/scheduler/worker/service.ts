@@ -12,7 +12,7 @@ import type { Capacity } from '../../shared/capacity.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
 import type { Channel, ChannelOpener } from '../../transport.ts'
 import type { BlobStore } from '../blob-store.ts'
-import { LEASE_OPEN_TIMEOUT_MS, MAX_WORKER_LEASES, NEGOTIATE_PROTOCOL, SEEN_OFFERS_MAX, WORKER_SETTLE_DELAY_MS } from '../constants.ts'
+import { LEASE_OPEN_TIMEOUT_MS, MAX_LEASES_PER_REQUESTER, MAX_WORKER_LEASES, NEGOTIATE_PROTOCOL, SEEN_OFFERS_MAX, WORKER_SETTLE_DELAY_MS } from '../constants.ts'
 import { AcceptReplayedError, ProtocolViolationError, TRANSIENT_DECLINES, UnknownOfferError } from '../errors.ts'
 import type { Executor } from '../executor/index.ts'
 import { OPEN_LEASE, type JobStore, type LeaseRecord } from '../job-store.ts'
@@ -56,6 +56,8 @@ interface Answer {
   bid?: SignedBid
   offer: SignedOffer
   expiresAt: number
+  /** The bid was accepted (a bid makes one lease). */
+  accepted?: boolean
 }
 
 interface Held {
@@ -70,6 +72,10 @@ export class WorkerService {
   private readonly events: WorkerEvents
   readonly slots: SlotScheduler
   private readonly answers = new Map<string, Answer>()
+  /** Offers being judged now (a direct copy and a gossip copy of one offer get one answer). */
+  private readonly answering = new Map<string, Promise<{ response: NegotiateResponse, fresh: boolean } | undefined>>()
+  /** Accepts being checked now (their funds check awaits): their caps, by requester. */
+  private readonly accepting = new Map<string, number[]>()
   private readonly held = new Map<string, Held>()
   private readonly finished = new Set<string>()
   private readonly settleTimers = new Set<ReturnType<typeof setTimeout>>()
@@ -116,6 +122,13 @@ export class WorkerService {
    * What this requester may still owe this worker for its leases here, less what it has
    * acknowledged: each lease's cap, or for a lease that is ending what it can still cost (`maxCost`).
    */
+  /** Leases held of one requester (open, or accepted and waiting to be opened). */
+  private heldBy (requester: string): number {
+    let n = 0
+    for (const held of this.held.values()) if (held.lease.body.requester === requester) n++
+    return n
+  }
+
   committedTo (requester: string): number {
     let total = 0
     for (const held of this.held.values()) {
@@ -133,6 +146,22 @@ export class WorkerService {
    */
   async answerOffer (offer: SignedOffer, id: CID, direct: boolean): Promise<{ response: NegotiateResponse, fresh: boolean } | undefined> {
     if (this.stopped) return undefined
+    const key = id.toString()
+    const pending = this.answering.get(key)
+    if (pending != null) {
+      const answer = await pending
+      if (answer != null) return { response: answer.response, fresh: false }
+    }
+    const answering = this.judgeOffer(offer, id, direct)
+    this.answering.set(key, answering)
+    try {
+      return await answering
+    } finally {
+      if (this.answering.get(key) === answering) this.answering.delete(key)
+    }
+  }
+
+  private async judgeOffer (offer: SignedOffer, id: CID, direct: boolean): Promise<{ response: NegotiateResponse, fresh: boolean } | undefined> {
     const key = id.toString()
     const now = Date.now()
     const cached = this.answers.get(key)
@@ -190,9 +219,27 @@ export class WorkerService {
     const answer = this.answers.get(body.offerId.toString())
     const now = Date.now()
     if (answer?.bid == null || answer.expiresAt < now) throw new UnknownOfferError(body.offerId.toString())
+    if (answer.accepted === true) throw new AcceptReplayedError(id, 'that bid was accepted already: a bid makes one lease')
     checkAccept(body, answer.offer.body, answer.bid.body, now)
-    if (this.stopped || this.held.size >= MAX_WORKER_LEASES) throw new ProtocolViolationError('no room for another lease', 'ERR_BUSY')
-    if (!await this.c.canPay(body.requester, body.maxCredits + this.committedTo(body.requester))) throw new ProtocolViolationError('the requester cannot pay the lease\'s cap', 'ERR_FUNDS')
+    // Counted with what is held: accepts whose funds check is under way (it awaits the ledger).
+    const pending = this.accepting.get(body.requester) ?? []
+    let accepting = 0
+    for (const caps of this.accepting.values()) accepting += caps.length
+    if (this.stopped || this.held.size + accepting >= MAX_WORKER_LEASES) throw new ProtocolViolationError('no room for another lease', 'ERR_BUSY')
+    if (this.heldBy(body.requester) + pending.length >= MAX_LEASES_PER_REQUESTER) throw new ProtocolViolationError(`this node holds ${MAX_LEASES_PER_REQUESTER} leases of this requester already`, 'ERR_BUSY')
+    answer.accepted = true
+    const reserved = pending.reduce((sum, cap) => sum + cap, 0)
+    pending.push(body.maxCredits)
+    this.accepting.set(body.requester, pending)
+    let payable: boolean
+    try {
+      payable = await this.c.canPay(body.requester, body.maxCredits + reserved + this.committedTo(body.requester))
+    } finally {
+      pending.splice(pending.indexOf(body.maxCredits), 1)
+      if (pending.length === 0 && this.accepting.get(body.requester) === pending) this.accepting.delete(body.requester)
+    }
+    if (!payable) throw new ProtocolViolationError('the requester cannot pay the lease\'s cap', 'ERR_FUNDS')
+    if (this.stopped) throw new ProtocolViolationError('no room for another lease', 'ERR_BUSY')
     const lease: Lease = { body, requesterSig: accept.requesterSig, workerSig: signLeaseAsWorker(this.c.signer, body) }
     const held: Held = { lease }
     held.openTimer = setTimeout(() => {
