@@ -11,11 +11,12 @@ import { describe, it, expect } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { cidText, rawCid, valueCid } from '../src/proofs/encoding.ts'
 import { createSigner } from '../src/proofs/signing.ts'
-import { signLeaseAsRequester, signLeaseAsWorker, type LeaseBody } from '../src/proofs/lease.ts'
+import { signLeaseAsRequester, signLeaseAsWorker, type LeaseBody, type SignedAck } from '../src/proofs/lease.ts'
 import { channelPair } from '../src/transport.ts'
 import { Dispatcher } from '../src/scheduler/requester/dispatcher.ts'
 import { Batches } from '../src/scheduler/requester/batches.ts'
 import { LeaseClient } from '../src/scheduler/requester/lease-client.ts'
+import { SettleRetries } from '../src/scheduler/requester/settle-retries.ts'
 import { createBatch, createJob, jobTaskSpec, requirementsOf } from '../src/scheduler/job.ts'
 import { defaultFuel, requirementsKey, taskId } from '../src/scheduler/task.ts'
 import type { BatchRecord, BatchTaskRecord } from '../src/scheduler/job-store.ts'
@@ -358,5 +359,53 @@ describe('Batches: counters, stops, cancels and resumes', () => {
     expect(summary).toMatchObject({ status: 'done', tasks: 10, completed: 2, failed: 8 })
     const tasks = [...(records.tasks.get(id)?.values() ?? [])]
     expect(tasks.filter((t) => t.status === 'timed-out')).toHaveLength(8)
+  })
+})
+
+// Settles ------------------------------------------------------------------------------------
+
+describe('SettleRetries: a settle the ledger refuses for now is submitted again', () => {
+  const leaseOf = (n: number): { lease: never, checkpoint: never, ack: SignedAck } => ({
+    lease: {} as never,
+    checkpoint: {} as never,
+    ack: { body: { lease: valueCid({ lease: n }), paid: n } } as unknown as SignedAck
+  })
+
+  it('retries after each failure until it goes through; the caller hears of the first failure', async () => {
+    const calls: number[] = []
+    let failures = 2
+    const retries = new SettleRetries(async (_l, _c, ack) => {
+      calls.push(ack.body.paid)
+      if (failures-- > 0) throw new Error('the mempool is full')
+    }, [5, 5, 5])
+    const { lease, checkpoint, ack } = leaseOf(7)
+    await expect(retries.settle(lease, checkpoint, ack)).rejects.toThrow('the mempool is full')
+    await waitFor(() => calls.length === 3, { what: 'two more attempts' })
+    expect(calls).toEqual([7, 7, 7])
+    expect(retries.pending).toBe(0)
+  })
+
+  it('gives up after its last delay; a newer settle of the lease replaces a retry waiting; stop drops the rest', async () => {
+    const calls: string[] = []
+    const retries = new SettleRetries(async (_l, _c, ack) => {
+      calls.push(`${ack.body.lease.toString().slice(-4)}:${ack.body.paid}`)
+      throw new Error('refused')
+    }, [60_000])
+    const a = leaseOf(1)
+    await expect(retries.settle(a.lease, a.checkpoint, a.ack)).rejects.toThrow('refused')
+    expect(retries.pending).toBe(1)
+    // A newer acknowledgement of the same lease: its settle replaces the waiting retry.
+    const newer = { ...a, ack: { body: { lease: a.ack.body.lease, paid: 2 } } as unknown as SignedAck }
+    await expect(retries.settle(newer.lease, newer.checkpoint, newer.ack)).rejects.toThrow('refused')
+    expect(retries.pending).toBe(1)
+    const b = leaseOf(3)
+    await expect(retries.settle(b.lease, b.checkpoint, b.ack)).rejects.toThrow('refused')
+    expect(retries.pending).toBe(2)
+    retries.stop()
+    expect(retries.pending).toBe(0)
+    // With no delays left, a failure is final.
+    const once = new SettleRetries(async () => { throw new Error('no') }, [])
+    await expect(once.settle(b.lease, b.checkpoint, b.ack)).rejects.toThrow('no')
+    expect(once.pending).toBe(0)
   })
 })

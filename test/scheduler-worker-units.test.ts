@@ -350,7 +350,7 @@ describe("the worker's checkpoint book (WorkerCheckpoints)", () => {
     expect(book.next(false)?.body).toMatchObject({ seq: 2, count: 1 + CHECKPOINT_EVERY_RESULTS })
   })
 
-  it('keeps the best acknowledgement; refuses one for another lease, by another requester, of a checkpoint it never sent, or paying more than claimed', () => {
+  it('keeps the best acknowledgement; refuses one for another lease, by another requester, of a checkpoint it never sent, paying more than claimed, or refusing more than it covers', () => {
     const book = new WorkerCheckpoints(lease, leaseId(lease.body).toString(), worker)
     book.commit(result(1, 2_000_000_000n))
     const first = book.next(true) as SignedCheckpoint
@@ -366,6 +366,8 @@ describe("the worker's checkpoint book (WorkerCheckpoints)", () => {
     expect(() => book.acknowledge(ackFor(requester, first, 4, { lease: valueCid({ other: 1 }) }))).toThrow(ProtocolViolationError)
     expect(() => book.acknowledge(ackFor(requester, first, 4, { seq: 7 }))).toThrow(ProtocolViolationError)
     expect(() => book.acknowledge(ackFor(requester, first, 5))).toThrow(ProtocolViolationError)
+    // Refusing more results than it covers: a settle the chain would refuse.
+    expect(() => book.acknowledge(ackFor(requester, first, 4, { refused: first.body.count + 1 }))).toThrow(/refusing more results/)
     expect(book.acknowledge(ackFor(requester, first, 4))?.ack.body.paid).toBe(4)
     expect(book.allAcked).toBe(false)
     // The second pays less than it claims (6: a task refused): still the best so far.

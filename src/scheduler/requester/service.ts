@@ -22,6 +22,7 @@ import { LeasePool } from './lease-pool.ts'
 import { Negotiator } from './negotiator.ts'
 import type { TaskWork } from './types.ts'
 import { STOP_LEASE_CLOSE_MS } from '../constants.ts'
+import { SettleRetries } from './settle-retries.ts'
 
 export interface RequesterComponents {
   signer: Signer
@@ -89,10 +90,13 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
   readonly dispatcher: Dispatcher
   readonly jobs: Jobs
   readonly batches: Batches
+  /** Settles submitted again when the ledger refuses them for now. */
+  private readonly settles?: SettleRetries
   private pumpScheduled = false
 
   constructor (c: RequesterComponents) {
     super()
+    if (c.settle != null) this.settles = new SettleRetries(c.settle)
     this.negotiator = new Negotiator({
       signer: c.signer,
       channels: c.channels,
@@ -116,7 +120,7 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
         onTaskFailed: (work, worker, failure) => { this.dispatcher.onTaskFailed(work, worker, failure) },
         onRoom: () => { this.schedulePump() },
         reportPeer: c.reportPeer,
-        settle: c.settle
+        settle: this.settles?.settle
       },
       onNoBids: (classKey, reasons) => { this.dispatcher.noBids(classKey, reasons) },
       onOfferRound: ({ direct, gossip }) => { this.safeDispatchEvent('lease:offered', { detail: { direct, gossip } }) },
@@ -134,6 +138,7 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
 
   /** Starts placing, and resumes jobs and batches a previous run left unfinished. */
   async start (): Promise<void> {
+    this.settles?.start()
     this.pool.start()
     this.dispatcher.start()
     await this.jobs.resume()
@@ -152,6 +157,7 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
     this.dispatcher.stop()
     await this.pool.stop(new Error('the node is stopping'), STOP_LEASE_CLOSE_MS)
     await batchesWritten
+    this.settles?.stop()
   }
 
   /** Routes a bid or decline that arrived on a negotiation stream; false when no open offer matches. */

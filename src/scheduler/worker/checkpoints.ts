@@ -100,6 +100,9 @@ export class WorkerCheckpoints {
       throw new ProtocolViolationError(`acknowledgement of a checkpoint this worker did not send (seq ${a.seq})`)
     }
     if (a.paid > checkpoint.body.amount) throw new ProtocolViolationError('acknowledgement paying more than the checkpoint claims')
+    // What the chain would refuse in a settle is refused here, not kept as the best acknowledgement.
+    if (a.refused > a.count) throw new ProtocolViolationError('acknowledgement refusing more results than it covers')
+    if (a.paid > this.lease.body.maxCredits) throw new ProtocolViolationError('acknowledgement paying more than the lease\'s cap')
     while (this.unacked.length > 0 && this.unacked[0].seq <= a.seq) this.unacked.shift()
     // Older checkpoints are not needed any more (settles use the acknowledged one).
     for (const seq of this.sent.keys()) if (seq < a.seq) this.sent.delete(seq)
