@@ -13,7 +13,10 @@ import { decide, tally, type QuorumInput, type Vote } from '../src/scheduler/req
 import { leaseExhausted, leasesWanted, leaseWindow, pickLease, rankBids, taskFitsLease, type BidCandidate, type LeaseCandidate } from '../src/scheduler/requester/ranking.ts'
 import { BlobAllowance } from '../src/scheduler/requester/blob-allowance.ts'
 import { LeasePool, type LeasePoolComponents } from '../src/scheduler/requester/lease-pool.ts'
-import type { Negotiator } from '../src/scheduler/requester/negotiator.ts'
+import { Negotiator } from '../src/scheduler/requester/negotiator.ts'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { createSigner } from '../src/proofs/signing.ts'
+import type { SignedOffer } from '../src/scheduler/messages.ts'
 import { waitFor } from './helpers.ts'
 import { IncomingResult } from '../src/scheduler/requester/incoming-result.ts'
 import type { LeaseBody } from '../src/proofs/lease.ts'
@@ -693,5 +696,58 @@ describe('offer caps after a funds decline (LeasePool)', () => {
     expect(budgets).toEqual([1_000_000, 250_000, 62_500])
     expect(noBids).toEqual({ funds: 1 })
     await pool.stop(new Error('done'))
+  })
+
+  it('a cap that came from the task-cost term, not the budget, is quartered too', async () => {
+    // The offers capped at 102,400 whatever the budget (one task's cost × slots × 64): dividing
+    // the budget alone would send the same cap again.
+    const caps: number[] = []
+    let noBids: Record<string, number> | undefined
+    let pool: LeasePool | undefined
+    const requirements: Requirements = { memoryMiB: 64, timeoutMs: 1_000, fuel: 1_000_000n, maxPrice: 10 }
+    const negotiator = {
+      targets: async () => ['w1'],
+      round: async (_r: Requirements, _need: number, _targets: string[], _gossip: boolean, budget: number, _lw: unknown, _s: unknown, _e: unknown, capLimit = Number.MAX_SAFE_INTEGER) => {
+        const offered = Math.min(budget, capLimit, 102_400)
+        caps.push(offered)
+        return { leases: [], declines: new Map([['w1', 'funds']]), asked: 1, offered }
+      }
+    }
+    pool = new LeasePool({
+      negotiator: negotiator as unknown as Negotiator,
+      spendable: async () => 1_000_000,
+      reportPeer: () => {},
+      hooks: { onRoom: () => { setTimeout(() => { if (noBids == null) pool?.want('k', requirements, 1, new Set()) }, 0) } } as unknown as LeasePoolComponents['hooks'],
+      onNoBids: (_key, reasons) => { noBids = reasons }
+    })
+    pool.start()
+    pool.want('k', requirements, 1, new Set())
+    await waitFor(() => noBids, { what: 'the class to fail', timeoutMs: 10_000 })
+    expect(caps).toEqual([102_400, 25_600, 6_400])
+    await pool.stop(new Error('done'))
+  })
+})
+
+describe('offer caps within the budget (Negotiator.round)', () => {
+  it('never splits the budget below one task\'s cost: fewer leases, each able to run a task', async () => {
+    const signer = createSigner(await generateKeyPair('Ed25519'))
+    const offers: SignedOffer[] = []
+    const negotiator = new Negotiator({
+      signer,
+      channels: { open: async () => { throw new Error('no network in this test') } },
+      publishOffer: async (offer) => { offers.push(offer) },
+      knownPeers: () => [],
+      findPeers: async () => [],
+      reportPeer: () => {},
+      reliability: () => 0.5,
+      speed: () => 1
+    })
+    // One task costs 100 credits at the class's price cap (10 gigafuel at 10); 250 spendable.
+    const r: Requirements = { memoryMiB: 64, timeoutMs: 10_000, fuel: 10_000_000_000n, maxPrice: 10 }
+    const result = await negotiator.round(r, 16, [], true, 250, () => 0, new AbortController().signal)
+    expect(result.leases).toEqual([])
+    // Two leases are affordable: each offer may cap at 125, not 250 / 16 = 15.
+    expect(offers[0].body.maxCredits).toBe(125)
+    expect(result.offered).toBe(125)
   })
 })

@@ -58,6 +58,8 @@ interface ClassState {
   declines: Map<string, DeclineReason>
   /** Divides the budget of this class's offers (1, then × FUNDS_CAP_STEP after each funds decline). */
   capDivisor: number
+  /** After `funds` declines: the most the next offer's maxCredits may be (a quarter of the last offer's). */
+  capLimit?: number
 }
 
 export class LeasePool {
@@ -187,15 +189,20 @@ export class LeasePool {
       const gossip = targets.length < need || state.lastEmpty
       if (targets.length === 0 && !gossip) return
       this.c.onOfferRound?.({ requirements: r, direct: targets.length, gossip })
-      const result = await this.c.negotiator.round(r, need, targets, gossip, budget, leasesWith, signal, exclude)
+      const result = await this.c.negotiator.round(r, need, targets, gossip, budget, leasesWith, signal, exclude, state.capLimit)
       for (const [peer, reason] of result.declines) state.declines.set(peer, reason)
       for (const opened of result.leases) {
         const client = this.add(classKey, opened)
         if (epoch !== this.closing.epoch) client.close(this.closing.reason)
       }
-      if (result.leases.length === 0 && [...result.declines.values()].includes('funds')) state.capDivisor = Math.min(FUNDS_CAP_MAX_DIVISOR, state.capDivisor * FUNDS_CAP_STEP)
+      if (result.leases.length === 0 && [...result.declines.values()].includes('funds')) {
+        state.capDivisor = Math.min(FUNDS_CAP_MAX_DIVISOR, state.capDivisor * FUNDS_CAP_STEP)
+        // The offer's cap may have come from the task-cost term, not the budget: a quarter of it.
+        state.capLimit = Math.max(1, Math.floor((result.offered ?? budget) / FUNDS_CAP_STEP))
+      }
       if (result.leases.length > 0) {
         state.capDivisor = 1
+        state.capLimit = undefined
         state.emptyRounds = 0
         state.backoff = REOFFER_MIN_MS
         state.retryAt = 0
@@ -218,11 +225,13 @@ export class LeasePool {
         this.c.onNoBids(classKey, counts)
         state.emptyRounds = 0
         state.capDivisor = 1
+        state.capLimit = undefined
         state.declines.clear()
       }
     } catch (err) {
       if (!signal.aborted) log('offer round for %s failed: %e', classKey, err)
       state.retryAt = Date.now() + state.backoff
+      state.backoff = Math.min(REOFFER_MAX_MS, state.backoff * 2)
     } finally {
       // Waiting tasks are looked at again: new leases to fill, or a later round to start.
       queueMicrotask(() => { this.c.hooks.onRoom() })

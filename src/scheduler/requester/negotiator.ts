@@ -54,6 +54,8 @@ export interface RoundResult {
   declines: Map<string, DeclineReason>
   /** Whether any worker was asked directly. */
   asked: number
+  /** The offer's `maxCredits` (what each lease of this round could cap at). */
+  offered?: number
 }
 
 interface Collected { bid: SignedBid, latencyMs: number, channel?: Channel }
@@ -109,9 +111,13 @@ export class Negotiator {
    * One offer round for `need` leases: direct offers to `targets`, gossip when `gossip`, then
    * accepts of the best bids. `budget`: the most the accepted leases' caps may add up to.
    */
-  async round (r: Requirements, need: number, targets: string[], gossip: boolean, budget: number, leasesWith: (peer: string) => number, signal: AbortSignal, exclude: (peer: string) => boolean = () => false): Promise<RoundResult> {
+  async round (r: Requirements, need: number, targets: string[], gossip: boolean, budget: number, leasesWith: (peer: string) => number, signal: AbortSignal, exclude: (peer: string) => boolean = () => false, capLimit = Number.MAX_SAFE_INTEGER): Promise<RoundResult> {
     const now = Date.now()
-    const perLease = Math.floor(budget / Math.max(1, need))
+    // Never split the budget below one task's cost at the most this class pays: every worker
+    // would decline `funds`. Fewer leases, each able to run a task, instead.
+    const affordable = Math.floor(budget / Math.max(1, maxTaskCost(r.fuel, r.maxPrice)))
+    need = Math.max(1, Math.min(need, affordable))
+    const perLease = Math.floor(budget / need)
     const body: OfferBody = {
       v: 1,
       requester: this.c.signer.peerId,
@@ -122,7 +128,7 @@ export class Negotiator {
       maxTaskFuel: r.fuel,
       maxPrice: r.maxPrice,
       slots: OFFER_SLOTS,
-      maxCredits: Math.min(perLease, maxTaskCost(r.fuel, r.maxPrice) * OFFER_SLOTS * LEASE_BUDGET_TASKS_PER_SLOT),
+      maxCredits: Math.min(perLease, capLimit, maxTaskCost(r.fuel, r.maxPrice) * OFFER_SLOTS * LEASE_BUDGET_TASKS_PER_SLOT),
       durationMs: LEASE_DURATION_MS,
       createdAt: now,
       expiresAt: now + OFFER_TTL_MS,
@@ -169,7 +175,7 @@ export class Negotiator {
       const settled = await Promise.allSettled(chosen.map(async (c) => await this.accept(open, c, perLease, signal)))
       const leases = settled.flatMap((s) => s.status === 'fulfilled' ? [s.value] : [])
       for (const s of settled) if (s.status === 'rejected') log('accept failed: %s', (s.reason as Error).message)
-      return { leases, declines: open.declines, asked: targets.length }
+      return { leases, declines: open.declines, asked: targets.length, offered: body.maxCredits }
     } finally {
       this.open.delete(id)
     }
