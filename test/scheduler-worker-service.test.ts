@@ -255,6 +255,67 @@ describe('WorkerService (no network)', () => {
     await expect(svc.accept({ body, requesterSig: signLeaseAsRequester(requester, body) }, requester.peerId)).rejects.toMatchObject({ code: 'ERR_FUNDS' })
   })
 
+  it('settles a lease itself when the chain has not paid it, and again after a refusal', async () => {
+    reset()
+    const attempts: number[] = []
+    let paidOnChain = 0
+    const blobs = new BlobStore(store)
+    await blobs.start()
+    const self = new WorkerService({
+      signer: worker,
+      executor,
+      blobs,
+      records: new JobStore(store),
+      channels: noChannels,
+      capacity: () => capacity,
+      canPay: async () => true,
+      reportPeer: () => {},
+      settle: async (_lease, _checkpoint, ack) => {
+        attempts.push(ack.body.paid)
+        if (attempts.length === 1) throw new Error('the mempool is full')
+        paidOnChain = ack.body.paid
+      },
+      settled: async () => paidOnChain,
+      settleDelaysMs: [20, 40, 60]
+    }, { onLeaseEnded: (summary) => { served.push(summary) } })
+    const served: LeaseSummary[] = []
+    self.start()
+    try {
+      const o = offer()
+      const answer = await self.answerOffer(o.offer, o.id, true)
+      if (answer?.response.t !== 'bid') throw new Error('expected a bid')
+      const body = acceptBody(o, answer.response.bid)
+      const lease = await self.accept({ body, requesterSig: signLeaseAsRequester(requester, body) }, requester.peerId)
+      const [mine, theirs] = channelPair(requester.peerId, worker.peerId, { maxFrameBytes: MAX_LEASE_FRAME_BYTES })
+      const serving = self.serveLease(theirs)
+      const job = createJob(requester.peerId, { module: ECHO, input: utf8('paid'), memoryMiB: 64, timeoutMs: 10_000, fuel: 100_000_000_000n })
+      await mine.send({ t: 'open', lease })
+      await mine.send({ t: 'tasks', tasks: [{ spec: jobTaskSpec(job.id, job.body), deadline: Date.now() + 60_000, stdin: utf8('paid') }] })
+      await mine.send({ t: 'close' })
+      let end = false
+      while (!end) {
+        const frame = parseWorkerFrame(await mine.receive())
+        if (frame.t === 'want') {
+          for (const cid of frame.cids) {
+            await mine.send({ t: 'chunk', cid, data: ECHO })
+            await mine.send({ t: 'end', cid })
+          }
+        } else if (frame.t === 'checkpoint') {
+          const c = frame.checkpoint.body
+          await mine.send({ t: 'ack', ack: signAck(requester, { v: 1, lease: c.lease, requester: requester.peerId, seq: c.seq, count: c.count, root: c.root, paid: c.amount, refused: 0 }), refused: [] })
+        } else if (frame.t === 'end') end = true
+      }
+      await serving
+      const summary = await waitFor(() => served[0], { what: 'the lease summary' })
+      expect(summary.paid).toBeGreaterThan(0)
+      // The requester never settles: the worker does, the second attempt goes through, no third.
+      await waitFor(() => paidOnChain > 0, { what: 'the worker\'s own settle' })
+      expect(attempts).toEqual([summary.paid, summary.paid])
+    } finally {
+      self.stop()
+    }
+  })
+
   it('serves a lease stream from open to end, records it, and answers a later open of the ended lease with ERR_UNKNOWN_LEASE', async () => {
     reset()
     const o = offer()

@@ -137,6 +137,12 @@ export const WORKER_BENCH_MS = 10 * 60 * 1000
 export const SETTLE_PERIOD_MS = 5 * 60 * 1000
 /** A worker settles a finished lease itself (with the requester's last acknowledgement) if the chain has not seen it settled this long after it ended. */
 export const WORKER_SETTLE_DELAY_MS = 60_000
+/**
+ * When a worker settles a lease itself (after WORKER_SETTLE_DELAY_MS), and again after each failed
+ * attempt (its ledger refused the settle for now), while the chain has not paid it: ms after the
+ * lease ended. Well inside the day the chain accepts a lease's settles.
+ */
+export const WORKER_SETTLE_DELAYS_MS = [WORKER_SETTLE_DELAY_MS, 3 * 60_000, 10 * 60_000, 30 * 60_000, 2 * 60 * 60_000]
 /** Extra replicas a task gets to break a tie before it is declared unverified. */
 export const TIE_BREAK_REPLICAS = 1
 /** Most tasks in one batch. */

@@ -12,7 +12,7 @@ import type { Capacity } from '../../shared/capacity.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
 import type { Channel, ChannelOpener } from '../../transport.ts'
 import type { BlobStore } from '../blob-store.ts'
-import { LEASE_OPEN_TIMEOUT_MS, MAX_LEASES_PER_REQUESTER, MAX_WORKER_LEASES, NEGOTIATE_PROTOCOL, SEEN_OFFERS_MAX, WORKER_SETTLE_DELAY_MS } from '../constants.ts'
+import { LEASE_OPEN_TIMEOUT_MS, MAX_LEASES_PER_REQUESTER, MAX_WORKER_LEASES, NEGOTIATE_PROTOCOL, SEEN_OFFERS_MAX, WORKER_SETTLE_DELAYS_MS } from '../constants.ts'
 import { AcceptReplayedError, ProtocolViolationError, TRANSIENT_DECLINES, UnknownOfferError } from '../errors.ts'
 import type { Executor } from '../executor/index.ts'
 import { OPEN_LEASE, type JobStore, type LeaseRecord } from '../job-store.ts'
@@ -39,6 +39,8 @@ export interface WorkerComponents {
   settle?: (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck) => Promise<void>
   /** Credits the chain (and pending settles) already pay under a lease. */
   settled?: (leaseId: string) => Promise<number>
+  /** When to settle a lease itself, ms after it ended, and again after each failure (tests shorten them). */
+  settleDelaysMs?: number[]
 }
 
 export interface WorkerEvents {
@@ -295,24 +297,35 @@ export class WorkerService {
     const best = held.best
     if (best == null || this.c.settle == null || this.stopped) return
     // The requester settles at the end of a lease; if the chain has not seen it paid a while
-    // later, this worker settles with the acknowledgement it holds.
+    // later, this worker settles with the acknowledgement it holds, and tries again later if its
+    // ledger refuses the settle for now.
+    this.scheduleSettle(held.lease, best.checkpoint, best.ack, 0)
+  }
+
+  private scheduleSettle (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck, attempt: number): void {
+    const delays = this.c.settleDelaysMs ?? WORKER_SETTLE_DELAYS_MS
+    if (attempt >= delays.length || this.stopped) return
+    const wait = delays[attempt] - (attempt > 0 ? delays[attempt - 1] : 0)
     const timer = setTimeout(() => {
       this.settleTimers.delete(timer)
-      void this.settleIfUnpaid(held.lease, best.checkpoint, best.ack)
-    }, WORKER_SETTLE_DELAY_MS)
+      void this.settleIfUnpaid(lease, checkpoint, ack).then((done) => { if (!done) this.scheduleSettle(lease, checkpoint, ack, attempt + 1) })
+    }, Math.max(0, wait))
     timer.unref?.()
     this.settleTimers.add(timer)
   }
 
-  private async settleIfUnpaid (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck): Promise<void> {
+  /** Settles unless the chain already pays as much; true when nothing more is to be done. */
+  private async settleIfUnpaid (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck): Promise<boolean> {
+    const id = leaseId(lease.body).toString()
     try {
-      const id = leaseId(lease.body).toString()
-      if (this.c.settled != null && await this.c.settled(id) >= ack.body.paid) return
+      if (this.c.settled != null && await this.c.settled(id) >= ack.body.paid) return true
       verifyLease(lease)
       await this.c.settle?.(lease, checkpoint, ack)
       log('settled lease %s myself (%d credits)', id, ack.body.paid)
+      return true
     } catch (err) {
-      log('settling lease myself failed: %s', (err as Error).message)
+      log('settling lease %s myself failed: %s', id, (err as Error).message)
+      return this.stopped
     }
   }
 
