@@ -4,18 +4,21 @@
  * to the dispatcher a few thousand at a time (memory stays bounded whatever the batch size);
  * results are recorded in bulk as they arrive, and reported per task and as progress.
  */
-import { TypedEventEmitter } from 'main-event'
 import { cidText, rawCid } from '../../proofs/encoding.ts'
 import { CID } from 'multiformats/cid'
 import { logger } from '@libp2p/logger'
 import type { BlobStore } from '../blob-store.ts'
 import { INLINE_BYTES } from '../constants.ts'
 import { batchTaskSpec, requirementsOf, type BatchBody, type BatchTaskInit } from '../job.ts'
-import { FINAL_STATUSES, type BatchRecord, type BatchTaskRecord, type JobError, type JobStatus, type JobStore } from '../job-store.ts'
+import { FINAL_STATUSES, type BatchRecord, type BatchTaskRecord, type JobStore } from '../job-store.ts'
 import { requirementsKey, taskId, type Requirements } from '../task.ts'
 import type { Dispatcher } from './dispatcher.ts'
-import { loadInputTreeRef, pinOutputTree, type OutputFileInfo } from './trees.ts'
+import { loadInputTreeRef, pinOutputTree } from './trees.ts'
 import type { InputTreeRef, OutputTree, TaskVerdict, TaskWork } from './types.ts'
+
+import { BatchHandle, summary, type BatchResult } from './batch-handle.ts'
+
+export { BatchHandle, summary, type BatchHandleEvents, type BatchProgress, type BatchResult, type BatchTaskResult } from './batch-handle.ts'
 
 const log = logger('depin:requester:batch')
 
@@ -27,80 +30,6 @@ const FLUSH_RECORDS = 512
 /** Inputs pinned per write when a batch is submitted. */
 const PIN_CHUNK = 1000
 
-export interface BatchProgress {
-  batchId: string
-  total: number
-  /** Tasks with a final status; `failed`: any status but completed; `verified`: met their quorum. */
-  done: number
-  failed: number
-  verified: number
-  at: number
-}
-
-export interface BatchTaskResult {
-  batchId: string
-  index: number
-  name?: string
-  status: JobStatus
-  exitCode?: number
-  trap?: string
-  outputCid?: string
-  /** Fuel the accepted run used (decimal). */
-  fuel?: string
-  /** CID of the manifest of the files the accepted run left in /out (absent: none). */
-  filesCid?: string
-  /** Those files (bytes: `node.batchTaskFile(batchId, index, path)`). */
-  files?: OutputFileInfo[]
-  verified: boolean
-  workers: string[]
-  cost: number
-  error?: JobError
-  stdout: Uint8Array
-  stderr: Uint8Array
-}
-
-export interface BatchResult {
-  id: string
-  status: BatchRecord['status']
-  tasks: number
-  completed: number
-  failed: number
-  verified: number
-  /** Credits owed for the batch's tasks. */
-  cost: number
-  seconds: number
-}
-
-export interface BatchHandleEvents {
-  progress: CustomEvent<BatchProgress>
-  task: CustomEvent<BatchTaskResult>
-}
-
-/** A submitted batch: progress, per-task results as they arrive, and the summary at the end. */
-export class BatchHandle extends TypedEventEmitter<BatchHandleEvents> {
-  readonly id: string
-  readonly total: number
-  private readonly done: Promise<BatchResult>
-  private readonly onCancel: () => void
-
-  constructor (id: string, total: number, done: Promise<BatchResult>, onCancel: () => void) {
-    super()
-    this.id = id
-    this.total = total
-    this.done = done
-    this.onCancel = onCancel
-  }
-
-  /** Resolves when every task has a final status (never rejects). */
-  async result (): Promise<BatchResult> {
-    return await this.done
-  }
-
-  /** Cancels the tasks that have not finished. */
-  cancel (): void {
-    this.onCancel()
-  }
-}
 
 export interface BatchesComponents {
   blobs: BlobStore
@@ -408,19 +337,5 @@ export class Batches {
     await this.flush(run)
     this.runs.delete(run.record.id)
     run.result.resolve(summary(run.record))
-  }
-}
-
-/** The summary of a batch record. */
-export function summary (record: BatchRecord): BatchResult {
-  return {
-    id: record.id,
-    status: record.status,
-    tasks: record.body.tasks,
-    completed: record.done - record.failed,
-    failed: record.failed,
-    verified: record.verified,
-    cost: record.cost,
-    seconds: (record.updatedAt - record.createdAt) / 1000
   }
 }

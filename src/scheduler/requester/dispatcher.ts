@@ -19,6 +19,7 @@ import type { LeaseClient } from './lease-client.ts'
 import type { LeasePool } from './lease-pool.ts'
 import { keyOfOutcome, keyOfResult as keyOf, verdictOf } from './verdict.ts'
 import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
+import { TaskQueue } from './task-queue.ts'
 
 const log = logger('depin:requester:dispatch')
 
@@ -41,34 +42,6 @@ interface TaskState {
   cancelled?: JobError
 }
 
-/** A FIFO with cheap removal at the head (tasks of one class). */
-class TaskQueue {
-  private items: TaskState[] = []
-  private head = 0
-  get size (): number { return this.items.length - this.head }
-  push (t: TaskState): void { this.items.push(t) }
-  unshift (t: TaskState): void {
-    if (this.head > 0) this.items[--this.head] = t
-    else this.items.unshift(t)
-  }
-
-  at (i: number): TaskState | undefined { return this.items[this.head + i] }
-  removeAt (i: number): void {
-    if (i === 0) {
-      this.head++
-      if (this.head > 1024 && this.head * 2 > this.items.length) { this.items = this.items.slice(this.head); this.head = 0 }
-    } else {
-      this.items.splice(this.head + i, 1)
-    }
-  }
-
-  * values (): Generator<TaskState> { for (let i = this.head; i < this.items.length; i++) yield this.items[i] }
-  remove (t: TaskState): void {
-    const i = this.items.indexOf(t, this.head)
-    if (i >= 0) this.removeAt(i - this.head)
-  }
-}
-
 export interface DispatcherComponents {
   pool: LeasePool
   reputation: Reputation
@@ -79,7 +52,7 @@ export interface DispatcherComponents {
 
 export class Dispatcher {
   private readonly c: DispatcherComponents
-  private readonly queues = new Map<string, TaskQueue>()
+  private readonly queues = new Map<string, TaskQueue<TaskState>>()
   private readonly tasks = new Map<string, TaskState>()
   private pumping = false
   private pumpAgain = false
@@ -147,7 +120,7 @@ export class Dispatcher {
     }
   }
 
-  private fill (queue: TaskQueue, now: number): void {
+  private fill (queue: TaskQueue<TaskState>, now: number): void {
     const head = queue.at(0)
     if (head == null) return
     const leases = this.c.pool.usableFor(head.work, now)
@@ -186,7 +159,7 @@ export class Dispatcher {
     return state.work.replicas + state.extra - state.results.length - state.running.size
   }
 
-  private askForLeases (classKey: string, queue: TaskQueue): void {
+  private askForLeases (classKey: string, queue: TaskQueue<TaskState>): void {
     const head = queue.at(0) as TaskState
     // The widest replica count near the head says how many distinct workers are needed now.
     let widest = 0
@@ -205,7 +178,7 @@ export class Dispatcher {
     if (state.queued || state.done || this.needed(state) <= 0) return
     let queue = this.queues.get(state.work.classKey)
     if (queue == null) {
-      queue = new TaskQueue()
+      queue = new TaskQueue<TaskState>()
       this.queues.set(state.work.classKey, queue)
     }
     if (front) queue.unshift(state)

@@ -27,7 +27,7 @@ import { IncomingResult, type DataKind } from './incoming-result.ts'
 import { blameFor, leaseSpent, taskErrorKind } from './lease-faults.ts'
 import { checkResultEntry, replicaResult } from './lease-results.ts'
 import type { OutputTreeReceiver } from './output-tree.ts'
-import { isLate, observedMs, OutstandingTasks } from './outstanding-tasks.ts'
+import { isLate, observedMs, OutstandingTasks, WithdrawnTasks } from './outstanding-tasks.ts'
 import { leaseExhausted, leaseWindow, taskFitsLease } from './ranking.ts'
 import { leaseFuelCap } from '../task.ts'
 import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
@@ -69,11 +69,11 @@ export class LeaseClient {
   private readonly fuelCap: bigint
   private readonly outstanding: OutstandingTasks
   /**
-   * Tasks withdrawn (`cancel` sent) that the worker has not answered yet: its result or
-   * task-error may already be on its way. A result for one is committed (the worker's chain has
-   * it) and not charged, not a fault; a blob it wants for one is served. Oldest first, bounded.
+   * Tasks withdrawn that the worker has not answered yet: a result for one is committed (the
+   * worker's chain has it) and not charged, not a fault; a blob it wants for one is served.
+   * Up to four windows' worth (an honest worker answers each cancel within a round trip).
    */
-  private readonly withdrawn = new Map<string, TaskWork>()
+  private readonly withdrawn: WithdrawnTasks
   private readonly unsent: TaskFrame[] = []
   private unsentBytes = 0
   private flushScheduled = false
@@ -106,6 +106,7 @@ export class LeaseClient {
     this.account = new LeaseAccount(lease.body.price)
     this.fuelCap = leaseFuelCap(lease.body)
     this.outstanding = new OutstandingTasks(lease.body.slots, lease.body.maxTaskMs)
+    this.withdrawn = new WithdrawnTasks(4 * lease.body.slots * LEASE_WINDOW_PER_SLOT)
     this.settlement = new LeaseSettlement(lease, this.idText, this.account, hooks.signer, hooks.settle)
   }
 
@@ -167,7 +168,7 @@ export class LeaseClient {
       this.unsentBytes -= (frame.stdin?.byteLength ?? 0) + 512
     } else {
       this.send({ t: 'cancel', task: task.id })
-      this.withdraw(task)
+      this.withdrawn.add(task)
     }
     this.h.onRoom()
     this.maybeSendClose()
@@ -337,7 +338,7 @@ export class LeaseClient {
       // [blame] silent past the task's own timeout plus grace: re-placed, and it costs the worker.
       this.outstanding.forget(o.task.idText)
       this.send({ t: 'cancel', task: o.task.id })
-      this.withdraw(o.task)
+      this.withdrawn.add(o.task)
       // The strike that breaks the lease: nothing more goes on it (the task goes back below).
       if (this.strikes + 1 >= LEASE_STRIKES) this.closing = true
       this.h.onTaskFailed(o.task, this.worker, { kind: 'blamed', blame: 'Timeout', reason: `no result within the task's time limit (${o.task.requirements.timeoutMs} ms) and grace` })
@@ -350,18 +351,6 @@ export class LeaseClient {
     if (!this.closing && this.outstanding.size === 0 && this.unsent.length === 0 && now - this.lastActiveAt > LEASE_IDLE_MS) this.close('idle')
     if (!this.closing && this.exhausted(now) && this.outstanding.size === 0) this.close('exhausted')
     if (now - this.lastSentAt >= LEASE_IDLE_TIMEOUT_MS / 2) this.send({ t: 'ping' })
-  }
-
-  /**
-   * Remembers a task whose `cancel` was sent until the worker answers it: at most four windows'
-   * worth (an honest worker answers each cancel within a round trip; the oldest is forgotten).
-   */
-  private withdraw (task: TaskWork): void {
-    this.withdrawn.set(task.idText, task)
-    if (this.withdrawn.size > 4 * this.lease.body.slots * LEASE_WINDOW_PER_SLOT) {
-      const oldest = this.withdrawn.keys().next().value
-      if (oldest != null) this.withdrawn.delete(oldest)
-    }
   }
 
   private maybeSendClose (): void {

@@ -119,3 +119,29 @@ export function isLate (o: Outstanding, now: number, transferMs = o.transferAt):
 export function observedMs (o: Outstanding | undefined, now: number): number {
   return o == null ? 0 : now - (o.runningAt != null ? o.runningAt - RUNNING_NOTICE_MS : o.sentAt)
 }
+
+/**
+ * Tasks withdrawn from a lease (`cancel` sent) that the worker has not answered yet: its result
+ * or task-error may already be on its way. Oldest first, at most `limit` (the oldest is forgotten).
+ */
+export class WithdrawnTasks {
+  private readonly byId = new Map<string, TaskWork>()
+  private readonly limit: number
+
+  constructor (limit: number) {
+    this.limit = limit
+  }
+
+  add (task: TaskWork): void {
+    this.byId.set(task.idText, task)
+    if (this.byId.size > this.limit) {
+      const oldest = this.byId.keys().next().value
+      if (oldest != null) this.byId.delete(oldest)
+    }
+  }
+
+  get (idText: string): TaskWork | undefined { return this.byId.get(idText) }
+  delete (idText: string): boolean { return this.byId.delete(idText) }
+  values (): IterableIterator<TaskWork> { return this.byId.values() }
+  clear (): void { this.byId.clear() }
+}
