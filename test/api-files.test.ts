@@ -264,6 +264,38 @@ describe('files and fuel through the API', () => {
     expect((await call(port, '/v1/batches/bafyreinope')).status).toBe(404)
   })
 
+  it('a batch\'s event stream read slowly: every task once, in full, then done (the node waits for the client, holding little)', async () => {
+    // 300 tasks of 48 KiB outputs: ~20 MB of events, far past what the socket holds, so the
+    // stream waits for the client, and most live events are kept by index only.
+    const inputs = Array.from({ length: 300 }, (_, i) => Buffer.alloc(48 * 1024, 65 + (i % 26)))
+    const posted = await post(port, '/v1/batches', [
+      { name: 'module', filename: 'echo.wasm', body: example('echo') },
+      ...inputs.map((body, i) => ({ name: 'input', filename: `in-${i}`, body }))
+    ])
+    expect(posted.status, posted.bytes.toString()).toBe(202)
+    const id = posted.json.id
+    const chunks: Buffer[] = []
+    let paused: (() => void) | undefined
+    const ended = new Promise<void>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: `/v1/batches/${id}/events`, headers: { authorization: `Bearer ${TOKEN}` } }, (res) => {
+        res.pause()
+        paused = () => { res.on('data', (c: Buffer) => { chunks.push(c) }); res.on('end', resolve); res.resume() }
+      })
+      req.on('error', reject)
+      req.end()
+    })
+    await waitFor(() => paused, { what: 'the stream to open' })
+    await waitFor(async () => (await call(port, `/v1/batches/${id}`)).json.status === 'done', { timeoutMs: 120_000, what: 'the batch to end' })
+    paused?.()
+    await ended
+    const blocks = Buffer.concat(chunks).toString('utf8').split('\n\n').filter((b) => b.startsWith('event: '))
+    const tasks = blocks.filter((b) => b.startsWith('event: task')).map((b) => JSON.parse(b.split('\ndata: ')[1]))
+    expect(tasks).toHaveLength(300)
+    expect(new Set(tasks.map((t) => t.index)).size).toBe(300)
+    for (const t of tasks) expect(Buffer.from(t.stdout, 'base64').equals(inputs[t.index])).toBe(true)
+    expect(blocks.at(-1)?.startsWith('event: done')).toBe(true)
+  }, 180_000)
+
   it('bad batch uploads are refused while streaming', async () => {
     const module = { name: 'module', filename: 'copytree.wasm', body: example('copytree') }
     const input = { name: 'input', filename: 'one', body: '' }

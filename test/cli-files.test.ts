@@ -178,6 +178,12 @@ describe('depin submit / job / map with --in, --out and --fuel, against real dae
     const clash = await cli('map', join(EXAMPLES, 'echo.wasm'), join(dir.path, 'results.jsonl'), '--out', join(dir.path, 'map-clash'))
     expect(clash.code).toBe(1)
     expect(clash.stderr.trim()).toMatch(/^depin: an input is named results\.jsonl: /)
+    // A name whose stdout file (name + .out) a file system would refuse: refused up front too.
+    const long = join(dir.path, 'a'.repeat(253))
+    await writeFile(long, 'x')
+    const tooLong = await cli('map', join(EXAMPLES, 'echo.wasm'), long, '--out', join(dir.path, 'map-long'))
+    expect(tooLong.code).toBe(1)
+    expect(tooLong.stderr.trim()).toMatch(/^depin: the input name a{40}… is too long: /)
   })
 
   it('--fuel stops a run at exactly its limit: failed, trap out of fuel, the fuel shown', async () => {

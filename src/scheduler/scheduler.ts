@@ -295,6 +295,9 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
   /** A batch's task records in index order (see `JobViews.batchTasks`). */
   async batchTasks (id: string, from = 0, limit = 1000): Promise<BatchTaskRecord[]> { return await this.views.batchTasks(id, from, limit) }
 
+  /** Settles once the tasks a running batch has finished so far are written (records and outputs). */
+  async batchWritten (id: string): Promise<void> { await this.requester.batches.flushed(id) }
+
   /** Task `index` of a batch once its outputs are in `blobs` (see `JobViews.batchTaskStored`). */
   async batchTaskStored (id: string, index: number): Promise<BatchTaskRecord | undefined> { return await this.views.batchTaskStored(id, index) }
 

@@ -61,6 +61,8 @@ export async function expandInputs (paths: string[]): Promise<MapInput[]> {
     seen.add(input.name)
   }
   for (const input of out) {
+    // Most file systems take names up to 255 bytes: X.out must fit (checked before any upload).
+    if (Buffer.byteLength(`${input.name}.out`) > 255) throw new UsageError(`the input name ${input.name.slice(0, 40)}… is too long: its stdout file (the name and .out) would pass 255 bytes; rename it`)
     if (input.name === RESULTS_FILE) throw new UsageError(`an input is named ${RESULTS_FILE}: its output files would collide with --out's ${RESULTS_FILE}; rename it`)
     if (input.name.endsWith('.out') && seen.has(input.name.slice(0, -4))) {
       throw new UsageError(`inputs ${input.name.slice(0, -4)} and ${input.name} would collide in --out (${input.name} is the first one's stdout and the second one's files directory); rename one`)
@@ -192,9 +194,19 @@ export async function mapCommand (modulePath: string, inputPaths: string[], opts
       const task = data as TaskEvent
       // The names are ours (the daemon echoes what we sent): they decide where files go.
       const name = inputs[task.index]?.name ?? String(task.index)
-      if (task.outputCid != null) await writeFile(join(opts.out, `${name}.out`), await outputOf(client, id, task))
       let filesError: string | undefined
-      if (task.files != null && task.files.length > 0) {
+      if (task.outputCid != null) {
+        try {
+          await writeFile(join(opts.out, `${name}.out`), await outputOf(client, id, task))
+        } catch (err) {
+          // A stdout file that cannot be written (disk full, a name the file system refuses) is
+          // this task's line's error; the other tasks go on, and the exit status says so.
+          if ((err as NodeJS.ErrnoException).code == null) throw err
+          filesError = `its stdout could not be written: ${(err as Error).message}`
+          notSaved++
+        }
+      }
+      if (task.files != null && task.files.length > 0 && filesError == null) {
         try {
           filesWritten += (await downloadFiles(client, `/v1/batches/${encodeURIComponent(id)}/tasks/${task.index}`, task.files, join(opts.out, name))).files
         } catch (err) {
@@ -230,7 +242,10 @@ export async function mapCommand (modulePath: string, inputPaths: string[], opts
   }
   events.discard()
   progress.update(done, failed, true)
-  if (summary == null) throw new DepinError(`the daemon stopped reporting batch ${id} before it ended; follow it with \`depin batch ${id}\``, 'ERR_BATCH_LOST')
+  if (summary == null || summary.status === 'running' || done < summary.tasks) {
+    // (a daemon that stopped mid-batch ends the stream without every task, or says so in `done`)
+    throw new DepinError(`the daemon stopped reporting batch ${id} before it ended (${done} of ${summary?.tasks ?? '?'} tasks in ${resultsFile}); follow it with \`depin batch ${id}\``, 'ERR_BATCH_LOST')
+  }
   const report = {
     batchId: id,
     tasks: summary.tasks,
@@ -246,7 +261,7 @@ export async function mapCommand (modulePath: string, inputPaths: string[], opts
   if (opts.json === true) printJson(report)
   else process.stderr.write(`batch ${id}: ${report.completed}/${report.tasks} completed, ${report.verified} verified, ${report.failed} not completed · ${report.seconds.toFixed(1)} s · fuel ${report.fuel} · cost ${credits(report.cost)} · ${filesWritten} output file${filesWritten === 1 ? '' : 's'} · outputs in ${opts.out}\n`)
   if (summary.failed > 0) throw new BatchFailedError(`${summary.failed} of ${summary.tasks} tasks did not complete; see ${resultsFile}`)
-  if (notSaved > 0) throw new BatchFailedError(`the output files of ${notSaved} task${notSaved === 1 ? '' : 's'} could not be written; see filesError in ${resultsFile}`)
+  if (notSaved > 0) throw new BatchFailedError(`the outputs of ${notSaved} task${notSaved === 1 ? '' : 's'} could not be written; see filesError in ${resultsFile}`)
 }
 
 /** `depin batch ID`: a batch's summary. */

@@ -40,6 +40,9 @@ import { parseBody, parseQuery } from './validate.ts'
 
 export { MAX_BATCH_UPLOAD_BYTES } from './batch-upload.ts'
 
+/** Live task events an event stream keeps with their payload while its client catches up (the rest by index). */
+const LIVE_EVENTS_HELD = 128
+
 const idParams = z.object({ id: z.string().min(1).max(200) }).strict()
 const taskParams = z.object({ id: z.string().min(1).max(200), index: z.coerce.number().int().min(0).max(MAX_BATCH_TASKS) }).strict()
 const tasksQuery = z.object({ from: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(1000).default(1000) }).strict()
@@ -170,57 +173,95 @@ export function batchesRoutes (node: ComputeNode, init: BatchesRoutesInit = {}) 
       reply.hijack()
       const raw = reply.raw
       raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
-      const write = (event: string, data: unknown): void => { raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`) }
+      let closed = raw.destroyed
+      // Each event waits for the client to take the one before (a slow reader holds nothing
+      // more than the live events below in this node's memory).
+      const write = async (event: string, data: unknown): Promise<void> => {
+        if (closed) return
+        if (raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)) return
+        await new Promise<void>((resolve) => {
+          const go = (): void => { raw.off('drain', go); raw.off('close', go); resolve() }
+          raw.on('drain', go)
+          raw.on('close', go)
+        })
+      }
       const sent = new Set<number>()
-      const sendTask = (view: Record<string, unknown>, stdout?: Uint8Array): void => {
+      const sendTask = async (view: Record<string, unknown>, stdout?: Uint8Array): Promise<void> => {
         const index = view.index as number
         if (sent.has(index)) return
         sent.add(index)
-        write('task', { ...view, ...(stdout != null && stdout.byteLength <= INLINE_BYTES ? { stdout: Buffer.from(stdout).toString('base64') } : {}) })
+        await write('task', { ...view, ...(stdout != null && stdout.byteLength <= INLINE_BYTES ? { stdout: Buffer.from(stdout).toString('base64') } : {}) })
       }
-      // Live events are held back until the finished tasks so far have been sent.
-      let replaying = true
-      const held: Array<() => void> = []
+      /** A finished task as a record on disk shows it (its outputs written first). */
+      const sendStored = async (task: BatchTaskRecord): Promise<void> => {
+        if (sent.has(task.index)) return
+        const stdout = task.outputCid != null ? await node.scheduler.blobs.get(CID.parse(task.outputCid)) : undefined
+        // A replayed task lists its files as a live one does (the client downloads them from the list).
+        const files = task.filesCid != null ? await outputFileList(node.scheduler.blobs, task.filesCid) : task.outputCid != null ? [] : undefined
+        await sendTask(taskView(task, files), stdout)
+      }
+      // Live events wait here, after the tasks finished so far. Up to LIVE_EVENTS_HELD keep their
+      // payload; past that only the task's index (it is read back from the store when sent).
+      const live: Array<{ index: number, detail?: BatchTaskResult }> = []
+      let progress: BatchProgress | undefined
+      let wake: (() => void) | undefined
       const handle = node.scheduler.batchHandle(id)
+      let finished = handle == null
       const onTask = (evt: CustomEvent<BatchTaskResult>): void => {
-        const send = (): void => { sendTask(taskView(evt.detail), evt.detail.stdout) }
-        if (replaying) held.push(send)
-        else send()
+        live.push(live.length < LIVE_EVENTS_HELD ? { index: evt.detail.index, detail: evt.detail } : { index: evt.detail.index })
+        wake?.()
       }
-      const onProgress = (evt: CustomEvent<BatchProgress>): void => { if (!replaying) write('progress', evt.detail) }
-      let closed = false
-      const keepAlive = setInterval(() => { raw.write(': keep-alive\n\n') }, 15_000)
+      const onProgress = (evt: CustomEvent<BatchProgress>): void => { progress = evt.detail; wake?.() }
+      const keepAlive = setInterval(() => { if (!closed) raw.write(': keep-alive\n\n') }, 15_000)
       const end = (): void => {
-        if (closed) return
+        if (closed && !raw.writable) return
         closed = true
         handle?.removeEventListener('task', onTask)
         handle?.removeEventListener('progress', onProgress)
         clearInterval(keepAlive)
+        wake?.()
         raw.end()
       }
-      raw.on('close', end)
+      raw.on('close', () => { closed = true; end() })
       handle?.addEventListener('task', onTask)
       handle?.addEventListener('progress', onProgress)
+      void handle?.result().then(() => { finished = true; wake?.() }, () => { finished = true; wake?.() })
       try {
+        // The tasks finished so far, from the records (written first: a task that just finished
+        // may still wait for its batch write).
+        await node.scheduler.batchWritten(id)
         for (let from = 0; !closed;) {
           const page = await node.scheduler.batchTasks(id, from, 1000)
-          for (const task of page) {
-            if (!FINAL_STATUSES.has(task.status) || sent.has(task.index)) continue
-            const stdout = task.outputCid != null ? await node.scheduler.blobs.get(CID.parse(task.outputCid)) : undefined
-            // A replayed task lists its files as a live one does (the client downloads them from the list).
-            const files = task.filesCid != null ? await outputFileList(node.scheduler.blobs, task.filesCid) : task.outputCid != null ? [] : undefined
-            sendTask(taskView(task, files), stdout)
-          }
+          for (const task of page) if (FINAL_STATUSES.has(task.status)) await sendStored(task)
           if (page.length < 1000) break
           from = page[page.length - 1].index + 1
         }
+        while (!closed) {
+          const next = live.shift()
+          if (next != null) {
+            if (next.detail != null) await sendTask(taskView(next.detail), next.detail.stdout)
+            else if (!sent.has(next.index)) {
+              const task = await node.scheduler.batchTaskStored(id, next.index)
+              if (task != null) await sendStored(task)
+            }
+            continue
+          }
+          if (progress != null) {
+            const p = progress
+            progress = undefined
+            await write('progress', p)
+            continue
+          }
+          if (finished) break
+          await new Promise<void>((resolve) => { wake = resolve })
+          wake = undefined
+        }
+        if (!closed) await write('done', await node.batch(id))
+      } catch (err) {
+        await write('error', { code: (err as { code?: string }).code ?? 'ERR_INTERNAL', message: (err as Error).message })
       } finally {
-        replaying = false
-        for (const send of held.splice(0)) send()
+        end()
       }
-      const finish = async (): Promise<void> => { if (!closed) { write('done', await node.batch(id)); end() } }
-      if (handle == null) await finish()
-      else void handle.result().then(finish, end)
     })
   }
 }
