@@ -296,6 +296,30 @@ describe('Batches: counters, stops, cancels and resumes', () => {
     expect(await handle.result()).toMatchObject({ status: 'done', tasks: 10, completed: 10, failed: 0, verified: 10, cost: 10 })
   })
 
+  it('a failed write of finished tasks is not lost: written again, the batch marked done only once they are', async () => {
+    const records = fakeRecords(1)
+    const blobs = fakeBlobs()
+    const d1 = fakeDispatcher()
+    const b1 = newBatches(records, blobs, d1)
+    const id = await submitTen(b1)
+    // The disk refuses the next task write (full for a moment).
+    const put = records.putBatchTasks
+    let refusals = 1
+    records.putBatchTasks = async (batch, rs) => {
+      if (refusals-- > 0) throw new Error('no space left on device')
+      await put(batch, rs)
+    }
+    const handle = b1.handle(id)
+    if (handle == null) throw new Error('no handle')
+    for (const w of [...d1.submitted.values()]) finishTask(d1, w)
+    expect(await handle.result()).toMatchObject({ status: 'done', completed: 10 })
+    // Written on the next attempt: every task completed on disk, then the batch done.
+    await waitFor(() => records.batches.get(id)?.status === 'done', { what: 'the batch record', timeoutMs: 10_000 })
+    const tasks = [...(records.tasks.get(id)?.values() ?? [])]
+    expect(tasks.filter((t) => t.status === 'completed')).toHaveLength(10)
+    expect(records.batches.get(id)).toMatchObject({ done: 10, verified: 10 })
+  })
+
   it('counters on disk behind the task records (the batch record\'s write failed): the resumed batch still finishes', async () => {
     const records = fakeRecords(1)
     const blobs = fakeBlobs()

@@ -27,6 +27,9 @@ const MAX_IN_FLIGHT = 4096
 /** Task records and outputs are written at least this often, or once this many are waiting. */
 const FLUSH_MS = 100
 const FLUSH_RECORDS = 512
+/** A finished batch whose records could not be written tries again after this, doubling to WRITE_RETRY_MAX_MS. */
+const WRITE_RETRY_MS = 1_000
+const WRITE_RETRY_MAX_MS = 60_000
 /** Inputs pinned per write when a batch is submitted. */
 const PIN_CHUNK = 1000
 
@@ -63,6 +66,8 @@ interface Run {
   trees: OutputTree[]
   flushTimer?: ReturnType<typeof setTimeout>
   flushing: Promise<void>
+  /** The wait before the next attempt to write a finished batch whose write failed. */
+  writeRetryMs?: number
   cancelled: boolean
 }
 
@@ -315,12 +320,14 @@ export class Batches {
   }
 
   /** Writes waiting task records and outputs, and the batch's counters. */
-  private async flush (run: Run): Promise<void> {
+  /** Writes what waits; false when a write failed (what it held waits again, for the next flush). */
+  private async flush (run: Run): Promise<boolean> {
     clearTimeout(run.flushTimer)
     run.flushTimer = undefined
     const dirty = run.dirty.splice(0)
     const outputs = run.outputs.splice(0)
     const trees = run.trees.splice(0)
+    let written = true
     run.flushing = run.flushing.then(async () => {
       await this.c.blobs.pinMany(outputs)
       for (const tree of trees) await pinOutputTree(this.c.blobs, tree)
@@ -328,14 +335,30 @@ export class Batches {
       for (const task of dirty) if (run.unwritten.get(task.index) === task) run.unwritten.delete(task.index)
       run.record.updatedAt = Date.now()
       await this.c.records.putBatch(run.record)
-    }).catch((err) => { log.error('recording batch %s failed: %e', run.record.id, err) })
+    }).catch((err) => {
+      log.error('recording batch %s failed: %e', run.record.id, err)
+      written = false
+      // Not lost: written again with the next flush (writing a record twice is harmless).
+      run.dirty.unshift(...dirty)
+      run.outputs.unshift(...outputs)
+      run.trees.unshift(...trees)
+    })
     await run.flushing
+    return written
   }
 
   private async complete (run: Run): Promise<void> {
     run.record.status = run.cancelled ? 'cancelled' : 'done'
-    await this.flush(run)
-    this.runs.delete(run.record.id)
+    const written = await this.flush(run)
+    // Its submitter hears now; the records follow (on disk the batch stays `running` until its
+    // tasks are written, so a restart would resume what was not written instead of losing it).
     run.result.resolve(summary(run.record))
+    if (!written && !this.stopping && this.runs.get(run.record.id) === run) {
+      run.writeRetryMs = Math.min(WRITE_RETRY_MAX_MS, (run.writeRetryMs ?? WRITE_RETRY_MS / 2) * 2)
+      run.flushTimer = setTimeout(() => { void this.complete(run) }, run.writeRetryMs)
+      run.flushTimer.unref?.()
+      return
+    }
+    this.runs.delete(run.record.id)
   }
 }
