@@ -89,7 +89,7 @@ describe('blob store', () => {
     expect(await reopened.get(smallCid)).toBeUndefined()
   })
 
-  it('pins the same large blob twice as one file; removes temporary files a crash left', async () => {
+  it('pins the same large blob twice as one file; removes temporary files and keyless blob files a crash left', async () => {
     const blobDir = join(dir.path, 'blobs')
     const blobs = new BlobStore(store, { blobDir })
     await blobs.start()
@@ -98,8 +98,12 @@ describe('blob store', () => {
     await blobs.pin(large, cid)
     expect(await readdir(blobDir)).toEqual([cid.toString()])
     await writeFile(join(blobDir, `${cid.toString()}.123.abc.tmp`), 'partial')
+    // A blob file whose key a crash left unwritten (or already deleted): nothing refers to it.
+    const orphan = bytesOf(LARGE_BLOB_BYTES + 20, 5)
+    await writeFile(join(blobDir, rawCid(orphan).toString()), orphan)
+    await writeFile(join(blobDir, 'README'), 'not a blob')
     await new BlobStore(store, { blobDir }).start()
-    expect(await readdir(blobDir)).toEqual([cid.toString()])
+    expect((await readdir(blobDir)).sort()).toEqual(['README', cid.toString()].sort())
   })
 
   it('without a blob directory, a large blob is a value in the store', async () => {

@@ -93,8 +93,22 @@ export class BlobStore {
   async start (): Promise<void> {
     if (this.blobDir != null) {
       await mkdir(this.blobDir, { recursive: true })
-      // Temporary files of writes a crash cut short: never recorded, so nothing refers to them.
-      for (const name of await readdir(this.blobDir)) if (name.endsWith('.tmp')) await rm(join(this.blobDir, name), { force: true })
+      for (const name of await readdir(this.blobDir)) {
+        // Temporary files of writes a crash cut short: never recorded, so nothing refers to them.
+        if (name.endsWith('.tmp')) {
+          await rm(join(this.blobDir, name), { force: true })
+          continue
+        }
+        // A blob file without its key: a crash between a pin's rename and its key, or between a
+        // delete's key and its file. Nothing reads it and no prune lists it: it goes now.
+        let cid: CID
+        try {
+          cid = CID.parse(name)
+        } catch {
+          continue // not ours
+        }
+        if (await this.files.has(cid.bytes) !== true) await rm(join(this.blobDir, name), { force: true })
+      }
     }
     this.cacheIndex.clear()
     this.cacheSize = 0
