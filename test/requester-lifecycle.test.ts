@@ -15,6 +15,7 @@ import { signLeaseAsRequester, signLeaseAsWorker, type LeaseBody, type SignedAck
 import { channelPair } from '../src/transport.ts'
 import { Dispatcher } from '../src/scheduler/requester/dispatcher.ts'
 import { Batches } from '../src/scheduler/requester/batches.ts'
+import { Jobs } from '../src/scheduler/requester/jobs.ts'
 import { LeaseClient } from '../src/scheduler/requester/lease-client.ts'
 import { SettleRetries } from '../src/scheduler/requester/settle-retries.ts'
 import { createBatch, createJob, jobTaskSpec, requirementsOf } from '../src/scheduler/job.ts'
@@ -431,5 +432,31 @@ describe('SettleRetries: a settle the ledger refuses for now is submitted again'
     const once = new SettleRetries(async () => { throw new Error('no') }, [])
     await expect(once.settle(b.lease, b.checkpoint, b.ack)).rejects.toThrow('no')
     expect(once.pending).toBe(0)
+  })
+})
+
+// Jobs ----------------------------------------------------------------------------------------
+
+describe('Jobs: a result that cannot be stored', () => {
+  it('ends the job failed with ERR_RESULT_NOT_STORED and a final progress event (streams and waiting clients end on it)', async () => {
+    const stored: Array<{ status: string }> = []
+    const stages: string[] = []
+    const dispatcher = fakeDispatcher()
+    const jobs = new Jobs({
+      blobs: { pinMany: async () => { throw new Error('no space left on device') } } as never,
+      records: { putRequested: async (r: { status: string }) => { stored.push({ status: r.status }) } } as never,
+      dispatcher: dispatcher as never,
+      emit: (p) => { stages.push(p.stage) },
+      spotCheckRate: 0
+    })
+    const { body, id } = createJob(requester.peerId, { module: new Uint8Array([0, 97, 115, 109]), input: utf8('x') })
+    const handle = await jobs.submit(body, id, utf8('x'))
+    const [work] = [...dispatcher.submitted.values()]
+    work.onVerdict(completed())
+    const result = await handle.result()
+    expect(result).toMatchObject({ status: 'failed', error: { code: 'ERR_RESULT_NOT_STORED' } })
+    expect(result.error?.message).toContain('no space left on device')
+    expect(stages.at(-1)).toBe('failed')
+    expect(stored.at(-1)).toEqual({ status: 'failed' })
   })
 })

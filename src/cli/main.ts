@@ -42,6 +42,12 @@ export const actions: CliActions = {
 
 /** Runs the CLI with `argv` (as in process.argv) and returns the exit code. */
 export async function run (argv: string[]): Promise<number> {
+  // Output piped into a reader that stops early (`depin jobs | head`): stop quietly, as other
+  // command-line tools do, instead of an unhandled EPIPE with a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0)
+    throw err
+  })
   const program = buildProgram(actions)
   try {
     await program.parseAsync(argv)

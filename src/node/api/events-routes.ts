@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import type { ComputeNode } from '../compute-node.ts'
 import type { JobProgress } from '../../scheduler/requester/jobs.ts'
 import type { BlockSummary } from '../../ledger/index.ts'
+import { sseWrite } from './sse.ts'
 
 const KEEP_ALIVE_MS = 15_000
 /** Open event streams at once; more are refused (each holds listeners on the node). */
@@ -25,7 +26,7 @@ export function eventsRoutes (node: ComputeNode) {
       reply.hijack()
       const raw = reply.raw
       raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
-      const send = (event: string, data: unknown): void => { raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`) }
+      const send = (event: string, data: unknown): void => { sseWrite(raw, `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`) }
       const onProgress = (evt: CustomEvent<JobProgress>): void => { send('progress', evt.detail) }
       const onTip = (evt: CustomEvent<BlockSummary>): void => { send('tip', evt.detail) }
       const onConnect = (evt: CustomEvent<string>): void => { send('peer', { peerId: evt.detail, connected: true }) }
@@ -34,7 +35,7 @@ export function eventsRoutes (node: ComputeNode) {
       ledger.addEventListener('tip', onTip)
       node.addEventListener('peer:connect', onConnect)
       node.addEventListener('peer:disconnect', onDisconnect)
-      const keepAlive = setInterval(() => { raw.write(': keep-alive\n\n') }, KEEP_ALIVE_MS)
+      const keepAlive = setInterval(() => { sseWrite(raw, ': keep-alive\n\n') }, KEEP_ALIVE_MS)
       let closed = false
       raw.on('close', () => {
         if (closed) return
@@ -46,7 +47,7 @@ export function eventsRoutes (node: ComputeNode) {
         node.removeEventListener('peer:connect', onConnect)
         node.removeEventListener('peer:disconnect', onDisconnect)
       })
-      raw.write(': connected\n\n')
+      sseWrite(raw, ': connected\n\n')
     })
   }
 }

@@ -19,7 +19,7 @@ import { z } from 'zod'
 import type { ComputeNode } from '../compute-node.ts'
 import type { JobProgress } from '../../scheduler/requester/jobs.ts'
 import type { JobInit } from '../../scheduler/job.ts'
-import type { RequestedJob } from '../../scheduler/job-store.ts'
+import { FINAL_STATUSES, type RequestedJob } from '../../scheduler/job-store.ts'
 import { JobNotFoundError } from '../../scheduler/errors.ts'
 import { MAX_MANIFEST_ENTRIES } from '../../scheduler/files/constants.ts'
 import { JOB_STATES, stateWord } from '../../job-status.ts'
@@ -32,6 +32,7 @@ import { closeAfterReply, jobUploadLimits, readJobUpload, UploadRefusedError } f
 import { placementOf } from './upload-spec.ts'
 import type { InputTreeLimits } from './upload-tree.ts'
 import { filePathParam, fileList, sendFile } from './output-files.ts'
+import { sseWrite } from './sse.ts'
 import { parseBody } from './validate.ts'
 
 export { jobSpecFieldSchema, type JobSpecField } from './upload.ts'
@@ -185,7 +186,7 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
       reply.hijack()
       const raw = reply.raw
       raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
-      const send = (progress: JobProgress): void => { raw.write(`event: progress\ndata: ${JSON.stringify(progress)}\n\n`) }
+      const send = (progress: JobProgress): void => { sseWrite(raw, `event: progress\ndata: ${JSON.stringify(progress)}\n\n`) }
       const end = (): void => {
         node.removeEventListener('job:progress', onProgress)
         clearInterval(keepAlive)
@@ -197,12 +198,14 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
         if (isFinalStage(evt.detail.stage)) end()
       }
       // Comments keep proxies and idle timers from closing a quiet stream.
-      const keepAlive = setInterval(() => { raw.write(': keep-alive\n\n') }, KEEP_ALIVE_MS)
+      const keepAlive = setInterval(() => { sseWrite(raw, ': keep-alive\n\n') }, KEEP_ALIVE_MS)
       raw.on('close', end)
+      // (a client that left while the record was read: nothing to stream to)
+      if (raw.destroyed) { end(); return }
       const past = node.activity.events(id)
       for (const progress of past) send(progress)
       if (past.some((p) => isFinalStage(p.stage))) { end(); return }
-      if (record.status === 'completed' || record.status === 'failed') {
+      if (FINAL_STATUSES.has(record.status)) {
         send({ jobId: id, stage: record.status, at: record.updatedAt, detail: record.error?.message })
         end()
         return

@@ -269,8 +269,11 @@ export class Jobs {
   private async failRecording (live: Live, err: unknown): Promise<void> {
     log.error('recording the result of job %s failed: %e', live.record.id, err)
     if (this.live.get(live.record.id) !== live) return
+    const message = `the job's result could not be stored here: ${(err as Error).message}`
+    const ended = await this.end(live.record, { status: 'failed', error: { code: 'ERR_RESULT_NOT_STORED', message } })
+    // The final stage, as for any job: streams and waiting clients end on it.
+    this.emit(live.record.id, 'failed', undefined, message)
     this.live.delete(live.record.id)
-    const ended = await this.end(live.record, { status: 'failed', error: { code: 'ERR_RESULT_NOT_STORED', message: `the job's result could not be stored here: ${(err as Error).message}` } })
     live.result.resolve(toResult(ended, new Uint8Array(0), new Uint8Array(0)))
   }
 
