@@ -120,10 +120,6 @@ export class WorkerService {
     return { leases: this.held.size, running: this.slots.active, queued: this.slots.queued, slots: this.c.capacity().slots }
   }
 
-  /**
-   * What this requester may still owe this worker for its leases here, less what it has
-   * acknowledged: each lease's cap, or for a lease that is ending what it can still cost (`maxCost`).
-   */
   /** Leases held of one requester (open, or accepted and waiting to be opened). */
   private heldBy (requester: string): number {
     let n = 0
@@ -131,6 +127,10 @@ export class WorkerService {
     return n
   }
 
+  /**
+   * What this requester may still owe this worker for its leases here, less what it has
+   * acknowledged: each lease's cap, or for a lease that is ending what it can still cost (`maxCost`).
+   */
   committedTo (requester: string): number {
     let total = 0
     for (const held of this.held.values()) {
