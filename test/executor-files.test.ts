@@ -17,6 +17,8 @@ import {
   PathConflictError
 } from '../src/scheduler/files/index.ts'
 
+import { FileData, MAX_RESIZABLE_FILES, SMALL_FILE_BYTES } from '../src/scheduler/executor/file-data.ts'
+
 const root = new URL('../', import.meta.url)
 const load = (path: string): Uint8Array => new Uint8Array(readFileSync(new URL(path, root)))
 const example = (name: string): Uint8Array => load(`examples/${name}.wasm`)
@@ -402,5 +404,51 @@ describe('a 100 MiB input copied to /out', () => {
     // input (100 MiB) + output (100 MiB) + the job's 16 MiB memory; a second copy of either would pass 300
     const growthMiB = (peak - before) / 2 ** 20
     expect(growthMiB).toBeLessThan(290)
+  })
+})
+
+describe('many large files (buffers per job bounded)', () => {
+  it('four jobs at once, each making 10,000 files past the small-file size and truncating them: all complete, the process lives', async () => {
+    // Each such file once took a resizable buffer reserving the whole file cap, kept after
+    // truncation: four of these jobs side by side aborted the process (too many mappings).
+    const many = load('test/fixtures/wasm/many-large-files.wasm')
+    const executor = createExecutor({ workers: 4 })
+    await executor.start()
+    try {
+      const results = await Promise.all([0, 1, 2, 3].map(async (i) => await executor.run(spec(many, { args: ['10000'], seed: sha256(utf8(`many-${i}`)), timeoutMs: 120_000 }))))
+      for (const r of results) {
+        expect(text(r.stdout)).toBe('made 10000\n')
+        expect(r.outputs?.files).toHaveLength(10_000)
+        expect(r.outputs?.files.every((f) => f.bytes.byteLength === 0)).toBe(true)
+      }
+    } finally {
+      await executor.stop()
+    }
+  }, 180_000)
+
+  it('FileData: at most MAX_RESIZABLE_FILES large buffers per file system; the rest grow by doubling; truncation gives them back', () => {
+    const budget = { resizable: 0 }
+    const files = Array.from({ length: MAX_RESIZABLE_FILES + 20 }, () => FileData.empty(1024 ** 3, budget))
+    const bytes = new Uint8Array(SMALL_FILE_BYTES + 1).fill(7)
+    for (const f of files) f.write(0, bytes)
+    expect(budget.resizable).toBe(MAX_RESIZABLE_FILES)
+    // Past the budget a file still grows and reads back what was written.
+    const last = files[files.length - 1]
+    last.write(bytes.byteLength, new Uint8Array(300_000).fill(9))
+    const back = new Uint8Array(bytes.byteLength + 300_000)
+    expect(last.read(0, back)).toBe(back.byteLength)
+    expect(back.subarray(0, bytes.byteLength).every((b) => b === 7) && back.subarray(bytes.byteLength).every((b) => b === 9)).toBe(true)
+    // Truncated back to small: the large buffers go, the kept bytes stay.
+    for (const f of files) f.resize(10)
+    expect(budget.resizable).toBe(0)
+    const ten = new Uint8Array(10)
+    expect(files[0].read(0, ten)).toBe(10)
+    expect(ten.every((b) => b === 7)).toBe(true)
+    // A detached (transferred) large file no longer counts either.
+    const big = FileData.empty(1024 ** 3, budget)
+    big.write(0, bytes)
+    expect(budget.resizable).toBe(1)
+    expect(big.detach().byteLength).toBe(bytes.byteLength)
+    expect(budget.resizable).toBe(0)
   })
 })

@@ -21,7 +21,7 @@
 import { compareBytewise } from '../files/paths.ts'
 import { ERRNO } from './wasi-defs.ts'
 import type { Errno } from './wasi-defs.ts'
-import { FileData } from './file-data.ts'
+import { FileData, type FileBudget } from './file-data.ts'
 import { MAX_LISTING_ENTRIES } from './constants.ts'
 import { failed } from './memfs-nodes.ts'
 import type { DirNode, FileNode, FsInput, FsLimits, Listing, Lookup, Node, ParentLookup, Tree } from './memfs-nodes.ts'
@@ -40,6 +40,8 @@ export class MemFs {
   outFiles = 0
   /** Names held by live listings (see `Listing`). */
   listingEntries = 0
+  /** Resizable buffers /out's files hold now (see FileData). */
+  private readonly fileBudget: FileBudget = { resizable: 0 }
   private nextIno = 1n
 
   /** `inputs` must be valid tree paths (the executor checked them). */
@@ -79,7 +81,7 @@ export class MemFs {
   createFile (dir: DirNode, name: string): Lookup<{ node: FileNode }> {
     const errno = this.checkCreate(dir, name)
     if (errno !== ERRNO.SUCCESS) return { errno }
-    const node: FileNode = { kind: 'file', ino: this.nextIno++, tree: dir.tree, data: FileData.empty(this.limits.maxFileBytes), links: 1, open: 0 }
+    const node: FileNode = { kind: 'file', ino: this.nextIno++, tree: dir.tree, data: FileData.empty(this.limits.maxFileBytes, this.fileBudget), links: 1, open: 0 }
     dir.entries.set(name, node)
     this.changed(dir)
     this.outFiles++
@@ -284,6 +286,7 @@ export class MemFs {
   private releaseIfUnused (file: FileNode): void {
     if (file.links === 0 && file.open === 0 && file.tree === this.out) {
       this.outBytes -= file.data.size
+      file.data.release()
       file.data = FileData.empty(0)
     }
   }
