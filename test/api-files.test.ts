@@ -296,6 +296,27 @@ describe('files and fuel through the API', () => {
     expect(blocks.at(-1)?.startsWith('event: done')).toBe(true)
   }, 180_000)
 
+  it('a client that leaves a batch\'s event stream: the stream lets go of the batch (no listener, no timer left)', async () => {
+    // Two long tasks (primes below 100 million) keep the batch running while the client comes and goes.
+    const posted = await post(port, '/v1/batches', [
+      { name: 'spec', body: JSON.stringify({ args: ['100000000'] }) },
+      { name: 'module', filename: 'primes.wasm', body: example('primes') },
+      { name: 'input', filename: 'a', body: '' },
+      { name: 'input', filename: 'b', body: '' }
+    ])
+    expect(posted.status, posted.bytes.toString()).toBe(202)
+    const id = posted.json.id
+    const handle = R.scheduler.batchHandle(id)
+    if (handle == null) throw new Error('the batch does not run here')
+    const req = request({ host: '127.0.0.1', port, path: `/v1/batches/${id}/events`, headers: { authorization: `Bearer ${TOKEN}` } }, (res) => { res.resume() })
+    req.on('error', () => {})
+    req.end()
+    await waitFor(() => handle.listenerCount('task') > 0, { what: 'the stream to listen' })
+    req.destroy()
+    await waitFor(() => handle.listenerCount('task') === 0 && handle.listenerCount('progress') === 0, { what: 'the stream to let go' })
+    expect((await call(port, `/v1/batches/${id}/cancel`, { method: 'POST' })).json).toEqual({ cancelled: true })
+  })
+
   it('bad batch uploads are refused while streaming', async () => {
     const module = { name: 'module', filename: 'copytree.wasm', body: example('copytree') }
     const input = { name: 'input', filename: 'one', body: '' }

@@ -213,8 +213,10 @@ export function batchesRoutes (node: ComputeNode, init: BatchesRoutesInit = {}) 
       }
       const onProgress = (evt: CustomEvent<BatchProgress>): void => { progress = evt.detail; wake?.() }
       const keepAlive = setInterval(() => { if (!closed) raw.write(': keep-alive\n\n') }, 15_000)
+      let ended = false
       const end = (): void => {
-        if (closed && !raw.writable) return
+        if (ended) return
+        ended = true
         closed = true
         handle?.removeEventListener('task', onTask)
         handle?.removeEventListener('progress', onProgress)
