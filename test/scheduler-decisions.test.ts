@@ -670,16 +670,21 @@ describe('verdicts (verdictOf)', () => {
 })
 
 describe('offer caps after a funds decline (LeasePool)', () => {
-  it('offers a quarter of the last cap after each funds decline, then fails the class with the reasons', async () => {
-    const budgets: number[] = []
+  /**
+   * A pool whose every round gets one `funds` decline and no lease; `capOf(budget, capLimit)`:
+   * the cap the round's offer would carry. Resolves with the caps offered once the class fails.
+   */
+  async function capsUntilTheClassFails (capOf: (budget: number, capLimit: number) => number): Promise<{ caps: number[], noBids: Record<string, number> }> {
+    const caps: number[] = []
     let noBids: Record<string, number> | undefined
     let pool: LeasePool | undefined
     const requirements: Requirements = { memoryMiB: 64, timeoutMs: 1_000, fuel: 1_000_000n, maxPrice: 10 }
     const negotiator = {
       targets: async () => ['w1'],
-      round: async (_r: Requirements, _need: number, _targets: string[], _gossip: boolean, budget: number) => {
-        budgets.push(budget)
-        return { leases: [], declines: new Map([['w1', 'funds']]), asked: 1 }
+      round: async (_r: Requirements, _need: number, _targets: string[], _gossip: boolean, budget: number, _lw: unknown, _s: unknown, _e: unknown, capLimit = Number.MAX_SAFE_INTEGER) => {
+        const offered = capOf(budget, capLimit)
+        caps.push(offered)
+        return { leases: [], declines: new Map([['w1', 'funds']]), asked: 1, offered }
       }
     }
     pool = new LeasePool({
@@ -692,39 +697,22 @@ describe('offer caps after a funds decline (LeasePool)', () => {
     })
     pool.start()
     pool.want('k', requirements, 1, new Set())
-    await waitFor(() => noBids, { what: 'the class to fail', timeoutMs: 10_000 }).catch((err) => { throw new Error(`${String(err)} budgets ${JSON.stringify(budgets)}`) })
-    expect(budgets).toEqual([1_000_000, 250_000, 62_500])
-    expect(noBids).toEqual({ funds: 1 })
+    const reasons = await waitFor(() => noBids, { what: 'the class to fail', timeoutMs: 10_000 }).catch((err) => { throw new Error(`${String(err)} caps ${JSON.stringify(caps)}`) })
     await pool.stop(new Error('done'))
+    return { caps, noBids: reasons }
+  }
+
+  it('offers a quarter of the last cap after each funds decline, then fails the class with the reasons', async () => {
+    // Caps set by the budget (the whole spendable balance for one lease).
+    const { caps, noBids } = await capsUntilTheClassFails((budget, capLimit) => Math.min(budget, capLimit))
+    expect(caps).toEqual([1_000_000, 250_000, 62_500])
+    expect(noBids).toEqual({ funds: 1 })
   })
 
   it('a cap that came from the task-cost term, not the budget, is quartered too', async () => {
-    // The offers capped at 102,400 whatever the budget (one task's cost × slots × 64): dividing
-    // the budget alone would send the same cap again.
-    const caps: number[] = []
-    let noBids: Record<string, number> | undefined
-    let pool: LeasePool | undefined
-    const requirements: Requirements = { memoryMiB: 64, timeoutMs: 1_000, fuel: 1_000_000n, maxPrice: 10 }
-    const negotiator = {
-      targets: async () => ['w1'],
-      round: async (_r: Requirements, _need: number, _targets: string[], _gossip: boolean, budget: number, _lw: unknown, _s: unknown, _e: unknown, capLimit = Number.MAX_SAFE_INTEGER) => {
-        const offered = Math.min(budget, capLimit, 102_400)
-        caps.push(offered)
-        return { leases: [], declines: new Map([['w1', 'funds']]), asked: 1, offered }
-      }
-    }
-    pool = new LeasePool({
-      negotiator: negotiator as unknown as Negotiator,
-      spendable: async () => 1_000_000,
-      reportPeer: () => {},
-      hooks: { onRoom: () => { setTimeout(() => { if (noBids == null) pool?.want('k', requirements, 1, new Set()) }, 0) } } as unknown as LeasePoolComponents['hooks'],
-      onNoBids: (_key, reasons) => { noBids = reasons }
-    })
-    pool.start()
-    pool.want('k', requirements, 1, new Set())
-    await waitFor(() => noBids, { what: 'the class to fail', timeoutMs: 10_000 })
+    // The offers capped at 102,400 whatever the budget (one task's cost × slots × 64).
+    const { caps } = await capsUntilTheClassFails((budget, capLimit) => Math.min(budget, capLimit, 102_400))
     expect(caps).toEqual([102_400, 25_600, 6_400])
-    await pool.stop(new Error('done'))
   })
 })
 

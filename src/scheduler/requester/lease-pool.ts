@@ -27,8 +27,6 @@ const FAIL_FAST_ROUNDS = 3
  * the whole balance is then refused although a smaller one would do.
  */
 const FUNDS_CAP_STEP = 4
-/** The smallest fraction of the budget an offer asks for after funds declines. */
-const FUNDS_CAP_MAX_DIVISOR = 64
 
 export interface LeasePoolComponents {
   negotiator: Negotiator
@@ -56,8 +54,6 @@ interface ClassState {
   /** Whether the last round brought no bid (the next one gossips). */
   lastEmpty: boolean
   declines: Map<string, DeclineReason>
-  /** Divides the budget of this class's offers (1, then × FUNDS_CAP_STEP after each funds decline). */
-  capDivisor: number
   /** After `funds` declines: the most the next offer's maxCredits may be (a quarter of the last offer's). */
   capLimit?: number
 }
@@ -137,7 +133,7 @@ export class LeasePool {
    */
   want (classKey: string, requirements: Requirements, count: number, excludeWorkers: Set<string>): void {
     if (count <= 0 || this.controller.signal.aborted) return
-    const state = this.classes.get(classKey) ?? { requirements, opening: false, emptyRounds: 0, backoff: REOFFER_MIN_MS, retryAt: 0, lastEmpty: false, declines: new Map(), capDivisor: 1 }
+    const state = this.classes.get(classKey) ?? { requirements, opening: false, emptyRounds: 0, backoff: REOFFER_MIN_MS, retryAt: 0, lastEmpty: false, declines: new Map() }
     this.classes.set(classKey, state)
     if (state.opening) return
     if (Date.now() < state.retryAt) {
@@ -182,7 +178,7 @@ export class LeasePool {
     const r = state.requirements
     const epoch = this.closing.epoch
     try {
-      const budget = Math.floor(await this.budget() / state.capDivisor)
+      const budget = await this.budget()
       const exclude = (peer: string): boolean => excludeWorkers.has(peer) || this.isBenched(peer) || this.leasesWith(peer) >= MAX_LEASES_PER_WORKER || this.hasClassLease(peer, classKey)
       const leasesWith = (peer: string): number => this.leasesWith(peer)
       const targets = await this.c.negotiator.targets(r, need, exclude, leasesWith)
@@ -196,12 +192,10 @@ export class LeasePool {
         if (epoch !== this.closing.epoch) client.close(this.closing.reason)
       }
       if (result.leases.length === 0 && [...result.declines.values()].includes('funds')) {
-        state.capDivisor = Math.min(FUNDS_CAP_MAX_DIVISOR, state.capDivisor * FUNDS_CAP_STEP)
-        // The offer's cap may have come from the task-cost term, not the budget: a quarter of it.
+        // A quarter of the last offer's cap (it may have come from the budget or from one task's cost).
         state.capLimit = Math.max(1, Math.floor((result.offered ?? budget) / FUNDS_CAP_STEP))
       }
       if (result.leases.length > 0) {
-        state.capDivisor = 1
         state.capLimit = undefined
         state.emptyRounds = 0
         state.backoff = REOFFER_MIN_MS
@@ -224,7 +218,6 @@ export class LeasePool {
         for (const reason of reasons) counts[reason] = (counts[reason] ?? 0) + 1
         this.c.onNoBids(classKey, counts)
         state.emptyRounds = 0
-        state.capDivisor = 1
         state.capLimit = undefined
         state.declines.clear()
       }
