@@ -172,7 +172,7 @@ export class Negotiator {
         }
       }
       for (const c of open.bids.values()) if (!chosen.includes(c)) void c.channel?.close()
-      const settled = await Promise.allSettled(chosen.map(async (c) => await this.accept(open, c, perLease, signal)))
+      const settled = await Promise.allSettled(chosen.map(async (c) => await this.accept(open, c, signal)))
       const leases = settled.flatMap((s) => s.status === 'fulfilled' ? [s.value] : [])
       for (const s of settled) if (s.status === 'rejected') log('accept failed: %s', (s.reason as Error).message)
       return { leases, declines: open.declines, asked: targets.length, offered: body.maxCredits }
@@ -240,7 +240,7 @@ export class Negotiator {
   }
 
   /** Accepts a bid: signs the lease, gets the worker's countersignature, opens the lease stream. */
-  private async accept (open: OpenOffer, collected: Collected, perLease: number, signal: AbortSignal): Promise<OpenedLease> {
+  private async accept (open: OpenOffer, collected: Collected, signal: AbortSignal): Promise<OpenedLease> {
     const bid = collected.bid.body
     const worker = bid.worker
     const offer = open.offer.body
@@ -252,7 +252,9 @@ export class Negotiator {
       worker,
       price: bid.price,
       slots: bid.slots,
-      maxCredits: leaseCap(perLease, maxTaskCost(offer.maxTaskFuel, bid.price), bid.slots),
+      // The offer's cap, not this round's share of the budget: the worker refuses a lease over it
+      // (after a `funds` decline the offer asks for less than the share).
+      maxCredits: leaseCap(offer.maxCredits, maxTaskCost(offer.maxTaskFuel, bid.price), bid.slots),
       memoryMiB: offer.memoryMiB,
       maxTaskMs: offer.maxTaskMs,
       maxTaskFuel: offer.maxTaskFuel,
