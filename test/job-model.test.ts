@@ -502,7 +502,7 @@ describe('lease frames (lease-frames.ts)', () => {
       { t: 'results', results: [result] },
       { t: 'data', task, which: 'stdout', data: new Uint8Array(CHUNK_BYTES) },
       { t: 'data', task, which: 'stderr', data: new Uint8Array(1) },
-      { t: 'results', results: [{ ...result, stdout: undefined, stderr: undefined, files: spec.module, filesBytes: 100, fuel: 2n ** 64n - 1n }].map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined))) },
+      { t: 'results', results: [{ ...result, stdout: undefined, stderr: undefined, files: valueCid({ files: [] }), filesBytes: 100, fuel: 2n ** 64n - 1n }].map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined))) },
       { t: 'data', task, which: 'manifest', data: new Uint8Array(1) },
       { t: 'data', task, which: 'file', data: new Uint8Array(CHUNK_BYTES) },
       { t: 'task-error', task, code: 'ERR_LEASE_FULL', message: 'full' },

@@ -17,7 +17,7 @@ import type { CID } from 'multiformats/cid'
 import { createTestnet, type Testnet } from '../src/node/testnet.ts'
 import type { ComputeNode } from '../src/node/compute-node.ts'
 import type { Channel } from '../src/transport.ts'
-import { rawCid } from '../src/proofs/encoding.ts'
+import { rawCid, valueCid } from '../src/proofs/encoding.ts'
 import { chainRoot, type ResultEntry } from '../src/proofs/commitment.ts'
 import { leaseId, signCheckpoint } from '../src/proofs/lease.ts'
 import { parseRequesterFrame, parseWorkerFrame, type TaskFrame } from '../src/scheduler/lease-frames.ts'
@@ -55,7 +55,7 @@ function fakeLeaseHandler (node: ComputeNode, mode: FakeMode) {
         await channel.send({ t: 'results', results })
         if (mode === 'bad-checkpoint') {
           // Claims one more result than it returned (a commitment the requester cannot match).
-          const claimed = [...entries, { task: rawCid(utf8('never sent')), out: rawCid(utf8('x')), exit: 0, fuel: 1n }]
+          const claimed = [...entries, { task: valueCid(utf8('never sent')), out: rawCid(utf8('x')), exit: 0, fuel: 1n }]
           await channel.send({
             t: 'checkpoint',
             checkpoint: signCheckpoint(node.signer, { v: 1, lease: leaseId(open.lease.body), worker: node.peerId, seq: 1, count: claimed.length, root: chainRoot(claimed), fuel: BigInt(claimed.length), amount: 1, at: Date.now() })

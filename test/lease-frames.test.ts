@@ -6,6 +6,9 @@
  * does not take, parse*Frame still judges with zod (same error as before).
  */
 import { describe, expect, it } from 'vitest'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
+import type { MultihashDigest } from 'multiformats/hashes/interface'
 import { InvalidMessageError } from '../src/errors.ts'
 import { decode, encode, rawCid, valueCid } from '../src/proofs/encoding.ts'
 import { MAX_UINT64 } from '../src/proofs/schema.ts'
@@ -20,6 +23,10 @@ const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
 const moduleCid = rawCid(utf8('module'))
 const inputCid = rawCid(utf8('input'))
 const manifestCid = valueCid({ files: [] })
+// Content addresses of the wrong kind: the same digest as CIDv0, under sha2-512, under another codec.
+const v0Cid = CID.createV0(moduleCid.multihash as MultihashDigest<0x12>)
+const sha512Cid = CID.createV1(0x55, Digest.create(0x13, new Uint8Array(64)))
+const jsonCid = CID.createV1(0x0200, moduleCid.multihash)
 
 function spec (): Obj {
   return {
@@ -38,7 +45,7 @@ function result (): Obj {
 /** Values to put in a field: wrong types, nulls, CIDs, edge numbers. */
 const odd: unknown[] = [
   null, undefined, true, 'x', '', -1, 0, 1, 1.5, 2 ** 53, -(2 ** 53), NaN, 0n, 1n, -1n, MAX_UINT64, MAX_UINT64 + 1n,
-  new Uint8Array(0), new Uint8Array(65), [], ['a'], {}, { a: 1 }, moduleCid, 'a\0b'
+  new Uint8Array(0), new Uint8Array(65), [], ['a'], {}, { a: 1 }, moduleCid, manifestCid, v0Cid, sha512Cid, jsonCid, 'a\0b'
 ]
 
 /** Bounds per field: values at and just past each limit. */
@@ -177,5 +184,26 @@ describe('results frames: hand checks against zod', () => {
     expect(() => parseWorkerFrame({ t: 'results', results: [result()], extra: 1 })).toThrow(InvalidMessageError)
     const parsed = parseWorkerFrame(decode(encode({ t: 'results', results: [result()] }), 1 << 20))
     expect(parsed.t === 'results' && parsed.results[0].fuel).toBe(12_345n)
+  })
+})
+
+describe('content addresses are strict (CIDv1, sha2-256; raw for blobs, dag-cbor for objects)', () => {
+  it('a result whose output CID is another codec, version or hash is refused, as is a task id that is a blob\'s', () => {
+    const wire = (v: unknown): unknown => decode(encode(v), 1 << 20)
+    expect(parseWorkerFrame(wire({ t: 'results', results: [result()] })).t).toBe('results')
+    for (const out of [valueCid(utf8('out')), v0Cid, sha512Cid, jsonCid]) {
+      expect(() => parseWorkerFrame(wire({ t: 'results', results: [{ ...result(), out }] }))).toThrow(/at results\.0\.out: expected a CIDv1 raw sha2-256/)
+    }
+    expect(() => parseWorkerFrame(wire({ t: 'results', results: [{ ...result(), task: moduleCid }] }))).toThrow(/at results\.0\.task: expected a CIDv1 dag-cbor/)
+    expect(() => parseWorkerFrame(wire({ t: 'want', cids: [v0Cid] }))).toThrow(InvalidMessageError)
+    expect(parseWorkerFrame(wire({ t: 'want', cids: [moduleCid, manifestCid] })).t).toBe('want')
+  })
+
+  it('a task whose module or input is not a raw CID, or whose files manifest is not dag-cbor, is refused', () => {
+    const wire = (v: unknown): unknown => decode(encode(v), 1 << 20)
+    for (const bad of [{ module: manifestCid }, { module: v0Cid }, { input: sha512Cid }, { files: { cid: moduleCid, manifestBytes: 1, size: 0 } }]) {
+      expect(() => parseRequesterFrame(wire({ t: 'tasks', tasks: [{ ...task(), spec: { ...spec(), ...bad } }] }))).toThrow(InvalidMessageError)
+    }
+    expect(() => parseRequesterFrame(wire({ t: 'cancel', task: moduleCid }))).toThrow(InvalidMessageError)
   })
 })

@@ -11,7 +11,7 @@ import { lpStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import { createTestnet, type Testnet } from '../src/node/testnet.ts'
 import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
-import { decode, encode, rawCid } from '../src/proofs/encoding.ts'
+import { decode, encode, rawCid, valueCid } from '../src/proofs/encoding.ts'
 import { verifyLease } from '../src/proofs/lease.ts'
 import { parseNegotiateResponse, signBid, type NegotiateResponse } from '../src/scheduler/messages.ts'
 import { MAX_NEGOTIATE_FRAME_BYTES, NEGOTIATE_MAX_INBOUND_STREAMS, NEGOTIATE_PROTOCOL } from '../src/scheduler/constants.ts'
@@ -97,7 +97,7 @@ describe('negotiation and offers under attack', () => {
   })
 
   it('a bid for an unknown offer is answered ERR_UNKNOWN_OFFER', async () => {
-    const bid = signBid(M1.signer, { v: 1, offerId: rawCid(randomBytes(32)), worker: M1.peerId, requester: R.peerId, price: 1, slots: 1, expiresAt: Date.now() + 10_000, freeSlots: 1 })
+    const bid = signBid(M1.signer, { v: 1, offerId: valueCid(randomBytes(32)), worker: M1.peerId, requester: R.peerId, price: 1, slots: 1, expiresAt: Date.now() + 10_000, freeSlots: 1 })
     const channel = await M1.services().channels.open(R.peerId, NEGOTIATE_PROTOCOL)
     await channel.send({ t: 'bid', bid })
     const response = parseNegotiateResponse(await channel.receive())
@@ -142,7 +142,7 @@ describe('negotiation and offers under attack', () => {
     // Anything else after a bid is refused with a protocol error.
     const second = await M1.services().channels.open(W.peerId, NEGOTIATE_PROTOCOL)
     await offerOn(second)
-    await second.send({ t: 'bid', bid: signBid(M1.signer, { v: 1, offerId: rawCid(randomBytes(32)), worker: M1.peerId, requester: W.peerId, price: 1, slots: 1, expiresAt: Date.now() + 10_000, freeSlots: 1 }) })
+    await second.send({ t: 'bid', bid: signBid(M1.signer, { v: 1, offerId: valueCid(randomBytes(32)), worker: M1.peerId, requester: W.peerId, price: 1, slots: 1, expiresAt: Date.now() + 10_000, freeSlots: 1 }) })
     const refused = parseNegotiateResponse(await second.receive())
     await second.close()
     expect(refused).toMatchObject({ t: 'error', code: 'ERR_PROTOCOL_VIOLATION' })
@@ -193,5 +193,14 @@ describe('negotiation and offers under attack', () => {
     }
     // Holding streams open is not misbehaviour worth a penalty; W still serves M2's peers.
     await honestJobOnW()
+  })
+  it('a worker that stopped taking leases answers a direct offer ERR_BUSY (ERR_OWN_OFFER is only for its own offers)', async () => {
+    const S = await joinAttacker()
+    S.scheduler.worker.stop()
+    const channel = await M1.services().channels.open(S.peerId, NEGOTIATE_PROTOCOL)
+    await channel.send({ t: 'offer', offer: leaseOffer(M1.signer, { peers: [S.peerId] }) })
+    const response = parseNegotiateResponse(await channel.receive())
+    await channel.close()
+    expect(response).toMatchObject({ t: 'error', code: 'ERR_BUSY' })
   })
 })

@@ -197,7 +197,7 @@ describe('what fits a lease (taskFitsLease, leaseExhausted)', () => {
   const NOW = 1_000_000
   // Price 2 credits per gigafuel, cap 100 credits: 50 gigafuel in all.
   const terms = {
-    v: 1, offerId: rawCid(utf8('offer')), requester: 'req', worker: 'w1', price: 2, slots: 2, maxCredits: 100, memoryMiB: 256,
+    v: 1, offerId: valueCid(utf8('offer')), requester: 'req', worker: 'w1', price: 2, slots: 2, maxCredits: 100, memoryMiB: 256,
     maxTaskMs: 10_000, maxTaskFuel: 10_000_000_000n, acceptedAt: NOW, expiresAt: NOW + 60_000
   } as unknown as LeaseBody
   const needs = (extra: Partial<Requirements> = {}): Requirements => ({ memoryMiB: 128, timeoutMs: 5_000, fuel: 1_000_000_000n, maxPrice: 5, ...extra })

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { CID } from 'multiformats/cid'
 import { createSigner, type Signer } from '../src/proofs/signing.ts'
-import { rawCid } from '../src/proofs/encoding.ts'
+import { rawCid, valueCid } from '../src/proofs/encoding.ts'
 import { leaseId, signAck, signLeaseAsRequester, verifyLease, type Lease, type LeaseBody } from '../src/proofs/lease.ts'
 import { InvalidSignatureError } from '../src/errors.ts'
 import { channelPair, type ChannelOpener } from '../src/transport.ts'
@@ -236,7 +236,7 @@ describe('WorkerService (no network)', () => {
     const requesterSig = signLeaseAsRequester(requester, body)
     await expect(svc.accept({ body, requesterSig }, other.peerId)).rejects.toBeInstanceOf(ProtocolViolationError)
     await expect(svc.accept({ body, requesterSig: new Uint8Array(64) }, requester.peerId)).rejects.toBeInstanceOf(InvalidSignatureError)
-    const unknown = { ...body, offerId: rawCid(utf8('no such offer')) }
+    const unknown = { ...body, offerId: valueCid(utf8('no such offer')) }
     await expect(svc.accept({ body: unknown, requesterSig: signLeaseAsRequester(requester, unknown) }, requester.peerId)).rejects.toBeInstanceOf(UnknownOfferError)
     const cheaper = { ...body, price: 1 }
     await expect(svc.accept({ body: cheaper, requesterSig: signLeaseAsRequester(requester, cheaper) }, requester.peerId)).rejects.toBeInstanceOf(ProtocolViolationError)

@@ -332,7 +332,7 @@ describe("the worker's checkpoint book (WorkerCheckpoints)", () => {
   })
 
   const result = (n: number, fuel: bigint): ResultFrame => ({
-    task: rawCid(new TextEncoder().encode(`task ${n}`)), exit: 0, out: rawCid(new Uint8Array(0)), outBytes: 0, errBytes: 0,
+    task: valueCid(new TextEncoder().encode(`task ${n}`)), exit: 0, out: rawCid(new Uint8Array(0)), outBytes: 0, errBytes: 0,
     fuel, cpuMs: 1, wallMs: 1, stdoutTruncated: false, stderrTruncated: false
   })
   const ackFor = (by: Signer, cp: SignedCheckpoint, paid: number, extra: Record<string, unknown> = {}): SignedAck =>

@@ -13,22 +13,22 @@
 import { z } from 'zod'
 import type { CID } from 'multiformats/cid'
 import { encode, sha256 } from './encoding.ts'
-import { cidSchema, uint64 } from './schema.ts'
+import { blobCidSchema, objectCidSchema, uint64 } from './schema.ts'
 
 export const ZERO_ROOT = new Uint8Array(32)
 
 /** What a worker commits to for one task. Keys are short: the chain is hashed per task. */
 export const resultEntrySchema = z.object({
   /** The task id. */
-  task: cidSchema,
+  task: objectCidSchema,
   /** CID (raw) of the task's stdout. */
-  out: cidSchema,
+  out: blobCidSchema,
   /** Exit code; -1 when trapped, timed out or unable to run. */
   exit: z.number().int().min(-1).max(255),
   /** Fuel the run used (at most the task's limit): the lease's price applies to the sum. */
   fuel: uint64,
   /** CID of the output manifest of the task's /out directory, when it left files there. */
-  files: cidSchema.optional()
+  files: objectCidSchema.optional()
 }).strict()
 export type ResultEntry = z.infer<typeof resultEntrySchema>
 

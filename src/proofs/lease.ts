@@ -18,7 +18,7 @@
 import { z } from 'zod'
 import type { CID } from 'multiformats/cid'
 import { valueCid } from './encoding.ts'
-import { bytes, cidSchema, parseWith, peerIdSchema, signatureSchema, uint, uint64 } from './schema.ts'
+import { bytes, objectCidSchema, parseWith, peerIdSchema, signatureSchema, uint, uint64 } from './schema.ts'
 import { assertSigned, signBody, type Signer } from './signing.ts'
 import { InvalidMessageError } from '../errors.ts'
 
@@ -32,7 +32,7 @@ export const MAX_LEASE_SLOTS = 64
 export const leaseBodySchema = z.object({
   v: z.literal(1),
   /** The lease offer this lease answers (CID of the offer body). */
-  offerId: cidSchema,
+  offerId: objectCidSchema,
   requester: peerIdSchema,
   worker: peerIdSchema,
   /** Credits per gigafuel (10^9 fuel). */
@@ -60,7 +60,7 @@ export type Lease = z.infer<typeof leaseSchema>
 
 export const checkpointBodySchema = z.object({
   v: z.literal(1),
-  lease: cidSchema,
+  lease: objectCidSchema,
   worker: peerIdSchema,
   /** 1 for the first checkpoint of a lease, then +1 each. */
   seq: uint.min(1),
@@ -80,7 +80,7 @@ export type SignedCheckpoint = z.infer<typeof signedCheckpointSchema>
 
 export const ackBodySchema = z.object({
   v: z.literal(1),
-  lease: cidSchema,
+  lease: objectCidSchema,
   requester: peerIdSchema,
   /** The checkpoint acknowledged: its seq, count and root. */
   seq: uint.min(1),

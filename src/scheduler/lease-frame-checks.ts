@@ -6,8 +6,8 @@
  * per item. They are a fast path only: anything they do not accept goes to the zod schema, which
  * accepts it or says what is wrong. test/lease-frames.test.ts compares the two on mutated frames.
  */
-import { CID } from 'multiformats/cid'
-import { MAX_UINT64 } from '../proofs/schema.ts'
+import type { CID } from 'multiformats/cid'
+import { asProtocolCid, MAX_UINT64 } from '../proofs/schema.ts'
 import { INLINE_BYTES, MAX_INPUT_BYTES, MAX_MODULE_BYTES, MAX_OUTPUT_BYTES, MAX_STDERR_BYTES } from './constants.ts'
 import { MAX_MANIFEST_BYTES } from './files/constants.ts'
 import type { ResultFrame, TaskFrame } from './lease-frames.ts'
@@ -52,9 +52,7 @@ function bytes (v: unknown, max: number): boolean {
   return v instanceof Uint8Array && v.byteLength <= max
 }
 
-function cid (v: unknown): CID | undefined {
-  return CID.asCID(v) ?? undefined
-}
+
 
 function text (v: unknown, max: number): boolean {
   return typeof v === 'string' && v.length <= max && !v.includes('\0')
@@ -69,8 +67,8 @@ function taskSpec (v: unknown): boolean {
   if (!shaped(v, 12, SPEC_OPTIONAL)) return false
   const s = v
   if (s.v !== 1 || s.runtime !== 'wasi-p1' || !bytes(s.key, 64)) return false
-  const module = cid(s.module)
-  const input = cid(s.input)
+  const module = asProtocolCid(s.module, 'blob')
+  const input = asProtocolCid(s.input, 'blob')
   if (module === undefined || input === undefined) return false
   if (!uint(s.moduleBytes, MAX_MODULE_BYTES) || (s.moduleBytes as number) < 1 || !uint(s.inputBytes, MAX_INPUT_BYTES)) return false
   if (!int(s.memoryMiB, 1, MAX_JOB_MEMORY_MIB) || !int(s.timeoutMs, 1, MAX_JOB_TIMEOUT_MS)) return false
@@ -90,7 +88,7 @@ function taskSpec (v: unknown): boolean {
   if ('files' in s) {
     const f = s.files
     if (!shaped(f, 3, [])) return false
-    const fcid = cid(f.cid)
+    const fcid = asProtocolCid(f.cid, 'object')
     if (fcid === undefined || !uint(f.manifestBytes, MAX_MANIFEST_BYTES) || (f.manifestBytes as number) < 1 || !uint(f.size, MAX_INPUT_FILES_BYTES)) return false
     f.cid = fcid
   }
@@ -118,8 +116,8 @@ export function checkResults (results: unknown, maxItems: number): ResultFrame[]
   if (!Array.isArray(results) || results.length < 1 || results.length > maxItems) return undefined
   for (const r of results) {
     if (!shaped(r, 10, RESULT_OPTIONAL)) return undefined
-    const task = cid(r.task)
-    const out = cid(r.out)
+    const task = asProtocolCid(r.task, 'object')
+    const out = asProtocolCid(r.out, 'blob')
     const fuel = uint64(r.fuel)
     if (task === undefined || out === undefined || fuel === undefined) return undefined
     if (!int(r.exit, -1, 255) || !uint(r.outBytes, MAX_OUTPUT_BYTES) || !uint(r.errBytes, MAX_STDERR_BYTES) || !uint(r.cpuMs) || !uint(r.wallMs)) return undefined
@@ -129,7 +127,7 @@ export function checkResults (results: unknown, maxItems: number): ResultFrame[]
     if ('stderr' in r && !bytes(r.stderr, INLINE_BYTES)) return undefined
     if ('filesBytes' in r && (!uint(r.filesBytes, MAX_MANIFEST_BYTES) || (r.filesBytes as number) < 1)) return undefined
     let files: CID | undefined
-    if ('files' in r && (files = cid(r.files)) === undefined) return undefined
+    if ('files' in r && (files = asProtocolCid(r.files, 'object')) === undefined) return undefined
     r.task = task
     r.out = out
     r.fuel = fuel

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod'
 import { signedAckSchema, signedCheckpointSchema, leaseSchema } from '../proofs/lease.ts'
-import { bytes, cidSchema, parseWith, uint, uint64 } from '../proofs/schema.ts'
+import { blobCidSchema, bytes, contentCidSchema, objectCidSchema, parseWith, uint, uint64 } from '../proofs/schema.ts'
 import { CHUNK_BYTES, INLINE_BYTES, MAX_STDERR_BYTES, MAX_OUTPUT_BYTES } from './constants.ts'
 import { MAX_MANIFEST_BYTES } from './files/constants.ts'
 import { checkResults, checkTasks } from './lease-frame-checks.ts'
@@ -26,11 +26,11 @@ export const taskFrameSchema = z.object({
 export type TaskFrame = z.infer<typeof taskFrameSchema>
 
 export const resultFrameSchema = z.object({
-  task: cidSchema,
+  task: objectCidSchema,
   exit: z.number().int().min(-1).max(255),
   trap: z.string().max(512).optional(),
   /** CID (raw) and length of stdout. */
-  out: cidSchema,
+  out: blobCidSchema,
   outBytes: uint.max(MAX_OUTPUT_BYTES),
   errBytes: uint.max(MAX_STDERR_BYTES),
   /** Fuel the run used (at most the task's limit; what is billed). */
@@ -42,7 +42,7 @@ export const resultFrameSchema = z.object({
    * CID (dag-cbor) of the manifest of the files the run left in /out, and the manifest's length;
    * absent when it left none. The manifest and the files follow in `data` frames.
    */
-  files: cidSchema.optional(),
+  files: objectCidSchema.optional(),
   filesBytes: uint.min(1).max(MAX_MANIFEST_BYTES).optional(),
   stdoutTruncated: z.boolean(),
   stderrTruncated: z.boolean(),
@@ -58,10 +58,10 @@ const chunk = bytes(undefined, CHUNK_BYTES)
 export const requesterFrameSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('open'), lease: leaseSchema }).strict(),
   z.object({ t: z.literal('tasks'), tasks: z.array(taskFrameSchema).min(1).max(MAX_FRAME_ITEMS) }).strict(),
-  z.object({ t: z.literal('chunk'), cid: cidSchema, data: chunk }).strict(),
-  z.object({ t: z.literal('end'), cid: cidSchema }).strict(),
-  z.object({ t: z.literal('ack'), ack: signedAckSchema, refused: z.array(cidSchema).max(MAX_FRAME_ITEMS) }).strict(),
-  z.object({ t: z.literal('cancel'), task: cidSchema }).strict(),
+  z.object({ t: z.literal('chunk'), cid: contentCidSchema, data: chunk }).strict(),
+  z.object({ t: z.literal('end'), cid: contentCidSchema }).strict(),
+  z.object({ t: z.literal('ack'), ack: signedAckSchema, refused: z.array(objectCidSchema).max(MAX_FRAME_ITEMS) }).strict(),
+  z.object({ t: z.literal('cancel'), task: objectCidSchema }).strict(),
   z.object({ t: z.literal('close') }).strict(),
   z.object({ t: z.literal('ping') }).strict()
 ])
@@ -69,11 +69,11 @@ export type RequesterFrame = z.infer<typeof requesterFrameSchema>
 
 /** Frames the worker sends. */
 export const workerFrameSchema = z.discriminatedUnion('t', [
-  z.object({ t: z.literal('want'), cids: z.array(cidSchema).min(1).max(MAX_FRAME_ITEMS) }).strict(),
-  z.object({ t: z.literal('running'), tasks: z.array(cidSchema).min(1).max(MAX_FRAME_ITEMS) }).strict(),
+  z.object({ t: z.literal('want'), cids: z.array(contentCidSchema).min(1).max(MAX_FRAME_ITEMS) }).strict(),
+  z.object({ t: z.literal('running'), tasks: z.array(objectCidSchema).min(1).max(MAX_FRAME_ITEMS) }).strict(),
   z.object({ t: z.literal('results'), results: z.array(resultFrameSchema).min(1).max(MAX_FRAME_ITEMS) }).strict(),
-  z.object({ t: z.literal('data'), task: cidSchema, which: z.enum(['stdout', 'stderr', 'manifest', 'file']), data: chunk }).strict(),
-  z.object({ t: z.literal('task-error'), task: cidSchema, code: z.string().max(64), message: z.string().max(500) }).strict(),
+  z.object({ t: z.literal('data'), task: objectCidSchema, which: z.enum(['stdout', 'stderr', 'manifest', 'file']), data: chunk }).strict(),
+  z.object({ t: z.literal('task-error'), task: objectCidSchema, code: z.string().max(64), message: z.string().max(500) }).strict(),
   z.object({ t: z.literal('checkpoint'), checkpoint: signedCheckpointSchema }).strict(),
   z.object({ t: z.literal('end'), code: z.string().max(64), message: z.string().max(500) }).strict(),
   z.object({ t: z.literal('ping') }).strict(),

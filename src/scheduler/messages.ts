@@ -10,7 +10,7 @@ import { z } from 'zod'
 import type { CID } from 'multiformats/cid'
 import { valueCid } from '../proofs/encoding.ts'
 import { leaseBodySchema, leaseSchema, MAX_LEASE_SLOTS } from '../proofs/lease.ts'
-import { bytes, cidSchema, parseWith, peerIdSchema, signatureSchema, uint, uint64 } from '../proofs/schema.ts'
+import { bytes, objectCidSchema, parseWith, peerIdSchema, signatureSchema, uint, uint64 } from '../proofs/schema.ts'
 import { assertSigned, signBody, type Signer } from '../proofs/signing.ts'
 import { BID_DOMAIN, DECLINE_DOMAIN, MAX_LEASE_DURATION_MS, OFFER_DOMAIN } from './constants.ts'
 import { DECLINE_REASONS } from './errors.ts'
@@ -48,7 +48,7 @@ export type SignedOffer = z.infer<typeof signedOfferSchema>
 
 export const bidBodySchema = z.object({
   v: z.literal(1),
-  offerId: cidSchema,
+  offerId: objectCidSchema,
   worker: peerIdSchema,
   requester: peerIdSchema,
   /** Credits per gigafuel, at most the offer's `maxPrice`. */
@@ -65,7 +65,7 @@ export type SignedBid = z.infer<typeof signedBidSchema>
 
 export const declineBodySchema = z.object({
   v: z.literal(1),
-  offerId: cidSchema,
+  offerId: objectCidSchema,
   worker: peerIdSchema,
   reason: z.enum(DECLINE_REASONS),
   detail: z.string().max(200).optional()

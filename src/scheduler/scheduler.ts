@@ -361,7 +361,10 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
         const offer = parseSignedOffer(request.offer)
         if (offer.body.requester !== from) throw new ProtocolViolationError('offers are sent by their requester')
         const answer = await this.worker.answerOffer(offer, offerId(offer.body), true)
-        response = answer?.response ?? { t: 'error', code: 'ERR_OWN_OFFER', message: 'this node does not answer its own offers' }
+        // No answer: the node's own offer, or a worker that stopped taking leases.
+        response = answer?.response ?? (offer.body.requester === this.c.signer.peerId
+          ? { t: 'error', code: 'ERR_OWN_OFFER', message: 'this node does not answer its own offers' }
+          : { t: 'error', code: 'ERR_BUSY', message: 'this node is not taking leases' })
         offered = response.t === 'bid'
       } else if (request.t === 'bid' || request.t === 'decline') {
         response = this.requester.routeAnswer(request, from)

@@ -13,7 +13,7 @@ import { z } from 'zod'
 import type { CID } from 'multiformats/cid'
 import { sha256, valueCid } from '../proofs/encoding.ts'
 import { creditsFor, FUEL_PER_PRICE_UNIT } from '../proofs/lease.ts'
-import { bytes, cidSchema, MAX_UINT64, parseWith, uint, uint64 } from '../proofs/schema.ts'
+import { blobCidSchema, bytes, MAX_UINT64, objectCidSchema, parseWith, uint, uint64 } from '../proofs/schema.ts'
 import { LEASE_BUDGET_TASKS_PER_SLOT, MAX_INPUT_BYTES, MAX_MODULE_BYTES } from './constants.ts'
 import { MAX_MANIFEST_BYTES } from './files/constants.ts'
 import { InvalidJobError } from './errors.ts'
@@ -38,7 +38,7 @@ export const DEFAULT_FUEL_PER_MS = 100_000_000n
 /** The input files of a task: their manifest by CID, its encoded length and the files' total size. */
 export const taskFilesSchema = z.object({
   /** CID (dag-cbor) of the manifest of the tree under /in (src/scheduler/files/manifest.ts). */
-  cid: cidSchema,
+  cid: objectCidSchema,
   /** Length of the manifest's encoding, bytes. */
   manifestBytes: uint.min(1).max(MAX_MANIFEST_BYTES),
   /** Sum of the files' sizes, bytes. */
@@ -55,9 +55,9 @@ export const taskSpecSchema = z.object({
   /** Makes the task distinct: a job id, or a batch id followed by the task's index. */
   key: bytes(undefined, 64),
   runtime: z.literal('wasi-p1'),
-  module: cidSchema,
+  module: blobCidSchema,
   moduleBytes: uint.min(1).max(MAX_MODULE_BYTES),
-  input: cidSchema,
+  input: blobCidSchema,
   inputBytes: uint.max(MAX_INPUT_BYTES),
   args: argsSchema,
   env: envSchema,
