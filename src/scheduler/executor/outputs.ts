@@ -48,7 +48,7 @@ export class OutputManifestTooLarge extends Error {
  * Worker side: reads /out out of the file system, which must not be used afterwards. Throws
  * `OutputManifestTooLarge` (checked first, before any path or bytes are built).
  */
-export function collectOutputs (fs: MemFs): { outputs: WireOutputs, transfer: ArrayBuffer[] } {
+export function collectOutputs (fs: MemFs): { outputs: WireOutputs | undefined, transfer: ArrayBuffer[] } {
   const manifestBytesNeeded = encodedManifestBytes(fs.outFileSizes())
   if (manifestBytesNeeded > MAX_MANIFEST_BYTES) throw new OutputManifestTooLarge(manifestBytesNeeded)
   const files: WireOutputs['files'] = []
@@ -61,15 +61,11 @@ export function collectOutputs (fs: MemFs): { outputs: WireOutputs, transfer: Ar
     entries.push({ path, size: bytes.byteLength, cid })
     transfer.push(bytes.buffer as ArrayBuffer)
   }
-  // An empty /out (most jobs) has the same manifest every time: made once.
-  if (entries.length === 0) {
-    emptyManifest ??= manifestWire([])
-    return { outputs: { files, ...emptyManifest }, transfer }
-  }
+  // An empty /out (most jobs) has the same outputs every time: nothing crosses, the main thread
+  // has them made once (`outputsFromWire`).
+  if (entries.length === 0) return { outputs: undefined, transfer }
   return { outputs: { files, ...manifestWire(entries) }, transfer }
 }
-
-let emptyManifest: Pick<WireOutputs, 'manifestBytes' | 'manifestCid'> | undefined
 
 function manifestWire (entries: Array<{ path: string, size: number, cid: CID }>): Pick<WireOutputs, 'manifestBytes' | 'manifestCid'> {
   // out paths follow the manifest rules by construction (memfs.ts); createManifest checks anyway
@@ -77,8 +73,12 @@ function manifestWire (entries: Array<{ path: string, size: number, cid: CID }>)
   return { manifestBytes, manifestCid: manifestCid(manifestBytes).bytes }
 }
 
-/** Main side: rebuilds CIDs and the manifest from what the worker sent (no re-hashing). */
-export function outputsFromWire (wire: WireOutputs): ExecOutputs {
+/**
+ * Main side: rebuilds CIDs and the manifest from what the worker sent (no re-hashing); nothing
+ * sent: the job left nothing.
+ */
+export function outputsFromWire (wire: WireOutputs | undefined): ExecOutputs {
+  if (wire === undefined) return emptyOutputs()
   const files = wire.files.map(f => ({ path: f.path, size: f.bytes.byteLength, cid: CID.decode(f.cid), bytes: f.bytes }))
   return {
     files,
@@ -88,14 +88,21 @@ export function outputsFromWire (wire: WireOutputs): ExecOutputs {
   }
 }
 
-/** The outputs of a job that left nothing (or was killed before it could report). */
-export function emptyOutputs (): ExecOutputs {
-  const manifestBytes = encodeManifest(EMPTY_MANIFEST)
-  return { files: [], manifest: { v: 1, files: [] }, manifestBytes, manifestCid: manifestCid(manifestBytes) }
-}
+let empty: ExecOutputs | undefined
 
-/** The wire form of `emptyOutputs()`. */
-export function emptyWireOutputs (): WireOutputs {
-  const manifestBytes = encodeManifest(EMPTY_MANIFEST)
-  return { files: [], manifestBytes, manifestCid: manifestCid(manifestBytes).bytes }
+/**
+ * The outputs of a job that left nothing (or was killed before it could report): the same
+ * object every time (frozen; its bytes are never written), as most jobs leave nothing.
+ */
+export function emptyOutputs (): ExecOutputs {
+  if (empty === undefined) {
+    const manifestBytes = encodeManifest(EMPTY_MANIFEST)
+    empty = Object.freeze({
+      files: Object.freeze([]) as unknown as OutputFile[],
+      manifest: Object.freeze({ v: 1, files: Object.freeze([]) }) as unknown as FileManifest,
+      manifestBytes,
+      manifestCid: manifestCid(manifestBytes)
+    })
+  }
+  return empty
 }

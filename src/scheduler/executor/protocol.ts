@@ -50,7 +50,10 @@ export interface WireOutputs {
 }
 
 /** worker → main: the outcome of a `RunRequest` (the executor's result with its request id). */
-export type RunResponse = { type: 'result', id: number } & Omit<ExecResult, 'outputs'> & { outputs: WireOutputs }
+export type RunResponse = { type: 'result', id: number } & Omit<ExecResult, 'outputs'> & {
+  /** Absent when the job left nothing in /out (most jobs): the main thread has that result made once. */
+  outputs?: WireOutputs
+}
 
 /** worker → main: the worker loaded node:wasi and listens. */
 export interface ReadyMessage {

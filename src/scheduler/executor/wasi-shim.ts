@@ -67,7 +67,9 @@ export class OutputBuffer {
 
   constructor (limit: number) {
     this.limit = limit
-    this.buffer = new Uint8Array(Math.min(limit, 64 * 1024))
+    // Empty until the first write: most runs write a few bytes to stdout and none to stderr, and
+    // two 64 KiB buffers a run kept the worker thread's collector busy.
+    this.buffer = new Uint8Array(0)
   }
 
   /** Appends what fits under the limit; returns false when some bytes did not fit. */
@@ -75,7 +77,7 @@ export class OutputBuffer {
     const room = this.limit - this.length
     const take = Math.min(room, bytes.byteLength)
     if (this.length + take > this.buffer.byteLength) {
-      const grown = new Uint8Array(Math.min(this.limit, Math.max(this.buffer.byteLength * 2, this.length + take)))
+      const grown = new Uint8Array(Math.min(this.limit, Math.max(this.buffer.byteLength * 2, this.length + take, 4096)))
       grown.set(this.buffer.subarray(0, this.length))
       this.buffer = grown
     }

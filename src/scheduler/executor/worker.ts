@@ -14,7 +14,7 @@ import type { WasiShim } from './wasi-shim.ts'
 import { wasm } from './wasm-api.ts'
 import type { WasmImports, WasmMemory } from './wasm-api.ts'
 import type { ExecutorWorkerData, RunRequest, RunResponse, WireOutputs, WorkerMessage } from './protocol.ts'
-import { collectOutputs, emptyWireOutputs, OutputManifestTooLarge } from './outputs.ts'
+import { collectOutputs, OutputManifestTooLarge } from './outputs.ts'
 import { MemoryPool } from './memory-pool.ts'
 
 if (parentPort === null) throw new Error('worker.ts runs as a worker thread of the executor')
@@ -113,7 +113,6 @@ function run (request: RunRequest): { response: RunResponse, transfer: ArrayBuff
       trap ??= err instanceof OutputManifestTooLarge ? err.message : `output files: ${describeTrap(err)}`
     }
   }
-  outputs ??= emptyWireOutputs()
 
   const cpu = threadCpuUsage(cpuStart)
   const response: RunResponse = {
@@ -127,7 +126,7 @@ function run (request: RunRequest): { response: RunResponse, transfer: ArrayBuff
     stderr: shim?.stderr.take() ?? new Uint8Array(0),
     wallMs: performance.now() - startedAt,
     cpuMs: (cpu.user + cpu.system) / 1000,
-    outputs,
+    ...(outputs === undefined ? {} : { outputs }),
     ...(fuel === undefined ? {} : { fuel: fuel.fuel })
   }
   // Nothing of the run points into its memory any more (stdout, stderr and /out are copies).
