@@ -59,7 +59,10 @@ export interface SyncTarget {
   canonicalEntry(height: number): Promise<Entry | undefined>
   hasBlock(hashHex: string): Promise<boolean>
   ancestry(start: Entry): AncestorLookup
-  /** Fully validates and applies a block. Throws LedgerErrors. */
+  /**
+   * Fully validates and applies a block of a branch whose checked headers carry more work than
+   * our tip (so it is stored even past the side-block cap). Throws LedgerErrors.
+   */
   applyBlock(block: DecodedBlock): Promise<void>
   now(): number
 }
