@@ -10,8 +10,9 @@
  * Bounded storage: blocks that fork from below `tip.height - maxReorgDepth` are ignored; at most
  * `maxSideBlocks` non-canonical blocks are kept (over it, the lowest-work leaf other than the
  * block being added goes; a side block that would leave nothing else to evict is refused, unless
- * sync fetched it for a branch its headers proved heavier); side blocks and undo records that
- * fall below the reorg window are deleted as the tip advances.
+ * sync fetched it for a branch its headers proved heavier); side blocks that fall below the reorg
+ * window, and undo records more than twice the reorg depth below the tip, are deleted as the tip
+ * advances.
  *
  * Atomicity: a block, the state it produces, its undo record and the tip move are ONE batch
  * written with `sync: true`; a reorg (undo + redo + tip) is also one batch. A crash leaves the
@@ -302,12 +303,22 @@ export class Chain {
     return decodeStoredBlock(bytes).txs
   }
 
-  /** Tip meta, seq, and undo records that fall out of the reorg window. */
+  /**
+   * Tip meta, seq, and undo records that no reorg can need any more. Those are kept for twice
+   * the reorg depth, not once: a reorg onto a shorter, heavier branch lowers the tip by up to
+   * `maxReorgDepth`, which brings heights back inside the window whose undo records a window
+   * measured from the old tip would already have deleted (a later fork the rule allows would
+   * then fail for want of undo data, on this node only). Only lowerings that add up to more than
+   * the depth before the tip climbs back could still reach a deleted record; that reorg is then
+   * refused (BelowFinalityError) without writing anything. Deletion depends only on the heights
+   * of the old and new tip, so a reopened store keeps exactly the same records.
+   */
   private async moveTip (overlay: Overlay, tip: Entry, oldTip: Entry): Promise<void> {
     overlay.put(keys.meta('tip'), tip.hash)
     overlay.put(keys.meta('seq'), encode(this.seq))
-    const from = Math.max(1, oldTip.height - this.maxReorgDepth)
-    for (let h = from; h <= tip.height - this.maxReorgDepth; h++) {
+    const keep = 2 * this.maxReorgDepth
+    const from = Math.max(1, oldTip.height - keep)
+    for (let h = from; h <= tip.height - keep; h++) {
       const hash = await overlay.canonicalHash(h)
       if (hash != null) overlay.del(keys.undo(hash))
     }
