@@ -10,7 +10,7 @@ import {
 import { InvalidMessageError } from '../src/errors.ts'
 import { createTransfer } from '../src/ledger/tx.ts'
 import {
-  buildBlock, buildChain, genesisInfo, infoOf, makeSigners, makeWork, startLedger, testGenesis, waitFor
+  buildBlock, buildChain, blockHashHex, genesisInfo, infoOf, makeSigners, makeWork, startLedger, testGenesis, waitFor
 } from './fixtures/ledger/helpers.ts'
 
 const stops: Array<() => Promise<void>> = []
@@ -241,6 +241,38 @@ describe('sync', () => {
     const result = await target.syncWith('staller')
     expect(result.status).toBe('dropped')
     expect(reports).toEqual([['staller', 'Timeout']])
+  })
+
+  it('keeps an honest peer when our chain reorgs while its ancestor answer is in flight', async () => {
+    const { genesis, signers: [other, , , , miner], source, client, reports } = await net()
+    const inner = transport(new Map([['source', source]]))
+    let meanwhile: (() => Promise<void>) | undefined
+    const target = await client({
+      async request (peer, req, options) {
+        const response = await inner.request(peer, req, options)
+        if (req.t === 'ancestor' && meanwhile != null) {
+          const hook = meanwhile
+          meanwhile = undefined
+          await hook()
+        }
+        return response
+      }
+    })
+    const common = buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 4)
+    for (const b of common) { await source.addBlock(b); await target.addBlock(b) }
+    // The source extends our tip honestly; it answers `ancestor` with c4, our tip when we asked.
+    const ahead = buildChain(genesis, infoOf(common[3]), miner.peerId, 2, 1000)
+    for (const b of ahead) await source.addBlock(b)
+    // Meanwhile a heavier branch from c3 reaches us by gossip: c4 is no longer canonical here.
+    const x = buildChain(genesis, infoOf(common[2]), other.peerId, 4, 1003)
+    meanwhile = async () => { for (const b of x) await target.addBlock(b) }
+    const result = await target.syncWith('source')
+    expect(reports).toEqual([])
+    // The peer's blocks were fetched from c4 and stored beside our heavier tip.
+    expect(result).toMatchObject({ status: 'synced', applied: 2 })
+    expect(target.tip().hash).toBe(blockHashHex(x[3]))
+    expect((await target.block(blockHashHex(ahead[1])))?.height).toBe(6)
+    expect((await target.syncWith('source')).status).toBe('up-to-date')
   })
 
   it('does not sync across networks', async () => {

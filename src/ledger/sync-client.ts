@@ -6,7 +6,8 @@
  * syncWith(peer):
  *   1. `status`: same genesis? more work than our tip? Otherwise nothing to do.
  *   2. `ancestor` with a locator (our canonical hashes at tip, tip-1, tip-2, tip-4, ... genesis):
- *      the fork point. It must be one of the hashes we sent.
+ *      the fork point. It must be one of the (height, hash) pairs we sent; our chain may have
+ *      reorged since, so it is checked against the locator, not against our chain now.
  *   3. Repeat: `headers` from the fork point in batches of MAX_SYNC_HEADERS; check each header
  *      (linkage, height, network, minimum difficulty, PoW, target rule, timestamp rule) and add
  *      up their work. No body is asked for until the checked headers carry more work than our
@@ -55,7 +56,8 @@ export interface SyncTarget {
   readonly genesisHashHex: string
   readonly maxReorgDepth: number
   tipEntry(): Entry
-  locator(): Promise<Uint8Array[]>
+  /** Our canonical entries the `ancestor` request names (their hashes), tip first, genesis last. */
+  locator(): Promise<Entry[]>
   canonicalEntry(height: number): Promise<Entry | undefined>
   hasBlock(hashHex: string): Promise<boolean>
   ancestry(start: Entry): AncestorLookup
@@ -249,13 +251,14 @@ export class SyncClient {
 
     // Fork point: the highest of our locator hashes on the peer's chain.
     const locator = await target.locator()
-    const ancestor = expectType(await this.request(peer, { t: 'ancestor', locator }), 'ancestor')
+    const ancestor = expectType(await this.request(peer, { t: 'ancestor', locator: locator.map((e) => e.hash) }), 'ancestor')
     if (!ancestor.found) throw new SyncStop('different-network', 'peer knows none of our blocks, not even genesis')
-    const forkEntry = await target.canonicalEntry(ancestor.height)
-    // [REJECT] the peer must answer with one of the hashes we sent
-    if (forkEntry == null || !bytesEqual(forkEntry.hash, ancestor.hash) || !locator.some((h) => bytesEqual(h, ancestor.hash))) {
-      throw new PeerFault('InvalidSyncData', 'ancestor answer is not one of the locator hashes')
-    }
+    // [REJECT] the peer must answer with one of the (height, hash) pairs we sent. Checked against
+    // the locator, not against our chain now: a reorg here while the answer was in flight is no
+    // fault of the peer's. The block stays a valid place to continue from, canonical or not:
+    // header checks follow its own ancestry, and the chain places each fetched block itself.
+    const forkEntry = locator.find((e) => e.height === ancestor.height && bytesEqual(e.hash, ancestor.hash))
+    if (forkEntry == null) throw new PeerFault('InvalidSyncData', 'ancestor answer is not one of the locator hashes')
     if (forkEntry.height < target.tipEntry().height - target.maxReorgDepth) {
       throw new SyncStop('fork-below-finality', `peer's chain forks at ${forkEntry.height}, below the reorg window`)
     }
