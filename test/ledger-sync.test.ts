@@ -121,6 +121,41 @@ describe('sync', () => {
     expect(reorgs).toEqual([8])
   })
 
+  it('reorgs onto a heavier chain forking 80 blocks back, where the locator is sparse', async () => {
+    const { genesis, signers: [other, , , , miner], source, client, reports } = await net()
+    const common = buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 150)
+    for (const b of common) await source.addBlock(b)
+    const fork = infoOf(common[149])
+    for (const b of buildChain(genesis, fork, other.peerId, 90, 1001)) await source.addBlock(b)
+    const target = await client(new Map([['source', source]]))
+    for (const b of common) await target.addBlock(b)
+    // Our tip 230: the locator's hashes around the fork at 150 are at 161 (our branch) and 97.
+    for (const b of buildChain(genesis, fork, miner.peerId, 80, 1000)) await target.addBlock(b)
+    const result = await target.syncWith('source')
+    expect(result).toMatchObject({ status: 'synced', applied: 90 })
+    expect(target.tip().hash).toBe(source.tip().hash)
+    expect(reports).toEqual([])
+  })
+
+  it('stops without blame at a heavier chain forking just below the reorg window, syncs one forking at its floor', async () => {
+    const { genesis, signers: [other, , , , miner], source, client, reports } = await net()
+    const common = buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 20)
+    for (const b of common) await source.addBlock(b)
+    const fork = infoOf(common[19])
+    for (const b of buildChain(genesis, fork, other.peerId, 120, 1001)) await source.addBlock(b)
+    const ours = buildChain(genesis, fork, miner.peerId, 101, 1000)
+    // 101 blocks past the fork: the fork at 20 is below 121 - 100.
+    const deep = await client(new Map([['source', source]]))
+    for (const b of [...common, ...ours]) await deep.addBlock(b)
+    expect(await deep.syncWith('source')).toMatchObject({ status: 'fork-below-finality', applied: 0, height: 121 })
+    // 100 blocks past the fork: the fork is the window's floor, still inside.
+    const edge = await client(new Map([['source', source]]))
+    for (const b of [...common, ...ours.slice(0, 100)]) await edge.addBlock(b)
+    expect(await edge.syncWith('source')).toMatchObject({ status: 'synced', applied: 120 })
+    expect(edge.tip().hash).toBe(source.tip().hash)
+    expect(reports).toEqual([])
+  })
+
   it('starts a sync from the sender when a gossiped block has an unknown parent', async () => {
     const { genesis, signers: [, , , , miner], source, client } = await net()
     const chain = buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 30)
