@@ -4,7 +4,10 @@ import { decode, encode } from '../src/proofs/encoding.ts'
 import {
   DuplicateError, MAX_SYNC_FRAME_BYTES, SideChainFullError, actionOf, parseSyncRequest, type Ledger, type SyncTransport
 } from '../src/ledger/index.ts'
-import { buildBlock, buildChain, blockHashHex, genesisInfo, infoOf, makeSigners, startLedger, testGenesis } from './fixtures/ledger/helpers.ts'
+import { workOf, targetFromBytes } from '../src/proofs/pow.ts'
+import {
+  buildBlock, buildChain, blockHashHex, genesisInfo, infoOf, makeSigners, ruleChainBuilder, startLedger, testGenesis
+} from './fixtures/ledger/helpers.ts'
 
 const stops: Array<() => Promise<void>> = []
 afterEach(async () => { for (const s of stops.splice(0).reverse()) await s() })
@@ -87,5 +90,28 @@ describe('side-block cap', () => {
     expect(client.tip().hash).toBe(source.tip().hash)
     // The undone branch is trimmed back to the cap.
     expect(client.stats().sideBlocks).toBe(32)
+  })
+
+  it('sync adopts a heavier branch of easy blocks longer than the reorg depth and the cap together', async () => {
+    const [m1, m2, a, b] = await makeSigners(4)
+    const genesis = testGenesis([], { retargetInterval: 5, blockIntervalMs: 1000 })
+    const source = await ledgerOf({ signer: a, genesis })
+    const client = await ledgerOf({ signer: b, genesis, maxReorgDepth: 10, maxSideBlocks: 4, syncTransport: transport(new Map([['source', source]])) })
+    const extend = ruleChainBuilder(genesis, genesisInfo(source, genesis))
+    const common = await extend(undefined, 10, 1000, m1.peerId)
+    for (const blk of common) { await source.addBlock(blk); await client.addBlock(blk) }
+    // Ours: 10 fast (so harder) blocks. Theirs: blocks at the minimum difficulty, enough of
+    // them to carry more work: more than maxReorgDepth + maxSideBlocks blocks above a fork that
+    // is inside the window.
+    const ours = await extend(common[9], 10, 1, m1.peerId)
+    for (const blk of ours) await client.addBlock(blk)
+    const work = (blocks: typeof ours): bigint => blocks.reduce((sum, blk) => sum + workOf(targetFromBytes(blk.header.target)), 0n)
+    const theirs = await extend(common[9], 1, 1000, m2.peerId)
+    while (work(theirs) <= work(ours)) theirs.push(...await extend(theirs[theirs.length - 1], 1, 1000, m2.peerId))
+    expect(theirs.length).toBeGreaterThan(10 + 4)
+    for (const blk of theirs) await source.addBlock(blk)
+    const result = await client.syncWith('source')
+    expect(result).toMatchObject({ status: 'synced', applied: theirs.length })
+    expect(client.tip().hash).toBe(source.tip().hash)
   })
 })

@@ -115,10 +115,15 @@ export class Chain {
     log('opened ledger at height %d (%s), %d side blocks', this.tip.height, this.tip.hashHex, this.index.sideBlockCount)
   }
 
-  /** The canonical ancestor of a block (the block itself when canonical); undefined when its branch is incomplete or too deep. */
+  /**
+   * The canonical ancestor of a block (the block itself when canonical); undefined when its branch
+   * is incomplete. Every stored non-canonical block is in the side set, so the walk takes at most
+   * as many steps as that holds: bounded by it, not by `maxReorgDepth + maxSideBlocks`, which a
+   * heavier branch of easy blocks that sync stores past the cap can be longer than.
+   */
   async forkPoint (entry: Entry): Promise<Entry | undefined> {
     let cur: Entry | undefined = entry
-    for (let steps = 0; cur != null && steps <= this.maxReorgDepth + this.maxSideBlocks; steps++) {
+    for (let steps = 0; cur != null && steps <= this.index.sideBlockCount; steps++) {
       if (await this.index.isCanonical(cur)) return cur
       cur = await this.index.getEntry(cur.parentHex)
     }
