@@ -10,7 +10,7 @@ import {
 import { InvalidMessageError } from '../src/errors.ts'
 import { createTransfer } from '../src/ledger/tx.ts'
 import {
-  buildBlock, buildChain, blockHashHex, genesisInfo, infoOf, makeSigners, makeWork, startLedger, testGenesis, waitFor
+  buildBlock, buildChain, blockHashHex, genesisInfo, infoOf, makeSigners, makeWork, solve, startLedger, testGenesis, waitFor
 } from './fixtures/ledger/helpers.ts'
 
 const stops: Array<() => Promise<void>> = []
@@ -232,7 +232,8 @@ describe('sync', () => {
     const liar = async (req: SyncRequest): Promise<unknown> => {
       const response = await source.handleSyncRequest(req)
       if (response.t === 'headers') {
-        response.headers[3] = { ...response.headers[3], nonce: new Uint8Array(8).fill(7) }
+        // A nonce that misses the target (a fixed one meets this easy target one time in 256).
+        response.headers[3] = solve(response.headers[3], true)
       }
       return decode(encode(response), MAX_SYNC_FRAME_BYTES)
     }
