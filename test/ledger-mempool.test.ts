@@ -259,6 +259,29 @@ describe('mempool after blocks', () => {
     expect(ledger.mempool().size).toBe(0)
   })
 
+  it('a reorg with a full pool keeps what was pending, with the undone transfers it needs before it', async () => {
+    const t0 = t(alice, carol, 5, 0)
+    await mined([t0])
+    // Our own transfers, nonces 1..4 (the per-sender bound), and two of bob's: the pool is full.
+    for (let i = 0; i < 4; i++) expect((await ledger.transfer(carol.peerId, 7)).nonce).toBe(i + 1)
+    await ledger.addTransaction(bytes(t(bob, carol, 10, 0)))
+    await ledger.addTransaction(bytes(t(bob, carol, 10, 1)))
+    expect(ledger.mempool().size).toBe(6)
+    // A heavier branch without t0: t0 is pending again, in front of our four, and nothing was
+    // dropped for room (t0 used to take the last slot and our nonce-4 transfer was lost).
+    const g = genesisInfo(ledger, genesis)
+    const b1 = buildBlock({ genesis, parent: g, miner: carol.peerId, timestamp: g.timestamp + 1001 })
+    await ledger.addBlock(b1)
+    expect((await ledger.addBlock(buildBlock({ genesis, parent: infoOf(b1), miner: carol.peerId }))).status).toBe('reorg')
+    expect(ledger.mempool().size).toBe(7)
+    expect(await ledger.nonce(alice.peerId)).toBe(0)
+    expect(await ledger.spendable(alice.peerId)).toBe(1000 - 5 - 4 * 7)
+    expect(await ledger.spendable(bob.peerId)).toBe(1000 - 20)
+    // New transactions still meet the bounds.
+    await ignored(ledger.addTransaction(bytes(t(bob, carol, 10, 2))), MempoolFullError)
+    await ignored(ledger.transfer(carol.peerId, 1), MempoolFullError)
+  })
+
   it('drops a pending settle once its lease\'s settlement window has passed', async () => {
     let clock = Date.now()
     const timed = await startLedger({ signer: alice, genesis, now: () => clock })

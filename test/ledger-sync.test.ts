@@ -10,7 +10,7 @@ import {
 import { InvalidMessageError } from '../src/errors.ts'
 import { createTransfer } from '../src/ledger/tx.ts'
 import {
-  buildBlock, buildChain, genesisInfo, infoOf, makeSigners, makeWork, startLedger, testGenesis, waitFor
+  buildBlock, buildChain, blockHashHex, genesisInfo, infoOf, makeSigners, makeWork, solve, startLedger, testGenesis, waitFor
 } from './fixtures/ledger/helpers.ts'
 
 const stops: Array<() => Promise<void>> = []
@@ -121,6 +121,41 @@ describe('sync', () => {
     expect(reorgs).toEqual([8])
   })
 
+  it('reorgs onto a heavier chain forking 80 blocks back, where the locator is sparse', async () => {
+    const { genesis, signers: [other, , , , miner], source, client, reports } = await net()
+    const common = buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 150)
+    for (const b of common) await source.addBlock(b)
+    const fork = infoOf(common[149])
+    for (const b of buildChain(genesis, fork, other.peerId, 90, 1001)) await source.addBlock(b)
+    const target = await client(new Map([['source', source]]))
+    for (const b of common) await target.addBlock(b)
+    // Our tip 230: the locator's hashes around the fork at 150 are at 161 (our branch) and 97.
+    for (const b of buildChain(genesis, fork, miner.peerId, 80, 1000)) await target.addBlock(b)
+    const result = await target.syncWith('source')
+    expect(result).toMatchObject({ status: 'synced', applied: 90 })
+    expect(target.tip().hash).toBe(source.tip().hash)
+    expect(reports).toEqual([])
+  })
+
+  it('stops without blame at a heavier chain forking just below the reorg window, syncs one forking at its floor', async () => {
+    const { genesis, signers: [other, , , , miner], source, client, reports } = await net()
+    const common = buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 20)
+    for (const b of common) await source.addBlock(b)
+    const fork = infoOf(common[19])
+    for (const b of buildChain(genesis, fork, other.peerId, 120, 1001)) await source.addBlock(b)
+    const ours = buildChain(genesis, fork, miner.peerId, 101, 1000)
+    // 101 blocks past the fork: the fork at 20 is below 121 - 100.
+    const deep = await client(new Map([['source', source]]))
+    for (const b of [...common, ...ours]) await deep.addBlock(b)
+    expect(await deep.syncWith('source')).toMatchObject({ status: 'fork-below-finality', applied: 0, height: 121 })
+    // 100 blocks past the fork: the fork is the window's floor, still inside.
+    const edge = await client(new Map([['source', source]]))
+    for (const b of [...common, ...ours.slice(0, 100)]) await edge.addBlock(b)
+    expect(await edge.syncWith('source')).toMatchObject({ status: 'synced', applied: 120 })
+    expect(edge.tip().hash).toBe(source.tip().hash)
+    expect(reports).toEqual([])
+  })
+
   it('starts a sync from the sender when a gossiped block has an unknown parent', async () => {
     const { genesis, signers: [, , , , miner], source, client } = await net()
     const chain = buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 30)
@@ -197,7 +232,8 @@ describe('sync', () => {
     const liar = async (req: SyncRequest): Promise<unknown> => {
       const response = await source.handleSyncRequest(req)
       if (response.t === 'headers') {
-        response.headers[3] = { ...response.headers[3], nonce: new Uint8Array(8).fill(7) }
+        // A nonce that misses the target (a fixed one meets this easy target one time in 256).
+        response.headers[3] = solve(response.headers[3], true)
       }
       return decode(encode(response), MAX_SYNC_FRAME_BYTES)
     }
@@ -241,6 +277,38 @@ describe('sync', () => {
     const result = await target.syncWith('staller')
     expect(result.status).toBe('dropped')
     expect(reports).toEqual([['staller', 'Timeout']])
+  })
+
+  it('keeps an honest peer when our chain reorgs while its ancestor answer is in flight', async () => {
+    const { genesis, signers: [other, , , , miner], source, client, reports } = await net()
+    const inner = transport(new Map([['source', source]]))
+    let meanwhile: (() => Promise<void>) | undefined
+    const target = await client({
+      async request (peer, req, options) {
+        const response = await inner.request(peer, req, options)
+        if (req.t === 'ancestor' && meanwhile != null) {
+          const hook = meanwhile
+          meanwhile = undefined
+          await hook()
+        }
+        return response
+      }
+    })
+    const common = buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 4)
+    for (const b of common) { await source.addBlock(b); await target.addBlock(b) }
+    // The source extends our tip honestly; it answers `ancestor` with c4, our tip when we asked.
+    const ahead = buildChain(genesis, infoOf(common[3]), miner.peerId, 2, 1000)
+    for (const b of ahead) await source.addBlock(b)
+    // Meanwhile a heavier branch from c3 reaches us by gossip: c4 is no longer canonical here.
+    const x = buildChain(genesis, infoOf(common[2]), other.peerId, 4, 1003)
+    meanwhile = async () => { for (const b of x) await target.addBlock(b) }
+    const result = await target.syncWith('source')
+    expect(reports).toEqual([])
+    // The peer's blocks were fetched from c4 and stored beside our heavier tip.
+    expect(result).toMatchObject({ status: 'synced', applied: 2 })
+    expect(target.tip().hash).toBe(blockHashHex(x[3]))
+    expect((await target.block(blockHashHex(ahead[1])))?.height).toBe(6)
+    expect((await target.syncWith('source')).status).toBe('up-to-date')
   })
 
   it('does not sync across networks', async () => {

@@ -33,18 +33,18 @@ export class ChainSync implements SyncSource {
     return { t: 'status', genesis: this.chain.genesis.hash, tip: tip.hash, height: tip.height, work: bigintToMinBytes(tip.chainWork) }
   }
 
-  /** Canonical hashes at tip, tip-1, ..., tip-7, then doubling steps, always ending with genesis. */
-  async locator (): Promise<Uint8Array[]> {
-    const out: Uint8Array[] = []
+  /** Canonical entries at tip, tip-1, ..., tip-7, then doubling steps, always ending with genesis. */
+  async locator (): Promise<Entry[]> {
+    const out: Entry[] = []
     let step = 1
     let h = this.chain.tip.height
     while (h > 0 && out.length < MAX_SYNC_LOCATOR - 1) {
       const e = await this.chain.canonicalEntry(h)
-      if (e != null) out.push(e.hash)
+      if (e != null) out.push(e)
       if (out.length >= 8) step *= 2
       h -= step
     }
-    out.push(this.chain.genesis.hash)
+    out.push(this.chain.genesis)
     return out
   }
 

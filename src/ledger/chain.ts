@@ -8,8 +8,11 @@
  * tip is persisted, so this holds across restarts too).
  *
  * Bounded storage: blocks that fork from below `tip.height - maxReorgDepth` are ignored; at most
- * `maxSideBlocks` non-canonical blocks are kept (over it, the lowest-work leaf goes); side blocks
- * and undo records that fall below the reorg window are deleted as the tip advances.
+ * `maxSideBlocks` non-canonical blocks are kept (over it, the lowest-work leaf other than the
+ * block being added goes; a side block that would leave nothing else to evict is refused, unless
+ * sync fetched it for a branch its headers proved heavier); side blocks that fall below the reorg
+ * window, and undo records more than twice the reorg depth below the tip, are deleted as the tip
+ * advances.
  *
  * Atomicity: a block, the state it produces, its undo record and the tip move are ONE batch
  * written with `sync: true`; a reorg (undo + redo + tip) is also one batch. A crash leaves the
@@ -27,7 +30,7 @@ import { checkBlockTransactions, checkHeaderContext, checkHeaderSelf } from './b
 import { ChainIndex } from './chain-index.ts'
 import {
   BadHeightError, BelowFinalityError, BodyMismatchError, DuplicateError, FutureBlockError, KnownInvalidError,
-  TxRootMismatchError, UnknownParentError
+  SideChainFullError, TxRootMismatchError, UnknownParentError
 } from './errors.ts'
 import type { NetworkParams } from './genesis.ts'
 import { toHex } from './hex.ts'
@@ -55,6 +58,16 @@ export interface ChainInit {
 export interface ConnectedBlock {
   entry: Entry
   txs: TxInfo[]
+}
+
+export interface AddBlockOptions {
+  /**
+   * The block belongs to a branch whose headers sync has checked to carry more work than the tip:
+   * it is stored even when that takes the side set past `maxSideBlocks` (the branch becomes
+   * canonical, and leaves the side set, once its last block is in). The headers' proof of work
+   * is what keeps this from being a way around the bound.
+   */
+  provenBranch?: boolean
 }
 
 export interface AddBlockOutcome {
@@ -102,10 +115,15 @@ export class Chain {
     log('opened ledger at height %d (%s), %d side blocks', this.tip.height, this.tip.hashHex, this.index.sideBlockCount)
   }
 
-  /** The canonical ancestor of a block (the block itself when canonical); undefined when its branch is incomplete or too deep. */
+  /**
+   * The canonical ancestor of a block (the block itself when canonical); undefined when its branch
+   * is incomplete. Every stored non-canonical block is in the side set, so the walk takes at most
+   * as many steps as that holds: bounded by it, not by `maxReorgDepth + maxSideBlocks`, which a
+   * heavier branch of easy blocks that sync stores past the cap can be longer than.
+   */
   async forkPoint (entry: Entry): Promise<Entry | undefined> {
     let cur: Entry | undefined = entry
-    for (let steps = 0; cur != null && steps <= this.maxReorgDepth + this.maxSideBlocks; steps++) {
+    for (let steps = 0; cur != null && steps <= this.index.sideBlockCount; steps++) {
       if (await this.index.isCanonical(cur)) return cur
       cur = await this.index.getEntry(cur.parentHex)
     }
@@ -124,7 +142,7 @@ export class Chain {
    * reorgs to its chain when that has more work. Throws a LedgerError (with its action) when
    * the block is refused. Cheap checks first: duplicate, PoW, structure, then signatures, then state.
    */
-  async addBlock (block: DecodedBlock): Promise<AddBlockOutcome> {
+  async addBlock (block: DecodedBlock, options: AddBlockOptions = {}): Promise<AddBlockOutcome> {
     const hashHex = block.hashHex
     // [REJECT] already found invalid
     if (this.invalid.has(hashHex)) throw new KnownInvalidError()
@@ -149,14 +167,14 @@ export class Chain {
     const txs = parseBlockTransactions(block)
     // From here the header commits to this exact body: a [REJECT] below condemns the block hash itself.
     try {
-      return await this.addCommittedBlock(block, txs)
+      return await this.addCommittedBlock(block, txs, options)
     } catch (err) {
       if ((err as { action?: unknown }).action === 'reject') this.markInvalid(hashHex)
       throw err
     }
   }
 
-  private async addCommittedBlock (block: DecodedBlock, txs: TxInfo[]): Promise<AddBlockOutcome> {
+  private async addCommittedBlock (block: DecodedBlock, txs: TxInfo[], options: AddBlockOptions): Promise<AddBlockOutcome> {
     const header = block.header
     const hashHex = block.hashHex
     // [IGNORE] too far in the future: may become valid later, so not stored and not penalised
@@ -194,7 +212,14 @@ export class Chain {
     if (entry.chainWork > this.tip.chainWork) return await this.reorg(overlay, entry, txs)
     const side = new Map(this.index.sideBlocks)
     side.set(entry.hashHex, entry)
-    const evicted = this.evict(overlay, side, this.tip)
+    // The block being added is never the one evicted: evicting it in the batch that stores it
+    // would leave its entry cached as known while its body is gone (a duplicate when sent again,
+    // a missing body when its child reorgs onto it).
+    const evicted = this.evict(overlay, side, this.tip, entry)
+    if (side.size > this.maxSideBlocks && options.provenBranch !== true) {
+      // [IGNORE] every other side block is an ancestor of this one: nothing else can go
+      throw new SideChainFullError(`side block ${entry.hashHex} at height ${entry.height} would take the side set past ${this.maxSideBlocks} blocks`)
+    }
     overlay.put(keys.meta('seq'), encode(this.seq))
     await overlay.commit()
     this.index.replaceSide(side, evicted)
@@ -283,12 +308,22 @@ export class Chain {
     return decodeStoredBlock(bytes).txs
   }
 
-  /** Tip meta, seq, and undo records that fall out of the reorg window. */
+  /**
+   * Tip meta, seq, and undo records that no reorg can need any more. Those are kept for twice
+   * the reorg depth, not once: a reorg onto a shorter, heavier branch lowers the tip by up to
+   * `maxReorgDepth`, which brings heights back inside the window whose undo records a window
+   * measured from the old tip would already have deleted (a later fork the rule allows would
+   * then fail for want of undo data, on this node only). Only lowerings that add up to more than
+   * the depth before the tip climbs back could still reach a deleted record; that reorg is then
+   * refused (BelowFinalityError) without writing anything. Deletion depends only on the heights
+   * of the old and new tip, so a reopened store keeps exactly the same records.
+   */
   private async moveTip (overlay: Overlay, tip: Entry, oldTip: Entry): Promise<void> {
     overlay.put(keys.meta('tip'), tip.hash)
     overlay.put(keys.meta('seq'), encode(this.seq))
-    const from = Math.max(1, oldTip.height - this.maxReorgDepth)
-    for (let h = from; h <= tip.height - this.maxReorgDepth; h++) {
+    const keep = 2 * this.maxReorgDepth
+    const from = Math.max(1, oldTip.height - keep)
+    for (let h = from; h <= tip.height - keep; h++) {
       const hash = await overlay.canonicalHash(h)
       if (hash != null) overlay.del(keys.undo(hash))
     }
@@ -296,10 +331,11 @@ export class Chain {
 
   /**
    * Bounds the side set (mutates `side`, appends deletes to the overlay): drops side blocks at or
-   * below the reorg window, then the lowest-work leaves (newest first among equals) while over the
-   * cap. Returns the hex hashes of the blocks it dropped.
+   * below the reorg window, then the lowest-work leaves (newest first among equals) other than
+   * `keep` while over the cap; stops over the cap when `keep` is the only leaf. Returns the hex
+   * hashes of the blocks it dropped.
    */
-  private evict (overlay: Overlay, side: Map<string, Entry>, tip: Entry): string[] {
+  private evict (overlay: Overlay, side: Map<string, Entry>, tip: Entry, keep?: Entry): string[] {
     const evicted: string[] = []
     const drop = (e: Entry): void => {
       side.delete(e.hashHex)
@@ -316,7 +352,7 @@ export class Chain {
       for (const e of side.values()) parents.add(e.parentHex)
       let victim: Entry | undefined
       for (const e of side.values()) {
-        if (parents.has(e.hashHex)) continue
+        if (parents.has(e.hashHex) || e === keep) continue
         if (victim == null || e.chainWork < victim.chainWork || (e.chainWork === victim.chainWork && e.seq > victim.seq)) victim = e
       }
       if (victim == null) break

@@ -31,7 +31,11 @@ export const DEFAULT_RETARGET_INTERVAL = 10
 
 /** Deepest reorg this node performs; forks from below `tip.height - depth` are ignored. */
 export const MAX_REORG_DEPTH = 100
-/** Most non-canonical (side-chain) blocks kept; over it, the lowest-work leaf is evicted. */
+/**
+ * Most non-canonical (side-chain) blocks kept; over it, the lowest-work leaf other than the block
+ * being added is evicted. A branch that sync's checked headers proved heavier may pass it until it
+ * becomes canonical.
+ */
 export const MAX_SIDE_BLOCKS = 512
 /** Invalid block hashes remembered so that a re-sent invalid block is refused cheaply. */
 export const MAX_INVALID_CACHE = 4096

@@ -90,6 +90,15 @@ export class BelowFinalityError extends LedgerError {
   constructor (message: string) { super(message, 'ERR_BELOW_FINALITY', 'ignore') }
 }
 
+/**
+ * [IGNORE] A side block that would leave no other block to evict: the side set is at
+ * `maxSideBlocks` and every stored side block is an ancestor of this one. Not stored (a sync
+ * that has proved the branch heavier by its headers still stores it).
+ */
+export class SideChainFullError extends LedgerError {
+  constructor (message: string) { super(message, 'ERR_SIDE_CHAIN_FULL', 'ignore') }
+}
+
 /** [REJECT] The header's txRoot does not commit to the transactions that came with it. */
 export class TxRootMismatchError extends LedgerError {
   constructor (message = 'txRoot does not match the transactions') { super(message, 'ERR_TX_ROOT', 'reject') }

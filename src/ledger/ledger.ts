@@ -12,7 +12,7 @@ import type { Lease, SignedAck, SignedCheckpoint } from '../proofs/lease.ts'
 import type { Signer } from '../proofs/signing.ts'
 import { buildBlockTemplate } from './block-template.ts'
 import { decodeBlock, encodeBlock, type Block, type BlockHeader, type DecodedBlock } from './block.ts'
-import { Chain, type AddBlockOutcome } from './chain.ts'
+import { Chain, type AddBlockOptions, type AddBlockOutcome } from './chain.ts'
 import type { ChainIndex } from './chain-index.ts'
 import { ChainSync } from './chain-sync.ts'
 import {
@@ -118,7 +118,8 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
         target: this.chainSync.target({
           params: this.params,
           maxReorgDepth: this.init.maxReorgDepth ?? MAX_REORG_DEPTH,
-          applyBlock: async (block) => { await this.process(block) },
+          // Sync applies only blocks of a branch its checked headers proved heavier than our tip.
+          applyBlock: async (block) => { await this.process(block, { provenBranch: true }) },
           now: this.now
         }),
         reportPeer: this.init.reportPeer
@@ -253,10 +254,10 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
   }
 
   /** Validates and applies a block under the queue, reconciles the mempool, emits events. */
-  private async process (decoded: DecodedBlock): Promise<AddBlockOutcome> {
+  private async process (decoded: DecodedBlock, options: AddBlockOptions = {}): Promise<AddBlockOutcome> {
     let readded: TxInfo[] = []
     const outcome = await this.queue.run(async () => {
-      const outcome = await this.chain.addBlock(decoded)
+      const outcome = await this.chain.addBlock(decoded, options)
       if (outcome.applied.length > 0 || outcome.undone.length > 0) {
         readded = await this.txs.reconcile(outcome.applied.map((b) => b.txs), outcome.undone.map((b) => b.txs))
       }

@@ -9,17 +9,23 @@
  * - A payer's pending outgoing amounts never exceed its balance.
  * - After the canonical chain changes, `reconcile` drops what blocks included or made invalid (and
  *   settles whose lease's settlement window has closed) and re-admits the transactions of undone
- *   blocks that are still valid.
+ *   blocks that are still valid. What was pending stays pending unless it became invalid: it and
+ *   the undone transfers its nonce needs before it are re-admitted without the room checks (the
+ *   pool may then hold more than its bounds until blocks take them); other undone transactions
+ *   need room.
  *
  * Contextual failures here are [IGNORE]: an honest peer may relay a transaction a block has just
  * made stale. Signatures are checked by the caller before admission.
  */
+import { logger } from '@libp2p/logger'
 import {
   AlreadySettledError, BadNonceError, DuplicateError, MempoolFullError, OverdraftError
 } from './errors.ts'
 import { settleDeadline, settleDue } from './state.ts'
 import type { Account, ReceiptRecord } from './store.ts'
 import type { TxInfo } from './tx.ts'
+
+const log = logger('depin:ledger:mempool')
 
 export interface MempoolInit {
   maxTxs: number
@@ -88,6 +94,11 @@ export class Mempool {
 
   /** Admits a signature-checked transaction, or throws an [IGNORE] error. */
   async admit (info: TxInfo, state: MempoolState): Promise<void> {
+    await this.admitChecked(info, state, true)
+  }
+
+  /** `bounded`: the room checks (total count and bytes, per payer) apply. */
+  private async admitChecked (info: TxInfo, state: MempoolState, bounded: boolean): Promise<void> {
     const body = info.tx.body
     const payer = info.payer
     if (body.type === 'coinbase' || payer == null) throw new DuplicateError('a coinbase never enters the mempool')
@@ -110,8 +121,8 @@ export class Mempool {
     const count = this.byHash.size - (freed != null ? 1 : 0)
     const bytes = this.bytesTotal - (freed?.info.bytes.byteLength ?? 0)
     // [IGNORE] bounds
-    if (pending.length >= this.init.maxPerPayer) throw new MempoolFullError(`${payer} already has ${pending.length} pending transactions`)
-    if (count >= this.init.maxTxs || bytes + info.bytes.byteLength > this.init.maxBytes) {
+    if (bounded && pending.length >= this.init.maxPerPayer) throw new MempoolFullError(`${payer} already has ${pending.length} pending transactions`)
+    if (bounded && (count >= this.init.maxTxs || bytes + info.bytes.byteLength > this.init.maxBytes)) {
       throw new MempoolFullError('the mempool is full')
     }
     const account = await state.account(payer)
@@ -159,7 +170,11 @@ export class Mempool {
    * Brings the pool in line with a canonical chain change: removes what the applied blocks
    * included, then for every account the change touched rebuilds that payer's pending list from
    * its own pending transactions plus those of undone blocks, re-admitting in nonce order and
-   * dropping what no longer fits. `verify` re-checks signatures (cached, so cheap). Returns the
+   * dropping what is no longer valid. What was pending, and the undone transfers it needs before
+   * it, skip the room checks: the undone ones re-admitted first would otherwise take the room of
+   * what this node had already accepted (its own transfers too), and a pending transfer whose
+   * predecessor found no room is invalid anyway. Other undone transactions need room. Every drop
+   * is logged. `verify` re-checks signatures (cached, so cheap). Returns the
    * transactions of undone blocks that are pending again (the caller re-announces them: peers
    * that only ever saw them in a block do not have them).
    */
@@ -203,14 +218,23 @@ export class Mempool {
       const all = new Map<string, TxInfo>()
       for (const info of extra ?? []) all.set(info.hashHex, info)
       for (const e of current ?? []) all.set(e.info.hashHex, e.info)
-      for (const e of current ?? []) this.remove(e.info.hashHex)
+      const held = new Set<string>()
+      let lastPendingNonce = -1
+      for (const e of current ?? []) {
+        held.add(e.info.hashHex)
+        const body = e.info.tx.body
+        if (body.type === 'transfer') lastPendingNonce = Math.max(lastPendingNonce, body.nonce)
+        this.remove(e.info.hashHex)
+      }
       const sorted = [...all.values()].sort((a, b) => rank(a) - rank(b))
       for (const info of sorted) {
+        const body = info.tx.body
+        const needed = held.has(info.hashHex) || (body.type === 'transfer' && body.nonce < lastPendingNonce)
         try {
           verify(info)
-          await this.admit(info, state)
-        } catch {
-          // no longer valid: dropped
+          await this.admitChecked(info, state, !needed)
+        } catch (err) {
+          log('dropped %s transaction %s of %s after a chain change: %s', held.has(info.hashHex) ? 'pending' : 'undone', info.hashHex, payer, (err as Error).message)
         }
       }
     }

@@ -6,7 +6,9 @@
  * syncWith(peer):
  *   1. `status`: same genesis? more work than our tip? Otherwise nothing to do.
  *   2. `ancestor` with a locator (our canonical hashes at tip, tip-1, tip-2, tip-4, ... genesis):
- *      the fork point. It must be one of the hashes we sent.
+ *      the fork point. It must be one of the (height, hash) pairs we sent; our chain may have
+ *      reorged since, so it is checked against the locator, not against our chain now. Below
+ *      the reorg window it only bounds the fork point: our block at the window's floor decides.
  *   3. Repeat: `headers` from the fork point in batches of MAX_SYNC_HEADERS; check each header
  *      (linkage, height, network, minimum difficulty, PoW, target rule, timestamp rule) and add
  *      up their work. No body is asked for until the checked headers carry more work than our
@@ -55,11 +57,15 @@ export interface SyncTarget {
   readonly genesisHashHex: string
   readonly maxReorgDepth: number
   tipEntry(): Entry
-  locator(): Promise<Uint8Array[]>
+  /** Our canonical entries the `ancestor` request names (their hashes), tip first, genesis last. */
+  locator(): Promise<Entry[]>
   canonicalEntry(height: number): Promise<Entry | undefined>
   hasBlock(hashHex: string): Promise<boolean>
   ancestry(start: Entry): AncestorLookup
-  /** Fully validates and applies a block. Throws LedgerErrors. */
+  /**
+   * Fully validates and applies a block of a branch whose checked headers carry more work than
+   * our tip (so it is stored even past the side-block cap). Throws LedgerErrors.
+   */
   applyBlock(block: DecodedBlock): Promise<void>
   now(): number
 }
@@ -243,19 +249,18 @@ export class SyncClient {
     const ourTip = target.tipEntry()
     if (bytesToBigint(status.work) <= ourTip.chainWork) return 'up-to-date'
 
-
     // Fork point: the highest of our locator hashes on the peer's chain.
     const locator = await target.locator()
-    const ancestor = expectType(await this.request(peer, { t: 'ancestor', locator }), 'ancestor')
+    const ancestor = expectType(await this.request(peer, { t: 'ancestor', locator: locator.map((e) => e.hash) }), 'ancestor')
     if (!ancestor.found) throw new SyncStop('different-network', 'peer knows none of our blocks, not even genesis')
-    const forkEntry = await target.canonicalEntry(ancestor.height)
-    // [REJECT] the peer must answer with one of the hashes we sent
-    if (forkEntry == null || !bytesEqual(forkEntry.hash, ancestor.hash) || !locator.some((h) => bytesEqual(h, ancestor.hash))) {
-      throw new PeerFault('InvalidSyncData', 'ancestor answer is not one of the locator hashes')
-    }
-    if (forkEntry.height < target.tipEntry().height - target.maxReorgDepth) {
-      throw new SyncStop('fork-below-finality', `peer's chain forks at ${forkEntry.height}, below the reorg window`)
-    }
+    // [REJECT] the peer must answer with one of the (height, hash) pairs we sent. Checked against
+    // the locator, not against our chain now: a reorg here while the answer was in flight is no
+    // fault of the peer's. The block stays a valid place to continue from, canonical or not:
+    // header checks follow its own ancestry, and the chain places each fetched block itself.
+    const match = locator.find((e) => e.height === ancestor.height && bytesEqual(e.hash, ancestor.hash))
+    if (match == null) throw new PeerFault('InvalidSyncData', 'ancestor answer is not one of the locator hashes')
+    const floor = target.tipEntry().height - target.maxReorgDepth
+    const forkEntry = match.height < floor ? await this.forkInWindow(peer, floor) : match
 
     // Headers on the peer's branch above the fork point, kept as far back as the rules look.
     const branch = new Map<number, HeaderLike>()
@@ -300,6 +305,32 @@ export class SyncClient {
       return 'not-heavier'
     }
     return 'synced'
+  }
+
+  /**
+   * The fork point when the locator's match is below the reorg window. The locator thins out
+   * with depth (its steps double), so its highest block on the peer's chain can lie far below the
+   * real fork point (a fork at tip - 80 matches at about tip - 133): the match alone cannot tell
+   * whether the fork is inside the window. Our block at the window's floor can: if the peer's
+   * header at that height is it, the fork is inside the window, and it is our highest block among
+   * the headers that follow and match our chain. Otherwise the fork is below the floor.
+   */
+  private async forkInWindow (peer: string, floor: number): Promise<Entry> {
+    const target = this.components.target
+    let fork = await target.canonicalEntry(floor)
+    if (fork == null) throw new SyncStop('failed', `our chain has no block at height ${floor}`)
+    const { headers } = expectType(await this.request(peer, { t: 'headers', from: floor, count: MAX_SYNC_HEADERS }), 'headers')
+    // A hash equal to ours is our own block, checked when we stored it; anything else (a shorter
+    // chain, another block, a peer that reorged or lies) puts the fork below the floor.
+    if (headers.length === 0 || !bytesEqual(headerHash(headers[0]), fork.hash)) {
+      throw new SyncStop('fork-below-finality', `peer's chain does not hold our block at height ${floor}, the bottom of the reorg window`)
+    }
+    for (const header of headers.slice(1)) {
+      const ours = await target.canonicalEntry(header.height)
+      if (ours == null || !bytesEqual(headerHash(header), ours.hash)) break
+      fork = ours
+    }
+    return fork
   }
 
   /** Bodies for checked headers we lack, in bounded batches, each applied as it arrives. */

@@ -35,7 +35,7 @@ export interface LedgerInit {
   mine?: boolean
   /** Deepest reorg performed; older forks are ignored. @default MAX_REORG_DEPTH (100) */
   maxReorgDepth?: number
-  /** Most non-canonical blocks stored. @default MAX_SIDE_BLOCKS (512) */
+  /** Most non-canonical blocks stored (a branch sync proved heavier may pass it until it becomes canonical). @default MAX_SIDE_BLOCKS (512) */
   maxSideBlocks?: number
   /** @default MEMPOOL_MAX_TXS (10_000) */
   mempoolMaxTxs?: number
