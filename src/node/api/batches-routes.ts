@@ -36,6 +36,7 @@ import { fileList, filePathParam, sendFile } from './output-files.ts'
 import { placementOf } from './upload-spec.ts'
 import { closeAfterReply, UploadRefusedError } from './upload-stream.ts'
 import type { InputTreeLimits } from './upload-tree.ts'
+import type { UploadGate } from './upload-gate.ts'
 import { parseBody, parseQuery } from './validate.ts'
 
 export { MAX_BATCH_UPLOAD_BYTES } from './batch-upload.ts'
@@ -74,6 +75,8 @@ export interface BatchesRoutesInit {
   tmpDir?: string
   /** Bounds of an upload's input tree (`in` parts). @default MAX_MANIFEST_ENTRIES files, MAX_INPUT_FILES_BYTES */
   inputTree?: InputTreeLimits
+  /** How many uploads may stream at once and the memory they share. @default processUploads (one for the whole process) */
+  uploads?: UploadGate
 }
 
 export function batchesRoutes (node: ComputeNode, init: BatchesRoutesInit = {}) {
@@ -92,7 +95,7 @@ export function batchesRoutes (node: ComputeNode, init: BatchesRoutesInit = {}) 
       scope.post('/v1/batches', async (request: FastifyRequest, reply: FastifyReply) => {
         let upload
         try {
-          upload = await readBatchUpload(request, { tmpRoot: init.tmpDir, tree: init.inputTree })
+          upload = await readBatchUpload(request, { tmpRoot: init.tmpDir, tree: init.inputTree, gate: init.uploads })
         } catch (err) {
           if (err instanceof UploadRefusedError) {
             init.metrics?.apiUploadsRefused.inc({ reason: err.reason })

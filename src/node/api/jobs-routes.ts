@@ -31,6 +31,7 @@ import { leaseSummaryView, requestedDetail, requestedSummary, type JobDetailView
 import { closeAfterReply, jobUploadLimits, readJobUpload, UploadRefusedError } from './upload.ts'
 import { placementOf } from './upload-spec.ts'
 import type { InputTreeLimits } from './upload-tree.ts'
+import type { UploadGate } from './upload-gate.ts'
 import { filePathParam, fileList, sendFile } from './output-files.ts'
 import { sseWrite } from './sse.ts'
 import { parseBody } from './validate.ts'
@@ -56,6 +57,8 @@ export interface JobsRoutesInit {
   tmpDir?: string
   /** Bounds of an upload's input tree (`in` parts). @default MAX_MANIFEST_ENTRIES files, MAX_INPUT_FILES_BYTES */
   inputTree?: InputTreeLimits
+  /** How many uploads may stream at once and the memory they share. @default processUploads (one for the whole process) */
+  uploads?: UploadGate
 }
 
 export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
@@ -106,7 +109,7 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
       }, async (request: FastifyRequest, reply: FastifyReply) => {
         let upload
         try {
-          upload = await readJobUpload(request, { tmpRoot: init.tmpDir, tree: init.inputTree })
+          upload = await readJobUpload(request, { tmpRoot: init.tmpDir, tree: init.inputTree, gate: init.uploads })
         } catch (err) {
           if (err instanceof UploadRefusedError) {
             init.metrics?.apiUploadsRefused.inc({ reason: err.reason })

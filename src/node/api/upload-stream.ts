@@ -26,7 +26,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Multipart } from '@fastify/multipart'
 import { ApiError } from './errors.ts'
 import { collectYoungGarbage, YOUNG_GC_EVERY_BYTES } from './young-garbage.ts'
-import { SpoolBudget, SpoolSink, type Spooled } from './upload-spool.ts'
+import { SpoolSink, type Spooled } from './upload-spool.ts'
+import { processUploads, type UploadGate } from './upload-gate.ts'
 
 /** The first 8 bytes of every WebAssembly binary module: `\0asm` and version 1. */
 export const WASM_HEADER = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00])
@@ -46,7 +47,7 @@ export const PART_FRAMING_BYTES = 512
 /** After the response to a refused upload, how long the rest of the body may drain before the socket closes. */
 const REFUSED_UPLOAD_LINGER_MS = 2_000
 
-export type UploadRefusal = 'too_large' | 'size_mismatch' | 'not_wasm' | 'parts' | 'malformed'
+export type UploadRefusal = 'too_large' | 'size_mismatch' | 'not_wasm' | 'parts' | 'malformed' | 'busy'
 
 /** An upload refused while streaming; `reason` feeds the metrics. */
 export class UploadRefusedError extends ApiError {
@@ -99,6 +100,8 @@ export interface UploadInit {
   partsHelp: string
   /** Where file parts are spooled. @default the OS temp dir */
   tmpRoot?: string
+  /** How many uploads may stream at once and the memory they share. @default processUploads */
+  gate?: UploadGate
 }
 
 /** Counts a part's bytes, checks them against its rule. */
@@ -210,6 +213,11 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
   if (Number.isFinite(declaredLength) && declaredLength > init.maxLength) {
     throw new UploadRefusedError(413, 'ERR_UPLOAD_TOO_LARGE', `the upload declares ${declaredLength} bytes; at most ${init.maxLength} are accepted (${init.maxLengthWhy})`, 'too_large')
   }
+  const gate = init.gate ?? processUploads
+  const ticket = gate.tryEnter()
+  if (ticket == null) {
+    throw new UploadRefusedError(503, 'ERR_TOO_MANY_UPLOADS', `${gate.maxUploads} uploads are streaming already; try again when one has ended`, 'busy')
+  }
   // A client that goes away mid-upload, or stalls, ends the upload (the parser alone would wait).
   const abort = new AbortController()
   const raw = request.raw
@@ -224,8 +232,9 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
     idle.unref()
   }
   stillSending()
-  const dir = await mkdtemp(join(init.tmpRoot ?? tmpdir(), 'depin-upload-'))
+  let dir: string | undefined
   try {
+    dir = await mkdtemp(join(init.tmpRoot ?? tmpdir(), 'depin-upload-'))
     let parts: AsyncIterableIterator<Multipart>
     try {
       // preservePath: an `in` part's filename is its path in the tree; busboy would keep only its last segment.
@@ -234,7 +243,6 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
       throw limitError(err, init.partsHelp)
     }
     let spooledCount = 0
-    const budget = new SpoolBudget()
     while (true) {
       let next: IteratorResult<Multipart>
       try {
@@ -256,7 +264,7 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
           part.file.resume()
           throw err
         }
-        const sink = new SpoolSink(join(dir, String(spooledCount++)), budget)
+        const sink = new SpoolSink(join(dir, String(spooledCount++)), ticket)
         try {
           await pipeline(part.file, new PartCheck(rule, stillSending), sink, { signal: abort.signal })
         } catch (err) {
@@ -275,7 +283,9 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
   } finally {
     clearTimeout(idle)
     raw.off('close', onClose)
-    await rm(dir, { recursive: true, force: true })
+    // What the parts held in memory was read back (or is dropped): the budget has it again.
+    ticket.leave()
+    if (dir != null) await rm(dir, { recursive: true, force: true })
   }
 }
 
