@@ -100,3 +100,36 @@ describe('uploads share one budget and a cap on how many stream at once', () => 
     await waitFor(() => processUploads.uploads === 0 && processUploads.budget.left === full, { what: 'the upload to let go' })
   })
 })
+
+describe('malformed multipart bodies are 400 ERR_MALFORMED_UPLOAD, never a 500', () => {
+  let node: ComputeNode
+  let server: ApiServer
+  let port: number
+
+  beforeAll(async () => {
+    node = createComputeNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
+    await node.start()
+    server = new ApiServer({ host: '127.0.0.1', port: 0, token: TOKEN }, [jobsRoutes(node), batchesRoutes(node)])
+    port = (await server.start()).port
+  })
+
+  afterAll(async () => {
+    await server?.stop()
+    await node?.stop()
+  })
+
+  const bodies: Array<[string, string, string?]> = [
+    ['a text part without a name', `--${BOUNDARY}\r\nContent-Disposition: form-data\r\n\r\nv\r\n--${BOUNDARY}--\r\n`],
+    ['a file part without a name', `--${BOUNDARY}\r\nContent-Disposition: form-data; filename="m.wasm"\r\nContent-Type: application/octet-stream\r\n\r\nv\r\n--${BOUNDARY}--\r\n`],
+    ['a content type without a boundary', `--${BOUNDARY}\r\nContent-Disposition: form-data; name="spec"\r\n\r\n{}\r\n--${BOUNDARY}--\r\n`, 'multipart/form-data']
+  ]
+  for (const [what, body, contentType] of bodies) {
+    it(what, async () => {
+      for (const path of ['/v1/jobs', '/v1/batches']) {
+        const answer = await post(port, path, body, contentType)
+        expect(answer.status, `${path}: ${JSON.stringify(answer.json)}`).toBe(400)
+        expect(answer.json.error.code).toBe('ERR_MALFORMED_UPLOAD')
+      }
+    })
+  }
+})

@@ -190,16 +190,20 @@ export function parseJsonField<T> (name: string, text: string, schema: { safePar
   return parsed.data
 }
 
-/** Maps @fastify/multipart's limit and parse errors to the API's codes. */
+/**
+ * Maps @fastify/multipart's limit and parse errors to the API's codes. Whatever the parser throws
+ * is the body's fault (a missing boundary, a bad part header, a body cut short…), so it is a 400,
+ * never a 500; only the API's own refusals, an abort (its reason is answered) and the file
+ * system's errors while spooling (this node's fault) pass as they are.
+ */
 function limitError (err: unknown, partsHelp: string): unknown {
+  if (err instanceof ApiError) return err
   const code = (err as { code?: string }).code
   if (code === 'FST_PARTS_LIMIT' || code === 'FST_FILES_LIMIT' || code === 'FST_FIELDS_LIMIT') {
     return new UploadRefusedError(413, 'ERR_TOO_MANY_PARTS', `the upload has too many parts: ${partsHelp} (${code})`, 'parts')
   }
-  if (code === 'FST_INVALID_MULTIPART_CONTENT_TYPE' || /Unexpected end of (form|multipart data)|Malformed part header|Part terminated early|Malformed|Header size limit/i.test((err as Error).message ?? '')) {
-    return new UploadRefusedError(400, 'ERR_MALFORMED_UPLOAD', `the upload is not well-formed multipart: ${(err as Error).message}`, 'malformed')
-  }
-  return err
+  if ((err as Error).name === 'AbortError' || typeof (err as NodeJS.ErrnoException).syscall === 'string') return err
+  return new UploadRefusedError(400, 'ERR_MALFORMED_UPLOAD', `the upload is not well-formed multipart: ${(err as Error).message ?? String(err)}`, 'malformed')
 }
 
 /**
@@ -253,6 +257,10 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
       stillSending()
       if (next.done === true) break
       const part = next.value
+      if (typeof part.fieldname !== 'string') {
+        if (part.type === 'file') part.file.resume()
+        throw new UploadRefusedError(400, 'ERR_MALFORMED_UPLOAD', 'a part has no name (each needs Content-Disposition: form-data; name="…")', 'malformed')
+      }
       // @fastify/multipart keeps every part it handed out in `fields`; of 100,000 parts that is
       // memory for nothing (each holds its stream): keep none.
       delete (part.fields as Record<string, unknown>)[part.fieldname]
