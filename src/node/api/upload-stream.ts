@@ -17,7 +17,7 @@
  * read the spooled files back once every part passed (`finish`, while the temporary directory
  * still exists; it is removed before `readUpload` returns).
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Transform, type TransformCallback } from 'node:stream'
@@ -44,6 +44,8 @@ export const MAX_PART_HEADER_BYTES = 16 * 1024
  * manifest's size, see upload-tree.ts.)
  */
 export const PART_FRAMING_BYTES = 512
+/** Name prefix of an upload's spool directory under its tmp root. */
+export const UPLOAD_DIR_PREFIX = 'depin-upload-'
 /** After the response to a refused upload, how long the rest of the body may drain before the socket closes. */
 const REFUSED_UPLOAD_LINGER_MS = 2_000
 
@@ -238,7 +240,7 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
   stillSending()
   let dir: string | undefined
   try {
-    dir = await mkdtemp(join(init.tmpRoot ?? tmpdir(), 'depin-upload-'))
+    dir = await mkdtemp(join(init.tmpRoot ?? tmpdir(), UPLOAD_DIR_PREFIX))
     let parts: AsyncIterableIterator<Multipart>
     try {
       // preservePath: an `in` part's filename is its path in the tree; busboy would keep only its last segment.
@@ -295,6 +297,25 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
     ticket.leave()
     if (dir != null) await rm(dir, { recursive: true, force: true })
   }
+}
+
+/**
+ * Removes the spool directories uploads left in `tmpRoot` when their process died mid-upload
+ * (readUpload removes its own, but not after a crash or a kill -9). Only for a tmp root no other
+ * live process spools into: the daemon calls it on its data dir's tmp/ while it holds the data
+ * dir's lock and before its API listens. Returns how many it removed.
+ */
+export async function removeUploadLeftovers (tmpRoot: string): Promise<number> {
+  let names: string[]
+  try {
+    names = await readdir(tmpRoot)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0
+    throw err
+  }
+  const leftovers = names.filter((name) => name.startsWith(UPLOAD_DIR_PREFIX))
+  for (const name of leftovers) await rm(join(tmpRoot, name), { recursive: true, force: true })
+  return leftovers.length
 }
 
 /** `promise`, or the signal's reason once it aborts (a listener per call, removed after: no leak over many parts). */
