@@ -165,7 +165,9 @@ export function batchesRoutes (node: ComputeNode, init: BatchesRoutesInit = {}) 
 
     app.post('/v1/batches/:id/cancel', async (request) => {
       const { id } = parseBody(idParams, request.params)
-      if (node.cancel(id)) return { cancelled: true }
+      // Batches only: node.cancel would cancel a plain job of this id just as well.
+      await node.batch(id) // 404 ERR_BATCH_NOT_FOUND for any id that is not a batch's
+      if (node.scheduler.requester.batches.cancel(id)) return { cancelled: true }
       const final = await node.scheduler.isFinal(id)
       throw new ApiError(409, 'ERR_NOT_RUNNING', final ? `batch ${id} has already ended` : `batch ${id} is not running on this node`)
     })

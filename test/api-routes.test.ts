@@ -1,0 +1,57 @@
+/**
+ * The API's routes against what they document, on one real node with every route (no worker:
+ * jobs and batches are aimed at a peer that does not exist, so they stay queued): each route acts
+ * only on what it names, and every refusal, the router's and the parser's included, is
+ * `{"error":{"code","message"}}` with a fitting status.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import { createTestnet, type Testnet } from '../src/node/testnet.ts'
+import type { ComputeNode } from '../src/node/compute-node.ts'
+import { ApiServer } from '../src/node/api/server.ts'
+import { nodeRoutes } from '../src/node/api/node-routes.ts'
+import { jobsRoutes } from '../src/node/api/jobs-routes.ts'
+import { batchesRoutes } from '../src/node/api/batches-routes.ts'
+import { storageRoutes } from '../src/node/api/storage-routes.ts'
+import { eventsRoutes } from '../src/node/api/events-routes.ts'
+import { AUTH, TOKEN, call } from './api-helpers.ts'
+import { example, utf8 } from './jobs-helpers.ts'
+
+const NOBODY = '12D3KooWBSNUWRbaR7hXC3rVfLGY1z6pD9kNRhyc6gEsnoowTmhc'
+
+describe('API routes act on what they name and answer in one shape', () => {
+  let net: Testnet
+  let node: ComputeNode
+  let server: ApiServer
+  let port: number
+  let jobId: string
+  let batchId: string
+
+  beforeAll(async () => {
+    net = await createTestnet({ nodes: 1 })
+    node = net.nodes[0]
+    server = new ApiServer({ host: '127.0.0.1', port: 0, token: TOKEN }, [nodeRoutes(node), jobsRoutes(node), batchesRoutes(node), storageRoutes(node), eventsRoutes(node)])
+    port = (await server.start()).port
+    jobId = (await node.submitJob({ module: example('echo'), input: utf8('never runs'), peers: [NOBODY] })).id
+    batchId = (await node.submitBatch({ module: example('echo'), tasks: [{ input: utf8('t1') }], peers: [NOBODY] })).id
+  })
+
+  afterAll(async () => {
+    await server?.stop()
+    await net?.stop()
+  })
+
+  const post = async (path: string, body?: string, headers: Record<string, string> = {}) => await call(port, path, { method: 'POST', headers: { ...AUTH, ...headers }, ...(body != null ? { body } : {}) })
+
+  it('POST /v1/batches/:id/cancel cancels batches only: a job\'s id or an unknown one is 404 ERR_BATCH_NOT_FOUND', async () => {
+    const job = await post(`/v1/batches/${jobId}/cancel`)
+    expect(job.status).toBe(404)
+    expect(job.json.error.code).toBe('ERR_BATCH_NOT_FOUND')
+    expect((await call(port, `/v1/jobs/${jobId}`, { headers: AUTH })).json.status).toBe('queued')
+    const unknown = await post('/v1/batches/bafkreinothingatall/cancel')
+    expect(unknown.status).toBe(404)
+    expect(unknown.json.error.code).toBe('ERR_BATCH_NOT_FOUND')
+    const batch = await post(`/v1/batches/${batchId}/cancel`)
+    expect(batch.status).toBe(200)
+    expect(batch.json).toEqual({ cancelled: true })
+  })
+})
