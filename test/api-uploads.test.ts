@@ -133,3 +133,55 @@ describe('malformed multipart bodies are 400 ERR_MALFORMED_UPLOAD, never a 500',
     })
   }
 })
+
+describe('the idle timer of an upload counts every byte', () => {
+  let node: ComputeNode
+  let server: ApiServer
+  let port: number
+  const IDLE_MS = 500
+
+  beforeAll(async () => {
+    node = createComputeNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
+    await node.start()
+    const gate = new UploadGate({ idleTimeoutMs: IDLE_MS })
+    server = new ApiServer({ host: '127.0.0.1', port: 0, token: TOKEN }, [jobsRoutes(node, { uploads: gate })])
+    port = (await server.start()).port
+  })
+
+  afterAll(async () => {
+    await server?.stop()
+    await node?.stop()
+  })
+
+  /** Sends `head`, then `trickle` one byte at a time every `everyMs`, then `tail`; resolves with the answer. */
+  const trickled = (head: string, trickle: string, everyMs: number, tail: string): Promise<Answer> => new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/v1/jobs', method: 'POST', headers: { ...AUTH, 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'transfer-encoding': 'chunked' } }, (res) => {
+      clearInterval(timer)
+      let text = ''
+      res.setEncoding('utf8').on('data', (d) => { text += d }).on('end', () => { resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) }) })
+    })
+    req.on('error', reject)
+    req.write(head)
+    let at = 0
+    const timer = setInterval(() => {
+      if (at < trickle.length) { req.write(trickle[at++]); return }
+      clearInterval(timer)
+      req.end(tail)
+    }, everyMs)
+  })
+
+  it('a spec field sent a byte at a time, for longer than the idle timeout in all, is read to its end', async () => {
+    // 30 bytes 50 ms apart: 1.5 s in all, never 500 ms without a byte.
+    const spec = '{' + ' '.repeat(28) + '}'
+    const answer = await trickled(`--${BOUNDARY}\r\ncontent-disposition: form-data; name="spec"\r\n\r\n`, spec, IDLE_MS / 10, `\r\n--${BOUNDARY}--\r\n`)
+    // Read whole and found to lack a module: not dropped as stalled.
+    expect(answer.json.error.code).toBe('ERR_MISSING_MODULE')
+    expect(answer.status).toBe(400)
+  })
+
+  it('an upload that sends nothing is still dropped: 408 ERR_UPLOAD_STALLED', async () => {
+    const answer = await trickled(`--${BOUNDARY}\r\ncontent-disposition: form-data; name="spec"\r\n\r\n{`, '', 60_000, '')
+    expect(answer.status).toBe(408)
+    expect(answer.json.error.code).toBe('ERR_UPLOAD_STALLED')
+  })
+})

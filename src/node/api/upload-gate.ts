@@ -1,6 +1,6 @@
 /**
- * What all uploads of the process share: how many may stream at once, and one memory budget for
- * the small parts they keep in memory (upload-spool.ts). A budget per upload bounded nothing: a
+ * What all uploads of the process share: how many may stream at once, one memory budget for
+ * the small parts they keep in memory (upload-spool.ts), and how long one may send nothing. A budget per upload bounded nothing: a
  * dozen slow uploads each kept their 64 MiB and the daemon grew by a gigabyte.
  */
 import { MEMORY_SPOOL_BUDGET_BYTES, SpoolBudget, type SpoolMemory } from './upload-spool.ts'
@@ -10,12 +10,16 @@ import { MEMORY_SPOOL_BUDGET_BYTES, SpoolBudget, type SpoolMemory } from './uplo
  * up to its caps into memory once its parts passed, so this also bounds that.
  */
 export const MAX_CONCURRENT_UPLOADS = 4
+/** An upload that sends nothing for this long is dropped (a client that stalls holds a connection, not memory). */
+export const UPLOAD_IDLE_TIMEOUT_MS = 30_000
 
 export interface UploadGateInit {
   /** @default MAX_CONCURRENT_UPLOADS */
   maxUploads?: number
   /** @default MEMORY_SPOOL_BUDGET_BYTES */
   memoryBytes?: number
+  /** @default UPLOAD_IDLE_TIMEOUT_MS */
+  idleTimeoutMs?: number
 }
 
 /** One admitted upload: takes memory from the shared budget and gives all it still holds back on `leave`. */
@@ -55,11 +59,14 @@ export class UploadGate {
   /** The memory every upload's in-memory parts share. */
   readonly budget: SpoolBudget
   readonly maxUploads: number
+  /** How long an upload may send nothing before it is dropped (408 ERR_UPLOAD_STALLED). */
+  readonly idleTimeoutMs: number
   private open = 0
 
   constructor (init: UploadGateInit = {}) {
     this.budget = new SpoolBudget(init.memoryBytes ?? MEMORY_SPOOL_BUDGET_BYTES)
     this.maxUploads = init.maxUploads ?? MAX_CONCURRENT_UPLOADS
+    this.idleTimeoutMs = init.idleTimeoutMs ?? UPLOAD_IDLE_TIMEOUT_MS
   }
 
   /** Uploads streaming now. */

@@ -29,10 +29,10 @@ import { collectYoungGarbage, YOUNG_GC_EVERY_BYTES } from './young-garbage.ts'
 import { SpoolSink, type Spooled } from './upload-spool.ts'
 import { processUploads, type UploadGate } from './upload-gate.ts'
 
+export { UPLOAD_IDLE_TIMEOUT_MS } from './upload-gate.ts'
+
 /** The first 8 bytes of every WebAssembly binary module: `\0asm` and version 1. */
 export const WASM_HEADER = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00])
-/** An upload that sends nothing for this long is dropped (a client that stalls holds a connection, not memory). */
-export const UPLOAD_IDLE_TIMEOUT_MS = 30_000
 /**
  * Largest header block of one part (busboy's `headerSize`): a 4096-byte path, percent-encoded
  * in `filename*`, fits three times over.
@@ -234,7 +234,7 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
   let idle: ReturnType<typeof setTimeout> | undefined
   const stillSending = (): void => {
     clearTimeout(idle)
-    idle = setTimeout(() => { abort.abort(new UploadRefusedError(408, 'ERR_UPLOAD_STALLED', `the upload sent nothing for ${UPLOAD_IDLE_TIMEOUT_MS / 1000} s`, 'malformed')) }, UPLOAD_IDLE_TIMEOUT_MS)
+    idle = setTimeout(() => { abort.abort(new UploadRefusedError(408, 'ERR_UPLOAD_STALLED', `the upload sent nothing for ${gate.idleTimeoutMs / 1000} s`, 'malformed')) }, gate.idleTimeoutMs)
     idle.unref()
   }
   stillSending()
@@ -248,6 +248,10 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
     } catch (err) {
       throw limitError(err, init.partsHelp)
     }
+    // Every byte the client sends counts as sending, a text field's too (busboy hands a field over
+    // only once it ended: a spec sent slowly would look idle). Listened to only now that the body
+    // is piped to the parser, so the listener never starts the stream flowing on its own.
+    raw.on('data', stillSending)
     let spooledCount = 0
     while (true) {
       let next: IteratorResult<Multipart>
@@ -292,6 +296,7 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
     throw err
   } finally {
     clearTimeout(idle)
+    raw.off('data', stillSending)
     raw.off('close', onClose)
     // What the parts held in memory was read back (or is dropped): the budget has it again.
     ticket.leave()
