@@ -9,6 +9,7 @@ import { request, type ClientRequest } from 'node:http'
 import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
 import { ApiServer } from '../src/node/api/server.ts'
 import { jobsRoutes } from '../src/node/api/jobs-routes.ts'
+import { nodeRoutes } from '../src/node/api/node-routes.ts'
 import { batchesRoutes } from '../src/node/api/batches-routes.ts'
 import { UploadGate, processUploads } from '../src/node/api/upload-gate.ts'
 import { PART_OVERHEAD_BYTES } from '../src/node/api/upload-spool.ts'
@@ -134,7 +135,7 @@ describe('malformed multipart bodies are 400 ERR_MALFORMED_UPLOAD, never a 500',
   }
 })
 
-describe('the idle timer of an upload counts every byte', () => {
+describe('idle timers: an upload\'s counts every byte; a JSON body that stalls is refused', () => {
   let node: ComputeNode
   let server: ApiServer
   let port: number
@@ -144,7 +145,7 @@ describe('the idle timer of an upload counts every byte', () => {
     node = createComputeNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
     await node.start()
     const gate = new UploadGate({ idleTimeoutMs: IDLE_MS })
-    server = new ApiServer({ host: '127.0.0.1', port: 0, token: TOKEN }, [jobsRoutes(node, { uploads: gate })])
+    server = new ApiServer({ host: '127.0.0.1', port: 0, token: TOKEN, bodyIdleTimeoutMs: IDLE_MS }, [jobsRoutes(node, { uploads: gate }), nodeRoutes(node)])
     port = (await server.start()).port
   })
 
@@ -183,5 +184,22 @@ describe('the idle timer of an upload counts every byte', () => {
     const answer = await trickled(`--${BOUNDARY}\r\ncontent-disposition: form-data; name="spec"\r\n\r\n{`, '', 60_000, '')
     expect(answer.status).toBe(408)
     expect(answer.json.error.code).toBe('ERR_UPLOAD_STALLED')
+  })
+
+  it('a JSON body that stops before its end is refused with 408 ERR_BODY_STALLED (it was held open forever)', async () => {
+    const answer = await new Promise<Answer>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/v1/peers', method: 'POST', headers: { ...AUTH, 'content-type': 'application/json', 'content-length': '100' } }, (res) => {
+        let text = ''
+        res.setEncoding('utf8').on('data', (d) => { text += d }).on('end', () => { resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) }) })
+      })
+      req.on('error', reject)
+      req.write('{"address": ')
+    })
+    expect(answer.status).toBe(408)
+    expect(answer.json.error.code).toBe('ERR_BODY_STALLED')
+    // A whole body is read as before.
+    const whole = await post(port, '/v1/peers', '{"addr": 1}', 'application/json')
+    expect(whole.status).toBe(400)
+    expect(whole.json.error.code).toBe('ERR_BAD_REQUEST')
   })
 })

@@ -24,6 +24,7 @@ import { DepinError, InvalidMessageError, MessageTooLargeError, NotStartedError 
 import { isLoopbackHost } from '../api-address.ts'
 import { AddressInUseError } from '../errors.ts'
 import { ApiError } from './errors.ts'
+import { bodyIdleLimit, BODY_IDLE_TIMEOUT_MS } from './body-idle.ts'
 import { VERSION } from '../../version.ts'
 
 const log = logger('depin:api')
@@ -37,6 +38,8 @@ export interface ApiServerInit {
   token: string
   /** Largest JSON request body. @default MAX_JSON_BODY_BYTES */
   bodyLimitBytes?: number
+  /** A JSON request body that sends nothing for this long is refused (408 ERR_BODY_STALLED). @default BODY_IDLE_TIMEOUT_MS */
+  bodyIdleTimeoutMs?: number
 }
 
 /** Registers routes on the server; each resource (node, jobs, ledger, …) brings its own. */
@@ -129,6 +132,7 @@ export class ApiServer {
         return await reply.code(401).send({ error: { code: 'ERR_UNAUTHORIZED', message: 'missing or wrong API token (Authorization: Bearer <token from the data dir\'s api-token file>)' } })
       }
     })
+    this.app.addHook('preParsing', bodyIdleLimit(init.bodyIdleTimeoutMs ?? BODY_IDLE_TIMEOUT_MS))
     this.app.setValidatorCompiler(validatorCompiler)
     this.app.setSerializerCompiler(serializerCompiler)
     this.app.setErrorHandler(async (err: unknown, _request, reply) => {
