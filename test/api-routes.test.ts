@@ -5,6 +5,7 @@
  * `{"error":{"code","message"}}` with a fitting status.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import { request, type ClientRequest } from 'node:http'
 import { createTestnet, type Testnet } from '../src/node/testnet.ts'
 import type { ComputeNode } from '../src/node/compute-node.ts'
 import { ApiServer } from '../src/node/api/server.ts'
@@ -15,6 +16,7 @@ import { storageRoutes } from '../src/node/api/storage-routes.ts'
 import { eventsRoutes } from '../src/node/api/events-routes.ts'
 import { AUTH, TOKEN, call } from './api-helpers.ts'
 import { example, utf8 } from './jobs-helpers.ts'
+import { waitFor } from './helpers.ts'
 
 const NOBODY = '12D3KooWBSNUWRbaR7hXC3rVfLGY1z6pD9kNRhyc6gEsnoowTmhc'
 
@@ -23,6 +25,8 @@ describe('API routes act on what they name and answer in one shape', () => {
   let node: ComputeNode
   let server: ApiServer
   let port: number
+  let limited: ApiServer
+  let limitedPort: number
   let jobId: string
   let batchId: string
 
@@ -31,16 +35,62 @@ describe('API routes act on what they name and answer in one shape', () => {
     node = net.nodes[0]
     server = new ApiServer({ host: '127.0.0.1', port: 0, token: TOKEN }, [nodeRoutes(node), jobsRoutes(node), batchesRoutes(node), storageRoutes(node), eventsRoutes(node)])
     port = (await server.start()).port
+    // The same node behind a server that allows 2 event streams at once.
+    limited = new ApiServer({ host: '127.0.0.1', port: 0, token: TOKEN, maxEventStreams: 2 }, [jobsRoutes(node), batchesRoutes(node), eventsRoutes(node)])
+    limitedPort = (await limited.start()).port
     jobId = (await node.submitJob({ module: example('echo'), input: utf8('never runs'), peers: [NOBODY] })).id
     batchId = (await node.submitBatch({ module: example('echo'), tasks: [{ input: utf8('t1') }], peers: [NOBODY] })).id
   })
 
   afterAll(async () => {
+    await limited?.stop()
     await server?.stop()
     await net?.stop()
   })
 
   const post = async (path: string, body?: string, headers: Record<string, string> = {}) => await call(port, path, { method: 'POST', headers: { ...AUTH, ...headers }, ...(body != null ? { body } : {}) })
+
+  /** Opens a request and answers its status (and JSON error, if any) as soon as its headers come; the request stays open. */
+  const open = (p: number, path: string): { req: ClientRequest, answer: Promise<{ status: number, code?: string }> } => {
+    const req = request({ host: '127.0.0.1', port: p, path, headers: AUTH })
+    const answer = new Promise<{ status: number, code?: string }>((resolve, reject) => {
+      req.on('response', (res) => {
+        if (res.statusCode === 200) { resolve({ status: 200 }); return }
+        let text = ''
+        res.setEncoding('utf8').on('data', (d) => { text += d }).on('end', () => { resolve({ status: res.statusCode ?? 0, code: JSON.parse(text).error?.code }) })
+      })
+      req.on('error', reject)
+    })
+    req.end()
+    return { req, answer }
+  }
+
+  it('event streams share one limit over every event route: two job streams fill it for /v1/events and batch streams too', async () => {
+    const streams = [open(limitedPort, `/v1/jobs/${jobId}/events`), open(limitedPort, `/v1/jobs/${jobId}/events`)]
+    try {
+      // The job streams write nothing until the job moves: poll until they hold their slots.
+      await waitFor(async () => {
+        const probe = open(limitedPort, '/v1/events')
+        const answer = await probe.answer
+        probe.req.destroy()
+        return answer.status === 429 && answer.code === 'ERR_TOO_MANY_STREAMS'
+      }, { what: '/v1/events to be refused' })
+      const batch = open(limitedPort, `/v1/batches/${batchId}/events`)
+      expect(await batch.answer).toEqual({ status: 429, code: 'ERR_TOO_MANY_STREAMS' })
+      const job = open(limitedPort, `/v1/jobs/${jobId}/events`)
+      expect(await job.answer).toEqual({ status: 429, code: 'ERR_TOO_MANY_STREAMS' })
+    } finally {
+      streams[0].req.destroy()
+    }
+    // One client left: its slot is free for any event route.
+    await waitFor(async () => {
+      const probe = open(limitedPort, '/v1/events')
+      const answer = await probe.answer
+      probe.req.destroy()
+      return answer.status === 200
+    }, { what: 'a slot to come free' })
+    streams[1].req.destroy()
+  })
 
   it('POST /v1/batches/:id/cancel cancels batches only: a job\'s id or an unknown one is 404 ERR_BATCH_NOT_FOUND', async () => {
     const job = await post(`/v1/batches/${jobId}/cancel`)

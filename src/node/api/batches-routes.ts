@@ -175,6 +175,7 @@ export function batchesRoutes (node: ComputeNode, init: BatchesRoutesInit = {}) 
     app.get('/v1/batches/:id/events', async (request, reply) => {
       const { id } = parseBody(idParams, request.params)
       await node.batch(id) // 404 before the stream starts
+      const release = app.eventStreams.take() // 429 ERR_TOO_MANY_STREAMS past the server's limit
       reply.hijack()
       const raw = reply.raw
       raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
@@ -223,6 +224,7 @@ export function batchesRoutes (node: ComputeNode, init: BatchesRoutesInit = {}) 
         if (ended) return
         ended = true
         closed = true
+        release()
         handle?.removeEventListener('task', onTask)
         handle?.removeEventListener('progress', onProgress)
         clearInterval(keepAlive)

@@ -186,11 +186,13 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
     app.get('/v1/jobs/:id/events', { schema: { tags: ['jobs'], summary: 'Server-sent progress events of a job until it ends', params: jobIdParams } }, async (request, reply) => {
       const { id } = request.params
       const record = await node.scheduler.record(id)
+      const release = app.eventStreams.take() // 429 ERR_TOO_MANY_STREAMS past the server's limit
       reply.hijack()
       const raw = reply.raw
       raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
       const send = (progress: JobProgress): void => { sseWrite(raw, `event: progress\ndata: ${JSON.stringify(progress)}\n\n`) }
       const end = (): void => {
+        release()
         node.removeEventListener('job:progress', onProgress)
         clearInterval(keepAlive)
         raw.end()

@@ -25,6 +25,7 @@ import { isLoopbackHost } from '../api-address.ts'
 import { AddressInUseError } from '../errors.ts'
 import { ApiError } from './errors.ts'
 import { bodyIdleLimit, BODY_IDLE_TIMEOUT_MS } from './body-idle.ts'
+import { MAX_EVENT_STREAMS, StreamSlots } from './sse.ts'
 import { VERSION } from '../../version.ts'
 
 const log = logger('depin:api')
@@ -38,6 +39,8 @@ export interface ApiServerInit {
   token: string
   /** Largest JSON request body. @default MAX_JSON_BODY_BYTES */
   bodyLimitBytes?: number
+  /** Event streams open at once over all event routes. @default MAX_EVENT_STREAMS */
+  maxEventStreams?: number
   /** A JSON request body that sends nothing for this long is refused (408 ERR_BODY_STALLED). @default BODY_IDLE_TIMEOUT_MS */
   bodyIdleTimeoutMs?: number
 }
@@ -117,6 +120,8 @@ export class ApiServer {
       forceCloseConnections: true,
       return503OnClosing: true
     })
+    // One count for every event route (each route's scope inherits the decoration).
+    this.app.decorate('eventStreams', new StreamSlots(init.maxEventStreams ?? MAX_EVENT_STREAMS))
     this.app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
       const host = hostOf(request.headers.host)
       if (host == null || !isLoopbackHost(host)) {
