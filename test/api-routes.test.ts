@@ -6,6 +6,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { request, type ClientRequest } from 'node:http'
+import { connect } from 'node:net'
 import { createTestnet, type Testnet } from '../src/node/testnet.ts'
 import type { ComputeNode } from '../src/node/compute-node.ts'
 import { ApiServer } from '../src/node/api/server.ts'
@@ -103,5 +104,26 @@ describe('API routes act on what they name and answer in one shape', () => {
     const batch = await post(`/v1/batches/${batchId}/cancel`)
     expect(batch.status).toBe(200)
     expect(batch.json).toEqual({ cancelled: true })
+  })
+
+  it('what the router and the HTTP parser refuse is answered in the API\'s shape, and ids up to 200 characters reach their route', async () => {
+    const badUrl = await call(port, '/v1/jobs/%ZZ', { headers: AUTH })
+    expect(badUrl.status).toBe(400)
+    expect(badUrl.json.error.code).toBe('ERR_BAD_REQUEST')
+    const longId = await call(port, `/v1/jobs/${'b'.repeat(150)}`, { headers: AUTH })
+    expect(longId.status).toBe(404)
+    expect(longId.json.error.code).toBe('ERR_JOB_NOT_FOUND')
+    const tooLong = await call(port, `/v1/jobs/${'b'.repeat(300)}`, { headers: AUTH })
+    expect(tooLong.status).toBe(400)
+    expect(tooLong.json.error.code).toBe('ERR_BAD_REQUEST')
+    // Node's parser refuses this Content-Length before any route or hook: a raw answer.
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1')
+      let text = ''
+      socket.setEncoding('utf8').on('data', (d) => { text += d }).on('close', () => { resolve(text) }).on('error', reject)
+      socket.write(`POST /v1/peers HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 99999999999999999999999999\r\n\r\n{}`)
+    })
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /)
+    expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)).error.code).toBe('ERR_BAD_REQUEST')
   })
 })

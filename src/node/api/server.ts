@@ -26,6 +26,7 @@ import { AddressInUseError } from '../errors.ts'
 import { ApiError } from './errors.ts'
 import { bodyIdleLimit, BODY_IDLE_TIMEOUT_MS } from './body-idle.ts'
 import { MAX_EVENT_STREAMS, StreamSlots } from './sse.ts'
+import { clientErrorHandler, frameworkErrors, MAX_PARAM_LENGTH } from './framework-errors.ts'
 import { VERSION } from '../../version.ts'
 
 const log = logger('depin:api')
@@ -118,7 +119,11 @@ export class ApiServer {
       logger: false,
       // Clients are local tools; keep connections short so stop() never waits on keep-alive.
       forceCloseConnections: true,
-      return503OnClosing: true
+      return503OnClosing: true,
+      // What fails before a route runs answers in the API's error shape too (framework-errors.ts).
+      routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+      frameworkErrors,
+      clientErrorHandler
     })
     // One count for every event route (each route's scope inherits the decoration).
     this.app.decorate('eventStreams', new StreamSlots(init.maxEventStreams ?? MAX_EVENT_STREAMS))
