@@ -126,4 +126,17 @@ describe('API routes act on what they name and answer in one shape', () => {
     expect(raw).toMatch(/^HTTP\/1\.1 400 /)
     expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)).error.code).toBe('ERR_BAD_REQUEST')
   })
+
+  it('HEAD of an event route is answered at once (no route: 404) and opens no stream', async () => {
+    for (const path of ['/v1/events', `/v1/jobs/${jobId}/events`, `/v1/batches/${batchId}/events`]) {
+      // Three HEADs on a server of two slots: each must end, none may hold a slot.
+      for (let i = 0; i < 3; i++) {
+        const head = await call(limitedPort, path, { method: 'HEAD', headers: AUTH })
+        expect(head.status, path).toBe(404)
+      }
+    }
+    const stream = open(limitedPort, '/v1/events')
+    expect((await stream.answer).status).toBe(200)
+    stream.req.destroy()
+  })
 })

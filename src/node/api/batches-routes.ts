@@ -172,7 +172,8 @@ export function batchesRoutes (node: ComputeNode, init: BatchesRoutesInit = {}) 
       throw new ApiError(409, 'ERR_NOT_RUNNING', final ? `batch ${id} has already ended` : `batch ${id} is not running on this node`)
     })
 
-    app.get('/v1/batches/:id/events', async (request, reply) => {
+    // No HEAD route: Fastify's automatic one would run this handler and open a stream that never ends.
+    app.get('/v1/batches/:id/events', { exposeHeadRoute: false }, async (request, reply) => {
       const { id } = parseBody(idParams, request.params)
       await node.batch(id) // 404 before the stream starts
       const release = app.eventStreams.take() // 429 ERR_TOO_MANY_STREAMS past the server's limit

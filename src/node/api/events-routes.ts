@@ -14,7 +14,8 @@ const KEEP_ALIVE_MS = 15_000
 
 export function eventsRoutes (node: ComputeNode) {
   return (app: FastifyInstance): void => {
-    app.get('/v1/events', { schema: { tags: ['node'], summary: 'Server-sent events: job progress, chain tips, peers connecting and leaving' } }, async (_request, reply) => {
+    // No HEAD route: Fastify's automatic one would run this handler and open a stream that never ends.
+    app.get('/v1/events', { exposeHeadRoute: false, schema: { tags: ['node'], summary: 'Server-sent events: job progress, chain tips, peers connecting and leaving' } }, async (_request, reply) => {
       // Counted with every other event stream of this server (429 ERR_TOO_MANY_STREAMS past the limit).
       const release = app.eventStreams.take()
       const ledger = node.ledger

@@ -183,7 +183,8 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
       return await detail(id)
     })
 
-    app.get('/v1/jobs/:id/events', { schema: { tags: ['jobs'], summary: 'Server-sent progress events of a job until it ends', params: jobIdParams } }, async (request, reply) => {
+    // No HEAD route: Fastify's automatic one would run this handler and open a stream that never ends.
+    app.get('/v1/jobs/:id/events', { exposeHeadRoute: false, schema: { tags: ['jobs'], summary: 'Server-sent progress events of a job until it ends', params: jobIdParams } }, async (request, reply) => {
       const { id } = request.params
       const record = await node.scheduler.record(id)
       const release = app.eventStreams.take() // 429 ERR_TOO_MANY_STREAMS past the server's limit
