@@ -88,6 +88,14 @@ describe('local API', () => {
     expect(missing.body.error.code).toBe('ERR_NOT_FOUND')
   })
 
+  it('400 ERR_BAD_REQUEST for an address that is not a multiaddr (no dial is tried)', async () => {
+    for (const address of ['x', '/ip4/999.1.1.1/tcp/1', '/nosuchprotocol/1']) {
+      const answer = await call(port, '/v1/peers', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ address }) })
+      expect(answer.status, address).toBe(400)
+      expect(answer.body.error.code).toBe('ERR_BAD_REQUEST')
+    }
+  })
+
   it('502 with a clear message when a peer cannot be dialled', async () => {
     const answer = await call(port, '/v1/peers', {
       method: 'POST',
