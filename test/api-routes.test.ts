@@ -139,4 +139,18 @@ describe('API routes act on what they name and answer in one shape', () => {
     expect((await stream.answer).status).toBe(200)
     stream.req.destroy()
   })
+
+  it('POST /v1/jobs/prune takes no body, an empty JSON body or null as {}; a bad body is still 400', async () => {
+    for (const [body, headers] of [[undefined, {}], ['', { 'content-type': 'application/json' }], ['null', { 'content-type': 'application/json' }], ['{}', { 'content-type': 'application/json' }]] as const) {
+      const answer = await post('/v1/jobs/prune', body, headers)
+      expect(answer.status, JSON.stringify(body)).toBe(200)
+      expect(answer.json).toMatchObject({ jobs: 0, batches: 0 })
+    }
+    const bad = await post('/v1/jobs/prune', '{"olderThanMs": -1}', { 'content-type': 'application/json' })
+    expect(bad.status).toBe(400)
+    expect(bad.json.error.code).toBe('ERR_BAD_REQUEST')
+    const malformed = await post('/v1/jobs/prune', '{"olderThanMs": ', { 'content-type': 'application/json' })
+    expect(malformed.status).toBe(400)
+    expect(malformed.json.error.code).toBe('ERR_MALFORMED_JSON')
+  })
 })
