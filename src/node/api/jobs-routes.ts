@@ -34,7 +34,7 @@ import type { InputTreeLimits } from './upload-tree.ts'
 import type { UploadGate } from './upload-gate.ts'
 import { filePathParam, fileList, sendFile } from './output-files.ts'
 import { sseWrite } from './sse.ts'
-import { parseBody } from './validate.ts'
+import { parseParams } from './validate.ts'
 
 export { jobSpecFieldSchema, type JobSpecField } from './upload.ts'
 
@@ -171,7 +171,7 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
     })
 
     app.get('/v1/jobs/:id/files/*', { schema: { tags: ['jobs'], summary: 'One file a job left in /out, by its path there (bytes; X-Depin-Cid: its CID)' } }, async (request, reply) => {
-      const { id } = parseBody(jobIdParams, { id: (request.params as { id?: string }).id })
+      const { id } = parseParams(jobIdParams, { id: (request.params as { id?: string }).id })
       const path = filePathParam(request.params)
       return await sendFile(reply, await node.jobFile(id, path))
     })
