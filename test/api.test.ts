@@ -56,6 +56,14 @@ describe('local API', () => {
     expect((await call(port, '/v1/status', { headers: { authorization: TOKEN } })).status).toBe(401)
   })
 
+  it('the scheme of the Authorization header is case-insensitive, the token is not', async () => {
+    for (const scheme of ['bearer', 'BEARER', 'BeArEr']) {
+      expect((await call(port, '/v1/status', { headers: { authorization: `${scheme} ${TOKEN}` } })).status, scheme).toBe(200)
+    }
+    expect((await call(port, '/v1/status', { headers: { authorization: `bearer ${TOKEN.toUpperCase()}` } })).status).toBe(401)
+    expect((await call(port, '/v1/status', { headers: { authorization: `Basic ${TOKEN}` } })).status).toBe(401)
+  })
+
   it('compares tokens without depending on their length', () => {
     expect(tokenMatches(TOKEN, TOKEN)).toBe(true)
     expect(tokenMatches('x', TOKEN)).toBe(false)

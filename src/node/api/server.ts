@@ -8,8 +8,8 @@
  *   2. an Origin header, when present, is this server's own origin, and Sec-Fetch-Site, when
  *      present, is `same-origin` or `none`, else 403 (no other web page can call the API or
  *      embed the dashboard, even with a token it somehow learned);
- *   3. it carries `Authorization: Bearer <token>` with the data dir's token, else 401 (compared in
- *      constant time). Only the dashboard's static files are served without it: they hold no
+ *   3. it carries `Authorization: Bearer <token>` (the scheme in any case) with the data dir's
+ *      token, else 401 (compared in constant time). Only the dashboard's static files are served without it: they hold no
  *      data, and every request the dashboard makes for data carries the token.
  * Errors are `{ "error": { "code": "ERR_…", "message": "…" } }` with a fitting status.
  * Request schemas are zod schemas (fastify-type-provider-zod); `GET /v1/openapi.json` is the
@@ -137,7 +137,8 @@ export class ApiServer {
       }
       if ((request.routeOptions.config as RouteFlags | undefined)?.public === true && (request.method === 'GET' || request.method === 'HEAD')) return
       const auth = request.headers.authorization
-      const presented = auth?.startsWith('Bearer ') === true ? auth.slice(7).trim() : undefined
+      // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` and `BEARER` are `Bearer`.
+      const presented = auth != null ? /^bearer +(.*)$/i.exec(auth)?.[1].trim() : undefined
       if (!tokenMatches(presented, this.init.token)) {
         return await reply.code(401).send({ error: { code: 'ERR_UNAUTHORIZED', message: 'missing or wrong API token (Authorization: Bearer <token from the data dir\'s api-token file>)' } })
       }
