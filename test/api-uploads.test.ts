@@ -124,6 +124,20 @@ describe('malformed multipart bodies are 400 ERR_MALFORMED_UPLOAD, never a 500',
     ['a file part without a name', `--${BOUNDARY}\r\nContent-Disposition: form-data; filename="m.wasm"\r\nContent-Type: application/octet-stream\r\n\r\nv\r\n--${BOUNDARY}--\r\n`],
     ['a content type without a boundary', `--${BOUNDARY}\r\nContent-Disposition: form-data; name="spec"\r\n\r\n{}\r\n--${BOUNDARY}--\r\n`, 'multipart/form-data']
   ]
+  it('an `in` filename that is not valid UTF-8 is 400 ERR_INVALID_PATH; valid UTF-8 passes', async () => {
+    const inPart = (disposition: string): string => `--${BOUNDARY}\r\nContent-Disposition: form-data; name="in"; ${disposition}\r\nContent-Type: application/octet-stream\r\n\r\nv\r\n--${BOUNDARY}--\r\n`
+    for (const path of ['/v1/jobs', '/v1/batches']) {
+      for (const disposition of ["filename*=UTF-8''bad%FF%FE.txt", "filename*=UTF-8''%C3%28.txt"]) {
+        const answer = await post(port, path, inPart(disposition))
+        expect(answer.status, `${path} ${disposition}`).toBe(400)
+        expect(answer.json.error.code).toBe('ERR_INVALID_PATH')
+      }
+      // é, well-formed: the path passes; the upload then lacks its module.
+      const good = await post(port, path, inPart("filename*=UTF-8''caf%C3%A9.txt"))
+      expect(good.json.error.code).toBe('ERR_MISSING_MODULE')
+    }
+  })
+
   for (const [what, body, contentType] of bodies) {
     it(what, async () => {
       for (const path of ['/v1/jobs', '/v1/batches']) {
