@@ -19,7 +19,7 @@ import { ApiServer } from '../src/node/api/server.ts'
 import { jobsRoutes } from '../src/node/api/jobs-routes.ts'
 import { batchesRoutes } from '../src/node/api/batches-routes.ts'
 import { findFileDirConflict } from '../src/scheduler/files/paths.ts'
-import { readSpooled, readSpooledShared, SpoolBudget, SpoolSink, MEMORY_PART_BYTES } from '../src/node/api/upload-spool.ts'
+import { readSpooled, readSpooledShared, SpoolBudget, SpoolSink, MEMORY_PART_BYTES, PART_OVERHEAD_BYTES } from '../src/node/api/upload-spool.ts'
 import { rawCid } from '../src/proofs/encoding.ts'
 import { DEFAULT_TIMEOUT_MS } from '../src/scheduler/constants.ts'
 import { defaultFuel } from '../src/scheduler/task.ts'
@@ -349,7 +349,8 @@ describe('spooling parts: small ones in memory within a budget, the rest in file
   it('keeps a small part in memory, moves one past the size or the budget to its file, and reads each back whole', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'depin-spool-test-'))
     try {
-      const budget = new SpoolBudget(100)
+      // 100 bytes besides the overhead of two parts (each part kept in memory costs it too).
+      const budget = new SpoolBudget(100 + 2 * PART_OVERHEAD_BYTES)
       const spool = async (name: string, chunks: Buffer[]): Promise<SpoolSink> => {
         const sink = new SpoolSink(join(dir, name), budget)
         await pipeline(Readable.from(chunks), sink)
@@ -357,11 +358,11 @@ describe('spooling parts: small ones in memory within a budget, the rest in file
       }
       const small = await spool('small', [Buffer.from('0123456789'), Buffer.from('abcdefghij')])
       expect('chunks' in small.spooled).toBe(true)
-      expect(budget.left).toBe(80)
+      expect(budget.left).toBe(80 + PART_OVERHEAD_BYTES)
       // 90 bytes do not fit the 80 left: the part moves to its file, and what it held comes back.
       const over = await spool('over', [Buffer.alloc(50, 1), Buffer.alloc(40, 2)])
       expect(over.spooled).toEqual({ path: join(dir, 'over'), bytes: 90 })
-      expect(budget.left).toBe(80)
+      expect(budget.left).toBe(80 + PART_OVERHEAD_BYTES)
       const large = await spool('large', [Buffer.alloc(MEMORY_PART_BYTES, 3), Buffer.alloc(1, 4)])
       expect('path' in large.spooled).toBe(true)
       expect(Buffer.from(await readSpooled(small.spooled)).toString()).toBe('0123456789abcdefghij')

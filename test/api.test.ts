@@ -56,6 +56,14 @@ describe('local API', () => {
     expect((await call(port, '/v1/status', { headers: { authorization: TOKEN } })).status).toBe(401)
   })
 
+  it('the scheme of the Authorization header is case-insensitive, the token is not', async () => {
+    for (const scheme of ['bearer', 'BEARER', 'BeArEr']) {
+      expect((await call(port, '/v1/status', { headers: { authorization: `${scheme} ${TOKEN}` } })).status, scheme).toBe(200)
+    }
+    expect((await call(port, '/v1/status', { headers: { authorization: `bearer ${TOKEN.toUpperCase()}` } })).status).toBe(401)
+    expect((await call(port, '/v1/status', { headers: { authorization: `Basic ${TOKEN}` } })).status).toBe(401)
+  })
+
   it('compares tokens without depending on their length', () => {
     expect(tokenMatches(TOKEN, TOKEN)).toBe(true)
     expect(tokenMatches('x', TOKEN)).toBe(false)
@@ -86,6 +94,14 @@ describe('local API', () => {
     const missing = await call(port, '/v1/nothing', { headers: auth })
     expect(missing.status).toBe(404)
     expect(missing.body.error.code).toBe('ERR_NOT_FOUND')
+  })
+
+  it('400 ERR_BAD_REQUEST for an address that is not a multiaddr (no dial is tried)', async () => {
+    for (const address of ['x', '/ip4/999.1.1.1/tcp/1', '/nosuchprotocol/1']) {
+      const answer = await call(port, '/v1/peers', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ address }) })
+      expect(answer.status, address).toBe(400)
+      expect(answer.body.error.code).toBe('ERR_BAD_REQUEST')
+    }
   })
 
   it('502 with a clear message when a peer cannot be dialled', async () => {

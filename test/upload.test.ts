@@ -5,7 +5,7 @@
  * is not WebAssembly is refused on its first bytes. The daemon keeps serving afterwards.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
-import { readFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { connect } from 'node:net'
 import { join } from 'node:path'
@@ -98,6 +98,9 @@ describe('job uploads are streamed and checked while streaming', () => {
     dir = await tempDir()
     const dataDir = join(dir.path, 'node')
     expect((await runCli(['init', '--data-dir', dataDir])).code).toBe(0)
+    // What a daemon killed mid-upload leaves in tmp/: its spool dir with a part in it.
+    await mkdir(join(dataDir, 'tmp', 'depin-upload-crashed', 'sub'), { recursive: true })
+    await writeFile(join(dataDir, 'tmp', 'depin-upload-crashed', 'sub', '0'), 'a spooled part')
     daemon = await startDaemonProcess(dataDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--slots', '0'])
     port = Number(daemon.api.split(':')[1])
     token = (await readFile(join(dataDir, 'api-token'), 'utf8')).trim()
@@ -191,6 +194,11 @@ describe('job uploads are streamed and checked while streaming', () => {
     const answer = await post(multipart([{ name: 'module', filename: 'notes.txt', body: 'hello, I am text' }]))
     expect(answer.status).toBe(400)
     expect(answer.body.error.code).toBe('ERR_NOT_WASM')
+  })
+
+  it('removed at start the spool dirs a crashed daemon had left in tmp/', async () => {
+    const { readdir } = await import('node:fs/promises')
+    expect(await readdir(join(dir.path, 'node', 'tmp'))).not.toContain('depin-upload-crashed')
   })
 
   it('keeps serving, counted every refusal, and left no job and no spooled file behind', async () => {

@@ -21,6 +21,7 @@ import { ledgerRoutes } from './api/ledger-routes.ts'
 import { eventsRoutes } from './api/events-routes.ts'
 import { metricsRoutes } from './api/metrics-routes.ts'
 import { dashboardRoutes } from './api/dashboard-routes.ts'
+import { removeUploadLeftovers } from './api/upload-stream.ts'
 import { createNodeMetrics, MetricsServer, type NodeMetrics } from './metrics/index.ts'
 import { createOperatorLog, type LogFormat } from './operator-log.ts'
 import type { LogLevel, OperatorLog } from '../shared/log.ts'
@@ -145,6 +146,9 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   const stopRequest = Promise.withResolvers<string>()
   const tmpDir = join(options.dataDir, 'tmp')
   await mkdir(tmpDir, { recursive: true, mode: 0o700 })
+  // The node holds the data dir's lock now: spool dirs in tmp/ are a crashed run's, never a live upload's.
+  const leftovers = await removeUploadLeftovers(tmpDir)
+  if (leftovers > 0) log('removed %d upload spool dirs a previous run left in %s', leftovers, tmpDir)
   const routes: ApiRoutes[] = [
     nodeRoutes(node, { requestStop: () => { stopRequest.resolve('POST /v1/node/stop') } }),
     jobsRoutes(node, { metrics, tmpDir }),

@@ -18,6 +18,7 @@ import { batchSpecFieldSchema, MAX_SPEC_FIELD_BYTES, type BatchSpecField } from 
 import { MAX_PART_HEADER_BYTES, PART_FRAMING_BYTES, parseJsonField, readUpload, sizeMismatch, UploadRefusedError, type SpoolRule } from './upload-stream.ts'
 import { lastSegment, unexpectedField } from './upload.ts'
 import { readSpooled, type Spooled } from './upload-spool.ts'
+import type { UploadGate } from './upload-gate.ts'
 
 /** Most bytes of task inputs one batch upload may carry in all. */
 export const MAX_BATCH_UPLOAD_BYTES = 1024 * 1024 * 1024
@@ -47,6 +48,7 @@ export interface BatchUpload {
 export interface BatchUploadInit {
   tmpRoot?: string
   tree?: InputTreeLimits
+  gate?: UploadGate
 }
 
 /** Reads a batch upload (see the file's comment); throws UploadRefusedError for what the client got wrong. */
@@ -63,7 +65,8 @@ export async function readBatchUpload (request: FastifyRequest, init: BatchUploa
     maxLengthWhy: `module ${MAX_MODULE_BYTES}, inputs ${MAX_BATCH_UPLOAD_BYTES} in all, \`in\` files ${tree.maxBytes} in all`,
     limits: batchUploadLimits(tree.maxFiles),
     partsHelp: `at most one module file, one spec field, ${MAX_BATCH_TASKS} input files and ${tree.maxFiles} \`in\` files`,
-    tmpRoot: init.tmpRoot
+    tmpRoot: init.tmpRoot,
+    gate: init.gate
   }, {
     field: (name, value, truncated) => {
       if (name !== 'spec') throw unexpectedField(name)

@@ -19,6 +19,7 @@
  *   POST /v1/batches/:id/cancel           cancels the unfinished tasks of a batch running here
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import multipart from '@fastify/multipart'
 import { z } from 'zod'
 import { CID } from 'multiformats/cid'
@@ -36,17 +37,23 @@ import { fileList, filePathParam, sendFile } from './output-files.ts'
 import { placementOf } from './upload-spec.ts'
 import { closeAfterReply, UploadRefusedError } from './upload-stream.ts'
 import type { InputTreeLimits } from './upload-tree.ts'
-import { parseBody, parseQuery } from './validate.ts'
+import type { UploadGate } from './upload-gate.ts'
+import { parseParams } from './validate.ts'
 
 export { MAX_BATCH_UPLOAD_BYTES } from './batch-upload.ts'
 
 /** Live task events an event stream keeps with their payload while its client catches up (the rest by index). */
 const LIVE_EVENTS_HELD = 128
 
-const idParams = z.object({ id: z.string().min(1).max(200) }).strict()
-const taskParams = z.object({ id: z.string().min(1).max(200), index: z.coerce.number().int().min(0).max(MAX_BATCH_TASKS) }).strict()
-const tasksQuery = z.object({ from: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(1000).default(1000) }).strict()
-const batchesQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }).strict()
+const batchId = z.string().min(1).max(200).describe('batch id (a CID)')
+const taskIndex = z.coerce.number().int().min(0).max(MAX_BATCH_TASKS).describe('task index (0-based, in upload order)')
+export const batchIdParams = z.object({ id: batchId }).strict()
+export const taskParams = z.object({ id: batchId, index: taskIndex }).strict()
+export const tasksQuery = z.object({
+  from: z.coerce.number().int().min(0).default(0).describe('first task index (default 0)'),
+  limit: z.coerce.number().int().min(1).max(1000).default(1000).describe('at most this many tasks (default 1000)')
+}).strict()
+export const batchesQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100).describe('at most this many batches, newest first (default 100)') }).strict()
 
 /** A task record as the API shows it (`files` when known: events carry them; records only the manifest's CID). */
 export function taskView (t: BatchTaskRecord | BatchTaskResult, files?: OutputFileInfo[]): Record<string, unknown> {
@@ -74,6 +81,8 @@ export interface BatchesRoutesInit {
   tmpDir?: string
   /** Bounds of an upload's input tree (`in` parts). @default MAX_MANIFEST_ENTRIES files, MAX_INPUT_FILES_BYTES */
   inputTree?: InputTreeLimits
+  /** How many uploads may stream at once and the memory they share. @default processUploads (one for the whole process) */
+  uploads?: UploadGate
 }
 
 export function batchesRoutes (node: ComputeNode, init: BatchesRoutesInit = {}) {
@@ -85,14 +94,23 @@ export function batchesRoutes (node: ComputeNode, init: BatchesRoutesInit = {}) 
   }
   const notRun = (task: BatchTaskRecord): string => `task ${task.index} ${FINAL_STATUSES.has(task.status) ? `ended ${task.status}` : 'is still running'}; it has no output`
 
-  return (app: FastifyInstance): void => {
+  return (root: FastifyInstance): void => {
+    // Path and query parameters are declared as schemas (validated before the handler runs, and
+    // in the OpenAPI description), as the job routes do.
+    const app = root.withTypeProvider<ZodTypeProvider>()
     void app.register(async (scope) => {
       await scope.register(multipart, { limits: batchUploadLimits(init.inputTree?.maxFiles ?? MAX_MANIFEST_ENTRIES) })
 
-      scope.post('/v1/batches', async (request: FastifyRequest, reply: FastifyReply) => {
+      scope.post('/v1/batches', {
+        schema: {
+          tags: ['batches'],
+          summary: 'Submit a batch: multipart/form-data with a `module` file, one `input` file per task, optional `in` files and an optional `spec` JSON field',
+          consumes: ['multipart/form-data']
+        }
+      }, async (request: FastifyRequest, reply: FastifyReply) => {
         let upload
         try {
-          upload = await readBatchUpload(request, { tmpRoot: init.tmpDir, tree: init.inputTree })
+          upload = await readBatchUpload(request, { tmpRoot: init.tmpDir, tree: init.inputTree, gate: init.uploads })
         } catch (err) {
           if (err instanceof UploadRefusedError) {
             init.metrics?.apiUploadsRefused.inc({ reason: err.reason })
@@ -114,8 +132,8 @@ export function batchesRoutes (node: ComputeNode, init: BatchesRoutesInit = {}) 
       })
     })
 
-    app.get('/v1/batches', async (request) => {
-      const { limit } = parseQuery(batchesQuery, request.query)
+    app.get('/v1/batches', { schema: { tags: ['batches'], summary: 'The batches this node submitted, newest first', querystring: batchesQuery } }, async (request) => {
+      const { limit } = request.query
       const records: Array<{ id: string, createdAt: number, updatedAt: number }> = []
       for await (const b of node.scheduler.records.allBatches()) records.push({ id: b.id, createdAt: b.createdAt, updatedAt: b.updatedAt })
       records.sort((a, b) => b.createdAt - a.createdAt)
@@ -128,19 +146,19 @@ export function batchesRoutes (node: ComputeNode, init: BatchesRoutesInit = {}) 
       return { batches, total: records.length }
     })
 
-    app.get('/v1/batches/:id', async (request) => {
-      const { id } = parseBody(idParams, request.params)
+    app.get('/v1/batches/:id', { schema: { tags: ['batches'], summary: 'A batch\'s summary: tasks, completed, failed, verified, cost, status', params: batchIdParams } }, async (request) => {
+      const { id } = request.params
       return await node.batch(id)
     })
 
-    app.get('/v1/batches/:id/tasks', async (request) => {
-      const { id } = parseBody(idParams, request.params)
-      const { from, limit } = parseQuery(tasksQuery, request.query)
+    app.get('/v1/batches/:id/tasks', { schema: { tags: ['batches'], summary: 'Task records in index order', params: batchIdParams, querystring: tasksQuery } }, async (request) => {
+      const { id } = request.params
+      const { from, limit } = request.query
       return { tasks: (await node.scheduler.batchTasks(id, from, limit)).map((t) => taskView(t)) }
     })
 
-    app.get('/v1/batches/:id/tasks/:index/output', async (request, reply) => {
-      const { id, index } = parseBody(taskParams, request.params)
+    app.get('/v1/batches/:id/tasks/:index/output', { schema: { tags: ['batches'], summary: 'A task\'s output bytes (stdout)', params: taskParams } }, async (request, reply) => {
+      const { id, index } = request.params
       const task = await taskRecord(id, index)
       if (task.outputCid == null) throw new ApiError(409, 'ERR_NO_OUTPUT', notRun(task))
       const bytes = await node.scheduler.blobs.get(CID.parse(task.outputCid))
@@ -148,28 +166,32 @@ export function batchesRoutes (node: ComputeNode, init: BatchesRoutesInit = {}) 
       return await reply.type('application/octet-stream').header('x-output-cid', task.outputCid).send(Buffer.from(bytes))
     })
 
-    app.get('/v1/batches/:id/tasks/:index/files', async (request) => {
-      const { id, index } = parseBody(taskParams, request.params)
+    app.get('/v1/batches/:id/tasks/:index/files', { schema: { tags: ['batches'], summary: 'The files a task left in /out: {files, filesCid}', params: taskParams } }, async (request) => {
+      const { id, index } = request.params
       const task = await taskRecord(id, index)
       return await fileList(node.scheduler.blobs, task, () => notRun(task))
     })
 
-    app.get('/v1/batches/:id/tasks/:index/files/*', async (request, reply) => {
-      const { id, index } = parseBody(taskParams, { id: (request.params as { id?: string }).id, index: (request.params as { index?: string }).index })
+    app.get('/v1/batches/:id/tasks/:index/files/*', { schema: { tags: ['batches'], summary: 'One file a task left in /out, by its path there (bytes; X-Depin-Cid: its CID)' } }, async (request, reply) => {
+      const { id, index } = parseParams(taskParams, { id: (request.params as { id?: string }).id, index: (request.params as { index?: string }).index })
       const path = filePathParam(request.params)
       return await sendFile(reply, await node.batchTaskFile(id, index, path))
     })
 
-    app.post('/v1/batches/:id/cancel', async (request) => {
-      const { id } = parseBody(idParams, request.params)
-      if (node.cancel(id)) return { cancelled: true }
+    app.post('/v1/batches/:id/cancel', { schema: { tags: ['batches'], summary: 'Cancel the unfinished tasks of a batch running here', params: batchIdParams } }, async (request) => {
+      const { id } = request.params
+      // Batches only: node.cancel would cancel a plain job of this id just as well.
+      await node.batch(id) // 404 ERR_BATCH_NOT_FOUND for any id that is not a batch's
+      if (node.scheduler.requester.batches.cancel(id)) return { cancelled: true }
       const final = await node.scheduler.isFinal(id)
       throw new ApiError(409, 'ERR_NOT_RUNNING', final ? `batch ${id} has already ended` : `batch ${id} is not running on this node`)
     })
 
-    app.get('/v1/batches/:id/events', async (request, reply) => {
-      const { id } = parseBody(idParams, request.params)
+    // No HEAD route: Fastify's automatic one would run this handler and open a stream that never ends.
+    app.get('/v1/batches/:id/events', { exposeHeadRoute: false, schema: { tags: ['batches'], summary: 'Server-sent events: a `task` per finished task, `progress`, and a final `done`', params: batchIdParams } }, async (request, reply) => {
+      const { id } = request.params
       await node.batch(id) // 404 before the stream starts
+      const release = app.eventStreams.take() // 429 ERR_TOO_MANY_STREAMS past the server's limit
       reply.hijack()
       const raw = reply.raw
       raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
@@ -218,6 +240,7 @@ export function batchesRoutes (node: ComputeNode, init: BatchesRoutesInit = {}) 
         if (ended) return
         ended = true
         closed = true
+        release()
         handle?.removeEventListener('task', onTask)
         handle?.removeEventListener('progress', onProgress)
         clearInterval(keepAlive)

@@ -2,7 +2,7 @@
  * GET /v1/events: one server-sent event stream of what changes on this node, for live views
  * (the dashboard): `progress` (a requested job's stage), `tip` (a new chain tip), `peer`
  * (`{"peerId","connected"}`). The stream stays open until the client leaves; a keep-alive comment
- * every 15 s. Browsers read it with fetch (EventSource cannot send the bearer token).
+ * every 15 s. It counts against the server's limit of event streams (sse.ts). Browsers read it with fetch (EventSource cannot send the bearer token).
  */
 import type { FastifyInstance } from 'fastify'
 import type { ComputeNode } from '../compute-node.ts'
@@ -11,17 +11,13 @@ import type { BlockSummary } from '../../ledger/index.ts'
 import { sseWrite } from './sse.ts'
 
 const KEEP_ALIVE_MS = 15_000
-/** Open event streams at once; more are refused (each holds listeners on the node). */
-export const MAX_EVENT_STREAMS = 16
 
 export function eventsRoutes (node: ComputeNode) {
-  let open = 0
   return (app: FastifyInstance): void => {
-    app.get('/v1/events', { schema: { tags: ['node'], summary: 'Server-sent events: job progress, chain tips, peers connecting and leaving' } }, async (_request, reply) => {
-      if (open >= MAX_EVENT_STREAMS) {
-        return await reply.code(429).send({ error: { code: 'ERR_TOO_MANY_STREAMS', message: `at most ${MAX_EVENT_STREAMS} event streams at once` } })
-      }
-      open++
+    // No HEAD route: Fastify's automatic one would run this handler and open a stream that never ends.
+    app.get('/v1/events', { exposeHeadRoute: false, schema: { tags: ['node'], summary: 'Server-sent events: job progress, chain tips, peers connecting and leaving' } }, async (_request, reply) => {
+      // Counted with every other event stream of this server (429 ERR_TOO_MANY_STREAMS past the limit).
+      const release = app.eventStreams.take()
       const ledger = node.ledger
       reply.hijack()
       const raw = reply.raw
@@ -40,7 +36,7 @@ export function eventsRoutes (node: ComputeNode) {
       raw.on('close', () => {
         if (closed) return
         closed = true
-        open--
+        release()
         clearInterval(keepAlive)
         node.removeEventListener('job:progress', onProgress)
         ledger.removeEventListener('tip', onTip)

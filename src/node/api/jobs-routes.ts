@@ -31,9 +31,10 @@ import { leaseSummaryView, requestedDetail, requestedSummary, type JobDetailView
 import { closeAfterReply, jobUploadLimits, readJobUpload, UploadRefusedError } from './upload.ts'
 import { placementOf } from './upload-spec.ts'
 import type { InputTreeLimits } from './upload-tree.ts'
+import type { UploadGate } from './upload-gate.ts'
 import { filePathParam, fileList, sendFile } from './output-files.ts'
 import { sseWrite } from './sse.ts'
-import { parseBody } from './validate.ts'
+import { parseParams } from './validate.ts'
 
 export { jobSpecFieldSchema, type JobSpecField } from './upload.ts'
 
@@ -56,6 +57,8 @@ export interface JobsRoutesInit {
   tmpDir?: string
   /** Bounds of an upload's input tree (`in` parts). @default MAX_MANIFEST_ENTRIES files, MAX_INPUT_FILES_BYTES */
   inputTree?: InputTreeLimits
+  /** How many uploads may stream at once and the memory they share. @default processUploads (one for the whole process) */
+  uploads?: UploadGate
 }
 
 export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
@@ -106,7 +109,7 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
       }, async (request: FastifyRequest, reply: FastifyReply) => {
         let upload
         try {
-          upload = await readJobUpload(request, { tmpRoot: init.tmpDir, tree: init.inputTree })
+          upload = await readJobUpload(request, { tmpRoot: init.tmpDir, tree: init.inputTree, gate: init.uploads })
         } catch (err) {
           if (err instanceof UploadRefusedError) {
             init.metrics?.apiUploadsRefused.inc({ reason: err.reason })
@@ -168,7 +171,7 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
     })
 
     app.get('/v1/jobs/:id/files/*', { schema: { tags: ['jobs'], summary: 'One file a job left in /out, by its path there (bytes; X-Depin-Cid: its CID)' } }, async (request, reply) => {
-      const { id } = parseBody(jobIdParams, { id: (request.params as { id?: string }).id })
+      const { id } = parseParams(jobIdParams, { id: (request.params as { id?: string }).id })
       const path = filePathParam(request.params)
       return await sendFile(reply, await node.jobFile(id, path))
     })
@@ -180,14 +183,17 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
       return await detail(id)
     })
 
-    app.get('/v1/jobs/:id/events', { schema: { tags: ['jobs'], summary: 'Server-sent progress events of a job until it ends', params: jobIdParams } }, async (request, reply) => {
+    // No HEAD route: Fastify's automatic one would run this handler and open a stream that never ends.
+    app.get('/v1/jobs/:id/events', { exposeHeadRoute: false, schema: { tags: ['jobs'], summary: 'Server-sent progress events of a job until it ends', params: jobIdParams } }, async (request, reply) => {
       const { id } = request.params
       const record = await node.scheduler.record(id)
+      const release = app.eventStreams.take() // 429 ERR_TOO_MANY_STREAMS past the server's limit
       reply.hijack()
       const raw = reply.raw
       raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
       const send = (progress: JobProgress): void => { sseWrite(raw, `event: progress\ndata: ${JSON.stringify(progress)}\n\n`) }
       const end = (): void => {
+        release()
         node.removeEventListener('job:progress', onProgress)
         clearInterval(keepAlive)
         raw.end()

@@ -9,6 +9,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { ComputeNode } from '../compute-node.ts'
 import { ApiError } from './errors.ts'
 import { VERSION } from '../../version.ts'
@@ -40,6 +41,12 @@ export function nodeRoutes (node: ComputeNode, init: NodeRoutesInit = {}) {
 
     app.post('/v1/peers', { schema: { tags: ['node'], summary: 'Connect to a peer', body: connectBody } }, async (request) => {
       const { address } = request.body
+      // Not a multiaddr at all is the request's fault (400), not a failed dial (502).
+      try {
+        multiaddr(address)
+      } catch (err) {
+        throw new ApiError(400, 'ERR_BAD_REQUEST', `invalid request body: address: not a multiaddr (${(err as Error).message})`)
+      }
       let peerId: string
       try {
         peerId = await node.dial(address, { signal: AbortSignal.timeout(10_000) })

@@ -8,8 +8,8 @@
  *   2. an Origin header, when present, is this server's own origin, and Sec-Fetch-Site, when
  *      present, is `same-origin` or `none`, else 403 (no other web page can call the API or
  *      embed the dashboard, even with a token it somehow learned);
- *   3. it carries `Authorization: Bearer <token>` with the data dir's token, else 401 (compared in
- *      constant time). Only the dashboard's static files are served without it: they hold no
+ *   3. it carries `Authorization: Bearer <token>` (the scheme in any case) with the data dir's
+ *      token, else 401 (compared in constant time). Only the dashboard's static files are served without it: they hold no
  *      data, and every request the dashboard makes for data carries the token.
  * Errors are `{ "error": { "code": "ERR_…", "message": "…" } }` with a fitting status.
  * Request schemas are zod schemas (fastify-type-provider-zod); `GET /v1/openapi.json` is the
@@ -24,6 +24,9 @@ import { DepinError, InvalidMessageError, MessageTooLargeError, NotStartedError 
 import { isLoopbackHost } from '../api-address.ts'
 import { AddressInUseError } from '../errors.ts'
 import { ApiError } from './errors.ts'
+import { bodyIdleLimit, BODY_IDLE_TIMEOUT_MS } from './body-idle.ts'
+import { MAX_EVENT_STREAMS, StreamSlots } from './sse.ts'
+import { clientErrorHandler, frameworkErrors, MAX_PARAM_LENGTH } from './framework-errors.ts'
 import { VERSION } from '../../version.ts'
 
 const log = logger('depin:api')
@@ -37,6 +40,10 @@ export interface ApiServerInit {
   token: string
   /** Largest JSON request body. @default MAX_JSON_BODY_BYTES */
   bodyLimitBytes?: number
+  /** Event streams open at once over all event routes. @default MAX_EVENT_STREAMS */
+  maxEventStreams?: number
+  /** A JSON request body that sends nothing for this long is refused (408 ERR_BODY_STALLED). @default BODY_IDLE_TIMEOUT_MS */
+  bodyIdleTimeoutMs?: number
 }
 
 /** Registers routes on the server; each resource (node, jobs, ledger, …) brings its own. */
@@ -112,8 +119,14 @@ export class ApiServer {
       logger: false,
       // Clients are local tools; keep connections short so stop() never waits on keep-alive.
       forceCloseConnections: true,
-      return503OnClosing: true
+      return503OnClosing: true,
+      // What fails before a route runs answers in the API's error shape too (framework-errors.ts).
+      routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+      frameworkErrors,
+      clientErrorHandler
     })
+    // One count for every event route (each route's scope inherits the decoration).
+    this.app.decorate('eventStreams', new StreamSlots(init.maxEventStreams ?? MAX_EVENT_STREAMS))
     this.app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
       const host = hostOf(request.headers.host)
       if (host == null || !isLoopbackHost(host)) {
@@ -124,11 +137,13 @@ export class ApiServer {
       }
       if ((request.routeOptions.config as RouteFlags | undefined)?.public === true && (request.method === 'GET' || request.method === 'HEAD')) return
       const auth = request.headers.authorization
-      const presented = auth?.startsWith('Bearer ') === true ? auth.slice(7).trim() : undefined
+      // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` and `BEARER` are `Bearer`.
+      const presented = auth != null ? /^bearer +(.*)$/i.exec(auth)?.[1].trim() : undefined
       if (!tokenMatches(presented, this.init.token)) {
         return await reply.code(401).send({ error: { code: 'ERR_UNAUTHORIZED', message: 'missing or wrong API token (Authorization: Bearer <token from the data dir\'s api-token file>)' } })
       }
     })
+    this.app.addHook('preParsing', bodyIdleLimit(init.bodyIdleTimeoutMs ?? BODY_IDLE_TIMEOUT_MS))
     this.app.setValidatorCompiler(validatorCompiler)
     this.app.setSerializerCompiler(serializerCompiler)
     this.app.setErrorHandler(async (err: unknown, _request, reply) => {

@@ -6,6 +6,7 @@
  * batches-routes.ts.)
  */
 import type { ServerResponse } from 'node:http'
+import { ApiError } from './errors.ts'
 
 /** Bytes an event stream may have waiting for its client before the client is dropped. */
 export const MAX_SSE_BUFFER_BYTES = 1024 * 1024
@@ -18,4 +19,40 @@ export function sseWrite (raw: ServerResponse, chunk: string): void {
     return
   }
   raw.write(chunk)
+}
+
+/**
+ * Event streams one API server keeps open at once, over all its event routes (/v1/events, a
+ * job's, a batch's); one more is refused with 429 ERR_TOO_MANY_STREAMS. Each holds a socket and
+ * listeners on the node until its client leaves, so they are bounded together, not per route.
+ */
+export const MAX_EVENT_STREAMS = 64
+
+/** The open event streams of one API server (ApiServer decorates its Fastify instance with one). */
+export class StreamSlots {
+  readonly max: number
+  private count = 0
+
+  constructor (max = MAX_EVENT_STREAMS) { this.max = max }
+
+  get open (): number { return this.count }
+
+  /** Takes a slot, or throws 429 ERR_TOO_MANY_STREAMS; the returned function gives it back (once, however often called). */
+  take (): () => void {
+    if (this.count >= this.max) throw new ApiError(429, 'ERR_TOO_MANY_STREAMS', `at most ${this.max} event streams at once`)
+    this.count++
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.count--
+    }
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The event streams of this API server (see StreamSlots). */
+    eventStreams: StreamSlots
+  }
 }

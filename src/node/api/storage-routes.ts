@@ -26,12 +26,22 @@ export function storageRoutes (node: ComputeNode) {
   return (root: FastifyInstance): void => {
     const app = root.withTypeProvider<ZodTypeProvider>()
 
-    app.post('/v1/jobs/prune', {
-      schema: { tags: ['jobs'], summary: 'Delete ended jobs, batches and lease records older than the retention (or olderThanMs), then unreferenced blobs', body: pruneBody.optional() }
-    }, async (request): Promise<PruneReport> => {
-      const report = await node.retention.prune({ olderThanMs: request.body?.olderThanMs })
-      node.log.info({ ...report }, 'pruned jobs on request')
-      return report
+    // Its body is optional: no body, an empty JSON body and `null` all mean {} (in a scope of its
+    // own, whose JSON parser takes an empty body instead of refusing it).
+    void app.register(async (scope) => {
+      const json = scope.getDefaultJsonParser('error', 'error')
+      scope.removeContentTypeParser('application/json')
+      scope.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+        if ((body as string).trim() === '') { done(null, undefined); return }
+        json(request, body as string, done)
+      })
+      scope.withTypeProvider<ZodTypeProvider>().post('/v1/jobs/prune', {
+        schema: { tags: ['jobs'], summary: 'Delete ended jobs, batches and lease records older than the retention (or olderThanMs), then unreferenced blobs', body: pruneBody.nullish() }
+      }, async (request): Promise<PruneReport> => {
+        const report = await node.retention.prune({ olderThanMs: request.body?.olderThanMs })
+        node.log.info({ ...report }, 'pruned jobs on request')
+        return report
+      })
     })
 
     app.delete('/v1/jobs/:id', {

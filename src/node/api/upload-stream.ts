@@ -17,7 +17,7 @@
  * read the spooled files back once every part passed (`finish`, while the temporary directory
  * still exists; it is removed before `readUpload` returns).
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Transform, type TransformCallback } from 'node:stream'
@@ -26,12 +26,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Multipart } from '@fastify/multipart'
 import { ApiError } from './errors.ts'
 import { collectYoungGarbage, YOUNG_GC_EVERY_BYTES } from './young-garbage.ts'
-import { SpoolBudget, SpoolSink, type Spooled } from './upload-spool.ts'
+import { SpoolSink, type Spooled } from './upload-spool.ts'
+import { processUploads, type UploadGate } from './upload-gate.ts'
+
+export { UPLOAD_IDLE_TIMEOUT_MS } from './upload-gate.ts'
 
 /** The first 8 bytes of every WebAssembly binary module: `\0asm` and version 1. */
 export const WASM_HEADER = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00])
-/** An upload that sends nothing for this long is dropped (a client that stalls holds a connection, not memory). */
-export const UPLOAD_IDLE_TIMEOUT_MS = 30_000
 /**
  * Largest header block of one part (busboy's `headerSize`): a 4096-byte path, percent-encoded
  * in `filename*`, fits three times over.
@@ -43,10 +44,12 @@ export const MAX_PART_HEADER_BYTES = 16 * 1024
  * manifest's size, see upload-tree.ts.)
  */
 export const PART_FRAMING_BYTES = 512
+/** Name prefix of an upload's spool directory under its tmp root. */
+export const UPLOAD_DIR_PREFIX = 'depin-upload-'
 /** After the response to a refused upload, how long the rest of the body may drain before the socket closes. */
 const REFUSED_UPLOAD_LINGER_MS = 2_000
 
-export type UploadRefusal = 'too_large' | 'size_mismatch' | 'not_wasm' | 'parts' | 'malformed'
+export type UploadRefusal = 'too_large' | 'size_mismatch' | 'not_wasm' | 'parts' | 'malformed' | 'busy'
 
 /** An upload refused while streaming; `reason` feeds the metrics. */
 export class UploadRefusedError extends ApiError {
@@ -99,6 +102,8 @@ export interface UploadInit {
   partsHelp: string
   /** Where file parts are spooled. @default the OS temp dir */
   tmpRoot?: string
+  /** How many uploads may stream at once and the memory they share. @default processUploads */
+  gate?: UploadGate
 }
 
 /** Counts a part's bytes, checks them against its rule. */
@@ -187,16 +192,20 @@ export function parseJsonField<T> (name: string, text: string, schema: { safePar
   return parsed.data
 }
 
-/** Maps @fastify/multipart's limit and parse errors to the API's codes. */
+/**
+ * Maps @fastify/multipart's limit and parse errors to the API's codes. Whatever the parser throws
+ * is the body's fault (a missing boundary, a bad part header, a body cut short…), so it is a 400,
+ * never a 500; only the API's own refusals, an abort (its reason is answered) and the file
+ * system's errors while spooling (this node's fault) pass as they are.
+ */
 function limitError (err: unknown, partsHelp: string): unknown {
+  if (err instanceof ApiError) return err
   const code = (err as { code?: string }).code
   if (code === 'FST_PARTS_LIMIT' || code === 'FST_FILES_LIMIT' || code === 'FST_FIELDS_LIMIT') {
     return new UploadRefusedError(413, 'ERR_TOO_MANY_PARTS', `the upload has too many parts: ${partsHelp} (${code})`, 'parts')
   }
-  if (code === 'FST_INVALID_MULTIPART_CONTENT_TYPE' || /Unexpected end of (form|multipart data)|Malformed part header|Part terminated early|Malformed|Header size limit/i.test((err as Error).message ?? '')) {
-    return new UploadRefusedError(400, 'ERR_MALFORMED_UPLOAD', `the upload is not well-formed multipart: ${(err as Error).message}`, 'malformed')
-  }
-  return err
+  if ((err as Error).name === 'AbortError' || typeof (err as NodeJS.ErrnoException).syscall === 'string') return err
+  return new UploadRefusedError(400, 'ERR_MALFORMED_UPLOAD', `the upload is not well-formed multipart: ${(err as Error).message ?? String(err)}`, 'malformed')
 }
 
 /**
@@ -210,6 +219,11 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
   if (Number.isFinite(declaredLength) && declaredLength > init.maxLength) {
     throw new UploadRefusedError(413, 'ERR_UPLOAD_TOO_LARGE', `the upload declares ${declaredLength} bytes; at most ${init.maxLength} are accepted (${init.maxLengthWhy})`, 'too_large')
   }
+  const gate = init.gate ?? processUploads
+  const ticket = gate.tryEnter()
+  if (ticket == null) {
+    throw new UploadRefusedError(503, 'ERR_TOO_MANY_UPLOADS', `${gate.maxUploads} uploads are streaming already; try again when one has ended`, 'busy')
+  }
   // A client that goes away mid-upload, or stalls, ends the upload (the parser alone would wait).
   const abort = new AbortController()
   const raw = request.raw
@@ -220,12 +234,13 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
   let idle: ReturnType<typeof setTimeout> | undefined
   const stillSending = (): void => {
     clearTimeout(idle)
-    idle = setTimeout(() => { abort.abort(new UploadRefusedError(408, 'ERR_UPLOAD_STALLED', `the upload sent nothing for ${UPLOAD_IDLE_TIMEOUT_MS / 1000} s`, 'malformed')) }, UPLOAD_IDLE_TIMEOUT_MS)
+    idle = setTimeout(() => { abort.abort(new UploadRefusedError(408, 'ERR_UPLOAD_STALLED', `the upload sent nothing for ${gate.idleTimeoutMs / 1000} s`, 'malformed')) }, gate.idleTimeoutMs)
     idle.unref()
   }
   stillSending()
-  const dir = await mkdtemp(join(init.tmpRoot ?? tmpdir(), 'depin-upload-'))
+  let dir: string | undefined
   try {
+    dir = await mkdtemp(join(init.tmpRoot ?? tmpdir(), UPLOAD_DIR_PREFIX))
     let parts: AsyncIterableIterator<Multipart>
     try {
       // preservePath: an `in` part's filename is its path in the tree; busboy would keep only its last segment.
@@ -233,8 +248,11 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
     } catch (err) {
       throw limitError(err, init.partsHelp)
     }
+    // Every byte the client sends counts as sending, a text field's too (busboy hands a field over
+    // only once it ended: a spec sent slowly would look idle). Listened to only now that the body
+    // is piped to the parser, so the listener never starts the stream flowing on its own.
+    raw.on('data', stillSending)
     let spooledCount = 0
-    const budget = new SpoolBudget()
     while (true) {
       let next: IteratorResult<Multipart>
       try {
@@ -245,6 +263,10 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
       stillSending()
       if (next.done === true) break
       const part = next.value
+      if (typeof part.fieldname !== 'string') {
+        if (part.type === 'file') part.file.resume()
+        throw new UploadRefusedError(400, 'ERR_MALFORMED_UPLOAD', 'a part has no name (each needs Content-Disposition: form-data; name="…")', 'malformed')
+      }
       // @fastify/multipart keeps every part it handed out in `fields`; of 100,000 parts that is
       // memory for nothing (each holds its stream): keep none.
       delete (part.fields as Record<string, unknown>)[part.fieldname]
@@ -256,7 +278,7 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
           part.file.resume()
           throw err
         }
-        const sink = new SpoolSink(join(dir, String(spooledCount++)), budget)
+        const sink = new SpoolSink(join(dir, String(spooledCount++)), ticket)
         try {
           await pipeline(part.file, new PartCheck(rule, stillSending), sink, { signal: abort.signal })
         } catch (err) {
@@ -274,9 +296,31 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
     throw err
   } finally {
     clearTimeout(idle)
+    raw.off('data', stillSending)
     raw.off('close', onClose)
-    await rm(dir, { recursive: true, force: true })
+    // What the parts held in memory was read back (or is dropped): the budget has it again.
+    ticket.leave()
+    if (dir != null) await rm(dir, { recursive: true, force: true })
   }
+}
+
+/**
+ * Removes the spool directories uploads left in `tmpRoot` when their process died mid-upload
+ * (readUpload removes its own, but not after a crash or a kill -9). Only for a tmp root no other
+ * live process spools into: the daemon calls it on its data dir's tmp/ while it holds the data
+ * dir's lock and before its API listens. Returns how many it removed.
+ */
+export async function removeUploadLeftovers (tmpRoot: string): Promise<number> {
+  let names: string[]
+  try {
+    names = await readdir(tmpRoot)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0
+    throw err
+  }
+  const leftovers = names.filter((name) => name.startsWith(UPLOAD_DIR_PREFIX))
+  for (const name of leftovers) await rm(join(tmpRoot, name), { recursive: true, force: true })
+  return leftovers.length
 }
 
 /** `promise`, or the signal's reason once it aborts (a listener per call, removed after: no leak over many parts). */

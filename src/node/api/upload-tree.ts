@@ -70,6 +70,11 @@ export class InputTreeParts {
     if (filename == null || filename === '') {
       throw new UploadRefusedError(400, 'ERR_INVALID_PATH', 'an `in` part needs a filename: the file\'s path under /in (e.g. photos/a.pgm)', 'malformed')
     }
+    // The parser decodes a filename (`filename*=UTF-8''…` percent-encoded, or raw bytes in
+    // `filename="…"`) with U+FFFD for bytes that are not UTF-8: the path would not be the one sent.
+    if (filename.includes('\uFFFD')) {
+      throw new UploadRefusedError(400, 'ERR_INVALID_PATH', `\`in\` part: its filename is not valid UTF-8 (${quote(filename)})`, 'malformed')
+    }
     try {
       validatePath(filename)
     } catch (err) {

@@ -19,6 +19,7 @@ import { IN_FIELD, InputTreeParts, type InputTreeLimits } from './upload-tree.ts
 import { jobSpecFieldSchema, MAX_SPEC_FIELD_BYTES, type JobSpecField } from './upload-spec.ts'
 import { PART_FRAMING_BYTES, MAX_PART_HEADER_BYTES, parseJsonField, readUpload, sizeMismatch, UploadRefusedError, type SpoolRule } from './upload-stream.ts'
 import { readSpooled, type Spooled } from './upload-spool.ts'
+import type { UploadGate } from './upload-gate.ts'
 
 export { jobSpecFieldSchema, batchSpecFieldSchema, fuelFieldSchema, MAX_SPEC_FIELD_BYTES, type JobSpecField } from './upload-spec.ts'
 export { WASM_HEADER, UPLOAD_IDLE_TIMEOUT_MS, UploadRefusedError, isWasmHeader, closeAfterReply, type UploadRefusal } from './upload-stream.ts'
@@ -58,6 +59,8 @@ export interface JobUploadInit {
   tmpRoot?: string
   /** Bounds of the input tree. @default MAX_MANIFEST_ENTRIES files, MAX_INPUT_FILES_BYTES */
   tree?: InputTreeLimits
+  /** How many uploads may stream at once and the memory they share. @default processUploads */
+  gate?: UploadGate
 }
 
 /**
@@ -65,7 +68,7 @@ export interface JobUploadInit {
  * Throws UploadRefusedError for everything the client got wrong.
  */
 export async function readJobUpload (request: FastifyRequest, init: JobUploadInit | string = {}): Promise<JobUpload> {
-  const { tmpRoot, tree: treeLimits } = typeof init === 'string' ? { tmpRoot: init, tree: undefined } : init
+  const { tmpRoot, tree: treeLimits, gate } = typeof init === 'string' ? { tmpRoot: init, tree: undefined, gate: undefined } : init
   const tree = new InputTreeParts(treeLimits)
   let spec: JobSpecField | undefined
   const single = new Map<'module' | 'input', { spooled: Spooled, name?: string, bytes: number }>()
@@ -77,7 +80,8 @@ export async function readJobUpload (request: FastifyRequest, init: JobUploadIni
     maxLengthWhy: `module ${MAX_MODULE_BYTES}, input ${MAX_INPUT_BYTES}, \`in\` files ${tree.maxBytes} in all`,
     limits: jobUploadLimits(tree.maxFiles),
     partsHelp: `at most one module file, one input file, one spec field and ${tree.maxFiles} \`in\` files`,
-    tmpRoot
+    tmpRoot,
+    gate
   }, {
     field: (name, value, truncated) => {
       if (name !== 'spec') throw unexpectedField(name)

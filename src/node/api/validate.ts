@@ -20,3 +20,8 @@ export function parseQuery<T> (schema: z.ZodType<T>, value: unknown): T {
 export function parseBody<T> (schema: z.ZodType<T>, value: unknown): T {
   return parse(schema, value, 'request body')
 }
+
+/** Validates path parameters (for a route whose wildcard keeps them out of a params schema); 400 with the first problem. */
+export function parseParams<T> (schema: z.ZodType<T>, value: unknown): T {
+  return parse(schema, value, 'path')
+}

@@ -95,7 +95,7 @@ export class NodeMetrics implements MarketMetrics {
     this.capacityMemory = new Gauge({ name: 'depin_capacity_memory_bytes', help: 'Memory this node offers per job', ...collected })
     this.capacitySlots = new Gauge({ name: 'depin_capacity_slots', help: 'Tasks this node runs at once', ...collected })
     this.capacityPrice = new Gauge({ name: 'depin_capacity_price_credits', help: 'Price this node asks, credits per gigafuel (10^9 fuel)', ...collected })
-    this.apiUploadsRefused = new Counter({ name: 'depin_api_uploads_refused_total', help: 'Job and batch uploads the local API refused, by reason (too_large, size_mismatch, not_wasm, parts, malformed)', labelNames: ['reason'], registers })
+    this.apiUploadsRefused = new Counter({ name: 'depin_api_uploads_refused_total', help: 'Job and batch uploads the local API refused, by reason (too_large, size_mismatch, not_wasm, parts, malformed, busy)', labelNames: ['reason'], registers })
   }
 
   /**
