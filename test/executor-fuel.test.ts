@@ -205,7 +205,7 @@ describe('host-call fuel (wasi-shim charge hook)', () => {
     view.setUint32(0, 100, true); view.setUint32(4, 5, true)
     view.setUint32(8, 105, true); view.setUint32(12, 7, true)
     expect(imports.fd_write(1, 0, 2, 50)).toBe(0)
-    expect(charges).toEqual([HOST_CALL_FUEL, 5 * HOST_BYTE_FUEL, 7 * HOST_BYTE_FUEL])
+    expect(charges).toEqual([HOST_CALL_FUEL, 16 * HOST_BYTE_FUEL, 5 * HOST_BYTE_FUEL, 7 * HOST_BYTE_FUEL]) // the iovecs, then each buffer
     expect(stdout()).toBe('hello, world')
   })
 
@@ -216,11 +216,11 @@ describe('host-call fuel (wasi-shim charge hook)', () => {
     expect(view.getUint32(50, true)).toBe(3)
     expect(imports.random_get(200, 16)).toBe(0)
     expect(imports.sched_yield()).toBe(0)
-    expect(charges).toEqual([HOST_CALL_FUEL, 3 * HOST_BYTE_FUEL, HOST_CALL_FUEL, 16 * HOST_BYTE_FUEL, HOST_CALL_FUEL])
+    expect(charges).toEqual([HOST_CALL_FUEL, 8 * HOST_BYTE_FUEL, 3 * HOST_BYTE_FUEL, HOST_CALL_FUEL, 16 * HOST_BYTE_FUEL, HOST_CALL_FUEL])
   })
 
   it('a call that would pass the limit has no effect', () => {
-    const { imports, view, stdout } = shim(HOST_CALL_FUEL + 5)
+    const { imports, view, stdout } = shim(HOST_CALL_FUEL + 16 + 5)
     new Uint8Array(view.buffer).set(new TextEncoder().encode('hello, world'), 100)
     view.setUint32(0, 100, true); view.setUint32(4, 5, true)
     view.setUint32(8, 105, true); view.setUint32(12, 7, true)

@@ -20,7 +20,7 @@
  *   everywhere), `sched_yield` does nothing, sockets fail (ENOTSUP on an open fd, EBADF
  *   otherwise). Nothing here reads the host's clock, entropy, environment, fds or file system.
  * - Fuel (metered runs): every call costs `HOST_CALL_FUEL` on entry (the `charged` wrapper), and
- *   every byte it moves between the job's memory and the host `HOST_BYTE_FUEL`: stdin read,
+ *   every byte it moves between the job's memory and the host `HOST_BYTE_FUEL`: iovec arrays, stdin read,
  *   stdout/stderr written (buffer by buffer), random bytes, and the file system's data,
  *   directory entries, paths and zero bytes (wasi-fs.ts has the exact rule), each charged
  *   through the one `charge` hook before its effect (docs/protocol.md, "Fuel").
