@@ -4,12 +4,19 @@
  * or closes a block, whether it has a dynamic cost).
  *
  * Covers every instruction V8 (Node 24) validates by default: the 1.0 MVP, sign extension,
- * saturating float-to-int, bulk memory, reference types, multi-value, SIMD and relaxed SIMD
- * (0xFD), tail calls, exception handling (legacy try/catch/delegate and try_table/throw_ref),
- * typed function references, GC (0xFB 0..30) and atomics (0xFE). An opcode outside these is
- * refused with `UnmeterableModuleError` rather than guessed at: a wrong guess about immediates
- * would desynchronise the decoder. (Modules are validated by the engine before they get here, so
- * an opcode the engine knows is one of the above.)
+ * saturating float-to-int, bulk memory, reference types, multi-value, SIMD (0xFD), tail calls,
+ * exception handling (legacy try/catch/delegate and try_table/throw_ref), typed function
+ * references, GC (0xFB 0..30) and atomics (0xFE). An opcode outside these is refused with
+ * `UnmeterableModuleError` rather than guessed at: a wrong guess about immediates would
+ * desynchronise the decoder. (Modules are validated by the engine before they get here, so an
+ * opcode the engine knows is one of the above.)
+ *
+ * Refused although known, with `UnmeterableModuleError`, because replicas could not agree on
+ * them:
+ * - relaxed SIMD (0xFD 0x100..0x113): their results are implementation-defined and V8 picks the
+ *   CPU's (f32x4.relaxed_madd is fused on a CPU with FMA and not without; relaxed_swizzle,
+ *   relaxed_trunc, relaxed_laneselect, relaxed_min/max, relaxed_q15mulr and relaxed_dot differ
+ *   between x86 and arm64), so two honest workers could report other outputs and other fuel.
  */
 import { UnmeterableModuleError } from '../errors.ts'
 import { INSTRUCTION_FUEL, ZERO_WEIGHT_OPCODES } from './constants.ts'
@@ -146,7 +153,10 @@ function simd (r: Reader, at: number): number {
   if (sub === 12 || sub === 13) { r.skip(16); return W } // v128.const, i8x16.shuffle
   if (sub >= 21 && sub <= 34) { r.skip(1); return W } // extract_lane, replace_lane
   if (sub >= 84 && sub <= 91) { memarg(r); r.skip(1); return W } // load_lane, store_lane
-  if (sub <= 0x113) return W // everything else, relaxed SIMD included: no immediates
+  if (sub <= 0xff) return W // everything else: no immediates
+  if (sub <= 0x113) {
+    throw new UnmeterableModuleError(`cannot meter relaxed SIMD (opcode 0xfd ${sub} at byte ${at}): its result depends on the worker's CPU`)
+  }
   throw unknown(`opcode 0xfd ${sub}`, at)
 }
 
