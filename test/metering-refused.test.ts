@@ -9,7 +9,7 @@ import { rawCid, sha256 } from '../src/proofs/encoding.ts'
 import { createExecutor, instrumentModule, UnmeterableModuleError } from '../src/scheduler/executor/index.ts'
 import type { ExecSpec, WasiExecutor } from '../src/scheduler/executor/index.ts'
 import { wasm } from '../src/scheduler/executor/wasm-api.ts'
-import { assemble, leb } from './wasm-asm.ts'
+import { assemble, I32, leb, sleb } from './wasm-asm.ts'
 
 function spec (module: Uint8Array, overrides: Partial<ExecSpec> = {}): ExecSpec {
   return {
@@ -78,6 +78,41 @@ describe('refused modules', () => {
 
   it('a job with relaxed SIMD is refused before it runs', async () => {
     await expect(executor.run(spec(RELAXED_MADD))).rejects.toBeInstanceOf(UnmeterableModuleError)
+  })
+
+  it('refuses GC struct and array types, and every 0xFB instruction', () => {
+    // types: 0 = array (mut i8), 1 = func () -> (); _start makes a 64-byte array and drops it
+    const array = assemble({
+      types: [[0x5e, 0x78, 0x01], [0x60, 0x00, 0x00]],
+      funcs: [{ type: 1, body: [0x00, 0x41, 0xc0, 0x00, 0xfb, 0x07, 0x00, 0x1a, 0x0b] }]
+    })
+    expect(wasm.validate(array)).toBe(true)
+    expect(refusal(array).message).toMatch(/GC array types/)
+    // a struct type, never used
+    const struct = assemble({ types: [[0x5f, 0x01, 0x7e, 0x01], [0x60, 0x00, 0x00]], funcs: [{ type: 1, body: [0x00, 0x0b] }] })
+    expect(wasm.validate(struct)).toBe(true)
+    expect(refusal(struct).message).toMatch(/GC struct types/)
+    // no GC type at all: ref.i31 (0xFB 28) on an i32, dropped
+    const i31 = withCode([0x41, 0x07, 0xfb, 0x1c, 0x1a])
+    expect(wasm.validate(i31)).toBe(true)
+    expect(refusal(i31).message).toMatch(/GC instructions \(opcode 0xfb 28 /)
+    // rec groups and subtypes of function types are still fine: (rec (sub final (func)))
+    const rec = assemble({ types: [[0x4e, 0x01, 0x4f, 0x00, 0x60, 0x00, 0x00]], funcs: [{ type: 0, body: [0x00, 0x0b] }] })
+    expect(wasm.validate(rec)).toBe(true)
+    expect(() => instrumentModule(rec)).not.toThrow()
+  })
+
+  it('a job that would fill the worker\'s heap with GC arrays is refused before it runs', async () => {
+    // keeps 400 arrays of 1 MB each in an array of arrays, with memoryMiB 1
+    const body = [0x02, 0x01, 0x63, 0x01, 0x01, I32,
+      0x41, ...sleb(400), 0xfb, 0x07, 0x01, 0x21, 0x00,
+      0x03, 0x40,
+      0x20, 0x00, 0x20, 0x01, 0x41, ...sleb(1_000_000), 0xfb, 0x07, 0x00, 0xfb, 0x0e, 0x01,
+      0x20, 0x01, 0x41, 0x01, 0x6a, 0x22, 0x01, 0x41, ...sleb(400), 0x49, 0x0d, 0x00,
+      0x0b, 0x0b]
+    const module = assemble({ types: [[0x5e, 0x78, 0x01], [0x5e, 0x63, 0x00, 0x01], [0x60, 0, 0]], funcs: [{ type: 2, body }], memory: 1 })
+    expect(wasm.validate(module)).toBe(true)
+    await expect(executor.run(spec(module, { memoryMiB: 1 }))).rejects.toBeInstanceOf(UnmeterableModuleError)
   })
 
   it('plain SIMD and float code still runs', async () => {

@@ -22,7 +22,7 @@ export const START_EXPORT = 'depin:start'
 
 /**
  * Weight of every instruction not listed in `ZERO_WEIGHT_OPCODES`: one unit of fuel.
- * Prefixed instructions (0xFB, 0xFC, 0xFD, 0xFE) weigh 1 as well.
+ * Prefixed instructions (0xFC, 0xFD, 0xFE) weigh 1 as well (0xFB, GC, is refused).
  */
 export const INSTRUCTION_FUEL = 1
 /**
@@ -35,10 +35,8 @@ export const ZERO_WEIGHT_OPCODES: ReadonlySet<number> = new Set([0x01, 0x02, 0x0
  * Dynamic costs, charged just before the instruction from its count operand n (the i32 on top of
  * the stack, read as unsigned), on top of its weight:
  * - memory.fill, memory.copy, memory.init: floor(n / 64) (n bytes), `BYTES_PER_FUEL_SHIFT`;
- * - table.grow, table.fill, table.copy, table.init, array.new, array.new_default, array.fill,
- *   array.copy, array.init_data, array.init_elem: floor(n / 8) (n elements), `ELEMENTS_PER_FUEL_SHIFT`;
+ * - table.grow, table.fill, table.copy, table.init: floor(n / 8) (n elements), `ELEMENTS_PER_FUEL_SHIFT`;
  * - memory.grow: n × 256 (n pages of 64 KiB, whether or not the grow succeeds), `FUEL_PER_PAGE_SHIFT`.
- * array.new_fixed (static count n) weighs 1 + floor(n / 8).
  */
 export const BYTES_PER_FUEL_SHIFT = 6
 export const ELEMENTS_PER_FUEL_SHIFT = 3

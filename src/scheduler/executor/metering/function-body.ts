@@ -2,7 +2,7 @@
  * Instruments one function body: splits it into metering segments and adds, at the start of
  * each segment, code that adds the segment's fuel to the counter; at the function's entry and at
  * every loop header it also checks the counter against the limit and traps (`unreachable`) when
- * it is over. Dynamic costs (bulk memory, table and array ops, memory.grow) are added just before
+ * it is over. Dynamic costs (bulk memory, table ops, memory.grow) are added just before
  * their instruction from its count operand. See docs/protocol.md, "Fuel", for the rule.
  *
  * Inserted code (u = the fuel-used global, l = the limit global, s64/s32 = two scratch locals

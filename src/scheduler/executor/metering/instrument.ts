@@ -20,8 +20,8 @@
  *
  * Linear in the module's size in time and memory, and capped (`MAX_INSTRUMENTED_BYTES`) (one pass over the code; the output is at most
  * about twice the input). A module that exports a reserved name (`depin:` prefix) is refused with
- * `ReservedExportError`; one with an instruction outside metering/opcodes.ts or a 64-bit table,
- * with `UnmeterableModuleError`.
+ * `ReservedExportError`; one with an instruction outside metering/opcodes.ts or refused there
+ * (relaxed SIMD, GC), GC struct or array types, or a 64-bit table, with `UnmeterableModuleError`.
  */
 import { ReservedExportError, UnmeterableModuleError } from '../errors.ts'
 import {
@@ -206,7 +206,11 @@ function valueType (r: Reader): void {
   if (b === 0x63 || b === 0x64) r.skipLeb(5)
 }
 
-/** Parameter count of every type index (-1 for struct and array types); GC rec groups included. */
+/**
+ * Parameter count of every type index; rec groups and subtype declarations of function types
+ * included. Struct and array types are refused (GC objects are outside the job's memory limit,
+ * see opcodes.ts), so no GC object can be made, not even by a global's initializer.
+ */
 function readTypeParams (bytes: Uint8Array, s: Section | undefined): number[] {
   const params: number[] = []
   if (s === undefined) return params
@@ -219,14 +223,7 @@ function readTypeParams (bytes: Uint8Array, s: Section | undefined): number[] {
       for (let m = r.u32(); m > 0; m--) valueType(r)
       params.push(n)
     } else if (form === 0x5f || form === 0x5e) {
-      const fields = form === 0x5f ? r.u32() : 1
-      for (let i = 0; i < fields; i++) {
-        const t = r.peek()
-        if (t === 0x78 || t === 0x77) r.pos++ // packed i8, i16
-        else valueType(r)
-        r.byte() // mutability
-      }
-      params.push(-1)
+      throw new UnmeterableModuleError(`cannot meter a module with GC ${form === 0x5f ? 'struct' : 'array'} types (at byte ${r.pos - 1}): GC objects are outside the job's memory limit`)
     } else {
       throw new UnmeterableModuleError(`cannot meter a module with type form 0x${form.toString(16)} (at byte ${r.pos - 1})`)
     }
