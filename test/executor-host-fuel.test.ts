@@ -9,6 +9,7 @@ import { rawCid, sha256 } from '../src/proofs/encoding.ts'
 import { createExecutor, ERRNO, HOST_BYTE_FUEL, HOST_CALL_FUEL } from '../src/scheduler/executor/index.ts'
 import type { ExecSpec, WasiExecutor } from '../src/scheduler/executor/index.ts'
 import { IOV_MAX } from '../src/scheduler/executor/guest-memory.ts'
+import { FuelExhausted } from '../src/scheduler/executor/metering/meter.ts'
 import { createWasiShim } from '../src/scheduler/executor/wasi-shim.ts'
 import { wasm } from '../src/scheduler/executor/wasm-api.ts'
 import { assemble, callWith, I32 } from './wasm-asm.ts'
@@ -30,10 +31,11 @@ function spec (module: Uint8Array, overrides: Partial<ExecSpec> = {}): ExecSpec 
   }
 }
 
-/** A shim on `pages` pages of fresh memory whose charges are recorded. */
-function shim (pages = 1): { call: (name: string, ...args: unknown[]) => unknown, take: () => number[], view: DataView } {
+/** A shim on `pages` pages of fresh memory whose charges are recorded; charges past `budget` throw FuelExhausted. */
+function shim (pages = 1, budget = Infinity): { call: (name: string, ...args: unknown[]) => unknown, take: () => number[], view: DataView, allowAll: () => void } {
   const memory = new wasm.Memory({ initial: pages })
   let charges: number[] = []
+  let used = 0
   const s = createWasiShim({
     memory,
     stdin: new TextEncoder().encode('abc'),
@@ -41,12 +43,17 @@ function shim (pages = 1): { call: (name: string, ...args: unknown[]) => unknown
     maxStdoutBytes: 1024,
     maxStderrBytes: 1024,
     nodeWasi: {},
-    charge: units => { charges.push(units) }
+    charge: units => {
+      charges.push(units)
+      used += units
+      if (used > budget) throw new FuelExhausted()
+    }
   })
   return {
     call: (name, ...args) => s.imports[name](...args),
     take: () => { const out = charges; charges = []; return out },
-    view: new DataView(memory.buffer)
+    view: new DataView(memory.buffer),
+    allowAll: () => { budget = Infinity }
   }
 }
 
@@ -122,5 +129,110 @@ describe('iovec arrays', () => {
     const module = errnoOf('fd_write', [1, 0, 2_000_000, 16_700_000], 256)
     const result = await executor.run(spec(module))
     expect(result).toMatchObject({ exitCode: ERRNO.INVAL, trap: undefined, fuel: 6n + 2n * BigInt(CALL) })
+  })
+})
+
+describe('poll_oneoff', () => {
+  let executor: WasiExecutor
+
+  beforeAll(async () => {
+    executor = createExecutor({ workers: 1 })
+    await executor.start()
+  })
+
+  afterAll(async () => {
+    await executor.stop()
+  })
+
+  /** A clock subscription at `at` (monotonic, relative `timeoutNs`), userdata `id`. */
+  const clockSub = (view: DataView, at: number, id: bigint, timeoutNs: bigint): void => {
+    new Uint8Array(view.buffer).fill(0, at, at + 48)
+    view.setBigUint64(at, id, true)
+    view.setUint8(at + 8, 0) // clock
+    view.setUint32(at + 16, 1, true) // monotonic
+    view.setBigUint64(at + 24, timeoutNs, true)
+  }
+  /** An fd_read (tag 1) or fd_write (tag 2) subscription on `fd`. */
+  const fdSub = (view: DataView, at: number, tag: number, fd: number): void => {
+    new Uint8Array(view.buffer).fill(0, at, at + 48)
+    view.setUint8(at + 8, tag)
+    view.setUint32(at + 16, fd, true)
+  }
+
+  it('charges 48 bytes per subscription read and 32 per event written', () => {
+    const { call, take, view } = shim()
+    clockSub(view, 0, 7n, 5000n)
+    expect(call('poll_oneoff', 0, 4096, 1, 8192)).toBe(ERRNO.SUCCESS)
+    expect(view.getUint32(8192, true)).toBe(1)
+    expect(take()).toEqual([CALL, 48 * B, 32 * B])
+    // three fd subscriptions (stdin, stdout, a descriptor that is not open) and a clock: three events
+    fdSub(view, 0, 1, 0)
+    fdSub(view, 48, 2, 1)
+    fdSub(view, 96, 1, 99)
+    clockSub(view, 144, 8n, 5000n)
+    expect(call('poll_oneoff', 0, 4096, 4, 8192)).toBe(ERRNO.SUCCESS)
+    expect(view.getUint32(8192, true)).toBe(3)
+    expect(take()).toEqual([CALL, 4 * 48 * B, 3 * 32 * B])
+  })
+
+  it('a poll whose events would pass the limit writes nothing and leaves the clock where it was', () => {
+    const { call, view, allowAll } = shim(1, CALL + 48 + 31)
+    clockSub(view, 0, 7n, 5000n)
+    view.setUint32(8192, 12345, true)
+    expect(() => call('poll_oneoff', 0, 4096, 1, 8192)).toThrow(FuelExhausted)
+    expect(view.getUint32(8192, true)).toBe(12345)
+    expect(view.getBigUint64(4096, true)).toBe(0n)
+    // the next clock read is one step after 0, not 5000 ns later
+    allowAll()
+    expect(call('clock_time_get', 1, 0n, 100)).toBe(ERRNO.SUCCESS)
+    expect(view.getBigUint64(100, true)).toBe(1000n)
+  })
+
+  it('more than 4096 subscriptions is EINVAL, charged nothing but the call', () => {
+    const { call, take } = shim(16)
+    // 4097 zeroed subscriptions (clocks) fit in memory at 0, the events at 200,000
+    expect(call('poll_oneoff', 0, 200_000, 4097, 400_000)).toBe(ERRNO.INVAL)
+    expect(call('poll_oneoff', 0, 200_000, 4096, 400_000)).toBe(ERRNO.SUCCESS)
+    expect(take()).toEqual([CALL, CALL, 4096 * 48 * B, 32 * B])
+  })
+
+  it('a job passing 65,536 subscriptions gets EINVAL and pays for its instructions and calls', async () => {
+    const module = errnoOf('poll_oneoff', [0, 4_000_000, 65_536, 16_000_000], 256)
+    expect(await executor.run(spec(module))).toMatchObject({ exitCode: ERRNO.INVAL, trap: undefined, fuel: 6n + 2n * BigInt(CALL) })
+  })
+})
+
+describe('fd_readdir', () => {
+  it('charges the entries removed since the listing was taken that it steps over', () => {
+    const { call, take, view } = shim()
+    const put = (at: number, s: string): number => {
+      const bytes = new TextEncoder().encode(s)
+      new Uint8Array(view.buffer).set(bytes, at)
+      return bytes.byteLength
+    }
+    expect(call('path_create_directory', 4, 1000, put(1000, 'd'))).toBe(ERRNO.SUCCESS)
+    for (const f of ['d/a', 'd/b', 'd/c']) {
+      expect(call('path_open', 4, 0, 1000, put(1000, f), 1, 0n, 0n, 0, 2000)).toBe(ERRNO.SUCCESS)
+      expect(call('fd_close', view.getUint32(2000, true))).toBe(ERRNO.SUCCESS)
+    }
+    expect(call('path_open', 4, 0, 1000, put(1000, 'd'), 2, 1n << 14n, 0n, 0, 2000)).toBe(ERRNO.SUCCESS)
+    const dir = view.getUint32(2000, true)
+    // a 10-byte read at cookie 0 takes the listing: . .. a b c
+    expect(call('fd_readdir', dir, 3000, 10, 0n, 2000)).toBe(ERRNO.SUCCESS)
+    expect(call('path_unlink_file', 4, 1000, put(1000, 'd/a'))).toBe(ERRNO.SUCCESS)
+    expect(call('path_unlink_file', 4, 1000, put(1000, 'd/b'))).toBe(ERRNO.SUCCESS)
+    take()
+    // from cookie 2: a and b are gone (stepped over, 24 + 1 bytes each), c is placed (24 + 1)
+    expect(call('fd_readdir', dir, 3000, 1000, 2n, 2000)).toBe(ERRNO.SUCCESS)
+    expect(view.getUint32(2000, true)).toBe(25)
+    expect(take()).toEqual([CALL, (25 + 2 * 25) * B])
+    // a new listing (. .. c), then c goes: a full buffer stops the walk before it
+    expect(call('fd_readdir', dir, 3000, 10, 0n, 2000)).toBe(ERRNO.SUCCESS)
+    expect(call('path_unlink_file', 4, 1000, put(1000, 'd/c'))).toBe(ERRNO.SUCCESS)
+    take()
+    expect(call('fd_readdir', dir, 3000, 24, 1n, 2000)).toBe(ERRNO.SUCCESS) // '..' cut at 24 bytes
+    expect(call('fd_readdir', dir, 3000, 1000, 1n, 2000)).toBe(ERRNO.SUCCESS) // '..', then c stepped over
+    expect(view.getUint32(2000, true)).toBe(26)
+    expect(take()).toEqual([CALL, 24 * B, CALL, (26 + 25) * B])
   })
 })

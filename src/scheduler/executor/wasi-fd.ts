@@ -319,7 +319,8 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
     /**
      * Entries in a fixed order: '.', '..', then the names sorted by their UTF-8 bytes. The
      * listing is taken when a read starts at cookie 0 and cookie n resumes after its n-th entry,
-     * so entries removed meanwhile are skipped and the others are neither skipped nor repeated.
+     * so entries removed meanwhile are skipped (and charged) and the others are neither skipped
+     * nor repeated.
      * Listings are shared while a directory does not change and bounded in all (ENOMEM).
      */
     fd_readdir (fd: number, bufArg: number, bufLenArg: number, cookie: bigint, bufusedArg: number): Errno {
@@ -344,13 +345,17 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
       const first = cookie > BigInt(count) ? count : Number(cookie)
       const nodeAt = (i: number): Node | undefined => i === 0 ? dir : i === 1 ? dir.parent ?? dir : dir.entries.get(names[i - 2])
       const nameAt = (i: number): string => i === 0 ? '.' : i === 1 ? '..' : names[i - 2]
-      // first what fits (its fuel is charged before anything is copied), then the copy
+      // first what fits and what is stepped over (its fuel is charged before anything is
+      // copied), then the copy. An entry removed since the listing was taken is skipped, and
+      // costs the record it would have been: the walk over it is work all the same.
       let used = 0
+      let skipped = 0
       for (let i = first; i < count && used < bufLen; i++) {
-        if (nodeAt(i) === undefined) continue // removed since the listing was taken
-        used += Math.min(DIRENT_BYTES + Buffer.byteLength(nameAt(i)), bufLen - used)
+        const record = DIRENT_BYTES + Buffer.byteLength(nameAt(i))
+        if (nodeAt(i) === undefined) skipped += record
+        else used += Math.min(record, bufLen - used)
       }
-      chargeBytes(used)
+      chargeBytes(used + skipped)
       used = 0
       for (let i = first; i < count && used < bufLen; i++) {
         const node = nodeAt(i)

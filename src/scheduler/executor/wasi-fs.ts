@@ -29,7 +29,8 @@
  * - file data: fd_read/fd_pread the bytes they will read; fd_write/fd_pwrite the bytes the caps
  *   let them write plus the zero bytes a write starting past the end adds (a write refused by a cap
  *   moves nothing); fd_filestat_set_size/fd_allocate the zero bytes the file grows by;
- * - fd_readdir: the bytes it will place in the buffer (its bufused);
+ * - fd_readdir: the bytes it will place in the buffer (its bufused) plus, for each entry removed
+ *   since the listing was taken that it steps over, the bytes that entry's record would have had;
  * - fd_prestat_dir_name: the name it will copy ('/in', '/out').
  * Each is charged in one piece after the call's checks and before its effect, so a call that runs
  * out of fuel changes nothing. (stdio reads and writes charge through `Streams`, buffer by buffer.)

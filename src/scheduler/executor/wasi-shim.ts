@@ -21,7 +21,8 @@
  *   otherwise). Nothing here reads the host's clock, entropy, environment, fds or file system.
  * - Fuel (metered runs): every call costs `HOST_CALL_FUEL` on entry (the `charged` wrapper), and
  *   every byte it moves between the job's memory and the host `HOST_BYTE_FUEL`: iovec arrays, stdin read,
- *   stdout/stderr written (buffer by buffer), random bytes, and the file system's data,
+ *   stdout/stderr written (buffer by buffer), random bytes, poll_oneoff's subscriptions and
+ *   events, and the file system's data,
  *   directory entries, paths and zero bytes (wasi-fs.ts has the exact rule), each charged
  *   through the one `charge` hook before its effect (docs/protocol.md, "Fuel").
  */
@@ -55,8 +56,11 @@ const SUBSCRIPTION_BYTES = 48
 const EVENT_BYTES = 32
 const CLOCK_REALTIME = 0
 const CLOCK_COUNT = 4 // realtime, monotonic, process cputime, thread cputime
-/** More subscriptions in one poll_oneoff are EINVAL (like poll() past RLIMIT_NOFILE): bounds the events kept in the heap. */
-const MAX_POLL_SUBSCRIPTIONS = 65_536
+/**
+ * More subscriptions in one poll_oneoff are EINVAL (like poll() past RLIMIT_NOFILE): bounds one
+ * call's work and the events it keeps in the heap. A program polls a few descriptors and a clock.
+ */
+export const MAX_POLL_SUBSCRIPTIONS = 4096
 
 /** A bounded in-memory output stream. */
 export class OutputBuffer {
@@ -210,7 +214,8 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
     /**
      * fd subscriptions are always ready (stdin and files are in memory, output never blocks) and
      * are reported without moving the clock; with none, the earliest clock subscription fires and
-     * the virtual clocks jump to its deadline.
+     * the virtual clocks jump to its deadline. Charges the subscriptions it reads (48 bytes each)
+     * before reading them, and the events it writes (32 bytes each) before its effect.
      */
     poll_oneoff (inArg: number, outArg: number, nsubsArg: number, neventsArg: number): Errno {
       const inPtr = inArg >>> 0
@@ -220,6 +225,7 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
       if (nsubs === 0 || nsubs > MAX_POLL_SUBSCRIPTIONS) return ERRNO.INVAL
       m.refresh()
       if (!m.inBounds(inPtr, nsubs * SUBSCRIPTION_BYTES) || !m.inBounds(outPtr, nsubs * EVENT_BYTES) || !m.inBounds(neventsPtr, 4)) return ERRNO.FAULT
+      chargeBytes(nsubs * SUBSCRIPTION_BYTES)
       const { view } = m
       const events: Array<{ userdata: bigint, error: number, type: number, nbytes: bigint }> = []
       let earliest: { userdata: bigint, waitNs: bigint } | undefined
@@ -253,10 +259,10 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
           events.push({ userdata, error: ERRNO.INVAL, type: tag, nbytes: 0n })
         }
       }
-      if (events.length === 0 && earliest !== undefined) {
-        ticksNs += earliest.waitNs
-        events.push({ userdata: earliest.userdata, error: ERRNO.SUCCESS, type: EVENTTYPE_CLOCK, nbytes: 0n })
-      }
+      const fired = events.length === 0 ? earliest : undefined
+      if (fired !== undefined) events.push({ userdata: fired.userdata, error: ERRNO.SUCCESS, type: EVENTTYPE_CLOCK, nbytes: 0n })
+      chargeBytes(events.length * EVENT_BYTES) // before the clock moves: out of fuel changes nothing
+      if (fired !== undefined) ticksNs += fired.waitNs
       m.bytes.fill(0, outPtr, outPtr + events.length * EVENT_BYTES)
       events.forEach((e, i) => {
         const ev = outPtr + i * EVENT_BYTES
