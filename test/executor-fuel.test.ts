@@ -125,19 +125,19 @@ describe('metered execution', () => {
     expect(outcome(await other.run(spec(primes, { args: ['1000'], fuel: (fuel as bigint) - 1n })))).toEqual(outcome(under))
   })
 
-  it('charges bulk memory per 64 bytes and memory.grow per page, exactly', async () => {
+  it('charges bulk memory per byte and memory.grow per page, exactly', async () => {
     const module = load('test/fixtures/wasm/dynamic-costs.wasm')
     const run = async (bytes: string, pages: string): Promise<ExecResult> => executor.run(spec(module, { args: [bytes, pages] }))
     const base = await run('0000000', '0000000')
     const filled = await run('1048576', '0000000')
     const grown = await run('0000000', '0000016')
-    const under64 = await run('0000063', '0000000')
+    const few = await run('0000063', '0000000')
     expect(base.exitCode).toBe(0)
     expect(text(filled.stdout)).toMatch(/^[0-9a-f]{8}\n$/)
-    // the program fills 1 MiB twice (memset + memcpy become two memory.fill): 2 × 2^20 / 64
-    expect((filled.fuel as bigint) - (base.fuel as bigint)).toBe(2n * 16384n)
+    // the program fills 1 MiB twice (memset + memcpy become two memory.fill): 2 × 2^20, one fuel a byte
+    expect((filled.fuel as bigint) - (base.fuel as bigint)).toBe(2n * 1048576n)
     expect((grown.fuel as bigint) - (base.fuel as bigint)).toBe(16n * 256n)
-    expect(under64.fuel).toBe(base.fuel)
+    expect((few.fuel as bigint) - (base.fuel as bigint)).toBe(2n * 63n) // no rounding down
   })
 
   it('refuses bad fuel limits with InvalidExecSpecError', async () => {

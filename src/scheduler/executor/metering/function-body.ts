@@ -13,6 +13,7 @@
  *                             local.get s64; global.get l; i64.gt_u; if; unreachable; end
  *   before a dynamic cost:    local.tee s32; i64.extend_i32_u; i64.const K; i64.shr_u|i64.shl;
  *                             global.get u; i64.add; global.set u; local.get s32
+ *                             (no i64.const K and shift when K is 0: bulk memory's n bytes)
  *
  * All of it leaves the operand stack as it was, adds no label that outlives it, and is valid in
  * unreachable code, so branch depths, block types and validation are unaffected.
@@ -131,7 +132,8 @@ export function instrumentBody (
       if ((flags & DYN_PAGES) !== 0) {
         seg.byte(I64_CONST); seg.byte(FUEL_PER_PAGE_SHIFT); seg.byte(I64_SHL)
       } else {
-        seg.byte(I64_CONST); seg.byte((flags & DYN_BYTES) !== 0 ? BYTES_PER_FUEL_SHIFT : ELEMENTS_PER_FUEL_SHIFT); seg.byte(I64_SHR_U)
+        const shift = (flags & DYN_BYTES) !== 0 ? BYTES_PER_FUEL_SHIFT : ELEMENTS_PER_FUEL_SHIFT
+        if (shift !== 0) { seg.byte(I64_CONST); seg.byte(shift); seg.byte(I64_SHR_U) } // (shifts are < 64: one-byte LEB)
       }
       seg.byte(GLOBAL_GET); seg.u32(g.used)
       seg.byte(I64_ADD)

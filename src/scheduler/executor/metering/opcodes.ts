@@ -34,7 +34,7 @@ export const LOOP = 2
 export const OPEN = 4
 /** Closes a block (end, delegate); the `end` that closes the function body too. */
 export const CLOSE = 8
-/** Dynamic cost before it: floor(n / 64) for n bytes. */
+/** Dynamic cost before it: n for n bytes (`BYTES_PER_FUEL_SHIFT`). */
 export const DYN_BYTES = 16
 /** Dynamic cost before it: floor(n / 8) for n elements. */
 export const DYN_ELEMENTS = 32
