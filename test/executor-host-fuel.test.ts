@@ -4,6 +4,7 @@
  * bounded (docs/protocol.md, "Host-call fuel"). Call by call through the shim's charge hook, and
  * through the executor with hand-assembled modules whose fuel is worked out by hand.
  */
+import { createCipheriv } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { rawCid, sha256 } from '../src/proofs/encoding.ts'
 import { createExecutor, ERRNO, HOST_BYTE_FUEL, HOST_CALL_FUEL } from '../src/scheduler/executor/index.ts'
@@ -234,5 +235,41 @@ describe('fd_readdir', () => {
     expect(call('fd_readdir', dir, 3000, 1000, 1n, 2000)).toBe(ERRNO.SUCCESS) // '..', then c stepped over
     expect(view.getUint32(2000, true)).toBe(26)
     expect(take()).toEqual([CALL, 24 * B, CALL, (26 + 25) * B])
+  })
+})
+
+describe('random_get', () => {
+  const seed = new Uint8Array(32).fill(7)
+  /** The keystream's 16-byte block number `block` (AES-256-CTR counts blocks big-endian from IV 0). */
+  const keystreamBlock = (block: number): Buffer => {
+    const iv = Buffer.alloc(16)
+    iv.writeUInt32BE(block, 12)
+    return createCipheriv('aes-256-ctr', seed, iv).update(Buffer.alloc(16))
+  }
+  const randomShim = (memory: InstanceType<typeof wasm.Memory>): { call: (name: string, ...args: unknown[]) => unknown, charges: number[] } => {
+    const charges: number[] = []
+    const s = createWasiShim({ memory, stdin: new Uint8Array(0), seed, maxStdoutBytes: 0, maxStderrBytes: 0, nodeWasi: {}, charge: units => { charges.push(units) } })
+    return { call: (name, ...args) => s.imports[name](...args), charges }
+  }
+
+  it('is the seed\'s keystream, in order, whatever the sizes of the calls', () => {
+    const memory = new wasm.Memory({ initial: 8 })
+    const { call, charges } = randomShim(memory)
+    expect(call('random_get', 0, 200_003)).toBe(ERRNO.SUCCESS) // three pieces and a bit
+    expect(call('random_get', 200_003, 5)).toBe(ERRNO.SUCCESS)
+    const expected = createCipheriv('aes-256-ctr', seed, Buffer.alloc(16)).update(Buffer.alloc(200_008))
+    expect(Buffer.from(memory.buffer, 0, 200_008).equals(expected)).toBe(true)
+    expect(charges).toEqual([CALL, 200_003 * B, CALL, 5 * B])
+  })
+
+  it('fills 2^31 - 1 bytes of a 2 GiB memory, and a range past the memory is EFAULT, charged nothing', () => {
+    const memory = new wasm.Memory({ initial: 32_768 })
+    const { call, charges } = randomShim(memory)
+    expect(call('random_get', 0, 0x7fffffff)).toBe(ERRNO.SUCCESS)
+    const at = 2 ** 31 - 32 // block 2^27 - 2, well inside
+    expect(Buffer.from(memory.buffer, at, 16).equals(keystreamBlock(at / 16))).toBe(true)
+    expect(call('random_get', 2, 0x7fffffff)).toBe(ERRNO.FAULT)
+    expect(call('random_get', 0, -1)).toBe(ERRNO.FAULT) // 2^32 - 1 bytes
+    expect(charges).toEqual([CALL, 0x7fffffff * B, CALL, CALL])
   })
 })

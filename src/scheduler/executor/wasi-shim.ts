@@ -62,6 +62,13 @@ const CLOCK_COUNT = 4 // realtime, monotonic, process cputime, thread cputime
  */
 export const MAX_POLL_SUBSCRIPTIONS = 4096
 
+/**
+ * random_get makes its bytes this many at a time, straight into the job's memory: a large
+ * request costs no buffer of its size outside the memory limit, and never reaches the crypto
+ * library's length limit (about 2^31 bytes a call, which used to trap).
+ */
+const RANDOM_PIECE_BYTES = 64 * 1024
+
 /** A bounded in-memory output stream. */
 export class OutputBuffer {
   readonly limit: number
@@ -155,6 +162,7 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
   // Made at the first random_get (most programs never call it): building a cipher costs more
   // than a small program's whole run. The stream is the same whenever it is made.
   let keystream: Cipheriv | undefined
+  let zeros: Uint8Array | undefined // RANDOM_PIECE_BYTES of them, encrypted into the keystream
 
   const files = createWasiFs({
     memory: m,
@@ -207,7 +215,12 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
       if (!m.inBounds(ptr, len)) return ERRNO.FAULT
       chargeBytes(len)
       keystream ??= createCipheriv('aes-256-ctr', init.seed, new Uint8Array(16))
-      m.bytes.set(keystream.update(new Uint8Array(len)), ptr)
+      zeros ??= new Uint8Array(RANDOM_PIECE_BYTES)
+      // CTR is a stream: the same bytes whatever the pieces (and the calls) it is cut into
+      for (let done = 0; done < len; done += RANDOM_PIECE_BYTES) {
+        const n = Math.min(RANDOM_PIECE_BYTES, len - done)
+        m.bytes.set(keystream.update(n === RANDOM_PIECE_BYTES ? zeros : zeros.subarray(0, n)), ptr + done)
+      }
       return ERRNO.SUCCESS
     },
 
