@@ -9,7 +9,7 @@ import { rawCid, sha256 } from '../src/proofs/encoding.ts'
 import { createExecutor, instrumentModule, UnmeterableModuleError } from '../src/scheduler/executor/index.ts'
 import type { ExecSpec, WasiExecutor } from '../src/scheduler/executor/index.ts'
 import { wasm } from '../src/scheduler/executor/wasm-api.ts'
-import { assemble, I32, leb, sleb } from './wasm-asm.ts'
+import { assemble, I32, leb, section, sleb, vec } from './wasm-asm.ts'
 
 function spec (module: Uint8Array, overrides: Partial<ExecSpec> = {}): ExecSpec {
   return {
@@ -113,6 +113,74 @@ describe('refused modules', () => {
     const module = assemble({ types: [[0x5e, 0x78, 0x01], [0x5e, 0x63, 0x00, 0x01], [0x60, 0, 0]], funcs: [{ type: 2, body }], memory: 1 })
     expect(wasm.validate(module)).toBe(true)
     await expect(executor.run(spec(module, { memoryMiB: 1 }))).rejects.toBeInstanceOf(UnmeterableModuleError)
+  })
+
+  it('refuses a function that two more locals would take past the engine\'s 50,000', async () => {
+    // one i32 parameter and n locals
+    const withLocals = (n: number): Uint8Array => assemble({
+      types: [[0x60, 0x01, I32, 0x00], [0x60, 0x00, 0x00]],
+      funcs: [{ type: 0, body: [0x01, ...leb(n), I32, 0x0b] }, { type: 1, body: [0x00, 0x0b] }],
+      memory: 1,
+      start: 1
+    })
+    expect(wasm.validate(instrumentModule(withLocals(49_997)).bytes)).toBe(true)
+    expect(wasm.validate(withLocals(49_998))).toBe(true)
+    expect(refusal(withLocals(49_998)).message).toMatch(/49999 parameters and locals/)
+    // through the executor: refused as unmeterable, not as a module that does not compile
+    const err = await executor.run(spec(withLocals(49_999))).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(UnmeterableModuleError)
+    expect((err as Error).message).toMatch(/50000 parameters and locals .*metering adds 2/)
+  })
+
+  it('refuses a module that two more globals would take past the engine\'s 1,000,000', () => {
+    const withGlobals = (n: number): Uint8Array => assemble({
+      types: [[0x60, 0x00, 0x00]],
+      funcs: [{ type: 0, body: [0x00, 0x0b] }],
+      globals: Array.from({ length: n }, () => [I32, 0x00, 0x41, 0x00, 0x0b])
+    })
+    expect(wasm.validate(instrumentModule(withGlobals(999_998)).bytes)).toBe(true)
+    expect(wasm.validate(withGlobals(999_999))).toBe(true)
+    expect(refusal(withGlobals(999_999)).message).toMatch(/999999 globals: metering adds 2/)
+  })
+
+  it('refuses a module that two more exports would take past the engine\'s 1,000,000', () => {
+    // n exports of function 0 (() -> ()), named by 7 ASCII digits, written straight into bytes (fast)
+    const withExports = (n: number): Uint8Array => {
+      const entries = new Uint8Array(n * 10)
+      for (let i = 0; i < n; i++) {
+        entries[i * 10] = 7
+        const digits = String(i).padStart(7, '0')
+        for (let d = 0; d < 7; d++) entries[i * 10 + 1 + d] = digits.charCodeAt(d)
+        // kind 0 (function), index 0: already zero
+      }
+      const payload = [...leb(n)]
+      const head = [
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+        ...section(1, vec([[0x60, 0x00, 0x00]])), ...section(3, vec([[0x00]])),
+        0x07, ...leb(payload.length + entries.byteLength), ...payload
+      ]
+      const tail = section(10, vec([[0x02, 0x00, 0x0b]]))
+      const out = new Uint8Array(head.length + entries.byteLength + tail.length)
+      out.set(head)
+      out.set(entries, head.length)
+      out.set(tail, head.length + entries.byteLength)
+      return out
+    }
+    // (validating a million exports takes the engine seconds: the limit itself is checked in the engine's own words above)
+    expect(() => instrumentModule(withExports(999_998))).not.toThrow()
+    expect(refusal(withExports(999_999)).message).toMatch(/999999 exports: metering adds 2/)
+  })
+
+  it('refuses a function whose instrumented body would pass the engine\'s 7,654,321 bytes', () => {
+    // 1,200,000 empty loops: 3.6 MB, about 4 times that once every loop header checks the fuel
+    const body: number[] = [0x00]
+    for (let i = 0; i < 1_200_000; i++) body.push(0x03, 0x40, 0x0b)
+    body.push(0x0b)
+    const module = withCode(body.slice(1, -1))
+    expect(wasm.validate(module)).toBe(true)
+    expect(refusal(module).message).toMatch(/would pass the engine's 7654321 bytes/)
+    // a tenth of it is fine
+    expect(wasm.validate(instrumentModule(withCode(body.slice(1, 360_001))).bytes)).toBe(true)
   })
 
   it('plain SIMD and float code still runs', async () => {

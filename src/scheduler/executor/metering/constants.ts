@@ -66,6 +66,22 @@ export const HOST_BYTE_FUEL = 1
  */
 export const MAX_INSTRUMENTED_BYTES = 256 * 1024 * 1024
 
+/**
+ * The engine's own limits (V8 13.6, Node 24: wasm-limits.h, checked against WebAssembly.Module)
+ * that instrumentation could push a valid module over: it adds two locals to every function, two
+ * globals, two or three exports, and code to every body. A module whose instrumented form would
+ * pass one is refused with `UnmeterableModuleError` (rather than failing to compile as
+ * `InvalidModuleError` only when metered).
+ */
+/** Parameters plus locals of one function. */
+export const V8_MAX_FUNCTION_LOCALS = 50_000
+/** Globals (imported and defined). */
+export const V8_MAX_GLOBALS = 1_000_000
+/** Exports. */
+export const V8_MAX_EXPORTS = 1_000_000
+/** Bytes of one function body (its locals and code, without the size prefix). */
+export const V8_MAX_FUNCTION_BYTES = 7_654_321
+
 /** Functions processed between two yields to the event loop by `instrumentModuleAsync`. */
 export const INSTRUMENT_YIELD_BYTES = 1024 * 1024
 

@@ -19,7 +19,7 @@
  * unreachable code, so branch depths, block types and validation are unaffected.
  */
 import {
-  BYTES_PER_FUEL_SHIFT, ELEMENTS_PER_FUEL_SHIFT, FUEL_PER_PAGE_SHIFT
+  BYTES_PER_FUEL_SHIFT, ELEMENTS_PER_FUEL_SHIFT, FUEL_PER_PAGE_SHIFT, V8_MAX_FUNCTION_BYTES, V8_MAX_FUNCTION_LOCALS
 } from './constants.ts'
 import { UnmeterableModuleError } from '../errors.ts'
 import { malformed, Reader, Writer } from './binary.ts'
@@ -60,7 +60,8 @@ export interface BodyStats {
  * Reads the body at `src[start, end)` (locals and code, without its size prefix) of a function
  * with `params` parameters and writes the instrumented body, size prefix included, to `out`.
  * `fn` and `seg` are scratch writers reused across calls. Throws `UnmeterableModuleError` as soon
- * as the instrumented body passes `maxBytes`.
+ * as the instrumented body passes `maxBytes` or the engine's function size limit, or when its
+ * two scratch locals would take it past the engine's locals limit.
  */
 export function instrumentBody (
   src: Uint8Array, start: number, end: number, params: number, g: MeterGlobals,
@@ -79,7 +80,9 @@ export function instrumentBody (
     const t = r.byte()
     if (t === 0x63 || t === 0x64) r.skipLeb(5)
   }
-  if (locals + 2 > 0xffffffff) throw malformed('too many locals', start)
+  if (locals + 2 > V8_MAX_FUNCTION_LOCALS) {
+    throw new UnmeterableModuleError(`cannot meter a function with ${locals} parameters and locals (at byte ${start}): metering adds 2, and the engine allows ${V8_MAX_FUNCTION_LOCALS}`)
+  }
   const s64 = locals
   const s32 = locals + 1
   fn.u32(groups + 2)
@@ -114,6 +117,9 @@ export function instrumentBody (
     }
     fn.range(src, runStart, upTo)
     if (fn.length > maxBytes) throw new UnmeterableModuleError('instrumented module would be over its size cap (code made of tiny loops and branches grows the most)')
+    if (fn.length > V8_MAX_FUNCTION_BYTES) {
+      throw new UnmeterableModuleError(`cannot meter the function at byte ${start}: instrumented, its body would pass the engine's ${V8_MAX_FUNCTION_BYTES} bytes (code made of tiny loops and branches grows the most)`)
+    }
     runStart = upTo
     cost = 0
     checkpoint = nextIsLoopHeader
