@@ -57,6 +57,8 @@ export interface ModuleParts {
   globals?: number[][]
   /** Index of the function exported as `_start` (default: the first defined one). */
   start?: number
+  /** Index of the function of a start section (none by default). */
+  startSection?: number
 }
 
 /** A command module: imports, functions, memory, globals, `_start` and `memory` exported. */
@@ -72,6 +74,7 @@ export function assemble (m: ModuleParts): Uint8Array {
     ...(m.memory !== undefined ? section(5, vec([[0x00, ...leb(m.memory)]])) : []),
     ...(m.globals !== undefined ? section(6, vec(m.globals)) : []),
     ...section(7, vec(exports)),
+    ...(m.startSection !== undefined ? section(8, leb(m.startSection)) : []),
     ...section(10, vec(m.funcs.map(f => [...leb(f.body.length), ...f.body])))
   ]
   return Uint8Array.from(bytes)

@@ -2,8 +2,13 @@
  * The `wasi_snapshot_preview1` import object a job runs against (inside a worker thread).
  *
  * node:wasi supplies only what is already deterministic and host-free given our options:
- * `args_*`, `environ_*` (built from the spec, never from the host) and `proc_exit` (which is how
- * `returnOnExit` works). Every other preview1 function is ours:
+ * `args_*` and `environ_*` (built from the spec, never from the host). Every other preview1
+ * function is ours:
+ * - `proc_exit` throws `ProcExit` through the wasm stack and records the exit code. A module may
+ *   catch that exception (wasm `catch_all` catches host exceptions), so the exit is final in other
+ *   ways too: every later host call throws `ProcExit` again, before charging or doing anything,
+ *   and `onExit` lets the meter stop the count and trap the code at its next check. The run's
+ *   result is the recorded exit (`WasiShim.exitCode`), however the stack unwound after it.
  *
  * - Descriptors and paths (wasi-fs.ts) reach only the sandbox file system (memfs.ts): `/in`
  *   (read-only, fd 3) and `/out` (writable, fd 4), in memory, plus stdio.
@@ -69,6 +74,16 @@ export const MAX_POLL_SUBSCRIPTIONS = 4096
  */
 const RANDOM_PIECE_BYTES = 64 * 1024
 
+/** Thrown by `proc_exit` (and by every host call after it): unwinds the job with its exit code. */
+export class ProcExit extends Error {
+  readonly code: number
+  constructor (code: number) {
+    super(`exit ${code}`)
+    this.name = 'ProcExit'
+    this.code = code
+  }
+}
+
 /** A bounded in-memory output stream. */
 export class OutputBuffer {
   readonly limit: number
@@ -127,6 +142,8 @@ export interface WasiShimInit {
    * nothing else changes (the file system behaves the same with and without it).
    */
   charge?: (units: number) => void
+  /** Called when `proc_exit` runs (after its fuel was charged), before it throws. */
+  onExit?: () => void
 }
 
 export interface WasiShim {
@@ -135,6 +152,8 @@ export interface WasiShim {
   stderr: OutputBuffer
   /** The sandbox file system: what the job left in /out is read from it after the run. */
   fs: MemFs
+  /** The code `proc_exit` was called with (i32, as node:wasi reports it), or undefined. */
+  exitCode: () => number | undefined
 }
 
 /** Builds a fresh import object for one run. */
@@ -292,10 +311,19 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
     proc_raise (): Errno { return ERRNO.NOSYS }
   }
 
-  const fromNode = ['args_get', 'args_sizes_get', 'environ_get', 'environ_sizes_get', 'proc_exit']
+  let exit: number | undefined
+  const procExit = (code: number): never => {
+    exit = code
+    init.onExit?.()
+    throw new ProcExit(code)
+  }
+
+  const fromNode = ['args_get', 'args_sizes_get', 'environ_get', 'environ_sizes_get']
   const imports: Record<string, (...args: any[]) => unknown> = {}
   for (const name of WASI_PREVIEW1_FUNCTIONS) {
-    if (fromNode.includes(name)) {
+    if (name === 'proc_exit') {
+      imports[name] = procExit
+    } else if (fromNode.includes(name)) {
       imports[name] = init.nodeWasi[name] as (...args: any[]) => unknown
     } else if (name in ours) {
       imports[name] = guard(ours[name])
@@ -304,8 +332,17 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
       imports[name] = (fd: number) => fds.get(fd) === undefined ? ERRNO.BADF : ERRNO.NOTSUP
     }
     if (charge !== undefined) imports[name] = charged(imports[name], charge)
+    imports[name] = unlessExited(imports[name])
   }
-  return { imports, stdout, stderr, fs }
+  return { imports, stdout, stderr, fs, exitCode: () => exit }
+
+  /** After proc_exit, a host call (the module caught the exit) unwinds again, with no effect and no charge. */
+  function unlessExited (fn: (...args: any[]) => unknown): (...args: any[]) => unknown {
+    return (...args) => {
+      if (exit !== undefined) throw new ProcExit(exit)
+      return fn(...args)
+    }
+  }
 }
 
 /** Charges `HOST_CALL_FUEL` before every call of a host function (the fuel hook, see `WasiShimInit.charge`). */
