@@ -33,6 +33,11 @@ export class Iovecs {
     return this.entries.length / 2
   }
 
+  /** Length of buffer `i` (0: skip it, a view costs more than the nothing it would move). */
+  lengthAt (i: number): number {
+    return this.entries[2 * i + 1]
+  }
+
   /** Buffer `i`, as a view into the memory. */
   at (i: number): Uint8Array {
     const ptr = this.entries[2 * i]

@@ -39,6 +39,7 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
     chargeBytes(Math.min(bufs.total, Math.max(0, entry.node.data.size - pos)))
     let total = 0
     for (let i = 0; i < bufs.count; i++) {
+      if (bufs.lengthAt(i) === 0) continue
       const buf = bufs.at(i)
       const n = entry.node.data.read(pos + total, buf)
       total += n
@@ -57,8 +58,8 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
     chargeBytes(plan.written + plan.zeros)
     let total = 0
     for (let i = 0; i < bufs.count; i++) {
+      if (bufs.lengthAt(i) === 0) continue
       const buf = bufs.at(i)
-      if (buf.byteLength === 0) continue
       const r = fs.write(entry.node, pos + total, buf)
       if (failed(r)) return total > 0 ? { written: total } : r
       total += r.written
@@ -80,6 +81,7 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
       let total = 0
       if (entry.kind === 'stream') {
         for (let i = 0; i < bufs.count; i++) {
+          if (bufs.lengthAt(i) === 0) continue // reads nothing, and a full stdin does not stop the loop either
           const buf = bufs.at(i)
           const n = streams.read(buf)
           total += n
@@ -120,6 +122,7 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
       let total = 0
       if (entry.kind === 'stream') {
         for (let i = 0; i < bufs.count; i++) {
+          if (bufs.lengthAt(i) === 0) continue // appends nothing, not even past the cap
           const buf = bufs.at(i)
           streams.write(entry.stream as 1 | 2, buf)
           total += buf.byteLength // stderr past its cap: dropped but reported written
