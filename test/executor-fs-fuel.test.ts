@@ -145,24 +145,24 @@ describe('file-system fuel, call by call (wasi-shim charge hook)', () => {
     h.iovecs([5, 6])
     expect(h.call('fd_write', fd, IOVS, 2, RESULT)).toBe(ERRNO.SUCCESS)
     expect(h.u32(RESULT)).toBe(11)
-    expect(h.take()).toEqual([CALL, 11 * B]) // both buffers in one charge
+    expect(h.take()).toEqual([CALL, 16 * B, 11 * B]) // the two 8-byte iovecs, then both buffers in one charge
     // one byte at 20: 9 zeros (11..19) and the byte
     h.put(DATA, utf8('!'))
     h.iovecs([1])
     expect(h.call('fd_pwrite', fd, IOVS, 1, 20n, RESULT)).toBe(ERRNO.SUCCESS)
-    expect(h.take()).toEqual([CALL, (9 + 1) * B])
+    expect(h.take()).toEqual([CALL, 8 * B, (9 + 1) * B])
     expect(h.call('fd_seek', fd, 0n, WHENCE.SET, RESULT)).toBe(ERRNO.SUCCESS)
     expect(h.take()).toEqual([CALL])
     h.iovecs([8, 100])
     expect(h.call('fd_read', fd, IOVS, 2, RESULT)).toBe(ERRNO.SUCCESS)
     expect(h.u32(RESULT)).toBe(21)
-    expect(h.take()).toEqual([CALL, 21 * B]) // what was read, not what was asked
+    expect(h.take()).toEqual([CALL, 16 * B, 21 * B]) // what was read, not what was asked
     expect(h.call('fd_read', fd, IOVS, 2, RESULT)).toBe(ERRNO.SUCCESS)
     expect(h.u32(RESULT)).toBe(0)
-    expect(h.take()).toEqual([CALL]) // at the end: nothing moved
+    expect(h.take()).toEqual([CALL, 16 * B]) // at the end: only the iovecs were read
     h.iovecs([4])
     expect(h.call('fd_pread', fd, IOVS, 1, 19n, RESULT)).toBe(ERRNO.SUCCESS)
-    expect(h.take()).toEqual([CALL, 2 * B])
+    expect(h.take()).toEqual([CALL, 8 * B, 2 * B])
     // resizes: growing charges the zeros, shrinking nothing
     expect(h.call('fd_filestat_set_size', fd, 30n)).toBe(ERRNO.SUCCESS)
     expect(h.call('fd_filestat_set_size', fd, 10n)).toBe(ERRNO.SUCCESS)
@@ -175,7 +175,7 @@ describe('file-system fuel, call by call (wasi-shim charge hook)', () => {
     expect(h.call('fd_pwrite', fd, IOVS, 1, 25n, RESULT)).toBe(ERRNO.SUCCESS)
     expect(h.u32(RESULT)).toBe(15)
     expect(h.call('fd_pwrite', fd, IOVS, 1, 40n, RESULT)).toBe(ERRNO.FBIG)
-    expect(h.take()).toEqual([CALL, 15 * B, CALL])
+    expect(h.take()).toEqual([CALL, 8 * B, 15 * B, CALL, 8 * B])
     // a directory: EBADF before any byte
     expect(h.call('fd_write', 3, IOVS, 1, RESULT)).toBe(ERRNO.BADF)
     expect(h.take()).toEqual([CALL])

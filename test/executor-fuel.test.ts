@@ -125,19 +125,19 @@ describe('metered execution', () => {
     expect(outcome(await other.run(spec(primes, { args: ['1000'], fuel: (fuel as bigint) - 1n })))).toEqual(outcome(under))
   })
 
-  it('charges bulk memory per 64 bytes and memory.grow per page, exactly', async () => {
+  it('charges bulk memory per byte and memory.grow per page, exactly', async () => {
     const module = load('test/fixtures/wasm/dynamic-costs.wasm')
     const run = async (bytes: string, pages: string): Promise<ExecResult> => executor.run(spec(module, { args: [bytes, pages] }))
     const base = await run('0000000', '0000000')
     const filled = await run('1048576', '0000000')
     const grown = await run('0000000', '0000016')
-    const under64 = await run('0000063', '0000000')
+    const few = await run('0000063', '0000000')
     expect(base.exitCode).toBe(0)
     expect(text(filled.stdout)).toMatch(/^[0-9a-f]{8}\n$/)
-    // the program fills 1 MiB twice (memset + memcpy become two memory.fill): 2 × 2^20 / 64
-    expect((filled.fuel as bigint) - (base.fuel as bigint)).toBe(2n * 16384n)
+    // the program fills 1 MiB twice (memset + memcpy become two memory.fill): 2 × 2^20, one fuel a byte
+    expect((filled.fuel as bigint) - (base.fuel as bigint)).toBe(2n * 1048576n)
     expect((grown.fuel as bigint) - (base.fuel as bigint)).toBe(16n * 256n)
-    expect(under64.fuel).toBe(base.fuel)
+    expect((few.fuel as bigint) - (base.fuel as bigint)).toBe(2n * 63n) // no rounding down
   })
 
   it('refuses bad fuel limits with InvalidExecSpecError', async () => {
@@ -205,7 +205,7 @@ describe('host-call fuel (wasi-shim charge hook)', () => {
     view.setUint32(0, 100, true); view.setUint32(4, 5, true)
     view.setUint32(8, 105, true); view.setUint32(12, 7, true)
     expect(imports.fd_write(1, 0, 2, 50)).toBe(0)
-    expect(charges).toEqual([HOST_CALL_FUEL, 5 * HOST_BYTE_FUEL, 7 * HOST_BYTE_FUEL])
+    expect(charges).toEqual([HOST_CALL_FUEL, 16 * HOST_BYTE_FUEL, 5 * HOST_BYTE_FUEL, 7 * HOST_BYTE_FUEL]) // the iovecs, then each buffer
     expect(stdout()).toBe('hello, world')
   })
 
@@ -216,11 +216,11 @@ describe('host-call fuel (wasi-shim charge hook)', () => {
     expect(view.getUint32(50, true)).toBe(3)
     expect(imports.random_get(200, 16)).toBe(0)
     expect(imports.sched_yield()).toBe(0)
-    expect(charges).toEqual([HOST_CALL_FUEL, 3 * HOST_BYTE_FUEL, HOST_CALL_FUEL, 16 * HOST_BYTE_FUEL, HOST_CALL_FUEL])
+    expect(charges).toEqual([HOST_CALL_FUEL, 8 * HOST_BYTE_FUEL, 3 * HOST_BYTE_FUEL, HOST_CALL_FUEL, 16 * HOST_BYTE_FUEL, HOST_CALL_FUEL])
   })
 
   it('a call that would pass the limit has no effect', () => {
-    const { imports, view, stdout } = shim(HOST_CALL_FUEL + 5)
+    const { imports, view, stdout } = shim(HOST_CALL_FUEL + 16 + 5)
     new Uint8Array(view.buffer).set(new TextEncoder().encode('hello, world'), 100)
     view.setUint32(0, 100, true); view.setUint32(4, 5, true)
     view.setUint32(8, 105, true); view.setUint32(12, 7, true)

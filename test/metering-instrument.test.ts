@@ -197,22 +197,6 @@ describe('the fuel rule, on hand-assembled modules', () => {
     expect(table).toMatchObject({ exitCode: 0, fuel: 2n })
   })
 
-  it('decodes GC types and instructions, and charges array allocation per 8 elements', async () => {
-    // types: 0 = struct { mut i32 }, 1 = array (mut i8), 2 = func () -> ()
-    const module = Uint8Array.from([
-      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-      ...section(1, vec([[0x5f, 0x01, 0x7f, 0x01], [0x5e, 0x78, 0x01], [0x60, 0x00, 0x00]])),
-      ...section(3, vec([[0x02]])),
-      ...section(5, vec([[0x00, 0x01]])),
-      ...section(7, vec([[...name('_start'), 0x00, 0x00]])),
-      // i32.const 64; array.new_default 1; array.len; drop; struct.new_default 0; struct.get 0 0; drop; end
-      ...section(10, vec([[0x13, 0x00, 0x41, 0xc0, 0x00, 0xfb, 0x07, 0x01, 0xfb, 0x0f, 0x1a, 0xfb, 0x01, 0x00, 0xfb, 0x02, 0x00, 0x00, 0x1a, 0x0b]]))
-    ])
-    expect(wasm.validate(module)).toBe(true)
-    // 7 instructions of weight 1, plus floor(64 / 8) for the array's elements
-    expect(await executor.run(spec(module))).toMatchObject({ exitCode: 0, trap: undefined, fuel: 15n })
-  })
-
   it('meters tail calls (return_call) a million deep, and stops them by fuel', async () => {
     const module = load('test/fixtures/wasm/tail-calls.wasm')
     const [a, b] = await Promise.all([executor.run(spec(module)), executor.run(spec(module))])

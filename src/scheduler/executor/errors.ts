@@ -84,7 +84,8 @@ export class WorkerStartError extends DepinError {
 
 /**
  * The module uses an instruction the fuel instrumentation does not know (outside the proposals
- * listed in metering/opcodes.ts), or a 64-bit table, so its work cannot be counted. Nothing ran.
+ * listed in metering/opcodes.ts), one it refuses because replicas could not agree on its result
+ * (relaxed SIMD), or a 64-bit table, so its work cannot be counted. Nothing ran.
  */
 export class UnmeterableModuleError extends InvalidModuleError {
   constructor (message: string) {

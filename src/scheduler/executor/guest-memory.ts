@@ -4,6 +4,47 @@
  */
 import type { WasmMemory } from './wasm-api.ts'
 
+/**
+ * Most iovecs one fd_read/fd_write/fd_pread/fd_pwrite takes; more is EINVAL, as readv/writev
+ * answer past IOV_MAX (1024 on Linux). It bounds the host's work and heap per call: the
+ * entries are copied out of the guest's memory before any buffer is touched.
+ */
+export const IOV_MAX = 1024
+/** Bytes of one iovec/ciovec entry (u32 pointer, u32 length). */
+export const IOVEC_BYTES = 8
+
+/**
+ * A validated iovec array: the entries as they were when the call read them (a read into one
+ * buffer may overwrite the array itself; later buffers are still the ones the guest passed).
+ */
+export class Iovecs {
+  private readonly bytes: Uint8Array
+  private readonly entries: Uint32Array
+  /** Sum of the buffers' lengths. */
+  readonly total: number
+
+  constructor (bytes: Uint8Array, entries: Uint32Array, total: number) {
+    this.bytes = bytes
+    this.entries = entries
+    this.total = total
+  }
+
+  get count (): number {
+    return this.entries.length / 2
+  }
+
+  /** Length of buffer `i` (0: skip it, a view costs more than the nothing it would move). */
+  lengthAt (i: number): number {
+    return this.entries[2 * i + 1]
+  }
+
+  /** Buffer `i`, as a view into the memory. */
+  at (i: number): Uint8Array {
+    const ptr = this.entries[2 * i]
+    return this.bytes.subarray(ptr, ptr + this.entries[2 * i + 1])
+  }
+}
+
 export class GuestMemory {
   private readonly memory: WasmMemory
   private buffer: ArrayBuffer
@@ -32,18 +73,20 @@ export class GuestMemory {
   }
 
   /**
-   * The buffers of an iovec/ciovec array (8 bytes each: u32 pointer, u32 length), as views into
-   * the memory; undefined when the array or one buffer is out of bounds (EFAULT).
+   * The iovec/ciovec array of `count` (≤ `IOV_MAX`) entries at `ptr`, which the caller has
+   * bounds-checked; undefined when one buffer is out of bounds (EFAULT).
    */
-  iovecs (ptr: number, count: number): Uint8Array[] | undefined {
-    if (!this.inBounds(ptr, count * 8)) return undefined
-    const out: Uint8Array[] = []
+  iovecs (ptr: number, count: number): Iovecs | undefined {
+    const entries = new Uint32Array(2 * count)
+    let total = 0
     for (let i = 0; i < count; i++) {
-      const buf = this.view.getUint32(ptr + i * 8, true)
-      const len = this.view.getUint32(ptr + i * 8 + 4, true)
+      const buf = this.view.getUint32(ptr + i * IOVEC_BYTES, true)
+      const len = this.view.getUint32(ptr + i * IOVEC_BYTES + 4, true)
       if (!this.inBounds(buf, len)) return undefined
-      out.push(this.bytes.subarray(buf, buf + len))
+      entries[2 * i] = buf
+      entries[2 * i + 1] = len
+      total += len
     }
-    return out
+    return new Iovecs(this.bytes, entries, total)
   }
 }

@@ -8,6 +8,8 @@ import {
 } from './wasi-defs.ts'
 import type { Errno } from './wasi-defs.ts'
 import type { FdEntry, FileEntry } from './fd-table.ts'
+import { IOV_MAX, IOVEC_BYTES } from './guest-memory.ts'
+import type { Iovecs } from './guest-memory.ts'
 import { failed } from './memfs.ts'
 import type { Node } from './memfs.ts'
 import type { Call, FsContext } from './wasi-fs.ts'
@@ -18,11 +20,27 @@ const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER)
 export function fdCalls (ctx: FsContext): Record<string, Call> {
   const { memory: m, fs, fds, streams, writeFilestat, release, chargeBytes } = ctx
 
+  /**
+   * The iovec array of a read or write and the pointer its count goes to: EINVAL over
+   * `IOV_MAX` entries, EFAULT when the array or the count is outside memory; then the array's
+   * bytes (8 per entry) are charged before they are read, and a buffer outside memory is EFAULT.
+   */
+  const iovecsAt = (iovsArg: number, iovsLenArg: number, resultPtr: number): Iovecs | Errno => {
+    const ptr = iovsArg >>> 0
+    const count = iovsLenArg >>> 0
+    if (count > IOV_MAX) return ERRNO.INVAL
+    if (!m.inBounds(ptr, count * IOVEC_BYTES) || !m.inBounds(resultPtr, 4)) return ERRNO.FAULT
+    chargeBytes(count * IOVEC_BYTES)
+    return m.iovecs(ptr, count) ?? ERRNO.FAULT
+  }
+
   /** Reads into iovecs from a file at `pos` (charging the bytes first); returns the count. */
-  const readFile = (entry: FileEntry, bufs: Uint8Array[], pos: number): number => {
-    chargeBytes(Math.min(totalLength(bufs), Math.max(0, entry.node.data.size - pos)))
+  const readFile = (entry: FileEntry, bufs: Iovecs, pos: number): number => {
+    chargeBytes(Math.min(bufs.total, Math.max(0, entry.node.data.size - pos)))
     let total = 0
-    for (const buf of bufs) {
+    for (let i = 0; i < bufs.count; i++) {
+      if (bufs.lengthAt(i) === 0) continue
+      const buf = bufs.at(i)
       const n = entry.node.data.read(pos + total, buf)
       total += n
       if (n < buf.byteLength) break
@@ -34,13 +52,14 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
    * Writes iovecs to a file at `pos`; a short count when a cap stopped it after some bytes. The
    * fuel for all of it (bytes and zeros, see `MemFs.planWrite`) is charged before the first byte.
    */
-  const writeFile = (entry: FileEntry, bufs: Uint8Array[], pos: number): { written: number } | { errno: Errno } => {
-    const plan = fs.planWrite(entry.node, pos, totalLength(bufs))
+  const writeFile = (entry: FileEntry, bufs: Iovecs, pos: number): { written: number } | { errno: Errno } => {
+    const plan = fs.planWrite(entry.node, pos, bufs.total)
     if (failed(plan)) return plan
     chargeBytes(plan.written + plan.zeros)
     let total = 0
-    for (const buf of bufs) {
-      if (buf.byteLength === 0) continue
+    for (let i = 0; i < bufs.count; i++) {
+      if (bufs.lengthAt(i) === 0) continue
+      const buf = bufs.at(i)
       const r = fs.write(entry.node, pos + total, buf)
       if (failed(r)) return total > 0 ? { written: total } : r
       total += r.written
@@ -57,11 +76,13 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
       if (entry === undefined) return ERRNO.BADF
       if (entry.kind === 'dir') return ERRNO.ISDIR
       if (entry.kind === 'stream' ? entry.stream !== 0 : !entry.read) return ERRNO.BADF
-      const bufs = m.iovecs(iovsArg >>> 0, iovsLenArg >>> 0)
-      if (bufs === undefined || !m.inBounds(nreadPtr, 4)) return ERRNO.FAULT
+      const bufs = iovecsAt(iovsArg, iovsLenArg, nreadPtr)
+      if (typeof bufs === 'number') return bufs
       let total = 0
       if (entry.kind === 'stream') {
-        for (const buf of bufs) {
+        for (let i = 0; i < bufs.count; i++) {
+          if (bufs.lengthAt(i) === 0) continue // reads nothing, and a full stdin does not stop the loop either
+          const buf = bufs.at(i)
           const n = streams.read(buf)
           total += n
           if (n < buf.byteLength) break
@@ -83,8 +104,8 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
       if (entry.kind === 'dir') return ERRNO.ISDIR
       if (!entry.read) return ERRNO.BADF
       if (offset < 0n) return ERRNO.INVAL
-      const bufs = m.iovecs(iovsArg >>> 0, iovsLenArg >>> 0)
-      if (bufs === undefined || !m.inBounds(nreadPtr, 4)) return ERRNO.FAULT
+      const bufs = iovecsAt(iovsArg, iovsLenArg, nreadPtr)
+      if (typeof bufs === 'number') return bufs
       const total = offset > MAX_OFFSET ? 0 : readFile(entry, bufs, Number(offset))
       m.view.setUint32(nreadPtr, total, true)
       return ERRNO.SUCCESS
@@ -96,11 +117,13 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
       const nwrittenPtr = nwrittenArg >>> 0
       if (entry === undefined || entry.kind === 'dir') return ERRNO.BADF
       if (entry.kind === 'stream' ? entry.stream === 0 : !entry.write) return ERRNO.BADF
-      const bufs = m.iovecs(iovsArg >>> 0, iovsLenArg >>> 0)
-      if (bufs === undefined || !m.inBounds(nwrittenPtr, 4)) return ERRNO.FAULT
+      const bufs = iovecsAt(iovsArg, iovsLenArg, nwrittenPtr)
+      if (typeof bufs === 'number') return bufs
       let total = 0
       if (entry.kind === 'stream') {
-        for (const buf of bufs) {
+        for (let i = 0; i < bufs.count; i++) {
+          if (bufs.lengthAt(i) === 0) continue // appends nothing, not even past the cap
+          const buf = bufs.at(i)
           streams.write(entry.stream as 1 | 2, buf)
           total += buf.byteLength // stderr past its cap: dropped but reported written
         }
@@ -123,8 +146,8 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
       if (entry.kind === 'stream') return ERRNO.SPIPE
       if (entry.kind === 'dir' || !entry.write) return ERRNO.BADF
       if (offset < 0n) return ERRNO.INVAL
-      const bufs = m.iovecs(iovsArg >>> 0, iovsLenArg >>> 0)
-      if (bufs === undefined || !m.inBounds(nwrittenPtr, 4)) return ERRNO.FAULT
+      const bufs = iovecsAt(iovsArg, iovsLenArg, nwrittenPtr)
+      if (typeof bufs === 'number') return bufs
       if (offset > MAX_OFFSET) return ERRNO.FBIG
       const r = writeFile(entry, bufs, Number(offset))
       if (failed(r)) return r.errno
@@ -299,7 +322,8 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
     /**
      * Entries in a fixed order: '.', '..', then the names sorted by their UTF-8 bytes. The
      * listing is taken when a read starts at cookie 0 and cookie n resumes after its n-th entry,
-     * so entries removed meanwhile are skipped and the others are neither skipped nor repeated.
+     * so entries removed meanwhile are skipped (and charged) and the others are neither skipped
+     * nor repeated.
      * Listings are shared while a directory does not change and bounded in all (ENOMEM).
      */
     fd_readdir (fd: number, bufArg: number, bufLenArg: number, cookie: bigint, bufusedArg: number): Errno {
@@ -324,13 +348,17 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
       const first = cookie > BigInt(count) ? count : Number(cookie)
       const nodeAt = (i: number): Node | undefined => i === 0 ? dir : i === 1 ? dir.parent ?? dir : dir.entries.get(names[i - 2])
       const nameAt = (i: number): string => i === 0 ? '.' : i === 1 ? '..' : names[i - 2]
-      // first what fits (its fuel is charged before anything is copied), then the copy
+      // first what fits and what is stepped over (its fuel is charged before anything is
+      // copied), then the copy. An entry removed since the listing was taken is skipped, and
+      // costs the record it would have been: the walk over it is work all the same.
       let used = 0
+      let skipped = 0
       for (let i = first; i < count && used < bufLen; i++) {
-        if (nodeAt(i) === undefined) continue // removed since the listing was taken
-        used += Math.min(DIRENT_BYTES + Buffer.byteLength(nameAt(i)), bufLen - used)
+        const record = DIRENT_BYTES + Buffer.byteLength(nameAt(i))
+        if (nodeAt(i) === undefined) skipped += record
+        else used += Math.min(record, bufLen - used)
       }
-      chargeBytes(used)
+      chargeBytes(used + skipped)
       used = 0
       for (let i = first; i < count && used < bufLen; i++) {
         const node = nodeAt(i)
@@ -351,12 +379,6 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
       m.view.setUint32(bufusedPtr, used, true)
       return ERRNO.SUCCESS
     }
-  }
-
-  function totalLength (bufs: Uint8Array[]): number {
-    let n = 0
-    for (const buf of bufs) n += buf.byteLength
-    return n
   }
 
   function syncLike (entry: FdEntry | undefined): Errno {

@@ -2,8 +2,13 @@
  * The `wasi_snapshot_preview1` import object a job runs against (inside a worker thread).
  *
  * node:wasi supplies only what is already deterministic and host-free given our options:
- * `args_*`, `environ_*` (built from the spec, never from the host) and `proc_exit` (which is how
- * `returnOnExit` works). Every other preview1 function is ours:
+ * `args_*` and `environ_*` (built from the spec, never from the host). Every other preview1
+ * function is ours:
+ * - `proc_exit` throws `ProcExit` through the wasm stack and records the exit code. A module may
+ *   catch that exception (wasm `catch_all` catches host exceptions), so the exit is final in other
+ *   ways too: every later host call throws `ProcExit` again, before charging or doing anything,
+ *   and `onExit` lets the meter stop the count and trap the code at its next check. The run's
+ *   result is the recorded exit (`WasiShim.exitCode`), however the stack unwound after it.
  *
  * - Descriptors and paths (wasi-fs.ts) reach only the sandbox file system (memfs.ts): `/in`
  *   (read-only, fd 3) and `/out` (writable, fd 4), in memory, plus stdio.
@@ -20,8 +25,9 @@
  *   everywhere), `sched_yield` does nothing, sockets fail (ENOTSUP on an open fd, EBADF
  *   otherwise). Nothing here reads the host's clock, entropy, environment, fds or file system.
  * - Fuel (metered runs): every call costs `HOST_CALL_FUEL` on entry (the `charged` wrapper), and
- *   every byte it moves between the job's memory and the host `HOST_BYTE_FUEL`: stdin read,
- *   stdout/stderr written (buffer by buffer), random bytes, and the file system's data,
+ *   every byte it moves between the job's memory and the host `HOST_BYTE_FUEL`: iovec arrays, stdin read,
+ *   stdout/stderr written (buffer by buffer), random bytes, poll_oneoff's subscriptions and
+ *   events, and the file system's data,
  *   directory entries, paths and zero bytes (wasi-fs.ts has the exact rule), each charged
  *   through the one `charge` hook before its effect (docs/protocol.md, "Fuel").
  */
@@ -55,8 +61,28 @@ const SUBSCRIPTION_BYTES = 48
 const EVENT_BYTES = 32
 const CLOCK_REALTIME = 0
 const CLOCK_COUNT = 4 // realtime, monotonic, process cputime, thread cputime
-/** More subscriptions in one poll_oneoff are EINVAL (like poll() past RLIMIT_NOFILE): bounds the events kept in the heap. */
-const MAX_POLL_SUBSCRIPTIONS = 65_536
+/**
+ * More subscriptions in one poll_oneoff are EINVAL (like poll() past RLIMIT_NOFILE): bounds one
+ * call's work and the events it keeps in the heap. A program polls a few descriptors and a clock.
+ */
+export const MAX_POLL_SUBSCRIPTIONS = 4096
+
+/**
+ * random_get makes its bytes this many at a time, straight into the job's memory: a large
+ * request costs no buffer of its size outside the memory limit, and never reaches the crypto
+ * library's length limit (about 2^31 bytes a call, which used to trap).
+ */
+const RANDOM_PIECE_BYTES = 64 * 1024
+
+/** Thrown by `proc_exit` (and by every host call after it): unwinds the job with its exit code. */
+export class ProcExit extends Error {
+  readonly code: number
+  constructor (code: number) {
+    super(`exit ${code}`)
+    this.name = 'ProcExit'
+    this.code = code
+  }
+}
 
 /** A bounded in-memory output stream. */
 export class OutputBuffer {
@@ -116,6 +142,8 @@ export interface WasiShimInit {
    * nothing else changes (the file system behaves the same with and without it).
    */
   charge?: (units: number) => void
+  /** Called when `proc_exit` runs (after its fuel was charged), before it throws. */
+  onExit?: () => void
 }
 
 export interface WasiShim {
@@ -124,6 +152,8 @@ export interface WasiShim {
   stderr: OutputBuffer
   /** The sandbox file system: what the job left in /out is read from it after the run. */
   fs: MemFs
+  /** The code `proc_exit` was called with (i32, as node:wasi reports it), or undefined. */
+  exitCode: () => number | undefined
 }
 
 /** Builds a fresh import object for one run. */
@@ -151,6 +181,7 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
   // Made at the first random_get (most programs never call it): building a cipher costs more
   // than a small program's whole run. The stream is the same whenever it is made.
   let keystream: Cipheriv | undefined
+  let zeros: Uint8Array | undefined // RANDOM_PIECE_BYTES of them, encrypted into the keystream
 
   const files = createWasiFs({
     memory: m,
@@ -203,14 +234,20 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
       if (!m.inBounds(ptr, len)) return ERRNO.FAULT
       chargeBytes(len)
       keystream ??= createCipheriv('aes-256-ctr', init.seed, new Uint8Array(16))
-      m.bytes.set(keystream.update(new Uint8Array(len)), ptr)
+      zeros ??= new Uint8Array(RANDOM_PIECE_BYTES)
+      // CTR is a stream: the same bytes whatever the pieces (and the calls) it is cut into
+      for (let done = 0; done < len; done += RANDOM_PIECE_BYTES) {
+        const n = Math.min(RANDOM_PIECE_BYTES, len - done)
+        m.bytes.set(keystream.update(n === RANDOM_PIECE_BYTES ? zeros : zeros.subarray(0, n)), ptr + done)
+      }
       return ERRNO.SUCCESS
     },
 
     /**
      * fd subscriptions are always ready (stdin and files are in memory, output never blocks) and
      * are reported without moving the clock; with none, the earliest clock subscription fires and
-     * the virtual clocks jump to its deadline.
+     * the virtual clocks jump to its deadline. Charges the subscriptions it reads (48 bytes each)
+     * before reading them, and the events it writes (32 bytes each) before its effect.
      */
     poll_oneoff (inArg: number, outArg: number, nsubsArg: number, neventsArg: number): Errno {
       const inPtr = inArg >>> 0
@@ -220,6 +257,7 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
       if (nsubs === 0 || nsubs > MAX_POLL_SUBSCRIPTIONS) return ERRNO.INVAL
       m.refresh()
       if (!m.inBounds(inPtr, nsubs * SUBSCRIPTION_BYTES) || !m.inBounds(outPtr, nsubs * EVENT_BYTES) || !m.inBounds(neventsPtr, 4)) return ERRNO.FAULT
+      chargeBytes(nsubs * SUBSCRIPTION_BYTES)
       const { view } = m
       const events: Array<{ userdata: bigint, error: number, type: number, nbytes: bigint }> = []
       let earliest: { userdata: bigint, waitNs: bigint } | undefined
@@ -253,10 +291,10 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
           events.push({ userdata, error: ERRNO.INVAL, type: tag, nbytes: 0n })
         }
       }
-      if (events.length === 0 && earliest !== undefined) {
-        ticksNs += earliest.waitNs
-        events.push({ userdata: earliest.userdata, error: ERRNO.SUCCESS, type: EVENTTYPE_CLOCK, nbytes: 0n })
-      }
+      const fired = events.length === 0 ? earliest : undefined
+      if (fired !== undefined) events.push({ userdata: fired.userdata, error: ERRNO.SUCCESS, type: EVENTTYPE_CLOCK, nbytes: 0n })
+      chargeBytes(events.length * EVENT_BYTES) // before the clock moves: out of fuel changes nothing
+      if (fired !== undefined) ticksNs += fired.waitNs
       m.bytes.fill(0, outPtr, outPtr + events.length * EVENT_BYTES)
       events.forEach((e, i) => {
         const ev = outPtr + i * EVENT_BYTES
@@ -273,10 +311,19 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
     proc_raise (): Errno { return ERRNO.NOSYS }
   }
 
-  const fromNode = ['args_get', 'args_sizes_get', 'environ_get', 'environ_sizes_get', 'proc_exit']
+  let exit: number | undefined
+  const procExit = (code: number): never => {
+    exit = code
+    init.onExit?.()
+    throw new ProcExit(code)
+  }
+
+  const fromNode = ['args_get', 'args_sizes_get', 'environ_get', 'environ_sizes_get']
   const imports: Record<string, (...args: any[]) => unknown> = {}
   for (const name of WASI_PREVIEW1_FUNCTIONS) {
-    if (fromNode.includes(name)) {
+    if (name === 'proc_exit') {
+      imports[name] = procExit
+    } else if (fromNode.includes(name)) {
       imports[name] = init.nodeWasi[name] as (...args: any[]) => unknown
     } else if (name in ours) {
       imports[name] = guard(ours[name])
@@ -285,8 +332,17 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
       imports[name] = (fd: number) => fds.get(fd) === undefined ? ERRNO.BADF : ERRNO.NOTSUP
     }
     if (charge !== undefined) imports[name] = charged(imports[name], charge)
+    imports[name] = unlessExited(imports[name])
   }
-  return { imports, stdout, stderr, fs }
+  return { imports, stdout, stderr, fs, exitCode: () => exit }
+
+  /** After proc_exit, a host call (the module caught the exit) unwinds again, with no effect and no charge. */
+  function unlessExited (fn: (...args: any[]) => unknown): (...args: any[]) => unknown {
+    return (...args) => {
+      if (exit !== undefined) throw new ProcExit(exit)
+      return fn(...args)
+    }
+  }
 }
 
 /** Charges `HOST_CALL_FUEL` before every call of a host function (the fuel hook, see `WasiShimInit.charge`). */

@@ -73,7 +73,7 @@ function run (request: RunRequest): { response: RunResponse, transfer: ArrayBuff
       nodeWasi: (wasi.getImportObject() as WasmImports)[WASI_MODULE],
       files: request.files,
       limits: request.fsLimits,
-      ...(meter === undefined ? {} : { charge: (units: number) => { meter.charge(units) } })
+      ...(meter === undefined ? {} : { charge: (units: number) => { meter.charge(units) }, onExit: () => { meter.stop() } })
     })
     const imports: WasmImports = { [WASI_MODULE]: shim.imports }
     const { module: memoryModule, name: memoryName } = request.memoryImport
@@ -92,6 +92,13 @@ function run (request: RunRequest): { response: RunResponse, transfer: ArrayBuff
   } catch (err) {
     exitCode = -1
     trap = describeTrap(err)
+  }
+  // an exit is the result however the stack unwound after it: the ProcExit itself, a later host
+  // call throwing it again, the meter's trap at its next check, or a return (caught and ignored)
+  const exited = shim?.exitCode()
+  if (exited !== undefined) {
+    exitCode = exited
+    trap = undefined
   }
   const fuel = meter?.outcome()
   if (fuel?.exhausted === true) {

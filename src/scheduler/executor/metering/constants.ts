@@ -22,7 +22,7 @@ export const START_EXPORT = 'depin:start'
 
 /**
  * Weight of every instruction not listed in `ZERO_WEIGHT_OPCODES`: one unit of fuel.
- * Prefixed instructions (0xFB, 0xFC, 0xFD, 0xFE) weigh 1 as well.
+ * Prefixed instructions (0xFC, 0xFD, 0xFE) weigh 1 as well (0xFB, GC, is refused).
  */
 export const INSTRUCTION_FUEL = 1
 /**
@@ -34,13 +34,19 @@ export const ZERO_WEIGHT_OPCODES: ReadonlySet<number> = new Set([0x01, 0x02, 0x0
 /**
  * Dynamic costs, charged just before the instruction from its count operand n (the i32 on top of
  * the stack, read as unsigned), on top of its weight:
- * - memory.fill, memory.copy, memory.init: floor(n / 64) (n bytes), `BYTES_PER_FUEL_SHIFT`;
- * - table.grow, table.fill, table.copy, table.init, array.new, array.new_default, array.fill,
- *   array.copy, array.init_data, array.init_elem: floor(n / 8) (n elements), `ELEMENTS_PER_FUEL_SHIFT`;
+ * - memory.fill, memory.copy, memory.init: n (n bytes), `BYTES_PER_FUEL_SHIFT`;
+ * - table.grow, table.fill, table.copy, table.init: floor(n / 8) (n elements), `ELEMENTS_PER_FUEL_SHIFT`;
  * - memory.grow: n × 256 (n pages of 64 KiB, whether or not the grow succeeds), `FUEL_PER_PAGE_SHIFT`.
- * array.new_fixed (static count n) weighs 1 + floor(n / 8).
  */
-export const BYTES_PER_FUEL_SHIFT = 6
+/**
+ * 0: one fuel per byte, the same price as a byte a host call moves (`HOST_BYTE_FUEL`). Measured
+ * on the reference machine (AMD EPYC, AVX-512; ordinary code ~31 gigafuel per CPU-second by
+ * fuel-rate.ts): memory.fill and memory.copy run at 20-40 GB per CPU-second out of cache (fresh
+ * or 64 MiB-apart pages) and 100-170 GB in cache, so bulk ops now cost 0.7-5 times the fuel per
+ * CPU-second of ordinary code. At 6 (one fuel per 64 bytes, before) they cost 1/84 of it, and a
+ * job of bulk copies ran into its wall-clock timeout, unpaid, long before its fuel limit.
+ */
+export const BYTES_PER_FUEL_SHIFT = 0
 export const ELEMENTS_PER_FUEL_SHIFT = 3
 export const FUEL_PER_PAGE_SHIFT = 8
 
@@ -59,6 +65,22 @@ export const HOST_BYTE_FUEL = 1
  * ~90 MiB). Past it the module is refused with `UnmeterableModuleError`.
  */
 export const MAX_INSTRUMENTED_BYTES = 256 * 1024 * 1024
+
+/**
+ * The engine's own limits (V8 13.6, Node 24: wasm-limits.h, checked against WebAssembly.Module)
+ * that instrumentation could push a valid module over: it adds two locals to every function, two
+ * globals, two or three exports, and code to every body. A module whose instrumented form would
+ * pass one is refused with `UnmeterableModuleError` (rather than failing to compile as
+ * `InvalidModuleError` only when metered).
+ */
+/** Parameters plus locals of one function. */
+export const V8_MAX_FUNCTION_LOCALS = 50_000
+/** Globals (imported and defined). */
+export const V8_MAX_GLOBALS = 1_000_000
+/** Exports. */
+export const V8_MAX_EXPORTS = 1_000_000
+/** Bytes of one function body (its locals and code, without the size prefix). */
+export const V8_MAX_FUNCTION_BYTES = 7_654_321
 
 /** Functions processed between two yields to the event loop by `instrumentModuleAsync`. */
 export const INSTRUMENT_YIELD_BYTES = 1024 * 1024

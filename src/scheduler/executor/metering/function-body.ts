@@ -2,7 +2,7 @@
  * Instruments one function body: splits it into metering segments and adds, at the start of
  * each segment, code that adds the segment's fuel to the counter; at the function's entry and at
  * every loop header it also checks the counter against the limit and traps (`unreachable`) when
- * it is over. Dynamic costs (bulk memory, table and array ops, memory.grow) are added just before
+ * it is over. Dynamic costs (bulk memory, table ops, memory.grow) are added just before
  * their instruction from its count operand. See docs/protocol.md, "Fuel", for the rule.
  *
  * Inserted code (u = the fuel-used global, l = the limit global, s64/s32 = two scratch locals
@@ -13,12 +13,13 @@
  *                             local.get s64; global.get l; i64.gt_u; if; unreachable; end
  *   before a dynamic cost:    local.tee s32; i64.extend_i32_u; i64.const K; i64.shr_u|i64.shl;
  *                             global.get u; i64.add; global.set u; local.get s32
+ *                             (no i64.const K and shift when K is 0: bulk memory's n bytes)
  *
  * All of it leaves the operand stack as it was, adds no label that outlives it, and is valid in
  * unreachable code, so branch depths, block types and validation are unaffected.
  */
 import {
-  BYTES_PER_FUEL_SHIFT, ELEMENTS_PER_FUEL_SHIFT, FUEL_PER_PAGE_SHIFT
+  BYTES_PER_FUEL_SHIFT, ELEMENTS_PER_FUEL_SHIFT, FUEL_PER_PAGE_SHIFT, V8_MAX_FUNCTION_BYTES, V8_MAX_FUNCTION_LOCALS
 } from './constants.ts'
 import { UnmeterableModuleError } from '../errors.ts'
 import { malformed, Reader, Writer } from './binary.ts'
@@ -59,7 +60,8 @@ export interface BodyStats {
  * Reads the body at `src[start, end)` (locals and code, without its size prefix) of a function
  * with `params` parameters and writes the instrumented body, size prefix included, to `out`.
  * `fn` and `seg` are scratch writers reused across calls. Throws `UnmeterableModuleError` as soon
- * as the instrumented body passes `maxBytes`.
+ * as the instrumented body passes `maxBytes` or the engine's function size limit, or when its
+ * two scratch locals would take it past the engine's locals limit.
  */
 export function instrumentBody (
   src: Uint8Array, start: number, end: number, params: number, g: MeterGlobals,
@@ -78,7 +80,9 @@ export function instrumentBody (
     const t = r.byte()
     if (t === 0x63 || t === 0x64) r.skipLeb(5)
   }
-  if (locals + 2 > 0xffffffff) throw malformed('too many locals', start)
+  if (locals + 2 > V8_MAX_FUNCTION_LOCALS) {
+    throw new UnmeterableModuleError(`cannot meter a function with ${locals} parameters and locals (at byte ${start}): metering adds 2, and the engine allows ${V8_MAX_FUNCTION_LOCALS}`)
+  }
   const s64 = locals
   const s32 = locals + 1
   fn.u32(groups + 2)
@@ -113,6 +117,9 @@ export function instrumentBody (
     }
     fn.range(src, runStart, upTo)
     if (fn.length > maxBytes) throw new UnmeterableModuleError('instrumented module would be over its size cap (code made of tiny loops and branches grows the most)')
+    if (fn.length > V8_MAX_FUNCTION_BYTES) {
+      throw new UnmeterableModuleError(`cannot meter the function at byte ${start}: instrumented, its body would pass the engine's ${V8_MAX_FUNCTION_BYTES} bytes (code made of tiny loops and branches grows the most)`)
+    }
     runStart = upTo
     cost = 0
     checkpoint = nextIsLoopHeader
@@ -131,7 +138,8 @@ export function instrumentBody (
       if ((flags & DYN_PAGES) !== 0) {
         seg.byte(I64_CONST); seg.byte(FUEL_PER_PAGE_SHIFT); seg.byte(I64_SHL)
       } else {
-        seg.byte(I64_CONST); seg.byte((flags & DYN_BYTES) !== 0 ? BYTES_PER_FUEL_SHIFT : ELEMENTS_PER_FUEL_SHIFT); seg.byte(I64_SHR_U)
+        const shift = (flags & DYN_BYTES) !== 0 ? BYTES_PER_FUEL_SHIFT : ELEMENTS_PER_FUEL_SHIFT
+        if (shift !== 0) { seg.byte(I64_CONST); seg.byte(shift); seg.byte(I64_SHR_U) } // (shifts are < 64: one-byte LEB)
       }
       seg.byte(GLOBAL_GET); seg.u32(g.used)
       seg.byte(I64_ADD)

@@ -20,12 +20,15 @@
  *
  * Linear in the module's size in time and memory, and capped (`MAX_INSTRUMENTED_BYTES`) (one pass over the code; the output is at most
  * about twice the input). A module that exports a reserved name (`depin:` prefix) is refused with
- * `ReservedExportError`; one with an instruction outside metering/opcodes.ts or a 64-bit table,
- * with `UnmeterableModuleError`.
+ * `ReservedExportError`; one with an instruction outside metering/opcodes.ts or refused there
+ * (relaxed SIMD, GC), GC struct or array types, a 64-bit table, or that instrumentation would
+ * push over one of the engine's limits (locals, globals, exports, function size: `V8_MAX_*` in
+ * constants.ts), with `UnmeterableModuleError`.
  */
 import { ReservedExportError, UnmeterableModuleError } from '../errors.ts'
 import {
-  FUEL_LIMIT_EXPORT, FUEL_USED_EXPORT, INSTRUMENT_YIELD_BYTES, MAX_INSTRUMENTED_BYTES, RESERVED_EXPORT_PREFIX, START_EXPORT
+  FUEL_LIMIT_EXPORT, FUEL_USED_EXPORT, INSTRUMENT_YIELD_BYTES, MAX_INSTRUMENTED_BYTES, RESERVED_EXPORT_PREFIX, START_EXPORT,
+  V8_MAX_EXPORTS, V8_MAX_GLOBALS
 } from './constants.ts'
 import { malformed, Reader, Writer } from './binary.ts'
 import { instrumentBody } from './function-body.ts'
@@ -97,6 +100,9 @@ function * instrumentSteps (bytes: Uint8Array, maxBytes: number): Generator<void
   checkTables(bytes, find(SECTION.table))
   const globalSection = find(SECTION.global)
   const definedGlobals = globalSection === undefined ? 0 : new Reader(bytes, globalSection.start, globalSection.end).u32()
+  if (importedGlobals + definedGlobals + 2 > V8_MAX_GLOBALS) {
+    throw new UnmeterableModuleError(`cannot meter a module with ${importedGlobals + definedGlobals} globals: metering adds 2, and the engine allows ${V8_MAX_GLOBALS}`)
+  }
   const g: MeterGlobals = { used: importedGlobals + definedGlobals, limit: importedGlobals + definedGlobals + 1 }
   const startSection = find(SECTION.start)
   const startFunction = startSection === undefined ? undefined : new Reader(bytes, startSection.start, startSection.end).u32()
@@ -206,7 +212,11 @@ function valueType (r: Reader): void {
   if (b === 0x63 || b === 0x64) r.skipLeb(5)
 }
 
-/** Parameter count of every type index (-1 for struct and array types); GC rec groups included. */
+/**
+ * Parameter count of every type index; rec groups and subtype declarations of function types
+ * included. Struct and array types are refused (GC objects are outside the job's memory limit,
+ * see opcodes.ts), so no GC object can be made, not even by a global's initializer.
+ */
 function readTypeParams (bytes: Uint8Array, s: Section | undefined): number[] {
   const params: number[] = []
   if (s === undefined) return params
@@ -219,14 +229,7 @@ function readTypeParams (bytes: Uint8Array, s: Section | undefined): number[] {
       for (let m = r.u32(); m > 0; m--) valueType(r)
       params.push(n)
     } else if (form === 0x5f || form === 0x5e) {
-      const fields = form === 0x5f ? r.u32() : 1
-      for (let i = 0; i < fields; i++) {
-        const t = r.peek()
-        if (t === 0x78 || t === 0x77) r.pos++ // packed i8, i16
-        else valueType(r)
-        r.byte() // mutability
-      }
-      params.push(-1)
+      throw new UnmeterableModuleError(`cannot meter a module with GC ${form === 0x5f ? 'struct' : 'array'} types (at byte ${r.pos - 1}): GC objects are outside the job's memory limit`)
     } else {
       throw new UnmeterableModuleError(`cannot meter a module with type form 0x${form.toString(16)} (at byte ${r.pos - 1})`)
     }
@@ -333,8 +336,12 @@ function rewriteExports (bytes: Uint8Array, s: Section | undefined, g: MeterGlob
     r.byte()
     r.u32()
   }
+  const added = startFunction === undefined ? 2 : 3
+  if (count + added > V8_MAX_EXPORTS) {
+    throw new UnmeterableModuleError(`cannot meter a module with ${count} exports: metering adds ${added}, and the engine allows ${V8_MAX_EXPORTS}`)
+  }
   const w = new Writer(r.end - entriesAt + 64)
-  w.u32(count + (startFunction === undefined ? 2 : 3))
+  w.u32(count + added)
   w.range(r.bytes, entriesAt, r.end)
   w.name(FUEL_USED_EXPORT); w.byte(KIND_GLOBAL); w.u32(g.used)
   w.name(FUEL_LIMIT_EXPORT); w.byte(KIND_GLOBAL); w.u32(g.limit)

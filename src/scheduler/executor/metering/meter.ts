@@ -34,6 +34,9 @@ export interface FuelOutcome {
 export class FuelMeter {
   readonly limit: bigint
   private used?: I64Global
+  private limitGlobal?: I64Global
+  /** The count when `stop` was called (the job exited). */
+  private stoppedAt?: bigint
 
   constructor (limit: bigint = MAX_FUEL) {
     this.limit = limit
@@ -49,6 +52,19 @@ export class FuelMeter {
     if (used === undefined || limit === undefined) throw new Error('module is not instrumented for fuel')
     limit.value = BigInt.asIntN(64, this.limit)
     this.used = used
+    this.limitGlobal = limit
+  }
+
+  /**
+   * Ends the count where it is: the job exited (proc_exit), and what runs after that (code that
+   * caught the exit) is not part of it. `outcome` reports the count as it is now, and the limit
+   * global drops below the counter so the module traps at its next check (function entry or
+   * loop header) instead of running on. The count is at least proc_exit's own charge, so > 0.
+   */
+  stop (): void {
+    if (this.used === undefined || this.limitGlobal === undefined || this.stoppedAt !== undefined) return
+    this.stoppedAt = this.read()
+    if (this.stoppedAt > 0n) this.limitGlobal.value = BigInt.asIntN(64, this.stoppedAt - 1n)
   }
 
   /** Fuel counted so far (0 before `attach`). */
@@ -73,6 +89,8 @@ export class FuelMeter {
    * happen on an implementation that checks more often), and reports exactly the limit.
    */
   outcome (): FuelOutcome {
+    // a charge that would pass the limit throws before proc_exit runs: a stopped count is within it
+    if (this.stoppedAt !== undefined) return { fuel: this.stoppedAt, exhausted: false }
     const used = this.read()
     return used > this.limit ? { fuel: this.limit, exhausted: true } : { fuel: used, exhausted: false }
   }

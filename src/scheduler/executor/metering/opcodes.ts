@@ -4,12 +4,23 @@
  * or closes a block, whether it has a dynamic cost).
  *
  * Covers every instruction V8 (Node 24) validates by default: the 1.0 MVP, sign extension,
- * saturating float-to-int, bulk memory, reference types, multi-value, SIMD and relaxed SIMD
- * (0xFD), tail calls, exception handling (legacy try/catch/delegate and try_table/throw_ref),
- * typed function references, GC (0xFB 0..30) and atomics (0xFE). An opcode outside these is
- * refused with `UnmeterableModuleError` rather than guessed at: a wrong guess about immediates
- * would desynchronise the decoder. (Modules are validated by the engine before they get here, so
- * an opcode the engine knows is one of the above.)
+ * saturating float-to-int, bulk memory, reference types, multi-value, SIMD (0xFD), tail calls,
+ * exception handling (legacy try/catch/delegate and try_table/throw_ref), typed function
+ * references and atomics (0xFE). An opcode outside these is refused with
+ * `UnmeterableModuleError` rather than guessed at: a wrong guess about immediates would
+ * desynchronise the decoder. (Modules are validated by the engine before they get here, so an
+ * opcode the engine knows is one of the above.)
+ *
+ * Refused although known, with `UnmeterableModuleError`, because replicas could not agree on
+ * them:
+ * - relaxed SIMD (0xFD 0x100..0x113): their results are implementation-defined and V8 picks the
+ *   CPU's (f32x4.relaxed_madd is fused on a CPU with FMA and not without; relaxed_swizzle,
+ *   relaxed_trunc, relaxed_laneselect, relaxed_min/max, relaxed_q15mulr and relaxed_dot differ
+ *   between x86 and arm64), so two honest workers could report other outputs and other fuel.
+ * - GC (every 0xFB instruction; instrument.ts refuses struct and array types): its objects live in
+ *   the worker thread's JS heap, outside the job's memory limit, so a job could crash the worker
+ *   (an outcome that depends on the node's heap settings, and unpaid) or allocate megabytes for a
+ *   few fuel. Refused until that heap can be capped and charged.
  */
 import { UnmeterableModuleError } from '../errors.ts'
 import { INSTRUCTION_FUEL, ZERO_WEIGHT_OPCODES } from './constants.ts'
@@ -23,7 +34,7 @@ export const LOOP = 2
 export const OPEN = 4
 /** Closes a block (end, delegate); the `end` that closes the function body too. */
 export const CLOSE = 8
-/** Dynamic cost before it: floor(n / 64) for n bytes. */
+/** Dynamic cost before it: n for n bytes (`BYTES_PER_FUEL_SHIFT`). */
 export const DYN_BYTES = 16
 /** Dynamic cost before it: floor(n / 8) for n elements. */
 export const DYN_ELEMENTS = 32
@@ -146,7 +157,10 @@ function simd (r: Reader, at: number): number {
   if (sub === 12 || sub === 13) { r.skip(16); return W } // v128.const, i8x16.shuffle
   if (sub >= 21 && sub <= 34) { r.skip(1); return W } // extract_lane, replace_lane
   if (sub >= 84 && sub <= 91) { memarg(r); r.skip(1); return W } // load_lane, store_lane
-  if (sub <= 0x113) return W // everything else, relaxed SIMD included: no immediates
+  if (sub <= 0xff) return W // everything else: no immediates
+  if (sub <= 0x113) {
+    throw new UnmeterableModuleError(`cannot meter relaxed SIMD (opcode 0xfd ${sub} at byte ${at}): its result depends on the worker's CPU`)
+  }
   throw unknown(`opcode 0xfd ${sub}`, at)
 }
 
@@ -157,28 +171,9 @@ function atomic (r: Reader, at: number): number {
   throw unknown(`opcode 0xfe ${sub}`, at)
 }
 
-function gc (r: Reader, at: number): number {
+function gc (r: Reader, at: number): never {
   const sub = r.u32()
-  switch (sub) {
-    case 0: case 1: r.u32(); return W // struct.new, struct.new_default
-    case 2: case 3: case 4: case 5: r.u32(); r.u32(); return W // struct.get(_s/_u), struct.set
-    case 6: case 7: r.u32(); return W | DYN_ELEMENTS // array.new, array.new_default
-    case 8: { // array.new_fixed: a static element count
-      r.u32()
-      const n = r.u32()
-      return (INSTRUCTION_FUEL + Math.floor(n / 8)) * WEIGHT
-    }
-    case 9: case 10: r.u32(); r.u32(); return W | DYN_ELEMENTS // array.new_data, array.new_elem
-    case 11: case 12: case 13: case 14: r.u32(); return W // array.get(_s/_u), array.set
-    case 15: return W // array.len
-    case 16: r.u32(); return W | DYN_ELEMENTS // array.fill
-    case 17: r.u32(); r.u32(); return W | DYN_ELEMENTS // array.copy
-    case 18: case 19: r.u32(); r.u32(); return W | DYN_ELEMENTS // array.init_data, array.init_elem
-    case 20: case 21: case 22: case 23: r.skipLeb(5); return W // ref.test, ref.cast (null)
-    case 24: case 25: r.skip(1); r.u32(); r.skipLeb(5); r.skipLeb(5); return SEGMENT_END // br_on_cast(_fail)
-    case 26: case 27: case 28: case 29: case 30: return W // any.convert_extern ... i31.get_u
-  }
-  throw unknown(`opcode 0xfb ${sub}`, at)
+  throw new UnmeterableModuleError(`cannot meter GC instructions (opcode 0xfb ${sub} at byte ${at}): GC objects are outside the job's memory limit`)
 }
 
 function unknown (what: string, at: number): UnmeterableModuleError {

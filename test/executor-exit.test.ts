@@ -1,0 +1,92 @@
+/**
+ * proc_exit ends the job even when the module catches the exception that unwinds it (wasm
+ * `catch_all` catches host exceptions): the result is the exit code and the fuel counted at the
+ * call, later host calls have no effect, and the code traps at its next fuel check
+ * (docs/protocol.md, "Fuel", "Limits and the result").
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { rawCid, sha256 } from '../src/proofs/encoding.ts'
+import { createExecutor, HOST_CALL_FUEL } from '../src/scheduler/executor/index.ts'
+import type { ExecSpec, WasiExecutor } from '../src/scheduler/executor/index.ts'
+import { assemble, I32, sleb } from './wasm-asm.ts'
+
+function spec (module: Uint8Array, overrides: Partial<ExecSpec> = {}): ExecSpec {
+  return {
+    moduleCid: rawCid(module),
+    module,
+    stdin: new Uint8Array(0),
+    args: [],
+    env: {},
+    memoryMiB: 64,
+    timeoutMs: 60_000,
+    seed: sha256(module),
+    ...overrides
+  }
+}
+
+const PROC_EXIT = 0
+const FD_WRITE = 1
+/** `try; <inner>; catch_all; end`: whatever <inner> throws is caught. */
+const tryCatchAll = (inner: number[]): number[] => [0x06, 0x40, ...inner, 0x19, 0x0b]
+const exit = (code: number): number[] => [0x41, ...sleb(code), 0x10, PROC_EXIT]
+/** Writes "hi\n" to stdout: an iovec {16, 3} at 0, the bytes at 16. */
+const WRITE_HI = [
+  0x41, 0x00, 0x41, 0x10, 0x36, 0x02, 0x00, // i32.store [0] = 16
+  0x41, 0x04, 0x41, 0x03, 0x36, 0x02, 0x00, // i32.store [4] = 3
+  0x41, 0x10, 0x41, ...sleb(0x0a6968), 0x36, 0x02, 0x00, // i32.store [16] = "hi\n"
+  0x41, 0x01, 0x41, 0x00, 0x41, 0x01, 0x41, 0x08, 0x10, FD_WRITE, 0x1a // fd_write(1, 0, 1, 8); drop
+]
+/** `loop; br 0; end`: never ends by itself. */
+const SPIN = [0x03, 0x40, 0x0c, 0x00, 0x0b]
+
+/** `_start` (function 2) runs `code`; function 3, if `start` is set, is a start function that runs it instead. */
+function job (code: number[], start?: number[]): Uint8Array {
+  return assemble({
+    types: [[0x60, 0x01, I32, 0x00], [0x60, 0x04, I32, I32, I32, I32, 0x01, I32], [0x60, 0x00, 0x00]],
+    wasi: [['proc_exit', 0], ['fd_write', 1]],
+    funcs: [{ type: 2, body: [0x00, ...code, 0x0b] }, ...(start === undefined ? [] : [{ type: 2, body: [0x00, ...start, 0x0b] }])],
+    memory: 1,
+    ...(start === undefined ? {} : { startSection: 3 })
+  })
+}
+
+/** try (0) + i32.const (1) + call (1) + catch_all (0): the entry segment, then proc_exit's call fuel. */
+const EXIT_FUEL = 2n + BigInt(HOST_CALL_FUEL)
+
+describe('proc_exit', () => {
+  let executor: WasiExecutor
+
+  beforeAll(async () => {
+    executor = createExecutor({ workers: 1 })
+    await executor.start()
+  })
+
+  afterAll(async () => {
+    await executor.stop()
+  })
+
+  it('a caught exit still ends the job: a later host call does nothing and the exit is the result', async () => {
+    const result = await executor.run(spec(job([...tryCatchAll(exit(3)), ...WRITE_HI])))
+    expect(result).toMatchObject({ exitCode: 3, trap: undefined, fuel: EXIT_FUEL })
+    expect(result.stdout.byteLength).toBe(0)
+  })
+
+  it('code that catches the exit and loops without host calls traps at its next check: the exit is the result', async () => {
+    // without the stop, the loop would run to the fuel limit (out of fuel) or the timeout
+    const result = await executor.run(spec(job([...tryCatchAll(exit(4)), ...SPIN]), { fuel: 10_000_000n }))
+    expect(result).toMatchObject({ exitCode: 4, trap: undefined, fuel: EXIT_FUEL })
+  })
+
+  it('the same without a try: an ordinary exit, and a write before it counts', async () => {
+    const result = await executor.run(spec(job([...WRITE_HI, ...exit(5)])))
+    expect(result).toMatchObject({ exitCode: 5, trap: undefined })
+    expect(new TextDecoder().decode(result.stdout)).toBe('hi\n')
+  })
+
+  it('an exit from the module\'s start function is the job\'s exit', async () => {
+    // start: i32.const 6; call proc_exit (2 + the call's fuel); _start never runs
+    const result = await executor.run(spec(job(WRITE_HI, exit(6))))
+    expect(result).toMatchObject({ exitCode: 6, trap: undefined, fuel: 2n + BigInt(HOST_CALL_FUEL) })
+    expect(result.stdout.byteLength).toBe(0)
+  })
+})
