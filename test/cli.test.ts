@@ -177,6 +177,60 @@ describe('depin testnet', () => {
   })
 })
 
+describe('a second `depin testnet` on a running testnet\'s --dir', () => {
+  it('is refused with one line and changes nothing, whatever --nodes it asks for', async () => {
+    const dir = await tempDir()
+    const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', '2', '--dir', dir.path], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.setEncoding('utf8').on('data', (d) => { output += d })
+    child.stderr.setEncoding('utf8').on('data', (d) => { output += d })
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => { resolve(code) }))
+    try {
+      const testnet = await waitFor(async () => {
+        if (child.exitCode != null) throw new Error(output)
+        return JSON.parse(await readFile(join(dir.path, 'testnet.json'), 'utf8')) as { nodes: Array<{ peerId: string, dataDir: string }> }
+      }, { timeoutMs: 60_000, what: 'testnet.json' })
+      const genesis = await readFile(join(dir.path, 'genesis.json'), 'utf8')
+      const apiInfos = await Promise.all(testnet.nodes.map(async (n) => await readFile(join(n.dataDir, 'api.json'), 'utf8')))
+      for (const nodes of ['3', '2']) {
+        const second = await runCli(['testnet', '--nodes', nodes, '--dir', dir.path])
+        expectOneCleanErrorLine(second, /^depin: testnet .* is in use: its node .*node-0 is running \(pid \d+, API 127\.0\.0\.1:\d+\); stop that testnet first/)
+        expect(second.code).toBe(1)
+      }
+      await expect(stat(join(dir.path, 'node-2'))).rejects.toThrow()
+      expect(await readFile(join(dir.path, 'genesis.json'), 'utf8')).toBe(genesis)
+      for (const [i, node] of testnet.nodes.entries()) {
+        expect(await readFile(join(node.dataDir, 'api.json'), 'utf8')).toBe(apiInfos[i])
+        await stat(join(node.dataDir, 'db', 'CURRENT'))
+        const status = await runCli(['status', '--data-dir', node.dataDir, '--json'])
+        expect(JSON.parse(status.stdout).peerId).toBe(node.peerId)
+      }
+      expect(child.exitCode).toBe(null)
+      child.kill('SIGINT')
+      expect(await exited).toBe(0)
+    } finally {
+      if (child.exitCode == null) child.kill('SIGKILL')
+      await dir.remove()
+    }
+  })
+
+  it('is refused when a node\'s database is locked though it has no api.json yet', async () => {
+    const dir = await tempDir()
+    const { Level } = await import('level')
+    const db = new Level(join(dir.path, 'node-1', 'db'))
+    await db.open()
+    try {
+      const result = await runCli(['testnet', '--nodes', '2', '--dir', dir.path])
+      expectOneCleanErrorLine(result, /^depin: testnet .* is in use: its node .*node-1 is running \(its database is locked by another process\)/)
+      await expect(stat(join(dir.path, 'node-0'))).rejects.toThrow()
+      await expect(stat(join(dir.path, 'genesis.json'))).rejects.toThrow()
+    } finally {
+      await db.close()
+      await dir.remove()
+    }
+  })
+})
+
 describe('depin testnet --transport memory', () => {
   it('runs every node in one process, serves each node\'s API, and stops them on SIGINT', async () => {
     const dir = await tempDir()
