@@ -153,6 +153,21 @@ describe('a daemon started from the environment', () => {
     expect(metrics).not.toMatch(/depin_job_bytes_total\{direction="received",kind="module"\} [1-9]/)
   })
 
+  it('submit -o: alone it is a usage error (exit 2); a path that cannot be a file is refused before anything is uploaded', async () => {
+    const echo = join(EXAMPLES, 'echo.wasm')
+    const alone = await runCli(['submit', echo, '-o', join(dir.path, 'alone.out'), '--data-dir', dataDir])
+    oneLine(alone, /^depin: -o\/--output needs --wait or --out \(without them submit prints the job id and returns; later: depin job ID -o FILE\)$/)
+    expect(alone.code).toBe(2)
+    await writeFile(join(dir.path, 'a-file'), 'x')
+    oneLine(await runCli(['submit', echo, '--wait', '-o', join(dir.path, 'no-such-dir', 'out.bin'), '--data-dir', dataDir]), /^depin: -o .*out\.bin: its directory .*no-such-dir does not exist$/)
+    oneLine(await runCli(['submit', echo, '--wait', '-o', join(dir.path, 'a-file', 'out.bin'), '--data-dir', dataDir]), /^depin: -o .*out\.bin: its parent .*a-file is not a directory$/)
+    oneLine(await runCli(['submit', echo, '--wait', '-o', dir.path, '--data-dir', dataDir]), /^depin: -o .* is a directory; give a file path$/)
+    oneLine(await runCli(['job', 'bafyreinosuchjob', '-o', dir.path, '--data-dir', dataDir]), /^depin: -o .* is a directory; give a file path$/)
+    const metrics = await (await fetch(`http://${(await readApiInfo(dataDir))?.metrics}/metrics`)).text()
+    expect(metrics).not.toMatch(/depin_job_bytes_total\{direction="received",kind="module"\} [1-9]/)
+    expect(JSON.parse((await runCli(['jobs', '--json', '--data-dir', dataDir])).stdout).jobs).toEqual([])
+  })
+
   it('cancel: a queued job is cancelled; unknown and finished jobs are one-line errors; job -o says there is no output', async () => {
     // This node offers no slots and has no peers: its job stays queued.
     const id = (await runCli(['submit', join(EXAMPLES, 'echo.wasm'), '--data-dir', dataDir])).stdout.trim()

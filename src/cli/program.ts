@@ -227,7 +227,13 @@ export function buildProgram (actions: CliActions): Command {
     .option('--spot-check', 'also run the job on this node and pay the workers only if they agree with it')
     .option('--wait', 'wait for the result, showing progress; print the output')
     .option('-o, --output <file>', 'write the output (stdout) to a file (with --wait or --out)')
-    .action(async (module: string, opts: SubmitOptions) => { await actions.submit(module, opts) })
+    .action(async (module: string, opts: SubmitOptions, command: Command) => {
+      // Without them submit returns at once with the job's id: -o would be silently ignored.
+      if (opts.output != null && opts.wait !== true && opts.out == null) {
+        command.error('error: -o/--output needs --wait or --out (without them submit prints the job id and returns; later: depin job ID -o FILE)', { code: 'commander.invalidArgument', exitCode: 2 })
+      }
+      await actions.submit(module, opts)
+    })
 
   clientCommand(program, 'jobs', 'list jobs this node requested or ran, newest first')
     .addOption(new Option('--status <status>', `only jobs in this state: ${[...JOB_STATES, 'unverified', 'active'].join(', ')}`).argParser(oneOf([...JOB_STATES, 'unverified', 'active'])))

@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises'
 import type { JobDetailView } from '../../node/api/job-view.ts'
 import { createClient } from '../client.ts'
 import { UsageError } from '../errors.ts'
+import { checkOutputFile } from '../output-file.ts'
 import { assertSucceeded, isFinished, stateText } from '../job-format.ts'
 import { credits, line, printJson, printTable } from '../output.ts'
 import type { JobOptions } from '../program.ts'
@@ -25,6 +26,7 @@ function noOutput (job: JobDetailView, id: string, target: string, flag: string)
 
 export async function jobCommand (id: string, opts: JobOptions): Promise<void> {
   if (opts.wait === true && opts.follow === true) throw new UsageError('use --wait or --follow, not both')
+  if (opts.output != null) await checkOutputFile(opts.output)
   const client = await createClient(opts)
   let job = await getJob(client, id)
   if (!isFinished(job) && opts.follow === true) {
