@@ -99,6 +99,23 @@ describe('depin submit / jobs / job against real daemons', () => {
     expect(result.stderr.trim().split('\n').at(-1)).toMatch(/^depin: job \S+: the program exited with code 3$/)
   })
 
+  it('a job that failed or timed out is never shown as verified, though its replicas agree', async () => {
+    const failed = await runCli(['submit', new URL('./fixtures/wasm/exit3.wasm', import.meta.url).pathname, '--wait', '--data-dir', requesterDir])
+    expect(failed.code).toBe(1)
+    expect(failed.stderr).toMatch(/Z failed \(exit 3\)$/m)
+    expect(failed.stderr).not.toMatch(/verified/)
+    const failedId = failed.stderr.split('\n')[0].replace(/^job /, '')
+    expect(JSON.parse((await runCli(['job', failedId, '--json', '--data-dir', requesterDir])).stdout)).toMatchObject({ status: 'failed', verified: true })
+    expect((await runCli(['job', failedId, '--data-dir', requesterDir])).stdout).toMatch(/^verified:\s+no \(the job failed\)/m)
+
+    const timedOut = await runCli(['submit', new URL('./fixtures/wasm/loop.wasm', import.meta.url).pathname, '--timeout', '1', '--wait', '--data-dir', requesterDir])
+    expect(timedOut.code).toBe(1)
+    expect(timedOut.stderr).toMatch(/timed-out/)
+    expect(timedOut.stderr).not.toMatch(/verified/)
+    const timedOutId = timedOut.stderr.split('\n')[0].replace(/^job /, '')
+    expect((await runCli(['job', timedOutId, '--data-dir', requesterDir])).stdout).toMatch(/^verified:\s+no \(the job timed out\)/m)
+  })
+
   it('a job nobody can run fails fast with the decline reasons', async () => {
     const result = await runCli(['submit', join(EXAMPLES, 'echo.wasm'), '--max-price', '0', '--wait', '--data-dir', requesterDir])
     expect(result.code).toBe(1)

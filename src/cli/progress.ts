@@ -34,6 +34,31 @@ const STAGE_TEXT: Record<string, string> = {
 /** Stages a job's progress ends with. */
 const FINAL_STAGES = new Set(['completed', 'unverified', 'failed', 'timed-out', 'cancelled'])
 
+/**
+ * Words a job's stages so that only a job that succeeded reads as verified. The scheduler emits
+ * `verified` (the replicas agree) before the final stage also when they agree the job failed or
+ * timed out, and ends a program that exited non-zero with `completed (exit N)` (the API calls
+ * that job `failed`). So `verified` is held back until the final stage and shown only before a
+ * `completed` with exit 0; `completed (exit N)`, N ≠ 0, is shown as `failed (exit N)`.
+ */
+export class VerifiedWording {
+  private held?: ProgressEvent
+
+  /** The events to show now, in order, for this one. */
+  push (event: ProgressEvent): ProgressEvent[] {
+    if (event.stage === 'verified') {
+      this.held = event
+      return []
+    }
+    const held = this.held
+    this.held = undefined
+    if (event.stage !== 'completed') return [event]
+    const exit = /^exit (-?\d+)$/.exec(event.detail ?? '')
+    if (exit != null && Number(exit[1]) !== 0) return [{ ...event, stage: 'failed' }]
+    return held != null ? [held, event] : [event]
+  }
+}
+
 export interface ProgressViewInit {
   /** The id shown and printed on Ctrl-C (a job's, or a batch's). */
   jobId: string
@@ -61,6 +86,7 @@ export class ProgressView {
   private current = 'submitting'
   private readonly results = new Set<string>()
   private readonly running = new Set<string>()
+  private readonly wording = new VerifiedWording()
 
   constructor (init: ProgressViewInit) {
     this.init = init
@@ -87,6 +113,10 @@ export class ProgressView {
       if (event.stage === 'retry') this.running.delete(event.peerId)
     }
     if (this.init.quiet === true) return
+    for (const shown of this.wording.push(event)) this.show(shown)
+  }
+
+  private show (event: ProgressEvent): void {
     const text = describe(event)
     if (!this.tty) {
       this.stream.write(`${new Date(event.at).toISOString()} ${text}\n`)

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import type { JobDetailView } from '../node/api/job-view.ts'
 import { assertOk, type ApiClient } from './client.ts'
 import { serverEvents } from './events.ts'
-import { ProgressView, type ProgressEvent } from './progress.ts'
+import { describe, ProgressView, VerifiedWording, type ProgressEvent } from './progress.ts'
 import { stateText } from './job-format.ts'
 import { credits, line, printJson, shortPeer } from './output.ts'
 import { writtenText, type Written } from './files-text.ts'
@@ -64,13 +64,13 @@ export async function printFinished (client: ApiClient, job: JobDetailView, opts
 
 /** `--follow`: one plain line per event until the job ends. */
 export async function followJob (client: ApiClient, id: string, json: boolean): Promise<JobDetailView> {
+  const wording = new VerifiedWording()
   for await (const { event, data } of serverEvents(client, `/v1/jobs/${encodeURIComponent(id)}/events`)) {
     if (event !== 'progress') continue
     const progress = data as ProgressEvent
     if (json) process.stdout.write(JSON.stringify(progress) + '\n')
     else {
-      const { describe } = await import('./progress.ts')
-      line(`${new Date(progress.at).toISOString()} ${describe(progress)}`)
+      for (const shown of wording.push(progress)) line(`${new Date(shown.at).toISOString()} ${describe(shown)}`)
     }
     if (progress.stage === 'completed' || progress.stage === 'failed') break
   }

@@ -61,7 +61,9 @@ function printJob (job: JobDetailView, output?: string, written?: Written): void
   if (job.error != null && job.reason !== job.error.message) line(`error:     ${job.error.code}: ${job.error.message}`)
   if (job.exitCode != null) line(`exit code: ${job.exitCode}${job.trap != null ? ` (${job.trap})` : ''}`)
   if (job.role === 'requester') {
-    line(`verified:  ${job.verified ? 'yes' : 'no'}${job.spotCheck != null ? ` (spot check ${job.spotCheck})` : ''} · ${job.quorum} of ${job.replicas} replica(s) must agree`)
+    // Only a completed job is verified in words: replicas that agree it failed or timed out did not verify a result.
+    const verified = job.status === 'completed' ? (job.verified ? 'yes' : 'no') : `no (the job ${job.status === 'timed-out' ? 'timed out' : job.status === 'cancelled' ? 'was cancelled' : job.status === 'failed' ? 'failed' : 'has not ended'})`
+    line(`verified:  ${verified}${job.spotCheck != null ? ` (spot check ${job.spotCheck})` : ''} · ${job.quorum} of ${job.replicas} replica(s) must agree`)
     line(`cost:      ${credits(job.cost ?? 0)}`)
   }
   if (job.fuel != null || job.fuelLimit != null) line(`fuel:      ${job.fuel ?? '-'}${job.fuelLimit != null ? ` (limit ${job.fuelLimit})` : ''}`)
