@@ -16,12 +16,13 @@ describe('depin submit / jobs / job against real daemons', () => {
   let requester: DaemonProcess
   let worker: DaemonProcess
   let requesterDir: string
+  let workerDir: string
   let workerPeer: string
 
   beforeAll(async () => {
     dir = await tempDir()
     requesterDir = join(dir.path, 'requester')
-    const workerDir = join(dir.path, 'worker')
+    workerDir = join(dir.path, 'worker')
     const peers: string[] = []
     for (const d of [requesterDir, workerDir]) {
       const init = await runCli(['init', '--data-dir', d, '--json'])
@@ -76,6 +77,19 @@ describe('depin submit / jobs / job against real daemons', () => {
     expect(listed.jobs.some((j: { id: string, role: string }) => j.id === job.id && j.role === 'requester')).toBe(true)
     const shown = JSON.parse((await runCli(['job', job.id, '--data-dir', requesterDir, '--json'])).stdout)
     expect(shown.outputCid).toBe(job.outputCid)
+  })
+
+  it('jobs shows the cost on the worker\'s side too (what it earned), as --json has it', async () => {
+    expect((await runCli(['submit', join(EXAMPLES, 'primes.wasm'), '--arg', '2000', '--wait', '--data-dir', requesterDir])).code).toBe(0)
+    const leases = await waitFor(async () => {
+      const listed = JSON.parse((await runCli(['jobs', '--role', 'worker', '--json', '--data-dir', workerDir])).stdout) as { jobs: Array<{ id: string, cost?: number }> }
+      const paid = listed.jobs.filter((j) => (j.cost ?? 0) > 0)
+      return paid.length > 0 ? paid : undefined
+    }, { what: 'a lease the worker was paid for' })
+    const table = (await runCli(['jobs', '--role', 'worker', '--data-dir', workerDir])).stdout
+    const row = table.split('\n').find((l) => l.startsWith(leases[0].id)) as string
+    const cost = row.split(/\s{2,}/)[6]
+    expect(Number(cost)).toBeCloseTo(leases[0].cost as number, 12)
   })
 
   it('submit without --wait prints the id; job ID shows it once done', async () => {
