@@ -32,6 +32,19 @@ describe('depin CLI: user mistakes', () => {
     expectOneCleanErrorLine(await runCli(['strat']), /^depin: unknown command 'strat'/)
   })
 
+  it('a bootstrap address without /p2p/<peer id>, from the flag, the environment or config.json', async () => {
+    const flag = await runCli(['start', '--bootstrap', '/ip4/127.0.0.1/tcp/4001', '--data-dir', join(dir.path, 'missing')])
+    expectOneCleanErrorLine(flag, /^depin: bootstrap address "\/ip4\/127\.0\.0\.1\/tcp\/4001" has no \/p2p\/<peer id>; add the peer's id/)
+    expect(flag.code).toBe(2)
+    const dataDir = join(dir.path, 'bootstrap')
+    expect((await runCli(['init', '--data-dir', dataDir])).code).toBe(0)
+    const env = await runCli(['start', '--data-dir', dataDir, '--no-mdns'], { env: { DEPIN_BOOTSTRAP: '/ip4/127.0.0.1/tcp/4001' } })
+    expectOneCleanErrorLine(env, /^depin: DEPIN_BOOTSTRAP: bootstrap address "\/ip4\/127\.0\.0\.1\/tcp\/4001" has no \/p2p\/<peer id>/)
+    expectOneCleanErrorLine(await runCli(['start', '--data-dir', dataDir, '--no-mdns'], { env: { DEPIN_LISTEN: 'garbage' } }), /^depin: DEPIN_LISTEN: not a valid multiaddr: "garbage"$/)
+    expectOneCleanErrorLine(await runCli(['config', 'set', 'bootstrap', '/ip4/127.0.0.1/tcp/4001', '--data-dir', dataDir]), /bootstrap\.0: a bootstrap address needs \/p2p\/<peer id>/)
+    await expect(stat(join(dataDir, 'api.json'))).rejects.toThrow()
+  })
+
   it('a missing data dir', async () => {
     expectOneCleanErrorLine(await runCli(['start', '--data-dir', join(dir.path, 'missing')]), /does not exist; run `depin init/)
   })

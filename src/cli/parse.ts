@@ -49,17 +49,29 @@ export function multiaddrArg (value: string, previous: string[] = []): string[] 
   return [...previous, value]
 }
 
-/** Throws for the first string that is not a valid multiaddr. */
-export async function checkMultiaddrs (values: string[]): Promise<void> {
+/**
+ * Throws for the first string that is not a valid multiaddr; with `peerId`, also for one without
+ * a `/p2p/<peer id>` (a bootstrap address: libp2p would skip it without a word).
+ */
+export async function checkMultiaddrs (values: string[], options: { peerId?: boolean } = {}): Promise<void> {
   if (values.length === 0) return
   const { multiaddr } = await import('@multiformats/multiaddr')
   for (const value of values) {
+    let address
     try {
-      multiaddr(value)
+      address = multiaddr(value)
     } catch {
       throw new InvalidArgumentError(`not a valid multiaddr: ${JSON.stringify(value)}`)
     }
+    if (options.peerId === true && !address.getComponents().some((c) => c.name === 'p2p')) {
+      throw new InvalidArgumentError(bootstrapWithoutPeerId(value))
+    }
   }
+}
+
+/** The message for a bootstrap address without its peer's id. */
+export function bootstrapWithoutPeerId (value: string): string {
+  return `bootstrap address ${JSON.stringify(value)} has no /p2p/<peer id>; add the peer's id (\`depin status\` on that node shows its addresses with it)`
 }
 
 export function apiAddressArg (value: string): string {

@@ -133,16 +133,19 @@ function clientCommand (parent: Command, name: string, description: string): Com
     .option('--json', 'print JSON instead of text')
 }
 
-/** Fails the command (a CommanderError, one line) when a multiaddr option is not a multiaddr. */
+/** Fails the command (a CommanderError, one line) when a multiaddr option is not a multiaddr (or a bootstrap one has no /p2p/<id>). */
 function checkAddressesFirst (command: Command, options: string[]): Command {
   return command.hook('preAction', async (_root, action) => {
     const opts = action.opts() as Record<string, string | string[] | undefined>
-    const values = options.flatMap((name) => { const v = opts[name]; return v == null ? [] : Array.isArray(v) ? v : [v] })
-    try {
-      await checkMultiaddrs(values)
-    } catch (err) {
-      if (err instanceof InvalidArgumentError) action.error(`error: ${err.message}`, { code: 'commander.invalidArgument', exitCode: 2 })
-      throw err
+    for (const name of options) {
+      const v = opts[name]
+      const values = v == null ? [] : Array.isArray(v) ? v : [v]
+      try {
+        await checkMultiaddrs(values, { peerId: name === 'bootstrap' })
+      } catch (err) {
+        if (err instanceof InvalidArgumentError) action.error(`error: ${err.message}`, { code: 'commander.invalidArgument', exitCode: 2 })
+        throw err
+      }
     }
   })
 }
