@@ -52,6 +52,19 @@ describe('depin config', () => {
     expect(JSON.parse((await runCli(['config', 'show', '--json', '--data-dir', dataDir])).stdout).log.format).toBe('text')
   })
 
+  it('show fills in the capacity the node would use, and shows a legacy price key as set in config.json', async () => {
+    const dataDir = join(dir.path, 'cfg-defaults')
+    expect((await runCli(['init', '--data-dir', dataDir])).code).toBe(0)
+    const table = (await runCli(['config', 'show', '--data-dir', dataDir])).stdout
+    expect(table).toMatch(/^capacity\.cores\s+\d+ \(all cores\)\s+default$/m)
+    expect(table).toMatch(/^capacity\.memoryMiB\s+\d+ \(half of total memory, at most what is free at start\)\s+default$/m)
+    expect(table).toMatch(/^capacity\.pricePerGigafuel\s+1\s+default$/m)
+    expect(table).toMatch(/^capacity\.slots\s+\d+ \(= cores\)\s+default$/m)
+    const config = JSON.parse(await readFile(join(dataDir, 'config.json'), 'utf8'))
+    await writeFile(join(dataDir, 'config.json'), JSON.stringify({ ...config, capacity: { pricePerCpuSecond: 3 } }))
+    expect((await runCli(['config', 'show', '--data-dir', dataDir])).stdout).toMatch(/^capacity\.pricePerGigafuel\s+3\s+config\.json \(as pricePerCpuSecond\)$/m)
+  })
+
   it('refuses an unknown key or a bad value with one line, and leaves config.json as it was', async () => {
     const dataDir = join(dir.path, 'cfg2')
     await runCli(['init', '--data-dir', dataDir])
