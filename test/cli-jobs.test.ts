@@ -120,14 +120,14 @@ describe('depin submit / jobs / job against real daemons', () => {
     expect(failed.stderr).not.toMatch(/verified/)
     const failedId = failed.stderr.split('\n')[0].replace(/^job /, '')
     expect(JSON.parse((await runCli(['job', failedId, '--json', '--data-dir', requesterDir])).stdout)).toMatchObject({ status: 'failed', verified: true })
-    expect((await runCli(['job', failedId, '--data-dir', requesterDir])).stdout).toMatch(/^verified:\s+no \(the job failed\)/m)
+    expect((await runCli(['job', failedId, '--data-dir', requesterDir])).stdout).toMatch(/^verified:\s+no \(the job failed; its replicas agree on that\)/m)
 
     const timedOut = await runCli(['submit', new URL('./fixtures/wasm/loop.wasm', import.meta.url).pathname, '--timeout', '1', '--wait', '--data-dir', requesterDir])
     expect(timedOut.code).toBe(1)
     expect(timedOut.stderr).toMatch(/timed-out/)
     expect(timedOut.stderr).not.toMatch(/verified/)
     const timedOutId = timedOut.stderr.split('\n')[0].replace(/^job /, '')
-    expect((await runCli(['job', timedOutId, '--data-dir', requesterDir])).stdout).toMatch(/^verified:\s+no \(the job timed out\)/m)
+    expect((await runCli(['job', timedOutId, '--data-dir', requesterDir])).stdout).toMatch(/^verified:\s+no \(the job timed out[;)]/m)
   })
 
   it('a job nobody can run fails fast with the decline reasons', async () => {

@@ -62,7 +62,8 @@ function printJob (job: JobDetailView, output?: string, written?: Written): void
   if (job.exitCode != null) line(`exit code: ${job.exitCode}${job.trap != null ? ` (${job.trap})` : ''}`)
   if (job.role === 'requester') {
     // Only a completed job is verified in words: replicas that agree it failed or timed out did not verify a result.
-    const verified = job.status === 'completed' ? (job.verified ? 'yes' : 'no') : `no (the job ${job.status === 'timed-out' ? 'timed out' : job.status === 'cancelled' ? 'was cancelled' : job.status === 'failed' ? 'failed' : 'has not ended'})`
+    const ended = job.status === 'timed-out' ? 'timed out' : job.status === 'cancelled' ? 'was cancelled' : job.status === 'failed' ? 'failed' : 'has not ended'
+    const verified = job.status === 'completed' ? (job.verified ? 'yes' : 'no') : `no (the job ${ended}${job.verified ? '; its replicas agree on that' : ''})`
     line(`verified:  ${verified}${job.spotCheck != null ? ` (spot check ${job.spotCheck})` : ''} · ${job.quorum} of ${job.replicas} replica(s) must agree`)
     line(`cost:      ${credits(job.cost ?? 0)}`)
   }
