@@ -116,7 +116,7 @@ describe('depin submit / jobs / job against real daemons', () => {
   it('a job that failed or timed out is never shown as verified, though its replicas agree', async () => {
     const failed = await runCli(['submit', new URL('./fixtures/wasm/exit3.wasm', import.meta.url).pathname, '--wait', '--data-dir', requesterDir])
     expect(failed.code).toBe(1)
-    expect(failed.stderr).toMatch(/Z failed \(exit 3\)$/m)
+    expect(failed.stderr, failed.stderr).toMatch(/Z failed \(the program exited with code 3\)$/m)
     expect(failed.stderr).not.toMatch(/verified/)
     const failedId = failed.stderr.split('\n')[0].replace(/^job /, '')
     expect(JSON.parse((await runCli(['job', failedId, '--json', '--data-dir', requesterDir])).stdout)).toMatchObject({ status: 'failed', verified: true })

@@ -35,11 +35,14 @@ export async function waitForJob (client: ApiClient, id: string, view: ProgressV
       view.update(progress)
       if (progress.stage === 'completed' || progress.stage === 'failed') break
     }
+    // The record says how it ended (the events alone may not: see VerifiedWording).
+    const job = await getJob(client, id)
+    view.finish(job)
+    return job
   } finally {
     view.stop()
     process.off('SIGINT', onSignal)
   }
-  return await getJob(client, id)
 }
 
 /** Prints a finished job's output (stdout, or a file) and its closing line; JSON with --json. */
@@ -74,5 +77,7 @@ export async function followJob (client: ApiClient, id: string, json: boolean): 
     }
     if (progress.stage === 'completed' || progress.stage === 'failed') break
   }
-  return await getJob(client, id)
+  const job = await getJob(client, id)
+  if (!json) for (const shown of wording.settle(job)) line(`${new Date(shown.at).toISOString()} ${describe(shown)}`)
+  return job
 }
