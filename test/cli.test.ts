@@ -45,6 +45,16 @@ describe('depin CLI: user mistakes', () => {
     await expect(stat(join(dataDir, 'api.json'))).rejects.toThrow()
   })
 
+  it('a data dir or testnet --dir that is (or is under) a file names the file', async () => {
+    const file = join(dir.path, 'plain-file')
+    await writeFile(file, 'x')
+    expectOneCleanErrorLine(await runCli(['init', '--data-dir', join(file, 'sub')]), new RegExp(`^depin: cannot create the data directory: .*sub: its parent ${file} is not a directory$`))
+    expectOneCleanErrorLine(await runCli(['init', '--data-dir', file]), new RegExp(`^depin: cannot create the data directory: ${file} is a file, not a directory$`))
+    expectOneCleanErrorLine(await runCli(['testnet', '--dir', file]), new RegExp(`^depin: --dir ${file} is a file, not a directory$`))
+    expectOneCleanErrorLine(await runCli(['testnet', '--dir', join(file, 'sub')]), new RegExp(`^depin: --dir .*sub: its parent ${file} is not a directory$`))
+    expect(await readFile(file, 'utf8')).toBe('x')
+  })
+
   it('a missing data dir', async () => {
     expectOneCleanErrorLine(await runCli(['start', '--data-dir', join(dir.path, 'missing')]), /does not exist; run `depin init/)
   })

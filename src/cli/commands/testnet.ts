@@ -13,6 +13,8 @@ import { configFileSchema, writeConfigFile, type ConfigFile } from '../../node/c
 import { dataDirPaths, loadOrCreateApiToken, loadOrCreateIdentity, readApiInfo, readLiveApiInfo, removeApiInfo, type ApiInfo } from '../../node/data-dir.ts'
 import { isStoreLocked } from '../../node/storage.ts'
 import { DepinError } from '../../errors.ts'
+import { UsageError } from '../errors.ts'
+import { notADirectoryText } from '../path-in-the-way.ts'
 import { testnetGenesis } from '../../node/testnet.ts'
 import type { GenesisConfig } from '../../ledger/index.ts'
 import { line, printJson, printTable } from '../output.ts'
@@ -51,7 +53,10 @@ async function assertTestnetNotRunning (dir: string): Promise<void> {
   try {
     entries = await readdir(dir)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return
+    const inTheWay = code === 'ENOTDIR' ? await notADirectoryText(dir) : undefined
+    if (inTheWay != null) throw new UsageError(`--dir ${inTheWay}`)
     throw err
   }
   const nodeDirs = entries.filter((name) => /^node-\d+$/.test(name)).sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)))
