@@ -188,6 +188,7 @@ describe('start options from the environment', () => {
     expect(() => applyStartEnv({}, { DEPIN_MINE: 'maybe' })).toThrow(/DEPIN_MINE: expected true or false/)
     expect(() => applyStartEnv({}, { DEPIN_API: '10.0.0.1:4101' })).toThrow(/DEPIN_API: .*not a loopback/)
     expect(() => applyStartEnv({}, { DEPIN_LOG_LEVEL: 'loud' })).toThrow(/DEPIN_LOG_LEVEL/)
+    expect(() => applyStartEnv({}, { DEPIN_METRICS: '0.0.0.0:9464' })).toThrow(/^DEPIN_METRICS: metrics listen on loopback only/)
   })
 })
 

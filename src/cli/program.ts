@@ -11,7 +11,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN, TESTNET_MAX_NODES, TESTNET_PROCESS_NODES_MAX } from '../node/constants.ts'
 import { JOB_STATES } from '../job-status.ts'
 import { VERSION } from '../version.ts'
-import { apiAddressArg, checkMultiaddrs, collect, durationArg, fraction, fuelArg, integer, multiaddrArg, oneOf } from './parse.ts'
+import { apiAddressArg, checkMultiaddrs, collect, durationArg, fraction, fuelArg, integer, metricsAddressArg, multiaddrArg, oneOf, peerIdArg } from './parse.ts'
 
 export interface CommonOptions {
   dataDir?: string
@@ -184,7 +184,7 @@ export function buildProgram (actions: CliActions): Command {
     .option('--mine', 'mine ledger blocks (env DEPIN_MINE=true)')
     .option('--spot-check <rate>', 'probability (0 to 1) of re-running a job this node submits locally to check its workers (env DEPIN_SPOT_CHECK; default: 0)', fraction)
     .option('--no-mdns', 'do not discover peers on the LAN with mDNS (env DEPIN_MDNS=false)')
-    .option('--metrics <host:port>', 'also serve GET /metrics without a token on this loopback address, for a Prometheus scraper (env DEPIN_METRICS)', apiAddressArg)
+    .option('--metrics <host:port>', 'also serve GET /metrics without a token on this loopback address, for a Prometheus scraper (env DEPIN_METRICS)', metricsAddressArg)
     .addOption(new Option('--log-level <level>', 'operator log level (env DEPIN_LOG_LEVEL; default: info)').argParser(oneOf(LOG_LEVEL_WORDS)))
     .addOption(new Option('--log-format <format>', 'operator log format: text or json (env DEPIN_LOG_FORMAT; default: text)').argParser(oneOf(LOG_FORMAT_WORDS)))
     .option('--log-file <path>', 'append the operator log to this file instead of stdout (env DEPIN_LOG_FILE)')
@@ -275,7 +275,7 @@ export function buildProgram (actions: CliActions): Command {
     .action(async (id: string, opts: CommonOptions) => { await actions.cancel(id, opts) })
 
   clientCommand(program, 'balance', 'show the credits of this node or of PEER on the ledger')
-    .argument('[peer]', 'peer id (default: this node)')
+    .argument('[peer]', 'peer id (default: this node)', peerIdArg)
     .action(async (peer: string | undefined, opts: CommonOptions) => { await actions.balance(peer, opts) })
 
   clientCommand(program, 'chain', 'show the ledger: network, height, tip, mempool, mining')
@@ -283,7 +283,7 @@ export function buildProgram (actions: CliActions): Command {
     .action(async (opts: ChainOptions) => { await actions.chain(opts) })
 
   clientCommand(program, 'transfer', 'send credits to a peer (a signed transaction, final once mined)')
-    .argument('<peer>', 'peer id of the recipient')
+    .argument('<peer>', 'peer id of the recipient', peerIdArg)
     .argument('<amount>', 'credits (a positive integer)', integer(1))
     .action(async (peer: string, amount: number, opts: CommonOptions) => { await actions.transfer(peer, amount, opts) })
 

@@ -16,7 +16,7 @@ import { UsageError } from '../errors.ts'
 import { downloadFiles, prepareOutDir, scanInParts } from '../files.ts'
 import { checkModuleFile } from '../module-check.ts'
 import { checkSendableName, type FormPart } from '../multipart.ts'
-import { credits, line, printJson } from '../output.ts'
+import { creditAmount, credits, line, printJson } from '../output.ts'
 import type { CommonOptions, MapOptions } from '../program.ts'
 
 
@@ -259,7 +259,7 @@ export async function mapCommand (modulePath: string, inputPaths: string[], opts
     tasksPerSecond: summary.seconds > 0 ? Math.round(summary.tasks / summary.seconds * 10) / 10 : summary.tasks,
     fuel: fuel.toString(),
     files: filesWritten,
-    cost: summary.cost
+    cost: creditAmount(summary.cost)
   }
   if (opts.json === true) printJson(report)
   else process.stderr.write(`batch ${id}: ${report.completed}/${report.tasks} completed, ${verifiedCompleted} verified, ${report.failed} not completed · ${report.seconds.toFixed(1)} s · fuel ${report.fuel} · cost ${credits(report.cost)} · ${filesWritten} output file${filesWritten === 1 ? '' : 's'} · outputs in ${opts.out}\n`)
