@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { BIN } from './cli-helpers.ts'
 import { tempDir } from './helpers.ts'
 
-const PKG = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+const PKG = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string, engines: { node: string } }
 /** The machine's own node (Node 20 here), or undefined. */
 const systemNode = spawnSync('/usr/bin/env', ['-i', 'PATH=/usr/local/bin:/usr/bin:/bin', 'node', '--version'], { encoding: 'utf8' }).stdout?.trim()
 
@@ -33,6 +33,13 @@ describe('depin on PATH', () => {
     } finally {
       await dir.remove()
     }
+  })
+
+  it('package.json\'s engines says the Node.js version the bin needs (22.18: type stripping)', async () => {
+    const bin = await readFile(BIN, 'utf8')
+    const [, major, minor] = /major < (\d+) \|\| \(major === \d+ && minor < (\d+)\)/.exec(bin) ?? []
+    expect(`${major}.${minor}`).toBe('22.18')
+    expect(PKG.engines.node).toBe(`>=${major}.${minor}.0`)
   })
 
   it.skipIf(systemNode == null || Number(systemNode.slice(1).split('.')[0]) >= 22)('without the pinned Node and with an old node on PATH, says what it needs in one line', async () => {

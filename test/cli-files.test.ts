@@ -237,7 +237,7 @@ describe('depin submit / job / map with --in, --out and --fuel, against real dae
     await writeFile(file, 'x')
     const underFile = await cli('submit', echo, '--out', join(file, 'sub'))
     expect(underFile.code).toBe(1)
-    expect(underFile.stderr.trim()).toBe(`depin: --out: output ${JSON.stringify(join(file, 'sub'))} exists and is not a directory`)
+    expect(underFile.stderr.trim()).toBe(`depin: --out ${join(file, 'sub')}: its parent ${file} is not a directory`)
 
     // Not writable: root writes anywhere chmod allows, but not into sysfs.
     const locked = process.getuid?.() === 0 ? '/sys/depin-cli-files-test' : join(dir.path, 'locked', 'out')

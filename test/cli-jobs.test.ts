@@ -16,12 +16,13 @@ describe('depin submit / jobs / job against real daemons', () => {
   let requester: DaemonProcess
   let worker: DaemonProcess
   let requesterDir: string
+  let workerDir: string
   let workerPeer: string
 
   beforeAll(async () => {
     dir = await tempDir()
     requesterDir = join(dir.path, 'requester')
-    const workerDir = join(dir.path, 'worker')
+    workerDir = join(dir.path, 'worker')
     const peers: string[] = []
     for (const d of [requesterDir, workerDir]) {
       const init = await runCli(['init', '--data-dir', d, '--json'])
@@ -78,6 +79,19 @@ describe('depin submit / jobs / job against real daemons', () => {
     expect(shown.outputCid).toBe(job.outputCid)
   })
 
+  it('jobs shows the cost on the worker\'s side too (what it earned), as --json has it', async () => {
+    expect((await runCli(['submit', join(EXAMPLES, 'primes.wasm'), '--arg', '2000', '--wait', '--data-dir', requesterDir])).code).toBe(0)
+    const leases = await waitFor(async () => {
+      const listed = JSON.parse((await runCli(['jobs', '--role', 'worker', '--json', '--data-dir', workerDir])).stdout) as { jobs: Array<{ id: string, cost?: number }> }
+      const paid = listed.jobs.filter((j) => (j.cost ?? 0) > 0)
+      return paid.length > 0 ? paid : undefined
+    }, { what: 'a lease the worker was paid for' })
+    const table = (await runCli(['jobs', '--role', 'worker', '--data-dir', workerDir])).stdout
+    const row = table.split('\n').find((l) => l.startsWith(leases[0].id)) as string
+    const cost = row.split(/\s{2,}/)[6]
+    expect(Number(cost)).toBeCloseTo(leases[0].cost as number, 12)
+  })
+
   it('submit without --wait prints the id; job ID shows it once done', async () => {
     const result = await runCli(['submit', join(EXAMPLES, 'primes.wasm'), '--arg', '1000', '--data-dir', requesterDir])
     expect(result.code).toBe(0)
@@ -97,6 +111,23 @@ describe('depin submit / jobs / job against real daemons', () => {
     const result = await runCli(['submit', new URL('./fixtures/wasm/exit3.wasm', import.meta.url).pathname, '--wait', '--data-dir', requesterDir])
     expect(result.code).toBe(1)
     expect(result.stderr.trim().split('\n').at(-1)).toMatch(/^depin: job \S+: the program exited with code 3$/)
+  })
+
+  it('a job that failed or timed out is never shown as verified, though its replicas agree', async () => {
+    const failed = await runCli(['submit', new URL('./fixtures/wasm/exit3.wasm', import.meta.url).pathname, '--wait', '--data-dir', requesterDir])
+    expect(failed.code).toBe(1)
+    expect(failed.stderr, failed.stderr).toMatch(/Z failed \(the program exited with code 3\)$/m)
+    expect(failed.stderr).not.toMatch(/verified/)
+    const failedId = failed.stderr.split('\n')[0].replace(/^job /, '')
+    expect(JSON.parse((await runCli(['job', failedId, '--json', '--data-dir', requesterDir])).stdout)).toMatchObject({ status: 'failed', verified: true })
+    expect((await runCli(['job', failedId, '--data-dir', requesterDir])).stdout).toMatch(/^verified:\s+no \(the job failed; its replicas agree on that\)/m)
+
+    const timedOut = await runCli(['submit', new URL('./fixtures/wasm/loop.wasm', import.meta.url).pathname, '--timeout', '1', '--wait', '--data-dir', requesterDir])
+    expect(timedOut.code).toBe(1)
+    expect(timedOut.stderr).toMatch(/timed-out/)
+    expect(timedOut.stderr).not.toMatch(/verified/)
+    const timedOutId = timedOut.stderr.split('\n')[0].replace(/^job /, '')
+    expect((await runCli(['job', timedOutId, '--data-dir', requesterDir])).stdout).toMatch(/^verified:\s+no \(the job timed out[;)]/m)
   })
 
   it('a job nobody can run fails fast with the decline reasons', async () => {

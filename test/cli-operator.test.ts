@@ -52,6 +52,19 @@ describe('depin config', () => {
     expect(JSON.parse((await runCli(['config', 'show', '--json', '--data-dir', dataDir])).stdout).log.format).toBe('text')
   })
 
+  it('show fills in the capacity the node would use, and shows a legacy price key as set in config.json', async () => {
+    const dataDir = join(dir.path, 'cfg-defaults')
+    expect((await runCli(['init', '--data-dir', dataDir])).code).toBe(0)
+    const table = (await runCli(['config', 'show', '--data-dir', dataDir])).stdout
+    expect(table).toMatch(/^capacity\.cores\s+\d+ \(all cores\)\s+default$/m)
+    expect(table).toMatch(/^capacity\.memoryMiB\s+\d+ \(half of total memory, at most what is free at start\)\s+default$/m)
+    expect(table).toMatch(/^capacity\.pricePerGigafuel\s+1\s+default$/m)
+    expect(table).toMatch(/^capacity\.slots\s+\d+ \(= cores\)\s+default$/m)
+    const config = JSON.parse(await readFile(join(dataDir, 'config.json'), 'utf8'))
+    await writeFile(join(dataDir, 'config.json'), JSON.stringify({ ...config, capacity: { pricePerCpuSecond: 3 } }))
+    expect((await runCli(['config', 'show', '--data-dir', dataDir])).stdout).toMatch(/^capacity\.pricePerGigafuel\s+3\s+config\.json \(as pricePerCpuSecond\)$/m)
+  })
+
   it('refuses an unknown key or a bad value with one line, and leaves config.json as it was', async () => {
     const dataDir = join(dir.path, 'cfg2')
     await runCli(['init', '--data-dir', dataDir])
@@ -148,9 +161,28 @@ describe('a daemon started from the environment', () => {
     const big = join(dir.path, 'big.wasm')
     await writeFile(big, Buffer.concat([Buffer.from([0, 97, 115, 109, 1, 0, 0, 0]), Buffer.alloc(64 * 1024 * 1024 + 1)]))
     oneLine(await runCli(['submit', big, '--data-dir', dataDir]), /^depin: module .*big\.wasm is 67108873 bytes; the limit is 67108864 \(64 MiB\); nothing was uploaded$/)
+    const garbage = join(dir.path, 'garbage.wasm')
+    await writeFile(garbage, Buffer.concat([Buffer.from([0, 97, 115, 109, 1, 0, 0, 0]), Buffer.from('this is no section at all')]))
+    oneLine(await runCli(['submit', garbage, '--data-dir', dataDir]), /^depin: module .*garbage\.wasm is not a valid WebAssembly module \(.+\); nothing was uploaded$/)
+    oneLine(await runCli(['map', garbage, text, '--out', join(dir.path, 'map-out'), '--data-dir', dataDir]), /^depin: module .*garbage\.wasm is not a valid WebAssembly module \(.+\); nothing was uploaded$/)
     const metrics = await (await fetch(`http://${(await readApiInfo(dataDir))?.metrics}/metrics`)).text()
     expect(metrics).not.toMatch(/depin_api_uploads_refused_total\{/)
     expect(metrics).not.toMatch(/depin_job_bytes_total\{direction="received",kind="module"\} [1-9]/)
+  })
+
+  it('submit -o: alone it is a usage error (exit 2); a path that cannot be a file is refused before anything is uploaded', async () => {
+    const echo = join(EXAMPLES, 'echo.wasm')
+    const alone = await runCli(['submit', echo, '-o', join(dir.path, 'alone.out'), '--data-dir', dataDir])
+    oneLine(alone, /^depin: -o\/--output needs --wait or --out \(without them submit prints the job id and returns; later: depin job ID -o FILE\)$/)
+    expect(alone.code).toBe(2)
+    await writeFile(join(dir.path, 'a-file'), 'x')
+    oneLine(await runCli(['submit', echo, '--wait', '-o', join(dir.path, 'no-such-dir', 'out.bin'), '--data-dir', dataDir]), /^depin: -o .*out\.bin: its directory .*no-such-dir does not exist$/)
+    oneLine(await runCli(['submit', echo, '--wait', '-o', join(dir.path, 'a-file', 'out.bin'), '--data-dir', dataDir]), /^depin: -o .*out\.bin: its parent .*a-file is not a directory$/)
+    oneLine(await runCli(['submit', echo, '--wait', '-o', dir.path, '--data-dir', dataDir]), /^depin: -o .* is a directory; give a file path$/)
+    oneLine(await runCli(['job', 'bafyreinosuchjob', '-o', dir.path, '--data-dir', dataDir]), /^depin: -o .* is a directory; give a file path$/)
+    const metrics = await (await fetch(`http://${(await readApiInfo(dataDir))?.metrics}/metrics`)).text()
+    expect(metrics).not.toMatch(/depin_job_bytes_total\{direction="received",kind="module"\} [1-9]/)
+    expect(JSON.parse((await runCli(['jobs', '--json', '--data-dir', dataDir])).stdout).jobs).toEqual([])
   })
 
   it('cancel: a queued job is cancelled; unknown and finished jobs are one-line errors; job -o says there is no output', async () => {

@@ -54,6 +54,24 @@ describe('depin argument parsing', () => {
     }
   })
 
+  it('names what is wrong: a peer id argument, a number too large for its range, a metrics address off loopback', async () => {
+    const refused = async (...args: string[]): Promise<string> => {
+      const { calls, parse } = recorder()
+      const err = await parse(...args).then(() => undefined, (e: unknown) => e)
+      expect(err, args.join(' ')).toBeInstanceOf(CommanderError)
+      expect(calls).toEqual([])
+      return (err as Error).message
+    }
+    expect(await refused('balance', 'notapeer')).toMatch(/for argument 'peer'\. expected a peer id \(12D3KooW…, 52 characters; `depin status` shows a node's\), got "notapeer"$/)
+    expect(await refused('transfer', 'notapeer', '5')).toMatch(/for argument 'peer'\. expected a peer id/)
+    expect(await refused('transfer', '12D3KooWBSNUWRbaR7hXC3rVfLGY1z6pD9kNRhyc6gEsnoowTmhc', '9999999999999999999999')).toMatch(/for argument 'amount'\. expected an integer from 1 to 9007199254740991, got 9999999999999999999999 \(too large\)$/)
+    expect(await refused('submit', 'm.wasm', '--timeout', '86401')).toMatch(/expected an integer from 1 to 86400, got 86401$/)
+    expect(await refused('start', '--metrics', '0.0.0.0:9464')).toMatch(/metrics listen on loopback only \(put a proxy in front to expose them\); 0\.0\.0\.0 is not a loopback address$/)
+    const { calls, parse } = recorder()
+    await parse('balance', '12D3KooWBSNUWRbaR7hXC3rVfLGY1z6pD9kNRhyc6gEsnoowTmhc')
+    expect(calls).toHaveLength(1)
+  })
+
   it('testnet has defaults; client commands take --json', async () => {
     const { calls, parse } = recorder()
     await parse('testnet')

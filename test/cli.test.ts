@@ -32,6 +32,29 @@ describe('depin CLI: user mistakes', () => {
     expectOneCleanErrorLine(await runCli(['strat']), /^depin: unknown command 'strat'/)
   })
 
+  it('a bootstrap address without /p2p/<peer id>, from the flag, the environment or config.json', async () => {
+    const flag = await runCli(['start', '--bootstrap', '/ip4/127.0.0.1/tcp/4001', '--data-dir', join(dir.path, 'missing')])
+    expectOneCleanErrorLine(flag, /^depin: bootstrap address "\/ip4\/127\.0\.0\.1\/tcp\/4001" has no \/p2p\/<peer id>; add the peer's id/)
+    expect(flag.code).toBe(2)
+    const dataDir = join(dir.path, 'bootstrap')
+    expect((await runCli(['init', '--data-dir', dataDir])).code).toBe(0)
+    const env = await runCli(['start', '--data-dir', dataDir, '--no-mdns'], { env: { DEPIN_BOOTSTRAP: '/ip4/127.0.0.1/tcp/4001' } })
+    expectOneCleanErrorLine(env, /^depin: DEPIN_BOOTSTRAP: bootstrap address "\/ip4\/127\.0\.0\.1\/tcp\/4001" has no \/p2p\/<peer id>/)
+    expectOneCleanErrorLine(await runCli(['start', '--data-dir', dataDir, '--no-mdns'], { env: { DEPIN_LISTEN: 'garbage' } }), /^depin: DEPIN_LISTEN: not a valid multiaddr: "garbage"$/)
+    expectOneCleanErrorLine(await runCli(['config', 'set', 'bootstrap', '/ip4/127.0.0.1/tcp/4001', '--data-dir', dataDir]), /bootstrap\.0: a bootstrap address needs \/p2p\/<peer id>/)
+    await expect(stat(join(dataDir, 'api.json'))).rejects.toThrow()
+  })
+
+  it('a data dir or testnet --dir that is (or is under) a file names the file', async () => {
+    const file = join(dir.path, 'plain-file')
+    await writeFile(file, 'x')
+    expectOneCleanErrorLine(await runCli(['init', '--data-dir', join(file, 'sub')]), new RegExp(`^depin: cannot create the data directory: .*sub: its parent ${file} is not a directory$`))
+    expectOneCleanErrorLine(await runCli(['init', '--data-dir', file]), new RegExp(`^depin: cannot create the data directory: ${file} is a file, not a directory$`))
+    expectOneCleanErrorLine(await runCli(['testnet', '--dir', file]), new RegExp(`^depin: --dir ${file} is a file, not a directory$`))
+    expectOneCleanErrorLine(await runCli(['testnet', '--dir', join(file, 'sub')]), new RegExp(`^depin: --dir .*sub: its parent ${file} is not a directory$`))
+    expect(await readFile(file, 'utf8')).toBe('x')
+  })
+
   it('a missing data dir', async () => {
     expectOneCleanErrorLine(await runCli(['start', '--data-dir', join(dir.path, 'missing')]), /does not exist; run `depin init/)
   })
@@ -172,6 +195,60 @@ describe('depin testnet', () => {
       for (const node of testnet.nodes) await expect(stat(join(node.dataDir, 'api.json'))).rejects.toThrow()
     } finally {
       if (child.exitCode == null) child.kill('SIGKILL')
+      await dir.remove()
+    }
+  })
+})
+
+describe('a second `depin testnet` on a running testnet\'s --dir', () => {
+  it('is refused with one line and changes nothing, whatever --nodes it asks for', async () => {
+    const dir = await tempDir()
+    const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', '2', '--dir', dir.path], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.setEncoding('utf8').on('data', (d) => { output += d })
+    child.stderr.setEncoding('utf8').on('data', (d) => { output += d })
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => { resolve(code) }))
+    try {
+      const testnet = await waitFor(async () => {
+        if (child.exitCode != null) throw new Error(output)
+        return JSON.parse(await readFile(join(dir.path, 'testnet.json'), 'utf8')) as { nodes: Array<{ peerId: string, dataDir: string }> }
+      }, { timeoutMs: 60_000, what: 'testnet.json' })
+      const genesis = await readFile(join(dir.path, 'genesis.json'), 'utf8')
+      const apiInfos = await Promise.all(testnet.nodes.map(async (n) => await readFile(join(n.dataDir, 'api.json'), 'utf8')))
+      for (const nodes of ['3', '2']) {
+        const second = await runCli(['testnet', '--nodes', nodes, '--dir', dir.path])
+        expectOneCleanErrorLine(second, /^depin: testnet .* is in use: its node .*node-0 is running \(pid \d+, API 127\.0\.0\.1:\d+\); stop that testnet first/)
+        expect(second.code).toBe(1)
+      }
+      await expect(stat(join(dir.path, 'node-2'))).rejects.toThrow()
+      expect(await readFile(join(dir.path, 'genesis.json'), 'utf8')).toBe(genesis)
+      for (const [i, node] of testnet.nodes.entries()) {
+        expect(await readFile(join(node.dataDir, 'api.json'), 'utf8')).toBe(apiInfos[i])
+        await stat(join(node.dataDir, 'db', 'CURRENT'))
+        const status = await runCli(['status', '--data-dir', node.dataDir, '--json'])
+        expect(JSON.parse(status.stdout).peerId).toBe(node.peerId)
+      }
+      expect(child.exitCode).toBe(null)
+      child.kill('SIGINT')
+      expect(await exited).toBe(0)
+    } finally {
+      if (child.exitCode == null) child.kill('SIGKILL')
+      await dir.remove()
+    }
+  })
+
+  it('is refused when a node\'s database is locked though it has no api.json yet', async () => {
+    const dir = await tempDir()
+    const { Level } = await import('level')
+    const db = new Level(join(dir.path, 'node-1', 'db'))
+    await db.open()
+    try {
+      const result = await runCli(['testnet', '--nodes', '2', '--dir', dir.path])
+      expectOneCleanErrorLine(result, /^depin: testnet .* is in use: its node .*node-1 is running \(its database is locked by another process\)/)
+      await expect(stat(join(dir.path, 'node-0'))).rejects.toThrow()
+      await expect(stat(join(dir.path, 'genesis.json'))).rejects.toThrow()
+    } finally {
+      await db.close()
       await dir.remove()
     }
   })

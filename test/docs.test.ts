@@ -1,6 +1,6 @@
 /** The README documents every command and every flag the CLI has. */
 import { describe, it, expect } from 'vitest'
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { buildProgram, type CliActions } from '../src/cli/program.ts'
 
 describe('README', () => {
@@ -16,6 +16,23 @@ describe('README', () => {
         if (!readme.includes(flag)) missing.push(`${command.name()} ${flag}`)
       }
     }
+    expect(missing).toEqual([])
+  })
+
+  it('lists in its Logs table only operator-log messages the code writes', async () => {
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8')
+    const section = readme.slice(readme.indexOf('### Logs'), readme.indexOf('## Commands'))
+    const rows = section.split('\n').filter((l) => l.startsWith('| `'))
+    const messages = rows.flatMap((row) => [...row.split(' | ')[0].matchAll(/``(.+?)``|`([^`]+)`/g)].map((m) => m[1] ?? m[2]))
+    expect(messages.length).toBeGreaterThan(20)
+    const root = new URL('../src/', import.meta.url)
+    const files = (await readdir(root, { recursive: true })).filter((f) => f.endsWith('.ts'))
+    const source = (await Promise.all(files.map(async (f) => await readFile(new URL(f, root), 'utf8')))).join('\n')
+    // A message is a string literal in the code; `depin node <peer id> started` a template around the placeholder.
+    const written = (m: string): boolean => /<[^>]+>/.test(m)
+      ? m.split(/<[^>]+>/).every((part) => source.includes(part))
+      : source.includes(`'${m}'`) || source.includes(`\`${m}\``)
+    const missing = messages.filter((m) => !written(m))
     expect(missing).toEqual([])
   })
 

@@ -13,8 +13,8 @@ import { OPEN_LEASE, type RequestedJob } from '../src/scheduler/job-store.ts'
 import { describeState, stateWord } from '../src/job-status.ts'
 import { leaseSummaryView, requestedState } from '../src/node/api/job-view.ts'
 import { JobActivity } from '../src/node/job-activity.ts'
-import { fitWidths, renderTable } from '../src/cli/output.ts'
-import { ProgressView } from '../src/cli/progress.ts'
+import { creditAmount, fitWidths, renderTable } from '../src/cli/output.ts'
+import { ProgressView, VerifiedWording } from '../src/cli/progress.ts'
 import { stateText } from '../src/cli/job-format.ts'
 import { applyStartEnv } from '../src/cli/start-env.ts'
 import { setConfigValue, unsetConfigValue, validateConfig } from '../src/node/config-edit.ts'
@@ -144,6 +144,25 @@ describe('progress display', () => {
     expect(out).toContain('depin cancel bafyreiexamplejobid0000000000000000000001')
   })
 
+  it('shows `verified` only for a completed, verified job, and the final stage as the job\'s record has it', () => {
+    const stages = (events: Array<[string, string?]>, job?: { status: string, verified: boolean, reason?: string }): string[] => {
+      const wording = new VerifiedWording()
+      const shown = events.flatMap(([stage, detail]) => wording.push({ jobId: 'J', stage, ...(detail != null ? { detail } : {}), at: 0 }))
+      return [...shown, ...wording.settle(job)].map((e) => `${e.stage}${e.detail != null ? ` (${e.detail})` : ''}`)
+    }
+    expect(stages([['result', 'exit 0'], ['verified', '1/1 agree'], ['completed', 'exit 0']])).toEqual(['result (exit 0)', 'verified (1/1 agree)', 'completed (exit 0)'])
+    expect(stages([['verified', '1/1 agree'], ['completed', 'exit 0']], { status: 'completed', verified: true })).toEqual(['verified (1/1 agree)', 'completed (exit 0)'])
+    const timedOut = 'the program ran past its time limit of 1 s'
+    expect(stages([['verified', '1/1 agree'], ['timed-out', timedOut]], { status: 'timed-out', verified: true, reason: timedOut })).toEqual([`timed-out (${timedOut})`])
+    expect(stages([['verified', '1/1 agree'], ['timed-out', timedOut]])).toEqual([`timed-out (${timedOut})`])
+    const exited = 'the program exited with code 3'
+    expect(stages([['verified', '1/1 agree'], ['completed', 'exit 3']], { status: 'failed', verified: true, reason: exited })).toEqual([`failed (${exited})`])
+    expect(stages([['verified', '1/1 agree'], ['completed', 'exit 3']])).toEqual(['failed (exit 3)'])
+    // A stream opened as the job ended carries the record's bare status: the record decides.
+    expect(stages([['completed']], { status: 'failed', verified: true, reason: exited })).toEqual([`failed (${exited})`])
+    expect(stages([['completed']], { status: 'completed', verified: false, reason: 'too few replicas' })).toEqual(['unverified (too few replicas)'])
+  })
+
   it('writes plain timestamped lines off a terminal', async () => {
     const stream = new PassThrough() as unknown as NodeJS.WriteStream
     let out = ''
@@ -169,6 +188,15 @@ describe('start options from the environment', () => {
     expect(() => applyStartEnv({}, { DEPIN_MINE: 'maybe' })).toThrow(/DEPIN_MINE: expected true or false/)
     expect(() => applyStartEnv({}, { DEPIN_API: '10.0.0.1:4101' })).toThrow(/DEPIN_API: .*not a loopback/)
     expect(() => applyStartEnv({}, { DEPIN_LOG_LEVEL: 'loud' })).toThrow(/DEPIN_LOG_LEVEL/)
+    expect(() => applyStartEnv({}, { DEPIN_METRICS: '0.0.0.0:9464' })).toThrow(/^DEPIN_METRICS: metrics listen on loopback only/)
+  })
+})
+
+describe('credit amounts', () => {
+  it('lose the float noise of sums of fractions', () => {
+    expect(creditAmount(0.0027290409999999998)).toBe(0.002729041)
+    expect(creditAmount(0.1 + 0.2)).toBe(0.3)
+    expect(creditAmount(384000)).toBe(384000)
   })
 })
 

@@ -12,6 +12,8 @@ import { MAX_INPUT_FILES_BYTES } from '../scheduler/task.ts'
 import type { OutputFileInfo } from '../scheduler/requester/trees.ts'
 import { assertOk, type ApiClient } from './client.ts'
 import { LocalCheckError } from './errors.ts'
+import { fileInTheWay } from './path-in-the-way.ts'
+import { resolve } from 'node:path'
 import { checkSendableName, type FormPart } from './multipart.ts'
 import type { Written } from './files-text.ts'
 
@@ -59,6 +61,9 @@ export async function scanInParts (paths: readonly string[]): Promise<InputTreeU
  * naming `--out`, `OutputNotDirectoryError` (a file, or a path under one) or `OutputNotWritableError`.
  */
 export async function prepareOutDir (dir: string): Promise<void> {
+  // A file above DIR: say which (the library's message names DIR as if it were the file).
+  const inTheWay = await fileInTheWay(dir)
+  if (inTheWay != null && inTheWay !== resolve(dir)) throw new LocalCheckError(`--out ${dir}: its parent ${inTheWay} is not a directory`)
   try {
     await writeOutputTree(dir, [])
   } catch (err) {

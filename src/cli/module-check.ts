@@ -1,9 +1,11 @@
 /**
- * Local checks before an upload: a module that is not WebAssembly, or is over the size cap, is
- * refused here without sending a byte (the daemon checks the same while it streams).
+ * Local checks before an upload: a module that is not WebAssembly, is over the size cap, or does
+ * not validate (WebAssembly.validate) is refused here without sending a byte (the daemon checks
+ * the header and size while it streams; a module that does not validate would fail on the worker).
  */
-import { open, stat } from 'node:fs/promises'
+import { open, readFile, stat } from 'node:fs/promises'
 import { MAX_MODULE_BYTES } from '../scheduler/constants.ts'
+import { wasm } from '../scheduler/executor/wasm-api.ts'
 import { LocalCheckError, UsageError } from './errors.ts'
 
 /** `\0asm` and version 1. */
@@ -32,5 +34,20 @@ export async function checkModuleFile (path: string): Promise<number> {
     const hint = header.subarray(0, 4).toString('latin1') === '\0asm' ? ' (a WebAssembly header, but not version 1)' : /\.wat$/i.test(path) ? ' (a .wat text file: compile it to .wasm first)' : ''
     throw new LocalCheckError(`module ${path} is not a WebAssembly binary${hint}; nothing was uploaded`)
   }
+  // The header alone lets a truncated or garbage body through, to fail on the worker.
+  const bytes = await readFile(path)
+  if (!wasm.validate(bytes)) {
+    throw new LocalCheckError(`module ${path} is not a valid WebAssembly module (${compileError(bytes)}); nothing was uploaded`)
+  }
   return size
+}
+
+/** V8's reason a module does not compile, without its `WebAssembly.Module(): ` prefix. */
+function compileError (bytes: Uint8Array): string {
+  try {
+    new wasm.Module(bytes) // eslint-disable-line no-new
+    return 'it does not validate'
+  } catch (err) {
+    return (err as Error).message.replace(/^WebAssembly\.Module\(\): /, '').split('\n')[0]
+  }
 }

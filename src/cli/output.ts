@@ -94,6 +94,11 @@ export function credits (amount: number): string {
   return `${text} ${amount === 1 ? 'credit' : 'credits'}`
 }
 
+/** A credit amount as a number without float noise (0.0027290409999999998 → 0.002729041): 12 significant digits. */
+export function creditAmount (amount: number): number {
+  return Number(amount.toPrecision(12))
+}
+
 /** `1.2 s`, `3 min 4 s`, `2 h 5 min`. */
 export function duration (ms: number): string {
   const s = ms / 1000

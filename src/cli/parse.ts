@@ -12,7 +12,9 @@ export function integer (min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
     if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError(`expected an integer, got ${JSON.stringify(value)}`)
     const n = Number(value)
-    if (n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}, got ${n}`)
+    // The text as given: 9999999999999999999999 as a number prints as 1e+22.
+    if (n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}, got ${value}${n > Number.MAX_SAFE_INTEGER ? ' (too large)' : ''}`)
+    if (n < min) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}, got ${value}`)
     return n
   }
 }
@@ -49,17 +51,29 @@ export function multiaddrArg (value: string, previous: string[] = []): string[] 
   return [...previous, value]
 }
 
-/** Throws for the first string that is not a valid multiaddr. */
-export async function checkMultiaddrs (values: string[]): Promise<void> {
+/**
+ * Throws for the first string that is not a valid multiaddr; with `peerId`, also for one without
+ * a `/p2p/<peer id>` (a bootstrap address: libp2p would skip it without a word).
+ */
+export async function checkMultiaddrs (values: string[], options: { peerId?: boolean } = {}): Promise<void> {
   if (values.length === 0) return
   const { multiaddr } = await import('@multiformats/multiaddr')
   for (const value of values) {
+    let address
     try {
-      multiaddr(value)
+      address = multiaddr(value)
     } catch {
       throw new InvalidArgumentError(`not a valid multiaddr: ${JSON.stringify(value)}`)
     }
+    if (options.peerId === true && !address.getComponents().some((c) => c.name === 'p2p')) {
+      throw new InvalidArgumentError(bootstrapWithoutPeerId(value))
+    }
   }
+}
+
+/** The message for a bootstrap address without its peer's id. */
+export function bootstrapWithoutPeerId (value: string): string {
+  return `bootstrap address ${JSON.stringify(value)} has no /p2p/<peer id>; add the peer's id (\`depin status\` on that node shows its addresses with it)`
 }
 
 export function apiAddressArg (value: string): string {
@@ -68,6 +82,24 @@ export function apiAddressArg (value: string): string {
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message)
   }
+  return value
+}
+
+/** `HOST:PORT` of the metrics listener: loopback only, as the API. */
+export function metricsAddressArg (value: string): string {
+  try {
+    parseApiAddress(value)
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message.replace(/^the API listens on loopback only/, 'metrics listen on loopback only (put a proxy in front to expose them)'))
+  }
+  return value
+}
+
+/** An Ed25519 peer id in base58 (`12D3KooW…`), as the API takes it (src/proofs/schema.ts `peerIdSchema`). */
+const PEER_ID = /^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/
+
+export function peerIdArg (value: string): string {
+  if (!PEER_ID.test(value)) throw new InvalidArgumentError(`expected a peer id (12D3KooW…, 52 characters; \`depin status\` shows a node's), got ${JSON.stringify(value)}`)
   return value
 }
 

@@ -11,7 +11,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN, TESTNET_MAX_NODES, TESTNET_PROCESS_NODES_MAX } from '../node/constants.ts'
 import { JOB_STATES } from '../job-status.ts'
 import { VERSION } from '../version.ts'
-import { apiAddressArg, checkMultiaddrs, collect, durationArg, fraction, fuelArg, integer, multiaddrArg, oneOf } from './parse.ts'
+import { apiAddressArg, checkMultiaddrs, collect, durationArg, fraction, fuelArg, integer, metricsAddressArg, multiaddrArg, oneOf, peerIdArg } from './parse.ts'
 
 export interface CommonOptions {
   dataDir?: string
@@ -133,16 +133,19 @@ function clientCommand (parent: Command, name: string, description: string): Com
     .option('--json', 'print JSON instead of text')
 }
 
-/** Fails the command (a CommanderError, one line) when a multiaddr option is not a multiaddr. */
+/** Fails the command (a CommanderError, one line) when a multiaddr option is not a multiaddr (or a bootstrap one has no /p2p/<id>). */
 function checkAddressesFirst (command: Command, options: string[]): Command {
   return command.hook('preAction', async (_root, action) => {
     const opts = action.opts() as Record<string, string | string[] | undefined>
-    const values = options.flatMap((name) => { const v = opts[name]; return v == null ? [] : Array.isArray(v) ? v : [v] })
-    try {
-      await checkMultiaddrs(values)
-    } catch (err) {
-      if (err instanceof InvalidArgumentError) action.error(`error: ${err.message}`, { code: 'commander.invalidArgument', exitCode: 2 })
-      throw err
+    for (const name of options) {
+      const v = opts[name]
+      const values = v == null ? [] : Array.isArray(v) ? v : [v]
+      try {
+        await checkMultiaddrs(values, { peerId: name === 'bootstrap' })
+      } catch (err) {
+        if (err instanceof InvalidArgumentError) action.error(`error: ${err.message}`, { code: 'commander.invalidArgument', exitCode: 2 })
+        throw err
+      }
     }
   })
 }
@@ -181,7 +184,7 @@ export function buildProgram (actions: CliActions): Command {
     .option('--mine', 'mine ledger blocks (env DEPIN_MINE=true)')
     .option('--spot-check <rate>', 'probability (0 to 1) of re-running a job this node submits locally to check its workers (env DEPIN_SPOT_CHECK; default: 0)', fraction)
     .option('--no-mdns', 'do not discover peers on the LAN with mDNS (env DEPIN_MDNS=false)')
-    .option('--metrics <host:port>', 'also serve GET /metrics without a token on this loopback address, for a Prometheus scraper (env DEPIN_METRICS)', apiAddressArg)
+    .option('--metrics <host:port>', 'also serve GET /metrics without a token on this loopback address, for a Prometheus scraper (env DEPIN_METRICS)', metricsAddressArg)
     .addOption(new Option('--log-level <level>', 'operator log level (env DEPIN_LOG_LEVEL; default: info)').argParser(oneOf(LOG_LEVEL_WORDS)))
     .addOption(new Option('--log-format <format>', 'operator log format: text or json (env DEPIN_LOG_FORMAT; default: text)').argParser(oneOf(LOG_FORMAT_WORDS)))
     .option('--log-file <path>', 'append the operator log to this file instead of stdout (env DEPIN_LOG_FILE)')
@@ -227,7 +230,13 @@ export function buildProgram (actions: CliActions): Command {
     .option('--spot-check', 'also run the job on this node and pay the workers only if they agree with it')
     .option('--wait', 'wait for the result, showing progress; print the output')
     .option('-o, --output <file>', 'write the output (stdout) to a file (with --wait or --out)')
-    .action(async (module: string, opts: SubmitOptions) => { await actions.submit(module, opts) })
+    .action(async (module: string, opts: SubmitOptions, command: Command) => {
+      // Without them submit returns at once with the job's id: -o would be silently ignored.
+      if (opts.output != null && opts.wait !== true && opts.out == null) {
+        command.error('error: -o/--output needs --wait or --out (without them submit prints the job id and returns; later: depin job ID -o FILE)', { code: 'commander.invalidArgument', exitCode: 2 })
+      }
+      await actions.submit(module, opts)
+    })
 
   clientCommand(program, 'jobs', 'list jobs this node requested or ran, newest first')
     .addOption(new Option('--status <status>', `only jobs in this state: ${[...JOB_STATES, 'unverified', 'active'].join(', ')}`).argParser(oneOf([...JOB_STATES, 'unverified', 'active'])))
@@ -266,7 +275,7 @@ export function buildProgram (actions: CliActions): Command {
     .action(async (id: string, opts: CommonOptions) => { await actions.cancel(id, opts) })
 
   clientCommand(program, 'balance', 'show the credits of this node or of PEER on the ledger')
-    .argument('[peer]', 'peer id (default: this node)')
+    .argument('[peer]', 'peer id (default: this node)', peerIdArg)
     .action(async (peer: string | undefined, opts: CommonOptions) => { await actions.balance(peer, opts) })
 
   clientCommand(program, 'chain', 'show the ledger: network, height, tip, mempool, mining')
@@ -274,7 +283,7 @@ export function buildProgram (actions: CliActions): Command {
     .action(async (opts: ChainOptions) => { await actions.chain(opts) })
 
   clientCommand(program, 'transfer', 'send credits to a peer (a signed transaction, final once mined)')
-    .argument('<peer>', 'peer id of the recipient')
+    .argument('<peer>', 'peer id of the recipient', peerIdArg)
     .argument('<amount>', 'credits (a positive integer)', integer(1))
     .action(async (peer: string, amount: number, opts: CommonOptions) => { await actions.transfer(peer, amount, opts) })
 

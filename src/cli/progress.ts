@@ -34,6 +34,46 @@ const STAGE_TEXT: Record<string, string> = {
 /** Stages a job's progress ends with. */
 const FINAL_STAGES = new Set(['completed', 'unverified', 'failed', 'timed-out', 'cancelled'])
 
+/** What the job's record says once it ended (GET /v1/jobs/:id): the last word on how it ended. */
+export interface EndedJob { status: string, verified: boolean, reason?: string }
+
+/**
+ * Words a job's stages so that only a job that succeeded reads as verified. The scheduler emits
+ * `verified` (the replicas agree) before the final stage also when they agree the job failed or
+ * timed out; it ends a program that exited non-zero with `completed (exit N)` (the API calls that
+ * job `failed`); and a stream opened just as the job ended gets the record's bare status. So
+ * `verified` and the final stage are held back: `settle` shows them from the ended job's record
+ * (`verified` only for a completed, verified job), or without it guesses from the events.
+ */
+export class VerifiedWording {
+  private verified?: ProgressEvent
+  private final?: ProgressEvent
+
+  /** The events to show now, in order, for this one. */
+  push (event: ProgressEvent): ProgressEvent[] {
+    if (event.stage === 'verified') this.verified = event
+    else if (FINAL_STAGES.has(event.stage)) this.final = event
+    else return [event]
+    return []
+  }
+
+  /** The held events to show once the job ended; `job` is its record, when fetched. */
+  settle (job?: EndedJob): ProgressEvent[] {
+    const { verified, final } = this
+    this.verified = this.final = undefined
+    if (final == null) return []
+    if (job != null) {
+      const stage = job.status === 'completed' && !job.verified ? 'unverified' : job.status
+      const detail = job.reason ?? final.detail
+      const shown = { ...final, stage, ...(detail != null ? { detail } : {}) }
+      return stage === 'completed' && verified != null ? [verified, shown] : [shown]
+    }
+    const exit = /^exit (-?\d+)$/.exec(final.detail ?? '')
+    if (final.stage === 'completed' && exit != null && Number(exit[1]) !== 0) return [{ ...final, stage: 'failed' }]
+    return final.stage === 'completed' && verified != null ? [verified, final] : [final]
+  }
+}
+
 export interface ProgressViewInit {
   /** The id shown and printed on Ctrl-C (a job's, or a batch's). */
   jobId: string
@@ -61,6 +101,7 @@ export class ProgressView {
   private current = 'submitting'
   private readonly results = new Set<string>()
   private readonly running = new Set<string>()
+  private readonly wording = new VerifiedWording()
 
   constructor (init: ProgressViewInit) {
     this.init = init
@@ -87,6 +128,17 @@ export class ProgressView {
       if (event.stage === 'retry') this.running.delete(event.peerId)
     }
     if (this.init.quiet === true) return
+    for (const shown of this.wording.push(event)) this.show(shown)
+  }
+
+  /** Shows how the job ended (held back by `update`), from its record when given. */
+  finish (job?: EndedJob): void {
+    const shown = this.wording.settle(job)
+    if (this.init.quiet === true) return
+    for (const event of shown) this.show(event)
+  }
+
+  private show (event: ProgressEvent): void {
     const text = describe(event)
     if (!this.tty) {
       this.stream.write(`${new Date(event.at).toISOString()} ${text}\n`)

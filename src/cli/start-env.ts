@@ -6,7 +6,7 @@
 import { InvalidArgumentError } from 'commander'
 import type { StartOptions } from './program.ts'
 import { LOG_FORMAT_WORDS, LOG_LEVEL_WORDS } from './program.ts'
-import { apiAddressArg, fraction, integer, oneOf } from './parse.ts'
+import { apiAddressArg, fraction, integer, metricsAddressArg, oneOf } from './parse.ts'
 import { UsageError } from './errors.ts'
 
 type Reader = (text: string) => unknown
@@ -32,7 +32,7 @@ export const START_ENV: Readonly<Record<keyof Omit<StartOptions, 'dataDir'>, [st
   mine: ['DEPIN_MINE', bool],
   spotCheck: ['DEPIN_SPOT_CHECK', fraction],
   mdns: ['DEPIN_MDNS', bool],
-  metrics: ['DEPIN_METRICS', apiAddressArg],
+  metrics: ['DEPIN_METRICS', metricsAddressArg],
   logLevel: ['DEPIN_LOG_LEVEL', oneOf(LOG_LEVEL_WORDS)],
   logFormat: ['DEPIN_LOG_FORMAT', oneOf(LOG_FORMAT_WORDS)],
   logFile: ['DEPIN_LOG_FILE', (text) => text]

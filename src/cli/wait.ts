@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import type { JobDetailView } from '../node/api/job-view.ts'
 import { assertOk, type ApiClient } from './client.ts'
 import { serverEvents } from './events.ts'
-import { ProgressView, type ProgressEvent } from './progress.ts'
+import { describe, ProgressView, VerifiedWording, type ProgressEvent } from './progress.ts'
 import { stateText } from './job-format.ts'
 import { credits, line, printJson, shortPeer } from './output.ts'
 import { writtenText, type Written } from './files-text.ts'
@@ -35,11 +35,14 @@ export async function waitForJob (client: ApiClient, id: string, view: ProgressV
       view.update(progress)
       if (progress.stage === 'completed' || progress.stage === 'failed') break
     }
+    // The record says how it ended (the events alone may not: see VerifiedWording).
+    const job = await getJob(client, id)
+    view.finish(job)
+    return job
   } finally {
     view.stop()
     process.off('SIGINT', onSignal)
   }
-  return await getJob(client, id)
 }
 
 /** Prints a finished job's output (stdout, or a file) and its closing line; JSON with --json. */
@@ -64,15 +67,17 @@ export async function printFinished (client: ApiClient, job: JobDetailView, opts
 
 /** `--follow`: one plain line per event until the job ends. */
 export async function followJob (client: ApiClient, id: string, json: boolean): Promise<JobDetailView> {
+  const wording = new VerifiedWording()
   for await (const { event, data } of serverEvents(client, `/v1/jobs/${encodeURIComponent(id)}/events`)) {
     if (event !== 'progress') continue
     const progress = data as ProgressEvent
     if (json) process.stdout.write(JSON.stringify(progress) + '\n')
     else {
-      const { describe } = await import('./progress.ts')
-      line(`${new Date(progress.at).toISOString()} ${describe(progress)}`)
+      for (const shown of wording.push(progress)) line(`${new Date(shown.at).toISOString()} ${describe(shown)}`)
     }
     if (progress.stage === 'completed' || progress.stage === 'failed') break
   }
-  return await getJob(client, id)
+  const job = await getJob(client, id)
+  if (!json) for (const shown of wording.settle(job)) line(`${new Date(shown.at).toISOString()} ${describe(shown)}`)
+  return job
 }

@@ -29,6 +29,15 @@ const multiaddrString = z.string().max(1024).refine((s) => {
   }
 }, { message: 'not a valid multiaddr' })
 
+/** A multiaddr that names its peer (`…/p2p/<id>`); an invalid one is left to `multiaddrString`. */
+function hasPeerId (s: string): boolean {
+  try {
+    return multiaddr(s).getComponents().some((c) => c.name === 'p2p')
+  } catch {
+    return true
+  }
+}
+
 /** `HOST:PORT`; the host must be a loopback name or address (the API is local only). */
 export const apiAddressSchema = z.string().max(300).transform((s, ctx) => {
   try {
@@ -67,7 +76,7 @@ export const logConfigSchema = z.object({
 export const configFileSchema = z.object({
   listen: z.array(multiaddrString).max(16).default([DEFAULT_LISTEN]),
   announce: z.array(multiaddrString).max(16).default([]),
-  bootstrap: z.array(multiaddrString).max(64).default([]),
+  bootstrap: z.array(multiaddrString.refine(hasPeerId, { message: 'a bootstrap address needs /p2p/<peer id>' })).max(64).default([]),
   mdns: z.boolean().default(true),
   api: z.string().max(300).refine((s) => {
     try {

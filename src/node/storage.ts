@@ -4,6 +4,7 @@
  */
 import { Level } from 'level'
 import { MemoryLevel } from 'memory-level'
+import { stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { Store } from '../shared/store.ts'
 import { DataDirInUseError } from './errors.ts'
@@ -24,4 +25,27 @@ export async function openStore (path?: string): Promise<Store> {
     throw err
   }
   return db
+}
+
+/**
+ * True when another process (or this one) holds the LevelDB lock of the store at `path`, i.e. a
+ * running node has it open. Opens and closes the store when it is free; a missing store is free
+ * and is not created.
+ */
+export async function isStoreLocked (path: string): Promise<boolean> {
+  try {
+    await stat(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
+  }
+  const db = new Level<Uint8Array, Uint8Array>(path, { createIfMissing: false, keyEncoding: 'view', valueEncoding: 'view' })
+  try {
+    await db.open()
+  } catch (err) {
+    // Anything else (no database yet, a damaged one) is for the node's own start to report.
+    return (err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED'
+  }
+  await db.close()
+  return false
 }

@@ -1,10 +1,25 @@
 /** `depin config show | set KEY VALUE | unset KEY`: the data dir's config.json, validated as the node reads it. */
 import { stat } from 'node:fs/promises'
 import { defaultDataDir, readLiveApiInfo } from '../../node/paths.ts'
+import { measureCapacity } from '../../node/capacity-record.ts'
 import { flattenConfig, readRawConfig, setConfigValue, unsetConfigValue, validateConfig, writeRawConfig } from '../../node/config-edit.ts'
 import { line, printJson, printTable } from '../output.ts'
 import type { ConfigOptions } from '../program.ts'
 import { UsageError } from '../errors.ts'
+
+/**
+ * What the node uses for a capacity key config.json leaves out, as `depin start` measures it on
+ * this machine now (memory depends on what is free at start).
+ */
+function capacityDefaults (): Record<string, string> {
+  const measured = measureCapacity()
+  return {
+    'capacity.cores': `${measured.cores} (all cores)`,
+    'capacity.memoryMiB': `${measured.memoryMiB} (half of total memory, at most what is free at start)`,
+    'capacity.pricePerGigafuel': String(measured.pricePerGigafuel),
+    'capacity.slots': `${measured.slots} (= cores)`
+  }
+}
 
 export async function configShowCommand (opts: ConfigOptions): Promise<void> {
   const dataDir = opts.dataDir ?? defaultDataDir()
@@ -12,10 +27,14 @@ export async function configShowCommand (opts: ConfigOptions): Promise<void> {
   const effective = validateConfig(raw, `${dataDir}/config.json`)
   if (opts.json === true) { printJson(effective); return }
   const set = new Map(flattenConfig(raw))
+  // A config written before prices were per gigafuel names the price pricePerCpuSecond; it is read as pricePerGigafuel.
+  const legacyPrice = (raw.capacity as Record<string, unknown> | undefined)?.pricePerCpuSecond
+  if (legacyPrice !== undefined && set.get('capacity.pricePerGigafuel') === undefined) set.set('capacity.pricePerGigafuel', legacyPrice)
+  const defaults = capacityDefaults()
   printTable(['KEY', 'VALUE', 'FROM'], flattenConfig(effective as unknown as Record<string, unknown>).map(([key, value]) => [
     key,
-    value === undefined ? '' : typeof value === 'string' ? value : key === 'network' ? `${(value as { networkId?: string }).networkId ?? '(custom)'} (genesis config)` : JSON.stringify(value),
-    set.get(key) !== undefined ? 'config.json' : 'default'
+    value === undefined ? defaults[key] ?? '' : typeof value === 'string' ? value : key === 'network' ? `${(value as { networkId?: string }).networkId ?? '(custom)'} (genesis config)` : JSON.stringify(value),
+    set.get(key) === undefined ? 'default' : key === 'capacity.pricePerGigafuel' && legacyPrice !== undefined && (raw.capacity as Record<string, unknown>).pricePerGigafuel === undefined ? 'config.json (as pricePerCpuSecond)' : 'config.json'
   ]), { shrink: [1] })
 }
 

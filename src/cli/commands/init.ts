@@ -2,11 +2,20 @@ import { mkdir, stat } from 'node:fs/promises'
 import { defaultDataDir, dataDirPaths, loadOrCreateApiToken, loadOrCreateIdentity } from '../../node/data-dir.ts'
 import { writeConfigFile } from '../../node/config.ts'
 import { line, printJson } from '../output.ts'
+import { UsageError } from '../errors.ts'
+import { notADirectoryText } from '../path-in-the-way.ts'
 import type { InitOptions } from '../program.ts'
 
 export async function initCommand (opts: InitOptions): Promise<void> {
   const dataDir = dataDirPaths(opts.dataDir ?? defaultDataDir()).root
-  await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  try {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const inTheWay = code === 'ENOTDIR' || code === 'EEXIST' ? await notADirectoryText(dataDir) : undefined
+    if (inTheWay != null) throw new UsageError(`cannot create the data directory: ${inTheWay}`)
+    throw err
+  }
   const { privateKey, created } = await loadOrCreateIdentity(dataDir)
   const configPath = dataDirPaths(dataDir).config
   const configExists = await stat(configPath).then(() => true, () => false)

@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises'
 import type { JobDetailView } from '../../node/api/job-view.ts'
 import { createClient } from '../client.ts'
 import { UsageError } from '../errors.ts'
+import { checkOutputFile } from '../output-file.ts'
 import { assertSucceeded, isFinished, stateText } from '../job-format.ts'
 import { credits, line, printJson, printTable } from '../output.ts'
 import type { JobOptions } from '../program.ts'
@@ -25,6 +26,7 @@ function noOutput (job: JobDetailView, id: string, target: string, flag: string)
 
 export async function jobCommand (id: string, opts: JobOptions): Promise<void> {
   if (opts.wait === true && opts.follow === true) throw new UsageError('use --wait or --follow, not both')
+  if (opts.output != null) await checkOutputFile(opts.output)
   const client = await createClient(opts)
   let job = await getJob(client, id)
   if (!isFinished(job) && opts.follow === true) {
@@ -59,7 +61,10 @@ function printJob (job: JobDetailView, output?: string, written?: Written): void
   if (job.error != null && job.reason !== job.error.message) line(`error:     ${job.error.code}: ${job.error.message}`)
   if (job.exitCode != null) line(`exit code: ${job.exitCode}${job.trap != null ? ` (${job.trap})` : ''}`)
   if (job.role === 'requester') {
-    line(`verified:  ${job.verified ? 'yes' : 'no'}${job.spotCheck != null ? ` (spot check ${job.spotCheck})` : ''} · ${job.quorum} of ${job.replicas} replica(s) must agree`)
+    // Only a completed job is verified in words: replicas that agree it failed or timed out did not verify a result.
+    const ended = job.status === 'timed-out' ? 'timed out' : job.status === 'cancelled' ? 'was cancelled' : job.status === 'failed' ? 'failed' : 'has not ended'
+    const verified = job.status === 'completed' ? (job.verified ? 'yes' : 'no') : `no (the job ${ended}${job.verified ? '; its replicas agree on that' : ''})`
+    line(`verified:  ${verified}${job.spotCheck != null ? ` (spot check ${job.spotCheck})` : ''} · ${job.quorum} of ${job.replicas} replica(s) must agree`)
     line(`cost:      ${credits(job.cost ?? 0)}`)
   }
   if (job.fuel != null || job.fuelLimit != null) line(`fuel:      ${job.fuel ?? '-'}${job.fuelLimit != null ? ` (limit ${job.fuelLimit})` : ''}`)

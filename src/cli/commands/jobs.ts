@@ -8,7 +8,7 @@ import { formatDuration } from '../../shared/duration.ts'
 import { createClient } from '../client.ts'
 import { UsageError } from '../errors.ts'
 import { stateText } from '../job-format.ts'
-import { byteSize, duration, line, printJson, printTable, shortCid, shortPeer } from '../output.ts'
+import { byteSize, creditAmount, duration, line, printJson, printTable, shortCid, shortPeer } from '../output.ts'
 import type { JobsOptions } from '../program.ts'
 
 /** The first worker and how many more (`depin job ID` lists them all). */
@@ -35,7 +35,8 @@ export async function jobsCommand (opts: JobsOptions): Promise<void> {
     stateText(j),
     j.exitCode,
     j.fuel,
-    j.role === 'requester' ? j.cost : undefined,
+    // A requester's is what it paid, a worker's what it earned.
+    j.cost != null ? creditAmount(j.cost) : undefined,
     j.role === 'requester' ? (j.status === 'running' ? undefined : peersCell(j.workers)) : `for ${shortPeer(j.requester)}`,
     `${duration(Date.now() - j.createdAt)} ago`
   ]), { shrink: [7, 1, 3] })

@@ -16,7 +16,7 @@ import { UsageError } from '../errors.ts'
 import { downloadFiles, prepareOutDir, scanInParts } from '../files.ts'
 import { checkModuleFile } from '../module-check.ts'
 import { checkSendableName, type FormPart } from '../multipart.ts'
-import { credits, line, printJson } from '../output.ts'
+import { creditAmount, credits, line, printJson } from '../output.ts'
 import type { CommonOptions, MapOptions } from '../program.ts'
 
 
@@ -182,6 +182,8 @@ export async function mapCommand (modulePath: string, inputPaths: string[], opts
   const progress = new MapProgress(inputs.length, opts.json === true)
   let done = 0
   let failed = 0
+  // Counted here: the summary's `verified` also counts tasks whose replicas agree they failed.
+  let verifiedCompleted = 0
   let fuel = 0n
   let filesWritten = 0
   let notSaved = 0
@@ -234,6 +236,7 @@ export async function mapCommand (modulePath: string, inputPaths: string[], opts
       await appendFile(resultsFile, JSON.stringify(line) + '\n')
       done++
       if (task.status !== 'completed') failed++
+      else if (task.verified) verifiedCompleted++
       progress.update(done, failed)
     } else if (event === 'done') {
       summary = data as Summary
@@ -256,10 +259,10 @@ export async function mapCommand (modulePath: string, inputPaths: string[], opts
     tasksPerSecond: summary.seconds > 0 ? Math.round(summary.tasks / summary.seconds * 10) / 10 : summary.tasks,
     fuel: fuel.toString(),
     files: filesWritten,
-    cost: summary.cost
+    cost: creditAmount(summary.cost)
   }
   if (opts.json === true) printJson(report)
-  else process.stderr.write(`batch ${id}: ${report.completed}/${report.tasks} completed, ${report.verified} verified, ${report.failed} not completed · ${report.seconds.toFixed(1)} s · fuel ${report.fuel} · cost ${credits(report.cost)} · ${filesWritten} output file${filesWritten === 1 ? '' : 's'} · outputs in ${opts.out}\n`)
+  else process.stderr.write(`batch ${id}: ${report.completed}/${report.tasks} completed, ${verifiedCompleted} verified, ${report.failed} not completed · ${report.seconds.toFixed(1)} s · fuel ${report.fuel} · cost ${credits(report.cost)} · ${filesWritten} output file${filesWritten === 1 ? '' : 's'} · outputs in ${opts.out}\n`)
   if (summary.failed > 0) throw new BatchFailedError(`${summary.failed} of ${summary.tasks} tasks did not complete; see ${resultsFile}`)
   if (notSaved > 0) throw new BatchFailedError(`the outputs of ${notSaved} task${notSaved === 1 ? '' : 's'} could not be written; see filesError in ${resultsFile}`)
 }

@@ -12,16 +12,20 @@ import type { LogFormat } from '../../node/operator-log.ts'
 import type { LogLevel } from '../../shared/log.ts'
 import { VERSION } from '../../version.ts'
 import type { StartOptions } from '../program.ts'
-import { applyStartEnv } from '../start-env.ts'
+import { applyStartEnv, START_ENV } from '../start-env.ts'
 import { checkMultiaddrs } from '../parse.ts'
 import { UsageError } from '../errors.ts'
 
 export async function startCommand (cliOptions: StartOptions): Promise<void> {
   const opts = applyStartEnv(cliOptions)
-  try {
-    await checkMultiaddrs([...(opts.listen ?? []), ...(opts.announce ?? []), ...(opts.bootstrap ?? [])])
-  } catch (err) {
-    throw new UsageError((err as Error).message)
+  // The flags' addresses were checked as they were parsed; these name their variable.
+  for (const option of ['listen', 'announce', 'bootstrap'] as const) {
+    try {
+      await checkMultiaddrs(opts[option] ?? [], { peerId: option === 'bootstrap' })
+    } catch (err) {
+      const from = cliOptions[option] !== undefined ? `--${option}` : START_ENV[option][0]
+      throw new UsageError(`${from}: ${(err as Error).message}`)
+    }
   }
   const dataDir = opts.dataDir ?? defaultDataDir()
 

@@ -2,7 +2,7 @@
  * `depin submit MODULE.wasm`: checks the module (WebAssembly, within the cap), the `--in` trees
  * and the `--out` directory here, uploads the module with its input, input tree and spec
  * (declaring their sizes), and with --wait or --out follows it to the end; --out then downloads
- * the files the job left in /out.
+ * the files the job left in /out. `-o FILE` needs --wait or --out (program.ts refuses it alone).
  */
 import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
@@ -11,6 +11,7 @@ import { assertOk, createClient } from '../client.ts'
 import { LocalCheckError, UsageError } from '../errors.ts'
 import { assertSucceeded } from '../job-format.ts'
 import { checkModuleFile } from '../module-check.ts'
+import { checkOutputFile } from '../output-file.ts'
 import { line, printJson } from '../output.ts'
 import type { SubmitOptions } from '../program.ts'
 import { ProgressView } from '../progress.ts'
@@ -61,6 +62,7 @@ export async function submitCommand (modulePath: string, opts: SubmitOptions): P
   const files = opts.in != null || opts.out != null ? await import('../files.ts') : undefined
   const tree = opts.in != null && files != null ? await files.scanInParts(opts.in) : undefined
   if (opts.out != null && files != null) await files.prepareOutDir(opts.out)
+  if (opts.output != null) await checkOutputFile(opts.output)
   const spec = {
     ...(opts.arg != null ? { args: opts.arg } : {}),
     ...(env != null ? { env } : {}),

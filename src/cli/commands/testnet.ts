@@ -6,12 +6,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, existsSync } from 'node:fs'
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { configFileSchema, writeConfigFile, type ConfigFile } from '../../node/config.ts'
-import { dataDirPaths, loadOrCreateApiToken, loadOrCreateIdentity, readApiInfo, removeApiInfo, type ApiInfo } from '../../node/data-dir.ts'
+import { dataDirPaths, loadOrCreateApiToken, loadOrCreateIdentity, readApiInfo, readLiveApiInfo, removeApiInfo, type ApiInfo } from '../../node/data-dir.ts'
+import { isStoreLocked } from '../../node/storage.ts'
 import { DepinError } from '../../errors.ts'
+import { UsageError } from '../errors.ts'
+import { notADirectoryText } from '../path-in-the-way.ts'
 import { testnetGenesis } from '../../node/testnet.ts'
 import type { GenesisConfig } from '../../ledger/index.ts'
 import { line, printJson, printTable } from '../output.ts'
@@ -31,6 +34,37 @@ export interface TestnetNodeInfo {
 export class TestnetStartError extends DepinError {
   constructor (message: string) {
     super(message, 'ERR_TESTNET_START')
+  }
+}
+
+/** A node of the testnet in DIR is still running: a second testnet there would break it. */
+export class TestnetInUseError extends DepinError {
+  constructor (dir: string, dataDir: string, detail: string) {
+    super(`testnet ${dir} is in use: its node ${dataDir} is running${detail}; stop that testnet first (Ctrl-C where it runs) or use another --dir`, 'ERR_TESTNET_IN_USE')
+  }
+}
+
+/**
+ * Refuses when any node-* data dir under DIR has a live owner: a running daemon's api.json (its
+ * pid alive) or its database's lock (what `depin start` refuses on). Changes nothing.
+ */
+async function assertTestnetNotRunning (dir: string): Promise<void> {
+  let entries: string[]
+  try {
+    entries = await readdir(dir)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return
+    const inTheWay = code === 'ENOTDIR' ? await notADirectoryText(dir) : undefined
+    if (inTheWay != null) throw new UsageError(`--dir ${inTheWay}`)
+    throw err
+  }
+  const nodeDirs = entries.filter((name) => /^node-\d+$/.test(name)).sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)))
+  for (const name of nodeDirs) {
+    const dataDir = join(dir, name)
+    const live = await readLiveApiInfo(dataDir)
+    if (live != null) throw new TestnetInUseError(dir, dataDir, ` (pid ${live.pid}, API ${live.api})`)
+    if (await isStoreLocked(dataDirPaths(dataDir).db)) throw new TestnetInUseError(dir, dataDir, ' (its database is locked by another process)')
   }
 }
 
@@ -128,6 +162,8 @@ async function stopAll (children: ChildProcess[]): Promise<void> {
 
 export async function testnetCommand (opts: TestnetOptions): Promise<void> {
   const dir = resolve(opts.dir ?? 'testnet')
+  // Before anything is written or removed: a running testnet here keeps its data dirs.
+  await assertTestnetNotRunning(dir)
   await mkdir(dir, { recursive: true, mode: 0o700 })
   const token = await loadOrCreateApiToken(dir)
   // Identities first, so the genesis can give every node credits to pay for jobs at once.
