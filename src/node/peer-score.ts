@@ -27,6 +27,11 @@ export const PeerAction = {
    * also cost `Timeout`). With those, one broken lease reaches the disconnect threshold.
    */
   BrokeLease: -40,
+  /**
+   * Bid above the price its own capacity record advertises (the bid is refused). Mild: an honest
+   * worker that just raised its price may meet a requester holding its older record.
+   */
+  BidOverAdvert: -10,
   /** Sent something an honest peer may send but we did not want (duplicate, stale). */
   Ignored: -1
 } as const satisfies Record<PeerActionName, number>
