@@ -42,6 +42,19 @@ describe('capacity records', () => {
     expect(() => verifyCapacityRecord(capacityKey(s.peerId), value)).toThrow(/expired/)
   })
 
+  it('reject a record that lives longer than the TTL (a lie would stay in every cache), and the one that outranks its author\'s later records', async () => {
+    const s = await signer()
+    const key = capacityKey(s.peerId)
+    const yearLong = signCapacityRecord(s, { ...capacity, pricePerGigafuel: 0 }, { seq: Number.MAX_SAFE_INTEGER, multiaddrs: [], ttlMs: 365 * 24 * 3600e3 })
+    expect(() => verifyCapacityRecord(key, yearLong)).toThrow(/over the 3600000 ms TTL/)
+    await expect(capacityValidator(key, yearLong)).rejects.toBeInstanceOf(InvalidCapacityRecordError)
+    // The author's real record wins although the lie carries a higher seq.
+    const real = signCapacityRecord(s, capacity, { seq: 5, multiaddrs: [] })
+    expect(selectNewest(key, [yearLong, real])).toBe(1)
+    // Exactly the TTL is fine.
+    expect(verifyCapacityRecord(key, signCapacityRecord(s, capacity, { seq: 6, multiaddrs: [], ttlMs: 3600e3 })).body.seq).toBe(6)
+  })
+
   it('reject a record stored under another peer\'s key', async () => {
     const attacker = await signer()
     const victim = await signer()

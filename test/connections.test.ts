@@ -11,12 +11,13 @@ import { noise } from '@libp2p/noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
-import { KEEP_ALIVE } from '@libp2p/interface'
+import { KEEP_ALIVE, type Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
-import { ConnectionTrimmer } from '../src/node/connection-trimmer.ts'
-import { MAX_CONNECTIONS_PER_HOST } from '../src/node/constants.ts'
+import { ConnectionTrimmer, INBOUND_BUSY_MS, INBOUND_GRACE_MS } from '../src/node/connection-trimmer.ts'
+import { DHT_PROTOCOL, MAX_CONNECTIONS_PER_HOST } from '../src/node/constants.ts'
+import { LEASE_PROTOCOL } from '../src/scheduler/constants.ts'
 import { waitFor } from './helpers.ts'
 
 const cleanups: Array<() => unknown> = []
@@ -97,6 +98,71 @@ describe('connection trimmer', () => {
     const kept = new Set(hub.getPeers().map((p) => p.toString()))
     for (const spoke of spokes.slice(0, 5)) expect(kept.has(spoke.peerId.toString())).toBe(true)
     expect(trimmer.closed).toBe(7)
+  })
+})
+
+describe('connection trimmer under an eclipse attempt', () => {
+  it('peers with kad-closeness tags, dialled in and holding a DHT stream open or dialled by the node, are trimmed before the honest peers', async () => {
+    const hub = await bareHost('memory')
+    // Streams on these protocols stay open until the other side closes them.
+    const held: Stream[] = []
+    for (const protocol of [DHT_PROTOCOL, LEASE_PROTOCOL]) await hub.handle(protocol, (stream) => { held.push(stream) })
+    // Honest peers the hub dialled itself: four plain, two kad-close (a keep-alive tag).
+    const honest = await Promise.all(Array.from({ length: 6 }, async () => await bareHost('memory')))
+    for (const peer of honest) await hub.dial(peer.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })
+    for (const peer of honest.slice(4)) await hub.peerStore.merge(peer.peerId, { tags: { [`${KEEP_ALIVE}-kad-dht`]: { value: 1 }, 'kad-close': { value: 50 } } })
+    // A requester that dialled in and holds a lease stream (long-lived by design) stays busy.
+    const requester = await bareHost('memory')
+    await requester.dialProtocol(hub.getMultiaddrs()[0], LEASE_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+    // Eight attackers; their ids were ground close to the hub's, so kad tags them as its closest
+    // peers. Five dial in, each holding a DHT stream open; the hub dialled the other three itself
+    // (a kad query, or libp2p redialling a trimmed keep-alive peer).
+    const attackers = await Promise.all(Array.from({ length: 8 }, async () => await bareHost('memory')))
+    for (const [i, a] of attackers.entries()) {
+      if (i < 5) await a.dialProtocol(hub.getMultiaddrs()[0], DHT_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+      else await hub.dial(a.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })
+      await hub.peerStore.merge(a.peerId, { tags: { [`${KEEP_ALIVE}-kad-dht`]: { value: 1 }, 'kad-close': { value: 50 } } })
+    }
+    await waitFor(() => hub.getConnections().length === 15 && held.length === 6, { what: 'the hub to hold 15 connections and 6 streams' })
+    // Later (no sleeping: the trimmer's clock moves), the attackers' streams are long past a request's life.
+    const trimmer = new ConnectionTrimmer(hub, { maxConnections: 10, lowWater: 7, graceMs: 0, longLivedInbound: [LEASE_PROTOCOL], now: () => Date.now() + INBOUND_BUSY_MS + 1 })
+    await trimmer.trim()
+    // Eight closed: before the fix only the four plain honest peers could be, and were.
+    expect(trimmer.closed).toBe(8)
+    await waitFor(() => hub.getConnections().length <= 7, { what: 'the hub to trim to 7' })
+    const kept = new Set(hub.getPeers().map((p) => p.toString()))
+    for (const peer of [...honest, requester]) expect(kept.has(peer.peerId.toString())).toBe(true)
+    for (const a of attackers) expect(kept.has(a.peerId.toString())).toBe(false)
+    // A trimmed peer loses kad's keep-alive tag, so libp2p does not redial it at once.
+    for (const a of attackers) expect((await hub.peerStore.get(a.peerId)).tags.has(`${KEEP_ALIVE}-kad-dht`)).toBe(false)
+  })
+
+  it('an inbound connection is spared for INBOUND_GRACE_MS, not the whole grace', async () => {
+    const hub = await bareHost('memory')
+    const inbound = await Promise.all(Array.from({ length: 2 }, async () => await bareHost('memory')))
+    const outbound = await Promise.all(Array.from({ length: 2 }, async () => await bareHost('memory')))
+    for (const peer of inbound) await peer.dial(hub.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })
+    for (const peer of outbound) await hub.dial(peer.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })
+    await waitFor(() => hub.getConnections().length === 4, { what: 'the hub to hold 4 connections' })
+    // A moment past the inbound grace, well inside the 30 s grace.
+    const trimmer = new ConnectionTrimmer(hub, { maxConnections: 3, lowWater: 2, now: () => Date.now() + INBOUND_GRACE_MS + 1 })
+    await trimmer.trim()
+    expect(trimmer.closed).toBe(2)
+    await waitFor(() => hub.getConnections().length <= 2, { what: 'the hub to trim to 2' })
+    expect(hub.getPeers().map(String).sort()).toEqual(outbound.map((p) => p.peerId.toString()).sort())
+  })
+
+  it('a young inbound request keeps its connection', async () => {
+    const hub = await bareHost('memory')
+    await hub.handle(DHT_PROTOCOL, () => {})
+    const peers = await Promise.all(Array.from({ length: 3 }, async () => await bareHost('memory')))
+    for (const peer of peers) await peer.dial(hub.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })
+    await peers[0].dialProtocol(hub.getMultiaddrs()[0], DHT_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+    await waitFor(() => hub.getConnections().some((c) => c.streams.some((s) => s.protocol === DHT_PROTOCOL)), { what: 'the request stream' })
+    const trimmer = new ConnectionTrimmer(hub, { maxConnections: 2, lowWater: 1, graceMs: 0 })
+    await trimmer.trim()
+    await waitFor(() => hub.getConnections().length <= 1, { what: 'the hub to trim to 1' })
+    expect(hub.getPeers().map(String)).toEqual([peers[0].peerId.toString()])
   })
 })
 

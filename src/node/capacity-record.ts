@@ -163,6 +163,12 @@ export function verifyCapacityRecord (key: Uint8Array, value: Uint8Array, now = 
   if (record.body.issuedAt > now + MAX_FUTURE_SKEW_MS) {
     throw new InvalidCapacityRecordError(`capacity record of ${keyPeer} claims to be issued in the future`)
   }
+  // Records are republished before they expire, so a lifetime over the TTL has no honest use: it
+  // would keep a claim (a price, a capacity) in every cache long after its author changed it.
+  // With issuedAt at most now + skew, this also bounds expiresAt at now + TTL + skew.
+  if (record.body.expiresAt - record.body.issuedAt > CAPACITY_RECORD_TTL_MS) {
+    throw new InvalidCapacityRecordError(`capacity record of ${keyPeer} lives ${record.body.expiresAt - record.body.issuedAt} ms, over the ${CAPACITY_RECORD_TTL_MS} ms TTL`)
+  }
   return record
 }
 

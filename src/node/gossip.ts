@@ -3,10 +3,13 @@
  * gossipsub results (Accept / Ignore / Reject) and app-level score reports.
  *
  * A message goes through, in order (cheap first, so garbage costs little to refuse):
- *   1. [IGNORE] the sender is penalised (disconnected or banned): not looked at;
+ *   1. [IGNORE] the sender is banned: not looked at;
  *   2. [REJECT] over the topic's size bound;
  *   3. the topic's `precheck` (decode, schema, author rule): a failure costs the sender score at
- *      once, however long the validation queue is;
+ *      once, however long the validation queue is; [IGNORE] a sender at or below the disconnect
+ *      threshold stops here (steps 2 and 3 still score it, so what it sends while being cut off
+ *      counts toward a ban: these checks cost little, and skipping them would freeze its score
+ *      just above the ban threshold);
  *   4. [IGNORE] over the sender's allowance (a token bucket that starts small and grows with the
  *      sender's valid messages), or its queue full: dropped unvalidated;
  *   5. the fair queue: each peer waits in its own bounded queue, peers take turns; then the
@@ -186,11 +189,12 @@ export class GossipRouter implements Publisher {
   private async validate (handler: TopicHandler<unknown, unknown>, peer: PeerId, msg: Message): Promise<TopicValidatorResult> {
     const from = peer.toString()
     const counts = this.counts.get(handler.topic) as Counts
-    // [IGNORE] a disconnected or banned sender: not worth a single decode.
-    if (this.peerScore.isPenalised(from)) {
+    // [IGNORE] a banned sender: not worth a single decode.
+    if (this.peerScore.isBanned(from)) {
       counts.dropped++
       return TopicValidatorResult.Ignore
     }
+    const penalised = this.peerScore.isPenalised(from)
     try {
       // [REJECT] over the topic's size bound, before any decoding.
       if (msg.data.byteLength > handler.maxBytes) {
@@ -199,6 +203,11 @@ export class GossipRouter implements Publisher {
       // [REJECT] cheap checks, on arrival: decode, schema, author.
       const author = msg.type === 'signed' ? msg.from.toString() : undefined
       const prechecked = handler.precheck?.(msg.data, author, from)
+      // [IGNORE] a disconnected sender: scored by the checks above, never queued for validation.
+      if (penalised) {
+        counts.dropped++
+        return TopicValidatorResult.Ignore
+      }
       // [IGNORE] over the sender's allowance, or its queue is full: dropped unvalidated.
       const pending = this.allowance.take(from)
         ? this.queue.push(from, msg.data.byteLength, async () => await handler.validate(msg.data, from, prechecked))

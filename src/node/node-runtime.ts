@@ -14,6 +14,7 @@ import type { ChannelOpener, ProtocolRegistrar } from '../transport.ts'
 import { SYNC_PROTOCOL, type Ledger } from '../ledger/index.ts'
 import type { Scheduler } from '../scheduler/scheduler.ts'
 import type { Retention } from '../scheduler/retention/index.ts'
+import { LEASE_PROTOCOL } from '../scheduler/constants.ts'
 import type { OperatorLog } from '../shared/log.ts'
 import type { BoundedDatastore } from './bounded-datastore.ts'
 import { CapacityService } from './capacity.ts'
@@ -98,7 +99,8 @@ export class NodeRuntime {
       throw err
     }
     const libp2p = this.libp2p
-    this.trimmer = new ConnectionTrimmer(libp2p, { maxConnections: this.init.maxConnections ?? MAX_CONNECTIONS })
+    // A lease stream (opened by the requester, inbound at the worker) lives as long as the lease.
+    this.trimmer = new ConnectionTrimmer(libp2p, { maxConnections: this.init.maxConnections ?? MAX_CONNECTIONS, longLivedInbound: [LEASE_PROTOCOL] })
     this.trimmer.start()
     this.keepAlive = new KeepAlive(libp2p)
     this.keepAlive.start()

@@ -27,6 +27,11 @@ export const PeerAction = {
    * also cost `Timeout`). With those, one broken lease reaches the disconnect threshold.
    */
   BrokeLease: -40,
+  /**
+   * Bid above the price its own capacity record advertises (the bid is refused). Mild: an honest
+   * worker that just raised its price may meet a requester holding its older record.
+   */
+  BidOverAdvert: -10,
   /** Sent something an honest peer may send but we did not want (duplicate, stale). */
   Ignored: -1
 } as const satisfies Record<PeerActionName, number>
@@ -43,6 +48,13 @@ export interface PeerScoreInit {
   halfLifeMs?: number
   /** Most peers tracked; the least recently reported are forgotten first. @default 10_000 */
   maxPeers?: number
+  /**
+   * A peer that falls to the disconnect threshold again, from above it, within this long of its
+   * last disconnect is banned. @default 3 half-lives
+   */
+  reoffendWindowMs?: number
+  /** Most bans kept; expired ones are dropped first, then those that end soonest. @default 10_000 */
+  maxBans?: number
   /** Injected clock for tests. */
   now?: () => number
 }
@@ -50,11 +62,16 @@ export interface PeerScoreInit {
 export interface PeerScoreEvents {
   /** The peer fell to the disconnect threshold. */
   disconnect: CustomEvent<{ peerId: string, score: number, action: PeerActionName }>
-  /** The peer fell to the ban threshold. */
+  /** The peer fell to the ban threshold, or to the disconnect threshold again soon after a disconnect. */
   ban: CustomEvent<{ peerId: string, score: number, until: number, action: PeerActionName }>
 }
 
-interface Entry { score: number, at: number }
+interface Entry {
+  score: number
+  at: number
+  /** When the peer last fell to the disconnect threshold (from above it). */
+  disconnectedAt?: number
+}
 
 export class PeerScore extends TypedEventEmitter<PeerScoreEvents> {
   private readonly entries = new Map<string, Entry>()
@@ -64,6 +81,8 @@ export class PeerScore extends TypedEventEmitter<PeerScoreEvents> {
   private readonly banDurationMs: number
   private readonly halfLifeMs: number
   private readonly maxPeers: number
+  private readonly reoffendWindowMs: number
+  private readonly maxBans: number
   private readonly now: () => number
 
   constructor (init: PeerScoreInit = {}) {
@@ -73,6 +92,8 @@ export class PeerScore extends TypedEventEmitter<PeerScoreEvents> {
     this.banDurationMs = init.banDurationMs ?? 60 * 60 * 1000
     this.halfLifeMs = init.halfLifeMs ?? 10 * 60 * 1000
     this.maxPeers = init.maxPeers ?? 10_000
+    this.reoffendWindowMs = init.reoffendWindowMs ?? 3 * this.halfLifeMs
+    this.maxBans = init.maxBans ?? 10_000
     this.now = init.now ?? Date.now
   }
 
@@ -83,17 +104,30 @@ export class PeerScore extends TypedEventEmitter<PeerScoreEvents> {
     return this.decayed(entry, this.now())
   }
 
-  /** Records a misbehaviour and applies the thresholds. Returns the new score. */
+  /**
+   * Records a misbehaviour and applies the thresholds. Returns the new score.
+   *
+   * Why the re-offence rule: a disconnected peer is not listened to, so what it sends while cut
+   * off cannot take its score further down; once the score decays back above the disconnect
+   * threshold it may reconnect under the same identity and offend again. Without the rule such a
+   * peer would be disconnected over and over and never banned. Falling to the threshold again,
+   * from above, within `reoffendWindowMs` of the last disconnect is a ban.
+   */
   report (peerId: string, action: PeerActionName): number {
     const now = this.now()
     const entry = this.entries.get(peerId)
-    const score = (entry == null ? 0 : this.decayed(entry, now)) + PeerAction[action]
+    const before = entry == null ? 0 : this.decayed(entry, now)
+    const score = before + PeerAction[action]
+    const next: Entry = { score, at: now, disconnectedAt: entry?.disconnectedAt }
     this.entries.delete(peerId)
-    this.entries.set(peerId, { score, at: now })
+    this.entries.set(peerId, next)
     if (this.entries.size > this.maxPeers) this.entries.delete(this.entries.keys().next().value as string)
-    if (score <= this.banThreshold) {
+    const crossed = score <= this.disconnectThreshold && before > this.disconnectThreshold
+    const reoffended = crossed && next.disconnectedAt != null && now - next.disconnectedAt <= this.reoffendWindowMs
+    if (crossed) next.disconnectedAt = now
+    if (score <= this.banThreshold || reoffended) {
       const until = now + this.banDurationMs
-      this.bans.set(peerId, until)
+      this.addBan(peerId, until, now)
       this.safeDispatchEvent('ban', { detail: { peerId, score, until, action } })
     } else if (score <= this.disconnectThreshold) {
       this.safeDispatchEvent('disconnect', { detail: { peerId, score, action } })
@@ -117,6 +151,24 @@ export class PeerScore extends TypedEventEmitter<PeerScoreEvents> {
       return false
     }
     return true
+  }
+
+  /** Number of bans held (expired ones may linger until the next ban prunes them). */
+  get banCount (): number {
+    return this.bans.size
+  }
+
+  /**
+   * Every ban lasts `banDurationMs`, so insertion order is expiry order (a re-ban moves the peer
+   * to the end): expired bans are at the front. Over `maxBans` the soonest to end goes.
+   */
+  private addBan (peerId: string, until: number, now: number): void {
+    this.bans.delete(peerId)
+    this.bans.set(peerId, until)
+    for (const [id, end] of this.bans) {
+      if (end > now && this.bans.size <= this.maxBans) break
+      this.bans.delete(id)
+    }
   }
 
   /** Peers with a non-zero score, worst first. */

@@ -19,5 +19,7 @@ export type PeerActionName =
   | 'NoShow'
   /** Broke a lease: let several of its tasks run past their time, or went silent on it. */
   | 'BrokeLease'
+  /** Bid a price above the one its own capacity record advertises. */
+  | 'BidOverAdvert'
   /** Sent something an honest peer may send but we did not want (duplicate, stale). */
   | 'Ignored'

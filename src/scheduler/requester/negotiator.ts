@@ -66,10 +66,13 @@ class OpenOffer {
   readonly startedAt = Date.now()
   readonly bids = new Map<string, Collected>()
   readonly declines = new Map<string, DeclineReason>()
+  /** Each known worker's advertised price when the round began (from its signed capacity record). */
+  readonly advertised: Map<string, number>
   wake?: () => void
 
-  constructor (offer: SignedOffer) {
+  constructor (offer: SignedOffer, advertised: Map<string, number>) {
     this.offer = offer
+    this.advertised = advertised
   }
 }
 
@@ -136,7 +139,7 @@ export class Negotiator {
     }
     const offer = signOffer(this.c.signer, body)
     const id = offerId(body).toString()
-    const open = new OpenOffer(offer)
+    const open = new OpenOffer(offer, new Map(this.c.knownPeers().map((a) => [a.peerId, a.pricePerGigafuel])))
     this.open.set(id, open)
     try {
       if (gossip && r.peers == null) this.c.publishOffer(offer).catch((err) => { log('publishing offer %s failed: %e', id, err) })
@@ -186,6 +189,15 @@ export class Negotiator {
       const b = response.bid.body
       if (b.worker !== from || b.requester !== this.c.signer.peerId || !b.offerId.equals(offerId(open.offer.body))) {
         this.c.reportPeer(from, 'MalformedMessage')
+        return
+      }
+      // A worker is targeted (and ranked) by the price its record advertises; a bid above it is
+      // refused, so advertising a low price to be asked first and then bidding high wins nothing.
+      const advertised = open.advertised.get(from)
+      if (advertised != null && b.price > advertised) {
+        log('refused the bid of %s at %d: its capacity record advertises %d', from, b.price, advertised)
+        this.c.reportPeer(from, 'BidOverAdvert')
+        void channel?.close()
         return
       }
       if (b.price > open.offer.body.maxPrice || b.slots > open.offer.body.slots || b.expiresAt <= Date.now() || open.bids.has(from)) {
