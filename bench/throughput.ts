@@ -10,6 +10,17 @@
  *
  *   node bench/throughput.ts [tasks] [batch:N | jobs:N]... [warm:N]   (rows to run; default all six)
  *
+ * This session's rounds (2026-11-28 05:34-05:49, quiet machine between runs, main at 8f9d7f8; the
+ * session's changes are strict wire CIDs, executor outputs and output buffers, ledger, API, CLI,
+ * metering and hostile-network fixes, none on the per-task hot path): local 7,657 / 6,807 /
+ * 7,802/s; one batch 3,439 / 3,758 / 3,362/s (1 / 2 / 4 workers: 45 / 49 / 44%) and 3,591 / 3,602 /
+ * 3,539/s (53 / 53 / 52%), 3,733/s (48%) with 1 worker; submitJob 3,542 / 3,642 / 2,677/s (46 / 48 /
+ * 35%) and 2,764 / 2,902 / 2,848/s (41 / 43 / 42%), 3,403 / 3,549/s (44 / 45%) with 1 / 2 workers;
+ * requester 0.10-0.28 ms per task; no task failed; settles = leases. Interleaved with the session's
+ * starting commit (5944772) on 1 worker, two rounds each: before 3,545 / 4,004/s batch and 3,347 /
+ * 3,409/s jobs (54 / 50%, 51 / 43%), after 4,119 / 4,083/s and 3,541 / 3,447/s (53 / 54%, 46 / 46%):
+ * the same, within the noise.
+ *
  * Latest results, 10,000 tasks, three rounds back to back (2026-11-28 00:52-00:54, load average
  * 1.7-3.7, main at 38da063), nodes just started; "vs local" moves with the local executor's own
  * rate, which varied from 7,058 to 8,048/s between the rounds:
