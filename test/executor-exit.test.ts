@@ -5,24 +5,11 @@
  * (docs/protocol.md, "Fuel", "Limits and the result").
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { rawCid, sha256 } from '../src/proofs/encoding.ts'
 import { createExecutor, HOST_CALL_FUEL } from '../src/scheduler/executor/index.ts'
 import type { ExecSpec, WasiExecutor } from '../src/scheduler/executor/index.ts'
 import { assemble, I32, sleb } from './wasm-asm.ts'
+import { execSpec as spec } from './executor-helpers.ts'
 
-function spec (module: Uint8Array, overrides: Partial<ExecSpec> = {}): ExecSpec {
-  return {
-    moduleCid: rawCid(module),
-    module,
-    stdin: new Uint8Array(0),
-    args: [],
-    env: {},
-    memoryMiB: 64,
-    timeoutMs: 60_000,
-    seed: sha256(module),
-    ...overrides
-  }
-}
 
 const PROC_EXIT = 0
 const FD_WRITE = 1

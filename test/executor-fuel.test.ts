@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { rawCid, sha256 } from '../src/proofs/encoding.ts'
 import {
   createExecutor, HOST_BYTE_FUEL, HOST_CALL_FUEL, InvalidExecSpecError, MAX_FUEL, measureFuelRate, parseFuel
 } from '../src/scheduler/executor/index.ts'
@@ -13,25 +12,13 @@ import type { ExecResult, ExecSpec, WasiExecutor } from '../src/scheduler/execut
 import { FuelExhausted } from '../src/scheduler/executor/metering/meter.ts'
 import { createWasiShim } from '../src/scheduler/executor/wasi-shim.ts'
 import { wasm } from '../src/scheduler/executor/wasm-api.ts'
+import { execSpec as spec } from './executor-helpers.ts'
 
 const root = new URL('../', import.meta.url)
 const load = (path: string): Uint8Array => new Uint8Array(readFileSync(new URL(path, root)))
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
 
-function spec (module: Uint8Array, overrides: Partial<ExecSpec> = {}): ExecSpec {
-  return {
-    moduleCid: rawCid(module),
-    module,
-    stdin: new Uint8Array(0),
-    args: [],
-    env: {},
-    memoryMiB: 64,
-    timeoutMs: 60_000,
-    seed: sha256(module),
-    ...overrides
-  }
-}
 
 /** Everything deterministic about a result (not wallMs, cpuMs). */
 const outcome = (r: ExecResult): unknown => ({ exitCode: r.exitCode, trap: r.trap, stdout: hex(r.stdout), stderr: hex(r.stderr), fuel: r.fuel })

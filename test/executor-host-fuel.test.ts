@@ -6,7 +6,6 @@
  */
 import { createCipheriv } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { rawCid, sha256 } from '../src/proofs/encoding.ts'
 import { createExecutor, ERRNO, HOST_BYTE_FUEL, HOST_CALL_FUEL } from '../src/scheduler/executor/index.ts'
 import type { ExecSpec, WasiExecutor } from '../src/scheduler/executor/index.ts'
 import { IOV_MAX } from '../src/scheduler/executor/guest-memory.ts'
@@ -14,23 +13,11 @@ import { FuelExhausted } from '../src/scheduler/executor/metering/meter.ts'
 import { createWasiShim } from '../src/scheduler/executor/wasi-shim.ts'
 import { wasm } from '../src/scheduler/executor/wasm-api.ts'
 import { assemble, callWith, I32 } from './wasm-asm.ts'
+import { execSpec as spec } from './executor-helpers.ts'
 
 const CALL = HOST_CALL_FUEL
 const B = HOST_BYTE_FUEL
 
-function spec (module: Uint8Array, overrides: Partial<ExecSpec> = {}): ExecSpec {
-  return {
-    moduleCid: rawCid(module),
-    module,
-    stdin: new Uint8Array(0),
-    args: [],
-    env: {},
-    memoryMiB: 64,
-    timeoutMs: 60_000,
-    seed: sha256(module),
-    ...overrides
-  }
-}
 
 /** A shim on `pages` pages of fresh memory whose charges are recorded; charges past `budget` throw FuelExhausted. */
 function shim (pages = 1, budget = Infinity): { call: (name: string, ...args: unknown[]) => unknown, take: () => number[], view: DataView, allowAll: () => void } {

@@ -4,7 +4,6 @@
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { rawCid, sha256 } from '../src/proofs/encoding.ts'
 import {
   createExecutor, FUEL_LIMIT_EXPORT, FUEL_USED_EXPORT, inspectModule, instrumentModule, instrumentModuleAsync,
   InvalidModuleError, ReservedExportError, UnmeterableModuleError
@@ -12,6 +11,7 @@ import {
 import type { ExecSpec, WasiExecutor } from '../src/scheduler/executor/index.ts'
 import { wasm } from '../src/scheduler/executor/wasm-api.ts'
 import { withClonedFunctions } from './wasm-gen.ts'
+import { execSpec as spec } from './executor-helpers.ts'
 
 const root = new URL('../', import.meta.url)
 const load = (path: string): Uint8Array => new Uint8Array(readFileSync(new URL(path, root)))
@@ -62,19 +62,6 @@ const COUNTDOWN_FUEL = 17n
 const SPIN = [0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b]
 const EMPTY = [0x00, 0x0b]
 
-function spec (module: Uint8Array, overrides: Partial<ExecSpec> = {}): ExecSpec {
-  return {
-    moduleCid: rawCid(module),
-    module,
-    stdin: new Uint8Array(0),
-    args: [],
-    env: {},
-    memoryMiB: 64,
-    timeoutMs: 60_000,
-    seed: sha256(module),
-    ...overrides
-  }
-}
 
 function catchError (fn: () => unknown): unknown {
   try {

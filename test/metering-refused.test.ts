@@ -5,25 +5,12 @@
  * anything runs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { rawCid, sha256 } from '../src/proofs/encoding.ts'
 import { createExecutor, instrumentModule, UnmeterableModuleError } from '../src/scheduler/executor/index.ts'
 import type { ExecSpec, WasiExecutor } from '../src/scheduler/executor/index.ts'
 import { wasm } from '../src/scheduler/executor/wasm-api.ts'
 import { assemble, I32, leb, section, sleb, vec } from './wasm-asm.ts'
+import { execSpec as spec } from './executor-helpers.ts'
 
-function spec (module: Uint8Array, overrides: Partial<ExecSpec> = {}): ExecSpec {
-  return {
-    moduleCid: rawCid(module),
-    module,
-    stdin: new Uint8Array(0),
-    args: [],
-    env: {},
-    memoryMiB: 64,
-    timeoutMs: 60_000,
-    seed: sha256(module),
-    ...overrides
-  }
-}
 
 function refusal (module: Uint8Array): UnmeterableModuleError {
   try {
