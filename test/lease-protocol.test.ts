@@ -603,6 +603,19 @@ describe('LeaseServer (worker side) against hand-written requester frames', () =
     expect(await s.serving).toMatchObject({ tasks: 1, paid: 0, reason: 'ERR_ACK_TIMEOUT' })
   }, 30_000)
 
+  it('a requester that does not read holds at most the outbox bound of output: the lease\'s next tasks wait, not run', async () => {
+    const s = await serve({ cached: [ECHO], init: { ackTimeoutMs: 300, outboxHoldBytes: 150 * 1024 }, dataFrameMs: 600_000 })
+    // Six tasks with 100 KiB outputs (data frames, which never leave on this link): once two or
+    // three outputs are queued, past 150 KiB, the rest wait for room instead of running.
+    const inputs = Array.from({ length: 6 }, (_, i) => new Uint8Array(100 * 1024).fill(65 + i))
+    for (const input of inputs) await s.blobs.cacheVerified(rawCid(input), input)
+    await s.send({ t: 'tasks', tasks: inputs.map((input) => frameOf(spec(ECHO, input))) })
+    const summary = await s.serving
+    expect(summary).toMatchObject({ reason: 'ERR_ACK_TIMEOUT' })
+    expect(summary.tasks).toBeGreaterThanOrEqual(2)
+    expect(summary.tasks).toBeLessThanOrEqual(3)
+  }, 30_000)
+
   it('at expiresAt, tasks not started get ERR_LEASE_EXPIRED, those running finish, and the lease ends ERR_LEASE_EXPIRED', async () => {
     const s = await serve({ cached: [LOOP], lease: { expiresAt: Date.now() + 1_500 } })
     // Two slots: two of these endless loops hold them (until their 2 s limit), the third waits.

@@ -81,6 +81,13 @@ export const LEASE_WINDOW_PER_SLOT = 128
  */
 export const LEASE_INLINE_BYTES = 16 * 1024 * 1024
 /**
+ * Output a worker holds queued on one lease (results and data frames the stream has not taken)
+ * before it starts no more of that lease's tasks: a requester that reads slowly, or not at all,
+ * cannot make a worker keep its whole window's outputs in memory. Tasks wait, they are not
+ * refused; a requester that stops reading loses the lease (ERR_ACK_TIMEOUT).
+ */
+export const LEASE_OUTBOX_HOLD_BYTES = 64 * 1024 * 1024
+/**
  * Tasks a requester keeps outstanding per slot at least (one running, three waiting), and the
  * work per slot it keeps there while tasks are short, up to `LEASE_WINDOW_PER_SLOT` (see
  * `leaseWindow`): a worker has its next tasks at hand while results and new tasks cross the

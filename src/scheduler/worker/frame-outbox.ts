@@ -16,10 +16,16 @@ export class FrameOutbox {
   private progressAt = Date.now()
   /** When a frame was last queued (a quiet lease is pinged). */
   lastSentAt = Date.now()
+  /** Output bytes (stdout, stderr, data chunks) in the frames queued. */
+  private heldBytes = 0
+  private readonly holdBytes: number
+  /** Tasks waiting for the held output to fall under `holdBytes` (see `room`). */
+  private roomWaiters: Array<() => void> = []
 
-  constructor (channel: Channel, onFailed: (err: Error) => void) {
+  constructor (channel: Channel, onFailed: (err: Error) => void, holdBytes = Infinity) {
     this.channel = channel
     this.onFailed = onFailed
+    this.holdBytes = holdBytes
   }
 
   /** Queues a frame; `onSent` runs once the stream took it. */
@@ -28,6 +34,8 @@ export class FrameOutbox {
     this.lastSentAt = now
     if (this.pending === 0) this.progressAt = now
     this.pending++
+    const bytes = outputBytes(frame)
+    this.heldBytes += bytes
     this.tail = this.tail.then(async () => {
       if (this.failed) return
       await this.channel.send(frame)
@@ -37,7 +45,40 @@ export class FrameOutbox {
       if (this.failed) return
       this.failed = true
       this.onFailed(err)
-    }).finally(() => { this.pending-- })
+    }).finally(() => {
+      this.pending--
+      this.heldBytes -= bytes
+      if (this.hasRoom) for (const wake of this.roomWaiters.splice(0)) wake()
+    })
+  }
+
+  /**
+   * Counts output about to be queued (finished results waiting to be batched into frames):
+   * `+bytes` when a result waits, `-bytes` just before its frames are sent (which count again).
+   */
+  holdPending (bytes: number): void {
+    this.heldBytes += bytes
+    if (bytes < 0 && this.hasRoom) for (const wake of this.roomWaiters.splice(0)) wake()
+  }
+
+  /** Whether the output held is under the bound (a task may start); also once sending failed (the lease is ending). */
+  get hasRoom (): boolean {
+    return this.failed || this.heldBytes < this.holdBytes
+  }
+
+  /** Settles once the output held is under the bound (or sending failed); rejects on `signal`. */
+  async room (signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted()
+    while (!this.hasRoom) {
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => { reject(signal.reason) }
+        signal.addEventListener('abort', onAbort, { once: true })
+        this.roomWaiters.push(() => {
+          signal.removeEventListener('abort', onAbort)
+          resolve()
+        })
+      })
+    }
   }
 
   /**
@@ -52,4 +93,14 @@ export class FrameOutbox {
   get drained (): Promise<void> {
     return this.tail
   }
+}
+
+/** The output bytes a frame carries: inline stdout/stderr of `results`, or a `data` chunk. */
+function outputBytes (frame: unknown): number {
+  const f = frame as { t?: string, data?: Uint8Array, results?: Array<{ stdout?: Uint8Array, stderr?: Uint8Array }> }
+  if (f.t === 'data') return f.data?.byteLength ?? 0
+  if (f.t !== 'results' || f.results == null) return 0
+  let bytes = 0
+  for (const r of f.results) bytes += (r.stdout?.byteLength ?? 0) + (r.stderr?.byteLength ?? 0)
+  return bytes
 }

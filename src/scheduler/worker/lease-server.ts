@@ -16,14 +16,14 @@ import type { PeerActionName } from '../../shared/peer-actions.ts'
 import { InvalidSignatureError } from '../../errors.ts'
 import { ChannelClosedError, type Channel } from '../../transport.ts'
 import type { BlobStore } from '../blob-store.ts'
-import { ACK_TIMEOUT_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_INLINE_BYTES, LEASE_WINDOW_PER_SLOT, RESULT_BATCH_MS, RUNNING_NOTICE_MS } from '../constants.ts'
+import { ACK_TIMEOUT_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_INLINE_BYTES, LEASE_OUTBOX_HOLD_BYTES, LEASE_WINDOW_PER_SLOT, RESULT_BATCH_MS, RUNNING_NOTICE_MS } from '../constants.ts'
 import { BadInputTreeError, BlobMismatchError, ProtocolViolationError } from '../errors.ts'
 import type { Executor } from '../executor/index.ts'
 import { MAX_FRAME_ITEMS, parseRequesterFrame, type RequesterFrame, type TaskFrame } from '../lease-frames.ts'
 import { runTask } from '../run-task.ts'
 import { creditsFor, leaseFuelCap, taskId } from '../task.ts'
 import { resultsDue } from './batching.ts'
-import { finishedResult, sendResults, type Done, type ResultSink } from './result-frames.ts'
+import { doneBytes, finishedResult, sendResults, type Done, type ResultSink } from './result-frames.ts'
 import { BlobFetch, fetchInputTree } from './blob-fetch.ts'
 import { WorkerCheckpoints } from './checkpoints.ts'
 import { FrameOutbox } from './frame-outbox.ts'
@@ -55,6 +55,8 @@ export interface LeaseServerInit {
    * checkpoint is waited for this long after the `end` frame. @default ACK_TIMEOUT_MS
    */
   ackTimeoutMs?: number
+  /** Output held queued on the lease before its next task waits to start. @default LEASE_OUTBOX_HOLD_BYTES */
+  outboxHoldBytes?: number
 }
 
 /** How a lease went, for the worker's records and logs. */
@@ -125,7 +127,7 @@ export class LeaseServer {
       log('sending on lease %s failed: %s', this.idText, err.message)
       this.tasks.abortAll(err)
       this.channel.abort(err)
-    })
+    }, init.outboxHoldBytes ?? LEASE_OUTBOX_HOLD_BYTES)
     this.fetch = new BlobFetch(components.blobs, (cids) => {
       for (let i = 0; i < cids.length; i += MAX_FRAME_ITEMS) this.outbox.send({ t: 'want', cids: cids.slice(i, i + MAX_FRAME_ITEMS) })
     })
@@ -251,7 +253,15 @@ export class LeaseServer {
     try {
       const module = await this.fetch.get(spec.module, spec.moduleBytes, 'module', signal)
       const stdin = task.frame.stdin ?? await this.fetch.get(spec.input, spec.inputBytes, 'input', signal)
-      const release = await this.c.slots.acquire(this.idText, this.lease.body.slots, signal)
+      // A task starts only while the lease's queued output is under its bound: checked again
+      // with the slot in hand (outputs finished while it waited), giving the slot back if not.
+      let release: () => void
+      for (;;) {
+        await this.outbox.room(signal)
+        release = await this.c.slots.acquire(this.idText, this.lease.body.slots, signal)
+        if (this.outbox.hasRoom) break
+        release()
+      }
       let outcome
       try {
         // Files are fetched once the task has its slot: only running tasks hold their trees.
@@ -267,7 +277,9 @@ export class LeaseServer {
         release()
       }
       this.tasks.finish(task)
-      this.done.push(finishedResult(task.id, outcome))
+      const done = finishedResult(task.id, outcome)
+      this.outbox.holdPending(doneBytes(done))
+      this.done.push(done)
       this.resultReady()
     } catch (err) {
       this.tasks.finish(task)
@@ -326,7 +338,9 @@ export class LeaseServer {
     this.flushTimer = undefined
     const started = this.notices.splice(0).filter((id) => this.tasks.has(cidText(id)))
     for (let i = 0; i < started.length; i += MAX_FRAME_ITEMS) this.outbox.send({ t: 'running', tasks: started.slice(i, i + MAX_FRAME_ITEMS) })
-    sendResults(this.done.splice(0), this.resultSink)
+    const results = this.done.splice(0)
+    this.outbox.holdPending(-results.reduce((sum, done) => sum + doneBytes(done), 0))
+    sendResults(results, this.resultSink)
     this.maybeCheckpoint(false)
     this.maybeEnd()
   }

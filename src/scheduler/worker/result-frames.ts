@@ -41,6 +41,16 @@ export function finishedResult (task: CID, outcome: TaskOutcome): Done {
   }
 }
 
+/** The output bytes a finished result will put on the stream: stdout, stderr, and its files with their manifest. */
+export function doneBytes (done: Done): number {
+  let bytes = done.stdout.byteLength + done.stderr.byteLength
+  if (done.outputs != null) {
+    bytes += done.outputs.manifestBytes.byteLength
+    for (const file of done.outputs.files) bytes += file.bytes.byteLength
+  }
+  return bytes
+}
+
 export type DataFrame = { t: 'data', task: CID, which: 'stdout' | 'stderr' | 'manifest' | 'file', data: Uint8Array }
 
 /** The `data` frames that follow a result sent alone, in order (views into the result's bytes). */
