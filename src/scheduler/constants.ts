@@ -116,10 +116,12 @@ export const MAX_LEASES_PER_REQUESTER = 2 * MAX_LEASES_PER_WORKER
 export const LEASE_OPEN_TIMEOUT_MS = 30_000
 /**
  * How long a stopping requester waits for its leases to end after closing them (the worker's final
- * checkpoint and this node's acknowledgement): one round trip on a healthy lease. A worker that
- * does not answer in time has its lease aborted, as before.
+ * checkpoint and this node's acknowledgement): one round trip on a healthy lease, so a stop rarely
+ * waits long; 5 s leaves room for a loaded machine (2 s ran out under two busy loops, and the
+ * worker went unpaid for its last results). A worker that does not answer in time has its lease
+ * aborted, as before.
  */
-export const STOP_LEASE_CLOSE_MS = 2_000
+export const STOP_LEASE_CLOSE_MS = 5_000
 /** A worker sends a checkpoint after this many new results, or this long after the first uncommitted one. */
 export const CHECKPOINT_EVERY_RESULTS = 256
 export const CHECKPOINT_EVERY_MS = 2_000
