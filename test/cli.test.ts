@@ -159,19 +159,33 @@ describe('depin CLI against a real daemon', () => {
   })
 })
 
+interface TestnetNode { peerId: string, api: string, multiaddrs: string[], dataDir: string }
+
+/** `depin testnet --nodes N --dir DIR` as a child process, once its testnet.json is written. */
+async function startTestnetProcess (dir: string, nodes: number): Promise<{ child: ReturnType<typeof spawn>, output: () => string, exited: Promise<number | null>, nodes: TestnetNode[] }> {
+  const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', String(nodes), '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.setEncoding('utf8').on('data', (d) => { output += d })
+  child.stderr.setEncoding('utf8').on('data', (d) => { output += d })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => { resolve(code) }))
+  try {
+    const testnet = await waitFor(async () => {
+      if (child.exitCode != null) throw new Error(output)
+      return JSON.parse(await readFile(join(dir, 'testnet.json'), 'utf8')) as { nodes: TestnetNode[] }
+    }, { timeoutMs: 60_000, what: 'testnet.json' })
+    return { child, output: () => output, exited, nodes: testnet.nodes }
+  } catch (err) {
+    if (child.exitCode == null) child.kill('SIGKILL')
+    throw err
+  }
+}
+
 describe('depin testnet', () => {
   it('starts N daemons, writes testnet.json, serves every node\'s API, and stops them all on SIGINT', async () => {
     const dir = await tempDir()
-    const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', '3', '--dir', dir.path], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    child.stdout.setEncoding('utf8').on('data', (d) => { output += d })
-    child.stderr.setEncoding('utf8').on('data', (d) => { output += d })
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => { resolve(code) }))
+    const { child, output, exited, nodes } = await startTestnetProcess(dir.path, 3)
+    const testnet = { nodes }
     try {
-      const testnet = await waitFor(async () => {
-        if (child.exitCode != null) throw new Error(output)
-        return JSON.parse(await readFile(join(dir.path, 'testnet.json'), 'utf8')) as { nodes: Array<{ peerId: string, api: string, multiaddrs: string[], dataDir: string }> }
-      }, { timeoutMs: 60_000, what: 'testnet.json' })
       expect(testnet.nodes).toHaveLength(3)
       for (const node of testnet.nodes) {
         expect(node.api).toMatch(/^127\.0\.0\.1:\d+$/)
@@ -188,10 +202,10 @@ describe('depin testnet', () => {
         const capacity = JSON.parse((await runCli(['capacity', '--data-dir', testnet.nodes[2].dataDir, '--json'])).stdout)
         return capacity.peers.length === 2
       }, { timeoutMs: 60_000, what: 'node 2 to find the others' })
-      expect(output).toMatch(/testnet of 3 node\(s\) running/)
+      expect(output()).toMatch(/testnet of 3 node\(s\) running/)
       child.kill('SIGINT')
       expect(await exited).toBe(0)
-      expect(output).toMatch(/all nodes stopped/)
+      expect(output()).toMatch(/all nodes stopped/)
       for (const node of testnet.nodes) await expect(stat(join(node.dataDir, 'api.json'))).rejects.toThrow()
     } finally {
       if (child.exitCode == null) child.kill('SIGKILL')
@@ -203,16 +217,9 @@ describe('depin testnet', () => {
 describe('a second `depin testnet` on a running testnet\'s --dir', () => {
   it('is refused with one line and changes nothing, whatever --nodes it asks for', async () => {
     const dir = await tempDir()
-    const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', '2', '--dir', dir.path], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    child.stdout.setEncoding('utf8').on('data', (d) => { output += d })
-    child.stderr.setEncoding('utf8').on('data', (d) => { output += d })
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => { resolve(code) }))
+    const { child, exited, nodes } = await startTestnetProcess(dir.path, 2)
+    const testnet = { nodes }
     try {
-      const testnet = await waitFor(async () => {
-        if (child.exitCode != null) throw new Error(output)
-        return JSON.parse(await readFile(join(dir.path, 'testnet.json'), 'utf8')) as { nodes: Array<{ peerId: string, dataDir: string }> }
-      }, { timeoutMs: 60_000, what: 'testnet.json' })
       const genesis = await readFile(join(dir.path, 'genesis.json'), 'utf8')
       const apiInfos = await Promise.all(testnet.nodes.map(async (n) => await readFile(join(n.dataDir, 'api.json'), 'utf8')))
       for (const nodes of ['3', '2']) {

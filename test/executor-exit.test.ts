@@ -4,11 +4,11 @@
  * call, later host calls have no effect, and the code traps at its next fuel check
  * (docs/protocol.md, "Fuel", "Limits and the result").
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createExecutor, HOST_CALL_FUEL } from '../src/scheduler/executor/index.ts'
-import type { ExecSpec, WasiExecutor } from '../src/scheduler/executor/index.ts'
+import { describe, expect, it } from 'vitest'
+import { HOST_CALL_FUEL } from '../src/scheduler/executor/index.ts'
+import type { ExecSpec } from '../src/scheduler/executor/index.ts'
 import { assemble, I32, sleb } from './wasm-asm.ts'
-import { execSpec as spec } from './executor-helpers.ts'
+import { execSpec as spec, useExecutor } from './executor-helpers.ts'
 
 
 const PROC_EXIT = 0
@@ -41,38 +41,29 @@ function job (code: number[], start?: number[]): Uint8Array {
 const EXIT_FUEL = 2n + BigInt(HOST_CALL_FUEL)
 
 describe('proc_exit', () => {
-  let executor: WasiExecutor
-
-  beforeAll(async () => {
-    executor = createExecutor({ workers: 1 })
-    await executor.start()
-  })
-
-  afterAll(async () => {
-    await executor.stop()
-  })
+  const pool = useExecutor()
 
   it('a caught exit still ends the job: a later host call does nothing and the exit is the result', async () => {
-    const result = await executor.run(spec(job([...tryCatchAll(exit(3)), ...WRITE_HI])))
+    const result = await pool.executor.run(spec(job([...tryCatchAll(exit(3)), ...WRITE_HI])))
     expect(result).toMatchObject({ exitCode: 3, trap: undefined, fuel: EXIT_FUEL })
     expect(result.stdout.byteLength).toBe(0)
   })
 
   it('code that catches the exit and loops without host calls traps at its next check: the exit is the result', async () => {
     // without the stop, the loop would run to the fuel limit (out of fuel) or the timeout
-    const result = await executor.run(spec(job([...tryCatchAll(exit(4)), ...SPIN]), { fuel: 10_000_000n }))
+    const result = await pool.executor.run(spec(job([...tryCatchAll(exit(4)), ...SPIN]), { fuel: 10_000_000n }))
     expect(result).toMatchObject({ exitCode: 4, trap: undefined, fuel: EXIT_FUEL })
   })
 
   it('the same without a try: an ordinary exit, and a write before it counts', async () => {
-    const result = await executor.run(spec(job([...WRITE_HI, ...exit(5)])))
+    const result = await pool.executor.run(spec(job([...WRITE_HI, ...exit(5)])))
     expect(result).toMatchObject({ exitCode: 5, trap: undefined })
     expect(new TextDecoder().decode(result.stdout)).toBe('hi\n')
   })
 
   it('an exit from the module\'s start function is the job\'s exit', async () => {
     // start: i32.const 6; call proc_exit (2 + the call's fuel); _start never runs
-    const result = await executor.run(spec(job(WRITE_HI, exit(6))))
+    const result = await pool.executor.run(spec(job(WRITE_HI, exit(6))))
     expect(result).toMatchObject({ exitCode: 6, trap: undefined, fuel: 2n + BigInt(HOST_CALL_FUEL) })
     expect(result.stdout.byteLength).toBe(0)
   })

@@ -1,6 +1,7 @@
 /** What the executor tests share. */
+import { afterAll, beforeAll } from 'vitest'
 import { rawCid, sha256 } from '../src/proofs/encoding.ts'
-import type { ExecSpec } from '../src/scheduler/executor/index.ts'
+import { createExecutor, type ExecSpec, type WasiExecutor } from '../src/scheduler/executor/index.ts'
 
 /** A run of `module` with no input, args or env, 64 MiB, a minute, seeded by the module's hash. */
 export function execSpec (module: Uint8Array, overrides: Partial<ExecSpec> = {}): ExecSpec {
@@ -14,5 +15,26 @@ export function execSpec (module: Uint8Array, overrides: Partial<ExecSpec> = {})
     timeoutMs: 60_000,
     seed: sha256(module),
     ...overrides
+  }
+}
+
+/**
+ * A one-worker executor started before the file's tests and stopped after them; call in a
+ * `describe`, read `.executor` inside tests.
+ */
+export function useExecutor (): { readonly executor: WasiExecutor } {
+  let executor: WasiExecutor | undefined
+  beforeAll(async () => {
+    executor = createExecutor({ workers: 1 })
+    await executor.start()
+  })
+  afterAll(async () => {
+    await executor?.stop()
+  })
+  return {
+    get executor (): WasiExecutor {
+      if (executor === undefined) throw new Error('the executor starts in beforeAll')
+      return executor
+    }
   }
 }

@@ -5,15 +5,15 @@
  * through the executor with hand-assembled modules whose fuel is worked out by hand.
  */
 import { createCipheriv } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createExecutor, ERRNO, HOST_BYTE_FUEL, HOST_CALL_FUEL } from '../src/scheduler/executor/index.ts'
-import type { ExecSpec, WasiExecutor } from '../src/scheduler/executor/index.ts'
+import { describe, expect, it } from 'vitest'
+import { ERRNO, HOST_BYTE_FUEL, HOST_CALL_FUEL } from '../src/scheduler/executor/index.ts'
+import type { ExecSpec } from '../src/scheduler/executor/index.ts'
 import { IOV_MAX } from '../src/scheduler/executor/guest-memory.ts'
 import { FuelExhausted } from '../src/scheduler/executor/metering/meter.ts'
 import { createWasiShim } from '../src/scheduler/executor/wasi-shim.ts'
 import { wasm } from '../src/scheduler/executor/wasm-api.ts'
 import { assemble, callWith, I32 } from './wasm-asm.ts'
-import { execSpec as spec } from './executor-helpers.ts'
+import { execSpec as spec, useExecutor } from './executor-helpers.ts'
 
 const CALL = HOST_CALL_FUEL
 const B = HOST_BYTE_FUEL
@@ -68,16 +68,7 @@ function openOutFile (call: (name: string, ...args: unknown[]) => unknown, view:
 }
 
 describe('iovec arrays', () => {
-  let executor: WasiExecutor
-
-  beforeAll(async () => {
-    executor = createExecutor({ workers: 1 })
-    await executor.start()
-  })
-
-  afterAll(async () => {
-    await executor.stop()
-  })
+  const pool = useExecutor()
 
   it('more than IOV_MAX iovecs is EINVAL in all four calls, with no byte charged', () => {
     const { call, take, view } = shim()
@@ -115,22 +106,13 @@ describe('iovec arrays', () => {
   it('a job passing two million iovecs gets EINVAL and pays for its instructions and calls, nothing more', async () => {
     // fd_write(1, iovs 0, 2,000,000 iovecs, nwritten at 16,700,000) on 256 pages: the array fits in memory
     const module = errnoOf('fd_write', [1, 0, 2_000_000, 16_700_000], 256)
-    const result = await executor.run(spec(module))
+    const result = await pool.executor.run(spec(module))
     expect(result).toMatchObject({ exitCode: ERRNO.INVAL, trap: undefined, fuel: 6n + 2n * BigInt(CALL) })
   })
 })
 
 describe('poll_oneoff', () => {
-  let executor: WasiExecutor
-
-  beforeAll(async () => {
-    executor = createExecutor({ workers: 1 })
-    await executor.start()
-  })
-
-  afterAll(async () => {
-    await executor.stop()
-  })
+  const pool = useExecutor()
 
   /** A clock subscription at `at` (monotonic, relative `timeoutNs`), userdata `id`. */
   const clockSub = (view: DataView, at: number, id: bigint, timeoutNs: bigint): void => {
@@ -186,7 +168,7 @@ describe('poll_oneoff', () => {
 
   it('a job passing 65,536 subscriptions gets EINVAL and pays for its instructions and calls', async () => {
     const module = errnoOf('poll_oneoff', [0, 4_000_000, 65_536, 16_000_000], 256)
-    expect(await executor.run(spec(module))).toMatchObject({ exitCode: ERRNO.INVAL, trap: undefined, fuel: 6n + 2n * BigInt(CALL) })
+    expect(await pool.executor.run(spec(module))).toMatchObject({ exitCode: ERRNO.INVAL, trap: undefined, fuel: 6n + 2n * BigInt(CALL) })
   })
 })
 

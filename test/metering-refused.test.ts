@@ -4,12 +4,12 @@
  * (docs/protocol.md, "Modules"): refused by `instrumentModule` and, through the executor, before
  * anything runs.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createExecutor, instrumentModule, UnmeterableModuleError } from '../src/scheduler/executor/index.ts'
-import type { ExecSpec, WasiExecutor } from '../src/scheduler/executor/index.ts'
+import { describe, expect, it } from 'vitest'
+import { instrumentModule, UnmeterableModuleError } from '../src/scheduler/executor/index.ts'
+import type { ExecSpec } from '../src/scheduler/executor/index.ts'
 import { wasm } from '../src/scheduler/executor/wasm-api.ts'
 import { assemble, I32, leb, section, sleb, vec } from './wasm-asm.ts'
-import { execSpec as spec } from './executor-helpers.ts'
+import { execSpec as spec, useExecutor } from './executor-helpers.ts'
 
 
 function refusal (module: Uint8Array): UnmeterableModuleError {
@@ -41,16 +41,7 @@ const RELAXED_MADD = withCode([
 ])
 
 describe('refused modules', () => {
-  let executor: WasiExecutor
-
-  beforeAll(async () => {
-    executor = createExecutor({ workers: 1 })
-    await executor.start()
-  })
-
-  afterAll(async () => {
-    await executor.stop()
-  })
+  const pool = useExecutor()
 
   it('refuses every relaxed SIMD instruction (0xFD 0x100..0x113), reached or not', () => {
     expect(wasm.validate(RELAXED_MADD)).toBe(true)
@@ -64,7 +55,7 @@ describe('refused modules', () => {
   })
 
   it('a job with relaxed SIMD is refused before it runs', async () => {
-    await expect(executor.run(spec(RELAXED_MADD))).rejects.toBeInstanceOf(UnmeterableModuleError)
+    await expect(pool.executor.run(spec(RELAXED_MADD))).rejects.toBeInstanceOf(UnmeterableModuleError)
   })
 
   it('refuses GC struct and array types, and every 0xFB instruction', () => {
@@ -99,7 +90,7 @@ describe('refused modules', () => {
       0x0b, 0x0b]
     const module = assemble({ types: [[0x5e, 0x78, 0x01], [0x5e, 0x63, 0x00, 0x01], [0x60, 0, 0]], funcs: [{ type: 2, body }], memory: 1 })
     expect(wasm.validate(module)).toBe(true)
-    await expect(executor.run(spec(module, { memoryMiB: 1 }))).rejects.toBeInstanceOf(UnmeterableModuleError)
+    await expect(pool.executor.run(spec(module, { memoryMiB: 1 }))).rejects.toBeInstanceOf(UnmeterableModuleError)
   })
 
   it('refuses a function that two more locals would take past the engine\'s 50,000', async () => {
@@ -114,7 +105,7 @@ describe('refused modules', () => {
     expect(wasm.validate(withLocals(49_998))).toBe(true)
     expect(refusal(withLocals(49_998)).message).toMatch(/49999 parameters and locals/)
     // through the executor: refused as unmeterable, not as a module that does not compile
-    const err = await executor.run(spec(withLocals(49_999))).catch((e: unknown) => e)
+    const err = await pool.executor.run(spec(withLocals(49_999))).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(UnmeterableModuleError)
     expect((err as Error).message).toMatch(/50000 parameters and locals .*metering adds 2/)
   })
@@ -173,7 +164,7 @@ describe('refused modules', () => {
   it('plain SIMD and float code still runs', async () => {
     // f32x4.mul of the same constants, lane 0 extracted and dropped: 5 instructions
     const module = withCode([0xfd, 0x0c, ...f32x4(0x3f800001), 0xfd, 0x0c, ...f32x4(0x3f800001), 0xfd, 0xe6, 0x01, 0xfd, 0x1f, 0x00, 0x1a])
-    expect(await executor.run(spec(module))).toMatchObject({ exitCode: 0, trap: undefined, fuel: 5n })
+    expect(await pool.executor.run(spec(module))).toMatchObject({ exitCode: 0, trap: undefined, fuel: 5n })
   })
 })
 

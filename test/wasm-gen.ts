@@ -5,6 +5,7 @@
  * module runs exactly as before; it only has more code to instrument and compile. Calls inside
  * the copies refer to the original functions, so the result validates.
  */
+import { leb } from './wasm-asm.ts'
 
 interface Section { id: number, start: number, end: number, headerStart: number }
 
@@ -19,17 +20,6 @@ function u32 (bytes: Uint8Array, pos: number): [number, number] {
   }
 }
 
-function encodeU32 (value: number): number[] {
-  const out: number[] = []
-  let v = value >>> 0
-  do {
-    let b = v & 0x7f
-    v >>>= 7
-    if (v !== 0) b |= 0x80
-    out.push(b)
-  } while (v !== 0)
-  return out
-}
 
 function sections (bytes: Uint8Array): Section[] {
   const out: Section[] = []
@@ -65,11 +55,11 @@ export function withClonedFunctions (module: Uint8Array, extra: number): Uint8Ar
     pos = start + size
   }
 
-  const funcPayload: number[] = [...encodeU32(count + extra)]
-  for (let i = 0; i < count + extra; i++) funcPayload.push(...encodeU32(types[i % count]))
+  const funcPayload: number[] = [...leb(count + extra)]
+  for (let i = 0; i < count + extra; i++) funcPayload.push(...leb(types[i % count]))
   let codeBytes = 0
   for (let i = 0; i < count + extra; i++) codeBytes += bodies[i % count].byteLength
-  const countBytes = encodeU32(count + extra)
+  const countBytes = leb(count + extra)
   const codePayload = new Uint8Array(countBytes.length + codeBytes)
   codePayload.set(countBytes)
   let at = countBytes.length
@@ -79,7 +69,7 @@ export function withClonedFunctions (module: Uint8Array, extra: number): Uint8Ar
   }
 
   const parts: Uint8Array[] = [module.subarray(0, 8)]
-  const section = (id: number, payload: Uint8Array): Uint8Array => Uint8Array.from([id, ...encodeU32(payload.byteLength)])
+  const section = (id: number, payload: Uint8Array): Uint8Array => Uint8Array.from([id, ...leb(payload.byteLength)])
   for (const s of all) {
     if (s.id === 3) {
       parts.push(section(3, Uint8Array.from(funcPayload)), Uint8Array.from(funcPayload))
