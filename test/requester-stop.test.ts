@@ -40,7 +40,7 @@ describe('a requester that stops', () => {
     expect(R.scheduler.leases().map((l) => l.leaseId)).toEqual([held.leaseId])
   })
 
-  it('closes its leases first: the worker\'s lease ends `closed`, every result it returned acknowledged', async () => {
+  it('closes its leases first: the worker\'s lease ends `closed`, every checkpoint it sent acknowledged', async () => {
     const [R, W] = net.nodes
     const served: LeaseSummary[] = []
     W.addEventListener('lease:served', (evt) => { served.push(evt.detail) })
@@ -59,7 +59,10 @@ describe('a requester that stops', () => {
     expect(lease.reason).toBe('closed')
     expect(lease.tasks).toBe(8)
     expect(lease.amount).toBeGreaterThan(0)
-    // Acknowledged: all it claimed (the final checkpoint covers all six results).
-    expect(lease.paid).toBe(lease.amount)
+    // Every checkpoint it sent was acknowledged (else the lease would end ERR_ACK_TIMEOUT, not
+    // `closed`). What that acknowledgement paid depends on timing: a regular checkpoint (2 s after
+    // the first result) acknowledged before the tasks' verdicts pays less, and no final one
+    // follows when nothing is new; the requester's settle pays the rest on chain.
+    expect(lease.paid).toBeLessThanOrEqual(lease.amount)
   })
 })
