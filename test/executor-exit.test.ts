@@ -2,7 +2,8 @@
  * proc_exit ends the job even when the module catches the exception that unwinds it (wasm
  * `catch_all` catches host exceptions): the result is the exit code and the fuel counted at the
  * call, later host calls have no effect, and the code traps at its next fuel check
- * (docs/protocol.md, "Fuel", "Limits and the result").
+ * (docs/protocol.md, "Fuel", "Limits and the result"). stdout passing its cap ends the job the
+ * same way: trap 'output limit exceeded', caught or not.
  */
 import { describe, expect, it } from 'vitest'
 import { HOST_CALL_FUEL } from '../src/scheduler/executor/index.ts'
@@ -66,5 +67,32 @@ describe('proc_exit', () => {
     const result = await pool.executor.run(spec(job(WRITE_HI, exit(6))))
     expect(result).toMatchObject({ exitCode: 6, trap: undefined, fuel: 2n + BigInt(HOST_CALL_FUEL) })
     expect(result.stdout.byteLength).toBe(0)
+  })
+})
+
+describe('stdout\'s cap', () => {
+  // 2 bytes of stdout: "hi\n" passes it
+  const pool = useExecutor({ maxStdoutBytes: 2 })
+
+  it('a caught output-limit stop still ends the job: an exit after it is not the result', async () => {
+    const result = await pool.executor.run(spec(job([...tryCatchAll(WRITE_HI), ...exit(0)])))
+    expect(result).toMatchObject({ exitCode: -1, trap: 'output limit exceeded', stdoutTruncated: true })
+    expect(new TextDecoder().decode(result.stdout)).toBe('hi')
+  })
+
+  it('a module that catches it and returns normally has still stopped there', async () => {
+    const result = await pool.executor.run(spec(job(tryCatchAll(WRITE_HI))))
+    expect(result).toMatchObject({ exitCode: -1, trap: 'output limit exceeded' })
+  })
+
+  it('code that catches it and loops traps at its next check: the stop is the result, with the fuel counted at the write', async () => {
+    const caught = await pool.executor.run(spec(job([...tryCatchAll(WRITE_HI), ...SPIN]), { fuel: 10_000_000n }))
+    const uncaught = await pool.executor.run(spec(job([...WRITE_HI, ...SPIN]), { fuel: 10_000_000n }))
+    expect(caught).toMatchObject({ exitCode: -1, trap: 'output limit exceeded' })
+    expect(uncaught).toMatchObject({ exitCode: -1, trap: 'output limit exceeded' })
+    // the try's segment is free (no instruction is charged for it): the same fuel either way
+    expect(caught.fuel).toBe(uncaught.fuel)
+    expect(caught.fuel).toBeGreaterThan(BigInt(HOST_CALL_FUEL))
+    expect(caught.fuel).toBeLessThan(10_000_000n)
   })
 })

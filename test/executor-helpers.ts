@@ -1,7 +1,7 @@
 /** What the executor tests share. */
 import { afterAll, beforeAll } from 'vitest'
 import { rawCid, sha256 } from '../src/proofs/encoding.ts'
-import { createExecutor, type ExecSpec, type WasiExecutor } from '../src/scheduler/executor/index.ts'
+import { createExecutor, type ExecSpec, type ExecutorInit, type WasiExecutor } from '../src/scheduler/executor/index.ts'
 
 /** A run of `module` with no input, args or env, 64 MiB, a minute, seeded by the module's hash. */
 export function execSpec (module: Uint8Array, overrides: Partial<ExecSpec> = {}): ExecSpec {
@@ -22,10 +22,10 @@ export function execSpec (module: Uint8Array, overrides: Partial<ExecSpec> = {})
  * A one-worker executor started before the file's tests and stopped after them; call in a
  * `describe`, read `.executor` inside tests.
  */
-export function useExecutor (): { readonly executor: WasiExecutor } {
+export function useExecutor (options: Omit<ExecutorInit, 'workers'> = {}): { readonly executor: WasiExecutor } {
   let executor: WasiExecutor | undefined
   beforeAll(async () => {
-    executor = createExecutor({ workers: 1 })
+    executor = createExecutor({ ...options, workers: 1 })
     await executor.start()
   })
   afterAll(async () => {

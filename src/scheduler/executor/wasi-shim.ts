@@ -14,8 +14,9 @@
  *   (read-only, fd 3) and `/out` (writable, fd 4), in memory, plus stdio.
  * - stdin/stdout/stderr live in memory: reads of stdin copy from the spec's stdin, writes to
  *   stdout and stderr append to bounded buffers (no temp files, no host fds). stdout over its
- *   cap stops the program (`OutputLimitExceeded` is thrown through the wasm stack); stderr over
- *   its cap is truncated and the program goes on.
+ *   cap stops the program (`OutputLimitExceeded` is thrown through the wasm stack, and is final
+ *   like an exit: `WasiShim.outputLimitHit`); stderr over its cap is truncated and the program
+ *   goes on.
  * - Clocks are virtual: realtime starts at `VIRTUAL_EPOCH_NS`, monotonic and the CPU-time clocks at
  *   0, every read advances them by `VIRTUAL_CLOCK_STEP_NS`, and `poll_oneoff` on a clock (what
  *   sleep() and nanosleep() become) returns at once and moves the clock forward by the timeout.
@@ -142,7 +143,11 @@ export interface WasiShimInit {
    * nothing else changes (the file system behaves the same with and without it).
    */
   charge?: (units: number) => void
-  /** Called when `proc_exit` runs (after its fuel was charged), before it throws. */
+  /**
+   * Called when the job ends from inside a host call, before the exception that unwinds its stack
+   * is thrown: `proc_exit` (after its fuel was charged) or stdout passing its cap (after the
+   * buffer's bytes were charged). The meter stops its count there.
+   */
   onExit?: () => void
 }
 
@@ -154,6 +159,8 @@ export interface WasiShim {
   fs: MemFs
   /** The code `proc_exit` was called with (i32, as node:wasi reports it), or undefined. */
   exitCode: () => number | undefined
+  /** stdout passed its cap: the job ended there (trap 'output limit exceeded'), whatever ran after. */
+  outputLimitHit: () => boolean
 }
 
 /** Builds a fresh import object for one run. */
@@ -198,7 +205,7 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
       },
       write (stream: 1 | 2, bytes: Uint8Array): void {
         chargeBytes(bytes.byteLength) // stderr past its cap too: the bytes were handed over
-        if (!(stream === 1 ? stdout : stderr).write(bytes) && stream === 1) throw new OutputLimitExceeded()
+        if (!(stream === 1 ? stdout : stderr).write(bytes) && stream === 1) outputLimit()
       }
     }
   })
@@ -317,6 +324,14 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
     init.onExit?.()
     throw new ProcExit(code)
   }
+  // stdout's cap ends the job like an exit does: a module that catches the exception (catch_all)
+  // does not run on as part of the job, and its later host calls unwind again
+  let outputLimitHit = false
+  function outputLimit (): never {
+    outputLimitHit = true
+    init.onExit?.()
+    throw new OutputLimitExceeded()
+  }
 
   const fromNode = ['args_get', 'args_sizes_get', 'environ_get', 'environ_sizes_get']
   const imports: Record<string, (...args: any[]) => unknown> = {}
@@ -334,12 +349,16 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
     if (charge !== undefined) imports[name] = charged(imports[name], charge)
     imports[name] = unlessExited(imports[name])
   }
-  return { imports, stdout, stderr, fs, exitCode: () => exit }
+  return { imports, stdout, stderr, fs, exitCode: () => exit, outputLimitHit: () => outputLimitHit }
 
-  /** After proc_exit, a host call (the module caught the exit) unwinds again, with no effect and no charge. */
+  /**
+   * After proc_exit or stdout's cap, a host call (the module caught the exception) unwinds again,
+   * with no effect and no charge.
+   */
   function unlessExited (fn: (...args: any[]) => unknown): (...args: any[]) => unknown {
     return (...args) => {
       if (exit !== undefined) throw new ProcExit(exit)
+      if (outputLimitHit) throw new OutputLimitExceeded()
       return fn(...args)
     }
   }

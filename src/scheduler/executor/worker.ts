@@ -99,6 +99,10 @@ function run (request: RunRequest): { response: RunResponse, transfer: ArrayBuff
   if (exited !== undefined) {
     exitCode = exited
     trap = undefined
+  } else if (shim?.outputLimitHit() === true) {
+    // likewise stdout's cap, even if the module caught the exception and returned
+    exitCode = -1
+    trap = 'output limit exceeded'
   }
   const fuel = meter?.outcome()
   if (fuel?.exhausted === true) {
