@@ -18,7 +18,7 @@ import type { Capacity } from '../src/shared/capacity.ts'
 import { BlobStore } from '../src/scheduler/blob-store.ts'
 import { JobStore, type LeaseRecord } from '../src/scheduler/job-store.ts'
 import { createExecutor, type WasiExecutor } from '../src/scheduler/executor/index.ts'
-import { WorkerService } from '../src/scheduler/worker/service.ts'
+import { WorkerService, type WorkerComponents } from '../src/scheduler/worker/service.ts'
 import type { LeaseSummary } from '../src/scheduler/worker/lease-server.ts'
 import { offerId, signOffer, verifyBid, verifyDecline, type OfferBody, type SignedBid, type SignedOffer } from '../src/scheduler/messages.ts'
 import { parseWorkerFrame, type WorkerFrame } from '../src/scheduler/lease-frames.ts'
@@ -255,62 +255,104 @@ describe('WorkerService (no network)', () => {
     await expect(svc.accept({ body, requesterSig: signLeaseAsRequester(requester, body) }, requester.peerId)).rejects.toMatchObject({ code: 'ERR_FUNDS' })
   })
 
-  it('settles a lease itself when the chain has not paid it, and again after a refusal', async () => {
-    reset()
-    const attempts: number[] = []
-    let paidOnChain = 0
+  /**
+   * A worker service with the given settle hooks serves one lease of one task; `paidOf` is what
+   * the requester's acknowledgement of each checkpoint pays. Returns the lease's summary.
+   */
+  async function serveOneLease (self: WorkerService, served: LeaseSummary[], paidOf: (amount: number) => number): Promise<LeaseSummary> {
+    const o = offer()
+    const answer = await self.answerOffer(o.offer, o.id, true)
+    if (answer?.response.t !== 'bid') throw new Error('expected a bid')
+    const body = acceptBody(o, answer.response.bid)
+    const lease = await self.accept({ body, requesterSig: signLeaseAsRequester(requester, body) }, requester.peerId)
+    const [mine, theirs] = channelPair(requester.peerId, worker.peerId, { maxFrameBytes: MAX_LEASE_FRAME_BYTES })
+    const serving = self.serveLease(theirs)
+    const job = createJob(requester.peerId, { module: ECHO, input: utf8('paid'), memoryMiB: 64, timeoutMs: 10_000, fuel: 100_000_000_000n })
+    await mine.send({ t: 'open', lease })
+    await mine.send({ t: 'tasks', tasks: [{ spec: jobTaskSpec(job.id, job.body), deadline: Date.now() + 60_000, stdin: utf8('paid') }] })
+    await mine.send({ t: 'close' })
+    let end = false
+    while (!end) {
+      const frame = parseWorkerFrame(await mine.receive())
+      if (frame.t === 'want') {
+        for (const cid of frame.cids) {
+          await mine.send({ t: 'chunk', cid, data: ECHO })
+          await mine.send({ t: 'end', cid })
+        }
+      } else if (frame.t === 'checkpoint') {
+        const c = frame.checkpoint.body
+        await mine.send({ t: 'ack', ack: signAck(requester, { v: 1, lease: c.lease, requester: requester.peerId, seq: c.seq, count: c.count, root: c.root, paid: paidOf(c.amount), refused: 0 }), refused: [] })
+      } else if (frame.t === 'end') end = true
+    }
+    await serving
+    return await waitFor(() => served[0], { what: 'the lease summary' })
+  }
+
+  async function workerWith (hooks: Pick<WorkerComponents, 'settle' | 'settled'>, served: LeaseSummary[]): Promise<{ self: WorkerService, records: JobStore }> {
     const blobs = new BlobStore(store)
     await blobs.start()
+    const records = new JobStore(store)
     const self = new WorkerService({
       signer: worker,
       executor,
       blobs,
-      records: new JobStore(store),
+      records,
       channels: noChannels,
       capacity: () => capacity,
       canPay: async () => true,
       reportPeer: () => {},
+      ...hooks,
+      settleDelaysMs: [20, 40, 60]
+    }, { onLeaseEnded: (summary) => { served.push(summary) } })
+    self.start()
+    return { self, records }
+  }
+
+  it('settles a lease itself when the chain has not paid it, and again after a refusal', async () => {
+    reset()
+    const attempts: number[] = []
+    let paidOnChain = 0
+    const served: LeaseSummary[] = []
+    const { self } = await workerWith({
       settle: async (_lease, _checkpoint, ack) => {
         attempts.push(ack.body.paid)
         if (attempts.length === 1) throw new Error('the mempool is full')
         paidOnChain = ack.body.paid
       },
-      settled: async () => paidOnChain,
-      settleDelaysMs: [20, 40, 60]
-    }, { onLeaseEnded: (summary) => { served.push(summary) } })
-    const served: LeaseSummary[] = []
-    self.start()
+      settled: async () => paidOnChain
+    }, served)
     try {
-      const o = offer()
-      const answer = await self.answerOffer(o.offer, o.id, true)
-      if (answer?.response.t !== 'bid') throw new Error('expected a bid')
-      const body = acceptBody(o, answer.response.bid)
-      const lease = await self.accept({ body, requesterSig: signLeaseAsRequester(requester, body) }, requester.peerId)
-      const [mine, theirs] = channelPair(requester.peerId, worker.peerId, { maxFrameBytes: MAX_LEASE_FRAME_BYTES })
-      const serving = self.serveLease(theirs)
-      const job = createJob(requester.peerId, { module: ECHO, input: utf8('paid'), memoryMiB: 64, timeoutMs: 10_000, fuel: 100_000_000_000n })
-      await mine.send({ t: 'open', lease })
-      await mine.send({ t: 'tasks', tasks: [{ spec: jobTaskSpec(job.id, job.body), deadline: Date.now() + 60_000, stdin: utf8('paid') }] })
-      await mine.send({ t: 'close' })
-      let end = false
-      while (!end) {
-        const frame = parseWorkerFrame(await mine.receive())
-        if (frame.t === 'want') {
-          for (const cid of frame.cids) {
-            await mine.send({ t: 'chunk', cid, data: ECHO })
-            await mine.send({ t: 'end', cid })
-          }
-        } else if (frame.t === 'checkpoint') {
-          const c = frame.checkpoint.body
-          await mine.send({ t: 'ack', ack: signAck(requester, { v: 1, lease: c.lease, requester: requester.peerId, seq: c.seq, count: c.count, root: c.root, paid: c.amount, refused: 0 }), refused: [] })
-        } else if (frame.t === 'end') end = true
-      }
-      await serving
-      const summary = await waitFor(() => served[0], { what: 'the lease summary' })
+      const summary = await serveOneLease(self, served, (amount) => amount)
       expect(summary.paid).toBeGreaterThan(0)
       // The requester never settles: the worker does, the second attempt goes through, no third.
       await waitFor(() => paidOnChain > 0, { what: 'the worker\'s own settle' })
       expect(attempts).toEqual([summary.paid, summary.paid])
+    } finally {
+      self.stop()
+    }
+  })
+
+  it('records what the chain paid when the requester\'s final settle paid more than any acknowledgement the worker received', async () => {
+    reset()
+    const attempts: number[] = []
+    let paidOnChain = 0
+    const served: LeaseSummary[] = []
+    const { self, records } = await workerWith({
+      settle: async (_lease, _checkpoint, ack) => { attempts.push(ack.body.paid) },
+      settled: async () => paidOnChain
+    }, served)
+    try {
+      // The last checkpoint was acknowledged before the task's verdict (paying nothing); the
+      // requester's final acknowledgement went only to the chain, in its settle.
+      const summary = await serveOneLease(self, served, () => 0)
+      expect(summary.paid).toBe(0)
+      expect(summary.amount).toBeGreaterThan(0)
+      paidOnChain = summary.amount
+      const recorded = async (): Promise<number | undefined> => {
+        for await (const r of records.allLeases()) if (r.leaseId === summary.leaseId) return r.paid
+      }
+      await waitFor(async () => await recorded() === summary.amount, { what: 'the lease record paying what the chain paid' })
+      expect(attempts).toEqual([]) // the chain paid more than the worker's acknowledgement: no settle of its own
     } finally {
       self.stop()
     }

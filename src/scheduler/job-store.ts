@@ -123,6 +123,7 @@ export interface LeaseRecord {
   /** Fuel of the results returned (decimal). */
   fuel?: string
   amount: number
+  /** Credits the requester acknowledged, or what the chain paid for the lease when that is more. */
   paid: number
   reason: string
 }

@@ -114,7 +114,8 @@ export function requestedSummary (record: RequestedJob, live: JobLive | undefine
 /**
  * A lease this node serves or served for a peer: its tasks run here. `running` while it is open;
  * it ended normally when the requester closed it or it expired; any other reason says why it
- * broke. `cost` is what the requester acknowledged (earned).
+ * broke. `cost` is what the requester acknowledged (earned), or what the chain paid for the lease
+ * when that is more (recorded a minute after it ended).
  */
 export function leaseSummaryView (lease: LeaseRecord): JobSummaryView {
   const open = lease.reason === OPEN_LEASE

@@ -292,33 +292,44 @@ export class WorkerService {
 
   private ended (held: Held, summary: LeaseSummary): void {
     log('lease %s with %s ended (%s): %d tasks, %d credits claimed, %d acknowledged', summary.leaseId, summary.requester, summary.reason, summary.tasks, summary.amount, summary.paid)
-    this.c.records.putLease({ ...summary, fuel: summary.fuel.toString() }).catch((err) => { log.error('saving lease record failed: %e', err) })
+    const record: LeaseRecord = { ...summary, fuel: summary.fuel.toString() }
+    this.c.records.putLease(record).catch((err) => { log.error('saving lease record failed: %e', err) })
     this.events.onLeaseEnded?.(summary)
     const best = held.best
     if (best == null || this.c.settle == null || this.stopped) return
     // The requester settles at the end of a lease; if the chain has not seen it paid a while
     // later, this worker settles with the acknowledgement it holds, and tries again later if its
     // ledger refuses the settle for now.
-    this.scheduleSettle(held.lease, best.checkpoint, best.ack, 0)
+    this.scheduleSettle(held.lease, best.checkpoint, best.ack, record, 0)
   }
 
-  private scheduleSettle (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck, attempt: number): void {
+  private scheduleSettle (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck, record: LeaseRecord, attempt: number): void {
     const delays = this.c.settleDelaysMs ?? WORKER_SETTLE_DELAYS_MS
     if (attempt >= delays.length || this.stopped) return
     const wait = delays[attempt] - (attempt > 0 ? delays[attempt - 1] : 0)
     const timer = setTimeout(() => {
       this.settleTimers.delete(timer)
-      void this.settleIfUnpaid(lease, checkpoint, ack).then((done) => { if (!done) this.scheduleSettle(lease, checkpoint, ack, attempt + 1) })
+      void this.settleIfUnpaid(lease, checkpoint, ack, record).then((done) => { if (!done) this.scheduleSettle(lease, checkpoint, ack, record, attempt + 1) })
     }, Math.max(0, wait))
     timer.unref?.()
     this.settleTimers.add(timer)
   }
 
-  /** Settles unless the chain already pays as much; true when nothing more is to be done. */
-  private async settleIfUnpaid (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck): Promise<boolean> {
+  /**
+   * Settles unless the chain already pays as much; true when nothing more is to be done. When the
+   * chain pays more than the best acknowledgement this worker received (the requester's final
+   * acknowledgement, signed once every task had its verdict, went only to the chain because the
+   * lease's last checkpoint was acknowledged before the verdicts), the lease's record says so.
+   */
+  private async settleIfUnpaid (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck, record: LeaseRecord): Promise<boolean> {
     const id = leaseId(lease.body).toString()
     try {
-      if (this.c.settled != null && await this.c.settled(id) >= ack.body.paid) return true
+      const onChain = this.c.settled == null ? 0 : await this.c.settled(id)
+      if (onChain > record.paid) {
+        record.paid = onChain
+        await this.c.records.putLease(record)
+      }
+      if (onChain >= ack.body.paid) return true
       verifyLease(lease)
       await this.c.settle?.(lease, checkpoint, ack)
       log('settled lease %s myself (%d credits)', id, ack.body.paid)
