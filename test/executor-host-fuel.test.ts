@@ -231,6 +231,18 @@ describe('random_get', () => {
     expect(charges).toEqual([CALL, 200_003 * B, CALL, 5 * B])
   })
 
+  it('small calls take the keystream in order across the buffer it is made into (64 KiB at a time)', () => {
+    const memory = new wasm.Memory({ initial: 4 })
+    const { call, charges } = randomShim(memory)
+    expect(call('random_get', 0, 65_534)).toBe(ERRNO.SUCCESS)
+    for (let at = 65_534; at < 65_540; at++) expect(call('random_get', at, 1)).toBe(ERRNO.SUCCESS)
+    expect(call('random_get', 65_540, 0)).toBe(ERRNO.SUCCESS)
+    expect(call('random_get', 65_540, 131_072)).toBe(ERRNO.SUCCESS) // ends 4 bytes into the fourth piece
+    const expected = createCipheriv('aes-256-ctr', seed, Buffer.alloc(16)).update(Buffer.alloc(196_612))
+    expect(Buffer.from(memory.buffer, 0, 196_612).equals(expected)).toBe(true)
+    expect(charges).toEqual([CALL, 65_534 * B, ...Array(6).fill([CALL, B]).flat(), CALL, CALL, 131_072 * B])
+  })
+
   it('fills 2^31 - 1 bytes of a 2 GiB memory, and a range past the memory is EFAULT, charged nothing', () => {
     const memory = new wasm.Memory({ initial: 32_768 })
     const { call, charges } = randomShim(memory)
