@@ -55,6 +55,12 @@
  *   primes 4000000             10074416936 (all 10)  10074416936 (all 3)  10074416936 (all 3)  10074416936 / 10074416936            yes
  *   mandelbrot 1000 1000 2000  12647948916 (all 10)  12647948916 (all 3)  12647948916 (all 3)  12647948916 / 12647948916            yes
  *   (the same numbers in both runs, and the same as before fuel went into results)
+ *   The fuel above predates two protocol changes: bulk memory at 1 fuel a byte (+16 for primes,
+ *   +8016 for Mandelbrot) and HOST_CALL_FUEL 5 000 instead of 1 000 (bench/host-fuel.ts; primes
+ *   makes 4 host calls, Mandelbrot 504). Now: 10074432952 and 12649972932, from one run with
+ *   `1 --no-tiers` on 2026-11-28 (load 3.9 from other work), every column and both replicas
+ *   identical; its times (CPU 1.02-1.07x native for primes, 1.12-1.14x for Mandelbrot, fuel rate
+ *   29.70 Gfuel/s) were disturbed by that load, so the tables above are kept.
  *
  *   instrumentation of a 25.1 MiB module (59,073 functions), 3 runs
  *   how                                                 in       out                          runs    median        memory

@@ -1,10 +1,11 @@
 /**
  * Host calls whose work grows with their arguments: every guest structure the host reads or
  * writes is charged by the byte, and the counts have caps that keep one call's work and heap
- * bounded (docs/protocol.md, "Host-call fuel"). Call by call through the shim's charge hook, and
+ * bounded (docs/protocol.md, "Host-call fuel"); and the base every call costs (5 000). Call by call through the shim's charge hook, and
  * through the executor with hand-assembled modules whose fuel is worked out by hand.
  */
 import { createCipheriv } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { ERRNO, HOST_BYTE_FUEL, HOST_CALL_FUEL } from '../src/scheduler/executor/index.ts'
 import type { ExecSpec } from '../src/scheduler/executor/index.ts'
@@ -12,7 +13,7 @@ import { IOV_MAX } from '../src/scheduler/executor/guest-memory.ts'
 import { FuelExhausted } from '../src/scheduler/executor/metering/meter.ts'
 import { createWasiShim } from '../src/scheduler/executor/wasi-shim.ts'
 import { wasm } from '../src/scheduler/executor/wasm-api.ts'
-import { assemble, callWith, I32 } from './wasm-asm.ts'
+import { assemble, callWith, I32, I64, sleb } from './wasm-asm.ts'
 import { execSpec as spec, useExecutor } from './executor-helpers.ts'
 
 const CALL = HOST_CALL_FUEL
@@ -231,6 +232,18 @@ describe('random_get', () => {
     expect(charges).toEqual([CALL, 200_003 * B, CALL, 5 * B])
   })
 
+  it('small calls take the keystream in order across the buffer it is made into (64 KiB at a time)', () => {
+    const memory = new wasm.Memory({ initial: 4 })
+    const { call, charges } = randomShim(memory)
+    expect(call('random_get', 0, 65_534)).toBe(ERRNO.SUCCESS)
+    for (let at = 65_534; at < 65_540; at++) expect(call('random_get', at, 1)).toBe(ERRNO.SUCCESS)
+    expect(call('random_get', 65_540, 0)).toBe(ERRNO.SUCCESS)
+    expect(call('random_get', 65_540, 131_072)).toBe(ERRNO.SUCCESS) // ends 4 bytes into the fourth piece
+    const expected = createCipheriv('aes-256-ctr', seed, Buffer.alloc(16)).update(Buffer.alloc(196_612))
+    expect(Buffer.from(memory.buffer, 0, 196_612).equals(expected)).toBe(true)
+    expect(charges).toEqual([CALL, 65_534 * B, ...Array(6).fill([CALL, B]).flat(), CALL, CALL, 131_072 * B])
+  })
+
   it('fills 2^31 - 1 bytes of a 2 GiB memory, and a range past the memory is EFAULT, charged nothing', () => {
     const memory = new wasm.Memory({ initial: 32_768 })
     const { call, charges } = randomShim(memory)
@@ -240,5 +253,36 @@ describe('random_get', () => {
     expect(call('random_get', 2, 0x7fffffff)).toBe(ERRNO.FAULT)
     expect(call('random_get', 0, -1)).toBe(ERRNO.FAULT) // 2^32 - 1 bytes
     expect(charges).toEqual([CALL, 0x7fffffff * B, CALL, CALL])
+  })
+})
+
+describe('the base of a call', () => {
+  const pool = useExecutor()
+
+  it('is 5 000 fuel, as docs/protocol.md says: a loop of 1 000 clock_time_get costs 2 + 1 000 × (10 + 5 000)', async () => {
+    // the protocol's number, not the constant: changing it must change this test and the document
+    expect(HOST_CALL_FUEL).toBe(5000)
+    const protocol = readFileSync(new URL('../docs/protocol.md', import.meta.url), 'utf8')
+    expect(protocol).toContain('Every call of a WASI function costs **5 000** fuel')
+    // _start: i32.const 1000; local.set 0 (2, with `loop`); then each iteration is one segment of
+    // 10 instructions: clock_time_get(1, 0, 0), drop, local.get, i32.const, i32.sub, local.tee, br_if
+    const module = assemble({
+      types: [[0x60, 3, I32, I64, I32, 1, I32], [0x60, 0, 0]],
+      wasi: [['clock_time_get', 0]],
+      funcs: [{
+        type: 1,
+        body: [
+          0x01, 0x01, I32,
+          0x41, ...sleb(1000), 0x21, 0x00,
+          0x03, 0x40,
+          0x41, 0x01, 0x42, 0x00, 0x41, 0x00, 0x10, 0x00, 0x1a,
+          0x20, 0x00, 0x41, 0x01, 0x6b, 0x22, 0x00, 0x0d, 0x00,
+          0x0b, 0x0b
+        ]
+      }],
+      memory: 1
+    })
+    const result = await pool.executor.run(spec(module))
+    expect(result).toMatchObject({ exitCode: 0, trap: undefined, fuel: 5_010_002n })
   })
 })

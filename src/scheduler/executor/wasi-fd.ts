@@ -15,6 +15,13 @@ import type { Node } from './memfs.ts'
 import type { Call, FsContext } from './wasi-fs.ts'
 
 const encoder = new TextEncoder()
+/** The preopens' names as bytes ('/in', '/out'), encoded once: a host call that allocates costs several cheap ones. */
+const preopenNames = new Map<string, Uint8Array>()
+const preopenName = (name: string): Uint8Array => {
+  let bytes = preopenNames.get(name)
+  if (bytes === undefined) preopenNames.set(name, bytes = encoder.encode(name))
+  return bytes
+}
 const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER)
 
 export function fdCalls (ctx: FsContext): Record<string, Call> {
@@ -301,7 +308,7 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
       if (!m.inBounds(ptr, 8)) return ERRNO.FAULT
       m.bytes.fill(0, ptr, ptr + 8)
       m.view.setUint8(ptr, PREOPENTYPE_DIR)
-      m.view.setUint32(ptr + 4, encoder.encode(entry.preopen).byteLength, true)
+      m.view.setUint32(ptr + 4, preopenName(entry.preopen).byteLength, true)
       return ERRNO.SUCCESS
     },
 
@@ -311,7 +318,7 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
       const ptr = ptrArg >>> 0
       const len = lenArg >>> 0
       if (entry?.kind !== 'dir' || entry.preopen === undefined) return ERRNO.BADF
-      const name = encoder.encode(entry.preopen)
+      const name = preopenName(entry.preopen)
       if (len < name.byteLength) return ERRNO.INVAL
       if (!m.inBounds(ptr, name.byteLength)) return ERRNO.FAULT
       chargeBytes(name.byteLength)

@@ -50,8 +50,18 @@ export const BYTES_PER_FUEL_SHIFT = 0
 export const ELEMENTS_PER_FUEL_SHIFT = 3
 export const FUEL_PER_PAGE_SHIFT = 8
 
-/** Every call of a WASI function costs this much fuel (charged by the host, on top of the `call`'s weight). */
-export const HOST_CALL_FUEL = 1000
+/**
+ * Every call of a WASI function costs this much fuel (charged by the host, on top of the `call`'s
+ * weight). Measured with bench/host-fuel.ts on the reference machine (AMD EPYC; ordinary code
+ * ~30 gigafuel per CPU-second by fuel-rate.ts): a loop of one cheap call takes 60-440 ns of CPU
+ * a call (sched_yield, args_sizes_get, clock_time_get, fd_tell, fd_close 60-90 ns; fd_fdstat_get,
+ * fd_seek, fd_prestat_get, fd_filestat_get 90-125; random_get of 1 byte, fd_read/fd_write of one
+ * empty iovec ~160; poll_oneoff on a clock ~245; fd_write of 0 iovecs ~305; a failing path_open
+ * ~330; path_filestat_get ~440). At 5 000 those loops earn 0.39-2.7 times the fuel per
+ * CPU-second of ordinary code. At 1 000 (before) they earned 0.04-0.55 times it, and a job
+ * looping on host calls ran into its wall-clock timeout, unpaid, long before its fuel limit.
+ */
+export const HOST_CALL_FUEL = 5000
 /**
  * Fuel per byte a WASI call moves between the job and the host: bytes written by fd_write,
  * read by fd_read, produced by random_get (charged buffer by buffer, before the bytes move).
