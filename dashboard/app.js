@@ -7,7 +7,7 @@
 
 const TOKEN_KEY = 'depin-api-token'
 const POLL_MS = 5000
-const STAGE_WORDS = { queued: 'queued', offered: 'offered', bid: 'bids', declined: 'declined', accepted: 'accepted', running: 'running', result: 'result', retry: 'retrying', 'spot-check': 'spot check', verified: 'verified', completed: 'done', failed: 'failed' }
+const STAGE_WORDS = { queued: 'queued', waiting: 'waiting', offered: 'offered', bid: 'bids', declined: 'declined', accepted: 'accepted', running: 'running', result: 'result', retry: 'retrying', 'spot-check': 'spot check', verified: 'verified', completed: 'done', failed: 'failed' }
 
 const state = { token: null, me: null, progress: new Map(), chart: null, timers: {} }
 
@@ -138,8 +138,9 @@ async function refreshJobs () {
     const live = state.progress.get(j.id)
     // A lease served here has no stages; a job of this node's shows its stage while it runs.
     const staged = j.role !== 'worker' && (j.status === 'queued' || j.status === 'running')
+    // A job waiting for workers says why (no capable worker known, or fewer than its replicas).
     const progress = staged
-      ? (live != null ? `${STAGE_WORDS[live.stage] ?? live.stage}${live.detail != null ? ` (${live.detail})` : ''}` : '…')
+      ? (j.waiting != null ? `waiting: ${j.waiting.message}` : live != null ? `${STAGE_WORDS[live.stage] ?? live.stage}${live.detail != null ? ` (${live.detail})` : ''}` : '…')
       : (j.reason ?? '')
     const status = el('td', statusWord(j), `status-${j.status === 'completed' && !j.verified && j.role === 'requester' ? 'unverified' : j.status}`)
     const workers = j.role === 'requester' ? [...new Set([...(j.running ?? []), ...(j.workers ?? [])])].map(shortId).join(', ') : `for ${shortId(j.requester)}`
@@ -155,7 +156,7 @@ async function refreshBatches () {
   try {
     const { batches } = await json('/v1/batches?limit=10')
     $('batches-card').hidden = false
-    fillTable('batches', batches.map((b) => row([mono(shortId(b.id), b.id), b.status, `${b.done ?? 0}/${b.tasks ?? '?'}`, age(b.createdAt)])))
+    fillTable('batches', batches.map((b) => row([mono(shortId(b.id), b.id), b.waiting != null ? `${b.status} · waiting: ${b.waiting.message}` : b.status, `${b.done ?? 0}/${b.tasks ?? '?'}`, age(b.createdAt)])))
   } catch (err) {
     if (err.status !== 404) throw err
     $('batches-card').hidden = true

@@ -34,6 +34,7 @@ export { DataDirInUseError, AddressInUseError } from './node/errors.ts'
 
 export { JobHandle } from './scheduler/requester/jobs.ts'
 export type { JobProgress, JobResult, WorkerOutcome, ProgressStage } from './scheduler/requester/jobs.ts'
+export type { PlacementWait, UnableReason } from './scheduler/requester/placement.ts'
 export { BatchHandle } from './scheduler/requester/batches.ts'
 export type { BatchProgress, BatchResult, BatchTaskResult } from './scheduler/requester/batches.ts'
 export type { LeaseInfo } from './scheduler/requester/service.ts'
@@ -54,7 +55,7 @@ export {
 } from './scheduler/files/index.ts'
 export type { FileManifest, ManifestEntry, TreeFile, DiskFile } from './scheduler/files/index.ts'
 export {
-  NoBidsError, JobTimeoutError, JobCancelledError, InvalidJobError, JobNotFoundError, BatchNotFoundError, BadResultError, ProtocolViolationError,
+  NoBidsError, NoCapableWorkersError, NotEnoughWorkersError, JobTimeoutError, JobCancelledError, InvalidJobError, JobNotFoundError, BatchNotFoundError, BadResultError, ProtocolViolationError,
   CheckpointError, LeaseEndedError, JobFinishedError, JobNotCancellableError, OutputFileNotFoundError
 } from './scheduler/errors.ts'
 export type { OutputFileInfo } from './scheduler/requester/trees.ts'

@@ -7,7 +7,10 @@
  * | `queued`    | accepted by this node, no worker runs it yet (waiting for a slot, offered, collecting bids) |
  * | `running`   | at least one worker agreed to run it and has not returned its result                |
  * | `completed` | the program exited 0; `verified` says whether `quorum` workers on distinct hosts agreed |
- * | `failed`    | no result (nobody bid, every worker failed) or the program exited non-zero / trapped |
+ * | `failed`    | no result (nobody bid, no capable worker known by the deadline, every worker failed) or the program exited non-zero / trapped |
+ *
+ * A queued or running job that cannot get all its replicas from the workers known says why
+ * (`waiting`: no capable worker known, or fewer than its replicas).
  * | `timed-out` | the program hit its wall-time limit, or the job's deadline passed                    |
  * | `cancelled` | cancelled by the user (`depin cancel`, the API, `JobHandle.cancel()`)                |
  *
@@ -33,14 +36,19 @@ export function stateWord (state: JobState, verified: boolean): string {
 
 /**
  * The one-line description of a job's state: `completed · verified`, `unverified`,
- * `running on 12D3KooW…abc123`, `failed: the program exited with code 3`.
+ * `running on 12D3KooW…abc123`, `failed: the program exited with code 3`; a job waiting for
+ * workers says why: `queued · waiting: no capable worker known (…)`,
+ * `running on 12D3KooW…abc123 · waiting: 1 of 2 replicas placed; no other capable worker known (…)`.
  */
-export function describeState (view: { state: JobState, verified: boolean, running?: string[], reason?: string }, shortPeer: (id: string) => string = (id) => id): string {
+export function describeState (view: { state: JobState, verified: boolean, running?: string[], reason?: string, waiting?: string }, shortPeer: (id: string) => string = (id) => id): string {
+  const waiting = view.waiting != null ? ` · waiting: ${view.waiting}` : ''
   switch (view.state) {
     case 'completed':
       return view.verified ? 'completed · verified' : 'unverified'
     case 'running':
-      return (view.running ?? []).length > 0 ? `running on ${(view.running ?? []).map(shortPeer).join(', ')}` : 'running'
+      return ((view.running ?? []).length > 0 ? `running on ${(view.running ?? []).map(shortPeer).join(', ')}` : 'running') + waiting
+    case 'queued':
+      return `queued${waiting}`
     case 'failed':
     case 'timed-out':
     case 'cancelled':

@@ -44,6 +44,16 @@ describe('status words', () => {
     expect(leaseSummaryView({ ...lease, reason: 'ERR_LEASE_ACK_MISSING' })).toMatchObject({ status: 'failed', reason: 'the lease ended: ERR_LEASE_ACK_MISSING' })
   })
 
+  it('a job waiting for workers says why, queued or running', () => {
+    const waiting = { code: 'ERR_NOT_ENOUGH_WORKERS' as const, message: '2 of 3 replicas placed; no other capable worker known (2 known workers already have a replica)', placed: 2, replicas: 3, reasons: { placed: 2 } }
+    expect(describeState({ state: 'queued', verified: false, waiting: 'no capable worker known (no other peer\'s capacity is known)' }))
+      .toBe('queued · waiting: no capable worker known (no other peer\'s capacity is known)')
+    expect(stateText({ role: 'requester', status: 'running', verified: false, running: ['12D3KooWabc'], waiting }))
+      .toBe(`running on 12D3KooWabc · waiting: ${waiting.message}`)
+    // A job that ended says how it ended, not why it waited.
+    expect(describeState({ state: 'failed', verified: false, reason: 'the deadline passed', waiting: waiting.message })).toBe('failed: the deadline passed')
+  })
+
   it('read the records: timed-out, failed and cancelled as recorded, a trap or an exit code is failed, unverified is completed without verification, unfinished with a worker is running', async () => {
     const signer = createSigner(await generateKeyPair('Ed25519'))
     const { body, id } = createJob(signer.peerId, { module: new Uint8Array([0, 97, 115, 109]), timeoutMs: 2000 })
@@ -171,6 +181,8 @@ describe('progress display', () => {
     await view.start()
     view.update({ jobId: 'J', stage: 'running', peerId: '12D3KooWBSNUWRbaR7hXC3rVfLGY1z6pD9kNRhyc6gEsnoowTmhc', at: Date.UTC(2025, 0, 1) })
     expect(out).toBe('job J\n2025-01-01T00:00:00.000Z running on 12D3KooWBSNU…owTmhc\n')
+    view.update({ jobId: 'J', stage: 'waiting', detail: 'no capable worker known (no other peer\'s capacity is known)', at: Date.UTC(2025, 0, 1) })
+    expect(out.split('\n').at(-2)).toBe('2025-01-01T00:00:00.000Z waiting: no capable worker known (no other peer\'s capacity is known)')
   })
 })
 

@@ -57,11 +57,13 @@ describe('verification', () => {
     const now = Date.now()
     const result = await (await requester.submitJob({ module: echo, input: new TextEncoder().encode('one host'), replicas: 2, quorum: 2, timeoutMs: 2_000, deadline: now + 6_000 })).result()
     // One replica ran; a second worker on the same host was never given the job. Its output is
-    // shown, labelled unverified, and nobody is paid for it.
+    // shown, labelled unverified, and nobody is paid for it; the error says the host was why.
     expect(result.workers).toHaveLength(1)
     expect(result.status).toBe('unverified')
     expect(result.verified).toBe(false)
-    expect(result.error?.code).toBe('ERR_NOT_VERIFIED')
+    expect(result.error?.code).toBe('ERR_NOT_ENOUGH_WORKERS')
+    // (the other worker is `on a host that already has a replica` when its record is in this node's view then)
+    expect(result.error?.message).toMatch(/^too few replicas for the quorum \(1 of 2 needed\) by the deadline: 1 of 2 replicas placed; no other capable worker known \(.*\); nobody is paid$/)
     expect(result.cost).toBe(0)
     expect(new TextDecoder().decode(result.stdout)).toBe('one host')
   })

@@ -11,12 +11,12 @@ export class JobFailedError extends DepinError {
   }
 }
 
-export function stateText (job: Pick<JobSummaryView, 'status' | 'verified' | 'running' | 'reason' | 'role'>): string {
+export function stateText (job: Pick<JobSummaryView, 'status' | 'verified' | 'running' | 'reason' | 'role' | 'waiting'>): string {
   // A task run here for a peer: verification is the requester's verdict, not known here.
   if (job.role === 'worker' && job.status === 'completed') return 'completed (ran here)'
   // A lease served now: open, its tasks run here as they come.
   if (job.role === 'worker' && job.status === 'running') return 'serving (lease open)'
-  return describeState({ state: job.status, verified: job.verified, running: job.running, reason: job.reason }, shortPeer)
+  return describeState({ state: job.status, verified: job.verified, running: job.running, reason: job.reason, waiting: job.waiting?.message }, shortPeer)
 }
 
 export function isFinished (job: Pick<JobSummaryView, 'status'>): boolean {

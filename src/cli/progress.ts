@@ -18,6 +18,7 @@ export interface ProgressEvent {
 
 const STAGE_TEXT: Record<string, string> = {
   queued: 'queued on this node',
+  waiting: 'waiting for workers',
   accepted: 'accepted by',
   running: 'running on',
   result: 'result from',
@@ -182,6 +183,8 @@ export class ProgressView {
 
 /** One line for a progress event: `running on 12D3KooW…abc123`, `bid from … (2 credits/gigafuel)`. */
 export function describe (event: ProgressEvent): string {
+  // Why no (or not every) replica could be placed: the reason is the line.
+  if (event.stage === 'waiting' && event.detail != null) return `waiting: ${event.detail}`
   const words = STAGE_TEXT[event.stage] ?? event.stage
   const who = event.peerId != null ? ` ${shortPeer(event.peerId)}` : ''
   const detail = event.detail != null ? ` (${event.detail})` : ''
@@ -193,6 +196,7 @@ export function describe (event: ProgressEvent): string {
 function nextStep (event: ProgressEvent): string {
   switch (event.stage) {
     case 'queued': return 'waiting for a lease'
+    case 'waiting': return 'waiting for a capable worker'
     case 'accepted': return 'running'
     case 'running': return 'running'
     case 'result': return 'comparing results'

@@ -29,6 +29,9 @@ export function attachOperatorLog (node: ComputeNode, log: OperatorLog): () => v
     const p = evt.detail
     if (p.stage === 'queued') {
       log.info({ job: p.jobId }, 'job submitted')
+    } else if (p.stage === 'waiting') {
+      // Said once per new reason (no capable worker known, or fewer than its replicas).
+      log.warn({ job: p.jobId, reason: p.detail }, 'job waiting for workers')
     } else if (isFinalStage(p.stage)) {
       void node.scheduler.record(p.jobId).then((record) => {
         const { status, reason } = requestedState(record)

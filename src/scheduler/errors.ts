@@ -28,6 +28,31 @@ export class NoBidsError extends DepinError {
   }
 }
 
+/**
+ * A task waited for workers until its deadline and no worker known could run it: none was known
+ * at all, or every known one lacked what it needs (memory, price, runtime, slots) or had failed
+ * it. `reasons` counts the known workers by why (see `UnableReason` in requester/placement.ts).
+ */
+export class NoCapableWorkersError extends DepinError {
+  readonly reasons: Record<string, number>
+  constructor (message: string, reasons: Record<string, number> = {}) {
+    super(message, 'ERR_NO_CAPABLE_WORKERS')
+    this.reasons = reasons
+  }
+}
+
+/**
+ * A task reached its deadline with fewer replicas than it asked for: fewer distinct capable
+ * workers (on distinct hosts) were known than its `replicas`. `reasons` as for `NoCapableWorkersError`.
+ */
+export class NotEnoughWorkersError extends DepinError {
+  readonly reasons: Record<string, number>
+  constructor (message: string, reasons: Record<string, number> = {}) {
+    super(message, 'ERR_NOT_ENOUGH_WORKERS')
+    this.reasons = reasons
+  }
+}
+
 /** The job's deadline passed before enough replicas finished. */
 export class JobTimeoutError extends DepinError {
   constructor (message: string) {

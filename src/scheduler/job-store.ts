@@ -13,6 +13,7 @@ import type { Store } from '../shared/store.ts'
 import type { BatchBody, JobBody } from './job.ts'
 import { defaultFuel } from './task.ts'
 import { TurnBatch } from '../shared/turn-batch.ts'
+import type { PlacementWait } from './requester/placement.ts'
 
 type Sub = ReturnType<Store['sublevel']>
 
@@ -70,6 +71,11 @@ export interface RequestedJob {
   /** What the spot check found, when there was one. */
   spotCheckResult?: 'passed' | 'failed' | 'not-checked'
   error?: JobError
+  /**
+   * Why it waits for workers (see requester/placement.ts): only on the record of a job placed
+   * now, in memory; never stored (a job that ends drops it).
+   */
+  waiting?: PlacementWait
 }
 
 export interface BatchRecord {

@@ -35,6 +35,8 @@ export interface JobSummary {
   done?: number
   /** Worker role: credits claimed and acknowledged on the lease. */
   earned?: number
+  /** Requester role, while it runs: why it (a batch: some of its tasks) waits for workers (see `PlacementWait`). */
+  waiting?: string
 }
 
 export interface JobViewsComponents {
@@ -61,9 +63,11 @@ export class JobViews {
       out.push(requestedSummary(r))
     }
     for await (const b of this.c.records.allBatches()) {
+      const waiting = this.c.batches.waitOf(b.id)
       out.push({
         id: b.id, role: 'requester', kind: 'batch', status: b.status, createdAt: b.createdAt, updatedAt: b.updatedAt, requester: b.body.requester,
-        workers: [], cost: b.cost, tasks: b.body.tasks, done: b.done, ...(b.failed > 0 ? { error: `${b.failed} task(s) not completed` } : {})
+        workers: [], cost: b.cost, tasks: b.body.tasks, done: b.done, ...(b.failed > 0 ? { error: `${b.failed} task(s) not completed` } : {}),
+        ...(waiting != null ? { waiting: `${waiting.tasks} task${waiting.tasks === 1 ? '' : 's'} waiting: ${waiting.message}` } : {})
       })
     }
     for (const l of await this.servedLeases()) out.push(leaseSummary(l))
@@ -99,7 +103,8 @@ export class JobViews {
   async batch (id: string): Promise<BatchResult> {
     const record = this.c.batches.liveRecord(id) ?? await this.c.records.getBatch(id)
     if (record == null) throw new BatchNotFoundError(id)
-    return summary(record)
+    const waiting = this.c.batches.waitOf(id)
+    return { ...summary(record), ...(waiting != null ? { waiting } : {}) }
   }
 
   /**
@@ -171,7 +176,8 @@ function requestedSummary (r: RequestedJob): JobSummary {
     exitCode: r.exitCode,
     verified: r.verified,
     cost: r.cost,
-    error: r.error?.message
+    error: r.error?.message,
+    ...(r.waiting != null ? { waiting: r.waiting.message } : {})
   }
 }
 

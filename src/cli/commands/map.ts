@@ -95,7 +95,7 @@ interface TaskEvent {
   stdout?: string
 }
 
-interface Summary { id: string, status: string, tasks: number, completed: number, failed: number, verified: number, cost: number, seconds: number }
+interface Summary { id: string, status: string, tasks: number, completed: number, failed: number, verified: number, cost: number, seconds: number, waiting?: { tasks: number, code: string, message: string } }
 
 /** Progress: a rewritten line on a terminal, a plain line a second otherwise. */
 class MapProgress {
@@ -104,6 +104,7 @@ class MapProgress {
   private lastLine = 0
   private readonly total: number
   private readonly quiet: boolean
+  private lastWaiting?: string
 
   constructor (total: number, quiet: boolean) {
     this.total = total
@@ -123,6 +124,14 @@ class MapProgress {
     const text = `[${bar}] ${done}/${this.total} done · ${failed} failed · ${rate.toFixed(rate < 10 ? 1 : 0)} tasks/s${eta != null && done < this.total ? ` · ETA ${eta} s` : ''}`
     if (this.tty) process.stderr.write(`\r\x1b[2K${text}${final ? '\n' : ''}`)
     else process.stderr.write(text + '\n')
+  }
+
+  /** Why tasks wait for workers (the batch's progress events say so), one line per new reason. */
+  waiting (reason: string | undefined): void {
+    const changed = reason !== this.lastWaiting
+    this.lastWaiting = reason
+    if (this.quiet || reason == null || !changed) return
+    process.stderr.write(`${this.tty ? '\r\x1b[2K' : ''}waiting: ${reason}\n`)
   }
 }
 
@@ -238,6 +247,8 @@ export async function mapCommand (modulePath: string, inputPaths: string[], opts
       if (task.status !== 'completed') failed++
       else if (task.verified) verifiedCompleted++
       progress.update(done, failed)
+    } else if (event === 'progress') {
+      progress.waiting((data as { waiting?: string }).waiting)
     } else if (event === 'done') {
       summary = data as Summary
       break
@@ -274,6 +285,7 @@ export async function batchCommand (id: string, opts: CommonOptions): Promise<vo
   if (opts.json === true) { printJson(summary); return }
   line(`batch:     ${summary.id}`)
   line(`status:    ${summary.status}`)
+  if (summary.waiting != null) line(`waiting:   ${summary.waiting.tasks} task${summary.waiting.tasks === 1 ? '' : 's'}: ${summary.waiting.message}`)
   line(`tasks:     ${summary.tasks} (${summary.completed} completed, ${summary.failed} not completed, ${summary.verified} verified)`)
   line(`cost:      ${credits(summary.cost)}`)
   line(`time:      ${summary.seconds.toFixed(1)} s`)

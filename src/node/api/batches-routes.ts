@@ -8,14 +8,16 @@
  *                                         task), `in` files shared by every task (filename: the path
  *                                         under /in) → 202 {id, tasks}
  *   GET  /v1/batches?limit=N              the batches this node submitted, newest first
- *   GET  /v1/batches/:id                  the summary: tasks, completed, failed, verified, cost, seconds, status
+ *   GET  /v1/batches/:id                  the summary: tasks, completed, failed, verified, cost, seconds, status,
+ *                                         and while tasks wait for workers `waiting` (how many, why)
  *   GET  /v1/batches/:id/tasks            ?from=N&limit=M: task records in index order
  *   GET  /v1/batches/:id/tasks/:index/output   a task's output bytes (stdout)
  *   GET  /v1/batches/:id/tasks/:index/files    the files a task left in /out: {files, filesCid}
  *   GET  /v1/batches/:id/tasks/:index/files/*  one of them by its path (bytes; X-Depin-Cid)
  *   GET  /v1/batches/:id/events           server-sent events: `task` (one per finished task, with its
  *                                         output inline as base64 when at most 64 KiB, and its
- *                                         files), `progress`, and a final `done` with the summary
+ *                                         files), `progress` (with `waiting` while tasks wait for
+ *                                         workers), and a final `done` with the summary
  *   POST /v1/batches/:id/cancel           cancels the unfinished tasks of a batch running here
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'

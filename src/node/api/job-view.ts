@@ -11,6 +11,7 @@ import { OPEN_LEASE, type LeaseRecord, type RequestedJob } from '../../scheduler
 import type { JobResult, WorkerOutcome } from '../../scheduler/requester/jobs.ts'
 import type { OutputFileInfo } from '../../scheduler/requester/trees.ts'
 import type { JobState } from '../../job-status.ts'
+import type { PlacementWait } from '../../scheduler/requester/placement.ts'
 import type { JobLive } from '../job-activity.ts'
 import type { JobLabel } from '../job-labels.ts'
 
@@ -22,6 +23,13 @@ export interface JobSummaryView {
   verified: boolean
   /** Why it failed, timed out or was cancelled. */
   reason?: string
+  /**
+   * While it is queued or running: why it waits for workers (no capable worker known, or fewer
+   * than its replicas): `code` is the error it ends with if its deadline comes first
+   * (`ERR_NO_CAPABLE_WORKERS`, `ERR_NOT_ENOUGH_WORKERS`), `message` the reason in words,
+   * `reasons` the known workers that cannot take it by why, `since` when it began to wait.
+   */
+  waiting?: PlacementWait
   /** Workers running it now (requester role). */
   running: string[]
   /** Workers that returned a result (requester role). */
@@ -99,6 +107,7 @@ export function requestedSummary (record: RequestedJob, live: JobLive | undefine
     status,
     verified: record.verified === true,
     ...(reason != null ? { reason } : {}),
+    ...(record.waiting != null && (status === 'queued' || status === 'running') ? { waiting: record.waiting } : {}),
     running,
     workers: record.replicas.filter((r) => r.status === 'done').map((r) => r.worker),
     requester: record.body.requester,

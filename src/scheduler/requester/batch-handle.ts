@@ -5,6 +5,7 @@
 import { TypedEventEmitter } from 'main-event'
 import type { BatchRecord, JobError, JobStatus } from '../job-store.ts'
 import type { OutputFileInfo } from './trees.ts'
+import type { PlacementWait } from './placement.ts'
 
 export interface BatchProgress {
   batchId: string
@@ -14,6 +15,8 @@ export interface BatchProgress {
   failed: number
   verified: number
   at: number
+  /** Why tasks of the batch wait for workers (one waiting task's reason; see `PlacementWait`); absent: none waits for that. */
+  waiting?: string
 }
 
 export interface BatchTaskResult {
@@ -48,6 +51,11 @@ export interface BatchResult {
   /** Credits owed for the batch's tasks. */
   cost: number
   seconds: number
+  /**
+   * While it runs: how many of its tasks wait for workers, and why the first of them does (as a
+   * job's `waiting`: the code its tasks' errors will have if the deadline comes first).
+   */
+  waiting?: PlacementWait & { tasks: number }
 }
 
 export interface BatchHandleEvents {

@@ -16,7 +16,8 @@ import type { Dispatcher } from './dispatcher.ts'
 import { loadInputTreeRef, pinOutputTree } from './trees.ts'
 import type { InputTreeRef, OutputTree, TaskVerdict, TaskWork } from './types.ts'
 
-import { BatchHandle, summary, type BatchResult } from './batch-handle.ts'
+import { BatchHandle, summary, type BatchProgress, type BatchResult } from './batch-handle.ts'
+import type { PlacementWait } from './placement.ts'
 
 export { BatchHandle, summary, type BatchHandleEvents, type BatchProgress, type BatchResult, type BatchTaskResult } from './batch-handle.ts'
 
@@ -69,6 +70,9 @@ interface Run {
   /** The wait before the next attempt to write a finished batch whose write failed. */
   writeRetryMs?: number
   cancelled: boolean
+  /** Tasks waiting for workers, and why (see placement.ts); the reason the batch's progress last gave. */
+  waits: Map<number, PlacementWait>
+  waitShown?: string
 }
 
 
@@ -206,7 +210,7 @@ export class Batches {
     const handle = new BatchHandle(record.id, record.body.tasks, result.promise, () => { this.cancel(record.id) })
     const run: Run = {
       record, handle, result, requirements: requirementsOf(record.body), ...(tree != null ? { tree } : {}), waiting, next: 0, inputs, inFlight: new Map(), feeding: false,
-      dirty: [], unwritten: new Map(), outputs: [], trees: [], flushing: Promise.resolve(), cancelled: false
+      dirty: [], unwritten: new Map(), outputs: [], trees: [], flushing: Promise.resolve(), cancelled: false, waits: new Map()
     }
     this.runs.set(record.id, run)
     return run
@@ -255,7 +259,7 @@ export class Batches {
           quorum: body.quorum,
           deadline: body.deadline,
           spotCheck: run.record.spotCheck ?? (Math.random() < this.c.spotCheckRate),
-          onEvent: () => {},
+          onEvent: (event) => { if (event.stage === 'waiting') this.waiting(run, task.index, event.wait) },
           onVerdict: (verdict) => {
             run.inFlight.delete(task.index)
             this.finish(run, task, verdict)
@@ -272,9 +276,32 @@ export class Batches {
     }
   }
 
+  /** Why a running batch's tasks wait for workers: how many do, and the first one's reason. */
+  waitOf (id: string): (PlacementWait & { tasks: number }) | undefined {
+    const run = this.runs.get(id)
+    const first = run?.waits.values().next().value
+    return run != null && first != null ? { ...first, tasks: run.waits.size } : undefined
+  }
+
+  /** A task waits for workers (or no longer does): the batch's progress says so when its first waiting task's reason changes. */
+  private waiting (run: Run, index: number, wait: PlacementWait | undefined): void {
+    if (wait == null) run.waits.delete(index)
+    else run.waits.set(index, { ...wait, since: run.waits.get(index)?.since ?? Date.now() })
+    const shown = run.waits.values().next().value?.message
+    if (shown === run.waitShown) return
+    run.waitShown = shown
+    if (run.handle.listenerCount('progress') > 0) run.handle.safeDispatchEvent('progress', { detail: this.progressOf(run) })
+  }
+
+  private progressOf (run: Run): BatchProgress {
+    const r = run.record
+    return { batchId: r.id, total: r.body.tasks, done: r.done, failed: r.failed, verified: r.verified, at: Date.now(), ...(run.waitShown != null ? { waiting: run.waitShown } : {}) }
+  }
+
   /** Records a task's verdict (written in bulk) and reports it. */
   private finish (run: Run, task: BatchTaskRecord, verdict: TaskVerdict): void {
     if (this.stopping || this.runs.get(run.record.id) !== run) return
+    if (run.waits.delete(task.index)) run.waitShown = run.waits.values().next().value?.message
     const output = verdict.output
     // stderr is kept (and referenced by the record, so retention keeps it) like stdout.
     const stderrCid = output != null ? (output.stderr.byteLength === 0 ? EMPTY_CID : rawCid(output.stderr)) : undefined
@@ -310,7 +337,7 @@ export class Batches {
         stdout: output?.stdout ?? new Uint8Array(0), stderr: output?.stderr ?? new Uint8Array(0)
       }
     })
-    if (run.handle.listenerCount('progress') > 0) run.handle.safeDispatchEvent('progress', { detail: { batchId: r.id, total: r.body.tasks, done: r.done, failed: r.failed, verified: r.verified, at: Date.now() } })
+    if (run.handle.listenerCount('progress') > 0) run.handle.safeDispatchEvent('progress', { detail: this.progressOf(run) })
     if (r.done >= r.body.tasks) void this.complete(run)
     else if (run.dirty.length >= FLUSH_RECORDS) void this.flush(run)
     else if (run.flushTimer == null) {

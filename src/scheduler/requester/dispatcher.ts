@@ -4,22 +4,26 @@
  * replica; while tasks wait, the lease pool is asked for more leases. When a task has all its
  * replicas' results, the quorum decides (a tie gets one more replica); spot checks re-run it
  * here; every replica's lease is told whether its result is paid for; the task's owner gets the
- * verdict. Failed replicas go elsewhere until the task's deadline.
+ * verdict. Failed replicas go elsewhere until the task's deadline. A task that cannot get all
+ * its replicas from the workers known says why while it waits (`placement.ts`), and ends with
+ * that reason if its deadline comes first.
  */
 import { logger } from '@libp2p/logger'
 import { cidText } from '../../proofs/encoding.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
 import { TIE_BREAK_REPLICAS } from '../constants.ts'
-import type { JobError, ReplicaRecord } from '../job-store.ts'
+import type { JobError } from '../job-store.ts'
 import type { Reputation } from '../reputation.ts'
 import type { TaskOutcome } from '../run-task.ts'
 import { decide, type Vote } from './quorum.ts'
 import { leasesWanted, pickLease } from './ranking.ts'
 import type { LeaseClient } from './lease-client.ts'
+import { hostsOf, replicasOf, taskState, type TaskState } from './task-state.ts'
 import type { LeasePool } from './lease-pool.ts'
-import { keyOfOutcome, keyOfResult as keyOf, verdictOf } from './verdict.ts'
+import { deadlineVerdict, keyOfOutcome, keyOfResult as keyOf, verdictOf } from './verdict.ts'
 import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
 import { TaskQueue } from './task-queue.ts'
+import { knownWorkers, placementWait, type ClassWorkers, type KnownWorker, type PlacementWait } from './placement.ts'
 
 const log = logger('depin:requester:dispatch')
 
@@ -28,26 +32,16 @@ const SCAN_AHEAD = 64
 /** How often task deadlines are checked. */
 const DEADLINE_SWEEP_MS = 500
 
-interface TaskState {
-  work: TaskWork
-  results: Array<{ lease: LeaseClient, result: ReplicaResult }>
-  running: Map<string, LeaseClient>
-  /** Workers not to use again for this task (they failed it or already ran it). */
-  excluded: Set<string>
-  records: ReplicaRecord[]
-  extra: number
-  queued: boolean
-  done: boolean
-  /** Cancelled while its spot check ran (it is `done`, not finalized): the verdict is this cancel. */
-  cancelled?: JobError
-}
-
 export interface DispatcherComponents {
   pool: LeasePool
   reputation: Reputation
   reportPeer: (peerId: string, action: PeerActionName) => void
   /** Runs a task here (a spot check); throws for reasons that are not the task's own (busy, stopping, blob missing). */
   runLocally?: (work: TaskWork) => Promise<TaskOutcome>
+  /** Workers known from their capacity records, to say why tasks wait. Absent: they wait without a reason. */
+  knownWorkers?: () => KnownWorker[]
+  /** This node's peer id (never a worker of its own tasks). */
+  self?: string
 }
 
 export class Dispatcher {
@@ -83,7 +77,7 @@ export class Dispatcher {
   /** Places a task; its owner hears of it through the task's callbacks. */
   submit (work: TaskWork): void {
     if (this.tasks.has(work.idText)) throw new Error(`task ${work.idText} is already being placed`)
-    const state: TaskState = { work, results: [], running: new Map(), excluded: new Set(), records: [], extra: 0, queued: false, done: false }
+    const state = taskState(work)
     this.tasks.set(work.idText, state)
     this.enqueue(state, false)
     this.pump()
@@ -239,7 +233,7 @@ export class Dispatcher {
   // Verification -------------------------------------------------------------------------------
 
   /** Decides a task whose replicas are in; `atDeadline`: with the results in hand, no more replicas. */
-  private async judge (state: TaskState, atDeadline = false): Promise<void> {
+  private async judge (state: TaskState, atDeadline = false, wait?: PlacementWait): Promise<void> {
     const work = state.work
     const votes: Vote[] = state.results.map(({ result }) => ({ worker: result.worker, host: result.host, key: keyOf(result) }))
     const verdict = atDeadline
@@ -285,7 +279,7 @@ export class Dispatcher {
       return
     }
     this.settleReplicas(state, paidKey)
-    this.finalize(state, verdictOf({ work, verdict, outputKey, paidKey, results: state.results.map((r) => r.result), records: state.records, spotCheck, local }))
+    this.finalize(state, verdictOf({ work, verdict, outputKey, paidKey, results: state.results.map((r) => r.result), records: state.records, spotCheck, local, wait }))
   }
 
   /** Tells each replica's lease whether its result is paid; scores the ones that disagreed. */
@@ -331,27 +325,47 @@ export class Dispatcher {
     state.queued = false
   }
 
-  /** Tasks past their deadline end with what they have. */
+  /**
+   * Says why waiting tasks wait (each task's owner hears when the reason changes), and ends tasks
+   * past their deadline with what they have: the reason they waited, when it was the workers.
+   */
   private checkDeadlines (): void {
     const now = Date.now()
+    const classes = new Map<string, ClassWorkers>()
     for (const state of [...this.tasks.values()]) {
-      if (state.done || state.work.deadline > now) continue
+      if (state.done) continue
+      const wait = this.review(state, classes)
+      if (state.work.deadline > now) continue
       if (state.results.length > 0) {
         // Decide with the results in hand; unanswered replicas are withdrawn.
         for (const lease of state.running.values()) lease.cancel(state.work)
         state.running.clear()
-        void this.judge(state, true)
+        void this.judge(state, true, wait)
         continue
       }
-      this.finalize(state, {
-        status: 'timed-out',
-        verified: false,
-        replicas: state.records,
-        agreeing: [],
-        cost: 0,
-        error: { code: 'ERR_JOB_TIMEOUT', message: `task reached its deadline with no result (${state.records.length} placement(s) tried)` }
-      })
+      // Nothing runs it and no worker known could: that is why it has no result, not slowness.
+      this.finalize(state, deadlineVerdict(state.records, state.running.size === 0 ? wait : undefined))
     }
+  }
+
+  /** Why a task cannot get all its replicas from the workers known now (undefined: it can, or it needs none); its owner hears of a change. */
+  private review (state: TaskState, classes: Map<string, ClassWorkers>): PlacementWait | undefined {
+    const known = this.c.knownWorkers
+    let wait: PlacementWait | undefined
+    if (state.queued && known != null) {
+      const classKey = state.work.classKey
+      let workers = classes.get(classKey)
+      if (workers == null) {
+        workers = knownWorkers(state.work.requirements, known(), this.c.pool.declinesOf(classKey), this.c.self)
+        classes.set(classKey, workers)
+      }
+      wait = placementWait(workers, replicasOf(state))
+    }
+    if (wait?.message !== state.wait?.message) {
+      state.wait = wait
+      state.work.onEvent({ stage: 'waiting', wait })
+    }
+    return wait
   }
 
   /** Fails the waiting tasks of a class nobody will take (only permanent refusals came back). */
@@ -359,16 +373,12 @@ export class Dispatcher {
     const queue = this.queues.get(classKey)
     if (queue == null) return
     const counts = Object.entries(reasons).map(([r, n]) => `${n} × ${r}`).join(', ')
+    const classes = new Map<string, ClassWorkers>()
     for (const state of [...queue.values()]) {
       if (state.results.length > 0 || state.running.size > 0) continue
-      this.finalize(state, {
-        status: 'failed',
-        verified: false,
-        replicas: state.records,
-        agreeing: [],
-        cost: 0,
-        error: { code: 'ERR_NO_BIDS', message: `no peer bid on a lease for the task; declines: ${counts}`, reasons }
-      })
+      const wait = this.review(state, classes)
+      const message = `no peer bid on a lease for the task; declines: ${counts}${wait != null ? `; ${wait.message}` : ''}`
+      this.finalize(state, { status: 'failed', verified: false, replicas: state.records, agreeing: [], cost: 0, error: { code: 'ERR_NO_BIDS', message, reasons } })
     }
   }
 
@@ -376,10 +386,4 @@ export class Dispatcher {
   cancelAll (error: JobError): void {
     for (const state of [...this.tasks.values()]) this.cancel(state.work.idText, error)
   }
-}
-
-/** The hosts a task's replicas run or ran on (undefined for a task not placed yet: most of them). */
-function hostsOf (state: TaskState): Set<string> | undefined {
-  if (state.running.size === 0 && state.results.length === 0) return undefined
-  return new Set([...state.running.values(), ...state.results.map((r) => r.lease)].map((l) => l.host).filter((h) => h != null))
 }

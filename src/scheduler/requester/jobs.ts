@@ -17,11 +17,12 @@ import { requirementsKey, taskId } from '../task.ts'
 import type { Dispatcher } from './dispatcher.ts'
 import { loadInputTreeRef, pinOutputTree, type OutputFileInfo } from './trees.ts'
 import type { InputTreeRef, TaskEvent, TaskVerdict, TaskWork } from './types.ts'
+import type { PlacementWait } from './placement.ts'
 
 const log = logger('depin:jobs')
 
 export type ProgressStage =
-  'queued' | 'accepted' | 'running' | 'result' | 'retry' | 'spot-check' | 'verified' |
+  'queued' | 'waiting' | 'accepted' | 'running' | 'result' | 'retry' | 'spot-check' | 'verified' |
   'completed' | 'unverified' | 'failed' | 'timed-out' | 'cancelled'
 
 export interface JobProgress {
@@ -82,6 +83,11 @@ export interface JobResult {
   /** Credits owed for this job (the ledger charges per lease, rounded up once). */
   cost: number
   error?: JobError
+  /**
+   * While it is placed: why it waits for workers (no capable worker known, or fewer than its
+   * replicas), with the code its error will have if its deadline comes first. Absent otherwise.
+   */
+  waiting?: PlacementWait
 }
 
 export interface JobHandleEvents {
@@ -234,6 +240,14 @@ export class Jobs {
       case 'result': this.emit(id, 'result', event.worker, `exit ${event.exitCode}`); break
       case 'retry': this.emit(id, 'retry', event.worker, event.reason); break
       case 'spot-check': this.emit(id, 'spot-check'); break
+      case 'waiting':
+        // Shown with the job while it lasts; said once as progress (a reason that clears up is followed by `accepted`).
+        if (event.wait == null) delete live.record.waiting
+        else {
+          live.record.waiting = { ...event.wait, since: live.record.waiting?.since ?? Date.now() }
+          this.emit(id, 'waiting', undefined, event.wait.message)
+        }
+        break
     }
   }
 
@@ -278,6 +292,7 @@ export class Jobs {
   }
 
   private async end (record: RequestedJob, fields: Partial<RequestedJob>): Promise<RequestedJob> {
+    delete record.waiting
     Object.assign(record, fields, { updatedAt: Date.now() })
     await this.c.records.putRequested(record).catch(() => {})
     return record
@@ -323,6 +338,7 @@ export function toResult (record: RequestedJob, stdout: Uint8Array, stderr: Uint
     verified: record.verified ?? false,
     spotCheck: record.spotCheckResult,
     cost: record.cost ?? 0,
-    error: record.error
+    error: record.error,
+    ...(record.waiting != null && !FINAL_STATUSES.has(record.status) ? { waiting: record.waiting } : {})
   }
 }

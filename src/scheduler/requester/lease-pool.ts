@@ -28,6 +28,8 @@ const FAIL_FAST_ROUNDS = 3
  */
 const FUNDS_CAP_STEP = 4
 
+const NO_DECLINES: ReadonlyMap<string, DeclineReason> = new Map()
+
 export interface LeasePoolComponents {
   negotiator: Negotiator
   /** Credits this node can commit to new leases (its spendable balance); absent: unlimited. */
@@ -111,6 +113,11 @@ export class LeasePool {
     const out: LeaseClient[] = []
     for (const lease of this.leases.values()) if (lease.usable && lease.fits(task, now)) out.push(lease)
     return out
+  }
+
+  /** The permanent and transient refusals a class's offers met since a lease for it last opened, by worker. */
+  declinesOf (classKey: string): ReadonlyMap<string, DeclineReason> {
+    return this.classes.get(classKey)?.declines ?? NO_DECLINES
   }
 
   leasesWith (worker: string): number {

@@ -127,7 +127,14 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
       onLeaseOpened: (client) => { this.safeDispatchEvent('lease:opened', { detail: leaseInfo(client) }) },
       onLeaseEnded: (client, reason) => { this.safeDispatchEvent('lease:closed', { detail: { ...leaseInfo(client), reason } }) }
     })
-    this.dispatcher = new Dispatcher({ pool: this.pool, reputation: c.reputation, reportPeer: c.reportPeer, runLocally: c.runLocally })
+    this.dispatcher = new Dispatcher({
+      pool: this.pool,
+      reputation: c.reputation,
+      reportPeer: c.reportPeer,
+      runLocally: c.runLocally,
+      knownWorkers: () => c.knownPeers().map((a) => ({ ...a, host: c.hostOf?.(a.peerId) })),
+      self: c.signer.peerId
+    })
     const spotCheckRate = c.spotCheckRate ?? 0
     this.jobs = new Jobs({ blobs: c.blobs, records: c.records, dispatcher: this.dispatcher, spotCheckRate, emit: (p) => {
       c.onProgress?.(p)

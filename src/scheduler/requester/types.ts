@@ -6,6 +6,7 @@ import type { CID } from 'multiformats/cid'
 import type { FileManifest, TreeFile } from '../files/index.ts'
 import type { JobError, JobStatus, ReplicaRecord } from '../job-store.ts'
 import type { Requirements, TaskSpec } from '../task.ts'
+import type { PlacementWait } from './placement.ts'
 
 /** The files a run left in /out, received and checked against their manifest. */
 export interface OutputTree {
@@ -68,6 +69,8 @@ export type TaskEvent =
   | { stage: 'result', worker: string, exitCode: number }
   | { stage: 'retry', worker: string, reason: string }
   | { stage: 'spot-check' }
+  /** Why it cannot get all its replicas from the workers known now; undefined: that cleared up. */
+  | { stage: 'waiting', wait?: PlacementWait }
 
 /** What a task came to. */
 export interface TaskVerdict {

@@ -8,6 +8,7 @@ import { cidText, rawCid } from '../../proofs/encoding.ts'
 import type { ReplicaRecord } from '../job-store.ts'
 import type { TaskOutcome } from '../run-task.ts'
 import type { Verdict } from './quorum.ts'
+import type { PlacementWait } from './placement.ts'
 import type { ReplicaResult, TaskVerdict, TaskWork } from './types.ts'
 import { OUT_OF_FUEL_TRAP } from '../executor/metering/constants.ts'
 
@@ -57,6 +58,19 @@ export interface VerdictInput {
   records: ReplicaRecord[]
   spotCheck?: 'passed' | 'failed' | 'not-checked'
   local?: TaskOutcome
+  /** Why the task still lacked replicas (decided at its deadline, with the results in hand). */
+  wait?: PlacementWait
+}
+
+/**
+ * A task that reached its deadline with no result: `failed` with why it waited for workers when
+ * that was why (`wait`: nothing ran it and no worker known could), else `timed-out`.
+ */
+export function deadlineVerdict (records: ReplicaRecord[], wait?: PlacementWait): TaskVerdict {
+  const base = { verified: false, replicas: records, agreeing: [], cost: 0 }
+  return wait != null
+    ? { ...base, status: 'failed', error: { code: wait.code, message: `the deadline passed while the task waited for workers: ${wait.message}`, reasons: wait.reasons } }
+    : { ...base, status: 'timed-out', error: { code: 'ERR_JOB_TIMEOUT', message: `task reached its deadline with no result (${records.length} placement(s) tried)` } }
 }
 
 export function verdictOf (input: VerdictInput): TaskVerdict {
@@ -83,6 +97,11 @@ export function verdictOf (input: VerdictInput): TaskVerdict {
     return { ...base, status: 'timed-out', output: source, error: { code: 'ERR_TASK_TIMEOUT', message: `the program ran past its time limit of ${input.work.requirements.timeoutMs / 1000} s` } }
   }
   if (verified) return { ...base, status: 'completed', output: source }
+  if (spotCheck !== 'failed' && input.wait != null) {
+    // Too few replicas because too few workers were known: the error says so.
+    const message = `too few replicas for the quorum (${agreeing.length} of ${input.work.quorum} needed) by the deadline: ${input.wait.message}; nobody is paid`
+    return { ...base, status: 'unverified', output: source, error: { code: input.wait.code, message, reasons: input.wait.reasons } }
+  }
   const why = spotCheck === 'failed'
     ? 'a spot check here disagreed with the workers; the output is this node\'s own run'
     : `too few replicas for the quorum (${agreeing.length} of ${input.work.quorum} needed); nobody is paid`

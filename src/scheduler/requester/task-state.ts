@@ -1,0 +1,43 @@
+/**
+ * A task as the dispatcher places it: its replicas running and returned, the workers it must not
+ * go to again, and what derives from them (the hosts it is on, its replicas as `placement.ts`
+ * sees them).
+ */
+import type { JobError, ReplicaRecord } from '../job-store.ts'
+import type { LeaseClient } from './lease-client.ts'
+import type { TaskReplicas, PlacementWait } from './placement.ts'
+import type { ReplicaResult, TaskWork } from './types.ts'
+
+export interface TaskState {
+  work: TaskWork
+  results: Array<{ lease: LeaseClient, result: ReplicaResult }>
+  running: Map<string, LeaseClient>
+  /** Workers not to use again for this task (they failed it or already ran it). */
+  excluded: Set<string>
+  records: ReplicaRecord[]
+  /** Tie-break replicas added. */
+  extra: number
+  queued: boolean
+  done: boolean
+  /** Cancelled while its spot check ran (it is `done`, not finalized): the verdict is this cancel. */
+  cancelled?: JobError
+  /** Why it cannot get all its replicas from the workers known, as last reviewed. */
+  wait?: PlacementWait
+}
+
+export function taskState (work: TaskWork): TaskState {
+  return { work, results: [], running: new Map(), excluded: new Set(), records: [], extra: 0, queued: false, done: false }
+}
+
+/** The hosts a task's replicas run or ran on (undefined for a task not placed yet: most of them). */
+export function hostsOf (state: TaskState): Set<string> | undefined {
+  if (state.running.size === 0 && state.results.length === 0) return undefined
+  return new Set([...state.running.values(), ...state.results.map((r) => r.lease)].map((l) => l.host).filter((h) => h != null))
+}
+
+/** The replicas it wants, the workers they run or ran on, and the workers that failed it. */
+export function replicasOf (state: TaskState): TaskReplicas {
+  const placed = [...state.running.values(), ...state.results.map((r) => r.lease)].map((l) => ({ peerId: l.worker, ...(l.host != null ? { host: l.host } : {}) }))
+  const on = new Set(placed.map((p) => p.peerId))
+  return { replicas: state.work.replicas + state.extra, placed, failed: [...state.excluded].filter((w) => !on.has(w)) }
+}
