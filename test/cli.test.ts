@@ -287,6 +287,9 @@ describe('depin testnet --transport memory', () => {
         return capacity.peers.length === 3
       }, { timeoutMs: 60_000, what: 'the last node to find 3 capable peers' })
       child.kill('SIGINT')
+      // Ctrl-C pressed again while the nodes stop is ignored (it used to kill the process: 130)
+      await waitFor(() => output.includes('stopping the testnet'), { timeoutMs: 30_000, what: 'the stop to begin' })
+      child.kill('SIGINT')
       expect(await exited).toBe(0)
       expect(output).toMatch(/all nodes stopped/)
       for (const node of testnet.nodes) await expect(stat(join(node.dataDir, 'api.json'))).rejects.toThrow()

@@ -58,11 +58,21 @@ export async function runUntilSignal (dir: string, nodes: TestnetNodeInfo[], sto
     line('press Ctrl-C to stop all nodes')
   }
   await new Promise<void>((resolve, reject) => {
-    const onSignal = (): void => {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
+    // One stop for the first signal; later ones (Ctrl-C pressed again) must not kill the process
+    // while its nodes stop: a worker would lose its record of the lease it was serving.
+    let stopping = false
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        process.stderr.write(`depin: ${signal} ignored: the testnet is already stopping\n`)
+        return
+      }
+      stopping = true
       line('stopping the testnet…')
-      stop().then(() => { line('all nodes stopped'); resolve() }, reject)
+      const done = (): void => {
+        process.off('SIGINT', onSignal)
+        process.off('SIGTERM', onSignal)
+      }
+      stop().then(() => { done(); line('all nodes stopped'); resolve() }, (err) => { done(); reject(err) })
     }
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
