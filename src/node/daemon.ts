@@ -80,6 +80,26 @@ export interface Daemon {
   stop(): Promise<void>
 }
 
+/**
+ * What `start` runs with: each option given (a flag or its environment variable) replaces
+ * config.json's value; lists (listen, announce, bootstrap) are replaced whole, not merged.
+ */
+export function startConfig (config: ConfigFile, options: Omit<DaemonOptions, 'dataDir'>): ConfigFile {
+  const given = (list: string[] | undefined): list is string[] => list != null && list.length > 0
+  return {
+    ...config,
+    listen: given(options.listen) ? options.listen : config.listen,
+    announce: given(options.announce) ? options.announce : config.announce,
+    bootstrap: given(options.bootstrap) ? options.bootstrap : config.bootstrap,
+    mdns: options.mdns ?? config.mdns,
+    mine: options.mine ?? config.mine,
+    spotCheckRate: options.spotCheckRate ?? config.spotCheckRate,
+    capacity: { ...config.capacity, ...stripUndefined(options.capacity ?? {}) },
+    metrics: options.metrics ?? config.metrics,
+    log: { ...config.log, ...stripUndefined({ level: options.logLevel, format: options.logFormat, file: options.logFile }) }
+  }
+}
+
 export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   await assertInitialised(options.dataDir)
   const config = await readConfigFile(options.dataDir)
@@ -87,18 +107,8 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   const metricsAddress = options.metrics ?? config.metrics
   const metricsListen = metricsAddress != null ? parseApiAddress(metricsAddress) : undefined
   const token = await loadOrCreateApiToken(options.dataDir)
-  const merged: ConfigFile = {
-    ...config,
-    listen: options.listen != null && options.listen.length > 0 ? options.listen : config.listen,
-    announce: options.announce != null && options.announce.length > 0 ? options.announce : config.announce,
-    bootstrap: [...config.bootstrap, ...(options.bootstrap ?? [])],
-    mdns: options.mdns ?? config.mdns,
-    mine: options.mine ?? config.mine,
-    spotCheckRate: options.spotCheckRate ?? config.spotCheckRate,
-    capacity: { ...config.capacity, ...stripUndefined(options.capacity ?? {}) },
-    metrics: metricsAddress,
-    log: { ...config.log, ...stripUndefined({ level: options.logLevel, format: options.logFormat, file: options.logFile }) }
-  }
+  const merged = startConfig(config, options)
+
   const operatorLog = options.log ?? createOperatorLog({ level: merged.log.level, format: merged.log.format, file: merged.log.file }).log
   const metrics = createNodeMetrics({ libp2p: true, statfsLocation: options.dataDir })
   const memory = options.transport === 'memory'

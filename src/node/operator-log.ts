@@ -36,8 +36,7 @@ export function createOperatorLog (init: OperatorLogInit = {}): OperatorLogHandl
   if (!LOG_LEVELS.includes(level)) throw new ConfigError(`log level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
   const format = init.format ?? 'text'
   if (!LOG_FORMATS.includes(format)) throw new ConfigError(`log format must be text or json, got ${JSON.stringify(format)}`)
-  if (init.file != null) mkdirSync(dirname(init.file), { recursive: true })
-  const raw = init.destination ?? pino.destination({ dest: init.file ?? 1, sync: true, append: true })
+  const raw = init.destination ?? openDestination(init.file)
   const destination = format === 'text'
     ? pretty({
       destination: raw,
@@ -58,5 +57,27 @@ export function createOperatorLog (init: OperatorLogInit = {}): OperatorLogHandl
   return {
     log: log as OperatorLog & Logger,
     flush: () => { log.flush() }
+  }
+}
+
+/**
+ * stdout, or the log file (its directory made first). A path that cannot be a log file is a
+ * configuration error naming it: the raw errno named a parent (`EEXIST … mkdir config.json`).
+ */
+function openDestination (file: string | undefined): DestinationStream {
+  if (file == null) return pino.destination({ dest: 1, sync: true, append: true })
+  try {
+    mkdirSync(dirname(file), { recursive: true })
+    return pino.destination({ dest: file, sync: true, append: true })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === 'EISDIR'
+      ? 'it is a directory'
+      : code === 'EEXIST' || code === 'ENOTDIR'
+        ? 'a part of its path is a file, not a directory'
+        : code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+          ? 'permission denied'
+          : (err as Error).message
+    throw new ConfigError(`log file ${JSON.stringify(file)} (--log-file, DEPIN_LOG_FILE or config.json's log.file) cannot be written: ${why}`, { cause: err })
   }
 }
