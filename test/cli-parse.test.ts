@@ -119,4 +119,22 @@ describe('depin argument parsing', () => {
       expect(calls).toEqual([])
     }
   })
+
+  it('-o FILE inside --out DIR (or DIR itself) is refused up front for submit and job, exit 2, with nothing run', async () => {
+    for (const [output, out] of [['res/result.txt', 'res'], ['res/a/b', './res/'], ['res', 'res'], [`${process.cwd()}/res/x`, 'res'], ['..foo', '.']]) {
+      for (const args of [['submit', 'm.wasm', '--wait'], ['job', 'bafyid']]) {
+        const { calls, parse } = recorder()
+        const err = await parse(...args, '--out', out, '-o', output).then(() => undefined, (e: unknown) => e)
+        expect(err, `${args[0]} -o ${output} --out ${out}`).toBeInstanceOf(CommanderError)
+        expect(err).toMatchObject({ exitCode: 2, message: `error: -o ${output} is inside --out ${out}: the job's files written there and its output could overwrite each other; give -o a path outside ${out}` })
+        expect(calls).toEqual([])
+      }
+    }
+    // Beside it (even with a name that starts like it) is fine.
+    const { calls, parse } = recorder()
+    await parse('submit', 'm.wasm', '--out', 'res', '-o', 'res.txt')
+    await parse('job', 'bafyid', '--out', 'res', '-o', 'results/out.txt')
+    await parse('job', 'bafyid', '--out', 'a/res', '-o', 'a/stdout')
+    expect(calls.map((c) => c.command)).toEqual(['submit', 'job', 'job'])
+  })
 })

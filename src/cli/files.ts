@@ -5,15 +5,16 @@
  * same paths, never outside it). Scanning and writing are the library's (src/scheduler/files/disk.ts).
  */
 import { DepinError } from '../errors.ts'
-import { MAX_MANIFEST_ENTRIES } from '../scheduler/files/constants.ts'
+import { MAX_MANIFEST_BYTES, MAX_MANIFEST_ENTRIES, MAX_NAME_BYTES, MAX_PATH_BYTES } from '../scheduler/files/constants.ts'
 import { scanInputs, writeOutputTree } from '../scheduler/files/disk.ts'
+import { encodedManifestBytes } from '../scheduler/files/manifest.ts'
 import { rawCid } from '../proofs/encoding.ts'
 import { MAX_INPUT_FILES_BYTES } from '../scheduler/task.ts'
 import type { OutputFileInfo } from '../scheduler/requester/trees.ts'
 import { assertOk, type ApiClient } from './client.ts'
 import { LocalCheckError } from './errors.ts'
 import { fileInTheWay } from './path-in-the-way.ts'
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { checkSendableName, type FormPart } from './multipart.ts'
 import type { Written } from './files-text.ts'
 
@@ -33,8 +34,9 @@ function flagged (flag: string, err: unknown): unknown {
 /**
  * Scans `--in` paths into upload parts (each file's path in the tree is its part's filename).
  * Throws, naming `--in`, for a missing path, a symlink loop or escape, a FIFO or device, two
- * inputs of the same name, a name a path cannot have, more than MAX_MANIFEST_ENTRIES files or
- * more than MAX_INPUT_FILES_BYTES; nothing is uploaded then.
+ * inputs of the same name, a name a path cannot have (or that is not UTF-8 on disk), more than
+ * MAX_MANIFEST_ENTRIES files (or directories walked), more than MAX_INPUT_FILES_BYTES, or a
+ * manifest over MAX_MANIFEST_BYTES; nothing is uploaded then.
  */
 export async function scanInParts (paths: readonly string[]): Promise<InputTreeUpload> {
   let files
@@ -52,6 +54,11 @@ export async function scanInParts (paths: readonly string[]): Promise<InputTreeU
   }
   if (bytes > MAX_INPUT_FILES_BYTES) {
     throw new LocalCheckError(`--in: the input files hold ${bytes} bytes; the limit is ${MAX_INPUT_FILES_BYTES} (1 GiB) in all; nothing was uploaded`)
+  }
+  // The daemon would refuse it too, but only once the whole upload has been sent.
+  const manifestBytes = encodedManifestBytes(files.map((f) => ({ pathBytes: Buffer.byteLength(f.path), size: f.size })))
+  if (manifestBytes > MAX_MANIFEST_BYTES) {
+    throw new LocalCheckError(`--in: the input files' manifest would be ${manifestBytes} bytes, over the limit of ${MAX_MANIFEST_BYTES} (16 MiB): too many files, or too long paths; nothing was uploaded`)
   }
   return { parts, files: files.length, bytes }
 }
@@ -85,22 +92,26 @@ export function encodePath (path: string): string {
 
 /**
  * Downloads `files` from `<base>/files/<path>` (base: `/v1/jobs/ID` or
- * `/v1/batches/ID/tasks/I`) into `dir`, one at a time (one file in memory at once).
+ * `/v1/batches/ID/tasks/I`) into `dir`, one at a time (one file in memory at once); with
+ * `under`, into `dir/<under>/`, where `under` (a name) is created inside `dir` like the files'
+ * own directories: a symlink there is refused, not followed.
  */
-export async function downloadFiles (client: ApiClient, base: string, files: readonly OutputFileInfo[], dir: string): Promise<Written> {
+export async function downloadFiles (client: ApiClient, base: string, files: readonly OutputFileInfo[], dir: string, under?: string): Promise<Written> {
   let bytes = 0
   await prepareOutDir(dir)
+  // A tree path may be MAX_PATH_BYTES long on its own: `under/` comes on top of it.
+  const limits = under != null ? { maxPathBytes: MAX_PATH_BYTES + MAX_NAME_BYTES + 1 } : {}
   for (const file of files) {
     const response = await client.request(`${base}/files/${encodePath(file.path)}`)
     await assertOk(response)
     const body = await response.bytes()
     if (body.byteLength !== file.size || rawCid(body).toString() !== file.cid) throw new DownloadMismatchError(file.path, file.cid)
     try {
-      await writeOutputTree(dir, [{ path: file.path, bytes: body }])
+      await writeOutputTree(dir, [{ path: under != null ? `${under}/${file.path}` : file.path, bytes: body }], limits)
     } catch (err) {
       throw flagged('--out', err)
     }
     bytes += body.byteLength
   }
-  return { dir, files: files.length, bytes }
+  return { dir: under != null ? join(dir, under) : dir, files: files.length, bytes }
 }

@@ -2,7 +2,7 @@
 import type { JobDetailView, JobSummaryView } from '../node/api/job-view.ts'
 import { describeState, isFinalState } from '../job-status.ts'
 import { DepinError } from '../errors.ts'
-import { shortPeer } from './output.ts'
+import { printable, shortPeer } from './output.ts'
 
 /** A job that ended without succeeding; the CLI exits non-zero with its message. */
 export class JobFailedError extends DepinError {
@@ -16,7 +16,8 @@ export function stateText (job: Pick<JobSummaryView, 'status' | 'verified' | 'ru
   if (job.role === 'worker' && job.status === 'completed') return 'completed (ran here)'
   // A lease served now: open, its tasks run here as they come.
   if (job.role === 'worker' && job.status === 'running') return 'serving (lease open)'
-  return describeState({ state: job.status, verified: job.verified, running: job.running, reason: job.reason, waiting: job.waiting?.message }, shortPeer)
+  // (the reason may quote what a worker sent: escaped)
+  return printable(describeState({ state: job.status, verified: job.verified, running: job.running, reason: job.reason, waiting: job.waiting?.message }, shortPeer))
 }
 
 export function isFinished (job: Pick<JobSummaryView, 'status'>): boolean {

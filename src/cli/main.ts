@@ -7,6 +7,7 @@
  */
 import { CommanderError } from 'commander'
 import { DepinError } from '../errors.ts'
+import { printable } from './printable.ts'
 import { buildProgram, type CliActions } from './program.ts'
 
 export const actions: CliActions = {
@@ -58,11 +59,12 @@ export async function run (argv: string[]): Promise<number> {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : (err.exitCode === 0 ? 0 : 2)
     }
     if (err instanceof DepinError) {
-      process.stderr.write(`depin: ${err.message}\n`)
+      // One line, whatever a daemon or a worker put in it (an error may quote a trap or a file name).
+      process.stderr.write(`depin: ${printable(err.message)}\n`)
       return 1
     }
     const e = err as Error
-    process.stderr.write(`depin: ${e.message ?? String(err)}\n`)
+    process.stderr.write(`depin: ${printable(e.message ?? String(err))}\n`)
     if (process.env.DEBUG != null) process.stderr.write(`${e.stack ?? ''}\n`)
     return 1
   }

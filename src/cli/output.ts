@@ -3,6 +3,9 @@
  * programs. Shared by every command (and by `depin map` and batches later).
  */
 import Table from 'cli-table3'
+import { printable } from './printable.ts'
+
+export { printable }
 
 export function printJson (value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n')
@@ -54,7 +57,8 @@ export function fitWidths (natural: number[], total: number | undefined, shrinka
 
 /** Renders rows under a header as aligned columns without borders (cli-table3), fitted to the width. */
 export function renderTable (headers: string[], rows: Cell[][], options: TableOptions = {}): string {
-  const cells = rows.map((r) => headers.map((_, i) => r[i] == null || r[i] === '' ? '-' : String(r[i])))
+  // Cells may hold what peers chose (file names, errors): never a raw control character.
+  const cells = rows.map((r) => headers.map((_, i) => r[i] == null || r[i] === '' ? '-' : printable(String(r[i]))))
   const natural = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => [...r[i]].length)))
   const width = options.width ?? (process.stdout.isTTY === true ? process.stdout.columns : undefined)
   const widths = fitWidths(natural, width, options.shrink)

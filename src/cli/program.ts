@@ -7,11 +7,23 @@
  * Adding a command: its options type and an `actions` entry here, its code in
  * commands/<name>.ts, one lazy import in main.ts, its line in the README.
  */
+import { isAbsolute, relative, resolve, sep } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN, TESTNET_MAX_NODES, TESTNET_PROCESS_NODES_MAX } from '../node/constants.ts'
 import { JOB_STATES } from '../job-status.ts'
 import { VERSION } from '../version.ts'
 import { apiAddressArg, checkMultiaddrs, collect, durationArg, fraction, fuelArg, integer, metricsAddressArg, multiaddrArg, oneOf, peerIdArg } from './parse.ts'
+
+/**
+ * `-o FILE` inside `--out DIR` (or DIR itself): the job's files and its stdout would overwrite
+ * each other there. Refused before anything is sent (exit 2), by the paths alone.
+ */
+function refuseOutputInsideOut (command: Command, opts: { output?: string, out?: string }): void {
+  if (opts.output == null || opts.out == null) return
+  const inside = relative(resolve(opts.out), resolve(opts.output))
+  if (inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)) return
+  command.error(`error: -o ${opts.output} is inside --out ${opts.out}: the job's files written there and its output could overwrite each other; give -o a path outside ${opts.out}`, { code: 'commander.invalidArgument', exitCode: 2 })
+}
 
 export interface CommonOptions {
   dataDir?: string
@@ -235,6 +247,7 @@ export function buildProgram (actions: CliActions): Command {
       if (opts.output != null && opts.wait !== true && opts.out == null) {
         command.error('error: -o/--output needs --wait or --out (without them submit prints the job id and returns; later: depin job ID -o FILE)', { code: 'commander.invalidArgument', exitCode: 2 })
       }
+      refuseOutputInsideOut(command, opts)
       await actions.submit(module, opts)
     })
 
@@ -252,7 +265,10 @@ export function buildProgram (actions: CliActions): Command {
     .option('--out <dir>', 'write the files the job left in /out into DIR, same paths (the job must have run)')
     .option('--wait', 'wait until the job ends (showing progress), then show it; exit 1 unless it completed')
     .option('--follow', 'print each progress event as a line until the job ends')
-    .action(async (id: string, opts: JobOptions) => { await actions.job(id, opts) })
+    .action(async (id: string, opts: JobOptions, command: Command) => {
+      refuseOutputInsideOut(command, opts)
+      await actions.job(id, opts)
+    })
 
   clientCommand(program, 'map', 'run a module over many inputs as one batch: one task per input file, outputs to --out')
     .argument('<module.wasm>', 'the WASI preview1 module to run')

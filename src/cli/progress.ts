@@ -5,7 +5,7 @@
  * On Ctrl-C the spinner clears itself and the job id is printed with how to follow it.
  */
 import type { Ora } from 'ora'
-import { duration, shortCid, shortPeer } from './output.ts'
+import { duration, printable, shortCid, shortPeer } from './output.ts'
 
 /** One progress event as the API streams it. */
 export interface ProgressEvent {
@@ -187,7 +187,7 @@ export function describe (event: ProgressEvent): string {
   if (event.stage === 'waiting' && event.detail != null) return `waiting: ${event.detail}`
   const words = STAGE_TEXT[event.stage] ?? event.stage
   const who = event.peerId != null ? ` ${shortPeer(event.peerId)}` : ''
-  const detail = event.detail != null ? ` (${event.detail})` : ''
+  const detail = event.detail != null ? ` (${printable(event.detail)})` : ''
   // Keep the stage's own word first: scripts and tests grep for it.
   const stage = words.startsWith(event.stage) ? '' : `${event.stage}: `
   return `${stage}${words}${who}${detail}`

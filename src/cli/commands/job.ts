@@ -8,7 +8,7 @@ import { createClient } from '../client.ts'
 import { UsageError } from '../errors.ts'
 import { checkOutputFile } from '../output-file.ts'
 import { assertSucceeded, isFinished, stateText } from '../job-format.ts'
-import { credits, line, printJson, printTable } from '../output.ts'
+import { credits, line, printable, printJson, printTable } from '../output.ts'
 import type { JobOptions } from '../program.ts'
 import { ProgressView } from '../progress.ts'
 import { fetchOutput, followJob, getJob, waitForJob } from '../wait.ts'
@@ -55,11 +55,12 @@ export async function jobCommand (id: string, opts: JobOptions): Promise<void> {
 
 function printJob (job: JobDetailView, output?: string, written?: Written): void {
   line(`job:       ${job.id}`)
-  line(`module:    ${job.module}${job.moduleCid !== '' && job.module !== job.moduleCid ? ` (${job.moduleCid})` : ''}`)
+  // Worker- and peer-chosen text (module name, errors, trap, file names, stderr) is shown escaped.
+  line(`module:    ${printable(job.module)}${job.moduleCid !== '' && job.module !== job.moduleCid ? ` (${job.moduleCid})` : ''}`)
   line(`role:      ${job.role === 'requester' ? 'requested here' : `ran here for ${job.requester}`}`)
   line(`status:    ${stateText(job)}`)
-  if (job.error != null && job.reason !== job.error.message) line(`error:     ${job.error.code}: ${job.error.message}`)
-  if (job.exitCode != null) line(`exit code: ${job.exitCode}${job.trap != null ? ` (${job.trap})` : ''}`)
+  if (job.error != null && job.reason !== job.error.message) line(`error:     ${printable(`${job.error.code}: ${job.error.message}`)}`)
+  if (job.exitCode != null) line(`exit code: ${job.exitCode}${job.trap != null ? ` (${printable(job.trap)})` : ''}`)
   if (job.role === 'requester') {
     // Only a completed job is verified in words: replicas that agree it failed or timed out did not verify a result.
     const ended = job.status === 'timed-out' ? 'timed out' : job.status === 'cancelled' ? 'was cancelled' : job.status === 'failed' ? 'failed' : 'has not ended'
@@ -83,5 +84,5 @@ function printJob (job: JobDetailView, output?: string, written?: Written): void
       `  ${w.peerId}`, w.status, w.exitCode, w.agreed == null ? undefined : w.agreed ? 'yes' : 'no', w.fuel, w.cpuMs, w.cost, w.error
     ]), { shrink: [7] })
   }
-  if (job.stderr.length > 0) line(`stderr:\n${job.stderr}`)
+  if (job.stderr.length > 0) line(`stderr:\n${printable(job.stderr, { lines: true })}`)
 }

@@ -6,14 +6,17 @@
  * progress line on a terminal, plain lines otherwise; `--json` prints one summary object. Exits
  * non-zero when any task did not complete, or its files could not be written.
  */
-import { appendFile, readdir, stat, writeFile } from 'node:fs/promises'
-import { basename, join } from 'node:path'
+import type { Stats } from 'node:fs'
+import { constants, lstat, open, readdir, stat, type FileHandle } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import { DepinError } from '../../errors.ts'
+import { decodeFileName, notWritable, showUndecodable, writeOutputTree } from '../../scheduler/files/disk.ts'
+import { InvalidPathError, OutputPathConflictError } from '../../scheduler/files/errors.ts'
 import { MAX_BATCH_TASKS } from '../../scheduler/constants.ts'
 import type { OutputFileInfo } from '../../scheduler/requester/trees.ts'
 import { assertOk, createClient, type ApiClient, type ClientResponse } from '../client.ts'
 import { UsageError } from '../errors.ts'
-import { downloadFiles, prepareOutDir, scanInParts } from '../files.ts'
+import { downloadFiles, prepareOutDir, scanInParts, type InputTreeUpload } from '../files.ts'
 import { checkModuleFile } from '../module-check.ts'
 import { checkSendableName, type FormPart } from '../multipart.ts'
 import { creditAmount, credits, line, printJson } from '../output.ts'
@@ -44,7 +47,12 @@ export async function expandInputs (paths: string[]): Promise<MapInput[]> {
     const info = await stat(path).catch(() => undefined)
     if (info == null) throw new UsageError(`no such file or directory: ${path}`)
     if (info.isDirectory()) {
-      const entries = (await readdir(path, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort()
+      const entries = (await readdir(path, { withFileTypes: true, encoding: 'buffer' })).filter((e) => e.isFile()).map((e) => {
+        const name = decodeFileName(e.name)
+        // (as text, such a name would name another file, or none: refused, not misread)
+        if (name == null) throw new InvalidPathError(e.name.toString(), 'not-unicode', `input ${showUndecodable(`${path}/`, e.name)} is not a valid UTF-8 name; rename it (nothing was uploaded)`)
+        return name
+      }).sort()
       if (entries.length === 0) throw new UsageError(`${path} has no files in it`)
       for (const name of entries) out.push({ name, path: join(path, name), size: (await stat(join(path, name))).size })
     } else if (info.isFile()) {
@@ -69,6 +77,33 @@ export async function expandInputs (paths: string[]): Promise<MapInput[]> {
     }
   }
   return out
+}
+
+/**
+ * Opens DIR/results.jsonl for appending, before anything is submitted: never through a symlink,
+ * nor a FIFO, socket or device (refused, naming `--out`). Emptied once the batch is accepted.
+ */
+async function openResults (file: string): Promise<FileHandle> {
+  const refused = (cause: DepinError): DepinError => new DepinError(`--out: ${cause.message}; nothing was submitted`, cause.code, { cause })
+  const inTheWay = (info: Stats): DepinError => refused(new OutputPathConflictError(file, info.isSymbolicLink()
+    ? 'a symlink is in the way (not followed)'
+    : info.isDirectory() ? 'a directory is where a file is needed' : 'a FIFO, socket or device is in the way (not opened)'))
+  const existing = await lstat(file).catch(() => undefined)
+  if (existing != null && !existing.isFile()) throw inTheWay(existing)
+  let handle: FileHandle
+  try {
+    // (O_NONBLOCK: a FIFO put there since the lstat fails at once, with no reader, instead of blocking)
+    handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o644)
+  } catch (err) {
+    const now = await lstat(file).catch(() => undefined)
+    throw now != null && !now.isFile() ? inTheWay(now) : refused(notWritable(err, file, dirname(file)))
+  }
+  const info = await handle.stat()
+  if (!info.isFile()) {
+    await handle.close()
+    throw inTheWay(info)
+  }
+  return handle
 }
 
 /** Creates the output directory, or refuses a path that exists and is not a directory. */
@@ -165,6 +200,16 @@ export async function mapCommand (modulePath: string, inputPaths: string[], opts
   const moduleBytes = await checkModuleFile(modulePath)
   const tree = opts.in != null ? await scanInParts(opts.in) : undefined
   await prepareOut(opts.out)
+  const resultsFile = join(opts.out, RESULTS_FILE)
+  const results = await openResults(resultsFile)
+  try {
+    await runBatch(modulePath, inputs, opts, moduleBytes, tree, results, resultsFile)
+  } finally {
+    await results.close()
+  }
+}
+
+async function runBatch (modulePath: string, inputs: MapInput[], opts: MapOptions, moduleBytes: number, tree: InputTreeUpload | undefined, results: FileHandle, resultsFile: string): Promise<void> {
   const client = await createClient(opts)
   const spec = {
     ...(opts.arg != null ? { args: opts.arg } : {}),
@@ -186,8 +231,10 @@ export async function mapCommand (modulePath: string, inputPaths: string[], opts
   await assertOk(response)
   const { id } = JSON.parse(await response.text()) as { id: string }
 
-  const resultsFile = join(opts.out, RESULTS_FILE)
-  await writeFile(resultsFile, '')
+  // results.jsonl that cannot be written: nothing more can be recorded, so stop, saying where the batch is.
+  const cannotWrite = (err: unknown): DepinError => new DepinError(`--out: ${notWritable(err, resultsFile, opts.out).message}; batch ${id} goes on in the daemon: follow it with \`depin batch ${id}\``, 'ERR_OUTPUT_NOT_WRITABLE', { cause: err })
+  const appendResult = async (text: string): Promise<void> => { await results.write(text).catch((err: unknown) => { throw cannotWrite(err) }) }
+  await results.truncate(0).catch((err: unknown) => { throw cannotWrite(err) })
   const progress = new MapProgress(inputs.length, opts.json === true)
   let done = 0
   let failed = 0
@@ -208,18 +255,20 @@ export async function mapCommand (modulePath: string, inputPaths: string[], opts
       let filesError: string | undefined
       if (task.outputCid != null) {
         try {
-          await writeFile(join(opts.out, `${name}.out`), await outputOf(client, id, task))
+          // Like the files: written only under --out, never through a symlink or into a FIFO.
+          await writeOutputTree(opts.out, [{ path: `${name}.out`, bytes: await outputOf(client, id, task) }])
         } catch (err) {
-          // A stdout file that cannot be written (disk full, a name the file system refuses) is
-          // this task's line's error; the other tasks go on, and the exit status says so.
-          if ((err as NodeJS.ErrnoException).code == null) throw err
-          filesError = `its stdout could not be written: ${(err as Error).message}`
+          // A stdout file that cannot be written (disk full, a name the file system refuses,
+          // something in the way) is this task's line's error; the other tasks go on, and the
+          // exit status says so.
+          if (!(err instanceof DepinError)) throw err
+          filesError = `its stdout could not be written: ${err.message}`
           notSaved++
         }
       }
       if (task.files != null && task.files.length > 0 && filesError == null) {
         try {
-          filesWritten += (await downloadFiles(client, `/v1/batches/${encodeURIComponent(id)}/tasks/${task.index}`, task.files, join(opts.out, name))).files
+          filesWritten += (await downloadFiles(client, `/v1/batches/${encodeURIComponent(id)}/tasks/${task.index}`, task.files, opts.out, name)).files
         } catch (err) {
           // One task's files that cannot be written do not stop the others; the exit status says so.
           if (!(err instanceof DepinError)) throw err
@@ -242,7 +291,7 @@ export async function mapCommand (modulePath: string, inputPaths: string[], opts
         ...(task.error != null ? { error: task.error.message } : {}),
         ...(filesError != null ? { filesError } : {})
       }
-      await appendFile(resultsFile, JSON.stringify(line) + '\n')
+      await appendResult(JSON.stringify(line) + '\n')
       done++
       if (task.status !== 'completed') failed++
       else if (task.verified) verifiedCompleted++

@@ -8,18 +8,22 @@
  * a directory tree, a symlink is followed only when it resolves inside the tree; one that points
  * outside is refused (`SymlinkEscapeError`), a loop (a link to itself or to a directory it is
  * in) is refused (`SymlinkLoopError`), a dangling one is `InputNotFoundError`. Sockets, FIFOs and
- * devices are refused (`UnsupportedFileTypeError`): reading a FIFO would block.
+ * devices are refused (`UnsupportedFileTypeError`): reading a FIFO would block. A name on disk
+ * that is not UTF-8 is refused (`InvalidPathError`, `not-unicode`): as text it would name another
+ * file, or none.
  */
-import { createReadStream } from 'node:fs'
-import { access, constants, lstat, mkdir, open, readdir, realpath, stat } from 'node:fs/promises'
+import { createReadStream, type Stats } from 'node:fs'
+import { access, constants, lstat, mkdir, open, readdir, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { basename, dirname, join, resolve, sep } from 'node:path'
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
+import { getSystemErrorMessage } from 'node:util'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
+import { DepinError } from '../../errors.ts'
 import { RAW_CODE, SHA256_CODE } from '../../proofs/encoding.ts'
 import { MAX_MANIFEST_ENTRIES } from './constants.ts'
 import {
-  InputNotFoundError, OutputNotDirectoryError, OutputNotWritableError, OutputPathConflictError, SymlinkEscapeError,
+  InputNotFoundError, InvalidPathError, OutputNotDirectoryError, OutputNotWritableError, OutputPathConflictError, SymlinkEscapeError,
   SymlinkLoopError, TooManyEntriesError, UnsupportedFileTypeError
 } from './errors.ts'
 import { createManifest } from './manifest.ts'
@@ -39,9 +43,9 @@ export interface DiskFile {
  * Scans input paths into one tree: a file `F` becomes `basename(F)`, a directory `D` becomes
  * `basename(D)/...` for every file under it. Sorted bytewise by tree path. Throws
  * `InputNotFoundError`, `SymlinkLoopError`, `SymlinkEscapeError`, `UnsupportedFileTypeError`,
- * `TooManyEntriesError` (stops scanning as soon as the count passes the limit),
- * `InvalidPathError` (e.g. a name over 255 bytes, or `/` as an input), `DuplicatePathError` (two
- * inputs with the same basename).
+ * `TooManyEntriesError` (stops scanning as soon as the count of files, or of directories walked,
+ * passes the limit), `InvalidPathError` (e.g. a name over 255 bytes, not UTF-8, or `/` as an
+ * input), `DuplicatePathError` (two inputs with the same basename).
  */
 export async function scanInputs (paths: readonly string[], limits: ManifestLimits = {}): Promise<DiskFile[]> {
   const maxEntries = limits.maxEntries ?? MAX_MANIFEST_ENTRIES
@@ -59,7 +63,7 @@ export async function scanInputs (paths: readonly string[], limits: ManifestLimi
     if (info.isFile()) {
       push({ path: name, source: real, size: info.size })
     } else if (info.isDirectory()) {
-      await walk(real, name, real, new Set([real]), push)
+      await walk(real, name, { root: real, ancestors: new Set([real]), push, dirs: 0, maxDirs: maxEntries })
     } else {
       throw new UnsupportedFileTypeError(given)
     }
@@ -69,31 +73,81 @@ export async function scanInputs (paths: readonly string[], limits: ManifestLimi
   return out
 }
 
-async function walk (dir: string, prefix: string, root: string, ancestors: Set<string>, push: (f: DiskFile) => void): Promise<void> {
-  const entries = await readdir(dir, { withFileTypes: true })
+interface Walk {
+  root: string
+  /** Real paths of the directories being walked, from the root down (a link to one is a loop). */
+  ancestors: Set<string>
+  push: (f: DiskFile) => void
+  /**
+   * Directories walked so far, each time one is reached (a tree of symlinks to directories can
+   * reach the same ones exponentially many times while holding no file at all), and their bound.
+   */
+  dirs: number
+  maxDirs: number
+}
+
+const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+const utf8Lossy = new TextDecoder('utf-8', { ignoreBOM: true })
+
+/** A name read from the disk as text, or undefined when its bytes are not UTF-8. */
+export function decodeFileName (bytes: Uint8Array): string | undefined {
+  try {
+    return utf8Strict.decode(bytes)
+  } catch {
+    return undefined
+  }
+}
+
+/** A name whose bytes are not UTF-8, for a message: `"d/bad\uFFFD"` (each bad sequence as `\uFFFD`). */
+export function showUndecodable (prefix: string, bytes: Uint8Array): string {
+  const shown = `${prefix}${utf8Lossy.decode(bytes)}`
+  return JSON.stringify(shown.length > 200 ? `${shown.slice(0, 200)}…` : shown).replace(/\uFFFD/g, '\\uFFFD')
+}
+
+async function walk (dir: string, prefix: string, state: Walk): Promise<void> {
+  if (++state.dirs > state.maxDirs) {
+    throw new TooManyEntriesError(state.dirs, state.maxDirs, 'input tree', 'directories to walk (a directory reached through several symlinks counts each time)')
+  }
+  const entries = (await readdir(dir, { withFileTypes: true, encoding: 'buffer' })).map((entry) => {
+    const name = decodeFileName(entry.name)
+    if (name == null) {
+      const shown = showUndecodable(`${prefix}/`, entry.name)
+      throw new InvalidPathError(`${prefix}/${utf8Lossy.decode(entry.name)}`, 'not-unicode', `input ${shown} is not a valid UTF-8 name; rename it`)
+    }
+    return { entry, name }
+  })
   entries.sort((a, b) => compareBytewise(a.name, b.name))
-  for (const entry of entries) {
-    const full = join(dir, entry.name)
-    const path = `${prefix}/${entry.name}`
+  for (const { entry, name } of entries) {
+    const full = join(dir, name)
+    const path = `${prefix}/${name}`
     if (entry.isFile()) {
-      push({ path, source: full, size: (await lstat(full)).size })
+      state.push({ path, source: full, size: (await lstat(full)).size })
     } else if (entry.isDirectory()) {
-      await walk(full, path, root, new Set([...ancestors, full]), push)
+      await walkInto(full, path, state)
     } else if (entry.isSymbolicLink()) {
       const target = await realPath(full, path)
-      if (target !== root && !target.startsWith(root + sep)) throw new SymlinkEscapeError(path, target)
+      if (target !== state.root && !target.startsWith(state.root + sep)) throw new SymlinkEscapeError(path, target)
       const info = await stat(target)
       if (info.isFile()) {
-        push({ path, source: target, size: info.size })
+        state.push({ path, source: target, size: info.size })
       } else if (info.isDirectory()) {
-        if (ancestors.has(target)) throw new SymlinkLoopError(path)
-        await walk(target, path, root, new Set([...ancestors, target]), push)
+        if (state.ancestors.has(target)) throw new SymlinkLoopError(path)
+        await walkInto(target, path, state)
       } else {
         throw new UnsupportedFileTypeError(path)
       }
     } else {
       throw new UnsupportedFileTypeError(path)
     }
+  }
+}
+
+async function walkInto (real: string, path: string, state: Walk): Promise<void> {
+  state.ancestors.add(real)
+  try {
+    await walk(real, path, state)
+  } finally {
+    state.ancestors.delete(real)
   }
 }
 
@@ -153,10 +207,12 @@ export async function manifestOfDiskFiles (files: readonly DiskFile[], limits: M
 
 /**
  * Writes files into `dir` at their tree paths, creating `dir` and subdirectories as needed and
- * overwriting files of the same path. Every path is checked before anything is written; nothing
- * is written outside `dir`; a symlink, or a file where a directory is needed, is never followed
- * or replaced (`OutputPathConflictError`). Throws `OutputNotDirectoryError` when `dir` is a file,
- * `OutputNotWritableError` when it cannot be written.
+ * replacing files of the same path (`writeFileNoFollow`: a failed write leaves the old file).
+ * Every path is checked before anything is written; nothing is written outside `dir`; a symlink,
+ * a FIFO or device, or a file where a directory is needed, is never followed, opened or replaced
+ * (`OutputPathConflictError`). Throws `OutputNotDirectoryError` when `dir` is a file,
+ * `OutputNotWritableError` when something cannot be written (no permission, a full disk, a path
+ * too long for the file system, …).
  */
 export async function writeOutputTree (dir: string, files: readonly TreeFile[], limits: ManifestLimits = {}): Promise<void> {
   for (const f of files) validatePath(f.path, limits)
@@ -170,10 +226,10 @@ export async function writeOutputTree (dir: string, files: readonly TreeFile[], 
     for (const segment of segments.slice(0, -1)) {
       at = join(at, segment)
       if (made.has(at)) continue
-      await ensureDirectory(at, root)
+      await ensureDirectory(at)
       made.add(at)
     }
-    await writeFileNoFollow(join(at, segments[segments.length - 1]), f.bytes, root)
+    await writeFileNoFollow(join(at, segments[segments.length - 1]), f.bytes)
   }
 }
 
@@ -231,42 +287,82 @@ async function prepareRoot (root: string): Promise<void> {
   }
 }
 
-async function ensureDirectory (path: string, root: string): Promise<void> {
+async function ensureDirectory (path: string): Promise<void> {
   try {
     await mkdir(path)
     return
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw notWritable(err, root)
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw notWritable(err, path, dirname(path))
   }
-  const info = await lstat(path)
+  const info = await lstat(path).catch((err: unknown) => { throw notWritable(err, path, dirname(path)) })
   if (info.isSymbolicLink()) throw new OutputPathConflictError(path, 'a symlink is in the way (not followed)')
   if (!info.isDirectory()) throw new OutputPathConflictError(path, 'a file is where a directory is needed')
 }
 
-async function writeFileNoFollow (path: string, bytes: Uint8Array, root: string): Promise<void> {
-  let handle
+/**
+ * Writes `bytes` at `path` through a new file beside it, renamed over `path` once complete: a
+ * write that fails (a full disk, a quota) leaves no part of a file under the name and keeps a
+ * file already there. What is at `path` is never followed or opened: a symlink, a directory or a
+ * FIFO, socket or device there is refused (`OutputPathConflictError`; opening a FIFO would block).
+ */
+export async function writeFileNoFollow (path: string, bytes: Uint8Array): Promise<void> {
+  const dir = dirname(path)
+  let existing
   try {
-    handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644)
+    existing = await lstat(path)
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ELOOP') throw new OutputPathConflictError(path, 'a symlink is in the way (not followed)')
-    if (code === 'EISDIR') throw new OutputPathConflictError(path, 'a directory is where a file is needed')
-    throw notWritable(err, root)
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw notWritable(err, path, dir)
+  }
+  if (existing != null && !existing.isFile()) throw inTheWay(path, existing)
+  let handle: FileHandle | undefined
+  let temp = ''
+  for (let attempt = 0; handle == null; attempt++) {
+    temp = join(dir, `.depin-${randomBytes(6).toString('hex')}.tmp`)
+    try {
+      handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 10) throw notWritable(err, path, dir)
+    }
   }
   try {
-    let offset = 0
-    while (offset < bytes.byteLength) {
-      const { bytesWritten } = await handle.write(bytes, offset, bytes.byteLength - offset)
-      offset += bytesWritten
+    try {
+      let offset = 0
+      while (offset < bytes.byteLength) {
+        const { bytesWritten } = await handle.write(bytes, offset, bytes.byteLength - offset)
+        offset += bytesWritten
+      }
+    } finally {
+      await handle.close() // (a write-back error may surface here: it fails the write too)
     }
-  } finally {
-    await handle.close()
+    await rename(temp, path)
+  } catch (err) {
+    await unlink(temp).catch(() => {})
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') throw new OutputPathConflictError(path, 'a directory is where a file is needed')
+    throw notWritable(err, path, dir)
   }
 }
 
-function notWritable (err: unknown, root: string): Error {
+function inTheWay (path: string, info: Stats): OutputPathConflictError {
+  if (info.isSymbolicLink()) return new OutputPathConflictError(path, 'a symlink is in the way (not followed)')
+  if (info.isDirectory()) return new OutputPathConflictError(path, 'a directory is where a file is needed')
+  return new OutputPathConflictError(path, 'a FIFO, socket or device is in the way (not opened)')
+}
+
+/**
+ * Any system error from writing `path` (in directory `dir`) as `OutputNotWritableError`: no
+ * permission names the directory; anything else (ENOSPC, ENAMETOOLONG, EDQUOT, EIO, …) names the
+ * path with the system's words and code. An error that is already the library's passes through.
+ */
+export function notWritable (err: unknown, path: string, dir = path): DepinError {
+  if (err instanceof DepinError) return err
   const code = (err as NodeJS.ErrnoException).code
   // ENOENT from mkdir on a path that stat says is missing: a pseudo file system (/proc, /sys)
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOENT') return new OutputNotWritableError(root, { cause: err })
-  return err as Error
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOENT') return new OutputNotWritableError(dir, { cause: err, systemCode: code })
+  const errno = (err as NodeJS.ErrnoException).errno
+  let reason = code ?? (err as Error).message
+  if (typeof errno === 'number') {
+    try { reason = getSystemErrorMessage(errno) } catch {}
+  }
+  return new OutputNotWritableError(path, { cause: err, reason, ...(code != null ? { systemCode: code } : {}) })
 }

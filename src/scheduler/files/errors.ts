@@ -52,8 +52,8 @@ export class TooManyEntriesError extends DepinError {
   readonly count: number
   readonly limit: number
 
-  constructor (count: number, limit: number, what = 'manifest') {
-    super(`${what} has ${count} entries, over the limit of ${limit}`, 'ERR_TOO_MANY_ENTRIES')
+  constructor (count: number, limit: number, what = 'manifest', entries = 'entries') {
+    super(`${what} has ${count} ${entries}, over the limit of ${limit}`, 'ERR_TOO_MANY_ENTRIES')
     this.count = count
     this.limit = limit
   }
@@ -178,13 +178,22 @@ export class OutputNotDirectoryError extends DepinError {
   }
 }
 
-/** The output directory (or a directory inside it) cannot be written. */
+/**
+ * The output directory (or a directory inside it) cannot be written, or writing a file in it
+ * failed: no permission (`output directory "D" is not writable`), or any other system error
+ * (`cannot write "P": no space left on device (ENOSPC)`; `systemCode` keeps the code, `cause` the
+ * error).
+ */
 export class OutputNotWritableError extends DepinError {
   readonly path: string
+  readonly systemCode?: string
 
-  constructor (path: string, options?: ErrorOptions) {
-    super(`output directory ${quote(path)} is not writable`, 'ERR_OUTPUT_NOT_WRITABLE', options)
+  constructor (path: string, options?: ErrorOptions & { systemCode?: string, reason?: string }) {
+    super(options?.reason != null
+      ? `cannot write ${quoteEnds(path)}: ${options.reason}${options.systemCode != null ? ` (${options.systemCode})` : ''}`
+      : `output directory ${quoteEnds(path)} is not writable`, 'ERR_OUTPUT_NOT_WRITABLE', options)
     this.path = path
+    if (options?.systemCode != null) this.systemCode = options.systemCode
   }
 }
 
@@ -196,7 +205,7 @@ export class OutputPathConflictError extends DepinError {
   readonly path: string
 
   constructor (path: string, why: string) {
-    super(`cannot write ${quote(path)}: ${why}`, 'ERR_OUTPUT_PATH_CONFLICT')
+    super(`cannot write ${quoteEnds(path)}: ${why}`, 'ERR_OUTPUT_PATH_CONFLICT')
     this.path = path
   }
 }
@@ -204,5 +213,11 @@ export class OutputPathConflictError extends DepinError {
 /** A path for a message: quoted, cut short, control characters escaped. */
 function quote (path: string): string {
   const short = path.length > 120 ? `${path.slice(0, 120)}…` : path
+  return JSON.stringify(short)
+}
+
+/** A path on the local disk for a message: quoted, control characters escaped, its middle cut when long (the start and the file name stay). */
+function quoteEnds (path: string): string {
+  const short = path.length > 160 ? `${path.slice(0, 60)}…${path.slice(-90)}` : path
   return JSON.stringify(short)
 }
