@@ -253,6 +253,9 @@ describe('files and fuel through the API', () => {
     expect((await call(port, `/v1/batches/${id}/tasks/0/files/nope`)).json.error.code).toBe('ERR_FILE_NOT_FOUND')
     expect((await call(port, `/v1/batches/${id}/tasks/0/files/..%2Fx`)).json.error.code).toBe('ERR_INVALID_PATH')
     expect((await call(port, `/v1/batches/${id}/tasks/7/files`)).json.error.code).toBe('ERR_TASK_NOT_FOUND')
+    // A file of a task the batch does not have: the task is what is missing.
+    const noTask = await call(port, `/v1/batches/${id}/tasks/999/files/x`)
+    expect([noTask.status, noTask.json.error]).toEqual([404, { code: 'ERR_TASK_NOT_FOUND', message: `batch ${id} has no task 999` }])
     // The event stream replays finished tasks with their files.
     const events = (await call(port, `/v1/batches/${id}/events`)).bytes.toString('utf8')
     const replayed = events.split('\n\n').filter((b) => b.startsWith('event: task')).map((b) => JSON.parse(b.split('\ndata: ')[1]))

@@ -122,8 +122,34 @@ describe('malformed multipart bodies are 400 ERR_MALFORMED_UPLOAD, never a 500',
   const bodies: Array<[string, string, string?]> = [
     ['a text part without a name', `--${BOUNDARY}\r\nContent-Disposition: form-data\r\n\r\nv\r\n--${BOUNDARY}--\r\n`],
     ['a file part without a name', `--${BOUNDARY}\r\nContent-Disposition: form-data; filename="m.wasm"\r\nContent-Type: application/octet-stream\r\n\r\nv\r\n--${BOUNDARY}--\r\n`],
-    ['a content type without a boundary', `--${BOUNDARY}\r\nContent-Disposition: form-data; name="spec"\r\n\r\n{}\r\n--${BOUNDARY}--\r\n`, 'multipart/form-data']
+    ['a content type without a boundary', `--${BOUNDARY}\r\nContent-Disposition: form-data; name="spec"\r\n\r\n{}\r\n--${BOUNDARY}--\r\n`, 'multipart/form-data'],
+    // Parts the parser drops without a word: refused, never read without them.
+    ['a part without a Content-Disposition', `--${BOUNDARY}\r\nContent-Type: application/octet-stream\r\n\r\nv\r\n--${BOUNDARY}--\r\n`],
+    ['a part whose name has a line break', `--${BOUNDARY}\r\nContent-Disposition: form-data; name*=UTF-8''spec%0A\r\n\r\n{}\r\n--${BOUNDARY}--\r\n`],
+    ['blanks after a delimiter', `--${BOUNDARY} \r\nContent-Disposition: form-data; name="spec"\r\n\r\n{}\r\n--${BOUNDARY}--\r\n`]
   ]
+  /** A `module` part (the WebAssembly header), then parts with these filenames under `field`, as raw bytes. */
+  const withParts = (field: string, dispositions: string[]): Buffer => Buffer.concat([
+    Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="module"; filename="m.wasm"\r\nContent-Type: application/octet-stream\r\n\r\n`), WASM,
+    ...dispositions.map((d, i) => Buffer.from(`\r\n--${BOUNDARY}\r\nContent-Disposition: form-data; name="${field}"; ${d}\r\nContent-Type: application/octet-stream\r\n\r\npart ${i}`, 'latin1')),
+    Buffer.from(`\r\n--${BOUNDARY}--\r\n`)
+  ])
+
+  it('a part whose filename has a line break (which the parser drops) is 400 ERR_INVALID_PATH: a job never runs without an `in` file, a batch never loses a task', async () => {
+    const cases: Array<[string, string, string[]]> = [
+      ['/v1/jobs', 'in', ["filename*=UTF-8''good.txt", "filename*=UTF-8''bad%0Aname.txt"]],
+      ['/v1/jobs', 'in', ['filename="a\rb"']],
+      ['/v1/jobs', 'input', ["filename*=UTF-8''x%0D"]],
+      ['/v1/batches', 'input', ["filename*=UTF-8''first", "filename*=UTF-8''sec%0Aond", "filename*=UTF-8''third"]],
+      ['/v1/batches', 'in', ["filename*=UTF-8''shared%0A.txt"]]
+    ]
+    for (const [path, field, dispositions] of cases) {
+      const answer = await post(port, path, withParts(field, dispositions))
+      expect([answer.status, answer.json?.error?.code], `${path} ${dispositions.join(' ')}`).toEqual([400, 'ERR_INVALID_PATH'])
+      expect(answer.json.error.message).toMatch(new RegExp(`^the \`${field}\` part: its filename has a line break \\(CR or LF\\)`))
+    }
+  })
+
   it('an `in` filename that is not valid UTF-8 is 400 ERR_INVALID_PATH; valid UTF-8 passes', async () => {
     const inPart = (disposition: string): string => `--${BOUNDARY}\r\nContent-Disposition: form-data; name="in"; ${disposition}\r\nContent-Type: application/octet-stream\r\n\r\nv\r\n--${BOUNDARY}--\r\n`
     for (const path of ['/v1/jobs', '/v1/batches']) {
@@ -135,6 +161,13 @@ describe('malformed multipart bodies are 400 ERR_MALFORMED_UPLOAD, never a 500',
       // é, well-formed: the path passes; the upload then lacks its module.
       const good = await post(port, path, inPart("filename*=UTF-8''caf%C3%A9.txt"))
       expect(good.json.error.code).toBe('ERR_MISSING_MODULE')
+      // U+FFFD sent as such (percent-encoded, or raw bytes in filename="…") is a valid name, not a decoding error.
+      for (const disposition of ["filename*=UTF-8''%EF%BF%BD.txt", 'filename="d/\xEF\xBF\xBD"']) {
+        const fffd = await post(port, path, Buffer.from(inPart(disposition), 'latin1'))
+        expect(fffd.json.error.code, `${path} ${disposition}`).toBe('ERR_MISSING_MODULE')
+      }
+      const raw = await post(port, path, Buffer.from(inPart('filename="d/\xC3("'), 'latin1'))
+      expect([raw.json.error.code, raw.json.error.message]).toEqual(['ERR_INVALID_PATH', '`in` part: its filename is not valid UTF-8 ("d/\uFFFD(")'])
     }
   })
 

@@ -125,6 +125,22 @@ describe('manifest validation (bad input)', () => {
     expect(() => decodeManifest(indefinite)).toThrow(InvalidManifestError)
   })
 
+  it('refuses bytes that decode but are not the canonical encoding: a float for an integer, invalid UTF-8 in a path', () => {
+    const good = Buffer.from(encodeManifest(createManifest([entry('ab', 'x')])))
+    expect(decodeManifest(good).files[0]).toMatchObject({ path: 'ab', size: 1 })
+    // size 1 as a float64 (fb 3ff0000000000000): the decoder reads 1, which re-encodes as 01
+    const at = good.indexOf(Buffer.from([0x64, 0x73, 0x69, 0x7a, 0x65, 0x01])) + 5
+    const float = Buffer.concat([good.subarray(0, at), Buffer.from([0xfb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0]), good.subarray(at + 1)])
+    // 'a' of the path replaced by 0xff: the decoder reads U+FFFD, which re-encodes as ef bf bd
+    const utf = Buffer.from(good)
+    utf[utf.indexOf(Buffer.from([0x62, 0x61, 0x62])) + 1] = 0xff
+    for (const bytes of [float, utf]) {
+      const err = (() => { try { decodeManifest(bytes) } catch (e) { return e } })()
+      expect(err).toBeInstanceOf(InvalidManifestError)
+      expect((err as Error).message).toMatch(/not in canonical form/)
+    }
+  })
+
   it('refuses a manifest of 1,000,000 entries by its size, and by its declared count, before decoding', () => {
     // built by repeating one encoded entry: what a peer could send, without encoding it here
     const one = dagCbor.encode(entry('f'))

@@ -84,8 +84,8 @@ export class JobNotFoundError extends DepinError {
 /** A job (or a batch's task) has no output file at that path, or its files are no longer here. */
 export class OutputFileNotFoundError extends DepinError {
   readonly path: string
-  constructor (id: string, path: string) {
-    super(`job ${id} has no output file ${JSON.stringify(path)}`, 'ERR_FILE_NOT_FOUND')
+  constructor (id: string, path: string, what = `job ${id}`) {
+    super(`${what} has no output file ${JSON.stringify(path)}`, 'ERR_FILE_NOT_FOUND')
     this.path = path
   }
 }
@@ -101,6 +101,13 @@ export class UnknownOfferError extends DepinError {
 export class AcceptReplayedError extends DepinError {
   constructor (leaseId: string, why = `lease ${leaseId} was already accepted`) {
     super(why, 'ERR_ACCEPT_REPLAYED')
+  }
+}
+
+/** A batch has no task of that index. */
+export class BatchTaskNotFoundError extends DepinError {
+  constructor (id: string, index: number) {
+    super(`batch ${id} has no task ${index}`, 'ERR_TASK_NOT_FOUND')
   }
 }
 

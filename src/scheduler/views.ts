@@ -5,7 +5,7 @@
  */
 import { CID } from 'multiformats/cid'
 import type { BlobStore } from './blob-store.ts'
-import { BatchNotFoundError, JobNotFoundError, OutputFileNotFoundError } from './errors.ts'
+import { BatchNotFoundError, BatchTaskNotFoundError, JobNotFoundError, OutputFileNotFoundError } from './errors.ts'
 import { FINAL_STATUSES, OPEN_LEASE, type BatchTaskRecord, type JobStore, type LeaseRecord, type RequestedJob } from './job-store.ts'
 import type { Batches, BatchResult } from './requester/batches.ts'
 import { summary } from './requester/batches.ts'
@@ -154,11 +154,15 @@ export class JobViews {
     return task?.index === index ? task : undefined
   }
 
-  /** One output file of task `index` of a batch (as `jobFile`; `BatchNotFoundError` for an unknown batch). */
+  /**
+   * One output file of task `index` of a batch (as `jobFile`; `BatchNotFoundError` for an unknown
+   * batch, `BatchTaskNotFoundError` for a task it does not have).
+   */
   async batchTaskFile (id: string, index: number, path: string): Promise<{ info: OutputFileInfo, bytes: Uint8Array }> {
     const task = await this.batchTaskStored(id, index)
-    const file = task?.filesCid != null ? await outputFile(this.c.blobs, task.filesCid, path) : undefined
-    if (file == null) throw new OutputFileNotFoundError(`${id}/${index}`, path)
+    if (task == null) throw new BatchTaskNotFoundError(id, index)
+    const file = task.filesCid != null ? await outputFile(this.c.blobs, task.filesCid, path) : undefined
+    if (file == null) throw new OutputFileNotFoundError(`${id}/${index}`, path, `task ${index} of batch ${id}`)
     return file
   }
 }

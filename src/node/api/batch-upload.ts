@@ -76,8 +76,8 @@ export async function readBatchUpload (request: FastifyRequest, init: BatchUploa
       if (module != null && spec.moduleBytes != null && module.bytes !== spec.moduleBytes) throw sizeMismatch('module', module.bytes, spec.moduleBytes, 'spec.moduleBytes')
       tree.declare({ files: spec.inFiles, bytes: spec.inBytes })
     },
-    file: (field, filename): SpoolRule => {
-      if (field === IN_FIELD) return tree.accept(filename)
+    file: (field, filename, fidelity): SpoolRule => {
+      if (field === IN_FIELD) return tree.accept(filename, fidelity)
       if (field === 'module') {
         if (module != null) throw new UploadRefusedError(400, 'ERR_TOO_MANY_PARTS', 'more than one module file', 'parts')
         return {

@@ -96,7 +96,7 @@ export function statusOf (err: unknown): number {
   if (err instanceof InvalidMessageError) return 400
   if (err instanceof NotStartedError) return 503
   const code = (err as { code?: string }).code
-  if (code === 'ERR_JOB_NOT_FOUND' || code === 'ERR_BATCH_NOT_FOUND' || code === 'ERR_FILE_NOT_FOUND') return 404
+  if (code === 'ERR_JOB_NOT_FOUND' || code === 'ERR_BATCH_NOT_FOUND' || code === 'ERR_TASK_NOT_FOUND' || code === 'ERR_FILE_NOT_FOUND') return 404
   // A path that breaks the path rules (files/paths.ts), wherever it came from.
   if (code === 'ERR_INVALID_PATH' || code === 'ERR_DUPLICATE_PATH' || code === 'ERR_PATH_CONFLICT') return 400
   if ((err as { code?: string }).code === 'ERR_JOB_FINISHED' || (err as { code?: string }).code === 'ERR_JOB_NOT_CANCELLABLE' || (err as { code?: string }).code === 'ERR_JOB_RUNNING') return 409

@@ -10,6 +10,10 @@
  *   part shorter than its declared size is refused at its end; a module must start with the
  *   WebAssembly header (checked on its first 8 bytes);
  * - busboy's own limits count parts before they are parsed (a flood of parts stops at the limit);
+ * - the framing is read beside the parser (upload-framing.ts): a part the parser would drop
+ *   without a word (a line break in its name or filename, no `Content-Disposition: form-data`) is
+ *   refused at once, and an upload whose parts the parser did not all hand over is refused at its
+ *   end; a filename's U+FFFD is told from bytes that were not UTF-8;
  * - an upload that stalls, or whose client goes away, ends at once.
  *
  * What a part may be, and what the parts mean together, is the route's business: it hands in
@@ -28,6 +32,7 @@ import { ApiError } from './errors.ts'
 import { collectYoungGarbage, YOUNG_GC_EVERY_BYTES } from './young-garbage.ts'
 import { SpoolSink, type Spooled } from './upload-spool.ts'
 import { processUploads, type UploadGate } from './upload-gate.ts'
+import { UploadFraming, type PartHeader } from './upload-framing.ts'
 
 export { UPLOAD_IDLE_TIMEOUT_MS } from './upload-gate.ts'
 
@@ -76,11 +81,18 @@ export interface SpoolRule {
   wasm?: boolean
 }
 
+/**
+ * Whether a part's filename is what was sent: `exact` (it has no U+FFFD, or each of its U+FFFD
+ * was sent as such); `not-utf8` (the parser put U+FFFD for bytes that are not UTF-8); `unknown`
+ * (it holds U+FFFD, and what was sent could not be read: a charset other than UTF-8).
+ */
+export type FilenameFidelity = 'exact' | 'not-utf8' | 'unknown'
+
 export interface UploadHandlers<T> {
   /** A text field (`truncated`: longer than the `fieldSize` limit). Throw to refuse the upload. */
   field: (name: string, value: string, truncated: boolean) => void
   /** The rule for a file part, decided before its bytes are read. Throw to refuse the upload. */
-  file: (field: string, filename: string | undefined) => SpoolRule
+  file: (field: string, filename: string | undefined, fidelity: FilenameFidelity) => SpoolRule
   /** A file part passed its rule; its bytes wait in `spooled` (read them with `readSpooled`). */
   spooled: (field: string, filename: string | undefined, spooled: Spooled) => void
   /** Every part passed: check the whole and read back what is needed (the temporary files still exist). */
@@ -238,6 +250,13 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
     idle.unref()
   }
   stillSending()
+  const framing = UploadFraming.of(request.headers['content-type'], init.limits)
+  const onData = (chunk: Buffer): void => {
+    stillSending()
+    if (framing == null || abort.signal.aborted) return
+    framing.push(chunk)
+    if (framing.refusal != null) abort.abort(new UploadRefusedError(400, framing.refusal.code, framing.refusal.message, 'malformed'))
+  }
   let dir: string | undefined
   try {
     dir = await mkdtemp(join(init.tmpRoot ?? tmpdir(), UPLOAD_DIR_PREFIX))
@@ -251,8 +270,9 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
     // Every byte the client sends counts as sending, a text field's too (busboy hands a field over
     // only once it ended: a spec sent slowly would look idle). Listened to only now that the body
     // is piped to the parser, so the listener never starts the stream flowing on its own.
-    raw.on('data', stillSending)
+    raw.on('data', onData)
     let spooledCount = 0
+    let handed = 0
     while (true) {
       let next: IteratorResult<Multipart>
       try {
@@ -263,6 +283,12 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
       stillSending()
       if (next.done === true) break
       const part = next.value
+      handed++
+      const header = framing?.next()
+      if (header == null) {
+        if (part.type === 'file') part.file.resume()
+        throw unreadParts(framing, handed)
+      }
       if (typeof part.fieldname !== 'string') {
         if (part.type === 'file') part.file.resume()
         throw new UploadRefusedError(400, 'ERR_MALFORMED_UPLOAD', 'a part has no name (each needs Content-Disposition: form-data; name="…")', 'malformed')
@@ -273,7 +299,7 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
       if (part.type === 'file') {
         let rule: SpoolRule
         try {
-          rule = handlers.file(part.fieldname, part.filename)
+          rule = handlers.file(part.fieldname, part.filename, fidelity(part.filename, header))
         } catch (err) {
           part.file.resume()
           throw err
@@ -289,6 +315,7 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
         handlers.field(part.fieldname, String(part.value), part.valueTruncated)
       }
     }
+    if (framing == null || framing.parts !== handed) throw unreadParts(framing, handed)
     return await handlers.finish()
   } catch (err) {
     // pipeline() rejects with an AbortError whose cause is the reason.
@@ -296,12 +323,24 @@ export async function readUpload<T> (request: FastifyRequest, init: UploadInit, 
     throw err
   } finally {
     clearTimeout(idle)
-    raw.off('data', stillSending)
+    raw.off('data', onData)
     raw.off('close', onClose)
     // What the parts held in memory was read back (or is dropped): the budget has it again.
     ticket.leave()
     if (dir != null) await rm(dir, { recursive: true, force: true })
   }
+}
+
+/** What the framing tells of a filename (see FilenameFidelity). */
+function fidelity (filename: string | undefined, header: PartHeader): FilenameFidelity {
+  if (filename == null || !filename.includes('\uFFFD') || header.filename === filename) return 'exact'
+  return header.filename === null ? 'not-utf8' : 'unknown'
+}
+
+/** The parser handed over parts the framing did not see, or did not hand over some it saw. */
+function unreadParts (framing: UploadFraming | undefined, handed: number): UploadRefusedError {
+  const seen = framing == null ? 'its boundary could not be read' : `it has ${framing.parts} parts`
+  return new UploadRefusedError(400, 'ERR_MALFORMED_UPLOAD', `the multipart parser read ${handed} parts of the upload, but ${seen}: a part was dropped (the upload is refused rather than read without it)`, 'malformed')
 }
 
 /**

@@ -12,7 +12,7 @@ import { InvalidPathError } from '../../scheduler/files/errors.ts'
 import { findFileDirConflict, validatePath } from '../../scheduler/files/paths.ts'
 import type { TreeFile } from '../../scheduler/files/manifest.ts'
 import { MAX_INPUT_FILES_BYTES } from '../../scheduler/task.ts'
-import { PART_FRAMING_BYTES, sizeMismatch, UploadRefusedError, type SpoolRule } from './upload-stream.ts'
+import { PART_FRAMING_BYTES, sizeMismatch, UploadRefusedError, type FilenameFidelity, type SpoolRule } from './upload-stream.ts'
 import { readSpooledShared, type Spooled } from './upload-spool.ts'
 
 /** The field name of input-tree parts. */
@@ -65,15 +65,21 @@ export class InputTreeParts {
     if (declared.bytes != null && this.bytes > declared.bytes) throw new UploadRefusedError(400, 'ERR_UPLOAD_SIZE_MISMATCH', `the \`in\` files are longer than the ${declared.bytes} bytes declared in spec.inBytes`, 'size_mismatch')
   }
 
-  /** Checks an `in` part's path before its bytes are read; returns how to keep its bytes. */
-  accept (filename: string | undefined): SpoolRule {
+  /**
+   * Checks an `in` part's path before its bytes are read; returns how to keep its bytes.
+   * `fidelity`: whether the filename is what was sent (upload-stream.ts).
+   */
+  accept (filename: string | undefined, fidelity: FilenameFidelity): SpoolRule {
     if (filename == null || filename === '') {
       throw new UploadRefusedError(400, 'ERR_INVALID_PATH', 'an `in` part needs a filename: the file\'s path under /in (e.g. photos/a.pgm)', 'malformed')
     }
     // The parser decodes a filename (`filename*=UTF-8''…` percent-encoded, or raw bytes in
     // `filename="…"`) with U+FFFD for bytes that are not UTF-8: the path would not be the one sent.
-    if (filename.includes('\uFFFD')) {
+    if (fidelity === 'not-utf8') {
       throw new UploadRefusedError(400, 'ERR_INVALID_PATH', `\`in\` part: its filename is not valid UTF-8 (${quote(filename)})`, 'malformed')
+    }
+    if (fidelity === 'unknown') {
+      throw new UploadRefusedError(400, 'ERR_INVALID_PATH', `\`in\` part: its filename holds U+FFFD, which could stand for bytes that are not UTF-8 in its charset; send it as UTF-8 (${quote(filename)})`, 'malformed')
     }
     try {
       validatePath(filename)

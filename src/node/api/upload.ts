@@ -95,8 +95,8 @@ export async function readJobUpload (request: FastifyRequest, init: JobUploadIni
       }
       tree.declare({ files: spec.inFiles, bytes: spec.inBytes })
     },
-    file: (field, filename): SpoolRule => {
-      if (field === IN_FIELD) return tree.accept(filename)
+    file: (field, filename, fidelity): SpoolRule => {
+      if (field === IN_FIELD) return tree.accept(filename, fidelity)
       if (field !== 'module' && field !== 'input') throw unexpectedField(field, 'file ')
       if (single.has(field)) throw new UploadRefusedError(400, 'ERR_TOO_MANY_PARTS', `more than one ${field} file`, 'parts')
       const declared = declaredOf(field)

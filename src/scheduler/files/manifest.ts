@@ -119,7 +119,7 @@ export const EMPTY_MANIFEST: FileManifest = Object.freeze({ v: MANIFEST_VERSION,
 /**
  * Decodes manifest bytes from outside, strictly, cheapest checks first: the byte length, then
  * the entry count read from the CBOR header, then the full decode, the shape, each path and CID,
- * the order, the tree. Throws `ManifestTooLargeError`, `TooManyEntriesError`,
+ * the order, the tree, and last that it re-encodes to exactly `bytes` (canonical form). Throws `ManifestTooLargeError`, `TooManyEntriesError`,
  * `InvalidManifestError`, `InvalidPathError`, `DuplicatePathError` or `PathConflictError`.
  */
 export function decodeManifest (bytes: Uint8Array, limits: ManifestLimits = {}): FileManifest {
@@ -150,7 +150,16 @@ export function decodeManifest (bytes: Uint8Array, limits: ManifestLimits = {}):
     }
   }
   checkTree(files.map(f => f.path))
-  return { v: MANIFEST_VERSION, files }
+  const manifest: FileManifest = { v: MANIFEST_VERSION, files }
+  // The decoder takes what no canonical encoder writes (a float for an integer, invalid UTF-8 in
+  // a path, read as U+FFFD): such bytes would name this tree under another CID, and the decoded
+  // paths would not be the ones committed to.
+  if (!sameBytes(encodeManifest(manifest), bytes)) throw new InvalidManifestError('manifest is not in canonical form (it does not re-encode to its own bytes)')
+  return manifest
+}
+
+function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0
 }
 
 /** Throws `FileSizeMismatchError` or `FileCidMismatchError` unless `bytes` are the entry's file. */
