@@ -72,11 +72,11 @@ export class NodeMetrics implements MarketMetrics {
     this.jobsActive = new Gauge({ name: 'depin_jobs_active', help: 'Jobs this node requested that have not ended, by state (queued, running)', labelNames: ['state'], ...collected })
     this.tasksFinished = new Counter({ name: 'depin_tasks_finished_total', help: 'Tasks (one replica on one worker) that ended, by role of this node and outcome', labelNames: ['role', 'outcome'], registers })
     this.taskExecution = new Histogram({ name: 'depin_task_execution_seconds', help: 'Wall time of task executions, by role of this node (worker: run here; requester: reported by the worker)', labelNames: ['role'], buckets: DURATION_BUCKETS_SECONDS, registers })
-    this.workerTasks = new Gauge({ name: 'depin_worker_tasks', help: 'Tasks agreed with this node as worker, by state (running, waiting)', labelNames: ['state'], registers })
-    this.leasesOpen = new Gauge({ name: 'depin_leases_open', help: 'Leases open now, by role of this node', labelNames: ['role'], registers })
+    this.workerTasks = new Gauge({ name: 'depin_worker_tasks', help: 'Tasks agreed with this node as worker, by state (running, waiting)', labelNames: ['state'], ...collected })
+    this.leasesOpen = new Gauge({ name: 'depin_leases_open', help: 'Leases open now, by role of this node', labelNames: ['role'], ...collected })
     this.leasesOpened = new Counter({ name: 'depin_leases_opened_total', help: 'Leases opened, by role of this node', labelNames: ['role'], registers })
     this.leasesClosed = new Counter({ name: 'depin_leases_closed_total', help: 'Leases closed, by role of this node and reason', labelNames: ['role', 'reason'], registers })
-    this.queueLengths = new Gauge({ name: 'depin_queue_length', help: 'Length of the job market\'s queues, by queue', labelNames: ['queue'], registers })
+    this.queueLengths = new Gauge({ name: 'depin_queue_length', help: 'Length of the job market\'s queues, by queue', labelNames: ['queue'], ...collected })
     this.jobBytes = new Counter({ name: 'depin_job_bytes_total', help: 'Job payload bytes moved over the network, by direction and kind (module, input, output)', labelNames: ['direction', 'kind'], registers })
     this.creditsEarned = new Counter({ name: 'depin_credits_earned_total', help: 'Credits this node received on the canonical chain, by source (work, mining, transfer)', labelNames: ['source'], registers })
     this.creditsSpent = new Counter({ name: 'depin_credits_spent_total', help: 'Credits this node paid on the canonical chain, by reason (work, transfer)', labelNames: ['reason'], registers })
@@ -117,9 +117,13 @@ export class NodeMetrics implements MarketMetrics {
     }
   }
 
-  /** The Prometheus text exposition format. */
+  /** The Prometheus text exposition format (each call a scrape of its own: the collectors run again). */
   async text (): Promise<string> {
-    return await this.registry.metrics()
+    try {
+      return await this.registry.metrics()
+    } finally {
+      this.pending = undefined
+    }
   }
 
   get contentType (): string {
