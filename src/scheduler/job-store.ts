@@ -204,7 +204,7 @@ export class JobStore {
    * `getRequested`.
    */
   async * requestedNewestFirst (): AsyncGenerator<RequestedDigest> {
-    await this.buildIndex()
+    await this.ensureIndex()
     for await (const [key, value] of this.requestedAt.iterator({ reverse: true })) {
       const entry = parseIndexEntry(key as Uint8Array, value as Uint8Array)
       const waiting = this.requestedWrites.waiting(entry.id)
@@ -217,8 +217,11 @@ export class JobStore {
     return withFuel(decode(bytes, MAX_RECORD_BYTES, 'job record') as RequestedJob)
   }
 
-  /** Indexes the records of a store written before the index existed (once). */
-  private async buildIndex (): Promise<void> {
+  /**
+   * Indexes the records of a store written before the index existed (once: the scheduler's
+   * start calls it, so a new store is marked indexed before it holds any record).
+   */
+  async ensureIndex (): Promise<void> {
     this.indexBuilt ??= (async () => {
       if (await this.meta.get(INDEX_BUILT) != null) return
       const touched = this.touched = new Set()

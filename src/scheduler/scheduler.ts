@@ -184,6 +184,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     if (this.started) return
     this.started = true
     await this.blobs.start()
+    await this.records.ensureIndex()
     await this.c.executor.start()
     this.worker.start()
     await this.c.protocols.handle(NEGOTIATE_PROTOCOL, async (channel) => { await this.serveNegotiation(channel) }, {
