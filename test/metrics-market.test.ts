@@ -11,6 +11,7 @@ import { createTestnet, type Testnet } from '../src/node/testnet.ts'
 import { createNodeMetrics, type NodeMetrics } from '../src/node/metrics/index.ts'
 import { JobActivity } from '../src/node/job-activity.ts'
 import { FINAL_STATUSES } from '../src/scheduler/job-store.ts'
+import { readFile } from 'node:fs/promises'
 import { example, fixture, utf8, waitForCapacity } from './jobs-helpers.ts'
 import { waitFor } from './helpers.ts'
 
@@ -95,10 +96,13 @@ describe('job market metrics on a two-node network', () => {
       return s('depin_jobs_finished_total', { outcome: 'cancelled' }) === 1 && s('depin_jobs_active', { state: 'running' }) === 0 &&
         s('depin_jobs_active', { state: 'queued' }) === 0 && s('depin_queue_length', { queue: 'requester-placement' }) === 0
     }, { timeoutMs: 10_000, what: 'the cancelled job to leave depin_jobs_active' })
+    // The worker stops the cancelled run: its running gauge drops at the next scrape.
+    await waitFor(async () => (await scrape(metrics[1]))('depin_worker_tasks', { state: 'running' }) === 0, { timeoutMs: 30_000, what: 'the worker to stop the cancelled task' })
   })
 
   it('a job that times out leaves the active gauges', async () => {
-    const handle = await net.nodes[0].submitJob({ module: fixture('loop'), timeoutMs: 1500 })
+    // Past its time limit on the worker, or (on a slow machine) past its deadline: timed out either way.
+    const handle = await net.nodes[0].submitJob({ module: fixture('loop'), timeoutMs: 1500, deadline: Date.now() + 20_000 })
     expect((await handle.result()).status).toBe('timed-out')
     await waitFor(async () => {
       const s = await scrape(metrics[0])
@@ -127,6 +131,28 @@ describe('job market metrics on a two-node network', () => {
         bytes(r, 'received', 'output') >= inputBytes && bytes(r, 'received', 'output') === bytes(w, 'sent', 'output') &&
         bytes(r, 'received', 'module') === 0 && bytes(w, 'sent', 'input') === 0
     }, { timeoutMs: 10_000, what: 'batch tasks and payload bytes to be counted' })
+  })
+
+  it('reports exactly the queues the README lists, and the README\'s labels of each market metric are those reported', async () => {
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8')
+    const row = (name: string): string => readme.split('\n').find((l) => l.startsWith(`| \`${name}\``)) ?? ''
+    const listed = (name: string, label: string): string[] => (new RegExp(`\`${label}\`: ([a-z-]+(?:, [a-z-]+)*)`).exec(row(name))?.[1] ?? '').split(', ')
+    const reported = async (name: string, label: string): Promise<string[]> => {
+      const values = new Set<string>()
+      for (const m of metrics) {
+        for (const family of await m.registry.getMetricsAsJSON()) {
+          if (family.name !== name) continue
+          for (const v of family.values) if (v.labels[label] != null) values.add(String(v.labels[label]))
+        }
+      }
+      return [...values].sort()
+    }
+    expect(listed('depin_queue_length', 'queue').sort()).toEqual(['requester-placement', 'requester-tasks', 'worker-execution'])
+    expect(await reported('depin_queue_length', 'queue')).toEqual(['requester-placement', 'requester-tasks', 'worker-execution'])
+    for (const [name, label] of [['depin_tasks_finished_total', 'outcome'], ['depin_job_bytes_total', 'direction'], ['depin_job_bytes_total', 'kind'], ['depin_leases_closed_total', 'reason'], ['depin_jobs_active', 'state'], ['depin_worker_tasks', 'state']]) {
+      const documented = listed(name, label)
+      for (const value of await reported(name, label)) expect(documented, `${name}{${label}="${value}"}`).toContain(value)
+    }
   })
 
   it('a lease the worker served is closed in its gauge once it ends', async () => {
