@@ -156,6 +156,10 @@ describe('operator API on a two-node network', () => {
     expect(value('depin_jobs_finished_total', { outcome: 'cancelled' })).toBe(2)
     expect(value('depin_jobs_finished_total', { outcome: 'failed' })).toBeGreaterThanOrEqual(2)
     expect(value('depin_jobs_submitted_total')).toBeGreaterThanOrEqual(6)
+    // Every job above ended (cancelled and timed-out ones too): none is active any more.
+    expect(value('depin_jobs_active', { state: 'queued' })).toBe(0)
+    expect(value('depin_jobs_active', { state: 'running' })).toBe(0)
+    expect(value('depin_queue_length', { queue: 'requester-placement' })).toBe(0)
     expect(value('depin_task_execution_seconds_count', { role: 'requester' })).toBeGreaterThanOrEqual(3)
     expect(value('depin_blocks_mined_total')).toBeGreaterThanOrEqual(1)
     expect(value('depin_chain_height')).toBeGreaterThanOrEqual(1)

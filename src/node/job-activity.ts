@@ -5,12 +5,10 @@
  * the API, the dashboard and the metrics read. Bounded: the oldest jobs are forgotten first.
  */
 import type { JobProgress } from '../scheduler/requester/jobs.ts'
+import { FINAL_STATUSES, type JobStatus } from '../scheduler/job-store.ts'
 
 export const MAX_TRACKED_JOBS = 1024
 export const MAX_EVENTS_PER_JOB = 64
-
-// The stages a job's progress ends with (its final status words).
-const FINAL_STAGES = new Set(['completed', 'unverified', 'failed', 'timed-out', 'cancelled'])
 
 export interface JobLive {
   jobId: string
@@ -39,7 +37,7 @@ export class JobActivity {
     }
     live.stage = progress.stage
     if (live.events.length < MAX_EVENTS_PER_JOB) live.events.push(progress)
-    else if (FINAL_STAGES.has(progress.stage)) live.events[live.events.length - 1] = progress
+    else if (isFinalStage(progress.stage)) live.events[live.events.length - 1] = progress
     const peer = progress.peerId
     switch (progress.stage) {
       case 'accepted':
@@ -53,12 +51,13 @@ export class JobActivity {
       case 'retry':
         if (peer != null) live.running.delete(peer)
         break
-      case 'completed':
-      case 'failed':
-        live.running.clear()
-        live.finished = true
-        break
       default:
+        // Every final stage (the job store's final statuses: completed, unverified, failed,
+        // timed-out, cancelled) ends the job: nobody runs it any more.
+        if (isFinalStage(progress.stage)) {
+          live.running.clear()
+          live.finished = true
+        }
         break
     }
     return live
@@ -79,6 +78,7 @@ export class JobActivity {
   }
 }
 
+/** Whether a progress stage is one a job ends with (its final status word). */
 export function isFinalStage (stage: string): boolean {
-  return FINAL_STAGES.has(stage)
+  return FINAL_STATUSES.has(stage as JobStatus)
 }

@@ -36,7 +36,7 @@ export interface NodeSchedulerComponents {
   onJobProgress?: (progress: JobProgress) => void
 }
 
-export function createNodeScheduler (init: Pick<ComputeNodeInit, 'executor' | 'testnet' | 'dataDir' | 'scheduler'>, components: NodeSchedulerComponents): Scheduler {
+export function createNodeScheduler (init: Pick<ComputeNodeInit, 'executor' | 'testnet' | 'dataDir' | 'scheduler' | 'metrics'>, components: NodeSchedulerComponents): Scheduler {
   const { capacity, gossip, ledger, peerScore, signer } = components
   const current = capacity.current()
   const spendable = new SpendableCache(ledger)
@@ -65,7 +65,8 @@ export function createNodeScheduler (init: Pick<ComputeNodeInit, 'executor' | 't
     // One settle per lease (or long lease's period): what the requester acknowledged, paid by difference.
     settle: async (lease, checkpoint, ack) => { await ledger.submitSettle(lease, checkpoint, ack) },
     settled: async (leaseId) => await ledger.settledAmount(leaseId),
-    ...(components.onJobProgress != null ? { onJobProgress: components.onJobProgress } : {})
+    ...(components.onJobProgress != null ? { onJobProgress: components.onJobProgress } : {}),
+    ...(init.metrics != null ? { metrics: init.metrics } : {})
   }, { ...(init.dataDir != null ? { blobDir: dataDirPaths(init.dataDir).blobs } : {}), ...init.scheduler })
 }
 

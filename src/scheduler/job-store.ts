@@ -6,6 +6,7 @@
  *   `batches`      utf8(batch id)                 → DAG-CBOR BatchRecord
  *   `batch-tasks`  utf8(batch id) ‖ index (4, BE) → DAG-CBOR BatchTaskRecord
  *   `leases`       utf8(lease id)                 → DAG-CBOR LeaseRecord (worker side)
+ *   `requested-at` createdAt ‖ utf8(job id)        → digest (see requested-index.ts)
  */
 import { decode, encode } from '../proofs/encoding.ts'
 import type { CID } from 'multiformats/cid'
@@ -14,6 +15,7 @@ import type { BatchBody, JobBody } from './job.ts'
 import { defaultFuel } from './task.ts'
 import { TurnBatch } from '../shared/turn-batch.ts'
 import type { PlacementWait } from './requester/placement.ts'
+import { digestOf, indexKey, parseIndexEntry, type RequestedDigest } from './requested-index.ts'
 
 type Sub = ReturnType<Store['sublevel']>
 
@@ -146,20 +148,38 @@ function taskKey (batchId: string, index: number): Uint8Array {
   return out
 }
 
+interface RequestedWrite { bytes: Uint8Array, at: Uint8Array, digest: Uint8Array }
+
+const INDEX_BUILT = enc.encode('requested-at')
+
 export class JobStore {
+  private readonly root: Sub
   private readonly requested: Sub
+  private readonly requestedAt: Sub
+  private readonly meta: Sub
   private readonly batches: Sub
   private readonly batchTasks: Sub
   private readonly leases: Sub
-  /** Job records waiting for their batch write (`putRequested`), by id. */
-  private readonly requestedWrites = new TurnBatch<string, Uint8Array>(async (entries) => {
-    await this.requested.batch(entries.map(([id, value]) => ({ type: 'put' as const, key: enc.encode(id), value })))
+  /** Job records decoded so far (a seam for tests: a listing reads only what it shows). */
+  recordsDecoded = 0
+  /** Job records waiting for their batch write (`putRequested`), by id, with their index entry. */
+  private readonly requestedWrites = new TurnBatch<string, RequestedWrite>(async (entries) => {
+    // One atomic write: a record and its index entry land together.
+    await this.root.batch(entries.flatMap(([id, w]) => [
+      { type: 'put' as const, sublevel: this.requested, key: enc.encode(id), value: w.bytes },
+      { type: 'put' as const, sublevel: this.requestedAt, key: w.at, value: w.digest }
+    ]) as any)
   })
+  private indexBuilt?: Promise<void>
+  /** Ids written or deleted while the index is being built (the build leaves them alone). */
+  private touched?: Set<string>
 
   constructor (db: Store) {
-    const root = db.sublevel('jobs', { keyEncoding: 'view', valueEncoding: 'view' })
+    const root = this.root = db.sublevel('jobs', { keyEncoding: 'view', valueEncoding: 'view' }) as unknown as Sub
     const sub = (name: string): Sub => root.sublevel(name, { keyEncoding: 'view', valueEncoding: 'view' }) as unknown as Sub
     this.requested = sub('requested')
+    this.requestedAt = sub('requested-at')
+    this.meta = sub('meta')
     this.batches = sub('batches')
     this.batchTasks = sub('batch-tasks')
     this.leases = sub('leases')
@@ -171,16 +191,65 @@ export class JobStore {
    * the rest of its bookkeeping); the promise settles once the batch is written.
    */
   async putRequested (record: RequestedJob): Promise<void> {
-    await this.requestedWrites.put([[record.id, encode(stripUndefined(record))]])
+    this.touched?.add(record.id)
+    await this.requestedWrites.put([[record.id, { bytes: encode(stripUndefined(record)), at: indexKey(record.id, record.createdAt), digest: digestOf(record) }]])
   }
 
   async getRequested (id: string): Promise<RequestedJob | undefined> {
-    const bytes = this.requestedWrites.waiting(id) ?? await this.requested.get(enc.encode(id))
-    return bytes == null ? undefined : withFuel(decode(bytes as Uint8Array, MAX_RECORD_BYTES, 'job record') as RequestedJob)
+    const bytes = this.requestedWrites.waiting(id)?.bytes ?? await this.requested.get(enc.encode(id))
+    return bytes == null ? undefined : this.decodeRequested(bytes as Uint8Array)
   }
 
   async * allRequested (): AsyncGenerator<RequestedJob> {
-    for await (const value of this.requested.values()) yield withFuel(decode(value as Uint8Array, MAX_RECORD_BYTES, 'job record') as RequestedJob)
+    for await (const value of this.requested.values()) yield this.decodeRequested(value as Uint8Array)
+  }
+
+  /**
+   * What a listing needs of every stored job, newest first (by creation time), without reading
+   * the records: their ids, creation times and digests. Read the records of those shown with
+   * `getRequested`.
+   */
+  async * requestedNewestFirst (): AsyncGenerator<RequestedDigest> {
+    await this.ensureIndex()
+    for await (const [key, value] of this.requestedAt.iterator({ reverse: true })) {
+      const entry = parseIndexEntry(key as Uint8Array, value as Uint8Array)
+      const waiting = this.requestedWrites.waiting(entry.id)
+      yield waiting != null ? parseIndexEntry(key as Uint8Array, waiting.digest) : entry
+    }
+  }
+
+  private decodeRequested (bytes: Uint8Array): RequestedJob {
+    this.recordsDecoded++
+    return withFuel(decode(bytes, MAX_RECORD_BYTES, 'job record') as RequestedJob)
+  }
+
+  /**
+   * Indexes the records of a store written before the index existed (once: the scheduler's
+   * start calls it, so a new store is marked indexed before it holds any record).
+   */
+  async ensureIndex (): Promise<void> {
+    this.indexBuilt ??= (async () => {
+      if (await this.meta.get(INDEX_BUILT) != null) return
+      const touched = this.touched = new Set()
+      let chunk: Array<[string, Uint8Array, Uint8Array]> = []
+      const flush = async (): Promise<void> => {
+        const entries = chunk.filter(([id]) => !touched.has(id))
+        chunk = []
+        if (entries.length > 0) await this.requestedAt.batch(entries.map(([, key, value]) => ({ type: 'put' as const, key, value })))
+      }
+      try {
+        for await (const record of this.allRequested()) {
+          chunk.push([record.id, indexKey(record.id, record.createdAt), digestOf(record)])
+          if (chunk.length >= 1000) await flush()
+        }
+        await flush()
+        await this.meta.put(INDEX_BUILT, new Uint8Array([1]))
+      } finally {
+        this.touched = undefined
+      }
+    })()
+    this.indexBuilt.catch(() => { this.indexBuilt = undefined })
+    await this.indexBuilt
   }
 
   async putBatch (record: BatchRecord): Promise<void> {
@@ -234,8 +303,19 @@ export class JobStore {
   /** Deletes job records (one write). */
   async deleteRequested (ids: string[]): Promise<void> {
     if (ids.length === 0) return
-    for (const id of ids) this.requestedWrites.drop(id)
-    await this.requested.batch(ids.map((id) => ({ type: 'del' as const, key: enc.encode(id) })))
+    const at: Uint8Array[] = []
+    for (const id of ids) {
+      this.touched?.add(id)
+      const waiting = this.requestedWrites.waiting(id)
+      this.requestedWrites.drop(id)
+      if (waiting != null) at.push(waiting.at)
+      const stored = await this.requested.get(enc.encode(id))
+      if (stored != null) at.push(indexKey(id, (decode(stored as Uint8Array, MAX_RECORD_BYTES, 'job record') as RequestedJob).createdAt))
+    }
+    await this.root.batch([
+      ...ids.map((id) => ({ type: 'del' as const, sublevel: this.requested, key: enc.encode(id) })),
+      ...at.map((key) => ({ type: 'del' as const, sublevel: this.requestedAt, key }))
+    ] as any)
   }
 
   /** Deletes a batch's record and all its task records. */

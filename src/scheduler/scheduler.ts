@@ -13,6 +13,7 @@ import { GossipValidationError, type Channel, type ChannelOpener, type ProtocolR
 import type { Store } from '../shared/store.ts'
 import type { Capacity, CapacityAdvert, FindCapacityQuery } from '../shared/capacity.ts'
 import type { PeerActionName } from '../shared/peer-actions.ts'
+import type { MarketMetrics } from '../shared/metrics.ts'
 import type { Signer } from '../proofs/signing.ts'
 import { BlobStore } from './blob-store.ts'
 import { FINAL_STATUSES, JobStore, type BatchTaskRecord, type LeaseRecord, type RequestedJob } from './job-store.ts'
@@ -61,6 +62,8 @@ export interface SchedulerComponents {
   hostOf?: (peerId: string) => string | undefined
   /** Every job's progress, called directly (the node's own bookkeeping); `job:progress` events go to listeners. */
   onJobProgress?: (progress: JobProgress) => void
+  /** Where tasks, leases served and payload bytes are counted (the node's Prometheus metrics). */
+  metrics?: MarketMetrics
 }
 
 export interface SchedulerInit {
@@ -135,7 +138,8 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       canPay: components.canPay ?? (async () => true),
       reportPeer: components.reportPeer,
       settle: components.settle,
-      settled: components.settled
+      settled: components.settled,
+      metrics: components.metrics
     }, {
       onLeaseOpened: (lease) => { this.safeDispatchEvent('lease:accepted', { detail: { leaseId: leaseId(lease.body).toString(), requester: lease.body.requester, price: lease.body.price, slots: lease.body.slots } }) },
       onLeaseEnded: (summary) => { this.safeDispatchEvent('lease:served', { detail: summary }) },
@@ -157,6 +161,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       spendable: components.spendable,
       hostOf: components.hostOf,
       spotCheckRate: init.spotCheckRate,
+      metrics: components.metrics,
       onProgress: (progress) => {
         components.onJobProgress?.(progress)
         if (this.listenerCount('job:progress') > 0) this.safeDispatchEvent('job:progress', { detail: progress })
@@ -179,6 +184,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     if (this.started) return
     this.started = true
     await this.blobs.start()
+    await this.records.ensureIndex()
     await this.c.executor.start()
     this.worker.start()
     await this.c.protocols.handle(NEGOTIATE_PROTOCOL, async (channel) => { await this.serveNegotiation(channel) }, {

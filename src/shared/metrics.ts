@@ -16,8 +16,12 @@ export type TaskOutcome = 'completed' | 'failed' | 'timed-out' | 'cancelled' | '
 /** Which side of the market this node was on. */
 export type MarketRole = 'requester' | 'worker'
 
-/** Queues whose length is worth watching; a new name is a new series. */
-export type QueueName = 'requester-placement' | 'worker-admission' | 'worker-execution' | (string & {})
+/**
+ * Queues whose length is worth watching; a new name is a new series. `requester-placement`: jobs
+ * this node requested that no worker runs yet; `requester-tasks`: tasks (jobs' and batches')
+ * waiting for a lease; `worker-execution`: tasks agreed here waiting for a slot.
+ */
+export type QueueName = 'requester-placement' | 'requester-tasks' | 'worker-execution'
 
 export interface MarketMetrics {
   /** A job this node requested reached a final state, `seconds` after it was submitted. */
@@ -33,8 +37,22 @@ export interface MarketMetrics {
   leaseClosed(role: MarketRole, reason: string): void
   /** The current length of a queue. */
   queueLength(queue: QueueName, length: number): void
-  /** Job payload bytes moved over the network (module and input out, output in, as requester or worker). */
-  bytesTransferred(direction: 'sent' | 'received', kind: 'module' | 'input' | 'output', bytes: number): void
+  /**
+   * Job payload bytes moved on lease streams: as requester, modules and inputs sent to workers
+   * and outputs received; as worker, modules and inputs received and outputs sent. `input`: stdin,
+   * input manifests and files; `output`: stdout, stderr, output manifests and files.
+   */
+  bytesTransferred(direction: 'sent' | 'received', kind: PayloadKind, bytes: number): void
+}
+
+export type PayloadKind = 'module' | 'input' | 'output'
+
+/** A lease's end reason as one of a few fixed label values (`done`, `expired`, `stopped`, `fault`). */
+export function leaseEndWord (reason: string): string {
+  if (reason === 'closed' || reason === 'idle' || reason === 'exhausted') return 'done'
+  if (reason === 'ERR_LEASE_EXPIRED') return 'expired'
+  if (reason === 'ERR_STOPPING' || reason === 'ERR_LEASE_ABORTED') return 'stopped'
+  return 'fault'
 }
 
 /** Metrics that go nowhere: the default when a component is built without a node (unit tests). */

@@ -14,6 +14,7 @@ import type { JobState } from '../../job-status.ts'
 import type { PlacementWait } from '../../scheduler/requester/placement.ts'
 import type { JobLive } from '../job-activity.ts'
 import type { JobLabel } from '../job-labels.ts'
+import type { RequestedDigest } from '../../scheduler/requested-index.ts'
 
 /** One line of the jobs list. */
 export interface JobSummaryView {
@@ -97,6 +98,12 @@ export function requestedState (record: RequestedJob, live?: JobLive): { status:
       return all.length > 0 ? { status: 'running', running: all } : { status: 'queued', running: [] }
     }
   }
+}
+
+/** The state of a job that ended, from its index digest alone (as `requestedState` gives it from the record). */
+export function digestState (d: RequestedDigest): { status: JobState, verified: boolean } {
+  const status: JobState = d.status === 'unverified' ? 'completed' : d.status === 'completed' && !d.ok ? 'failed' : d.status === 'queued' || d.status === 'running' ? 'queued' : d.status
+  return { status, verified: d.verified }
 }
 
 export function requestedSummary (record: RequestedJob, live: JobLive | undefined, label: JobLabel): JobSummaryView {

@@ -22,12 +22,12 @@ import type { JobInit } from '../../scheduler/job.ts'
 import { FINAL_STATUSES, type RequestedJob } from '../../scheduler/job-store.ts'
 import { JobNotFoundError } from '../../scheduler/errors.ts'
 import { MAX_MANIFEST_ENTRIES } from '../../scheduler/files/constants.ts'
-import { JOB_STATES, stateWord } from '../../job-status.ts'
+import { JOB_STATES, stateWord, type JobState } from '../../job-status.ts'
 import { JobLabels } from '../job-labels.ts'
 import { isFinalStage } from '../job-activity.ts'
 import type { NodeMetrics } from '../metrics/node-metrics.ts'
 import { ApiError } from './errors.ts'
-import { leaseSummaryView, requestedDetail, requestedSummary, type JobDetailView, type JobSummaryView } from './job-view.ts'
+import { digestState, leaseSummaryView, requestedDetail, requestedState, requestedSummary, type JobDetailView, type JobSummaryView } from './job-view.ts'
 import { closeAfterReply, jobUploadLimits, readJobUpload, UploadRefusedError } from './upload.ts'
 import { placementOf } from './upload-spec.ts'
 import type { InputTreeLimits } from './upload-tree.ts'
@@ -47,7 +47,19 @@ export const jobsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).optional().describe('at most this many (newest first; default 100)')
 }).strict()
 
+type JobsQuery = z.infer<typeof jobsQuery>
+
 export const DEFAULT_JOBS_LIMIT = 100
+
+/** Whether a listed job matches the `status` filter (`active`: queued or running). */
+function matchesStatus (j: { role: 'requester' | 'worker', status: JobState, verified: boolean }, status: JobsQuery['status']): boolean {
+  if (status == null) return true
+  if (status === 'active') return j.status === 'queued' || j.status === 'running'
+  // Verification is the requester's verdict: a task run here for a peer is just completed.
+  if ((status === 'unverified' || status === 'completed') && j.role === 'requester') return stateWord(j.status, j.verified) === status
+  if (status === 'unverified') return false
+  return j.status === status
+}
 /** How long an idle event stream stays open between keep-alive comments. */
 const KEEP_ALIVE_MS = 15_000
 
@@ -65,15 +77,39 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
   let labelsValue: JobLabels | undefined
   const labels = (): JobLabels => (labelsValue ??= new JobLabels(node.services().store))
 
-  const summaries = async (): Promise<JobSummaryView[]> => {
-    const out: JobSummaryView[] = []
-    const records = node.scheduler.records
-    for await (const stored of records.allRequested()) {
-      const record = node.scheduler.requester.jobs.liveRecord(stored.id) ?? stored
-      out.push(requestedSummary(record, node.activity.get(record.id), await labels().get(record.id)))
+  /**
+   * One page of the jobs list, newest first, and how many match. Requested jobs come newest first
+   * from the store's time index, filtered on their digests: only the records of the page shown
+   * (and of unfinished jobs this run does not place, whose state needs their replicas) are read.
+   */
+  const list = async (query: { status?: JobsQuery['status'], role?: JobsQuery['role'], limit: number }): Promise<{ jobs: JobSummaryView[], total: number }> => {
+    const { role, limit } = query
+    const matches = (j: { role: 'requester' | 'worker', status: JobState, verified: boolean }): boolean => matchesStatus(j, query.status)
+    const leases = role === 'requester' ? [] : (await node.scheduler.servedLeases()).map(leaseSummaryView).filter((j) => role == null || j.role === role).filter(matches)
+    let total = leases.length
+    const page: JobSummaryView[] = []
+    if (role !== 'worker') {
+      const records = node.scheduler.records
+      for await (const entry of records.requestedNewestFirst()) {
+        let record = node.scheduler.requester.jobs.liveRecord(entry.id)
+        let state: { status: JobState, verified: boolean }
+        if (record == null && FINAL_STATUSES.has(entry.status)) state = digestState(entry)
+        else {
+          record ??= await records.getRequested(entry.id)
+          if (record == null) continue
+          state = { status: requestedState(record, node.activity.get(entry.id)).status, verified: record.verified === true }
+        }
+        if (!matches({ role: 'requester', ...state })) continue
+        if (page.length < limit) {
+          record ??= await records.getRequested(entry.id)
+          if (record == null) continue
+          page.push(requestedSummary(record, node.activity.get(record.id), await labels().get(record.id)))
+        }
+        total++
+      }
     }
-    for (const lease of await node.scheduler.servedLeases()) out.push(leaseSummaryView(lease))
-    return out.sort((a, b) => b.createdAt - a.createdAt)
+    const jobs = page.concat(leases).sort((a, b) => b.createdAt - a.createdAt).slice(0, limit)
+    return { jobs, total }
   }
 
   const detail = async (id: string): Promise<JobDetailView> => {
@@ -123,10 +159,6 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
         if (upload.files != null) job.files = upload.files
         const handle = await node.submitJob(job, { spotCheck: upload.spec.spotCheck })
         await labels().set(handle.id, { module: upload.moduleName })
-        init.metrics?.bytesTransferred('received', 'module', upload.module.byteLength)
-        if (upload.input != null) init.metrics?.bytesTransferred('received', 'input', upload.input.byteLength)
-        const inBytes = upload.files?.reduce((n, f) => n + f.bytes.byteLength, 0) ?? 0
-        if (inBytes > 0) init.metrics?.bytesTransferred('received', 'input', inBytes)
         node.log.info({ job: handle.id, module: upload.moduleName, replicas: jobSpec.replicas ?? 1, inFiles: upload.files?.length ?? 0 }, 'job accepted from the API')
         return await reply.code(202).send({ id: handle.id })
       })
@@ -134,16 +166,7 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
 
     app.get('/v1/jobs', { schema: { tags: ['jobs'], summary: 'Jobs this node requested or ran, newest first', querystring: jobsQuery } }, async (request) => {
       const { status, role, limit } = request.query
-      const jobs = (await summaries()).filter((j) => {
-        if (role != null && j.role !== role) return false
-        if (status == null) return true
-        if (status === 'active') return j.status === 'queued' || j.status === 'running'
-        // Verification is the requester's verdict: a task run here for a peer is just completed.
-        if ((status === 'unverified' || status === 'completed') && j.role === 'requester') return stateWord(j.status, j.verified) === status
-        if (status === 'unverified') return false
-        return j.status === status
-      })
-      return { jobs: jobs.slice(0, limit ?? DEFAULT_JOBS_LIMIT), total: jobs.length }
+      return await list({ status, role, limit: limit ?? DEFAULT_JOBS_LIMIT })
     })
 
     app.get('/v1/jobs/:id', { schema: { tags: ['jobs'], summary: 'One job: state, workers, verification, cost', params: jobIdParams } },

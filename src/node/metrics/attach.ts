@@ -1,15 +1,18 @@
 /**
- * Feeds a node's events into its metrics: job progress (requester side), task events (worker
- * side), ledger blocks (credits earned and spent, chain, mining), penalties, and scrape-time
- * readings (peers and scores, gossip validation counts, capacity, balance, queues).
+ * Feeds a node's events into its metrics: job submissions and ends (requester side), task events
+ * (worker side), requester leases, ledger blocks (credits earned and spent, chain, mining),
+ * penalties, and scrape-time readings (peers and scores, gossip validation counts, capacity,
+ * balance, queues, jobs and worker tasks now).
  *
- * The scheduler rewrite reports leases and task outcomes itself through `MarketMetrics`; until
- * then the requester's task outcomes are read from its progress events.
+ * The scheduler reports the rest itself through `MarketMetrics` (the node passes it this
+ * `NodeMetrics`): the requester's task outcomes (jobs' and batches' alike, from the dispatcher),
+ * leases served as worker (open from their stream's start to their end), and the payload bytes
+ * moved on lease streams.
  */
 import type { ComputeNode } from '../compute-node.ts'
 import type { JobProgress } from '../../scheduler/requester/jobs.ts'
 import type { BlockSummary } from '../../ledger/index.ts'
-import type { JobOutcome } from '../../shared/metrics.ts'
+import { leaseEndWord, type JobOutcome } from '../../shared/metrics.ts'
 import { requestedState } from '../api/job-view.ts'
 import type { NodeMetrics } from './node-metrics.ts'
 import { isFinalStage } from '../job-activity.ts'
@@ -26,26 +29,20 @@ export function attachNodeMetrics (node: ComputeNode, metrics: NodeMetrics): () 
     unwire.push(() => { target.removeEventListener(type, fn) })
   }
 
-  // Requester side: jobs and their replicas, from progress events.
+  // Requester side: jobs, from progress events (their tasks are counted by the dispatcher).
   listen<JobProgress>(node, 'job:progress', (evt) => {
     const p = evt.detail
     if (p.stage === 'queued') metrics.jobsSubmitted.inc()
-    else if (p.stage === 'result') metrics.tasksFinished.inc({ role: 'requester', outcome: p.detail === 'exit 0' ? 'completed' : 'failed' })
-    else if (p.stage === 'retry') metrics.tasksFinished.inc({ role: 'requester', outcome: 'failed' })
     else if (isFinalStage(p.stage)) void recordJobEnd(node, metrics, p)
   })
 
-  // Worker side: task runs (their wall time from the executor), leases served.
+  // Worker side: task runs (their wall time from the executor). Leases served: the scheduler.
   listen<{ exitCode: number, wallMs: number }>(scheduler, 'task:finished', (evt) => {
     metrics.taskFinished('worker', evt.detail.exitCode === 0 ? 'completed' : 'failed', evt.detail.wallMs / 1000)
   })
-  // Leases: opened and closed as requester, served (opened and closed) as worker.
+  // Leases opened and closed as requester.
   listen(node, 'lease:opened', () => { metrics.leaseOpened('requester') })
-  listen<{ reason: string }>(node, 'lease:closed', (evt) => { metrics.leaseClosed('requester', leaseCloseWord(evt.detail.reason)) })
-  listen<{ reason: string }>(node, 'lease:served', (evt) => {
-    metrics.leaseOpened('worker')
-    metrics.leaseClosed('worker', leaseCloseWord(evt.detail.reason))
-  })
+  listen<{ reason: string }>(node, 'lease:closed', (evt) => { metrics.leaseClosed('requester', leaseEndWord(evt.detail.reason)) })
 
   // The ledger: what this node earned and paid, blocks, reorgs.
   listen<BlockSummary>(ledger, 'block', (evt) => {
@@ -118,14 +115,6 @@ export function attachNodeMetrics (node: ComputeNode, metrics: NodeMetrics): () 
   return () => { for (const fn of unwire.splice(0)) fn() }
 }
 
-/** A lease's end reason as one of a few fixed label values. */
-function leaseCloseWord (reason: string): string {
-  if (reason === 'closed' || reason === 'idle' || reason === 'exhausted') return 'done'
-  if (reason === 'ERR_LEASE_EXPIRED') return 'expired'
-  if (reason === 'ERR_STOPPING' || reason === 'ERR_LEASE_ABORTED') return 'stopped'
-  return 'fault'
-}
-
 /** Counts a requested job's end by the outcome its record shows (the words the CLI prints). */
 async function recordJobEnd (node: ComputeNode, metrics: NodeMetrics, progress: JobProgress): Promise<void> {
   try {
@@ -133,9 +122,6 @@ async function recordJobEnd (node: ComputeNode, metrics: NodeMetrics, progress: 
     const { status } = requestedState(record)
     const outcome: JobOutcome = status === 'completed' ? (record.verified === true ? 'completed' : 'unverified') : status === 'queued' || status === 'running' ? 'failed' : status
     metrics.jobFinished(outcome, (progress.at - record.createdAt) / 1000)
-    for (const replica of record.replicas) {
-      if (replica.wallMs != null) metrics.taskExecution.observe({ role: 'requester' }, replica.wallMs / 1000)
-    }
   } catch {
     // A record that cannot be read (the node is stopping) is not counted.
   }

@@ -70,14 +70,14 @@ export class NodeMetrics implements MarketMetrics {
     this.jobsFinished = new Counter({ name: 'depin_jobs_finished_total', help: 'Jobs this node requested that reached a final state, by outcome (completed, unverified, failed, timed-out, cancelled)', labelNames: ['outcome'], registers })
     this.jobDuration = new Histogram({ name: 'depin_job_duration_seconds', help: 'Time from submission to the final state of jobs this node requested, by outcome', labelNames: ['outcome'], buckets: DURATION_BUCKETS_SECONDS, registers })
     this.jobsActive = new Gauge({ name: 'depin_jobs_active', help: 'Jobs this node requested that have not ended, by state (queued, running)', labelNames: ['state'], ...collected })
-    this.tasksFinished = new Counter({ name: 'depin_tasks_finished_total', help: 'Tasks (one replica on one worker) that ended, by role of this node and outcome', labelNames: ['role', 'outcome'], registers })
+    this.tasksFinished = new Counter({ name: 'depin_tasks_finished_total', help: 'Tasks (one replica on one worker, of jobs and batches) that ended, by role of this node and outcome (completed, failed, timed-out, cancelled, rejected)', labelNames: ['role', 'outcome'], registers })
     this.taskExecution = new Histogram({ name: 'depin_task_execution_seconds', help: 'Wall time of task executions, by role of this node (worker: run here; requester: reported by the worker)', labelNames: ['role'], buckets: DURATION_BUCKETS_SECONDS, registers })
-    this.workerTasks = new Gauge({ name: 'depin_worker_tasks', help: 'Tasks agreed with this node as worker, by state (running, waiting)', labelNames: ['state'], registers })
-    this.leasesOpen = new Gauge({ name: 'depin_leases_open', help: 'Leases open now, by role of this node', labelNames: ['role'], registers })
+    this.workerTasks = new Gauge({ name: 'depin_worker_tasks', help: 'Tasks agreed with this node as worker, by state (running, waiting)', labelNames: ['state'], ...collected })
+    this.leasesOpen = new Gauge({ name: 'depin_leases_open', help: 'Leases open now, by role of this node', labelNames: ['role'], ...collected })
     this.leasesOpened = new Counter({ name: 'depin_leases_opened_total', help: 'Leases opened, by role of this node', labelNames: ['role'], registers })
     this.leasesClosed = new Counter({ name: 'depin_leases_closed_total', help: 'Leases closed, by role of this node and reason', labelNames: ['role', 'reason'], registers })
-    this.queueLengths = new Gauge({ name: 'depin_queue_length', help: 'Length of the job market\'s queues, by queue', labelNames: ['queue'], registers })
-    this.jobBytes = new Counter({ name: 'depin_job_bytes_total', help: 'Job payload bytes moved over the network, by direction and kind (module, input, output)', labelNames: ['direction', 'kind'], registers })
+    this.queueLengths = new Gauge({ name: 'depin_queue_length', help: 'Length of the job market\'s queues, by queue (requester-placement, requester-tasks, worker-execution)', labelNames: ['queue'], ...collected })
+    this.jobBytes = new Counter({ name: 'depin_job_bytes_total', help: 'Job payload bytes moved on lease streams (jobs and batches), by direction (sent, received) and kind (module, input, output)', labelNames: ['direction', 'kind'], registers })
     this.creditsEarned = new Counter({ name: 'depin_credits_earned_total', help: 'Credits this node received on the canonical chain, by source (work, mining, transfer)', labelNames: ['source'], registers })
     this.creditsSpent = new Counter({ name: 'depin_credits_spent_total', help: 'Credits this node paid on the canonical chain, by reason (work, transfer)', labelNames: ['reason'], registers })
     this.balance = new Gauge({ name: 'depin_balance_credits', help: 'This node\'s balance on the canonical chain', ...collected })
@@ -117,9 +117,13 @@ export class NodeMetrics implements MarketMetrics {
     }
   }
 
-  /** The Prometheus text exposition format. */
+  /** The Prometheus text exposition format (each call a scrape of its own: the collectors run again). */
   async text (): Promise<string> {
-    return await this.registry.metrics()
+    try {
+      return await this.registry.metrics()
+    } finally {
+      this.pending = undefined
+    }
   }
 
   get contentType (): string {

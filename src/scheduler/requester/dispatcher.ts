@@ -11,6 +11,7 @@
 import { logger } from '@libp2p/logger'
 import { cidText } from '../../proofs/encoding.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
+import type { MarketMetrics } from '../../shared/metrics.ts'
 import { TIE_BREAK_REPLICAS } from '../constants.ts'
 import type { JobError } from '../job-store.ts'
 import type { Reputation } from '../reputation.ts'
@@ -42,6 +43,11 @@ export interface DispatcherComponents {
   knownWorkers?: () => KnownWorker[]
   /** This node's peer id (never a worker of its own tasks). */
   self?: string
+  /**
+   * Where every replica's end is counted (`depin_tasks_finished_total{role="requester"}` and the
+   * execution time the worker reported), for jobs' and batches' tasks alike. @default none
+   */
+  metrics?: Pick<MarketMetrics, 'taskFinished'>
 }
 
 export class Dispatcher {
@@ -200,6 +206,7 @@ export class Dispatcher {
     }
     state.running.delete(result.worker)
     state.results.push({ lease, result })
+    this.c.metrics?.taskFinished('requester', result.exitCode === 0 && result.trap == null ? 'completed' : 'failed', result.wallMs / 1000)
     const record = state.records.findLast((r) => r.worker === result.worker)
     if (record != null) Object.assign(record, { status: 'done', outputCid: cidText(result.outputCid), exitCode: result.exitCode, trap: result.trap, fuel: result.fuel.toString(), ...(result.files != null ? { filesCid: cidText(result.files.cid) } : {}), cpuMs: result.cpuMs, wallMs: result.wallMs })
     work.onEvent({ stage: 'result', worker: result.worker, exitCode: result.exitCode })
@@ -210,6 +217,7 @@ export class Dispatcher {
     const state = this.tasks.get(work.idText)
     if (state == null || state.done || !state.running.has(worker)) return
     state.running.delete(worker)
+    this.c.metrics?.taskFinished('requester', failure.kind === 'refused' ? 'rejected' : failure.blame === 'Timeout' ? 'timed-out' : 'failed')
     const record = state.records.findLast((r) => r.worker === worker)
     if (failure.kind === 'refused') {
       // The lease could not take it now: not the worker's doing, nor about this task; it may take it again.
@@ -308,7 +316,7 @@ export class Dispatcher {
     state.done = true
     this.tasks.delete(state.work.idText)
     this.dequeue(state)
-    for (const lease of state.running.values()) lease.cancel(state.work)
+    for (const lease of state.running.values()) this.withdraw(state, lease)
     state.running.clear()
     // Results of a task that ended without a decision (cancelled) are not paid.
     for (const { lease } of state.results) lease.decide(state.work.idText, false)
@@ -317,6 +325,12 @@ export class Dispatcher {
     } catch (err) {
       log.error('verdict handler of %s failed: %e', state.work.idText, err)
     }
+  }
+
+  /** Withdraws a replica still running: it ends here as cancelled. */
+  private withdraw (state: TaskState, lease: LeaseClient): void {
+    this.c.metrics?.taskFinished('requester', 'cancelled')
+    lease.cancel(state.work)
   }
 
   private dequeue (state: TaskState): void {
@@ -338,7 +352,7 @@ export class Dispatcher {
       if (state.work.deadline > now) continue
       if (state.results.length > 0) {
         // Decide with the results in hand; unanswered replicas are withdrawn.
-        for (const lease of state.running.values()) lease.cancel(state.work)
+        for (const lease of state.running.values()) this.withdraw(state, lease)
         state.running.clear()
         void this.judge(state, true, wait)
         continue

@@ -15,6 +15,7 @@ import { bytesMatchCid, cidText } from '../../proofs/encoding.ts'
 import { leaseId, type Lease } from '../../proofs/lease.ts'
 import type { Signer } from '../../proofs/signing.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
+import type { MarketMetrics } from '../../shared/metrics.ts'
 import { DepinError } from '../../errors.ts'
 import { ChannelClosedError, type Channel } from '../../transport.ts'
 import { BATCH_FRAME_BYTES, CHUNK_BYTES, LEASE_IDLE_MS, LEASE_INLINE_BYTES, LEASE_IDLE_TIMEOUT_MS, LEASE_STRIKES, LEASE_WINDOW_PER_SLOT } from '../constants.ts'
@@ -53,6 +54,8 @@ export interface LeaseClientHooks {
   onEnded: (client: LeaseClient, reason: string, broken: boolean) => void
   reportPeer: (peerId: string, action: PeerActionName) => void
   settle?: SettleHook
+  /** Where payload bytes moved on the lease are counted. */
+  metrics?: Pick<MarketMetrics, 'bytesTransferred'>
 }
 
 export class LeaseClient {
@@ -202,6 +205,7 @@ export class LeaseClient {
     const tasks = this.unsent.splice(0)
     this.unsentBytes = 0
     this.send({ t: 'tasks', tasks })
+    this.h.metrics?.bytesTransferred('sent', 'input', tasks.reduce((n, t) => n + (t.stdin?.byteLength ?? 0), 0))
   }
 
   private async read (): Promise<void> {
@@ -278,6 +282,7 @@ export class LeaseClient {
     this.account.add({ task: r.task, out: r.out, exit: r.exit, fuel: r.fuel, ...(r.files != null ? { files: r.files } : {}) })
     if (inline) {
       if (r.stdout?.byteLength !== r.outBytes || r.stderr?.byteLength !== r.errBytes) throw new BadResultError('inline output of another length than announced')
+      this.h.metrics?.bytesTransferred('received', 'output', r.outBytes + r.errBytes)
       this.deliver(task, r, r.stdout, r.stderr)
       return
     }
@@ -288,6 +293,7 @@ export class LeaseClient {
   private onData (task: CID, which: DataKind, data: Uint8Array): void {
     if (this.incoming == null) throw new ProtocolViolationError('output data for no announced result')
     this.outstanding.transferred(Date.now())
+    this.h.metrics?.bytesTransferred('received', 'output', data.byteLength)
     this.incoming.data(task, which, data)
     this.finishIncoming()
   }
@@ -327,6 +333,7 @@ export class LeaseClient {
       }
       await this.channel.send({ t: 'end', cid })
       this.lastSentAt = Date.now()
+      this.h.metrics?.bytesTransferred('sent', this.outstanding.tasks().some((t) => cidText(t.spec.module) === key) ? 'module' : 'input', bytes.byteLength)
     }).catch((err: Error) => { if (!this.closed) this.fail(err) })
   }
 

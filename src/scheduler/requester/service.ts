@@ -8,6 +8,7 @@ import type { Lease, SignedAck, SignedCheckpoint } from '../../proofs/lease.ts'
 import type { Signer } from '../../proofs/signing.ts'
 import type { CapacityAdvert, FindCapacityQuery } from '../../shared/capacity.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
+import type { MarketMetrics } from '../../shared/metrics.ts'
 import type { ChannelOpener } from '../../transport.ts'
 import type { BlobStore } from '../blob-store.ts'
 import type { JobStore } from '../job-store.ts'
@@ -57,6 +58,8 @@ export interface RequesterComponents {
   onProgress?: (progress: JobProgress) => void
   /** Probability of a spot check for work submitted without an explicit choice. @default 0 */
   spotCheckRate?: number
+  /** Where tasks (of jobs and batches alike) and payload bytes are counted. @default none */
+  metrics?: MarketMetrics
 }
 
 /** A lease as the API and the logs show it. */
@@ -120,7 +123,8 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
         onTaskFailed: (work, worker, failure) => { this.dispatcher.onTaskFailed(work, worker, failure) },
         onRoom: () => { this.schedulePump() },
         reportPeer: c.reportPeer,
-        settle: this.settles?.settle
+        settle: this.settles?.settle,
+        ...(c.metrics != null ? { metrics: c.metrics } : {})
       },
       onNoBids: (classKey, reasons) => { this.dispatcher.noBids(classKey, reasons) },
       onOfferRound: ({ direct, gossip }) => { this.safeDispatchEvent('lease:offered', { detail: { direct, gossip } }) },
@@ -133,7 +137,8 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
       reportPeer: c.reportPeer,
       runLocally: c.runLocally,
       knownWorkers: () => c.knownPeers().map((a) => ({ ...a, host: c.hostOf?.(a.peerId) })),
-      self: c.signer.peerId
+      self: c.signer.peerId,
+      metrics: c.metrics
     })
     const spotCheckRate = c.spotCheckRate ?? 0
     this.jobs = new Jobs({ blobs: c.blobs, records: c.records, dispatcher: this.dispatcher, spotCheckRate, emit: (p) => {

@@ -40,6 +40,7 @@ interface Wanted {
 export class BlobFetch {
   private readonly blobs: BlobStore
   private readonly sendWant: (cids: CID[]) => void
+  private readonly onBytes?: (kind: BlobKind, bytes: number) => void
   private readonly wanted = new Map<string, Wanted>()
   private readonly unsent: CID[] = []
   private incomingBytes = 0
@@ -47,9 +48,11 @@ export class BlobFetch {
   /** Blobs fetched on this lease that some task may still hold (reused instead of fetched again). */
   private readonly recent = new Map<string, WeakRef<Uint8Array>>()
 
-  constructor (blobs: BlobStore, sendWant: (cids: CID[]) => void) {
+  /** `onBytes`: every chunk received (for the payload metrics). */
+  constructor (blobs: BlobStore, sendWant: (cids: CID[]) => void, onBytes?: (kind: BlobKind, bytes: number) => void) {
     this.blobs = blobs
     this.sendWant = sendWant
+    this.onBytes = onBytes
   }
 
   /**
@@ -95,6 +98,7 @@ export class BlobFetch {
     }
     entry.buffer.set(data, entry.offset)
     entry.offset += data.byteLength
+    this.onBytes?.(entry.kind, data.byteLength)
   }
 
   /** An `end` frame: checks the blob and hands it to the tasks waiting for it. */

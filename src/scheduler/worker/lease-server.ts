@@ -13,6 +13,7 @@ import { bytesMatchCid, cidText } from '../../proofs/encoding.ts'
 import { leaseId, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
 import type { Signer } from '../../proofs/signing.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
+import type { MarketMetrics } from '../../shared/metrics.ts'
 import { InvalidSignatureError } from '../../errors.ts'
 import { ChannelClosedError, type Channel } from '../../transport.ts'
 import type { BlobStore } from '../blob-store.ts'
@@ -46,6 +47,8 @@ export interface LeaseServerComponents {
   /** A task started running, and finished (for events, logs and metrics). */
   onTaskStarted?: (taskId: string) => void
   onTaskFinished?: (taskId: string, exitCode: number, wallMs: number) => void
+  /** Where payload bytes moved on the lease are counted. @default none */
+  metrics?: Pick<MarketMetrics, 'bytesTransferred'>
 }
 
 export interface LeaseServerInit {
@@ -130,7 +133,7 @@ export class LeaseServer {
     }, init.outboxHoldBytes ?? LEASE_OUTBOX_HOLD_BYTES)
     this.fetch = new BlobFetch(components.blobs, (cids) => {
       for (let i = 0; i < cids.length; i += MAX_FRAME_ITEMS) this.outbox.send({ t: 'want', cids: cids.slice(i, i + MAX_FRAME_ITEMS) })
-    })
+    }, components.metrics != null ? (kind, bytes) => { components.metrics?.bytesTransferred('received', kind === 'module' ? 'module' : 'input', bytes) } : undefined)
   }
 
   /** Serves the stream until the lease ends; resolves with how it went. */
@@ -220,6 +223,7 @@ export class LeaseServer {
 
   /** Takes a task, or refuses it with a `task-error` (not committed, not charged). */
   private admit (frame: TaskFrame): void {
+    if (frame.stdin != null) this.c.metrics?.bytesTransferred('received', 'input', frame.stdin.byteLength)
     const id = taskId(frame.spec)
     const idText = cidText(id)
     const terms = this.lease.body
@@ -339,7 +343,9 @@ export class LeaseServer {
     const started = this.notices.splice(0).filter((id) => this.tasks.has(cidText(id)))
     for (let i = 0; i < started.length; i += MAX_FRAME_ITEMS) this.outbox.send({ t: 'running', tasks: started.slice(i, i + MAX_FRAME_ITEMS) })
     const results = this.done.splice(0)
-    this.outbox.holdPending(-results.reduce((sum, done) => sum + doneBytes(done), 0))
+    const bytes = results.reduce((sum, done) => sum + doneBytes(done), 0)
+    this.outbox.holdPending(-bytes)
+    if (bytes > 0) this.c.metrics?.bytesTransferred('sent', 'output', bytes)
     sendResults(results, this.resultSink)
     this.maybeCheckpoint(false)
     this.maybeEnd()

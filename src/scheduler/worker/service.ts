@@ -10,6 +10,7 @@ import { leaseId, signLeaseAsWorker, verifyLease, LEASE_DOMAIN, type Lease, type
 import { assertSigned, type Signer } from '../../proofs/signing.ts'
 import type { Capacity } from '../../shared/capacity.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
+import { leaseEndWord, type MarketMetrics } from '../../shared/metrics.ts'
 import type { Channel, ChannelOpener } from '../../transport.ts'
 import type { BlobStore } from '../blob-store.ts'
 import { LEASE_OPEN_TIMEOUT_MS, MAX_LEASES_PER_REQUESTER, MAX_WORKER_LEASES, NEGOTIATE_PROTOCOL, SEEN_OFFERS_MAX, WORKER_SETTLE_DELAYS_MS } from '../constants.ts'
@@ -41,6 +42,8 @@ export interface WorkerComponents {
   settled?: (leaseId: string) => Promise<number>
   /** When to settle a lease itself, ms after it ended, and again after each failure (tests shorten them). */
   settleDelaysMs?: number[]
+  /** Where leases served and payload bytes moved are counted. @default none */
+  metrics?: MarketMetrics
 }
 
 export interface WorkerEvents {
@@ -278,15 +281,20 @@ export class WorkerService {
       reportPeer: this.c.reportPeer,
       onAck: (lease, checkpoint, ack) => { held.best = { checkpoint, ack } },
       onTaskStarted: (taskId) => { this.events.onTaskStarted?.(id, taskId) },
-      onTaskFinished: (taskId, exitCode, wallMs) => { this.events.onTaskFinished?.(id, taskId, exitCode, wallMs) }
+      onTaskFinished: (taskId, exitCode, wallMs) => { this.events.onTaskFinished?.(id, taskId, exitCode, wallMs) },
+      ...(this.c.metrics != null ? { metrics: this.c.metrics } : {})
     }, held.lease, channel)
     held.server = server
+    // Open from its stream's first frame to its end (an accepted lease never opened is not counted).
+    this.c.metrics?.leaseOpened('worker')
     try {
       await server.serve()
     } finally {
       this.held.delete(id)
       this.remember(id)
-      this.ended(held, server.summary())
+      const summary = server.summary()
+      this.c.metrics?.leaseClosed('worker', leaseEndWord(summary.reason))
+      this.ended(held, summary)
     }
   }
 
