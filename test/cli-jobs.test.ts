@@ -92,6 +92,30 @@ describe('depin submit / jobs / job against real daemons', () => {
     expect(Number(cost)).toBeCloseTo(leases[0].cost as number, 12)
   })
 
+  it('a lease the worker served: job --wait/--follow/-o/--out and cancel say it ran here for the requester', async () => {
+    expect((await runCli(['submit', join(EXAMPLES, 'echo.wasm'), '--wait', '--data-dir', requesterDir])).code).toBe(0)
+    const listed = JSON.parse((await runCli(['jobs', '--role', 'worker', '--json', '--data-dir', workerDir])).stdout) as { jobs: Array<{ id: string, requester: string }> }
+    const lease = listed.jobs[0]
+    expect(lease).toBeDefined()
+    const ran = `depin: ${lease.id} ran here for a peer: its output went back to ${lease.requester}`
+    const at = ['--data-dir', workerDir]
+    for (const [flag, word] of [['--wait', 'wait for'], ['--follow', 'follow']]) {
+      const result = await runCli(['job', lease.id, flag, ...at])
+      expect(result.code, result.stderr).toBe(1)
+      expect(result.stdout).toBe('')
+      expect(result.stderr.trim()).toMatch(new RegExp(`^${ran.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}; there is nothing to ${word} here \\(it is .+; \`depin job ${lease.id}\` shows it\\)$`))
+    }
+    const out = join(dir.path, 'lease.out')
+    const o = await runCli(['job', lease.id, '-o', out, ...at])
+    expect(o.code).toBe(1)
+    expect(o.stderr.trim()).toBe(`${ran}; nothing was written to ${out}`)
+    const files = await runCli(['job', lease.id, '--out', join(dir.path, 'lease-files'), ...at])
+    expect(files.stderr.trim()).toBe(`${ran}; nothing was written to ${join(dir.path, 'lease-files')}`)
+    const cancel = await runCli(['cancel', lease.id, ...at])
+    expect(cancel.code).toBe(1)
+    expect(cancel.stderr.trim()).toBe(`depin: ${lease.id} is a lease this node serves for ${lease.requester}: only that requester can cancel its work (\`depin cancel\` on its node); the lease ends when the requester closes it`)
+  })
+
   it('submit without --wait prints the id; job ID shows it once done', async () => {
     const result = await runCli(['submit', join(EXAMPLES, 'primes.wasm'), '--arg', '1000', '--data-dir', requesterDir])
     expect(result.code).toBe(0)

@@ -201,7 +201,7 @@ describe('a daemon started from the environment', () => {
     expect(cancel.stdout.trim()).toBe(`job ${id} cancelled`)
     expect((await runCli(['job', id, '--data-dir', dataDir])).stdout).toMatch(/^status:\s+cancelled/m)
     oneLine(await runCli(['cancel', id, '--data-dir', dataDir]), /^depin: job \S+ has already ended; there is nothing to cancel$/)
-    oneLine(await runCli(['cancel', 'bafyreinosuchjob', '--data-dir', dataDir]), /^depin: no job bafyreinosuchjob$/)
+    oneLine(await runCli(['cancel', 'bafyreinosuchjob', '--data-dir', dataDir]), /^depin: no job or batch bafyreinosuchjob$/)
     oneLine(await runCli(['job', id, '-o', join(dir.path, 'out.bin'), '--data-dir', dataDir]), /was cancelled before it produced output/)
     expect((await runCli(['jobs', '--status', 'cancelled', '--limit', '1', '--json', '--data-dir', dataDir])).stdout).toContain(id)
   })

@@ -70,7 +70,7 @@ describe('depin config retention and depin jobs --prune', () => {
     daemon = await startDaemonProcess(dataDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
 
     const alone = await runCli(['jobs', '--older-than', '1d', '--data-dir', dataDir])
-    expect(alone.code).not.toBe(0)
+    expect(alone.code).toBe(2)
     expect(alone.stderr.trim()).toBe('depin: --older-than goes with --prune')
     const badAge = await runCli(['jobs', '--prune', '--older-than', 'forever', '--data-dir', dataDir])
     expect(badAge.code).not.toBe(0)

@@ -14,6 +14,11 @@ import { JOB_STATES } from '../job-status.ts'
 import { VERSION } from '../version.ts'
 import { apiAddressArg, checkMultiaddrs, collect, durationArg, fraction, fuelArg, integer, metricsAddressArg, multiaddrArg, oneOf, peerIdArg } from './parse.ts'
 
+/** A command-line mistake found in the action (a combination of options): one line, exit 2, before anything is sent. */
+function usageError (command: Command, message: string): never {
+  command.error(`error: ${message}`, { code: 'commander.invalidArgument', exitCode: 2 })
+}
+
 /**
  * `-o FILE` inside `--out DIR` (or DIR itself): the job's files and its stdout would overwrite
  * each other there. Refused before anything is sent (exit 2), by the paths alone.
@@ -22,7 +27,7 @@ function refuseOutputInsideOut (command: Command, opts: { output?: string, out?:
   if (opts.output == null || opts.out == null) return
   const inside = relative(resolve(opts.out), resolve(opts.output))
   if (inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)) return
-  command.error(`error: -o ${opts.output} is inside --out ${opts.out}: the job's files written there and its output could overwrite each other; give -o a path outside ${opts.out}`, { code: 'commander.invalidArgument', exitCode: 2 })
+  usageError(command, `-o ${opts.output} is inside --out ${opts.out}: the job's files written there and its output could overwrite each other; give -o a path outside ${opts.out}`)
 }
 
 export interface CommonOptions {
@@ -100,6 +105,7 @@ export interface JobsOptions extends CommonOptions {
   /** Milliseconds (parsed from a duration). */
   olderThan?: number
 }
+export interface BatchesOptions extends CommonOptions { limit?: number }
 export interface JobOptions extends CommonOptions { output?: string, out?: string, wait?: boolean, follow?: boolean }
 export interface ChainOptions extends CommonOptions { blocks?: number }
 export interface ConfigOptions { dataDir?: string, json?: boolean }
@@ -120,6 +126,7 @@ export interface CliActions {
   job(id: string, options: JobOptions): Promise<void>
   map(module: string, inputs: string[], options: MapOptions): Promise<void>
   batch(id: string, options: CommonOptions): Promise<void>
+  batches(options: BatchesOptions): Promise<void>
   cancel(id: string, options: CommonOptions): Promise<void>
   balance(peer: string | undefined, options: CommonOptions): Promise<void>
   chain(options: ChainOptions): Promise<void>
@@ -257,7 +264,12 @@ export function buildProgram (actions: CliActions): Command {
     .option('--limit <n>', 'at most this many (default: 100)', integer(1, 1000))
     .option('--prune', 'instead of listing: delete jobs, batches and lease records that ended longer ago than the retention (config `retention`, default 30d), and the blobs only they referenced')
     .option('--older-than <duration>', 'with --prune: this age instead of the retention (e.g. 7d, 12h, 0s for everything that ended)', durationArg)
-    .action(async (opts: JobsOptions) => { await actions.jobs(opts) })
+    .action(async (opts: JobsOptions, command: Command) => {
+      // Combinations that cannot mean anything: command-line mistakes (exit 2), refused before anything is sent.
+      if (opts.olderThan != null && opts.prune !== true) usageError(command, '--older-than goes with --prune')
+      if (opts.prune === true && (opts.status != null || opts.role != null || opts.limit != null)) usageError(command, '--prune does not take --status, --role or --limit')
+      await actions.jobs(opts)
+    })
 
   clientCommand(program, 'job', 'show one job: status, workers, verification, cost')
     .argument('<id>', 'job id (a CID)')
@@ -266,6 +278,7 @@ export function buildProgram (actions: CliActions): Command {
     .option('--wait', 'wait until the job ends (showing progress), then show it; exit 1 unless it completed')
     .option('--follow', 'print each progress event as a line until the job ends')
     .action(async (id: string, opts: JobOptions, command: Command) => {
+      if (opts.wait === true && opts.follow === true) usageError(command, 'use --wait or --follow, not both')
       refuseOutputInsideOut(command, opts)
       await actions.job(id, opts)
     })
@@ -286,8 +299,11 @@ export function buildProgram (actions: CliActions): Command {
   clientCommand(program, 'batch', 'show one batch: tasks, completed, failed, verified, cost')
     .argument('<id>', 'batch id (a CID)')
     .action(async (id: string, opts: CommonOptions) => { await actions.batch(id, opts) })
-  clientCommand(program, 'cancel', 'cancel a job this node requested that has not ended')
-    .argument('<id>', 'job id (a CID)')
+  clientCommand(program, 'batches', 'list the batches this node submitted (depin map), newest first, with their progress')
+    .option('--limit <n>', 'at most this many (default: 100)', integer(1, 1000))
+    .action(async (opts: BatchesOptions) => { await actions.batches(opts) })
+  clientCommand(program, 'cancel', 'cancel a job or batch this node requested that has not ended')
+    .argument('<id>', 'job or batch id (a CID)')
     .action(async (id: string, opts: CommonOptions) => { await actions.cancel(id, opts) })
 
   clientCommand(program, 'balance', 'show the credits of this node or of PEER on the ledger')

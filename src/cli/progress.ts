@@ -183,13 +183,15 @@ export class ProgressView {
 
 /** One line for a progress event: `running on 12D3KooW…abc123`, `bid from … (2 credits/gigafuel)`. */
 export function describe (event: ProgressEvent): string {
+  // Everything but the stage words may carry what a peer chose (a worker's error, a requester's
+  // reason): escaped, so that it cannot move the cursor, retitle the window or forge a line.
   // Why no (or not every) replica could be placed: the reason is the line.
-  if (event.stage === 'waiting' && event.detail != null) return `waiting: ${event.detail}`
-  const words = STAGE_TEXT[event.stage] ?? event.stage
-  const who = event.peerId != null ? ` ${shortPeer(event.peerId)}` : ''
+  if (event.stage === 'waiting' && event.detail != null) return `waiting: ${printable(event.detail)}`
+  const words = STAGE_TEXT[event.stage] ?? printable(event.stage)
+  const who = event.peerId != null ? ` ${printable(shortPeer(event.peerId))}` : ''
   const detail = event.detail != null ? ` (${printable(event.detail)})` : ''
   // Keep the stage's own word first: scripts and tests grep for it.
-  const stage = words.startsWith(event.stage) ? '' : `${event.stage}: `
+  const stage = words.startsWith(event.stage) ? '' : `${printable(event.stage)}: `
   return `${stage}${words}${who}${detail}`
 }
 

@@ -4,7 +4,8 @@ import type { JobDetailView } from '../node/api/job-view.ts'
 import { assertOk, type ApiClient } from './client.ts'
 import { serverEvents } from './events.ts'
 import { describe, ProgressView, VerifiedWording, type ProgressEvent } from './progress.ts'
-import { stateText } from './job-format.ts'
+import { isFinished, stateText } from './job-format.ts'
+import { connectionLost, jobDaemonStopped, onInterrupt } from './interrupt.ts'
 import { credits, line, printJson, shortPeer } from './output.ts'
 import { writtenText, type Written } from './files-text.ts'
 
@@ -18,30 +19,53 @@ export async function fetchOutput (client: ApiClient, id: string): Promise<Uint8
   return await response.bytes()
 }
 
+/** Stages after which the daemon ends a job's event stream. */
+const ENDS = new Set(['completed', 'unverified', 'failed', 'timed-out', 'cancelled'])
+
 /**
- * Follows a job's events into `view` until it ends, then returns the job. Ctrl-C clears the
- * display, prints how to follow the job, and exits 130 (the job goes on in the daemon).
+ * The progress events of job `id` until it ends, then its record. A daemon that stops meanwhile
+ * (the stream is cut, or ends before the job did) is one line saying the job resumes with the node.
  */
-export async function waitForJob (client: ApiClient, id: string, view: ProgressView): Promise<JobDetailView> {
-  const onSignal = (): void => {
-    view.interrupt()
-    process.exit(130)
-  }
-  process.once('SIGINT', onSignal)
+async function followEvents (client: ApiClient, id: string, onEvent: (event: ProgressEvent) => void): Promise<JobDetailView> {
+  let ended = false
   try {
     for await (const { event, data } of serverEvents(client, `/v1/jobs/${encodeURIComponent(id)}/events`)) {
       if (event !== 'progress') continue
       const progress = data as ProgressEvent
-      view.update(progress)
-      if (progress.stage === 'completed' || progress.stage === 'failed') break
+      onEvent(progress)
+      if (ENDS.has(progress.stage)) { ended = true; break }
     }
-    // The record says how it ended (the events alone may not: see VerifiedWording).
-    const job = await getJob(client, id)
+  } catch (err) {
+    if (connectionLost(err)) throw jobDaemonStopped(id, err)
+    throw err
+  }
+  // The record says how it ended (the events alone may not: see VerifiedWording).
+  let job: JobDetailView
+  try {
+    job = await getJob(client, id)
+  } catch (err) {
+    if (!ended && connectionLost(err)) throw jobDaemonStopped(id, err)
+    throw err
+  }
+  // (a stream the daemon ended as it stopped, the job still unfinished)
+  if (!isFinished(job)) throw jobDaemonStopped(id)
+  return job
+}
+
+/**
+ * Follows a job's events into `view` until it ends, then returns the job. Ctrl-C (or SIGTERM)
+ * clears the display, prints how to follow the job, and exits 130 (143): the job goes on in the
+ * daemon.
+ */
+export async function waitForJob (client: ApiClient, id: string, view: ProgressView): Promise<JobDetailView> {
+  const release = onInterrupt(() => { view.interrupt() })
+  try {
+    const job = await followEvents(client, id, (progress) => { view.update(progress) })
     view.finish(job)
     return job
   } finally {
     view.stop()
-    process.off('SIGINT', onSignal)
+    release()
   }
 }
 
@@ -68,16 +92,10 @@ export async function printFinished (client: ApiClient, job: JobDetailView, opts
 /** `--follow`: one plain line per event until the job ends. */
 export async function followJob (client: ApiClient, id: string, json: boolean): Promise<JobDetailView> {
   const wording = new VerifiedWording()
-  for await (const { event, data } of serverEvents(client, `/v1/jobs/${encodeURIComponent(id)}/events`)) {
-    if (event !== 'progress') continue
-    const progress = data as ProgressEvent
+  const job = await followEvents(client, id, (progress) => {
     if (json) process.stdout.write(JSON.stringify(progress) + '\n')
-    else {
-      for (const shown of wording.push(progress)) line(`${new Date(shown.at).toISOString()} ${describe(shown)}`)
-    }
-    if (progress.stage === 'completed' || progress.stage === 'failed') break
-  }
-  const job = await getJob(client, id)
+    else for (const shown of wording.push(progress)) line(`${new Date(shown.at).toISOString()} ${describe(shown)}`)
+  })
   if (!json) for (const shown of wording.settle(job)) line(`${new Date(shown.at).toISOString()} ${describe(shown)}`)
   return job
 }

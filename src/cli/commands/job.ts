@@ -24,11 +24,24 @@ function noOutput (job: JobDetailView, id: string, target: string, flag: string)
     : `job ${id} is ${job.status}; it has no output yet, nothing was written to ${target} (wait for it: depin job ${id} --wait ${flag} ${target})`)
 }
 
+/**
+ * A lease this node served for a peer (a `depin jobs` row of role worker): its output, files and
+ * progress are the requester's, so `-o`, `--out`, `--wait` and `--follow` say where they went.
+ */
+function refuseServedLease (job: JobDetailView, opts: JobOptions): void {
+  const ran = `${job.id} ran here for a peer: its output went back to ${job.requester}`
+  if (opts.output != null) throw new UsageError(`${ran}; nothing was written to ${opts.output}`)
+  if (opts.out != null) throw new UsageError(`${ran}; nothing was written to ${opts.out}`)
+  if (opts.wait === true || opts.follow === true) {
+    throw new UsageError(`${ran}; there is nothing to ${opts.wait === true ? 'wait for' : 'follow'} here (it is ${stateText(job)}; \`depin job ${job.id}\` shows it)`)
+  }
+}
+
 export async function jobCommand (id: string, opts: JobOptions): Promise<void> {
-  if (opts.wait === true && opts.follow === true) throw new UsageError('use --wait or --follow, not both')
   if (opts.output != null) await checkOutputFile(opts.output)
   const client = await createClient(opts)
   let job = await getJob(client, id)
+  if (job.role !== 'requester') refuseServedLease(job, opts)
   if (!isFinished(job) && opts.follow === true) {
     job = await followJob(client, id, opts.json === true)
   } else if (!isFinished(job) && opts.wait === true) {
@@ -42,7 +55,6 @@ export async function jobCommand (id: string, opts: JobOptions): Promise<void> {
   }
   let written: Written | undefined
   if (opts.out != null) {
-    if (job.role !== 'requester') throw new UsageError(`${id} ran here for a peer: its files went back to ${job.requester}; nothing was written to ${opts.out}`)
     if (job.outputCid == null) throw noOutput(job, id, opts.out, '--out')
     if (job.files == null) throw new UsageError(`the files of job ${id} are no longer kept (pruned); nothing was written to ${opts.out}`)
     const { downloadFiles } = await import('../files.ts')

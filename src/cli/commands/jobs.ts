@@ -6,7 +6,6 @@ import type { JobSummaryView } from '../../node/api/job-view.ts'
 import type { PruneReport } from '../../scheduler/retention/index.ts'
 import { formatDuration } from '../../shared/duration.ts'
 import { createClient } from '../client.ts'
-import { UsageError } from '../errors.ts'
 import { stateText } from '../job-format.ts'
 import { byteSize, creditAmount, duration, line, printJson, printTable, shortCid, shortPeer } from '../output.ts'
 import type { JobsOptions } from '../program.ts'
@@ -19,7 +18,6 @@ function peersCell (workers: string[]): string | undefined {
 
 export async function jobsCommand (opts: JobsOptions): Promise<void> {
   if (opts.prune === true) { await pruneCommand(opts); return }
-  if (opts.olderThan != null) throw new UsageError('--older-than goes with --prune')
   const client = await createClient(opts)
   const query = new URLSearchParams()
   if (opts.status != null) query.set('status', opts.status)
@@ -59,7 +57,6 @@ export function pruneText (report: PruneReport): string {
 }
 
 async function pruneCommand (opts: JobsOptions): Promise<void> {
-  if (opts.status != null || opts.role != null || opts.limit != null) throw new UsageError('--prune does not take --status, --role or --limit')
   const client = await createClient(opts)
   const report = await client.post<PruneReport>('/v1/jobs/prune', opts.olderThan != null ? { olderThanMs: opts.olderThan } : {})
   if (opts.json === true) { printJson(report); return }

@@ -14,14 +14,15 @@ import { decodeFileName, notWritable, showUndecodable, writeOutputTree } from '.
 import { InvalidPathError, OutputPathConflictError } from '../../scheduler/files/errors.ts'
 import { MAX_BATCH_TASKS } from '../../scheduler/constants.ts'
 import type { OutputFileInfo } from '../../scheduler/requester/trees.ts'
-import { assertOk, createClient, type ApiClient, type ClientResponse } from '../client.ts'
+import { assertOk, createClient, type ApiClient } from '../client.ts'
+import { serverEvents } from '../events.ts'
+import { connectionLost, onInterrupt } from '../interrupt.ts'
 import { UsageError } from '../errors.ts'
 import { downloadFiles, prepareOutDir, scanInParts, type InputTreeUpload } from '../files.ts'
 import { checkModuleFile } from '../module-check.ts'
 import { checkSendableName, type FormPart } from '../multipart.ts'
-import { creditAmount, credits, line, printJson } from '../output.ts'
-import type { CommonOptions, MapOptions } from '../program.ts'
-
+import { creditAmount, credits, duration, printable, printJson } from '../output.ts'
+import type { MapOptions } from '../program.ts'
 
 /** Some tasks of a batch did not complete. */
 export class BatchFailedError extends DepinError {
@@ -130,7 +131,7 @@ interface TaskEvent {
   stdout?: string
 }
 
-interface Summary { id: string, status: string, tasks: number, completed: number, failed: number, verified: number, cost: number, seconds: number, waiting?: { tasks: number, code: string, message: string } }
+export interface Summary { id: string, status: string, tasks: number, completed: number, failed: number, verified: number, cost: number, seconds: number, waiting?: { tasks: number, code: string, message: string } }
 
 /** Progress: a rewritten line on a terminal, a plain line a second otherwise. */
 class MapProgress {
@@ -166,23 +167,19 @@ class MapProgress {
     const changed = reason !== this.lastWaiting
     this.lastWaiting = reason
     if (this.quiet || reason == null || !changed) return
-    process.stderr.write(`${this.tty ? '\r\x1b[2K' : ''}waiting: ${reason}\n`)
+    process.stderr.write(`${this.tty ? '\r\x1b[2K' : ''}waiting: ${printable(reason)}\n`)
   }
-}
 
-async function * serverEvents (response: ClientResponse): AsyncGenerator<{ event: string, data: unknown }> {
-  const decoder = new TextDecoder()
-  let buffer = ''
-  for await (const chunk of response.body) {
-    buffer += decoder.decode(chunk, { stream: true })
-    let split: number
-    while ((split = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, split)
-      buffer = buffer.slice(split + 2)
-      const event = block.split('\n').find((l) => l.startsWith('event: '))?.slice(7)
-      const data = block.split('\n').find((l) => l.startsWith('data: '))?.slice(6)
-      if (event != null && data != null) yield { event, data: JSON.parse(data) }
-    }
+  /** The batch's id, as soon as the daemon accepted it: what finds it again (`depin batch ID`). */
+  accepted (id: string): void {
+    if (!this.quiet) process.stderr.write(`batch ${id} (${this.total} task${this.total === 1 ? '' : 's'})\n`)
+  }
+
+  /** Ctrl-C: clear the progress line and say how to find the batch again (printed with --json too, as submit does). */
+  interrupt (id: string): void {
+    process.stderr.write(`${this.tty ? '\r\x1b[2K' : ''}batch ${id} goes on without this command (${duration(Date.now() - this.started)} so far).\n` +
+      `  follow it:  depin batch ${id}\n` +
+      `  cancel it:  depin cancel ${id}\n`)
   }
 }
 
@@ -236,6 +233,7 @@ async function runBatch (modulePath: string, inputs: MapInput[], opts: MapOption
   const appendResult = async (text: string): Promise<void> => { await results.write(text).catch((err: unknown) => { throw cannotWrite(err) }) }
   await results.truncate(0).catch((err: unknown) => { throw cannotWrite(err) })
   const progress = new MapProgress(inputs.length, opts.json === true)
+  progress.accepted(id)
   let done = 0
   let failed = 0
   // Counted here: the summary's `verified` also counts tasks whose replicas agree they failed.
@@ -244,71 +242,78 @@ async function runBatch (modulePath: string, inputs: MapInput[], opts: MapOption
   let filesWritten = 0
   let notSaved = 0
   let summary: Summary | undefined
-  // No overall deadline: the daemon ends the stream when the batch ends (it may run for hours).
-  const events = await client.request(`/v1/batches/${encodeURIComponent(id)}/events`, { headers: { accept: 'text/event-stream' }, signal: new AbortController().signal })
-  await assertOk(events)
-  for await (const { event, data } of serverEvents(events)) {
-    if (event === 'task') {
-      const task = data as TaskEvent
-      // The names are ours (the daemon echoes what we sent): they decide where files go.
-      const name = inputs[task.index]?.name ?? String(task.index)
-      let filesError: string | undefined
-      if (task.outputCid != null) {
-        try {
-          // Like the files: written only under --out, never through a symlink or into a FIFO.
-          await writeOutputTree(opts.out, [{ path: `${name}.out`, bytes: await outputOf(client, id, task) }])
-        } catch (err) {
-          // A stdout file that cannot be written (disk full, a name the file system refuses,
-          // something in the way) is this task's line's error; the other tasks go on, and the
-          // exit status says so.
-          if (!(err instanceof DepinError)) throw err
-          filesError = `its stdout could not be written: ${err.message}`
-          notSaved++
+  // The batch goes on in the daemon whatever happens to this command: Ctrl-C and a daemon that
+  // stops say so, with how to find it again.
+  const lost = (cause?: unknown): DepinError => new DepinError(`the daemon stopped reporting batch ${id} before it ended (${done} of ${summary?.tasks ?? inputs.length} tasks in ${resultsFile}); it resumes when the node starts again: follow it with \`depin batch ${id}\``, 'ERR_BATCH_LOST', { cause })
+  const release = onInterrupt(() => { progress.interrupt(id) })
+  try {
+    // No overall deadline: the daemon ends the stream when the batch ends (it may run for hours).
+    for await (const { event, data } of serverEvents(client, `/v1/batches/${encodeURIComponent(id)}/events`)) {
+      if (event === 'task') {
+        const task = data as TaskEvent
+        // The names are ours (the daemon echoes what we sent): they decide where files go.
+        const name = inputs[task.index]?.name ?? String(task.index)
+        let filesError: string | undefined
+        if (task.outputCid != null) {
+          try {
+            // Like the files: written only under --out, never through a symlink or into a FIFO.
+            await writeOutputTree(opts.out, [{ path: `${name}.out`, bytes: await outputOf(client, id, task) }])
+          } catch (err) {
+            // A stdout file that cannot be written (disk full, a name the file system refuses,
+            // something in the way) is this task's line's error; the other tasks go on, and the
+            // exit status says so.
+            if (!(err instanceof DepinError) || connectionLost(err)) throw err
+            filesError = `its stdout could not be written: ${err.message}`
+            notSaved++
+          }
         }
-      }
-      if (task.files != null && task.files.length > 0 && filesError == null) {
-        try {
-          filesWritten += (await downloadFiles(client, `/v1/batches/${encodeURIComponent(id)}/tasks/${task.index}`, task.files, opts.out, name)).files
-        } catch (err) {
-          // One task's files that cannot be written do not stop the others; the exit status says so.
-          if (!(err instanceof DepinError)) throw err
-          filesError = err.message
-          notSaved++
+        if (task.files != null && task.files.length > 0 && filesError == null) {
+          try {
+            filesWritten += (await downloadFiles(client, `/v1/batches/${encodeURIComponent(id)}/tasks/${task.index}`, task.files, opts.out, name)).files
+          } catch (err) {
+            // One task's files that cannot be written do not stop the others; the exit status says so.
+            if (!(err instanceof DepinError) || connectionLost(err)) throw err
+            filesError = err.message
+            notSaved++
+          }
         }
+        if (task.fuel != null) fuel += BigInt(task.fuel)
+        const line = {
+          name,
+          status: task.status,
+          exitCode: task.exitCode,
+          ...(task.trap != null ? { trap: task.trap } : {}),
+          outputCid: task.outputCid,
+          ...(task.fuel != null ? { fuel: task.fuel } : {}),
+          ...(task.filesCid != null ? { filesCid: task.filesCid } : {}),
+          files: task.files ?? [],
+          verified: task.verified,
+          workers: task.workers,
+          ...(task.error != null ? { error: task.error.message } : {}),
+          ...(filesError != null ? { filesError } : {})
+        }
+        await appendResult(JSON.stringify(line) + '\n')
+        done++
+        if (task.status !== 'completed') failed++
+        else if (task.verified) verifiedCompleted++
+        progress.update(done, failed)
+      } else if (event === 'progress') {
+        progress.waiting((data as { waiting?: string }).waiting)
+      } else if (event === 'done') {
+        summary = data as Summary
+        break
       }
-      if (task.fuel != null) fuel += BigInt(task.fuel)
-      const line = {
-        name,
-        status: task.status,
-        exitCode: task.exitCode,
-        ...(task.trap != null ? { trap: task.trap } : {}),
-        outputCid: task.outputCid,
-        ...(task.fuel != null ? { fuel: task.fuel } : {}),
-        ...(task.filesCid != null ? { filesCid: task.filesCid } : {}),
-        files: task.files ?? [],
-        verified: task.verified,
-        workers: task.workers,
-        ...(task.error != null ? { error: task.error.message } : {}),
-        ...(filesError != null ? { filesError } : {})
-      }
-      await appendResult(JSON.stringify(line) + '\n')
-      done++
-      if (task.status !== 'completed') failed++
-      else if (task.verified) verifiedCompleted++
-      progress.update(done, failed)
-    } else if (event === 'progress') {
-      progress.waiting((data as { waiting?: string }).waiting)
-    } else if (event === 'done') {
-      summary = data as Summary
-      break
     }
+  } catch (err) {
+    if (!connectionLost(err)) throw err
+    progress.update(done, failed, true)
+    throw lost(err)
+  } finally {
+    release()
   }
-  events.discard()
   progress.update(done, failed, true)
-  if (summary == null || summary.status === 'running' || done < summary.tasks) {
-    // (a daemon that stopped mid-batch ends the stream without every task, or says so in `done`)
-    throw new DepinError(`the daemon stopped reporting batch ${id} before it ended (${done} of ${summary?.tasks ?? '?'} tasks in ${resultsFile}); follow it with \`depin batch ${id}\``, 'ERR_BATCH_LOST')
-  }
+  // (a daemon that stopped mid-batch ends the stream without every task, or says so in `done`)
+  if (summary == null || summary.status === 'running' || done < summary.tasks) throw lost()
   const report = {
     batchId: id,
     tasks: summary.tasks,
@@ -325,17 +330,4 @@ async function runBatch (modulePath: string, inputs: MapInput[], opts: MapOption
   else process.stderr.write(`batch ${id}: ${report.completed}/${report.tasks} completed, ${verifiedCompleted} verified, ${report.failed} not completed · ${report.seconds.toFixed(1)} s · fuel ${report.fuel} · cost ${credits(report.cost)} · ${filesWritten} output file${filesWritten === 1 ? '' : 's'} · outputs in ${opts.out}\n`)
   if (summary.failed > 0) throw new BatchFailedError(`${summary.failed} of ${summary.tasks} tasks did not complete; see ${resultsFile}`)
   if (notSaved > 0) throw new BatchFailedError(`the outputs of ${notSaved} task${notSaved === 1 ? '' : 's'} could not be written; see filesError in ${resultsFile}`)
-}
-
-/** `depin batch ID`: a batch's summary. */
-export async function batchCommand (id: string, opts: CommonOptions): Promise<void> {
-  const client = await createClient(opts)
-  const summary = await client.get<Summary>(`/v1/batches/${encodeURIComponent(id)}`)
-  if (opts.json === true) { printJson(summary); return }
-  line(`batch:     ${summary.id}`)
-  line(`status:    ${summary.status}`)
-  if (summary.waiting != null) line(`waiting:   ${summary.waiting.tasks} task${summary.waiting.tasks === 1 ? '' : 's'}: ${summary.waiting.message}`)
-  line(`tasks:     ${summary.tasks} (${summary.completed} completed, ${summary.failed} not completed, ${summary.verified} verified)`)
-  line(`cost:      ${credits(summary.cost)}`)
-  line(`time:      ${summary.seconds.toFixed(1)} s`)
 }

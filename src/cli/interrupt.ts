@@ -1,0 +1,48 @@
+/**
+ * What a command that follows work the daemon goes on with (`submit --wait`, `job --wait`,
+ * `map`) does when it is interrupted or loses its daemon: the work is not lost, so it says where
+ * it is and how to find it again.
+ */
+import { DepinError } from '../errors.ts'
+import { DaemonUnreachableError, NodeNotRunningError } from './errors.ts'
+
+/**
+ * Until the returned function is called, Ctrl-C (SIGINT) or SIGTERM runs `say` (which prints how
+ * to follow and cancel what goes on) and exits 130 (SIGINT) or 143 (SIGTERM), as shells report a
+ * command a signal ended.
+ */
+export function onInterrupt (say: () => void): () => void {
+  const handler = (signal: NodeJS.Signals): void => {
+    say()
+    process.exit(signal === 'SIGTERM' ? 143 : 130)
+  }
+  process.once('SIGINT', handler)
+  process.once('SIGTERM', handler)
+  return () => {
+    process.off('SIGINT', handler)
+    process.off('SIGTERM', handler)
+  }
+}
+
+/**
+ * Whether `err` means the daemon went away: it could not be reached, or a response it was
+ * sending (an event stream, a download) was cut (`aborted`, ECONNRESET), as when it stops.
+ */
+export function connectionLost (err: unknown): boolean {
+  if (err instanceof DaemonUnreachableError || err instanceof NodeNotRunningError) return true
+  if (err instanceof DepinError || !(err instanceof Error)) return false
+  const code = (err as NodeJS.ErrnoException).code
+  return code === 'ECONNRESET' || code === 'ECONNREFUSED' || code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || err.message === 'aborted'
+}
+
+/** A job's daemon stopped while this command followed the job. */
+export class DaemonStoppedError extends DepinError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_DAEMON_STOPPED', options)
+  }
+}
+
+/** The line for a job whose daemon stopped while this command waited on it. */
+export function jobDaemonStopped (id: string, cause?: unknown): DaemonStoppedError {
+  return new DaemonStoppedError(`the daemon stopped while job ${id} was running; it resumes when the node starts again (\`depin job ${id} --wait\`)`, { cause })
+}
