@@ -1,8 +1,10 @@
 /**
- * Host calls whose work grows with their arguments: every guest structure the host reads or
- * writes is charged by the byte, and the counts have caps that keep one call's work and heap
- * bounded (docs/protocol.md, "Host-call fuel"); and the base every call costs (5 000). Call by call through the shim's charge hook, and
- * through the executor with hand-assembled modules whose fuel is worked out by hand.
+ * Host calls whose work grows with their arguments: every item the host reads or writes is
+ * charged (iovecs 128, poll subscriptions and events 512, directory entries 768, random bytes 8,
+ * other bytes 1), and the counts have caps that keep one call's work and heap bounded
+ * (docs/protocol.md, "Host-call fuel"); and the base every call costs (5 000). Call by call
+ * through the shim's charge hook, and through the executor with hand-assembled modules whose fuel
+ * is worked out by hand.
  */
 import { createCipheriv } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -292,5 +294,53 @@ describe('the base of a call', () => {
     })
     const result = await pool.executor.run(spec(module))
     expect(result).toMatchObject({ exitCode: 0, trap: undefined, fuel: 5_010_002n })
+  })
+})
+
+describe('per-item charges', () => {
+  const pool = useExecutor()
+
+  it('are the numbers docs/protocol.md states: 128 per iovec, 512 per subscription and per event, 768 per directory entry, 8 per random byte', () => {
+    // the protocol's numbers, not the constants: changing one must change this test and the document
+    expect([HOST_IOVEC_FUEL, HOST_POLL_SUBSCRIPTION_FUEL, HOST_POLL_EVENT_FUEL, HOST_DIRENT_FUEL, HOST_RANDOM_BYTE_FUEL]).toEqual([128, 512, 512, 768, 8])
+    const protocol = readFileSync(new URL('../docs/protocol.md', import.meta.url), 'utf8')
+    expect(protocol).toContain('| 128 per iovec (`iovs_len` × 128, empty buffers included) |')
+    expect(protocol).toContain('| 512 per subscription (`nsubscriptions` × 512), then 512 per event it reports |')
+    expect(protocol).toContain('| 768 per entry it places in the buffer (a cut last record included) or steps over')
+    expect(protocol).toContain('| `random_get` | 8 per byte (its length × 8) |')
+    expect(protocol).toContain('10 256 + 2n fuel in those two calls (2 × (5 000 + 128) + n + n)')
+  })
+
+  // errnoOf: arity + 2 instructions, 2 host calls (the call and proc_exit), then the call's own charges
+  it('fd_write and fd_read of 1 024 empty iovecs cost 1 024 × 128 on top of the call, in a real run', async () => {
+    for (const [fn, fd] of [['fd_write', 1], ['fd_read', 0]] as const) {
+      const result = await pool.executor.run(spec(errnoOf(fn, [fd, 0, IOV_MAX, 16_000], 1)))
+      expect(result, fn).toMatchObject({ exitCode: ERRNO.SUCCESS, trap: undefined, fuel: BigInt(6 + 2 * 5000 + 1024 * 128) })
+    }
+  })
+
+  it('poll_oneoff of 4 096 clock subscriptions (one fires) costs 4 096 × 512 + 512, in a real run', async () => {
+    // zeroed subscriptions at 0 (realtime, relative, timeout 0), events at 200,000, the count at 400,000
+    const result = await pool.executor.run(spec(errnoOf('poll_oneoff', [0, 200_000, 4096, 400_000], 8)))
+    expect(result).toMatchObject({ exitCode: ERRNO.SUCCESS, trap: undefined, fuel: BigInt(6 + 2 * 5000 + 4096 * 512 + 512) })
+  })
+
+  it('random_get of 64 KiB costs 65 536 × 8, in a real run', async () => {
+    const result = await pool.executor.run(spec(errnoOf('random_get', [0, 65_536], 2)))
+    expect(result).toMatchObject({ exitCode: ERRNO.SUCCESS, trap: undefined, fuel: BigInt(4 + 2 * 5000 + 65_536 * 8) })
+  })
+
+  it('fd_readdir of /in costs 768 an entry and its bytes, in a real run', async () => {
+    // fd_readdir(3, buf 1024, 4096 bytes, cookie 0, bufused at 64); proc_exit(errno): 7 instructions
+    const module = assemble({
+      types: [[0x60, 5, I32, I32, I32, I64, I32, 1, I32], [0x60, 1, I32, 0], [0x60, 0, 0]],
+      wasi: [['fd_readdir', 0], ['proc_exit', 1]],
+      funcs: [{ type: 2, body: [0x00, 0x41, 3, 0x41, ...sleb(1024), 0x41, ...sleb(4096), 0x42, 0, 0x41, ...sleb(64), 0x10, 0, 0x10, 1, 0x0b] }],
+      memory: 1
+    })
+    const files = [{ path: 'a.txt', bytes: new Uint8Array(1) }, { path: 'bb.txt', bytes: new Uint8Array(2) }]
+    const result = await pool.executor.run(spec(module, { files }))
+    // . .. a.txt bb.txt: 4 entries, (24 + 1) + (24 + 2) + (24 + 5) + (24 + 6) = 110 bytes
+    expect(result).toMatchObject({ exitCode: ERRNO.SUCCESS, trap: undefined, fuel: BigInt(7 + 2 * 5000 + 4 * 768 + 110) })
   })
 })
