@@ -10,7 +10,9 @@
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { rawCid, sha256 } from '../src/proofs/encoding.ts'
-import { createExecutor, ERRNO, HOST_BYTE_FUEL, HOST_CALL_FUEL, OUT_OF_FUEL_TRAP } from '../src/scheduler/executor/index.ts'
+import {
+  createExecutor, ERRNO, HOST_BYTE_FUEL, HOST_CALL_FUEL, HOST_DIRENT_FUEL, HOST_IOVEC_FUEL, OUT_OF_FUEL_TRAP
+} from '../src/scheduler/executor/index.ts'
 import type { ExecResult, ExecSpec, FsLimits, InputFile, WasiExecutor } from '../src/scheduler/executor/index.ts'
 import { DEFAULT_FS_LIMITS } from '../src/scheduler/executor/constants.ts'
 import type { MemFs } from '../src/scheduler/executor/memfs.ts'
@@ -106,6 +108,8 @@ function harness (options: { files?: InputFile[], limits?: Partial<FsLimits>, st
 
 const CALL = HOST_CALL_FUEL
 const B = HOST_BYTE_FUEL
+const IOV = HOST_IOVEC_FUEL
+const DIRENT = HOST_DIRENT_FUEL
 
 describe('file-system fuel, call by call (wasi-shim charge hook)', () => {
   it('charges a path argument its length once its descriptor and bounds are checked, before its bytes are read', () => {
@@ -145,24 +149,24 @@ describe('file-system fuel, call by call (wasi-shim charge hook)', () => {
     h.iovecs([5, 6])
     expect(h.call('fd_write', fd, IOVS, 2, RESULT)).toBe(ERRNO.SUCCESS)
     expect(h.u32(RESULT)).toBe(11)
-    expect(h.take()).toEqual([CALL, 16 * B, 11 * B]) // the two 8-byte iovecs, then both buffers in one charge
+    expect(h.take()).toEqual([CALL, 2 * IOV, 11 * B]) // the two iovecs, then both buffers in one charge
     // one byte at 20: 9 zeros (11..19) and the byte
     h.put(DATA, utf8('!'))
     h.iovecs([1])
     expect(h.call('fd_pwrite', fd, IOVS, 1, 20n, RESULT)).toBe(ERRNO.SUCCESS)
-    expect(h.take()).toEqual([CALL, 8 * B, (9 + 1) * B])
+    expect(h.take()).toEqual([CALL, IOV, (9 + 1) * B])
     expect(h.call('fd_seek', fd, 0n, WHENCE.SET, RESULT)).toBe(ERRNO.SUCCESS)
     expect(h.take()).toEqual([CALL])
     h.iovecs([8, 100])
     expect(h.call('fd_read', fd, IOVS, 2, RESULT)).toBe(ERRNO.SUCCESS)
     expect(h.u32(RESULT)).toBe(21)
-    expect(h.take()).toEqual([CALL, 16 * B, 21 * B]) // what was read, not what was asked
+    expect(h.take()).toEqual([CALL, 2 * IOV, 21 * B]) // what was read, not what was asked
     expect(h.call('fd_read', fd, IOVS, 2, RESULT)).toBe(ERRNO.SUCCESS)
     expect(h.u32(RESULT)).toBe(0)
-    expect(h.take()).toEqual([CALL, 16 * B]) // at the end: only the iovecs were read
+    expect(h.take()).toEqual([CALL, 2 * IOV]) // at the end: only the iovecs were read
     h.iovecs([4])
     expect(h.call('fd_pread', fd, IOVS, 1, 19n, RESULT)).toBe(ERRNO.SUCCESS)
-    expect(h.take()).toEqual([CALL, 8 * B, 2 * B])
+    expect(h.take()).toEqual([CALL, IOV, 2 * B])
     // resizes: growing charges the zeros, shrinking nothing
     expect(h.call('fd_filestat_set_size', fd, 30n)).toBe(ERRNO.SUCCESS)
     expect(h.call('fd_filestat_set_size', fd, 10n)).toBe(ERRNO.SUCCESS)
@@ -175,7 +179,7 @@ describe('file-system fuel, call by call (wasi-shim charge hook)', () => {
     expect(h.call('fd_pwrite', fd, IOVS, 1, 25n, RESULT)).toBe(ERRNO.SUCCESS)
     expect(h.u32(RESULT)).toBe(15)
     expect(h.call('fd_pwrite', fd, IOVS, 1, 40n, RESULT)).toBe(ERRNO.FBIG)
-    expect(h.take()).toEqual([CALL, 8 * B, 15 * B, CALL, 8 * B])
+    expect(h.take()).toEqual([CALL, IOV, 15 * B, CALL, IOV])
     // a directory: EBADF before any byte
     expect(h.call('fd_write', 3, IOVS, 1, RESULT)).toBe(ERRNO.BADF)
     expect(h.take()).toEqual([CALL])
@@ -185,7 +189,7 @@ describe('file-system fuel, call by call (wasi-shim charge hook)', () => {
     expect(h.take()).toEqual([CALL, 3 * B, CALL, 4 * B])
   })
 
-  it('charges fd_readdir the bytes it places in the buffer, a cut record included', () => {
+  it('charges fd_readdir HOST_DIRENT_FUEL per entry and the bytes it places in the buffer, a cut record included', () => {
     const h = harness({ files: [{ path: 'a.txt', bytes: utf8('a') }, { path: 'bb.txt', bytes: utf8('b') }] })
     const all = (DIRENT_BYTES + 1) + (DIRENT_BYTES + 2) + (DIRENT_BYTES + 5) + (DIRENT_BYTES + 6) // . .. a.txt bb.txt
     expect(h.call('fd_readdir', 3, BUF, 1000, 0n, RESULT)).toBe(ERRNO.SUCCESS)
@@ -194,7 +198,8 @@ describe('file-system fuel, call by call (wasi-shim charge hook)', () => {
     expect(h.u32(RESULT)).toBe(40)
     expect(h.call('fd_readdir', 3, BUF, 1000, 4n, RESULT)).toBe(ERRNO.SUCCESS)
     expect(h.u32(RESULT)).toBe(0)
-    expect(h.take()).toEqual([CALL, all * B, CALL, 40 * B, CALL])
+    // 4 entries; then '.' (25 bytes) and '..' cut at 15 of its 26; none past the end
+    expect(h.take()).toEqual([CALL, 4 * DIRENT + all * B, CALL, 2 * DIRENT + 40 * B, CALL])
   })
 
   describe('a call that would pass the limit changes nothing', () => {

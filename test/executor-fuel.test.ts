@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  createExecutor, HOST_BYTE_FUEL, HOST_CALL_FUEL, InvalidExecSpecError, MAX_FUEL, measureFuelRate, parseFuel
+  createExecutor, HOST_BYTE_FUEL, HOST_CALL_FUEL, HOST_IOVEC_FUEL, HOST_RANDOM_BYTE_FUEL, InvalidExecSpecError, MAX_FUEL, measureFuelRate, parseFuel
 } from '../src/scheduler/executor/index.ts'
 import type { ExecResult, ExecSpec, WasiExecutor } from '../src/scheduler/executor/index.ts'
 import { FuelExhausted } from '../src/scheduler/executor/metering/meter.ts'
@@ -192,22 +192,22 @@ describe('host-call fuel (wasi-shim charge hook)', () => {
     view.setUint32(0, 100, true); view.setUint32(4, 5, true)
     view.setUint32(8, 105, true); view.setUint32(12, 7, true)
     expect(imports.fd_write(1, 0, 2, 50)).toBe(0)
-    expect(charges).toEqual([HOST_CALL_FUEL, 16 * HOST_BYTE_FUEL, 5 * HOST_BYTE_FUEL, 7 * HOST_BYTE_FUEL]) // the iovecs, then each buffer
+    expect(charges).toEqual([HOST_CALL_FUEL, 2 * HOST_IOVEC_FUEL, 5 * HOST_BYTE_FUEL, 7 * HOST_BYTE_FUEL]) // the iovecs, then each buffer
     expect(stdout()).toBe('hello, world')
   })
 
-  it('fd_read and random_get charge the bytes they move', () => {
+  it('fd_read charges its iovec and the bytes it moves, random_get HOST_RANDOM_BYTE_FUEL a byte', () => {
     const { imports, charges, view } = shim(Infinity, new TextEncoder().encode('abc'))
     view.setUint32(0, 100, true); view.setUint32(4, 10, true)
     expect(imports.fd_read(0, 0, 1, 50)).toBe(0)
     expect(view.getUint32(50, true)).toBe(3)
     expect(imports.random_get(200, 16)).toBe(0)
     expect(imports.sched_yield()).toBe(0)
-    expect(charges).toEqual([HOST_CALL_FUEL, 8 * HOST_BYTE_FUEL, 3 * HOST_BYTE_FUEL, HOST_CALL_FUEL, 16 * HOST_BYTE_FUEL, HOST_CALL_FUEL])
+    expect(charges).toEqual([HOST_CALL_FUEL, HOST_IOVEC_FUEL, 3 * HOST_BYTE_FUEL, HOST_CALL_FUEL, 16 * HOST_RANDOM_BYTE_FUEL, HOST_CALL_FUEL])
   })
 
   it('a call that would pass the limit has no effect', () => {
-    const { imports, view, stdout } = shim(HOST_CALL_FUEL + 16 + 5)
+    const { imports, view, stdout } = shim(HOST_CALL_FUEL + 2 * HOST_IOVEC_FUEL + 5)
     new Uint8Array(view.buffer).set(new TextEncoder().encode('hello, world'), 100)
     view.setUint32(0, 100, true); view.setUint32(4, 5, true)
     view.setUint32(8, 105, true); view.setUint32(12, 7, true)

@@ -47,6 +47,7 @@ export {
 } from './errors.ts'
 export {
   instrumentModule, instrumentModuleAsync, measureFuelRate, parseFuel, MAX_FUEL, HOST_CALL_FUEL, HOST_BYTE_FUEL,
+  HOST_IOVEC_FUEL, HOST_POLL_SUBSCRIPTION_FUEL, HOST_POLL_EVENT_FUEL, HOST_DIRENT_FUEL, HOST_RANDOM_BYTE_FUEL,
   FUEL_USED_EXPORT, FUEL_LIMIT_EXPORT, OUT_OF_FUEL_TRAP
 } from './metering/index.ts'
 export type { InstrumentedModule, InstrumentStats, FuelRate, FuelRateOptions } from './metering/index.ts'

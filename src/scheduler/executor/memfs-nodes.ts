@@ -61,6 +61,8 @@ export interface DirNode {
 export interface Listing {
   dir: DirNode
   names: string[]
+  /** `names` as UTF-8, each encoded when fd_readdir first reaches it. */
+  encoded: Array<Uint8Array | undefined>
   /** Descriptors reading it. */
   refs: number
 }

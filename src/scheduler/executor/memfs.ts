@@ -229,7 +229,8 @@ export class MemFs {
       return dir.listing
     }
     if (this.listingEntries + dir.entries.size > MAX_LISTING_ENTRIES) return undefined
-    const listing: Listing = { dir, names: [...dir.entries.keys()].sort(compareBytewise), refs: 1 }
+    const names = [...dir.entries.keys()].sort(compareBytewise)
+    const listing: Listing = { dir, names, encoded: new Array(names.length), refs: 1 }
     this.listingEntries += listing.names.length
     dir.listing = listing
     return listing

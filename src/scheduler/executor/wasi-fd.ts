@@ -9,6 +9,7 @@ import {
 import type { Errno } from './wasi-defs.ts'
 import type { FdEntry, FileEntry } from './fd-table.ts'
 import { IOV_MAX, IOVEC_BYTES } from './guest-memory.ts'
+import { HOST_BYTE_FUEL, HOST_DIRENT_FUEL, HOST_IOVEC_FUEL } from './metering/constants.ts'
 import type { Iovecs } from './guest-memory.ts'
 import { failed } from './memfs.ts'
 import type { Node } from './memfs.ts'
@@ -22,22 +23,29 @@ const preopenName = (name: string): Uint8Array => {
   if (bytes === undefined) preopenNames.set(name, bytes = encoder.encode(name))
   return bytes
 }
+const DOT = encoder.encode('.')
+const DOT_DOT = encoder.encode('..')
+/** Where fd_readdir builds the 24-byte head of a record it has to cut. */
+const direntScratch = (() => {
+  const bytes = new Uint8Array(DIRENT_BYTES)
+  return { bytes, view: new DataView(bytes.buffer) }
+})()
 const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER)
 
 export function fdCalls (ctx: FsContext): Record<string, Call> {
-  const { memory: m, fs, fds, streams, writeFilestat, release, chargeBytes } = ctx
+  const { memory: m, fs, fds, streams, writeFilestat, release, chargeBytes, chargeFuel } = ctx
 
   /**
    * The iovec array of a read or write and the pointer its count goes to: EINVAL over
-   * `IOV_MAX` entries, EFAULT when the array or the count is outside memory; then the array's
-   * bytes (8 per entry) are charged before they are read, and a buffer outside memory is EFAULT.
+   * `IOV_MAX` entries, EFAULT when the array or the count is outside memory; then the entries
+   * (`HOST_IOVEC_FUEL` each) are charged before they are read, and a buffer outside memory is EFAULT.
    */
   const iovecsAt = (iovsArg: number, iovsLenArg: number, resultPtr: number): Iovecs | Errno => {
     const ptr = iovsArg >>> 0
     const count = iovsLenArg >>> 0
     if (count > IOV_MAX) return ERRNO.INVAL
     if (!m.inBounds(ptr, count * IOVEC_BYTES) || !m.inBounds(resultPtr, 4)) return ERRNO.FAULT
-    chargeBytes(count * IOVEC_BYTES)
+    chargeFuel(count * HOST_IOVEC_FUEL)
     return m.iovecs(ptr, count) ?? ERRNO.FAULT
   }
 
@@ -329,7 +337,7 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
     /**
      * Entries in a fixed order: '.', '..', then the names sorted by their UTF-8 bytes. The
      * listing is taken when a read starts at cookie 0 and cookie n resumes after its n-th entry,
-     * so entries removed meanwhile are skipped (and charged) and the others are neither skipped
+     * so entries removed meanwhile are skipped (and charged, `HOST_DIRENT_FUEL` each) and the others are neither skipped
      * nor repeated.
      * Listings are shared while a directory does not change and bounded in all (ENOMEM).
      */
@@ -350,38 +358,50 @@ export function fdCalls (ctx: FsContext): Record<string, Call> {
         entry.listing = listing
       }
       const dir = entry.node
-      const { names } = entry.listing
+      const { names, encoded } = entry.listing
       const count = names.length + 2 // '.' and '..' first
       const first = cookie > BigInt(count) ? count : Number(cookie)
       const nodeAt = (i: number): Node | undefined => i === 0 ? dir : i === 1 ? dir.parent ?? dir : dir.entries.get(names[i - 2])
-      const nameAt = (i: number): string => i === 0 ? '.' : i === 1 ? '..' : names[i - 2]
+      const nameAt = (i: number): Uint8Array => i === 0 ? DOT : i === 1 ? DOT_DOT : (encoded[i - 2] ??= encoder.encode(names[i - 2]))
       // first what fits and what is stepped over (its fuel is charged before anything is
       // copied), then the copy. An entry removed since the listing was taken is skipped, and
-      // costs the record it would have been: the walk over it is work all the same.
+      // costs an entry all the same: the walk over it is work.
       let used = 0
-      let skipped = 0
+      let entries = 0
       for (let i = first; i < count && used < bufLen; i++) {
-        const record = DIRENT_BYTES + Buffer.byteLength(nameAt(i))
-        if (nodeAt(i) === undefined) skipped += record
-        else used += Math.min(record, bufLen - used)
+        entries++
+        if (nodeAt(i) !== undefined) used += Math.min(DIRENT_BYTES + nameAt(i).byteLength, bufLen - used)
       }
-      chargeBytes(used + skipped)
+      chargeFuel(entries * HOST_DIRENT_FUEL + used * HOST_BYTE_FUEL)
       used = 0
+      const { view, bytes } = m
       for (let i = first; i < count && used < bufLen; i++) {
         const node = nodeAt(i)
         if (node === undefined) continue
-        const nameBytes = encoder.encode(nameAt(i))
-        const record = new Uint8Array(DIRENT_BYTES + nameBytes.byteLength)
-        const view = new DataView(record.buffer)
-        view.setBigUint64(0, BigInt(i + 1), true)
-        view.setBigUint64(8, node.ino, true)
-        view.setUint32(16, nameBytes.byteLength, true)
-        view.setUint8(20, node.kind === 'dir' ? FILETYPE.DIRECTORY : FILETYPE.REGULAR_FILE)
-        record.set(nameBytes, DIRENT_BYTES)
+        const name = nameAt(i)
+        const size = DIRENT_BYTES + name.byteLength
         // a record that does not fit is cut: bufused == buf_len tells the reader to come back
-        const take = Math.min(record.byteLength, bufLen - used)
-        m.bytes.set(record.subarray(0, take), buf + used)
-        used += take
+        const whole = size <= bufLen - used
+        const at = whole ? buf + used : 0
+        const to = whole ? view : direntScratch.view
+        to.setUint32(at, i + 1, true) // d_next, a u64 (i + 1 < 2^32)
+        to.setUint32(at + 4, 0, true)
+        to.setBigUint64(at + 8, node.ino, true)
+        to.setUint32(at + 16, name.byteLength, true)
+        to.setUint32(at + 20, node.kind === 'dir' ? FILETYPE.DIRECTORY : FILETYPE.REGULAR_FILE, true) // and 3 bytes of padding
+        if (whole) {
+          if (name.byteLength <= 16) { // short names: a loop beats set()'s call
+            for (let k = 0; k < name.byteLength; k++) bytes[at + DIRENT_BYTES + k] = name[k]
+          } else {
+            bytes.set(name, at + DIRENT_BYTES)
+          }
+          used += size
+        } else {
+          const take = bufLen - used // < size
+          bytes.set(direntScratch.bytes.subarray(0, Math.min(take, DIRENT_BYTES)), buf + used)
+          if (take > DIRENT_BYTES) bytes.set(name.subarray(0, take - DIRENT_BYTES), buf + used + DIRENT_BYTES)
+          used += take
+        }
       }
       m.view.setUint32(bufusedPtr, used, true)
       return ERRNO.SUCCESS

@@ -19,18 +19,19 @@
  *   (EROFS in /in).
  *
  * Fuel (metered runs; docs/protocol.md, "Fuel"). Every call costs `HOST_CALL_FUEL` on entry (the
- * shim's wrapper); then `chargeBytes` charges `HOST_BYTE_FUEL` per byte of:
+ * shim's wrapper); then `chargeBytes` charges `HOST_BYTE_FUEL` per byte, and `chargeFuel` an
+ * item's fuel, of:
  * - a path argument: its length, once its descriptor is a directory and it is within memory and
  *   `maxPathBytes` (so after EBADF, ENOTSUP, ENOTDIR, EFAULT, ENAMETOOLONG for it, before the
  *   bytes are read); path_rename charges its two paths one after the other;
- * - iovec arrays: fd_read/fd_write/fd_pread/fd_pwrite 8 bytes per iovec, once the array and the
+ * - iovec arrays: fd_read/fd_write/fd_pread/fd_pwrite `HOST_IOVEC_FUEL` per iovec, once the array and the
  *   result pointer are within memory and before the entries are read (over `IOV_MAX` iovecs is
  *   EINVAL, charged nothing);
  * - file data: fd_read/fd_pread the bytes they will read; fd_write/fd_pwrite the bytes the caps
  *   let them write plus the zero bytes a write starting past the end adds (a write refused by a cap
  *   moves nothing); fd_filestat_set_size/fd_allocate the zero bytes the file grows by;
- * - fd_readdir: the bytes it will place in the buffer (its bufused) plus, for each entry removed
- *   since the listing was taken that it steps over, the bytes that entry's record would have had;
+ * - fd_readdir: `HOST_DIRENT_FUEL` per entry it will place (a cut last record too) or step over (an
+ *   entry removed since the listing was taken), plus the bytes it will place (its bufused);
  * - fd_prestat_dir_name: the name it will copy ('/in', '/out').
  * Each is charged in one piece after the call's checks and before its effect, so a call that runs
  * out of fuel changes nothing. (stdio reads and writes charge through `Streams`, buffer by buffer.)
@@ -63,6 +64,8 @@ export interface WasiFsInit {
    * before the effect it pays for. Does nothing when the run is not metered.
    */
   chargeBytes: (n: number) => void
+  /** Charges `fuel` (per-item fuel: iovecs, directory entries), the same way. */
+  chargeFuel: (fuel: number) => void
 }
 
 export type Call = (...args: any[]) => Errno

@@ -26,18 +26,22 @@
  *   everywhere), `sched_yield` does nothing, sockets fail (ENOTSUP on an open fd, EBADF
  *   otherwise). Nothing here reads the host's clock, entropy, environment, fds or file system.
  * - Fuel (metered runs): every call costs `HOST_CALL_FUEL` on entry (the `charged` wrapper), and
- *   every byte it moves between the job's memory and the host `HOST_BYTE_FUEL`: iovec arrays, stdin read,
- *   stdout/stderr written (buffer by buffer), random bytes, poll_oneoff's subscriptions and
- *   events, and the file system's data,
- *   directory entries, paths and zero bytes (wasi-fs.ts has the exact rule), each charged
- *   through the one `charge` hook before its effect (docs/protocol.md, "Fuel").
+ *   every byte it moves between the job's memory and the host `HOST_BYTE_FUEL`: stdin read,
+ *   stdout/stderr written (buffer by buffer), and the file system's data, directory entries'
+ *   bytes, paths and zero bytes; then per item: `HOST_IOVEC_FUEL` per iovec,
+ *   `HOST_POLL_SUBSCRIPTION_FUEL` per subscription and `HOST_POLL_EVENT_FUEL` per event of
+ *   poll_oneoff, `HOST_DIRENT_FUEL` per directory entry, `HOST_RANDOM_BYTE_FUEL` per random byte
+ *   (wasi-fs.ts has the file calls' exact rule), each charged through the one `charge` hook
+ *   before its effect (docs/protocol.md, "Fuel").
  */
 import { createCipheriv, type Cipheriv } from 'node:crypto'
 import {
   DEFAULT_FS_LIMITS, VIRTUAL_CLOCK_RESOLUTION_NS, VIRTUAL_CLOCK_STEP_NS, VIRTUAL_EPOCH_NS, WASI_PREVIEW1_FUNCTIONS
 } from './constants.ts'
 import { FdTable } from './fd-table.ts'
-import { HOST_BYTE_FUEL, HOST_CALL_FUEL } from './metering/constants.ts'
+import {
+  HOST_BYTE_FUEL, HOST_CALL_FUEL, HOST_POLL_EVENT_FUEL, HOST_POLL_SUBSCRIPTION_FUEL, HOST_RANDOM_BYTE_FUEL
+} from './metering/constants.ts'
 import { GuestMemory } from './guest-memory.ts'
 import { MemFs } from './memfs.ts'
 import type { FsInput, FsLimits } from './memfs.ts'
@@ -140,8 +144,9 @@ export interface WasiShimInit {
   limits?: FsLimits
   /**
    * The fuel hook of a metered run (metering/meter.ts `FuelMeter.charge`): adds fuel and throws
-   * when that passes the limit. Every host function charges `HOST_CALL_FUEL` on entry and
-   * `HOST_BYTE_FUEL` per byte it moves, each before its effect. Absent: nothing is charged, and
+   * when that passes the limit. Every host function charges `HOST_CALL_FUEL` on entry,
+   * `HOST_BYTE_FUEL` per byte it moves and its per-item fuel (iovecs, poll subscriptions and
+   * events, directory entries, random bytes), each before its effect. Absent: nothing is charged, and
    * nothing else changes (the file system behaves the same with and without it).
    */
   charge?: (units: number) => void
@@ -169,10 +174,12 @@ export interface WasiShim {
 export function createWasiShim (init: WasiShimInit): WasiShim {
   const { stdin } = init
   const charge = init.charge
-  /** Charges `n` bytes moved between the job's memory and the host (nothing when not metered or n is 0). */
-  const chargeBytes = charge === undefined
+  /** Charges `fuel` (nothing when not metered or it is 0). */
+  const chargeFuel = charge === undefined
     ? (): void => {}
-    : (n: number): void => { if (n > 0) charge(n * HOST_BYTE_FUEL) }
+    : (fuel: number): void => { if (fuel > 0) charge(fuel) }
+  /** Charges `n` bytes moved between the job's memory and the host. */
+  const chargeBytes = (n: number): void => { chargeFuel(n * HOST_BYTE_FUEL) }
   const stdout = new OutputBuffer(init.maxStdoutBytes)
   const stderr = new OutputBuffer(init.maxStderrBytes)
   const m = new GuestMemory(init.memory)
@@ -198,6 +205,7 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
     memory: m,
     fs,
     fds,
+    chargeFuel,
     chargeBytes,
     streams: {
       read (into: Uint8Array): number {
@@ -243,7 +251,7 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
       const len = lenArg >>> 0
       m.refresh()
       if (!m.inBounds(ptr, len)) return ERRNO.FAULT
-      chargeBytes(len)
+      chargeFuel(len * HOST_RANDOM_BYTE_FUEL)
       // CTR is a stream: the same bytes whatever the pieces (and the calls) it is cut into
       for (let done = 0; done < len;) {
         if (randomAt === random.byteLength) {
@@ -263,8 +271,9 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
     /**
      * fd subscriptions are always ready (stdin and files are in memory, output never blocks) and
      * are reported without moving the clock; with none, the earliest clock subscription fires and
-     * the virtual clocks jump to its deadline. Charges the subscriptions it reads (48 bytes each)
-     * before reading them, and the events it writes (32 bytes each) before its effect.
+     * the virtual clocks jump to its deadline. Charges the subscriptions it reads
+     * (`HOST_POLL_SUBSCRIPTION_FUEL` each) before reading them, and the events it writes
+     * (`HOST_POLL_EVENT_FUEL` each) before its effect.
      */
     poll_oneoff (inArg: number, outArg: number, nsubsArg: number, neventsArg: number): Errno {
       const inPtr = inArg >>> 0
@@ -274,7 +283,7 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
       if (nsubs === 0 || nsubs > MAX_POLL_SUBSCRIPTIONS) return ERRNO.INVAL
       m.refresh()
       if (!m.inBounds(inPtr, nsubs * SUBSCRIPTION_BYTES) || !m.inBounds(outPtr, nsubs * EVENT_BYTES) || !m.inBounds(neventsPtr, 4)) return ERRNO.FAULT
-      chargeBytes(nsubs * SUBSCRIPTION_BYTES)
+      chargeFuel(nsubs * HOST_POLL_SUBSCRIPTION_FUEL)
       const { view } = m
       const events: Array<{ userdata: bigint, error: number, type: number, nbytes: bigint }> = []
       let earliest: { userdata: bigint, waitNs: bigint } | undefined
@@ -310,7 +319,7 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
       }
       const fired = events.length === 0 ? earliest : undefined
       if (fired !== undefined) events.push({ userdata: fired.userdata, error: ERRNO.SUCCESS, type: EVENTTYPE_CLOCK, nbytes: 0n })
-      chargeBytes(events.length * EVENT_BYTES) // before the clock moves: out of fuel changes nothing
+      chargeFuel(events.length * HOST_POLL_EVENT_FUEL) // before the clock moves: out of fuel changes nothing
       if (fired !== undefined) ticksNs += fired.waitNs
       m.bytes.fill(0, outPtr, outPtr + events.length * EVENT_BYTES)
       events.forEach((e, i) => {

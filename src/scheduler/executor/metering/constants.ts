@@ -64,9 +64,49 @@ export const FUEL_PER_PAGE_SHIFT = 8
 export const HOST_CALL_FUEL = 5000
 /**
  * Fuel per byte a WASI call moves between the job and the host: bytes written by fd_write,
- * read by fd_read, produced by random_get (charged buffer by buffer, before the bytes move).
+ * read by fd_read (charged buffer by buffer, before the bytes move). A plain copy: 64 KiB to or
+ * from a file in one call earns ~2.5 times ordinary code's fuel per CPU-second (bench/host-fuel.ts).
  */
 export const HOST_BYTE_FUEL = 1
+
+/*
+ * Per-item host fuel: what one call does per entry of its arguments, which `HOST_CALL_FUEL`
+ * does not scale with. Each was measured with bench/host-fuel.ts on the reference machine
+ * (ordinary code ~30 gigafuel per CPU-second) with the call at its largest (1 024 iovecs, 4 096
+ * subscriptions, 1 024 directory entries, 64 KiB of random bytes), where the item charge is
+ * nearly all of the call's fuel. Charged (like bytes) once the call's checks pass and before
+ * the items are read or the effect happens, from the arguments and the sandbox state only.
+ */
+/**
+ * Fuel per iovec entry of fd_read, fd_write, fd_pread, fd_pwrite (empty ones too), in place of
+ * its 8 bytes. A call of 1 024 empty iovecs takes ~5 µs (~140 fuel's worth an entry): at 8 it
+ * earned 0.09 times ordinary code, at 128 ~0.9 times.
+ */
+export const HOST_IOVEC_FUEL = 128
+/**
+ * Fuel per subscription poll_oneoff reads, in place of its 48 bytes. 4 096 clock subscriptions
+ * take ~75 µs (~540 fuel's worth each): at 48 they earned 0.09 times ordinary code, at 512 ~1.
+ */
+export const HOST_POLL_SUBSCRIPTION_FUEL = 512
+/**
+ * Fuel per event poll_oneoff reports, in place of its 32 bytes. 4 096 fd_read subscriptions, each
+ * reporting an event, take ~140 µs (~1 000 fuel's worth a subscription and its event): at 48 + 32
+ * they earned 0.08 times ordinary code, at 512 + 512 ~1.
+ */
+export const HOST_POLL_EVENT_FUEL = 512
+/**
+ * Fuel per directory entry fd_readdir places in the buffer (a cut last record too) or steps over
+ * (an entry removed since the listing was taken), on top of the bytes it places (`HOST_BYTE_FUEL`
+ * each). Placing an entry takes ~65 ns (~1 800 fuel's worth), stepping over one ~15 ns: at their
+ * record's bytes (~28 fuel) they earned 0.02 and 0.07 times ordinary code (0.00 times placed,
+ * before fd_readdir cached the names' bytes and wrote records in place); at 768 ~0.45 and ~2.
+ */
+export const HOST_DIRENT_FUEL = 768
+/**
+ * Fuel per byte random_get produces. The AES-256-CTR keystream takes ~0.27 ns a byte (~8 fuel's
+ * worth): at 1 a 64 KiB request earned 0.13 times ordinary code, at 8 ~1.
+ */
+export const HOST_RANDOM_BYTE_FUEL = 8
 
 /**
  * Largest instrumented module `instrumentModule` produces by default. Ordinary code grows by
