@@ -10,7 +10,23 @@
  *
  *   node bench/throughput.ts [tasks] [batch:N | jobs:N]... [warm:N]   (rows to run; default all six)
  *
- * This session's rounds (2026-11-28 05:34-05:49, quiet machine between runs, main at 8f9d7f8; the
+ * Rounds of 2026-11-28 08:30-08:40 (quiet machine, load average 1.2 at the start), main at
+ * 1443378 (placement reasons, metrics per task, the jobs' time index, host-call fuel 5 000 and
+ * per-item charges) interleaved with bdcb736 (the session's start), two rounds each:
+ *   local executor          6,646 / 7,009/s            [6,054 / 6,031/s]
+ *   one batch, 1 / 2 / 4    3,352 / 3,987 / 3,236/s    [3,202 / 3,724 / 2,995/s]
+ *                           3,549 / 3,628 / 2,880/s    [3,413 / 3,636 / 3,193/s]
+ *                           (50 / 60 / 49%, 51 / 52 / 41%)  [53 / 62 / 49%, 57 / 60 / 53%]
+ *   submitJob, 1 / 2 / 4    3,028 / 3,192 / 2,407/s    [3,248 / 3,517 / 2,842/s]
+ *                           3,097 / 3,184 / 2,632/s    [3,186 / 3,454 / 2,869/s]
+ *                           (46 / 48 / 36%, 44 / 45 / 38%)  [54 / 58 / 47%, 53 / 57 / 48%]
+ *   requester CPU per task  batch 0.13-0.17 ms, jobs 0.21-0.25 ms  [0.12-0.18, 0.18-0.23]
+ * No task failed; settles = leases. The network rows are the same within the noise; the local
+ * executor got faster (fd_prestat_get, which wasi-libc calls at every start, no longer encodes
+ * its name per call), which lowers the ratios. A CPU profile of the jobs row (one each) puts the
+ * jobs' time index at ~0.01 ms per job on the requester (its second key in the records' batch).
+ *
+ * The rounds before (2026-11-28 05:34-05:49, quiet machine between runs, main at 8f9d7f8; the
  * session's changes are strict wire CIDs, executor outputs and output buffers, ledger, API, CLI,
  * metering and hostile-network fixes, none on the per-task hot path): local 7,657 / 6,807 /
  * 7,802/s; one batch 3,439 / 3,758 / 3,362/s (1 / 2 / 4 workers: 45 / 49 / 44%) and 3,591 / 3,602 /
