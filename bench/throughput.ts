@@ -21,10 +21,12 @@
  *                           3,097 / 3,184 / 2,632/s    [3,186 / 3,454 / 2,869/s]
  *                           (46 / 48 / 36%, 44 / 45 / 38%)  [54 / 58 / 47%, 53 / 57 / 48%]
  *   requester CPU per task  batch 0.13-0.17 ms, jobs 0.21-0.25 ms  [0.12-0.18, 0.18-0.23]
- * No task failed; settles = leases. The network rows are the same within the noise; the local
- * executor got faster (fd_prestat_get, which wasi-libc calls at every start, no longer encodes
- * its name per call), which lowers the ratios. A CPU profile of the jobs row (one each) puts the
- * jobs' time index at ~0.01 ms per job on the requester (its second key in the records' batch).
+ * No task failed; settles = leases. One batch: the same within the noise. Independent jobs:
+ * 3-15% fewer per second in all six pairs, requester CPU +0.02-0.04 ms per job; a CPU profile of
+ * one jobs row each puts the jobs' time index (a second key in every job record's write, so a
+ * page of the list decodes only its records) at ~0.01 ms per job, the rest is spread (the
+ * per-task metrics, the placement review). The local executor got faster (fd_prestat_get, which
+ * wasi-libc calls at every start, no longer encodes its name per call), which lowers the ratios.
  *
  * The rounds before (2026-11-28 05:34-05:49, quiet machine between runs, main at 8f9d7f8; the
  * session's changes are strict wire CIDs, executor outputs and output buffers, ledger, API, CLI,
