@@ -8,7 +8,7 @@ import { TypedEventEmitter } from 'main-event'
 import { CID } from 'multiformats/cid'
 import { decode, encode } from '../proofs/encoding.ts'
 import { leaseId, type Lease, type SignedAck, type SignedCheckpoint } from '../proofs/lease.ts'
-import { DepinError, InvalidMessageError, InvalidSignatureError, MessageTooLargeError } from '../errors.ts'
+import { DepinError } from '../errors.ts'
 import { GossipValidationError, type Channel, type ChannelOpener, type ProtocolRegistrar, type TopicHandler } from '../transport.ts'
 import type { Store } from '../shared/store.ts'
 import type { Capacity, CapacityAdvert, FindCapacityQuery } from '../shared/capacity.ts'
@@ -18,7 +18,7 @@ import type { Signer } from '../proofs/signing.ts'
 import { BlobStore } from './blob-store.ts'
 import { FINAL_STATUSES, JobStore, type BatchTaskRecord, type LeaseRecord, type RequestedJob } from './job-store.ts'
 import { createBatch, createJob, type BatchInit, type JobInit } from './job.ts'
-import { offerId, parseNegotiateRequest, parseSignedOffer, type Accept, type NegotiateResponse, type SignedOffer } from './messages.ts'
+import { offerId, parseSignedOffer, type SignedOffer } from './messages.ts'
 import { Reputation } from './reputation.ts'
 import { RequesterService, type LeaseInfo } from './requester/service.ts'
 import { JobHandle, type JobProgress, type JobResult } from './requester/jobs.ts'
@@ -27,14 +27,14 @@ import { loadTreeFiles, pinInputTree, type OutputFileInfo } from './requester/tr
 import { JobViews, type JobSummary } from './views.ts'
 import { WorkerService } from './worker/service.ts'
 import type { LeaseSummary } from './worker/lease-server.ts'
-import { closeServed, nextFrameOrEnd } from './served.ts'
+import { serveNegotiation } from './negotiation-server.ts'
 import { runTask } from './run-task.ts'
 import type { Executor } from './executor/index.ts'
 import {
   LEASE_IDLE_TIMEOUT_MS, LEASE_MAX_INBOUND_STREAMS, LEASE_PROTOCOL, MAX_LEASE_FRAME_BYTES, MAX_NEGOTIATE_FRAME_BYTES, NEGOTIATE_IDLE_TIMEOUT_MS,
   NEGOTIATE_MAX_INBOUND_STREAMS, NEGOTIATE_PROTOCOL, OFFER_TTL_MS, SEEN_OFFERS_MAX
 } from './constants.ts'
-import { BatchNotFoundError, JobFinishedError, JobNotCancellableError, JobNotFoundError, ProtocolViolationError } from './errors.ts'
+import { BatchNotFoundError, JobFinishedError, JobNotCancellableError, JobNotFoundError } from './errors.ts'
 
 const log = logger('depin:scheduler')
 
@@ -187,7 +187,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     await this.records.ensureIndex()
     await this.c.executor.start()
     this.worker.start()
-    await this.c.protocols.handle(NEGOTIATE_PROTOCOL, async (channel) => { await this.serveNegotiation(channel) }, {
+    await this.c.protocols.handle(NEGOTIATE_PROTOCOL, async (channel) => { await serveNegotiation(channel, { worker: this.worker, requester: this.requester, self: this.c.signer.peerId, reportPeer: this.c.reportPeer }) }, {
       maxFrameBytes: MAX_NEGOTIATE_FRAME_BYTES,
       idleTimeoutMs: NEGOTIATE_IDLE_TIMEOUT_MS,
       maxInboundStreams: NEGOTIATE_MAX_INBOUND_STREAMS,
@@ -351,68 +351,6 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     this.seenOffers.set(key, Math.min(offer.body.expiresAt, now + OFFER_TTL_MS))
     if (this.seenOffers.size > SEEN_OFFERS_MAX) this.seenOffers.delete(this.seenOffers.keys().next().value as string)
     return { offer, id }
-  }
-
-  /**
-   * Serves one inbound negotiation stream: one request, one answer; after a bid on a direct
-   * offer, the requester may send its accept on the same stream (then one more answer).
-   */
-  private async serveNegotiation (channel: Channel): Promise<void> {
-    const from = channel.remotePeer
-    let response: NegotiateResponse
-    let offered = false
-    try {
-      const request = parseNegotiateRequest(await channel.receive())
-      if (request.t === 'offer') {
-        const offer = parseSignedOffer(request.offer)
-        if (offer.body.requester !== from) throw new ProtocolViolationError('offers are sent by their requester')
-        const answer = await this.worker.answerOffer(offer, offerId(offer.body), true)
-        // No answer: the node's own offer, or a worker that stopped taking leases.
-        response = answer?.response ?? (offer.body.requester === this.c.signer.peerId
-          ? { t: 'error', code: 'ERR_OWN_OFFER', message: 'this node does not answer its own offers' }
-          : { t: 'error', code: 'ERR_BUSY', message: 'this node is not taking leases' })
-        offered = response.t === 'bid'
-      } else if (request.t === 'bid' || request.t === 'decline') {
-        response = this.requester.routeAnswer(request, from)
-          ? { t: 'ack' }
-          : { t: 'error', code: 'ERR_UNKNOWN_OFFER', message: 'no open offer with that id' }
-      } else {
-        response = await this.answerAccept(request.accept, from)
-      }
-    } catch (err) {
-      response = this.errorFrame(err, from)
-    }
-    await channel.send(response)
-    if (!offered) {
-      await closeServed(channel)
-      return
-    }
-    // After a bid the requester either sends its accept on this stream or closes it (another
-    // bid won, or it accepts later on a fresh stream). Silence ends at the idle deadline.
-    const next = await nextFrameOrEnd(channel)
-    if (next === undefined) return
-    let answer: NegotiateResponse
-    try {
-      const request = parseNegotiateRequest(next)
-      if (request.t !== 'accept') throw new ProtocolViolationError(`only an accept may follow a bid, got ${request.t}`)
-      answer = await this.answerAccept(request.accept, from)
-    } catch (err) {
-      answer = this.errorFrame(err, from)
-    }
-    await channel.send(answer)
-    await closeServed(channel)
-  }
-
-  private async answerAccept (accept: Accept, from: string): Promise<NegotiateResponse> {
-    return { t: 'lease', lease: await this.worker.accept(accept, from) }
-  }
-
-  private errorFrame (err: unknown, from: string): NegotiateResponse {
-    if (err instanceof InvalidSignatureError) this.c.reportPeer(from, 'InvalidSignature')
-    else if (err instanceof InvalidMessageError || err instanceof MessageTooLargeError) this.c.reportPeer(from, 'MalformedMessage')
-    const e = err as DepinError
-    if (typeof e.code !== 'string') log.error('negotiation with %s failed: %e', from, err)
-    return { t: 'error', code: (e.code ?? 'ERR_INTERNAL').slice(0, 64), message: (e.message ?? 'error').slice(0, 500) }
   }
 }
 
