@@ -131,7 +131,7 @@ describe('LeaseServer (worker side) against hand-written requester frames', () =
     ack: (checkpoint: SignedCheckpoint, paid?: number) => Promise<SignedAck>
   }
 
-  async function serve (options: { cached?: Uint8Array[], init?: LeaseServerInit, lease?: Partial<LeaseBody>, dataFrameMs?: number } = {}): Promise<Served> {
+  async function serve (options: { cached?: Uint8Array[], init?: LeaseServerInit, lease?: Partial<LeaseBody>, dataFrameMs?: number, executor?: WasiExecutor } = {}): Promise<Served> {
     const store = await openStore()
     stores.push(store)
     const blobs = new BlobStore(store)
@@ -157,7 +157,7 @@ describe('LeaseServer (worker side) against hand-written requester frames', () =
     const acks: SignedAck[] = []
     const server = new LeaseServer({
       signer: worker,
-      executor,
+      executor: options.executor ?? executor,
       blobs,
       slots: new SlotScheduler(() => 2),
       reportPeer: (peer, action) => { reports.push([peer, action]) },
@@ -503,15 +503,49 @@ describe('LeaseServer (worker side) against hand-written requester frames', () =
   })
 
   it('running notices: every task that runs past RUNNING_NOTICE_MS is announced once', async () => {
+    // Announced once the executor runs them: a thread each (the shared executor has one).
+    const threads = createExecutor({ workers: 2 })
+    await threads.start()
+    try {
+      const s = await serve({ cached: [LOOP], executor: threads })
+      const two = [spec(LOOP, utf8('a'), 60_000), spec(LOOP, utf8('b'), 60_000)]
+      await s.send({ t: 'tasks', tasks: two.map((t, i) => frameOf(t, utf8(i === 0 ? 'a' : 'b'))) })
+      const announced: string[] = []
+      while (announced.length < 2) announced.push(...(await expectFrame(s.mine, 'running', ['running'])).tasks.map(String))
+      expect(announced.sort()).toEqual(two.map((t) => taskId(t).toString()).sort())
+      for (const t of two) await s.send({ t: 'cancel', task: taskId(t) })
+      const ended = [await expectFrame(s.mine, 'task-error'), await expectFrame(s.mine, 'task-error')]
+      expect(ended.map((e) => e.code)).toEqual(['ERR_CANCELLED', 'ERR_CANCELLED'])
+    } finally {
+      await threads.stop()
+    }
+  })
+
+  it('a task that has its slot but waits for an executor thread is not announced running until it runs', async () => {
+    // Two slots, one executor thread: the second task waits for the thread the first one holds.
     const s = await serve({ cached: [LOOP] })
-    const two = [spec(LOOP, utf8('a'), 60_000), spec(LOOP, utf8('b'), 60_000)]
-    await s.send({ t: 'tasks', tasks: two.map((t, i) => frameOf(t, utf8(i === 0 ? 'a' : 'b'))) })
-    const announced: string[] = []
-    while (announced.length < 2) announced.push(...(await expectFrame(s.mine, 'running', ['running'])).tasks.map(String))
-    expect(announced.sort()).toEqual(two.map((t) => taskId(t).toString()).sort())
-    for (const t of two) await s.send({ t: 'cancel', task: taskId(t) })
-    const ended = [await expectFrame(s.mine, 'task-error'), await expectFrame(s.mine, 'task-error')]
-    expect(ended.map((e) => e.code)).toEqual(['ERR_CANCELLED', 'ERR_CANCELLED'])
+    const [a, b] = [spec(LOOP, utf8('a'), 60_000), spec(LOOP, utf8('b'), 60_000)]
+    await s.send({ t: 'tasks', tasks: [frameOf(a, utf8('a'))] })
+    expect((await expectFrame(s.mine, 'running', ['running'])).tasks.map(String)).toEqual([taskId(a).toString()])
+    // Announced with its slot in hand, the second task would be, RUNNING_NOTICE_MS after this.
+    await s.send({ t: 'tasks', tasks: [frameOf(b, utf8('b'))] })
+    await waitFor(() => executor.stats().waiting === 1, { timeoutMs: 10_000, what: 'the second task to wait for the thread' })
+    // Cancelled, the first frees the thread (killed, and replaced): only then does the second run.
+    await s.send({ t: 'cancel', task: taskId(a) })
+    let cancelled: { task: string, code: string } | undefined
+    let waitingWhenAnnounced: number | undefined
+    while (cancelled == null || waitingWhenAnnounced == null) {
+      const frame = await next(s.mine, ['running'])
+      if (frame.t === 'task-error') cancelled = errorOf(frame)
+      else if (frame.t === 'running') {
+        expect(frame.tasks.map(String)).toEqual([taskId(b).toString()])
+        waitingWhenAnnounced = executor.stats().waiting
+      } else throw new Error(`unexpected ${frame.t} frame`)
+    }
+    expect(cancelled).toEqual({ task: taskId(a).toString(), code: 'ERR_CANCELLED' })
+    expect(waitingWhenAnnounced).toBe(0)
+    await s.send({ t: 'cancel', task: taskId(b) })
+    expect(errorOf(await expectFrame(s.mine, 'task-error'))).toEqual({ task: taskId(b).toString(), code: 'ERR_CANCELLED' })
   })
 
   it('a cancel of a running task ends it with task-error ERR_CANCELLED', async () => {

@@ -21,8 +21,9 @@ export function isModuleFault (err: unknown): boolean {
  * Runs a task: its module, stdin and input files (the files of `spec.files`' manifest, already
  * fetched and checked), under its memory, time and fuel limits and with its seed. A run the
  * executor did not count fuel for (a timeout, a crash) reports fuel 0: it is not billed.
+ * `onStart`: told when the run starts on an executor thread (its time limit counts from then).
  */
-export async function runTask (executor: Executor, spec: TaskSpec, id: CID, module: Uint8Array, stdin: Uint8Array, files?: InputFile[], signal?: AbortSignal): Promise<TaskOutcome> {
+export async function runTask (executor: Executor, spec: TaskSpec, id: CID, module: Uint8Array, stdin: Uint8Array, files?: InputFile[], signal?: AbortSignal, onStart?: () => void): Promise<TaskOutcome> {
   try {
     const result = await executor.run({
       moduleCid: spec.module,
@@ -35,7 +36,7 @@ export async function runTask (executor: Executor, spec: TaskSpec, id: CID, modu
       seed: taskSeed(id),
       fuel: spec.fuel,
       ...(files != null && files.length > 0 ? { files } : {})
-    }, { signal })
+    }, { signal, onStart })
     const fuel = result.fuel == null ? 0n : result.fuel > spec.fuel ? spec.fuel : result.fuel
     return { ...result, exitCode: Math.max(-1, Math.min(255, result.exitCode)), trap: result.trap?.slice(0, 512), fuel }
   } catch (err) {

@@ -96,7 +96,7 @@ export class WasiExecutorPool implements WasiExecutor {
   }
 
   async run (spec: ExecSpec, options: RunOptions = {}): Promise<LocalExecResult> {
-    const { signal } = options
+    const { signal, onStart } = options
     if (!this.running) throw new ExecutorStoppedError('the executor is not started')
     if (signal?.aborted === true) throw new ExecutionAbortedError(undefined, { cause: signal.reason })
     const config = this.config
@@ -123,7 +123,7 @@ export class WasiExecutorPool implements WasiExecutor {
       if (!this.running) throw new ExecutorStoppedError('the executor stopped before the job started')
       if (signal?.aborted) throw new ExecutionAbortedError(undefined, { cause: signal.reason })
       return await new Promise<LocalExecResult>((resolve, reject) => {
-        const job: Job = { id: this.nextJobId++, spec, moduleKey, compiled, resolve, reject, signal, startedAt: 0, settled: false }
+        const job: Job = { id: this.nextJobId++, spec, moduleKey, compiled, resolve, reject, signal, onStart, startedAt: 0, settled: false }
         if (signal !== undefined) {
           job.onAbort = () => { this.abort(job) }
           signal.addEventListener('abort', job.onAbort, { once: true })
@@ -176,6 +176,11 @@ export class WasiExecutorPool implements WasiExecutor {
     const transfer: ArrayBuffer[] = []
     const request = runRequest(job, holdsModule(slot, job.moduleKey), this.config, transfer)
     slot.worker.postMessage(request, transfer)
+    try {
+      job.onStart?.()
+    } catch (err) {
+      log.error('start hook of job %d failed: %e', job.id, err)
+    }
   }
 
   /** The worker finished its job: it is idle again. */

@@ -142,6 +142,14 @@ export interface ExecResult {
 export interface RunOptions {
   /** Aborting removes a waiting job, or kills the worker running it; `run()` rejects with `ExecutionAbortedError`. */
   signal?: AbortSignal
+  /**
+   * Called once when the job starts on a worker thread: its time limit counts from then. Not
+   * called for a job that never starts (aborted, or failed before). A job may wait for a thread
+   * first (all busy, or one being started to replace a killed one). A worker announces a task
+   * `running` on its lease from this call: an executor that never makes it leaves its tasks
+   * unannounced (the requester then allows them only their start deadline).
+   */
+  onStart?: () => void
 }
 
 /**

@@ -19,6 +19,8 @@ export interface Job {
   reject: (err: Error) => void
   signal?: AbortSignal
   onAbort?: () => void
+  /** Told when the job starts on a worker (`RunOptions.onStart`). */
+  onStart?: () => void
   slot?: Slot
   timer?: ReturnType<typeof setTimeout>
   startedAt: number

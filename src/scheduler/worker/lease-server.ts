@@ -271,10 +271,15 @@ export class LeaseServer {
         // Files are fetched once the task has its slot: only running tasks hold their trees.
         const files = spec.files != null ? await fetchInputTree(this.fetch, spec.files, signal) : undefined
         signal.throwIfAborted()
-        this.tasks.started(task, Date.now())
-        this.noticeTimer ??= setTimeout(() => { this.noticeRunning() }, RUNNING_NOTICE_MS)
+        this.tasks.started(task)
         this.c.onTaskStarted?.(task.idText)
-        outcome = await runTask(this.c.executor, spec, task.id, module, stdin, files, signal)
+        // Announced running once the executor runs it, not when it got its slot: the requester
+        // allows its time limit plus grace from the notice, and the executor counts the limit
+        // from the start on a thread (which may first have to be started, after a kill).
+        outcome = await runTask(this.c.executor, spec, task.id, module, stdin, files, signal, () => {
+          task.startedAt = Date.now()
+          this.noticeTimer ??= setTimeout(() => { this.noticeRunning() }, RUNNING_NOTICE_MS)
+        })
         this.c.slots.observe(outcome.wallMs)
         this.c.onTaskFinished?.(task.idText, outcome.exitCode, outcome.wallMs)
       } finally {
@@ -309,7 +314,7 @@ export class LeaseServer {
     const now = Date.now()
     let nextDue = Infinity
     for (const task of this.tasks.runningNow()) {
-      if (task.noticed) continue
+      if (task.noticed || task.startedAt === 0) continue
       const due = task.startedAt + RUNNING_NOTICE_MS
       if (due <= now) {
         task.noticed = true

@@ -12,7 +12,12 @@ export interface Task {
   frame: TaskFrame
   controller: AbortController
   running: boolean
-  /** When it got its slot (ms since the epoch); 0 while it waits. */
+  /**
+   * When the executor started running it (ms since the epoch): its time limit counts from then,
+   * and its `running` notice is due from then. 0 while it waits (for blobs, a slot, or an
+   * executor thread: one killed by a cancel or a timeout is replaced by a new one, which takes
+   * long to start on a loaded machine).
+   */
   startedAt: number
   /** Its `running` notice is sent (or due to be). */
   noticed: boolean
@@ -48,10 +53,9 @@ export class LeaseTasks {
     this.inline += task.frame.stdin?.byteLength ?? 0
   }
 
-  /** The task got its slot and runs. */
-  started (task: Task, now: number): void {
+  /** The task got its slot and runs (in the executor once `startedAt` is set). */
+  started (task: Task): void {
     task.running = true
-    task.startedAt = now
     this.runningCount++
     this.runningSet.add(task)
   }
