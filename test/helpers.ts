@@ -40,6 +40,7 @@ export function resultRewritingExecutor (rewrite: (result: ExecResult) => ExecRe
   return {
     start: async () => { await real.start() },
     stop: async () => { await real.stop() },
+    reportsStart: true,
     run: async (spec, options) => rewrite(await real.run(spec, options))
   }
 }

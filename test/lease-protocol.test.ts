@@ -21,7 +21,7 @@ import { channelPair, type Channel } from '../src/transport.ts'
 import { openStore, type Store } from '../src/node/storage.ts'
 import type { PeerActionName } from '../src/shared/peer-actions.ts'
 import { BlobStore } from '../src/scheduler/blob-store.ts'
-import { createExecutor, type WasiExecutor } from '../src/scheduler/executor/index.ts'
+import { createExecutor, type Executor, type WasiExecutor } from '../src/scheduler/executor/index.ts'
 import { LeaseServer, type LeaseServerInit, type LeaseSummary } from '../src/scheduler/worker/lease-server.ts'
 import { SlotScheduler } from '../src/scheduler/worker/slots.ts'
 import { LeaseClient, type LeaseClientHooks } from '../src/scheduler/requester/lease-client.ts'
@@ -131,7 +131,7 @@ describe('LeaseServer (worker side) against hand-written requester frames', () =
     ack: (checkpoint: SignedCheckpoint, paid?: number) => Promise<SignedAck>
   }
 
-  async function serve (options: { cached?: Uint8Array[], init?: LeaseServerInit, lease?: Partial<LeaseBody>, dataFrameMs?: number, executor?: WasiExecutor } = {}): Promise<Served> {
+  async function serve (options: { cached?: Uint8Array[], init?: LeaseServerInit, lease?: Partial<LeaseBody>, dataFrameMs?: number, executor?: Executor } = {}): Promise<Served> {
     const store = await openStore()
     stores.push(store)
     const blobs = new BlobStore(store)
@@ -546,6 +546,17 @@ describe('LeaseServer (worker side) against hand-written requester frames', () =
     expect(waitingWhenAnnounced).toBe(0)
     await s.send({ t: 'cancel', task: taskId(b) })
     expect(errorOf(await expectFrame(s.mine, 'task-error'))).toEqual({ task: taskId(b).toString(), code: 'ERR_CANCELLED' })
+  })
+
+  it('with an executor that does not report starts (a custom one), a task is announced running once it has its slot', async () => {
+    // The same executor behind an interface without `reportsStart` (nor `onStart` calls).
+    const custom: Executor = { start: async () => {}, stop: async () => {}, run: async (spec, options) => await executor.run(spec, { signal: options?.signal }) }
+    const s = await serve({ cached: [LOOP], executor: custom })
+    const forever = spec(LOOP, utf8('custom'), 60_000)
+    await s.send({ t: 'tasks', tasks: [frameOf(forever, utf8('custom'))] })
+    expect((await expectFrame(s.mine, 'running', ['running'])).tasks.map(String)).toEqual([taskId(forever).toString()])
+    await s.send({ t: 'cancel', task: taskId(forever) })
+    expect(errorOf(await expectFrame(s.mine, 'task-error'))).toEqual({ task: taskId(forever).toString(), code: 'ERR_CANCELLED' })
   })
 
   it('a cancel of a running task ends it with task-error ERR_CANCELLED', async () => {

@@ -18,6 +18,8 @@ export class LazyExecutor implements Executor {
     this.inner = inner
   }
 
+  get reportsStart (): boolean { return this.inner.reportsStart === true }
+
   /** Marks the executor usable; the inner pool starts on the first `run()`. */
   async start (): Promise<void> {
     this.started = true

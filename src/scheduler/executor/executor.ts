@@ -27,6 +27,8 @@ export { WORKER_MODULES, WORKER_URL } from './worker-slot.ts'
 const log = logger('depin:executor')
 
 export class WasiExecutorPool implements WasiExecutor {
+  /** `run` calls `onStart` when a thread takes the job. */
+  readonly reportsStart = true
   private readonly config: PoolConfig
   private readonly cache: ModuleCache
   private running = false

@@ -147,7 +147,7 @@ export interface RunOptions {
    * called for a job that never starts (aborted, or failed before). A job may wait for a thread
    * first (all busy, or one being started to replace a killed one). A worker announces a task
    * `running` on its lease from this call: an executor that never makes it leaves its tasks
-   * unannounced (the requester then allows them only their start deadline).
+   * (when it says so: `Executor.reportsStart`).
    */
   onStart?: () => void
 }
@@ -157,6 +157,12 @@ export interface RunOptions {
  * wrong output); `createExecutor` returns the real one.
  */
 export interface Executor {
+  /**
+   * True when `run` calls `options.onStart` as each job starts on a thread: a worker then
+   * announces a task `running` from that moment. Otherwise (a custom executor) it announces it
+   * when the task gets its slot, and the requester counts the task's time limit from there.
+   */
+  readonly reportsStart?: boolean
   start(): Promise<void>
   /** Idempotent. Rejects waiting and running jobs with `ExecutorStoppedError`, terminates the workers. */
   stop(): Promise<void>

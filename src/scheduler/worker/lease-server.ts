@@ -275,11 +275,15 @@ export class LeaseServer {
         this.c.onTaskStarted?.(task.idText)
         // Announced running once the executor runs it, not when it got its slot: the requester
         // allows its time limit plus grace from the notice, and the executor counts the limit
-        // from the start on a thread (which may first have to be started, after a kill).
-        outcome = await runTask(this.c.executor, spec, task.id, module, stdin, files, signal, () => {
+        // from the start on a thread (which may first have to be started, after a kill). An
+        // executor that does not report starts: announced now, as it has its slot.
+        const announce = (): void => {
           task.startedAt = Date.now()
           this.noticeTimer ??= setTimeout(() => { this.noticeRunning() }, RUNNING_NOTICE_MS)
-        })
+        }
+        const reportsStart = this.c.executor.reportsStart === true
+        if (!reportsStart) announce()
+        outcome = await runTask(this.c.executor, spec, task.id, module, stdin, files, signal, reportsStart ? announce : undefined)
         this.c.slots.observe(outcome.wallMs)
         this.c.onTaskFinished?.(task.idText, outcome.exitCode, outcome.wallMs)
       } finally {
