@@ -46,6 +46,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   /** The running services; this class is their public face. */
   private readonly runtime: NodeRuntime
   private startedAt?: number
+  private starting?: Promise<void>
   private stopping?: Promise<void>
 
   constructor (init: ComputeNodeInit = {}) {
@@ -100,14 +101,48 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     return this.runtime.libp2p
   }
 
+  /**
+   * Starts the node. Calls are serialised with `stop()`: a `start()` while one is in flight shares
+   * it, one while the node stops starts it again once it stopped, and a `stop()` during a start
+   * waits for the start to settle and then stops everything it opened. A start that fails stops
+   * what it had opened before it rejects.
+   */
   async start (): Promise<void> {
-    if (this.runtime.libp2p != null) return
-    await this.runtime.open()
+    if (this.starting != null) return await this.starting
+    if (this.stopping != null) await this.stopping.catch(() => {})
+    // (a start that came in while this one waited for the stop)
+    if (this.starting != null) return await this.starting
+    if (this.isStarted) return
+    const starting = this.open()
+    this.starting = starting
     try {
+      await starting
+    } finally {
+      this.starting = undefined
+    }
+  }
+
+  /** Stops everything in reverse order; safe to call twice, and during `start()` (see there). */
+  async stop (): Promise<void> {
+    if (this.starting != null) await this.starting.catch(() => {})
+    if (this.stopping != null) return await this.stopping
+    if (!this.isStarted && this.runtime.libp2p == null && this.runtime.store == null) return
+    const stopping = this.halt()
+    this.stopping = stopping
+    try {
+      await stopping
+    } finally {
+      this.stopping = undefined
+    }
+  }
+
+  private async open (): Promise<void> {
+    try {
+      await this.runtime.open()
       await this.runtime.startServices()
     } catch (err) {
       // A half-started node (e.g. a ledger store of another network) must not keep its host running.
-      await this.stop().catch(() => {})
+      await this.runtime.stop().catch((stopErr) => { log.error('stopping a failed start failed: %e', stopErr) })
       throw err
     }
     this.startedAt = Date.now()
@@ -117,21 +152,11 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     this.safeDispatchEvent('started')
   }
 
-  /** Stops everything in reverse order; safe to call twice. */
-  async stop (): Promise<void> {
-    if (this.stopping != null) return await this.stopping
-    if (this.runtime.libp2p == null) return
-    this.stopping = (async () => {
-      for (const detach of this.detachObservers.splice(0)) detach()
-      await this.runtime.stop()
-      this.startedAt = undefined
-      this.safeDispatchEvent('stopped')
-    })()
-    try {
-      await this.stopping
-    } finally {
-      this.stopping = undefined
-    }
+  private async halt (): Promise<void> {
+    for (const detach of this.detachObservers.splice(0)) detach()
+    await this.runtime.stop()
+    this.startedAt = undefined
+    this.safeDispatchEvent('stopped')
   }
 
   /** Registers a gossip topic's validator and delivery. */
