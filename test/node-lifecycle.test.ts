@@ -11,7 +11,8 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
-import { NotStartedError } from '../src/errors.ts'
+import { ConfigError, NotStartedError } from '../src/errors.ts'
+import { example, utf8 } from './jobs-helpers.ts'
 import { tempDir, waitFor } from './helpers.ts'
 
 const COMPUTE_NODE = fileURLToPath(new URL('../src/node/compute-node.ts', import.meta.url))
@@ -122,5 +123,50 @@ console.log('c', c.isStarted)
     expect(stderr).toBe('')
     expect(stdout.trim().split('\n')).toEqual(['a false', 'b true', expect.stringMatching(/^c \w+Error$/), 'c false'])
     expect(code).toBe(0)
+  })
+})
+
+describe('createComputeNode options', () => {
+  const wrong: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['transport', { transport: 'udp' }, /^invalid node option transport: /],
+    ['negative retentionMs', { retention: { retentionMs: -1 } }, /^invalid node option retention\.retentionMs: /],
+    ['NaN retentionMs', { retention: { retentionMs: Number.NaN } }, /^invalid node option retention\.retentionMs: /],
+    ['capacity.cores', { capacity: { cores: -1 } }, /^invalid node option capacity\.cores: /],
+    ['capacity.memoryMiB', { capacity: { memoryMiB: 1.5 } }, /^invalid node option capacity\.memoryMiB: /],
+    ['capacity.slots', { capacity: { slots: 5000 } }, /^invalid node option capacity\.slots: /],
+    ['listen not an array', { listen: '/ip4/127.0.0.1/tcp/0' }, /^invalid node option listen: /],
+    ['a listen address', { listen: ['garbage'] }, /^invalid node option listen\.0: not a valid multiaddr/],
+    ['a bootstrap address without a peer id', { bootstrap: ['/ip4/127.0.0.1/tcp/4001'] }, /^invalid node option bootstrap\.0: a bootstrap address needs/],
+    ['spotCheckRate', { scheduler: { spotCheckRate: 5 } }, /^invalid node option scheduler\.spotCheckRate: /],
+    ['maxConnections', { maxConnections: -1 }, /^invalid node option maxConnections: /],
+    ['dataDir', { dataDir: 42 }, /^invalid node option dataDir: /]
+  ]
+  for (const [what, options, message] of wrong) {
+    it(`throws ConfigError for ${what}`, () => {
+      let error: unknown
+      try {
+        createComputeNode(options as never)
+      } catch (err) {
+        error = err
+      }
+      expect(error).toBeInstanceOf(ConfigError)
+      expect((error as ConfigError).code).toBe('ERR_CONFIG')
+      expect((error as Error).message).toMatch(message)
+    })
+  }
+
+  it('accepts what the types allow', () => {
+    expect(createComputeNode({ ...init, capacity: { cores: 2, memoryMiB: 512, slots: 0 }, retention: { retentionMs: Infinity, intervalMs: 0 }, listen: ['/memory/x'], scheduler: { spotCheckRate: 0.5 } }).isStarted).toBe(false)
+  })
+
+  it('submitJob with `files` that is not an array throws InvalidJobError (it ran with an empty /in)', async () => {
+    const node = createComputeNode(init)
+    await node.start()
+    try {
+      await expect(node.submitJob({ module: example('echo'), files: { path: 'a.txt', bytes: utf8('a') } as never })).rejects.toMatchObject({ code: 'ERR_INVALID_JOB', message: expect.stringMatching(/files must be an array/) })
+      await expect(node.submitBatch({ module: example('echo'), files: { path: 'a.txt', bytes: utf8('a') } as never, tasks: [{ input: utf8('x') }] })).rejects.toMatchObject({ code: 'ERR_INVALID_JOB' })
+    } finally {
+      await node.stop()
+    }
   })
 })

@@ -15,6 +15,7 @@ import type { CapacityAdvert, CapacityService, FindCapacityQuery } from './capac
 import type { GossipRouter } from './gossip.ts'
 import type { DepinLibp2p } from './libp2p.ts'
 import { NodeRuntime } from './node-runtime.ts'
+import { validateComputeNodeInit } from './config.ts'
 import { dhtStoreStats, peerSummaries } from './node-status.ts'
 import { PeerScore } from './peer-score.ts'
 import type { Store } from './storage.ts'
@@ -49,7 +50,9 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   private starting?: Promise<void>
   private stopping?: Promise<void>
 
+  /** Throws ConfigError for an option that is wrong (see `computeNodeInitSchema`). */
   constructor (init: ComputeNodeInit = {}) {
+    validateComputeNodeInit(init)
     super()
     this.init = init
     this.runtime = new NodeRuntime(init, {
@@ -325,7 +328,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   }
 }
 
-/** Creates (but does not start) a compute node. */
+/** Creates (but does not start) a compute node; throws ConfigError for an option that is wrong. */
 export function createComputeNode (init: ComputeNodeInit = {}): ComputeNode {
   return new ComputeNode(init)
 }
