@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url'
 import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
 import { ConfigError, NotStartedError } from '../src/errors.ts'
 import { example, utf8 } from './jobs-helpers.ts'
+import type { JobResult } from '../src/scheduler/requester/jobs.ts'
+import type { BatchResult } from '../src/scheduler/requester/batches.ts'
 import { tempDir, waitFor } from './helpers.ts'
 
 const COMPUTE_NODE = fileURLToPath(new URL('../src/node/compute-node.ts', import.meta.url))
@@ -165,6 +167,52 @@ describe('createComputeNode options', () => {
     try {
       await expect(node.submitJob({ module: example('echo'), files: { path: 'a.txt', bytes: utf8('a') } as never })).rejects.toMatchObject({ code: 'ERR_INVALID_JOB', message: expect.stringMatching(/files must be an array/) })
       await expect(node.submitBatch({ module: example('echo'), files: { path: 'a.txt', bytes: utf8('a') } as never, tasks: [{ input: utf8('x') }] })).rejects.toMatchObject({ code: 'ERR_INVALID_JOB' })
+    } finally {
+      await node.stop()
+    }
+  })
+})
+
+describe('jobs and batches unfinished when their node stops', () => {
+  // No worker anywhere (own slots 0): the job and batch wait, queued, until the stop.
+  const requester = { ...init, advertise: false, capacity: { slots: 0 } }
+
+  async function submitBoth (node: ComputeNode): Promise<{ job: Promise<JobResult>, batch: Promise<BatchResult>, jobId: string, batchId: string }> {
+    const job = await node.submitJob({ module: example('echo'), input: utf8('a') })
+    const batch = await node.submitBatch({ module: example('echo'), tasks: [{ input: utf8('b') }] })
+    return { job: job.result(), batch: batch.result(), jobId: job.id, batchId: batch.id }
+  }
+
+  it('with a data dir: their handles say ERR_NODE_STOPPED, not cancelled, and the job resumes at the next start', async () => {
+    const dir = await tempDir()
+    const node = createComputeNode({ ...requester, dataDir: dir.path })
+    try {
+      await node.start()
+      const { job, batch, jobId, batchId } = await submitBoth(node)
+      await node.stop()
+      const resumes = /it was not cancelled, and resumes when the node starts again with the same data dir$/
+      expect(await job).toMatchObject({ status: 'queued', error: { code: 'ERR_NODE_STOPPED', message: expect.stringMatching(resumes) } })
+      expect(await batch).toMatchObject({ status: 'running', error: { code: 'ERR_NODE_STOPPED', message: expect.stringMatching(resumes) } })
+      await node.start()
+      expect((await node.job(jobId)).status).toBe('queued')
+      expect((await node.batch(batchId)).status).toBe('running')
+      // Resumed: placed again by this run, so a cancel reaches it.
+      expect((await node.cancelJob(jobId)).status).toBe('cancelled')
+    } finally {
+      await node.stop()
+      await dir.remove()
+    }
+  })
+
+  it('without a data dir: ERR_NODE_STOPPED saying the job is lost', async () => {
+    const node = createComputeNode(requester)
+    try {
+      await node.start()
+      const { job, batch } = await submitBoth(node)
+      await node.stop()
+      const lost = /it was not cancelled, but it is lost: the node has no data dir to resume it from$/
+      expect(await job).toMatchObject({ error: { code: 'ERR_NODE_STOPPED', message: expect.stringMatching(lost) } })
+      expect(await batch).toMatchObject({ error: { code: 'ERR_NODE_STOPPED', message: expect.stringMatching(lost) } })
     } finally {
       await node.stop()
     }
