@@ -261,8 +261,8 @@ describe('a requester restarted on its data dir', () => {
     await started
     const stopped = handle.result()
     const restarted = await restart()
-    // The old handle learns that its node stopped; the job itself is not failed on disk.
-    expect((await stopped).error?.code).toBe('ERR_JOB_CANCELLED')
+    // The old handle learns that its node stopped (not a cancel); the job itself is not failed on disk.
+    expect(await stopped).toMatchObject({ status: 'running', error: { code: 'ERR_NODE_STOPPED', message: expect.stringMatching(/it was not cancelled, and resumes when the node starts again with the same data dir$/) } })
     const resumed = await waitFor(async () => {
       const summary = (await restarted.jobs()).find((j) => j.id === handle.id)
       return summary != null && summary.status !== 'queued' && summary.status !== 'running' ? summary : undefined

@@ -15,6 +15,7 @@ import type { CapacityAdvert, CapacityService, FindCapacityQuery } from './capac
 import type { GossipRouter } from './gossip.ts'
 import type { DepinLibp2p } from './libp2p.ts'
 import { NodeRuntime } from './node-runtime.ts'
+import { validateComputeNodeInit } from './config.ts'
 import { dhtStoreStats, peerSummaries } from './node-status.ts'
 import { PeerScore } from './peer-score.ts'
 import type { Store } from './storage.ts'
@@ -46,9 +47,12 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   /** The running services; this class is their public face. */
   private readonly runtime: NodeRuntime
   private startedAt?: number
+  private starting?: Promise<void>
   private stopping?: Promise<void>
 
+  /** Throws ConfigError for an option that is wrong (see `computeNodeInitSchema`). */
   constructor (init: ComputeNodeInit = {}) {
+    validateComputeNodeInit(init)
     super()
     this.init = init
     this.runtime = new NodeRuntime(init, {
@@ -100,14 +104,48 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     return this.runtime.libp2p
   }
 
+  /**
+   * Starts the node. Calls are serialised with `stop()`: a `start()` while one is in flight shares
+   * it, one while the node stops starts it again once it stopped, and a `stop()` during a start
+   * waits for the start to settle and then stops everything it opened. A start that fails stops
+   * what it had opened before it rejects.
+   */
   async start (): Promise<void> {
-    if (this.runtime.libp2p != null) return
-    await this.runtime.open()
+    if (this.starting != null) return await this.starting
+    if (this.stopping != null) await this.stopping.catch(() => {})
+    // (a start that came in while this one waited for the stop)
+    if (this.starting != null) return await this.starting
+    if (this.isStarted) return
+    const starting = this.open()
+    this.starting = starting
     try {
+      await starting
+    } finally {
+      this.starting = undefined
+    }
+  }
+
+  /** Stops everything in reverse order; safe to call twice, and during `start()` (see there). */
+  async stop (): Promise<void> {
+    if (this.starting != null) await this.starting.catch(() => {})
+    if (this.stopping != null) return await this.stopping
+    if (!this.isStarted && this.runtime.libp2p == null && this.runtime.store == null) return
+    const stopping = this.halt()
+    this.stopping = stopping
+    try {
+      await stopping
+    } finally {
+      this.stopping = undefined
+    }
+  }
+
+  private async open (): Promise<void> {
+    try {
+      await this.runtime.open()
       await this.runtime.startServices()
     } catch (err) {
       // A half-started node (e.g. a ledger store of another network) must not keep its host running.
-      await this.stop().catch(() => {})
+      await this.runtime.stop().catch((stopErr) => { log.error('stopping a failed start failed: %e', stopErr) })
       throw err
     }
     this.startedAt = Date.now()
@@ -117,21 +155,11 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     this.safeDispatchEvent('started')
   }
 
-  /** Stops everything in reverse order; safe to call twice. */
-  async stop (): Promise<void> {
-    if (this.stopping != null) return await this.stopping
-    if (this.runtime.libp2p == null) return
-    this.stopping = (async () => {
-      for (const detach of this.detachObservers.splice(0)) detach()
-      await this.runtime.stop()
-      this.startedAt = undefined
-      this.safeDispatchEvent('stopped')
-    })()
-    try {
-      await this.stopping
-    } finally {
-      this.stopping = undefined
-    }
+  private async halt (): Promise<void> {
+    for (const detach of this.detachObservers.splice(0)) detach()
+    await this.runtime.stop()
+    this.startedAt = undefined
+    this.safeDispatchEvent('stopped')
   }
 
   /** Registers a gossip topic's validator and delivery. */
@@ -300,7 +328,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
   }
 }
 
-/** Creates (but does not start) a compute node. */
+/** Creates (but does not start) a compute node; throws ConfigError for an option that is wrong. */
 export function createComputeNode (init: ComputeNodeInit = {}): ComputeNode {
   return new ComputeNode(init)
 }

@@ -143,3 +143,43 @@ export async function writeConfigFile (dataDir: string, config: Partial<ConfigFi
   const full = configFileSchema.parse(config)
   await writeFile(dataDirPaths(dataDir).config, JSON.stringify(full, null, 2) + '\n', { mode: 0o644 })
 }
+
+/**
+ * What `createComputeNode` checks of its options before anything starts (the config file's
+ * schemas where the option is the same). Options that are objects depin only passes on
+ * (`privateKey`, `executor`, `metrics`, `log`, `ledger`, …) are not checked here.
+ */
+export const computeNodeInitSchema = z.object({
+  dataDir: z.string().min(1).max(4096).optional(),
+  transport: z.enum(['tcp', 'memory']).optional(),
+  listen: z.array(multiaddrString).max(16).optional(),
+  announce: z.array(multiaddrString).max(16).optional(),
+  bootstrap: z.array(multiaddrString.refine(hasPeerId, { message: 'a bootstrap address needs /p2p/<peer id>' })).max(64).optional(),
+  mdns: z.boolean().optional(),
+  advertise: z.boolean().optional(),
+  testnet: z.boolean().optional(),
+  mine: z.boolean().optional(),
+  fuelPerSecond: z.number().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  capacity: capacityOverridesSchema.optional(),
+  maxConnections: z.number().int().min(1).max(100_000).optional(),
+  scheduler: z.object({
+    blobCacheBytes: z.number().int().min(1).optional(),
+    blobDir: z.string().min(1).max(4096).optional(),
+    spotCheckRate: z.number().min(0).max(1).optional()
+  }).optional(),
+  retention: z.object({
+    retentionMs: z.custom<number>((v) => typeof v === 'number' && v >= 0, { message: 'must be a number of ms, 0 or more (Infinity: forever)' }).optional(),
+    intervalMs: z.number().int().min(0).optional()
+  }).optional(),
+  network: genesisConfigSchema.optional()
+})
+
+/** Validates `ComputeNodeInit`; throws ConfigError naming the option and what is wrong. */
+export function validateComputeNodeInit (init: unknown): void {
+  if (init === null || typeof init !== 'object') throw new ConfigError('the node options must be an object')
+  const parsed = computeNodeInitSchema.safeParse(init)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    throw new ConfigError(`invalid node option ${issue.path.join('.') || '(root)'}: ${issue.message}`)
+  }
+}

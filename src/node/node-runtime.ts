@@ -161,10 +161,18 @@ export class NodeRuntime {
     await this.libp2p?.unhandle(SYNC_PROTOCOL).catch(() => {})
     await this.ledger?.stop().catch((err) => { log.error('stopping the ledger failed: %e', err) })
     this.ledger = undefined
+    this.receiptTally = undefined
     await this.capacity?.stop()
+    // (cleared, so what needs a running node throws NotStartedError as before the first start)
+    this.capacity = undefined
     this.gossip?.stop()
+    this.gossip = undefined
     this.trimmer?.stop()
+    this.trimmer = undefined
     this.keepAlive?.stop()
+    this.keepAlive = undefined
+    this.channels = undefined
+    this.protocols = undefined
     await this.libp2p?.stop()
     await this.store?.close()
     this.libp2p = undefined

@@ -65,6 +65,8 @@ export function createNodeScheduler (init: Pick<ComputeNodeInit, 'executor' | 't
     // One settle per lease (or long lease's period): what the requester acknowledged, paid by difference.
     settle: async (lease, checkpoint, ack) => { await ledger.submitSettle(lease, checkpoint, ack) },
     settled: async (leaseId) => await ledger.settledAmount(leaseId),
+    // Without a data dir the store is memory: what a stop leaves unfinished is lost.
+    resumes: init.dataDir != null,
     ...(components.onJobProgress != null ? { onJobProgress: components.onJobProgress } : {}),
     ...(init.metrics != null ? { metrics: init.metrics } : {})
   }, { ...(init.dataDir != null ? { blobDir: dataDirPaths(init.dataDir).blobs } : {}), ...init.scheduler })

@@ -67,6 +67,22 @@ export class JobCancelledError extends DepinError {
   }
 }
 
+/**
+ * The node stopped while a job or batch it requested had not ended: it was not cancelled. With a
+ * data dir its record stays unfinished and it resumes when the node starts again on that data dir
+ * (`resumes`); without one it is lost with the node's in-memory store. A handle's `result()`
+ * carries this as its `error` (ERR_NODE_STOPPED), with the status the job had at the stop.
+ */
+export class NodeStoppedError extends DepinError {
+  readonly resumes: boolean
+  constructor (what: string, resumes: boolean) {
+    super(resumes
+      ? `the node stopped while ${what} was running; it was not cancelled, and resumes when the node starts again with the same data dir`
+      : `the node stopped while ${what} was running; it was not cancelled, but it is lost: the node has no data dir to resume it from`, 'ERR_NODE_STOPPED')
+    this.resumes = resumes
+  }
+}
+
 /** The job spec is invalid (local submission or from a peer). */
 export class InvalidJobError extends DepinError {
   constructor (message: string, options?: ErrorOptions) {

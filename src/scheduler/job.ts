@@ -183,7 +183,7 @@ export function createJob (requester: string, init: JobInit, now = Date.now()): 
   checkModule(init.module)
   const input = init.input ?? new Uint8Array(0)
   if (!(input instanceof Uint8Array)) throw new InvalidJobError('input must be bytes')
-  const tree = init.files != null && init.files.length > 0 ? inputTree(init.files) : undefined
+  const tree = init.files != null && (!Array.isArray(init.files) || init.files.length > 0) ? inputTree(init.files) : undefined
   const body = parseJobBody({
     v: 1,
     requester,
@@ -217,7 +217,7 @@ export function createBatch (requester: string, init: BatchInit, now = Date.now(
     if (task.args != null) parse(argsSchema, task.args, `task ${i} args`)
     if (task.env != null) parse(envSchema, task.env, `task ${i} env`)
   }
-  const tree = init.files != null && init.files.length > 0 ? inputTree(init.files) : undefined
+  const tree = init.files != null && (!Array.isArray(init.files) || init.files.length > 0) ? inputTree(init.files) : undefined
   const timeoutMs = init.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const slack = DEFAULT_DEADLINE_SLACK_MS + Math.min(MAX_JOB_TIMEOUT_MS, Math.ceil(init.tasks.length / 4) * timeoutMs)
   const body = parse(batchBodySchema, {

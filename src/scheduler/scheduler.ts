@@ -64,6 +64,8 @@ export interface SchedulerComponents {
   onJobProgress?: (progress: JobProgress) => void
   /** Where tasks, leases served and payload bytes are counted (the node's Prometheus metrics). */
   metrics?: MarketMetrics
+  /** The store outlives a stop (a data dir): unfinished jobs resume at the next start. @default true */
+  resumes?: boolean
 }
 
 export interface SchedulerInit {
@@ -161,6 +163,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       spendable: components.spendable,
       hostOf: components.hostOf,
       spotCheckRate: init.spotCheckRate,
+      resumes: components.resumes,
       metrics: components.metrics,
       onProgress: (progress) => {
         components.onJobProgress?.(progress)

@@ -52,6 +52,11 @@ export interface BatchResult {
   cost: number
   seconds: number
   /**
+   * Set when the node stopped before the batch ended: ERR_NODE_STOPPED, `status` still
+   * `running`. The batch was not cancelled: with a data dir it resumes at the node's next start.
+   */
+  error?: JobError
+  /**
    * While it runs: how many of its tasks wait for workers, and why the first of them does (as a
    * job's `waiting`: the code its tasks' errors will have if the deadline comes first).
    */
@@ -78,7 +83,10 @@ export class BatchHandle extends TypedEventEmitter<BatchHandleEvents> {
     this.onCancel = onCancel
   }
 
-  /** Resolves when every task has a final status (never rejects). */
+  /**
+   * Resolves when every task has a final status (never rejects), or when the node stopped first
+   * (`error.code` ERR_NODE_STOPPED: not cancelled; with a data dir it resumes at the next start).
+   */
   async result (): Promise<BatchResult> {
     return await this.done
   }

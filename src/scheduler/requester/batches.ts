@@ -13,6 +13,7 @@ import { batchTaskSpec, requirementsOf, type BatchBody, type BatchTaskInit } fro
 import { FINAL_STATUSES, type BatchRecord, type BatchTaskRecord, type JobStore } from '../job-store.ts'
 import { requirementsKey, taskId, type Requirements } from '../task.ts'
 import type { Dispatcher } from './dispatcher.ts'
+import { NodeStoppedError } from '../errors.ts'
 import { loadInputTreeRef, pinOutputTree } from './trees.ts'
 import type { InputTreeRef, OutputTree, TaskVerdict, TaskWork } from './types.ts'
 
@@ -40,6 +41,8 @@ export interface BatchesComponents {
   records: JobStore
   dispatcher: Dispatcher
   spotCheckRate: number
+  /** The records outlive a stop (a data dir): unfinished batches resume at the next start. @default true */
+  resumes?: boolean
 }
 
 interface Run {
@@ -186,14 +189,18 @@ export class Batches {
   }
 
   /**
-   * The node is stopping: handles resolve, records stay unfinished for the next start; what
-   * finished before the stop is written first (the next start would run it again otherwise).
+   * The node is stopping: handles resolve with ERR_NODE_STOPPED (not a cancel), records stay
+   * unfinished for the next start; what finished before the stop is written first (the next
+   * start would run it again otherwise).
    */
   async stop (): Promise<void> {
     this.stopping = true
     const runs = [...this.runs.values()]
     this.runs.clear()
-    for (const run of runs) run.result.resolve(summary({ ...run.record, status: 'cancelled' }))
+    for (const run of runs) {
+      const error = new NodeStoppedError(`batch ${run.record.id}`, this.c.resumes ?? true)
+      run.result.resolve({ ...summary(run.record), error: { code: error.code, message: error.message } })
+    }
     await Promise.all(runs.map(async (run) => { await this.flush(run) }))
   }
 

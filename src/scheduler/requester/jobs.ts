@@ -10,7 +10,7 @@ import { CID } from 'multiformats/cid'
 import { cidText } from '../../proofs/encoding.ts'
 import type { BlobStore } from '../blob-store.ts'
 import { INLINE_BYTES } from '../constants.ts'
-import { JobCancelledError } from '../errors.ts'
+import { JobCancelledError, NodeStoppedError } from '../errors.ts'
 import { jobTaskSpec, requirementsOf, type JobBody } from '../job.ts'
 import { FINAL_STATUSES, type JobError, type JobStore, type RequestedJob } from '../job-store.ts'
 import { requirementsKey, taskId } from '../task.ts'
@@ -107,7 +107,11 @@ export class JobHandle extends TypedEventEmitter<JobHandleEvents> {
     this.onCancel = onCancel
   }
 
-  /** Resolves when the job ended (never rejects: see `status` and `error`). */
+  /**
+   * Resolves when the job ended (never rejects: see `status` and `error`), or when its node
+   * stopped first: then `error.code` is ERR_NODE_STOPPED and `status` is still `queued` or
+   * `running`; the job was not cancelled (with a data dir it resumes at the node's next start).
+   */
   async result (): Promise<JobResult> {
     return await this.done
   }
@@ -124,6 +128,8 @@ export interface JobsComponents {
   dispatcher: Dispatcher
   emit: (progress: JobProgress) => void
   spotCheckRate: number
+  /** The records outlive a stop (a data dir): unfinished jobs resume at the next start. @default true */
+  resumes?: boolean
 }
 
 interface Live { record: RequestedJob, taskId: string, result: PromiseWithResolvers<JobResult>, handle: JobHandle }
@@ -149,14 +155,15 @@ export class Jobs {
   }
 
   /**
-   * The node is stopping: jobs of this run end for their handles, but their records stay
-   * unfinished on disk, so the next start resumes them.
+   * The node is stopping: jobs of this run resolve their handles with ERR_NODE_STOPPED (not a
+   * cancel), and their records stay unfinished on disk, so the next start resumes them.
    */
   stop (): void {
     this.stopping = true
     for (const live of [...this.live.values()]) {
       this.live.delete(live.record.id)
-      live.result.resolve(toResult({ ...live.record, status: 'cancelled', error: { code: 'ERR_JOB_CANCELLED', message: 'the node stopped; the job resumes when it starts again' } }, new Uint8Array(0), new Uint8Array(0)))
+      const error = new NodeStoppedError(`job ${live.record.id}`, this.c.resumes ?? true)
+      live.result.resolve(toResult({ ...live.record, error: { code: error.code, message: error.message } }, new Uint8Array(0), new Uint8Array(0)))
     }
   }
 

@@ -58,6 +58,8 @@ export interface RequesterComponents {
   onProgress?: (progress: JobProgress) => void
   /** Probability of a spot check for work submitted without an explicit choice. @default 0 */
   spotCheckRate?: number
+  /** The records outlive a stop (a data dir): what a stop tells handles of unfinished work. @default true */
+  resumes?: boolean
   /** Where tasks (of jobs and batches alike) and payload bytes are counted. @default none */
   metrics?: MarketMetrics
 }
@@ -141,11 +143,11 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
       metrics: c.metrics
     })
     const spotCheckRate = c.spotCheckRate ?? 0
-    this.jobs = new Jobs({ blobs: c.blobs, records: c.records, dispatcher: this.dispatcher, spotCheckRate, emit: (p) => {
+    this.jobs = new Jobs({ blobs: c.blobs, records: c.records, dispatcher: this.dispatcher, spotCheckRate, resumes: c.resumes, emit: (p) => {
       c.onProgress?.(p)
       if (this.listenerCount('progress') > 0) this.safeDispatchEvent('progress', { detail: p })
     } })
-    this.batches = new Batches({ blobs: c.blobs, records: c.records, dispatcher: this.dispatcher, spotCheckRate })
+    this.batches = new Batches({ blobs: c.blobs, records: c.records, dispatcher: this.dispatcher, spotCheckRate, resumes: c.resumes })
   }
 
   /** Starts placing, and resumes jobs and batches a previous run left unfinished. */
