@@ -30,7 +30,7 @@ export type { OperatorLog, LogLevel } from './shared/log.ts'
 export { describeState, stateWord, JOB_STATES } from './job-status.ts'
 export type { JobState } from './job-status.ts'
 export type { JobSummaryView, JobDetailView } from './node/api/job-view.ts'
-export { DataDirInUseError, AddressInUseError } from './node/errors.ts'
+export { DataDirInUseError, AddressInUseError, CorruptKeyFileError, DataDirError, InvalidCapacityRecordError } from './node/errors.ts'
 
 export { JobHandle } from './scheduler/requester/jobs.ts'
 export type { JobProgress, JobResult, WorkerOutcome, ProgressStage } from './scheduler/requester/jobs.ts'
@@ -56,8 +56,14 @@ export {
 export type { FileManifest, ManifestEntry, TreeFile, DiskFile } from './scheduler/files/index.ts'
 export {
   NoBidsError, NoCapableWorkersError, NotEnoughWorkersError, JobTimeoutError, JobCancelledError, InvalidJobError, JobNotFoundError, BatchNotFoundError, BadResultError, ProtocolViolationError,
-  CheckpointError, LeaseEndedError, JobFinishedError, JobNotCancellableError, OutputFileNotFoundError
+  CheckpointError, LeaseEndedError, JobFinishedError, JobNotCancellableError, OutputFileNotFoundError, BatchTaskNotFoundError,
+  UnknownOfferError, AcceptReplayedError, BadInputTreeError, BlobMismatchError
 } from './scheduler/errors.ts'
+export { JobRunningError } from './scheduler/retention/errors.ts'
+export {
+  InvalidModuleError, ForbiddenImportError, UnmeterableModuleError, ReservedExportError, MemoryLimitError, ModuleCidMismatchError,
+  InvalidExecSpecError, ExecutorQueueFullError, ExecutorStoppedError, ExecutionAbortedError, WorkerStartError
+} from './scheduler/executor/errors.ts'
 export type { OutputFileInfo } from './scheduler/requester/trees.ts'
 export { defaultFuel, DEFAULT_FUEL_PER_MS, MAX_INPUT_FILES_BYTES } from './scheduler/task.ts'
 export { creditsFor, FUEL_PER_PRICE_UNIT } from './proofs/lease.ts'
@@ -65,8 +71,18 @@ export { creditsFor, FUEL_PER_PRICE_UNIT } from './proofs/lease.ts'
 export { createLedger, createGenesisConfig, DEFAULT_GENESIS_CONFIG } from './ledger/index.ts'
 export type { Ledger, LedgerInit, LedgerEvents, BlockSummary, BlockView, TxView, Receipt, ReceiptQuery, GenesisConfig } from './ledger/index.ts'
 export { testnetGenesis, TESTNET_ALLOCATION } from './node/testnet.ts'
+export {
+  LedgerError, MalformedError, OversizeError, TxSignatureError, InvalidPowError, BadTargetError, TargetTooEasyError, BadTimestampError,
+  FutureBlockError, UnknownParentError, DuplicateError, BelowFinalityError, SideChainFullError, TxRootMismatchError, BodyMismatchError,
+  TooManyTransactionsError, WrongNetworkError, BadHeightError, BadCoinbaseError, BadNonceError, OverdraftError, AlreadySettledError,
+  BalanceOverflowError, SettleMismatchError, AmountOverMaxCostError, AmountOverCheckpointError, LeaseExpiredError,
+  InvalidTransactionError, MempoolFullError, KnownInvalidError, SchemaVersionError, GenesisMismatchError, GenesisConfigError,
+  LedgerUsageError, LedgerNotStartedError
+} from './ledger/errors.ts'
+export type { LedgerAction } from './ledger/errors.ts'
+export { SyncPeerError } from './ledger/sync-messages.ts'
 
 export { DepinError, InvalidMessageError, InvalidSignatureError, MessageTooLargeError, DeadlineExceededError, ConfigError, NotStartedError } from './errors.ts'
-export { NoSubscribersError, GossipValidationError } from './transport.ts'
+export { NoSubscribersError, GossipValidationError, ChannelClosedError } from './transport.ts'
 export type { TopicHandler, PublishOptions, PublishResult, Publisher } from './transport.ts'
 export type { GossipStats } from './node/gossip.ts'
