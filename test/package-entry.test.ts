@@ -48,3 +48,41 @@ describe('package entry (src/index.ts)', () => {
     expect(() => depin.createGenesisConfig({ blockIntervalMs: -1 })).toThrow(depin.GenesisConfigError)
   })
 })
+
+describe('package.json exports', () => {
+  it('resolves for import and for require (CommonJS consumers load the ES module with require(esm))', async () => {
+    const { createRequire } = await import('node:module')
+    const { mkdtemp, mkdir, writeFile, rm } = await import('node:fs/promises')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const pkg = await readFile(new URL('../package.json', import.meta.url), 'utf8')
+    const exportsMap = JSON.parse(pkg).exports
+    expect(exportsMap['.'].types).toBe('./dist/index.d.ts')
+    // A consumer project with the package installed in its built layout (dist/ stubbed).
+    const dir = await mkdtemp(join(tmpdir(), 'depin-exports-'))
+    try {
+      const installed = join(dir, 'node_modules', 'depin')
+      await mkdir(join(installed, 'dist'), { recursive: true })
+      await writeFile(join(installed, 'package.json'), pkg)
+      await writeFile(join(installed, 'dist', 'index.js'), 'export const entry = "dist/index.js"\n')
+      const require = createRequire(join(dir, 'consumer.cjs'))
+      expect(require.resolve('depin')).toBe(join(installed, 'dist', 'index.js'))
+      expect(require('depin').entry).toBe('dist/index.js')
+      expect(require('depin/package.json').name).toBe('depin')
+      const { execFileSync } = await import('node:child_process')
+      const imported = execFileSync(process.execPath, ['--input-type=module', '-e', 'const d = await import("depin"); process.stdout.write(d.entry)'], { cwd: dir, encoding: 'utf8' })
+      expect(imported).toBe('dist/index.js')
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('ships src/ when the build writes source or declaration maps (they point at src/…ts)', async () => {
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'))
+    const base = JSON.parse(await readFile(new URL('../tsconfig.json', import.meta.url), 'utf8')).compilerOptions
+    const build = JSON.parse(await readFile(new URL('../tsconfig.build.json', import.meta.url), 'utf8')).compilerOptions
+    const options = { ...base, ...build }
+    const maps = options.sourceMap === true || options.declarationMap === true
+    if (maps && options.inlineSources !== true) expect(pkg.files).toContain('src')
+  })
+})
