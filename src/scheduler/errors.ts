@@ -83,6 +83,13 @@ export class NodeStoppedError extends DepinError {
   }
 }
 
+/** A cancel error's message, with the reason given (an abort signal's reason, say) when there is one. */
+export function cancelMessage (message: string, reason?: unknown): string {
+  if (reason === undefined) return message
+  const text = reason instanceof Error ? reason.message : String(reason)
+  return text === '' ? message : `${message}: ${text}`
+}
+
 /** The job spec is invalid (local submission or from a peer). */
 export class InvalidJobError extends DepinError {
   constructor (message: string, options?: ErrorOptions) {

@@ -81,6 +81,11 @@ export interface SchedulerInit {
 }
 
 export interface SubmitOptions {
+  /**
+   * Cancels the job when it aborts: the result becomes `cancelled` (ERR_JOB_CANCELLED, the
+   * signal's reason in its message); `result()` never rejects. A signal that has already aborted
+   * makes `submitJob` reject with its reason, and nothing is recorded.
+   */
   signal?: AbortSignal
   onProgress?: (progress: JobProgress) => void
   /** Spot-check this job (true) or not (false) regardless of the node's spot-check rate. */
@@ -88,6 +93,11 @@ export interface SubmitOptions {
 }
 
 export interface BatchSubmitOptions {
+  /**
+   * Cancels the tasks that have not finished when it aborts (ERR_JOB_CANCELLED, the signal's
+   * reason in their message). A signal that has already aborted makes `submitBatch` reject with
+   * its reason, and nothing is recorded.
+   */
   signal?: AbortSignal
   onProgress?: (progress: BatchProgress) => void
   /** Each task's result as it arrives (with its output). */
@@ -228,21 +238,20 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
   /** Builds a job, pins its blobs and starts placing it. */
   async submit (init: JobInit, options: SubmitOptions = {}): Promise<JobHandle> {
     this.assertStarted()
+    options.signal?.throwIfAborted()
     const { body, id, tree } = createJob(this.c.signer.peerId, init)
     const input = init.input ?? new Uint8Array(0)
     await this.blobs.pinMany([{ bytes: init.module, cid: body.module }, { bytes: input, cid: body.input }])
     const treeRef = tree != null ? await pinInputTree(this.blobs, tree) : undefined
     const handle = await this.requester.jobs.submit(body, id, input, { spotCheck: options.spotCheck, onProgress: options.onProgress, ...(treeRef != null ? { tree: treeRef } : {}) })
-    if (options.signal != null) {
-      if (options.signal.aborted) handle.cancel()
-      else options.signal.addEventListener('abort', () => { handle.cancel() }, { once: true })
-    }
+    if (options.signal != null) cancelOnAbort(handle, options.signal)
     return handle
   }
 
   /** Builds a batch, pins its module and inputs, records its tasks and starts placing them. */
   async submitBatch (init: BatchInit, options: BatchSubmitOptions = {}): Promise<BatchHandle> {
     this.assertStarted()
+    options.signal?.throwIfAborted()
     const { body, id, tree } = createBatch(this.c.signer.peerId, init)
     await this.blobs.pin(init.module, body.module)
     const treeRef = tree != null ? await pinInputTree(this.blobs, tree) : undefined
@@ -256,10 +265,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       const onTask = options.onTask
       handle.addEventListener('task', (evt) => { onTask(evt.detail) })
     }
-    if (options.signal != null) {
-      if (options.signal.aborted) handle.cancel()
-      else options.signal.addEventListener('abort', () => { handle.cancel() }, { once: true })
-    }
+    if (options.signal != null) cancelOnAbort(handle, options.signal)
     return handle
   }
 
@@ -359,4 +365,19 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
 
 function encodeOffer (offer: SignedOffer): Uint8Array {
   return encode(offer)
+}
+
+/**
+ * Cancels a submitted job or batch when `signal` aborts (it may have aborted while the job was
+ * being recorded), with the signal's reason in the error's message. The listener goes when the
+ * job or batch ends, so a long-lived signal does not keep every result alive.
+ */
+function cancelOnAbort (handle: JobHandle | BatchHandle, signal: AbortSignal): void {
+  if (signal.aborted) {
+    handle.cancel(signal.reason)
+    return
+  }
+  const onAbort = (): void => { handle.cancel(signal.reason) }
+  signal.addEventListener('abort', onAbort, { once: true })
+  void handle.result().finally(() => { signal.removeEventListener('abort', onAbort) })
 }

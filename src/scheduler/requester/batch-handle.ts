@@ -73,9 +73,9 @@ export class BatchHandle extends TypedEventEmitter<BatchHandleEvents> {
   readonly id: string
   readonly total: number
   private readonly done: Promise<BatchResult>
-  private readonly onCancel: () => void
+  private readonly onCancel: (reason?: unknown) => void
 
-  constructor (id: string, total: number, done: Promise<BatchResult>, onCancel: () => void) {
+  constructor (id: string, total: number, done: Promise<BatchResult>, onCancel: (reason?: unknown) => void) {
     super()
     this.id = id
     this.total = total
@@ -91,9 +91,9 @@ export class BatchHandle extends TypedEventEmitter<BatchHandleEvents> {
     return await this.done
   }
 
-  /** Cancels the tasks that have not finished. */
-  cancel (): void {
-    this.onCancel()
+  /** Cancels the tasks that have not finished; `reason` (an abort signal's reason, say) is added to their error's message. */
+  cancel (reason?: unknown): void {
+    this.onCancel(reason)
   }
 }
 

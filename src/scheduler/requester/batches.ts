@@ -9,6 +9,7 @@ import { CID } from 'multiformats/cid'
 import { logger } from '@libp2p/logger'
 import type { BlobStore } from '../blob-store.ts'
 import { INLINE_BYTES } from '../constants.ts'
+import { cancelMessage } from '../errors.ts'
 import { batchTaskSpec, requirementsOf, type BatchBody, type BatchTaskInit } from '../job.ts'
 import { FINAL_STATUSES, type BatchRecord, type BatchTaskRecord, type JobStore } from '../job-store.ts'
 import { requirementsKey, taskId, type Requirements } from '../task.ts'
@@ -175,12 +176,12 @@ export class Batches {
     else await run.flushing
   }
 
-  /** Cancels a batch of this run; false when it is not running here. */
-  cancel (id: string): boolean {
+  /** Cancels a batch of this run (`reason` goes into the error's message); false when it is not running here. */
+  cancel (id: string, reason?: unknown): boolean {
     const run = this.runs.get(id)
     if (run == null) return false
     run.cancelled = true
-    const error = { code: 'ERR_JOB_CANCELLED', message: 'the batch was cancelled' }
+    const error = { code: 'ERR_JOB_CANCELLED', message: cancelMessage('the batch was cancelled', reason) }
     const unplaced = run.waiting.slice(run.next)
     run.next = run.waiting.length
     for (const task of unplaced) this.finish(run, task, { status: 'cancelled', verified: false, replicas: [], agreeing: [], cost: 0, error })
@@ -214,7 +215,7 @@ export class Batches {
   /** A batch's run, registered (nothing placed yet). */
   private open (record: BatchRecord, waiting: BatchTaskRecord[], inputs?: Map<number, Uint8Array>, tree?: InputTreeRef): Run {
     const result = Promise.withResolvers<BatchResult>()
-    const handle = new BatchHandle(record.id, record.body.tasks, result.promise, () => { this.cancel(record.id) })
+    const handle = new BatchHandle(record.id, record.body.tasks, result.promise, (reason) => { this.cancel(record.id, reason) })
     const run: Run = {
       record, handle, result, requirements: requirementsOf(record.body), ...(tree != null ? { tree } : {}), waiting, next: 0, inputs, inFlight: new Map(), feeding: false,
       dirty: [], unwritten: new Map(), outputs: [], trees: [], flushing: Promise.resolve(), cancelled: false, waits: new Map()

@@ -10,7 +10,7 @@ import { CID } from 'multiformats/cid'
 import { cidText } from '../../proofs/encoding.ts'
 import type { BlobStore } from '../blob-store.ts'
 import { INLINE_BYTES } from '../constants.ts'
-import { JobCancelledError, NodeStoppedError } from '../errors.ts'
+import { JobCancelledError, NodeStoppedError, cancelMessage } from '../errors.ts'
 import { jobTaskSpec, requirementsOf, type JobBody } from '../job.ts'
 import { FINAL_STATUSES, type JobError, type JobStore, type RequestedJob } from '../job-store.ts'
 import { requirementsKey, taskId } from '../task.ts'
@@ -98,9 +98,9 @@ export interface JobHandleEvents {
 export class JobHandle extends TypedEventEmitter<JobHandleEvents> {
   readonly id: string
   private readonly done: Promise<JobResult>
-  private readonly onCancel: () => void
+  private readonly onCancel: (reason?: unknown) => void
 
-  constructor (id: string, done: Promise<JobResult>, onCancel: () => void) {
+  constructor (id: string, done: Promise<JobResult>, onCancel: (reason?: unknown) => void) {
     super()
     this.id = id
     this.done = done
@@ -116,9 +116,12 @@ export class JobHandle extends TypedEventEmitter<JobHandleEvents> {
     return await this.done
   }
 
-  /** Stops the job; its result becomes `cancelled` with ERR_JOB_CANCELLED. */
-  cancel (): void {
-    this.onCancel()
+  /**
+   * Stops the job; its result becomes `cancelled` with ERR_JOB_CANCELLED. `reason` (an abort
+   * signal's reason, say) is added to the error's message.
+   */
+  cancel (reason?: unknown): void {
+    this.onCancel(reason)
   }
 }
 
@@ -196,11 +199,11 @@ export class Jobs {
     return this.live.get(id)?.handle
   }
 
-  /** Cancels a job of this run; false when it is not running here. */
-  cancel (id: string): boolean {
+  /** Cancels a job of this run (`reason` goes into the error's message); false when it is not running here. */
+  cancel (id: string, reason?: unknown): boolean {
     const live = this.live.get(id)
     if (live == null) return false
-    this.c.dispatcher.cancel(live.taskId, { code: 'ERR_JOB_CANCELLED', message: new JobCancelledError().message })
+    this.c.dispatcher.cancel(live.taskId, { code: 'ERR_JOB_CANCELLED', message: cancelMessage(new JobCancelledError().message, reason) })
     return true
   }
 
@@ -210,7 +213,7 @@ export class Jobs {
     const spec = jobTaskSpec(id, body)
     const tid = taskId(spec)
     const result = Promise.withResolvers<JobResult>()
-    const handle = new JobHandle(record.id, result.promise, () => { this.cancel(record.id) })
+    const handle = new JobHandle(record.id, result.promise, (reason) => { this.cancel(record.id, reason) })
     const live: Live = { record, taskId: cidText(tid), result, handle }
     this.live.set(record.id, live)
     if (onProgress != null) handle.addEventListener('progress', (evt) => { onProgress(evt.detail) })
