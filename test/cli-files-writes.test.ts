@@ -11,9 +11,8 @@ import { spawn } from 'node:child_process'
 import { execFileSync } from 'node:child_process'
 import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BIN, runCli, startDaemonProcess, type CliResult, type DaemonProcess } from './cli-helpers.ts'
-import { tempDir, waitFor } from './helpers.ts'
-import { testnetGenesis } from '../src/node/testnet.ts'
+import { BIN, runCli, startRequesterAndWorker, type CliResult, type DaemonProcess } from './cli-helpers.ts'
+import { tempDir } from './helpers.ts'
 import { createClient } from '../src/cli/client.ts'
 import { printable, renderTable } from '../src/cli/output.ts'
 
@@ -59,26 +58,7 @@ describe('depin submit / job / map writing files from a hostile worker or onto a
 
   beforeAll(async () => {
     dir = await tempDir()
-    requesterDir = join(dir.path, 'requester')
-    const workerDir = join(dir.path, 'worker')
-    const peers: string[] = []
-    for (const d of [requesterDir, workerDir]) {
-      const init = await runCli(['init', '--data-dir', d, '--json'])
-      expect(init.code).toBe(0)
-      peers.push(JSON.parse(init.stdout).peerId)
-    }
-    const network = testnetGenesis(peers)
-    for (const d of [requesterDir, workerDir]) {
-      const config = JSON.parse(await readFile(join(d, 'config.json'), 'utf8'))
-      await writeFile(join(d, 'config.json'), JSON.stringify({ ...config, network }))
-    }
-    worker = await startDaemonProcess(workerDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
-    const info = JSON.parse(await readFile(join(workerDir, 'api.json'), 'utf8'))
-    requester = await startDaemonProcess(requesterDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--bootstrap', info.multiaddrs[0], '--slots', '0'])
-    await waitFor(async () => {
-      const capacity = JSON.parse((await cli('capacity', '--json')).stdout)
-      return capacity.peers.some((p: { peerId: string }) => p.peerId === peers[1])
-    }, { timeoutMs: 60_000, what: 'the requester to find the worker' })
+    ;({ requesterDir, requester, worker } = await startRequesterAndWorker(dir.path))
   })
 
   afterAll(async () => {

@@ -1,6 +1,9 @@
 /** Runs the real `depin` command in child processes. */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { testnetGenesis } from '../src/node/testnet.ts'
 import { readApiInfo } from '../src/node/data-dir.ts'
 import { waitFor } from './helpers.ts'
 
@@ -44,4 +47,37 @@ export async function startDaemonProcess (dataDir: string, args: string[] = []):
       return await exited
     }
   }
+}
+
+/** A requester daemon (no slots) and a worker daemon on one testnet genesis, the requester knowing the worker's capacity. */
+export interface CliPair { requesterDir: string, workerDir: string, workerPeer: string, requester: DaemonProcess, worker: DaemonProcess }
+
+/**
+ * Initialises `requester` and `worker` data dirs under `base`, gives both one network whose
+ * genesis credits them (as `depin testnet` does), starts both daemons on loopback and waits
+ * until the requester has found the worker's capacity.
+ */
+export async function startRequesterAndWorker (base: string): Promise<CliPair> {
+  const requesterDir = join(base, 'requester')
+  const workerDir = join(base, 'worker')
+  const peers: string[] = []
+  for (const d of [requesterDir, workerDir]) {
+    const init = await runCli(['init', '--data-dir', d, '--json'])
+    if (init.code !== 0) throw new Error(`depin init failed: ${init.stderr}`)
+    peers.push(JSON.parse(init.stdout).peerId)
+  }
+  const network = testnetGenesis(peers)
+  for (const d of [requesterDir, workerDir]) {
+    const config = JSON.parse(await readFile(join(d, 'config.json'), 'utf8'))
+    await writeFile(join(d, 'config.json'), JSON.stringify({ ...config, network }))
+  }
+  const worker = await startDaemonProcess(workerDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
+  const info = JSON.parse(await readFile(join(workerDir, 'api.json'), 'utf8'))
+  const workerPeer: string = info.peerId
+  const requester = await startDaemonProcess(requesterDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--bootstrap', info.multiaddrs[0], '--slots', '0'])
+  await waitFor(async () => {
+    const capacity = JSON.parse((await runCli(['capacity', '--data-dir', requesterDir, '--json'])).stdout)
+    return capacity.peers.some((p: { peerId: string }) => p.peerId === workerPeer)
+  }, { timeoutMs: 60_000, what: 'the requester to find the worker' })
+  return { requesterDir, workerDir, workerPeer, requester, worker }
 }

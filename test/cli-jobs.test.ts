@@ -5,9 +5,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { runCli, startDaemonProcess, type DaemonProcess } from './cli-helpers.ts'
+import { runCli, startRequesterAndWorker, type DaemonProcess } from './cli-helpers.ts'
 import { tempDir, waitFor } from './helpers.ts'
-import { testnetGenesis } from '../src/node/testnet.ts'
 
 const EXAMPLES = new URL('../examples/', import.meta.url).pathname
 
@@ -21,28 +20,7 @@ describe('depin submit / jobs / job against real daemons', () => {
 
   beforeAll(async () => {
     dir = await tempDir()
-    requesterDir = join(dir.path, 'requester')
-    workerDir = join(dir.path, 'worker')
-    const peers: string[] = []
-    for (const d of [requesterDir, workerDir]) {
-      const init = await runCli(['init', '--data-dir', d, '--json'])
-      expect(init.code).toBe(0)
-      peers.push(JSON.parse(init.stdout).peerId)
-    }
-    // Both on one network whose genesis gives them credits (as `depin testnet` does).
-    const network = testnetGenesis(peers)
-    for (const d of [requesterDir, workerDir]) {
-      const config = JSON.parse(await readFile(join(d, 'config.json'), 'utf8'))
-      await writeFile(join(d, 'config.json'), JSON.stringify({ ...config, network }))
-    }
-    worker = await startDaemonProcess(workerDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
-    const info = JSON.parse(await readFile(join(workerDir, 'api.json'), 'utf8'))
-    workerPeer = info.peerId
-    requester = await startDaemonProcess(requesterDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--bootstrap', info.multiaddrs[0], '--slots', '0'])
-    await waitFor(async () => {
-      const capacity = JSON.parse((await runCli(['capacity', '--data-dir', requesterDir, '--json'])).stdout)
-      return capacity.peers.some((p: { peerId: string }) => p.peerId === workerPeer)
-    }, { timeoutMs: 60_000, what: 'the requester to find the worker' })
+    ;({ requesterDir, workerDir, workerPeer, requester, worker } = await startRequesterAndWorker(dir.path))
   })
 
   afterAll(async () => {
