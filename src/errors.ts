@@ -50,6 +50,13 @@ export class ConfigError extends DepinError {
   }
 }
 
+/** A library call's argument is out of its range or of the wrong type (the message names it). */
+export class InvalidArgumentError extends DepinError {
+  constructor (message: string) {
+    super(message, 'ERR_INVALID_ARGUMENT')
+  }
+}
+
 /** A node method was called while the node is not running. */
 export class NotStartedError extends DepinError {
   constructor (message = 'the node is not started') {

@@ -92,7 +92,7 @@ export {
 export type { LedgerAction } from './ledger/errors.ts'
 export { SyncPeerError } from './ledger/sync-messages.ts'
 
-export { DepinError, InvalidMessageError, InvalidSignatureError, MessageTooLargeError, DeadlineExceededError, ConfigError, NotStartedError } from './errors.ts'
+export { DepinError, InvalidMessageError, InvalidSignatureError, MessageTooLargeError, DeadlineExceededError, ConfigError, NotStartedError, InvalidArgumentError } from './errors.ts'
 export { NoSubscribersError, GossipValidationError, ChannelClosedError } from './transport.ts'
 export type { TopicHandler, PublishOptions, PublishResult, Publisher } from './transport.ts'
 export type { GossipStats } from './node/gossip.ts'

@@ -116,7 +116,11 @@ export function createGenesisConfig (init: CreateGenesisConfigInit = {}): Genesi
   const allocations: Record<string, number> = {}
   for (const peer of init.peers ?? []) allocations[peer] = init.allocation ?? 1_000_000
   Object.assign(allocations, init.allocations ?? {})
-  const target = init.initialTarget ?? targetForWork(BigInt(init.hashesPerBlock ?? 65_536))
+  const work = init.hashesPerBlock ?? 65_536
+  if (init.initialTarget == null && (!Number.isSafeInteger(work) || work < 1)) {
+    throw new GenesisConfigError(`invalid genesis config at hashesPerBlock: a whole number of hashes, at least 1, got ${String(work)}`)
+  }
+  const target = init.initialTarget ?? targetForWork(BigInt(work))
   const config: GenesisConfig = {
     networkId: init.networkId ?? `testnet-${randomBytes(4).toString('hex')}`,
     allocations,

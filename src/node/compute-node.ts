@@ -15,7 +15,7 @@ import type { CapacityAdvert, CapacityService, FindCapacityQuery } from './capac
 import type { GossipRouter } from './gossip.ts'
 import type { DepinLibp2p } from './libp2p.ts'
 import { NodeRuntime } from './node-runtime.ts'
-import { validateComputeNodeInit } from './config.ts'
+import { validateCapacityQuery, validateComputeNodeInit } from './config.ts'
 import { dhtStoreStats, peerSummaries } from './node-status.ts'
 import { PeerScore } from './peer-score.ts'
 import type { Store } from './storage.ts'
@@ -190,6 +190,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
 
   /** Finds peers that can run a runtime through DHT provider records, verified and filtered. */
   async findCapacity (query: FindCapacityQuery = {}): Promise<CapacityAdvert[]> {
+    validateCapacityQuery(query)
     return await this.requireCapacity().find(query)
   }
 

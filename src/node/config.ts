@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { multiaddr } from '@multiformats/multiaddr'
-import { ConfigError } from '../errors.ts'
+import { ConfigError, InvalidArgumentError } from '../errors.ts'
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN } from './constants.ts'
 import { dataDirPaths } from './paths.ts'
 import { isLoopbackHost, parseApiAddress } from './api-address.ts'
@@ -181,5 +181,27 @@ export function validateComputeNodeInit (init: unknown): void {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     throw new ConfigError(`invalid node option ${issue.path.join('.') || '(root)'}: ${issue.message}`)
+  }
+}
+
+/** `findCapacity`'s query (the HTTP API's `capacityQuery` is its text form). */
+const capacityQuerySchema = z.object({
+  runtime: z.string().min(1).max(32).optional(),
+  minCores: z.number().int().min(0).optional(),
+  minMemoryMiB: z.number().int().min(0).optional(),
+  maxPrice: z.number().int().min(0).optional(),
+  limit: z.number().int().min(1).optional(),
+  includeSelf: z.boolean().optional(),
+  signal: z.instanceof(AbortSignal).optional(),
+  timeoutMs: z.number().int().min(0).max(24 * 60 * 60 * 1000).optional()
+})
+
+/** Validates a `findCapacity` query; throws InvalidArgumentError naming the field. */
+export function validateCapacityQuery (query: unknown): void {
+  if (query === null || typeof query !== 'object') throw new InvalidArgumentError('the capacity query must be an object')
+  const parsed = capacityQuerySchema.safeParse(query)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    throw new InvalidArgumentError(`invalid capacity query ${issue.path.join('.') || '(root)'}: ${issue.message}`)
   }
 }

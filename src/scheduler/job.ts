@@ -180,6 +180,7 @@ function checkModule (module: unknown): asserts module is Uint8Array {
  * `tree` is the job's input tree (when it has files), for the caller to pin.
  */
 export function createJob (requester: string, init: JobInit, now = Date.now()): { body: JobBody, id: CID, tree?: InputTree } {
+  if (init == null || typeof init !== 'object') throw new InvalidJobError('a job is an object ({ module, input?, args?, ... })')
   checkModule(init.module)
   const input = init.input ?? new Uint8Array(0)
   if (!(input instanceof Uint8Array)) throw new InvalidJobError('input must be bytes')
@@ -205,6 +206,7 @@ export function createJob (requester: string, init: JobInit, now = Date.now()): 
  * default deadline leaves room for the tasks to run one after another on a few workers.
  */
 export function createBatch (requester: string, init: BatchInit, now = Date.now()): { body: BatchBody, id: CID, tree?: InputTree } {
+  if (init == null || typeof init !== 'object') throw new InvalidJobError('a batch is an object ({ module, tasks, ... })')
   checkModule(init.module)
   if (!Array.isArray(init.tasks) || init.tasks.length === 0) throw new InvalidJobError('a batch needs at least one task')
   if (init.args != null) parse(argsSchema, init.args, 'batch args')
