@@ -86,9 +86,18 @@ describe('JobActivity', () => {
     const events = activity.events('j')
     expect(events).toHaveLength(64)
     expect(events.at(-1)?.stage).toBe('completed')
+    // Jobs still going are all kept (depin_jobs_active counts every job in flight): 1,100 of them
+    // do not push out anything, not even the ended one.
     for (let i = 0; i < 1100; i++) activity.add({ jobId: `x${i}`, stage: 'queued', at: i })
+    expect(activity.unfinished()).toHaveLength(1100)
+    expect(activity.get('j')?.finished).toBe(true)
+    // Ended jobs are kept for the last 1,024 of them, oldest ended first out.
+    for (let i = 0; i < 1100; i++) activity.add({ jobId: `x${i}`, stage: 'completed', at: 1000 + i })
+    expect(activity.unfinished()).toHaveLength(0)
     expect(activity.get('j')).toBeUndefined()
-    expect(activity.unfinished().length).toBeLessThanOrEqual(1024)
+    expect(activity.get('x75')).toBeUndefined()
+    expect(activity.get('x76')?.finished).toBe(true)
+    expect(activity.get('x1099')?.events.at(-1)?.stage).toBe('completed')
   })
 })
 
