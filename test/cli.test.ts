@@ -162,7 +162,7 @@ describe('depin CLI against a real daemon', () => {
 interface TestnetNode { peerId: string, api: string, multiaddrs: string[], dataDir: string }
 
 /** `depin testnet --nodes N --dir DIR` as a child process, once its testnet.json is written. */
-async function startTestnetProcess (dir: string, nodes: number): Promise<{ child: ReturnType<typeof spawn>, output: () => string, exited: Promise<number | null>, nodes: TestnetNode[] }> {
+async function startTestnetProcess (dir: string, nodes: number, timeoutMs = 60_000): Promise<{ child: ReturnType<typeof spawn>, output: () => string, exited: Promise<number | null>, nodes: TestnetNode[] }> {
   const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', String(nodes), '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout.setEncoding('utf8').on('data', (d) => { output += d })
@@ -172,7 +172,7 @@ async function startTestnetProcess (dir: string, nodes: number): Promise<{ child
     const testnet = await waitFor(async () => {
       if (child.exitCode != null) throw new Error(output)
       return JSON.parse(await readFile(join(dir, 'testnet.json'), 'utf8')) as { nodes: TestnetNode[] }
-    }, { timeoutMs: 60_000, what: 'testnet.json' })
+    }, { timeoutMs, what: 'testnet.json' })
     return { child, output: () => output, exited, nodes: testnet.nodes }
   } catch (err) {
     if (child.exitCode == null) child.kill('SIGKILL')
@@ -265,20 +265,13 @@ describe('depin testnet --transport memory', () => {
   it('runs every node in one process, serves each node\'s API, and stops them on SIGINT', async () => {
     const dir = await tempDir()
     // Above 16 nodes the in-process memory transport is the default; 20 keeps the test light.
-    const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', '20', '--dir', dir.path], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    child.stdout.setEncoding('utf8').on('data', (d) => { output += d })
-    child.stderr.setEncoding('utf8').on('data', (d) => { output += d })
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => { resolve(code) }))
+    const { child, output, exited, nodes } = await startTestnetProcess(dir.path, 20, 120_000)
     try {
-      const testnet = await waitFor(async () => {
-        if (child.exitCode != null) throw new Error(output)
-        return JSON.parse(await readFile(join(dir.path, 'testnet.json'), 'utf8')) as { nodes: Array<{ peerId: string, api: string, multiaddrs: string[], dataDir: string }> }
-      }, { timeoutMs: 120_000, what: 'testnet.json' })
+      const testnet = { nodes }
       expect(testnet.nodes).toHaveLength(20)
       expect(testnet.nodes.every((n) => n.multiaddrs[0].startsWith('/memory/'))).toBe(true)
       // The file is written before the table is printed: wait for the line, do not race it.
-      await waitFor(() => /testnet of 20 node\(s\) running in this process on libp2p's memory transport/.test(output), { timeoutMs: 30_000, what: 'the testnet\'s summary line' })
+      await waitFor(() => /testnet of 20 node\(s\) running in this process on libp2p's memory transport/.test(output()), { timeoutMs: 30_000, what: 'the testnet\'s summary line' })
       const last = testnet.nodes[19]
       const status = JSON.parse((await runCli(['status', '--data-dir', last.dataDir, '--json'])).stdout)
       expect(status.peerId).toBe(last.peerId)
@@ -288,10 +281,10 @@ describe('depin testnet --transport memory', () => {
       }, { timeoutMs: 60_000, what: 'the last node to find 3 capable peers' })
       child.kill('SIGINT')
       // Ctrl-C pressed again while the nodes stop is ignored (it used to kill the process: 130)
-      await waitFor(() => output.includes('stopping the testnet'), { timeoutMs: 30_000, what: 'the stop to begin' })
+      await waitFor(() => output().includes('stopping the testnet'), { timeoutMs: 30_000, what: 'the stop to begin' })
       child.kill('SIGINT')
       expect(await exited).toBe(0)
-      expect(output).toMatch(/all nodes stopped/)
+      expect(output()).toMatch(/all nodes stopped/)
       for (const node of testnet.nodes) await expect(stat(join(node.dataDir, 'api.json'))).rejects.toThrow()
     } finally {
       if (child.exitCode == null) child.kill('SIGKILL')

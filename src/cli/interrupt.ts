@@ -46,3 +46,30 @@ export class DaemonStoppedError extends DepinError {
 export function jobDaemonStopped (id: string, cause?: unknown): DaemonStoppedError {
   return new DaemonStoppedError(`the daemon stopped while job ${id} was running; it resumes when the node starts again (\`depin job ${id} --wait\`)`, { cause })
 }
+
+/**
+ * Until `stop` has run, the first SIGINT or SIGTERM prints `stopping the testnet…` and runs it;
+ * later ones (Ctrl-C pressed again, or a terminal's SIGINT and a supervisor's SIGTERM together)
+ * are ignored with one line, so they cannot kill the process while its nodes stop. Resolves once
+ * `stop` has finished (after `all nodes stopped`), rejects if it failed.
+ */
+export async function stopTestnetOnSignal (stop: () => Promise<void>): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    let stopping = false
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        process.stderr.write(`depin: ${signal} ignored: the testnet is already stopping\n`)
+        return
+      }
+      stopping = true
+      process.stdout.write('stopping the testnet…\n')
+      const release = (): void => {
+        process.off('SIGINT', onSignal)
+        process.off('SIGTERM', onSignal)
+      }
+      stop().then(() => { release(); process.stdout.write('all nodes stopped\n'); resolve() }, (err) => { release(); reject(err) })
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  })
+}

@@ -176,11 +176,16 @@ export const computeNodeInitSchema = z.object({
 
 /** Validates `ComputeNodeInit`; throws ConfigError naming the option and what is wrong. */
 export function validateComputeNodeInit (init: unknown): void {
-  if (init === null || typeof init !== 'object') throw new ConfigError('the node options must be an object')
-  const parsed = computeNodeInitSchema.safeParse(init)
+  checkObject(computeNodeInitSchema, init, 'the node options', 'node option', (m) => new ConfigError(m))
+}
+
+/** Checks `value` against `schema`; the error names the first field at fault and what is wrong. */
+function checkObject (schema: z.ZodType, value: unknown, whole: string, field: string, error: (message: string) => Error): void {
+  if (value === null || typeof value !== 'object') throw error(`${whole} must be an object`)
+  const parsed = schema.safeParse(value)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
-    throw new ConfigError(`invalid node option ${issue.path.join('.') || '(root)'}: ${issue.message}`)
+    throw error(`invalid ${field} ${issue.path.join('.') || '(root)'}: ${issue.message}`)
   }
 }
 
@@ -198,10 +203,5 @@ const capacityQuerySchema = z.object({
 
 /** Validates a `findCapacity` query; throws InvalidArgumentError naming the field. */
 export function validateCapacityQuery (query: unknown): void {
-  if (query === null || typeof query !== 'object') throw new InvalidArgumentError('the capacity query must be an object')
-  const parsed = capacityQuerySchema.safeParse(query)
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    throw new InvalidArgumentError(`invalid capacity query ${issue.path.join('.') || '(root)'}: ${issue.message}`)
-  }
+  checkObject(capacityQuerySchema, query, 'the capacity query', 'capacity query', (m) => new InvalidArgumentError(m))
 }

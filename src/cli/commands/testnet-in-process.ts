@@ -13,6 +13,7 @@
 import { join } from 'node:path'
 import { startDaemon, type Daemon } from '../../node/daemon.ts'
 import { line, printJson, printTable } from '../output.ts'
+import { stopTestnetOnSignal } from '../interrupt.ts'
 import type { TestnetOptions } from '../program.ts'
 import type { TestnetNodeInfo } from './testnet.ts'
 
@@ -57,24 +58,5 @@ export async function runUntilSignal (dir: string, nodes: TestnetNodeInfo[], sto
     line(`talk to node 0 with: npx depin status --data-dir ${nodes[0].dataDir}`)
     line('press Ctrl-C to stop all nodes')
   }
-  await new Promise<void>((resolve, reject) => {
-    // One stop for the first signal; later ones (Ctrl-C pressed again) must not kill the process
-    // while its nodes stop: a worker would lose its record of the lease it was serving.
-    let stopping = false
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        process.stderr.write(`depin: ${signal} ignored: the testnet is already stopping\n`)
-        return
-      }
-      stopping = true
-      line('stopping the testnet…')
-      const done = (): void => {
-        process.off('SIGINT', onSignal)
-        process.off('SIGTERM', onSignal)
-      }
-      stop().then(() => { done(); line('all nodes stopped'); resolve() }, (err) => { done(); reject(err) })
-    }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
-  })
+  await stopTestnetOnSignal(stop)
 }

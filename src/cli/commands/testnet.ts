@@ -18,6 +18,7 @@ import { notADirectoryText } from '../path-in-the-way.ts'
 import { testnetGenesis } from '../../node/testnet.ts'
 import type { GenesisConfig } from '../../ledger/index.ts'
 import { line, printJson, printTable } from '../output.ts'
+import { stopTestnetOnSignal } from '../interrupt.ts'
 import type { TestnetOptions } from '../program.ts'
 import { START_ENV } from '../start-env.ts'
 import { TESTNET_PROCESS_NODES_MAX } from '../../node/constants.ts'
@@ -211,25 +212,7 @@ export async function testnetCommand (opts: TestnetOptions): Promise<void> {
         }
       })
     }
-    // One stop for the first signal; later ones (Ctrl-C pressed again, or the terminal's SIGINT
-    // and a supervisor's SIGTERM together) must not kill this process while its nodes stop.
-    let stopping = false
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        process.stderr.write(`depin: ${signal} ignored: the testnet is already stopping\n`)
-        return
-      }
-      stopping = true
-      line('stopping the testnet…')
-      shutdown().then(() => {
-        process.off('SIGINT', onSignal)
-        process.off('SIGTERM', onSignal)
-        line('all nodes stopped')
-        resolveDone()
-      }, rejectDone)
-    }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
+    stopTestnetOnSignal(shutdown).then(resolveDone, rejectDone)
   })
   done.catch(() => {}) // awaited below; a rejection before that is not unhandled
   await writeFile(join(dir, 'testnet.json'), JSON.stringify({ nodes }, null, 2) + '\n')
