@@ -6,6 +6,8 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BIN, runCli, startDaemonProcess, type DaemonProcess } from './cli-helpers.ts'
@@ -175,5 +177,43 @@ describe('map, batches, cancel and waiting commands on a daemon that stops', () 
     expect(follow.stderr().trim()).toBe(jobLine)
     expect(await map.exited, map.stderr()).toBe(1)
     expect(lastLine(map)).toMatch(new RegExp(`^depin: the daemon stopped reporting batch ${batchId} before it ended \\(0 of 2 tasks in .*results\\.jsonl\\); it resumes when the node starts again: follow it with \`depin batch ${batchId}\`$`))
+  })
+})
+
+describe('Ctrl-C while submit or map is still uploading', () => {
+  it('says no job or batch starts from an unfinished upload and exits 130 (the daemon never got the whole upload)', async () => {
+    const dir = await tempDir()
+    // A daemon that reads nothing and never answers: the upload stays in progress.
+    const seen: Array<{ url: string, ended: boolean }> = []
+    const server = createServer((req) => {
+      const entry = { url: req.url ?? '', ended: false }
+      seen.push(entry)
+      req.on('end', () => { entry.ended = true })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const api = `127.0.0.1:${(server.address() as AddressInfo).port}`
+    try {
+      const inputs = join(dir.path, 'inputs')
+      await mkdir(inputs)
+      // Bigger than the socket buffers, so the upload cannot finish while nobody reads it.
+      await writeFile(join(inputs, 'big.bin'), new Uint8Array(16 * 2 ** 20))
+      const cases: Array<{ args: string[], what: string, list: string }> = [
+        { args: ['map', join(EXAMPLES, 'echo.wasm'), inputs, '--out', join(dir.path, 'out')], what: 'batch', list: 'batches' },
+        { args: ['submit', join(EXAMPLES, 'echo.wasm'), '--input', join(inputs, 'big.bin')], what: 'job', list: 'jobs' }
+      ]
+      for (const [i, c] of cases.entries()) {
+        const command = background([...c.args, '--api', api], { DEPIN_API_TOKEN: TOKEN })
+        await waitFor(() => seen.length > i, { what: `${c.args[0]} to start uploading` })
+        command.child.kill('SIGINT')
+        expect(await command.exited, command.stderr()).toBe(130)
+        expect(command.stdout()).toBe('')
+        expect(command.stderr()).toBe(`depin: interrupted while uploading the ${c.what}; the daemon starts no ${c.what} from an unfinished upload (had the upload just finished, \`depin ${c.list}\` lists it)\n`)
+        expect(seen[i].ended).toBe(false)
+      }
+    } finally {
+      server.closeAllConnections()
+      server.close()
+      await dir.remove()
+    }
   })
 })

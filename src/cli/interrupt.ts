@@ -25,6 +25,23 @@ export function onInterrupt (say: () => void): () => void {
 }
 
 /**
+ * Runs `upload` (a job's or a batch's submission) so that Ctrl-C or SIGTERM during it says what
+ * became of the work before exiting 130 or 143: the daemon starts nothing from an upload it did
+ * not receive whole, and only an upload that had just finished (the daemon's answer, with the id,
+ * still on its way) can have started something, which the listing then shows.
+ */
+export async function interruptibleUpload<T> (what: 'job' | 'batch', upload: () => Promise<T>): Promise<T> {
+  const release = onInterrupt(() => {
+    process.stderr.write(`depin: interrupted while uploading the ${what}; the daemon starts no ${what} from an unfinished upload (had the upload just finished, \`depin ${what === 'job' ? 'jobs' : 'batches'}\` lists it)\n`)
+  })
+  try {
+    return await upload()
+  } finally {
+    release()
+  }
+}
+
+/**
  * Whether `err` means the daemon went away: it could not be reached, or a response it was
  * sending (an event stream, a download) was cut (`aborted`, ECONNRESET), as when it stops.
  */

@@ -16,7 +16,7 @@ import { MAX_BATCH_TASKS } from '../../scheduler/constants.ts'
 import type { OutputFileInfo } from '../../scheduler/requester/trees.ts'
 import { assertOk, createClient, type ApiClient } from '../client.ts'
 import { serverEvents } from '../events.ts'
-import { connectionLost, onInterrupt } from '../interrupt.ts'
+import { connectionLost, interruptibleUpload, onInterrupt } from '../interrupt.ts'
 import { UsageError } from '../errors.ts'
 import { downloadFiles, prepareOutDir, scanInParts, type InputTreeUpload } from '../files.ts'
 import { checkModuleFile } from '../module-check.ts'
@@ -224,7 +224,7 @@ async function runBatch (modulePath: string, inputs: MapInput[], opts: MapOption
     ...inputs.map((input): FormPart => ({ name: 'input', filename: input.name, path: input.path, size: input.size })),
     ...(tree?.parts ?? [])
   ]
-  const response = await client.uploadParts('/v1/batches', parts)
+  const response = await interruptibleUpload('batch', async () => await client.uploadParts('/v1/batches', parts))
   await assertOk(response)
   const { id } = JSON.parse(await response.text()) as { id: string }
 

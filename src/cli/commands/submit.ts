@@ -13,6 +13,7 @@ import { assertSucceeded } from '../job-format.ts'
 import { checkModuleFile } from '../module-check.ts'
 import { checkOutputFile } from '../output-file.ts'
 import { line, printJson } from '../output.ts'
+import { interruptibleUpload } from '../interrupt.ts'
 import type { SubmitOptions } from '../program.ts'
 import { ProgressView } from '../progress.ts'
 import { printFinished, waitForJob } from '../wait.ts'
@@ -87,7 +88,7 @@ export async function submitCommand (modulePath: string, opts: SubmitOptions): P
     ...(input != null ? [input] : []),
     ...(tree?.parts ?? [])
   ]
-  const response = await client.uploadParts('/v1/jobs', parts)
+  const response = await interruptibleUpload('job', async () => await client.uploadParts('/v1/jobs', parts))
   await assertOk(response)
   const { id } = JSON.parse(await response.text()) as { id: string }
   if (opts.wait !== true && opts.out == null) {
