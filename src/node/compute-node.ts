@@ -263,7 +263,12 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     return await this.scheduler.batchTaskFile(id, index, path)
   }
 
-  /** The job market: worker and requester sides, records, blobs, reputation. */
+  /**
+   * The job market's internals: worker and requester sides, records, blobs, reputation. The
+   * node's API routes, benchmarks and tests reach in here; it is not part of depin's stable API
+   * and changes between versions. Embedders use the node's own methods (`submitJob`, `job`,
+   * `jobs`, `batch`, `cancelJob`, `retention`, `ledger`, ...).
+   */
   get scheduler (): Scheduler {
     if (this.runtime.scheduler == null) throw new NotStartedError()
     return this.runtime.scheduler
