@@ -15,7 +15,7 @@ import {
   DEFAULT_MAX_PRICE, MAX_JOB_MEMORY_MIB, MAX_JOB_TIMEOUT_MS, MAX_REPLICAS, type BatchInit, type JobInit
 } from '../src/scheduler/job.ts'
 import {
-  checkInt, creditsFor, defaultFuel, maxTaskCost, parseTaskSpec, requirementsKey, taskId, taskSeed, MAX_ARGS, MAX_ARG_CHARS, MAX_ENV, type TaskSpec
+  checkInt, creditsFor, defaultFuel, leaseFuelCap, maxTaskCost, parseTaskSpec, requirementsKey, taskId, taskSeed, MAX_ARGS, MAX_ARG_CHARS, MAX_ENV, type TaskSpec
 } from '../src/scheduler/task.ts'
 import {
   offerId, parseNegotiateRequest, parseNegotiateResponse, parseSignedOffer, signBid, signDecline, signOffer, verifyBid,
@@ -27,6 +27,7 @@ import {
   MAX_INPUT_BYTES, MAX_LEASE_DURATION_MS, MAX_MODULE_BYTES, MAX_OUTPUT_BYTES, MAX_STDERR_BYTES, OFFER_DOMAIN
 } from '../src/scheduler/constants.ts'
 import { DECLINE_REASONS, InvalidJobError } from '../src/scheduler/errors.ts'
+import { taskFitsLease } from '../src/scheduler/requester/ranking.ts'
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
 
@@ -293,6 +294,17 @@ describe('tasks: ids, seeds and keys', () => {
     expect(creditsFor(0, 10_000_000_000n)).toBe(0)
     expect(creditsFor(1, 2n ** 63n)).toBe(9_223_372_037) // ceil(9,223,372,036.85…)
     expect(creditsFor(1_000_000_000, 2n ** 64n - 1n)).toBe(Number.MAX_SAFE_INTEGER) // clamped
+  })
+
+  it('a lease\'s fuel cap: what its credits pay for, and at price 0 what a checkpoint\'s uint64 fuel sum holds', () => {
+    expect(leaseFuelCap({ price: 3, maxCredits: 10 })).toBe(3_333_333_333n) // floor(10 × 10^9 / 3)
+    expect(leaseFuelCap({ price: 0, maxCredits: 10 })).toBe(2n ** 64n - 1n)
+    // At price 0 a task whose fuel limit would take the sum past 2^64 − 1 does not fit the lease
+    // (a checkpoint of 2^64 could not be encoded).
+    const lease = { worker: 'w', price: 0, maxCredits: 0, maxTaskFuel: 2n ** 63n, memoryMiB: 64, maxTaskMs: 1000, expiresAt: Date.now() + 600_000 } as unknown as LeaseBody
+    const task = { memoryMiB: 64, timeoutMs: 1000, fuel: 2n ** 63n, maxPrice: 0 }
+    expect(taskFitsLease(lease, task, 2n ** 63n - 1n, Date.now())).toBe(true)
+    expect(taskFitsLease(lease, task, 2n ** 63n, Date.now())).toBe(false)
   })
 
   it('a job without a fuel limit gets 10^8 per ms of its timeout; a bad limit is refused', () => {

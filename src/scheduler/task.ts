@@ -109,11 +109,13 @@ export function leaseCap (ceiling: number, oneTaskCost: number, slots: number): 
 
 /**
  * The most fuel a lease's credit cap pays for: `ceil(price × fuel / 10^9) ≤ maxCredits` exactly
- * when `fuel ≤ floor(maxCredits × 10^9 / price)` (any fuel at price 0). Both sides check every
- * task against the cap, so they compute this once per lease instead of dividing per task.
+ * when `fuel ≤ floor(maxCredits × 10^9 / price)`. At price 0 the credits never bind, and the
+ * bound is what a checkpoint's `fuel` (a uint64 sum over the lease's results) can hold. Both
+ * sides check every task against the cap, so they compute this once per lease instead of
+ * dividing per task.
  */
 export function leaseFuelCap (terms: { price: number, maxCredits: number }): bigint {
-  if (terms.price <= 0) return 2n ** 64n
+  if (terms.price <= 0) return MAX_UINT64
   return BigInt(terms.maxCredits) * FUEL_PER_PRICE_UNIT / BigInt(terms.price)
 }
 
