@@ -133,10 +133,12 @@ describe('operator API on a two-node network', () => {
     expect(bad.json.error.message).toMatch(/^invalid query: status:/)
   })
 
-  it('serves Prometheus metrics behind the token, in a valid format, counting what happened', async () => {
+  // Credits are counted once their block is 6 deep (CREDIT_CONFIRMATIONS): ~12 s of testnet blocks
+  // after the settle is mined, longer on a loaded machine.
+  it('serves Prometheus metrics behind the token, in a valid format, counting what happened', { timeout: 240_000 }, async () => {
     expect((await call(port, '/metrics')).status).toBe(401)
     // Settlement lands in a block mined by node 0; wait for the credits to show.
-    await waitFor(async () => /depin_credits_spent_total\{reason="work"\} [1-9]/.test((await call(port, '/metrics', { headers: AUTH })).text), { timeoutMs: 60_000, what: 'a settle to be mined' })
+    await waitFor(async () => /depin_credits_spent_total\{reason="work"\} [1-9]/.test((await call(port, '/metrics', { headers: AUTH })).text), { timeoutMs: 120_000, what: 'a settle to be mined and confirmed' })
     const answer = await call(port, '/metrics', { headers: AUTH })
     expect(answer.status).toBe(200)
     expect(answer.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/)
@@ -173,7 +175,7 @@ describe('operator API on a two-node network', () => {
     const worker = checkExposition(await metrics[1].text())
     expect(worker.problems).toEqual([])
     expect(worker.families.get('depin_tasks_finished_total')?.samples.some((s) => s.labels.role === 'worker' && s.value >= 3)).toBe(true)
-    await waitFor(async () => /depin_credits_earned_total\{source="work"\} [1-9]/.test(await metrics[1].text()), { timeoutMs: 60_000, what: 'the worker\'s earnings' })
+    await waitFor(async () => /depin_credits_earned_total\{source="work"\} [1-9]/.test(await metrics[1].text()), { timeoutMs: 120_000, what: 'the worker\'s earnings' })
   })
 
   it('documents every depin metric in the README', async () => {

@@ -1,6 +1,7 @@
 /**
  * Feeds a node's events into its metrics: job submissions and ends (requester side), task events
- * (worker side), requester leases, ledger blocks (credits earned and spent, chain, mining),
+ * (worker side), requester leases, ledger blocks (chain, mining; credits earned and spent once
+ * confirmed: confirmed-credits.ts),
  * penalties, and scrape-time readings (peers and scores, gossip validation counts, capacity,
  * balance, queues, jobs and worker tasks now).
  *
@@ -16,7 +17,7 @@ import { leaseEndWord, type JobOutcome } from '../../shared/metrics.ts'
 import { requestedState } from '../api/job-view.ts'
 import type { NodeMetrics } from './node-metrics.ts'
 import { isFinalStage } from '../job-activity.ts'
-import { blockFlows } from '../credit-flows.ts'
+import { countConfirmedCredits } from './confirmed-credits.ts'
 
 /** Wires `node` (started) into `metrics`; returns the function that unwires it. */
 export function attachNodeMetrics (node: ComputeNode, metrics: NodeMetrics): () => void {
@@ -45,18 +46,14 @@ export function attachNodeMetrics (node: ComputeNode, metrics: NodeMetrics): () 
   listen<{ reason: string }>(node, 'lease:closed', (evt) => { metrics.leaseClosed('requester', leaseEndWord(evt.detail.reason)) })
 
   // The ledger: what this node earned and paid, blocks, reorgs.
-  listen<BlockSummary>(ledger, 'block', (evt) => {
-    metrics.chainBlocks.inc()
-    void ledger.block(evt.detail.hash).then((block) => {
-      if (block == null) return
-      const flows = blockFlows(block.transactions, me)
-      if (flows.work > 0) metrics.creditsEarned.inc({ source: 'work' }, flows.work)
-      if (flows.mining > 0) metrics.creditsEarned.inc({ source: 'mining' }, flows.mining)
-      if (flows.transfersIn > 0) metrics.creditsEarned.inc({ source: 'transfer' }, flows.transfersIn)
-      if (flows.paidForWork > 0) metrics.creditsSpent.inc({ reason: 'work' }, flows.paidForWork)
-      if (flows.transfersOut > 0) metrics.creditsSpent.inc({ reason: 'transfer' }, flows.transfersOut)
-    }, () => {})
-  })
+  listen<BlockSummary>(ledger, 'block', () => { metrics.chainBlocks.inc() })
+  unwire.push(countConfirmedCredits(ledger, me, (flows) => {
+    if (flows.work > 0) metrics.creditsEarned.inc({ source: 'work' }, flows.work)
+    if (flows.mining > 0) metrics.creditsEarned.inc({ source: 'mining' }, flows.mining)
+    if (flows.transfersIn > 0) metrics.creditsEarned.inc({ source: 'transfer' }, flows.transfersIn)
+    if (flows.paidForWork > 0) metrics.creditsSpent.inc({ reason: 'work' }, flows.paidForWork)
+    if (flows.transfersOut > 0) metrics.creditsSpent.inc({ reason: 'transfer' }, flows.transfersOut)
+  }))
   listen(ledger, 'mined', () => { metrics.blocksMined.inc() })
   listen(ledger, 'reorg', () => { metrics.chainReorgs.inc() })
   listen<{ banned: boolean }>(node, 'peer:penalised', (evt) => { metrics.peersPenalised.inc({ action: evt.detail.banned ? 'ban' : 'disconnect' }) })
