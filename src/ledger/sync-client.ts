@@ -27,7 +27,7 @@
  * then. An explicit `syncWith` (the node calls it once per new connection) is not limited.
  */
 import { logger } from '@libp2p/logger'
-import { DeadlineExceededError, InvalidMessageError, MessageTooLargeError, InvalidSignatureError } from '../errors.ts'
+import { InvalidMessageError, MessageTooLargeError, InvalidSignatureError } from '../errors.ts'
 import { bytesToBigint, targetFromBytes, workOf } from '../proofs/pow.ts'
 import { decodeBlock, headerHash, type BlockHeader, type DecodedBlock } from './block.ts'
 import { checkHeaderContext, checkHeaderSelf } from './chain.ts'
@@ -37,7 +37,8 @@ import { DuplicateError, FutureBlockError, LedgerError, UnknownParentError, Belo
 import type { NetworkParams } from './genesis.ts'
 import { bytesEqual, toHex } from './hex.ts'
 import type { Entry } from './store.ts'
-import { SyncPeerError, expectResponse, parseSyncResponse, type SyncRequest, type SyncResponse } from './sync-messages.ts'
+import type { SyncRequest, SyncResponse } from './sync-messages.ts'
+import { expectType, PeerFault, SyncStop, syncRequest } from './sync-request.ts'
 
 const log = logger('depin:ledger:sync')
 /** Most dropped (or recently triggered) peers remembered at once. */
@@ -97,24 +98,6 @@ export interface SyncResult {
   /** Our tip height afterwards. */
   height: number
   error?: string
-}
-
-/** A peer fault found while syncing. */
-class PeerFault extends Error {
-  readonly action: SyncPeerAction
-  constructor (action: SyncPeerAction, message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.action = action
-  }
-}
-
-/** Stop syncing from this peer without blaming it. */
-class SyncStop extends Error {
-  readonly status: SyncResult['status']
-  constructor (status: SyncResult['status'], message: string) {
-    super(message)
-    this.status = status
-  }
 }
 
 interface HeaderLike { height: number, timestamp: number, target: bigint }
@@ -211,35 +194,7 @@ export class SyncClient {
   }
 
   private async request (peer: string, request: SyncRequest): Promise<SyncResponse> {
-    const deadline = AbortSignal.timeout(this.init.requestTimeoutMs)
-    const signal = AbortSignal.any([deadline, this.controller.signal])
-    let onAbort: (() => void) | undefined
-    const aborted = new Promise<never>((_resolve, reject) => {
-      onAbort = () => { reject(signal.reason) }
-      if (signal.aborted) onAbort()
-      else signal.addEventListener('abort', onAbort, { once: true })
-    })
-    let raw: unknown
-    try {
-      // Race the transport against the deadline: a transport that ignores the signal cannot stall us.
-      raw = await Promise.race([this.components.transport.request(peer, request, { signal }), aborted])
-    } catch (err) {
-      if (deadline.aborted) throw new PeerFault('Timeout', `${request.t} request to ${peer} missed its ${this.init.requestTimeoutMs} ms deadline`, { cause: err })
-      if (err instanceof DeadlineExceededError) throw new PeerFault('Timeout', (err).message, { cause: err })
-      if (err instanceof InvalidMessageError || err instanceof MessageTooLargeError) throw new PeerFault('InvalidSyncData', err.message, { cause: err })
-      throw err
-    } finally {
-      if (onAbort != null) signal.removeEventListener('abort', onAbort)
-      aborted.catch(() => {})
-    }
-    let response: SyncResponse
-    try {
-      response = parseSyncResponse(raw)
-      return expectResponse(response, responseTypeOf(request))
-    } catch (err) {
-      if (err instanceof SyncPeerError) throw new SyncStop('failed', err.message)
-      throw new PeerFault('InvalidSyncData', (err as Error).message, { cause: err })
-    }
+    return await syncRequest(this.components.transport, peer, request, this.init.requestTimeoutMs, this.controller.signal)
   }
 
   private async sync (peer: string, counter: { applied: number }): Promise<SyncResult['status']> {
@@ -386,18 +341,4 @@ export class SyncClient {
       throw err
     }
   }
-}
-
-function responseTypeOf (request: SyncRequest): SyncResponse['t'] {
-  switch (request.t) {
-    case 'status': return 'status'
-    case 'ancestor': return 'ancestor'
-    case 'headers': return 'headers'
-    case 'blocks': case 'blocksByHash': return 'blocks'
-  }
-}
-
-/** Narrows a response that `request` already checked against the request's expected type. */
-function expectType<T extends SyncResponse['t']> (response: SyncResponse, _type: T): Extract<SyncResponse, { t: T }> {
-  return response as Extract<SyncResponse, { t: T }>
 }

@@ -78,3 +78,16 @@ export const FILESTAT_BYTES = 64
 export const FDSTAT_BYTES = 24
 /** Bytes of a `dirent` header (the name follows it). */
 export const DIRENT_BYTES = 24
+
+/** `eventtype` of a poll_oneoff subscription and event. */
+export const EVENTTYPE_CLOCK = 0
+export const EVENTTYPE_FD_READ = 1
+export const EVENTTYPE_FD_WRITE = 2
+/** `subclockflags`: the timeout is an absolute time. */
+export const SUBCLOCKFLAGS_ABSTIME = 1
+/** Bytes of a `subscription`, and of an `event`. */
+export const SUBSCRIPTION_BYTES = 48
+export const EVENT_BYTES = 32
+/** `clockid`: realtime, then monotonic, process cputime, thread cputime. */
+export const CLOCK_REALTIME = 0
+export const CLOCK_COUNT = 4

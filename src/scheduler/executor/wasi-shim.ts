@@ -13,7 +13,7 @@
  * - Descriptors and paths (wasi-fs.ts) reach only the sandbox file system (memfs.ts): `/in`
  *   (read-only, fd 3) and `/out` (writable, fd 4), in memory, plus stdio.
  * - stdin/stdout/stderr live in memory: reads of stdin copy from the spec's stdin, writes to
- *   stdout and stderr append to bounded buffers (no temp files, no host fds). stdout over its
+ *   stdout and stderr append to bounded buffers (output-buffer.ts). stdout over its
  *   cap stops the program (`OutputLimitExceeded` is thrown through the wasm stack, and is final
  *   like an exit: `WasiShim.outputLimitHit`); stderr over its cap is truncated and the program
  *   goes on.
@@ -21,7 +21,7 @@
  *   0, every read advances them by `VIRTUAL_CLOCK_STEP_NS`, and `poll_oneoff` on a clock (what
  *   sleep() and nanosleep() become) returns at once and moves the clock forward by the timeout.
  * - `random_get` returns an AES-256-CTR keystream keyed by the 32-byte seed, so the same seed gives
- *   the same bytes in the same order.
+ *   the same bytes in the same order (wasi-random.ts).
  * - stdio reports itself as non-terminal streams (so stdout is fully buffered the same way
  *   everywhere), `sched_yield` does nothing, sockets fail (ENOTSUP on an open fd, EBADF
  *   otherwise). Nothing here reads the host's clock, entropy, environment, fds or file system.
@@ -34,7 +34,6 @@
  *   (wasi-fs.ts has the file calls' exact rule), each charged through the one `charge` hook
  *   before its effect (docs/protocol.md, "Fuel").
  */
-import { createCipheriv, type Cipheriv } from 'node:crypto'
 import {
   DEFAULT_FS_LIMITS, VIRTUAL_CLOCK_RESOLUTION_NS, VIRTUAL_CLOCK_STEP_NS, VIRTUAL_EPOCH_NS, WASI_PREVIEW1_FUNCTIONS
 } from './constants.ts'
@@ -45,41 +44,18 @@ import {
 import { GuestMemory } from './guest-memory.ts'
 import { MemFs } from './memfs.ts'
 import type { FsInput, FsLimits } from './memfs.ts'
-import { ERRNO } from './wasi-defs.ts'
+import { OutputBuffer, OutputLimitExceeded } from './output-buffer.ts'
+import { CLOCK_COUNT, CLOCK_REALTIME, ERRNO, EVENT_BYTES, EVENTTYPE_CLOCK, EVENTTYPE_FD_READ, EVENTTYPE_FD_WRITE, SUBCLOCKFLAGS_ABSTIME, SUBSCRIPTION_BYTES } from './wasi-defs.ts'
 import type { Errno } from './wasi-defs.ts'
 import { createWasiFs } from './wasi-fs.ts'
+import { SeededRandom } from './wasi-random.ts'
 import type { WasmMemory } from './wasm-api.ts'
 
-/** Thrown from `fd_write` when stdout passes its cap; ends the run with trap 'output limit exceeded'. */
-export class OutputLimitExceeded extends Error {
-  constructor () {
-    super('output limit exceeded')
-    this.name = 'OutputLimitExceeded'
-  }
-}
-
-const EVENTTYPE_CLOCK = 0
-const EVENTTYPE_FD_READ = 1
-const EVENTTYPE_FD_WRITE = 2
-const SUBCLOCKFLAGS_ABSTIME = 1
-const SUBSCRIPTION_BYTES = 48
-const EVENT_BYTES = 32
-const CLOCK_REALTIME = 0
-const CLOCK_COUNT = 4 // realtime, monotonic, process cputime, thread cputime
 /**
  * More subscriptions in one poll_oneoff are EINVAL (like poll() past RLIMIT_NOFILE): bounds one
  * call's work and the events it keeps in the heap. A program polls a few descriptors and a clock.
  */
 export const MAX_POLL_SUBSCRIPTIONS = 4096
-
-/**
- * random_get makes its keystream this many bytes at a time, into a buffer it then copies from: a
- * large request costs no buffer of its size outside the memory limit and never reaches the crypto
- * library's length limit (about 2^31 bytes a call, which used to trap), and a small one copies
- * from the buffer instead of calling the cipher (one cipher call per random_get of 1 byte took
- * ~0.8 µs, 8 times the rest of a cheap host call).
- */
-const RANDOM_PIECE_BYTES = 64 * 1024
 
 /** Thrown by `proc_exit` (and by every host call after it): unwinds the job with its exit code. */
 export class ProcExit extends Error {
@@ -88,44 +64,6 @@ export class ProcExit extends Error {
     super(`exit ${code}`)
     this.name = 'ProcExit'
     this.code = code
-  }
-}
-
-/** A bounded in-memory output stream. */
-export class OutputBuffer {
-  readonly limit: number
-  truncated = false
-  private buffer: Uint8Array
-  private length = 0
-
-  constructor (limit: number) {
-    this.limit = limit
-    // Empty until the first write: most runs write a few bytes to stdout and none to stderr, and
-    // two 64 KiB buffers a run kept the worker thread's collector busy.
-    this.buffer = new Uint8Array(0)
-  }
-
-  /** Appends what fits under the limit; returns false when some bytes did not fit. */
-  write (bytes: Uint8Array): boolean {
-    const room = this.limit - this.length
-    const take = Math.min(room, bytes.byteLength)
-    if (this.length + take > this.buffer.byteLength) {
-      const grown = new Uint8Array(Math.min(this.limit, Math.max(this.buffer.byteLength * 2, this.length + take, 4096)))
-      grown.set(this.buffer.subarray(0, this.length))
-      this.buffer = grown
-    }
-    this.buffer.set(take === bytes.byteLength ? bytes : bytes.subarray(0, take), this.length)
-    this.length += take
-    if (take < bytes.byteLength) this.truncated = true
-    return take === bytes.byteLength
-  }
-
-  /** Bytes written so far, with its own exact-size ArrayBuffer (transferable). */
-  take (): Uint8Array {
-    const out = new Uint8Array((this.buffer.buffer as ArrayBuffer).transfer(this.length))
-    this.buffer = new Uint8Array(0)
-    this.length = 0
-    return out
   }
 }
 
@@ -194,12 +132,7 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
   fds.open({ kind: 'dir', node: fs.out.root, preopen: '/out' })
   let stdinOffset = 0
   let ticksNs = 0n
-  // Made at the first random_get (most programs never call it): building a cipher costs more
-  // than a small program's whole run. The stream is the same whenever it is made.
-  let keystream: Cipheriv | undefined
-  let zeros: Uint8Array | undefined // RANDOM_PIECE_BYTES of them, encrypted into the keystream
-  let random = new Uint8Array(0) // the next RANDOM_PIECE_BYTES of the keystream
-  let randomAt = 0 // how many of them earlier calls took
+  let random: SeededRandom | undefined // made at the first random_get (most programs never call it)
 
   const files = createWasiFs({
     memory: m,
@@ -252,19 +185,8 @@ export function createWasiShim (init: WasiShimInit): WasiShim {
       m.refresh()
       if (!m.inBounds(ptr, len)) return ERRNO.FAULT
       chargeFuel(len * HOST_RANDOM_BYTE_FUEL)
-      // CTR is a stream: the same bytes whatever the pieces (and the calls) it is cut into
-      for (let done = 0; done < len;) {
-        if (randomAt === random.byteLength) {
-          keystream ??= createCipheriv('aes-256-ctr', init.seed, new Uint8Array(16))
-          zeros ??= new Uint8Array(RANDOM_PIECE_BYTES)
-          random = keystream.update(zeros)
-          randomAt = 0
-        }
-        const n = Math.min(random.byteLength - randomAt, len - done)
-        m.bytes.set(random.subarray(randomAt, randomAt + n), ptr + done)
-        randomAt += n
-        done += n
-      }
+      random ??= new SeededRandom(init.seed)
+      random.fill(m.bytes, ptr, len)
       return ERRNO.SUCCESS
     },
 

@@ -1,12 +1,12 @@
 /**
  * Placement and verification of tasks. Tasks wait in a queue per class of requirements; each
  * replica goes on the least loaded open lease that fits it, with a distinct worker (and host) per
- * replica; while tasks wait, the lease pool is asked for more leases. When a task has all its
- * replicas' results, the quorum decides (a tie gets one more replica); spot checks re-run it
- * here; every replica's lease is told whether its result is paid for; the task's owner gets the
- * verdict. Failed replicas go elsewhere until the task's deadline. A task that cannot get all
- * its replicas from the workers known says why while it waits (`placement.ts`), and ends with
- * that reason if its deadline comes first.
+ * replica; while tasks wait, the lease pool is asked for more leases (replica-placement.ts).
+ * When a task has all its replicas' results, the quorum decides (a tie gets one more replica);
+ * spot checks re-run it here; every replica's lease is told whether its result is paid for; the
+ * task's owner gets the verdict. Failed replicas go elsewhere until the task's deadline. A task
+ * that cannot get all its replicas from the workers known says why while it waits
+ * (`placement.ts`), and ends with that reason if its deadline comes first.
  */
 import { logger } from '@libp2p/logger'
 import { cidText } from '../../proofs/encoding.ts'
@@ -17,19 +17,16 @@ import type { JobError } from '../job-store.ts'
 import type { Reputation } from '../reputation.ts'
 import type { TaskOutcome } from '../run-task.ts'
 import { decide, type Vote } from './quorum.ts'
-import { leasesWanted, pickLease } from './ranking.ts'
 import type { LeaseClient } from './lease-client.ts'
-import { hostsOf, replicasOf, taskState, type TaskState } from './task-state.ts'
+import { replicasOf, taskState, type TaskState } from './task-state.ts'
 import type { LeasePool } from './lease-pool.ts'
 import { deadlineVerdict, keyOfOutcome, keyOfResult as keyOf, verdictOf } from './verdict.ts'
 import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
-import { TaskQueue } from './task-queue.ts'
+import { ReplicaPlacement } from './replica-placement.ts'
 import { knownWorkers, placementWait, type ClassWorkers, type KnownWorker, type PlacementWait } from './placement.ts'
 
 const log = logger('depin:requester:dispatch')
 
-/** How far past the head of a queue placement looks for a task a lease can take. */
-const SCAN_AHEAD = 64
 /** How often task deadlines are checked. */
 const DEADLINE_SWEEP_MS = 500
 
@@ -52,14 +49,13 @@ export interface DispatcherComponents {
 
 export class Dispatcher {
   private readonly c: DispatcherComponents
-  private readonly queues = new Map<string, TaskQueue<TaskState>>()
+  private readonly placement: ReplicaPlacement
   private readonly tasks = new Map<string, TaskState>()
-  private pumping = false
-  private pumpAgain = false
   private sweep?: ReturnType<typeof setInterval>
 
   constructor (components: DispatcherComponents) {
     this.c = components
+    this.placement = new ReplicaPlacement(components.pool, components.reputation)
   }
 
   start (): void {
@@ -73,11 +69,9 @@ export class Dispatcher {
 
   /** Tasks waiting for a lease, and placed and unanswered. */
   stats (): { queued: number, running: number, tasks: number } {
-    let queued = 0
-    for (const q of this.queues.values()) queued += q.size
     let running = 0
     for (const t of this.tasks.values()) running += t.running.size
-    return { queued, running, tasks: this.tasks.size }
+    return { queued: this.placement.queued, running, tasks: this.tasks.size }
   }
 
   /** Places a task; its owner hears of it through the task's callbacks. */
@@ -85,8 +79,8 @@ export class Dispatcher {
     if (this.tasks.has(work.idText)) throw new Error(`task ${work.idText} is already being placed`)
     const state = taskState(work)
     this.tasks.set(work.idText, state)
-    this.enqueue(state, false)
-    this.pump()
+    this.placement.enqueue(state, false)
+    this.placement.pump()
   }
 
   /** Gives up a task (its owner was cancelled): withdrawn from leases, verdict `cancelled`. */
@@ -103,87 +97,7 @@ export class Dispatcher {
 
   /** Places what can be placed now, and asks for leases for the rest. */
   pump (): void {
-    if (this.pumping) { this.pumpAgain = true; return }
-    this.pumping = true
-    try {
-      do {
-        this.pumpAgain = false
-        const now = Date.now()
-        for (const [classKey, queue] of this.queues) {
-          if (queue.size === 0) { this.queues.delete(classKey); continue }
-          this.fill(queue, now)
-          if (queue.size > 0) this.askForLeases(classKey, queue)
-        }
-      } while (this.pumpAgain)
-    } finally {
-      this.pumping = false
-    }
-  }
-
-  private fill (queue: TaskQueue<TaskState>, now: number): void {
-    const head = queue.at(0)
-    if (head == null) return
-    const leases = this.c.pool.usableFor(head.work, now)
-    if (leases.length === 0) return
-    const candidates = leases.map((lease) => ({ lease, worker: lease.worker, price: lease.lease.body.price, outstanding: lease.load, window: lease.window, reliability: this.c.reputation.reliability(lease.worker) }))
-    let i = 0
-    while (i < Math.min(queue.size, SCAN_AHEAD)) {
-      const state = queue.at(i) as TaskState
-      const hosts = hostsOf(state)
-      const open = candidates.filter((c) => !state.excluded.has(c.worker) && !state.running.has(c.worker) && (c.lease.host == null || hosts == null || !hosts.has(c.lease.host)) && c.lease.fits(state.work, now))
-      const choice = pickLease(open)
-      if (choice == null) {
-        if (candidates.every((c) => c.outstanding >= c.window)) return
-        i++
-        continue
-      }
-      this.place(state, choice.lease)
-      choice.outstanding = choice.lease.load
-      if (this.needed(state) <= 0) {
-        queue.removeAt(i)
-        state.queued = false
-      }
-    }
-  }
-
-  private place (state: TaskState, lease: LeaseClient): void {
-    state.running.set(lease.worker, lease)
-    state.excluded.add(lease.worker)
-    state.records.push({ worker: lease.worker, leaseId: lease.idText, status: 'running' })
-    state.work.onEvent({ stage: 'assigned', worker: lease.worker, leaseId: lease.idText, warm: Date.now() - lease.openedAt > 50 })
-    lease.assign(state.work)
-  }
-
-  /** Replicas still to be placed. */
-  private needed (state: TaskState): number {
-    return state.work.replicas + state.extra - state.results.length - state.running.size
-  }
-
-  private askForLeases (classKey: string, queue: TaskQueue<TaskState>): void {
-    const head = queue.at(0) as TaskState
-    // The widest replica count near the head says how many distinct workers are needed now.
-    let widest = 0
-    for (let i = 0; i < Math.min(queue.size, SCAN_AHEAD); i++) {
-      const state = queue.at(i) as TaskState
-      widest = Math.max(widest, state.work.replicas + state.extra)
-    }
-    const usable = this.c.pool.usableFor(head.work, Date.now())
-    const window = usable[0]?.window ?? 8
-    const count = leasesWanted({ queued: queue.size, window, usable: usable.length, opening: 0, distinctWorkersNeeded: widest, max: 16 })
-    const exclude = new Set<string>(head.excluded)
-    this.c.pool.want(classKey, head.work.requirements, Math.max(count, usable.every((l) => l.load >= l.window) ? 1 : 0), exclude)
-  }
-
-  private enqueue (state: TaskState, front: boolean): void {
-    if (state.queued || state.done || this.needed(state) <= 0) return
-    let queue = this.queues.get(state.work.classKey)
-    if (queue == null) {
-      queue = new TaskQueue<TaskState>()
-      this.queues.set(state.work.classKey, queue)
-    }
-    if (front) queue.unshift(state)
-    else queue.push(state)
-    state.queued = true
+    this.placement.pump()
   }
 
   // Events from leases -------------------------------------------------------------------------
@@ -234,8 +148,8 @@ export class Dispatcher {
       }
     }
     work.onEvent({ stage: 'retry', worker, reason: failure.reason })
-    this.enqueue(state, true)
-    this.pump()
+    this.placement.enqueue(state, true)
+    this.placement.pump()
   }
 
   // Verification -------------------------------------------------------------------------------
@@ -248,18 +162,18 @@ export class Dispatcher {
       ? decide({ replicas: votes.length, quorum: work.quorum, votes, outstanding: 0, extra: 0, maxExtra: 0 })
       : decide({ replicas: work.replicas, quorum: work.quorum, votes, outstanding: state.running.size, extra: state.extra, maxExtra: TIE_BREAK_REPLICAS })
     if (verdict.kind === 'wait') {
-      this.enqueue(state, true)
-      this.pump()
+      this.placement.enqueue(state, true)
+      this.placement.pump()
       return
     }
     if (verdict.kind === 'more') {
       state.extra += verdict.replicas
-      this.enqueue(state, true)
-      this.pump()
+      this.placement.enqueue(state, true)
+      this.placement.pump()
       return
     }
     state.done = true // no more placements; the spot check (if any) decides the rest
-    this.dequeue(state)
+    this.placement.dequeue(state)
     // What is paid: the quorum's output. What is shown: that, or the one output all replicas
     // agree on when there were too few of them for the quorum (labelled unverified).
     let paidKey = verdict.kind === 'verified' ? verdict.key : undefined
@@ -315,7 +229,7 @@ export class Dispatcher {
   private finalize (state: TaskState, verdict: ReturnType<typeof verdictOf>): void {
     state.done = true
     this.tasks.delete(state.work.idText)
-    this.dequeue(state)
+    this.placement.dequeue(state)
     for (const lease of state.running.values()) this.withdraw(state, lease)
     state.running.clear()
     // Results of a task that ended without a decision (cancelled) are not paid.
@@ -331,12 +245,6 @@ export class Dispatcher {
   private withdraw (state: TaskState, lease: LeaseClient): void {
     this.c.metrics?.taskFinished('requester', 'cancelled')
     lease.cancel(state.work)
-  }
-
-  private dequeue (state: TaskState): void {
-    if (!state.queued) return
-    this.queues.get(state.work.classKey)?.remove(state)
-    state.queued = false
   }
 
   /**
@@ -384,11 +292,11 @@ export class Dispatcher {
 
   /** Fails the waiting tasks of a class nobody will take (only permanent refusals came back). */
   noBids (classKey: string, reasons: Record<string, number>): void {
-    const queue = this.queues.get(classKey)
-    if (queue == null) return
+    const waiting = this.placement.waiting(classKey)
+    if (waiting == null) return
     const counts = Object.entries(reasons).map(([r, n]) => `${n} × ${r}`).join(', ')
     const classes = new Map<string, ClassWorkers>()
-    for (const state of [...queue.values()]) {
+    for (const state of waiting) {
       if (state.results.length > 0 || state.running.size > 0) continue
       const wait = this.review(state, classes)
       const message = `no peer bid on a lease for the task; declines: ${counts}${wait != null ? `; ${wait.message}` : ''}`

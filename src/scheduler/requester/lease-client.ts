@@ -5,8 +5,9 @@
  * every checkpoint, watches each task's deadline, and settles what it acknowledged when the
  * lease is over. A worker that breaks the protocol, lies in a checkpoint, or lets tasks run
  * past their time is penalised and the lease ends; its unanswered tasks go elsewhere.
- * Next to it: the outstanding tasks and their deadlines (outstanding-tasks.ts), the checks of a
- * result entry and the replica result it becomes (lease-results.ts), what task errors and
+ * Next to it: the outstanding tasks and their deadlines (outstanding-tasks.ts), the task frames
+ * not sent yet (unsent-tasks.ts), serving `want`s (blob-serving.ts), results as they arrive
+ * (result-intake.ts) and the replica result each becomes (lease-results.ts), what task errors and
  * failures mean (lease-faults.ts), checkpoints and settling (lease-settlement.ts).
  */
 import { logger } from '@libp2p/logger'
@@ -18,18 +19,20 @@ import type { PeerActionName } from '../../shared/peer-actions.ts'
 import type { MarketMetrics } from '../../shared/metrics.ts'
 import { DepinError } from '../../errors.ts'
 import { ChannelClosedError, type Channel } from '../../transport.ts'
-import { BATCH_FRAME_BYTES, CHUNK_BYTES, LEASE_IDLE_MS, LEASE_INLINE_BYTES, LEASE_IDLE_TIMEOUT_MS, LEASE_STRIKES, LEASE_WINDOW_PER_SLOT } from '../constants.ts'
+import { LEASE_IDLE_MS, LEASE_INLINE_BYTES, LEASE_IDLE_TIMEOUT_MS, LEASE_STRIKES, LEASE_WINDOW_PER_SLOT } from '../constants.ts'
 import { BadResultError, LeaseEndedError, ProtocolViolationError } from '../errors.ts'
-import { MAX_FRAME_ITEMS, parseWorkerFrame, type ResultFrame, type TaskFrame, type WorkerFrame } from '../lease-frames.ts'
+import { parseWorkerFrame, type ResultFrame, type WorkerFrame } from '../lease-frames.ts'
 import { LeaseAccount } from './accounting.ts'
 import { LeaseSettlement, type SettleHook } from './lease-settlement.ts'
 import { BlobAllowance } from './blob-allowance.ts'
-import { IncomingResult, type DataKind } from './incoming-result.ts'
+import { BlobServing } from './blob-serving.ts'
 import { blameFor, leaseSpent, taskErrorKind } from './lease-faults.ts'
-import { checkResultEntry, replicaResult } from './lease-results.ts'
+import { replicaResult } from './lease-results.ts'
 import type { OutputTreeReceiver } from './output-tree.ts'
 import { isLate, observedMs, OutstandingTasks, WithdrawnTasks } from './outstanding-tasks.ts'
 import { leaseExhausted, leaseWindow, taskFitsLease } from './ranking.ts'
+import { ResultIntake } from './result-intake.ts'
+import { UnsentTasks } from './unsent-tasks.ts'
 import { leaseFuelCap } from '../task.ts'
 import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
 
@@ -37,8 +40,6 @@ const log = logger('depin:requester:lease')
 
 /** How often outstanding tasks' deadlines, pings and idleness are checked. */
 const SWEEP_MS = 250
-/** Weight of the newest result in the moving average of run times. */
-const RUN_TIME_WEIGHT = 0.1
 
 export interface LeaseClientHooks {
   signer: Signer
@@ -77,13 +78,10 @@ export class LeaseClient {
    * Up to four windows' worth (an honest worker answers each cancel within a round trip).
    */
   private readonly withdrawn: WithdrawnTasks
-  private readonly unsent: TaskFrame[] = []
-  private unsentBytes = 0
-  private flushScheduled = false
-  /** A large result whose output is still arriving in `data` frames. */
-  private incoming?: IncomingResult
-  private blobQueue: Promise<void> = Promise.resolve()
+  private readonly unsent: UnsentTasks
+  private readonly results: ResultIntake
   private readonly allowance = new BlobAllowance()
+  private readonly blobs: BlobServing
   private readonly settlement: LeaseSettlement
   private lastSentAt = Date.now()
   private lastActiveAt = Date.now()
@@ -93,8 +91,6 @@ export class LeaseClient {
   private broken = false
   private endReason = 'closed'
   private sweep?: ReturnType<typeof setInterval>
-  /** Moving average of the wall time of this lease's runs, ms (undefined before the first result). */
-  private runMs?: number
   private readonly endedSignal = Promise.withResolvers<void>()
   /** Settles once the lease has ended, however it ended. */
   readonly ended: Promise<void> = this.endedSignal.promise
@@ -111,6 +107,14 @@ export class LeaseClient {
     this.outstanding = new OutstandingTasks(lease.body.slots, lease.body.maxTaskMs)
     this.withdrawn = new WithdrawnTasks(4 * lease.body.slots * LEASE_WINDOW_PER_SLOT)
     this.settlement = new LeaseSettlement(lease, this.idText, this.account, hooks.signer, hooks.settle)
+    this.unsent = new UnsentTasks((frame) => { this.send(frame) }, hooks.metrics)
+    const { outstanding, withdrawn, account, allowance } = this
+    this.results = new ResultIntake({ worker: this.worker, outstanding, withdrawn, account, metrics: hooks.metrics, deliver: (task, r, stdout, stderr, tree) => { this.deliver(task, r, stdout, stderr, tree) } })
+    this.blobs = new BlobServing({
+      channel, blob: hooks.blob, allowance, outstanding, withdrawn, metrics: hooks.metrics,
+      onSent: () => { this.lastSentAt = Date.now() },
+      onFailed: (err) => { if (!this.closed) this.fail(err) }
+    })
   }
 
   /** Sends `open` and starts reading. */
@@ -125,7 +129,7 @@ export class LeaseClient {
   get load (): number { return this.outstanding.size }
 
   /** How many tasks to keep outstanding (more while the lease's tasks are short: `leaseWindow`). */
-  get window (): number { return leaseWindow(this.lease.body.slots, this.runMs) }
+  get window (): number { return leaseWindow(this.lease.body.slots, this.results.runMs) }
 
   /** Whether new tasks may go on this lease. */
   get usable (): boolean { return !this.closing && !this.closed }
@@ -149,14 +153,7 @@ export class LeaseClient {
     this.outstanding.add(task, now)
     this.allowance.allow(task)
     this.lastActiveAt = now
-    const frame: TaskFrame = task.stdin != null ? { spec: task.spec, deadline: task.deadline, stdin: task.stdin } : { spec: task.spec, deadline: task.deadline }
-    this.unsent.push(frame)
-    this.unsentBytes += (task.stdin?.byteLength ?? 0) + 512
-    if (this.unsentBytes >= BATCH_FRAME_BYTES || this.unsent.length >= MAX_FRAME_ITEMS) this.flushTasks()
-    else if (!this.flushScheduled) {
-      this.flushScheduled = true
-      setImmediate(() => { this.flushTasks() })
-    }
+    this.unsent.add(task)
   }
 
   /** Withdraws a task (its verdict is in, or its owner gave up). */
@@ -165,11 +162,7 @@ export class LeaseClient {
     // A task not sent yet (assigned in this turn of the event loop) is just not sent: a `cancel`
     // frame would reach the worker before the task, which it would then run, and its result,
     // for a task this side no longer has, would count against an honest worker.
-    const unsent = this.unsent.findIndex((frame) => frame.spec === task.spec)
-    if (unsent >= 0) {
-      const [frame] = this.unsent.splice(unsent, 1)
-      this.unsentBytes -= (frame.stdin?.byteLength ?? 0) + 512
-    } else {
+    if (!this.unsent.remove(task)) {
       this.send({ t: 'cancel', task: task.id })
       this.withdrawn.add(task)
     }
@@ -199,15 +192,6 @@ export class LeaseClient {
     if (this.closed) this.settlement.settleWhenDecided()
   }
 
-  private flushTasks (): void {
-    this.flushScheduled = false
-    if (this.unsent.length === 0) return
-    const tasks = this.unsent.splice(0)
-    this.unsentBytes = 0
-    this.send({ t: 'tasks', tasks })
-    this.h.metrics?.bytesTransferred('sent', 'input', tasks.reduce((n, t) => n + (t.stdin?.byteLength ?? 0), 0))
-  }
-
   private async read (): Promise<void> {
     try {
       while (!this.closed) {
@@ -230,17 +214,17 @@ export class LeaseClient {
 
   /** Handles one frame; true when the lease is over. */
   private handle (frame: WorkerFrame): boolean {
-    if (this.incoming != null && frame.t !== 'data') throw new ProtocolViolationError(`expected output data, got ${frame.t}`)
+    if (this.results.awaitingData && frame.t !== 'data') throw new ProtocolViolationError(`expected output data, got ${frame.t}`)
     switch (frame.t) {
-      case 'want': for (const cid of frame.cids) this.serveBlob(cid); return false
+      case 'want': for (const cid of frame.cids) this.blobs.serve(cid); return false
       case 'running':
         for (const id of frame.tasks) {
           const o = this.outstanding.running(cidText(id), Date.now())
           if (o != null) this.h.onRunning(o.task, this.worker)
         }
         return false
-      case 'results': for (const result of frame.results) this.onResult(result); return false
-      case 'data': this.onData(frame.task, frame.which, frame.data); return false
+      case 'results': for (const result of frame.results) this.results.result(result); return false
+      case 'data': this.results.data(frame.task, frame.which, frame.data); return false
       case 'task-error': {
         const o = this.outstanding.get(cidText(frame.task))
         if (o == null) {
@@ -270,41 +254,6 @@ export class LeaseClient {
     }
   }
 
-  private onResult (r: ResultFrame): void {
-    const id = cidText(r.task)
-    const o = this.outstanding.get(id)
-    const task = o?.task ?? this.withdrawn.get(id)
-    // [blame] a result for a task this lease never carried (or already answered)
-    if (task == null) throw new BadResultError(`a result for task ${r.task.toString()}, which was not given to ${this.worker}`)
-    if (o != null) this.runMs = this.runMs == null ? r.wallMs : this.runMs * (1 - RUN_TIME_WEIGHT) + r.wallMs * RUN_TIME_WEIGHT
-    const inline = checkResultEntry(r, task)
-    // Committed in arrival order, the order the worker committed to.
-    this.account.add({ task: r.task, out: r.out, exit: r.exit, fuel: r.fuel, ...(r.files != null ? { files: r.files } : {}) })
-    if (inline) {
-      if (r.stdout?.byteLength !== r.outBytes || r.stderr?.byteLength !== r.errBytes) throw new BadResultError('inline output of another length than announced')
-      this.h.metrics?.bytesTransferred('received', 'output', r.outBytes + r.errBytes)
-      this.deliver(task, r, r.stdout, r.stderr)
-      return
-    }
-    this.incoming = new IncomingResult(task, r)
-    this.finishIncoming()
-  }
-
-  private onData (task: CID, which: DataKind, data: Uint8Array): void {
-    if (this.incoming == null) throw new ProtocolViolationError('output data for no announced result')
-    this.outstanding.transferred(Date.now())
-    this.h.metrics?.bytesTransferred('received', 'output', data.byteLength)
-    this.incoming.data(task, which, data)
-    this.finishIncoming()
-  }
-
-  private finishIncoming (): void {
-    const inc = this.incoming
-    if (inc == null || !inc.complete) return
-    this.incoming = undefined
-    this.deliver(inc.task, inc.frame, inc.stdout, inc.stderr, inc.tree)
-  }
-
   private deliver (task: TaskWork, r: ResultFrame, stdout: Uint8Array, stderr: Uint8Array, tree?: OutputTreeReceiver): void {
     if (!bytesMatchCid(stdout, r.out)) throw new BadResultError(`output does not match the committed ${r.out.toString()}`)
     if (this.withdrawn.get(task.idText) === task) {
@@ -318,23 +267,6 @@ export class LeaseClient {
     this.h.onResult(task, replicaResult(this, r, stdout, stderr, observed, tree))
     this.h.onRoom()
     this.maybeSendClose()
-  }
-
-  private serveBlob (cid: CID): void {
-    const key = cidText(cid)
-    // [blame] only blobs of this lease's outstanding tasks, each once per task that needs it
-    if (!this.allowance.take(key, [...this.outstanding.tasks(), ...this.withdrawn.values()])) throw new ProtocolViolationError(`want of ${key}, which no task here needs`)
-    this.blobQueue = this.blobQueue.then(async () => {
-      const bytes = await this.h.blob(cid)
-      if (bytes == null) throw new DepinError(`this node lost the blob ${key} of its own task`, 'ERR_BLOB_MISSING')
-      for (let offset = 0; offset < bytes.byteLength; offset += CHUNK_BYTES) {
-        await this.channel.send({ t: 'chunk', cid, data: bytes.subarray(offset, offset + CHUNK_BYTES) })
-        this.outstanding.transferred(Date.now())
-      }
-      await this.channel.send({ t: 'end', cid })
-      this.lastSentAt = Date.now()
-      this.h.metrics?.bytesTransferred('sent', this.outstanding.tasks().some((t) => cidText(t.spec.module) === key) ? 'module' : 'input', bytes.byteLength)
-    }).catch((err: Error) => { if (!this.closed) this.fail(err) })
   }
 
   /** Periodic: task deadlines, idleness, pings. */
@@ -355,13 +287,13 @@ export class LeaseClient {
         return
       }
     }
-    if (!this.closing && this.outstanding.size === 0 && this.unsent.length === 0 && now - this.lastActiveAt > LEASE_IDLE_MS) this.close('idle')
+    if (!this.closing && this.outstanding.size === 0 && this.unsent.size === 0 && now - this.lastActiveAt > LEASE_IDLE_MS) this.close('idle')
     if (!this.closing && this.exhausted(now) && this.outstanding.size === 0) this.close('exhausted')
     if (now - this.lastSentAt >= LEASE_IDLE_TIMEOUT_MS / 2) this.send({ t: 'ping' })
   }
 
   private maybeSendClose (): void {
-    if (this.closing && !this.closed && this.outstanding.size === 0 && this.unsent.length === 0) this.send({ t: 'close' })
+    if (this.closing && !this.closed && this.outstanding.size === 0 && this.unsent.size === 0) this.send({ t: 'close' })
   }
 
   /** The worker misbehaved or the stream failed: end, penalise when it is the worker's fault. */

@@ -4,11 +4,11 @@
  * commits to them in a hash chain and signs a checkpoint (checkpoints.ts) every CHECKPOINT_EVERY_RESULTS results
  * or CHECKPOINT_EVERY_MS, and ends the lease on expiry, on request, when the requester stops
  * acknowledging, or when the node stops. See docs/protocol.md, "Leases". The tasks it holds are
- * kept in lease-tasks.ts, results are framed and batched by result-frames.ts, and every frame
- * leaves through an ordered outbox (frame-outbox.ts).
+ * kept in lease-tasks.ts, running notices, results and checkpoints go out through lease-reports.ts
+ * (results framed and batched by result-frames.ts), and every frame leaves through an ordered
+ * outbox (frame-outbox.ts).
  */
 import { logger } from '@libp2p/logger'
-import type { CID } from 'multiformats/cid'
 import { bytesMatchCid, cidText } from '../../proofs/encoding.ts'
 import { leaseId, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
 import type { Signer } from '../../proofs/signing.ts'
@@ -17,17 +17,17 @@ import type { MarketMetrics } from '../../shared/metrics.ts'
 import { InvalidSignatureError } from '../../errors.ts'
 import { ChannelClosedError, type Channel } from '../../transport.ts'
 import type { BlobStore } from '../blob-store.ts'
-import { ACK_TIMEOUT_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_INLINE_BYTES, LEASE_OUTBOX_HOLD_BYTES, LEASE_WINDOW_PER_SLOT, RESULT_BATCH_MS, RUNNING_NOTICE_MS } from '../constants.ts'
+import { ACK_TIMEOUT_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_INLINE_BYTES, LEASE_OUTBOX_HOLD_BYTES, LEASE_WINDOW_PER_SLOT } from '../constants.ts'
 import { BadInputTreeError, BlobMismatchError, ProtocolViolationError } from '../errors.ts'
 import type { Executor } from '../executor/index.ts'
 import { MAX_FRAME_ITEMS, parseRequesterFrame, type RequesterFrame, type TaskFrame } from '../lease-frames.ts'
 import { runTask } from '../run-task.ts'
 import { creditsFor, leaseFuelCap, taskId } from '../task.ts'
-import { resultsDue } from './batching.ts'
-import { doneBytes, finishedResult, sendResults, type Done, type ResultSink } from './result-frames.ts'
+import { finishedResult } from './result-frames.ts'
 import { BlobFetch, fetchInputTree } from './blob-fetch.ts'
 import { WorkerCheckpoints } from './checkpoints.ts'
 import { FrameOutbox } from './frame-outbox.ts'
+import { LeaseReports } from './lease-reports.ts'
 import { LeaseTasks, type Task } from './lease-tasks.ts'
 import type { SlotScheduler } from './slots.ts'
 
@@ -92,12 +92,7 @@ export class LeaseServer {
   private readonly ackTimeoutMs: number
   private readonly book: WorkerCheckpoints
   private readonly tasks = new LeaseTasks()
-  private readonly done: Done[] = []
-  private readonly notices: CID[] = []
-  /** One timer for the running notices of every task of the lease (not one per task). */
-  private noticeTimer?: ReturnType<typeof setTimeout>
-  private flushScheduled = false
-  private flushTimer?: ReturnType<typeof setTimeout>
+  private readonly reports: LeaseReports
   private refused = 0
   private ackOverdue = false
   private closing = false
@@ -111,11 +106,6 @@ export class LeaseServer {
   private housekeeping?: ReturnType<typeof setInterval>
   private readonly endedNow = Promise.withResolvers<void>()
   private readonly outbox: FrameOutbox
-  /** Where flushed results go: committed to in the book as they are sent. */
-  private readonly resultSink: ResultSink = {
-    commit: (frame) => { this.book.commit(frame) },
-    send: (frame) => { this.outbox.send(frame) }
-  }
 
   constructor (components: LeaseServerComponents, lease: Lease, channel: Channel, init: LeaseServerInit = {}) {
     this.c = components
@@ -131,6 +121,7 @@ export class LeaseServer {
       this.tasks.abortAll(err)
       this.channel.abort(err)
     }, init.outboxHoldBytes ?? LEASE_OUTBOX_HOLD_BYTES)
+    this.reports = new LeaseReports(this.tasks, this.book, this.outbox, components.metrics, () => { this.maybeEnd() })
     this.fetch = new BlobFetch(components.blobs, (cids) => {
       for (let i = 0; i < cids.length; i += MAX_FRAME_ITEMS) this.outbox.send({ t: 'want', cids: cids.slice(i, i + MAX_FRAME_ITEMS) })
     }, components.metrics != null ? (kind, bytes) => { components.metrics?.bytesTransferred('received', kind === 'module' ? 'module' : 'input', bytes) } : undefined)
@@ -169,8 +160,7 @@ export class LeaseServer {
       throw err
     } finally {
       clearInterval(this.housekeeping)
-      clearTimeout(this.flushTimer)
-      clearTimeout(this.noticeTimer)
+      this.reports.stop()
       this.fetch.abort(new ProtocolViolationError('the lease ended', 'ERR_LEASE_ENDED'))
     }
     return this.summary()
@@ -277,10 +267,7 @@ export class LeaseServer {
         // allows its time limit plus grace from the notice, and the executor counts the limit
         // from the start on a thread (which may first have to be started, after a kill). An
         // executor that does not report starts: announced now, as it has its slot.
-        const announce = (): void => {
-          task.startedAt = Date.now()
-          this.noticeTimer ??= setTimeout(() => { this.noticeRunning() }, RUNNING_NOTICE_MS)
-        }
+        const announce = (): void => { this.reports.started(task) }
         const reportsStart = this.c.executor.reportsStart === true
         if (!reportsStart) announce()
         outcome = await runTask(this.c.executor, spec, task.id, module, stdin, files, signal, reportsStart ? announce : undefined)
@@ -290,10 +277,7 @@ export class LeaseServer {
         release()
       }
       this.tasks.finish(task)
-      const done = finishedResult(task.id, outcome)
-      this.outbox.holdPending(doneBytes(done))
-      this.done.push(done)
-      this.resultReady()
+      this.reports.add(finishedResult(task.id, outcome))
     } catch (err) {
       this.tasks.finish(task)
       // Aborted on purpose (cancelled, lease ending, node stopping): the reason says why, not the executor's error.
@@ -304,66 +288,9 @@ export class LeaseServer {
       if (err instanceof BlobMismatchError || err instanceof BadInputTreeError) this.c.reportPeer(this.channel.remotePeer, 'MalformedMessage')
       this.refused++
       this.outbox.send({ t: 'task-error', task: task.id, code: e.code ?? 'ERR_TASK_FAILED', message: e.message.slice(0, 500) })
-      if (this.done.length > 0) this.resultReady()
+      this.reports.taskGone()
       this.maybeEnd()
     }
-  }
-
-  /**
-   * Running notices: for each task that has run RUNNING_NOTICE_MS without its result going out;
-   * then again when the next running task is due.
-   */
-  private noticeRunning (): void {
-    this.noticeTimer = undefined
-    const now = Date.now()
-    let nextDue = Infinity
-    for (const task of this.tasks.runningNow()) {
-      if (task.noticed || task.startedAt === 0) continue
-      const due = task.startedAt + RUNNING_NOTICE_MS
-      if (due <= now) {
-        task.noticed = true
-        this.notices.push(task.id)
-      } else nextDue = Math.min(nextDue, due)
-    }
-    if (this.notices.length > 0) this.scheduleFlush()
-    if (nextDue !== Infinity) this.noticeTimer = setTimeout(() => { this.noticeRunning() }, nextDue - now)
-  }
-
-  /** A result is ready: sent now or with the next ones, at most RESULT_BATCH_MS later (batching.ts). */
-  private resultReady (): void {
-    if (resultsDue({ waiting: this.done.length, outstanding: this.tasks.size, running: this.tasks.running })) {
-      this.scheduleFlush()
-    } else if (this.flushTimer == null && !this.flushScheduled) {
-      this.flushTimer = setTimeout(() => { this.flushTimer = undefined; this.scheduleFlush() }, RESULT_BATCH_MS)
-    }
-  }
-
-  private scheduleFlush (): void {
-    if (this.flushScheduled) return
-    this.flushScheduled = true
-    setImmediate(() => { this.flush() })
-  }
-
-  /** Sends waiting running notices and results (batched), committing to each result as it goes. */
-  private flush (): void {
-    this.flushScheduled = false
-    clearTimeout(this.flushTimer)
-    this.flushTimer = undefined
-    const started = this.notices.splice(0).filter((id) => this.tasks.has(cidText(id)))
-    for (let i = 0; i < started.length; i += MAX_FRAME_ITEMS) this.outbox.send({ t: 'running', tasks: started.slice(i, i + MAX_FRAME_ITEMS) })
-    const results = this.done.splice(0)
-    const bytes = results.reduce((sum, done) => sum + doneBytes(done), 0)
-    this.outbox.holdPending(-bytes)
-    if (bytes > 0) this.c.metrics?.bytesTransferred('sent', 'output', bytes)
-    sendResults(results, this.resultSink)
-    this.maybeCheckpoint(false)
-    this.maybeEnd()
-  }
-
-  /** Sends a checkpoint when one is due (or when forced and anything is uncommitted). */
-  private maybeCheckpoint (force: boolean): void {
-    const checkpoint = this.book.next(force)
-    if (checkpoint != null) this.outbox.send({ t: 'checkpoint', checkpoint }, (at) => { this.book.sentAt(checkpoint.body.seq, at) })
   }
 
   private onAck (ack: SignedAck): void {
@@ -375,7 +302,7 @@ export class LeaseServer {
   /** Periodic: checkpoint cadence, pings, overdue acknowledgements, expiry. */
   private tick (): void {
     const now = Date.now()
-    this.maybeCheckpoint(false)
+    this.reports.checkpoint(false)
     // The requester's delay: a checkpoint sent and not acknowledged, or frames it does not read.
     const waited = Math.max(this.book.oldestUnackedMs(now), this.outbox.stalledMs(now))
     if (waited > this.ackTimeoutMs) {
@@ -407,8 +334,8 @@ export class LeaseServer {
 
   /** Once ending and idle: the final checkpoint and the `end` frame. */
   private maybeEnd (): void {
-    if (!this.closing || this.ended || this.tasks.size > 0 || this.done.length > 0 || this.flushScheduled) return
-    this.maybeCheckpoint(true)
+    if (!this.closing || this.ended || this.tasks.size > 0 || this.reports.pending) return
+    this.reports.checkpoint(true)
     this.ended = true
     this.endedAt = Date.now()
     this.outbox.send({ t: 'end', code: this.reason, message: `lease ${this.idText} ended: ${this.reason}` }, (at) => { this.endSentAt = at })
