@@ -96,8 +96,14 @@ describe('job market metrics on a two-node network', () => {
       return s('depin_jobs_finished_total', { outcome: 'cancelled' }) === 1 && s('depin_jobs_active', { state: 'running' }) === 0 &&
         s('depin_jobs_active', { state: 'queued' }) === 0 && s('depin_queue_length', { queue: 'requester-placement' }) === 0
     }, { timeoutMs: 10_000, what: 'the cancelled job to leave depin_jobs_active' })
-    // The worker stops the cancelled run: its running gauge drops at the next scrape.
-    await waitFor(async () => (await scrape(metrics[1]))('depin_worker_tasks', { state: 'running' }) === 0, { timeoutMs: 30_000, what: 'the worker to stop the cancelled task' })
+    // The worker stops the cancelled run: its running gauge drops at the next scrape, and the
+    // task is counted as cancelled on the worker (not completed, not failed: it has no result).
+    const stopped = await waitFor(async () => {
+      const s = await scrape(metrics[1])
+      return s('depin_worker_tasks', { state: 'running' }) === 0 && s('depin_tasks_finished_total', { role: 'worker', outcome: 'cancelled' }) === 1 ? s : undefined
+    }, { timeoutMs: 30_000, what: 'the worker to stop the cancelled task and count it' })
+    expect(stopped('depin_tasks_finished_total', { role: 'worker', outcome: 'completed' })).toBe(0)
+    expect(stopped('depin_tasks_finished_total', { role: 'worker', outcome: 'failed' })).toBe(0)
   })
 
   it('a job that times out leaves the active gauges', async () => {
