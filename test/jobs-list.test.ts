@@ -31,6 +31,17 @@ function record (body: RequestedJob['body'], i: number, base = BASE): RequestedJ
   }
 }
 
+interface Listing { jobs: any[], total: number, decoded: number }
+
+/** `GET /v1/jobs<query>` on a node's API, with the number of records the listing decoded. */
+async function listOn (node: ComputeNode, port: number, query: string): Promise<Listing> {
+  const records = node.scheduler.records
+  records.recordsDecoded = 0
+  const answer = await call(port, `/v1/jobs${query}`, { headers: AUTH })
+  expect(answer.status, answer.text).toBe(200)
+  return { ...answer.json, decoded: records.recordsDecoded }
+}
+
 describe('GET /v1/jobs reads only the records it shows', () => {
   let net: Testnet
   let node: ComputeNode
@@ -52,13 +63,7 @@ describe('GET /v1/jobs reads only the records it shows', () => {
     await net?.stop()
   })
 
-  const list = async (query: string): Promise<{ jobs: any[], total: number, decoded: number }> => {
-    const records = node.scheduler.records
-    records.recordsDecoded = 0
-    const answer = await call(port, `/v1/jobs${query}`, { headers: AUTH })
-    expect(answer.status, answer.text).toBe(200)
-    return { ...answer.json, decoded: records.recordsDecoded }
-  }
+  const list = async (query: string): Promise<Listing> => await listOn(node, port, query)
 
   it('limit=30: the 30 newest, newest first, of all of them, from 30 records read', async () => {
     const { jobs, total, decoded } = await list('?limit=30')
@@ -159,13 +164,7 @@ describe('GET /v1/jobs on a worker reads only the served-lease records it shows'
     await net?.stop()
   })
 
-  const list = async (query: string): Promise<{ jobs: any[], total: number, decoded: number }> => {
-    const records = worker.scheduler.records
-    records.recordsDecoded = 0
-    const answer = await call(port, `/v1/jobs${query}`, { headers: AUTH })
-    expect(answer.status, answer.text).toBe(200)
-    return { ...answer.json, decoded: records.recordsDecoded }
-  }
+  const list = async (query: string): Promise<Listing> => await listOn(worker, port, query)
   const id = (i: number): string => `${i % 2 === 0 ? 'job' : 'lease'}-${String(i).padStart(5, '0')}`
 
   it('limit=30: the open lease, then both roles newest first, from the 29 stored records shown', async () => {
