@@ -59,7 +59,8 @@ export async function listJobs (node: ComputeNode, labels: () => JobLabels, quer
       const lease = entry
       if (!matchesStatus({ role: 'worker', ...leaseState(lease.reason) }, query.status)) continue
       if (page.length < limit) {
-        const record = lease.record ?? await scheduler.servedLease(lease.id)
+        // An open lease comes with its record (from memory); a stored one is read.
+        const record = lease.record ?? await records.getLease(lease.id)
         if (record == null) continue // deleted since (a prune)
         page.push(leaseSummaryView(record))
       }
