@@ -20,6 +20,7 @@ import {
 import { channelPair, type Channel } from '../src/transport.ts'
 import { openStore, type Store } from '../src/node/storage.ts'
 import type { PeerActionName } from '../src/shared/peer-actions.ts'
+import type { TaskOutcome } from '../src/shared/metrics.ts'
 import { BlobStore } from '../src/scheduler/blob-store.ts'
 import { createExecutor, type Executor, type WasiExecutor } from '../src/scheduler/executor/index.ts'
 import { LeaseServer, type LeaseServerInit, type LeaseSummary } from '../src/scheduler/worker/lease-server.ts'
@@ -127,6 +128,8 @@ describe('LeaseServer (worker side) against hand-written requester frames', () =
     blobs: BlobStore
     reports: Array<[string, PeerActionName]>
     acks: SignedAck[]
+    /** How its tasks ended, as counted in the worker's metrics. */
+    outcomes: TaskOutcome[]
     send: (frame: RequesterFrame) => Promise<void>
     ack: (checkpoint: SignedCheckpoint, paid?: number) => Promise<SignedAck>
   }
@@ -155,13 +158,15 @@ describe('LeaseServer (worker side) against hand-written requester frames', () =
         }
     const reports: Array<[string, PeerActionName]> = []
     const acks: SignedAck[] = []
+    const outcomes: TaskOutcome[] = []
     const server = new LeaseServer({
       signer: worker,
       executor: options.executor ?? executor,
       blobs,
       slots: new SlotScheduler(() => 2),
       reportPeer: (peer, action) => { reports.push([peer, action]) },
-      onAck: (_lease, _checkpoint, ack) => { acks.push(ack) }
+      onAck: (_lease, _checkpoint, ack) => { acks.push(ack) },
+      metrics: { bytesTransferred: () => {}, taskFinished: (role, outcome) => { outcomes.push(outcome) } }
     }, lease, theirs, options.init)
     const serving = server.serve()
     serving.catch(() => {}) // awaited by the tests that expect a failure
@@ -173,7 +178,7 @@ describe('LeaseServer (worker side) against hand-written requester frames', () =
       await send({ t: 'ack', ack: signed, refused: [] })
       return signed
     }
-    return { lease, mine, serving, blobs, reports, acks, send, ack }
+    return { lease, mine, serving, blobs, reports, acks, outcomes, send, ack }
   }
 
   const frameOf = (s: TaskSpec, stdin?: Uint8Array, deadline = Date.now() + 60_000): TaskFrame => ({ spec: s, deadline, ...(stdin != null ? { stdin } : {}) })
@@ -272,6 +277,7 @@ describe('LeaseServer (worker side) against hand-written requester frames', () =
     expect(await expectFrame(s.mine, 'end')).toMatchObject({ code: 'closed' })
     expect(await s.serving).toMatchObject({ tasks: 0, refused: 1, reason: 'closed' })
     expect(s.reports).toEqual([])
+    expect(s.outcomes).toEqual(['cancelled'])
   })
 
   it('a task with input files: wants the manifest, then the files it lacks; the run\'s /out follows its result as manifest and file data, committed with its fuel', async () => {
@@ -348,6 +354,8 @@ describe('LeaseServer (worker side) against hand-written requester frames', () =
     await s.send({ t: 'end', cid: tree.spec.cid })
     expect(errorOf(await expectFrame(s.mine, 'task-error'))).toEqual({ task: taskId(task).toString(), code: 'ERR_BAD_INPUT_TREE' })
     expect(s.reports).toEqual([[requester.peerId, 'MalformedMessage']])
+    // It could not run: failed in the worker's metrics (not cancelled).
+    expect(s.outcomes).toEqual(['failed'])
   })
 
   /** A task whose input manifest is these bytes (whatever they are), with a declared size of `size`. */
@@ -680,6 +688,8 @@ describe('LeaseServer (worker side) against hand-written requester frames', () =
     expect(results).toBe(2)
     expect(end).toMatchObject({ code: 'ERR_LEASE_EXPIRED' })
     expect(await s.serving).toMatchObject({ tasks: 2, refused: 1, reason: 'ERR_LEASE_EXPIRED' })
+    // In the worker's metrics: the two runs stopped at their time limit failed, the task that waited was cancelled.
+    expect(s.outcomes.sort()).toEqual(['cancelled', 'failed', 'failed'])
   }, 30_000)
 
   it('an acknowledgement of a checkpoint it never sent, or signed by someone else, fails the lease', async () => {

@@ -1,7 +1,8 @@
 /**
  * The job market's metrics as an operator reads them, on a real two-node network (in process,
  * real libp2p over loopback, real executor): jobs that end cancelled or timed out leave the
- * active gauges, the worker's open leases while it serves one, batch tasks counted on the
+ * active gauges, the worker's open leases while it serves one (and the task cancelled there
+ * counted as cancelled in its GET /metrics), batch tasks counted on the
  * requester like jobs' tasks, payload bytes moved on leases on both sides; and, without a
  * network, scrape-time gauges read fresh on the very first scrape and every final stage ending
  * a job's activity.
@@ -14,6 +15,7 @@ import { FINAL_STATUSES } from '../src/scheduler/job-store.ts'
 import { readFile } from 'node:fs/promises'
 import { example, fixture, utf8, waitForCapacity } from './jobs-helpers.ts'
 import { waitFor } from './helpers.ts'
+import { AUTH, call, startApi } from './api-helpers.ts'
 
 type Labels = Record<string, string>
 
@@ -96,8 +98,23 @@ describe('job market metrics on a two-node network', () => {
       return s('depin_jobs_finished_total', { outcome: 'cancelled' }) === 1 && s('depin_jobs_active', { state: 'running' }) === 0 &&
         s('depin_jobs_active', { state: 'queued' }) === 0 && s('depin_queue_length', { queue: 'requester-placement' }) === 0
     }, { timeoutMs: 10_000, what: 'the cancelled job to leave depin_jobs_active' })
-    // The worker stops the cancelled run: its running gauge drops at the next scrape.
-    await waitFor(async () => (await scrape(metrics[1]))('depin_worker_tasks', { state: 'running' }) === 0, { timeoutMs: 30_000, what: 'the worker to stop the cancelled task' })
+    // The worker stops the cancelled run: its running gauge drops at the next scrape, and the
+    // task is counted as cancelled on the worker (not completed, not failed: it has no result).
+    const stopped = await waitFor(async () => {
+      const s = await scrape(metrics[1])
+      return s('depin_worker_tasks', { state: 'running' }) === 0 && s('depin_tasks_finished_total', { role: 'worker', outcome: 'cancelled' }) === 1 ? s : undefined
+    }, { timeoutMs: 30_000, what: 'the worker to stop the cancelled task and count it' })
+    expect(stopped('depin_tasks_finished_total', { role: 'worker', outcome: 'completed' })).toBe(0)
+    expect(stopped('depin_tasks_finished_total', { role: 'worker', outcome: 'failed' })).toBe(0)
+    // What an operator scrapes from the worker's API.
+    const { server, port } = await startApi(net.nodes[1], metrics[1])
+    try {
+      const scraped = await call(port, '/metrics', { headers: AUTH })
+      expect(scraped.status).toBe(200)
+      expect(scraped.text).toMatch(/^depin_tasks_finished_total\{role="worker",outcome="cancelled"\} 1$/m)
+    } finally {
+      await server.stop()
+    }
   })
 
   it('a job that times out leaves the active gauges', async () => {

@@ -5,8 +5,9 @@
  *   `requested`    utf8(job id)                   → DAG-CBOR RequestedJob
  *   `batches`      utf8(batch id)                 → DAG-CBOR BatchRecord
  *   `batch-tasks`  utf8(batch id) ‖ index (4, BE) → DAG-CBOR BatchTaskRecord
- *   `leases`       utf8(lease id)                 → DAG-CBOR LeaseRecord (worker side)
  *   `requested-at` createdAt ‖ utf8(job id)        → digest (see requested-index.ts)
+ *   `meta`         index name                     → [1] once that index is built (time-index.ts)
+ *   `leases`, `leases-at`                          the worker's served leases (see lease-store.ts)
  */
 import { decode, encode } from '../proofs/encoding.ts'
 import type { CID } from 'multiformats/cid'
@@ -16,6 +17,11 @@ import { defaultFuel } from './task.ts'
 import { TurnBatch } from '../shared/turn-batch.ts'
 import type { PlacementWait } from './requester/placement.ts'
 import { digestOf, indexKey, parseIndexEntry, type RequestedDigest } from './requested-index.ts'
+import { LeaseStore, type LeaseDigest, type LeaseRecord } from './lease-store.ts'
+import { stripUndefined } from './strip-undefined.ts'
+import { IndexBuild, type IndexEntry } from './time-index.ts'
+
+export { OPEN_LEASE, type LeaseDigest, type LeaseRecord } from './lease-store.ts'
 
 type Sub = ReturnType<Store['sublevel']>
 
@@ -117,25 +123,6 @@ export interface BatchTaskRecord {
   error?: JobError
 }
 
-/** The `reason` of a lease that has not ended: served now (listed from memory, never stored). */
-export const OPEN_LEASE = 'open'
-
-/** A lease this node served as worker. */
-export interface LeaseRecord {
-  leaseId: string
-  requester: string
-  startedAt: number
-  endedAt: number
-  tasks: number
-  refused: number
-  /** Fuel of the results returned (decimal). */
-  fuel?: string
-  amount: number
-  /** Credits the requester acknowledged, or what the chain paid for the lease when that is more. */
-  paid: number
-  reason: string
-}
-
 const MAX_RECORD_BYTES = 4 * 1024 * 1024
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -150,8 +137,6 @@ function taskKey (batchId: string, index: number): Uint8Array {
 
 interface RequestedWrite { bytes: Uint8Array, at: Uint8Array, digest: Uint8Array }
 
-const INDEX_BUILT = enc.encode('requested-at')
-
 export class JobStore {
   private readonly root: Sub
   private readonly requested: Sub
@@ -159,8 +144,8 @@ export class JobStore {
   private readonly meta: Sub
   private readonly batches: Sub
   private readonly batchTasks: Sub
-  private readonly leases: Sub
-  /** Job records decoded so far (a seam for tests: a listing reads only what it shows). */
+  private readonly leases: LeaseStore
+  /** Job and lease records decoded so far (a seam for tests: a listing reads only what it shows). */
   recordsDecoded = 0
   /** Job records waiting for their batch write (`putRequested`), by id, with their index entry. */
   private readonly requestedWrites = new TurnBatch<string, RequestedWrite>(async (entries) => {
@@ -170,9 +155,7 @@ export class JobStore {
       { type: 'put' as const, sublevel: this.requestedAt, key: w.at, value: w.digest }
     ]) as any)
   })
-  private indexBuilt?: Promise<void>
-  /** Ids written or deleted while the index is being built (the build leaves them alone). */
-  private touched?: Set<string>
+  private readonly requestedIndex: IndexBuild
 
   constructor (db: Store) {
     const root = this.root = db.sublevel('jobs', { keyEncoding: 'view', valueEncoding: 'view' }) as unknown as Sub
@@ -182,7 +165,13 @@ export class JobStore {
     this.meta = sub('meta')
     this.batches = sub('batches')
     this.batchTasks = sub('batch-tasks')
-    this.leases = sub('leases')
+    this.leases = new LeaseStore(root, this.meta, () => { this.recordsDecoded++ })
+    this.requestedIndex = new IndexBuild({
+      meta: this.meta,
+      name: 'requested-at',
+      index: this.requestedAt,
+      entries: () => this.requestedEntries()
+    })
   }
 
   /**
@@ -191,7 +180,7 @@ export class JobStore {
    * the rest of its bookkeeping); the promise settles once the batch is written.
    */
   async putRequested (record: RequestedJob): Promise<void> {
-    this.touched?.add(record.id)
+    this.requestedIndex.touch(record.id)
     await this.requestedWrites.put([[record.id, { bytes: encode(stripUndefined(record)), at: indexKey(record.id, record.createdAt), digest: digestOf(record) }]])
   }
 
@@ -210,12 +199,16 @@ export class JobStore {
    * `getRequested`.
    */
   async * requestedNewestFirst (): AsyncGenerator<RequestedDigest> {
-    await this.ensureIndex()
+    await this.requestedIndex.ensure()
     for await (const [key, value] of this.requestedAt.iterator({ reverse: true })) {
       const entry = parseIndexEntry(key as Uint8Array, value as Uint8Array)
       const waiting = this.requestedWrites.waiting(entry.id)
       yield waiting != null ? parseIndexEntry(key as Uint8Array, waiting.digest) : entry
     }
+  }
+
+  private async * requestedEntries (): AsyncGenerator<IndexEntry> {
+    for await (const record of this.allRequested()) yield [record.id, indexKey(record.id, record.createdAt), digestOf(record)]
   }
 
   private decodeRequested (bytes: Uint8Array): RequestedJob {
@@ -224,32 +217,13 @@ export class JobStore {
   }
 
   /**
-   * Indexes the records of a store written before the index existed (once: the scheduler's
-   * start calls it, so a new store is marked indexed before it holds any record).
+   * Indexes the records (requested jobs, served leases) of a store written before their indexes
+   * existed (once: the scheduler's start calls it, so a new store is marked indexed before it
+   * holds any record).
    */
   async ensureIndex (): Promise<void> {
-    this.indexBuilt ??= (async () => {
-      if (await this.meta.get(INDEX_BUILT) != null) return
-      const touched = this.touched = new Set()
-      let chunk: Array<[string, Uint8Array, Uint8Array]> = []
-      const flush = async (): Promise<void> => {
-        const entries = chunk.filter(([id]) => !touched.has(id))
-        chunk = []
-        if (entries.length > 0) await this.requestedAt.batch(entries.map(([, key, value]) => ({ type: 'put' as const, key, value })))
-      }
-      try {
-        for await (const record of this.allRequested()) {
-          chunk.push([record.id, indexKey(record.id, record.createdAt), digestOf(record)])
-          if (chunk.length >= 1000) await flush()
-        }
-        await flush()
-        await this.meta.put(INDEX_BUILT, new Uint8Array([1]))
-      } finally {
-        this.touched = undefined
-      }
-    })()
-    this.indexBuilt.catch(() => { this.indexBuilt = undefined })
-    await this.indexBuilt
+    await this.requestedIndex.ensure()
+    await this.leases.ensureIndex()
   }
 
   async putBatch (record: BatchRecord): Promise<void> {
@@ -281,12 +255,25 @@ export class JobStore {
     for await (const value of this.batchTasks.values(taskRange(batchId))) yield decode(value as Uint8Array, MAX_RECORD_BYTES, 'batch task record') as BatchTaskRecord
   }
 
+  /** Writes a served lease's record (with its index entry). */
   async putLease (record: LeaseRecord): Promise<void> {
-    await this.leases.put(enc.encode(record.leaseId), encode(stripUndefined(record)))
+    await this.leases.put(record)
   }
 
-  async * allLeases (): AsyncGenerator<LeaseRecord> {
-    for await (const value of this.leases.values()) yield decode(value as Uint8Array, MAX_RECORD_BYTES, 'lease record') as LeaseRecord
+  async getLease (id: string): Promise<LeaseRecord | undefined> {
+    return await this.leases.get(id)
+  }
+
+  allLeases (): AsyncGenerator<LeaseRecord> {
+    return this.leases.all()
+  }
+
+  /**
+   * What a listing needs of every stored lease, newest first (by start), without reading the
+   * records: their ids, starts and end reasons. Read the records of those shown with `getLease`.
+   */
+  leasesNewestFirst (): AsyncGenerator<LeaseDigest> {
+    return this.leases.newestFirst()
   }
 
   /**
@@ -305,7 +292,7 @@ export class JobStore {
     if (ids.length === 0) return
     const at: Uint8Array[] = []
     for (const id of ids) {
-      this.touched?.add(id)
+      this.requestedIndex.touch(id)
       const waiting = this.requestedWrites.waiting(id)
       this.requestedWrites.drop(id)
       if (waiting != null) at.push(waiting.at)
@@ -333,8 +320,7 @@ export class JobStore {
 
   /** Deletes lease records (one write). */
   async deleteLeases (ids: string[]): Promise<void> {
-    if (ids.length === 0) return
-    await this.leases.batch(ids.map((id) => ({ type: 'del' as const, key: enc.encode(id) })))
+    await this.leases.delete(ids)
   }
 }
 
@@ -355,24 +341,4 @@ function withFuel<T extends { body: { fuel: bigint, timeoutMs: number } }> (reco
   const fuel = record.body.fuel as bigint | number | undefined
   record.body.fuel = fuel == null ? defaultFuel(record.body.timeoutMs) : BigInt(fuel)
   return record
-}
-
-/** Removes `undefined` fields recursively without touching bytes or CIDs (a value without any is returned as it is). */
-export function stripUndefined<T> (value: T): T {
-  return hasUndefined(value) ? strip(value) : value
-}
-
-function hasUndefined (value: unknown): boolean {
-  if (Array.isArray(value)) return value.some(hasUndefined)
-  if (value == null || typeof value !== 'object' || value instanceof Uint8Array || (value as { asCID?: unknown }).asCID != null) return false
-  for (const k in value) if (Object.hasOwn(value, k) && ((value as Record<string, unknown>)[k] === undefined || hasUndefined((value as Record<string, unknown>)[k]))) return true
-  return false
-}
-
-function strip<T> (value: T): T {
-  if (Array.isArray(value)) return value.map((v) => strip(v)) as T
-  if (value == null || typeof value !== 'object' || value instanceof Uint8Array || (value as { asCID?: unknown }).asCID != null) return value
-  const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = strip(v)
-  return out as T
 }

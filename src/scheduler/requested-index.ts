@@ -1,16 +1,18 @@
 /**
- * The index of requested jobs by creation time, so that a list of the newest N (the API's
- * `GET /v1/jobs?limit=N`, polled by the dashboard) reads N records, not every record kept.
+ * The index of requested jobs by creation time (a time index: see time-index.ts), so that a list
+ * of the newest N (the API's `GET /v1/jobs?limit=N`, polled by the dashboard) reads N records,
+ * not every record kept.
  *
  *   `requested-at`  createdAt (8 bytes, BE) ‖ utf8(job id) → utf8(digest)
  *   `meta`          `requested-at` → [1] once the index holds every record (built once on an
- *                   older store, at its first listing)
+ *                   older store, when the scheduler starts)
  *
  * The digest is what a list filters on without the record: its status, whether it was verified,
  * and whether its program exited 0 without a trap (`completed 11`). It is written with the record
  * (`JobStore.putRequested`, same batch) and deleted with it.
  */
 import type { JobStatus, RequestedJob } from './job-store.ts'
+import { parseTimeKey, timeKey } from './time-index.ts'
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -26,11 +28,7 @@ export interface RequestedDigest {
 }
 
 export function indexKey (id: string, createdAt: number): Uint8Array {
-  const idBytes = enc.encode(id)
-  const key = new Uint8Array(8 + idBytes.byteLength)
-  new DataView(key.buffer).setBigUint64(0, BigInt(Math.max(0, Math.floor(createdAt))))
-  key.set(idBytes, 8)
-  return key
+  return timeKey(id, createdAt)
 }
 
 export function digestOf (record: RequestedJob): Uint8Array {
@@ -38,7 +36,7 @@ export function digestOf (record: RequestedJob): Uint8Array {
 }
 
 export function parseIndexEntry (key: Uint8Array, value: Uint8Array): RequestedDigest {
-  const view = new DataView(key.buffer, key.byteOffset, key.byteLength)
+  const { id, at } = parseTimeKey(key)
   const [status, flags = '00'] = dec.decode(value).split(' ')
-  return { id: dec.decode(key.subarray(8)), createdAt: Number(view.getBigUint64(0)), status: status as JobStatus, verified: flags[0] === '1', ok: flags[1] === '1' }
+  return { id, createdAt: at, status: status as JobStatus, verified: flags[0] === '1', ok: flags[1] === '1' }
 }

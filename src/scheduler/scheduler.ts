@@ -24,7 +24,7 @@ import { RequesterService, type LeaseInfo } from './requester/service.ts'
 import { JobHandle, type JobProgress, type JobResult } from './requester/jobs.ts'
 import { BatchHandle, type BatchProgress, type BatchResult, type BatchTaskResult } from './requester/batches.ts'
 import { loadTreeFiles, pinInputTree, type OutputFileInfo } from './requester/trees.ts'
-import { JobViews, type JobSummary } from './views.ts'
+import { JobViews, type JobSummary, type ServedLeaseDigest } from './views.ts'
 import { WorkerService } from './worker/service.ts'
 import type { LeaseSummary } from './worker/lease-server.ts'
 import { serveNegotiation } from './negotiation-server.ts'
@@ -318,6 +318,12 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
 
   /** Leases served now (`reason` `open`) and before (see `JobViews.servedLeases`). */
   async servedLeases (): Promise<LeaseRecord[]> { return await this.views.servedLeases() }
+
+  /** The same newest first, without reading stored records (see `JobViews.servedLeasesNewestFirst`). */
+  servedLeasesNewestFirst (): AsyncGenerator<ServedLeaseDigest> { return this.views.servedLeasesNewestFirst() }
+
+  /** One lease served now or before (see `JobViews.servedLease`). */
+  async servedLease (id: string): Promise<LeaseRecord | undefined> { return await this.views.servedLease(id) }
 
   /** Whether a job or batch has ended (false while it runs here, or was left unfinished). */
   async isFinal (id: string): Promise<boolean> { return await this.views.isFinal(id) }

@@ -6,7 +6,8 @@
 import { CID } from 'multiformats/cid'
 import type { BlobStore } from './blob-store.ts'
 import { BatchNotFoundError, BatchTaskNotFoundError, JobNotFoundError, OutputFileNotFoundError } from './errors.ts'
-import { FINAL_STATUSES, OPEN_LEASE, type BatchTaskRecord, type JobStore, type LeaseRecord, type RequestedJob } from './job-store.ts'
+import { FINAL_STATUSES, OPEN_LEASE, type BatchTaskRecord, type JobStore, type LeaseDigest, type LeaseRecord, type RequestedJob } from './job-store.ts'
+import { mergeNewestFirst } from '../shared/newest-first.ts'
 import type { Batches, BatchResult } from './requester/batches.ts'
 import { summary } from './requester/batches.ts'
 import { toResult, type Jobs, type JobResult } from './requester/jobs.ts'
@@ -37,6 +38,11 @@ export interface JobSummary {
   earned?: number
   /** Requester role, while it runs: why it (a batch: some of its tasks) waits for workers (see `PlacementWait`). */
   waiting?: string
+}
+
+/** A lease served now or before, as a listing first sees it: with its record when it is open (from memory). */
+export interface ServedLeaseDigest extends LeaseDigest {
+  record?: LeaseRecord
 }
 
 export interface JobViewsComponents {
@@ -80,6 +86,26 @@ export class JobViews {
     const open = new Set(out.map((l) => l.leaseId))
     for await (const l of this.c.records.allLeases()) if (!open.has(l.leaseId)) out.push(l)
     return out
+  }
+
+  /**
+   * Leases this node serves now and those it served, each once, newest first (by start), without
+   * reading the stored records (read those shown with `servedLease`): the open ones from memory
+   * with their records, the others from the store's time index.
+   */
+  servedLeasesNewestFirst (): AsyncGenerator<ServedLeaseDigest> {
+    const open = (this.c.openLeases?.() ?? []).sort((a, b) => b.startedAt - a.startedAt)
+    const openIds = new Set(open.map((l) => l.leaseId))
+    const opened = open.map((record): ServedLeaseDigest => ({ id: record.leaseId, startedAt: record.startedAt, reason: record.reason, record }))
+    const stored = async function * (records: JobStore): AsyncGenerator<ServedLeaseDigest> {
+      for await (const digest of records.leasesNewestFirst()) if (!openIds.has(digest.id)) yield digest
+    }
+    return mergeNewestFirst([opened, stored(this.c.records)], (l) => l.startedAt)
+  }
+
+  /** A lease this node serves now (`reason` `open`) or served. */
+  async servedLease (id: string): Promise<LeaseRecord | undefined> {
+    return this.c.openLeases?.().find((l) => l.leaseId === id) ?? await this.c.records.getLease(id)
   }
 
   /** One requested job's result as far as known (output loaded from the blob store). */

@@ -134,15 +134,13 @@ export function requestedSummary (record: RequestedJob, live: JobLive | undefine
  * when that is more (recorded a minute after it ended).
  */
 export function leaseSummaryView (lease: LeaseRecord): JobSummaryView {
-  const open = lease.reason === OPEN_LEASE
-  const normal = open || lease.reason === 'closed' || lease.reason === 'ERR_LEASE_EXPIRED'
+  const { status, verified, reason } = leaseState(lease.reason)
   return {
     id: lease.leaseId,
     role: 'worker',
-    status: open ? 'running' : normal ? 'completed' : 'failed',
-    // Verification is the requester's verdict; the worker does not know it.
-    verified: false,
-    ...(normal ? {} : { reason: `the lease ended: ${lease.reason}` }),
+    status,
+    verified,
+    ...(reason != null ? { reason } : {}),
     running: [],
     workers: [],
     requester: lease.requester,
@@ -152,6 +150,14 @@ export function leaseSummaryView (lease: LeaseRecord): JobSummaryView {
     createdAt: lease.startedAt,
     updatedAt: lease.endedAt
   }
+}
+
+/** The state of a lease served here, from its end reason alone (`open` while it is served). */
+export function leaseState (endReason: string): { status: JobState, verified: boolean, reason?: string } {
+  const open = endReason === OPEN_LEASE
+  const normal = open || endReason === 'closed' || endReason === 'ERR_LEASE_EXPIRED'
+  // Verification is the requester's verdict; the worker does not know it.
+  return { status: open ? 'running' : normal ? 'completed' : 'failed', verified: false, ...(normal ? {} : { reason: `the lease ended: ${endReason}` }) }
 }
 
 export function requestedDetail (record: RequestedJob, result: JobResult, live: JobLive | undefined, label: JobLabel): JobDetailView {

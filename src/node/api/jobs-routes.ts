@@ -22,12 +22,13 @@ import type { JobInit } from '../../scheduler/job.ts'
 import { FINAL_STATUSES, type RequestedJob } from '../../scheduler/job-store.ts'
 import { JobNotFoundError } from '../../scheduler/errors.ts'
 import { MAX_MANIFEST_ENTRIES } from '../../scheduler/files/constants.ts'
-import { JOB_STATES, stateWord, type JobState } from '../../job-status.ts'
+import { JOB_STATES } from '../../job-status.ts'
 import { JobLabels } from '../job-labels.ts'
 import { isFinalStage } from '../job-activity.ts'
 import type { NodeMetrics } from '../metrics/node-metrics.ts'
 import { ApiError } from './errors.ts'
-import { digestState, leaseSummaryView, requestedDetail, requestedState, requestedSummary, type JobDetailView, type JobSummaryView } from './job-view.ts'
+import { leaseSummaryView, requestedDetail, type JobDetailView } from './job-view.ts'
+import { listJobs } from './jobs-list.ts'
 import { closeAfterReply, jobUploadLimits, readJobUpload, UploadRefusedError } from './upload.ts'
 import { placementOf } from './upload-spec.ts'
 import type { InputTreeLimits } from './upload-tree.ts'
@@ -47,19 +48,8 @@ export const jobsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).optional().describe('at most this many (newest first; default 100)')
 }).strict()
 
-type JobsQuery = z.infer<typeof jobsQuery>
-
 export const DEFAULT_JOBS_LIMIT = 100
 
-/** Whether a listed job matches the `status` filter (`active`: queued or running). */
-function matchesStatus (j: { role: 'requester' | 'worker', status: JobState, verified: boolean }, status: JobsQuery['status']): boolean {
-  if (status == null) return true
-  if (status === 'active') return j.status === 'queued' || j.status === 'running'
-  // Verification is the requester's verdict: a task run here for a peer is just completed.
-  if ((status === 'unverified' || status === 'completed') && j.role === 'requester') return stateWord(j.status, j.verified) === status
-  if (status === 'unverified') return false
-  return j.status === status
-}
 /** How long an idle event stream stays open between keep-alive comments. */
 const KEEP_ALIVE_MS = 15_000
 
@@ -77,41 +67,6 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
   let labelsValue: JobLabels | undefined
   const labels = (): JobLabels => (labelsValue ??= new JobLabels(node.services().store))
 
-  /**
-   * One page of the jobs list, newest first, and how many match. Requested jobs come newest first
-   * from the store's time index, filtered on their digests: only the records of the page shown
-   * (and of unfinished jobs this run does not place, whose state needs their replicas) are read.
-   */
-  const list = async (query: { status?: JobsQuery['status'], role?: JobsQuery['role'], limit: number }): Promise<{ jobs: JobSummaryView[], total: number }> => {
-    const { role, limit } = query
-    const matches = (j: { role: 'requester' | 'worker', status: JobState, verified: boolean }): boolean => matchesStatus(j, query.status)
-    const leases = role === 'requester' ? [] : (await node.scheduler.servedLeases()).map(leaseSummaryView).filter((j) => role == null || j.role === role).filter(matches)
-    let total = leases.length
-    const page: JobSummaryView[] = []
-    if (role !== 'worker') {
-      const records = node.scheduler.records
-      for await (const entry of records.requestedNewestFirst()) {
-        let record = node.scheduler.requester.jobs.liveRecord(entry.id)
-        let state: { status: JobState, verified: boolean }
-        if (record == null && FINAL_STATUSES.has(entry.status)) state = digestState(entry)
-        else {
-          record ??= await records.getRequested(entry.id)
-          if (record == null) continue
-          state = { status: requestedState(record, node.activity.get(entry.id)).status, verified: record.verified === true }
-        }
-        if (!matches({ role: 'requester', ...state })) continue
-        if (page.length < limit) {
-          record ??= await records.getRequested(entry.id)
-          if (record == null) continue
-          page.push(requestedSummary(record, node.activity.get(record.id), await labels().get(record.id)))
-        }
-        total++
-      }
-    }
-    const jobs = page.concat(leases).sort((a, b) => b.createdAt - a.createdAt).slice(0, limit)
-    return { jobs, total }
-  }
-
   const detail = async (id: string): Promise<JobDetailView> => {
     let record: RequestedJob
     try {
@@ -119,9 +74,8 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
     } catch (err) {
       if (!(err instanceof JobNotFoundError)) throw err
       // A lease this node served for a peer: its worker-side summary.
-      for (const lease of await node.scheduler.servedLeases()) {
-        if (lease.leaseId === id) return { ...leaseSummaryView(lease), workers: [], moduleCid: '', moduleBytes: 0, inputBytes: 0, replicas: 1, quorum: 1, deadline: 0, outputBytes: 0, stderr: '' }
-      }
+      const lease = await node.scheduler.servedLease(id)
+      if (lease != null) return { ...leaseSummaryView(lease), workers: [], moduleCid: '', moduleBytes: 0, inputBytes: 0, replicas: 1, quorum: 1, deadline: 0, outputBytes: 0, stderr: '' }
       throw err
     }
     return requestedDetail(record, await node.job(id), node.activity.get(id), await labels().get(id))
@@ -166,7 +120,7 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
 
     app.get('/v1/jobs', { schema: { tags: ['jobs'], summary: 'Jobs this node requested or ran, newest first', querystring: jobsQuery } }, async (request) => {
       const { status, role, limit } = request.query
-      return await list({ status, role, limit: limit ?? DEFAULT_JOBS_LIMIT })
+      return await listJobs(node, labels, { status, role, limit: limit ?? DEFAULT_JOBS_LIMIT })
     })
 
     app.get('/v1/jobs/:id', { schema: { tags: ['jobs'], summary: 'One job: state, workers, verification, cost', params: jobIdParams } },

@@ -1,12 +1,12 @@
 /**
- * Feeds a node's events into its metrics: job submissions and ends (requester side), task events
- * (worker side), requester leases, ledger blocks (chain, mining; credits earned and spent once
- * confirmed: confirmed-credits.ts),
- * penalties, and scrape-time readings (peers and scores, gossip validation counts, capacity,
- * balance, queues, jobs and worker tasks now).
+ * Feeds a node's events into its metrics: job submissions and ends (requester side), requester
+ * leases, ledger blocks (chain, mining; credits earned and spent once confirmed:
+ * confirmed-credits.ts), penalties, and scrape-time readings (peers and scores, gossip
+ * validation counts, capacity, balance, queues, jobs and worker tasks now).
  *
  * The scheduler reports the rest itself through `MarketMetrics` (the node passes it this
  * `NodeMetrics`): the requester's task outcomes (jobs' and batches' alike, from the dispatcher),
+ * the worker's (from each lease it serves: runs, and tasks withdrawn or failed before a result),
  * leases served as worker (open from their stream's start to their end), and the payload bytes
  * moved on lease streams.
  */
@@ -37,10 +37,6 @@ export function attachNodeMetrics (node: ComputeNode, metrics: NodeMetrics): () 
     else if (isFinalStage(p.stage)) void recordJobEnd(node, metrics, p)
   })
 
-  // Worker side: task runs (their wall time from the executor). Leases served: the scheduler.
-  listen<{ exitCode: number, wallMs: number }>(scheduler, 'task:finished', (evt) => {
-    metrics.taskFinished('worker', evt.detail.exitCode === 0 ? 'completed' : 'failed', evt.detail.wallMs / 1000)
-  })
   // Leases opened and closed as requester.
   listen(node, 'lease:opened', () => { metrics.leaseOpened('requester') })
   listen<{ reason: string }>(node, 'lease:closed', (evt) => { metrics.leaseClosed('requester', leaseEndWord(evt.detail.reason)) })

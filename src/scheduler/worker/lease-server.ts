@@ -47,8 +47,8 @@ export interface LeaseServerComponents {
   /** A task started running, and finished (for events, logs and metrics). */
   onTaskStarted?: (taskId: string) => void
   onTaskFinished?: (taskId: string, exitCode: number, wallMs: number) => void
-  /** Where payload bytes moved on the lease are counted. @default none */
-  metrics?: Pick<MarketMetrics, 'bytesTransferred'>
+  /** Where payload bytes moved on the lease, and how its tasks ended, are counted. @default none */
+  metrics?: Pick<MarketMetrics, 'bytesTransferred' | 'taskFinished'>
 }
 
 export interface LeaseServerInit {
@@ -273,6 +273,7 @@ export class LeaseServer {
         outcome = await runTask(this.c.executor, spec, task.id, module, stdin, files, signal, reportsStart ? announce : undefined)
         this.c.slots.observe(outcome.wallMs)
         this.c.onTaskFinished?.(task.idText, outcome.exitCode, outcome.wallMs)
+        this.c.metrics?.taskFinished('worker', outcome.exitCode === 0 ? 'completed' : 'failed', outcome.wallMs / 1000)
       } finally {
         release()
       }
@@ -282,6 +283,8 @@ export class LeaseServer {
       this.tasks.finish(task)
       // Aborted on purpose (cancelled, lease ending, node stopping): the reason says why, not the executor's error.
       const e = (signal.aborted && signal.reason instanceof Error ? signal.reason : err) as Error & { code?: string }
+      // Withdrawn (cancelled, or its lease ended while it waited or ran), or it could not run here.
+      this.c.metrics?.taskFinished('worker', signal.aborted || e.code === 'ERR_LEASE_ENDED' ? 'cancelled' : 'failed')
       // Whatever else of this task is under way stops here: a sibling file lookup must not send a
       // `want` after the task-error (the requester no longer serves this task's blobs then).
       if (!signal.aborted) task.controller.abort(e)
