@@ -1,0 +1,105 @@
+/**
+ * A testnet's directory, shared by `depin testnet` and `createTestnet({ dir })`: its lock (one
+ * testnet per directory at a time) and its ledger network, kept in DIR/genesis.json so that a
+ * testnet started again on the same directory resumes its chain.
+ */
+import { join } from 'node:path'
+import { readFile, rm, writeFile } from 'node:fs/promises'
+import { createGenesisConfig, type CreateGenesisConfigInit, type GenesisConfig } from '../ledger/index.ts'
+import { dataDirPaths, isProcessAlive } from './paths.ts'
+import { TestnetInUseError } from './errors.ts'
+import { TESTNET_ALLOCATION, TESTNET_BLOCK_INTERVAL_MS, TESTNET_HASHES_PER_BLOCK } from './constants.ts'
+
+/** The lock file of a running testnet: `{"pid"}` of the process that runs it. */
+export const TESTNET_LOCK_FILE = 'testnet.lock'
+/** The testnet's ledger network. */
+export const TESTNET_GENESIS_FILE = 'genesis.json'
+
+/** A testnet genesis giving each peer `TESTNET_ALLOCATION` credits. */
+export function testnetGenesis (peers: string[], overrides: CreateGenesisConfigInit = {}): GenesisConfig {
+  return createGenesisConfig({
+    peers,
+    allocation: TESTNET_ALLOCATION,
+    blockIntervalMs: TESTNET_BLOCK_INTERVAL_MS,
+    hashesPerBlock: TESTNET_HASHES_PER_BLOCK,
+    ...overrides
+  })
+}
+
+async function lockHolder (path: string): Promise<number | undefined> {
+  try {
+    const pid = (JSON.parse(await readFile(path, 'utf8')) as { pid?: unknown }).pid
+    return typeof pid === 'number' && Number.isSafeInteger(pid) && pid > 0 ? pid : undefined
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    // Unreadable or half written (its writer died between open and write): nobody holds it.
+    if (err instanceof SyntaxError) return undefined
+    throw err
+  }
+}
+
+/**
+ * Takes DIR's testnet lock, or throws TestnetInUseError naming the process that holds it. The
+ * lock is a file created exclusively (`wx`), so of two testnets started on one directory at the
+ * same moment exactly one gets it: without it both passed the "is a node running here?" check
+ * before either node was up and rewrote each other's genesis and config (a testnet split over
+ * two ledger networks). A lock whose process is gone (killed with SIGKILL, the machine restarted)
+ * is taken over. Returns the release function (safe to call twice).
+ */
+export async function lockTestnetDir (dir: string): Promise<() => Promise<void>> {
+  const path = join(dir, TESTNET_LOCK_FILE)
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await writeFile(path, JSON.stringify({ pid: process.pid }) + '\n', { flag: 'wx', mode: 0o644 })
+      break
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      const holder = await lockHolder(path)
+      if (holder != null && isProcessAlive(holder)) {
+        throw new TestnetInUseError(dir, `another testnet (pid ${holder}${holder === process.pid ? ', this process' : ''}) runs it`)
+      }
+      // A stale lock: taken over once. (Two testnets taking over the same stale lock at the same
+      // moment could both remove it; the second attempt's `wx` still lets only one of them in,
+      // unless one removes the lock the other has just written: a window of microseconds after a crash.)
+      if (attempt > 0) throw new TestnetInUseError(dir, `its lock ${path} could not be taken over`)
+      await rm(path, { force: true })
+    }
+  }
+  let released = false
+  return async () => {
+    if (released) return
+    released = true
+    // Only our own lock: a stale-lock takeover by another process must not be undone here.
+    if (await lockHolder(path).catch(() => undefined) === process.pid) await rm(path, { force: true })
+  }
+}
+
+/**
+ * The testnet's ledger network: the one in DIR/genesis.json when it is the testnet genesis of
+ * these peers (with these overrides), so a testnet started again keeps its chain; else a new one,
+ * written there, and the chains in the nodes' data dirs (`DIR/node-<i>/db`, which belong to the
+ * old network and would refuse to start on the new one) are removed.
+ */
+export async function testnetNetwork (dir: string, peers: string[], overrides: CreateGenesisConfigInit = {}): Promise<GenesisConfig> {
+  const path = join(dir, TESTNET_GENESIS_FILE)
+  const fresh = testnetGenesis(peers, overrides)
+  try {
+    const existing = JSON.parse(await readFile(path, 'utf8')) as GenesisConfig
+    // The network id is random unless given: any id of an otherwise identical genesis is this network.
+    const comparable = (g: GenesisConfig): string => stableJson(overrides.networkId == null ? { ...g, networkId: '' } : g)
+    if (comparable(existing) === comparable(fresh)) return existing
+  } catch {}
+  await Promise.all(peers.map(async (_, i) => { await rm(dataDirPaths(join(dir, `node-${i}`)).db, { recursive: true, force: true }) }))
+  await writeFile(path, JSON.stringify(fresh, null, 2) + '\n')
+  return fresh
+}
+
+/** JSON with object keys in sorted order (and undefined members left out), for comparing. */
+function stableJson (value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`
+  if (value != null && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`
+  }
+  return JSON.stringify(value)
+}
