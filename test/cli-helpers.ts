@@ -81,3 +81,38 @@ export async function startRequesterAndWorker (base: string): Promise<CliPair> {
   }, { timeoutMs: 60_000, what: 'the requester to find the worker' })
   return { requesterDir, workerDir, workerPeer, requester, worker }
 }
+
+export interface TestnetNode { peerId: string, api: string, multiaddrs: string[], dataDir: string }
+
+export interface TestnetProcess {
+  child: ChildProcess
+  /** stdout and stderr so far. */
+  output: () => string
+  /** The exit code (null when a signal ended it: see `child.signalCode`). */
+  exited: Promise<number | null>
+}
+
+/** `depin testnet --nodes N --dir DIR [args]` as a child process, started and not waited for. */
+export function spawnTestnet (dir: string, nodes: number, args: string[] = []): TestnetProcess {
+  const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', String(nodes), '--dir', dir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout?.setEncoding('utf8').on('data', (d) => { output += d })
+  child.stderr?.setEncoding('utf8').on('data', (d) => { output += d })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => { resolve(code) }))
+  return { child, output: () => output, exited }
+}
+
+/** `depin testnet --nodes N --dir DIR [args]` as a child process, once its testnet.json is written. */
+export async function startTestnetProcess (dir: string, nodes: number, options: { timeoutMs?: number, args?: string[] } = {}): Promise<TestnetProcess & { nodes: TestnetNode[] }> {
+  const testnet = spawnTestnet(dir, nodes, options.args)
+  try {
+    const written = await waitFor(async () => {
+      if (testnet.child.exitCode != null) throw new Error(testnet.output())
+      return JSON.parse(await readFile(join(dir, 'testnet.json'), 'utf8')) as { nodes: TestnetNode[] }
+    }, { timeoutMs: options.timeoutMs ?? 60_000, what: 'testnet.json' })
+    return { ...testnet, nodes: written.nodes }
+  } catch (err) {
+    if (testnet.child.exitCode == null) testnet.child.kill('SIGKILL')
+    throw err
+  }
+}

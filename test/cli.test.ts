@@ -3,11 +3,10 @@
  * non-zero exit without a stack trace; client commands talk to a real daemon.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
-import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BIN, runCli, startDaemonProcess, type DaemonProcess } from './cli-helpers.ts'
+import { runCli, startDaemonProcess, startTestnetProcess, type DaemonProcess } from './cli-helpers.ts'
 import { tempDir, waitFor } from './helpers.ts'
 
 function expectOneCleanErrorLine (result: { code: number | null, stderr: string }, pattern: RegExp): void {
@@ -159,27 +158,6 @@ describe('depin CLI against a real daemon', () => {
   })
 })
 
-interface TestnetNode { peerId: string, api: string, multiaddrs: string[], dataDir: string }
-
-/** `depin testnet --nodes N --dir DIR` as a child process, once its testnet.json is written. */
-async function startTestnetProcess (dir: string, nodes: number, timeoutMs = 60_000): Promise<{ child: ReturnType<typeof spawn>, output: () => string, exited: Promise<number | null>, nodes: TestnetNode[] }> {
-  const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', String(nodes), '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout.setEncoding('utf8').on('data', (d) => { output += d })
-  child.stderr.setEncoding('utf8').on('data', (d) => { output += d })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => { resolve(code) }))
-  try {
-    const testnet = await waitFor(async () => {
-      if (child.exitCode != null) throw new Error(output)
-      return JSON.parse(await readFile(join(dir, 'testnet.json'), 'utf8')) as { nodes: TestnetNode[] }
-    }, { timeoutMs, what: 'testnet.json' })
-    return { child, output: () => output, exited, nodes: testnet.nodes }
-  } catch (err) {
-    if (child.exitCode == null) child.kill('SIGKILL')
-    throw err
-  }
-}
-
 describe('depin testnet', () => {
   it('starts N daemons, writes testnet.json, serves every node\'s API, and stops them all on SIGINT', async () => {
     const dir = await tempDir()
@@ -265,7 +243,7 @@ describe('depin testnet --transport memory', () => {
   it('runs every node in one process, serves each node\'s API, and stops them on SIGINT', async () => {
     const dir = await tempDir()
     // Above 16 nodes the in-process memory transport is the default; 20 keeps the test light.
-    const { child, output, exited, nodes } = await startTestnetProcess(dir.path, 20, 120_000)
+    const { child, output, exited, nodes } = await startTestnetProcess(dir.path, 20, { timeoutMs: 120_000 })
     try {
       const testnet = { nodes }
       expect(testnet.nodes).toHaveLength(20)
