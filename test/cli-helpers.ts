@@ -88,6 +88,8 @@ export interface TestnetProcess {
   child: ChildProcess
   /** stdout and stderr so far. */
   output: () => string
+  /** stdout alone so far. */
+  stdout: () => string
   /** The exit code (null when a signal ended it: see `child.signalCode`). */
   exited: Promise<number | null>
 }
@@ -96,10 +98,11 @@ export interface TestnetProcess {
 export function spawnTestnet (dir: string, nodes: number, args: string[] = []): TestnetProcess {
   const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', String(nodes), '--dir', dir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
-  child.stdout?.setEncoding('utf8').on('data', (d) => { output += d })
+  let stdout = ''
+  child.stdout?.setEncoding('utf8').on('data', (d) => { output += d; stdout += d })
   child.stderr?.setEncoding('utf8').on('data', (d) => { output += d })
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => { resolve(code) }))
-  return { child, output: () => output, exited }
+  return { child, output: () => output, stdout: () => stdout, exited }
 }
 
 /** `depin testnet --nodes N --dir DIR [args]` as a child process, once its testnet.json is written. */

@@ -38,10 +38,13 @@ describe('one testnet per --dir', () => {
 
       // The lock of a process that died (SIGKILL) is taken over, held while the testnet runs, and removed at stop.
       await writeFile(join(dir.path, 'testnet.lock'), JSON.stringify({ pid: DEAD_PID }) + '\n')
-      const testnet = await startTestnetProcess(dir.path, 1)
+      const testnet = await startTestnetProcess(dir.path, 1, { args: ['--json'] })
       expect(JSON.parse(await readFile(join(dir.path, 'testnet.lock'), 'utf8')).pid).toBe(testnet.child.pid)
       testnet.child.kill('SIGINT')
       expect(await testnet.exited).toBe(0)
+      // --json: stdout is testnet.json's JSON alone (the testnet's own lines go to stderr).
+      expect(JSON.parse(testnet.stdout())).toEqual({ nodes: testnet.nodes })
+      expect(testnet.output()).toMatch(/all nodes stopped\n$/)
       await expect(stat(join(dir.path, 'testnet.lock'))).rejects.toThrow()
     } finally {
       await dir.remove()
@@ -126,9 +129,9 @@ describe('a signal while the testnet starts', () => {
 })
 
 describe('an in-process (memory) testnet', () => {
-  it('`depin stop` stops one node and the others keep running; its log lines say which node; the last stop ends the testnet', async () => {
+  it('`depin stop` stops one node and the others keep running; its log lines say which node (on stderr with --json); the last stop ends the testnet', async () => {
     const dir = await tempDir()
-    const testnet = await startTestnetProcess(dir.path, 3, { args: ['--transport', 'memory', '--mine'] })
+    const testnet = await startTestnetProcess(dir.path, 3, { args: ['--transport', 'memory', '--mine', '--json'] })
     try {
       const [n0, n1, n2] = testnet.nodes
       const stop = await runCli(['stop', '--data-dir', n1.dataDir, '--timeout', '30'])
@@ -146,6 +149,8 @@ describe('an in-process (memory) testnet', () => {
       for (const node of [n0, n2]) expect((await runCli(['stop', '--data-dir', node.dataDir, '--timeout', '30'])).code).toBe(0)
       expect(await testnet.exited).toBe(0)
       expect(testnet.output()).toMatch(/all nodes stopped\n$/)
+      // --json: the nodes' log and the testnet's lines went to stderr; stdout is the JSON alone.
+      expect(JSON.parse(testnet.stdout())).toEqual({ nodes: testnet.nodes })
     } finally {
       if (testnet.child.exitCode == null) testnet.child.kill('SIGKILL')
       await dir.remove()
