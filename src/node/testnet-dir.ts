@@ -77,19 +77,22 @@ export async function lockTestnetDir (dir: string): Promise<() => Promise<void>>
 /**
  * The testnet's ledger network: the one in DIR/genesis.json when it is the testnet genesis of
  * these peers (with these overrides), so a testnet started again keeps its chain; else a new one,
- * written there, and the chains in the nodes' data dirs (`DIR/node-<i>/db`, which belong to the
- * old network and would refuse to start on the new one) are removed.
+ * written there, and the nodes' databases (`DIR/node-<i>/db`, whose chains belong to the old
+ * network and would refuse to start on the new one) are removed. With `keepUnnamed`, databases
+ * are removed only when a genesis.json named the network they belong to: a database found where
+ * there was none (made by other means) is left to the node, which refuses a foreign chain itself.
  */
-export async function testnetNetwork (dir: string, peers: string[], overrides: CreateGenesisConfigInit = {}): Promise<GenesisConfig> {
+export async function testnetNetwork (dir: string, peers: string[], overrides: CreateGenesisConfigInit = {}, options: { keepUnnamed?: boolean } = {}): Promise<GenesisConfig> {
   const path = join(dir, TESTNET_GENESIS_FILE)
   const fresh = testnetGenesis(peers, overrides)
+  let existing: GenesisConfig | undefined
   try {
-    const existing = JSON.parse(await readFile(path, 'utf8')) as GenesisConfig
+    existing = JSON.parse(await readFile(path, 'utf8')) as GenesisConfig
     // The network id is random unless given: any id of an otherwise identical genesis is this network.
     const comparable = (g: GenesisConfig): string => stableJson(overrides.networkId == null ? { ...g, networkId: '' } : g)
     if (comparable(existing) === comparable(fresh)) return existing
   } catch {}
-  await Promise.all(peers.map(async (_, i) => { await rm(dataDirPaths(join(dir, `node-${i}`)).db, { recursive: true, force: true }) }))
+  if (existing != null || options.keepUnnamed !== true) await Promise.all(peers.map(async (_, i) => { await rm(dataDirPaths(join(dir, `node-${i}`)).db, { recursive: true, force: true }) }))
   await writeFile(path, JSON.stringify(fresh, null, 2) + '\n')
   return fresh
 }

@@ -107,7 +107,7 @@ export async function createTestnet (init: TestnetInit = {}): Promise<Testnet> {
       dataDirs.push(dataDir)
     }
     const peers = keys.map((k) => k.publicKey.toString())
-    const network = init.network ?? (init.dir != null ? await testnetNetwork(init.dir, peers, init.genesis) : testnetGenesis(peers, init.genesis))
+    const network = init.network ?? (init.dir != null ? await testnetNetwork(init.dir, peers, init.genesis, { keepUnnamed: true }) : testnetGenesis(peers, init.genesis))
     for (let i = 0; i < count; i++) {
       const bootstrap = pickBootstrap(nodes, BOOTSTRAP_FANOUT).map((n) => n.multiaddrs[0])
       const node = createComputeNode({
