@@ -92,17 +92,26 @@ export interface TestnetProcess {
   stdout: () => string
   /** The exit code (null when a signal ended it: see `child.signalCode`). */
   exited: Promise<number | null>
+  /**
+   * SIGKILL to the testnet and every node process it started (its own process group), for a
+   * test's cleanup: killing the testnet process alone would leave its nodes running.
+   */
+  killAll: () => void
 }
 
 /** `depin testnet --nodes N --dir DIR [args]` as a child process, started and not waited for. */
 export function spawnTestnet (dir: string, nodes: number, args: string[] = []): TestnetProcess {
-  const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', String(nodes), '--dir', dir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // Its own process group (as a terminal's foreground job), so that killAll reaches the nodes too.
+  const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', String(nodes), '--dir', dir, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   let output = ''
   let stdout = ''
   child.stdout?.setEncoding('utf8').on('data', (d) => { output += d; stdout += d })
   child.stderr?.setEncoding('utf8').on('data', (d) => { output += d })
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => { resolve(code) }))
-  return { child, output: () => output, stdout: () => stdout, exited }
+  const killAll = (): void => {
+    try { process.kill(-(child.pid as number), 'SIGKILL') } catch {}
+  }
+  return { child, output: () => output, stdout: () => stdout, exited, killAll }
 }
 
 /** `depin testnet --nodes N --dir DIR [args]` as a child process, once its testnet.json is written. */
@@ -115,7 +124,7 @@ export async function startTestnetProcess (dir: string, nodes: number, options: 
     }, { timeoutMs: options.timeoutMs ?? 60_000, what: 'testnet.json' })
     return { ...testnet, nodes: written.nodes }
   } catch (err) {
-    if (testnet.child.exitCode == null) testnet.child.kill('SIGKILL')
+    testnet.killAll()
     throw err
   }
 }

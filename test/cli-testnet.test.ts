@@ -76,7 +76,7 @@ describe('one testnet per --dir', () => {
       winner.child.kill('SIGINT')
       expect(await winner.exited).toBe(0)
     } finally {
-      for (const t of [a, b]) if (t.child.exitCode == null) t.child.kill('SIGKILL')
+      for (const t of [a, b]) t.killAll()
       await dir.remove()
     }
   })
@@ -102,7 +102,7 @@ describe('a signal while the testnet starts', () => {
       for (const i of [0, 1, 2]) await expect(stat(join(dir.path, `node-${i}`, 'api.json'))).rejects.toThrow()
       await expect(stat(join(dir.path, 'testnet.lock'))).rejects.toThrow()
     } finally {
-      if (testnet.child.exitCode == null) testnet.child.kill('SIGKILL')
+      testnet.killAll()
       if (node0Pid != null && isProcessAlive(node0Pid)) process.kill(node0Pid, 'SIGKILL')
       await dir.remove()
     }
@@ -122,7 +122,7 @@ describe('a signal while the testnet starts', () => {
       await expect(stat(join(dir.path, 'testnet.json'))).rejects.toThrow()
       for (let i = 0; i < 20; i++) await expect(stat(join(dir.path, `node-${i}`, 'api.json'))).rejects.toThrow()
     } finally {
-      if (testnet.child.exitCode == null) testnet.child.kill('SIGKILL')
+      testnet.killAll()
       await dir.remove()
     }
   }, 120_000)
@@ -152,7 +152,7 @@ describe('an in-process (memory) testnet', () => {
       // --json: the nodes' log and the testnet's lines went to stderr; stdout is the JSON alone.
       expect(JSON.parse(testnet.stdout())).toEqual({ nodes: testnet.nodes })
     } finally {
-      if (testnet.child.exitCode == null) testnet.child.kill('SIGKILL')
+      testnet.killAll()
       await dir.remove()
     }
   }, 120_000)
@@ -188,7 +188,7 @@ describe('a testnet stopped and started again on the same --dir', () => {
       second.child.kill('SIGINT')
       expect(await second.exited).toBe(0)
     } finally {
-      for (const t of [first, second]) if (t != null && t.child.exitCode == null) t.child.kill('SIGKILL')
+      for (const t of [first, second]) t?.killAll()
       await dir.remove()
     }
   }, 180_000)

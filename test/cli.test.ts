@@ -161,7 +161,7 @@ describe('depin CLI against a real daemon', () => {
 describe('depin testnet', () => {
   it('starts N daemons, writes testnet.json, serves every node\'s API, and stops them all on SIGINT', async () => {
     const dir = await tempDir()
-    const { child, output, exited, nodes } = await startTestnetProcess(dir.path, 3)
+    const { child, output, exited, nodes, killAll } = await startTestnetProcess(dir.path, 3)
     const testnet = { nodes }
     try {
       expect(testnet.nodes).toHaveLength(3)
@@ -186,7 +186,7 @@ describe('depin testnet', () => {
       expect(output()).toMatch(/all nodes stopped/)
       for (const node of testnet.nodes) await expect(stat(join(node.dataDir, 'api.json'))).rejects.toThrow()
     } finally {
-      if (child.exitCode == null) child.kill('SIGKILL')
+      killAll()
       await dir.remove()
     }
   })
@@ -195,7 +195,7 @@ describe('depin testnet', () => {
 describe('a second `depin testnet` on a running testnet\'s --dir', () => {
   it('is refused with one line and changes nothing, whatever --nodes it asks for', async () => {
     const dir = await tempDir()
-    const { child, exited, nodes } = await startTestnetProcess(dir.path, 2)
+    const { child, exited, nodes, killAll } = await startTestnetProcess(dir.path, 2)
     const testnet = { nodes }
     try {
       const genesis = await readFile(join(dir.path, 'genesis.json'), 'utf8')
@@ -217,7 +217,7 @@ describe('a second `depin testnet` on a running testnet\'s --dir', () => {
       child.kill('SIGINT')
       expect(await exited).toBe(0)
     } finally {
-      if (child.exitCode == null) child.kill('SIGKILL')
+      killAll()
       await dir.remove()
     }
   })
@@ -243,7 +243,7 @@ describe('depin testnet --transport memory', () => {
   it('runs every node in one process, serves each node\'s API, and stops them on SIGINT', async () => {
     const dir = await tempDir()
     // Above 16 nodes the in-process memory transport is the default; 20 keeps the test light.
-    const { child, output, exited, nodes } = await startTestnetProcess(dir.path, 20, { timeoutMs: 120_000 })
+    const { child, output, exited, nodes, killAll } = await startTestnetProcess(dir.path, 20, { timeoutMs: 120_000 })
     try {
       const testnet = { nodes }
       expect(testnet.nodes).toHaveLength(20)
@@ -265,7 +265,7 @@ describe('depin testnet --transport memory', () => {
       expect(output()).toMatch(/all nodes stopped/)
       for (const node of testnet.nodes) await expect(stat(join(node.dataDir, 'api.json'))).rejects.toThrow()
     } finally {
-      if (child.exitCode == null) child.kill('SIGKILL')
+      killAll()
       await dir.remove()
     }
   }, 240_000)
