@@ -54,6 +54,16 @@ describe('depin CLI: user mistakes', () => {
     expect(await readFile(file, 'utf8')).toBe('x')
   })
 
+  it('a testnet\'s directory given as a node\'s data dir names a node of it', async () => {
+    // What `depin testnet --dir T` leaves: T/api-token and T/node-i, no node of its own in T.
+    const testnet = join(dir.path, 'a-testnet')
+    expect((await runCli(['init', '--data-dir', join(testnet, 'node-0')])).code).toBe(0)
+    await writeFile(join(testnet, 'api-token'), 'x'.repeat(43) + '\n')
+    for (const command of [['status'], ['peers'], ['capacity'], ['dashboard']]) {
+      expectOneCleanErrorLine(await runCli([...command, '--data-dir', testnet]), new RegExp(`^depin: ${testnet} is a testnet's directory, not a node's: pass the data dir of one of its nodes, e\\.g\\. --data-dir ${join(testnet, 'node-0')}$`))
+    }
+  })
+
   it('a missing data dir', async () => {
     expectOneCleanErrorLine(await runCli(['start', '--data-dir', join(dir.path, 'missing')]), /does not exist; run `depin init/)
   })
