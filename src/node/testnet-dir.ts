@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path'
 import { readFile, rm, writeFile } from 'node:fs/promises'
-import { createGenesisConfig, type CreateGenesisConfigInit, type GenesisConfig } from '../ledger/index.ts'
+import { createGenesisConfig, type CreateGenesisConfigInit, type GenesisConfig } from '../ledger/genesis.ts'
 import { dataDirPaths, isProcessAlive } from './paths.ts'
 import { TestnetInUseError } from './errors.ts'
 import { TESTNET_ALLOCATION, TESTNET_BLOCK_INTERVAL_MS, TESTNET_HASHES_PER_BLOCK } from './constants.ts'

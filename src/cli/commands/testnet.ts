@@ -23,7 +23,6 @@ import { watchTestnetSignals, type TestnetSignals } from '../interrupt.ts'
 import type { TestnetOptions } from '../program.ts'
 import { START_ENV } from '../start-env.ts'
 import { TESTNET_PROCESS_NODES_MAX } from '../../node/constants.ts'
-import { runUntilSignal, startInProcess } from './testnet-in-process.ts'
 
 export { TestnetInUseError }
 
@@ -207,6 +206,9 @@ export async function testnetCommand (opts: TestnetOptions): Promise<void> {
 const TESTNET_FILE = 'testnet.json'
 
 async function runInProcess (dir: string, prepared: Array<{ dataDir: string }>, opts: TestnetOptions, signals: TestnetSignals, say: (text: string) => void): Promise<void> {
+  // Loaded only here: the daemon's code (libp2p, the executor, the API) is not needed in this
+  // process when the nodes are processes of their own (it more than doubled this process's RSS).
+  const { runUntilSignal, startInProcess } = await import('./testnet-in-process.ts')
   const run = await startInProcess(prepared, { mine: opts.mine === true, signal: signals.signal, logToStderr: opts.json === true })
   await writeFile(join(dir, TESTNET_FILE), JSON.stringify({ nodes: run.nodes }, null, 2) + '\n')
   await runUntilSignal(dir, run, opts, signals, say)
