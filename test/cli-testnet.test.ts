@@ -5,6 +5,7 @@
  * config, the chain of a node that was behind).
  */
 import { describe, it, expect } from 'vitest'
+import { createServer } from 'node:net'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { runCli, spawnTestnet, startTestnetProcess } from './cli-helpers.ts'
@@ -156,6 +157,26 @@ describe('an in-process (memory) testnet', () => {
       await dir.remove()
     }
   }, 120_000)
+})
+
+describe('a testnet that cannot start', () => {
+  it('memory: an API port in use names the node whose port it is, and nothing is left running or locked', async () => {
+    const dir = await tempDir()
+    const blocker = createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    const port = (blocker.address() as { port: number }).port
+    try {
+      // Node i serves its API on P+2i+1: node 1's is P+3.
+      const result = await runCli(['testnet', '--nodes', '3', '--transport', 'memory', '--base-port', String(port - 3), '--dir', dir.path])
+      expect(result.code).toBe(1)
+      expect(stderrLines(result.stderr)).toEqual([`depin: node in ${join(dir.path, 'node-1')} did not start: address 127.0.0.1:${port} is already in use (is another depin node running?)`])
+      for (const i of [0, 1, 2]) await expect(stat(join(dir.path, `node-${i}`, 'api.json'))).rejects.toThrow()
+      await expect(stat(join(dir.path, 'testnet.lock'))).rejects.toThrow()
+    } finally {
+      blocker.close()
+      await dir.remove()
+    }
+  })
 })
 
 describe('a testnet stopped and started again on the same --dir', () => {

@@ -16,7 +16,7 @@ import { createOperatorLog } from '../../node/operator-log.ts'
 import { printJson, printTable } from '../output.ts'
 import type { TestnetSignals } from '../interrupt.ts'
 import type { TestnetOptions } from '../program.ts'
-import type { TestnetNodeInfo } from './testnet.ts'
+import { TestnetStartError, type TestnetNodeInfo } from './testnet.ts'
 
 /** How many earlier nodes each new node dials. */
 const BOOTSTRAP_FANOUT = 3
@@ -60,7 +60,10 @@ export async function startInProcess (prepared: Array<{ dataDir: string }>, init
       init.signal?.throwIfAborted()
       const bootstrap = pick(daemons, BOOTSTRAP_FANOUT).map((d) => d.node.multiaddrs[0])
       // Many nodes share this process: leave V8's heap sizing as it is.
-      daemons.push(await startDaemon({ dataDir, transport: 'memory', bootstrap, mine: init.mine && i === 0, optimizeForSize: false, log: log.child({ node: i }) }))
+      daemons.push(await startDaemon({ dataDir, transport: 'memory', bootstrap, mine: init.mine && i === 0, optimizeForSize: false, log: log.child({ node: i }) }).catch((err: Error) => {
+        // Which node: in one process, an error (a port in use, a damaged database) names none.
+        throw new TestnetStartError(`node in ${dataDir} did not start: ${err.message}`, { cause: err })
+      }))
     }
     init.signal?.throwIfAborted()
   } catch (err) {

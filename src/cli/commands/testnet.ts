@@ -35,8 +35,8 @@ export interface TestnetNodeInfo {
 
 /** A testnet node did not come up. */
 export class TestnetStartError extends DepinError {
-  constructor (message: string) {
-    super(message, 'ERR_TESTNET_START')
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_TESTNET_START', options)
   }
 }
 
