@@ -8,6 +8,7 @@ import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createTestnet, TestnetInUseError, ConfigError, type TestnetInit } from '../src/index.ts'
 import { tempDir, waitFor } from './helpers.ts'
+import { lockTestnetDir } from '../src/node/testnet-dir.ts'
 
 /** Fast blocks for tests. */
 const FAST = { hashesPerBlock: 2 ** 12, blockIntervalMs: 500 }
@@ -79,4 +80,23 @@ describe('createTestnet with a dir', () => {
       await dir.remove()
     }
   }, 120_000)
+})
+
+describe('the testnet directory lock', () => {
+  it('of many takers at the same moment exactly one gets it, and after its release the next one does', async () => {
+    const dir = await tempDir()
+    try {
+      for (let round = 0; round < 5; round++) {
+        const outcomes = await Promise.allSettled(Array.from({ length: 20 }, async () => await lockTestnetDir(dir.path)))
+        const taken = outcomes.filter((o) => o.status === 'fulfilled')
+        expect(taken).toHaveLength(1)
+        for (const o of outcomes) if (o.status === 'rejected') expect(o.reason).toBeInstanceOf(TestnetInUseError)
+        expect(JSON.parse(await readFile(join(dir.path, 'testnet.lock'), 'utf8'))).toEqual({ pid: process.pid })
+        await (taken[0] as PromiseFulfilledResult<() => Promise<void>>).value()
+        await expect(stat(join(dir.path, 'testnet.lock'))).rejects.toThrow()
+      }
+    } finally {
+      await dir.remove()
+    }
+  })
 })

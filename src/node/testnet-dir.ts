@@ -4,7 +4,8 @@
  * testnet started again on the same directory resumes its chain.
  */
 import { join } from 'node:path'
-import { readFile, rm, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { link, readFile, rm, writeFile } from 'node:fs/promises'
 import { createGenesisConfig, type CreateGenesisConfigInit, type GenesisConfig } from '../ledger/genesis.ts'
 import { dataDirPaths, isProcessAlive } from './paths.ts'
 import { TestnetInUseError } from './errors.ts'
@@ -40,30 +41,23 @@ async function lockHolder (path: string): Promise<number | undefined> {
 
 /**
  * Takes DIR's testnet lock, or throws TestnetInUseError naming the process that holds it. The
- * lock is a file created exclusively (`wx`), so of two testnets started on one directory at the
- * same moment exactly one gets it: without it both passed the "is a node running here?" check
+ * lock is a file created exclusively (a hard link, which fails where the name exists), so of two
+ * testnets started on one directory at the same moment exactly one gets it: without it both passed the "is a node running here?" check
  * before either node was up and rewrote each other's genesis and config (a testnet split over
  * two ledger networks). A lock whose process is gone (killed with SIGKILL, the machine restarted)
  * is taken over. Returns the release function (safe to call twice).
  */
 export async function lockTestnetDir (dir: string): Promise<() => Promise<void>> {
   const path = join(dir, TESTNET_LOCK_FILE)
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await writeFile(path, JSON.stringify({ pid: process.pid }) + '\n', { flag: 'wx', mode: 0o644 })
-      break
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      const holder = await lockHolder(path)
-      if (holder != null && isProcessAlive(holder)) {
-        throw new TestnetInUseError(dir, `another testnet (pid ${holder}${holder === process.pid ? ', this process' : ''}) runs it`)
-      }
-      // A stale lock: taken over once. (Two testnets taking over the same stale lock at the same
-      // moment could both remove it; the second attempt's `wx` still lets only one of them in,
-      // unless one removes the lock the other has just written: a window of microseconds after a crash.)
-      if (attempt > 0) throw new TestnetInUseError(dir, `its lock ${path} could not be taken over`)
-      await rm(path, { force: true })
-    }
+  // Written aside and linked into place: the lock appears with its pid in it (a lock created with
+  // `wx` and then written is empty for a moment, and a second testnet reading it then would take
+  // it for a dead one's).
+  const aside = join(dir, `.${TESTNET_LOCK_FILE}.${process.pid}.${randomBytes(4).toString('hex')}`)
+  await writeFile(aside, JSON.stringify({ pid: process.pid }) + '\n', { mode: 0o644 })
+  try {
+    await takeLock(dir, path, aside)
+  } finally {
+    await rm(aside, { force: true })
   }
   let released = false
   return async () => {
@@ -71,6 +65,30 @@ export async function lockTestnetDir (dir: string): Promise<() => Promise<void>>
     released = true
     // Only our own lock: a stale-lock takeover by another process must not be undone here.
     if (await lockHolder(path).catch(() => undefined) === process.pid) await rm(path, { force: true })
+  }
+}
+
+async function takeLock (dir: string, path: string, aside: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await link(aside, path).catch(async (err: NodeJS.ErrnoException) => {
+        // A file system without hard links: an exclusive create, empty for a moment (see above).
+        if (err.code !== 'EPERM' && err.code !== 'ENOTSUP' && err.code !== 'ENOSYS') throw err
+        await writeFile(path, await readFile(aside), { flag: 'wx', mode: 0o644 })
+      })
+      return
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      const holder = await lockHolder(path)
+      if (holder != null && isProcessAlive(holder)) {
+        throw new TestnetInUseError(dir, `another testnet (pid ${holder}${holder === process.pid ? ', this process' : ''}) runs it`)
+      }
+      // A stale lock: taken over once. (Two testnets taking over the same stale lock at the same
+      // moment could both remove it; the second attempt's link still lets only one of them in,
+      // unless one removes the lock the other has just written: a window of microseconds after a crash.)
+      if (attempt > 0) throw new TestnetInUseError(dir, `its lock ${path} could not be taken over`)
+      await rm(path, { force: true })
+    }
   }
 }
 
