@@ -8,9 +8,9 @@ import { describe, it, expect } from 'vitest'
 import { createServer } from 'node:net'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { runCli, spawnTestnet, startTestnetProcess } from './cli-helpers.ts'
+import { runCli, spawnTestnet, startTestnetProcess, type TestnetProcess } from './cli-helpers.ts'
 import { tempDir, waitFor } from './helpers.ts'
-import { isProcessAlive, readApiInfo } from '../src/node/paths.ts'
+import { isProcessAlive, readApiInfo, type ApiInfo } from '../src/node/paths.ts'
 
 /** A pid no process has: the largest one Linux can hand out, plus one. */
 const DEAD_PID = 4_194_305
@@ -83,6 +83,14 @@ describe('one testnet per --dir', () => {
   })
 })
 
+/** Node 0's api.json, as soon as it is written (the testnet still starting its other nodes). */
+async function node0Started (dir: string, testnet: TestnetProcess): Promise<ApiInfo> {
+  return await waitFor(async () => {
+    if (testnet.child.exitCode != null) throw new Error(testnet.output())
+    return await readApiInfo(join(dir, 'node-0'))
+  }, { timeoutMs: 60_000, intervalMs: 20, what: 'node 0 to start' })
+}
+
 describe('a signal while the testnet starts', () => {
   it('tcp: SIGTERM to `depin testnet` alone once node 0 is up stops node 0 too (no orphan daemon)', async () => {
     const dir = await tempDir()
@@ -90,10 +98,7 @@ describe('a signal while the testnet starts', () => {
     let node0Pid: number | undefined
     try {
       // Node 0 is up; the others are still starting, testnet.json is not written yet.
-      const info = await waitFor(async () => {
-        if (testnet.child.exitCode != null) throw new Error(testnet.output())
-        return await readApiInfo(join(dir.path, 'node-0'))
-      }, { timeoutMs: 60_000, intervalMs: 20, what: 'node 0 to start' })
+      const info = await node0Started(dir.path, testnet)
       node0Pid = info.pid
       testnet.child.kill('SIGTERM')
       expect(await testnet.exited, testnet.output()).toBe(0)
@@ -113,10 +118,7 @@ describe('a signal while the testnet starts', () => {
     const dir = await tempDir()
     const testnet = spawnTestnet(dir.path, 20, ['--transport', 'memory'])
     try {
-      await waitFor(async () => {
-        if (testnet.child.exitCode != null) throw new Error(testnet.output())
-        return await readApiInfo(join(dir.path, 'node-0'))
-      }, { timeoutMs: 60_000, intervalMs: 20, what: 'node 0 to start' })
+      await node0Started(dir.path, testnet)
       testnet.child.kill('SIGINT')
       expect(await testnet.exited, testnet.output()).toBe(0)
       expect(testnet.output()).toMatch(/stopping the testnet…\n(.|\n)*all nodes stopped\n/)

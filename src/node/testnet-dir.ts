@@ -16,6 +16,23 @@ export const TESTNET_LOCK_FILE = 'testnet.lock'
 /** The testnet's ledger network. */
 export const TESTNET_GENESIS_FILE = 'genesis.json'
 
+/** How many earlier nodes each new testnet node bootstraps to. */
+export const TESTNET_BOOTSTRAP_FANOUT = 3
+
+/**
+ * Up to `count` of the nodes started before, at random, for a new node to bootstrap to: a random
+ * graph has a diameter of a few hops, where always taking the latest ones would chain the nodes
+ * into a long path. (createTestnet and the in-process `depin testnet` both.)
+ */
+export function pickBootstrap<T> (earlier: T[], count = TESTNET_BOOTSTRAP_FANOUT): T[] {
+  const pool = [...earlier]
+  for (let i = 0; i < Math.min(count, pool.length); i++) {
+    const j = i + Math.floor(Math.random() * (pool.length - i));
+    [pool[i], pool[j]] = [pool[j], pool[i]]
+  }
+  return pool.slice(0, count)
+}
+
 /** A testnet genesis giving each peer `TESTNET_ALLOCATION` credits. */
 export function testnetGenesis (peers: string[], overrides: CreateGenesisConfigInit = {}): GenesisConfig {
   return createGenesisConfig({

@@ -14,7 +14,7 @@ import { loadOrCreateIdentity } from './data-dir.ts'
 import type { CreateGenesisConfigInit, GenesisConfig } from '../ledger/index.ts'
 import { DeadlineExceededError } from '../errors.ts'
 import { validateTestnetInit } from './config.ts'
-import { lockTestnetDir, testnetGenesis, testnetNetwork } from './testnet-dir.ts'
+import { lockTestnetDir, pickBootstrap, testnetGenesis, testnetNetwork } from './testnet-dir.ts'
 
 export { testnetGenesis } from './testnet-dir.ts'
 export { TESTNET_ALLOCATION, TESTNET_BLOCK_INTERVAL_MS, TESTNET_HASHES_PER_BLOCK } from './constants.ts'
@@ -59,22 +59,6 @@ export interface Testnet {
   stop(): Promise<void>
 }
 
-/** How many earlier nodes each new node bootstraps to. */
-const BOOTSTRAP_FANOUT = 3
-
-/**
- * Up to `count` of the earlier nodes, at random: a random graph has a diameter of a few hops,
- * where always taking the latest ones would chain the nodes into a long path.
- */
-function pickBootstrap (earlier: ComputeNode[], count: number): ComputeNode[] {
-  const pool = [...earlier]
-  for (let i = 0; i < Math.min(count, pool.length); i++) {
-    const j = i + Math.floor(Math.random() * (pool.length - i));
-    [pool[i], pool[j]] = [pool[j], pool[i]]
-  }
-  return pool.slice(0, count)
-}
-
 /**
  * Starts the testnet. Its options are checked before anything starts (`ConfigError`,
  * `ERR_CONFIG`, naming the option); a node that fails to start, or a network whose nodes do not
@@ -109,7 +93,7 @@ export async function createTestnet (init: TestnetInit = {}): Promise<Testnet> {
     const peers = keys.map((k) => k.publicKey.toString())
     const network = init.network ?? (init.dir != null ? await testnetNetwork(init.dir, peers, init.genesis, { keepUnnamed: true }) : testnetGenesis(peers, init.genesis))
     for (let i = 0; i < count; i++) {
-      const bootstrap = pickBootstrap(nodes, BOOTSTRAP_FANOUT).map((n) => n.multiaddrs[0])
+      const bootstrap = pickBootstrap(nodes).map((n) => n.multiaddrs[0])
       const node = createComputeNode({
         transport: init.transport ?? 'tcp',
         ...(init.transport === 'memory' ? {} : { listen: ['/ip4/127.0.0.1/tcp/0'] }),

@@ -13,22 +13,11 @@
 import { join } from 'node:path'
 import { startDaemon, type Daemon } from '../../node/daemon.ts'
 import { createOperatorLog } from '../../node/operator-log.ts'
+import { pickBootstrap } from '../../node/testnet-dir.ts'
 import { printJson, printTable } from '../output.ts'
 import type { TestnetSignals } from '../interrupt.ts'
 import type { TestnetOptions } from '../program.ts'
 import { TestnetStartError, type TestnetNodeInfo } from './testnet.ts'
-
-/** How many earlier nodes each new node dials. */
-const BOOTSTRAP_FANOUT = 3
-
-function pick<T> (items: T[], count: number): T[] {
-  const pool = [...items]
-  for (let i = 0; i < Math.min(count, pool.length); i++) {
-    const j = i + Math.floor(Math.random() * (pool.length - i));
-    [pool[i], pool[j]] = [pool[j], pool[i]]
-  }
-  return pool.slice(0, count)
-}
 
 export interface InProcessTestnet {
   daemons: Daemon[]
@@ -58,7 +47,7 @@ export async function startInProcess (prepared: Array<{ dataDir: string }>, init
   try {
     for (const [i, { dataDir }] of prepared.entries()) {
       init.signal?.throwIfAborted()
-      const bootstrap = pick(daemons, BOOTSTRAP_FANOUT).map((d) => d.node.multiaddrs[0])
+      const bootstrap = pickBootstrap(daemons).map((d) => d.node.multiaddrs[0])
       // Many nodes share this process: leave V8's heap sizing as it is.
       daemons.push(await startDaemon({ dataDir, transport: 'memory', bootstrap, mine: init.mine && i === 0, optimizeForSize: false, log: log.child({ node: i }) }).catch((err: Error) => {
         // Which node: in one process, an error (a port in use, a damaged database) names none.
