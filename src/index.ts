@@ -31,7 +31,7 @@ export type { OperatorLog, LogLevel, LogFn, LogFields } from './shared/log.ts'
 export { describeState, stateWord, JOB_STATES } from './job-status.ts'
 export type { JobState } from './job-status.ts'
 export type { JobSummaryView, JobDetailView } from './node/api/job-view.ts'
-export { DataDirInUseError, AddressInUseError, CorruptKeyFileError, DataDirError, InvalidCapacityRecordError } from './node/errors.ts'
+export { DataDirInUseError, AddressInUseError, CorruptKeyFileError, DataDirError, InvalidCapacityRecordError, TestnetInUseError } from './node/errors.ts'
 
 export { JobHandle } from './scheduler/requester/jobs.ts'
 export type { JobProgress, JobResult, WorkerOutcome, ProgressStage, JobHandleEvents } from './scheduler/requester/jobs.ts'

@@ -81,3 +81,50 @@ export async function startRequesterAndWorker (base: string): Promise<CliPair> {
   }, { timeoutMs: 60_000, what: 'the requester to find the worker' })
   return { requesterDir, workerDir, workerPeer, requester, worker }
 }
+
+export interface TestnetNode { peerId: string, api: string, multiaddrs: string[], dataDir: string }
+
+export interface TestnetProcess {
+  child: ChildProcess
+  /** stdout and stderr so far. */
+  output: () => string
+  /** stdout alone so far. */
+  stdout: () => string
+  /** The exit code (null when a signal ended it: see `child.signalCode`). */
+  exited: Promise<number | null>
+  /**
+   * SIGKILL to the testnet and every node process it started (its own process group), for a
+   * test's cleanup: killing the testnet process alone would leave its nodes running.
+   */
+  killAll: () => void
+}
+
+/** `depin testnet --nodes N --dir DIR [args]` as a child process, started and not waited for. */
+export function spawnTestnet (dir: string, nodes: number, args: string[] = []): TestnetProcess {
+  // Its own process group (as a terminal's foreground job), so that killAll reaches the nodes too.
+  const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', String(nodes), '--dir', dir, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  let output = ''
+  let stdout = ''
+  child.stdout?.setEncoding('utf8').on('data', (d) => { output += d; stdout += d })
+  child.stderr?.setEncoding('utf8').on('data', (d) => { output += d })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => { resolve(code) }))
+  const killAll = (): void => {
+    try { process.kill(-(child.pid as number), 'SIGKILL') } catch {}
+  }
+  return { child, output: () => output, stdout: () => stdout, exited, killAll }
+}
+
+/** `depin testnet --nodes N --dir DIR [args]` as a child process, once its testnet.json is written. */
+export async function startTestnetProcess (dir: string, nodes: number, options: { timeoutMs?: number, args?: string[] } = {}): Promise<TestnetProcess & { nodes: TestnetNode[] }> {
+  const testnet = spawnTestnet(dir, nodes, options.args)
+  try {
+    const written = await waitFor(async () => {
+      if (testnet.child.exitCode != null) throw new Error(testnet.output())
+      return JSON.parse(await readFile(join(dir, 'testnet.json'), 'utf8')) as { nodes: TestnetNode[] }
+    }, { timeoutMs: options.timeoutMs ?? 60_000, what: 'testnet.json' })
+    return { ...testnet, nodes: written.nodes }
+  } catch (err) {
+    testnet.killAll()
+    throw err
+  }
+}

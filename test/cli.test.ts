@@ -3,11 +3,10 @@
  * non-zero exit without a stack trace; client commands talk to a real daemon.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
-import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BIN, runCli, startDaemonProcess, type DaemonProcess } from './cli-helpers.ts'
+import { runCli, startDaemonProcess, startTestnetProcess, type DaemonProcess } from './cli-helpers.ts'
 import { tempDir, waitFor } from './helpers.ts'
 
 function expectOneCleanErrorLine (result: { code: number | null, stderr: string }, pattern: RegExp): void {
@@ -53,6 +52,16 @@ describe('depin CLI: user mistakes', () => {
     expectOneCleanErrorLine(await runCli(['testnet', '--dir', file]), new RegExp(`^depin: --dir ${file} is a file, not a directory$`))
     expectOneCleanErrorLine(await runCli(['testnet', '--dir', join(file, 'sub')]), new RegExp(`^depin: --dir .*sub: its parent ${file} is not a directory$`))
     expect(await readFile(file, 'utf8')).toBe('x')
+  })
+
+  it('a testnet\'s directory given as a node\'s data dir names a node of it', async () => {
+    // What `depin testnet --dir T` leaves: T/api-token and T/node-i, no node of its own in T.
+    const testnet = join(dir.path, 'a-testnet')
+    expect((await runCli(['init', '--data-dir', join(testnet, 'node-0')])).code).toBe(0)
+    await writeFile(join(testnet, 'api-token'), 'x'.repeat(43) + '\n')
+    for (const command of [['status'], ['peers'], ['capacity'], ['dashboard']]) {
+      expectOneCleanErrorLine(await runCli([...command, '--data-dir', testnet]), new RegExp(`^depin: ${testnet} is a testnet's directory, not a node's: pass the data dir of one of its nodes, e\\.g\\. --data-dir ${join(testnet, 'node-0')}$`))
+    }
   })
 
   it('a missing data dir', async () => {
@@ -159,31 +168,10 @@ describe('depin CLI against a real daemon', () => {
   })
 })
 
-interface TestnetNode { peerId: string, api: string, multiaddrs: string[], dataDir: string }
-
-/** `depin testnet --nodes N --dir DIR` as a child process, once its testnet.json is written. */
-async function startTestnetProcess (dir: string, nodes: number, timeoutMs = 60_000): Promise<{ child: ReturnType<typeof spawn>, output: () => string, exited: Promise<number | null>, nodes: TestnetNode[] }> {
-  const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', String(nodes), '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout.setEncoding('utf8').on('data', (d) => { output += d })
-  child.stderr.setEncoding('utf8').on('data', (d) => { output += d })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => { resolve(code) }))
-  try {
-    const testnet = await waitFor(async () => {
-      if (child.exitCode != null) throw new Error(output)
-      return JSON.parse(await readFile(join(dir, 'testnet.json'), 'utf8')) as { nodes: TestnetNode[] }
-    }, { timeoutMs, what: 'testnet.json' })
-    return { child, output: () => output, exited, nodes: testnet.nodes }
-  } catch (err) {
-    if (child.exitCode == null) child.kill('SIGKILL')
-    throw err
-  }
-}
-
 describe('depin testnet', () => {
   it('starts N daemons, writes testnet.json, serves every node\'s API, and stops them all on SIGINT', async () => {
     const dir = await tempDir()
-    const { child, output, exited, nodes } = await startTestnetProcess(dir.path, 3)
+    const { child, output, exited, nodes, killAll } = await startTestnetProcess(dir.path, 3)
     const testnet = { nodes }
     try {
       expect(testnet.nodes).toHaveLength(3)
@@ -208,7 +196,7 @@ describe('depin testnet', () => {
       expect(output()).toMatch(/all nodes stopped/)
       for (const node of testnet.nodes) await expect(stat(join(node.dataDir, 'api.json'))).rejects.toThrow()
     } finally {
-      if (child.exitCode == null) child.kill('SIGKILL')
+      killAll()
       await dir.remove()
     }
   })
@@ -217,7 +205,7 @@ describe('depin testnet', () => {
 describe('a second `depin testnet` on a running testnet\'s --dir', () => {
   it('is refused with one line and changes nothing, whatever --nodes it asks for', async () => {
     const dir = await tempDir()
-    const { child, exited, nodes } = await startTestnetProcess(dir.path, 2)
+    const { child, exited, nodes, killAll } = await startTestnetProcess(dir.path, 2)
     const testnet = { nodes }
     try {
       const genesis = await readFile(join(dir.path, 'genesis.json'), 'utf8')
@@ -239,7 +227,7 @@ describe('a second `depin testnet` on a running testnet\'s --dir', () => {
       child.kill('SIGINT')
       expect(await exited).toBe(0)
     } finally {
-      if (child.exitCode == null) child.kill('SIGKILL')
+      killAll()
       await dir.remove()
     }
   })
@@ -265,7 +253,7 @@ describe('depin testnet --transport memory', () => {
   it('runs every node in one process, serves each node\'s API, and stops them on SIGINT', async () => {
     const dir = await tempDir()
     // Above 16 nodes the in-process memory transport is the default; 20 keeps the test light.
-    const { child, output, exited, nodes } = await startTestnetProcess(dir.path, 20, 120_000)
+    const { child, output, exited, nodes, killAll } = await startTestnetProcess(dir.path, 20, { timeoutMs: 120_000 })
     try {
       const testnet = { nodes }
       expect(testnet.nodes).toHaveLength(20)
@@ -287,7 +275,7 @@ describe('depin testnet --transport memory', () => {
       expect(output()).toMatch(/all nodes stopped/)
       for (const node of testnet.nodes) await expect(stat(join(node.dataDir, 'api.json'))).rejects.toThrow()
     } finally {
-      if (child.exitCode == null) child.kill('SIGKILL')
+      killAll()
       await dir.remove()
     }
   }, 240_000)

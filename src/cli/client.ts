@@ -5,7 +5,8 @@
  *
  * Light on purpose: no libp2p, no zod, no multiaddr (a client command must start fast).
  */
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { http } from '../shared/node-http.ts'
 import { dataDirPaths, defaultDataDir, readApiInfo, readApiToken, isProcessAlive } from '../node/paths.ts'
@@ -68,6 +69,18 @@ async function configuredApi (dataDir: string): Promise<string | undefined> {
   }
 }
 
+/**
+ * A `depin testnet` directory given where a node's data dir belongs (`--data-dir testnet`): it has
+ * the testnet's token but no node, so the default port would be asked, with a misleading answer.
+ */
+async function refuseTestnetDir (dataDir: string): Promise<void> {
+  const isFile = async (path: string): Promise<boolean> => await stat(path).then((s) => s.isFile(), () => false)
+  if (await isFile(dataDirPaths(dataDir).config)) return
+  if (!await isFile(join(dataDir, 'node-0', 'config.json'))) return
+  const root = dataDirPaths(dataDir).root
+  throw new UsageError(`${root} is a testnet's directory, not a node's: pass the data dir of one of its nodes, e.g. --data-dir ${join(root, 'node-0')}`)
+}
+
 export async function resolveApi (options: ClientOptions): Promise<{ api: string, token: string, source: ApiSource, dataDir: string }> {
   const dataDir = options.dataDir ?? defaultDataDir()
   let api = options.api ?? process.env.DEPIN_API
@@ -79,6 +92,7 @@ export async function resolveApi (options: ClientOptions): Promise<{ api: string
       api = info.api
       source = 'api.json'
     } else {
+      await refuseTestnetDir(dataDir)
       api = (await configuredApi(dataDir)) ?? (info == null ? `${DEFAULT_API_HOST}:${DEFAULT_API_PORT}` : info.api)
       source = 'config'
       // Port 0 means "any free port": only a running node's api.json can say which.

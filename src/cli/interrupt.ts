@@ -64,29 +64,50 @@ export function jobDaemonStopped (id: string, cause?: unknown): DaemonStoppedErr
   return new DaemonStoppedError(`the daemon stopped while job ${id} was running; it resumes when the node starts again (\`depin job ${id} --wait\`)`, { cause })
 }
 
+/** What a testnet's first SIGINT or SIGTERM aborts its start-up with. */
+export class TestnetInterruptedError extends DepinError {
+  constructor (signal: NodeJS.Signals) {
+    super(`the testnet was stopped (${signal})`, 'ERR_TESTNET_INTERRUPTED')
+  }
+}
+
+export interface TestnetSignals {
+  /** Aborted (with a TestnetInterruptedError) by the first SIGINT or SIGTERM. */
+  readonly signal: AbortSignal
+  /** Resolves at the first SIGINT or SIGTERM. */
+  readonly signalled: Promise<void>
+  /** Removes the handlers. */
+  release(): void
+}
+
 /**
- * Until `stop` has run, the first SIGINT or SIGTERM prints `stopping the testnet…` and runs it;
- * later ones (Ctrl-C pressed again, or a terminal's SIGINT and a supervisor's SIGTERM together)
- * are ignored with one line, so they cannot kill the process while its nodes stop. Resolves once
- * `stop` has finished (after `all nodes stopped`), rejects if it failed.
+ * A testnet's stop signals, watched from before it starts anything: a Ctrl-C or SIGTERM while
+ * its nodes start must stop the nodes already started (before, the process died of the signal
+ * and left them running: the tcp testnet's child processes as orphans). The first SIGINT or
+ * SIGTERM says `stopping the testnet…` and aborts `signal`; later ones (Ctrl-C pressed again,
+ * or a terminal's SIGINT and a supervisor's SIGTERM together) are ignored with one line, so they
+ * cannot kill the process while its nodes stop.
  */
-export async function stopTestnetOnSignal (stop: () => Promise<void>): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    let stopping = false
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        process.stderr.write(`depin: ${signal} ignored: the testnet is already stopping\n`)
-        return
-      }
-      stopping = true
-      process.stdout.write('stopping the testnet…\n')
-      const release = (): void => {
-        process.off('SIGINT', onSignal)
-        process.off('SIGTERM', onSignal)
-      }
-      stop().then(() => { release(); process.stdout.write('all nodes stopped\n'); resolve() }, (err) => { release(); reject(err) })
+export function watchTestnetSignals (say: (text: string) => void): TestnetSignals {
+  const controller = new AbortController()
+  const signalled = Promise.withResolvers<void>()
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (controller.signal.aborted) {
+      process.stderr.write(`depin: ${signal} ignored: the testnet is already stopping\n`)
+      return
     }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
-  })
+    say('stopping the testnet…')
+    controller.abort(new TestnetInterruptedError(signal))
+    signalled.resolve()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  return {
+    signal: controller.signal,
+    signalled: signalled.promise,
+    release: () => {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    }
+  }
 }

@@ -6,7 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError, InvalidArgumentError } from '../errors.ts'
-import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN } from './constants.ts'
+import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN, TESTNET_LIBRARY_MAX_NODES } from './constants.ts'
 import { dataDirPaths } from './paths.ts'
 import { isLoopbackHost, parseApiAddress } from './api-address.ts'
 
@@ -177,6 +177,28 @@ export const computeNodeInitSchema = z.object({
 /** Validates `ComputeNodeInit`; throws ConfigError naming the option and what is wrong. */
 export function validateComputeNodeInit (init: unknown): void {
   checkObject(computeNodeInitSchema, init, 'the node options', 'node option', (m) => new ConfigError(m))
+}
+
+/** What `createTestnet` checks of its options before anything starts. */
+const testnetInitSchema = z.object({
+  nodes: z.number().int().min(1).max(TESTNET_LIBRARY_MAX_NODES).optional(),
+  transport: z.enum(['tcp', 'memory']).optional(),
+  dir: z.string().min(1).max(4096).optional(),
+  network: genesisConfigSchema.optional(),
+  genesis: z.record(z.string(), z.unknown()).optional(),
+  miners: z.array(z.number().int().min(0)).max(TESTNET_LIBRARY_MAX_NODES).optional(),
+  nodeInit: z.custom<(index: number) => unknown>((v) => typeof v === 'function', { message: 'must be a function (index) => options' }).optional(),
+  readyTimeoutMs: z.number().int().min(1).max(24 * 60 * 60 * 1000).optional()
+}).superRefine((init, ctx) => {
+  const nodes = init.nodes ?? 4
+  const outside = init.miners?.findIndex((m) => m >= nodes) ?? -1
+  if (outside >= 0) ctx.addIssue({ code: 'custom', path: ['miners', outside], message: `node ${init.miners?.[outside]} does not exist: the testnet has nodes 0 to ${nodes - 1}` })
+  if (init.network != null && init.genesis != null) ctx.addIssue({ code: 'custom', path: ['genesis'], message: 'give network or genesis, not both (genesis shapes a new network; network is a whole one)' })
+})
+
+/** Validates `TestnetInit`; throws ConfigError naming the option and what is wrong. */
+export function validateTestnetInit (init: unknown): void {
+  checkObject(testnetInitSchema, init, 'the testnet options', 'testnet option', (m) => new ConfigError(m))
 }
 
 /** Checks `value` against `schema`; the error names the first field at fault and what is wrong. */

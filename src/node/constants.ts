@@ -119,6 +119,13 @@ export const TESTNET_MAX_NODES = 200
  * daemon's RSS and start-up CPU do not fit a 2-core machine well).
  */
 export const TESTNET_PROCESS_NODES_MAX = 16
+/** Most nodes `createTestnet` starts (in one process, on the memory transport). */
+export const TESTNET_LIBRARY_MAX_NODES = 1_000
+/** Credits each testnet node starts with. */
+export const TESTNET_ALLOCATION = 1_000_000
+/** Testnet blocks: about two seconds apart, cheap to mine. */
+export const TESTNET_BLOCK_INTERVAL_MS = 2_000
+export const TESTNET_HASHES_PER_BLOCK = 2 ** 19
 
 /**
  * Connections a node keeps: above it, depin's trimmer closes the least valuable idle ones (see

@@ -182,7 +182,8 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
     throw err
   }
   const api = server.address as string
-  await writeApiInfo(options.dataDir, { api, pid: process.pid, peerId: node.peerId, multiaddrs: node.multiaddrs, ...(metricsBound != null ? { metrics: metricsBound } : {}) })
+  // Memory-transport nodes exist only to share a process with others (an in-process testnet).
+  await writeApiInfo(options.dataDir, { api, pid: process.pid, peerId: node.peerId, multiaddrs: node.multiaddrs, ...(metricsBound != null ? { metrics: metricsBound } : {}), ...(memory ? { sharedProcess: true } : {}) })
   log('daemon %s: API on %s', node.peerId, api)
   let stopping: Promise<void> | undefined
   return {

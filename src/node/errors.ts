@@ -34,3 +34,10 @@ export class DataDirInUseError extends DepinError {
     super(`data directory ${dataDir} is in use by another running depin node${detail}; stop it first (\`depin stop --data-dir ${dataDir}\`) or use another --data-dir`, 'ERR_DATA_DIR_IN_USE', options)
   }
 }
+
+/** A testnet already runs in this directory: a second one there would break it. */
+export class TestnetInUseError extends DepinError {
+  constructor (dir: string, detail: string, options?: ErrorOptions) {
+    super(`testnet ${dir} is in use: ${detail}; stop that testnet first (Ctrl-C where it runs) or use another --dir`, 'ERR_TESTNET_IN_USE', options)
+  }
+}

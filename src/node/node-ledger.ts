@@ -63,15 +63,29 @@ export class PeerSync {
     this.ledger = ledger
   }
 
-  /** Syncs with the peers this host identifies from now on. */
+  /**
+   * Syncs with the peers this host identifies from now on, and with those it has already
+   * identified: the host starts (and dials its bootstrap peers) before the ledger opens, so a
+   * bootstrap peer is usually identified before this is called. Without the second part a node
+   * restarted behind its network stayed behind until someone mined a block.
+   */
   watch (libp2p: DepinLibp2p): void {
     libp2p.addEventListener('peer:identify', (evt) => {
       if (!evt.detail.protocols.includes(SYNC_PROTOCOL)) return
-      // Once per connection: an identify push on the same connection buys no second sync.
-      if (this.syncedConnections.has(evt.detail.connection)) return
-      this.syncedConnections.add(evt.detail.connection)
-      void this.syncFrom(evt.detail.peerId.toString())
+      this.syncOnce(evt.detail.connection)
     })
+    for (const connection of libp2p.getConnections()) {
+      void libp2p.peerStore.get(connection.remotePeer).then((peer) => {
+        if (peer.protocols.includes(SYNC_PROTOCOL)) this.syncOnce(connection)
+      }, () => {}) // not identified yet: its identify event comes
+    }
+  }
+
+  /** Once per connection: an identify push on the same connection buys no second sync. */
+  private syncOnce (connection: Connection): void {
+    if (this.syncedConnections.has(connection)) return
+    this.syncedConnections.add(connection)
+    void this.syncFrom(connection.remotePeer.toString())
   }
 
   private async syncFrom (peer: string): Promise<void> {

@@ -68,6 +68,11 @@ export interface ApiInfo {
   multiaddrs?: string[]
   /** `HOST:PORT` of the token-free metrics listener, when `--metrics` is on. */
   metrics?: string
+  /**
+   * True when the node runs in a process with other nodes (an in-process testnet): `pid` then
+   * outlives the node, and a stopped node is one whose API no longer answers.
+   */
+  sharedProcess?: boolean
 }
 
 export async function writeApiInfo (dataDir: string, info: ApiInfo): Promise<void> {

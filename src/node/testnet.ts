@@ -11,24 +11,39 @@ import type { PrivateKey } from '@libp2p/interface'
 import { createComputeNode, type ComputeNode, type ComputeNodeInit } from './compute-node.ts'
 import type { TransportName } from './libp2p.ts'
 import { loadOrCreateIdentity } from './data-dir.ts'
-import { createGenesisConfig, type CreateGenesisConfigInit, type GenesisConfig } from '../ledger/index.ts'
+import type { CreateGenesisConfigInit, GenesisConfig } from '../ledger/index.ts'
 import { DeadlineExceededError } from '../errors.ts'
+import { validateTestnetInit } from './config.ts'
+import { lockTestnetDir, pickBootstrap, testnetGenesis, testnetNetwork } from './testnet-dir.ts'
+
+export { testnetGenesis } from './testnet-dir.ts'
+export { TESTNET_ALLOCATION, TESTNET_BLOCK_INTERVAL_MS, TESTNET_HASHES_PER_BLOCK } from './constants.ts'
 
 export interface TestnetInit {
-  /** How many nodes. @default 4 */
+  /** How many nodes: an integer from 1 to `TESTNET_LIBRARY_MAX_NODES` (1,000). @default 4 */
   nodes?: number
   /**
    * `'tcp'` on 127.0.0.1, or `'memory'`: libp2p's in-process transport, no sockets (cheapest for
    * large networks). @default 'tcp'
    */
   transport?: TransportName
-  /** Base directory; node i keeps its data in `<dir>/node-<i>`. Without it, nodes are in memory. */
+  /**
+   * Base directory; node i keeps its data (identity, database) in `<dir>/node-<i>`, and the
+   * network's genesis is kept in `<dir>/genesis.json`, so a testnet created again on the same
+   * directory (after `stop()`) resumes: the same identities, chain and balances. With another
+   * node count or `genesis` it is a new network, and the chains in those data dirs are removed.
+   * One testnet at a time per directory (`<dir>/testnet.lock`, removed by `stop()`): a second one
+   * is refused with `TestnetInUseError`. Without `dir`, nodes are in memory.
+   */
   dir?: string
-  /** The ledger network; default: a fresh one giving every node `TESTNET_ALLOCATION` credits. */
+  /**
+   * The ledger network; default: a fresh one giving every node `TESTNET_ALLOCATION` credits
+   * (kept in `<dir>/genesis.json` with `dir`). Not together with `genesis`.
+   */
   network?: GenesisConfig
-  /** Overrides for the default network (block interval, difficulty, reward, allocation). */
+  /** Overrides for the default network (block interval, difficulty, reward, allocation). Not together with `network`. */
   genesis?: CreateGenesisConfigInit
-  /** Indices of the nodes that mine. @default none */
+  /** Indices of the nodes that mine, each from 0 to `nodes - 1`. @default none */
   miners?: number[]
   /** Extra options for node i (merged over the testnet's own). */
   nodeInit?: (index: number) => Partial<ComputeNodeInit>
@@ -40,59 +55,45 @@ export interface Testnet {
   nodes: ComputeNode[]
   /** The ledger network every node shares. */
   network: GenesisConfig
-  /** Stops every node (in parallel); safe to call twice. */
+  /** Stops every node (in parallel) and releases the directory's lock; safe to call twice. */
   stop(): Promise<void>
 }
 
-/** Credits each testnet node starts with. */
-export const TESTNET_ALLOCATION = 1_000_000
-/** Testnet blocks: about two seconds apart, cheap to mine. */
-export const TESTNET_BLOCK_INTERVAL_MS = 2_000
-export const TESTNET_HASHES_PER_BLOCK = 2 ** 19
-
-/** How many earlier nodes each new node bootstraps to. */
-const BOOTSTRAP_FANOUT = 3
-
 /**
- * Up to `count` of the earlier nodes, at random: a random graph has a diameter of a few hops,
- * where always taking the latest ones would chain the nodes into a long path.
+ * Starts the testnet. Its options are checked before anything starts (`ConfigError`,
+ * `ERR_CONFIG`, naming the option); a node that fails to start, or a network whose nodes do not
+ * all find a peer within `readyTimeoutMs` (`DeadlineExceededError`), stops the nodes already
+ * started before the call rejects.
  */
-function pickBootstrap (earlier: ComputeNode[], count: number): ComputeNode[] {
-  const pool = [...earlier]
-  for (let i = 0; i < Math.min(count, pool.length); i++) {
-    const j = i + Math.floor(Math.random() * (pool.length - i));
-    [pool[i], pool[j]] = [pool[j], pool[i]]
-  }
-  return pool.slice(0, count)
-}
-
-/** A testnet genesis giving each peer `TESTNET_ALLOCATION` credits. */
-export function testnetGenesis (peers: string[], overrides: CreateGenesisConfigInit = {}): GenesisConfig {
-  return createGenesisConfig({
-    peers,
-    allocation: TESTNET_ALLOCATION,
-    blockIntervalMs: TESTNET_BLOCK_INTERVAL_MS,
-    hashesPerBlock: TESTNET_HASHES_PER_BLOCK,
-    ...overrides
-  })
-}
-
 export async function createTestnet (init: TestnetInit = {}): Promise<Testnet> {
+  validateTestnetInit(init)
   const count = init.nodes ?? 4
-  const keys: PrivateKey[] = []
-  const dataDirs: Array<string | undefined> = []
-  for (let i = 0; i < count; i++) {
-    const dataDir = init.dir != null ? join(init.dir, `node-${i}`) : undefined
-    if (dataDir != null) await mkdir(dataDir, { recursive: true })
-    keys.push(dataDir != null ? (await loadOrCreateIdentity(dataDir)).privateKey : await generateKeyPair('Ed25519'))
-    dataDirs.push(dataDir)
-  }
-  const network = init.network ?? testnetGenesis(keys.map((k) => k.publicKey.toString()), init.genesis)
+  const release = init.dir != null ? await lockDir(init.dir) : async () => {}
   const nodes: ComputeNode[] = []
-  const stop = async (): Promise<void> => { await Promise.all(nodes.map(async (n) => { await n.stop() })) }
+  let stopping: Promise<void> | undefined
+  const stop = async (): Promise<void> => {
+    stopping ??= (async () => {
+      try {
+        await Promise.all(nodes.map(async (n) => { await n.stop() }))
+      } finally {
+        await release()
+      }
+    })()
+    await stopping
+  }
   try {
+    const keys: PrivateKey[] = []
+    const dataDirs: Array<string | undefined> = []
     for (let i = 0; i < count; i++) {
-      const bootstrap = pickBootstrap(nodes, BOOTSTRAP_FANOUT).map((n) => n.multiaddrs[0])
+      const dataDir = init.dir != null ? join(init.dir, `node-${i}`) : undefined
+      if (dataDir != null) await mkdir(dataDir, { recursive: true })
+      keys.push(dataDir != null ? (await loadOrCreateIdentity(dataDir)).privateKey : await generateKeyPair('Ed25519'))
+      dataDirs.push(dataDir)
+    }
+    const peers = keys.map((k) => k.publicKey.toString())
+    const network = init.network ?? (init.dir != null ? await testnetNetwork(init.dir, peers, init.genesis, { keepUnnamed: true }) : testnetGenesis(peers, init.genesis))
+    for (let i = 0; i < count; i++) {
+      const bootstrap = pickBootstrap(nodes).map((n) => n.multiaddrs[0])
       const node = createComputeNode({
         transport: init.transport ?? 'tcp',
         ...(init.transport === 'memory' ? {} : { listen: ['/ip4/127.0.0.1/tcp/0'] }),
@@ -110,11 +111,16 @@ export async function createTestnet (init: TestnetInit = {}): Promise<Testnet> {
       nodes.push(node)
     }
     await waitForPeers(nodes, init.readyTimeoutMs ?? 20_000)
+    return { nodes, network, stop }
   } catch (err) {
     await stop()
     throw err
   }
-  return { nodes, network, stop }
+}
+
+async function lockDir (dir: string): Promise<() => Promise<void>> {
+  await mkdir(dir, { recursive: true })
+  return await lockTestnetDir(dir)
 }
 
 async function waitForPeers (nodes: ComputeNode[], timeoutMs: number): Promise<void> {

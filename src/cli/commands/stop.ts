@@ -19,11 +19,12 @@ export async function stopCommand (opts: StopOptions): Promise<void> {
   const info = client.source === 'api.json' ? await readApiInfo(client.dataDir) : undefined
   const { peerId } = await client.post<{ peerId: string }>('/v1/node/stop', {})
   // The daemon answers first, then stops: wait until its API no longer answers and, when its
-  // api.json named a pid, until that process has exited.
+  // api.json named a pid of its own, until that process has exited (a node of an in-process
+  // testnet shares its process with the other nodes, which keep running).
   const deadline = Date.now() + (opts.timeout ?? DEFAULT_STOP_WAIT_S) * 1000
   while (Date.now() < deadline) {
     const apiGone = await client.request('/v1/status', { signal: AbortSignal.timeout(1000) }).then(() => false, () => true)
-    const processGone = info == null || !isProcessAlive(info.pid)
+    const processGone = info == null || info.sharedProcess === true || !isProcessAlive(info.pid)
     if (apiGone && processGone) {
       if (opts.json === true) printJson({ stopped: true, peerId })
       else line(`stopped ${peerId}`)

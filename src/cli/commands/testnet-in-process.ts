@@ -12,33 +12,49 @@
  */
 import { join } from 'node:path'
 import { startDaemon, type Daemon } from '../../node/daemon.ts'
-import { line, printJson, printTable } from '../output.ts'
-import { stopTestnetOnSignal } from '../interrupt.ts'
+import { createOperatorLog } from '../../node/operator-log.ts'
+import { pickBootstrap } from '../../node/testnet-dir.ts'
+import { printJson, printTable } from '../output.ts'
+import type { TestnetSignals } from '../interrupt.ts'
 import type { TestnetOptions } from '../program.ts'
-import type { TestnetNodeInfo } from './testnet.ts'
+import { TestnetStartError, type TestnetNodeInfo } from './testnet.ts'
 
-/** How many earlier nodes each new node dials. */
-const BOOTSTRAP_FANOUT = 3
-
-function pick<T> (items: T[], count: number): T[] {
-  const pool = [...items]
-  for (let i = 0; i < Math.min(count, pool.length); i++) {
-    const j = i + Math.floor(Math.random() * (pool.length - i));
-    [pool[i], pool[j]] = [pool[j], pool[i]]
-  }
-  return pool.slice(0, count)
+export interface InProcessTestnet {
+  daemons: Daemon[]
+  nodes: TestnetNodeInfo[]
+  /** Stops every node (each once, whatever stopped it before). */
+  stop: () => Promise<void>
 }
 
-/** Starts the prepared data dirs as daemons in this process; stops those started if one fails. */
-export async function startInProcess (prepared: Array<{ dataDir: string }>, mine: boolean): Promise<{ daemons: Daemon[], nodes: TestnetNodeInfo[], stop: () => Promise<void> }> {
+export interface StartInProcessInit {
+  /** Node 0 mines. */
+  mine: boolean
+  /** Aborted: no further node starts, those started are stopped, and the start rejects with its reason. */
+  signal?: AbortSignal
+  /** The nodes' operator log on stderr instead of stdout (`--json`: stdout is the JSON alone). */
+  logToStderr?: boolean
+}
+
+/**
+ * Starts the prepared data dirs as daemons in this process; stops those started if one fails or
+ * `signal` aborts. The nodes share one operator log, each line carrying its node's index
+ * (`"node":3`): 200 nodes' lines on one stdout would otherwise not say whose they are.
+ */
+export async function startInProcess (prepared: Array<{ dataDir: string }>, init: StartInProcessInit): Promise<InProcessTestnet> {
   const daemons: Daemon[] = []
   const stop = async (): Promise<void> => { await Promise.all(daemons.map(async (d) => { await d.stop().catch(() => {}) })) }
+  const { log } = createOperatorLog(init.logToStderr === true ? { destination: process.stderr } : {})
   try {
     for (const [i, { dataDir }] of prepared.entries()) {
-      const bootstrap = pick(daemons, BOOTSTRAP_FANOUT).map((d) => d.node.multiaddrs[0])
+      init.signal?.throwIfAborted()
+      const bootstrap = pickBootstrap(daemons).map((d) => d.node.multiaddrs[0])
       // Many nodes share this process: leave V8's heap sizing as it is.
-      daemons.push(await startDaemon({ dataDir, transport: 'memory', bootstrap, mine: mine && i === 0, optimizeForSize: false }))
+      daemons.push(await startDaemon({ dataDir, transport: 'memory', bootstrap, mine: init.mine && i === 0, optimizeForSize: false, log: log.child({ node: i }) }).catch((err: Error) => {
+        // Which node: in one process, an error (a port in use, a damaged database) names none.
+        throw new TestnetStartError(`node in ${dataDir} did not start: ${err.message}`, { cause: err })
+      }))
     }
+    init.signal?.throwIfAborted()
   } catch (err) {
     await stop()
     throw err
@@ -47,16 +63,32 @@ export async function startInProcess (prepared: Array<{ dataDir: string }>, mine
   return { daemons, nodes, stop }
 }
 
-/** Prints what runs and waits for SIGINT/SIGTERM, then stops every node. */
-export async function runUntilSignal (dir: string, nodes: TestnetNodeInfo[], stop: () => Promise<void>, opts: TestnetOptions): Promise<void> {
+/**
+ * Prints what runs and waits for SIGINT/SIGTERM, then stops every node. A node asked to stop on
+ * its own (`depin stop --data-dir D/node-i`, POST /v1/node/stop) is stopped at once and the
+ * others keep running; when every node has been stopped so, the testnet ends.
+ */
+export async function runUntilSignal (dir: string, run: InProcessTestnet, opts: TestnetOptions, signals: TestnetSignals, say: (text: string) => void): Promise<void> {
+  const { nodes } = run
+  let running = run.daemons.length
+  const allStopped = Promise.all(run.daemons.map(async (daemon, i) => {
+    const reason = await daemon.stopRequested
+    daemon.log.info({ reason: `stop requested through the API (${reason})` }, 'stopping')
+    await daemon.stop()
+    daemon.log.info('stopped')
+    running--
+    process.stderr.write(`depin: testnet node ${i} stopped (${reason})${running > 0 ? `; the other ${running} keep running` : ''}\n`)
+  }))
   if (opts.json === true) {
     printJson({ nodes })
   } else {
     printTable(['NODE', 'PEER ID', 'API', 'DATA DIR'], nodes.map((n, i) => [i, n.peerId, n.api, n.dataDir]))
-    line('')
-    line(`testnet of ${nodes.length} node(s) running in this process on libp2p's memory transport; wrote ${join(dir, 'testnet.json')}`)
-    line(`talk to node 0 with: npx depin status --data-dir ${nodes[0].dataDir}`)
-    line('press Ctrl-C to stop all nodes')
+    say('')
+    say(`testnet of ${nodes.length} node(s) running in this process on libp2p's memory transport; wrote ${join(dir, 'testnet.json')}`)
+    say(`talk to node 0 with: npx depin status --data-dir ${nodes[0].dataDir}`)
+    say('press Ctrl-C to stop all nodes')
   }
-  await stopTestnetOnSignal(stop)
+  await Promise.race([signals.signalled, allStopped])
+  await run.stop()
+  say('all nodes stopped')
 }

@@ -5,24 +5,26 @@
  * `TESTNET_PROCESS_NODES_MAX` nodes) the daemons run in this process instead (testnet-in-process.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createWriteStream, existsSync } from 'node:fs'
+import { createWriteStream, existsSync, statSync } from 'node:fs'
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { configFileSchema, writeConfigFile, type ConfigFile } from '../../node/config.ts'
+import { configFileSchema, readConfigFile, writeConfigFile, type ConfigFile } from '../../node/config.ts'
 import { dataDirPaths, loadOrCreateApiToken, loadOrCreateIdentity, readApiInfo, readLiveApiInfo, removeApiInfo, type ApiInfo } from '../../node/data-dir.ts'
 import { isStoreLocked } from '../../node/storage.ts'
 import { DepinError } from '../../errors.ts'
 import { UsageError } from '../errors.ts'
 import { notADirectoryText } from '../path-in-the-way.ts'
-import { testnetGenesis } from '../../node/testnet.ts'
-import type { GenesisConfig } from '../../ledger/index.ts'
-import { line, printJson, printTable } from '../output.ts'
-import { stopTestnetOnSignal } from '../interrupt.ts'
+import { lockTestnetDir, testnetNetwork } from '../../node/testnet-dir.ts'
+import { TestnetInUseError } from '../../node/errors.ts'
+import { printJson, printTable } from '../output.ts'
+import { watchTestnetSignals, type TestnetSignals } from '../interrupt.ts'
 import type { TestnetOptions } from '../program.ts'
 import { START_ENV } from '../start-env.ts'
 import { TESTNET_PROCESS_NODES_MAX } from '../../node/constants.ts'
-import { runUntilSignal, startInProcess } from './testnet-in-process.ts'
+
+export { TestnetInUseError }
 
 export interface TestnetNodeInfo {
   peerId: string
@@ -33,15 +35,8 @@ export interface TestnetNodeInfo {
 
 /** A testnet node did not come up. */
 export class TestnetStartError extends DepinError {
-  constructor (message: string) {
-    super(message, 'ERR_TESTNET_START')
-  }
-}
-
-/** A node of the testnet in DIR is still running: a second testnet there would break it. */
-export class TestnetInUseError extends DepinError {
-  constructor (dir: string, dataDir: string, detail: string) {
-    super(`testnet ${dir} is in use: its node ${dataDir} is running${detail}; stop that testnet first (Ctrl-C where it runs) or use another --dir`, 'ERR_TESTNET_IN_USE')
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_TESTNET_START', options)
   }
 }
 
@@ -64,8 +59,8 @@ async function assertTestnetNotRunning (dir: string): Promise<void> {
   for (const name of nodeDirs) {
     const dataDir = join(dir, name)
     const live = await readLiveApiInfo(dataDir)
-    if (live != null) throw new TestnetInUseError(dir, dataDir, ` (pid ${live.pid}, API ${live.api})`)
-    if (await isStoreLocked(dataDirPaths(dataDir).db)) throw new TestnetInUseError(dir, dataDir, ' (its database is locked by another process)')
+    if (live != null) throw new TestnetInUseError(dir, `its node ${dataDir} is running (pid ${live.pid}, API ${live.api})`)
+    if (await isStoreLocked(dataDirPaths(dataDir).db)) throw new TestnetInUseError(dir, `its node ${dataDir} is running (its database is locked by another process)`)
   }
 }
 
@@ -83,15 +78,24 @@ function cliEntry (): string {
   return join(dir, 'bin', 'depin.js')
 }
 
-/** Prepares node i's data dir: identity, shared token, testnet config. Returns its peer id. */
+/**
+ * Prepares node i's data dir: identity, shared token, testnet config. The node's addresses come
+ * from the testnet; the rest of a config.json it already has (a tester's `depin config set
+ * capacity.slots 0 --data-dir D/node-0`) is kept. Returns its peer id.
+ */
 async function prepareNode (dir: string, index: number, token: string, basePort: number | undefined, extra: Partial<ConfigFile>): Promise<{ dataDir: string, peerId: string }> {
   const dataDir = join(dir, `node-${index}`)
   const { privateKey } = await loadOrCreateIdentity(dataDir)
   await writeFile(dataDirPaths(dataDir).apiToken, token + '\n', { mode: 0o600 })
   const tcpPort = basePort != null ? basePort + 2 * index : 0
   const apiPort = basePort != null ? basePort + 2 * index + 1 : 0
+  // A config.json that cannot be read (damaged, or from another version) is replaced.
+  const kept = existsSync(dataDirPaths(dataDir).config) ? await readConfigFile(dataDir).catch(() => undefined) : undefined
   await writeConfigFile(dataDir, configFileSchema.parse({
+    ...kept,
     listen: [`/ip4/127.0.0.1/tcp/${tcpPort}`],
+    announce: [],
+    bootstrap: [],
     api: `127.0.0.1:${apiPort}`,
     mdns: false,
     testnet: true,
@@ -101,41 +105,34 @@ async function prepareNode (dir: string, index: number, token: string, basePort:
   return { dataDir, peerId: privateKey.publicKey.toString() }
 }
 
-/**
- * The testnet's ledger network, kept in DIR/genesis.json so a restarted testnet keeps its chain;
- * made afresh when the set of nodes changed.
- */
-async function testnetNetwork (dir: string, peers: string[]): Promise<GenesisConfig> {
-  const path = join(dir, 'genesis.json')
-  try {
-    const existing = JSON.parse(await readFile(path, 'utf8')) as GenesisConfig
-    const allocated = Object.keys(existing.allocations ?? {}).sort()
-    if (JSON.stringify(allocated) === JSON.stringify([...peers].sort())) return existing
-  } catch {}
-  const network = testnetGenesis(peers)
-  // A new network: chains of an earlier one in these data dirs are void.
-  await Promise.all(peers.map(async (_, i) => { await rm(dataDirPaths(join(dir, `node-${i}`)).db, { recursive: true, force: true }) }))
-  await writeFile(path, JSON.stringify(network, null, 2) + '\n')
-  return network
+/** Sleeps `ms`, or throws the signal's reason as soon as it aborts. */
+async function pause (ms: number, signal: AbortSignal): Promise<void> {
+  await sleep(ms, undefined, { signal }).catch(() => { signal.throwIfAborted() })
 }
 
-async function waitForApiInfo (dataDir: string, child: ChildProcess, logPath: string): Promise<ApiInfo> {
+async function waitForApiInfo (node: SpawnedNode, signal: AbortSignal): Promise<ApiInfo> {
   const deadline = Date.now() + READY_TIMEOUT_MS
   while (Date.now() < deadline) {
+    signal.throwIfAborted()
+    const { child, dataDir, logPath } = node
     if (child.exitCode != null || child.signalCode != null) {
-      const log = await readFile(logPath, 'utf8').catch(() => '')
+      // This run's lines only: the log is appended to across runs.
+      const log = await readFile(logPath).then((bytes) => bytes.subarray(node.logStart).toString('utf8'), () => '')
       const last = log.trim().split('\n').slice(-1)[0] ?? ''
-      throw new TestnetStartError(`node in ${dataDir} exited during start-up: ${last} (log: ${logPath})`)
+      throw new TestnetStartError(`node in ${dataDir} exited during start-up${last !== '' ? `: ${last}` : ` (${child.signalCode ?? `code ${child.exitCode}`})`} (log: ${logPath})`)
     }
     const info = await readApiInfo(dataDir)
     if (info != null && info.pid === child.pid) return info
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await pause(100, signal)
   }
-  throw new TestnetStartError(`node in ${dataDir} did not start within ${READY_TIMEOUT_MS / 1000} s (log: ${logPath})`)
+  throw new TestnetStartError(`node in ${node.dataDir} did not start within ${READY_TIMEOUT_MS / 1000} s (log: ${node.logPath})`)
 }
 
-function spawnNode (dataDir: string, bootstrap: string[], mine: boolean): { child: ChildProcess, logPath: string } {
+interface SpawnedNode { child: ChildProcess, dataDir: string, logPath: string, logStart: number }
+
+function spawnNode (dataDir: string, bootstrap: string[], mine: boolean): SpawnedNode {
   const logPath = join(dataDir, 'daemon.log')
+  const logStart = existsSync(logPath) ? statSync(logPath).size : 0
   const out = createWriteStream(logPath, { flags: 'a' })
   const args = [cliEntry(), 'start', '--data-dir', dataDir, ...bootstrap.flatMap((b) => ['--bootstrap', b]), ...(mine ? ['--mine'] : [])]
   // The nodes take their settings from their config.json: the caller's DEPIN_* start variables
@@ -147,7 +144,7 @@ function spawnNode (dataDir: string, bootstrap: string[], mine: boolean): { chil
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
   child.stdout?.pipe(out)
   child.stderr?.pipe(out)
-  return { child, logPath }
+  return { child, dataDir, logPath, logStart }
 }
 
 async function stopAll (children: ChildProcess[]): Promise<void> {
@@ -161,25 +158,64 @@ async function stopAll (children: ChildProcess[]): Promise<void> {
   }))
 }
 
+/** Where the testnet's own lines go: stdout, or stderr with --json (stdout is then testnet.json's JSON alone). */
+export function testnetSay (opts: TestnetOptions): (text: string) => void {
+  const stream = opts.json === true ? process.stderr : process.stdout
+  return (text) => { stream.write(text + '\n') }
+}
+
 export async function testnetCommand (opts: TestnetOptions): Promise<void> {
   const dir = resolve(opts.dir ?? 'testnet')
+  const say = testnetSay(opts)
   // Before anything is written or removed: a running testnet here keeps its data dirs.
   await assertTestnetNotRunning(dir)
-  await mkdir(dir, { recursive: true, mode: 0o700 })
-  const token = await loadOrCreateApiToken(dir)
-  // Identities first, so the genesis can give every node credits to pay for jobs at once.
-  const peers: string[] = []
-  for (let i = 0; i < opts.nodes; i++) peers.push((await loadOrCreateIdentity(join(dir, `node-${i}`))).privateKey.publicKey.toString())
-  const network = await testnetNetwork(dir, peers)
-  const prepared: Array<{ dataDir: string, peerId: string }> = []
-  for (let i = 0; i < opts.nodes; i++) prepared.push(await prepareNode(dir, i, token, opts.basePort, { network }))
-  if ((opts.transport ?? (opts.nodes > TESTNET_PROCESS_NODES_MAX ? 'memory' : 'tcp')) === 'memory') {
-    const run = await startInProcess(prepared, opts.mine === true)
-    await writeFile(join(dir, 'testnet.json'), JSON.stringify({ nodes: run.nodes }, null, 2) + '\n')
-    await runUntilSignal(dir, run.nodes, run.stop, opts)
-    return
+  await mkdir(dir, { recursive: true, mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+    throw new TestnetStartError(`cannot create the testnet directory ${dir}: ${err.message}`)
+  })
+  const releaseLock = await lockTestnetDir(dir).catch((err: unknown) => {
+    if (err instanceof TestnetInUseError) throw err
+    throw new TestnetStartError(`cannot write in the testnet directory ${dir}: ${(err as Error).message}`)
+  })
+  // From here on a signal stops what has started (the nodes, and then this process) cleanly.
+  const signals = watchTestnetSignals(say)
+  try {
+    // A testnet.json of an earlier run names nodes that are gone: whoever waits for the file must see this run's.
+    await rm(join(dir, TESTNET_FILE), { force: true })
+    const token = await loadOrCreateApiToken(dir)
+    // Identities first, so the genesis can give every node credits to pay for jobs at once.
+    const peers: string[] = []
+    for (let i = 0; i < opts.nodes; i++) peers.push((await loadOrCreateIdentity(join(dir, `node-${i}`))).privateKey.publicKey.toString())
+    const network = await testnetNetwork(dir, peers)
+    const prepared: Array<{ dataDir: string, peerId: string }> = []
+    for (let i = 0; i < opts.nodes; i++) prepared.push(await prepareNode(dir, i, token, opts.basePort, { network }))
+    const memory = (opts.transport ?? (opts.nodes > TESTNET_PROCESS_NODES_MAX ? 'memory' : 'tcp')) === 'memory'
+    if (memory) await runInProcess(dir, prepared, opts, signals, say)
+    else await runProcesses(dir, prepared, opts, signals, say)
+  } catch (err) {
+    if (!signals.signal.aborted) throw err
+    // Stopped by a signal while starting: what had started is stopped.
+    say('all nodes stopped')
+  } finally {
+    signals.release()
+    await rm(join(dir, TESTNET_FILE), { force: true }).catch(() => {})
+    await releaseLock()
   }
+}
 
+/** testnet.json: the running testnet's nodes; removed when it stops. */
+const TESTNET_FILE = 'testnet.json'
+
+async function runInProcess (dir: string, prepared: Array<{ dataDir: string }>, opts: TestnetOptions, signals: TestnetSignals, say: (text: string) => void): Promise<void> {
+  // Loaded only here: the daemon's code (libp2p, the executor, the API) is not needed in this
+  // process when the nodes are processes of their own (it more than doubled this process's RSS).
+  const { runUntilSignal, startInProcess } = await import('./testnet-in-process.ts')
+  const run = await startInProcess(prepared, { mine: opts.mine === true, signal: signals.signal, logToStderr: opts.json === true })
+  await writeFile(join(dir, TESTNET_FILE), JSON.stringify({ nodes: run.nodes }, null, 2) + '\n')
+  await runUntilSignal(dir, run, opts, signals, say)
+}
+
+async function runProcesses (dir: string, prepared: Array<{ dataDir: string }>, opts: TestnetOptions, signals: TestnetSignals, say: (text: string) => void): Promise<void> {
+  const { signal } = signals
   const children: ChildProcess[] = []
   const nodes: TestnetNodeInfo[] = []
   let shuttingDown = false
@@ -188,44 +224,49 @@ export async function testnetCommand (opts: TestnetOptions): Promise<void> {
     await stopAll(children)
   }
   try {
+    signal.throwIfAborted()
     const first = spawnNode(prepared[0].dataDir, [], opts.mine === true)
     children.push(first.child)
-    const firstInfo = await waitForApiInfo(prepared[0].dataDir, first.child, first.logPath)
+    const firstInfo = await waitForApiInfo(first, signal)
+    signal.throwIfAborted()
     const seed = (firstInfo.multiaddrs ?? []).slice(0, 1)
-    const rest = prepared.slice(1).map((p) => ({ ...spawnNode(p.dataDir, seed, false), dataDir: p.dataDir }))
+    const rest = prepared.slice(1).map((p) => spawnNode(p.dataDir, seed, false))
     children.push(...rest.map((r) => r.child))
-    const infos = [firstInfo, ...await Promise.all(rest.map(async (r) => await waitForApiInfo(r.dataDir, r.child, r.logPath)))]
+    const infos = [firstInfo, ...await Promise.all(rest.map(async (r) => await waitForApiInfo(r, signal)))]
     infos.forEach((info, i) => nodes.push({ peerId: info.peerId, api: info.api, multiaddrs: info.multiaddrs ?? [], dataDir: prepared[i].dataDir }))
   } catch (err) {
     await shutdown()
     throw err
   }
-  // The signal handlers go in before testnet.json exists: whoever waits for the file to stop the
-  // testnet with a signal must find them installed.
-  const done = new Promise<void>((resolveDone, rejectDone) => {
+  // Every node's end is watched before testnet.json exists: a node stopped on its own (`depin
+  // stop --data-dir D/node-i`, exit 0) or one that failed is said at once; the testnet ends when
+  // all have (an error unless every one stopped cleanly).
+  const ended = new Promise<void>((resolveEnded, rejectEnded) => {
     for (const [i, child] of children.entries()) {
-      child.once('exit', (code, signal) => {
+      child.once('exit', (code, exitSignal) => {
         if (shuttingDown) return
-        process.stderr.write(`depin: testnet node ${i} exited unexpectedly (${signal ?? `code ${code}`}); see ${join(nodes[i].dataDir, 'daemon.log')}\n`)
+        const log = join(nodes[i].dataDir, 'daemon.log')
+        if (code === 0) process.stderr.write(`depin: testnet node ${i} stopped (exit code 0: \`depin stop\` or a signal of its own); see ${log}\n`)
+        else process.stderr.write(`depin: testnet node ${i} exited unexpectedly (${exitSignal ?? `code ${code}`}); see ${log}\n`)
         if (children.every((c) => c.exitCode != null || c.signalCode != null)) {
-          rejectDone(new TestnetStartError('every testnet node has exited'))
+          if (children.every((c) => c.exitCode === 0)) resolveEnded()
+          else rejectEnded(new TestnetStartError('every testnet node has exited'))
         }
       })
     }
-    stopTestnetOnSignal(shutdown).then(resolveDone, rejectDone)
   })
-  done.catch(() => {}) // awaited below; a rejection before that is not unhandled
-  await writeFile(join(dir, 'testnet.json'), JSON.stringify({ nodes }, null, 2) + '\n')
-
+  ended.catch(() => {}) // awaited below; a rejection before that is not unhandled
+  await writeFile(join(dir, TESTNET_FILE), JSON.stringify({ nodes }, null, 2) + '\n')
   if (opts.json === true) {
     printJson({ nodes })
   } else {
     printTable(['NODE', 'PEER ID', 'API', 'DATA DIR'], nodes.map((n, i) => [i, n.peerId, n.api, n.dataDir]))
-    line('')
-    line(`testnet of ${nodes.length} node(s) running; wrote ${join(dir, 'testnet.json')}`)
-    line(`talk to node 0 with: npx depin status --data-dir ${nodes[0].dataDir}`)
-    line('press Ctrl-C to stop all nodes')
+    say('')
+    say(`testnet of ${nodes.length} node(s) running; wrote ${join(dir, TESTNET_FILE)}`)
+    say(`talk to node 0 with: npx depin status --data-dir ${nodes[0].dataDir}`)
+    say('press Ctrl-C to stop all nodes')
   }
-
-  await done
+  await Promise.race([signals.signalled, ended])
+  await shutdown()
+  say('all nodes stopped')
 }
