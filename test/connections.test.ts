@@ -15,7 +15,7 @@ import { KEEP_ALIVE, type Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
-import { ConnectionTrimmer, INBOUND_BUSY_MS, INBOUND_GRACE_MS } from '../src/node/connection-trimmer.ts'
+import { ConnectionTrimmer, INBOUND_BUSY_MS, INBOUND_GRACE_MS, planTrim, type TrimPeer } from '../src/node/connection-trimmer.ts'
 import { DHT_PROTOCOL, MAX_CONNECTIONS_PER_HOST } from '../src/node/constants.ts'
 import { LEASE_PROTOCOL } from '../src/scheduler/constants.ts'
 import { waitFor } from './helpers.ts'
@@ -101,6 +101,60 @@ describe('connection trimmer', () => {
   })
 })
 
+/** A made-up peer: one idle connection, worth nothing, established since `since`. */
+function peer (id: string, since: number, over: Partial<TrimPeer<string>> = {}): TrimPeer<string> {
+  return { id, connections: 1, since, kept: false, requesting: false, value: 0, ...over }
+}
+const range = (prefix: string, n: number, since: number, over: Partial<TrimPeer<string>> = {}): Array<TrimPeer<string>> =>
+  Array.from({ length: n }, (_, i) => peer(`${prefix}${i}`, since + i, over))
+const closedIds = (list: Array<TrimPeer<string>>): string[] => list.map((p) => p.id).sort()
+const bounds = { maxConnections: 10, lowWater: 8 }
+
+describe('planTrim (the trimmer\'s decision)', () => {
+  it('closes nothing while the node is within maxConnections', () => {
+    expect(planTrim([...range('e', 5, 0), ...range('y', 5, 100, { young: 'inbound' })], bounds)).toEqual([])
+  })
+
+  it('a flood of newcomers closes the newest newcomers, never an established peer', () => {
+    const closing = planTrim([...range('honest', 5, 0), ...range('flood', 10, 100, { young: 'inbound' })], bounds)
+    expect(closedIds(closing)).toEqual(['flood5', 'flood6', 'flood7', 'flood8', 'flood9'])
+  })
+
+  it('peers with requests in flight are spared but hold no place: they close no established peer', () => {
+    // Newcomers and established attackers that each keep a fresh request open.
+    expect(planTrim([...range('honest', 5, 0), ...range('flood', 10, 100, { young: 'inbound', requesting: true })], bounds)).toEqual([])
+    expect(planTrim([...range('honest', 5, 0), ...range('flood', 10, 100, { requesting: true })], bounds)).toEqual([])
+    // Once their requests end they are the newest established peers, and go first.
+    expect(closedIds(planTrim([...range('honest', 5, 0), ...range('flood', 10, 100)], bounds))).toEqual(['flood3', 'flood4', 'flood5', 'flood6', 'flood7', 'flood8', 'flood9'])
+  })
+
+  it('each trim leaves room for newcomers: a peer reconnecting after its restart is not starved', () => {
+    // Full of established peers; the one that restarted dials in again.
+    const closing = planTrim([...range('e', 10, 0), peer('restarted', 100, { young: 'inbound' })], bounds)
+    expect(closedIds(closing)).toEqual(['e8', 'e9'])
+  })
+
+  it('established peers go by value, then the most recently connected; peers kept by this node hold their place', () => {
+    const peers = [
+      ...range('kept', 3, 0, { kept: true }), // bootstrap peers, streams this node opened
+      ...range('mesh', 3, 10, { value: 100 }),
+      ...range('idle', 4, 20)
+    ]
+    // Six hold places past the three kept: down to 5, the four idle and the newest mesh peer go.
+    expect(closedIds(planTrim(peers, { maxConnections: 8, lowWater: 5 }))).toEqual(['idle0', 'idle1', 'idle2', 'idle3', 'mesh2'])
+  })
+
+  it('connections this node just dialled are spared and hold no place', () => {
+    expect(planTrim([...range('e', 6, 0), ...range('dialled', 6, 100, { young: 'outbound' })], bounds)).toEqual([])
+    expect(closedIds(planTrim([...range('e', 9, 0), ...range('dialled', 6, 100, { young: 'outbound' })], bounds))).toEqual(['e8'])
+  })
+
+  it('counts connections, not peers', () => {
+    const closing = planTrim([...range('e', 8, 0), peer('double', 50, { connections: 2 }), peer('y', 100, { young: 'inbound', connections: 3 })], bounds)
+    expect(closedIds(closing)).toEqual(['double', 'y'])
+  })
+})
+
 describe('connection trimmer under an eclipse attempt', () => {
   it('peers with kad-closeness tags, dialled in and holding a DHT stream open or dialled by the node, are trimmed before the honest peers', async () => {
     const hub = await bareHost('memory')
@@ -137,22 +191,23 @@ describe('connection trimmer under an eclipse attempt', () => {
     for (const a of attackers) expect((await hub.peerStore.get(a.peerId)).tags.has(`${KEEP_ALIVE}-kad-dht`)).toBe(false)
   })
 
-  it('an inbound connection is spared for INBOUND_GRACE_MS, not the whole grace', async () => {
+  it('a peer that dialled in is established after INBOUND_GRACE_MS, one the node dialled after the whole grace', async () => {
     const hub = await bareHost('memory')
     const inbound = await Promise.all(Array.from({ length: 2 }, async () => await bareHost('memory')))
     const outbound = await Promise.all(Array.from({ length: 2 }, async () => await bareHost('memory')))
     for (const peer of inbound) await peer.dial(hub.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })
     for (const peer of outbound) await hub.dial(peer.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })
     await waitFor(() => hub.getConnections().length === 4, { what: 'the hub to hold 4 connections' })
-    // A moment past the inbound grace, well inside the 30 s grace.
-    const trimmer = new ConnectionTrimmer(hub, { maxConnections: 3, lowWater: 2, now: () => Date.now() + INBOUND_GRACE_MS + 1 })
+    // A moment past the inbound grace, well inside the 30 s grace: the inbound peers are
+    // established and judged (the newer one goes); the ones the hub dialled are spared.
+    const trimmer = new ConnectionTrimmer(hub, { maxConnections: 3, lowWater: 1, now: () => Date.now() + INBOUND_GRACE_MS + 1 })
     await trimmer.trim()
-    expect(trimmer.closed).toBe(2)
-    await waitFor(() => hub.getConnections().length <= 2, { what: 'the hub to trim to 2' })
-    expect(hub.getPeers().map(String).sort()).toEqual(outbound.map((p) => p.peerId.toString()).sort())
+    expect(trimmer.closed).toBe(1)
+    await waitFor(() => hub.getConnections().length <= 3, { what: 'the hub to trim to 3' })
+    expect(hub.getPeers().map(String).sort()).toEqual([inbound[0], ...outbound].map((p) => p.peerId.toString()).sort())
   })
 
-  it('a young inbound request keeps its connection', async () => {
+  it('a request in flight keeps its connection, but holds it no place', async () => {
     const hub = await bareHost('memory')
     await hub.handle(DHT_PROTOCOL, () => {})
     const peers = await Promise.all(Array.from({ length: 3 }, async () => await bareHost('memory')))
@@ -161,8 +216,37 @@ describe('connection trimmer under an eclipse attempt', () => {
     await waitFor(() => hub.getConnections().some((c) => c.streams.some((s) => s.protocol === DHT_PROTOCOL)), { what: 'the request stream' })
     const trimmer = new ConnectionTrimmer(hub, { maxConnections: 2, lowWater: 1, graceMs: 0 })
     await trimmer.trim()
-    await waitFor(() => hub.getConnections().length <= 1, { what: 'the hub to trim to 1' })
-    expect(hub.getPeers().map(String)).toEqual([peers[0].peerId.toString()])
+    // The requester stays; it is not counted against the low water, so one idle peer stays too.
+    expect(trimmer.closed).toBe(1)
+    await waitFor(() => hub.getConnections().length <= 2, { what: 'the hub to trim to 2' })
+    expect(hub.getPeers().map(String)).toContain(peers[0].peerId.toString())
+  })
+
+  it('a flood of fresh inbound connections from many peers costs the established peers nothing', async () => {
+    const hub = await bareHost('memory')
+    // Five honest peers, established: three dialled in, the hub dialled two itself.
+    const honest = await Promise.all(Array.from({ length: 5 }, async () => await bareHost('memory')))
+    for (const [i, peer] of honest.entries()) {
+      if (i < 3) await peer.dial(hub.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })
+      else await hub.dial(peer.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })
+    }
+    await waitFor(() => hub.getConnections().length === 5, { what: 'the hub to hold 5 connections' })
+    const settled = Math.max(...hub.getConnections().map((c) => c.timeline.open))
+    // Then ten attackers (ten hosts: per-host limits do not stop them) dial in at once.
+    await waitFor(() => Date.now() > settled, { what: 'the clock to move on' })
+    const attackers = await Promise.all(Array.from({ length: 10 }, async () => await bareHost('memory')))
+    await Promise.all(attackers.map(async (a) => await a.dial(hub.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })))
+    await waitFor(() => hub.getConnections().length === 15, { what: 'the hub to hold 15 connections' })
+    // The trimmer's clock stands still where the honest connections have just left their grace
+    // (the same for both directions here) and every attacker is still in its own.
+    const trimmer = new ConnectionTrimmer(hub, { maxConnections: 10, lowWater: 8, graceMs: INBOUND_GRACE_MS, now: () => settled + INBOUND_GRACE_MS })
+    await trimmer.trim()
+    // Before the fix the attackers were exempt and all five honest peers were closed to reach 8.
+    expect(trimmer.closed).toBe(5)
+    await waitFor(() => hub.getConnections().length <= 10, { what: 'the hub to trim to 10' })
+    const kept = new Set(hub.getPeers().map(String))
+    for (const peer of honest) expect(kept.has(peer.peerId.toString())).toBe(true)
+    expect(attackers.filter((a) => kept.has(a.peerId.toString()))).toHaveLength(5)
   })
 })
 

@@ -4,28 +4,48 @@
  * libp2p's own pruner closes a connection only when every stream on it belongs to identify or
  * autonat; gossipsub keeps a stream open on every connection to a subscriber, so in a depin
  * network the pruner never closes anything and every DHT walk left its connections behind (the
- * full mesh of the scale issue). This trimmer runs when connections pass `maxConnections` and
- * closes down to `lowWater`: peers kept alive by a `keep-alive` tag (bootstrap peers; not
- * kad-dht's, see below) and peers with a stream in use (a negotiation, a task, a sync, a DHT
- * request) are spared, and so are connections younger than 30 s (inbound ones: 5 s); of the
- * rest, the least valuable by peer-store tags (gossip mesh peers carry 100 per topic) and, among
- * equals, the newest connection go first.
+ * full mesh of the scale issue). This trimmer runs when connections pass `maxConnections`.
+ *
+ * Spared, whatever the count: peers kept alive by a `keep-alive` tag (bootstrap peers; not
+ * kad-dht's, see below), peers with a stream in use (a negotiation, a task, a sync, a DHT
+ * request) and peers in their grace (a connection younger than 30 s, see below for inbound ones).
+ * Of the rest, the least valuable by peer-store tags (gossip mesh peers carry 100 per topic) and,
+ * among equals, the most recently connected go first.
+ *
+ * A newcomer never costs an established peer its place (as in Bitcoin Core's eviction, where a
+ * new inbound peer cannot push out the long-connected ones): established peers (past their grace)
+ * are trimmed down to `lowWater` counting established peers alone, so young connections, however
+ * many, close none of them. Each trim thereby leaves `maxConnections - lowWater` places for
+ * newcomers (a restarting peer gets back in); past that, young inbound connections are closed,
+ * the newest first, until the node is within `maxConnections`: when the node is full it is the
+ * newcomer that goes. Young connections this node dialled are its own doing (a query, an offer:
+ * about to be used) and stay for their grace, but hold no place either, so they may take the node
+ * past its bound for that long; they are judged as established peers afterwards.
  *
  * What a remote peer controls does not buy it a place (else attackers keep their connections
  * and the trimmer closes the honest ones: an eclipse):
+ * - a flood of fresh inbound connections (from many hosts, so per-host limits do not stop it) is
+ *   what the newcomer rule above is for: it fills the free places and the rest is closed; once
+ *   past their grace, those peers are the newest established ones and go first at the next trim.
  * - an inbound stream is "in use" only while it is young (`INBOUND_BUSY_MS`), unless its
  *   protocol is long-lived by design and costly to open (a lease: the worker signed it and the
  *   requester must be able to pay). A DHT stream kept open with a PING every few seconds is not
- *   a request in progress. Streams this node opened are in use for as long as they are open.
+ *   a request in progress. And a request spares its peer for the moment but holds it no place:
+ *   a peer that opens a fresh request every few seconds is never closed mid-request, but is not
+ *   counted against `lowWater` either, so it cannot make the trimmer close another peer. Streams
+ *   this node opened are in use for as long as they are open, and hold their peer's place.
  * - kad-dht's closeness (its `keep-alive-kad-dht` and `kad-close` tags) earns neither the
  *   exemption nor tag value: kad ids are cheap to grind close to a victim's, so the 20 closest
- *   peers may all be an attacker's. Nor does the connection's direction help: this node dials
- *   such peers itself (kad queries and refreshes, and libp2p redials a keep-alive peer that
- *   disconnects, which is why a trimmed peer loses kad's keep-alive tag first). Other keep-alive
- *   tags (bootstrap peers) are this node's own choice and still count. Kad's closest peers are
- *   kept like any other by their value and age, and kad dials a peer again when a query needs it.
- * - an inbound connection's grace is 5 s, not 30: a flood of fresh inbound connections must not
- *   stay exempt while the node's older connections are trimmed.
+ *   peers may all be an attacker's. Nor does the connection's direction help once past its grace:
+ *   this node dials such peers itself (kad queries and refreshes, and libp2p redials a keep-alive
+ *   peer that disconnects, which is why a trimmed peer loses kad's keep-alive tag first). Other
+ *   keep-alive tags (bootstrap peers) are this node's own choice and still count. Kad's closest
+ *   peers are kept like any other by their value and age, and kad dials a peer again when a
+ *   query needs it.
+ * - an inbound connection's grace is 5 s, not 30: long enough to open the request it came for.
+ *
+ * So under a flood the node may sit above `maxConnections` while attackers' requests are in
+ * flight (libp2p refuses inbound connections past 1.5 times it), but its established peers stay.
  */
 import { KEEP_ALIVE, type Connection, type Libp2p, type PeerId, type Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
@@ -49,22 +69,77 @@ const KAD_KEEP_ALIVE_TAG = `${KEEP_ALIVE}-kad-dht`
 /** kad-dht's tags on its closest peers (its default close tag and its keep-alive tag): not counted (see above). */
 const KAD_CLOSENESS_TAGS = new Set(['kad-close', KAD_KEEP_ALIVE_TAG])
 /**
- * An inbound connection is spared this long (instead of `graceMs`): long enough for the peer to
- * open the request it came for (which then makes the connection busy), too short for a flood of
- * fresh inbound connections to stay exempt while the node's older connections are trimmed.
+ * An inbound connection is in its grace this long (instead of `graceMs`): long enough for the peer
+ * to open the request it came for. A peer in its grace is spared only while there is room (see
+ * `planTrim`), so a flood of them cannot push out the node's established peers either way.
  */
 export const INBOUND_GRACE_MS = 5_000
 
 /**
- * Connections younger than this are not trimmed: a new connection is usually about to carry a
- * request (a DHT hop, a capacity query, an offer), and a peer that redials at once after a trim
- * would otherwise be trimmed again at once.
+ * A connection this node dialled is in its grace, and spared, this long: it is about to carry
+ * the node's request (a DHT hop, a capacity query, an offer), and a peer redialled at once after
+ * a trim would otherwise be trimmed again at once.
  */
 const GRACE_MS = 30_000
 /** How often the bound is checked besides on new connections. */
 const CHECK_INTERVAL_MS = 10_000
 /** New connections trigger at most one check per this long. */
 const DEBOUNCE_MS = 500
+
+/** One peer as the trimmer judges it, its connections taken together. */
+export interface TrimPeer<Id> {
+  id: Id
+  /** Its open connections (normally one: one connection per pair of peers). */
+  connections: number
+  /** When its oldest connection opened (ms): how long it has been connected. */
+  since: number
+  /** In its grace: who dialled its oldest connection. Absent: established. */
+  young?: 'inbound' | 'outbound'
+  /** Spared by this node's own doing (a keep-alive tag, a stream it opened, a lease stream); holds its place. */
+  kept: boolean
+  /** Spared for the moment by a request it made (an inbound stream younger than `INBOUND_BUSY_MS`); holds no place. */
+  requesting: boolean
+  /** Its peer-store tag value, kad closeness not counted. */
+  value: number
+}
+
+export interface TrimBounds {
+  maxConnections: number
+  lowWater: number
+}
+
+/**
+ * The peers to close when the node is over `maxConnections`, a pure decision (see the module
+ * comment): established peers down to `lowWater` counting established peers that hold a place
+ * alone, the least valuable and then the most recently connected first; then newcomers (young
+ * inbound peers), the newest first, until the node is within `maxConnections`. Peers kept,
+ * requesting or young and dialled by this node are never closed.
+ */
+export function planTrim<Id> (peers: ReadonlyArray<TrimPeer<Id>>, bounds: TrimBounds): Array<TrimPeer<Id>> {
+  const count = (list: ReadonlyArray<TrimPeer<Id>>): number => list.reduce((n, p) => n + p.connections, 0)
+  let total = count(peers)
+  if (total <= bounds.maxConnections) return []
+  const closing: Array<TrimPeer<Id>> = []
+  const close = (peer: TrimPeer<Id>): void => {
+    closing.push(peer)
+    total -= peer.connections
+  }
+  const spared = (p: TrimPeer<Id>): boolean => p.kept || p.requesting
+  const established = peers.filter((p) => p.young == null)
+  let holding = count(established.filter((p) => !p.requesting || p.kept))
+  const leastValuableFirst = (a: TrimPeer<Id>, b: TrimPeer<Id>): number => a.value - b.value || b.since - a.since
+  for (const peer of established.filter((p) => !spared(p)).sort(leastValuableFirst)) {
+    if (holding <= bounds.lowWater) break
+    close(peer)
+    holding -= peer.connections
+  }
+  // Newcomers: first come, first served (a tag value a few seconds old means little).
+  for (const peer of peers.filter((p) => p.young === 'inbound' && !spared(p)).sort((a, b) => b.since - a.since)) {
+    if (total <= bounds.maxConnections) break
+    close(peer)
+  }
+  return closing
+}
 
 export interface ConnectionTrimmerInit {
   maxConnections: number
@@ -125,60 +200,66 @@ export class ConnectionTrimmer {
     return this.trimmed
   }
 
-  /** Closes the least valuable idle connections when over the bound. */
+  /** Closes connections when over the bound, as `planTrim` decides. */
   async trim (): Promise<void> {
     if (this.running) return
-    const connections = this.host.getConnections()
-    if (connections.length <= this.maxConnections) return
+    if (this.host.getConnections().length <= this.maxConnections) return
     this.running = true
     try {
-      const byPeer = new Map<string, { id: PeerId, connections: Connection[] }>()
-      for (const connection of connections) {
-        const key = connection.remotePeer.toString()
-        const entry = byPeer.get(key) ?? { id: connection.remotePeer, connections: [] }
-        entry.connections.push(connection)
-        byPeer.set(key, entry)
-      }
-      const candidates: Array<{ id: PeerId, count: number, value: number, openedAt: number }> = []
-      const now = this.now()
-      const young = (c: Connection): boolean => now - c.timeline.open < (c.direction === 'inbound' ? this.inboundGraceMs : this.graceMs)
-      for (const { id, connections: list } of byPeer.values()) {
-        if (list.some(young)) continue
-        if (list.some((c) => c.streams.some((s) => this.inUse(s, now)))) continue
-        let value = 0
-        let keepAlive = false
-        try {
-          const peer = await this.host.peerStore.get(id)
-          for (const [name, tag] of peer.tags) {
-            // kad closeness is not evidence of anything (see above).
-            if (KAD_CLOSENESS_TAGS.has(name)) continue
-            if (name.startsWith(KEEP_ALIVE)) keepAlive = true
-            value += tag.value
-          }
-        } catch {}
-        if (keepAlive) continue
-        candidates.push({ id, count: list.length, value, openedAt: Math.max(...list.map((c) => c.timeline.open)) })
-      }
-      candidates.sort((a, b) => a.value - b.value || b.openedAt - a.openedAt)
-      let excess = this.host.getConnections().length - this.lowWater
-      const closing: Array<Promise<void>> = []
-      for (const candidate of candidates) {
-        if (excess <= 0) break
-        excess -= candidate.count
-        this.trimmed += candidate.count
-        closing.push(this.close(candidate.id))
-      }
-      await Promise.all(closing)
+      const closing = planTrim(await this.judge(), { maxConnections: this.maxConnections, lowWater: this.lowWater })
+      for (const peer of closing) this.trimmed += peer.connections
+      await Promise.all(closing.map(async (peer) => { await this.close(peer.id) }))
       if (closing.length > 0) log('trimmed %d peers, %d connections left', closing.length, this.host.getConnections().length)
     } finally {
       this.running = false
     }
   }
 
+  /** The node's peers as `planTrim` sees them (see the module comment). */
+  private async judge (): Promise<Array<TrimPeer<PeerId>>> {
+    const byPeer = new Map<string, { id: PeerId, connections: Connection[] }>()
+    for (const connection of this.host.getConnections()) {
+      const key = connection.remotePeer.toString()
+      const entry = byPeer.get(key) ?? { id: connection.remotePeer, connections: [] }
+      entry.connections.push(connection)
+      byPeer.set(key, entry)
+    }
+    const now = this.now()
+    const peers: Array<TrimPeer<PeerId>> = []
+    for (const { id, connections } of byPeer.values()) {
+      // A peer is as old as its oldest connection; that one's direction sets its grace.
+      const oldest = connections.reduce((a, b) => b.timeline.open < a.timeline.open ? b : a)
+      const grace = oldest.direction === 'inbound' ? this.inboundGraceMs : this.graceMs
+      const streams = connections.flatMap((c) => c.streams).filter((s) => s.protocol != null && !IDLE_PROTOCOLS.has(s.protocol))
+      let value = 0
+      let keepAlive = false
+      try {
+        const peer = await this.host.peerStore.get(id)
+        for (const [name, tag] of peer.tags) {
+          // kad closeness is not evidence of anything (see above).
+          if (KAD_CLOSENESS_TAGS.has(name)) continue
+          if (name.startsWith(KEEP_ALIVE)) keepAlive = true
+          value += tag.value
+        }
+      } catch {}
+      peers.push({
+        id,
+        connections: connections.length,
+        since: oldest.timeline.open,
+        ...(now - oldest.timeline.open < grace ? { young: oldest.direction } : {}),
+        kept: keepAlive || streams.some((s) => this.ownUse(s)),
+        requesting: streams.some((s) => !this.ownUse(s) && now - s.timeline.open < INBOUND_BUSY_MS),
+        value
+      })
+    }
+    return peers
+  }
+
   /**
    * Hangs up on a peer. Kad's keep-alive tag goes first: libp2p redials a keep-alive peer as soon
-   * as it disconnects, and the redialled connection, young and so spared, would push out another
-   * (honest) connection at the next trim. Kad tags the peer again if it re-enters its closest set.
+   * as it disconnects, and the redialled connection, young and so spared, would be trimmed again
+   * once past its grace: a loop of dials and trims. Kad tags the peer again if it re-enters its
+   * closest set.
    */
   private async close (id: PeerId): Promise<void> {
     try {
@@ -187,11 +268,9 @@ export class ConnectionTrimmer {
     await this.host.hangUp(id, { signal: AbortSignal.timeout(2_000) }).catch((err) => { log('closing %p failed: %e', id, err) })
   }
 
-  /** A stream that makes its connection busy (see the module comment). */
-  private inUse (stream: Stream, now: number): boolean {
-    if (stream.protocol == null || IDLE_PROTOCOLS.has(stream.protocol)) return false
-    if (stream.direction === 'outbound' || this.longLivedInbound.has(stream.protocol)) return true
-    return now - stream.timeline.open < INBOUND_BUSY_MS
+  /** A (non-idle) stream this node opened, or a long-lived inbound one: in use while open. */
+  private ownUse (stream: Stream): boolean {
+    return stream.direction === 'outbound' || this.longLivedInbound.has(stream.protocol ?? '')
   }
 
   private onOpen (): void {
