@@ -250,6 +250,42 @@ describe('connection trimmer under an eclipse attempt', () => {
   })
 })
 
+describe('an eclipse attempt on real nodes (TCP loopback)', () => {
+  /** True once every connection of the node has left an inbound connection's grace (a clock, not the network). */
+  const settled = (n: ComputeNode): boolean => n.host.getConnections().every((c) => Date.now() - c.timeline.open > INBOUND_GRACE_MS)
+
+  it('20 attacker nodes dialling at once: the 5 established honest peers stay, the node ends within its bound, and a new honest peer still gets in', async () => {
+    const victim = await node({ listen: ['/ip4/127.0.0.1/tcp/0'], testnet: true, maxConnections: 10 })
+    const target = multiaddr(victim.multiaddrs.find((m) => m.includes('/tcp/')) as string)
+    const connected = (id: string): boolean => victim.host.getConnections(peerIdFromString(id)).some((c) => c.status === 'open')
+    const honest = await Promise.all(Array.from({ length: 5 }, async () => await node({ listen: ['/ip4/127.0.0.1/tcp/0'], testnet: true })))
+    for (const peer of honest) await peer.host.dial(target, { signal: AbortSignal.timeout(10_000) })
+    await waitFor(() => honest.every((p) => connected(p.peerId)) && settled(victim), { timeoutMs: 30_000, what: 'the honest peers to be established' })
+    const lost: string[] = []
+    const honestIds = new Set(honest.map((p) => p.peerId))
+    victim.host.addEventListener('peer:disconnect', (evt) => { if (honestIds.has(evt.detail.toString())) lost.push(evt.detail.toString()) })
+
+    // Twenty identities dial in at once (a loopback testnet has no per-host limit, as if from
+    // twenty hosts); libp2p takes up to 1.5 times the bound, the trimmer the rest.
+    const attackers = await Promise.all(Array.from({ length: 20 }, async () => await bareHost('tcp')))
+    const dials = await Promise.allSettled(attackers.map(async (a) => await a.dial(target, { force: true, signal: AbortSignal.timeout(15_000) })))
+    expect(dials.filter((d) => d.status === 'fulfilled').length).toBeGreaterThan(5)
+    const attackersIn = (): number => attackers.filter((a) => a.getConnections().some((c) => c.status === 'open')).length
+    await waitFor(() => victim.host.getConnections().length <= 10 && attackersIn() <= 5, { what: 'the victim to be back within its bound' })
+    expect(lost).toEqual([])
+    for (const peer of honest) expect(connected(peer.peerId)).toBe(true)
+
+    // Once the attackers left their grace they are the newest established peers: a new honest
+    // peer dialling in makes the node trim them, not it.
+    await waitFor(() => settled(victim), { timeoutMs: 30_000, what: 'the attackers to leave their grace' })
+    const newcomer = await node({ listen: ['/ip4/127.0.0.1/tcp/0'], testnet: true })
+    await newcomer.host.dial(target, { signal: AbortSignal.timeout(10_000) })
+    await waitFor(() => victim.host.getConnections().length <= 10 && connected(newcomer.peerId), { what: 'the newcomer to be connected within the bound' })
+    expect(lost).toEqual([])
+    for (const peer of honest) expect(connected(peer.peerId)).toBe(true)
+  }, 90_000)
+})
+
 describe('one connection per pair of peers', () => {
   it('peers that dial each other at once end up with one connection', async () => {
     const a = await node({ transport: 'memory', testnet: true })
