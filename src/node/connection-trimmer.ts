@@ -225,8 +225,9 @@ export class ConnectionTrimmer {
       byPeer.set(key, entry)
     }
     const now = this.now()
-    const peers: Array<TrimPeer<PeerId>> = []
-    for (const { id, connections } of byPeer.values()) {
+    // The peer-store reads run together: one at a time, a node with a busy event loop (a
+    // testnet of many nodes in one process) took seconds per trim.
+    return await Promise.all([...byPeer.values()].map(async ({ id, connections }) => {
       // A peer is as old as its oldest connection; that one's direction sets its grace.
       const oldest = connections.reduce((a, b) => b.timeline.open < a.timeline.open ? b : a)
       const grace = oldest.direction === 'inbound' ? this.inboundGraceMs : this.graceMs
@@ -242,7 +243,7 @@ export class ConnectionTrimmer {
           value += tag.value
         }
       } catch {}
-      peers.push({
+      return {
         id,
         connections: connections.length,
         since: oldest.timeline.open,
@@ -250,9 +251,8 @@ export class ConnectionTrimmer {
         kept: keepAlive || streams.some((s) => this.ownUse(s)),
         requesting: streams.some((s) => !this.ownUse(s) && now - s.timeline.open < INBOUND_BUSY_MS),
         value
-      })
-    }
-    return peers
+      }
+    }))
   }
 
   /**
