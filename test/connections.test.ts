@@ -37,6 +37,11 @@ async function bareHost (transport: 'tcp' | 'memory'): Promise<Libp2p> {
   return node
 }
 
+/** Waits for identify to be done on every connection: a stream still negotiating counts as a request starting. */
+async function identified (host: Libp2p): Promise<void> {
+  await waitFor(() => host.getConnections().every((c) => c.streams.every((s) => s.protocol !== '')), { what: 'identify to be done' })
+}
+
 async function node (init: Parameters<typeof createComputeNode>[0]): Promise<ComputeNode> {
   const n = createComputeNode({ mdns: false, ...init })
   cleanups.push(async () => { await n.stop() })
@@ -103,7 +108,7 @@ describe('connection trimmer', () => {
 
 /** A made-up peer: one idle connection, worth nothing, established since `since`. */
 function peer (id: string, since: number, over: Partial<TrimPeer<string>> = {}): TrimPeer<string> {
-  return { id, connections: 1, since, kept: false, requesting: false, value: 0, ...over }
+  return { id, connections: 1, since, newcomer: false, kept: false, requesting: false, value: 0, ...over }
 }
 const range = (prefix: string, n: number, since: number, over: Partial<TrimPeer<string>> = {}): Array<TrimPeer<string>> =>
   Array.from({ length: n }, (_, i) => peer(`${prefix}${i}`, since + i, over))
@@ -112,17 +117,17 @@ const bounds = { maxConnections: 10, lowWater: 8 }
 
 describe('planTrim (the trimmer\'s decision)', () => {
   it('closes nothing while the node is within maxConnections', () => {
-    expect(planTrim([...range('e', 5, 0), ...range('y', 5, 100, { young: 'inbound' })], bounds)).toEqual([])
+    expect(planTrim([...range('e', 5, 0), ...range('y', 5, 100, { newcomer: true })], bounds)).toEqual([])
   })
 
   it('a flood of newcomers closes the newest newcomers, never an established peer', () => {
-    const closing = planTrim([...range('honest', 5, 0), ...range('flood', 10, 100, { young: 'inbound' })], bounds)
+    const closing = planTrim([...range('honest', 5, 0), ...range('flood', 10, 100, { newcomer: true })], bounds)
     expect(closedIds(closing)).toEqual(['flood5', 'flood6', 'flood7', 'flood8', 'flood9'])
   })
 
   it('peers with requests in flight are spared but hold no place: they close no established peer', () => {
     // Newcomers and established attackers that each keep a fresh request open.
-    expect(planTrim([...range('honest', 5, 0), ...range('flood', 10, 100, { young: 'inbound', requesting: true })], bounds)).toEqual([])
+    expect(planTrim([...range('honest', 5, 0), ...range('flood', 10, 100, { newcomer: true, requesting: true })], bounds)).toEqual([])
     expect(planTrim([...range('honest', 5, 0), ...range('flood', 10, 100, { requesting: true })], bounds)).toEqual([])
     // Once their requests end they are the newest established peers, and go first.
     expect(closedIds(planTrim([...range('honest', 5, 0), ...range('flood', 10, 100)], bounds))).toEqual(['flood3', 'flood4', 'flood5', 'flood6', 'flood7', 'flood8', 'flood9'])
@@ -130,7 +135,7 @@ describe('planTrim (the trimmer\'s decision)', () => {
 
   it('each trim leaves room for newcomers: a peer reconnecting after its restart is not starved', () => {
     // Full of established peers; the one that restarted dials in again.
-    const closing = planTrim([...range('e', 10, 0), peer('restarted', 100, { young: 'inbound' })], bounds)
+    const closing = planTrim([...range('e', 10, 0), peer('restarted', 100, { newcomer: true })], bounds)
     expect(closedIds(closing)).toEqual(['e8', 'e9'])
   })
 
@@ -144,13 +149,16 @@ describe('planTrim (the trimmer\'s decision)', () => {
     expect(closedIds(planTrim(peers, { maxConnections: 8, lowWater: 5 }))).toEqual(['idle0', 'idle1', 'idle2', 'idle3', 'mesh2'])
   })
 
-  it('connections this node just dialled are spared and hold no place', () => {
-    expect(planTrim([...range('e', 6, 0), ...range('dialled', 6, 100, { young: 'outbound' })], bounds)).toEqual([])
-    expect(closedIds(planTrim([...range('e', 9, 0), ...range('dialled', 6, 100, { young: 'outbound' })], bounds))).toEqual(['e8'])
+  it('connections this node just dialled are spared and hold no place; left idle, they go first when the node is full', () => {
+    expect(planTrim([...range('e', 6, 0), ...range('dialled', 6, 100, { newcomer: true, kept: true })], bounds)).toEqual([])
+    expect(closedIds(planTrim([...range('e', 9, 0), ...range('dialled', 6, 100, { newcomer: true, kept: true })], bounds))).toEqual(['e8'])
+    // What a DHT walk left behind (or a walk an attacker fed its own ids): newest first, down to the bound.
+    expect(closedIds(planTrim([...range('e', 30, 0), ...range('walk', 25, 100, { newcomer: true })], { maxConnections: 48, lowWater: 38 })))
+      .toEqual(['walk18', 'walk19', 'walk20', 'walk21', 'walk22', 'walk23', 'walk24'])
   })
 
   it('counts connections, not peers', () => {
-    const closing = planTrim([...range('e', 8, 0), peer('double', 50, { connections: 2 }), peer('y', 100, { young: 'inbound', connections: 3 })], bounds)
+    const closing = planTrim([...range('e', 8, 0), peer('double', 50, { connections: 2 }), peer('y', 100, { newcomer: true, connections: 3 })], bounds)
     expect(closedIds(closing)).toEqual(['double', 'y'])
   })
 })
@@ -189,6 +197,25 @@ describe('connection trimmer under an eclipse attempt', () => {
     for (const a of attackers) expect(kept.has(a.peerId.toString())).toBe(false)
     // A trimmed peer loses kad's keep-alive tag, so libp2p does not redial it at once.
     for (const a of attackers) expect((await hub.peerStore.get(a.peerId)).tags.has(`${KEEP_ALIVE}-kad-dht`)).toBe(false)
+  })
+
+  it('when the node is full, peers that just dialled in go, the newest first; peers it just dialled stay', async () => {
+    const hub = await bareHost('memory')
+    const outbound = await Promise.all(Array.from({ length: 2 }, async () => await bareHost('memory')))
+    const inbound = await Promise.all(Array.from({ length: 3 }, async () => await bareHost('memory')))
+    for (const peer of outbound) await hub.dial(peer.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })
+    for (const [i, peer] of inbound.entries()) {
+      await peer.dial(hub.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })
+      await waitFor(() => hub.getConnections().length === 3 + i, { what: 'the hub to list the connection' })
+      const opened = Math.max(...hub.getConnections().map((c) => c.timeline.open))
+      await waitFor(() => Date.now() > opened, { what: 'the clock to move on' })
+    }
+    await identified(hub)
+    const trimmer = new ConnectionTrimmer(hub, { maxConnections: 3, lowWater: 1 })
+    await trimmer.trim()
+    expect(trimmer.closed).toBe(2)
+    await waitFor(() => hub.getConnections().length <= 3, { what: 'the hub to trim to 3' })
+    expect(hub.getPeers().map(String).sort()).toEqual([inbound[0], ...outbound].map((p) => p.peerId.toString()).sort())
   })
 
   it('a peer that dialled in is established after INBOUND_GRACE_MS, one the node dialled after the whole grace', async () => {
@@ -237,6 +264,7 @@ describe('connection trimmer under an eclipse attempt', () => {
     const attackers = await Promise.all(Array.from({ length: 10 }, async () => await bareHost('memory')))
     await Promise.all(attackers.map(async (a) => await a.dial(hub.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })))
     await waitFor(() => hub.getConnections().length === 15, { what: 'the hub to hold 15 connections' })
+    await identified(hub)
     // The trimmer's clock stands still where the honest connections have just left their grace
     // (the same for both directions here) and every attacker is still in its own.
     const trimmer = new ConnectionTrimmer(hub, { maxConnections: 10, lowWater: 8, graceMs: INBOUND_GRACE_MS, now: () => settled + INBOUND_GRACE_MS })

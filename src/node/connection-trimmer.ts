@@ -6,27 +6,27 @@
  * network the pruner never closes anything and every DHT walk left its connections behind (the
  * full mesh of the scale issue). This trimmer runs when connections pass `maxConnections`.
  *
- * Spared, whatever the count: peers kept alive by a `keep-alive` tag (bootstrap peers; not
- * kad-dht's, see below), peers with a stream in use (a negotiation, a task, a sync, a DHT
- * request) and peers in their grace (a connection younger than 30 s, see below for inbound ones).
- * Of the rest, the least valuable by peer-store tags (gossip mesh peers carry 100 per topic) and,
- * among equals, the most recently connected go first.
+ * Never closed: peers kept alive by a `keep-alive` tag (bootstrap peers; not kad-dht's, see
+ * below), peers with a stream in use (a negotiation, a task, a sync, a DHT request) and peers
+ * this node dialled less than 5 s ago (the request it dialled them for is about to open its
+ * stream). Of the rest, the least valuable by peer-store tags (gossip mesh peers carry 100 per
+ * topic) and, among equals, the most recently connected go first.
  *
  * A newcomer never costs an established peer its place (as in Bitcoin Core's eviction, where a
- * new inbound peer cannot push out the long-connected ones): established peers (past their grace)
- * are trimmed down to `lowWater` counting established peers alone, so young connections, however
- * many, close none of them. Each trim thereby leaves `maxConnections - lowWater` places for
- * newcomers (a restarting peer gets back in); past that, young inbound connections are closed,
- * the newest first, until the node is within `maxConnections`: when the node is full it is the
- * newcomer that goes. Young connections this node dialled are its own doing (a query, an offer:
- * about to be used) and stay for their grace, but hold no place either, so they may take the node
- * past its bound for that long; they are judged as established peers afterwards.
+ * new inbound peer cannot push out the long-connected ones). A peer is a newcomer for its grace
+ * (30 s after this node dialled it, 5 s after it dialled in), established after. Established
+ * peers are trimmed down to `lowWater` counting established peers alone, so newcomers, however
+ * many, close none of them; each trim thereby leaves `maxConnections - lowWater` places for
+ * newcomers (a restarting peer gets back in). Past that, newcomers are closed, the newest first,
+ * until the node is within `maxConnections`: when the node is full it is the newcomer that goes.
  *
  * What a remote peer controls does not buy it a place (else attackers keep their connections
  * and the trimmer closes the honest ones: an eclipse):
  * - a flood of fresh inbound connections (from many hosts, so per-host limits do not stop it) is
- *   what the newcomer rule above is for: it fills the free places and the rest is closed; once
+ *   what the newcomer rule is for: it fills the free places and the rest is closed at once; once
  *   past their grace, those peers are the newest established ones and go first at the next trim.
+ *   The same holds for peers this node was made to dial (kad query answers full of an
+ *   attacker's ids): newcomers, closed first, never in place of an established peer.
  * - an inbound stream is "in use" only while it is young (`INBOUND_BUSY_MS`), unless its
  *   protocol is long-lived by design and costly to open (a lease: the worker signed it and the
  *   requester must be able to pay). A DHT stream kept open with a PING every few seconds is not
@@ -36,16 +36,15 @@
  *   this node opened are in use for as long as they are open, and hold their peer's place.
  * - kad-dht's closeness (its `keep-alive-kad-dht` and `kad-close` tags) earns neither the
  *   exemption nor tag value: kad ids are cheap to grind close to a victim's, so the 20 closest
- *   peers may all be an attacker's. Nor does the connection's direction help once past its grace:
- *   this node dials such peers itself (kad queries and refreshes, and libp2p redials a keep-alive
- *   peer that disconnects, which is why a trimmed peer loses kad's keep-alive tag first). Other
- *   keep-alive tags (bootstrap peers) are this node's own choice and still count. Kad's closest
- *   peers are kept like any other by their value and age, and kad dials a peer again when a
- *   query needs it.
- * - an inbound connection's grace is 5 s, not 30: long enough to open the request it came for.
+ *   peers may all be an attacker's. Nor does the connection's direction help an established
+ *   peer: this node dials such peers itself (kad queries and refreshes, and libp2p redials a
+ *   keep-alive peer that disconnects, which is why a trimmed peer loses kad's keep-alive tag
+ *   first). Other keep-alive tags (bootstrap peers) are this node's own choice and still count.
+ *   Kad's closest peers are kept like any other by their value and age, and kad dials a peer
+ *   again when a query needs it.
  *
- * So under a flood the node may sit above `maxConnections` while attackers' requests are in
- * flight (libp2p refuses inbound connections past 1.5 times it), but its established peers stay.
+ * So under a flood the node may sit above `maxConnections` while requests are in flight (libp2p
+ * refuses inbound connections past 1.5 times it), but its established peers stay.
  */
 import { KEEP_ALIVE, type Connection, type Libp2p, type PeerId, type Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
@@ -69,18 +68,21 @@ const KAD_KEEP_ALIVE_TAG = `${KEEP_ALIVE}-kad-dht`
 /** kad-dht's tags on its closest peers (its default close tag and its keep-alive tag): not counted (see above). */
 const KAD_CLOSENESS_TAGS = new Set(['kad-close', KAD_KEEP_ALIVE_TAG])
 /**
- * An inbound connection is in its grace this long (instead of `graceMs`): long enough for the peer
- * to open the request it came for. A peer in its grace is spared only while there is room (see
- * `planTrim`), so a flood of them cannot push out the node's established peers either way.
+ * A peer that dialled in is a newcomer this long (instead of `graceMs`): long enough to open the
+ * request it came for (which then spares it). A newcomer holds no place (see `planTrim`), so a
+ * flood of them cannot push out the node's established peers.
  */
 export const INBOUND_GRACE_MS = 5_000
-
 /**
- * A connection this node dialled is in its grace, and spared, this long: it is about to carry
- * the node's request (a DHT hop, a capacity query, an offer), and a peer redialled at once after
- * a trim would otherwise be trimmed again at once.
+ * A peer this node dialled is a newcomer this long: the connections a DHT walk leaves behind
+ * stay newcomers, closed first, rather than count against the established peers.
  */
 const GRACE_MS = 30_000
+/**
+ * A peer this node dialled is never closed this long: the request it was dialled for opens its
+ * stream (which then keeps it) well within it.
+ */
+export const DIAL_GRACE_MS = 5_000
 /** How often the bound is checked besides on new connections. */
 const CHECK_INTERVAL_MS = 10_000
 /** New connections trigger at most one check per this long. */
@@ -93,9 +95,9 @@ export interface TrimPeer<Id> {
   connections: number
   /** When its oldest connection opened (ms): how long it has been connected. */
   since: number
-  /** In its grace: who dialled its oldest connection. Absent: established. */
-  young?: 'inbound' | 'outbound'
-  /** Spared by this node's own doing (a keep-alive tag, a stream it opened, a lease stream); holds its place. */
+  /** In its grace (see the module comment): it holds no place, and goes first when the node is full. */
+  newcomer: boolean
+  /** Spared by this node's own doing (a keep-alive tag, a stream it opened, a lease stream, a fresh dial); holds its place. */
   kept: boolean
   /** Spared for the moment by a request it made (an inbound stream younger than `INBOUND_BUSY_MS`); holds no place. */
   requesting: boolean
@@ -111,9 +113,8 @@ export interface TrimBounds {
 /**
  * The peers to close when the node is over `maxConnections`, a pure decision (see the module
  * comment): established peers down to `lowWater` counting established peers that hold a place
- * alone, the least valuable and then the most recently connected first; then newcomers (young
- * inbound peers), the newest first, until the node is within `maxConnections`. Peers kept,
- * requesting or young and dialled by this node are never closed.
+ * alone, the least valuable and then the most recently connected first; then newcomers, the
+ * newest first, until the node is within `maxConnections`. Kept and requesting peers stay.
  */
 export function planTrim<Id> (peers: ReadonlyArray<TrimPeer<Id>>, bounds: TrimBounds): Array<TrimPeer<Id>> {
   const count = (list: ReadonlyArray<TrimPeer<Id>>): number => list.reduce((n, p) => n + p.connections, 0)
@@ -125,7 +126,7 @@ export function planTrim<Id> (peers: ReadonlyArray<TrimPeer<Id>>, bounds: TrimBo
     total -= peer.connections
   }
   const spared = (p: TrimPeer<Id>): boolean => p.kept || p.requesting
-  const established = peers.filter((p) => p.young == null)
+  const established = peers.filter((p) => !p.newcomer)
   let holding = count(established.filter((p) => !p.requesting || p.kept))
   const leastValuableFirst = (a: TrimPeer<Id>, b: TrimPeer<Id>): number => a.value - b.value || b.since - a.since
   for (const peer of established.filter((p) => !spared(p)).sort(leastValuableFirst)) {
@@ -134,7 +135,7 @@ export function planTrim<Id> (peers: ReadonlyArray<TrimPeer<Id>>, bounds: TrimBo
     holding -= peer.connections
   }
   // Newcomers: first come, first served (a tag value a few seconds old means little).
-  for (const peer of peers.filter((p) => p.young === 'inbound' && !spared(p)).sort((a, b) => b.since - a.since)) {
+  for (const peer of peers.filter((p) => p.newcomer && !spared(p)).sort((a, b) => b.since - a.since)) {
     if (total <= bounds.maxConnections) break
     close(peer)
   }
@@ -145,9 +146,9 @@ export interface ConnectionTrimmerInit {
   maxConnections: number
   /** Trim down to this many. @default 80 % of maxConnections */
   lowWater?: number
-  /** Connections younger than this are spared. @default 30 s */
+  /** A peer this node dialled is a newcomer this long. @default 30 s */
   graceMs?: number
-  /** Inbound connections younger than this are spared (at most `graceMs`). @default INBOUND_GRACE_MS */
+  /** A peer that dialled in is a newcomer this long (at most `graceMs`). @default INBOUND_GRACE_MS */
   inboundGraceMs?: number
   /** Protocols whose inbound streams count as in use however old they are (e.g. the lease protocol). */
   longLivedInbound?: Iterable<string>
@@ -163,6 +164,7 @@ export class ConnectionTrimmer {
   private readonly lowWater: number
   private readonly graceMs: number
   private readonly inboundGraceMs: number
+  private readonly dialGraceMs: number
   private readonly longLivedInbound: Set<string>
   private readonly now: () => number
   private interval?: ReturnType<typeof setInterval>
@@ -176,6 +178,7 @@ export class ConnectionTrimmer {
     this.lowWater = Math.max(1, Math.min(init.maxConnections, init.lowWater ?? Math.floor(init.maxConnections * 0.8)))
     this.graceMs = init.graceMs ?? GRACE_MS
     this.inboundGraceMs = Math.min(this.graceMs, init.inboundGraceMs ?? INBOUND_GRACE_MS)
+    this.dialGraceMs = Math.min(this.graceMs, DIAL_GRACE_MS)
     this.longLivedInbound = new Set(init.longLivedInbound ?? [])
     this.now = init.now ?? Date.now
     this.onOpen = this.onOpen.bind(this)
@@ -231,6 +234,8 @@ export class ConnectionTrimmer {
       // A peer is as old as its oldest connection; that one's direction sets its grace.
       const oldest = connections.reduce((a, b) => b.timeline.open < a.timeline.open ? b : a)
       const grace = oldest.direction === 'inbound' ? this.inboundGraceMs : this.graceMs
+      const justDialled = connections.some((c) => c.direction === 'outbound' && now - c.timeline.open < this.dialGraceMs)
+      // A stream still negotiating its protocol ('') is not idle: this node's is a request starting.
       const streams = connections.flatMap((c) => c.streams).filter((s) => s.protocol != null && !IDLE_PROTOCOLS.has(s.protocol))
       let value = 0
       let keepAlive = false
@@ -247,8 +252,8 @@ export class ConnectionTrimmer {
         id,
         connections: connections.length,
         since: oldest.timeline.open,
-        ...(now - oldest.timeline.open < grace ? { young: oldest.direction } : {}),
-        kept: keepAlive || streams.some((s) => this.ownUse(s)),
+        newcomer: now - oldest.timeline.open < grace,
+        kept: keepAlive || justDialled || streams.some((s) => this.ownUse(s)),
         requesting: streams.some((s) => !this.ownUse(s) && now - s.timeline.open < INBOUND_BUSY_MS),
         value
       }
@@ -257,8 +262,8 @@ export class ConnectionTrimmer {
 
   /**
    * Hangs up on a peer. Kad's keep-alive tag goes first: libp2p redials a keep-alive peer as soon
-   * as it disconnects, and the redialled connection, young and so spared, would be trimmed again
-   * once past its grace: a loop of dials and trims. Kad tags the peer again if it re-enters its
+   * as it disconnects, and the redialled connection would be trimmed again in turn: a loop of
+   * dials and trims. Kad tags the peer again if it re-enters its
    * closest set.
    */
   private async close (id: PeerId): Promise<void> {
