@@ -170,6 +170,8 @@ export class ConnectionTrimmer {
   private interval?: ReturnType<typeof setInterval>
   private pending?: ReturnType<typeof setTimeout>
   private running = false
+  /** A check was asked for while one ran (a new connection): run again when it ends. */
+  private again = false
   private trimmed = 0
 
   constructor (host: TrimmerHost, init: ConnectionTrimmerInit) {
@@ -205,7 +207,10 @@ export class ConnectionTrimmer {
 
   /** Closes connections when over the bound, as `planTrim` decides. */
   async trim (): Promise<void> {
-    if (this.running) return
+    if (this.running) {
+      this.again = true
+      return
+    }
     if (this.host.getConnections().length <= this.maxConnections) return
     this.running = true
     try {
@@ -215,6 +220,12 @@ export class ConnectionTrimmer {
       if (closing.length > 0) log('trimmed %d peers, %d connections left', closing.length, this.host.getConnections().length)
     } finally {
       this.running = false
+      // Connections that opened meanwhile are checked now, not at the next interval (on a busy
+      // event loop a check takes a while, and a burst of connections would wait 10 s).
+      if (this.again && this.interval != null) {
+        this.again = false
+        void this.trim()
+      }
     }
   }
 
@@ -228,43 +239,48 @@ export class ConnectionTrimmer {
       byPeer.set(key, entry)
     }
     const now = this.now()
-    // The peer-store reads run together: one at a time, a node with a busy event loop (a
-    // testnet of many nodes in one process) took seconds per trim.
+    // The peer-store reads run together: one at a time, on a busy event loop (a testnet of many
+    // nodes in one process) a check took seconds.
     return await Promise.all([...byPeer.values()].map(async ({ id, connections }) => {
       // A peer is as old as its oldest connection; that one's direction sets its grace.
       const oldest = connections.reduce((a, b) => b.timeline.open < a.timeline.open ? b : a)
       const grace = oldest.direction === 'inbound' ? this.inboundGraceMs : this.graceMs
-      const justDialled = connections.some((c) => c.direction === 'outbound' && now - c.timeline.open < this.dialGraceMs)
       // A stream still negotiating its protocol ('') is not idle: this node's is a request starting.
       const streams = connections.flatMap((c) => c.streams).filter((s) => s.protocol != null && !IDLE_PROTOCOLS.has(s.protocol))
-      let value = 0
-      let keepAlive = false
-      try {
-        const peer = await this.host.peerStore.get(id)
-        for (const [name, tag] of peer.tags) {
-          // kad closeness is not evidence of anything (see above).
-          if (KAD_CLOSENESS_TAGS.has(name)) continue
-          if (name.startsWith(KEEP_ALIVE)) keepAlive = true
-          value += tag.value
-        }
-      } catch {}
+      const inUse = streams.some((s) => this.ownUse(s)) ||
+        connections.some((c) => c.direction === 'outbound' && now - c.timeline.open < this.dialGraceMs)
+      // Tags decide only for peers not already kept by this node's use.
+      const { value, keepAlive } = inUse ? { value: 0, keepAlive: false } : await this.tags(id)
       return {
         id,
         connections: connections.length,
         since: oldest.timeline.open,
         newcomer: now - oldest.timeline.open < grace,
-        kept: keepAlive || justDialled || streams.some((s) => this.ownUse(s)),
+        kept: inUse || keepAlive,
         requesting: streams.some((s) => !this.ownUse(s) && now - s.timeline.open < INBOUND_BUSY_MS),
         value
       }
     }))
   }
 
+  /** A peer's tag value and whether this node keeps it alive (kad closeness counts for neither, see above). */
+  private async tags (id: PeerId): Promise<{ value: number, keepAlive: boolean }> {
+    let value = 0
+    let keepAlive = false
+    try {
+      for (const [name, tag] of (await this.host.peerStore.get(id)).tags) {
+        if (KAD_CLOSENESS_TAGS.has(name)) continue
+        if (name.startsWith(KEEP_ALIVE)) keepAlive = true
+        value += tag.value
+      }
+    } catch {}
+    return { value, keepAlive }
+  }
+
   /**
    * Hangs up on a peer. Kad's keep-alive tag goes first: libp2p redials a keep-alive peer as soon
    * as it disconnects, and the redialled connection would be trimmed again in turn: a loop of
-   * dials and trims. Kad tags the peer again if it re-enters its
-   * closest set.
+   * dials and trims. Kad tags the peer again if it re-enters its closest set.
    */
   private async close (id: PeerId): Promise<void> {
     try {
