@@ -9,8 +9,9 @@
  * Never closed: peers kept alive by a `keep-alive` tag (bootstrap peers; not kad-dht's, see
  * below), peers with a stream in use (a negotiation, a task, a sync, a DHT request) and peers
  * this node dialled less than 5 s ago (the request it dialled them for is about to open its
- * stream). Of the rest, the least valuable by peer-store tags (gossip mesh peers carry 100 per
- * topic) and, among equals, the most recently connected go first.
+ * stream). Of the rest, established peers go the least valuable first by peer-store tags (gossip
+ * mesh peers carry 100 per topic) and, among equals, the most recently connected first;
+ * newcomers go the newest first.
  *
  * A newcomer never costs an established peer its place (as in Bitcoin Core's eviction, where a
  * new inbound peer cannot push out the long-connected ones). A peer is a newcomer for its grace
