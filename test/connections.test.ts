@@ -163,6 +163,39 @@ describe('planTrim (the trimmer\'s decision)', () => {
   })
 })
 
+describe('connection trimmer checks', () => {
+  it('a check asked for while one runs runs again when it ends', async () => {
+    // A hand-made host whose peer store answers only when released: the first check is slow.
+    const connection = (id: string): unknown => ({ remotePeer: { toString: () => id }, direction: 'inbound', timeline: { open: Date.now() - 60_000 }, streams: [] })
+    const connections = ['a', 'b', 'c', 'd'].map(connection)
+    const closed = new Set<string>()
+    let release = (): void => {}
+    let reads = 0
+    const gate = new Promise<void>((resolve) => { release = resolve })
+    const host = {
+      getConnections: () => connections.filter((c: any) => !closed.has(c.remotePeer.toString())),
+      peerStore: { get: async () => { reads++; await gate; return { tags: new Map() } }, merge: async () => {} },
+      hangUp: async (id: { toString: () => string }) => { closed.add(id.toString()) },
+      addEventListener: () => {},
+      removeEventListener: () => {}
+    }
+    const trimmer = new ConnectionTrimmer(host as unknown as ConstructorParameters<typeof ConnectionTrimmer>[0], { maxConnections: 2, lowWater: 1, graceMs: 0 })
+    trimmer.start()
+    cleanups.push(() => { trimmer.stop() })
+    const first = trimmer.trim()
+    // Two more connect meanwhile; the check they ask for finds one running.
+    connections.push(connection('e'), connection('f'))
+    await trimmer.trim()
+    release()
+    await first
+    // The second check started as the first ended (not at the next interval): it read the 3 peers left.
+    expect(reads).toBe(4 + 3)
+    // The first check closed 3 of the 4 it saw; the second closes 2 of the 3 left.
+    await waitFor(() => trimmer.closed === 5, { what: 'the second check' })
+    expect(host.getConnections()).toHaveLength(1)
+  })
+})
+
 describe('connection trimmer under an eclipse attempt', () => {
   it('peers with kad-closeness tags, dialled in and holding a DHT stream open or dialled by the node, are trimmed before the honest peers', async () => {
     const hub = await bareHost('memory')
