@@ -83,7 +83,7 @@ const GRACE_MS = 30_000
  * A peer this node dialled is never closed this long: the request it was dialled for opens its
  * stream (which then keeps it) well within it.
  */
-export const DIAL_GRACE_MS = 5_000
+const DIAL_GRACE_MS = 5_000
 /** How often the bound is checked besides on new connections. */
 const CHECK_INTERVAL_MS = 10_000
 /** New connections trigger at most one check per this long. */
@@ -145,7 +145,7 @@ export function planTrim<Id> (peers: ReadonlyArray<TrimPeer<Id>>, bounds: TrimBo
 
 export interface ConnectionTrimmerInit {
   maxConnections: number
-  /** Trim down to this many. @default 80 % of maxConnections */
+  /** Established peers are trimmed down to this many (see `planTrim`). @default 80 % of maxConnections */
   lowWater?: number
   /** A peer this node dialled is a newcomer this long. @default 30 s */
   graceMs?: number
