@@ -1,7 +1,9 @@
 /**
  * Connection limits with real libp2p: per-host inbound limits in production (TCP on loopback,
  * 200 connection attempts from one host), their absence in loopback testnets, the trimmer that
- * keeps a node within its connection bound, and one connection per pair of peers.
+ * keeps a node within its connection bound (its decision, planTrim, on made-up peers; the
+ * trimmer on real hosts, and under eclipse attempts: a flood of fresh inbound connections from
+ * many peers, on memory hosts and on real nodes over TCP), and one connection per pair of peers.
  */
 import { describe, it, expect, afterEach } from 'vitest'
 import { createLibp2p, type Libp2p } from 'libp2p'
