@@ -58,7 +58,7 @@ export interface ComputeNodeInit {
   advertise?: boolean
   /** Loopback testnet tuning (see design notes); never for production. @default false */
   testnet?: boolean
-  /** Connections kept: above it the least valuable idle ones are closed (connection-trimmer.ts). @default MAX_CONNECTIONS (48) */
+  /** Connections kept: above it newcomers, and idle peers past 80 % of it, are closed (connection-trimmer.ts). @default MAX_CONNECTIONS (48) */
   maxConnections?: number
   /** The sandbox that runs other peers' tasks. @default the WASI worker-thread executor */
   executor?: Executor

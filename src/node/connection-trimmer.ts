@@ -4,28 +4,48 @@
  * libp2p's own pruner closes a connection only when every stream on it belongs to identify or
  * autonat; gossipsub keeps a stream open on every connection to a subscriber, so in a depin
  * network the pruner never closes anything and every DHT walk left its connections behind (the
- * full mesh of the scale issue). This trimmer runs when connections pass `maxConnections` and
- * closes down to `lowWater`: peers kept alive by a `keep-alive` tag (bootstrap peers; not
- * kad-dht's, see below) and peers with a stream in use (a negotiation, a task, a sync, a DHT
- * request) are spared, and so are connections younger than 30 s (inbound ones: 5 s); of the
- * rest, the least valuable by peer-store tags (gossip mesh peers carry 100 per topic) and, among
- * equals, the newest connection go first.
+ * full mesh of the scale issue). This trimmer runs when connections pass `maxConnections`.
+ *
+ * Never closed: peers kept alive by a `keep-alive` tag (bootstrap peers; not kad-dht's, see
+ * below), peers with a stream in use (a negotiation, a task, a sync, a DHT request) and peers
+ * this node dialled less than 5 s ago (the request it dialled them for is about to open its
+ * stream). Of the rest, established peers go the least valuable first by peer-store tags (gossip
+ * mesh peers carry 100 per topic) and, among equals, the most recently connected first;
+ * newcomers go the newest first.
+ *
+ * A newcomer never costs an established peer its place (as in Bitcoin Core's eviction, where a
+ * new inbound peer cannot push out the long-connected ones). A peer is a newcomer for its grace
+ * (30 s after this node dialled it, 5 s after it dialled in), established after. Established
+ * peers are trimmed down to `lowWater` counting established peers alone, so newcomers, however
+ * many, close none of them; each trim thereby leaves `maxConnections - lowWater` places for
+ * newcomers (a restarting peer gets back in). Past that, newcomers are closed, the newest first,
+ * until the node is within `maxConnections`: when the node is full it is the newcomer that goes.
  *
  * What a remote peer controls does not buy it a place (else attackers keep their connections
  * and the trimmer closes the honest ones: an eclipse):
+ * - a flood of fresh inbound connections (from many hosts, so per-host limits do not stop it) is
+ *   what the newcomer rule is for: it fills the free places and the rest is closed at once; once
+ *   past their grace, those peers are the newest established ones and go first at the next trim.
+ *   The same holds for peers this node was made to dial (kad query answers full of an
+ *   attacker's ids): newcomers, closed first, never in place of an established peer.
  * - an inbound stream is "in use" only while it is young (`INBOUND_BUSY_MS`), unless its
  *   protocol is long-lived by design and costly to open (a lease: the worker signed it and the
  *   requester must be able to pay). A DHT stream kept open with a PING every few seconds is not
- *   a request in progress. Streams this node opened are in use for as long as they are open.
+ *   a request in progress. And a request spares its peer for the moment but holds it no place:
+ *   a peer that opens a fresh request every few seconds is never closed mid-request, but is not
+ *   counted against `lowWater` either, so it cannot make the trimmer close another peer. Streams
+ *   this node opened are in use for as long as they are open, and hold their peer's place.
  * - kad-dht's closeness (its `keep-alive-kad-dht` and `kad-close` tags) earns neither the
  *   exemption nor tag value: kad ids are cheap to grind close to a victim's, so the 20 closest
- *   peers may all be an attacker's. Nor does the connection's direction help: this node dials
- *   such peers itself (kad queries and refreshes, and libp2p redials a keep-alive peer that
- *   disconnects, which is why a trimmed peer loses kad's keep-alive tag first). Other keep-alive
- *   tags (bootstrap peers) are this node's own choice and still count. Kad's closest peers are
- *   kept like any other by their value and age, and kad dials a peer again when a query needs it.
- * - an inbound connection's grace is 5 s, not 30: a flood of fresh inbound connections must not
- *   stay exempt while the node's older connections are trimmed.
+ *   peers may all be an attacker's. Nor does the connection's direction help an established
+ *   peer: this node dials such peers itself (kad queries and refreshes, and libp2p redials a
+ *   keep-alive peer that disconnects, which is why a trimmed peer loses kad's keep-alive tag
+ *   first). Other keep-alive tags (bootstrap peers) are this node's own choice and still count.
+ *   Kad's closest peers are kept like any other by their value and age, and kad dials a peer
+ *   again when a query needs it.
+ *
+ * So under a flood the node may sit above `maxConnections` while requests are in flight (libp2p
+ * refuses inbound connections past 1.5 times it), but its established peers stay.
  */
 import { KEEP_ALIVE, type Connection, type Libp2p, type PeerId, type Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
@@ -49,30 +69,87 @@ const KAD_KEEP_ALIVE_TAG = `${KEEP_ALIVE}-kad-dht`
 /** kad-dht's tags on its closest peers (its default close tag and its keep-alive tag): not counted (see above). */
 const KAD_CLOSENESS_TAGS = new Set(['kad-close', KAD_KEEP_ALIVE_TAG])
 /**
- * An inbound connection is spared this long (instead of `graceMs`): long enough for the peer to
- * open the request it came for (which then makes the connection busy), too short for a flood of
- * fresh inbound connections to stay exempt while the node's older connections are trimmed.
+ * A peer that dialled in is a newcomer this long (instead of `graceMs`): long enough to open the
+ * request it came for (which then spares it). A newcomer holds no place (see `planTrim`), so a
+ * flood of them cannot push out the node's established peers.
  */
 export const INBOUND_GRACE_MS = 5_000
-
 /**
- * Connections younger than this are not trimmed: a new connection is usually about to carry a
- * request (a DHT hop, a capacity query, an offer), and a peer that redials at once after a trim
- * would otherwise be trimmed again at once.
+ * A peer this node dialled is a newcomer this long: the connections a DHT walk leaves behind
+ * stay newcomers, closed first, rather than count against the established peers.
  */
 const GRACE_MS = 30_000
+/**
+ * A peer this node dialled is never closed this long: the request it was dialled for opens its
+ * stream (which then keeps it) well within it.
+ */
+const DIAL_GRACE_MS = 5_000
 /** How often the bound is checked besides on new connections. */
 const CHECK_INTERVAL_MS = 10_000
 /** New connections trigger at most one check per this long. */
 const DEBOUNCE_MS = 500
 
+/** One peer as the trimmer judges it, its connections taken together. */
+export interface TrimPeer<Id> {
+  id: Id
+  /** Its open connections (normally one: one connection per pair of peers). */
+  connections: number
+  /** When its oldest connection opened (ms): how long it has been connected. */
+  since: number
+  /** In its grace (see the module comment): it holds no place, and goes first when the node is full. */
+  newcomer: boolean
+  /** Spared by this node's own doing (a keep-alive tag, a stream it opened, a lease stream, a fresh dial); holds its place. */
+  kept: boolean
+  /** Spared for the moment by a request it made (an inbound stream younger than `INBOUND_BUSY_MS`); holds no place. */
+  requesting: boolean
+  /** Its peer-store tag value, kad closeness not counted. */
+  value: number
+}
+
+export interface TrimBounds {
+  maxConnections: number
+  lowWater: number
+}
+
+/**
+ * The peers to close when the node is over `maxConnections`, a pure decision (see the module
+ * comment): established peers down to `lowWater` counting established peers that hold a place
+ * alone, the least valuable and then the most recently connected first; then newcomers, the
+ * newest first, until the node is within `maxConnections`. Kept and requesting peers stay.
+ */
+export function planTrim<Id> (peers: ReadonlyArray<TrimPeer<Id>>, bounds: TrimBounds): Array<TrimPeer<Id>> {
+  const count = (list: ReadonlyArray<TrimPeer<Id>>): number => list.reduce((n, p) => n + p.connections, 0)
+  let total = count(peers)
+  if (total <= bounds.maxConnections) return []
+  const closing: Array<TrimPeer<Id>> = []
+  const close = (peer: TrimPeer<Id>): void => {
+    closing.push(peer)
+    total -= peer.connections
+  }
+  const spared = (p: TrimPeer<Id>): boolean => p.kept || p.requesting
+  const established = peers.filter((p) => !p.newcomer)
+  let holding = count(established.filter((p) => !p.requesting || p.kept))
+  const leastValuableFirst = (a: TrimPeer<Id>, b: TrimPeer<Id>): number => a.value - b.value || b.since - a.since
+  for (const peer of established.filter((p) => !spared(p)).sort(leastValuableFirst)) {
+    if (holding <= bounds.lowWater) break
+    close(peer)
+    holding -= peer.connections
+  }
+  // Newcomers: first come, first served (a tag value a few seconds old means little).
+  for (const peer of peers.filter((p) => p.newcomer && !spared(p)).sort((a, b) => b.since - a.since)) {
+    if (total <= bounds.maxConnections) break
+    close(peer)
+  }
+  return closing
+}
+
 export interface ConnectionTrimmerInit {
   maxConnections: number
-  /** Trim down to this many. @default 80 % of maxConnections */
+  /** Established peers are trimmed down to this many (see `planTrim`). @default 80 % of maxConnections */
   lowWater?: number
-  /** Connections younger than this are spared. @default 30 s */
+  /** A peer this node dialled is a newcomer this long. @default 30 s */
   graceMs?: number
-  /** Inbound connections younger than this are spared (at most `graceMs`). @default INBOUND_GRACE_MS */
+  /** A peer that dialled in is a newcomer this long (at most `graceMs`). @default INBOUND_GRACE_MS */
   inboundGraceMs?: number
   /** Protocols whose inbound streams count as in use however old they are (e.g. the lease protocol). */
   longLivedInbound?: Iterable<string>
@@ -88,11 +165,14 @@ export class ConnectionTrimmer {
   private readonly lowWater: number
   private readonly graceMs: number
   private readonly inboundGraceMs: number
+  private readonly dialGraceMs: number
   private readonly longLivedInbound: Set<string>
   private readonly now: () => number
   private interval?: ReturnType<typeof setInterval>
   private pending?: ReturnType<typeof setTimeout>
   private running = false
+  /** A check was asked for while one ran (a new connection): run again when it ends. */
+  private again = false
   private trimmed = 0
 
   constructor (host: TrimmerHost, init: ConnectionTrimmerInit) {
@@ -101,6 +181,7 @@ export class ConnectionTrimmer {
     this.lowWater = Math.max(1, Math.min(init.maxConnections, init.lowWater ?? Math.floor(init.maxConnections * 0.8)))
     this.graceMs = init.graceMs ?? GRACE_MS
     this.inboundGraceMs = Math.min(this.graceMs, init.inboundGraceMs ?? INBOUND_GRACE_MS)
+    this.dialGraceMs = Math.min(this.graceMs, DIAL_GRACE_MS)
     this.longLivedInbound = new Set(init.longLivedInbound ?? [])
     this.now = init.now ?? Date.now
     this.onOpen = this.onOpen.bind(this)
@@ -125,60 +206,82 @@ export class ConnectionTrimmer {
     return this.trimmed
   }
 
-  /** Closes the least valuable idle connections when over the bound. */
+  /** Closes connections when over the bound, as `planTrim` decides. */
   async trim (): Promise<void> {
-    if (this.running) return
-    const connections = this.host.getConnections()
-    if (connections.length <= this.maxConnections) return
+    if (this.running) {
+      this.again = true
+      return
+    }
+    if (this.host.getConnections().length <= this.maxConnections) return
     this.running = true
     try {
-      const byPeer = new Map<string, { id: PeerId, connections: Connection[] }>()
-      for (const connection of connections) {
-        const key = connection.remotePeer.toString()
-        const entry = byPeer.get(key) ?? { id: connection.remotePeer, connections: [] }
-        entry.connections.push(connection)
-        byPeer.set(key, entry)
-      }
-      const candidates: Array<{ id: PeerId, count: number, value: number, openedAt: number }> = []
-      const now = this.now()
-      const young = (c: Connection): boolean => now - c.timeline.open < (c.direction === 'inbound' ? this.inboundGraceMs : this.graceMs)
-      for (const { id, connections: list } of byPeer.values()) {
-        if (list.some(young)) continue
-        if (list.some((c) => c.streams.some((s) => this.inUse(s, now)))) continue
-        let value = 0
-        let keepAlive = false
-        try {
-          const peer = await this.host.peerStore.get(id)
-          for (const [name, tag] of peer.tags) {
-            // kad closeness is not evidence of anything (see above).
-            if (KAD_CLOSENESS_TAGS.has(name)) continue
-            if (name.startsWith(KEEP_ALIVE)) keepAlive = true
-            value += tag.value
-          }
-        } catch {}
-        if (keepAlive) continue
-        candidates.push({ id, count: list.length, value, openedAt: Math.max(...list.map((c) => c.timeline.open)) })
-      }
-      candidates.sort((a, b) => a.value - b.value || b.openedAt - a.openedAt)
-      let excess = this.host.getConnections().length - this.lowWater
-      const closing: Array<Promise<void>> = []
-      for (const candidate of candidates) {
-        if (excess <= 0) break
-        excess -= candidate.count
-        this.trimmed += candidate.count
-        closing.push(this.close(candidate.id))
-      }
-      await Promise.all(closing)
+      const closing = planTrim(await this.judge(), { maxConnections: this.maxConnections, lowWater: this.lowWater })
+      for (const peer of closing) this.trimmed += peer.connections
+      await Promise.all(closing.map(async (peer) => { await this.close(peer.id) }))
       if (closing.length > 0) log('trimmed %d peers, %d connections left', closing.length, this.host.getConnections().length)
     } finally {
       this.running = false
+      // Connections that opened meanwhile are checked now, not at the next interval (on a busy
+      // event loop a check takes a while, and a burst of connections would wait 10 s).
+      if (this.again && this.interval != null) {
+        this.again = false
+        void this.trim()
+      }
     }
+  }
+
+  /** The node's peers as `planTrim` sees them (see the module comment). */
+  private async judge (): Promise<Array<TrimPeer<PeerId>>> {
+    const byPeer = new Map<string, { id: PeerId, connections: Connection[] }>()
+    for (const connection of this.host.getConnections()) {
+      const key = connection.remotePeer.toString()
+      const entry = byPeer.get(key) ?? { id: connection.remotePeer, connections: [] }
+      entry.connections.push(connection)
+      byPeer.set(key, entry)
+    }
+    const now = this.now()
+    // The peer-store reads run together: one at a time, on a busy event loop (a testnet of many
+    // nodes in one process) a check took seconds.
+    return await Promise.all([...byPeer.values()].map(async ({ id, connections }) => {
+      // A peer is as old as its oldest connection; that one's direction sets its grace.
+      const oldest = connections.reduce((a, b) => b.timeline.open < a.timeline.open ? b : a)
+      const grace = oldest.direction === 'inbound' ? this.inboundGraceMs : this.graceMs
+      // A stream still negotiating its protocol ('') is not idle: this node's is a request starting.
+      const streams = connections.flatMap((c) => c.streams).filter((s) => s.protocol != null && !IDLE_PROTOCOLS.has(s.protocol))
+      const inUse = streams.some((s) => this.ownUse(s)) ||
+        connections.some((c) => c.direction === 'outbound' && now - c.timeline.open < this.dialGraceMs)
+      // Tags decide only for peers not already kept by this node's use.
+      const { value, keepAlive } = inUse ? { value: 0, keepAlive: false } : await this.tags(id)
+      return {
+        id,
+        connections: connections.length,
+        since: oldest.timeline.open,
+        newcomer: now - oldest.timeline.open < grace,
+        kept: inUse || keepAlive,
+        requesting: streams.some((s) => !this.ownUse(s) && now - s.timeline.open < INBOUND_BUSY_MS),
+        value
+      }
+    }))
+  }
+
+  /** A peer's tag value and whether this node keeps it alive (kad closeness counts for neither, see above). */
+  private async tags (id: PeerId): Promise<{ value: number, keepAlive: boolean }> {
+    let value = 0
+    let keepAlive = false
+    try {
+      for (const [name, tag] of (await this.host.peerStore.get(id)).tags) {
+        if (KAD_CLOSENESS_TAGS.has(name)) continue
+        if (name.startsWith(KEEP_ALIVE)) keepAlive = true
+        value += tag.value
+      }
+    } catch {}
+    return { value, keepAlive }
   }
 
   /**
    * Hangs up on a peer. Kad's keep-alive tag goes first: libp2p redials a keep-alive peer as soon
-   * as it disconnects, and the redialled connection, young and so spared, would push out another
-   * (honest) connection at the next trim. Kad tags the peer again if it re-enters its closest set.
+   * as it disconnects, and the redialled connection would be trimmed again in turn: a loop of
+   * dials and trims. Kad tags the peer again if it re-enters its closest set.
    */
   private async close (id: PeerId): Promise<void> {
     try {
@@ -187,11 +290,9 @@ export class ConnectionTrimmer {
     await this.host.hangUp(id, { signal: AbortSignal.timeout(2_000) }).catch((err) => { log('closing %p failed: %e', id, err) })
   }
 
-  /** A stream that makes its connection busy (see the module comment). */
-  private inUse (stream: Stream, now: number): boolean {
-    if (stream.protocol == null || IDLE_PROTOCOLS.has(stream.protocol)) return false
-    if (stream.direction === 'outbound' || this.longLivedInbound.has(stream.protocol)) return true
-    return now - stream.timeline.open < INBOUND_BUSY_MS
+  /** A (non-idle) stream this node opened, or a long-lived inbound one: in use while open. */
+  private ownUse (stream: Stream): boolean {
+    return stream.direction === 'outbound' || this.longLivedInbound.has(stream.protocol ?? '')
   }
 
   private onOpen (): void {

@@ -128,10 +128,11 @@ export const TESTNET_BLOCK_INTERVAL_MS = 2_000
 export const TESTNET_HASHES_PER_BLOCK = 2 ** 19
 
 /**
- * Connections a node keeps: above it, depin's trimmer closes the least valuable idle ones (see
- * connection-trimmer.ts), and libp2p refuses inbound connections above 1.5 times it. Enough for
- * kad-dht's 20 closest peers (kept alive), a gossip mesh (D = 6, at most 12) and the peers a
- * node is trading with; not a full mesh, whatever the size of the network.
+ * Connections a node keeps: above it, depin's trimmer closes newcomers past it and the least
+ * valuable idle established peers past 80 % of it (see connection-trimmer.ts), and libp2p
+ * refuses inbound connections above 1.5 times it. Enough for kad-dht's 20 closest peers, a
+ * gossip mesh (D = 6, at most 12) and the peers a node is trading with; not a full mesh,
+ * whatever the size of the network.
  */
 export const MAX_CONNECTIONS = 48
 /** Production: open connections one remote IP address may hold to this node (loopback testnets: no limit). */
