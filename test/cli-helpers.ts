@@ -24,6 +24,16 @@ export function runCli (args: string[], options: { env?: Record<string, string>,
   })
 }
 
+/** GETs a JSON answer from the API of the daemon running on `dataDir` (its api.json and token). */
+export async function daemonGet<T = any> (dataDir: string, path: string): Promise<T> {
+  const info = await readApiInfo(dataDir)
+  if (info == null) throw new Error(`no daemon runs on ${dataDir}`)
+  const token = (await readFile(join(dataDir, 'api-token'), 'utf8')).trim()
+  const response = await fetch(`http://${info.api}${path}`, { headers: { authorization: `Bearer ${token}` } })
+  if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`)
+  return await response.json() as T
+}
+
 export interface DaemonProcess { child: ChildProcess, api: string, output: () => string, stop: (signal?: NodeJS.Signals) => Promise<number | null> }
 
 /** Starts `depin start` in the background and waits until it wrote its api.json. */

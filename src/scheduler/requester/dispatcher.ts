@@ -163,14 +163,16 @@ export class Dispatcher {
     const head = queue.at(0) as TaskState
     // The widest replica count near the head says how many distinct workers are needed now.
     let widest = 0
+    // Workers none of these tasks may go to (a worker only the head excludes may take the rest).
+    let exclude = new Set<string>(head.excluded)
     for (let i = 0; i < Math.min(queue.size, SCAN_AHEAD); i++) {
       const state = queue.at(i) as TaskState
       widest = Math.max(widest, state.work.replicas + state.extra)
+      if (exclude.size > 0) exclude = new Set([...exclude].filter((w) => state.excluded.has(w)))
     }
     const usable = this.c.pool.usableFor(head.work, Date.now())
     const window = usable[0]?.window ?? 8
     const count = leasesWanted({ queued: queue.size, window, usable: usable.length, opening: 0, distinctWorkersNeeded: widest, max: 16 })
-    const exclude = new Set<string>(head.excluded)
     this.c.pool.want(classKey, head.work.requirements, Math.max(count, usable.every((l) => l.load >= l.window) ? 1 : 0), exclude)
   }
 
@@ -229,8 +231,10 @@ export class Dispatcher {
         this.c.reputation.record(worker, failure.blame === 'Timeout' ? 'timeout' : 'failure')
         this.c.reportPeer(worker, failure.blame)
       } else if (failure.kind === 'lost') {
-        // Evidence for ranking, not a penalty (a worker that goes away).
+        // Evidence for ranking, not a penalty (a worker that goes away). It may come back (a
+        // restart): once per task it may take the task again.
         this.c.reputation.record(worker, 'failure')
+        if (!(state.lostOn ??= new Set()).has(worker)) { state.lostOn.add(worker); state.excluded.delete(worker) }
       }
     }
     work.onEvent({ stage: 'retry', worker, reason: failure.reason })

@@ -14,6 +14,12 @@ export interface TaskState {
   running: Map<string, LeaseClient>
   /** Workers not to use again for this task (they failed it or already ran it). */
   excluded: Set<string>
+  /**
+   * Workers that lost a replica of it once (the lease's stream died, the worker stopped or
+   * crashed): such a worker may take it again (it may be back after a restart); a second loss
+   * excludes it.
+   */
+  lostOn?: Set<string>
   records: ReplicaRecord[]
   /** Tie-break replicas added. */
   extra: number
