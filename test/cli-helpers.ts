@@ -64,10 +64,11 @@ export interface CliPair { requesterDir: string, workerDir: string, workerPeer: 
 
 /**
  * Initialises `requester` and `worker` data dirs under `base`, gives both one network whose
- * genesis credits them (as `depin testnet` does), starts both daemons on loopback and waits
- * until the requester has found the worker's capacity.
+ * genesis credits them (as `depin testnet` does), starts both daemons on loopback (the worker
+ * with `workerArgs` too, e.g. `--mine`) and waits until the requester has found the worker's
+ * capacity.
  */
-export async function startRequesterAndWorker (base: string): Promise<CliPair> {
+export async function startRequesterAndWorker (base: string, options: { workerArgs?: string[] } = {}): Promise<CliPair> {
   const requesterDir = join(base, 'requester')
   const workerDir = join(base, 'worker')
   const peers: string[] = []
@@ -81,7 +82,7 @@ export async function startRequesterAndWorker (base: string): Promise<CliPair> {
     const config = JSON.parse(await readFile(join(d, 'config.json'), 'utf8'))
     await writeFile(join(d, 'config.json'), JSON.stringify({ ...config, network }))
   }
-  const worker = await startDaemonProcess(workerDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
+  const worker = await startDaemonProcess(workerDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', ...(options.workerArgs ?? [])])
   const info = JSON.parse(await readFile(join(workerDir, 'api.json'), 'utf8'))
   const workerPeer: string = info.peerId
   const requester = await startDaemonProcess(requesterDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--bootstrap', info.multiaddrs[0], '--slots', '0'])

@@ -1,8 +1,10 @@
 /**
  * A worker daemon killed with SIGKILL in the middle of a lease, then started again with the same
  * data dir: the requester's tasks that were on the dead lease, and the rest of the batch, run on
- * the restarted worker. Real daemon processes on loopback; the kill waits for the state it kills
- * in (tasks of the batch done and more outstanding), not for a time.
+ * the restarted worker; and when its requester went down at the same moment (one power cut for
+ * both), the worker still records the lease and settles what the requester acknowledged. Real
+ * daemon processes on loopback; each kill waits for the state it kills in (tasks of the batch
+ * done and more outstanding, an acknowledgement received), not for a time.
  */
 import { describe, it, expect } from 'vitest'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
@@ -18,6 +20,7 @@ const TASKS = 60
 const STEPS = '20000000'
 
 interface BatchSummary { id: string, status: string, done: number, completed: number }
+interface LeaseRow { id: string, status: string, reason?: string, cost: number }
 
 async function batchesOf (dataDir: string): Promise<BatchSummary[]> {
   return (await daemonGet<{ batches: BatchSummary[] }>(dataDir, '/v1/batches')).batches
@@ -62,6 +65,59 @@ describe('a worker killed with SIGKILL mid-lease', () => {
         expect(await readFile(join(out, `${name}.out`), 'utf8')).toBe(`task ${i}\n`)
       }
       expect((await batchesOf(pair.requesterDir))[0]).toMatchObject({ id: atKill.id, status: 'done', completed: TASKS })
+    } finally {
+      for (const d of daemons) await d.stop('SIGKILL')
+      await dir.remove()
+    }
+  })
+})
+
+describe('a worker and its requester killed together mid-lease', () => {
+  it('the worker records the lease it was serving and settles what was acknowledged; the batch resumes', { timeout: 300_000 }, async () => {
+    const dir = await tempDir()
+    const daemons: DaemonProcess[] = []
+    try {
+      // The worker mines: it is the one that must get its settle on the chain.
+      const pair = await startRequesterAndWorker(dir.path, { workerArgs: ['--mine'] })
+      daemons.push(pair.requester, pair.worker)
+      const tasks = 300
+      const inputs = join(dir.path, 'inputs')
+      await mkdir(inputs)
+      for (let i = 0; i < tasks; i++) await writeFile(join(inputs, `t${String(i).padStart(3, '0')}`), `task ${i}\n`)
+      const mapped = runCli(['map', SPIN, inputs, '--out', join(dir.path, 'out'), '--arg', STEPS, '--json', '--data-dir', pair.requesterDir], { timeoutMs: 120_000 })
+
+      // Both go down once the worker holds an acknowledgement that pays, with the batch under way.
+      const open = await waitFor(async () => {
+        const leases = (await daemonGet<{ jobs: LeaseRow[] }>(pair.workerDir, '/v1/jobs?role=worker')).jobs
+        return leases.find((l) => l.status === 'running' && l.cost > 0)
+      }, { timeoutMs: 60_000, intervalMs: 20, what: 'an acknowledged checkpoint on the worker\'s lease' })
+      await Promise.all([pair.worker.stop('SIGKILL'), pair.requester.stop('SIGKILL')])
+      const batch = (await mapped)
+      expect(batch.code).toBe(1) // the daemon stopped reporting the batch
+
+      const worker = await startDaemonProcess(pair.workerDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--mine'])
+      daemons.push(worker)
+      // Its record says the lease was cut by the node going down, with what was acknowledged
+      // by then (at least what was seen before the kill). Before the fix it had no record.
+      const recorded = await waitFor(async () => (await daemonGet<{ jobs: LeaseRow[] }>(pair.workerDir, '/v1/jobs?role=worker')).jobs.find((l) => l.id === open.id), { what: 'the lease\'s record' })
+      expect(recorded).toMatchObject({ status: 'failed', reason: 'the lease ended: ERR_INTERRUPTED' })
+      expect(recorded.cost).toBeGreaterThanOrEqual(open.cost)
+      // Nobody else will settle it (the requester lost its leases with its process): the worker
+      // does, about a minute after its start, paying exactly what was acknowledged.
+      const receipt = await waitFor(async () => {
+        const { receipts } = await daemonGet<{ receipts: Array<{ leaseId: string, paid: number }> }>(pair.workerDir, `/v1/ledger/receipts?worker=${pair.workerPeer}`)
+        return receipts.find((r) => r.leaseId === open.id)
+      }, { timeoutMs: 180_000, intervalMs: 500, what: 'the worker\'s settle of the lease on the chain' })
+      expect(receipt.paid).toBe(recorded.cost)
+
+      // The requester comes back and finishes its batch (on a new lease).
+      const requester = await startDaemonProcess(pair.requesterDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--slots', '0', '--bootstrap', (await readApiInfo(pair.workerDir))?.multiaddrs?.[0] as string])
+      daemons.push(requester)
+      const done = await waitFor(async () => {
+        const b = (await batchesOf(pair.requesterDir))[0]
+        return b?.status === 'done' ? b : undefined
+      }, { timeoutMs: 120_000, intervalMs: 200, what: 'the batch to end' })
+      expect(done.completed).toBe(tasks)
     } finally {
       for (const d of daemons) await d.stop('SIGKILL')
       await dir.remove()
