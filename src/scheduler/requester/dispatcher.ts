@@ -19,7 +19,7 @@ import type { TaskOutcome } from '../run-task.ts'
 import { decide, type Vote } from './quorum.ts'
 import { leasesWanted, pickLease } from './ranking.ts'
 import type { LeaseClient } from './lease-client.ts'
-import { hostsOf, replicasOf, taskState, type TaskState } from './task-state.ts'
+import { barred, hostsOf, lostOn, mayTake, replicasOf, taskState, type TaskState } from './task-state.ts'
 import type { LeasePool } from './lease-pool.ts'
 import { deadlineVerdict, keyOfOutcome, keyOfResult as keyOf, verdictOf } from './verdict.ts'
 import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
@@ -130,7 +130,7 @@ export class Dispatcher {
     while (i < Math.min(queue.size, SCAN_AHEAD)) {
       const state = queue.at(i) as TaskState
       const hosts = hostsOf(state)
-      const open = candidates.filter((c) => !state.excluded.has(c.worker) && !state.running.has(c.worker) && (c.lease.host == null || hosts == null || !hosts.has(c.lease.host)) && c.lease.fits(state.work, now))
+      const open = candidates.filter((c) => mayTake(state, c.worker, c.lease.openedAt) && !state.running.has(c.worker) && (c.lease.host == null || hosts == null || !hosts.has(c.lease.host)) && c.lease.fits(state.work, now))
       const choice = pickLease(open)
       if (choice == null) {
         if (candidates.every((c) => c.outstanding >= c.window)) return
@@ -149,6 +149,7 @@ export class Dispatcher {
   private place (state: TaskState, lease: LeaseClient): void {
     state.running.set(lease.worker, lease)
     state.excluded.add(lease.worker)
+    state.lostAt?.set(lease.worker, Infinity) // (its one more chance, if it had one)
     state.records.push({ worker: lease.worker, leaseId: lease.idText, status: 'running' })
     state.work.onEvent({ stage: 'assigned', worker: lease.worker, leaseId: lease.idText, warm: Date.now() - lease.openedAt > 50 })
     lease.assign(state.work)
@@ -164,11 +165,11 @@ export class Dispatcher {
     // The widest replica count near the head says how many distinct workers are needed now.
     let widest = 0
     // Workers none of these tasks may go to (a worker only the head excludes may take the rest).
-    let exclude = new Set<string>(head.excluded)
+    let exclude = new Set<string>([...head.excluded].filter((w) => barred(head, w)))
     for (let i = 0; i < Math.min(queue.size, SCAN_AHEAD); i++) {
       const state = queue.at(i) as TaskState
       widest = Math.max(widest, state.work.replicas + state.extra)
-      if (exclude.size > 0) exclude = new Set([...exclude].filter((w) => state.excluded.has(w)))
+      if (exclude.size > 0) exclude = new Set([...exclude].filter((w) => barred(state, w)))
     }
     const usable = this.c.pool.usableFor(head.work, Date.now())
     const window = usable[0]?.window ?? 8
@@ -232,9 +233,9 @@ export class Dispatcher {
         this.c.reportPeer(worker, failure.blame)
       } else if (failure.kind === 'lost') {
         // Evidence for ranking, not a penalty (a worker that goes away). It may come back (a
-        // restart): once per task it may take the task again.
+        // restart): on a lease opened after this, it may take the task once more.
         this.c.reputation.record(worker, 'failure')
-        if (!(state.lostOn ??= new Set()).has(worker)) { state.lostOn.add(worker); state.excluded.delete(worker) }
+        lostOn(state, worker)
       }
     }
     work.onEvent({ stage: 'retry', worker, reason: failure.reason })
