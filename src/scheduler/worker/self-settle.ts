@@ -93,7 +93,8 @@ export class SelfSettle {
         const ack = entry.best?.ack.body
         const checkpoint = entry.best?.checkpoint.body
         record = { leaseId: id, requester: entry.lease.body.requester, startedAt: entry.startedAt, endedAt: entry.at, tasks: ack?.count ?? 0, refused: ack?.refused ?? 0, fuel: (checkpoint?.fuel ?? 0n).toString(), amount: checkpoint?.amount ?? 0, paid: ack?.paid ?? 0, reason: LEASE_INTERRUPTED }
-        await this.c.records.putLease(record)
+        // (a record that cannot be written now does not stop the start: the settle goes on)
+        await this.c.records.putLease(record).catch((err) => { log.error('recording lease %s failed: %e', id, err) })
         log('lease %s of %s was being served when this node went down: recorded', id, record.requester)
       }
       this.ended(id, entry.lease, entry.best, record)
