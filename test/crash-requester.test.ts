@@ -2,7 +2,8 @@
  * A requester daemon killed with SIGKILL with a batch (`depin map`) and independent jobs
  * (`depin submit`) under way, then started again on the same data dir: the batch and the jobs
  * resume and end completed, every task's output its own and readable; `map` says the daemon
- * stopped; the worker records the lease as broken (its requester went away), not as completed.
+ * stopped, and `depin batch ID --out DIR` writes the rest of its outputs into map's directory;
+ * the worker records the lease as broken (its requester went away), not as completed.
  * Real daemon processes on loopback; the kill waits for the state it kills in.
  */
 import { describe, it, expect } from 'vitest'
@@ -50,7 +51,7 @@ describe('a requester killed with SIGKILL mid-batch', () => {
       expect(await pair.requester.stop('SIGKILL')).toBeNull()
       const map = await mapped
       expect(map.code).toBe(1)
-      expect(map.stderr).toMatch(/the daemon stopped reporting batch .* before it ended/)
+      expect(map.stderr).toMatch(/the daemon stopped reporting batch .* before it ended .*follow it with `depin batch \S+ --out \S+`/)
 
       // The worker's record: the lease broke (its requester went away), it did not complete.
       // Before, it read `completed (ran here)`, as if the requester had closed it.
@@ -61,8 +62,19 @@ describe('a requester killed with SIGKILL mid-batch', () => {
       expect(ended.status).toBe('failed')
       expect(ended.reason).toMatch(/^the lease ended: ERR_/)
 
+      const out = join(dir.path, 'out')
+      const listedBefore = (await readFile(join(out, 'results.jsonl'), 'utf8')).trim().split('\n').length
+      expect(listedBefore).toBeGreaterThanOrEqual(20)
+      expect(listedBefore).toBeLessThan(TASKS)
       const requester = await startDaemonProcess(pair.requesterDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--slots', '0', '--bootstrap', (await readApiInfo(pair.workerDir))?.multiaddrs?.[0] as string])
       daemons.push(requester)
+      // What map said to do: the rest of the outputs go into its directory, each task once.
+      const rest = await runCli(['batch', batch.id, '--out', out, '--data-dir', pair.requesterDir], { timeoutMs: 120_000 })
+      expect(rest.code, rest.stderr).toBe(0)
+      const lines = (await readFile(join(out, 'results.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { name: string, status: string })
+      expect(lines.map((l) => l.name).sort()).toEqual([...Array(TASKS).keys()].map((i) => `t${String(i).padStart(3, '0')}`))
+      expect(lines.every((l) => l.status === 'completed')).toBe(true)
+      for (let i = 0; i < TASKS; i++) expect(await readFile(join(out, `t${String(i).padStart(3, '0')}.out`), 'utf8')).toBe(`task ${i}\n`)
       const done = await waitFor(async () => {
         const b = await daemonGet<{ status: string, completed: number, tasks: number }>(pair.requesterDir, `/v1/batches/${batch.id}`)
         return b.status !== 'running' ? b : undefined
