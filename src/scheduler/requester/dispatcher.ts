@@ -233,9 +233,10 @@ export class Dispatcher {
         this.c.reportPeer(worker, failure.blame)
       } else if (failure.kind === 'lost') {
         // Evidence for ranking, not a penalty (a worker that goes away). It may come back (a
-        // restart): on a lease opened after this, it may take the task once more.
+        // restart): on a lease opened after this, it may take the task once more (not when the
+        // lease broke by its fault: `blame`, reported once by the lease).
         this.c.reputation.record(worker, 'failure')
-        lostOn(state, worker)
+        if (failure.blame == null) lostOn(state, worker)
       }
     }
     work.onEvent({ stage: 'retry', worker, reason: failure.reason })
