@@ -59,6 +59,22 @@ export async function startDaemonProcess (dataDir: string, args: string[] = []):
   }
 }
 
+/** Initialises data dirs (`depin init`) on one testnet genesis that credits each of them, as `depin testnet` does; returns their peer ids. */
+export async function initNetwork (dataDirs: string[]): Promise<string[]> {
+  const peers: string[] = []
+  for (const d of dataDirs) {
+    const init = await runCli(['init', '--data-dir', d, '--json'])
+    if (init.code !== 0) throw new Error(`depin init failed: ${init.stderr}`)
+    peers.push(JSON.parse(init.stdout).peerId)
+  }
+  const network = testnetGenesis(peers)
+  for (const d of dataDirs) {
+    const config = JSON.parse(await readFile(join(d, 'config.json'), 'utf8'))
+    await writeFile(join(d, 'config.json'), JSON.stringify({ ...config, network }))
+  }
+  return peers
+}
+
 /** A requester daemon (no slots) and a worker daemon on one testnet genesis, the requester knowing the worker's capacity. */
 export interface CliPair { requesterDir: string, workerDir: string, workerPeer: string, requester: DaemonProcess, worker: DaemonProcess }
 
@@ -71,17 +87,7 @@ export interface CliPair { requesterDir: string, workerDir: string, workerPeer: 
 export async function startRequesterAndWorker (base: string, options: { workerArgs?: string[] } = {}): Promise<CliPair> {
   const requesterDir = join(base, 'requester')
   const workerDir = join(base, 'worker')
-  const peers: string[] = []
-  for (const d of [requesterDir, workerDir]) {
-    const init = await runCli(['init', '--data-dir', d, '--json'])
-    if (init.code !== 0) throw new Error(`depin init failed: ${init.stderr}`)
-    peers.push(JSON.parse(init.stdout).peerId)
-  }
-  const network = testnetGenesis(peers)
-  for (const d of [requesterDir, workerDir]) {
-    const config = JSON.parse(await readFile(join(d, 'config.json'), 'utf8'))
-    await writeFile(join(d, 'config.json'), JSON.stringify({ ...config, network }))
-  }
+  await initNetwork([requesterDir, workerDir])
   const worker = await startDaemonProcess(workerDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', ...(options.workerArgs ?? [])])
   const info = JSON.parse(await readFile(join(workerDir, 'api.json'), 'utf8'))
   const workerPeer: string = info.peerId

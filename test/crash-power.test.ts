@@ -5,13 +5,15 @@
  * copied as the disk would have it, and a new daemon starts from the copy (the same identity).
  * It must connect to its peers at once and finish its batch; before, every peer refused its new
  * connections as duplicates of the dead ones and it stayed alone, its bootstrap dials spent.
+ * And a node that comes back before its bootstrap peer (a site back from a power cut in any
+ * order) connects once that peer is up.
  */
 import { describe, it, expect } from 'vitest'
 import { spawn } from 'node:child_process'
 import { cp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { BIN, daemonGet, startDaemonProcess, startRequesterAndWorker, type DaemonProcess } from './cli-helpers.ts'
+import { BIN, daemonGet, initNetwork, startDaemonProcess, startRequesterAndWorker, type DaemonProcess } from './cli-helpers.ts'
 import { tempDir, waitFor } from './helpers.ts'
 import { readApiInfo } from '../src/node/data-dir.ts'
 
@@ -56,6 +58,31 @@ describe('a requester that loses power mid-batch', () => {
         return b.status !== 'running' ? b : undefined
       }, { timeoutMs: 120_000, intervalMs: 200, what: 'the batch to end' })
       expect(done).toMatchObject({ status: 'done', completed: TASKS })
+    } finally {
+      for (const d of daemons) await d.stop('SIGKILL')
+      await dir.remove()
+    }
+  })
+})
+
+describe('a node that starts before its bootstrap peer', () => {
+  it('connects to it once it is up', { timeout: 120_000 }, async () => {
+    const dir = await tempDir()
+    const daemons: DaemonProcess[] = []
+    try {
+      const first = join(dir.path, 'first')
+      const second = join(dir.path, 'second')
+      const [firstPeer] = await initNetwork([first, second])
+      // The bootstrap peer's address, then it goes down (its port stays its own: it comes back on it).
+      const up = await startDaemonProcess(first, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
+      const address = (await readApiInfo(first))?.multiaddrs?.[0] as string
+      expect(await up.stop()).toBe(0)
+      const late = await startDaemonProcess(second, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--bootstrap', address])
+      daemons.push(late)
+      const port = /\/tcp\/(\d+)\//.exec(address)?.[1] as string
+      daemons.push(await startDaemonProcess(first, ['--listen', `/ip4/127.0.0.1/tcp/${port}`, '--api', '127.0.0.1:0']))
+      // Before, its one bootstrap dial had failed and it stayed alone.
+      await waitFor(async () => (await daemonGet<{ peers: Array<{ peerId: string }> }>(second, '/v1/peers')).peers.some((p) => p.peerId === firstPeer), { timeoutMs: 60_000, intervalMs: 500, what: 'the node to connect to its bootstrap peer' })
     } finally {
       for (const d of daemons) await d.stop('SIGKILL')
       await dir.remove()

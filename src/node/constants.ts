@@ -150,6 +150,10 @@ export const KEEPALIVE_TIMEOUT_MS = 10_000
 export const STALE_CONNECTION_PING_MS = 5_000
 /** A connection younger than this is never taken for dead when its peer dials again (a simultaneous dial). */
 export const STALE_CONNECTION_MIN_AGE_MS = 2_000
+/** Bootstrap redials while nothing is connected (see bootstrap-redial.ts): the first wait, the longest, one round's deadline. */
+export const BOOTSTRAP_REDIAL_MIN_MS = 5_000
+export const BOOTSTRAP_REDIAL_MAX_MS = 60_000
+export const BOOTSTRAP_REDIAL_TIMEOUT_MS = 10_000
 /**
  * kad-dht query concurrency per path and number of disjoint paths. kad-dht's defaults (10 and
  * 10: up to 100 requests in flight per query, each to a peer that may need a dial) made every
