@@ -106,6 +106,22 @@ describe('blob store', () => {
     expect((await readdir(blobDir)).sort()).toEqual(['README', cid.toString()].sort())
   })
 
+  it('a blob file a power cut left short or zeroed reads as missing, not as wrong bytes', async () => {
+    const blobDir = join(dir.path, 'blobs')
+    const blobs = new BlobStore(store, { blobDir })
+    await blobs.start()
+    const short = bytesOf(LARGE_BLOB_BYTES + 30, 6)
+    const zeroed = bytesOf(LARGE_BLOB_BYTES + 40, 7)
+    const [shortCid, zeroedCid] = await blobs.pinMany([{ bytes: short }, { bytes: zeroed }])
+    // What a file system can leave of a file renamed before its data reached the disk.
+    await writeFile(join(blobDir, shortCid.toString()), short.subarray(0, 1000))
+    await writeFile(join(blobDir, zeroedCid.toString()), new Uint8Array(zeroed.byteLength))
+    const reopened = new BlobStore(store, { blobDir })
+    await reopened.start()
+    expect(await reopened.get(shortCid)).toBeUndefined()
+    expect(await reopened.get(zeroedCid)).toBeUndefined()
+  })
+
   it('without a blob directory, a large blob is a value in the store', async () => {
     const blobs = new BlobStore(store)
     await blobs.start()

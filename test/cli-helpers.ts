@@ -24,6 +24,16 @@ export function runCli (args: string[], options: { env?: Record<string, string>,
   })
 }
 
+/** GETs a JSON answer from the API of the daemon running on `dataDir` (its api.json and token). */
+export async function daemonGet<T = any> (dataDir: string, path: string): Promise<T> {
+  const info = await readApiInfo(dataDir)
+  if (info == null) throw new Error(`no daemon runs on ${dataDir}`)
+  const token = (await readFile(join(dataDir, 'api-token'), 'utf8')).trim()
+  const response = await fetch(`http://${info.api}${path}`, { headers: { authorization: `Bearer ${token}` } })
+  if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`)
+  return await response.json() as T
+}
+
 export interface DaemonProcess { child: ChildProcess, api: string, output: () => string, stop: (signal?: NodeJS.Signals) => Promise<number | null> }
 
 /** Starts `depin start` in the background and waits until it wrote its api.json. */
@@ -49,29 +59,36 @@ export async function startDaemonProcess (dataDir: string, args: string[] = []):
   }
 }
 
-/** A requester daemon (no slots) and a worker daemon on one testnet genesis, the requester knowing the worker's capacity. */
-export interface CliPair { requesterDir: string, workerDir: string, workerPeer: string, requester: DaemonProcess, worker: DaemonProcess }
-
-/**
- * Initialises `requester` and `worker` data dirs under `base`, gives both one network whose
- * genesis credits them (as `depin testnet` does), starts both daemons on loopback and waits
- * until the requester has found the worker's capacity.
- */
-export async function startRequesterAndWorker (base: string): Promise<CliPair> {
-  const requesterDir = join(base, 'requester')
-  const workerDir = join(base, 'worker')
+/** Initialises data dirs (`depin init`) on one testnet genesis that credits each of them, as `depin testnet` does; returns their peer ids. */
+export async function initNetwork (dataDirs: string[]): Promise<string[]> {
   const peers: string[] = []
-  for (const d of [requesterDir, workerDir]) {
+  for (const d of dataDirs) {
     const init = await runCli(['init', '--data-dir', d, '--json'])
     if (init.code !== 0) throw new Error(`depin init failed: ${init.stderr}`)
     peers.push(JSON.parse(init.stdout).peerId)
   }
   const network = testnetGenesis(peers)
-  for (const d of [requesterDir, workerDir]) {
+  for (const d of dataDirs) {
     const config = JSON.parse(await readFile(join(d, 'config.json'), 'utf8'))
     await writeFile(join(d, 'config.json'), JSON.stringify({ ...config, network }))
   }
-  const worker = await startDaemonProcess(workerDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
+  return peers
+}
+
+/** A requester daemon (no slots) and a worker daemon on one testnet genesis, the requester knowing the worker's capacity. */
+export interface CliPair { requesterDir: string, workerDir: string, workerPeer: string, requester: DaemonProcess, worker: DaemonProcess }
+
+/**
+ * Initialises `requester` and `worker` data dirs under `base`, gives both one network whose
+ * genesis credits them (as `depin testnet` does), starts both daemons on loopback (the worker
+ * with `workerArgs` too, e.g. `--mine`) and waits until the requester has found the worker's
+ * capacity.
+ */
+export async function startRequesterAndWorker (base: string, options: { workerArgs?: string[] } = {}): Promise<CliPair> {
+  const requesterDir = join(base, 'requester')
+  const workerDir = join(base, 'worker')
+  await initNetwork([requesterDir, workerDir])
+  const worker = await startDaemonProcess(workerDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', ...(options.workerArgs ?? [])])
   const info = JSON.parse(await readFile(join(workerDir, 'api.json'), 'utf8'))
   const workerPeer: string = info.peerId
   const requester = await startDaemonProcess(requesterDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--bootstrap', info.multiaddrs[0], '--slots', '0'])

@@ -20,6 +20,7 @@ import { JobStore, type LeaseRecord } from '../src/scheduler/job-store.ts'
 import { createExecutor, type WasiExecutor } from '../src/scheduler/executor/index.ts'
 import { WorkerService, type WorkerComponents } from '../src/scheduler/worker/service.ts'
 import type { LeaseSummary } from '../src/scheduler/worker/lease-server.ts'
+import { LeaseJournal } from '../src/scheduler/worker/lease-journal.ts'
 import { offerId, signOffer, verifyBid, verifyDecline, type OfferBody, type SignedBid, type SignedOffer } from '../src/scheduler/messages.ts'
 import { parseWorkerFrame, type WorkerFrame } from '../src/scheduler/lease-frames.ts'
 import { createJob, jobTaskSpec } from '../src/scheduler/job.ts'
@@ -288,7 +289,7 @@ describe('WorkerService (no network)', () => {
     return await waitFor(() => served[0], { what: 'the lease summary' })
   }
 
-  async function workerWith (hooks: Pick<WorkerComponents, 'settle' | 'settled'>, served: LeaseSummary[]): Promise<{ self: WorkerService, records: JobStore }> {
+  async function workerWith (hooks: Pick<WorkerComponents, 'settle' | 'settled' | 'journal'>, served: LeaseSummary[]): Promise<{ self: WorkerService, records: JobStore }> {
     const blobs = new BlobStore(store)
     await blobs.start()
     const records = new JobStore(store)
@@ -329,6 +330,34 @@ describe('WorkerService (no network)', () => {
       expect(attempts).toEqual([summary.paid, summary.paid])
     } finally {
       self.stop()
+    }
+  })
+
+  it('settles at its next start a lease it stopped before settling (the journal outlives the process)', async () => {
+    reset()
+    const attempts: number[] = []
+    let paidOnChain = 0
+    const hooks = {
+      settle: async (_lease: Lease, _checkpoint: unknown, ack: { body: { paid: number } }) => { attempts.push(ack.body.paid); paidOnChain = ack.body.paid },
+      settled: async () => paidOnChain,
+      journal: new LeaseJournal(store)
+    }
+    const served: LeaseSummary[] = []
+    const first = await workerWith(hooks, served)
+    const summary = await serveOneLease(first.self, served, (amount) => amount)
+    expect(summary.paid).toBeGreaterThan(0)
+    // Stopped before its settle was due (the requester never settled): nothing was submitted.
+    first.self.stop()
+    expect(attempts).toEqual([])
+    const again = await workerWith(hooks, [])
+    try {
+      await again.self.recover()
+      await waitFor(() => paidOnChain > 0, { what: 'the settle at the next start' })
+      expect(attempts).toEqual([summary.paid])
+      // Paid: the journal no longer holds it, and a third start settles nothing.
+      await waitFor(async () => { for await (const e of hooks.journal.all()) if (leaseId(e.lease.body).toString() === summary.leaseId) return false; return true }, { what: 'the journal entry to go' })
+    } finally {
+      again.self.stop()
     }
   })
 

@@ -106,6 +106,7 @@ export interface JobsOptions extends CommonOptions {
   olderThan?: number
 }
 export interface BatchesOptions extends CommonOptions { limit?: number }
+export interface BatchOptions extends CommonOptions { out?: string }
 export interface JobOptions extends CommonOptions { output?: string, out?: string, wait?: boolean, follow?: boolean }
 export interface ChainOptions extends CommonOptions { blocks?: number }
 export interface ConfigOptions { dataDir?: string, json?: boolean }
@@ -125,7 +126,7 @@ export interface CliActions {
   jobs(options: JobsOptions): Promise<void>
   job(id: string, options: JobOptions): Promise<void>
   map(module: string, inputs: string[], options: MapOptions): Promise<void>
-  batch(id: string, options: CommonOptions): Promise<void>
+  batch(id: string, options: BatchOptions): Promise<void>
   batches(options: BatchesOptions): Promise<void>
   cancel(id: string, options: CommonOptions): Promise<void>
   balance(peer: string | undefined, options: CommonOptions): Promise<void>
@@ -296,9 +297,10 @@ export function buildProgram (actions: CliActions): Command {
     .option('--fuel <n>', 'fuel limit of one task, 0 to 2^64-1 (default: 10^8 per ms of --timeout)', fuelArg)
     .action(async (module: string, inputs: string[], opts: MapOptions) => { await actions.map(module, inputs, opts) })
 
-  clientCommand(program, 'batch', 'show one batch: tasks, completed, failed, verified, cost')
+  clientCommand(program, 'batch', 'show one batch: tasks, completed, failed, verified, cost; --out writes its outputs as map does')
     .argument('<id>', 'batch id (a CID)')
-    .action(async (id: string, opts: CommonOptions) => { await actions.batch(id, opts) })
+    .option('--out <dir>', 'write the outputs of its tasks into DIR as `map` does (those DIR/results.jsonl does not list yet), following the batch until it ends')
+    .action(async (id: string, opts: BatchOptions) => { await actions.batch(id, opts) })
   clientCommand(program, 'batches', 'list the batches this node submitted (depin map), newest first, with their progress')
     .option('--limit <n>', 'at most this many (default: 100)', integer(1, 1000))
     .action(async (opts: BatchesOptions) => { await actions.batches(opts) })

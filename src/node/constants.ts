@@ -151,6 +151,18 @@ export const KEEPALIVE_TICK_MS = 3_000
 export const KEEPALIVE_MIN_INTERVAL_MS = 30_000
 export const KEEPALIVE_TIMEOUT_MS = 10_000
 /**
+ * How long a connection may take to answer the ping that checks it when its peer dials again
+ * (the new connection waits for the answer, inside libp2p's 10 s inbound upgrade): no answer, and
+ * the old connection is taken for dead (its peer restarted) and the new one is kept.
+ */
+export const STALE_CONNECTION_PING_MS = 5_000
+/** A connection younger than this is never taken for dead when its peer dials again (a simultaneous dial). */
+export const STALE_CONNECTION_MIN_AGE_MS = 2_000
+/** Bootstrap redials while nothing is connected (see bootstrap-redial.ts): the first wait, the longest, one round's deadline. */
+export const BOOTSTRAP_REDIAL_MIN_MS = 5_000
+export const BOOTSTRAP_REDIAL_MAX_MS = 60_000
+export const BOOTSTRAP_REDIAL_TIMEOUT_MS = 10_000
+/**
  * kad-dht query concurrency per path and number of disjoint paths. kad-dht's defaults (10 and
  * 10: up to 100 requests in flight per query, each to a peer that may need a dial) made every
  * lookup touch most of a 100-node network; Kademlia's alpha is 3, and 3 disjoint paths keep

@@ -21,7 +21,7 @@ import { capacitySelector, capacityValidator } from './capacity-record.ts'
 import {
   CAPACITY_NAMESPACE, DHT_ALPHA, DHT_DISJOINT_PATHS, DHT_NEW_CONTACT_PINGS, DHT_NEW_CONTACT_QUEUE, DATASTORE_LIMITS, DHT_PROTOCOL, DHT_QUERY_SELF_INTERVAL_MS,
   INBOUND_CONNECTIONS_PER_HOST_PER_SECOND, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_HOST, MAX_GOSSIP_RPC_BYTES,
-  MAX_PENDING_INBOUND, TESTNET_MAX_PENDING_INBOUND
+  MAX_PENDING_INBOUND, STALE_CONNECTION_MIN_AGE_MS, STALE_CONNECTION_PING_MS, TESTNET_MAX_PENDING_INBOUND
 } from './constants.ts'
 
 const log = logger('depin:host')
@@ -137,11 +137,28 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
     return false
   }
   // One connection per pair of peers. An inbound connection from a peer we are already connected
-  // to is refused; when both peers dial each other at once, the one with the smaller peer id
-  // keeps its outbound dial and refuses the other's.
-  const duplicate = (peerId: PeerId): boolean => {
+  // to is refused while that connection answers a ping; when both peers dial each other at once,
+  // the one with the smaller peer id keeps its outbound dial and refuses the other's. (A peer that
+  // dials while we hold a connection to it may have lost it without our noticing: it lost power
+  // or its network and started again. Its connection here is then dead, though no FIN came: it
+  // goes, and the new one is taken. Refused, the restarted peer stayed cut off from every peer
+  // that held such a connection, its bootstrap dials spent.)
+  const duplicate = async (peerId: PeerId): Promise<boolean> => {
     if (host == null) return false
-    if (host.getConnections(peerId).some((c) => c.status === 'open')) return true
+    const open = host.getConnections(peerId).filter((c) => c.status === 'open')
+    // (a connection opened moments ago is the other half of a simultaneous dial, not a dead one:
+    // a peer takes longer than that to start again)
+    if (open.some((c) => Date.now() - c.timeline.open < STALE_CONNECTION_MIN_AGE_MS)) return true
+    if (open.length > 0) {
+      try {
+        await host.services.ping.ping(peerId, { signal: AbortSignal.timeout(STALE_CONNECTION_PING_MS) })
+        return true
+      } catch (err) {
+        log('%p dialled again and its connection here does not answer: closing it', peerId)
+        for (const connection of open) connection.abort(err as Error)
+        return false
+      }
+    }
     const dialing = host.getDialQueue().some((dial) => dial.peerId?.equals(peerId) === true)
     return dialing && host.peerId.toString() < peerId.toString()
   }
@@ -176,7 +193,7 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
       denyInboundConnection: async (maConn) => tooManyFromHost(maConn, false),
       denyInboundUpgradedConnection: async (_peerId, maConn) => tooManyFromHost(maConn, true),
       denyDialPeer: async (peerId) => init.isBanned(peerId.toString()),
-      denyInboundEncryptedConnection: async (peerId) => init.isBanned(peerId.toString()) || duplicate(peerId),
+      denyInboundEncryptedConnection: async (peerId) => init.isBanned(peerId.toString()) || await duplicate(peerId),
       denyOutboundEncryptedConnection: async (peerId) => init.isBanned(peerId.toString()),
       // Loopback and private addresses are how testnets and LANs work; libp2p's default gater
       // refuses private addresses only in browsers, keep that explicit.

@@ -28,6 +28,7 @@ import { machineFuelRate } from './fuel-rate.ts'
 import { GossipRouter } from './gossip.ts'
 import type { JobActivity } from './job-activity.ts'
 import { KeepAlive } from './keepalive.ts'
+import { BootstrapRedial } from './bootstrap-redial.ts'
 import { createDatastore, type DepinLibp2p } from './libp2p.ts'
 import { addDialAddresses, createNodeHost } from './node-host.ts'
 import { PeerSync, startNodeLedger } from './node-ledger.ts'
@@ -70,6 +71,7 @@ export class NodeRuntime {
   protocols?: ProtocolRegistrar
   private trimmer?: ConnectionTrimmer
   private keepAlive?: KeepAlive
+  private bootstrapRedial?: BootstrapRedial
   private receiptTally?: ReceiptTally
   private readonly peerSync = new PeerSync(() => this.ledger)
   private readonly init: ComputeNodeInit
@@ -104,6 +106,8 @@ export class NodeRuntime {
     this.trimmer.start()
     this.keepAlive = new KeepAlive(libp2p)
     this.keepAlive.start()
+    this.bootstrapRedial = new BootstrapRedial(libp2p, this.init.bootstrap ?? [])
+    this.bootstrapRedial.start()
     // One stream opener and one handler registrar for every layer (scheduler, ledger sync).
     this.channels = createChannelOpener(libp2p)
     this.protocols = createProtocolRegistrar(libp2p, peerScore)
@@ -171,6 +175,8 @@ export class NodeRuntime {
     this.trimmer = undefined
     this.keepAlive?.stop()
     this.keepAlive = undefined
+    this.bootstrapRedial?.stop()
+    this.bootstrapRedial = undefined
     this.channels = undefined
     this.protocols = undefined
     await this.libp2p?.stop()

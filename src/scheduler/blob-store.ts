@@ -12,9 +12,11 @@
  * Large blobs (a job's 100 MiB input file, or the file it wrote) are plain files rather than
  * LevelDB values: a value is copied into the write-ahead log, the memtable and every compaction,
  * and read back whole through more copies; a file is written once and read into one buffer. The
- * file is written under a temporary name and renamed before its key is recorded, so a recorded
- * key always has its whole file (a crash can leave only an unrecorded temporary file, removed at
- * start).
+ * file is written under a temporary name, flushed to the disk and renamed before its key is
+ * recorded, so a recorded key always has its whole file (a crash can leave only an unrecorded
+ * temporary file, removed at start). A power cut can still leave a file shorter or other than it
+ * was (a file system that lost its data but kept its name): a file is checked against its CID
+ * when read, and one that does not match is no blob (reads answer as for a missing one).
  *
  * Pinned blobs are removed only by retention (src/scheduler/retention/): it deletes those no kept
  * record references. A blob is pinned before the record that references it is written, so the
@@ -23,8 +25,9 @@
  * other (a pin waits while a delete batch is written), so a blob is never deleted between its pin
  * and its record.
  */
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
 import { bytesMatchCid, cidText, rawCid } from '../proofs/encoding.ts'
 import type { Store } from '../shared/store.ts'
@@ -33,6 +36,8 @@ import { BlobMismatchError } from './errors.ts'
 import { TurnBatch } from '../shared/turn-batch.ts'
 
 type Sub = ReturnType<Store['sublevel']>
+
+const log = logger('depin:blobs')
 
 const HOT_BYTES = 64 * 1024 * 1024
 /** What an entry of the in-memory LRU costs besides its bytes (key, map slot): counted, so that tiny blobs cannot fill it by the million. */
@@ -292,7 +297,14 @@ export class BlobStore {
     if (await this.files.has(cid.bytes) === true) return
     const path = this.filePath(cid)
     const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
-    await writeFile(tmp, bytes)
+    // On the disk before its name and key: a power cut must not leave a recorded name without its bytes.
+    const handle = await open(tmp, 'w')
+    try {
+      await handle.writeFile(bytes)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
     await rename(tmp, path)
     await this.files.put(cid.bytes, encodeSize(bytes.byteLength))
   }
@@ -302,7 +314,12 @@ export class BlobStore {
     if (this.blobDir == null || await this.files.has(cid.bytes) !== true) return undefined
     try {
       const buffer = await readFile(this.filePath(cid))
-      return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+      const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+      if (!bytesMatchCid(bytes, cid)) {
+        log.error('blob file %s does not match its CID (%d bytes): a crash or power cut damaged it; treated as missing', cid, bytes.byteLength)
+        return undefined
+      }
+      return bytes
     } catch (err) {
       if ((err as { code?: string }).code === 'ENOENT') return undefined
       throw err

@@ -16,6 +16,7 @@ import type { PeerActionName } from '../shared/peer-actions.ts'
 import type { MarketMetrics } from '../shared/metrics.ts'
 import type { Signer } from '../proofs/signing.ts'
 import { BlobStore } from './blob-store.ts'
+import { LeaseJournal } from './worker/lease-journal.ts'
 import { FINAL_STATUSES, JobStore, type BatchTaskRecord, type LeaseRecord, type RequestedJob } from './job-store.ts'
 import { createBatch, createJob, type BatchInit, type JobInit } from './job.ts'
 import { offerId, parseSignedOffer, type SignedOffer } from './messages.ts'
@@ -151,6 +152,8 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       reportPeer: components.reportPeer,
       settle: components.settle,
       settled: components.settled,
+      // (without a data dir nothing outlives the process: no journal)
+      ...(components.resumes !== false ? { journal: new LeaseJournal(components.store) } : {}),
       metrics: components.metrics
     }, {
       onLeaseOpened: (lease) => { this.safeDispatchEvent('lease:accepted', { detail: { leaseId: leaseId(lease.body).toString(), requester: lease.body.requester, price: lease.body.price, slots: lease.body.slots } }) },
@@ -200,6 +203,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     await this.records.ensureIndex()
     await this.c.executor.start()
     this.worker.start()
+    await this.worker.recover()
     await this.c.protocols.handle(NEGOTIATE_PROTOCOL, async (channel) => { await serveNegotiation(channel, { worker: this.worker, requester: this.requester, self: this.c.signer.peerId, reportPeer: this.c.reportPeer }) }, {
       maxFrameBytes: MAX_NEGOTIATE_FRAME_BYTES,
       idleTimeoutMs: NEGOTIATE_IDLE_TIMEOUT_MS,

@@ -1,15 +1,22 @@
 /**
- * `depin batch ID`: one batch's summary. `depin batches [--limit N]`: the batches this node
- * submitted (`depin map`), newest first, one line each with its progress.
+ * `depin batch ID [--out DIR]`: one batch's summary; with `--out`, its outputs into DIR as `map`
+ * writes them (the tasks DIR/results.jsonl does not list yet, following the batch until it
+ * ends): what finishes a `map` that stopped (Ctrl-C, a daemon that went down and came back).
+ * `depin batches [--limit N]`: the batches this node submitted (`depin map`), newest first, one
+ * line each with its progress.
  */
-import { createClient } from '../client.ts'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { followBatch } from '../batch-follow.ts'
+import { createClient, type ApiClient } from '../client.ts'
 import { credits, creditAmount, duration, line, printable, printJson, printTable } from '../output.ts'
-import type { BatchesOptions, CommonOptions } from '../program.ts'
-import type { Summary } from './map.ts'
+import type { BatchOptions, BatchesOptions } from '../program.ts'
+import { openResults, prepareOut, RESULTS_FILE, type Summary } from './map.ts'
 
-export async function batchCommand (id: string, opts: CommonOptions): Promise<void> {
+export async function batchCommand (id: string, opts: BatchOptions): Promise<void> {
   const client = await createClient(opts)
   const summary = await client.get<Summary>(`/v1/batches/${encodeURIComponent(id)}`)
+  if (opts.out != null) { await followInto(client, summary, opts.out, opts.json === true); return }
   if (opts.json === true) { printJson(summary); return }
   line(`batch:     ${summary.id}`)
   line(`status:    ${printable(summary.status)}`)
@@ -37,4 +44,28 @@ export async function batchesCommand (opts: BatchesOptions): Promise<void> {
     `${duration(Date.now() - b.createdAt)} ago`
   ]), { shrink: [1] })
   if (total > batches.length) line(`${batches.length} of ${total} shown (--limit N for more)`)
+}
+
+/** Writes into `out` the outputs of the batch's tasks that its results.jsonl does not list yet, until the batch ends. */
+async function followInto (client: ApiClient, summary: Summary, out: string, json: boolean): Promise<void> {
+  await prepareOut(out)
+  const resultsFile = join(out, RESULTS_FILE)
+  const results = await openResults(resultsFile, 'nothing was written')
+  try {
+    await followBatch(client, summary.id, { out, results, resultsFile, total: summary.tasks, json, nameOf: (task) => task.name ?? String(task.index), skip: await namesListed(resultsFile) })
+  } finally {
+    await results.close()
+  }
+}
+
+/** The task names a results.jsonl lists (lines that are not a task's are ignored). */
+async function namesListed (file: string): Promise<Set<string>> {
+  const names = new Set<string>()
+  for (const text of (await readFile(file, 'utf8')).split('\n')) {
+    try {
+      const name = (JSON.parse(text) as { name?: unknown }).name
+      if (typeof name === 'string') names.add(name)
+    } catch {}
+  }
+  return names
 }

@@ -16,6 +16,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import multipart from '@fastify/multipart'
 import { z } from 'zod'
+import { CID } from 'multiformats/cid'
 import type { ComputeNode } from '../compute-node.ts'
 import type { JobProgress } from '../../scheduler/requester/jobs.ts'
 import type { JobInit } from '../../scheduler/job.ts'
@@ -137,8 +138,10 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
       const { id } = request.params
       const record = await node.scheduler.record(id)
       if (record.outputCid == null) throw new ApiError(409, 'ERR_NO_OUTPUT', await noOutput(id))
-      const result = await node.job(id)
-      return await reply.type('application/octet-stream').header('x-output-cid', result.outputCid ?? '').send(Buffer.from(result.stdout))
+      // (gone: deleted, or a file a crash or power cut damaged; never an empty body instead)
+      const stdout = await node.scheduler.blobs.get(CID.parse(record.outputCid))
+      if (stdout == null) throw new ApiError(410, 'ERR_OUTPUT_GONE', 'the output is no longer kept')
+      return await reply.type('application/octet-stream').header('x-output-cid', record.outputCid).send(Buffer.from(stdout))
     })
 
     app.get('/v1/jobs/:id/files', { schema: { tags: ['jobs'], summary: 'The files a job left in /out: {files: [{path, size, cid}], filesCid}', params: jobIdParams } }, async (request) => {

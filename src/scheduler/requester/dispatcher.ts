@@ -18,7 +18,7 @@ import type { Reputation } from '../reputation.ts'
 import type { TaskOutcome } from '../run-task.ts'
 import { decide, type Vote } from './quorum.ts'
 import type { LeaseClient } from './lease-client.ts'
-import { replicasOf, taskState, type TaskState } from './task-state.ts'
+import { lostOn, replicasOf, taskState, type TaskState } from './task-state.ts'
 import type { LeasePool } from './lease-pool.ts'
 import { deadlineVerdict, keyOfOutcome, keyOfResult as keyOf, verdictOf } from './verdict.ts'
 import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
@@ -143,8 +143,11 @@ export class Dispatcher {
         this.c.reputation.record(worker, failure.blame === 'Timeout' ? 'timeout' : 'failure')
         this.c.reportPeer(worker, failure.blame)
       } else if (failure.kind === 'lost') {
-        // Evidence for ranking, not a penalty (a worker that goes away).
+        // Evidence for ranking, not a penalty (a worker that goes away). It may come back (a
+        // restart): on a lease opened after this, it may take the task once more (not when the
+        // lease broke by its fault: `blame`, reported once by the lease).
         this.c.reputation.record(worker, 'failure')
+        if (failure.blame == null) lostOn(state, worker)
       }
     }
     work.onEvent({ stage: 'retry', worker, reason: failure.reason })

@@ -309,7 +309,7 @@ export class LeaseClient {
     if (blame != null) this.h.reportPeer(this.worker, blame)
     for (const o of this.outstanding.all()) {
       this.outstanding.forget(o.task.idText)
-      this.h.onTaskFailed(o.task, this.worker, { kind: 'lost', reason: `the lease failed: ${err.message}` })
+      this.h.onTaskFailed(o.task, this.worker, { kind: 'lost', reason: `the lease failed: ${err.message}`, ...(blame != null ? { blame } : {}) })
     }
     this.end(blame != null)
   }

@@ -10,7 +10,7 @@ import type { LeaseClient } from './lease-client.ts'
 import type { LeasePool } from './lease-pool.ts'
 import { leasesWanted, pickLease } from './ranking.ts'
 import { TaskQueue } from './task-queue.ts'
-import { hostsOf, type TaskState } from './task-state.ts'
+import { barred, hostsOf, mayTake, type TaskState } from './task-state.ts'
 
 /** How far past the head of a queue placement looks for a task a lease can take. */
 const SCAN_AHEAD = 64
@@ -88,7 +88,7 @@ export class ReplicaPlacement {
     while (i < Math.min(queue.size, SCAN_AHEAD)) {
       const state = queue.at(i) as TaskState
       const hosts = hostsOf(state)
-      const open = candidates.filter((c) => !state.excluded.has(c.worker) && !state.running.has(c.worker) && (c.lease.host == null || hosts == null || !hosts.has(c.lease.host)) && c.lease.fits(state.work, now))
+      const open = candidates.filter((c) => mayTake(state, c.worker, c.lease.openedAt) && !state.running.has(c.worker) && (c.lease.host == null || hosts == null || !hosts.has(c.lease.host)) && c.lease.fits(state.work, now))
       const choice = pickLease(open)
       if (choice == null) {
         if (candidates.every((c) => c.outstanding >= c.window)) return
@@ -107,6 +107,7 @@ export class ReplicaPlacement {
   private place (state: TaskState, lease: LeaseClient): void {
     state.running.set(lease.worker, lease)
     state.excluded.add(lease.worker)
+    state.lostAt?.set(lease.worker, Infinity) // (its one more chance, if it had one)
     state.records.push({ worker: lease.worker, leaseId: lease.idText, status: 'running' })
     state.work.onEvent({ stage: 'assigned', worker: lease.worker, leaseId: lease.idText, warm: Date.now() - lease.openedAt > 50 })
     lease.assign(state.work)
@@ -121,14 +122,16 @@ export class ReplicaPlacement {
     const head = queue.at(0) as TaskState
     // The widest replica count near the head says how many distinct workers are needed now.
     let widest = 0
+    // Workers none of these tasks may go to (a worker only the head excludes may take the rest).
+    let exclude = new Set<string>([...head.excluded].filter((w) => barred(head, w)))
     for (let i = 0; i < Math.min(queue.size, SCAN_AHEAD); i++) {
       const state = queue.at(i) as TaskState
       widest = Math.max(widest, state.work.replicas + state.extra)
+      if (exclude.size > 0) exclude = new Set([...exclude].filter((w) => barred(state, w)))
     }
     const usable = this.pool.usableFor(head.work, Date.now())
     const window = usable[0]?.window ?? 8
     const count = leasesWanted({ queued: queue.size, window, usable: usable.length, opening: 0, distinctWorkersNeeded: widest, max: 16 })
-    const exclude = new Set<string>(head.excluded)
     this.pool.want(classKey, head.work.requirements, Math.max(count, usable.every((l) => l.load >= l.window) ? 1 : 0), exclude)
   }
 }

@@ -14,6 +14,12 @@ export interface TaskState {
   running: Map<string, LeaseClient>
   /** Workers not to use again for this task (they failed it or already ran it). */
   excluded: Set<string>
+  /**
+   * Workers that lost a replica of it (the lease's stream died, the worker stopped or crashed),
+   * by when: such a worker stays in `excluded` but may take it once more on a lease opened after
+   * the loss (it is back, e.g. restarted); Infinity once that chance is used.
+   */
+  lostAt?: Map<string, number>
   records: ReplicaRecord[]
   /** Tie-break replicas added. */
   extra: number
@@ -40,4 +46,20 @@ export function replicasOf (state: TaskState): TaskReplicas {
   const placed = [...state.running.values(), ...state.results.map((r) => r.lease)].map((l) => ({ peerId: l.worker, ...(l.host != null ? { host: l.host } : {}) }))
   const on = new Set(placed.map((p) => p.peerId))
   return { replicas: state.work.replicas + state.extra, placed, failed: [...state.excluded].filter((w) => !on.has(w)) }
+}
+
+/** Whether a lease with `worker`, opened at `openedAt`, may take the task (see `lostAt`). */
+export function mayTake (state: TaskState, worker: string, openedAt: number): boolean {
+  return !state.excluded.has(worker) || (state.lostAt?.get(worker) ?? Infinity) < openedAt
+}
+
+/** Whether no new lease with `worker` could take the task (a worker that only lost it may come back). */
+export function barred (state: TaskState, worker: string): boolean {
+  return state.excluded.has(worker) && !((state.lostAt?.get(worker) ?? Infinity) < Infinity)
+}
+
+/** A replica on `worker` was lost: the first loss leaves it one more chance (`lostAt`). */
+export function lostOn (state: TaskState, worker: string): void {
+  state.lostAt ??= new Map()
+  state.lostAt.set(worker, state.lostAt.has(worker) ? Infinity : Date.now())
 }

@@ -59,6 +59,7 @@ export interface ReplicaResult {
 export interface TaskFailure {
   kind: 'refused' | 'declined' | 'lost' | 'blamed'
   reason: string
+  /** What the worker did (`blamed`; on `lost`, the fault that broke the lease, already reported). */
   blame?: import('../../shared/peer-actions.ts').PeerActionName
 }
 

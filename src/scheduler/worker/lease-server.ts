@@ -138,8 +138,9 @@ export class LeaseServer {
           frame = parseRequesterFrame(await this.channel.receive())
         } catch (err) {
           if (err instanceof ChannelClosedError) {
-            // The requester closed its side: no more tasks or acks. Finish what is running.
-            this.beginEnd('closed', false)
+            // The requester closed its side: no more tasks or acks. Finish what is running. (Its
+            // `close` frame came first, unless it went away: killed, crashed, disconnected.)
+            this.beginEnd('ERR_CHANNEL_CLOSED', false)
             await this.endedNow.promise
             break
           }

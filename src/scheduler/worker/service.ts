@@ -6,14 +6,14 @@
  */
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
-import { leaseId, signLeaseAsWorker, verifyLease, LEASE_DOMAIN, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
+import { leaseId, signLeaseAsWorker, LEASE_DOMAIN, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
 import { assertSigned, type Signer } from '../../proofs/signing.ts'
 import type { Capacity } from '../../shared/capacity.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
 import { leaseEndWord, type MarketMetrics } from '../../shared/metrics.ts'
 import type { Channel, ChannelOpener } from '../../transport.ts'
 import type { BlobStore } from '../blob-store.ts'
-import { LEASE_OPEN_TIMEOUT_MS, MAX_LEASES_PER_REQUESTER, MAX_WORKER_LEASES, NEGOTIATE_PROTOCOL, SEEN_OFFERS_MAX, WORKER_SETTLE_DELAYS_MS } from '../constants.ts'
+import { LEASE_OPEN_TIMEOUT_MS, MAX_LEASES_PER_REQUESTER, MAX_WORKER_LEASES, NEGOTIATE_PROTOCOL, SEEN_OFFERS_MAX } from '../constants.ts'
 import { AcceptReplayedError, ProtocolViolationError, TRANSIENT_DECLINES, UnknownOfferError } from '../errors.ts'
 import type { Executor } from '../executor/index.ts'
 import { OPEN_LEASE, type JobStore, type LeaseRecord } from '../job-store.ts'
@@ -22,6 +22,8 @@ import { signBid, signDecline, type Accept, type NegotiateResponse, type SignedB
 import { bidTerms, expectedLeaseCap, checkAccept, judgeOffer } from './admission.ts'
 import { LeaseServer, type LeaseSummary } from './lease-server.ts'
 import { SlotScheduler } from './slots.ts'
+import type { LeaseJournal } from './lease-journal.ts'
+import { SelfSettle } from './self-settle.ts'
 
 const log = logger('depin:worker')
 
@@ -42,6 +44,8 @@ export interface WorkerComponents {
   settled?: (leaseId: string) => Promise<number>
   /** When to settle a lease itself, ms after it ended, and again after each failure (tests shorten them). */
   settleDelaysMs?: number[]
+  /** Where served leases are journaled until paid (a data dir): see self-settle.ts. Absent: memory only. */
+  journal?: LeaseJournal
   /** Where leases served and payload bytes moved are counted. @default none */
   metrics?: MarketMetrics
 }
@@ -83,17 +87,24 @@ export class WorkerService {
   private readonly accepting = new Map<string, number[]>()
   private readonly held = new Map<string, Held>()
   private readonly finished = new Set<string>()
-  private readonly settleTimers = new Set<ReturnType<typeof setTimeout>>()
+  private readonly selfSettle: SelfSettle
   private stopped = true
 
   constructor (components: WorkerComponents, events: WorkerEvents = {}) {
     this.c = components
     this.events = events
     this.slots = new SlotScheduler(() => components.capacity().slots)
+    this.selfSettle = new SelfSettle({ records: components.records, settle: components.settle, settled: components.settled, journal: components.journal, delaysMs: components.settleDelaysMs })
   }
 
   start (): void {
     this.stopped = false
+    this.selfSettle.start()
+  }
+
+  /** Records and settles the leases an earlier run left journaled (it went down while serving or before they were paid). */
+  async recover (): Promise<void> {
+    await this.selfSettle.recover()
   }
 
   stop (): void {
@@ -103,8 +114,7 @@ export class WorkerService {
       held.server?.stop()
     }
     this.slots.clear(new Error('the node is stopping'))
-    for (const timer of this.settleTimers) clearTimeout(timer)
-    this.settleTimers.clear()
+    this.selfSettle.stop()
   }
 
   /** Records of the leases served now (`reason` is `open`), for the operator's job list. */
@@ -279,12 +289,17 @@ export class WorkerService {
       blobs: this.c.blobs,
       slots: this.slots,
       reportPeer: this.c.reportPeer,
-      onAck: (lease, checkpoint, ack) => { held.best = { checkpoint, ack } },
+      onAck: (lease, checkpoint, ack) => {
+        held.best = { checkpoint, ack }
+        this.selfSettle.acknowledged(id, lease, startedAt, held.best)
+      },
       onTaskStarted: (taskId) => { this.events.onTaskStarted?.(id, taskId) },
       onTaskFinished: (taskId, exitCode, wallMs) => { this.events.onTaskFinished?.(id, taskId, exitCode, wallMs) },
       ...(this.c.metrics != null ? { metrics: this.c.metrics } : {})
     }, held.lease, channel)
     held.server = server
+    const startedAt = server.summary().startedAt
+    this.selfSettle.opened(id, held.lease, startedAt)
     // Open from its stream's first frame to its end (an accepted lease never opened is not counted).
     this.c.metrics?.leaseOpened('worker')
     try {
@@ -303,49 +318,9 @@ export class WorkerService {
     const record: LeaseRecord = { ...summary, fuel: summary.fuel.toString() }
     this.c.records.putLease(record).catch((err) => { log.error('saving lease record failed: %e', err) })
     this.events.onLeaseEnded?.(summary)
-    const best = held.best
-    if (best == null || this.c.settle == null || this.stopped) return
     // The requester settles at the end of a lease; if the chain has not seen it paid a while
-    // later, this worker settles with the acknowledgement it holds, and tries again later if its
-    // ledger refuses the settle for now.
-    this.scheduleSettle(held.lease, best.checkpoint, best.ack, record, 0)
-  }
-
-  private scheduleSettle (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck, record: LeaseRecord, attempt: number): void {
-    const delays = this.c.settleDelaysMs ?? WORKER_SETTLE_DELAYS_MS
-    if (attempt >= delays.length || this.stopped) return
-    const wait = delays[attempt] - (attempt > 0 ? delays[attempt - 1] : 0)
-    const timer = setTimeout(() => {
-      this.settleTimers.delete(timer)
-      void this.settleIfUnpaid(lease, checkpoint, ack, record).then((done) => { if (!done) this.scheduleSettle(lease, checkpoint, ack, record, attempt + 1) })
-    }, Math.max(0, wait))
-    timer.unref?.()
-    this.settleTimers.add(timer)
-  }
-
-  /**
-   * Settles unless the chain already pays as much; true when nothing more is to be done. When the
-   * chain pays more than the best acknowledgement this worker received (the requester's final
-   * acknowledgement, signed once every task had its verdict, went only to the chain because the
-   * lease's last checkpoint was acknowledged before the verdicts), the lease's record says so.
-   */
-  private async settleIfUnpaid (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck, record: LeaseRecord): Promise<boolean> {
-    const id = leaseId(lease.body).toString()
-    try {
-      const onChain = this.c.settled == null ? 0 : await this.c.settled(id)
-      if (onChain > record.paid) {
-        record.paid = onChain
-        await this.c.records.putLease(record)
-      }
-      if (onChain >= ack.body.paid) return true
-      verifyLease(lease)
-      await this.c.settle?.(lease, checkpoint, ack)
-      log('settled lease %s myself (%d credits)', id, ack.body.paid)
-      return true
-    } catch (err) {
-      log('settling lease %s myself failed: %s', id, (err as Error).message)
-      return this.stopped
-    }
+    // later, this worker settles with the acknowledgement it holds.
+    this.selfSettle.ended(summary.leaseId, held.lease, held.best, record)
   }
 
   private remember (id: string): void {
