@@ -190,6 +190,24 @@ describe('depin testnet', () => {
         const capacity = JSON.parse((await runCli(['capacity', '--data-dir', testnet.nodes[2].dataDir, '--json'])).stdout)
         return capacity.peers.length === 2
       }, { timeoutMs: 60_000, what: 'node 2 to find the others' })
+      // Every peer shows the addresses it listens on (testnet.json), not the source port of an
+      // inbound connection (the testnet has inbound connections: the case that showed a source port).
+      const listening = new Map(testnet.nodes.map((n) => [n.peerId, n.multiaddrs]))
+      for (const node of testnet.nodes) {
+        let peers: Array<{ peerId: string, addresses: string[], connections: Array<{ direction: string }> }> = []
+        await waitFor(async () => {
+          peers = JSON.parse((await runCli(['peers', '--data-dir', node.dataDir, '--json'])).stdout).peers
+          return peers.length === 2 && peers.every((p) => p.addresses.length > 0)
+        }, { timeoutMs: 30_000, what: `node ${node.peerId} to know its peers' addresses` })
+        for (const peer of peers) expect(peer.addresses, node.peerId).toEqual(listening.get(peer.peerId))
+        const table = (await runCli(['peers', '--data-dir', node.dataDir])).stdout
+        expect(table).toMatch(/^PEER\s+SCORE\s+RTT\s+DIR\s+ADDRESS\n/)
+        for (const peer of peers) expect(table).toMatch(new RegExp(`${peer.peerId} .* (in|out|in\\+out) +${listening.get(peer.peerId)?.[0]}\\n`))
+      }
+      const inbound = await Promise.all(testnet.nodes.map(async (node) =>
+        JSON.parse((await runCli(['peers', '--data-dir', node.dataDir, '--json'])).stdout).peers
+          .flatMap((p: { connections: Array<{ direction: string }> }) => p.connections).filter((c: { direction: string }) => c.direction === 'inbound').length))
+      expect(inbound.reduce((a, b) => a + b, 0)).toBeGreaterThan(0)
       expect(output()).toMatch(/testnet of 3 node\(s\) running/)
       child.kill('SIGINT')
       expect(await exited).toBe(0)

@@ -1,7 +1,7 @@
 /**
  * Routes of the node itself:
  *   GET  /v1/status        peer id, addresses, peers, capacity, version
- *   GET  /v1/peers         connected peers with their scores
+ *   GET  /v1/peers         connected peers: listen addresses, connections, scores
  *   POST /v1/peers         dial a peer {"address"}
  *   GET  /v1/capacity      this node's capacity and capable peers from the DHT
  *   POST /v1/node/stop     stop the daemon (answers 202 first)
@@ -37,7 +37,7 @@ export function nodeRoutes (node: ComputeNode, init: NodeRoutesInit = {}) {
       async () => ({ ...node.status(), version: VERSION }))
 
     app.get('/v1/peers', { schema: { tags: ['node'], summary: 'Connected peers with their app-level score' } },
-      async () => ({ peers: node.peers() }))
+      async () => ({ peers: await node.peers() }))
 
     app.post('/v1/peers', { schema: { tags: ['node'], summary: 'Connect to a peer', body: connectBody } }, async (request) => {
       const { address } = request.body
