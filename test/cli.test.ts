@@ -64,6 +64,17 @@ describe('depin CLI: user mistakes', () => {
     }
   })
 
+  it('an empty runtime or path is a usage error (exit 2) before anything is read or created', async () => {
+    const capacity = await runCli(['capacity', '--runtime', '', '--data-dir', join(dir.path, 'no-node')])
+    expectOneCleanErrorLine(capacity, /^depin: option '--runtime <name>' argument '' is invalid\. expected a runtime name of 1 to 32 characters \(e\.g\. wasi-p1\), got ""$/)
+    expect(capacity.code).toBe(2)
+    // An empty --dir was the working directory: the testnet's nodes went there.
+    const testnet = await runCli(['testnet', '--dir', ''], { cwd: dir.path })
+    expectOneCleanErrorLine(testnet, /^depin: option '--dir <dir>' argument '' is invalid\. expected a path, got ""$/)
+    expect(testnet.code).toBe(2)
+    await expect(stat(join(dir.path, 'node-0'))).rejects.toThrow()
+  })
+
   it('a missing data dir', async () => {
     expectOneCleanErrorLine(await runCli(['start', '--data-dir', join(dir.path, 'missing')]), /does not exist; run `depin init/)
   })

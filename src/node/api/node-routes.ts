@@ -15,7 +15,7 @@ import { ApiError } from './errors.ts'
 import { VERSION } from '../../version.ts'
 
 export const capacityQuery = z.object({
-  runtime: z.string().max(32).optional().describe('runtime the peers must offer (default wasi-p1)'),
+  runtime: z.string().min(1).max(32).optional().describe('runtime the peers must offer (default wasi-p1)'),
   minCores: z.coerce.number().int().min(1).optional(),
   minMemoryMiB: z.coerce.number().int().min(1).optional(),
   maxPrice: z.coerce.number().int().min(0).optional(),
