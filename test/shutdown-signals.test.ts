@@ -1,5 +1,6 @@
 /**
- * Clean stops when signals arrive twice: a terminal's Ctrl-C reaches the whole process group of
+ * Clean stops on SIGHUP (the terminal closed: the daemon, the testnet) as on SIGTERM, and when
+ * signals arrive twice: a terminal's Ctrl-C reaches the whole process group of
  * `depin testnet` (the testnet and every node), and the testnet then sends each node SIGTERM too.
  * Every node must log a clean stop and remove its api.json.
  */
@@ -27,6 +28,60 @@ describe('shutdown on repeated signals', () => {
       await expect(stat(join(dataDir, 'api.json'))).rejects.toThrow()
     } finally {
       await dir.remove()
+    }
+  })
+
+  it('SIGHUP (its terminal closed: output goes nowhere) stops a node cleanly: exit 0, no api.json', async () => {
+    const dir = await tempDir()
+    try {
+      const dataDir = join(dir.path, 'node')
+      await runCli(['init', '--data-dir', dataDir])
+      const daemon = await startDaemonProcess(dataDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
+      // The terminal's side of stdout and stderr is gone: every line written now fails.
+      daemon.child.stdout?.destroy()
+      daemon.child.stderr?.destroy()
+      daemon.child.kill('SIGHUP')
+      expect(await daemon.stop()).toBe(0)
+      expect(daemon.child.signalCode).toBeNull()
+      await expect(stat(join(dataDir, 'api.json'))).rejects.toThrow()
+    } finally {
+      await dir.remove()
+    }
+  })
+
+  it('SIGHUP to the whole process group of `depin testnet`, its output gone: every node stops cleanly, the lock and testnet.json go', async () => {
+    for (const transport of ['tcp', 'memory']) {
+      const dir = await tempDir()
+      const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', '2', '--transport', transport, '--dir', dir.path], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+      let output = ''
+      child.stdout.setEncoding('utf8').on('data', (d) => { output += d })
+      child.stderr.setEncoding('utf8').on('data', (d) => { output += d })
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => { resolve(code) }))
+      try {
+        const testnet = await waitFor(async () => {
+          if (child.exitCode != null) throw new Error(output)
+          return JSON.parse(await readFile(join(dir.path, 'testnet.json'), 'utf8')) as { nodes: Array<{ dataDir: string }> }
+        }, { timeoutMs: 60_000, what: 'testnet.json' })
+        await waitFor(() => output.includes('press Ctrl-C'), { what: 'the testnet to say it runs' })
+        child.stdout.destroy()
+        child.stderr.destroy()
+        process.kill(-(child.pid as number), 'SIGHUP')
+        expect(await exited, transport).toBe(0)
+        expect(child.signalCode).toBeNull()
+        await expect(stat(join(dir.path, 'testnet.lock')), transport).rejects.toThrow()
+        await expect(stat(join(dir.path, 'testnet.json')), transport).rejects.toThrow()
+        for (const node of testnet.nodes) await expect(stat(join(node.dataDir, 'api.json')), node.dataDir).rejects.toThrow()
+        if (transport === 'tcp') {
+          for (const node of testnet.nodes) {
+            expect(await readFile(join(node.dataDir, 'daemon.log'), 'utf8'), node.dataDir).toMatch(/INFO: stopping \{"reason":"received SIG(HUP|TERM)"\}[^]*INFO: stopped\n/)
+          }
+        }
+      } finally {
+        if (child.exitCode == null) {
+          try { process.kill(-(child.pid as number), 'SIGKILL') } catch {}
+        }
+        await dir.remove()
+      }
     }
   })
 

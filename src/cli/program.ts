@@ -190,7 +190,7 @@ export function buildProgram (actions: CliActions): Command {
     .action(async (opts: InitOptions) => { await actions.init(opts) })
 
   checkAddressesFirst(program.command('start'), ['listen', 'announce', 'bootstrap'])
-    .description('run the node in the foreground until SIGINT/SIGTERM or `depin stop`; every option also comes from $DEPIN_<NAME> (e.g. DEPIN_CORES), then config.json')
+    .description('run the node in the foreground until SIGINT/SIGTERM/SIGHUP or `depin stop`; every option also comes from $DEPIN_<NAME> (e.g. DEPIN_CORES), then config.json')
     .option('--data-dir <dir>', DATA_DIR_HELP, pathArg)
     .option('--listen <multiaddr>', 'libp2p listen address, repeatable (env DEPIN_LISTEN, comma-separated; default: from config.json)', multiaddrArg)
     .option('--announce <multiaddr>', 'address to announce instead of the listen addresses, repeatable (env DEPIN_ANNOUNCE)', multiaddrArg)
