@@ -54,6 +54,19 @@ describe('depin CLI: user mistakes', () => {
     expect(await readFile(file, 'utf8')).toBe('x')
   })
 
+  it('a directory that cannot be created (under /proc: Node\'s recursive mkdir never settled there) is one line naming where', async () => {
+    // /proc takes no new directories; the recursive mkdir retried it forever (the command hung).
+    const proc = `/proc/depin-test-${process.pid}`
+    expectOneCleanErrorLine(await runCli(['testnet', '--dir', proc], { timeoutMs: 30_000 }), new RegExp(`^depin: cannot create the testnet directory ${proc}: /proc does not take new directories$`))
+    expectOneCleanErrorLine(await runCli(['testnet', '--dir', join(proc, 'sub')], { timeoutMs: 30_000 }), new RegExp(`^depin: cannot create the testnet directory ${proc}/sub: /proc does not take new directories$`))
+    expectOneCleanErrorLine(await runCli(['init', '--data-dir', join(proc, 'node')], { timeoutMs: 30_000 }), new RegExp(`^depin: cannot create the data directory ${proc}/node: /proc does not take new directories$`))
+    // The synchronous one blocked `depin start` entirely, signals included.
+    const dataDir = join(dir.path, 'log-under-proc')
+    expect((await runCli(['init', '--data-dir', dataDir])).code).toBe(0)
+    expectOneCleanErrorLine(await runCli(['start', '--data-dir', dataDir, '--no-mdns', '--log-file', join(proc, 'daemon.log')], { timeoutMs: 30_000 }),
+      /^depin: log file ".*daemon\.log" \(--log-file, DEPIN_LOG_FILE or config\.json's log\.file\) cannot be written: \/proc does not take new directories$/)
+  })
+
   it('a testnet\'s directory given as a node\'s data dir names a node of it', async () => {
     // What `depin testnet --dir T` leaves: T/api-token and T/node-i, no node of its own in T.
     const testnet = join(dir.path, 'a-testnet')

@@ -6,7 +6,7 @@
  */
 import { pino, type Logger, type DestinationStream } from 'pino'
 import pretty from 'pino-pretty'
-import { mkdirSync } from 'node:fs'
+import { makeDirSync, MakeDirError } from '../shared/make-dir.ts'
 import { dirname } from 'node:path'
 import { ConfigError } from '../errors.ts'
 import { LOG_LEVELS, type LogLevel, type OperatorLog } from '../shared/log.ts'
@@ -67,17 +67,21 @@ export function createOperatorLog (init: OperatorLogInit = {}): OperatorLogHandl
 function openDestination (file: string | undefined): DestinationStream {
   if (file == null) return pino.destination({ dest: 1, sync: true, append: true })
   try {
-    mkdirSync(dirname(file), { recursive: true })
+    makeDirSync(dirname(file))
     return pino.destination({ dest: file, sync: true, append: true })
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
+    const code = err instanceof MakeDirError ? err.errno : (err as NodeJS.ErrnoException).code
     const why = code === 'EISDIR'
       ? 'it is a directory'
       : code === 'EEXIST' || code === 'ENOTDIR'
         ? 'a part of its path is a file, not a directory'
-        : code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
-          ? 'permission denied'
-          : (err as Error).message
+        : err instanceof MakeDirError
+          ? err.reason
+          : code === 'EROFS'
+            ? 'read-only file system'
+            : code === 'EACCES' || code === 'EPERM'
+              ? 'permission denied'
+              : (err as Error).message
     throw new ConfigError(`log file ${JSON.stringify(file)} (--log-file, DEPIN_LOG_FILE or config.json's log.file) cannot be written: ${why}`, { cause: err })
   }
 }
