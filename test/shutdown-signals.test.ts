@@ -8,7 +8,7 @@ import { describe, it, expect } from 'vitest'
 import { spawn } from 'node:child_process'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BIN, runCli, startDaemonProcess } from './cli-helpers.ts'
+import { BIN, runCli, startDaemonProcess, startTestnetProcess } from './cli-helpers.ts'
 import { tempDir, waitFor } from './helpers.ts'
 
 describe('shutdown on repeated signals', () => {
@@ -52,22 +52,15 @@ describe('shutdown on repeated signals', () => {
   it('SIGHUP to the whole process group of `depin testnet`, its output gone: every node stops cleanly, the lock and testnet.json go', async () => {
     for (const transport of ['tcp', 'memory']) {
       const dir = await tempDir()
-      const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', '2', '--transport', transport, '--dir', dir.path], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-      let output = ''
-      child.stdout.setEncoding('utf8').on('data', (d) => { output += d })
-      child.stderr.setEncoding('utf8').on('data', (d) => { output += d })
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => { resolve(code) }))
+      const testnet = await startTestnetProcess(dir.path, 2, { args: ['--transport', transport] })
       try {
-        const testnet = await waitFor(async () => {
-          if (child.exitCode != null) throw new Error(output)
-          return JSON.parse(await readFile(join(dir.path, 'testnet.json'), 'utf8')) as { nodes: Array<{ dataDir: string }> }
-        }, { timeoutMs: 60_000, what: 'testnet.json' })
-        await waitFor(() => output.includes('press Ctrl-C'), { what: 'the testnet to say it runs' })
-        child.stdout.destroy()
-        child.stderr.destroy()
-        process.kill(-(child.pid as number), 'SIGHUP')
-        expect(await exited, transport).toBe(0)
-        expect(child.signalCode).toBeNull()
+        await waitFor(() => testnet.output().includes('press Ctrl-C'), { what: 'the testnet to say it runs' })
+        // The terminal's side of stdout and stderr is gone: every line written now fails.
+        testnet.child.stdout?.destroy()
+        testnet.child.stderr?.destroy()
+        process.kill(-(testnet.child.pid as number), 'SIGHUP')
+        expect(await testnet.exited, transport).toBe(0)
+        expect(testnet.child.signalCode).toBeNull()
         await expect(stat(join(dir.path, 'testnet.lock')), transport).rejects.toThrow()
         await expect(stat(join(dir.path, 'testnet.json')), transport).rejects.toThrow()
         for (const node of testnet.nodes) await expect(stat(join(node.dataDir, 'api.json')), node.dataDir).rejects.toThrow()
@@ -77,9 +70,7 @@ describe('shutdown on repeated signals', () => {
           }
         }
       } finally {
-        if (child.exitCode == null) {
-          try { process.kill(-(child.pid as number), 'SIGKILL') } catch {}
-        }
+        testnet.killAll()
         await dir.remove()
       }
     }
