@@ -8,6 +8,8 @@ import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { runCli, startDaemonProcess, startTestnetProcess, type DaemonProcess } from './cli-helpers.ts'
 import { tempDir, waitFor } from './helpers.ts'
+import { call } from './api-helpers.ts'
+import { checkExposition } from './prom-format.ts'
 
 function expectOneCleanErrorLine (result: { code: number | null, stderr: string }, pattern: RegExp): void {
   expect(result.code).not.toBe(0)
@@ -309,6 +311,22 @@ describe('depin testnet --transport memory', () => {
         const capacity = JSON.parse((await runCli(['capacity', '--data-dir', last.dataDir, '--limit', '3', '--json'])).stdout)
         return capacity.peers.length === 3
       }, { timeoutMs: 60_000, what: 'the last node to find 3 capable peers' })
+      // Each node's GET /metrics is valid and its own: depin's metrics only, none of libp2p's
+      // (kept per process: every node turned them on, and one node's counters could land in
+      // another's registry), and the peers it scores are the peers it has.
+      const token = (await readFile(join(dir.path, 'api-token'), 'utf8')).trim()
+      for (const node of [testnet.nodes[0], testnet.nodes[1], last]) {
+        const port = Number(node.api.split(':')[1])
+        const headers = { authorization: `Bearer ${token}` }
+        await waitFor(async () => {
+          const report = checkExposition((await call(port, '/metrics', { headers })).text)
+          expect(report.problems).toEqual([])
+          expect([...report.families.keys()].filter((name) => !name.startsWith('depin_'))).toEqual([])
+          const scored = report.families.get('depin_peer_score')?.samples.map((s) => s.labels.peer).sort()
+          const peers = (await call(port, '/v1/peers', { headers })).json.peers.map((p: { peerId: string }) => p.peerId).sort()
+          return scored != null && scored.length > 0 && !scored.includes(node.peerId) && JSON.stringify(scored) === JSON.stringify(peers)
+        }, { timeoutMs: 30_000, what: `node ${node.dataDir}'s metrics to score its own peers` })
+      }
       child.kill('SIGINT')
       // Ctrl-C pressed again while the nodes stop is ignored (it used to kill the process: 130)
       await waitFor(() => output().includes('stopping the testnet'), { timeoutMs: 30_000, what: 'the stop to begin' })
