@@ -6,10 +6,23 @@
  */
 import { describe, it, expect } from 'vitest'
 import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BIN, runCli, startDaemonProcess, startTestnetProcess } from './cli-helpers.ts'
 import { tempDir, waitFor } from './helpers.ts'
+import { readApiInfo } from '../src/node/data-dir.ts'
+
+const SCRIPT = '/usr/bin/script'
+
+function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
 
 describe('shutdown on repeated signals', () => {
   it('a node that gets SIGINT and then SIGTERM 50 ms later still stops cleanly (exit 0, "stopped", no api.json)', async () => {
@@ -44,6 +57,35 @@ describe('shutdown on repeated signals', () => {
       expect(await daemon.stop()).toBe(0)
       expect(daemon.child.signalCode).toBeNull()
       await expect(stat(join(dataDir, 'api.json'))).rejects.toThrow()
+    } finally {
+      await dir.remove()
+    }
+  })
+
+  // A real terminal that closes: util-linux `script` runs the node on a pseudo-terminal, and killing
+  // `script` closes it (the kernel sends SIGHUP; writes then fail with EIO, not EPIPE).
+  it.skipIf(!existsSync(SCRIPT))('its terminal closing stops a node cleanly, whatever its log format (a JSON log line threw EIO out of the stop)', async () => {
+    const dir = await tempDir()
+    try {
+      const dataDir = join(dir.path, 'node')
+      await runCli(['init', '--data-dir', dataDir])
+      for (const format of ['json', 'text']) {
+        const command = [process.execPath, BIN, 'start', '--data-dir', dataDir, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--log-format', format]
+        const terminal = spawn(SCRIPT, ['-qfec', `exec ${command.map((a) => `'${a}'`).join(' ')}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] })
+        terminal.stdout.resume()
+        terminal.stderr.resume()
+        const info = await waitFor(async () => {
+          if (terminal.exitCode != null) throw new Error(`script exited ${terminal.exitCode}`)
+          return await readApiInfo(dataDir)
+        }, { timeoutMs: 30_000, what: `the ${format} node to start` })
+        terminal.kill('SIGKILL')
+        try {
+          await waitFor(() => !isAlive(info.pid), { timeoutMs: 30_000, what: `the ${format} node to stop when its terminal closed` })
+          await expect(stat(join(dataDir, 'api.json')), format).rejects.toThrow()
+        } finally {
+          if (isAlive(info.pid)) process.kill(info.pid, 'SIGKILL')
+        }
+      }
     } finally {
       await dir.remove()
     }

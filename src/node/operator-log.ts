@@ -65,7 +65,14 @@ export function createOperatorLog (init: OperatorLogInit = {}): OperatorLogHandl
  * configuration error naming it: the raw errno named a parent (`EEXIST … mkdir config.json`).
  */
 function openDestination (file: string | undefined): DestinationStream {
-  if (file == null) return pino.destination({ dest: 1, sync: true, append: true })
+  if (file == null) {
+    const stdout = pino.destination({ dest: 1, sync: true, append: true })
+    // stdout can go away under a running node: its terminal closed (EIO after SIGHUP) or its
+    // reader exited (EPIPE). Those lines are lost, but a log call must not throw: it threw out of
+    // `depin start`'s clean stop (JSON lines after SIGHUP), which then never happened.
+    stdout.on('error', () => {})
+    return stdout
+  }
   try {
     makeDirSync(dirname(file))
     return pino.destination({ dest: file, sync: true, append: true })
