@@ -60,9 +60,9 @@ export function onInterrupt (say: () => void): () => void {
 
 /**
  * Runs `upload` (a job's or a batch's submission) so that Ctrl-C, SIGTERM or SIGHUP during it
- * says what became of the work before exiting 130, 143 or 129: the daemon starts nothing from an upload it did
- * not receive whole, and only an upload that had just finished (the daemon's answer, with the id,
- * still on its way) can have started something, which the listing then shows.
+ * says what became of the work before exiting 130, 143 or 129: the daemon starts nothing from an
+ * upload it did not receive whole, and only an upload that had just finished (the daemon's
+ * answer, with the id, still on its way) can have started something, which the listing then shows.
  */
 export async function interruptibleUpload<T> (what: 'job' | 'batch', upload: () => Promise<T>): Promise<T> {
   const release = onInterrupt(() => {

@@ -35,6 +35,9 @@ export async function peerSummaries (host: DepinLibp2p, peerScore: PeerScore): P
   }))
 }
 
+/** Most addresses listed for one peer: what it reports about itself is its choice, the list ours. */
+const MAX_PEER_ADDRESSES = 16
+
 /** The peer store's addresses of a peer, certified (from its signed peer record) first. */
 async function listenAddresses (host: DepinLibp2p, peerId: PeerId): Promise<string[]> {
   let addresses: Address[]
@@ -46,6 +49,7 @@ async function listenAddresses (host: DepinLibp2p, peerId: PeerId): Promise<stri
   const id = peerId.toString()
   return [...addresses]
     .sort((a, b) => Number(b.isCertified) - Number(a.isCertified))
+    .slice(0, MAX_PEER_ADDRESSES)
     .map((a) => withPeerId(a.multiaddr, id))
 }
 

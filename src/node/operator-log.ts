@@ -6,8 +6,8 @@
  */
 import { pino, type Logger, type DestinationStream } from 'pino'
 import pretty from 'pino-pretty'
-import { makeDirSync, MakeDirError } from '../shared/make-dir.ts'
 import { dirname } from 'node:path'
+import { makeDirSync, MakeDirError } from '../shared/make-dir.ts'
 import { ConfigError } from '../errors.ts'
 import { LOG_LEVELS, type LogLevel, type OperatorLog } from '../shared/log.ts'
 

@@ -3,8 +3,8 @@
  *
  * Signals: the first SIGINT, SIGTERM or SIGHUP (its terminal closed) starts a clean stop; later
  * ones are noted and ignored, so that a terminal's Ctrl-C and a supervisor's SIGTERM arriving
- * together (as under `depin testnet`) cannot kill the node halfway through its stop. A stop that takes longer than
- * DAEMON_STOP_TIMEOUT_MS ends the process with an error.
+ * together (as under `depin testnet`) cannot kill the node halfway through its stop. A stop that
+ * takes longer than DAEMON_STOP_TIMEOUT_MS ends the process with an error.
  */
 import { defaultDataDir } from '../../node/paths.ts'
 import { DAEMON_STOP_TIMEOUT_MS, startDaemon } from '../../node/daemon.ts'
