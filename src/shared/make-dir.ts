@@ -3,7 +3,8 @@
  * `mkdir(path, { recursive: true })`: that never settles under /proc (`depin testnet --dir
  * /proc/x` hung, and the synchronous one blocks the whole process, signals included), and on a
  * read-only mount it reports ENOENT instead of EROFS. A plain mkdir per missing level fails at
- * once with the real reason, and the error names the level it could not create.
+ * once with the real reason, and the error names the directory that refused. (The synchronous
+ * and the asynchronous walk are the same steps; only their calls differ.)
  */
 import { mkdirSync, statSync, type Stats } from 'node:fs'
 import { mkdir, stat } from 'node:fs/promises'
