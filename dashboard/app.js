@@ -61,9 +61,31 @@ function row (cells) {
   return tr
 }
 
-function fillTable (id, rows) {
-  const body = $(id).tBodies[0]
-  body.replaceChildren(...rows)
+/** Fills a table's body; with no rows, one line saying so (`empty`), not a bare header. */
+function fillTable (id, rows, empty) {
+  const table = $(id)
+  if (rows.length === 0 && empty != null) {
+    const td = el('td', empty, 'muted')
+    td.colSpan = table.tHead.rows[0].cells.length
+    rows = [row([td])]
+  }
+  table.tBodies[0].replaceChildren(...rows)
+}
+
+/** A cell whose text may wrap (long reasons, addresses): the columns after it stay in view. */
+function wrapping (text, className) {
+  return el('td', text ?? '–', className == null ? 'wrap' : `wrap ${className}`)
+}
+
+/** A cell listing ids that breaks between them, never inside one. */
+function idList (ids) {
+  if (ids.length === 0) return el('td', '–')
+  const td = el('td', null, 'wrap mono')
+  ids.forEach((id, i) => {
+    if (i > 0) td.append(', ')
+    td.append(el('span', shortId(id), 'nowrap'))
+  })
+  return td
 }
 
 function fillList (id, pairs) {
@@ -128,8 +150,15 @@ async function refreshPeers () {
   $('peer-count').textContent = `(${peers.length})`
   fillTable('peers', peers.map((p) => {
     const score = el('td', p.score.toFixed(1), p.score < 0 ? 'bad' : undefined)
-    return row([mono(shortId(p.peerId), p.peerId), score, p.latencyMs != null ? `${p.latencyMs} ms` : '–', mono(p.addresses[0] ?? '–')])
-  }))
+    // Where the peer listens, broken (when the card is narrow) before a `/`; all of them in the title.
+    const address = el('td', p.addresses.length > 0 ? null : '–', 'wrap mono')
+    for (const [i, part] of (p.addresses[0]?.replace(/\/p2p\/[^/]+$/, '').split('/') ?? []).entries()) {
+      if (i > 0) address.append(document.createElement('wbr'), '/')
+      address.append(part)
+    }
+    if (p.addresses.length > 0) address.title = p.addresses.join('\n')
+    return row([mono(shortId(p.peerId), p.peerId), score, p.latencyMs != null ? `${p.latencyMs} ms` : '–', address])
+  }), 'no connected peers')
 }
 
 async function refreshJobs () {
@@ -143,12 +172,12 @@ async function refreshJobs () {
       ? (j.waiting != null ? `waiting: ${j.waiting.message}` : live != null ? `${STAGE_WORDS[live.stage] ?? live.stage}${live.detail != null ? ` (${live.detail})` : ''}` : '…')
       : (j.reason ?? '')
     const status = el('td', statusWord(j), `status-${j.status === 'completed' && !j.verified && j.role === 'requester' ? 'unverified' : j.status}`)
-    const workers = j.role === 'requester' ? [...new Set([...(j.running ?? []), ...(j.workers ?? [])])].map(shortId).join(', ') : `for ${shortId(j.requester)}`
+    const workers = j.role === 'requester' ? idList([...new Set([...(j.running ?? []), ...(j.workers ?? [])])]) : mono(`for ${shortId(j.requester)}`, j.requester)
     const module = /^baf[a-z2-7]{20,}$/.test(j.module) ? mono(shortId(j.module), j.module) : j.module
-    const tr = row([mono(shortId(j.id), j.id), module, j.role, status, progress, mono(workers || '–'), j.cost ?? '–', age(j.createdAt)])
+    const tr = row([mono(shortId(j.id), j.id), module, j.role, status, wrapping(progress || '–', 'reason'), workers, j.cost ?? '–', age(j.createdAt)])
     tr.dataset.job = j.id
     return tr
-  }))
+  }), 'no jobs yet: `depin submit` runs one')
 }
 
 async function refreshBatches () {
@@ -156,7 +185,8 @@ async function refreshBatches () {
   try {
     const { batches } = await json('/v1/batches?limit=10')
     $('batches-card').hidden = false
-    fillTable('batches', batches.map((b) => row([mono(shortId(b.id), b.id), b.waiting != null ? `${b.status} · waiting: ${b.waiting.message}` : b.status, `${b.done ?? 0}/${b.tasks ?? '?'}`, age(b.createdAt)])))
+    fillTable('batches', batches.map((b) => row([mono(shortId(b.id), b.id), wrapping(b.waiting != null ? `${b.status} · waiting: ${b.waiting.message}` : b.status, 'reason'), `${b.done ?? 0}/${b.tasks ?? '?'}`, b.cost ?? '–', age(b.createdAt)])),
+      'no batches yet: `depin map` runs one')
   } catch (err) {
     if (err.status !== 404) throw err
     $('batches-card').hidden = true

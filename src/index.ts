@@ -32,6 +32,7 @@ export { describeState, stateWord, JOB_STATES } from './job-status.ts'
 export type { JobState } from './job-status.ts'
 export type { JobSummaryView, JobDetailView } from './node/api/job-view.ts'
 export { DataDirInUseError, AddressInUseError, CorruptKeyFileError, DataDirError, InvalidCapacityRecordError, TestnetInUseError } from './node/errors.ts'
+export { MakeDirError } from './shared/make-dir.ts'
 
 export { JobHandle } from './scheduler/requester/jobs.ts'
 export type { JobProgress, JobResult, WorkerOutcome, ProgressStage, JobHandleEvents } from './scheduler/requester/jobs.ts'

@@ -4,6 +4,8 @@ import type { ComputeNode } from '../src/node/compute-node.ts'
 import { ApiServer } from '../src/node/api/server.ts'
 import { nodeRoutes } from '../src/node/api/node-routes.ts'
 import { jobsRoutes } from '../src/node/api/jobs-routes.ts'
+import { batchesRoutes } from '../src/node/api/batches-routes.ts'
+import { storageRoutes } from '../src/node/api/storage-routes.ts'
 import { ledgerRoutes } from '../src/node/api/ledger-routes.ts'
 import { eventsRoutes } from '../src/node/api/events-routes.ts'
 import { metricsRoutes } from '../src/node/api/metrics-routes.ts'
@@ -15,7 +17,7 @@ export const AUTH = { authorization: `Bearer ${TOKEN}` }
 
 export async function startApi (node: ComputeNode, metrics: NodeMetrics, init: { requestStop?: () => void } = {}): Promise<{ server: ApiServer, port: number }> {
   const server = new ApiServer({ host: '127.0.0.1', port: 0, token: TOKEN }, [
-    nodeRoutes(node, init), jobsRoutes(node, { metrics }), ledgerRoutes(node), eventsRoutes(node), metricsRoutes(metrics), dashboardRoutes()
+    nodeRoutes(node, init), jobsRoutes(node, { metrics }), batchesRoutes(node, { metrics }), storageRoutes(node), ledgerRoutes(node), eventsRoutes(node), metricsRoutes(metrics), dashboardRoutes()
   ])
   const { port } = await server.start()
   return { server, port }

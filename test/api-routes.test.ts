@@ -15,6 +15,7 @@ import { jobsRoutes } from '../src/node/api/jobs-routes.ts'
 import { batchesRoutes } from '../src/node/api/batches-routes.ts'
 import { storageRoutes } from '../src/node/api/storage-routes.ts'
 import { eventsRoutes } from '../src/node/api/events-routes.ts'
+import { ledgerRoutes } from '../src/node/api/ledger-routes.ts'
 import { AUTH, TOKEN, call } from './api-helpers.ts'
 import { example, utf8 } from './jobs-helpers.ts'
 import { waitFor } from './helpers.ts'
@@ -34,7 +35,7 @@ describe('API routes act on what they name and answer in one shape', () => {
   beforeAll(async () => {
     net = await createTestnet({ nodes: 1 })
     node = net.nodes[0]
-    server = new ApiServer({ host: '127.0.0.1', port: 0, token: TOKEN }, [nodeRoutes(node), jobsRoutes(node), batchesRoutes(node), storageRoutes(node), eventsRoutes(node)])
+    server = new ApiServer({ host: '127.0.0.1', port: 0, token: TOKEN }, [nodeRoutes(node), jobsRoutes(node), batchesRoutes(node), storageRoutes(node), eventsRoutes(node), ledgerRoutes(node)])
     port = (await server.start()).port
     // The same node behind a server that allows 2 event streams at once.
     limited = new ApiServer({ host: '127.0.0.1', port: 0, token: TOKEN, maxEventStreams: 2 }, [jobsRoutes(node), batchesRoutes(node), eventsRoutes(node)])
@@ -152,6 +153,27 @@ describe('API routes act on what they name and answer in one shape', () => {
     const malformed = await post('/v1/jobs/prune', '{"olderThanMs": ', { 'content-type': 'application/json' })
     expect(malformed.status).toBe(400)
     expect(malformed.json.error.code).toBe('ERR_MALFORMED_JSON')
+  })
+
+  it('every invalid query is 400 ERR_BAD_REQUEST `invalid query: <name>: …`; a repeated parameter is named as such on every route', async () => {
+    const refused = async (path: string): Promise<string> => {
+      const answer = await call(port, path, { headers: AUTH })
+      expect(answer.status, path).toBe(400)
+      expect(answer.json.error.code, path).toBe('ERR_BAD_REQUEST')
+      return answer.json.error.message
+    }
+    // An empty runtime passed the route's schema and the library refused it: a 422 in another shape.
+    expect(await refused('/v1/capacity?runtime=')).toMatch(/^invalid query: runtime: /)
+    expect(await refused('/v1/capacity?minCores=0')).toMatch(/^invalid query: minCores: /)
+    for (const path of ['/v1/ledger/chain?blocks=1&blocks=2', '/v1/ledger/history?blocks=3&blocks=3', '/v1/ledger/receipts?limit=1&limit=2',
+      '/v1/capacity?limit=1&limit=2', '/v1/capacity?runtime=wasi-p1&runtime=x', '/v1/jobs?limit=1&limit=2', '/v1/jobs?status=queued&status=failed',
+      '/v1/batches?limit=1&limit=2', `/v1/batches/${batchId}/tasks?from=0&limit=5&from=1`]) {
+      const name = /[?&]([a-zA-Z]+)=[^&]*&(?:.*&)?\1=/.exec(path)?.[1]
+      expect(await refused(path), path).toBe(`invalid query: ${name}: given more than once`)
+    }
+    // Given once, the same parameters are fine.
+    expect((await call(port, '/v1/ledger/chain?blocks=1', { headers: AUTH })).json.blocks).toHaveLength(1)
+    expect((await call(port, '/v1/capacity?runtime=wasi-p1&limit=1', { headers: AUTH })).status).toBe(200)
   })
 
   it('batch routes declare their path and query parameters: refused as `invalid path` / `invalid query`, and described in OpenAPI', async () => {

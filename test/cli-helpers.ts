@@ -11,9 +11,9 @@ export const BIN = fileURLToPath(new URL('../bin/depin.js', import.meta.url))
 
 export interface CliResult { code: number | null, stdout: string, stderr: string }
 
-export function runCli (args: string[], options: { env?: Record<string, string>, timeoutMs?: number, input?: Uint8Array } = {}): Promise<CliResult> {
+export function runCli (args: string[], options: { env?: Record<string, string>, timeoutMs?: number, input?: Uint8Array, cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'], cwd: options.cwd })
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d })

@@ -158,6 +158,21 @@ describe('map, batches, cancel and waiting commands on a daemon that stops', () 
     expect((await runCli(['cancel', id, '--data-dir', dataDir])).code).toBe(0)
   })
 
+  it('SIGHUP (the terminal closed) ends submit --wait and map as Ctrl-C does: each says where its work goes on and exits 129', async () => {
+    const submit = background(['submit', join(EXAMPLES, 'echo.wasm'), '--wait', '--data-dir', dataDir])
+    running.push(submit)
+    const jobId = (await waitFor(() => /^job (\S+)/m.exec(submit.stderr()) ?? undefined, { what: 'submit to print the job id' }))[1]
+    submit.child.kill('SIGHUP')
+    expect(await submit.exited, submit.stderr()).toBe(129)
+    expect(submit.stderr()).toMatch(new RegExp(`job ${jobId} goes on without this command \\(.+ so far\\)\\.\\n  follow it:  depin job ${jobId} --follow\\n  cancel it:  depin cancel ${jobId}\\n$`))
+    const { map, id } = await startMap('out-hup')
+    map.child.kill('SIGHUP')
+    expect(await map.exited, map.stderr()).toBe(129)
+    expect(map.stderr()).toContain(`batch ${id} goes on without this command`)
+    // The work went on in the daemon.
+    for (const what of [jobId, id]) expect((await runCli(['cancel', what, '--data-dir', dataDir])).code).toBe(0)
+  })
+
   it('submit --wait, job --follow and map say the daemon stopped (and how to go on), exit 1, when it stops under them', async () => {
     const submit = background(['submit', join(EXAMPLES, 'echo.wasm'), '--wait', '--data-dir', dataDir])
     running.push(submit)

@@ -66,6 +66,13 @@ describe('depin argument parsing', () => {
     expect(await refused('transfer', 'notapeer', '5')).toMatch(/for argument 'peer'\. expected a peer id/)
     expect(await refused('transfer', '12D3KooWBSNUWRbaR7hXC3rVfLGY1z6pD9kNRhyc6gEsnoowTmhc', '9999999999999999999999')).toMatch(/for argument 'amount'\. expected an integer from 1 to 9007199254740991, got 9999999999999999999999 \(too large\)$/)
     expect(await refused('submit', 'm.wasm', '--timeout', '86401')).toMatch(/expected an integer from 1 to 86400, got 86401$/)
+    // Empty values: a usage error, not the daemon's refusal nor the current directory.
+    expect(await refused('capacity', '--runtime', '')).toMatch(/option '--runtime <name>' argument '' is invalid\. expected a runtime name of 1 to 32 characters \(e\.g\. wasi-p1\), got ""$/)
+    expect(await refused('capacity', '--runtime', 'r'.repeat(33))).toMatch(/expected a runtime name of 1 to 32 characters/)
+    for (const args of [['testnet', '--dir', ''], ['status', '--data-dir', ''], ['init', '--data-dir', ''], ['start', '--log-file', ''],
+      ['submit', 'm.wasm', '--in', 'a', '--in', ''], ['submit', 'm.wasm', '--wait', '-o', ''], ['job', 'x', '--out', ''], ['map', 'm.wasm', 'i', '--out', '']]) {
+      expect(await refused(...args), args.join(' ')).toMatch(/argument '' is invalid\. expected a path, got ""$/)
+    }
     expect(await refused('start', '--metrics', '0.0.0.0:9464')).toMatch(/metrics listen on loopback only \(put a proxy in front to expose them\); 0\.0\.0\.0 is not a loopback address$/)
     const { calls, parse } = recorder()
     await parse('balance', '12D3KooWBSNUWRbaR7hXC3rVfLGY1z6pD9kNRhyc6gEsnoowTmhc')

@@ -8,6 +8,8 @@ import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { runCli, startDaemonProcess, startTestnetProcess, type DaemonProcess } from './cli-helpers.ts'
 import { tempDir, waitFor } from './helpers.ts'
+import { call } from './api-helpers.ts'
+import { checkExposition } from './prom-format.ts'
 
 function expectOneCleanErrorLine (result: { code: number | null, stderr: string }, pattern: RegExp): void {
   expect(result.code).not.toBe(0)
@@ -54,6 +56,19 @@ describe('depin CLI: user mistakes', () => {
     expect(await readFile(file, 'utf8')).toBe('x')
   })
 
+  it('a directory that cannot be created (under /proc: Node\'s recursive mkdir never settled there) is one line naming where', async () => {
+    // /proc takes no new directories; the recursive mkdir retried it forever (the command hung).
+    const proc = `/proc/depin-test-${process.pid}`
+    expectOneCleanErrorLine(await runCli(['testnet', '--dir', proc], { timeoutMs: 30_000 }), new RegExp(`^depin: cannot create the testnet directory ${proc}: /proc does not take new directories$`))
+    expectOneCleanErrorLine(await runCli(['testnet', '--dir', join(proc, 'sub')], { timeoutMs: 30_000 }), new RegExp(`^depin: cannot create the testnet directory ${proc}/sub: /proc does not take new directories$`))
+    expectOneCleanErrorLine(await runCli(['init', '--data-dir', join(proc, 'node')], { timeoutMs: 30_000 }), new RegExp(`^depin: cannot create the data directory ${proc}/node: /proc does not take new directories$`))
+    // The synchronous one blocked `depin start` entirely, signals included.
+    const dataDir = join(dir.path, 'log-under-proc')
+    expect((await runCli(['init', '--data-dir', dataDir])).code).toBe(0)
+    expectOneCleanErrorLine(await runCli(['start', '--data-dir', dataDir, '--no-mdns', '--log-file', join(proc, 'daemon.log')], { timeoutMs: 30_000 }),
+      /^depin: log file ".*daemon\.log" \(--log-file, DEPIN_LOG_FILE or config\.json's log\.file\) cannot be written: \/proc does not take new directories$/)
+  })
+
   it('a testnet\'s directory given as a node\'s data dir names a node of it', async () => {
     // What `depin testnet --dir T` leaves: T/api-token and T/node-i, no node of its own in T.
     const testnet = join(dir.path, 'a-testnet')
@@ -62,6 +77,17 @@ describe('depin CLI: user mistakes', () => {
     for (const command of [['status'], ['peers'], ['capacity'], ['dashboard']]) {
       expectOneCleanErrorLine(await runCli([...command, '--data-dir', testnet]), new RegExp(`^depin: ${testnet} is a testnet's directory, not a node's: pass the data dir of one of its nodes, e\\.g\\. --data-dir ${join(testnet, 'node-0')}$`))
     }
+  })
+
+  it('an empty runtime or path is a usage error (exit 2) before anything is read or created', async () => {
+    const capacity = await runCli(['capacity', '--runtime', '', '--data-dir', join(dir.path, 'no-node')])
+    expectOneCleanErrorLine(capacity, /^depin: option '--runtime <name>' argument '' is invalid\. expected a runtime name of 1 to 32 characters \(e\.g\. wasi-p1\), got ""$/)
+    expect(capacity.code).toBe(2)
+    // An empty --dir was the working directory: the testnet's nodes went there.
+    const testnet = await runCli(['testnet', '--dir', ''], { cwd: dir.path })
+    expectOneCleanErrorLine(testnet, /^depin: option '--dir <dir>' argument '' is invalid\. expected a path, got ""$/)
+    expect(testnet.code).toBe(2)
+    await expect(stat(join(dir.path, 'node-0'))).rejects.toThrow()
   })
 
   it('a missing data dir', async () => {
@@ -190,6 +216,24 @@ describe('depin testnet', () => {
         const capacity = JSON.parse((await runCli(['capacity', '--data-dir', testnet.nodes[2].dataDir, '--json'])).stdout)
         return capacity.peers.length === 2
       }, { timeoutMs: 60_000, what: 'node 2 to find the others' })
+      // Every peer shows the addresses it listens on (testnet.json), not the source port of an
+      // inbound connection (the testnet has inbound connections: the case that showed a source port).
+      const listening = new Map(testnet.nodes.map((n) => [n.peerId, n.multiaddrs]))
+      for (const node of testnet.nodes) {
+        let peers: Array<{ peerId: string, addresses: string[], connections: Array<{ direction: string }> }> = []
+        await waitFor(async () => {
+          peers = JSON.parse((await runCli(['peers', '--data-dir', node.dataDir, '--json'])).stdout).peers
+          return peers.length === 2 && peers.every((p) => p.addresses.length > 0)
+        }, { timeoutMs: 30_000, what: `node ${node.peerId} to know its peers' addresses` })
+        for (const peer of peers) expect(peer.addresses, node.peerId).toEqual(listening.get(peer.peerId))
+        const table = (await runCli(['peers', '--data-dir', node.dataDir])).stdout
+        expect(table).toMatch(/^PEER\s+SCORE\s+RTT\s+DIR\s+ADDRESS\n/)
+        for (const peer of peers) expect(table).toMatch(new RegExp(`${peer.peerId} .* (in|out|in\\+out) +${listening.get(peer.peerId)?.[0]}\\n`))
+      }
+      const inbound = await Promise.all(testnet.nodes.map(async (node) =>
+        JSON.parse((await runCli(['peers', '--data-dir', node.dataDir, '--json'])).stdout).peers
+          .flatMap((p: { connections: Array<{ direction: string }> }) => p.connections).filter((c: { direction: string }) => c.direction === 'inbound').length))
+      expect(inbound.reduce((a, b) => a + b, 0)).toBeGreaterThan(0)
       expect(output()).toMatch(/testnet of 3 node\(s\) running/)
       child.kill('SIGINT')
       expect(await exited).toBe(0)
@@ -267,6 +311,22 @@ describe('depin testnet --transport memory', () => {
         const capacity = JSON.parse((await runCli(['capacity', '--data-dir', last.dataDir, '--limit', '3', '--json'])).stdout)
         return capacity.peers.length === 3
       }, { timeoutMs: 60_000, what: 'the last node to find 3 capable peers' })
+      // Each node's GET /metrics is valid and its own: depin's metrics only, none of libp2p's
+      // (kept per process: every node turned them on, and one node's counters could land in
+      // another's registry), and the peers it scores are the peers it has.
+      const token = (await readFile(join(dir.path, 'api-token'), 'utf8')).trim()
+      for (const node of [testnet.nodes[0], testnet.nodes[1], last]) {
+        const port = Number(node.api.split(':')[1])
+        const headers = { authorization: `Bearer ${token}` }
+        await waitFor(async () => {
+          const report = checkExposition((await call(port, '/metrics', { headers })).text)
+          expect(report.problems).toEqual([])
+          expect([...report.families.keys()].filter((name) => !name.startsWith('depin_'))).toEqual([])
+          const scored = report.families.get('depin_peer_score')?.samples.map((s) => s.labels.peer).sort()
+          const peers = (await call(port, '/v1/peers', { headers })).json.peers.map((p: { peerId: string }) => p.peerId).sort()
+          return scored != null && scored.length > 0 && !scored.includes(node.peerId) && JSON.stringify(scored) === JSON.stringify(peers)
+        }, { timeoutMs: 30_000, what: `node ${node.dataDir}'s metrics to score its own peers` })
+      }
       child.kill('SIGINT')
       // Ctrl-C pressed again while the nodes stop is ignored (it used to kill the process: 130)
       await waitFor(() => output().includes('stopping the testnet'), { timeoutMs: 30_000, what: 'the stop to begin' })

@@ -18,6 +18,7 @@ import { example, utf8, waitForCapacity } from './jobs-helpers.ts'
 import { TOKEN, startApi } from './api-helpers.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
+const NOBODY = '12D3KooWBSNUWRbaR7hXC3rVfLGY1z6pD9kNRhyc6gEsnoowTmhc'
 const STATIC = new Set(['/dashboard/', '/dashboard/app.js', '/dashboard/style.css', '/dashboard/uplot.js', '/dashboard/uplot.css'])
 
 // CI installs Chromium (.ci/run); elsewhere the test is skipped when it is missing.
@@ -60,8 +61,13 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')('web dashboa
     expect(new URL(page.url()).hash).toBe('')
     // Both other nodes are listed as peers.
     await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#peers tbody tr').length === 2, undefined, { timeout: 30_000 })
-    const peerTitles = await page.$$eval('#peers tbody td.mono[title]', (cells) => cells.map((c) => c.getAttribute('title')))
+    const peerTitles = await page.$$eval('#peers tbody td:first-child', (cells) => cells.map((c) => c.getAttribute('title')))
     expect(new Set(peerTitles)).toEqual(new Set([net.nodes[1].peerId, net.nodes[2].peerId]))
+    // Each peer's address is where it listens (its own multiaddr), not a connection's source port.
+    await page.waitForFunction((expected) => {
+      const shown = [...(globalThis as any).document.querySelectorAll('#peers tbody td:last-child')].map((c: any) => c.getAttribute('title')?.split('\n')[0])
+      return shown.length === expected.length && expected.every((a) => shown.includes(a))
+    }, [net.nodes[1].multiaddrs[0], net.nodes[2].multiaddrs[0]], { timeout: 30_000 })
     expect(await page.textContent('#node')).toContain(net.nodes[0].peerId)
 
     const handle = await net.nodes[0].submitJob({ module: example('echo'), input: utf8('dashboard') })
@@ -76,6 +82,35 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')('web dashboa
     await page.waitForFunction(() => (globalThis as any).document.querySelector('#live')?.textContent === 'live', undefined, { timeout: 30_000 })
     expect(await page.isHidden('#error'), await page.textContent('#error') ?? '').toBe(true)
     await page.screenshot({ path: join(tmpdir(), 'depin-dashboard.png'), fullPage: true })
+  })
+
+  it('says when there are no batches, lists one once submitted, and at 1300 px keeps the Jobs table\'s cost and age in view beside a long reason', async () => {
+    await page.setViewportSize({ width: 1300, height: 900 })
+    // No batch yet: a line saying so, not a bare header (the card's empty table).
+    await page.waitForFunction(() => (globalThis as any).document.querySelector('#batches tbody')?.textContent?.includes('no batches yet') === true, undefined, { timeout: 30_000 })
+    expect(await page.isVisible('#batches-card')).toBe(true)
+
+    const batch = await net.nodes[0].submitBatch({ module: example('echo'), tasks: [{ input: utf8('a') }, { input: utf8('b') }] })
+    expect(await batch.result()).toMatchObject({ status: 'done', completed: 2 })
+    const batchRow = `#batches tbody tr:has(td[title="${batch.id}"])`
+    await page.waitForFunction((selector) => (globalThis as any).document.querySelector(selector)?.textContent?.includes('2/2') === true, batchRow, { timeout: 30_000 })
+    expect(await page.textContent(batchRow)).toContain('done')
+
+    // A job that waits for a peer nobody knows: its progress is a long line of why.
+    const waiting = await net.nodes[0].submitJob({ module: example('echo'), input: utf8('waits'), peers: [NOBODY] })
+    const waitingRow = `#jobs tbody tr[data-job="${waiting.id}"]`
+    await page.waitForFunction((selector) => (globalThis as any).document.querySelector(selector)?.textContent?.includes('waiting: no capable worker known') === true, waitingRow, { timeout: 30_000 })
+    const layout = await page.evaluate(() => {
+      const doc = (): any => (globalThis as any).document
+      const card = doc().querySelector('#jobs-card')
+      const right = card.getBoundingClientRect().right
+      const heads = [...doc().querySelectorAll('#jobs thead th')].map((th: any) => ({ name: th.textContent, right: th.getBoundingClientRect().right }))
+      return { scrolls: card.scrollWidth > card.clientWidth, right, heads }
+    })
+    expect(layout.scrolls).toBe(false)
+    for (const name of ['cost', 'age']) expect(layout.heads.find((h) => h.name === name)?.right, name).toBeLessThanOrEqual(layout.right)
+    await net.nodes[0].cancelJob(waiting.id)
+    await page.screenshot({ path: join(tmpdir(), 'depin-dashboard-1300.png'), fullPage: true })
   })
 
   it('made no request for data without the token, and never put the token in a URL', async () => {

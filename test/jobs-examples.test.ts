@@ -139,6 +139,6 @@ describe('example jobs on a 4-node testnet', () => {
     // Workers that were full at accept time or whose streams were busy are not misbehaving:
     // the requester holds nothing against any of them.
     expect(requester.peerScore.list()).toEqual([])
-    expect(requester.peers().map((p) => p.peerId)).toEqual(expect.arrayContaining(workerIds))
+    expect((await requester.peers()).map((p) => p.peerId)).toEqual(expect.arrayContaining(workerIds))
   }, 120_000)
 })

@@ -89,7 +89,7 @@ describe('ComputeNode start() and stop()', () => {
     await node.start()
     await stopping
     expect(node.isStarted).toBe(true)
-    expect(node.peers()).toEqual([])
+    expect(await node.peers()).toEqual([])
   })
 
   it('findCapacity() and the other calls that need a running node throw NotStartedError after stop()', async () => {

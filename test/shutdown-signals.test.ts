@@ -1,14 +1,28 @@
 /**
- * Clean stops when signals arrive twice: a terminal's Ctrl-C reaches the whole process group of
+ * Clean stops on SIGHUP (the terminal closed: the daemon, the testnet) as on SIGTERM, and when
+ * signals arrive twice: a terminal's Ctrl-C reaches the whole process group of
  * `depin testnet` (the testnet and every node), and the testnet then sends each node SIGTERM too.
  * Every node must log a clean stop and remove its api.json.
  */
 import { describe, it, expect } from 'vitest'
 import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BIN, runCli, startDaemonProcess } from './cli-helpers.ts'
+import { BIN, runCli, startDaemonProcess, startTestnetProcess } from './cli-helpers.ts'
 import { tempDir, waitFor } from './helpers.ts'
+import { readApiInfo } from '../src/node/data-dir.ts'
+
+const SCRIPT = '/usr/bin/script'
+
+function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
 
 describe('shutdown on repeated signals', () => {
   it('a node that gets SIGINT and then SIGTERM 50 ms later still stops cleanly (exit 0, "stopped", no api.json)', async () => {
@@ -27,6 +41,80 @@ describe('shutdown on repeated signals', () => {
       await expect(stat(join(dataDir, 'api.json'))).rejects.toThrow()
     } finally {
       await dir.remove()
+    }
+  })
+
+  it('SIGHUP (its terminal closed: output goes nowhere) stops a node cleanly: exit 0, no api.json', async () => {
+    const dir = await tempDir()
+    try {
+      const dataDir = join(dir.path, 'node')
+      await runCli(['init', '--data-dir', dataDir])
+      const daemon = await startDaemonProcess(dataDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
+      // The terminal's side of stdout and stderr is gone: every line written now fails.
+      daemon.child.stdout?.destroy()
+      daemon.child.stderr?.destroy()
+      daemon.child.kill('SIGHUP')
+      expect(await daemon.stop()).toBe(0)
+      expect(daemon.child.signalCode).toBeNull()
+      await expect(stat(join(dataDir, 'api.json'))).rejects.toThrow()
+    } finally {
+      await dir.remove()
+    }
+  })
+
+  // A real terminal that closes: util-linux `script` runs the node on a pseudo-terminal, and killing
+  // `script` closes it (the kernel sends SIGHUP; writes then fail with EIO, not EPIPE).
+  it.skipIf(!existsSync(SCRIPT))('its terminal closing stops a node cleanly, whatever its log format (a JSON log line threw EIO out of the stop)', async () => {
+    const dir = await tempDir()
+    try {
+      const dataDir = join(dir.path, 'node')
+      await runCli(['init', '--data-dir', dataDir])
+      for (const format of ['json', 'text']) {
+        const command = [process.execPath, BIN, 'start', '--data-dir', dataDir, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--log-format', format]
+        const terminal = spawn(SCRIPT, ['-qfec', `exec ${command.map((a) => `'${a}'`).join(' ')}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] })
+        terminal.stdout.resume()
+        terminal.stderr.resume()
+        const info = await waitFor(async () => {
+          if (terminal.exitCode != null) throw new Error(`script exited ${terminal.exitCode}`)
+          return await readApiInfo(dataDir)
+        }, { timeoutMs: 30_000, what: `the ${format} node to start` })
+        terminal.kill('SIGKILL')
+        try {
+          await waitFor(() => !isAlive(info.pid), { timeoutMs: 30_000, what: `the ${format} node to stop when its terminal closed` })
+          await expect(stat(join(dataDir, 'api.json')), format).rejects.toThrow()
+        } finally {
+          if (isAlive(info.pid)) process.kill(info.pid, 'SIGKILL')
+        }
+      }
+    } finally {
+      await dir.remove()
+    }
+  })
+
+  it('SIGHUP to the whole process group of `depin testnet`, its output gone: every node stops cleanly, the lock and testnet.json go', async () => {
+    for (const transport of ['tcp', 'memory']) {
+      const dir = await tempDir()
+      const testnet = await startTestnetProcess(dir.path, 2, { args: ['--transport', transport] })
+      try {
+        await waitFor(() => testnet.output().includes('press Ctrl-C'), { what: 'the testnet to say it runs' })
+        // The terminal's side of stdout and stderr is gone: every line written now fails.
+        testnet.child.stdout?.destroy()
+        testnet.child.stderr?.destroy()
+        process.kill(-(testnet.child.pid as number), 'SIGHUP')
+        expect(await testnet.exited, transport).toBe(0)
+        expect(testnet.child.signalCode).toBeNull()
+        await expect(stat(join(dir.path, 'testnet.lock')), transport).rejects.toThrow()
+        await expect(stat(join(dir.path, 'testnet.json')), transport).rejects.toThrow()
+        for (const node of testnet.nodes) await expect(stat(join(node.dataDir, 'api.json')), node.dataDir).rejects.toThrow()
+        if (transport === 'tcp') {
+          for (const node of testnet.nodes) {
+            expect(await readFile(join(node.dataDir, 'daemon.log'), 'utf8'), node.dataDir).toMatch(/INFO: stopping \{"reason":"received SIG(HUP|TERM)"\}[^]*INFO: stopped\n/)
+          }
+        }
+      } finally {
+        testnet.killAll()
+        await dir.remove()
+      }
     }
   })
 

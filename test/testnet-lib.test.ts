@@ -39,6 +39,11 @@ describe('createTestnet options', () => {
 })
 
 describe('createTestnet with a dir', () => {
+  it('a dir that cannot be created is refused at once, naming the directory that refused (it hung under /proc)', async () => {
+    const err = await createTestnet({ nodes: 1, dir: `/proc/depin-test-${process.pid}/net` }).then(async (net) => { await net.stop(); return undefined }, (e: unknown) => e)
+    expect(err).toMatchObject({ code: 'ERR_MAKE_DIR', message: `cannot create /proc/depin-test-${process.pid}/net: /proc does not take new directories` })
+  })
+
   it('created again on the same dir after stop(): the same identities, network and chain; a second one at once is refused', async () => {
     const dir = await tempDir()
     try {

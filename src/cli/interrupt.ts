@@ -7,28 +7,62 @@ import { DepinError } from '../errors.ts'
 import { DaemonUnreachableError, NodeNotRunningError } from './errors.ts'
 
 /**
- * Until the returned function is called, Ctrl-C (SIGINT) or SIGTERM runs `say` (which prints how
- * to follow and cancel what goes on) and exits 130 (SIGINT) or 143 (SIGTERM), as shells report a
+ * The signals that stop a daemon or a testnet cleanly, and end a command that follows work with a
+ * word on where the work is: Ctrl-C, a supervisor's SIGTERM, and SIGHUP, the terminal closing
+ * (its default, dying at once, left a daemon's api.json and a testnet's lock behind).
+ */
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+
+/** 128 + the signal's number, as shells report a command a signal ended. */
+const SIGNAL_EXIT_CODES: Record<typeof STOP_SIGNALS[number], number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 }
+
+let terminalLost = false
+
+/**
+ * After SIGHUP the terminal is gone: writing to it fails (EIO, or EPIPE for a pipe whose reader
+ * went with it), and a stream error would end the process before its clean stop (a testnet died
+ * of EIO saying `stopping the testnet…`, its lock left behind). From then on what is written is
+ * lost and its errors are ignored (see `outputLost`); the stop goes on.
+ */
+export function ignoreLostTerminal (signal: NodeJS.Signals): void {
+  if (signal !== 'SIGHUP' || terminalLost) return
+  terminalLost = true
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listenerCount('error') === 0) stream.on('error', () => {})
+  }
+}
+
+/** Whether output errors are to be ignored: SIGHUP said the terminal is gone. */
+export function outputLost (): boolean {
+  return terminalLost
+}
+
+/**
+ * Until the returned function is called, Ctrl-C (SIGINT), SIGTERM or SIGHUP runs `say` (which
+ * prints how to follow and cancel what goes on) and exits 130, 143 or 129, as shells report a
  * command a signal ended.
  */
 export function onInterrupt (say: () => void): () => void {
-  const handler = (signal: NodeJS.Signals): void => {
-    say()
-    process.exit(signal === 'SIGTERM' ? 143 : 130)
+  const handler = (signal: typeof STOP_SIGNALS[number]): void => {
+    ignoreLostTerminal(signal)
+    try {
+      say()
+    } catch {
+      // (a terminal that went away: nothing to say it on)
+    }
+    process.exit(SIGNAL_EXIT_CODES[signal])
   }
-  process.once('SIGINT', handler)
-  process.once('SIGTERM', handler)
+  for (const signal of STOP_SIGNALS) process.once(signal, handler)
   return () => {
-    process.off('SIGINT', handler)
-    process.off('SIGTERM', handler)
+    for (const signal of STOP_SIGNALS) process.off(signal, handler)
   }
 }
 
 /**
- * Runs `upload` (a job's or a batch's submission) so that Ctrl-C or SIGTERM during it says what
- * became of the work before exiting 130 or 143: the daemon starts nothing from an upload it did
- * not receive whole, and only an upload that had just finished (the daemon's answer, with the id,
- * still on its way) can have started something, which the listing then shows.
+ * Runs `upload` (a job's or a batch's submission) so that Ctrl-C, SIGTERM or SIGHUP during it
+ * says what became of the work before exiting 130, 143 or 129: the daemon starts nothing from an
+ * upload it did not receive whole, and only an upload that had just finished (the daemon's
+ * answer, with the id, still on its way) can have started something, which the listing then shows.
  */
 export async function interruptibleUpload<T> (what: 'job' | 'batch', upload: () => Promise<T>): Promise<T> {
   const release = onInterrupt(() => {
@@ -64,7 +98,7 @@ export function jobDaemonStopped (id: string, cause?: unknown): DaemonStoppedErr
   return new DaemonStoppedError(`the daemon stopped while job ${id} was running; it resumes when the node starts again (\`depin job ${id} --wait\`)`, { cause })
 }
 
-/** What a testnet's first SIGINT or SIGTERM aborts its start-up with. */
+/** What a testnet's first SIGINT, SIGTERM or SIGHUP aborts its start-up with. */
 export class TestnetInterruptedError extends DepinError {
   constructor (signal: NodeJS.Signals) {
     super(`the testnet was stopped (${signal})`, 'ERR_TESTNET_INTERRUPTED')
@@ -72,9 +106,9 @@ export class TestnetInterruptedError extends DepinError {
 }
 
 export interface TestnetSignals {
-  /** Aborted (with a TestnetInterruptedError) by the first SIGINT or SIGTERM. */
+  /** Aborted (with a TestnetInterruptedError) by the first SIGINT, SIGTERM or SIGHUP. */
   readonly signal: AbortSignal
-  /** Resolves at the first SIGINT or SIGTERM. */
+  /** Resolves at the first SIGINT, SIGTERM or SIGHUP. */
   readonly signalled: Promise<void>
   /** Removes the handlers. */
   release(): void
@@ -83,15 +117,16 @@ export interface TestnetSignals {
 /**
  * A testnet's stop signals, watched from before it starts anything: a Ctrl-C or SIGTERM while
  * its nodes start must stop the nodes already started (before, the process died of the signal
- * and left them running: the tcp testnet's child processes as orphans). The first SIGINT or
- * SIGTERM says `stopping the testnet…` and aborts `signal`; later ones (Ctrl-C pressed again,
- * or a terminal's SIGINT and a supervisor's SIGTERM together) are ignored with one line, so they
- * cannot kill the process while its nodes stop.
+ * and left them running: the tcp testnet's child processes as orphans). The first SIGINT,
+ * SIGTERM or SIGHUP (the terminal closed) says `stopping the testnet…` and aborts `signal`; later
+ * ones (Ctrl-C pressed again, or a terminal's SIGINT and a supervisor's SIGTERM together) are
+ * ignored with one line, so they cannot kill the process while its nodes stop.
  */
 export function watchTestnetSignals (say: (text: string) => void): TestnetSignals {
   const controller = new AbortController()
   const signalled = Promise.withResolvers<void>()
   const onSignal = (signal: NodeJS.Signals): void => {
+    ignoreLostTerminal(signal)
     if (controller.signal.aborted) {
       process.stderr.write(`depin: ${signal} ignored: the testnet is already stopping\n`)
       return
@@ -100,14 +135,12 @@ export function watchTestnetSignals (say: (text: string) => void): TestnetSignal
     controller.abort(new TestnetInterruptedError(signal))
     signalled.resolve()
   }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal)
   return {
     signal: controller.signal,
     signalled: signalled.promise,
     release: () => {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
+      for (const signal of STOP_SIGNALS) process.off(signal, onSignal)
     }
   }
 }

@@ -107,6 +107,31 @@ export function collect (value: string, previous: string[] = []): string[] {
   return [...previous, value]
 }
 
+/**
+ * A path option: an empty one is a mistake (an unset shell variable), not the current directory
+ * it would resolve to (`testnet --dir ""` filled the working directory with nodes).
+ */
+export function pathArg (value: string): string {
+  if (value === '') throw new InvalidArgumentError('expected a path, got ""')
+  return value
+}
+
+/** A repeatable path option (`--in`). */
+export function collectPaths (value: string, previous: string[] = []): string[] {
+  return [...previous, pathArg(value)]
+}
+
+/** Longest runtime name a capacity record carries (capacity-record.ts). */
+const MAX_RUNTIME_CHARS = 32
+
+/** A runtime name (`wasi-p1`): 1 to 32 characters, as the API and the capacity records take it. */
+export function runtimeArg (value: string): string {
+  if (value.length === 0 || value.length > MAX_RUNTIME_CHARS) {
+    throw new InvalidArgumentError(`expected a runtime name of 1 to ${MAX_RUNTIME_CHARS} characters (e.g. wasi-p1), got ${JSON.stringify(value)}`)
+  }
+  return value
+}
+
 /** A duration (`30d`, `12h`, `90m`, `0s`) in milliseconds; `forever` is not one here. */
 export function durationArg (value: string): number {
   const ms = parseDuration(value, { allowForever: false })

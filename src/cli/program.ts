@@ -12,7 +12,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_LISTEN, TESTNET_MAX_NODES, TESTNET_PROCESS_NODES_MAX } from '../node/constants.ts'
 import { JOB_STATES } from '../job-status.ts'
 import { VERSION } from '../version.ts'
-import { apiAddressArg, checkMultiaddrs, collect, durationArg, fraction, fuelArg, integer, metricsAddressArg, multiaddrArg, oneOf, peerIdArg } from './parse.ts'
+import { apiAddressArg, checkMultiaddrs, collect, collectPaths, durationArg, fraction, fuelArg, integer, metricsAddressArg, multiaddrArg, oneOf, pathArg, peerIdArg, runtimeArg } from './parse.ts'
 
 /** A command-line mistake found in the action (a combination of options): one line, exit 2, before anything is sent. */
 function usageError (command: Command, message: string): never {
@@ -148,7 +148,7 @@ export const LOG_FORMAT_WORDS = ['text', 'json'] as const
 function clientCommand (parent: Command, name: string, description: string): Command {
   return parent.command(name)
     .description(description)
-    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--data-dir <dir>', DATA_DIR_HELP, pathArg)
     .option('--api <host:port>', API_HELP, apiAddressArg)
     .option('--json', 'print JSON instead of text')
 }
@@ -183,7 +183,7 @@ export function buildProgram (actions: CliActions): Command {
 
   checkAddressesFirst(program.command('init'), ['listen'])
     .description('create the data directory: identity key (0600), config.json and API token')
-    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--data-dir <dir>', DATA_DIR_HELP, pathArg)
     .option('--listen <multiaddr>', `libp2p listen address to write into config.json, repeatable (default: ${DEFAULT_LISTEN})`, multiaddrArg)
     .option('--api <host:port>', `local API address to write into config.json (default: ${DEFAULT_API_HOST}:${DEFAULT_API_PORT})`, apiAddressArg)
     .option('--force', 'rewrite config.json if it exists (the identity is never replaced)')
@@ -191,8 +191,8 @@ export function buildProgram (actions: CliActions): Command {
     .action(async (opts: InitOptions) => { await actions.init(opts) })
 
   checkAddressesFirst(program.command('start'), ['listen', 'announce', 'bootstrap'])
-    .description('run the node in the foreground until SIGINT/SIGTERM or `depin stop`; every option also comes from $DEPIN_<NAME> (e.g. DEPIN_CORES), then config.json')
-    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .description('run the node in the foreground until SIGINT/SIGTERM/SIGHUP or `depin stop`; every option also comes from $DEPIN_<NAME> (e.g. DEPIN_CORES), then config.json')
+    .option('--data-dir <dir>', DATA_DIR_HELP, pathArg)
     .option('--listen <multiaddr>', 'libp2p listen address, repeatable (env DEPIN_LISTEN, comma-separated; default: from config.json)', multiaddrArg)
     .option('--announce <multiaddr>', 'address to announce instead of the listen addresses, repeatable (env DEPIN_ANNOUNCE)', multiaddrArg)
     .option('--bootstrap <multiaddr>', 'peer to connect to at start (with /p2p/<id>), repeatable (env DEPIN_BOOTSTRAP)', multiaddrArg)
@@ -207,7 +207,7 @@ export function buildProgram (actions: CliActions): Command {
     .option('--metrics <host:port>', 'also serve GET /metrics without a token on this loopback address, for a Prometheus scraper (env DEPIN_METRICS)', metricsAddressArg)
     .addOption(new Option('--log-level <level>', 'operator log level (env DEPIN_LOG_LEVEL; default: info)').argParser(oneOf(LOG_LEVEL_WORDS)))
     .addOption(new Option('--log-format <format>', 'operator log format: text or json (env DEPIN_LOG_FORMAT; default: text)').argParser(oneOf(LOG_FORMAT_WORDS)))
-    .option('--log-file <path>', 'append the operator log to this file instead of stdout (env DEPIN_LOG_FILE)')
+    .option('--log-file <path>', 'append the operator log to this file instead of stdout (env DEPIN_LOG_FILE)', pathArg)
     .action(async (opts: StartOptions, command: Command) => {
       // `--no-mdns` defaults mdns to true; only an explicit flag should beat env and config.
       if (command.getOptionValueSource('mdns') !== 'cli') delete opts.mdns
@@ -226,7 +226,7 @@ export function buildProgram (actions: CliActions): Command {
     .action(async (opts: PeersOptions) => { await actions.peers(opts) })
 
   clientCommand(program, 'capacity', 'show this node\'s capacity and find capable peers through the DHT')
-    .option('--runtime <name>', 'runtime the peers must offer', 'wasi-p1')
+    .option('--runtime <name>', 'runtime the peers must offer', runtimeArg, 'wasi-p1')
     .option('--min-cores <n>', 'only peers with at least this many cores', integer(1, 4096))
     .option('--min-memory <mib>', 'only peers offering at least this much memory', integer(1))
     .option('--max-price <p>', 'only peers at or under this price (credits per gigafuel)', integer(0))
@@ -235,7 +235,7 @@ export function buildProgram (actions: CliActions): Command {
 
   clientCommand(program, 'submit', 'submit a WebAssembly (WASI) job to the network')
     .argument('<module.wasm>', 'the WASI preview1 module to run (checked here first: WebAssembly, at most 64 MiB)')
-    .option('--input <file>', 'bytes for the program\'s stdin (- reads this command\'s stdin)')
+    .option('--input <file>', 'bytes for the program\'s stdin (- reads this command\'s stdin)', pathArg)
     .option('--arg <a>', 'argument for the program, repeatable', collect)
     .option('--env <name=value>', 'environment variable for the program, repeatable', collect)
     .option('--replicas <k>', 'distinct workers that run it (default: 1)', integer(1, 16))
@@ -244,12 +244,12 @@ export function buildProgram (actions: CliActions): Command {
     .option('--timeout <s>', 'wall-time limit of one run in seconds (default: 30)', integer(1, 86_400))
     .option('--memory <mib>', 'memory limit in MiB (default: 256)', integer(1, 4096))
     .option('--fuel <n>', 'fuel limit of one run, 0 to 2^64-1: the run stops with trap `out of fuel` at exactly this count (default: 10^8 per ms of --timeout)', fuelArg)
-    .option('--in <path>', 'a file or directory tree the program finds at /in/<its name>, read-only; repeatable', collect)
-    .option('--out <dir>', 'write the files the program leaves in /out into DIR, same paths (waits for the job; DIR is created if missing)')
+    .option('--in <path>', 'a file or directory tree the program finds at /in/<its name>, read-only; repeatable', collectPaths)
+    .option('--out <dir>', 'write the files the program leaves in /out into DIR, same paths (waits for the job; DIR is created if missing)', pathArg)
     .option('--peer <id>', 'run only on this peer, repeatable', collect)
     .option('--spot-check', 'also run the job on this node and pay the workers only if they agree with it')
     .option('--wait', 'wait for the result, showing progress; print the output')
-    .option('-o, --output <file>', 'write the output (stdout) to a file (with --wait or --out)')
+    .option('-o, --output <file>', 'write the output (stdout) to a file (with --wait or --out)', pathArg)
     .action(async (module: string, opts: SubmitOptions, command: Command) => {
       // Without them submit returns at once with the job's id: -o would be silently ignored.
       if (opts.output != null && opts.wait !== true && opts.out == null) {
@@ -274,8 +274,8 @@ export function buildProgram (actions: CliActions): Command {
 
   clientCommand(program, 'job', 'show one job: status, workers, verification, cost')
     .argument('<id>', 'job id (a CID)')
-    .option('-o, --output <file>', 'write the job\'s output (stdout) to a file (the job must have run)')
-    .option('--out <dir>', 'write the files the job left in /out into DIR, same paths (the job must have run)')
+    .option('-o, --output <file>', 'write the job\'s output (stdout) to a file (the job must have run)', pathArg)
+    .option('--out <dir>', 'write the files the job left in /out into DIR, same paths (the job must have run)', pathArg)
     .option('--wait', 'wait until the job ends (showing progress), then show it; exit 1 unless it completed')
     .option('--follow', 'print each progress event as a line until the job ends')
     .action(async (id: string, opts: JobOptions, command: Command) => {
@@ -287,8 +287,8 @@ export function buildProgram (actions: CliActions): Command {
   clientCommand(program, 'map', 'run a module over many inputs as one batch: one task per input file, outputs to --out')
     .argument('<module.wasm>', 'the WASI preview1 module to run')
     .argument('<input...>', 'input files (each one task, its stdin), or directories (every regular file directly in them)')
-    .requiredOption('--out <dir>', 'directory for the outputs: DIR/<input name>.out (stdout), DIR/<input name>/ (the files a task left in /out) and DIR/results.jsonl (created if missing)')
-    .option('--in <path>', 'a file or directory tree every task finds at /in/<its name>, read-only; repeatable', collect)
+    .requiredOption('--out <dir>', 'directory for the outputs: DIR/<input name>.out (stdout), DIR/<input name>/ (the files a task left in /out) and DIR/results.jsonl (created if missing)', pathArg)
+    .option('--in <path>', 'a file or directory tree every task finds at /in/<its name>, read-only; repeatable', collectPaths)
     .option('--arg <a>', 'argument for every task, repeatable', collect)
     .option('--replicas <k>', 'distinct workers that run each task (default: 1)', integer(1, 16))
     .option('--max-price <p>', 'highest price in credits per gigafuel, 10^9 units of fuel (default: 10)', integer(0))
@@ -327,19 +327,19 @@ export function buildProgram (actions: CliActions): Command {
   const config = program.command('config').description('show or change the data dir\'s config.json (validated as `depin start` reads it)')
   config.command('show')
     .description('print the configuration (config.json with the defaults filled in)')
-    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--data-dir <dir>', DATA_DIR_HELP, pathArg)
     .option('--json', 'print JSON')
     .action(async (opts: ConfigOptions) => { await actions.configShow(opts) })
   config.command('set')
     .description('set one key (e.g. capacity.cores 4, listen /ip4/0.0.0.0/tcp/4001, mine true); takes effect at the next start')
     .argument('<key>', 'a key `depin config show` lists')
     .argument('<value>', 'the value; lists take JSON or comma-separated values')
-    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--data-dir <dir>', DATA_DIR_HELP, pathArg)
     .action(async (key: string, value: string, opts: ConfigOptions) => { await actions.configSet(key, value, opts) })
   config.command('unset')
     .description('remove one key (back to its default)')
     .argument('<key>', 'a key `depin config show` lists')
-    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--data-dir <dir>', DATA_DIR_HELP, pathArg)
     .action(async (key: string, opts: ConfigOptions) => { await actions.configUnset(key, opts) })
 
   program.command('version')
@@ -351,7 +351,7 @@ export function buildProgram (actions: CliActions): Command {
     .description('run N nodes on this machine (loopback) until Ctrl-C; writes DIR/testnet.json')
     .addOption(new Option('--nodes <n>', 'how many nodes').argParser(integer(1, TESTNET_MAX_NODES)).default(4))
     .addOption(new Option('--transport <t>', `tcp: one daemon process per node; memory: every node in this one process on libp2p's memory transport (default: tcp up to ${TESTNET_PROCESS_NODES_MAX} nodes, memory above)`).choices(['tcp', 'memory']))
-    .option('--dir <dir>', 'directory for the nodes\' data dirs and testnet.json (default: ./testnet)')
+    .option('--dir <dir>', 'directory for the nodes\' data dirs and testnet.json (default: ./testnet)', pathArg)
     .option('--base-port <p>', 'node i listens on tcp P+2i and serves its API on P+2i+1 (default: free ports)', integer(1024, 65000))
     .option('--mine', 'node 0 mines ledger blocks')
     .option('--json', 'print testnet.json instead of a table')

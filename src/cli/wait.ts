@@ -53,9 +53,9 @@ async function followEvents (client: ApiClient, id: string, onEvent: (event: Pro
 }
 
 /**
- * Follows a job's events into `view` until it ends, then returns the job. Ctrl-C (or SIGTERM)
- * clears the display, prints how to follow the job, and exits 130 (143): the job goes on in the
- * daemon.
+ * Follows a job's events into `view` until it ends, then returns the job. Ctrl-C (SIGTERM,
+ * SIGHUP) clears the display, prints how to follow the job, and exits 130 (143, 129): the job
+ * goes on in the daemon.
  */
 export async function waitForJob (client: ApiClient, id: string, view: ProgressView): Promise<JobDetailView> {
   const release = onInterrupt(() => { view.interrupt() })

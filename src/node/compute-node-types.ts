@@ -85,7 +85,17 @@ export interface ComputeNodeInit {
 
 export interface PeerSummary {
   peerId: string
+  /**
+   * Where the peer can be dialled: its listen addresses as identify reported them (signed ones
+   * first), each ending in /p2p/<peer id>; before identify has run, the address an outbound
+   * connection dialled; empty for a peer only connected inbound and not yet identified.
+   */
   addresses: string[]
+  /**
+   * The open connections: who dialled (`outbound`: this node) and the remote end of each. An
+   * inbound connection's address is the peer's source port, not one it listens on.
+   */
+  connections: Array<{ address: string, direction: 'inbound' | 'outbound' }>
   /** App-level score (0 = clean; negative = misbehaviour seen). */
   score: number
   /** Latency of the last ping in ms, if measured. */

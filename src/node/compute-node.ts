@@ -286,9 +286,9 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     return this.runtime.ledger
   }
 
-  /** Connected peers with their addresses and app-level score. */
-  peers (): PeerSummary[] {
-    return peerSummaries(this.host, this.peerScore)
+  /** Connected peers with the addresses they listen on, their connections and app-level score. */
+  async peers (): Promise<PeerSummary[]> {
+    return await peerSummaries(this.host, this.peerScore)
   }
 
   /** Round-trip time to a peer with libp2p ping, in ms. */
@@ -304,7 +304,7 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
       multiaddrs: this.multiaddrs,
       started: this.isStarted,
       startedAt: this.startedAt,
-      peers: this.peers().length,
+      peers: this.host.getPeers().length,
       capacity: capacity.current(),
       capacityRecord: { seq: stats.seq, published: stats.published, lastPublishedAt: stats.lastPublishedAt },
       dhtStore: dhtStoreStats(this.runtime.datastore),

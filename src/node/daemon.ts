@@ -110,8 +110,11 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   const merged = startConfig(config, options)
 
   const operatorLog = options.log ?? createOperatorLog({ level: merged.log.level, format: merged.log.format, file: merged.log.file }).log
-  const metrics = createNodeMetrics({ libp2p: true, statfsLocation: options.dataDir })
+  // Memory-transport nodes share their process with others (an in-process testnet): libp2p keeps
+  // its metric objects per process (a module-level map each new node clears, so one node's
+  // counters landed in another's registry), so those nodes serve depin's own metrics only.
   const memory = options.transport === 'memory'
+  const metrics = createNodeMetrics({ libp2p: !memory, statfsLocation: options.dataDir })
   const init: ComputeNodeInit = {
     dataDir: options.dataDir,
     transport: options.transport,

@@ -3,7 +3,8 @@
  * paths.ts, which the CLI's client commands load without this file's crypto imports).
  */
 import { randomBytes } from 'node:crypto'
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises'
+import { makeDir } from '../shared/make-dir.ts'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { CorruptKeyFileError, DataDirError } from './errors.ts'
@@ -38,7 +39,7 @@ export async function assertInitialised (dataDir: string): Promise<void> {
 /** Reads the identity key, creating it (0600) the first time. A corrupt file is an error, never overwritten. */
 export async function loadOrCreateIdentity (dataDir: string): Promise<{ privateKey: PrivateKey, created: boolean }> {
   const { root, identity } = dataDirPaths(dataDir)
-  await mkdir(root, { recursive: true, mode: 0o700 })
+  await makeDir(root, { mode: 0o700 })
   let bytes: Uint8Array
   try {
     bytes = await readFile(identity)
@@ -61,7 +62,7 @@ export async function loadOrCreateIdentity (dataDir: string): Promise<{ privateK
 /** Reads the API token, creating a random one (0600) the first time. */
 export async function loadOrCreateApiToken (dataDir: string): Promise<string> {
   const { root, apiToken } = dataDirPaths(dataDir)
-  await mkdir(root, { recursive: true, mode: 0o700 })
+  await makeDir(root, { mode: 0o700 })
   try {
     const token = (await readFile(apiToken, 'utf8')).trim()
     if (token.length >= 16) return token

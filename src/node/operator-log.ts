@@ -6,8 +6,8 @@
  */
 import { pino, type Logger, type DestinationStream } from 'pino'
 import pretty from 'pino-pretty'
-import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { makeDirSync, MakeDirError } from '../shared/make-dir.ts'
 import { ConfigError } from '../errors.ts'
 import { LOG_LEVELS, type LogLevel, type OperatorLog } from '../shared/log.ts'
 
@@ -65,19 +65,30 @@ export function createOperatorLog (init: OperatorLogInit = {}): OperatorLogHandl
  * configuration error naming it: the raw errno named a parent (`EEXIST … mkdir config.json`).
  */
 function openDestination (file: string | undefined): DestinationStream {
-  if (file == null) return pino.destination({ dest: 1, sync: true, append: true })
+  if (file == null) {
+    const stdout = pino.destination({ dest: 1, sync: true, append: true })
+    // stdout can go away under a running node: its terminal closed (EIO after SIGHUP) or its
+    // reader exited (EPIPE). Those lines are lost, but a log call must not throw: it threw out of
+    // `depin start`'s clean stop (JSON lines after SIGHUP), which then never happened.
+    stdout.on('error', () => {})
+    return stdout
+  }
   try {
-    mkdirSync(dirname(file), { recursive: true })
+    makeDirSync(dirname(file))
     return pino.destination({ dest: file, sync: true, append: true })
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
+    const code = err instanceof MakeDirError ? err.errno : (err as NodeJS.ErrnoException).code
     const why = code === 'EISDIR'
       ? 'it is a directory'
       : code === 'EEXIST' || code === 'ENOTDIR'
         ? 'a part of its path is a file, not a directory'
-        : code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
-          ? 'permission denied'
-          : (err as Error).message
+        : err instanceof MakeDirError
+          ? err.reason
+          : code === 'EROFS'
+            ? 'read-only file system'
+            : code === 'EACCES' || code === 'EPERM'
+              ? 'permission denied'
+              : (err as Error).message
     throw new ConfigError(`log file ${JSON.stringify(file)} (--log-file, DEPIN_LOG_FILE or config.json's log.file) cannot be written: ${why}`, { cause: err })
   }
 }

@@ -5,7 +5,7 @@
  * returns once every node has a peer.
  */
 import { join } from 'node:path'
-import { mkdir } from 'node:fs/promises'
+import { makeDir } from '../shared/make-dir.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { createComputeNode, type ComputeNode, type ComputeNodeInit } from './compute-node.ts'
@@ -86,7 +86,7 @@ export async function createTestnet (init: TestnetInit = {}): Promise<Testnet> {
     const dataDirs: Array<string | undefined> = []
     for (let i = 0; i < count; i++) {
       const dataDir = init.dir != null ? join(init.dir, `node-${i}`) : undefined
-      if (dataDir != null) await mkdir(dataDir, { recursive: true })
+      if (dataDir != null) await makeDir(dataDir)
       keys.push(dataDir != null ? (await loadOrCreateIdentity(dataDir)).privateKey : await generateKeyPair('Ed25519'))
       dataDirs.push(dataDir)
     }
@@ -119,7 +119,7 @@ export async function createTestnet (init: TestnetInit = {}): Promise<Testnet> {
 }
 
 async function lockDir (dir: string): Promise<() => Promise<void>> {
-  await mkdir(dir, { recursive: true })
+  await makeDir(dir)
   return await lockTestnetDir(dir)
 }
 

@@ -1,4 +1,5 @@
-import { mkdir, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
+import { makeDir, MakeDirError } from '../../shared/make-dir.ts'
 import { defaultDataDir, dataDirPaths, loadOrCreateApiToken, loadOrCreateIdentity } from '../../node/data-dir.ts'
 import { writeConfigFile } from '../../node/config.ts'
 import { line, printJson } from '../output.ts'
@@ -9,12 +10,12 @@ import type { InitOptions } from '../program.ts'
 export async function initCommand (opts: InitOptions): Promise<void> {
   const dataDir = dataDirPaths(opts.dataDir ?? defaultDataDir()).root
   try {
-    await mkdir(dataDir, { recursive: true, mode: 0o700 })
+    await makeDir(dataDir, { mode: 0o700 })
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    const inTheWay = code === 'ENOTDIR' || code === 'EEXIST' ? await notADirectoryText(dataDir) : undefined
+    if (!(err instanceof MakeDirError)) throw err
+    const inTheWay = err.errno === 'ENOTDIR' || err.errno === 'EEXIST' ? await notADirectoryText(dataDir) : undefined
     if (inTheWay != null) throw new UsageError(`cannot create the data directory: ${inTheWay}`)
-    throw err
+    throw new UsageError(`cannot create the data directory ${dataDir}: ${err.reason}`)
   }
   const { privateKey, created } = await loadOrCreateIdentity(dataDir)
   const configPath = dataDirPaths(dataDir).config

@@ -1,10 +1,10 @@
 /**
- * `depin start`: runs the daemon in the foreground until SIGINT/SIGTERM or `depin stop`.
+ * `depin start`: runs the daemon in the foreground until SIGINT/SIGTERM/SIGHUP or `depin stop`.
  *
- * Signals: the first SIGINT or SIGTERM starts a clean stop; later ones are noted and ignored, so
- * that a terminal's Ctrl-C and a supervisor's SIGTERM arriving together (as under `depin
- * testnet`) cannot kill the node halfway through its stop. A stop that takes longer than
- * DAEMON_STOP_TIMEOUT_MS ends the process with an error.
+ * Signals: the first SIGINT, SIGTERM or SIGHUP (its terminal closed) starts a clean stop; later
+ * ones are noted and ignored, so that a terminal's Ctrl-C and a supervisor's SIGTERM arriving
+ * together (as under `depin testnet`) cannot kill the node halfway through its stop. A stop that
+ * takes longer than DAEMON_STOP_TIMEOUT_MS ends the process with an error.
  */
 import { defaultDataDir } from '../../node/paths.ts'
 import { DAEMON_STOP_TIMEOUT_MS, startDaemon } from '../../node/daemon.ts'
@@ -15,6 +15,7 @@ import type { StartOptions } from '../program.ts'
 import { applyStartEnv, START_ENV } from '../start-env.ts'
 import { checkMultiaddrs } from '../parse.ts'
 import { UsageError } from '../errors.ts'
+import { ignoreLostTerminal, STOP_SIGNALS } from '../interrupt.ts'
 
 export async function startCommand (cliOptions: StartOptions): Promise<void> {
   const opts = applyStartEnv(cliOptions)
@@ -32,9 +33,8 @@ export async function startCommand (cliOptions: StartOptions): Promise<void> {
   // Signals that arrive while the node is still starting stop it as soon as it has started.
   let signalled: string | undefined
   let onSignal = (signal: NodeJS.Signals): void => { signalled ??= signal }
-  const handler = (signal: NodeJS.Signals): void => { onSignal(signal) }
-  process.on('SIGINT', handler)
-  process.on('SIGTERM', handler)
+  const handler = (signal: NodeJS.Signals): void => { ignoreLostTerminal(signal); onSignal(signal) }
+  for (const signal of STOP_SIGNALS) process.on(signal, handler)
   try {
     const daemon = await startDaemon({
       dataDir,
@@ -83,8 +83,7 @@ export async function startCommand (cliOptions: StartOptions): Promise<void> {
     // Stopped: the process ends when its last handles close; a signal now just ends it.
     onSignal = () => { process.exit() }
   } catch (err) {
-    process.off('SIGINT', handler)
-    process.off('SIGTERM', handler)
+    for (const signal of STOP_SIGNALS) process.off(signal, handler)
     throw err
   }
 }

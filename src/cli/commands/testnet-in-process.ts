@@ -64,7 +64,7 @@ export async function startInProcess (prepared: Array<{ dataDir: string }>, init
 }
 
 /**
- * Prints what runs and waits for SIGINT/SIGTERM, then stops every node. A node asked to stop on
+ * Prints what runs and waits for SIGINT/SIGTERM/SIGHUP, then stops every node. A node asked to stop on
  * its own (`depin stop --data-dir D/node-i`, POST /v1/node/stop) is stopped at once and the
  * others keep running; when every node has been stopped so, the testnet ends.
  */

@@ -6,10 +6,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, existsSync, statSync } from 'node:fs'
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { makeDir, MakeDirError } from '../../shared/make-dir.ts'
 import { configFileSchema, readConfigFile, writeConfigFile, type ConfigFile } from '../../node/config.ts'
 import { dataDirPaths, loadOrCreateApiToken, loadOrCreateIdentity, readApiInfo, readLiveApiInfo, removeApiInfo, type ApiInfo } from '../../node/data-dir.ts'
 import { isStoreLocked } from '../../node/storage.ts'
@@ -169,8 +170,8 @@ export async function testnetCommand (opts: TestnetOptions): Promise<void> {
   const say = testnetSay(opts)
   // Before anything is written or removed: a running testnet here keeps its data dirs.
   await assertTestnetNotRunning(dir)
-  await mkdir(dir, { recursive: true, mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
-    throw new TestnetStartError(`cannot create the testnet directory ${dir}: ${err.message}`)
+  await makeDir(dir, { mode: 0o700 }).catch((err: unknown) => {
+    throw new TestnetStartError(`cannot create the testnet directory ${dir}: ${err instanceof MakeDirError ? err.reason : (err as Error).message}`)
   })
   const releaseLock = await lockTestnetDir(dir).catch((err: unknown) => {
     if (err instanceof TestnetInUseError) throw err

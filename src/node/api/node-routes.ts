@@ -1,7 +1,7 @@
 /**
  * Routes of the node itself:
  *   GET  /v1/status        peer id, addresses, peers, capacity, version
- *   GET  /v1/peers         connected peers with their scores
+ *   GET  /v1/peers         connected peers: listen addresses, connections, scores
  *   POST /v1/peers         dial a peer {"address"}
  *   GET  /v1/capacity      this node's capacity and capable peers from the DHT
  *   POST /v1/node/stop     stop the daemon (answers 202 first)
@@ -15,7 +15,7 @@ import { ApiError } from './errors.ts'
 import { VERSION } from '../../version.ts'
 
 export const capacityQuery = z.object({
-  runtime: z.string().max(32).optional().describe('runtime the peers must offer (default wasi-p1)'),
+  runtime: z.string().min(1).max(32).optional().describe('runtime the peers must offer (default wasi-p1)'),
   minCores: z.coerce.number().int().min(1).optional(),
   minMemoryMiB: z.coerce.number().int().min(1).optional(),
   maxPrice: z.coerce.number().int().min(0).optional(),
@@ -37,7 +37,7 @@ export function nodeRoutes (node: ComputeNode, init: NodeRoutesInit = {}) {
       async () => ({ ...node.status(), version: VERSION }))
 
     app.get('/v1/peers', { schema: { tags: ['node'], summary: 'Connected peers with their app-level score' } },
-      async () => ({ peers: node.peers() }))
+      async () => ({ peers: await node.peers() }))
 
     app.post('/v1/peers', { schema: { tags: ['node'], summary: 'Connect to a peer', body: connectBody } }, async (request) => {
       const { address } = request.body

@@ -20,7 +20,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import swagger from '@fastify/swagger'
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
 import { logger } from '@libp2p/logger'
-import { DepinError, InvalidMessageError, MessageTooLargeError, NotStartedError } from '../../errors.ts'
+import { DepinError, InvalidArgumentError, InvalidMessageError, MessageTooLargeError, NotStartedError } from '../../errors.ts'
 import { isLoopbackHost } from '../api-address.ts'
 import { AddressInUseError } from '../errors.ts'
 import { ApiError } from './errors.ts'
@@ -89,6 +89,19 @@ function validationMessage (err: { validation: Array<{ instancePath?: string, me
   return `invalid ${where}: ${path.length > 0 ? `${path}: ` : ''}${issue.message ?? 'does not match the schema'}`
 }
 
+/**
+ * No route takes a query parameter more than once; the parser makes a repeated one an array,
+ * which each route's schema then refused with a message about the array (`expected number,
+ * received NaN`). Refused here for every route, naming the parameter, rather than letting the
+ * first or the last win: a URL that says two things is a mistake worth seeing.
+ */
+async function refuseRepeatedQuery (request: FastifyRequest): Promise<void> {
+  const query = request.query
+  if (query == null || typeof query !== 'object') return
+  const repeated = Object.keys(query).find((key) => Array.isArray((query as Record<string, unknown>)[key]))
+  if (repeated != null) throw new ApiError(400, 'ERR_BAD_REQUEST', `invalid query: ${repeated}: given more than once`)
+}
+
 /** Maps an error to its HTTP status. */
 export function statusOf (err: unknown): number {
   if (err instanceof ApiError) return err.status
@@ -101,6 +114,9 @@ export function statusOf (err: unknown): number {
   if (code === 'ERR_INVALID_PATH' || code === 'ERR_DUPLICATE_PATH' || code === 'ERR_PATH_CONFLICT') return 400
   if ((err as { code?: string }).code === 'ERR_JOB_FINISHED' || (err as { code?: string }).code === 'ERR_JOB_NOT_CANCELLABLE' || (err as { code?: string }).code === 'ERR_JOB_RUNNING') return 409
   if ((err as { code?: string }).code === 'ERR_INVALID_JOB' || (err as { code?: string }).code === 'ERR_LEDGER_USAGE') return 400
+  // A library call refusing an argument refuses what the request asked for (the routes' schemas
+  // should have said so first: a gap between the two was a 422).
+  if (err instanceof InvalidArgumentError) return 400
   const e = err as { statusCode?: number, code?: string }
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 600) return e.statusCode
   if (err instanceof DepinError) return 422
@@ -144,6 +160,7 @@ export class ApiServer {
       }
     })
     this.app.addHook('preParsing', bodyIdleLimit(init.bodyIdleTimeoutMs ?? BODY_IDLE_TIMEOUT_MS))
+    this.app.addHook('preValidation', refuseRepeatedQuery)
     this.app.setValidatorCompiler(validatorCompiler)
     this.app.setSerializerCompiler(serializerCompiler)
     this.app.setErrorHandler(async (err: unknown, _request, reply) => {

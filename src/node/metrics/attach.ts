@@ -59,7 +59,7 @@ export function attachNodeMetrics (node: ComputeNode, metrics: NodeMetrics): () 
   let hashesSeen = 0
   unwire.push(metrics.addCollector(async () => {
     if (!node.isStarted) return
-    const peers = node.peers()
+    const peers = await node.peers()
     metrics.peersConnected.set(peers.length)
     metrics.peerScore.reset()
     for (const peer of peers) metrics.peerScore.set({ peer: peer.peerId }, peer.score)

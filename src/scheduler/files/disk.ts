@@ -20,6 +20,7 @@ import { getSystemErrorMessage } from 'node:util'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { DepinError } from '../../errors.ts'
+import { makeDir, MakeDirError } from '../../shared/make-dir.ts'
 import { RAW_CODE, SHA256_CODE } from '../../proofs/encoding.ts'
 import { MAX_MANIFEST_ENTRIES } from './constants.ts'
 import {
@@ -233,34 +234,6 @@ export async function writeOutputTree (dir: string, files: readonly TreeFile[], 
   }
 }
 
-/**
- * `mkdir -p`, one directory at a time from the deepest that exists. (Node's recursive mkdir
- * never returns on some pseudo file systems, e.g. a path under /proc.)
- */
-async function mkdirEach (path: string): Promise<void> {
-  const missing: string[] = []
-  let at = resolve(path)
-  while (true) {
-    try {
-      await stat(at)
-      break
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-      missing.push(at)
-      const parent = dirname(at)
-      if (parent === at) break
-      at = parent
-    }
-  }
-  for (const dir of missing.reverse()) {
-    try {
-      await mkdir(dir)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    }
-  }
-}
-
 async function prepareRoot (root: string): Promise<void> {
   let info
   try {
@@ -270,12 +243,11 @@ async function prepareRoot (root: string): Promise<void> {
     if (code === 'ENOTDIR') throw new OutputNotDirectoryError(root)
     if (code !== 'ENOENT') throw notWritable(err, root)
     try {
-      await mkdirEach(root)
+      await makeDir(root)
     } catch (mkdirErr) {
-      if ((mkdirErr as NodeJS.ErrnoException).code === 'ENOTDIR' || (mkdirErr as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new OutputNotDirectoryError(root)
-      }
-      throw notWritable(mkdirErr, root)
+      if (!(mkdirErr instanceof MakeDirError)) throw notWritable(mkdirErr, root)
+      if (mkdirErr.errno === 'ENOTDIR' || mkdirErr.errno === 'EEXIST') throw new OutputNotDirectoryError(root)
+      throw notWritable(mkdirErr.cause ?? mkdirErr, root)
     }
     return
   }
