@@ -10,7 +10,17 @@
  *
  *   node bench/throughput.ts [tasks] [batch:N | jobs:N]... [warm:N]   (rows to run; default all six)
  *
- * Last round, 2026-11-28 09:25 (load average 5 falling from a test run), main at ae52ffe (also
+ * Last rounds, 2026-11-28 12:13 and 12:14 (load average 2.2 falling from a test run), main at
+ * 6705d3c (this session's merges: none on the per-task path but the file splits): local 5,990 /
+ * 7,149/s; one batch 3,370 / 3,402 / 2,979/s and 3,800 / 3,957 / 3,338/s with 1 / 2 / 4 worker
+ * processes (56 / 57 / 50%, 53 / 55 / 47%); submitJob 2,853 / 3,241 / 2,970/s and 3,038 / 3,351 /
+ * 2,724/s (48 / 54 / 50%, 43 / 47 / 38%); requester 0.12-0.17 ms per task in batches, 0.20-0.26
+ * ms per job; no task failed; settles = leases: the same as at 09:25 within the noise. During a
+ * measured row /proc/stat shows the two cores 82-100% busy: CPU per task, not a stalled
+ * pipeline, is the limit. One slot per worker process (the baseline's one thread) instead of two:
+ * one batch 45 / 58 / 50%, the same within the noise.
+ *
+ * The round before, 2026-11-28 09:25 (load average 5 falling from a test run), main at ae52ffe (also
  * running notices from the executor's start, the embedding fixes): local 7,459/s; one batch
  * 3,836 / 4,307 / 3,524/s with 1 / 2 / 4 worker processes (51 / 58 / 47%); submitJob 2,994 /
  * 3,275 / 2,567/s (40 / 44 / 34%); requester 0.11-0.15 ms per task in batches, 0.21-0.26 ms per
