@@ -1,6 +1,6 @@
 /** Runs the real `depin` command in child processes. */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { testnetGenesis } from '../src/node/testnet.ts'
@@ -25,6 +25,16 @@ export function runCli (args: string[], options: { env?: Record<string, string>,
 }
 
 /** GETs a JSON answer from the API of the daemon running on `dataDir` (its api.json and token). */
+/** The name of the i-th of `writeTaskInputs`' files (`t000`, `t001`, ...). */
+export const taskInputName = (i: number): string => `t${String(i).padStart(3, '0')}`
+
+/** A folder `dir` of `count` map inputs, the i-th named `taskInputName(i)` holding `task i\n`. */
+export async function writeTaskInputs (dir: string, count: number): Promise<string> {
+  await mkdir(dir, { recursive: true })
+  for (let i = 0; i < count; i++) await writeFile(join(dir, taskInputName(i)), `task ${i}\n`)
+  return dir
+}
+
 export async function daemonGet<T = any> (dataDir: string, path: string): Promise<T> {
   const info = await readApiInfo(dataDir)
   if (info == null) throw new Error(`no daemon runs on ${dataDir}`)

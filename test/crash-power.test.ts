@@ -10,10 +10,10 @@
  */
 import { describe, it, expect } from 'vitest'
 import { spawn } from 'node:child_process'
-import { cp, mkdir, rm, writeFile } from 'node:fs/promises'
+import { cp, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { BIN, daemonGet, initNetwork, startDaemonProcess, startRequesterAndWorker, type DaemonProcess } from './cli-helpers.ts'
+import { BIN, daemonGet, initNetwork, startDaemonProcess, startRequesterAndWorker, writeTaskInputs, type DaemonProcess } from './cli-helpers.ts'
 import { tempDir, waitFor } from './helpers.ts'
 import { readApiInfo } from '../src/node/data-dir.ts'
 
@@ -28,9 +28,7 @@ describe('a requester that loses power mid-batch', () => {
     try {
       const pair = await startRequesterAndWorker(dir.path)
       daemons.push(pair.requester, pair.worker)
-      const inputs = join(dir.path, 'inputs')
-      await mkdir(inputs)
-      for (let i = 0; i < TASKS; i++) await writeFile(join(inputs, `t${String(i).padStart(3, '0')}`), `task ${i}\n`)
+      const inputs = await writeTaskInputs(join(dir.path, 'inputs'), TASKS)
       const map = spawn(process.execPath, [BIN, 'map', SPIN, inputs, '--out', join(dir.path, 'out'), '--arg', STEPS, '--data-dir', pair.requesterDir], { stdio: 'ignore' })
       const mapExited = new Promise((resolve) => map.once('exit', resolve))
       const batch = await waitFor(async () => {

@@ -7,10 +7,10 @@
  * Real daemon processes on loopback; the kill waits for the state it kills in.
  */
 import { describe, it, expect } from 'vitest'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { daemonGet, runCli, startDaemonProcess, startRequesterAndWorker, type DaemonProcess } from './cli-helpers.ts'
+import { daemonGet, runCli, startDaemonProcess, startRequesterAndWorker, taskInputName, writeTaskInputs, type DaemonProcess } from './cli-helpers.ts'
 import { tempDir, waitFor } from './helpers.ts'
 import { readApiInfo } from '../src/node/data-dir.ts'
 
@@ -28,9 +28,7 @@ describe('a requester killed with SIGKILL mid-batch', () => {
     try {
       const pair = await startRequesterAndWorker(dir.path)
       daemons.push(pair.requester, pair.worker)
-      const inputs = join(dir.path, 'inputs')
-      await mkdir(inputs)
-      for (let i = 0; i < TASKS; i++) await writeFile(join(inputs, `t${String(i).padStart(3, '0')}`), `task ${i}\n`)
+      const inputs = await writeTaskInputs(join(dir.path, 'inputs'), TASKS)
       const jobs: string[] = []
       for (let i = 0; i < JOBS; i++) {
         const input = join(dir.path, `job-${i}.txt`)
@@ -72,9 +70,9 @@ describe('a requester killed with SIGKILL mid-batch', () => {
       const rest = await runCli(['batch', batch.id, '--out', out, '--data-dir', pair.requesterDir], { timeoutMs: 120_000 })
       expect(rest.code, rest.stderr).toBe(0)
       const lines = (await readFile(join(out, 'results.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { name: string, status: string })
-      expect(lines.map((l) => l.name).sort()).toEqual([...Array(TASKS).keys()].map((i) => `t${String(i).padStart(3, '0')}`))
+      expect(lines.map((l) => l.name).sort()).toEqual([...Array(TASKS).keys()].map((i) => taskInputName(i)))
       expect(lines.every((l) => l.status === 'completed')).toBe(true)
-      for (let i = 0; i < TASKS; i++) expect(await readFile(join(out, `t${String(i).padStart(3, '0')}.out`), 'utf8')).toBe(`task ${i}\n`)
+      for (let i = 0; i < TASKS; i++) expect(await readFile(join(out, `${taskInputName(i)}.out`), 'utf8')).toBe(`task ${i}\n`)
       const done = await waitFor(async () => {
         const b = await daemonGet<{ status: string, completed: number, tasks: number }>(pair.requesterDir, `/v1/batches/${batch.id}`)
         return b.status !== 'running' ? b : undefined

@@ -7,10 +7,10 @@
  * done and more outstanding, an acknowledgement received), not for a time.
  */
 import { describe, it, expect } from 'vitest'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { daemonGet, runCli, startDaemonProcess, startRequesterAndWorker, type DaemonProcess } from './cli-helpers.ts'
+import { daemonGet, runCli, startDaemonProcess, startRequesterAndWorker, taskInputName, writeTaskInputs, type DaemonProcess } from './cli-helpers.ts'
 import { tempDir, waitFor } from './helpers.ts'
 import { readApiInfo } from '../src/node/data-dir.ts'
 
@@ -33,9 +33,7 @@ describe('a worker killed with SIGKILL mid-lease', () => {
     try {
       const pair = await startRequesterAndWorker(dir.path)
       daemons.push(pair.requester, pair.worker)
-      const inputs = join(dir.path, 'inputs')
-      await mkdir(inputs)
-      for (let i = 0; i < TASKS; i++) await writeFile(join(inputs, `t${String(i).padStart(3, '0')}`), `task ${i}\n`)
+      const inputs = await writeTaskInputs(join(dir.path, 'inputs'), TASKS)
       const out = join(dir.path, 'out')
       const mapped = runCli(['map', SPIN, inputs, '--out', out, '--arg', STEPS, '--json', '--data-dir', pair.requesterDir], { timeoutMs: 120_000 })
 
@@ -61,7 +59,7 @@ describe('a worker killed with SIGKILL mid-lease', () => {
       expect(lines.length).toBe(TASKS)
       expect(new Set(lines.map((l) => l.name)).size).toBe(TASKS)
       for (let i = 0; i < TASKS; i++) {
-        const name = `t${String(i).padStart(3, '0')}`
+        const name = taskInputName(i)
         expect(await readFile(join(out, `${name}.out`), 'utf8')).toBe(`task ${i}\n`)
       }
       expect((await batchesOf(pair.requesterDir))[0]).toMatchObject({ id: atKill.id, status: 'done', completed: TASKS })
@@ -81,9 +79,7 @@ describe('a worker and its requester killed together mid-lease', () => {
       const pair = await startRequesterAndWorker(dir.path, { workerArgs: ['--mine'] })
       daemons.push(pair.requester, pair.worker)
       const tasks = 300
-      const inputs = join(dir.path, 'inputs')
-      await mkdir(inputs)
-      for (let i = 0; i < tasks; i++) await writeFile(join(inputs, `t${String(i).padStart(3, '0')}`), `task ${i}\n`)
+      const inputs = await writeTaskInputs(join(dir.path, 'inputs'), tasks)
       const mapped = runCli(['map', SPIN, inputs, '--out', join(dir.path, 'out'), '--arg', STEPS, '--json', '--data-dir', pair.requesterDir], { timeoutMs: 120_000 })
 
       // Both go down once the worker holds an acknowledgement that pays, with the batch under way.
