@@ -30,6 +30,9 @@ const log = logger('depin:requester:dispatch')
 /** How often task deadlines are checked. */
 const DEADLINE_SWEEP_MS = 500
 
+/** What one review pass knows per task class: its known workers, and the wait of its never-placed tasks by replica count. */
+type ReviewCache = Map<string, { workers: ClassWorkers, fresh: Map<number, PlacementWait | undefined> }>
+
 export interface DispatcherComponents {
   pool: LeasePool
   reputation: Reputation
@@ -256,7 +259,7 @@ export class Dispatcher {
    */
   private checkDeadlines (): void {
     const now = Date.now()
-    const classes = new Map<string, ClassWorkers>()
+    const classes: ReviewCache = new Map()
     for (const state of [...this.tasks.values()]) {
       if (state.done) continue
       const wait = this.review(state, classes)
@@ -274,17 +277,26 @@ export class Dispatcher {
   }
 
   /** Why a task cannot get all its replicas from the workers known now (undefined: it can, or it needs none); its owner hears of a change. */
-  private review (state: TaskState, classes: Map<string, ClassWorkers>): PlacementWait | undefined {
+  private review (state: TaskState, classes: ReviewCache): PlacementWait | undefined {
     const known = this.c.knownWorkers
     let wait: PlacementWait | undefined
     if (state.queued && known != null) {
       const classKey = state.work.classKey
-      let workers = classes.get(classKey)
-      if (workers == null) {
-        workers = knownWorkers(state.work.requirements, known(), this.c.pool.declinesOf(classKey), this.c.self)
-        classes.set(classKey, workers)
+      let review = classes.get(classKey)
+      if (review == null) {
+        review = { workers: knownWorkers(state.work.requirements, known(), this.c.pool.declinesOf(classKey), this.c.self), fresh: new Map() }
+        classes.set(classKey, review)
       }
-      wait = placementWait(workers, replicasOf(state))
+      // A task never placed nor failed anywhere (most queued tasks, e.g. 100,000 jobs submitted at
+      // once) waits for the same reason as every other such task of its class and replica count:
+      // decided once per sweep, not once per task.
+      if (state.running.size === 0 && state.results.length === 0 && state.excluded.size === 0) {
+        const replicas = state.work.replicas + state.extra
+        if (review.fresh.has(replicas)) wait = review.fresh.get(replicas)
+        else review.fresh.set(replicas, wait = placementWait(review.workers, replicasOf(state)))
+      } else {
+        wait = placementWait(review.workers, replicasOf(state))
+      }
     }
     if (wait?.message !== state.wait?.message) {
       state.wait = wait
@@ -298,7 +310,7 @@ export class Dispatcher {
     const waiting = this.placement.waiting(classKey)
     if (waiting == null) return
     const counts = Object.entries(reasons).map(([r, n]) => `${n} × ${r}`).join(', ')
-    const classes = new Map<string, ClassWorkers>()
+    const classes: ReviewCache = new Map()
     for (const state of waiting) {
       if (state.results.length > 0 || state.running.size > 0) continue
       const wait = this.review(state, classes)
