@@ -64,6 +64,8 @@ interface Run {
   inFlight: Map<number, string>
   feeding: boolean
   dirty: BatchTaskRecord[]
+  /** Settles (true) once the records in `dirty` are written; false if the node stops first. */
+  recorded?: PromiseWithResolvers<boolean>
   /** Finished task records not yet confirmed on disk (readers merge them with the stored ones). */
   unwritten: Map<number, BatchTaskRecord>
   outputs: Array<{ bytes: Uint8Array, cid?: CID }>
@@ -79,6 +81,9 @@ interface Run {
   waitShown?: string
 }
 
+
+/** The record of a verdict that is not written (the node stops). */
+const NOT_RECORDED = Promise.resolve(false)
 
 /** The CID of no bytes: most tasks' stderr. */
 const EMPTY_CID = rawCid(new Uint8Array(0))
@@ -202,7 +207,11 @@ export class Batches {
       const error = new NodeStoppedError(`batch ${run.record.id}`, this.c.resumes ?? true)
       run.result.resolve({ ...summary(run.record), error: { code: error.code, message: error.message } })
     }
-    await Promise.all(runs.map(async (run) => { await this.flush(run) }))
+    await Promise.all(runs.map(async (run) => {
+      await this.flush(run)
+      // (what could not be written runs again at the next start: not paid now)
+      run.recorded?.resolve(false)
+    }))
   }
 
   private start (record: BatchRecord, waiting: BatchTaskRecord[], inputs?: Map<number, Uint8Array>, tree?: InputTreeRef): BatchHandle {
@@ -270,8 +279,9 @@ export class Batches {
           onEvent: (event) => { if (event.stage === 'waiting') this.waiting(run, task.index, event.wait) },
           onVerdict: (verdict) => {
             run.inFlight.delete(task.index)
-            this.finish(run, task, verdict)
+            const recorded = this.finish(run, task, verdict)
             void this.feed(run)
+            return recorded
           }
         }
         run.inFlight.set(task.index, work.idText)
@@ -306,9 +316,12 @@ export class Batches {
     return { batchId: r.id, total: r.body.tasks, done: r.done, failed: r.failed, verified: r.verified, at: Date.now(), ...(run.waitShown != null ? { waiting: run.waitShown } : {}) }
   }
 
-  /** Records a task's verdict (written in bulk) and reports it. */
-  private finish (run: Run, task: BatchTaskRecord, verdict: TaskVerdict): void {
-    if (this.stopping || this.runs.get(run.record.id) !== run) return
+  /**
+   * Records a task's verdict (written in bulk) and reports it. Returns the promise of its record:
+   * true once written (shared by the records of one write), false if the node stops first.
+   */
+  private finish (run: Run, task: BatchTaskRecord, verdict: TaskVerdict): Promise<boolean> {
+    if (this.stopping || this.runs.get(run.record.id) !== run) return NOT_RECORDED
     if (run.waits.delete(task.index)) run.waitShown = run.waits.values().next().value?.message
     const output = verdict.output
     // stderr is kept (and referenced by the record, so retention keeps it) like stdout.
@@ -335,6 +348,7 @@ export class Batches {
     r.cost += verdict.cost
     run.dirty.push(task)
     run.unwritten.set(task.index, task)
+    const recorded = (run.recorded ??= Promise.withResolvers<boolean>()).promise
     // (no event objects for a handle nobody listens to)
     if (run.handle.listenerCount('task') > 0) run.handle.safeDispatchEvent('task', {
       detail: {
@@ -352,6 +366,7 @@ export class Batches {
       run.flushTimer = setTimeout(() => { void this.flush(run) }, FLUSH_MS)
       run.flushTimer.unref?.()
     }
+    return recorded
   }
 
   /** Writes waiting task records and outputs, and the batch's counters. */
@@ -362,6 +377,8 @@ export class Batches {
     const dirty = run.dirty.splice(0)
     const outputs = run.outputs.splice(0)
     const trees = run.trees.splice(0)
+    const recorded = run.recorded
+    run.recorded = undefined
     let written = true
     run.flushing = run.flushing.then(async () => {
       await this.c.blobs.pinMany(outputs)
@@ -370,6 +387,7 @@ export class Batches {
       for (const task of dirty) if (run.unwritten.get(task.index) === task) run.unwritten.delete(task.index)
       run.record.updatedAt = Date.now()
       await this.c.records.putBatch(run.record)
+      recorded?.resolve(true)
     }).catch((err) => {
       log.error('recording batch %s failed: %e', run.record.id, err)
       written = false
@@ -377,6 +395,10 @@ export class Batches {
       run.dirty.unshift(...dirty)
       run.outputs.unshift(...outputs)
       run.trees.unshift(...trees)
+      if (recorded != null) {
+        if (run.recorded == null) run.recorded = recorded
+        else void run.recorded.promise.then(recorded.resolve)
+      }
     })
     await run.flushing
     return written
