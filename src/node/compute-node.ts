@@ -221,9 +221,13 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     return await this.scheduler.batch(id)
   }
 
-  /** Cancels a job or batch this node is running; false when there is no such unfinished one here. */
-  cancel (id: string): boolean {
-    return this.scheduler.cancel(id)
+  /**
+   * Cancels a job or batch this node is running: resolves with true once the cancel is recorded
+   * on the disk (with a data dir, a restart does not place it again; a job's once it has ended
+   * cancelled), false when there is no such unfinished one here.
+   */
+  async cancel (id: string): Promise<boolean> {
+    return await this.scheduler.cancel(id)
   }
 
   /**

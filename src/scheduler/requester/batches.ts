@@ -96,8 +96,8 @@ export class Batches {
     this.c = components
   }
 
-  /** Pins the inputs, records the batch and its tasks, and starts placing them. */
-  async submit (body: BatchBody, id: CID, tasks: BatchTaskInit[], options: { spotCheck?: boolean, tree?: InputTreeRef } = {}): Promise<BatchHandle> {
+  /** Pins the inputs, records the batch and its tasks (`sync`: on the disk before this resolves), and starts placing them. */
+  async submit (body: BatchBody, id: CID, tasks: BatchTaskInit[], options: { spotCheck?: boolean, tree?: InputTreeRef, sync?: boolean } = {}): Promise<BatchHandle> {
     const records: BatchTaskRecord[] = []
     const inputs = new Map<number, Uint8Array>()
     for (let start = 0; start < tasks.length; start += PIN_CHUNK) {
@@ -120,7 +120,8 @@ export class Batches {
     }
     const now = Date.now()
     const record: BatchRecord = { id: id.toString(), body, status: 'running', createdAt: now, updatedAt: now, done: 0, failed: 0, verified: 0, cost: 0, ...(options.spotCheck != null ? { spotCheck: options.spotCheck } : {}) }
-    await this.c.records.putBatch(record)
+    // The batch's record last: with `sync`, one synced write puts everything before it on the disk too.
+    await this.c.records.putBatch(record, { sync: options.sync })
     return this.start(record, records, inputs, options.tree)
   }
 
@@ -147,10 +148,15 @@ export class Batches {
       const tree = record.body.files != null ? await loadInputTreeRef(this.c.blobs, record.body.files).catch(() => undefined) : undefined
       const run = this.open(record, waiting, undefined, tree)
       if (waiting.length === 0) void this.complete(run)
-      else if (record.body.deadline <= Date.now()) {
+      else if (record.cancelled === true) {
+        // Cancelled (and answered) before the node went down, with tasks still being cancelled.
+        run.cancelled = true
+        run.next = waiting.length
+        for (const task of waiting) void this.finish(run, task, { status: 'cancelled', verified: false, replicas: [], agreeing: [], cost: 0, error: { code: 'ERR_JOB_CANCELLED', message: 'the batch was cancelled' } })
+      } else if (record.body.deadline <= Date.now()) {
         // As for jobs: tasks of a batch whose deadline passed while the node was down are not placed.
         run.next = waiting.length
-        for (const task of waiting) this.finish(run, task, { status: 'timed-out', verified: false, replicas: [], agreeing: [], cost: 0, error: { code: 'ERR_JOB_TIMEOUT', message: 'the node was down until after the batch\'s deadline' } })
+        for (const task of waiting) void this.finish(run, task, { status: 'timed-out', verified: false, replicas: [], agreeing: [], cost: 0, error: { code: 'ERR_JOB_TIMEOUT', message: 'the node was down until after the batch\'s deadline' } })
       } else void this.feed(run)
     }
   }
@@ -181,16 +187,24 @@ export class Batches {
     else await run.flushing
   }
 
-  /** Cancels a batch of this run (`reason` goes into the error's message); false when it is not running here. */
-  cancel (id: string, reason?: unknown): boolean {
+  /**
+   * Cancels a batch of this run (`reason` goes into the error's message); resolves with false
+   * when it is not running here, else with true once the cancel is on the disk (synced): the
+   * batch's record says so, with its tasks cancelled by then, so a restart does not place it again.
+   */
+  async cancel (id: string, reason?: unknown): Promise<boolean> {
     const run = this.runs.get(id)
     if (run == null) return false
-    run.cancelled = true
-    const error = { code: 'ERR_JOB_CANCELLED', message: cancelMessage('the batch was cancelled', reason) }
-    const unplaced = run.waiting.slice(run.next)
-    run.next = run.waiting.length
-    for (const task of unplaced) this.finish(run, task, { status: 'cancelled', verified: false, replicas: [], agreeing: [], cost: 0, error })
-    for (const taskText of [...run.inFlight.values()]) this.c.dispatcher.cancel(taskText, error)
+    if (!run.cancelled) {
+      run.cancelled = true
+      run.record.cancelled = true
+      const error = { code: 'ERR_JOB_CANCELLED', message: cancelMessage('the batch was cancelled', reason) }
+      const unplaced = run.waiting.slice(run.next)
+      run.next = run.waiting.length
+      for (const task of unplaced) void this.finish(run, task, { status: 'cancelled', verified: false, replicas: [], agreeing: [], cost: 0, error })
+      for (const taskText of [...run.inFlight.values()]) this.c.dispatcher.cancel(taskText, error)
+    }
+    if (!await this.flush(run, true)) log.error('recording the cancel of batch %s failed', id)
     return true
   }
 
@@ -224,7 +238,7 @@ export class Batches {
   /** A batch's run, registered (nothing placed yet). */
   private open (record: BatchRecord, waiting: BatchTaskRecord[], inputs?: Map<number, Uint8Array>, tree?: InputTreeRef): Run {
     const result = Promise.withResolvers<BatchResult>()
-    const handle = new BatchHandle(record.id, record.body.tasks, result.promise, (reason) => { this.cancel(record.id, reason) })
+    const handle = new BatchHandle(record.id, record.body.tasks, result.promise, (reason) => { void this.cancel(record.id, reason) })
     const run: Run = {
       record, handle, result, requirements: requirementsOf(record.body), ...(tree != null ? { tree } : {}), waiting, next: 0, inputs, inFlight: new Map(), feeding: false,
       dirty: [], unwritten: new Map(), outputs: [], trees: [], flushing: Promise.resolve(), cancelled: false, waits: new Map()
@@ -369,9 +383,8 @@ export class Batches {
     return recorded
   }
 
-  /** Writes waiting task records and outputs, and the batch's counters. */
-  /** Writes what waits; false when a write failed (what it held waits again, for the next flush). */
-  private async flush (run: Run): Promise<boolean> {
+  /** Writes what waits (task records, outputs, the batch's counters); false when a write failed (what it held waits again, for the next flush). `sync`: to the disk. */
+  private async flush (run: Run, sync = false): Promise<boolean> {
     clearTimeout(run.flushTimer)
     run.flushTimer = undefined
     const dirty = run.dirty.splice(0)
@@ -386,7 +399,7 @@ export class Batches {
       await this.c.records.putBatchTasks(run.record.id, dirty)
       for (const task of dirty) if (run.unwritten.get(task.index) === task) run.unwritten.delete(task.index)
       run.record.updatedAt = Date.now()
-      await this.c.records.putBatch(run.record)
+      await this.c.records.putBatch(run.record, { sync })
       recorded?.resolve(true)
     }).catch((err) => {
       log.error('recording batch %s failed: %e', run.record.id, err)

@@ -148,12 +148,14 @@ export class Jobs {
 
   /**
    * Places a job whose module and input are pinned. `spotCheck`: override the node's rate;
-   * `onProgress`: registered before placement starts, so it sees every stage.
+   * `onProgress`: registered before placement starts, so it sees every stage; `sync`: its
+   * record is synced to the disk before this resolves.
    */
-  async submit (body: JobBody, id: CID, input: Uint8Array, options: { spotCheck?: boolean, onProgress?: (p: JobProgress) => void, tree?: InputTreeRef } = {}): Promise<JobHandle> {
+  async submit (body: JobBody, id: CID, input: Uint8Array, options: { spotCheck?: boolean, onProgress?: (p: JobProgress) => void, tree?: InputTreeRef, sync?: boolean } = {}): Promise<JobHandle> {
     const now = Date.now()
     const record: RequestedJob = { id: id.toString(), body, status: 'queued', createdAt: now, updatedAt: now, replicas: [], ...(options.spotCheck != null ? { spotCheck: options.spotCheck } : {}) }
-    await this.c.records.putRequested(record)
+    // `sync`: on the disk before the caller hears (with the blobs pinned before it: LevelDB's log is one file)
+    await this.c.records.putRequested(record, { sync: options.sync })
     return this.place(record, input, options.tree, options.onProgress)
   }
 
@@ -199,11 +201,16 @@ export class Jobs {
     return this.live.get(id)?.handle
   }
 
-  /** Cancels a job of this run (`reason` goes into the error's message); false when it is not running here. */
-  cancel (id: string, reason?: unknown): boolean {
+  /**
+   * Cancels a job of this run (`reason` goes into the error's message); resolves with false when
+   * it is not running here, else with true once the job has ended and its record is written (a
+   * cancelled job's, synced to the disk: a restart does not place it again).
+   */
+  async cancel (id: string, reason?: unknown): Promise<boolean> {
     const live = this.live.get(id)
     if (live == null) return false
     this.c.dispatcher.cancel(live.taskId, { code: 'ERR_JOB_CANCELLED', message: cancelMessage(new JobCancelledError().message, reason) })
+    await live.result.promise
     return true
   }
 
@@ -213,7 +220,7 @@ export class Jobs {
     const spec = jobTaskSpec(id, body)
     const tid = taskId(spec)
     const result = Promise.withResolvers<JobResult>()
-    const handle = new JobHandle(record.id, result.promise, (reason) => { this.cancel(record.id, reason) })
+    const handle = new JobHandle(record.id, result.promise, (reason) => { void this.cancel(record.id, reason) })
     const live: Live = { record, taskId: cidText(tid), result, handle }
     this.live.set(record.id, live)
     if (onProgress != null) handle.addEventListener('progress', (evt) => { onProgress(evt.detail) })
@@ -309,7 +316,8 @@ export class Jobs {
   private async end (record: RequestedJob, fields: Partial<RequestedJob>): Promise<{ ended: RequestedJob, written: boolean }> {
     delete record.waiting
     Object.assign(record, fields, { updatedAt: Date.now() })
-    const written = await this.c.records.putRequested(record).then(() => true, () => false)
+    // A cancel is synced (it was asked for, and is answered once this is written); other ends are not.
+    const written = await this.c.records.putRequested(record, { sync: record.status === 'cancelled' }).then(() => true, () => false)
     return { ended: record, written }
   }
 
