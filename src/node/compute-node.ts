@@ -151,6 +151,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     this.startedAt = Date.now()
     if (this.init.metrics != null) this.detachObservers.push(attachNodeMetrics(this, this.init.metrics))
     if (this.init.log != null) this.detachObservers.push(attachOperatorLog(this, this.init.log))
+    // Leases recovered at the start (this node went down serving them), now that the log listens.
+    this.scheduler.announceInterrupted()
     log('started %s on %s', this.peerId, this.multiaddrs.join(', '))
     this.safeDispatchEvent('started')
   }

@@ -146,6 +146,8 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
   private readonly views: JobViews
   private readonly seenOffers = new Map<string, number>()
   private started = false
+  /** Leases an earlier run was serving when it went down, recorded by this start, until announced. */
+  private interrupted: LeaseSummary[] = []
 
   constructor (components: SchedulerComponents, init: SchedulerInit = {}) {
     super()
@@ -207,6 +209,15 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     this.requester.addEventListener('lease:closed', (evt) => { this.safeDispatchEvent('lease:closed', { detail: evt.detail }) })
   }
 
+  /**
+   * Says (a `lease:served` event each, reason ERR_INTERRUPTED) which leases this node was serving
+   * when an earlier run went down: their records were written as it started, before anyone
+   * listened (the node calls this once its observers, the operator log among them, are attached).
+   */
+  announceInterrupted (): void {
+    for (const summary of this.interrupted.splice(0)) this.safeDispatchEvent('lease:served', { detail: summary })
+  }
+
   async start (): Promise<void> {
     if (this.started) return
     this.started = true
@@ -214,7 +225,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     await this.records.ensureIndex()
     await this.c.executor.start()
     this.worker.start()
-    await this.worker.recover()
+    this.interrupted = await this.worker.recover()
     await this.c.protocols.handle(NEGOTIATE_PROTOCOL, async (channel) => { await serveNegotiation(channel, { worker: this.worker, requester: this.requester, self: this.c.signer.peerId, reportPeer: this.c.reportPeer }) }, {
       maxFrameBytes: MAX_NEGOTIATE_FRAME_BYTES,
       idleTimeoutMs: NEGOTIATE_IDLE_TIMEOUT_MS,
