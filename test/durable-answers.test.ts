@@ -7,8 +7,9 @@
  * resolves only after its synced write; a cancel resolves only once the batch's record says it
  * is cancelled (synced), so a restart right after it (no stop: a kill) places nothing more.
  */
-import { describe, it, expect } from 'vitest'
-import { MemoryLevel } from 'memory-level'
+import { describe, it, expect, afterEach } from 'vitest'
+import { join } from 'node:path'
+import { ClassicLevel } from 'classic-level'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { cidText, rawCid } from '../src/proofs/encoding.ts'
 import { createSigner } from '../src/proofs/signing.ts'
@@ -18,13 +19,14 @@ import { Batches } from '../src/scheduler/requester/batches.ts'
 import { Jobs } from '../src/scheduler/requester/jobs.ts'
 import type { Store } from '../src/shared/store.ts'
 import type { TaskWork } from '../src/scheduler/requester/types.ts'
+import { tempDir } from './helpers.ts'
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
 const requester = createSigner(await generateKeyPair('Ed25519'))
 const MODULE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])
 
-/** memory-level that logs each write (`sync` or `write`, with its size) and holds synced ones while `held`. */
-class WatchedLevel extends MemoryLevel<Uint8Array, Uint8Array> {
+/** LevelDB on disk that logs each write (`sync` or `write`, with its size) and holds synced ones while `held`. */
+class WatchedLevel extends ClassicLevel<Uint8Array, Uint8Array> {
   readonly log: string[] = []
   held = false
   private gate = Promise.withResolvers<void>()
@@ -42,18 +44,23 @@ class WatchedLevel extends MemoryLevel<Uint8Array, Uint8Array> {
 
   async _put (key: Uint8Array, value: Uint8Array, options: { sync?: boolean }): Promise<void> {
     await this.watch(options, 'put')
-    await (MemoryLevel.prototype as any)._put.call(this, key, value, options)
+    await (ClassicLevel.prototype as any)._put.call(this, key, value, options)
   }
 
   async _batch (operations: unknown[], options: { sync?: boolean }): Promise<void> {
     await this.watch(options, `batch of ${operations.length}`)
-    await (MemoryLevel.prototype as any)._batch.call(this, operations, options)
+    await (ClassicLevel.prototype as any)._batch.call(this, operations, options)
   }
 }
 
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => { for (const c of cleanups.splice(0)) await c() })
+
 async function watchedStore (): Promise<WatchedLevel> {
-  const db = new WatchedLevel({ keyEncoding: 'view', valueEncoding: 'view' })
+  const dir = await tempDir()
+  const db = new WatchedLevel(join(dir.path, 'db'), { keyEncoding: 'view', valueEncoding: 'view' })
   await db.open()
+  cleanups.push(async () => { db.release(); await db.close(); await dir.remove() })
   return db
 }
 
