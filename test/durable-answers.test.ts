@@ -9,7 +9,7 @@
  */
 import { describe, it, expect, afterEach } from 'vitest'
 import { join } from 'node:path'
-import { ClassicLevel } from 'classic-level'
+import { Level } from 'level'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { cidText, rawCid } from '../src/proofs/encoding.ts'
 import { createSigner } from '../src/proofs/signing.ts'
@@ -26,7 +26,7 @@ const requester = createSigner(await generateKeyPair('Ed25519'))
 const MODULE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])
 
 /** LevelDB on disk that logs each write (`sync` or `write`, with its size) and holds synced ones while `held`. */
-class WatchedLevel extends ClassicLevel<Uint8Array, Uint8Array> {
+class WatchedLevel extends Level<Uint8Array, Uint8Array> {
   readonly log: string[] = []
   held = false
   private gate = Promise.withResolvers<void>()
@@ -44,12 +44,12 @@ class WatchedLevel extends ClassicLevel<Uint8Array, Uint8Array> {
 
   async _put (key: Uint8Array, value: Uint8Array, options: { sync?: boolean }): Promise<void> {
     await this.watch(options, 'put')
-    await (ClassicLevel.prototype as any)._put.call(this, key, value, options)
+    await (Level.prototype as any)._put.call(this, key, value, options)
   }
 
   async _batch (operations: unknown[], options: { sync?: boolean }): Promise<void> {
     await this.watch(options, `batch of ${operations.length}`)
-    await (ClassicLevel.prototype as any)._batch.call(this, operations, options)
+    await (Level.prototype as any)._batch.call(this, operations, options)
   }
 }
 
