@@ -60,7 +60,7 @@ async function received (ch: Channel): Promise<RequesterFrame> {
 }
 
 describe('a lease acknowledges a result as paid only once its verdict is recorded', () => {
-  it('a checkpoint that arrives while the batch\'s task records are being written is acknowledged after the write, paying for them', async () => {
+  it('a checkpoint that arrives while the batch\'s task records are being written is acknowledged after the write, paying for them (even after the worker\'s end)', async () => {
     const now = Date.now()
     const body: LeaseBody = {
       v: 1, offerId: valueCid({ offer: now }), requester: requester.peerId, worker: worker.peerId, price: 10, slots: 2, maxCredits: 1_000_000,
@@ -120,6 +120,9 @@ describe('a lease acknowledges a result as paid only once its verdict is recorde
       }
       expect(heard).toEqual([])
       expect(records.written.has(0) || records.written.has(1)).toBe(false)
+      // The worker ends the lease meanwhile (as it does once the requester closes it): the
+      // acknowledgement of its final checkpoint still comes, before the stream closes.
+      await theirs.send({ t: 'end', code: 'closed', message: 'bye' })
 
       records.release()
       const ack = await received(theirs)

@@ -253,6 +253,9 @@ export class LeaseClient {
         }
         if (this.handle(frame)) break
       }
+      // An acknowledgement waiting for records goes out before the stream closes (after `end`,
+      // the worker waits for the acknowledgement of its final checkpoint).
+      await this.acking?.catch(() => {})
       await this.channel.close()
       this.end(false)
     } catch (err) {
