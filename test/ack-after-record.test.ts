@@ -9,7 +9,7 @@
  */
 import { describe, it, expect } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { cidText, rawCid, valueCid } from '../src/proofs/encoding.ts'
+import { rawCid, valueCid } from '../src/proofs/encoding.ts'
 import { chainRoot, type ResultEntry } from '../src/proofs/commitment.ts'
 import { createSigner } from '../src/proofs/signing.ts'
 import { leaseId, signCheckpoint, signLeaseAsRequester, signLeaseAsWorker, type LeaseBody } from '../src/proofs/lease.ts'
@@ -22,6 +22,8 @@ import { creditsFor, defaultFuel, taskId } from '../src/scheduler/task.ts'
 import type { BatchRecord, BatchTaskRecord } from '../src/scheduler/job-store.ts'
 import { parseRequesterFrame, type RequesterFrame, type ResultFrame } from '../src/scheduler/lease-frames.ts'
 import { MAX_LEASE_FRAME_BYTES } from '../src/scheduler/constants.ts'
+import { BlobStore } from '../src/scheduler/blob-store.ts'
+import { openStore } from '../src/node/storage.ts'
 import type { TaskWork } from '../src/scheduler/requester/types.ts'
 import { waitFor } from './helpers.ts'
 
@@ -46,15 +48,6 @@ function heldRecords (): { held: boolean, release: () => void, written: Set<numb
   return store
 }
 
-function blobStore (): { pinMany: (items: Array<{ bytes: Uint8Array, cid?: ReturnType<typeof rawCid> }>) => Promise<Array<ReturnType<typeof rawCid>>>, get: (cid: ReturnType<typeof rawCid>) => Promise<Uint8Array | undefined>, bytes: Map<string, Uint8Array> } {
-  const bytes = new Map<string, Uint8Array>()
-  return {
-    bytes,
-    async pinMany (items) { return items.map((i) => { const c = i.cid ?? rawCid(i.bytes); bytes.set(cidText(c), i.bytes); return c }) },
-    async get (cid) { return bytes.get(cidText(cid)) }
-  }
-}
-
 async function received (ch: Channel): Promise<RequesterFrame> {
   return parseRequesterFrame(await ch.receive())
 }
@@ -68,11 +61,11 @@ describe('a lease acknowledges a result as paid only once its verdict is recorde
     }
     const lease = { body, requesterSig: signLeaseAsRequester(requester, body), workerSig: signLeaseAsWorker(worker, body) }
     const [mine, theirs] = channelPair(requester.peerId, worker.peerId, { maxFrameBytes: MAX_LEASE_FRAME_BYTES, idleTimeoutMs: 30_000 })
-    const blobs = blobStore()
+    const blobs = new BlobStore(await openStore())
     let dispatcher: Dispatcher | undefined
     const client = new LeaseClient(lease, mine, {
       signer: requester,
-      blob: async (cid) => blobs.bytes.get(cidText(cid)),
+      blob: async (cid) => await blobs.get(cid),
       onResult: (w, r) => { dispatcher?.onResult(w, r) },
       onRunning: () => {},
       onTaskFailed: (w, from, f) => { dispatcher?.onTaskFailed(w, from, f) },
@@ -83,12 +76,12 @@ describe('a lease acknowledges a result as paid only once its verdict is recorde
     const pool = { usableFor: (w: TaskWork, t: number) => (client.usable && client.fits(w, t) ? [client] : []), want: () => {}, leases: new Map() }
     dispatcher = new Dispatcher({ pool: pool as never, reputation: { reliability: () => 0.5, record: () => {}, observeSpeed: () => {} } as never, reportPeer: () => {} })
     const records = heldRecords()
-    const batches = new Batches({ blobs: blobs as never, records: records as never, dispatcher, spotCheckRate: 0 })
+    const batches = new Batches({ blobs, records: records as never, dispatcher, spotCheckRate: 0 })
     client.start()
     try {
       const tasks = [{ input: utf8('first') }, { input: utf8('second') }]
       const { body: batchBody, id } = createBatch(requester.peerId, { module: MODULE, tasks, memoryMiB: 64, timeoutMs: 10_000 })
-      await blobs.pinMany([{ bytes: MODULE, cid: batchBody.module }])
+      await blobs.pin(MODULE, batchBody.module)
       const handle = await batches.submit(batchBody, id, tasks)
       records.written.clear()
       records.held = true // from here on, the task records' write does not complete until released

@@ -11,10 +11,10 @@ import { describe, it, expect, afterEach } from 'vitest'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { cidText, rawCid } from '../src/proofs/encoding.ts'
 import { createSigner } from '../src/proofs/signing.ts'
 import { createBatch, createJob } from '../src/scheduler/job.ts'
 import { JobStore } from '../src/scheduler/job-store.ts'
+import { BlobStore } from '../src/scheduler/blob-store.ts'
 import { Batches } from '../src/scheduler/requester/batches.ts'
 import { Jobs } from '../src/scheduler/requester/jobs.ts'
 import type { Store } from '../src/shared/store.ts'
@@ -64,14 +64,6 @@ async function watchedStore (): Promise<WatchedLevel> {
   return db
 }
 
-function blobStore (): { pinMany: (items: Array<{ bytes: Uint8Array, cid?: ReturnType<typeof rawCid> }>) => Promise<Array<ReturnType<typeof rawCid>>>, get: (cid: ReturnType<typeof rawCid>) => Promise<Uint8Array | undefined> } {
-  const bytes = new Map<string, Uint8Array>()
-  return {
-    async pinMany (items) { return items.map((i) => { const c = i.cid ?? rawCid(i.bytes); bytes.set(cidText(c), i.bytes); return c }) },
-    async get (cid) { return bytes.get(cidText(cid)) }
-  }
-}
-
 /** A dispatcher that holds what it is given; `answersCancels: false` (a task in its spot check) answers a cancel later. */
 function holdingDispatcher (answersCancels = true): { submitted: Map<string, TaskWork>, submit: (w: TaskWork) => void, cancel: (id: string, error: { code: string, message: string }) => void } {
   const submitted = new Map<string, TaskWork>()
@@ -96,7 +88,7 @@ describe('submissions on the disk before they are answered', () => {
   it('a job submitted with sync resolves only once its record\'s synced write has landed; without, nothing is synced', async () => {
     const db = await watchedStore()
     const records = new JobStore(db as unknown as Store)
-    const jobs = new Jobs({ blobs: blobStore() as never, records, dispatcher: holdingDispatcher() as never, emit: () => {}, spotCheckRate: 0 })
+    const jobs = new Jobs({ blobs: new BlobStore(db as unknown as Store) as never, records, dispatcher: holdingDispatcher() as never, emit: () => {}, spotCheckRate: 0 })
     const plain = createJob(requester.peerId, { module: MODULE, input: utf8('plain') })
     await jobs.submit(plain.body, plain.id, utf8('plain'))
     expect(db.log.filter((l) => l.startsWith('sync'))).toEqual([])
@@ -115,14 +107,16 @@ describe('submissions on the disk before they are answered', () => {
   it('a batch submitted with sync: its task records first, then one synced write of its record; resolves after it', async () => {
     const db = await watchedStore()
     const records = new JobStore(db as unknown as Store)
-    const batches = new Batches({ blobs: blobStore() as never, records, dispatcher: holdingDispatcher() as never, spotCheckRate: 0 })
+    const batches = new Batches({ blobs: new BlobStore(db as unknown as Store) as never, records, dispatcher: holdingDispatcher() as never, spotCheckRate: 0 })
     const tasks = Array.from({ length: 3 }, (_, i) => ({ input: utf8(`in ${i}`) }))
     const { body, id } = createBatch(requester.peerId, { module: MODULE, tasks })
     db.held = true
     const submitted = batches.submit(body, id, tasks, { sync: true })
     await waitForLog(db, 'sync put')
     expect(await stateOf(submitted)).toBe('pending')
-    expect(db.log).toEqual(['write batch of 3', 'sync put'])
+    // (the inputs pinned, then the task records, then the batch's record: the one synced write)
+    expect(db.log.filter((l) => l.startsWith('sync'))).toEqual(['sync put'])
+    expect(db.log.slice(-2)).toEqual(['write batch of 3', 'sync put'])
     db.release()
     await submitted
     await batches.stop()
@@ -135,7 +129,7 @@ describe('cancels on the disk before they are answered', () => {
     const records = new JobStore(db as unknown as Store)
     // Its placed tasks answer the cancel later (a spot check runs): they are not final when the cancel is answered.
     const first = holdingDispatcher(false)
-    const batches = new Batches({ blobs: blobStore() as never, records, dispatcher: first as never, spotCheckRate: 0 })
+    const batches = new Batches({ blobs: new BlobStore(db as unknown as Store) as never, records, dispatcher: first as never, spotCheckRate: 0 })
     const tasks = Array.from({ length: 10 }, (_, i) => ({ input: utf8(`in ${i}`) }))
     const { body, id } = createBatch(requester.peerId, { module: MODULE, tasks })
     await batches.submit(body, id, tasks)
@@ -152,7 +146,7 @@ describe('cancels on the disk before they are answered', () => {
     // Killed now: no stop, a new run over the same store. Before, the cancel was answered at
     // once and written up to 100 ms later: the restarted node placed the whole batch again.
     const second = holdingDispatcher()
-    const again = new Batches({ blobs: blobStore() as never, records, dispatcher: second as never, spotCheckRate: 0 })
+    const again = new Batches({ blobs: new BlobStore(db as unknown as Store) as never, records, dispatcher: second as never, spotCheckRate: 0 })
     await again.resume()
     const handle = again.handle(id.toString())
     if (handle == null) throw new Error('the batch did not resume')
@@ -168,7 +162,7 @@ describe('cancels on the disk before they are answered', () => {
   it('a job cancel resolves once the job has ended cancelled and that record\'s synced write has landed', async () => {
     const db = await watchedStore()
     const records = new JobStore(db as unknown as Store)
-    const jobs = new Jobs({ blobs: blobStore() as never, records, dispatcher: holdingDispatcher() as never, emit: () => {}, spotCheckRate: 0 })
+    const jobs = new Jobs({ blobs: new BlobStore(db as unknown as Store) as never, records, dispatcher: holdingDispatcher() as never, emit: () => {}, spotCheckRate: 0 })
     const { body, id } = createJob(requester.peerId, { module: MODULE, input: utf8('x') })
     const handle = await jobs.submit(body, id, utf8('x'))
     db.log.length = 0
