@@ -2,7 +2,10 @@
  * A requester that loses power mid-batch and starts again: its peers learn nothing (no FIN, no
  * reset), so they still hold its old connections when it dials them again. Simulated with real
  * daemons: the requester is frozen (SIGSTOP: its sockets stay open, silent), its data dir is
- * copied as the disk would have it, and a new daemon starts from the copy (the same identity).
+ * copied, and a new daemon starts from the copy (the same identity). The copy holds every write
+ * the process made, synced or not (LevelDB hands each to the OS at once, and the copy reads the
+ * OS's cache): the network side of a power cut, not its disk side; what a power cut may lose,
+ * and what is synced so it cannot, is checked in durable-answers.test.ts.
  * It must connect to its peers at once and finish its batch; before, every peer refused its new
  * connections as duplicates of the dead ones and it stayed alone, its bootstrap dials spent.
  * And a node that comes back before its bootstrap peer (a site back from a power cut in any

@@ -2,9 +2,10 @@
  * A worker daemon killed with SIGKILL in the middle of a lease, then started again with the same
  * data dir: the requester's tasks that were on the dead lease, and the rest of the batch, run on
  * the restarted worker; and when its requester went down at the same moment (one power cut for
- * both), the worker still records the lease and settles what the requester acknowledged. Real
- * daemon processes on loopback; each kill waits for the state it kills in (tasks of the batch
- * done and more outstanding, an acknowledgement received), not for a time.
+ * both), the worker still records the lease (and its operator log says so) and settles what the
+ * requester acknowledged. Real daemon processes on loopback; each kill waits for the state it
+ * kills in (tasks of the batch done and more outstanding, an acknowledgement received), not for
+ * a time.
  */
 import { describe, it, expect } from 'vitest'
 import { readFile } from 'node:fs/promises'
@@ -98,6 +99,11 @@ describe('a worker and its requester killed together mid-lease', () => {
       const recorded = await waitFor(async () => (await daemonGet<{ jobs: LeaseRow[] }>(pair.workerDir, '/v1/jobs?role=worker')).jobs.find((l) => l.id === open.id), { what: 'the lease\'s record' })
       expect(recorded).toMatchObject({ status: 'failed', reason: 'the lease ended: ERR_INTERRUPTED' })
       expect(recorded.cost).toBeGreaterThanOrEqual(open.cost)
+      // The operator's log says so. Before, that record was written as the node started, before
+      // the log listened: the log said nothing of the lease.
+      const logged = await waitFor(() => worker.output().split('\n').find((l) => l.includes('lease interrupted')), { what: 'the log line of the interrupted lease' })
+      expect(logged).toContain(open.id)
+      expect(logged).toContain('ERR_INTERRUPTED')
       // Nobody else will settle it (the requester lost its leases with its process): the worker
       // does, about a minute after its start, paying exactly what was acknowledged.
       const receipt = await waitFor(async () => {

@@ -356,7 +356,7 @@ describe('Batches: counters, stops, cancels and resumes', () => {
     await b2.resume()
     const handle = b2.handle(id)
     if (handle == null) throw new Error('the batch did not resume')
-    expect(b2.cancel(id)).toBe(true)
+    expect(await b2.cancel(id)).toBe(true)
     gate.resolve()
     expect(await handle.result()).toMatchObject({ status: 'cancelled', completed: 0, failed: 10 })
     expect(d2.submitted.size).toBe(0)

@@ -104,7 +104,7 @@ describe('retention on a running node and its API', () => {
     const batch = await node.submitBatch({ module: example('echo'), tasks: [{ input: utf8('t1') }, { input: utf8('t2') }], peers: [NOBODY] })
     const running = await del(`/v1/batches/${batch.id}`)
     expect([running.status, running.json.error.code]).toEqual([409, 'ERR_JOB_RUNNING'])
-    node.cancel(batch.id)
+    expect(await node.cancel(batch.id)).toBe(true)
     await batch.result()
     const gone = await del(`/v1/batches/${batch.id}`)
     expect(gone.status, gone.text).toBe(200)

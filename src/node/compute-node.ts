@@ -151,6 +151,8 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     this.startedAt = Date.now()
     if (this.init.metrics != null) this.detachObservers.push(attachNodeMetrics(this, this.init.metrics))
     if (this.init.log != null) this.detachObservers.push(attachOperatorLog(this, this.init.log))
+    // Leases recovered at the start (this node went down serving them), now that the log listens.
+    this.scheduler.announceInterrupted()
     log('started %s on %s', this.peerId, this.multiaddrs.join(', '))
     this.safeDispatchEvent('started')
   }
@@ -221,9 +223,13 @@ export class ComputeNode extends TypedEventEmitter<ComputeNodeEvents> {
     return await this.scheduler.batch(id)
   }
 
-  /** Cancels a job or batch this node is running; false when there is no such unfinished one here. */
-  cancel (id: string): boolean {
-    return this.scheduler.cancel(id)
+  /**
+   * Cancels a job or batch this node is running: resolves with true once the cancel is recorded
+   * on the disk (with a data dir, a restart does not place it again; a job's once it has ended
+   * cancelled), false when there is no such unfinished one here.
+   */
+  async cancel (id: string): Promise<boolean> {
+    return await this.scheduler.cancel(id)
   }
 
   /**

@@ -10,6 +10,7 @@ import type { JobProgress } from '../scheduler/requester/jobs.ts'
 import type { LeaseInfo } from '../scheduler/requester/service.ts'
 import type { LeaseSummary } from '../scheduler/worker/lease-server.ts'
 import { isFinalStage } from './job-activity.ts'
+import { LEASE_INTERRUPTED } from '../scheduler/worker/self-settle.ts'
 import type { BlockSummary } from '../ledger/index.ts'
 import { requestedState } from './api/job-view.ts'
 import { stateWord } from '../job-status.ts'
@@ -68,6 +69,7 @@ export function attachOperatorLog (node: ComputeNode, log: OperatorLog): () => v
     const l = evt.detail
     const fields = { lease: l.leaseId, requester: l.requester, tasks: l.tasks, refused: l.refused, fuel: l.fuel.toString(), claimed: l.amount, acknowledged: l.paid, reason: l.reason }
     if (l.reason === 'closed' || l.reason === 'ERR_LEASE_EXPIRED') log.info(fields, 'lease served')
+    else if (l.reason === LEASE_INTERRUPTED) log.warn(fields, 'lease interrupted: this node went down while serving it (recorded at this start)')
     else log.warn(fields, 'lease served, ended early')
   })
 

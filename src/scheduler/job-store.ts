@@ -98,6 +98,11 @@ export interface BatchRecord {
   verified: number
   cost: number
   spotCheck?: boolean
+  /**
+   * Cancelled while `running` (its tasks still being cancelled): a restart cancels its unfinished
+   * tasks instead of placing them.
+   */
+  cancelled?: boolean
 }
 
 export interface BatchTaskRecord {
@@ -135,7 +140,10 @@ function taskKey (batchId: string, index: number): Uint8Array {
   return out
 }
 
-interface RequestedWrite { bytes: Uint8Array, at: Uint8Array, digest: Uint8Array }
+interface RequestedWrite { bytes: Uint8Array, at: Uint8Array, digest: Uint8Array, sync: boolean }
+
+/** `sync`: the write returns once it is on the disk (it survives a power cut, with every write before it). */
+export interface WriteOptions { sync?: boolean }
 
 export class JobStore {
   private readonly root: Sub
@@ -153,7 +161,7 @@ export class JobStore {
     await this.root.batch(entries.flatMap(([id, w]) => [
       { type: 'put' as const, sublevel: this.requested, key: enc.encode(id), value: w.bytes },
       { type: 'put' as const, sublevel: this.requestedAt, key: w.at, value: w.digest }
-    ]) as any)
+    ]) as any, syncOption(entries.some(([, w]) => w.sync)))
   })
   private readonly requestedIndex: IndexBuild
 
@@ -179,9 +187,11 @@ export class JobStore {
    * (a requester submitting thousands of jobs writes each twice: one write each cost more than
    * the rest of its bookkeeping); the promise settles once the batch is written.
    */
-  async putRequested (record: RequestedJob): Promise<void> {
+  async putRequested (record: RequestedJob, options: WriteOptions = {}): Promise<void> {
     this.requestedIndex.touch(record.id)
-    await this.requestedWrites.put([[record.id, { bytes: encode(stripUndefined(record)), at: indexKey(record.id, record.createdAt), digest: digestOf(record) }]])
+    // (a synced write waiting for the batch stays synced when a later write of the record replaces it)
+    const sync = options.sync === true || this.requestedWrites.waiting(record.id)?.sync === true
+    await this.requestedWrites.put([[record.id, { bytes: encode(stripUndefined(record)), at: indexKey(record.id, record.createdAt), digest: digestOf(record), sync }]])
   }
 
   async getRequested (id: string): Promise<RequestedJob | undefined> {
@@ -226,8 +236,8 @@ export class JobStore {
     await this.leases.ensureIndex()
   }
 
-  async putBatch (record: BatchRecord): Promise<void> {
-    await this.batches.put(enc.encode(record.id), encode(stripUndefined(record)))
+  async putBatch (record: BatchRecord, options: WriteOptions = {}): Promise<void> {
+    await this.batches.put(enc.encode(record.id), encode(stripUndefined(record)), syncOption(options.sync === true))
   }
 
   async getBatch (id: string): Promise<BatchRecord | undefined> {
@@ -322,6 +332,11 @@ export class JobStore {
   async deleteLeases (ids: string[]): Promise<void> {
     await this.leases.delete(ids)
   }
+}
+
+/** classic-level's `sync` write option (abstract-level's types do not name it; sublevels pass it on to the root). */
+function syncOption (sync: boolean): any {
+  return { sync }
 }
 
 /** The key range of one batch's tasks. */

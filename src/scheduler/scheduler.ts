@@ -91,6 +91,12 @@ export interface SubmitOptions {
   onProgress?: (progress: JobProgress) => void
   /** Spot-check this job (true) or not (false) regardless of the node's spot-check rate. */
   spotCheck?: boolean
+  /**
+   * With a data dir: `submitJob` resolves once the job's record is synced to the disk (it survives
+   * a power cut). Off by default: a requester submitting jobs one after the other would wait for
+   * the disk once each (the local API asks for it: it answers 202 only after). @default false
+   */
+  sync?: boolean
 }
 
 export interface BatchSubmitOptions {
@@ -104,6 +110,11 @@ export interface BatchSubmitOptions {
   /** Each task's result as it arrives (with its output). */
   onTask?: (task: BatchTaskResult) => void
   spotCheck?: boolean
+  /**
+   * With a data dir: `submitBatch` resolves once the batch (its record, its tasks', its inputs)
+   * is synced to the disk: one synced write per batch, whatever its size. @default true
+   */
+  sync?: boolean
 }
 
 /** One line of `node.jobs()`. */
@@ -135,6 +146,8 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
   private readonly views: JobViews
   private readonly seenOffers = new Map<string, number>()
   private started = false
+  /** Leases an earlier run was serving when it went down, recorded by this start, until announced. */
+  private interrupted: LeaseSummary[] = []
 
   constructor (components: SchedulerComponents, init: SchedulerInit = {}) {
     super()
@@ -196,6 +209,15 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     this.requester.addEventListener('lease:closed', (evt) => { this.safeDispatchEvent('lease:closed', { detail: evt.detail }) })
   }
 
+  /**
+   * Says (a `lease:served` event each, reason ERR_INTERRUPTED) which leases this node was serving
+   * when an earlier run went down: their records were written as it started, before anyone
+   * listened (the node calls this once its observers, the operator log among them, are attached).
+   */
+  announceInterrupted (): void {
+    for (const summary of this.interrupted.splice(0)) this.safeDispatchEvent('lease:served', { detail: summary })
+  }
+
   async start (): Promise<void> {
     if (this.started) return
     this.started = true
@@ -203,7 +225,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     await this.records.ensureIndex()
     await this.c.executor.start()
     this.worker.start()
-    await this.worker.recover()
+    this.interrupted = await this.worker.recover()
     await this.c.protocols.handle(NEGOTIATE_PROTOCOL, async (channel) => { await serveNegotiation(channel, { worker: this.worker, requester: this.requester, self: this.c.signer.peerId, reportPeer: this.c.reportPeer }) }, {
       maxFrameBytes: MAX_NEGOTIATE_FRAME_BYTES,
       idleTimeoutMs: NEGOTIATE_IDLE_TIMEOUT_MS,
@@ -247,7 +269,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     const input = init.input ?? new Uint8Array(0)
     await this.blobs.pinMany([{ bytes: init.module, cid: body.module }, { bytes: input, cid: body.input }])
     const treeRef = tree != null ? await pinInputTree(this.blobs, tree) : undefined
-    const handle = await this.requester.jobs.submit(body, id, input, { spotCheck: options.spotCheck, onProgress: options.onProgress, ...(treeRef != null ? { tree: treeRef } : {}) })
+    const handle = await this.requester.jobs.submit(body, id, input, { spotCheck: options.spotCheck, onProgress: options.onProgress, sync: options.sync === true, ...(treeRef != null ? { tree: treeRef } : {}) })
     if (options.signal != null) cancelOnAbort(handle, options.signal)
     return handle
   }
@@ -260,7 +282,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     await this.blobs.pin(init.module, body.module)
     const treeRef = tree != null ? await pinInputTree(this.blobs, tree) : undefined
     const tasks = init.args == null && init.env == null ? init.tasks : init.tasks.map((t) => ({ ...t, args: t.args ?? init.args, env: t.env ?? init.env }))
-    const handle = await this.requester.batches.submit(body, id, tasks, { spotCheck: options.spotCheck, ...(treeRef != null ? { tree: treeRef } : {}) })
+    const handle = await this.requester.batches.submit(body, id, tasks, { spotCheck: options.spotCheck, sync: options.sync !== false, ...(treeRef != null ? { tree: treeRef } : {}) })
     if (options.onProgress != null) {
       const onProgress = options.onProgress
       handle.addEventListener('progress', (evt) => { onProgress(evt.detail) })
@@ -273,9 +295,12 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     return handle
   }
 
-  /** Cancels a job or batch this node is placing; false when there is no such unfinished one here. */
-  cancel (id: string): boolean {
-    return this.requester.jobs.cancel(id) || this.requester.batches.cancel(id)
+  /**
+   * Cancels a job or batch this node is placing: resolves with true once the cancel is recorded
+   * on the disk (a restart does not place it again), false when there is no such unfinished one here.
+   */
+  async cancel (id: string): Promise<boolean> {
+    return await this.requester.jobs.cancel(id) || await this.requester.batches.cancel(id)
   }
 
   /**

@@ -128,7 +128,7 @@ export function batchesRoutes (node: ComputeNode, init: BatchesRoutesInit = {}) 
           ...(upload.files != null ? { files: upload.files } : {}),
           ...(args != null ? { args } : {}),
           ...(env != null ? { env } : {})
-        }, { spotCheck: upload.spec.spotCheck })
+        }, { spotCheck: upload.spec.spotCheck, sync: true }) // on the disk before the 202
         node.log.info({ batch: handle.id, tasks: handle.total, inFiles: upload.files?.length ?? 0 }, 'batch accepted from the API')
         return await reply.code(202).send({ id: handle.id, tasks: handle.total })
       })
@@ -184,7 +184,7 @@ export function batchesRoutes (node: ComputeNode, init: BatchesRoutesInit = {}) 
       const { id } = request.params
       // Batches only: node.cancel would cancel a plain job of this id just as well.
       await node.batch(id) // 404 ERR_BATCH_NOT_FOUND for any id that is not a batch's
-      if (node.scheduler.requester.batches.cancel(id)) return { cancelled: true }
+      if (await node.scheduler.requester.batches.cancel(id)) return { cancelled: true } // answered once on the disk
       const final = await node.scheduler.isFinal(id)
       throw new ApiError(409, 'ERR_NOT_RUNNING', final ? `batch ${id} has already ended` : `batch ${id} is not running on this node`)
     })

@@ -112,7 +112,8 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
         const job: JobInit = { ...jobSpec, module: upload.module }
         if (upload.input != null) job.input = upload.input
         if (upload.files != null) job.files = upload.files
-        const handle = await node.submitJob(job, { spotCheck: upload.spec.spotCheck })
+        // On the disk before the 202 (a power cut after it must not lose the job).
+        const handle = await node.submitJob(job, { spotCheck: upload.spec.spotCheck, sync: true })
         await labels().set(handle.id, { module: upload.moduleName })
         node.log.info({ job: handle.id, module: upload.moduleName, replicas: jobSpec.replicas ?? 1, inFiles: upload.files?.length ?? 0 }, 'job accepted from the API')
         return await reply.code(202).send({ id: handle.id })

@@ -10,12 +10,15 @@ import type { CheckpointBody } from '../../proofs/lease.ts'
 import { CheckpointError } from '../errors.ts'
 import { creditsFor } from '../task.ts'
 
-type Decision = 'pending' | 'charged' | 'refused'
+/** `recording`: to be charged once the record of its verdict is written (undecided until then). */
+type Decision = 'pending' | 'recording' | 'charged' | 'refused'
 
 interface Entry { task: CID, fuel: bigint, decision: Decision }
 
 /** The chain state after `count` results: the checkpoint of that length must match it. */
 interface Point { count: number, root: Uint8Array, fuel: bigint }
+
+const decided = (d: Decision): boolean => d === 'charged' || d === 'refused'
 
 export class LeaseAccount {
   readonly price: number
@@ -66,11 +69,30 @@ export class LeaseAccount {
     }
   }
 
+  /**
+   * A task's result is to be charged once its verdict is recorded: its undecided results wait
+   * (they count as undecided); returns their positions, for `record`.
+   */
+  charging (task: string): number[] {
+    const positions: number[] = []
+    for (const i of this.byTask.get(task) ?? []) {
+      if (this.entries[i].decision !== 'pending') continue
+      this.entries[i].decision = 'recording'
+      positions.push(i)
+    }
+    return positions
+  }
+
+  /** Results `charging` held: charged once their verdict's record is written (`written`), else refused. */
+  recorded (positions: number[], written: boolean): void {
+    for (const i of positions) if (this.entries[i].decision === 'recording') this.entries[i].decision = written ? 'charged' : 'refused'
+  }
+
   /** Tasks among the first `count` still undecided. */
   pendingThrough (count: number): number {
     this.advance()
     let n = 0
-    for (let i = this.decidedCount; i < count; i++) if (this.entries[i].decision === 'pending') n++
+    for (let i = this.decidedCount; i < count; i++) if (!decided(this.entries[i].decision)) n++
     return n
   }
 
@@ -99,7 +121,7 @@ export class LeaseAccount {
    * lease of a million tasks has thousands of checkpoints.
    */
   private advance (): void {
-    while (this.decidedCount < this.entries.length && this.entries[this.decidedCount].decision !== 'pending') {
+    while (this.decidedCount < this.entries.length && decided(this.entries[this.decidedCount].decision)) {
       const e = this.entries[this.decidedCount++]
       this.chargedFuelBefore.push(this.chargedFuelBefore[this.decidedCount - 1] + (e.decision === 'charged' ? e.fuel : 0n))
       this.refusedBefore.push(this.refusedBefore[this.decidedCount - 1] + (e.decision === 'refused' ? 1 : 0))

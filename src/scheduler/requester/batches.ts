@@ -64,6 +64,8 @@ interface Run {
   inFlight: Map<number, string>
   feeding: boolean
   dirty: BatchTaskRecord[]
+  /** Settles (true) once the records in `dirty` are written; false if the node stops first. */
+  recorded?: PromiseWithResolvers<boolean>
   /** Finished task records not yet confirmed on disk (readers merge them with the stored ones). */
   unwritten: Map<number, BatchTaskRecord>
   outputs: Array<{ bytes: Uint8Array, cid?: CID }>
@@ -80,6 +82,9 @@ interface Run {
 }
 
 
+/** The record of a verdict that is not written (the node stops). */
+const NOT_RECORDED = Promise.resolve(false)
+
 /** The CID of no bytes: most tasks' stderr. */
 const EMPTY_CID = rawCid(new Uint8Array(0))
 export class Batches {
@@ -91,8 +96,8 @@ export class Batches {
     this.c = components
   }
 
-  /** Pins the inputs, records the batch and its tasks, and starts placing them. */
-  async submit (body: BatchBody, id: CID, tasks: BatchTaskInit[], options: { spotCheck?: boolean, tree?: InputTreeRef } = {}): Promise<BatchHandle> {
+  /** Pins the inputs, records the batch and its tasks (`sync`: on the disk before this resolves), and starts placing them. */
+  async submit (body: BatchBody, id: CID, tasks: BatchTaskInit[], options: { spotCheck?: boolean, tree?: InputTreeRef, sync?: boolean } = {}): Promise<BatchHandle> {
     const records: BatchTaskRecord[] = []
     const inputs = new Map<number, Uint8Array>()
     for (let start = 0; start < tasks.length; start += PIN_CHUNK) {
@@ -115,7 +120,8 @@ export class Batches {
     }
     const now = Date.now()
     const record: BatchRecord = { id: id.toString(), body, status: 'running', createdAt: now, updatedAt: now, done: 0, failed: 0, verified: 0, cost: 0, ...(options.spotCheck != null ? { spotCheck: options.spotCheck } : {}) }
-    await this.c.records.putBatch(record)
+    // The batch's record last: with `sync`, one synced write puts everything before it on the disk too.
+    await this.c.records.putBatch(record, { sync: options.sync })
     return this.start(record, records, inputs, options.tree)
   }
 
@@ -142,10 +148,15 @@ export class Batches {
       const tree = record.body.files != null ? await loadInputTreeRef(this.c.blobs, record.body.files).catch(() => undefined) : undefined
       const run = this.open(record, waiting, undefined, tree)
       if (waiting.length === 0) void this.complete(run)
-      else if (record.body.deadline <= Date.now()) {
+      else if (record.cancelled === true) {
+        // Cancelled (and answered) before the node went down, with tasks still being cancelled.
+        run.cancelled = true
+        run.next = waiting.length
+        for (const task of waiting) void this.finish(run, task, { status: 'cancelled', verified: false, replicas: [], agreeing: [], cost: 0, error: { code: 'ERR_JOB_CANCELLED', message: 'the batch was cancelled' } })
+      } else if (record.body.deadline <= Date.now()) {
         // As for jobs: tasks of a batch whose deadline passed while the node was down are not placed.
         run.next = waiting.length
-        for (const task of waiting) this.finish(run, task, { status: 'timed-out', verified: false, replicas: [], agreeing: [], cost: 0, error: { code: 'ERR_JOB_TIMEOUT', message: 'the node was down until after the batch\'s deadline' } })
+        for (const task of waiting) void this.finish(run, task, { status: 'timed-out', verified: false, replicas: [], agreeing: [], cost: 0, error: { code: 'ERR_JOB_TIMEOUT', message: 'the node was down until after the batch\'s deadline' } })
       } else void this.feed(run)
     }
   }
@@ -176,16 +187,24 @@ export class Batches {
     else await run.flushing
   }
 
-  /** Cancels a batch of this run (`reason` goes into the error's message); false when it is not running here. */
-  cancel (id: string, reason?: unknown): boolean {
+  /**
+   * Cancels a batch of this run (`reason` goes into the error's message); resolves with false
+   * when it is not running here, else with true once the cancel is on the disk (synced): the
+   * batch's record says so, with its tasks cancelled by then, so a restart does not place it again.
+   */
+  async cancel (id: string, reason?: unknown): Promise<boolean> {
     const run = this.runs.get(id)
     if (run == null) return false
-    run.cancelled = true
-    const error = { code: 'ERR_JOB_CANCELLED', message: cancelMessage('the batch was cancelled', reason) }
-    const unplaced = run.waiting.slice(run.next)
-    run.next = run.waiting.length
-    for (const task of unplaced) this.finish(run, task, { status: 'cancelled', verified: false, replicas: [], agreeing: [], cost: 0, error })
-    for (const taskText of [...run.inFlight.values()]) this.c.dispatcher.cancel(taskText, error)
+    if (!run.cancelled) {
+      run.cancelled = true
+      run.record.cancelled = true
+      const error = { code: 'ERR_JOB_CANCELLED', message: cancelMessage('the batch was cancelled', reason) }
+      const unplaced = run.waiting.slice(run.next)
+      run.next = run.waiting.length
+      for (const task of unplaced) void this.finish(run, task, { status: 'cancelled', verified: false, replicas: [], agreeing: [], cost: 0, error })
+      for (const taskText of [...run.inFlight.values()]) this.c.dispatcher.cancel(taskText, error)
+    }
+    if (!await this.flush(run, true)) log.error('recording the cancel of batch %s failed', id)
     return true
   }
 
@@ -202,7 +221,11 @@ export class Batches {
       const error = new NodeStoppedError(`batch ${run.record.id}`, this.c.resumes ?? true)
       run.result.resolve({ ...summary(run.record), error: { code: error.code, message: error.message } })
     }
-    await Promise.all(runs.map(async (run) => { await this.flush(run) }))
+    await Promise.all(runs.map(async (run) => {
+      await this.flush(run)
+      // (what could not be written runs again at the next start: not paid now)
+      run.recorded?.resolve(false)
+    }))
   }
 
   private start (record: BatchRecord, waiting: BatchTaskRecord[], inputs?: Map<number, Uint8Array>, tree?: InputTreeRef): BatchHandle {
@@ -215,7 +238,7 @@ export class Batches {
   /** A batch's run, registered (nothing placed yet). */
   private open (record: BatchRecord, waiting: BatchTaskRecord[], inputs?: Map<number, Uint8Array>, tree?: InputTreeRef): Run {
     const result = Promise.withResolvers<BatchResult>()
-    const handle = new BatchHandle(record.id, record.body.tasks, result.promise, (reason) => { this.cancel(record.id, reason) })
+    const handle = new BatchHandle(record.id, record.body.tasks, result.promise, (reason) => { void this.cancel(record.id, reason) })
     const run: Run = {
       record, handle, result, requirements: requirementsOf(record.body), ...(tree != null ? { tree } : {}), waiting, next: 0, inputs, inFlight: new Map(), feeding: false,
       dirty: [], unwritten: new Map(), outputs: [], trees: [], flushing: Promise.resolve(), cancelled: false, waits: new Map()
@@ -270,8 +293,9 @@ export class Batches {
           onEvent: (event) => { if (event.stage === 'waiting') this.waiting(run, task.index, event.wait) },
           onVerdict: (verdict) => {
             run.inFlight.delete(task.index)
-            this.finish(run, task, verdict)
+            const recorded = this.finish(run, task, verdict)
             void this.feed(run)
+            return recorded
           }
         }
         run.inFlight.set(task.index, work.idText)
@@ -306,9 +330,12 @@ export class Batches {
     return { batchId: r.id, total: r.body.tasks, done: r.done, failed: r.failed, verified: r.verified, at: Date.now(), ...(run.waitShown != null ? { waiting: run.waitShown } : {}) }
   }
 
-  /** Records a task's verdict (written in bulk) and reports it. */
-  private finish (run: Run, task: BatchTaskRecord, verdict: TaskVerdict): void {
-    if (this.stopping || this.runs.get(run.record.id) !== run) return
+  /**
+   * Records a task's verdict (written in bulk) and reports it. Returns the promise of its record:
+   * true once written (shared by the records of one write), false if the node stops first.
+   */
+  private finish (run: Run, task: BatchTaskRecord, verdict: TaskVerdict): Promise<boolean> {
+    if (this.stopping || this.runs.get(run.record.id) !== run) return NOT_RECORDED
     if (run.waits.delete(task.index)) run.waitShown = run.waits.values().next().value?.message
     const output = verdict.output
     // stderr is kept (and referenced by the record, so retention keeps it) like stdout.
@@ -335,6 +362,7 @@ export class Batches {
     r.cost += verdict.cost
     run.dirty.push(task)
     run.unwritten.set(task.index, task)
+    const recorded = (run.recorded ??= Promise.withResolvers<boolean>()).promise
     // (no event objects for a handle nobody listens to)
     if (run.handle.listenerCount('task') > 0) run.handle.safeDispatchEvent('task', {
       detail: {
@@ -352,16 +380,18 @@ export class Batches {
       run.flushTimer = setTimeout(() => { void this.flush(run) }, FLUSH_MS)
       run.flushTimer.unref?.()
     }
+    return recorded
   }
 
-  /** Writes waiting task records and outputs, and the batch's counters. */
-  /** Writes what waits; false when a write failed (what it held waits again, for the next flush). */
-  private async flush (run: Run): Promise<boolean> {
+  /** Writes what waits (task records, outputs, the batch's counters); false when a write failed (what it held waits again, for the next flush). `sync`: to the disk. */
+  private async flush (run: Run, sync = false): Promise<boolean> {
     clearTimeout(run.flushTimer)
     run.flushTimer = undefined
     const dirty = run.dirty.splice(0)
     const outputs = run.outputs.splice(0)
     const trees = run.trees.splice(0)
+    const recorded = run.recorded
+    run.recorded = undefined
     let written = true
     run.flushing = run.flushing.then(async () => {
       await this.c.blobs.pinMany(outputs)
@@ -369,7 +399,8 @@ export class Batches {
       await this.c.records.putBatchTasks(run.record.id, dirty)
       for (const task of dirty) if (run.unwritten.get(task.index) === task) run.unwritten.delete(task.index)
       run.record.updatedAt = Date.now()
-      await this.c.records.putBatch(run.record)
+      await this.c.records.putBatch(run.record, { sync })
+      recorded?.resolve(true)
     }).catch((err) => {
       log.error('recording batch %s failed: %e', run.record.id, err)
       written = false
@@ -377,6 +408,10 @@ export class Batches {
       run.dirty.unshift(...dirty)
       run.outputs.unshift(...outputs)
       run.trees.unshift(...trees)
+      if (recorded != null) {
+        if (run.recorded == null) run.recorded = recorded
+        else void run.recorded.promise.then(recorded.resolve)
+      }
     })
     await run.flushing
     return written

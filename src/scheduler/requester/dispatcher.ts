@@ -206,12 +206,13 @@ export class Dispatcher {
       this.finalize(state, { status: 'cancelled', verified: false, replicas: state.records, agreeing: [], cost: 0, error: state.cancelled })
       return
     }
-    this.settleReplicas(state, paidKey)
-    this.finalize(state, verdictOf({ work, verdict, outputKey, paidKey, results: state.results.map((r) => r.result), records: state.records, spotCheck, local, wait }))
+    const paid = this.settleReplicas(state, paidKey)
+    this.finalize(state, verdictOf({ work, verdict, outputKey, paidKey, results: state.results.map((r) => r.result), records: state.records, spotCheck, local, wait }), paid)
   }
 
-  /** Tells each replica's lease whether its result is paid; scores the ones that disagreed. */
-  private settleReplicas (state: TaskState, accepted: string | undefined): void {
+  /** Marks which replicas' results are paid (their leases hear it with the verdict); scores the ones that disagreed. */
+  private settleReplicas (state: TaskState, accepted: string | undefined): Set<LeaseClient> {
+    const paid = new Set<LeaseClient>()
     for (const { lease, result } of state.results) {
       const agrees = accepted != null && keyOf(result) === accepted
       const record = state.records.findLast((r) => r.worker === result.worker && r.status === 'done')
@@ -219,7 +220,7 @@ export class Dispatcher {
         record.agreed = agrees
         record.cost = agrees ? result.cost : 0
       }
-      lease.decide(state.work.idText, agrees)
+      if (agrees) paid.add(lease)
       if (agrees) {
         this.c.reputation.record(result.worker, 'success')
         this.c.reputation.observeSpeed(result.worker, result.fuel, result.observedMs)
@@ -230,21 +231,27 @@ export class Dispatcher {
         this.c.reportPeer(result.worker, 'WrongResult')
       }
     }
+    return paid
   }
 
-  private finalize (state: TaskState, verdict: ReturnType<typeof verdictOf>): void {
+  /**
+   * Ends a task with its verdict; the leases of its results hear whether each is paid (`paid`:
+   * those that are; none when it ended without a decision, cancelled say), with the promise of
+   * the verdict's record: a lease acknowledges a result as paid only once it is recorded.
+   */
+  private finalize (state: TaskState, verdict: ReturnType<typeof verdictOf>, paid?: Set<LeaseClient>): void {
     state.done = true
     this.tasks.delete(state.work.idText)
     this.placement.dequeue(state)
     for (const lease of state.running.values()) this.withdraw(state, lease)
     state.running.clear()
-    // Results of a task that ended without a decision (cancelled) are not paid.
-    for (const { lease } of state.results) lease.decide(state.work.idText, false)
+    let recorded: Promise<boolean> | undefined
     try {
-      state.work.onVerdict(verdict)
+      recorded = state.work.onVerdict(verdict) ?? undefined
     } catch (err) {
       log.error('verdict handler of %s failed: %e', state.work.idText, err)
     }
+    for (const { lease } of state.results) lease.decide(state.work.idText, paid?.has(lease) === true, recorded)
   }
 
   /** Withdraws a replica still running: it ends here as cancelled. */

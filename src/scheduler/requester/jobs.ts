@@ -148,12 +148,14 @@ export class Jobs {
 
   /**
    * Places a job whose module and input are pinned. `spotCheck`: override the node's rate;
-   * `onProgress`: registered before placement starts, so it sees every stage.
+   * `onProgress`: registered before placement starts, so it sees every stage; `sync`: its
+   * record is synced to the disk before this resolves.
    */
-  async submit (body: JobBody, id: CID, input: Uint8Array, options: { spotCheck?: boolean, onProgress?: (p: JobProgress) => void, tree?: InputTreeRef } = {}): Promise<JobHandle> {
+  async submit (body: JobBody, id: CID, input: Uint8Array, options: { spotCheck?: boolean, onProgress?: (p: JobProgress) => void, tree?: InputTreeRef, sync?: boolean } = {}): Promise<JobHandle> {
     const now = Date.now()
     const record: RequestedJob = { id: id.toString(), body, status: 'queued', createdAt: now, updatedAt: now, replicas: [], ...(options.spotCheck != null ? { spotCheck: options.spotCheck } : {}) }
-    await this.c.records.putRequested(record)
+    // `sync`: on the disk before the caller hears (with the blobs pinned before it: LevelDB's log is one file)
+    await this.c.records.putRequested(record, { sync: options.sync })
     return this.place(record, input, options.tree, options.onProgress)
   }
 
@@ -199,11 +201,16 @@ export class Jobs {
     return this.live.get(id)?.handle
   }
 
-  /** Cancels a job of this run (`reason` goes into the error's message); false when it is not running here. */
-  cancel (id: string, reason?: unknown): boolean {
+  /**
+   * Cancels a job of this run (`reason` goes into the error's message); resolves with false when
+   * it is not running here, else with true once the job has ended and its record is written (a
+   * cancelled job's, synced to the disk: a restart does not place it again).
+   */
+  async cancel (id: string, reason?: unknown): Promise<boolean> {
     const live = this.live.get(id)
     if (live == null) return false
     this.c.dispatcher.cancel(live.taskId, { code: 'ERR_JOB_CANCELLED', message: cancelMessage(new JobCancelledError().message, reason) })
+    await live.result.promise
     return true
   }
 
@@ -213,7 +220,7 @@ export class Jobs {
     const spec = jobTaskSpec(id, body)
     const tid = taskId(spec)
     const result = Promise.withResolvers<JobResult>()
-    const handle = new JobHandle(record.id, result.promise, (reason) => { this.cancel(record.id, reason) })
+    const handle = new JobHandle(record.id, result.promise, (reason) => { void this.cancel(record.id, reason) })
     const live: Live = { record, taskId: cidText(tid), result, handle }
     this.live.set(record.id, live)
     if (onProgress != null) handle.addEventListener('progress', (evt) => { onProgress(evt.detail) })
@@ -231,7 +238,8 @@ export class Jobs {
       deadline: body.deadline,
       spotCheck: record.spotCheck ?? (Math.random() < this.c.spotCheckRate),
       onEvent: (event) => { this.onEvent(live, event) },
-      onVerdict: (verdict) => { this.onVerdict(live, verdict).catch(async (err) => { await this.failRecording(live, err) }) }
+      // (the promise of its record: its workers' leases acknowledge it as paid once it is written)
+      onVerdict: async (verdict) => await this.onVerdict(live, verdict).catch(async (err) => await this.failRecording(live, err))
     }
     this.emit(record.id, 'queued')
     this.c.dispatcher.submit(work)
@@ -261,8 +269,9 @@ export class Jobs {
     }
   }
 
-  private async onVerdict (live: Live, verdict: TaskVerdict): Promise<void> {
-    if (this.stopping || this.live.get(live.record.id) !== live) return
+  /** Records a verdict; true once its record is written (the job will not run again). */
+  private async onVerdict (live: Live, verdict: TaskVerdict): Promise<boolean> {
+    if (this.stopping || this.live.get(live.record.id) !== live) return false
     const record = live.record
     const output = verdict.output
     const [outputCid, stderrCid] = output != null
@@ -270,7 +279,7 @@ export class Jobs {
       : [undefined, undefined]
     if (output?.files != null) await pinOutputTree(this.c.blobs, output.files)
     record.replicas = verdict.replicas
-    const ended = await this.end(record, {
+    const { ended, written } = await this.end(record, {
       status: verdict.status,
       verified: verdict.verified,
       cost: verdict.cost,
@@ -287,25 +296,29 @@ export class Jobs {
     this.live.delete(record.id)
     const files = output?.files?.manifest.files.map((f) => ({ path: f.path, size: f.size, cid: f.cid.toString() })) ?? []
     live.result.resolve(toResult(ended, output?.stdout ?? new Uint8Array(0), output?.stderr ?? new Uint8Array(0), verdict.agreeing, files))
+    return written
   }
 
   /** The verdict could not be recorded (its outputs not stored): the job ends `failed`, saying why. */
-  private async failRecording (live: Live, err: unknown): Promise<void> {
+  private async failRecording (live: Live, err: unknown): Promise<boolean> {
     log.error('recording the result of job %s failed: %e', live.record.id, err)
-    if (this.live.get(live.record.id) !== live) return
+    if (this.live.get(live.record.id) !== live) return false
     const message = `the job's result could not be stored here: ${(err as Error).message}`
-    const ended = await this.end(live.record, { status: 'failed', error: { code: 'ERR_RESULT_NOT_STORED', message } })
+    const { ended, written } = await this.end(live.record, { status: 'failed', error: { code: 'ERR_RESULT_NOT_STORED', message } })
     // The final stage, as for any job: streams and waiting clients end on it.
     this.emit(live.record.id, 'failed', undefined, message)
     this.live.delete(live.record.id)
     live.result.resolve(toResult(ended, new Uint8Array(0), new Uint8Array(0)))
+    return written
   }
 
-  private async end (record: RequestedJob, fields: Partial<RequestedJob>): Promise<RequestedJob> {
+  /** Ends a job's record; `written`: whether its write went through. */
+  private async end (record: RequestedJob, fields: Partial<RequestedJob>): Promise<{ ended: RequestedJob, written: boolean }> {
     delete record.waiting
     Object.assign(record, fields, { updatedAt: Date.now() })
-    await this.c.records.putRequested(record).catch(() => {})
-    return record
+    // A cancel is synced (it was asked for, and is answered once this is written); other ends are not.
+    const written = await this.c.records.putRequested(record, { sync: record.status === 'cancelled' }).then(() => true, () => false)
+    return { ended: record, written }
   }
 
   private emit (jobId: string, stage: ProgressStage, peerId?: string, detail?: string): void {

@@ -13,7 +13,7 @@
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
 import { bytesMatchCid, cidText } from '../../proofs/encoding.ts'
-import { leaseId, type Lease } from '../../proofs/lease.ts'
+import { leaseId, type Lease, type SignedCheckpoint } from '../../proofs/lease.ts'
 import type { Signer } from '../../proofs/signing.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
 import type { MarketMetrics } from '../../shared/metrics.ts'
@@ -83,6 +83,10 @@ export class LeaseClient {
   private readonly allowance = new BlobAllowance()
   private readonly blobs: BlobServing
   private readonly settlement: LeaseSettlement
+  /** Paid results waiting for the record of their verdict, by the promise of its write: their positions in the account. */
+  private readonly recording = new Map<Promise<boolean>, number[]>()
+  /** The acknowledgement waiting for records, if any (later ones follow it). */
+  private acking?: Promise<void>
   private lastSentAt = Date.now()
   private lastActiveAt = Date.now()
   private strikes = 0
@@ -186,10 +190,55 @@ export class LeaseClient {
     this.end(false)
   }
 
-  /** Whether a task's result on this lease is paid for (called once the task has its verdict). */
-  decide (task: string, charged: boolean): void {
-    this.account.decide(task, charged)
-    if (this.closed) this.settlement.settleWhenDecided()
+  /**
+   * Whether a task's result on this lease is paid for (called once the task has its verdict).
+   * `recorded`: the promise of the verdict's record (true once written). A paid result is
+   * acknowledged as paid only once it is recorded: a requester that goes down before never pays
+   * for a task it will run again at its next start. (One promise per record write, shared by
+   * the tasks it holds: one wait per write, not per task.)
+   */
+  decide (task: string, charged: boolean, recorded?: Promise<boolean>): void {
+    if (!charged || recorded == null) {
+      this.account.decide(task, charged)
+      if (this.closed) this.settlement.settleWhenDecided()
+      return
+    }
+    const positions = this.account.charging(task)
+    const waiting = this.recording.get(recorded)
+    if (waiting != null) {
+      for (const p of positions) waiting.push(p)
+      return
+    }
+    this.recording.set(recorded, positions)
+    recorded.catch(() => false).then((written) => {
+      const held = this.recording.get(recorded) ?? []
+      this.recording.delete(recorded)
+      this.account.recorded(held, written)
+      if (this.closed) this.settlement.settleWhenDecided()
+    }, () => {})
+  }
+
+  /**
+   * Acknowledges a checkpoint (checked now: a bad one fails the lease), in order, once the paid
+   * results it covers are recorded: at once when none waits for its record, else after the
+   * writes under way now (about FLUSH_MS of a batch's results), so that it pays them.
+   */
+  private acknowledge (checkpoint: SignedCheckpoint): void {
+    this.settlement.check(checkpoint)
+    if (this.recording.size === 0 && this.acking == null) {
+      this.send(this.settlement.acknowledge(checkpoint))
+      return
+    }
+    const writes = [...this.recording.keys()]
+    const acking: Promise<void> = (this.acking ?? Promise.resolve())
+      .then(async () => { await Promise.allSettled(writes) })
+      .then(() => {
+        const frame = this.settlement.acknowledge(checkpoint)
+        if (!this.closed) this.send(frame)
+        else this.settlement.settleWhenDecided()
+      })
+      .finally(() => { if (this.acking === acking) this.acking = undefined })
+    this.acking = acking
   }
 
   private async read (): Promise<void> {
@@ -204,6 +253,9 @@ export class LeaseClient {
         }
         if (this.handle(frame)) break
       }
+      // An acknowledgement waiting for records goes out before the stream closes (after `end`,
+      // the worker waits for the acknowledgement of its final checkpoint).
+      await this.acking?.catch(() => {})
       await this.channel.close()
       this.end(false)
     } catch (err) {
@@ -239,7 +291,7 @@ export class LeaseClient {
         this.maybeSendClose()
         return false
       }
-      case 'checkpoint': this.send(this.settlement.onCheckpoint(frame.checkpoint)); return false
+      case 'checkpoint': this.acknowledge(frame.checkpoint); return false
       case 'ping': return false
       case 'end':
         this.endReason = frame.code

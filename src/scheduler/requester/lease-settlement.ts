@@ -37,11 +37,11 @@ export class LeaseSettlement {
   }
 
   /**
-   * Checks a checkpoint from the lease's worker and returns the `ack` frame to send. Throws
-   * CheckpointError (the worker's fault) for a checkpoint of another signer or lease, a bad
-   * signature, or one the book does not match.
+   * Checks a checkpoint from the lease's worker against the book. Throws CheckpointError (the
+   * worker's fault) for a checkpoint of another signer or lease, a bad signature, or one the
+   * book does not match. Acknowledge it next (`acknowledge`).
    */
-  onCheckpoint (checkpoint: SignedCheckpoint): { t: 'ack', ack: SignedAck, refused: CID[] } {
+  check (checkpoint: SignedCheckpoint): void {
     const cp = checkpoint.body
     if (cp.worker !== this.lease.body.worker) throw new CheckpointError(`checkpoint signed for ${cp.worker}`, 'ERR_CHECKPOINT_SIGNATURE')
     if (cp.lease.toString() !== this.idText) throw new CheckpointError('checkpoint for another lease', 'ERR_CHECKPOINT_LEASE')
@@ -51,6 +51,13 @@ export class LeaseSettlement {
       throw new CheckpointError('checkpoint signature does not verify', 'ERR_CHECKPOINT_SIGNATURE')
     }
     this.account.accept(cp)
+  }
+
+  /**
+   * The `ack` frame of a checked checkpoint (checkpoints are acknowledged in order): it pays the
+   * results charged by now, i.e. those whose verdicts are recorded.
+   */
+  acknowledge (checkpoint: SignedCheckpoint): { t: 'ack', ack: SignedAck, refused: CID[] } {
     const ack = this.ackOf(checkpoint)
     this.latest = { checkpoint, ack: ack.ack }
     if (Date.now() - this.lastSettleAt > SETTLE_PERIOD_MS) void this.settle()

@@ -107,5 +107,11 @@ export interface TaskWork {
   /** Re-run it locally and compare. */
   spotCheck: boolean
   onEvent: (event: TaskEvent) => void
-  onVerdict: (verdict: TaskVerdict) => void
+  /**
+   * The task's verdict. May return the promise of its record: true once the record that holds
+   * the verdict is written (a restart will not run the task again), false when it will not be
+   * (the node stops first). The leases of its results acknowledge them as paid only then
+   * (nothing returned: at once).
+   */
+  onVerdict: (verdict: TaskVerdict) => Promise<boolean> | void
 }

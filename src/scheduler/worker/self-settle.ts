@@ -76,13 +76,15 @@ export class SelfSettle {
    * At start: the journaled leases of earlier runs. One without its record was being served when
    * the node went down: its record is written now (reason ERR_INTERRUPTED, what was acknowledged
    * by then). Each with an acknowledgement is checked, and settled if the chain has not paid it.
+   * Returns the records written for leases that were being served.
    */
-  async recover (): Promise<void> {
+  async recover (): Promise<LeaseRecord[]> {
     const journal = this.c.journal
-    if (journal == null) return
+    const interrupted: LeaseRecord[] = []
+    if (journal == null) return interrupted
     const entries: JournalEntry[] = []
     for await (const entry of journal.all((err) => { log.error('skipping an unreadable journal entry: %e', err) })) entries.push(entry)
-    if (entries.length === 0) return
+    if (entries.length === 0) return interrupted
     // Records a stop wrote while the journal's last write did not land.
     const stored = new Map<string, LeaseRecord>()
     if (entries.some((e) => e.record == null)) for await (const r of this.c.records.allLeases()) stored.set(r.leaseId, r)
@@ -96,9 +98,11 @@ export class SelfSettle {
         // (a record that cannot be written now does not stop the start: the settle goes on)
         await this.c.records.putLease(record).catch((err) => { log.error('recording lease %s failed: %e', id, err) })
         log('lease %s of %s was being served when this node went down: recorded', id, record.requester)
+        interrupted.push(record)
       }
       this.ended(id, entry.lease, entry.best, record)
     }
+    return interrupted
   }
 
   private write (id: string, entry: JournalEntry): void {

@@ -102,9 +102,13 @@ export class WorkerService {
     this.selfSettle.start()
   }
 
-  /** Records and settles the leases an earlier run left journaled (it went down while serving or before they were paid). */
-  async recover (): Promise<void> {
-    await this.selfSettle.recover()
+  /**
+   * Records and settles the leases an earlier run left journaled (it went down while serving or
+   * before they were paid); returns the summaries of those it was serving (reason ERR_INTERRUPTED).
+   */
+  async recover (): Promise<LeaseSummary[]> {
+    const records = await this.selfSettle.recover()
+    return records.map((r) => ({ leaseId: r.leaseId, requester: r.requester, startedAt: r.startedAt, endedAt: r.endedAt, tasks: r.tasks, refused: r.refused, fuel: BigInt(r.fuel ?? 0), amount: r.amount, paid: r.paid, reason: r.reason }))
   }
 
   stop (): void {
