@@ -23,7 +23,7 @@ import { offerId, parseSignedOffer, type SignedOffer } from './messages.ts'
 import { Reputation } from './reputation.ts'
 import { RequesterService, type LeaseInfo } from './requester/service.ts'
 import { JobHandle, type JobProgress, type JobResult } from './requester/jobs.ts'
-import { BatchHandle, type BatchProgress, type BatchResult, type BatchTaskResult } from './requester/batches.ts'
+import { BatchHandle, type BatchResult } from './requester/batches.ts'
 import { loadTreeFiles, pinInputTree, type OutputFileInfo } from './requester/trees.ts'
 import { JobViews, type JobSummary, type ServedLeaseDigest } from './views.ts'
 import { WorkerService } from './worker/service.ts'
@@ -36,6 +36,7 @@ import {
   NEGOTIATE_MAX_INBOUND_STREAMS, NEGOTIATE_PROTOCOL, OFFER_TTL_MS, SEEN_OFFERS_MAX
 } from './constants.ts'
 import { BatchNotFoundError, JobFinishedError, JobNotCancellableError, JobNotFoundError } from './errors.ts'
+import type { BatchSubmitOptions, SchedulerEvents, SchedulerInit, SubmitOptions } from './scheduler-types.ts'
 
 const log = logger('depin:scheduler')
 
@@ -69,71 +70,7 @@ export interface SchedulerComponents {
   resumes?: boolean
 }
 
-export interface SchedulerInit {
-  /** Worker-side blob cache budget. @default 512 MiB */
-  blobCacheBytes?: number
-  /** Directory for large pinned blobs (files rather than store values); see `BlobStoreInit.blobDir`. */
-  blobDir?: string
-  /**
-   * Probability (0..1) that a task this node requested is spot-checked: run here as well, and its
-   * workers paid only if they agree with the local run. @default 0
-   */
-  spotCheckRate?: number
-}
-
-export interface SubmitOptions {
-  /**
-   * Cancels the job when it aborts: the result becomes `cancelled` (ERR_JOB_CANCELLED, the
-   * signal's reason in its message); `result()` never rejects. A signal that has already aborted
-   * makes `submitJob` reject with its reason, and nothing is recorded.
-   */
-  signal?: AbortSignal
-  onProgress?: (progress: JobProgress) => void
-  /** Spot-check this job (true) or not (false) regardless of the node's spot-check rate. */
-  spotCheck?: boolean
-  /**
-   * With a data dir: `submitJob` resolves once the job's record is synced to the disk (it survives
-   * a power cut). Off by default: a requester submitting jobs one after the other would wait for
-   * the disk once each (the local API asks for it: it answers 202 only after). @default false
-   */
-  sync?: boolean
-}
-
-export interface BatchSubmitOptions {
-  /**
-   * Cancels the tasks that have not finished when it aborts (ERR_JOB_CANCELLED, the signal's
-   * reason in their message). A signal that has already aborted makes `submitBatch` reject with
-   * its reason, and nothing is recorded.
-   */
-  signal?: AbortSignal
-  onProgress?: (progress: BatchProgress) => void
-  /** Each task's result as it arrives (with its output). */
-  onTask?: (task: BatchTaskResult) => void
-  spotCheck?: boolean
-  /**
-   * With a data dir: `submitBatch` resolves once the batch (its record, its tasks', its inputs)
-   * is synced to the disk: one synced write per batch, whatever its size. @default true
-   */
-  sync?: boolean
-}
-
-/** One line of `node.jobs()`. */
-
-export interface SchedulerEvents {
-  'job:progress': CustomEvent<JobProgress>
-  'lease:offered': CustomEvent<{ direct: number, gossip: boolean }>
-  'lease:opened': CustomEvent<LeaseInfo>
-  'lease:closed': CustomEvent<LeaseInfo & { reason: string }>
-  /** This node (as a worker) countersigned a lease with a requester; its tasks follow on the lease's stream. */
-  'lease:accepted': CustomEvent<{ leaseId: string, requester: string, price: number, slots: number }>
-  /** A lease this node served as worker ended. */
-  'lease:served': CustomEvent<LeaseSummary>
-  /** This node (as a worker) started running a task for a peer. */
-  'task:started': CustomEvent<{ leaseId: string, taskId: string }>
-  /** This node (as a worker) finished a task and sent its result. */
-  'task:finished': CustomEvent<{ leaseId: string, taskId: string, exitCode: number, wallMs: number }>
-}
-
+export type { BatchSubmitOptions, SchedulerEvents, SchedulerInit, SubmitOptions } from './scheduler-types.ts'
 export type { JobSummary }
 
 export class Scheduler extends TypedEventEmitter<SchedulerEvents> {

@@ -4,7 +4,7 @@
  * to the dispatcher a few thousand at a time (memory stays bounded whatever the batch size);
  * results are recorded in bulk as they arrive, and reported per task and as progress.
  */
-import { cidText, rawCid } from '../../proofs/encoding.ts'
+import { cidText } from '../../proofs/encoding.ts'
 import { CID } from 'multiformats/cid'
 import { logger } from '@libp2p/logger'
 import type { BlobStore } from '../blob-store.ts'
@@ -12,11 +12,12 @@ import { INLINE_BYTES } from '../constants.ts'
 import { cancelMessage } from '../errors.ts'
 import { batchTaskSpec, requirementsOf, type BatchBody, type BatchTaskInit } from '../job.ts'
 import { FINAL_STATUSES, type BatchRecord, type BatchTaskRecord, type JobStore } from '../job-store.ts'
-import { requirementsKey, taskId, type Requirements } from '../task.ts'
+import { requirementsKey, taskId } from '../task.ts'
 import type { Dispatcher } from './dispatcher.ts'
 import { NodeStoppedError } from '../errors.ts'
-import { loadInputTreeRef, pinOutputTree } from './trees.ts'
-import type { InputTreeRef, OutputTree, TaskVerdict, TaskWork } from './types.ts'
+import { loadInputTreeRef } from './trees.ts'
+import type { InputTreeRef, TaskVerdict, TaskWork } from './types.ts'
+import { recordVerdict, writeRun, type Run } from './batch-run.ts'
 
 import { BatchHandle, summary, type BatchProgress, type BatchResult } from './batch-handle.ts'
 import type { PlacementWait } from './placement.ts'
@@ -46,47 +47,9 @@ export interface BatchesComponents {
   resumes?: boolean
 }
 
-interface Run {
-  record: BatchRecord
-  handle: BatchHandle
-  result: PromiseWithResolvers<BatchResult>
-  requirements: Requirements
-  /** The batch's input tree (every task's /in), when it has files. */
-  tree?: InputTreeRef
-  /**
-   * Task records to give to the dispatcher, in order, and the inputs the caller handed us for
-   * them; those before `next` are given (an index: `shift()` on an array of 100,000 records
-   * moves them all, every task).
-   */
-  waiting: BatchTaskRecord[]
-  next: number
-  inputs?: Map<number, Uint8Array>
-  inFlight: Map<number, string>
-  feeding: boolean
-  dirty: BatchTaskRecord[]
-  /** Settles (true) once the records in `dirty` are written; false if the node stops first. */
-  recorded?: PromiseWithResolvers<boolean>
-  /** Finished task records not yet confirmed on disk (readers merge them with the stored ones). */
-  unwritten: Map<number, BatchTaskRecord>
-  outputs: Array<{ bytes: Uint8Array, cid?: CID }>
-  /** Output trees waiting to be pinned with the next flush. */
-  trees: OutputTree[]
-  flushTimer?: ReturnType<typeof setTimeout>
-  flushing: Promise<void>
-  /** The wait before the next attempt to write a finished batch whose write failed. */
-  writeRetryMs?: number
-  cancelled: boolean
-  /** Tasks waiting for workers, and why (see placement.ts); the reason the batch's progress last gave. */
-  waits: Map<number, PlacementWait>
-  waitShown?: string
-}
-
-
 /** The record of a verdict that is not written (the node stops). */
 const NOT_RECORDED = Promise.resolve(false)
 
-/** The CID of no bytes: most tasks' stderr. */
-const EMPTY_CID = rawCid(new Uint8Array(0))
 export class Batches {
   private readonly c: BatchesComponents
   private readonly runs = new Map<string, Run>()
@@ -337,29 +300,8 @@ export class Batches {
   private finish (run: Run, task: BatchTaskRecord, verdict: TaskVerdict): Promise<boolean> {
     if (this.stopping || this.runs.get(run.record.id) !== run) return NOT_RECORDED
     if (run.waits.delete(task.index)) run.waitShown = run.waits.values().next().value?.message
-    const output = verdict.output
-    // stderr is kept (and referenced by the record, so retention keeps it) like stdout.
-    const stderrCid = output != null ? (output.stderr.byteLength === 0 ? EMPTY_CID : rawCid(output.stderr)) : undefined
-    Object.assign(task, {
-      status: verdict.status,
-      verified: verdict.verified,
-      workers: verdict.agreeing.length > 0 ? verdict.agreeing : verdict.replicas.map((r) => r.worker),
-      cost: verdict.cost,
-      ...(output != null ? { outputCid: cidText(output.outputCid), exitCode: output.exitCode, fuel: output.fuel.toString() } : {}),
-      ...(stderrCid != null ? { stderrCid: cidText(stderrCid) } : {}),
-      ...(output?.trap != null ? { trap: output.trap } : {}),
-      ...(output?.files != null ? { filesCid: cidText(output.files.cid) } : {}),
-      ...(verdict.error != null ? { error: verdict.error } : {})
-    })
-    if (output != null) {
-      run.outputs.push({ bytes: output.stdout, cid: output.outputCid }, { bytes: output.stderr, cid: stderrCid })
-      if (output.files != null) run.trees.push(output.files)
-    }
+    const output = recordVerdict(run, task, verdict)
     const r = run.record
-    r.done++
-    if (verdict.status !== 'completed') r.failed++
-    if (verdict.verified) r.verified++
-    r.cost += verdict.cost
     run.dirty.push(task)
     run.unwritten.set(task.index, task)
     const recorded = (run.recorded ??= Promise.withResolvers<boolean>()).promise
@@ -387,34 +329,7 @@ export class Batches {
   private async flush (run: Run, sync = false): Promise<boolean> {
     clearTimeout(run.flushTimer)
     run.flushTimer = undefined
-    const dirty = run.dirty.splice(0)
-    const outputs = run.outputs.splice(0)
-    const trees = run.trees.splice(0)
-    const recorded = run.recorded
-    run.recorded = undefined
-    let written = true
-    run.flushing = run.flushing.then(async () => {
-      await this.c.blobs.pinMany(outputs)
-      for (const tree of trees) await pinOutputTree(this.c.blobs, tree)
-      await this.c.records.putBatchTasks(run.record.id, dirty)
-      for (const task of dirty) if (run.unwritten.get(task.index) === task) run.unwritten.delete(task.index)
-      run.record.updatedAt = Date.now()
-      await this.c.records.putBatch(run.record, { sync })
-      recorded?.resolve(true)
-    }).catch((err) => {
-      log.error('recording batch %s failed: %e', run.record.id, err)
-      written = false
-      // Not lost: written again with the next flush (writing a record twice is harmless).
-      run.dirty.unshift(...dirty)
-      run.outputs.unshift(...outputs)
-      run.trees.unshift(...trees)
-      if (recorded != null) {
-        if (run.recorded == null) run.recorded = recorded
-        else void run.recorded.promise.then(recorded.resolve)
-      }
-    })
-    await run.flushing
-    return written
+    return await writeRun(run, this.c, sync)
   }
 
   private async complete (run: Run): Promise<void> {
