@@ -1,0 +1,48 @@
+/**
+ * `depin start | head`: the operator log's stdout goes away under a running daemon (its reader
+ * exits: EPIPE). The daemon keeps running, says so once on stderr, and its log goes on in the
+ * data dir's daemon.log, from the first line that could not be written.
+ */
+import { describe, it, expect } from 'vitest'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { runCli, startDaemonProcess } from './cli-helpers.ts'
+import { tempDir, waitFor } from './helpers.ts'
+
+describe('the operator log when stdout\'s reader exits', () => {
+  it('keeps the daemon running and carries the log on in daemon.log, with one warning on stderr', async () => {
+    const dir = await tempDir()
+    try {
+      const dataDir = join(dir.path, 'node')
+      expect((await runCli(['init', '--data-dir', dataDir])).code).toBe(0)
+      const daemon = await startDaemonProcess(dataDir, ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
+      let stderr = ''
+      daemon.child.stderr?.on('data', (d: string) => { stderr += d })
+      try {
+        expect(daemon.output()).toMatch(/INFO: offering capacity/)
+        // `head` exits: the read end of the daemon's stdout closes, and its next line gets EPIPE.
+        daemon.child.stdout?.destroy()
+        const prune = await runCli(['jobs', '--prune', '--data-dir', dataDir])
+        expect(prune.code, prune.stderr).toBe(0)
+        const logFile = join(dataDir, 'daemon.log')
+        const log = await waitFor(async () => {
+          const text = await readFile(logFile, 'utf8').catch(() => '')
+          return /INFO: pruned jobs on request/.test(text) ? text : undefined
+        }, { timeoutMs: 30_000, what: 'the prune line in daemon.log' })
+        expect(log).toMatch(/WARN: stdout went away: the log goes on in this file \{"reason":"EPIPE"/)
+        // It still answers, and stops cleanly with its last lines in the file.
+        const status = await runCli(['status', '--data-dir', dataDir, '--json'])
+        expect(status.code, status.stderr).toBe(0)
+        expect((await runCli(['stop', '--data-dir', dataDir])).code).toBe(0)
+        expect(await daemon.stop()).toBe(0)
+        expect(await readFile(logFile, 'utf8')).toMatch(/INFO: stopping \{"reason":"stop requested through the API[^\n]*\n[^]*INFO: stopped\n$/)
+        const warnings = stderr.split('\n').filter((line) => line.includes('daemon.log'))
+        expect(warnings, stderr).toEqual([`depin: the operator log's stdout went away (EPIPE); the log goes on in ${logFile}`])
+      } finally {
+        await daemon.stop()
+      }
+    } finally {
+      await dir.remove()
+    }
+  })
+})
