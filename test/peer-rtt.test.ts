@@ -1,0 +1,110 @@
+/**
+ * A fresh peer's round trip: measured once identify has run on its connection, so `depin peers`
+ * and the dashboard show a number within seconds instead of `-` until the first liveness ping
+ * (KEEPALIVE_MIN_INTERVAL_MS, 30 s, after the connection opened). Real nodes over TCP loopback;
+ * the bounds (a few pings at a time, a bounded queue, aborted by stop()) on a hand-made host.
+ */
+import { describe, it, expect, afterEach } from 'vitest'
+import type { Connection } from '@libp2p/interface'
+import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
+import { KeepAlive } from '../src/node/keepalive.ts'
+import { FIRST_PING_CONCURRENCY, FIRST_PING_QUEUE, KEEPALIVE_MIN_INTERVAL_MS } from '../src/node/constants.ts'
+import { waitFor } from './helpers.ts'
+
+describe('a new peer\'s round trip', () => {
+  const nodes: ComputeNode[] = []
+  afterEach(async () => { await Promise.all(nodes.splice(0).map(async (n) => { await n.stop() })) })
+
+  it('is known on both sides soon after they connect, well before the first liveness ping', async () => {
+    const a = createComputeNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true })
+    nodes.push(a)
+    await a.start()
+    const b = createComputeNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true, bootstrap: [a.multiaddrs[0]] })
+    nodes.push(b)
+    await b.start()
+    const latency = async (node: ComputeNode, peer: string): Promise<number | undefined> =>
+      (await node.peers()).find((p) => p.peerId === peer)?.latencyMs
+    // The liveness pings cannot have measured it before KEEPALIVE_MIN_INTERVAL_MS: poll for less.
+    const deadline = { timeoutMs: KEEPALIVE_MIN_INTERVAL_MS * 2 / 3 }
+    const ab = await waitFor(async () => await latency(a, b.peerId), { ...deadline, what: 'a to know its round trip to b' })
+    const ba = await waitFor(async () => await latency(b, a.peerId), { ...deadline, what: 'b to know its round trip to a' })
+    expect(ab).toBeGreaterThanOrEqual(0)
+    expect(ba).toBeGreaterThanOrEqual(0)
+  })
+})
+
+/** A host whose pings wait until the test answers them. */
+function fakeHost () {
+  const events = new EventTarget()
+  const pings: Array<{ peer: string, signal: AbortSignal, answer: (rtt: number) => void, fail: (err: Error) => void }> = []
+  const connections: Connection[] = []
+  const host = {
+    getConnections: () => connections,
+    addEventListener: events.addEventListener.bind(events),
+    removeEventListener: events.removeEventListener.bind(events),
+    services: {
+      ping: {
+        ping: async (peer: { toString: () => string }, options: { signal: AbortSignal }) => await new Promise<number>((resolve, reject) => {
+          options.signal.addEventListener('abort', () => { reject(new Error('aborted')) })
+          pings.push({ peer: peer.toString(), signal: options.signal, answer: resolve, fail: reject })
+        })
+      }
+    }
+  }
+  const connect = (id: string): Connection => {
+    const connection = { remotePeer: { toString: () => id }, status: 'open', timeline: { open: Date.now() } } as unknown as Connection
+    connections.push(connection)
+    return connection
+  }
+  const identify = (connection: Connection): void => { events.dispatchEvent(new CustomEvent('peer:identify', { detail: { connection } })) }
+  return { host: host as any, pings, connect, identify }
+}
+
+const settle = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
+
+describe('first pings', () => {
+  it('go a few at a time from a bounded queue; one per connection; the rest are left to the liveness pings', async () => {
+    const { host, pings, connect, identify } = fakeHost()
+    const keepAlive = new KeepAlive(host)
+    keepAlive.start()
+    try {
+      const connections = Array.from({ length: 100 }, (_, i) => connect(`peer-${i}`))
+      for (const c of connections) identify(c)
+      identify(connections[0]) // (identify runs again on a connection: identify push)
+      let answered = 0
+      while (pings.length > answered) {
+        expect(pings.length - answered).toBeLessThanOrEqual(FIRST_PING_CONCURRENCY)
+        pings[answered].answer(answered + 1)
+        answered++
+        await settle()
+      }
+      expect(answered).toBe(FIRST_PING_CONCURRENCY + FIRST_PING_QUEUE)
+      expect(new Set(pings.map((p) => p.peer)).size).toBe(answered)
+      expect(connections.filter((c) => typeof c.rtt === 'number')).toHaveLength(answered)
+      expect(connections[0].rtt).toBe(1)
+    } finally {
+      keepAlive.stop()
+    }
+  })
+
+  it('a failed first ping leaves the connection open and its round trip unknown; stop() aborts those in flight and ends the queue', async () => {
+    const { host, pings, connect, identify } = fakeHost()
+    const keepAlive = new KeepAlive(host)
+    keepAlive.start()
+    const connections = Array.from({ length: 4 }, (_, i) => connect(`peer-${i}`))
+    const aborted = connections.map(() => false)
+    connections.forEach((c, i) => { (c as any).abort = () => { aborted[i] = true } })
+    for (const c of connections) identify(c)
+    pings[0].fail(new Error('no answer'))
+    await settle()
+    expect(connections[0].rtt).toBeUndefined()
+    expect(aborted[0]).toBe(false)
+    expect(pings).toHaveLength(3) // the next in the queue took its place
+    keepAlive.stop()
+    expect(pings.slice(1).every((p) => p.signal.aborted)).toBe(true)
+    await settle()
+    expect(pings).toHaveLength(3) // nothing more after stop()
+    identify(connect('late'))
+    expect(pings).toHaveLength(3)
+  })
+})
