@@ -25,8 +25,20 @@
  *   both roles, newest 30                 30 (+20,000) 262-354 ms          30       112-167 ms
  *   worker only, newest 30                 0 (+20,000) 172-326 ms          30       72-107 ms
  *
- * What remains grows with the records kept: `total` counts every match, from the index entries
- * alone (20,000 entries walk in about 50 ms of CPU here, no record decoded).
+ * What remained grew with the records kept: `total` counted every match, from the index entries
+ * alone. Since: entries older than 10 minutes are counted once (node/api/jobs-count.ts) and again
+ * only after a write changed one of them; a page reads the recent entries and its own. The
+ * bench's records are one a second, so "recent" is ~600 of them. Index entries read per listing
+ * (the most, the first listing's walk, / the median of 7) and the median time:
+ *
+ *   2026-11-28, 20,000 leases, 2,000 jobs   before: entries read   time        after: entries read  time
+ *   requester page alone (baseline)         2,000 / 2,000    13-18 ms       22,055 / 55       3.7-6.5 ms
+ *   both roles, newest 30                  22,000 / 22,000   93-97 ms          601 / 601      8.2 ms
+ *   worker only, newest 30                 20,000 / 20,000   74-83 ms          546 / 546      4.5-5.3 ms
+ *   worker only, failed, newest 30         20,000 / 20,000   75-94 ms          546 / 546      4.4-5.1 ms
+ *   both roles, newest 1000                22,000 / 22,000   117-137 ms      1,002 / 1,002    39-69 ms
+ *
+ * (the after column's first listing, the baseline row, walks both roles' entries once: 22,055.)
  */
 import { join } from 'node:path'
 import { createTestnet } from '../src/node/testnet.ts'
