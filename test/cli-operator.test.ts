@@ -47,6 +47,8 @@ describe('depin config', () => {
     expect(shown.log).toEqual({ level: 'info', format: 'json' })
     const table = (await runCli(['config', 'show', '--data-dir', dataDir])).stdout
     expect(table).toMatch(/capacity\.cores\s+3\s+config\.json/)
+    // Slots default to the cores set, not to the machine's (the node starts with 3 slots).
+    expect(table).toMatch(/^capacity\.slots\s+3 \(= cores\)\s+default$/m)
     expect(table).toMatch(/metrics\s+-\s+default/)
     expect((await runCli(['config', 'unset', 'log.format', '--data-dir', dataDir])).code).toBe(0)
     expect(JSON.parse((await runCli(['config', 'show', '--json', '--data-dir', dataDir])).stdout).log.format).toBe('text')
