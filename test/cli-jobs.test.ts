@@ -143,7 +143,7 @@ describe('depin submit / jobs / job against real daemons', () => {
   it('user mistakes: missing module file, bad --env, unknown job', async () => {
     const missing = await runCli(['submit', join(dir.path, 'nope.wasm'), '--data-dir', requesterDir])
     expect(missing.code).toBe(1)
-    expect(missing.stderr.trim()).toMatch(/^depin: cannot read module .*nope\.wasm: ENOENT$/)
+    expect(missing.stderr.trim()).toMatch(/^depin: cannot read module .*nope\.wasm: no such file$/)
     const env = await runCli(['submit', join(EXAMPLES, 'echo.wasm'), '--env', 'NOEQUALS', '--data-dir', requesterDir])
     expect(env.stderr.trim()).toMatch(/^depin: --env takes NAME=VALUE/)
     const unknown = await runCli(['job', 'bafyreidoesnotexist', '--data-dir', requesterDir])
