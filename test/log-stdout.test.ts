@@ -1,12 +1,14 @@
 /**
  * `depin start | head`: the operator log's stdout goes away under a running daemon (its reader
  * exits: EPIPE). The daemon keeps running, says so once on stderr, and its log goes on in the
- * data dir's daemon.log, from the first line that could not be written.
+ * data dir's daemon.log, from the first line that could not be written. `depin testnet | head`
+ * the same: the testnet goes on and, when stopped, stops its nodes (it exited at its next line,
+ * its nodes left running, its lock and testnet.json behind).
  */
 import { describe, it, expect } from 'vitest'
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { runCli, startDaemonProcess } from './cli-helpers.ts'
+import { runCli, startDaemonProcess, startTestnetProcess } from './cli-helpers.ts'
 import { tempDir, waitFor } from './helpers.ts'
 
 describe('the operator log when stdout\'s reader exits', () => {
@@ -42,6 +44,30 @@ describe('the operator log when stdout\'s reader exits', () => {
         await daemon.stop()
       }
     } finally {
+      await dir.remove()
+    }
+  })
+})
+
+describe('depin testnet when stdout\'s reader exits', () => {
+  it('goes on, and stops cleanly on SIGTERM: nodes stopped, lock and testnet.json removed', async () => {
+    const dir = await tempDir()
+    const testnet = await startTestnetProcess(dir.path, 2)
+    try {
+      await waitFor(() => testnet.output().includes('press Ctrl-C'), { what: 'the testnet to say it runs' })
+      // `head` exits: the next line the testnet writes ("stopping the testnet…") gets EPIPE.
+      testnet.child.stdout?.destroy()
+      testnet.child.kill('SIGTERM')
+      expect(await testnet.exited).toBe(0)
+      await expect(stat(join(dir.path, 'testnet.lock'))).rejects.toThrow()
+      await expect(stat(join(dir.path, 'testnet.json'))).rejects.toThrow()
+      for (const node of testnet.nodes) {
+        await expect(stat(join(node.dataDir, 'api.json')), node.dataDir).rejects.toThrow()
+        expect(await readFile(join(node.dataDir, 'daemon.log'), 'utf8'), node.dataDir).toMatch(/INFO: stopped\n$/)
+      }
+      expect(testnet.output()).toMatch(/^depin: stdout went away \(EPIPE\); the testnet goes on without it$/m)
+    } finally {
+      testnet.killAll()
       await dir.remove()
     }
   })
