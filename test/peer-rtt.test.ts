@@ -2,10 +2,19 @@
  * A fresh peer's round trip: measured once identify has run on its connection, so `depin peers`
  * and the dashboard show a number within seconds instead of `-` until the first liveness ping
  * (KEEPALIVE_MIN_INTERVAL_MS, 30 s, after the connection opened). Real nodes over TCP loopback;
- * the bounds (a few pings at a time, a bounded queue, aborted by stop()) on a hand-made host.
+ * the bounds (a few pings at a time, a bounded queue, aborted by stop()) on a hand-made host. That
+ * ping and kad-dht's of a new contact both start on identify, and the protocol allows one
+ * outbound ping stream per peer: they take turns (ping-turns.ts), or kad-dht's failed and the
+ * peer never entered its routing table (three nodes no longer found each other).
  */
 import { describe, it, expect, afterEach } from 'vitest'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { ping, type Ping } from '@libp2p/ping'
 import type { Connection } from '@libp2p/interface'
+import { pingsTakeTurns } from '../src/node/ping-turns.ts'
 import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
 import { KeepAlive } from '../src/node/keepalive.ts'
 import { FIRST_PING_CONCURRENCY, FIRST_PING_QUEUE, KEEPALIVE_MIN_INTERVAL_MS } from '../src/node/constants.ts'
@@ -30,6 +39,59 @@ describe('a new peer\'s round trip', () => {
     const ba = await waitFor(async () => await latency(b, a.peerId), { ...deadline, what: 'b to know its round trip to a' })
     expect(ab).toBeGreaterThanOrEqual(0)
     expect(ba).toBeGreaterThanOrEqual(0)
+  })
+
+  it('leaves kad-dht its ping of new contacts: two nodes that know only a third find each other', async () => {
+    const hub = createComputeNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true })
+    nodes.push(hub)
+    await hub.start()
+    const spokes = [0, 1].map(() => createComputeNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, testnet: true, bootstrap: [hub.multiaddrs[0]] }))
+    nodes.push(...spokes)
+    await Promise.all(spokes.map(async (n) => { await n.start() }))
+    // Each learns of the other from the hub's routing table (its DHT self-query), and dials it.
+    await waitFor(async () => (await spokes[0].peers()).some((p) => p.peerId === spokes[1].peerId), { timeoutMs: 30_000, what: 'the two spokes to connect' })
+  })
+})
+
+describe('pings of one peer', () => {
+  const hosts: Libp2p[] = []
+  afterEach(async () => { await Promise.all(hosts.splice(0).map(async (h) => { await h.stop() })) })
+
+  const host = async (turns: boolean): Promise<Libp2p<{ ping: Ping }>> => {
+    const h = await createLibp2p({
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionMonitor: { enabled: false },
+      services: { ping: turns ? (c: Parameters<ReturnType<typeof ping>>[0]) => pingsTakeTurns(ping()(c)) : ping() }
+    })
+    hosts.push(h)
+    return h
+  }
+
+  it('take turns: several at once all answer (libp2p allows one outbound ping stream per peer)', async () => {
+    for (const turns of [false, true]) {
+      const [a, b] = [await host(turns), await host(turns)]
+      await a.dial(b.getMultiaddrs()[0])
+      const results = await Promise.allSettled([1, 2, 3].map(async () => await a.services.ping.ping(b.peerId, { signal: AbortSignal.timeout(10_000) })))
+      const failed = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.name)
+      if (turns) expect(failed).toEqual([])
+      else expect(failed).toContain('TooManyOutboundProtocolStreamsError') // (what kad-dht's ping met)
+    }
+  })
+
+  it('one still waiting for its turn gives up when its signal aborts, and the next still waits its turn', async () => {
+    const [a, b] = [await host(true), await host(true)]
+    await a.dial(b.getMultiaddrs()[0])
+    const first = a.services.ping.ping(b.peerId)
+    const controller = new AbortController()
+    const second = a.services.ping.ping(b.peerId, { signal: controller.signal })
+    const third = a.services.ping.ping(b.peerId)
+    controller.abort(new Error('no longer wanted'))
+    await expect(second).rejects.toThrow('no longer wanted')
+    expect(await first).toBeGreaterThanOrEqual(0)
+    expect(await third).toBeGreaterThanOrEqual(0)
   })
 })
 
