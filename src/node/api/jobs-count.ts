@@ -57,8 +57,6 @@ export class JobsCounter {
   /** The oldest entry time a landed write changed since the last walk began. */
   private oldestChange = Number.POSITIVE_INFINITY
   private readonly onChange = (at: number): void => { if (at < this.oldestChange) this.oldestChange = at }
-  /** Walks done (a seam for tests). */
-  walks = 0
 
   constructor (node: ComputeNode) {
     this.node = node
@@ -79,7 +77,6 @@ export class JobsCounter {
     const below = now - COUNT_RECENT_MS
     // Before the walk's scan begins: a write that lands after it is then always seen here.
     this.oldestChange = Number.POSITIVE_INFINITY
-    this.walks++
     const counts = new Map<string, number>()
     const live: ListEntry[] = []
     for await (const entry of listEntries(this.node)) {
