@@ -7,7 +7,7 @@
  * outbound ping stream per peer: they take turns (ping-turns.ts), or kad-dht's failed and the
  * peer never entered its routing table (three nodes no longer found each other).
  */
-import { describe, it, expect, afterEach } from 'vitest'
+import { describe, it, expect, afterEach, beforeEach, vi } from 'vitest'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@libp2p/noise'
@@ -17,7 +17,7 @@ import type { Connection } from '@libp2p/interface'
 import { pingsTakeTurns } from '../src/node/ping-turns.ts'
 import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
 import { KeepAlive } from '../src/node/keepalive.ts'
-import { FIRST_PING_CONCURRENCY, FIRST_PING_QUEUE, KEEPALIVE_MIN_INTERVAL_MS } from '../src/node/constants.ts'
+import { FIRST_PING_CONCURRENCY, FIRST_PING_DELAY_MS, FIRST_PING_QUEUE, KEEPALIVE_MIN_INTERVAL_MS } from '../src/node/constants.ts'
 import { waitFor } from './helpers.ts'
 
 describe('a new peer\'s round trip', () => {
@@ -125,7 +125,11 @@ function fakeHost () {
 const settle = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
 
 describe('first pings', () => {
-  it('go a few at a time from a bounded queue; one per connection; the rest are left to the liveness pings', async () => {
+  // (the delay after identify on fake timers; pings answer through promises)
+  beforeEach(() => { vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] }) })
+  afterEach(() => { vi.useRealTimers() })
+
+  it('go a few at a time from a bounded queue, a moment after identify; one per connection; the rest are left to the liveness pings', async () => {
     const { host, pings, connect, identify } = fakeHost()
     const keepAlive = new KeepAlive(host)
     keepAlive.start()
@@ -133,6 +137,8 @@ describe('first pings', () => {
       const connections = Array.from({ length: 100 }, (_, i) => connect(`peer-${i}`))
       for (const c of connections) identify(c)
       identify(connections[0]) // (identify runs again on a connection: identify push)
+      expect(pings).toHaveLength(0)
+      vi.advanceTimersByTime(FIRST_PING_DELAY_MS)
       let answered = 0
       while (pings.length > answered) {
         expect(pings.length - answered).toBeLessThanOrEqual(FIRST_PING_CONCURRENCY)
@@ -140,7 +146,7 @@ describe('first pings', () => {
         answered++
         await settle()
       }
-      expect(answered).toBe(FIRST_PING_CONCURRENCY + FIRST_PING_QUEUE)
+      expect(answered).toBe(FIRST_PING_QUEUE)
       expect(new Set(pings.map((p) => p.peer)).size).toBe(answered)
       expect(connections.filter((c) => typeof c.rtt === 'number')).toHaveLength(answered)
       expect(connections[0].rtt).toBe(1)
@@ -157,16 +163,19 @@ describe('first pings', () => {
     const aborted = connections.map(() => false)
     connections.forEach((c, i) => { (c as any).abort = () => { aborted[i] = true } })
     for (const c of connections) identify(c)
+    vi.advanceTimersByTime(FIRST_PING_DELAY_MS)
     pings[0].fail(new Error('no answer'))
     await settle()
     expect(connections[0].rtt).toBeUndefined()
     expect(aborted[0]).toBe(false)
     expect(pings).toHaveLength(3) // the next in the queue took its place
+    identify(connect('waiting')) // (its delay not over when the keepalive stops)
     keepAlive.stop()
     expect(pings.slice(1).every((p) => p.signal.aborted)).toBe(true)
     await settle()
     expect(pings).toHaveLength(3) // nothing more after stop()
     identify(connect('late'))
+    vi.advanceTimersByTime(FIRST_PING_DELAY_MS)
     expect(pings).toHaveLength(3)
   })
 })

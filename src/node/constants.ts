@@ -159,6 +159,8 @@ export const KEEPALIVE_TIMEOUT_MS = 10_000
 export const FIRST_PING_CONCURRENCY = 2
 export const FIRST_PING_QUEUE = 64
 export const FIRST_PING_TIMEOUT_MS = 5_000
+/** How long after identify a connection's first ping waits (see keepalive.ts). */
+export const FIRST_PING_DELAY_MS = 2_000
 /**
  * How long a connection may take to answer the ping that checks it when its peer dials again
  * (the new connection waits for the answer, inside libp2p's 10 s inbound upgrade): no answer, and

@@ -8,7 +8,7 @@
  * pings each less often, and its idle pings per second stay the same. A connection whose ping
  * fails is aborted (as libp2p's monitor does); the round trip is kept in `connection.rtt`.
  *
- * A new connection is also pinged once as soon as identify has run on it, so that its round trip
+ * A new connection is also pinged once, 2 s after identify has run on it, so that its round trip
  * is known within seconds (`depin peers`, the dashboard), not after its first liveness ping: a few
  * at a time from a bounded queue (FIRST_PING_*), so a node that connects to many peers at once does
  * not ping them all at once. A first ping that fails only leaves the round trip unknown: liveness
@@ -18,7 +18,7 @@ import type { Connection, Libp2p } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import { logger } from '@libp2p/logger'
 import type { IdentifyResult } from '@libp2p/interface'
-import { FIRST_PING_CONCURRENCY, FIRST_PING_QUEUE, FIRST_PING_TIMEOUT_MS, KEEPALIVE_MIN_INTERVAL_MS, KEEPALIVE_TICK_MS, KEEPALIVE_TIMEOUT_MS } from './constants.ts'
+import { FIRST_PING_CONCURRENCY, FIRST_PING_DELAY_MS, FIRST_PING_QUEUE, FIRST_PING_TIMEOUT_MS, KEEPALIVE_MIN_INTERVAL_MS, KEEPALIVE_TICK_MS, KEEPALIVE_TIMEOUT_MS } from './constants.ts'
 
 const log = logger('depin:keepalive')
 
@@ -33,6 +33,8 @@ export class KeepAlive {
   /** Connections waiting for their first ping, and how many of those pings are in flight. */
   private firstPings: Connection[] = []
   private firstPinging = 0
+  /** Connections identified, waiting FIRST_PING_DELAY_MS before they join the queue. */
+  private readonly firstPingTimers = new Map<Connection, ReturnType<typeof setTimeout>>()
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => { this.queueFirstPing(evt.detail.connection) }
 
   constructor (host: KeepAliveHost) {
@@ -53,10 +55,27 @@ export class KeepAlive {
     this.controller?.abort()
     this.controller = undefined
     this.firstPings = []
+    for (const timer of this.firstPingTimers.values()) clearTimeout(timer)
+    this.firstPingTimers.clear()
   }
 
-  /** Queues a connection's first ping (identify ran on it); one not pinged yet, and while there is room. */
+  /**
+   * Queues a connection's first ping (identify ran on it) a moment later: a connection's first
+   * second is its busiest (identify, kad-dht, gossipsub, capacity), and a ping then measured the
+   * two event loops more than the network (20-50 ms on loopback, 1 ms a moment later).
+   */
   private queueFirstPing (connection: Connection): void {
+    if (this.controller == null || this.firstPingTimers.has(connection) || this.firstPingTimers.size >= FIRST_PING_QUEUE) return
+    const timer = setTimeout(() => {
+      this.firstPingTimers.delete(connection)
+      this.enqueueFirstPing(connection)
+    }, FIRST_PING_DELAY_MS)
+    timer.unref?.()
+    this.firstPingTimers.set(connection, timer)
+  }
+
+  /** One not pinged yet, and while there is room. */
+  private enqueueFirstPing (connection: Connection): void {
     if (this.controller == null || this.lastPing.has(connection) || this.firstPings.includes(connection)) return
     if (this.firstPings.length >= FIRST_PING_QUEUE) return // (its liveness ping will measure it)
     this.firstPings.push(connection)
