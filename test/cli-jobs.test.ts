@@ -91,7 +91,11 @@ describe('depin submit / jobs / job against real daemons', () => {
     expect(files.stderr.trim()).toBe(`${ran}; nothing was written to ${join(dir.path, 'lease-files')}`)
     const cancel = await runCli(['cancel', lease.id, ...at])
     expect(cancel.code).toBe(1)
-    expect(cancel.stderr.trim()).toBe(`depin: ${lease.id} is a lease this node serves for ${lease.requester}: only that requester can cancel its work (\`depin cancel\` on its node); the lease ends when the requester closes it`)
+    // (open still, as a lease is for 30 s after its last task; or ended already on a loaded machine)
+    expect([
+      `depin: ${lease.id} is a lease this node serves for ${lease.requester}: only that requester can cancel its work (\`depin cancel\` on its node); the lease ends when the requester closes it`,
+      `depin: ${lease.id} is a lease this node served for ${lease.requester}; it has already ended: there is nothing to cancel`
+    ]).toContain(cancel.stderr.trim())
   })
 
   it('submit without --wait prints the id; job ID shows it once done', async () => {
@@ -143,7 +147,7 @@ describe('depin submit / jobs / job against real daemons', () => {
   it('user mistakes: missing module file, bad --env, unknown job', async () => {
     const missing = await runCli(['submit', join(dir.path, 'nope.wasm'), '--data-dir', requesterDir])
     expect(missing.code).toBe(1)
-    expect(missing.stderr.trim()).toMatch(/^depin: cannot read module .*nope\.wasm: ENOENT$/)
+    expect(missing.stderr.trim()).toMatch(/^depin: cannot read module .*nope\.wasm: no such file$/)
     const env = await runCli(['submit', join(EXAMPLES, 'echo.wasm'), '--env', 'NOEQUALS', '--data-dir', requesterDir])
     expect(env.stderr.trim()).toMatch(/^depin: --env takes NAME=VALUE/)
     const unknown = await runCli(['job', 'bafyreidoesnotexist', '--data-dir', requesterDir])

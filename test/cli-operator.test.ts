@@ -47,6 +47,8 @@ describe('depin config', () => {
     expect(shown.log).toEqual({ level: 'info', format: 'json' })
     const table = (await runCli(['config', 'show', '--data-dir', dataDir])).stdout
     expect(table).toMatch(/capacity\.cores\s+3\s+config\.json/)
+    // Slots default to the cores set, not to the machine's (the node starts with 3 slots).
+    expect(table).toMatch(/^capacity\.slots\s+3 \(= cores\)\s+default$/m)
     expect(table).toMatch(/metrics\s+-\s+default/)
     expect((await runCli(['config', 'unset', 'log.format', '--data-dir', dataDir])).code).toBe(0)
     expect(JSON.parse((await runCli(['config', 'show', '--json', '--data-dir', dataDir])).stdout).log.format).toBe('text')
@@ -157,6 +159,9 @@ describe('a daemon started from the environment', () => {
   it('checks a module locally: not WebAssembly, or too big, is refused without uploading', async () => {
     const text = join(dir.path, 'notes.txt')
     await writeFile(text, 'just some text\n')
+    // A mistyped path says so in words, not as an errno code.
+    oneLine(await runCli(['submit', join(dir.path, 'nope.wasm'), '--data-dir', dataDir]), /^depin: cannot read module .*nope\.wasm: no such file$/)
+    oneLine(await runCli(['submit', join(EXAMPLES, 'echo.wasm'), '--input', join(dir.path, 'nope.txt'), '--data-dir', dataDir]), /^depin: cannot read input .*nope\.txt: no such file$/)
     oneLine(await runCli(['submit', text, '--data-dir', dataDir]), /^depin: module .*notes\.txt is not a WebAssembly binary; nothing was uploaded$/)
     const big = join(dir.path, 'big.wasm')
     await writeFile(big, Buffer.concat([Buffer.from([0, 97, 115, 109, 1, 0, 0, 0]), Buffer.alloc(64 * 1024 * 1024 + 1)]))

@@ -54,6 +54,23 @@ describe('command-line mistakes in option combinations (exit 2, nothing sent)', 
   })
 })
 
+describe('cancel of a lease this node served', () => {
+  it('one that ended says it has ended (it said the node serves it and the requester ends it)', async () => {
+    const net = await createTestnet({ nodes: 1, transport: 'memory' })
+    const { server, port } = await startApi(net.nodes[0], createNodeMetrics({ libp2p: false }))
+    try {
+      const requester = '12D3KooWBSNUWRbaR7hXC3rVfLGY1z6pD9kNRhyc6gEsnoowTmhc'
+      await net.nodes[0].scheduler.records.putLease({ leaseId: 'bafyendedlease', requester, startedAt: Date.now() - 60_000, endedAt: Date.now() - 1000, tasks: 2, refused: 0, fuel: '100', amount: 1, paid: 1, reason: 'closed' })
+      const cancel = await runCli(['cancel', 'bafyendedlease', '--api', `127.0.0.1:${port}`], { env: { DEPIN_API_TOKEN: TOKEN } })
+      expect(cancel.code).toBe(1)
+      expect(cancel.stderr).toBe(`depin: bafyendedlease is a lease this node served for ${requester}; it has already ended: there is nothing to cancel\n`)
+    } finally {
+      await server.stop()
+      await net.stop()
+    }
+  })
+})
+
 describe('progress lines escape what a peer chose', () => {
   it('a waiting reason, a stage word and a detail are printed inert', () => {
     const at = 0

@@ -11,6 +11,8 @@ import { tempDir, waitFor } from './helpers.ts'
 import { call } from './api-helpers.ts'
 import { checkExposition } from './prom-format.ts'
 
+const EXAMPLES = new URL('../examples/', import.meta.url).pathname
+
 function expectOneCleanErrorLine (result: { code: number | null, stderr: string }, pattern: RegExp): void {
   expect(result.code).not.toBe(0)
   // Commander may add a suggestion line ("(Did you mean start?)"); that is still one error.
@@ -92,6 +94,12 @@ describe('depin CLI: user mistakes', () => {
 
   it('a missing data dir', async () => {
     expectOneCleanErrorLine(await runCli(['start', '--data-dir', join(dir.path, 'missing')]), /does not exist; run `depin init/)
+    // A client command says the same of a mistyped data dir (it said "no API token: …/api-token does not exist").
+    for (const command of [['jobs'], ['status', '--json'], ['submit', join(EXAMPLES, 'echo.wasm')]]) {
+      const result = await runCli([...command, '--data-dir', join(dir.path, 'missing')], { env: { DEPIN_API_TOKEN: '' } })
+      expectOneCleanErrorLine(result, /^depin: data directory .*missing does not exist; pass the data dir of a node \(`depin init --data-dir .*missing` makes one\)$/)
+      expect(result.code).toBe(1)
+    }
   })
 
   it('a corrupt key file', async () => {

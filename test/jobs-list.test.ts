@@ -11,6 +11,8 @@ import { createTestnet, type Testnet } from '../src/node/testnet.ts'
 import type { ComputeNode } from '../src/node/compute-node.ts'
 import { ApiServer } from '../src/node/api/server.ts'
 import { jobsRoutes } from '../src/node/api/jobs-routes.ts'
+import { listJobs } from '../src/node/api/jobs-list.ts'
+import { JobLabels } from '../src/node/job-labels.ts'
 import { createJob } from '../src/scheduler/job.ts'
 import { JobStore, type JobStatus, type LeaseRecord, type RequestedJob } from '../src/scheduler/job-store.ts'
 import type { Store } from '../src/shared/store.ts'
@@ -255,5 +257,91 @@ describe('the served leases time index', () => {
     const again = new JobStore(db)
     await again.ensureIndex()
     expect(again.recordsDecoded).toBe(0)
+  })
+})
+
+describe('total between pages: older entries counted once, not read for every page', () => {
+  // 1,500 jobs and 1,500 leases from 3 hours ago, and 10 jobs of the last minute.
+  const OLD = 3000
+  const RECENT = 10
+  const base = Date.now() - 3 * 3600_000
+  let net: Testnet
+  let node: ComputeNode
+  let server: ApiServer
+  let port: number
+  let body: RequestedJob['body']
+  const FILTERS = ['', '?status=completed', '?status=unverified', '?status=failed', '?status=timed-out', '?status=cancelled', '?status=active', '?role=worker', '?role=requester&status=failed', '?role=worker&status=failed', '?role=worker&status=completed']
+
+  beforeAll(async () => {
+    net = await createTestnet({ nodes: 1, nodeInit: () => ({ retention: { intervalMs: 0 } }) })
+    node = net.nodes[0]
+    server = new ApiServer({ host: '127.0.0.1', port: 0, token: TOKEN }, [jobsRoutes(node)])
+    port = (await server.start()).port
+    body = createJob(node.peerId, { module: example('echo') }).body
+    const records = node.scheduler.records
+    await Promise.all(Array.from({ length: OLD }, async (_, i) => {
+      if (i % 2 === 0) await records.putRequested(record(body, i, base))
+      else await records.putLease(lease(node.peerId, i, base))
+    }))
+    await Promise.all(Array.from({ length: RECENT }, async (_, i) => { await records.putRequested(record(body, OLD + i, Date.now() - 60_000 - OLD * 1000)) }))
+  })
+
+  afterAll(async () => {
+    await server?.stop()
+    await net?.stop()
+  })
+
+  /** A page's total and the index entries it read. */
+  const page = async (query: string): Promise<{ total: number, read: number }> => {
+    node.scheduler.records.indexEntriesRead = 0
+    const answer = await call(port, `/v1/jobs${query}${query === '' ? '?' : '&'}limit=5`, { headers: AUTH })
+    expect(answer.status, answer.text).toBe(200)
+    return { total: answer.json.total, read: node.scheduler.records.indexEntriesRead }
+  }
+  /** Every filter's total by reading every entry (what each page did before), against the page's. */
+  const expectTotalsRight = async (): Promise<void> => {
+    const labels = new JobLabels(node.services().store)
+    for (const query of FILTERS) {
+      const params = new URLSearchParams(query.slice(1))
+      const truth = await listJobs(node, () => labels, { status: params.get('status') as any ?? undefined, role: params.get('role') as any ?? undefined, limit: 1 })
+      expect((await page(query)).total, query).toBe(truth.total)
+    }
+  }
+
+  it('a second page reads the recent entries and the page, not every entry', async () => {
+    const first = await page('')
+    expect(first.total).toBe(OLD + RECENT)
+    expect(first.read).toBeGreaterThanOrEqual(OLD)
+    const second = await page('')
+    expect(second.total).toBe(OLD + RECENT)
+    expect(second.read).toBeLessThan(30)
+    // Any filter, from the same counts.
+    expect((await page('?role=worker&status=failed')).read).toBeLessThan(30)
+    await expectTotalsRight()
+  })
+
+  it('stays right when an older entry changes (a job finishing differently, pruned jobs and leases, a long lease ending), walking once again', async () => {
+    const records = node.scheduler.records
+    await page('')
+    // job 0 was completed and verified; now failed.
+    await records.putRequested({ ...record(body, 0, base), status: 'failed', exitCode: 1, verified: false })
+    const changed = await page('?status=failed')
+    expect(changed.read).toBeGreaterThanOrEqual(OLD)
+    await expectTotalsRight()
+    expect((await page('')).read).toBeLessThan(30)
+    // A prune: old jobs and leases deleted.
+    await records.deleteRequested([2, 4, 6].map((i) => `job-${String(i).padStart(5, '0')}`))
+    await records.deleteLeases([1, 3].map((i) => `lease-${String(i).padStart(5, '0')}`))
+    expect((await page('')).total).toBe(OLD + RECENT - 5)
+    await expectTotalsRight()
+    // A lease that started 3 hours ago ends now.
+    await records.putLease({ ...lease(node.peerId, OLD + 1, base), leaseId: 'lease-long' })
+    expect((await page('?role=worker')).total).toBe(OLD / 2 - 2 + 1)
+    await expectTotalsRight()
+    // A recent job changing needs no walk.
+    await page('')
+    await records.putRequested({ ...record(body, OLD + 1, Date.now() - 60_000 - OLD * 1000), status: 'cancelled' })
+    expect((await page('')).read).toBeLessThan(30)
+    await expectTotalsRight()
   })
 })

@@ -15,7 +15,7 @@ import { leaseSummaryView, requestedState } from '../src/node/api/job-view.ts'
 import { JobActivity } from '../src/node/job-activity.ts'
 import { creditAmount, fitWidths, renderTable } from '../src/cli/output.ts'
 import { ProgressView, VerifiedWording } from '../src/cli/progress.ts'
-import { stateText } from '../src/cli/job-format.ts'
+import { assertSucceeded, stateText } from '../src/cli/job-format.ts'
 import { applyStartEnv } from '../src/cli/start-env.ts'
 import { setConfigValue, unsetConfigValue, validateConfig } from '../src/node/config-edit.ts'
 import { originAllowed } from '../src/node/api/server.ts'
@@ -42,6 +42,13 @@ describe('status words', () => {
     expect(stateText(leaseSummaryView({ ...lease, reason: OPEN_LEASE }))).toBe('serving (lease open)')
     expect(stateText(leaseSummaryView({ ...lease, reason: 'closed' }))).toBe('completed (ran here)')
     expect(leaseSummaryView({ ...lease, reason: 'ERR_LEASE_ACK_MISSING' })).toMatchObject({ status: 'failed', reason: 'the lease ended: ERR_LEASE_ACK_MISSING' })
+  })
+
+  it('the last line of `submit --wait` / `job --wait` for a cancelled job says it once, with a reason given at cancel', () => {
+    const job = { id: 'bafyjob', role: 'requester', status: 'cancelled', verified: false, running: [], error: { code: 'ERR_JOB_CANCELLED', message: 'the job was cancelled' } } as any
+    expect(() => { assertSucceeded(job) }).toThrow(/^job bafyjob was cancelled$/)
+    expect(() => { assertSucceeded({ ...job, reason: 'the job was cancelled: user pressed stop', error: { ...job.error, message: 'the job was cancelled: user pressed stop' } }) }).toThrow(/^job bafyjob was cancelled: user pressed stop$/)
+    expect(() => { assertSucceeded({ ...job, status: 'timed-out', reason: 'no result before the deadline' }) }).toThrow(/^job bafyjob timed-out: no result before the deadline$/)
   })
 
   it('a job waiting for workers says why, queued or running', () => {

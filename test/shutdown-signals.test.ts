@@ -57,6 +57,9 @@ describe('shutdown on repeated signals', () => {
       expect(await daemon.stop()).toBe(0)
       expect(daemon.child.signalCode).toBeNull()
       await expect(stat(join(dataDir, 'api.json'))).rejects.toThrow()
+      // Its last lines, which stdout refused, are in the data dir's daemon.log. (`stop()` sends
+      // SIGTERM as well, which the node may take first.)
+      expect(await readFile(join(dataDir, 'daemon.log'), 'utf8')).toMatch(/INFO: stopping \{"reason":"received SIG(HUP|TERM)"\}[^]*INFO: stopped\n$/)
     } finally {
       await dir.remove()
     }

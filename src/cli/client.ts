@@ -81,6 +81,16 @@ async function refuseTestnetDir (dataDir: string): Promise<void> {
   throw new UsageError(`${root} is a testnet's directory, not a node's: pass the data dir of one of its nodes, e.g. --data-dir ${join(root, 'node-0')}`)
 }
 
+/**
+ * A data dir that does not exist (mistyped, or never initialised): said as such, not as a missing
+ * token, and never taken for the node that answers on the default port.
+ */
+async function refuseMissingDir (dataDir: string): Promise<void> {
+  if (await stat(dataDir).then(() => true, () => false)) return
+  const root = dataDirPaths(dataDir).root
+  throw new UsageError(`data directory ${root} does not exist; pass the data dir of a node (\`depin init --data-dir ${root}\` makes one)`)
+}
+
 export async function resolveApi (options: ClientOptions): Promise<{ api: string, token: string, source: ApiSource, dataDir: string }> {
   const dataDir = options.dataDir ?? defaultDataDir()
   let api = options.api ?? process.env.DEPIN_API
@@ -92,6 +102,7 @@ export async function resolveApi (options: ClientOptions): Promise<{ api: string
       api = info.api
       source = 'api.json'
     } else {
+      await refuseMissingDir(dataDir)
       await refuseTestnetDir(dataDir)
       api = (await configuredApi(dataDir)) ?? (info == null ? `${DEFAULT_API_HOST}:${DEFAULT_API_PORT}` : info.api)
       source = 'config'

@@ -36,3 +36,20 @@ export class LocalCheckError extends DepinError {
     super(message, 'ERR_LOCAL_CHECK')
   }
 }
+
+/**
+ * Why a local file could not be read, in words (`no such file`, not `ENOENT`): the line a user
+ * sees for a mistyped path.
+ */
+export function fileErrorText (err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code
+  switch (code) {
+    case 'ENOENT': return 'no such file'
+    case 'EACCES':
+    case 'EPERM': return 'permission denied'
+    case 'EISDIR': return 'it is a directory'
+    case 'ENOTDIR': return 'a part of its path is a file, not a directory'
+    case 'ELOOP': return 'too many symbolic links'
+    default: return code ?? (err as Error).message
+  }
+}

@@ -22,7 +22,7 @@ let terminalLost = false
  * After SIGHUP the terminal is gone: writing to it fails (EIO, or EPIPE for a pipe whose reader
  * went with it), and a stream error would end the process before its clean stop (a testnet died
  * of EIO saying `stopping the testnet…`, its lock left behind). From then on what is written is
- * lost and its errors are ignored (see `outputLost`); the stop goes on.
+ * lost and its errors are ignored (see `stdoutErrorAction`); the stop goes on.
  */
 export function ignoreLostTerminal (signal: NodeJS.Signals): void {
   if (signal !== 'SIGHUP' || terminalLost) return
@@ -32,9 +32,36 @@ export function ignoreLostTerminal (signal: NodeJS.Signals): void {
   }
 }
 
-/** Whether output errors are to be ignored: SIGHUP said the terminal is gone. */
-export function outputLost (): boolean {
-  return terminalLost
+/** What runs until stopped (`the node`, `the testnet`), if this command is one; and whether its stdout went away. */
+let runsUntilStopped: string | undefined
+let stdoutGone = false
+
+/**
+ * For a command that runs until stopped (`depin start`, `depin testnet`): stdout going away
+ * (`depin testnet | head`, once head exits: EPIPE) does not end it. Other commands end quietly
+ * then, as command-line tools do; this one said so once on stderr and went on, its output lost
+ * (the node's log goes on in daemon.log: node/log-destination.ts). Ending it there would skip its
+ * clean stop: a testnet left its nodes running and its lock and testnet.json behind.
+ */
+export function goOnWithoutStdout (what: string): void {
+  runsUntilStopped = what
+  // (its stderr may have gone with it: `2>&1 | head`)
+  if (process.stderr.listenerCount('error') === 0) process.stderr.on('error', () => {})
+}
+
+/** What an error on stdout does: `ignore` it, `exit` quietly (a reader that stopped early), or `throw` it. */
+export function stdoutErrorAction (err: NodeJS.ErrnoException): 'ignore' | 'exit' | 'throw' {
+  // (after SIGHUP: the terminal is gone, and a daemon or testnet is stopping cleanly)
+  if (terminalLost || stdoutGone) return 'ignore'
+  if (err.code !== 'EPIPE') return 'throw'
+  if (runsUntilStopped == null) return 'exit'
+  stdoutGone = true
+  try {
+    process.stderr.write(`depin: stdout went away (EPIPE); ${runsUntilStopped} goes on without it\n`)
+  } catch {
+    // (stderr went too)
+  }
+  return 'ignore'
 }
 
 /**
@@ -123,6 +150,7 @@ export interface TestnetSignals {
  * ignored with one line, so they cannot kill the process while its nodes stop.
  */
 export function watchTestnetSignals (say: (text: string) => void): TestnetSignals {
+  goOnWithoutStdout('the testnet')
   const controller = new AbortController()
   const signalled = Promise.withResolvers<void>()
   const onSignal = (signal: NodeJS.Signals): void => {

@@ -31,6 +31,11 @@ export function assertSucceeded (job: JobDetailView): void {
     throw new JobFailedError(`job ${job.id}: the program exited with code ${job.exitCode}`)
   }
   if (job.status === 'failed' && job.trap != null) throw new JobFailedError(`job ${job.id}: the program stopped: ${job.trap}`)
+  if (job.status === 'cancelled') {
+    // "job X cancelled: the job was cancelled" said nothing twice; a reason given at cancel stays.
+    const why = (job.reason ?? job.error?.message ?? '').replace(/^the (job|batch) was cancelled(: )?/, '')
+    throw new JobFailedError(`job ${job.id} was cancelled${why !== '' ? `: ${why}` : ''}`)
+  }
   const reasons = job.error?.reasons != null ? ` [${Object.entries(job.error.reasons).map(([r, n]) => `${r}: ${n}`).join(', ')}]` : ''
   throw new JobFailedError(`job ${job.id} ${job.status}: ${job.reason ?? job.error?.message ?? 'unknown error'}${reasons}`)
 }

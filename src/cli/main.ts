@@ -8,7 +8,7 @@
 import { CommanderError } from 'commander'
 import { DepinError } from '../errors.ts'
 import { printable } from './printable.ts'
-import { outputLost } from './interrupt.ts'
+import { stdoutErrorAction } from './interrupt.ts'
 import { buildProgram, type CliActions } from './program.ts'
 
 export const actions: CliActions = {
@@ -47,11 +47,11 @@ export const actions: CliActions = {
 export async function run (argv: string[]): Promise<number> {
   // Output piped into a reader that stops early (`depin jobs | head`): stop quietly, as other
   // command-line tools do, instead of an unhandled EPIPE with a stack trace.
+  // (`depin start` and `depin testnet` go on: see goOnWithoutStdout)
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    // (after SIGHUP: the terminal is gone, and a daemon or testnet is stopping cleanly)
-    if (outputLost()) return
-    if (err.code === 'EPIPE') process.exit(0)
-    throw err
+    const action = stdoutErrorAction(err)
+    if (action === 'exit') process.exit(0)
+    if (action === 'throw') throw err
   })
   const program = buildProgram(actions)
   try {

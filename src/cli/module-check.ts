@@ -6,7 +6,7 @@
 import { open, readFile, stat } from 'node:fs/promises'
 import { MAX_MODULE_BYTES } from '../scheduler/constants.ts'
 import { wasm } from '../scheduler/executor/wasm-api.ts'
-import { LocalCheckError, UsageError } from './errors.ts'
+import { fileErrorText, LocalCheckError, UsageError } from './errors.ts'
 
 /** `\0asm` and version 1. */
 const WASM_HEADER = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]
@@ -20,7 +20,7 @@ export async function checkModuleFile (path: string): Promise<number> {
     size = info.size
   } catch (err) {
     if (err instanceof UsageError) throw err
-    throw new UsageError(`cannot read module ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    throw new UsageError(`cannot read module ${path}: ${fileErrorText(err)}`)
   }
   if (size > MAX_MODULE_BYTES) throw new LocalCheckError(`module ${path} is ${size} bytes; the limit is ${MAX_MODULE_BYTES} (64 MiB); nothing was uploaded`)
   const header = Buffer.alloc(WASM_HEADER.length)

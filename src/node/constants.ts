@@ -151,6 +151,17 @@ export const KEEPALIVE_TICK_MS = 3_000
 export const KEEPALIVE_MIN_INTERVAL_MS = 30_000
 export const KEEPALIVE_TIMEOUT_MS = 10_000
 /**
+ * A connection's first round trip, measured once identify has run on it so that `depin peers`
+ * shows a latency within seconds, not after the first liveness ping (30 s): at most this many at
+ * once per node, this many waiting (more are left to the liveness pings: a node that connects to
+ * a hundred peers at once sends a few pings at a time, not a hundred), each within this time.
+ */
+export const FIRST_PING_CONCURRENCY = 2
+export const FIRST_PING_QUEUE = 64
+export const FIRST_PING_TIMEOUT_MS = 5_000
+/** How long after identify a connection's first ping waits (see keepalive.ts). */
+export const FIRST_PING_DELAY_MS = 2_000
+/**
  * How long a connection may take to answer the ping that checks it when its peer dials again
  * (the new connection waits for the answer, inside libp2p's 10 s inbound upgrade): no answer, and
  * the old connection is taken for dead (its peer restarted) and the new one is kept.

@@ -30,6 +30,9 @@ import { V8ModeSwitch } from './v8-mode.ts'
 
 const log = logger('depin:daemon')
 
+/** The data dir's log file when stdout goes away, and `depin testnet`'s for its nodes' output. */
+export const DAEMON_LOG_FILE = 'daemon.log'
+
 /** How long a stop may take before the process gives up on a clean one. */
 export const DAEMON_STOP_TIMEOUT_MS = 30_000
 
@@ -109,7 +112,8 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   const token = await loadOrCreateApiToken(options.dataDir)
   const merged = startConfig(config, options)
 
-  const operatorLog = options.log ?? createOperatorLog({ level: merged.log.level, format: merged.log.format, file: merged.log.file }).log
+  // On stdout, the log goes on in daemon.log if stdout goes away (`depin start | head`).
+  const operatorLog = options.log ?? createOperatorLog({ level: merged.log.level, format: merged.log.format, file: merged.log.file, fallbackFile: join(options.dataDir, DAEMON_LOG_FILE) }).log
   // Memory-transport nodes share their process with others (an in-process testnet): libp2p keeps
   // its metric objects per process (a module-level map each new node clears, so one node's
   // counters landed in another's registry), so those nodes serve depin's own metrics only.

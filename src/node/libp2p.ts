@@ -18,6 +18,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { logger } from '@libp2p/logger'
 import { BoundedDatastore } from './bounded-datastore.ts'
 import { capacitySelector, capacityValidator } from './capacity-record.ts'
+import { pingsTakeTurns } from './ping-turns.ts'
 import {
   CAPACITY_NAMESPACE, DHT_ALPHA, DHT_DISJOINT_PATHS, DHT_NEW_CONTACT_PINGS, DHT_NEW_CONTACT_QUEUE, DATASTORE_LIMITS, DHT_PROTOCOL, DHT_QUERY_SELF_INTERVAL_MS,
   INBOUND_CONNECTIONS_PER_HOST_PER_SECOND, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_HOST, MAX_GOSSIP_RPC_BYTES,
@@ -201,7 +202,8 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
     },
     services: {
       identify: identify(),
-      ping: ping(),
+      // (pings of one peer take turns: kad-dht's and the keepalive's, see ping-turns.ts)
+      ping: (components: Parameters<ReturnType<typeof ping>>[0]) => pingsTakeTurns(ping()(components)),
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
         clientMode: false,

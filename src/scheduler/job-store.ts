@@ -19,7 +19,7 @@ import type { PlacementWait } from './requester/placement.ts'
 import { digestOf, indexKey, parseIndexEntry, type RequestedDigest } from './requested-index.ts'
 import { LeaseStore, type LeaseDigest, type LeaseRecord } from './lease-store.ts'
 import { stripUndefined } from './strip-undefined.ts'
-import { IndexBuild, type IndexEntry } from './time-index.ts'
+import { IndexBuild, IndexChanges, type IndexEntry } from './time-index.ts'
 
 export { OPEN_LEASE, type LeaseDigest, type LeaseRecord } from './lease-store.ts'
 
@@ -155,6 +155,10 @@ export class JobStore {
   private readonly leases: LeaseStore
   /** Job and lease records decoded so far (a seam for tests: a listing reads only what it shows). */
   recordsDecoded = 0
+  /** Index entries of requested jobs and served leases read so far (a seam for tests, as above). */
+  indexEntriesRead = 0
+  /** The times of the index entries (requested jobs', served leases') each landed write changed. */
+  readonly indexChanges = new IndexChanges()
   /** Job records waiting for their batch write (`putRequested`), by id, with their index entry. */
   private readonly requestedWrites = new TurnBatch<string, RequestedWrite>(async (entries) => {
     // One atomic write: a record and its index entry land together.
@@ -162,6 +166,7 @@ export class JobStore {
       { type: 'put' as const, sublevel: this.requested, key: enc.encode(id), value: w.bytes },
       { type: 'put' as const, sublevel: this.requestedAt, key: w.at, value: w.digest }
     ]) as any, syncOption(entries.some(([, w]) => w.sync)))
+    this.indexChanges.landed(entries.map(([, w]) => w.at))
   })
   private readonly requestedIndex: IndexBuild
 
@@ -173,7 +178,11 @@ export class JobStore {
     this.meta = sub('meta')
     this.batches = sub('batches')
     this.batchTasks = sub('batch-tasks')
-    this.leases = new LeaseStore(root, this.meta, () => { this.recordsDecoded++ })
+    this.leases = new LeaseStore(root, this.meta, {
+      onDecode: () => { this.recordsDecoded++ },
+      onIndexRead: () => { this.indexEntriesRead++ },
+      changes: this.indexChanges
+    })
     this.requestedIndex = new IndexBuild({
       meta: this.meta,
       name: 'requested-at',
@@ -211,6 +220,7 @@ export class JobStore {
   async * requestedNewestFirst (): AsyncGenerator<RequestedDigest> {
     await this.requestedIndex.ensure()
     for await (const [key, value] of this.requestedAt.iterator({ reverse: true })) {
+      this.indexEntriesRead++
       const entry = parseIndexEntry(key as Uint8Array, value as Uint8Array)
       const waiting = this.requestedWrites.waiting(entry.id)
       yield waiting != null ? parseIndexEntry(key as Uint8Array, waiting.digest) : entry
@@ -313,6 +323,7 @@ export class JobStore {
       ...ids.map((id) => ({ type: 'del' as const, sublevel: this.requested, key: enc.encode(id) })),
       ...at.map((key) => ({ type: 'del' as const, sublevel: this.requestedAt, key }))
     ] as any)
+    this.indexChanges.landed(at)
   }
 
   /** Deletes a batch's record and all its task records. */

@@ -15,7 +15,7 @@
 import { decode, encode } from '../proofs/encoding.ts'
 import type { Store } from '../shared/store.ts'
 import { stripUndefined } from './strip-undefined.ts'
-import { IndexBuild, parseTimeKey, timeKey, type IndexEntry } from './time-index.ts'
+import { IndexBuild, parseTimeKey, timeKey, type IndexChanges, type IndexEntry } from './time-index.ts'
 
 type Sub = ReturnType<Store['sublevel']>
 
@@ -63,14 +63,22 @@ export class LeaseStore {
   private readonly at: Sub
   private readonly build: IndexBuild
   private readonly onDecode: () => void
+  private readonly onIndexRead: () => void
+  private readonly changes?: IndexChanges
 
-  /** `root`: the `jobs` sublevel (one batch writes a record and its entry); `onDecode`: told of each record decoded. */
-  constructor (root: Sub, meta: Sub, onDecode: () => void = () => {}) {
+  /**
+   * `root`: the `jobs` sublevel (one batch writes a record and its entry); `onDecode`,
+   * `onIndexRead`: told of each record decoded and index entry read; `changes`: told of the
+   * index entries each landed write changed.
+   */
+  constructor (root: Sub, meta: Sub, seams: { onDecode?: () => void, onIndexRead?: () => void, changes?: IndexChanges } = {}) {
     const sub = (name: string): Sub => root.sublevel(name, { keyEncoding: 'view', valueEncoding: 'view' }) as unknown as Sub
     this.root = root
     this.records = sub('leases')
     this.at = sub(INDEX_NAME)
-    this.onDecode = onDecode
+    this.onDecode = seams.onDecode ?? (() => {})
+    this.onIndexRead = seams.onIndexRead ?? (() => {})
+    this.changes = seams.changes
     this.build = new IndexBuild({ meta, name: INDEX_NAME, index: this.at, entries: () => this.storedEntries() })
   }
 
@@ -81,6 +89,7 @@ export class LeaseStore {
       { type: 'put', sublevel: this.records, key: enc.encode(record.leaseId), value: encode(stripUndefined(record)) },
       { type: 'put', sublevel: this.at, key, value: digest }
     ] as any)
+    this.changes?.landed([key])
   }
 
   async get (id: string): Promise<LeaseRecord | undefined> {
@@ -96,6 +105,7 @@ export class LeaseStore {
   async * newestFirst (): AsyncGenerator<LeaseDigest> {
     await this.build.ensure()
     for await (const [key, value] of this.at.iterator({ reverse: true })) {
+      this.onIndexRead()
       const { id, at } = parseTimeKey(key as Uint8Array)
       yield { id, startedAt: at, reason: dec.decode(value as Uint8Array) }
     }
@@ -114,6 +124,7 @@ export class LeaseStore {
       ...ids.map((id) => ({ type: 'del' as const, sublevel: this.records, key: enc.encode(id) })),
       ...keys.map((key) => ({ type: 'del' as const, sublevel: this.at, key }))
     ] as any)
+    this.changes?.landed(keys)
   }
 
   /** Indexes the records of a store written before the index existed (once). */

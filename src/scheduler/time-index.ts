@@ -94,3 +94,25 @@ export class IndexBuild {
     }
   }
 }
+
+/**
+ * Tells listeners, once a write has landed, the time of each index entry it wrote or deleted: a
+ * count kept for entries older than some time (the jobs list's `total`, node/api/jobs-count.ts)
+ * knows from it when that count no longer holds. Told after the write, never before: a count
+ * taken from a scan that began before the write landed is then always told.
+ */
+export class IndexChanges {
+  private readonly listeners = new Set<(at: number) => void>()
+
+  on (listener: (at: number) => void): void { this.listeners.add(listener) }
+  off (listener: (at: number) => void): void { this.listeners.delete(listener) }
+
+  /** Index entries (their keys) written or deleted by a write that landed. */
+  landed (keys: Iterable<Uint8Array>): void {
+    if (this.listeners.size === 0) return
+    for (const key of keys) {
+      const { at } = parseTimeKey(key)
+      for (const listener of this.listeners) listener(at)
+    }
+  }
+}

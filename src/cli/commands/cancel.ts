@@ -29,6 +29,8 @@ export async function cancelCommand (id: string, opts: CommonOptions): Promise<v
 async function cancelOther (client: ApiClient, id: string, opts: CommonOptions): Promise<void> {
   const served = await getJob(client, id).catch((err: unknown) => { if (notFound(err, 'ERR_JOB_NOT_FOUND')) return undefined; throw err })
   if (served != null && served.role !== 'requester') {
+    // (one that ended is not served any more: as for a job that ended, there is nothing to cancel)
+    if (served.status !== 'running') throw new ApiResponseError(409, 'ERR_NOT_CANCELLABLE', `${id} is a lease this node served for ${served.requester}; it has already ended: there is nothing to cancel`)
     // The worker has no way to end a lease early: the requester closes it (its tasks go back to it otherwise).
     throw new ApiResponseError(409, 'ERR_NOT_CANCELLABLE', `${id} is a lease this node serves for ${served.requester}: only that requester can cancel its work (\`depin cancel\` on its node); the lease ends when the requester closes it`)
   }

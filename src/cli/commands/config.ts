@@ -2,6 +2,7 @@
 import { stat } from 'node:fs/promises'
 import { defaultDataDir, readLiveApiInfo } from '../../node/paths.ts'
 import { measureCapacity } from '../../node/capacity-record.ts'
+import type { CapacityOverrides } from '../../node/config.ts'
 import { flattenConfig, readRawConfig, setConfigValue, unsetConfigValue, validateConfig, writeRawConfig } from '../../node/config-edit.ts'
 import { line, printJson, printTable } from '../output.ts'
 import type { ConfigOptions } from '../program.ts'
@@ -9,10 +10,11 @@ import { UsageError } from '../errors.ts'
 
 /**
  * What the node uses for a capacity key config.json leaves out, as `depin start` measures it on
- * this machine now (memory depends on what is free at start).
+ * this machine now (memory depends on what is free at start), from the keys it sets: slots
+ * follow the cores set, not the machine's.
  */
-function capacityDefaults (): Record<string, string> {
-  const measured = measureCapacity()
+function capacityDefaults (set: CapacityOverrides): Record<string, string> {
+  const measured = measureCapacity(set)
   return {
     'capacity.cores': `${measured.cores} (all cores)`,
     'capacity.memoryMiB': `${measured.memoryMiB} (half of total memory, at most what is free at start)`,
@@ -30,7 +32,7 @@ export async function configShowCommand (opts: ConfigOptions): Promise<void> {
   // A config written before prices were per gigafuel names the price pricePerCpuSecond; it is read as pricePerGigafuel.
   const legacyPrice = (raw.capacity as Record<string, unknown> | undefined)?.pricePerCpuSecond
   if (legacyPrice !== undefined && set.get('capacity.pricePerGigafuel') === undefined) set.set('capacity.pricePerGigafuel', legacyPrice)
-  const defaults = capacityDefaults()
+  const defaults = capacityDefaults(effective.capacity)
   printTable(['KEY', 'VALUE', 'FROM'], flattenConfig(effective as unknown as Record<string, unknown>).map(([key, value]) => [
     key,
     value === undefined ? defaults[key] ?? '' : typeof value === 'string' ? value : key === 'network' ? `${(value as { networkId?: string }).networkId ?? '(custom)'} (genesis config)` : JSON.stringify(value),

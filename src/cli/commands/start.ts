@@ -15,7 +15,7 @@ import type { StartOptions } from '../program.ts'
 import { applyStartEnv, START_ENV } from '../start-env.ts'
 import { checkMultiaddrs } from '../parse.ts'
 import { UsageError } from '../errors.ts'
-import { ignoreLostTerminal, STOP_SIGNALS } from '../interrupt.ts'
+import { goOnWithoutStdout, ignoreLostTerminal, STOP_SIGNALS } from '../interrupt.ts'
 
 export async function startCommand (cliOptions: StartOptions): Promise<void> {
   const opts = applyStartEnv(cliOptions)
@@ -29,6 +29,8 @@ export async function startCommand (cliOptions: StartOptions): Promise<void> {
     }
   }
   const dataDir = opts.dataDir ?? defaultDataDir()
+  // Its log does not go through process.stdout (it goes on in daemon.log: log-destination.ts); nothing else ends the node on EPIPE.
+  goOnWithoutStdout('the node')
 
   // Signals that arrive while the node is still starting stop it as soon as it has started.
   let signalled: string | undefined

@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { MAX_INPUT_BYTES } from '../../scheduler/constants.ts'
 import { assertOk, createClient } from '../client.ts'
-import { LocalCheckError, UsageError } from '../errors.ts'
+import { fileErrorText, LocalCheckError, UsageError } from '../errors.ts'
 import { assertSucceeded } from '../job-format.ts'
 import { checkModuleFile } from '../module-check.ts'
 import { checkOutputFile } from '../output-file.ts'
@@ -39,7 +39,7 @@ async function readInput (path: string): Promise<FilePart> {
   } catch (err) {
     if (err instanceof UsageError) throw err
     if (err instanceof LocalCheckError) throw err
-    throw new UsageError(`cannot read input ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    throw new UsageError(`cannot read input ${path}: ${fileErrorText(err)}`)
   }
 }
 

@@ -6,15 +6,14 @@
  * Both come newest first from time indexes (the requested jobs' by creation, the served leases'
  * by start, merged), filtered on the digests the indexes keep: only the records of the page shown
  * are read (and those of unfinished jobs this run does not place, whose state needs their
- * replicas), however many the node keeps. `total` counts the matches from the digests alone.
+ * replicas), however many the node keeps. `total` counts the matches from the digests alone, the
+ * older ones from counts kept between pages (jobs-count.ts).
  */
 import type { ComputeNode } from '../compute-node.ts'
 import type { JobState } from '../../job-status.ts'
 import { stateWord } from '../../job-status.ts'
 import { FINAL_STATUSES } from '../../scheduler/job-store.ts'
-import type { RequestedDigest } from '../../scheduler/requested-index.ts'
-import type { ServedLeaseDigest } from '../../scheduler/views.ts'
-import { mergeNewestFirst } from '../../shared/newest-first.ts'
+import { listEntries, timeOf, type JobsCounter, type ListedState } from './jobs-count.ts'
 import type { JobLabels } from '../job-labels.ts'
 import { digestState, leaseState, leaseSummaryView, requestedState, requestedSummary, type JobSummaryView } from './job-view.ts'
 
@@ -27,10 +26,8 @@ export interface JobsListQuery {
   limit: number
 }
 
-type Listed = { role: 'requester' | 'worker', status: JobState, verified: boolean }
-
 /** Whether a listed job matches the `status` filter (`active`: queued or running). */
-export function matchesStatus (j: Listed, status: JobsStatusFilter | undefined): boolean {
+export function matchesStatus (j: ListedState, status: JobsStatusFilter | undefined): boolean {
   if (status == null) return true
   if (status === 'active') return j.status === 'queued' || j.status === 'running'
   // Verification is the requester's verdict: a task run here for a peer is just completed.
@@ -39,22 +36,22 @@ export function matchesStatus (j: Listed, status: JobsStatusFilter | undefined):
   return j.status === status
 }
 
-type Entry = RequestedDigest | ServedLeaseDigest
-
-/** When a job was submitted, or a lease started: what the list orders by. */
-const timeOf = (e: Entry): number => 'startedAt' in e ? e.startedAt : e.createdAt
-
-export async function listJobs (node: ComputeNode, labels: () => JobLabels, query: JobsListQuery): Promise<{ jobs: JobSummaryView[], total: number }> {
+/**
+ * One page and `total`. The page is read newest first until it is full; `total` counts the
+ * matches among entries newer than what `counter` counted (read here) and adds the counter's
+ * matches among the older ones (jobs-count.ts). Without a counter, every entry is read.
+ */
+export async function listJobs (node: ComputeNode, labels: () => JobLabels, query: JobsListQuery, counter?: JobsCounter): Promise<{ jobs: JobSummaryView[], total: number }> {
   const { role, limit } = query
   const scheduler = node.scheduler
   const records = scheduler.records
-  const sources: Array<AsyncIterable<Entry>> = []
-  // At equal times a requested job comes before a lease (the order the list always had).
-  if (role !== 'worker') sources.push(records.requestedNewestFirst())
-  if (role !== 'requester') sources.push(scheduler.servedLeasesNewestFirst())
+  const older = await counter?.older(Date.now())
+  const below = older?.below ?? Number.NEGATIVE_INFINITY
   const page: JobSummaryView[] = []
   let total = 0
-  for await (const entry of mergeNewestFirst(sources, timeOf)) {
+  for await (const entry of listEntries(node, role)) {
+    const counted = timeOf(entry) < below
+    if (counted && page.length >= limit) break
     if ('startedAt' in entry) {
       const lease = entry
       if (!matchesStatus({ role: 'worker', ...leaseState(lease.reason) }, query.status)) continue
@@ -64,7 +61,7 @@ export async function listJobs (node: ComputeNode, labels: () => JobLabels, quer
         if (record == null) continue // deleted since (a prune)
         page.push(leaseSummaryView(record))
       }
-      total++
+      if (!counted) total++
       continue
     }
     const digest = entry
@@ -82,7 +79,8 @@ export async function listJobs (node: ComputeNode, labels: () => JobLabels, quer
       if (record == null) continue
       page.push(requestedSummary(record, node.activity.get(record.id), await labels().get(record.id)))
     }
-    total++
+    if (!counted) total++
   }
+  if (older != null && counter != null) total += await counter.matching(older, (state) => matchesStatus(state, query.status), role)
   return { jobs: page, total }
 }

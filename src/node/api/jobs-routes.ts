@@ -30,6 +30,7 @@ import type { NodeMetrics } from '../metrics/node-metrics.ts'
 import { ApiError } from './errors.ts'
 import { leaseSummaryView, requestedDetail, type JobDetailView } from './job-view.ts'
 import { listJobs } from './jobs-list.ts'
+import { JobsCounter } from './jobs-count.ts'
 import { closeAfterReply, jobUploadLimits, readJobUpload, UploadRefusedError } from './upload.ts'
 import { placementOf } from './upload-spec.ts'
 import type { InputTreeLimits } from './upload-tree.ts'
@@ -67,6 +68,8 @@ export interface JobsRoutesInit {
 export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
   let labelsValue: JobLabels | undefined
   const labels = (): JobLabels => (labelsValue ??= new JobLabels(node.services().store))
+  // The list's `total` of older entries, kept between pages (jobs-count.ts).
+  const counter = new JobsCounter(node)
 
   const detail = async (id: string): Promise<JobDetailView> => {
     let record: RequestedJob
@@ -122,7 +125,7 @@ export function jobsRoutes (node: ComputeNode, init: JobsRoutesInit = {}) {
 
     app.get('/v1/jobs', { schema: { tags: ['jobs'], summary: 'Jobs this node requested or ran, newest first', querystring: jobsQuery } }, async (request) => {
       const { status, role, limit } = request.query
-      return await listJobs(node, labels, { status, role, limit: limit ?? DEFAULT_JOBS_LIMIT })
+      return await listJobs(node, labels, { status, role, limit: limit ?? DEFAULT_JOBS_LIMIT }, counter)
     })
 
     app.get('/v1/jobs/:id', { schema: { tags: ['jobs'], summary: 'One job: state, workers, verification, cost', params: jobIdParams } },
