@@ -21,7 +21,8 @@ describe('the operator log when stdout\'s reader exits', () => {
       let stderr = ''
       daemon.child.stderr?.on('data', (d: string) => { stderr += d })
       try {
-        expect(daemon.output()).toMatch(/INFO: offering capacity/)
+        // (the line comes after the API is up, which is what starting the daemon waits for)
+        await waitFor(() => /INFO: offering capacity/.test(daemon.output()), { timeoutMs: 30_000, what: 'the daemon\'s start lines on its stdout' })
         // `head` exits: the read end of the daemon's stdout closes, and its next line gets EPIPE.
         daemon.child.stdout?.destroy()
         const prune = await runCli(['jobs', '--prune', '--data-dir', dataDir])
