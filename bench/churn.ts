@@ -9,8 +9,8 @@
  * (min/max, how many above the bound of 48, how many with none), how many know fewer than 3
  * capable peers, the ledger heights (min/max, how many more than 2 blocks behind), and the
  * miner's connections and its lowest app score at the others, and the block gossip messages the
- * running nodes dropped unvalidated (sender penalised, over its allowance, or its queue full). Then: jobs right,
- * the batch's summary, and whether every node reaches one tip within 90 s.
+ * running nodes dropped unvalidated (sender penalised, over its allowance, or its queue full).
+ * Then: jobs right, the batch's summary, and whether every node reaches one tip within 90 s.
  *
  *   node bench/churn.ts [N]      (default 60)
  *
