@@ -9,7 +9,7 @@ import { decode, encode } from '../src/proofs/encoding.ts'
 import type { Channel, ChannelOpener } from '../src/transport.ts'
 import { Negotiator } from '../src/scheduler/requester/negotiator.ts'
 import { WorkerService } from '../src/scheduler/worker/service.ts'
-import { offerId, parseNegotiateRequest, parseSignedOffer, type OfferBody } from '../src/scheduler/messages.ts'
+import { offerId, parseNegotiateRequest, parseSignedOffer, signBid, type OfferBody, type SignedOffer } from '../src/scheduler/messages.ts'
 import type { LeaseBody } from '../src/proofs/lease.ts'
 import type { WasiExecutor } from '../src/scheduler/executor/index.ts'
 import type { BlobStore } from '../src/scheduler/blob-store.ts'
@@ -101,3 +101,39 @@ describe('Negotiator with a real WorkerService', () => {
     expect(second.leases[0].lease.body.maxCredits).toBe(capLimit)
   })
 })
+
+describe('an offer round with gossip', () => {
+  // Seen at scale (20 of 30 nodes gone, a job of 2 replicas with one lease already open): the
+  // direct offers went to peers that had left and failed at once, the worker that already held
+  // this class's lease answered the gossiped offer first, and the round ended on its bid
+  // (enough bids, no direct offer pending), then dropped it as excluded: an empty round. Bids of
+  // the other workers came after the offer had closed, round after round, for 50 s.
+  it('a bid from an excluded worker does not end the round: other workers\' bids are still taken', async () => {
+    const [requester, excluded, other, gone] = await makeSigners(4)
+    const routed: boolean[] = []
+    const bid = (worker: typeof excluded, offer: SignedOffer) => ({
+      t: 'bid' as const,
+      bid: signBid(worker, { v: 1, offerId: offerId(offer.body), worker: worker.peerId, requester: requester.peerId, price: 10, slots: 1, freeSlots: 1, expiresAt: offer.body.expiresAt })
+    })
+    const negotiator: Negotiator = new Negotiator({
+      signer: requester,
+      // Every direct offer fails at once (its peer left); accepts fail too (this test ends at the bids).
+      channels: { open: async () => { throw new Error('no listener') } } as unknown as ChannelOpener,
+      publishOffer: async (offer) => {
+        // The excluded worker answers at once; another one a moment later, well within the window.
+        routed.push(negotiator.routeAnswer(bid(excluded, offer), excluded.peerId))
+        setTimeout(() => { routed.push(negotiator.routeAnswer(bid(other, offer), other.peerId)) }, 20)
+      },
+      knownPeers: () => [],
+      findPeers: async () => [],
+      reportPeer: () => {},
+      reliability: () => 0.5,
+      speed: () => 0
+    })
+    const needs = { memoryMiB: 64, timeoutMs: 1_000, fuel: 1_000_000_000n, maxPrice: 10 }
+    await negotiator.round(needs, 1, [gone.peerId], true, 1_000_000, () => 0, AbortSignal.timeout(10_000), (peer) => peer === excluded.peerId)
+    // Both bids reached an open offer: the round waited for a bid it could take.
+    expect(routed).toEqual([true, true])
+  })
+})
+

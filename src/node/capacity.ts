@@ -179,6 +179,14 @@ export class CapacityService {
     this.view.peerDisconnected(peer)
   }
 
+  /**
+   * A dial to the peer failed and it is not connected: it left (or its addresses are stale). It
+   * is listed no longer, nor taken from samples, until it connects again or `CAPACITY_UNREACHABLE_MS`.
+   */
+  peerUnreachable (peer: string): void {
+    if (!this.view.isConnected(peer)) this.view.forget(peer)
+  }
+
   /** A peer's protocols are known (libp2p `peer:identify`): ask it for its capacity once. */
   peerIdentified (peer: string, protocols: string[]): void {
     if (this.controller == null || !protocols.includes(CAPACITY_PROTOCOL)) return

@@ -90,8 +90,13 @@ export function streamChannel (stream: Stream, remotePeer: string, maxFrameBytes
   return new StreamChannel(stream, remotePeer, maxFrameBytes, idleTimeoutMs)
 }
 
-/** Opens channels with `libp2p.dialProtocol`. */
-export function createChannelOpener (libp2p: Pick<Libp2p, 'dialProtocol'>): ChannelOpener {
+/**
+ * Opens channels with `libp2p.dialProtocol`. `onUnreachable(peer)` is told when an open failed
+ * (not by the caller's own abort) and the node holds no connection to the peer: it could not be
+ * dialled (it left, or its address is stale), as opposed to a protocol or stream failure on a
+ * live connection.
+ */
+export function createChannelOpener (libp2p: Pick<Libp2p, 'dialProtocol' | 'getConnections'>, onUnreachable?: (peer: string) => void): ChannelOpener {
   return {
     async open (peerId: string, protocol: string, options: OpenChannelOptions = {}): Promise<Channel> {
       const deadline = AbortSignal.timeout(DEFAULT_OPEN_TIMEOUT_MS)
@@ -100,6 +105,10 @@ export function createChannelOpener (libp2p: Pick<Libp2p, 'dialProtocol'>): Chan
       try {
         stream = await libp2p.dialProtocol(peerIdFromString(peerId), protocol, { signal })
       } catch (err) {
+        if (onUnreachable != null && options.signal?.aborted !== true) {
+          const id = peerIdFromString(peerId)
+          if (libp2p.getConnections(id).length === 0) onUnreachable(peerId)
+        }
         if (deadline.aborted) throw new DeadlineExceededError(`opening ${protocol} to ${peerId} took over ${DEFAULT_OPEN_TIMEOUT_MS} ms`, { cause: err })
         throw err
       }

@@ -109,7 +109,10 @@ export class NodeRuntime {
     this.bootstrapRedial = new BootstrapRedial(libp2p, this.init.bootstrap ?? [])
     this.bootstrapRedial.start()
     // One stream opener and one handler registrar for every layer (scheduler, ledger sync).
-    this.channels = createChannelOpener(libp2p)
+    // A peer that cannot be dialled leaves the capacity view at once: it was listed as reachable
+    // for 5 minutes after its connection closed (a trimmed peer is alive), and every placement
+    // offered to it, a peer that had left, in that time.
+    this.channels = createChannelOpener(libp2p, (peer) => { this.capacity?.peerUnreachable(peer) })
     this.protocols = createProtocolRegistrar(libp2p, peerScore)
     libp2p.addEventListener('peer:connect', (evt) => {
       this.capacity?.peerConnected(evt.detail.toString())

@@ -43,7 +43,7 @@ export interface TestnetInit {
   network?: GenesisConfig
   /** Overrides for the default network (block interval, difficulty, reward, allocation). Not together with `network`. */
   genesis?: CreateGenesisConfigInit
-  /** Indices of the nodes that mine, each from 0 to `nodes - 1`. @default none */
+  /** Indices of the nodes that mine, each from 0 to `nodes - 1`; they start mining once every node is up. @default none */
   miners?: number[]
   /** Extra options for node i (merged over the testnet's own). */
   nodeInit?: (index: number) => Partial<ComputeNodeInit>
@@ -104,13 +104,17 @@ export async function createTestnet (init: TestnetInit = {}): Promise<Testnet> {
         // With a data dir the key file is the identity (so a restart keeps it); else pass the key.
         privateKey: dataDirs[i] == null ? keys[i] : undefined,
         network,
-        mine: init.miners?.includes(i) ?? false,
+        // Miners start once every node is up (below): a chain growing during the start made each
+        // later node sync it and every started node apply each block (60 nodes on data dirs:
+        // 135 s to start with a miner, 40 nodes: 35 s against 17 s without).
+        mine: false,
         ...init.nodeInit?.(i)
       })
       await node.start()
       nodes.push(node)
     }
     await waitForPeers(nodes, init.readyTimeoutMs ?? 20_000)
+    for (const i of new Set(init.miners ?? [])) nodes[i].ledger.startMining()
     return { nodes, network, stop }
   } catch (err) {
     await stop()

@@ -146,7 +146,10 @@ export class Negotiator {
       let pending = targets.length
       for (const peer of targets) void this.offerDirect(open, peer, signal).finally(() => { pending--; open.wake?.() })
       const windowEnd = AbortSignal.any([signal, AbortSignal.timeout(BID_WINDOW_MS)])
-      const usable = (): number => open.bids.size
+      // Bids this round can take: a worker this class already has a lease with answers a
+      // gossiped offer too (often first), and counting its bid ended rounds before anyone
+      // else's arrived, to drop it below: an empty round.
+      const usable = (): number => { let n = 0; for (const worker of open.bids.keys()) if (!exclude(worker)) n++; return n }
       // Decided when every direct offeree answered with enough bids, or once the window passed
       // with at least one bid; direct answers still on their way are waited for.
       while (!signal.aborted) {
