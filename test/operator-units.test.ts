@@ -13,7 +13,7 @@ import { OPEN_LEASE, type RequestedJob } from '../src/scheduler/job-store.ts'
 import { describeState, stateWord } from '../src/job-status.ts'
 import { leaseSummaryView, requestedState } from '../src/node/api/job-view.ts'
 import { JobActivity } from '../src/node/job-activity.ts'
-import { creditAmount, fitWidths, renderTable } from '../src/cli/output.ts'
+import { count, creditAmount, fitWidths, renderTable } from '../src/cli/output.ts'
 import { ProgressView, VerifiedWording } from '../src/cli/progress.ts'
 import { assertSucceeded, stateText } from '../src/cli/job-format.ts'
 import { applyStartEnv } from '../src/cli/start-env.ts'
@@ -217,6 +217,12 @@ describe('start options from the environment', () => {
     expect(() => applyStartEnv({}, { DEPIN_API: '10.0.0.1:4101' })).toThrow(/DEPIN_API: .*not a loopback/)
     expect(() => applyStartEnv({}, { DEPIN_LOG_LEVEL: 'loud' })).toThrow(/DEPIN_LOG_LEVEL/)
     expect(() => applyStartEnv({}, { DEPIN_METRICS: '0.0.0.0:9464' })).toThrow(/^DEPIN_METRICS: metrics listen on loopback only/)
+  })
+})
+
+describe('counts in words', () => {
+  it('say one thing in the singular (`depin status` said "1 cores")', () => {
+    expect([count(1, 'core'), count(2, 'core'), count(0, 'slot')]).toEqual(['1 core', '2 cores', '0 slots'])
   })
 })
 

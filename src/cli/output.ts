@@ -89,6 +89,11 @@ export function shortCid (cid: string): string {
   return cid.length > 24 ? `${cid.slice(0, 10)}…${cid.slice(-8)}` : cid
 }
 
+/** `n` things in words: "1 core", "2 cores". */
+export function count (n: number, thing: string): string {
+  return `${n} ${thing}${n === 1 ? '' : 's'}`
+}
+
 /**
  * Credits. Balances are whole credits; what a job owes may be a fraction (price per gigafuel
  * times its fuel; the ledger rounds up once per lease), shown with up to 6 significant digits.
