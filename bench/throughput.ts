@@ -10,7 +10,18 @@
  *
  *   node bench/throughput.ts [tasks] [batch:N | jobs:N]... [warm:N]   (rows to run; default all six)
  *
- * Last rounds, 2026-11-28 12:13 and 12:14 (load average 2.2 falling from a test run), main at
+ * Rounds of 2026-11-28 12:41 (main at a221554, quiet machine) and 13:57 (main at 781f00f, after
+ * results are acknowledged as paid only once their records are written, API submissions synced,
+ * the deadline sweep's wait decided once per class; load average 0.3): local 6,839 / 7,500/s; one
+ * batch 3,723 / 3,604 / 2,880/s and 3,828 / 3,984 / 3,469/s with 1 / 2 / 4 worker processes (54 /
+ * 53 / 42%, 51 / 53 / 46%); submitJob 2,992 / 3,244 / 2,664/s and 3,168 / 3,195 / 2,546/s (44 /
+ * 47 / 39%, 42 / 43 / 34%); requester 0.120-0.157 ms per task in batches, 0.204-0.252 ms per job;
+ * no task failed; settles = leases: the same within the noise. A V8 profile of the requester in
+ * the jobs row (20,000 jobs at once) is flat again: garbage collection 14% of its main thread,
+ * memory-level's tree ~7%, DAG-CBOR encoding ~6.5%, the job records' writes ~7%, the deadline
+ * sweep 1.7% (now cheaper for tasks never placed).
+ *
+ * Rounds of 2026-11-28 12:13 and 12:14 (load average 2.2 falling from a test run), main at
  * 6705d3c (this session's merges: none on the per-task path but the file splits): local 5,990 /
  * 7,149/s; one batch 3,370 / 3,402 / 2,979/s and 3,800 / 3,957 / 3,338/s with 1 / 2 / 4 worker
  * processes (56 / 57 / 50%, 53 / 55 / 47%); submitJob 2,853 / 3,241 / 2,970/s and 3,038 / 3,351 /
