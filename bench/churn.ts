@@ -49,6 +49,10 @@ const net = await createTestnet({ nodes: N, transport: 'memory', dir, miners: [0
 const nodes: ComputeNode[] = [...net.nodes]
 const running = (n: ComputeNode): boolean => { try { n.ledger.tip(); n.services(); return true } catch { return false } }
 
+function blockSum (of: ComputeNode[], key: 'dropped' | 'ignored' | 'accepted' | 'published'): number {
+  return of.reduce((sum, n) => sum + (n.status().gossip[n.topics.blocks]?.[key] ?? 0), 0)
+}
+
 function snapshot (label: string): void {
   const live = nodes.filter(running)
   const conns = live.map((n) => n.host.getConnections().length)
@@ -62,7 +66,8 @@ function snapshot (label: string): void {
     `<3 capable: ${capable.filter((c) => c < 3).length}`, `heights ${Math.min(...heights)}–${top}`, `>2 behind: ${heights.filter((h) => h < top - 2).length}`,
     `miner conns ${nodes[0].host.getConnections().length}`,
     `miner's app score at the others ≥ ${Math.min(...others.map((n) => n.peerScore.score(miner))).toFixed(1)}`,
-    `block messages dropped unvalidated ${live.reduce((sum, n) => sum + (n.status().gossip[n.topics.blocks]?.dropped ?? 0), 0)}`)
+    `block messages dropped unvalidated ${blockSum(live, 'dropped')}, ignored ${blockSum(live, 'ignored')}, accepted ${blockSum(live, 'accepted')}`,
+    `published by others than the miner (tip announcements) ${blockSum(others, 'published')}`)
 }
 
 async function until (check: () => boolean, ms: number, what: string): Promise<void> {

@@ -5,6 +5,14 @@
  * branch, after a healed partition) would hear of the heavier chain only when somebody mines on
  * it; with it, the tip block reaches the neighbours, whose unknown parent makes them sync from
  * this node.
+ *
+ * One announcement per tip: syncs run concurrently (one per peer whose gossip or connection asked
+ * for one) and each that ends on a tip other than the one it started from would otherwise
+ * announce it, so a lagging node that hears one block from k peers (each an orphan, each a sync)
+ * published that block k times, each copy a new gossip message that every neighbour validates
+ * and ignores as a duplicate at its sender's expense. After a restart of many nodes at once
+ * these copies used up the senders' gossip allowances, so new blocks were dropped, became
+ * orphans elsewhere, and caused more syncs and copies (bench/churn.ts).
  */
 import { logger } from '@libp2p/logger'
 import type { ChainIndex } from './chain-index.ts'
@@ -23,6 +31,8 @@ export interface TipSyncInit {
 export class TipSync {
   private readonly client: SyncClient
   private readonly init: TipSyncInit
+  /** The tip this node announced last: not announced again. */
+  private announced?: string
 
   constructor (init: TipSyncInit, components: SyncClientComponents, options: SyncClientInit) {
     this.init = init
@@ -48,7 +58,9 @@ export class TipSync {
     const before = chain.tip.hashHex
     const result = await sync()
     const tip = chain.tip
-    if (tip.hashHex !== before && this.init.isStarted()) {
+    if (tip.hashHex !== before && tip.hashHex !== this.announced && this.init.isStarted()) {
+      // Set before the read below: a sync ending meanwhile on the same tip sees it.
+      this.announced = tip.hashHex
       const bytes = await chain.blockBytes(tip.hash)
       if (bytes != null) {
         try {
