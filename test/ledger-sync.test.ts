@@ -210,6 +210,24 @@ describe('sync', () => {
     expect(published).toEqual([blockHashHex(chain[11]), blockHashHex(next[1])])
   })
 
+  it('does not announce a tip it relayed from gossip while a sync ran', async () => {
+    const { genesis, signers: [, , , , miner], source, client } = await net()
+    const chain = buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 11)
+    for (const b of chain) await source.addBlock(b)
+    const published: string[] = []
+    let target: Ledger | undefined
+    // The peer answers only after the next block has come to the target by gossip.
+    const peer = async (req: SyncRequest): Promise<unknown> => {
+      if (target?.tip().height === 10) expect((await target.addBlock(chain[10], 'gossiper')).status).toBe('connected')
+      return decode(encode(await source.handleSyncRequest(parseSyncRequest(decode(encode(req), 1024 * 1024)))), MAX_SYNC_FRAME_BYTES)
+    }
+    target = await client(new Map([['source', peer]]), { publishBlock: (bytes: Uint8Array) => { published.push(decodeBlock(bytes).hashHex) } })
+    for (const b of chain.slice(0, 10)) await target.addBlock(b)
+    await target.syncWith('source')
+    expect(target.tip().hash).toBe(blockHashHex(chain[10]))
+    expect(published).toEqual([])
+  })
+
   it('refuses a random-parent block with an all-ones target and does not sync from its sender', async () => {
     const { genesis, signers: [, , , , miner], client } = await net()
     const t = transport(new Map())

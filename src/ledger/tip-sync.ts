@@ -6,13 +6,15 @@
  * it; with it, the tip block reaches the neighbours, whose unknown parent makes them sync from
  * this node.
  *
- * One announcement per tip: syncs run concurrently (one per peer whose gossip or connection asked
- * for one) and each that ends on a tip other than the one it started from would otherwise
- * announce it, so a lagging node that hears one block from k peers (each an orphan, each a sync)
- * published that block k times, each copy a new gossip message that every neighbour validates
- * and ignores as a duplicate at its sender's expense. After a restart of many nodes at once
- * these copies used up the senders' gossip allowances, so new blocks were dropped, became
- * orphans elsewhere, and caused more syncs and copies (bench/churn.ts).
+ * One announcement per tip, and none of a block this node relayed: syncs run concurrently (one
+ * per peer whose gossip or connection asked for one), and each that ended on a tip other than
+ * the one it started from announced it, even when another sync had announced it already or the
+ * tip had come by gossip meanwhile (and gone on to the neighbours from here). So a lagging node
+ * that heard one block from k peers (each an orphan, each a sync) published it k times, each copy
+ * a new gossip message that every neighbour validates and ignores as a duplicate at its sender's
+ * expense. After many nodes restarted at once these copies used up the senders' gossip
+ * allowances, so new blocks were dropped, became orphans elsewhere, and caused more syncs and
+ * copies (bench/churn.ts).
  */
 import { logger } from '@libp2p/logger'
 import type { ChainIndex } from './chain-index.ts'
@@ -31,7 +33,7 @@ export interface TipSyncInit {
 export class TipSync {
   private readonly client: SyncClient
   private readonly init: TipSyncInit
-  /** The tip this node announced last: not announced again. */
+  /** The block this node last sent on gossip (announced, or relayed): not announced again. */
   private announced?: string
 
   constructor (init: TipSyncInit, components: SyncClientComponents, options: SyncClientInit) {
@@ -47,6 +49,14 @@ export class TipSync {
   /** A sync a peer's gossip asks for: at most once per peer per trigger interval. */
   async trigger (peerId: string): Promise<SyncResult> {
     return await this.announcingNewTip(async () => await this.client.trigger(peerId))
+  }
+
+  /**
+   * A block from gossip joined the canonical chain, so gossip relays it: the neighbours have it
+   * from this node, and a sync that ends on it need not announce it.
+   */
+  relayed (hashHex: string): void {
+    this.announced = hashHex
   }
 
   stop (): void {
