@@ -4,7 +4,7 @@ import { MAX_TARGET } from '../src/proofs/pow.ts'
 import type { Signer } from '../src/proofs/signing.ts'
 import { decode, encode } from '../src/proofs/encoding.ts'
 import {
-  MAX_SYNC_FRAME_BYTES, MAX_SYNC_HEADERS, TargetTooEasyError, UnknownParentError, actionOf, parseSyncRequest, parseSyncResponse,
+  MAX_SYNC_FRAME_BYTES, MAX_SYNC_HEADERS, TargetTooEasyError, UnknownParentError, actionOf, decodeBlock, parseSyncRequest, parseSyncResponse,
   type GenesisConfig, type Ledger, type SyncPeerAction, type SyncRequest, type SyncTransport
 } from '../src/ledger/index.ts'
 import { InvalidMessageError } from '../src/errors.ts'
@@ -182,6 +182,50 @@ describe('sync', () => {
     await expect(target.addBlock(orphan, 'source')).rejects.toBeInstanceOf(UnknownParentError)
     expect((await target.requestSync('source')).status).toBe('throttled')
     expect(t.requests.length).toBe(asked)
+  })
+
+  it('announces a new tip once, however many syncs end on it', async () => {
+    // A lagging node hears a block from several peers (each an orphan, each a sync): every sync
+    // ended on the new tip and announced it, each copy a new gossip message (bench/churn.ts).
+    const { genesis, signers: [alice, bob, , , miner], source, client } = await net()
+    const chain = buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 12)
+    for (const b of chain) await source.addBlock(b)
+    const peers = new Map<string, Ledger>([['source', source]])
+    for (const [name, signer] of [['b', alice], ['c', bob]] as const) {
+      const other = await startLedger({ signer, genesis })
+      stops.push(async () => { await other.stop() })
+      for (const b of chain) await other.addBlock(b)
+      peers.set(name, other)
+    }
+    const published: string[] = []
+    const target = await client(peers, { publishBlock: (bytes: Uint8Array) => { published.push(decodeBlock(bytes).hashHex) } })
+    const results = await Promise.all([...peers.keys()].map(async (p) => await target.syncWith(p)))
+    expect(results.every((r) => r.status === 'synced' || r.status === 'up-to-date')).toBe(true)
+    expect(target.tip().hash).toBe(source.tip().hash)
+    expect(published).toEqual([blockHashHex(chain[11])])
+    // A later sync that moves the tip again announces the newer tip, once.
+    const next = buildChain(genesis, infoOf(chain[11]), miner.peerId, 2)
+    for (const b of next) await source.addBlock(b)
+    expect((await target.syncWith('source')).status).toBe('synced')
+    expect(published).toEqual([blockHashHex(chain[11]), blockHashHex(next[1])])
+  })
+
+  it('does not announce a tip it relayed from gossip while a sync ran', async () => {
+    const { genesis, signers: [, , , , miner], source, client } = await net()
+    const chain = buildChain(genesis, genesisInfo(source, genesis), miner.peerId, 11)
+    for (const b of chain) await source.addBlock(b)
+    const published: string[] = []
+    let target: Ledger | undefined
+    // The peer answers only after the next block has come to the target by gossip.
+    const peer = async (req: SyncRequest): Promise<unknown> => {
+      if (target?.tip().height === 10) expect((await target.addBlock(chain[10], 'gossiper')).status).toBe('connected')
+      return decode(encode(await source.handleSyncRequest(parseSyncRequest(decode(encode(req), 1024 * 1024)))), MAX_SYNC_FRAME_BYTES)
+    }
+    target = await client(new Map([['source', peer]]), { publishBlock: (bytes: Uint8Array) => { published.push(decodeBlock(bytes).hashHex) } })
+    for (const b of chain.slice(0, 10)) await target.addBlock(b)
+    await target.syncWith('source')
+    expect(target.tip().hash).toBe(blockHashHex(chain[10]))
+    expect(published).toEqual([])
   })
 
   it('refuses a random-parent block with an all-ones target and does not sync from its sender', async () => {

@@ -240,6 +240,8 @@ export class DefaultLedger extends TypedEventEmitter<LedgerEvents> implements Le
     this.assertStarted()
     try {
       const outcome = await this.process(decoded)
+      // From gossip and on the canonical chain: gossip relays it (see gossip-topics.ts).
+      if (fromPeer != null && outcome.status !== 'side') this.sync?.relayed(outcome.entry.hashHex)
       return { action: 'accept', hash: outcome.entry.hashHex, height: outcome.entry.height, status: outcome.status }
     } catch (err) {
       // An orphan reaches here only with a valid PoW at or above the minimum difficulty; it asks
