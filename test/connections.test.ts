@@ -198,6 +198,26 @@ describe('connection trimmer checks', () => {
   })
 })
 
+describe('connection trimmer after the spares end', () => {
+  it('a node left above its bound by spared peers comes back to it when their spare ends, with no new connection and no interval', async () => {
+    const hub = await bareHost('memory')
+    const peers = await Promise.all(Array.from({ length: 5 }, async () => await bareHost('memory')))
+    // The hub dials 5 peers itself: each is spared for its dial grace (here 1 s), so the first
+    // check closes nothing and the hub sits above its bound of 3.
+    for (const peer of peers) await hub.dial(peer.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })
+    await identified(hub)
+    // The periodic check never comes within the test: only the check when the spares end can trim.
+    const trimmer = new ConnectionTrimmer(hub, { maxConnections: 3, lowWater: 2, graceMs: 1_000, checkIntervalMs: 3_600_000 })
+    trimmer.start()
+    cleanups.push(() => { trimmer.stop() })
+    // Unless the machine is so slow the grace is already over, the first check spares them all.
+    await trimmer.trim()
+    await waitFor(() => hub.getConnections().length <= 3, { what: 'the hub to come back to its bound' })
+    expect(trimmer.closed).toBeGreaterThanOrEqual(2)
+    expect(hub.getConnections().length).toBeLessThanOrEqual(3)
+  })
+})
+
 describe('connection trimmer under an eclipse attempt', () => {
   it('peers with kad-closeness tags, dialled in and holding a DHT stream open or dialled by the node, are trimmed before the honest peers', async () => {
     const hub = await bareHost('memory')

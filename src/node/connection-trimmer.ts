@@ -4,7 +4,11 @@
  * libp2p's own pruner closes a connection only when every stream on it belongs to identify or
  * autonat; gossipsub keeps a stream open on every connection to a subscriber, so in a depin
  * network the pruner never closes anything and every DHT walk left its connections behind (the
- * full mesh of the scale issue). This trimmer runs when connections pass `maxConnections`.
+ * full mesh of the scale issue). This trimmer runs when connections pass `maxConnections`, every
+ * 10 s, and, when a check leaves the node above its bound because peers are spared, again as the
+ * first of those spares ends (a newcomer's grace, a fresh dial's, a request's `INBOUND_BUSY_MS`):
+ * a node over its bound comes back to it then, without waiting for a new connection or the next
+ * interval.
  *
  * Never closed: peers kept alive by a `keep-alive` tag (bootstrap peers; not kad-dht's, see
  * below), peers with a stream in use (a negotiation, a task, a sync, a DHT request) and peers
@@ -84,7 +88,7 @@ const GRACE_MS = 30_000
  * stream (which then keeps it) well within it.
  */
 const DIAL_GRACE_MS = 5_000
-/** How often the bound is checked besides on new connections. */
+/** How often the bound is checked besides on new connections and when a spare ends. */
 const CHECK_INTERVAL_MS = 10_000
 /** New connections trigger at most one check per this long. */
 const DEBOUNCE_MS = 500
@@ -153,6 +157,8 @@ export interface ConnectionTrimmerInit {
   inboundGraceMs?: number
   /** Protocols whose inbound streams count as in use however old they are (e.g. the lease protocol). */
   longLivedInbound?: Iterable<string>
+  /** How often the bound is checked regardless. @default 10 s */
+  checkIntervalMs?: number
   /** Injected clock for tests. */
   now?: () => number
 }
@@ -167,9 +173,12 @@ export class ConnectionTrimmer {
   private readonly inboundGraceMs: number
   private readonly dialGraceMs: number
   private readonly longLivedInbound: Set<string>
+  private readonly checkIntervalMs: number
   private readonly now: () => number
   private interval?: ReturnType<typeof setInterval>
   private pending?: ReturnType<typeof setTimeout>
+  /** The check when the first spare ends, while the node is above its bound (see `recheck`). */
+  private recheckTimer?: ReturnType<typeof setTimeout>
   private running = false
   /** A check was asked for while one ran (a new connection): run again when it ends. */
   private again = false
@@ -183,13 +192,14 @@ export class ConnectionTrimmer {
     this.inboundGraceMs = Math.min(this.graceMs, init.inboundGraceMs ?? INBOUND_GRACE_MS)
     this.dialGraceMs = Math.min(this.graceMs, DIAL_GRACE_MS)
     this.longLivedInbound = new Set(init.longLivedInbound ?? [])
+    this.checkIntervalMs = init.checkIntervalMs ?? CHECK_INTERVAL_MS
     this.now = init.now ?? Date.now
     this.onOpen = this.onOpen.bind(this)
   }
 
   start (): void {
     this.host.addEventListener('connection:open', this.onOpen)
-    this.interval = setInterval(() => { void this.trim() }, CHECK_INTERVAL_MS)
+    this.interval = setInterval(() => { void this.trim() }, this.checkIntervalMs)
     this.interval.unref?.()
   }
 
@@ -197,8 +207,10 @@ export class ConnectionTrimmer {
     this.host.removeEventListener('connection:open', this.onOpen)
     clearInterval(this.interval)
     clearTimeout(this.pending)
+    clearTimeout(this.recheckTimer)
     this.interval = undefined
     this.pending = undefined
+    this.recheckTimer = undefined
   }
 
   /** Connections closed by the trimmer so far. */
@@ -215,10 +227,19 @@ export class ConnectionTrimmer {
     if (this.host.getConnections().length <= this.maxConnections) return
     this.running = true
     try {
-      const closing = planTrim(await this.judge(), { maxConnections: this.maxConnections, lowWater: this.lowWater })
+      const { peers, nextChange } = await this.judge()
+      const closing = planTrim(peers, { maxConnections: this.maxConnections, lowWater: this.lowWater })
       for (const peer of closing) this.trimmed += peer.connections
       await Promise.all(closing.map(async (peer) => { await this.close(peer.id) }))
       if (closing.length > 0) log('trimmed %d peers, %d connections left', closing.length, this.host.getConnections().length)
+      const left = this.host.getConnections().length
+      if (left > this.maxConnections) {
+        // Why the node stays above its bound (the peers planTrim spared), for a churn or flood run.
+        const spared = peers.filter((p) => !closing.includes(p))
+        log('still %d connections (bound %d): %d peers kept, %d requesting, %d newcomers', left, this.maxConnections,
+          spared.filter((p) => p.kept).length, spared.filter((p) => p.requesting && !p.kept).length, spared.filter((p) => p.newcomer && !p.kept && !p.requesting).length)
+        this.recheck(nextChange)
+      }
     } finally {
       this.running = false
       // Connections that opened meanwhile are checked now, not at the next interval (on a busy
@@ -230,8 +251,28 @@ export class ConnectionTrimmer {
     }
   }
 
-  /** The node's peers as `planTrim` sees them (see the module comment). */
-  private async judge (): Promise<Array<TrimPeer<PeerId>>> {
+  /**
+   * Still above the bound after a check: checks again when the first spare ends (`nextChange`,
+   * on this trimmer's clock), unless the interval comes first. One timer at a time, at least
+   * `DEBOUNCE_MS` away (no busy loop); only while started; cancelled by stop().
+   */
+  private recheck (nextChange: number): void {
+    if (this.interval == null || this.recheckTimer != null || !Number.isFinite(nextChange)) return
+    const delay = Math.max(DEBOUNCE_MS, nextChange - this.now() + 1)
+    if (delay >= this.checkIntervalMs) return
+    this.recheckTimer = setTimeout(() => {
+      this.recheckTimer = undefined
+      void this.trim()
+    }, delay)
+    this.recheckTimer.unref?.()
+  }
+
+  /**
+   * The node's peers as `planTrim` sees them (see the module comment), and when the first of
+   * their spares that time ends (grace, dial grace, a request's busy time): the judgement may
+   * change then. Infinity if none does.
+   */
+  private async judge (): Promise<{ peers: Array<TrimPeer<PeerId>>, nextChange: number }> {
     const byPeer = new Map<string, { id: PeerId, connections: Connection[] }>()
     for (const connection of this.host.getConnections()) {
       const key = connection.remotePeer.toString()
@@ -240,9 +281,11 @@ export class ConnectionTrimmer {
       byPeer.set(key, entry)
     }
     const now = this.now()
+    let nextChange = Infinity
+    const endsAt = (time: number): void => { if (time > now && time < nextChange) nextChange = time }
     // The peer-store reads run together: one at a time, on a busy event loop (a testnet of many
     // nodes in one process) a check took seconds.
-    return await Promise.all([...byPeer.values()].map(async ({ id, connections }) => {
+    const peers = await Promise.all([...byPeer.values()].map(async ({ id, connections }) => {
       // A peer is as old as its oldest connection; that one's direction sets its grace.
       const oldest = connections.reduce((a, b) => b.timeline.open < a.timeline.open ? b : a)
       const grace = oldest.direction === 'inbound' ? this.inboundGraceMs : this.graceMs
@@ -250,6 +293,9 @@ export class ConnectionTrimmer {
       const streams = connections.flatMap((c) => c.streams).filter((s) => s.protocol != null && !IDLE_PROTOCOLS.has(s.protocol))
       const inUse = streams.some((s) => this.ownUse(s)) ||
         connections.some((c) => c.direction === 'outbound' && now - c.timeline.open < this.dialGraceMs)
+      endsAt(oldest.timeline.open + grace)
+      for (const c of connections) if (c.direction === 'outbound') endsAt(c.timeline.open + this.dialGraceMs)
+      for (const s of streams) if (!this.ownUse(s)) endsAt(s.timeline.open + INBOUND_BUSY_MS)
       // Tags decide only for peers not already kept by this node's use.
       const { value, keepAlive } = inUse ? { value: 0, keepAlive: false } : await this.tags(id)
       return {
@@ -262,6 +308,7 @@ export class ConnectionTrimmer {
         value
       }
     }))
+    return { peers, nextChange }
   }
 
   /** A peer's tag value and whether this node keeps it alive (kad closeness counts for neither, see above). */
