@@ -9,16 +9,16 @@
  */
 import { describe, it, expect } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { rawCid, valueCid } from '../src/proofs/encoding.ts'
+import { rawCid } from '../src/proofs/encoding.ts'
 import { chainRoot, type ResultEntry } from '../src/proofs/commitment.ts'
 import { createSigner } from '../src/proofs/signing.ts'
-import { leaseId, signCheckpoint, signLeaseAsRequester, signLeaseAsWorker, type LeaseBody } from '../src/proofs/lease.ts'
+import { leaseId, signCheckpoint } from '../src/proofs/lease.ts'
 import { channelPair, type Channel } from '../src/transport.ts'
 import { Batches } from '../src/scheduler/requester/batches.ts'
 import { Dispatcher } from '../src/scheduler/requester/dispatcher.ts'
 import { LeaseClient } from '../src/scheduler/requester/lease-client.ts'
 import { createBatch } from '../src/scheduler/job.ts'
-import { creditsFor, defaultFuel, taskId } from '../src/scheduler/task.ts'
+import { creditsFor, taskId } from '../src/scheduler/task.ts'
 import type { BatchRecord, BatchTaskRecord } from '../src/scheduler/job-store.ts'
 import { parseRequesterFrame, type RequesterFrame, type ResultFrame } from '../src/scheduler/lease-frames.ts'
 import { MAX_LEASE_FRAME_BYTES } from '../src/scheduler/constants.ts'
@@ -26,6 +26,7 @@ import { BlobStore } from '../src/scheduler/blob-store.ts'
 import { openStore } from '../src/node/storage.ts'
 import type { TaskWork } from '../src/scheduler/requester/types.ts'
 import { waitFor } from './helpers.ts'
+import { coSignedLease } from './jobs-helpers.ts'
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
 const requester = createSigner(await generateKeyPair('Ed25519'))
@@ -54,12 +55,8 @@ async function received (ch: Channel): Promise<RequesterFrame> {
 
 describe('a lease acknowledges a result as paid only once its verdict is recorded', () => {
   it('a checkpoint that arrives while the batch\'s task records are being written is acknowledged after the write, paying for them (even after the worker\'s end)', async () => {
-    const now = Date.now()
-    const body: LeaseBody = {
-      v: 1, offerId: valueCid({ offer: now }), requester: requester.peerId, worker: worker.peerId, price: 10, slots: 2, maxCredits: 1_000_000,
-      memoryMiB: 64, maxTaskMs: 60_000, maxTaskFuel: defaultFuel(60_000), acceptedAt: now, expiresAt: now + 600_000
-    }
-    const lease = { body, requesterSig: signLeaseAsRequester(requester, body), workerSig: signLeaseAsWorker(worker, body) }
+    const lease = coSignedLease(requester, worker)
+    const body = lease.body
     const [mine, theirs] = channelPair(requester.peerId, worker.peerId, { maxFrameBytes: MAX_LEASE_FRAME_BYTES, idleTimeoutMs: 30_000 })
     const blobs = new BlobStore(await openStore())
     let dispatcher: Dispatcher | undefined

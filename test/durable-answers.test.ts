@@ -18,8 +18,8 @@ import { BlobStore } from '../src/scheduler/blob-store.ts'
 import { Batches } from '../src/scheduler/requester/batches.ts'
 import { Jobs } from '../src/scheduler/requester/jobs.ts'
 import type { Store } from '../src/shared/store.ts'
-import type { TaskWork } from '../src/scheduler/requester/types.ts'
 import { tempDir } from './helpers.ts'
+import { holdingDispatcher } from './jobs-helpers.ts'
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
 const requester = createSigner(await generateKeyPair('Ed25519'))
@@ -62,21 +62,6 @@ async function watchedStore (): Promise<WatchedLevel> {
   await db.open()
   cleanups.push(async () => { db.release(); await db.close(); await dir.remove() })
   return db
-}
-
-/** A dispatcher that holds what it is given; `answersCancels: false` (a task in its spot check) answers a cancel later. */
-function holdingDispatcher (answersCancels = true): { submitted: Map<string, TaskWork>, submit: (w: TaskWork) => void, cancel: (id: string, error: { code: string, message: string }) => void } {
-  const submitted = new Map<string, TaskWork>()
-  return {
-    submitted,
-    submit (w) { submitted.set(w.idText, w) },
-    cancel (id, error) {
-      const w = submitted.get(id)
-      if (w == null || !answersCancels) return
-      submitted.delete(id)
-      void w.onVerdict({ status: 'cancelled', verified: false, replicas: [], agreeing: [], cost: 0, error })
-    }
-  }
 }
 
 /** Resolves with 'pending' when `p` has not settled once the store's held write is certainly waiting. */

@@ -8,7 +8,9 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { ComputeNode } from '../src/node/compute-node.ts'
-import { signLeaseAsRequester, type LeaseBody } from '../src/proofs/lease.ts'
+import { valueCid } from '../src/proofs/encoding.ts'
+import { signLeaseAsRequester, signLeaseAsWorker, type Lease, type LeaseBody } from '../src/proofs/lease.ts'
+import type { TaskWork } from '../src/scheduler/requester/types.ts'
 import type { Signer } from '../src/proofs/signing.ts'
 import { offerId, signOffer, type Accept, type OfferBody, type SignedBid, type SignedOffer } from '../src/scheduler/messages.ts'
 import { defaultFuel } from '../src/scheduler/task.ts'
@@ -82,4 +84,38 @@ export function acceptOf (signer: Signer, offer: SignedOffer, bid: SignedBid, fi
     ...fields
   }
   return { t: 'accept', accept: { body, requesterSig: signLeaseAsRequester(signer, body) } }
+}
+
+/** A lease co-signed by both sides (price 10, 2 slots, 10 minutes), with `fields` over the defaults. */
+export function coSignedLease (requester: Signer, worker: Signer, fields: Partial<LeaseBody> = {}): Lease {
+  const now = Date.now()
+  const body: LeaseBody = {
+    v: 1, offerId: valueCid({ offer: now }), requester: requester.peerId, worker: worker.peerId, price: 10, slots: 2,
+    maxCredits: 1_000_000, memoryMiB: 64, maxTaskMs: 60_000, maxTaskFuel: defaultFuel(60_000), acceptedAt: now, expiresAt: now + 10 * 60_000, ...fields
+  }
+  return { body, requesterSig: signLeaseAsRequester(requester, body), workerSig: signLeaseAsWorker(worker, body) }
+}
+
+export interface HoldingDispatcher {
+  submitted: Map<string, TaskWork>
+  submit: (w: TaskWork) => void
+  cancel: (id: string, error: { code: string, message: string }) => void
+}
+
+/**
+ * A dispatcher that holds the tasks it is given (the test decides them); a cancel ends a held
+ * task `cancelled` at once, or (`answersCancels: false`, as for a task in its spot check) not.
+ */
+export function holdingDispatcher (answersCancels = true): HoldingDispatcher {
+  const submitted = new Map<string, TaskWork>()
+  return {
+    submitted,
+    submit (w) { submitted.set(w.idText, w) },
+    cancel (id, error) {
+      const w = submitted.get(id)
+      if (w == null || !answersCancels) return
+      submitted.delete(id)
+      void w.onVerdict({ status: 'cancelled', verified: false, replicas: [], agreeing: [], cost: 0, error })
+    }
+  }
 }

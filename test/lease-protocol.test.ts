@@ -14,7 +14,7 @@ import { createSigner, signBody, type Signer } from '../src/proofs/signing.ts'
 import { cidOf, DAG_CBOR_CODE, encode, rawCid, valueCid } from '../src/proofs/encoding.ts'
 import { chainRoot, type ResultEntry } from '../src/proofs/commitment.ts'
 import {
-  CHECKPOINT_DOMAIN, leaseId, signAck, signCheckpoint, signLeaseAsRequester, signLeaseAsWorker, verifyAck, verifyCheckpoint,
+  CHECKPOINT_DOMAIN, leaseId, signAck, signCheckpoint, verifyAck, verifyCheckpoint,
   type CheckpointBody, type Lease, type LeaseBody, type SignedAck, type SignedCheckpoint
 } from '../src/proofs/lease.ts'
 import { channelPair, type Channel } from '../src/transport.ts'
@@ -30,12 +30,13 @@ import { LeasePool } from '../src/scheduler/requester/lease-pool.ts'
 import type { Negotiator } from '../src/scheduler/requester/negotiator.ts'
 import type { ReplicaResult, TaskFailure, TaskWork } from '../src/scheduler/requester/types.ts'
 import { createJob, jobTaskSpec } from '../src/scheduler/job.ts'
-import { creditsFor, defaultFuel, requirementsKey, taskId, type TaskSpec } from '../src/scheduler/task.ts'
+import { creditsFor, requirementsKey, taskId, type TaskSpec } from '../src/scheduler/task.ts'
 import { parseRequesterFrame, parseWorkerFrame, type RequesterFrame, type ResultFrame, type TaskFrame, type WorkerFrame } from '../src/scheduler/lease-frames.ts'
 import { CHUNK_BYTES, INLINE_BYTES, LEASE_INLINE_BYTES, LEASE_WINDOW_PER_SLOT, MAX_LEASE_FRAME_BYTES } from '../src/scheduler/constants.ts'
 import { ProtocolViolationError } from '../src/scheduler/errors.ts'
 import { encodeManifest, manifestCid, manifestOf } from '../src/scheduler/files/index.ts'
 import { waitFor } from './helpers.ts'
+import { coSignedLease } from './jobs-helpers.ts'
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
 const valueCidOfBytes = (bytes: Uint8Array): CID => cidOf(bytes, DAG_CBOR_CODE)
@@ -58,12 +59,7 @@ beforeAll(async () => {
 })
 
 function makeLease (extra: Partial<LeaseBody> = {}): Lease {
-  const now = Date.now()
-  const body: LeaseBody = {
-    v: 1, offerId: valueCid({ offer: now }), requester: requester.peerId, worker: worker.peerId, price: 10, slots: 2,
-    maxCredits: 1_000_000, memoryMiB: 64, maxTaskMs: 60_000, maxTaskFuel: defaultFuel(60_000), acceptedAt: now, expiresAt: now + 10 * 60_000, ...extra
-  }
-  return { body, requesterSig: signLeaseAsRequester(requester, body), workerSig: signLeaseAsWorker(worker, body) }
+  return coSignedLease(requester, worker, extra)
 }
 
 /** A task spec (its fuel limit the default for its timeout unless given). */

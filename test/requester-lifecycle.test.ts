@@ -11,7 +11,7 @@ import { describe, it, expect } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { cidText, rawCid, valueCid } from '../src/proofs/encoding.ts'
 import { createSigner } from '../src/proofs/signing.ts'
-import { signLeaseAsRequester, signLeaseAsWorker, type LeaseBody, type SignedAck } from '../src/proofs/lease.ts'
+import type { SignedAck } from '../src/proofs/lease.ts'
 import { channelPair } from '../src/transport.ts'
 import { Dispatcher } from '../src/scheduler/requester/dispatcher.ts'
 import { Batches } from '../src/scheduler/requester/batches.ts'
@@ -19,11 +19,12 @@ import { Jobs } from '../src/scheduler/requester/jobs.ts'
 import { LeaseClient } from '../src/scheduler/requester/lease-client.ts'
 import { SettleRetries } from '../src/scheduler/requester/settle-retries.ts'
 import { createBatch, createJob, jobTaskSpec, requirementsOf } from '../src/scheduler/job.ts'
-import { defaultFuel, requirementsKey, taskId } from '../src/scheduler/task.ts'
+import { requirementsKey, taskId } from '../src/scheduler/task.ts'
 import type { BatchRecord, BatchTaskRecord } from '../src/scheduler/job-store.ts'
 import type { ReplicaResult, TaskVerdict, TaskWork } from '../src/scheduler/requester/types.ts'
 import type { TaskOutcome } from '../src/scheduler/run-task.ts'
 import { waitFor } from './helpers.ts'
+import { coSignedLease, holdingDispatcher } from './jobs-helpers.ts'
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
 const requester = createSigner(await generateKeyPair('Ed25519'))
@@ -139,12 +140,7 @@ describe('Dispatcher: decisions that race with cancels, deadlines and failing le
   })
 
   it('a lease that fails does not take back the tasks it hands back (they wait for another lease)', async () => {
-    const now = Date.now()
-    const body: LeaseBody = {
-      v: 1, offerId: valueCid({ offer: now }), requester: requester.peerId, worker: worker.peerId, price: 10, slots: 1, maxCredits: 1_000_000,
-      memoryMiB: 64, maxTaskMs: 60_000, maxTaskFuel: defaultFuel(60_000), acceptedAt: now, expiresAt: now + 600_000
-    }
-    const lease = { body, requesterSig: signLeaseAsRequester(requester, body), workerSig: signLeaseAsWorker(worker, body) }
+    const lease = coSignedLease(requester, worker, { slots: 1 })
     const [mine, theirs] = channelPair(requester.peerId, worker.peerId, { idleTimeoutMs: 30_000 })
     const assigned: string[] = []
     const failed: string[] = []
@@ -233,32 +229,18 @@ function fakeBlobs (gate?: Promise<void>): { pinMany: (items: Array<{ bytes: Uin
   }
 }
 
-function fakeDispatcher (): { submitted: Map<string, TaskWork>, submit: (w: TaskWork) => void, cancel: (id: string, error: { code: string, message: string }) => void } {
-  const submitted = new Map<string, TaskWork>()
-  return {
-    submitted,
-    submit (w) { submitted.set(w.idText, w) },
-    cancel (id, error) {
-      const w = submitted.get(id)
-      if (w == null) return
-      submitted.delete(id)
-      w.onVerdict({ status: 'cancelled', verified: false, replicas: [], agreeing: [], cost: 0, error })
-    }
-  }
-}
-
 function completed (): TaskVerdict {
   const out = utf8('ok')
   return { status: 'completed', verified: true, output: { stdout: out, stderr: new Uint8Array(0), exitCode: 0, outputCid: rawCid(out), fuel: 1n }, replicas: [], agreeing: ['w1', 'w2'], cost: 1 } as unknown as TaskVerdict
 }
 
 /** Finishes the submitted task `w` (and forgets it, as the dispatcher does). */
-function finishTask (d: ReturnType<typeof fakeDispatcher>, w: TaskWork): void {
+function finishTask (d: ReturnType<typeof holdingDispatcher>, w: TaskWork): void {
   d.submitted.delete(w.idText)
   w.onVerdict(completed())
 }
 
-function newBatches (records: ReturnType<typeof fakeRecords>, blobs: ReturnType<typeof fakeBlobs>, dispatcher: ReturnType<typeof fakeDispatcher>): Batches {
+function newBatches (records: ReturnType<typeof fakeRecords>, blobs: ReturnType<typeof fakeBlobs>, dispatcher: ReturnType<typeof holdingDispatcher>): Batches {
   return new Batches({ blobs: blobs as never, records: records as never, dispatcher: dispatcher as never, spotCheckRate: 0 })
 }
 
@@ -273,7 +255,7 @@ describe('Batches: counters, stops, cancels and resumes', () => {
   it('a stop writes the tasks finished before it; the next start runs only the rest and counts from the task records', async () => {
     const records = fakeRecords(30)
     const blobs = fakeBlobs()
-    const d1 = fakeDispatcher()
+    const d1 = holdingDispatcher()
     const b1 = newBatches(records, blobs, d1)
     const id = await submitTen(b1)
     const works = [...d1.submitted.values()]
@@ -287,7 +269,7 @@ describe('Batches: counters, stops, cancels and resumes', () => {
     const onDisk = [...(records.tasks.get(id)?.values() ?? [])].filter((t) => t.status === 'completed').map((t) => t.index)
     expect(onDisk).toEqual([0, 1, 2, 3, 4, 5, 6])
 
-    const d2 = fakeDispatcher()
+    const d2 = holdingDispatcher()
     const b2 = newBatches(records, blobs, d2)
     await b2.resume()
     await waitFor(() => d2.submitted.size === 3, { what: 'the three unfinished tasks to be placed' })
@@ -300,7 +282,7 @@ describe('Batches: counters, stops, cancels and resumes', () => {
   it('a failed write of finished tasks is not lost: written again, the batch marked done only once they are', async () => {
     const records = fakeRecords(1)
     const blobs = fakeBlobs()
-    const d1 = fakeDispatcher()
+    const d1 = holdingDispatcher()
     const b1 = newBatches(records, blobs, d1)
     const id = await submitTen(b1)
     // The disk refuses the next task write (full for a moment).
@@ -324,7 +306,7 @@ describe('Batches: counters, stops, cancels and resumes', () => {
   it('counters on disk behind the task records (the batch record\'s write failed): the resumed batch still finishes', async () => {
     const records = fakeRecords(1)
     const blobs = fakeBlobs()
-    const d1 = fakeDispatcher()
+    const d1 = holdingDispatcher()
     const b1 = newBatches(records, blobs, d1)
     const id = await submitTen(b1)
     records.failBatchWrites = true
@@ -333,7 +315,7 @@ describe('Batches: counters, stops, cancels and resumes', () => {
     records.failBatchWrites = false
     expect(records.batches.get(id)?.done).toBe(0)
 
-    const d2 = fakeDispatcher()
+    const d2 = holdingDispatcher()
     const b2 = newBatches(records, blobs, d2)
     await b2.resume()
     await waitFor(() => d2.submitted.size === 5, { what: 'the five unfinished tasks to be placed' })
@@ -347,11 +329,11 @@ describe('Batches: counters, stops, cancels and resumes', () => {
     const records = fakeRecords(1)
     const gate = Promise.withResolvers<void>()
     const blobs = fakeBlobs(gate.promise)
-    const b1 = newBatches(records, blobs, fakeDispatcher())
+    const b1 = newBatches(records, blobs, holdingDispatcher())
     const id = await submitTen(b1)
     await b1.stop()
     // A resumed batch reads each input from the blob store: the first read waits for the gate.
-    const d2 = fakeDispatcher()
+    const d2 = holdingDispatcher()
     const b2 = newBatches(records, blobs, d2)
     await b2.resume()
     const handle = b2.handle(id)
@@ -366,7 +348,7 @@ describe('Batches: counters, stops, cancels and resumes', () => {
   it('a batch resumed after its deadline ends its unfinished tasks timed out without placing them', async () => {
     const records = fakeRecords(1)
     const blobs = fakeBlobs()
-    const d1 = fakeDispatcher()
+    const d1 = holdingDispatcher()
     const b1 = newBatches(records, blobs, d1)
     const id = await submitTen(b1)
     for (const w of [...d1.submitted.values()].slice(0, 2)) finishTask(d1, w)
@@ -375,7 +357,7 @@ describe('Batches: counters, stops, cancels and resumes', () => {
     const stored = records.batches.get(id)
     if (stored == null) throw new Error('no batch record')
     stored.body.deadline = Date.now() - 1
-    const d2 = fakeDispatcher()
+    const d2 = holdingDispatcher()
     const b2 = newBatches(records, blobs, d2)
     await b2.resume()
     const handle = b2.handle(id)
@@ -441,7 +423,7 @@ describe('Jobs: a result that cannot be stored', () => {
   it('ends the job failed with ERR_RESULT_NOT_STORED and a final progress event (streams and waiting clients end on it)', async () => {
     const stored: Array<{ status: string }> = []
     const stages: string[] = []
-    const dispatcher = fakeDispatcher()
+    const dispatcher = holdingDispatcher()
     const jobs = new Jobs({
       blobs: { pinMany: async () => { throw new Error('no space left on device') } } as never,
       records: { putRequested: async (r: { status: string }) => { stored.push({ status: r.status }) } } as never,
