@@ -100,7 +100,7 @@ describe('API answers after a synced write', () => {
     await dir?.remove()
   })
 
-  it('POST /v1/jobs answers 202 only once a synced write has landed', async () => {
+  it('POST /v1/jobs answers 202 only once a synced write has landed; its cancel only once the cancel is synced', async () => {
     db.log.length = 0
     db.held = true
     const answered = uploadJob(api.port, module, {}, new TextEncoder().encode('hello'))
@@ -112,7 +112,16 @@ describe('API answers after a synced write', () => {
     expect(typeof body.id).toBe('string')
     // The write that was synced is the job's record: it is there, queued.
     expect(await node.scheduler.records.getRequested(body.id)).toMatchObject({ id: body.id, status: 'queued' })
-    expect((await node.cancel(body.id))).toBe(true)
+
+    // Its cancel: answered once the cancelled record is synced (a restart does not place it again).
+    db.log.length = 0
+    db.held = true
+    const cancelled = call(api.port, `/v1/jobs/${body.id}/cancel`, { method: 'POST', headers: AUTH })
+    await waitFor(() => db.log.some((l) => l.startsWith('sync')), { timeoutMs: 30_000 })
+    expect(await stateOf(cancelled)).toBe('pending')
+    db.release()
+    expect((await cancelled).status).toBe(200)
+    expect(await node.scheduler.records.getRequested(body.id)).toMatchObject({ id: body.id, status: 'cancelled' })
   })
 
   it('POST /v1/batches answers 202 only once a synced write has landed; its cancel only once the cancel is synced', async () => {
