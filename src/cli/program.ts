@@ -225,7 +225,7 @@ export function buildProgram (actions: CliActions): Command {
     .option('--connect <multiaddr>', 'connect to a peer first (multiaddr with /p2p/<id>)')
     .action(async (opts: PeersOptions) => { await actions.peers(opts) })
 
-  clientCommand(program, 'capacity', 'show this node\'s capacity and find capable peers through the DHT')
+  clientCommand(program, 'capacity', 'show this node\'s capacity and find capable peers (through the DHT and connected peers)')
     .option('--runtime <name>', 'runtime the peers must offer', runtimeArg, 'wasi-p1')
     .option('--min-cores <n>', 'only peers with at least this many cores', integer(1, 4096))
     .option('--min-memory <mib>', 'only peers offering at least this much memory', integer(1))

@@ -56,7 +56,7 @@ export function nodeRoutes (node: ComputeNode, init: NodeRoutesInit = {}) {
       return { peerId }
     })
 
-    app.get('/v1/capacity', { schema: { tags: ['node'], summary: 'This node\'s capacity and capable peers found through the DHT', querystring: capacityQuery } }, async (request) => {
+    app.get('/v1/capacity', { schema: { tags: ['node'], summary: 'This node\'s capacity and capable peers found through the DHT and from connected peers', querystring: capacityQuery } }, async (request) => {
       const query = request.query
       const peers = await node.findCapacity({ ...query, signal: AbortSignal.timeout(query.timeoutMs ?? 15_000) })
       return { self: { peerId: node.peerId, ...node.status().capacity }, peers }
