@@ -55,6 +55,9 @@ export function createNodeScheduler (init: Pick<ComputeNodeInit, 'executor' | 't
     // re-sending later (the next round offers again, and offers directly to known peers).
     publishOffer: async (data) => { await gossip.publish(components.offersTopic, data, { retryForMs: 0 }) },
     reportPeer: (peer, action) => { peerScore.report(peer, action) },
+    // A silent worker holding tasks: does its node answer a ping on the connection it has? (No
+    // connection: its lease's stream is dead too, and says so itself.)
+    probePeer: async (peer, signal) => await probePeer(components.host, peer, signal),
     // Bid only for requesters whose credits on the chain, less what they owe in pending
     // transactions and (added by the worker) in unfinished agreements here, cover the job.
     canPay: async (requester, amount) => amount === 0 || (await spendable.get(requester)) >= amount,
@@ -70,6 +73,21 @@ export function createNodeScheduler (init: Pick<ComputeNodeInit, 'executor' | 't
     ...(components.onJobProgress != null ? { onJobProgress: components.onJobProgress } : {}),
     ...(init.metrics != null ? { metrics: init.metrics } : {})
   }, { ...(init.dataDir != null ? { blobDir: dataDirPaths(init.dataDir).blobs } : {}), ...init.scheduler })
+}
+
+/** Whether a connected peer answers a ping before `signal` aborts (true when not connected, or the ping failed otherwise: no evidence either way). */
+async function probePeer (host: () => DepinLibp2p, peer: string, signal: AbortSignal): Promise<boolean> {
+  try {
+    const libp2p = host()
+    const peerId = peerIdFromString(peer)
+    if (libp2p.getConnections(peerId).length === 0) return true
+    await libp2p.services.ping.ping(peerId, { signal })
+    return true
+  } catch {
+    // Unanswered in time: the host is not there. Any other failure (the connection closed, the
+    // node stopping) is not evidence against the worker: its lease's stream says what happened.
+    return !signal.aborted
+  }
 }
 
 /** The IP address a peer is connected from, if it is connected. */

@@ -99,6 +99,18 @@ export const LEASE_PIPELINE_MS = 30
 export const RESULT_BATCH_MS = 4
 /** A lease's credit cap covers this many full-length tasks per slot at the lease's price. */
 export const LEASE_BUDGET_TASKS_PER_SLOT = 64
+/**
+ * A requester whose lease holds tasks and has heard nothing from the worker for this long (since
+ * the task went out, or since the worker's last frame) asks the worker's node for a ping: a
+ * worker busy with other work answers at once; a frozen or hung host does not. At most one such
+ * ping per lease per this long.
+ */
+export const LEASE_PROBE_AFTER_MS = 3_000
+/**
+ * A ping that long unanswered (as the node's keepalive judges a connection dead) ends the lease
+ * (`ERR_WORKER_UNRESPONSIVE`) well before its 30 s idle deadline; its tasks go elsewhere.
+ */
+export const LEASE_PROBE_TIMEOUT_MS = 10_000
 /** A requester closes a lease that carried no task for this long. */
 export const LEASE_IDLE_MS = 30_000
 /** Most leases a requester holds at once, and with one worker. */

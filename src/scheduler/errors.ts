@@ -156,6 +156,17 @@ export class LeaseEndedError extends DepinError {
   }
 }
 
+/**
+ * A worker holding tasks on a lease went silent and did not answer a ping either: its host is
+ * frozen, hung or cut off (see requester/silence-probe.ts). Not a fault to penalise: nothing says
+ * it cheated; its tasks go elsewhere.
+ */
+export class WorkerUnresponsiveError extends DepinError {
+  constructor (message: string) {
+    super(message, 'ERR_WORKER_UNRESPONSIVE')
+  }
+}
+
 /** A peer broke the protocol (wrong message, wrong signer, bytes not matching their CID). */
 export class ProtocolViolationError extends DepinError {
   constructor (message: string, code = 'ERR_PROTOCOL_VIOLATION') {

@@ -55,6 +55,12 @@ export interface SchedulerComponents {
   findPeers: (query: FindCapacityQuery) => Promise<CapacityAdvert[]>
   publishOffer: (data: Uint8Array) => Promise<void>
   reportPeer: (peerId: string, action: PeerActionName) => void
+  /**
+   * Whether a peer's node answers a ping now (false when it does not before the signal aborts):
+   * asked when a worker holding this node's tasks goes silent. Absent: a silent worker's lease is
+   * given up at its 30 s idle deadline.
+   */
+  probePeer?: (peerId: string, signal: AbortSignal) => Promise<boolean>
   /** Ledger seams: can a requester pay, this node's spendable credits, settle a lease, what a lease was paid. */
   canPay?: (requester: string, amount: number) => Promise<boolean>
   spendable?: () => Promise<number>
@@ -122,6 +128,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       knownPeers: components.knownPeers,
       findPeers: components.findPeers,
       reportPeer: components.reportPeer,
+      ...(components.probePeer != null ? { probePeer: components.probePeer } : {}),
       settle: components.settle,
       spendable: components.spendable,
       hostOf: components.hostOf,

@@ -32,6 +32,7 @@ import type { OutputTreeReceiver } from './output-tree.ts'
 import { isLate, observedMs, OutstandingTasks, WithdrawnTasks } from './outstanding-tasks.ts'
 import { leaseExhausted, leaseWindow, taskFitsLease } from './ranking.ts'
 import { ResultIntake } from './result-intake.ts'
+import { SilenceProbe, type ProbeHook } from './silence-probe.ts'
 import { UnsentTasks } from './unsent-tasks.ts'
 import { leaseFuelCap } from '../task.ts'
 import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
@@ -54,6 +55,8 @@ export interface LeaseClientHooks {
   /** The lease ended (for whatever reason); `broken`: the worker misbehaved. */
   onEnded: (client: LeaseClient, reason: string, broken: boolean) => void
   reportPeer: (peerId: string, action: PeerActionName) => void
+  /** Whether the worker's node answers a ping (see silence-probe.ts); without it a silent worker is given up at the 30 s idle deadline. */
+  probe?: ProbeHook
   settle?: SettleHook
   /** Where payload bytes moved on the lease are counted. */
   metrics?: Pick<MarketMetrics, 'bytesTransferred'>
@@ -83,6 +86,7 @@ export class LeaseClient {
   private readonly allowance = new BlobAllowance()
   private readonly blobs: BlobServing
   private readonly settlement: LeaseSettlement
+  private readonly silence?: SilenceProbe
   /** Paid results waiting for the record of their verdict, by the promise of its write: their positions in the account. */
   private readonly recording = new Map<Promise<boolean>, number[]>()
   /** The acknowledgement waiting for records, if any (later ones follow it). */
@@ -111,6 +115,7 @@ export class LeaseClient {
     this.outstanding = new OutstandingTasks(lease.body.slots, lease.body.maxTaskMs)
     this.withdrawn = new WithdrawnTasks(4 * lease.body.slots * LEASE_WINDOW_PER_SLOT)
     this.settlement = new LeaseSettlement(lease, this.idText, this.account, hooks.signer, hooks.settle)
+    if (hooks.probe != null) this.silence = new SilenceProbe(this.worker, hooks.probe, (err) => { this.fail(err) })
     this.unsent = new UnsentTasks((frame) => { this.send(frame) }, hooks.metrics)
     const { outstanding, withdrawn, account, allowance } = this
     this.results = new ResultIntake({ worker: this.worker, outstanding, withdrawn, account, metrics: hooks.metrics, deliver: (task, r, stdout, stderr, tree) => { this.deliver(task, r, stdout, stderr, tree) } })
@@ -247,6 +252,7 @@ export class LeaseClient {
         let frame: WorkerFrame
         try {
           frame = parseWorkerFrame(await this.channel.receive())
+          this.silence?.heard()
         } catch (err) {
           if (err instanceof ChannelClosedError && this.closing) break
           throw err
@@ -324,7 +330,9 @@ export class LeaseClient {
   /** Periodic: task deadlines, idleness, pings. */
   private tick (): void {
     const now = Date.now()
+    let oldestSentAt = Infinity
     for (const o of this.outstanding.all()) {
+      if (o.sentAt < oldestSentAt) oldestSentAt = o.sentAt
       if (!isLate(o, now, this.outstanding.transferMs)) continue
       // [blame] silent past the task's own timeout plus grace: re-placed, and it costs the worker.
       this.outstanding.forget(o.task.idText)
@@ -342,6 +350,7 @@ export class LeaseClient {
     if (!this.closing && this.outstanding.size === 0 && this.unsent.size === 0 && now - this.lastActiveAt > LEASE_IDLE_MS) this.close('idle')
     if (!this.closing && this.exhausted(now) && this.outstanding.size === 0) this.close('exhausted')
     if (now - this.lastSentAt >= LEASE_IDLE_TIMEOUT_MS / 2) this.send({ t: 'ping' })
+    this.silence?.check(now, oldestSentAt)
   }
 
   private maybeSendClose (): void {
@@ -372,6 +381,7 @@ export class LeaseClient {
     this.closing = true
     this.broken = broken
     clearInterval(this.sweep)
+    this.silence?.stop()
     this.withdrawn.clear()
     for (const o of this.outstanding.all()) {
       this.outstanding.forget(o.task.idText)

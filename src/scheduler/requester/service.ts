@@ -24,6 +24,7 @@ import { Negotiator } from './negotiator.ts'
 import type { TaskWork } from './types.ts'
 import { STOP_LEASE_CLOSE_MS } from '../constants.ts'
 import { SettleRetries } from './settle-retries.ts'
+import type { ProbeHook } from './silence-probe.ts'
 
 export interface RequesterComponents {
   signer: Signer
@@ -38,6 +39,8 @@ export interface RequesterComponents {
   /** Looks capable peers up in the DHT. */
   findPeers: (query: FindCapacityQuery) => Promise<CapacityAdvert[]>
   reportPeer: (peerId: string, action: PeerActionName) => void
+  /** Whether a worker's node answers a ping now (see silence-probe.ts); absent: a silent worker is given up at its lease's idle deadline. */
+  probePeer?: ProbeHook
   /** Pays a lease's acknowledged work (the ledger); absent: nothing is paid. */
   settle?: (lease: Lease, checkpoint: SignedCheckpoint, ack: SignedAck) => Promise<void>
   /** Credits this node can commit to leases; absent: no limit. */
@@ -125,6 +128,7 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
         onTaskFailed: (work, worker, failure) => { this.dispatcher.onTaskFailed(work, worker, failure) },
         onRoom: () => { this.schedulePump() },
         reportPeer: c.reportPeer,
+        ...(c.probePeer != null ? { probe: c.probePeer } : {}),
         settle: this.settles?.settle,
         ...(c.metrics != null ? { metrics: c.metrics } : {})
       },
