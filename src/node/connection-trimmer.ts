@@ -53,6 +53,7 @@
  */
 import { KEEP_ALIVE, type Connection, type Libp2p, type PeerId, type Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
+import { netGroup } from './net-group.ts'
 
 const log = logger('depin:connections')
 
@@ -88,6 +89,12 @@ const GRACE_MS = 30_000
  * stream (which then keeps it) well within it.
  */
 const DIAL_GRACE_MS = 5_000
+/**
+ * The share of `lowWater` kept for peers from distinct network groups: enough that a crowd from
+ * one address block cannot hold every place (an eclipse needs them all), small enough that an
+ * attacker with many groups changes few of the node's choices (see `distinctGroupPeers`).
+ */
+const DISTINCT_GROUP_SHARE = 0.25
 /** How often the bound is checked besides on new connections and when a spare ends. */
 const CHECK_INTERVAL_MS = 10_000
 /** New connections trigger at most one check per this long. */
@@ -108,21 +115,25 @@ export interface TrimPeer<Id> {
   requesting: boolean
   /** Its peer-store tag value, kad closeness not counted. */
   value: number
+  /** Its network group (net-group.ts), from its oldest connection's remote address. */
+  group: string
 }
 
 export interface TrimBounds {
   maxConnections: number
   lowWater: number
+  /** Up to this many established peers from distinct network groups keep their places ahead of value and age (see `planTrim`). @default 0 */
+  distinctGroups?: number
 }
 
 /**
  * The peers to close when the node is over `maxConnections`, a pure decision (see the module
  * comment): established peers down to `lowWater` counting established peers that hold a place
- * alone, the least valuable and then the most recently connected first; then newcomers, the
+ * alone, the least valuable and then the most recently connected first, except the best peer of
+ * each of up to `distinctGroups` network groups (see `distinctGroupPeers`); then newcomers, the
  * newest first, until the node is within `maxConnections`. Kept and requesting peers stay.
  */
 export function planTrim<Id> (peers: ReadonlyArray<TrimPeer<Id>>, bounds: TrimBounds): Array<TrimPeer<Id>> {
-  const count = (list: ReadonlyArray<TrimPeer<Id>>): number => list.reduce((n, p) => n + p.connections, 0)
   let total = count(peers)
   if (total <= bounds.maxConnections) return []
   const closing: Array<TrimPeer<Id>> = []
@@ -133,8 +144,14 @@ export function planTrim<Id> (peers: ReadonlyArray<TrimPeer<Id>>, bounds: TrimBo
   const spared = (p: TrimPeer<Id>): boolean => p.kept || p.requesting
   const established = peers.filter((p) => !p.newcomer)
   let holding = count(established.filter((p) => !p.requesting || p.kept))
+  const candidates = established.filter((p) => !spared(p))
+  // The places left once this node's kept peers have theirs: protection never pushes the node
+  // above `lowWater`, and takes at most `distinctGroups` of them.
+  const places = Math.min(bounds.distinctGroups ?? 0, bounds.lowWater - (holding - count(candidates)))
+  const covered = new Set(established.filter((p) => p.kept).map((p) => p.group))
+  const protectedPeers = distinctGroupPeers(candidates, covered, places)
   const leastValuableFirst = (a: TrimPeer<Id>, b: TrimPeer<Id>): number => a.value - b.value || b.since - a.since
-  for (const peer of established.filter((p) => !spared(p)).sort(leastValuableFirst)) {
+  for (const peer of candidates.filter((p) => !protectedPeers.has(p)).sort(leastValuableFirst)) {
     if (holding <= bounds.lowWater) break
     close(peer)
     holding -= peer.connections
@@ -147,10 +164,55 @@ export function planTrim<Id> (peers: ReadonlyArray<TrimPeer<Id>>, bounds: TrimBo
   return closing
 }
 
+function count (list: ReadonlyArray<TrimPeer<unknown>>): number {
+  return list.reduce((n, p) => n + p.connections, 0)
+}
+
+/**
+ * The established peers protected for their network group (Bitcoin Core's "protect peers from
+ * distinct net groups"): the best (most valuable, then longest connected) closable peer of each
+ * group, groups with the fewest closable peers first, up to `places` connections. Groups where
+ * this node keeps a peer (`covered`) are represented already and get none.
+ *
+ * An attacker holds many addresses in one group cheaply, many groups dearly: its crowd is one
+ * large group, ranked last, so a long-connected crowd no longer outranks the honest peers of
+ * other groups for these places. And the rule cannot be turned against honest peers: it
+ * changes at most `places` of the node's choices (it only protects; everything else goes by
+ * value and age as before), so even an attacker with many groups, against a node whose honest
+ * peers share one, costs that node at most `places` honest peers. Only closable established
+ * peers are counted: newcomers and requests in flight, the cheap things to make, do not make
+ * an honest peer's group look crowded. (Closing from the most crowded group first without
+ * such a bound, an attacker with a handful of groups would evict the peers of a node whose
+ * honest peers share one group, the longest connected first, down to the size of its groups.)
+ */
+export function distinctGroupPeers<Id> (candidates: ReadonlyArray<TrimPeer<Id>>, covered: ReadonlySet<string>, places: number): Set<TrimPeer<Id>> {
+  const chosen = new Set<TrimPeer<Id>>()
+  if (places <= 0) return chosen
+  const byGroup = new Map<string, Array<TrimPeer<Id>>>()
+  for (const peer of candidates) {
+    if (covered.has(peer.group)) continue
+    const list = byGroup.get(peer.group) ?? []
+    list.push(peer)
+    byGroup.set(peer.group, list)
+  }
+  const bestFirst = (a: TrimPeer<Id>, b: TrimPeer<Id>): number => b.value - a.value || a.since - b.since
+  const groups = [...byGroup.values()].map((list) => list.sort(bestFirst))
+  groups.sort((a, b) => a.length - b.length || bestFirst(a[0], b[0]))
+  let used = 0
+  for (const [best] of groups) {
+    if (used + best.connections > places) continue
+    chosen.add(best)
+    used += best.connections
+  }
+  return chosen
+}
+
 export interface ConnectionTrimmerInit {
   maxConnections: number
   /** Established peers are trimmed down to this many (see `planTrim`). @default 80 % of maxConnections */
   lowWater?: number
+  /** Places kept for peers from distinct network groups (see `distinctGroupPeers`). @default a quarter of lowWater */
+  distinctGroups?: number
   /** A peer this node dialled is a newcomer this long. @default 30 s */
   graceMs?: number
   /** A peer that dialled in is a newcomer this long (at most `graceMs`). @default INBOUND_GRACE_MS */
@@ -169,6 +231,7 @@ export class ConnectionTrimmer {
   private readonly host: TrimmerHost
   private readonly maxConnections: number
   private readonly lowWater: number
+  private readonly distinctGroups: number
   private readonly graceMs: number
   private readonly inboundGraceMs: number
   private readonly dialGraceMs: number
@@ -188,6 +251,7 @@ export class ConnectionTrimmer {
     this.host = host
     this.maxConnections = init.maxConnections
     this.lowWater = Math.max(1, Math.min(init.maxConnections, init.lowWater ?? Math.floor(init.maxConnections * 0.8)))
+    this.distinctGroups = Math.max(0, Math.min(this.lowWater, init.distinctGroups ?? Math.max(1, Math.floor(this.lowWater * DISTINCT_GROUP_SHARE))))
     this.graceMs = init.graceMs ?? GRACE_MS
     this.inboundGraceMs = Math.min(this.graceMs, init.inboundGraceMs ?? INBOUND_GRACE_MS)
     this.dialGraceMs = Math.min(this.graceMs, DIAL_GRACE_MS)
@@ -228,7 +292,7 @@ export class ConnectionTrimmer {
     this.running = true
     try {
       const { peers, nextChange } = await this.judge()
-      const closing = planTrim(peers, { maxConnections: this.maxConnections, lowWater: this.lowWater })
+      const closing = planTrim(peers, { maxConnections: this.maxConnections, lowWater: this.lowWater, distinctGroups: this.distinctGroups })
       for (const peer of closing) this.trimmed += peer.connections
       await Promise.all(closing.map(async (peer) => { await this.close(peer.id) }))
       if (closing.length > 0) log('trimmed %d peers, %d connections left', closing.length, this.host.getConnections().length)
@@ -305,7 +369,8 @@ export class ConnectionTrimmer {
         newcomer: now - oldest.timeline.open < grace,
         kept: inUse || keepAlive,
         requesting: streams.some((s) => !this.ownUse(s) && now - s.timeline.open < INBOUND_BUSY_MS),
-        value
+        value,
+        group: netGroup(oldest.remoteAddr)
       }
     }))
     return { peers, nextChange }
