@@ -14,8 +14,8 @@
  * below), peers with a stream in use (a negotiation, a task, a sync, a DHT request) and peers
  * this node dialled less than 5 s ago (the request it dialled them for is about to open its
  * stream). Of the rest, established peers go the least valuable first by peer-store tags (gossip
- * mesh peers carry 100 per topic) and, among equals, the most recently connected first;
- * newcomers go the newest first.
+ * mesh peers carry 100 per topic) and, among equals, the most recently connected first, except
+ * the best peer of each of a few network groups (below); newcomers go the newest first.
  *
  * A newcomer never costs an established peer its place (as in Bitcoin Core's eviction, where a
  * new inbound peer cannot push out the long-connected ones). A peer is a newcomer for its grace
@@ -24,6 +24,22 @@
  * many, close none of them; each trim thereby leaves `maxConnections - lowWater` places for
  * newcomers (a restarting peer gets back in). Past that, newcomers are closed, the newest first,
  * until the node is within `maxConnections`: when the node is full it is the newcomer that goes.
+ *
+ * Network groups (net-group.ts: an IPv4 /16, an IPv6 /32): an attacker holds many addresses in
+ * one group cheaply (a cloud provider's block), many groups dearly. By age alone a crowd from one
+ * block, connected long ago, outranks newer honest peers of equal value, and with time holds
+ * every place: an eclipse. So of the established peers, the best (most valuable, then longest
+ * connected) of each of up to a quarter of `lowWater` groups keeps its place ahead of value and
+ * age, the groups with the fewest peers first (a crowd's group comes last). This only protects,
+ * and a bounded number of places: an attacker with many groups, against a node whose honest
+ * peers share one group (a LAN, a loopback testnet), changes at most that many of its choices.
+ * Closing from the most crowded group first, without such a bound, would let an attacker with a
+ * handful of groups evict those honest peers instead. Groups where this node keeps a peer need no
+ * protection; newcomers and requests in flight do not count towards a group's size (they are
+ * what is cheap to make in an honest peer's block). No cap on connections per group at
+ * admission: the newcomer rule already keeps a flood from costing established peers anything,
+ * and such a cap would refuse honest peers that share a block (a datacenter's nodes), a
+ * requester dialling its worker among them.
  *
  * What a remote peer controls does not buy it a place (else attackers keep their connections
  * and the trimmer closes the honest ones: an eclipse):
@@ -54,6 +70,9 @@
 import { KEEP_ALIVE, type Connection, type Libp2p, type PeerId, type Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { netGroup } from './net-group.ts'
+import { planTrim, type TrimPeer } from './trim-plan.ts'
+
+export { planTrim, distinctGroupPeers, type TrimPeer, type TrimBounds } from './trim-plan.ts'
 
 const log = logger('depin:connections')
 
@@ -99,113 +118,6 @@ const DISTINCT_GROUP_SHARE = 0.25
 const CHECK_INTERVAL_MS = 10_000
 /** New connections trigger at most one check per this long. */
 const DEBOUNCE_MS = 500
-
-/** One peer as the trimmer judges it, its connections taken together. */
-export interface TrimPeer<Id> {
-  id: Id
-  /** Its open connections (normally one: one connection per pair of peers). */
-  connections: number
-  /** When its oldest connection opened (ms): how long it has been connected. */
-  since: number
-  /** In its grace (see the module comment): it holds no place, and goes first when the node is full. */
-  newcomer: boolean
-  /** Spared by this node's own doing (a keep-alive tag, a stream it opened, a lease stream, a fresh dial); holds its place. */
-  kept: boolean
-  /** Spared for the moment by a request it made (an inbound stream younger than `INBOUND_BUSY_MS`); holds no place. */
-  requesting: boolean
-  /** Its peer-store tag value, kad closeness not counted. */
-  value: number
-  /** Its network group (net-group.ts), from its oldest connection's remote address. */
-  group: string
-}
-
-export interface TrimBounds {
-  maxConnections: number
-  lowWater: number
-  /** Up to this many established peers from distinct network groups keep their places ahead of value and age (see `planTrim`). @default 0 */
-  distinctGroups?: number
-}
-
-/**
- * The peers to close when the node is over `maxConnections`, a pure decision (see the module
- * comment): established peers down to `lowWater` counting established peers that hold a place
- * alone, the least valuable and then the most recently connected first, except the best peer of
- * each of up to `distinctGroups` network groups (see `distinctGroupPeers`); then newcomers, the
- * newest first, until the node is within `maxConnections`. Kept and requesting peers stay.
- */
-export function planTrim<Id> (peers: ReadonlyArray<TrimPeer<Id>>, bounds: TrimBounds): Array<TrimPeer<Id>> {
-  let total = count(peers)
-  if (total <= bounds.maxConnections) return []
-  const closing: Array<TrimPeer<Id>> = []
-  const close = (peer: TrimPeer<Id>): void => {
-    closing.push(peer)
-    total -= peer.connections
-  }
-  const spared = (p: TrimPeer<Id>): boolean => p.kept || p.requesting
-  const established = peers.filter((p) => !p.newcomer)
-  let holding = count(established.filter((p) => !p.requesting || p.kept))
-  const candidates = established.filter((p) => !spared(p))
-  // The places left once this node's kept peers have theirs: protection never pushes the node
-  // above `lowWater`, and takes at most `distinctGroups` of them.
-  const places = Math.min(bounds.distinctGroups ?? 0, bounds.lowWater - (holding - count(candidates)))
-  const covered = new Set(established.filter((p) => p.kept).map((p) => p.group))
-  const protectedPeers = distinctGroupPeers(candidates, covered, places)
-  const leastValuableFirst = (a: TrimPeer<Id>, b: TrimPeer<Id>): number => a.value - b.value || b.since - a.since
-  for (const peer of candidates.filter((p) => !protectedPeers.has(p)).sort(leastValuableFirst)) {
-    if (holding <= bounds.lowWater) break
-    close(peer)
-    holding -= peer.connections
-  }
-  // Newcomers: first come, first served (a tag value a few seconds old means little).
-  for (const peer of peers.filter((p) => p.newcomer && !spared(p)).sort((a, b) => b.since - a.since)) {
-    if (total <= bounds.maxConnections) break
-    close(peer)
-  }
-  return closing
-}
-
-function count (list: ReadonlyArray<TrimPeer<unknown>>): number {
-  return list.reduce((n, p) => n + p.connections, 0)
-}
-
-/**
- * The established peers protected for their network group (Bitcoin Core's "protect peers from
- * distinct net groups"): the best (most valuable, then longest connected) closable peer of each
- * group, groups with the fewest closable peers first, up to `places` connections. Groups where
- * this node keeps a peer (`covered`) are represented already and get none.
- *
- * An attacker holds many addresses in one group cheaply, many groups dearly: its crowd is one
- * large group, ranked last, so a long-connected crowd no longer outranks the honest peers of
- * other groups for these places. And the rule cannot be turned against honest peers: it
- * changes at most `places` of the node's choices (it only protects; everything else goes by
- * value and age as before), so even an attacker with many groups, against a node whose honest
- * peers share one, costs that node at most `places` honest peers. Only closable established
- * peers are counted: newcomers and requests in flight, the cheap things to make, do not make
- * an honest peer's group look crowded. (Closing from the most crowded group first without
- * such a bound, an attacker with a handful of groups would evict the peers of a node whose
- * honest peers share one group, the longest connected first, down to the size of its groups.)
- */
-export function distinctGroupPeers<Id> (candidates: ReadonlyArray<TrimPeer<Id>>, covered: ReadonlySet<string>, places: number): Set<TrimPeer<Id>> {
-  const chosen = new Set<TrimPeer<Id>>()
-  if (places <= 0) return chosen
-  const byGroup = new Map<string, Array<TrimPeer<Id>>>()
-  for (const peer of candidates) {
-    if (covered.has(peer.group)) continue
-    const list = byGroup.get(peer.group) ?? []
-    list.push(peer)
-    byGroup.set(peer.group, list)
-  }
-  const bestFirst = (a: TrimPeer<Id>, b: TrimPeer<Id>): number => b.value - a.value || a.since - b.since
-  const groups = [...byGroup.values()].map((list) => list.sort(bestFirst))
-  groups.sort((a, b) => a.length - b.length || bestFirst(a[0], b[0]))
-  let used = 0
-  for (const [best] of groups) {
-    if (used + best.connections > places) continue
-    chosen.add(best)
-    used += best.connections
-  }
-  return chosen
-}
 
 export interface ConnectionTrimmerInit {
   maxConnections: number
