@@ -85,9 +85,10 @@ function count (list: ReadonlyArray<TrimPeer<unknown>>): number {
  * value and age as before), so even an attacker with many groups, against a node whose honest
  * peers share one, costs that node at most `places` honest peers. Only closable established
  * peers are counted: newcomers and requests in flight, the cheap things to make, do not make
- * an honest peer's group look crowded. (Closing from the most crowded group first without
- * such a bound, an attacker with a handful of groups would evict the peers of a node whose
- * honest peers share one group, the longest connected first, down to the size of its groups.)
+ * an honest peer's group look crowded. (Closing from the most crowded group first, without
+ * such a bound, an attacker with a handful of groups would evict the honest peers of a node
+ * whose honest peers share one group, long connected as they are, down to the size of the
+ * attacker's groups: in the unit test, 2 of 16 left instead of 12.)
  */
 export function distinctGroupPeers<Id> (candidates: ReadonlyArray<TrimPeer<Id>>, covered: ReadonlySet<string>, places: number): Set<TrimPeer<Id>> {
   const chosen = new Set<TrimPeer<Id>>()
