@@ -110,7 +110,7 @@ describe('connection trimmer', () => {
 
 /** A made-up peer: one idle connection, worth nothing, established since `since`. */
 function peer (id: string, since: number, over: Partial<TrimPeer<string>> = {}): TrimPeer<string> {
-  return { id, connections: 1, since, newcomer: false, kept: false, requesting: false, value: 0, ...over }
+  return { id, connections: 1, since, newcomer: false, kept: false, requesting: false, value: 0, ...over, group: over.group ?? 'g' }
 }
 const range = (prefix: string, n: number, since: number, over: Partial<TrimPeer<string>> = {}): Array<TrimPeer<string>> =>
   Array.from({ length: n }, (_, i) => peer(`${prefix}${i}`, since + i, over))

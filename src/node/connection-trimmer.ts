@@ -14,8 +14,8 @@
  * below), peers with a stream in use (a negotiation, a task, a sync, a DHT request) and peers
  * this node dialled less than 5 s ago (the request it dialled them for is about to open its
  * stream). Of the rest, established peers go the least valuable first by peer-store tags (gossip
- * mesh peers carry 100 per topic) and, among equals, the most recently connected first;
- * newcomers go the newest first.
+ * mesh peers carry 100 per topic) and, among equals, the most recently connected first, except
+ * the best peer of each of a few network groups (below); newcomers go the newest first.
  *
  * A newcomer never costs an established peer its place (as in Bitcoin Core's eviction, where a
  * new inbound peer cannot push out the long-connected ones). A peer is a newcomer for its grace
@@ -24,6 +24,22 @@
  * many, close none of them; each trim thereby leaves `maxConnections - lowWater` places for
  * newcomers (a restarting peer gets back in). Past that, newcomers are closed, the newest first,
  * until the node is within `maxConnections`: when the node is full it is the newcomer that goes.
+ *
+ * Network groups (net-group.ts: an IPv4 /16, an IPv6 /32): an attacker holds many addresses in
+ * one group cheaply (a cloud provider's block), many groups dearly. By age alone a crowd from one
+ * block, connected long ago, outranks newer honest peers of equal value, and with time holds
+ * every place: an eclipse. So of the established peers, the best (most valuable, then longest
+ * connected) of each of up to a quarter of `lowWater` groups keeps its place ahead of value and
+ * age, the groups with the fewest peers first (a crowd's group comes last). This only protects,
+ * and a bounded number of places: an attacker with many groups, against a node whose honest
+ * peers share one group (a LAN, a loopback testnet), changes at most that many of its choices.
+ * Closing from the most crowded group first, without such a bound, would let an attacker with a
+ * handful of groups evict those honest peers instead. Groups where this node keeps a peer need no
+ * protection; newcomers and requests in flight do not count towards a group's size (they are
+ * what is cheap to make in an honest peer's block). No cap on connections per group at
+ * admission: the newcomer rule already keeps a flood from costing established peers anything,
+ * and such a cap would refuse honest peers that share a block (a datacenter's nodes), a
+ * requester dialling its worker among them.
  *
  * What a remote peer controls does not buy it a place (else attackers keep their connections
  * and the trimmer closes the honest ones: an eclipse):
@@ -53,6 +69,10 @@
  */
 import { KEEP_ALIVE, type Connection, type Libp2p, type PeerId, type Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
+import { netGroup } from './net-group.ts'
+import { planTrim, type TrimPeer } from './trim-plan.ts'
+
+export { planTrim, distinctGroupPeers, type TrimPeer, type TrimBounds } from './trim-plan.ts'
 
 const log = logger('depin:connections')
 
@@ -88,69 +108,23 @@ const GRACE_MS = 30_000
  * stream (which then keeps it) well within it.
  */
 const DIAL_GRACE_MS = 5_000
+/**
+ * The share of `lowWater` kept for peers from distinct network groups: enough that a crowd from
+ * one address block cannot hold every place (an eclipse needs them all), small enough that an
+ * attacker with many groups changes few of the node's choices (see `distinctGroupPeers`).
+ */
+const DISTINCT_GROUP_SHARE = 0.25
 /** How often the bound is checked besides on new connections and when a spare ends. */
 const CHECK_INTERVAL_MS = 10_000
 /** New connections trigger at most one check per this long. */
 const DEBOUNCE_MS = 500
 
-/** One peer as the trimmer judges it, its connections taken together. */
-export interface TrimPeer<Id> {
-  id: Id
-  /** Its open connections (normally one: one connection per pair of peers). */
-  connections: number
-  /** When its oldest connection opened (ms): how long it has been connected. */
-  since: number
-  /** In its grace (see the module comment): it holds no place, and goes first when the node is full. */
-  newcomer: boolean
-  /** Spared by this node's own doing (a keep-alive tag, a stream it opened, a lease stream, a fresh dial); holds its place. */
-  kept: boolean
-  /** Spared for the moment by a request it made (an inbound stream younger than `INBOUND_BUSY_MS`); holds no place. */
-  requesting: boolean
-  /** Its peer-store tag value, kad closeness not counted. */
-  value: number
-}
-
-export interface TrimBounds {
-  maxConnections: number
-  lowWater: number
-}
-
-/**
- * The peers to close when the node is over `maxConnections`, a pure decision (see the module
- * comment): established peers down to `lowWater` counting established peers that hold a place
- * alone, the least valuable and then the most recently connected first; then newcomers, the
- * newest first, until the node is within `maxConnections`. Kept and requesting peers stay.
- */
-export function planTrim<Id> (peers: ReadonlyArray<TrimPeer<Id>>, bounds: TrimBounds): Array<TrimPeer<Id>> {
-  const count = (list: ReadonlyArray<TrimPeer<Id>>): number => list.reduce((n, p) => n + p.connections, 0)
-  let total = count(peers)
-  if (total <= bounds.maxConnections) return []
-  const closing: Array<TrimPeer<Id>> = []
-  const close = (peer: TrimPeer<Id>): void => {
-    closing.push(peer)
-    total -= peer.connections
-  }
-  const spared = (p: TrimPeer<Id>): boolean => p.kept || p.requesting
-  const established = peers.filter((p) => !p.newcomer)
-  let holding = count(established.filter((p) => !p.requesting || p.kept))
-  const leastValuableFirst = (a: TrimPeer<Id>, b: TrimPeer<Id>): number => a.value - b.value || b.since - a.since
-  for (const peer of established.filter((p) => !spared(p)).sort(leastValuableFirst)) {
-    if (holding <= bounds.lowWater) break
-    close(peer)
-    holding -= peer.connections
-  }
-  // Newcomers: first come, first served (a tag value a few seconds old means little).
-  for (const peer of peers.filter((p) => p.newcomer && !spared(p)).sort((a, b) => b.since - a.since)) {
-    if (total <= bounds.maxConnections) break
-    close(peer)
-  }
-  return closing
-}
-
 export interface ConnectionTrimmerInit {
   maxConnections: number
   /** Established peers are trimmed down to this many (see `planTrim`). @default 80 % of maxConnections */
   lowWater?: number
+  /** Places kept for peers from distinct network groups (see `distinctGroupPeers`). @default a quarter of lowWater */
+  distinctGroups?: number
   /** A peer this node dialled is a newcomer this long. @default 30 s */
   graceMs?: number
   /** A peer that dialled in is a newcomer this long (at most `graceMs`). @default INBOUND_GRACE_MS */
@@ -169,6 +143,7 @@ export class ConnectionTrimmer {
   private readonly host: TrimmerHost
   private readonly maxConnections: number
   private readonly lowWater: number
+  private readonly distinctGroups: number
   private readonly graceMs: number
   private readonly inboundGraceMs: number
   private readonly dialGraceMs: number
@@ -188,6 +163,7 @@ export class ConnectionTrimmer {
     this.host = host
     this.maxConnections = init.maxConnections
     this.lowWater = Math.max(1, Math.min(init.maxConnections, init.lowWater ?? Math.floor(init.maxConnections * 0.8)))
+    this.distinctGroups = Math.max(0, Math.min(this.lowWater, init.distinctGroups ?? Math.max(1, Math.floor(this.lowWater * DISTINCT_GROUP_SHARE))))
     this.graceMs = init.graceMs ?? GRACE_MS
     this.inboundGraceMs = Math.min(this.graceMs, init.inboundGraceMs ?? INBOUND_GRACE_MS)
     this.dialGraceMs = Math.min(this.graceMs, DIAL_GRACE_MS)
@@ -228,7 +204,7 @@ export class ConnectionTrimmer {
     this.running = true
     try {
       const { peers, nextChange } = await this.judge()
-      const closing = planTrim(peers, { maxConnections: this.maxConnections, lowWater: this.lowWater })
+      const closing = planTrim(peers, { maxConnections: this.maxConnections, lowWater: this.lowWater, distinctGroups: this.distinctGroups })
       for (const peer of closing) this.trimmed += peer.connections
       await Promise.all(closing.map(async (peer) => { await this.close(peer.id) }))
       if (closing.length > 0) log('trimmed %d peers, %d connections left', closing.length, this.host.getConnections().length)
@@ -305,7 +281,8 @@ export class ConnectionTrimmer {
         newcomer: now - oldest.timeline.open < grace,
         kept: inUse || keepAlive,
         requesting: streams.some((s) => !this.ownUse(s) && now - s.timeline.open < INBOUND_BUSY_MS),
-        value
+        value,
+        group: netGroup(oldest.remoteAddr)
       }
     }))
     return { peers, nextChange }
