@@ -305,7 +305,6 @@ describe('the requester\'s side of /depin/lease-tail/1.0.0', () => {
     const differs = new WorkerCheckpoints(t.lease, leaseId(t.lease.body).toString(), worker)
     for (const f of t.frames) differs.commit({ ...f, exit: 1 })
     await expect(exchangeTail(theirs, { id: leaseId(t.lease.body), book: differs })).rejects.toMatchObject({ code: 'ERR_TAIL_MISMATCH', final: true })
-    await theirs.close()
     await served
     expect(t.accounts.size).toBe(0)
     expect(book.hasTail).toBe(true)

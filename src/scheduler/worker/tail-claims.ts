@@ -67,6 +67,8 @@ export async function exchangeTail (channel: Channel, claim: Pick<TailClaim, 'id
   } catch (err) {
     const e = err as TailError
     await channel.send({ t: 'error', code: e.code ?? 'ERR_TAIL_MISMATCH', message: e.message.slice(0, 500) }, { signal }).catch(() => {})
+    // Closed, not reset: the requester reads the error frame (and forgets the tail).
+    await channel.close().catch(() => {})
     throw err
   }
   await channel.send({ t: 'checkpoint', checkpoint }, { signal })
