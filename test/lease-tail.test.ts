@@ -61,4 +61,34 @@ describe('the tail of a lease whose connection was lost', () => {
     expect(await R.ledger.settledAmount(summary.leaseId)).toBe(due)
     expect(W.scheduler.worker.tailClaims).toBe(0)
   })
+
+  it('cut from the worker\'s side, with two results in the tail: both are paid, once', { timeout: 120_000 }, async () => {
+    const [R, W] = net.nodes
+    const served: LeaseSummary[] = []
+    const accepted: Array<{ leaseId: string, price: number }> = []
+    W.addEventListener('lease:served', (evt) => { served.push(evt.detail) })
+    W.addEventListener('lease:accepted', (evt) => { accepted.push(evt.detail) })
+    // A fresh lease: the one of the test before ended with its connection.
+    await waitFor(() => R.scheduler.leases().length === 0, { what: 'no lease held' })
+    let results = 0
+    let cut: Promise<void> | undefined
+    const onProgress = (p: { stage: string }): void => {
+      if (p.stage === 'result' && ++results === 2) cut ??= W.host.hangUp(peerIdFromString(R.peerId))
+    }
+    const handles = await Promise.all(['50000', '60000'].map(async (n) => await R.submitJob({ module: example('primes'), args: [n], peers: [W.peerId] }, { onProgress })))
+    const jobs = await Promise.all(handles.map(async (h) => await h.result()))
+    expect(jobs.map((j) => text(j.stdout))).toEqual(['5133\n', '6057\n'])
+    await cut
+
+    const summary = await waitFor(() => served[0], { what: 'the worker\'s lease to end' })
+    expect(accepted.map((a) => a.leaseId)).toEqual([summary.leaseId])
+    const due = creditsFor(accepted[0].price, jobs.reduce((sum, j) => sum + BigInt(j.fuel ?? '0'), 0n))
+    expect(summary.tasks).toBe(2)
+    expect(summary.amount).toBe(due)
+    // The last result at least went out after the last acknowledged checkpoint.
+    expect(summary.paid).toBeLessThan(due)
+
+    await waitFor(async () => (await W.scheduler.servedLease(summary.leaseId))?.paid === due, { timeoutMs: 60_000, what: 'the worker\'s record to be paid through the tail' })
+    await waitFor(async () => (await W.ledger.settledAmount(summary.leaseId)) === due, { timeoutMs: 60_000, what: 'the lease\'s settle on the chain' })
+  })
 })
