@@ -8,7 +8,10 @@
  * Next to it: the outstanding tasks and their deadlines (outstanding-tasks.ts), the task frames
  * not sent yet (unsent-tasks.ts), serving `want`s (blob-serving.ts), results as they arrive
  * (result-intake.ts) and the replica result each becomes (lease-results.ts), what task errors and
- * failures mean (lease-faults.ts), checkpoints and settling (lease-settlement.ts).
+ * failures mean (lease-faults.ts), checkpoints and settling (lease-settlement.ts), acknowledging
+ * once verdicts are recorded (lease-acks.ts). A lease whose stream dies with results after the
+ * last accepted checkpoint is handed on (`onTailLeft`) for its worker to settle that tail later
+ * (tail-accounts.ts, tail-server.ts).
  */
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'

@@ -1,8 +1,8 @@
 /**
  * The worker side of the market: answers lease offers (bid or decline), turns accepts into
- * co-signed leases, serves each lease's stream, keeps its best acknowledgement per lease, and
- * settles a finished lease itself when its requester has not (the acknowledgement it signed is
- * enough for the ledger).
+ * co-signed leases, serves each lease's stream, keeps its best acknowledgement per lease,
+ * claims the tail of a lease whose stream died (tail-claims.ts), and settles a finished lease
+ * itself when its requester has not (the acknowledgement it signed is enough for the ledger).
  */
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
