@@ -174,3 +174,32 @@ export const MAX_BATCH_TASKS = 100_000
  */
 export const WORKER_QUEUE_PER_SLOT = 8
 export const WORKER_QUEUE_MIN_MS = 100
+
+// Lease tails (lease-tail-frames.ts): results a lease's stream carried after its last acknowledged checkpoint
+
+/** Stream protocol on which a worker settles the tail of a lease whose stream died while both sides ran. */
+export const LEASE_TAIL_PROTOCOL = '/depin/lease-tail/1.0.0'
+/** Largest lease-tail frame (a signed checkpoint or acknowledgement plus envelope). */
+export const MAX_TAIL_FRAME_BYTES = 4096
+/** Deadline for each lease-tail frame (the acknowledgement may wait for verdict records: a batch's every 100 ms). */
+export const TAIL_IDLE_TIMEOUT_MS = 10_000
+/** Concurrent inbound lease-tail streams per connection. */
+export const TAIL_MAX_INBOUND_STREAMS = 4
+/**
+ * How long a requester keeps the account of a lease whose stream died with results after its last
+ * acknowledged checkpoint, and how many such accounts at most (the oldest dropped first).
+ */
+export const TAIL_RETAIN_MS = 10 * 60 * 1000
+export const TAIL_RETAIN_MAX = 1024
+/**
+ * When a worker asks for the tail of such a lease, ms after the lease ended (one attempt each,
+ * until one succeeds or the requester's answer is final): well inside TAIL_RETAIN_MS.
+ */
+export const TAIL_CLAIM_DELAYS_MS = [1_500, 5_000, 15_000, 45_000, 120_000, 300_000]
+/** One attempt's deadline, dial included. */
+export const TAIL_CLAIM_TIMEOUT_MS = 30_000
+/**
+ * Chain states (count, root, fuel) a worker keeps per lease since its last acknowledged
+ * checkpoint, to sign a tail checkpoint at the count its requester received (the oldest dropped first).
+ */
+export const TAIL_POINTS_MAX = 16_384

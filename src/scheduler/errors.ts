@@ -208,3 +208,19 @@ export class JobNotCancellableError extends DepinError {
     super(`job ${id} cannot be cancelled: ${why}`, 'ERR_JOB_NOT_CANCELLABLE')
   }
 }
+
+/**
+ * A lease-tail exchange that cannot go on (docs/protocol.md, "Lease tails"). `code`:
+ * ERR_UNKNOWN_LEASE (the requester keeps no tail of that lease: unknown, expired, still running,
+ * or not a lease it requested), ERR_NOT_LEASE_WORKER (asked by another peer than the lease's
+ * worker), ERR_TAIL_BUSY (an exchange of that lease is under way), ERR_TAIL_MISMATCH (the
+ * worker's chain has another root at the count the requester received, or it no longer holds
+ * that count). `final`: asking again cannot succeed.
+ */
+export class TailError extends DepinError {
+  readonly final: boolean
+  constructor (message: string, code: string, final = false) {
+    super(message, code)
+    this.final = final
+  }
+}

@@ -29,11 +29,13 @@ import { JobViews, type JobSummary, type ServedLeaseDigest } from './views.ts'
 import { WorkerService } from './worker/service.ts'
 import type { LeaseSummary } from './worker/lease-server.ts'
 import { serveNegotiation } from './negotiation-server.ts'
+import { serveTail } from './requester/tail-server.ts'
 import { runTask } from './run-task.ts'
 import type { Executor } from './executor/index.ts'
 import {
-  LEASE_IDLE_TIMEOUT_MS, LEASE_MAX_INBOUND_STREAMS, LEASE_PROTOCOL, MAX_LEASE_FRAME_BYTES, MAX_NEGOTIATE_FRAME_BYTES, NEGOTIATE_IDLE_TIMEOUT_MS,
-  NEGOTIATE_MAX_INBOUND_STREAMS, NEGOTIATE_PROTOCOL, OFFER_TTL_MS, SEEN_OFFERS_MAX
+  LEASE_IDLE_TIMEOUT_MS, LEASE_MAX_INBOUND_STREAMS, LEASE_PROTOCOL, LEASE_TAIL_PROTOCOL, MAX_LEASE_FRAME_BYTES, MAX_NEGOTIATE_FRAME_BYTES,
+  MAX_TAIL_FRAME_BYTES, NEGOTIATE_IDLE_TIMEOUT_MS, NEGOTIATE_MAX_INBOUND_STREAMS, NEGOTIATE_PROTOCOL, OFFER_TTL_MS, SEEN_OFFERS_MAX,
+  TAIL_IDLE_TIMEOUT_MS, TAIL_MAX_INBOUND_STREAMS
 } from './constants.ts'
 import { BatchNotFoundError, JobFinishedError, JobNotCancellableError, JobNotFoundError } from './errors.ts'
 import type { BatchSubmitOptions, SchedulerEvents, SchedulerInit, SubmitOptions } from './scheduler-types.ts'
@@ -182,6 +184,13 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       maxInboundStreams: LEASE_MAX_INBOUND_STREAMS,
       maxOutboundStreams: LEASE_MAX_INBOUND_STREAMS * 2
     })
+    // A worker whose lease stream died settles the results this node received after the last checkpoint it acknowledged.
+    await this.c.protocols.handle(LEASE_TAIL_PROTOCOL, async (channel) => { await serveTail(channel, { accounts: this.requester.tails, reportPeer: this.c.reportPeer }) }, {
+      maxFrameBytes: MAX_TAIL_FRAME_BYTES,
+      idleTimeoutMs: TAIL_IDLE_TIMEOUT_MS,
+      maxInboundStreams: TAIL_MAX_INBOUND_STREAMS,
+      maxOutboundStreams: TAIL_MAX_INBOUND_STREAMS * 2
+    })
     await this.requester.start()
   }
 
@@ -192,6 +201,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
     this.worker.stop()
     await this.c.protocols.unhandle(NEGOTIATE_PROTOCOL).catch(() => {})
     await this.c.protocols.unhandle(LEASE_PROTOCOL).catch(() => {})
+    await this.c.protocols.unhandle(LEASE_TAIL_PROTOCOL).catch(() => {})
     await this.c.executor.stop()
   }
 

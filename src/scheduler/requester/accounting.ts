@@ -41,6 +41,9 @@ export class LeaseAccount {
   /** Results received. */
   get count (): number { return this.chain.count }
 
+  /** The head of the chain of everything received so far. */
+  get root (): Uint8Array { return this.chain.root }
+
   /** Fuel of everything received so far. */
   get fuel (): bigint { return this.fuelTotal }
 

@@ -8,12 +8,15 @@
  * Next to it: the outstanding tasks and their deadlines (outstanding-tasks.ts), the task frames
  * not sent yet (unsent-tasks.ts), serving `want`s (blob-serving.ts), results as they arrive
  * (result-intake.ts) and the replica result each becomes (lease-results.ts), what task errors and
- * failures mean (lease-faults.ts), checkpoints and settling (lease-settlement.ts).
+ * failures mean (lease-faults.ts), checkpoints and settling (lease-settlement.ts), acknowledging
+ * once verdicts are recorded (lease-acks.ts). A lease whose stream dies with results after the
+ * last accepted checkpoint is handed on (`onTailLeft`) for its worker to settle that tail later
+ * (tail-accounts.ts, tail-server.ts).
  */
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
 import { bytesMatchCid, cidText } from '../../proofs/encoding.ts'
-import { leaseId, type Lease, type SignedCheckpoint } from '../../proofs/lease.ts'
+import { leaseId, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
 import type { Signer } from '../../proofs/signing.ts'
 import type { PeerActionName } from '../../shared/peer-actions.ts'
 import type { MarketMetrics } from '../../shared/metrics.ts'
@@ -24,6 +27,7 @@ import { BadResultError, LeaseEndedError, ProtocolViolationError } from '../erro
 import { parseWorkerFrame, type ResultFrame, type WorkerFrame } from '../lease-frames.ts'
 import { LeaseAccount } from './accounting.ts'
 import { LeaseSettlement, type SettleHook } from './lease-settlement.ts'
+import { LeaseAcks } from './lease-acks.ts'
 import { BlobAllowance } from './blob-allowance.ts'
 import { BlobServing } from './blob-serving.ts'
 import { blameFor, leaseSpent, taskErrorKind } from './lease-faults.ts'
@@ -35,6 +39,7 @@ import { ResultIntake } from './result-intake.ts'
 import { SilenceProbe, type ProbeHook } from './silence-probe.ts'
 import { UnsentTasks } from './unsent-tasks.ts'
 import { leaseFuelCap } from '../task.ts'
+import type { TailPayer, TailPoint } from './tail-accounts.ts'
 import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
 
 const log = logger('depin:requester:lease')
@@ -54,6 +59,11 @@ export interface LeaseClientHooks {
   onRoom: () => void
   /** The lease ended (for whatever reason); `broken`: the worker misbehaved. */
   onEnded: (client: LeaseClient, reason: string, broken: boolean) => void
+  /**
+   * The lease's stream died (not ended by this node, nor broken by the worker) with results
+   * received after the last accepted checkpoint: its worker may still settle them (tail-accounts.ts).
+   */
+  onTailLeft?: (client: LeaseClient) => void
   reportPeer: (peerId: string, action: PeerActionName) => void
   /** Whether the worker's node answers a ping (see silence-probe.ts); without it a silent worker is given up at the 30 s idle deadline. */
   probe?: ProbeHook
@@ -62,7 +72,7 @@ export interface LeaseClientHooks {
   metrics?: Pick<MarketMetrics, 'bytesTransferred'>
 }
 
-export class LeaseClient {
+export class LeaseClient implements TailPayer {
   readonly lease: Lease
   readonly idText: string
   readonly worker: string
@@ -87,16 +97,16 @@ export class LeaseClient {
   private readonly blobs: BlobServing
   private readonly settlement: LeaseSettlement
   private readonly silence?: SilenceProbe
-  /** Paid results waiting for the record of their verdict, by the promise of its write: their positions in the account. */
-  private readonly recording = new Map<Promise<boolean>, number[]>()
-  /** The acknowledgement waiting for records, if any (later ones follow it). */
-  private acking?: Promise<void>
+  /** Decisions waiting for their records, and acknowledgements waiting for them. */
+  private readonly acks: LeaseAcks
   private lastSentAt = Date.now()
   private lastActiveAt = Date.now()
   private strikes = 0
   private closing = false
   private closed = false
   private broken = false
+  /** Ended by this node's `abort` (it is stopping): no tail is kept. */
+  private aborted = false
   private endReason = 'closed'
   private sweep?: ReturnType<typeof setInterval>
   private readonly endedSignal = Promise.withResolvers<void>()
@@ -116,6 +126,7 @@ export class LeaseClient {
     this.withdrawn = new WithdrawnTasks(4 * lease.body.slots * LEASE_WINDOW_PER_SLOT)
     this.settlement = new LeaseSettlement(lease, this.idText, this.account, hooks.signer, hooks.settle)
     if (hooks.probe != null) this.silence = new SilenceProbe(this.worker, hooks.probe, (err) => { this.fail(err) })
+    this.acks = new LeaseAcks(lease, this.account, this.settlement, () => this.closed)
     this.unsent = new UnsentTasks((frame) => { this.send(frame) }, hooks.metrics)
     const { outstanding, withdrawn, account, allowance } = this
     this.results = new ResultIntake({ worker: this.worker, outstanding, withdrawn, account, metrics: hooks.metrics, deliver: (task, r, stdout, stderr, tree) => { this.deliver(task, r, stdout, stderr, tree) } })
@@ -190,60 +201,41 @@ export class LeaseClient {
   /** Ends the lease now (the node is stopping): unanswered tasks are given up. */
   abort (err: Error): void {
     if (this.closed) return
+    this.aborted = true
     this.endReason = (err as DepinError).code ?? 'ERR_LEASE_ABORTED'
     this.channel.abort(err)
     this.end(false)
   }
 
   /**
-   * Whether a task's result on this lease is paid for (called once the task has its verdict).
-   * `recorded`: the promise of the verdict's record (true once written). A paid result is
-   * acknowledged as paid only once it is recorded: a requester that goes down before never pays
-   * for a task it will run again at its next start. (One promise per record write, shared by
-   * the tasks it holds: one wait per write, not per task.)
+   * Whether a task's result on this lease is paid for (called once the task has its verdict);
+   * `recorded`: the promise of the verdict's record (see LeaseAcks.decide).
    */
   decide (task: string, charged: boolean, recorded?: Promise<boolean>): void {
-    if (!charged || recorded == null) {
-      this.account.decide(task, charged)
-      if (this.closed) this.settlement.settleWhenDecided()
-      return
-    }
-    const positions = this.account.charging(task)
-    const waiting = this.recording.get(recorded)
-    if (waiting != null) {
-      for (const p of positions) waiting.push(p)
-      return
-    }
-    this.recording.set(recorded, positions)
-    recorded.catch(() => false).then((written) => {
-      const held = this.recording.get(recorded) ?? []
-      this.recording.delete(recorded)
-      this.account.recorded(held, written)
-      if (this.closed) this.settlement.settleWhenDecided()
-    }, () => {})
+    this.acks.decide(task, charged, recorded)
   }
 
   /**
    * Acknowledges a checkpoint (checked now: a bad one fails the lease), in order, once the paid
-   * results it covers are recorded: at once when none waits for its record, else after the
-   * writes under way now (about FLUSH_MS of a batch's results), so that it pays them.
+   * results it covers are recorded (lease-acks.ts).
    */
   private acknowledge (checkpoint: SignedCheckpoint): void {
     this.settlement.check(checkpoint)
-    if (this.recording.size === 0 && this.acking == null) {
-      this.send(this.settlement.acknowledge(checkpoint))
-      return
-    }
-    const writes = [...this.recording.keys()]
-    const acking: Promise<void> = (this.acking ?? Promise.resolve())
-      .then(async () => { await Promise.allSettled(writes) })
-      .then(() => {
-        const frame = this.settlement.acknowledge(checkpoint)
-        if (!this.closed) this.send(frame)
-        else this.settlement.settleWhenDecided()
-      })
-      .finally(() => { if (this.acking === acking) this.acking = undefined })
-    this.acking = acking
+    this.acks.afterRecords(() => {
+      const frame = this.settlement.acknowledge(checkpoint)
+      if (!this.closed) this.send(frame)
+      else this.settlement.settleWhenDecided()
+    })
+  }
+
+  /** What was received after the stream died: the tail checkpoint to ask for (tail-server.ts). */
+  tailPoint (): TailPoint {
+    return { seq: this.account.lastCheckpoint.seq + 1, count: this.account.count, root: this.account.root }
+  }
+
+  /** A tail checkpoint's acknowledgement (see LeaseAcks.settleTail). Throws CheckpointError. */
+  async settleTail (checkpoint: SignedCheckpoint, count: number): Promise<SignedAck> {
+    return await this.acks.settleTail(checkpoint, count)
   }
 
   private async read (): Promise<void> {
@@ -261,7 +253,7 @@ export class LeaseClient {
       }
       // An acknowledgement waiting for records goes out before the stream closes (after `end`,
       // the worker waits for the acknowledgement of its final checkpoint).
-      await this.acking?.catch(() => {})
+      await this.acks.waiting
       await this.channel.close()
       this.end(false)
     } catch (err) {
@@ -387,7 +379,11 @@ export class LeaseClient {
       this.outstanding.forget(o.task.idText)
       this.h.onTaskFailed(o.task, this.worker, { kind: 'lost', reason: `the lease ended: ${this.endReason}` })
     }
+    // A result whose output never arrived whole is committed and never delivered: refused.
+    const incoming = this.results.incomingTask
+    if (incoming != null) this.account.decide(incoming, false)
     this.h.onEnded(this, this.endReason, broken)
+    if (!broken && !this.aborted && this.account.count > this.account.lastCheckpoint.count) this.h.onTailLeft?.(this)
     this.settlement.settleWhenDecided()
     this.endedSignal.resolve()
   }

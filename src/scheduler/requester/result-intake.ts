@@ -47,6 +47,9 @@ export class ResultIntake {
   /** A result's output is still arriving: the next frame must be its `data`. */
   get awaitingData (): boolean { return this.incoming != null }
 
+  /** The task (id text) whose output is still arriving, if any. */
+  get incomingTask (): string | undefined { return this.incoming?.task.idText }
+
   /** Takes one entry of a `results` frame. Throws (the worker's fault) for one that breaks the rules. */
   result (r: ResultFrame): void {
     const id = cidText(r.task)

@@ -25,6 +25,7 @@ import type { TaskWork } from './types.ts'
 import { STOP_LEASE_CLOSE_MS } from '../constants.ts'
 import { SettleRetries } from './settle-retries.ts'
 import type { ProbeHook } from './silence-probe.ts'
+import { TailAccounts } from './tail-accounts.ts'
 
 export interface RequesterComponents {
   signer: Signer
@@ -98,6 +99,8 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
   readonly dispatcher: Dispatcher
   readonly jobs: Jobs
   readonly batches: Batches
+  /** Accounts of leases whose stream died with an unacknowledged tail, for their workers to settle it (tail-server.ts). */
+  readonly tails = new TailAccounts()
   /** Settles submitted again when the ledger refuses them for now. */
   private readonly settles?: SettleRetries
   private pumpScheduled = false
@@ -130,6 +133,7 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
         reportPeer: c.reportPeer,
         ...(c.probePeer != null ? { probe: c.probePeer } : {}),
         settle: this.settles?.settle,
+        onTailLeft: (client) => { this.tails.keep(client.idText, client) },
         ...(c.metrics != null ? { metrics: c.metrics } : {})
       },
       onNoBids: (classKey, reasons) => { this.dispatcher.noBids(classKey, reasons) },
@@ -176,6 +180,7 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
     await this.pool.stop(new Error('the node is stopping'), STOP_LEASE_CLOSE_MS)
     await batchesWritten
     this.settles?.stop()
+    this.tails.stop()
   }
 
   /** Routes a bid or decline that arrived on a negotiation stream; false when no open offer matches. */

@@ -7,8 +7,8 @@
 import { ResultChain, sameBytes } from '../../proofs/commitment.ts'
 import { leaseId, signCheckpoint, verifyAck, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
 import type { Signer } from '../../proofs/signing.ts'
-import { CHECKPOINT_EVERY_MS, CHECKPOINT_EVERY_RESULTS } from '../constants.ts'
-import { ProtocolViolationError } from '../errors.ts'
+import { CHECKPOINT_EVERY_MS, CHECKPOINT_EVERY_RESULTS, TAIL_POINTS_MAX } from '../constants.ts'
+import { ProtocolViolationError, TailError } from '../errors.ts'
 import type { ResultFrame } from '../lease-frames.ts'
 import { creditsFor } from '../task.ts'
 
@@ -24,6 +24,13 @@ export class WorkerCheckpoints {
   private last = { seq: 0, count: 0 }
   private firstUncommittedAt = 0
   private bestAck?: SignedAck
+  /** The checkpoint acknowledged with the most results (a lease tail starts after it). */
+  private acked = { seq: 0, count: 0 }
+  /**
+   * Chain states after each result since that checkpoint, oldest first: a tail checkpoint is
+   * signed at the count the requester received (at most TAIL_POINTS_MAX: the oldest go first).
+   */
+  private points: Array<{ count: number, root: Uint8Array, fuel: bigint }> = []
 
   constructor (lease: Lease, idText: string, signer: Signer) {
     this.lease = lease
@@ -41,6 +48,8 @@ export class WorkerCheckpoints {
   get paid (): number { return this.bestAck?.body.paid ?? 0 }
   /** Every checkpoint sent has its acknowledgement. */
   get allAcked (): boolean { return this.unacked.length === 0 }
+  /** Results went out after the last acknowledged checkpoint (a lease tail). */
+  get hasTail (): boolean { return this.chain.count > this.acked.count }
 
   /**
    * How long the oldest unacknowledged checkpoint has waited since it left (0: none waits, or it
@@ -62,6 +71,36 @@ export class WorkerCheckpoints {
     if (this.chain.count === this.last.count) this.firstUncommittedAt = Date.now()
     this.chain.add({ task: frame.task, out: frame.out, exit: frame.exit, fuel: frame.fuel, ...(frame.files != null ? { files: frame.files } : {}) })
     this.fuelTotal += frame.fuel
+    this.points.push({ count: this.chain.count, root: this.chain.root, fuel: this.fuelTotal })
+    // (halved rather than shifted one by one: amortised O(1) per result)
+    if (this.points.length > TAIL_POINTS_MAX) this.points = this.points.slice(-TAIL_POINTS_MAX / 2)
+  }
+
+  /**
+   * A checkpoint of a lease tail (the lease has ended, its stream died): at the `count` results
+   * its requester received, whose chain head it says is `root`, with the `seq` it expects. Throws
+   * TailError (ERR_TAIL_MISMATCH, final) when this worker's chain has another root at that count,
+   * no longer holds it, or `seq`/`count` are not past the last acknowledged checkpoint.
+   */
+  tailCheckpoint (seq: number, count: number, root: Uint8Array): SignedCheckpoint {
+    if (seq <= this.acked.seq || count <= this.acked.count || count > this.chain.count) {
+      throw new TailError(`the requester asks for checkpoint ${seq} at ${count} results; this worker's chain has ${this.chain.count}, acknowledged ${this.acked.count} through checkpoint ${this.acked.seq}`, 'ERR_TAIL_MISMATCH', true)
+    }
+    const point = this.points.find((p) => p.count === count)
+    if (point == null || !sameBytes(point.root, root)) throw new TailError(`this worker's chain at ${count} results is not the requester's`, 'ERR_TAIL_MISMATCH', true)
+    const checkpoint = signCheckpoint(this.signer, {
+      v: 1,
+      lease: leaseId(this.lease.body),
+      worker: this.signer.peerId,
+      seq,
+      count,
+      root: point.root,
+      fuel: point.fuel,
+      amount: creditsFor(this.lease.body.price, point.fuel),
+      at: Date.now()
+    })
+    this.sent.set(seq, checkpoint)
+    return checkpoint
   }
 
   /** A signed checkpoint when one is due (or `force` and anything is uncommitted); else undefined. */
@@ -104,6 +143,10 @@ export class WorkerCheckpoints {
     if (a.refused > a.count) throw new ProtocolViolationError('acknowledgement refusing more results than it covers')
     if (a.paid > this.lease.body.maxCredits) throw new ProtocolViolationError('acknowledgement paying more than the lease\'s cap')
     while (this.unacked.length > 0 && this.unacked[0].seq <= a.seq) this.unacked.shift()
+    if (a.count > this.acked.count) {
+      this.acked = { seq: a.seq, count: a.count }
+      this.points = this.points.filter((p) => p.count > a.count)
+    }
     // Older checkpoints are not needed any more (settles use the acknowledged one).
     for (const seq of this.sent.keys()) if (seq < a.seq) this.sent.delete(seq)
     if (this.bestAck != null && a.paid < this.bestAck.body.paid) return undefined

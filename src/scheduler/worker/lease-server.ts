@@ -184,6 +184,11 @@ export class LeaseServer {
     return this.closing ? Math.min(cap, creditsFor(this.lease.body.price, this.book.fuel + this.tasks.reservedFuel)) : cap
   }
 
+  /** The lease's book once it has ended with results after its last acknowledged checkpoint (a tail to claim: tail-claims.ts). */
+  tail (): WorkerCheckpoints | undefined {
+    return this.book.hasTail ? this.book : undefined
+  }
+
   summary (): LeaseSummary {
     return {
       leaseId: this.idText,

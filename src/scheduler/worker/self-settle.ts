@@ -35,6 +35,8 @@ export interface SelfSettleComponents {
 export class SelfSettle {
   private readonly c: SelfSettleComponents
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
+  /** The best acknowledgement of each lease whose checks are scheduled (a lease tail may bring a better one). */
+  private readonly bests = new Map<string, { best: Best }>()
   private stopped = true
 
   constructor (components: SelfSettleComponents) {
@@ -50,6 +52,7 @@ export class SelfSettle {
     this.stopped = true
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.clear()
+    this.bests.clear()
   }
 
   /** A lease's stream opened: journaled, so a worker that goes down now still records it. */
@@ -69,7 +72,25 @@ export class SelfSettle {
       return
     }
     this.write(id, { lease, startedAt: record.startedAt, at: Date.now(), best, record })
-    this.schedule(id, lease, best, record, 0)
+    const state = { best }
+    this.bests.set(id, state)
+    this.schedule(id, lease, state, record, 0)
+  }
+
+  /**
+   * A better acknowledgement of a lease that has ended (its tail, acknowledged after its stream
+   * died): journaled, recorded (`paid`), and the one the checks settle with from now on.
+   */
+  tailAcknowledged (id: string, lease: Lease, best: Best, record: LeaseRecord): void {
+    if (best.ack.body.paid > record.paid) {
+      record.paid = best.ack.body.paid
+      this.c.records.putLease(record).catch((err) => { log.error('recording lease %s failed: %e', id, err) })
+    }
+    const state = this.bests.get(id)
+    if (state == null) return this.ended(id, lease, best, record)
+    if (best.ack.body.paid < state.best.ack.body.paid) return
+    state.best = best
+    this.write(id, { lease, startedAt: record.startedAt, at: Date.now(), best, record })
   }
 
   /**
@@ -109,20 +130,22 @@ export class SelfSettle {
     this.c.journal?.put(id, entry).catch((err) => { log.error('journaling lease %s failed: %e', id, err) })
   }
 
-  private schedule (id: string, lease: Lease, best: Best, record: LeaseRecord, attempt: number): void {
+  private schedule (id: string, lease: Lease, state: { best: Best }, record: LeaseRecord, attempt: number): void {
     const delays = this.c.delaysMs ?? WORKER_SETTLE_DELAYS_MS
     if (this.stopped) return
     if (attempt >= delays.length) {
       log('giving up settling lease %s', id)
+      if (this.bests.get(id) === state) this.bests.delete(id)
       this.c.journal?.delete(id).catch(() => {})
       return
     }
     const wait = delays[attempt] - (attempt > 0 ? delays[attempt - 1] : 0)
     const timer = setTimeout(() => {
       this.timers.delete(timer)
-      void this.check(id, lease, best, record).then((paid) => {
-        if (paid) this.c.journal?.delete(id).catch(() => {})
-        else this.schedule(id, lease, best, record, attempt + 1)
+      void this.check(id, lease, state.best, record).then((paid) => {
+        if (!paid) return this.schedule(id, lease, state, record, attempt + 1)
+        if (this.bests.get(id) === state) this.bests.delete(id)
+        this.c.journal?.delete(id).catch(() => {})
       })
     }, Math.max(0, wait))
     timer.unref?.()

@@ -1,8 +1,8 @@
 /**
  * The worker side of the market: answers lease offers (bid or decline), turns accepts into
- * co-signed leases, serves each lease's stream, keeps its best acknowledgement per lease, and
- * settles a finished lease itself when its requester has not (the acknowledgement it signed is
- * enough for the ledger).
+ * co-signed leases, serves each lease's stream, keeps its best acknowledgement per lease,
+ * claims the tail of a lease whose stream died (tail-claims.ts), and settles a finished lease
+ * itself when its requester has not (the acknowledgement it signed is enough for the ledger).
  */
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
@@ -24,6 +24,7 @@ import { LeaseServer, type LeaseSummary } from './lease-server.ts'
 import { SlotScheduler } from './slots.ts'
 import type { LeaseJournal } from './lease-journal.ts'
 import { SelfSettle } from './self-settle.ts'
+import { TailClaims } from './tail-claims.ts'
 
 const log = logger('depin:worker')
 
@@ -44,6 +45,8 @@ export interface WorkerComponents {
   settled?: (leaseId: string) => Promise<number>
   /** When to settle a lease itself, ms after it ended, and again after each failure (tests shorten them). */
   settleDelaysMs?: number[]
+  /** When to claim a lease's tail after its stream died, ms after it ended (tests shorten them). @default TAIL_CLAIM_DELAYS_MS */
+  tailDelaysMs?: number[]
   /** Where served leases are journaled until paid (a data dir): see self-settle.ts. Absent: memory only. */
   journal?: LeaseJournal
   /** Where leases served and payload bytes moved are counted. @default none */
@@ -88,6 +91,7 @@ export class WorkerService {
   private readonly held = new Map<string, Held>()
   private readonly finished = new Set<string>()
   private readonly selfSettle: SelfSettle
+  private readonly tails: TailClaims
   private stopped = true
 
   constructor (components: WorkerComponents, events: WorkerEvents = {}) {
@@ -95,11 +99,16 @@ export class WorkerService {
     this.events = events
     this.slots = new SlotScheduler(() => components.capacity().slots)
     this.selfSettle = new SelfSettle({ records: components.records, settle: components.settle, settled: components.settled, journal: components.journal, delaysMs: components.settleDelaysMs })
+    this.tails = new TailClaims({ channels: components.channels, ...(components.tailDelaysMs != null ? { delaysMs: components.tailDelaysMs } : {}) })
   }
+
+  /** Lease tails being claimed now (see tail-claims.ts). */
+  get tailClaims (): number { return this.tails.pending }
 
   start (): void {
     this.stopped = false
     this.selfSettle.start()
+    this.tails.start()
   }
 
   /**
@@ -118,6 +127,7 @@ export class WorkerService {
       held.server?.stop()
     }
     this.slots.clear(new Error('the node is stopping'))
+    this.tails.stop()
     this.selfSettle.stop()
   }
 
@@ -313,11 +323,20 @@ export class WorkerService {
       this.remember(id)
       const summary = server.summary()
       this.c.metrics?.leaseClosed('worker', leaseEndWord(summary.reason))
-      this.ended(held, summary)
+      const record = this.ended(held, summary)
+      // Results sent after the last acknowledged checkpoint, and the stream gone: the requester
+      // may still acknowledge what it received of them (not when this node is stopping).
+      const book = server.tail()
+      if (book != null && !this.stopped) {
+        this.tails.claim({ lease: held.lease, id: leaseId(held.lease.body), book, onAck: (best) => {
+          held.best = best
+          this.selfSettle.tailAcknowledged(id, held.lease, best, record)
+        } })
+      }
     }
   }
 
-  private ended (held: Held, summary: LeaseSummary): void {
+  private ended (held: Held, summary: LeaseSummary): LeaseRecord {
     log('lease %s with %s ended (%s): %d tasks, %d credits claimed, %d acknowledged', summary.leaseId, summary.requester, summary.reason, summary.tasks, summary.amount, summary.paid)
     const record: LeaseRecord = { ...summary, fuel: summary.fuel.toString() }
     this.c.records.putLease(record).catch((err) => { log.error('saving lease record failed: %e', err) })
@@ -325,6 +344,7 @@ export class WorkerService {
     // The requester settles at the end of a lease; if the chain has not seen it paid a while
     // later, this worker settles with the acknowledgement it holds.
     this.selfSettle.ended(summary.leaseId, held.lease, held.best, record)
+    return record
   }
 
   private remember (id: string): void {
