@@ -61,7 +61,7 @@ export {
 export type { FileManifest, ManifestEntry, TreeFile, DiskFile, InvalidPathReason, ManifestLimits, PathRules } from './scheduler/files/index.ts'
 export {
   NoBidsError, NoCapableWorkersError, NotEnoughWorkersError, JobTimeoutError, JobCancelledError, NodeStoppedError, InvalidJobError, JobNotFoundError, BatchNotFoundError, BadResultError, ProtocolViolationError,
-  CheckpointError, LeaseEndedError, TailError, JobFinishedError, JobNotCancellableError, OutputFileNotFoundError, BatchTaskNotFoundError,
+  CheckpointError, LeaseEndedError, TailError, WorkerUnresponsiveError, JobFinishedError, JobNotCancellableError, OutputFileNotFoundError, BatchTaskNotFoundError,
   UnknownOfferError, AcceptReplayedError, BadInputTreeError, BlobMismatchError
 } from './scheduler/errors.ts'
 export { JobRunningError } from './scheduler/retention/errors.ts'
