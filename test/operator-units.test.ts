@@ -331,6 +331,16 @@ describe("the daemon's V8 mode (nextV8Mode, V8ModeSwitch)", () => {
     mode.stop()
   })
 
+  it('a node that throws when asked whether it is busy (it is stopping: its parts are gone) counts as not busy, and the check does not throw', () => {
+    const flags: string[] = []
+    const mode = new V8ModeSwitch({ busy: () => { throw new Error('the node is not started') }, idleMs: 1000, checkMs: 60_000, setFlags: (f) => { flags.push(f) } })
+    mode.start()
+    mode.activity()
+    expect(() => { mode.check(Date.now() + 5_000) }).not.toThrow()
+    expect(mode.current).toBe('size')
+    mode.stop()
+  })
+
   it('a node busy from its start (a miner started with it) goes to speed mode on the first check; enterSizeMode sets size mode alone', () => {
     const flags: string[] = []
     const mode = new V8ModeSwitch({ busy: () => true, checkMs: 60_000, setFlags: (f) => { flags.push(f) } })

@@ -111,7 +111,14 @@ export class V8ModeSwitch {
 
   /** Looks at the leases: busy keeps speed mode, a long quiet goes back to size mode. */
   check (now = Date.now()): void {
-    const busy = this.init.busy()
+    // A node between stopping and stopped answers `busy` by throwing (its parts are gone): the
+    // timer fires on, and an exception here would end the daemon mid-stop. Not busy, then.
+    let busy: boolean
+    try {
+      busy = this.init.busy()
+    } catch {
+      busy = false
+    }
     if (busy) this.lastActiveAt = now
     this.set(nextV8Mode({ current: this.mode ?? 'size', busy, lastActiveAt: this.lastActiveAt, now, idleMs: this.init.idleMs }))
   }
