@@ -8,41 +8,13 @@
  */
 import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest'
 import { join } from 'node:path'
-import { Level } from 'level'
 import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
 import { createNodeMetrics } from '../src/node/metrics/index.ts'
 import type { ApiServer } from '../src/node/api/server.ts'
 import { AUTH, call, startApi, uploadJob } from './api-helpers.ts'
 import { tempDir, waitFor } from './helpers.ts'
 import { example } from './jobs-helpers.ts'
-
-/** LevelDB that logs each write (`sync` or `write`) and holds synced ones while `held`. */
-class WatchedLevel extends Level<Uint8Array, Uint8Array> {
-  readonly log: string[] = []
-  held = false
-  private gate = Promise.withResolvers<void>()
-
-  release (): void {
-    this.held = false
-    this.gate.resolve()
-    this.gate = Promise.withResolvers<void>()
-  }
-
-  private async watch (options: { sync?: boolean } | undefined, what: string): Promise<void> {
-    this.log.push(`${options?.sync === true ? 'sync' : 'write'} ${what}`)
-    if (options?.sync === true && this.held) await this.gate.promise
-  }
-
-  async _put (key: Uint8Array, value: Uint8Array, options: { sync?: boolean }): Promise<void> {
-    await this.watch(options, 'put')
-    await (Level.prototype as any)._put.call(this, key, value, options)
-  }
-
-  async _batch (operations: unknown[], options: { sync?: boolean }): Promise<void> {
-    await this.watch(options, 'batch')
-    await (Level.prototype as any)._batch.call(this, operations, options)
-  }
-}
+import { stateOf, WatchedLevel } from './watched-level.ts'
 
 const opened: WatchedLevel[] = []
 vi.mock('../src/node/storage.ts', async (original) => {
@@ -58,11 +30,6 @@ vi.mock('../src/node/storage.ts', async (original) => {
     }
   }
 })
-
-/** 'pending' when `p` has not settled after two turns of the event loop (the held write is certainly waiting by then). */
-async function stateOf (p: Promise<unknown>): Promise<'settled' | 'pending'> {
-  return await Promise.race([p.then(() => 'settled' as const), new Promise<'pending'>((resolve) => { setImmediate(() => { setImmediate(() => { resolve('pending') }) }) })])
-}
 
 const BOUNDARY = 'depin-durable-test'
 function batchForm (module: Uint8Array, inputs: string[]): Uint8Array {
@@ -104,7 +71,7 @@ describe('API answers after a synced write', () => {
     db.log.length = 0
     db.held = true
     const answered = uploadJob(api.port, module, {}, new TextEncoder().encode('hello'))
-    await waitFor(() => db.log.includes('sync batch') || db.log.includes('sync put'), { timeoutMs: 30_000 })
+    await waitFor(() => db.log.some((l) => l.startsWith('sync')), { timeoutMs: 30_000 })
     expect(await stateOf(answered)).toBe('pending')
     db.release()
     const { status, body } = await answered

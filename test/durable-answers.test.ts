@@ -9,7 +9,6 @@
  */
 import { describe, it, expect, afterEach } from 'vitest'
 import { join } from 'node:path'
-import { Level } from 'level'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createSigner } from '../src/proofs/signing.ts'
 import { createBatch, createJob } from '../src/scheduler/job.ts'
@@ -20,38 +19,11 @@ import { Jobs } from '../src/scheduler/requester/jobs.ts'
 import type { Store } from '../src/shared/store.ts'
 import { tempDir } from './helpers.ts'
 import { holdingDispatcher } from './jobs-helpers.ts'
+import { stateOf, WatchedLevel } from './watched-level.ts'
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
 const requester = createSigner(await generateKeyPair('Ed25519'))
 const MODULE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])
-
-/** LevelDB on disk that logs each write (`sync` or `write`, with its size) and holds synced ones while `held`. */
-class WatchedLevel extends Level<Uint8Array, Uint8Array> {
-  readonly log: string[] = []
-  held = false
-  private gate = Promise.withResolvers<void>()
-
-  release (): void {
-    this.held = false
-    this.gate.resolve()
-    this.gate = Promise.withResolvers<void>()
-  }
-
-  private async watch (options: { sync?: boolean } | undefined, what: string): Promise<void> {
-    this.log.push(`${options?.sync === true ? 'sync' : 'write'} ${what}`)
-    if (options?.sync === true && this.held) await this.gate.promise
-  }
-
-  async _put (key: Uint8Array, value: Uint8Array, options: { sync?: boolean }): Promise<void> {
-    await this.watch(options, 'put')
-    await (Level.prototype as any)._put.call(this, key, value, options)
-  }
-
-  async _batch (operations: unknown[], options: { sync?: boolean }): Promise<void> {
-    await this.watch(options, `batch of ${operations.length}`)
-    await (Level.prototype as any)._batch.call(this, operations, options)
-  }
-}
 
 const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => { for (const c of cleanups.splice(0)) await c() })
@@ -62,11 +34,6 @@ async function watchedStore (): Promise<WatchedLevel> {
   await db.open()
   cleanups.push(async () => { db.release(); await db.close(); await dir.remove() })
   return db
-}
-
-/** Resolves with 'pending' when `p` has not settled once the store's held write is certainly waiting. */
-async function stateOf (p: Promise<unknown>): Promise<'settled' | 'pending'> {
-  return await Promise.race([p.then(() => 'settled' as const), new Promise<'pending'>((resolve) => { setImmediate(() => { setImmediate(() => { resolve('pending') }) }) })])
 }
 
 describe('submissions on the disk before they are answered', () => {
