@@ -281,14 +281,11 @@ export class CapacityService {
           void this.components.addPeerAddresses(item.record.body.peer, item.record.body.multiaddrs).catch(() => {})
         }
       }
+      // A peer that advertises nothing is asked again only after a while (see `asked`).
+      if (reply.own == null) this.view.forget(peer)
+      else this.view.confirm(reply.own.record, reply.own.bytes)
       if (suggested > 0) this.askCandidatesIfFew(runtime)
-      if (reply.own == null) {
-        // A peer that advertises nothing is asked again only after a while (see `asked`).
-        this.view.forget(peer)
-        return false
-      }
-      this.view.confirm(reply.own.record, reply.own.bytes)
-      return true
+      return reply.own != null
     } catch (err) {
       if (signal?.aborted === true && !(err instanceof InvalidMessageError || err instanceof MessageTooLargeError)) return false
       if (err instanceof InvalidMessageError || err instanceof MessageTooLargeError) {
@@ -332,18 +329,21 @@ export class CapacityService {
 
   /**
    * A sample came while this node knows fewer than `FEW_CAPABLE_PEERS` capable peers (a late
-   * joiner, after its one bootstrap peer answered): the sampled candidates are asked directly,
-   * a few, no DHT lookup and no more samples. Before, it waited for DHT walks to connect it to
-   * peers (4–15 s into a 100-node network). Nodes that know enough never do this.
+   * joiner, after its one bootstrap peer answered): as many sampled candidates as it lacks, and
+   * one more in case one does not answer (at most `FEW_PEERS_QUERY_BUDGET`), are asked directly,
+   * no DHT lookup and no more samples. Before, it waited for DHT walks to connect it to peers
+   * (4–15 s into a 100-node network). Nodes that know enough never do this.
    */
   private askCandidatesIfFew (runtime: string): void {
     const controller = this.controller
     const capable = (a: CapacityAdvert): boolean => matches(a, {}, runtime)
-    const enough = (): boolean => this.view.reachable().filter(capable).length >= FEW_CAPABLE_PEERS
-    if (controller == null || enough() || Date.now() - this.lastFewPeersRound < EXPLORE_MIN_INTERVAL_MS) return
+    const known = (): number => this.view.reachable().filter(capable).length
+    if (controller == null || known() >= FEW_CAPABLE_PEERS || Date.now() - this.lastFewPeersRound < EXPLORE_MIN_INTERVAL_MS) return
     this.lastFewPeersRound = Date.now()
+    const budget = Math.min(FEW_PEERS_QUERY_BUDGET, FEW_CAPABLE_PEERS - known() + 1)
     const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(FIND_CAPACITY_TIMEOUT_MS)])
-    discoveryRound(this.discoveryComponents(), { runtime, wanted: capable, budget: FEW_PEERS_QUERY_BUDGET, enough, samplers: [], shards: [], signal })
+    const enough = (): boolean => known() >= FEW_CAPABLE_PEERS
+    discoveryRound(this.discoveryComponents(), { runtime, wanted: capable, budget, enough, samplers: [], shards: [], signal })
       .catch((err) => { log('asking candidates failed: %e', err) })
   }
 

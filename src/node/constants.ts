@@ -57,7 +57,7 @@ export const MAX_PROVIDERS_PER_SHARD = 20
  * `EXPLORE_MIN_INTERVAL_MS`) instead of waiting for DHT walks to connect it to them.
  */
 export const FEW_CAPABLE_PEERS = 3
-/** Direct queries of one such round. */
+/** Direct queries of one such round at most. */
 export const FEW_PEERS_QUERY_BUDGET = 4
 /** After an answer from the view alone, a background discovery round runs at most this often. */
 export const EXPLORE_MIN_INTERVAL_MS = 10_000

@@ -7,10 +7,10 @@
  * victim's: see connection-trimmer.ts), so when a peer trims a connection, the side that had the
  * trimming peer among its kad closest dialled it straight back; the trimming peer saw a newcomer
  * over its bound and closed it again; and so on, one round per trim, for as long as the two stay
- * kad-close. After a mass restart (24 nodes, bound 8, bench/redial.ts) 285 of 747 dials were
- * these reconnects, every one to a peer that had closed that very connection less than 15 s
- * before, and 11 to 22 of the 24 nodes sat above their bound. Without the tag kad keeps its
- * closest peers in its routing table and dials one when a query needs it, as it does any other.
+ * kad-close. After a mass restart (24 nodes, bound 8, bench/redial.ts) 184–285 of 441–747 dials
+ * were these reconnects, every one to a peer that had closed that very connection less than
+ * 15 s before. Without the tag kad keeps its closest peers in its routing table and dials one
+ * when a query needs it, as it does any other.
  *
  * Other keep-alive tags (an embedder's own) are left alone: those are the node's own choice.
  */
