@@ -58,17 +58,17 @@
  * - kad-dht's closeness (its `keep-alive-kad-dht` and `kad-close` tags) earns neither the
  *   exemption nor tag value: kad ids are cheap to grind close to a victim's, so the 20 closest
  *   peers may all be an attacker's. Nor does the connection's direction help an established
- *   peer: this node dials such peers itself (kad queries and refreshes, and libp2p redials a
- *   keep-alive peer that disconnects, which is why a trimmed peer loses kad's keep-alive tag
- *   first). Other keep-alive tags (bootstrap peers) are this node's own choice and still count.
- *   Kad's closest peers are kept like any other by their value and age, and kad dials a peer
- *   again when a query needs it.
+ *   peer: this node dials such peers itself (kad queries and refreshes). Other keep-alive tags
+ *   (bootstrap peers) are this node's own choice and still count. Kad's closest peers are kept
+ *   like any other by their value and age, and kad dials a peer again when a query needs it (its
+ *   keep-alive tag, which made libp2p redial a trimmed peer, is taken off: kad-keep-alive.ts).
  *
  * So under a flood the node may sit above `maxConnections` while requests are in flight (libp2p
  * refuses inbound connections past 1.5 times it), but its established peers stay.
  */
 import { KEEP_ALIVE, type Connection, type Libp2p, type PeerId, type Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
+import { KAD_KEEP_ALIVE_TAG } from './kad-keep-alive.ts'
 import { netGroup } from './net-group.ts'
 import { planTrim, type TrimPeer } from './trim-plan.ts'
 
@@ -88,8 +88,6 @@ const IDLE_PROTOCOLS = new Set([
  * seconds); an older inbound stream is a peer holding it open, which earns nothing.
  */
 export const INBOUND_BUSY_MS = 10_000
-/** kad-dht's keep-alive tag on its closest peers. */
-const KAD_KEEP_ALIVE_TAG = `${KEEP_ALIVE}-kad-dht`
 /** kad-dht's tags on its closest peers (its default close tag and its keep-alive tag): not counted (see above). */
 const KAD_CLOSENESS_TAGS = new Set(['kad-close', KAD_KEEP_ALIVE_TAG])
 /**
@@ -303,9 +301,10 @@ export class ConnectionTrimmer {
   }
 
   /**
-   * Hangs up on a peer. Kad's keep-alive tag goes first: libp2p redials a keep-alive peer as soon
-   * as it disconnects, and the redialled connection would be trimmed again in turn: a loop of
-   * dials and trims. Kad tags the peer again if it re-enters its closest set.
+   * Hangs up on a peer. Kad's keep-alive tag goes first (the node takes it off as kad puts it on,
+   * see kad-keep-alive.ts; this covers a trimmer on a host without that): libp2p redials a
+   * keep-alive peer as soon as it disconnects, and the redialled connection would be trimmed
+   * again in turn: a loop of dials and trims.
    */
   private async close (id: PeerId): Promise<void> {
     try {

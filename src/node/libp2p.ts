@@ -182,10 +182,10 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
       // turned every testnet into a full mesh.
       inboundConnectionThreshold: loopback ? Number.MAX_SAFE_INTEGER : INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
       maxIncomingPendingConnections: loopback ? TESTNET_MAX_PENDING_INBOUND : MAX_PENDING_INBOUND,
-      // kad-dht tags its 20 closest peers keep-alive, and libp2p redials such a peer whenever the
-      // connection closes, retrying with backoff; when the other side trimmed it (it need not
-      // find us close) that made a loop of dials and trims. One attempt, no retries: a DHT query
-      // dials what it needs.
+      // libp2p redials a keep-alive peer whenever its connection closes, retrying with backoff.
+      // kad-dht's keep-alive tag on its closest peers is taken off (kad-keep-alive.ts: the
+      // redials made a loop of dials and trims); a peer this node tags keep-alive itself gets one
+      // attempt, no retries.
       reconnectRetries: 0
     },
     // Replaced by depin's keepalive.ts: a ping budget per node instead of a ping per connection.

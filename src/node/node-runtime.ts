@@ -28,6 +28,7 @@ import { machineFuelRate } from './fuel-rate.ts'
 import { GossipRouter } from './gossip.ts'
 import type { JobActivity } from './job-activity.ts'
 import { KeepAlive } from './keepalive.ts'
+import { KadKeepAliveRemover } from './kad-keep-alive.ts'
 import { BootstrapRedial } from './bootstrap-redial.ts'
 import { createDatastore, type DepinLibp2p } from './libp2p.ts'
 import { addDialAddresses, createNodeHost } from './node-host.ts'
@@ -70,6 +71,7 @@ export class NodeRuntime {
   channels?: ChannelOpener
   protocols?: ProtocolRegistrar
   private trimmer?: ConnectionTrimmer
+  private kadKeepAlive?: KadKeepAliveRemover
   private keepAlive?: KeepAlive
   private bootstrapRedial?: BootstrapRedial
   private receiptTally?: ReceiptTally
@@ -101,6 +103,9 @@ export class NodeRuntime {
       throw err
     }
     const libp2p = this.libp2p
+    // No redials of kad-dht's closest peers when their connections close (see kad-keep-alive.ts).
+    this.kadKeepAlive = new KadKeepAliveRemover(libp2p)
+    await this.kadKeepAlive.start()
     // A lease stream (opened by the requester, inbound at the worker) lives as long as the lease.
     this.trimmer = new ConnectionTrimmer(libp2p, { maxConnections: this.init.maxConnections ?? MAX_CONNECTIONS, longLivedInbound: [LEASE_PROTOCOL] })
     this.trimmer.start()
@@ -180,6 +185,8 @@ export class NodeRuntime {
     this.keepAlive = undefined
     this.bootstrapRedial?.stop()
     this.bootstrapRedial = undefined
+    this.kadKeepAlive?.stop()
+    this.kadKeepAlive = undefined
     this.channels = undefined
     this.protocols = undefined
     await this.libp2p?.stop()
