@@ -77,7 +77,12 @@ describe('pings of one peer', () => {
       const results = await Promise.allSettled([1, 2, 3].map(async () => await a.services.ping.ping(b.peerId, { signal: AbortSignal.timeout(10_000) })))
       const failed = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.name)
       if (turns) expect(failed).toEqual([])
-      else expect(failed).toContain('TooManyOutboundProtocolStreamsError') // (what kad-dht's ping met)
+      // Without turns some fail: libp2p refuses the second stream (what kad-dht's ping met), or,
+      // when the first one's stream is closing as the next opens, the next fails on its state.
+      else {
+        expect(failed.length).toBeGreaterThan(0)
+        for (const name of failed) expect(['TooManyOutboundProtocolStreamsError', 'StreamStateError']).toContain(name)
+      }
     }
   })
 
