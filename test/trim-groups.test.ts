@@ -13,7 +13,7 @@ import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
+import { createComputeNode } from '../src/node/compute-node.ts'
 import { INBOUND_GRACE_MS, planTrim, type TrimPeer } from '../src/node/connection-trimmer.ts'
 import { waitFor } from './helpers.ts'
 

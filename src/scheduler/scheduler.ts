@@ -9,7 +9,7 @@ import { CID } from 'multiformats/cid'
 import { decode, encode } from '../proofs/encoding.ts'
 import { leaseId, type Lease, type SignedAck, type SignedCheckpoint } from '../proofs/lease.ts'
 import { DepinError } from '../errors.ts'
-import { GossipValidationError, type Channel, type ChannelOpener, type ProtocolRegistrar, type TopicHandler } from '../transport.ts'
+import { GossipValidationError, type ChannelOpener, type ProtocolRegistrar, type TopicHandler } from '../transport.ts'
 import type { Store } from '../shared/store.ts'
 import type { Capacity, CapacityAdvert, FindCapacityQuery } from '../shared/capacity.ts'
 import type { PeerActionName } from '../shared/peer-actions.ts'
@@ -37,7 +37,7 @@ import {
   MAX_TAIL_FRAME_BYTES, NEGOTIATE_IDLE_TIMEOUT_MS, NEGOTIATE_MAX_INBOUND_STREAMS, NEGOTIATE_PROTOCOL, OFFER_TTL_MS, SEEN_OFFERS_MAX,
   TAIL_IDLE_TIMEOUT_MS, TAIL_MAX_INBOUND_STREAMS
 } from './constants.ts'
-import { BatchNotFoundError, JobFinishedError, JobNotCancellableError, JobNotFoundError } from './errors.ts'
+import { JobFinishedError, JobNotCancellableError, JobNotFoundError } from './errors.ts'
 import type { BatchSubmitOptions, SchedulerEvents, SchedulerInit, SubmitOptions } from './scheduler-types.ts'
 
 const log = logger('depin:scheduler')
