@@ -10,21 +10,12 @@
  * scheduler's hot path.
  */
 import type { CapacityRecord } from './capacity-record.ts'
-import type { CapacityAdvert, FindCapacityQuery } from '../shared/capacity.ts'
+import type { CapacityAdvert } from '../shared/capacity.ts'
 import {
   CAPACITY_CANDIDATES_MAX, CAPACITY_REACHABLE_MS, CAPACITY_UNREACHABLE_MAX, CAPACITY_UNREACHABLE_MS, CAPACITY_VIEW_MAX
 } from './constants.ts'
 
 export type { CapacityAdvert }
-
-/** Whether an advert offers `runtime` with free slots and meets the query's minimums and price. */
-export function matches (advert: CapacityAdvert, query: FindCapacityQuery, runtime: string): boolean {
-  if (!advert.runtimes.includes(runtime)) return false
-  if (query.minCores != null && advert.cores < query.minCores) return false
-  if (query.minMemoryMiB != null && advert.memoryMiB < query.minMemoryMiB) return false
-  if (query.maxPrice != null && advert.pricePerGigafuel > query.maxPrice) return false
-  return advert.slots > 0
-}
 
 export function toAdvert (record: CapacityRecord): CapacityAdvert {
   const b = record.body

@@ -21,14 +21,14 @@ import type { Signer } from '../proofs/signing.ts'
 import type { ChannelOpener, ProtocolRegistrar } from '../transport.ts'
 import { queryCapacity, serveCapacityQuery, type CapacityAnswer, type CapacityQuery } from './capacity-exchange.ts'
 import { capacityKey, verifyCapacityRecord, type Capacity, type CapacityRecord } from './capacity-record.ts'
-import { discoveryRound, type DiscoveryComponents } from './capacity-discovery.ts'
+import { discoveryRound } from './capacity-discovery.ts'
 import { CapacityPublisher } from './capacity-publisher.ts'
-import { CapacityView, matches, toAdvert, type CapacityViewStats } from './capacity-view.ts'
+import { CapacityView, toAdvert, type CapacityViewStats } from './capacity-view.ts'
 import {
   CAPABILITY_SHARDS, CAPACITY_GET_QUORUM, CAPACITY_GET_TIMEOUT_MS, CAPACITY_PROTOCOL, CAPACITY_QUERY_TIMEOUT_MS,
   CAPACITY_REQUERY_MARGIN_MS, CAPACITY_SAMPLE_MAX, CAPACITY_SAMPLE_ON_CONNECT, CONNECT_QUERY_CONCURRENCY,
-  CONNECT_QUERY_QUEUE_MAX, EXPLORE_MIN_INTERVAL_MS, FEW_CAPABLE_PEERS, FEW_PEERS_QUERY_BUDGET, FIND_CAPACITY_TIMEOUT_MS,
-  FIND_QUERY_BUDGET, FIND_SAMPLE_PEERS, FIND_SHARDS_PER_ROUND, MAX_CAPACITY_QUERY_BYTES
+  CONNECT_QUERY_QUEUE_MAX, EXPLORE_MIN_INTERVAL_MS, FIND_CAPACITY_TIMEOUT_MS, FIND_QUERY_BUDGET, FIND_SAMPLE_PEERS,
+  FIND_SHARDS_PER_ROUND, MAX_CAPACITY_QUERY_BYTES
 } from './constants.ts'
 import type { CapacityAdvert, FindCapacityQuery } from '../shared/capacity.ts'
 
@@ -45,6 +45,7 @@ const MAINTENANCE_QUERIES_MAX = 8
 /** A peer asked on connect is not asked again on reconnect within this long. */
 const ASKED_RECENTLY_MS = 5 * 60 * 1000
 const ASKED_MAX = 2048
+
 
 /** What the capacity service needs from the node. */
 export interface CapacityComponents {
@@ -80,6 +81,15 @@ export interface CapacityStats {
   view: CapacityViewStats
 }
 
+function matches (advert: CapacityAdvert, query: FindCapacityQuery, runtime: string): boolean {
+  if (!advert.runtimes.includes(runtime)) return false
+  if (query.minCores != null && advert.cores < query.minCores) return false
+  if (query.minMemoryMiB != null && advert.memoryMiB < query.minMemoryMiB) return false
+  if (query.maxPrice != null && advert.pricePerGigafuel > query.maxPrice) return false
+  return advert.slots > 0
+}
+
+
 export class CapacityService {
   private readonly components: CapacityComponents
   private readonly advertise: boolean
@@ -91,7 +101,6 @@ export class CapacityService {
   private readonly connectQueue = new Set<string>()
   private connectRunning = 0
   private lastExplore = 0
-  private lastFewPeersRound = 0
   private shardCursor = Math.floor(Math.random() * CAPABILITY_SHARDS)
   private readonly sampledAt = new Map<string, number>()
   private readonly stats = { dropped: 0, queries: 0 }
@@ -274,18 +283,18 @@ export class CapacityService {
     try {
       const reply = await queryCapacity(this.components.channels, peer, { runtime, sample }, { signal })
       this.stats.dropped += reply.dropped
-      let suggested = 0
       for (const item of reply.sample) {
         if (this.view.suggest(item.record, item.bytes)) {
-          suggested++
           void this.components.addPeerAddresses(item.record.body.peer, item.record.body.multiaddrs).catch(() => {})
         }
       }
-      // A peer that advertises nothing is asked again only after a while (see `asked`).
-      if (reply.own == null) this.view.forget(peer)
-      else this.view.confirm(reply.own.record, reply.own.bytes)
-      if (suggested > 0) this.askCandidatesIfFew(runtime)
-      return reply.own != null
+      if (reply.own == null) {
+        // A peer that advertises nothing is asked again only after a while (see `asked`).
+        this.view.forget(peer)
+        return false
+      }
+      this.view.confirm(reply.own.record, reply.own.bytes)
+      return true
     } catch (err) {
       if (signal?.aborted === true && !(err instanceof InvalidMessageError || err instanceof MessageTooLargeError)) return false
       if (err instanceof InvalidMessageError || err instanceof MessageTooLargeError) {
@@ -314,37 +323,13 @@ export class CapacityService {
       this.shardCursor = (this.shardCursor + 1) % CAPABILITY_SHARDS
       return shard
     })
-    await discoveryRound(this.discoveryComponents(), { runtime, wanted, budget, enough, samplers, shards, signal })
-  }
-
-  private discoveryComponents (): DiscoveryComponents {
-    return {
+    await discoveryRound({
       view: this.view,
       self: this.components.signer.peerId,
       findProviders: this.components.dht.findProviders.bind(this.components.dht),
       addPeerAddresses: this.components.addPeerAddresses,
       ask: async (peer, rt, sample, s) => await this.ask(peer, rt, sample, s)
-    }
-  }
-
-  /**
-   * A sample came while this node knows fewer than `FEW_CAPABLE_PEERS` capable peers (a late
-   * joiner, after its one bootstrap peer answered): as many sampled candidates as it lacks, and
-   * one more in case one does not answer (at most `FEW_PEERS_QUERY_BUDGET`), are asked directly,
-   * no DHT lookup and no more samples. Before, it waited for DHT walks to connect it to peers
-   * (4–15 s into a 100-node network). Nodes that know enough never do this.
-   */
-  private askCandidatesIfFew (runtime: string): void {
-    const controller = this.controller
-    const capable = (a: CapacityAdvert): boolean => matches(a, {}, runtime)
-    const known = (): number => this.view.reachable().filter(capable).length
-    if (controller == null || known() >= FEW_CAPABLE_PEERS || Date.now() - this.lastFewPeersRound < EXPLORE_MIN_INTERVAL_MS) return
-    this.lastFewPeersRound = Date.now()
-    const budget = Math.min(FEW_PEERS_QUERY_BUDGET, FEW_CAPABLE_PEERS - known() + 1)
-    const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(FIND_CAPACITY_TIMEOUT_MS)])
-    const enough = (): boolean => known() >= FEW_CAPABLE_PEERS
-    discoveryRound(this.discoveryComponents(), { runtime, wanted: capable, budget, enough, samplers: [], shards: [], signal })
-      .catch((err) => { log('asking candidates failed: %e', err) })
+    }, { runtime, wanted, budget, enough, samplers, shards, signal })
   }
 
   /** After an answer from the view alone: explore a little in the background, now and then. */

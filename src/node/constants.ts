@@ -51,14 +51,6 @@ export const FIND_SAMPLE_PEERS = 3
 export const FIND_SHARDS_PER_ROUND = 2
 /** Providers taken from one shard read (kad-dht's k). */
 export const MAX_PROVIDERS_PER_SHARD = 20
-/**
- * A node that knows fewer capable peers than this (a late joiner, after its bootstrap peer's
- * answer) asks sampled candidates directly (`FEW_PEERS_QUERY_BUDGET` at most, at most every
- * `EXPLORE_MIN_INTERVAL_MS`) instead of waiting for DHT walks to connect it to them.
- */
-export const FEW_CAPABLE_PEERS = 3
-/** Direct queries of one such round at most. */
-export const FEW_PEERS_QUERY_BUDGET = 4
 /** After an answer from the view alone, a background discovery round runs at most this often. */
 export const EXPLORE_MIN_INTERVAL_MS = 10_000
 /** The first publish waits for a peer and this long more (other connections arrive in a burst). */
