@@ -10,6 +10,15 @@
  *
  *   node bench/throughput.ts [tasks] [batch:N | jobs:N]... [warm:N]   (rows to run; default all six)
  *
+ * Rounds of 2026-11-28 15:14 and 15:16 on a new, slower machine (an AMD EPYC with 2 cores: the
+ * local executor about half as fast as on the machine of the rounds below, the network path about
+ * the same per task), quiet, main at 9a0a570: local 2,870 / 3,341/s; one batch 1,494 / 2,122 /
+ * 1,921/s and 2,124 / 2,664 / 1,928/s with 1 / 2 / 4 worker processes (52 / 74 / 67%, 64 / 80 /
+ * 58%); submitJob 1,941 / 1,745 / 1,563/s and 1,956 / 2,273 / 1,675/s (68 / 61 / 54%, 59 / 68 /
+ * 50%); `warm:5000` (15:17): local 3,593/s, batch 61 / 74 / 62%, submitJob 52 / 58 / 53%;
+ * requester 0.18-0.29 ms per task in batches, 0.34-0.47 ms per job; no task failed; settles =
+ * leases. The requester on a data dir (LevelDB) instead of memory: the same within the noise.
+FINALROUND
  * Rounds of 2026-11-28 12:41 (main at a221554, quiet machine) and 13:57 (main at 781f00f, after
  * results are acknowledged as paid only once their records are written, API submissions synced,
  * the deadline sweep's wait decided once per class; load average 0.3): local 6,839 / 7,500/s; one

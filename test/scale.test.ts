@@ -15,7 +15,7 @@ describe('a 100-node testnet in one process', () => {
     const net = await createTestnet({ nodes: 100, transport: 'memory', readyTimeoutMs: 120_000 })
     try {
       await waitFor(() => net.nodes.every((n) => n.services().capacity.cached().length >= 3),
-        { timeoutMs: 120_000, intervalMs: 200, what: 'every node to know 3 capable peers' })
+        { timeoutMs: 240_000, intervalMs: 200, what: 'every node to know 3 capable peers' })
       for (const node of net.nodes) {
         const before = node.services().capacity.getStats().queries
         const found = await node.findCapacity({ limit: 3 })
@@ -31,7 +31,7 @@ describe('a 100-node testnet in one process', () => {
     } finally {
       await net.stop()
     }
-  }, 300_000)
+  }, 420_000)
 })
 
 describe('a requester in a 40-node network', () => {
