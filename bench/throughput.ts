@@ -18,11 +18,13 @@
  * 50%); `warm:5000` (15:17): local 3,593/s, batch 61 / 74 / 62%, submitJob 52 / 58 / 53%;
  * requester 0.18-0.29 ms per task in batches, 0.34-0.47 ms per job; no task failed; settles =
  * leases. The requester on a data dir (LevelDB) instead of memory: the same within the noise.
+ *
  * The round at 17:30 (load average 2.5, falling from a test run), main at the session's end
  * (a silent worker is pinged, lease tails, network groups, kad's keep-alive tag off): local
  * 3,172/s; one batch 2,126 / 2,250 / 2,124/s (67 / 71 / 67%); submitJob 1,775 / 1,619 / 1,426/s
  * (56 / 51 / 45%); requester 0.17-0.28 ms per task in batches, 0.35-0.42 ms per job; no task
  * failed; settles = leases.
+ *
  * Rounds of 2026-11-28 12:41 (main at a221554, quiet machine) and 13:57 (main at 781f00f, after
  * results are acknowledged as paid only once their records are written, API submissions synced,
  * the deadline sweep's wait decided once per class; load average 0.3): local 6,839 / 7,500/s; one
