@@ -24,11 +24,11 @@
  *     median 0.15 s (0.08–0.40 s, R = 6), 4 direct queries (1 + 3), 3–4 connections.
  *   Under heavy load (load average 14–16, event-loop delay p50 0.4–1.3 s in the process), without
  *   the 15 s settle: before 2.2–27 s, 2 of 8 joiners not within 30 s; after 1.5–5.0 s, 5 of 5.
- *   The "After" change was reverted the same day: its direct queries made a new node dial peers
- *   that were dialling it, and the simultaneous connections showed in the suite (a duplicate
- *   connection in test/scale.test.ts, a stream closed during protocol selection in
- *   test/negotiation-adversarial.test.ts 1 run in 3, a peer dropped from the capacity view in
- *   test/churn.test.ts under load). This bench measures what main does (the "Before" figures).
+ *   The "After" change was reverted the same day: its direct queries make a new node dial peers
+ *   that are dialling it, and test/negotiation-adversarial.test.ts then saw a stream closed during
+ *   protocol selection 1 run in 3 (bisected to it); a duplicate connection in test/scale.test.ts
+ *   and a peer dropped from the capacity view in test/churn.test.ts, both under load, fit the
+ *   same cause. This bench measures what main does (the "Before" figures).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createTestnet } from '../src/node/testnet.ts'
