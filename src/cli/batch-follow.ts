@@ -42,6 +42,8 @@ export interface FollowOptions {
   skip?: Set<string>
   /** Say `batch ID (N tasks)` first (map: the daemon just accepted it). */
   accepted?: boolean
+  /** Releases the signals' previous holder (the upload's) once following holds them (see `onInterrupt`). */
+  handOver?: () => void
 }
 
 export interface TaskEvent {
@@ -125,7 +127,6 @@ export async function followBatch (client: ApiClient, id: string, opts: FollowOp
   const { out, results, resultsFile } = opts
   const appendResult = async (text: string): Promise<void> => { await results.write(text).catch((err: unknown) => { throw cannotWriteResults(err, resultsFile, out, id) }) }
   const progress = new MapProgress(opts.total, opts.json)
-  if (opts.accepted === true) progress.accepted(id)
   let done = 0
   let failed = 0
   // Counted here: the summary's `verified` also counts tasks whose replicas agree they failed.
@@ -138,6 +139,10 @@ export async function followBatch (client: ApiClient, id: string, opts: FollowOp
   // stops say so, with how to find it again.
   const lost = (cause?: unknown): DepinError => new DepinError(`the daemon stopped reporting batch ${id} before it ended (${done} of ${summary?.tasks ?? opts.total} tasks in ${resultsFile}); it resumes when the node starts again: follow it with \`depin batch ${id} --out ${out}\``, 'ERR_BATCH_LOST', { cause })
   const release = onInterrupt(() => { progress.interrupt(id, out) })
+  // The id is printed only once a signal says where the batch went on (a `map` interrupted right
+  // after printing it died of the signal), and the upload's holder lets go only now.
+  opts.handOver?.()
+  if (opts.accepted === true) progress.accepted(id)
   try {
     // No overall deadline: the daemon ends the stream when the batch ends (it may run for hours).
     for await (const { event, data } of serverEvents(client, `/v1/batches/${encodeURIComponent(id)}/events`)) {

@@ -64,41 +64,60 @@ export function stdoutErrorAction (err: NodeJS.ErrnoException): 'ignore' | 'exit
   return 'ignore'
 }
 
+/** What the newest holder of the signals says (see `onInterrupt`); older ones wait under it. */
+const interruptSays: Array<{ say: () => void }> = []
+
+function interrupted (signal: typeof STOP_SIGNALS[number]): void {
+  ignoreLostTerminal(signal)
+  try {
+    interruptSays.at(-1)?.say()
+  } catch {
+    // (a terminal that went away: nothing to say it on)
+  }
+  process.exit(SIGNAL_EXIT_CODES[signal])
+}
+
 /**
  * Until the returned function is called, Ctrl-C (SIGINT), SIGTERM or SIGHUP runs `say` (which
  * prints how to follow and cancel what goes on) and exits 130, 143 or 129, as shells report a
  * command a signal ended.
+ *
+ * Holders stack: the newest one's `say` is the one that runs, and releasing it hands the signals
+ * back to the one under it. So a command hands over from one stage to the next (an upload, then
+ * following what it started) by taking the signals for the next stage before it releases them for
+ * the last: with no holder between, a signal in that gap took Node's default and killed the
+ * command without a word (a `map` interrupted right after it printed its batch id ended by SIGINT,
+ * not with 130 and where its batch went on).
  */
 export function onInterrupt (say: () => void): () => void {
-  const handler = (signal: typeof STOP_SIGNALS[number]): void => {
-    ignoreLostTerminal(signal)
-    try {
-      say()
-    } catch {
-      // (a terminal that went away: nothing to say it on)
-    }
-    process.exit(SIGNAL_EXIT_CODES[signal])
-  }
-  for (const signal of STOP_SIGNALS) process.once(signal, handler)
+  const holder = { say }
+  interruptSays.push(holder)
+  if (interruptSays.length === 1) for (const signal of STOP_SIGNALS) process.on(signal, interrupted)
   return () => {
-    for (const signal of STOP_SIGNALS) process.off(signal, handler)
+    const index = interruptSays.indexOf(holder)
+    if (index < 0) return
+    interruptSays.splice(index, 1)
+    if (interruptSays.length === 0) for (const signal of STOP_SIGNALS) process.off(signal, interrupted)
   }
 }
 
 /**
- * Runs `upload` (a job's or a batch's submission) so that Ctrl-C, SIGTERM or SIGHUP during it
+ * Starts `upload` (a job's or a batch's submission) so that Ctrl-C, SIGTERM or SIGHUP during it
  * says what became of the work before exiting 130, 143 or 129: the daemon starts nothing from an
  * upload it did not receive whole, and only an upload that had just finished (the daemon's
  * answer, with the id, still on its way) can have started something, which the listing then shows.
+ * The signals stay held after the upload ends, until `release` is called: the caller takes them
+ * for what follows (printing the id, following the work) first, then releases these.
  */
-export async function interruptibleUpload<T> (what: 'job' | 'batch', upload: () => Promise<T>): Promise<T> {
+export async function interruptibleUpload<T> (what: 'job' | 'batch', upload: () => Promise<T>): Promise<{ value: T, release: () => void }> {
   const release = onInterrupt(() => {
     process.stderr.write(`depin: interrupted while uploading the ${what}; the daemon starts no ${what} from an unfinished upload (had the upload just finished, \`depin ${what === 'job' ? 'jobs' : 'batches'}\` lists it)\n`)
   })
   try {
-    return await upload()
-  } finally {
+    return { value: await upload(), release }
+  } catch (err) {
     release()
+    throw err
   }
 }
 

@@ -55,11 +55,16 @@ async function followEvents (client: ApiClient, id: string, onEvent: (event: Pro
 /**
  * Follows a job's events into `view` until it ends, then returns the job. Ctrl-C (SIGTERM,
  * SIGHUP) clears the display, prints how to follow the job, and exits 130 (143, 129): the job
- * goes on in the daemon.
+ * goes on in the daemon. Starts `view` (from `since`); `handOver` releases the signals' previous
+ * holder once this holds them.
  */
-export async function waitForJob (client: ApiClient, id: string, view: ProgressView): Promise<JobDetailView> {
+export async function waitForJob (client: ApiClient, id: string, view: ProgressView, options: { since?: number, handOver?: () => void } = {}): Promise<JobDetailView> {
   const release = onInterrupt(() => { view.interrupt() })
+  // (the previous holder of the signals, the upload's, lets go only now: see `onInterrupt`)
+  options.handOver?.()
   try {
+    // Started (the job's id printed) only once a signal says where the job goes on.
+    await view.start(options.since)
     const job = await followEvents(client, id, (progress) => { view.update(progress) })
     view.finish(job)
     return job

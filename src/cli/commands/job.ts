@@ -46,8 +46,7 @@ export async function jobCommand (id: string, opts: JobOptions): Promise<void> {
     job = await followJob(client, id, opts.json === true)
   } else if (!isFinished(job) && opts.wait === true) {
     const view = new ProgressView({ jobId: id, replicas: job.replicas, quiet: opts.json === true })
-    await view.start(job.createdAt)
-    job = await waitForJob(client, id, view)
+    job = await waitForJob(client, id, view, { since: job.createdAt })
   }
   if (opts.output != null) {
     if (job.outputCid == null) throw noOutput(job, id, opts.output, '-o')

@@ -140,10 +140,16 @@ async function runBatch (modulePath: string, inputs: MapInput[], opts: MapOption
     ...inputs.map((input): FormPart => ({ name: 'input', filename: input.name, path: input.path, size: input.size })),
     ...(tree?.parts ?? [])
   ]
-  const response = await interruptibleUpload('batch', async () => await client.uploadParts('/v1/batches', parts))
-  await assertOk(response)
-  const { id } = JSON.parse(await response.text()) as { id: string }
+  const upload = await interruptibleUpload('batch', async () => await client.uploadParts('/v1/batches', parts))
+  // The upload's word on a signal stands until following the batch takes the signals over.
+  try {
+    const response = upload.value
+    await assertOk(response)
+    const { id } = JSON.parse(await response.text()) as { id: string }
 
-  await results.truncate(0).catch((err: unknown) => { throw cannotWriteResults(err, resultsFile, opts.out, id) })
-  await followBatch(client, id, { out: opts.out, results, resultsFile, total: inputs.length, json: opts.json === true, nameOf: (task) => inputs[task.index]?.name ?? String(task.index), accepted: true })
+    await results.truncate(0).catch((err: unknown) => { throw cannotWriteResults(err, resultsFile, opts.out, id) })
+    await followBatch(client, id, { out: opts.out, results, resultsFile, total: inputs.length, json: opts.json === true, nameOf: (task) => inputs[task.index]?.name ?? String(task.index), accepted: true, handOver: upload.release })
+  } finally {
+    upload.release()
+  }
 }

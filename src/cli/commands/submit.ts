@@ -88,18 +88,23 @@ export async function submitCommand (modulePath: string, opts: SubmitOptions): P
     ...(input != null ? [input] : []),
     ...(tree?.parts ?? [])
   ]
-  const response = await interruptibleUpload('job', async () => await client.uploadParts('/v1/jobs', parts))
-  await assertOk(response)
-  const { id } = JSON.parse(await response.text()) as { id: string }
-  if (opts.wait !== true && opts.out == null) {
-    if (opts.json === true) printJson({ id })
-    else line(id)
-    return
+  const upload = await interruptibleUpload('job', async () => await client.uploadParts('/v1/jobs', parts))
+  // The upload's word on a signal stands until the job's id is printed or following it takes the signals over.
+  try {
+    const response = upload.value
+    await assertOk(response)
+    const { id } = JSON.parse(await response.text()) as { id: string }
+    if (opts.wait !== true && opts.out == null) {
+      if (opts.json === true) printJson({ id })
+      else line(id)
+      return
+    }
+    const view = new ProgressView({ jobId: id, replicas: opts.replicas ?? 1, quiet: opts.json === true })
+    const job = await waitForJob(client, id, view, { handOver: upload.release })
+    const written = opts.out != null && files != null ? await files.downloadFiles(client, `/v1/jobs/${encodeURIComponent(id)}`, job.files ?? [], opts.out) : undefined
+    await printFinished(client, job, { ...opts, written })
+    assertSucceeded(job)
+  } finally {
+    upload.release()
   }
-  const view = new ProgressView({ jobId: id, replicas: opts.replicas ?? 1, quiet: opts.json === true })
-  await view.start()
-  const job = await waitForJob(client, id, view)
-  const written = opts.out != null && files != null ? await files.downloadFiles(client, `/v1/jobs/${encodeURIComponent(id)}`, job.files ?? [], opts.out) : undefined
-  await printFinished(client, job, { ...opts, written })
-  assertSucceeded(job)
 }
