@@ -19,6 +19,7 @@ import { logger } from '@libp2p/logger'
 import { BoundedDatastore } from './bounded-datastore.ts'
 import { capacitySelector, capacityValidator } from './capacity-record.ts'
 import { pingsTakeTurns } from './ping-turns.ts'
+import { abortNeverThrows } from './muxer-guard.ts'
 import {
   CAPACITY_NAMESPACE, DHT_ALPHA, DHT_DISJOINT_PATHS, DHT_NEW_CONTACT_PINGS, DHT_NEW_CONTACT_QUEUE, DATASTORE_LIMITS, DHT_PROTOCOL, DHT_QUERY_SELF_INTERVAL_MS,
   INBOUND_CONNECTIONS_PER_HOST_PER_SECOND, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_HOST, MAX_GOSSIP_RPC_BYTES,
@@ -170,7 +171,8 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
     addresses: { listen: init.listen, announce: init.announce ?? [] },
     transports: [transport],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // (yamux's abort can throw into an event listener: see muxer-guard.ts)
+    streamMuxers: [abortNeverThrows(yamux())],
     peerDiscovery,
     datastore: init.datastore ?? createDatastore(),
     ...(init.metrics != null ? { metrics: init.metrics } : {}),
