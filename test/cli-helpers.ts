@@ -47,8 +47,8 @@ export async function daemonGet<T = any> (dataDir: string, path: string): Promis
 export interface DaemonProcess { child: ChildProcess, api: string, output: () => string, stop: (signal?: NodeJS.Signals) => Promise<number | null> }
 
 /** Starts `depin start` in the background and waits until it wrote its api.json. */
-export async function startDaemonProcess (dataDir: string, args: string[] = []): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, [BIN, 'start', '--data-dir', dataDir, '--no-mdns', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+export async function startDaemonProcess (dataDir: string, args: string[] = [], options: { env?: Record<string, string> } = {}): Promise<DaemonProcess> {
+  const child = spawn(process.execPath, [BIN, 'start', '--data-dir', dataDir, '--no-mdns', ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(options.env != null ? { env: { ...process.env, ...options.env } } : {}) })
   let output = ''
   child.stdout?.setEncoding('utf8').on('data', (d) => { output += d })
   child.stderr?.setEncoding('utf8').on('data', (d) => { output += d })

@@ -56,7 +56,8 @@ export async function run (argv: string[]): Promise<number> {
   const program = buildProgram(actions)
   try {
     await program.parseAsync(argv)
-    return 0
+    // (a command that ended well but not cleanly said so: `start` after an uncaught exception, or a stop that failed)
+    return typeof process.exitCode === 'number' ? process.exitCode : 0
   } catch (err) {
     if (err instanceof CommanderError) {
       // Commander already printed the message (or the help/version text).

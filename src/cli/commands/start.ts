@@ -5,6 +5,9 @@
  * ones are noted and ignored, so that a terminal's Ctrl-C and a supervisor's SIGTERM arriving
  * together (as under `depin testnet`) cannot kill the node halfway through its stop. A stop that
  * takes longer than DAEMON_STOP_TIMEOUT_MS ends the process with an error.
+ *
+ * A bug's error that nothing caught (process-errors.ts): an unhandled rejection is logged and the
+ * node goes on; an uncaught exception is logged and stops the node cleanly, exiting 1.
  */
 import { defaultDataDir } from '../../node/paths.ts'
 import { DAEMON_STOP_TIMEOUT_MS, startDaemon } from '../../node/daemon.ts'
@@ -16,6 +19,7 @@ import { applyStartEnv, START_ENV } from '../start-env.ts'
 import { checkMultiaddrs } from '../parse.ts'
 import { UsageError } from '../errors.ts'
 import { goOnWithoutStdout, ignoreLostTerminal, STOP_SIGNALS } from '../interrupt.ts'
+import { errorFields, watchProcessErrors } from '../process-errors.ts'
 
 export async function startCommand (cliOptions: StartOptions): Promise<void> {
   const opts = applyStartEnv(cliOptions)
@@ -32,11 +36,22 @@ export async function startCommand (cliOptions: StartOptions): Promise<void> {
   // Its log does not go through process.stdout (it goes on in daemon.log: log-destination.ts); nothing else ends the node on EPIPE.
   goOnWithoutStdout('the node')
 
-  // Signals that arrive while the node is still starting stop it as soon as it has started.
-  let signalled: string | undefined
-  let onSignal = (signal: NodeJS.Signals): void => { signalled ??= signal }
-  const handler = (signal: NodeJS.Signals): void => { ignoreLostTerminal(signal); onSignal(signal) }
+  // Signals (and uncaught exceptions) that arrive while the node is still starting stop it as
+  // soon as it has started.
+  let stopFor: string | undefined
+  let onStop = (reason: string): void => { stopFor ??= reason }
+  const handler = (signal: NodeJS.Signals): void => { ignoreLostTerminal(signal); onStop(`received ${signal}`) }
   for (const signal of STOP_SIGNALS) process.on(signal, handler)
+  // Until the node's log exists, on stderr.
+  let reportBug = (what: string, err: unknown): void => { process.stderr.write(`depin: ${what}: ${errorFields(err).stack ?? errorFields(err).message}\n`) }
+  const unwatchErrors = watchProcessErrors({
+    rejection: (reason) => { reportBug('unhandled promise rejection (a bug; the node goes on)', reason) },
+    uncaught: (err) => {
+      reportBug('uncaught exception (a bug; the node stops)', err)
+      process.exitCode = 1
+      onStop(`uncaught exception: ${errorFields(err).message}`)
+    }
+  })
   try {
     const daemon = await startDaemon({
       dataDir,
@@ -54,6 +69,8 @@ export async function startCommand (cliOptions: StartOptions): Promise<void> {
       logFile: opts.logFile
     })
     const { node, log } = daemon
+    // (flat fields: pino-pretty prints an `err` object over several lines, and the text log is one line per event)
+    reportBug = (what, err) => { const { message, code, stack } = errorFields(err); log.error({ reason: message, ...(code != null ? { code } : {}), ...(stack != null ? { stack } : {}) }, what) }
     const capacity = node.status().capacity
     log.info({ version: VERSION, dataDir }, `depin node ${node.peerId} started`)
     for (const address of node.multiaddrs) log.info({ address }, 'listening')
@@ -62,12 +79,12 @@ export async function startCommand (cliOptions: StartOptions): Promise<void> {
     log.info({ cores: capacity.cores, memoryMiB: capacity.memoryMiB, slots: capacity.slots, price: capacity.pricePerGigafuel }, 'offering capacity')
 
     const reason = await new Promise<string>((resolve) => {
-      onSignal = (signal) => { resolve(`received ${signal}`) }
-      if (signalled != null) resolve(`received ${signalled}`)
+      onStop = resolve
+      if (stopFor != null) resolve(stopFor)
       void daemon.stopRequested.then((by) => { resolve(`stop requested through the API (${by})`) })
     })
     log.info({ reason }, 'stopping')
-    onSignal = (signal) => { log.warn({ signal }, 'already stopping; signal ignored') }
+    onStop = (reason) => { log.warn({ reason }, 'already stopping; ignored') }
     const deadline = setTimeout(() => {
       log.error({ timeoutMs: DAEMON_STOP_TIMEOUT_MS }, 'stop did not finish in time; exiting')
       process.exit(1)
@@ -83,9 +100,10 @@ export async function startCommand (cliOptions: StartOptions): Promise<void> {
       clearTimeout(deadline)
     }
     // Stopped: the process ends when its last handles close; a signal now just ends it.
-    onSignal = () => { process.exit() }
+    onStop = () => { process.exit() }
   } catch (err) {
     for (const signal of STOP_SIGNALS) process.off(signal, handler)
+    unwatchErrors()
     throw err
   }
 }
