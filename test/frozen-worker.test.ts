@@ -10,6 +10,7 @@ import { describe, it, expect } from 'vitest'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
 import { testnetGenesis } from '../src/node/testnet.ts'
 import { readApiInfo } from '../src/node/data-dir.ts'
@@ -18,7 +19,7 @@ import { tempDir, waitFor } from './helpers.ts'
 import { example, utf8 } from './jobs-helpers.ts'
 
 describe('a worker frozen while it holds a warm lease', () => {
-  it('the job placed on that lease goes elsewhere once the worker does not answer a ping (not at the 30 s idle deadline)', { timeout: 180_000 }, async () => {
+  it('the job placed on that lease goes elsewhere once the worker does not answer a ping (not at the 30 s idle deadline), its connections are dropped, and it works again once it wakes', { timeout: 180_000 }, async () => {
     const dir = await tempDir()
     const daemons: DaemonProcess[] = []
     let requester: ComputeNode | undefined
@@ -69,6 +70,16 @@ describe('a worker frozen while it holds a warm lease', () => {
       expect(ended).toContainEqual({ worker: peerA, reason: 'ERR_WORKER_UNRESPONSIVE' })
       const onA = second.workers.find((w) => w.peerId === peerA)
       if (onA != null) expect(onA.error).toMatch(/did not answer a ping/)
+      // Its connections went with it (before, they stayed open until libp2p's own liveness
+      // pings gave up, minutes later).
+      expect(node.host.getConnections(peerIdFromString(peerA))).toEqual([])
+
+      // Awake again, A connects as any peer does and takes work again.
+      daemons[0].child.kill('SIGCONT')
+      const third = await (await node.submitJob({ module, input: utf8('third'), maxPrice: 1 })).result()
+      expect(third.status).toBe('completed')
+      expect(new TextDecoder().decode(third.stdout)).toBe('third')
+      expect(third.workers.filter((w) => w.status === 'done').map((w) => w.peerId)).toEqual([peerA])
     } finally {
       await requester?.stop()
       for (const d of daemons) await d.stop('SIGKILL')

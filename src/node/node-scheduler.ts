@@ -75,18 +75,33 @@ export function createNodeScheduler (init: Pick<ComputeNodeInit, 'executor' | 't
   }, { ...(init.dataDir != null ? { blobDir: dataDirPaths(init.dataDir).blobs } : {}), ...init.scheduler })
 }
 
-/** Whether a connected peer answers a ping before `signal` aborts (true when not connected, or the ping failed otherwise: no evidence either way). */
+/**
+ * Whether a connected peer answers a ping before `signal` aborts (true when not connected, or the
+ * ping failed otherwise: no evidence either way). A peer that does not answer in time loses its
+ * connections here: its host is frozen (or gone without a word), and its TCP connections would
+ * otherwise stay open until libp2p's own liveness pings give up, minutes later, holding a
+ * connection slot and keeping it among the connected peers capacity is looked up from. When it
+ * wakes, it connects again as any peer does.
+ */
 async function probePeer (host: () => DepinLibp2p, peer: string, signal: AbortSignal): Promise<boolean> {
+  let libp2p: DepinLibp2p | undefined
+  let peerId: ReturnType<typeof peerIdFromString> | undefined
   try {
-    const libp2p = host()
-    const peerId = peerIdFromString(peer)
+    libp2p = host()
+    peerId = peerIdFromString(peer)
     if (libp2p.getConnections(peerId).length === 0) return true
     await libp2p.services.ping.ping(peerId, { signal })
     return true
   } catch {
     // Unanswered in time: the host is not there. Any other failure (the connection closed, the
     // node stopping) is not evidence against the worker: its lease's stream says what happened.
-    return !signal.aborted
+    if (!signal.aborted) return true
+    // (dropped, not timed out: its lease ended meanwhile, which says nothing of the peer)
+    if ((signal.reason as Error | undefined)?.name !== 'TimeoutError') return true
+    if (libp2p != null && peerId != null) {
+      for (const connection of libp2p.getConnections(peerId)) connection.abort(new Error(`${peer} did not answer a ping`))
+    }
+    return false
   }
 }
 

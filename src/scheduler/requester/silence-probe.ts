@@ -11,7 +11,11 @@
 import { LEASE_PROBE_AFTER_MS, LEASE_PROBE_TIMEOUT_MS } from '../constants.ts'
 import { WorkerUnresponsiveError } from '../errors.ts'
 
-/** Whether the peer's node answers now (false when it does not before the signal aborts). */
+/**
+ * Whether the peer's node answers now (false when it does not before the signal aborts). The
+ * signal aborts with a `TimeoutError` at the probe's deadline (the peer did not answer: the hook
+ * may act on that), and with another reason when the probe is dropped (its lease ended).
+ */
 export type ProbeHook = (peerId: string, signal: AbortSignal) => Promise<boolean>
 
 export interface ProbeState {
@@ -58,9 +62,8 @@ export class SilenceProbe {
     if (!shouldProbe({ now, lastHeardAt: this.lastHeardAt, oldestSentAt, lastProbeAt: this.lastProbeAt, probing: this.probing != null })) return
     this.lastProbeAt = now
     const controller = this.probing = new AbortController()
-    const timer = setTimeout(() => { controller.abort() }, LEASE_PROBE_TIMEOUT_MS)
-    void this.probe(this.worker, controller.signal).catch(() => false).then((answered) => {
-      clearTimeout(timer)
+    const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(LEASE_PROBE_TIMEOUT_MS)])
+    void this.probe(this.worker, signal).catch(() => false).then((answered) => {
       const stopped = this.probing !== controller
       this.probing = undefined
       // (a frame that came meanwhile answers for the worker)
