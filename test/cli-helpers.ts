@@ -127,9 +127,9 @@ export interface TestnetProcess {
 }
 
 /** `depin testnet --nodes N --dir DIR [args]` as a child process, started and not waited for. */
-export function spawnTestnet (dir: string, nodes: number, args: string[] = []): TestnetProcess {
+export function spawnTestnet (dir: string, nodes: number, args: string[] = [], env?: Record<string, string>): TestnetProcess {
   // Its own process group (as a terminal's foreground job), so that killAll reaches the nodes too.
-  const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', String(nodes), '--dir', dir, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', String(nodes), '--dir', dir, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...(env != null ? { env: { ...process.env, ...env } } : {}) })
   let output = ''
   let stdout = ''
   child.stdout?.setEncoding('utf8').on('data', (d) => { output += d; stdout += d })

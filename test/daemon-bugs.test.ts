@@ -8,7 +8,9 @@
 import { describe, it, expect } from 'vitest'
 import { pathToFileURL } from 'node:url'
 import { readApiInfo } from '../src/node/data-dir.ts'
-import { runCli, startDaemonProcess } from './cli-helpers.ts'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { runCli, spawnTestnet, startDaemonProcess } from './cli-helpers.ts'
 import { tempDir, waitFor } from './helpers.ts'
 
 const INJECT = pathToFileURL(new URL('./fixtures/process/inject-bugs.mjs', import.meta.url).pathname).href
@@ -44,6 +46,33 @@ describe('a daemon meeting an error nothing caught', () => {
         await daemon.stop('SIGKILL')
       }
     } finally {
+      await dir.remove()
+    }
+  })
+})
+
+describe('a testnet meeting an error nothing caught', () => {
+  it('an in-process testnet says an unhandled rejection and goes on; an uncaught exception stops every node cleanly and exits 1', { timeout: 120_000 }, async () => {
+    const dir = await tempDir()
+    const testnet = spawnTestnet(dir.path, 2, ['--transport', 'memory'], { NODE_OPTIONS: `--import=${INJECT}` })
+    try {
+      await waitFor(async () => {
+        if (testnet.child.exitCode != null) throw new Error(testnet.output())
+        return JSON.parse(await readFile(join(dir.path, 'testnet.json'), 'utf8')) as unknown
+      }, { timeoutMs: 60_000, what: 'testnet.json' })
+      testnet.child.kill('SIGUSR2')
+      await waitFor(() => testnet.output().includes('unhandled promise rejection (a bug; the testnet goes on): Error: injected rejection'), { timeoutMs: 30_000, what: 'the rejection said' })
+      expect(testnet.child.exitCode).toBeNull()
+      const status = await runCli(['status', '--data-dir', join(dir.path, 'node-1'), '--json'])
+      expect(status.code).toBe(0)
+
+      testnet.child.kill('SIGWINCH')
+      expect(await testnet.exited, testnet.output()).toBe(1)
+      expect(testnet.output()).toContain('uncaught exception (a bug; the testnet stops): Error: injected exception')
+      expect(testnet.output()).toContain('all nodes stopped')
+      await expect(readFile(join(dir.path, 'testnet.json'))).rejects.toThrow(/ENOENT/)
+    } finally {
+      testnet.killAll()
       await dir.remove()
     }
   })

@@ -5,6 +5,7 @@
  */
 import { DepinError } from '../errors.ts'
 import { DaemonUnreachableError, NodeNotRunningError } from './errors.ts'
+import { errorFields, watchProcessErrors } from './process-errors.ts'
 
 /**
  * The signals that stop a daemon or a testnet cleanly, and end a command that follows work with a
@@ -146,8 +147,9 @@ export function jobDaemonStopped (id: string, cause?: unknown): DaemonStoppedErr
 
 /** What a testnet's first SIGINT, SIGTERM or SIGHUP aborts its start-up with. */
 export class TestnetInterruptedError extends DepinError {
-  constructor (signal: NodeJS.Signals) {
-    super(`the testnet was stopped (${signal})`, 'ERR_TESTNET_INTERRUPTED')
+  /** `by`: the signal, or what else stopped it. */
+  constructor (by: NodeJS.Signals | 'an uncaught exception') {
+    super(`the testnet was stopped (${by})`, 'ERR_TESTNET_INTERRUPTED')
   }
 }
 
@@ -183,11 +185,30 @@ export function watchTestnetSignals (say: (text: string) => void): TestnetSignal
     signalled.resolve()
   }
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal)
+  // A bug's error that nothing caught, as in `depin start` (process-errors.ts): a rejection is
+  // said and the testnet goes on; an uncaught exception stops it as a signal does, exiting 1.
+  const unwatchErrors = watchProcessErrors({
+    rejection: (reason) => { process.stderr.write(`depin: unhandled promise rejection (a bug; the testnet goes on): ${errorText(reason)}\n`) },
+    uncaught: (err) => {
+      process.stderr.write(`depin: uncaught exception (a bug; the testnet stops): ${errorText(err)}\n`)
+      process.exitCode = 1
+      if (controller.signal.aborted) return
+      say('stopping the testnet…')
+      controller.abort(new TestnetInterruptedError('an uncaught exception'))
+      signalled.resolve()
+    }
+  })
   return {
     signal: controller.signal,
     signalled: signalled.promise,
     release: () => {
       for (const signal of STOP_SIGNALS) process.off(signal, onSignal)
+      unwatchErrors()
     }
   }
+}
+
+function errorText (err: unknown): string {
+  const fields = errorFields(err)
+  return fields.stack ?? fields.message
 }
