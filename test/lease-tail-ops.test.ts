@@ -2,8 +2,9 @@
  * Lease tails as the operator sees them, part by part: the requester's kept accounts bounded in
  * bytes as well as in number (TailAccounts, with made-up accounts; LeaseAccount's estimate of
  * its bytes, and `compact`, which keeps what a tail's acknowledgement needs), and what each side reports when an exchange ends (serveTail's `onServed`,
- * TailClaims' `onDone`): paid with the results and credits, refused or given up with the code.
- * The two-node test that the log and metrics show it is lease-tail.test.ts.
+ * TailClaims' `onDone`): paid with the results and credits, refused or given up with the code;
+ * the operator log's lines and the metrics those reports make. The two-node test that the log
+ * and metrics show a real claim is lease-tail.test.ts.
  */
 import { describe, it, expect, beforeAll } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -16,7 +17,10 @@ import { LeaseAccount } from '../src/scheduler/requester/accounting.ts'
 import { TailAccounts, type TailPayer, type TailPoint } from '../src/scheduler/requester/tail-accounts.ts'
 import { serveTail, type TailServed } from '../src/scheduler/requester/tail-server.ts'
 import { WorkerCheckpoints } from '../src/scheduler/worker/checkpoints.ts'
-import { TailClaims, tailClaimed, type TailClaimEnd, type TailOutcome } from '../src/scheduler/worker/tail-claims.ts'
+import { TailClaims, tailClaimed, type TailClaimed, type TailClaimEnd, type TailOutcome } from '../src/scheduler/worker/tail-claims.ts'
+import { attachOperatorLog } from '../src/node/operator-events.ts'
+import { createOperatorLog } from '../src/node/operator-log.ts'
+import { attachNodeMetrics, createNodeMetrics } from '../src/node/metrics/index.ts'
 import type { ResultFrame } from '../src/scheduler/lease-frames.ts'
 import { creditsFor } from '../src/scheduler/task.ts'
 import { MAX_TAIL_FRAME_BYTES, TAIL_ACCOUNT_BYTES, TAIL_POINT_BYTES, TAIL_RESULT_BYTES, TAIL_RETAIN_BYTES, TAIL_RETAIN_MAX } from '../src/scheduler/constants.ts'
@@ -234,7 +238,7 @@ describe('what each side reports when a tail exchange ends', () => {
     expect(outcome).toBe('acknowledged')
     expect(end).toEqual({ attempts: 1, tasks: 3, paid: all, credits: all - first })
     expect(tailClaimed({ lease, id: leaseId(lease.body) }, outcome, end)).toEqual({ leaseId: id, requester: requester.peerId, outcome: 'paid', attempts: 1, tasks: 3, paid: all, credits: all - first })
-    expect(served).toEqual([{ leaseId: id, worker: worker.peerId, outcome: 'paid', tasks: 3, paid: all, credits: all - first }])
+    expect(served).toEqual([{ leaseId: id, worker: worker.peerId, outcome: 'paid', tasks: 3, paid: all, credits: all - first, kept: true }])
   })
 
   it('refused: the requester reports its code (a tail it does not keep, another worker\'s lease, a bad frame)', async () => {
@@ -246,7 +250,7 @@ describe('what each side reports when a tail exchange ends', () => {
     // Not kept: asked twice (the second answer is final), refused twice.
     const unknown = await claimed(lease, bookOf(lease, 1), requesterSide(accounts, served), [0, 10])
     expect(unknown).toEqual({ outcome: 'refused', end: { attempts: 2, code: 'ERR_UNKNOWN_LEASE' } })
-    expect(served).toEqual([0, 1].map(() => ({ leaseId: id, worker: worker.peerId, outcome: 'refused', code: 'ERR_UNKNOWN_LEASE' })))
+    expect(served).toEqual([0, 1].map(() => ({ leaseId: id, worker: worker.peerId, outcome: 'refused', code: 'ERR_UNKNOWN_LEASE', kept: false })))
 
     // Another peer names the lease.
     served.length = 0
@@ -257,7 +261,7 @@ describe('what each side reports when a tail exchange ends', () => {
     await theirs.receive()
     await theirs.close()
     await done
-    expect(served).toEqual([{ leaseId: id, worker: stranger.peerId, outcome: 'refused', code: 'ERR_NOT_LEASE_WORKER' }])
+    expect(served).toEqual([{ leaseId: id, worker: stranger.peerId, outcome: 'refused', code: 'ERR_NOT_LEASE_WORKER', kept: false }])
 
     // A first frame that is not one: no lease named.
     served.length = 0
@@ -267,7 +271,7 @@ describe('what each side reports when a tail exchange ends', () => {
     await theirs2.receive()
     await theirs2.close()
     await done2
-    expect(served).toEqual([{ worker: worker.peerId, outcome: 'refused', code: 'ERR_INVALID_MESSAGE' }])
+    expect(served).toEqual([{ worker: worker.peerId, outcome: 'refused', code: 'ERR_INVALID_MESSAGE', kept: false }])
   })
 
   it('refused by the worker: its chain is not the requester\'s at that count (the requester says by whom)', async () => {
@@ -280,7 +284,7 @@ describe('what each side reports when a tail exchange ends', () => {
     const { outcome, end } = await claimed(lease, bookOf(lease, 2), requesterSide(accounts, served))
     expect(outcome).toBe('refused')
     expect(end.code).toMatch(/^ERR_TAIL_/)
-    expect(served).toEqual([{ leaseId: id, worker: worker.peerId, outcome: 'refused', code: end.code, by: 'worker' }])
+    expect(served).toEqual([{ leaseId: id, worker: worker.peerId, outcome: 'refused', code: end.code, by: 'worker', kept: true }])
     expect(accounts.size).toBe(0)
   })
 
@@ -295,5 +299,59 @@ describe('what each side reports when a tail exchange ends', () => {
     expect(await claimed(lease, bookOf(lease, 1), silent, [0, 10])).toEqual({ outcome: 'gave-up', end: { attempts: 2, code: 'ERR_DEADLINE_EXCEEDED' } })
     const unreachable: ChannelOpener = { async open () { throw Object.assign(new Error('no route'), { code: 'ERR_NO_VALID_ADDRESSES' }) } }
     expect(await claimed(lease, bookOf(lease, 1), unreachable, [0])).toEqual({ outcome: 'gave-up', end: { attempts: 1, code: 'ERR_NO_VALID_ADDRESSES' } })
+  })
+})
+
+describe('the operator log and the metrics of tail exchanges (a node\'s events, made up)', () => {
+  /** Enough of a node for the log and the metrics to attach to: its events, a ledger at height 0. */
+  function fakeNode (): { node: EventTarget, emit: (type: string, detail: unknown) => void } {
+    const ledger = Object.assign(new EventTarget(), { tip: () => ({ height: 0 }) })
+    const scheduler = Object.assign(new EventTarget(), { requester: { tails: new TailAccounts() } })
+    const node = Object.assign(new EventTarget(), { peerId: 'me', ledger, scheduler, isStarted: false })
+    return { node, emit: (type, detail) => { node.dispatchEvent(new CustomEvent(type, { detail })) } }
+  }
+  const claim = (fields: Partial<TailClaimed>): TailClaimed => ({ leaseId: 'L', requester: 'R', outcome: 'paid', attempts: 1, ...fields })
+  const serve = (fields: Partial<TailServed>): TailServed => ({ leaseId: 'L', worker: 'W', outcome: 'paid', kept: true, ...fields })
+
+  it('logs paid claims at info, refusals and give-ups at warn with their code; a refusal any peer can cause at debug', () => {
+    const lines: Array<Record<string, any>> = []
+    const { log } = createOperatorLog({ format: 'json', level: 'debug', destination: { write: (s: string) => { lines.push(JSON.parse(s)) } } as any })
+    const { node, emit } = fakeNode()
+    const detach = attachOperatorLog(node as any, log)
+    emit('lease:tail-claimed', claim({ tasks: 3, paid: 9, credits: 6 }))
+    emit('lease:tail-claimed', claim({ outcome: 'refused', attempts: 2, code: 'ERR_UNKNOWN_LEASE' }))
+    emit('lease:tail-claimed', claim({ outcome: 'gave-up', attempts: 6, code: 'ERR_DEADLINE_EXCEEDED' }))
+    emit('lease:tail-served', serve({ tasks: 3, paid: 9, credits: 6 }))
+    emit('lease:tail-served', serve({ outcome: 'refused', code: 'ERR_TAIL_MISMATCH', by: 'worker' }))
+    emit('lease:tail-served', serve({ outcome: 'refused', code: 'ERR_UNKNOWN_LEASE', kept: false }))
+    detach()
+    emit('lease:tail-served', serve({}))
+    expect(lines.map(({ time, ...l }) => l)).toEqual([
+      { level: 'info', msg: 'lease tail claimed: paid', lease: 'L', requester: 'R', tasks: 3, acknowledged: 9, credits: 6 },
+      { level: 'warn', msg: 'lease tail claim refused', lease: 'L', requester: 'R', code: 'ERR_UNKNOWN_LEASE', attempts: 2 },
+      { level: 'warn', msg: 'lease tail claim given up', lease: 'L', requester: 'R', code: 'ERR_DEADLINE_EXCEEDED', attempts: 6 },
+      { level: 'info', msg: 'lease tail paid', lease: 'L', worker: 'W', tasks: 3, acknowledged: 9, credits: 6 },
+      { level: 'warn', msg: 'lease tail refused', lease: 'L', worker: 'W', code: 'ERR_TAIL_MISMATCH', by: 'worker' },
+      { level: 'debug', msg: 'lease tail refused', lease: 'L', worker: 'W', code: 'ERR_UNKNOWN_LEASE' }
+    ])
+  })
+
+  it('counts claims by role and outcome, and the credits they added', async () => {
+    const metrics = createNodeMetrics({ libp2p: false })
+    const { node, emit } = fakeNode()
+    const detach = attachNodeMetrics(node as any, metrics)
+    emit('lease:tail-claimed', claim({ tasks: 3, paid: 9, credits: 6 }))
+    emit('lease:tail-claimed', claim({ outcome: 'gave-up', attempts: 6, code: 'ERR_DEADLINE_EXCEEDED' }))
+    emit('lease:tail-served', serve({ tasks: 3, paid: 9, credits: 6 }))
+    emit('lease:tail-served', serve({ outcome: 'refused', code: 'ERR_UNKNOWN_LEASE', kept: false }))
+    emit('lease:tail-served', serve({ outcome: 'refused', code: 'ERR_TAIL_BUSY' }))
+    detach()
+    const text = await metrics.text()
+    expect(text).toContain('depin_lease_tail_claims_total{role="worker",outcome="paid"} 1')
+    expect(text).toContain('depin_lease_tail_claims_total{role="worker",outcome="gave-up"} 1')
+    expect(text).toContain('depin_lease_tail_claims_total{role="requester",outcome="paid"} 1')
+    expect(text).toContain('depin_lease_tail_claims_total{role="requester",outcome="refused"} 2')
+    expect(text).toContain('depin_lease_tail_credits_total{role="worker"} 6')
+    expect(text).toContain('depin_lease_tail_credits_total{role="requester"} 6')
   })
 })

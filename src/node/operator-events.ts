@@ -84,7 +84,9 @@ export function attachOperatorLog (node: ComputeNode, log: OperatorLog): () => v
   listen<TailServed>(node, 'lease:tail-served', (evt) => {
     const t = evt.detail
     if (t.outcome === 'paid') log.info({ lease: t.leaseId, worker: t.worker, tasks: t.tasks, acknowledged: t.paid, credits: t.credits }, 'lease tail paid')
-    else log.warn({ lease: t.leaseId, worker: t.worker, code: t.code, ...(t.by != null ? { by: t.by } : {}) }, 'lease tail refused')
+    // A claim of a lease not kept for that peer is one any peer can make, as often as it likes: not a warning.
+    else if (t.kept) log.warn({ lease: t.leaseId, worker: t.worker, code: t.code, ...(t.by != null ? { by: t.by } : {}) }, 'lease tail refused')
+    else log.debug({ lease: t.leaseId, worker: t.worker, code: t.code }, 'lease tail refused')
   })
 
   listen<BlockSummary>(ledger, 'block', (evt) => {
