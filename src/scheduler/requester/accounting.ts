@@ -131,7 +131,8 @@ export class LeaseAccount {
       else if (e.decision === 'refused') refused++
     }
     const refusedTasks: CID[] = []
-    for (let i = since; i < count; i++) {
+    // (results dropped by `compact` were refused, if at all, before an acknowledgement that listed them)
+    for (let i = Math.max(since, this.base); i < count; i++) {
       const e = this.at(i)
       if (e.decision === 'refused') refusedTasks.push(e.task)
     }
@@ -156,8 +157,8 @@ export class LeaseAccount {
    * Drops the results an acknowledgement can no longer need: those decided (their sums are kept)
    * before `acknowledged`, the count of the last acknowledged checkpoint (the next one lists the
    * tasks refused since). What is left is what a lease tail's acknowledgement needs: the results
-   * since that checkpoint and those still waiting for a verdict. `paidThrough(count, since)` must
-   * then have `since` ≥ `acknowledged`.
+   * since that checkpoint and those still waiting for a verdict. `paidThrough(count, since)` is
+   * then asked with `count` ≥ `acknowledged` (the settlement's acknowledgements only go forward).
    */
   compact (acknowledged: number): void {
     this.advance()
