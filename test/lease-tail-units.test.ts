@@ -23,7 +23,7 @@ import { createJob, jobTaskSpec } from '../src/scheduler/job.ts'
 import { creditsFor, requirementsKey, taskId } from '../src/scheduler/task.ts'
 import { parseRequesterFrame, type ResultFrame } from '../src/scheduler/lease-frames.ts'
 import { parseTailAck, parseTailReceived } from '../src/scheduler/lease-tail-frames.ts'
-import { MAX_LEASE_FRAME_BYTES, MAX_TAIL_FRAME_BYTES } from '../src/scheduler/constants.ts'
+import { MAX_LEASE_FRAME_BYTES, MAX_TAIL_FRAME_BYTES, TAIL_ACCOUNT_BYTES, TAIL_POINT_BYTES, TAIL_RESULT_BYTES } from '../src/scheduler/constants.ts'
 import { TailError } from '../src/scheduler/errors.ts'
 import { waitFor } from './helpers.ts'
 import { coSignedLease } from './jobs-helpers.ts'
@@ -41,7 +41,7 @@ beforeAll(async () => {
 })
 
 describe('TailAccounts: what a requester keeps of leases whose stream died', () => {
-  const payer = (worker: string): { worker: string, tailPoint: () => never, settleTail: () => never } => ({ worker, tailPoint: () => { throw new Error('unused') }, settleTail: () => { throw new Error('unused') } })
+  const payer = (worker: string, retainedBytes = 1): { worker: string, retainedBytes: number, tailPoint: () => never, settleTail: () => never } => ({ worker, retainedBytes, tailPoint: () => { throw new Error('unused') }, settleTail: () => { throw new Error('unused') } })
 
   it('keeps an account for its retention time, then forgets it', () => {
     let now = 1_000
@@ -179,6 +179,8 @@ describe('the requester\'s side of /depin/lease-tail/1.0.0', () => {
   it('a real worker book gets an acknowledgement for exactly what was received; the requester settles it; a second exchange pays nothing more', async () => {
     const t = await died(3, 1)
     expect(t.accounts.size).toBe(1)
+    // Kept: the 2 results after checkpoint 1 (the first, decided and acknowledged, is dropped) and 3 chain states.
+    expect(t.accounts.bytes).toBe(TAIL_ACCOUNT_BYTES + 2 * TAIL_RESULT_BYTES + 3 * TAIL_POINT_BYTES)
     const book = bookOf(t, 1)
     expect(book.hasTail).toBe(true)
     const first = tailStream(t)

@@ -3,7 +3,8 @@
  * and recorded it, the connection was lost before the worker's next checkpoint, and the worker
  * is paid for it all the same: it claims the tail on `/depin/lease-tail/1.0.0`, the requester
  * acknowledges what it received, and the settle pays it on chain. Before, the result was never
- * paid (no checkpoint covered it). Real nodes over TCP on loopback, real .wasm, a mining node.
+ * paid (no checkpoint covered it). The claim shows in both nodes' operator logs and metrics.
+ * Real nodes over TCP on loopback, real .wasm, a mining node.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -12,9 +13,22 @@ import type { LeaseSummary } from '../src/scheduler/worker/lease-server.ts'
 import { creditsFor } from '../src/scheduler/task.ts'
 import { example, text, waitForCapacity } from './jobs-helpers.ts'
 import { waitFor } from './helpers.ts'
+import { createNodeMetrics, type NodeMetrics } from '../src/node/metrics/index.ts'
+import { createOperatorLog } from '../src/node/operator-log.ts'
+import { checkExposition } from './prom-format.ts'
+
+type Line = Record<string, any>
+
+function captureLog (): { lines: Line[], log: ReturnType<typeof createOperatorLog>['log'] } {
+  const lines: Line[] = []
+  const { log } = createOperatorLog({ format: 'json', level: 'info', destination: { write: (s: string) => { lines.push(JSON.parse(s)) } } as any })
+  return { lines, log }
+}
 
 describe('the tail of a lease whose connection was lost', () => {
   let net: Testnet
+  const metrics: NodeMetrics[] = [createNodeMetrics({ libp2p: false }), createNodeMetrics({ libp2p: false })]
+  const logs = [captureLog(), captureLog()]
 
   beforeAll(async () => {
     // Node 0 requests (no slots) and mines; node 1 works.
@@ -22,7 +36,7 @@ describe('the tail of a lease whose connection was lost', () => {
       nodes: 2,
       miners: [0],
       genesis: { hashesPerBlock: 2 ** 12, blockIntervalMs: 500 },
-      nodeInit: (i) => (i === 0 ? { capacity: { slots: 0 } } : { capacity: { pricePerGigafuel: 10 } })
+      nodeInit: (i) => ({ metrics: metrics[i], log: logs[i].log, ...(i === 0 ? { capacity: { slots: 0 } } : { capacity: { pricePerGigafuel: 10 } }) })
     })
     await waitForCapacity(net.nodes[0], 1)
   })
@@ -60,6 +74,24 @@ describe('the tail of a lease whose connection was lost', () => {
     await waitFor(async () => (await W.ledger.settledAmount(summary.leaseId)) === due, { timeoutMs: 60_000, what: 'the lease\'s settle on the chain' })
     expect(await R.ledger.settledAmount(summary.leaseId)).toBe(due)
     expect(W.scheduler.worker.tailClaims).toBe(0)
+
+    // Both operators see the claim: in the log, and in the metrics.
+    const claimed = await waitFor(() => logs[1].lines.find((l) => l.msg === 'lease tail claimed: paid'), { what: 'the worker\'s log line' })
+    expect(claimed).toMatchObject({ level: 'info', lease: summary.leaseId, requester: R.peerId, tasks: 1, acknowledged: due, credits: due })
+    const paid = await waitFor(() => logs[0].lines.find((l) => l.msg === 'lease tail paid'), { what: 'the requester\'s log line' })
+    expect(paid).toMatchObject({ level: 'info', lease: summary.leaseId, worker: W.peerId, tasks: 1, acknowledged: due, credits: due })
+    const sample = async (i: number, name: string, labels: Record<string, string> = {}): Promise<number | undefined> => {
+      const report = checkExposition(await metrics[i].text())
+      expect(report.problems).toEqual([])
+      return report.families.get(name)?.samples.find((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value
+    }
+    expect(await sample(1, 'depin_lease_tail_claims_total', { role: 'worker', outcome: 'paid' })).toBe(1)
+    expect(await sample(1, 'depin_lease_tail_credits_total', { role: 'worker' })).toBe(due)
+    expect(await sample(0, 'depin_lease_tail_claims_total', { role: 'requester', outcome: 'paid' })).toBe(1)
+    expect(await sample(0, 'depin_lease_tail_credits_total', { role: 'requester' })).toBe(due)
+    // The requester keeps the lease's account (a worker that did not hear the answer may ask again).
+    expect(await sample(0, 'depin_lease_tail_accounts')).toBe(1)
+    expect(await sample(0, 'depin_lease_tail_account_bytes')).toBeGreaterThan(0)
   })
 
   it('cut from the worker\'s side, with two results in the tail: both are paid, once', { timeout: 120_000 }, async () => {

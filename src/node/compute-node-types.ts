@@ -18,6 +18,8 @@ import type { RetentionInit } from '../scheduler/retention/index.ts'
 import type { JobProgress } from '../scheduler/requester/jobs.ts'
 import type { LeaseInfo } from '../scheduler/requester/service.ts'
 import type { LeaseSummary } from '../scheduler/worker/lease-server.ts'
+import type { TailClaimed } from '../scheduler/worker/tail-claims.ts'
+import type { TailServed } from '../scheduler/requester/tail-server.ts'
 import type { NodeMetrics } from './metrics/node-metrics.ts'
 import type { OperatorLog } from '../shared/log.ts'
 import type { GenesisConfig, Ledger, LedgerInit } from '../ledger/index.ts'
@@ -130,6 +132,10 @@ export interface ComputeNodeEvents {
   'lease:accepted': CustomEvent<{ leaseId: string, requester: string, price: number, slots: number }>
   /** A lease this node served as worker ended (what ran, what it earned). */
   'lease:served': CustomEvent<LeaseSummary>
+  /** This node, as worker, claimed the tail of a lease whose stream died: paid, refused, or given up. */
+  'lease:tail-claimed': CustomEvent<TailClaimed>
+  /** This node, as requester, was asked for the tail of such a lease: paid it, or refused. */
+  'lease:tail-served': CustomEvent<TailServed>
   started: CustomEvent<void>
   stopped: CustomEvent<void>
 }

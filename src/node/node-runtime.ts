@@ -236,6 +236,8 @@ export class NodeRuntime {
     scheduler.addEventListener('lease:closed', (evt) => { emit('lease:closed', evt.detail) })
     scheduler.addEventListener('lease:accepted', (evt) => { emit('lease:accepted', evt.detail) })
     scheduler.addEventListener('lease:served', (evt) => { emit('lease:served', evt.detail) })
+    scheduler.addEventListener('lease:tail-claimed', (evt) => { emit('lease:tail-claimed', evt.detail) })
+    scheduler.addEventListener('lease:tail-served', (evt) => { emit('lease:tail-served', evt.detail) })
     return scheduler
   }
 }

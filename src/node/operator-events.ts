@@ -1,14 +1,16 @@
 /**
  * What an operator reads in the log, from the node's events: jobs submitted and how they ended
  * (requester), tasks run for peers and the credits they earned (worker), blocks mined, chain
- * reorganisations, peers disconnected or banned. Leases are logged by the scheduler itself
- * through the `log` it is given (see src/shared/log.ts).
+ * reorganisations, peers disconnected or banned, lease tails claimed (worker) and paid or
+ * refused (requester).
  */
 import type { ComputeNode } from './compute-node.ts'
 import type { OperatorLog } from '../shared/log.ts'
 import type { JobProgress } from '../scheduler/requester/jobs.ts'
 import type { LeaseInfo } from '../scheduler/requester/service.ts'
 import type { LeaseSummary } from '../scheduler/worker/lease-server.ts'
+import type { TailClaimed } from '../scheduler/worker/tail-claims.ts'
+import type { TailServed } from '../scheduler/requester/tail-server.ts'
 import { isFinalStage } from './job-activity.ts'
 import { LEASE_INTERRUPTED } from '../scheduler/worker/self-settle.ts'
 import type { BlockSummary } from '../ledger/index.ts'
@@ -71,6 +73,20 @@ export function attachOperatorLog (node: ComputeNode, log: OperatorLog): () => v
     if (l.reason === 'closed' || l.reason === 'ERR_LEASE_EXPIRED') log.info(fields, 'lease served')
     else if (l.reason === LEASE_INTERRUPTED) log.warn(fields, 'lease interrupted: this node went down while serving it (recorded at this start)')
     else log.warn(fields, 'lease served, ended early')
+  })
+
+  // Lease tails (a lease's stream died with results after its last acknowledged checkpoint).
+  listen<TailClaimed>(node, 'lease:tail-claimed', (evt) => {
+    const t = evt.detail
+    if (t.outcome === 'paid') log.info({ lease: t.leaseId, requester: t.requester, tasks: t.tasks, acknowledged: t.paid, credits: t.credits }, 'lease tail claimed: paid')
+    else log.warn({ lease: t.leaseId, requester: t.requester, code: t.code, attempts: t.attempts }, t.outcome === 'refused' ? 'lease tail claim refused' : 'lease tail claim given up')
+  })
+  listen<TailServed>(node, 'lease:tail-served', (evt) => {
+    const t = evt.detail
+    if (t.outcome === 'paid') log.info({ lease: t.leaseId, worker: t.worker, tasks: t.tasks, acknowledged: t.paid, credits: t.credits }, 'lease tail paid')
+    // A claim of a lease not kept for that peer is one any peer can make, as often as it likes: not a warning.
+    else if (t.kept) log.warn({ lease: t.leaseId, worker: t.worker, code: t.code, ...(t.by != null ? { by: t.by } : {}) }, 'lease tail refused')
+    else log.debug({ lease: t.leaseId, worker: t.worker, code: t.code }, 'lease tail refused')
   })
 
   listen<BlockSummary>(ledger, 'block', (evt) => {

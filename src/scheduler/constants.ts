@@ -192,6 +192,22 @@ export const TAIL_MAX_INBOUND_STREAMS = 4
 export const TAIL_RETAIN_MS = 10 * 60 * 1000
 export const TAIL_RETAIN_MAX = 1024
 /**
+ * And how many bytes of them at most, as estimated below (the oldest dropped first; an account
+ * larger than this alone is not kept). A kept account is the lease's whole book: every result
+ * of the lease, not only its tail, so a long lease of short tasks weighs far more than 1,024 small
+ * ones (a lease of 100,000 results about 100 MB).
+ */
+export const TAIL_RETAIN_BYTES = 128 * 1024 * 1024
+/**
+ * The estimate of a kept account's bytes: per result of the lease (its task id, fuel, verdict
+ * and index entries; measured at 860 to 1,050 bytes on Node 24 with 10^5 results), per chain
+ * state since its last accepted checkpoint (measured at 185), and per lease (the lease, its
+ * client's structures).
+ */
+export const TAIL_RESULT_BYTES = 1024
+export const TAIL_POINT_BYTES = 256
+export const TAIL_ACCOUNT_BYTES = 16 * 1024
+/**
  * When a worker asks for the tail of such a lease, ms after the lease ended (one attempt each,
  * until one succeeds or the requester's answer is final): well inside TAIL_RETAIN_MS.
  */

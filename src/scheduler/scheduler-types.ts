@@ -6,6 +6,8 @@ import type { JobProgress } from './requester/jobs.ts'
 import type { BatchProgress, BatchTaskResult } from './requester/batches.ts'
 import type { LeaseInfo } from './requester/service.ts'
 import type { LeaseSummary } from './worker/lease-server.ts'
+import type { TailClaimed } from './worker/tail-claims.ts'
+import type { TailServed } from './requester/tail-server.ts'
 
 export interface SchedulerInit {
   /** Worker-side blob cache budget. @default 512 MiB */
@@ -64,6 +66,10 @@ export interface SchedulerEvents {
   'lease:accepted': CustomEvent<{ leaseId: string, requester: string, price: number, slots: number }>
   /** A lease this node served as worker ended. */
   'lease:served': CustomEvent<LeaseSummary>
+  /** This node (as a worker) claimed the tail of a lease whose stream died: paid, refused, or given up. */
+  'lease:tail-claimed': CustomEvent<TailClaimed>
+  /** This node (as requester) was asked for the tail of such a lease: paid it, or refused. */
+  'lease:tail-served': CustomEvent<TailServed>
   /** This node (as a worker) started running a task for a peer. */
   'task:started': CustomEvent<{ leaseId: string, taskId: string }>
   /** This node (as a worker) finished a task and sent its result. */

@@ -118,7 +118,8 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       onLeaseEnded: (summary) => { this.safeDispatchEvent('lease:served', { detail: summary }) },
       // Per task, thousands a second on a busy worker: no event object when nobody listens.
       onTaskStarted: (leaseId, taskId) => { if (this.listenerCount('task:started') > 0) this.safeDispatchEvent('task:started', { detail: { leaseId, taskId } }) },
-      onTaskFinished: (leaseId, taskId, exitCode, wallMs) => { if (this.listenerCount('task:finished') > 0) this.safeDispatchEvent('task:finished', { detail: { leaseId, taskId, exitCode, wallMs } }) }
+      onTaskFinished: (leaseId, taskId, exitCode, wallMs) => { if (this.listenerCount('task:finished') > 0) this.safeDispatchEvent('task:finished', { detail: { leaseId, taskId, exitCode, wallMs } }) },
+      onTailClaimed: (claimed) => { this.safeDispatchEvent('lease:tail-claimed', { detail: claimed }) }
     })
     this.requester = new RequesterService({
       signer: components.signer,
@@ -185,7 +186,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       maxOutboundStreams: LEASE_MAX_INBOUND_STREAMS * 2
     })
     // A worker whose lease stream died settles the results this node received after the last checkpoint it acknowledged.
-    await this.c.protocols.handle(LEASE_TAIL_PROTOCOL, async (channel) => { await serveTail(channel, { accounts: this.requester.tails, reportPeer: this.c.reportPeer }) }, {
+    await this.c.protocols.handle(LEASE_TAIL_PROTOCOL, async (channel) => { await serveTail(channel, { accounts: this.requester.tails, reportPeer: this.c.reportPeer, onServed: (served) => { this.safeDispatchEvent('lease:tail-served', { detail: served }) } }) }, {
       maxFrameBytes: MAX_TAIL_FRAME_BYTES,
       idleTimeoutMs: TAIL_IDLE_TIMEOUT_MS,
       maxInboundStreams: TAIL_MAX_INBOUND_STREAMS,

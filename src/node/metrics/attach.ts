@@ -1,7 +1,7 @@
 /**
  * Feeds a node's events into its metrics: job submissions and ends (requester side), requester
- * leases, ledger blocks (chain, mining; credits earned and spent once confirmed:
- * confirmed-credits.ts), penalties, and scrape-time readings (peers and scores, gossip
+ * leases, lease tails (both roles), ledger blocks (chain, mining; credits earned and spent once
+ * confirmed: confirmed-credits.ts), penalties, and scrape-time readings (peers and scores, gossip
  * validation counts, capacity, balance, queues, jobs and worker tasks now).
  *
  * The scheduler reports the rest itself through `MarketMetrics` (the node passes it this
@@ -13,6 +13,8 @@
 import type { ComputeNode } from '../compute-node.ts'
 import type { JobProgress } from '../../scheduler/requester/jobs.ts'
 import type { BlockSummary } from '../../ledger/index.ts'
+import type { TailClaimed } from '../../scheduler/worker/tail-claims.ts'
+import type { TailServed } from '../../scheduler/requester/tail-server.ts'
 import { leaseEndWord, type JobOutcome } from '../../shared/metrics.ts'
 import { requestedState } from '../api/job-view.ts'
 import type { NodeMetrics } from './node-metrics.ts'
@@ -40,6 +42,10 @@ export function attachNodeMetrics (node: ComputeNode, metrics: NodeMetrics): () 
   // Leases opened and closed as requester.
   listen(node, 'lease:opened', () => { metrics.leaseOpened('requester') })
   listen<{ reason: string }>(node, 'lease:closed', (evt) => { metrics.leaseClosed('requester', leaseEndWord(evt.detail.reason)) })
+
+  // Lease tails claimed as worker, and served as requester.
+  listen<TailClaimed>(node, 'lease:tail-claimed', (evt) => { tailClaim(metrics, 'worker', evt.detail.outcome, evt.detail.credits) })
+  listen<TailServed>(node, 'lease:tail-served', (evt) => { tailClaim(metrics, 'requester', evt.detail.outcome, evt.detail.credits) })
 
   // The ledger: what this node earned and paid, blocks, reorgs.
   listen<BlockSummary>(ledger, 'block', () => { metrics.chainBlocks.inc() })
@@ -103,9 +109,16 @@ export function attachNodeMetrics (node: ComputeNode, metrics: NodeMetrics): () 
     metrics.jobsActive.set({ state: 'queued' }, queued)
     metrics.jobsActive.set({ state: 'running' }, running)
     metrics.queueLength('requester-placement', queued)
+    metrics.leaseTailAccounts.set(scheduler.requester.tails.size)
+    metrics.leaseTailAccountBytes.set(scheduler.requester.tails.bytes)
   }))
 
   return () => { for (const fn of unwire.splice(0)) fn() }
+}
+
+function tailClaim (metrics: NodeMetrics, role: 'worker' | 'requester', outcome: string, credits: number | undefined): void {
+  metrics.leaseTailClaims.inc({ role, outcome })
+  if (credits != null && credits > 0) metrics.leaseTailCredits.inc({ role }, credits)
 }
 
 /** Counts a requested job's end by the outcome its record shows (the words the CLI prints). */

@@ -11,6 +11,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import type { ComponentLogger, Metrics } from '@libp2p/interface'
+import { TAIL_RETAIN_BYTES } from '../../scheduler/constants.ts'
 import type { JobOutcome, MarketMetrics, MarketRole, QueueName, TaskOutcome } from '../../shared/metrics.ts'
 
 /** Execution and job durations: 10 ms to about 1.5 h. */
@@ -60,6 +61,10 @@ export class NodeMetrics implements MarketMetrics {
   readonly capacitySlots: Gauge
   readonly capacityPrice: Gauge
   readonly apiUploadsRefused: Counter<'reason'>
+  readonly leaseTailClaims: Counter<'role' | 'outcome'>
+  readonly leaseTailCredits: Counter<'role'>
+  readonly leaseTailAccounts: Gauge
+  readonly leaseTailAccountBytes: Gauge
 
   constructor (init: NodeMetricsInit = {}) {
     this.init = init
@@ -95,6 +100,10 @@ export class NodeMetrics implements MarketMetrics {
     this.capacityMemory = new Gauge({ name: 'depin_capacity_memory_bytes', help: 'Memory this node offers per job', ...collected })
     this.capacitySlots = new Gauge({ name: 'depin_capacity_slots', help: 'Tasks this node runs at once', ...collected })
     this.capacityPrice = new Gauge({ name: 'depin_capacity_price_credits', help: 'Price this node asks, credits per gigafuel (10^9 fuel)', ...collected })
+    this.leaseTailClaims = new Counter({ name: 'depin_lease_tail_claims_total', help: 'Lease tail claims (results after the last acknowledged checkpoint of a lease whose stream died) that ended, by role of this node and outcome (paid, refused, gave-up)', labelNames: ['role', 'outcome'], registers })
+    this.leaseTailCredits = new Counter({ name: 'depin_lease_tail_credits_total', help: 'Credits lease tail acknowledgements added to what the lease\'s earlier acknowledgements paid, by role of this node', labelNames: ['role'], registers })
+    this.leaseTailAccounts = new Gauge({ name: 'depin_lease_tail_accounts', help: 'Accounts of leases whose stream died this node keeps (as requester) for their workers to claim the tail', ...collected })
+    this.leaseTailAccountBytes = new Gauge({ name: 'depin_lease_tail_account_bytes', help: `Estimated bytes those accounts hold (at most ${TAIL_RETAIN_BYTES})`, ...collected })
     this.apiUploadsRefused = new Counter({ name: 'depin_api_uploads_refused_total', help: 'Job and batch uploads the local API refused, by reason (too_large, size_mismatch, not_wasm, parts, malformed, busy)', labelNames: ['reason'], registers })
   }
 

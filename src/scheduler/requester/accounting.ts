@@ -9,6 +9,7 @@ import { cidText } from '../../proofs/encoding.ts'
 import type { CheckpointBody } from '../../proofs/lease.ts'
 import { CheckpointError } from '../errors.ts'
 import { creditsFor } from '../task.ts'
+import { TAIL_ACCOUNT_BYTES, TAIL_POINT_BYTES, TAIL_RESULT_BYTES } from '../constants.ts'
 
 /** `recording`: to be charged once the record of its verdict is written (undecided until then). */
 type Decision = 'pending' | 'recording' | 'charged' | 'refused'
@@ -24,15 +25,17 @@ export class LeaseAccount {
   readonly price: number
   private readonly chain = new ResultChain()
   private fuelTotal = 0n
-  private readonly entries: Entry[] = []
-  private readonly byTask = new Map<string, number[]>()
+  /** Results from position `base` on (those before were dropped by `compact`), and their positions by task. */
+  private entries: Entry[] = []
+  private base = 0
+  private byTask = new Map<string, number[]>()
   /** Chain states the next checkpoints may name (trimmed as checkpoints arrive). */
   private points: Point[] = [{ count: 0, root: this.chain.root, fuel: 0n }]
   private last = { seq: 0, count: 0, amount: 0 }
-  /** The first `decidedCount` results are decided; `…Before[i]`: charged fuel and refusals of the first i. */
+  /** The first `decidedCount` results are decided; `…Before[i]`: charged fuel and refusals of the first `base + i`. */
   private decidedCount = 0
-  private readonly chargedFuelBefore: bigint[] = [0n]
-  private readonly refusedBefore: number[] = [0]
+  private chargedFuelBefore: bigint[] = [0n]
+  private refusedBefore: number[] = [0]
 
   constructor (price: number) {
     this.price = price
@@ -50,6 +53,15 @@ export class LeaseAccount {
   /** Credits the worker may claim for everything received so far. */
   get claimable (): number { return creditsFor(this.price, this.fuelTotal) }
 
+  /**
+   * About how many bytes this book holds (an estimate from measured sizes: see TAIL_RESULT_BYTES):
+   * the results it keeps (every result of the lease until `compact`), and the chain states since
+   * the last accepted checkpoint.
+   */
+  get retainedBytes (): number {
+    return TAIL_ACCOUNT_BYTES + this.entries.length * TAIL_RESULT_BYTES + this.points.length * TAIL_POINT_BYTES
+  }
+
   /** The last checkpoint accepted. */
   get lastCheckpoint (): { seq: number, count: number, amount: number } { return this.last }
 
@@ -59,7 +71,7 @@ export class LeaseAccount {
     this.fuelTotal += entry.fuel
     const task = cidText(entry.task)
     const positions = this.byTask.get(task) ?? []
-    positions.push(this.entries.length)
+    positions.push(this.base + this.entries.length)
     this.byTask.set(task, positions)
     this.entries.push({ task: entry.task, fuel: entry.fuel, decision: 'pending' })
     this.points.push({ count: this.chain.count, root: this.chain.root, fuel: this.fuelTotal })
@@ -68,7 +80,8 @@ export class LeaseAccount {
   /** Records whether a task's result on this lease is paid for. */
   decide (task: string, charged: boolean): void {
     for (const i of this.byTask.get(task) ?? []) {
-      if (this.entries[i].decision === 'pending') this.entries[i].decision = charged ? 'charged' : 'refused'
+      const e = this.at(i)
+      if (e.decision === 'pending') e.decision = charged ? 'charged' : 'refused'
     }
   }
 
@@ -79,8 +92,9 @@ export class LeaseAccount {
   charging (task: string): number[] {
     const positions: number[] = []
     for (const i of this.byTask.get(task) ?? []) {
-      if (this.entries[i].decision !== 'pending') continue
-      this.entries[i].decision = 'recording'
+      const e = this.at(i)
+      if (e.decision !== 'pending') continue
+      e.decision = 'recording'
       positions.push(i)
     }
     return positions
@@ -88,14 +102,17 @@ export class LeaseAccount {
 
   /** Results `charging` held: charged once their verdict's record is written (`written`), else refused. */
   recorded (positions: number[], written: boolean): void {
-    for (const i of positions) if (this.entries[i].decision === 'recording') this.entries[i].decision = written ? 'charged' : 'refused'
+    for (const i of positions) {
+      const e = this.at(i)
+      if (e.decision === 'recording') e.decision = written ? 'charged' : 'refused'
+    }
   }
 
   /** Tasks among the first `count` still undecided. */
   pendingThrough (count: number): number {
     this.advance()
     let n = 0
-    for (let i = this.decidedCount; i < count; i++) if (!decided(this.entries[i].decision)) n++
+    for (let i = this.decidedCount; i < count; i++) if (!decided(this.at(i).decision)) n++
     return n
   }
 
@@ -106,15 +123,19 @@ export class LeaseAccount {
   paidThrough (count: number, since = 0): { paid: number, refused: number, refusedTasks: CID[] } {
     this.advance()
     const from = Math.min(this.decidedCount, count)
-    let fuel = this.chargedFuelBefore[from]
-    let refused = this.refusedBefore[from]
+    let fuel = this.chargedFuelBefore[from - this.base]
+    let refused = this.refusedBefore[from - this.base]
     for (let i = from; i < count; i++) {
-      const e = this.entries[i]
+      const e = this.at(i)
       if (e.decision === 'charged') fuel += e.fuel
       else if (e.decision === 'refused') refused++
     }
     const refusedTasks: CID[] = []
-    for (let i = since; i < count; i++) if (this.entries[i].decision === 'refused') refusedTasks.push(this.entries[i].task)
+    // (results dropped by `compact` were refused, if at all, before an acknowledgement that listed them)
+    for (let i = Math.max(since, this.base); i < count; i++) {
+      const e = this.at(i)
+      if (e.decision === 'refused') refusedTasks.push(e.task)
+    }
     return { paid: creditsFor(this.price, fuel), refused, refusedTasks }
   }
 
@@ -124,11 +145,43 @@ export class LeaseAccount {
    * lease of a million tasks has thousands of checkpoints.
    */
   private advance (): void {
-    while (this.decidedCount < this.entries.length && decided(this.entries[this.decidedCount].decision)) {
-      const e = this.entries[this.decidedCount++]
-      this.chargedFuelBefore.push(this.chargedFuelBefore[this.decidedCount - 1] + (e.decision === 'charged' ? e.fuel : 0n))
-      this.refusedBefore.push(this.refusedBefore[this.decidedCount - 1] + (e.decision === 'refused' ? 1 : 0))
+    while (this.decidedCount < this.base + this.entries.length && decided(this.at(this.decidedCount).decision)) {
+      const e = this.at(this.decidedCount++)
+      const k = this.decidedCount - 1 - this.base
+      this.chargedFuelBefore.push(this.chargedFuelBefore[k] + (e.decision === 'charged' ? e.fuel : 0n))
+      this.refusedBefore.push(this.refusedBefore[k] + (e.decision === 'refused' ? 1 : 0))
     }
+  }
+
+  /**
+   * Drops the results an acknowledgement can no longer need: those decided (their sums are kept)
+   * before `acknowledged`, the count of the last acknowledged checkpoint (the next one lists the
+   * tasks refused since). What is left is what a lease tail's acknowledgement needs: the results
+   * since that checkpoint and those still waiting for a verdict. `paidThrough(count, since)` is
+   * then asked with `count` ≥ `acknowledged` (the settlement's acknowledgements only go forward).
+   */
+  compact (acknowledged: number): void {
+    this.advance()
+    const cut = Math.min(this.decidedCount, acknowledged)
+    if (cut <= this.base) return
+    const drop = cut - this.base
+    this.entries = this.entries.slice(drop)
+    this.chargedFuelBefore = this.chargedFuelBefore.slice(drop)
+    this.refusedBefore = this.refusedBefore.slice(drop)
+    this.base = cut
+    // The dropped results are decided: no verdict can change them, so the index forgets them.
+    this.byTask = new Map()
+    for (let j = 0; j < this.entries.length; j++) {
+      const task = cidText(this.entries[j].task)
+      const positions = this.byTask.get(task) ?? []
+      positions.push(this.base + j)
+      this.byTask.set(task, positions)
+    }
+  }
+
+  /** The result at position `i` (not dropped). */
+  private at (i: number): Entry {
+    return this.entries[i - this.base]
   }
 
   /**

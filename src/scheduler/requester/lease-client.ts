@@ -230,8 +230,11 @@ export class LeaseClient implements TailPayer {
 
   /** What was received after the stream died: the tail checkpoint to ask for (tail-server.ts). */
   tailPoint (): TailPoint {
-    return { seq: this.account.lastCheckpoint.seq + 1, count: this.account.count, root: this.account.root }
+    return { seq: this.account.lastCheckpoint.seq + 1, count: this.account.count, root: this.account.root, paid: this.settlement.paid }
   }
+
+  /** About how many bytes keeping this lease's account costs (see LeaseAccount.retainedBytes). */
+  get retainedBytes (): number { return this.account.retainedBytes }
 
   /** A tail checkpoint's acknowledgement (see LeaseAcks.settleTail). Throws CheckpointError. */
   async settleTail (checkpoint: SignedCheckpoint, count: number): Promise<SignedAck> {
@@ -383,7 +386,11 @@ export class LeaseClient implements TailPayer {
     const incoming = this.results.incomingTask
     if (incoming != null) this.account.decide(incoming, false)
     this.h.onEnded(this, this.endReason, broken)
-    if (!broken && !this.aborted && this.account.count > this.account.lastCheckpoint.count) this.h.onTailLeft?.(this)
+    if (!broken && !this.aborted && this.account.count > this.account.lastCheckpoint.count) {
+      // Kept for up to TAIL_RETAIN_MS: only what the tail's acknowledgement needs, not every result of the lease.
+      this.account.compact(this.settlement.acknowledgedCount)
+      this.h.onTailLeft?.(this)
+    }
     this.settlement.settleWhenDecided()
     this.endedSignal.resolve()
   }

@@ -36,6 +36,12 @@ export class LeaseSettlement {
     this.settleHook = settle
   }
 
+  /** Credits the last acknowledgement pays (cumulative; 0 before the first). */
+  get paid (): number { return this.latest?.ack.body.paid ?? 0 }
+
+  /** The count of the last acknowledged checkpoint (0 before the first): later ones list the refusals since. */
+  get acknowledgedCount (): number { return this.latest?.checkpoint.body.count ?? 0 }
+
   /**
    * Checks a checkpoint from the lease's worker against the book. Throws CheckpointError (the
    * worker's fault) for a checkpoint of another signer or lease, a bad signature, or one the

@@ -24,7 +24,7 @@ import { LeaseServer, type LeaseSummary } from './lease-server.ts'
 import { SlotScheduler } from './slots.ts'
 import type { LeaseJournal } from './lease-journal.ts'
 import { SelfSettle } from './self-settle.ts'
-import { TailClaims } from './tail-claims.ts'
+import { TailClaims, tailClaimed, type TailClaimed } from './tail-claims.ts'
 
 const log = logger('depin:worker')
 
@@ -61,6 +61,8 @@ export interface WorkerEvents {
   /** A task of a lease started running here, and finished (its exit code and wall time). */
   onTaskStarted?: (leaseId: string, taskId: string) => void
   onTaskFinished?: (leaseId: string, taskId: string, exitCode: number, wallMs: number) => void
+  /** The claim of a lease's tail ended: paid, refused, or given up (tail-claims.ts). */
+  onTailClaimed?: (claimed: TailClaimed) => void
 }
 
 interface Answer {
@@ -328,10 +330,16 @@ export class WorkerService {
       // may still acknowledge what it received of them (not when this node is stopping).
       const book = server.tail()
       if (book != null && !this.stopped) {
-        this.tails.claim({ lease: held.lease, id: leaseId(held.lease.body), book, onAck: (best) => {
-          held.best = best
-          this.selfSettle.tailAcknowledged(id, held.lease, best, record)
-        } })
+        this.tails.claim({
+          lease: held.lease,
+          id: leaseId(held.lease.body),
+          book,
+          onAck: (best) => {
+            held.best = best
+            this.selfSettle.tailAcknowledged(id, held.lease, best, record)
+          },
+          onDone: (outcome, end) => { this.events.onTailClaimed?.(tailClaimed({ lease: held.lease, id: leaseId(held.lease.body) }, outcome, end)) }
+        })
       }
     }
   }

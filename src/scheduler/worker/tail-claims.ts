@@ -27,6 +27,8 @@ export type Best = { checkpoint: SignedCheckpoint, ack: SignedAck }
 /** A lease's book as the claim needs it (WorkerCheckpoints). */
 export interface TailBook {
   readonly hasTail: boolean
+  /** Credits the best acknowledgement held pays (cumulative). */
+  readonly paid: number
   tailCheckpoint: (seq: number, count: number, root: Uint8Array) => SignedCheckpoint
   /** Checks an acknowledgement; the checkpoint and ack when it is the best so far. */
   acknowledge: (ack: SignedAck) => Best | undefined
@@ -40,7 +42,33 @@ export interface TailClaim {
   /** A better acknowledgement arrived. */
   onAck: (best: Best) => void
   /** The claim is over: acknowledged, refused for good, or given up after its last attempt. */
-  onDone?: (outcome: 'acknowledged' | 'refused' | 'gave-up') => void
+  onDone?: (outcome: TailOutcome, end: TailClaimEnd) => void
+}
+
+export type TailOutcome = 'acknowledged' | 'refused' | 'gave-up'
+
+/** How a claim ended. */
+export interface TailClaimEnd {
+  /** Attempts made. */
+  attempts: number
+  /** Acknowledged: the results its acknowledgement covers, what it pays in all, and what it adds to the best one held before. */
+  tasks?: number
+  paid?: number
+  credits?: number
+  /** Refused or given up: the code of the last answer or failure. */
+  code?: string
+}
+
+/** A claim's end, for the operator (the scheduler's `lease:tail-claimed`): `paid` is `acknowledged`. */
+export interface TailClaimed extends TailClaimEnd {
+  leaseId: string
+  requester: string
+  outcome: 'paid' | 'refused' | 'gave-up'
+}
+
+/** The operator's report of a claim's end. */
+export function tailClaimed (claim: Pick<TailClaim, 'lease' | 'id'>, outcome: TailOutcome, end: TailClaimEnd): TailClaimed {
+  return { leaseId: claim.id.toString(), requester: claim.lease.body.requester, outcome: outcome === 'acknowledged' ? 'paid' : outcome, ...end }
 }
 
 export interface TailClaimsComponents {
@@ -58,6 +86,11 @@ export interface TailClaimsComponents {
  * what reading or checking the frames threw (ProtocolViolationError for a bad acknowledgement).
  */
 export async function exchangeTail (channel: Channel, claim: Pick<TailClaim, 'id' | 'book'>, signal?: AbortSignal): Promise<Best | undefined> {
+  return (await exchangeTailAck(channel, claim, signal)).best
+}
+
+/** `exchangeTail`, with the acknowledgement received (also when it pays no more than the best held). */
+export async function exchangeTailAck (channel: Channel, claim: Pick<TailClaim, 'id' | 'book'>, signal?: AbortSignal): Promise<{ ack: SignedAck, best?: Best }> {
   await channel.send({ t: 'tail', lease: claim.id }, { signal })
   const received = parseTailReceived(await channel.receive({ signal }))
   if (received.t === 'error') throw refusal(received)
@@ -76,7 +109,14 @@ export async function exchangeTail (channel: Channel, claim: Pick<TailClaim, 'id
   if (answer.t === 'error') throw refusal(answer)
   const best = claim.book.acknowledge(answer.ack)
   await channel.close()
-  return best
+  return { ack: answer.ack, ...(best != null ? { best } : {}) }
+}
+
+/** A failure's code for the operator: the requester's answer, the error's own, or the kind of failure. */
+function codeOf (err: unknown): string {
+  const code = (err as { code?: unknown })?.code
+  if (typeof code === 'string' && code !== '') return code.slice(0, 64)
+  return err instanceof Error && err.name === 'AbortError' ? 'ERR_TIMEOUT' : 'ERR_TAIL_FAILED'
 }
 
 function refusal (frame: { code: string, message: string }): TailError {
@@ -90,6 +130,8 @@ export class TailClaims {
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
   /** Claims under way, by lease id (bounded: the oldest is dropped). */
   private readonly claims = new Map<string, TailClaim>()
+  /** The code of a claim's last failed attempt (what a claim that gives up reports). */
+  private readonly lastCode = new WeakMap<TailClaim, string>()
 
   constructor (components: TailClaimsComponents) {
     this.c = components
@@ -124,7 +166,7 @@ export class TailClaims {
     const delays = this.c.delaysMs ?? TAIL_CLAIM_DELAYS_MS
     const key = claim.id.toString()
     if (this.claims.get(key) !== claim) return
-    if (attempt >= delays.length) return this.finish(claim, 'gave-up')
+    if (attempt >= delays.length) return this.finish(claim, 'gave-up', { attempts: attempt, code: this.lastCode.get(claim) ?? 'ERR_TAIL_UNANSWERED' })
     const wait = delays[attempt] - (attempt > 0 ? delays[attempt - 1] : 0)
     const timer = setTimeout(() => {
       this.timers.delete(timer)
@@ -141,10 +183,11 @@ export class TailClaims {
     let channel: Channel | undefined
     try {
       channel = await this.c.channels.open(claim.lease.body.requester, LEASE_TAIL_PROTOCOL, { signal, maxFrameBytes: MAX_TAIL_FRAME_BYTES, idleTimeoutMs: TAIL_IDLE_TIMEOUT_MS })
-      const best = await exchangeTail(channel, claim, signal)
+      const before = claim.book.paid
+      const { ack, best } = await exchangeTailAck(channel, claim, signal)
       if (best != null) claim.onAck(best)
-      log('the tail of lease %s was acknowledged: %d results, %d credits', key, best?.ack.body.count ?? 0, best?.ack.body.paid ?? 0)
-      this.finish(claim, 'acknowledged')
+      log('the tail of lease %s was acknowledged: %d results, %d credits', key, ack.body.count, ack.body.paid)
+      this.finish(claim, 'acknowledged', { attempts: attempt + 1, tasks: ack.body.count, paid: ack.body.paid, credits: best != null ? Math.max(0, best.ack.body.paid - before) : 0 })
     } catch (err) {
       channel?.abort(err as Error)
       if (this.controller.signal.aborted) return
@@ -154,14 +197,19 @@ export class TailClaims {
         ? err.final || (err.code === 'ERR_UNKNOWN_LEASE' && attempt > 0)
         : err instanceof ProtocolViolationError || err instanceof InvalidSignatureError || err instanceof InvalidMessageError || err instanceof MessageTooLargeError
       log('claiming the tail of lease %s failed (attempt %d%s): %s', key, attempt + 1, final ? ', final' : '', (err as Error).message)
-      if (final) this.finish(claim, 'refused')
-      else this.schedule(claim, attempt + 1)
+      const code = codeOf(err)
+      if (final) this.finish(claim, 'refused', { attempts: attempt + 1, code })
+      else {
+        this.lastCode.set(claim, code)
+        this.schedule(claim, attempt + 1)
+      }
     }
   }
 
-  private finish (claim: TailClaim, outcome: 'acknowledged' | 'refused' | 'gave-up'): void {
+  private finish (claim: TailClaim, outcome: TailOutcome, end: TailClaimEnd): void {
     const key = claim.id.toString()
     if (this.claims.get(key) === claim) this.claims.delete(key)
-    claim.onDone?.(outcome)
+    this.lastCode.delete(claim)
+    claim.onDone?.(outcome, end)
   }
 }
