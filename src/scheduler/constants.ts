@@ -199,6 +199,13 @@ export const TAIL_RETAIN_MAX = 1024
  */
 export const TAIL_RETAIN_BYTES = 128 * 1024 * 1024
 /**
+ * A lease's book (`LeaseAccount`) drops what an acknowledgement settled once it holds more
+ * results than this (see `LeaseAccount.compact`): its memory stays about this many results
+ * (~1 KB each, TAIL_RESULT_BYTES) plus those since the last acknowledgement, however long the
+ * lease runs; the work of dropping is spread over as many results.
+ */
+export const ACCOUNT_COMPACT_AFTER = 1024
+/**
  * The estimate of a kept account's bytes: per result of the lease (its task id, fuel, verdict
  * and index entries; measured at 860 to 1,050 bytes on Node 24 with 10^5 results), per chain
  * state since its last accepted checkpoint (measured at 185), and per lease (the lease, its

@@ -62,6 +62,9 @@ export class LeaseAccount {
     return TAIL_ACCOUNT_BYTES + this.entries.length * TAIL_RESULT_BYTES + this.points.length * TAIL_POINT_BYTES
   }
 
+  /** Results this book still holds (all of them until `compact`). */
+  get held (): number { return this.entries.length }
+
   /** The last checkpoint accepted. */
   get lastCheckpoint (): { seq: number, count: number, amount: number } { return this.last }
 

@@ -9,7 +9,7 @@ import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
 import { signAck, verifyCheckpoint, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
 import type { Signer } from '../../proofs/signing.ts'
-import { SETTLE_PERIOD_MS } from '../constants.ts'
+import { ACCOUNT_COMPACT_AFTER, SETTLE_PERIOD_MS } from '../constants.ts'
 import { CheckpointError } from '../errors.ts'
 import { MAX_FRAME_ITEMS } from '../lease-frames.ts'
 import type { LeaseAccount } from './accounting.ts'
@@ -66,6 +66,9 @@ export class LeaseSettlement {
   acknowledge (checkpoint: SignedCheckpoint): { t: 'ack', ack: SignedAck, refused: CID[] } {
     const ack = this.ackOf(checkpoint)
     this.latest = { checkpoint, ack: ack.ack }
+    // What this acknowledgement settled no later one needs: a long lease's book stays bounded
+    // (it kept every result, ~1 KB each: a lease of a million tasks held about 1 GB).
+    if (this.account.held > ACCOUNT_COMPACT_AFTER) this.account.compact(this.acknowledgedCount)
     if (Date.now() - this.lastSettleAt > SETTLE_PERIOD_MS) void this.settle()
     return { t: 'ack', ack: ack.ack, refused: ack.refusedTasks }
   }
