@@ -10,8 +10,9 @@
  * unacknowledged), which answer every status and role filter. Those counts stand until a write
  * lands that changed an index entry older than the time they were taken for (the stores'
  * `indexChanges`: a prune, a lease that ran long ending, an old job finishing, a lease-tail claim
- * acknowledging an old lease's tail); the next page then walks again. Entries whose state is not in their digest (a
- * requested job not finished, a lease served now) are kept aside and looked at on every page.
+ * acknowledging an old lease's tail); the next page then walks again. Entries whose state is not
+ * in their digest (a requested job not finished, a lease served now) are kept aside and looked at
+ * on every page.
  *
  * Nothing is stored: a restart (or a crash) starts from one walk, so the counts cannot drift from
  * the indexes, which are written in one batch with their records.
