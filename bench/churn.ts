@@ -63,8 +63,9 @@ import { readFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createTestnet } from '../src/node/testnet.ts'
-import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
+import type { ComputeNode } from '../src/node/compute-node.ts'
 import { MAX_CONNECTIONS } from '../src/node/constants.ts'
+import { restartEveryThird } from './lib.ts'
 
 const N = Number(process.argv[2] ?? 60)
 const echo = new Uint8Array(await readFile(new URL('../examples/echo.wasm', import.meta.url)))
@@ -123,16 +124,7 @@ const batch = (async () => await (await nodes[N - 2].submitBatch({
 })).result())()
 const monitor = setInterval(() => { snapshot('') }, 3000)
 await new Promise((resolve) => setTimeout(resolve, 2000))
-const churned = Array.from({ length: Math.floor(N / 3) }, (_, i) => 1 + i * 3).filter((i) => i < N - 2)
-const restarts = churned.map((i) => ({ i, init: nodes[i].init, listen: nodes[i].multiaddrs[0].replace(/\/p2p\/.*/, '') }))
-await Promise.all(churned.map(async (i) => { await nodes[i].stop() }))
-snapshot(`stopped ${churned.length}`)
-await new Promise((resolve) => setTimeout(resolve, 5000))
-await Promise.all(restarts.map(async ({ i, init, listen }) => {
-  const node = createComputeNode({ ...init, listen: [listen], mine: false })
-  await node.start()
-  nodes[i] = node
-}))
+await restartEveryThird(nodes, { onStopped: (count) => { snapshot(`stopped ${count}`) } })
 snapshot('restarted')
 await until(() => nodes.every((n) => n.host.getConnections().length > 0), 60_000, 'nobody isolated')
 await until(() => nodes.every((n) => n.services().capacity.cached().length >= 3), 120_000, 'every node knows 3 capable peers again')

@@ -1,7 +1,10 @@
 /**
- * Measurement helpers shared by the benchmarks: timing, percentiles, summaries, tables.
- * Benchmarks are standalone scripts (`node bench/<name>.ts`); keep this file dependency-free.
+ * Measurement helpers shared by the benchmarks: timing, percentiles, summaries, tables, and the
+ * churn step of the in-process testnet benchmarks. Benchmarks are standalone scripts
+ * (`node bench/<name>.ts`); keep this file dependency-free (the churn step loads the node when it
+ * is called, so the micro-benchmarks that import this file do not load libp2p).
  */
+import type { ComputeNode } from '../src/node/compute-node.ts'
 
 /** Milliseconds since an arbitrary origin, sub-millisecond resolution. */
 export const now = (): number => performance.now()
@@ -94,4 +97,27 @@ export async function machine (): Promise<string> {
   const os = await import('node:os')
   const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU'
   return `${os.availableParallelism()} cores (${cpu}), Node ${process.versions.node}, V8 ${process.versions.v8}`
+}
+
+/**
+ * The churn step of bench/churn.ts and bench/redial.ts: every third node of an in-process testnet
+ * (1, 4, 7, …, not the last two, which submit the work) stops; `downMs` later they all start
+ * again at once, on their data dirs and listen addresses and not mining, each new node replacing
+ * the stopped one in `nodes`. `onStopped` is called once they have stopped (with how many),
+ * `onStarted` with each new node once it started. Returns the indices of the nodes restarted.
+ */
+export async function restartEveryThird (nodes: ComputeNode[], options: { downMs?: number, onStopped?: (count: number) => void, onStarted?: (node: ComputeNode) => void } = {}): Promise<number[]> {
+  const { createComputeNode } = await import('../src/node/compute-node.ts')
+  const churned = Array.from({ length: Math.floor(nodes.length / 3) }, (_, i) => 1 + i * 3).filter((i) => i < nodes.length - 2)
+  const restarts = churned.map((i) => ({ i, init: nodes[i].init, listen: nodes[i].multiaddrs[0].replace(/\/p2p\/.*/, '') }))
+  await Promise.all(churned.map(async (i) => { await nodes[i].stop() }))
+  options.onStopped?.(churned.length)
+  await new Promise((resolve) => setTimeout(resolve, options.downMs ?? 5000))
+  await Promise.all(restarts.map(async ({ i, init, listen }) => {
+    const node = createComputeNode({ ...init, listen: [listen], mine: false })
+    await node.start()
+    options.onStarted?.(node)
+    nodes[i] = node
+  }))
+  return churned
 }

@@ -34,7 +34,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isPeerId, type PeerId } from '@libp2p/interface'
 import { createTestnet } from '../src/node/testnet.ts'
-import { createComputeNode, type ComputeNode } from '../src/node/compute-node.ts'
+import type { ComputeNode } from '../src/node/compute-node.ts'
+import { restartEveryThird } from './lib.ts'
 
 const N = Number(process.argv[2] ?? 24)
 const BOUND = Number(process.argv[3] ?? 8)
@@ -52,12 +53,15 @@ const dials: Dial[] = []
 const trims: Array<{ node: string, peer: string, time: number }> = []
 let restartedAt = Infinity
 
+/** This checkout's root as stack frames name it (`(file:///…/`), cut from the callers shown. */
+const ROOT = new RegExp(`\\(?(file://)?${new URL('..', import.meta.url).pathname.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`)
+
 /** The first frame that is not libp2p's own dialling machinery, shortened. */
 function callerOf (stack: string): string {
   const frames = stack.split('\n').slice(2).map((l) => l.trim())
-  const skip = /connection-manager|<anonymous>|libp2p\/dist\/src\/libp2p\.js|node:internal|bench\/redial|p-queue|p-retry|utils\/dist\/src\/queue|peer-queue/
+  const skip = /connection-manager|<anonymous>|libp2p\/dist\/src\/libp2p\.js|node:internal|bench\/redial|bench\/lib|p-queue|p-retry|utils\/dist\/src\/queue|peer-queue/
   const own = frames.filter((f) => !skip.test(f))
-  return own.slice(0, DEPTH).map((f) => f.replace(/^at /, '').replace(/\(?(file:\/\/)?\/work\/wt\/redial\//, '').replace(/node_modules\//, '').replace(/:\d+\)?$/, '')).join(' < ') || frames.slice(0, 3).join(' < ')
+  return own.slice(0, DEPTH).map((f) => f.replace(/^at /, '').replace(ROOT, '').replace(/node_modules\//, '').replace(/:\d+\)?$/, '')).join(' < ') || frames.slice(0, 3).join(' < ')
 }
 
 function instrument (node: ComputeNode): void {
@@ -114,17 +118,7 @@ const jobs = Array.from({ length: 20 }, async (_, i) => {
 })
 const monitor = setInterval(() => { snapshot('') }, 3000)
 await new Promise((resolve) => setTimeout(resolve, 2000))
-const churned = Array.from({ length: Math.floor(N / 3) }, (_, i) => 1 + i * 3).filter((i) => i < N - 2)
-const restarts = churned.map((i) => ({ i, init: nodes[i].init, listen: nodes[i].multiaddrs[0].replace(/\/p2p\/.*/, '') }))
-await Promise.all(churned.map(async (i) => { await nodes[i].stop() }))
-snapshot(`stopped ${churned.length}`)
-await new Promise((resolve) => setTimeout(resolve, 5000))
-await Promise.all(restarts.map(async ({ i, init, listen }) => {
-  const node = createComputeNode({ ...init, listen: [listen], mine: false })
-  await node.start()
-  instrument(node)
-  nodes[i] = node
-}))
+await restartEveryThird(nodes, { onStopped: (count) => { snapshot(`stopped ${count}`) }, onStarted: instrument })
 restartedAt = Date.now()
 snapshot('restarted')
 await new Promise((resolve) => setTimeout(resolve, AFTER_S * 1000))

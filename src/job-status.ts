@@ -16,6 +16,10 @@
  *
  * A `completed` job that is not verified is shown as `unverified`.
  *
+ * A lease this node served for a peer (role `worker`): `running` while it is open, then
+ * `completed` when every result it returned was acknowledged (however it ended) and `failed` when
+ * results were left unacknowledged (src/scheduler/served-lease-state.ts).
+ *
  * Light on purpose (no imports): the CLI loads it on every run.
  */
 

@@ -68,6 +68,10 @@ describe('depin submit / jobs / job against real daemons', () => {
     const row = table.split('\n').find((l) => l.startsWith(leases[0].id)) as string
     const cost = row.split(/\s{2,}/)[6]
     expect(Number(cost)).toBeCloseTo(leases[0].cost as number, 12)
+    // `depin job ID` says the same: its state as the table words it, and what it earned.
+    const shown = (await runCli(['job', leases[0].id, '--data-dir', workerDir])).stdout
+    expect(shown).toContain(`status:    ${row.split(/\s{2,}/)[3]}`)
+    expect(shown).toMatch(new RegExp(`^earned: +${cost} credits?$`, 'm'))
   })
 
   it('a lease the worker served: job --wait/--follow/-o/--out and cancel say it ran here for the requester', async () => {

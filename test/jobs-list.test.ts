@@ -344,4 +344,20 @@ describe('total between pages: older entries counted once, not read for every pa
     expect((await page('')).read).toBeLessThan(30)
     await expectTotalsRight()
   })
+
+  it('stays right for old leases whose state comes from their unacknowledged results, and when a lease-tail claim acknowledges them', async () => {
+    const records = node.scheduler.records
+    const failed = (await page('?role=worker&status=failed')).total
+    // Started 3 hours ago (counted once, not read per page); both ended when the requester went away.
+    const gone = (id: string, acknowledged: number): LeaseRecord => ({ ...lease(node.peerId, 5, base), leaseId: id, reason: 'ERR_CHANNEL_CLOSED', acknowledged })
+    await records.putLease(gone('lease-gone', 3))
+    await records.putLease(gone('lease-tail', 1))
+    await page('')
+    expect((await page('?role=worker&status=failed')).total).toBe(failed + 1)
+    await expectTotalsRight()
+    // Its tail acknowledged: completed now, on every page's count.
+    await records.putLease(gone('lease-tail', 3))
+    expect((await page('?role=worker&status=failed')).total).toBe(failed)
+    await expectTotalsRight()
+  })
 })

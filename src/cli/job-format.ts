@@ -12,8 +12,9 @@ export class JobFailedError extends DepinError {
 }
 
 export function stateText (job: Pick<JobSummaryView, 'status' | 'verified' | 'running' | 'reason' | 'role' | 'waiting'>): string {
-  // A task run here for a peer: verification is the requester's verdict, not known here.
-  if (job.role === 'worker' && job.status === 'completed') return 'completed (ran here)'
+  // A task run here for a peer: verification is the requester's verdict, not known here. A lease
+  // that ended early with every result acknowledged says how it ended.
+  if (job.role === 'worker' && job.status === 'completed') return `completed (ran here)${job.reason != null ? ` · ${printable(job.reason)}` : ''}`
   // A lease served now: open, its tasks run here as they come.
   if (job.role === 'worker' && job.status === 'running') return 'serving (lease open)'
   // (the reason may quote what a worker sent: escaped)

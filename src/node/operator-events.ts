@@ -69,7 +69,7 @@ export function attachOperatorLog (node: ComputeNode, log: OperatorLog): () => v
   })
   listen<LeaseSummary>(node, 'lease:served', (evt) => {
     const l = evt.detail
-    const fields = { lease: l.leaseId, requester: l.requester, tasks: l.tasks, refused: l.refused, fuel: l.fuel.toString(), claimed: l.amount, acknowledged: l.paid, reason: l.reason }
+    const fields = { lease: l.leaseId, requester: l.requester, tasks: l.tasks, refused: l.refused, fuel: l.fuel.toString(), claimed: l.amount, acknowledged: l.paid, ...(l.acknowledged != null ? { unacknowledgedResults: Math.max(0, l.tasks - l.acknowledged) } : {}), reason: l.reason }
     if (l.reason === 'closed' || l.reason === 'ERR_LEASE_EXPIRED') log.info(fields, 'lease served')
     else if (l.reason === LEASE_INTERRUPTED) log.warn(fields, 'lease interrupted: this node went down while serving it (recorded at this start)')
     else log.warn(fields, 'lease served, ended early')

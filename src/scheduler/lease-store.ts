@@ -4,13 +4,16 @@
  * shows, not every one kept. Key spaces (sublevels of `jobs`, beside JobStore's):
  *
  *   `leases`     utf8(lease id)                              → DAG-CBOR LeaseRecord
- *   `leases-at`  startedAt (8 bytes, BE) ‖ utf8(lease id)    → utf8(reason)   (time-index.ts)
+ *   `leases-at`  startedAt (8 bytes, BE) ‖ utf8(lease id)    → utf8(reason) [‖ 0x00 ‖ utf8(decimal unacknowledged)]   (time-index.ts)
  *   `meta`       `leases-at` → [1] once the index holds every record (built once on an older
  *                store, when the scheduler starts)
  *
- * The digest is the lease's end reason, what a list filters on (it gives the lease's state). An
- * entry is written with its record (same batch) and deleted with it; a lease's start time and
- * end reason never change once it is stored (a later write only raises what it was paid).
+ * The digest is what a list filters on (it gives the lease's state: served-lease-state.ts): the
+ * lease's end reason and, when its record says how many results were acknowledged, how many were
+ * not (an entry written before that was recorded has the reason alone). An entry is written with
+ * its record (same batch) and deleted with it; a lease's start time and end reason never change
+ * once it is stored (a later write raises what it was paid, and what was acknowledged when a
+ * lease-tail claim got its tail acknowledged).
  */
 import { decode, encode } from '../proofs/encoding.ts'
 import type { Store } from '../shared/store.ts'
@@ -35,6 +38,12 @@ export interface LeaseRecord {
   amount: number
   /** Credits the requester acknowledged, or what the chain paid for the lease when that is more. */
   paid: number
+  /**
+   * Results its acknowledgements cover (the lease stream's best, or a lease-tail claim's). Absent
+   * when not known: records of earlier versions, and of leases this node was serving when it went
+   * down (rebuilt from the journal at the next start).
+   */
+  acknowledged?: number
   reason: string
 }
 
@@ -44,6 +53,13 @@ export interface LeaseDigest {
   startedAt: number
   /** Why it ended (`open` while it is served). */
   reason: string
+  /** Results it returned that no acknowledgement covers (absent: its record does not say). */
+  unacknowledged?: number
+}
+
+/** Results a served lease returned that no acknowledgement covers (undefined: its record does not say). */
+export function unacknowledgedResults (record: Pick<LeaseRecord, 'tasks' | 'acknowledged'>): number | undefined {
+  return record.acknowledged == null ? undefined : Math.max(0, record.tasks - record.acknowledged)
 }
 
 const MAX_RECORD_BYTES = 4 * 1024 * 1024
@@ -54,7 +70,19 @@ const enc = new TextEncoder()
 const dec = new TextDecoder()
 
 function entryOf (record: LeaseRecord): IndexEntry {
-  return [record.leaseId, timeKey(record.leaseId, record.startedAt), enc.encode(record.reason.slice(0, MAX_DIGEST_BYTES))]
+  // (a NUL in a reason would end it early in the digest: none of the codes has one)
+  const reason = record.reason.slice(0, MAX_DIGEST_BYTES).replaceAll('\0', ' ')
+  const unacknowledged = unacknowledgedResults(record)
+  return [record.leaseId, timeKey(record.leaseId, record.startedAt), enc.encode(unacknowledged == null ? reason : `${reason}\0${unacknowledged}`)]
+}
+
+/** An index entry's digest: the reason, and the unacknowledged results when it has them. */
+export function parseLeaseDigest (text: string): { reason: string, unacknowledged?: number } {
+  const nul = text.indexOf('\0')
+  if (nul < 0) return { reason: text }
+  const count = Number(text.slice(nul + 1))
+  const reason = text.slice(0, nul)
+  return Number.isSafeInteger(count) && count >= 0 ? { reason, unacknowledged: count } : { reason }
 }
 
 export class LeaseStore {
@@ -107,7 +135,7 @@ export class LeaseStore {
     for await (const [key, value] of this.at.iterator({ reverse: true })) {
       this.onIndexRead()
       const { id, at } = parseTimeKey(key as Uint8Array)
-      yield { id, startedAt: at, reason: dec.decode(value as Uint8Array) }
+      yield { id, startedAt: at, ...parseLeaseDigest(dec.decode(value as Uint8Array)) }
     }
   }
 

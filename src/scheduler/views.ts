@@ -6,7 +6,8 @@
 import { CID } from 'multiformats/cid'
 import type { BlobStore } from './blob-store.ts'
 import { BatchNotFoundError, BatchTaskNotFoundError, JobNotFoundError, OutputFileNotFoundError } from './errors.ts'
-import { FINAL_STATUSES, OPEN_LEASE, type BatchTaskRecord, type JobStore, type LeaseDigest, type LeaseRecord, type RequestedJob } from './job-store.ts'
+import { servedLeaseState, unacknowledgedResults } from './served-lease-state.ts'
+import { FINAL_STATUSES, type BatchTaskRecord, type JobStore, type LeaseDigest, type LeaseRecord, type RequestedJob } from './job-store.ts'
 import { mergeNewestFirst } from '../shared/newest-first.ts'
 import type { Batches, BatchResult } from './requester/batches.ts'
 import { summary } from './requester/batches.ts'
@@ -20,7 +21,9 @@ export interface JobSummary {
   kind: 'job' | 'batch' | 'lease'
   /**
    * A job's `JobStatus`; a batch's `running`, `done` or `cancelled`; a lease's `running` while it
-   * is open, `done` once the requester closed it or it expired, else the error code it broke on.
+   * is open, `done` once it ended with every result it returned acknowledged (however it ended:
+   * closed, expired, its requester gone), else why it ended (the error code it broke on, or
+   * `closed`, `ERR_LEASE_EXPIRED`… with results unacknowledged: `unacknowledged` says how many).
    */
   status: string
   createdAt: number
@@ -36,6 +39,8 @@ export interface JobSummary {
   done?: number
   /** Worker role: credits claimed and acknowledged on the lease. */
   earned?: number
+  /** Worker role: results the lease returned that no acknowledgement covers (unpaid unless a lease-tail claim gets them acknowledged). */
+  unacknowledged?: number
   /** Requester role, while it runs: why it (a batch: some of its tasks) waits for workers (see `PlacementWait`). */
   waiting?: string
 }
@@ -212,12 +217,15 @@ function requestedSummary (r: RequestedJob): JobSummary {
 }
 
 function leaseSummary (l: LeaseRecord): JobSummary {
+  // As the API lists it (served-lease-state.ts): done unless it left results unacknowledged.
+  const unacknowledged = unacknowledgedResults(l)
+  const { status } = servedLeaseState(l.reason, unacknowledged)
   return {
     id: l.leaseId,
     role: 'worker',
     kind: 'lease',
-    // A lease the requester closed or that expired ended normally; anything else says why it broke.
-    status: l.reason === OPEN_LEASE ? 'running' : l.reason === 'closed' || l.reason === 'ERR_LEASE_EXPIRED' ? 'done' : l.reason,
+    status: status === 'running' ? 'running' : status === 'completed' ? 'done' : l.reason,
+    ...(unacknowledged != null && unacknowledged > 0 ? { unacknowledged } : {}),
     createdAt: l.startedAt,
     updatedAt: l.endedAt,
     requester: l.requester,

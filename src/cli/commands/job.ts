@@ -78,6 +78,9 @@ function printJob (job: JobDetailView, output?: string, written?: Written): void
     const verified = job.status === 'completed' ? (job.verified ? 'yes' : 'no') : `no (the job ${ended}${job.verified ? '; its replicas agree on that' : ''})`
     line(`verified:  ${verified}${job.spotCheck != null ? ` (spot check ${job.spotCheck})` : ''} · ${job.quorum} of ${job.replicas} replica(s) must agree`)
     line(`cost:      ${credits(job.cost ?? 0)}`)
+  } else {
+    // A lease served here: what the requester acknowledged (the `jobs` table's cost), or what the chain paid when more.
+    line(`earned:    ${credits(job.cost ?? 0)}`)
   }
   if (job.fuel != null || job.fuelLimit != null) line(`fuel:      ${job.fuel ?? '-'}${job.fuelLimit != null ? ` (limit ${job.fuelLimit})` : ''}`)
   if (job.inFiles != null) line(`in:        ${job.inFiles.cid} (${job.inFiles.bytes} bytes)`)

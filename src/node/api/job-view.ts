@@ -7,7 +7,8 @@
  * exited non-zero reads `failed` with its exit code, an unverified one `completed` with
  * `verified: false` (shown `unverified`), a running one who runs it.
  */
-import { OPEN_LEASE, type LeaseRecord, type RequestedJob } from '../../scheduler/job-store.ts'
+import type { LeaseRecord, RequestedJob } from '../../scheduler/job-store.ts'
+import { servedLeaseState, unacknowledgedResults } from '../../scheduler/served-lease-state.ts'
 import type { JobResult, WorkerOutcome } from '../../scheduler/requester/jobs.ts'
 import type { OutputFileInfo } from '../../scheduler/requester/trees.ts'
 import type { JobState } from '../../job-status.ts'
@@ -22,7 +23,10 @@ export interface JobSummaryView {
   role: 'requester' | 'worker'
   status: JobState
   verified: boolean
-  /** Why it failed, timed out or was cancelled. */
+  /**
+   * Why it failed, timed out or was cancelled; a lease served here (role `worker`) that completed
+   * other than by being closed or expiring: how it ended (`the lease ended early: CODE`).
+   */
   reason?: string
   /**
    * While it is queued or running: why it waits for workers (no capable worker known, or fewer
@@ -128,13 +132,14 @@ export function requestedSummary (record: RequestedJob, live: JobLive | undefine
 }
 
 /**
- * A lease this node serves or served for a peer: its tasks run here. `running` while it is open;
- * it ended normally when the requester closed it or it expired; any other reason says why it
- * broke. `cost` is what the requester acknowledged (earned), or what the chain paid for the lease
- * when that is more (recorded a minute after it ended).
+ * A lease this node serves or served for a peer: its tasks run here. `running` while it is open,
+ * then `completed` or `failed` as served-lease-state.ts decides (by the results left
+ * unacknowledged, not by how the stream ended). `cost` is what the requester acknowledged
+ * (earned), or what the chain paid for the lease when that is more (recorded a minute after it
+ * ended).
  */
 export function leaseSummaryView (lease: LeaseRecord): JobSummaryView {
-  const { status, verified, reason } = leaseState(lease.reason)
+  const { status, verified, reason } = leaseState(lease.reason, unacknowledgedResults(lease))
   return {
     id: lease.leaseId,
     role: 'worker',
@@ -152,12 +157,15 @@ export function leaseSummaryView (lease: LeaseRecord): JobSummaryView {
   }
 }
 
-/** The state of a lease served here, from its end reason alone (`open` while it is served). */
-export function leaseState (endReason: string): { status: JobState, verified: boolean, reason?: string } {
-  const open = endReason === OPEN_LEASE
-  const normal = open || endReason === 'closed' || endReason === 'ERR_LEASE_EXPIRED'
+/**
+ * The state of a lease served here, from its end reason (`open` while it is served) and the
+ * results it left unacknowledged (undefined: its record does not say): the same from its record
+ * as from its index digest, which the list filters on.
+ */
+export function leaseState (endReason: string, unacknowledged?: number): { status: JobState, verified: boolean, reason?: string } {
+  const { status, reason } = servedLeaseState(endReason, unacknowledged)
   // Verification is the requester's verdict; the worker does not know it.
-  return { status: open ? 'running' : normal ? 'completed' : 'failed', verified: false, ...(normal ? {} : { reason: `the lease ended: ${endReason}` }) }
+  return { status, verified: false, ...(reason != null ? { reason } : {}) }
 }
 
 export function requestedDetail (record: RequestedJob, result: JobResult, live: JobLive | undefined, label: JobLabel): JobDetailView {

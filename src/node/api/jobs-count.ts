@@ -6,11 +6,13 @@
  * What changes is nearly always recent: jobs submitted and placed now, leases served now. So the
  * matches are counted in two parts: entries newer than `COUNT_RECENT_MS` are read on every page,
  * as before; older ones are counted once, by one walk, into counts per digest (a requested job's
- * stored status and flags, a served lease's end reason), which answer every status and role
- * filter. Those counts stand until a write lands that changed an index entry older than the time
- * they were taken for (the stores' `indexChanges`: a prune, a lease that ran long ending, an old
- * job finishing); the next page then walks again. Entries whose state is not in their digest (a
- * requested job not finished, a lease served now) are kept aside and looked at on every page.
+ * stored status and flags, a served lease's end reason and whether it left results
+ * unacknowledged), which answer every status and role filter. Those counts stand until a write
+ * lands that changed an index entry older than the time they were taken for (the stores'
+ * `indexChanges`: a prune, a lease that ran long ending, an old job finishing, a lease-tail claim
+ * acknowledging an old lease's tail); the next page then walks again. Entries whose state is not
+ * in their digest (a requested job not finished, a lease served now) are kept aside and looked at
+ * on every page.
  *
  * Nothing is stored: a restart (or a crash) starts from one walk, so the counts cannot drift from
  * the indexes, which are written in one batch with their records.
@@ -18,6 +20,7 @@
 import type { ComputeNode } from '../compute-node.ts'
 import type { JobState } from '../../job-status.ts'
 import { FINAL_STATUSES, type JobStore } from '../../scheduler/job-store.ts'
+import { unacknowledgedResults } from '../../scheduler/served-lease-state.ts'
 import type { RequestedDigest } from '../../scheduler/requested-index.ts'
 import type { ServedLeaseDigest } from '../../scheduler/views.ts'
 import { mergeNewestFirst } from '../../shared/newest-first.ts'
@@ -44,7 +47,10 @@ export function listEntries (node: ComputeNode, role?: 'requester' | 'worker'): 
 /** The counts of the entries older than `below`, and those among them to look at each time. */
 export interface OlderCounts {
   below: number
-  /** Final requested jobs by `job <status> <verified><ok>`, stored leases by `lease <reason>`. */
+  /**
+   * Final requested jobs by `job <status> <verified><ok>`, stored leases by
+   * `lease <results unacknowledged: 1, none: 0, not known: -> <reason>`.
+   */
   counts: Map<string, number>
   /** Requested jobs not finished, leases served now: their state is not in their digest. */
   live: ListEntry[]
@@ -82,7 +88,7 @@ export class JobsCounter {
     for await (const entry of listEntries(this.node)) {
       if (timeOf(entry) >= below) continue
       const key = 'startedAt' in entry
-        ? entry.record == null ? `lease ${entry.reason}` : undefined
+        ? entry.record == null ? `lease ${entry.unacknowledged == null ? '-' : entry.unacknowledged > 0 ? 1 : 0} ${entry.reason}` : undefined
         : FINAL_STATUSES.has(entry.status) ? `job ${entry.status} ${entry.verified ? 1 : 0}${entry.ok ? 1 : 0}` : undefined
       if (key == null) live.push(entry)
       else counts.set(key, (counts.get(key) ?? 0) + 1)
@@ -104,7 +110,9 @@ export class JobsCounter {
         if (matches({ role: 'requester', ...digestState({ id: '', createdAt: 0, status: status as RequestedDigest['status'], verified: flags[0] === '1', ok: flags[1] === '1' }) })) total += count
       } else {
         if (role === 'requester') continue
-        if (matches({ role: 'worker', ...leaseState(rest.join(' ')) })) total += count
+        // (whether results were left unacknowledged decides the state, not how many)
+        const [unacknowledged, ...reason] = rest
+        if (matches({ role: 'worker', ...leaseState(reason.join(' '), unacknowledged === '-' ? undefined : Number(unacknowledged)) })) total += count
       }
     }
     for (const entry of older.live) {
@@ -119,7 +127,7 @@ export class JobsCounter {
     const scheduler = this.node.scheduler
     if ('startedAt' in entry) {
       const record = await scheduler.servedLease(entry.id)
-      return record == null ? undefined : { role: 'worker', ...leaseState(record.reason) }
+      return record == null ? undefined : { role: 'worker', ...leaseState(record.reason, unacknowledgedResults(record)) }
     }
     const record = scheduler.requester.jobs.liveRecord(entry.id) ?? await scheduler.records.getRequested(entry.id)
     if (record == null) return undefined

@@ -54,7 +54,7 @@ export async function listJobs (node: ComputeNode, labels: () => JobLabels, quer
     if (counted && page.length >= limit) break
     if ('startedAt' in entry) {
       const lease = entry
-      if (!matchesStatus({ role: 'worker', ...leaseState(lease.reason) }, query.status)) continue
+      if (!matchesStatus({ role: 'worker', ...leaseState(lease.reason, lease.unacknowledged) }, query.status)) continue
       if (page.length < limit) {
         // An open lease comes with its record (from memory); a stored one is read.
         const record = lease.record ?? await records.getLease(lease.id)

@@ -46,6 +46,8 @@ export class WorkerCheckpoints {
   get amount (): number { return creditsFor(this.lease.body.price, this.fuelTotal) }
   /** Credits the best acknowledgement pays. */
   get paid (): number { return this.bestAck?.body.paid ?? 0 }
+  /** Results the acknowledgements received cover. */
+  get acknowledged (): number { return this.acked.count }
   /** Every checkpoint sent has its acknowledgement. */
   get allAcked (): boolean { return this.unacked.length === 0 }
   /** Results went out after the last acknowledged checkpoint (a lease tail). */

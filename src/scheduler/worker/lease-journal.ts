@@ -41,6 +41,7 @@ const recordSchema = z.object({
   fuel: z.string().max(32).optional(),
   amount: uint,
   paid: uint,
+  acknowledged: uint.optional(),
   reason: z.string().max(256)
 }).strict()
 

@@ -77,6 +77,12 @@ export interface LeaseSummary {
   /** Credits claimed by the last checkpoint, and acknowledged by the requester. */
   amount: number
   paid: number
+  /**
+   * Results the requester's acknowledgements cover (the rest are unpaid unless a lease-tail
+   * claim gets them acknowledged). Absent when not known (a lease this node was serving when it
+   * went down, recorded at its next start).
+   */
+  acknowledged?: number
   /** Why it ended (an error code, or `closed` when the requester closed it). */
   reason: string
 }
@@ -200,6 +206,7 @@ export class LeaseServer {
       fuel: this.book.fuel,
       amount: this.book.amount,
       paid: this.book.paid,
+      acknowledged: this.book.acknowledged,
       reason: this.reason
     }
   }

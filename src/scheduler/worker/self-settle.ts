@@ -82,10 +82,12 @@ export class SelfSettle {
    * died): journaled, recorded (`paid`), and the one the checks settle with from now on.
    */
   tailAcknowledged (id: string, lease: Lease, best: Best, record: LeaseRecord): void {
-    if (best.ack.body.paid > record.paid) {
-      record.paid = best.ack.body.paid
-      this.c.records.putLease(record).catch((err) => { log.error('recording lease %s failed: %e', id, err) })
-    }
+    // (what it acknowledged counts even when it pays nothing yet: its verdicts may be undecided)
+    const paid = best.ack.body.paid > record.paid
+    const acknowledged = record.acknowledged != null && best.ack.body.count > record.acknowledged
+    if (paid) record.paid = best.ack.body.paid
+    if (acknowledged) record.acknowledged = best.ack.body.count
+    if (paid || acknowledged) this.c.records.putLease(record).catch((err) => { log.error('recording lease %s failed: %e', id, err) })
     const state = this.bests.get(id)
     if (state == null) return this.ended(id, lease, best, record)
     if (best.ack.body.paid < state.best.ack.body.paid) return

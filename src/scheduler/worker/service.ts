@@ -119,7 +119,7 @@ export class WorkerService {
    */
   async recover (): Promise<LeaseSummary[]> {
     const records = await this.selfSettle.recover()
-    return records.map((r) => ({ leaseId: r.leaseId, requester: r.requester, startedAt: r.startedAt, endedAt: r.endedAt, tasks: r.tasks, refused: r.refused, fuel: BigInt(r.fuel ?? 0), amount: r.amount, paid: r.paid, reason: r.reason }))
+    return records.map((r) => ({ leaseId: r.leaseId, requester: r.requester, startedAt: r.startedAt, endedAt: r.endedAt, tasks: r.tasks, refused: r.refused, fuel: BigInt(r.fuel ?? 0), amount: r.amount, paid: r.paid, ...(r.acknowledged != null ? { acknowledged: r.acknowledged } : {}), reason: r.reason }))
   }
 
   stop (): void {
