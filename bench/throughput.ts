@@ -22,7 +22,7 @@
  * settles = leases. With `warm:5000` (19:26 and 19:27): local 3,991 / 4,203/s; one batch 77 / 85
  * / 73% and 77 / 84 / 70%; submitJob 60 / 60 / 62% and 61 / 64 / 61%; requester 0.14-0.17 ms per
  * task in a batch, 0.24-0.31 ms per job: every column at 60% or more, in both rounds. Not a
- * steady result: four more rounds of the 1-worker rows with `warm:5000` (19:30-19:34) gave one
+ * steady result: four more rounds of the 1-worker rows with `warm:5000` (19:28-19:30) gave one
  * batch 62 / 67 / 83 / 70% and submitJob 49 / 52 / 63 / 60%, the local rate moving from 3,633 to
  * 4,745/s between rounds while the network's moved less (one batch 2,932-3,039/s, submitJob
  * 2,298-2,598/s). In those rounds, A/B: a lease's book bounded (1,024 results) against unbounded,
