@@ -11,22 +11,18 @@
  * failures mean (lease-faults.ts), checkpoints and settling (lease-settlement.ts), acknowledging
  * once verdicts are recorded (lease-acks.ts). A lease whose stream dies with results after the
  * last accepted checkpoint is handed on (`onTailLeft`) for its worker to settle that tail later
- * (tail-accounts.ts, tail-server.ts).
+ * (tail-accounts.ts, tail-server.ts). What it is given and calls: lease-client-hooks.ts.
  */
 import { logger } from '@libp2p/logger'
-import type { CID } from 'multiformats/cid'
 import { bytesMatchCid, cidText } from '../../proofs/encoding.ts'
 import { leaseId, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
-import type { Signer } from '../../proofs/signing.ts'
-import type { PeerActionName } from '../../shared/peer-actions.ts'
-import type { MarketMetrics } from '../../shared/metrics.ts'
 import { DepinError } from '../../errors.ts'
 import { ChannelClosedError, type Channel } from '../../transport.ts'
 import { LEASE_IDLE_MS, LEASE_INLINE_BYTES, LEASE_IDLE_TIMEOUT_MS, LEASE_STRIKES, LEASE_WINDOW_PER_SLOT } from '../constants.ts'
 import { BadResultError, LeaseEndedError, ProtocolViolationError } from '../errors.ts'
 import { parseWorkerFrame, type ResultFrame, type WorkerFrame } from '../lease-frames.ts'
 import { LeaseAccount } from './accounting.ts'
-import { LeaseSettlement, type SettleHook } from './lease-settlement.ts'
+import { LeaseSettlement } from './lease-settlement.ts'
 import { LeaseAcks } from './lease-acks.ts'
 import { BlobAllowance } from './blob-allowance.ts'
 import { BlobServing } from './blob-serving.ts'
@@ -36,41 +32,19 @@ import type { OutputTreeReceiver } from './output-tree.ts'
 import { isLate, observedMs, OutstandingTasks, WithdrawnTasks } from './outstanding-tasks.ts'
 import { leaseExhausted, leaseWindow, taskFitsLease } from './ranking.ts'
 import { ResultIntake } from './result-intake.ts'
-import { SilenceProbe, type ProbeHook } from './silence-probe.ts'
+import { SilenceProbe } from './silence-probe.ts'
+import type { LeaseClientHooks } from './lease-client-hooks.ts'
 import { UnsentTasks } from './unsent-tasks.ts'
 import { leaseFuelCap } from '../task.ts'
 import type { TailPayer, TailPoint } from './tail-accounts.ts'
-import type { ReplicaResult, TaskFailure, TaskWork } from './types.ts'
+import type { TaskWork } from './types.ts'
+
+export type { LeaseClientHooks } from './lease-client-hooks.ts'
 
 const log = logger('depin:requester:lease')
 
 /** How often outstanding tasks' deadlines, pings and idleness are checked. */
 const SWEEP_MS = 250
-
-export interface LeaseClientHooks {
-  signer: Signer
-  /** The bytes of a blob a task on this lease names (module, input, input manifest or file). */
-  blob: (cid: CID) => Promise<Uint8Array | undefined>
-  onResult: (task: TaskWork, result: ReplicaResult) => void
-  onRunning: (task: TaskWork, worker: string) => void
-  /** A task came back without a result. */
-  onTaskFailed: (task: TaskWork, worker: string, failure: TaskFailure) => void
-  /** Room freed up on the lease (a task was answered). */
-  onRoom: () => void
-  /** The lease ended (for whatever reason); `broken`: the worker misbehaved. */
-  onEnded: (client: LeaseClient, reason: string, broken: boolean) => void
-  /**
-   * The lease's stream died (not ended by this node, nor broken by the worker) with results
-   * received after the last accepted checkpoint: its worker may still settle them (tail-accounts.ts).
-   */
-  onTailLeft?: (client: LeaseClient) => void
-  reportPeer: (peerId: string, action: PeerActionName) => void
-  /** Whether the worker's node answers a ping (see silence-probe.ts); without it a silent worker is given up at the 30 s idle deadline. */
-  probe?: ProbeHook
-  settle?: SettleHook
-  /** Where payload bytes moved on the lease are counted. */
-  metrics?: Pick<MarketMetrics, 'bytesTransferred'>
-}
 
 export class LeaseClient implements TailPayer {
   readonly lease: Lease
