@@ -5,7 +5,7 @@
  */
 import { DepinError } from '../errors.ts'
 import { DaemonUnreachableError, NodeNotRunningError } from './errors.ts'
-import { errorFields, watchProcessErrors } from './process-errors.ts'
+import { errorText, watchProcessErrors } from './process-errors.ts'
 
 /**
  * The signals that stop a daemon or a testnet cleanly, and end a command that follows work with a
@@ -206,9 +206,4 @@ export function watchTestnetSignals (say: (text: string) => void): TestnetSignal
       unwatchErrors()
     }
   }
-}
-
-function errorText (err: unknown): string {
-  const fields = errorFields(err)
-  return fields.stack ?? fields.message
 }

@@ -28,6 +28,12 @@ export function watchProcessErrors (hooks: ProcessErrorHooks): () => void {
   }
 }
 
+/** An error's stack (its message when it has none), for a line on stderr. */
+export function errorText (err: unknown): string {
+  const fields = errorFields(err)
+  return fields.stack ?? fields.message
+}
+
 /** An error's message, code, name and stack for a log line (whatever was thrown). */
 export function errorFields (err: unknown): { message: string, name?: string, code?: string, stack?: string } {
   if (!(err instanceof Error)) return { message: String(err) }

@@ -193,9 +193,10 @@ export const TAIL_RETAIN_MS = 10 * 60 * 1000
 export const TAIL_RETAIN_MAX = 1024
 /**
  * And how many bytes of them at most, as estimated below (the oldest dropped first; an account
- * larger than this alone is not kept). A kept account is the lease's whole book: every result
- * of the lease, not only its tail, so a long lease of short tasks weighs far more than 1,024 small
- * ones (a lease of 100,000 results about 100 MB).
+ * larger than this alone is not kept). A kept account holds what its tail's acknowledgement
+ * needs (`LeaseAccount.compact`: the results since the last acknowledged checkpoint and those
+ * still undecided, usually a few hundred), so this bounds the unusual ones: results held back by
+ * a verdict that never came.
  */
 export const TAIL_RETAIN_BYTES = 128 * 1024 * 1024
 /**

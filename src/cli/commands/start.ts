@@ -19,7 +19,7 @@ import { applyStartEnv, START_ENV } from '../start-env.ts'
 import { checkMultiaddrs } from '../parse.ts'
 import { UsageError } from '../errors.ts'
 import { goOnWithoutStdout, ignoreLostTerminal, STOP_SIGNALS } from '../interrupt.ts'
-import { errorFields, watchProcessErrors } from '../process-errors.ts'
+import { errorFields, errorText, watchProcessErrors } from '../process-errors.ts'
 
 export async function startCommand (cliOptions: StartOptions): Promise<void> {
   const opts = applyStartEnv(cliOptions)
@@ -43,7 +43,7 @@ export async function startCommand (cliOptions: StartOptions): Promise<void> {
   const handler = (signal: NodeJS.Signals): void => { ignoreLostTerminal(signal); onStop(`received ${signal}`) }
   for (const signal of STOP_SIGNALS) process.on(signal, handler)
   // Until the node's log exists, on stderr.
-  let reportBug = (what: string, err: unknown): void => { process.stderr.write(`depin: ${what}: ${errorFields(err).stack ?? errorFields(err).message}\n`) }
+  let reportBug = (what: string, err: unknown): void => { process.stderr.write(`depin: ${what}: ${errorText(err)}\n`) }
   const unwatchErrors = watchProcessErrors({
     rejection: (reason) => { reportBug('unhandled promise rejection (a bug; the node goes on)', reason) },
     uncaught: (err) => {

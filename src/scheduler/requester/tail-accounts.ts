@@ -4,7 +4,7 @@
  * checkpoint it acknowledged. Their worker may come back on `/depin/lease-tail/1.0.0` to have
  * that tail acknowledged (tail-server.ts), so each lease's account is kept here for a bounded
  * time, a bounded number of leases and a bounded number of bytes (the oldest dropped first; the
- * bytes are estimated: an account is the lease's whole book, ~1 KB per result of the lease).
+ * bytes are estimated, ~1 KB per result an account still holds: see LeaseAccount.compact).
  * Memory only: a requester that restarts has none, and a tail kept here is gone at `stop()`.
  */
 import { logger } from '@libp2p/logger'
