@@ -62,7 +62,7 @@ export type { FileManifest, ManifestEntry, TreeFile, DiskFile, InvalidPathReason
 export {
   NoBidsError, NoCapableWorkersError, NotEnoughWorkersError, JobTimeoutError, JobCancelledError, NodeStoppedError, InvalidJobError, JobNotFoundError, BatchNotFoundError, BadResultError, ProtocolViolationError,
   CheckpointError, LeaseEndedError, TailError, WorkerUnresponsiveError, JobFinishedError, JobNotCancellableError, OutputFileNotFoundError, BatchTaskNotFoundError,
-  UnknownOfferError, AcceptReplayedError, BadInputTreeError, BlobMismatchError
+  UnknownOfferError, AcceptReplayedError, BadInputTreeError, BlobMismatchError, AckRejectedError
 } from './scheduler/errors.ts'
 export { JobRunningError } from './scheduler/retention/errors.ts'
 export {

@@ -18,6 +18,7 @@ import { TailAccounts, type TailPayer, type TailPoint } from '../src/scheduler/r
 import { serveTail, type TailServed } from '../src/scheduler/requester/tail-server.ts'
 import { WorkerCheckpoints } from '../src/scheduler/worker/checkpoints.ts'
 import { TailClaims, tailClaimed, type TailClaimed, type TailClaimEnd, type TailOutcome } from '../src/scheduler/worker/tail-claims.ts'
+import type { PeerActionName } from '../src/shared/peer-actions.ts'
 import { attachOperatorLog } from '../src/node/operator-events.ts'
 import { createOperatorLog } from '../src/node/operator-log.ts'
 import { attachNodeMetrics, createNodeMetrics } from '../src/node/metrics/index.ts'
@@ -212,9 +213,9 @@ function requesterSide (accounts: TailAccounts, served: TailServed[], from: Sign
   }
 }
 
-/** Runs one claim to its end. */
-async function claimed (lease: Lease, book: WorkerCheckpoints, channels: ChannelOpener, delaysMs = [0]): Promise<{ outcome: TailOutcome, end: TailClaimEnd }> {
-  const claims = new TailClaims({ channels, delaysMs })
+/** Runs one claim to its end (`reports`: the peers it scored down, and for what). */
+async function claimed (lease: Lease, book: WorkerCheckpoints, channels: ChannelOpener, delaysMs = [0], reports: Array<[string, PeerActionName]> = []): Promise<{ outcome: TailOutcome, end: TailClaimEnd }> {
+  const claims = new TailClaims({ channels, delaysMs, reportPeer: (peer, action) => { reports.push([peer, action]) } })
   claims.start()
   const done = Promise.withResolvers<{ outcome: TailOutcome, end: TailClaimEnd }>()
   claims.claim({ lease, id: leaseId(lease.body), book, onAck: () => {}, onDone: (outcome, end) => { done.resolve({ outcome, end }) } })
@@ -299,6 +300,66 @@ describe('what each side reports when a tail exchange ends', () => {
     expect(await claimed(lease, bookOf(lease, 1), silent, [0, 10])).toEqual({ outcome: 'gave-up', end: { attempts: 2, code: 'ERR_DEADLINE_EXCEEDED' } })
     const unreachable: ChannelOpener = { async open () { throw Object.assign(new Error('no route'), { code: 'ERR_NO_VALID_ADDRESSES' }) } }
     expect(await claimed(lease, bookOf(lease, 1), unreachable, [0])).toEqual({ outcome: 'gave-up', end: { attempts: 1, code: 'ERR_NO_VALID_ADDRESSES' } })
+  })
+})
+
+describe('a requester whose answers do not check out is scored down by the worker, as on a stream it opened', () => {
+  /** A requester that answers `received` at the worker's whole chain, then `ack` made by `answer`. */
+  function lying (lease: Lease, count: number, answer: (checkpoint: SignedCheckpoint) => unknown): ChannelOpener {
+    return {
+      async open () {
+        const [mine, theirs] = channelPair(worker.peerId, requester.peerId, { maxFrameBytes: MAX_TAIL_FRAME_BYTES, idleTimeoutMs: 5_000 })
+        void (async () => {
+          await theirs.receive()
+          await theirs.send({ t: 'received', seq: 1, count, root: chainRoot(Array.from({ length: count }, (_, i) => entry(frame(i)))) })
+          const { checkpoint } = await theirs.receive() as { checkpoint: SignedCheckpoint }
+          await theirs.send(answer(checkpoint))
+        })().catch(() => {})
+        return mine
+      }
+    }
+  }
+  const ackOf = (cp: SignedCheckpoint, paid: number) => ({ t: 'ack', ack: signAck(requester, { v: 1, lease: cp.body.lease, requester: requester.peerId, seq: cp.body.seq, count: cp.body.count, root: cp.body.root, paid, refused: 0 }) })
+  /** The same acknowledgement with a signature another key made (the stranger's, not the requester's). */
+  const forged = (cp: SignedCheckpoint) => {
+    const { ack } = ackOf(cp, cp.body.amount)
+    return { t: 'ack', ack: { body: ack.body, sig: signAck(stranger, { ...ack.body, requester: stranger.peerId }).sig } }
+  }
+
+  it('a bad signature, an acknowledgement paying more than the checkpoint claims, a malformed frame: refused, and the requester scored down for each', async () => {
+    const lease = coSignedLease(requester, worker)
+    const cases: Array<[string, (cp: SignedCheckpoint) => unknown, PeerActionName]> = [
+      ['signed by another key', forged, 'InvalidSignature'],
+      ['paying more than claimed', (cp) => ackOf(cp, cp.body.amount + 1), 'WrongResult'],
+      ['malformed', () => ({ t: 'ack', ack: 'not an acknowledgement' }), 'MalformedMessage']
+    ]
+    for (const [what, answer, action] of cases) {
+      const reports: Array<[string, PeerActionName]> = []
+      const book = bookOf(lease, 2)
+      const { outcome, end } = await claimed(lease, book, lying(lease, 2, answer), [0, 10], reports)
+      expect({ what, outcome, attempts: end.attempts }).toEqual({ what, outcome: 'refused', attempts: 1 })
+      expect({ what, reports }).toEqual({ what, reports: [[requester.peerId, action]] })
+      expect(book.paid).toBe(0)
+    }
+  })
+
+  it('silence past the idle deadline costs a Timeout per attempt; a refusal (an error frame) and an unreachable requester cost nothing', async () => {
+    const lease = coSignedLease(requester, worker)
+    const silent: ChannelOpener = {
+      async open () {
+        const [mine] = channelPair(worker.peerId, requester.peerId, { maxFrameBytes: MAX_TAIL_FRAME_BYTES, idleTimeoutMs: 50 })
+        return mine
+      }
+    }
+    const reports: Array<[string, PeerActionName]> = []
+    expect((await claimed(lease, bookOf(lease, 1), silent, [0, 10], reports)).outcome).toBe('gave-up')
+    expect(reports).toEqual([[requester.peerId, 'Timeout'], [requester.peerId, 'Timeout']])
+
+    reports.length = 0
+    expect((await claimed(lease, bookOf(lease, 1), requesterSide(new TailAccounts(), []), [0, 10], reports)).end.code).toBe('ERR_UNKNOWN_LEASE')
+    const unreachable: ChannelOpener = { async open () { throw Object.assign(new Error('no route'), { code: 'ERR_NO_VALID_ADDRESSES' }) } }
+    expect((await claimed(lease, bookOf(lease, 1), unreachable, [0], reports)).outcome).toBe('gave-up')
+    expect(reports).toEqual([])
   })
 })
 

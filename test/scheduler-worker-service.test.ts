@@ -26,7 +26,7 @@ import { parseWorkerFrame, type WorkerFrame } from '../src/scheduler/lease-frame
 import { createJob, jobTaskSpec } from '../src/scheduler/job.ts'
 import { creditsFor } from '../src/scheduler/task.ts'
 import { BID_TTL_MS, MAX_LEASE_FRAME_BYTES, MAX_LEASES_PER_REQUESTER } from '../src/scheduler/constants.ts'
-import { AcceptReplayedError, ProtocolViolationError, UnknownOfferError } from '../src/scheduler/errors.ts'
+import { AckRejectedError, AcceptReplayedError, ProtocolViolationError, UnknownOfferError } from '../src/scheduler/errors.ts'
 import { waitFor } from './helpers.ts'
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
@@ -50,6 +50,8 @@ describe('WorkerService (no network)', () => {
   const asked: Array<[string, number]> = []
   const opened: Lease[] = []
   const ended: LeaseSummary[] = []
+  /** What the worker scored its peers down for. */
+  const reports: Array<[string, string]> = []
   let svc: WorkerService
 
   const noChannels: ChannelOpener = { open: async () => { throw new Error('no network in this test') } }
@@ -73,7 +75,7 @@ describe('WorkerService (no network)', () => {
         await ledgerRead // (a slow ledger read: accepts overlap)
         return funded && amount <= balance
       },
-      reportPeer: () => {}
+      reportPeer: (peer, action) => { reports.push([peer, action]) }
     }, { onLeaseOpened: (lease) => { opened.push(lease) }, onLeaseEnded: (summary) => { ended.push(summary) } })
     svc.start()
   })
@@ -445,6 +447,28 @@ describe('WorkerService (no network)', () => {
     await mine2.send({ t: 'open', lease })
     expect(parseWorkerFrame(await mine2.receive())).toMatchObject({ t: 'error', code: 'ERR_UNKNOWN_LEASE' })
     await again
+  })
+
+  it('an acknowledgement that does not check out (of a checkpoint never sent, signed by the requester) ends the lease and scores the requester down', async () => {
+    reset()
+    reports.length = 0
+    const o = offer()
+    const body = acceptBody(o, await bidOn(o))
+    const lease = await svc.accept({ body, requesterSig: signLeaseAsRequester(requester, body) }, requester.peerId)
+    const [mine, theirs] = channelPair(requester.peerId, worker.peerId, { maxFrameBytes: MAX_LEASE_FRAME_BYTES })
+    const serving = svc.serveLease(theirs)
+    const failed = expect(serving).rejects.toBeInstanceOf(AckRejectedError)
+    await mine.send({ t: 'open', lease })
+    const id = leaseId(lease.body)
+    // Validly signed, but of checkpoint 9: this worker has sent none.
+    await mine.send({ t: 'ack', ack: signAck(requester, { v: 1, lease: id, requester: requester.peerId, seq: 9, count: 3, root: new Uint8Array(32), paid: 0, refused: 0 }), refused: [] })
+    await failed
+    expect(reports).toEqual([[requester.peerId, 'WrongResult']])
+    // The requester is told why.
+    let frame: WorkerFrame
+    do frame = parseWorkerFrame(await mine.receive())
+    while (frame.t === 'ping' || frame.t === 'running')
+    expect(frame).toMatchObject({ t: 'error', code: 'ERR_PROTOCOL_VIOLATION' })
   })
 
   it('a lease stream that does not start with open, or is opened by someone else, is a protocol violation', async () => {

@@ -181,6 +181,14 @@ export class BadInputTreeError extends ProtocolViolationError {
   }
 }
 
+/**
+ * A requester's acknowledgement of a checkpoint that does not check out: another lease's, of a
+ * checkpoint this worker never sent, paying more than the checkpoint claims or the lease's cap,
+ * refusing more results than it covers. Signed by the requester, so its fault (the worker scores
+ * it down: `WrongResult`). The code stays ERR_PROTOCOL_VIOLATION on the wire.
+ */
+export class AckRejectedError extends ProtocolViolationError {}
+
 /** A worker returned a result that does not check out (for a task it was not given, output not matching its CID, a wrong charge). */
 export class BadResultError extends DepinError {
   constructor (message: string) {

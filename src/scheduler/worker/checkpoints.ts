@@ -8,7 +8,7 @@ import { ResultChain, sameBytes } from '../../proofs/commitment.ts'
 import { leaseId, signCheckpoint, verifyAck, type Lease, type SignedAck, type SignedCheckpoint } from '../../proofs/lease.ts'
 import type { Signer } from '../../proofs/signing.ts'
 import { CHECKPOINT_EVERY_MS, CHECKPOINT_EVERY_RESULTS, TAIL_POINTS_MAX } from '../constants.ts'
-import { ProtocolViolationError, TailError } from '../errors.ts'
+import { AckRejectedError, TailError } from '../errors.ts'
 import type { ResultFrame } from '../lease-frames.ts'
 import { creditsFor } from '../task.ts'
 
@@ -129,21 +129,21 @@ export class WorkerCheckpoints {
   }
 
   /**
-   * Checks an acknowledgement (the requester's fault when it fails: ProtocolViolationError, or
+   * Checks an acknowledgement (the requester's fault when it fails: AckRejectedError, or
    * InvalidSignatureError). Returns the checkpoint and ack when this ack is the best so far.
    */
   acknowledge (ack: SignedAck): { checkpoint: SignedCheckpoint, ack: SignedAck } | undefined {
     const a = ack.body
-    if (a.requester !== this.lease.body.requester || a.lease.toString() !== this.idText) throw new ProtocolViolationError('acknowledgement for another lease')
+    if (a.requester !== this.lease.body.requester || a.lease.toString() !== this.idText) throw new AckRejectedError('acknowledgement for another lease')
     verifyAck(ack)
     const checkpoint = this.sent.get(a.seq)
     if (checkpoint == null || checkpoint.body.count !== a.count || !sameBytes(checkpoint.body.root, a.root)) {
-      throw new ProtocolViolationError(`acknowledgement of a checkpoint this worker did not send (seq ${a.seq})`)
+      throw new AckRejectedError(`acknowledgement of a checkpoint this worker did not send (seq ${a.seq})`)
     }
-    if (a.paid > checkpoint.body.amount) throw new ProtocolViolationError('acknowledgement paying more than the checkpoint claims')
+    if (a.paid > checkpoint.body.amount) throw new AckRejectedError('acknowledgement paying more than the checkpoint claims')
     // What the chain would refuse in a settle is refused here, not kept as the best acknowledgement.
-    if (a.refused > a.count) throw new ProtocolViolationError('acknowledgement refusing more results than it covers')
-    if (a.paid > this.lease.body.maxCredits) throw new ProtocolViolationError('acknowledgement paying more than the lease\'s cap')
+    if (a.refused > a.count) throw new AckRejectedError('acknowledgement refusing more results than it covers')
+    if (a.paid > this.lease.body.maxCredits) throw new AckRejectedError('acknowledgement paying more than the lease\'s cap')
     while (this.unacked.length > 0 && this.unacked[0].seq <= a.seq) this.unacked.shift()
     if (a.count > this.acked.count) {
       this.acked = { seq: a.seq, count: a.count }

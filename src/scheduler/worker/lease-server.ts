@@ -18,7 +18,7 @@ import { InvalidSignatureError } from '../../errors.ts'
 import { ChannelClosedError, type Channel } from '../../transport.ts'
 import type { BlobStore } from '../blob-store.ts'
 import { ACK_TIMEOUT_MS, LEASE_IDLE_TIMEOUT_MS, LEASE_INLINE_BYTES, LEASE_OUTBOX_HOLD_BYTES, LEASE_WINDOW_PER_SLOT } from '../constants.ts'
-import { BadInputTreeError, BlobMismatchError, ProtocolViolationError } from '../errors.ts'
+import { AckRejectedError, BadInputTreeError, BlobMismatchError, ProtocolViolationError } from '../errors.ts'
 import type { Executor } from '../executor/index.ts'
 import { MAX_FRAME_ITEMS, parseRequesterFrame, type RequesterFrame, type TaskFrame } from '../lease-frames.ts'
 import { runTask } from '../run-task.ts'
@@ -310,7 +310,15 @@ export class LeaseServer {
   }
 
   private onAck (ack: SignedAck): void {
-    const best = this.book.acknowledge(ack)
+    let best
+    try {
+      best = this.book.acknowledge(ack)
+    } catch (err) {
+      // A signed acknowledgement that does not check out (a bad signature is scored where the
+      // stream's handler fails, as every stream's is). The lease ends with the error either way.
+      if (err instanceof AckRejectedError) this.c.reportPeer(this.channel.remotePeer, 'WrongResult')
+      throw err
+    }
     this.ackOverdue = false
     if (best != null) this.c.onAck(this.lease, best.checkpoint, best.ack)
   }

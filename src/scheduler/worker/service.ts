@@ -101,7 +101,7 @@ export class WorkerService {
     this.events = events
     this.slots = new SlotScheduler(() => components.capacity().slots)
     this.selfSettle = new SelfSettle({ records: components.records, settle: components.settle, settled: components.settled, journal: components.journal, delaysMs: components.settleDelaysMs })
-    this.tails = new TailClaims({ channels: components.channels, ...(components.tailDelaysMs != null ? { delaysMs: components.tailDelaysMs } : {}) })
+    this.tails = new TailClaims({ channels: components.channels, reportPeer: components.reportPeer, ...(components.tailDelaysMs != null ? { delaysMs: components.tailDelaysMs } : {}) })
   }
 
   /** Lease tails being claimed now (see tail-claims.ts). */

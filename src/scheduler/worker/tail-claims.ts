@@ -12,9 +12,10 @@ import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
 import type { Lease, SignedAck, SignedCheckpoint } from '../../proofs/lease.ts'
 import type { Channel, ChannelOpener } from '../../transport.ts'
-import { InvalidMessageError, InvalidSignatureError, MessageTooLargeError } from '../../errors.ts'
+import { DeadlineExceededError, InvalidMessageError, InvalidSignatureError, MessageTooLargeError } from '../../errors.ts'
+import type { PeerActionName } from '../../shared/peer-actions.ts'
 import { LEASE_TAIL_PROTOCOL, MAX_TAIL_FRAME_BYTES, TAIL_CLAIM_DELAYS_MS, TAIL_CLAIM_TIMEOUT_MS, TAIL_IDLE_TIMEOUT_MS, TAIL_RETAIN_MAX } from '../constants.ts'
-import { ProtocolViolationError, TailError } from '../errors.ts'
+import { AckRejectedError, ProtocolViolationError, TailError } from '../errors.ts'
 import { parseTailAck, parseTailReceived } from '../lease-tail-frames.ts'
 
 const log = logger('depin:worker:tail')
@@ -77,6 +78,23 @@ export interface TailClaimsComponents {
   delaysMs?: number[]
   /** One attempt's deadline, the dial included. @default TAIL_CLAIM_TIMEOUT_MS */
   timeoutMs?: number
+  /** Scores the requester down for what `requesterFault` blames it for. */
+  reportPeer?: (peerId: string, action: PeerActionName) => void
+}
+
+/**
+ * What a failed exchange costs the requester's score, as the same fault on a stream it opened
+ * would (the registrar scores those): a bad signature, a malformed or oversized frame, silence
+ * past the idle deadline, and a signed acknowledgement that does not check out (as on the lease
+ * stream). Nothing for a refusal (an error frame), a dial that failed, or the attempt's own
+ * deadline (the network's, maybe).
+ */
+export function requesterFault (err: unknown): PeerActionName | undefined {
+  if (err instanceof InvalidSignatureError) return 'InvalidSignature'
+  if (err instanceof InvalidMessageError || err instanceof MessageTooLargeError) return 'MalformedMessage'
+  if (err instanceof AckRejectedError) return 'WrongResult'
+  if (err instanceof DeadlineExceededError) return 'Timeout'
+  return undefined
 }
 
 /**
@@ -197,6 +215,8 @@ export class TailClaims {
         ? err.final || (err.code === 'ERR_UNKNOWN_LEASE' && attempt > 0)
         : err instanceof ProtocolViolationError || err instanceof InvalidSignatureError || err instanceof InvalidMessageError || err instanceof MessageTooLargeError
       log('claiming the tail of lease %s failed (attempt %d%s): %s', key, attempt + 1, final ? ', final' : '', (err as Error).message)
+      const fault = requesterFault(err)
+      if (fault != null) this.c.reportPeer?.(claim.lease.body.requester, fault)
       const code = codeOf(err)
       if (final) this.finish(claim, 'refused', { attempts: attempt + 1, code })
       else {
