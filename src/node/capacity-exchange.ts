@@ -10,9 +10,10 @@
  * record; the answerer's own must be signed by the answerer, sampled ones by the peer they name.
  */
 import { z } from 'zod'
-import { InvalidMessageError } from '../errors.ts'
+import { DeadlineExceededError, InvalidMessageError, MessageTooLargeError, type DepinError } from '../errors.ts'
+import { closeServed } from '../scheduler/served.ts'
 import { bytes, parseWith, uint } from '../proofs/schema.ts'
-import type { Channel, ChannelOpener } from '../transport.ts'
+import { ChannelClosedError, type Channel, type ChannelOpener } from '../transport.ts'
 import { verifyCapacityRecordOf, type CapacityRecord } from './capacity-record.ts'
 import {
   CAPACITY_PROTOCOL, CAPACITY_QUERY_TIMEOUT_MS, CAPACITY_SAMPLE_MAX, MAX_CAPACITY_ANSWER_BYTES,
@@ -50,10 +51,31 @@ export interface CapacityReply {
 }
 
 /** Serves one query on an inbound channel. `answer` builds the reply from the node's view. */
-export async function serveCapacityQuery (channel: Channel, answer: (query: CapacityQuery, from: string) => CapacityAnswer): Promise<void> {
-  const query = parseWith(capacityQuerySchema, await channel.receive(), 'capacity query')
+export async function serveCapacityQuery (channel: Channel, answer: (query: CapacityQuery, from: string) => CapacityAnswer, report?: (peer: string, action: 'MalformedMessage' | 'Timeout') => void): Promise<void> {
+  let query: CapacityQuery
+  try {
+    query = parseWith(capacityQuerySchema, await channel.receive(), 'capacity query')
+  } catch (err) {
+    await refuseQuery(channel, err as Error, report)
+    return
+  }
   await channel.send(answer(query, channel.remotePeer))
   await channel.close()
+}
+
+/**
+ * A query that could not be read: the querier hears why in an error frame (as on the other
+ * request-answer protocols; docs/protocol.md, "Conventions") and loses score for a malformed or
+ * oversized frame, or for silence past the deadline. A peer that closed without asking: nothing.
+ */
+async function refuseQuery (channel: Channel, err: Error, report?: (peer: string, action: 'MalformedMessage' | 'Timeout') => void): Promise<void> {
+  const from = channel.remotePeer
+  if (err instanceof InvalidMessageError || err instanceof MessageTooLargeError) report?.(from, 'MalformedMessage')
+  else if (err instanceof DeadlineExceededError) report?.(from, 'Timeout')
+  const code = (err as DepinError).code
+  if (typeof code === 'string' && !(err instanceof ChannelClosedError)) await channel.send({ t: 'error', code: code.slice(0, 64), message: err.message.slice(0, 500) }).catch(() => {})
+  // (what follows a frame that could not be read is torn down by closeServed)
+  await closeServed(channel)
 }
 
 /**

@@ -57,8 +57,8 @@ export interface CapacityComponents {
   multiaddrs: () => string[]
   /** Adds addresses (from a signed record or a provider record) so the peer can be dialled. */
   addPeerAddresses: (peer: string, multiaddrs: string[]) => Promise<void>
-  /** Penalises a peer that answered a capacity query with garbage. */
-  reportPeer: (peer: string, action: 'MalformedMessage') => void
+  /** Penalises a peer that answered a capacity query with garbage, or sent one (or none in time). */
+  reportPeer: (peer: string, action: 'MalformedMessage' | 'Timeout') => void
   /** Peers connected when the service starts. */
   connectedPeers: () => string[]
 }
@@ -117,7 +117,7 @@ export class CapacityService {
     this.controller = new AbortController()
     this.view = new CapacityView(this.components.signer.peerId)
     await this.components.protocols.handle(CAPACITY_PROTOCOL, async (channel) => {
-      await serveCapacityQuery(channel, (query, from) => this.answer(query, from))
+      await serveCapacityQuery(channel, (query, from) => this.answer(query, from), this.components.reportPeer)
     }, { maxFrameBytes: MAX_CAPACITY_QUERY_BYTES, idleTimeoutMs: CAPACITY_QUERY_TIMEOUT_MS, maxInboundStreams: 2, maxOutboundStreams: 4 })
     const connected = this.components.connectedPeers()
     for (const peer of connected) this.view.peerConnected(peer)
