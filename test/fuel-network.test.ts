@@ -13,6 +13,10 @@ import { resultRewritingExecutor, waitFor } from './helpers.ts'
 
 /** Runs jobs for real and reports twice the fuel they used (a worker inflating its bill). */
 const inflatingExecutor = (): Executor => resultRewritingExecutor((result) => ({ ...result, ...(result.fuel != null ? { fuel: result.fuel * 2n } : {}) }))
+/** The greedy limit below: what a worker billing a task's whole fuel limit claims. */
+const GREEDY_FUEL = 10n ** 12n
+/** Runs jobs for real and bills `GREEDY_FUEL` for each (its limit in the test: as much as it may). */
+const greedyExecutor = (): Executor => resultRewritingExecutor((result) => ({ ...result, fuel: GREEDY_FUEL }))
 
 const loop = fixture('loop')
 const primes = example('primes')
@@ -20,12 +24,12 @@ const primes = example('primes')
 describe('fuel on the network', () => {
   let net: Testnet
   beforeAll(async () => {
-    // Node 0 requests only; 1 and 2 are honest workers; 3 inflates its fuel.
+    // Node 0 requests only; 1 and 2 are honest workers; 3 inflates its fuel; 4 bills each task's whole limit.
     net = await createTestnet({
-      nodes: 4,
+      nodes: 5,
       miners: [0],
       genesis: { hashesPerBlock: 2 ** 12, blockIntervalMs: 500 },
-      nodeInit: (i) => (i === 0 ? { capacity: { slots: 0 } } : i === 3 ? { executor: inflatingExecutor() } : {})
+      nodeInit: (i) => (i === 0 ? { capacity: { slots: 0 } } : i === 3 ? { executor: inflatingExecutor() } : i === 4 ? { executor: greedyExecutor() } : {})
     })
     await waitFor(async () => (await net.nodes[0].findCapacity()).length >= 3, { what: 'three workers\' capacity records' })
   })
@@ -70,6 +74,20 @@ describe('fuel on the network', () => {
     expect(text(result.stdout)).toBe('5133\n')
     // The local run is the answer, with its own (honest) fuel.
     expect(BigInt(result.workers[0].fuel ?? '0')).toBe(2n * BigInt(result.fuel ?? '0'))
+  })
+
+  it('a lone worker that bills a task\'s whole fuel limit for a run of milliseconds is refused by the clock: blamed, its lease ended, the task not paid', async () => {
+    const [R, , , , greedy] = net.nodes
+    // 1,000 gigafuel for an echo: at 400 gigafuel per second at most, not within the time observed.
+    const handle = await R.submitJob({ module: example('echo'), input: new TextEncoder().encode('greedy'), fuel: GREEDY_FUEL, timeoutMs: 60_000, replicas: 1, peers: [greedy.peerId] })
+    await waitFor(() => R.peerScore.score(greedy.peerId) < 0, { what: 'the greedy worker scored down', timeoutMs: 60_000 })
+    handle.cancel()
+    const result = await handle.result()
+    expect(result.status).toBe('cancelled')
+    expect(result.cost).toBe(0)
+    const lease = result.workers.find((w) => w.peerId === greedy.peerId)
+    expect(lease?.status).toBe('failed')
+    expect(lease?.error).toMatch(/more than any machine runs/)
   })
 
   it('a fuel limit of 0 stops a program before its first instruction; 2^64 − 1 is more than any lease can cover', async () => {

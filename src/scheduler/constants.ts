@@ -148,6 +148,17 @@ export const TASK_START_GRACE_MS = 5_000
  * pause longer than this between two chunks or data frames is the link being idle, not busy.
  */
 export const TRANSFER_GAP_MS = 1_000
+/**
+ * The most fuel a requester believes one slot can run per ms of the time it observed: 4× the
+ * default fuel limit's rate (10^8 per ms), about 13–28× what the reference machine runs (and the
+ * costliest calls earn at most ~3× the fuel per CPU-second of ordinary code). With one replica and
+ * no spot check a result's fuel is the worker's word; this bounds what a worker can claim by
+ * time: per task, from when its task frame was sent, and per lease, for all its slots, from when
+ * its first task was sent (each plus FUEL_TIME_GRACE_MS). Docs: protocol.md, "Fuel".
+ */
+export const PLAUSIBLE_FUEL_PER_MS = 400_000_000n
+/** Added to the observed time before the fuel bound above applies (timers, the network). */
+export const FUEL_TIME_GRACE_MS = 250
 /** A worker announces a running task only when its result is not out this soon after it started. */
 export const RUNNING_NOTICE_MS = 50
 /** Timeouts on one lease after which the requester ends it (and does not lease that worker for a while). */

@@ -103,7 +103,7 @@ export class LeaseClient implements TailPayer {
     this.acks = new LeaseAcks(lease, this.account, this.settlement, () => this.closed)
     this.unsent = new UnsentTasks((frame) => { this.send(frame) }, hooks.metrics)
     const { outstanding, withdrawn, account, allowance } = this
-    this.results = new ResultIntake({ worker: this.worker, outstanding, withdrawn, account, metrics: hooks.metrics, deliver: (task, r, stdout, stderr, tree) => { this.deliver(task, r, stdout, stderr, tree) } })
+    this.results = new ResultIntake({ worker: this.worker, slots: lease.body.slots, outstanding, withdrawn, account, metrics: hooks.metrics, deliver: (task, r, stdout, stderr, tree) => { this.deliver(task, r, stdout, stderr, tree) } })
     this.blobs = new BlobServing({
       channel, blob: hooks.blob, allowance, outstanding, withdrawn, metrics: hooks.metrics,
       onSent: () => { this.lastSentAt = Date.now() },
@@ -145,6 +145,7 @@ export class LeaseClient implements TailPayer {
     const now = Date.now()
     this.withdrawn.delete(task.idText)
     this.outstanding.add(task, now)
+    this.results.sent()
     this.allowance.allow(task)
     this.lastActiveAt = now
     this.unsent.add(task)
@@ -258,6 +259,8 @@ export class LeaseClient implements TailPayer {
           this.withdrawn.delete(cidText(frame.task))
           return false
         }
+        // A copy of a task the lease already runs was refused: the one running goes on, its result to come.
+        if (frame.code === 'ERR_DUPLICATE_TASK') return false
         this.outstanding.forget(cidText(frame.task))
         // The lease cannot take more (cap, expiry, ending): no more tasks go on it.
         if (leaseSpent(frame.code)) this.close(frame.code)

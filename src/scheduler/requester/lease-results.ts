@@ -5,6 +5,7 @@
  * has arrived (incoming-result.ts for a large one) and matches the committed CID.
  */
 import type { Lease } from '../../proofs/lease.ts'
+import { FUEL_TIME_GRACE_MS, PLAUSIBLE_FUEL_PER_MS } from '../constants.ts'
 import { BadResultError } from '../errors.ts'
 import type { ResultFrame } from '../lease-frames.ts'
 import type { OutputTreeReceiver } from './output-tree.ts'
@@ -18,12 +19,21 @@ export interface ResultSource {
   readonly host?: string
 }
 
+/** The most fuel `slots` slots can plausibly run in `elapsedMs` observed (see PLAUSIBLE_FUEL_PER_MS). */
+export function plausibleFuel (elapsedMs: number, slots = 1): bigint {
+  return BigInt(Math.ceil(Math.max(0, elapsedMs) + FUEL_TIME_GRACE_MS)) * PLAUSIBLE_FUEL_PER_MS * BigInt(slots)
+}
+
 /**
  * Throws BadResultError (the worker's fault) for an entry that breaks the protocol's rules for
- * `task`; returns whether its output came inline (else `data` frames follow).
+ * `task`; returns whether its output came inline (else `data` frames follow). `elapsedMs`: the
+ * time since its task frame was sent (undefined for a task withdrawn meanwhile: not charged).
  */
-export function checkResultEntry (r: ResultFrame, task: TaskWork): boolean {
+export function checkResultEntry (r: ResultFrame, task: TaskWork, elapsedMs?: number): boolean {
   if (r.fuel > task.spec.fuel) throw new BadResultError(`a result claiming ${r.fuel} fuel for a task limited to ${task.spec.fuel}`)
+  if (elapsedMs != null && r.fuel > plausibleFuel(elapsedMs)) {
+    throw new BadResultError(`a result claiming ${r.fuel} fuel ${Math.round(elapsedMs)} ms after its task was sent: more than any machine runs (at most ${PLAUSIBLE_FUEL_PER_MS} per ms)`)
+  }
   if ((r.files == null) !== (r.filesBytes == null)) throw new BadResultError('a result with only one of files and filesBytes')
   const inline = r.stdout != null && r.stderr != null
   if (inline && r.files != null) throw new BadResultError('a result with files cannot be inline')

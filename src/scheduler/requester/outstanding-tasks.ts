@@ -10,6 +10,8 @@ import type { TaskWork } from './types.ts'
 export interface Outstanding {
   task: TaskWork
   sentAt: number
+  /** `performance.now()` when it was sent: the time the fuel bound allows (a wall clock may step back). */
+  sentClock: number
   /** Must be reported running (or answered) by then. */
   startBy: number
   /** Must be answered by then, once running. */
@@ -62,7 +64,7 @@ export class OutstandingTasks {
   /** A task sent at `now`: its turn comes after the work ahead of it, spread over the lease's slots. */
   add (task: TaskWork, now: number): void {
     const startBy = now + TASK_START_GRACE_MS + Math.ceil((this.byId.size + 1) / this.slots) * this.maxTaskMs
-    this.byId.set(task.idText, { task, sentAt: now, startBy, transferAt: this.transfer })
+    this.byId.set(task.idText, { task, sentAt: now, sentClock: performance.now(), startBy, transferAt: this.transfer })
     this.reserved += task.spec.fuel
     this.inline += task.stdin?.byteLength ?? 0
   }

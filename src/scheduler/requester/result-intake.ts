@@ -12,7 +12,7 @@ import { BadResultError, ProtocolViolationError } from '../errors.ts'
 import type { ResultFrame } from '../lease-frames.ts'
 import type { LeaseAccount } from './accounting.ts'
 import { IncomingResult, type DataKind } from './incoming-result.ts'
-import { checkResultEntry } from './lease-results.ts'
+import { checkResultEntry, plausibleFuel } from './lease-results.ts'
 import type { OutputTreeReceiver } from './output-tree.ts'
 import type { OutstandingTasks, WithdrawnTasks } from './outstanding-tasks.ts'
 import type { TaskWork } from './types.ts'
@@ -26,6 +26,8 @@ export type DeliverResult = (task: TaskWork, r: ResultFrame, stdout: Uint8Array,
 export interface ResultIntakeComponents {
   /** The lease's worker (named in errors). */
   worker: string
+  /** The lease's slots (how many tasks it runs at once: the fuel bound of the whole lease). */
+  slots: number
   outstanding: OutstandingTasks
   withdrawn: WithdrawnTasks
   account: LeaseAccount
@@ -39,9 +41,18 @@ export class ResultIntake {
   private incoming?: IncomingResult
   /** Moving average of the wall time of this lease's runs, ms (undefined before the first result). */
   runMs?: number
+  /** `performance.now()` when the lease's first task was sent (the fuel bound of the whole lease runs from then). */
+  private firstSentAt?: number
+  /** Σ fuel of the results committed to. */
+  private fuelTotal = 0n
 
   constructor (components: ResultIntakeComponents) {
     this.c = components
+  }
+
+  /** A task frame left (the first one starts the lease's fuel bound). */
+  sent (): void {
+    this.firstSentAt ??= performance.now()
   }
 
   /** A result's output is still arriving: the next frame must be its `data`. */
@@ -58,7 +69,14 @@ export class ResultIntake {
     // [blame] a result for a task this lease never carried (or already answered)
     if (task == null) throw new BadResultError(`a result for task ${r.task.toString()}, which was not given to ${this.c.worker}`)
     if (o != null) this.runMs = this.runMs == null ? r.wallMs : this.runMs * (1 - RUN_TIME_WEIGHT) + r.wallMs * RUN_TIME_WEIGHT
-    const inline = checkResultEntry(r, task)
+    // (a monotonic clock: a wall clock stepped back would shrink the time allowed)
+    const now = performance.now()
+    const inline = checkResultEntry(r, task, o != null ? now - o.sentClock : undefined)
+    // [blame] more fuel than the lease's slots could run since its first task was sent
+    this.fuelTotal += r.fuel
+    if (this.firstSentAt != null && this.fuelTotal > plausibleFuel(now - this.firstSentAt, this.c.slots)) {
+      throw new BadResultError(`results claiming ${this.fuelTotal} fuel in all ${Math.round(now - this.firstSentAt)} ms after the lease's first task: more than ${this.c.slots} slot(s) run`)
+    }
     // Committed in arrival order, the order the worker committed to.
     this.c.account.add({ task: r.task, out: r.out, exit: r.exit, fuel: r.fuel, ...(r.files != null ? { files: r.files } : {}) })
     if (inline) {
