@@ -81,3 +81,36 @@ describe('a capacity record that lies about its price', () => {
     expect(liars.some((p) => R.peerScore.score(p) < 0)).toBe(true)
   })
 })
+
+describe('an honest worker that raised its price', () => {
+  let net: Testnet
+
+  beforeAll(async () => {
+    net = await createTestnet({ nodes: 2, nodeInit: (i) => ({ fuelPerSecond: 0, capacity: i === 0 ? { slots: 0 } : { pricePerGigafuel: 1, slots: 2 } }) })
+  }, 60_000)
+
+  afterAll(async () => { await net?.stop() })
+
+  it('bids above the record a requester holds: scored once (not cut off round after round), asked for its record again, and leased at its new price', { timeout: 120_000 }, async () => {
+    const [R, W] = net.nodes
+    await waitFor(async () => {
+      await R.findCapacity({ timeoutMs: 5000 })
+      return R.services().capacity.cached().find((a) => a.peerId === W.peerId)?.pricePerGigafuel === 1
+    }, { what: 'the requester to hold the worker\'s record at price 1', timeoutMs: 60_000 })
+    // The worker raises its price; the requester still holds its record at 1.
+    W.services().capacity.update({ pricePerGigafuel: 5 })
+    const opened: LeaseInfo[] = []
+    const onOpened = (evt: CustomEvent<LeaseInfo>): void => { opened.push(evt.detail) }
+    R.addEventListener('lease:opened', onOpened)
+    const result = await (await R.submitJob({ module: example('echo'), input: utf8('dearer'), maxPrice: 10, peers: [W.peerId] })).result()
+    R.removeEventListener('lease:opened', onOpened)
+    expect(result.status).toBe('completed')
+    expect(text(result.stdout)).toBe('dearer')
+    expect(opened.map((l) => [l.worker, l.price])).toEqual([[W.peerId, 5]])
+    expect(R.services().capacity.cached().find((a) => a.peerId === W.peerId)?.pricePerGigafuel).toBe(5)
+    // One BidOverAdvert (−10, decaying), far from the disconnect threshold (−50); still connected.
+    expect(R.peerScore.score(W.peerId)).toBeGreaterThanOrEqual(-10)
+    expect(R.peerScore.score(W.peerId)).toBeLessThan(0)
+    expect(R.host.getConnections().some((c) => c.remotePeer.toString() === W.peerId)).toBe(true)
+  })
+})

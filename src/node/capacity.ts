@@ -45,6 +45,8 @@ const MAINTENANCE_QUERIES_MAX = 8
 /** A peer asked on connect is not asked again on reconnect within this long. */
 const ASKED_RECENTLY_MS = 5 * 60 * 1000
 const ASKED_MAX = 2048
+/** A peer whose bid was above its advertised price is asked for its record again at most this often. */
+const REFRESH_MIN_MS = 60_000
 
 
 /** What the capacity service needs from the node. */
@@ -104,6 +106,8 @@ export class CapacityService {
   private shardCursor = Math.floor(Math.random() * CAPABILITY_SHARDS)
   private readonly sampledAt = new Map<string, number>()
   private readonly stats = { dropped: 0, queries: 0 }
+  /** When each peer was last asked by `refresh` (bounded: the oldest forgotten first). */
+  private readonly refreshed = new Map<string, number>()
 
   constructor (components: CapacityComponents, capacity: Capacity, init: CapacityInit = {}) {
     this.components = components
@@ -256,6 +260,22 @@ export class CapacityService {
     if (best == null) return undefined
     this.view.suggest(best.record, best.bytes)
     return toAdvert(best.record)
+  }
+
+  /**
+   * Asks one peer for its record again (a requester saw it bid above the price its record here
+   * advertises: it may have raised its price since). At most once a minute per peer; in the
+   * background; the view keeps what the answer confirms.
+   */
+  refresh (peer: string): void {
+    const controller = this.controller
+    if (controller == null || peer === this.components.signer.peerId) return
+    const now = Date.now()
+    if ((this.refreshed.get(peer) ?? 0) > now - REFRESH_MIN_MS) return
+    this.refreshed.delete(peer)
+    this.refreshed.set(peer, now)
+    if (this.refreshed.size > 1024) this.refreshed.delete(this.refreshed.keys().next().value as string)
+    void this.ask(peer, 'wasi-p1', 0, AbortSignal.any([controller.signal, AbortSignal.timeout(CAPACITY_QUERY_TIMEOUT_MS)]))
   }
 
   /** Builds the answer to a capacity query: our record and a random sample of reachable peers. */

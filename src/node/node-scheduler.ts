@@ -51,6 +51,7 @@ export function createNodeScheduler (init: Pick<ComputeNodeInit, 'executor' | 't
     capacity: () => capacity.current(),
     knownPeers: () => capacity.cached(),
     findPeers: async (query) => await capacity.find(query),
+    refreshAdvert: (peer) => { capacity.refresh(peer) },
     // A round's offer is answered within its bid window: an offer nobody heard is not worth
     // re-sending later (the next round offers again, and offers directly to known peers).
     publishOffer: async (data) => { await gossip.publish(components.offersTopic, data, { retryForMs: 0 }) },

@@ -55,6 +55,8 @@ export interface SchedulerComponents {
   capacity: () => Capacity
   knownPeers: () => CapacityAdvert[]
   findPeers: (query: FindCapacityQuery) => Promise<CapacityAdvert[]>
+  /** Asks a peer for its capacity record again (it bid above what its record here says). */
+  refreshAdvert?: (peerId: string) => void
   publishOffer: (data: Uint8Array) => Promise<void>
   reportPeer: (peerId: string, action: PeerActionName) => void
   /**
@@ -130,6 +132,7 @@ export class Scheduler extends TypedEventEmitter<SchedulerEvents> {
       publishOffer: async (offer: SignedOffer) => { await components.publishOffer(encodeOffer(offer)) },
       knownPeers: components.knownPeers,
       findPeers: components.findPeers,
+      ...(components.refreshAdvert != null ? { refreshAdvert: components.refreshAdvert } : {}),
       reportPeer: components.reportPeer,
       ...(components.probePeer != null ? { probePeer: components.probePeer } : {}),
       settle: components.settle,

@@ -40,7 +40,12 @@ export interface NegotiatorComponents {
   reliability: (peerId: string) => number
   /** A worker's speed to rank by (advertised, checked against delivered; see `Reputation.speed`). */
   speed: (peerId: string, advertised: number) => number
+  /** Asks a peer for its capacity record again (it bid above what its record here says). */
+  refreshAdvert?: (peerId: string) => void
 }
+
+/** Over-advert bids remembered (per peer, the advertised price it was scored for). */
+const OVER_ADVERT_MAX = 1024
 
 /** A lease made, with its stream opened. */
 export interface OpenedLease {
@@ -79,6 +84,8 @@ class OpenOffer {
 export class Negotiator {
   private readonly c: NegotiatorComponents
   private readonly open = new Map<string, OpenOffer>()
+  /** Peers scored for an over-advert bid, with the advertised price they were scored against. */
+  private readonly overAdvert = new Map<string, number>()
 
   constructor (components: NegotiatorComponents) {
     this.c = components
@@ -199,7 +206,16 @@ export class Negotiator {
       const advertised = open.advertised.get(from)
       if (advertised != null && b.price > advertised) {
         log('refused the bid of %s at %d: its capacity record advertises %d', from, b.price, advertised)
-        this.c.reportPeer(from, 'BidOverAdvert')
+        // An honest worker that raised its price bids so until its new record reaches this node:
+        // scored once per record price (not once per offer round, which cut it off within
+        // seconds), and asked for its record again.
+        if (this.overAdvert.get(from) !== advertised) {
+          this.overAdvert.delete(from)
+          this.overAdvert.set(from, advertised)
+          if (this.overAdvert.size > OVER_ADVERT_MAX) this.overAdvert.delete(this.overAdvert.keys().next().value as string)
+          this.c.reportPeer(from, 'BidOverAdvert')
+        }
+        this.c.refreshAdvert?.(from)
         void channel?.close()
         return
       }

@@ -39,6 +39,8 @@ export interface RequesterComponents {
   knownPeers: () => CapacityAdvert[]
   /** Looks capable peers up in the DHT. */
   findPeers: (query: FindCapacityQuery) => Promise<CapacityAdvert[]>
+  /** Asks a peer for its capacity record again (see `NegotiatorComponents.refreshAdvert`). */
+  refreshAdvert?: (peerId: string) => void
   reportPeer: (peerId: string, action: PeerActionName) => void
   /** Whether a worker's node answers a ping now (see silence-probe.ts); absent: a silent worker is given up at its lease's idle deadline. */
   probePeer?: ProbeHook
@@ -116,7 +118,8 @@ export class RequesterService extends TypedEventEmitter<RequesterEvents> {
       findPeers: c.findPeers,
       reportPeer: c.reportPeer,
       reliability: (peer) => c.reputation.reliability(peer),
-      speed: (peer, advertised) => c.reputation.speed(peer, advertised)
+      speed: (peer, advertised) => c.reputation.speed(peer, advertised),
+      ...(c.refreshAdvert != null ? { refreshAdvert: c.refreshAdvert } : {})
     })
     this.pool = new LeasePool({
       negotiator: this.negotiator,
