@@ -102,8 +102,14 @@ describe('an honest worker that raised its price', () => {
     const opened: LeaseInfo[] = []
     const onOpened = (evt: CustomEvent<LeaseInfo>): void => { opened.push(evt.detail) }
     R.addEventListener('lease:opened', onOpened)
-    const result = await (await R.submitJob({ module: example('echo'), input: utf8('dearer'), maxPrice: 10, peers: [W.peerId] })).result()
+    const accepted: string[] = []
+    const onProgress = (p: { stage: string, detail?: string }): void => { if (p.stage === 'accepted') accepted.push(p.detail ?? '') }
+    const result = await (await R.submitJob({ module: example('echo'), input: utf8('dearer'), maxPrice: 10, peers: [W.peerId] }, { onProgress })).result()
+    // The next job finds that lease open: placed at once, on a warm lease (the first was on a new one).
+    const again = await (await R.submitJob({ module: example('echo'), input: utf8('again'), maxPrice: 10, peers: [W.peerId] }, { onProgress })).result()
     R.removeEventListener('lease:opened', onOpened)
+    expect(text(again.stdout)).toBe('again')
+    expect(accepted).toEqual([expect.stringMatching(/ \(new\)$/), expect.stringMatching(/ \(warm\)$/)])
     expect(result.status).toBe('completed')
     expect(text(result.stdout)).toBe('dearer')
     expect(opened.map((l) => [l.worker, l.price])).toEqual([[W.peerId, 5]])

@@ -631,7 +631,7 @@ describe('verdicts (verdictOf)', () => {
     const verdict = of({ verdict: { kind: 'unverified', keys: results.map(keyOfResult) }, results })
     expect(verdict).toMatchObject({ status: 'unverified', verified: false, agreeing: [], cost: 0, error: { code: 'ERR_NO_QUORUM' } })
     expect(verdict.output).toBeUndefined()
-    expect(verdict.error?.message).toContain('3 results, 3 different outputs')
+    expect(verdict.error?.message).toContain('3 results, 3 different: stdout, exit code, fuel or files differ')
   })
 
   it('too few replicas for the quorum but all agreeing: their output is shown, labelled unverified, and nobody is paid', () => {

@@ -17,7 +17,7 @@ export async function capacityCommand (opts: CapacityOptions): Promise<void> {
   const row = (a: CapacityAdvert, self = false): Array<string | number> =>
     [self ? `${a.peerId} (this node)` : a.peerId, a.cores, a.memoryMiB, a.slots, a.pricePerGigafuel, fuelRate(a.fuelPerSecond), a.runtimes.join(',')]
   printTable(['PEER', 'CORES', 'MEMORY MiB', 'SLOTS', 'PRICE/GFUEL', 'SPEED', 'RUNTIMES'], [row(result.self, true), ...result.peers.map((p) => row(p))], { shrink: [6] })
-  line(`${result.peers.length} peer(s) found (through the DHT and from connected peers)`)
+  line(`${result.peers.length} other peer(s) found (through the DHT and from connected peers)`)
 }
 
 /** `21.4 Gfuel/s` (fuel per second of CPU time the peer measured at start-up), or `-` when it has none. */

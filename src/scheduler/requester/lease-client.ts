@@ -51,7 +51,7 @@ export class LeaseClient implements TailPayer {
   readonly idText: string
   readonly worker: string
   readonly host?: string
-  /** Negotiated without a warm lease being there (for progress: a cold start). */
+  /** When the lease was opened (a task submitted after it finds it warm). */
   readonly openedAt = Date.now()
   private readonly h: LeaseClientHooks
   private readonly channel: Channel

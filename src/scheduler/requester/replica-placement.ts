@@ -109,7 +109,7 @@ export class ReplicaPlacement {
     state.excluded.add(lease.worker)
     state.lostAt?.set(lease.worker, Infinity) // (its one more chance, if it had one)
     state.records.push({ worker: lease.worker, leaseId: lease.idText, status: 'running' })
-    state.work.onEvent({ stage: 'assigned', worker: lease.worker, leaseId: lease.idText, warm: Date.now() - lease.openedAt > 50 })
+    state.work.onEvent({ stage: 'assigned', worker: lease.worker, leaseId: lease.idText, warm: lease.openedAt <= state.since })
     lease.assign(state.work)
   }
 

@@ -29,10 +29,12 @@ export interface TaskState {
   cancelled?: JobError
   /** Why it cannot get all its replicas from the workers known, as last reviewed. */
   wait?: PlacementWait
+  /** When it was submitted (a lease open by then is a warm one for it). */
+  since: number
 }
 
-export function taskState (work: TaskWork): TaskState {
-  return { work, results: [], running: new Map(), excluded: new Set(), records: [], extra: 0, queued: false, done: false }
+export function taskState (work: TaskWork, now = Date.now()): TaskState {
+  return { work, results: [], running: new Map(), excluded: new Set(), records: [], extra: 0, queued: false, done: false, since: now }
 }
 
 /** The hosts a task's replicas run or ran on (undefined for a task not placed yet: most of them). */

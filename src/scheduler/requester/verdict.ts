@@ -81,7 +81,7 @@ export function verdictOf (input: VerdictInput): TaskVerdict {
   const base = { verified, replicas: records, agreeing: agreeing.map((r) => r.worker), cost, ...(spotCheck != null ? { spotCheck } : {}) }
   if (outputKey == null) {
     const outputs = new Set(results.map(keyOfResult)).size
-    return { ...base, status: 'unverified', error: { code: 'ERR_NO_QUORUM', message: `the replicas did not agree (${results.length} results, ${outputs} different outputs)` } }
+    return { ...base, status: 'unverified', error: { code: 'ERR_NO_QUORUM', message: `the replicas did not agree (${results.length} results, ${outputs} different: stdout, exit code, fuel or files differ)` } }
   }
   const first = agreeing[0]
   const source = spotCheck === 'failed' && local != null
