@@ -105,6 +105,16 @@ describe('negotiation and offers under attack', () => {
     expect(response).toMatchObject({ t: 'error', code: 'ERR_UNKNOWN_OFFER' })
   })
 
+  it('an offer of a runtime this worker does not run (one a later version may add) is declined, and costs its sender nothing', async () => {
+    const before = W.peerScore.score(M1.peerId)
+    const channel = await M1.services().channels.open(W.peerId, NEGOTIATE_PROTOCOL)
+    await channel.send({ t: 'offer', offer: leaseOffer(M1.signer, { runtime: 'wasi-p2', peers: [W.peerId] }) })
+    const response = parseNegotiateResponse(await channel.receive())
+    await channel.close()
+    expect(response.t === 'decline' && response.decline.body.reason).toBe('runtime')
+    expect(W.peerScore.score(M1.peerId)).toBeGreaterThanOrEqual(before) // (an older penalty may decay meanwhile)
+  })
+
   it('an accept replayed twice: the first makes a lease, the second gets ERR_ACCEPT_REPLAYED', async () => {
     const offer = leaseOffer(M1.signer, { peers: [W.peerId] })
     const ask = async (request: unknown): Promise<NegotiateResponse> => {

@@ -168,6 +168,8 @@ describe('WorkerService (no network)', () => {
     funded = false
     expect(await declineReason(offer())).toBe('funds')
     expect(await declineReason(offer({ memoryMiB: 513 }))).toBe('memory')
+    // A runtime a later version may add: declined, not malformed (no score lost for it).
+    expect(await declineReason(offer({ runtime: 'wasi-p2' }))).toBe('runtime')
     expect(await declineReason(offer({ maxPrice: 1 }))).toBe('price')
   })
 

@@ -21,7 +21,11 @@ export const offerBodySchema = z.object({
   requester: peerIdSchema,
   /** 16 random bytes: every offer is distinct. */
   nonce: bytes(16),
-  runtime: z.literal('wasi-p1'),
+  /**
+   * Any runtime name (a worker that does not run it declines `runtime`): an offer of a runtime a
+   * later version adds is not malformed to the nodes of this one (which would score its sender).
+   */
+  runtime: z.string().regex(/^[a-z0-9][a-z0-9.-]{0,31}$/),
   /** Memory cap of each task, MiB. */
   memoryMiB: z.number().int().min(1).max(MAX_JOB_MEMORY_MIB),
   /** Wall-time limit of each task, ms. */
