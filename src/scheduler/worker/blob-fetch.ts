@@ -61,11 +61,17 @@ export class BlobFetch {
    */
   async get (cid: CID, size: number, kind: BlobKind, signal?: AbortSignal): Promise<Uint8Array> {
     const key = cidText(cid)
-    if (size === 0 && bytesMatchCid(EMPTY, cid)) return EMPTY
+    if (size === 0) {
+      if (bytesMatchCid(EMPTY, cid)) return EMPTY
+      // Only the empty blob has 0 bytes: the spec contradicts itself (whatever the requester sends).
+      throw new BlobMismatchError(`${kind} ${cid.toString()} is declared 0 bytes long, and 0 bytes have another CID`)
+    }
+    // Bytes held here match their CID; a task that declares another size for them contradicts
+    // itself, and is refused as a worker without them refuses it (not run on some workers only).
     const held = this.recent.get(key)?.deref()
-    if (held != null) return held
+    if (held != null) return sized(held, size, kind, cid)
     const local = kind === 'input' ? this.blobs.getHot(cid) ?? await this.blobs.get(cid) : await this.blobs.get(cid)
-    if (local != null) return local
+    if (local != null) return sized(local, size, kind, cid)
     signal?.throwIfAborted()
     const existing = this.wanted.get(key)
     if (existing != null) return await waitFor(existing.promise, signal)
@@ -144,6 +150,12 @@ export class BlobFetch {
 const EMPTY = new Uint8Array(0)
 
 /** `promise`, or the abort of `signal` if that comes first. */
+/** `bytes` (which match `cid`) when they are the size the task declares; else BlobMismatchError. */
+function sized (bytes: Uint8Array, size: number, kind: BlobKind, cid: CID): Uint8Array {
+  if (bytes.byteLength !== size) throw new BlobMismatchError(`${kind} ${cid.toString()} is ${bytes.byteLength} bytes long, the task declares ${size}`)
+  return bytes
+}
+
 async function waitFor<T> (promise: Promise<T>, signal?: AbortSignal): Promise<T> {
   if (signal == null) return await promise
   signal.throwIfAborted()
