@@ -111,7 +111,7 @@ describe('negotiation and offers under attack', () => {
     await channel.send({ t: 'offer', offer: leaseOffer(M1.signer, { runtime: 'wasi-p2', peers: [W.peerId] }) })
     const response = parseNegotiateResponse(await channel.receive())
     await channel.close()
-    expect(response.t === 'decline' && response.decline.body.reason).toBe('runtime')
+    expect(response).toMatchObject({ t: 'decline', decline: { body: { reason: 'runtime' } } })
     expect(W.peerScore.score(M1.peerId)).toBeGreaterThanOrEqual(before) // (an older penalty may decay meanwhile)
   })
 

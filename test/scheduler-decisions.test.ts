@@ -529,6 +529,13 @@ describe('replica keys (keyOfResult, keyOfOutcome)', () => {
     expect(keyOfResult(replica('x', { files: tree('a') }))).toBe(keyOfResult(replica('x', { files: tree('a') })))
   })
 
+  it('a result naming the empty manifest and one without files agree: both left no files (two honest encodings of one outcome)', () => {
+    const manifestBytes = encodeManifest(EMPTY_MANIFEST)
+    const empty: OutputTree = { cid: manifestCid(manifestBytes), manifest: EMPTY_MANIFEST, manifestBytes, files: [] }
+    expect(keyOfResult(replica('x', { files: empty }))).toBe(keyOfResult(replica('x')))
+    expect(keyOfResult(replica('x', { files: empty }))).not.toBe(keyOfResult(replica('x', { files: tree('a') })))
+  })
+
   it('a different fuel count or different output files is a different result, with the same stdout and exit code', () => {
     const keys = [
       replica('x'),

@@ -32,7 +32,7 @@ export function plausibleFuel (elapsedMs: number, slots = 1): bigint {
 export function checkResultEntry (r: ResultFrame, task: TaskWork, elapsedMs?: number): boolean {
   if (r.fuel > task.spec.fuel) throw new BadResultError(`a result claiming ${r.fuel} fuel for a task limited to ${task.spec.fuel}`)
   if (elapsedMs != null && r.fuel > plausibleFuel(elapsedMs)) {
-    throw new BadResultError(`a result claiming ${r.fuel} fuel ${Math.round(elapsedMs)} ms after its task was sent: more than any machine runs (at most ${PLAUSIBLE_FUEL_PER_MS} per ms)`)
+    throw new BadResultError(`a result claiming ${r.fuel} fuel ${Math.round(elapsedMs)} ms after its task was sent: more than any machine runs (at most ${PLAUSIBLE_FUEL_PER_MS} per ms, after ${FUEL_TIME_GRACE_MS} ms of grace)`)
   }
   if ((r.files == null) !== (r.filesBytes == null)) throw new BadResultError('a result with only one of files and filesBytes')
   const inline = r.stdout != null && r.stderr != null

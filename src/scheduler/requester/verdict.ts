@@ -11,16 +11,22 @@ import type { Verdict } from './quorum.ts'
 import type { PlacementWait } from './placement.ts'
 import type { ReplicaResult, TaskVerdict, TaskWork } from './types.ts'
 import { OUT_OF_FUEL_TRAP } from '../executor/metering/constants.ts'
+import { EMPTY_MANIFEST, manifestCid } from '../files/manifest.ts'
+
+/** The empty tree's manifest CID: a result naming it left no files, as one without `files`. */
+const NO_FILES = cidText(manifestCid(EMPTY_MANIFEST))
 
 /** Traps that mean the module could not run at all (see run-task.ts). */
 const MODULE_FAULTS = /^(InvalidModuleError|ForbiddenImportError|UnmeterableModuleError|ReservedExportError|MemoryLimitError|ModuleCidMismatchError):/
 
 /**
  * What replicas are compared by: stdout's CID, the exit code, the fuel used and the output
- * manifest's CID (every file the run wrote). Equal keys agree.
+ * manifest's CID (every file the run wrote). Equal keys agree. The empty manifest and no `files`
+ * are one outcome (no files), so two honest encodings of it agree.
  */
 export function keyOfResult (r: { outputCid: { toString: () => string }, exitCode: number, fuel: bigint, files?: { cid: { toString: () => string } } }): string {
-  return `${textOf(r.outputCid)}/${r.exitCode}/${r.fuel}/${r.files != null ? textOf(r.files.cid) : '-'}`
+  const files = r.files != null ? textOf(r.files.cid) : NO_FILES
+  return `${textOf(r.outputCid)}/${r.exitCode}/${r.fuel}/${files === NO_FILES ? '-' : files}`
 }
 
 function textOf (cid: { toString: () => string }): string {
