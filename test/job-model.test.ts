@@ -375,7 +375,9 @@ describe('lease offers, bids and declines (messages.ts)', () => {
   const badOffers: Array<[string, () => unknown]> = [
     ['an unknown field', () => ({ ...offerBody(), extra: 1 })],
     ['another version', () => ({ ...offerBody(), v: 2 })],
-    ['another runtime', () => offerBody({ runtime: 'wasi-p2' as 'wasi-p1' })],
+    // (another runtime's name is not malformed: a worker that does not run it declines `runtime`)
+    ['a runtime name outside its alphabet', () => offerBody({ runtime: 'Wasi P1' })],
+    ['a runtime name over 32 characters', () => offerBody({ runtime: 'w'.repeat(33) })],
     ['a short nonce', () => offerBody({ nonce: new Uint8Array(15) })],
     ['zero slots', () => offerBody({ slots: 0 })],
     ['more slots than a lease may have', () => offerBody({ slots: MAX_LEASE_SLOTS + 1 })],
