@@ -37,6 +37,12 @@
  * 52%; requester 0.13-0.21 ms per task in a batch, 0.26-0.30 ms per job; no task failed; settles
  * = leases. So one batch is at 60% or near it; independent jobs are not (about 50-55%).
  *
+ * 2026-11-28 20:23 (quiet): local 3,594/s, submitJob 53 / 55 / 47%, requester 0.33-0.40 ms per
+ * job. 22:38 (the machine slower than all day: local 2,694/s, 1,841-3,031/s over six runs): one
+ * batch 63 / 64 / 57%, submitJob 44 / 51 / 49%, requester 0.25-0.35 ms per task in a batch and
+ * 0.41-0.61 ms per job. The jobs rows' gap to a batch is the requester's per-job bookkeeping
+ * (150-260 µs of CPU per job measured without the network, a quarter of it GC), spread thin.
+ *
  * Where the CPU goes (perf, which samples CPU time; V8's profiler samples wall time and charged
  * a busy machine's descheduling to whatever ran): the local executor 0.25-0.27 ms per task (its
  * main thread ~0.08, its executor thread ~0.15, V8's helper threads ~0.05); a worker daemon 0.40
