@@ -803,6 +803,19 @@ describe('LeaseClient (requester side) against a hand-written worker', () => {
     expect(run.client.usable).toBe(false)
   }
 
+  it('a task-error ERR_DUPLICATE_TASK refuses a copy: the task already running stays outstanding and its result is taken', async () => {
+    const run = open()
+    const w = work('once')
+    run.client.assign(w)
+    await take(run, true)
+    await run.theirs.send({ t: 'task-error', task: w.id, code: 'ERR_DUPLICATE_TASK', message: 'this task is already running on the lease' })
+    await run.theirs.send({ t: 'results', results: [resultOf(w.id, utf8('once'), 1_000n)] })
+    await waitFor(() => run.results.length === 1, { what: 'the result of the running task' })
+    expect(run.failed).toEqual([])
+    expect(run.ended).toEqual([])
+    expect(run.reports).toEqual([])
+  })
+
   it('delivers results that check out, with the lease\'s price as their cost', async () => {
     const run = open()
     await answered(run, ['a', 'bb'], [120_000_000n, 30_000_000n])
