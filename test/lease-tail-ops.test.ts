@@ -202,6 +202,14 @@ function payerOf (lease: Lease, count: number, seq: number, paid: number, owner 
   }
 }
 
+/** A requester that never answers: each exchange ends at its 50 ms idle deadline. */
+const silentRequester: ChannelOpener = {
+  async open () {
+    const [mine] = channelPair(worker.peerId, requester.peerId, { maxFrameBytes: MAX_TAIL_FRAME_BYTES, idleTimeoutMs: 50 })
+    return mine
+  }
+}
+
 /** A channel opener to a requester serving tails from `accounts`, its reports in `served`. */
 function requesterSide (accounts: TailAccounts, served: TailServed[], from: Signer = worker): ChannelOpener {
   return {
@@ -291,13 +299,7 @@ describe('what each side reports when a tail exchange ends', () => {
 
   it('gave up: the worker reports the code of its last failed attempt', async () => {
     const lease = coSignedLease(requester, worker)
-    const silent: ChannelOpener = {
-      async open () {
-        const [mine] = channelPair(worker.peerId, requester.peerId, { maxFrameBytes: MAX_TAIL_FRAME_BYTES, idleTimeoutMs: 50 })
-        return mine
-      }
-    }
-    expect(await claimed(lease, bookOf(lease, 1), silent, [0, 10])).toEqual({ outcome: 'gave-up', end: { attempts: 2, code: 'ERR_DEADLINE_EXCEEDED' } })
+    expect(await claimed(lease, bookOf(lease, 1), silentRequester, [0, 10])).toEqual({ outcome: 'gave-up', end: { attempts: 2, code: 'ERR_DEADLINE_EXCEEDED' } })
     const unreachable: ChannelOpener = { async open () { throw Object.assign(new Error('no route'), { code: 'ERR_NO_VALID_ADDRESSES' }) } }
     expect(await claimed(lease, bookOf(lease, 1), unreachable, [0])).toEqual({ outcome: 'gave-up', end: { attempts: 1, code: 'ERR_NO_VALID_ADDRESSES' } })
   })
@@ -345,14 +347,8 @@ describe('a requester whose answers do not check out is scored down by the worke
 
   it('silence past the idle deadline costs a Timeout per attempt; a refusal (an error frame) and an unreachable requester cost nothing', async () => {
     const lease = coSignedLease(requester, worker)
-    const silent: ChannelOpener = {
-      async open () {
-        const [mine] = channelPair(worker.peerId, requester.peerId, { maxFrameBytes: MAX_TAIL_FRAME_BYTES, idleTimeoutMs: 50 })
-        return mine
-      }
-    }
     const reports: Array<[string, PeerActionName]> = []
-    expect((await claimed(lease, bookOf(lease, 1), silent, [0, 10], reports)).outcome).toBe('gave-up')
+    expect((await claimed(lease, bookOf(lease, 1), silentRequester, [0, 10], reports)).outcome).toBe('gave-up')
     expect(reports).toEqual([[requester.peerId, 'Timeout'], [requester.peerId, 'Timeout']])
 
     reports.length = 0
