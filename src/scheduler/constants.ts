@@ -154,7 +154,8 @@ export const TRANSFER_GAP_MS = 1_000
  * costliest calls earn at most ~3× the fuel per CPU-second of ordinary code). With one replica and
  * no spot check a result's fuel is the worker's word; this bounds what a worker can claim by
  * time: per task, from when its task frame was sent, and per lease, for all its slots, from when
- * its first task was sent (each plus FUEL_TIME_GRACE_MS). Docs: protocol.md, "Fuel".
+ * its first task was sent (each plus FUEL_TIME_GRACE_MS). Docs: protocol.md, "Fuel within what the
+ * clock allows" (under leases).
  */
 export const PLAUSIBLE_FUEL_PER_MS = 400_000_000n
 /** Added to the observed time before the fuel bound above applies (timers, the network). */
